@@ -1,0 +1,181 @@
+"""Activation functions, each a forward with its hand-derived backward rule.
+
+All act elementwise except softmax, which acts along the last (feature) axis.
+In every rule ``g`` is the incoming cotangent ``∂L/∂y`` and the rule returns
+``∂L/∂x``.  Elementwise rules are ``∂L/∂x = g · f'(x)``; softmax needs the full
+Jacobian-vector product.
+
+Kinks follow ``jax.nn.relu``: where the derivative does not exist (ReLU and
+leaky ReLU at 0) the rule uses the one-sided slope of the ``x <= 0`` branch
+for leaky ReLU and 0 for ReLU; binary step has derivative 0 everywhere
+(including its jump), so no gradient flows through it.
+
+Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for
+``x > 0``), ``leaky_relu(x, a, b)`` (``a·x`` for ``x > 0``, ``b·x`` otherwise),
+``binary_step(x, threshold)``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn.ops import Op, make_op
+
+__all__ = [
+    "ACTIVATIONS",
+    "binary_step",
+    "get_activation",
+    "identity",
+    "leaky_relu",
+    "linear",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+
+def _identity_forward(x):
+    """y = x"""
+    return x
+
+
+def _identity_backward(g, y, x):
+    """∂L/∂x = g"""
+    return (g,)
+
+
+identity = make_op(_identity_forward, _identity_backward, name="identity")
+identity.__doc__ = "Identity: y = x; backward ∂L/∂x = g."
+
+
+def _linear_forward(x, a=1.0):
+    """y = a·x"""
+    return a * x
+
+
+def _linear_backward(g, y, x, a=1.0):
+    """∂L/∂x = a·g"""
+    return (a * g,)
+
+
+linear = make_op(_linear_forward, _linear_backward, name="linear")
+linear.__doc__ = "Linear: y = a·x (default a = 1); backward ∂L/∂x = a·g."
+
+
+def _sigmoid_forward(x):
+    """y = 1 / (1 + e^{-x}) (XLA's logistic, which neither overflows nor loses tiny values)."""
+    return jax.nn.sigmoid(x)
+
+
+def _sigmoid_backward(g, y, x):
+    """σ'(x) = σ(x)(1 − σ(x)), so ∂L/∂x = g·y·(1 − y): the rule needs only the output."""
+    return (g * y * (1.0 - y),)
+
+
+sigmoid = make_op(_sigmoid_forward, _sigmoid_backward, name="sigmoid")
+sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
+
+
+def _tanh_forward(x):
+    """y = tanh(x)"""
+    return jnp.tanh(x)
+
+
+def _tanh_backward(g, y, x):
+    """tanh'(x) = 1 − tanh²(x), so ∂L/∂x = g·(1 − y²)."""
+    return (g * (1.0 - y * y),)
+
+
+tanh = make_op(_tanh_forward, _tanh_backward, name="tanh")
+tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
+
+
+def _binary_step_forward(x, threshold=0.0):
+    """y = 1 if x > threshold else 0"""
+    return jnp.where(x > threshold, 1.0, 0.0).astype(x.dtype)
+
+
+def _binary_step_backward(g, y, x, threshold=0.0):
+    """The step is flat on both sides of its jump (and undefined at it): ∂L/∂x = 0."""
+    return (jnp.zeros_like(g),)
+
+
+binary_step = make_op(_binary_step_forward, _binary_step_backward, name="binary_step")
+binary_step.__doc__ = (
+    "Binary step: y = 1 if x > threshold else 0; backward ∂L/∂x = 0 (no gradient flows through a step)."
+)
+
+
+def _relu_forward(x, a=1.0):
+    """y = a·x for x > 0, else 0"""
+    return jnp.where(x > 0, a * x, 0.0).astype(x.dtype)
+
+
+def _relu_backward(g, y, x, a=1.0):
+    """∂L/∂x = a·g where x > 0, else 0 (0 at the kink, as jax.nn.relu)."""
+    return (jnp.where(x > 0, a * g, 0.0).astype(g.dtype),)
+
+
+relu = make_op(_relu_forward, _relu_backward, name="relu")
+relu.__doc__ = "ReLU: y = a·x for x > 0 else 0 (default a = 1); backward ∂L/∂x = a·g where x > 0, else 0."
+
+
+def _leaky_relu_forward(x, a=1.0, b=0.01):
+    """y = a·x for x > 0, b·x otherwise"""
+    return jnp.where(x > 0, a * x, b * x)
+
+
+def _leaky_relu_backward(g, y, x, a=1.0, b=0.01):
+    """∂L/∂x = a·g where x > 0, b·g otherwise (the x ≤ 0 slope at the kink)."""
+    return (jnp.where(x > 0, a * g, b * g),)
+
+
+leaky_relu = make_op(_leaky_relu_forward, _leaky_relu_backward, name="leaky_relu")
+leaky_relu.__doc__ = (
+    "Leaky ReLU: y = a·x for x > 0, b·x otherwise (defaults a = 1, b = 0.01); "
+    "backward ∂L/∂x = a·g where x > 0, else b·g."
+)
+
+
+def _softmax_forward(x):
+    """y_j = e^{x_j} / Σ_k e^{x_k} along the last axis, shifted by max(x) so e^{·} never overflows."""
+    shifted = x - jnp.max(x, axis=-1, keepdims=True)
+    e = jnp.exp(shifted)
+    return e / jnp.sum(e, axis=-1, keepdims=True)
+
+
+def _softmax_backward(g, y, x):
+    """Jacobian ∂y_j/∂x_i = y_j(δ_ij − y_i), so ∂L/∂x_i = Σ_j g_j y_j(δ_ij − y_i) = y_i(g_i − Σ_j g_j y_j)."""
+    return (y * (g - jnp.sum(g * y, axis=-1, keepdims=True)),)
+
+
+softmax = make_op(_softmax_forward, _softmax_backward, name="softmax")
+softmax.__doc__ = "Softmax over the last axis: y = e^x/Σe^x; backward ∂L/∂x = y·(g − Σ g·y)."
+
+
+ACTIVATIONS: dict[str, Op] = {
+    "identity": identity,
+    "linear": linear,
+    "sigmoid": sigmoid,
+    "logistic": sigmoid,
+    "tanh": tanh,
+    "binary_step": binary_step,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "softmax": softmax,
+}
+
+
+def get_activation(name: str) -> Op:
+    """Look an activation up by name; an unknown name is a ValueError listing the known ones."""
+    if isinstance(name, Op):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a name such as 'relu' or an Op, got {type(name).__name__}")
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(ACTIVATIONS))
+        raise ValueError(f"unknown activation {name!r}; choose one of: {known}") from None

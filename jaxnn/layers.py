@@ -1,0 +1,197 @@
+"""Dense layers, the sequential model and the weight initialisers.
+
+Layout.  jaxnn is batch-first like scikit-learn: ``x`` is ``(n_samples, n_in)``,
+``W`` is ``(n_in, n_out)``, ``b`` is ``(n_out,)`` and a layer computes
+``z = x @ W + b``.  The seeds write the same layer in column layout,
+``Z = W_seed · A + b_seed`` with ``A`` of shape ``(n_in, n_samples)`` and
+``W_seed`` of shape ``(n_out, n_in)``; the two are transposes of each other:
+``W = W_seedᵀ``, ``x = Aᵀ``, ``z = Zᵀ``, ``b = b_seed[:, 0]``.
+
+A model is data, not code: :class:`Dense` and :class:`Sequential` are frozen,
+hashable descriptions (so compiled functions can be cached on them), and the
+parameters are a separate pytree, ``[{"W": ..., "b": ...}, ...]`` one dict per
+layer.  ``Sequential.init(key, n_features)`` makes the parameters and
+``Sequential.apply(params, x)`` is the pure forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn.activations import get_activation
+from jaxnn.ops import make_op
+
+__all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
+
+Params = list[dict[str, jax.Array]]
+
+
+def _dense_forward(x, w, b):
+    """z = x @ W + b"""
+    return x @ w + b[None, :]
+
+
+def _dense_backward(g, z, x, w, b):
+    """With g = ∂L/∂z of shape (n, n_out):
+    ∂L/∂x = g Wᵀ,   ∂L/∂W = xᵀ g,   ∂L/∂b = Σ_samples g.
+    (The seeds' dW = dZ·Aᵀ/m is the transpose of xᵀg; here the 1/m belongs to the loss.)
+    """
+    return g @ w.T, x.T @ g, jnp.sum(g, axis=0)
+
+
+dense = make_op(_dense_forward, _dense_backward, name="dense")
+dense.__doc__ = "Dense: z = x @ W + b; backward ∂L/∂x = g·Wᵀ, ∂L/∂W = xᵀ·g, ∂L/∂b = Σ_rows g."
+
+
+# Initialisers: (key, n_in, n_out, dtype) -> (W, b).
+def _seed_normal(key, n_in, n_out, dtype):
+    """Seed 000: W, b ~ N(0, 1) × 0.1."""
+    kw, kb = jax.random.split(key)
+    return 0.1 * jax.random.normal(kw, (n_in, n_out), dtype), 0.1 * jax.random.normal(kb, (n_out,), dtype)
+
+
+def _seed_small_normal(key, n_in, n_out, dtype):
+    """Seed 001b: W ~ N(0, 1) × 0.01, b = 0."""
+    return 0.01 * jax.random.normal(key, (n_in, n_out), dtype), jnp.zeros((n_out,), dtype)
+
+
+def _seed_uniform(key, n_in, n_out, dtype):
+    """Seed 001: W ~ U[0, 1) (the seed has no bias; here b ~ U[0, 1) too)."""
+    kw, kb = jax.random.split(key)
+    return jax.random.uniform(kw, (n_in, n_out), dtype), jax.random.uniform(kb, (n_out,), dtype)
+
+
+def _he(key, n_in, n_out, dtype):
+    """He (Kaiming) normal for ReLU-like layers: W ~ N(0, 2/n_in), b = 0."""
+    return math.sqrt(2.0 / n_in) * jax.random.normal(key, (n_in, n_out), dtype), jnp.zeros((n_out,), dtype)
+
+
+def _glorot(key, n_in, n_out, dtype):
+    """Glorot (Xavier) uniform: W ~ U[−r, r], r = √(6/(n_in + n_out)), b = 0."""
+    limit = math.sqrt(6.0 / (n_in + n_out))
+    w = jax.random.uniform(key, (n_in, n_out), dtype, minval=-limit, maxval=limit)
+    return w, jnp.zeros((n_out,), dtype)
+
+
+INITIALISERS = {
+    "normal": _seed_normal,
+    "small_normal": _seed_small_normal,
+    "uniform": _seed_uniform,
+    "he": _he,
+    "glorot": _glorot,
+}
+
+
+def initialise(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+    """Make ``(W, b)`` for one layer with the named scheme from an explicit key."""
+    try:
+        scheme = INITIALISERS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(INITIALISERS)
+        raise ValueError(f"unknown initialiser {name!r}; choose one of: {known}") from None
+    return scheme(key, n_in, n_out, dtype)
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | jnp.integer) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A fully connected layer followed by an activation.
+
+    Args:
+      units: the number of outputs.
+      activation: an activation name (see ``jaxnn.activations.ACTIVATIONS``).
+      activation_kwargs: its hyperparameters, e.g. ``{"a": 1.0, "b": 0.1}`` for leaky ReLU.
+      init: the weight initialiser (``"normal"``, ``"small_normal"``, ``"uniform"``, ``"he"``, ``"glorot"``).
+    """
+
+    units: int
+    activation: str = "identity"
+    activation_kwargs: Mapping[str, float] | tuple = field(default=())
+    init: str = "normal"
+
+    def __post_init__(self):
+        _positive_int(self.units, "Dense units")
+        get_activation(self.activation)
+        kwargs = self.activation_kwargs
+        if isinstance(kwargs, Mapping):
+            kwargs = tuple(sorted(kwargs.items()))
+        object.__setattr__(self, "activation_kwargs", tuple(kwargs))
+        if self.init not in INITIALISERS:
+            known = ", ".join(INITIALISERS)
+            raise ValueError(f"unknown initialiser {self.init!r}; choose one of: {known}")
+
+    def apply(self, layer_params: Mapping[str, jax.Array], x: jax.Array, *, custom_rules: bool = True) -> jax.Array:
+        """``activation(x @ W + b)``; with ``custom_rules=False`` the plain forwards (autodiff reference)."""
+        act = get_activation(self.activation)
+        kwargs = dict(self.activation_kwargs)
+        if custom_rules:
+            return act(dense(x, layer_params["W"], layer_params["b"]), **kwargs)
+        return act.forward(dense.forward(x, layer_params["W"], layer_params["b"]), **kwargs)
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """Layers applied one after another: ``Sequential((Dense(10, "relu"), Dense(3, "softmax")))``."""
+
+    layers: tuple[Dense, ...]
+
+    def __post_init__(self):
+        layers = self.layers
+        if isinstance(layers, Dense):
+            layers = (layers,)
+        layers = tuple(layers) if isinstance(layers, Sequence) else layers
+        if not isinstance(layers, tuple) or not layers or not all(isinstance(layer, Dense) for layer in layers):
+            raise TypeError("Sequential needs a non-empty sequence of Dense layers")
+        object.__setattr__(self, "layers", layers)
+
+    def init(self, key: jax.Array, n_features: int, dtype=jnp.float32) -> Params:
+        """Parameters for input of ``n_features`` columns: one ``{"W", "b"}`` dict per layer."""
+        n_in = _positive_int(n_features, "n_features")
+        keys = jax.random.split(key, len(self.layers))
+        params = []
+        for layer, layer_key in zip(self.layers, keys, strict=True):
+            w, b = initialise(layer.init, layer_key, n_in, layer.units, dtype)
+            params.append({"W": w, "b": b})
+            n_in = layer.units
+        return params
+
+    def check(self, params: Params, x_shape: tuple[int, ...]) -> None:
+        """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain."""
+        if len(x_shape) != 2:
+            raise ValueError(f"input must be 2-D (n_samples, n_features), got shape {tuple(x_shape)}")
+        if not isinstance(params, Sequence) or len(params) != len(self.layers):
+            n_given = len(params) if isinstance(params, Sequence) else type(params).__name__
+            raise ValueError(f"the model has {len(self.layers)} layers but params has {n_given} entries")
+        n_in = x_shape[1]
+        for index, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
+            w_shape = tuple(jnp.shape(p["W"]))
+            b_shape = tuple(jnp.shape(p["b"]))
+            if w_shape != (n_in, layer.units) or b_shape != (layer.units,):
+                raise ValueError(
+                    f"layer {index} ({layer.units} units) expects W of shape {(n_in, layer.units)} and b of "
+                    f"shape {(layer.units,)}, got W {w_shape} and b {b_shape}"
+                    + (f"; its input has {n_in} features" if index == 0 else f"; layer {index - 1} outputs {n_in}")
+                )
+            n_in = layer.units
+
+    def apply(self, params: Params, x: jax.Array, *, custom_rules: bool = True) -> jax.Array:
+        """The forward pass, pure and jit-able. ``custom_rules=False`` runs plain forwards only."""
+        x = jnp.asarray(x)
+        self.check(params, x.shape)
+        for layer, layer_params in zip(self.layers, params, strict=True):
+            x = layer.apply(layer_params, x, custom_rules=custom_rules)
+        return x
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].units
