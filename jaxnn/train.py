@@ -13,6 +13,7 @@ history is NaN and ``FitResult.diverged`` is True.  Nothing NaN is kept.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ import optax
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
 
-__all__ = ["FitResult", "fit", "gradient_descent", "train_step"]
+__all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "train_step"]
 
 
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
@@ -41,13 +42,29 @@ def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
+class Stopping(NamedTuple):
+    """Stop when the monitored value stops improving (scikit-learn's MLP rule).
+
+    Each epoch ends with a value: the training loss, or, when ``fit`` gets
+    ``validation`` data, the validation score.  An epoch that does not improve
+    on the best so far by more than ``tol`` (loss: ``> best − tol``; score:
+    ``< best + tol``) counts as one without improvement; training stops once
+    more than ``n_iter_no_change`` such epochs come in a row.
+    """
+
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+
+
 class FitResult(NamedTuple):
     """What :func:`fit` returns."""
 
-    params: Params
+    params: Params  # the trained parameters (with validation data: those of the best-scoring epoch)
     opt_state: optax.OptState
-    history: jax.Array  # (epochs,) mean training loss of each epoch, NaN once diverged
-    diverged: jax.Array  # bool scalar: a step went non-finite and training stopped there
+    history: jax.Array  # (epochs,) mean training loss of each epoch; NaN for epochs not run
+    diverged: jax.Array  # bool: a step went non-finite; params are the last finite ones
+    n_epochs: jax.Array  # int: epochs actually run (fewer than asked when stopped early or diverged)
+    validation_scores: jax.Array  # (epochs,) validation score after each epoch; NaN without validation data
 
 
 def _all_finite(tree) -> jax.Array:
@@ -55,21 +72,32 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def _select(condition, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
 def _step(model, loss, optimizer, params, opt_state, ok, x, y, weight):
-    """One guarded update on one batch; returns the new carry and the batch loss."""
-    value, grads = jax.value_and_grad(lambda p: loss(model.apply(p, x), y, weight))(params)
+    """One guarded update on one batch; returns ``(params, opt_state, ok, batch_loss)``.
+
+    A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied
+    and clears ``ok``, after which nothing changes any more.
+    """
+    active = jnp.sum(weight) > 0
+    safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
+    value, grads = jax.value_and_grad(lambda p: loss(model.apply(p, x), y, safe_weight))(params)
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
-    ok = ok & jnp.isfinite(value) & _all_finite(new_params)
-    keep = partial(jax.tree.map, lambda new, old: jnp.where(ok, new, old))
-    return keep(new_params, params), keep(new_opt_state, opt_state), ok, value
+    finite = jnp.isfinite(value) & _all_finite(new_params)
+    ok = ok & (finite | ~active)
+    apply = ok & active
+    return _select(apply, new_params, params), _select(apply, new_opt_state, opt_state), ok, value
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def train_step(model: Sequential, loss: Loss, optimizer, params, opt_state, x, y, weight=None):
     """One update on one batch: returns ``(params, opt_state, loss_before_update)``.
 
-    A non-finite step is not applied (the old params and state come back with a NaN loss).
+    A non-finite step is not applied (the old params and state come back with the non-finite loss).
     """
     if weight is None:
         weight = jnp.ones(x.shape[0], x.dtype)
@@ -77,46 +105,115 @@ def train_step(model: Sequential, loss: Loss, optimizer, params, opt_state, x, y
     return params, opt_state, value
 
 
-def _epoch_batches(key, n_samples: int, batch_size: int):
-    """Shuffled sample indices in ``(n_batches, batch_size)`` with a 0/1 mask for the padded tail."""
+def _epoch_batches(key, weight, batch_size: int):
+    """Shuffled sample indices as ``(n_batches, batch_size)`` and a 0/1 mask for the padded tail.
+
+    Rows of weight 0 (padding) are moved behind the others, so real rows fill the batches first.
+    """
+    n_samples = weight.shape[0]
     n_batches = math.ceil(n_samples / batch_size)
     order = jax.random.permutation(key, n_samples)
+    order = order[jnp.argsort(weight[order] == 0, stable=True)]
     padding = n_batches * batch_size - n_samples
     index = jnp.concatenate([order, jnp.zeros(padding, order.dtype)]).reshape(n_batches, batch_size)
     mask = (jnp.arange(n_batches * batch_size) < n_samples).reshape(n_batches, batch_size)
     return index, mask
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _fit_scan(model, loss, optimizer, epochs, batch_size, params, opt_state, x, y, weight, key, start_epoch):
-    n_samples = x.shape[0]
-
-    def full_batch_epoch(carry, _):
-        params, opt_state, ok = carry
+def _run_epoch(model, loss, optimizer, batch_size, carry, epoch_key, x, y, weight):
+    """One pass over the data: returns the new ``(params, opt_state, ok)`` and the epoch's mean loss."""
+    params, opt_state, ok = carry
+    if batch_size >= x.shape[0]:
         params, opt_state, ok, value = _step(model, loss, optimizer, params, opt_state, ok, x, y, weight)
         return (params, opt_state, ok), jnp.where(ok, value, jnp.nan)
 
-    def minibatch_epoch(carry, epoch_key):
-        index, mask = _epoch_batches(epoch_key, n_samples, batch_size)
+    index, mask = _epoch_batches(epoch_key, weight, batch_size)
 
-        def batch(carry, batch_index_mask):
-            params, opt_state, ok = carry
-            idx, m = batch_index_mask
-            w = weight[idx] * m
-            params, opt_state, ok, value = _step(model, loss, optimizer, params, opt_state, ok, x[idx], y[idx], w)
-            return (params, opt_state, ok), (value * jnp.sum(w), jnp.sum(w))
+    def batch(carry, index_and_mask):
+        idx, m = index_and_mask
+        w = weight[idx] * m
+        params, opt_state, ok, value = _step(model, loss, optimizer, *carry, x[idx], y[idx], w)
+        return (params, opt_state, ok), jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
 
-        carry, (weighted, totals) = jax.lax.scan(batch, carry, (index, mask.astype(x.dtype)))
-        return carry, jnp.where(carry[2], jnp.sum(weighted) / jnp.sum(totals), jnp.nan)
+    carry, weighted = jax.lax.scan(batch, (params, opt_state, ok), (index, mask.astype(x.dtype)))
+    return carry, jnp.where(carry[2], jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
 
-    if batch_size >= n_samples:
-        carry, history = jax.lax.scan(full_batch_epoch, (params, opt_state, jnp.bool_(True)), None, length=epochs)
-    else:
-        # Epoch e shuffles with fold_in(key, e): a fit split into chunks (start_epoch > 0) sees the same order.
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, start_epoch + jnp.arange(epochs))
-        carry, history = jax.lax.scan(minibatch_epoch, (params, opt_state, jnp.bool_(True)), keys)
-    params, opt_state, ok = carry
-    return FitResult(params, opt_state, history, ~ok)
+
+def _epoch_key(key, start_epoch, epoch):
+    """Epoch e shuffles with fold_in(key, e): a fit split into chunks (start_epoch > 0) sees the same order."""
+    return jax.random.fold_in(key, start_epoch + epoch)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _fit_scan(model, loss, optimizer, epochs, batch_size, params, opt_state, x, y, weight, key, start_epoch):
+    def epoch(carry, index):
+        return _run_epoch(model, loss, optimizer, batch_size, carry, _epoch_key(key, start_epoch, index), x, y, weight)
+
+    (params, opt_state, ok), history = jax.lax.scan(epoch, (params, opt_state, jnp.bool_(True)), jnp.arange(epochs))
+    n_epochs = jnp.where(ok, epochs, jnp.sum(jnp.isfinite(history)))
+    return FitResult(params, opt_state, history, ~ok, n_epochs, jnp.full(epochs, jnp.nan, history.dtype))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _fit_until_stop(
+    model,
+    loss,
+    optimizer,
+    epochs,
+    batch_size,
+    stopping,
+    score,
+    params,
+    opt_state,
+    x,
+    y,
+    weight,
+    key,
+    start_epoch,
+    x_val,
+    y_val,
+):
+    """Like ``_fit_scan`` but a ``lax.while_loop`` that ends when ``stopping`` says so."""
+    nan_buffer = jnp.full(epochs, jnp.nan, x.dtype)
+    higher_is_better = score is not None
+
+    def running(state):
+        epoch, (_, _, ok), _, _, no_improvement, *_ = state
+        return (epoch < epochs) & ok & (no_improvement <= stopping.n_iter_no_change)
+
+    def one_epoch(state):
+        epoch, carry, best, best_params, no_improvement, history, scores = state
+        carry, value = _run_epoch(
+            model, loss, optimizer, batch_size, carry, _epoch_key(key, start_epoch, epoch), x, y, weight
+        )
+        if higher_is_better:
+            monitored = score(model.apply(carry[0], x_val), y_val)
+            improved_enough = monitored >= best + stopping.tol
+            better = monitored > best
+        else:
+            monitored = value
+            improved_enough = monitored <= best - stopping.tol
+            better = monitored < best
+        no_improvement = jnp.where(improved_enough, 0, no_improvement + 1)
+        best_params = _select(better & carry[2], carry[0], best_params)
+        return (
+            epoch + 1,
+            carry,
+            jnp.where(better, monitored, best),
+            best_params,
+            no_improvement,
+            history.at[epoch].set(value),
+            scores.at[epoch].set(monitored if higher_is_better else jnp.nan),
+        )
+
+    start_best = jnp.asarray(-jnp.inf if higher_is_better else jnp.inf, x.dtype)
+    state = (0, (params, opt_state, jnp.bool_(True)), start_best, params, 0, nan_buffer, nan_buffer)
+    n_epochs, (params, opt_state, ok), _, best_params, _, history, scores = jax.lax.while_loop(
+        running, one_epoch, state
+    )
+    if higher_is_better:
+        params = best_params
+    return FitResult(params, opt_state, history, ~ok, n_epochs - (~ok).astype(int), scores)
 
 
 def _as_2d(name: str, array) -> jax.Array:
@@ -147,8 +244,14 @@ def fit(
     weight=None,
     opt_state: optax.OptState | None = None,
     start_epoch: int = 0,
+    stopping: Stopping | None = None,
+    validation: tuple | None = None,
+    score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> FitResult:
-    """Train ``params`` for ``epochs`` epochs, all inside one compiled ``lax.scan``.
+    """Train ``params`` for up to ``epochs`` epochs, all inside one compiled loop.
+
+    Without ``stopping`` the epochs run in one ``lax.scan``; with it, in one ``lax.while_loop``
+    that ends as soon as the stopping rule says so.
 
     Args:
       model, params: the model and its starting parameters (not modified).
@@ -164,6 +267,12 @@ def fit(
       start_epoch: the index of the first epoch, for a fit continued in chunks: epoch ``e`` always
         shuffles with ``jax.random.fold_in(key, e)``, so ``fit(epochs=a+b)`` equals ``fit(epochs=a)``
         followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU.
+      stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch.
+      validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
+        ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
+        loss, and the best-scoring epoch's parameters are returned.
+      score: a jit-able ``score(predictions, y_val) -> scalar``; pass the same function object
+        each time (it is part of the compiled function's cache key).
 
     Returns:
       A :class:`FitResult` with the trained params, the optimiser state, the per-epoch loss history
@@ -203,17 +312,20 @@ def fit(
     optimizer = gradient_descent(learning_rate) if optimizer is None else optimizer
     if opt_state is None:
         opt_state = optimizer.init(params)
-    return _fit_scan(
-        model,
-        loss,
-        optimizer,
-        epochs,
-        min(batch_size, x.shape[0]),
-        params,
-        opt_state,
-        jnp.asarray(x, dtype),
-        jnp.asarray(y, dtype),
-        jnp.asarray(weight, dtype),
-        key,
-        jnp.asarray(start_epoch, jnp.uint32),
+    batch_size = min(batch_size, x.shape[0])
+    data = (jnp.asarray(x, dtype), jnp.asarray(y, dtype), jnp.asarray(weight, dtype))
+    start = jnp.asarray(start_epoch, jnp.uint32)
+    if (validation is None) != (score is None):
+        raise ValueError("validation data and a score function go together: pass both or neither")
+    if validation is not None and stopping is None:
+        raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    if stopping is None:
+        return _fit_scan(model, loss, optimizer, epochs, batch_size, params, opt_state, *data, key, start)
+    if validation is None:
+        x_val = y_val = jnp.zeros((0, 0), dtype)
+    else:
+        x_val, y_val = _as_2d("x_val", validation[0]), _as_2d("y_val", validation[1])
+        x_val, y_val = jnp.asarray(x_val, dtype), jnp.asarray(y_val, dtype)
+    return _fit_until_stop(
+        model, loss, optimizer, epochs, batch_size, stopping, score, params, opt_state, *data, key, start, x_val, y_val
     )
