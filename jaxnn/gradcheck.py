@@ -135,10 +135,11 @@ def _compare(what: str, referee: str, hand, reference, rtol: float, atol: float)
     """Raise if ``|hand − reference| > atol + rtol·|reference|`` anywhere; return the largest error."""
     hand = np.asarray(hand, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
-    error = np.abs(hand - reference)
-    if not np.all(np.isfinite(hand)) and np.array_equal(np.isfinite(hand), np.isfinite(reference)):
-        error = np.where(np.isfinite(reference), error, 0.0)
-    excess = error - (atol + rtol * np.abs(reference))
+    # A non-finite value agrees only with the very same non-finite value (+inf with +inf, NaN with NaN).
+    same_non_finite = ~np.isfinite(reference) & ((hand == reference) | (np.isnan(hand) & np.isnan(reference)))
+    with np.errstate(invalid="ignore"):  # inf − inf is NaN, which the masks below handle
+        error = np.where(same_non_finite, 0.0, np.abs(hand - reference))
+        excess = np.where(same_non_finite, 0.0, error - (atol + rtol * np.abs(reference)))
     if np.any(~(excess <= 0)):
         worst = np.unravel_index(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)), np.shape(excess))
         raise GradcheckError(

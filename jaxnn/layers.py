@@ -16,7 +16,9 @@ layer.  ``Sequential.init(key, n_features)`` makes the parameters and
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn.activations import get_activation
-from jaxnn.ops import make_op
+from jaxnn.ops import Op, make_op
 
 __all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
 
@@ -103,6 +105,26 @@ def _positive_int(value, what: str) -> int:
     return int(value)
 
 
+def _check_activation_kwargs(activation: Op, kwargs: tuple[tuple[str, float], ...]) -> None:
+    """Hyperparameters must be ones the activation's forward takes, as Python numbers (they are static)."""
+    try:
+        parameters = inspect.signature(activation.forward).parameters.values()
+    except (TypeError, ValueError):  # a forward without a readable signature: its call will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters if p.default is not inspect.Parameter.empty]
+    for key, value in kwargs:
+        if key not in accepted:
+            takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes none"
+            raise ValueError(f"activation {activation.name!r} has no hyperparameter {key!r}; {takes}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"hyperparameter {key!r} of activation {activation.name!r} must be a Python number, "
+                f"got {type(value).__name__}"
+            )
+
+
 @dataclass(frozen=True)
 class Dense:
     """A fully connected layer followed by an activation.
@@ -121,11 +143,13 @@ class Dense:
 
     def __post_init__(self):
         _positive_int(self.units, "Dense units")
-        get_activation(self.activation)
+        activation = get_activation(self.activation)
         kwargs = self.activation_kwargs
         if isinstance(kwargs, Mapping):
             kwargs = tuple(sorted(kwargs.items()))
-        object.__setattr__(self, "activation_kwargs", tuple(kwargs))
+        kwargs = tuple(kwargs)
+        _check_activation_kwargs(activation, kwargs)
+        object.__setattr__(self, "activation_kwargs", kwargs)
         if self.init not in INITIALISERS:
             known = ", ".join(INITIALISERS)
             raise ValueError(f"unknown initialiser {self.init!r}; choose one of: {known}")
@@ -174,6 +198,11 @@ class Sequential:
             raise ValueError(f"the model has {len(self.layers)} layers but params has {n_given} entries")
         n_in = x_shape[1]
         for index, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
+            if not isinstance(p, Mapping) or not {"W", "b"} <= set(p):
+                raise ValueError(
+                    f"params[{index}] must be a dict with 'W' and 'b' (the layout model.init makes), "
+                    f"got {type(p).__name__}"
+                )
             w_shape = tuple(jnp.shape(p["W"]))
             b_shape = tuple(jnp.shape(p["b"]))
             if w_shape != (n_in, layer.units) or b_shape != (layer.units,):

@@ -1,0 +1,161 @@
+"""Shared test utilities: the table of every op's test cases, valid inputs per loss, tree comparisons.
+
+The tables here are what the gradient-check suite loops over, so a new activation or loss that is
+added to ``jaxnn.activations.ACTIVATIONS`` or ``jaxnn.losses.LOSSES`` without a case here fails
+``test_gradcheck.py::test_every_library_op_has_a_case``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+import jaxnn
+
+# Hypothesis: modest example counts, no deadline (JAX compiles on first use of a shape), and a
+# derandomised search so CI runs the very same examples every time.
+HYPOTHESIS = settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Tolerances of the rule vs autodiff comparisons, by dtype (the issue's bounds).
+RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+ATOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+
+# How far a finite-difference point must stay from a kink or a clip bound (the step is 1e-6).
+KINK_MARGIN = 1e-3
+
+
+class ActivationCase(NamedTuple):
+    """One activation with fixed hyperparameters."""
+
+    name: str
+    kwargs: dict
+
+    @property
+    def op(self) -> jaxnn.Op:
+        return jaxnn.get_activation(self.name)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:
+        """Points where the activation is not differentiable (finite differences must avoid them)."""
+        if self.name in ("relu", "leaky_relu"):
+            return (0.0,)
+        if self.name == "binary_step":
+            return (self.kwargs.get("threshold", 0.0),)
+        return ()
+
+    @property
+    def id(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.kwargs.items()))
+        return f"{self.name}({extra})" if extra else self.name
+
+
+ACTIVATION_CASES = (
+    ActivationCase("identity", {}),
+    ActivationCase("linear", {}),
+    ActivationCase("linear", {"a": -2.5}),
+    ActivationCase("sigmoid", {}),
+    ActivationCase("tanh", {}),
+    ActivationCase("binary_step", {}),
+    ActivationCase("binary_step", {"threshold": 0.3}),
+    ActivationCase("relu", {}),
+    ActivationCase("relu", {"a": 0.5}),
+    ActivationCase("leaky_relu", {}),
+    ActivationCase("leaky_relu", {"a": 2.0, "b": 0.2}),
+    ActivationCase("softmax", {}),
+)
+
+LOSS_NAMES = tuple(jaxnn.losses.LOSSES)
+
+# The output activation each loss needs to receive valid predictions (None: any real number is valid).
+OUTPUT_ACTIVATION_FOR_LOSS = {
+    "binary_cross_entropy": "sigmoid",
+    "categorical_cross_entropy": "softmax",
+}
+
+
+def away_from_kinks(x: np.ndarray, kinks, margin: float = KINK_MARGIN) -> np.ndarray:
+    """Move every entry closer than ``margin`` to a kink to ``kink ± margin`` (the side it was on)."""
+    x = np.array(x, dtype=np.float64)
+    for kink in kinks:
+        close = np.abs(x - kink) < margin
+        x[close] = kink + np.where(x[close] >= kink, margin, -margin)
+    return x
+
+
+def activation_input(case: ActivationCase, rng: np.random.Generator, shape, dtype) -> jax.Array:
+    """Random inputs in [-3, 3], kept away from the case's kinks."""
+    return jnp.asarray(away_from_kinks(rng.uniform(-3.0, 3.0, shape), case.kinks), dtype)
+
+
+def loss_inputs(name: str, rng: np.random.Generator, n: int, k: int, dtype) -> tuple[jax.Array, jax.Array]:
+    """A valid ``(pred, target)`` pair of shape ``(n, k)`` for the named loss, away from its clip bounds.
+
+    * squares: any reals;
+    * binary cross-entropy: probabilities in [0.05, 0.95], soft targets in [0, 1];
+    * categorical cross-entropy: positive, unnormalised rows (the loss normalises them), normalised targets;
+    * fused losses: logits of any sign; normalised rows (softmax) or [0, 1] targets (sigmoid).
+    """
+    if name in ("sum_of_squares", "mean_squared_error"):
+        pred, target = rng.normal(size=(n, k)), rng.normal(size=(n, k))
+    elif name == "binary_cross_entropy":
+        pred, target = rng.uniform(0.05, 0.95, (n, k)), rng.uniform(0.0, 1.0, (n, k))
+    elif name == "categorical_cross_entropy":
+        pred, target = rng.uniform(0.1, 1.0, (n, k)), normalised_rows(rng, n, k)
+    elif name == "softmax_cross_entropy":
+        pred, target = 2.0 * rng.normal(size=(n, k)), normalised_rows(rng, n, k)
+    elif name == "sigmoid_binary_cross_entropy":
+        pred, target = 2.0 * rng.normal(size=(n, k)), rng.uniform(0.0, 1.0, (n, k))
+    else:
+        raise KeyError(f"tests/helpers.py has no valid inputs for loss {name!r}; add them to loss_inputs")
+    return jnp.asarray(pred, dtype), jnp.asarray(target, dtype)
+
+
+def normalised_rows(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """Non-negative rows summing to 1 (soft class probabilities)."""
+    rows = rng.uniform(0.05, 1.0, (n, k))
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def model_targets(name: str, rng: np.random.Generator, n: int, k: int, dtype) -> jax.Array:
+    """Targets a model's output is trained against: one-hot rows for the categorical losses."""
+    if name in ("categorical_cross_entropy", "softmax_cross_entropy"):
+        return jnp.asarray(np.eye(k)[rng.integers(0, k, n)], dtype)
+    return loss_inputs(name, rng, n, k, dtype)[1]
+
+
+def sample_weights(rng: np.random.Generator, n: int, dtype) -> jax.Array:
+    """Positive per-sample weights, not all equal."""
+    return jnp.asarray(rng.uniform(0.2, 2.0, n), dtype)
+
+
+def assert_trees_close(actual, desired, rtol: float, atol: float, what: str = "") -> None:
+    """``np.testing.assert_allclose`` leaf by leaf, naming the leaf's path on failure."""
+    actual_leaves, actual_tree = jax.tree_util.tree_flatten_with_path(actual)
+    desired_leaves, desired_tree = jax.tree_util.tree_flatten_with_path(desired)
+    assert actual_tree == desired_tree, f"{what}: tree structures differ: {actual_tree} vs {desired_tree}"
+    for (path, a), (_, d) in zip(actual_leaves, desired_leaves, strict=True):
+        assert np.shape(a) == np.shape(d), f"{what}{jax.tree_util.keystr(path)}: shapes {np.shape(a)} vs {np.shape(d)}"
+        np.testing.assert_allclose(
+            np.asarray(a, np.float64),
+            np.asarray(d, np.float64),
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"{what}{jax.tree_util.keystr(path)}",
+        )
+
+
+def assert_trees_equal(actual, desired) -> None:
+    """Bitwise equality of two pytrees of arrays."""
+    assert jax.tree.structure(actual) == jax.tree.structure(desired)
+    for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(d))

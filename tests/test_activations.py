@@ -1,0 +1,138 @@
+"""Activations: forward values against independent references, the rules' conventions, lookup errors.
+
+The rule-vs-autodiff-vs-finite-differences checks of every activation live in ``test_gradcheck.py``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import ACTIVATION_CASES
+
+import jaxnn
+from jaxnn.activations import ACTIVATIONS
+
+X = np.linspace(-3.0, 3.0, 13).reshape(1, 13)  # includes 0 (the ReLU kink) and 0.5
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+REFERENCE_FORWARDS = {
+    "identity": lambda x: x,
+    "linear": lambda x, a=1.0: a * x,
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "binary_step": lambda x, threshold=0.0: (x > threshold).astype(float),
+    "relu": lambda x, a=1.0: a * np.maximum(x, 0.0),
+    "leaky_relu": lambda x, a=1.0, b=0.01: np.where(x > 0, a * x, b * x),
+    "softmax": lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_forward_matches_numpy_reference(case):
+    with jax.enable_x64(True):
+        y = case.op(jnp.asarray(X), **case.kwargs)
+        plain = case.op.forward(jnp.asarray(X), **case.kwargs)
+    expected = REFERENCE_FORWARDS[case.name](X, **case.kwargs)
+    np.testing.assert_allclose(y, expected, rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(y, plain)
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_dtype_and_shape_are_kept(case):
+    x = jnp.ones((2, 3), jnp.float32)
+    y = case.op(x, **case.kwargs)
+    assert y.shape == (2, 3) and y.dtype == jnp.float32
+    (dx,) = case.op.vjp(jnp.ones_like(y), x, **case.kwargs)
+    assert dx.shape == (2, 3) and dx.dtype == jnp.float32
+
+
+def _grad_at(op, x, **kwargs):
+    return jax.grad(lambda x: op(x, **kwargs).sum())(jnp.asarray(x))
+
+
+def test_relu_kink_convention_matches_jax_nn_relu():
+    x = jnp.array([-1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(_grad_at(jaxnn.relu, x), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(_grad_at(jaxnn.relu, x), jax.grad(lambda x: jax.nn.relu(x).sum())(x))
+    np.testing.assert_array_equal(_grad_at(jaxnn.relu, x, a=0.5), [0.0, 0.0, 0.5])
+
+
+def test_leaky_relu_at_the_kink_uses_the_left_slope():
+    x = jnp.array([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(_grad_at(jaxnn.leaky_relu, x), [0.01, 0.01, 1.0])
+    np.testing.assert_allclose(_grad_at(jaxnn.leaky_relu, x, a=2.0, b=0.2), [0.2, 0.2, 2.0])
+
+
+def test_binary_step_passes_no_gradient_anywhere():
+    x = jnp.array([-1.0, 0.0, 0.3, 0.30001, 2.0])
+    np.testing.assert_array_equal(_grad_at(jaxnn.binary_step, x), np.zeros(5))
+    np.testing.assert_array_equal(_grad_at(jaxnn.binary_step, x, threshold=0.3), np.zeros(5))
+    # The step is strict: the threshold itself maps to 0, as the seed's ``out[X <= thresh] = 0``.
+    np.testing.assert_array_equal(jaxnn.binary_step(x, threshold=0.3), [0.0, 0.0, 0.0, 1.0, 1.0])
+
+
+def test_softmax_rule_is_the_full_jacobian_vector_product():
+    """Not an elementwise derivative: ∂L/∂x = Jᵀg with J = diag(s) − s sᵀ, the Jacobian built explicitly."""
+    rng = np.random.default_rng(0)
+    x, g = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    with jax.enable_x64(True):
+        (dx,) = jaxnn.softmax.vjp(jnp.asarray(g), jnp.asarray(x))
+    for row in range(2):
+        s = np.exp(x[row]) / np.exp(x[row]).sum()
+        jacobian = np.diag(s) - np.outer(s, s)
+        np.testing.assert_allclose(dx[row], jacobian.T @ g[row], rtol=1e-12, atol=1e-15)
+        # An elementwise derivative s(1 − s)·g would differ.
+        assert not np.allclose(dx[row], s * (1 - s) * g[row])
+
+
+def test_softmax_rows_are_distributions_even_for_huge_inputs():
+    x = jnp.array([[1e30, 0.0, -1e30], [1e4, 1e4, 0.0], [1.0, 2.0, 3.0]], jnp.float32)
+    s = jaxnn.softmax(x)
+    assert np.all(np.isfinite(s))
+    np.testing.assert_allclose(s.sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(s[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(s[1], [0.5, 0.5, 0.0])
+    (dx,) = jaxnn.softmax.vjp(jnp.ones_like(x), x)
+    assert np.all(np.isfinite(dx))
+
+
+def test_sigmoid_and_tanh_are_finite_for_huge_inputs():
+    x = jnp.array([-1e30, -1e4, 0.0, 1e4, 1e30], jnp.float32)
+    np.testing.assert_array_equal(jaxnn.sigmoid(x), [0.0, 0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(jaxnn.tanh(x), [-1.0, -1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(_grad_at(jaxnn.sigmoid, x), [0.0, 0.0, 0.25, 0.0, 0.0])
+    np.testing.assert_array_equal(_grad_at(jaxnn.tanh, x), [0.0, 0.0, 1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("op", [jaxnn.sigmoid, jaxnn.tanh, jaxnn.softmax], ids=lambda op: op.name)
+def test_rules_that_need_only_the_output_never_read_the_input(op):
+    """sigmoid, tanh and softmax derive their rule from the output alone, so only it need be kept."""
+    x = jnp.array([[-1.0, 0.5, 2.0]])
+    g = jnp.array([[0.3, -1.0, 2.0]])
+    y = op.forward(x)
+    (with_input,) = op.backward(g, y, x)
+    (without_input,) = op.backward(g, y, jnp.full_like(x, jnp.nan))
+    np.testing.assert_array_equal(with_input, without_input)
+
+
+def test_get_activation():
+    assert jaxnn.get_activation("relu") is jaxnn.relu
+    assert jaxnn.get_activation("logistic") is jaxnn.sigmoid
+    assert jaxnn.get_activation(jaxnn.tanh) is jaxnn.tanh
+    with pytest.raises(ValueError, match=r"unknown activation 'rleu'; choose one of: binary_step, identity") as error:
+        jaxnn.get_activation("rleu")
+    for name in ACTIVATIONS:
+        assert name in str(error.value)
+    with pytest.raises(TypeError, match=r"activation must be a name such as 'relu' or an Op, got int"):
+        jaxnn.get_activation(3)
+
+
+def test_public_names_are_the_table_entries():
+    for name in ("identity", "linear", "sigmoid", "tanh", "binary_step", "relu", "leaky_relu", "softmax"):
+        assert getattr(jaxnn, name) is ACTIVATIONS[name]

@@ -1,0 +1,85 @@
+"""Data helpers: one-hot labels, standardisation, the seed's iris split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from jaxnn.data import Split, Standardiser, iris_split, one_hot, standardise
+
+
+def test_one_hot():
+    encoded = one_hot(np.array([2, 0, 1, 2]))
+    np.testing.assert_array_equal(encoded, [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    assert encoded.dtype == np.float64
+    np.testing.assert_array_equal(one_hot(np.array([0, 1]), n_classes=4), [[1, 0, 0, 0], [0, 1, 0, 0]])
+    np.testing.assert_array_equal(np.argmax(one_hot(np.arange(5)), axis=1), np.arange(5))
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "message"),
+    [
+        (np.array([0.0, 1.0]), {}, r"1-D array of integer labels, got dtype float64"),
+        (np.array([[0, 1]]), {}, r"1-D array of integer labels, got dtype int64 shape \(1, 2\)"),
+        (np.array([0, -1]), {}, r"non-negative labels"),
+        (np.array([0, 3]), {"n_classes": 3}, r"label 3 does not fit 3 classes"),
+    ],
+)
+def test_one_hot_rejects_bad_labels(labels, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        one_hot(labels, **kwargs)
+
+
+def test_standardise_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.normal(3.0, 2.0, (50, 3)), rng.normal(3.0, 2.0, (10, 3))
+    scaler = standardise(x_train)
+    assert isinstance(scaler, Standardiser)
+    reference = StandardScaler().fit(x_train)
+    np.testing.assert_allclose(scaler(x_train), reference.transform(x_train), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaler(x_test), reference.transform(x_test), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaler(x_train).mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(scaler(x_train).std(axis=0), 1.0, rtol=1e-12)
+
+
+def test_standardise_a_constant_feature_does_not_divide_by_zero():
+    x = np.column_stack([np.full(6, 4.0), np.arange(6.0)])
+    scaler = standardise(x)
+    assert scaler.scale[0] == 1.0
+    out = scaler(x)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out[:, 0], 0.0)
+    np.testing.assert_array_equal(scaler(np.array([[5.0, 0.0]]))[:, 0], 1.0)  # shifted, not scaled
+
+
+def test_iris_split_is_the_seeds_split():
+    split = iris_split()
+    assert isinstance(split, Split)
+    assert split.x_train.shape == (112, 4) and split.x_test.shape == (38, 4)
+    assert split.y_train.shape == (112,) and split.y_test.shape == (38,)
+    assert set(np.unique(split.y_train)) == {0, 1, 2}
+    np.testing.assert_allclose(split.x_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(split.x_train.std(axis=0), 1.0, rtol=1e-12)
+    # Standardised with the training split's statistics only: the test split is not centred exactly.
+    assert np.abs(split.x_test.mean(axis=0)).max() > 1e-3
+    # The seed's recipe done with scikit-learn directly: split (test_size 0.25, random_state 42), then
+    # a scaler fitted on the training rows only.
+    x, y = load_iris(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=42)
+    scaler = StandardScaler().fit(x_train)
+    np.testing.assert_array_equal(split.y_train, y_train)
+    np.testing.assert_array_equal(split.y_test, y_test)
+    np.testing.assert_allclose(split.x_train, scaler.transform(x_train), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split.x_test, scaler.transform(x_test), rtol=1e-12, atol=1e-12)
+
+
+def test_iris_split_is_reproducible_and_follows_its_arguments():
+    first, again = iris_split(), iris_split()
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = iris_split(test_size=0.2, random_state=0)
+    assert other.x_train.shape == (120, 4) and other.x_test.shape == (30, 4)
+    assert not np.array_equal(other.y_test[:30], first.y_test[:30])

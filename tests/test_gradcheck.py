@@ -1,0 +1,325 @@
+"""The gradient-check suite: every op's hand-written rule against ``jax.vjp`` and finite differences.
+
+Every op of the library (each activation with its hyperparameter variants, ``dense``, every loss
+with and without per-sample weights) is checked with :func:`jaxnn.check_vjp`, whose two referees are
+
+* ``jax.vjp`` of the op's *plain* forward, in the primals' dtype: float64 with rtol 1e-10,
+  float32 with rtol 1e-5;
+* central finite differences in float64 (points kept away from kinks and clip bounds).
+
+The second half of the file tests ``check_vjp`` itself: that it catches what it claims to catch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import (
+    ACTIVATION_CASES,
+    HYPOTHESIS,
+    KINK_MARGIN,
+    LOSS_NAMES,
+    activation_input,
+    loss_inputs,
+    sample_weights,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxnn
+from jaxnn.activations import ACTIVATIONS
+from jaxnn.gradcheck import DEFAULT_TOLERANCES
+from jaxnn.losses import LOSSES
+
+DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
+
+
+def _x64_for(dtype):
+    """float64 arrays exist only inside ``jax.enable_x64(True)``; float32 runs in the default mode."""
+    return jax.enable_x64(np.dtype(dtype) == np.float64)
+
+
+def test_every_library_op_has_a_case():
+    """A new activation or loss must come with a case here, or it would go unchecked."""
+    assert {case.op for case in ACTIVATION_CASES} == set(ACTIVATIONS.values())
+    assert set(LOSS_NAMES) == set(LOSSES)
+
+
+def test_default_tolerances_by_dtype():
+    assert DEFAULT_TOLERANCES[np.dtype(np.float64)][0] <= 1e-10
+    assert DEFAULT_TOLERANCES[np.dtype(np.float32)][0] <= 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# Every op, fixed points, both dtypes.
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_activation_rule(case, dtype):
+    """At a fixed 4 × 3 point; the hypothesis test below varies the shape (batch 1 included)."""
+    rng = np.random.default_rng(0)
+    with _x64_for(dtype):
+        x = activation_input(case, rng, (4, 3), dtype)
+        report = jaxnn.check_vjp(
+            lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x
+        )
+    assert len(report.autodiff_errors) == len(report.finite_difference_errors) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 2)], ids=["1x1to1", "5x3to2"])
+def test_dense_rule(dtype, shape):
+    n, n_in, n_out = shape
+    rng = np.random.default_rng(1)
+    with _x64_for(dtype):
+        x, w, b = (jnp.asarray(rng.normal(size=s), dtype) for s in ((n, n_in), (n_in, n_out), (n_out,)))
+        report = jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, x, w, b)
+    assert len(report.autodiff_errors) == 3
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "weighted"),
+    [
+        pytest.param(np.float64, (5, 3), False, id="float64-5x3-unweighted"),
+        pytest.param(np.float64, (5, 3), True, id="float64-5x3-weighted"),
+        pytest.param(np.float32, (5, 3), False, id="float32-5x3-unweighted"),
+        pytest.param(np.float32, (5, 3), True, id="float32-5x3-weighted"),
+        pytest.param(np.float64, (1, 1), True, id="float64-1x1-weighted"),
+    ],
+)
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_loss_rule(name, weighted, dtype, shape):
+    """All three primals (pred, target, weight) of the loss op; unweighted means weight = 1."""
+    loss = LOSSES[name]
+    rng = np.random.default_rng(2)
+    n, k = shape
+    with _x64_for(dtype):
+        pred, target = loss_inputs(name, rng, n, k, dtype)
+        weight = sample_weights(rng, n, dtype) if weighted else jnp.ones(n, dtype)
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, weight)
+
+
+def test_dense_rule_direct_formulas():
+    """The dense rule written out: ∂L/∂x = g Wᵀ, ∂L/∂W = xᵀ g, ∂L/∂b = Σ_rows g (numpy referee)."""
+    rng = np.random.default_rng(4)
+    x, w, b, g = (rng.normal(size=s) for s in ((5, 3), (3, 2), (2,), (5, 2)))
+    with jax.enable_x64(True):
+        dx, dw, db = jaxnn.dense.vjp(jnp.asarray(g), jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+    np.testing.assert_allclose(dx, g @ w.T, rtol=1e-12)
+    np.testing.assert_allclose(dw, x.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(db, g.sum(axis=0), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hypothesis: shapes and values drawn, float64.
+
+
+def _matrix(draw, n, k, low, high, kinks=()):
+    values = st.floats(low, high, allow_nan=False).filter(lambda v: all(abs(v - c) > KINK_MARGIN for c in kinks))
+    return np.array(draw(st.lists(values, min_size=n * k, max_size=n * k)), dtype=np.float64).reshape(n, k)
+
+
+@HYPOTHESIS
+@given(data=st.data(), case=st.sampled_from(ACTIVATION_CASES), n=st.integers(1, 6), k=st.integers(1, 5))
+def test_activation_rule_hypothesis(data, case, n, k):
+    x = _matrix(data.draw, n, k, -5.0, 5.0, case.kinks)
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(
+            lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), jnp.asarray(x)
+        )
+
+
+@settings(HYPOTHESIS, max_examples=4)  # three primals: each new shape compiles three finite-difference programs
+@given(data=st.data(), n=st.integers(1, 6), n_in=st.integers(1, 5), n_out=st.integers(1, 5))
+def test_dense_rule_hypothesis(data, n, n_in, n_out):
+    x = _matrix(data.draw, n, n_in, -3.0, 3.0)
+    w = _matrix(data.draw, n_in, n_out, -3.0, 3.0)
+    b = _matrix(data.draw, 1, n_out, -3.0, 3.0)[0]
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+
+
+@settings(HYPOTHESIS, max_examples=5)
+@given(
+    name=st.sampled_from(LOSS_NAMES),
+    n=st.integers(1, 6),
+    k=st.integers(1, 5),
+    weighted=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_loss_rule_hypothesis(name, n, k, weighted, seed):
+    rng = np.random.default_rng(seed)
+    with jax.enable_x64(True):
+        pred, target = loss_inputs(name, rng, n, k, jnp.float64)
+        weight = sample_weights(rng, n, jnp.float64) if weighted else jnp.ones(n, jnp.float64)
+        jaxnn.check_vjp(LOSSES[name].op.forward, LOSSES[name].op.vjp, pred, target, weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# A zero cotangent gives zero gradients, for every op.
+
+
+def _every_op_at_a_point(rng):
+    """``(name, forward, vjp, primals)`` for every op of the library, float32."""
+    for case in ACTIVATION_CASES:
+        x = activation_input(case, rng, (3, 2), jnp.float32)
+        yield (
+            case.id,
+            lambda x, case=case: case.op.forward(x, **case.kwargs),
+            lambda g, x, case=case: case.op.vjp(g, x, **case.kwargs),
+            (x,),
+        )
+    dense_primals = tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((3, 2), (2, 4), (4,)))
+    yield "dense", jaxnn.dense.forward, jaxnn.dense.vjp, dense_primals
+    for name in LOSS_NAMES:
+        primals = (*loss_inputs(name, rng, 3, 2, jnp.float32), sample_weights(rng, 3, jnp.float32))
+        yield name, LOSSES[name].op.forward, LOSSES[name].op.vjp, primals
+
+
+def test_zero_cotangent_gives_zero_gradients():
+    rng = np.random.default_rng(5)
+    for name, forward, vjp, primals in _every_op_at_a_point(rng):
+        output = forward(*primals)
+        cotangents = vjp(jnp.zeros_like(output), *primals)
+        assert len(cotangents) == len(primals), name
+        for c, p in zip(cotangents, primals, strict=True):
+            assert c.shape == p.shape, name
+            np.testing.assert_array_equal(c, np.zeros(p.shape), err_msg=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# check_vjp itself.
+
+
+def _cube_forward(x):
+    return x**3
+
+
+def _cube_vjp(g, x):
+    return (3.0 * x**2 * g,)
+
+
+def test_check_vjp_returns_a_report_on_success():
+    with jax.enable_x64(True):
+        report = jaxnn.check_vjp(_cube_forward, _cube_vjp, jnp.linspace(-1.0, 1.0, 5))
+    assert isinstance(report, jaxnn.GradcheckReport)
+    assert len(report.autodiff_errors) == len(report.finite_difference_errors) == 1
+    assert report.autodiff_errors[0] <= 1e-12
+    assert report.finite_difference_errors[0] <= 1e-7
+    assert "passed" in str(report)
+
+
+def test_check_vjp_is_reproducible_for_a_seed():
+    x = jnp.linspace(-1.0, 1.0, 7)
+    assert jaxnn.check_vjp(_cube_forward, _cube_vjp, x, seed=3) == jaxnn.check_vjp(_cube_forward, _cube_vjp, x, seed=3)
+
+
+def test_check_vjp_catches_a_wrong_rule_and_names_it():
+    """The rule for y is off by a factor 1.1 at one element: the message names primal, element and both values."""
+
+    def forward(x, y):
+        return x * y
+
+    def wrong(g, x, y):
+        return g * y, (g * x).at[1, 2].multiply(1.1)
+
+    x = jnp.asarray(np.random.default_rng(6).uniform(1.0, 2.0, (2, 3)))
+    y = jnp.ones((2, 3))
+    with pytest.raises(jaxnn.GradcheckError) as failure:
+        jaxnn.check_vjp(forward, wrong, x, y)
+    assert isinstance(failure.value, AssertionError)
+    message = str(failure.value)
+    assert "primal 1" in message
+    assert "element (1, 2)" in message
+    assert "hand-written" in message and "jax.vjp" in message
+    # Both values appear, and they differ by the injected factor.
+    hand_value = float(message.split(": hand-written ")[1].split(",")[0])
+    reference_value = float(message.split(", jax.vjp ")[1].split(" ")[0])
+    assert hand_value == pytest.approx(1.1 * reference_value, rel=1e-6)
+
+
+def test_check_vjp_catches_wrong_tuple_length():
+    def forward(x, y):
+        return x * y
+
+    with pytest.raises(jaxnn.GradcheckError, match=r"one cotangent per primal \(2\).*length 1"):
+        jaxnn.check_vjp(forward, lambda g, x, y: (g * y,), jnp.ones(3), jnp.ones(3))
+    with pytest.raises(jaxnn.GradcheckError, match=r"one cotangent per primal \(1\), got ArrayImpl"):
+        jaxnn.check_vjp(_cube_forward, lambda g, x: 3 * x**2 * g, jnp.ones(3))
+
+
+def test_check_vjp_catches_wrong_shape():
+    with pytest.raises(jaxnn.GradcheckError, match=r"primal 0: backward returned shape \(1, 3\).*shape \(3,\)"):
+        jaxnn.check_vjp(_cube_forward, lambda g, x: ((3 * x**2 * g)[None, :],), jnp.ones(3))
+
+
+def test_check_vjp_catches_non_finite_rule():
+    with pytest.raises(jaxnn.GradcheckError, match="primal 0"):
+        jaxnn.check_vjp(_cube_forward, lambda g, x: (3 * x**2 * g / 0.0,), jnp.ones(3))
+
+
+def test_finite_differences_catch_what_autodiff_cannot():
+    """If ``forward`` is itself an op with a wrong rule, ``jax.vjp`` only replays that rule and agrees
+    with it; the finite differences, which never differentiate anything, still catch the mistake.
+    (This is why the referee must be ``op.forward``, not ``op``.)"""
+    wrong_cube = jaxnn.make_op(_cube_forward, lambda g, y, x: (2.0 * x**2 * g,), name="wrong_cube")
+    x = jnp.linspace(0.5, 1.5, 4)
+    with jax.enable_x64(True):
+        x = jnp.asarray(x, jnp.float64)
+        with pytest.raises(jaxnn.GradcheckError, match="disagrees with finite differences"):
+            jaxnn.check_vjp(wrong_cube, wrong_cube.vjp, x)
+        # With the plain forward as referee, autodiff already catches it.
+        with pytest.raises(jaxnn.GradcheckError, match=r"disagrees with jax\.vjp"):
+            jaxnn.check_vjp(wrong_cube.forward, wrong_cube.vjp, x)
+
+
+def test_finite_differences_in_random_directions_for_large_primals():
+    """Above FD_MAX_ELEMENTS elements the finite differences probe random directions; still catching errors."""
+    n = jaxnn.gradcheck.FD_MAX_ELEMENTS + 1
+    off_by_one_element = jaxnn.make_op(
+        jnp.sin, lambda g, y, x: ((jnp.cos(x) * g).at[n // 2].multiply(3.0),), name="sin_wrong_at_one_element"
+    )
+    x = jnp.linspace(-1.0, 1.0, n)
+    with jax.enable_x64(True):
+        x = jnp.asarray(x, jnp.float64)
+        with pytest.raises(jaxnn.GradcheckError, match=r"random directions.*finite differences"):
+            jaxnn.check_vjp(off_by_one_element, off_by_one_element.vjp, x)
+        sine = jaxnn.make_op(jnp.sin, lambda g, y, x: (jnp.cos(x) * g,), name="sin")
+        jaxnn.check_vjp(sine, sine.vjp, x)
+
+
+def test_tolerance_follows_dtype():
+    """A relative error of 1e-7 is float32 rounding but a bug in float64."""
+
+    def slightly_off(g, x):
+        return (3.0 * x**2 * g * (1.0 + 1e-7),)
+
+    x = np.linspace(0.5, 1.5, 5)
+    jaxnn.check_vjp(_cube_forward, slightly_off, jnp.asarray(x, jnp.float32))
+    with jax.enable_x64(True):
+        x64 = jnp.asarray(x, jnp.float64)
+        with pytest.raises(jaxnn.GradcheckError, match=r"jax\.vjp"):
+            jaxnn.check_vjp(_cube_forward, slightly_off, x64)
+        jaxnn.check_vjp(_cube_forward, slightly_off, x64, rtol=1e-6)  # an explicit tolerance wins
+
+
+def test_non_finite_values_agree_only_with_the_same_non_finite_value():
+    """Where the derivative is infinite (√x at 0), the rule must say +inf too, not −inf or NaN."""
+    compare = jaxnn.gradcheck._compare
+    reference = np.array([1.0, np.inf, np.nan])
+    assert compare("primal 0", "jax.vjp", np.array([1.0, np.inf, np.nan]), reference, 1e-10, 0.0) == 0.0
+    for wrong in ([1.0, -np.inf, np.nan], [1.0, np.nan, np.nan], [1.0, 1e300, np.nan], [1.0, np.inf, 0.0]):
+        with pytest.raises(jaxnn.GradcheckError, match=r"primal 0: .* at element \((1|2),\)"):
+            compare("primal 0", "jax.vjp", np.array(wrong), reference, 1e-10, 0.0)
+    with pytest.raises(jaxnn.GradcheckError, match=r"at element \(0,\): hand-written inf"):
+        compare("primal 0", "jax.vjp", np.array([np.inf]), np.array([1.0]), 1e-10, 0.0)
+
+
+def test_check_vjp_rejects_bad_primals():
+    with pytest.raises(TypeError, match="at least one primal"):
+        jaxnn.check_vjp(_cube_forward, _cube_vjp)
+    with pytest.raises(TypeError, match="primal 0 has dtype int32; check_vjp needs floating-point"):
+        jaxnn.check_vjp(_cube_forward, _cube_vjp, jnp.arange(3, dtype=jnp.int32))

@@ -1,0 +1,223 @@
+"""Dense layers, the Sequential model and the initialisers.
+
+The dense rule's gradient checks live in ``test_gradcheck.py``; whole-model gradients in
+``test_model_gradients.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn.layers import INITIALISERS
+
+KEY = jax.random.key(0)
+
+
+def test_dense_forward_is_x_at_w_plus_b():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    with jax.enable_x64(True):
+        z = jaxnn.dense(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+    np.testing.assert_allclose(z, x @ w + b, rtol=1e-14)
+
+
+def test_seed_column_layout_is_the_transpose():
+    """The seeds compute Z = W_seed · A + b_seed with A (n_in, n_samples) and W_seed (n_out, n_in)."""
+    rng = np.random.default_rng(1)
+    a_seed, w_seed, b_seed = rng.normal(size=(3, 5)), rng.normal(size=(2, 3)), rng.normal(size=(2, 1))
+    with jax.enable_x64(True):
+        z = jaxnn.dense(jnp.asarray(a_seed.T), jnp.asarray(w_seed.T), jnp.asarray(b_seed[:, 0]))
+    np.testing.assert_allclose(z, (w_seed @ a_seed + b_seed).T, rtol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialisers: shapes and statistics of a large layer (each tolerance is several standard errors).
+
+N_IN, N_OUT = 400, 500  # 200 000 weights: the sample std is within ~0.2 % of the true one
+
+
+def _init(name, n_in=N_IN, n_out=N_OUT, key=KEY):
+    w, b = jaxnn.initialise(name, key, n_in, n_out)
+    assert w.shape == (n_in, n_out) and b.shape == (n_out,)
+    assert w.dtype == b.dtype == jnp.float32
+    return np.asarray(w, np.float64), np.asarray(b, np.float64)
+
+
+def test_normal_init_is_seed_000():
+    w, b = _init("normal")
+    assert abs(w.mean()) < 0.002 and w.std() == pytest.approx(0.1, rel=0.02)
+    assert abs(b.mean()) < 0.02 and b.std() == pytest.approx(0.1, rel=0.15)
+
+
+def test_small_normal_init_is_seed_001b():
+    w, b = _init("small_normal")
+    assert abs(w.mean()) < 2e-4 and w.std() == pytest.approx(0.01, rel=0.02)
+    np.testing.assert_array_equal(b, 0.0)
+
+
+def test_uniform_init_is_seed_001():
+    w, b = _init("uniform")
+    assert w.min() >= 0.0 and w.max() < 1.0 and b.min() >= 0.0 and b.max() < 1.0
+    assert w.mean() == pytest.approx(0.5, abs=0.005)
+    assert w.std() == pytest.approx(math.sqrt(1 / 12), rel=0.02)
+    assert b.mean() == pytest.approx(0.5, abs=0.05)
+
+
+def test_he_init():
+    w, b = _init("he")
+    assert abs(w.mean()) < 0.002 and w.std() == pytest.approx(math.sqrt(2 / N_IN), rel=0.02)
+    np.testing.assert_array_equal(b, 0.0)
+
+
+def test_glorot_init():
+    w, b = _init("glorot")
+    limit = math.sqrt(6 / (N_IN + N_OUT))
+    assert np.abs(w).max() <= limit
+    assert np.abs(w).max() > 0.99 * limit  # it does reach out to the limit
+    assert w.std() == pytest.approx(limit / math.sqrt(3), rel=0.02)
+    np.testing.assert_array_equal(b, 0.0)
+
+
+def test_init_in_float64():
+    with jax.enable_x64(True):
+        w, b = jaxnn.initialise("he", KEY, 3, 2, jnp.float64)
+        params = jaxnn.Sequential((jaxnn.Dense(2),)).init(KEY, 3, jnp.float64)
+    assert w.dtype == b.dtype == params[0]["W"].dtype == jnp.float64
+
+
+def test_unknown_initialiser():
+    with pytest.raises(ValueError, match=r"unknown initialiser 'xavier'; choose one of: normal, small_normal"):
+        jaxnn.initialise("xavier", KEY, 2, 2)
+    with pytest.raises(ValueError, match=r"unknown initialiser 'xavier'; choose one of: normal"):
+        jaxnn.Dense(2, init="xavier")
+
+
+@pytest.mark.parametrize("name", sorted(INITIALISERS))
+def test_model_init_shapes_and_keys(name):
+    model = jaxnn.Sequential(
+        (jaxnn.Dense(5, "relu", init=name), jaxnn.Dense(5, "relu", init=name), jaxnn.Dense(2, init=name))
+    )
+    params = model.init(KEY, 5)
+    assert [(p["W"].shape, p["b"].shape) for p in params] == [((5, 5), (5,)), ((5, 5), (5,)), ((5, 2), (2,))]
+    again = model.init(KEY, 5)
+    for p, q in zip(params, again, strict=True):
+        np.testing.assert_array_equal(p["W"], q["W"])
+        np.testing.assert_array_equal(p["b"], q["b"])
+    other = model.init(jax.random.key(1), 5)
+    assert not np.array_equal(params[0]["W"], other[0]["W"])
+    # Each layer draws from its own key: two layers of the same shape differ.
+    assert not np.array_equal(params[0]["W"], params[1]["W"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Dense and Sequential.
+
+
+def test_dense_applies_its_activation_with_hyperparameters():
+    layer = jaxnn.Dense(2, "linear", {"a": 3.0})
+    params = {"W": jnp.array([[1.0, 2.0]]), "b": jnp.array([0.5, -1.0])}
+    x = jnp.array([[1.0], [2.0]])
+    np.testing.assert_allclose(layer.apply(params, x), 3.0 * (x @ params["W"] + params["b"][None, :]))
+    np.testing.assert_allclose(layer.apply(params, x, custom_rules=False), layer.apply(params, x))
+
+
+def test_dense_is_a_hashable_value():
+    first = jaxnn.Dense(3, "leaky_relu", {"b": 0.1, "a": 2.0})
+    second = jaxnn.Dense(3, "leaky_relu", {"a": 2.0, "b": 0.1})
+    assert first == second and hash(first) == hash(second)
+    assert first.activation_kwargs == (("a", 2.0), ("b", 0.1))
+    assert jaxnn.Sequential([first]) == jaxnn.Sequential((second,))
+    assert hash(jaxnn.Sequential([first])) == hash(jaxnn.Sequential((second,)))
+    assert jaxnn.Sequential(first).layers == (first,)
+
+
+@pytest.mark.parametrize("units", [0, -1, 2.5, True, "3"])
+def test_dense_units_must_be_a_positive_integer(units):
+    with pytest.raises(ValueError, match=r"Dense units must be a positive integer, got"):
+        jaxnn.Dense(units)
+
+
+def test_dense_unknown_activation():
+    with pytest.raises(ValueError, match=r"unknown activation 'rleu'; choose one of: .*relu"):
+        jaxnn.Dense(3, "rleu")
+
+
+def test_dense_unknown_activation_hyperparameter():
+    with pytest.raises(ValueError, match=r"activation 'relu' has no hyperparameter 'b'; it takes: a"):
+        jaxnn.Dense(3, "relu", {"b": 0.1})
+    with pytest.raises(ValueError, match=r"activation 'sigmoid' has no hyperparameter 'a'; it takes none"):
+        jaxnn.Dense(3, "sigmoid", {"a": 1.0})
+    with pytest.raises(TypeError, match=r"hyperparameter 'a' of activation 'relu' must be a Python number, got str"):
+        jaxnn.Dense(3, "relu", {"a": "2"})
+    with pytest.raises(TypeError, match=r"must be a Python number, got ArrayImpl"):
+        jaxnn.Dense(3, "relu", {"a": jnp.float32(2.0)})
+    # NumPy scalars are numbers, and hashable: fine as static hyperparameters.
+    layer = jaxnn.Dense(1, "relu", {"a": np.float32(2.0)})
+    np.testing.assert_array_equal(layer.apply({"W": jnp.ones((1, 1)), "b": jnp.zeros(1)}, jnp.ones((1, 1))), [[2.0]])
+
+
+def test_sequential_needs_dense_layers():
+    with pytest.raises(TypeError, match="non-empty sequence of Dense layers"):
+        jaxnn.Sequential(())
+    with pytest.raises(TypeError, match="non-empty sequence of Dense layers"):
+        jaxnn.Sequential((jaxnn.Dense(3), "relu"))
+
+
+def test_init_needs_a_positive_feature_count():
+    with pytest.raises(ValueError, match=r"n_features must be a positive integer, got 0"):
+        jaxnn.Sequential((jaxnn.Dense(2),)).init(KEY, 0)
+
+
+MODEL = jaxnn.Sequential((jaxnn.Dense(3, "relu"), jaxnn.Dense(2, "softmax")))
+PARAMS = MODEL.init(KEY, 4)
+
+
+def test_apply_shape_and_n_outputs():
+    out = MODEL.apply(PARAMS, jnp.ones((5, 4)))
+    assert out.shape == (5, MODEL.n_outputs) == (5, 2)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(MODEL.apply(PARAMS, jnp.ones((5, 4)), custom_rules=False), out, rtol=1e-6)
+
+
+def test_apply_wrong_feature_count_names_the_layer_and_shapes():
+    with pytest.raises(
+        ValueError,
+        match=r"layer 0 \(3 units\) expects W of shape \(3, 3\) .* got W \(4, 3\) .*its input has 3 features",
+    ):
+        MODEL.apply(PARAMS, jnp.ones((5, 3)))
+
+
+def test_apply_params_that_do_not_chain():
+    other = jaxnn.Sequential((jaxnn.Dense(6, "relu"), jaxnn.Dense(2, "softmax"))).init(KEY, 4)
+    mixed = [PARAMS[0], other[1]]
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(2 units\) expects W of shape \(3, 2\) .* got W \(6, 2\).*layer 0 outputs 3"
+    ):
+        MODEL.apply(mixed, jnp.ones((5, 4)))
+
+
+def test_apply_wrong_number_of_param_entries():
+    with pytest.raises(ValueError, match=r"the model has 2 layers but params has 1 entries"):
+        MODEL.apply(PARAMS[:1], jnp.ones((5, 4)))
+
+
+def test_apply_params_not_in_init_layout():
+    as_tuples = [(p["W"], p["b"]) for p in PARAMS]
+    with pytest.raises(ValueError, match=r"params\[0\] must be a dict with 'W' and 'b' .*got tuple"):
+        MODEL.apply(as_tuples, jnp.ones((5, 4)))
+
+
+def test_apply_one_dimensional_input():
+    with pytest.raises(ValueError, match=r"input must be 2-D \(n_samples, n_features\), got shape \(4,\)"):
+        MODEL.apply(PARAMS, jnp.ones(4))
+
+
+def test_apply_is_jittable_with_the_model_static():
+    apply = jax.jit(MODEL.apply)
+    np.testing.assert_allclose(apply(PARAMS, jnp.ones((2, 4))), MODEL.apply(PARAMS, jnp.ones((2, 4))), rtol=1e-6)

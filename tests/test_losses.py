@@ -1,0 +1,280 @@
+"""Losses: values against independent references, the reductions and weights, extreme logits, errors.
+
+The rule-vs-autodiff-vs-finite-differences checks of every loss live in ``test_gradcheck.py``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import LOSS_NAMES, loss_inputs
+from sklearn.metrics import log_loss
+
+import jaxnn
+from jaxnn.losses import CLIP_EPS, LOSSES
+
+RNG = np.random.default_rng(0)
+
+
+def _with_x64(fn):
+    with jax.enable_x64(True):
+        return float(fn())
+
+
+# ---------------------------------------------------------------------------------------------
+# Values against references that share no code with jaxnn.
+
+
+def test_sum_of_squares_value():
+    p, y = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))
+    assert _with_x64(lambda: jaxnn.sum_of_squares(p, y)) == pytest.approx(np.sum((p - y) ** 2), rel=1e-14)
+
+
+def test_mean_squared_error_value():
+    p, y = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))
+    assert _with_x64(lambda: jaxnn.mean_squared_error(p, y)) == pytest.approx(np.mean((p - y) ** 2), rel=1e-14)
+
+
+def test_binary_cross_entropy_value_matches_sklearn():
+    p, y = RNG.uniform(0.05, 0.95, 20), RNG.integers(0, 2, 20)
+    assert _with_x64(lambda: jaxnn.binary_cross_entropy(p, y)) == pytest.approx(log_loss(y, p), rel=1e-12)
+    # Several outputs: the per-sample loss sums over them (seed 001b's cost for each output).
+    p2, y2 = RNG.uniform(0.05, 0.95, (6, 2)), RNG.uniform(0, 1, (6, 2))
+    expected = -np.mean(np.sum(y2 * np.log(p2) + (1 - y2) * np.log(1 - p2), axis=1))
+    assert _with_x64(lambda: jaxnn.binary_cross_entropy(p2, y2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_categorical_cross_entropy_value_matches_sklearn():
+    p = RNG.uniform(0.1, 1.0, (8, 3))
+    p /= p.sum(axis=1, keepdims=True)
+    labels = RNG.integers(0, 3, 8)
+    value = _with_x64(lambda: jaxnn.categorical_cross_entropy(p, np.eye(3)[labels]))
+    assert value == pytest.approx(log_loss(labels, p, labels=[0, 1, 2]), rel=1e-12)
+
+
+def test_categorical_cross_entropy_normalises_rows_like_the_seed():
+    """The seed divides the prediction by its row sum first, so scaling a row changes nothing."""
+    p, y = RNG.uniform(0.1, 1.0, (4, 3)), np.eye(3)[[0, 2, 1, 1]]
+    assert _with_x64(lambda: jaxnn.categorical_cross_entropy(5.0 * p, y)) == pytest.approx(
+        _with_x64(lambda: jaxnn.categorical_cross_entropy(p, y)), rel=1e-14
+    )
+
+
+def test_softmax_cross_entropy_value_matches_optax():
+    z, y = RNG.normal(size=(6, 4)), np.eye(4)[RNG.integers(0, 4, 6)]
+    expected = _with_x64(lambda: np.mean(optax.softmax_cross_entropy(z, y)))
+    assert _with_x64(lambda: jaxnn.softmax_cross_entropy(z, y)) == pytest.approx(expected, rel=1e-12)
+    # Fused == softmax followed by the (unclipped here) categorical cross-entropy.
+    fused = _with_x64(lambda: jaxnn.softmax_cross_entropy(z, y))
+    assert fused == pytest.approx(_with_x64(lambda: jaxnn.categorical_cross_entropy(jaxnn.softmax(z), y)), rel=1e-12)
+
+
+def test_sigmoid_binary_cross_entropy_value_matches_optax():
+    z, y = RNG.normal(size=(6, 2)), RNG.uniform(0, 1, (6, 2))
+    expected = _with_x64(lambda: np.mean(np.sum(optax.sigmoid_binary_cross_entropy(z, y), axis=1)))
+    assert _with_x64(lambda: jaxnn.sigmoid_binary_cross_entropy(z, y)) == pytest.approx(expected, rel=1e-12)
+    fused = _with_x64(lambda: jaxnn.sigmoid_binary_cross_entropy(z, y))
+    assert fused == pytest.approx(_with_x64(lambda: jaxnn.binary_cross_entropy(jaxnn.sigmoid(z), y)), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_call_and_forward_agree(name):
+    loss = LOSSES[name]
+    pred, target = loss_inputs(name, RNG, 4, 3, jnp.float32)
+    np.testing.assert_array_equal(loss(pred, target), loss.forward(pred, target))
+    assert loss.from_logits == name.startswith(("softmax_", "sigmoid_"))
+
+
+def test_categorical_cross_entropy_gradient_is_orthogonal_to_the_row():
+    """Scale invariance, differentiated: Σ_i p_i ∂l/∂p_i = 0 for every row."""
+    p, y = RNG.uniform(0.1, 1.0, (4, 3)), np.eye(3)[[0, 2, 1, 1]]
+    with jax.enable_x64(True):
+        grad = jax.grad(jaxnn.categorical_cross_entropy)(jnp.asarray(p), jnp.asarray(y))
+    np.testing.assert_allclose(np.sum(p * np.asarray(grad), axis=1), 0.0, atol=1e-15)
+    assert np.abs(grad).min() > 1e-3  # ... while the gradient itself is not zero
+
+
+def test_softmax_then_categorical_cross_entropy_gives_p_minus_y_over_n():
+    z, y = RNG.normal(size=(5, 3)), np.eye(3)[[0, 1, 2, 0, 1]]
+    with jax.enable_x64(True):
+        grad = jax.grad(lambda z: jaxnn.categorical_cross_entropy(jaxnn.softmax(z), jnp.asarray(y)))(jnp.asarray(z))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(grad, (p - y) / 5, rtol=1e-10, atol=1e-15)
+
+
+def test_fused_losses_give_p_minus_y_over_n():
+    """∂L/∂z of the fused mean losses is (p − y)/n: softmax(z) or σ(z), minus the target, averaged."""
+    z, y = RNG.normal(size=(5, 3)), np.eye(3)[[0, 1, 2, 0, 1]]
+    with jax.enable_x64(True):
+        softmax_grad = jax.grad(jaxnn.softmax_cross_entropy)(jnp.asarray(z), jnp.asarray(y))
+        sigmoid_grad = jax.grad(jaxnn.sigmoid_binary_cross_entropy)(jnp.asarray(z), jnp.asarray(y))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(softmax_grad, (p - y) / 5, rtol=1e-12)
+    np.testing.assert_allclose(sigmoid_grad, (1 / (1 + np.exp(-z)) - y) / 5, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions and per-sample weights.
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_a_weight_of_two_is_a_duplicated_row(name):
+    loss = LOSSES[name]
+    with jax.enable_x64(True):
+        pred, target = loss_inputs(name, RNG, 3, 2, jnp.float64)
+        weighted = loss(pred, target, jnp.array([1.0, 2.0, 1.0]))
+        rows = np.array([0, 1, 1, 2])
+        duplicated = loss(pred[rows], target[rows])
+    np.testing.assert_allclose(weighted, duplicated, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_zero_weight_rows_are_masked_out(name):
+    """Rows of weight 0 change neither the loss nor anyone's gradient, and get no gradient themselves."""
+    loss = LOSSES[name]
+    with jax.enable_x64(True):
+        pred, target = loss_inputs(name, RNG, 4, 2, jnp.float64)
+        masked, kept = np.array([1, 3]), np.array([0, 2])
+        garbage = pred.at[masked].set(pred[masked] * 0.5 + 0.2)
+        weight = jnp.array([1.0, 0.0, 1.0, 0.0])
+        np.testing.assert_allclose(loss(garbage, target, weight), loss(pred[kept], target[kept]), rtol=1e-13)
+        grad_masked = jax.grad(loss)(garbage, target, weight)
+        grad_kept = jax.grad(loss)(pred[kept], target[kept])
+    np.testing.assert_allclose(grad_masked[kept], grad_kept, rtol=1e-13)
+    np.testing.assert_array_equal(grad_masked[masked], 0.0)
+
+
+def test_mean_and_sum_reductions():
+    p, y, w = RNG.normal(size=(4, 2)), RNG.normal(size=(4, 2)), np.array([0.5, 1.0, 2.0, 0.0])
+    per_sample = np.sum((p - y) ** 2, axis=1)
+    with jax.enable_x64(True):
+        assert float(jaxnn.sum_of_squares(p, y, w)) == pytest.approx(np.sum(w * per_sample), rel=1e-14)
+        mse = float(jaxnn.mean_squared_error(p, y, w))
+    assert mse == pytest.approx(np.sum(w * per_sample / 2) / np.sum(w), rel=1e-14)
+
+
+def test_one_dimensional_predictions_are_one_output_column():
+    p, y = np.array([0.2, 0.7, 0.9]), np.array([0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(jaxnn.binary_cross_entropy(p, y), jaxnn.binary_cross_entropy(p[:, None], y[:, None]))
+
+
+def test_make_loss_builds_a_checked_loss():
+    absolute = jaxnn.make_loss(
+        "sum_of_absolute_errors",
+        lambda p, y: jnp.sum(jnp.abs(p - y), axis=-1),
+        lambda p, y: (jnp.sign(p - y), -jnp.sign(p - y)),
+        reduction="sum",
+    )
+    p, y, w = jnp.array([[1.0, -2.0]]), jnp.array([[0.5, 0.0]]), jnp.array([3.0])
+    assert float(absolute(p, y, w)) == pytest.approx(3.0 * 2.5)
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(absolute.op.forward, absolute.op.vjp, *(jnp.asarray(a, jnp.float64) for a in (p, y, w)))
+    with pytest.raises(ValueError, match=r"reduction must be 'mean' or 'sum', got 'median'"):
+        jaxnn.make_loss("bad", absolute.op.forward, absolute.op.backward, reduction="median")
+
+
+# ---------------------------------------------------------------------------------------------
+# Clipping and extreme logits.
+
+
+# The clip bounds as float32 holds them: 1 − 1e-7 rounds to 1 − 1.19e-7, so in float32 a certain
+# mistake costs −log(1e-7) ≈ 16.12 at p = 0 but −log(1.19e-7) ≈ 15.94 at p = 1.
+LOW_32, HIGH_32 = float(np.float32(CLIP_EPS)), float(np.float32(1 - CLIP_EPS))
+CERTAIN_MISTAKE_AT_0, CERTAIN_MISTAKE_AT_1 = -np.log(LOW_32), -np.log1p(-HIGH_32)
+
+
+def test_binary_cross_entropy_clip_keeps_certain_mistakes_finite():
+    """p is clipped to [1e-7, 1 − 1e-7]: a certain mistake costs about −log(1e-7) ≈ 16, not infinity,
+    and the clip's derivative (0 where it holds) stops the gradient there."""
+    p, y = jnp.array([0.0, 1.0, 0.0, 1.0]), jnp.array([1.0, 0.0, 0.0, 1.0])
+    per_sample = [float(jaxnn.binary_cross_entropy(p[i : i + 1], y[i : i + 1])) for i in range(4)]
+    np.testing.assert_allclose(per_sample[:2], [CERTAIN_MISTAKE_AT_0, CERTAIN_MISTAKE_AT_1], rtol=1e-6)
+    np.testing.assert_allclose(per_sample[2:], 0.0, atol=2e-7)
+    with jax.enable_x64(True):  # in float64 the bounds are exact and the two mistakes cost the same
+        p64, y64 = jnp.asarray(np.asarray(p), jnp.float64), jnp.asarray(np.asarray(y), jnp.float64)
+        per_sample_64 = [float(jaxnn.binary_cross_entropy(p64[i : i + 1], y64[i : i + 1])) for i in range(2)]
+    np.testing.assert_allclose(per_sample_64, -np.log(CLIP_EPS), rtol=1e-9)  # 1 − (1 − 1e-7) is 1e-7 to 1e-10
+    grad = jax.grad(jaxnn.binary_cross_entropy)(p, y)
+    np.testing.assert_array_equal(grad, np.zeros(4))
+
+
+def _loss_and_grad(loss, logits, target, activation=None):
+    def total(z):
+        return loss(z if activation is None else activation(z), target)
+
+    return jax.value_and_grad(total)(logits)
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+def test_softmax_cross_entropy_extreme_logits(scale):
+    z = jnp.array([[scale, -scale, 0.0]], jnp.float32)
+    right, right_grad = _loss_and_grad(jaxnn.softmax_cross_entropy, z, jnp.array([[1.0, 0.0, 0.0]]))
+    wrong, wrong_grad = _loss_and_grad(jaxnn.softmax_cross_entropy, z, jnp.array([[0.0, 1.0, 0.0]]))
+    assert float(right) == 0.0
+    assert float(wrong) == pytest.approx(2 * scale, rel=1e-6)  # logsumexp(z) − z_wrong = scale + scale
+    np.testing.assert_array_equal(right_grad, [[0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(wrong_grad, [[1.0, -1.0, 0.0]])  # p − y
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+def test_sigmoid_binary_cross_entropy_extreme_logits(scale):
+    z = jnp.array([[scale], [-scale]], jnp.float32)
+    right, right_grad = _loss_and_grad(jaxnn.sigmoid_binary_cross_entropy, z, jnp.array([[1.0], [0.0]]))
+    wrong, wrong_grad = _loss_and_grad(jaxnn.sigmoid_binary_cross_entropy, z, jnp.array([[0.0], [1.0]]))
+    assert float(right) == 0.0
+    assert float(wrong) == pytest.approx(scale, rel=1e-6)
+    np.testing.assert_array_equal(right_grad, [[0.0], [0.0]])
+    np.testing.assert_array_equal(wrong_grad, [[0.5], [-0.5]])  # (σ(z) − y)/n
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+def test_softmax_then_categorical_cross_entropy_extreme_logits(scale):
+    z = jnp.array([[scale, -scale, 0.0]], jnp.float32)
+    right, right_grad = _loss_and_grad(jaxnn.categorical_cross_entropy, z, jnp.array([[1.0, 0.0, 0.0]]), jaxnn.softmax)
+    wrong, wrong_grad = _loss_and_grad(jaxnn.categorical_cross_entropy, z, jnp.array([[0.0, 1.0, 0.0]]), jaxnn.softmax)
+    assert 0.0 <= float(right) < 1e-6  # −log(1 − 1e-7)
+    assert float(wrong) == pytest.approx(CERTAIN_MISTAKE_AT_0, rel=1e-6)  # held at the clip: large but finite
+    assert np.all(np.isfinite(right_grad)) and np.all(np.isfinite(wrong_grad))
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+def test_sigmoid_then_binary_cross_entropy_extreme_logits(scale):
+    z = jnp.array([[scale], [-scale]], jnp.float32)
+    right, right_grad = _loss_and_grad(jaxnn.binary_cross_entropy, z, jnp.array([[1.0], [0.0]]), jaxnn.sigmoid)
+    wrong, wrong_grad = _loss_and_grad(jaxnn.binary_cross_entropy, z, jnp.array([[0.0], [1.0]]), jaxnn.sigmoid)
+    assert 0.0 <= float(right) < 1e-6
+    assert float(wrong) == pytest.approx((CERTAIN_MISTAKE_AT_0 + CERTAIN_MISTAKE_AT_1) / 2, rel=1e-6)
+    assert np.all(np.isfinite(right_grad)) and np.all(np.isfinite(wrong_grad))
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors.
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_shape_mismatch_names_both_shapes(name):
+    with pytest.raises(ValueError, match=rf"{name}: predictions have shape \(4, 3\) but targets have shape \(4, 2\)"):
+        LOSSES[name](jnp.ones((4, 3)), jnp.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"predictions have shape \(4,\) but targets have shape \(4, 1\)"):
+        LOSSES[name].forward(jnp.ones(4), jnp.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"must be \(n_samples, n_outputs\)"):
+        LOSSES[name](jnp.ones((2, 2, 2)), jnp.ones((2, 2, 2)))
+
+
+def test_wrong_weight_shape():
+    with pytest.raises(ValueError, match=r"sample weights have shape \(3,\), expected \(4,\) — one weight per sample"):
+        jaxnn.mean_squared_error(jnp.ones((4, 2)), jnp.ones((4, 2)), jnp.ones(3))
+
+
+def test_get_loss():
+    assert jaxnn.get_loss("mean_squared_error") is jaxnn.mean_squared_error
+    assert jaxnn.get_loss(jaxnn.sum_of_squares) is jaxnn.sum_of_squares
+    with pytest.raises(ValueError, match=r"unknown loss 'mse'; choose one of: ") as error:
+        jaxnn.get_loss("mse")
+    for name in LOSSES:
+        assert name in str(error.value)
+    with pytest.raises(TypeError, match=r"loss must be a name .* or a Loss, got function"):
+        jaxnn.get_loss(lambda p, y: 0.0)

@@ -1,0 +1,108 @@
+"""``make_op`` / ``Op``: a plain forward plus a hand-written backward, wired through ``jax.custom_vjp``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+
+
+def _cube_forward(x):
+    return x**3
+
+
+def _cube_backward(g, y, x):
+    return (3.0 * x**2 * g,)
+
+
+cube = jaxnn.make_op(_cube_forward, _cube_backward, name="cube")
+
+
+def test_jax_grad_runs_the_rule():
+    x = jnp.arange(-2.0, 3.0)
+    np.testing.assert_allclose(jax.grad(lambda x: cube(x).sum())(x), 3.0 * x**2)
+    np.testing.assert_allclose(cube(x), x**3)
+
+
+def test_a_wrong_rule_is_what_jax_grad_returns():
+    """The forward is the cube's; the rule is deliberately not its derivative: jax.grad follows the rule."""
+    fake = jaxnn.make_op(_cube_forward, lambda g, y, x: (jnp.full_like(x, 7.0) * g,), name="fake")
+    x = jnp.arange(1.0, 4.0)
+    np.testing.assert_array_equal(fake(x), cube(x))
+    np.testing.assert_array_equal(jax.grad(lambda x: fake(x).sum())(x), jnp.full(3, 7.0))
+
+
+def test_rule_receives_the_forward_output():
+    """``backward(g, output, *primals)``: the output handed to the rule is the forward's."""
+    seen = {}
+
+    def backward(g, y, x):
+        seen["output"] = y
+        return (g,)
+
+    op = jaxnn.make_op(lambda x: 2.0 * x, backward, name="double")
+    jax.grad(lambda x: op(x).sum())(jnp.arange(3.0))
+    np.testing.assert_array_equal(seen["output"], 2.0 * jnp.arange(3.0))
+
+
+def test_vjp_is_backward_in_check_vjp_form():
+    x, g = jnp.linspace(-1.0, 1.0, 4), jnp.arange(4.0)
+    (vjp,) = cube.vjp(g, x)
+    (direct,) = cube.backward(g, cube.forward(x), x)
+    np.testing.assert_array_equal(vjp, direct)
+
+
+def test_name_and_repr():
+    assert cube.name == "cube"
+    assert repr(cube) == "Op(cube)"
+    assert jaxnn.make_op(_cube_forward, _cube_backward).name == "_cube_forward"
+    assert "name=cube" in str(jax.make_jaxpr(cube)(jnp.ones(2)))
+
+
+def test_make_op_needs_two_callables():
+    with pytest.raises(TypeError, match="two callables"):
+        jaxnn.make_op(_cube_forward, None)
+    with pytest.raises(TypeError, match="two callables"):
+        jaxnn.make_op("cube", _cube_backward)
+
+
+def test_hyperparameters_are_static_python_numbers():
+    scale = jaxnn.make_op(lambda x, a=1.0: a * x, lambda g, y, x, a=1.0: (a * g,), name="scale")
+    x = jnp.arange(3.0)
+    np.testing.assert_array_equal(scale(x, a=2.0), 2.0 * x)
+    np.testing.assert_array_equal(jax.grad(lambda x: scale(x, a=-3.0).sum())(x), jnp.full(3, -3.0))
+    # Different hyperparameters under one jit: each is its own static configuration.
+    both = jax.jit(lambda x: (scale(x, a=2.0), scale(x, a=5.0)))(x)
+    np.testing.assert_array_equal(both[0], 2.0 * x)
+    np.testing.assert_array_equal(both[1], 5.0 * x)
+    with pytest.raises(TypeError, match=r"hyperparameter 'a' must be a Python number, got an array"):
+        scale(x, a=jnp.float32(2.0))
+    with pytest.raises(TypeError, match=r"hyperparameter 'a' must be a Python number"):
+        jax.jit(lambda x, a: scale(x, a=a))(x, 2.0)
+
+
+def test_rule_returning_a_bare_array_is_a_clear_type_error():
+    bare = jaxnn.make_op(_cube_forward, lambda g, y, x: 3.0 * x**2 * g, name="bare")
+    with pytest.raises(
+        TypeError, match=r"backward rule of op 'bare' must return a tuple with one cotangent per primal"
+    ):
+        jax.grad(lambda x: bare(x).sum())(jnp.ones(3))
+
+
+def test_ops_compose_with_jit_and_vmap():
+    x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    per_row = jax.vmap(jax.grad(lambda row: cube(row).sum()))(x)
+    np.testing.assert_allclose(per_row, 3.0 * x**2)
+    np.testing.assert_allclose(jax.jit(jax.grad(lambda x: cube(x).sum()))(x), 3.0 * x**2)
+
+
+def test_two_primals():
+    """A rule returns one cotangent per primal, in order."""
+    times = jaxnn.make_op(lambda x, y: x * y, lambda g, out, x, y: (g * y, g * x), name="times")
+    x, y = jnp.array([1.0, 2.0]), jnp.array([3.0, 5.0])
+    dx, dy = jax.grad(lambda x, y: times(x, y).sum(), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(dx, y)
+    np.testing.assert_array_equal(dy, x)
