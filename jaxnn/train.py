@@ -8,12 +8,29 @@ descent, ``θ ← θ − η·∂L/∂θ``.
 A step whose loss, gradients or updated parameters are not finite is not
 applied: the parameters stay at the last finite values, the rest of the
 history is NaN and ``FitResult.diverged`` is True.  Nothing NaN is kept.
+
+Inside the compiled step the data are in the seeds' column layout.  The public
+API is batch-first (``x`` is ``(n_samples, n_features)``, ``W`` is
+``(n_in, n_out)``), but on XLA's CPU backend small matrix products whose
+output is ``(n_out, n_samples)`` run several times faster than the same
+products written batch-first.  So the step computes each layer as the seeds
+do, ``Z = W̃·Ã`` with the bias folded into the product: ``W̃ = [Wᵀ | b]`` is
+``(n_out, n_in + 1)`` and ``Ã`` is the layer's input ``(n_in, n_samples)``
+with a row of ones appended.  That product is jaxnn's ``dense`` op with
+``x = W̃``, ``w = Ã`` and a zero bias, so its hand-written rule gives
+``∂L/∂W̃ = G·Ãᵀ`` (the seeds' ``dW = dZ·Aᵀ``, with ``∂L/∂b`` as its last
+column) and ``∂L/∂Ã = W̃ᵀ·G``.  Elementwise activations do not care about the
+layout; softmax, the losses and any other op are applied to the batch-first
+view ``Zᵀ``.  Parameters, optimiser state and results keep the public layout
+(inside ``fit``'s loop, plain gradient descent carries the ``W̃`` themselves).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -22,24 +39,37 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn.layers import Params, Sequential
+from jaxnn import activations
+from jaxnn.activations import get_activation
+from jaxnn.layers import Params, Sequential, dense
 from jaxnn.losses import Loss, get_loss
 
 __all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "train_step"]
 
 
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
-    """Plain gradient descent as an optax transformation: ``update = −η·g`` (no state)."""
+    """Plain gradient descent as an optax transformation: ``update = −η·g`` (no state).
+
+    Two calls with the same learning rate return equal transformations, so ``fit`` (whose compiled
+    loop is cached on the optimiser) compiles once per learning rate, not once per call.
+    """
     if not np.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    return optax.GradientTransformation(_no_state, _DescentUpdate(float(learning_rate)))
 
-    def init(params):
-        return optax.EmptyState()
 
-    def update(grads, state, params=None):
-        return jax.tree.map(lambda g: -learning_rate * g, grads), state
+def _no_state(params):
+    return optax.EmptyState()
 
-    return optax.GradientTransformation(init, update)
+
+@dataclass(frozen=True)
+class _DescentUpdate:
+    """The update of :func:`gradient_descent`; a frozen dataclass so that it compares by learning rate."""
+
+    learning_rate: float
+
+    def __call__(self, grads, state, params=None):
+        return jax.tree.map(lambda g: -self.learning_rate * g, grads), state
 
 
 class Stopping(NamedTuple):
@@ -76,15 +106,104 @@ def _select(condition, new, old):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
-def _step(model, loss, optimizer, params, opt_state, ok, x, y, weight):
+# Layer-by-layer in the seeds' column layout (see the module docstring).
+_ELEMENTWISE = frozenset(
+    {activations.identity, activations.linear, activations.sigmoid, activations.tanh}
+    | {activations.binary_step, activations.relu, activations.leaky_relu}
+)
+
+
+def _columns_with_ones(x: jax.Array) -> jax.Array:
+    """Ã = [xᵀ; 1]: batch-first ``(n, n_in)`` to the column layout ``(n_in + 1, n)`` with a row of ones."""
+    return jnp.concatenate([x.T, jnp.ones((1, x.shape[0]), x.dtype)], axis=0)
+
+
+def _folded_weights(layer_params) -> jax.Array:
+    """W̃ = [Wᵀ | b], ``(n_out, n_in + 1)``: the layer as one matrix acting on ``Ã``."""
+    return jnp.concatenate([layer_params["W"].T, layer_params["b"][:, None]], axis=1)
+
+
+def _activate(layer, z: jax.Array, custom_rules: bool) -> jax.Array:
+    """The layer's activation on pre-activations ``z`` of shape ``(n_out, n)``.
+
+    An op that acts along the feature axis (softmax, or any activation not known to be elementwise)
+    sees the batch-first view ``zᵀ``; the optimisation barrier keeps XLA from folding that transpose
+    into the matrix product, which would make the product batch-first again.
+    """
+    act = get_activation(layer.activation)
+    fn = act if custom_rules else act.forward
+    kwargs = dict(layer.activation_kwargs)
+    if act in _ELEMENTWISE:
+        return fn(z, **kwargs)
+    return fn(jax.lax.optimization_barrier(z).T, **kwargs).T
+
+
+def _forward_columns(model, weights, x_columns, custom_rules: bool = True) -> jax.Array:
+    """``model.apply(params, x)ᵀ`` in column layout, from the layers' ``W̃`` and ``_columns_with_ones(x)``."""
+    matmul = dense if custom_rules else dense.forward
+    a = x_columns
+    n = a.shape[1]
+    no_bias = jnp.zeros((n,), a.dtype)  # the bias is inside W̃
+    ones = jnp.ones((1, n), a.dtype)
+    last = len(model.layers) - 1
+    for index, (layer, w) in enumerate(zip(model.layers, weights, strict=True)):
+        a = _activate(layer, matmul(w, a, no_bias), custom_rules)
+        if index < last:
+            a = jnp.concatenate([a, ones], axis=0)
+    return a
+
+
+def _fold(params) -> list[jax.Array]:
+    return [_folded_weights(layer_params) for layer_params in params]
+
+
+def _unfold(weights) -> Params:
+    """The inverse of ``_fold``: each ``W̃ = [Wᵀ | b]`` back to ``{"W": W, "b": b}``."""
+    return [{"W": w[:, :-1].T, "b": w[:, -1]} for w in weights]
+
+
+def _carries_folded(optimizer, params) -> bool:
+    """Whether a loop may carry each layer as its ``W̃`` instead of ``{"W", "b"}``.
+
+    Plain gradient descent updates every number on its own (``θ ← θ − η·g``), so updating ``W̃`` is the
+    same arithmetic as updating ``W`` and ``b``, without building ``W̃`` and taking its gradient apart
+    again every step.  Any other optimiser sees the parameters in their public layout.
+    """
+    plain_layers = isinstance(params, list) and all(
+        isinstance(layer, dict) and set(layer) == {"W", "b"} for layer in params
+    )
+    return plain_layers and isinstance(optimizer.update, _DescentUpdate)
+
+
+def _loss_and_grads(model, loss, params, x_columns, y, weight, custom_rules: bool = True, folded: bool = False):
+    """``(L, ∂L/∂params)`` for one batch; the gradients run the hand-written rules unless ``custom_rules=False``.
+
+    ``params`` are the layers' ``W̃`` when ``folded``.  ``custom_rules=False`` differentiates the plain
+    forwards with JAX's autodiff instead; it exists so that benchmarks can compare the two on exactly
+    the same compiled loop.
+    """
+    loss_fn = loss if custom_rules else loss.forward
+
+    def objective(p):
+        weights = p if folded else _fold(p)
+        # The loss sees the batch-first view; the barrier keeps the last product in column layout.
+        output = jax.lax.optimization_barrier(_forward_columns(model, weights, x_columns, custom_rules))
+        return loss_fn(output.T, y, weight)
+
+    return jax.value_and_grad(objective)(params)
+
+
+def _step(model, loss, optimizer, params, opt_state, ok, x_columns, y, weight, custom_rules=True, folded=False):
     """One guarded update on one batch; returns ``(params, opt_state, ok, batch_loss)``.
 
-    A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied
-    and clears ``ok``, after which nothing changes any more.
+    ``x_columns`` is the batch in column layout (``_columns_with_ones``); ``y`` and ``weight`` are
+    batch-first; ``params`` are the layers' ``W̃`` when ``folded`` (see ``_carries_folded``).  A batch
+    whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and clears
+    ``ok``, after which nothing changes any more.
     """
     active = jnp.sum(weight) > 0
     safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
-    value, grads = jax.value_and_grad(lambda p: loss(model.apply(p, x), y, safe_weight))(params)
+    value, grads = _loss_and_grads(model, loss, params, x_columns, y, safe_weight, custom_rules, folded)
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)
@@ -101,8 +220,17 @@ def train_step(model: Sequential, loss: Loss, optimizer, params, opt_state, x, y
     """
     if weight is None:
         weight = jnp.ones(x.shape[0], x.dtype)
-    params, opt_state, _, value = _step(model, loss, optimizer, params, opt_state, jnp.bool_(True), x, y, weight)
+    x = jnp.asarray(x)
+    model.check(params, x.shape)
+    params, opt_state, _, value = _step(
+        model, loss, optimizer, params, opt_state, jnp.bool_(True), _columns_with_ones(x), y, weight
+    )
     return params, opt_state, value
+
+
+# ``train_step`` with the params and optimiser state donated: XLA writes the update into their buffers
+# instead of allocating new ones each step, and the arrays passed in are invalid afterwards.
+_train_step_in_place = jax.jit(train_step.__wrapped__, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
 
 
 def _epoch_batches(key, weight, batch_size: int):
@@ -120,11 +248,17 @@ def _epoch_batches(key, weight, batch_size: int):
     return index, mask
 
 
-def _run_epoch(model, loss, optimizer, batch_size, carry, epoch_key, x, y, weight):
-    """One pass over the data: returns the new ``(params, opt_state, ok)`` and the epoch's mean loss."""
+def _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight):
+    """One pass over the data: returns the new ``(params, opt_state, ok)`` and the epoch's mean loss.
+
+    ``rules`` is ``(custom_rules, folded)``, passed on to ``_step``.
+    """
     params, opt_state, ok = carry
-    if batch_size >= x.shape[0]:
-        params, opt_state, ok, value = _step(model, loss, optimizer, params, opt_state, ok, x, y, weight)
+    n_samples = weight.shape[0]
+    if batch_size >= n_samples:
+        params, opt_state, ok, value = _step(
+            model, loss, optimizer, params, opt_state, ok, x_columns, y, weight, *rules
+        )
         return (params, opt_state, ok), jnp.where(ok, value, jnp.nan)
 
     index, mask = _epoch_batches(epoch_key, weight, batch_size)
@@ -132,10 +266,10 @@ def _run_epoch(model, loss, optimizer, batch_size, carry, epoch_key, x, y, weigh
     def batch(carry, index_and_mask):
         idx, m = index_and_mask
         w = weight[idx] * m
-        params, opt_state, ok, value = _step(model, loss, optimizer, *carry, x[idx], y[idx], w)
+        params, opt_state, ok, value = _step(model, loss, optimizer, *carry, x_columns[:, idx], y[idx], w, *rules)
         return (params, opt_state, ok), jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
 
-    carry, weighted = jax.lax.scan(batch, (params, opt_state, ok), (index, mask.astype(x.dtype)))
+    carry, weighted = jax.lax.scan(batch, (params, opt_state, ok), (index, mask.astype(y.dtype)))
     return carry, jnp.where(carry[2], jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
 
 
@@ -144,23 +278,34 @@ def _epoch_key(key, start_epoch, epoch):
     return jax.random.fold_in(key, start_epoch + epoch)
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _fit_scan(model, loss, optimizer, epochs, batch_size, params, opt_state, x, y, weight, key, start_epoch):
-    def epoch(carry, index):
-        return _run_epoch(model, loss, optimizer, batch_size, carry, _epoch_key(key, start_epoch, index), x, y, weight)
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _fit_scan(
+    model, loss, optimizer, epochs, batch_size, custom_rules, params, opt_state, x, y, weight, key, start_epoch
+):
+    """All epochs in one ``lax.scan``; ``x`` is batch-first and turned into column layout once, here."""
+    x_columns = _columns_with_ones(x)
+    folded = _carries_folded(optimizer, params)
+    rules = (custom_rules, folded)
 
-    (params, opt_state, ok), history = jax.lax.scan(epoch, (params, opt_state, jnp.bool_(True)), jnp.arange(epochs))
+    def epoch(carry, index):
+        epoch_key = _epoch_key(key, start_epoch, index)
+        return _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
+
+    start = (_fold(params) if folded else params, opt_state, jnp.bool_(True))
+    (params, opt_state, ok), history = jax.lax.scan(epoch, start, jnp.arange(epochs))
+    params = _unfold(params) if folded else params
     n_epochs = jnp.where(ok, epochs, jnp.sum(jnp.isfinite(history)))
     return FitResult(params, opt_state, history, ~ok, n_epochs, jnp.full(epochs, jnp.nan, history.dtype))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
 def _fit_until_stop(
     model,
     loss,
     optimizer,
     epochs,
     batch_size,
+    custom_rules,
     stopping,
     score,
     params,
@@ -174,8 +319,12 @@ def _fit_until_stop(
     y_val,
 ):
     """Like ``_fit_scan`` but a ``lax.while_loop`` that ends when ``stopping`` says so."""
+    x_columns = _columns_with_ones(x)
     nan_buffer = jnp.full(epochs, jnp.nan, x.dtype)
     higher_is_better = score is not None
+    x_val_columns = _columns_with_ones(x_val) if higher_is_better else None
+    folded = _carries_folded(optimizer, params)
+    rules = (custom_rules, folded)
 
     def running(state):
         epoch, (_, _, ok), _, _, no_improvement, *_ = state
@@ -183,11 +332,11 @@ def _fit_until_stop(
 
     def one_epoch(state):
         epoch, carry, best, best_params, no_improvement, history, scores = state
-        carry, value = _run_epoch(
-            model, loss, optimizer, batch_size, carry, _epoch_key(key, start_epoch, epoch), x, y, weight
-        )
+        epoch_key = _epoch_key(key, start_epoch, epoch)
+        carry, value = _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
         if higher_is_better:
-            monitored = score(model.apply(carry[0], x_val), y_val)
+            weights = carry[0] if folded else _fold(carry[0])
+            monitored = score(_forward_columns(model, weights, x_val_columns).T, y_val)
             improved_enough = monitored >= best + stopping.tol
             better = monitored > best
         else:
@@ -207,13 +356,21 @@ def _fit_until_stop(
         )
 
     start_best = jnp.asarray(-jnp.inf if higher_is_better else jnp.inf, x.dtype)
-    state = (0, (params, opt_state, jnp.bool_(True)), start_best, params, 0, nan_buffer, nan_buffer)
+    start_params = _fold(params) if folded else params
+    state = (0, (start_params, opt_state, jnp.bool_(True)), start_best, start_params, 0, nan_buffer, nan_buffer)
     n_epochs, (params, opt_state, ok), _, best_params, _, history, scores = jax.lax.while_loop(
         running, one_epoch, state
     )
     if higher_is_better:
         params = best_params
+    params = _unfold(params) if folded else params
     return FitResult(params, opt_state, history, ~ok, n_epochs - (~ok).astype(int), scores)
+
+
+@functools.cache
+def _default_key() -> jax.Array:
+    """The key of a full-batch fit, which never shuffles: made once, not on every call."""
+    return jax.random.key(0)
 
 
 def _as_2d(name: str, array) -> jax.Array:
@@ -308,24 +465,27 @@ def fit(
     if batch_size < x.shape[0] and key is None:
         raise ValueError("minibatch training shuffles every epoch: pass key=jax.random.key(seed)")
     if key is None:
-        key = jax.random.key(0)
+        key = _default_key()
     optimizer = gradient_descent(learning_rate) if optimizer is None else optimizer
     if opt_state is None:
         opt_state = optimizer.init(params)
     batch_size = min(batch_size, x.shape[0])
-    data = (jnp.asarray(x, dtype), jnp.asarray(y, dtype), jnp.asarray(weight, dtype))
-    start = jnp.asarray(start_epoch, jnp.uint32)
+    # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
+    # than jnp.asarray would, which matters when fit is called many times (model selection).
+    data = (np.asarray(x, dtype), np.asarray(y, dtype), np.asarray(weight, dtype))
+    start = np.asarray(start_epoch, np.uint32)
     if (validation is None) != (score is None):
         raise ValueError("validation data and a score function go together: pass both or neither")
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
     if stopping is None:
-        return _fit_scan(model, loss, optimizer, epochs, batch_size, params, opt_state, *data, key, start)
+        return _fit_scan(model, loss, optimizer, epochs, batch_size, True, params, opt_state, *data, key, start)
     if validation is None:
-        x_val = y_val = jnp.zeros((0, 0), dtype)
+        x_val = y_val = np.zeros((0, 0), dtype)
     else:
         x_val, y_val = _as_2d("x_val", validation[0]), _as_2d("y_val", validation[1])
-        x_val, y_val = jnp.asarray(x_val, dtype), jnp.asarray(y_val, dtype)
-    return _fit_until_stop(
-        model, loss, optimizer, epochs, batch_size, stopping, score, params, opt_state, *data, key, start, x_val, y_val
-    )
+        if x_val.shape[1] != x.shape[1]:
+            raise ValueError(f"x_val has {x_val.shape[1]} features but x has {x.shape[1]}; they must match")
+        x_val, y_val = np.asarray(x_val, dtype), np.asarray(y_val, dtype)
+    static = (model, loss, optimizer, epochs, batch_size, True, stopping, score)
+    return _fit_until_stop(*static, params, opt_state, *data, key, start, x_val, y_val)

@@ -1,0 +1,234 @@
+"""The benchmark runs end to end (tiny configuration) and its NumPy competitor does the same math as jaxnn.
+
+Timings are never asserted here: only that every regime and competitor is measured and reported.
+"""
+
+import importlib.util
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn.data import iris_split, one_hot
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _load(name: str, path: Path):
+    """Import a benchmark script under a name of its own (``run`` alone would be too generic)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load("jaxnn_benchmarks_run", BENCHMARKS / "run.py")  # puts benchmarks/ on sys.path
+numpy_net = _load("jaxnn_benchmarks_numpy_net", BENCHMARKS / "numpy_net.py")
+
+COMPETITORS = {
+    "a": {"jaxnn", "jax.grad", "jax.grad naive", "NumPy", "scikit-learn", "PyTorch"},
+    "b": {"jaxnn (cache cold)", "jaxnn (cache warm)", "scikit-learn", "NumPy", "PyTorch"},
+    "d": {"jaxnn", "jax.grad", "NumPy", "scikit-learn", "PyTorch"},
+}
+
+
+def _positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+@pytest.mark.slow
+def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
+    readme = tmp_path / "README.md"
+    shutil.copy(BENCHMARKS / "README.md", readme)
+    output = tmp_path / "results.json"
+    command = [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--skip-torch"]
+    command += ["--output", str(output), "--readme", str(readme)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(output.read_text())
+    assert results["quick"] is True
+    assert set(results["regimes"]) == {"a", "b", "c", "d"}
+    for regime, names in COMPETITORS.items():
+        competitors = results["regimes"][regime]["competitors"]
+        assert set(competitors) == names
+        assert "skipped" in competitors["PyTorch"]
+        measured = [c for name, c in competitors.items() if name != "PyTorch"]
+        key = {"a": "us_per_epoch", "b": "seconds", "d": "gflops"}[regime]
+        assert all(_positive(c[key]) for c in measured), competitors
+
+    a = results["regimes"]["a"]["competitors"]
+    # Same initial weights, same data, same arithmetic: the from-scratch competitors agree with jaxnn.
+    for name in ("jax.grad", "jax.grad naive", "NumPy"):
+        assert a[name]["final_loss"] == pytest.approx(a["jaxnn"]["final_loss"], rel=1e-4)
+    d = results["regimes"]["d"]["competitors"]
+    assert all(c["peak_mb"] >= c["idle_mb"] > 0 for name, c in d.items() if name != "PyTorch")
+    tasks = results["regimes"]["c"]["tasks"]
+    assert all(_positive(t[lib]["first_call_s"]) for t in tasks.values() for lib in ("jaxnn", "scikit-learn"))
+
+    targets = results["targets"]
+    assert len(targets) == 11 and {t["regime"] for t in targets} == {"a", "b", "c", "d"}
+    assert all(t["met"] in (True, False) and _positive(t["measured"]) for t in targets)
+    assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["environment"]["environment_variables"])
+    assert results["environment"]["blas"], "threadpoolctl found no BLAS"
+
+    table = readme.read_text()
+    assert "**Targets**" in table and "GFLOP/s" in table
+    assert table.count(bench.README_START) == 1 and table.count(bench.README_END) == 1
+
+
+@pytest.mark.parametrize("head", ["categorical_cross_entropy", "softmax_cross_entropy"])
+def test_numpy_competitor_computes_jaxnn_gradients(head):
+    """One NumPy step equals one step with jaxnn's hand-written rules (the seeds' column layout)."""
+    split = iris_split()
+    x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    last = "softmax" if head == "categorical_cross_entropy" else "identity"
+    model = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, last)))
+    rng = np.random.default_rng(0)  # drawn with NumPy: eager jax.random would compile per shape
+    sizes = (4, 10, 5, 3)
+    params = [
+        {"W": rng.normal(0, 0.5, (n_in, n_out)).astype(np.float32), "b": rng.normal(0, 0.1, n_out).astype(np.float32)}
+        for n_in, n_out in itertools.pairwise(sizes)
+    ]
+
+    loss, grads = jax.jit(jaxnn.loss_and_grads, static_argnums=(0, 4))(model, params, x, y, head)
+    expected = [(p["W"] - 0.1 * g["W"], p["b"] - 0.1 * g["b"]) for p, g in zip(params, grads, strict=True)]
+    stepped, numpy_loss = numpy_net.train_step(
+        numpy_net.from_batch_first(params), np.ascontiguousarray(x.T), np.ascontiguousarray(y.T), np.float32(0.1), head
+    )
+
+    assert numpy_loss == pytest.approx(float(loss), rel=1e-5)
+    for (w, b), (w_expected, b_expected) in zip(stepped, expected, strict=True):
+        np.testing.assert_allclose(w, np.asarray(w_expected).T, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(b[:, 0], np.asarray(b_expected), rtol=1e-5, atol=1e-7)
+
+
+def test_step_flops_are_six_per_weight_per_sample():
+    # 1024 samples through 784·512 + 512·512 + 512·10 weights: forward 2, backward 4 FLOPs each.
+    assert bench.step_flops((784, 512, 512, 10), 1024) == 6 * 1024 * (784 * 512 + 512 * 512 + 512 * 10)
+
+
+def test_readme_block_is_replaced_and_its_markers_are_required(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_START}\nold table\n{bench.README_END}\noutro\n")
+    bench.update_readme(readme, "new table\n")
+    assert readme.read_text() == f"intro\n{bench.README_START}\nnew table\n{bench.README_END}\noutro\n"
+
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="has no generated block"):
+        bench.update_readme(readme, "new table\n")
+    assert readme.read_text() == "no markers here\n"
+
+
+def test_jaxnn_column_loop_and_autodiff_loop_agree():
+    """The benchmark's jax.grad competitor is the same compiled loop: its result matches jaxnn's rules."""
+    from jaxnn import train
+
+    split = iris_split()
+    x, y = jnp.asarray(split.x_train, jnp.float32), jnp.asarray(one_hot(split.y_train, 3), jnp.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
+    params = model.init(jax.random.key(0), 4)
+    loss, optimizer = jaxnn.get_loss("categorical_cross_entropy"), jaxnn.gradient_descent(0.1)
+    data = (x, y, jnp.ones(len(x)), jax.random.key(0), np.uint32(0))
+    rules, autodiff = (
+        train._fit_scan(model, loss, optimizer, 50, len(x), custom_rules, params, optimizer.init(params), *data)
+        for custom_rules in (True, False)
+    )
+    np.testing.assert_allclose(rules.history, autodiff.history, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(rules.params), jax.tree.leaves(autodiff.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# What the benchmark's speed rests on: compile once per configuration, and keep compilations on disk.
+
+
+def test_fit_with_the_same_learning_rate_compiles_once():
+    from jaxnn import train
+
+    model = jaxnn.Sequential((jaxnn.Dense(3, "relu"), jaxnn.Dense(2, "softmax")))
+    params = jax.tree.map(np.asarray, model.init(jax.random.key(1), 2))
+    x, y = np.eye(4, 2, dtype=np.float32), one_hot(np.array([0, 1, 1, 0]), 2)
+    before = train._fit_scan._cache_size()
+    for _ in range(3):  # a new gradient_descent(0.05) each call, equal to the others
+        jaxnn.fit(model, params, x, y, loss="categorical_cross_entropy", epochs=7, learning_rate=0.05)
+    assert train._fit_scan._cache_size() == before + 1
+    assert jaxnn.gradient_descent(0.05) == jaxnn.gradient_descent(0.05) != jaxnn.gradient_descent(0.5)
+
+
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_plain_descent_carrying_folded_layers_equals_the_generic_loop(minibatch):
+    """With gradient_descent the loop carries W̃ = [Wᵀ | b]; optax.sgd takes the generic path: same bits."""
+    import optax
+
+    split = iris_split()
+    x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
+    params = jax.tree.map(np.asarray, model.init(jax.random.key(0), 4))
+    batches = {"batch_size": 32, "key": jax.random.key(2)} if minibatch else {}
+    folded, generic = (
+        jaxnn.fit(model, params, x, y, loss="categorical_cross_entropy", epochs=30, optimizer=optimizer, **batches)
+        for optimizer in (jaxnn.gradient_descent(0.1), optax.sgd(0.1))
+    )
+    assert jax.tree.structure(folded.params) == jax.tree.structure(generic.params)
+    for a, b in zip(jax.tree.leaves(folded.params), jax.tree.leaves(generic.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(folded.history, generic.history)
+
+
+def _python(code: str, **env) -> str:
+    """Run ``code`` in a fresh interpreter with extra environment variables; return its last output line."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION", "JAXNN_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**environment, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+COMPILE_SOMETHING = """
+import jax, jax.numpy as jnp
+import jaxnn  # switches the persistent cache on by default (jaxnn.compile_cache.enable_default)
+jax.jit(lambda x: x * 2 + 1)(jnp.ones(3)).block_until_ready()
+print(jax.config.jax_compilation_cache_dir)
+"""
+
+
+def test_compile_cache_keeps_compilations_in_a_private_directory(tmp_path):
+    cache = tmp_path / "cache"
+    used = _python(COMPILE_SOMETHING, JAXNN_CACHE_DIR=str(cache)).strip()
+    assert used == str(cache)
+    assert cache.stat().st_mode & 0o777 == 0o700  # JAX trusts what it loads from here: nobody else may write
+    assert any(path.name.endswith("-cache") for path in cache.iterdir())
+
+
+def test_compile_cache_opt_out_and_a_users_own_directory_are_respected(tmp_path):
+    cache = tmp_path / "cache"
+    assert _python(COMPILE_SOMETHING, JAXNN_CACHE_DIR=str(cache), JAXNN_COMPILE_CACHE="0").strip() == "None"
+    assert not cache.exists()
+    own = tmp_path / "own"
+    result = _python(COMPILE_SOMETHING, JAXNN_CACHE_DIR=str(cache), JAX_COMPILATION_CACHE_DIR=str(own)).strip()
+    assert result == str(own)
+    assert not cache.exists()
+
+
+def test_compile_cache_clear_empties_the_directory_and_keeps_it(tmp_path):
+    from jaxnn import compile_cache
+
+    (tmp_path / "jit_f-abc-cache").write_bytes(b"cut short")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "entry").write_bytes(b"x")
+    compile_cache.clear(tmp_path)
+    assert tmp_path.is_dir() and not any(tmp_path.iterdir())
+    compile_cache.clear(tmp_path / "missing")  # nothing there: nothing to do
