@@ -3,6 +3,7 @@
 Public names only; see the modules for the math.
 """
 
+from jaxnn import compile_cache as _compile_cache
 from jaxnn.activations import (
     binary_step,
     get_activation,
@@ -29,9 +30,12 @@ from jaxnn.losses import (
     sum_of_squares,
 )
 from jaxnn.ops import Op, make_op
-from jaxnn.train import FitResult, fit, gradient_descent, train_step
+from jaxnn.train import FitResult, Stopping, fit, gradient_descent, train_step
 
 __version__ = "0.1.0"
+
+# Compiled programs persist on disk (~/.cache/jaxnn/xla; JAXNN_COMPILE_CACHE=0 opts out).
+_compile_cache.enable_default()
 
 __all__ = [
     "Dense",
@@ -39,8 +43,11 @@ __all__ = [
     "GradcheckError",
     "GradcheckReport",
     "Loss",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
     "Op",
     "Sequential",
+    "Stopping",
     "backward",
     "binary_cross_entropy",
     "binary_step",
@@ -69,3 +76,12 @@ __all__ = [
     "tanh",
     "train_step",
 ]
+
+
+def __getattr__(name: str):
+    """The estimators load scikit-learn (about a second), so they are imported on first use (PEP 562)."""
+    if name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+        from jaxnn import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")

@@ -1,0 +1,878 @@
+"""scikit-learn estimators on top of jaxnn: :class:`NeuralNetClassifier` and :class:`NeuralNetRegressor`.
+
+They follow the contract of scikit-learn's ``MLPClassifier``/``MLPRegressor`` (same parameter and
+attribute names where those exist), so they drop into ``Pipeline``, ``cross_val_score`` and
+``GridSearchCV``.  Underneath, the network is a :class:`~jaxnn.layers.Sequential` of
+:class:`~jaxnn.layers.Dense` layers and training is one call to :func:`jaxnn.train.fit`: every epoch
+runs inside one compiled loop and the gradients are jaxnn's hand-written backward rules.
+
+What training minimises.  With per-sample weights ``w`` (all 1 by default) and ``n`` samples::
+
+    L(θ) = Σ_i w_i l_i / Σ_i w_i        l_i: the loss of sample i (see ``loss``)
+
+and ``alpha > 0`` adds scikit-learn's L2 penalty ``alpha/(2m)·Σ_layers ‖W‖²`` on the weights (not the
+biases), where ``m`` is the weight of one batch (``Σw`` for a full batch, ``Σw·batch_size/n`` for
+minibatches).  The penalty enters as its gradient ``(alpha/m)·W``, added to the loss gradient before
+the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L`` without the
+penalty, and the stopping rule watches that same value.
+
+Model selection without recompiling.  Compiled code is cached on the *static* configuration (layer
+sizes, activations, solver, its momentum/betas, ``batch_size``, ``max_iter``, ``tol``,
+``n_iter_no_change``, ``early_stopping``); refitting that configuration reuses it:
+
+* sample counts are padded with rows of weight 0, which the loss ignores: up to 256 samples all share
+  one size, above that one of eight sizes per doubling (see :func:`padded_size`), so cross-validation
+  folds and the final refit share one compiled loop;
+* ``learning_rate_init`` and ``alpha`` are not baked into the compiled code: they live in the optimiser
+  state (``optax.inject_hyperparams``), so a grid over them compiles once;
+* the optimiser objects are cached per solver setting (jaxnn's compiled loop is keyed on their
+  identity), and prediction is one cached compiled forward pass, padded the same way.
+
+Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input
+trains in float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call
+only).  Pass float32 data for speed on accelerators, where float64 is slow.
+
+Divergence.  A step whose loss or weights are not finite stops training (see :func:`jaxnn.train.fit`)
+and ``fit`` raises a ``ValueError`` that says so and what to change, leaving the estimator exactly as
+it was before the call.  The last finite weights are not kept: by then they are typically huge, and
+their predictions overflow.  A fitted estimator never holds NaN weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from jaxnn.activations import ACTIVATIONS, get_activation
+from jaxnn.layers import INITIALISERS, Dense, Sequential
+from jaxnn.losses import (
+    LOSSES,
+    Loss,
+    binary_cross_entropy,
+    categorical_cross_entropy,
+    get_loss,
+    mean_squared_error,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)
+from jaxnn.train import Stopping, fit
+
+__all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
+
+SOLVERS = ("gd", "sgd", "adam")
+AUTO_BATCH_SIZE = 200  # scikit-learn's batch_size="auto": min(200, n_samples)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyper-parameters: checked at fit time (never in __init__, so clone and set_params stay plain).
+
+
+class _Config(NamedTuple):
+    """The estimator's hyper-parameters, checked and normalised."""
+
+    hidden_layer_sizes: tuple[int, ...]
+    activations: tuple[str, ...]  # one per hidden layer
+    solver: str | optax.GradientTransformation
+    alpha: float
+    batch_size: int | None  # None: the whole data set in one batch
+    learning_rate_init: float
+    max_iter: int
+    stopping: Stopping
+    early_stopping: bool
+    validation_fraction: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    init: str
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(ok: bool, name: str, expected: str, value) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _hidden_layer_sizes(value) -> tuple[int, ...]:
+    sizes = (value,) if _is_int(value) else value
+    ok = isinstance(sizes, Sequence | np.ndarray) and all(_is_int(s) and s > 0 for s in sizes)
+    _require(ok, "hidden_layer_sizes", "a positive integer or a sequence of them, e.g. (100,) or (10, 5)", value)
+    return tuple(int(s) for s in sizes)
+
+
+def _hidden_activations(value, n_hidden: int) -> tuple[str, ...]:
+    names = (value,) * n_hidden if isinstance(value, str) else value
+    known = ", ".join(sorted(ACTIVATIONS))
+    ok = isinstance(names, Sequence) and all(isinstance(a, str) and a in ACTIVATIONS for a in names)
+    _require(ok, "activation", f"one of {known}, or a list of them (one per hidden layer)", value)
+    if len(names) != n_hidden:
+        raise ValueError(
+            f"activation lists {len(names)} names but hidden_layer_sizes has {n_hidden} layers; "
+            "give one name for all hidden layers or exactly one per hidden layer"
+        )
+    return tuple("sigmoid" if name == "logistic" else name for name in names)  # one network, one compiled loop
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
+def _batch_size(value) -> int | None:
+    if _is_auto(value):
+        return AUTO_BATCH_SIZE
+    _require(_is_int(value) and value > 0, "batch_size", "'auto' or a positive integer", value)
+    return int(value)
+
+
+def _check_params(est) -> _Config:
+    """Every hyper-parameter checked once, with a message that names it and says what is allowed."""
+    hidden = _hidden_layer_sizes(est.hidden_layer_sizes)
+    solver = est.solver
+    if not isinstance(solver, optax.GradientTransformation):
+        _require(solver in SOLVERS, "solver", "'gd', 'sgd', 'adam' or an optax.GradientTransformation", solver)
+    for name in ("learning_rate_init", "epsilon"):
+        value = getattr(est, name)
+        _require(_is_real(value) and value > 0, name, "a positive number", value)
+    for name in ("alpha", "tol", "momentum"):
+        value = getattr(est, name)
+        _require(_is_real(value) and value >= 0, name, "a non-negative number", value)
+    _require(est.momentum <= 1, "momentum", "in [0, 1]", est.momentum)
+    for name in ("beta_1", "beta_2", "validation_fraction"):
+        value = getattr(est, name)
+        _require(_is_real(value) and 0 <= value < 1, name, "a number in [0, 1)", value)
+    for name in ("max_iter", "n_iter_no_change"):
+        value = getattr(est, name)
+        _require(_is_int(value) and value > 0, name, "a positive integer", value)
+    for name in ("early_stopping", "nesterovs_momentum", "warm_start"):
+        value = getattr(est, name)
+        _require(isinstance(value, bool | np.bool_), name, "True or False", value)
+    _require(
+        isinstance(est.init, str) and est.init in INITIALISERS, "init", f"one of {', '.join(INITIALISERS)}", est.init
+    )
+    if est.early_stopping and est.validation_fraction <= 0:
+        raise ValueError("early_stopping=True needs validation_fraction > 0 (the share of data held out)")
+    return _Config(
+        hidden_layer_sizes=hidden,
+        activations=_hidden_activations(est.activation, len(hidden)),
+        solver=solver,
+        alpha=float(est.alpha),
+        batch_size=None if solver == "gd" else _batch_size(est.batch_size),
+        learning_rate_init=float(est.learning_rate_init),
+        max_iter=int(est.max_iter),
+        stopping=Stopping(tol=float(est.tol), n_iter_no_change=int(est.n_iter_no_change)),
+        early_stopping=bool(est.early_stopping),
+        validation_fraction=float(est.validation_fraction),
+        momentum=float(est.momentum),
+        nesterovs_momentum=bool(est.nesterovs_momentum),
+        beta_1=float(est.beta_1),
+        beta_2=float(est.beta_2),
+        epsilon=float(est.epsilon),
+        init=est.init,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The network's head: what the last layer computes, the loss it is trained with, how outputs are read.
+
+
+class _Head(NamedTuple):
+    """The output side of the network.
+
+    ``units`` outputs; ``layer_activation`` is applied inside the network (it is ``identity`` when the
+    loss takes logits); ``link`` turns the network's output into predictions (``softmax``/``sigmoid``
+    for a loss on logits, ``identity`` otherwise); ``out_activation`` is the name reported in
+    ``out_activation_`` (``'softmax'``, ``'logistic'`` or ``'identity'``).
+    """
+
+    loss: Loss
+    units: int
+    layer_activation: str
+    link: str
+    out_activation: str
+
+
+_OUT_ACTIVATION_OP = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+_CATEGORICAL_LOSSES = (softmax_cross_entropy, categorical_cross_entropy)
+_BINARY_LOSSES = (sigmoid_binary_cross_entropy, binary_cross_entropy)
+
+
+def _loss_param(value, default: Loss) -> Loss:
+    if _is_auto(value):
+        return default
+    if not isinstance(value, str | Loss):
+        known = ", ".join(sorted(LOSSES))
+        raise ValueError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
+    return get_loss(value)
+
+
+def _head(loss: Loss, out_activation: str, units: int) -> _Head:
+    op = _OUT_ACTIVATION_OP[out_activation]
+    if loss.from_logits:
+        return _Head(loss, units, "identity", op, out_activation)
+    return _Head(loss, units, op, "identity", out_activation)
+
+
+def _classifier_head(loss_param, n_classes: int) -> _Head:
+    """Softmax + cross-entropy for several classes, one sigmoid output + binary cross-entropy for two.
+
+    A categorical loss asks for a softmax over all classes (also for two), a binary loss for one sigmoid
+    output (two classes only); any other loss (e.g. squared error) is applied to the task's default
+    output: softmax probabilities against one-hot targets, or one sigmoid probability against 0/1.
+    """
+    default = softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
+    loss = _loss_param(loss_param, default)
+    if loss in _BINARY_LOSSES and n_classes > 2:
+        raise ValueError(
+            f"loss {loss.name!r} is for two classes but y has {n_classes}; "
+            "use loss='auto', 'softmax_cross_entropy' or 'categorical_cross_entropy'"
+        )
+    if n_classes > 2 or loss in _CATEGORICAL_LOSSES:
+        return _head(loss, "softmax", n_classes)
+    return _head(loss, "logistic", 1)
+
+
+def _regressor_head(loss_param, n_outputs: int) -> _Head:
+    """Identity output; squared error unless ``loss`` says otherwise."""
+    loss = _loss_param(loss_param, mean_squared_error)
+    if loss in _CATEGORICAL_LOSSES + _BINARY_LOSSES:
+        raise ValueError(
+            f"loss {loss.name!r} is a classification loss; NeuralNetRegressor takes 'auto', "
+            "'mean_squared_error', 'sum_of_squares' or a jaxnn Loss on real-valued predictions"
+        )
+    return _Head(loss, n_outputs, "identity", "identity", "identity")
+
+
+class _Targets(NamedTuple):
+    """Targets encoded for training, the head that fits them, and fitted attributes to set on success."""
+
+    matrix: np.ndarray  # (n_samples, head.units)
+    head: _Head
+    fitted: dict
+
+
+def _describe(model: Sequential) -> str:
+    """A network in a few words for error messages, e.g. ``10 relu → 5 relu → 3 identity (glorot)``."""
+    return " → ".join(f"{layer.units} {layer.activation}" for layer in model.layers) + f" ({model.layers[0].init})"
+
+
+def _network(config: _Config, head: _Head) -> Sequential:
+    hidden = tuple(
+        Dense(units, activation, init=config.init)
+        for units, activation in zip(config.hidden_layer_sizes, config.activations, strict=True)
+    )
+    return Sequential((*hidden, Dense(head.units, head.layer_activation, init=config.init)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Solvers: one optax transformation per static setting; learning rate and L2 rate live in its state.
+
+
+def _weights_not_biases(params):
+    """The L2 mask: decay every layer's W, never its b."""
+    return [{"W": True, "b": False} for _ in params]
+
+
+def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rate):
+    """update = −learning_rate · direction(g + l2_rate·W)  (without the scaling for a user's transformation)."""
+    parts = [optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), direction]
+    if scale_by_learning_rate:
+        parts.append(optax.scale(-learning_rate))
+    return optax.chain(*parts)
+
+
+@lru_cache(maxsize=64)
+def _optimizer(solver, momentum: float, nesterov: bool, beta_1: float, beta_2: float, epsilon: float):
+    """The transformation for one solver setting, cached: jaxnn's compiled loop is keyed on its identity.
+
+    ``gd`` and ``sgd`` step along the gradient (``sgd`` with heavy-ball or Nesterov momentum, as
+    ``optax.sgd``); ``adam`` is ``optax.adam``'s direction; a user's transformation is used as given
+    (it carries its own learning rate).  ``learning_rate`` and ``l2_rate`` are injected hyper-parameters:
+    each fit writes them into the optimiser state, so changing them does not recompile.
+    """
+    if solver == "gd":
+        direction = optax.identity()
+    elif solver == "sgd":
+        direction = optax.trace(decay=momentum, nesterov=nesterov) if momentum > 0 else optax.identity()
+    elif solver == "adam":
+        direction = optax.scale_by_adam(b1=beta_1, b2=beta_2, eps=epsilon)
+    else:
+        direction = solver
+    return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
+        learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=isinstance(solver, str)
+    )
+
+
+def _optimizer_for(config: _Config):
+    solver = config.solver
+    if solver == "adam":
+        return _optimizer(solver, 0.0, False, config.beta_1, config.beta_2, config.epsilon)
+    if solver == "sgd":
+        return _optimizer(solver, config.momentum, config.nesterovs_momentum, 0.0, 0.0, 0.0)
+    return _optimizer(solver, 0.0, False, 0.0, 0.0, 0.0)
+
+
+def _with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
+    """The optimiser state with this fit's learning rate and L2 rate (optax's documented way to change them)."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
+
+
+@partial(jax.jit, static_argnums=0)
+def _fresh_optimizer_state(optimizer, params, learning_rate, l2_rate):
+    """``optimizer.init(params)`` with the hyper-parameters set, as one compiled call (not one per leaf)."""
+    return _with_hyperparams(optimizer.init(params), learning_rate, l2_rate)
+
+
+# --------------------------------------------------------------------------------------------------
+# Padding: sample counts are rounded up so that nearby sizes share compiled code.
+
+
+SMALL_DATA_ROWS = 256  # full-batch fits and predictions on up to this many rows all share one padded size
+
+
+def padded_size(n: int, *, minimum: int = SMALL_DATA_ROWS) -> int:
+    """The rows ``n`` samples are padded to: ``minimum``, or above it the smallest of eight sizes per
+    doubling (…, 256, 288, 320, …, 512, 576, …) that holds them.
+
+    Above ``minimum`` at most one row in eight is padding, and k-fold splits of one data set (sizes
+    differing by one) mostly land on the same size.  Below it, every small data set (cross-validation
+    folds and the final refit alike) shares one size: a full batch of 256 rows costs next to nothing
+    more than one of 30, while each new size costs a compilation.  Minibatch fits pass ``minimum=16``:
+    there the padding would add whole batches that the loop still steps through.
+    """
+    if n <= minimum:
+        return minimum
+    step = max(1, 1 << ((n - 1).bit_length() - 4))
+    return -(-n // step) * step
+
+
+def _pad_rows(array: np.ndarray, n_rows: int) -> np.ndarray:
+    """``array`` with zero rows appended up to ``n_rows``."""
+    padding = n_rows - array.shape[0]
+    if padding == 0:
+        return array
+    return np.concatenate([array, np.zeros((padding, *array.shape[1:]), array.dtype)])
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _outputs(model: Sequential, link: str, params, x):
+    """The network's predictions: the forward pass followed by the head's link."""
+    return get_activation(link).forward(model.apply(params, x))
+
+
+def _predict_outputs(model: Sequential, link: str, coefs, intercepts, x: np.ndarray) -> np.ndarray:
+    params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
+    with jax.enable_x64(bool(x.dtype == np.float64)):
+        out = _outputs(model, link, params, _pad_rows(x, padded_size(x.shape[0])))
+        return np.asarray(out)[: x.shape[0]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation scores for early stopping, jit-able: y_val carries the sample weight as its last column.
+
+
+def _weighted_mean(values, weight):
+    return jnp.sum(weight * values) / jnp.sum(weight)
+
+
+def _accuracy_of_argmax(outputs, targets_and_weight):
+    """Weighted accuracy of a softmax head (argmax of logits or of probabilities: the same class)."""
+    targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
+    correct = jnp.argmax(outputs, axis=1) == jnp.argmax(targets, axis=1)
+    return _weighted_mean(correct.astype(outputs.dtype), weight)
+
+
+def _accuracy_of_logit(outputs, targets_and_weight):
+    """Weighted accuracy of one sigmoid output given as a logit: class 1 where z > 0."""
+    correct = (outputs[:, 0] > 0) == (targets_and_weight[:, 0] > 0.5)
+    return _weighted_mean(correct.astype(outputs.dtype), targets_and_weight[:, -1])
+
+
+def _accuracy_of_probability(outputs, targets_and_weight):
+    """Weighted accuracy of one sigmoid output given as a probability: class 1 where p > 0.5."""
+    correct = (outputs[:, 0] > 0.5) == (targets_and_weight[:, 0] > 0.5)
+    return _weighted_mean(correct.astype(outputs.dtype), targets_and_weight[:, -1])
+
+
+def _r2(outputs, targets_and_weight):
+    """Weighted R² averaged over outputs, as ``sklearn.metrics.r2_score`` (a constant target scores 1 or 0)."""
+    targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1:]
+    mean = jnp.sum(weight * targets, axis=0) / jnp.sum(weight)
+    residual = jnp.sum(weight * (targets - outputs) ** 2, axis=0)
+    total = jnp.sum(weight * (targets - mean[None, :]) ** 2, axis=0)
+    safe_total = jnp.where(total > 0, total, 1.0)
+    r2 = jnp.where(total > 0, 1.0 - residual / safe_total, jnp.where(residual > 0, 0.0, 1.0))
+    return jnp.mean(r2)
+
+
+def _validation_score(head: _Head):
+    if head.out_activation == "identity":
+        return _r2
+    if head.out_activation == "softmax":
+        return _accuracy_of_argmax
+    return _accuracy_of_logit if head.link == "sigmoid" else _accuracy_of_probability
+
+
+# --------------------------------------------------------------------------------------------------
+# Randomness: one integer seed gives the jax keys (initial weights, shuffling) and the validation split.
+
+
+def _seed(random_state) -> int:
+    """An int ``random_state`` is the seed itself; None or a RandomState draws one (as scikit-learn)."""
+    if _is_int(random_state):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def training_keys(seed) -> tuple[jax.Array, jax.Array]:
+    """``(init_key, shuffle_key) = jax.random.split(jax.random.key(seed))``: the keys a fit uses."""
+    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
+    return init_key, shuffle_key
+
+
+@partial(jax.jit, static_argnums=(0, 2, 3))
+def _initial_params(model: Sequential, init_key: jax.Array, n_features: int, dtype):
+    """``model.init(init_key, n_features, dtype)`` as one compiled call, i.e. ``jax.jit(model.init)``.
+
+    Run eagerly, every layer's random draw is compiled on its own (seconds for a new network).  The
+    draws equal the eager ones up to the last bit: XLA may fold a scale into a normal draw.
+    """
+    return model.init(init_key, n_features, dtype)
+
+
+def _as_numpy(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+def _cast_floats(tree, dtype):
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+# --------------------------------------------------------------------------------------------------
+# The estimators.
+
+
+class _BaseNeuralNet(BaseEstimator):
+    """What the classifier and the regressor share: parameters, training, attributes."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=0.01,
+        max_iter=500,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        init="glorot",
+        loss="auto",
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.init = init
+        self.loss = loss
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
+    def _validate_targets(self, X, y, *, reset: bool):
+        raise NotImplementedError
+
+    def _encode_targets(self, y, weight, *, continuing: bool, incremental: bool, classes=None) -> _Targets:
+        raise NotImplementedError
+
+    def _stratify(self, y):
+        return None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_model")
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
+
+        ``sample_weight`` (n_samples,) weighs each sample's loss.  Trains for at most ``max_iter``
+        epochs, fewer when the stopping rule (``tol``, ``n_iter_no_change``) fires.  With
+        ``warm_start=True`` a fitted estimator continues from its current weights.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
+        config = _check_params(self)
+        if incremental and config.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True; use fit, or set early_stopping=False")
+        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        X, y = self._validate_targets(X, y, reset=not continuing)
+        weight = self._checked_weight(sample_weight, X)
+        targets, head, fitted = self._encode_targets(
+            y, weight, continuing=continuing, incremental=incremental, classes=classes
+        )
+        model = _network(config, head)
+        if continuing and model != self._model:
+            raise ValueError(
+                f"warm_start and partial_fit continue the previous network ({_describe(self._model)}), but the "
+                f"parameters now ask for {_describe(model)}; refit with warm_start=False to change the network"
+            )
+        seed = _seed(self.random_state)
+        with jax.enable_x64(bool(X.dtype == np.float64)):
+            result, validation_scores = self._train(
+                config, model, head, X, targets, weight, y, seed, continuing=continuing, incremental=incremental
+            )
+        if bool(result.diverged):
+            raise ValueError(
+                f"training diverged in epoch {int(result.n_epochs) + 1}: the loss or the weights became infinite "
+                f"or NaN (learning_rate_init={config.learning_rate_init:g}). The estimator is left as it was "
+                "before this fit. Lower learning_rate_init, or standardise X (sklearn.preprocessing.StandardScaler)"
+            )
+        self._store(config, model, head, result, validation_scores, continuing=continuing, incremental=incremental)
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        return self
+
+    @staticmethod
+    def _checked_weight(sample_weight, X) -> np.ndarray:
+        weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if not weight.sum() > 0:
+            raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
+        return weight
+
+    def _train(self, config, model, head, X, targets, weight, y, seed, *, continuing, incremental):
+        """Run jaxnn's fit on padded data; returns its FitResult and the validation scores (or None)."""
+        dtype = X.dtype
+        init_key, shuffle_key = training_keys(seed)
+        params = _initial_params(model, init_key, X.shape[1], dtype)
+        if continuing:
+            params = [{"W": jnp.asarray(w, dtype), "b": jnp.asarray(b, dtype)} for w, b in self._params_pairs()]
+
+        x_train, t_train, w_train = X, targets, weight
+        validation = None
+        if config.early_stopping:
+            x_train, t_train, w_train, validation = self._split_validation(config, X, targets, weight, y, seed)
+
+        n = x_train.shape[0]
+        batch = n if config.batch_size is None else min(config.batch_size, n)
+        n_padded = padded_size(n) if batch >= n else padded_size(n, minimum=16)
+        if config.batch_size is not None and config.batch_size > n and not _is_auto(self.batch_size):
+            warnings.warn(
+                f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}", stacklevel=4
+            )
+        optimizer = _optimizer_for(config)
+        batch_weight = float(w_train.sum()) * batch / n
+        learning_rate = jnp.asarray(config.learning_rate_init, dtype)
+        l2_rate = jnp.asarray(config.alpha / batch_weight, dtype)
+        if incremental and continuing:
+            opt_state = _with_hyperparams(_cast_floats(self._optimizer_state, dtype), learning_rate, l2_rate)
+        else:
+            opt_state = _fresh_optimizer_state(optimizer, params, learning_rate, l2_rate)
+
+        result = fit(
+            model,
+            params,
+            _pad_rows(x_train, n_padded),
+            _pad_rows(t_train, n_padded),
+            loss=head.loss,
+            epochs=1 if incremental else config.max_iter,
+            optimizer=optimizer,
+            batch_size=None if batch >= n else batch,
+            key=shuffle_key,
+            weight=_pad_rows(w_train, n_padded),
+            opt_state=opt_state,
+            start_epoch=len(self.loss_curve_) if continuing else 0,
+            stopping=None if incremental else config.stopping,
+            validation=validation,
+            score=None if validation is None else _validation_score(head),
+        )
+        return result, None if validation is None else result.validation_scores
+
+    def _split_validation(self, config, X, targets, weight, y, seed):
+        """Hold out ``validation_fraction`` of the data (stratified for classes), as scikit-learn's MLP."""
+        x_train, x_val, t_train, t_val, w_train, w_val = train_test_split(
+            X,
+            targets,
+            weight,
+            test_size=config.validation_fraction,
+            random_state=np.random.RandomState(seed % (2**32)),
+            stratify=self._stratify(y),
+        )
+        if x_val.shape[0] < 2 or not w_val.sum() > 0:
+            raise ValueError(
+                f"the validation set has {x_val.shape[0]} samples (weight {w_val.sum():g}); early_stopping needs "
+                "at least 2 with non-zero weight: increase validation_fraction or use more data"
+            )
+        if not w_train.sum() > 0:
+            raise ValueError("every training sample left after the validation split has weight zero")
+        n_val = padded_size(x_val.shape[0])
+        val_targets = np.concatenate([t_val, w_val[:, None]], axis=1)
+        return x_train, t_train, w_train, (_pad_rows(x_val, n_val), _pad_rows(val_targets, n_val))
+
+    def _params_pairs(self):
+        return zip(self.coefs_, self.intercepts_, strict=True)
+
+    def _store(self, config, model, head, result, validation_scores, *, continuing, incremental):
+        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn."""
+        n_epochs = int(result.n_epochs)
+        losses = [float(v) for v in np.asarray(result.history)[:n_epochs]]
+        params = _as_numpy(result.params)
+        self.coefs_ = [p["W"] for p in params]
+        self.intercepts_ = [p["b"] for p in params]
+        self._optimizer_state = _as_numpy(result.opt_state)
+        self._model = model
+        self._link = head.link
+        self.out_activation_ = head.out_activation
+        self.n_outputs_ = head.units
+        self.n_layers_ = len(config.hidden_layer_sizes) + 2
+        self.n_iter_ = n_epochs
+        if not continuing:
+            self.loss_curve_ = []
+            self.best_loss_ = None if config.early_stopping else np.inf
+            self.validation_scores_ = [] if config.early_stopping else None
+            self.best_validation_score_ = -np.inf if config.early_stopping else None
+        self.loss_curve_ = [*self.loss_curve_, *losses]
+        if losses:
+            self.loss_ = losses[-1]
+        if self.best_loss_ is not None and losses:
+            self.best_loss_ = min(self.best_loss_, *losses)
+        if validation_scores is not None:
+            scores = [float(v) for v in np.asarray(validation_scores)[:n_epochs]]
+            self.validation_scores_ = [*(self.validation_scores_ or []), *scores]
+            self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
+        if self.verbose:
+            self._report(losses, validation_scores, n_epochs)
+        if not incremental and n_epochs == config.max_iter:
+            warnings.warn(
+                f"{type(self).__name__}: reached max_iter={config.max_iter} epochs before the "
+                f"{'validation score' if config.early_stopping else 'training loss'} stopped improving by tol; "
+                "increase max_iter or learning_rate_init",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _report(self, losses, validation_scores, n_epochs):
+        """``verbose``: the per-epoch progress, printed once the compiled loop has finished."""
+        start = len(self.loss_curve_) - len(losses)
+        scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
+        for i, value in enumerate(losses):
+            print(f"Iteration {start + i + 1}, loss = {value:.8f}")
+            if scores is not None:
+                print(f"Validation score: {scores[i]:f}")
+
+    def _forward(self, X) -> np.ndarray:
+        """Checked input through the network and its link (probabilities for a classifier)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return _predict_outputs(self._model, self._link, self.coefs_, self.intercepts_, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # sparse X is refused with a TypeError (MLP accepts it)
+        return tags
+
+
+class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
+    """A dense neural network classifier with hand-derived backpropagation, trained by one compiled loop.
+
+    For several classes the last layer has one unit per class and is trained with the fused softmax
+    cross-entropy (``predict_proba`` is its softmax); for two classes it has one unit trained with the
+    fused sigmoid binary cross-entropy.  Labels may be any sortable values (ints, strings, …), one per
+    sample (multilabel targets are refused with a ValueError).
+
+    Parameters (scikit-learn ``MLPClassifier`` names where they exist):
+      hidden_layer_sizes: units of each hidden layer, e.g. ``(10, 5)``; ``()`` gives no hidden layer.
+      activation: the hidden layers' activation, or a list with one per hidden layer: ``'relu'``,
+        ``'tanh'``, ``'sigmoid'``/``'logistic'``, ``'identity'``, ``'linear'``, ``'leaky_relu'``,
+        ``'binary_step'`` (passes no gradient) or ``'softmax'``.
+      solver: ``'gd'`` (full-batch gradient descent, the seeds' training; ignores ``batch_size``),
+        ``'sgd'`` (minibatches with ``momentum``/``nesterovs_momentum``), ``'adam'`` (``beta_1``,
+        ``beta_2``, ``epsilon``), or any ``optax.GradientTransformation`` (which then brings its own
+        learning rate: ``learning_rate_init`` is not applied).
+      alpha: L2 penalty ``alpha/(2m)·Σ‖W‖²`` (see the module docstring).
+      batch_size: ``'auto'`` = ``min(200, n_samples)``, or an integer.
+      learning_rate_init: the step size η.
+      max_iter: the most epochs (passes over the data).
+      tol, n_iter_no_change: stop once the training loss (or, with ``early_stopping``, the validation
+        accuracy) has not improved by ``tol`` for more than ``n_iter_no_change`` epochs in a row.
+      early_stopping, validation_fraction: hold out that share of the data, ``train_test_split(X, y,
+        test_size=validation_fraction, stratify=y, random_state=np.random.RandomState(random_state))``,
+        and keep the weights of the epoch with the best validation accuracy.
+      init: weight initialiser: ``'glorot'``, ``'he'``, or the seeds' ``'normal'``, ``'small_normal'``,
+        ``'uniform'``.
+      loss: ``'auto'`` or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
+        last layer, as in the seeds) or ``'mean_squared_error'`` (on the softmax/sigmoid output).
+      random_state: an int seeds everything (``jax.random.key(random_state)``): same seed, same weights.
+      warm_start: continue from the current weights on the next ``fit``.
+      verbose: print each epoch's loss after training.
+
+    Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
+    ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
+    out of the box; the stopping rule still ends training early once the loss stops improving.
+
+    Attributes:
+      classes_, coefs_ (list of ``(n_in, n_out)`` arrays), intercepts_, loss_ , loss_curve_, best_loss_
+      (None with early stopping), validation_scores_, best_validation_score_ (None without),
+      n_iter_, n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_.
+
+    Example:
+      >>> from sklearn.pipeline import make_pipeline
+      >>> from sklearn.preprocessing import StandardScaler
+      >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0)).fit(X, y)
+    """
+
+    def _validate_targets(self, X, y, *, reset):
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=reset)
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"NeuralNetClassifier takes one label per sample (binary or multiclass), got {kind} y")
+        return X, y
+
+    def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
+        """Labels → one-hot rows (softmax head) or a 0/1 column (sigmoid head)."""
+        if continuing:
+            known = self.classes_
+            if classes is not None and not np.array_equal(np.unique(classes), known):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()} differs from the first call's {known.tolist()}"
+                )
+        else:
+            known = np.unique(y if classes is None else np.asarray(classes))
+        unknown = np.setdiff1d(y, known)
+        if unknown.size:
+            raise ValueError(
+                f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
+                "was built for; refit from scratch (warm_start=False) to change the classes"
+            )
+        if known.size < 2:
+            raise ValueError(f"y has only one class ({known[0]!r}); a classifier needs samples of at least two classes")
+        weighted = np.unique(y[weight > 0])
+        if not incremental and weighted.size < 2:
+            raise ValueError(
+                f"only one class ({weighted[0]!r}) has non-zero sample_weight; a classifier needs at least two "
+                "weighted classes to tell apart"
+            )
+        index = np.searchsorted(known, y)
+        head = _classifier_head(self.loss, known.size)
+        targets = index[:, None].astype(float) if head.units == 1 else np.eye(known.size)[index]
+        return _Targets(targets, head, {"classes_": known})
+
+    def _stratify(self, y):
+        return y
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``X, y``, continuing from the current weights and optimiser state.
+
+        ``classes`` (every label that will ever appear in ``y``) is required on the first call.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("the first call to partial_fit needs classes=: every label that can appear in y")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, ``(n_samples, n_classes)`` in the order of ``classes_``."""
+        probabilities = self._forward(X)
+        if probabilities.shape[1] == 1:
+            return np.hstack([1.0 - probabilities, probabilities])
+        return probabilities
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))`` (−inf where a probability underflows to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each sample."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
+    """A dense neural network regressor with hand-derived backpropagation, trained by one compiled loop.
+
+    The last layer is linear (identity) with one unit per target column, trained with the mean squared
+    error ``mean_i mean_j (p_ij − y_ij)²`` (scikit-learn's MLP halves it; this doubles the gradient at
+    a given learning rate).  Multi-output ``y`` of shape ``(n_samples, n_targets)`` is supported.
+
+    Parameters are those of :class:`NeuralNetClassifier` (``early_stopping`` watches the validation R²);
+    ``loss`` is ``'auto'`` (mean squared error), ``'sum_of_squares'`` or a jaxnn ``Loss`` on
+    real-valued predictions.  Scale the target (e.g. ``TransformedTargetRegressor`` with a
+    ``StandardScaler``) when it is far from unit scale.
+
+    Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, n_iter_, n_layers_, n_outputs_, out_activation_ (``'identity'``),
+    n_features_in_, feature_names_in_.
+    """
+
+    def _validate_targets(self, X, y, *, reset):
+        return validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True, reset=reset)
+
+    def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
+        """Targets as ``(n_samples, n_targets)`` columns; predictions come back in ``y``'s shape."""
+        targets = np.asarray(y, dtype=float).reshape(y.shape[0], -1)
+        if continuing and targets.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {targets.shape[1]} target columns but the network was fitted with {self.n_outputs_}"
+            )
+        fitted = {} if continuing else {"_y_is_1d": y.ndim == 1}
+        return _Targets(targets, _regressor_head(self.loss, targets.shape[1]), fitted)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``X, y``, continuing from the current weights and optimiser state."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predictions, ``(n_samples,)`` for a 1-D ``y`` at fit time, else ``(n_samples, n_targets)``."""
+        outputs = self._forward(X)
+        return outputs[:, 0] if self._y_is_1d else outputs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

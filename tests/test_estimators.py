@@ -1,0 +1,498 @@
+"""NeuralNetClassifier and NeuralNetRegressor: scikit-learn's own checks, then each promise of the estimators."""
+
+import contextlib
+import pickle
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.dummy import DummyRegressor
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import jaxnn
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor
+from jaxnn.backprop import loss_and_grads
+from jaxnn.data import iris_split, one_hot
+from jaxnn.estimators import padded_size, training_keys
+
+IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
+
+
+@pytest.fixture(scope="module")
+def iris():
+    """The seed's split (test_size=0.25, random_state=42), standardised on the training part."""
+    return iris_split()
+
+
+def quietly(estimator, *args, **kwargs):
+    """Fit without the ConvergenceWarning that short, deliberately truncated fits emit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def compilations():
+    """Collect the names of the functions XLA compiles inside the block."""
+    names = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn's contract.  All checks run and pass with the default parameters.  The few that skip
+# themselves do so because of this environment, not the estimators: the pandas checks skip when
+# pandas is not installed (it is not a jaxnn dependency), and check_array_api_input skips unless
+# SCIPY_ARRAY_API=1 is set (the estimators do not claim array-API support).
+
+
+@parametrize_with_checks([NeuralNetClassifier(), NeuralNetRegressor()])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny random data, 500 epochs
+def test_scikit_learn_contract(estimator, check):
+    check(estimator)
+
+
+# --------------------------------------------------------------------------------------------------
+# End to end.
+
+
+@pytest.mark.parametrize("hidden", [(10, 5), (100,)], ids=["seed_network", "defaults"])
+def test_iris_pipeline_reaches_097_on_the_seed_split(iris, hidden):
+    x_raw, y = load_iris(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x_raw, y, test_size=0.25, random_state=42)
+    pipeline = make_pipeline(StandardScaler(), NeuralNetClassifier(hidden, random_state=0)).fit(x_train, y_train)
+    assert pipeline.score(x_test, y_test) >= 0.97
+    network = pipeline[-1]
+    assert network.n_iter_ < network.max_iter  # the defaults converge: the stopping rule ended training
+
+
+def test_grid_search_and_cross_val_score_run_and_choose_a_good_model():
+    x, y = load_iris(return_X_y=True)
+    pipeline = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0))
+    scores = cross_val_score(pipeline, x, y, cv=5)
+    assert scores.shape == (5,) and scores.mean() >= 0.9
+    grid = GridSearchCV(pipeline, {"neuralnetclassifier__learning_rate_init": [0.001, 0.01, 0.03, 0.1]}, cv=5)
+    quietly(grid, x, y)
+    assert len(grid.cv_results_["params"]) == 4 and grid.best_score_ >= 0.9
+    assert grid.best_estimator_.score(x, y) >= 0.97  # the refit on all data
+
+
+def test_regression_on_diabetes_beats_a_constant_by_a_wide_margin():
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    network = NeuralNetRegressor((10,), alpha=30.0, random_state=0)
+    model = TransformedTargetRegressor(make_pipeline(StandardScaler(), network), transformer=StandardScaler())
+    predicted = model.fit(x_train, y_train).predict(x_test)
+    constant = DummyRegressor().fit(x_train, y_train).predict(x_test)
+    assert r2_score(y_test, predicted) >= 0.3
+    assert mean_squared_error(y_test, predicted) <= 0.75 * mean_squared_error(y_test, constant)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exactness: the estimator is jaxnn's fit, and 'gd' is plain gradient descent with the hand-written rules.
+
+
+def _seed_network(init="glorot"):
+    return jaxnn.Sequential(
+        (
+            jaxnn.Dense(10, "relu", init=init),
+            jaxnn.Dense(5, "relu", init=init),
+            jaxnn.Dense(3, "identity", init=init),
+        )
+    )
+
+
+def test_weights_equal_the_core_fit_for_the_same_configuration_and_key(iris):
+    # 100 samples are padded to 256 rows of which 156 have weight 0; the weights must not change a bit.
+    x, y = iris.x_train[:100].astype(np.float32), iris.y_train[:100]
+    assert padded_size(100) == 256
+    k = 25
+    estimator = NeuralNetClassifier(
+        (10, 5), solver="gd", init="he", alpha=0.0, learning_rate_init=0.1, max_iter=k, n_iter_no_change=k
+    )
+    quietly(estimator.set_params(random_state=3), x, y)
+
+    init_key, _ = training_keys(3)
+    model = _seed_network("he")
+    # The estimator draws the initial weights in one compiled call; an eager draw of a scaled normal
+    # can differ in the last bit (XLA folds the scale into the draw), so draw them the same way here.
+    params = jax.jit(model.init, static_argnums=(1, 2))(init_key, 4, jnp.float32)
+    core = jaxnn.fit(model, params, x, one_hot(y, 3), loss="softmax_cross_entropy", epochs=k, learning_rate=0.1)
+    for fitted, expected in zip(estimator.coefs_, core.params, strict=True):
+        np.testing.assert_array_equal(fitted, np.asarray(expected["W"]))
+    for fitted, expected in zip(estimator.intercepts_, core.params, strict=True):
+        np.testing.assert_array_equal(fitted, np.asarray(expected["b"]))
+    # The reported loss sums 256 terms (156 of weight 0) instead of 100, in another order: equal to rounding.
+    np.testing.assert_allclose(estimator.loss_curve_, np.asarray(core.history), rtol=1e-6)
+
+
+def test_gd_is_k_full_batch_steps_of_the_hand_written_backprop(iris):
+    x, y = iris.x_train, iris.y_train  # float64: the estimator trains in float64
+    k, learning_rate = 25, 0.1
+    estimator = NeuralNetClassifier(
+        (10, 5), solver="gd", alpha=0.0, learning_rate_init=learning_rate, max_iter=k, n_iter_no_change=k
+    )
+    quietly(estimator.set_params(random_state=3), x, y)
+    assert estimator.n_iter_ == k
+
+    with jax.enable_x64(True):
+        model = _seed_network()
+        params = model.init(training_keys(3)[0], 4, jnp.float64)
+        targets = jnp.asarray(one_hot(y, 3), jnp.float64)
+        for _ in range(k):  # the seeds' loop: forward with caches, reversed walk, W ← W − η·dW
+            _, grads = loss_and_grads(model, params, jnp.asarray(x), targets, "softmax_cross_entropy")
+            params = jax.tree.map(lambda p, g: p - learning_rate * g, params, grads)
+    # The same arithmetic in a different order (column layout inside the compiled loop): equal to rounding.
+    for fitted, expected in zip(estimator.coefs_, params, strict=True):
+        np.testing.assert_allclose(fitted, np.asarray(expected["W"]), rtol=1e-12, atol=1e-14)
+
+
+def test_alpha_adds_the_gradient_of_scikit_learns_l2_penalty(iris):
+    # One 'gd' step: W₁ = W₀ − η(∂L/∂W + α/n·W₀) on the weights; the biases are not penalised.
+    x, y = iris.x_train, iris.y_train
+    n, learning_rate, alpha = x.shape[0], 0.1, 0.5
+    step = NeuralNetClassifier((10, 5), solver="gd", learning_rate_init=learning_rate, max_iter=1, random_state=0)
+    plain = quietly(clone(step).set_params(alpha=0.0), x, y)
+    penalised = quietly(clone(step).set_params(alpha=alpha), x, y)
+    with jax.enable_x64(True):
+        initial = _seed_network().init(training_keys(0)[0], 4, jnp.float64)
+    for layer, w0 in enumerate(initial):
+        expected_shift = -learning_rate * alpha / n * np.asarray(w0["W"])
+        np.testing.assert_allclose(penalised.coefs_[layer] - plain.coefs_[layer], expected_shift, rtol=1e-9, atol=1e-15)
+        np.testing.assert_array_equal(penalised.intercepts_[layer], plain.intercepts_[layer])
+
+
+def test_warm_start_continues_exactly_where_the_last_fit_stopped(iris):
+    x, y = iris.x_train, iris.y_train
+    k = 25
+    config = dict(solver="gd", alpha=0.0, learning_rate_init=0.1, n_iter_no_change=2 * k, random_state=3)
+    twice = NeuralNetClassifier((10, 5), max_iter=k, warm_start=True, **config)
+    quietly(twice, x, y)
+    quietly(twice, x, y)
+    once = quietly(NeuralNetClassifier((10, 5), max_iter=2 * k, **config), x, y)
+    for a, b in zip(twice.coefs_, once.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(twice.loss_curve_, once.loss_curve_)
+    with pytest.raises(ValueError, match=r"continue the previous network \(10 relu → 5 relu → 3 identity"):
+        twice.set_params(hidden_layer_sizes=(6,)).fit(x, y)
+
+
+def test_same_random_state_gives_identical_weights_and_another_gives_different(iris):
+    x, y = iris.x_train, iris.y_train
+    estimator = NeuralNetClassifier((10, 5), batch_size=32, max_iter=20)  # minibatches: shuffling is seeded too
+    first, again, other = (quietly(clone(estimator).set_params(random_state=s), x, y) for s in (7, 7, 8))
+    for a, b, c in zip(first.coefs_, again.coefs_, other.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, c)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast model selection: the same configuration on new data of a similar size compiles nothing.
+
+
+def test_padded_sizes_hold_the_data_with_little_padding_and_share_nearby_counts():
+    sizes = np.array([padded_size(n, minimum=16) for n in range(1, 5000)])
+    counts = np.arange(1, 5000)
+    assert np.all(sizes >= counts) and np.all(np.diff(sizes) >= 0)
+    assert np.all((sizes - counts)[counts > 16] <= counts[counts > 16] / 8)  # at most one row in eight
+    assert len(np.unique(sizes)) < 70  # eight sizes per doubling: few shapes, few compilations
+    assert {padded_size(n) for n in range(1, 257)} == {256}
+
+
+def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_nothing(iris):
+    x, y = load_iris(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    rng = np.random.default_rng(0)
+    big_x = rng.normal(size=(1010, 4))
+    big_y = (big_x[:, 0] + big_x[:, 1] > 0).astype(int)
+    full_batch = NeuralNetClassifier((10, 5), random_state=0)
+    minibatch = NeuralNetClassifier((10, 5), batch_size=100, max_iter=5, random_state=0)
+    full_batch.fit(x[:120], y[:120]).predict(x[:30])
+    quietly(minibatch, big_x[:1000], big_y[:1000]).predict(big_x[:300])
+    with compilations() as compiled:
+        # Other rows and counts, another seed, learning rate and penalty: the same compiled code.
+        full_batch.set_params(random_state=1, learning_rate_init=0.03, alpha=0.01).fit(x[7:150], y[7:150])
+        full_batch.predict_proba(x[:29])
+        quietly(minibatch.set_params(random_state=1, learning_rate_init=0.03), big_x[10:], big_y[10:])
+        minibatch.predict(big_x[:290])
+    assert padded_size(1000, minimum=16) == padded_size(1010, minimum=16) == 1024
+    assert compiled == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameters.
+
+
+def test_every_seed_activation_is_accepted_one_per_hidden_layer(iris):
+    names = ["identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "binary_step"]
+    estimator = quietly(
+        NeuralNetClassifier((4,) * len(names), activation=names, random_state=0, max_iter=5), iris.x_train, iris.y_train
+    )
+    assert estimator.n_layers_ == len(names) + 2
+    assert [w.shape for w in estimator.coefs_] == [(4, 4)] * len(names) + [(4, 3)]
+    assert np.all(np.isfinite(estimator.predict_proba(iris.x_test)))
+
+
+def test_logistic_is_the_sigmoid(iris):
+    fits = [
+        quietly(NeuralNetClassifier((10, 5), activation=name, random_state=0, max_iter=5), iris.x_train, iris.y_train)
+        for name in ("logistic", ["sigmoid", "logistic"])
+    ]
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_optax_solver_is_used_as_given(iris):
+    x, y = iris.x_train, iris.y_train
+    common = dict(alpha=0.0, batch_size=32, max_iter=30, random_state=0)
+    ours = quietly(
+        NeuralNetClassifier(
+            (10, 5), solver="sgd", learning_rate_init=0.05, momentum=0.9, nesterovs_momentum=False, **common
+        ),
+        x,
+        y,
+    )
+    theirs = quietly(NeuralNetClassifier((10, 5), solver=optax.sgd(0.05, momentum=0.9), **common), x, y)
+    for a, b in zip(ours.coefs_, theirs.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_loss_override_picks_the_output_layer(iris):
+    x, y = iris.x_train, iris.y_train
+    categorical = NeuralNetClassifier((10, 5), loss="categorical_cross_entropy", random_state=0).fit(x, y)
+    assert categorical.out_activation_ == "softmax" and categorical.n_outputs_ == 3
+    np.testing.assert_allclose(categorical.predict_proba(iris.x_test).sum(axis=1), 1.0, rtol=1e-12)
+    assert categorical.score(iris.x_test, iris.y_test) >= 0.9
+
+    two = y < 2
+    binary = quietly(
+        NeuralNetClassifier((10, 5), loss="categorical_cross_entropy", max_iter=5, random_state=0), x[two], y[two]
+    )
+    assert binary.out_activation_ == "softmax" and binary.n_outputs_ == 2
+    with pytest.raises(ValueError, match="'binary_cross_entropy' is for two classes but y has 3"):
+        NeuralNetClassifier(loss="binary_cross_entropy").fit(x, y)
+    with pytest.raises(ValueError, match="classification loss"):
+        NeuralNetRegressor(loss="softmax_cross_entropy").fit(x, x[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes must be a positive integer or a sequence"),
+        ({"hidden_layer_sizes": "10"}, "hidden_layer_sizes must be"),
+        ({"activation": "swish"}, "activation must be one of"),
+        (
+            {"hidden_layer_sizes": (3, 3), "activation": ["relu"]},
+            "activation lists 1 names but hidden_layer_sizes has 2",
+        ),
+        ({"solver": "lbfgs"}, "solver must be 'gd', 'sgd', 'adam' or an optax.GradientTransformation"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init must be a positive number"),
+        ({"alpha": -1.0}, "alpha must be a non-negative number"),
+        ({"max_iter": 0}, "max_iter must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be a number in \[0, 1\)"),
+        ({"early_stopping": "yes"}, "early_stopping must be True or False"),
+        ({"init": "xavier"}, "init must be one of"),
+        ({"loss": 3}, "loss must be 'auto', one of"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'"),
+    ],
+)
+def test_bad_parameters_are_named_at_fit(params, message):
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    estimator = NeuralNetClassifier(**params)  # __init__ only stores: clone and set_params never fail
+    assert clone(estimator).get_params()["max_iter"] == estimator.max_iter
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(x, y)
+
+
+# --------------------------------------------------------------------------------------------------
+# Methods and attributes.
+
+
+@pytest.fixture(scope="module")
+def fitted_iris(iris):
+    return NeuralNetClassifier((10, 5), random_state=0).fit(iris.x_train, IRIS_NAMES[iris.y_train])
+
+
+def test_attributes_follow_mlpclassifier(fitted_iris):
+    net = fitted_iris
+    np.testing.assert_array_equal(net.classes_, IRIS_NAMES)
+    assert [w.shape for w in net.coefs_] == [(4, 10), (10, 5), (5, 3)]
+    assert [b.shape for b in net.intercepts_] == [(10,), (5,), (3,)]
+    assert all(isinstance(a, np.ndarray) for a in net.coefs_ + net.intercepts_)
+    assert (net.n_layers_, net.n_outputs_, net.out_activation_, net.n_features_in_) == (4, 3, "softmax", 4)
+    assert len(net.loss_curve_) == net.n_iter_ and net.loss_ == net.loss_curve_[-1]
+    assert net.best_loss_ == min(net.loss_curve_)
+    assert net.validation_scores_ is None and net.best_validation_score_ is None
+
+
+def test_string_labels_predict_strings_and_probabilities_in_class_order(fitted_iris, iris):
+    predicted = fitted_iris.predict(iris.x_test)
+    assert predicted.dtype == IRIS_NAMES.dtype
+    assert np.mean(predicted == IRIS_NAMES[iris.y_test]) >= 0.97
+    probabilities = fitted_iris.predict_proba(iris.x_test)
+    np.testing.assert_array_equal(fitted_iris.classes_[probabilities.argmax(axis=1)], predicted)
+    np.testing.assert_allclose(np.exp(fitted_iris.predict_log_proba(iris.x_test)), probabilities, rtol=1e-12)
+
+
+def test_two_classes_use_one_sigmoid_output_and_any_label_type(iris):
+    two = iris.y_train > 0
+    labels = np.where(iris.y_train[two] == 1, "no", "yes")
+    net = NeuralNetClassifier((10, 5), random_state=0).fit(iris.x_train[two], labels)
+    assert (net.out_activation_, net.n_outputs_) == ("logistic", 1)
+    np.testing.assert_array_equal(net.classes_, ["no", "yes"])
+    probabilities = net.predict_proba(iris.x_test)
+    assert probabilities.shape == (len(iris.x_test), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert set(net.predict(iris.x_test)) <= {"no", "yes"}
+
+
+def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
+    restored = pickle.loads(pickle.dumps(fitted_iris))
+    np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
+    np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
+
+
+def test_predictions_do_not_depend_on_which_other_rows_are_predicted(fitted_iris, iris):
+    x = np.vstack([iris.x_test] * 4)  # 152 rows; subsets land on many different padded sizes
+    everything = fitted_iris.predict_proba(x)
+    for size in (1, 15, 16, 17, 33, 100, 151):
+        np.testing.assert_allclose(fitted_iris.predict_proba(x[:size]), everything[:size], rtol=1e-12, atol=1e-15)
+
+
+def test_methods_before_fit_raise_not_fitted_error(iris):
+    for estimator, methods in [
+        (NeuralNetClassifier(), ("predict", "predict_proba", "predict_log_proba", "score")),
+        (NeuralNetRegressor(), ("predict", "score")),
+    ]:
+        for method in methods:
+            args = (iris.x_test, iris.y_test) if method == "score" else (iris.x_test,)
+            with pytest.raises(NotFittedError):
+                getattr(estimator, method)(*args)
+
+
+def test_partial_fit_trains_one_epoch_per_call(iris):
+    x, y = iris.x_train, iris.y_train
+    net = NeuralNetClassifier((10, 5), random_state=0)
+    with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
+        net.partial_fit(x, y)
+    for _ in range(30):
+        net.partial_fit(x, y, classes=[0, 1, 2])
+    assert len(net.loss_curve_) == 30 and net.n_iter_ == 1
+    assert net.loss_curve_[-1] < 0.5 * net.loss_curve_[0]
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not among the classes \[0, 1, 2\]"):
+        net.partial_fit(x[:5], np.full(5, 7))
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        NeuralNetClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
+
+
+def test_early_stopping_keeps_the_weights_of_the_best_validation_epoch(iris):
+    x, y = iris.x_train, iris.y_train
+    net = NeuralNetClassifier((10, 5), early_stopping=True, validation_fraction=0.2, random_state=5).fit(x, y)
+    assert len(net.validation_scores_) == net.n_iter_
+    assert net.best_validation_score_ == max(net.validation_scores_)
+    assert net.best_loss_ is None
+    # The held-out part is train_test_split(..., stratify=y, random_state=RandomState(random_state)).
+    _, x_val, _, y_val = train_test_split(x, y, test_size=0.2, stratify=y, random_state=np.random.RandomState(5))
+    assert net.score(x_val, y_val) == pytest.approx(net.best_validation_score_, abs=1e-12)
+
+
+def test_verbose_prints_each_epoch_and_a_truncated_fit_warns(iris, capsys):
+    net = NeuralNetClassifier((10, 5), solver="gd", max_iter=3, verbose=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="reached max_iter=3 epochs before the training loss stopped improving"):
+        net.fit(iris.x_train, iris.y_train)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+
+
+def test_regressor_predicts_in_the_shape_of_y(iris):
+    x = iris.x_train
+    targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])
+    two = NeuralNetRegressor((10,), random_state=0).fit(x, targets)
+    assert two.predict(x).shape == (len(x), 2) and two.n_outputs_ == 2 and two.out_activation_ == "identity"
+    assert two.score(x, targets) > 0.9
+    one = quietly(NeuralNetRegressor((10,), random_state=0, max_iter=3), x, targets[:, 0])
+    assert one.predict(x).shape == (len(x),)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad input: a clear ValueError/TypeError from the estimator, never a JAX traceback.
+
+
+def _iris_like():
+    return np.random.default_rng(0).normal(size=(30, 4)), np.arange(30) % 3
+
+
+@pytest.mark.parametrize(
+    ("make_input", "error", "message"),
+    [
+        (lambda x, y: (np.where(np.eye(30, 4) > 0, np.nan, x), y), ValueError, "Input X contains NaN"),
+        (lambda x, y: (np.where(np.eye(30, 4) > 0, np.inf, x), y), ValueError, "Input X contains infinity"),
+        (lambda x, y: (x[:0], y[:0]), ValueError, "0 sample"),
+        (lambda x, y: (x[:, 0], y), ValueError, "Expected 2D array, got 1D array"),
+        (lambda x, y: (x, y[:-1]), ValueError, "inconsistent numbers of samples"),
+        (lambda x, y: (x, y + 0.5 * np.arange(30)), ValueError, "Unknown label type: continuous"),
+        (lambda x, y: (x + 1j, y), ValueError, "Complex data not supported"),
+        (lambda x, y: (np.where(x > 0, "a", "b"), y), ValueError, "could not convert string to float"),
+        (lambda x, y: (sp.csr_matrix(x), y), TypeError, "Sparse data was passed"),
+        (lambda x, y: (x, np.zeros_like(y)), ValueError, "only one class"),
+    ],
+    ids=["nan", "inf", "empty", "1d", "lengths", "continuous_y", "complex", "strings", "sparse", "one_class"],
+)
+def test_bad_training_data_is_a_clear_error(make_input, error, message):
+    x, y = make_input(*_iris_like())
+    with pytest.raises(error, match=message):
+        NeuralNetClassifier(max_iter=2).fit(x, y)
+
+
+def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
+    with pytest.raises(ValueError, match="X has 3 features, but NeuralNetClassifier is expecting 4 features"):
+        fitted_iris.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        NeuralNetRegressor().fit(np.zeros((4, 2)), [1.0, np.nan, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"(?i)sample.weight.*zero"):
+        NeuralNetRegressor().fit(np.zeros((4, 2)), np.arange(4.0), sample_weight=np.zeros(4))
+
+
+def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
+    x, y = load_iris(return_X_y=True)
+    net = NeuralNetClassifier((10,), solver="gd", learning_rate_init=0.01, max_iter=50, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged in epoch \d+.*Lower learning_rate_init"):
+        quietly(clone(net).set_params(learning_rate_init=1e30), 100 * x, y)  # unscaled inputs, absurd step
+
+    quietly(net, x, y)
+    before = [w.copy() for w in net.coefs_], list(net.loss_curve_)
+    with pytest.raises(ValueError, match="training diverged"):
+        net.set_params(learning_rate_init=1e30).fit(100 * x, y)
+    for kept, saved in zip(net.coefs_, before[0], strict=True):
+        np.testing.assert_array_equal(kept, saved)
+    assert net.loss_curve_ == before[1]
+
+
+def test_feature_names_are_recorded_from_dataframes(iris):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(iris.x_train, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
+    net = NeuralNetClassifier((10, 5), random_state=0).fit(frame, iris.y_train)
+    np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        net.predict(iris.x_test)
