@@ -1,0 +1,229 @@
+"""Data-parallel training on JAX's own runtime: one mesh over every device of every process.
+
+The picture.  All devices taking part — the local ones, or those of every host after
+:func:`initialize` — form a 1-D :class:`jax.sharding.Mesh` with the axis ``"batch"``.  The training
+rows are split along it (``PartitionSpec("batch")``: with ``d`` devices each holds ``n/d`` rows);
+the parameters and the optimiser state are replicated (``PartitionSpec()``).  jaxnn's compiled
+training loop then runs on these global arrays: ``jax.jit`` partitions it (GSPMD), each device
+computes its rows' share of the loss and gradients, and XLA inserts the all-reduce that sums the
+shares, so every device applies the same update.  The result equals single-device training up to
+the order of floating-point sums.
+
+Padding.  A mesh of ``d`` devices needs a row count divisible by ``d``; the data is padded with
+up to ``d − 1`` rows of weight 0, which the losses mask out (a weighted mean over weights that sum
+to the real row count).  With minibatches, ``jaxnn.fit`` shuffles padding rows behind the real
+ones, but the permutation is drawn over the padded count, so a padded minibatch run visits the
+rows in another (equally random) order than an unpadded one.  Full-batch runs are unaffected.
+
+Several hosts.  Start the same program on every host and call :func:`initialize` first, before
+any JAX computation; every process must load the same data (the arrays are built with
+``jax.make_array_from_callback``, each process filling its own devices' rows).  Results are fully
+replicated, so every process can read them with :func:`to_host`; only process 0 should write files
+(:func:`is_main_process`).  On CPU the collectives run over gloo.
+
+Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_device_count=8``)::
+
+    mesh = make_mesh()                                 # all devices
+    data = shard_rows(mesh, x_train, one_hot_train)    # padded, split across the mesh
+    result = fit_sharded(mesh, model, "categorical_cross_entropy", optimizer, params,
+                         optimizer.init(params), data, key=jax.random.key(0), epochs=100)
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import NamedTuple
+
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxnn.layers import Params, Sequential
+from jaxnn.losses import Loss, get_loss
+from jaxnn.train import FitResult, _fit_scan
+
+__all__ = [
+    "BATCH_AXIS",
+    "ShardedData",
+    "fit_sharded",
+    "initialize",
+    "is_main_process",
+    "make_mesh",
+    "padding_for",
+    "replicate",
+    "shard_rows",
+    "to_host",
+]
+
+BATCH_AXIS = "batch"
+
+
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
+) -> bool:
+    """Join JAX's distributed runtime when asked to; returns True when this is a multi-process run.
+
+    With ``coordinator`` (``"host:port"`` of process 0) the cluster is described explicitly;
+    ``num_processes`` and ``process_id`` may be left out where JAX can read them from the
+    environment (Slurm, Open MPI).  With ``auto=True`` and no coordinator, JAX detects everything
+    itself (TPU pods, Slurm, …).  With neither, nothing happens: a single-process run.
+
+    Must be called before any JAX computation.  CPU collectives are switched to gloo so that CPU
+    devices of several processes can reduce across each other.
+    """
+    if coordinator is None and not auto:
+        if num_processes is not None or process_id is not None:
+            raise ValueError("num_processes and process_id describe a cluster: give its coordinator too")
+        return False
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    return jax.process_count() > 1
+
+
+def is_main_process() -> bool:
+    """True in process 0, the one that writes files and prints."""
+    return jax.process_index() == 0
+
+
+def make_mesh(devices=None) -> Mesh:
+    """A 1-D mesh with the axis ``"batch"`` over ``devices`` (default: every device of every process)."""
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("make_mesh needs at least one device")
+    return Mesh(np.asarray(devices), (BATCH_AXIS,))
+
+
+def padding_for(n_samples: int, n_devices: int) -> int:
+    """Rows to add so that ``n_samples`` splits evenly over ``n_devices``: ``(−n) mod d``."""
+    return -n_samples % n_devices
+
+
+class ShardedData(NamedTuple):
+    """Training rows split across a mesh; ``weight`` is 0 on the padding rows at the end."""
+
+    x: jax.Array
+    y: jax.Array
+    weight: jax.Array
+    n_samples: int  # real rows, without the padding
+
+
+def _global_array(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from the same host array in every process; each process fills its own devices."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def shard_rows(mesh: Mesh, x, y, weight=None, dtype=np.float32) -> ShardedData:
+    """Pad ``x``, ``y`` (and per-sample ``weight``, default 1) with weight-0 rows and split them over the mesh.
+
+    Every process must pass the same arrays.
+    """
+    x, y = np.asarray(x, dtype), np.asarray(y, dtype)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(
+            f"x and y must be 2-D with the same, non-zero number of rows; got shapes {x.shape} and {y.shape}"
+        )
+    n_samples = x.shape[0]
+    weight = np.ones(n_samples, dtype) if weight is None else np.asarray(weight, dtype)
+    if weight.shape != (n_samples,):
+        raise ValueError(f"weight must have shape ({n_samples},), got {weight.shape}")
+    extra = padding_for(n_samples, mesh.size)
+    x, y, weight = (np.concatenate([a, np.zeros((extra, *a.shape[1:]), dtype)]) for a in (x, y, weight))
+    rows = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+    return ShardedData(_global_array(x, rows), _global_array(y, rows), _global_array(weight, rows), n_samples)
+
+
+def replicate(mesh: Mesh, tree):
+    """Every leaf of ``tree`` (host or device arrays, the same in every process) replicated over the mesh."""
+    everywhere = NamedSharding(mesh, PartitionSpec())
+    return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), everywhere), tree)
+
+
+def _replicate_key(mesh: Mesh, key: jax.Array) -> jax.Array:
+    data = replicate(mesh, jax.random.key_data(key))
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+
+
+def to_host(tree):
+    """Host NumPy copies of ``tree``'s leaves; global arrays must be fully replicated (as fit's results are)."""
+
+    def fetch(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if not leaf.is_fully_replicated:
+                raise ValueError("to_host needs replicated arrays; this one is split across processes")
+            return np.asarray(leaf.addressable_data(0))
+        return np.asarray(leaf)
+
+    return jax.tree.map(fetch, tree)
+
+
+def _positive(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _compiled_fit(**arguments) -> FitResult:
+    """jaxnn.fit's compiled core, ``train._fit_scan``, called by keyword.
+
+    ``jaxnn.fit`` itself copies its inputs to the host (``np.asarray``) to validate them, which
+    gathers sharded arrays onto one device; its core takes the global arrays as they are.  The core
+    is private and being reworked: newer versions take a static ``custom_rules`` flag (True: the
+    hand-written rules), older ones do not.
+    """
+    if "custom_rules" in inspect.signature(_fit_scan).parameters:
+        arguments["custom_rules"] = True
+    return _fit_scan(**arguments)
+
+
+def fit_sharded(
+    mesh: Mesh,
+    model: Sequential,
+    loss: str | Loss,
+    optimizer: optax.GradientTransformation,
+    params: Params,
+    opt_state: optax.OptState,
+    data: ShardedData,
+    *,
+    key: jax.Array,
+    epochs: int,
+    start_epoch: int = 0,
+    batch_size: int | None = None,
+) -> FitResult:
+    """``jaxnn.fit`` (no stopping rule) on data split across ``mesh``; returns host NumPy results.
+
+    The contract is ``jaxnn.fit``'s: ``epochs`` epochs of ``optimizer`` from ``params`` and
+    ``opt_state``, epoch ``e`` shuffled with ``fold_in(key, e)`` (so chunks continued with
+    ``start_epoch`` equal one uninterrupted run bitwise on CPU), non-finite steps not applied.
+    ``batch_size`` counts real rows; None, or one at least the real row count, is full batch.
+    Pass the same ``optimizer`` object each time: it keys the compiled function.
+    """
+    loss = get_loss(loss)
+    _positive(epochs, "epochs")
+    if batch_size is not None:
+        _positive(batch_size, "batch_size")
+    model.check(params, data.x.shape)
+    if data.y.shape[1] != model.n_outputs:
+        raise ValueError(f"y has {data.y.shape[1]} columns but the model has {model.n_outputs} outputs")
+    padded_rows = data.x.shape[0]
+    if batch_size is None or batch_size >= data.n_samples:
+        batch_size = padded_rows
+    result = _compiled_fit(
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        params=replicate(mesh, params),
+        opt_state=replicate(mesh, opt_state),
+        x=data.x,
+        y=data.y,
+        weight=data.weight,
+        key=_replicate_key(mesh, key),
+        start_epoch=np.uint32(start_epoch),
+    )
+    return to_host(result)

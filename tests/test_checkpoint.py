@@ -1,0 +1,313 @@
+"""Checkpoints: exact round trip, atomic writes, and a clear error for every bad file."""
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxnn
+from jaxnn import checkpoint
+from jaxnn.checkpoint import CheckpointError
+
+MODEL = jaxnn.Sequential((jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
+OPTIMIZER = optax.adam(0.01)
+
+
+@jax.jit
+def _initial_and_one_update(key):
+    params = MODEL.init(key, 4)
+    grads = jax.tree.map(lambda p: p * 0.5 + 0.1, params)
+    updates, opt_state = OPTIMIZER.update(grads, OPTIMIZER.init(params), params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def _state(seed: int = 0):
+    """Params and an Adam state with non-trivial moments (one real update)."""
+    return _initial_and_one_update(jax.random.key(seed))
+
+
+def _save(path, seed: int = 0, epoch: int = 3):
+    params, opt_state = _state(seed)
+    checkpoint.save(
+        path,
+        params=params,
+        opt_state=opt_state,
+        key=jax.random.key(seed + 100),
+        epoch=epoch,
+        history=np.linspace(1.0, 0.5, epoch, dtype=np.float32),
+        config={"lr": 0.01, "layers": [5]},
+    )
+    return params, opt_state
+
+
+def _load(path):
+    params, opt_state = _state()
+    return checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+
+
+def _assert_trees_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert np.asarray(x).dtype == np.asarray(y).dtype
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_round_trip_is_exact(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _save(path, seed=7, epoch=4)
+    loaded = _load(path)
+    _assert_trees_equal(loaded.params, params)
+    _assert_trees_equal(loaded.opt_state, opt_state)
+    assert loaded.epoch == 4
+    np.testing.assert_array_equal(loaded.history, np.linspace(1.0, 0.5, 4, dtype=np.float32))
+    assert loaded.config == {"lr": 0.01, "layers": [5]}
+    assert checkpoint.read_config(path) == {"lr": 0.01, "layers": [5], "epoch": 4}
+    # the restored key draws the same numbers as the original
+    np.testing.assert_array_equal(jax.random.uniform(loaded.key, (5,)), jax.random.uniform(jax.random.key(107), (5,)))
+
+
+def test_file_holds_only_plain_arrays_and_json_meta(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        names = set(archive.files)
+        meta = json.loads(archive["meta"].tobytes())
+        assert all(archive[name].dtype != object for name in names)
+    assert {"params/0/W", "params/1/b", "opt_state/0/count", "opt_state/0/mu/0/W", "key", "history"} <= names
+    assert meta["format"] == "jaxnn-checkpoint" and meta["version"] == 1 and meta["epoch"] == 3
+    assert meta["arrays"]["params/0/W"] == {"shape": [4, 5], "dtype": "float32"}
+
+
+def test_overwrite_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, epoch=2)
+    _save(path, epoch=5)
+    assert _load(path).epoch == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, epoch=2)
+
+    def half_then_fail(file):
+        file.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of a write
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.write_atomically(path, half_then_fail)
+    assert _load(path).epoch == 2
+    assert not (tmp_path / "checkpoint.npz.tmp").exists()
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import io, sys, time
+    sys.path.insert(0, {tests!r})
+    from test_checkpoint import _save
+    import jaxnn.checkpoint as checkpoint
+
+    _save({path!r}, epoch=2)
+    real_write_atomically = checkpoint.write_atomically
+
+    def stalled(path, write):
+        def write_half_and_hang(file):
+            buffer = io.BytesIO()
+            write(buffer)
+            data = buffer.getvalue()
+            file.write(data[: len(data) // 2])
+            file.flush()
+            print("half written", flush=True)
+            time.sleep(120)
+
+        real_write_atomically(path, write_half_and_hang)
+
+    checkpoint.write_atomically = stalled
+    _save({path!r}, epoch=9)
+    """
+)
+
+
+def test_checkpoint_killed_mid_write_still_loads_the_previous_one(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    script = KILLED_WRITER.format(tests=str(Path(__file__).parent), path=str(path))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "half written"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    partial = tmp_path / "checkpoint.npz.tmp"
+    assert partial.exists() and partial.stat().st_size > 0  # the torn write is there ...
+    assert _load(path).epoch == 2  # ... but the checkpoint is the previous one, intact
+    with pytest.raises(CheckpointError, match=r"checkpoint\.npz\.tmp is truncated or corrupt"):
+        _load(partial)
+    _save(path, epoch=4)  # the next save simply replaces the leftover
+    assert _load(path).epoch == 4 and not partial.exists()
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    data = path.read_bytes()
+    for cut in (0, 10, len(data) // 2, len(data) - 1):
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=re.escape(f"{path} is truncated or corrupt")):
+            _load(path)
+
+
+def test_flipped_byte_is_reported_as_corrupt(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("params/0/W.npy")
+    # the last byte of that member's stored data (an element of W), past its local header
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size - 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        _load(path)
+
+
+def _rewrite(path, change_meta=None, change_arrays=None):
+    """Rewrite a checkpoint's entries, optionally editing its meta or arrays, without fixing the checksum."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    if change_meta:
+        change_meta(meta)
+    if change_arrays:
+        change_arrays(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+def test_changed_values_fail_the_checksum(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+
+    def nudge(arrays):
+        arrays["params/1/b"] = arrays["params/1/b"] + np.float32(1e-3)
+
+    _rewrite(path, change_arrays=nudge)
+    with pytest.raises(CheckpointError, match="do not match the checksum"):
+        _load(path)
+
+
+def _templates(model, optimizer):
+    """Shapes and dtypes only (``jax.eval_shape``): nothing is computed or compiled."""
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), 4))
+    return params, jax.eval_shape(optimizer.init, params)
+
+
+def test_another_model_is_refused_with_the_difference(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    wider = jaxnn.Sequential((jaxnn.Dense(6, "relu"), jaxnn.Dense(3, "softmax")))
+    params, opt_state = _templates(wider, OPTIMIZER)
+    with pytest.raises(CheckpointError, match=r"params/0/W is float32\[4, 5\] in the file but float32\[4, 6\]"):
+        checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+    deeper = jaxnn.Sequential((jaxnn.Dense(5, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
+    params, opt_state = _templates(deeper, OPTIMIZER)
+    with pytest.raises(CheckpointError, match=r"params entries differ.*params/2/W"):
+        checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+
+
+def test_another_optimizer_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    params, opt_state = _templates(MODEL, optax.sgd(0.1))
+    with pytest.raises(CheckpointError, match=r"opt_state entries differ.*opt_state/0/mu/0/W"):
+        checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+
+
+def test_abstract_templates_load_the_same_arrays(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _save(path)
+    loaded = checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+    params_like, opt_state_like = _templates(MODEL, OPTIMIZER)
+    from_shapes = checkpoint.load(path, params_like=params_like, opt_state_like=opt_state_like)
+    _assert_trees_equal(from_shapes.params, loaded.params)
+    _assert_trees_equal(from_shapes.opt_state, loaded.opt_state)
+
+
+def test_newer_format_version_is_named(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    _rewrite(path, change_meta=lambda meta: meta.update(version=2))
+    with pytest.raises(CheckpointError, match="format version 2; this jaxnn reads version 1"):
+        _load(path)
+
+
+def test_malformed_meta_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    _rewrite(path, change_meta=lambda meta: meta.update(epoch="three"))
+    with pytest.raises(CheckpointError, match="'meta' entry lacks fields or has fields of the wrong type"):
+        _load(path)
+
+
+def test_files_that_are_not_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        _load(tmp_path / "missing.npz")
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match=r"notes\.npz is truncated or corrupt"):
+        _load(text)
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as file:
+        np.save(file, np.zeros(3))
+    with pytest.raises(CheckpointError, match=r"a single \.npy array"):
+        _load(single)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, weights=np.zeros(3))
+    with pytest.raises(CheckpointError, match="no 'meta' entry"):
+        _load(plain)
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_pickled_objects_are_refused_and_never_run(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    marker = tmp_path / "code-ran"
+
+    def smuggle(arrays):
+        arrays["params/0/W"] = np.array([_Payload(marker)], dtype=object)
+
+    _rewrite(path, change_arrays=smuggle)
+    with pytest.raises(CheckpointError, match="allow_pickle=False"):
+        _load(path)
+    assert not marker.exists()
+
+
+def test_save_refuses_a_config_that_is_not_json_and_writes_nothing(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    with pytest.raises(TypeError):
+        checkpoint.save(
+            path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config={"f": print}
+        )
+    assert not os.listdir(tmp_path)

@@ -1,0 +1,179 @@
+"""Data-parallel training: rows split over a mesh, parameters replicated; 8 devices and 2 processes match 1."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+from jax.sharding import PartitionSpec
+
+import jaxnn
+from jaxnn import cli, distributed
+from jaxnn.data import iris_split, one_hot
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
+# Reductions split over devices add in another order: float32 results agree to rounding, not bitwise.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"}
+    return {**env, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _arrays(directory: Path) -> dict[str, np.ndarray]:
+    with np.load(directory / "checkpoint.npz", allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files if name != "meta"}
+
+
+def _assert_close(actual: dict, expected: dict):
+    assert sorted(actual) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+def test_padding_makes_rows_divisible():
+    assert [distributed.padding_for(n, 8) for n in (1, 7, 8, 9, 133, 136)] == [7, 1, 0, 7, 3, 0]
+    assert distributed.padding_for(5, 1) == 0
+
+
+def test_rows_are_split_along_the_batch_axis():
+    mesh = distributed.make_mesh()
+    data = distributed.shard_rows(mesh, np.arange(10.0).reshape(5, 2), np.ones((5, 1)))
+    assert data.n_samples == 5 and data.x.shape == (5, 2) and data.x.dtype == np.float32
+    assert data.x.sharding.spec == PartitionSpec("batch") and data.weight.sharding.spec == PartitionSpec("batch")
+    np.testing.assert_array_equal(data.weight, np.ones(5))
+    with pytest.raises(ValueError, match="same, non-zero number of rows"):
+        distributed.shard_rows(mesh, np.zeros((5, 2)), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match=r"weight must have shape \(5,\)"):
+        distributed.shard_rows(mesh, np.zeros((5, 2)), np.zeros((5, 1)), weight=np.ones(4))
+
+
+def test_no_cluster_means_no_initialisation():
+    assert distributed.initialize() is False
+    with pytest.raises(ValueError, match="give its coordinator too"):
+        distributed.initialize(num_processes=2, process_id=0)
+    assert distributed.is_main_process()
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size"), [(jaxnn.gradient_descent(0.1), None), (optax.adam(0.01), 16)], ids=["gd", "adam"]
+)
+def test_fit_sharded_on_one_device_is_jaxnn_fit(optimizer, batch_size):
+    split = iris_split()
+    targets = one_hot(split.y_train, 3)
+    params = MODEL.init(jax.random.key(0), 4)
+    key = jax.random.key(1)
+    expected = jaxnn.fit(
+        MODEL, params, split.x_train, targets, loss="categorical_cross_entropy", epochs=4, optimizer=optimizer,
+        batch_size=batch_size, key=key, opt_state=optimizer.init(params), start_epoch=3,
+    )  # fmt: skip
+    mesh = distributed.make_mesh()
+    result = distributed.fit_sharded(
+        mesh, MODEL, "categorical_cross_entropy", optimizer, params, optimizer.init(params),
+        distributed.shard_rows(mesh, split.x_train, targets), key=key, epochs=4, start_epoch=3, batch_size=batch_size,
+    )  # fmt: skip
+    for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(got, np.asarray(want))
+
+
+EIGHT_DEVICES = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    import numpy as np
+    from jaxnn import cli, distributed
+
+    out = sys.argv[1]
+    mesh = distributed.make_mesh()
+    data = distributed.shard_rows(mesh, np.arange(266.0).reshape(133, 2), np.ones((133, 1)))
+    shards = sorted(data.x.addressable_shards, key=lambda shard: shard.index[0].start)
+    report = {
+        "devices": len(jax.devices()),
+        "rows": data.x.shape[0],
+        "rows_per_device": [shard.data.shape[0] for shard in shards],
+        "distinct_devices": len({shard.device for shard in shards}),
+        "first_rows": [float(shard.data[0, 0]) for shard in shards],
+        "weights": np.asarray(data.weight).tolist(),
+    }
+    runs = {
+        "wine": ["--dataset", "wine", "--epochs", "20"],
+        "iris": ["--optimizer", "adam", "--batch-size", "16", "--epochs", "10"],
+    }
+    for name, args in runs.items():
+        for devices in (1, 8):
+            assert cli.main([*args, "--devices", str(devices), "--quiet", "--out", f"{out}/{name}-{devices}"]) == 0
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.slow
+def test_eight_devices_train_like_one(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", EIGHT_DEVICES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # 133 rows padded to 136 = 8 × 17, one block of rows per device, the 3 padding rows weigh 0
+    assert report["devices"] == 8 and report["rows"] == 136
+    assert report["rows_per_device"] == [17] * 8 and report["distinct_devices"] == 8
+    assert report["first_rows"] == [34.0 * i for i in range(8)]
+    assert report["weights"] == [1.0] * 133 + [0.0] * 3
+    for name in ("wine", "iris"):  # wine: 133 training rows, padded; iris: minibatches of 16
+        one, eight = tmp_path / f"{name}-1", tmp_path / f"{name}-8"
+        _assert_close(_arrays(eight), _arrays(one))
+        metrics = json.loads((eight / "metrics.json").read_text())
+        assert metrics["devices"] == 8 and metrics["epochs"] == json.loads((one / "metrics.json").read_text())["epochs"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+TWO_PROCESS_RUN = ("--optimizer", "adam", "--batch-size", "16", "--epochs", "5")
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one(tmp_path):
+    address = f"127.0.0.1:{_free_port()}"
+    command = [sys.executable, "-m", "jaxnn.cli", *TWO_PROCESS_RUN, "--coordinator", address, "--num-processes", "2"]
+    processes = [
+        subprocess.Popen(
+            [*command, "--process-id", str(rank), "--out", str(tmp_path / f"process-{rank}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+            cwd=ROOT,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [process.communicate(timeout=240) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+    assert "test accuracy" in outputs[0][0] and "epoch" not in outputs[1][0] and "test" not in outputs[1][0]
+    assert not (tmp_path / "process-1").exists()  # ... and writes files
+    metrics = json.loads((tmp_path / "process-0" / "metrics.json").read_text())
+    assert metrics["devices"] == 2 and metrics["processes"] == 2
+
+    assert cli.main([*TWO_PROCESS_RUN, "--quiet", "--out", str(tmp_path / "one")]) == 0
+    _assert_close(_arrays(tmp_path / "process-0"), _arrays(tmp_path / "one"))
