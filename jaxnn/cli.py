@@ -34,7 +34,9 @@ import hashlib
 import io
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from functools import cache, partial
@@ -803,19 +805,50 @@ def train(run: Run, state: TrainState, progress: Progress) -> TrainState:
     Ctrl-C checkpoints the last finished chunk and raises :class:`_Interrupted`.
     """
     step = progress_step(run.epochs, run.checkpoint_every)
+    ctrl_c = _CtrlC()
     try:
-        while state.epoch < run.epochs and not state.diverged:
-            state = run_chunk(run, state, next_stop(state.epoch, run.epochs, step) - state.epoch)
-            last_loss = float(state.history[-1]) if len(state.history) else math.nan
-            progress.update(state.epoch, last_loss, training_accuracy(run, state.params))
-            if state.epoch % run.checkpoint_every == 0 or state.epoch == run.epochs or state.diverged:
-                save_checkpoint(run, state)
+        with ctrl_c:
+            while state.epoch < run.epochs and not state.diverged and not ctrl_c.pressed:
+                state = run_chunk(run, state, next_stop(state.epoch, run.epochs, step) - state.epoch)
+                last_loss = float(state.history[-1]) if len(state.history) else math.nan
+                progress.update(state.epoch, last_loss, training_accuracy(run, state.params))
+                if state.epoch % run.checkpoint_every == 0 or state.epoch == run.epochs or state.diverged:
+                    save_checkpoint(run, state)
     except KeyboardInterrupt:
-        progress.close()
-        save_checkpoint(run, state)
-        raise _Interrupted(state) from None
+        ctrl_c.pressed = True
     progress.close()
+    if ctrl_c.pressed:
+        save_checkpoint(run, state)
+        raise _Interrupted(state)
     return state
+
+
+class _CtrlC:
+    """Turns the first Ctrl-C into a flag checked between chunks.
+
+    A KeyboardInterrupt raised inside JAX can be swallowed by its internal ``except:`` clauses
+    (training would then go on), and one raised mid-write would cut a checkpoint short; a flag
+    avoids both.  A second Ctrl-C raises KeyboardInterrupt as usual.  Outside the main thread,
+    where Python allows no signal handler, Ctrl-C is a plain KeyboardInterrupt.
+    """
+
+    def __init__(self):
+        self.pressed = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.pressed = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle) or signal.default_int_handler
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
