@@ -31,7 +31,6 @@ Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_dev
 
 from __future__ import annotations
 
-import inspect
 from typing import NamedTuple
 
 import jax
@@ -167,19 +166,6 @@ def _positive(value, what: str) -> int:
     return value
 
 
-def _compiled_fit(**arguments) -> FitResult:
-    """jaxnn.fit's compiled core, ``train._fit_scan``, called by keyword.
-
-    ``jaxnn.fit`` itself copies its inputs to the host (``np.asarray``) to validate them, which
-    gathers sharded arrays onto one device; its core takes the global arrays as they are.  The core
-    is private and being reworked: newer versions take a static ``custom_rules`` flag (True: the
-    hand-written rules), older ones do not.
-    """
-    if "custom_rules" in inspect.signature(_fit_scan).parameters:
-        arguments["custom_rules"] = True
-    return _fit_scan(**arguments)
-
-
 def fit_sharded(
     mesh: Mesh,
     model: Sequential,
@@ -212,12 +198,15 @@ def fit_sharded(
     padded_rows = data.x.shape[0]
     if batch_size is None or batch_size >= data.n_samples:
         batch_size = padded_rows
-    result = _compiled_fit(
+    # jaxnn.fit copies its inputs to the host to validate them (which would gather the shards onto one
+    # device), so the sharded arrays go straight to its compiled core.
+    result = _fit_scan(
         model=model,
         loss=loss,
         optimizer=optimizer,
         epochs=epochs,
         batch_size=batch_size,
+        custom_rules=True,
         params=replicate(mesh, params),
         opt_state=replicate(mesh, opt_state),
         x=data.x,
