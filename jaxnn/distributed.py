@@ -11,9 +11,12 @@ the order of floating-point sums.
 
 Padding.  A mesh of ``d`` devices needs a row count divisible by ``d``; the data is padded with
 up to ``d − 1`` rows of weight 0, which the losses mask out (a weighted mean over weights that sum
-to the real row count).  With minibatches, ``jaxnn.fit`` shuffles padding rows behind the real
-ones, but the permutation is drawn over the padded count, so a padded minibatch run visits the
-rows in another (equally random) order than an unpadded one.  Full-batch runs are unaffected.
+to the real row count).  With minibatches, ``jaxnn.fit`` shuffles the padding rows behind the
+real ones, and the order of the real rows depends only on the key, the epoch and their positions,
+not on how many padding rows follow (see ``jaxnn.train._epoch_batches``): a padded run fills its
+batches with the same real rows as an unpadded one, and the batches that hold only padding change
+nothing.  So full-batch and minibatch runs alike equal single-device training up to the order of
+floating-point sums.
 
 Several hosts.  Start the same program on every host and call :func:`initialize` first, before
 any JAX computation; every process must load the same data (the arrays are built with
@@ -40,7 +43,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
-from jaxnn.train import FitResult, _fit_scan
+from jaxnn.train import FitResult, _fit_epochs
 
 __all__ = [
     "BATCH_AXIS",
@@ -200,7 +203,7 @@ def fit_sharded(
         batch_size = padded_rows
     # jaxnn.fit copies its inputs to the host to validate them (which would gather the shards onto one
     # device), so the sharded arrays go straight to its compiled core.
-    result = _fit_scan(
+    result = _fit_epochs(
         model=model,
         loss=loss,
         optimizer=optimizer,

@@ -452,16 +452,6 @@ def training_keys(seed) -> tuple[jax.Array, jax.Array]:
     return init_key, shuffle_key
 
 
-@partial(jax.jit, static_argnums=(0, 2, 3))
-def _initial_params(model: Sequential, init_key: jax.Array, n_features: int, dtype):
-    """``model.init(init_key, n_features, dtype)`` as one compiled call, i.e. ``jax.jit(model.init)``.
-
-    Run eagerly, every layer's random draw is compiled on its own (seconds for a new network).  The
-    draws equal the eager ones up to the last bit: XLA may fold a scale into a normal draw.
-    """
-    return model.init(init_key, n_features, dtype)
-
-
 def _as_numpy(tree):
     return jax.tree.map(np.asarray, tree)
 
@@ -589,7 +579,7 @@ class _BaseNeuralNet(BaseEstimator):
         """Run jaxnn's fit on padded data; returns its FitResult and the validation scores (or None)."""
         dtype = X.dtype
         init_key, shuffle_key = training_keys(seed)
-        params = _initial_params(model, init_key, X.shape[1], dtype)
+        params = model.init(init_key, X.shape[1], dtype)
         if continuing:
             params = [{"W": jnp.asarray(w, dtype), "b": jnp.asarray(b, dtype)} for w, b in self._params_pairs()]
 

@@ -1,4 +1,4 @@
-"""Training: a jitted gradient-descent step and a ``fit`` whose epochs run in one ``lax.scan``.
+"""Training: a jitted gradient-descent step and a ``fit`` whose epochs run in one compiled loop.
 
 Gradients come from ``jax.value_and_grad`` of the model and loss; since every
 jaxnn op is a ``jax.custom_vjp``, that runs the hand-written rules.  Any
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -47,12 +48,17 @@ from jaxnn.losses import Loss, get_loss
 __all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "train_step"]
 
 
+DEFAULT_LEARNING_RATE = 0.01  # fit's plain gradient descent when neither learning_rate nor optimizer is given
+
+
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
     """Plain gradient descent as an optax transformation: ``update = −η·g`` (no state).
 
     Two calls with the same learning rate return equal transformations, so ``fit`` (whose compiled
     loop is cached on the optimiser) compiles once per learning rate, not once per call.
     """
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
     if not np.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     return optax.GradientTransformation(_no_state, _DescentUpdate(float(learning_rate)))
@@ -237,11 +243,25 @@ def _epoch_batches(key, weight, batch_size: int):
     """Shuffled sample indices as ``(n_batches, batch_size)`` and a 0/1 mask for the padded tail.
 
     Rows of weight 0 (padding) are moved behind the others, so real rows fill the batches first.
+
+    The order does not depend on how many rows of weight 0 follow the real ones: row ``i`` gets two
+    independent 32-bit sort keys, element ``i`` of ``bits(k₁, (n,))`` and of ``bits(k₂, (n,))``, and
+    the rows are sorted by ``(weight == 0, first key, second key)``.  With JAX's threefry in its
+    partitionable mode (the default) element ``i`` of a 1-D draw is a hash of the key and ``i`` alone,
+    so it does not change with ``n`` (``tests/test_train.py`` checks this), and the real rows' order is
+    a function of the key and their positions only.  Sorting i.i.d. keys gives every order the same
+    probability except when two rows tie; with 64 random bits per row a tie among ``n`` rows has
+    probability below ``n²/2⁶⁵`` (and is then broken by position).  ``jax.random.permutation`` would
+    not do: above 1625 rows it sorts more than once, drawing the later keys by position in the already
+    shuffled rows, so appended rows would reorder the real ones.
     """
     n_samples = weight.shape[0]
     n_batches = math.ceil(n_samples / batch_size)
-    order = jax.random.permutation(key, n_samples)
-    order = order[jnp.argsort(weight[order] == 0, stable=True)]
+    first, second = jax.random.split(key)
+    # lexsort sorts by its last key first: padding last, then the two random keys.
+    order = jnp.lexsort(
+        (jax.random.bits(second, (n_samples,)), jax.random.bits(first, (n_samples,)), weight == 0)
+    ).astype(jnp.int32)
     padding = n_batches * batch_size - n_samples
     index = jnp.concatenate([order, jnp.zeros(padding, order.dtype)]).reshape(n_batches, batch_size)
     mask = (jnp.arange(n_batches * batch_size) < n_samples).reshape(n_batches, batch_size)
@@ -279,20 +299,29 @@ def _epoch_key(key, start_epoch, epoch):
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _fit_scan(
+def _fit_epochs(
     model, loss, optimizer, epochs, batch_size, custom_rules, params, opt_state, x, y, weight, key, start_epoch
 ):
-    """All epochs in one ``lax.scan``; ``x`` is batch-first and turned into column layout once, here."""
+    """All epochs in one loop; ``x`` is batch-first and turned into column layout once, here.
+
+    The loop runs from ``start_epoch`` (a runtime value) to ``start_epoch + epochs``, so XLA cannot
+    see its trip count.  With a visible count XLA inlines a one-epoch loop into the surrounding code
+    and rounds it differently (Adam's update differed by 2e-8), which broke the promise that a fit
+    split into chunks equals the unsplit fit bit for bit.
+    """
     x_columns = _columns_with_ones(x)
     folded = _carries_folded(optimizer, params)
     rules = (custom_rules, folded)
 
-    def epoch(carry, index):
-        epoch_key = _epoch_key(key, start_epoch, index)
-        return _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
+    def epoch(index, state):
+        carry, history = state
+        epoch_key = _epoch_key(key, 0, index)
+        carry, value = _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
+        return carry, history.at[index - start_epoch].set(value)
 
     start = (_fold(params) if folded else params, opt_state, jnp.bool_(True))
-    (params, opt_state, ok), history = jax.lax.scan(epoch, start, jnp.arange(epochs))
+    history = jnp.zeros(epochs, dtype=jax.tree.leaves(params)[0].dtype)
+    (params, opt_state, ok), history = jax.lax.fori_loop(start_epoch, start_epoch + epochs, epoch, (start, history))
     params = _unfold(params) if folded else params
     n_epochs = jnp.where(ok, epochs, jnp.sum(jnp.isfinite(history)))
     return FitResult(params, opt_state, history, ~ok, n_epochs, jnp.full(epochs, jnp.nan, history.dtype))
@@ -318,7 +347,7 @@ def _fit_until_stop(
     x_val,
     y_val,
 ):
-    """Like ``_fit_scan`` but a ``lax.while_loop`` that ends when ``stopping`` says so."""
+    """Like ``_fit_epochs`` but a ``lax.while_loop`` that ends when ``stopping`` says so."""
     x_columns = _columns_with_ones(x)
     nan_buffer = jnp.full(epochs, jnp.nan, x.dtype)
     higher_is_better = score is not None
@@ -395,7 +424,7 @@ def fit(
     loss: str | Loss,
     epochs: int,
     optimizer: optax.GradientTransformation | None = None,
-    learning_rate: float = 0.01,
+    learning_rate: float | None = None,
     batch_size: int | None = None,
     key: jax.Array | None = None,
     weight=None,
@@ -407,7 +436,7 @@ def fit(
 ) -> FitResult:
     """Train ``params`` for up to ``epochs`` epochs, all inside one compiled loop.
 
-    Without ``stopping`` the epochs run in one ``lax.scan``; with it, in one ``lax.while_loop``
+    Without ``stopping`` the epochs run in one ``lax.fori_loop``; with it, in one ``lax.while_loop``
     that ends as soon as the stopping rule says so.
 
     Args:
@@ -415,7 +444,10 @@ def fit(
       x: ``(n_samples, n_features)``; y: ``(n_samples, n_outputs)`` (one-hot for classes).
       loss: a loss name or :class:`~jaxnn.losses.Loss`.
       epochs: number of passes over the data.
-      optimizer: any optax transformation; default ``gradient_descent(learning_rate)``.
+      optimizer: any optax transformation (it carries its own learning rate); default
+        ``gradient_descent(learning_rate)``.
+      learning_rate: the step of the default plain gradient descent (0.01 when not given); an error
+        together with ``optimizer``, whose own rate would silently win.
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
         (the last batch is padded and masked out of the loss).
       key: a ``jax.random`` key, needed for minibatches.
@@ -441,8 +473,26 @@ def fit(
       >>> result = fit(model, params, x, one_hot_y, loss="categorical_cross_entropy", epochs=500)
     """
     loss = get_loss(loss)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    epochs = int(epochs)
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral) or not 0 <= start_epoch < 2**32:
+        raise ValueError(f"start_epoch must be an integer in [0, 2**32), got {start_epoch!r}")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
+    if key is not None and not (
+        isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == jnp.uint32)
+    ):
+        raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {type(key).__name__}")
+    if stopping is not None:
+        if not isinstance(stopping, Stopping):
+            raise TypeError(f"stopping must be a jaxnn.Stopping(tol, n_iter_no_change), got {type(stopping).__name__}")
+        if not (np.isfinite(stopping.tol) and stopping.tol >= 0) or not (
+            isinstance(stopping.n_iter_no_change, numbers.Integral) and stopping.n_iter_no_change >= 1
+        ):
+            raise ValueError(f"stopping needs a finite tol >= 0 and n_iter_no_change >= 1, got {stopping}")
     x, y = _as_2d("x", x), _as_2d("y", y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
@@ -460,13 +510,20 @@ def fit(
         raise ValueError(f"weight must be {x.shape[0]} finite, non-negative numbers with a positive sum")
     if batch_size is None:
         batch_size = x.shape[0]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    batch_size = int(batch_size)
     if batch_size < x.shape[0] and key is None:
         raise ValueError("minibatch training shuffles every epoch: pass key=jax.random.key(seed)")
     if key is None:
         key = _default_key()
-    optimizer = gradient_descent(learning_rate) if optimizer is None else optimizer
+    if optimizer is None:
+        optimizer = gradient_descent(DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
+    elif learning_rate is not None:
+        raise ValueError(
+            "pass learning_rate (for plain gradient descent) or optimizer (which has its own learning rate), "
+            "not both"
+        )
     if opt_state is None:
         opt_state = optimizer.init(params)
     batch_size = min(batch_size, x.shape[0])
@@ -479,13 +536,19 @@ def fit(
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
     if stopping is None:
-        return _fit_scan(model, loss, optimizer, epochs, batch_size, True, params, opt_state, *data, key, start)
+        return _fit_epochs(model, loss, optimizer, epochs, batch_size, True, params, opt_state, *data, key, start)
     if validation is None:
         x_val = y_val = np.zeros((0, 0), dtype)
     else:
+        if not isinstance(validation, tuple | list) or len(validation) != 2:
+            raise TypeError("validation must be a pair (x_val, y_val)")
         x_val, y_val = _as_2d("x_val", validation[0]), _as_2d("y_val", validation[1])
         if x_val.shape[1] != x.shape[1]:
             raise ValueError(f"x_val has {x_val.shape[1]} features but x has {x.shape[1]}; they must match")
+        if x_val.shape[0] != y_val.shape[0] or x_val.shape[0] == 0:
+            raise ValueError(
+                f"x_val has {x_val.shape[0]} samples and y_val {y_val.shape[0]}; they must match and be at least 1"
+            )
         x_val, y_val = np.asarray(x_val, dtype), np.asarray(y_val, dtype)
     static = (model, loss, optimizer, epochs, batch_size, True, stopping, score)
     return _fit_until_stop(*static, params, opt_state, *data, key, start, x_val, y_val)

@@ -134,15 +134,52 @@ def test_weights_equal_the_core_fit_for_the_same_configuration_and_key(iris):
 
     init_key, _ = training_keys(3)
     model = _seed_network("he")
-    # The estimator draws the initial weights in one compiled call; an eager draw of a scaled normal
-    # can differ in the last bit (XLA folds the scale into the draw), so draw them the same way here.
-    params = jax.jit(model.init, static_argnums=(1, 2))(init_key, 4, jnp.float32)
+    params = model.init(init_key, 4, jnp.float32)  # what the estimator calls
     core = jaxnn.fit(model, params, x, one_hot(y, 3), loss="softmax_cross_entropy", epochs=k, learning_rate=0.1)
     for fitted, expected in zip(estimator.coefs_, core.params, strict=True):
         np.testing.assert_array_equal(fitted, np.asarray(expected["W"]))
     for fitted, expected in zip(estimator.intercepts_, core.params, strict=True):
         np.testing.assert_array_equal(fitted, np.asarray(expected["b"]))
     # The reported loss sums 256 terms (156 of weight 0) instead of 100, in another order: equal to rounding.
+    np.testing.assert_allclose(estimator.loss_curve_, np.asarray(core.history), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("solver", "core_optimizer", "batch_size", "bitwise"),
+    [("sgd", optax.sgd(0.01, momentum=0.9, nesterov=True), 128, True), ("adam", optax.adam(0.01), 100, False)],
+    ids=["sgd", "adam"],
+)
+def test_minibatch_weights_equal_the_core_fit_on_the_unpadded_data(solver, core_optimizer, batch_size, bitwise):
+    # 1700 samples are padded to 1792 rows (92 of weight 0); the shuffle orders the real rows the same with
+    # or without them, so the minibatches, and the weights, are those of jaxnn.fit on the 1700 rows alone.
+    # Batches of 128: the padding shares the 14th batch with 36 real rows; of 100: it is an 18th batch.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1700, 4)).astype(np.float32)
+    y = np.argmax(x[:, :3] + 0.5 * rng.normal(size=(1700, 3)), axis=1)
+    assert padded_size(1700, minimum=16) == 1792
+    k = 3
+    estimator = NeuralNetClassifier(
+        (10, 5), solver=solver, alpha=0.0, batch_size=batch_size, learning_rate_init=0.01, max_iter=k,
+        n_iter_no_change=k, random_state=3,
+    )  # fmt: skip
+    quietly(estimator, x, y)
+
+    init_key, shuffle_key = training_keys(3)
+    model = _seed_network()
+    params = model.init(init_key, 4, jnp.float32)  # as the estimator draws them
+    core = jaxnn.fit(
+        model, params, x, one_hot(y, 3), loss="softmax_cross_entropy", epochs=k, optimizer=core_optimizer,
+        batch_size=batch_size, key=shuffle_key,
+    )  # fmt: skip
+    fitted = [*estimator.coefs_, *estimator.intercepts_]
+    expected = [np.asarray(layer[name]) for name in ("W", "b") for layer in core.params]
+    for got, want in zip(fitted, expected, strict=True):
+        if bitwise:
+            np.testing.assert_array_equal(got, want)
+        else:
+            # The estimator's adam (optax.scale_by_adam with an injected learning rate and L2 term) rounds
+            # differently from optax.adam in the last bits; the padding itself changes no bit (test_train).
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(estimator.loss_curve_, np.asarray(core.history), rtol=1e-6)
 
 

@@ -15,6 +15,7 @@ import pytest
 from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
+from jaxnn import train
 from jaxnn.train import Stopping
 
 MODEL = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "softmax")))
@@ -82,6 +83,25 @@ def test_fit_in_chunks_equals_one_fit_bitwise():
     assert_trees_equal(tail.params, whole.params)
     assert_trees_equal(tail.opt_state, whole.opt_state)
     np.testing.assert_array_equal(np.concatenate([head.history, tail.history]), whole.history)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+@pytest.mark.parametrize("optimizer", [DESCENT, ADAM], ids=["gd", "adam"])
+@pytest.mark.parametrize("chunks", [(1,) * 6, (5, 1), (1, 5), (2, 3, 1), (4, 2)], ids=str)
+def test_any_split_into_chunks_equals_one_fit_bitwise(chunks, optimizer, batch_size):
+    """One-epoch chunks included: XLA once inlined a one-iteration loop and rounded Adam differently (2e-8)."""
+    whole = _fit(epochs=sum(chunks), optimizer=optimizer, batch_size=batch_size, key=KEY)
+    params, opt_state, done, history = PARAMS, None, 0, []
+    for epochs in chunks:
+        part = jaxnn.fit(
+            MODEL, params, X, Y, loss=LOSS, epochs=epochs, optimizer=optimizer, batch_size=batch_size, key=KEY,
+            opt_state=opt_state, start_epoch=done,
+        )  # fmt: skip
+        params, opt_state, done = part.params, part.opt_state, done + epochs
+        history.append(part.history)
+    assert_trees_equal(params, whole.params)
+    assert_trees_equal(opt_state, whole.opt_state)
+    np.testing.assert_array_equal(np.concatenate(history), whole.history)
 
 
 def test_any_optax_transformation_is_accepted():
@@ -166,6 +186,106 @@ def test_zero_weight_padding_rows_change_nothing():
     np.testing.assert_allclose(padded.history, plain.history, rtol=1e-5)
 
 
+# Minibatch shuffling (train._epoch_batches) sorts the rows by random keys drawn per row.  Data sets
+# of up to 1625 rows and ones above it both matter: jax.random.permutation, used before, sorts once up to
+# 1625 rows (3·ln n / ln 2³² ≤ 1) but twice above, and its second sort draws keys by position in the
+# already shuffled rows, so appended padding reordered the real rows only there.
+BIG_N = 1700
+
+
+def _rows(n, seed=0):
+    """``n`` rows of the three blobs (and their targets), cycling through the 30 of ``X`` with a little noise."""
+    rng = np.random.default_rng(seed)
+    x = np.resize(X, (n, 2)) + rng.normal(scale=0.1, size=(n, 2)).astype(np.float32)
+    return x.astype(np.float32), np.resize(Y, (n, 3))
+
+
+@pytest.mark.parametrize("n", [1, 7, 1625, 1626, 70_000])
+def test_a_one_dimensional_random_draw_does_not_depend_on_its_length(n):
+    """What the shuffle relies on: element i of ``bits(key, (n,))`` is the same for every n > i.
+    True for JAX's default threefry with ``jax_threefry_partitionable`` on (the default since jax 0.5)."""
+    assert jax.config.jax_threefry_partitionable
+    key = jax.random.fold_in(KEY, 3)
+    longer = np.asarray(jax.random.bits(key, (n + 37,)))
+    np.testing.assert_array_equal(jax.random.bits(key, (n,)), longer[:n])
+    np.testing.assert_array_equal(jax.jit(jax.random.bits, static_argnums=1)(key, (n,)), longer[:n])
+
+
+@pytest.mark.parametrize(
+    ("weight", "batch_size"),
+    [
+        (np.ones(10), 4),
+        (np.r_[np.ones(10), np.zeros(3)], 4),
+        (np.r_[np.ones(10), np.zeros(6)], 4),  # the padding fills a whole batch of its own
+        (np.r_[np.ones(3), 0.0, np.full(4, 0.5), 0.0, np.ones(2)], 3),  # zero weights among the real rows
+        (np.r_[np.ones(BIG_N), np.zeros(20)], 64),
+    ],
+    ids=["no-padding", "padding", "padding-batch", "zeros-inside", "big"],
+)
+def test_each_epoch_visits_every_real_row_once_before_any_padding(weight, batch_size):
+    n, real = weight.size, np.flatnonzero(weight)
+    for epoch in range(3):
+        epoch_key = jax.random.fold_in(KEY, epoch)
+        index, mask = jax.device_get(train._epoch_batches(epoch_key, jnp.asarray(weight), batch_size))
+        assert index.shape == mask.shape == (-(-n // batch_size), batch_size)
+        order = index.ravel()[mask.ravel()]
+        assert mask.sum() == n and np.all(mask.ravel()[:n])  # the masked slots are the tail of the last batch
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))  # a permutation of all rows ...
+        np.testing.assert_array_equal(np.sort(order[: real.size]), real)  # ... whose real rows come first
+        visits = np.bincount(index.ravel(), weights=weight[index.ravel()] * mask.ravel(), minlength=n)
+        np.testing.assert_array_equal(visits, weight)  # each real row weighs in exactly once per epoch
+
+
+def test_real_rows_are_shuffled_the_same_whatever_padding_follows_them():
+    """The order of the real rows is a function of the key and their positions: for n rows it is the
+    same with 0, 1, 30 or 5000 rows of weight 0 appended, and differs from epoch to epoch."""
+    for n in (10, 1625, BIG_N):
+        orders = []
+        for extra in (0, 1, 30, 5000):
+            weight = jnp.concatenate([jnp.ones(n), jnp.zeros(extra)])
+            index, _ = train._epoch_batches(KEY, weight, 8)
+            orders.append(np.asarray(index).ravel()[:n])
+        for order in orders[1:]:
+            np.testing.assert_array_equal(order, orders[0])
+        next_epoch, _ = train._epoch_batches(jax.random.fold_in(KEY, 1), jnp.ones(n), 8)
+        assert not np.array_equal(np.asarray(next_epoch).ravel()[:n], orders[0])
+
+
+def test_every_order_is_equally_likely():
+    """4 rows (and 2 rows of padding behind them) under 24 000 keys: each of the 24 orders of the real rows
+    comes up about 1000 times (the standard deviation of each count is about 31), the padding always last."""
+    keys = jax.random.split(jax.random.key(7), 24_000)
+    weight = jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    orders = np.asarray(jax.vmap(lambda key: train._epoch_batches(key, weight, 3)[0].ravel())(keys))
+    assert np.all(np.sort(orders[:, 4:], axis=1) == [4, 5])
+    codes = orders[:, :4] @ (4 ** np.arange(4))
+    counts = np.unique(codes, return_counts=True)[1]
+    assert counts.size == 24 and counts.min() > 850 and counts.max() < 1150
+
+
+@pytest.mark.parametrize(
+    ("n", "extra", "batch_size"),
+    [(17, 16, 4), (1625, 1, 100), (BIG_N, 92, 64)],
+    ids=["adds-batches", "1625+1", "big-adds-a-batch"],
+)
+@pytest.mark.parametrize("optimizer", [DESCENT, ADAM], ids=["gd", "adam"])
+def test_zero_weight_rows_appended_do_not_change_a_minibatch_fit(n, extra, batch_size, optimizer):
+    """Same key, same real rows: padding with rows of weight 0 (as distributed training and the estimators
+    do) changes nothing, bitwise on CPU, even where it adds whole batches of padding."""
+    x, y = _rows(n)
+    rng = np.random.default_rng(n + extra)
+    x_pad = np.concatenate([x, 10 * rng.normal(size=(extra, 2)).astype(np.float32)])
+    y_pad = np.concatenate([y, np.eye(3, dtype=np.float32)[rng.integers(0, 3, extra)]])
+    weight = np.r_[np.ones(n), np.zeros(extra)]
+    common = {"loss": LOSS, "epochs": 3, "optimizer": optimizer, "batch_size": batch_size, "key": KEY}
+    plain = jaxnn.fit(MODEL, PARAMS, x, y, **common)
+    padded = jaxnn.fit(MODEL, PARAMS, x_pad, y_pad, weight=weight, **common)
+    assert_trees_equal(padded.params, plain.params)
+    assert_trees_equal(padded.opt_state, plain.opt_state)
+    np.testing.assert_array_equal(padded.history, plain.history)
+    assert not np.array_equal(plain.params[0]["W"], PARAMS[0]["W"])  # it did train
+
+
 def test_train_step():
     step_params, _, value = jaxnn.train_step(
         MODEL, jaxnn.categorical_cross_entropy, DESCENT, PARAMS, DESCENT.init(PARAMS), X, Y
@@ -206,6 +326,12 @@ BAD_INPUTS = {
     "negative-weight": ({"weight": -np.ones(30)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     "short-weight": ({"weight": np.ones(29)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     "zero-learning-rate": ({"optimizer": None, "learning_rate": 0.0}, ValueError, r"learning_rate must be a positive"),
+    "text-learning-rate": ({"optimizer": None, "learning_rate": "0.1"}, TypeError, r"learning_rate must be a number"),
+    "learning-rate-and-optimizer": (
+        {"learning_rate": 0.5},
+        ValueError,
+        r"pass learning_rate \(for plain gradient descent\) or optimizer .* not both",
+    ),
     "validation-without-stopping": (
         {"validation": (X, Y), "score": _negative_cross_entropy},
         ValueError,
@@ -217,6 +343,26 @@ BAD_INPUTS = {
         r"validation data and a score function go together",
     ),
     "unknown-loss": ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
+    "optimizer-name": ({"optimizer": "adam"}, TypeError, r"optimizer must be an optax.GradientTransformation"),
+    "int-key": ({"batch_size": 8, "key": 0}, TypeError, r"key must be a jax.random key"),
+    "negative-start-epoch": ({"start_epoch": -1}, ValueError, r"start_epoch must be an integer in \[0, 2\*\*32\)"),
+    "fractional-start-epoch": ({"start_epoch": 1.5}, ValueError, r"start_epoch must be an integer"),
+    "stopping-without-patience": (
+        {"stopping": Stopping(1e-4, 0)},
+        ValueError,
+        r"stopping needs a finite tol >= 0 and n_iter_no_change >= 1",
+    ),
+    "stopping-nan-tol": ({"stopping": Stopping(float("nan"), 5)}, ValueError, r"finite tol"),
+    "empty-validation": (
+        {"validation": (X[:0], Y[:0]), "score": _negative_cross_entropy, "stopping": Stopping()},
+        ValueError,
+        r"x_val has 0 samples and y_val 0; they must match and be at least 1",
+    ),
+    "short-validation-targets": (
+        {"validation": (X, Y[:-1]), "score": _negative_cross_entropy, "stopping": Stopping()},
+        ValueError,
+        r"x_val has 30 samples and y_val 29",
+    ),
 }
 
 
@@ -226,3 +372,14 @@ def test_bad_input_is_a_clear_error(change, error, message):
     x, y = arguments.pop("x"), arguments.pop("y")
     with pytest.raises(error, match=message):
         jaxnn.fit(MODEL, PARAMS, x, y, **arguments)
+
+
+def test_a_dense_layer_is_not_a_model():
+    with pytest.raises(TypeError, match=r"model must be a jaxnn.Sequential, got Dense"):
+        jaxnn.fit(MODEL.layers[0], PARAMS, X, Y, loss=LOSS, epochs=1)
+
+
+def test_numpy_integers_count_as_integers():
+    as_python = _fit(epochs=3, batch_size=8, key=KEY)
+    as_numpy = _fit(epochs=np.int64(3), batch_size=np.int32(8), key=KEY)
+    assert_trees_equal(as_numpy.params, as_python.params)
