@@ -13,14 +13,24 @@ for leaky ReLU and 0 for ReLU; binary step has derivative 0 everywhere
 Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for
 ``x > 0``), ``leaky_relu(x, a, b)`` (``a·x`` for ``x > 0``, ``b·x`` otherwise),
 ``binary_step(x, threshold)``.
+
+Calling an activation checks its input first: lists and NumPy arrays are converted, integer and
+boolean inputs are promoted to JAX's default float type (so every activation returns floats and
+can be differentiated), and anything else that is not real numbers is a TypeError naming the
+activation.  Hyperparameters must be finite Python numbers the activation knows.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxnn.ops import Op, make_op
+from jaxnn.ops import Op, look_up
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,6 +46,58 @@ __all__ = [
 ]
 
 
+class _Activation(Op):
+    """An activation: an :class:`~jaxnn.ops.Op` of one input whose call checks that input and its hyperparameters."""
+
+    def __init__(self, forward, backward, name: str, *, feature_axis: bool = False):
+        super().__init__(forward, backward, name)
+        parameters = list(inspect.signature(forward).parameters.values())[1:]
+        self._hyperparameters = tuple(p.name for p in parameters)
+        self._feature_axis = feature_axis
+
+    def __call__(self, x, **hyper):
+        """Apply the activation; under ``jax.grad`` the hand-written backward runs."""
+        return super().__call__(self._checked_input(x), **self._checked_hyper(hyper))
+
+    def _checked_input(self, x):
+        if not isinstance(x, jax.Array):  # a list, a NumPy array or a scalar (tracers are jax.Arrays)
+            try:
+                x = np.asarray(x)
+            except (TypeError, ValueError):
+                x = np.asarray(None)
+            if x.dtype.kind not in "biuf" and not jnp.issubdtype(x.dtype, jnp.floating):
+                raise TypeError(f"activation {self.name!r} needs an array of real numbers, got dtype {x.dtype}")
+            x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.bool_):
+            x = x.astype(jnp.result_type(float))
+        elif not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"activation {self.name!r} needs an array of real numbers, got dtype {x.dtype}")
+        if self._feature_axis and (x.ndim == 0 or x.shape[-1] == 0):
+            raise ValueError(
+                f"activation {self.name!r} acts along the last (feature) axis, which input of shape "
+                f"{tuple(x.shape)} lacks or has empty; pass (n_samples, n_features) with n_features >= 1"
+            )
+        return x
+
+    def _checked_hyper(self, hyper: dict) -> dict:
+        takes = ", ".join(self._hyperparameters) or "none"
+        for key, value in hyper.items():
+            if key not in self._hyperparameters:
+                raise TypeError(f"activation {self.name!r} has no hyperparameter {key!r}; it takes: {takes}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"hyperparameter {key!r} of activation {self.name!r} must be a Python number, "
+                    f"got {type(value).__name__}; hyperparameters are static and are not differentiated"
+                )
+            if not math.isfinite(value):
+                raise ValueError(f"hyperparameter {key!r} of activation {self.name!r} must be finite, got {value!r}")
+        return hyper
+
+
+def _activation(forward, backward, *, name: str, feature_axis: bool = False) -> Op:
+    return _Activation(forward, backward, name, feature_axis=feature_axis)
+
+
 def _identity_forward(x):
     """y = x"""
     return x
@@ -46,7 +108,7 @@ def _identity_backward(g, y, x):
     return (g,)
 
 
-identity = make_op(_identity_forward, _identity_backward, name="identity")
+identity = _activation(_identity_forward, _identity_backward, name="identity")
 identity.__doc__ = "Identity: y = x; backward ∂L/∂x = g."
 
 
@@ -60,7 +122,7 @@ def _linear_backward(g, y, x, a=1.0):
     return (a * g,)
 
 
-linear = make_op(_linear_forward, _linear_backward, name="linear")
+linear = _activation(_linear_forward, _linear_backward, name="linear")
 linear.__doc__ = "Linear: y = a·x (default a = 1); backward ∂L/∂x = a·g."
 
 
@@ -74,7 +136,7 @@ def _sigmoid_backward(g, y, x):
     return (g * y * (1.0 - y),)
 
 
-sigmoid = make_op(_sigmoid_forward, _sigmoid_backward, name="sigmoid")
+sigmoid = _activation(_sigmoid_forward, _sigmoid_backward, name="sigmoid")
 sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
 
 
@@ -88,7 +150,7 @@ def _tanh_backward(g, y, x):
     return (g * (1.0 - y * y),)
 
 
-tanh = make_op(_tanh_forward, _tanh_backward, name="tanh")
+tanh = _activation(_tanh_forward, _tanh_backward, name="tanh")
 tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
 
 
@@ -102,7 +164,7 @@ def _binary_step_backward(g, y, x, threshold=0.0):
     return (jnp.zeros_like(g),)
 
 
-binary_step = make_op(_binary_step_forward, _binary_step_backward, name="binary_step")
+binary_step = _activation(_binary_step_forward, _binary_step_backward, name="binary_step")
 binary_step.__doc__ = (
     "Binary step: y = 1 if x > threshold else 0; backward ∂L/∂x = 0 (no gradient flows through a step)."
 )
@@ -118,7 +180,7 @@ def _relu_backward(g, y, x, a=1.0):
     return (jnp.where(x > 0, a * g, 0.0).astype(g.dtype),)
 
 
-relu = make_op(_relu_forward, _relu_backward, name="relu")
+relu = _activation(_relu_forward, _relu_backward, name="relu")
 relu.__doc__ = "ReLU: y = a·x for x > 0 else 0 (default a = 1); backward ∂L/∂x = a·g where x > 0, else 0."
 
 
@@ -132,7 +194,7 @@ def _leaky_relu_backward(g, y, x, a=1.0, b=0.01):
     return (jnp.where(x > 0, a * g, b * g),)
 
 
-leaky_relu = make_op(_leaky_relu_forward, _leaky_relu_backward, name="leaky_relu")
+leaky_relu = _activation(_leaky_relu_forward, _leaky_relu_backward, name="leaky_relu")
 leaky_relu.__doc__ = (
     "Leaky ReLU: y = a·x for x > 0, b·x otherwise (defaults a = 1, b = 0.01); "
     "backward ∂L/∂x = a·g where x > 0, else b·g."
@@ -151,7 +213,7 @@ def _softmax_backward(g, y, x):
     return (y * (g - jnp.sum(g * y, axis=-1, keepdims=True)),)
 
 
-softmax = make_op(_softmax_forward, _softmax_backward, name="softmax")
+softmax = _activation(_softmax_forward, _softmax_backward, name="softmax", feature_axis=True)
 softmax.__doc__ = "Softmax over the last axis: y = e^x/Σe^x; backward ∂L/∂x = y·(g − Σ g·y)."
 
 
@@ -174,8 +236,4 @@ def get_activation(name: str) -> Op:
         return name
     if not isinstance(name, str):
         raise TypeError(f"activation must be a name such as 'relu' or an Op, got {type(name).__name__}")
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(ACTIVATIONS))
-        raise ValueError(f"unknown activation {name!r}; choose one of: {known}") from None
+    return look_up(ACTIVATIONS, name, "activation")

@@ -40,6 +40,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+import operator
 import os
 import zipfile
 from collections.abc import Callable
@@ -47,12 +49,23 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "read_config", "save", "write_atomically"]
 
 FORMAT = "jaxnn-checkpoint"
 VERSION = 1
+
+# JAX's extra floating types (ml_dtypes) have no .npy type code: ``np.save`` stores them as raw bytes ("void"),
+# and ``load`` views those bytes as the type the metadata names again.
+_EXTENDED_DTYPES = {
+    np.dtype(getattr(ml_dtypes, name)).name: np.dtype(getattr(ml_dtypes, name))
+    for name in ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2", "float8_e5m2fnuz")
+    if hasattr(ml_dtypes, name)
+}
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class CheckpointError(ValueError):
@@ -108,8 +121,37 @@ def _leaf_names(prefix: str, tree) -> list[str]:
 
 
 def _named_leaves(prefix: str, tree) -> dict[str, np.ndarray]:
-    """``{"prefix/<pytree path>": leaf}`` for every leaf of ``tree``, as host arrays."""
-    return dict(zip(_leaf_names(prefix, tree), map(np.asarray, jax.tree.leaves(tree)), strict=True))
+    """``{"prefix/<pytree path>": leaf}`` for every leaf of ``tree``, as host arrays.
+
+    Two leaves whose paths print alike (a dict key ``"a/b"`` next to ``{"a": {"b": ...}}``) would overwrite
+    each other in the archive, and a leaf that is not numeric could not be read back: both are refused.
+    """
+    names = _leaf_names(prefix, tree)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(
+            f"cannot save {prefix}: several leaves would be stored under the same name ({_few(duplicates)}); "
+            "rename the pytree keys so that their paths differ"
+        )
+    arrays = {}
+    for name, leaf in zip(names, jax.tree.leaves(tree), strict=True):
+        array = np.asarray(leaf)
+        if array.dtype.kind not in "biufc" and array.dtype not in _EXTENDED_DTYPES.values():
+            raise TypeError(
+                f"cannot save {name}: a checkpoint holds numeric arrays only, got {type(leaf).__name__} "
+                f"of dtype {array.dtype}"
+            )
+        arrays[name] = array
+    return arrays
+
+
+def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The names of floating arrays holding NaN or an infinity."""
+    return [
+        name
+        for name, array in arrays.items()
+        if jnp.issubdtype(array.dtype, jnp.inexact) and not np.all(np.isfinite(array))
+    ]
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -140,18 +182,48 @@ def save(
       epoch: the number of epochs done.
       history: the mean training loss of each epoch done, ``(epoch,)``.
       config: any JSON-serialisable description of the run (options, model, data fingerprint).
+
+    Raises:
+      ValueError: the parameters hold NaN or an infinity (a checkpoint never keeps them), ``epoch`` is
+        negative, or ``history`` does not hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or
+        ``config`` has the wrong type.  Nothing is written then.
     """
+    params_arrays = _named_leaves("params", params)
+    bad = _non_finite(params_arrays)
+    if bad:
+        raise ValueError(
+            f"refusing to save parameters that hold NaN or infinity ({_few(bad)}); "
+            "save the last finite parameters instead"
+        )
+    if isinstance(epoch, bool | np.bool_):
+        raise TypeError(f"epoch must be a whole number of epochs, got {epoch!r}")
+    try:
+        epoch = operator.index(epoch)
+    except TypeError:
+        raise TypeError(f"epoch must be a whole number of epochs, got {epoch!r}") from None
+    if epoch < 0:
+        raise ValueError(f"epoch must be 0 or more, got {epoch}")
+    history = np.asarray(history)
+    if history.dtype.kind not in "iuf" or history.shape != (epoch,):
+        raise ValueError(
+            f"history must hold one loss value per epoch done, a ({epoch},) array of numbers; "
+            f"got {history.dtype.name}{list(history.shape)}"
+        )
+    try:
+        key_data, key_impl = np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
+    except (TypeError, ValueError):
+        raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {type(key).__name__}") from None
     arrays = {
-        **_named_leaves("params", params),
+        **params_arrays,
         **_named_leaves("opt_state", opt_state),
-        "key": np.asarray(jax.random.key_data(key)),
-        "history": np.asarray(history),
+        "key": key_data,
+        "history": history,
     }
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "epoch": int(epoch),
-        "key_impl": str(jax.random.key_impl(key)),
+        "epoch": epoch,
+        "key_impl": key_impl,
         "config": config or {},
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
         "sha256": _digest(arrays),
@@ -164,22 +236,71 @@ def save(
     write_atomically(path, lambda file: file.write(buffer.getvalue()))
 
 
+def _read_entries(path: Path) -> dict[str, np.ndarray]:
+    """Every ``.npy`` entry of the archive, read without ever unpickling and without trusting its sizes.
+
+    An entry's header is checked before its array is allocated: a Python-object (pickled) array is
+    refused, and so is a header that declares more data than the entry holds.  The entries together may
+    not declare more bytes than the file has (jaxnn writes uncompressed archives), so a small forged or
+    compressed file cannot make ``load`` allocate gigabytes.
+    """
+    with open(path, "rb") as file:
+        start = file.read(len(_NPY_MAGIC))
+    if start == _NPY_MAGIC:
+        raise CheckpointError(f"{path} is not a jaxnn checkpoint (a single .npy array, not an .npz archive)")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read (it is not an .npz/zip archive)")
+    size = path.stat().st_size
+    entries = {}
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > size:
+            raise CheckpointError(
+                f"{path} is truncated or corrupt and cannot be read (its entries declare {declared} bytes in a "
+                f"{size}-byte file; jaxnn writes uncompressed archives)"
+            )
+        for info in infos:
+            name = info.filename.removesuffix(".npy")
+            if name == info.filename or name in entries:
+                raise CheckpointError(f"{path} is corrupt: unexpected or repeated entry {info.filename!r}")
+            entries[name] = _read_npy(path, name, archive.read(info))
+    if "meta" not in entries:
+        raise CheckpointError(f"{path} is not a jaxnn checkpoint (no 'meta' entry)")
+    return entries
+
+
+def _read_npy(path: Path, name: str, data: bytes) -> np.ndarray:
+    buffer = io.BytesIO(data)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(buffer)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(buffer)
+    else:
+        raise CheckpointError(f"{path} is corrupt: entry {name!r} is .npy format version {version}")
+    if dtype.hasobject:
+        raise CheckpointError(
+            f"{path} is not a safe checkpoint: entry {name!r} holds Python objects, which could only be read by "
+            "unpickling them (running code); jaxnn reads with allow_pickle=False and refuses it"
+        )
+    if math.prod(shape) * dtype.itemsize > len(data) - buffer.tell():
+        raise CheckpointError(f"{path} is truncated or corrupt: entry {name!r} holds less data than its header says")
+    buffer.seek(0)
+    return np.lib.format.read_array(buffer, allow_pickle=False)
+
+
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and verify the whole archive: returns ``(meta, arrays)`` or raises CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path} is not a jaxnn checkpoint (a single .npy array, not an .npz archive)")
-        with archive:
-            if "meta" not in archive.files:
-                raise CheckpointError(f"{path} is not a jaxnn checkpoint (no 'meta' entry)")
-            contents = {name: archive[name] for name in archive.files}
+        contents = _read_entries(path)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({error})") from None
+    except Exception as error:  # anything a damaged file makes zipfile or numpy raise
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({reason})") from None
     try:
         meta = json.loads(contents.pop("meta").tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -193,6 +314,10 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not _well_formed(meta):
         raise CheckpointError(f"{path} is corrupt: its 'meta' entry lacks fields or has fields of the wrong type")
     listed = meta["arrays"]
+    for name, array in contents.items():
+        extended = _EXTENDED_DTYPES.get(listed.get(name, {}).get("dtype"))
+        if extended is not None and array.dtype.kind == "V" and array.dtype.itemsize == extended.itemsize:
+            contents[name] = array.view(extended)
     if set(listed) != set(contents):
         missing, extra = sorted(set(listed) - set(contents)), sorted(set(contents) - set(listed))
         raise CheckpointError(f"{path} is corrupt: entries missing: {_few(missing)}; unexpected: {_few(extra)}")
@@ -205,6 +330,8 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
             )
     if _digest(contents) != meta.get("sha256"):
         raise CheckpointError(f"{path} is corrupt: its arrays do not match the checksum written with them")
+    if contents["history"].dtype.kind not in "iuf" or contents["history"].ndim != 1:
+        raise CheckpointError(f"{path} is corrupt: its history is not a 1-D array of loss values")
     return meta, contents
 
 
@@ -277,6 +404,9 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
     path = Path(path)
     meta, contents = _open(path)
     params = _restore(path, "params", params_like, contents)
+    bad = _non_finite({name: array for name, array in contents.items() if name.startswith("params/")})
+    if bad:
+        raise CheckpointError(f"{path} holds parameters with NaN or infinity ({_few(bad)}); refusing to load them")
     opt_state = _restore(path, "opt_state", opt_state_like, contents)
     try:
         key = jax.random.wrap_key_data(contents["key"], impl=meta["key_impl"])

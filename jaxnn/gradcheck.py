@@ -18,6 +18,8 @@ primal, the worst element and both values; success returns a
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -83,24 +85,34 @@ def check_vjp(
 
     Raises:
       GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
+      TypeError: ``forward`` or ``backward`` is not callable, a primal is not a floating-point array,
+        or ``forward`` does not return one floating-point array.
+      ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), or
+        ``rtol``, ``atol``, ``eps`` or ``seed`` is out of range.
 
     Example:
       >>> from jaxnn.activations import tanh
       >>> check_vjp(tanh.forward, tanh.vjp, jnp.linspace(-2.0, 2.0, 5))
     """
-    primals = tuple(jnp.asarray(p) for p in primals)
+    if not callable(forward) or not callable(backward):
+        raise TypeError("check_vjp needs two callables: forward(*primals) and backward(cotangent, *primals)")
     if not primals:
         raise TypeError("check_vjp needs at least one primal to differentiate at")
-    for i, p in enumerate(primals):
-        if not jnp.issubdtype(p.dtype, jnp.floating):
-            raise TypeError(f"primal {i} has dtype {p.dtype}; check_vjp needs floating-point primals")
+    primals = tuple(_as_primal(i, p) for i, p in enumerate(primals))
     dtype = np.dtype(jnp.result_type(*primals))
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES[np.dtype(np.float32)])
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    eps = FD_EPS if eps is None else eps
+    rtol = default_rtol if rtol is None else _non_negative("rtol", rtol)
+    atol = default_atol if atol is None else _non_negative("atol", atol)
+    eps = FD_EPS if eps is None else _non_negative("eps", eps, positive=True)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
     output, reference_vjp = jax.vjp(forward, *primals)
+    if not isinstance(output, jax.Array) or not jnp.issubdtype(output.dtype, jnp.floating):
+        what = f"dtype {output.dtype}" if isinstance(output, jax.Array) else type(output).__name__
+        raise TypeError(
+            f"forward must return one floating-point array (the rule's cotangent has its shape), got {what}"
+        )
     rng = np.random.default_rng(seed)
     cotangent = jnp.asarray(rng.standard_normal(np.shape(output)), dtype=jnp.result_type(output))
     hand = _call_backward(backward, cotangent, primals)
@@ -117,6 +129,35 @@ def check_vjp(
     return GradcheckReport(tuple(autodiff_errors), tuple(fd_errors))
 
 
+def _as_primal(index: int, value) -> jax.Array:
+    """A primal as a JAX array of floats with at least one element, all finite; else a TypeError or ValueError."""
+    try:
+        array = jnp.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"primal {index} is a {type(value).__name__}; check_vjp takes floating-point arrays "
+            "(pass a pytree's leaves as separate primals)"
+        ) from None
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        raise TypeError(f"primal {index} has dtype {array.dtype}; check_vjp needs floating-point primals")
+    if array.size == 0:
+        raise ValueError(f"primal {index} has shape {array.shape} and no elements: there is nothing to check")
+    if not bool(jnp.all(jnp.isfinite(array))):
+        raise ValueError(
+            f"primal {index} holds NaN or infinity; check the rule at finite points (finite differences "
+            "there are meaningless, and NaN agrees with NaN)"
+        )
+    return array
+
+
+def _non_negative(name: str, value, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
+    return float(value)
+
+
 def _call_backward(backward, cotangent, primals) -> tuple:
     hand = backward(cotangent, *primals)
     if not isinstance(hand, tuple | list) or len(hand) != len(primals):
@@ -124,11 +165,22 @@ def _call_backward(backward, cotangent, primals) -> tuple:
             f"backward must return a tuple with one cotangent per primal ({len(primals)}), "
             f"got {type(hand).__name__}" + (f" of length {len(hand)}" if isinstance(hand, tuple | list) else "")
         )
-    hand = tuple(jnp.asarray(h) for h in hand)
+    hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
     for i, (h, p) in enumerate(zip(hand, primals, strict=True)):
         if h.shape != p.shape:
             raise GradcheckError(f"primal {i}: backward returned shape {h.shape}, the primal has shape {p.shape}")
     return hand
+
+
+def _as_cotangent(index: int, value) -> jax.Array:
+    try:
+        array = jnp.asarray(value)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
+        what = type(value).__name__ if array is None else f"dtype {array.dtype}"
+        raise GradcheckError(f"primal {index}: backward returned {what}, not an array of cotangents")
+    return array
 
 
 def _compare(what: str, referee: str, hand, reference, rtol: float, atol: float) -> float:

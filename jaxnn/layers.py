@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn.activations import get_activation
-from jaxnn.ops import Op, make_op
+from jaxnn.ops import Op, look_up, make_op
 
 __all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
 
@@ -91,12 +91,7 @@ INITIALISERS = {
 
 def initialise(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Make ``(W, b)`` for one layer with the named scheme from an explicit key."""
-    try:
-        scheme = INITIALISERS[name]
-    except (KeyError, TypeError):
-        known = ", ".join(INITIALISERS)
-        raise ValueError(f"unknown initialiser {name!r}; choose one of: {known}") from None
-    return scheme(key, n_in, n_out, dtype)
+    return look_up(INITIALISERS, name, "initialiser")(key, n_in, n_out, dtype)
 
 
 def _positive_int(value, what: str) -> int:
@@ -150,9 +145,7 @@ class Dense:
         kwargs = tuple(kwargs)
         _check_activation_kwargs(activation, kwargs)
         object.__setattr__(self, "activation_kwargs", kwargs)
-        if self.init not in INITIALISERS:
-            known = ", ".join(INITIALISERS)
-            raise ValueError(f"unknown initialiser {self.init!r}; choose one of: {known}")
+        look_up(INITIALISERS, self.init, "initialiser")
 
     def apply(self, layer_params: Mapping[str, jax.Array], x: jax.Array, *, custom_rules: bool = True) -> jax.Array:
         """``activation(x @ W + b)``; with ``custom_rules=False`` the plain forwards (autodiff reference)."""
@@ -179,15 +172,16 @@ class Sequential:
         object.__setattr__(self, "layers", layers)
 
     def init(self, key: jax.Array, n_features: int, dtype=jnp.float32) -> Params:
-        """Parameters for input of ``n_features`` columns: one ``{"W", "b"}`` dict per layer."""
-        n_in = _positive_int(n_features, "n_features")
-        keys = jax.random.split(key, len(self.layers))
-        params = []
-        for layer, layer_key in zip(self.layers, keys, strict=True):
-            w, b = initialise(layer.init, layer_key, n_in, layer.units, dtype)
-            params.append({"W": w, "b": b})
-            n_in = layer.units
-        return params
+        """Parameters for input of ``n_features`` columns: one ``{"W", "b"}`` dict per layer.
+
+        Layer ``i`` draws from the ``i``-th key of ``jax.random.split(key, n_layers)`` with its
+        initialiser.  Called inside ``jax.jit`` the draws become part of the caller's program (XLA may
+        then round the scaling of a normal draw differently, in the last bit).
+        """
+        n_features, dtype = _positive_int(n_features, "n_features"), jnp.dtype(dtype)
+        if isinstance(key, jax.core.Tracer):  # inside the caller's jit: the draws join the caller's program
+            return _draw_parameters(self, key, n_features, dtype)
+        return _draw_parameters_compiled(self, key, n_features, dtype)
 
     def check(self, params: Params, x_shape: tuple[int, ...]) -> None:
         """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain."""
@@ -224,3 +218,25 @@ class Sequential:
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].units
+
+
+def _draw_parameters(model: Sequential, key: jax.Array, n_features: int, dtype) -> Params:
+    """Every layer's ``(W, b)`` from its own split of ``key``."""
+    keys = jax.random.split(key, len(model.layers))
+    params = []
+    n_in = n_features
+    for layer, layer_key in zip(model.layers, keys, strict=True):
+        w, b = initialise(layer.init, layer_key, n_in, layer.units, dtype)
+        params.append({"W": w, "b": b})
+        n_in = layer.units
+    return params
+
+
+# All draws in one compiled program: run eagerly, each random draw is a program of its own, which a fresh
+# process compiles (or loads from the persistent cache) one by one, several tenths of a second in all.
+# Compiled without XLA's backend optimisations: it runs once per model, and LLVM's passes took longer
+# (0.4 s of a 0.9 s first compile for the iris network) than they could ever save.  The numbers can
+# differ in the last bit from an optimised build (XLA folds the scale into the normal draw differently).
+_draw_parameters_compiled = jax.jit(
+    _draw_parameters, static_argnums=(0, 2, 3), compiler_options={"xla_backend_optimization_level": 0}
+)

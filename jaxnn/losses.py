@@ -24,8 +24,9 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxnn.ops import Op, make_op
+from jaxnn.ops import Op, look_up, make_op
 
 __all__ = [
     "LOSSES",
@@ -50,12 +51,20 @@ class Loss:
       name: the loss's name.
       op: the underlying :class:`~jaxnn.ops.Op` over the primals ``(pred, target, weight)``.
       from_logits: True when ``pred`` is the raw last-layer output (fused losses).
+      reduction: ``"mean"`` (weighted mean over samples) or ``"sum"``.
+
+    A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
+    are promoted to a float type (the targets' when they are floating), and targets are cast to the
+    predictions' dtype.  Non-numeric or complex input is a TypeError; no samples, no outputs, shapes
+    that differ, or per-sample weights that are negative, NaN or infinite (or, for a mean, all zero)
+    are a ValueError.  Weight values can only be checked when they are concrete (not inside ``jax.jit``).
     """
 
-    def __init__(self, name: str, op: Op, from_logits: bool):
+    def __init__(self, name: str, op: Op, from_logits: bool, reduction: str = "mean"):
         self.name = name
         self.op = op
         self.from_logits = from_logits
+        self.reduction = reduction
 
     def __call__(self, pred, target, weight=None):
         """The loss; under ``jax.grad`` its hand-written rule runs."""
@@ -66,7 +75,10 @@ class Loss:
         return self.op.forward(*self._checked(pred, target, weight))
 
     def _checked(self, pred, target, weight):
-        pred, target = jnp.asarray(pred), jnp.asarray(target)
+        pred, target = self._real("predictions", pred), self._real("targets", target)
+        if not jnp.issubdtype(pred.dtype, jnp.floating):
+            floating = jnp.issubdtype(target.dtype, jnp.floating)
+            pred = pred.astype(target.dtype if floating else jnp.result_type(float))
         if pred.ndim == 1 and target.ndim == 1:
             pred, target = pred[:, None], target[:, None]
         if pred.ndim != 2 or pred.shape != target.shape:
@@ -75,16 +87,49 @@ class Loss:
                 f"{tuple(target.shape)}; both must be (n_samples, n_outputs) and equal "
                 "(one-hot encode class labels for a multi-class loss)"
             )
+        if 0 in pred.shape:
+            raise ValueError(
+                f"{self.name}: predictions and targets of shape {tuple(pred.shape)} hold no values; "
+                "a loss needs at least one sample and one output"
+            )
         target = target.astype(pred.dtype)
         if weight is None:
-            weight = jnp.ones(pred.shape[0], pred.dtype)
-        weight = jnp.asarray(weight, pred.dtype)
+            return pred, target, jnp.ones(pred.shape[0], pred.dtype)
+        weight = self._real("sample weights", weight).astype(pred.dtype)
         if weight.shape != (pred.shape[0],):
             raise ValueError(
                 f"{self.name}: sample weights have shape {tuple(weight.shape)}, expected ({pred.shape[0]},) "
                 "— one weight per sample"
             )
+        if not isinstance(weight, jax.core.Tracer):
+            self._check_weight_values(np.asarray(weight))
         return pred, target, weight
+
+    def _real(self, what: str, value) -> jax.Array:
+        """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
+        if not isinstance(value, jax.Array):  # a list, NumPy array or scalar; tracers are jax.Arrays
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError):
+                value = np.asarray(None)
+            if value.dtype.kind not in "biuf" and not jnp.issubdtype(value.dtype, jnp.floating):
+                raise TypeError(f"{self.name}: {what} must be real numbers, got dtype {value.dtype}")
+            return jnp.asarray(value)
+        if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
+            raise TypeError(f"{self.name}: {what} must be real numbers, got dtype {value.dtype}")
+        return value
+
+    def _check_weight_values(self, weight: np.ndarray) -> None:
+        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+            raise ValueError(
+                f"{self.name}: sample weights must be finite and non-negative, got "
+                f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
+            )
+        if self.reduction == "mean" and not np.sum(weight) > 0:
+            raise ValueError(
+                f"{self.name}: the sample weights sum to 0, so the weighted mean is undefined; "
+                "give at least one sample a positive weight"
+            )
 
     def __repr__(self) -> str:
         return f"Loss({self.name})"
@@ -124,7 +169,7 @@ def make_loss(
         return scale[:, None] * d_pred, scale[:, None] * d_target, d_weight
 
     forward.__name__ = name
-    return Loss(name, make_op(forward, backward, name=name), from_logits)
+    return Loss(name, make_op(forward, backward, name=name), from_logits, reduction)
 
 
 # Sum of squares (seed 001): l_i = Σ_j (p_ij − y_ij)², summed over samples.
@@ -262,8 +307,4 @@ def get_loss(name: str | Loss) -> Loss:
         return name
     if not isinstance(name, str):
         raise TypeError(f"loss must be a name such as 'categorical_cross_entropy' or a Loss, got {type(name).__name__}")
-    try:
-        return LOSSES[name]
-    except KeyError:
-        known = ", ".join(sorted(LOSSES))
-        raise ValueError(f"unknown loss {name!r}; choose one of: {known}") from None
+    return look_up(LOSSES, name, "loss")

@@ -23,14 +23,16 @@ Example, a user's own op ``f(x) = x³`` with ``f'(x) = 3x²``::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import jax
 
 Array = jax.Array
 
-__all__ = ["Op", "make_op"]
+__all__ = ["Op", "look_up", "make_op"]
+
+T = TypeVar("T")
 
 
 class Op:
@@ -101,3 +103,11 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
     rule = jax.custom_vjp(with_rule, nondiff_argnums=(0,))
     rule.defvjp(with_rule_fwd, with_rule_bwd)
     return rule
+
+
+def look_up(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]``; a name that is not there is a ValueError listing the known names, in sorted order."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    known = ", ".join(sorted(table))
+    raise ValueError(f"unknown {what} {name!r}; choose one of: {known}")

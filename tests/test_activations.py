@@ -136,3 +136,58 @@ def test_get_activation():
 def test_public_names_are_the_table_entries():
     for name in ("identity", "linear", "sigmoid", "tanh", "binary_step", "relu", "leaky_relu", "softmax"):
         assert getattr(jaxnn, name) is ACTIVATIONS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad or unusual input to a call.
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_lists_ints_and_bools_are_read_as_floats(case):
+    """Every activation returns floats for integer, boolean and list input (relu used to keep int32,
+    sigmoid raised a lax TypeError, and lists failed on ``list > int``)."""
+    ints = np.array([[-2, 0, 3]])
+    expected = case.op(jnp.asarray(ints, jnp.float32), **case.kwargs)
+    for x in (ints, ints.tolist(), jnp.asarray(ints)):
+        y = case.op(x, **case.kwargs)
+        assert y.dtype == jnp.float32
+        np.testing.assert_array_equal(y, expected)
+    booleans = case.op(np.array([[True, False, True]]), **case.kwargs)
+    assert booleans.dtype == jnp.float32
+    np.testing.assert_array_equal(booleans, case.op(jnp.array([[1.0, 0.0, 1.0]]), **case.kwargs))
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_non_real_input_is_a_type_error_naming_the_activation(case):
+    needs = rf"activation '{case.op.name}' needs an array of real numbers, got dtype"
+    with pytest.raises(TypeError, match=rf"{needs} complex64"):
+        case.op(jnp.ones((1, 2), jnp.complex64), **case.kwargs)
+    with pytest.raises(TypeError, match=rf"{needs} complex128"):
+        case.op(np.ones((1, 2), np.complex128), **case.kwargs)
+    with pytest.raises(TypeError, match=rf"{needs} <U1"):
+        case.op([["a", "b"]], **case.kwargs)
+    with pytest.raises(TypeError, match=rf"{needs} object"):
+        case.op(None, **case.kwargs)
+
+
+def test_hyperparameters_must_be_known_finite_python_numbers():
+    x = jnp.array([[-1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"activation 'relu' has no hyperparameter 'b'; it takes: a"):
+        jaxnn.relu(x, b=0.1)
+    with pytest.raises(TypeError, match=r"activation 'tanh' has no hyperparameter 'a'; it takes: none"):
+        jaxnn.tanh(x, a=2.0)
+    with pytest.raises(TypeError, match=r"hyperparameter 'a' of activation 'linear' must be a Python number, got str"):
+        jaxnn.linear(x, a="2")
+    with pytest.raises(TypeError, match=r"must be a Python number, got ndarray"):
+        jaxnn.leaky_relu(x, b=np.array([0.1, 0.2]))  # would broadcast silently into a different function
+    with pytest.raises(ValueError, match=r"hyperparameter 'threshold' of activation 'binary_step' must be finite"):
+        jaxnn.binary_step(x, threshold=float("nan"))
+    np.testing.assert_array_equal(jaxnn.relu(x, a=np.float32(2.0)), [[0.0, 4.0]])  # NumPy scalars are numbers
+
+
+def test_softmax_needs_a_non_empty_feature_axis():
+    with pytest.raises(ValueError, match=r"'softmax' acts along the last \(feature\) axis, which input of shape \(\)"):
+        jaxnn.softmax(1.0)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 0\) lacks or has empty"):
+        jaxnn.softmax(jnp.zeros((2, 0)))
+    assert jaxnn.softmax(jnp.zeros((0, 3))).shape == (0, 3)  # no samples is fine

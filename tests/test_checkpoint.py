@@ -311,3 +311,124 @@ def test_save_refuses_a_config_that_is_not_json_and_writes_nothing(tmp_path):
             path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config={"f": print}
         )
     assert not os.listdir(tmp_path)
+
+
+def test_damaged_zip_structure_is_always_a_checkpoint_error(tmp_path):
+    """Every single-bit flip in the archive's central directory either leaves the arrays intact or is
+    reported as a CheckpointError (zipfile itself raises RuntimeError or NotImplementedError for some)."""
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _save(path)
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        last = max(archive.infolist(), key=lambda info: info.header_offset)
+        directory_start = last.header_offset + 30 + len(last.filename) + last.compress_size
+    for position in range(directory_start, len(data)):
+        for bit in (0x01, 0x10, 0x80):
+            damaged = bytearray(data)
+            damaged[position] ^= bit
+            path.write_bytes(bytes(damaged))
+            try:
+                loaded = _load(path)
+            except CheckpointError:
+                continue
+            _assert_trees_equal(loaded.params, params)
+            _assert_trees_equal(loaded.opt_state, opt_state)
+
+
+def test_random_bytes_are_refused_without_advice_to_unpickle(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(b"\x80\x04" + bytes(range(256)) * 4)  # starts like a pickle
+    with pytest.raises(CheckpointError, match="is truncated or corrupt") as error:
+        _load(path)
+    assert "allow_pickle=True" not in str(error.value) and "trust" not in str(error.value)
+
+
+def _archive_with(path, **members: bytes):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(f"{name}.npy", data)
+
+
+def _npy_header(shape, descr="<f8") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_forged_sizes_cannot_make_load_allocate_gigabytes(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    meta = _npy_header((2,), "|u1") + b"{}"
+    # a 300-byte file whose header declares 80 GB of float64
+    _archive_with(path, meta=meta, **{"params/0/W": _npy_header((10**10,))})
+    with pytest.raises(CheckpointError, match="holds less data than its header says"):
+        _load(path)
+    # a compressed entry that would inflate to 100 MB
+    _archive_with(path, meta=meta, **{"params/0/W": _npy_header((12_500_000,)) + bytes(100_000_000)})
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(CheckpointError, match=r"declare \d+ bytes in a \d+-byte file"):
+        _load(path)
+
+
+def test_non_finite_parameters_are_neither_saved_nor_loaded(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    broken = jax.tree.map(lambda a: a.at[0].set(np.nan), params)
+    with pytest.raises(ValueError, match=r"refusing to save parameters that hold NaN or infinity \(params/0/W"):
+        checkpoint.save(path, params=broken, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
+    assert not os.listdir(tmp_path)
+
+    _save(path)
+
+    def poison(arrays):  # NaN weights with a checksum that matches them: only the finiteness check can tell
+        arrays["params/1/b"] = np.full_like(arrays["params/1/b"], np.inf)
+
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    poison(arrays)
+    meta["sha256"] = checkpoint._digest(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match=r"parameters with NaN or infinity \(params/1/b\)"):
+        _load(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"epoch": -1, "history": []}, ValueError, "epoch must be 0 or more"),
+        ({"epoch": 1.7}, TypeError, "epoch must be a whole number"),
+        ({"epoch": True}, TypeError, "epoch must be a whole number"),
+        ({"epoch": 3, "history": [0.5]}, ValueError, r"a \(3,\) array of numbers; got float64\[1\]"),
+        ({"epoch": 1, "history": [[0.5]]}, ValueError, r"got float64\[1, 1\]"),
+        ({"epoch": 1, "history": ["low"]}, ValueError, "array of numbers"),
+        ({"key": 0}, TypeError, r"key must be a jax\.random key"),
+        ({"params": [{"W": np.zeros(2), "b": "abc"}]}, TypeError, "cannot save params/0/b: .* numeric arrays only"),
+        ({"params": {"a/b": np.zeros(2), "a": {"b": np.ones(2)}}}, ValueError, r"same name \(params/a/b\)"),
+    ],
+)
+def test_save_refuses_what_load_could_not_read_and_writes_nothing(tmp_path, change, error, message):
+    params, opt_state = _state()
+    arguments = {"params": params, "opt_state": opt_state, "key": jax.random.key(0), "epoch": 1, "history": [1.0]}
+    with pytest.raises(error, match=message):
+        checkpoint.save(tmp_path / "checkpoint.npz", **{**arguments, **change})
+    assert not os.listdir(tmp_path)
+
+
+def test_epoch_may_be_a_numpy_or_jax_integer(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    for epoch in (np.int64(2), jax.numpy.asarray(2)):
+        checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=epoch, history=[1, 2])
+        assert _load(path).epoch == 2
+
+
+def test_bfloat16_parameters_round_trip(tmp_path):
+    """NumPy stores bfloat16 as raw 2-byte records; load views them as bfloat16 again."""
+    path = tmp_path / "checkpoint.npz"
+    params = jaxnn.Sequential((jaxnn.Dense(3, "relu"),)).init(jax.random.key(0), 2, dtype=jax.numpy.bfloat16)
+    checkpoint.save(path, params=params, opt_state=(), key=jax.random.key(0), epoch=0, history=[])
+    loaded = checkpoint.load(path, params_like=params, opt_state_like=())
+    _assert_trees_equal(loaded.params, params)
+    assert loaded.params[0]["W"].dtype == jax.numpy.bfloat16

@@ -323,3 +323,47 @@ def test_check_vjp_rejects_bad_primals():
         jaxnn.check_vjp(_cube_forward, _cube_vjp)
     with pytest.raises(TypeError, match="primal 0 has dtype int32; check_vjp needs floating-point"):
         jaxnn.check_vjp(_cube_forward, _cube_vjp, jnp.arange(3, dtype=jnp.int32))
+
+
+def test_check_vjp_refuses_points_where_nothing_would_be_checked():
+    """A NaN or infinite primal made the report blame the rule (or pass: inf − inf agrees with itself);
+    an empty primal passed with nothing compared."""
+    for point in ([0.5, np.nan], [np.inf, 0.5], [-np.inf]):
+        with pytest.raises(ValueError, match="primal 0 holds NaN or infinity; check the rule at finite points"):
+            jaxnn.check_vjp(_cube_forward, _cube_vjp, jnp.asarray(point))
+    with pytest.raises(ValueError, match=r"primal 1 has shape \(0, 2\) and no elements"):
+        jaxnn.check_vjp(
+            lambda a, b: a * jnp.sum(b), lambda g, a, b: (g * jnp.sum(b), 0 * b), jnp.ones(2), jnp.ones((0, 2))
+        )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"rtol": -1.0}, "rtol must be non-negative"),
+        ({"atol": float("nan")}, "atol must be a finite number"),
+        ({"eps": 0.0}, "eps must be positive"),  # used to report "finite differences nan" as the rule's fault
+        ({"eps": -1e-6}, "eps must be positive"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": "0"}, "seed must be a non-negative integer"),
+    ],
+)
+def test_check_vjp_refuses_bad_settings(setting, message):
+    with pytest.raises(ValueError, match=message):
+        jaxnn.check_vjp(_cube_forward, _cube_vjp, jnp.linspace(0.5, 1.5, 3), **setting)
+
+
+def test_check_vjp_names_wrong_callables_outputs_and_cotangents():
+    x = jnp.linspace(0.5, 1.5, 3)
+    with pytest.raises(TypeError, match="check_vjp needs two callables"):
+        jaxnn.check_vjp(None, _cube_vjp, x)
+    with pytest.raises(TypeError, match=r"primal 0 is a dict; check_vjp takes floating-point arrays"):
+        jaxnn.check_vjp(lambda d: d["x"] ** 3, lambda g, d: (3 * d["x"] ** 2 * g,), {"x": x})
+    with pytest.raises(TypeError, match=r"forward must return one floating-point array .* got tuple"):
+        jaxnn.check_vjp(lambda x: (x, x), lambda g, x: (g[0] + g[1],), x)
+    with pytest.raises(TypeError, match=r"forward must return one floating-point array .* got dtype int32"):
+        jaxnn.check_vjp(lambda x: jnp.round(x).astype(jnp.int32), lambda g, x: (jnp.zeros_like(x),), x)
+    with pytest.raises(jaxnn.GradcheckError, match="primal 1: backward returned NoneType, not an array of cotangents"):
+        jaxnn.check_vjp(lambda a, b: a * b, lambda g, a, b: (g * b, None), x, x)
+    with pytest.raises(jaxnn.GradcheckError, match="primal 0: backward returned str"):
+        jaxnn.check_vjp(_cube_forward, lambda g, x: ("3x²g",), x)

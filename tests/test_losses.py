@@ -278,3 +278,53 @@ def test_get_loss():
         assert name in str(error.value)
     with pytest.raises(TypeError, match=r"loss must be a name .* or a Loss, got function"):
         jaxnn.get_loss(lambda p, y: 0.0)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_integer_predictions_are_not_truncating_float_targets(name):
+    """Integer predictions used to pull the targets down to int32 (0.9 → 0) and return an int loss."""
+    pred = np.array([[0, 1], [1, 0]])
+    target = np.array([[0.1, 0.9], [0.7, 0.3]])
+    expected = LOSSES[name](pred.astype(np.float32), target)
+    for integers in (pred, jnp.asarray(pred), pred.tolist()):
+        value = LOSSES[name](integers, target)
+        assert value.dtype == jnp.float32
+        assert float(value) == float(expected)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_non_numeric_and_complex_input_is_a_type_error(name):
+    loss = LOSSES[name]
+    with pytest.raises(TypeError, match=rf"{name}: predictions must be real numbers, got dtype complex64"):
+        loss(jnp.ones((2, 2), jnp.complex64), jnp.ones((2, 2)))
+    with pytest.raises(TypeError, match=rf"{name}: targets must be real numbers, got dtype <U1"):
+        loss(jnp.ones((2, 1)), np.array([["a"], ["b"]]))
+    with pytest.raises(TypeError, match=rf"{name}: targets must be real numbers, got dtype object"):
+        loss(jnp.ones((2, 1)), None)
+    with pytest.raises(TypeError, match=rf"{name}: sample weights must be real numbers"):
+        loss(jnp.ones((2, 1)), jnp.ones((2, 1)), ["heavy", "light"])
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_empty_input_is_refused_instead_of_nan(name):
+    with pytest.raises(ValueError, match=rf"{name}: predictions and targets of shape \(0, 3\) hold no values"):
+        LOSSES[name](jnp.ones((0, 3)), jnp.ones((0, 3)))
+    with pytest.raises(ValueError, match=r"of shape \(2, 0\) hold no values"):
+        LOSSES[name].forward(jnp.ones((2, 0)), jnp.ones((2, 0)))
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_weights_that_are_negative_or_not_finite_are_refused(name):
+    pred, target = loss_inputs(name, np.random.default_rng(1), 3, 2, jnp.float32)
+    loss = LOSSES[name]
+    for weight in ([1.0, -1.0, 1.0], [1.0, np.nan, 1.0], [np.inf, 1.0, 1.0]):
+        with pytest.raises(ValueError, match=rf"{name}: sample weights must be finite and non-negative"):
+            loss(pred, target, np.asarray(weight))
+    zeros = jnp.zeros(3)
+    if loss.reduction == "mean":
+        with pytest.raises(ValueError, match=r"sample weights sum to 0, so the weighted mean is undefined"):
+            loss(pred, target, zeros)
+    else:
+        assert float(loss(pred, target, zeros)) == 0.0
+    # Inside jit the values are unknown; the training loop masks all-zero batches itself.
+    assert jnp.isfinite(jax.jit(loss)(pred, target, jnp.ones(3)))
