@@ -1,14 +1,19 @@
-"""Data helpers: one-hot labels, standardisation, the seed's iris split."""
+"""Data helpers: one-hot labels, standardisation, the bundled iris data and the shuffled split."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from jaxnn.data import Split, Standardiser, iris_split, one_hot, standardise
+from jaxnn.data import Split, Standardiser, iris_split, load_iris, one_hot, shuffle_split, standardise
 
 
 def test_one_hot():
@@ -67,7 +72,7 @@ def test_iris_split_is_the_seeds_split():
     assert np.abs(split.x_test.mean(axis=0)).max() > 1e-3
     # The seed's recipe done with scikit-learn directly: split (test_size 0.25, random_state 42), then
     # a scaler fitted on the training rows only.
-    x, y = load_iris(return_X_y=True)
+    x, y = datasets.load_iris(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=42)
     scaler = StandardScaler().fit(x_train)
     np.testing.assert_array_equal(split.y_train, y_train)
@@ -83,3 +88,54 @@ def test_iris_split_is_reproducible_and_follows_its_arguments():
     other = iris_split(test_size=0.2, random_state=0)
     assert other.x_train.shape == (120, 4) and other.x_test.shape == (30, 4)
     assert not np.array_equal(other.y_test[:30], first.y_test[:30])
+
+
+def test_bundled_iris_is_scikit_learns_iris():
+    iris, reference = load_iris(), datasets.load_iris()
+    np.testing.assert_array_equal(iris.x, reference.data)
+    np.testing.assert_array_equal(iris.y, reference.target)
+    assert iris.class_names == tuple(reference.target_names)
+    assert len(iris.feature_names) == 4 and iris.x.dtype == np.float64
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_samples=st.integers(2, 400),
+    test_size=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_shuffle_split_is_scikit_learns_train_test_split(n_samples, test_size, seed):
+    rows = np.arange(n_samples)
+    try:
+        expected_train, expected_test = train_test_split(rows, test_size=test_size, random_state=seed)
+    except ValueError:  # scikit-learn refuses a split leaving no training rows: so must we
+        with pytest.raises(ValueError, match="leaves no training rows"):
+            shuffle_split(n_samples, test_size, seed)
+        return
+    train, test = shuffle_split(n_samples, test_size, seed)
+    np.testing.assert_array_equal(train, expected_train)
+    np.testing.assert_array_equal(test, expected_test)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((1, 0.25, 0), r"at least 2 rows, got 1"),
+        ((10, 0.0, 0), r"test_size must be a fraction between 0 and 1 \(exclusive\), got 0.0"),
+        ((10, 1.0, 0), r"got 1.0"),
+        ((10, "0.2", 0), r"got '0.2'"),
+        ((10, 0.25, -1), r"seed must be an integer in \[0, 2\*\*32\), got -1"),
+        ((10, 0.25, 0.5), r"got 0.5"),
+        ((2, 0.6, 0), r"test_size 0.6 of 2 rows leaves no training rows"),
+    ],
+)
+def test_shuffle_split_rejects_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        shuffle_split(*args)
+
+
+def test_iris_needs_no_scikit_learn_import():
+    # A script training on iris starts without scikit-learn's import (about 0.7 s of a fresh process).
+    code = "import sys, jaxnn; from jaxnn.data import iris_split; iris_split(); print('sklearn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
