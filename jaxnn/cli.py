@@ -5,7 +5,7 @@
     jaxnn-train --csv houses.csv --target price --out runs/houses
     jaxnn-train --resume runs/digits --epochs 400       # continue that run up to 400 epochs in all
 
-The run: load the data, split it with ``train_test_split(test_size, random_state=seed)``,
+The run: load the data, split it as ``train_test_split(test_size, random_state=seed)`` does,
 standardise the inputs on the training split, train with :func:`jaxnn.distributed.fit_sharded`
 in chunks of epochs (data split over every device, parameters replicated), report progress after
 each chunk, write a checkpoint every ``--checkpoint-every`` epochs and at the end, then evaluate on
@@ -49,7 +49,7 @@ import optax
 
 from jaxnn import checkpoint, distributed
 from jaxnn.activations import ACTIVATIONS
-from jaxnn.data import Standardiser, one_hot, standardise
+from jaxnn.data import Standardiser, load_iris, one_hot, shuffle_split, standardise
 from jaxnn.layers import Dense, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.train import gradient_descent
@@ -355,6 +355,36 @@ def _agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) ->
     missing = [name for name in (*RUN_OPTIONS, "epochs") if name not in stored]
     if missing:
         raise CliError(f"{path} was not written by {PROG}: its config lacks {', '.join(missing)}")
+    checks = {
+        "dataset": _one_of(DATASETS, "dataset"),
+        "task": _one_of(TASKS, "task"),
+        "layers": _layers,
+        "activation": _one_of(sorted(ACTIVATIONS), "activation"),
+        "loss": _one_of(sorted(LOSSES), "loss"),
+        "optimizer": _one_of(OPTIMIZERS, "optimizer"),
+        "lr": _positive_float,
+        "batch_size": _batch_size,
+        "seed": _seed,
+        "test_size": _fraction,
+        "epochs": _positive_int,
+    }
+    for name, check in checks.items():  # the file is not trusted: its options pass the checks flags pass
+        value = stored[name]
+        if value is None and name in ("dataset", "task", "loss", "batch_size"):
+            continue
+        text = ",".join(map(str, value)) if name == "layers" and isinstance(value, list) else str(value)
+        try:
+            valid = check(text) == value and type(check(text)) is type(value)
+        except argparse.ArgumentTypeError:
+            valid = False
+        if name == "batch_size" and value == "full":  # a run stores full batch as None
+            valid = False
+        if not valid:
+            raise CliError(f"{path} holds an invalid {_flag(name)} ({value!r}); was it written by {PROG}?")
+    if not all(isinstance(stored[name], str | None) for name in ("csv", "target")):
+        raise CliError(f"{path} holds an invalid --csv or --target; was it written by {PROG}?")
+    if (stored["dataset"] is None) == (stored["csv"] is None):
+        raise CliError(f"{path} holds an invalid --dataset/--csv (a run sets exactly one); was it written by {PROG}?")
     for name, value in given.items():
         if stored.get(name) != value:
             raise CliError(
@@ -390,6 +420,10 @@ class Problem(NamedTuple):
 
 
 def _load_bundled(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Iris from jaxnn's own copy (no scikit-learn import), the others from scikit-learn."""
+    if name == "iris":
+        iris = load_iris()
+        return iris.x, iris.y, iris.class_names
     import sklearn.datasets
 
     bunch = getattr(sklearn.datasets, f"load_{name}")()
@@ -410,6 +444,9 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, list[str], list[int]
     if len(rows) < 2:
         raise CliError(f"--csv {path} needs a header row and at least one data row")
     header = [name.strip() for name in rows[0][1]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CliError(f"--csv {path} has repeated column names ({', '.join(map(repr, repeated))}); rename them")
     if target not in header:
         raise CliError(f"--target column {target!r} is not in {path}; its columns are: {', '.join(header)}")
     target_index = header.index(target)
@@ -421,9 +458,20 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, list[str], list[int]
             raise CliError(f"{path} line {number} has {len(row)} cells but the header has {len(header)}")
         cells = [cell.strip() for cell in row]
         inputs.append([_number(cell, path, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
-        targets.append(cells[target_index])
+        label = cells[target_index]
+        if not label or not math.isfinite(_as_float(label)):
+            raise CliError(f"{path} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
+        targets.append(label)
         lines.append(number)
     return np.asarray(inputs, dtype=float), targets, lines
+
+
+def _as_float(cell: str) -> float:
+    """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
+    try:
+        return float(cell)
+    except ValueError:
+        return 0.0
 
 
 def _number(cell: str, path: Path, line: int, column: str) -> float:
@@ -492,16 +540,13 @@ def load_problem(options: dict[str, Any]) -> Problem:
         task, name = "classification", options["dataset"]
     if task == "classification" and len(class_names) < 2:
         raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
-    from sklearn.model_selection import train_test_split
-
     try:
-        x_train, x_test, y_train, y_test = train_test_split(
-            x, y, test_size=options["test_size"], random_state=options["seed"]
-        )
+        train, test = shuffle_split(len(x), options["test_size"], options["seed"])
     except ValueError as error:
         raise CliError(
             f"cannot split the {len(x)} rows of {name} with --test-size {options['test_size']}: {error}"
         ) from None
+    x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
     scaler = standardise(x_train)
     return Problem(
         name,
@@ -893,6 +938,17 @@ def _write_text(path: Path, text: str) -> None:
     checkpoint.write_atomically(path, lambda file: file.write(text.encode()))
 
 
+def _json_safe(value):
+    """NaN and infinities (a diverged run's losses, R² of a constant target) as null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 def history_csv(history: np.ndarray) -> str:
     lines = ["epoch,train_loss"] + [f"{epoch},{loss!r}" for epoch, loss in enumerate(history.tolist(), start=1)]
     return "\n".join(lines) + "\n"
@@ -944,7 +1000,7 @@ def _save_figure(figure, path: Path) -> None:
 
 def write_results(run: Run, state: TrainState, metrics: dict[str, Any], predicted: np.ndarray) -> list[str]:
     """metrics.json, history.csv and the plots into ``run.out``; returns the names written."""
-    _write_text(run.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    _write_text(run.out / "metrics.json", json.dumps(_json_safe(metrics), indent=2, allow_nan=False) + "\n")
     _write_text(run.out / "history.csv", history_csv(state.history))
     return ["metrics.json", "history.csv", *write_plots(run.out, state.history, run.problem, predicted)]
 
@@ -979,9 +1035,12 @@ def summary(run: Run, state: TrainState, metrics: dict[str, Any], written: list[
 # Putting it together
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _initial(model: Sequential, optimizer: optax.GradientTransformation, n_features: int, seed):
-    """Initial parameters, optimiser state and the shuffle key from one seed, in one compiled call."""
+def _initial(model: Sequential, optimizer: optax.GradientTransformation, n_features: int, seed: int):
+    """Initial parameters, optimiser state and the shuffle key from one seed, split as the estimators do.
+
+    ``model.init`` is called on its own (not inside a larger compiled function), so the weights are
+    the very numbers a script calling ``model.init(init_key, n_features)`` gets.
+    """
     init_key, shuffle_key = jax.random.split(jax.random.key(seed))
     params = model.init(init_key, n_features)
     return params, optimizer.init(params), shuffle_key

@@ -1,6 +1,7 @@
 """jaxnn-train: every bundled dataset end to end, the files it writes, resume, Ctrl-C and bad input."""
 
 import csv
+import io
 import json
 import os
 import runpy
@@ -51,8 +52,17 @@ def _arrays(directory: Path) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files if name != "meta"}
 
 
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which are not JSON (as most parsers outside Python do)."""
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def _metrics(directory: Path) -> dict:
-    return json.loads((directory / "metrics.json").read_text())
+    return _strict_json((directory / "metrics.json").read_text())
 
 
 # --- every bundled dataset, from the shell ------------------------------------------------------
@@ -218,6 +228,86 @@ def test_a_checkpoint_from_elsewhere_is_refused_on_resume(tmp_path, capsys):
     assert "was not written by jaxnn-train: its config lacks dataset, csv" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory) -> Path:
+    """A 2-epoch run of the default iris network, checkpointed; tests copy it, never change it."""
+    out = tmp_path_factory.mktemp("iris_run")
+    assert _train("--epochs", "2", "--quiet", "--out", out) == 0
+    return out
+
+
+def _with_config(source: Path, destination: Path, **changes) -> Path:
+    """A copy of ``source``'s checkpoint whose stored config has ``changes``, still a loadable file.
+
+    The checksum covers the arrays, not the config, so the arrays are written back unchanged.
+    """
+    with np.load(source / "checkpoint.npz", allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    meta["config"].update(changes)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / "checkpoint.npz").write_bytes(buffer.getvalue())
+    return destination
+
+
+def test_a_rewritten_config_with_valid_options_resumes(iris_run, tmp_path):
+    # the control for the test below: the rewriting keeps the file loadable and valid options pass
+    run = _with_config(iris_run, tmp_path / "run", lr=0.05, activation="tanh", layers=[10, 5], batch_size=None)
+    assert _train("--resume", run, "--epochs", "3", "--quiet") == 0
+    config = checkpoint.read_config(run / "checkpoint.npz")
+    assert (config["epoch"], config["lr"], config["activation"]) == (3, 0.05, "tanh")
+
+
+TAMPERED = [
+    ({"optimizer": "rmsprop"}, "--optimizer ('rmsprop')"),
+    ({"lr": -1}, "--lr (-1)"),
+    ({"lr": 1e400}, "--lr (inf)"),  # json writes Infinity, json.loads reads it back
+    ({"lr": "0.1"}, "--lr ('0.1')"),  # a string, not a number
+    ({"layers": "x"}, "--layers ('x')"),
+    ({"layers": [10, 0]}, "--layers ([10, 0])"),
+    ({"layers": [10, 5.5]}, "--layers ([10, 5.5])"),
+    ({"layers": []}, "--layers ([])"),
+    ({"dataset": "../etc"}, "--dataset ('../etc')"),
+    ({"activation": "os.system"}, "--activation ('os.system')"),
+    ({"loss": "hinge"}, "--loss ('hinge')"),
+    ({"task": "sideways"}, "--task ('sideways')"),
+    ({"batch_size": 0}, "--batch-size (0)"),
+    ({"seed": True}, "--seed (True)"),
+    ({"seed": 2**32}, f"--seed ({2**32})"),
+    ({"test_size": 1.5}, "--test-size (1.5)"),
+    ({"epochs": 0}, "--epochs (0)"),
+    ({"csv": 5}, "--csv or --target"),
+    ({"target": ["price"]}, "--csv or --target"),
+]
+
+
+@pytest.mark.parametrize(("changes", "named"), TAMPERED, ids=[repr(c) for c, _ in TAMPERED])
+def test_resume_checks_the_options_stored_in_the_checkpoint(iris_run, tmp_path, capsys, changes, named):
+    run = _with_config(iris_run, tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        _train("--resume", run, "--epochs", "3", "--quiet")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"{run / 'checkpoint.npz'} holds an invalid {named}" in lines[0], lines
+    assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == 2  # nothing was trained or written
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [({"batch_size": "full"}, "--batch-size"), ({"dataset": None}, "--dataset/--csv")],
+    ids=["batch_full", "no_data"],
+)
+def test_resume_refuses_stored_options_no_run_writes(iris_run, tmp_path, capsys, changes, named):
+    run = _with_config(iris_run, tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        _train("--resume", run, "--epochs", "3", "--quiet")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"holds an invalid {named}" in lines[0], lines
+
+
 def test_an_existing_checkpoint_is_not_overwritten_unasked(tmp_path, capsys):
     assert _train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     with pytest.raises(SystemExit):
@@ -340,6 +430,29 @@ def test_divergence_exits_1_and_keeps_finite_parameters(tmp_path, capsys):
     assert all(np.all(np.isfinite(a)) for name, a in _arrays(tmp_path).items() if name.startswith("params/"))
 
 
+def test_metrics_json_is_strict_json_when_r2_is_undefined(tmp_path):
+    rows = [[i, (i * 7) % 5, 2.5] for i in range(20)]  # a constant, non-whole target: regression with R² undefined
+    data = _write_csv(tmp_path / "constant.csv", ["a", "b", "y"], rows)
+    assert _train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    metrics = _metrics(tmp_path / "run")  # strict: NaN or Infinity in the file fails here
+    assert metrics["task"] == "regression" and metrics["test_r2"] is None
+    assert np.isfinite(metrics["test_rmse"]) and np.isfinite(metrics["test_loss"])
+
+
+def test_metrics_json_is_strict_json_after_divergence(tmp_path, capsys):
+    assert _train("--lr", "1e30", "--epochs", "5", "--quiet", "--out", tmp_path) == 1
+    assert "training diverged after epoch" in capsys.readouterr().err
+    metrics = _metrics(tmp_path)  # strict: NaN or Infinity in the file fails here
+    assert metrics["diverged"] is True and metrics["options"]["lr"] == 1e30
+    assert metrics["train_loss"] is None and metrics["test_loss"] is None  # NaN on the kept parameters
+    assert 0 <= metrics["test_accuracy"] <= 1
+
+
+def test_json_safe_nulls_every_non_finite_float():
+    value = {"a": [1.0, float("inf"), {"b": float("-inf")}], "c": (float("nan"), 2), "d": "nan", "e": None}
+    assert cli._json_safe(value) == {"a": [1.0, None, {"b": None}], "c": [None, 2], "d": "nan", "e": None}
+
+
 # --- bad input: one line, exit status 2, never a traceback ------------------------------------------
 
 
@@ -351,6 +464,15 @@ def csv_files(tmp_path):
     ragged = _write_csv(tmp_path / "ragged.csv", ["a", "b", "label"], [[1, 2, "x"], [3, "y"]])
     numbers = _write_csv(tmp_path / "numbers.csv", ["a", "b", "y"], [[1, 2, 0.5], [3, 4, 1.5], [5, 6, 2.25]])
     files = {"good": good, "text": text, "empty": empty, "ragged": ragged, "numbers": numbers}
+    rows = [[1, 2, "x", 0.5], [3, 4, "y", 1.5], [5, 6, "x", 2.25], [7, 8, "y", 3.5]]
+    files["repeated"] = _write_csv(tmp_path / "repeated.csv", ["a", "a", "label", "y"], rows)
+    numeric = [[a, b, y] for a, b, _, y in rows]  # names are stripped: the target "y" would also be an input
+    files["twice"] = _write_csv(tmp_path / "twice.csv", ["y", "b", "y "], numeric)
+    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400")]:
+        bad = [[*row[:2], cell if i == 2 else row[3]] for i, row in enumerate(rows)]  # the 3rd data row: line 4
+        files[f"target_{name}"] = _write_csv(tmp_path / f"target_{name}.csv", ["a", "b", "y"], bad)
+    labels = [[*row[:2], "" if i == 1 else row[2]] for i, row in enumerate(rows)]  # a text target, line 3 blank
+    files["label_blank"] = _write_csv(tmp_path / "label_blank.csv", ["a", "b", "label"], labels)
     return {**files, "missing": tmp_path / "nope.csv"}
 
 
@@ -368,6 +490,14 @@ BAD_INPUT = [
     (["--csv", "{text}", "--target", "label"], "text.csv line 3, column 'b' holds 'abc', which is not a finite number"),
     (["--csv", "{empty}", "--target", "label"], "empty.csv line 3, column 'b' is empty"),
     (["--csv", "{ragged}", "--target", "label"], "ragged.csv line 3 has 2 cells but the header has 3"),
+    # --epochs 2: without the checks these would train, quickly
+    (["--csv", "{repeated}", "--target", "label", "--epochs", "2"], "repeated.csv has repeated column names ('a')"),
+    (["--csv", "{twice}", "--target", "y", "--epochs", "2"], "twice.csv has repeated column names ('y')"),
+    (["--csv", "{target_blank}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds ''; fill in"),
+    (["--csv", "{target_nan}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'nan'; fill in"),
+    (["--csv", "{target_inf}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '-inf'; fill"),
+    (["--csv", "{target_huge}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '1e400'"),
+    (["--csv", "{label_blank}", "--target", "label", "--epochs", "2"], "line 3, target column 'label' holds ''"),
     (["--csv", "{missing}", "--target", "label"], "cannot read --csv"),
     (["--csv", "{good}"], "--csv and --target go together"),
     (["--csv", "{good}", "--target", "label", "--dataset", "iris"], "--dataset and --csv both name the data"),
