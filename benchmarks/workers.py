@@ -129,7 +129,7 @@ def a_autodiff(problem: IrisProblem, epochs: int) -> Job:
     data = (jnp.asarray(p.x), jnp.asarray(p.y), jnp.ones(len(p.x), jnp.float32), jax.random.key(0), np.uint32(0))
 
     def run():
-        result = train._fit_scan(
+        result = train._fit_epochs(
             model, loss, optimizer, epochs, len(p.x), False, p.params, optimizer.init(p.params), *data
         )
         return jax.block_until_ready(result.history)
