@@ -19,6 +19,7 @@ interleaved rounds, so a busy spell of a shared machine hits them all alike.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import sys
@@ -319,7 +320,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     params = jax.tree.map(jnp.asarray, he_params(sizes))
     x, y = jnp.asarray(x), jnp.asarray(y)
     if custom_rules:
-        step = train._train_step_in_place
+        step = functools.partial(jaxnn.train_step, in_place=True)
     else:
 
         def autodiff_step(model, loss, optimizer, params, opt_state, x, y):

@@ -91,7 +91,8 @@ INITIALISERS = {
 
 def initialise(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Make ``(W, b)`` for one layer with the named scheme from an explicit key."""
-    return look_up(INITIALISERS, name, "initialiser")(key, n_in, n_out, dtype)
+    scheme = look_up(INITIALISERS, name, "initialiser")
+    return scheme(key, _positive_int(n_in, "n_in"), _positive_int(n_out, "n_out"), dtype)
 
 
 def _positive_int(value, what: str) -> int:
@@ -118,6 +119,8 @@ def _check_activation_kwargs(activation: Op, kwargs: tuple[tuple[str, float], ..
                 f"hyperparameter {key!r} of activation {activation.name!r} must be a Python number, "
                 f"got {type(value).__name__}"
             )
+        if not math.isfinite(value):
+            raise ValueError(f"hyperparameter {key!r} of activation {activation.name!r} must be finite, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,10 @@ class Sequential:
         then round the scaling of a normal draw differently, in the last bit).
         """
         n_features, dtype = _positive_int(n_features, "n_features"), jnp.dtype(dtype)
+        if not isinstance(key, jax.Array) or not (
+            jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape[-1:] == (2,))
+        ):
+            raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {key!r:.80}")
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit: the draws join the caller's program
             return _draw_parameters(self, key, n_features, dtype)
         return _draw_parameters_compiled(self, key, n_features, dtype)

@@ -218,25 +218,42 @@ def _step(model, loss, optimizer, params, opt_state, ok, x_columns, y, weight, c
     return _select(apply, new_params, params), _select(apply, new_opt_state, opt_state), ok, value
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def train_step(model: Sequential, loss: Loss, optimizer, params, opt_state, x, y, weight=None):
-    """One update on one batch: returns ``(params, opt_state, loss_before_update)``.
-
-    A non-finite step is not applied (the old params and state come back with the non-finite loss).
-    """
-    if weight is None:
-        weight = jnp.ones(x.shape[0], x.dtype)
-    x = jnp.asarray(x)
-    model.check(params, x.shape)
+def _train_step(model: Sequential, loss: Loss, optimizer, params, opt_state, x, y, weight):
     params, opt_state, _, value = _step(
         model, loss, optimizer, params, opt_state, jnp.bool_(True), _columns_with_ones(x), y, weight
     )
     return params, opt_state, value
 
 
-# ``train_step`` with the params and optimiser state donated: XLA writes the update into their buffers
-# instead of allocating new ones each step, and the arrays passed in are invalid afterwards.
-_train_step_in_place = jax.jit(train_step.__wrapped__, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+_train_step_compiled = jax.jit(_train_step, static_argnums=(0, 1, 2))
+# With the params and optimiser state donated: XLA writes the update into their buffers instead of
+# allocating new ones each step.
+_train_step_in_place = jax.jit(_train_step, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+
+
+def train_step(
+    model: Sequential, loss: str | Loss, optimizer, params, opt_state, x, y, weight=None, *, in_place: bool = False
+):
+    """One update on one batch: returns ``(params, opt_state, loss_before_update)``.
+
+    A non-finite step is not applied (the old params and state come back with the non-finite loss).
+    With ``in_place=True`` the update is written into the buffers of ``params`` and ``opt_state``
+    (buffer donation: no new parameter arrays each step); the arrays passed in are invalid afterwards,
+    so keep only what this call returns.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
+    loss = get_loss(loss)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    model.check(params, x.shape)
+    if y.ndim != 2 or y.shape != (x.shape[0], model.n_outputs):
+        raise ValueError(
+            f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample, one column per output), "
+            f"got {tuple(y.shape)}"
+        )
+    weight = jnp.ones(x.shape[0], x.dtype) if weight is None else jnp.asarray(weight)
+    step = _train_step_in_place if in_place else _train_step_compiled
+    return step(model, loss, optimizer, params, opt_state, x, y, weight)
 
 
 def _epoch_batches(key, weight, batch_size: int):

@@ -231,3 +231,26 @@ def test_init_inside_jit_draws_the_same_numbers():
         for name in ("W", "b"):
             assert p[name].shape == q[name].shape and p[name].dtype == q[name].dtype
             np.testing.assert_allclose(p[name], q[name], rtol=1e-6, atol=1e-9)  # at most the last bit differs
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: MODEL.init(0, 4), TypeError, r"key must be a jax.random key such as jax.random.key\(0\), got 0"),
+        (lambda: MODEL.init(jnp.zeros(3, jnp.uint32), 4), TypeError, r"key must be a jax.random key"),
+        (lambda: jaxnn.initialise("he", KEY, 0, 3), ValueError, r"n_in must be a positive integer, got 0"),
+        (lambda: jaxnn.initialise("he", KEY, 3, -1), ValueError, r"n_out must be a positive integer, got -1"),
+        (
+            lambda: jaxnn.Dense(3, "leaky_relu", {"a": math.nan}),
+            ValueError,
+            r"hyperparameter 'a' of activation 'leaky_relu' must be finite, got nan",
+        ),
+    ],
+)
+def test_bad_keys_sizes_and_hyperparameters_are_clear_errors(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_old_style_uint32_keys_still_work():
+    assert jax.tree.structure(MODEL.init(jax.random.PRNGKey(0), 4)) == jax.tree.structure(MODEL.init(KEY, 4))

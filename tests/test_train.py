@@ -295,6 +295,31 @@ def test_train_step():
     assert_trees_close(step_params, jax.tree.map(lambda p, g: p - 0.5 * g, PARAMS, grads), rtol=1e-5, atol=1e-6)
 
 
+def test_train_step_in_place_equals_the_copying_step_and_takes_names_and_lists():
+    copied = jaxnn.train_step(MODEL, LOSS, ADAM, PARAMS, ADAM.init(PARAMS), X, Y)
+    params, opt_state = jax.tree.map(jnp.array, (PARAMS, ADAM.init(PARAMS)))  # fresh buffers to donate
+    in_place = jaxnn.train_step(MODEL, LOSS, ADAM, params, opt_state, X.tolist(), Y.tolist(), in_place=True)
+    assert_trees_equal(in_place, copied)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(params))  # its buffers went to the result
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"model": MODEL.layers[0]}, TypeError, r"model must be a jaxnn.Sequential, got Dense"),
+        ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
+        ({"y": Y[:, :2]}, ValueError, r"y must have shape \(30, 3\)"),
+        ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
+    ],
+)
+def test_train_step_bad_input_is_a_clear_error(change, error, message):
+    arguments = {"model": MODEL, "loss": LOSS, "x": X, "y": Y} | change
+    with pytest.raises(error, match=message):
+        jaxnn.train_step(
+            arguments["model"], arguments["loss"], DESCENT, PARAMS, DESCENT.init(PARAMS), arguments["x"], arguments["y"]
+        )
+
+
 def test_train_step_does_not_apply_a_non_finite_step():
     """A NaN target makes the loss NaN; an infinite input makes the weight gradient non-finite
     (tanh keeps the forward finite): neither step is applied."""
