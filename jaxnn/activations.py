@@ -57,7 +57,7 @@ class _Activation(Op):
 
     def __call__(self, x, **hyper):
         """Apply the activation; under ``jax.grad`` the hand-written backward runs."""
-        return super().__call__(self._checked_input(x), **self._checked_hyper(hyper))
+        return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
 
     def _checked_input(self, x):
         if not isinstance(x, jax.Array):  # a list, a NumPy array or a scalar (tracers are jax.Arrays)
@@ -79,7 +79,9 @@ class _Activation(Op):
             )
         return x
 
-    def _checked_hyper(self, hyper: dict) -> dict:
+    def check_hyperparameters(self, hyper: dict) -> dict:
+        """``hyper`` itself if every entry is a hyperparameter this activation takes with a finite Python
+        number; else a TypeError (unknown name, not a number) or ValueError (not finite) naming it."""
         takes = ", ".join(self._hyperparameters) or "none"
         for key, value in hyper.items():
             if key not in self._hyperparameters:

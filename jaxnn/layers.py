@@ -16,9 +16,7 @@ layer.  ``Sequential.init(key, n_features)`` makes the parameters and
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn.activations import get_activation
-from jaxnn.ops import Op, look_up, make_op
+from jaxnn.ops import look_up, make_op
 
 __all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
 
@@ -101,28 +99,6 @@ def _positive_int(value, what: str) -> int:
     return int(value)
 
 
-def _check_activation_kwargs(activation: Op, kwargs: tuple[tuple[str, float], ...]) -> None:
-    """Hyperparameters must be ones the activation's forward takes, as Python numbers (they are static)."""
-    try:
-        parameters = inspect.signature(activation.forward).parameters.values()
-    except (TypeError, ValueError):  # a forward without a readable signature: its call will tell
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    accepted = [p.name for p in parameters if p.default is not inspect.Parameter.empty]
-    for key, value in kwargs:
-        if key not in accepted:
-            takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes none"
-            raise ValueError(f"activation {activation.name!r} has no hyperparameter {key!r}; {takes}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"hyperparameter {key!r} of activation {activation.name!r} must be a Python number, "
-                f"got {type(value).__name__}"
-            )
-        if not math.isfinite(value):
-            raise ValueError(f"hyperparameter {key!r} of activation {activation.name!r} must be finite, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Dense:
     """A fully connected layer followed by an activation.
@@ -146,7 +122,9 @@ class Dense:
         if isinstance(kwargs, Mapping):
             kwargs = tuple(sorted(kwargs.items()))
         kwargs = tuple(kwargs)
-        _check_activation_kwargs(activation, kwargs)
+        check = getattr(activation, "check_hyperparameters", None)  # every named activation has one
+        if check is not None:
+            check(dict(kwargs))
         object.__setattr__(self, "activation_kwargs", kwargs)
         look_up(INITIALISERS, self.init, "initialiser")
 

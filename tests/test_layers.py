@@ -149,9 +149,9 @@ def test_dense_unknown_activation():
 
 
 def test_dense_unknown_activation_hyperparameter():
-    with pytest.raises(ValueError, match=r"activation 'relu' has no hyperparameter 'b'; it takes: a"):
+    with pytest.raises(TypeError, match=r"activation 'relu' has no hyperparameter 'b'; it takes: a"):
         jaxnn.Dense(3, "relu", {"b": 0.1})
-    with pytest.raises(ValueError, match=r"activation 'sigmoid' has no hyperparameter 'a'; it takes none"):
+    with pytest.raises(TypeError, match=r"activation 'sigmoid' has no hyperparameter 'a'; it takes: none"):
         jaxnn.Dense(3, "sigmoid", {"a": 1.0})
     with pytest.raises(TypeError, match=r"hyperparameter 'a' of activation 'relu' must be a Python number, got str"):
         jaxnn.Dense(3, "relu", {"a": "2"})
