@@ -28,9 +28,8 @@ import numbers
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxnn.ops import Op, look_up
+from jaxnn.ops import Op, as_real_array, look_up
 
 __all__ = [
     "ACTIVATIONS",
@@ -60,18 +59,9 @@ class _Activation(Op):
         return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
 
     def _checked_input(self, x):
-        if not isinstance(x, jax.Array):  # a list, a NumPy array or a scalar (tracers are jax.Arrays)
-            try:
-                x = np.asarray(x)
-            except (TypeError, ValueError):
-                x = np.asarray(None)
-            if x.dtype.kind not in "biuf" and not jnp.issubdtype(x.dtype, jnp.floating):
-                raise TypeError(f"activation {self.name!r} needs an array of real numbers, got dtype {x.dtype}")
-            x = jnp.asarray(x)
-        if jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.bool_):
+        x = as_real_array(x, f"activation {self.name!r}: its input")
+        if not jnp.issubdtype(x.dtype, jnp.floating):  # ints and bools: every activation returns floats
             x = x.astype(jnp.result_type(float))
-        elif not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"activation {self.name!r} needs an array of real numbers, got dtype {x.dtype}")
         if self._feature_axis and (x.ndim == 0 or x.shape[-1] == 0):
             raise ValueError(
                 f"activation {self.name!r} acts along the last (feature) axis, which input of shape "

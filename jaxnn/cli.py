@@ -138,6 +138,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+MAX_EPOCHS = 2**32 - 1  # the epoch counter inside the compiled loop is a uint32
+
+
+def _epochs(value: str) -> int:
+    number = _positive_int(value)
+    if number > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 2**32 - 1 (a 32-bit epoch count)")
+    return number
+
+
 def _seed(value: str) -> int:
     try:
         number = int(value)
@@ -246,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=_epochs,
         metavar="N",
         help="total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and adam)",
     )
@@ -366,7 +376,7 @@ def _agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) ->
         "batch_size": _batch_size,
         "seed": _seed,
         "test_size": _fraction,
-        "epochs": _positive_int,
+        "epochs": _epochs,
     }
     for name, check in checks.items():  # the file is not trusted: its options pass the checks flags pass
         value = stored[name]

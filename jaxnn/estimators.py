@@ -439,9 +439,18 @@ def _validation_score(head: _Head):
 # Randomness: one integer seed gives the jax keys (initial weights, shuffling) and the validation split.
 
 
+MAX_SEED = 2**32 - 1  # scikit-learn's MLP (and numpy's RandomState) take int seeds in [0, 2**32 - 1]
+
+
 def _seed(random_state) -> int:
     """An int ``random_state`` is the seed itself; None or a RandomState draws one (as scikit-learn)."""
     if _is_int(random_state):
+        _require(
+            0 <= random_state <= MAX_SEED,
+            "random_state",
+            f"an int in the range [0, {MAX_SEED}], a numpy.random.RandomState instance or None",
+            random_state,
+        )
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
@@ -524,6 +533,10 @@ class _BaseNeuralNet(BaseEstimator):
     def _stratify(self, y):
         return None
 
+    def _divergence_advice(self) -> str:
+        """What the divergence message adds after its advice on learning_rate_init and X."""
+        return ""
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_model")
 
@@ -562,6 +575,7 @@ class _BaseNeuralNet(BaseEstimator):
                 f"training diverged in epoch {int(result.n_epochs) + 1}: the loss or the weights became infinite "
                 f"or NaN (learning_rate_init={config.learning_rate_init:g}). The estimator is left as it was "
                 "before this fit. Lower learning_rate_init, or standardise X (sklearn.preprocessing.StandardScaler)"
+                f"{self._divergence_advice()}"
             )
         self._store(config, model, head, result, validation_scores, continuing=continuing, incremental=incremental)
         for name, value in fitted.items():
@@ -737,7 +751,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         ``'uniform'``.
       loss: ``'auto'`` or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
         last layer, as in the seeds) or ``'mean_squared_error'`` (on the softmax/sigmoid output).
-      random_state: an int seeds everything (``jax.random.key(random_state)``): same seed, same weights.
+      random_state: an int in ``[0, 2**32 - 1]`` seeds everything (``jax.random.key(random_state)``): same
+        seed, same weights; None or a ``numpy.random.RandomState`` draws the seed.
       warm_start: continue from the current weights on the next ``fit``.
       verbose: print each epoch's loss after training.
 
@@ -775,6 +790,11 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         else:
             known = np.unique(y if classes is None else np.asarray(classes))
         unknown = np.setdiff1d(y, known)
+        if unknown.size and not continuing:  # a first partial_fit whose classes= misses some labels
+            raise ValueError(
+                f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
+                "every label that can appear in y"
+            )
         if unknown.size:
             raise ValueError(
                 f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
@@ -852,6 +872,12 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
             )
         fitted = {} if continuing else {"_y_is_1d": y.ndim == 1}
         return _Targets(targets, _regressor_head(self.loss, targets.shape[1]), fitted)
+
+    def _divergence_advice(self) -> str:
+        return (
+            "; for a regressor, scale the target y too (sklearn.compose.TransformedTargetRegressor with "
+            "transformer=StandardScaler(), or MaxAbsScaler() if y is so large that its variance overflows)"
+        )
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X, y``, continuing from the current weights and optimiser state."""

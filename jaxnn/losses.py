@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.ops import Op, look_up, make_op
+from jaxnn.ops import Op, as_real_array, look_up, make_op
 
 __all__ = [
     "LOSSES",
@@ -107,17 +107,7 @@ class Loss:
 
     def _real(self, what: str, value) -> jax.Array:
         """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
-        if not isinstance(value, jax.Array):  # a list, NumPy array or scalar; tracers are jax.Arrays
-            try:
-                value = np.asarray(value)
-            except (TypeError, ValueError):
-                value = np.asarray(None)
-            if value.dtype.kind not in "biuf" and not jnp.issubdtype(value.dtype, jnp.floating):
-                raise TypeError(f"{self.name}: {what} must be real numbers, got dtype {value.dtype}")
-            return jnp.asarray(value)
-        if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
-            raise TypeError(f"{self.name}: {what} must be real numbers, got dtype {value.dtype}")
-        return value
+        return as_real_array(value, f"{self.name}: {what}")
 
     def _check_weight_values(self, weight: np.ndarray) -> None:
         if not np.all(np.isfinite(weight)) or np.any(weight < 0):

@@ -27,10 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
-__all__ = ["Op", "look_up", "make_op"]
+__all__ = ["Op", "as_real_array", "look_up", "make_op"]
 
 T = TypeVar("T")
 
@@ -111,3 +113,17 @@ def look_up(table: Mapping[str, T], name: str, what: str) -> T:
         return table[name]
     known = ", ".join(sorted(table))
     raise ValueError(f"unknown {what} {name!r}; choose one of: {known}")
+
+
+def as_real_array(value, what: str) -> jax.Array:
+    """``value`` as a JAX array of real numbers (float, int and bool dtypes kept), else a TypeError
+    "``{what}`` must be real numbers, got dtype ...".  Lists, NumPy arrays and scalars are converted;
+    JAX arrays (tracers included) pass as they are."""
+    if not isinstance(value, jax.Array):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):  # ragged lists and the like
+            value = np.asarray(None)
+    if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
+        raise TypeError(f"{what} must be real numbers, got dtype {value.dtype}")
+    return jnp.asarray(value)

@@ -159,7 +159,7 @@ def test_lists_ints_and_bools_are_read_as_floats(case):
 
 @pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
 def test_non_real_input_is_a_type_error_naming_the_activation(case):
-    needs = rf"activation '{case.op.name}' needs an array of real numbers, got dtype"
+    needs = rf"activation '{case.op.name}': its input must be real numbers, got dtype"
     with pytest.raises(TypeError, match=rf"{needs} complex64"):
         case.op(jnp.ones((1, 2), jnp.complex64), **case.kwargs)
     with pytest.raises(TypeError, match=rf"{needs} complex128"):

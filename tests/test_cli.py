@@ -278,6 +278,7 @@ TAMPERED = [
     ({"seed": 2**32}, f"--seed ({2**32})"),
     ({"test_size": 1.5}, "--test-size (1.5)"),
     ({"epochs": 0}, "--epochs (0)"),
+    ({"epochs": 2**32}, f"--epochs ({2**32})"),  # the epoch counter is a uint32
     ({"csv": 5}, "--csv or --target"),
     ({"target": ["price"]}, "--csv or --target"),
 ]
@@ -483,6 +484,7 @@ BAD_INPUT = [
     (["--lr", "-1"], "argument --lr: '-1' is not a positive number"),
     (["--test-size", "1.5"], "is not a fraction between 0 and 1"),
     (["--epochs", "0"], "argument --epochs: '0' is not a positive whole number"),
+    (["--epochs", str(2**32)], f"argument --epochs: '{2**32}' is not a whole number from 1 to 2**32 - 1"),
     (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'; choose gd, sgd, adam"),
     (["--platform", "quantum"], "unknown platform 'quantum'; choose cpu, gpu, tpu"),
     (["--num-processes", "2"], "--num-processes and --process-id describe several hosts: give --coordinator too"),
@@ -522,6 +524,10 @@ def test_bad_input_is_one_clear_line(csv_files, capsys, args, message):
     assert len(lines) == 1 and lines[0].startswith("jaxnn-train: error: "), captured.err
     assert message in lines[0]
     assert lines[0].endswith("(see jaxnn-train --help)")
+
+
+def test_epochs_parse_up_to_what_the_uint32_epoch_counter_holds():
+    assert cli.build_parser().parse_args(["--epochs", str(2**32 - 1)]).epochs == 2**32 - 1
 
 
 @pytest.mark.slow

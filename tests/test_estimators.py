@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnn
@@ -362,6 +362,16 @@ def test_bad_parameters_are_named_at_fit(params, message):
         estimator.fit(x, y)
 
 
+@pytest.mark.parametrize("seed", [2**70, 2**32, -1, np.int64(-3)], ids=["2**70", "2**32", "-1", "np.int64(-3)"])
+def test_random_state_outside_scikit_learns_range_is_named_at_fit(seed):
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    # scikit-learn's MLP and check_random_state accept ints in [0, 2**32 - 1] only
+    with pytest.raises(ValueError, match=r"random_state must be an int in the range \[0, 4294967295\]"):
+        NeuralNetClassifier((3,), max_iter=2, random_state=seed).fit(x, y)
+    for seed in (0, 2**32 - 1, np.uint32(2**32 - 1), np.random.RandomState(0)):  # the edges of the range still fit
+        quietly(NeuralNetClassifier((3,), max_iter=2, random_state=seed), x, y)
+
+
 # --------------------------------------------------------------------------------------------------
 # Methods and attributes.
 
@@ -441,6 +451,14 @@ def test_partial_fit_trains_one_epoch_per_call(iris):
         net.partial_fit(x[:5], np.full(5, 7))
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
         NeuralNetClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
+
+
+def test_a_first_partial_fit_names_the_labels_its_classes_miss(iris):
+    net = NeuralNetClassifier((10, 5), random_state=0)
+    with pytest.raises(ValueError, match=r"y holds labels \[2\] that are not in classes=\[0, 1\]") as info:
+        net.partial_fit(iris.x_train, iris.y_train, classes=[1, 0])
+    assert "warm_start" not in str(info.value)  # there is nothing to refit on a first call
+    assert not net.__sklearn_is_fitted__() and not hasattr(net, "classes_")
 
 
 def test_early_stopping_keeps_the_weights_of_the_best_validation_epoch(iris):
@@ -524,6 +542,22 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     for kept, saved in zip(net.coefs_, before[0], strict=True):
         np.testing.assert_array_equal(kept, saved)
     assert net.loss_curve_ == before[1]
+
+
+def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advice_works():
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    y = 1e200 * (1.0 + x[:, 0])  # squared errors overflow float64 in the first epoch
+    net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged.*standardise X.*scale the target y.*MaxAbsScaler") as info:
+        net.fit(x, y)
+    assert not net.__sklearn_is_fitted__()
+    # the advice is the fix: StandardScaler's variance of y overflows here, MaxAbsScaler's y / max|y| does not
+    scaled = quietly(TransformedTargetRegressor(clone(net), transformer=MaxAbsScaler()), x, y)
+    assert np.all(np.isfinite(scaled.predict(x))) and scaled.regressor_.__sklearn_is_fitted__()
+    # a classifier's targets are labels: its divergence message says nothing about scaling y
+    with pytest.raises(ValueError, match="training diverged") as classifier_info:
+        quietly(NeuralNetClassifier((5,), solver="gd", learning_rate_init=1e30, random_state=0), 1e3 * x, x[:, 0] > 0)
+    assert "scale the target y" in str(info.value) and "target y" not in str(classifier_info.value)
 
 
 def test_feature_names_are_recorded_from_dataframes(iris):
