@@ -43,6 +43,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
+from jaxnn.ops import positive_int
 from jaxnn.train import FitResult, _fit_epochs
 
 __all__ = [
@@ -163,12 +164,6 @@ def to_host(tree):
     return jax.tree.map(fetch, tree)
 
 
-def _positive(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
 def fit_sharded(
     mesh: Mesh,
     model: Sequential,
@@ -192,9 +187,9 @@ def fit_sharded(
     Pass the same ``optimizer`` object each time: it keys the compiled function.
     """
     loss = get_loss(loss)
-    _positive(epochs, "epochs")
+    positive_int(epochs, "epochs")
     if batch_size is not None:
-        _positive(batch_size, "batch_size")
+        positive_int(batch_size, "batch_size")
     model.check(params, data.x.shape)
     if data.y.shape[1] != model.n_outputs:
         raise ValueError(f"y has {data.y.shape[1]} columns but the model has {model.n_outputs} outputs")

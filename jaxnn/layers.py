@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn.activations import get_activation
-from jaxnn.ops import look_up, make_op
+from jaxnn.ops import look_up, make_op, positive_int
 
 __all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
 
@@ -90,13 +90,7 @@ INITIALISERS = {
 def initialise(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Make ``(W, b)`` for one layer with the named scheme from an explicit key."""
     scheme = look_up(INITIALISERS, name, "initialiser")
-    return scheme(key, _positive_int(n_in, "n_in"), _positive_int(n_out, "n_out"), dtype)
-
-
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | jnp.integer) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return scheme(key, positive_int(n_in, "n_in"), positive_int(n_out, "n_out"), dtype)
 
 
 @dataclass(frozen=True)
@@ -116,7 +110,7 @@ class Dense:
     init: str = "normal"
 
     def __post_init__(self):
-        _positive_int(self.units, "Dense units")
+        positive_int(self.units, "Dense units")
         activation = get_activation(self.activation)
         kwargs = self.activation_kwargs
         if isinstance(kwargs, Mapping):
@@ -159,7 +153,7 @@ class Sequential:
         initialiser.  Called inside ``jax.jit`` the draws become part of the caller's program (XLA may
         then round the scaling of a normal draw differently, in the last bit).
         """
-        n_features, dtype = _positive_int(n_features, "n_features"), jnp.dtype(dtype)
+        n_features, dtype = positive_int(n_features, "n_features"), jnp.dtype(dtype)
         if not isinstance(key, jax.Array) or not (
             jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape[-1:] == (2,))
         ):

@@ -23,6 +23,7 @@ Example, a user's own op ``f(x) = x³`` with ``f'(x) = 3x²``::
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ import numpy as np
 
 Array = jax.Array
 
-__all__ = ["Op", "as_real_array", "look_up", "make_op"]
+__all__ = ["Op", "as_real_array", "look_up", "make_op", "positive_int"]
 
 T = TypeVar("T")
 
@@ -127,3 +128,11 @@ def as_real_array(value, what: str) -> jax.Array:
     if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
         raise TypeError(f"{what} must be real numbers, got dtype {value.dtype}")
     return jnp.asarray(value)
+
+
+def positive_int(value, what: str) -> int:
+    """``value`` as an int if it is a whole number ≥ 1 (Python or NumPy integer, not a bool); else a
+    ValueError "``{what}`` must be a positive integer"."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)

@@ -44,6 +44,7 @@ from jaxnn import activations
 from jaxnn.activations import get_activation
 from jaxnn.layers import Params, Sequential, dense
 from jaxnn.losses import Loss, get_loss
+from jaxnn.ops import positive_int
 
 __all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "train_step"]
 
@@ -310,9 +311,10 @@ def _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_co
     return carry, jnp.where(carry[2], jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
 
 
-def _epoch_key(key, start_epoch, epoch):
-    """Epoch e shuffles with fold_in(key, e): a fit split into chunks (start_epoch > 0) sees the same order."""
-    return jax.random.fold_in(key, start_epoch + epoch)
+def _epoch_key(key, epoch):
+    """Epoch e (counted from the start of training) shuffles with fold_in(key, e): a fit split into chunks
+    sees the same order as the whole fit."""
+    return jax.random.fold_in(key, epoch)
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
@@ -332,7 +334,7 @@ def _fit_epochs(
 
     def epoch(index, state):
         carry, history = state
-        epoch_key = _epoch_key(key, 0, index)
+        epoch_key = _epoch_key(key, index)
         carry, value = _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
         return carry, history.at[index - start_epoch].set(value)
 
@@ -378,7 +380,7 @@ def _fit_until_stop(
 
     def one_epoch(state):
         epoch, carry, best, best_params, no_improvement, history, scores = state
-        epoch_key = _epoch_key(key, start_epoch, epoch)
+        epoch_key = _epoch_key(key, start_epoch + epoch)
         carry, value = _run_epoch(model, loss, optimizer, batch_size, rules, carry, epoch_key, x_columns, y, weight)
         if higher_is_better:
             weights = carry[0] if folded else _fold(carry[0])
@@ -492,9 +494,7 @@ def fit(
     loss = get_loss(loss)
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    epochs = int(epochs)
+    epochs = positive_int(epochs, "epochs")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral) or not 0 <= start_epoch < 2**32:
         raise ValueError(f"start_epoch must be an integer in [0, 2**32), got {start_epoch!r}")
     if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
