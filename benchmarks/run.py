@@ -472,7 +472,6 @@ def regime_b(config: Config) -> dict:
                 1.5,
                 higher_is_better=False,
             ),
-
         ],
     }
 

@@ -19,7 +19,6 @@ interleaved rounds, so a busy spell of a shared machine hits them all alike.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import sys
@@ -122,20 +121,29 @@ def a_autodiff(problem: IrisProblem, epochs: int) -> Job:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn import train
+    from jaxnn._loop import RunSpec, run
 
     model, optimizer = seed_network(), jaxnn.gradient_descent(LEARNING_RATE)
     loss = jaxnn.get_loss("categorical_cross_entropy")
     p = problem
-    data = (jnp.asarray(p.x), jnp.asarray(p.y), jnp.ones(len(p.x), jnp.float32), jax.random.key(0), np.uint32(0))
+    spec = RunSpec(model, loss, optimizer, batch_size=len(p.x), custom_rules=False, layout="columns")
+    x, y, weight = jnp.asarray(p.x), jnp.asarray(p.y), jnp.ones(len(p.x), jnp.float32)
 
-    def run():
-        result = train._fit_epochs(
-            model, loss, optimizer, epochs, len(p.x), False, p.params, optimizer.init(p.params), *data
+    def run_autodiff():
+        result = run(
+            spec,
+            params=p.params,
+            opt_state=optimizer.init(p.params),
+            x=x,
+            y=y,
+            weight=weight,
+            key=jax.random.key(0),
+            start_epoch=0,
+            epochs=epochs,
         )
         return jax.block_until_ready(result.history)
 
-    return Job(run, last_loss)
+    return Job(run_autodiff, last_loss)
 
 
 def a_naive_autodiff(problem: IrisProblem, epochs: int) -> Job:
@@ -310,7 +318,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn import train
+    from jaxnn._loop import RunSpec, default_layout, step
 
     idle_mb = peak_rss_mb()
     x, _, y = synthetic_batch(sizes, batch)
@@ -319,20 +327,16 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     loss, optimizer = jaxnn.get_loss("softmax_cross_entropy"), jaxnn.gradient_descent(STEP_LEARNING_RATE)
     params = jax.tree.map(jnp.asarray, he_params(sizes))
     x, y = jnp.asarray(x), jnp.asarray(y)
+    layout = default_layout()
     if custom_rules:
-        step = functools.partial(jaxnn.train_step, in_place=True)
-    else:
-
-        def autodiff_step(model, loss, optimizer, params, opt_state, x, y):
-            columns, weight = train._columns_with_ones(x), jnp.ones(x.shape[0], x.dtype)
-            update = train._step(model, loss, optimizer, params, opt_state, jnp.bool_(True), columns, y, weight, False)
-            return update[0], update[1], update[3]
-
-        step = jax.jit(autodiff_step, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+        one_step = jaxnn.make_train_step(model, loss, optimizer, in_place=True, layout=layout)
+    else:  # the same compiled step (layout, guard, update) with JAX's autodiff in place of the rules
+        spec = RunSpec(model, loss, optimizer, batch_size=batch, custom_rules=False, layout=layout)
+        one_step = step(spec, in_place=True)
     state = [params, optimizer.init(params)]
 
     def run():
-        state[0], state[1], value = step(model, loss, optimizer, state[0], state[1], x, y)
+        state[0], state[1], value = one_step(state[0], state[1], x, y)
         return jax.block_until_ready(value)
 
     return Job(run, lambda value: {"loss": float(value), "idle_mb": idle_mb})

@@ -3,7 +3,7 @@
 Public names only; see the modules for the math.
 """
 
-from jaxnn import compile_cache as _compile_cache
+from jaxnn import compile_cache as _compile_cache  # noqa: F401  (jaxnn.compile_cache.enable(); turns nothing on)
 from jaxnn.activations import (
     binary_step,
     get_activation,
@@ -30,12 +30,9 @@ from jaxnn.losses import (
     sum_of_squares,
 )
 from jaxnn.ops import Op, make_op
-from jaxnn.train import FitResult, Stopping, fit, gradient_descent, train_step
+from jaxnn.train import FitResult, Stopping, fit, gradient_descent, make_train_step, train_step
 
 __version__ = "0.1.0"
-
-# Compiled programs persist on disk (~/.cache/jaxnn/xla; JAXNN_COMPILE_CACHE=0 opts out).
-_compile_cache.enable_default()
 
 __all__ = [
     "Dense",
@@ -66,6 +63,7 @@ __all__ = [
     "loss_and_grads",
     "make_loss",
     "make_op",
+    "make_train_step",
     "mean_squared_error",
     "relu",
     "sigmoid",

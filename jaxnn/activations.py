@@ -18,6 +18,11 @@ Calling an activation checks its input first: lists and NumPy arrays are convert
 boolean inputs are promoted to JAX's default float type (so every activation returns floats and
 can be differentiated), and anything else that is not real numbers is a TypeError naming the
 activation.  Hyperparameters must be finite Python numbers the activation knows.
+
+Each activation also states two facts about itself (:class:`Activation`): whether it is elementwise
+and where its kinks are.  Adding an activation means writing its forward and rule here, registering
+it in ``ACTIVATIONS`` with both facts (they are required arguments), a test case and a line in the docs;
+the training layout, the estimators, the CLI and the gradient checks read the rest from the object.
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from jaxnn.ops import Op, as_real_array, look_up
+from jaxnn._checks import as_real_array, look_up
+from jaxnn.ops import Op
 
 __all__ = [
     "ACTIVATIONS",
+    "Activation",
     "binary_step",
     "get_activation",
     "identity",
+    "is_elementwise",
     "leaky_relu",
     "linear",
     "relu",
@@ -45,24 +53,40 @@ __all__ = [
 ]
 
 
-class _Activation(Op):
-    """An activation: an :class:`~jaxnn.ops.Op` of one input whose call checks that input and its hyperparameters."""
+class Activation(Op):
+    """An activation: an :class:`~jaxnn.ops.Op` of one input that also states the facts about itself that
+    the rest of jaxnn reads instead of keeping its own lists.
 
-    def __init__(self, forward, backward, name: str, *, feature_axis: bool = False):
+    Attributes:
+      elementwise: True when ``y_i`` depends on ``x_i`` alone (every activation but softmax).  The
+        training loop's column layout applies elementwise activations as they are and hands any other
+        one the batch-first view; tests use it to pick the right reference.
+      kinks(**hyper): the points where the activation is not differentiable, for those hyperparameters
+        (finite-difference checks sample away from them).
+
+    A call checks its input and its hyperparameters before the op runs.
+    """
+
+    def __init__(self, forward, backward, name: str, *, elementwise: bool, kinks):
         super().__init__(forward, backward, name)
         parameters = list(inspect.signature(forward).parameters.values())[1:]
         self._hyperparameters = tuple(p.name for p in parameters)
-        self._feature_axis = feature_axis
+        self.elementwise = bool(elementwise)
+        self._kinks = kinks
 
     def __call__(self, x, **hyper):
         """Apply the activation; under ``jax.grad`` the hand-written backward runs."""
         return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
 
+    def kinks(self, **hyper) -> tuple[float, ...]:
+        """Where the activation is not differentiable, for these hyperparameters (``()`` when smooth)."""
+        return tuple(float(point) for point in self._kinks(**self.check_hyperparameters(hyper)))
+
     def _checked_input(self, x):
         x = as_real_array(x, f"activation {self.name!r}: its input")
         if not jnp.issubdtype(x.dtype, jnp.floating):  # ints and bools: every activation returns floats
             x = x.astype(jnp.result_type(float))
-        if self._feature_axis and (x.ndim == 0 or x.shape[-1] == 0):
+        if not self.elementwise and (x.ndim == 0 or x.shape[-1] == 0):
             raise ValueError(
                 f"activation {self.name!r} acts along the last (feature) axis, which input of shape "
                 f"{tuple(x.shape)} lacks or has empty; pass (n_samples, n_features) with n_features >= 1"
@@ -86,8 +110,23 @@ class _Activation(Op):
         return hyper
 
 
-def _activation(forward, backward, *, name: str, feature_axis: bool = False) -> Op:
-    return _Activation(forward, backward, name, feature_axis=feature_axis)
+def _activation(forward, backward, *, name: str, elementwise: bool, kinks) -> Activation:
+    """An activation with its facts; both are required so that a new activation cannot leave one out."""
+    return Activation(forward, backward, name, elementwise=elementwise, kinks=kinks)
+
+
+def _smooth(**hyper) -> tuple[float, ...]:
+    return ()
+
+
+def _kink_at_zero(**hyper) -> tuple[float, ...]:
+    return (0.0,)
+
+
+def is_elementwise(op: Op) -> bool:
+    """Whether ``op`` is known to act elementwise; an op that does not say so is treated as acting along
+    the feature axis (the safe assumption)."""
+    return isinstance(op, Activation) and op.elementwise
 
 
 def _identity_forward(x):
@@ -100,7 +139,7 @@ def _identity_backward(g, y, x):
     return (g,)
 
 
-identity = _activation(_identity_forward, _identity_backward, name="identity")
+identity = _activation(_identity_forward, _identity_backward, name="identity", elementwise=True, kinks=_smooth)
 identity.__doc__ = "Identity: y = x; backward ∂L/∂x = g."
 
 
@@ -114,7 +153,7 @@ def _linear_backward(g, y, x, a=1.0):
     return (a * g,)
 
 
-linear = _activation(_linear_forward, _linear_backward, name="linear")
+linear = _activation(_linear_forward, _linear_backward, name="linear", elementwise=True, kinks=_smooth)
 linear.__doc__ = "Linear: y = a·x (default a = 1); backward ∂L/∂x = a·g."
 
 
@@ -128,7 +167,7 @@ def _sigmoid_backward(g, y, x):
     return (g * y * (1.0 - y),)
 
 
-sigmoid = _activation(_sigmoid_forward, _sigmoid_backward, name="sigmoid")
+sigmoid = _activation(_sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth)
 sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
 
 
@@ -142,7 +181,7 @@ def _tanh_backward(g, y, x):
     return (g * (1.0 - y * y),)
 
 
-tanh = _activation(_tanh_forward, _tanh_backward, name="tanh")
+tanh = _activation(_tanh_forward, _tanh_backward, name="tanh", elementwise=True, kinks=_smooth)
 tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
 
 
@@ -156,7 +195,13 @@ def _binary_step_backward(g, y, x, threshold=0.0):
     return (jnp.zeros_like(g),)
 
 
-binary_step = _activation(_binary_step_forward, _binary_step_backward, name="binary_step")
+binary_step = _activation(
+    _binary_step_forward,
+    _binary_step_backward,
+    name="binary_step",
+    elementwise=True,
+    kinks=lambda threshold=0.0: (threshold,),
+)
 binary_step.__doc__ = (
     "Binary step: y = 1 if x > threshold else 0; backward ∂L/∂x = 0 (no gradient flows through a step)."
 )
@@ -172,7 +217,7 @@ def _relu_backward(g, y, x, a=1.0):
     return (jnp.where(x > 0, a * g, 0.0).astype(g.dtype),)
 
 
-relu = _activation(_relu_forward, _relu_backward, name="relu")
+relu = _activation(_relu_forward, _relu_backward, name="relu", elementwise=True, kinks=_kink_at_zero)
 relu.__doc__ = "ReLU: y = a·x for x > 0 else 0 (default a = 1); backward ∂L/∂x = a·g where x > 0, else 0."
 
 
@@ -186,7 +231,9 @@ def _leaky_relu_backward(g, y, x, a=1.0, b=0.01):
     return (jnp.where(x > 0, a * g, b * g),)
 
 
-leaky_relu = _activation(_leaky_relu_forward, _leaky_relu_backward, name="leaky_relu")
+leaky_relu = _activation(
+    _leaky_relu_forward, _leaky_relu_backward, name="leaky_relu", elementwise=True, kinks=_kink_at_zero
+)
 leaky_relu.__doc__ = (
     "Leaky ReLU: y = a·x for x > 0, b·x otherwise (defaults a = 1, b = 0.01); "
     "backward ∂L/∂x = a·g where x > 0, else b·g."
@@ -205,7 +252,7 @@ def _softmax_backward(g, y, x):
     return (y * (g - jnp.sum(g * y, axis=-1, keepdims=True)),)
 
 
-softmax = _activation(_softmax_forward, _softmax_backward, name="softmax", feature_axis=True)
+softmax = _activation(_softmax_forward, _softmax_backward, name="softmax", elementwise=False, kinks=_smooth)
 softmax.__doc__ = "Softmax over the last axis: y = e^x/Σe^x; backward ∂L/∂x = y·(g − Σ g·y)."
 
 

@@ -22,8 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn.activations import get_activation
-from jaxnn.layers import Params, Sequential, dense
+from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss, get_loss
 
 __all__ = ["LayerCache", "backward", "forward_with_caches", "loss_and_grads"]
@@ -44,7 +43,7 @@ def forward_with_caches(model: Sequential, params: Params, x: jax.Array) -> tupl
     caches = []
     for layer, p in zip(model.layers, params, strict=True):
         z = dense.forward(a, p["W"], p["b"])
-        out = get_activation(layer.activation).forward(z, **dict(layer.activation_kwargs))
+        out = activate(layer, z, custom_rules=False)
         caches.append(LayerCache(a_prev=a, z=z, a=out))
         a = out
     return a, caches
@@ -56,8 +55,7 @@ def backward(model: Sequential, params: Params, caches: list[LayerCache], d_outp
     g = d_output
     for index in reversed(range(len(model.layers))):
         layer, p, cache = model.layers[index], params[index], caches[index]
-        activation = get_activation(layer.activation)
-        (dz,) = activation.backward(g, cache.a, cache.z, **dict(layer.activation_kwargs))
+        (dz,) = layer.activation_op.backward(g, cache.a, cache.z, **dict(layer.activation_kwargs))
         g, d_w, d_b = dense.backward(dz, cache.z, cache.a_prev, p["W"], p["b"])
         grads[index] = {"W": d_w, "b": d_b}
     return grads
@@ -69,7 +67,7 @@ def loss_and_grads(
     """Forward with caches, the loss, then the reversed walk: returns ``(L, ∂L/∂params)``."""
     loss = get_loss(loss)
     output, caches = forward_with_caches(model, params, x)
-    pred, target, weight = loss._checked(output, y, weight)
+    pred, target, weight = loss.checked_arguments(output, y, weight)
     value = loss.op.forward(pred, target, weight)
     d_pred, _, _ = loss.op.backward(jnp.ones((), value.dtype), value, pred, target, weight)
     return value, backward(model, params, caches, d_pred.reshape(output.shape))

@@ -13,7 +13,7 @@ Padding.  A mesh of ``d`` devices needs a row count divisible by ``d``; the data
 up to ``d − 1`` rows of weight 0, which the losses mask out (a weighted mean over weights that sum
 to the real row count).  With minibatches, ``jaxnn.fit`` shuffles the padding rows behind the
 real ones, and the order of the real rows depends only on the key, the epoch and their positions,
-not on how many padding rows follow (see ``jaxnn.train._epoch_batches``): a padded run fills its
+not on how many padding rows follow (see ``jaxnn._loop``): a padded run fills its
 batches with the same real rows as an unpadded one, and the batches that hold only padding change
 nothing.  So full-batch and minibatch runs alike equal single-device training up to the order of
 floating-point sums.
@@ -41,10 +41,10 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxnn._checks import positive_int
+from jaxnn._loop import FitResult, RunSpec, run
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
-from jaxnn.ops import positive_int
-from jaxnn.train import FitResult, _fit_epochs
 
 __all__ = [
     "BATCH_AXIS",
@@ -197,20 +197,16 @@ def fit_sharded(
     if batch_size is None or batch_size >= data.n_samples:
         batch_size = padded_rows
     # jaxnn.fit copies its inputs to the host to validate them (which would gather the shards onto one
-    # device), so the sharded arrays go straight to its compiled core.
-    result = _fit_epochs(
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        custom_rules=True,
+    # device), so the sharded arrays go straight to the loop.
+    result = run(
+        RunSpec(model, loss, optimizer, batch_size=batch_size),
         params=replicate(mesh, params),
         opt_state=replicate(mesh, opt_state),
         x=data.x,
         y=data.y,
         weight=data.weight,
         key=_replicate_key(mesh, key),
-        start_epoch=np.uint32(start_epoch),
+        start_epoch=start_epoch,
+        epochs=epochs,
     )
     return to_host(result)

@@ -40,11 +40,9 @@ their predictions overflow.  A fitted estimator never holds NaN weights.
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache, partial
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -58,23 +56,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from jaxnn.activations import ACTIVATIONS, get_activation
+from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn.activations import ACTIVATIONS
+from jaxnn.heads import Head, ValidationScore, classification_head, encode_classes, predictions, regression_head
 from jaxnn.layers import INITIALISERS, Dense, Sequential
-from jaxnn.losses import (
-    LOSSES,
-    Loss,
-    binary_cross_entropy,
-    categorical_cross_entropy,
-    get_loss,
-    mean_squared_error,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-)
-from jaxnn.train import Stopping, fit
+from jaxnn.losses import LOSSES, Loss
+from jaxnn.optimizers import SOLVERS, SolverSettings, init_state, tunable_solver, with_hyperparams
+from jaxnn.train import Stopping, fit, training_keys
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
-SOLVERS = ("gd", "sgd", "adam")
 AUTO_BATCH_SIZE = 200  # scikit-learn's batch_size="auto": min(200, n_samples)
 
 
@@ -103,22 +94,14 @@ class _Config(NamedTuple):
     init: str
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _require(ok: bool, name: str, expected: str, value) -> None:
     if not ok:
         raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def _hidden_layer_sizes(value) -> tuple[int, ...]:
-    sizes = (value,) if _is_int(value) else value
-    ok = isinstance(sizes, Sequence | np.ndarray) and all(_is_int(s) and s > 0 for s in sizes)
+    sizes = (value,) if is_int(value) else value
+    ok = isinstance(sizes, Sequence | np.ndarray) and all(is_int(s) and s > 0 for s in sizes)
     _require(ok, "hidden_layer_sizes", "a positive integer or a sequence of them, e.g. (100,) or (10, 5)", value)
     return tuple(int(s) for s in sizes)
 
@@ -143,7 +126,7 @@ def _is_auto(value) -> bool:
 def _batch_size(value) -> int | None:
     if _is_auto(value):
         return AUTO_BATCH_SIZE
-    _require(_is_int(value) and value > 0, "batch_size", "'auto' or a positive integer", value)
+    _require(is_int(value) and value > 0, "batch_size", "'auto' or a positive integer", value)
     return int(value)
 
 
@@ -155,17 +138,17 @@ def _check_params(est) -> _Config:
         _require(solver in SOLVERS, "solver", "'gd', 'sgd', 'adam' or an optax.GradientTransformation", solver)
     for name in ("learning_rate_init", "epsilon"):
         value = getattr(est, name)
-        _require(_is_real(value) and value > 0, name, "a positive number", value)
+        _require(is_real(value) and value > 0, name, "a positive number", value)
     for name in ("alpha", "tol", "momentum"):
         value = getattr(est, name)
-        _require(_is_real(value) and value >= 0, name, "a non-negative number", value)
+        _require(is_real(value) and value >= 0, name, "a non-negative number", value)
     _require(est.momentum <= 1, "momentum", "in [0, 1]", est.momentum)
     for name in ("beta_1", "beta_2", "validation_fraction"):
         value = getattr(est, name)
-        _require(_is_real(value) and 0 <= value < 1, name, "a number in [0, 1)", value)
+        _require(is_real(value) and 0 <= value < 1, name, "a number in [0, 1)", value)
     for name in ("max_iter", "n_iter_no_change"):
         value = getattr(est, name)
-        _require(_is_int(value) and value > 0, name, "a positive integer", value)
+        _require(is_int(value) and value > 0, name, "a positive integer", value)
     for name in ("early_stopping", "nesterovs_momentum", "warm_start"):
         value = getattr(est, name)
         _require(isinstance(value, bool | np.bool_), name, "True or False", value)
@@ -198,78 +181,24 @@ def _check_params(est) -> _Config:
 # The network's head: what the last layer computes, the loss it is trained with, how outputs are read.
 
 
-class _Head(NamedTuple):
-    """The output side of the network.
-
-    ``units`` outputs; ``layer_activation`` is applied inside the network (it is ``identity`` when the
-    loss takes logits); ``link`` turns the network's output into predictions (``softmax``/``sigmoid``
-    for a loss on logits, ``identity`` otherwise); ``out_activation`` is the name reported in
-    ``out_activation_`` (``'softmax'``, ``'logistic'`` or ``'identity'``).
-    """
-
-    loss: Loss
-    units: int
-    layer_activation: str
-    link: str
-    out_activation: str
+OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}  # scikit-learn's
 
 
-_OUT_ACTIVATION_OP = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
-_CATEGORICAL_LOSSES = (softmax_cross_entropy, categorical_cross_entropy)
-_BINARY_LOSSES = (sigmoid_binary_cross_entropy, binary_cross_entropy)
-
-
-def _loss_param(value, default: Loss) -> Loss:
+def _loss_param(value) -> str | Loss | None:
+    """The ``loss`` parameter: None for ``'auto'`` (the head's default), else a loss name or object."""
     if _is_auto(value):
-        return default
+        return None
     if not isinstance(value, str | Loss):
         known = ", ".join(sorted(LOSSES))
         raise ValueError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
-    return get_loss(value)
-
-
-def _head(loss: Loss, out_activation: str, units: int) -> _Head:
-    op = _OUT_ACTIVATION_OP[out_activation]
-    if loss.from_logits:
-        return _Head(loss, units, "identity", op, out_activation)
-    return _Head(loss, units, op, "identity", out_activation)
-
-
-def _classifier_head(loss_param, n_classes: int) -> _Head:
-    """Softmax + cross-entropy for several classes, one sigmoid output + binary cross-entropy for two.
-
-    A categorical loss asks for a softmax over all classes (also for two), a binary loss for one sigmoid
-    output (two classes only); any other loss (e.g. squared error) is applied to the task's default
-    output: softmax probabilities against one-hot targets, or one sigmoid probability against 0/1.
-    """
-    default = softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
-    loss = _loss_param(loss_param, default)
-    if loss in _BINARY_LOSSES and n_classes > 2:
-        raise ValueError(
-            f"loss {loss.name!r} is for two classes but y has {n_classes}; "
-            "use loss='auto', 'softmax_cross_entropy' or 'categorical_cross_entropy'"
-        )
-    if n_classes > 2 or loss in _CATEGORICAL_LOSSES:
-        return _head(loss, "softmax", n_classes)
-    return _head(loss, "logistic", 1)
-
-
-def _regressor_head(loss_param, n_outputs: int) -> _Head:
-    """Identity output; squared error unless ``loss`` says otherwise."""
-    loss = _loss_param(loss_param, mean_squared_error)
-    if loss in _CATEGORICAL_LOSSES + _BINARY_LOSSES:
-        raise ValueError(
-            f"loss {loss.name!r} is a classification loss; NeuralNetRegressor takes 'auto', "
-            "'mean_squared_error', 'sum_of_squares' or a jaxnn Loss on real-valued predictions"
-        )
-    return _Head(loss, n_outputs, "identity", "identity", "identity")
+    return value
 
 
 class _Targets(NamedTuple):
     """Targets encoded for training, the head that fits them, and fitted attributes to set on success."""
 
     matrix: np.ndarray  # (n_samples, head.units)
-    head: _Head
+    head: Head
     fitted: dict
 
 
@@ -278,7 +207,7 @@ def _describe(model: Sequential) -> str:
     return " → ".join(f"{layer.units} {layer.activation}" for layer in model.layers) + f" ({model.layers[0].init})"
 
 
-def _network(config: _Config, head: _Head) -> Sequential:
+def _network(config: _Config, head: Head) -> Sequential:
     hidden = tuple(
         Dense(units, activation, init=config.init)
         for units, activation in zip(config.hidden_layer_sizes, config.activations, strict=True)
@@ -287,62 +216,18 @@ def _network(config: _Config, head: _Head) -> Sequential:
 
 
 # --------------------------------------------------------------------------------------------------
-# Solvers: one optax transformation per static setting; learning rate and L2 rate live in its state.
-
-
-def _weights_not_biases(params):
-    """The L2 mask: decay every layer's W, never its b."""
-    return [{"W": True, "b": False} for _ in params]
-
-
-def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rate):
-    """update = −learning_rate · direction(g + l2_rate·W)  (without the scaling for a user's transformation)."""
-    parts = [optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), direction]
-    if scale_by_learning_rate:
-        parts.append(optax.scale(-learning_rate))
-    return optax.chain(*parts)
-
-
-@lru_cache(maxsize=64)
-def _optimizer(solver, momentum: float, nesterov: bool, beta_1: float, beta_2: float, epsilon: float):
-    """The transformation for one solver setting, cached: jaxnn's compiled loop is keyed on its identity.
-
-    ``gd`` and ``sgd`` step along the gradient (``sgd`` with heavy-ball or Nesterov momentum, as
-    ``optax.sgd``); ``adam`` is ``optax.adam``'s direction; a user's transformation is used as given
-    (it carries its own learning rate).  ``learning_rate`` and ``l2_rate`` are injected hyper-parameters:
-    each fit writes them into the optimiser state, so changing them does not recompile.
-    """
-    if solver == "gd":
-        direction = optax.identity()
-    elif solver == "sgd":
-        direction = optax.trace(decay=momentum, nesterov=nesterov) if momentum > 0 else optax.identity()
-    elif solver == "adam":
-        direction = optax.scale_by_adam(b1=beta_1, b2=beta_2, eps=epsilon)
-    else:
-        direction = solver
-    return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
-        learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=isinstance(solver, str)
-    )
+# Solvers: jaxnn.optimizers' tunable solvers, whose learning rate and L2 rate live in the optimiser state.
 
 
 def _optimizer_for(config: _Config):
-    solver = config.solver
-    if solver == "adam":
-        return _optimizer(solver, 0.0, False, config.beta_1, config.beta_2, config.epsilon)
-    if solver == "sgd":
-        return _optimizer(solver, config.momentum, config.nesterovs_momentum, 0.0, 0.0, 0.0)
-    return _optimizer(solver, 0.0, False, 0.0, 0.0, 0.0)
-
-
-def _with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
-    """The optimiser state with this fit's learning rate and L2 rate (optax's documented way to change them)."""
-    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
-
-
-@partial(jax.jit, static_argnums=0)
-def _fresh_optimizer_state(optimizer, params, learning_rate, l2_rate):
-    """``optimizer.init(params)`` with the hyper-parameters set, as one compiled call (not one per leaf)."""
-    return _with_hyperparams(optimizer.init(params), learning_rate, l2_rate)
+    settings = SolverSettings(
+        momentum=config.momentum,
+        nesterov=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+    )
+    return tunable_solver(config.solver, settings)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -377,74 +262,25 @@ def _pad_rows(array: np.ndarray, n_rows: int) -> np.ndarray:
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _outputs(model: Sequential, link: str, params, x):
+def _outputs(model: Sequential, head: Head, params, x):
     """The network's predictions: the forward pass followed by the head's link."""
-    return get_activation(link).forward(model.apply(params, x))
+    return predictions(model.apply(params, x), head)
 
 
-def _predict_outputs(model: Sequential, link: str, coefs, intercepts, x: np.ndarray) -> np.ndarray:
+def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
     params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
     with jax.enable_x64(bool(x.dtype == np.float64)):
-        out = _outputs(model, link, params, _pad_rows(x, padded_size(x.shape[0])))
+        out = _outputs(model, head, params, _pad_rows(x, padded_size(x.shape[0])))
         return np.asarray(out)[: x.shape[0]]
-
-
-# --------------------------------------------------------------------------------------------------
-# Validation scores for early stopping, jit-able: y_val carries the sample weight as its last column.
-
-
-def _weighted_mean(values, weight):
-    return jnp.sum(weight * values) / jnp.sum(weight)
-
-
-def _accuracy_of_argmax(outputs, targets_and_weight):
-    """Weighted accuracy of a softmax head (argmax of logits or of probabilities: the same class)."""
-    targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
-    correct = jnp.argmax(outputs, axis=1) == jnp.argmax(targets, axis=1)
-    return _weighted_mean(correct.astype(outputs.dtype), weight)
-
-
-def _accuracy_of_logit(outputs, targets_and_weight):
-    """Weighted accuracy of one sigmoid output given as a logit: class 1 where z > 0."""
-    correct = (outputs[:, 0] > 0) == (targets_and_weight[:, 0] > 0.5)
-    return _weighted_mean(correct.astype(outputs.dtype), targets_and_weight[:, -1])
-
-
-def _accuracy_of_probability(outputs, targets_and_weight):
-    """Weighted accuracy of one sigmoid output given as a probability: class 1 where p > 0.5."""
-    correct = (outputs[:, 0] > 0.5) == (targets_and_weight[:, 0] > 0.5)
-    return _weighted_mean(correct.astype(outputs.dtype), targets_and_weight[:, -1])
-
-
-def _r2(outputs, targets_and_weight):
-    """Weighted R² averaged over outputs, as ``sklearn.metrics.r2_score`` (a constant target scores 1 or 0)."""
-    targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1:]
-    mean = jnp.sum(weight * targets, axis=0) / jnp.sum(weight)
-    residual = jnp.sum(weight * (targets - outputs) ** 2, axis=0)
-    total = jnp.sum(weight * (targets - mean[None, :]) ** 2, axis=0)
-    safe_total = jnp.where(total > 0, total, 1.0)
-    r2 = jnp.where(total > 0, 1.0 - residual / safe_total, jnp.where(residual > 0, 0.0, 1.0))
-    return jnp.mean(r2)
-
-
-def _validation_score(head: _Head):
-    if head.out_activation == "identity":
-        return _r2
-    if head.out_activation == "softmax":
-        return _accuracy_of_argmax
-    return _accuracy_of_logit if head.link == "sigmoid" else _accuracy_of_probability
 
 
 # --------------------------------------------------------------------------------------------------
 # Randomness: one integer seed gives the jax keys (initial weights, shuffling) and the validation split.
 
 
-MAX_SEED = 2**32 - 1  # scikit-learn's MLP (and numpy's RandomState) take int seeds in [0, 2**32 - 1]
-
-
 def _seed(random_state) -> int:
     """An int ``random_state`` is the seed itself; None or a RandomState draws one (as scikit-learn)."""
-    if _is_int(random_state):
+    if is_int(random_state):
         _require(
             0 <= random_state <= MAX_SEED,
             "random_state",
@@ -453,12 +289,6 @@ def _seed(random_state) -> int:
         )
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def training_keys(seed) -> tuple[jax.Array, jax.Array]:
-    """``(init_key, shuffle_key) = jax.random.split(jax.random.key(seed))``: the keys a fit uses."""
-    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
-    return init_key, shuffle_key
 
 
 def _as_numpy(tree):
@@ -614,9 +444,9 @@ class _BaseNeuralNet(BaseEstimator):
         learning_rate = jnp.asarray(config.learning_rate_init, dtype)
         l2_rate = jnp.asarray(config.alpha / batch_weight, dtype)
         if incremental and continuing:
-            opt_state = _with_hyperparams(_cast_floats(self._optimizer_state, dtype), learning_rate, l2_rate)
+            opt_state = with_hyperparams(_cast_floats(self._optimizer_state, dtype), learning_rate, l2_rate)
         else:
-            opt_state = _fresh_optimizer_state(optimizer, params, learning_rate, l2_rate)
+            opt_state = init_state(optimizer, params, learning_rate, l2_rate)
 
         result = fit(
             model,
@@ -633,7 +463,7 @@ class _BaseNeuralNet(BaseEstimator):
             start_epoch=len(self.loss_curve_) if continuing else 0,
             stopping=None if incremental else config.stopping,
             validation=validation,
-            score=None if validation is None else _validation_score(head),
+            score=None if validation is None else ValidationScore(head),
         )
         return result, None if validation is None else result.validation_scores
 
@@ -670,8 +500,8 @@ class _BaseNeuralNet(BaseEstimator):
         self.intercepts_ = [p["b"] for p in params]
         self._optimizer_state = _as_numpy(result.opt_state)
         self._model = model
-        self._link = head.link
-        self.out_activation_ = head.out_activation
+        self._head = head
+        self.out_activation_ = OUT_ACTIVATION_NAMES[head.output_activation]
         self.n_outputs_ = head.units
         self.n_layers_ = len(config.hidden_layer_sizes) + 2
         self.n_iter_ = n_epochs
@@ -713,7 +543,7 @@ class _BaseNeuralNet(BaseEstimator):
         """Checked input through the network and its link (probabilities for a classifier)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return _predict_outputs(self._model, self._link, self.coefs_, self.intercepts_, X)
+        return _predict_outputs(self._model, self._head, self.coefs_, self.intercepts_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -809,8 +639,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
                 "weighted classes to tell apart"
             )
         index = np.searchsorted(known, y)
-        head = _classifier_head(self.loss, known.size)
-        targets = index[:, None].astype(float) if head.units == 1 else np.eye(known.size)[index]
+        head = classification_head(_loss_param(self.loss), known.size)
+        targets = encode_classes(index, head)
         return _Targets(targets, head, {"classes_": known})
 
     def _stratify(self, y):
@@ -871,7 +701,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
                 f"y has {targets.shape[1]} target columns but the network was fitted with {self.n_outputs_}"
             )
         fitted = {} if continuing else {"_y_is_1d": y.ndim == 1}
-        return _Targets(targets, _regressor_head(self.loss, targets.shape[1]), fitted)
+        return _Targets(targets, regression_head(_loss_param(self.loss), targets.shape[1]), fitted)
 
     def _divergence_advice(self) -> str:
         return (

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
-from jaxnn.activations import get_activation
-from jaxnn.ops import look_up, make_op, positive_int
+from jaxnn._checks import look_up, positive_int, prng_key
+from jaxnn.activations import get_activation, is_elementwise
+from jaxnn.ops import Op, make_op
 
-__all__ = ["INITIALISERS", "Dense", "Sequential", "dense", "initialise"]
+__all__ = ["INITIALISERS", "Dense", "Sequential", "activate", "dense", "initialise"]
 
 Params = list[dict[str, jax.Array]]
 
@@ -122,13 +123,33 @@ class Dense:
         object.__setattr__(self, "activation_kwargs", kwargs)
         look_up(INITIALISERS, self.init, "initialiser")
 
+    @property
+    def activation_op(self) -> Op:
+        """The activation as an op (its forward, its rule and, for a named one, its facts)."""
+        return get_activation(self.activation)
+
     def apply(self, layer_params: Mapping[str, jax.Array], x: jax.Array, *, custom_rules: bool = True) -> jax.Array:
         """``activation(x @ W + b)``; with ``custom_rules=False`` the plain forwards (autodiff reference)."""
-        act = get_activation(self.activation)
-        kwargs = dict(self.activation_kwargs)
-        if custom_rules:
-            return act(dense(x, layer_params["W"], layer_params["b"]), **kwargs)
-        return act.forward(dense.forward(x, layer_params["W"], layer_params["b"]), **kwargs)
+        matmul = dense if custom_rules else dense.forward
+        return activate(self, matmul(x, layer_params["W"], layer_params["b"]), custom_rules=custom_rules)
+
+
+def activate(layer: Dense, z: jax.Array, *, custom_rules: bool = True, columns: bool = False) -> jax.Array:
+    """The layer's activation applied to its pre-activations ``z``: the one activation dispatch of every
+    forward path (``Dense.apply``, the explicit backprop's forward and the training loop's).
+
+    ``z`` is batch-first ``(n, n_out)``, or with ``columns=True`` the seeds' column layout ``(n_out, n)``.
+    An activation that is not elementwise (softmax) acts along the feature axis, so in column layout it
+    sees the batch-first view ``zᵀ``; the optimisation barrier keeps XLA from folding that transpose
+    into the matrix product before it, which would make the product batch-first again.  With
+    ``custom_rules=False`` the plain forward runs (JAX's autodiff then differentiates it).
+    """
+    op = layer.activation_op
+    function = op if custom_rules else op.forward
+    kwargs = dict(layer.activation_kwargs)
+    if columns and not is_elementwise(op):
+        return function(jax.lax.optimization_barrier(z).T, **kwargs).T
+    return function(z, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -154,10 +175,7 @@ class Sequential:
         then round the scaling of a normal draw differently, in the last bit).
         """
         n_features, dtype = positive_int(n_features, "n_features"), jnp.dtype(dtype)
-        if not isinstance(key, jax.Array) or not (
-            jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape[-1:] == (2,))
-        ):
-            raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {key!r:.80}")
+        prng_key(key)
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit: the draws join the caller's program
             return _draw_parameters(self, key, n_features, dtype)
         return _draw_parameters_compiled(self, key, n_features, dtype)

@@ -15,6 +15,12 @@ samples whose rule is shared:
   Backward: ∂L/∂p_i = g w_i ∂l_i/∂p_i,   ∂L/∂y_i = g w_i ∂l_i/∂y_i,   ∂L/∂w_i = g l_i.
 
 The seeds' ``1/m`` in ``dW = dZ·Aᵀ/m`` lives here, in the mean's ``w_i/S``.
+
+Each loss also states what it is for (:class:`Loss`): its ``task`` (``"regression"``, ``"binary"`` or
+``"categorical"``), whether it takes logits, and the activation that turns the network's raw output
+into what the loss compares with the targets (``output_activation``).  The output heads of the
+estimators and of ``jaxnn-train`` (``jaxnn.heads``) are built from these facts alone, so adding a loss
+means writing it here, registering it in ``LOSSES`` and documenting it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.ops import Op, as_real_array, look_up, make_op
+from jaxnn._checks import as_real_array, look_up
+from jaxnn.ops import Op, make_op
 
 __all__ = [
     "LOSSES",
@@ -42,6 +49,8 @@ __all__ = [
 ]
 
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
+TASKS = ("regression", "binary", "categorical")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
 
 
 class Loss:
@@ -50,7 +59,13 @@ class Loss:
     Attributes:
       name: the loss's name.
       op: the underlying :class:`~jaxnn.ops.Op` over the primals ``(pred, target, weight)``.
+      task: ``"regression"`` (real-valued targets), ``"binary"`` (0/1 targets, one column per label)
+        or ``"categorical"`` (one-hot rows, one class per sample).
       from_logits: True when ``pred`` is the raw last-layer output (fused losses).
+      output_activation: the activation name that maps the network's raw output to the quantity the
+        loss is about: ``"softmax"`` (class probabilities), ``"sigmoid"`` (a probability per column) or
+        ``"identity"``.  A loss on logits applies it inside itself; any other loss expects the last
+        layer to apply it.
       reduction: ``"mean"`` (weighted mean over samples) or ``"sum"``.
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
@@ -60,21 +75,38 @@ class Loss:
     are a ValueError.  Weight values can only be checked when they are concrete (not inside ``jax.jit``).
     """
 
-    def __init__(self, name: str, op: Op, from_logits: bool, reduction: str = "mean"):
+    def __init__(self, name: str, op: Op, *, task: str, from_logits: bool, output_activation: str, reduction: str):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(
+                f"output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {output_activation!r}"
+            )
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.name = name
         self.op = op
+        self.task = task
         self.from_logits = from_logits
+        self.output_activation = output_activation
         self.reduction = reduction
+
+    @property
+    def last_layer_activation(self) -> str:
+        """The activation the network's last layer applies for this loss: ``identity`` for a loss on
+        logits (the loss applies ``output_activation`` itself), else ``output_activation``."""
+        return "identity" if self.from_logits else self.output_activation
 
     def __call__(self, pred, target, weight=None):
         """The loss; under ``jax.grad`` its hand-written rule runs."""
-        return self.op(*self._checked(pred, target, weight))
+        return self.op(*self.checked_arguments(pred, target, weight))
 
     def forward(self, pred, target, weight=None):
         """The same loss in plain jax.numpy (for autodiff references)."""
-        return self.op.forward(*self._checked(pred, target, weight))
+        return self.op.forward(*self.checked_arguments(pred, target, weight))
 
-    def _checked(self, pred, target, weight):
+    def checked_arguments(self, pred, target, weight=None):
+        """``(pred, target, weight)`` as the op takes them, checked and converted (see the class docstring)."""
         pred, target = self._real("predictions", pred), self._real("targets", target)
         if not jnp.issubdtype(pred.dtype, jnp.floating):
             floating = jnp.issubdtype(target.dtype, jnp.floating)
@@ -121,6 +153,12 @@ class Loss:
                 "give at least one sample a positive weight"
             )
 
+    def __reduce__(self):
+        """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""
+        if LOSSES.get(self.name) is self:
+            return get_loss, (self.name,)
+        return super().__reduce__()
+
     def __repr__(self) -> str:
         return f"Loss({self.name})"
 
@@ -134,12 +172,16 @@ def make_loss(
     per_sample: PerSample,
     per_sample_grads: PerSampleGrads,
     *,
-    reduction: Literal["mean", "sum"] = "mean",
+    task: Literal["regression", "binary", "categorical"],
+    output_activation: Literal["identity", "sigmoid", "softmax"],
     from_logits: bool = False,
+    reduction: Literal["mean", "sum"] = "mean",
 ) -> Loss:
-    """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring)."""
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring).
+
+    ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
+    read to build the output layer, encode the targets and read predictions back.
+    """
 
     def forward(pred, target, weight):
         losses = per_sample(pred, target)
@@ -159,7 +201,8 @@ def make_loss(
         return scale[:, None] * d_pred, scale[:, None] * d_target, d_weight
 
     forward.__name__ = name
-    return Loss(name, make_op(forward, backward, name=name), from_logits, reduction)
+    op = make_op(forward, backward, name=name)
+    return Loss(name, op, task=task, from_logits=from_logits, output_activation=output_activation, reduction=reduction)
 
 
 # Sum of squares (seed 001): l_i = Σ_j (p_ij − y_ij)², summed over samples.
@@ -173,7 +216,9 @@ def _squares_grads(p, y):
     return d, -d
 
 
-sum_of_squares = make_loss("sum_of_squares", _squares, _squares_grads, reduction="sum")
+sum_of_squares = make_loss(
+    "sum_of_squares", _squares, _squares_grads, task="regression", output_activation="identity", reduction="sum"
+)
 
 
 # Mean squared error: l_i = (1/k) Σ_j (p_ij − y_ij)², averaged over samples.
@@ -187,7 +232,9 @@ def _mean_squares_grads(p, y):
     return d, -d
 
 
-mean_squared_error = make_loss("mean_squared_error", _mean_squares, _mean_squares_grads)
+mean_squared_error = make_loss(
+    "mean_squared_error", _mean_squares, _mean_squares_grads, task="regression", output_activation="identity"
+)
 
 
 # Binary cross-entropy (seed 001b) on probabilities, clipped like the seed:
@@ -213,7 +260,9 @@ def _binary_ce_grads(p, y):
     return d_pred, jnp.log1p(-c) - jnp.log(c)
 
 
-binary_cross_entropy = make_loss("binary_cross_entropy", _binary_ce, _binary_ce_grads)
+binary_cross_entropy = make_loss(
+    "binary_cross_entropy", _binary_ce, _binary_ce_grads, task="binary", output_activation="sigmoid"
+)
 
 
 # Categorical cross-entropy with the seed's semantics: rows normalised,
@@ -238,7 +287,13 @@ def _categorical_ce_grads(p, y):
     return d_pred, -jnp.log(c)
 
 
-categorical_cross_entropy = make_loss("categorical_cross_entropy", _categorical_ce, _categorical_ce_grads)
+categorical_cross_entropy = make_loss(
+    "categorical_cross_entropy",
+    _categorical_ce,
+    _categorical_ce_grads,
+    task="categorical",
+    output_activation="softmax",
+)
 
 
 # Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (logsumexp(z_i) − z_ij).
@@ -258,7 +313,14 @@ def _softmax_ce_grads(z, y):
     return p * jnp.sum(y, axis=-1, keepdims=True) - y, lse - z
 
 
-softmax_cross_entropy = make_loss("softmax_cross_entropy", _softmax_ce, _softmax_ce_grads, from_logits=True)
+softmax_cross_entropy = make_loss(
+    "softmax_cross_entropy",
+    _softmax_ce,
+    _softmax_ce_grads,
+    task="categorical",
+    output_activation="softmax",
+    from_logits=True,
+)
 
 
 # Sigmoid and binary cross-entropy fused, on logits z:
@@ -274,7 +336,12 @@ def _sigmoid_bce_grads(z, y):
 
 
 sigmoid_binary_cross_entropy = make_loss(
-    "sigmoid_binary_cross_entropy", _sigmoid_bce, _sigmoid_bce_grads, from_logits=True
+    "sigmoid_binary_cross_entropy",
+    _sigmoid_bce,
+    _sigmoid_bce_grads,
+    task="binary",
+    output_activation="sigmoid",
+    from_logits=True,
 )
 
 

@@ -23,19 +23,15 @@ Example, a user's own op ``f(x) = x³`` with ``f'(x) = 3x²``::
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 Array = jax.Array
 
-__all__ = ["Op", "as_real_array", "look_up", "make_op", "positive_int"]
-
-T = TypeVar("T")
+__all__ = ["Op", "make_op"]
 
 
 class Op:
@@ -95,12 +91,7 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
     def with_rule_bwd(hyper, saved, cotangent):
         output, primals = saved
         cotangents = backward(cotangent, output, *primals, **dict(hyper))
-        if not isinstance(cotangents, tuple) or len(cotangents) != len(primals):
-            raise TypeError(
-                f"the backward rule of op {name!r} must return a tuple with one cotangent "
-                f"per primal ({len(primals)}), got {type(cotangents).__name__}"
-            )
-        return cotangents
+        return _checked_cotangents(name, cotangents, primals)
 
     with_rule.__name__ = name
     rule = jax.custom_vjp(with_rule, nondiff_argnums=(0,))
@@ -108,31 +99,27 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
     return rule
 
 
-def look_up(table: Mapping[str, T], name: str, what: str) -> T:
-    """``table[name]``; a name that is not there is a ValueError listing the known names, in sorted order."""
-    if isinstance(name, str) and name in table:
-        return table[name]
-    known = ", ".join(sorted(table))
-    raise ValueError(f"unknown {what} {name!r}; choose one of: {known}")
-
-
-def as_real_array(value, what: str) -> jax.Array:
-    """``value`` as a JAX array of real numbers (float, int and bool dtypes kept), else a TypeError
-    "``{what}`` must be real numbers, got dtype ...".  Lists, NumPy arrays and scalars are converted;
-    JAX arrays (tracers included) pass as they are."""
-    if not isinstance(value, jax.Array):
-        try:
-            value = np.asarray(value)
-        except (TypeError, ValueError):  # ragged lists and the like
-            value = np.asarray(None)
-    if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
-        raise TypeError(f"{what} must be real numbers, got dtype {value.dtype}")
-    return jnp.asarray(value)
-
-
-def positive_int(value, what: str) -> int:
-    """``value`` as an int if it is a whole number ≥ 1 (Python or NumPy integer, not a bool); else a
-    ValueError "``{what}`` must be a positive integer"."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+def _checked_cotangents(name: str, cotangents, primals: tuple) -> tuple:
+    """The rule's cotangents if there is one per primal with the primal's shape and a floating dtype;
+    else a TypeError naming the op, the primal and what came back (JAX's own message names neither)."""
+    if not isinstance(cotangents, tuple) or len(cotangents) != len(primals):
+        got = f"a tuple of {len(cotangents)}" if isinstance(cotangents, tuple) else type(cotangents).__name__
+        raise TypeError(
+            f"the backward rule of op {name!r} must return a tuple with one cotangent per primal "
+            f"({len(primals)}), got {got}"
+        )
+    for index, (cotangent, primal) in enumerate(zip(cotangents, primals, strict=True)):
+        shape, expected = jnp.shape(cotangent), jnp.shape(primal)
+        if shape != expected:
+            raise TypeError(
+                f"the backward rule of op {name!r} returned a cotangent of shape {shape} for primal {index}, "
+                f"which has shape {expected}; a cotangent has its primal's shape"
+            )
+        if jnp.issubdtype(jnp.result_type(primal), jnp.floating) and not jnp.issubdtype(
+            jnp.result_type(cotangent), jnp.floating
+        ):
+            raise TypeError(
+                f"the backward rule of op {name!r} returned dtype {jnp.result_type(cotangent)} for primal {index}, "
+                f"which is {jnp.result_type(primal)}; return floating-point cotangents (e.g. multiply by g)"
+            )
+    return cotangents

@@ -46,12 +46,9 @@ class ActivationCase(NamedTuple):
 
     @property
     def kinks(self) -> tuple[float, ...]:
-        """Points where the activation is not differentiable (finite differences must avoid them)."""
-        if self.name in ("relu", "leaky_relu"):
-            return (0.0,)
-        if self.name == "binary_step":
-            return (self.kwargs.get("threshold", 0.0),)
-        return ()
+        """Points where the activation is not differentiable (finite differences must avoid them), as the
+        activation itself declares them."""
+        return self.op.kinks(**self.kwargs)
 
     @property
     def id(self) -> str:
@@ -76,10 +73,12 @@ ACTIVATION_CASES = (
 
 LOSS_NAMES = tuple(jaxnn.losses.LOSSES)
 
-# The output activation each loss needs to receive valid predictions (None: any real number is valid).
+# The activation each loss's last layer needs to give it valid predictions, from the loss's own facts
+# (absent: any real number is valid).
 OUTPUT_ACTIVATION_FOR_LOSS = {
-    "binary_cross_entropy": "sigmoid",
-    "categorical_cross_entropy": "softmax",
+    name: loss.last_layer_activation
+    for name, loss in jaxnn.losses.LOSSES.items()
+    if loss.last_layer_activation != "identity"
 }
 
 
@@ -98,25 +97,24 @@ def activation_input(case: ActivationCase, rng: np.random.Generator, shape, dtyp
 
 
 def loss_inputs(name: str, rng: np.random.Generator, n: int, k: int, dtype) -> tuple[jax.Array, jax.Array]:
-    """A valid ``(pred, target)`` pair of shape ``(n, k)`` for the named loss, away from its clip bounds.
+    """A valid ``(pred, target)`` pair of shape ``(n, k)`` for the named loss, away from its clip bounds,
+    chosen from the facts the loss states (so a new loss needs no entry here):
 
-    * squares: any reals;
-    * binary cross-entropy: probabilities in [0.05, 0.95], soft targets in [0, 1];
-    * categorical cross-entropy: positive, unnormalised rows (the loss normalises them), normalised targets;
-    * fused losses: logits of any sign; normalised rows (softmax) or [0, 1] targets (sigmoid).
+    * regression: any reals for both;
+    * on logits: any reals, with targets as below;
+    * binary on probabilities (sigmoid output): probabilities in [0.05, 0.95]; targets in [0, 1];
+    * categorical on probabilities (softmax output): positive, unnormalised rows; normalised targets.
     """
-    if name in ("sum_of_squares", "mean_squared_error"):
-        pred, target = rng.normal(size=(n, k)), rng.normal(size=(n, k))
-    elif name == "binary_cross_entropy":
-        pred, target = rng.uniform(0.05, 0.95, (n, k)), rng.uniform(0.0, 1.0, (n, k))
-    elif name == "categorical_cross_entropy":
-        pred, target = rng.uniform(0.1, 1.0, (n, k)), normalised_rows(rng, n, k)
-    elif name == "softmax_cross_entropy":
-        pred, target = 2.0 * rng.normal(size=(n, k)), normalised_rows(rng, n, k)
-    elif name == "sigmoid_binary_cross_entropy":
-        pred, target = 2.0 * rng.normal(size=(n, k)), rng.uniform(0.0, 1.0, (n, k))
+    loss = jaxnn.get_loss(name)
+    if loss.task == "regression":
+        return jnp.asarray(rng.normal(size=(n, k)), dtype), jnp.asarray(rng.normal(size=(n, k)), dtype)
+    target = normalised_rows(rng, n, k) if loss.task == "categorical" else rng.uniform(0.0, 1.0, (n, k))
+    if loss.from_logits:
+        pred = 2.0 * rng.normal(size=(n, k))
+    elif loss.task == "binary":
+        pred = rng.uniform(0.05, 0.95, (n, k))
     else:
-        raise KeyError(f"tests/helpers.py has no valid inputs for loss {name!r}; add them to loss_inputs")
+        pred = rng.uniform(0.1, 1.0, (n, k))
     return jnp.asarray(pred, dtype), jnp.asarray(target, dtype)
 
 
@@ -128,7 +126,7 @@ def normalised_rows(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
 
 def model_targets(name: str, rng: np.random.Generator, n: int, k: int, dtype) -> jax.Array:
     """Targets a model's output is trained against: one-hot rows for the categorical losses."""
-    if name in ("categorical_cross_entropy", "softmax_cross_entropy"):
+    if jaxnn.get_loss(name).task == "categorical":
         return jnp.asarray(np.eye(k)[rng.integers(0, k, n)], dtype)
     return loss_inputs(name, rng, n, k, dtype)[1]
 

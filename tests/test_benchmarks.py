@@ -144,16 +144,25 @@ def test_readme_block_is_replaced_and_its_markers_are_required(tmp_path):
 
 def test_jaxnn_column_loop_and_autodiff_loop_agree():
     """The benchmark's jax.grad competitor is the same compiled loop: its result matches jaxnn's rules."""
-    from jaxnn import train
+    from jaxnn._loop import RunSpec, run
 
     split = iris_split()
     x, y = jnp.asarray(split.x_train, jnp.float32), jnp.asarray(one_hot(split.y_train, 3), jnp.float32)
     model = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
     params = model.init(jax.random.key(0), 4)
     loss, optimizer = jaxnn.get_loss("categorical_cross_entropy"), jaxnn.gradient_descent(0.1)
-    data = (x, y, jnp.ones(len(x)), jax.random.key(0), np.uint32(0))
     rules, autodiff = (
-        train._fit_epochs(model, loss, optimizer, 50, len(x), custom_rules, params, optimizer.init(params), *data)
+        run(
+            RunSpec(model, loss, optimizer, batch_size=len(x), custom_rules=custom_rules),
+            params=params,
+            opt_state=optimizer.init(params),
+            x=x,
+            y=y,
+            weight=jnp.ones(len(x)),
+            key=jax.random.key(0),
+            start_epoch=0,
+            epochs=50,
+        )
         for custom_rules in (True, False)
     )
     np.testing.assert_allclose(rules.history, autodiff.history, rtol=1e-5)
@@ -165,15 +174,15 @@ def test_jaxnn_column_loop_and_autodiff_loop_agree():
 
 
 def test_fit_with_the_same_learning_rate_compiles_once():
-    from jaxnn import train
+    from jaxnn._loop import compiled_programs
 
     model = jaxnn.Sequential((jaxnn.Dense(3, "relu"), jaxnn.Dense(2, "softmax")))
     params = jax.tree.map(np.asarray, model.init(jax.random.key(1), 2))
     x, y = np.eye(4, 2, dtype=np.float32), one_hot(np.array([0, 1, 1, 0]), 2)
-    before = train._fit_epochs._cache_size()
-    for _ in range(3):  # a new gradient_descent(0.05) each call, equal to the others
-        jaxnn.fit(model, params, x, y, loss="categorical_cross_entropy", epochs=7, learning_rate=0.05)
-    assert train._fit_epochs._cache_size() == before + 1
+    before = compiled_programs()
+    for epochs in (7, 8, 3000):  # a new gradient_descent(0.05) each call, equal to the others; any epochs
+        jaxnn.fit(model, params, x, y, loss="categorical_cross_entropy", epochs=epochs, learning_rate=0.05)
+    assert compiled_programs() == before + 1
     assert jaxnn.gradient_descent(0.05) == jaxnn.gradient_descent(0.05) != jaxnn.gradient_descent(0.5)
 
 

@@ -166,14 +166,32 @@ def test_make_loss_builds_a_checked_loss():
         "sum_of_absolute_errors",
         lambda p, y: jnp.sum(jnp.abs(p - y), axis=-1),
         lambda p, y: (jnp.sign(p - y), -jnp.sign(p - y)),
+        task="regression",
+        output_activation="identity",
         reduction="sum",
+    )
+    assert (absolute.task, absolute.output_activation, absolute.last_layer_activation) == (
+        "regression",
+        "identity",
+        "identity",
     )
     p, y, w = jnp.array([[1.0, -2.0]]), jnp.array([[0.5, 0.0]]), jnp.array([3.0])
     assert float(absolute(p, y, w)) == pytest.approx(3.0 * 2.5)
     with jax.enable_x64(True):
         jaxnn.check_vjp(absolute.op.forward, absolute.op.vjp, *(jnp.asarray(a, jnp.float64) for a in (p, y, w)))
     with pytest.raises(ValueError, match=r"reduction must be 'mean' or 'sum', got 'median'"):
-        jaxnn.make_loss("bad", absolute.op.forward, absolute.op.backward, reduction="median")
+        jaxnn.make_loss(
+            "bad",
+            absolute.op.forward,
+            absolute.op.backward,
+            task="regression",
+            output_activation="identity",
+            reduction="median",
+        )
+    with pytest.raises(TypeError, match="task"):  # the facts a front end reads cannot be left out
+        jaxnn.make_loss("bare", absolute.op.forward, absolute.op.backward)
+    with pytest.raises(ValueError, match="task must be one of regression, binary, categorical"):
+        jaxnn.make_loss("odd", absolute.op.forward, absolute.op.backward, task="ranking", output_activation="identity")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
-from jaxnn import train
+from jaxnn import _loop
 from jaxnn.train import Stopping
 
 MODEL = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "softmax")))
@@ -186,7 +186,7 @@ def test_zero_weight_padding_rows_change_nothing():
     np.testing.assert_allclose(padded.history, plain.history, rtol=1e-5)
 
 
-# Minibatch shuffling (train._epoch_batches) sorts the rows by random keys drawn per row.  Data sets
+# Minibatch shuffling (_loop.epoch_batches) sorts the rows by random keys drawn per row.  Data sets
 # of up to 1625 rows and ones above it both matter: jax.random.permutation, used before, sorts once up to
 # 1625 rows (3·ln n / ln 2³² ≤ 1) but twice above, and its second sort draws keys by position in the
 # already shuffled rows, so appended padding reordered the real rows only there.
@@ -226,7 +226,7 @@ def test_each_epoch_visits_every_real_row_once_before_any_padding(weight, batch_
     n, real = weight.size, np.flatnonzero(weight)
     for epoch in range(3):
         epoch_key = jax.random.fold_in(KEY, epoch)
-        index, mask = jax.device_get(train._epoch_batches(epoch_key, jnp.asarray(weight), batch_size))
+        index, mask = jax.device_get(_loop.epoch_batches(epoch_key, jnp.asarray(weight), batch_size))
         assert index.shape == mask.shape == (-(-n // batch_size), batch_size)
         order = index.ravel()[mask.ravel()]
         assert mask.sum() == n and np.all(mask.ravel()[:n])  # the masked slots are the tail of the last batch
@@ -243,11 +243,11 @@ def test_real_rows_are_shuffled_the_same_whatever_padding_follows_them():
         orders = []
         for extra in (0, 1, 30, 5000):
             weight = jnp.concatenate([jnp.ones(n), jnp.zeros(extra)])
-            index, _ = train._epoch_batches(KEY, weight, 8)
+            index, _ = _loop.epoch_batches(KEY, weight, 8)
             orders.append(np.asarray(index).ravel()[:n])
         for order in orders[1:]:
             np.testing.assert_array_equal(order, orders[0])
-        next_epoch, _ = train._epoch_batches(jax.random.fold_in(KEY, 1), jnp.ones(n), 8)
+        next_epoch, _ = _loop.epoch_batches(jax.random.fold_in(KEY, 1), jnp.ones(n), 8)
         assert not np.array_equal(np.asarray(next_epoch).ravel()[:n], orders[0])
 
 
@@ -256,7 +256,7 @@ def test_every_order_is_equally_likely():
     comes up about 1000 times (the standard deviation of each count is about 31), the padding always last."""
     keys = jax.random.split(jax.random.key(7), 24_000)
     weight = jnp.asarray([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
-    orders = np.asarray(jax.vmap(lambda key: train._epoch_batches(key, weight, 3)[0].ravel())(keys))
+    orders = np.asarray(jax.vmap(lambda key: _loop.epoch_batches(key, weight, 3)[0].ravel())(keys))
     assert np.all(np.sort(orders[:, 4:], axis=1) == [4, 5])
     codes = orders[:, :4] @ (4 ** np.arange(4))
     counts = np.unique(codes, return_counts=True)[1]

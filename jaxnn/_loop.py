@@ -1,0 +1,484 @@
+"""The compiled training loop: the one place where epochs, batches and steps run.
+
+This is jaxnn's internal contract, used by ``jaxnn.fit``, ``jaxnn.train_step``, ``jaxnn.distributed``,
+the estimators, ``jaxnn-train`` and the benchmarks.  A run is described by a :class:`RunSpec` — a
+hashable record of everything that selects the compiled program (model, loss, optimiser, batch size,
+stopping rule, layout, autodiff switch) — and driven by :func:`run` with keyword arguments only.  Loop
+state travels in named records (:class:`TrainCarry`, :class:`StopCarry`, :class:`LoopState`), never in
+tuples read by position.  Nothing here checks user input: the front ends do that, then call in.
+
+**Epochs.**  Epoch ``e`` is counted from the start of training (a fit continued with ``start_epoch=a``
+runs epochs ``a, a+1, …``) and shuffles with ``fold_in(key, e)``; so a fit split into calls equals the
+unsplit fit bit for bit on the CPU.  The compiled program runs at most ``spec.chunk`` epochs from a
+runtime ``start`` to a runtime ``stop`` (XLA cannot see the trip count: with a visible count it inlines
+a one-epoch loop and rounds differently); :func:`run` calls it once per chunk.  So a new number of epochs
+compiles nothing, and the memory of a run does not grow with the epochs asked for: the per-epoch
+history comes back chunk by chunk, and a run that stops early runs no further chunk.
+
+**Steps.**  A step whose loss or updated parameters are not finite is not applied and clears
+``TrainCarry.ok``; after that nothing changes and the loop ends.  ``n_epochs`` counts the epochs that
+finished healthily; the history holds one entry per epoch run (the diverged one, last, is NaN).
+
+**Layouts.**  ``"columns"`` (the default) computes each layer in the seeds' column layout with the bias
+folded into the weights — ``Z = W̃·Ã`` with ``W̃ = [Wᵀ | b]`` of shape ``(n_out, n_in + 1)`` and
+``Ã = [aᵀ; 1]`` — which runs small products several times faster on XLA's CPU backend than the
+batch-first form.  That product is jaxnn's ``dense`` op with ``x = W̃``, ``w = Ã`` and a zero bias, so its
+hand-written rule gives ``∂L/∂W̃ = G·Ãᵀ`` (the seeds' ``dW = dZ·Aᵀ``, with ``∂L/∂b`` as its last column).
+Elementwise activations do not care about the layout; any other op sees the batch-first view
+(:func:`jaxnn.layers.activate`).  With plain gradient descent the loop carries the ``W̃`` themselves
+(updating ``W̃`` is the same arithmetic as updating ``W`` and ``b``).  ``"rows"`` is the batch-first
+``x @ W + b`` of ``Sequential.apply``.  Parameters, optimiser state and results keep the public layout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn.layers import Params, Sequential, activate, dense
+from jaxnn.losses import Loss
+from jaxnn.optimizers import is_gradient_descent
+
+__all__ = [
+    "EPOCH_CHUNK",
+    "LAYOUTS",
+    "Data",
+    "FitResult",
+    "LoopState",
+    "RunSpec",
+    "StopCarry",
+    "Stopping",
+    "TrainCarry",
+    "compiled_programs",
+    "default_layout",
+    "epoch_batches",
+    "forward",
+    "run",
+    "step",
+]
+
+EPOCH_CHUNK = 1024  # epochs per compiled call: the length of the history buffer of one call
+LAYOUTS = ("columns", "rows")
+
+
+def default_layout() -> str:
+    """``"columns"`` on XLA's CPU backend, where it runs small products several times faster; ``"rows"``
+    elsewhere (on an H200 the batch-first step of a wide network was faster; see the benchmarks)."""
+    return "columns" if jax.default_backend() == "cpu" else "rows"
+
+
+class Stopping(NamedTuple):
+    """Stop when the monitored value stops improving (scikit-learn's MLP rule).
+
+    Each epoch ends with a value: the training loss, or, with validation data, the validation score.
+    An epoch that does not improve on the best so far by more than ``tol`` (loss: ``> best − tol``;
+    score: ``< best + tol``) counts as one without improvement; training stops once more than
+    ``n_iter_no_change`` such epochs come in a row.
+    """
+
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+
+
+class FitResult(NamedTuple):
+    """What a training run returns."""
+
+    params: Params  # the trained parameters (with validation data: those of the best-scoring epoch)
+    opt_state: optax.OptState
+    history: np.ndarray  # (epochs run,) mean training loss of each epoch; a diverged last epoch is NaN
+    diverged: bool  # a step went non-finite; params are the last finite ones
+    n_epochs: int  # epochs finished healthily (fewer than asked when stopped early or diverged)
+    validation_scores: np.ndarray  # (epochs run,) validation score after each epoch; NaN without validation
+
+
+class RunSpec(NamedTuple):
+    """Everything that selects the compiled program of a run; hashable, so it keys the compile cache.
+
+    ``batch_size`` counts rows per step; one at least the number of rows is full batch.  ``score``
+    (with ``stopping``) is a jit-able, hashable ``score(outputs, y_val) -> scalar``, higher is better;
+    without it the stopping rule watches the training loss.  ``custom_rules=False`` differentiates the
+    plain forwards with JAX's autodiff instead of the hand-written rules (for tests and benchmarks).
+    """
+
+    model: Sequential
+    loss: Loss
+    optimizer: optax.GradientTransformation
+    batch_size: int
+    stopping: Stopping | None = None
+    score: Callable[[jax.Array, jax.Array], jax.Array] | None = None
+    custom_rules: bool = True
+    layout: str = "columns"
+    chunk: int = EPOCH_CHUNK
+
+
+class Data(NamedTuple):
+    """The arrays of a run: training rows, per-sample weights (0 masks a row out) and validation data
+    (empty ``(0, 0)`` arrays without it)."""
+
+    x: jax.Array
+    y: jax.Array
+    weight: jax.Array
+    x_val: jax.Array
+    y_val: jax.Array
+
+
+class TrainCarry(NamedTuple):
+    """What each step updates: the parameters (in the loop's layout), the optimiser state, and whether
+    every step so far was finite."""
+
+    params: Any
+    opt_state: optax.OptState
+    ok: jax.Array
+
+
+class StopCarry(NamedTuple):
+    """The stopping rule's memory: the best value so far, the parameters that gave it, and the count of
+    epochs in a row without enough improvement."""
+
+    best: jax.Array
+    best_params: Any
+    no_improvement: jax.Array
+
+
+class LoopState(NamedTuple):
+    """The state of the epoch loop of one compiled call; ``history``/``scores`` are indexed from its start."""
+
+    epoch: jax.Array
+    train: TrainCarry
+    stop: StopCarry
+    history: jax.Array
+    scores: jax.Array
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers in the loop's layout.
+
+
+def _columns_with_ones(x: jax.Array) -> jax.Array:
+    """Ã = [xᵀ; 1]: batch-first ``(n, n_in)`` to the column layout ``(n_in + 1, n)`` with a row of ones."""
+    return jnp.concatenate([x.T, jnp.ones((1, x.shape[0]), x.dtype)], axis=0)
+
+
+def _fold(params: Params) -> list[jax.Array]:
+    """Each layer as ``W̃ = [Wᵀ | b]``, ``(n_out, n_in + 1)``."""
+    return [jnp.concatenate([layer["W"].T, layer["b"][:, None]], axis=1) for layer in params]
+
+
+def _unfold(weights) -> Params:
+    """The inverse of ``_fold``: each ``W̃`` back to ``{"W": W, "b": b}``."""
+    return [{"W": w[:, :-1].T, "b": w[:, -1]} for w in weights]
+
+
+def _carries_folded(spec: RunSpec, params) -> bool:
+    """Whether the loop carries each layer as its ``W̃``: column layout and plain gradient descent (which
+    updates every number on its own) on parameters in ``model.init``'s layout."""
+    plain_layers = isinstance(params, list) and all(
+        isinstance(layer, dict) and set(layer) == {"W", "b"} for layer in params
+    )
+    return spec.layout == "columns" and plain_layers and is_gradient_descent(spec.optimizer)
+
+
+def _prepared_inputs(spec: RunSpec, x: jax.Array) -> jax.Array:
+    """Inputs in the loop's layout: ``Ã`` for columns, ``x`` itself for rows."""
+    return _columns_with_ones(x) if spec.layout == "columns" else x
+
+
+def _take_rows(spec: RunSpec, inputs: jax.Array, index: jax.Array) -> jax.Array:
+    return inputs[:, index] if spec.layout == "columns" else inputs[index]
+
+
+def _forward_prepared(spec: RunSpec, params, inputs, folded: bool) -> jax.Array:
+    """The model's output, batch-first ``(n, n_outputs)``, from prepared inputs and the carried params."""
+    if spec.layout == "rows":
+        return spec.model.apply(params, inputs, custom_rules=spec.custom_rules)
+    weights = params if folded else _fold(params)
+    matmul = dense if spec.custom_rules else dense.forward
+    a = inputs
+    n = a.shape[1]
+    no_bias = jnp.zeros((n,), a.dtype)  # the bias is inside W̃
+    ones = jnp.ones((1, n), a.dtype)
+    last = len(spec.model.layers) - 1
+    for index, (layer, w) in enumerate(zip(spec.model.layers, weights, strict=True)):
+        a = activate(layer, matmul(w, a, no_bias), custom_rules=spec.custom_rules, columns=True)
+        if index < last:
+            a = jnp.concatenate([a, ones], axis=0)
+    # The loss sees the batch-first view; the barrier keeps the last product in column layout.
+    return jax.lax.optimization_barrier(a).T
+
+
+def forward(spec: RunSpec, params: Params, x: jax.Array) -> jax.Array:
+    """``spec.model.apply(params, x)`` computed the way the loop computes it (same layout, same rounding)."""
+    return _forward_prepared(spec, params, _prepared_inputs(spec, x), folded=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# One step, one epoch.
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _select(condition, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
+def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: bool) -> tuple[TrainCarry, jax.Array]:
+    """One update on one batch; returns the new carry and the batch's loss before the update.
+
+    A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and
+    clears ``ok``, after which nothing changes any more.
+    """
+    active = jnp.sum(weight) > 0
+    safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
+    loss = spec.loss if spec.custom_rules else spec.loss.forward
+
+    def objective(params):
+        return loss(_forward_prepared(spec, params, inputs, folded), y, safe_weight)
+
+    value, grads = jax.value_and_grad(objective)(carry.params)
+    updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params)
+    new_params = optax.apply_updates(carry.params, updates)
+    finite = jnp.isfinite(value) & _all_finite(new_params)
+    ok = carry.ok & (finite | ~active)
+    apply = ok & active
+    new = TrainCarry(_select(apply, new_params, carry.params), _select(apply, new_opt_state, carry.opt_state), ok)
+    return new, value
+
+
+def epoch_batches(key, weight, batch_size: int):
+    """Shuffled sample indices as ``(n_batches, batch_size)`` and a 0/1 mask for the padded tail.
+
+    Rows of weight 0 (padding) are moved behind the others, so real rows fill the batches first.
+
+    The order does not depend on how many rows of weight 0 follow the real ones: row ``i`` gets two
+    independent 32-bit sort keys, element ``i`` of ``bits(k₁, (n,))`` and of ``bits(k₂, (n,))``, and
+    the rows are sorted by ``(weight == 0, first key, second key)``.  With JAX's threefry in its
+    partitionable mode (the default) element ``i`` of a 1-D draw is a hash of the key and ``i`` alone,
+    so it does not change with ``n`` (``tests/test_loop.py`` checks this), and the real rows' order is
+    a function of the key and their positions only.  Sorting i.i.d. keys gives every order the same
+    probability except when two rows tie; with 64 random bits per row a tie among ``n`` rows has
+    probability below ``n²/2⁶⁵`` (and is then broken by position).  ``jax.random.permutation`` would
+    not do: above 1625 rows it sorts more than once, drawing the later keys by position in the already
+    shuffled rows, so appended rows would reorder the real ones.
+    """
+    n_samples = weight.shape[0]
+    n_batches = math.ceil(n_samples / batch_size)
+    first, second = jax.random.split(key)
+    # lexsort sorts by its last key first: padding last, then the two random keys.
+    order = jnp.lexsort(
+        (jax.random.bits(second, (n_samples,)), jax.random.bits(first, (n_samples,)), weight == 0)
+    ).astype(jnp.int32)
+    padding = n_batches * batch_size - n_samples
+    index = jnp.concatenate([order, jnp.zeros(padding, order.dtype)]).reshape(n_batches, batch_size)
+    mask = (jnp.arange(n_batches * batch_size) < n_samples).reshape(n_batches, batch_size)
+    return index, mask
+
+
+def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, folded: bool):
+    """One pass over the data: the new carry and the epoch's mean loss (NaN once a step went non-finite)."""
+    n_samples = weight.shape[0]
+    if spec.batch_size >= n_samples:
+        carry, value = _guarded_step(spec, carry, inputs, y, weight, folded)
+        return carry, jnp.where(carry.ok, value, jnp.nan)
+
+    index, mask = epoch_batches(epoch_key, weight, spec.batch_size)
+
+    def batch(carry, index_and_mask):
+        idx, m = index_and_mask
+        w = weight[idx] * m
+        carry, value = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded)
+        return carry, jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
+
+    carry, weighted = jax.lax.scan(batch, carry, (index, mask.astype(y.dtype)))
+    return carry, jnp.where(carry.ok, jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
+
+
+def _epoch_key(key, epoch):
+    """Epoch e (counted from the start of training) shuffles with fold_in(key, e)."""
+    return jax.random.fold_in(key, epoch)
+
+
+# --------------------------------------------------------------------------------------------------
+# The compiled chunk of epochs and its driver.
+
+
+def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_inputs, y_val, folded: bool):
+    """The stopping rule after one epoch: the monitored value and the updated :class:`StopCarry`."""
+    if spec.score is not None:
+        monitored = spec.score(_forward_prepared(spec, train.params, val_inputs, folded), y_val)
+        improved_enough = monitored >= stop.best + spec.stopping.tol
+        better = monitored > stop.best
+    else:
+        monitored = loss_value
+        improved_enough = monitored <= stop.best - spec.stopping.tol
+        better = monitored < stop.best
+    return monitored, StopCarry(
+        best=jnp.where(better, monitored, stop.best),
+        best_params=_select(better & train.ok, train.params, stop.best_params),
+        no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
+    )
+
+
+_TRACES = {"run_chunk": 0}
+
+
+@partial(jax.jit, static_argnames="spec")
+def _run_chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry, start, stop_epoch) -> LoopState:
+    """Epochs ``start, …, stop_epoch − 1`` (at most ``spec.chunk``) in one ``lax.while_loop``, ending early
+    on a non-finite step or when the stopping rule fires.  Params come and go in the public layout."""
+    _TRACES["run_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
+    folded = _carries_folded(spec, train.params)
+    to_loop = _fold if folded else (lambda params: params)
+    from_loop = _unfold if folded else (lambda params: params)
+    inputs = _prepared_inputs(spec, data.x)
+    val_inputs = _prepared_inputs(spec, data.x_val) if spec.score is not None else None
+    dtype = data.y.dtype
+
+    def running(state: LoopState):
+        going = (state.epoch < stop_epoch) & state.train.ok
+        if spec.stopping is not None:
+            going &= state.stop.no_improvement <= spec.stopping.n_iter_no_change
+        return going
+
+    def one_epoch(state: LoopState) -> LoopState:
+        train, value = _run_epoch(spec, state.train, _epoch_key(key, state.epoch), inputs, data.y, data.weight, folded)
+        stop_carry, monitored = state.stop, jnp.asarray(jnp.nan, dtype)
+        if spec.stopping is not None:
+            monitored, stop_carry = _watch(spec, state.stop, train, value, val_inputs, data.y_val, folded)
+        position = state.epoch - start
+        return LoopState(
+            epoch=state.epoch + 1,
+            train=train,
+            stop=stop_carry,
+            history=state.history.at[position].set(value),
+            scores=state.scores.at[position].set(monitored if spec.score is not None else jnp.nan),
+        )
+
+    nan_buffer = jnp.full(spec.chunk, jnp.nan, dtype)
+    first = LoopState(
+        epoch=start,
+        train=train._replace(params=to_loop(train.params)),
+        stop=stop._replace(best_params=to_loop(stop.best_params)),
+        history=nan_buffer,
+        scores=nan_buffer,
+    )
+    last = jax.lax.while_loop(running, one_epoch, first)
+    return last._replace(
+        train=last.train._replace(params=from_loop(last.train.params)),
+        stop=last.stop._replace(best_params=from_loop(last.stop.best_params)),
+    )
+
+
+def compiled_programs() -> int:
+    """How many epoch-loop programs this process has traced (and so compiled) so far: the count that
+    compile-once tests watch."""
+    return _TRACES["run_chunk"]
+
+
+def _host(array) -> np.ndarray:
+    """A host copy of a (replicated) array, also of a global array spread over several processes."""
+    if isinstance(array, jax.Array) and not array.is_fully_addressable:
+        return np.asarray(array.addressable_data(0))
+    return np.asarray(array)
+
+
+def _empty_validation(dtype) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, 0), dtype), np.zeros((0, 0), dtype)
+
+
+def run(
+    spec: RunSpec,
+    *,
+    params: Params,
+    opt_state: optax.OptState,
+    x: jax.Array,
+    y: jax.Array,
+    weight: jax.Array,
+    key: jax.Array,
+    start_epoch: int,
+    epochs: int,
+    x_val: jax.Array | None = None,
+    y_val: jax.Array | None = None,
+) -> FitResult:
+    """Run epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec`` and return a :class:`FitResult`.
+
+    The arrays are used as given (host or device, sharded or not; the caller has checked and cast them);
+    ``x_val``/``y_val`` go with ``spec.score``.  The loop is called in chunks of ``spec.chunk`` epochs:
+    without a stopping rule all chunks are queued at once and the host waits only at the end; with one,
+    it reads each chunk's end before queuing the next, so a run that stops early runs no further chunk.
+    """
+    dtype = y.dtype
+    if x_val is None:
+        x_val, y_val = _empty_validation(dtype)
+    data = Data(x, y, weight, x_val, y_val)
+    worst = -jnp.inf if spec.score is not None else jnp.inf
+    train = TrainCarry(params, opt_state, jnp.bool_(True))
+    stop = StopCarry(jnp.asarray(worst, dtype), params, jnp.int32(0))
+    chunks = []
+    epoch, end = start_epoch, start_epoch + epochs
+    while epoch < end:
+        stop_epoch = min(epoch + spec.chunk, end)
+        state = _run_chunk(
+            spec, data=data, key=key, train=train, stop=stop, start=np.uint32(epoch), stop_epoch=np.uint32(stop_epoch)
+        )
+        chunks.append((epoch, state))
+        train, stop = state.train, state.stop
+        if spec.stopping is not None and int(_host(state.epoch)) < stop_epoch:
+            break  # stopped early or diverged
+        epoch = stop_epoch
+    histories, scores = [], []
+    for chunk_start, state in chunks:
+        ran = int(_host(state.epoch)) - chunk_start
+        histories.append(_host(state.history)[:ran])
+        scores.append(_host(state.scores)[:ran])
+    history = np.concatenate(histories) if histories else np.zeros(0, dtype)
+    diverged = not bool(_host(train.ok))
+    params = stop.best_params if spec.score is not None else train.params
+    return FitResult(
+        params=params,
+        opt_state=train.opt_state,
+        history=history,
+        diverged=diverged,
+        n_epochs=len(history) - int(diverged),
+        validation_scores=np.concatenate(scores) if scores else np.zeros(0, dtype),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# One step on one batch, for a user's own loop.
+
+
+def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
+    """``(params, opt_state, loss_before_update)`` of one guarded step; shapes are checked while tracing,
+    so a wrong shape is a clear ValueError and a call with known shapes costs nothing extra."""
+    spec.model.check(params, x.shape)
+    if y.ndim != 2 or y.shape != (x.shape[0], spec.model.n_outputs):
+        raise ValueError(
+            f"y must have shape {(x.shape[0], spec.model.n_outputs)} (one row per sample, one column per output), "
+            f"got {tuple(y.shape)}"
+        )
+    if weight is None:
+        weight = jnp.ones(x.shape[0], x.dtype)
+    elif weight.shape != (x.shape[0],):
+        raise ValueError(f"weight must have shape ({x.shape[0]},) (one per sample), got {tuple(weight.shape)}")
+    carry = TrainCarry(params, opt_state, jnp.bool_(True))
+    carry, value = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
+    return carry.params, carry.opt_state, value
+
+
+def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
+    """The compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss)`` of ``spec``.
+
+    With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  Each call
+    of this function compiles a new program; callers keep the result.
+    """
+    donate = (0, 1) if in_place else ()
+    return jax.jit(partial(_one_step, spec), donate_argnums=donate)

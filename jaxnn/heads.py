@@ -1,0 +1,159 @@
+"""The output side of a network: which last layer a task and a loss need, how targets are encoded and
+how outputs are read back.  The estimators and ``jaxnn-train`` both build their heads here, so a loss
+name means the same network in both.
+
+The rules, decided once from the facts each loss states (``task``, ``from_logits``,
+``output_activation``; see :mod:`jaxnn.losses`):
+
+* **Classification into k classes.**  The default loss is the fused ``softmax_cross_entropy`` on
+  logits for k > 2 and ``sigmoid_binary_cross_entropy`` with one output for k = 2 (both stable: no
+  clip whose zero gradient can trap a sample).  A categorical loss gets k outputs with a softmax; a
+  binary loss gets one sigmoid output and needs k = 2 (on more classes it is refused: one sigmoid per
+  class trained one-vs-rest is not a distribution over classes; use a categorical loss).  A regression
+  loss such as squared error is applied to the task's probabilities: a softmax over k outputs, or one
+  sigmoid output for k = 2.
+* **Regression.**  One identity output per target column; the default loss is ``mean_squared_error``;
+  a classification loss is refused.
+* A loss on logits keeps the last layer linear (``identity``) and its ``output_activation`` becomes the
+  head's ``link``, applied to outputs for predictions; any other loss puts the activation in the last
+  layer and the link is ``identity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn.activations import get_activation
+from jaxnn.losses import Loss, get_loss, mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from jaxnn.metrics import accuracy, r2_score
+
+__all__ = [
+    "CLASSIFICATION",
+    "REGRESSION",
+    "Head",
+    "ValidationScore",
+    "class_indices",
+    "classification_head",
+    "default_loss",
+    "encode_classes",
+    "predictions",
+    "regression_head",
+]
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+
+
+class Head(NamedTuple):
+    """What the last layer computes, the loss it trains with, and how its outputs are read.
+
+    Attributes:
+      task: ``"classification"`` or ``"regression"``.
+      loss: the training loss.
+      units: the last layer's width (k classes, 1 for two classes with one sigmoid output, or the
+        number of regression targets).
+      layer_activation: the last layer's activation.
+      link: applied to the network's output to get predictions (class probabilities): the loss's
+        ``output_activation`` for a loss on logits, else ``identity``.
+      output_activation: the activation between the last product and the predictions, wherever it is
+        applied (``"softmax"``, ``"sigmoid"`` or ``"identity"``).
+      n_classes: k for classification, 0 for regression.
+    """
+
+    task: str
+    loss: Loss
+    units: int
+    layer_activation: str
+    link: str
+    output_activation: str
+    n_classes: int
+
+
+def default_loss(task: str, n_classes: int = 0) -> Loss:
+    """``softmax_cross_entropy`` for more than two classes, ``sigmoid_binary_cross_entropy`` for two,
+    ``mean_squared_error`` for regression."""
+    if task == REGRESSION:
+        return mean_squared_error
+    return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
+
+
+def _head(task: str, loss: Loss, units: int, output_activation: str, n_classes: int) -> Head:
+    if loss.from_logits:
+        return Head(task, loss, units, "identity", output_activation, output_activation, n_classes)
+    return Head(task, loss, units, output_activation, "identity", output_activation, n_classes)
+
+
+def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
+    """The head for ``n_classes`` (≥ 2) classes trained with ``loss`` (None: :func:`default_loss`)."""
+    if n_classes < 2:
+        raise ValueError(f"classification needs at least two classes, got {n_classes}")
+    loss = default_loss(CLASSIFICATION, n_classes) if loss is None else get_loss(loss)
+    if loss.task == "binary" and n_classes > 2:
+        raise ValueError(
+            f"loss {loss.name!r} is for two classes (one sigmoid output) but the target has {n_classes} classes; "
+            "use 'softmax_cross_entropy' (the default) or 'categorical_cross_entropy'"
+        )
+    if loss.task == "categorical" or n_classes > 2:
+        return _head(CLASSIFICATION, loss, n_classes, "softmax", n_classes)
+    return _head(CLASSIFICATION, loss, 1, "sigmoid", n_classes)
+
+
+def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
+    """The head for ``n_outputs`` real-valued targets trained with ``loss`` (None: mean squared error)."""
+    loss = default_loss(REGRESSION) if loss is None else get_loss(loss)
+    if loss.task != "regression":
+        raise ValueError(
+            f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; "
+            "use 'mean_squared_error' (the default) or 'sum_of_squares'"
+        )
+    return _head(REGRESSION, loss, n_outputs, "identity", 0)
+
+
+def encode_classes(indices, head: Head) -> np.ndarray:
+    """Class indices ``0..k−1`` as training targets: one-hot rows for a k-unit head, a 0/1 column for one unit."""
+    indices = np.asarray(indices)
+    if head.units == 1:
+        return indices[:, None].astype(float)
+    return np.eye(head.n_classes)[indices]
+
+
+def class_indices(outputs, head: Head):
+    """The predicted class index of each row of the network's ``outputs`` (before the link).
+
+    Several units: the argmax (the same for logits and for softmax probabilities).  One unit: class 1
+    where the probability exceeds ½, i.e. where a logit exceeds 0.
+    """
+    outputs = jnp.asarray(outputs)
+    if head.units == 1:
+        threshold = 0.0 if head.link == "sigmoid" else 0.5
+        return (outputs[:, 0] > threshold).astype(jnp.int32)
+    return jnp.argmax(outputs, axis=1).astype(jnp.int32)
+
+
+def predictions(outputs, head: Head) -> jax.Array:
+    """The network's outputs through the head's link: class probabilities, or regression values."""
+    return get_activation(head.link).forward(jnp.asarray(outputs))
+
+
+@dataclass(frozen=True)
+class ValidationScore:
+    """The early-stopping score of a head, ``score(outputs, targets_and_weight)`` (higher is better):
+    weighted accuracy for classification, weighted R² for regression.
+
+    ``targets_and_weight`` holds the encoded targets with the per-sample weight as an extra last column
+    (0 on padding rows).  A frozen dataclass, so two scores of one head are equal and the compiled
+    training loop, which is keyed on it, is reused.
+    """
+
+    head: Head
+
+    def __call__(self, outputs: jax.Array, targets_and_weight: jax.Array) -> jax.Array:
+        targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
+        if self.head.task == REGRESSION:
+            return r2_score(targets, outputs, weight).astype(outputs.dtype)
+        true = jnp.argmax(targets, axis=1) if self.head.units > 1 else (targets[:, 0] > 0.5).astype(jnp.int32)
+        return accuracy(class_indices(outputs, self.head), true, weight).astype(outputs.dtype)

@@ -1,0 +1,165 @@
+"""The optimisers by name: plain gradient descent and the solvers ``gd``, ``sgd`` and ``adam``.
+
+A solver name means the same update in every front end (``jaxnn-train`` and the estimators), with
+scikit-learn's MLP defaults for its settings:
+
+* ``gd``: full-batch gradient descent, ``θ ← θ − η·g`` (the seeds' training);
+* ``sgd``: minibatches with heavy-ball momentum ``v ← μ·v + g`` and ``θ ← θ − η·v``, or Nesterov's
+  form ``θ ← θ − η·(μ·v + g)`` (``momentum=0.9``, ``nesterov=True``; ``momentum=0`` is plain
+  minibatch descent);
+* ``adam``: minibatches with Adam (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-8``).
+
+Whether a solver uses minibatches is a matter of the batch size, which the front ends choose; the
+update is this module's.  :func:`solver` returns the transformation with the learning rate built in;
+:func:`tunable_solver` returns the same update with the learning rate and an L2 rate kept in the
+optimiser state (``optax.inject_hyperparams``), so model selection over them compiles once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import jax
+import optax
+
+from jaxnn._checks import finite_real, look_up
+
+__all__ = [
+    "SOLVERS",
+    "SolverSettings",
+    "gradient_descent",
+    "init_state",
+    "is_gradient_descent",
+    "solver",
+    "tunable_solver",
+    "with_hyperparams",
+]
+
+SOLVERS = ("gd", "sgd", "adam")
+FULL_BATCH_SOLVERS = ("gd",)
+
+
+class SolverSettings(NamedTuple):
+    """The static settings of a named solver (scikit-learn's MLP defaults); only some apply to each."""
+
+    momentum: float = 0.9  # sgd
+    nesterov: bool = True  # sgd
+    beta_1: float = 0.9  # adam
+    beta_2: float = 0.999  # adam
+    epsilon: float = 1e-8  # adam
+
+    def relevant_to(self, name: str) -> SolverSettings:
+        """The settings with those that ``name`` ignores set to their defaults (one cache entry per update)."""
+        default = SolverSettings()
+        if name == "sgd":
+            return default._replace(momentum=self.momentum, nesterov=self.nesterov)
+        if name == "adam":
+            return default._replace(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return default
+
+
+def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
+    """Plain gradient descent as an optax transformation: ``update = −η·g`` (no state).
+
+    Two calls with the same learning rate return equal transformations, so ``fit`` (whose compiled
+    loop is cached on the optimiser) compiles once per learning rate, not once per call.
+    """
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
+        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
+    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    return optax.GradientTransformation(_no_state, _DescentUpdate(learning_rate))
+
+
+def _no_state(params):
+    return optax.EmptyState()
+
+
+@dataclass(frozen=True)
+class _DescentUpdate:
+    """The update of :func:`gradient_descent`; a frozen dataclass so that it compares by learning rate."""
+
+    learning_rate: float
+
+    def __call__(self, grads, state, params=None):
+        return jax.tree.map(lambda g: -self.learning_rate * g, grads), state
+
+
+def is_gradient_descent(optimizer: optax.GradientTransformation) -> bool:
+    """Whether ``optimizer`` is :func:`gradient_descent`'s, which updates every number on its own with one
+    rate (the training loop may then update the parameters in any layout)."""
+    return isinstance(optimizer.update, _DescentUpdate)
+
+
+def _direction(name: str, settings: SolverSettings) -> optax.GradientTransformation:
+    """The solver's update direction before the step ``−η`` (the one table of what each name means)."""
+    directions = {
+        "gd": optax.identity,
+        "sgd": lambda: (
+            optax.trace(decay=settings.momentum, nesterov=settings.nesterov)
+            if settings.momentum > 0
+            else optax.identity()
+        ),
+        "adam": lambda: optax.scale_by_adam(b1=settings.beta_1, b2=settings.beta_2, eps=settings.epsilon),
+    }
+    return look_up(directions, name, "solver")()
+
+
+DEFAULT_SETTINGS = SolverSettings()
+
+
+@lru_cache(maxsize=128)
+def solver(
+    name: str, learning_rate: float, settings: SolverSettings = DEFAULT_SETTINGS
+) -> optax.GradientTransformation:
+    """The named solver with learning rate ``learning_rate``; cached, since the compiled training loop is
+    keyed on the optimiser object.  ``gd`` (and ``sgd`` without momentum) is :func:`gradient_descent`."""
+    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    look_up(dict.fromkeys(SOLVERS), name, "solver")
+    settings = settings.relevant_to(name)
+    if name == "gd" or (name == "sgd" and settings.momentum == 0):
+        return gradient_descent(learning_rate)
+    return optax.chain(_direction(name, settings), optax.scale(-learning_rate))
+
+
+def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rate):
+    """update = −learning_rate · direction(g + l2_rate·W)  (without the scaling for a user's transformation)."""
+    parts = [optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), direction]
+    if scale_by_learning_rate:
+        parts.append(optax.scale(-learning_rate))
+    return optax.chain(*parts)
+
+
+def _weights_not_biases(params):
+    """The L2 mask: decay every layer's W, never its b."""
+    return [{"W": True, "b": False} for _ in params]
+
+
+@lru_cache(maxsize=128)
+def tunable_solver(
+    name: str | optax.GradientTransformation, settings: SolverSettings = DEFAULT_SETTINGS
+) -> optax.GradientTransformation:
+    """The named solver (or a user's transformation) with an L2 penalty, ``learning_rate`` and ``l2_rate``
+    living in the optimiser state: ``update = −η·direction(g + λ·W)`` on every layer's ``W`` (not ``b``).
+
+    Set both with :func:`init_state` / :func:`with_hyperparams`; changing them compiles nothing.  A user's
+    transformation brings its own learning rate: only the L2 term is added before it.  Cached per
+    setting, since the compiled training loop is keyed on the optimiser object.
+    """
+    named = isinstance(name, str)
+    direction = _direction(name, settings.relevant_to(name)) if named else name
+    return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
+        learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
+    )
+
+
+def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
+    """A :func:`tunable_solver` state with this fit's learning rate and L2 rate (optax's documented way)."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
+
+
+@partial(jax.jit, static_argnums=0)
+def init_state(optimizer, params, learning_rate, l2_rate):
+    """``optimizer.init(params)`` of a :func:`tunable_solver` with the rates set, as one compiled call."""
+    return with_hyperparams(optimizer.init(params), learning_rate, l2_rate)

@@ -1,0 +1,177 @@
+"""The training loop's contract (``jaxnn._loop``): chunks, compile-once, bounded memory, epoch bounds,
+layouts, and the step factory."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import assert_trees_close, assert_trees_equal
+
+import jaxnn
+from jaxnn import _loop
+from jaxnn.data import one_hot
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 3)).astype(np.float32)
+LABELS = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.8).astype(int)
+Y = one_hot(LABELS, 3).astype(np.float32)
+MODEL = jaxnn.Sequential((jaxnn.Dense(6, "tanh"), jaxnn.Dense(3, "identity")))
+PARAMS = MODEL.init(jax.random.key(3), 3)
+LOSS = jaxnn.get_loss("softmax_cross_entropy")
+KEY = jax.random.key(7)
+
+
+def _run(spec, epochs, start_epoch=0, params=PARAMS, opt_state=None, **data):
+    return _loop.run(
+        spec,
+        params=params,
+        opt_state=spec.optimizer.init(params) if opt_state is None else opt_state,
+        x=jnp.asarray(X),
+        y=jnp.asarray(Y),
+        weight=jnp.ones(len(X)),
+        key=KEY,
+        start_epoch=start_epoch,
+        epochs=epochs,
+        **data,
+    )
+
+
+SPECS = {
+    "gd-full": _loop.RunSpec(MODEL, LOSS, jaxnn.gradient_descent(0.3), batch_size=len(X)),
+    "adam-minibatch": _loop.RunSpec(MODEL, LOSS, optax.adam(0.02), batch_size=8),
+    "sgd-rows": _loop.RunSpec(MODEL, LOSS, optax.sgd(0.1, momentum=0.9), batch_size=16, layout="rows"),
+}
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_chunk_boundaries_do_not_change_the_result(name):
+    """The driver calls the compiled loop once per chunk; where the chunks end changes no bit."""
+    spec = SPECS[name]
+    whole = _run(spec, 23)
+    for chunk in (1, 4, 7):
+        chunked = _run(spec._replace(chunk=chunk), 23)
+        assert_trees_equal(chunked.params, whole.params)
+        assert_trees_equal(chunked.opt_state, whole.opt_state)
+        np.testing.assert_array_equal(chunked.history, whole.history)
+        assert chunked.n_epochs == whole.n_epochs == 23 and not chunked.diverged
+
+
+def test_stopping_rule_carries_over_chunk_boundaries():
+    stopping = jaxnn.Stopping(tol=1e-3, n_iter_no_change=3)
+    spec = SPECS["adam-minibatch"]._replace(stopping=stopping)
+    whole = _run(spec, 5000)
+    assert 3 < whole.n_epochs < 5000  # it stopped early
+    for chunk in (2, 5):
+        chunked = _run(spec._replace(chunk=chunk), 5000)
+        assert chunked.n_epochs == whole.n_epochs
+        assert_trees_equal(chunked.params, whole.params)
+        np.testing.assert_array_equal(chunked.history, whole.history)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"batch_size": 8, "key": KEY, "optimizer": optax.adam(0.01)},
+        {"stopping": jaxnn.Stopping(1e-4, 5)},
+    ],
+    ids=["full-batch", "minibatch", "stopping"],
+)
+def test_a_new_number_of_epochs_compiles_nothing(options):
+    if "optimizer" not in options:
+        options = {**options, "learning_rate": 0.05}
+    results = {}
+    for epochs in (5, 1):  # the first call may compile
+        results[epochs] = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=epochs, **options)
+    before = _loop.compiled_programs()
+    for epochs in (2, 17, 1500, 3001):
+        results[epochs] = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=epochs, **options)
+    assert _loop.compiled_programs() == before
+    assert len(results[3001].history) == results[3001].n_epochs <= 3001
+    np.testing.assert_array_equal(results[17].history[:5], results[5].history)  # same run, longer
+
+
+def test_memory_does_not_grow_with_the_epochs_asked_for():
+    """A run that stops early returns (and allocates) the history of the epochs it ran, not of max epochs:
+    asking for a billion epochs would otherwise need gigabytes."""
+    result = jaxnn.fit(
+        MODEL, PARAMS, X, Y, loss=LOSS, epochs=10**9, learning_rate=0.3, stopping=jaxnn.Stopping(1e-3, 2)
+    )
+    assert result.n_epochs < 5000 and result.history.shape == (result.n_epochs,)
+    assert result.validation_scores.shape == (result.n_epochs,)
+
+
+def test_the_epoch_counter_bound_covers_start_epoch_plus_epochs():
+    """``start_epoch + epochs`` past 2**32 used to wrap the counter: no epoch ran but n_epochs said 20."""
+    with pytest.raises(ValueError, match=r"start_epoch \+ epochs = 4294967306 passes the 32-bit epoch counter"):
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=20, start_epoch=2**32 - 10)
+    last = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=10, start_epoch=2**32 - 11, learning_rate=0.1)
+    assert last.n_epochs == 10 and len(last.history) == 10 and np.all(np.isfinite(last.history))
+
+
+def test_a_diverged_run_ends_its_history_with_the_epoch_that_went_non_finite():
+    result = jaxnn.fit(MODEL, PARAMS, X * 1e3, Y, loss="mean_squared_error", epochs=500, learning_rate=1e6)
+    assert result.diverged
+    assert len(result.history) == result.n_epochs + 1
+    assert np.all(np.isfinite(result.history[:-1])) and np.isnan(result.history[-1])
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
+
+
+@pytest.mark.parametrize("optimizer", [jaxnn.gradient_descent(0.2), optax.adam(0.01)], ids=["gd", "adam"])
+def test_the_row_and_column_layouts_compute_the_same_training(optimizer):
+    columns, rows = (
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=30, optimizer=optimizer, layout=layout)
+        for layout in ("columns", "rows")
+    )
+    assert_trees_close(rows.params, columns.params, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rows.history, columns.history, rtol=1e-5)
+    with pytest.raises(ValueError, match="layout must be one of 'columns', 'rows'"):
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, layout="diagonal")
+
+
+def test_default_layout_is_columns_on_the_cpu():
+    assert jax.default_backend() != "cpu" or _loop.default_layout() == "columns"
+
+
+def test_loop_forward_equals_model_apply():
+    for layout in _loop.LAYOUTS:
+        spec = SPECS["gd-full"]._replace(layout=layout)
+        np.testing.assert_allclose(_loop.forward(spec, PARAMS, X), MODEL.apply(PARAMS, X), rtol=1e-5, atol=1e-6)
+
+
+# The step factory.
+
+
+@pytest.mark.parametrize("layout", _loop.LAYOUTS)
+def test_make_train_step_is_the_public_step(layout):
+    optimizer = optax.adam(0.01)
+    step = jaxnn.make_train_step(MODEL, "softmax_cross_entropy", optimizer, layout=layout)
+    params, state = PARAMS, optimizer.init(PARAMS)
+    for _ in range(3):
+        params, state, value = step(params, state, X, Y)
+    public = jaxnn.train_step(MODEL, LOSS, optimizer, PARAMS, optimizer.init(PARAMS), X, Y)
+    reference_loss = LOSS(MODEL.apply(PARAMS, X), Y)
+    first = jaxnn.make_train_step(MODEL, LOSS, optimizer, layout=layout)(PARAMS, optimizer.init(PARAMS), X, Y)
+    np.testing.assert_allclose(first[2], reference_loss, rtol=1e-5)
+    np.testing.assert_allclose(public[2], reference_loss, rtol=1e-5)
+    assert float(value) < float(reference_loss)
+
+
+def test_make_train_step_checks_its_arguments_once_and_shapes_when_they_change():
+    with pytest.raises(TypeError, match="model must be a jaxnn.Sequential"):
+        jaxnn.make_train_step("mlp", LOSS, optax.sgd(0.1))
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        jaxnn.make_train_step(MODEL, "hinge", optax.sgd(0.1))
+    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
+        jaxnn.make_train_step(MODEL, LOSS, "adam")
+    step = jaxnn.make_train_step(MODEL, LOSS, optax.sgd(0.1))
+    state = optax.sgd(0.1).init(PARAMS)
+    with pytest.raises(ValueError, match=r"y must have shape \(40, 3\)"):
+        step(PARAMS, state, X, Y[:, :2])
+    with pytest.raises(ValueError, match=r"layer 0 \(6 units\) expects W of shape \(2, 6\)"):
+        step(PARAMS, state, X[:, :2], Y)
+    with pytest.raises(ValueError, match=r"weight must have shape \(40,\)"):
+        step(PARAMS, state, X, Y, np.ones(3, np.float32))
