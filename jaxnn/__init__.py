@@ -5,6 +5,7 @@ Public names only; see the modules for the math.
 
 from jaxnn import compile_cache as _compile_cache  # noqa: F401  (jaxnn.compile_cache.enable(); turns nothing on)
 from jaxnn.activations import (
+    Activation,
     binary_step,
     get_activation,
     identity,
@@ -35,6 +36,7 @@ from jaxnn.train import FitResult, Stopping, fit, gradient_descent, make_train_s
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
     "Dense",
     "FitResult",
     "GradcheckError",

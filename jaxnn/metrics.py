@@ -46,7 +46,7 @@ def r2_score(true, predicted, weight=None) -> jax.Array:
     w = _weights(weight, true.shape[0], dtype)[:, None]
     mean = jnp.sum(w * true, axis=0) / jnp.sum(w)
     residual = jnp.sum(w * (true - predicted) ** 2, axis=0)
-    total = jnp.sum(w * (true - mean) ** 2, axis=0)
+    total = jnp.sum(w * (true - mean[None, :]) ** 2, axis=0)
     safe_total = jnp.where(total > 0, total, 1.0)
     per_output = jnp.where(total > 0, 1.0 - residual / safe_total, jnp.where(residual > 0, 0.0, 1.0))
     return jnp.mean(per_output)

@@ -71,6 +71,23 @@ ACTIVATION_CASES = (
     ActivationCase("softmax", {}),
 )
 
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# Each activation's forward written independently in NumPy (tests/test_activations.py compares them).
+REFERENCE_FORWARDS = {
+    "identity": lambda x: x,
+    "linear": lambda x, a=1.0: a * x,
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "binary_step": lambda x, threshold=0.0: (x > threshold).astype(float),
+    "relu": lambda x, a=1.0: a * np.maximum(x, 0.0),
+    "leaky_relu": lambda x, a=1.0, b=0.01: np.where(x > 0, a * x, b * x),
+    "softmax": lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
+}
+
 LOSS_NAMES = tuple(jaxnn.losses.LOSSES)
 
 # The activation each loss's last layer needs to give it valid predictions, from the loss's own facts

@@ -9,28 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import ACTIVATION_CASES
+from helpers import ACTIVATION_CASES, REFERENCE_FORWARDS
 
 import jaxnn
 from jaxnn.activations import ACTIVATIONS
 
 X = np.linspace(-3.0, 3.0, 13).reshape(1, 13)  # includes 0 (the ReLU kink) and 0.5
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-REFERENCE_FORWARDS = {
-    "identity": lambda x: x,
-    "linear": lambda x, a=1.0: a * x,
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-    "binary_step": lambda x, threshold=0.0: (x > threshold).astype(float),
-    "relu": lambda x, a=1.0: a * np.maximum(x, 0.0),
-    "leaky_relu": lambda x, a=1.0, b=0.01: np.where(x > 0, a * x, b * x),
-    "softmax": lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
-}
 
 
 @pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
@@ -191,3 +175,39 @@ def test_softmax_needs_a_non_empty_feature_axis():
     with pytest.raises(ValueError, match=r"input of shape \(2, 0\) lacks or has empty"):
         jaxnn.softmax(jnp.zeros((2, 0)))
     assert jaxnn.softmax(jnp.zeros((0, 3))).shape == (0, 3)  # no samples is fine
+
+
+# The facts each activation states about itself, checked against what it computes.
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_the_elementwise_fact_is_true(case):
+    """Elementwise ⇔ the Jacobian of one sample's outputs by its inputs is diagonal."""
+    assert isinstance(case.op, jaxnn.Activation) and isinstance(case.op.elementwise, bool)
+    x = jnp.asarray(np.random.default_rng(0).uniform(-2.0, 2.0, (1, 5)))
+    with jax.enable_x64(True):
+        jacobian = jax.jacobian(lambda v: case.op.forward(v, **case.kwargs))(x.astype(jnp.float64))[0, :, 0, :]
+    off_diagonal = np.asarray(jacobian) * (1.0 - np.eye(5))
+    assert np.all(off_diagonal == 0.0) == case.op.elementwise
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_the_kinks_fact_is_true(case):
+    """At each declared kink the function jumps or its slope changes; elsewhere on a grid the one-sided
+    slopes agree (no undeclared kink)."""
+    f = REFERENCE_FORWARDS[case.name]
+    h = 1e-4
+
+    def slopes(point):
+        x = np.array([[point - h, point, point + h]])
+        left, middle, right = f(x, **case.kwargs)[0] if case.op.elementwise else f(x.T, **case.kwargs)[:, 0]
+        return (middle - left) / h, (right - middle) / h, right - left
+
+    for kink in case.op.kinks(**case.kwargs):
+        left, right, jump = slopes(kink)
+        assert abs(left - right) > 1e-3 or abs(jump) > 1e-3, f"{case.id} is smooth at its declared kink {kink}"
+    kinks = case.op.kinks(**case.kwargs)
+    for point in np.linspace(-2.95, 2.95, 60):
+        if all(abs(point - kink) > 10 * h for kink in kinks):
+            left, right, _ = slopes(point)
+            assert abs(left - right) < 1e-2 * max(1.0, abs(left)), f"{case.id} has an undeclared kink near {point}"

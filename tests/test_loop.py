@@ -161,11 +161,11 @@ def test_make_train_step_is_the_public_step(layout):
 
 
 def test_make_train_step_checks_its_arguments_once_and_shapes_when_they_change():
-    with pytest.raises(TypeError, match="model must be a jaxnn.Sequential"):
+    with pytest.raises(TypeError, match=r"model must be a jaxnn\.Sequential"):
         jaxnn.make_train_step("mlp", LOSS, optax.sgd(0.1))
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         jaxnn.make_train_step(MODEL, "hinge", optax.sgd(0.1))
-    with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
+    with pytest.raises(TypeError, match=r"optimizer must be an optax\.GradientTransformation"):
         jaxnn.make_train_step(MODEL, LOSS, "adam")
     step = jaxnn.make_train_step(MODEL, LOSS, optax.sgd(0.1))
     state = optax.sgd(0.1).init(PARAMS)

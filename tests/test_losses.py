@@ -346,3 +346,30 @@ def test_weights_that_are_negative_or_not_finite_are_refused(name):
         assert float(loss(pred, target, zeros)) == 0.0
     # Inside jit the values are unknown; the training loop masks all-zero batches itself.
     assert jnp.isfinite(jax.jit(loss)(pred, target, jnp.ones(3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The facts each loss states, checked against what it computes.
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_a_loss_on_logits_is_its_output_activation_followed_by_a_loss_on_probabilities(name):
+    """``from_logits`` and ``output_activation`` are true: the fused loss of z equals the same task's loss on
+    probabilities applied to ``output_activation(z)`` (a loss not on logits has a partner too, or none)."""
+    loss = jaxnn.get_loss(name)
+    assert loss.task in ("regression", "binary", "categorical")
+    assert loss.output_activation in ("identity", "sigmoid", "softmax")
+    assert loss.last_layer_activation == ("identity" if loss.from_logits else loss.output_activation)
+    if not loss.from_logits:
+        return
+    partners = [
+        other
+        for other in LOSSES.values()
+        if other.task == loss.task and other.output_activation == loss.output_activation and not other.from_logits
+    ]
+    assert partners, f"{name} takes logits but no loss on {loss.output_activation} probabilities pairs with it"
+    with jax.enable_x64(True):
+        z, target = loss_inputs(name, np.random.default_rng(4), 6, 3, jnp.float64)
+        probabilities = jaxnn.get_activation(loss.output_activation).forward(jnp.asarray(z, jnp.float64))
+        for partner in partners:
+            np.testing.assert_allclose(loss(z, target), partner(probabilities, target), rtol=1e-6)
