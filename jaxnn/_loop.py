@@ -56,8 +56,10 @@ __all__ = [
     "StopCarry",
     "Stopping",
     "TrainCarry",
+    "chunk",
     "compiled_programs",
     "default_layout",
+    "drive",
     "epoch_batches",
     "forward",
     "run",
@@ -139,8 +141,9 @@ class TrainCarry(NamedTuple):
 
 
 class StopCarry(NamedTuple):
-    """The stopping rule's memory: the best value so far, the parameters that gave it, and the count of
-    epochs in a row without enough improvement."""
+    """The stopping rule's memory: the best value so far, the parameters that gave it (None without a
+    validation score, where the last parameters are the result), and the count of epochs in a row without
+    enough improvement."""
 
     best: jax.Array
     best_params: Any
@@ -322,7 +325,7 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
         better = monitored < stop.best
     return monitored, StopCarry(
         best=jnp.where(better, monitored, stop.best),
-        best_params=_select(better & train.ok, train.params, stop.best_params),
+        best_params=None if spec.score is None else _select(better & train.ok, train.params, stop.best_params),
         no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
     )
 
@@ -330,10 +333,12 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
 _TRACES = {"run_chunk": 0}
 
 
-@partial(jax.jit, static_argnames="spec")
-def _run_chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry, start, stop_epoch) -> LoopState:
+def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry, start, stop_epoch) -> LoopState:
     """Epochs ``start, …, stop_epoch − 1`` (at most ``spec.chunk``) in one ``lax.while_loop``, ending early
-    on a non-finite step or when the stopping rule fires.  Params come and go in the public layout."""
+    on a non-finite step or when the stopping rule fires.  Params come and go in the public layout.
+
+    Pure and not compiled itself: :func:`run` compiles it as it is, a population (``jaxnn.population``)
+    compiles it under ``jax.vmap`` over the members."""
     _TRACES["run_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
     folded = _carries_folded(spec, train.params)
     to_loop = _fold if folded else (lambda params: params)
@@ -366,15 +371,18 @@ def _run_chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopC
     first = LoopState(
         epoch=start,
         train=train._replace(params=to_loop(train.params)),
-        stop=stop._replace(best_params=to_loop(stop.best_params)),
+        stop=stop._replace(best_params=None if spec.score is None else to_loop(stop.best_params)),
         history=nan_buffer,
         scores=nan_buffer,
     )
     last = jax.lax.while_loop(running, one_epoch, first)
     return last._replace(
         train=last.train._replace(params=from_loop(last.train.params)),
-        stop=last.stop._replace(best_params=from_loop(last.stop.best_params)),
+        stop=last.stop._replace(best_params=None if spec.score is None else from_loop(last.stop.best_params)),
     )
+
+
+_run_chunk = jax.jit(chunk, static_argnames="spec")
 
 
 def compiled_programs() -> int:
@@ -418,37 +426,72 @@ def run(
     dtype = y.dtype
     if x_val is None:
         x_val, y_val = _empty_validation(dtype)
-    data = Data(x, y, weight, x_val, y_val)
-    worst = -jnp.inf if spec.score is not None else jnp.inf
-    train = TrainCarry(params, opt_state, jnp.bool_(True))
-    stop = StopCarry(jnp.asarray(worst, dtype), params, jnp.int32(0))
+    worst = -np.inf if spec.score is not None else np.inf
+    # NumPy scalars, not jnp ones: each eager jnp conversion would be a program of its own to compile.
+    return drive(
+        spec,
+        partial(_run_chunk, spec),
+        data=Data(x, y, weight, x_val, y_val),
+        key=key,
+        train=TrainCarry(params, opt_state, np.bool_(True)),
+        stop=StopCarry(np.asarray(worst, dtype), params if spec.score is not None else None, np.int32(0)),
+        start_epoch=start_epoch,
+        epochs=epochs,
+    )
+
+
+def drive(
+    spec: RunSpec,
+    program: Callable[..., LoopState],
+    *,
+    data: Data,
+    key,
+    train: TrainCarry,
+    stop: StopCarry,
+    start_epoch: int,
+    epochs: int,
+) -> FitResult:
+    """Call the compiled ``program(data=, key=, train=, stop=, start=, stop_epoch=)`` chunk by chunk and
+    gather a :class:`FitResult` on the host.
+
+    ``program`` is :func:`chunk` compiled, or compiled under ``jax.vmap`` for a population; then every
+    carry and result has a leading member axis, the loop goes on while any member runs, and each
+    member's history is NaN after its own last epoch.  Without a stopping rule every chunk is queued at
+    once and the host waits only at the end; with one, it reads each chunk's end before queuing the next.
+    """
     chunks = []
     epoch, end = start_epoch, start_epoch + epochs
     while epoch < end:
         stop_epoch = min(epoch + spec.chunk, end)
-        state = _run_chunk(
-            spec, data=data, key=key, train=train, stop=stop, start=np.uint32(epoch), stop_epoch=np.uint32(stop_epoch)
+        state = program(
+            data=data, key=key, train=train, stop=stop, start=np.uint32(epoch), stop_epoch=np.uint32(stop_epoch)
         )
         chunks.append((epoch, state))
         train, stop = state.train, state.stop
-        if spec.stopping is not None and int(_host(state.epoch)) < stop_epoch:
-            break  # stopped early or diverged
+        if spec.stopping is not None and np.max(_host(state.epoch)) < stop_epoch:
+            break  # every member stopped early or diverged
         epoch = stop_epoch
-    histories, scores = [], []
+    ran, histories, scores = 0, [], []
     for chunk_start, state in chunks:
-        ran = int(_host(state.epoch)) - chunk_start
-        histories.append(_host(state.history)[:ran])
-        scores.append(_host(state.scores)[:ran])
-    history = np.concatenate(histories) if histories else np.zeros(0, dtype)
-    diverged = not bool(_host(train.ok))
-    params = stop.best_params if spec.score is not None else train.params
+        ran_here = _host(state.epoch).astype(np.int64) - chunk_start
+        width = int(np.max(ran_here))
+        histories.append(_host(state.history)[..., :width])
+        scores.append(_host(state.scores)[..., :width])
+        ran = ran + ran_here
+    ok = _host(train.ok)
+    empty = np.zeros((*ok.shape, 0), data.y.dtype)
+    history = np.concatenate(histories, axis=-1) if histories else empty
+    diverged = ~ok
+    n_epochs = ran - diverged
+    if ok.ndim == 0:  # one network: plain Python values
+        diverged, n_epochs = bool(diverged), int(n_epochs)
     return FitResult(
-        params=params,
+        params=stop.best_params if spec.score is not None else train.params,
         opt_state=train.opt_state,
         history=history,
         diverged=diverged,
-        n_epochs=len(history) - int(diverged),
-        validation_scores=np.concatenate(scores) if scores else np.zeros(0, dtype),
+        n_epochs=n_epochs,
+        validation_scores=np.concatenate(scores, axis=-1) if scores else empty,
     )
 
 

@@ -32,19 +32,22 @@ __all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "make_train_step"
 DEFAULT_LEARNING_RATE = 0.01  # fit's plain gradient descent when neither learning_rate nor optimizer is given
 
 
-def _checked_model(model) -> Sequential:
+# The argument checks of fit, shared with jaxnn.population.fit_many (module-level names, not package API).
+
+
+def checked_model(model) -> Sequential:
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
     return model
 
 
-def _checked_optimizer(optimizer) -> optax.GradientTransformation:
+def checked_optimizer(optimizer) -> optax.GradientTransformation:
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
     return optimizer
 
 
-def _checked_layout(layout) -> str:
+def checked_layout(layout) -> str:
     if layout is None:
         return default_layout()
     if layout not in LAYOUTS:
@@ -80,8 +83,8 @@ def make_train_step(
       >>> for x, y in batches:
       ...     params, opt_state, loss = step(params, opt_state, x, y)
     """
-    model, loss = _checked_model(model), get_loss(loss)
-    return _cached_step(model, loss, _checked_optimizer(optimizer), bool(in_place), _checked_layout(layout))
+    model, loss = checked_model(model), get_loss(loss)
+    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), checked_layout(layout))
 
 
 def train_step(
@@ -98,7 +101,8 @@ def train_step(
     return make_train_step(model, loss, optimizer, in_place=in_place)(params, opt_state, x, y, weight)
 
 
-def _as_2d(name: str, array) -> jax.Array:
+def as_matrix(name: str, array) -> np.ndarray:
+    """``array`` as a 2-D NumPy array of finite real numbers (a 1-D ``y`` is one column), else a clear error."""
     array = np.asarray(array)
     if array.ndim == 1 and name == "y":
         array = array[:, None]
@@ -174,7 +178,7 @@ def fit(
       >>> params = model.init(jax.random.key(0), 4)
       >>> result = fit(model, params, x, one_hot_y, loss="categorical_cross_entropy", epochs=500)
     """
-    model, loss = _checked_model(model), get_loss(loss)
+    model, loss = checked_model(model), get_loss(loss)
     epochs = positive_int(epochs, "epochs")
     start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
     if start_epoch + epochs >= UINT32_LIMIT:
@@ -184,8 +188,8 @@ def fit(
         )
     if key is not None:
         prng_key(key)
-    stopping = _checked_stopping(stopping)
-    x, y = _as_2d("x", x), _as_2d("y", y)
+    stopping = checked_stopping(stopping)
+    x, y = as_matrix("x", x), as_matrix("y", y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
     if x.shape[0] == 0:
@@ -211,7 +215,7 @@ def fit(
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
     dtype = jax.tree.leaves(params)[0].dtype
-    x_val, y_val = (None, None) if validation is None else _checked_validation(validation, x.shape[1], dtype)
+    x_val, y_val = (None, None) if validation is None else checked_validation(validation, x.shape[1], dtype)
     spec = RunSpec(
         model,
         loss,
@@ -219,7 +223,7 @@ def fit(
         batch_size=min(batch_size, x.shape[0]),
         stopping=stopping,
         score=score,
-        layout=_checked_layout(layout),
+        layout=checked_layout(layout),
     )
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
@@ -238,7 +242,7 @@ def fit(
     )
 
 
-def _checked_stopping(stopping) -> Stopping | None:
+def checked_stopping(stopping) -> Stopping | None:
     if stopping is None:
         return None
     if not isinstance(stopping, Stopping):
@@ -265,13 +269,13 @@ def _optimizer_of(optimizer, learning_rate) -> optax.GradientTransformation:
         raise ValueError(
             "pass learning_rate (for plain gradient descent) or optimizer (which has its own learning rate), not both"
         )
-    return _checked_optimizer(optimizer)
+    return checked_optimizer(optimizer)
 
 
-def _checked_validation(validation, n_features: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def checked_validation(validation, n_features: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(validation, tuple | list) or len(validation) != 2:
         raise TypeError("validation must be a pair (x_val, y_val)")
-    x_val, y_val = _as_2d("x_val", validation[0]), _as_2d("y_val", validation[1])
+    x_val, y_val = as_matrix("x_val", validation[0]), as_matrix("y_val", validation[1])
     if x_val.shape[1] != n_features:
         raise ValueError(f"x_val has {x_val.shape[1]} features but x has {n_features}; they must match")
     if x_val.shape[0] != y_val.shape[0] or x_val.shape[0] == 0:

@@ -1,0 +1,241 @@
+"""Many networks in one compiled program: :func:`fit_many` trains a population of P members at once.
+
+Small networks leave a machine's width idle, and what their users do with them is train many: several
+seeds (how much does the result depend on the initialisation?), grids of learning rates and penalties,
+cross-validation folds.  Here the members share the architecture, the loss, the solver's kind and the
+batch size (what selects the compiled program); each member has its own
+
+* initial parameters (a stacked pytree with a leading member axis, e.g. ``model.init_many(keys, n)``),
+* learning rate and L2 penalty (``(P,)`` arrays, or one number for all; they live in the optimiser
+  state, as in the estimators, so new values compile nothing),
+* shuffling key, sample weights ``(P, n)`` — a zero weight is how a member leaves out a fold or draws
+  a bootstrap sample — and, where preprocessing differs per fold, inputs ``(P, n, n_features)``,
+* stopping rule state (a member that stopped stops changing, the others go on) and divergence flag (a
+  diverged member keeps its last finite parameters; the others are unaffected).
+
+The program is the training loop of ``jaxnn._loop`` under ``jax.vmap`` over the members.  Members that
+share their inputs share the first layer's matrix product: ``vmap`` turns P products of the same input
+with P weight matrices into one product with the stacked weights.
+
+Same results: member i equals :func:`jaxnn.fit` run alone with member i's settings (optimiser
+``tunable_solver(solver, settings)`` with its rates, key, weights), up to float32 rounding: a batched
+product may sum in another order (``tests/test_population.py`` states the bound it checks).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn._checks import UINT32_LIMIT, int_in_range, is_int, positive_int, prng_key
+from jaxnn._loop import Data, FitResult, RunSpec, StopCarry, TrainCarry, chunk, drive
+from jaxnn.layers import Params, Sequential
+from jaxnn.losses import Loss, get_loss
+from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, init_state, tunable_solver
+from jaxnn.train import Stopping, checked_layout, checked_model, checked_stopping
+
+__all__ = ["fit_many", "member"]
+
+
+def member(tree, index: int):
+    """Member ``index`` of a population's pytree (params, optimiser state or a FitResult's arrays)."""
+    return jax.tree.map(lambda leaf: leaf[index], tree)
+
+
+def _n_members(params) -> int:
+    leaves = jax.tree.leaves(params)
+    if not leaves or any(np.ndim(leaf) < 1 for leaf in leaves):
+        raise ValueError("params must have a leading member axis on every leaf, as model.init_many(keys, n) makes")
+    sizes = {np.shape(leaf)[0] for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(
+            "params must have a leading member axis of one size on every leaf, as model.init_many(keys, n) makes; "
+            f"got leading sizes {sorted(sizes)}"
+        )
+    return sizes.pop()
+
+
+def _per_member(name: str, value, n_members: int, dtype) -> np.ndarray:
+    """A number for every member, or one for all: a ``(P,)`` array of finite values ≥ 0."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = np.full(n_members, float(array))
+    if array.shape != (n_members,) or not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(
+            f"{name} must be one finite number >= 0 or one per member ({n_members}), got shape {np.shape(value)}"
+        )
+    return array.astype(dtype)
+
+
+def _data_array(name: str, value, n_members: int, dtype) -> tuple[np.ndarray, int | None]:
+    """``value`` as a checked array shared by all members (2-D) or one per member (3-D, member axis
+    first); returns it with its member axis (None when shared)."""
+    array = np.asarray(value)
+    if name.startswith("y") and array.ndim == 1:
+        array = array[:, None]
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} must be (n_samples, n_columns), or (members, n_samples, n_columns) per member")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
+    if array.ndim == 3 and array.shape[0] != n_members:
+        raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")
+    return array.astype(dtype), (0 if array.ndim == 3 else None)
+
+
+def _member_weights(weight, n_members: int, n_samples: int, dtype) -> tuple[np.ndarray, int | None]:
+    w = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
+    shape_ok = w.shape in ((n_samples,), (n_members, n_samples))
+    if not shape_ok or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.all(w.reshape(-1, n_samples).sum(1) > 0):
+        raise ValueError(
+            f"weight must be ({n_samples},) or ({n_members}, {n_samples}) finite, non-negative numbers with a "
+            "positive sum for every member"
+        )
+    return w.astype(dtype), (0 if w.ndim == 2 else None)
+
+
+def _member_keys(key, n_members: int) -> jax.Array:
+    """One key per member: ``key`` itself when it holds P keys, else the same key for every member."""
+    prng_key(key)
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    one_key_ndim = 0 if typed else 1
+    if key.ndim == one_key_ndim:
+        return jnp.broadcast_to(key, (n_members, *key.shape))
+    if key.shape[0] != n_members:
+        raise ValueError(f"key holds {key.shape[0]} keys but params has {n_members} members; give one or one each")
+    return key
+
+
+@partial(jax.jit, static_argnames=("spec", "axes"))
+def _chunk_many(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch):
+    """:func:`jaxnn._loop.chunk` under ``vmap`` over the members; ``axes`` says which data arrays are shared."""
+
+    def one(data, key, train, stop):
+        return chunk(spec, data=data, key=key, train=train, stop=stop, start=start, stop_epoch=stop_epoch)
+
+    return jax.vmap(one, in_axes=(axes, 0, 0, 0))(data, key, train, stop)
+
+
+def fit_many(
+    model: Sequential,
+    params: Params,
+    x,
+    y,
+    *,
+    loss: str | Loss,
+    epochs: int,
+    solver: str | optax.GradientTransformation = "gd",
+    learning_rate=0.01,
+    l2=0.0,
+    settings: SolverSettings = DEFAULT_SETTINGS,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    weight=None,
+    opt_state: Any = None,
+    start_epoch: int = 0,
+    stopping: Stopping | None = None,
+    validation: tuple | None = None,
+    score=None,
+    layout: str | None = None,
+) -> FitResult:
+    """Train every member of a population for up to ``epochs`` epochs in one compiled program.
+
+    Args:
+      model: the architecture all members share.
+      params: the members' starting parameters, every leaf with a leading member axis of size P.
+      x: ``(n, n_features)`` shared by all members, or ``(P, n, n_features)``; y likewise with outputs.
+      loss, epochs, batch_size, stopping, start_epoch, layout: as :func:`jaxnn.fit`, for every member.
+      solver: ``"gd"``, ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``; ``settings`` holds momentum and
+        Adam's constants) or an optax transformation (which brings its own learning rate).
+      learning_rate, l2: one number, or one per member (``(P,)``); ``l2`` adds ``l2·W`` to the gradient of
+        every layer's weights (not its biases), as the estimators' ``alpha`` does.
+      key: one key (every member shuffles alike) or P keys (``jax.random.split(key, P)``); needed for
+        minibatches.
+      weight: ``(n,)`` or ``(P, n)`` per-sample weights; 0 leaves a sample out of a member's training.
+      opt_state: a stacked optimiser state to continue from (default: fresh, with the rates set).
+      validation, score: as :func:`jaxnn.fit`; ``x_val``/``y_val`` may also be per member.
+
+    Returns:
+      A :class:`~jaxnn.FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``,
+      ``history`` and ``validation_scores`` ``(P, epochs run)`` (NaN after a member's own last epoch),
+      ``diverged`` and ``n_epochs`` ``(P,)``.  :func:`member` takes one member out.
+
+    Example:
+      >>> keys = jax.random.split(jax.random.key(0), 100)
+      >>> params = model.init_many(keys, 4)
+      >>> result = fit_many(model, params, x, y, loss="softmax_cross_entropy", epochs=500,
+      ...                   learning_rate=jnp.logspace(-3, 0, 100))
+    """
+    model, loss = checked_model(model), get_loss(loss)
+    n_members = _n_members(params)
+    epochs = positive_int(epochs, "epochs")
+    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
+    if start_epoch + epochs >= UINT32_LIMIT:
+        raise ValueError(f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter")
+    stopping = checked_stopping(stopping)
+    dtype = jax.tree.leaves(params)[0].dtype
+    x, x_axis = _data_array("x", x, n_members, dtype)  # axis 0: one array per member; None: shared
+    y, y_axis = _data_array("y", y, n_members, dtype)
+    (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
+    if y_samples != n_samples:
+        raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
+    model.check(member(params, 0), (n_samples, n_features))
+    if y_columns != model.n_outputs:
+        raise ValueError(f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units")
+    weight, weight_axis = _member_weights(weight, n_members, n_samples, dtype)
+    if batch_size is None:
+        batch_size = n_samples
+    elif not is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if batch_size < n_samples and key is None:
+        raise ValueError("minibatch training shuffles every epoch: pass key=jax.random.key(seed) (or one per member)")
+    keys = _member_keys(jax.random.key(0) if key is None else key, n_members)
+    if (validation is None) != (score is None):
+        raise ValueError("validation data and a score function go together: pass both or neither")
+    if validation is not None and stopping is None:
+        raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    if validation is None:
+        x_val = y_val = np.zeros((0, 0), dtype)
+        val_axes = (None, None)
+    else:
+        if not isinstance(validation, tuple | list) or len(validation) != 2:
+            raise TypeError("validation must be a pair (x_val, y_val)")
+        (x_val, x_val_axis), (y_val, y_val_axis) = (
+            _data_array("x_val", validation[0], n_members, dtype),
+            _data_array("y_val", validation[1], n_members, dtype),
+        )
+        val_axes = (x_val_axis, y_val_axis)
+    optimizer = tunable_solver(solver, settings)
+    if opt_state is None:
+        rates = _per_member("learning_rate", learning_rate, n_members, dtype)
+        penalties = _per_member("l2", l2, n_members, dtype)
+        opt_state = jax.vmap(partial(init_state, optimizer))(params, rates, penalties)
+    spec = RunSpec(
+        model,
+        loss,
+        optimizer,
+        batch_size=min(int(batch_size), n_samples),
+        stopping=stopping,
+        score=score,
+        layout=checked_layout(layout),
+    )
+    worst = -np.inf if score is not None else np.inf
+    axes = Data(x_axis, y_axis, weight_axis, *val_axes)
+    return drive(
+        spec,
+        partial(_chunk_many, spec, axes),
+        data=Data(x, y, weight, x_val, y_val),
+        key=keys,
+        train=TrainCarry(params, opt_state, np.ones(n_members, bool)),
+        stop=StopCarry(
+            np.full(n_members, worst, dtype), params if score is not None else None, np.zeros(n_members, np.int32)
+        ),
+        start_epoch=start_epoch,
+        epochs=epochs,
+    )

@@ -1,0 +1,164 @@
+"""``jaxnn.population.fit_many``: every member equals ``fit`` run alone with its settings, members are
+independent (stopping, divergence), and a population compiles once per architecture and member count.
+
+The bound: member i against ``fit`` alone agrees to rtol 2e-5 / atol 2e-6 in float32 after 40 epochs (a
+batched product may add in another order, so the last bits differ and grow slowly with the epochs).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_trees_close
+
+import jaxnn
+from jaxnn import _loop, optimizers
+from jaxnn.data import iris_split, one_hot
+from jaxnn.population import fit_many, member
+
+SPLIT = iris_split()
+X, Y = SPLIT.x_train.astype(np.float32), one_hot(SPLIT.y_train, 3).astype(np.float32)
+MODEL = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
+LOSS = "softmax_cross_entropy"
+P = 4
+KEYS = jax.random.split(jax.random.key(0), P)
+PARAMS = MODEL.init_many(KEYS, 4)
+RATES = np.array([0.02, 0.1, 0.3, 0.05], np.float32)
+PENALTIES = np.array([0.0, 0.01, 0.0, 0.1], np.float32)
+TOLERANCE = {"rtol": 2e-5, "atol": 2e-6}
+
+
+def _alone(i, solver, *, epochs, **options):
+    """Member i trained by itself with ``jaxnn.fit`` and the same solver, rates and data."""
+    optimizer = optimizers.tunable_solver(solver)
+    params = member(PARAMS, i)
+    state = optimizers.init_state(optimizer, params, jnp.float32(RATES[i]), jnp.float32(PENALTIES[i]))
+    weight = options.pop("weights", None)
+    return jaxnn.fit(
+        MODEL,
+        params,
+        X,
+        Y,
+        loss=LOSS,
+        epochs=epochs,
+        optimizer=optimizer,
+        opt_state=state,
+        weight=None if weight is None else weight[i],
+        **options,
+    )
+
+
+def test_init_many_draws_each_member_as_init_does():
+    for i in range(P):
+        assert_trees_close(member(PARAMS, i), MODEL.init(KEYS[i], 4), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="keys must hold one key per member"):
+        MODEL.init_many(jax.random.key(0), 4)
+
+
+@pytest.mark.parametrize(
+    ("solver", "options"),
+    [
+        ("gd", {}),
+        ("adam", {"batch_size": 16}),
+        ("sgd", {"batch_size": 32, "weights": True}),
+    ],
+    ids=["gd-full-batch", "adam-minibatch", "sgd-weighted"],
+)
+def test_every_member_equals_fit_alone(solver, options):
+    options = dict(options)
+    keys = jax.random.split(jax.random.key(5), P)
+    if "weights" in options:  # each member leaves out another quarter of the rows (a fold)
+        options["weights"] = np.ones((P, len(X)), np.float32)
+        for i in range(P):
+            options["weights"][i, i::P] = 0.0
+    population = fit_many(
+        MODEL,
+        PARAMS,
+        X,
+        Y,
+        loss=LOSS,
+        epochs=40,
+        solver=solver,
+        learning_rate=RATES,
+        l2=PENALTIES,
+        key=keys if "batch_size" in options else None,
+        weight=options.get("weights"),
+        batch_size=options.get("batch_size"),
+    )
+    assert population.history.shape == (P, 40) and population.n_epochs.tolist() == [40] * P
+    for i in range(P):
+        extra = {"batch_size": options["batch_size"], "key": keys[i]} if "batch_size" in options else {}
+        alone = _alone(i, solver, epochs=40, weights=options.get("weights"), **extra)
+        assert_trees_close(member(population.params, i), alone.params, what=f"member {i}", **TOLERANCE)
+        np.testing.assert_allclose(population.history[i], alone.history, rtol=2e-5)
+
+
+def test_members_stop_on_their_own_and_the_others_go_on():
+    stopping = jaxnn.Stopping(tol=1e-3, n_iter_no_change=5)
+    population = fit_many(
+        MODEL, PARAMS, X, Y, loss=LOSS, epochs=3000, learning_rate=RATES, l2=PENALTIES, stopping=stopping
+    )
+    n = population.n_epochs
+    assert len(set(n.tolist())) > 1 and population.history.shape == (P, n.max())
+    for i in range(P):
+        alone = _alone(i, "gd", epochs=3000, stopping=stopping)
+        assert n[i] == alone.n_epochs
+        np.testing.assert_allclose(population.history[i, : n[i]], alone.history, rtol=2e-5)
+        assert np.all(np.isnan(population.history[i, n[i] :]))
+        assert_trees_close(member(population.params, i), alone.params, **TOLERANCE)
+
+
+def test_a_diverged_member_keeps_its_last_finite_parameters_and_spares_the_others():
+    rates = np.array([0.01, 1e9, 0.01, 0.01], np.float32)
+    scaled = X * 10.0
+    population = fit_many(MODEL, PARAMS, scaled, Y, loss="mean_squared_error", epochs=30, learning_rate=rates)
+    assert population.diverged.tolist() == [False, True, False, False]
+    assert population.n_epochs[1] < 30 and np.isnan(population.history[1, population.n_epochs[1]])
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(population.params))
+    healthy = fit_many(
+        MODEL, PARAMS, scaled, Y, loss="mean_squared_error", epochs=30, learning_rate=np.full(P, 0.01, np.float32)
+    )
+    for i in (0, 2, 3):
+        np.testing.assert_array_equal(population.history[i], healthy.history[i])
+
+
+def test_per_member_inputs_train_each_member_on_its_own_data():
+    shifted = np.stack([X + i for i in range(P)])
+    population = fit_many(MODEL, PARAMS, shifted, Y, loss=LOSS, epochs=10, learning_rate=0.1)
+    for i in range(P):
+        alone = fit_many(
+            MODEL,
+            jax.tree.map(lambda leaf, i=i: leaf[i : i + 1], PARAMS),
+            shifted[i],
+            Y,
+            loss=LOSS,
+            epochs=10,
+            learning_rate=0.1,
+        )
+        np.testing.assert_allclose(population.history[i], alone.history[0], rtol=2e-5)
+
+
+def test_new_rates_folds_and_data_of_the_same_shape_compile_nothing():
+    run = {"loss": LOSS, "epochs": 20}
+    fit_many(MODEL, PARAMS, X, Y, learning_rate=RATES, **run)
+    before = _loop.compiled_programs()
+    fit_many(MODEL, PARAMS, X + 1.0, Y, learning_rate=RATES[::-1].copy(), l2=0.5, epochs=35, loss=LOSS)
+    fit_many(MODEL, PARAMS, X, Y, learning_rate=0.2, weight=np.ones((P, len(X)), np.float32), **run)
+    assert _loop.compiled_programs() == before + 1  # per-member weights are a new program; then no more
+    fit_many(MODEL, PARAMS, X, Y, learning_rate=0.3, weight=np.full((P, len(X)), 2.0, np.float32), **run)
+    assert _loop.compiled_programs() == before + 1
+
+
+def test_bad_population_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="leading member axis"):
+        fit_many(MODEL, MODEL.init(jax.random.key(0), 4), X, Y, loss=LOSS, epochs=1)  # one network, not P
+    with pytest.raises(ValueError, match=r"learning_rate must be one finite number >= 0 or one per member \(4\)"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, 0.2])
+    with pytest.raises(ValueError, match="x has 3 members but params has 4"):
+        fit_many(MODEL, PARAMS, np.stack([X] * 3), Y, loss=LOSS, epochs=1)
+    with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\)"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.zeros((P, len(X))))
+    with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
