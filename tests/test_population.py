@@ -162,3 +162,13 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.zeros((P, len(X))))
     with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
+
+
+def test_groups_of_members_give_the_same_population():
+    """Members run in groups through one program (on the CPU by default); the last group wraps round."""
+    whole = fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=15, learning_rate=RATES, group_size=P)
+    for group_size in (1, 3):
+        grouped = fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=15, learning_rate=RATES, group_size=group_size)
+        assert grouped.history.shape == whole.history.shape and grouped.n_epochs.tolist() == [15] * P
+        assert_trees_close(grouped.params, whole.params, **TOLERANCE)
+        np.testing.assert_allclose(grouped.history, whole.history, rtol=2e-5)
