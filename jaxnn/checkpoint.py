@@ -1,4 +1,4 @@
-"""Safe, atomic checkpoints: parameters, optimiser state, RNG key, epoch and loss history.
+"""Safe, atomic checkpoints: parameters, optimiser state, RNG key, epoch, loss history and extra named arrays.
 
 The format (version 1) is a NumPy ``.npz`` archive — a zip file of ``.npy`` arrays — holding only
 numeric arrays.  It is read with ``numpy.load(..., allow_pickle=False)``, so opening a checkpoint
@@ -17,6 +17,9 @@ Entries:
 * ``opt_state/<path>`` — the optimiser state's leaves, named the same way (``opt_state/0/mu/1/b``).
 * ``key`` — the raw data of the RNG key (``jax.random.key_data``); ``key_impl`` names its PRNG.
 * ``history`` — the mean training loss of every epoch run so far, ``(epoch,)``.
+* ``extras/<name>`` — optional: any further numeric arrays the caller names (``jaxnn-train`` keeps its
+  held-out loss curve there).  A reader that does not know an extra ignores it, so files with extras are
+  still version 1.
 
 ``sha256`` is the digest of every array's name, dtype, shape and bytes, in sorted name order; a
 file whose arrays do not match it is reported as corrupt.  The names, shapes and dtypes are also
@@ -81,6 +84,7 @@ class Checkpoint(NamedTuple):
     epoch: int
     history: np.ndarray
     config: dict
+    extras: dict[str, np.ndarray] | None = None  # the ``extras`` saved with it ({} when none)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
@@ -172,6 +176,7 @@ def save(
     epoch: int,
     history,
     config: dict | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> None:
     """Write a checkpoint atomically (see the module docstring for the format).
 
@@ -182,6 +187,8 @@ def save(
       epoch: the number of epochs done.
       history: the mean training loss of each epoch done, ``(epoch,)``.
       config: any JSON-serialisable description of the run (options, model, data fingerprint).
+      extras: further numeric arrays by name (letters, digits, ``_``, ``-``, ``.``), stored as
+        ``extras/<name>`` and given back by :func:`load` as ``Checkpoint.extras``.
 
     Raises:
       ValueError: the parameters hold NaN or an infinity (a checkpoint never keeps them), ``epoch`` is
@@ -218,6 +225,7 @@ def save(
         **_named_leaves("opt_state", opt_state),
         "key": key_data,
         "history": history,
+        **_extra_arrays(extras or {}),
     }
     meta = {
         "format": FORMAT,
@@ -234,6 +242,19 @@ def save(
     buffer = io.BytesIO()
     np.savez(buffer, meta=encoded_meta, **arrays)
     write_atomically(path, lambda file: file.write(buffer.getvalue()))
+
+
+def _extra_arrays(extras: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``{"extras/<name>": array}``; a name that is not a plain word or an array that is not numeric is refused."""
+    arrays = {}
+    for name, value in extras.items():
+        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name):
+            raise ValueError(f"an extra's name must be letters, digits, '_', '-' or '.', got {name!r}")
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"cannot save extra {name!r}: a checkpoint holds numeric arrays only, got {array.dtype}")
+        arrays[f"extras/{name}"] = array
+    return arrays
 
 
 def _read_entries(path: Path) -> dict[str, np.ndarray]:
@@ -415,4 +436,5 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
     history = contents["history"]
     if history.shape != (meta["epoch"],):
         raise CheckpointError(f"{path} is corrupt: {history.shape[0]} loss values for {meta['epoch']} epochs")
-    return Checkpoint(params, opt_state, key, meta["epoch"], history, meta["config"])
+    extras = {name.removeprefix("extras/"): array for name, array in contents.items() if name.startswith("extras/")}
+    return Checkpoint(params, opt_state, key, meta["epoch"], history, meta["config"], extras)

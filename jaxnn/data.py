@@ -1,9 +1,10 @@
-"""Data helpers: the bundled iris data, a shuffled train/test split, standardisation, one-hot labels.
+"""Data helpers: the bundled iris data, shuffled and stratified train/test splits, standardisation, one-hot labels.
 
 Nothing here imports scikit-learn: a script that trains on iris starts without its import (about
 0.7 s).  The iris table is a copy of Fisher's data as scikit-learn ships it (UCI Machine Learning
-Repository, CC BY 4.0), and :func:`shuffle_split` draws the same split as scikit-learn's
-``train_test_split(test_size=..., random_state=seed)``; the tests check both against scikit-learn.
+Repository, CC BY 4.0); :func:`shuffle_split` draws the same split as scikit-learn's
+``train_test_split(test_size=..., random_state=seed)`` and :func:`stratified_split` the same as
+``train_test_split(..., stratify=labels)``; the tests check all three against scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,26 +16,47 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "Split", "Standardiser", "iris_split", "load_iris", "one_hot", "shuffle_split", "standardise"]
+__all__ = [
+    "Dataset",
+    "Split",
+    "Standardiser",
+    "iris_split",
+    "load_iris",
+    "one_hot",
+    "shuffle_split",
+    "standardise",
+    "stratified_split",
+]
 
 IRIS_CSV = Path(__file__).parent / "datasets" / "iris.csv"
 
 
 class Standardiser(NamedTuple):
-    """Per-feature mean and scale learnt on the training split: ``(x − mean) / scale``."""
+    """Per-feature mean and scale learnt on the training split: ``(x − mean) / scale``, computed as
+    ``x / scale − mean / scale`` so that no intermediate overflows where the result does not (numbers near
+    float64's limit, 1.8e308, of opposite signs)."""
 
     mean: np.ndarray
     scale: np.ndarray
 
     def __call__(self, x) -> np.ndarray:
-        return (np.asarray(x, dtype=float) - self.mean) / self.scale
+        return np.asarray(x, dtype=float) / self.scale - self.mean / self.scale
 
 
 def standardise(x_train) -> Standardiser:
-    """Learn the standardisation from training data; constant features keep scale 1 (no division by 0)."""
+    """Learn the standardisation from training data; constant features keep scale 1 (no division by 0).
+
+    Overflow-safe: each column is first divided by its largest magnitude, so the squares inside the
+    standard deviation stay at most 1 (a column of magnitude 1e160 would otherwise square to infinity,
+    get scale inf and be zeroed).  The mean and scale are then multiplied back; both are at most the
+    column's largest magnitude, so they are finite whenever the data is.
+    """
     x_train = np.asarray(x_train, dtype=float)
-    scale = x_train.std(axis=0)
-    return Standardiser(x_train.mean(axis=0), np.where(scale > 0, scale, 1.0))
+    largest = np.max(np.abs(x_train), axis=0) if x_train.size else np.ones(x_train.shape[1:])
+    unit = np.where(largest > 0, largest, 1.0)
+    scaled = x_train / unit
+    scale = scaled.std(axis=0) * unit
+    return Standardiser(scaled.mean(axis=0) * unit, np.where(scale > 0, scale, 1.0))
 
 
 def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
@@ -86,6 +108,72 @@ def shuffle_split(n_samples: int, test_size: float, seed: int) -> tuple[np.ndarr
         )
     order = np.random.RandomState(seed).permutation(n_samples)
     return order[n_test:], order[:n_test]
+
+
+def _split_sizes(n_samples: int, test_size: float, seed: int) -> tuple[int, int]:
+    """``(n_train, n_test)`` of a split, after the checks :func:`shuffle_split` makes."""
+    shuffle_split(n_samples, test_size, seed)  # the argument checks, one place
+    n_test = math.ceil(test_size * n_samples)
+    return n_samples - n_test, n_test
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``n_draws`` rows each class gets: its proportional share rounded down, then one more for
+    the classes with the largest remainders (ties broken at random), as scikit-learn's helper of the same name."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (candidates,) = np.where(remainder == value)
+            add_now = min(len(candidates), need_to_add)
+            floored[rng.choice(candidates, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+def stratified_split(labels, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, test)`` of a shuffled split that keeps each class's share on both sides.
+
+    The same rows, in the same order, as scikit-learn's
+    ``train_test_split(rows, test_size=test_size, random_state=seed, stratify=labels)``: the sizes are
+    :func:`shuffle_split`'s (``ceil(test_size · n)`` test rows), each class gets its proportional share of
+    both parts (rounded as scikit-learn rounds), and the draws come from one
+    ``numpy.random.RandomState(seed)``.
+
+    Raises:
+      ValueError: a class has a single row (it cannot be on both sides), or either part has fewer rows
+        than there are classes; the message names the problem.  The bad-argument errors are
+        :func:`shuffle_split`'s.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"stratified_split needs a 1-D array of labels, got shape {labels.shape}")
+    n_train, n_test = _split_sizes(len(labels), test_size, seed)
+    classes, indices, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        single = [str(label) for label in classes[counts < 2].tolist()]
+        raise ValueError(
+            f"cannot stratify: class{'es' if len(single) > 1 else ''} {', '.join(single)} "
+            f"{'have' if len(single) > 1 else 'has'} a single row, which cannot be in both the training and "
+            "the test part"
+        )
+    for part, size in (("training", n_train), ("test", n_test)):
+        if size < len(classes):
+            raise ValueError(f"cannot stratify: the {part} part has {size} rows, fewer than the {len(classes)} classes")
+    by_class = np.split(np.argsort(indices, kind="stable"), np.cumsum(counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_train_of = _approximate_mode(counts, n_train, rng)
+    n_test_of = _approximate_mode(counts - n_train_of, n_test, rng)
+    train, test = [], []
+    for rows, n_train_i, n_test_i in zip(by_class, n_train_of, n_test_of, strict=True):
+        shuffled = rows.take(rng.permutation(len(rows)), mode="clip")
+        train.extend(shuffled[:n_train_i])
+        test.extend(shuffled[n_train_i : n_train_i + n_test_i])
+    return rng.permutation(train), rng.permutation(test)
 
 
 class Split(NamedTuple):

@@ -432,3 +432,45 @@ def test_bfloat16_parameters_round_trip(tmp_path):
     loaded = checkpoint.load(path, params_like=params, opt_state_like=())
     _assert_trees_equal(loaded.params, params)
     assert loaded.params[0]["W"].dtype == jax.numpy.bfloat16
+
+
+def test_extras_round_trip_and_are_covered_by_the_checksum(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    extras = {"held_out_epochs": np.array([2, 4], np.int64), "held_out_losses": np.array([0.5, 0.25])}
+    checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=2,
+                    history=[1.0, 0.5], extras=extras)  # fmt: skip
+    loaded = _load(path)
+    assert sorted(loaded.extras) == sorted(extras)
+    for name, array in extras.items():
+        np.testing.assert_array_equal(loaded.extras[name], array)
+        assert loaded.extras[name].dtype == array.dtype
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    entries["extras/held_out_losses"] = np.array([0.5, 0.125])  # a changed extra fails the checksum
+    buffer = io.BytesIO()
+    np.savez(buffer, **entries)
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="do not match the checksum"):
+        _load(path)
+
+
+def test_a_checkpoint_without_extras_loads_with_none(tmp_path):
+    _save(tmp_path / "checkpoint.npz")
+    assert _load(tmp_path / "checkpoint.npz").extras == {}
+
+
+@pytest.mark.parametrize(
+    ("extras", "error", "message"),
+    [
+        ({"a/b": np.zeros(2)}, ValueError, "an extra's name must be letters, digits"),
+        ({"": np.zeros(2)}, ValueError, "an extra's name must be"),
+        ({"notes": np.array(["text"])}, TypeError, "cannot save extra 'notes': a checkpoint holds numeric arrays"),
+    ],
+)
+def test_save_refuses_extras_load_could_not_read(tmp_path, extras, error, message):
+    params, opt_state = _state()
+    with pytest.raises(error, match=message):
+        checkpoint.save(tmp_path / "c.npz", params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0,
+                        history=[], extras=extras)  # fmt: skip
+    assert not (tmp_path / "c.npz").exists()

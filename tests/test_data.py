@@ -13,7 +13,16 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from jaxnn.data import Split, Standardiser, iris_split, load_iris, one_hot, shuffle_split, standardise
+from jaxnn.data import (
+    Split,
+    Standardiser,
+    iris_split,
+    load_iris,
+    one_hot,
+    shuffle_split,
+    standardise,
+    stratified_split,
+)
 
 
 def test_one_hot():
@@ -139,3 +148,46 @@ def test_iris_needs_no_scikit_learn_import():
     code = "import sys, jaxnn; from jaxnn.data import iris_split; iris_split(); print('sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_standardise_is_overflow_safe():
+    # squaring 1e160 overflows: the old scale was inf and such a column became all zeros
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (40, 2))
+    huge = x * np.array([1e160, 1e-160])
+    scaler = standardise(huge)
+    assert np.all(np.isfinite(scaler.scale)) and np.all(np.isfinite(scaler.mean))
+    np.testing.assert_allclose(scaler(huge), standardise(x)(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaler(huge).std(axis=0), 1.0, rtol=1e-12)
+    extreme = np.array([[1.7e308], [-1.7e308], [1e308]])  # near float64's largest number
+    assert np.all(np.isfinite(standardise(extreme)(extreme)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    test_size=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**32 - 1),
+    order_seed=st.integers(0, 100),
+)
+def test_stratified_split_is_scikit_learns_stratified_train_test_split(counts, test_size, seed, order_seed):
+    labels = np.random.default_rng(order_seed).permutation(np.repeat(np.arange(len(counts)), counts))
+    rows = np.arange(len(labels))
+    try:
+        expected_train, expected_test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError:  # a class of one row, too few rows for the classes, or no training rows: refused alike
+        with pytest.raises(ValueError, match=r"cannot stratify|leaves no training rows|at least 2 rows"):
+            stratified_split(labels, test_size, seed)
+        return
+    train, test = stratified_split(labels, test_size, seed)
+    np.testing.assert_array_equal(train, expected_train)
+    np.testing.assert_array_equal(test, expected_test)
+
+
+def test_stratified_split_names_what_makes_it_impossible():
+    with pytest.raises(ValueError, match="cannot stratify: class 2 has a single row"):
+        stratified_split(np.array([0, 0, 1, 1, 2]), 0.4, 0)
+    with pytest.raises(ValueError, match="cannot stratify: the test part has 2 rows, fewer than the 3 classes"):
+        stratified_split(np.array([0, 0, 1, 1, 2, 2]), 0.3, 0)
+    with pytest.raises(ValueError, match="1-D array of labels"):
+        stratified_split(np.zeros((4, 2)), 0.5, 0)

@@ -1,0 +1,44 @@
+"""``jaxnn-train``: train a dense network on a bundled dataset or a CSV file, from the shell.
+
+    jaxnn-train                                        # iris, a 4-10-5-3 network, 2000 epochs of gd
+    jaxnn-train --dataset digits --layers 64,32 --optimizer adam --out runs/digits
+    jaxnn-train --csv houses.csv --target price --out runs/houses
+    jaxnn-train --resume runs/digits --epochs 400       # continue that run up to 400 epochs in all
+
+This module is the entry point only, and imports nothing heavy: :func:`main` first makes Ctrl-C a flag
+(:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, one job per module:
+
+* :mod:`~jaxnn.cli.options` — the command line: argparse, defaults, the typed table of run options;
+* :mod:`~jaxnn.cli.data` — bundled datasets and CSV files into a split, standardised :class:`Problem`;
+* :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
+* :mod:`~jaxnn.cli.locking` — one writer per output directory;
+* :mod:`~jaxnn.cli.training` — the model, and training in chunks with progress, held-out loss and checkpoints;
+* :mod:`~jaxnn.cli.progress` — the progress bar or log lines;
+* :mod:`~jaxnn.cli.report` — metrics, ``metrics.json``, ``history.csv``, plots and the summary;
+* :mod:`~jaxnn.cli.command` — one invocation from the parsed options to the exit status;
+* :mod:`~jaxnn.cli.errors` — exit statuses and the exceptions that end a run early.
+
+Exit status: 0 done, 1 the run failed after training started (divergence, or a non-finite test
+metric), 2 bad input (one line on stderr), 130 interrupted.  See docs/cli.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jaxnn.cli.errors import EXIT_INTERRUPTED, PROG
+from jaxnn.cli.interrupts import CtrlC
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jaxnn-train`` with ``argv`` (default: the command line); returns the exit status.
+
+    Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C at any moment
+    ends with status 130 (after a checkpoint, once training has started).
+    """
+    with CtrlC(PROG, EXIT_INTERRUPTED) as ctrl_c:
+        from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
+
+        return command.run(argv, ctrl_c)

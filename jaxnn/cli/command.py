@@ -1,0 +1,254 @@
+"""One ``jaxnn-train`` invocation, from the command line to the exit status: the stages in order.
+
+1. options (fresh: given + defaults; resumed: the checkpoint's, checked, given ones must agree);
+2. devices and hosts; the output directory and its lock;
+3. the data (a resumed run checks its fingerprint), the head, the model, the starting state;
+4. training in chunks (:func:`jaxnn.cli.training.train`);
+5. metrics, files and the summary.
+
+Ctrl-C is a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between chunks: at any
+moment it ends the run with status 130, after a checkpoint once training has started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jaxnn import checkpoint, compile_cache, distributed
+from jaxnn.cli import options as cli_options
+from jaxnn.cli.data import Problem, load_problem, stratifies
+from jaxnn.cli.devices import Runtime, start_runtime
+from jaxnn.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CliError, Interrupted
+from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.locking import OutLock
+from jaxnn.cli.progress import make_progress
+from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
+from jaxnn.cli.training import (
+    CHECKPOINT_FILE,
+    DIVERGED_FILE,
+    Run,
+    TrainState,
+    build_model,
+    fresh_state,
+    make_head,
+    make_optimizer,
+    make_targets,
+    resumed_state,
+    train,
+)
+
+__all__ = ["run"]
+
+
+def _stage(ctrl_c: CtrlC, before: str) -> None:
+    """Stop here if Ctrl-C was pressed (before training starts: nothing to save)."""
+    if ctrl_c.pressed:
+        raise Interrupted(f"{PROG}: interrupted {before}; nothing was saved")
+
+
+def _enable_compile_cache() -> None:
+    try:
+        compile_cache.enable_default()
+    except ValueError as error:  # a malformed JAXNN_CACHE_MAX_BYTES
+        raise CliError(str(error)) from None
+
+
+def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(options, stored)``: the run's options, and the checkpoint's config when resuming."""
+    given = cli_options.given_options(args)
+    if args.resume is None:
+        return cli_options.with_defaults(given), None
+    path = args.resume / CHECKPOINT_FILE
+    if not path.exists() and (args.resume / DIVERGED_FILE).exists():
+        raise CliError(
+            f"no checkpoint at {path}: that run diverged before its first checkpoint "
+            f"({DIVERGED_FILE} holds its last finite state); start a new run with a smaller --lr"
+        )
+    stored = checkpoint.read_config(path)
+    options = cli_options.agreeing_with(stored, given, path)
+    if "csv" not in given and options["csv"] is not None and not Path(options["csv"]).exists():
+        raise CliError(
+            f"the CSV file {options['csv']} that {path} was trained on is not there any more; "
+            "if it moved, pass its new path with --csv NEWPATH (its contents are checked)"
+        )
+    return options, stored
+
+
+def _output_directory(args: argparse.Namespace) -> Path | None:
+    return args.out if args.out is not None else args.resume
+
+
+def _check_fresh_out(args: argparse.Namespace, out: Path) -> None:
+    """A fresh run does not overwrite another run's checkpoints unasked; with --overwrite it removes them."""
+    in_place = args.resume is not None and out.resolve() == args.resume.resolve()
+    if in_place:
+        return
+    existing = [out / name for name in (CHECKPOINT_FILE, DIVERGED_FILE) if (out / name).exists()]
+    if existing and not args.overwrite:
+        raise CliError(
+            f"{out} already holds a checkpoint; continue it with --resume {out}, "
+            "or start afresh with --overwrite or another --out"
+        )
+    for path in existing:
+        path.unlink()
+
+
+def _make_directory(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create --out {out}: {error.strerror or error}") from None
+
+
+def _check_same_data(problem: Problem, stored: dict[str, Any], given_csv: str | None, path: Path) -> None:
+    if stored.get("data_sha256") == problem.fingerprint:
+        return
+    if given_csv is not None and given_csv != stored.get("csv"):
+        raise CliError(
+            f"--csv {given_csv} holds other data than {path} was trained on (their SHA-256 fingerprints differ); "
+            f"pass the file the run was trained on (it was at {stored.get('csv')})"
+        )
+    raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
+
+
+def _settled(options: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    """The options with what the data decides: the task, the loss (the head's default) and stratification."""
+    settled = {**options, "task": problem.task, "stratify": stratifies(problem.task, options["stratify"])}
+    head = make_head(settled, problem)
+    return {**settled, "loss": head.loss.name}
+
+
+def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options, stored):
+    """Data, model and the starting state (fresh, or the checkpoint's)."""
+    problem = load_problem(options)
+    if runtime.main:
+        for warning in problem.warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    resume_path = args.resume / CHECKPOINT_FILE if args.resume is not None else None
+    if stored is not None:
+        _check_same_data(problem, stored, cli_options.given_options(args).get("csv"), resume_path)
+    _stage(ctrl_c, "while loading the data")
+    options = _settled(options, problem)
+    head = make_head(options, problem)
+    model = build_model(options, head)
+    optimizer = make_optimizer(options)
+    state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"])
+    if stored is not None:
+        state, key, _ = resumed_state(resume_path, state)
+    epochs = args.epochs or (stored["epochs"] if stored else cli_options.DEFAULT_EPOCHS[options["optimizer"]])
+    if state.epoch > epochs:
+        raise CliError(f"--epochs {epochs} is fewer than the {state.epoch} epochs the checkpoint has already done")
+    targets = make_targets(problem, head)
+    run = Run(
+        options,
+        problem,
+        head,
+        targets,
+        model,
+        optimizer,
+        key,
+        runtime,
+        distributed.shard_rows(runtime.mesh, problem.x_train, targets.train),
+        epochs,
+        args.checkpoint_every,
+        args.checkpoint_seconds,
+        out if runtime.main else None,
+    )
+    _stage(ctrl_c, "while building the network")
+    return run, state
+
+
+def _divergence_advice(run: Run, state: TrainState, resumed: bool) -> str:
+    where = ""
+    if run.out is not None:
+        where = f" and written to {run.out / DIVERGED_FILE}"
+        if (run.out / CHECKPOINT_FILE).exists():
+            where += f"; {run.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
+    if resumed:
+        advice = "a resumed run keeps its --lr: start a new run with a smaller --lr in another --out"
+    else:
+        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if run.out else "")
+    return (
+        f"{PROG}: training diverged after epoch {state.epoch} (the loss became NaN or infinite); "
+        f"the last finite parameters were kept{where}; {advice}"
+    )
+
+
+def _finish(run: Run, state: TrainState, resumed: bool) -> int:
+    """Metrics, files and the summary; the exit status."""
+    if not run.runtime.main:
+        return EXIT_FAILED if state.diverged else EXIT_OK
+    metrics, predicted = metrics_of(run, state)
+    written = []
+    if run.out is not None:
+        written = [DIVERGED_FILE if state.diverged else CHECKPOINT_FILE, *write_results(run, state, metrics, predicted)]
+    print(summary(run, state, metrics, written), flush=True)
+    if state.diverged:
+        print(_divergence_advice(run, state, resumed), file=sys.stderr)
+        return EXIT_FAILED
+    bad = non_finite_metrics(metrics)
+    if bad:
+        values = ", ".join(f"{name} {metrics[name]}" for name in bad)
+        print(
+            f"{PROG}: the run finished but {values} {'is' if len(bad) == 1 else 'are'} not a finite number: "
+            "the values are too large for floating-point arithmetic; look for extreme values in the data "
+            "(test rows far outside the training rows' range) and rescale or drop them",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+    _enable_compile_cache()
+    options, stored = _read_options(args)
+    _stage(ctrl_c, "while reading the options")
+    runtime = start_runtime(args)
+    _stage(ctrl_c, "while starting the devices")
+    out = _output_directory(args)
+    lock = contextlib.nullcontext()
+    if out is not None and runtime.main:
+        _make_directory(out)
+        lock = OutLock(out)
+    with lock:
+        if out is not None and runtime.main:
+            _check_fresh_out(args, out)
+        run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
+        quiet = args.quiet or not runtime.main
+        if not quiet and state.epoch:
+            print(f"resuming {args.resume / CHECKPOINT_FILE} at epoch {state.epoch} of {run.epochs}", flush=True)
+        state = train(run, state, make_progress(quiet, run.epochs, state.epoch, run.problem.name), ctrl_c)
+        status = _finish(run, state, resumed=stored is not None)
+        if ctrl_c.pressed:
+            raise Interrupted(
+                f"{PROG}: interrupted after training (at epoch {state.epoch}); checkpoint in {run.out}"
+                if run.out and runtime.main
+                else (f"{PROG}: interrupted after training" if runtime.main else "")
+            )
+        return status
+
+
+def run(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
+    """Parse ``argv`` and run; the exit status (bad input: ``SystemExit(2)`` after one line on stderr)."""
+    parser = cli_options.build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _execute(args, ctrl_c)
+    except (CliError, checkpoint.CheckpointError) as error:
+        parser.error(str(error))
+    except Interrupted as interrupted:
+        if interrupted.message:
+            print(interrupted.message, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # only where Ctrl-C could not be made a flag (outside the main thread)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head): stop quietly, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

@@ -1,0 +1,300 @@
+"""The data of a run: a bundled dataset or a CSV file, read, labelled, split and standardised into a :class:`Problem`.
+
+Classification or regression.  The bundled datasets are classification.  A CSV target column is
+classification when it holds text, or whole numbers with at most :data:`MAX_AUTO_CLASSES` distinct
+values; otherwise regression (``--task`` overrides).
+
+Class labels keep their identity.  Two target cells are the same class exactly when their text (without
+surrounding spaces) is the same, and a class is named by that text: ``007`` and ``7`` are two classes,
+``1234567`` and ``1234568`` two names.  The classes are numbered (0 .. k−1, the network's outputs) in
+numeric order when the column is *genuinely numeric* — every label is a finite number and no two labels
+are the same number written differently (``7`` and ``7.0``, or ``007`` and ``7``, are not) — and in
+text order otherwise.
+
+The split.  ``--test-size`` of the rows (rounded up) go to the test part, drawn with ``--seed``; a
+classification split is stratified by default, row for row as scikit-learn's
+``train_test_split(test_size, random_state=seed, stratify=labels)`` (:func:`jaxnn.data.stratified_split`),
+and a regression split (or ``--no-stratify``) is ``train_test_split(test_size, random_state=seed)``
+(:func:`jaxnn.data.shuffle_split`).  Where stratification is impossible (a class with one row, or fewer
+test rows than classes) the split is by shuffling only, with a warning; a class left without training
+rows is warned about too.  Inputs are standardised on the training split.
+
+The fingerprint (SHA-256 of the split data) identifies the data wherever the file lives: a resumed run
+checks it, and accepts a CSV file that moved.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jaxnn.cli.errors import CliError
+from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
+
+__all__ = [
+    "MAX_AUTO_CLASSES",
+    "CsvTable",
+    "Problem",
+    "class_labels",
+    "csv_targets",
+    "fingerprint",
+    "load_problem",
+    "read_csv",
+    "split_rows",
+    "stratifies",
+]
+
+MAX_AUTO_CLASSES = 20  # a whole-number CSV target with more distinct values is read as regression
+_PANDAS_INDEX = re.compile(r"Unnamed: \d+")
+
+
+class Problem(NamedTuple):
+    """The prepared data: inputs standardised on the training split, targets as class indices or values."""
+
+    name: str
+    task: str  # "classification" or "regression"
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray  # class indices 0..k-1, or target values in their own units
+    y_test: np.ndarray
+    class_names: tuple[str, ...]  # empty for regression
+    feature_names: tuple[str, ...]  # the input columns, in order
+    fingerprint: str  # sha256 of the split data, to recognise the data on resume
+    warnings: tuple[str, ...]  # about the split, for the user
+
+
+def _load_bundled(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """Iris from jaxnn's own copy (no scikit-learn import), the others from scikit-learn."""
+    if name == "iris":
+        iris = load_iris()
+        return iris.x, iris.y, iris.class_names, iris.feature_names
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    return (
+        bunch.data.astype(float),
+        bunch.target.astype(int),
+        tuple(str(label) for label in bunch.target_names),
+        tuple(str(feature) for feature in bunch.feature_names),
+    )
+
+
+class CsvTable(NamedTuple):
+    """A CSV file's numeric input columns and its raw target cells."""
+
+    x: np.ndarray  # (rows, inputs) float
+    feature_names: tuple[str, ...]
+    targets: list[str]  # the target cells, stripped
+    lines: list[int]  # the file line of each row
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    for position, name in enumerate(header, start=1):
+        if not name or _PANDAS_INDEX.fullmatch(name):
+            shown = "an empty name" if not name else repr(name)
+            raise CliError(
+                f"--csv {path} column {position} has {shown}, as pandas writes its row index (df.to_csv(path)); "
+                "drop that column, or write the file with df.to_csv(path, index=False)"
+            )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CliError(f"--csv {path} has repeated column names ({', '.join(map(repr, repeated))}); rename them")
+
+
+def read_csv(path: Path, target: str) -> CsvTable:
+    """Numeric input columns and the raw target cells of ``path``; a CliError names any bad cell or header."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            rows = [
+                (number, row) for number, row in enumerate(csv.reader(file), start=1) if any(c.strip() for c in row)
+            ]
+    except OSError as error:
+        raise CliError(f"cannot read --csv {path}: {error.strerror or error}") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise CliError(f"--csv {path} is not a readable UTF-8 CSV file ({error})") from None
+    if len(rows) < 2:
+        raise CliError(f"--csv {path} needs a header row and at least one data row")
+    header = [name.strip() for name in rows[0][1]]
+    _check_header(header, path)
+    if target not in header:
+        raise CliError(f"--target column {target!r} is not in {path}; its columns are: {', '.join(header)}")
+    target_index = header.index(target)
+    if len(header) < 2:
+        raise CliError(f"--csv {path} has only the target column; it needs at least one input column")
+    inputs, targets, lines = [], [], []
+    for number, row in rows[1:]:
+        if len(row) != len(header):
+            raise CliError(f"{path} line {number} has {len(row)} cells but the header has {len(header)}")
+        cells = [cell.strip() for cell in row]
+        inputs.append([_number(cell, path, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
+        label = cells[target_index]
+        if not label or not math.isfinite(_as_float(label)):
+            raise CliError(f"{path} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
+        targets.append(label)
+        lines.append(number)
+    features = tuple(name for i, name in enumerate(header) if i != target_index)
+    return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _as_float(cell: str) -> float:
+    """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
+    try:
+        return float(cell)
+    except ValueError:
+        return 0.0
+
+
+def _number(cell: str, path: Path, line: int, column: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        what = "is empty" if not cell else f"holds {cell!r}, which is not a finite number"
+        raise CliError(
+            f"{path} line {line}, column {column!r} {what}; input columns must be numbers (fill in or drop such cells)"
+        )
+    return value
+
+
+def _as_numbers(cells: list[str]) -> np.ndarray | None:
+    try:
+        values = np.asarray([float(cell) for cell in cells])
+    except ValueError:
+        return None
+    return values if np.all(np.isfinite(values)) else None
+
+
+def class_labels(cells: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(indices, names)``: each cell's class index and the class names, the labels' own text.
+
+    Cells are the same class when their text is the same.  The classes are ordered by value when the
+    column is genuinely numeric (every label a finite number, no number written two ways), else as text.
+    """
+    names = sorted(set(cells))
+    values = _as_numbers(names)
+    if values is not None and len(np.unique(values)) == len(names):
+        names = [name for _, name in sorted(zip(values.tolist(), names, strict=True))]
+    position = {name: i for i, name in enumerate(names)}
+    return np.asarray([position[cell] for cell in cells], dtype=int), tuple(names)
+
+
+def csv_targets(cells: list[str], lines: list[int], task: str | None, path: Path, column: str):
+    """``(task, targets, class_names)``: class indices with their names, or float values (regression)."""
+    numbers = _as_numbers(cells)
+    if task is None:
+        whole = numbers is not None and np.all(numbers == np.round(numbers))
+        few = numbers is not None and len(np.unique(numbers)) <= MAX_AUTO_CLASSES
+        task = "classification" if numbers is None or (whole and few) else "regression"
+    if task == "regression":
+        if numbers is None:
+            bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
+            raise CliError(
+                f"{path} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}; "
+                "regression needs numbers there (or use --task classification)"
+            )
+        return task, numbers, ()
+    labels, names = class_labels(cells)
+    return task, labels, names
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """SHA-256 over the arrays' bytes: the same data gives the same fingerprint wherever it was read from."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def stratifies(task: str, option: bool | None) -> bool:
+    """Whether the split is stratified: classification, unless ``--no-stratify`` (``option`` False)."""
+    return task == "classification" and option is not False
+
+
+def split_rows(
+    y: np.ndarray, class_names: tuple[str, ...], stratify: bool, test_size: float, seed: int, name: str
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """``(train, test, warnings)``: the row indices of each part, stratified where asked and possible."""
+    try:
+        train, test = shuffle_split(len(y), test_size, seed)
+    except ValueError as error:
+        raise CliError(f"cannot split the {len(y)} rows of {name} with --test-size {test_size}: {error}") from None
+    warnings = []
+    if stratify:
+        counts = np.bincount(y, minlength=len(class_names))
+        single = [class_names[i] for i in np.flatnonzero(counts < 2)]
+        if single:
+            warnings.append(
+                f"cannot stratify the split of {name}: class{'es' if len(single) > 1 else ''} "
+                f"{', '.join(map(repr, single))} {'have' if len(single) > 1 else 'has'} a single row; "
+                "splitting by shuffling only"
+            )
+        elif min(len(train), len(test)) < len(class_names):
+            part = "training" if len(train) < len(test) else "test"
+            warnings.append(
+                f"cannot stratify the split of {name}: its {part} part has {min(len(train), len(test))} rows for "
+                f"{len(class_names)} classes; splitting by shuffling only"
+            )
+        else:
+            train, test = stratified_split(y, test_size, seed)
+    if class_names:
+        missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y[train].tolist()))]
+        if missing:
+            warnings.append(
+                f"class{'es' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of {name} "
+                f"{'have' if len(missing) > 1 else 'has'} no training rows: the network cannot learn "
+                f"{'them' if len(missing) > 1 else 'it'} (add rows, or use another --seed or --test-size)"
+            )
+    return train, test, tuple(warnings)
+
+
+def load_problem(options: dict[str, Any]) -> Problem:
+    """Load, split and standardise the data that ``options`` names; the task is settled here.
+
+    ``options["stratify"]`` None means "stratify classification".
+    """
+    if options["csv"] is not None:
+        path = Path(options["csv"])
+        table = read_csv(path, options["target"])
+        task, y, class_names = csv_targets(table.targets, table.lines, options["task"], path, options["target"])
+        x, feature_names, name = table.x, table.feature_names, path.name
+    else:
+        if options["task"] == "regression":
+            raise CliError(f"the {options['dataset']} dataset is classification; leave --task out")
+        x, y, class_names, feature_names = _load_bundled(options["dataset"])
+        task, name = "classification", options["dataset"]
+    if task == "classification" and len(class_names) < 2:
+        raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
+    if task == "regression" and options["stratify"]:
+        raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
+    train, test, warnings = split_rows(
+        y, class_names, stratifies(task, options["stratify"]), options["test_size"], options["seed"], name
+    )
+    x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
+    scaler = standardise(x_train)
+    scaled_train, scaled_test = scaler(x_train), scaler(x_test)
+    for scaled in (scaled_train, scaled_test):
+        bad = np.flatnonzero(~np.all(np.isfinite(scaled), axis=0))
+        if bad.size:
+            raise CliError(
+                f"input column {feature_names[bad[0]]!r} of {name} holds numbers too large to standardise "
+                "(near the float64 limit, 1.8e308); rescale it"
+            )
+    return Problem(
+        name,
+        task,
+        scaled_train,
+        scaled_test,
+        y_train,
+        y_test,
+        class_names,
+        feature_names,
+        fingerprint(x_train, y_train, x_test, y_test),
+        warnings,
+    )

@@ -1,0 +1,64 @@
+"""The devices of a run: the platform, the other hosts of a multi-host run, and one mesh over all devices."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from jaxnn import distributed, platforms
+from jaxnn.cli.errors import CliError
+
+__all__ = ["Runtime", "any_process", "first_line", "start_runtime"]
+
+
+class Runtime(NamedTuple):
+    mesh: jax.sharding.Mesh
+    platform: str
+    processes: int
+    main: bool  # process 0: prints and writes files
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's text (JAX's errors run to many lines), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def start_runtime(args: argparse.Namespace) -> Runtime:
+    """Pick the platform (:mod:`jaxnn.platforms`), join the other hosts if asked, lay the devices out as a mesh."""
+    try:
+        platforms.select(args.platform)
+    except (platforms.PlatformError, RuntimeError) as error:
+        raise CliError(f"--platform {args.platform}: {first_line(error)}") from None
+    cluster = args.coordinator is not None or args.multi_host
+    if not cluster and (args.num_processes is not None or args.process_id is not None):
+        raise CliError("--num-processes and --process-id describe several hosts: give --coordinator too")
+    try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.multi_host)
+    except (RuntimeError, ValueError) as error:
+        raise CliError(f"could not join the multi-host run: {first_line(error)}") from None
+    try:
+        devices = platforms.devices_for(args.platform)
+    except platforms.PlatformError as error:
+        raise CliError(first_line(error)) from None
+    if args.devices is not None:
+        if jax.process_count() > 1:
+            raise CliError("--devices works on one host; several hosts always use all their devices")
+        if args.devices > len(devices):
+            count = f"{len(devices)} {devices[0].platform} device" + (" is" if len(devices) == 1 else "s are")
+            raise CliError(f"--devices {args.devices}: only {count} here")
+        devices = devices[: args.devices]
+    return Runtime(
+        distributed.make_mesh(devices), devices[0].platform, jax.process_count(), distributed.is_main_process()
+    )
+
+
+def any_process(flag: bool, runtime: Runtime) -> bool:
+    """Whether ``flag`` is true in any process of the run (every process must call this at the same point)."""
+    if runtime.processes == 1:
+        return flag
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))

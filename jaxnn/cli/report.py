@@ -1,0 +1,216 @@
+"""The results of a run: test metrics, ``metrics.json``, ``history.csv``, the plots and the closing summary.
+
+Accuracy and R² come from :mod:`jaxnn.metrics` (R² of a constant target is 1 for an exact prediction and 0
+otherwise, as scikit-learn's ``r2_score``), class predictions from the head (:func:`jaxnn.heads.class_indices`).
+Regression errors are computed in the standardised units the network was trained in and scaled back, so a
+target of magnitude 1e200 still has a finite RMSE.  A test metric that is nevertheless not a finite number
+is reported by :func:`non_finite_metrics`, and ``jaxnn-train`` then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxnn import checkpoint
+from jaxnn.cli.errors import PROG
+from jaxnn.cli.training import Run, TrainState, split_scores
+from jaxnn.metrics import r2_score
+
+__all__ = [
+    "describe",
+    "history_csv",
+    "json_safe",
+    "metrics_of",
+    "non_finite_metrics",
+    "summary",
+    "write_plots",
+    "write_results",
+]
+
+_CHECKED = ("test_accuracy", "train_accuracy", "test_rmse", "test_r2", "test_loss", "train_loss")
+_SHOWN_COLUMNS = 8  # input columns named in the summary (metrics.json lists them all)
+
+
+def metrics_of(run: Run, state: TrainState) -> tuple[dict[str, Any], np.ndarray]:
+    """The numbers of metrics.json (losses on the training objective's scale, and task metrics) and the
+    test predictions (class indices, or values in the target's units)."""
+    problem = run.problem
+    train, test = split_scores(run, state.params, "train"), split_scores(run, state.params, "test")
+    outputs = test.outputs
+    metrics: dict[str, Any] = {"dataset": problem.name, "task": problem.task}
+    if problem.task == "classification":
+        predicted = test.predicted
+        metrics["test_accuracy"], metrics["train_accuracy"] = test.accuracy, train.accuracy
+    else:
+        scale, mean = run.targets.scaler.scale[0], run.targets.scaler.mean[0]
+        errors = outputs[:, 0].astype(float) - run.targets.test[:, 0]  # in standardised units
+        with np.errstate(over="ignore", invalid="ignore"):
+            predicted = outputs[:, 0] * scale + mean
+            metrics["test_rmse"] = float(np.sqrt(np.mean(errors**2)) * scale)
+        metrics["test_r2"] = float(r2_score(run.targets.test, outputs))  # R² does not depend on the units
+    metrics |= {
+        "test_loss": test.loss,
+        "train_loss": train.loss,
+        "loss": run.options["loss"],
+        "epochs": state.epoch,
+        "diverged": state.diverged,
+        "seconds": round(state.seconds, 3),
+        "total_seconds": round(state.total_seconds, 3),
+        "devices": run.runtime.mesh.size,
+        "platform": run.runtime.platform,
+        "processes": run.runtime.processes,
+        "n_train": len(problem.y_train),
+        "n_test": len(problem.y_test),
+        "input_columns": list(problem.feature_names),
+        "options": run.options,
+    }
+    return metrics, predicted
+
+
+def non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
+    """The test and training metrics that are NaN or infinite, by name."""
+    return [name for name in _CHECKED if name in metrics and not math.isfinite(metrics[name])]
+
+
+def json_safe(value):
+    """NaN and infinities (a diverged run's losses) as null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def history_csv(state: TrainState) -> str:
+    """``epoch,train_loss,test_loss``: every epoch's mean training loss, and the held-out loss where it was
+    evaluated (empty elsewhere)."""
+    held_out = dict(zip(state.held_out_epochs.tolist(), state.held_out_losses.tolist(), strict=True))
+    lines = ["epoch,train_loss,test_loss"]
+    for epoch, loss in enumerate(state.history.tolist(), start=1):
+        lines.append(f"{epoch},{loss!r},{held_out[epoch]!r}" if epoch in held_out else f"{epoch},{loss!r},")
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    checkpoint.write_atomically(path, lambda file: file.write(text.encode()))
+
+
+def _save_figure(figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    checkpoint.write_atomically(path, lambda file: file.write(buffer.getvalue()))
+
+
+def _confusion_counts(true: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (true, predicted), 1)
+    return counts
+
+
+def write_plots(out: Path, state: TrainState, run: Run, predicted: np.ndarray) -> list[str]:
+    """loss.png (training and held-out loss), and confusion.png for classification; [] with a note when
+    matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"{PROG}: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')", file=sys.stderr)
+        return []
+    problem, history = run.problem, state.history
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axes = figure.subplots()
+    axes.plot(np.arange(1, len(history) + 1), history, label="training (mean over each epoch)")
+    held_out = np.isfinite(state.held_out_losses)
+    axes.plot(
+        state.held_out_epochs[held_out], state.held_out_losses[held_out], marker=".", label="held out (test split)"
+    )
+    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=f"{problem.name}: loss")
+    axes.legend()
+    if np.all(history > 0) and np.all(state.held_out_losses[held_out] > 0):
+        axes.set_yscale("log")
+    _save_figure(figure, out / "loss.png")
+    written = ["loss.png"]
+    if problem.task == "classification":
+        k = len(problem.class_names)
+        counts = _confusion_counts(problem.y_test, predicted, k)
+        size = max(4.0, 0.5 * k + 2)
+        figure = Figure(figsize=(size, size), layout="constrained")
+        axes = figure.subplots()
+        axes.imshow(counts, cmap="Blues")
+        for (row, column), count in np.ndenumerate(counts):
+            light = count > counts.max() / 2
+            axes.text(column, row, str(count), ha="center", va="center", color="white" if light else "black")
+        axes.set_xticks(
+            np.arange(k), problem.class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center"
+        )
+        axes.set_yticks(np.arange(k), problem.class_names)
+        accuracy_text = f"{np.trace(counts) / counts.sum():.3f}" if counts.sum() else "n/a"
+        axes.set(xlabel="predicted", ylabel="true", title=f"{problem.name}: test accuracy {accuracy_text}")
+        _save_figure(figure, out / "confusion.png")
+        written.append("confusion.png")
+    return written
+
+
+def write_results(run: Run, state: TrainState, metrics: dict[str, Any], predicted: np.ndarray) -> list[str]:
+    """metrics.json, history.csv and the plots into ``run.out``; returns the names written."""
+    _write_text(run.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    _write_text(run.out / "history.csv", history_csv(state))
+    return ["metrics.json", "history.csv", *write_plots(run.out, state, run, predicted)]
+
+
+def number(value: float) -> str:
+    """A loss or error with four significant digits, however large or small: 0.04471, 1.2e-05, 3.185e+37."""
+    return f"{value:.4g}"
+
+
+def r_squared(value: float) -> str:
+    """R² with four decimals in its usual range (0.9876, -0.0312), else four significant digits (-3.185e+37)."""
+    return f"{value:.4f}" if math.isfinite(value) and abs(value) < 1000 else f"{value:.4g}"
+
+
+def describe(run: Run) -> str:
+    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch``."""
+    layers = "-".join(f"{layer.units} {layer.activation}" for layer in run.model.layers)
+    options = run.options
+    batch = options["batch_size"]
+    batch_text = "full batch" if batch is None else f"batch {batch}"
+    optimizer = f"{options['optimizer']} lr {options['lr']:g}"
+    if options["optimizer"] == "sgd" and options["momentum"]:
+        optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"
+    return f"{run.problem.name}: {run.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, {batch_text}"
+
+
+def _columns(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:_SHOWN_COLUMNS])
+    more = f" and {len(names) - _SHOWN_COLUMNS} more (all in metrics.json)" if len(names) > _SHOWN_COLUMNS else ""
+    return f"inputs ({len(names)}): {shown}{more}"
+
+
+def summary(run: Run, state: TrainState, metrics: dict[str, Any], written: list[str]) -> str:
+    """The closing lines: the network, the inputs, the time, the results and the files written."""
+    size = run.runtime.mesh.size
+    devices = f"{size} {run.runtime.platform} device{'s' if size > 1 else ''}"
+    hosts = f" on {run.runtime.processes} hosts" if run.runtime.processes > 1 else ""
+    other = max(0.0, state.total_seconds - state.seconds)
+    timing = (
+        f"{state.epoch} epochs on {devices}{hosts} in {state.total_seconds:.1f} s "
+        f"(training {state.seconds:.1f} s; held-out loss, progress and checkpoints {other:.1f} s)"
+    )
+    lines = [describe(run), _columns(run.problem.feature_names), timing]
+    if run.problem.task == "classification":
+        correct = round(metrics["test_accuracy"] * metrics["n_test"])
+        result = f"test accuracy {metrics['test_accuracy']:.4f} ({correct} of {metrics['n_test']})"
+    else:
+        result = f"test RMSE {number(metrics['test_rmse'])}, test R^2 {r_squared(metrics['test_r2'])}"
+    lines.append(f"train loss {number(metrics['train_loss'])}, test loss {number(metrics['test_loss'])}, {result}")
+    if written:
+        lines.append(f"wrote {run.out}: {' '.join(written)}")
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""jaxnn-train's data: CSV columns and labels, the stratified split, and a CSV file that moved."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_support import arrays, metrics, train, write_csv
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+
+from jaxnn import checkpoint
+from jaxnn.cli import data
+
+
+def test_csv_with_text_labels_trains_exactly_like_the_bundled_dataset(tmp_path):
+    bunch = load_iris()
+    names = [str(name) for name in bunch.target_names]  # already in sorted order, so the class indices agree
+    rows = [
+        [*map(repr, features), names[label]] for features, label in zip(bunch.data.tolist(), bunch.target, strict=True)
+    ]
+    csv_file = write_csv(tmp_path / "iris.csv", [*bunch.feature_names, "species"], rows)
+    assert train("--csv", csv_file, "--target", "species", "--epochs", "30", "--quiet", "--out", tmp_path / "csv") == 0
+    assert train("--dataset", "iris", "--epochs", "30", "--quiet", "--out", tmp_path / "bundled") == 0
+    from_csv, bundled = arrays(tmp_path / "csv"), arrays(tmp_path / "bundled")
+    for name in bundled:
+        np.testing.assert_array_equal(from_csv[name], bundled[name], err_msg=name)
+    config = checkpoint.read_config(tmp_path / "csv" / "checkpoint.npz")
+    assert config["class_names"] == names and config["input_columns"] == list(bunch.feature_names)
+
+
+def test_target_kind_is_read_from_the_column():
+    path = Path("t.csv")
+    assert data.csv_targets(["1", "0", "2", "1"], [2, 3, 4, 5], None, path, "y")[0] == "classification"
+    task, labels, names = data.csv_targets(["b", "a", "b"], [2, 3, 4], None, path, "y")
+    assert (task, labels.tolist(), names) == ("classification", [1, 0, 1], ("a", "b"))
+    assert data.csv_targets(["0.5", "1.25", "3"], [2, 3, 4], None, path, "y")[0] == "regression"
+    many = [str(i) for i in range(data.MAX_AUTO_CLASSES + 1)]
+    assert data.csv_targets(many, list(range(len(many))), None, path, "y")[0] == "regression"
+    assert data.csv_targets(many, list(range(len(many))), "classification", path, "y")[0] == "classification"
+
+
+@pytest.mark.parametrize(
+    ("cells", "indices", "names"),
+    [
+        (["007", "7", "7"], [0, 1, 1], ("007", "7")),  # the same number written two ways: two classes, text order
+        (["1234568", "1234567"], [1, 0], ("1234567", "1234568")),  # %g would name both 1.23457e+06
+        (["10", "9", "2", "10"], [2, 1, 0, 2], ("2", "9", "10")),  # genuinely numeric: by value, not "10" < "2"
+        (["7", "7.0"], [0, 1], ("7", "7.0")),  # 7 and 7.0 are one number written two ways: text
+        (["-1.5", "0.25", "-1.5"], [0, 1, 0], ("-1.5", "0.25")),
+        (["b", "10", "a"], [2, 0, 1], ("10", "a", "b")),  # text: sorted as text
+    ],
+)
+def test_class_labels_keep_their_own_text(cells, indices, names):
+    got_indices, got_names = data.class_labels(cells)
+    assert got_indices.tolist() == indices and got_names == names
+
+
+def test_large_numeric_labels_keep_their_names_in_the_checkpoint(tmp_path):
+    rows = [[i, (i * 3) % 7, 1234567 + i % 2] for i in range(40)]
+    csv_file = write_csv(tmp_path / "ids.csv", ["a", "b", "id"], rows)
+    assert train("--csv", csv_file, "--target", "id", "--epochs", "2", "--quiet", "--out", tmp_path / "run") == 0
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["class_names"] == ["1234567", "1234568"]
+
+
+def test_a_pandas_index_column_is_refused_and_the_inputs_are_listed(tmp_path, capsys):
+    frame = pd.DataFrame({"a": np.arange(12.0), "b": np.arange(12.0) % 5, "label": ["x", "y", "z"] * 4})
+    frame.to_csv(tmp_path / "indexed.csv")  # the index becomes a first column with an empty name
+    with pytest.raises(SystemExit) as exit_info:
+        train("--csv", tmp_path / "indexed.csv", "--target", "label", "--epochs", "2")
+    assert exit_info.value.code == 2
+    assert "column 1 has an empty name" in capsys.readouterr().err
+    pd.read_csv(tmp_path / "indexed.csv").to_csv(tmp_path / "round_trip.csv", index=False)  # "Unnamed: 0"
+    with pytest.raises(SystemExit):
+        train("--csv", tmp_path / "round_trip.csv", "--target", "label", "--epochs", "2")
+    assert "column 1 has 'Unnamed: 0'" in capsys.readouterr().err
+    frame.to_csv(tmp_path / "clean.csv", index=False)  # as the message advises
+    assert train("--csv", tmp_path / "clean.csv", "--target", "label", "--epochs", "2", "--out", tmp_path / "r") == 0
+    assert "inputs (2): a, b" in capsys.readouterr().out
+    assert metrics(tmp_path / "r")["input_columns"] == ["a", "b"]
+
+
+# --- the split ------------------------------------------------------------------------------------
+
+
+def test_classes_are_split_as_scikit_learn_stratifies_them():
+    y = np.repeat([0, 1, 2], [20, 6, 4])
+    train_rows, test_rows, warnings = data.split_rows(y, ("a", "b", "c"), True, 0.25, 7, "small.csv")
+    expected_train, expected_test = train_test_split(np.arange(len(y)), test_size=0.25, random_state=7, stratify=y)
+    np.testing.assert_array_equal(train_rows, expected_train)
+    np.testing.assert_array_equal(test_rows, expected_test)
+    assert warnings == () and set(y[train_rows]) == set(y[test_rows]) == {0, 1, 2}
+
+
+def test_a_split_that_cannot_be_stratified_warns(tmp_path, capsys):
+    y = np.array([0] * 10 + [1] * 10 + [2])  # class "c" has a single row
+    _, test_rows, warnings = data.split_rows(y, ("a", "b", "c"), True, 0.25, 0, "small.csv")
+    assert "cannot stratify the split of small.csv: class 'c' has a single row" in warnings[0]
+    if 20 in test_rows:
+        assert "class 'c' of small.csv has no training rows" in warnings[1]
+    rows = [[i, i % 3, "abc"[min(i // 10, 2)]] for i in range(21)]
+    csv_file = write_csv(tmp_path / "small.csv", ["x1", "x2", "label"], rows)
+    assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--seed", "0") == 0
+    assert "jaxnn-train: warning: cannot stratify the split of small.csv" in capsys.readouterr().err
+
+
+def test_an_unstratified_split_that_leaves_a_class_out_of_training_warns():
+    y = np.array([0] * 12 + [1] * 2)
+    for seed in range(200):  # find a seed whose shuffle puts both rows of class 1 in the test part
+        train_rows, _, warnings = data.split_rows(y, ("a", "b"), False, 0.25, seed, "tiny.csv")
+        if 1 not in y[train_rows]:
+            break
+    assert warnings == ("class 'b' of tiny.csv has no training rows: the network cannot learn it "
+                        "(add rows, or use another --seed or --test-size)",)  # fmt: skip
+    train_rows, _, warnings = data.split_rows(y, ("a", "b"), True, 0.25, seed, "tiny.csv")
+    assert warnings == () and 1 in y[train_rows]  # stratified, the same seed keeps class b in training
+
+
+# --- a CSV file that moved ------------------------------------------------------------------------------
+
+
+def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys):
+    rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    original = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    out = tmp_path / "run"
+    assert train("--csv", original, "--target", "label", "--epochs", "4", "--quiet", "--out", out) == 0
+    moved = tmp_path / "elsewhere" / "renamed.csv"
+    moved.parent.mkdir()
+    shutil.move(original, moved)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", out, "--epochs", "6", "--quiet")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the CSV file {original} that" in err and "pass its new path with --csv NEWPATH" in err
+    swapped = [[*row[:2], "yx"[i % 2]] for i, row in enumerate(rows)]  # the same inputs, other labels
+    other = write_csv(tmp_path / "other.csv", ["a", "b", "label"], swapped)
+    with pytest.raises(SystemExit):
+        train("--resume", out, "--csv", other, "--epochs", "6", "--quiet")
+    assert f"--csv {other} holds other data than" in capsys.readouterr().err
+    assert train("--resume", out, "--csv", moved, "--epochs", "6", "--quiet") == 0
+    config = checkpoint.read_config(out / "checkpoint.npz")
+    assert config["epoch"] == 6 and config["csv"] == str(moved)  # the next resume needs no --csv
+    assert train("--resume", out, "--epochs", "7", "--quiet") == 0

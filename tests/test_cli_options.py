@@ -1,0 +1,226 @@
+"""jaxnn-train's options: bad input is one line with exit status 2, and a checkpoint's stored options are checked."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from cli_support import DELETE, shell, train, with_config, write_csv
+
+from jaxnn import checkpoint
+from jaxnn.cli import options
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    """A 2-epoch run of the default iris network, checkpointed; tests copy it, never change it."""
+    out = tmp_path_factory.mktemp("iris_run")
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    return out
+
+
+def test_a_checkpoint_from_elsewhere_is_refused_on_resume(tmp_path, capsys):
+    params = [{"W": np.zeros((4, 10), np.float32), "b": np.zeros(10, np.float32)}]
+    checkpoint.save(tmp_path / "checkpoint.npz", params=params, opt_state=(), key=jax.random.key(0), epoch=0,
+                    history=[], config={"lr": 0.1})  # fmt: skip
+    with pytest.raises(SystemExit):
+        train("--resume", tmp_path)
+    assert "was not written by jaxnn-train: its config lacks dataset, csv" in capsys.readouterr().err
+
+
+def test_a_rewritten_config_with_valid_options_resumes(iris_run, tmp_path):
+    # the control for the tests below: the rewriting keeps the file loadable and valid options pass
+    run = with_config(iris_run, tmp_path / "run", lr=0.05, activation="tanh", layers=[10, 5], batch_size=None)
+    assert train("--resume", run, "--epochs", "3", "--quiet") == 0
+    config = checkpoint.read_config(run / "checkpoint.npz")
+    assert (config["epoch"], config["lr"], config["activation"]) == (3, 0.05, "tanh")
+
+
+def test_a_checkpoint_from_before_momentum_and_stratify_resumes_as_it_was_trained(iris_run, tmp_path):
+    # sgd used to be plain minibatch descent, and splits were not stratified: such a run continues so
+    run = with_config(iris_run, tmp_path / "run", optimizer="sgd", momentum=DELETE, nesterov=DELETE, stratify=DELETE)
+    stored = options.stored_options(checkpoint.read_config(run / "checkpoint.npz"), run)
+    assert (stored["momentum"], stored["nesterov"], stored["stratify"]) == (0.0, False, False)
+
+
+TAMPERED = [
+    ({"optimizer": "rmsprop"}, "--optimizer ('rmsprop')"),
+    ({"lr": -1}, "--lr (-1)"),
+    ({"lr": 1e400}, "--lr (inf)"),  # json writes Infinity, json.loads reads it back
+    ({"lr": "0.1"}, "--lr ('0.1')"),  # a string, not a number
+    ({"layers": "x"}, "--layers ('x')"),
+    ({"layers": [10, 0]}, "--layers ([10, 0])"),
+    ({"layers": [10, 5.5]}, "--layers ([10, 5.5])"),
+    ({"layers": []}, "--layers ([])"),
+    ({"dataset": "../etc"}, "--dataset ('../etc')"),
+    ({"activation": "os.system"}, "--activation ('os.system')"),
+    ({"loss": "hinge"}, "--loss ('hinge')"),
+    ({"loss": None}, "--loss (None)"),
+    ({"task": "sideways"}, "--task ('sideways')"),
+    ({"batch_size": 0}, "--batch-size (0)"),
+    ({"batch_size": "full"}, "--batch-size ('full')"),  # a run stores full batch as null
+    ({"seed": True}, "--seed (True)"),
+    ({"seed": 2**32}, f"--seed ({2**32})"),
+    ({"test_size": 1.5}, "--test-size (1.5)"),
+    ({"momentum": 1.5}, "--momentum (1.5)"),
+    ({"nesterov": "yes"}, "--nesterov ('yes')"),
+    ({"stratify": 1}, "--stratify (1)"),
+    ({"epochs": 0}, "--epochs (0)"),
+    ({"epochs": 2**32}, f"--epochs ({2**32})"),  # the epoch counter is a uint32
+    ({"csv": 5}, "--csv (5)"),
+    ({"target": ["price"]}, "--target (['price'])"),
+    ({"dataset": None}, "--dataset/--csv (a run sets exactly one)"),
+    ({"momentum": 0.9}, "--momentum/--nesterov for --optimizer gd"),  # gd has no momentum
+]
+
+
+@pytest.mark.parametrize(("changes", "named"), TAMPERED, ids=[repr(c) for c, _ in TAMPERED])
+def test_resume_checks_the_options_stored_in_the_checkpoint(iris_run, tmp_path, capsys, changes, named):
+    run = with_config(iris_run, tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "3", "--quiet")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"{run / 'checkpoint.npz'} holds an invalid {named}" in lines[0], lines
+    assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == 2  # nothing was trained or written
+
+
+def test_every_run_option_has_a_flag_and_a_typed_check():
+    parser = options.build_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    for name, option in options.RUN_OPTIONS.items():
+        assert option.flag == options.flag(name) and option.flag in flags
+        assert not options.check_value(option, "1") or name in ("csv", "target")  # text is never a number here
+    stored = json.loads(json.dumps(options.with_defaults({}) | {"task": "classification", "loss": "relu"}))
+    assert not options.check_value(options.RUN_OPTIONS["loss"], stored["loss"])  # an activation is not a loss
+
+
+# --- bad input: one line, exit status 2, never a traceback ------------------------------------------
+
+
+@pytest.fixture
+def csv_files(tmp_path):
+    good = write_csv(tmp_path / "good.csv", ["a", "b", "label"], [[1, 2, "x"], [3, 4, "y"], [5, 6, "x"], [7, 8, "y"]])
+    text = write_csv(tmp_path / "text.csv", ["a", "b", "label"], [[1, 2, "x"], [3, "abc", "y"]])
+    empty = write_csv(tmp_path / "empty.csv", ["a", "b", "label"], [[1, 2, "x"], [3, "", "y"]])
+    ragged = write_csv(tmp_path / "ragged.csv", ["a", "b", "label"], [[1, 2, "x"], [3, "y"]])
+    numbers = write_csv(tmp_path / "numbers.csv", ["a", "b", "y"], [[1, 2, 0.5], [3, 4, 1.5], [5, 6, 2.25]])
+    three = write_csv(tmp_path / "three.csv", ["a", "label"], [[i, "xyz"[i % 3]] for i in range(9)])
+    files = {"good": good, "text": text, "empty": empty, "ragged": ragged, "numbers": numbers, "three": three}
+    rows = [[1, 2, "x", 0.5], [3, 4, "y", 1.5], [5, 6, "x", 2.25], [7, 8, "y", 3.5]]
+    files["repeated"] = write_csv(tmp_path / "repeated.csv", ["a", "a", "label", "y"], rows)
+    numeric = [[a, b, y] for a, b, _, y in rows]  # names are stripped: the target "y" would also be an input
+    files["twice"] = write_csv(tmp_path / "twice.csv", ["y", "b", "y "], numeric)
+    files["index"] = write_csv(
+        tmp_path / "index.csv", ["", "a", "b", "label"], [[i, *r[:3]] for i, r in enumerate(rows)]
+    )
+    files["unnamed"] = write_csv(tmp_path / "unnamed.csv", ["a", "Unnamed: 0", "label"], [r[:3] for r in rows])
+    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400")]:
+        bad = [[*row[:2], cell if i == 2 else row[3]] for i, row in enumerate(rows)]  # the 3rd data row: line 4
+        files[f"target_{name}"] = write_csv(tmp_path / f"target_{name}.csv", ["a", "b", "y"], bad)
+    labels = [[*row[:2], "" if i == 1 else row[2]] for i, row in enumerate(rows)]  # a text target, line 3 blank
+    files["label_blank"] = write_csv(tmp_path / "label_blank.csv", ["a", "b", "label"], labels)
+    return {**files, "missing": tmp_path / "nope.csv"}
+
+
+BAD_INPUT = [
+    (["--dataset", "foo"], "unknown dataset 'foo'; choose iris, wine, breast_cancer, digits"),
+    (["--layers", "0"], "argument --layers: '0' is not a comma-separated list of positive layer widths"),
+    (["--layers", "10,-5"], "'10,-5' is not a comma-separated list"),
+    (["--lr", "-1"], "argument --lr: '-1' is not a positive number"),
+    (["--test-size", "1.5"], "is not a fraction between 0 and 1"),
+    (["--epochs", "0"], "argument --epochs: '0' is not a positive whole number"),
+    (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'; choose gd, sgd, adam"),
+    (["--momentum", "2"], "argument --momentum: '2' is not a number from 0 to 1"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum set sgd's momentum; --optimizer adam has none"),
+    (["--no-nesterov"], "--nesterov set sgd's momentum; --optimizer gd has none"),
+    (["--checkpoint-seconds", "-1"], "'-1' is not a number of seconds, 0 or more"),
+    (["--platform", "quantum"], "unknown platform 'quantum'; choose cpu, gpu, tpu"),
+    (["--num-processes", "2"], "--num-processes and --process-id describe several hosts: give --coordinator too"),
+    (["--csv", "{good}", "--target", "nope"], "--target column 'nope' is not in"),
+    (["--csv", "{text}", "--target", "label"], "text.csv line 3, column 'b' holds 'abc', which is not a finite number"),
+    (["--csv", "{empty}", "--target", "label"], "empty.csv line 3, column 'b' is empty"),
+    (["--csv", "{ragged}", "--target", "label"], "ragged.csv line 3 has 2 cells but the header has 3"),
+    # --epochs 2: without the checks these would train, quickly
+    (["--csv", "{repeated}", "--target", "label", "--epochs", "2"], "repeated.csv has repeated column names ('a')"),
+    (["--csv", "{twice}", "--target", "y", "--epochs", "2"], "twice.csv has repeated column names ('y')"),
+    (
+        ["--csv", "{index}", "--target", "label", "--epochs", "2"],
+        "index.csv column 1 has an empty name, as pandas writes its row index (df.to_csv(path)); drop that column, "
+        "or write the file with df.to_csv(path, index=False)",
+    ),
+    (["--csv", "{unnamed}", "--target", "label", "--epochs", "2"], "column 2 has 'Unnamed: 0', as pandas writes"),
+    (["--csv", "{target_blank}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds ''; fill in"),
+    (["--csv", "{target_nan}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'nan'; fill in"),
+    (["--csv", "{target_inf}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '-inf'; fill"),
+    (["--csv", "{target_huge}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '1e400'"),
+    (["--csv", "{label_blank}", "--target", "label", "--epochs", "2"], "line 3, target column 'label' holds ''"),
+    (["--csv", "{missing}", "--target", "label"], "cannot read --csv"),
+    (["--csv", "{good}"], "--csv and --target go together"),
+    (["--csv", "{good}", "--target", "label", "--dataset", "iris"], "--dataset and --csv both name the data"),
+    (
+        ["--csv", "{numbers}", "--target", "y", "--loss", "softmax_cross_entropy"],
+        "--loss softmax_cross_entropy: loss 'softmax_cross_entropy' is a classification loss (categorical) "
+        "but the target is continuous",
+    ),
+    (
+        ["--csv", "{three}", "--target", "label", "--loss", "binary_cross_entropy", "--epochs", "2"],
+        "loss 'binary_cross_entropy' is for two classes (one sigmoid output) but the target has 3 classes",
+    ),
+    (["--csv", "{numbers}", "--target", "y", "--stratify"], "--stratify needs class labels"),
+    (["--csv", "{good}", "--target", "label", "--task", "regression"], "regression needs numbers there"),
+    (["--dataset", "wine", "--task", "regression"], "the wine dataset is classification"),
+    (["--csv", "{good}", "--target", "label", "--test-size", "0.9"], "cannot split the 4 rows of good.csv"),
+    (["--resume", "{missing}"], "no checkpoint at"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_clear_line(csv_files, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train(*(arg.format(**{k: str(v) for k, v in csv_files.items()}) for arg in args))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxnn-train: error: "), captured.err
+    assert message in lines[0]
+    assert lines[0].endswith("(see jaxnn-train --help)")
+
+
+def test_epochs_beyond_the_uint32_epoch_counter_are_one_clear_line_at_parse_time(capsys):
+    # at parse time, not in BAD_INPUT: without the check a full run would start on 2**32 epochs
+    parser = options.build_parser()
+    assert parser.parse_args(["--epochs", str(2**32 - 1)]).epochs == 2**32 - 1
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--epochs", str(2**32)])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"jaxnn-train: error: argument --epochs: '{2**32}' is not a whole number from 1 to 2**32 - 1 "
+        "(a 32-bit epoch count) (see jaxnn-train --help)"
+    ]
+
+
+@pytest.mark.slow
+def test_bad_input_from_the_shell_has_no_traceback(csv_files):
+    for args, message in [
+        (["--dataset", "foo"], "unknown dataset 'foo'"),
+        (["--csv", str(csv_files["text"]), "--target", "label"], "'abc', which is not a finite number"),
+    ]:
+        done = shell(*args, timeout=60)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_explains_each_option():
+    parser = options.build_parser()
+    text = parser.format_help()
+    flags = [action for action in parser._actions if action.option_strings]
+    assert all(action.help for action in flags)
+    for flag in ["--dataset", "--csv", "--target", "--layers", "--activation", "--loss", "--optimizer", "--lr"]:
+        assert flag in text
+    for flag in ["--epochs", "--batch-size", "--seed", "--test-size", "--platform", "--out", "--quiet", "--resume"]:
+        assert flag in text
+    for flag in ["--momentum", "--nesterov", "--stratify", "--checkpoint-seconds"]:
+        assert flag in text
+    assert "iris, wine, breast_cancer, digits" in text

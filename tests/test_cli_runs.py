@@ -1,0 +1,346 @@
+"""jaxnn-train end to end: every bundled dataset, what a person sees, the files, resume, regression and divergence."""
+
+import runpy
+import sys
+
+import numpy as np
+import pytest
+from cli_support import PNG, ROOT, arrays, history_rows, metrics, regression_csv, shell, train, write_csv
+from sklearn.datasets import load_iris
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+
+import jaxnn
+from jaxnn import checkpoint
+from jaxnn.cli import report, training
+from jaxnn.data import shuffle_split, standardise
+
+# --- every bundled dataset, from the shell ------------------------------------------------------
+
+DATASET_RUNS = [
+    ("iris", 4, 3, ["--optimizer", "sgd", "--batch-size", "16"]),
+    ("wine", 13, 3, ["--optimizer", "adam"]),
+    ("breast_cancer", 30, 1, ["--loss", "binary_cross_entropy"]),  # two classes: one sigmoid output
+    ("digits", 64, 10, ["--loss", "categorical_cross_entropy", "--layers", "16"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dataset", "n_features", "n_outputs", "extra"), DATASET_RUNS, ids=[r[0] for r in DATASET_RUNS]
+)
+def test_each_bundled_dataset_trains_and_writes_its_files(tmp_path, dataset, n_features, n_outputs, extra):
+    out = tmp_path / "run"
+    done = shell("--dataset", dataset, "--epochs", "3", "--checkpoint-every", "2", "--out", str(out), *extra)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    # progress as plain lines (stdout is not a terminal), then the summary
+    assert "epoch 3/3  loss " in done.stdout and "accuracy" in done.stdout and "test loss" in done.stdout
+    assert f"{dataset}: {n_features}-" in done.stdout and "test accuracy" in done.stdout
+    assert f"inputs ({n_features}): " in done.stdout
+
+    result = metrics(out)
+    assert result["epochs"] == 3 and result["devices"] == 1 and 0 < result["seconds"] <= result["total_seconds"]
+    assert 0 <= result["test_accuracy"] <= 1 and np.isfinite(result["test_loss"]) and np.isfinite(result["train_loss"])
+    assert len(result["input_columns"]) == n_features
+
+    saved = arrays(out)
+    last = max(int(name.split("/")[1]) for name in saved if name.startswith("params/"))
+    assert saved["params/0/W"].shape[0] == n_features and saved[f"params/{last}/b"].shape == (n_outputs,)
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
+    rows = history_rows(out)
+    assert rows[0] == ["epoch", "train_loss", "test_loss"] and [int(r[0]) for r in rows[1:]] == [1, 2, 3]
+    np.testing.assert_array_equal([float(r[1]) for r in rows[1:]], saved["history"])
+    assert rows[-1][2] != "" and float(rows[-1][2]) == pytest.approx(result["test_loss"], rel=1e-6)
+    for plot in ("loss.png", "confusion.png"):
+        assert (out / plot).read_bytes().startswith(PNG)
+
+
+# --- what a person sees ----------------------------------------------------------------------------
+
+
+def test_seed_example_script_reaches_097(tmp_path, capsys):
+    seed_example = runpy.run_path(str(ROOT / "scripts" / "train.py"), run_name="not_main")["SEED_EXAMPLE"]
+    assert train(*seed_example, "--out", tmp_path) == 0
+    output = capsys.readouterr().out
+    assert "epoch 2000/2000  loss" in output and "iris: 4-10 relu-5 relu-3 softmax" in output
+    assert metrics(tmp_path)["test_accuracy"] >= 0.97
+
+
+def test_metrics_are_those_of_the_checkpointed_parameters(tmp_path):
+    # the default split of classes is stratified, row for row as scikit-learn's
+    assert train("--epochs", "40", "--quiet", "--out", tmp_path) == 0
+    x, y = load_iris(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=42, stratify=y)
+    scaler = standardise(x_train)
+    saved = arrays(tmp_path)
+    params = [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in range(3)]
+    model = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "identity")))
+    predicted = np.argmax(model.apply(params, scaler(x_test).astype(np.float32)), axis=1)
+    result = metrics(tmp_path)
+    assert result["test_accuracy"] == pytest.approx(np.mean(predicted == y_test))
+    assert result["n_train"] == len(y_train) and result["n_test"] == len(y_test)
+    assert result["loss"] == "softmax_cross_entropy" and result["options"]["stratify"] is True
+
+
+def test_progress_is_about_ten_lines_without_a_terminal(capsys):
+    assert train("--epochs", "20") == 0
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if line.startswith("epoch")]
+    assert [line.split()[1] for line in progress] == [f"{e}/20" for e in range(2, 21, 2)]
+    assert all("loss" in line and "accuracy" in line and "test loss" in line for line in progress)
+
+
+def test_quiet_prints_only_the_summary(capsys):
+    assert train("--epochs", "5", "--quiet") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("epoch") for line in lines)
+    assert any("test accuracy" in line for line in lines)
+
+
+def test_progress_bar_on_a_terminal(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert train("--epochs", "5") == 0
+    captured = capsys.readouterr()
+    assert "5/5" in captured.err and "loss=" in captured.err and "acc=" in captured.err
+    assert not any(line.startswith("epoch") for line in captured.out.splitlines())
+
+
+def test_without_tqdm_a_terminal_gets_lines(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert train("--epochs", "5") == 0
+    assert "epoch 5/5  loss" in capsys.readouterr().out
+
+
+def test_without_matplotlib_plots_are_skipped_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["jaxnn-train: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.csv", "metrics.json"]
+
+
+def test_chunks_end_on_every_checkpoint():
+    for epochs in range(1, 120):
+        assert training.progress_step(epochs, None) == max(1, -(-epochs // training.PROGRESS_UPDATES))
+        for every in range(1, 40):
+            step = training.progress_step(epochs, every)
+            assert every % step == 0 and step <= max(1, -(-epochs // training.PROGRESS_UPDATES))
+    assert training.progress_step(2000, 100) == 25
+    stops, done = [], 0
+    while done < 2010:
+        done = training.next_stop(done, 2010, 25)
+        stops.append(done)
+    assert stops[:2] == [25, 50] and stops[-2:] == [2000, 2010]
+
+
+def test_the_held_out_loss_is_recorded_at_every_chunk_and_kept_by_the_checkpoint(tmp_path):
+    assert train("--epochs", "20", "--checkpoint-every", "4", "--quiet", "--out", tmp_path) == 0  # chunks of 1
+    rows = history_rows(tmp_path)[1:]
+    assert all(row[2] != "" for row in rows)  # 20 epochs: one chunk (and one held-out loss) per epoch
+    saved = arrays(tmp_path)
+    np.testing.assert_array_equal(saved["extras/held_out_epochs"], np.arange(1, 21))
+    np.testing.assert_array_equal(saved["extras/held_out_losses"], [float(row[2]) for row in rows])
+    assert float(rows[-1][2]) == pytest.approx(metrics(tmp_path)["test_loss"], rel=1e-6)
+
+
+# --- checkpoints and resume ---------------------------------------------------------------------
+
+ADAM_MINIBATCH = ("--optimizer", "adam", "--batch-size", "16", "--checkpoint-every", "60", "--quiet")
+
+
+def test_resume_equals_an_uninterrupted_run_bitwise(tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert training.progress_step(60, 60) == 2 and training.progress_step(25, 60) == 1
+    assert train(*ADAM_MINIBATCH, "--epochs", "60", "--out", whole) == 0  # chunks of 2 epochs
+    assert train(*ADAM_MINIBATCH, "--epochs", "25", "--out", split) == 0  # chunks of 1 epoch
+    assert checkpoint.read_config(split / "checkpoint.npz")["epoch"] == 25
+    assert train("--resume", split, "--epochs", "60", "--quiet") == 0  # 25 is off the chunks of 2
+    expected, resumed = arrays(whole), arrays(split)
+    for name in expected:
+        if not name.startswith("extras/"):  # the held-out loss is evaluated where each run's chunks ended
+            np.testing.assert_array_equal(resumed[name], expected[name], err_msg=name)
+    whole_rows, split_rows = history_rows(whole), history_rows(split)
+    assert [row[:2] for row in split_rows] == [row[:2] for row in whole_rows]
+    both = [(a[2], b[2]) for a, b in zip(whole_rows[1:], split_rows[1:], strict=True) if a[2] and b[2]]
+    assert len(both) >= 20 and all(a == b for a, b in both)  # same parameters, same held-out loss
+    assert [row[0] for row in split_rows[1:] if row[2]][:25] == [str(e) for e in range(1, 26)]  # kept on resume
+    assert metrics(split)["test_accuracy"] == metrics(whole)["test_accuracy"]
+
+
+def test_checkpoints_are_written_by_time_by_epochs_at_the_end(tmp_path, monkeypatch):
+    writes = []
+    save = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, **kw: writes.append(kw["epoch"]) or save(path, **kw))
+    assert train("--epochs", "300", "--checkpoint-seconds", "1000", "--quiet", "--out", tmp_path / "a") == 0
+    assert writes == [300]  # a run shorter than --checkpoint-seconds: only at the end
+    writes.clear()
+    args = ("--epochs", "300", "--checkpoint-seconds", "1000", "--checkpoint-every", "100", "--quiet")
+    assert train(*args, "--out", tmp_path / "b") == 0
+    assert writes == [100, 200, 300]
+    writes.clear()
+    assert train("--epochs", "30", "--checkpoint-seconds", "0", "--quiet", "--out", tmp_path / "c") == 0
+    assert writes == list(range(1, 31))  # every chunk (of 1 epoch) is at least 0 s after the last write
+    result = metrics(tmp_path / "c")
+    assert 0 < result["seconds"] <= result["total_seconds"]  # the total includes the checkpoint writing
+
+
+def test_resume_refuses_changed_options(tmp_path, capsys):
+    assert train("--epochs", "4", "--quiet", "--out", tmp_path) == 0
+    capsys.readouterr()
+    for args, message in [
+        (["--lr", "0.5"], f"--lr 0.5 differs from 0.1 in {tmp_path / 'checkpoint.npz'}; leave --lr out"),
+        (["--layers", "10,6"], "--layers 10,6 differs from 10,5"),
+        (["--dataset", "wine"], "--dataset wine differs from iris"),
+        (["--no-stratify"], "--stratify off differs from on"),
+        (["--epochs", "2"], "--epochs 2 is fewer than the 4 epochs the checkpoint has already done"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", tmp_path, *args)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_an_existing_checkpoint_is_not_overwritten_unasked(tmp_path, capsys):
+    assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
+    with pytest.raises(SystemExit):
+        train("--epochs", "2", "--quiet", "--out", tmp_path)
+    assert f"{tmp_path} already holds a checkpoint; continue it with --resume" in capsys.readouterr().err
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path, "--overwrite") == 0
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 3
+
+
+def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
+    assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", tmp_path)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert f"{path} is truncated or corrupt" in err
+
+
+# --- optimisers ---------------------------------------------------------------------------------
+
+
+def test_sgd_means_momentum_and_the_flags_reach_the_checkpoint(tmp_path, capsys):
+    assert train("--optimizer", "sgd", "--epochs", "2", "--quiet", "--out", tmp_path / "default") == 0
+    assert "sgd lr 0.1 momentum 0.9 nesterov, batch 32" in capsys.readouterr().out
+    config = checkpoint.read_config(tmp_path / "default" / "checkpoint.npz")
+    assert (config["momentum"], config["nesterov"]) == (0.9, True)
+    assert any(name.startswith("opt_state/") for name in arrays(tmp_path / "default"))  # the velocity
+    plain = ("--optimizer", "sgd", "--momentum", "0", "--epochs", "2", "--quiet")
+    assert train(*plain, "--out", tmp_path / "plain") == 0
+    assert not any(name.startswith("opt_state/") for name in arrays(tmp_path / "plain"))  # gradient descent
+    heavy = ("--optimizer", "sgd", "--no-nesterov", "--epochs", "2", "--quiet")
+    assert train(*heavy, "--out", tmp_path / "heavy") == 0
+    assert checkpoint.read_config(tmp_path / "heavy" / "checkpoint.npz")["nesterov"] is False
+    assert not np.array_equal(arrays(tmp_path / "heavy")["params/0/W"], arrays(tmp_path / "default")["params/0/W"])
+
+
+# --- regression, divergence and strict JSON ---------------------------------------------------------
+
+
+def test_csv_with_a_continuous_target_is_regression(tmp_path, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    args = ("--csv", data, "--target", "price", "--optimizer", "adam", "--lr", "0.03", "--epochs", "60", "--quiet")
+    assert train(*args, "--out", tmp_path / "run") == 0
+    result = metrics(tmp_path / "run")
+    assert result["task"] == "regression" and result["loss"] == "mean_squared_error"
+    assert result["test_r2"] > 0.95 and result["test_rmse"] < 0.25 * 6  # the target's spread is about 6
+    assert result["input_columns"] == ["a", "b"]
+    output = capsys.readouterr().out
+    assert "test RMSE" in output and "inputs (2): a, b" in output
+    assert not (tmp_path / "run" / "confusion.png").exists() and (tmp_path / "run" / "loss.png").exists()
+    data.write_text(data.read_text().replace("40.", "41.", 1))
+    with pytest.raises(SystemExit):
+        train("--resume", tmp_path / "run", "--epochs", "70")
+    assert "the data differs from the data" in capsys.readouterr().err
+
+
+def test_a_target_of_magnitude_1e200_trains_like_one_of_magnitude_1(tmp_path, capsys):
+    args = ("--target", "price", "--optimizer", "adam", "--lr", "0.03", "--epochs", "60", "--quiet")
+    assert train("--csv", regression_csv(tmp_path / "small.csv"), *args, "--out", tmp_path / "small") == 0
+    assert train("--csv", regression_csv(tmp_path / "huge.csv", scale=1e200), *args, "--out", tmp_path / "huge") == 0
+    small, huge = metrics(tmp_path / "small"), metrics(tmp_path / "huge")
+    assert huge["test_rmse"] == pytest.approx(small["test_rmse"] * 1e200, rel=1e-3)
+    assert huge["test_r2"] == pytest.approx(small["test_r2"], abs=1e-3) and huge["test_r2"] > 0.95
+
+
+def test_a_non_finite_test_metric_is_a_failure(tmp_path, capsys):
+    # test rows whose targets lie ~1e300 beyond every training row: the errors overflow float arithmetic
+    n = 200
+    _, test = shuffle_split(n, 0.25, 42)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    target = a + b
+    target[test[:2]] = [1e300, -1e300]
+    data = write_csv(tmp_path / "far.csv", ["a", "b", "y"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
+    assert train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 1
+    err = capsys.readouterr().err
+    assert "the run finished but test_rmse inf" in err and "not a finite number" in err
+    assert metrics(tmp_path / "run")["test_rmse"] is None  # strict JSON: null
+
+
+def test_numbers_in_the_summary_have_a_sensible_format():
+    assert report.r_squared(-31850061773604679502065830366648729600.0) == "-3.185e+37"
+    assert report.r_squared(0.98765) == "0.9877" and report.r_squared(-0.5) == "-0.5000"
+    assert report.number(0.0447123) == "0.04471" and report.number(1.2e-5) == "1.2e-05"
+
+
+def test_divergence_exits_1_and_keeps_finite_parameters(tmp_path, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    assert train("--csv", data, "--target", "price", "--lr", "1e4", "--epochs", "50", "--quiet", "--out", tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "training diverged after epoch" in err and "start again with a smaller --lr (and --overwrite" in err
+    result = metrics(tmp_path)
+    assert result["diverged"] is True and result["epochs"] < 50
+    assert not (tmp_path / "checkpoint.npz").exists()  # no healthy checkpoint was due before the divergence
+    saved = arrays(tmp_path, "checkpoint-diverged.npz")
+    assert all(np.all(np.isfinite(a)) for name, a in saved.items() if name.startswith("params/"))
+    with pytest.raises(SystemExit):
+        train("--resume", tmp_path)
+    assert "that run diverged before its first checkpoint" in capsys.readouterr().err
+
+
+def test_a_resumed_run_that_diverges_keeps_the_healthy_checkpoint(tmp_path, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    assert train("--csv", data, "--target", "price", "--lr", "2", "--epochs", "10", "--quiet", "--out", tmp_path) == 0
+    healthy = (tmp_path / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert train("--resume", tmp_path, "--epochs", "200", "--quiet") == 1  # lr 2 diverges after about 40 epochs
+    err = capsys.readouterr().err
+    assert "a resumed run keeps its --lr: start a new run with a smaller --lr in another --out" in err
+    assert f"{tmp_path / 'checkpoint.npz'} keeps the last healthy checkpoint" in err
+    assert (tmp_path / "checkpoint.npz").read_bytes() == healthy
+    diverged = checkpoint.read_config(tmp_path / "checkpoint-diverged.npz")
+    assert diverged["diverged"] is True and 10 < diverged["epoch"] < 200
+    assert metrics(tmp_path)["epochs"] == diverged["epoch"]
+
+
+def test_a_constant_target_scores_r2_as_scikit_learn_does(tmp_path):
+    rows = [[i, (i * 7) % 5, 2.5] for i in range(20)]  # a constant, non-whole target: regression
+    data = write_csv(tmp_path / "constant.csv", ["a", "b", "y"], rows)
+    assert train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    result = metrics(tmp_path / "run")  # strict: NaN or Infinity in the file fails here
+    assert result["task"] == "regression" and np.isfinite(result["test_rmse"]) and result["test_rmse"] > 0
+    predicted = np.full(result["n_test"], 2.5) + result["test_rmse"]  # any prediction off the constant
+    assert result["test_r2"] == r2_score(np.full(result["n_test"], 2.5), predicted) == 0.0
+
+
+def test_metrics_json_is_strict_json_after_divergence(tmp_path, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    assert train("--csv", data, "--target", "price", "--lr", "1e30", "--epochs", "5", "--quiet", "--out", tmp_path) == 1
+    assert "training diverged after epoch" in capsys.readouterr().err
+    result = metrics(tmp_path)  # strict: NaN or Infinity in the file fails here
+    assert result["diverged"] is True and result["options"]["lr"] == 1e30
+
+
+def test_json_safe_nulls_every_non_finite_float():
+    value = {"a": [1.0, float("inf"), {"b": float("-inf")}], "c": (float("nan"), 2), "d": "nan", "e": None}
+    assert report.json_safe(value) == {"a": [1.0, None, {"b": None}], "c": [None, 2], "d": "nan", "e": None}
