@@ -1,37 +1,66 @@
 """jaxnn: the classic neural network from scratch, with hand-derived backward rules, on JAX.
 
-Public names only; see the modules for the math.
+Public names only; see the modules for the math.  Every name is loaded on first use (PEP 562), so
+``import jaxnn`` itself imports neither JAX nor scikit-learn: ``jaxnn-train`` can turn Ctrl-C into a flag
+before JAX loads, and a script pays only for the parts it uses.
 """
 
-from jaxnn import compile_cache as _compile_cache  # noqa: F401  (jaxnn.compile_cache.enable(); turns nothing on)
-from jaxnn.activations import (
-    Activation,
-    binary_step,
-    get_activation,
-    identity,
-    leaky_relu,
-    linear,
-    relu,
-    sigmoid,
-    softmax,
-    tanh,
-)
-from jaxnn.backprop import backward, forward_with_caches, loss_and_grads
-from jaxnn.gradcheck import GradcheckError, GradcheckReport, check_vjp
-from jaxnn.layers import Dense, Sequential, dense, initialise
-from jaxnn.losses import (
-    Loss,
-    binary_cross_entropy,
-    categorical_cross_entropy,
-    get_loss,
-    make_loss,
-    mean_squared_error,
-    sigmoid_binary_cross_entropy,
-    softmax_cross_entropy,
-    sum_of_squares,
-)
-from jaxnn.ops import Op, make_op
-from jaxnn.train import FitResult, Stopping, fit, gradient_descent, make_train_step, train_step
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+_PUBLIC = {
+    # jaxnn.activations
+    "Activation": "jaxnn.activations",
+    "binary_step": "jaxnn.activations",
+    "get_activation": "jaxnn.activations",
+    "identity": "jaxnn.activations",
+    "leaky_relu": "jaxnn.activations",
+    "linear": "jaxnn.activations",
+    "relu": "jaxnn.activations",
+    "sigmoid": "jaxnn.activations",
+    "softmax": "jaxnn.activations",
+    "tanh": "jaxnn.activations",
+    # jaxnn.backprop
+    "backward": "jaxnn.backprop",
+    "forward_with_caches": "jaxnn.backprop",
+    "loss_and_grads": "jaxnn.backprop",
+    # jaxnn.gradcheck
+    "GradcheckError": "jaxnn.gradcheck",
+    "GradcheckReport": "jaxnn.gradcheck",
+    "check_vjp": "jaxnn.gradcheck",
+    # jaxnn.layers
+    "Dense": "jaxnn.layers",
+    "Sequential": "jaxnn.layers",
+    "dense": "jaxnn.layers",
+    "initialise": "jaxnn.layers",
+    # jaxnn.losses
+    "Loss": "jaxnn.losses",
+    "binary_cross_entropy": "jaxnn.losses",
+    "categorical_cross_entropy": "jaxnn.losses",
+    "get_loss": "jaxnn.losses",
+    "make_loss": "jaxnn.losses",
+    "mean_squared_error": "jaxnn.losses",
+    "sigmoid_binary_cross_entropy": "jaxnn.losses",
+    "softmax_cross_entropy": "jaxnn.losses",
+    "sum_of_squares": "jaxnn.losses",
+    # jaxnn.ops
+    "Op": "jaxnn.ops",
+    "make_op": "jaxnn.ops",
+    # jaxnn.train
+    "FitResult": "jaxnn.train",
+    "Stopping": "jaxnn.train",
+    "fit": "jaxnn.train",
+    "gradient_descent": "jaxnn.train",
+    "make_train_step": "jaxnn.train",
+    "train_step": "jaxnn.train",
+    # jaxnn.population
+    "fit_many": "jaxnn.population",
+    # jaxnn.estimators (loads scikit-learn, about a second)
+    "NeuralNetClassifier": "jaxnn.estimators",
+    "NeuralNetRegressor": "jaxnn.estimators",
+}
 
 __version__ = "0.1.0"
 
@@ -54,6 +83,7 @@ __all__ = [
     "check_vjp",
     "dense",
     "fit",
+    "fit_many",
     "forward_with_caches",
     "get_activation",
     "get_loss",
@@ -79,9 +109,16 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """The estimators load scikit-learn (about a second), so they are imported on first use (PEP 562)."""
-    if name in ("NeuralNetClassifier", "NeuralNetRegressor"):
-        from jaxnn import estimators
+    """Load a public name, or a submodule such as ``jaxnn.compile_cache``, on first use (PEP 562)."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        if name.startswith("_") or importlib.util.find_spec(f"jaxnn.{name}") is None:
+            raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")
+        return importlib.import_module(f"jaxnn.{name}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return getattr(estimators, name)
-    raise AttributeError(f"module 'jaxnn' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
