@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint bench xor clean
+.PHONY: install train test lint bench device-check xor clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# On a GPU/TPU host: gradient checks, the seed example, jaxnn-train and a short benchmark on that device,
+# with a one-page report in benchmarks/device-check-<device>.md (scripts/device_check.py).  It runs with the
+# host's own Python and its accelerator build of JAX (not .venv, whose pins are the CPU-tested set); that
+# Python needs jaxnn's dependencies plus pytest, hypothesis and pytest-xdist.
+DEVICE_PYTHON ?= python3
+device-check:
+	PYTHONPATH=. $(DEVICE_PYTHON) scripts/device_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
