@@ -59,6 +59,8 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
+from jaxnn._checks import is_int
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "clear",
@@ -117,7 +119,7 @@ def default_max_bytes() -> int:
 
 
 def _checked_max_bytes(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not (value >= 1 or value == -1):
+    if not is_int(value) or not (value >= 1 or value == -1):
         raise ValueError(f"max_bytes must be a whole number of bytes >= 1 (or -1 for no bound), got {value!r}")
     return value
 

@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxnn._checks import is_int, is_real, seed_int
+
 __all__ = [
     "Dataset",
     "Split",
@@ -95,12 +97,11 @@ def shuffle_split(n_samples: int, test_size: float, seed: int) -> tuple[np.ndarr
     ``ceil(test_size · n)`` rows go to the test part, the rest to training; the order is
     ``numpy.random.RandomState(seed).permutation(n)``: test rows first, then training rows.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 2:
+    if not is_int(n_samples) or n_samples < 2:
         raise ValueError(f"a train/test split needs at least 2 rows, got {n_samples!r}")
-    if isinstance(test_size, bool) or not isinstance(test_size, float | int | np.floating) or not 0 < test_size < 1:
+    if not is_real(test_size) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a fraction between 0 and 1 (exclusive), got {test_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    seed_int(seed)
     n_test = math.ceil(test_size * n_samples)
     if n_test >= n_samples:
         raise ValueError(

@@ -18,14 +18,14 @@ primal, the worst element and both values; success returns a
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnn._checks import is_int, is_real
 
 __all__ = ["DEFAULT_TOLERANCES", "GradcheckError", "GradcheckReport", "check_vjp"]
 
@@ -104,7 +104,7 @@ def check_vjp(
     rtol = default_rtol if rtol is None else _non_negative("rtol", rtol)
     atol = default_atol if atol is None else _non_negative("atol", atol)
     eps = FD_EPS if eps is None else _non_negative("eps", eps, positive=True)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
     output, reference_vjp = jax.vjp(forward, *primals)
@@ -151,7 +151,7 @@ def _as_primal(index: int, value) -> jax.Array:
 
 
 def _non_negative(name: str, value, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if not is_real(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
