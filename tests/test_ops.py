@@ -97,6 +97,24 @@ def test_rule_returning_a_bare_array_is_a_clear_type_error():
         jax.grad(lambda x: bare(x).sum())(jnp.ones(3))
 
 
+def test_rule_returning_the_wrong_number_of_cotangents_says_how_many():
+    """The message gives the length that came back, not just "got tuple"."""
+    two = jaxnn.make_op(_cube_forward, lambda g, y, x: (g, g), name="two_cotangents")
+    with pytest.raises(
+        TypeError,
+        match=r"op 'two_cotangents' must return a tuple with one cotangent per primal "
+        r"\(1\), got a tuple of 2",
+    ):
+        jax.grad(lambda x: two(x).sum())(jnp.ones(3))
+
+
+def test_rule_returning_an_integer_cotangent_is_refused():
+    """An integer cotangent for a float primal used to be accepted (jax.grad then returned int32)."""
+    rounded = jaxnn.make_op(_cube_forward, lambda g, y, x: ((3 * x**2 * g).astype(jnp.int32),), name="rounded")
+    with pytest.raises(TypeError, match=r"op 'rounded' returned dtype int32 for primal 0, which is float32"):
+        jax.grad(lambda x: rounded(x).sum())(jnp.ones(3))
+
+
 def test_ops_compose_with_jit_and_vmap():
     x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
     per_row = jax.vmap(jax.grad(lambda row: cube(row).sum()))(x)
