@@ -175,3 +175,23 @@ def test_make_train_step_checks_its_arguments_once_and_shapes_when_they_change()
         step(PARAMS, state, X[:, :2], Y)
     with pytest.raises(ValueError, match=r"weight must have shape \(40,\)"):
         step(PARAMS, state, X, Y, np.ones(3, np.float32))
+
+
+def test_an_estimator_with_a_huge_max_iter_that_stops_early_needs_little_memory():
+    """Issue: ``NeuralNetClassifier((10,), max_iter=10**8)`` on iris stopped after ~236 epochs but peaked at
+    1.9 GB (a full-length history was allocated).  Now the memory does not depend on max_iter."""
+    import subprocess
+    import sys
+
+    code = (
+        "from jaxnn import NeuralNetClassifier\n"
+        "from jaxnn.data import load_iris\n"
+        "iris = load_iris()\n"
+        "clf = NeuralNetClassifier((10,), max_iter=10**8, random_state=0).fit(iris.x, iris.y)\n"
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "print(clf.n_iter_, len(clf.loss_curve_), int(peak) // 1024)\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    n_iter, curve, peak_mb = map(int, output.stdout.split())
+    assert n_iter == curve < 10_000
+    assert peak_mb < 800, f"peak memory {peak_mb} MiB"  # import jax + scikit-learn is ~300 MiB; was 1,900
