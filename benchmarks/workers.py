@@ -74,6 +74,14 @@ def last_loss(losses) -> dict:
     return {"final_loss": float(np.asarray(losses)[-1])}
 
 
+def use_jaxnn_cache() -> None:
+    """Switch jaxnn's persistent compilation cache on, as a script of the core API opts in to it (the
+    estimators do it themselves); ``JAXNN_COMPILE_CACHE=0``, the driver's default for workers, keeps it off."""
+    from jaxnn import compile_cache
+
+    compile_cache.enable_default()
+
+
 # --------------------------------------------------------------------------------------------------
 # Regime a: a full-batch fit of the seed's iris network; data and initial weights come from the driver.
 
@@ -83,13 +91,14 @@ class IrisProblem(NamedTuple):
     labels: np.ndarray  # (112,) int
     y: np.ndarray  # (112, 3) one-hot float32
     params: list[dict[str, np.ndarray]]  # jaxnn layout
+    x64: np.ndarray  # x standardised in float64 (the float64 rows)
 
 
 def load_iris_problem(path: str) -> IrisProblem:
     with np.load(path, allow_pickle=False) as data:
         n_layers = sum(name.startswith("W") for name in data.files)
         params = [{"W": data[f"W{i}"], "b": data[f"b{i}"]} for i in range(n_layers)]
-        return IrisProblem(data["x"], data["labels"], data["y"], params)
+        return IrisProblem(data["x"], data["labels"], data["y"], params, data["x64"])
 
 
 def seed_network(last: str = "softmax"):
@@ -98,19 +107,24 @@ def seed_network(last: str = "softmax"):
     return jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, last)))
 
 
-def a_jaxnn(problem: IrisProblem, epochs: int) -> Job:
+def a_jaxnn(problem: IrisProblem, epochs: int, dtype=np.float32) -> Job:
+    """``jaxnn.fit``; in float64 (the float32 weights widened, inside ``jax.enable_x64``) for the float64 row."""
     import jax
 
     import jaxnn
 
     model, optimizer = seed_network(), jaxnn.gradient_descent(LEARNING_RATE)
     p = problem
+    wide = dtype == np.float64
+    x, y = (p.x64, p.y.astype(np.float64)) if wide else (p.x, p.y)
+    params = jax.tree.map(lambda a: a.astype(dtype), p.params)
 
     def run():
-        result = jaxnn.fit(
-            model, p.params, p.x, p.y, loss="categorical_cross_entropy", epochs=epochs, optimizer=optimizer
-        )
-        return jax.block_until_ready(result.history)
+        with jax.enable_x64(wide):
+            result = jaxnn.fit(
+                model, params, x, y, loss="categorical_cross_entropy", epochs=epochs, optimizer=optimizer
+            )
+            return jax.block_until_ready(result.history)
 
     return Job(run, last_loss)
 
@@ -202,11 +216,44 @@ def sklearn_iris_classifier(epochs: int, batch_size: int | str):
     )
 
 
-def a_sklearn(problem: IrisProblem, epochs: int) -> Job:
+def a_sklearn(problem: IrisProblem, epochs: int, dtype=np.float32) -> Job:
     quiet_sklearn()
+    x = problem.x if dtype == np.float32 else problem.x64
 
     def run():
-        return sklearn_iris_classifier(epochs, batch_size=len(problem.x)).fit(problem.x, problem.labels).loss_curve_
+        return sklearn_iris_classifier(epochs, batch_size=len(x)).fit(x, problem.labels).loss_curve_
+
+    return Job(run, last_loss)
+
+
+def jaxnn_iris_classifier(epochs: int):
+    """NeuralNetClassifier doing the seed's training (the regime-a network, loss and initialiser), as
+    MLPClassifier above: plain full-batch gradient descent for ``epochs`` epochs, no penalty, no early end."""
+    from jaxnn.estimators import NeuralNetClassifier
+
+    return NeuralNetClassifier(
+        hidden_layer_sizes=(10, 5),
+        activation="relu",
+        solver="gd",
+        alpha=0.0,
+        learning_rate_init=LEARNING_RATE,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=100_000,
+        loss="categorical_cross_entropy",
+        init="normal",
+        random_state=0,
+    )
+
+
+def a_estimator(problem: IrisProblem, epochs: int, dtype) -> Job:
+    """The whole ``NeuralNetClassifier.fit`` (checks, encoding, initial weights, training, attributes); float64
+    input trains in float64, as scikit-learn's MLP does."""
+    quiet_sklearn()
+    x = problem.x if dtype == np.float32 else problem.x64
+
+    def run():
+        return jaxnn_iris_classifier(epochs).fit(x, problem.labels).loss_curve_
 
     return Job(run, last_loss)
 
@@ -227,14 +274,24 @@ def a_torch(problem: IrisProblem, epochs: int) -> Job:
     return Job(run, last_loss)
 
 
+ESTIMATOR_32, ESTIMATOR_64 = "NeuralNetClassifier, float32 input", "NeuralNetClassifier, float64 input"
+JAXNN_64, SKLEARN_64 = "jaxnn, float64", "scikit-learn, float64 input"
 REGIME_A = {
     "jaxnn": a_jaxnn,
+    JAXNN_64: lambda problem, epochs: a_jaxnn(problem, epochs, np.float64),
     "jax.grad": a_autodiff,
     "jax.grad naive": a_naive_autodiff,
+    ESTIMATOR_32: lambda problem, epochs: a_estimator(problem, epochs, np.float32),
+    ESTIMATOR_64: lambda problem, epochs: a_estimator(problem, epochs, np.float64),
     "NumPy": a_numpy,
     "scikit-learn": a_sklearn,
+    SKLEARN_64: lambda problem, epochs: a_sklearn(problem, epochs, np.float64),
     "PyTorch": a_torch,
 }
+# Competitors compared with each other share one process (between processes the same program's speed varies
+# by several per cent, scikit-learn's by up to a third): JAX's (the estimator rows too), and scikit-learn's two.
+JAX_COMPETITORS_A = ("jaxnn", JAXNN_64, "jax.grad", "jax.grad naive", ESTIMATOR_32, ESTIMATOR_64)
+SKLEARN_COMPETITORS_A = ("scikit-learn", SKLEARN_64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,11 +324,7 @@ def c_selection(library: str, task: str, epochs: int) -> Job:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    quiet_sklearn()
-    if library == "jaxnn":
-        from jaxnn import compile_cache
-
-        compile_cache.enable_default()  # what `import jaxnn` does once wired in; JAXNN_COMPILE_CACHE=0 keeps it off
+    quiet_sklearn()  # the estimator's fit turns jaxnn's compilation cache on itself (unless JAXNN_COMPILE_CACHE=0)
     x, y = load_iris(return_X_y=True)
     x = x.astype(np.float32)
 
@@ -320,6 +373,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     import jaxnn
     from jaxnn._loop import RunSpec, default_layout, step
 
+    use_jaxnn_cache()
     idle_mb = peak_rss_mb()
     x, _, y = synthetic_batch(sizes, batch)
     hidden = tuple(jaxnn.Dense(units, "relu") for units in sizes[1:-1])

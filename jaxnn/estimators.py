@@ -3,8 +3,10 @@
 They follow the contract of scikit-learn's ``MLPClassifier``/``MLPRegressor`` (same parameter and
 attribute names where those exist), so they drop into ``Pipeline``, ``cross_val_score`` and
 ``GridSearchCV``.  Underneath, the network is a :class:`~jaxnn.layers.Sequential` of
-:class:`~jaxnn.layers.Dense` layers and training is one call to :func:`jaxnn.train.fit`: every epoch
-runs inside one compiled loop and the gradients are jaxnn's hand-written backward rules.
+:class:`~jaxnn.layers.Dense` layers and training is jaxnn's compiled training loop (``jaxnn._loop``, the
+loop :func:`jaxnn.train.fit` runs; the estimators call it directly, since scikit-learn's ``validate_data``
+has checked the data already): every epoch runs inside compiled code and the gradients are jaxnn's
+hand-written backward rules.
 
 What training minimises.  With per-sample weights ``w`` (all 1 by default) and ``n`` samples::
 
@@ -17,20 +19,33 @@ the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L
 penalty, and the stopping rule watches that same value.
 
 Model selection without recompiling.  Compiled code is cached on the *static* configuration (layer
-sizes, activations, solver, its momentum/betas, ``batch_size``, ``max_iter``, ``tol``,
-``n_iter_no_change``, ``early_stopping``); refitting that configuration reuses it:
+sizes, activations, solver, its momentum/betas, ``batch_size``, ``tol``, ``n_iter_no_change``,
+``early_stopping``); refitting that configuration reuses it:
 
-* sample counts are padded with rows of weight 0, which the loss ignores: up to 256 samples all share
-  one size, above that one of eight sizes per doubling (see :func:`padded_size`), so cross-validation
-  folds and the final refit share one compiled loop;
+* ``max_iter`` is not part of it: the loop runs in chunks of a fixed compiled length, so any
+  ``max_iter`` (a grid over it included) runs the same program;
 * ``learning_rate_init`` and ``alpha`` are not baked into the compiled code: they live in the optimiser
-  state (``optax.inject_hyperparams``), so a grid over them compiles once;
+  state (``optax.inject_hyperparams``; for ``gd``, and ``sgd`` without momentum, a state of two rates that
+  keeps the loop's fast path for plain descent), so a grid over them compiles once;
+* sample counts are padded with rows of weight 0, which the loss ignores, to one of eight sizes per
+  doubling (…, 112, 120, 128, 144, 160, …; see :func:`padded_size`), so the folds of a cross-validation
+  share one compiled loop (the final refit on all rows usually needs a second);
 * the optimiser objects are cached per solver setting (jaxnn's compiled loop is keyed on their
-  identity), and prediction is one cached compiled forward pass, padded the same way.
+  identity), and prediction is one cached compiled forward pass (every input of up to 256 rows shares
+  one).
+
+A first fit builds two programs (the initial weights and the training loop), prediction one more.
+Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the
+call (:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the
+user is left as it is), so a new process loads them instead of compiling them.
 
 Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input
 trains in float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call
-only).  Pass float32 data for speed on accelerators, where float64 is slow.
+only), and the fitted ``coefs_`` have that dtype.  Both run the same compiled loop, so float64 costs
+what float64 arithmetic costs and nothing else: on a CPU about 1.5 times the float32 time per epoch for
+a small network such as iris's 4-10-5-3 (wider vectors of float32 numbers per instruction), on GPUs and
+TPUs many times more.  Pass float32 input (``X.astype(np.float32)``) when its 7 significant digits are
+enough, which they are for training a network.
 
 Divergence.  A step whose loss or weights are not finite stops training (see :func:`jaxnn.train.fit`)
 and ``fit`` raises a ``ValueError`` that says so and what to change, leaving the estimator exactly as
@@ -46,7 +61,6 @@ from functools import partial
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -56,13 +70,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn import compile_cache
+from jaxnn._checks import MAX_SEED, UINT32_LIMIT, is_int, is_real
+from jaxnn._loop import RunSpec, default_layout, run
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.heads import Head, ValidationScore, classification_head, encode_classes, predictions, regression_head
 from jaxnn.layers import INITIALISERS, Dense, Sequential
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import SOLVERS, SolverSettings, init_state, tunable_solver, with_hyperparams
-from jaxnn.train import Stopping, fit, training_keys
+from jaxnn.train import Stopping
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
@@ -234,18 +250,19 @@ def _optimizer_for(config: _Config):
 # Padding: sample counts are rounded up so that nearby sizes share compiled code.
 
 
-SMALL_DATA_ROWS = 256  # full-batch fits and predictions on up to this many rows all share one padded size
+TRAINING_ROWS = 16  # training data (and validation data) of up to this many rows share one padded size
+PREDICTION_ROWS = 256  # predictions on up to this many rows share one padded size
 
 
-def padded_size(n: int, *, minimum: int = SMALL_DATA_ROWS) -> int:
+def padded_size(n: int, *, minimum: int = TRAINING_ROWS) -> int:
     """The rows ``n`` samples are padded to: ``minimum``, or above it the smallest of eight sizes per
-    doubling (…, 256, 288, 320, …, 512, 576, …) that holds them.
+    doubling (…, 112, 120, 128, 144, 160, …, 256, 288, …) that holds them.
 
     Above ``minimum`` at most one row in eight is padding, and k-fold splits of one data set (sizes
-    differing by one) mostly land on the same size.  Below it, every small data set (cross-validation
-    folds and the final refit alike) shares one size: a full batch of 256 rows costs next to nothing
-    more than one of 30, while each new size costs a compilation.  Minibatch fits pass ``minimum=16``:
-    there the padding would add whole batches that the loop still steps through.
+    differing by one) mostly land on the same size.  Training pads little (``minimum=16``): every epoch
+    computes on the padding rows too (iris's 112 rows padded to 256 took 45 % longer per epoch), while a
+    new size costs one compilation.  Predictions run once, so they pad to at least ``PREDICTION_ROWS``:
+    every small prediction (cross-validation folds, scoring) shares one compiled forward pass.
     """
     if n <= minimum:
         return minimum
@@ -269,8 +286,8 @@ def _outputs(model: Sequential, head: Head, params, x):
 
 def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
     params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
-    with jax.enable_x64(bool(x.dtype == np.float64)):
-        out = _outputs(model, head, params, _pad_rows(x, padded_size(x.shape[0])))
+    with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
+        out = _outputs(model, head, params, _pad_rows(x, padded_size(x.shape[0], minimum=PREDICTION_ROWS)))
         return np.asarray(out)[: x.shape[0]]
 
 
@@ -291,12 +308,45 @@ def _seed(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def _draw_start(model: Sequential, seed, n_features: int, dtype):
+    """``init_key, shuffle_key = training_keys(seed)`` and ``model.init(init_key, n_features, dtype)``.
+
+    ``seed`` is a ``uint32`` scalar: ``jax.random.key`` of it is the key ``training_keys`` makes from the
+    Python int (the same bits).
+    """
+    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
+    return model.init(init_key, n_features, dtype), shuffle_key
+
+
+# One program where a fresh process used to compile (or load) four: the seed's key, its split, the unstacking
+# of the two keys, and the draws.  It runs once per fit, so its compile time is what
+# counts: like model.init's own program it is built without LLVM's optimisations, and also without XLA's
+# fusion emitters (a third of the compile time of the iris network's draws; the weights are the same bits as
+# model.init's, which tests/test_estimators.py checks for every initialiser, both float types and many seeds).
+_QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+_start_programs = [
+    jax.jit(_draw_start, static_argnums=(0, 2, 3), compiler_options=_QUICK_COMPILE),
+    jax.jit(_draw_start, static_argnums=(0, 2, 3), compiler_options={"xla_backend_optimization_level": 0}),
+]
+
+
+def _start(model: Sequential, seed: int, n_features: int, dtype):
+    """The initial parameters and the shuffle key of ``seed``, as one compiled call."""
+    try:
+        return _start_programs[0](model, np.uint32(seed), n_features, dtype)
+    except jax.errors.JaxRuntimeError as error:  # an XLA without that option: the plain build
+        if "compile option" not in str(error) or len(_start_programs) == 1:
+            raise
+        del _start_programs[0]
+        return _start_programs[0](model, np.uint32(seed), n_features, dtype)
+
+
 def _as_numpy(tree):
     return jax.tree.map(np.asarray, tree)
 
 
 def _cast_floats(tree, dtype):
-    return jax.tree.map(lambda a: jnp.asarray(a, dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+    return jax.tree.map(lambda a: np.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else a, tree)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -396,7 +446,9 @@ class _BaseNeuralNet(BaseEstimator):
                 f"parameters now ask for {_describe(model)}; refit with warm_start=False to change the network"
             )
         seed = _seed(self.random_state)
-        with jax.enable_x64(bool(X.dtype == np.float64)):
+        # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
+        # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
+        with compile_cache.scoped(), jax.enable_x64(bool(X.dtype == np.float64)):
             result, validation_scores = self._train(
                 config, model, head, X, targets, weight, y, seed, continuing=continuing, incremental=incremental
             )
@@ -420,12 +472,15 @@ class _BaseNeuralNet(BaseEstimator):
         return weight
 
     def _train(self, config, model, head, X, targets, weight, y, seed, *, continuing, incremental):
-        """Run jaxnn's fit on padded data; returns its FitResult and the validation scores (or None)."""
+        """Run jaxnn's training loop on padded data; returns its FitResult and the validation scores (or None).
+
+        The arrays were checked by ``validate_data`` and ``_check_sample_weight``, so they go to the loop
+        (``jaxnn._loop.run``, the door ``jaxnn.fit`` also uses) without ``fit``'s second round of checks.
+        """
         dtype = X.dtype
-        init_key, shuffle_key = training_keys(seed)
-        params = model.init(init_key, X.shape[1], dtype)
+        params, shuffle_key = _start(model, seed, X.shape[1], dtype)
         if continuing:
-            params = [{"W": jnp.asarray(w, dtype), "b": jnp.asarray(b, dtype)} for w, b in self._params_pairs()]
+            params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
 
         x_train, t_train, w_train = X, targets, weight
         validation = None
@@ -434,36 +489,50 @@ class _BaseNeuralNet(BaseEstimator):
 
         n = x_train.shape[0]
         batch = n if config.batch_size is None else min(config.batch_size, n)
-        n_padded = padded_size(n) if batch >= n else padded_size(n, minimum=16)
+        n_padded = padded_size(n)
         if config.batch_size is not None and config.batch_size > n and not _is_auto(self.batch_size):
             warnings.warn(
                 f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}", stacklevel=4
             )
         optimizer = _optimizer_for(config)
         batch_weight = float(w_train.sum()) * batch / n
-        learning_rate = jnp.asarray(config.learning_rate_init, dtype)
-        l2_rate = jnp.asarray(config.alpha / batch_weight, dtype)
+        # Host scalars: jnp conversions would each be a small program to compile in a fresh process.
+        learning_rate = np.asarray(config.learning_rate_init, dtype)
+        l2_rate = np.asarray(config.alpha / batch_weight, dtype)
         if incremental and continuing:
             opt_state = with_hyperparams(_cast_floats(self._optimizer_state, dtype), learning_rate, l2_rate)
         else:
             opt_state = init_state(optimizer, params, learning_rate, l2_rate)
 
-        result = fit(
+        start_epoch = len(self.loss_curve_) if continuing else 0
+        epochs = 1 if incremental else config.max_iter
+        if start_epoch + epochs >= UINT32_LIMIT:
+            raise ValueError(
+                f"{start_epoch} epochs trained and max_iter={epochs} more pass the 32-bit epoch counter; "
+                "refit with warm_start=False or lower max_iter"
+            )
+        spec = RunSpec(
             model,
-            params,
-            _pad_rows(x_train, n_padded),
-            _pad_rows(t_train, n_padded),
-            loss=head.loss,
-            epochs=1 if incremental else config.max_iter,
-            optimizer=optimizer,
-            batch_size=None if batch >= n else batch,
-            key=shuffle_key,
-            weight=_pad_rows(w_train, n_padded),
-            opt_state=opt_state,
-            start_epoch=len(self.loss_curve_) if continuing else 0,
+            head.loss,
+            optimizer,
+            batch_size=n_padded if batch >= n else batch,
             stopping=None if incremental else config.stopping,
-            validation=validation,
             score=None if validation is None else ValidationScore(head),
+            layout=default_layout(),
+        )
+        x_val, y_val = (None, None) if validation is None else validation
+        result = run(
+            spec,
+            params=params,
+            opt_state=opt_state,
+            x=_pad_rows(x_train, n_padded),
+            y=_pad_rows(t_train.astype(dtype, copy=False), n_padded),
+            weight=_pad_rows(w_train, n_padded),
+            key=shuffle_key,
+            start_epoch=start_epoch,
+            epochs=epochs,
+            x_val=x_val,
+            y_val=y_val,
         )
         return result, None if validation is None else result.validation_scores
 
@@ -485,7 +554,7 @@ class _BaseNeuralNet(BaseEstimator):
         if not w_train.sum() > 0:
             raise ValueError("every training sample left after the validation split has weight zero")
         n_val = padded_size(x_val.shape[0])
-        val_targets = np.concatenate([t_val, w_val[:, None]], axis=1)
+        val_targets = np.concatenate([t_val, w_val[:, None]], axis=1).astype(X.dtype, copy=False)
         return x_train, t_train, w_train, (_pad_rows(x_val, n_val), _pad_rows(val_targets, n_val))
 
     def _params_pairs(self):
@@ -494,7 +563,7 @@ class _BaseNeuralNet(BaseEstimator):
     def _store(self, config, model, head, result, validation_scores, *, continuing, incremental):
         """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn."""
         n_epochs = int(result.n_epochs)
-        losses = [float(v) for v in np.asarray(result.history)[:n_epochs]]
+        losses = np.asarray(result.history)[:n_epochs].tolist()
         params = _as_numpy(result.params)
         self.coefs_ = [p["W"] for p in params]
         self.intercepts_ = [p["b"] for p in params]
@@ -603,10 +672,22 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
 
     def _validate_targets(self, X, y, *, reset):
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=reset)
-        check_classification_targets(y)
-        kind = type_of_target(y)
+        # Integer labels in one column are binary or multiclass: type_of_target (a third of the input checks'
+        # time) only for other labels, and once: check_classification_targets would compute it again.
+        n_labels = np.unique(y).size if y.ndim == 1 and y.dtype.kind in "iub" else None
+        kind = type_of_target(y) if n_labels is None else "binary" if n_labels <= 2 else "multiclass"
         if kind not in ("binary", "multiclass"):
+            check_classification_targets(y)  # scikit-learn's own error for continuous and unknown targets
             raise ValueError(f"NeuralNetClassifier takes one label per sample (binary or multiclass), got {kind} y")
+        if n_labels is None:
+            n_labels = np.unique(y).size
+        if kind == "multiclass" and y.shape[0] > 20 and n_labels > round(0.5 * y.shape[0]):
+            warnings.warn(  # check_classification_targets' warning
+                "The number of unique classes is greater than 50% of the number of samples. `y` could represent a "
+                "regression problem, not a classification problem.",
+                UserWarning,
+                stacklevel=4,
+            )
         return X, y
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
@@ -619,7 +700,8 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
                 )
         else:
             known = np.unique(y if classes is None else np.asarray(classes))
-        unknown = np.setdiff1d(y, known)
+        derived = classes is None and not continuing  # the classes are y's own labels: none can be unknown
+        unknown = known[:0] if derived else np.setdiff1d(y, known)
         if unknown.size and not continuing:  # a first partial_fit whose classes= misses some labels
             raise ValueError(
                 f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "

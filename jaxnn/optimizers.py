@@ -12,22 +12,27 @@ scikit-learn's MLP defaults for its settings:
 Whether a solver uses minibatches is a matter of the batch size, which the front ends choose; the
 update is this module's.  :func:`solver` returns the transformation with the learning rate built in;
 :func:`tunable_solver` returns the same update with the learning rate and an L2 rate kept in the
-optimiser state (``optax.inject_hyperparams``), so model selection over them compiles once.
+optimiser state (``optax.inject_hyperparams``; for plain descent its own :class:`DescentRates`, which
+the training loop can apply to its folded layers), so model selection over them compiles once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxnn._checks import finite_real, look_up
 
 __all__ = [
+    "DEFAULT_SETTINGS",
     "SOLVERS",
+    "DescentRates",
     "SolverSettings",
     "gradient_descent",
     "init_state",
@@ -87,9 +92,59 @@ class _DescentUpdate:
 
 
 def is_gradient_descent(optimizer: optax.GradientTransformation) -> bool:
-    """Whether ``optimizer`` is :func:`gradient_descent`'s, which updates every number on its own with one
-    rate (the training loop may then update the parameters in any layout)."""
-    return isinstance(optimizer.update, _DescentUpdate)
+    """Whether ``optimizer`` is plain gradient descent — :func:`gradient_descent`'s, which updates every
+    number on its own with one rate, or :func:`tunable_solver`'s plain descent, which also takes the training
+    loop's folded layers (see :class:`DescentRates`) — so that the loop may carry the layers folded."""
+    return isinstance(optimizer.update, _DescentUpdate | _TunableDescentUpdate)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plain descent with runtime rates (tunable_solver's gd): its own small state instead of inject_hyperparams,
+# so that the training loop keeps its folded fast path.
+
+
+class DescentRates(NamedTuple):
+    """The state of :func:`tunable_solver`'s plain descent: ``update = −η·(g + λ·W)`` on each layer's
+    weights and ``−η·g`` on its bias, with ``η = learning_rate`` and ``λ = l2_rate`` (0-d arrays).
+
+    The update takes parameters (and gradients) in ``model.init``'s layout, a list of ``{"W", "b"}``, or
+    in the training loop's folded one, a list of ``W̃ = [Wᵀ | b]`` whose last column is the bias
+    (``jaxnn._loop``): the same arithmetic on every number either way.
+    """
+
+    learning_rate: jax.Array
+    l2_rate: jax.Array
+
+
+def _penalised(grads, params, l2_rate):
+    """``g + λ·W`` on every weight, ``g`` on every bias, in either layout of :class:`DescentRates`."""
+    layers = []
+    for g, p in zip(grads, params, strict=True):
+        if isinstance(g, Mapping):
+            layers.append({"W": g["W"] + l2_rate * p["W"], "b": g["b"]})
+        else:  # W̃ = [Wᵀ | b]: every column but the last holds weights
+            weights = jnp.arange(g.shape[-1]) < g.shape[-1] - 1
+            layers.append(jnp.where(weights, g + l2_rate * p, g))
+    return layers
+
+
+@dataclass(frozen=True)
+class _TunableDescentUpdate:
+    """The update of :class:`DescentRates` (a dataclass without fields: every instance is equal)."""
+
+    def __call__(self, grads, state: DescentRates, params=None):
+        if params is None:
+            raise ValueError("plain descent with an L2 rate needs the params: call update(grads, state, params)")
+        step = -state.learning_rate
+        return jax.tree.map(lambda u: step * u, _penalised(grads, params, state.l2_rate)), state
+
+
+def _zero_rates(params) -> DescentRates:
+    dtype = jax.tree.leaves(params)[0].dtype
+    return DescentRates(jnp.zeros((), dtype), jnp.zeros((), dtype))
+
+
+_TUNABLE_DESCENT = optax.GradientTransformation(_zero_rates, _TunableDescentUpdate())
 
 
 def _direction(name: str, settings: SolverSettings) -> optax.GradientTransformation:
@@ -145,9 +200,14 @@ def tunable_solver(
 
     Set both with :func:`init_state` / :func:`with_hyperparams`; changing them compiles nothing.  A user's
     transformation brings its own learning rate: only the L2 term is added before it.  Cached per
-    setting, since the compiled training loop is keyed on the optimiser object.
+    setting, since the compiled training loop is keyed on the optimiser object.  Plain descent (``gd``,
+    and ``sgd`` without momentum) keeps its rates in a :class:`DescentRates` state: the same arithmetic as
+    the ``optax.inject_hyperparams`` chain of the others, bit for bit, but one the training loop can apply
+    to its folded layers.
     """
     named = isinstance(name, str)
+    if named and (name == "gd" or (name == "sgd" and settings.momentum == 0)):
+        return _TUNABLE_DESCENT
     direction = _direction(name, settings.relevant_to(name)) if named else name
     return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
         learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
@@ -156,10 +216,19 @@ def tunable_solver(
 
 def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
     """A :func:`tunable_solver` state with this fit's learning rate and L2 rate (optax's documented way)."""
+    if isinstance(opt_state, DescentRates):
+        return DescentRates(learning_rate, l2_rate)
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
 
 
-@partial(jax.jit, static_argnums=0)
 def init_state(optimizer, params, learning_rate, l2_rate):
-    """``optimizer.init(params)`` of a :func:`tunable_solver` with the rates set, as one compiled call."""
+    """``optimizer.init(params)`` of a :func:`tunable_solver` with the rates set: for plain descent the
+    rates themselves (nothing to compute), else one compiled call."""
+    if isinstance(optimizer.update, _TunableDescentUpdate):
+        return DescentRates(learning_rate, l2_rate)
+    return _init_state_compiled(optimizer, params, learning_rate, l2_rate)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_state_compiled(optimizer, params, learning_rate, l2_rate):
     return with_hyperparams(optimizer.init(params), learning_rate, l2_rate)

@@ -1,7 +1,12 @@
 """NeuralNetClassifier and NeuralNetRegressor: scikit-learn's own checks, then each promise of the estimators."""
 
 import contextlib
+import json
+import os
 import pickle
+import shutil
+import subprocess
+import sys
 import warnings
 
 import jax
@@ -25,7 +30,8 @@ import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
-from jaxnn.estimators import padded_size, training_keys
+from jaxnn.estimators import PREDICTION_ROWS, padded_size
+from jaxnn.train import training_keys
 
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
 
@@ -45,11 +51,12 @@ def quietly(estimator, *args, **kwargs):
 
 @contextlib.contextmanager
 def compilations():
-    """Collect the names of the functions XLA compiles inside the block."""
+    """Collect the names of the programs built inside the block (lowered to XLA, then compiled or, with the
+    persistent compilation cache the estimators switch on, loaded from it: either way a new program)."""
     names = []
 
     def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
             names.append(kwargs.get("fun_name"))
 
     jax.monitoring.register_event_duration_secs_listener(listener)
@@ -123,9 +130,9 @@ def _seed_network(init="glorot"):
 
 
 def test_weights_equal_the_core_fit_for_the_same_configuration_and_key(iris):
-    # 100 samples are padded to 256 rows of which 156 have weight 0; the weights must not change a bit.
+    # 100 samples are padded to 104 rows of which 4 have weight 0; the weights must not change a bit.
     x, y = iris.x_train[:100].astype(np.float32), iris.y_train[:100]
-    assert padded_size(100) == 256
+    assert padded_size(100) == 104
     k = 25
     estimator = NeuralNetClassifier(
         (10, 5), solver="gd", init="he", alpha=0.0, learning_rate_init=0.1, max_iter=k, n_iter_no_change=k
@@ -140,7 +147,7 @@ def test_weights_equal_the_core_fit_for_the_same_configuration_and_key(iris):
         np.testing.assert_array_equal(fitted, np.asarray(expected["W"]))
     for fitted, expected in zip(estimator.intercepts_, core.params, strict=True):
         np.testing.assert_array_equal(fitted, np.asarray(expected["b"]))
-    # The reported loss sums 256 terms (156 of weight 0) instead of 100, in another order: equal to rounding.
+    # The reported loss sums 104 terms (4 of weight 0) instead of 100, in another order: equal to rounding.
     np.testing.assert_allclose(estimator.loss_curve_, np.asarray(core.history), rtol=1e-6)
 
 
@@ -156,7 +163,7 @@ def test_minibatch_weights_equal_the_core_fit_on_the_unpadded_data(solver, core_
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1700, 4)).astype(np.float32)
     y = np.argmax(x[:, :3] + 0.5 * rng.normal(size=(1700, 3)), axis=1)
-    assert padded_size(1700, minimum=16) == 1792
+    assert padded_size(1700) == 1792
     k = 3
     estimator = NeuralNetClassifier(
         (10, 5), solver=solver, alpha=0.0, batch_size=batch_size, learning_rate_init=0.01, max_iter=k,
@@ -248,12 +255,15 @@ def test_same_random_state_gives_identical_weights_and_another_gives_different(i
 
 
 def test_padded_sizes_hold_the_data_with_little_padding_and_share_nearby_counts():
-    sizes = np.array([padded_size(n, minimum=16) for n in range(1, 5000)])
+    sizes = np.array([padded_size(n) for n in range(1, 5000)])  # training data
     counts = np.arange(1, 5000)
     assert np.all(sizes >= counts) and np.all(np.diff(sizes) >= 0)
     assert np.all((sizes - counts)[counts > 16] <= counts[counts > 16] / 8)  # at most one row in eight
     assert len(np.unique(sizes)) < 70  # eight sizes per doubling: few shapes, few compilations
-    assert {padded_size(n) for n in range(1, 257)} == {256}
+    assert {padded_size(n) for n in range(1, 17)} == {16}
+    assert padded_size(112) == 112 and padded_size(120) == 120 and padded_size(150) == 160
+    # Predictions run once: every small input shares one compiled forward pass.
+    assert {padded_size(n, minimum=PREDICTION_ROWS) for n in range(1, 257)} == {256}
 
 
 def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_nothing(iris):
@@ -268,12 +278,127 @@ def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_noth
     quietly(minibatch, big_x[:1000], big_y[:1000]).predict(big_x[:300])
     with compilations() as compiled:
         # Other rows and counts, another seed, learning rate and penalty: the same compiled code.
-        full_batch.set_params(random_state=1, learning_rate_init=0.03, alpha=0.01).fit(x[7:150], y[7:150])
+        full_batch.set_params(random_state=1, learning_rate_init=0.03, alpha=0.01).fit(x[7:120], y[7:120])
         full_batch.predict_proba(x[:29])
         quietly(minibatch.set_params(random_state=1, learning_rate_init=0.03), big_x[10:], big_y[10:])
         minibatch.predict(big_x[:290])
-    assert padded_size(1000, minimum=16) == padded_size(1010, minimum=16) == 1024
+    assert padded_size(113) == padded_size(120) == 120
+    assert padded_size(1000) == padded_size(1010) == 1024
     assert compiled == []
+
+
+def test_a_new_max_iter_compiles_nothing_also_in_a_grid_search_over_it():
+    """The loop runs in chunks of a fixed compiled length: max_iter is a runtime value, below one chunk,
+    at its edge or over several, in a refit or in GridSearchCV's folds and final refit."""
+    from jaxnn._loop import EPOCH_CHUNK, compiled_programs
+
+    x, y = load_iris(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    estimator = NeuralNetClassifier((6, 4), solver="gd", max_iter=7, tol=0.0, n_iter_no_change=10**6, random_state=0)
+    # The search trains on folds of 120 rows and refits on all 150 (padded to 160): two programs, built here.
+    quietly(clone(estimator), x[:120], y[:120]).predict(x[:30])
+    quietly(clone(estimator), x, y)
+    before = compiled_programs()
+    with compilations() as compiled:
+        for max_iter in (1, 50, EPOCH_CHUNK, EPOCH_CHUNK + 1, 3 * EPOCH_CHUNK):
+            assert quietly(clone(estimator).set_params(max_iter=max_iter), x, y).n_iter_ == max_iter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search = GridSearchCV(estimator, {"max_iter": [3, 30, 300, 2000]}, cv=5).fit(x, y)
+    assert search.best_estimator_.n_iter_ == search.best_params_["max_iter"]
+    assert compiled == [] and compiled_programs() == before
+
+
+def test_a_first_fit_builds_two_programs_and_prediction_one(iris):
+    """The initial weights (key, split and draws) are one program, the training loop another; predict is one
+    more.  A network no other test uses, so that nothing is built already."""
+    estimator = NeuralNetClassifier((7, 3), solver="gd", max_iter=5, random_state=0)
+    with compilations() as compiled:
+        quietly(estimator, iris.x_train, iris.y_train)
+    assert len(compiled) == 2, compiled
+    with compilations() as compiled:
+        estimator.predict(iris.x_train)
+        estimator.predict_proba(iris.x_train[:7])
+    assert len(compiled) == 1, compiled
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("init", ["glorot", "he", "normal", "small_normal", "uniform"])
+def test_the_initial_weights_program_draws_model_inits_weights_bit_for_bit(init, dtype):
+    from jaxnn.estimators import _start
+
+    model = jaxnn.Sequential((jaxnn.Dense(6, "relu", init=init), jaxnn.Dense(3, "identity", init=init)))
+    with jax.enable_x64(dtype == np.float64):
+        for seed in (0, 3, 2**31 + 5, 2**32 - 1):
+            params, shuffle_key = _start(model, seed, 5, np.dtype(dtype))
+            init_key, expected_key = training_keys(seed)
+            expected = model.init(init_key, 5, dtype)
+            for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):
+                assert got.dtype == dtype
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+            np.testing.assert_array_equal(jax.random.key_data(shuffle_key), jax.random.key_data(expected_key))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [None, 32], ids=["gd", "sgd_without_momentum"])
+def test_plain_descent_with_an_l2_rate_equals_the_injected_optax_chain_bit_for_bit(iris, dtype, batch_size):
+    """gd (and sgd without momentum) keep learning rate and L2 rate in a state of their own, so that the loop
+    carries the layers folded; the arithmetic is that of optax's chain with injected rates, to the bit."""
+    x, y = iris.x_train.astype(dtype), iris.y_train  # 112 rows: no padding
+    k, learning_rate, alpha = 20, 0.1, 0.3
+    solver = {"solver": "gd"} if batch_size is None else {"solver": "sgd", "momentum": 0.0, "batch_size": batch_size}
+    estimator = NeuralNetClassifier(
+        (10, 5), alpha=alpha, learning_rate_init=learning_rate, max_iter=k, n_iter_no_change=k, random_state=3,
+        **solver,
+    )  # fmt: skip
+    quietly(estimator, x, y)
+
+    def injected(rate, l2_rate):
+        decay = optax.add_decayed_weights(l2_rate, mask=lambda params: [{"W": True, "b": False} for _ in params])
+        return optax.chain(decay, optax.identity(), optax.scale(-rate))
+
+    with jax.enable_x64(dtype == np.float64):
+        init_key, shuffle_key = training_keys(3)
+        model = _seed_network()
+        params = model.init(init_key, 4, dtype)
+        batch = len(x) if batch_size is None else batch_size
+        optimizer = optax.inject_hyperparams(injected)(rate=learning_rate, l2_rate=alpha / batch)
+        state = optimizer.init(params)
+        rates = {name: jnp.asarray(value, dtype) for name, value in state.hyperparams.items()}
+        core = jaxnn.fit(
+            model, params, x, one_hot(y, 3).astype(dtype), loss="softmax_cross_entropy", epochs=k,
+            optimizer=optimizer, opt_state=state._replace(hyperparams=rates), batch_size=batch_size, key=shuffle_key,
+        )  # fmt: skip
+    fitted = [*estimator.coefs_, *estimator.intercepts_]
+    expected = [np.asarray(layer[name]) for name in ("W", "b") for layer in core.params]
+    for got, want in zip(fitted, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fit_and_predict_cache_their_programs_and_leave_jaxs_settings_as_they_were(tmp_path):
+    """The estimators are entry points: each fit (and predict) turns jaxnn's persistent compilation cache on
+    for its own duration (jaxnn.compile_cache.scoped), unless the user opted out or configured JAX's cache."""
+    code = """
+import json, jax, numpy as np
+from jaxnn import NeuralNetClassifier
+x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+NeuralNetClassifier((4,), solver="gd", max_iter=3, random_state=0).fit(x, (x[:, 0] > 0).astype(int)).predict(x)
+print(json.dumps([jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs]))
+"""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION", "JAXNN_"))}
+    cache = tmp_path / "cache"
+    for extra, expect_entries in (({}, True), ({"JAXNN_COMPILE_CACHE": "0"}, False)):
+        env = {**environment, "JAXNN_CACHE_DIR": str(cache), **extra}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == [None, 1.0]  # JAX's own defaults again
+        entries = sorted(path.name for path in cache.iterdir()) if cache.exists() else []
+        if expect_entries:
+            assert any(name.startswith("jit__draw_start") for name in entries), entries
+            assert any(name.startswith("jit__outputs") for name in entries), entries
+            shutil.rmtree(cache)
+        else:
+            assert entries == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,7 +451,7 @@ def test_loss_override_picks_the_output_layer(iris):
         NeuralNetClassifier((10, 5), loss="categorical_cross_entropy", max_iter=5, random_state=0), x[two], y[two]
     )
     assert binary.out_activation_ == "softmax" and binary.n_outputs_ == 2
-    with pytest.raises(ValueError, match="'binary_cross_entropy' is for two classes .* but the target has 3 classes"):
+    with pytest.raises(ValueError, match=r"'binary_cross_entropy' is for two classes .* but the target has 3 classes"):
         NeuralNetClassifier(loss="binary_cross_entropy").fit(x, y)
     with pytest.raises(ValueError, match="classification loss"):
         NeuralNetRegressor(loss="softmax_cross_entropy").fit(x, x[:, 0])
