@@ -80,7 +80,10 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["regimes"]) == {"a", "b", "c", "d"}
+    assert set(results["regimes"]) == {"a", "b", "c", "d", "e"}
+    e = results["regimes"]["e"]  # the accelerator regime: skipped here, with its targets not measured
+    assert "skipped" in e and "no accelerator" in e["skipped"]
+    assert len(e["targets"]) == 5 and all(t["met"] is None for t in e["targets"])
     for regime, names in COMPETITORS.items():
         competitors = results["regimes"][regime]["competitors"]
         assert set(competitors) == names
@@ -105,7 +108,7 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     tasks = results["regimes"]["c"]["tasks"]
     assert all(_positive(t[lib]["first_call_s"]) for t in tasks.values() for lib in ("jaxnn", "scikit-learn"))
 
-    targets = results["targets"]
+    targets = [t for t in results["targets"] if t["regime"] != "e"]  # e is not measured without an accelerator
     assert len(targets) == 15 and {t["regime"] for t in targets} == {"a", "b", "c", "d"}
     assert all(t["met"] in (True, False) and _positive(t["measured"]) for t in targets)
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["environment"]["environment_variables"])
@@ -248,3 +251,19 @@ def test_the_fresh_process_scripts_fill_the_cache_they_are_given_and_only_that(t
     off = tmp_path / "off"
     _python(code, JAXNN_CACHE_DIR=str(off), JAXNN_COMPILE_CACHE="0")
     assert not off.exists()
+
+
+def test_accelerator_benchmark_runs_on_the_cpu_when_asked(tmp_path):
+    """Regime e's own script, in its smoke configuration on the CPU: every competitor is timed and the ratios
+    that its targets read are there."""
+    command = [sys.executable, str(BENCHMARKS / "accelerator.py"), "--quick", "--cpu", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (path,) = tmp_path.glob("results-*-quick.json")
+    results = json.loads(path.read_text())
+    for entry in results["steps"]:
+        assert {"jaxnn.train_step", "make_train_step (rows)", "make_train_step (columns)", "plain jax.jit step"} <= set(
+            entry["seconds"]
+        )
+        assert all(seconds > 0 for seconds in entry["seconds"].values())
+    assert results["fit"]["fit per step / plain step"] > 0 and results["iris"]["iris per epoch (s)"] > 0
