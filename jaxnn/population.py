@@ -36,12 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn._checks import UINT32_LIMIT, int_in_range, is_int, positive_int, prng_key
+from jaxnn._checks import is_int, positive_int, prng_key
 from jaxnn._loop import Data, FitResult, RunSpec, StopCarry, TrainCarry, chunk, drive
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, init_state, tunable_solver
-from jaxnn.train import Stopping, checked_layout, checked_model, checked_stopping
+from jaxnn.train import Stopping, checked_epochs, checked_layout, checked_model, checked_stopping
 
 __all__ = ["CPU_GROUP", "default_group_size", "fit_many", "member"]
 
@@ -183,10 +183,7 @@ def fit_many(
     """
     model, loss = checked_model(model), get_loss(loss)
     n_members = _n_members(params)
-    epochs = positive_int(epochs, "epochs")
-    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
-    if start_epoch + epochs >= UINT32_LIMIT:
-        raise ValueError(f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter")
+    epochs, start_epoch = checked_epochs(epochs, start_epoch)
     stopping = checked_stopping(stopping)
     dtype = jax.tree.leaves(params)[0].dtype
     x, x_axis = _data_array("x", x, n_members, dtype)  # axis 0: one array per member; None: shared

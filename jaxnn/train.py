@@ -179,13 +179,7 @@ def fit(
       >>> result = fit(model, params, x, one_hot_y, loss="categorical_cross_entropy", epochs=500)
     """
     model, loss = checked_model(model), get_loss(loss)
-    epochs = positive_int(epochs, "epochs")
-    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
-    if start_epoch + epochs >= UINT32_LIMIT:
-        raise ValueError(
-            f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter (at most 2**32 - 1); "
-            "start a new count (start_epoch=0) or run fewer epochs"
-        )
+    epochs, start_epoch = checked_epochs(epochs, start_epoch)
     if key is not None:
         prng_key(key)
     stopping = checked_stopping(stopping)
@@ -240,6 +234,19 @@ def fit(
         x_val=x_val,
         y_val=y_val,
     )
+
+
+def checked_epochs(epochs, start_epoch) -> tuple[int, int]:
+    """``(epochs, start_epoch)`` checked: at least one epoch, and the last epoch's index within the 32-bit
+    epoch counter of the compiled loop."""
+    epochs = positive_int(epochs, "epochs")
+    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
+    if start_epoch + epochs >= UINT32_LIMIT:
+        raise ValueError(
+            f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter (at most 2**32 - 1); "
+            "start a new count (start_epoch=0) or run fewer epochs"
+        )
+    return epochs, start_epoch
 
 
 def checked_stopping(stopping) -> Stopping | None:

@@ -160,6 +160,8 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, np.stack([X] * 3), Y, loss=LOSS, epochs=1)
     with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\)"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.zeros((P, len(X))))
+    with pytest.raises(ValueError, match=r"start_epoch \+ epochs = 4294967306 passes the 32-bit epoch counter"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=20, start_epoch=2**32 - 10)
     with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
 
