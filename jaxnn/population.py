@@ -41,7 +41,15 @@ from jaxnn._loop import Data, FitResult, RunSpec, StopCarry, TrainCarry, chunk, 
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, init_state, tunable_solver
-from jaxnn.train import Stopping, checked_epochs, checked_layout, checked_model, checked_stopping
+from jaxnn.train import (
+    Stopping,
+    checked_epochs,
+    checked_layout,
+    checked_model,
+    checked_pairing,
+    checked_stopping,
+    finite_reals,
+)
 
 __all__ = ["CPU_GROUP", "default_group_size", "fit_many", "member"]
 
@@ -86,10 +94,7 @@ def _data_array(name: str, value, n_members: int, dtype) -> tuple[np.ndarray, in
         array = array[:, None]
     if array.ndim not in (2, 3):
         raise ValueError(f"{name} must be (n_samples, n_columns), or (members, n_samples, n_columns) per member")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
+    finite_reals(name, array)
     if array.ndim == 3 and array.shape[0] != n_members:
         raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")
     return array.astype(dtype), (0 if array.ndim == 3 else None)
@@ -202,10 +207,7 @@ def fit_many(
     if batch_size < n_samples and key is None:
         raise ValueError("minibatch training shuffles every epoch: pass key=jax.random.key(seed) (or one per member)")
     keys = _member_keys(jax.random.key(0) if key is None else key, n_members)
-    if (validation is None) != (score is None):
-        raise ValueError("validation data and a score function go together: pass both or neither")
-    if validation is not None and stopping is None:
-        raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    checked_pairing(validation, score, stopping)
     if validation is None:
         x_val = y_val = np.zeros((0, 0), dtype)
         val_axes = (None, None)

@@ -108,11 +108,25 @@ def as_matrix(name: str, array) -> np.ndarray:
         array = array[:, None]
     if array.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got shape {array.shape}")
+    return finite_reals(name, array)
+
+
+def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` itself if it holds finite real numbers; else a TypeError (not real) or ValueError (NaN, inf)."""
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
     return array
+
+
+def checked_pairing(validation, score, stopping) -> None:
+    """Validation data, a score function and a stopping rule go together: the first two both or neither,
+    and neither without the third."""
+    if (validation is None) != (score is None):
+        raise ValueError("validation data and a score function go together: pass both or neither")
+    if validation is not None and stopping is None:
+        raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
 
 
 def fit(
@@ -204,10 +218,7 @@ def fit(
     optimizer = _optimizer_of(optimizer, learning_rate)
     if opt_state is None:
         opt_state = optimizer.init(params)
-    if (validation is None) != (score is None):
-        raise ValueError("validation data and a score function go together: pass both or neither")
-    if validation is not None and stopping is None:
-        raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    checked_pairing(validation, score, stopping)
     dtype = jax.tree.leaves(params)[0].dtype
     x_val, y_val = (None, None) if validation is None else checked_validation(validation, x.shape[1], dtype)
     spec = RunSpec(
