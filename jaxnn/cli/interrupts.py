@@ -36,19 +36,10 @@ def _say(line: str) -> None:
         pass
 
 
-def _block_ctrl_c() -> bool:
-    """Hold SIGINT back in the main thread (where the handler will run); True when it was blocked here."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        return False
-    return signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
 class CtrlC:
     """``with CtrlC(prog) as ctrl_c:`` — inside, Ctrl-C sets ``ctrl_c.pressed``; a second Ctrl-C exits 130."""
 
     def __init__(self, prog: str, exit_status: int = 130):
-        # A press while this object is being set up waits (blocked, not lost) until the handler is in place.
-        self._blocked = _block_ctrl_c()
         self.prog = prog
         self.exit_status = exit_status
         self._pressed = threading.Event()
@@ -72,8 +63,6 @@ class CtrlC:
         self._previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._watcher = threading.Thread(target=self._watch, args=(read_end,), name="ctrl-c-watcher", daemon=True)
         self._watcher.start()
-        if self._blocked:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a press held back arrives now
         return self
 
     def _on_signal(self, signum, frame) -> None:
