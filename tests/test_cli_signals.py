@@ -78,6 +78,25 @@ def test_ctrl_c_at_any_moment_exits_130(tmp_path):
         assert not (out / LOCK_FILE).exists()
 
 
+# Ctrl-C before CtrlC's handler is in place: simulated by a CtrlC whose construction is interrupted.
+EARLY_CTRL_C = """
+import os, signal, sys
+import jaxnn.cli as cli
+def interrupted(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)  # Python's default handler raises KeyboardInterrupt here
+cli.CtrlC = interrupted
+sys.exit(cli.main(["--epochs", "1"]))
+"""
+
+
+def test_ctrl_c_before_the_handler_is_in_place_exits_130():
+    finished = subprocess.run(
+        [sys.executable, "-c", EARLY_CTRL_C], capture_output=True, text=True, env=environment(), cwd=ROOT
+    )
+    assert finished.returncode == 130, finished.stderr
+    assert finished.stderr == "jaxnn-train: interrupted before starting; nothing was saved\n", finished.stderr
+
+
 @pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
     # a million epochs of digits: the first chunk alone takes minutes, so only the second Ctrl-C can end it soon

@@ -24,6 +24,9 @@ metric), 2 bad input (one line on stderr), 130 interrupted.  See docs/cli.md.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 from collections.abc import Sequence
 
 from jaxnn.cli.errors import EXIT_INTERRUPTED, PROG
@@ -38,7 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C at any moment
     ends with status 130 (after a checkpoint, once training has started).
     """
-    with CtrlC(PROG, EXIT_INTERRUPTED) as ctrl_c:
-        from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
+    started = False
+    try:
+        with CtrlC(PROG, EXIT_INTERRUPTED) as ctrl_c:
+            started = True
+            from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
 
-        return command.run(argv, ctrl_c)
+            return command.run(argv, ctrl_c)
+    except KeyboardInterrupt:
+        # Ctrl-C in the microseconds before CtrlC's handler is in place, or after it is gone (inside the
+        # block SIGINT never raises).  A further press while this is said must not end in a traceback.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"{PROG}: interrupted" + ("" if started else " before starting; nothing was saved"), file=sys.stderr)
+        return EXIT_INTERRUPTED
