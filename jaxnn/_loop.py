@@ -15,6 +15,16 @@ a one-epoch loop and rounds differently); :func:`run` calls it once per chunk.  
 compiles nothing, and the memory of a run does not grow with the epochs asked for: the per-epoch
 history comes back chunk by chunk, and a run that stops early runs no further chunk.
 
+**Shuffling.**  With ``spec.shuffle`` (the default) the rows are visited in a new random order every
+epoch; without it in their order.  Either way rows of weight 0 (padding) come after the others, so they
+never take the place of a real row in a batch (:func:`epoch_batches`).
+
+**Learning-rate schedules.**  ``spec.schedule`` names one of ``jaxnn.optimizers``' schedules; the loop
+applies it after each epoch to the rate in the optimiser state (a ``tunable_solver`` state): ``invscaling``
+from the runtime values in :class:`ScheduleCarry`, ``adaptive`` through the stopping rule, which lowers
+the rate on a plateau instead of stopping while the rate is above 1e-6.  The kind selects the program;
+the values (η₀, ``power_t``, samples seen) are data, so a grid over them compiles nothing.
+
 **Steps.**  A step whose loss or updated parameters are not finite is not applied and clears
 ``TrainCarry.ok``; after that nothing changes and the loop ends.  ``n_epochs`` counts the epochs that
 finished healthily; the history holds one entry per epoch run (the diverged one, last, is NaN).
@@ -44,7 +54,14 @@ import optax
 
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
-from jaxnn.optimizers import is_gradient_descent
+from jaxnn.optimizers import (
+    LEARNING_RATE_SCHEDULES,
+    adaptive_rate,
+    invscaling_rate,
+    is_gradient_descent,
+    learning_rate_of,
+    with_learning_rate,
+)
 
 __all__ = [
     "EPOCH_CHUNK",
@@ -53,6 +70,7 @@ __all__ = [
     "FitResult",
     "LoopState",
     "RunSpec",
+    "ScheduleCarry",
     "StopCarry",
     "Stopping",
     "TrainCarry",
@@ -82,11 +100,17 @@ class Stopping(NamedTuple):
     Each epoch ends with a value: the training loss, or, with validation data, the validation score.
     An epoch that does not improve on the best so far by more than ``tol`` (loss: ``> best − tol``;
     score: ``< best + tol``) counts as one without improvement; training stops once more than
-    ``n_iter_no_change`` such epochs come in a row.
+    ``n_iter_no_change`` such epochs come in a row.  ``n_iter_no_change=math.inf`` (or ``np.inf``) never
+    stops early: the epochs are still counted, but training runs every epoch asked for.
     """
 
     tol: float = 1e-4
-    n_iter_no_change: int = 10
+    n_iter_no_change: int | float = 10
+
+
+def _watches_plateaus(stopping: Stopping | None) -> bool:
+    """Whether the rule can see a plateau: it exists and its ``n_iter_no_change`` is finite."""
+    return stopping is not None and not math.isinf(stopping.n_iter_no_change)
 
 
 class FitResult(NamedTuple):
@@ -98,6 +122,8 @@ class FitResult(NamedTuple):
     diverged: bool  # a step went non-finite; params are the last finite ones
     n_epochs: int  # epochs finished healthily (fewer than asked when stopped early or diverged)
     validation_scores: np.ndarray  # (epochs run,) validation score after each epoch; NaN without validation
+    stopped: bool = False  # the stopping rule ended training (before the epochs asked for, or with the last one)
+    no_improvement: int = 0  # the stopping rule's final count of epochs in a row without improvement (0 without)
 
 
 class RunSpec(NamedTuple):
@@ -107,6 +133,9 @@ class RunSpec(NamedTuple):
     (with ``stopping``) is a jit-able, hashable ``score(outputs, y_val) -> scalar``, higher is better;
     without it the stopping rule watches the training loss.  ``custom_rules=False`` differentiates the
     plain forwards with JAX's autodiff instead of the hand-written rules (for tests and benchmarks).
+    ``schedule`` is a learning-rate schedule of ``jaxnn.optimizers.LEARNING_RATE_SCHEDULES`` (not
+    ``"constant"``: the optimiser must be a ``tunable_solver``; ``invscaling`` needs
+    ``TrainCarry.schedule``, ``adaptive`` a stopping rule).  ``shuffle=False`` visits the rows in order.
     """
 
     model: Sequential
@@ -118,6 +147,8 @@ class RunSpec(NamedTuple):
     custom_rules: bool = True
     layout: str = "columns"
     chunk: int = EPOCH_CHUNK
+    schedule: str = "constant"
+    shuffle: bool = True
 
 
 class Data(NamedTuple):
@@ -131,13 +162,25 @@ class Data(NamedTuple):
     y_val: jax.Array
 
 
+class ScheduleCarry(NamedTuple):
+    """The runtime values of a learning-rate schedule (0-d arrays in the data's float dtype, or ``(P,)`` for
+    a population): ``invscaling`` sets ``η = learning_rate_init / (samples_seen + 1)^power_t`` after each
+    epoch, once ``samples_per_epoch`` has been added to ``samples_seen``."""
+
+    learning_rate_init: jax.Array
+    power_t: jax.Array
+    samples_seen: jax.Array  # t: samples trained on before the epoch that runs next
+    samples_per_epoch: jax.Array
+
+
 class TrainCarry(NamedTuple):
-    """What each step updates: the parameters (in the loop's layout), the optimiser state, and whether
-    every step so far was finite."""
+    """What training updates: the parameters (in the loop's layout), the optimiser state, whether every step
+    so far was finite, and the schedule's values (None without a schedule that needs them)."""
 
     params: Any
     opt_state: optax.OptState
     ok: jax.Array
+    schedule: ScheduleCarry | None = None
 
 
 class StopCarry(NamedTuple):
@@ -252,14 +295,18 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
     finite = jnp.isfinite(value) & _all_finite(new_params)
     ok = carry.ok & (finite | ~active)
     apply = ok & active
-    new = TrainCarry(_select(apply, new_params, carry.params), _select(apply, new_opt_state, carry.opt_state), ok)
+    new = carry._replace(
+        params=_select(apply, new_params, carry.params), opt_state=_select(apply, new_opt_state, carry.opt_state), ok=ok
+    )
     return new, value
 
 
-def epoch_batches(key, weight, batch_size: int):
+def epoch_batches(key, weight, batch_size: int, shuffle: bool = True):
     """Shuffled sample indices as ``(n_batches, batch_size)`` and a 0/1 mask for the padded tail.
 
-    Rows of weight 0 (padding) are moved behind the others, so real rows fill the batches first.
+    Rows of weight 0 (padding) are moved behind the others, so real rows fill the batches first.  With
+    ``shuffle=False`` the rows of positive weight come in their order (batch ``k`` holds real rows
+    ``k·batch_size …``, as scikit-learn's ``shuffle=False``), then the rows of weight 0; ``key`` is unused.
 
     The order does not depend on how many rows of weight 0 follow the real ones: row ``i`` gets two
     independent 32-bit sort keys, element ``i`` of ``bits(k₁, (n,))`` and of ``bits(k₂, (n,))``, and
@@ -274,11 +321,18 @@ def epoch_batches(key, weight, batch_size: int):
     """
     n_samples = weight.shape[0]
     n_batches = math.ceil(n_samples / batch_size)
-    first, second = jax.random.split(key)
-    # lexsort sorts by its last key first: padding last, then the two random keys.
-    order = jnp.lexsort(
-        (jax.random.bits(second, (n_samples,)), jax.random.bits(first, (n_samples,)), weight == 0)
-    ).astype(jnp.int32)
+    if shuffle:
+        first, second = jax.random.split(key)
+        # lexsort sorts by its last key first: padding last, then the two random keys.
+        order = jnp.lexsort(
+            (
+                jax.random.bits(second, (n_samples,), jnp.uint32),  # uint32 also under x64: one order for both dtypes
+                jax.random.bits(first, (n_samples,), jnp.uint32),
+                weight == 0,
+            )
+        ).astype(jnp.int32)
+    else:
+        order = jnp.argsort(weight == 0, stable=True).astype(jnp.int32)
     padding = n_batches * batch_size - n_samples
     index = jnp.concatenate([order, jnp.zeros(padding, order.dtype)]).reshape(n_batches, batch_size)
     mask = (jnp.arange(n_batches * batch_size) < n_samples).reshape(n_batches, batch_size)
@@ -292,7 +346,7 @@ def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, f
         carry, value = _guarded_step(spec, carry, inputs, y, weight, folded)
         return carry, jnp.where(carry.ok, value, jnp.nan)
 
-    index, mask = epoch_batches(epoch_key, weight, spec.batch_size)
+    index, mask = epoch_batches(epoch_key, weight, spec.batch_size, spec.shuffle)
 
     def batch(carry, index_and_mask):
         idx, m = index_and_mask
@@ -330,6 +384,43 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
     )
 
 
+def _schedule_step(spec: RunSpec, train: TrainCarry, stop: StopCarry) -> tuple[TrainCarry, StopCarry]:
+    """The learning-rate schedule after one epoch (and after the stopping rule has counted it).
+
+    ``invscaling``: ``t ← t + n`` and ``η = η₀ / (t + 1)^power_t``.  ``adaptive``: on a plateau (count
+    ``> n_iter_no_change``) with ``η > 1e-6``, ``η ← η / 5`` and the count restarts at 0; a plateau at a
+    smaller rate keeps its count, and the loop stops on it (``jaxnn.optimizers.adaptive_rate``).
+    """
+    if spec.schedule == "invscaling":
+        schedule = train.schedule
+        seen = schedule.samples_seen + schedule.samples_per_epoch
+        rate = invscaling_rate(schedule.learning_rate_init, schedule.power_t, seen)
+        train = train._replace(
+            opt_state=with_learning_rate(train.opt_state, rate), schedule=schedule._replace(samples_seen=seen)
+        )
+    elif spec.schedule == "adaptive" and _watches_plateaus(spec.stopping):
+        rate, lowered = adaptive_rate(learning_rate_of(train.opt_state), _on_plateau(spec, stop))
+        train = train._replace(opt_state=with_learning_rate(train.opt_state, rate))
+        stop = stop._replace(no_improvement=jnp.where(lowered, 0, stop.no_improvement))
+    return train, stop
+
+
+def _on_plateau(spec: RunSpec, stop: StopCarry):
+    """More than ``n_iter_no_change`` epochs in a row without improvement (never with an infinite count)."""
+    if not _watches_plateaus(spec.stopping):
+        return jnp.zeros(jnp.shape(stop.no_improvement), bool)
+    return stop.no_improvement > spec.stopping.n_iter_no_change
+
+
+def _check_schedule(spec: RunSpec, train: TrainCarry) -> None:
+    """The loop's own consistency check (front ends check the user's input): a known schedule, and the values
+    ``invscaling`` needs."""
+    if spec.schedule not in LEARNING_RATE_SCHEDULES:
+        raise ValueError(f"RunSpec.schedule must be one of {LEARNING_RATE_SCHEDULES}, got {spec.schedule!r}")
+    if spec.schedule == "invscaling" and train.schedule is None:
+        raise ValueError("RunSpec.schedule='invscaling' needs TrainCarry.schedule (a ScheduleCarry of its values)")
+
+
 _TRACES = {"run_chunk": 0}
 
 
@@ -340,6 +431,7 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     Pure and not compiled itself: :func:`run` compiles it as it is, a population (``jaxnn.population``)
     compiles it under ``jax.vmap`` over the members."""
     _TRACES["run_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
+    _check_schedule(spec, train)
     folded = _carries_folded(spec, train.params)
     to_loop = _fold if folded else (lambda params: params)
     from_loop = _unfold if folded else (lambda params: params)
@@ -348,16 +440,14 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     dtype = data.y.dtype
 
     def running(state: LoopState):
-        going = (state.epoch < stop_epoch) & state.train.ok
-        if spec.stopping is not None:
-            going &= state.stop.no_improvement <= spec.stopping.n_iter_no_change
-        return going
+        return (state.epoch < stop_epoch) & state.train.ok & ~_on_plateau(spec, state.stop)
 
     def one_epoch(state: LoopState) -> LoopState:
         train, value = _run_epoch(spec, state.train, _epoch_key(key, state.epoch), inputs, data.y, data.weight, folded)
         stop_carry, monitored = state.stop, jnp.asarray(jnp.nan, dtype)
         if spec.stopping is not None:
             monitored, stop_carry = _watch(spec, state.stop, train, value, val_inputs, data.y_val, folded)
+        train, stop_carry = _schedule_step(spec, train, stop_carry)
         position = state.epoch - start
         return LoopState(
             epoch=state.epoch + 1,
@@ -415,13 +505,15 @@ def run(
     epochs: int,
     x_val: jax.Array | None = None,
     y_val: jax.Array | None = None,
+    schedule: ScheduleCarry | None = None,
 ) -> FitResult:
     """Run epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec`` and return a :class:`FitResult`.
 
     The arrays are used as given (host or device, sharded or not; the caller has checked and cast them);
-    ``x_val``/``y_val`` go with ``spec.score``.  The loop is called in chunks of ``spec.chunk`` epochs:
-    without a stopping rule all chunks are queued at once and the host waits only at the end; with one,
-    it reads each chunk's end before queuing the next, so a run that stops early runs no further chunk.
+    ``x_val``/``y_val`` go with ``spec.score``, ``schedule`` with ``spec.schedule``.  The loop is called in
+    chunks of ``spec.chunk`` epochs: without a stopping rule all chunks are queued at once and the host waits
+    only at the end; with one, it reads each chunk's end before queuing the next, so a run that stops early
+    runs no further chunk.
     """
     dtype = y.dtype
     if x_val is None:
@@ -433,7 +525,7 @@ def run(
         partial(_run_chunk, spec),
         data=Data(x, y, weight, x_val, y_val),
         key=key,
-        train=TrainCarry(params, opt_state, np.bool_(True)),
+        train=TrainCarry(params, opt_state, np.bool_(True), schedule),
         stop=StopCarry(np.asarray(worst, dtype), params if spec.score is not None else None, np.int32(0)),
         start_epoch=start_epoch,
         epochs=epochs,
@@ -483,8 +575,11 @@ def drive(
     history = np.concatenate(histories, axis=-1) if histories else empty
     diverged = ~ok
     n_epochs = ran - diverged
+    plateau = _watches_plateaus(spec.stopping) and _host(stop.no_improvement) > spec.stopping.n_iter_no_change
+    stopped = ok & plateau
+    no_improvement = _host(stop.no_improvement).astype(np.int64)
     if ok.ndim == 0:  # one network: plain Python values
-        diverged, n_epochs = bool(diverged), int(n_epochs)
+        diverged, n_epochs, stopped, no_improvement = bool(diverged), int(n_epochs), bool(stopped), int(no_improvement)
     return FitResult(
         params=stop.best_params if spec.score is not None else train.params,
         opt_state=train.opt_state,
@@ -492,6 +587,8 @@ def drive(
         diverged=diverged,
         n_epochs=n_epochs,
         validation_scores=np.concatenate(scores, axis=-1) if scores else empty,
+        stopped=stopped,
+        no_improvement=no_improvement,
     )
 
 

@@ -14,6 +14,16 @@ update is this module's.  :func:`solver` returns the transformation with the lea
 :func:`tunable_solver` returns the same update with the learning rate and an L2 rate kept in the
 optimiser state (``optax.inject_hyperparams``; for plain descent its own :class:`DescentRates`, which
 the training loop can apply to its folded layers), so model selection over them compiles once.
+
+Learning-rate schedules (scikit-learn's ``learning_rate`` of the MLP's ``sgd``) change the rate in that
+state between epochs; the training loop applies them (``jaxnn._loop``), with the rules stated here:
+
+* ``constant``: ``η = learning_rate_init`` throughout;
+* ``invscaling``: after each epoch ``η = η₀ / (t + 1)^power_t``, ``t`` the samples trained on so far
+  (:func:`invscaling_rate`);
+* ``adaptive``: ``η`` stays until the stopping rule sees more than ``n_iter_no_change`` epochs in a row
+  without improvement; then, instead of stopping, ``η ← η / 5`` and the count starts again, and training
+  stops only once that happens with ``η ≤ 1e-6`` (:func:`adaptive_rate`).
 """
 
 from __future__ import annotations
@@ -25,25 +35,36 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnn._checks import finite_real, look_up
 
 __all__ = [
+    "ADAPTIVE_DIVISOR",
+    "ADAPTIVE_MIN_RATE",
     "DEFAULT_SETTINGS",
+    "LEARNING_RATE_SCHEDULES",
     "SOLVERS",
     "DescentRates",
     "SolverSettings",
+    "adaptive_rate",
     "gradient_descent",
     "init_state",
+    "invscaling_rate",
     "is_gradient_descent",
+    "learning_rate_of",
     "solver",
     "tunable_solver",
     "with_hyperparams",
+    "with_learning_rate",
 ]
 
 SOLVERS = ("gd", "sgd", "adam")
 FULL_BATCH_SOLVERS = ("gd",)
+LEARNING_RATE_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's names and meanings
+ADAPTIVE_DIVISOR = 5.0  # adaptive: η ← η / 5 on a plateau
+ADAPTIVE_MIN_RATE = 1e-6  # adaptive: a plateau at η ≤ this stops training
 
 
 class SolverSettings(NamedTuple):
@@ -186,14 +207,21 @@ def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rat
     return optax.chain(*parts)
 
 
+def _penalised_steps_rate_first(learning_rate, l2_rate, *, direction):
+    """update = direction(−learning_rate · (g + l2_rate·W)): the rate scales each gradient as it enters the
+    momentum (scikit-learn's ``SGDOptimizer``: ``v ← μ·v − η·g``), so a new rate applies to new gradients only."""
+    return optax.chain(
+        optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), optax.scale(-learning_rate), direction
+    )
+
+
 def _weights_not_biases(params):
     """The L2 mask: decay every layer's W, never its b."""
     return [{"W": True, "b": False} for _ in params]
 
 
-@lru_cache(maxsize=128)
 def tunable_solver(
-    name: str | optax.GradientTransformation, settings: SolverSettings = DEFAULT_SETTINGS
+    name: str | optax.GradientTransformation, settings: SolverSettings = DEFAULT_SETTINGS, *, varying_rate: bool = False
 ) -> optax.GradientTransformation:
     """The named solver (or a user's transformation) with an L2 penalty, ``learning_rate`` and ``l2_rate``
     living in the optimiser state: ``update = −η·direction(g + λ·W)`` on every layer's ``W`` (not ``b``).
@@ -204,11 +232,28 @@ def tunable_solver(
     and ``sgd`` without momentum) keeps its rates in a :class:`DescentRates` state: the same arithmetic as
     the ``optax.inject_hyperparams`` chain of the others, bit for bit, but one the training loop can apply
     to its folded layers.
+
+    ``varying_rate=True`` is for a learning-rate schedule: ``sgd`` with momentum then scales each gradient
+    by the rate before it enters the momentum, ``v ← μ·v − η·(g + λ·W)`` and ``θ ← θ + v`` (Nesterov:
+    ``θ ← θ + μ·v − η·(g + λ·W)``), scikit-learn's ``SGDOptimizer``; with a constant rate that is the same
+    update as ``−η·(μ·v + g)``, but when ``η`` changes only new gradients get the new rate.  The other
+    solvers are the same either way.
     """
     named = isinstance(name, str)
     if named and (name == "gd" or (name == "sgd" and settings.momentum == 0)):
         return _TUNABLE_DESCENT
+    # One cache entry per distinct update: the rate's place matters only for sgd with momentum.
+    return _tunable_chain(name, settings, bool(varying_rate) and named and name == "sgd")
+
+
+@lru_cache(maxsize=128)
+def _tunable_chain(name, settings: SolverSettings, rate_first: bool) -> optax.GradientTransformation:
+    named = isinstance(name, str)
     direction = _direction(name, settings.relevant_to(name)) if named else name
+    if rate_first:
+        return optax.inject_hyperparams(_penalised_steps_rate_first, static_args=("direction",))(
+            learning_rate=0.0, l2_rate=0.0, direction=direction
+        )
     return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
         learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
     )
@@ -219,6 +264,46 @@ def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
     if isinstance(opt_state, DescentRates):
         return DescentRates(learning_rate, l2_rate)
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
+
+
+def learning_rate_of(opt_state) -> jax.Array:
+    """The current learning rate ``η`` of a :func:`tunable_solver` state."""
+    if isinstance(opt_state, DescentRates):
+        return opt_state.learning_rate
+    return opt_state.hyperparams["learning_rate"]
+
+
+def with_learning_rate(opt_state, learning_rate):
+    """A :func:`tunable_solver` state with its learning rate replaced (in the dtype it had), the L2 rate kept;
+    a host state (NumPy leaves) stays on the host."""
+    old = learning_rate_of(opt_state)
+    xp = jnp if isinstance(old, jax.Array) else np  # NumPy keeps float64 outside jax.enable_x64
+    learning_rate = xp.asarray(learning_rate, old.dtype)
+    if isinstance(opt_state, DescentRates):
+        return opt_state._replace(learning_rate=learning_rate)
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
+
+
+def invscaling_rate(learning_rate_init, power_t, samples_seen):
+    """``invscaling``'s rate after ``t = samples_seen`` training samples: ``η = η₀ / (t + 1)^power_t``.
+
+    scikit-learn's ``SGDOptimizer.iteration_ends``: set at the end of each epoch, with ``t`` counting every
+    sample of every epoch so far (the first epoch runs at ``η₀``).  NumPy or JAX numbers alike.
+    """
+    return learning_rate_init / (samples_seen + 1) ** power_t
+
+
+def adaptive_rate(learning_rate, plateau, where=jnp.where):
+    """``adaptive``'s rule at the end of an epoch: ``(new rate, lowered)``.
+
+    On a ``plateau`` (more than ``n_iter_no_change`` epochs in a row without improvement) with
+    ``η > ADAPTIVE_MIN_RATE`` the rate becomes ``η / ADAPTIVE_DIVISOR`` and ``lowered`` is True: training goes
+    on and the count of epochs without improvement starts again.  A plateau at ``η ≤ 1e-6`` leaves the rate
+    and ends training (scikit-learn's ``SGDOptimizer.trigger_stopping``).  ``where`` is ``jnp.where`` in
+    compiled code, ``np.where`` on the host.
+    """
+    lowered = plateau & (learning_rate > ADAPTIVE_MIN_RATE)
+    return where(lowered, learning_rate / ADAPTIVE_DIVISOR, learning_rate), lowered
 
 
 def init_state(optimizer, params, learning_rate, l2_rate):

@@ -288,4 +288,6 @@ def _concatenate(parts: list[FitResult]) -> FitResult:
         diverged=np.concatenate([part.diverged for part in parts]),
         n_epochs=np.concatenate([part.n_epochs for part in parts]),
         validation_scores=np.concatenate([padded(part.validation_scores) for part in parts]),
+        stopped=np.concatenate([part.stopped for part in parts]),
+        no_improvement=np.concatenate([part.no_improvement for part in parts]),
     )

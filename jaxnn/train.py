@@ -172,7 +172,8 @@ def fit(
       start_epoch: the index of the first epoch, for a fit continued in chunks: epoch ``e`` always
         shuffles with ``jax.random.fold_in(key, e)``, so ``fit(epochs=a+b)`` equals ``fit(epochs=a)``
         followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU.
-      stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch.
+      stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch;
+        ``n_iter_no_change=math.inf`` counts the epochs without improvement but never stops on them.
       validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
         ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
         loss, and the best-scoring epoch's parameters are returned.
@@ -184,7 +185,8 @@ def fit(
 
     Returns:
       A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each
-      epoch run (a diverged last epoch is NaN), the divergence flag and the number of healthy epochs.
+      epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, and
+      whether the stopping rule ended training (``stopped``) with its final count (``no_improvement``).
       Same inputs and key give bitwise-identical results on CPU.
 
     Example:
@@ -266,9 +268,20 @@ def checked_stopping(stopping) -> Stopping | None:
     if not isinstance(stopping, Stopping):
         raise TypeError(f"stopping must be a jaxnn.Stopping(tol, n_iter_no_change), got {type(stopping).__name__}")
     tol_ok = isinstance(stopping.tol, int | float | np.floating) and np.isfinite(stopping.tol) and stopping.tol >= 0
-    if not tol_ok or not is_int(stopping.n_iter_no_change) or stopping.n_iter_no_change < 1:
-        raise ValueError(f"stopping needs a finite tol >= 0 and n_iter_no_change >= 1, got {stopping}")
+    if not tol_ok or not is_n_iter_no_change(stopping.n_iter_no_change):
+        raise ValueError(
+            "stopping needs a finite tol >= 0 and n_iter_no_change >= 1 (a positive integer, or math.inf to never "
+            f"stop early), got {stopping}"
+        )
     return stopping
+
+
+def is_n_iter_no_change(value) -> bool:
+    """Whether ``value`` is a valid ``n_iter_no_change``: a positive integer, or infinity (never stop early);
+    other floats are refused, as scikit-learn refuses them."""
+    if is_int(value):
+        return value >= 1
+    return isinstance(value, float | np.floating) and value == np.inf
 
 
 def _checked_weight(weight, n_samples: int) -> np.ndarray:

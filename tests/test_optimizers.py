@@ -75,3 +75,61 @@ def test_solvers_are_cached_and_names_checked():
         optimizers.solver("lbfgs", 0.01)
     with pytest.raises(ValueError, match="learning_rate must be a positive number"):
         optimizers.solver("adam", -1.0)
+
+
+def _sklearn_momentum_steps(rates, momentum, nesterov):
+    """scikit-learn's ``SGDOptimizer`` on PARAMS/GRADS, one rate per step: ``v ← μ·v − η·g``; the update is
+    ``v`` or, with Nesterov, ``μ·v − η·g``."""
+    params = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in PARAMS]
+    velocity = [{k: np.zeros_like(v) for k, v in layer.items()} for layer in params]
+    for rate in rates:
+        for p, v, g in zip(params, velocity, GRADS, strict=True):
+            for k in p:
+                v[k] = momentum * v[k] - rate * np.asarray(g[k])
+                p[k] = p[k] + (momentum * v[k] - rate * np.asarray(g[k]) if nesterov else v[k])
+    return params
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_a_varying_rate_scales_each_gradient_as_it_enters_the_momentum_as_scikit_learn(nesterov):
+    """With a schedule the rate of step k applies to gradient k only (scikit-learn's velocity); with a fixed
+    rate that is the same update as optax's ``−η·(μ·v + g)``."""
+    settings = SolverSettings(momentum=0.8, nesterov=nesterov)
+    varying, fixed = (optimizers.tunable_solver("sgd", settings, varying_rate=v) for v in (True, False))
+    rates = [0.1, 0.02, 0.004]
+    state = optimizers.init_state(varying, PARAMS, jnp.float32(rates[0]), jnp.float32(0.0))
+    params = PARAMS
+    for rate in rates:
+        state = optimizers.with_learning_rate(state, rate)
+        np.testing.assert_allclose(optimizers.learning_rate_of(state), rate, rtol=1e-7)
+        updates, state = varying.update(GRADS, state, params)
+        params = optax.apply_updates(params, updates)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+        params,
+        _sklearn_momentum_steps(rates, 0.8, nesterov),
+    )
+    same_rate = [optimizers.init_state(o, PARAMS, jnp.float32(0.1), jnp.float32(0.0)) for o in (varying, fixed)]
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+        _steps(varying, same_rate[0]),
+        _steps(fixed, same_rate[1]),
+    )
+
+
+def test_the_rate_matters_for_the_momentum_of_sgd_only():
+    for name in ("gd", "adam"):
+        assert optimizers.tunable_solver(name, varying_rate=True) is optimizers.tunable_solver(name)
+    assert optimizers.tunable_solver("sgd", varying_rate=True) is not optimizers.tunable_solver("sgd")
+    plain = SolverSettings(momentum=0.0)
+    assert optimizers.tunable_solver("sgd", plain, varying_rate=True) is optimizers.tunable_solver("sgd", plain)
+
+
+def test_schedule_rules_by_hand():
+    assert optimizers.invscaling_rate(0.5, 0.5, 99) == pytest.approx(0.05)
+    rate, lowered = optimizers.adaptive_rate(np.float64(1e-3), np.bool_(True), where=np.where)
+    assert rate == pytest.approx(2e-4) and lowered
+    rate, lowered = optimizers.adaptive_rate(np.float64(1e-6), np.bool_(True), where=np.where)
+    assert rate == 1e-6 and not lowered  # at 1e-6 a plateau stops training instead
+    rate, lowered = optimizers.adaptive_rate(np.float64(1e-3), np.bool_(False), where=np.where)
+    assert rate == 1e-3 and not lowered
