@@ -41,6 +41,7 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "binary_step",
+    "exp",
     "get_activation",
     "identity",
     "is_elementwise",
@@ -240,6 +241,20 @@ leaky_relu.__doc__ = (
 )
 
 
+def _exp_forward(x):
+    """y = e^x (overflows to inf past x ≈ 88.7 in float32, 709.8 in float64)."""
+    return jnp.exp(x)
+
+
+def _exp_backward(g, y, x):
+    """(e^x)' = e^x, so ∂L/∂x = g·y: the rule needs only the output."""
+    return (g * y,)
+
+
+exp = _activation(_exp_forward, _exp_backward, name="exp", elementwise=True, kinks=_smooth)
+exp.__doc__ = "Exponential: y = e^x, the inverse of the log link (scikit-learn's Poisson output); backward ∂L/∂x = g·y."
+
+
 def _softmax_forward(x):
     """y_j = e^{x_j} / Σ_k e^{x_k} along the last axis, shifted by max(x) so e^{·} never overflows."""
     shifted = x - jnp.max(x, axis=-1, keepdims=True)
@@ -266,6 +281,7 @@ ACTIVATIONS: dict[str, Op] = {
     "relu": relu,
     "leaky_relu": leaky_relu,
     "softmax": softmax,
+    "exp": exp,
 }
 
 

@@ -11,9 +11,17 @@ The rules, decided once from the facts each loss states (``task``, ``from_logits
   binary loss gets one sigmoid output and needs k = 2 (on more classes it is refused: one sigmoid per
   class trained one-vs-rest is not a distribution over classes; use a categorical loss).  A regression
   loss such as squared error is applied to the task's probabilities: a softmax over k outputs, or one
-  sigmoid output for k = 2.
-* **Regression.**  One identity output per target column; the default loss is ``mean_squared_error``;
-  a classification loss is refused.
+  sigmoid output for k = 2; a regression loss with an output activation of its own (the Poisson losses'
+  ``exp``) is refused.
+* **One class** (scikit-learn's MLP accepts it): the two-class head, one sigmoid output, whose target is
+  0 for every sample, as scikit-learn's ``LabelBinarizer`` encodes a single class; every prediction is
+  that class (:func:`single_class_head`).
+* **Multilabel classification into L labels** (an indicator matrix y of 0/1, any number of labels per
+  sample): L sigmoid outputs, one per label, trained by default with ``sigmoid_binary_cross_entropy``
+  summed over the labels, as scikit-learn's MLP; a categorical loss is refused (:func:`multilabel_head`).
+* **Regression.**  One output per target column through the loss's ``output_activation``
+  (``identity``, or ``exp`` for the Poisson losses on a log link); the default loss is
+  ``mean_squared_error``; a classification loss is refused.
 * A loss on logits keeps the last layer linear (``identity``) and its ``output_activation`` becomes the
   head's ``link``, applied to outputs for predictions; any other loss puts the activation in the last
   layer and the link is ``identity``.
@@ -41,8 +49,11 @@ __all__ = [
     "classification_head",
     "default_loss",
     "encode_classes",
+    "label_indicators",
+    "multilabel_head",
     "predictions",
     "regression_head",
+    "single_class_head",
 ]
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -60,8 +71,9 @@ class Head(NamedTuple):
       link: applied to the network's output to get predictions (class probabilities): the loss's
         ``output_activation`` for a loss on logits, else ``identity``.
       output_activation: the activation between the last product and the predictions, wherever it is
-        applied (``"softmax"``, ``"sigmoid"`` or ``"identity"``).
-      n_classes: k for classification, 0 for regression.
+        applied (``"softmax"``, ``"sigmoid"``, ``"exp"`` or ``"identity"``).
+      n_classes: k for classification (1 for a single class, L for L labels), 0 for regression.
+      multilabel: True for L independent labels per sample (L sigmoid outputs).
     """
 
     task: str
@@ -71,6 +83,7 @@ class Head(NamedTuple):
     link: str
     output_activation: str
     n_classes: int
+    multilabel: bool = False
 
 
 def default_loss(task: str, n_classes: int = 0) -> Loss:
@@ -81,10 +94,19 @@ def default_loss(task: str, n_classes: int = 0) -> Loss:
     return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
 
 
-def _head(task: str, loss: Loss, units: int, output_activation: str, n_classes: int) -> Head:
+def _head(task: str, loss: Loss, units: int, output_activation: str, n_classes: int, multilabel: bool = False) -> Head:
     if loss.from_logits:
-        return Head(task, loss, units, "identity", output_activation, output_activation, n_classes)
-    return Head(task, loss, units, output_activation, "identity", output_activation, n_classes)
+        return Head(task, loss, units, "identity", output_activation, output_activation, n_classes, multilabel)
+    return Head(task, loss, units, output_activation, "identity", output_activation, n_classes, multilabel)
+
+
+def _refuse_regression_link(loss: Loss, use: str) -> None:
+    """A regression loss on class probabilities must take them as they are (output ``identity``)."""
+    if loss.task == "regression" and loss.output_activation != "identity":
+        raise ValueError(
+            f"loss {loss.name!r} is a regression loss on {loss.output_activation} outputs (e.g. counts), not a "
+            f"classification loss; use {use}"
+        )
 
 
 def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
@@ -92,6 +114,7 @@ def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
     if n_classes < 2:
         raise ValueError(f"classification needs at least two classes, got {n_classes}")
     loss = default_loss(CLASSIFICATION, n_classes) if loss is None else get_loss(loss)
+    _refuse_regression_link(loss, "'softmax_cross_entropy' (the default) or 'categorical_cross_entropy'")
     if loss.task == "binary" and n_classes > 2:
         raise ValueError(
             f"loss {loss.name!r} is for two classes (one sigmoid output) but the target has {n_classes} classes; "
@@ -102,15 +125,50 @@ def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
     return _head(CLASSIFICATION, loss, 1, "sigmoid", n_classes)
 
 
+def single_class_head(loss: str | Loss | None) -> Head:
+    """The head for targets of one class only: the two-class head (one sigmoid output) with ``n_classes=1``.
+
+    scikit-learn's MLP fits such targets (its ``LabelBinarizer`` encodes the class as 0) and predicts the
+    class for every sample; a categorical loss would need two outputs for a class that does not exist, and is
+    refused.
+    """
+    head = classification_head(loss, 2)
+    if head.units != 1:
+        raise ValueError(
+            f"y has a single class, which is fitted with one sigmoid output; loss {head.loss.name!r} needs one "
+            "output per class: use 'auto' or 'sigmoid_binary_cross_entropy'"
+        )
+    return head._replace(n_classes=1)
+
+
+def multilabel_head(loss: str | Loss | None, n_labels: int) -> Head:
+    """The head for ``n_labels`` independent 0/1 labels per sample: one sigmoid output per label, trained with
+    ``loss`` (None: ``sigmoid_binary_cross_entropy``, scikit-learn's binary log-loss summed over labels)."""
+    if n_labels < 1:
+        raise ValueError(f"multilabel targets need at least one label column, got {n_labels}")
+    loss = sigmoid_binary_cross_entropy if loss is None else get_loss(loss)
+    _refuse_regression_link(loss, "'sigmoid_binary_cross_entropy' (the default) or 'binary_cross_entropy'")
+    if loss.task == "categorical":
+        raise ValueError(
+            f"loss {loss.name!r} is categorical (one class per sample) but y is a multilabel indicator matrix (any "
+            "number of labels per sample); use 'sigmoid_binary_cross_entropy' (the default) or 'binary_cross_entropy'"
+        )
+    return _head(CLASSIFICATION, loss, n_labels, "sigmoid", n_labels, multilabel=True)
+
+
 def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
-    """The head for ``n_outputs`` real-valued targets trained with ``loss`` (None: mean squared error)."""
+    """The head for ``n_outputs`` real-valued targets trained with ``loss`` (None: mean squared error).
+
+    The outputs go through the loss's ``output_activation``: ``identity``, or ``exp`` for the Poisson losses
+    (in the last layer for ``half_poisson_deviance``, as the link of the fused ``poisson``).
+    """
     loss = default_loss(REGRESSION) if loss is None else get_loss(loss)
     if loss.task != "regression":
         raise ValueError(
             f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; "
-            "use 'mean_squared_error' (the default) or 'sum_of_squares'"
+            "use 'mean_squared_error' (the default), 'squared_error', 'poisson' or 'sum_of_squares'"
         )
-    return _head(REGRESSION, loss, n_outputs, "identity", 0)
+    return _head(REGRESSION, loss, n_outputs, loss.output_activation, 0)
 
 
 def encode_classes(indices, head: Head) -> np.ndarray:
@@ -134,6 +192,13 @@ def class_indices(outputs, head: Head):
     return jnp.argmax(outputs, axis=1).astype(jnp.int32)
 
 
+def label_indicators(outputs, head: Head):
+    """Each label's 0/1 prediction of a multilabel head's ``outputs`` (before the link): 1 where its
+    probability exceeds ½, i.e. where its logit exceeds 0."""
+    threshold = 0.0 if head.link == "sigmoid" else 0.5
+    return (jnp.asarray(outputs) > threshold).astype(jnp.int32)
+
+
 def predictions(outputs, head: Head) -> jax.Array:
     """The network's outputs through the head's link: class probabilities, or regression values."""
     return get_activation(head.link).forward(jnp.asarray(outputs))
@@ -141,8 +206,10 @@ def predictions(outputs, head: Head) -> jax.Array:
 
 @dataclass(frozen=True)
 class ValidationScore:
-    """The early-stopping score of a head, ``score(outputs, targets_and_weight)`` (higher is better):
-    weighted accuracy for classification, weighted R² for regression.
+    """The early-stopping score of a head, ``score(outputs, targets_and_weight)`` (higher is better), as
+    scikit-learn's MLP scores its validation set: weighted accuracy for classification (for multilabel
+    targets the share of samples with every label right; 1 for a single class, which is always predicted),
+    weighted R² of the predictions (the outputs through the head's link) for regression.
 
     ``targets_and_weight`` holds the encoded targets with the per-sample weight as an extra last column
     (0 on padding rows).  A frozen dataclass, so two scores of one head are equal and the compiled
@@ -154,6 +221,11 @@ class ValidationScore:
     def __call__(self, outputs: jax.Array, targets_and_weight: jax.Array) -> jax.Array:
         targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
         if self.head.task == REGRESSION:
-            return r2_score(targets, outputs, weight).astype(outputs.dtype)
+            return r2_score(targets, predictions(outputs, self.head), weight).astype(outputs.dtype)
+        if self.head.n_classes == 1:
+            return jnp.ones((), outputs.dtype)
+        if self.head.multilabel:
+            true = (targets > 0.5).astype(jnp.int32)
+            return accuracy(label_indicators(outputs, self.head), true, weight).astype(outputs.dtype)
         true = jnp.argmax(targets, axis=1) if self.head.units > 1 else (targets[:, 0] > 0.5).astype(jnp.int32)
         return accuracy(class_indices(outputs, self.head), true, weight).astype(outputs.dtype)

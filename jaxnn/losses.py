@@ -41,16 +41,19 @@ __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "get_loss",
+    "half_poisson_deviance",
     "make_loss",
     "mean_squared_error",
+    "poisson",
     "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy",
+    "squared_error",
     "sum_of_squares",
 ]
 
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
 TASKS = ("regression", "binary", "categorical")
-OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
 
 
 class Loss:
@@ -63,10 +66,12 @@ class Loss:
         or ``"categorical"`` (one-hot rows, one class per sample).
       from_logits: True when ``pred`` is the raw last-layer output (fused losses).
       output_activation: the activation name that maps the network's raw output to the quantity the
-        loss is about: ``"softmax"`` (class probabilities), ``"sigmoid"`` (a probability per column) or
-        ``"identity"``.  A loss on logits applies it inside itself; any other loss expects the last
-        layer to apply it.
+        loss is about: ``"softmax"`` (class probabilities), ``"sigmoid"`` (a probability per column),
+        ``"exp"`` (a positive mean, e.g. of counts) or ``"identity"``.  A loss on logits (for ``exp``: on
+        the log of the mean) applies it inside itself; any other loss expects the last layer to apply it.
       reduction: ``"mean"`` (weighted mean over samples) or ``"sum"``.
+      nonnegative_targets: True when the targets must be ``>= 0`` (counts, for the Poisson losses); a call
+        with concrete negative targets is then a ValueError.
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
@@ -75,7 +80,17 @@ class Loss:
     are a ValueError.  Weight values can only be checked when they are concrete (not inside ``jax.jit``).
     """
 
-    def __init__(self, name: str, op: Op, *, task: str, from_logits: bool, output_activation: str, reduction: str):
+    def __init__(
+        self,
+        name: str,
+        op: Op,
+        *,
+        task: str,
+        from_logits: bool,
+        output_activation: str,
+        reduction: str,
+        nonnegative_targets: bool = False,
+    ):
         if task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
         if output_activation not in OUTPUT_ACTIVATIONS:
@@ -90,6 +105,7 @@ class Loss:
         self.from_logits = from_logits
         self.output_activation = output_activation
         self.reduction = reduction
+        self.nonnegative_targets = bool(nonnegative_targets)
 
     @property
     def last_layer_activation(self) -> str:
@@ -125,6 +141,8 @@ class Loss:
                 "a loss needs at least one sample and one output"
             )
         target = target.astype(pred.dtype)
+        if self.nonnegative_targets and not isinstance(target, jax.core.Tracer):
+            self._check_nonnegative(np.asarray(target))
         if weight is None:
             return pred, target, jnp.ones(pred.shape[0], pred.dtype)
         weight = self._real("sample weights", weight).astype(pred.dtype)
@@ -140,6 +158,13 @@ class Loss:
     def _real(self, what: str, value) -> jax.Array:
         """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
         return as_real_array(value, f"{self.name}: {what}")
+
+    def _check_nonnegative(self, target: np.ndarray) -> None:
+        if np.any(target < 0):
+            raise ValueError(
+                f"{self.name}: targets must be non-negative (counts or rates), got a minimum of {np.min(target):g}; "
+                "use a regression loss such as 'squared_error' for targets of any sign"
+            )
 
     def _check_weight_values(self, weight: np.ndarray) -> None:
         if not np.all(np.isfinite(weight)) or np.any(weight < 0):
@@ -176,6 +201,7 @@ def make_loss(
     output_activation: Literal["identity", "sigmoid", "softmax"],
     from_logits: bool = False,
     reduction: Literal["mean", "sum"] = "mean",
+    nonnegative_targets: bool = False,
 ) -> Loss:
     """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring).
 
@@ -202,7 +228,15 @@ def make_loss(
 
     forward.__name__ = name
     op = make_op(forward, backward, name=name)
-    return Loss(name, op, task=task, from_logits=from_logits, output_activation=output_activation, reduction=reduction)
+    return Loss(
+        name,
+        op,
+        task=task,
+        from_logits=from_logits,
+        output_activation=output_activation,
+        reduction=reduction,
+        nonnegative_targets=nonnegative_targets,
+    )
 
 
 # Sum of squares (seed 001): l_i = Σ_j (p_ij − y_ij)², summed over samples.
@@ -234,6 +268,73 @@ def _mean_squares_grads(p, y):
 
 mean_squared_error = make_loss(
     "mean_squared_error", _mean_squares, _mean_squares_grads, task="regression", output_activation="identity"
+)
+
+
+# Squared error as scikit-learn's MLPRegressor reports it (its squared_loss): l_i = ½·(1/k) Σ_j (p_ij − y_ij)²,
+# averaged over samples: half the mean squared error.
+def _half_mean_squares(p, y):
+    return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
+
+
+def _half_mean_squares_grads(p, y):
+    """∂l/∂p = (p − y)/k, ∂l/∂y = −(p − y)/k, k = n_outputs."""
+    d = (p - y) / p.shape[-1]
+    return d, -d
+
+
+squared_error = make_loss(
+    "squared_error", _half_mean_squares, _half_mean_squares_grads, task="regression", output_activation="identity"
+)
+
+
+# Half Poisson deviance (scikit-learn's poisson_loss), for counts y ≥ 0 with a positive mean μ:
+# l_i = Σ_j [y log(y/μ) − y + μ], 0 where μ = y, with 0·log 0 = 0.
+def _xlogx(y):
+    """y·log y, 0 at y = 0 (its limit); the inner where keeps log's input positive so that autodiff of this
+    plain forward gives log y + 1 for y > 0 instead of NaN."""
+    positive = y > 0
+    return jnp.where(positive, y * jnp.log(jnp.where(positive, y, 1.0)), 0.0)
+
+
+def _poisson_on_mean(mu, y):
+    return jnp.sum(_xlogx(y) - y * jnp.log(mu) - y + mu, axis=-1)
+
+
+def _poisson_on_mean_grads(mu, y):
+    """∂l/∂μ = 1 − y/μ;  ∂l/∂y = log y − log μ (−∞ at y = 0, where y log y has a vertical tangent)."""
+    return 1.0 - y / mu, jnp.log(y) - jnp.log(mu)
+
+
+half_poisson_deviance = make_loss(
+    "half_poisson_deviance",
+    _poisson_on_mean,
+    _poisson_on_mean_grads,
+    task="regression",
+    output_activation="exp",
+    nonnegative_targets=True,
+)
+
+
+# Poisson on the log link, fused (scikit-learn's MLPRegressor(loss='poisson')): the network outputs z = log μ
+# and μ = e^z, so l_i = Σ_j [y log y − y z − y + e^z], the half deviance above with log μ = z.
+def _poisson(z, y):
+    return jnp.sum(_xlogx(y) - y * z - y + jnp.exp(z), axis=-1)
+
+
+def _poisson_grads(z, y):
+    """∂l/∂z = e^z − y = μ − y (the canonical link's p − y);  ∂l/∂y = log y − z (−∞ at y = 0)."""
+    return jnp.exp(z) - y, jnp.log(y) - z
+
+
+poisson = make_loss(
+    "poisson",
+    _poisson,
+    _poisson_grads,
+    task="regression",
+    output_activation="exp",
+    from_logits=True,
+    nonnegative_targets=True,
 )
 
 
@@ -350,6 +451,9 @@ LOSSES: dict[str, Loss] = {
     for loss in (
         sum_of_squares,
         mean_squared_error,
+        squared_error,
+        half_poisson_deviance,
+        poisson,
         binary_cross_entropy,
         categorical_cross_entropy,
         softmax_cross_entropy,

@@ -69,6 +69,7 @@ ACTIVATION_CASES = (
     ActivationCase("leaky_relu", {}),
     ActivationCase("leaky_relu", {"a": 2.0, "b": 0.2}),
     ActivationCase("softmax", {}),
+    ActivationCase("exp", {}),
 )
 
 
@@ -86,6 +87,7 @@ REFERENCE_FORWARDS = {
     "relu": lambda x, a=1.0: a * np.maximum(x, 0.0),
     "leaky_relu": lambda x, a=1.0, b=0.01: np.where(x > 0, a * x, b * x),
     "softmax": lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
+    "exp": np.exp,
 }
 
 LOSS_NAMES = tuple(jaxnn.losses.LOSSES)
@@ -117,14 +119,19 @@ def loss_inputs(name: str, rng: np.random.Generator, n: int, k: int, dtype) -> t
     """A valid ``(pred, target)`` pair of shape ``(n, k)`` for the named loss, away from its clip bounds,
     chosen from the facts the loss states (so a new loss needs no entry here):
 
-    * regression: any reals for both;
+    * regression: any reals for both; positive means in [0.2, 3] for a loss on ``exp`` outputs (not on
+      logits), and targets in [0.1, 3] for a loss that declares ``nonnegative_targets`` (counts; 0 is left
+      out because the derivative in y is −∞ there);
     * on logits: any reals, with targets as below;
     * binary on probabilities (sigmoid output): probabilities in [0.05, 0.95]; targets in [0, 1];
     * categorical on probabilities (softmax output): positive, unnormalised rows; normalised targets.
     """
     loss = jaxnn.get_loss(name)
     if loss.task == "regression":
-        return jnp.asarray(rng.normal(size=(n, k)), dtype), jnp.asarray(rng.normal(size=(n, k)), dtype)
+        positive_pred = loss.output_activation == "exp" and not loss.from_logits
+        pred = rng.uniform(0.2, 3.0, (n, k)) if positive_pred else rng.normal(size=(n, k))
+        target = rng.uniform(0.1, 3.0, (n, k)) if loss.nonnegative_targets else rng.normal(size=(n, k))
+        return jnp.asarray(pred, dtype), jnp.asarray(target, dtype)
     target = normalised_rows(rng, n, k) if loss.task == "categorical" else rng.uniform(0.0, 1.0, (n, k))
     if loss.from_logits:
         pred = 2.0 * rng.normal(size=(n, k))

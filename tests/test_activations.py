@@ -109,7 +109,7 @@ def test_get_activation():
     assert jaxnn.get_activation("relu") is jaxnn.relu
     assert jaxnn.get_activation("logistic") is jaxnn.sigmoid
     assert jaxnn.get_activation(jaxnn.tanh) is jaxnn.tanh
-    with pytest.raises(ValueError, match=r"unknown activation 'rleu'; choose one of: binary_step, identity") as error:
+    with pytest.raises(ValueError, match=r"unknown activation 'rleu'; choose one of: binary_step, exp, ident") as error:
         jaxnn.get_activation("rleu")
     for name in ACTIVATIONS:
         assert name in str(error.value)

@@ -20,6 +20,10 @@ def test_every_loss_gets_a_classification_head_from_its_facts(name, n_classes):
         with pytest.raises(ValueError, match=f"loss '{name}' is for two classes .* has 3 classes"):
             heads.classification_head(name, n_classes)
         return
+    if loss.task == "regression" and loss.output_activation != "identity":  # the Poisson losses: counts, not classes
+        with pytest.raises(ValueError, match=f"loss '{name}' is a regression loss on exp outputs"):
+            heads.classification_head(name, n_classes)
+        return
     head = heads.classification_head(name, n_classes)
     assert head.loss is loss and head.n_classes == n_classes and head.task == "classification"
     one_unit = loss.task != "categorical" and n_classes == 2
@@ -38,7 +42,8 @@ def test_regression_takes_regression_losses_only(name):
             heads.regression_head(name, 2)
         return
     head = heads.regression_head(name, 2)
-    assert (head.units, head.layer_activation, head.link, head.n_classes) == (2, "identity", "identity", 0)
+    link = loss.output_activation if loss.from_logits else "identity"
+    assert (head.units, head.layer_activation, head.link, head.n_classes) == (2, loss.last_layer_activation, link, 0)
 
 
 def test_default_losses_are_the_stable_fused_ones():

@@ -85,7 +85,7 @@ def test_call_and_forward_agree(name):
     loss = LOSSES[name]
     pred, target = loss_inputs(name, RNG, 4, 3, jnp.float32)
     np.testing.assert_array_equal(loss(pred, target), loss.forward(pred, target))
-    assert loss.from_logits == name.startswith(("softmax_", "sigmoid_"))
+    assert loss.from_logits == (name.startswith(("softmax_", "sigmoid_")) or name == "poisson")
 
 
 def test_categorical_cross_entropy_gradient_is_orthogonal_to_the_row():
@@ -358,7 +358,7 @@ def test_a_loss_on_logits_is_its_output_activation_followed_by_a_loss_on_probabi
     probabilities applied to ``output_activation(z)`` (a loss not on logits has a partner too, or none)."""
     loss = jaxnn.get_loss(name)
     assert loss.task in ("regression", "binary", "categorical")
-    assert loss.output_activation in ("identity", "sigmoid", "softmax")
+    assert loss.output_activation in ("identity", "sigmoid", "softmax", "exp")
     assert loss.last_layer_activation == ("identity" if loss.from_logits else loss.output_activation)
     if not loss.from_logits:
         return
