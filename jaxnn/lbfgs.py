@@ -1,0 +1,847 @@
+"""Full-batch L-BFGS for jaxnn networks: the whole minimisation in one compiled loop (``solver='lbfgs'``).
+
+**What is minimised.**  For a network with parameters θ (every ``W`` and ``b``), per-sample losses ``l_i``,
+per-sample weights ``w_i`` (all 1 by default; 0 masks a padding row out) and ``alpha ≥ 0``::
+
+    L(θ) = Σ_i w_i l_i / Σ_i w_i  +  alpha / (2 Σ_i w_i) · Σ_layers ‖W‖²        (biases not penalised)
+
+— the estimators' full-batch objective and scikit-learn's MLP objective (its ``_backprop`` adds
+``0.5·alpha·Σ‖W‖²/Σw``).  The data term and its gradient come from jaxnn's hand-written backward rules:
+``jax.value_and_grad`` of :func:`jaxnn._loop.forward` and the loss, whose ops are all ``custom_vjp``
+rules (the training loop's gradient path); the penalty adds its own derivative ``(alpha/Σw)·W``.
+
+**The algorithm** is scipy's L-BFGS-B (which scikit-learn's ``solver='lbfgs'`` calls) without bounds,
+reproduced step for step so that ``n_iter``, ``n_fun`` and the stopping status mean what they mean there:
+
+1. Direction ``d = −H g``, with ``H`` the limited-memory BFGS inverse Hessian of the last ``m = 10``
+   pairs ``s_i = θ_{i+1} − θ_i``, ``y_i = g_{i+1} − g_i`` (the two-loop recursion, below).
+2. A Moré–Thuente line search along ``d`` finds a step ``t`` that satisfies the strong Wolfe conditions
+   (below); it starts at ``t = min(1/‖d‖₂, 10¹⁰)`` in the first iteration (``d = −g`` there) and at
+   ``t = 1`` after that, and tries at most 20 steps.
+3. ``θ ← θ + t d``; the pair ``(t d, g_new − g)`` joins the memory (the oldest leaves) unless its
+   curvature ``sᵀy ≤ ε·(−gᵀs)`` (ε the dtype's machine epsilon) is too small to keep ``H`` positive
+   definite, as L-BFGS-B skips it.
+4. A line search that fails (20 trials without an acceptable step, or ``d`` not downhill) clears the
+   memory and retries from the same point along ``−g``; a failure with an empty memory stops.
+
+**Stopping** — checked after each iteration in L-BFGS-B's order, which is scipy's meaning of the
+options (and :class:`Status`'s codes):
+
+* ``n_iter ≥ max_iter`` → ``MAX_ITER``; else ``n_fun > max_fun`` → ``MAX_FUN`` (``n_fun`` counts every
+  evaluation of ``L`` and ``∇L``, the one at the start included; like scipy, the count is checked only
+  between iterations, so it can pass ``max_fun`` by the evaluations of the last line search);
+* ``max_i |∂L/∂θ_i| ≤ gtol`` → ``CONVERGED_GRADIENT`` (scipy's projected-gradient test; without bounds the
+  projected gradient is the gradient; checked at the start too);
+* ``(L_old − L_new) ≤ ftol · max(|L_old|, |L_new|, 1)`` → ``CONVERGED_REDUCTION``.
+
+scikit-learn's MLP passes ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol`` and leaves ``ftol`` at
+scipy's default ``2.220446049250313e-09`` (``factr = 10⁷`` times float64's epsilon), so its ``tol`` is
+this module's ``gtol``; :data:`FTOL` is that default.
+
+**Non-finite values.**  A trial step whose loss or gradient is not finite is not taken: the search halves
+the step towards the best one so far and never tries that far again.  Only accepted points enter the
+state, so the parameters returned are always finite.  A start that is not finite, or a failed line search
+(with an empty memory) whose last trial was not finite, ends with ``NON_FINITE``.
+
+**The two-loop recursion.**  BFGS updates the inverse Hessian approximation with each pair as
+``H⁺ = Vᵀ H V + ρ s sᵀ`` with ``V = I − ρ y sᵀ`` and ``ρ = 1/(sᵀy)``.  Unrolled over the last ``m``
+pairs from ``H⁰ = γ I``, ``γ = sᵀy/yᵀy`` of the newest pair (L-BFGS-B's scaling)::
+
+    H g = Vₖ₋₁ᵀ⋯Vₖ₋ₘᵀ H⁰ Vₖ₋ₘ⋯Vₖ₋₁ g  +  Σ_j (Vₖ₋₁ᵀ⋯Vⱼ₊₁ᵀ) ρⱼ sⱼ sⱼᵀ (Vⱼ₊₁⋯Vₖ₋₁) g.
+
+Applying it right to left needs only dot products: since ``V_j q = q − ρⱼ (sⱼᵀq) yⱼ``, the first loop
+runs from the newest pair to the oldest with ``αⱼ = ρⱼ sⱼᵀq``, ``q ← q − αⱼ yⱼ`` (so ``q`` becomes
+``Vₖ₋ₘ⋯Vₖ₋₁ g`` and each ``αⱼ`` is the scalar the j-th sum term needs); then ``r = γ q``; the second loop
+runs from the oldest pair to the newest with ``βⱼ = ρⱼ yⱼᵀr``, ``r ← r + (αⱼ − βⱼ) sⱼ``, which is
+``Vⱼᵀ r + ρⱼ sⱼ (sⱼᵀ ⋯ g)`` written out.  The result is ``H g`` in ``4 m n`` multiply-adds without ever
+forming ``H``; ``tests/test_lbfgs.py`` checks it against the explicit matrix recursion.
+
+**The line-search conditions (strong Wolfe).**  Along ``d`` let ``φ(t) = L(θ + t d)``, so
+``φ'(t) = ∇L(θ + t d)ᵀd`` and ``φ'(0) = gᵀd < 0``.  A step is accepted when
+
+    φ(t) ≤ φ(0) + c₁ t φ'(0)          (sufficient decrease, Armijo; c₁ = 10⁻³)
+    |φ'(t)| ≤ c₂ |φ'(0)|               (curvature; c₂ = 0.9)
+
+The first makes every iteration lower the loss by a fair share of what the slope promises.  The second
+rules out steps so short that the slope has barely changed, and it is what keeps the BFGS update sound:
+``sᵀy = t (φ'(t) − φ'(0)) ≥ t (1 − c₂) |φ'(0)| > 0``, so ``ρ > 0`` and ``H`` stays positive definite, which
+makes the next ``d`` point downhill.  Moré and Thuente's search (MINPACK-2 ``dcsrch``/``dcstep``, the
+search inside L-BFGS-B; constants c₁, c₂ and ``xtol = 0.1`` as there) keeps an interval of steps known to
+contain an acceptable one and picks each trial by safeguarded cubic or quadratic interpolation of the
+values and slopes at the interval's ends; until a step with ``ψ(t) = φ(t) − φ(0) − c₁ t φ'(0) ≤ 0`` and
+``φ'(t) ≥ 0`` is seen it works on ``ψ`` instead of ``φ``.  When it can make no more progress (interval
+below ``xtol``, or rounding) L-BFGS-B takes the last trial anyway; here that trial is taken only if it
+satisfies the sufficient-decrease condition, else the search counts as failed.
+
+**Why a loop of our own, not ``optax.lbfgs`` with ``optax.scale_by_zoom_linesearch``.**  Both exist in
+optax (checked in the installed 0.2.8) and would run inside a ``while_loop`` too, but optax's zoom search
+is Nocedal and Wright's, not L-BFGS-B's: other trial steps, so other accepted steps, iteration and
+evaluation counts.  Reproducing L-BFGS-B (its first step, line search, update-skip rule, restart and
+stopping tests) makes ``n_iter``/``n_fun``/the ConvergenceWarning mean what they mean in scikit-learn, lets
+the tests hold the trajectory against scipy's in float64 (it agrees to rounding), and adds only the
+stepping back from non-finite trials.
+
+**Compiled once.**  The program is keyed on :class:`LbfgsSpec` (model, loss, layout) and the shapes and
+dtype of the data; ``alpha``, ``max_iter``, ``max_fun``, ``gtol`` and ``ftol`` are runtime values.  It runs
+at most ``spec.chunk`` iterations per call (the length of its loss-curve buffer) and :func:`run` calls it
+again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program.  float32
+and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same start, same bits.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn._checks import is_int, is_real
+from jaxnn._loop import RunSpec, default_layout, forward
+from jaxnn.layers import Params, Sequential
+from jaxnn.losses import Loss, get_loss
+from jaxnn.train import as_matrix, checked_layout, checked_model
+
+__all__ = [
+    "CHUNK",
+    "FTOL",
+    "GTOL",
+    "MAX_FUN",
+    "MAX_ITER",
+    "MEMORY",
+    "LbfgsResult",
+    "LbfgsSpec",
+    "Memory",
+    "Status",
+    "compiled_programs",
+    "convergence_message",
+    "loss_and_gradient",
+    "minimize",
+    "remember",
+    "run",
+    "two_loop",
+]
+
+MEMORY = 10  # pairs kept (scipy's maxcor default, scikit-learn's MLP uses it)
+CHUNK = 1024  # iterations per compiled call: the length of one call's loss-curve buffer
+MAX_ITER = 15000  # scipy's defaults for maxiter and maxfun (scikit-learn's max_fun default too)
+MAX_FUN = 15000
+GTOL = 1e-5  # scipy's default gtol; scikit-learn passes its tol (1e-4 by default) here
+FTOL = 1e7 * float(np.finfo(np.float64).eps)  # scipy's default ftol = factr·eps = 2.220446049250313e-09
+
+# L-BFGS-B's line search (MINPACK-2 dcsrch) and its limits.
+SUFFICIENT_DECREASE = 1e-3  # c₁
+CURVATURE = 0.9  # c₂
+STEP_TOLERANCE = 0.1  # xtol: stop when the bracketing interval is this small relative to its end
+MAX_STEP = 1e10  # L-BFGS-B's stpmx without bounds
+LINE_SEARCH_STEPS = 20  # scipy's maxls
+EXTRAPOLATE_LOW, EXTRAPOLATE_HIGH = 1.1, 4.0  # dcsrch's xtrapl, xtrapu
+
+
+class Status(enum.IntEnum):
+    """Why the minimisation stopped (``RUNNING`` only inside the loop)."""
+
+    RUNNING = 0
+    CONVERGED_GRADIENT = 1  # max |∂L/∂θ| ≤ gtol
+    CONVERGED_REDUCTION = 2  # relative reduction of L ≤ ftol
+    MAX_ITER = 3
+    MAX_FUN = 4
+    LINE_SEARCH_FAILED = 5
+    NON_FINITE = 6
+
+    @property
+    def message(self) -> str:
+        """scipy's message for the same ending (``OptimizeResult.message``)."""
+        return _MESSAGES[self]
+
+    @property
+    def scipy_status(self) -> int:
+        """scipy's ``OptimizeResult.status``: 0 converged, 1 ``maxiter``/``maxfun`` reached, 2 otherwise."""
+        if self in (Status.CONVERGED_GRADIENT, Status.CONVERGED_REDUCTION):
+            return 0
+        return 1 if self in (Status.MAX_ITER, Status.MAX_FUN) else 2
+
+
+_MESSAGES = {
+    Status.RUNNING: "RUNNING",
+    Status.CONVERGED_GRADIENT: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
+    Status.CONVERGED_REDUCTION: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+    Status.MAX_ITER: "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+    Status.MAX_FUN: "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
+    Status.LINE_SEARCH_FAILED: "ABNORMAL_TERMINATION_IN_LNSRCH",
+    Status.NON_FINITE: "ABNORMAL: THE LOSS OR ITS GRADIENT IS NOT FINITE",
+}
+
+
+class LbfgsSpec(NamedTuple):
+    """What selects the compiled program (hashable): the network, its loss, the layout of the forward
+    pass (see ``jaxnn._loop``), hand-written rules or JAX's autodiff of the plain forwards, the memory
+    size and the iterations per compiled call."""
+
+    model: Sequential
+    loss: Loss
+    layout: str = "columns"
+    custom_rules: bool = True
+    memory: int = MEMORY
+    chunk: int = CHUNK
+
+
+class LbfgsResult(NamedTuple):
+    """What :func:`run` and :func:`minimize` return."""
+
+    params: Params  # the last accepted parameters (always finite)
+    loss: float  # L at params, penalty included (scipy's ``fun``)
+    loss_curve: np.ndarray  # (n_iter,) L after each iteration
+    grad_max: float  # max |∂L/∂θ| at params
+    n_iter: int  # iterations (accepted line searches), scipy's ``nit``
+    n_fun: int  # evaluations of L and ∇L, the first included, scipy's ``nfev``
+    status: Status
+
+    @property
+    def converged(self) -> bool:
+        return self.status.scipy_status == 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == Status.NON_FINITE
+
+
+class Memory(NamedTuple):
+    """The last ``m`` curvature pairs, oldest first (slot ``m − 1`` is the newest), and ``γ`` of ``H⁰ = γ I``.
+    Only the last ``count`` slots are in use; the others hold zeros."""
+
+    s: jax.Array  # (m, n)
+    y: jax.Array  # (m, n)
+    rho: jax.Array  # (m,) 1/(sᵀy)
+    gamma: jax.Array  # sᵀy / yᵀy of the newest pair; 1 with an empty memory
+    count: jax.Array  # int32
+
+
+class _State(NamedTuple):
+    """The minimisation's state between iterations (and between compiled calls)."""
+
+    theta: jax.Array  # (n,) the parameters, flattened layer by layer as W then b
+    value: jax.Array  # L(θ)
+    grad: jax.Array  # ∇L(θ)
+    memory: Memory
+    n_iter: jax.Array  # int32
+    n_fun: jax.Array  # int32
+    status: jax.Array  # int32, a Status
+
+
+class _Settings(NamedTuple):
+    """The runtime values: none of them selects a compiled program."""
+
+    alpha: jax.Array
+    max_iter: jax.Array  # int32
+    max_fun: jax.Array  # int32
+    gtol: jax.Array
+    ftol: jax.Array
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameters as one flat vector (layer by layer, W row-major then b), and the objective on it.
+
+
+def _layer_shapes(model: Sequential, n_features: int) -> tuple[tuple[int, int], ...]:
+    shapes, n_in = [], n_features
+    for layer in model.layers:
+        shapes.append((n_in, layer.units))
+        n_in = layer.units
+    return tuple(shapes)
+
+
+def _flatten_host(params: Params, dtype) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(layer[name], dtype)) for layer in params for name in ("W", "b")])
+
+
+def _flatten(params: Params) -> jax.Array:
+    return jnp.concatenate([jnp.ravel(layer[name]) for layer in params for name in ("W", "b")])
+
+
+def _unflatten(theta, shapes) -> Params:
+    params, start = [], 0
+    for n_in, n_out in shapes:
+        w_end = start + n_in * n_out
+        params.append({"W": theta[start:w_end].reshape(n_in, n_out), "b": theta[w_end : w_end + n_out]})
+        start = w_end + n_out
+    return params
+
+
+def _weight_mask(shapes, dtype) -> jax.Array:
+    """1 where θ holds a weight, 0 where it holds a bias: the penalty's ``Σ‖W‖²`` is ``Σ mask·θ²``."""
+    parts = [part for n_in, n_out in shapes for part in (jnp.ones(n_in * n_out, dtype), jnp.zeros(n_out, dtype))]
+    return jnp.concatenate(parts)
+
+
+def _objective(spec: LbfgsSpec, shapes, x, y, weight, alpha, theta):
+    """``(L(θ), ∇L(θ))``: the data term through the loop's forward pass and the loss with their
+    hand-written rules, plus ``(alpha/2Σw)·Σ mask·θ²`` and its gradient ``(alpha/Σw)·mask·θ``."""
+    run_spec = RunSpec(
+        spec.model, spec.loss, optax.identity(), batch_size=0, layout=spec.layout, custom_rules=spec.custom_rules
+    )  # forward reads only the model, layout and rules of a RunSpec
+    loss = spec.loss if spec.custom_rules else spec.loss.forward
+
+    def data_loss(params):
+        return loss(forward(run_spec, params, x), y, weight)
+
+    value, grads = jax.value_and_grad(data_loss)(_unflatten(theta, shapes))
+    l2 = alpha / jnp.sum(weight)
+    mask = _weight_mask(shapes, theta.dtype)
+    return value + 0.5 * l2 * jnp.sum(mask * theta * theta), _flatten(grads) + l2 * mask * theta
+
+
+def loss_and_gradient(spec: LbfgsSpec, params: Params, x, y, weight=None, *, alpha=0.0) -> tuple[jax.Array, Params]:
+    """``(L, ∂L/∂params)`` exactly as the L-BFGS loop computes them (see the module docstring for ``L``).
+
+    Inputs are used as given (no checks); ``weight`` defaults to ones."""
+    x = jnp.asarray(x)
+    weight = jnp.ones(x.shape[0], x.dtype) if weight is None else jnp.asarray(weight)
+    shapes = _layer_shapes(spec.model, x.shape[1])
+    value, grad = _objective(spec, shapes, x, jnp.asarray(y), weight, alpha, _flatten(params))
+    return value, _unflatten(grad, shapes)
+
+
+# --------------------------------------------------------------------------------------------------
+# The direction: the two-loop recursion over the memory.
+
+
+def two_loop(grad: jax.Array, memory: Memory) -> jax.Array:
+    """``H·grad`` for the L-BFGS inverse Hessian ``H`` of ``memory`` (derivation in the module docstring)."""
+    m = memory.s.shape[0]
+    pairs = (memory.s, memory.y, memory.rho, jnp.arange(m) >= m - memory.count)
+
+    def newest_to_oldest(q, pair):
+        s, y, rho, in_use = pair
+        alpha = jnp.where(in_use, rho * jnp.dot(s, q), 0.0)
+        return q - alpha * y, alpha
+
+    def oldest_to_newest(r, pair_and_alpha):
+        (s, y, rho, in_use), alpha = pair_and_alpha
+        beta = jnp.where(in_use, rho * jnp.dot(y, r), 0.0)
+        return r + (alpha - beta) * s, None
+
+    q, alphas = jax.lax.scan(newest_to_oldest, grad, pairs, reverse=True)
+    r, _ = jax.lax.scan(oldest_to_newest, memory.gamma * q, (pairs, alphas))
+    return r
+
+
+def _empty_memory(m: int, n: int, dtype) -> Memory:
+    return Memory(
+        s=np.zeros((m, n), dtype),
+        y=np.zeros((m, n), dtype),
+        rho=np.zeros(m, dtype),
+        gamma=np.asarray(1, dtype),
+        count=np.int32(0),
+    )
+
+
+def remember(memory: Memory, s: jax.Array, y: jax.Array, sy: jax.Array) -> Memory:
+    """``memory`` with the pair ``(s, y)`` (``sy = sᵀy > 0``) as its newest, the oldest dropped when full;
+    ``γ = sᵀy / yᵀy`` (L-BFGS-B's ``1/θ``)."""
+
+    def shift_in(stack, new):
+        return jnp.concatenate([stack[1:], new[None]], axis=0)
+
+    return Memory(
+        s=shift_in(memory.s, s),
+        y=shift_in(memory.y, y),
+        rho=shift_in(memory.rho, 1.0 / sy),
+        gamma=sy / jnp.dot(y, y),
+        count=jnp.minimum(memory.count + 1, memory.s.shape[0]).astype(jnp.int32),
+    )
+
+
+def _cleared(memory: Memory) -> Memory:
+    return Memory(
+        jnp.zeros_like(memory.s),
+        jnp.zeros_like(memory.y),
+        jnp.zeros_like(memory.rho),
+        jnp.ones_like(memory.gamma),
+        jnp.zeros_like(memory.count),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The Moré–Thuente line search (MINPACK-2 dcsrch and dcstep), in jnp.where form.
+
+
+def _gamma(theta, d_a, d_b, *, clamp: bool):
+    """dcstep's ``γ = s·sqrt((θ/s)² − (d_a/s)(d_b/s))``, ``s = max(|θ|, |d_a|, |d_b|)`` (scaled against overflow)."""
+    s = jnp.maximum(jnp.maximum(jnp.abs(theta), jnp.abs(d_a)), jnp.abs(d_b))
+    discriminant = (theta / s) ** 2 - (d_a / s) * (d_b / s)
+    return s * jnp.sqrt(jnp.maximum(discriminant, 0.0) if clamp else discriminant)
+
+
+def _dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, bracketed, stpmin, stpmax):
+    """One safeguarded step of Moré and Thuente: the next trial step and the updated interval.
+
+    ``stx`` is the best step so far (value ``fx``, slope ``dx``), ``sty`` the interval's other end, ``stp``
+    the step just tried.  Four cases, as in MINPACK-2 (every case is computed and one is selected):
+
+    1. ``fp > fx``: a minimiser lies between stx and stp; take the cubic step if it is closer to stx than
+       the quadratic one, else their mean.
+    2. lower value, slopes of opposite sign: bracketed; the cubic step if farther from stp than the secant
+       step, else the secant step.
+    3. lower value, same sign, |slope| decreasing: the cubic step (if the cubic tends to infinity in the
+       direction of the step, else the end of the range) or the secant step, kept inside the interval.
+    4. otherwise: the cubic step through stp and sty if bracketed, else the end of the range.
+    """
+    sign = jnp.sign(dp) * jnp.sign(dx)
+    higher = fp > fx
+    opposite = sign < 0
+    flatter = jnp.abs(dp) < jnp.abs(dx)
+    theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
+    secant = stp + (dp / (dp - dx)) * (stx - stp)
+
+    gamma1 = _gamma(theta, dx, dp, clamp=False)
+    gamma1 = jnp.where(stp < stx, -gamma1, gamma1)
+    cubic1 = stx + ((gamma1 - dx) + theta) / (((gamma1 - dx) + gamma1) + dp) * (stp - stx)
+    quadratic1 = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
+    step1 = jnp.where(jnp.abs(cubic1 - stx) <= jnp.abs(quadratic1 - stx), cubic1, cubic1 + (quadratic1 - cubic1) / 2.0)
+
+    gamma2 = _gamma(theta, dx, dp, clamp=False)
+    gamma2 = jnp.where(stp > stx, -gamma2, gamma2)
+    cubic2 = stp + ((gamma2 - dp) + theta) / (((gamma2 - dp) + gamma2) + dx) * (stx - stp)
+    step2 = jnp.where(jnp.abs(cubic2 - stp) > jnp.abs(secant - stp), cubic2, secant)
+
+    gamma3 = _gamma(theta, dx, dp, clamp=True)
+    gamma3 = jnp.where(stp > stx, -gamma3, gamma3)
+    r3 = ((gamma3 - dp) + theta) / ((gamma3 + (dx - dp)) + gamma3)
+    end = jnp.where(stp > stx, stpmax, stpmin)
+    cubic3 = jnp.where((r3 < 0) & (gamma3 != 0), stp + r3 * (stx - stp), end)
+    closer = jnp.where(jnp.abs(cubic3 - stp) < jnp.abs(secant - stp), cubic3, secant)
+    towards_sty = stp + 0.66 * (sty - stp)
+    limited = jnp.where(stp > stx, jnp.minimum(towards_sty, closer), jnp.maximum(towards_sty, closer))
+    farther = jnp.clip(jnp.where(jnp.abs(cubic3 - stp) > jnp.abs(secant - stp), cubic3, secant), stpmin, stpmax)
+    step3 = jnp.where(bracketed, limited, farther)
+
+    theta4 = 3.0 * (fp - fy) / (sty - stp) + dy + dp
+    gamma4 = _gamma(theta4, dy, dp, clamp=False)
+    gamma4 = jnp.where(stp > sty, -gamma4, gamma4)
+    cubic4 = stp + ((gamma4 - dp) + theta4) / (((gamma4 - dp) + gamma4) + dy) * (sty - stp)
+    step4 = jnp.where(bracketed, cubic4, end)
+
+    new_step = jnp.where(higher, step1, jnp.where(opposite, step2, jnp.where(flatter, step3, step4)))
+    # The interval: a higher value becomes its far end; else stp is the new best, and with slopes of
+    # opposite sign the old best becomes the far end.
+    far_is_old_best = ~higher & opposite
+    sty, fy, dy = (
+        jnp.where(higher, stp, jnp.where(far_is_old_best, stx, sty)),
+        jnp.where(higher, fp, jnp.where(far_is_old_best, fx, fy)),
+        jnp.where(higher, dp, jnp.where(far_is_old_best, dx, dy)),
+    )
+    stx, fx, dx = jnp.where(higher, stx, stp), jnp.where(higher, fx, fp), jnp.where(higher, dx, dp)
+    return stx, fx, dx, sty, fy, dy, new_step, bracketed | higher | opposite
+
+
+class _Bracket(NamedTuple):
+    """dcsrch's memory: the interval's ends (step, value, slope), its limits and widths, and its stage."""
+
+    stx: jax.Array
+    fx: jax.Array
+    gx: jax.Array
+    sty: jax.Array
+    fy: jax.Array
+    gy: jax.Array
+    stmin: jax.Array
+    stmax: jax.Array
+    width: jax.Array
+    width1: jax.Array
+    bracketed: jax.Array
+    stage2: jax.Array  # a step with ψ ≤ 0 and φ' ≥ 0 was seen: work on φ, no longer on ψ
+
+
+_SEARCHING, _CONVERGED, _WARNED = 0, 1, 2
+
+
+def _start_bracket(step, finit, ginit) -> _Bracket:
+    zero = jnp.zeros_like(finit)
+    width = jnp.full_like(finit, MAX_STEP)  # stpmax − stpmin
+    return _Bracket(
+        stx=zero,
+        fx=finit,
+        gx=ginit,
+        sty=zero,
+        fy=finit,
+        gy=ginit,
+        stmin=zero,
+        stmax=step + EXTRAPOLATE_HIGH * step,
+        width=width,
+        width1=width / 0.5,
+        bracketed=jnp.bool_(False),
+        stage2=jnp.bool_(False),
+    )
+
+
+def _dcsrch(b: _Bracket, stp, f, g, finit, ginit):
+    """dcsrch after an evaluation at ``stp``: ``(bracket, next step, verdict)``, verdict one of searching,
+    converged (strong Wolfe holds at ``stp``) or warned (no more progress possible)."""
+    gtest = SUFFICIENT_DECREASE * ginit
+    ftest = finit + stp * gtest
+    stage2 = b.stage2 | ((f <= ftest) & (g >= 0))
+    warned = (
+        (b.bracketed & ((stp <= b.stmin) | (stp >= b.stmax)))
+        | (b.bracketed & (b.stmax - b.stmin <= STEP_TOLERANCE * b.stmax))
+        | ((stp == MAX_STEP) & (f <= ftest) & (g <= gtest))
+        | ((stp == 0) & ((f > ftest) | (g >= gtest)))
+    )
+    converged = (f <= ftest) & (jnp.abs(g) <= CURVATURE * -ginit)
+    verdict = jnp.where(converged, _CONVERGED, jnp.where(warned, _WARNED, _SEARCHING))
+
+    # In stage 1, with a value above the sufficient-decrease line but below the best, step on ψ(t) =
+    # φ(t) − t·gtest (the constant φ(0) does not move the step); a shift of 0 leaves the numbers exact.
+    shift = jnp.where(~stage2 & (f <= b.fx) & (f > ftest), gtest, jnp.zeros_like(gtest))
+    stx, fx, gx, sty, fy, gy, step, bracketed = _dcstep(
+        b.stx,
+        b.fx - b.stx * shift,
+        b.gx - shift,
+        b.sty,
+        b.fy - b.sty * shift,
+        b.gy - shift,
+        stp,
+        f - stp * shift,
+        g - shift,
+        b.bracketed,
+        b.stmin,
+        b.stmax,
+    )
+    fx, fy, gx, gy = fx + stx * shift, fy + sty * shift, gx + shift, gy + shift
+    # Bisect when the interval did not shrink enough over the last two steps.
+    slow = bracketed & (jnp.abs(sty - stx) >= 0.66 * b.width1)
+    step = jnp.where(slow, stx + 0.5 * (sty - stx), step)
+    width1 = jnp.where(bracketed, b.width, b.width1)
+    width = jnp.where(bracketed, jnp.abs(sty - stx), b.width)
+    stmin = jnp.where(bracketed, jnp.minimum(stx, sty), step + EXTRAPOLATE_LOW * (step - stx))
+    stmax = jnp.where(bracketed, jnp.maximum(stx, sty), step + EXTRAPOLATE_HIGH * (step - stx))
+    step = jnp.clip(step, 0.0, MAX_STEP)
+    stuck = bracketed & ((step <= stmin) | (step >= stmax) | (stmax - stmin <= STEP_TOLERANCE * stmax))
+    step = jnp.where(stuck, stx, step)  # the best step so far: the next evaluation ends the search
+    bracket = _Bracket(stx, fx, gx, sty, fy, gy, stmin, stmax, width, width1, bracketed, stage2)
+    return bracket, step, verdict
+
+
+class _Trial(NamedTuple):
+    """The last point the line search evaluated."""
+
+    step: jax.Array
+    theta: jax.Array
+    value: jax.Array
+    grad: jax.Array
+    slope: jax.Array  # ∇L(θ + t d)ᵀd
+    finite: jax.Array
+
+
+class _Search(NamedTuple):
+    next_step: jax.Array
+    bracket: _Bracket
+    trial: _Trial
+    cap: jax.Array  # the smallest step whose values were not finite (MAX_STEP·2 while none was)
+    n_eval: jax.Array  # int32
+    outcome: jax.Array  # _SEARCHING, _ACCEPTED or _FAILED
+
+
+_ACCEPTED, _FAILED = 1, 2
+
+
+def _line_search(objective, theta, value, grad, direction, slope, first_step, evaluate_only) -> _Search:
+    """Moré–Thuente along ``direction`` from ``theta``, at most ``LINE_SEARCH_STEPS`` evaluations; with
+    ``evaluate_only`` one evaluation at ``theta + first_step·direction``, accepted whatever it gives."""
+
+    def evaluate(search: _Search) -> _Search:
+        step = search.next_step
+        trial_theta = theta + step * direction
+        trial_value, trial_grad = objective(trial_theta)
+        trial_slope = jnp.dot(trial_grad, direction)
+        finite = jnp.isfinite(trial_value) & jnp.isfinite(trial_slope) & jnp.all(jnp.isfinite(trial_grad))
+        bracket, step_after, verdict = _dcsrch(search.bracket, step, trial_value, trial_slope, value, slope)
+        # A non-finite trial: keep the bracket, halve towards the best step, never go that far again.
+        cap = jnp.where(finite, search.cap, step)
+        halfway = search.bracket.stx + 0.5 * (step - search.bracket.stx)
+        step_after = jnp.where(finite, step_after, halfway)
+        step_after = jnp.where(step_after >= cap, bracket.stx + 0.5 * (cap - bracket.stx), step_after)
+        bracket = jax.tree.map(partial(jnp.where, finite), bracket, search.bracket)
+        armijo = trial_value <= value + step * SUFFICIENT_DECREASE * slope
+        accepted = evaluate_only | (finite & ((verdict == _CONVERGED) | ((verdict == _WARNED) & armijo)))
+        n_eval = search.n_eval + 1
+        failed = ~accepted & ((finite & (verdict == _WARNED)) | (n_eval >= LINE_SEARCH_STEPS))
+        outcome = jnp.where(accepted, _ACCEPTED, jnp.where(failed, _FAILED, _SEARCHING))
+        trial = _Trial(step, trial_theta, trial_value, trial_grad, trial_slope, finite)
+        return _Search(step_after, bracket, trial, cap, n_eval, outcome.astype(jnp.int32))
+
+    downhill = slope < 0  # False also when the direction is NaN
+    first = _Search(
+        next_step=first_step,
+        bracket=_start_bracket(first_step, value, slope),
+        trial=_Trial(jnp.zeros_like(value), theta, value, grad, slope, jnp.bool_(True)),
+        cap=jnp.full_like(value, 2 * MAX_STEP),
+        n_eval=jnp.int32(0),
+        outcome=jnp.where(downhill | evaluate_only, _SEARCHING, _FAILED).astype(jnp.int32),
+    )
+    return jax.lax.while_loop(lambda search: search.outcome == _SEARCHING, evaluate, first)
+
+
+# --------------------------------------------------------------------------------------------------
+# One iteration, the compiled chunk of iterations, and the host driver.
+
+
+def _select(condition, new, old):
+    return jax.tree.map(partial(jnp.where, condition), new, old)
+
+
+def _iteration(objective, settings: _Settings, state: _State) -> _State:
+    """Direction, line search, memory update and the stopping tests (see the module docstring).
+
+    The first pass (nothing evaluated yet) only evaluates ``L`` and ``∇L`` at the start: a line search of
+    length 0, so that the objective has one place in the compiled program (a second copy of it took a fifth
+    of the compile time).  It counts as an evaluation, not as an iteration."""
+    start = state.n_fun == 0
+    direction = jnp.where(start, jnp.zeros_like(state.grad), -two_loop(state.grad, state.memory))
+    slope = jnp.dot(state.grad, direction)
+    first_step = jnp.where(
+        state.n_iter == 0, jnp.minimum(1.0 / jnp.linalg.norm(direction), MAX_STEP), jnp.ones_like(slope)
+    )
+    first_step = jnp.where(start, jnp.zeros_like(first_step), first_step)
+    search = _line_search(objective, state.theta, state.value, state.grad, direction, slope, first_step, start)
+    trial, accepted = search.trial, search.outcome == _ACCEPTED
+
+    # L-BFGS-B's update rule: s = t·d, y = Δg, sᵀy = t·(φ'(t) − φ'(0)); skipped unless sᵀy > ε·(−t·φ'(0)).
+    sy = (trial.slope - slope) * trial.step
+    curvature_ok = sy > jnp.finfo(sy.dtype).eps * (-slope * trial.step)
+    updated = remember(state.memory, trial.step * direction, trial.grad - state.grad, sy)
+    memory = _select(accepted & curvature_ok, updated, state.memory)
+    memory = _select(accepted, memory, _cleared(state.memory))  # a failed search restarts along −g
+
+    n_iter = state.n_iter + (accepted & ~start).astype(jnp.int32)
+    n_fun = state.n_fun + search.n_eval
+    old_value, new_value = state.value, trial.value
+    reduction_small = old_value - new_value <= settings.ftol * jnp.maximum(
+        jnp.maximum(jnp.abs(old_value), jnp.abs(new_value)), 1.0
+    )
+    after_step = jnp.select(
+        [
+            n_iter >= settings.max_iter,
+            n_fun > settings.max_fun,
+            jnp.max(jnp.abs(trial.grad)) <= settings.gtol,
+            reduction_small,
+        ],
+        [int(Status.MAX_ITER), int(Status.MAX_FUN), int(Status.CONVERGED_GRADIENT), int(Status.CONVERGED_REDUCTION)],
+        int(Status.RUNNING),
+    )
+    gave_up = jnp.where(trial.finite, int(Status.LINE_SEARCH_FAILED), int(Status.NON_FINITE))
+    after_failure = jnp.where(state.memory.count == 0, gave_up, int(Status.RUNNING))
+    at_start = jnp.where(
+        ~trial.finite,
+        int(Status.NON_FINITE),
+        jnp.where(jnp.max(jnp.abs(trial.grad)) <= settings.gtol, int(Status.CONVERGED_GRADIENT), int(Status.RUNNING)),
+    )
+    status = jnp.where(start, at_start, jnp.where(accepted, after_step, after_failure))
+    kept = _select(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
+    return _State(
+        theta=kept[0],
+        value=kept[1],
+        grad=kept[2],
+        memory=memory,
+        n_iter=n_iter,
+        n_fun=n_fun,
+        status=status.astype(jnp.int32),
+    )
+
+
+_TRACES = {"lbfgs_chunk": 0}
+
+
+def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, stop_iter):
+    """Iterations until the minimisation stops or ``n_iter`` reaches ``stop_iter`` (at most ``spec.chunk``
+    of them), in one ``lax.while_loop``; a state that was never evaluated is evaluated first (see
+    :func:`_iteration`).
+
+    Returns the state, the loss after each iteration of this call (NaN-padded to ``spec.chunk``) and the
+    parameters in the public layout."""
+    _TRACES["lbfgs_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
+    shapes = _layer_shapes(spec.model, x.shape[1])
+    objective = partial(_objective, spec, shapes, x, y, weight, settings.alpha)
+    start_iter = state.n_iter
+
+    def running(carry):
+        state, _ = carry
+        return (state.status == int(Status.RUNNING)) & (state.n_iter < stop_iter)
+
+    def one_iteration(carry):
+        state, curve = carry
+        new = _iteration(objective, settings, state)
+        position = jnp.where(new.n_iter > state.n_iter, new.n_iter - start_iter - 1, spec.chunk)
+        return new, curve.at[position].set(new.value, mode="drop")
+
+    curve = jnp.full(spec.chunk, jnp.nan, state.value.dtype)
+    state, curve = jax.lax.while_loop(running, one_iteration, (state, curve))
+    return state, curve, _unflatten(state.theta, shapes)
+
+
+_run_chunk = jax.jit(_chunk, static_argnames="spec")
+
+
+def compiled_programs() -> int:
+    """How many L-BFGS programs this process has traced (and so compiled): the count compile-once tests
+    watch."""
+    return _TRACES["lbfgs_chunk"]
+
+
+def run(
+    spec: LbfgsSpec,
+    *,
+    params: Params,
+    x,
+    y,
+    weight,
+    alpha: float = 0.0,
+    max_iter: int = MAX_ITER,
+    max_fun: int = MAX_FUN,
+    gtol: float = GTOL,
+    ftol: float = FTOL,
+) -> LbfgsResult:
+    """Minimise ``L`` from ``params``; the arrays are used as given (checked and cast by the caller, all of
+    one floating dtype, which the minimisation runs in).  The compiled program is called once per
+    ``spec.chunk`` iterations; the host reads the status between calls."""
+    dtype = np.dtype(y.dtype)
+    theta = _flatten_host(params, dtype)
+    state = _State(
+        theta=theta,
+        value=np.asarray(np.nan, dtype),
+        grad=np.zeros_like(theta),
+        memory=_empty_memory(spec.memory, theta.size, dtype),
+        n_iter=np.int32(0),
+        n_fun=np.int32(0),
+        status=np.int32(Status.RUNNING),
+    )
+    # NumPy scalars of fixed dtypes: a new value is a new input, never a new program.
+    settings = _Settings(
+        alpha=np.asarray(alpha, dtype),
+        max_iter=np.int32(max_iter),
+        max_fun=np.int32(max_fun),
+        gtol=np.asarray(gtol, dtype),
+        ftol=np.asarray(ftol, dtype),
+    )
+    curves, done = [], 0
+    while True:
+        state, curve, result_params = _run_chunk(
+            spec, state, x, y, weight, settings, np.int32(min(done + spec.chunk, max_iter))
+        )
+        n_iter, status = int(state.n_iter), Status(int(state.status))
+        curves.append(np.asarray(curve)[: n_iter - done])
+        done = n_iter
+        if status != Status.RUNNING:
+            break
+    return LbfgsResult(
+        params=result_params,
+        loss=float(state.value),
+        loss_curve=np.concatenate(curves),
+        grad_max=float(np.max(np.abs(np.asarray(state.grad)))),
+        n_iter=n_iter,
+        n_fun=int(state.n_fun),
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The checked public door and scikit-learn's warning text.
+
+
+def _checked_limit(value, name: str) -> int:
+    if not is_int(value) or not 1 <= value < 2**31:
+        raise ValueError(f"{name} must be a positive integer below 2**31, got {value!r}")
+    return int(value)
+
+
+def _checked_tolerance(value, name: str) -> float:
+    if not is_real(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def minimize(
+    model: Sequential,
+    params: Params,
+    x,
+    y,
+    *,
+    loss: str | Loss,
+    weight=None,
+    alpha: float = 0.0,
+    max_iter: int = MAX_ITER,
+    max_fun: int = MAX_FUN,
+    gtol: float = GTOL,
+    ftol: float = FTOL,
+    layout: str | None = None,
+) -> LbfgsResult:
+    """Minimise ``L(θ) = Σ w_i l_i/Σw + alpha/(2Σw)·Σ‖W‖²`` over all of ``params`` with full-batch L-BFGS.
+
+    scipy's ``minimize(method='L-BFGS-B', jac=True, options=dict(maxiter=max_iter, maxfun=max_fun,
+    gtol=gtol, ftol=ftol))`` on the same objective, in one compiled loop (see the module docstring for the
+    algorithm and the exact stopping rules).  It runs in the dtype of ``params`` (float64 needs
+    ``jax.enable_x64``).
+
+    Args:
+      model, params: the network and its starting parameters (not modified).
+      x: ``(n_samples, n_features)``; y: ``(n_samples, n_outputs)`` (one-hot for classes).
+      loss: a loss name or :class:`~jaxnn.losses.Loss`.
+      weight: optional per-sample weights ``(n_samples,)``, finite, non-negative, with a positive sum.
+      alpha: the L2 penalty's strength (≥ 0).
+      max_iter, max_fun: the most iterations and loss-and-gradient evaluations (scipy's meanings).
+      gtol: stop once ``max |∂L/∂θ| ≤ gtol``; ftol: stop once the relative reduction of ``L`` is ``≤ ftol``.
+      layout: ``"columns"``, ``"rows"`` or None (the training loop's default for the backend).
+
+    Returns:
+      An :class:`LbfgsResult`: the parameters, the final loss, the loss after each iteration, the largest
+      gradient entry, the counts and the :class:`Status` (``result.converged``, ``result.diverged``).
+
+    Example:
+      >>> result = minimize(model, params, x, one_hot_y, loss="softmax_cross_entropy", alpha=1e-4, gtol=1e-4)
+      >>> result.status, result.n_iter, result.loss
+    """
+    model, loss = checked_model(model), get_loss(loss)
+    x, y = as_matrix("x", x), as_matrix("y", y)
+    model.check(params, x.shape)
+    if y.shape != (x.shape[0], model.n_outputs):
+        raise ValueError(
+            f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
+            f"of the last layer), got {y.shape}"
+        )
+    dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"params must hold floating-point numbers, got {dtype}")
+    weight = np.ones(x.shape[0]) if weight is None else np.asarray(weight, dtype=float)
+    if weight.shape != (x.shape[0],) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+        raise ValueError(f"weight must be {x.shape[0]} finite, non-negative numbers with a positive sum")
+    spec = LbfgsSpec(model, loss, layout=default_layout() if layout is None else checked_layout(layout))
+    return run(
+        spec,
+        params=params,
+        x=np.asarray(x, dtype),
+        y=np.asarray(y, dtype),
+        weight=np.asarray(weight, dtype),
+        alpha=_checked_tolerance(alpha, "alpha"),
+        max_iter=_checked_limit(max_iter, "max_iter"),
+        max_fun=_checked_limit(max_fun, "max_fun"),
+        gtol=_checked_tolerance(gtol, "gtol"),
+        ftol=_checked_tolerance(ftol, "ftol"),
+    )
+
+
+def convergence_message(result: LbfgsResult, max_iter: int) -> str | None:
+    """scikit-learn's ConvergenceWarning text for an L-BFGS run that did not converge (its
+    ``_check_optimize_result``), or None when it converged."""
+    if result.converged:
+        return None
+    status = result.status
+    text = f"lbfgs failed to converge after {result.n_iter} iteration(s) (status={status.scipy_status}):\n"
+    text += f"{status.message}\n"
+    if result.n_iter == max_iter:
+        text += f"\nIncrease the number of iterations to improve the convergence (max_iter={max_iter})."
+    return (
+        text + "\nYou might also want to scale the data as shown in:\n"
+        "    https://scikit-learn.org/stable/modules/preprocessing.html"
+    )

@@ -1,0 +1,419 @@
+"""Full-batch L-BFGS (``jaxnn.lbfgs``): its gradient, its recursion, the strong Wolfe steps, the minimum
+it reaches against scipy's L-BFGS-B, the stopping counters, compile-once and determinism."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+from helpers import assert_trees_equal
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+import jaxnn
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, lbfgs
+from jaxnn._loop import default_layout
+from jaxnn.data import one_hot
+
+# 30 iris rows (10 per class), standardised; a 4-5-3 tanh network with the fused softmax cross-entropy.
+_IRIS_X, _IRIS_LABELS = load_iris(return_X_y=True)
+_ROWS = np.r_[0:10, 50:60, 100:110]
+IRIS_X = (_IRIS_X[_ROWS] - _IRIS_X[_ROWS].mean(0)) / _IRIS_X[_ROWS].std(0)
+IRIS_Y = one_hot(_IRIS_LABELS[_ROWS], 3).astype(float)
+CLASSIFIER = jaxnn.Sequential((jaxnn.Dense(5, "tanh", init="glorot"), jaxnn.Dense(3, "identity", init="glorot")))
+SOFTMAX_CE = jaxnn.get_loss("softmax_cross_entropy")
+
+# A small regression: 30 rows, 3 features, a smooth target; a 3-5-1 tanh network with the mean squared error.
+_RNG = np.random.default_rng(0)
+REG_X = _RNG.normal(size=(30, 3))
+REG_Y = (np.sin(REG_X[:, 0]) + REG_X[:, 1] * REG_X[:, 2])[:, None]
+REG_W = _RNG.uniform(0.5, 2.0, size=30)  # non-uniform sample weights
+REGRESSOR = jaxnn.Sequential((jaxnn.Dense(5, "tanh", init="glorot"), jaxnn.Dense(1, "identity", init="glorot")))
+MSE = jaxnn.get_loss("mean_squared_error")
+
+PROBLEMS = {
+    "classification": (CLASSIFIER, SOFTMAX_CE, IRIS_X, IRIS_Y, np.ones(30), 1e-2),
+    "regression": (REGRESSOR, MSE, REG_X, REG_Y, REG_W, 0.3),
+}
+
+
+def _start(model, n_features, dtype=np.float64, seed=0):
+    with jax.enable_x64(dtype == np.float64):
+        return jax.tree.map(np.array, model.init(jax.random.key(seed), n_features, dtype))
+
+
+def _flat(params) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(layer[name])) for layer in params for name in ("W", "b")])
+
+
+def _unflat(theta, like):
+    params, start = [], 0
+    for layer in like:
+        w_size, b_size = layer["W"].size, layer["b"].size
+        params.append(
+            {
+                "W": theta[start : start + w_size].reshape(layer["W"].shape),
+                "b": theta[start + w_size : start + w_size + b_size],
+            }
+        )
+        start += w_size + b_size
+    return params
+
+
+def _plain_objective(model, loss, x, y, weight, alpha):
+    """The same objective written independently: plain forwards (JAX autodiff only) and the penalty."""
+
+    def objective(params):
+        data = loss.forward(model.apply(params, x, custom_rules=False), y, weight)
+        return data + alpha / (2 * jnp.sum(weight)) * sum(jnp.sum(layer["W"] ** 2) for layer in params)
+
+    return objective
+
+
+def _minimize(name, dtype=np.float64, **options):
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    params = _start(model, x.shape[1], dtype)
+    with jax.enable_x64(dtype == np.float64):
+        return lbfgs.minimize(
+            model, params, x.astype(dtype), y.astype(dtype), loss=loss, weight=weight, alpha=alpha, **options
+        )
+
+
+@functools.cache
+def _plain_value_and_grad(name):
+    """The plain objective's compiled value and flat gradient on a flat θ (float64), one per problem."""
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    start = _start(model, x.shape[1])
+    objective = _plain_objective(model, loss, x, y, weight, alpha)
+    with jax.enable_x64(True):
+        return jax.jit(lambda theta: jax.value_and_grad(objective)(_unflat(theta, start)))
+
+
+def _scipy(name, *, gtol=1e-5, ftol=lbfgs.FTOL, max_iter=15000, max_fun=15000):
+    """scipy's L-BFGS-B on the plain objective from the same start, in float64."""
+    model, _, x, *_ = PROBLEMS[name]
+    value_and_grad = _plain_value_and_grad(name)
+
+    def fun(theta):
+        with jax.enable_x64(True):
+            value, grads = value_and_grad(theta)
+        return float(value), _flat(grads)
+
+    options = {"gtol": gtol, "ftol": ftol, "maxiter": max_iter, "maxfun": max_fun}
+    return scipy.optimize.minimize(fun, _flat(_start(model, x.shape[1])), jac=True, method="L-BFGS-B", options=options)
+
+
+# --------------------------------------------------------------------------------------------------
+# (a) The gradient the loop uses is the gradient of the objective.
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "layout"),
+    [
+        ("classification", np.float64, "columns"),
+        ("classification", np.float32, "columns"),
+        ("regression", np.float64, "columns"),
+        ("regression", np.float32, "rows"),
+    ],
+)
+def test_loss_and_gradient_equal_autodiff_of_the_plain_objective(name, dtype, layout):
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    params = _start(model, x.shape[1], dtype, seed=3)
+    spec = lbfgs.LbfgsSpec(model, loss, layout=layout)
+    x, y, weight = x.astype(dtype), y.astype(dtype), weight.astype(dtype)
+    with jax.enable_x64(dtype == np.float64):
+        value, grads = jax.jit(lbfgs.loss_and_gradient, static_argnums=0)(spec, params, x, y, weight, alpha=alpha)
+        plain = _plain_objective(model, loss, x, y, weight, alpha)
+        expected_value, expected = jax.jit(jax.value_and_grad(plain))(params)
+    rtol, atol = (1e-5, 1e-12) if dtype == np.float64 else (1e-5, 1e-6)
+    np.testing.assert_allclose(value, expected_value, rtol=rtol)
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------------------------------
+# The two-loop recursion and the memory.
+
+
+def _bfgs_inverse(pairs, gamma, n):
+    """H of the BFGS inverse update applied to H⁰ = γI pair by pair, oldest first: H ← VᵀHV + ρssᵀ."""
+    h = gamma * np.eye(n)
+    for s, y in pairs:
+        rho = 1.0 / (s @ y)
+        v = np.eye(n) - rho * np.outer(y, s)
+        h = v.T @ h @ v + rho * np.outer(s, s)
+    return h
+
+
+@pytest.mark.parametrize("n_pairs", [0, 1, 4, 13])
+def test_two_loop_recursion_is_the_bfgs_inverse_hessian_of_the_last_pairs(n_pairs):
+    n, m = 6, 5
+    rng = np.random.default_rng(n_pairs)
+    a = rng.normal(size=(n, n))
+    hessian = a @ a.T + n * np.eye(n)  # y = A s for a positive definite A: sᵀy > 0
+    pairs = [(s, hessian @ s) for s in rng.normal(size=(n_pairs, n))]
+    with jax.enable_x64(True):
+        memory = lbfgs.Memory(
+            s=np.zeros((m, n)), y=np.zeros((m, n)), rho=np.zeros(m), gamma=np.asarray(1.0), count=np.int32(0)
+        )
+        for s, y in pairs:
+            memory = lbfgs.remember(memory, jnp.asarray(s), jnp.asarray(y), jnp.asarray(s @ y))
+        grad = rng.normal(size=n)
+        got = np.asarray(lbfgs.two_loop(jnp.asarray(grad), memory))
+    kept = pairs[-m:]
+    gamma = kept[-1][0] @ kept[-1][1] / (kept[-1][1] @ kept[-1][1]) if kept else 1.0
+    assert int(memory.count) == len(kept)
+    np.testing.assert_allclose(got, _bfgs_inverse(kept, gamma, n) @ grad, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------------
+# (b) Every step satisfies the strong Wolfe conditions.
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_every_iteration_satisfies_sufficient_decrease_and_curvature(name):
+    """Iterate k is the result of max_iter=k (the run is deterministic), so consecutive results are the
+    ends of one line search: θ_k − θ_{k−1} = t·d."""
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    spec = lbfgs.LbfgsSpec(model, loss)
+    iterates = [_start(model, x.shape[1])] + [_minimize(name, max_iter=k).params for k in range(1, 16)]
+    evaluate = jax.jit(lbfgs.loss_and_gradient, static_argnums=0)
+    with jax.enable_x64(True):
+        evaluated = [evaluate(spec, p, x, y, weight, alpha=alpha) for p in iterates]
+    for k in range(1, len(iterates)):
+        (f_old, g_old), (f_new, g_new) = evaluated[k - 1], evaluated[k]
+        step = _flat(iterates[k]) - _flat(iterates[k - 1])
+        slope_old, slope_new = _flat(g_old) @ step, _flat(g_new) @ step
+        assert slope_old < 0, f"iteration {k}: not a descent direction"
+        assert float(f_new) <= float(f_old) + lbfgs.SUFFICIENT_DECREASE * slope_old, f"iteration {k}: Armijo"
+        assert abs(slope_new) <= lbfgs.CURVATURE * abs(slope_old), f"iteration {k}: curvature"
+
+
+# --------------------------------------------------------------------------------------------------
+# (c) It reaches a minimum, as scipy's L-BFGS-B does from the same start.
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_reaches_a_minimum_at_least_as_low_as_scipy(name):
+    """ftol=0: both stop on the gradient test alone."""
+    ours = _minimize(name, gtol=1e-6, ftol=0.0, max_iter=3000)
+    reference = _scipy(name, gtol=1e-6, ftol=0.0, max_iter=3000)
+    assert ours.status == lbfgs.Status.CONVERGED_GRADIENT and reference.status == 0, (ours.status, reference.message)
+    assert ours.grad_max <= 1e-6
+    assert ours.loss <= reference.fun + 1e-9
+    assert np.all(np.diff(ours.loss_curve) <= 0) and ours.loss_curve[-1] == ours.loss
+    assert np.all(np.isfinite(_flat(ours.params)))
+
+
+def test_follows_scipys_iterations_in_float64():
+    """Same algorithm, same constants: the first iterations' losses agree with scipy's to rounding."""
+    ours = _minimize("classification", max_iter=10)
+    reference = _scipy("classification", max_iter=10)
+    np.testing.assert_allclose(ours.loss, reference.fun, rtol=1e-9)
+    np.testing.assert_allclose(_flat(ours.params), reference.x, rtol=1e-6, atol=1e-9)
+    assert (ours.n_iter, ours.n_fun) == (reference.nit, reference.nfev)
+
+
+# --------------------------------------------------------------------------------------------------
+# (d) The stopping counters mean what scipy's mean.
+
+
+def test_max_iter_stops_after_that_many_iterations():
+    result = _minimize("classification", max_iter=3)
+    assert result.n_iter == 3 and result.status == lbfgs.Status.MAX_ITER and len(result.loss_curve) == 3
+    message = lbfgs.convergence_message(result, max_iter=3)
+    assert message.startswith("lbfgs failed to converge after 3 iteration(s) (status=1):\n")
+    assert "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT" in message and "(max_iter=3)" in message
+
+
+@pytest.mark.parametrize("max_fun", [1, 5, 12])
+def test_max_fun_counts_evaluations_as_scipy_does(max_fun):
+    """scipy checks the count between iterations only, so it stops at the first iteration that ends with
+    more than max_fun evaluations (the first evaluation counts)."""
+    result = _minimize("regression", max_fun=max_fun)
+    reference = _scipy("regression", max_fun=max_fun)
+    assert result.status == lbfgs.Status.MAX_FUN and reference.status == 1
+    assert (result.n_iter, result.n_fun) == (reference.nit, reference.nfev)
+    assert result.n_fun > max_fun and len(result.loss_curve) == result.n_iter
+    assert "EVALUATIONS EXCEEDS LIMIT" in lbfgs.convergence_message(result, max_iter=15000)
+
+
+def test_a_non_finite_start_stops_at_once_with_the_start_returned():
+    model, loss, x, y, *_ = PROBLEMS["classification"]
+    params = _start(model, x.shape[1])
+    params[0]["W"][0, 0] = np.nan
+    with jax.enable_x64(True):
+        result = lbfgs.minimize(model, params, x, y, loss=loss)
+    assert result.status == lbfgs.Status.NON_FINITE and result.diverged and result.n_iter == 0
+    assert result.n_fun == 1
+    np.testing.assert_array_equal(_flat(result.params), _flat(params))
+
+
+POISSON = jaxnn.make_loss(
+    "poisson",
+    lambda p, y: jnp.sum(jnp.exp(p) - y * p, axis=1),
+    lambda p, y: (jnp.exp(p) - y, -p),
+    task="regression",
+    output_activation="identity",
+)
+
+
+def test_a_trial_step_that_overflows_is_shortened_not_taken():
+    """A Poisson loss exp(p) − y·p in float32 on inputs of scale 100: the first trial (a unit step along −g)
+    overflows exp to inf; the search halves the step until the values are finite and goes on from there."""
+    rng = np.random.default_rng(1)
+    x = (100 * rng.normal(size=(20, 2))).astype(np.float32)
+    y = np.exp(x @ np.array([[0.004], [-0.003]], np.float32)).astype(np.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(1, "identity"),))
+    params = [{"W": np.zeros((2, 1), np.float32), "b": np.zeros(1, np.float32)}]
+    evaluate = jax.jit(lbfgs.loss_and_gradient, static_argnums=0)
+    spec = lbfgs.LbfgsSpec(model, POISSON)
+    start_value, start_grad = evaluate(spec, params, x, y)
+    unit_step = _unflat(_flat(params) - _flat(start_grad) / np.linalg.norm(_flat(start_grad)), params)
+    assert np.isfinite(start_value) and not np.isfinite(evaluate(spec, unit_step, x, y)[0])  # the premise
+
+    result = lbfgs.minimize(model, params, x, y, loss=POISSON, max_iter=30)
+    assert result.status != lbfgs.Status.NON_FINITE and result.n_iter >= 5
+    assert result.loss < float(start_value) and np.all(np.diff(result.loss_curve) <= 0)
+    np.testing.assert_allclose(_flat(result.params), [0.004, -0.003, 0.0], atol=1e-4)  # the weights behind y
+
+
+def test_checks_its_arguments():
+    model, loss, x, y, *_ = PROBLEMS["classification"]
+    params = _start(model, x.shape[1])
+    with jax.enable_x64(True):
+        with pytest.raises(ValueError, match="max_iter must be a positive integer"):
+            lbfgs.minimize(model, params, x, y, loss=loss, max_iter=0)
+        with pytest.raises(ValueError, match="gtol must be a finite number >= 0"):
+            lbfgs.minimize(model, params, x, y, loss=loss, gtol=-1.0)
+        with pytest.raises(ValueError, match="y must have shape"):
+            lbfgs.minimize(model, params, x, y[:, :2], loss=loss)
+        with pytest.raises(ValueError, match="weight must be 30 finite"):
+            lbfgs.minimize(model, params, x, y, loss=loss, weight=np.zeros(30))
+
+
+# --------------------------------------------------------------------------------------------------
+# (e) Compiled once; (f) deterministic.
+
+
+def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_bit():
+    model, loss, x, y, weight, alpha = PROBLEMS["regression"]
+    params = _start(model, x.shape[1])
+    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout())
+    arrays = {"params": params, "x": x, "y": y, "weight": weight}
+    with jax.enable_x64(True):
+        whole = lbfgs.run(spec, **arrays, alpha=alpha, max_iter=23)
+        before = lbfgs.compiled_programs()
+        for max_iter, new_alpha, gtol in ((7, 0.5, 1e-3), (40, 0.0, 1e-9), (2, 1e-6, 0.0)):
+            lbfgs.run(spec, **arrays, alpha=new_alpha, max_iter=max_iter, gtol=gtol, max_fun=100)
+        assert lbfgs.compiled_programs() == before
+        chunked = lbfgs.run(spec._replace(chunk=5), **arrays, alpha=alpha, max_iter=23)  # five calls, one program
+        assert lbfgs.compiled_programs() == before + 1
+    assert chunked.n_iter == whole.n_iter == 23 and chunked.n_fun == whole.n_fun
+    assert_trees_equal(chunked.params, whole.params)
+    np.testing.assert_array_equal(chunked.loss_curve, whole.loss_curve)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_start_gives_the_same_bits(dtype):
+    first, second = _minimize("classification", dtype, max_iter=40), _minimize("classification", dtype, max_iter=40)
+    assert np.asarray(first.params[0]["W"]).dtype == dtype and first.loss_curve.dtype == dtype
+    assert_trees_equal(first.params, second.params)
+    np.testing.assert_array_equal(first.loss_curve, second.loss_curve)
+    assert (first.n_iter, first.n_fun, first.status) == (second.n_iter, second.n_fun, second.status)
+    assert first.loss_curve[-1] < 0.5 * first.loss_curve[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Through the estimators: solver='lbfgs' as scikit-learn's MLP has it.
+
+
+def _iris_split():
+    x_train, x_test, y_train, y_test = train_test_split(_IRIS_X, _IRIS_LABELS, stratify=_IRIS_LABELS, random_state=0)
+    scaler = StandardScaler().fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
+
+
+@pytest.fixture(scope="module")
+def iris_fits():
+    """jaxnn's and scikit-learn's L-BFGS classifiers on standardised iris (same hidden sizes and max_iter)."""
+    x_train, x_test, y_train, y_test = _iris_split()
+    settings = {"hidden_layer_sizes": (10,), "solver": "lbfgs", "random_state": 0, "max_iter": 200}
+    ours = NeuralNetClassifier(**settings).fit(x_train, y_train)
+    with threadpool_limits(limits=1, user_api="blas"):  # OpenBLAS's threads only slow these tiny products
+        theirs = MLPClassifier(**settings).fit(x_train, y_train)
+    return ours, theirs, x_test, y_test
+
+
+def test_estimator_accuracy_is_close_to_scikit_learns_lbfgs(iris_fits):
+    ours, theirs, x_test, y_test = iris_fits
+    assert ours.score(x_test, y_test) >= theirs.score(x_test, y_test) - 1 / len(y_test)  # one mistake more at most
+
+
+def test_estimator_attributes_after_lbfgs(iris_fits):
+    ours, _, x_test, _ = iris_fits
+    assert 1 <= ours.n_iter_ < 200 and len(ours.loss_curve_) == ours.n_iter_
+    assert ours.loss_ == ours.loss_curve_[-1] == ours.best_loss_ == min(ours.loss_curve_)
+    assert ours.t_ == 0 and ours.validation_scores_ is None and ours.best_validation_score_ is None
+    assert ours.coefs_[0].shape == (4, 10) and ours.coefs_[0].dtype == np.float64
+    np.testing.assert_allclose(ours.predict_proba(x_test).sum(axis=1), 1.0)
+
+
+def test_estimator_lbfgs_has_no_partial_fit_and_ignores_early_stopping():
+    x_train, _, y_train, _ = _iris_split()
+    estimator = NeuralNetClassifier((10,), solver="lbfgs", random_state=0, max_iter=50, early_stopping=True)
+    assert not hasattr(estimator, "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+        estimator.partial_fit(x_train, y_train, classes=[0, 1, 2])
+    plain = NeuralNetClassifier((10,), solver="lbfgs", random_state=0, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(x_train, y_train)
+        plain.fit(x_train, y_train)
+    assert estimator.validation_scores_ is None and estimator.loss_curve_ == plain.loss_curve_
+
+
+def test_estimator_warns_with_scikit_learns_text_and_compiles_once():
+    """max_iter reached: the same ConvergenceWarning text as MLPClassifier's; a new max_iter, alpha or tol
+    and a warm start compile no new L-BFGS program."""
+    x_train, _, y_train, _ = _iris_split()
+    settings = {"hidden_layer_sizes": (10,), "solver": "lbfgs", "random_state": 0, "max_iter": 3}
+    with pytest.warns(ConvergenceWarning) as ours:
+        estimator = NeuralNetClassifier(**settings).fit(x_train, y_train)
+    with pytest.warns(ConvergenceWarning) as theirs, threadpool_limits(limits=1, user_api="blas"):
+        MLPClassifier(**settings).fit(x_train, y_train)
+    assert str(ours[0].message) == str(theirs[0].message)
+    assert ours[0].filename == __file__  # pointed at the caller of fit
+
+    before = lbfgs.compiled_programs()
+    first_curve = list(estimator.loss_curve_)
+    with pytest.warns(ConvergenceWarning):
+        estimator.set_params(warm_start=True, max_iter=4, alpha=1e-3).fit(x_train, y_train)
+    assert estimator.n_iter_ == 4 and estimator.loss_curve_[:3] == first_curve and len(estimator.loss_curve_) == 7
+    assert estimator.loss_curve_[3] < first_curve[-1]  # continued from the fitted weights
+    with pytest.warns(ConvergenceWarning, match="EVALUATIONS EXCEEDS LIMIT"):
+        NeuralNetClassifier(**settings, max_fun=2, tol=1e-6).set_params(max_iter=100).fit(x_train, y_train)
+    assert lbfgs.compiled_programs() == before
+
+
+def test_regressor_lbfgs_fits_as_well_as_scikit_learns():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2, 2, size=(200, 2))
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1] ** 2 + 0.05 * rng.normal(size=200)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, random_state=0)
+    settings = {"hidden_layer_sizes": (20,), "solver": "lbfgs", "random_state": 0, "max_iter": 300}
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = NeuralNetRegressor(**settings).fit(x_train, y_train)
+        theirs = MLPRegressor(**settings).fit(x_train, y_train)
+    assert ours.score(x_test, y_test) >= theirs.score(x_test, y_test) - 0.02
+    assert ours.score(x_test, y_test) > 0.95 and ours.predict(x_test).shape == (50,)
