@@ -1,0 +1,276 @@
+"""The estimators as drop-ins for scikit-learn's MLP: multilabel targets, a single class, the Poisson and
+squared-error losses, sparse input, float32/float64 agreement, scikit-learn's messages, ``partial_fit``'s
+availability, and every MLP parameter and fitted attribute.
+
+Small data and few epochs; fits that share a network shape share its compiled programs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse
+from scipy.special import xlogy
+from sklearn.base import clone
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import PoissonRegressor
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+import jaxnn
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, estimators, heads
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def multilabel():
+    return make_multilabel_classification(n_samples=50, n_classes=4, random_state=0, return_indicator=True)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6))
+    return x, (x[:, 0] + x[:, 1] > 0).astype(int)
+
+
+def _sparse_like(x: np.ndarray) -> np.ndarray:
+    """``x`` with about two thirds of its entries set to 0."""
+    return np.where(np.abs(x) > 0.5, x, 0.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Multilabel classification.
+
+
+def binary_log_loss(y, p):
+    """scikit-learn's multilabel loss: the binary log-loss averaged over samples, summed over labels."""
+    return -np.average(xlogy(y, p) + xlogy(1 - y, 1 - p), axis=0).sum()
+
+
+def test_multilabel_targets_get_one_sigmoid_per_label_and_an_indicator_prediction(multilabel):
+    x, y = multilabel
+    net = NeuralNetClassifier((20,), random_state=0, max_iter=300).fit(x, y)
+    assert (net.out_activation_, net.n_outputs_) == ("logistic", 4)
+    np.testing.assert_array_equal(net.classes_, np.arange(4))  # LabelBinarizer's classes_ for an indicator matrix
+    probabilities = net.predict_proba(x)
+    assert probabilities.shape == (50, 4)
+    assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent labels, no softmax
+    predicted = net.predict(x)
+    assert predicted.dtype.kind == "i"
+    np.testing.assert_array_equal(predicted, (probabilities > 0.5).astype(int))
+    assert net.score(x, y) > 0.9  # subset accuracy: every label of a sample right
+
+    # The loss is scikit-learn's: one full-batch partial_fit step reports the loss at the weights it starts from.
+    expected = binary_log_loss(y, probabilities)
+    net.partial_fit(x, y)
+    assert net.loss_curve_[-1] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="fitted for a multilabel indicator matrix of 4 labels"):
+        net.partial_fit(x, y[:, 0])
+
+
+def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_not_stratify(multilabel):
+    x, y = multilabel
+    net = NeuralNetClassifier((20,), random_state=0)
+    net.partial_fit(x, y, classes=["ignored"])  # scikit-learn: classes= is required but not read for an indicator y
+    np.testing.assert_array_equal(net.classes_, np.arange(4))
+
+    stopped = NeuralNetClassifier((20,), early_stopping=True, validation_fraction=0.2, random_state=3).fit(x, y)
+    assert stopped.best_validation_score_ == max(stopped.validation_scores_)
+    split = train_test_split(x, y, test_size=0.2, random_state=np.random.RandomState(3))  # no stratify=
+    assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
+
+
+def test_a_categorical_loss_is_refused_for_multilabel_targets(multilabel):
+    x, y = multilabel
+    with pytest.raises(ValueError, match=r"is categorical .* multilabel indicator matrix"):
+        NeuralNetClassifier(loss="softmax_cross_entropy").fit(x, y)
+
+
+def test_the_early_stopping_scores_of_the_new_heads():
+    """Multilabel: the weighted share of rows with every label right; Poisson: R² of exp(outputs)."""
+    multi = heads.ValidationScore(heads.multilabel_head(None, 2))
+    logits = np.array([[1.0, -1.0], [1.0, 1.0], [-1.0, -1.0]], np.float32)
+    targets_and_weight = np.array([[1, 0, 1], [1, 0, 2], [0, 0, 1]], np.float32)  # last column: the weights
+    assert float(multi(logits, targets_and_weight)) == pytest.approx(2 / 4)
+    poisson = heads.ValidationScore(heads.regression_head("poisson", 1))
+    z, y = np.log(np.array([[1], [2], [4]], np.float32)), np.array([[1, 1], [2, 1], [3, 1]], np.float32)
+    expected = 1 - np.sum((y[:, 0] - np.exp(z[:, 0])) ** 2) / np.sum((y[:, 0] - 2.0) ** 2)
+    assert float(poisson(z, y)) == pytest.approx(expected, rel=1e-5)
+    assert float(heads.ValidationScore(heads.single_class_head(None))(logits[:, :1], targets_and_weight[:, 1:])) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# A single class.
+
+
+def test_a_single_class_is_fitted_and_always_predicted():
+    x = np.random.default_rng(0).normal(size=(10, 2))
+    y = np.full(10, "only")
+    net = NeuralNetClassifier((4,), early_stopping=True, validation_fraction=0.2, random_state=0).fit(x, y)
+    np.testing.assert_array_equal(net.classes_, ["only"])
+    np.testing.assert_array_equal(net.predict(x), y)
+    np.testing.assert_array_equal(net.predict_proba(x), np.ones((10, 1)))
+    assert set(net.validation_scores_) == {1.0}  # every held-out sample is predicted right
+    net.set_params(early_stopping=False).partial_fit(x, y)
+    np.testing.assert_array_equal(net.predict(x), y)
+
+
+def test_early_stopping_stratifies_on_the_binarized_targets_as_scikit_learn():
+    x, y = np.arange(8.0).reshape(4, 2), [0, 0, 0, 1]
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \['True'\]"):
+        NeuralNetClassifier(early_stopping=True).fit(x, y)
+
+
+# --------------------------------------------------------------------------------------------------
+# Losses by scikit-learn's names: 'squared_error' and 'poisson'.
+
+
+def test_squared_error_and_poisson_are_scikit_learns_losses():
+    rng = np.random.default_rng(0)
+    pred, target, weight = rng.normal(size=(6, 2)), rng.normal(size=(6, 2)), rng.uniform(0.5, 2.0, 6)
+    counts = rng.poisson(2.0, size=(6, 2)).astype(float)
+    counts[0] = 0.0  # y = 0 counts as 0·log 0 = 0
+    mean = rng.uniform(0.5, 3.0, (6, 2))
+    with jax.enable_x64(True):
+        squared = float(jaxnn.squared_error(pred, target, weight))
+        poisson_on_log_mean = float(jaxnn.poisson(np.log(mean), counts, weight))
+        poisson_on_mean = float(jaxnn.half_poisson_deviance(mean, counts, weight))
+    assert squared == pytest.approx(0.5 * np.average((target - pred) ** 2, weights=weight, axis=0).mean(), rel=1e-12)
+    half_deviance = np.average(xlogy(counts, counts / mean) - counts + mean, weights=weight, axis=0).sum()
+    assert poisson_on_log_mean == pytest.approx(half_deviance, rel=1e-12)
+    assert poisson_on_mean == pytest.approx(half_deviance, rel=1e-12)
+
+
+def test_poisson_regression_without_hidden_layers_is_the_poisson_glm():
+    n = 100
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 1, n)
+    y = rng.poisson(np.exp(x + 1))
+    x = x.reshape(n, 1)
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(x, y)
+    net = NeuralNetRegressor((), loss="poisson", solver="gd", learning_rate_init=0.1, alpha=0.0, tol=1e-9)
+    net.set_params(max_iter=2000, random_state=0).fit(x, y)
+    assert net.out_activation_ == "exp"
+    predicted = net.predict(x)
+    np.testing.assert_allclose(predicted, glm.predict(x), rtol=1e-3)
+    half_deviance = np.mean(xlogy(y, y / predicted) - y + predicted)
+    assert net.loss_ == pytest.approx(half_deviance, rel=1e-6)  # converged: the last step barely moved
+    with pytest.raises(ValueError, match=r"loss='poisson' models counts and needs y >= 0"):
+        clone(net).fit(x, y - 3.0)
+    with pytest.raises(ValueError, match="not a classification loss"):
+        NeuralNetClassifier(loss="poisson").fit(x, y > 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sparse input.
+
+
+@pytest.mark.parametrize("make_sparse", [scipy.sparse.csr_matrix, scipy.sparse.csc_array, scipy.sparse.coo_matrix])
+def test_sparse_input_fits_and_predicts_as_its_dense_copy(blobs, make_sparse):
+    x, y = blobs
+    x = _sparse_like(x)
+    net = NeuralNetClassifier((5,), max_iter=20, random_state=0)
+    dense = clone(net).fit(x, y)
+    sparse = clone(net).fit(make_sparse(x), y)
+    for a, b in zip(dense.coefs_ + dense.intercepts_, sparse.coefs_ + sparse.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sparse.predict_proba(make_sparse(x)), dense.predict_proba(x))
+    regressor = NeuralNetRegressor((5,), max_iter=20, random_state=0)
+    np.testing.assert_array_equal(
+        clone(regressor).fit(make_sparse(x), x[:, 0]).predict(make_sparse(x)),
+        clone(regressor).fit(x, x[:, 0]).predict(x),
+    )
+    assert net.__sklearn_tags__().input_tags.sparse
+
+
+def test_a_sparse_input_whose_dense_copy_is_too_large_is_a_clear_error(blobs, monkeypatch):
+    x, y = blobs
+    monkeypatch.setattr(estimators, "DENSE_COPY_LIMIT_BYTES", x.size * 8 - 1)
+    with pytest.raises(ValueError, match=r"would take 0\.0 GiB as the dense array .* reduce the features"):
+        NeuralNetClassifier((5,)).fit(scipy.sparse.csr_matrix(x), y)
+
+
+# --------------------------------------------------------------------------------------------------
+# float32 and float64 data fit the same network.
+
+
+def test_float32_and_float64_data_start_from_the_same_weights_and_batches(blobs):
+    x, y = blobs
+    net = NeuralNetClassifier((5,), solver="sgd", batch_size=8, max_iter=5, tol=0.0, random_state=4)
+    single = clone(net).fit(x.astype(np.float32), y)
+    double = clone(net).fit(x, y)
+    assert (single.coefs_[0].dtype, double.coefs_[0].dtype) == (np.float32, np.float64)
+    for a, b in zip(single.coefs_ + single.intercepts_, double.coefs_ + double.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # float32 rounding only
+    np.testing.assert_allclose(single.loss_curve_, double.loss_curve_, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn's messages, with jaxnn's advice after them.
+
+
+def test_scikit_learns_messages_come_first():
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    with pytest.raises(ValueError, match=r"^The validation set is too small\..*early_stopping needs at least 2"):
+        NeuralNetRegressor(early_stopping=True, validation_fraction=0.05).fit(x, x[:, 0])
+    y = np.arange(12) % 3
+    net = NeuralNetClassifier((3,), warm_start=True, max_iter=2, random_state=0).fit(x, y)
+    with pytest.raises(ValueError, match=r"same classes as in the previous call to fit\. Previously got \[0 1 2\], "):
+        net.fit(x, y % 2)
+
+
+def test_divergence_message_is_scikit_learns_then_jaxnns():
+    x = np.random.default_rng(0).normal(size=(12, 2)) * 1e3
+    with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights\. .* training diverged"):
+        NeuralNetRegressor((3,), solver="gd", learning_rate_init=1e30, random_state=0).fit(x, x[:, 0])
+
+
+# --------------------------------------------------------------------------------------------------
+# partial_fit's availability, parameters and fitted attributes.
+
+
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_partial_fit_is_absent_for_lbfgs_as_in_scikit_learn(estimator):
+    assert not hasattr(estimator(solver="lbfgs"), "partial_fit")
+    with pytest.raises(AttributeError) as error:
+        estimator(solver="lbfgs").partial_fit  # noqa: B018 - the access is what is tested
+    reason = str(error.value.__cause__)  # available_if chains the check's own error
+    assert "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic" in reason
+    for solver in ("adam", "sgd", "gd"):
+        assert hasattr(estimator(solver=solver), "partial_fit")
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(NeuralNetClassifier, MLPClassifier), (NeuralNetRegressor, MLPRegressor)])
+def test_every_mlp_parameter_and_fitted_attribute_is_there(ours, theirs):
+    assert set(theirs().get_params()) <= set(ours().get_params())
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = theirs(hidden_layer_sizes=(3,), max_iter=2).fit(x, y)
+        net = ours((3,), max_iter=2).fit(x, y)
+    public = {name for name in vars(mlp) if name.endswith("_") and not name.startswith("_")}
+    assert public <= set(vars(net)), sorted(public - set(vars(net)))
+    for name in ("out_activation_", "n_outputs_", "n_layers_", "n_iter_", "t_", "n_features_in_"):
+        assert getattr(net, name) == getattr(mlp, name), name
+    assert (net.validation_scores_, net.best_validation_score_) == (None, None)
+
+
+def test_divergence_with_early_stopping_keeps_the_best_epoch():
+    # scikit-learn's test_mlp_diverging_loss: lr 1 on raw iris diverges after some epochs
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    settings = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=20)
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch"):
+        net = NeuralNetRegressor(early_stopping=True, random_state=0, **settings).fit(X, y)
+    assert net.n_iter_ >= 1 and all(np.isfinite(w).all() for w in net.coefs_)
+    assert net.best_validation_score_ == max(net.validation_scores_)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        NeuralNetRegressor(early_stopping=False, random_state=0, **settings).fit(X, y)
