@@ -167,6 +167,10 @@ BAD_INPUT = [
         ["--csv", "{three}", "--target", "label", "--loss", "binary_cross_entropy", "--epochs", "2"],
         "loss 'binary_cross_entropy' is for two classes (one sigmoid output) but the target has 3 classes",
     ),
+    (
+        ["--csv", "{numbers}", "--target", "y", "--loss", "poisson", "--epochs", "2"],
+        "--loss poisson: jaxnn-train fits standardised targets with a linear output",
+    ),
     (["--csv", "{numbers}", "--target", "y", "--stratify"], "--stratify needs class labels"),
     (["--csv", "{good}", "--target", "label", "--task", "regression"], "regression needs numbers there"),
     (["--dataset", "wine", "--task", "regression"], "the wine dataset is classification"),

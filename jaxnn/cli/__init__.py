@@ -13,6 +13,7 @@ This module is the entry point only, and imports nothing heavy: :func:`main` fir
 * :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
 * :mod:`~jaxnn.cli.locking` — one writer per output directory;
 * :mod:`~jaxnn.cli.training` — the model, and training in chunks with progress, held-out loss and checkpoints;
+* :mod:`~jaxnn.cli.population` — several ``--lr``/``--seed`` values: one population (``jaxnn.fit_many``), the best kept;
 * :mod:`~jaxnn.cli.progress` — the progress bar or log lines;
 * :mod:`~jaxnn.cli.report` — metrics, ``metrics.json``, ``history.csv``, plots and the summary;
 * :mod:`~jaxnn.cli.command` — one invocation from the parsed options to the exit status;

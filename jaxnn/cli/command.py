@@ -6,6 +6,9 @@
 4. training in chunks (:func:`jaxnn.cli.training.train`);
 5. metrics, files and the summary.
 
+Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
+:func:`jaxnn.cli.population.run`'s.
+
 Ctrl-C is a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between chunks: at any
 moment it ends the run with status 130, after a checkpoint once training has started.
 """
@@ -22,7 +25,8 @@ from typing import Any
 
 from jaxnn import checkpoint, compile_cache, distributed
 from jaxnn.cli import options as cli_options
-from jaxnn.cli.data import Problem, load_problem, stratifies
+from jaxnn.cli import population
+from jaxnn.cli.data import Problem, load_problem
 from jaxnn.cli.devices import Runtime, start_runtime
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
@@ -40,6 +44,7 @@ from jaxnn.cli.training import (
     make_optimizer,
     make_targets,
     resumed_state,
+    settled_options,
     train,
 )
 
@@ -64,6 +69,13 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     given = cli_options.given_options(args)
     if args.resume is None:
         return cli_options.with_defaults(given), None
+    listed = cli_options.listed_options(given)
+    if listed:
+        shown = " and ".join(f"{cli_options.flag(name)} {cli_options.show(name, given[name])}" for name in listed)
+        raise CliError(
+            f"{shown} list{'' if len(listed) > 1 else 's'} several values, which trains a population: "
+            "only a fresh run does that; --resume continues one network (give one value, or none)"
+        )
     path = args.resume / CHECKPOINT_FILE
     if not path.exists() and (args.resume / DIVERGED_FILE).exists():
         raise CliError(
@@ -117,13 +129,6 @@ def _check_same_data(problem: Problem, stored: dict[str, Any], given_csv: str | 
     raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
 
 
-def _settled(options: dict[str, Any], problem: Problem) -> dict[str, Any]:
-    """The options with what the data decides: the task, the loss (the head's default) and stratification."""
-    settled = {**options, "task": problem.task, "stratify": stratifies(problem.task, options["stratify"])}
-    head = make_head(settled, problem)
-    return {**settled, "loss": head.loss.name}
-
-
 def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options, stored):
     """Data, model and the starting state (fresh, or the checkpoint's)."""
     problem = load_problem(options)
@@ -134,7 +139,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
     if stored is not None:
         _check_same_data(problem, stored, cli_options.given_options(args).get("csv"), resume_path)
     _stage(ctrl_c, "while loading the data")
-    options = _settled(options, problem)
+    options = settled_options(options, problem)
     head = make_head(options, problem)
     model = build_model(options, head)
     optimizer = make_optimizer(options)
@@ -208,6 +213,9 @@ def _finish(run: Run, state: TrainState, resumed: bool) -> int:
 def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
     _enable_compile_cache()
     options, stored = _read_options(args)
+    members = cli_options.population_members(options)
+    if len(members) > 1:
+        population.check_arguments(args)
     _stage(ctrl_c, "while reading the options")
     runtime = start_runtime(args)
     _stage(ctrl_c, "while starting the devices")
@@ -219,6 +227,8 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
     with lock:
         if out is not None and runtime.main:
             _check_fresh_out(args, out)
+        if len(members) > 1:
+            return population.run(args, ctrl_c, runtime, out, options)
         run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         if not quiet and state.epoch:

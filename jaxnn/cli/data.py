@@ -29,6 +29,7 @@ import csv
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,6 +46,7 @@ __all__ = [
     "csv_targets",
     "fingerprint",
     "load_problem",
+    "load_problems",
     "read_csv",
     "split_rows",
     "stratifies",
@@ -259,6 +261,28 @@ def load_problem(options: dict[str, Any]) -> Problem:
 
     ``options["stratify"]`` None means "stratify classification".
     """
+    return load_problems(options, (options["seed"],))[options["seed"]]
+
+
+def load_problems(options: dict[str, Any], seeds: Sequence[int]) -> dict[int, Problem]:
+    """The data that ``options`` names, read once and split with each of ``seeds`` (a population run's
+    members with different ``--seed`` values train on different splits); ``options["seed"]`` is ignored."""
+    data = _read_data(options)
+    return {seed: _split_problem(data, options, seed) for seed in dict.fromkeys(seeds)}
+
+
+class _Data(NamedTuple):
+    """The whole dataset, read and labelled, before the split."""
+
+    name: str
+    task: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+
+
+def _read_data(options: dict[str, Any]) -> _Data:
     if options["csv"] is not None:
         path = Path(options["csv"])
         table = read_csv(path, options["target"])
@@ -273,8 +297,13 @@ def load_problem(options: dict[str, Any]) -> Problem:
         raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
+    return _Data(name, task, x, y, class_names, feature_names)
+
+
+def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
+    name, task, x, y, class_names, feature_names = data
     train, test, warnings = split_rows(
-        y, class_names, stratifies(task, options["stratify"]), options["test_size"], options["seed"], name
+        y, class_names, stratifies(task, options["stratify"]), options["test_size"], seed, name
     )
     x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
     scaler = standardise(x_train)

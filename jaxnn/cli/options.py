@@ -5,11 +5,15 @@ resumed run must agree with it.  :data:`RUN_OPTIONS` describes each once — its
 value, which typed values are valid, and the value to assume for a checkpoint written before the option
 existed — and serves twice: argparse parses and checks the command line with it, and :func:`stored_options`
 checks the options read from a checkpoint (JSON values, typed: ``"0.1"`` is not a learning rate) with it.
+
+:data:`MEMBER_OPTIONS` (``--lr``, ``--seed``) also take comma-separated lists: several values make a
+population run, one network per combination (:func:`population_members`); one value is a single run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +33,7 @@ __all__ = [
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
     "MAX_EPOCHS",
+    "MEMBER_OPTIONS",
     "PLATFORMS",
     "RUN_OPTIONS",
     "TASKS",
@@ -37,6 +42,8 @@ __all__ = [
     "build_parser",
     "flag",
     "given_options",
+    "listed_options",
+    "population_members",
     "show",
     "stored_options",
     "with_defaults",
@@ -150,6 +157,8 @@ _OPTIONS: dict[str, Option] = {
 RUN_OPTIONS: dict[str, Option] = {
     name: option._replace(flag="--" + name.replace("_", "-")) for name, option in _OPTIONS.items()
 }
+# Options that may list several values (comma-separated): a population run trains every combination.
+MEMBER_OPTIONS = ("lr", "seed")
 EPOCHS = Option(
     "--epochs",
     int,
@@ -186,6 +195,33 @@ def _argument(option: Option, noun: str | None = None):
 
 
 _INVALID = object()
+
+
+def _list_argument(option: Option) -> Callable[[str], tuple]:
+    """An argparse ``type=`` for a :data:`MEMBER_OPTIONS` flag: comma-separated values, each checked as
+    ``option`` checks one, none empty and none twice; a tuple (of one value for a single run)."""
+    one = _argument(option)
+
+    def parse(text: str) -> tuple:
+        items = text.split(",")
+        if len(items) == 1:
+            return (one(text),)
+        if any(item.strip() == "" for item in items):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} has an empty item; list values separated by single commas, like 0.01,0.1"
+            )
+        values = []
+        for item in items:
+            try:
+                values.append(one(item.strip()))
+            except argparse.ArgumentTypeError:
+                raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not {option.what}") from None
+        repeated = sorted({value for value in values if values.count(value) > 1})
+        if repeated:
+            raise argparse.ArgumentTypeError(f"{text!r} lists {', '.join(map(str, repeated))} more than once")
+        return tuple(values)
+
+    return parse
 
 
 def _batch_size_argument(text: str) -> int | str:
@@ -272,9 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--seed",
-        type=_argument(table["seed"]),
+        type=_list_argument(table["seed"]),
         metavar="N",
-        help="seeds the split, the initial weights and the shuffles (default 42)",
+        help="seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
+        "trains a population, one network per seed (and per --lr)",
     )
 
     model = parser.add_argument_group("model and training")
@@ -306,9 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--lr",
-        type=_argument(table["lr"]),
+        type=_list_argument(table["lr"]),
         metavar="RATE",
-        help="learning rate (default 0.1 for gd and sgd, 0.01 for adam)",
+        help="learning rate (default 0.1 for gd and sgd, 0.01 for adam); a list such as 0.01,0.1,1 trains a "
+        "population, one network per rate (and per --seed), and keeps the best on the test split",
     )
     model.add_argument(
         "--momentum",
@@ -397,8 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The run options given on the command line, normalised as a checkpoint stores them."""
+    """The run options given on the command line, normalised as a checkpoint stores them.
+
+    A :data:`MEMBER_OPTIONS` flag given one value holds that value; given several, it holds their tuple
+    (a population run: :func:`population_members`).
+    """
     given = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    for name in MEMBER_OPTIONS:
+        if name in given and len(given[name]) == 1:
+            given[name] = given[name][0]
     if given.get("task") == "auto":
         del given["task"]
     if given.get("batch_size") == "full":
@@ -440,6 +485,21 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
         "stratify": None,
     }
     return {**defaults, **given}
+
+
+def listed_options(options: dict[str, Any]) -> list[str]:
+    """The :data:`MEMBER_OPTIONS` that hold several values (empty for a single run)."""
+    return [name for name in MEMBER_OPTIONS if isinstance(options.get(name), tuple)]
+
+
+def population_members(options: dict[str, Any]) -> list[dict[str, Any]]:
+    """One single run's options per member of a population: every combination of the listed values.
+
+    Member ``i`` is the ``i``-th of ``itertools.product(lrs, seeds)``: the learning rate varies slowest.
+    Options without lists give one member, ``options`` itself.
+    """
+    lists = [options[name] if isinstance(options[name], tuple) else (options[name],) for name in MEMBER_OPTIONS]
+    return [{**options, **dict(zip(MEMBER_OPTIONS, values, strict=True))} for values in itertools.product(*lists)]
 
 
 def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -494,7 +554,7 @@ def show(name: str, value) -> str:
     """An option's value as the command line writes it."""
     if value is None:
         return "full" if name == "batch_size" else "(not set)"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ",".join(map(str, value))
     if isinstance(value, bool):
         return "on" if value else "off"

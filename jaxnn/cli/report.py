@@ -14,7 +14,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from jaxnn.cli.training import Run, TrainState, split_scores
 from jaxnn.metrics import r2_score
 
 __all__ = [
+    "PopulationCurves",
     "describe",
     "history_csv",
     "json_safe",
@@ -32,6 +33,7 @@ __all__ = [
     "summary",
     "write_plots",
     "write_results",
+    "write_text",
 ]
 
 _CHECKED = ("test_accuracy", "train_accuracy", "test_rmse", "test_r2", "test_loss", "train_loss")
@@ -100,7 +102,8 @@ def history_csv(state: TrainState) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, fsync, rename)."""
     checkpoint.write_atomically(path, lambda file: file.write(text.encode()))
 
 
@@ -116,26 +119,73 @@ def _confusion_counts(true: np.ndarray, predicted: np.ndarray, k: int) -> np.nda
     return counts
 
 
-def write_plots(out: Path, state: TrainState, run: Run, predicted: np.ndarray) -> list[str]:
-    """loss.png (training and held-out loss), and confusion.png for classification; [] with a note when
-    matplotlib is missing."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        print(f"{PROG}: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')", file=sys.stderr)
-        return []
-    problem, history = run.problem, state.history
-    figure = Figure(figsize=(6, 4), layout="constrained")
+class PopulationCurves(NamedTuple):
+    """A population run's training curves, for its loss.png: every member's, and which one is best."""
+
+    histories: list[np.ndarray]  # each member's mean training loss per epoch
+    best: int  # the best member's index
+    best_label: str  # how the legend names it: "member 4: lr 0.1, seed 1"
+
+
+def _loss_figure(figure, state: TrainState, run: Run) -> None:
+    """One run: its training loss and its held-out loss."""
+    history = state.history
     axes = figure.subplots()
     axes.plot(np.arange(1, len(history) + 1), history, label="training (mean over each epoch)")
     held_out = np.isfinite(state.held_out_losses)
     axes.plot(
         state.held_out_epochs[held_out], state.held_out_losses[held_out], marker=".", label="held out (test split)"
     )
-    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=f"{problem.name}: loss")
+    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=f"{run.problem.name}: loss")
     axes.legend()
     if np.all(history > 0) and np.all(state.held_out_losses[held_out] > 0):
         axes.set_yscale("log")
+
+
+def _population_loss_figure(figure, state: TrainState, run: Run, curves: PopulationCurves) -> None:
+    """A population: every member's training loss thin and faint, the best member's thick and labelled,
+    with its held-out loss."""
+    axes = figure.subplots()
+    first_other = 1 if curves.best == 0 else 0
+    for index, history in enumerate(curves.histories):
+        if index != curves.best:
+            faint = {"label": "the other members (training)"} if index == first_other else {}
+            axes.plot(np.arange(1, len(history) + 1), history, color="tab:gray", linewidth=0.7, alpha=0.4, **faint)
+    best = curves.histories[curves.best]
+    axes.plot(np.arange(1, len(best) + 1), best, color="tab:blue", linewidth=2.5, label=f"best, {curves.best_label}")
+    held_out = np.isfinite(state.held_out_losses)
+    axes.plot(
+        state.held_out_epochs[held_out],
+        state.held_out_losses[held_out],
+        color="tab:orange",
+        marker=".",
+        label="best, held out (test split)",
+    )
+    title = f"{run.problem.name}: loss of {len(curves.histories)} networks"
+    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=title)
+    axes.legend()
+    finite = [history[np.isfinite(history)] for history in curves.histories]
+    if all(np.all(values > 0) for values in finite) and np.all(state.held_out_losses[held_out] > 0):
+        axes.set_yscale("log")
+
+
+def write_plots(
+    out: Path, state: TrainState, run: Run, predicted: np.ndarray, population: PopulationCurves | None = None
+) -> list[str]:
+    """loss.png (training and held-out loss; with ``population``, every member's training loss and the
+    best one's held-out loss), and confusion.png for classification; [] with a note when matplotlib is
+    missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"{PROG}: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')", file=sys.stderr)
+        return []
+    problem = run.problem
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    if population is None:
+        _loss_figure(figure, state, run)
+    else:
+        _population_loss_figure(figure, state, run, population)
     _save_figure(figure, out / "loss.png")
     written = ["loss.png"]
     if problem.task == "classification":
@@ -159,11 +209,18 @@ def write_plots(out: Path, state: TrainState, run: Run, predicted: np.ndarray) -
     return written
 
 
-def write_results(run: Run, state: TrainState, metrics: dict[str, Any], predicted: np.ndarray) -> list[str]:
-    """metrics.json, history.csv and the plots into ``run.out``; returns the names written."""
-    _write_text(run.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
-    _write_text(run.out / "history.csv", history_csv(state))
-    return ["metrics.json", "history.csv", *write_plots(run.out, state, run, predicted)]
+def write_results(
+    run: Run,
+    state: TrainState,
+    metrics: dict[str, Any],
+    predicted: np.ndarray,
+    population: PopulationCurves | None = None,
+) -> list[str]:
+    """metrics.json, history.csv and the plots into ``run.out``; returns the names written.  A population
+    run passes its best member's run and ``population``, the curves loss.png draws."""
+    write_text(run.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(run.out / "history.csv", history_csv(state))
+    return ["metrics.json", "history.csv", *write_plots(run.out, state, run, predicted, population)]
 
 
 def number(value: float) -> str:

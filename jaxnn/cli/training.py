@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from jaxnn import checkpoint, distributed
-from jaxnn.cli.data import Problem
+from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime, any_process
 from jaxnn.cli.errors import PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
@@ -64,6 +64,7 @@ __all__ = [
     "resumed_state",
     "run_chunk",
     "save_checkpoint",
+    "settled_options",
     "split_scores",
     "train",
 ]
@@ -78,9 +79,23 @@ def make_head(options: dict[str, Any], problem: Problem) -> Head:
     try:
         if problem.task == "classification":
             return classification_head(options["loss"], len(problem.class_names))
-        return regression_head(options["loss"], 1)
+        head = regression_head(options["loss"], 1)
     except ValueError as error:
         raise CliError(f"--loss {options['loss']}: {error}") from None
+    if head.output_activation != "identity":
+        # jaxnn-train standardises regression targets (some become negative) and reads outputs as they are.
+        raise CliError(
+            f"--loss {options['loss']}: jaxnn-train fits standardised targets with a linear output; "
+            "use squared_error, mean_squared_error or sum_of_squares (or NeuralNetRegressor(loss='poisson') for counts)"
+        )
+    return head
+
+
+def settled_options(options: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    """The options with what the data decides: the task, the loss (the head's default) and stratification."""
+    settled = {**options, "task": problem.task, "stratify": stratifies(problem.task, options["stratify"])}
+    head = make_head(settled, problem)
+    return {**settled, "loss": head.loss.name}
 
 
 def build_model(options: dict[str, Any], head: Head) -> Sequential:
@@ -151,7 +166,7 @@ class Run(NamedTuple):
     optimizer: optax.GradientTransformation
     key: jax.Array  # the shuffle key
     runtime: Runtime
-    data: distributed.ShardedData
+    data: distributed.ShardedData | None  # None: a population member, trained with the others by fit_many
     epochs: int
     checkpoint_every: int | None
     checkpoint_seconds: float

@@ -1,0 +1,222 @@
+"""jaxnn-train population runs: comma-separated --lr and --seed lists train as one population (jaxnn.fit_many)."""
+
+import csv
+import importlib.util
+import shutil
+import signal
+import sys
+
+import numpy as np
+import pytest
+from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train
+
+from jaxnn import checkpoint
+from jaxnn.cli import options
+from jaxnn.cli import population as cli_population
+
+GRID = ("--lr", "0.05,0.2", "--seed", "0,1", "--epochs", "30")  # iris, gd: 4 members
+MEMBERS = [(0.05, 0), (0.05, 1), (0.2, 0), (0.2, 1)]  # product(lrs, seeds): the learning rate varies slowest
+CLASSIFICATION_COLUMNS = [
+    "member",
+    "lr",
+    "seed",
+    "epochs",
+    "diverged",
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "best",
+]
+# Member i against its lone run: float32 rounding (batched products may sum in another order), not more.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def population_rows(directory):
+    with (directory / "population.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def expected_best(rows) -> int:
+    """The documented rule, from the csv alone: highest test score, then lowest test loss, then lowest index."""
+    score = "test_accuracy" if "test_accuracy" in rows[0] else "test_r2"
+    eligible = [row for row in rows if row["diverged"] == "false"]
+    best = min(eligible, key=lambda row: (-float(row[score]), float(row["test_loss"]), int(row["member"])))
+    return int(best["member"])
+
+
+def assert_same_network(population_dir, lone_dir):
+    """The population's checkpoint holds what the lone run's holds, within float32 rounding."""
+    ours, lone = arrays(population_dir), arrays(lone_dir)
+    assert sorted(ours) == sorted(lone)
+    for name in lone:
+        np.testing.assert_allclose(ours[name], lone[name], rtol=RTOL, atol=ATOL, err_msg=name)
+    ours_config = checkpoint.read_config(population_dir / "checkpoint.npz")
+    lone_config = checkpoint.read_config(lone_dir / "checkpoint.npz")
+    timing = ("seconds", "total_seconds")
+    assert {k: v for k, v in ours_config.items() if k not in timing} == {
+        k: v for k, v in lone_config.items() if k not in timing
+    }
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid") / "run"
+    assert train(*GRID, "--quiet", "--out", out) == 0
+    return out
+
+
+def test_population_csv_lists_every_member_and_marks_the_best(grid_run):
+    rows = population_rows(grid_run)
+    assert list(rows[0]) == CLASSIFICATION_COLUMNS
+    assert [(float(row["lr"]), int(row["seed"])) for row in rows] == MEMBERS
+    assert [int(row["member"]) for row in rows] == [0, 1, 2, 3]
+    assert all(row["epochs"] == "30" and row["diverged"] == "false" for row in rows)
+    assert all(0 <= float(row["test_accuracy"]) <= 1 and np.isfinite(float(row["train_loss"])) for row in rows)
+    best = expected_best(rows)
+    assert [row["best"] for row in rows] == ["true" if i == best else "false" for i in range(4)]
+
+    result = metrics(grid_run)  # the best member's, as a single run's metrics.json
+    assert result["population"] == {
+        "members": 4,
+        "best": best,
+        "chosen_by": "test_accuracy",
+        "lr": [0.05, 0.2],
+        "seed": [0, 1],
+        "file": "population.csv",
+    }
+    assert (result["options"]["lr"], result["options"]["seed"]) == MEMBERS[best]
+    assert result["test_accuracy"] == float(rows[best]["test_accuracy"])
+    assert result["train_loss"] == float(rows[best]["train_loss"])
+    assert [int(row[0]) for row in history_rows(grid_run)[1:]] == list(range(1, 31))
+    expected = {"checkpoint.npz", "metrics.json", "history.csv", "population.csv"}
+    if importlib.util.find_spec("matplotlib") is not None:
+        expected |= {"loss.png", "confusion.png"}
+        assert (grid_run / "loss.png").read_bytes().startswith(PNG)
+    assert {path.name for path in grid_run.iterdir()} == expected
+
+
+def test_each_member_equals_its_lone_run(grid_run, tmp_path):
+    rows = population_rows(grid_run)
+    best = expected_best(rows)
+    other = (best + 1) % len(rows)
+    for index in (best, other):
+        lr, seed = MEMBERS[index]
+        lone = tmp_path / f"lone-{index}"
+        assert train("--lr", lr, "--seed", seed, "--epochs", "30", "--quiet", "--out", lone) == 0
+        alone = metrics(lone)
+        assert float(rows[index]["train_loss"]) == pytest.approx(alone["train_loss"], rel=RTOL)
+        assert float(rows[index]["test_loss"]) == pytest.approx(alone["test_loss"], rel=RTOL)
+        assert float(rows[index]["test_accuracy"]) == alone["test_accuracy"]
+    assert_same_network(grid_run, tmp_path / f"lone-{best}")  # the checkpoint is the best member's single run's
+    lone_history = history_rows(tmp_path / f"lone-{best}")
+    assert [row[0] for row in history_rows(grid_run)] == [row[0] for row in lone_history]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_minibatch_population_checkpoint_resumes_as_its_lone_run(tmp_path, optimizer):
+    # minibatches (per-member shuffle keys) and an optimiser state (Adam's moments, sgd's momentum) that
+    # the checkpoint must hold in the single run's form
+    common = ("--optimizer", optimizer, "--batch-size", "16", "--epochs", "4", "--quiet")
+    assert train(*common, "--lr", "0.01,0.03", "--seed", "3,4", "--out", tmp_path / "grid") == 0
+    best = expected_best(population_rows(tmp_path / "grid"))
+    lr, seed = [(0.01, 3), (0.01, 4), (0.03, 3), (0.03, 4)][best]
+    assert train(*common, "--lr", lr, "--seed", seed, "--out", tmp_path / "lone") == 0
+    assert any(name.startswith("opt_state/") for name in arrays(tmp_path / "lone"))
+    assert_same_network(tmp_path / "grid", tmp_path / "lone")
+    for run in ("grid", "lone"):
+        assert train("--resume", tmp_path / run, "--epochs", "6", "--quiet") == 0
+    assert_same_network(tmp_path / "grid", tmp_path / "lone")
+
+
+def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    common = ("--csv", data, "--target", "price", "--epochs", "20", "--quiet")
+    assert train(*common, "--lr", "0.1,1e4", "--out", tmp_path / "mixed") == 0
+    rows = population_rows(tmp_path / "mixed")
+    assert list(rows[0])[7:] == ["test_rmse", "test_r2", "best"]
+    assert [(row["diverged"], row["best"]) for row in rows] == [("false", "true"), ("true", "false")]
+    assert int(rows[1]["epochs"]) < 20 and int(rows[0]["epochs"]) == 20
+    assert metrics(tmp_path / "mixed")["population"]["chosen_by"] == "test_r2"
+    assert "1 diverged; best by test R^2: member 0: lr 0.1, seed 42" in capsys.readouterr().out
+
+    assert train(*common, "--lr", "1e4,1e5", "--out", tmp_path / "all") == 1
+    assert "no member of the population finished with finite test metrics" in capsys.readouterr().err
+    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv"}  # no best, no checkpoint
+    assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
+
+
+def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert train(*GRID, "--out", tmp_path) == 0  # the grid's program: compiled already
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        "jaxnn-train: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')"
+    ]
+    progress = [line for line in captured.out.splitlines() if line.startswith("epoch")]
+    assert len(progress) == 10 and progress[-1].startswith("epoch 30/30  loss ") and "test loss" in progress[-1]
+    files = {path.name for path in tmp_path.iterdir()}
+    assert files == {"checkpoint.npz", "history.csv", "metrics.json", "population.csv"}
+
+
+def test_ctrl_c_stops_a_population_with_nothing_written(tmp_path, capsys, monkeypatch):
+    real_fit_many = cli_population.fit_many
+
+    def fit_many_then_ctrl_c(*args, **kwargs):
+        result = real_fit_many(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # as Ctrl-C: jaxnn-train's handler only sets its flag
+        return result
+
+    monkeypatch.setattr(cli_population, "fit_many", fit_many_then_ctrl_c)
+    assert train(*GRID, "--quiet", "--out", tmp_path) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "jaxnn-train: interrupted at epoch 1; a population run writes its files only at the end: nothing was saved"
+    )
+    assert list(tmp_path.iterdir()) == []  # the lock is gone too
+
+
+def test_single_values_are_a_single_run(tmp_path):
+    parsed = options.given_options(options.build_parser().parse_args(["--lr", "0.1", "--seed", "42"]))
+    assert parsed == {"lr": 0.1, "seed": 42}
+    assert options.listed_options(parsed) == [] and options.population_members(parsed) == [parsed]
+    assert train("--lr", "0.1", "--seed", "42", "--epochs", "3", "--quiet", "--out", tmp_path / "given") == 0
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path / "defaults") == 0
+    given, defaults = arrays(tmp_path / "given"), arrays(tmp_path / "defaults")
+    assert sorted(given) == sorted(defaults)
+    for name in given:
+        np.testing.assert_array_equal(given[name], defaults[name], err_msg=name)
+    assert not (tmp_path / "given" / "population.csv").exists() and "population" not in metrics(tmp_path / "given")
+
+
+def test_resume_continues_the_best_member_as_a_single_run(grid_run, tmp_path):
+    resumed = tmp_path / "resumed"
+    shutil.copytree(grid_run, resumed)
+    assert train("--resume", resumed, "--epochs", "32", "--quiet") == 0
+    assert checkpoint.read_config(resumed / "checkpoint.npz")["epoch"] == 32
+
+
+BAD_LISTS = [
+    (["--lr", "0.1,,x"], "argument --lr: '0.1,,x' has an empty item; list values separated by single commas"),
+    (["--lr", "0.1,"], "argument --lr: '0.1,' has an empty item"),
+    (["--lr", "0.1,-1"], "argument --lr: '-1' in '0.1,-1' is not a positive number"),
+    (["--lr", "0.1,nan"], "argument --lr: 'nan' in '0.1,nan' is not a positive number"),
+    (["--seed", "0,x"], "argument --seed: 'x' in '0,x' is not a whole number from 0 to 2**32 - 1"),
+    (["--seed", "1,2,1"], "argument --seed: '1,2,1' lists 1 more than once"),
+    (["--lr", "0.1,0.10"], "argument --lr: '0.1,0.10' lists 0.1 more than once"),
+    (["--lr", "0.1,0.2", "--devices", "2"], "--devices 2: a population run (several --lr or --seed values) trains on"),
+    (["--seed", "1,2", "--coordinator", "h:1"], "--coordinator: a population run (several --lr or --seed values) runs"),
+    (["--seed", "1,2", "--checkpoint-every", "5"], "--checkpoint-every: a population run (several --lr or --seed"),
+    (["--resume", "{dir}", "--lr", "0.1,0.2"], "--lr 0.1,0.2 lists several values, which trains a population"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_LISTS, ids=[" ".join(a) for a, _ in BAD_LISTS])
+def test_bad_lists_are_one_clear_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train(*(arg.format(dir=tmp_path) for arg in args))
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxnn-train: error: ") and message in lines[0], lines
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
