@@ -35,6 +35,7 @@ def _load(name: str, path: Path):
 
 
 bench = _load("jaxnn_benchmarks_run", BENCHMARKS / "run.py")  # puts benchmarks/ on sys.path
+population = _load("jaxnn_benchmarks_population", BENCHMARKS / "population.py")
 numpy_net = _load("jaxnn_benchmarks_numpy_net", BENCHMARKS / "numpy_net.py")
 
 COMPETITORS = {
@@ -75,12 +76,13 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     output = tmp_path / "results.json"
     command = [sys.executable, str(BENCHMARKS / "run.py"), "--quick", "--skip-torch"]
     command += ["--output", str(output), "--readme", str(readme)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # Regimes a-f take about 90 s of CPU time: 4-5 minutes on a busy 2-core machine (load 9).
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["regimes"]) == {"a", "b", "c", "d", "e"}
+    assert set(results["regimes"]) == {"a", "b", "c", "d", "e", "f"}
     e = results["regimes"]["e"]  # the accelerator regime: skipped here, with its targets not measured
     assert "skipped" in e and "no accelerator" in e["skipped"]
     assert len(e["targets"]) == 5 and all(t["met"] is None for t in e["targets"])
@@ -108,15 +110,135 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     tasks = results["regimes"]["c"]["tasks"]
     assert all(_positive(t[lib]["first_call_s"]) for t in tasks.values() for lib in ("jaxnn", "scikit-learn"))
 
-    targets = [t for t in results["targets"] if t["regime"] != "e"]  # e is not measured without an accelerator
+    _check_regime_f(results["regimes"]["f"])
+    targets = [t for t in results["targets"] if t["regime"] not in "ef"]  # e, f: accelerator targets (see above)
     assert len(targets) == 15 and {t["regime"] for t in targets} == {"a", "b", "c", "d"}
     assert all(t["met"] in (True, False) and _positive(t["measured"]) for t in targets)
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["environment"]["environment_variables"])
     assert results["environment"]["blas"], "threadpoolctl found no BLAS"
 
     table = readme.read_text()
-    assert "**Targets**" in table and "GFLOP/s" in table
+    assert "**Targets**" in table and "GFLOP/s" in table and "**f. populations" in table
     assert table.count(bench.README_START) == 1 and table.count(bench.README_END) == 1
+
+
+def _check_regime_f(f: dict) -> None:
+    """Regime f in the quick configuration: populations of 1 and 2 members (the sequential time of 2 scaled
+    from 1 fit) and the three searches on the CPU; the accelerator run skipped, its targets not measured."""
+    assert "no accelerator" in f["accelerator"]["skipped"]
+    rows = f["cpu"]["populations"]["sizes"]
+    assert [row["members"] for row in rows] == list(bench.QUICK.population_sizes) == [1, 2]
+    assert [row["sequential_estimated"] for row in rows] == [False, True]
+    for row in rows:
+        assert _positive(row["population_s"]) and _positive(row["sequential_s"])
+        assert row["population_over_sequential"] == pytest.approx(row["population_s"] / row["sequential_s"])
+        # Every member equals its lone jaxnn.fit (the bound of tests/test_population.py).
+        assert row["max_relative_final_loss_difference"] <= 2e-5
+        assert 0 < row["final_loss_member_0"] < math.log(3) + 0.1
+    searches = f["cpu"]["searches"]
+    assert list(searches) == list(population.SEARCHES)
+    jaxnn_search = searches[population.JAXNN_SEARCH]
+    measured = [s for s in searches.values() if "skipped" not in s]
+    assert len(measured) >= 2 and all(_positive(s["first_run_s"]) and _positive(s["warm_s"]) for s in measured)
+    assert all(0 < s["best_score"] <= 1 and s["candidates"] == 2 and s["folds"] == 2 for s in measured)
+    if "skipped" not in jaxnn_search:  # the same jaxnn pipeline, folds and grid: the same choice
+        assert jaxnn_search["best_params"] == searches[population.SEQUENTIAL_SEARCH]["best_params"]
+    targets = f["targets"]
+    assert len(targets) == 6 and all(t["regime"] == "f" for t in targets)
+    cpu, device = targets[:4], targets[4:]
+    assert all(t["met"] is None for t in device)
+    for t in cpu:
+        if "GridSearchCV" in t["target"] and "skipped" in jaxnn_search:
+            assert t["met"] is None
+        else:
+            assert t["met"] in (True, False) and _positive(t["measured"])
+
+
+# Regime f's bookkeeping, on hand-made measurements (no processes): what the table and targets say.
+
+
+def _population_row(members: int, population_s: float, sequential_s: float) -> dict:
+    return {
+        "members": members,
+        "group_size": min(members, 8),
+        "population_s": population_s,
+        "sequential_s": sequential_s,
+        "sequential_estimated": members > 100,
+        "sequential_fits_run": min(members, 100),
+        "population_over_sequential": population_s / sequential_s,
+        "population_first_call_s": 1.5,
+        "final_loss_member_0": 0.05,
+        "max_relative_final_loss_difference": 1e-6,
+    }
+
+
+def _search(library: str, first: float, warm: float) -> dict:
+    best = {"learning_rate_init": 0.01, "alpha": 1e-3}
+    return {"library": library, "first_run_s": first, "warm_s": warm, "best_score": 0.97, "best_params": best}
+
+
+def test_regime_f_targets_read_the_right_ratios_and_an_absent_search_is_not_measured():
+    populations = {
+        "device": {"platform": "cpu", "device": "cpu"},
+        "sizes": [_population_row(1, 0.03, 0.02), _population_row(1000, 10.0, 20.0)],
+    }
+    searches = {
+        population.JAXNN_SEARCH: _search(population.JAXNN_SEARCH, 4.0, 0.5),
+        population.SEQUENTIAL_SEARCH: _search(population.SEQUENTIAL_SEARCH, 5.0, 2.0),
+        population.SKLEARN_SEARCH: _search(population.SKLEARN_SEARCH, 7.0, 6.0),
+    }
+    cpu = {"populations": populations, "searches": searches}
+    device = {
+        "populations": {**populations, "sizes": [_population_row(1, 0.2, 0.5), _population_row(1000, 0.5, 400.0)]},
+        "searches": {name: searches[name] for name in (population.JAXNN_SEARCH, population.SEQUENTIAL_SEARCH)},
+    }
+    targets = bench.population_targets(cpu, device, (1, 1000))
+    assert [(t["measured"], t["met"]) for t in targets] == [
+        (pytest.approx(1.5), False),  # P = 1: the population is slower than one fit
+        (pytest.approx(0.5), True),  # P = 1000
+        (pytest.approx(4.0), True),  # 2.0 / 0.5 against the sequential jaxnn search, target ≥ 3
+        (pytest.approx(12.0), True),  # 6.0 / 0.5 against MLPClassifier, target ≥ 10
+        (pytest.approx(2.5), True),  # accelerator: 0.5 / 0.2, target ≤ 3
+        (pytest.approx(4.0), False),  # accelerator search, target ≥ 20
+    ]
+
+    absent = {**searches, population.JAXNN_SEARCH: {"library": population.JAXNN_SEARCH, "skipped": "not available"}}
+    targets = bench.population_targets({**cpu, "searches": absent}, {"skipped": "no accelerator"}, (1, 1000))
+    assert [t["met"] for t in targets] == [False, True, None, None, None, None]
+    regime = {"description": "test", "cpu": {**cpu, "searches": absent}, "accelerator": {"skipped": "no accelerator"}}
+    env = {
+        "date": "2026-01-01 00:00 UTC",
+        "machine": {"cpu": "a CPU", "cores": 2},
+        "versions": {"jax": "0", "scikit-learn": "0", "numpy": "0"},
+        "load_average_at_start": [1.0, 1.0, 1.0],
+    }
+    table = bench.markdown({"environment": env, "quick": False, "regimes": {"f": regime}, "targets": targets})
+    assert f"| {population.JAXNN_SEARCH} | — | — | — | — | not available |" in table
+    assert "scaled from 100 fits" in table and "fit_many of 1000 ÷ fit_many of 1: 333.3×" in table
+    assert "On the accelerator: skipped (no accelerator)." in table
+
+
+def test_merge_keeps_the_other_regimes_of_the_earlier_run_with_their_stamp(tmp_path):
+    earlier_env = {"date": "2026-01-01 00:00 UTC", "load_average_at_start": [0.5, 0.5, 0.5]}
+    earlier = {"quick": False, "environment": earlier_env, "regimes": {"a": {"targets": []}, "f": {"old": True}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(earlier))
+    now = {"date": "2026-02-02 00:00 UTC", "load_average_at_start": [1.0, 1.0, 1.0]}
+    new_f = {"targets": [], "measured": bench.measured_stamp(now)}
+    merged = bench.merged_regimes(path, {"quick": False, "environment": now, "regimes": {"f": new_f}})
+    assert merged == {
+        "a": {"targets": [], "measured": "2026-01-01 00:00 UTC, load average 0.5 at the start"},
+        "f": new_f,
+    }
+    with pytest.raises(SystemExit, match="not mixing them"):
+        bench.merged_regimes(path, {"quick": True, "environment": now, "regimes": {"f": new_f}})
+    assert bench.merged_regimes(tmp_path / "absent.json", {"quick": False, "regimes": {"f": new_f}}) == {"f": new_f}
+
+
+def test_final_losses_skip_the_nan_padding_of_members_that_stopped_early():
+    history = np.array([[3.0, 2.0, 1.0], [3.0, 2.5, np.nan]])
+    np.testing.assert_array_equal(population.final_losses(history), [1.0, 2.5])
+    np.testing.assert_array_equal(population.final_losses(np.array([4.0, 3.0])), [3.0])
 
 
 @pytest.mark.parametrize("head", ["categorical_cross_entropy", "softmax_cross_entropy"])
