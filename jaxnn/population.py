@@ -19,7 +19,8 @@ with P weight matrices into one product with the stacked weights.  On XLA's CPU 
 layers' batched products of many tiny matrices run as a loop of small calls: measured on 2 cores with
 the seed's iris network (2000 epochs), one fit took 33–40 ms, and per member a population took 24 ms at
 P = 4, 27 ms at 8, 54 ms at 16, 97 ms at 64 and 110 ms at 1000 — so on the CPU the members run in
-groups of ``CPU_GROUP`` through one compiled program, one group after another.
+groups of equal size, at most ``CPU_GROUP``, through one compiled program, one group after another
+(:func:`default_group_size`); a group of one member runs the unbatched loop, as :func:`jaxnn.fit` does.
 
 Same results: member i equals :func:`jaxnn.fit` run alone with member i's settings (optimiser
 ``tunable_solver(solver, settings)`` with its rates, key, weights), up to float32 rounding: a batched
@@ -72,6 +73,18 @@ def _n_members(params) -> int:
             f"got leading sizes {sorted(sizes)}"
         )
     return sizes.pop()
+
+
+def _member_shapes(params):
+    """One member's shapes (all ``model.check`` reads), without an indexing operation per leaf."""
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_states(optimizer, params, rates, penalties):
+    """Every member's fresh optimiser state with its rates, as one compiled call (op by op, ``vmap`` of
+    ``init_state`` cost several milliseconds per call)."""
+    return jax.vmap(partial(init_state, optimizer))(params, rates, penalties)
 
 
 def _per_member(name: str, value, n_members: int, dtype) -> np.ndarray:
@@ -131,6 +144,20 @@ def _chunk_many(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, star
         return chunk(spec, data=data, key=key, train=train, stop=stop, start=start, stop_epoch=stop_epoch)
 
     return jax.vmap(one, in_axes=(axes, 0, 0, 0))(data, key, train, stop)
+
+
+@partial(jax.jit, static_argnames=("spec", "axes"))
+def _chunk_alone(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch):
+    """A group of one member through the unbatched :func:`jaxnn._loop.chunk` (on the CPU a ``vmap`` over
+    one member ran the iris network 2.5 times slower than :func:`jaxnn.fit`); same inputs and outputs as
+    :func:`_chunk_many`."""
+
+    def alone(tree):
+        return jax.tree.map(lambda leaf: leaf[0], tree)
+
+    data = Data(*(array if axis is None else array[0] for array, axis in zip(data, axes, strict=True)))
+    out = chunk(spec, data=data, key=key[0], train=alone(train), stop=alone(stop), start=start, stop_epoch=stop_epoch)
+    return jax.tree.map(lambda leaf: leaf[None], out)
 
 
 def fit_many(
@@ -196,7 +223,7 @@ def fit_many(
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
     if y_samples != n_samples:
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
-    model.check(member(params, 0), (n_samples, n_features))
+    model.check(_member_shapes(params), (n_samples, n_features))
     if y_columns != model.n_outputs:
         raise ValueError(f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units")
     weight, weight_axis = _member_weights(weight, n_members, n_samples, dtype)
@@ -223,7 +250,7 @@ def fit_many(
     if opt_state is None:
         rates = _per_member("learning_rate", learning_rate, n_members, dtype)
         penalties = _per_member("l2", l2, n_members, dtype)
-        opt_state = jax.vmap(partial(init_state, optimizer))(params, rates, penalties)
+        opt_state = _init_states(optimizer, params, rates, penalties)
     spec = RunSpec(
         model,
         loss,
@@ -241,29 +268,36 @@ def fit_many(
     for first in range(0, n_members, group):
         rows = np.arange(first, first + group) % n_members  # the last group wraps round to keep one shape
         part = _drive_group(spec, axes, data, keys, params, opt_state, rows, start_epoch, epochs)
-        parts.append(member(part, slice(0, min(group, n_members - first))))
+        wrapped = first + group > n_members
+        parts.append(member(part, slice(0, n_members - first)) if wrapped else part)
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
 
 def default_group_size(n_members: int) -> int:
-    """Members per compiled call: all of them on an accelerator; ``CPU_GROUP`` on XLA's CPU backend,
-    where batched products of many tiny matrices run as a loop of small calls and a large population
-    ran slower than the same fits one after another (see the module docstring)."""
-    return min(n_members, CPU_GROUP) if jax.default_backend() == "cpu" else n_members
+    """Members per compiled call: all of them on an accelerator; on XLA's CPU backend, where batched
+    products of many tiny matrices run as a loop of small calls and a large population ran slower than
+    the same fits one after another (see the module docstring), at most ``CPU_GROUP``, in groups of equal
+    size: ``⌈P / ⌈P / CPU_GROUP⌉⌉`` (10 members run as 2 × 5, not 8 + 8 with 6 repeated members)."""
+    if jax.default_backend() != "cpu":
+        return n_members
+    n_groups = -(-n_members // CPU_GROUP)
+    return -(-n_members // n_groups)
 
 
 def _drive_group(spec, axes: Data, data: Data, keys, params, opt_state, rows, start_epoch, epochs) -> FitResult:
     """The members ``rows`` trained by one compiled population program."""
-    pick = partial(jax.tree.map, lambda leaf: leaf[rows])
+    whole = len(rows) == len(keys) and np.array_equal(rows, np.arange(len(keys)))
+    # Members are picked on the host: an eager JAX gather per leaf cost more than a short training run.
+    pick = (lambda tree: tree) if whole else partial(jax.tree.map, lambda leaf: np.asarray(leaf)[rows])
     data = Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
     params, dtype = pick(params), data.y.dtype
     worst = -np.inf if spec.score is not None else np.inf
     n = len(rows)
     return drive(
         spec,
-        partial(_chunk_many, spec, axes),
+        partial(_chunk_alone if n == 1 else _chunk_many, spec, axes),
         data=data,
-        key=keys[rows],
+        key=keys if whole else keys[rows],
         train=TrainCarry(params, pick(opt_state), np.ones(n, bool)),
         stop=StopCarry(np.full(n, worst, dtype), params if spec.score is not None else None, np.zeros(n, np.int32)),
         start_epoch=start_epoch,

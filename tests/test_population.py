@@ -16,7 +16,7 @@ from helpers import assert_trees_close
 import jaxnn
 from jaxnn import _loop, optimizers
 from jaxnn.data import iris_split, one_hot
-from jaxnn.population import fit_many, member
+from jaxnn.population import CPU_GROUP, default_group_size, fit_many, member
 
 SPLIT = iris_split()
 X, Y = SPLIT.x_train.astype(np.float32), one_hot(SPLIT.y_train, 3).astype(np.float32)
@@ -174,3 +174,13 @@ def test_groups_of_members_give_the_same_population():
         assert grouped.history.shape == whole.history.shape and grouped.n_epochs.tolist() == [15] * P
         assert_trees_close(grouped.params, whole.params, **TOLERANCE)
         np.testing.assert_allclose(grouped.history, whole.history, rtol=2e-5)
+
+
+def test_cpu_groups_are_balanced_and_at_most_cpu_group():
+    if jax.default_backend() != "cpu":
+        pytest.skip("the group size is the CPU's")
+    for n_members in range(1, 60):
+        size = default_group_size(n_members)
+        n_groups = -(-n_members // size)
+        assert 1 <= size <= CPU_GROUP and n_groups == -(-n_members // CPU_GROUP)
+        assert n_groups * size - n_members < n_groups  # fewer repeated members than groups
