@@ -946,7 +946,7 @@ class _BaseNeuralNet(BaseEstimator):
         result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: scikit-learn records none
         for lbfgs) gains the objective after each iteration; ``t_`` counts no samples (scikit-learn's lbfgs
         leaves it at 0); no validation scores."""
-        self._forget(ENSEMBLE_ATTRIBUTES)
+        self._forget((*ENSEMBLE_ATTRIBUTES, "_optimizer_state"))
         params = _as_numpy(result.params)
         self.coefs_ = [p["W"] for p in params]
         self.intercepts_ = [p["b"] for p in params]
@@ -1039,7 +1039,8 @@ class _BaseNeuralNet(BaseEstimator):
         learning_rate = np.asarray(config.learning_rate_init, dtype)
         l2_rate = np.asarray(config.alpha / batch_weight, dtype)
         samples_seen = getattr(self, "t_", 0) if setup.continuing else 0
-        if setup.incremental and setup.continuing:
+        # A network fitted by lbfgs has no step-taking optimiser state: partial_fit starts a fresh one (as MLP).
+        if setup.incremental and setup.continuing and hasattr(self, "_optimizer_state"):
             previous = _cast_floats(self._optimizer_state, dtype)
             learning_rate = _continued_rate(config, previous, samples_seen, dtype)
             opt_state = with_hyperparams(previous, learning_rate, l2_rate)

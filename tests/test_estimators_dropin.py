@@ -274,3 +274,17 @@ def test_divergence_with_early_stopping_keeps_the_best_epoch():
     assert net.best_validation_score_ == max(net.validation_scores_)
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
         NeuralNetRegressor(early_stopping=False, random_state=0, **settings).fit(X, y)
+
+
+def test_partial_fit_after_an_lbfgs_fit_starts_a_fresh_optimiser():
+    # MLP's rule: lbfgs keeps no step-taking optimiser, so a later partial_fit with another solver makes one
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net = NeuralNetClassifier((5,), solver="lbfgs", random_state=0, max_iter=20).fit(X, y)
+    before = [w.copy() for w in net.coefs_]
+    net.set_params(solver="adam").partial_fit(X, y)
+    assert net.n_iter_ == 1 and len(net.loss_curve_) == 21
+    assert any(not np.array_equal(a, b) for a, b in zip(before, net.coefs_, strict=True))
