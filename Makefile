@@ -27,8 +27,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # The gradient checks run a second time under JAX's next custom_vjp implementation (jax_custom_vjp3),
-# so that the hand-written rules keep working when JAX makes it the default.
-VJP3_TESTS := tests/test_gradcheck.py tests/test_model_gradients.py tests/test_ops.py
+# so that the hand-written rules keep working when JAX makes it the default: every rule (gradcheck, ops),
+# and whole models against finite differences and with each rule shown to be the one jax.grad runs (the
+# full activation × loss grid of test_model_gradients runs once, in the main suite, to keep its time).
+MODEL_GRADIENTS := tests/test_model_gradients.py
+VJP3_TESTS := tests/test_gradcheck.py tests/test_ops.py $(MODEL_GRADIENTS)::test_model_gradients_vs_finite_differences \
+	$(MODEL_GRADIENTS)::test_jax_grad_runs_a_hand_written_rule_for_every_op_of_the_forward \
+	$(MODEL_GRADIENTS)::test_an_altered_rule_changes_jax_grad_but_not_the_forward \
+	$(MODEL_GRADIENTS)::test_an_altered_loss_rule_changes_jax_grad
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,6 +43,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/lbfgs.py --json benchmarks/results-lbfgs.json
 
 # On a GPU/TPU host: gradient checks, the seed example, jaxnn-train and a short benchmark on that device,
 # with a one-page report in benchmarks/device-check-<device>.md (scripts/device_check.py).  It runs with the
