@@ -9,7 +9,8 @@ folds are trained changes, and only where jaxnn can train them together:
 * When the estimator is a :class:`~jaxnn.NeuralNetClassifier`/:class:`~jaxnn.NeuralNetRegressor`, alone or
   as the last step of a ``Pipeline``, every candidate × fold is built as scikit-learn builds it
   (``clone(estimator).set_params(**candidate)``, the fold's rows from ``cv.split``), the steps before the
-  network (if any) are fitted on the training fold (``fit_transform``, as ``Pipeline.fit`` does), and all
+  network (if any) are fitted on the training fold (``fit_transform``, as ``Pipeline.fit`` does; once per
+  fold for all the candidates that set only the network's parameters, which share those fitted steps), and all
   the networks are trained by one call of :func:`jaxnn.estimators.fit_estimators`, which trains networks
   that share a compiled configuration as one population (a grid over ``learning_rate_init`` × ``alpha`` is
   one population; a grid over ``hidden_layer_sizes`` is one population per architecture).  Each network
@@ -129,20 +130,30 @@ def _population_layout(estimator, fit_param_names) -> _Layout | None:
     return _Layout(len(head), weight_param)
 
 
-def _network_data(estimator, layout: _Layout, X_train, y_train, fold_params: dict):
-    """Fit the steps before the network on the training fold (as ``Pipeline.fit`` does); returns the network
-    and the arguments of its ``fit``: ``(X, y)`` or ``(X, y, sample_weight)``."""
+def _network_data(estimator, layout: _Layout, X_train, y_train, fold_params: dict, fitted_head=None):
+    """Fit the steps before the network on the training fold (as ``Pipeline.fit`` does), or take them already
+    fitted (``fitted_head``: their steps and output); returns the network, the arguments of its ``fit`` —
+    ``(X, y)`` or ``(X, y, sample_weight)`` — and the fitted head (None without one)."""
     params = dict(fold_params)
     weight = params.pop(layout.weight_param, None)
     if layout.head_steps == 0:
         network, inputs = estimator, X_train
     else:
-        head = estimator[: layout.head_steps]  # shares the step objects with the pipeline
-        inputs = head.fit_transform(X_train, y_train, **params)
+        if fitted_head is None:
+            head = estimator[: layout.head_steps]  # shares the step objects with the pipeline
+            fitted_head = (head.steps, head.fit_transform(X_train, y_train, **params))
+        steps, inputs = fitted_head
         # With Pipeline(memory=...), fitting clones the steps: put the fitted ones into the pipeline.
-        estimator.steps = [*head.steps, *estimator.steps[layout.head_steps :]]
+        estimator.steps = [*steps, *estimator.steps[layout.head_steps :]]
         network = estimator.steps[-1][1]
-    return network, (inputs, y_train) if weight is None else (inputs, y_train, weight)
+    return network, (inputs, y_train) if weight is None else (inputs, y_train, weight), fitted_head
+
+
+def _leaves_head_alone(candidate: dict, estimator, layout: _Layout) -> bool:
+    """Whether ``candidate`` sets only parameters of the network step, so that the steps before it are the
+    base pipeline's for every such candidate and, fitted once per fold, serve them all."""
+    head_names = {name for name, _ in estimator.steps[: layout.head_steps]}
+    return all("__" in key and key.partition("__")[0] not in head_names for key in candidate)
 
 
 class _Fitted(NamedTuple):
@@ -161,7 +172,8 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
     """
     fitted: list[_Fitted] = []
     members: list[tuple[int, Any, tuple, float]] = []  # (task, network, fit arguments, preprocessing seconds)
-    for (params, layout), (train, _) in product(zip(candidates, layouts, strict=True), splits):
+    heads: dict[int, tuple] = {}  # fold → the base pipeline's steps before the network, fitted on it
+    for (params, layout), (fold, (train, _)) in product(zip(candidates, layouts, strict=True), enumerate(splits)):
         estimator = clone(base_estimator).set_params(**clone(params, safe=False))
         fold_params = _check_method_params(X, params=fit_params, indices=train)
         X_train, y_train = _safe_split(estimator, X, y, train)
@@ -170,7 +182,12 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
             if layout is None:
                 estimator.fit(X_train, y_train, **fold_params)
             else:
-                network, data = _network_data(estimator, layout, X_train, y_train, fold_params)
+                shared = layout.head_steps > 0 and _leaves_head_alone(params, estimator, layout)
+                network, data, head = _network_data(
+                    estimator, layout, X_train, y_train, fold_params, heads.get(fold) if shared else None
+                )
+                if shared:
+                    heads[fold] = head
                 members.append((len(fitted), network, data, time.perf_counter() - start))
         except Exception as error:  # scikit-learn's error_score decides, in _score_fitted
             fitted.append(_Fitted(estimator, error, time.perf_counter() - start))

@@ -288,3 +288,30 @@ def test_sklearns_search_tests_pass_with_jaxnn_searches(tmp_path):
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+
+
+class CountingScaler(StandardScaler):
+    """A StandardScaler that counts its fits (the class attribute, shared by its clones)."""
+
+    fits = 0
+
+    def fit(self, X, y=None, sample_weight=None):
+        type(self).fits += 1
+        return super().fit(X, y, sample_weight)
+
+
+@pytest.mark.parametrize(
+    ("grid", "expected_fits"),
+    [
+        ({"net__learning_rate_init": [0.01, 0.03], "net__alpha": [1e-4, 1e-2]}, 3),  # once per fold
+        ({"net__learning_rate_init": [0.01, 0.03], "scale__with_std": [True, False]}, 4 * 3),  # per candidate
+    ],
+)
+def test_steps_before_the_network_are_fitted_once_per_fold_when_the_grid_leaves_them_alone(iris, grid, expected_fits):
+    x, _, y = iris
+    pipe = Pipeline([("scale", CountingScaler()), ("net", network())])
+    CountingScaler.fits = 0
+    ours = GridSearchCV(pipe, grid, cv=3, refit=False).fit(x, y)
+    assert CountingScaler.fits == expected_fits
+    theirs = sklearn_model_selection.GridSearchCV(pipe, grid, cv=3, refit=False).fit(x, y)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], atol=1e-5)
