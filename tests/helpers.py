@@ -7,6 +7,7 @@ added to ``jaxnn.activations.ACTIVATIONS`` or ``jaxnn.losses.LOSSES`` without a 
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import jax
@@ -181,3 +182,20 @@ def assert_trees_equal(actual, desired) -> None:
     assert jax.tree.structure(actual) == jax.tree.structure(desired)
     for a, d in zip(jax.tree.leaves(actual), jax.tree.leaves(desired), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(d))
+
+
+@contextlib.contextmanager
+def compilations():
+    """Collect the names of the programs built inside the block (lowered to XLA, then compiled or, with the
+    persistent compilation cache the estimators switch on, loaded from it: either way a new program)."""
+    names = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            names.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

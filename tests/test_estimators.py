@@ -1,6 +1,5 @@
 """NeuralNetClassifier and NeuralNetRegressor: scikit-learn's own checks, then each promise of the estimators."""
 
-import contextlib
 import json
 import os
 import pickle
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import compilations
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_diabetes, load_iris
@@ -46,23 +46,6 @@ def quietly(estimator, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return estimator.fit(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def compilations():
-    """Collect the names of the programs built inside the block (lowered to XLA, then compiled or, with the
-    persistent compilation cache the estimators switch on, loaded from it: either way a new program)."""
-    names = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
-            names.append(kwargs.get("fun_name"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from unittest import mock
 
-import jax
 import numpy as np
 import pytest
+from helpers import compilations
 from scipy.stats import loguniform
 from sklearn import model_selection as sklearn_model_selection
 from sklearn.datasets import load_iris
@@ -61,22 +61,6 @@ def population_calls():
 
     with mock.patch.object(model_selection, "fit_estimators", spy):
         yield sizes
-
-
-@contextlib.contextmanager
-def compilations():
-    """The names of the programs lowered to XLA inside the block (compiled, or loaded from a cache)."""
-    names = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
-            names.append(kwargs.get("fun_name"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def both(search_type, estimator, space, x, y, **kwargs):
