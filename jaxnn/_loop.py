@@ -81,6 +81,7 @@ __all__ = [
     "epoch_batches",
     "forward",
     "run",
+    "select",
     "step",
 ]
 
@@ -272,7 +273,8 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def _select(condition, new, old):
+def select(condition, new, old):
+    """The pytree ``new`` where ``condition`` holds, else ``old`` (leaf by leaf, ``jnp.where``)."""
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
@@ -296,7 +298,7 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
     ok = carry.ok & (finite | ~active)
     apply = ok & active
     new = carry._replace(
-        params=_select(apply, new_params, carry.params), opt_state=_select(apply, new_opt_state, carry.opt_state), ok=ok
+        params=select(apply, new_params, carry.params), opt_state=select(apply, new_opt_state, carry.opt_state), ok=ok
     )
     return new, value
 
@@ -379,7 +381,7 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
         better = monitored < stop.best
     return monitored, StopCarry(
         best=jnp.where(better, monitored, stop.best),
-        best_params=None if spec.score is None else _select(better & train.ok, train.params, stop.best_params),
+        best_params=None if spec.score is None else select(better & train.ok, train.params, stop.best_params),
         no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
     )
 

@@ -99,8 +99,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn._checks import is_int, is_real
-from jaxnn._loop import RunSpec, default_layout, forward
+from jaxnn._checks import finite_real, is_int
+from jaxnn._loop import RunSpec, default_layout, forward, select
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
 from jaxnn.train import as_matrix, checked_layout, checked_model
@@ -563,7 +563,7 @@ def _line_search(objective, theta, value, grad, direction, slope, first_step, ev
         halfway = search.bracket.stx + 0.5 * (step - search.bracket.stx)
         step_after = jnp.where(finite, step_after, halfway)
         step_after = jnp.where(step_after >= cap, bracket.stx + 0.5 * (cap - bracket.stx), step_after)
-        bracket = jax.tree.map(partial(jnp.where, finite), bracket, search.bracket)
+        bracket = select(finite, bracket, search.bracket)
         armijo = trial_value <= value + step * SUFFICIENT_DECREASE * slope
         accepted = evaluate_only | (finite & ((verdict == _CONVERGED) | ((verdict == _WARNED) & armijo)))
         n_eval = search.n_eval + 1
@@ -588,10 +588,6 @@ def _line_search(objective, theta, value, grad, direction, slope, first_step, ev
 # One iteration, the compiled chunk of iterations, and the host driver.
 
 
-def _select(condition, new, old):
-    return jax.tree.map(partial(jnp.where, condition), new, old)
-
-
 def _iteration(objective, settings: _Settings, state: _State) -> _State:
     """Direction, line search, memory update and the stopping tests (see the module docstring).
 
@@ -612,8 +608,8 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
     sy = (trial.slope - slope) * trial.step
     curvature_ok = sy > jnp.finfo(sy.dtype).eps * (-slope * trial.step)
     updated = remember(state.memory, trial.step * direction, trial.grad - state.grad, sy)
-    memory = _select(accepted & curvature_ok, updated, state.memory)
-    memory = _select(accepted, memory, _cleared(state.memory))  # a failed search restarts along −g
+    memory = select(accepted & curvature_ok, updated, state.memory)
+    memory = select(accepted, memory, _cleared(state.memory))  # a failed search restarts along −g
 
     n_iter = state.n_iter + (accepted & ~start).astype(jnp.int32)
     n_fun = state.n_fun + search.n_eval
@@ -639,7 +635,7 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
         jnp.where(jnp.max(jnp.abs(trial.grad)) <= settings.gtol, int(Status.CONVERGED_GRADIENT), int(Status.RUNNING)),
     )
     status = jnp.where(start, at_start, jnp.where(accepted, after_step, after_failure))
-    kept = _select(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
+    kept = select(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
     return _State(
         theta=kept[0],
         value=kept[1],
@@ -756,12 +752,6 @@ def _checked_limit(value, name: str) -> int:
     return int(value)
 
 
-def _checked_tolerance(value, name: str) -> float:
-    if not is_real(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def minimize(
     model: Sequential,
     params: Params,
@@ -823,11 +813,11 @@ def minimize(
         x=np.asarray(x, dtype),
         y=np.asarray(y, dtype),
         weight=np.asarray(weight, dtype),
-        alpha=_checked_tolerance(alpha, "alpha"),
+        alpha=finite_real(alpha, "alpha", minimum=0),
         max_iter=_checked_limit(max_iter, "max_iter"),
         max_fun=_checked_limit(max_fun, "max_fun"),
-        gtol=_checked_tolerance(gtol, "gtol"),
-        ftol=_checked_tolerance(ftol, "ftol"),
+        gtol=finite_real(gtol, "gtol", minimum=0),
+        ftol=finite_real(ftol, "ftol", minimum=0),
     )
 
 
