@@ -59,6 +59,8 @@ from jaxnn.optimizers import (
     adaptive_rate,
     invscaling_rate,
     is_gradient_descent,
+    l2_penalty,
+    l2_rate_of,
     learning_rate_of,
     with_learning_rate,
 )
@@ -292,6 +294,9 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
         return loss(_forward_prepared(spec, params, inputs, folded), y, safe_weight)
 
     value, grads = jax.value_and_grad(objective)(carry.params)
+    l2_rate = l2_rate_of(carry.opt_state)
+    if l2_rate is not None:  # the solver adds λ·W to the gradient: report the loss it descends, as MLP
+        value = value + l2_penalty(jax.lax.optimization_barrier(carry.params), l2_rate)
     updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params)
     new_params = optax.apply_updates(carry.params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)

@@ -148,11 +148,22 @@ class _Config(NamedTuple):
     beta_1: float
     beta_2: float
     epsilon: float
-    init: str
+    init: str  # MLP_INIT or a name in jaxnn.layers.INITIALISERS
     n_ensemble: int  # networks trained from seeds (seed + k) mod 2**32, k < n_ensemble; predictions averaged
     schedule: str = "constant"  # learning_rate for solver='sgd'; the other solvers ignore it (scikit-learn's adam)
     power_t: float = 0.5
     shuffle: bool = True
+    init_factor: float = 6.0  # init='mlp': the factor of its bound (_mlp_init_factor)
+
+
+MLP_INIT = "mlp"  # the estimators' default init: scikit-learn MLP's weights, drawn as it draws them
+ESTIMATOR_INITIALISERS = (MLP_INIT, *INITIALISERS)
+
+
+def _mlp_init_factor(activation) -> float:
+    """MLP's bound factor: 2 for logistic hidden units, else 6 (a list of activations: 2 if all are logistic)."""
+    names = [activation] if isinstance(activation, str) else list(activation)
+    return 2.0 if names and all(name in ("logistic", "sigmoid") for name in names) else 6.0
 
 
 def _require(ok: bool, name: str, expected: str, value) -> None:
@@ -232,7 +243,10 @@ def _check_params(est) -> _Config:
         value = getattr(est, name)
         _require(isinstance(value, bool | np.bool_), name, "True or False", value)
     _require(
-        isinstance(est.init, str) and est.init in INITIALISERS, "init", f"one of {', '.join(INITIALISERS)}", est.init
+        isinstance(est.init, str) and est.init in ESTIMATOR_INITIALISERS,
+        "init",
+        f"one of {', '.join(map(repr, ESTIMATOR_INITIALISERS))}",
+        est.init,
     )
     if est.early_stopping and est.validation_fraction <= 0:
         raise ValueError("early_stopping=True needs validation_fraction > 0 (the share of data held out)")
@@ -257,6 +271,7 @@ def _check_params(est) -> _Config:
         schedule=est.learning_rate if solver == "sgd" else "constant",
         power_t=float(est.power_t),
         shuffle=bool(est.shuffle),
+        init_factor=_mlp_init_factor(est.activation),
     )
 
 
@@ -291,11 +306,14 @@ def _describe(model: Sequential) -> str:
 
 
 def _network(config: _Config, head: Head) -> Sequential:
+    # init='mlp' weights are drawn here with NumPy, never by model.init: its layers carry Glorot, the nearest
+    # of jaxnn's initialisers (uniform weights, bound √(6/(n_in + n_out)), zero biases).
+    init = "glorot" if config.init == MLP_INIT else config.init
     hidden = tuple(
-        Dense(units, activation, init=config.init)
+        Dense(units, activation, init=init)
         for units, activation in zip(config.hidden_layer_sizes, config.activations, strict=True)
     )
-    return Sequential((*hidden, Dense(head.units, head.layer_activation, init=config.init)))
+    return Sequential((*hidden, Dense(head.units, head.layer_activation, init=init)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -427,21 +445,62 @@ def _draw_start(model: Sequential, seed, n_features: int, dtype):
 # fusion emitters (a third of the compile time of the iris network's draws; the weights are the same bits as
 # model.init's, which tests/test_estimators.py checks for every initialiser, both float types and many seeds).
 _QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-_start_programs = [
-    jax.jit(_draw_start, static_argnums=(0, 2, 3), compiler_options=_QUICK_COMPILE),
-    jax.jit(_draw_start, static_argnums=(0, 2, 3), compiler_options={"xla_backend_optimization_level": 0}),
-]
+
+
+class _QuickProgram:
+    """``jax.jit(function)`` built for a short compile (:data:`_QUICK_COMPILE`); an XLA that does not know
+    one of those options gets the build with only the optimisation level lowered."""
+
+    def __init__(self, function, static_argnums=()):
+        self._programs = [
+            jax.jit(function, static_argnums=static_argnums, compiler_options=options)
+            for options in (_QUICK_COMPILE, {"xla_backend_optimization_level": 0})
+        ]
+
+    def __call__(self, *args):
+        try:
+            return self._programs[0](*args)
+        except jax.errors.JaxRuntimeError as error:
+            if "compile option" not in str(error) or len(self._programs) == 1:
+                raise
+            del self._programs[0]
+            return self._programs[0](*args)
+
+
+_start_program = _QuickProgram(_draw_start, static_argnums=(0, 2, 3))
 
 
 def _start(model: Sequential, seed: int, n_features: int, dtype):
-    """The initial parameters and the shuffle key of ``seed``, as one compiled call."""
-    try:
-        return _start_programs[0](model, np.uint32(seed), n_features, dtype)
-    except jax.errors.JaxRuntimeError as error:  # an XLA without that option: the plain build
-        if "compile option" not in str(error) or len(_start_programs) == 1:
-            raise
-        del _start_programs[0]
-        return _start_programs[0](model, np.uint32(seed), n_features, dtype)
+    """The initial parameters (``model.init``) and the shuffle key of ``seed``, as one compiled call."""
+    return _start_program(model, np.uint32(seed), n_features, dtype)
+
+
+def _draw_shuffle_key(seed):
+    """``training_keys(seed)[1]``, the shuffle key, without drawing weights (``seed`` a ``uint32`` scalar)."""
+    return jax.random.split(jax.random.key(seed))[1]
+
+
+_shuffle_key_program = _QuickProgram(_draw_shuffle_key)
+
+
+def _mlp_initial_weights(model: Sequential, factor: float, seed: int, n_features: int, dtype):
+    """scikit-learn MLP's initial weights for ``random_state=seed``, drawn exactly as its ``_init_coef``.
+
+    Layer by layer, first ``W`` of shape ``(n_in, n_out)`` and then ``b`` of shape ``(n_out,)``, all
+    ``~ U[−r, r]`` with Glorot and Bengio's bound ``r = √(factor / (n_in + n_out))`` (``factor`` 6, or 2
+    for logistic hidden units: :func:`_mlp_init_factor`), from one ``numpy.random.RandomState(seed)`` in
+    float64, then cast to the data's dtype.  So ``random_state=seed`` starts from the very numbers
+    ``MLPClassifier``/``MLPRegressor(random_state=seed)`` start from.
+    """
+    draws = np.random.RandomState(seed)
+    params, n_in = [], n_features
+    for layer in model.layers:
+        bound = np.sqrt(factor / (n_in + layer.units))
+        weights = draws.uniform(-bound, bound, (n_in, layer.units))
+        biases = draws.uniform(-bound, bound, layer.units)
+        params.append({"W": weights.astype(dtype), "b": biases.astype(dtype)})
+        n_in = layer.units
+    return params
 
 
 def _as_numpy(tree):
@@ -762,14 +821,20 @@ def _check_counts(y: np.ndarray, head: Head, loss_param) -> None:
         )
 
 
-def _initial_weights(model: Sequential, seed: int, n_features: int, dtype):
-    """The initial weights and the shuffle key of ``seed``: drawn in float32 whatever the data's float type,
-    then cast, so that float32 and float64 data start from the same network (up to the float32 draws being
-    exact in float64) and fit the same model, as scikit-learn's MLP does (it draws in float64 and casts)."""
+def _initial_weights(config: _Config, model: Sequential, seed: int, n_features: int, dtype, *, with_key=True):
+    """The initial weights of ``seed`` and, ``with_key``, its shuffle key (else None).
+
+    ``init='mlp'`` draws scikit-learn's MLP weights with NumPy (:func:`_mlp_initial_weights`); jaxnn's
+    initialisers draw with ``model.init`` in float32 whatever the data's float type, then cast.  Either
+    way float32 and float64 data start from the same network (up to rounding) and fit the same model,
+    as scikit-learn's MLP does (it draws in float64 and casts)."""
+    if config.init == MLP_INIT:
+        params = _mlp_initial_weights(model, config.init_factor, seed, n_features, dtype)
+        return params, _shuffle_key_program(np.uint32(seed)) if with_key else None
     params, shuffle_key = _start(model, seed, n_features, np.dtype(np.float32))
-    if np.dtype(dtype) == np.float32:
-        return params, shuffle_key
-    return _cast_floats(_as_numpy(params), dtype), shuffle_key
+    if np.dtype(dtype) != np.float32:
+        params = _cast_floats(_as_numpy(params), dtype)
+    return params, shuffle_key if with_key else None
 
 
 def _has_partial_fit(estimator) -> bool:
@@ -824,7 +889,7 @@ class _BaseNeuralNet(BaseEstimator):
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
-        init="glorot",
+        init="mlp",
         loss="auto",
         random_state=None,
         warm_start=False,
@@ -914,7 +979,7 @@ class _BaseNeuralNet(BaseEstimator):
             if setup.continuing:
                 params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
             else:
-                params, _ = _initial_weights(setup.model, setup.seed, X.shape[1], dtype)
+                params, _ = _initial_weights(config, setup.model, setup.seed, X.shape[1], dtype, with_key=False)
             result = lbfgs.run(
                 spec,
                 params=params,
@@ -1022,7 +1087,7 @@ class _BaseNeuralNet(BaseEstimator):
         """
         config, X, head = setup.config, setup.X, setup.targets.head
         dtype = X.dtype
-        params, shuffle_key = _initial_weights(setup.model, seed, X.shape[1], dtype)
+        params, shuffle_key = _initial_weights(config, setup.model, seed, X.shape[1], dtype)
         if setup.continuing:
             params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
 
@@ -1339,12 +1404,17 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
       early_stopping, validation_fraction: hold out that share of the data, ``train_test_split(X, y,
         test_size=validation_fraction, stratify=y, random_state=np.random.RandomState(random_state))``,
         and keep the weights of the epoch with the best validation accuracy.
-      init: weight initialiser: ``'glorot'``, ``'he'``, or the seeds' ``'normal'``, ``'small_normal'``,
+      init: the initial weights.  ``'mlp'`` (default): scikit-learn MLP's, drawn exactly as it draws them
+        (layer by layer ``W`` then ``b`` ~ U[−r, r], ``r = √(6/(n_in + n_out))``, or ``√(2/…)`` for logistic
+        hidden units, from ``numpy.random.RandomState(seed)``), so an int ``random_state`` starts from the
+        very weights ``MLPClassifier(random_state=…)`` starts from.  Or one of jaxnn's initialisers, drawn
+        with ``jax.random``: ``'glorot'``, ``'he'``, or the seeds' ``'normal'``, ``'small_normal'``,
         ``'uniform'``.
       loss: ``'auto'`` or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
         last layer, as in the seeds) or ``'mean_squared_error'`` (on the softmax/sigmoid output).
-      random_state: an int in ``[0, 2**32 - 1]`` seeds everything (``jax.random.key(random_state)``): same
-        seed, same weights; None or a ``numpy.random.RandomState`` draws the seed.
+      random_state: an int in ``[0, 2**32 - 1]`` seeds everything: the initial weights (see ``init``), the
+        shuffling (``jax.random.key(random_state)``) and the early-stopping split; same seed, same result.
+        None or a ``numpy.random.RandomState`` draws the seed from it.
       warm_start: continue from the current weights on the next ``fit``.
       verbose: print each epoch's loss after training.
       n_ensemble: train this many networks as one population and average their class probabilities.

@@ -20,8 +20,8 @@ The rules, decided once from the facts each loss states (``task``, ``from_logits
   sample): L sigmoid outputs, one per label, trained by default with ``sigmoid_binary_cross_entropy``
   summed over the labels, as scikit-learn's MLP; a categorical loss is refused (:func:`multilabel_head`).
 * **Regression.**  One output per target column through the loss's ``output_activation``
-  (``identity``, or ``exp`` for the Poisson losses on a log link); the default loss is
-  ``mean_squared_error``; a classification loss is refused.
+  (``identity``, or ``exp`` for the Poisson losses on a log link); the default loss is MLP's
+  ``squared_error``; a classification loss is refused.
 * A loss on logits keeps the last layer linear (``identity``) and its ``output_activation`` becomes the
   head's ``link``, applied to outputs for predictions; any other loss puts the activation in the last
   layer and the link is ``identity``.
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn.activations import get_activation
-from jaxnn.losses import Loss, get_loss, mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from jaxnn.losses import Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
 from jaxnn.metrics import accuracy, r2_score
 
 __all__ = [
@@ -87,10 +87,11 @@ class Head(NamedTuple):
 
 
 def default_loss(task: str, n_classes: int = 0) -> Loss:
-    """``softmax_cross_entropy`` for more than two classes, ``sigmoid_binary_cross_entropy`` for two,
-    ``mean_squared_error`` for regression."""
+    """scikit-learn MLP's loss for the task: ``softmax_cross_entropy`` for more than two classes,
+    ``sigmoid_binary_cross_entropy`` for two (both its log-loss, fused with the output activation), and
+    ``squared_error`` (half the mean squared error) for regression."""
     if task == REGRESSION:
-        return mean_squared_error
+        return squared_error
     return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
 
 
@@ -157,7 +158,7 @@ def multilabel_head(loss: str | Loss | None, n_labels: int) -> Head:
 
 
 def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
-    """The head for ``n_outputs`` real-valued targets trained with ``loss`` (None: mean squared error).
+    """The head for ``n_outputs`` real-valued targets trained with ``loss`` (None: :func:`default_loss`).
 
     The outputs go through the loss's ``output_activation``: ``identity``, or ``exp`` for the Poisson losses
     (in the last layer for ``half_poisson_deviance``, as the link of the fused ``poisson``).
@@ -166,7 +167,7 @@ def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
     if loss.task != "regression":
         raise ValueError(
             f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; "
-            "use 'mean_squared_error' (the default), 'squared_error', 'poisson' or 'sum_of_squares'"
+            "use 'squared_error' (the default), 'mean_squared_error', 'poisson' or 'sum_of_squares'"
         )
     return _head(REGRESSION, loss, n_outputs, loss.output_activation, 0)
 

@@ -53,6 +53,8 @@ __all__ = [
     "init_state",
     "invscaling_rate",
     "is_gradient_descent",
+    "l2_penalty",
+    "l2_rate_of",
     "learning_rate_of",
     "solver",
     "tunable_solver",
@@ -271,6 +273,28 @@ def learning_rate_of(opt_state) -> jax.Array:
     if isinstance(opt_state, DescentRates):
         return opt_state.learning_rate
     return opt_state.hyperparams["learning_rate"]
+
+
+def l2_rate_of(opt_state) -> jax.Array | None:
+    """The L2 rate ``λ`` of a :func:`tunable_solver` state; None for a state without one (a user's optax
+    transformation's)."""
+    if isinstance(opt_state, DescentRates):
+        return opt_state.l2_rate
+    hyperparams = getattr(opt_state, "hyperparams", None)
+    if isinstance(hyperparams, Mapping) and "l2_rate" in hyperparams:
+        return hyperparams["l2_rate"]
+    return None
+
+
+def l2_penalty(params, l2_rate) -> jax.Array:
+    """``½·λ·Σ_layers ‖W‖²``, the penalty whose gradient ``λ·W`` the tunable solvers add (biases excluded), in
+    either layout of :class:`DescentRates`.  With ``λ = alpha / m`` it is scikit-learn's MLP penalty
+    ``alpha/(2m)·Σ‖W‖²``, which MLP adds to the loss it reports."""
+    squares = []
+    for p in params:
+        weights = p["W"] if isinstance(p, Mapping) else p[..., :-1]  # W̃ = [Wᵀ | b]: all but the last column
+        squares.append(jnp.sum(jnp.square(weights)))
+    return 0.5 * l2_rate * sum(squares)
 
 
 def with_learning_rate(opt_state, learning_rate):

@@ -66,8 +66,10 @@ def test_multilabel_targets_get_one_sigmoid_per_label_and_an_indicator_predictio
     np.testing.assert_array_equal(predicted, (probabilities > 0.5).astype(int))
     assert net.score(x, y) > 0.9  # subset accuracy: every label of a sample right
 
-    # The loss is scikit-learn's: one full-batch partial_fit step reports the loss at the weights it starts from.
-    expected = binary_log_loss(y, probabilities)
+    # The loss is scikit-learn's, its L2 penalty alpha/(2n)·Σ‖W‖² included: one full-batch partial_fit step
+    # reports it at the weights it starts from.
+    penalty = 0.5 * net.alpha * sum(np.sum(w**2) for w in net.coefs_) / len(x)
+    expected = binary_log_loss(y, probabilities) + penalty
     net.partial_fit(x, y)
     assert net.loss_curve_[-1] == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="fitted for a multilabel indicator matrix of 4 labels"):
@@ -209,6 +211,70 @@ def test_float32_and_float64_data_start_from_the_same_weights_and_batches(blobs)
     for a, b in zip(single.coefs_ + single.intercepts_, double.coefs_ + double.intercepts_, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # float32 rounding only
     np.testing.assert_allclose(single.loss_curve_, double.loss_curve_, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# init='mlp' (the default): scikit-learn's initial weights, so deterministic solvers fit scikit-learn's model.
+
+MLP_PARITY = {
+    "classifier-relu": (NeuralNetClassifier, MLPClassifier, {"hidden_layer_sizes": (8,)}),
+    "classifier-tanh-two-layers": (
+        NeuralNetClassifier,
+        MLPClassifier,
+        {"hidden_layer_sizes": (6, 5), "activation": "tanh"},
+    ),
+    "regressor-logistic": (
+        NeuralNetRegressor,
+        MLPRegressor,
+        {"hidden_layer_sizes": (7,), "activation": "logistic", "loss": "squared_error"},
+    ),
+}
+
+
+def _parity_data(estimator):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 4))
+    signal = x[:, 0] - 0.7 * x[:, 1] + 0.4 * x[:, 2] * x[:, 3]
+    if estimator is NeuralNetRegressor:
+        return x, signal
+    return x, np.digitize(signal, [-0.5, 0.5])  # three classes
+
+
+@pytest.mark.parametrize("case", sorted(MLP_PARITY))
+@pytest.mark.parametrize("seed", [0, 11])
+def test_lbfgs_from_the_same_random_state_fits_scikit_learns_model(case, seed):
+    """L-BFGS is deterministic: from MLP's initial weights jaxnn's L-BFGS-B (scipy's, step for step) takes
+    the same iterations, so the fitted weights are MLP's up to float64 rounding."""
+    ours, theirs, settings = MLP_PARITY[case]
+    x, y = _parity_data(ours)
+    common = dict(solver="lbfgs", max_iter=25, random_state=seed, **settings)
+    fitted, expected = ours(**common).fit(x, y), theirs(**common).fit(x, y)
+    assert fitted.n_iter_ == expected.n_iter_
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(fitted.loss_, expected.loss_, rtol=1e-9)
+
+
+def test_full_batch_sgd_from_the_same_random_state_fits_scikit_learns_model():
+    """A full batch has no order to shuffle: sgd with momentum, Nesterov and the invscaling schedule takes
+    MLP's steps from MLP's initial weights."""
+    x, y = _parity_data(NeuralNetClassifier)
+    common = dict(
+        hidden_layer_sizes=(8,), solver="sgd", batch_size=len(x), learning_rate="invscaling", learning_rate_init=0.2,
+        max_iter=30, tol=0.0, n_iter_no_change=np.inf, random_state=3,
+    )  # fmt: skip
+    fitted, expected = NeuralNetClassifier(**common).fit(x, y), MLPClassifier(**common).fit(x, y)
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fitted.loss_curve_, expected.loss_curve_, rtol=1e-9)
+
+
+def test_jaxnns_own_initialisers_remain_available():
+    x, y = _parity_data(NeuralNetClassifier)
+    nets = {init: NeuralNetClassifier((8,), init=init, max_iter=1, random_state=0).fit(x, y) for init in ("mlp", "he")}
+    assert not np.allclose(nets["mlp"].coefs_[0], nets["he"].coefs_[0])
+    with pytest.raises(ValueError, match="init must be one of 'mlp', 'normal'"):
+        NeuralNetClassifier(init="xavier").fit(x, y)
 
 
 # --------------------------------------------------------------------------------------------------

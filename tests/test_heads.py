@@ -49,7 +49,7 @@ def test_regression_takes_regression_losses_only(name):
 def test_default_losses_are_the_stable_fused_ones():
     assert heads.classification_head(None, 3).loss is jaxnn.softmax_cross_entropy
     assert heads.classification_head(None, 2).loss is jaxnn.sigmoid_binary_cross_entropy
-    assert heads.regression_head(None, 1).loss is jaxnn.mean_squared_error
+    assert heads.regression_head(None, 1).loss is jaxnn.squared_error  # scikit-learn MLP's
     with pytest.raises(ValueError, match="at least two classes"):
         heads.classification_head(None, 1)
 

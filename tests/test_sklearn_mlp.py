@@ -72,12 +72,3 @@ exec(compile(_source, _path, "exec"), globals())  # scikit-learn's installed tes
 for _name in EXCLUDED:
     assert callable(globals().get(_name)), f"scikit-learn's MLP tests no longer define {_name}; update EXCLUDED"
     del globals()[_name]
-
-# The one test that still fails, kept visible as a strict expected failure (it must start passing to be
-# removed from here).  scikit-learn's test assumes that 10 loss evaluations never reach L-BFGS's
-# convergence; from jaxnn's initial weights the identity network (a linear model) converges in 9
-# iterations and 10 evaluations by scipy's relative-reduction rule (ftol), so no ConvergenceWarning is due.
-# scikit-learn draws its weights with its own generator and bound; matching that draw is issue #14's open part.
-test_lbfgs_regression_maxfun = pytest.mark.xfail(
-    strict=True, reason="jaxnn's initial weights let the identity network converge within max_fun=10"
-)(test_lbfgs_regression_maxfun)  # noqa: F821 (defined by the executed scikit-learn module)
