@@ -294,10 +294,14 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
         return loss(_forward_prepared(spec, params, inputs, folded), y, safe_weight)
 
     value, grads = jax.value_and_grad(objective)(carry.params)
+    extra_args = {}
+    if isinstance(spec.optimizer, optax.GradientTransformationExtraArgs):
+        # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules.
+        extra_args = {"value": value, "grad": grads, "value_fn": objective}
     l2_rate = l2_rate_of(carry.opt_state)
     if l2_rate is not None:  # the solver adds λ·W to the gradient: report the loss it descends, as MLP
-        value = value + l2_penalty(jax.lax.optimization_barrier(carry.params), l2_rate)
-    updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params)
+        value = value + l2_penalty(carry.params, l2_rate)
+    updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params, **extra_args)
     new_params = optax.apply_updates(carry.params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)
     ok = carry.ok & (finite | ~active)

@@ -161,7 +161,11 @@ def fit(
       loss: a loss name or :class:`~jaxnn.losses.Loss`.
       epochs: number of passes over the data.
       optimizer: any optax transformation (it carries its own learning rate); default
-        ``gradient_descent(learning_rate)``.
+        ``gradient_descent(learning_rate)``.  One that takes the objective as well, a line search such as
+        ``optax.lbfgs()`` (an ``optax.GradientTransformationExtraArgs``), gets each batch's ``value``,
+        ``grad`` and ``value_fn`` (the same hand-written rules); with the full batch one epoch is one
+        L-BFGS iteration.  scipy's L-BFGS-B, the estimators' ``solver='lbfgs'``, is
+        :func:`jaxnn.lbfgs.minimize`.
       learning_rate: the step of the default plain gradient descent (0.01 when not given); an error
         together with ``optimizer``, whose own rate would silently win.
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``

@@ -112,6 +112,38 @@ def test_any_optax_transformation_is_accepted():
     assert jax.tree.structure(result.opt_state) == jax.tree.structure(momentum.init(PARAMS))
 
 
+def test_a_line_search_optimiser_gets_the_objective_and_matches_optax_on_autodiff():
+    """optax.lbfgs needs the loss at trial points (``value_fn``, plus ``value`` and ``grad``): fit passes the
+    batch's objective through the hand-written rules; optax's own loop on jax.grad of the plain forward is
+    the referee (float64, full batch: one epoch is one L-BFGS iteration)."""
+    model = jaxnn.Sequential((jaxnn.Dense(5, "tanh", init="glorot"), jaxnn.Dense(3, "identity", init="glorot")))
+    loss = jaxnn.softmax_cross_entropy
+    x, y = X.astype(np.float64), Y.astype(np.float64)
+    epochs = 12
+    with jax.enable_x64(True):
+        params = model.init(KEY, 2, jnp.float64)
+        result = jaxnn.fit(model, params, x, y, loss=loss, epochs=epochs, optimizer=optax.lbfgs())
+
+        def objective(p):
+            return loss.forward(model.apply(p, x, custom_rules=False), y, jnp.ones(len(x)))
+
+        solver = optax.lbfgs()
+
+        @jax.jit
+        def iteration(p, state):
+            value, grad = jax.value_and_grad(objective)(p)
+            updates, state = solver.update(grad, state, p, value=value, grad=grad, value_fn=objective)
+            return optax.apply_updates(p, updates), state, value
+
+        expected, state, losses = params, solver.init(params), []
+        for _ in range(epochs):
+            expected, state, value = iteration(expected, state)
+            losses.append(float(value))
+    assert result.n_epochs == epochs and losses[-1] < 0.2 * losses[0]
+    np.testing.assert_allclose(np.asarray(result.history), losses, rtol=1e-9)
+    assert_trees_close(result.params, expected, rtol=1e-7, atol=1e-10)
+
+
 def test_default_is_plain_gradient_descent():
     """One full-batch epoch with learning_rate η is exactly θ − η·∂L/∂θ (gradient from the explicit backward)."""
     rng = np.random.default_rng(3)
