@@ -3,7 +3,8 @@
 1. options (fresh: given + defaults; resumed: the checkpoint's, checked, given ones must agree);
 2. devices and hosts; the output directory and its lock;
 3. the data (a resumed run checks its fingerprint), the head, the model, the starting state;
-4. training in chunks (:func:`jaxnn.cli.training.train`);
+4. training in chunks (:func:`jaxnn.cli.training.train`), or, for ``--optimizer lbfgs``, one compiled
+   minimisation (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
@@ -24,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from jaxnn import checkpoint, compile_cache, distributed
+from jaxnn.cli import lbfgs_training, population
 from jaxnn.cli import options as cli_options
-from jaxnn.cli import population
 from jaxnn.cli.data import Problem, load_problem
-from jaxnn.cli.devices import Runtime, start_runtime
+from jaxnn.cli.devices import Runtime, one_device, start_runtime
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.locking import OutLock
@@ -142,13 +143,17 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
     options = settled_options(options, problem)
     head = make_head(options, problem)
     model = build_model(options, head)
-    optimizer = make_optimizer(options)
+    lbfgs = options["optimizer"] == cli_options.LBFGS
+    optimizer = None if lbfgs else make_optimizer(options)
     state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"])
     if stored is not None:
         state, key, _ = resumed_state(resume_path, state)
     epochs = args.epochs or (stored["epochs"] if stored else cli_options.DEFAULT_EPOCHS[options["optimizer"]])
     if state.epoch > epochs:
-        raise CliError(f"--epochs {epochs} is fewer than the {state.epoch} epochs the checkpoint has already done")
+        raise CliError(
+            f"--epochs {epochs} is fewer than the {state.epoch} {cli_options.unit(options['optimizer'])}s "
+            "the checkpoint has already done"
+        )
     targets = make_targets(problem, head)
     run = Run(
         options,
@@ -159,7 +164,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
         optimizer,
         key,
         runtime,
-        distributed.shard_rows(runtime.mesh, problem.x_train, targets.train),
+        None if lbfgs else distributed.shard_rows(runtime.mesh, problem.x_train, targets.train),
         epochs,
         args.checkpoint_every,
         args.checkpoint_seconds,
@@ -213,11 +218,16 @@ def _finish(run: Run, state: TrainState, resumed: bool) -> int:
 def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
     _enable_compile_cache()
     options, stored = _read_options(args)
+    lbfgs = options["optimizer"] == cli_options.LBFGS
     members = cli_options.population_members(options)
     if len(members) > 1:
         population.check_arguments(args)
+    if lbfgs:
+        lbfgs_training.check_arguments(args)
     _stage(ctrl_c, "while reading the options")
     runtime = start_runtime(args)
+    if lbfgs:
+        runtime = one_device(runtime)
     _stage(ctrl_c, "while starting the devices")
     out = _output_directory(args)
     lock = contextlib.nullcontext()
@@ -231,13 +241,15 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
             return population.run(args, ctrl_c, runtime, out, options)
         run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
+        unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:
-            print(f"resuming {args.resume / CHECKPOINT_FILE} at epoch {state.epoch} of {run.epochs}", flush=True)
-        state = train(run, state, make_progress(quiet, run.epochs, state.epoch, run.problem.name), ctrl_c)
+            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {run.epochs}", flush=True)
+        progress = make_progress(quiet, run.epochs, state.epoch, run.problem.name, unit)
+        state = (lbfgs_training.train if lbfgs else train)(run, state, progress, ctrl_c)
         status = _finish(run, state, resumed=stored is not None)
         if ctrl_c.pressed:
             raise Interrupted(
-                f"{PROG}: interrupted after training (at epoch {state.epoch}); checkpoint in {run.out}"
+                f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {run.out}"
                 if run.out and runtime.main
                 else (f"{PROG}: interrupted after training" if runtime.main else "")
             )

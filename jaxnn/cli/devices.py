@@ -12,7 +12,7 @@ from jax.experimental import multihost_utils
 from jaxnn import distributed, platforms
 from jaxnn.cli.errors import CliError
 
-__all__ = ["Runtime", "any_process", "first_line", "start_runtime"]
+__all__ = ["Runtime", "any_process", "first_line", "one_device", "start_runtime"]
 
 
 class Runtime(NamedTuple):
@@ -55,6 +55,11 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     return Runtime(
         distributed.make_mesh(devices), devices[0].platform, jax.process_count(), distributed.is_main_process()
     )
+
+
+def one_device(runtime: Runtime) -> Runtime:
+    """The runtime on the first device of its mesh: the one JAX computes on by default."""
+    return runtime._replace(mesh=distributed.make_mesh(list(runtime.mesh.devices.flat)[:1]))
 
 
 def any_process(flag: bool, runtime: Runtime) -> bool:

@@ -8,6 +8,11 @@ checks the options read from a checkpoint (JSON values, typed: ``"0.1"`` is not 
 
 :data:`MEMBER_OPTIONS` (``--lr``, ``--seed``) also take comma-separated lists: several values make a
 population run, one network per combination (:func:`population_members`); one value is a single run.
+
+The optimisers (:data:`OPTIMIZERS`) are the estimators' solvers by the same names: ``gd``, ``sgd`` and ``adam``
+take steps of ``--lr`` (:mod:`jaxnn.optimizers`), and ``lbfgs`` is full-batch L-BFGS (:mod:`jaxnn.lbfgs`), whose
+line search picks every step: it has no ``--lr`` (stored as None), always uses the full batch, and its
+``--epochs`` is the most iterations (:func:`unit`).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ __all__ = [
     "DEFAULT_CHECKPOINT_SECONDS",
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
+    "LBFGS",
     "MAX_EPOCHS",
     "MEMBER_OPTIONS",
+    "OPTIMIZERS",
     "PLATFORMS",
     "RUN_OPTIONS",
     "TASKS",
@@ -46,6 +53,7 @@ __all__ = [
     "population_members",
     "show",
     "stored_options",
+    "unit",
     "with_defaults",
 ]
 
@@ -54,10 +62,14 @@ TASKS = ("auto", "classification", "regression")
 MAX_EPOCHS = 2**32 - 1  # the epoch counter inside the compiled loop is a uint32
 DEFAULT_CHECKPOINT_SECONDS = 10.0
 
-# Defaults that depend on the optimiser: full-batch gradient descent is the seeds' recipe.
-DEFAULT_LR = {"gd": 0.1, "sgd": 0.1, "adam": 0.01}
-DEFAULT_EPOCHS = {"gd": 2000, "sgd": 200, "adam": 200}
-DEFAULT_BATCH = {"gd": None, "sgd": 32, "adam": 32}  # None: full batch
+LBFGS = "lbfgs"  # full-batch L-BFGS (jaxnn.lbfgs), the estimators' solver='lbfgs'
+OPTIMIZERS = (*SOLVERS, LBFGS)
+
+# Defaults that depend on the optimiser: full-batch gradient descent is the seeds' recipe.  For lbfgs an
+# "epoch" is an iteration, and 200 is the estimators' (and scikit-learn's MLP's) max_iter.
+DEFAULT_LR = {"gd": 0.1, "sgd": 0.1, "adam": 0.01, LBFGS: None}  # None: no learning rate
+DEFAULT_EPOCHS = {"gd": 2000, "sgd": 200, "adam": 200, LBFGS: 200}
+DEFAULT_BATCH = {"gd": None, "sgd": 32, "adam": 32, LBFGS: None}  # None: full batch
 SGD_DEFAULTS = SolverSettings()  # momentum 0.9, Nesterov: scikit-learn's, and the estimators'
 
 _REQUIRED = object()  # an option every checkpoint must hold
@@ -132,8 +144,8 @@ _OPTIONS: dict[str, Option] = {
     ),
     "activation": _choice(sorted(ACTIVATIONS), "an activation"),
     "loss": _choice(sorted(LOSSES), "a loss"),
-    "optimizer": _choice(SOLVERS, "an optimizer"),
-    "lr": Option("", float, _is_positive_real, "a positive number"),
+    "optimizer": _choice(OPTIMIZERS, "an optimizer"),
+    "lr": Option("", float, _is_positive_real, "a positive number", nullable=True),  # None: lbfgs
     "momentum": Option(
         "",
         float,
@@ -170,6 +182,11 @@ EPOCHS = Option(
 def flag(name: str) -> str:
     """``batch_size`` → ``--batch-size``."""
     return "--" + name.replace("_", "-")
+
+
+def unit(optimizer: str) -> str:
+    """What ``--epochs`` counts for ``optimizer``: ``"iteration"`` for lbfgs, ``"epoch"`` for the others."""
+    return "iteration" if optimizer == LBFGS else "epoch"
 
 
 def check_value(option: Option, value) -> bool:
@@ -339,14 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_argument(table["optimizer"], "optimizer"),
         metavar="NAME",
         help="gd: gradient descent on the full batch (default); sgd: minibatches of 32 with momentum "
-        "(see --momentum); adam: Adam on minibatches of 32",
+        "(see --momentum); adam: Adam on minibatches of 32; lbfgs: full-batch L-BFGS, which stops when it "
+        "converges (no --lr or --batch-size; one device)",
     )
     model.add_argument(
         "--lr",
         type=_list_argument(table["lr"]),
         metavar="RATE",
-        help="learning rate (default 0.1 for gd and sgd, 0.01 for adam); a list such as 0.01,0.1,1 trains a "
-        "population, one network per rate (and per --seed), and keeps the best on the test split",
+        help="learning rate (default 0.1 for gd and sgd, 0.01 for adam; lbfgs has none); a list such as "
+        "0.01,0.1,1 trains a population, one network per rate (and per --seed), and keeps the best on the test split",
     )
     model.add_argument(
         "--momentum",
@@ -363,13 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_epochs_argument,
         metavar="N",
-        help="total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and adam)",
+        help="total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and adam); "
+        "for lbfgs the most iterations (default 200)",
     )
     model.add_argument(
         "--batch-size",
         type=_batch_size_argument,
         metavar="N",
-        help="rows per step, or 'full' (default: full for gd, 32 for sgd and adam)",
+        help="rows per step, or 'full' (default: full for gd and lbfgs, 32 for sgd and adam)",
     )
 
     files = parser.add_argument_group("output and checkpoints")
@@ -463,9 +482,9 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
     if ("csv" in given) != ("target" in given):
         raise CliError("--csv and --target go together: name the file and the column to predict")
     optimizer = given.get("optimizer", "gd")
-    momentum_given = [flag(name) for name in ("momentum", "nesterov") if name in given]
-    if optimizer != "sgd" and momentum_given:
-        raise CliError(f"{' and '.join(momentum_given)} set sgd's momentum; --optimizer {optimizer} has none")
+    _check_momentum(optimizer, given)
+    if optimizer == LBFGS:
+        _check_lbfgs(given)
     sgd = optimizer == "sgd"
     defaults = {
         "dataset": None if "csv" in given else "iris",
@@ -485,6 +504,29 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
         "stratify": None,
     }
     return {**defaults, **given}
+
+
+def _check_momentum(optimizer: str, given: dict[str, Any]) -> None:
+    momentum_given = [flag(name) for name in ("momentum", "nesterov") if name in given]
+    if optimizer != "sgd" and momentum_given:
+        raise CliError(f"{' and '.join(momentum_given)} set sgd's momentum; --optimizer {optimizer} has none")
+
+
+def _check_lbfgs(given: dict[str, Any]) -> None:
+    """Refuse the given options that lbfgs has no use for: a learning rate, minibatches, several seeds."""
+    unused = [name for name in ("lr", "batch_size") if given.get(name) is not None]  # --batch-size full is None
+    if unused:
+        shown = " and ".join(f"{flag(name)} {show(name, given[name])}" for name in unused)
+        raise CliError(
+            f"{shown} {'do' if len(unused) > 1 else 'does'} not apply to --optimizer lbfgs: full-batch L-BFGS "
+            f"uses the whole training split and its line search picks every step; leave "
+            f"{' and '.join(map(flag, unused))} out"
+        )
+    if isinstance(given.get("seed"), tuple):
+        raise CliError(
+            f"--seed {show('seed', given['seed'])} lists several values, which trains a population; "
+            "--optimizer lbfgs trains one network at a time: give one --seed"
+        )
 
 
 def listed_options(options: dict[str, Any]) -> list[str]:
@@ -528,6 +570,9 @@ def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
         options["nesterov"] is None
     ):
         raise CliError(f"{path} holds an invalid --momentum/--nesterov for --optimizer {options['optimizer']}")
+    lbfgs = options["optimizer"] == LBFGS
+    if lbfgs != (options["lr"] is None) or (lbfgs and options["batch_size"] is not None):
+        raise CliError(f"{path} holds an invalid --lr/--batch-size for --optimizer {options['optimizer']}")
     return {**options, "epochs": stored["epochs"]}
 
 
@@ -537,6 +582,9 @@ def agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) -> 
     ``--csv`` may name another path: the data's fingerprint decides later whether it is the same data.
     """
     options = stored_options(stored, path)
+    if options["optimizer"] == LBFGS and given.get("optimizer", LBFGS) == LBFGS:
+        _check_momentum(LBFGS, given)
+        _check_lbfgs(given)
     for name, value in given.items():
         if name == "csv" or options[name] == value:
             continue

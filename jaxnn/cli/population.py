@@ -49,7 +49,7 @@ import numpy as np
 from jaxnn import distributed
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import load_problems
-from jaxnn.cli.devices import Runtime
+from jaxnn.cli.devices import Runtime, one_device
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress, make_progress
@@ -110,11 +110,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             "--checkpoint-every: a population run (several --lr or --seed values) writes its checkpoint "
             "(the best member's) only at the end; leave --checkpoint-every out"
         )
-
-
-def _one_device(runtime: Runtime) -> Runtime:
-    """The runtime on the first device of its mesh: the one JAX computes on by default."""
-    return runtime._replace(mesh=distributed.make_mesh(list(runtime.mesh.devices.flat)[:1]))
 
 
 def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
@@ -390,7 +385,7 @@ def _finish(runs: list[Run], states: list[TrainState], options: dict[str, Any]) 
 
 def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> int:
     """A population run, from its options (lists included) to the exit status."""
-    runtime = _one_device(runtime)
+    runtime = one_device(runtime)
     runs = _member_runs(args, runtime, out, options)
     if ctrl_c.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")

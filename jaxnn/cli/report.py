@@ -5,6 +5,9 @@ otherwise, as scikit-learn's ``r2_score``), class predictions from the head (:fu
 Regression errors are computed in the standardised units the network was trained in and scaled back, so a
 target of magnitude 1e200 still has a finite RMSE.  A test metric that is nevertheless not a finite number
 is reported by :func:`non_finite_metrics`, and ``jaxnn-train`` then exits with status 1.
+
+For ``--optimizer lbfgs`` an epoch is an iteration: the summary and loss.png say "iterations", the counts in
+the files keep their names, and the summary and ``metrics.json`` (``stopped``) say why L-BFGS stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import numpy as np
 
 from jaxnn import checkpoint
 from jaxnn.cli.errors import PROG
+from jaxnn.cli.lbfgs_training import stop_reason
+from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.training import Run, TrainState, split_scores
+from jaxnn.lbfgs import Status
 from jaxnn.metrics import r2_score
 
 __all__ = [
@@ -73,6 +79,8 @@ def metrics_of(run: Run, state: TrainState) -> tuple[dict[str, Any], np.ndarray]
         "input_columns": list(problem.feature_names),
         "options": run.options,
     }
+    if state.stopped is not None:
+        metrics["stopped"] = state.stopped
     return metrics, predicted
 
 
@@ -131,12 +139,16 @@ def _loss_figure(figure, state: TrainState, run: Run) -> None:
     """One run: its training loss and its held-out loss."""
     history = state.history
     axes = figure.subplots()
-    axes.plot(np.arange(1, len(history) + 1), history, label="training (mean over each epoch)")
+    lbfgs = run.options["optimizer"] == LBFGS
+    label = "training (full batch, after each iteration)" if lbfgs else "training (mean over each epoch)"
+    axes.plot(np.arange(1, len(history) + 1), history, label=label)
     held_out = np.isfinite(state.held_out_losses)
     axes.plot(
         state.held_out_epochs[held_out], state.held_out_losses[held_out], marker=".", label="held out (test split)"
     )
-    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=f"{run.problem.name}: loss")
+    axes.set(
+        xlabel=unit(run.options["optimizer"]), ylabel=f"loss ({run.options['loss']})", title=f"{run.problem.name}: loss"
+    )
     axes.legend()
     if np.all(history > 0) and np.all(state.held_out_losses[held_out] > 0):
         axes.set_yscale("log")
@@ -234,12 +246,12 @@ def r_squared(value: float) -> str:
 
 
 def describe(run: Run) -> str:
-    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch``."""
+    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr)."""
     layers = "-".join(f"{layer.units} {layer.activation}" for layer in run.model.layers)
     options = run.options
     batch = options["batch_size"]
     batch_text = "full batch" if batch is None else f"batch {batch}"
-    optimizer = f"{options['optimizer']} lr {options['lr']:g}"
+    optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"
     if options["optimizer"] == "sgd" and options["momentum"]:
         optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"
     return f"{run.problem.name}: {run.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, {batch_text}"
@@ -258,10 +270,12 @@ def summary(run: Run, state: TrainState, metrics: dict[str, Any], written: list[
     hosts = f" on {run.runtime.processes} hosts" if run.runtime.processes > 1 else ""
     other = max(0.0, state.total_seconds - state.seconds)
     timing = (
-        f"{state.epoch} epochs on {devices}{hosts} in {state.total_seconds:.1f} s "
+        f"{state.epoch} {unit(run.options['optimizer'])}s on {devices}{hosts} in {state.total_seconds:.1f} s "
         f"(training {state.seconds:.1f} s; held-out loss, progress and checkpoints {other:.1f} s)"
     )
     lines = [describe(run), _columns(run.problem.feature_names), timing]
+    if state.stopped is not None:
+        lines.append(f"L-BFGS stopped: {stop_reason(Status[state.stopped])}")
     if run.problem.task == "classification":
         correct = round(metrics["test_accuracy"] * metrics["n_test"])
         result = f"test accuracy {metrics['test_accuracy']:.4f} ({correct} of {metrics['n_test']})"

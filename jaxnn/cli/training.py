@@ -17,6 +17,9 @@ Checkpoints are due every ``--checkpoint-seconds`` (the first chunk boundary at 
 last write), every ``--checkpoint-every`` epochs when given, at the end, and on Ctrl-C.  ``checkpoint.npz``
 only ever holds a healthy state: a diverged run's last finite state goes to ``checkpoint-diverged.npz``, so
 a resumed run that diverges leaves the last healthy checkpoint in place.
+
+``--optimizer lbfgs`` shares the network, the state and the checkpoints but trains in
+:mod:`jaxnn.cli.lbfgs_training` (no optimiser state: ``opt_state`` is ``()``; an epoch is an iteration).
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime, any_process
 from jaxnn.cli.errors import PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
 from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
 from jaxnn.layers import Dense, Sequential
+from jaxnn.lbfgs import Status
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
 from jaxnn.train import training_keys
@@ -56,6 +61,7 @@ __all__ = [
     "build_model",
     "evaluate",
     "fresh_state",
+    "interrupted_message",
     "make_head",
     "make_optimizer",
     "make_targets",
@@ -67,11 +73,13 @@ __all__ = [
     "settled_options",
     "split_scores",
     "train",
+    "with_held_out",
 ]
 
 CHECKPOINT_FILE = "checkpoint.npz"
 DIVERGED_FILE = "checkpoint-diverged.npz"
 PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
+_STOPPED = tuple(status.name for status in Status if status != Status.RUNNING)  # how an lbfgs run can end
 
 
 def make_head(options: dict[str, Any], problem: Problem) -> Head:
@@ -163,10 +171,10 @@ class Run(NamedTuple):
     head: Head
     targets: Targets
     model: Sequential
-    optimizer: optax.GradientTransformation
+    optimizer: optax.GradientTransformation | None  # None: lbfgs (jaxnn.lbfgs, no optax state)
     key: jax.Array  # the shuffle key
     runtime: Runtime
-    data: distributed.ShardedData | None  # None: a population member, trained with the others by fit_many
+    data: distributed.ShardedData | None  # None: a population member (fit_many trains it) or an lbfgs run
     epochs: int
     checkpoint_every: int | None
     checkpoint_seconds: float
@@ -185,17 +193,19 @@ class TrainState(NamedTuple):
     seconds: float  # time in the training loop (compilation included), over all resumed runs
     total_seconds: float  # the same plus held-out evaluation, progress and checkpoint writing
     diverged: bool
+    stopped: str | None = None  # lbfgs: why its last minimisation stopped, a jaxnn.lbfgs.Status name
 
 
-def fresh_state(model: Sequential, optimizer: optax.GradientTransformation, n_features: int, seed: int):
+def fresh_state(model: Sequential, optimizer: optax.GradientTransformation | None, n_features: int, seed: int):
     """``(state, shuffle_key)`` at epoch 0: the weights from ``training_keys(seed)``, as the estimators draw them.
+    Without an ``optimizer`` (lbfgs) the optimiser state is ``()``.
 
     ``model.init`` is called on its own (not inside a larger compiled function), so the weights are the
     very numbers a script calling ``model.init(init_key, n_features)`` gets.
     """
     init_key, shuffle_key = training_keys(seed)
     params = distributed.to_host(model.init(init_key, n_features))
-    opt_state = distributed.to_host(optimizer.init(params))
+    opt_state = () if optimizer is None else distributed.to_host(optimizer.init(params))
     empty = np.zeros(0)
     return TrainState(params, opt_state, 0, np.zeros(0, np.float32), empty.astype(np.int64), empty, 0.0, 0.0, False), (
         shuffle_key
@@ -211,6 +221,9 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     if epochs.shape != losses.shape or epochs.ndim != 1:
         raise checkpoint.CheckpointError(f"{path} is corrupt: its held-out loss curve is malformed")
     seconds = saved.config.get("seconds", 0.0)
+    stopped = saved.config.get("stopped")
+    if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
+        raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
     state = TrainState(
         saved.params,
         saved.opt_state,
@@ -221,6 +234,7 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         seconds,
         saved.config.get("total_seconds", seconds),
         saved.config.get("diverged", False),
+        stopped,
     )
     return state, saved.key, saved.config
 
@@ -275,7 +289,7 @@ def split_scores(run: Run, params, split: str) -> Scores:
     return evaluate(run.model, run.head, params, x, getattr(run.targets, split), labels)
 
 
-def _with_held_out(run: Run, state: TrainState) -> TrainState:
+def with_held_out(run: Run, state: TrainState) -> TrainState:
     """The state with the held-out loss of its parameters appended (at its epoch)."""
     loss = split_scores(run, state.params, "test").loss
     return state._replace(
@@ -305,6 +319,7 @@ def save_checkpoint(run: Run, state: TrainState) -> Path | None:
         "input_columns": list(run.problem.feature_names),
         "class_names": list(run.problem.class_names),
         "data_sha256": run.problem.fingerprint,
+        **({} if state.stopped is None else {"stopped": state.stopped}),
     }
     path = run.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
     checkpoint.save(
@@ -325,7 +340,7 @@ def interrupted_message(run: Run, epoch: int) -> str:
     if not run.runtime.main:
         return ""
     saved = f"checkpoint in {run.out}; continue with --resume {run.out}" if run.out else "no --out, nothing saved"
-    return f"{PROG}: interrupted at epoch {epoch}; {saved}"
+    return f"{PROG}: interrupted at {unit(run.options['optimizer'])} {epoch}; {saved}"
 
 
 def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
@@ -352,7 +367,7 @@ def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> Tra
         if any_process(ctrl_c.pressed, run.runtime):
             break
         state = run_chunk(run, state, next_stop(state.epoch, run.epochs, step) - state.epoch)
-        state = _with_held_out(run, state)
+        state = with_held_out(run, state)
         last_loss = float(state.history[-1]) if len(state.history) else math.nan
         progress.update(state.epoch, last_loss, _training_accuracy(run, state.params), float(state.held_out_losses[-1]))
         due = (

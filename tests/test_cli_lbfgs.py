@@ -1,0 +1,244 @@
+"""jaxnn-train --optimizer lbfgs: jaxnn.lbfgs.minimize's result, why it stopped, refused options, resume, Ctrl-C."""
+
+import contextlib
+import io
+import shutil
+
+import numpy as np
+import pytest
+from cli_support import DELETE, arrays, history_rows, metrics, train, with_config
+
+from jaxnn import checkpoint, lbfgs
+from jaxnn.cli import command, lbfgs_training, training
+from jaxnn.cli import options as cli_options
+from jaxnn.cli.data import load_problem
+from jaxnn.lbfgs import Status
+from jaxnn.train import training_keys
+
+ITERATIONS = 12  # well before iris converges (about 56 iterations): stops on --epochs
+
+
+def _params(saved: dict) -> list[dict]:
+    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
+    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
+
+
+def _iris_fit(params, max_iter: int) -> lbfgs.LbfgsResult:
+    """jaxnn.lbfgs.minimize on the default iris run's network, split and targets, from ``params``."""
+    options = cli_options.with_defaults({"optimizer": "lbfgs"})
+    problem = load_problem(options)
+    options = training.settled_options(options, problem)
+    head = training.make_head(options, problem)
+    model = training.build_model(options, head)
+    targets = training.make_targets(problem, head)
+    if params is None:
+        params = model.init(training_keys(options["seed"])[0], problem.x_train.shape[1])
+    return lbfgs.minimize(model, params, problem.x_train, targets.train, loss=head.loss, max_iter=max_iter)
+
+
+@pytest.fixture(scope="module")
+def iris_lbfgs(tmp_path_factory):
+    """``--optimizer lbfgs --epochs 12`` on iris, checkpointed, and what it printed; tests copy it, never change it."""
+    out = tmp_path_factory.mktemp("iris_lbfgs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert train("--optimizer", "lbfgs", "--epochs", ITERATIONS, "--out", out) == 0
+    return out, printed.getvalue()
+
+
+def _copy(run, destination):
+    shutil.copytree(run, destination)
+    return destination
+
+
+def test_the_run_is_jaxnn_lbfgs_minimize_from_the_same_start(iris_lbfgs):
+    out, printed = iris_lbfgs
+    expected = _iris_fit(None, ITERATIONS)
+    assert expected.status == Status.MAX_ITER and expected.n_iter == ITERATIONS
+    saved = arrays(out)
+    for got, want in zip(_params(saved), expected.params, strict=True):
+        np.testing.assert_array_equal(got["W"], want["W"])
+        np.testing.assert_array_equal(got["b"], want["b"])
+    np.testing.assert_array_equal(saved["history"], expected.loss_curve)  # L after each iteration
+    assert not any(name.startswith("opt_state/") for name in saved)  # no optimiser state to keep
+    result = metrics(out)
+    assert result["train_loss"] == pytest.approx(expected.loss, rel=1e-6)
+    assert result["epochs"] == ITERATIONS and result["stopped"] == "MAX_ITER"
+    assert result["options"]["optimizer"] == "lbfgs" and result["options"]["lr"] is None
+    assert result["options"]["batch_size"] is None
+    rows = history_rows(out)
+    assert [int(row[0]) for row in rows[1:]] == list(range(1, ITERATIONS + 1))
+    assert rows[-1][2] != "" and float(rows[-1][2]) == pytest.approx(result["test_loss"], rel=1e-6)
+    # what a person sees: one progress line at the end, the optimiser, the count and why it stopped
+    assert f"iteration {ITERATIONS}/{ITERATIONS}  loss " in printed and "test loss" in printed
+    assert "iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, lbfgs, full batch" in printed
+    assert f"{ITERATIONS} iterations on 1 cpu device" in printed
+    assert f"L-BFGS stopped: {lbfgs_training.stop_reason(Status.MAX_ITER)}" in printed
+    assert "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT" in printed
+    assert (out / "loss.png").exists() and (out / "confusion.png").exists()
+
+
+def test_a_converged_run_says_so_and_stops_before_epochs(tmp_path, capsys):
+    assert train("--optimizer", "lbfgs", "--out", tmp_path) == 0  # default --epochs: 200 iterations at most
+    result = metrics(tmp_path)
+    status = Status[result["stopped"]]
+    assert status in (Status.CONVERGED_GRADIENT, Status.CONVERGED_REDUCTION)
+    assert ITERATIONS < result["epochs"] < cli_options.DEFAULT_EPOCHS["lbfgs"]
+    assert len(arrays(tmp_path)["history"]) == result["epochs"]
+    output = capsys.readouterr().out
+    assert "L-BFGS stopped: converged: " in output and status.message in output
+    assert f"iteration {result['epochs']:3d}/200  loss" in output  # the line shows although 200 was not reached
+
+
+def test_every_stopping_status_has_a_reason_with_scipys_message():
+    for status in Status:
+        if status != Status.RUNNING:
+            reason = lbfgs_training.stop_reason(status)
+            assert reason.endswith(f"({status.message})") and len(reason) > len(status.message) + 10
+
+
+def test_resume_continues_from_the_parameters_with_a_fresh_memory(iris_lbfgs, tmp_path, capsys):
+    run = _copy(iris_lbfgs[0], tmp_path / "run")
+    before = arrays(run)
+    assert train("--resume", run, "--epochs", 20) == 0
+    assert f"resuming {run / 'checkpoint.npz'} at iteration {ITERATIONS} of 20" in capsys.readouterr().out
+    after = arrays(run)
+    expected = _iris_fit(_params(before), 20 - ITERATIONS)  # warm start: new L-BFGS memory from the saved weights
+    done = checkpoint.read_config(run / "checkpoint.npz")["epoch"]
+    assert done == ITERATIONS + expected.n_iter and len(after["history"]) == done
+    np.testing.assert_array_equal(after["history"][:ITERATIONS], before["history"])
+    np.testing.assert_array_equal(after["history"][ITERATIONS:], expected.loss_curve)
+    for got, want in zip(_params(after), expected.params, strict=True):
+        np.testing.assert_array_equal(got["W"], want["W"])
+    assert after["history"][-1] <= before["history"][-1]
+    assert metrics(run)["stopped"] == expected.status.name
+
+
+def test_ctrl_c_during_the_minimisation_checkpoints_its_result(iris_lbfgs, tmp_path, monkeypatch, capsys):
+    class CtrlC:  # the flag jaxnn.cli.interrupts.CtrlC sets on a first Ctrl-C
+        pressed = False
+
+    ctrl_c, minimize = CtrlC(), lbfgs.minimize
+
+    def pressed_meanwhile(*args, **kwargs):
+        ctrl_c.pressed = True  # Ctrl-C while the compiled minimisation runs: it ends as it would have
+        return minimize(*args, **kwargs)
+
+    monkeypatch.setattr(lbfgs, "minimize", pressed_meanwhile)
+    out = tmp_path / "run"
+    assert command.run(["--optimizer", "lbfgs", "--epochs", str(ITERATIONS), "--out", str(out)], ctrl_c) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after training (at iteration {ITERATIONS}); checkpoint in {out}" in err
+    expected = arrays(iris_lbfgs[0])
+    saved = arrays(out)
+    for name in ("params/0/W", "params/2/b", "history"):
+        np.testing.assert_array_equal(saved[name], expected[name])
+
+
+def test_ctrl_c_before_the_minimisation_checkpoints_the_start_and_resumes(iris_lbfgs, tmp_path, monkeypatch, capsys):
+    class CtrlC:
+        pressed = False
+
+    ctrl_c, make_progress = CtrlC(), command.make_progress
+
+    def pressed_meanwhile(*args):
+        ctrl_c.pressed = True  # after the network is built, before training starts
+        return make_progress(*args)
+
+    monkeypatch.setattr(command, "make_progress", pressed_meanwhile)
+    out = tmp_path / "run"
+    assert command.run(["--optimizer", "lbfgs", "--epochs", str(ITERATIONS), "--out", str(out)], ctrl_c) == 130
+    assert f"interrupted at iteration 0; checkpoint in {out}; continue with --resume {out}" in capsys.readouterr().err
+    config = checkpoint.read_config(out / "checkpoint.npz")
+    assert config["epoch"] == 0 and "stopped" not in config
+    monkeypatch.undo()
+    assert train("--resume", out, "--quiet") == 0
+    assert metrics(out)["epochs"] == ITERATIONS and metrics(out)["stopped"] == "MAX_ITER"
+    resumed, uninterrupted = arrays(out), arrays(iris_lbfgs[0])  # from iteration 0 it is the uninterrupted run
+    for name in ("params/0/W", "params/2/b", "history"):
+        np.testing.assert_array_equal(resumed[name], uninterrupted[name])
+
+
+REFUSED = [
+    (["--lr", "0.1"], "--lr 0.1 does not apply to --optimizer lbfgs"),
+    (["--lr", "0.01,0.1"], "--lr 0.01,0.1 does not apply to --optimizer lbfgs"),
+    (["--batch-size", "16"], "--batch-size 16 does not apply to --optimizer lbfgs"),
+    (["--lr", "0.5", "--batch-size", "8"], "--lr 0.5 and --batch-size 8 do not apply to --optimizer lbfgs"),
+    (["--momentum", "0.5"], "--momentum set sgd's momentum; --optimizer lbfgs has none"),
+    (["--no-nesterov"], "--nesterov set sgd's momentum; --optimizer lbfgs has none"),
+    (["--seed", "0,1"], "--seed 0,1 lists several values, which trains a population; --optimizer lbfgs trains one"),
+    (["--devices", "2"], "--devices 2: --optimizer lbfgs trains on one device"),
+    (["--multi-host"], "--multi-host: --optimizer lbfgs runs on one host"),
+    (["--coordinator", "localhost:1"], "--coordinator: --optimizer lbfgs runs on one host"),
+    (["--checkpoint-every", "5"], "--checkpoint-every: --optimizer lbfgs minimises in one compiled call"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_options_that_do_not_apply_are_refused(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train("--optimizer", "lbfgs", *args, "--out", tmp_path)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_full_batch_is_accepted(capsys):
+    assert train("--optimizer", "lbfgs", "--batch-size", "full", "--epochs", 2, "--quiet") == 0
+    assert "lbfgs, full batch" in capsys.readouterr().out
+
+
+def test_resume_refuses_what_lbfgs_does_not_use_and_another_optimizer(iris_lbfgs, capsys):
+    run = iris_lbfgs[0]
+    for args, message in [
+        (["--lr", "0.1"], "--lr 0.1 does not apply to --optimizer lbfgs"),
+        (["--batch-size", "4"], "--batch-size 4 does not apply to --optimizer lbfgs"),
+        (["--optimizer", "gd"], f"--optimizer gd differs from lbfgs in {run / 'checkpoint.npz'}"),
+        (["--epochs", "5"], f"--epochs 5 is fewer than the {ITERATIONS} iterations the checkpoint has already done"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", run, *args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == ITERATIONS  # nothing was written
+
+
+TAMPERED = [
+    ({"lr": 0.1}, "holds an invalid --lr/--batch-size for --optimizer lbfgs"),
+    ({"batch_size": 16}, "holds an invalid --lr/--batch-size for --optimizer lbfgs"),
+    ({"optimizer": "gd"}, "holds an invalid --lr/--batch-size for --optimizer gd"),  # gd needs its learning rate
+    ({"stopped": "TIRED"}, "is corrupt: its stopping status 'TIRED' is not an L-BFGS status"),
+    ({"stopped": "RUNNING"}, "is corrupt: its stopping status 'RUNNING' is not an L-BFGS status"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), TAMPERED, ids=[repr(c) for c, _ in TAMPERED])
+def test_resume_checks_an_lbfgs_checkpoint(iris_lbfgs, tmp_path, capsys, changes, message):
+    run = with_config(iris_lbfgs[0], tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", 20, "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_step_taking_run_has_no_stopping_status(tmp_path, capsys):
+    assert train("--epochs", 2, "--quiet", "--out", tmp_path / "gd") == 0
+    assert "stopped" not in checkpoint.read_config(tmp_path / "gd" / "checkpoint.npz")
+    assert "stopped" not in metrics(tmp_path / "gd") and "L-BFGS" not in capsys.readouterr().out
+    run = with_config(tmp_path / "gd", tmp_path / "run", stopped="MAX_ITER")
+    with pytest.raises(SystemExit):
+        train("--resume", run, "--epochs", 3, "--quiet")
+    assert "is corrupt: its stopping status 'MAX_ITER' is not an L-BFGS status" in capsys.readouterr().err
+
+
+def test_the_checkpoint_loads_and_one_without_a_status_resumes(iris_lbfgs, tmp_path):
+    path = iris_lbfgs[0] / "checkpoint.npz"
+    saved = arrays(iris_lbfgs[0])
+    loaded = checkpoint.load(path, params_like=_params(saved), opt_state_like=())
+    assert loaded.epoch == ITERATIONS and loaded.opt_state == () and loaded.config["stopped"] == "MAX_ITER"
+    assert (loaded.config["optimizer"], loaded.config["lr"], loaded.config["batch_size"]) == ("lbfgs", None, None)
+    # a checkpoint written before the minimisation ran (Ctrl-C first) has no status: it resumes
+    run = with_config(iris_lbfgs[0], tmp_path / "run", stopped=DELETE)
+    assert train("--resume", run, "--epochs", ITERATIONS + 1, "--quiet") == 0
+    assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == ITERATIONS + 1
