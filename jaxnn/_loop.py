@@ -517,11 +517,16 @@ def run(
     x_val: jax.Array | None = None,
     y_val: jax.Array | None = None,
     schedule: ScheduleCarry | None = None,
+    best: float | None = None,
+    no_improvement: int = 0,
 ) -> FitResult:
     """Run epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec`` and return a :class:`FitResult`.
 
     The arrays are used as given (host or device, sharded or not; the caller has checked and cast them);
-    ``x_val``/``y_val`` go with ``spec.score``, ``schedule`` with ``spec.schedule``.  The loop is called in
+    ``x_val``/``y_val`` go with ``spec.score``, ``schedule`` with ``spec.schedule``.  ``best`` and
+    ``no_improvement`` continue the stopping rule of an earlier run (its best value, and its count of epochs
+    without improvement; with a validation score, ``params`` are taken to be the best-scoring ones); by
+    default the rule starts afresh.  The loop is called in
     chunks of ``spec.chunk`` epochs: without a stopping rule all chunks are queued at once and the host waits
     only at the end; with one, it reads each chunk's end before queuing the next, so a run that stops early
     runs no further chunk.
@@ -537,7 +542,11 @@ def run(
         data=Data(x, y, weight, x_val, y_val),
         key=key,
         train=TrainCarry(params, opt_state, np.bool_(True), schedule),
-        stop=StopCarry(np.asarray(worst, dtype), params if spec.score is not None else None, np.int32(0)),
+        stop=StopCarry(
+            np.asarray(worst if best is None else best, dtype),
+            params if spec.score is not None else None,
+            np.int32(no_improvement),
+        ),
         start_epoch=start_epoch,
         epochs=epochs,
     )

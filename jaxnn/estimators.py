@@ -548,6 +548,7 @@ class _Plan(NamedTuple):
     epochs: int
     alone: bool  # a continued fit runs by itself
     schedule: ScheduleCarry | None = None  # the learning-rate schedule's values (sgd's invscaling, adaptive)
+    watched: tuple[float, int] | None = None  # a warm_start fit: the stopping rule's best value and count so far
 
 
 SINGLE_NETWORK_ATTRIBUTES = (
@@ -671,6 +672,7 @@ def _run_alone(plan: _Plan) -> FitResult:
     """The run by itself on data padded to :func:`padded_size` rows (``jaxnn._loop.run``, the door
     ``jaxnn.fit`` uses; the arrays were checked by ``validate_data``, so not a second time)."""
     rows = padded_size(plan.x.shape[0])
+    best, no_improvement = plan.watched or (None, 0)
     x_val = y_val = None
     if plan.validation is not None:
         val_rows = padded_size(plan.validation[0].shape[0])
@@ -688,6 +690,8 @@ def _run_alone(plan: _Plan) -> FitResult:
         x_val=x_val,
         y_val=y_val,
         schedule=plan.schedule,
+        best=best,
+        no_improvement=no_improvement,
     )
 
 
@@ -1138,7 +1142,22 @@ class _BaseNeuralNet(BaseEstimator):
             epochs=1 if setup.incremental else config.max_iter,
             alone=setup.continuing or setup.incremental,
             schedule=_schedule_values(config, samples_seen, n, dtype),
+            watched=self._watched_so_far(config) if setup.continuing and not setup.incremental else None,
         )
+
+    def _watched_so_far(self, config: _Config) -> tuple[float, int] | None:
+        """What a ``warm_start`` fit's stopping rule continues, as MLP's: the best training loss (with
+        ``early_stopping``, validation score, whose weights are the current ones) and the count of epochs
+        without improvement the last fit ended with; None when the last fit watched the other value.
+
+        A count past ``n_iter_no_change`` (the last fit stopped on it) enters as ``n_iter_no_change``: MLP
+        checks the count only after an epoch, so it trains one more and stops unless that one improves,
+        and so does the loop from that count."""
+        best = self.best_validation_score_ if config.early_stopping else self.best_loss_
+        if best is None or not np.isfinite(best):
+            return None
+        count = getattr(self, "_no_improvement_count", 0)
+        return float(best), int(min(count, config.stopping.n_iter_no_change))
 
     def _split_validation(self, config, X, targets, weight, y, seed):
         """Hold out ``validation_fraction`` of the data (stratified for classes), as scikit-learn's MLP; the

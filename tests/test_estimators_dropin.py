@@ -269,6 +269,37 @@ def test_full_batch_sgd_from_the_same_random_state_fits_scikit_learns_model():
     np.testing.assert_allclose(fitted.loss_curve_, expected.loss_curve_, rtol=1e-9)
 
 
+@pytest.mark.parametrize("first_fit", [3, 6, 9])
+def test_a_warm_start_fit_continues_mlps_stopping_count(first_fit):
+    """MLP's warm_start keeps best_loss_ and the count of epochs without improvement: the second fit stops
+    where MLP's does (full batch, so the same steps; the first fit ends mid-count, on the count, or later)."""
+    x, y = _parity_data(NeuralNetClassifier)
+    common = dict(
+        hidden_layer_sizes=(8,), solver="sgd", batch_size=len(x), learning_rate_init=0.05, max_iter=first_fit,
+        tol=0.02, n_iter_no_change=4, warm_start=True, random_state=3,
+    )  # fmt: skip
+    ours, theirs = NeuralNetClassifier(**common).fit(x, y), MLPClassifier(**common).fit(x, y)
+    ours.set_params(max_iter=20).fit(x, y)
+    theirs.set_params(max_iter=20).fit(x, y)
+    assert ours.n_iter_ == theirs.n_iter_ < 20
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+def test_a_warm_start_fit_after_an_early_stop_trains_one_more_epoch_and_stops_unless_it_improves():
+    x, y = _parity_data(NeuralNetClassifier)
+    net = NeuralNetClassifier(
+        (8,), solver="sgd", learning_rate_init=0.05, tol=0.02, n_iter_no_change=2, early_stopping=True,
+        warm_start=True, random_state=3,
+    ).fit(x, y)  # fmt: skip
+    assert net.n_iter_ < net.max_iter  # stopped on the rule
+    best_before, seen = net.best_validation_score_, len(net.validation_scores_)
+    net.fit(x, y)
+    new_scores = net.validation_scores_[seen:]
+    assert len(new_scores) == net.n_iter_ >= 1
+    if new_scores[0] < best_before + net.tol:  # no improvement: the count was already past n_iter_no_change
+        assert net.n_iter_ == 1
+
+
 def test_jaxnns_own_initialisers_remain_available():
     x, y = _parity_data(NeuralNetClassifier)
     nets = {init: NeuralNetClassifier((8,), init=init, max_iter=1, random_state=0).fit(x, y) for init in ("mlp", "he")}
