@@ -86,11 +86,26 @@ dtype of the data; ``alpha``, ``max_iter``, ``max_fun``, ``gtol`` and ``ftol`` a
 at most ``spec.chunk`` iterations per call (the length of its loss-curve buffer) and :func:`run` calls it
 again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program.  float32
 and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same start, same bits.
+
+**Compile time.**  A fit compiles (or loads from the persistent compilation cache) this one program, and on CPU
+compiling it is most of a first fit: about 2 s for a 100-unit network, some 80 % of it LLVM's code generation
+for XLA's fused kernels.  The network's loss and gradient (traced once: the start is the line search's first
+evaluation) take about a quarter of it, Moré–Thuente's step rule (dcsrch, dcstep) another fifth, the rest of the
+loop (two-loop recursion, memory, bookkeeping) the remaining half: every scalar the loops carry is a small
+kernel of its own.  XLA:CPU without its MLIR fusion emitters
+(``xla_cpu_use_fusion_emitters=False``, the older elemental emitter) compiles the same kernels in about half the
+time with the same bits, but runs them some 5-15 % slower per fit (the softmax's ``exp`` and the two-loop's
+vector updates vectorise less well).  So :attr:`LbfgsSpec.fast_compile` picks the build by the program's
+lifetime: by default the short compile unless JAX's persistent cache is on (as in the estimators' fits), where
+the program is compiled once and loaded by every later process, which gets the faster build.
+
+A process that loads the program from the cache still traces and lowers it (0.15-0.2 s).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -151,6 +166,7 @@ class Status(enum.IntEnum):
     MAX_FUN = 4
     LINE_SEARCH_FAILED = 5
     NON_FINITE = 6
+    STOPPED = 7  # the callback raised StopIteration
 
     @property
     def message(self) -> str:
@@ -159,9 +175,12 @@ class Status(enum.IntEnum):
 
     @property
     def scipy_status(self) -> int:
-        """scipy's ``OptimizeResult.status``: 0 converged, 1 ``maxiter``/``maxfun`` reached, 2 otherwise."""
+        """scipy's ``OptimizeResult.status``: 0 converged, 1 ``maxiter``/``maxfun`` reached, 99 stopped by the
+        callback, 2 otherwise."""
         if self in (Status.CONVERGED_GRADIENT, Status.CONVERGED_REDUCTION):
             return 0
+        if self == Status.STOPPED:
+            return 99
         return 1 if self in (Status.MAX_ITER, Status.MAX_FUN) else 2
 
 
@@ -173,13 +192,16 @@ _MESSAGES = {
     Status.MAX_FUN: "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
     Status.LINE_SEARCH_FAILED: "ABNORMAL_TERMINATION_IN_LNSRCH",
     Status.NON_FINITE: "ABNORMAL: THE LOSS OR ITS GRADIENT IS NOT FINITE",
+    Status.STOPPED: "`callback` raised `StopIteration`.",
 }
 
 
 class LbfgsSpec(NamedTuple):
     """What selects the compiled program (hashable): the network, its loss, the layout of the forward
     pass (see ``jaxnn._loop``), hand-written rules or JAX's autodiff of the plain forwards, the memory
-    size and the iterations per compiled call."""
+    size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles in about half the
+    time on CPU and runs some 5-15 % slower, with the same results; ``False`` the other way round; None (the
+    default) is True unless JAX's persistent compilation cache is on (see the module docstring)."""
 
     model: Sequential
     loss: Loss
@@ -187,6 +209,7 @@ class LbfgsSpec(NamedTuple):
     custom_rules: bool = True
     memory: int = MEMORY
     chunk: int = CHUNK
+    fast_compile: bool | None = None
 
 
 class LbfgsResult(NamedTuple):
@@ -677,7 +700,31 @@ def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, st
     return state, curve, _unflatten(state.theta, shapes)
 
 
-_run_chunk = jax.jit(_chunk, static_argnames="spec")
+# The fast-compile build's XLA:CPU option (see the module docstring): a DebugOptions field of jaxlib 0.10's XLA
+# and of later openxla sources, ignored by other backends.  An XLA that does not know it refuses to compile ("No
+# such compile option"), and from then on every run gets the plain build.
+_FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
+_plain_build = jax.jit(_chunk, static_argnames="spec")
+_fast_compile_builds = [jax.jit(_chunk, static_argnames="spec", compiler_options=_FAST_COMPILE)]
+
+
+def _builds_fast(fast_compile: bool | None) -> bool:
+    """``fast_compile``, or for None: True unless JAX's persistent compilation cache is on."""
+    if fast_compile is not None:
+        return bool(fast_compile)
+    return not (jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir)
+
+
+def _run_chunk(spec: LbfgsSpec, *args):
+    """One call of the compiled chunk, in the build ``spec.fast_compile`` (a bool here) asks for."""
+    if spec.fast_compile and _fast_compile_builds:
+        try:
+            return _fast_compile_builds[0](spec, *args)
+        except jax.errors.JaxRuntimeError as error:
+            if "compile option" not in str(error):
+                raise
+            _fast_compile_builds.clear()
+    return _plain_build(spec._replace(fast_compile=False), *args)  # one plain program for both values
 
 
 def compiled_programs() -> int:
@@ -698,11 +745,15 @@ def run(
     max_fun: int = MAX_FUN,
     gtol: float = GTOL,
     ftol: float = FTOL,
+    callback: Callable[[LbfgsResult], None] | None = None,
 ) -> LbfgsResult:
     """Minimise ``L`` from ``params``; the arrays are used as given (checked and cast by the caller, all of
     one floating dtype, which the minimisation runs in).  The compiled program is called once per
-    ``spec.chunk`` iterations; the host reads the status between calls."""
+    ``spec.chunk`` iterations; the host reads the status between calls, and passes ``callback`` the result
+    so far (status ``RUNNING``) while the minimisation goes on; the callback raising ``StopIteration`` ends
+    it there with status ``STOPPED`` (scipy's convention).  Neither changes the iterates."""
     dtype = np.dtype(y.dtype)
+    spec = spec._replace(fast_compile=_builds_fast(spec.fast_compile))
     theta = _flatten_host(params, dtype)
     state = _State(
         theta=theta,
@@ -731,12 +782,22 @@ def run(
         done = n_iter
         if status != Status.RUNNING:
             break
+        if callback is not None:
+            try:
+                callback(_result(state, curves, result_params, status))
+            except StopIteration:
+                status = Status.STOPPED
+                break
+    return _result(state, curves, result_params, status)
+
+
+def _result(state: _State, curves: list[np.ndarray], params: Params, status: Status) -> LbfgsResult:
     return LbfgsResult(
-        params=result_params,
+        params=params,
         loss=float(state.value),
         loss_curve=np.concatenate(curves),
         grad_max=float(np.max(np.abs(np.asarray(state.grad)))),
-        n_iter=n_iter,
+        n_iter=int(state.n_iter),
         n_fun=int(state.n_fun),
         status=status,
     )
@@ -766,6 +827,8 @@ def minimize(
     gtol: float = GTOL,
     ftol: float = FTOL,
     layout: str | None = None,
+    callback: Callable[[LbfgsResult], None] | None = None,
+    chunk: int = CHUNK,
 ) -> LbfgsResult:
     """Minimise ``L(θ) = Σ w_i l_i/Σw + alpha/(2Σw)·Σ‖W‖²`` over all of ``params`` with full-batch L-BFGS.
 
@@ -783,6 +846,10 @@ def minimize(
       max_iter, max_fun: the most iterations and loss-and-gradient evaluations (scipy's meanings).
       gtol: stop once ``max |∂L/∂θ| ≤ gtol``; ftol: stop once the relative reduction of ``L`` is ``≤ ftol``.
       layout: ``"columns"``, ``"rows"`` or None (the training loop's default for the backend).
+      callback: called with the :class:`LbfgsResult` so far after every ``chunk`` iterations while the
+        minimisation goes on (progress, checkpoints); raising ``StopIteration`` stops it with status
+        ``STOPPED``, keeping what it reached.
+      chunk: iterations per compiled call (a new value compiles a new program; the iterates are the same).
 
     Returns:
       An :class:`LbfgsResult`: the parameters, the final loss, the loss after each iteration, the largest
@@ -806,7 +873,14 @@ def minimize(
     weight = np.ones(x.shape[0]) if weight is None else np.asarray(weight, dtype=float)
     if weight.shape != (x.shape[0],) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
         raise ValueError(f"weight must be {x.shape[0]} finite, non-negative numbers with a positive sum")
-    spec = LbfgsSpec(model, loss, layout=default_layout() if layout is None else checked_layout(layout))
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable (it gets the LbfgsResult so far), got {callback!r}")
+    spec = LbfgsSpec(
+        model,
+        loss,
+        layout=default_layout() if layout is None else checked_layout(layout),
+        chunk=_checked_limit(chunk, "chunk"),
+    )
     return run(
         spec,
         params=params,
@@ -818,6 +892,7 @@ def minimize(
         max_fun=_checked_limit(max_fun, "max_fun"),
         gtol=finite_real(gtol, "gtol", minimum=0),
         ftol=finite_real(ftol, "ftol", minimum=0),
+        callback=callback,
     )
 
 

@@ -114,25 +114,44 @@ def test_resume_continues_from_the_parameters_with_a_fresh_memory(iris_lbfgs, tm
     assert metrics(run)["stopped"] == expected.status.name
 
 
-def test_ctrl_c_during_the_minimisation_checkpoints_its_result(iris_lbfgs, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_during_the_minimisation_stops_it_between_compiled_calls_and_checkpoints(
+    iris_lbfgs, tmp_path, monkeypatch, capsys
+):
     class CtrlC:  # the flag jaxnn.cli.interrupts.CtrlC sets on a first Ctrl-C
         pressed = False
 
     ctrl_c, minimize = CtrlC(), lbfgs.minimize
 
-    def pressed_meanwhile(*args, **kwargs):
-        ctrl_c.pressed = True  # Ctrl-C while the compiled minimisation runs: it ends as it would have
-        return minimize(*args, **kwargs)
+    def pressed_during_the_first_call(*args, callback, **kwargs):
+        def pressing(result):
+            ctrl_c.pressed = True
+            callback(result)
 
-    monkeypatch.setattr(lbfgs, "minimize", pressed_meanwhile)
+        return minimize(*args, callback=pressing, **kwargs)
+
+    monkeypatch.setattr(lbfgs, "minimize", pressed_during_the_first_call)
     out = tmp_path / "run"
-    assert command.run(["--optimizer", "lbfgs", "--epochs", str(ITERATIONS), "--out", str(out)], ctrl_c) == 130
-    err = capsys.readouterr().err
-    assert f"interrupted after training (at iteration {ITERATIONS}); checkpoint in {out}" in err
-    expected = arrays(iris_lbfgs[0])
-    saved = arrays(out)
-    for name in ("params/0/W", "params/2/b", "history"):
-        np.testing.assert_array_equal(saved[name], expected[name])
+    epochs = 5 * lbfgs_training.PROGRESS_CALLS  # 5 iterations per compiled call
+    assert command.run(["--optimizer", "lbfgs", "--epochs", str(epochs), "--out", str(out)], ctrl_c) == 130
+    assert f"interrupted at iteration 5; checkpoint in {out}; continue with --resume {out}" in capsys.readouterr().err
+    saved, finished = arrays(out), arrays(iris_lbfgs[0])
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 5
+    np.testing.assert_array_equal(saved["history"], finished["history"][:5])  # the same iterates, stopped early
+    monkeypatch.setattr(lbfgs, "minimize", minimize)
+    assert train("--resume", out, "--quiet") == 0 and checkpoint.read_config(out / "checkpoint.npz")["epoch"] > 5
+
+
+def test_checkpoints_follow_checkpoint_seconds_between_compiled_calls(tmp_path, monkeypatch):
+    written, save = [], lbfgs_training.save_checkpoint
+
+    def counting(run, state):
+        written.append(state.epoch)
+        return save(run, state)
+
+    monkeypatch.setattr(lbfgs_training, "save_checkpoint", counting)
+    out = tmp_path / "run"
+    assert train("--optimizer", "lbfgs", "--epochs", 10, "--checkpoint-seconds", 0, "--quiet", "--out", out) == 0
+    assert written == list(range(1, 11))  # one iteration per call: after each of the first 9, then the end
 
 
 def test_ctrl_c_before_the_minimisation_checkpoints_the_start_and_resumes(iris_lbfgs, tmp_path, monkeypatch, capsys):
@@ -170,7 +189,7 @@ REFUSED = [
     (["--devices", "2"], "--devices 2: --optimizer lbfgs trains on one device"),
     (["--multi-host"], "--multi-host: --optimizer lbfgs runs on one host"),
     (["--coordinator", "localhost:1"], "--coordinator: --optimizer lbfgs runs on one host"),
-    (["--checkpoint-every", "5"], "--checkpoint-every: --optimizer lbfgs minimises in one compiled call"),
+    (["--checkpoint-every", "5"], "--checkpoint-every: --optimizer lbfgs checkpoints every --checkpoint-seconds"),
 ]
 
 

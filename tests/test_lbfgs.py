@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, NeuralNetRegressor, lbfgs
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, lbfgs
 from jaxnn._loop import default_layout
 from jaxnn.data import one_hot
 
@@ -321,6 +321,86 @@ def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_b
     assert chunked.n_iter == whole.n_iter == 23 and chunked.n_fun == whole.n_fun
     assert_trees_equal(chunked.params, whole.params)
     np.testing.assert_array_equal(chunked.loss_curve, whole.loss_curve)
+
+
+def _run_classification(dtype, **spec_options):
+    model, loss, x, y, weight, alpha = PROBLEMS["classification"]
+    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout(), **spec_options)
+    arrays = {"x": x.astype(dtype), "y": y.astype(dtype), "weight": weight.astype(dtype)}
+    with jax.enable_x64(dtype == np.float64):
+        return lbfgs.run(spec, params=_start(model, x.shape[1], dtype), **arrays, alpha=alpha, max_iter=40)
+
+
+def _assert_same_run(got, want):
+    def summary(result):
+        return result.loss, result.grad_max, result.n_iter, result.n_fun, result.status
+
+    assert_trees_equal(got.params, want.params)
+    np.testing.assert_array_equal(got.loss_curve, want.loss_curve)
+    assert summary(got) == summary(want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fast_compile_build_changes_no_bit(dtype):
+    """The program built for a short compile and the plain build: the same run, bit for bit."""
+    before = lbfgs.compiled_programs()
+    fast, plain = _run_classification(dtype, fast_compile=True), _run_classification(dtype, fast_compile=False)
+    assert lbfgs.compiled_programs() <= before + 2  # one program per build at most (fewer if compiled before)
+    assert fast.n_iter == 40
+    _assert_same_run(fast, plain)
+
+
+def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path, monkeypatch):
+    """fast_compile=None: the short compile without a persistent cache, the plain build when programs are kept
+    on disk (compiled once for every later process).  A 20-row problem: shapes no other test compiles."""
+    model, loss, x, y, weight, alpha = PROBLEMS["regression"]
+    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout())
+    arrays = {"params": _start(model, x.shape[1]), "x": x[:20], "y": y[:20], "weight": weight[:20]}
+
+    def programs_compiled(**spec_options):
+        before = lbfgs.compiled_programs()
+        with jax.enable_x64(True):
+            lbfgs.run(spec._replace(**spec_options), **arrays, alpha=alpha, max_iter=5)
+        return lbfgs.compiled_programs() - before
+
+    monkeypatch.setenv("JAXNN_COMPILE_CACHE", "1")
+    assert programs_compiled() == 1 and programs_compiled(fast_compile=True) == 0  # no cache: the fast build
+    with compile_cache.scoped(tmp_path) as directory:
+        if directory is None:
+            pytest.skip("JAX's persistent cache is configured outside jaxnn here")
+        assert programs_compiled() == 1 and programs_compiled(fast_compile=False) == 0
+
+
+def test_an_xla_that_refuses_the_fast_compile_options_gets_the_plain_build(monkeypatch):
+    """An XLA without the fast-compile options (another jaxlib) refuses them when compiling: the run goes on
+    with the plain build, and later runs skip the refused one."""
+    refusing = jax.jit(lbfgs._chunk, static_argnames="spec", compiler_options={"xla_no_such_option_here": True})
+    monkeypatch.setattr(lbfgs, "_fast_compile_builds", [refusing])
+    result = _run_classification(np.float64, fast_compile=True)
+    assert lbfgs._fast_compile_builds == []
+    _assert_same_run(result, _run_classification(np.float64, fast_compile=False))
+
+
+def test_the_callback_sees_each_chunk_and_can_stop_the_run_where_it_is():
+    """scipy's convention: the callback gets the result so far between compiled calls (here every 7
+    iterations) and changes nothing; StopIteration ends the run with status STOPPED at that point, with
+    the iterate a run of that many iterations reaches."""
+    whole = _minimize("classification", max_iter=40)
+    seen = []
+    watched = _minimize("classification", max_iter=40, chunk=7, callback=seen.append)
+    _assert_same_run(watched, whole)
+    assert [r.n_iter for r in seen] == [7, 14, 21, 28, 35] and {r.status for r in seen} == {lbfgs.Status.RUNNING}
+    np.testing.assert_array_equal(seen[-1].loss_curve, whole.loss_curve[:35])
+
+    def stop_at_the_second_call(result):
+        if result.n_iter >= 14:
+            raise StopIteration
+
+    stopped = _minimize("classification", max_iter=40, chunk=7, callback=stop_at_the_second_call)
+    assert (stopped.status, stopped.n_iter, stopped.status.scipy_status) == (lbfgs.Status.STOPPED, 14, 99)
+    assert_trees_equal(stopped.params, _minimize("classification", max_iter=14).params)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        _minimize("classification", callback=3)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -22,11 +22,12 @@ The summary says which (:func:`stop_reason`, with scipy's message); ``metrics.js
 the :class:`jaxnn.lbfgs.Status` name as ``stopped``.  An lbfgs "epoch" is an iteration throughout:
 ``history.csv`` has one row per iteration (``L`` after it) and the checkpoint's ``epoch`` counts iterations.
 
-One compiled minimisation.  :mod:`jaxnn.lbfgs` runs the whole minimisation in its own compiled loop and
-returns only at the end, so progress is reported once, at the end, where the held-out loss is evaluated,
-and Ctrl-C during the minimisation takes effect when it returns: the result (the parameters are always the
-last accepted, finite ones) is checkpointed and the run exits with status 130.  A second Ctrl-C quits at once
-and keeps the checkpoint written before.
+Chunks.  :mod:`jaxnn.lbfgs` runs the minimisation in its own compiled loop, about a fiftieth of ``--epochs``
+iterations per call; between calls (its ``callback``, which changes no iterate) the run evaluates the held-out
+loss, reports progress, writes a checkpoint every ``--checkpoint-seconds``, and sees Ctrl-C: the minimisation
+stops there (status ``STOPPED``), the state reached (the parameters are always the last accepted, finite
+ones) is checkpointed and the run exits with status 130.  A second Ctrl-C quits at once and keeps the
+checkpoint written before.
 
 Resume.  ``--resume`` continues from the checkpoint's parameters with a fresh L-BFGS memory, as a
 ``warm_start`` fit of scikit-learn's MLP does: the checkpoint holds the parameters, not the curvature pairs,
@@ -34,14 +35,16 @@ so a run resumed in two parts takes other steps than an uninterrupted one (it ev
 start, and its ``MAX_FUN`` budget is per invocation), and it may run on after a run that converged.
 
 Not with lbfgs: several devices or hosts (one device computes: ``--devices N`` with N > 1 and the multi-host
-flags are usage errors), ``--checkpoint-every`` (there are no chunk boundaries to write at), populations
+flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoint-seconds``), populations
 (lists in ``--seed``), ``--lr`` and ``--batch-size`` (:mod:`jaxnn.cli.options` refuses those).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -53,7 +56,7 @@ from jaxnn.cli.progress import Progress
 from jaxnn.cli.training import Run, TrainState, interrupted_message, save_checkpoint, split_scores, with_held_out
 from jaxnn.lbfgs import Status
 
-__all__ = ["HOST_FLAGS", "check_arguments", "minimise", "stop_reason", "train"]
+__all__ = ["HOST_FLAGS", "PROGRESS_CALLS", "check_arguments", "chunk_size", "minimise", "stop_reason", "train"]
 
 HOST_FLAGS = ("coordinator", "multi_host", "num_processes", "process_id")
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
@@ -69,7 +72,9 @@ _REASONS = {
         "the line search found no lower loss, even along the gradient (usually as far as float32 rounding allows)"
     ),
     Status.NON_FINITE: "the loss or its gradient is not finite at the start or at every step tried",
+    Status.STOPPED: "interrupted (Ctrl-C); --resume continues from the weights reached",
 }
+PROGRESS_CALLS = 50  # compiled calls per run, about: each ends with the held-out loss, progress and Ctrl-C
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -84,8 +89,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"{hosts[0]}: --optimizer lbfgs runs on one host; leave out the multi-host flags")
     if args.checkpoint_every is not None:
         raise CliError(
-            "--checkpoint-every: --optimizer lbfgs minimises in one compiled call and checkpoints at its end "
-            "(and on Ctrl-C); leave --checkpoint-every out"
+            "--checkpoint-every: --optimizer lbfgs checkpoints every --checkpoint-seconds, at its end and on "
+            "Ctrl-C; leave --checkpoint-every out"
         )
 
 
@@ -94,9 +99,32 @@ def stop_reason(status: Status) -> str:
     return f"{_REASONS[status]} ({status.message})"
 
 
-def minimise(run: Run, state: TrainState) -> TrainState:
-    """L-BFGS from ``state.params`` for at most the iterations ``run.epochs`` leaves; the state after it."""
+def chunk_size(epochs: int) -> int:
+    """Iterations per compiled call: about ``epochs / PROGRESS_CALLS`` (each size is a program of its own)."""
+    return max(1, min(lbfgs.CHUNK, math.ceil(epochs / PROGRESS_CALLS)))
+
+
+def _reached(start: TrainState, result: lbfgs.LbfgsResult, seconds: float) -> TrainState:
+    """``start`` advanced by the L-BFGS ``result`` (final or so far)."""
+    return start._replace(
+        params=distributed.to_host(result.params),
+        epoch=start.epoch + result.n_iter,
+        history=np.concatenate([start.history, np.asarray(result.loss_curve, start.history.dtype)]),
+        seconds=start.seconds + seconds,
+        stopped=result.status.name,
+    )
+
+
+def minimise(run: Run, state: TrainState, between: Callable[[TrainState], None] | None = None) -> TrainState:
+    """L-BFGS from ``state.params`` for at most the iterations ``run.epochs`` leaves; the state after it.
+
+    ``between(state_so_far)`` runs after each compiled call while the minimisation goes on; raising
+    ``StopIteration`` there stops it (status ``STOPPED``)."""
     started = time.perf_counter()
+
+    def callback(result: lbfgs.LbfgsResult) -> None:
+        between(_reached(state, result, time.perf_counter() - started))
+
     result = lbfgs.minimize(
         run.model,
         state.params,
@@ -104,32 +132,59 @@ def minimise(run: Run, state: TrainState) -> TrainState:
         run.targets.train,
         loss=run.head.loss,
         max_iter=min(run.epochs - state.epoch, _MOST_ITERATIONS),
+        callback=None if between is None else callback,
+        chunk=chunk_size(run.epochs),
     )
-    return state._replace(
-        params=distributed.to_host(result.params),
-        epoch=state.epoch + result.n_iter,
-        history=np.concatenate([state.history, np.asarray(result.loss_curve, state.history.dtype)]),
-        seconds=state.seconds + time.perf_counter() - started,
-        stopped=result.status.name,
-    )
+    return _reached(state, result, time.perf_counter() - started)
+
+
+def _with_held_out_once(run: Run, state: TrainState) -> TrainState:
+    """The held-out loss at the state's iteration, unless it was evaluated there already."""
+    if len(state.held_out_epochs) and state.held_out_epochs[-1] == state.epoch:
+        return state
+    return with_held_out(run, state)
 
 
 def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
-    """The minimisation (unless ``run.epochs`` are done), the held-out loss, progress and the checkpoint.
+    """The minimisation (unless ``run.epochs`` are done) with progress, held-out loss and checkpoints.
 
-    Ctrl-C before the minimisation starts checkpoints ``state`` and raises :class:`Interrupted`; pressed
-    during it, it is left for the caller to see (the run is complete and checkpointed by then).
+    Ctrl-C before or during the minimisation checkpoints the state reached and raises :class:`Interrupted`.
+    The returned state has been checkpointed (with ``--out``).
     """
     started, total_before = time.perf_counter(), state.total_seconds
-    interrupted = ctrl_c.pressed
-    if state.epoch < run.epochs and not interrupted:
-        state = with_held_out(run, minimise(run, state))
-        training = split_scores(run, state.params, "train")
+    last_write = started
+    held_out = state  # carries the held-out losses evaluated between compiled calls
+
+    def timed(state: TrainState) -> TrainState:
+        return state._replace(total_seconds=total_before + time.perf_counter() - started)
+
+    def report(current: TrainState, *, final: bool = False) -> TrainState:
+        current = _with_held_out_once(run, current)
+        training = split_scores(run, current.params, "train")
         score = training.accuracy if run.problem.task == "classification" else None
-        progress.update(state.epoch, training.loss, score, float(state.held_out_losses[-1]), final=True)
+        progress.update(current.epoch, training.loss, score, float(current.held_out_losses[-1]), final=final)
+        return current
+
+    def between(current: TrainState) -> None:
+        nonlocal held_out, last_write
+        current = report(
+            current._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
+        )
+        held_out = current
+        if ctrl_c.pressed:
+            raise StopIteration
+        if time.perf_counter() - last_write >= run.checkpoint_seconds:
+            save_checkpoint(run, timed(current))
+            last_write = time.perf_counter()
+
+    interrupted = ctrl_c.pressed  # before the minimisation: nothing to run
+    if state.epoch < run.epochs and not interrupted:
+        state = minimise(run, state, between)
+        interrupted = state.stopped == Status.STOPPED.name
+        state = state._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
+        state = report(state, final=True)
     progress.close()
-    state = state._replace(total_seconds=total_before + time.perf_counter() - started)
-    save_checkpoint(run, state)
+    save_checkpoint(run, timed(state))
     if interrupted and state.epoch < run.epochs:
         raise Interrupted(interrupted_message(run, state.epoch))
-    return state._replace(total_seconds=total_before + time.perf_counter() - started)
+    return timed(state)
