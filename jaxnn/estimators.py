@@ -15,8 +15,9 @@ What training minimises.  With per-sample weights ``w`` (all 1 by default) and `
 and ``alpha > 0`` adds scikit-learn's L2 penalty ``alpha/(2m)·Σ_layers ‖W‖²`` on the weights (not the
 biases), where ``m`` is the weight of one batch (``Σw`` for a full batch, ``Σw·batch_size/n`` for
 minibatches).  The penalty enters as its gradient ``(alpha/m)·W``, added to the loss gradient before
-the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L`` without the
-penalty, and the stopping rule watches that same value.
+the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L`` plus the penalty at
+each batch's starting weights (``jaxnn.optimizers.l2_penalty``), scikit-learn's ``loss_``, and the
+stopping rule watches that same value.
 ``solver='lbfgs'`` minimises the full-batch ``L`` plus the penalty as one objective, with scikit-learn's
 full-batch L-BFGS (:mod:`jaxnn.lbfgs`: scipy's L-BFGS-B step for step, in one compiled loop); there
 ``loss_``, ``loss_curve_`` (one entry per iteration) and the stopping tests include the penalty, as
@@ -47,7 +48,10 @@ A grid search's candidates × folds so run as one program, and each estimator en
 leaves it, up to float rounding.  ``n_ensemble=K`` trains K networks from derived seeds the same way and
 averages their predictions.
 
-A first fit builds two programs (the initial weights and the training loop), prediction one more.
+Initial weights.  ``init='mlp'`` (the default) draws scikit-learn MLP's with NumPy, in its order and
+with its bound, so an int ``random_state`` starts from MLP's very network; jaxnn's own initialisers
+(``'glorot'``, ``'he'``, …) draw with ``jax.random`` in one small compiled program.  A first fit builds
+the training loop (and the shuffle key's small program, shared by every network), prediction one more.
 Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the
 call (:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the
 user is left as it is), so a new process loads them instead of compiling them.
@@ -55,13 +59,14 @@ user is left as it is), so a new process loads them instead of compiling them.
 Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input
 trains in float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call
 only), and the fitted ``coefs_`` have that dtype.  Both start from the same initial weights (drawn in
-float32, then cast) and minibatches, so they fit the same model up to rounding, as scikit-learn's MLP
-does.  Sparse ``X`` is trained on as a dense copy of at most ``DENSE_COPY_LIMIT_BYTES`` (1 GiB); a
-larger one is a ValueError.  Both run the same compiled loop, so float64 costs
-what float64 arithmetic costs and nothing else: on a CPU about 1.5 times the float32 time per epoch for
-a small network such as iris's 4-10-5-3 (wider vectors of float32 numbers per instruction), on GPUs and
-TPUs many times more.  Pass float32 input (``X.astype(np.float32)``) when its 7 significant digits are
-enough, which they are for training a network.
+float64 by NumPy for ``init='mlp'``, in float32 by ``jax.random`` for the others, then cast) and
+minibatches, so they fit the same model up to rounding, as scikit-learn's MLP does.  Sparse ``X`` is
+trained on as a dense copy of at most ``DENSE_COPY_LIMIT_BYTES`` (1 GiB); a larger one is a ValueError.
+Both run the same compiled loop, so float64 costs what float64 arithmetic costs and nothing else: on a CPU
+about 1.5 times the float32 time per epoch for a small network such as iris's 4-10-5-3 (wider vectors of
+float32 numbers per instruction), on GPUs and TPUs many times more. Pass float32 input
+(``X.astype(np.float32)``) when its 7 significant digits are enough, which they are for training a
+network.
 
 Divergence.  A step whose loss or weights are not finite stops training (see :func:`jaxnn.train.fit`)
 and ``fit`` raises a ``ValueError`` that says so and what to change, leaving the estimator exactly as
