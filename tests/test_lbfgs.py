@@ -364,7 +364,12 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
         return lbfgs.compiled_programs() - before
 
     monkeypatch.setenv("JAXNN_COMPILE_CACHE", "1")
-    assert programs_compiled() == 1 and programs_compiled(fast_compile=True) == 0  # no cache: the fast build
+    enabled = jax.config.jax_enable_compilation_cache  # an earlier test in this process may have turned it on
+    jax.config.update("jax_enable_compilation_cache", False)
+    try:
+        assert programs_compiled() == 1 and programs_compiled(fast_compile=True) == 0  # no cache: the fast build
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
     with compile_cache.scoped(tmp_path) as directory:
         if directory is None:
             pytest.skip("JAX's persistent cache is configured outside jaxnn here")

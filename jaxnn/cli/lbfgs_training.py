@@ -49,16 +49,15 @@ from collections.abc import Callable
 import numpy as np
 
 from jaxnn import distributed, lbfgs
-from jaxnn.cli import options as cli_options
+from jaxnn.cli.devices import require_one_device
 from jaxnn.cli.errors import CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.training import Run, TrainState, interrupted_message, save_checkpoint, split_scores, with_held_out
 from jaxnn.lbfgs import Status
 
-__all__ = ["HOST_FLAGS", "PROGRESS_CALLS", "check_arguments", "chunk_size", "minimise", "stop_reason", "train"]
+__all__ = ["PROGRESS_CALLS", "check_arguments", "chunk_size", "minimise", "stop_reason", "train"]
 
-HOST_FLAGS = ("coordinator", "multi_host", "num_processes", "process_id")
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
 _REASONS = {
@@ -79,14 +78,7 @@ PROGRESS_CALLS = 50  # compiled calls per run, about: each ends with the held-ou
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse, before any device starts, what an lbfgs run does not do (its options are checked with the others)."""
-    if args.devices is not None and args.devices > 1:
-        raise CliError(
-            f"--devices {args.devices}: --optimizer lbfgs trains on one device (its full-batch loop is not split "
-            "across devices); leave --devices out"
-        )
-    hosts = [cli_options.flag(name) for name in HOST_FLAGS if getattr(args, name) not in (None, False)]
-    if hosts:
-        raise CliError(f"{hosts[0]}: --optimizer lbfgs runs on one host; leave out the multi-host flags")
+    require_one_device(args, "--optimizer lbfgs", " (its full-batch loop is not split across devices)")
     if args.checkpoint_every is not None:
         raise CliError(
             "--checkpoint-every: --optimizer lbfgs checkpoints every --checkpoint-seconds, at its end and on "

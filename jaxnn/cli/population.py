@@ -49,7 +49,7 @@ import numpy as np
 from jaxnn import distributed
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import load_problems
-from jaxnn.cli.devices import Runtime, one_device
+from jaxnn.cli.devices import Runtime, one_device, require_one_device
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress, make_progress
@@ -89,22 +89,13 @@ __all__ = [
 ]
 
 POPULATION_FILE = "population.csv"
-_HOST_FLAGS = ("coordinator", "multi_host", "num_processes", "process_id")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse, before any device starts, what a population run does not do."""
-    if args.devices is not None and args.devices > 1:
-        raise CliError(
-            f"--devices {args.devices}: a population run (several --lr or --seed values) trains on one device; "
-            "leave --devices out, or train the values one run at a time"
-        )
-    hosts = [cli_options.flag(name) for name in _HOST_FLAGS if getattr(args, name) not in (None, False)]
-    if hosts:
-        raise CliError(
-            f"{hosts[0]}: a population run (several --lr or --seed values) runs on one host; "
-            "leave out the multi-host flags, or train the values one run at a time"
-        )
+    require_one_device(
+        args, "a population run (several --lr or --seed values)", ", or train the values one run at a time"
+    )
     if args.checkpoint_every is not None:
         raise CliError(
             "--checkpoint-every: a population run (several --lr or --seed values) writes its checkpoint "
