@@ -608,13 +608,15 @@ def _population_key(plan: _Plan):
     rebuilt = RunSpec(
         spec.model,
         spec.loss,
-        tunable_solver(plan.solver, plan.settings),
+        tunable_solver(plan.solver, plan.settings, varying_rate=spec.schedule != "constant"),
         spec.batch_size,
         stopping=spec.stopping,
         score=spec.score,
         layout=spec.layout,
+        schedule=spec.schedule,
+        shuffle=spec.shuffle,
     )
-    if plan.alone or plan.schedule is not None or rebuilt != spec:
+    if plan.alone or rebuilt != spec:
         return None
     static = spec._replace(batch_size=0) if plan.full_batch else spec
     return static, plan.x.dtype, plan.x.shape[1], plan.start_epoch, plan.epochs
@@ -757,6 +759,9 @@ def _train_population(plans: list[_Plan]) -> list[FitResult]:
         validation=validation,
         score=first.spec.score,
         layout=first.spec.layout,
+        schedule=first.spec.schedule,
+        schedule_values=None if first.schedule is None else _stacked([plan.schedule for plan in plans]),
+        shuffle=first.spec.shuffle,
     )
     population = _as_numpy(population)
     return [member(population, i) for i in range(len(plans))]
@@ -1683,7 +1688,7 @@ def fit_estimators(estimators, datasets) -> list:
     Estimators whose networks compile to the same training loop — same layer sizes, activations, loss,
     solver and its static settings, batch size, ``tol``/``n_iter_no_change``, ``early_stopping``,
     ``max_iter``, input width and float type — train as one :func:`jaxnn.population.fit_many` population,
-    whatever their ``random_state``, ``learning_rate_init``, ``alpha``, data and sample counts (each member
+    whatever their ``random_state``, ``learning_rate_init``, ``alpha``, ``power_t``, data and sample counts (each member
     padded with rows of weight 0 to a common size).  So a grid search over learning rates and penalties
     (all folds, all candidates) is one compiled program, and new values compile nothing; a grid over
     ``hidden_layer_sizes`` is one population per architecture.  Estimators with ``n_ensemble > 1`` bring

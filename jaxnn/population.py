@@ -38,10 +38,16 @@ import numpy as np
 import optax
 
 from jaxnn._checks import is_int, positive_int, prng_key
-from jaxnn._loop import Data, FitResult, RunSpec, StopCarry, TrainCarry, chunk, drive
+from jaxnn._loop import Data, FitResult, RunSpec, ScheduleCarry, StopCarry, TrainCarry, chunk, drive
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
-from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, init_state, tunable_solver
+from jaxnn.optimizers import (
+    DEFAULT_SETTINGS,
+    LEARNING_RATE_SCHEDULES,
+    SolverSettings,
+    init_state,
+    tunable_solver,
+)
 from jaxnn.train import (
     Stopping,
     checked_epochs,
@@ -182,6 +188,9 @@ def fit_many(
     score=None,
     layout: str | None = None,
     group_size: int | None = None,
+    schedule: str = "constant",
+    schedule_values: ScheduleCarry | None = None,
+    shuffle: bool = True,
 ) -> FitResult:
     """Train every member of a population for up to ``epochs`` epochs in one compiled program.
 
@@ -201,6 +210,11 @@ def fit_many(
       validation, score: as :func:`jaxnn.fit`; ``x_val``/``y_val`` may also be per member.
       group_size: members per compiled call (default :func:`default_group_size`: all of them on an
         accelerator, a few on the CPU); groups run one after another through the same program.
+      schedule, schedule_values: a learning-rate schedule of ``jaxnn.optimizers`` (``"constant"``,
+        ``"invscaling"``, ``"adaptive"``; the estimators' ``learning_rate`` for ``sgd``) and, for
+        ``invscaling``, its values with one entry per member (a :class:`jaxnn._loop.ScheduleCarry` of
+        ``(P,)`` arrays); the rates change in each member's optimiser state between epochs.
+      shuffle: False visits each member's rows in order every epoch (the estimators' ``shuffle=False``).
 
     Returns:
       A :class:`~jaxnn.FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``,
@@ -246,7 +260,11 @@ def fit_many(
             _data_array("y_val", validation[1], n_members, dtype),
         )
         val_axes = (x_val_axis, y_val_axis)
-    optimizer = tunable_solver(solver, settings)
+    if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
+    if schedule == "invscaling" and schedule_values is None:
+        raise ValueError("schedule='invscaling' needs schedule_values (a ScheduleCarry of per-member values)")
+    optimizer = tunable_solver(solver, settings, varying_rate=schedule != "constant")
     if opt_state is None:
         rates = _per_member("learning_rate", learning_rate, n_members, dtype)
         penalties = _per_member("l2", l2, n_members, dtype)
@@ -259,6 +277,8 @@ def fit_many(
         stopping=stopping,
         score=score,
         layout=checked_layout(layout),
+        schedule=schedule,
+        shuffle=bool(shuffle),
     )
     axes = Data(x_axis, y_axis, weight_axis, *val_axes)
     data = Data(x, y, weight, x_val, y_val)
@@ -267,7 +287,7 @@ def fit_many(
     parts = []
     for first in range(0, n_members, group):
         rows = np.arange(first, first + group) % n_members  # the last group wraps round to keep one shape
-        part = _drive_group(spec, axes, data, keys, params, opt_state, rows, start_epoch, epochs)
+        part = _drive_group(spec, axes, data, keys, params, opt_state, schedule_values, rows, start_epoch, epochs)
         wrapped = first + group > n_members
         parts.append(member(part, slice(0, n_members - first)) if wrapped else part)
     return parts[0] if len(parts) == 1 else _concatenate(parts)
@@ -284,7 +304,9 @@ def default_group_size(n_members: int) -> int:
     return -(-n_members // n_groups)
 
 
-def _drive_group(spec, axes: Data, data: Data, keys, params, opt_state, rows, start_epoch, epochs) -> FitResult:
+def _drive_group(
+    spec, axes: Data, data: Data, keys, params, opt_state, schedule_values, rows, start_epoch, epochs
+) -> FitResult:
     """The members ``rows`` trained by one compiled population program."""
     whole = len(rows) == len(keys) and np.array_equal(rows, np.arange(len(keys)))
     # Members are picked on the host: an eager JAX gather per leaf cost more than a short training run.
@@ -298,7 +320,9 @@ def _drive_group(spec, axes: Data, data: Data, keys, params, opt_state, rows, st
         partial(_chunk_alone if n == 1 else _chunk_many, spec, axes),
         data=data,
         key=keys if whole else keys[rows],
-        train=TrainCarry(params, pick(opt_state), np.ones(n, bool)),
+        train=TrainCarry(
+            params, pick(opt_state), np.ones(n, bool), None if schedule_values is None else pick(schedule_values)
+        ),
         stop=StopCarry(np.full(n, worst, dtype), params if spec.score is not None else None, np.zeros(n, np.int32)),
         start_epoch=start_epoch,
         epochs=epochs,

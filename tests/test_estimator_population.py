@@ -116,6 +116,20 @@ CLASSIFIER_CASES = {
     "early-stopping": NeuralNetClassifier(
         (8,), solver="adam", batch_size=32, max_iter=40, early_stopping=True, validation_fraction=0.2
     ),
+    # sgd's schedules: their values (learning_rate_init, power_t, samples per epoch) per member
+    "sgd-invscaling": NeuralNetClassifier(
+        (8,), solver="sgd", learning_rate="invscaling", power_t=0.3, batch_size=32, max_iter=30, tol=1e-3
+    ),
+    "sgd-adaptive-in-order": NeuralNetClassifier(
+        (8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        shuffle=False,
+        batch_size=32,
+        max_iter=30,
+        tol=1e-2,
+        n_iter_no_change=2,
+    ),
 }
 # adam at rate 0.3 with alpha 0.1 (the grid's last member) amplifies float32's last-bit differences past the
 # float32 bound within 40 epochs (8e-6 on a weight of 0.16): that case is checked on float64 data, to 1e-10.

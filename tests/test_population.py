@@ -164,6 +164,10 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=20, start_epoch=2**32 - 10)
     with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
+    with pytest.raises(ValueError, match="schedule must be one of constant, invscaling, adaptive, got 'cosine'"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, solver="sgd", schedule="cosine")
+    with pytest.raises(ValueError, match="schedule='invscaling' needs schedule_values"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, solver="sgd", schedule="invscaling")
 
 
 def test_groups_of_members_give_the_same_population():
