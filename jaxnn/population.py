@@ -202,7 +202,8 @@ def fit_many(
       solver: ``"gd"``, ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``; ``settings`` holds momentum and
         Adam's constants) or an optax transformation (which brings its own learning rate).
       learning_rate, l2: one number, or one per member (``(P,)``); ``l2`` adds ``l2·W`` to the gradient of
-        every layer's weights (not its biases), as the estimators' ``alpha`` does.
+        every layer's weights (not its biases), as the estimators' ``alpha`` does, and the penalty
+        ``½·l2·Σ‖W‖²`` to the loss each epoch reports (scikit-learn's ``loss_``).
       key: one key (every member shuffles alike) or P keys (``jax.random.split(key, P)``); needed for
         minibatches.
       weight: ``(n,)`` or ``(P, n)`` per-sample weights; 0 leaves a sample out of a member's training.
