@@ -96,6 +96,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from jaxnn import compile_cache, lbfgs
+from jaxnn._builds import FallbackJit
 from jaxnn._checks import MAX_SEED, UINT32_LIMIT, is_int, is_real
 from jaxnn._loop import FitResult, RunSpec, ScheduleCarry, default_layout, run
 from jaxnn.activations import ACTIVATIONS
@@ -450,29 +451,8 @@ def _draw_start(model: Sequential, seed, n_features: int, dtype):
 # fusion emitters (a third of the compile time of the iris network's draws; the weights are the same bits as
 # model.init's, which tests/test_estimators.py checks for every initialiser, both float types and many seeds).
 _QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-
-
-class _QuickProgram:
-    """``jax.jit(function)`` built for a short compile (:data:`_QUICK_COMPILE`); an XLA that does not know
-    one of those options gets the build with only the optimisation level lowered."""
-
-    def __init__(self, function, static_argnums=()):
-        self._programs = [
-            jax.jit(function, static_argnums=static_argnums, compiler_options=options)
-            for options in (_QUICK_COMPILE, {"xla_backend_optimization_level": 0})
-        ]
-
-    def __call__(self, *args):
-        try:
-            return self._programs[0](*args)
-        except jax.errors.JaxRuntimeError as error:
-            if "compile option" not in str(error) or len(self._programs) == 1:
-                raise
-            del self._programs[0]
-            return self._programs[0](*args)
-
-
-_start_program = _QuickProgram(_draw_start, static_argnums=(0, 2, 3))
+_QUICK_BUILDS = [_QUICK_COMPILE, {"xla_backend_optimization_level": 0}]  # the second for an XLA without the first's
+_start_program = FallbackJit(_draw_start, _QUICK_BUILDS, static_argnums=(0, 2, 3))
 
 
 def _start(model: Sequential, seed: int, n_features: int, dtype):
@@ -485,7 +465,7 @@ def _draw_shuffle_key(seed):
     return jax.random.split(jax.random.key(seed))[1]
 
 
-_shuffle_key_program = _QuickProgram(_draw_shuffle_key)
+_shuffle_key_program = FallbackJit(_draw_shuffle_key, _QUICK_BUILDS)
 
 
 def _mlp_initial_weights(model: Sequential, factor: float, seed: int, n_features: int, dtype):

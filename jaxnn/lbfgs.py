@@ -114,6 +114,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn._builds import FallbackJit
 from jaxnn._checks import finite_real, is_int
 from jaxnn._loop import RunSpec, default_layout, forward, select
 from jaxnn.layers import Params, Sequential
@@ -702,10 +703,10 @@ def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, st
 
 # The fast-compile build's XLA:CPU option (see the module docstring): a DebugOptions field of jaxlib 0.10's XLA
 # and of later openxla sources, ignored by other backends.  An XLA that does not know it refuses to compile ("No
-# such compile option"), and from then on every run gets the plain build.
+# such compile option"), and from then on every run gets the plain build (jaxnn._builds.FallbackJit).
 _FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
+_fast_build = FallbackJit(_chunk, [_FAST_COMPILE, None], static_argnames="spec")
 _plain_build = jax.jit(_chunk, static_argnames="spec")
-_fast_compile_builds = [jax.jit(_chunk, static_argnames="spec", compiler_options=_FAST_COMPILE)]
 
 
 def _builds_fast(fast_compile: bool | None) -> bool:
@@ -717,14 +718,7 @@ def _builds_fast(fast_compile: bool | None) -> bool:
 
 def _run_chunk(spec: LbfgsSpec, *args):
     """One call of the compiled chunk, in the build ``spec.fast_compile`` (a bool here) asks for."""
-    if spec.fast_compile and _fast_compile_builds:
-        try:
-            return _fast_compile_builds[0](spec, *args)
-        except jax.errors.JaxRuntimeError as error:
-            if "compile option" not in str(error):
-                raise
-            _fast_compile_builds.clear()
-    return _plain_build(spec._replace(fast_compile=False), *args)  # one plain program for both values
+    return (_fast_build if spec.fast_compile else _plain_build)(spec, *args)
 
 
 def compiled_programs() -> int:

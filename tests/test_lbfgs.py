@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, lbfgs
+from jaxnn._builds import FallbackJit
 from jaxnn._loop import default_layout
 from jaxnn.data import one_hot
 
@@ -379,10 +380,10 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
 def test_an_xla_that_refuses_the_fast_compile_options_gets_the_plain_build(monkeypatch):
     """An XLA without the fast-compile options (another jaxlib) refuses them when compiling: the run goes on
     with the plain build, and later runs skip the refused one."""
-    refusing = jax.jit(lbfgs._chunk, static_argnames="spec", compiler_options={"xla_no_such_option_here": True})
-    monkeypatch.setattr(lbfgs, "_fast_compile_builds", [refusing])
+    refusing = FallbackJit(lbfgs._chunk, [{"xla_no_such_option_here": True}, None], static_argnames="spec")
+    monkeypatch.setattr(lbfgs, "_fast_build", refusing)
     result = _run_classification(np.float64, fast_compile=True)
-    assert lbfgs._fast_compile_builds == []
+    assert refusing.builds_left == 1
     _assert_same_run(result, _run_classification(np.float64, fast_compile=False))
 
 
