@@ -157,12 +157,13 @@ def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> Tra
         progress.update(current.epoch, training.loss, score, float(current.held_out_losses[-1]), final=final)
         return current
 
+    def with_held_out_so_far(current: TrainState) -> TrainState:
+        """``current`` (advanced from the starting state) with the held-out losses evaluated since."""
+        return current._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
+
     def between(current: TrainState) -> None:
         nonlocal held_out, last_write
-        current = report(
-            current._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
-        )
-        held_out = current
+        current = held_out = report(with_held_out_so_far(current))
         if ctrl_c.pressed:
             raise StopIteration
         if time.perf_counter() - last_write >= run.checkpoint_seconds:
@@ -173,8 +174,7 @@ def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> Tra
     if state.epoch < run.epochs and not interrupted:
         state = minimise(run, state, between)
         interrupted = state.stopped == Status.STOPPED.name
-        state = state._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
-        state = report(state, final=True)
+        state = report(with_held_out_so_far(state), final=True)
     progress.close()
     save_checkpoint(run, timed(state))
     if interrupted and state.epoch < run.epochs:
