@@ -1,20 +1,54 @@
-"""Programs built with XLA options that shorten their compile, and a fallback for an XLA without them.
+"""The one home of the XLA options that shorten a compile: named option sets, and a fallback for an XLA
+without them.
 
 On the CPU a program that runs once, or briefly, costs more to compile than to run.  XLA takes options per
 program (``jax.jit(..., compiler_options=...)``, fields of XLA's ``DebugOptions``) that trade run time for
 compile time; an XLA that does not know one refuses to compile with "No such compile option".  jaxlib 0.10's
 XLA knows every option used here and so do the openxla sources of later releases, but another jaxlib may
-not: :class:`FallbackJit` then drops that build, for good, and the next one in its list runs.  Results are
-the same bits whichever build runs (checked where each option is used).
+not: :class:`FallbackJit` then drops that build, for good, and the next one in its list runs.
+
+This module is the one place jaxnn names such options; a module builds its programs with
+``FallbackJit(function, <one of the build lists below>)``.  The option sets (read-only mappings):
+
+* :data:`FAST_COMPILE_CPU` -- XLA:CPU without its MLIR fusion emitters (the older elemental emitter): the
+  same kernels compile faster, with the same bits, and run slower (they vectorise less well; the numbers
+  are in ``benchmarks/README.md``).  For a program compiled per process and run for a while (the L-BFGS loop without a
+  persistent cache).  Other backends ignore it.
+* :data:`UNOPTIMISED` -- XLA's backend (LLVM) optimisations off: a shorter compile, a slower run, and
+  numbers that can differ in the last bit from an optimised build (XLA folds a scaling into a random
+  draw differently).  For a program that runs once (drawing initial weights).
+* :data:`QUICK_BUILD` -- both: the shortest compile, for a program that runs once per fit.
+
+The build lists, most wanted first, each ending in a build every XLA accepts (None is the plain build):
+:data:`FAST_COMPILE_CPU_BUILDS`, :data:`UNOPTIMISED_BUILDS` and :data:`QUICK_BUILDS` (which falls back
+to :data:`UNOPTIMISED` first).  Which build runs changes no result where this XLA accepts the first one;
+where each option is used the tests check the bits (against the plain build, or against ``model.init``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import jax
 
-__all__ = ["FallbackJit"]
+__all__ = [
+    "FAST_COMPILE_CPU",
+    "FAST_COMPILE_CPU_BUILDS",
+    "QUICK_BUILD",
+    "QUICK_BUILDS",
+    "UNOPTIMISED",
+    "UNOPTIMISED_BUILDS",
+    "FallbackJit",
+]
+
+FAST_COMPILE_CPU: Mapping[str, object] = MappingProxyType({"xla_cpu_use_fusion_emitters": False})
+UNOPTIMISED: Mapping[str, object] = MappingProxyType({"xla_backend_optimization_level": 0})
+QUICK_BUILD: Mapping[str, object] = MappingProxyType({**UNOPTIMISED, **FAST_COMPILE_CPU})
+
+FAST_COMPILE_CPU_BUILDS = (FAST_COMPILE_CPU, None)
+UNOPTIMISED_BUILDS = (UNOPTIMISED, None)
+QUICK_BUILDS = (QUICK_BUILD, UNOPTIMISED, None)
 
 
 class FallbackJit:
@@ -26,13 +60,19 @@ class FallbackJit:
     ``static_argnames``) go to every ``jax.jit``.
     """
 
-    def __init__(self, function: Callable, builds: list[Mapping[str, object] | None], **jit_arguments):
+    def __init__(self, function: Callable, builds: Sequence[Mapping[str, object] | None], **jit_arguments):
         if not builds:
             raise ValueError("FallbackJit needs at least one build (None for the plain one)")
+        self._builds = list(builds)
         self._programs = [
             jax.jit(function, **jit_arguments, **({} if options is None else {"compiler_options": dict(options)}))
             for options in builds
         ]
+
+    @property
+    def builds(self) -> tuple[Mapping[str, object] | None, ...]:
+        """The options of the builds that remain, the one that runs first."""
+        return tuple(self._builds)
 
     @property
     def builds_left(self) -> int:
@@ -46,4 +86,4 @@ class FallbackJit:
             except jax.errors.JaxRuntimeError as error:
                 if "compile option" not in str(error) or len(self._programs) == 1:
                     raise
-                del self._programs[0]
+                del self._programs[0], self._builds[0]

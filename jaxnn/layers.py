@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
+from jaxnn._builds import UNOPTIMISED_BUILDS, FallbackJit
 from jaxnn._checks import look_up, positive_int, prng_key
 from jaxnn.activations import get_activation, is_elementwise
 from jaxnn.ops import Op, make_op
@@ -245,19 +246,15 @@ def _draw_parameters(model: Sequential, key: jax.Array, n_features: int, dtype) 
 
 
 # All draws in one compiled program: run eagerly, each random draw is a program of its own, which a fresh
-# process compiles (or loads from the persistent cache) one by one, several tenths of a second in all.
-# Compiled without XLA's backend optimisations: it runs once per model, and LLVM's passes took longer
-# (0.4 s of a 0.9 s first compile for the iris network) than they could ever save.  The numbers can
-# differ in the last bit from an optimised build (XLA folds the scale into the normal draw differently).
-_draw_parameters_compiled = jax.jit(
-    _draw_parameters, static_argnums=(0, 2, 3), compiler_options={"xla_backend_optimization_level": 0}
-)
+# process compiles (or loads from the persistent cache) one by one.  Built without XLA's backend
+# optimisations (jaxnn._builds.UNOPTIMISED_BUILDS): it runs once per model, and LLVM's passes took longer
+# than they could ever save (the numbers are in benchmarks/README.md).  The draws can differ in the last
+# bit from an optimised build (XLA folds the scale into the normal draw differently).
+_draw_parameters_compiled = FallbackJit(_draw_parameters, UNOPTIMISED_BUILDS, static_argnums=(0, 2, 3))
 
 
 def _draw_many(model: Sequential, keys: jax.Array, n_features: int, dtype) -> Params:
     return jax.vmap(lambda key: _draw_parameters(model, key, n_features, dtype))(keys)
 
 
-_draw_many_compiled = jax.jit(
-    _draw_many, static_argnums=(0, 2, 3), compiler_options={"xla_backend_optimization_level": 0}
-)
+_draw_many_compiled = FallbackJit(_draw_many, UNOPTIMISED_BUILDS, static_argnums=(0, 2, 3))

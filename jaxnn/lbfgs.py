@@ -1,105 +1,39 @@
-"""Full-batch L-BFGS for jaxnn networks: the whole minimisation in one compiled loop (``solver='lbfgs'``).
+"""Full-batch L-BFGS for jaxnn networks: this module minimises a network's training loss over all its
+parameters, the whole minimisation in one compiled loop (``solver='lbfgs'``).
 
-**What is minimised.**  For a network with parameters θ (every ``W`` and ``b``), per-sample losses ``l_i``,
-per-sample weights ``w_i`` (all 1 by default; 0 masks a padding row out) and ``alpha ≥ 0``::
+**What is minimised.**  For parameters θ (every ``W`` and ``b``), per-sample losses ``l_i``, per-sample
+weights ``w_i`` (all 1 by default; 0 masks a padding row out) and ``alpha ≥ 0``::
 
     L(θ) = Σ_i w_i l_i / Σ_i w_i  +  alpha / (2 Σ_i w_i) · Σ_layers ‖W‖²        (biases not penalised)
 
-— the estimators' full-batch objective and scikit-learn's MLP objective (its ``_backprop`` adds
-``0.5·alpha·Σ‖W‖²/Σw``).  The data term and its gradient come from jaxnn's hand-written backward rules:
-``jax.value_and_grad`` of :func:`jaxnn._loop.forward` and the loss, whose ops are all ``custom_vjp``
-rules (the training loop's gradient path); the penalty adds its own derivative ``(alpha/Σw)·W``.
+— the estimators' full-batch objective and scikit-learn's MLP objective, its gradient from jaxnn's
+hand-written backward rules (the training loop's gradient path) plus the penalty's ``(alpha/Σw)·W``.
 
-**The algorithm** is scipy's L-BFGS-B (which scikit-learn's ``solver='lbfgs'`` calls) without bounds,
-reproduced step for step so that ``n_iter``, ``n_fun`` and the stopping status mean what they mean there:
-
-1. Direction ``d = −H g``, with ``H`` the limited-memory BFGS inverse Hessian of the last ``m = 10``
-   pairs ``s_i = θ_{i+1} − θ_i``, ``y_i = g_{i+1} − g_i`` (the two-loop recursion, below).
-2. A Moré–Thuente line search along ``d`` finds a step ``t`` that satisfies the strong Wolfe conditions
-   (below); it starts at ``t = min(1/‖d‖₂, 10¹⁰)`` in the first iteration (``d = −g`` there) and at
-   ``t = 1`` after that, and tries at most 20 steps.
-3. ``θ ← θ + t d``; the pair ``(t d, g_new − g)`` joins the memory (the oldest leaves) unless its
-   curvature ``sᵀy ≤ ε·(−gᵀs)`` (ε the dtype's machine epsilon) is too small to keep ``H`` positive
-   definite, as L-BFGS-B skips it.
-4. A line search that fails (20 trials without an acceptable step, or ``d`` not downhill) clears the
-   memory and retries from the same point along ``−g``; a failure with an empty memory stops.
-
-**Stopping** — checked after each iteration in L-BFGS-B's order, which is scipy's meaning of the
-options (and :class:`Status`'s codes):
-
-* ``n_iter ≥ max_iter`` → ``MAX_ITER``; else ``n_fun > max_fun`` → ``MAX_FUN`` (``n_fun`` counts every
-  evaluation of ``L`` and ``∇L``, the one at the start included; like scipy, the count is checked only
-  between iterations, so it can pass ``max_fun`` by the evaluations of the last line search);
-* ``max_i |∂L/∂θ_i| ≤ gtol`` → ``CONVERGED_GRADIENT`` (scipy's projected-gradient test; without bounds the
-  projected gradient is the gradient; checked at the start too);
-* ``(L_old − L_new) ≤ ftol · max(|L_old|, |L_new|, 1)`` → ``CONVERGED_REDUCTION``.
-
-scikit-learn's MLP passes ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol`` and leaves ``ftol`` at
-scipy's default ``2.220446049250313e-09`` (``factr = 10⁷`` times float64's epsilon), so its ``tol`` is
-this module's ``gtol``; :data:`FTOL` is that default.
-
-**Non-finite values.**  A trial step whose loss or gradient is not finite is not taken: the search halves
-the step towards the best one so far and never tries that far again.  Only accepted points enter the
-state, so the parameters returned are always finite.  A start that is not finite, or a failed line search
-(with an empty memory) whose last trial was not finite, ends with ``NON_FINITE``.
-
-**The two-loop recursion.**  BFGS updates the inverse Hessian approximation with each pair as
-``H⁺ = Vᵀ H V + ρ s sᵀ`` with ``V = I − ρ y sᵀ`` and ``ρ = 1/(sᵀy)``.  Unrolled over the last ``m``
-pairs from ``H⁰ = γ I``, ``γ = sᵀy/yᵀy`` of the newest pair (L-BFGS-B's scaling)::
-
-    H g = Vₖ₋₁ᵀ⋯Vₖ₋ₘᵀ H⁰ Vₖ₋ₘ⋯Vₖ₋₁ g  +  Σ_j (Vₖ₋₁ᵀ⋯Vⱼ₊₁ᵀ) ρⱼ sⱼ sⱼᵀ (Vⱼ₊₁⋯Vₖ₋₁) g.
-
-Applying it right to left needs only dot products: since ``V_j q = q − ρⱼ (sⱼᵀq) yⱼ``, the first loop
-runs from the newest pair to the oldest with ``αⱼ = ρⱼ sⱼᵀq``, ``q ← q − αⱼ yⱼ`` (so ``q`` becomes
-``Vₖ₋ₘ⋯Vₖ₋₁ g`` and each ``αⱼ`` is the scalar the j-th sum term needs); then ``r = γ q``; the second loop
-runs from the oldest pair to the newest with ``βⱼ = ρⱼ yⱼᵀr``, ``r ← r + (αⱼ − βⱼ) sⱼ``, which is
-``Vⱼᵀ r + ρⱼ sⱼ (sⱼᵀ ⋯ g)`` written out.  The result is ``H g`` in ``4 m n`` multiply-adds without ever
-forming ``H``; ``tests/test_lbfgs.py`` checks it against the explicit matrix recursion.
-
-**The line-search conditions (strong Wolfe).**  Along ``d`` let ``φ(t) = L(θ + t d)``, so
-``φ'(t) = ∇L(θ + t d)ᵀd`` and ``φ'(0) = gᵀd < 0``.  A step is accepted when
-
-    φ(t) ≤ φ(0) + c₁ t φ'(0)          (sufficient decrease, Armijo; c₁ = 10⁻³)
-    |φ'(t)| ≤ c₂ |φ'(0)|               (curvature; c₂ = 0.9)
-
-The first makes every iteration lower the loss by a fair share of what the slope promises.  The second
-rules out steps so short that the slope has barely changed, and it is what keeps the BFGS update sound:
-``sᵀy = t (φ'(t) − φ'(0)) ≥ t (1 − c₂) |φ'(0)| > 0``, so ``ρ > 0`` and ``H`` stays positive definite, which
-makes the next ``d`` point downhill.  Moré and Thuente's search (MINPACK-2 ``dcsrch``/``dcstep``, the
-search inside L-BFGS-B; constants c₁, c₂ and ``xtol = 0.1`` as there) keeps an interval of steps known to
-contain an acceptable one and picks each trial by safeguarded cubic or quadratic interpolation of the
-values and slopes at the interval's ends; until a step with ``ψ(t) = φ(t) − φ(0) − c₁ t φ'(0) ≤ 0`` and
-``φ'(t) ≥ 0`` is seen it works on ``ψ`` instead of ``φ``.  When it can make no more progress (interval
-below ``xtol``, or rounding) L-BFGS-B takes the last trial anyway; here that trial is taken only if it
-satisfies the sufficient-decrease condition, else the search counts as failed.
-
-**Why a loop of our own, not ``optax.lbfgs`` with ``optax.scale_by_zoom_linesearch``.**  Both exist in
-optax (checked in the installed 0.2.8) and would run inside a ``while_loop`` too, but optax's zoom search
-is Nocedal and Wright's, not L-BFGS-B's: other trial steps, so other accepted steps, iteration and
-evaluation counts.  Reproducing L-BFGS-B (its first step, line search, update-skip rule, restart and
-stopping tests) makes ``n_iter``/``n_fun``/the ConvergenceWarning mean what they mean in scikit-learn, lets
-the tests hold the trajectory against scipy's in float64 (it agrees to rounding), and adds only the
-stepping back from non-finite trials.
+**The contract.**  :func:`minimize` (inputs checked) and :func:`run` (arrays as given, for a
+:class:`LbfgsSpec`) do what scipy's ``minimize(method='L-BFGS-B', jac=True)`` without bounds does with
+``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol`` and ``ftol`` (scikit-learn's ``solver='lbfgs'`` calls it
+with ``gtol=tol``): the same directions, line-search trials, update skips, restarts and stopping tests, so
+``n_iter``, ``n_fun`` and :class:`Status` mean scipy's ``nit``, ``nfev`` and ``status``/``message``, and in
+float64 the trajectory agrees with scipy's to rounding (``tests/test_lbfgs.py``).  The defaults are scipy's
+(:data:`MEMORY`, :data:`MAX_ITER`, :data:`MAX_FUN`, :data:`GTOL`, :data:`FTOL`).  Two departures: a trial
+whose loss or gradient is not finite is never accepted (the search steps back; the parameters returned are
+always finite; a start that is not finite, or a failed search with an empty memory whose last trial was not,
+ends with ``NON_FINITE``), and a line search that can make no more progress keeps its last trial only if it
+lowers the loss enough (else it fails, where L-BFGS-B takes it anyway).
 
 **Compiled once.**  The program is keyed on :class:`LbfgsSpec` (model, loss, layout) and the shapes and
 dtype of the data; ``alpha``, ``max_iter``, ``max_fun``, ``gtol`` and ``ftol`` are runtime values.  It runs
 at most ``spec.chunk`` iterations per call (the length of its loss-curve buffer) and :func:`run` calls it
 again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program.  float32
 and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same start, same bits.
+The program comes in two builds with the same bits (:attr:`LbfgsSpec.fast_compile`): XLA's full build, and
+one that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``); by default the short
+compile unless JAX's persistent compilation cache is on, where the program is compiled once and loaded by
+every later process, which gets the faster-running build.  The timings are in ``benchmarks/README.md``.
 
-**Compile time.**  A fit compiles (or loads from the persistent compilation cache) this one program, and on CPU
-compiling it is most of a first fit: about 2 s for a 100-unit network, some 80 % of it LLVM's code generation
-for XLA's fused kernels.  The network's loss and gradient (traced once: the start is the line search's first
-evaluation) take about a quarter of it, Moré–Thuente's step rule (dcsrch, dcstep) another fifth, the rest of the
-loop (two-loop recursion, memory, bookkeeping) the remaining half: every scalar the loops carry is a small
-kernel of its own.  XLA:CPU without its MLIR fusion emitters
-(``xla_cpu_use_fusion_emitters=False``, the older elemental emitter) compiles the same kernels in about half the
-time with the same bits, but runs them some 5-15 % slower per fit (the softmax's ``exp`` and the two-loop's
-vector updates vectorise less well).  So :attr:`LbfgsSpec.fast_compile` picks the build by the program's
-lifetime: by default the short compile unless JAX's persistent cache is on (as in the estimators' fits), where
-the program is compiled once and loaded by every later process, which gets the faster build.
-
-A process that loads the program from the cache still traces and lowers it (0.15-0.2 s).
+The derivation (the algorithm step by step, the two-loop recursion, the strong Wolfe conditions and
+Moré–Thuente's line search, the exact stopping conditions, the handling of non-finite values, and why this
+is not ``optax.lbfgs``) is in ``docs/derivations.md``, §6.
 """
 
 from __future__ import annotations
@@ -114,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn._builds import FallbackJit
+from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
 from jaxnn._checks import finite_real, is_int
 from jaxnn._loop import RunSpec, default_layout, forward, select
 from jaxnn.layers import Params, Sequential
@@ -200,9 +134,9 @@ _MESSAGES = {
 class LbfgsSpec(NamedTuple):
     """What selects the compiled program (hashable): the network, its loss, the layout of the forward
     pass (see ``jaxnn._loop``), hand-written rules or JAX's autodiff of the plain forwards, the memory
-    size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles in about half the
-    time on CPU and runs some 5-15 % slower, with the same results; ``False`` the other way round; None (the
-    default) is True unless JAX's persistent compilation cache is on (see the module docstring)."""
+    size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles faster on CPU and
+    runs slower, with the same results; ``False`` the other way round; None (the default) is True unless JAX's
+    persistent compilation cache is on (see the module docstring; timings in ``benchmarks/README.md``)."""
 
     model: Sequential
     loss: Loss
@@ -334,7 +268,7 @@ def loss_and_gradient(spec: LbfgsSpec, params: Params, x, y, weight=None, *, alp
 
 
 def two_loop(grad: jax.Array, memory: Memory) -> jax.Array:
-    """``H·grad`` for the L-BFGS inverse Hessian ``H`` of ``memory`` (derivation in the module docstring)."""
+    """``H·grad`` for the L-BFGS inverse Hessian ``H`` of ``memory`` (derivation: ``docs/derivations.md``, §6.3)."""
     m = memory.s.shape[0]
     pairs = (memory.s, memory.y, memory.rho, jnp.arange(m) >= m - memory.count)
 
@@ -613,11 +547,11 @@ def _line_search(objective, theta, value, grad, direction, slope, first_step, ev
 
 
 def _iteration(objective, settings: _Settings, state: _State) -> _State:
-    """Direction, line search, memory update and the stopping tests (see the module docstring).
+    """Direction, line search, memory update and the stopping tests (``docs/derivations.md``, §6.2-§6.5).
 
     The first pass (nothing evaluated yet) only evaluates ``L`` and ``∇L`` at the start: a line search of
-    length 0, so that the objective has one place in the compiled program (a second copy of it took a fifth
-    of the compile time).  It counts as an evaluation, not as an iteration."""
+    length 0, so that the objective has one place in the compiled program (a second copy of it lengthened
+    the compile; see ``benchmarks/README.md``).  It counts as an evaluation, not as an iteration."""
     start = state.n_fun == 0
     direction = jnp.where(start, jnp.zeros_like(state.grad), -two_loop(state.grad, state.memory))
     slope = jnp.dot(state.grad, direction)
@@ -701,11 +635,10 @@ def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, st
     return state, curve, _unflatten(state.theta, shapes)
 
 
-# The fast-compile build's XLA:CPU option (see the module docstring): a DebugOptions field of jaxlib 0.10's XLA
-# and of later openxla sources, ignored by other backends.  An XLA that does not know it refuses to compile ("No
-# such compile option"), and from then on every run gets the plain build (jaxnn._builds.FallbackJit).
-_FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
-_fast_build = FallbackJit(_chunk, [_FAST_COMPILE, None], static_argnames="spec")
+# The fast-compile build: XLA:CPU without its fusion emitters (jaxnn._builds.FAST_COMPILE_CPU, ignored by other
+# backends).  An XLA that does not know the option refuses to compile ("No such compile option"), and from then
+# on every run gets the plain build (jaxnn._builds.FallbackJit).
+_fast_build = FallbackJit(_chunk, FAST_COMPILE_CPU_BUILDS, static_argnames="spec")
 _plain_build = jax.jit(_chunk, static_argnames="spec")
 
 
@@ -827,8 +760,8 @@ def minimize(
     """Minimise ``L(θ) = Σ w_i l_i/Σw + alpha/(2Σw)·Σ‖W‖²`` over all of ``params`` with full-batch L-BFGS.
 
     scipy's ``minimize(method='L-BFGS-B', jac=True, options=dict(maxiter=max_iter, maxfun=max_fun,
-    gtol=gtol, ftol=ftol))`` on the same objective, in one compiled loop (see the module docstring for the
-    algorithm and the exact stopping rules).  It runs in the dtype of ``params`` (float64 needs
+    gtol=gtol, ftol=ftol))`` on the same objective, in one compiled loop (the algorithm and the exact stopping
+    rules: ``docs/derivations.md``, §6).  It runs in the dtype of ``params`` (float64 needs
     ``jax.enable_x64``).
 
     Args:

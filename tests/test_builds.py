@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnn import _builds, layers
 from jaxnn._builds import FallbackJit
 
 UNKNOWN = {"xla_no_such_option_here": True}  # no XLA has it: compiling with it is refused
@@ -32,3 +34,46 @@ def test_other_errors_and_a_last_refused_build_are_raised():
         FallbackJit(_polynomial, [None], static_argnums=1)(np.ones(3, np.float32), [2])
     with pytest.raises(ValueError, match="at least one build"):
         FallbackJit(_polynomial, [])
+
+
+OPTION_SETS = {
+    "FAST_COMPILE_CPU": (_builds.FAST_COMPILE_CPU, _builds.FAST_COMPILE_CPU_BUILDS),
+    "UNOPTIMISED": (_builds.UNOPTIMISED, _builds.UNOPTIMISED_BUILDS),
+    "QUICK_BUILD": (_builds.QUICK_BUILD, _builds.QUICK_BUILDS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTION_SETS))
+def test_each_named_option_set_is_accepted_by_this_xla_or_falls_back(name):
+    options, builds = OPTION_SETS[name]
+    assert builds[0] is options and builds[-1] is None  # most wanted first, the plain build last
+    with pytest.raises(TypeError):
+        options["xla_cpu_use_fusion_emitters"] = True  # shared: read-only
+    x = np.linspace(0.5, 2.0, 7, dtype=np.float32)
+    try:
+        accepted = float(jax.jit(_polynomial, static_argnums=1, compiler_options=dict(options))(x, 3))
+    except jax.errors.JaxRuntimeError as error:  # an XLA without the option: FallbackJit must move on
+        assert "compile option" in str(error)
+        accepted = None
+    program = FallbackJit(_polynomial, builds, static_argnums=1)
+    result = float(program(x, 3))
+    assert result == pytest.approx(float(np.sum(x**3 + 3 * x)), rel=1e-6)
+    if accepted is not None:  # this XLA knows the options: their build ran, and nothing was dropped
+        assert program.builds == builds and result == accepted
+    else:
+        assert program.builds_left < len(builds)
+
+
+def test_model_inits_programs_go_through_fallback_jit_with_the_unoptimised_builds():
+    for program in (layers._draw_parameters_compiled, layers._draw_many_compiled):
+        assert isinstance(program, FallbackJit)
+        assert program.builds[-1] is None and _builds.UNOPTIMISED in program.builds
+    model = layers.Sequential((layers.Dense(3, "relu"), layers.Dense(2)))
+    params = model.init(jax.random.key(0), 4)
+    assert [tuple(p["W"].shape) for p in params] == [(4, 3), (3, 2)]
+
+
+def test_lbfgs_fast_build_uses_the_named_cpu_option_set():
+    from jaxnn import lbfgs
+
+    assert lbfgs._fast_build.builds[0] == _builds.FAST_COMPILE_CPU
