@@ -59,8 +59,7 @@ _PUBLIC = {
     "gradient_descent": "jaxnn.train",
     "make_train_step": "jaxnn.train",
     "train_step": "jaxnn.train",
-    # jaxnn.population
-    "fit_many": "jaxnn.population",
+    "fit_many": "jaxnn.train",
     # jaxnn.estimators (loads scikit-learn, about a second)
     "NeuralNetClassifier": "jaxnn.estimators",
     "NeuralNetRegressor": "jaxnn.estimators",

@@ -1,4 +1,4 @@
-"""The input checks every module shares: whole numbers, finite reals, seeds, PRNG keys, name look-ups.
+"""The input checks every module shares: numbers, seeds, PRNG keys, name look-ups, and training data.
 
 Each check returns the value normalised (a Python ``int``/``float``, a JAX array) or raises a
 ``ValueError``/``TypeError`` whose text starts with ``what`` — the name the user knows the value by —
@@ -21,14 +21,22 @@ __all__ = [
     "MAX_SEED",
     "UINT32_LIMIT",
     "as_real_array",
+    "batch_size_with_key",
+    "data_array",
+    "epoch_range",
     "finite_real",
+    "finite_reals",
     "int_in_range",
     "is_int",
     "is_real",
     "look_up",
+    "member_keys",
+    "per_member",
     "positive_int",
     "prng_key",
+    "sample_weights",
     "seed_int",
+    "validation_pair",
 ]
 
 T = TypeVar("T")
@@ -112,3 +120,119 @@ def as_real_array(value, what: str) -> jax.Array:
     if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
         raise TypeError(f"{what} must be real numbers, got dtype {value.dtype}")
     return jnp.asarray(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training data.  ``n_members`` is None for one network (2-D arrays) and P for a population, whose data
+# arrays may also be one per member (3-D, the member axis first); an array's "axis" is then 0, else None.
+
+
+def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` itself if it holds finite real numbers; else a TypeError (not real) or ValueError (NaN, inf)."""
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
+    return array
+
+
+def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
+    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` (a 1-D ``y…`` is one column), or for a
+    population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None when shared)."""
+    array = np.asarray(value)
+    if name.startswith("y") and array.ndim == 1:
+        array = array[:, None]
+    if n_members is None and array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got shape {array.shape}")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} must be (n_samples, n_columns), or (members, n_samples, n_columns) per member")
+    finite_reals(name, array)
+    if array.ndim == 3 and array.shape[0] != n_members:
+        raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")
+    return array, (0 if array.ndim == 3 else None)
+
+
+def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:
+    """Per-sample weights (default all 1): ``(n_samples,)``, or for a population also one row per member;
+    finite, non-negative, with a positive sum (for every member); returned as float64 with its member axis."""
+    w = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
+    shapes = ((n_samples,),) if n_members is None else ((n_samples,), (n_members, n_samples))
+    if (
+        w.shape not in shapes
+        or not np.all(np.isfinite(w))
+        or np.any(w < 0)
+        or not np.all(w.reshape(-1, n_samples).sum(1) > 0)
+    ):
+        if n_members is None:
+            raise ValueError(f"weight must be {n_samples} finite, non-negative numbers with a positive sum")
+        raise ValueError(
+            f"weight must be ({n_samples},) or ({n_members}, {n_samples}) finite, non-negative numbers with a "
+            "positive sum for every member"
+        )
+    return w, (0 if w.ndim == 2 else None)
+
+
+def batch_size_with_key(batch_size, n_samples: int, key, *, population: bool = False) -> int:
+    """The rows per step (None: all of them, full batch); minibatches shuffle, so they need a key."""
+    if batch_size is None:
+        return n_samples
+    if not is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if batch_size < n_samples and key is None:
+        also = " (or one per member)" if population else ""
+        raise ValueError(f"minibatch training shuffles every epoch: pass key=jax.random.key(seed){also}")
+    return min(int(batch_size), n_samples)
+
+
+def validation_pair(validation, n_features: int, n_members: int | None):
+    """``(x_val, y_val)`` checked against the training features: ``((x_val, axis), (y_val, axis))``."""
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError("validation must be a pair (x_val, y_val)")
+    (x_val, x_axis), (y_val, y_axis) = (
+        data_array(name, value, n_members) for name, value in zip(("x_val", "y_val"), validation, strict=True)
+    )
+    if x_val.shape[-1] != n_features:
+        raise ValueError(f"x_val has {x_val.shape[-1]} features but x has {n_features}; they must match")
+    if x_val.shape[-2] != y_val.shape[-2] or x_val.shape[-2] == 0:
+        raise ValueError(
+            f"x_val has {x_val.shape[-2]} samples and y_val {y_val.shape[-2]}; they must match and be at least 1"
+        )
+    return (x_val, x_axis), (y_val, y_axis)
+
+
+def epoch_range(epochs, start_epoch) -> tuple[int, int]:
+    """``(epochs, start_epoch)`` checked: at least one epoch, and the last epoch's index within the 32-bit
+    epoch counter of the compiled loop."""
+    epochs = positive_int(epochs, "epochs")
+    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
+    if start_epoch + epochs >= UINT32_LIMIT:
+        raise ValueError(
+            f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter (at most 2**32 - 1); "
+            "start a new count (start_epoch=0) or run fewer epochs"
+        )
+    return epochs, start_epoch
+
+
+def per_member(name: str, value, n_members: int) -> np.ndarray:
+    """A number for every member, or one for all: a ``(P,)`` float64 array of finite values ≥ 0."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = np.full(n_members, float(array))
+    if array.shape != (n_members,) or not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(
+            f"{name} must be one finite number >= 0 or one per member ({n_members}), got shape {np.shape(value)}"
+        )
+    return array
+
+
+def member_keys(key, n_members: int) -> jax.Array:
+    """One typed key per member: ``key`` itself when it holds P keys, else the same key for every member."""
+    prng_key(key)
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):  # the raw uint32 form: JAX's default generator
+        key = jax.random.wrap_key_data(key)
+    if key.ndim == 0:
+        data = np.asarray(jax.random.key_data(key))
+        return jax.random.wrap_key_data(np.broadcast_to(data, (n_members, *data.shape)), impl=jax.random.key_impl(key))
+    if key.shape[0] != n_members:
+        raise ValueError(f"key holds {key.shape[0]} keys but params has {n_members} members; give one or one each")
+    return key

@@ -1,9 +1,9 @@
 """The compiled training loop: the one place where epochs, batches and steps run.
 
-This is jaxnn's internal contract, used by ``jaxnn.fit``, ``jaxnn.train_step``, ``jaxnn.distributed``,
-the estimators, ``jaxnn-train`` and the benchmarks.  A run is described by a :class:`RunSpec` — a
-hashable record of everything that selects the compiled program (model, loss, optimiser, batch size,
-stopping rule, layout, autodiff switch) — and driven by :func:`run` with keyword arguments only.  Loop
+This is jaxnn's internal contract, used by one module only: ``jaxnn.engine``, the road every front end
+takes.  A run is described by a :class:`RunSpec` — a hashable record of everything that selects the
+compiled program (model, loss, optimiser, batch size, stopping rule, layout, autodiff switch) — and the
+engine compiles :func:`chunk` and calls it with keyword arguments only.  Loop
 state travels in named records (:class:`TrainCarry`, :class:`StopCarry`, :class:`LoopState`), never in
 tuples read by position.  Nothing here checks user input: the front ends do that, then call in.
 
@@ -11,7 +11,7 @@ tuples read by position.  Nothing here checks user input: the front ends do that
 runs epochs ``a, a+1, …``) and shuffles with ``fold_in(key, e)``; so a fit split into calls equals the
 unsplit fit bit for bit on the CPU.  The compiled program runs at most ``spec.chunk`` epochs from a
 runtime ``start`` to a runtime ``stop`` (XLA cannot see the trip count: with a visible count it inlines
-a one-epoch loop and rounds differently); :func:`run` calls it once per chunk.  So a new number of epochs
+a one-epoch loop and rounds differently); the engine calls it once per chunk.  So a new number of epochs
 compiles nothing, and the memory of a run does not grow with the epochs asked for: the per-epoch
 history comes back chunk by chunk, and a run that stops early runs no further chunk.
 
@@ -29,8 +29,9 @@ the values (η₀, ``power_t``, samples seen) are data, so a grid over them comp
 ``TrainCarry.ok``; after that nothing changes and the loop ends.  ``n_epochs`` counts the epochs that
 finished healthily; the history holds one entry per epoch run (the diverged one, last, is NaN).
 
-**Layouts.**  ``"columns"`` (the default) computes each layer in the seeds' column layout with the bias
-folded into the weights — ``Z = W̃·Ã`` with ``W̃ = [Wᵀ | b]`` of shape ``(n_out, n_in + 1)`` and
+**Layouts.**  ``"columns"`` (the engine's choice on the CPU: ``jaxnn.engine.decide_layout``) computes each
+layer in the seeds' column layout with the bias folded into the weights — ``Z = W̃·Ã`` with ``W̃ = [Wᵀ | b]``
+of shape ``(n_out, n_in + 1)`` and
 ``Ã = [aᵀ; 1]`` — which runs small products several times faster on XLA's CPU backend than the
 batch-first form.  That product is jaxnn's ``dense`` op with ``x = W̃``, ``w = Ã`` and a zero bias, so its
 hand-written rule gives ``∂L/∂W̃ = G·Ãᵀ`` (the seeds' ``dW = dZ·Aᵀ``, with ``∂L/∂b`` as its last column).
@@ -78,23 +79,16 @@ __all__ = [
     "TrainCarry",
     "chunk",
     "compiled_programs",
-    "default_layout",
-    "drive",
     "epoch_batches",
     "forward",
-    "run",
-    "select",
+    "host_array",
+    "result_of",
     "step",
+    "tree_where",
 ]
 
 EPOCH_CHUNK = 1024  # epochs per compiled call: the length of the history buffer of one call
 LAYOUTS = ("columns", "rows")
-
-
-def default_layout() -> str:
-    """``"columns"`` on XLA's CPU backend, where it runs small products several times faster; ``"rows"``
-    elsewhere (on an H200 the batch-first step of a wide network was faster; see the benchmarks)."""
-    return "columns" if jax.default_backend() == "cpu" else "rows"
 
 
 class Stopping(NamedTuple):
@@ -275,7 +269,7 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def select(condition, new, old):
+def tree_where(condition, new, old):
     """The pytree ``new`` where ``condition`` holds, else ``old`` (leaf by leaf, ``jnp.where``)."""
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
@@ -307,7 +301,9 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
     ok = carry.ok & (finite | ~active)
     apply = ok & active
     new = carry._replace(
-        params=select(apply, new_params, carry.params), opt_state=select(apply, new_opt_state, carry.opt_state), ok=ok
+        params=tree_where(apply, new_params, carry.params),
+        opt_state=tree_where(apply, new_opt_state, carry.opt_state),
+        ok=ok,
     )
     return new, value
 
@@ -375,7 +371,7 @@ def _epoch_key(key, epoch):
 
 
 # --------------------------------------------------------------------------------------------------
-# The compiled chunk of epochs and its driver.
+# The chunk of epochs and the result of a run.
 
 
 def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_inputs, y_val, folded: bool):
@@ -390,7 +386,7 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
         better = monitored < stop.best
     return monitored, StopCarry(
         best=jnp.where(better, monitored, stop.best),
-        best_params=None if spec.score is None else select(better & train.ok, train.params, stop.best_params),
+        best_params=None if spec.score is None else tree_where(better & train.ok, train.params, stop.best_params),
         no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
     )
 
@@ -439,8 +435,8 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     """Epochs ``start, …, stop_epoch − 1`` (at most ``spec.chunk``) in one ``lax.while_loop``, ending early
     on a non-finite step or when the stopping rule fires.  Params come and go in the public layout.
 
-    Pure and not compiled itself: :func:`run` compiles it as it is, a population (``jaxnn.population``)
-    compiles it under ``jax.vmap`` over the members."""
+    Pure and not compiled itself: the engine compiles it as it is for one member, under ``jax.vmap`` for
+    several."""
     _TRACES["run_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
     _check_schedule(spec, train)
     folded = _carries_folded(spec, train.params)
@@ -483,132 +479,46 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     )
 
 
-_run_chunk = jax.jit(chunk, static_argnames="spec")
-
-
 def compiled_programs() -> int:
     """How many epoch-loop programs this process has traced (and so compiled) so far: the count that
     compile-once tests watch."""
     return _TRACES["run_chunk"]
 
 
-def _host(array) -> np.ndarray:
+def host_array(array) -> np.ndarray:
     """A host copy of a (replicated) array, also of a global array spread over several processes."""
     if isinstance(array, jax.Array) and not array.is_fully_addressable:
         return np.asarray(array.addressable_data(0))
     return np.asarray(array)
 
 
-def _empty_validation(dtype) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((0, 0), dtype), np.zeros((0, 0), dtype)
+def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
+    """The :class:`FitResult` of a run from its chunks: ``(first epoch, state after the compiled call)`` in
+    order, every leaf with a leading member axis (as :func:`chunk` under ``jax.vmap`` gives them).
 
-
-def run(
-    spec: RunSpec,
-    *,
-    params: Params,
-    opt_state: optax.OptState,
-    x: jax.Array,
-    y: jax.Array,
-    weight: jax.Array,
-    key: jax.Array,
-    start_epoch: int,
-    epochs: int,
-    x_val: jax.Array | None = None,
-    y_val: jax.Array | None = None,
-    schedule: ScheduleCarry | None = None,
-    best: float | None = None,
-    no_improvement: int = 0,
-) -> FitResult:
-    """Run epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec`` and return a :class:`FitResult`.
-
-    The arrays are used as given (host or device, sharded or not; the caller has checked and cast them);
-    ``x_val``/``y_val`` go with ``spec.score``, ``schedule`` with ``spec.schedule``.  ``best`` and
-    ``no_improvement`` continue the stopping rule of an earlier run (its best value, and its count of epochs
-    without improvement; with a validation score, ``params`` are taken to be the best-scoring ones); by
-    default the rule starts afresh.  The loop is called in
-    chunks of ``spec.chunk`` epochs: without a stopping rule all chunks are queued at once and the host waits
-    only at the end; with one, it reads each chunk's end before queuing the next, so a run that stops early
-    runs no further chunk.
+    The history of each member is NaN after its own last epoch; ``params`` are the best-scoring ones with a
+    validation score, else the last; ``n_epochs`` counts the healthy epochs.
     """
-    dtype = y.dtype
-    if x_val is None:
-        x_val, y_val = _empty_validation(dtype)
-    worst = -np.inf if spec.score is not None else np.inf
-    # NumPy scalars, not jnp ones: each eager jnp conversion would be a program of its own to compile.
-    return drive(
-        spec,
-        partial(_run_chunk, spec),
-        data=Data(x, y, weight, x_val, y_val),
-        key=key,
-        train=TrainCarry(params, opt_state, np.bool_(True), schedule),
-        stop=StopCarry(
-            np.asarray(worst if best is None else best, dtype),
-            params if spec.score is not None else None,
-            np.int32(no_improvement),
-        ),
-        start_epoch=start_epoch,
-        epochs=epochs,
-    )
-
-
-def drive(
-    spec: RunSpec,
-    program: Callable[..., LoopState],
-    *,
-    data: Data,
-    key,
-    train: TrainCarry,
-    stop: StopCarry,
-    start_epoch: int,
-    epochs: int,
-) -> FitResult:
-    """Call the compiled ``program(data=, key=, train=, stop=, start=, stop_epoch=)`` chunk by chunk and
-    gather a :class:`FitResult` on the host.
-
-    ``program`` is :func:`chunk` compiled, or compiled under ``jax.vmap`` for a population; then every
-    carry and result has a leading member axis, the loop goes on while any member runs, and each
-    member's history is NaN after its own last epoch.  Without a stopping rule every chunk is queued at
-    once and the host waits only at the end; with one, it reads each chunk's end before queuing the next.
-    """
-    chunks = []
-    epoch, end = start_epoch, start_epoch + epochs
-    while epoch < end:
-        stop_epoch = min(epoch + spec.chunk, end)
-        state = program(
-            data=data, key=key, train=train, stop=stop, start=np.uint32(epoch), stop_epoch=np.uint32(stop_epoch)
-        )
-        chunks.append((epoch, state))
-        train, stop = state.train, state.stop
-        if spec.stopping is not None and np.max(_host(state.epoch)) < stop_epoch:
-            break  # every member stopped early or diverged
-        epoch = stop_epoch
+    last = chunks[-1][1]
     ran, histories, scores = 0, [], []
     for chunk_start, state in chunks:
-        ran_here = _host(state.epoch).astype(np.int64) - chunk_start
+        ran_here = host_array(state.epoch).astype(np.int64) - chunk_start
         width = int(np.max(ran_here))
-        histories.append(_host(state.history)[..., :width])
-        scores.append(_host(state.scores)[..., :width])
+        histories.append(host_array(state.history)[..., :width])
+        scores.append(host_array(state.scores)[..., :width])
         ran = ran + ran_here
-    ok = _host(train.ok)
-    empty = np.zeros((*ok.shape, 0), data.y.dtype)
-    history = np.concatenate(histories, axis=-1) if histories else empty
+    ok = host_array(last.train.ok)
     diverged = ~ok
-    n_epochs = ran - diverged
-    plateau = _watches_plateaus(spec.stopping) and _host(stop.no_improvement) > spec.stopping.n_iter_no_change
-    stopped = ok & plateau
-    no_improvement = _host(stop.no_improvement).astype(np.int64)
-    if ok.ndim == 0:  # one network: plain Python values
-        diverged, n_epochs, stopped, no_improvement = bool(diverged), int(n_epochs), bool(stopped), int(no_improvement)
+    plateau = _watches_plateaus(spec.stopping) and host_array(last.stop.no_improvement) > spec.stopping.n_iter_no_change
     return FitResult(
-        params=stop.best_params if spec.score is not None else train.params,
-        opt_state=train.opt_state,
-        history=history,
+        params=last.stop.best_params if spec.score is not None else last.train.params,
+        opt_state=last.train.opt_state,
+        history=np.concatenate(histories, axis=-1),
         diverged=diverged,
-        n_epochs=n_epochs,
-        validation_scores=np.concatenate(scores, axis=-1) if scores else empty,
-        stopped=stopped,
-        no_improvement=no_improvement,
+        n_epochs=ran - diverged,
+        validation_scores=np.concatenate(scores, axis=-1),
+        stopped=ok & plateau,
+        no_improvement=host_array(last.stop.no_improvement).astype(np.int64),
     )
 
 

@@ -1,4 +1,4 @@
-"""Data-parallel training on JAX's own runtime: one mesh over every device of every process.
+"""The mesh of data-parallel training on JAX's own runtime: devices, processes, sharded rows, host copies.
 
 The picture.  All devices taking part — the local ones, or those of every host after
 :func:`initialize` — form a 1-D :class:`jax.sharding.Mesh` with the axis ``"batch"``.  The training
@@ -27,9 +27,8 @@ replicated, so every process can read them with :func:`to_host`; only process 0 
 Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_device_count=8``)::
 
     mesh = make_mesh()                                 # all devices
-    data = shard_rows(mesh, x_train, one_hot_train)    # padded, split across the mesh
-    result = fit_sharded(mesh, model, "categorical_cross_entropy", optimizer, params,
-                         optimizer.init(params), data, key=jax.random.key(0), epochs=100)
+    result = jaxnn.fit(model, params, x_train, one_hot_train, loss="categorical_cross_entropy",
+                       epochs=100, mesh=mesh)           # the rows padded and split across the mesh
 """
 
 from __future__ import annotations
@@ -38,23 +37,17 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-from jaxnn._checks import positive_int
-from jaxnn._loop import FitResult, RunSpec, run
-from jaxnn.layers import Params, Sequential
-from jaxnn.losses import Loss, get_loss
 
 __all__ = [
     "BATCH_AXIS",
     "ShardedData",
-    "fit_sharded",
     "initialize",
     "is_main_process",
     "make_mesh",
     "padding_for",
     "replicate",
+    "replicate_keys",
     "shard_rows",
     "to_host",
 ]
@@ -146,7 +139,8 @@ def replicate(mesh: Mesh, tree):
     return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), everywhere), tree)
 
 
-def _replicate_key(mesh: Mesh, key: jax.Array) -> jax.Array:
+def replicate_keys(mesh: Mesh, key: jax.Array) -> jax.Array:
+    """A typed PRNG key (or an array of them) replicated over the mesh."""
     data = replicate(mesh, jax.random.key_data(key))
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
 
@@ -162,51 +156,3 @@ def to_host(tree):
         return np.asarray(leaf)
 
     return jax.tree.map(fetch, tree)
-
-
-def fit_sharded(
-    mesh: Mesh,
-    model: Sequential,
-    loss: str | Loss,
-    optimizer: optax.GradientTransformation,
-    params: Params,
-    opt_state: optax.OptState,
-    data: ShardedData,
-    *,
-    key: jax.Array,
-    epochs: int,
-    start_epoch: int = 0,
-    batch_size: int | None = None,
-) -> FitResult:
-    """``jaxnn.fit`` (no stopping rule) on data split across ``mesh``; returns host NumPy results.
-
-    The contract is ``jaxnn.fit``'s: ``epochs`` epochs of ``optimizer`` from ``params`` and
-    ``opt_state``, epoch ``e`` shuffled with ``fold_in(key, e)`` (so chunks continued with
-    ``start_epoch`` equal one uninterrupted run bitwise on CPU), non-finite steps not applied.
-    ``batch_size`` counts real rows; None, or one at least the real row count, is full batch.
-    Pass the same ``optimizer`` object each time: it keys the compiled function.
-    """
-    loss = get_loss(loss)
-    positive_int(epochs, "epochs")
-    if batch_size is not None:
-        positive_int(batch_size, "batch_size")
-    model.check(params, data.x.shape)
-    if data.y.shape[1] != model.n_outputs:
-        raise ValueError(f"y has {data.y.shape[1]} columns but the model has {model.n_outputs} outputs")
-    padded_rows = data.x.shape[0]
-    if batch_size is None or batch_size >= data.n_samples:
-        batch_size = padded_rows
-    # jaxnn.fit copies its inputs to the host to validate them (which would gather the shards onto one
-    # device), so the sharded arrays go straight to the loop.
-    result = run(
-        RunSpec(model, loss, optimizer, batch_size=batch_size),
-        params=replicate(mesh, params),
-        opt_state=replicate(mesh, opt_state),
-        x=data.x,
-        y=data.y,
-        weight=data.weight,
-        key=_replicate_key(mesh, key),
-        start_epoch=start_epoch,
-        epochs=epochs,
-    )
-    return to_host(result)

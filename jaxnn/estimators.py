@@ -95,11 +95,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from jaxnn import compile_cache, lbfgs
+from jaxnn import compile_cache, engine, lbfgs
 from jaxnn._builds import FallbackJit
 from jaxnn._checks import MAX_SEED, UINT32_LIMIT, is_int, is_real
-from jaxnn._loop import FitResult, RunSpec, ScheduleCarry, default_layout, run
 from jaxnn.activations import ACTIVATIONS
+from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, ScheduleCarry, decide_layout, member, stacked
 from jaxnn.heads import (
     Head,
     ValidationScore,
@@ -124,7 +124,6 @@ from jaxnn.optimizers import (
     with_hyperparams,
     with_learning_rate,
 )
-from jaxnn.population import CPU_GROUP, fit_many, member
 from jaxnn.train import Stopping, is_n_iter_no_change
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "fit_estimators"]
@@ -664,7 +663,7 @@ def _run_alone(plan: _Plan) -> FitResult:
     if plan.validation is not None:
         val_rows = padded_size(plan.validation[0].shape[0])
         x_val, y_val = (_pad_rows(array, val_rows) for array in plan.validation)
-    return run(
+    return engine.train_one(
         plan.spec,
         params=plan.params,
         opt_state=plan.opt_state,
@@ -691,11 +690,6 @@ def _shared_or_stacked(arrays: list[np.ndarray]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def _stacked(trees: list):
-    """Pytrees of equal structure as one with a leading member axis on every leaf (host arrays)."""
-    return jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *trees)
-
-
 def _train_population(plans: list[_Plan]) -> list[FitResult]:
     """Runs of one population key trained as one population by :func:`jaxnn.population.fit_many`.
 
@@ -716,32 +710,25 @@ def _train_population(plans: list[_Plan]) -> list[FitResult]:
         padded = [_pad_rows(array, n_rows) for array in arrays]
         return _shared_or_stacked(padded) if field == "x" else np.stack(padded)
 
-    validation = None
+    x_val = y_val = np.zeros((0, 0), first.x.dtype)
     if first.validation is not None:
         val_rows = max(padded_size(plan.validation[0].shape[0]) for plan in plans)
-        validation = (members("validation", val_rows, 0), members("validation", val_rows, 1))
+        x_val, y_val = members("validation", val_rows, 0), members("validation", val_rows, 1)
     keys = np.stack([np.asarray(jax.random.key_data(plan.key)) for plan in plans])
-    population = fit_many(
-        first.spec.model,
-        _stacked([plan.params for plan in plans]),
-        members("x", rows),
-        members("y", rows),
-        loss=first.spec.loss,
-        epochs=first.epochs,
-        solver=first.solver,
-        settings=first.settings,
-        batch_size=None if first.full_batch else first.spec.batch_size,
-        key=jax.random.wrap_key_data(keys),
-        weight=members("weight", rows),
-        opt_state=_stacked([plan.opt_state for plan in plans]),
+    x = members("x", rows)
+    spec = first.spec._replace(batch_size=rows if first.full_batch else min(first.spec.batch_size, rows))
+    population = engine.train(
+        spec,
+        engine.Members(
+            params=stacked([plan.params for plan in plans]),
+            opt_state=stacked([plan.opt_state for plan in plans]),
+            keys=jax.random.wrap_key_data(keys),
+            schedule=None if first.schedule is None else stacked([plan.schedule for plan in plans]),
+        ),
+        engine.Data(x, members("y", rows), members("weight", rows), x_val, y_val),
+        axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
         start_epoch=first.start_epoch,
-        stopping=first.spec.stopping,
-        validation=validation,
-        score=first.spec.score,
-        layout=first.spec.layout,
-        schedule=first.spec.schedule,
-        schedule_values=None if first.schedule is None else _stacked([plan.schedule for plan in plans]),
-        shuffle=first.spec.shuffle,
+        epochs=first.epochs,
     )
     population = _as_numpy(population)
     return [member(population, i) for i in range(len(plans))]
@@ -968,7 +955,7 @@ class _BaseNeuralNet(BaseEstimator):
             )
         X, dtype = setup.X, setup.X.dtype
         rows = padded_size(X.shape[0])
-        spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=default_layout())
+        spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout())
         with compile_cache.scoped(), _precision(dtype):
             if setup.continuing:
                 params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
@@ -1112,7 +1099,7 @@ class _BaseNeuralNet(BaseEstimator):
             batch_size=padded_size(n) if batch >= n else batch,
             stopping=None if setup.incremental else config.stopping,
             score=None if validation is None else ValidationScore(head),
-            layout=default_layout(),
+            layout=decide_layout(),
             schedule=config.schedule,
             shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
         )

@@ -49,11 +49,11 @@ import numpy as np
 import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
-from jaxnn._checks import finite_real, is_int
-from jaxnn._loop import RunSpec, default_layout, forward, select
+from jaxnn._checks import data_array, finite_real, is_int, sample_weights
+from jaxnn.engine import RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
-from jaxnn.train import as_matrix, checked_layout, checked_model
+from jaxnn.train import checked_model
 
 __all__ = [
     "CHUNK",
@@ -521,7 +521,7 @@ def _line_search(objective, theta, value, grad, direction, slope, first_step, ev
         halfway = search.bracket.stx + 0.5 * (step - search.bracket.stx)
         step_after = jnp.where(finite, step_after, halfway)
         step_after = jnp.where(step_after >= cap, bracket.stx + 0.5 * (cap - bracket.stx), step_after)
-        bracket = select(finite, bracket, search.bracket)
+        bracket = tree_where(finite, bracket, search.bracket)
         armijo = trial_value <= value + step * SUFFICIENT_DECREASE * slope
         accepted = evaluate_only | (finite & ((verdict == _CONVERGED) | ((verdict == _WARNED) & armijo)))
         n_eval = search.n_eval + 1
@@ -566,8 +566,8 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
     sy = (trial.slope - slope) * trial.step
     curvature_ok = sy > jnp.finfo(sy.dtype).eps * (-slope * trial.step)
     updated = remember(state.memory, trial.step * direction, trial.grad - state.grad, sy)
-    memory = select(accepted & curvature_ok, updated, state.memory)
-    memory = select(accepted, memory, _cleared(state.memory))  # a failed search restarts along −g
+    memory = tree_where(accepted & curvature_ok, updated, state.memory)
+    memory = tree_where(accepted, memory, _cleared(state.memory))  # a failed search restarts along −g
 
     n_iter = state.n_iter + (accepted & ~start).astype(jnp.int32)
     n_fun = state.n_fun + search.n_eval
@@ -593,7 +593,7 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
         jnp.where(jnp.max(jnp.abs(trial.grad)) <= settings.gtol, int(Status.CONVERGED_GRADIENT), int(Status.RUNNING)),
     )
     status = jnp.where(start, at_start, jnp.where(accepted, after_step, after_failure))
-    kept = select(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
+    kept = tree_where(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
     return _State(
         theta=kept[0],
         value=kept[1],
@@ -699,23 +699,39 @@ def run(
         gtol=np.asarray(gtol, dtype),
         ftol=np.asarray(ftol, dtype),
     )
-    curves, done = [], 0
-    while True:
-        state, curve, result_params = _run_chunk(
-            spec, state, x, y, weight, settings, np.int32(min(done + spec.chunk, max_iter))
-        )
-        n_iter, status = int(state.n_iter), Status(int(state.status))
-        curves.append(np.asarray(curve)[: n_iter - done])
-        done = n_iter
-        if status != Status.RUNNING:
-            break
-        if callback is not None:
-            try:
-                callback(_result(state, curves, result_params, status))
-            except StopIteration:
-                status = Status.STOPPED
-                break
-    return _result(state, curves, result_params, status)
+
+    def advance(carry, first: int, stop: int):
+        state = carry[0]
+        return _run_chunk(spec, state, x, y, weight, settings, np.int32(stop))
+
+    def finished(carry, stop: int) -> bool:
+        return Status(int(carry[0].status)) != Status.RUNNING
+
+    stopped_by_callback = []
+
+    def between(chunks) -> None:
+        state, _, params_so_far = chunks[-1][1]
+        try:
+            callback(_result(state, curves_of(chunks), params_so_far, Status.RUNNING))
+        except StopIteration:
+            stopped_by_callback.append(True)
+            raise
+
+    def curves_of(chunks) -> list[np.ndarray]:
+        return [np.asarray(curve)[: int(state.n_iter) - first] for first, (state, curve, _) in chunks]
+
+    chunks = run_chunks(
+        advance,
+        (state, None, params),
+        start=0,
+        end=max_iter,
+        size=spec.chunk,
+        finished=finished,
+        between=None if callback is None else between,
+    )
+    state, _, result_params = chunks[-1][1]
+    status = Status.STOPPED if stopped_by_callback else Status(int(state.status))
+    return _result(state, curves_of(chunks), result_params, status)
 
 
 def _result(state: _State, curves: list[np.ndarray], params: Params, status: Status) -> LbfgsResult:
@@ -787,7 +803,7 @@ def minimize(
       >>> result.status, result.n_iter, result.loss
     """
     model, loss = checked_model(model), get_loss(loss)
-    x, y = as_matrix("x", x), as_matrix("y", y)
+    (x, _), (y, _) = data_array("x", x, None), data_array("y", y, None)
     model.check(params, x.shape)
     if y.shape != (x.shape[0], model.n_outputs):
         raise ValueError(
@@ -797,15 +813,13 @@ def minimize(
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"params must hold floating-point numbers, got {dtype}")
-    weight = np.ones(x.shape[0]) if weight is None else np.asarray(weight, dtype=float)
-    if weight.shape != (x.shape[0],) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
-        raise ValueError(f"weight must be {x.shape[0]} finite, non-negative numbers with a positive sum")
+    weight, _ = sample_weights(weight, x.shape[0], None)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable (it gets the LbfgsResult so far), got {callback!r}")
     spec = LbfgsSpec(
         model,
         loss,
-        layout=default_layout() if layout is None else checked_layout(layout),
+        layout=decide_layout(layout),
         chunk=_checked_limit(chunk, "chunk"),
     )
     return run(

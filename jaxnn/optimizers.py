@@ -56,6 +56,7 @@ __all__ = [
     "l2_penalty",
     "l2_rate_of",
     "learning_rate_of",
+    "make",
     "solver",
     "tunable_solver",
     "with_hyperparams",
@@ -259,6 +260,39 @@ def _tunable_chain(name, settings: SolverSettings, rate_first: bool) -> optax.Gr
     return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
         learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
     )
+
+
+def make(
+    optimizer: str | optax.GradientTransformation,
+    settings: SolverSettings = DEFAULT_SETTINGS,
+    *,
+    l2: bool = False,
+    schedule: str = "constant",
+) -> optax.GradientTransformation:
+    """The optimiser of a training run, for every front end: the one constructor ``fit``, ``fit_many`` and the
+    estimators build their optimisers with.
+
+    A solver name (``SOLVERS``, with ``settings``) gives :func:`tunable_solver`'s update, whose learning rate
+    and L2 rate live in its state (set them with :func:`init_state`), so new values compile nothing;
+    ``schedule`` (``LEARNING_RATE_SCHEDULES``) changes that rate between epochs.  A user's optax
+    transformation brings its own learning rate (and its own schedule, e.g. ``optax.exponential_decay``); it
+    is used as it is, or with ``l2`` behind :func:`tunable_solver`'s L2 term.
+    """
+    if isinstance(optimizer, str):
+        look_up(dict.fromkeys(SOLVERS), optimizer, "solver")
+        look_up(dict.fromkeys(LEARNING_RATE_SCHEDULES), schedule, "learning-rate schedule")
+        return tunable_solver(optimizer, settings, varying_rate=schedule != "constant")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"optimizer must be a solver name ({', '.join(SOLVERS)}) or an optax.GradientTransformation, e.g. "
+            f"optax.adam(0.01); got {optimizer!r:.80}"
+        )
+    if schedule != "constant":
+        raise ValueError(
+            f"schedule={schedule!r} changes a named solver's learning rate; an optax transformation brings its own "
+            "(e.g. optax.sgd(optax.exponential_decay(...)))"
+        )
+    return tunable_solver(optimizer, settings) if l2 else optimizer
 
 
 def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):

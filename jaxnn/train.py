@@ -1,38 +1,68 @@
-"""Training, the public door: ``fit`` (every epoch in one compiled loop) and ``train_step`` /
-``make_train_step`` (one compiled update for a loop of your own).
+"""Training, the public door: ``fit`` and ``fit_many`` (every epoch in one compiled loop, for one network or a
+population) and ``train_step`` / ``make_train_step`` (one compiled update for a loop of your own).
 
-Gradients come from ``jax.value_and_grad`` of the model and loss; since every jaxnn op is a
-``jax.custom_vjp``, that runs the hand-written rules.  Any ``optax.GradientTransformation`` is
-accepted; the default is plain gradient descent, ``θ ← θ − η·∂L/∂θ``.  A step whose loss, gradients or
-updated parameters are not finite is not applied: the parameters stay at the last finite values and
-``FitResult.diverged`` is True.  Nothing NaN is kept.
+``fit`` is ``fit_many`` with one member: the same keywords, the same checks, the same road
+(:func:`jaxnn.engine.train`).  Gradients come from ``jax.value_and_grad`` of the model and loss; since every
+jaxnn op is a ``jax.custom_vjp``, that runs the hand-written rules.  The optimiser is a solver name
+(``"gd"``, ``"sgd"``, ``"adam"``; its learning rate and L2 rate live in its state, so new values compile
+nothing) or any ``optax.GradientTransformation``; the default is plain gradient descent,
+``θ ← θ − η·∂L/∂θ``.  A step whose loss, gradients or updated parameters are not finite is not applied: the
+parameters stay at the last finite values and ``FitResult.diverged`` is True.  Nothing NaN is kept.
 
-This module checks the user's arguments and says what is wrong in their words; the loop itself, its
-layouts and its epoch convention are described in ``jaxnn._loop``.
+This module checks the user's arguments (with ``jaxnn._checks``) and says what is wrong in their words; the
+loop itself, its layouts and its epoch convention are described in ``jaxnn._loop``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import NamedTuple
 
 import jax
 import numpy as np
 import optax
 
-from jaxnn._checks import UINT32_LIMIT, int_in_range, is_int, positive_int, prng_key, seed_int
-from jaxnn._loop import LAYOUTS, FitResult, RunSpec, Stopping, default_layout, run, step
+from jaxnn import engine
+from jaxnn._checks import (
+    batch_size_with_key,
+    data_array,
+    epoch_range,
+    finite_real,
+    is_int,
+    member_keys,
+    per_member,
+    positive_int,
+    prng_key,
+    sample_weights,
+    seed_int,
+    validation_pair,
+)
+from jaxnn.engine import FitResult, RunSpec, ScheduleCarry, Stopping
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
-from jaxnn.optimizers import gradient_descent
+from jaxnn.optimizers import (
+    DEFAULT_SETTINGS,
+    LEARNING_RATE_SCHEDULES,
+    SolverSettings,
+    gradient_descent,
+    init_state,
+    make,
+)
 
-__all__ = ["FitResult", "Stopping", "fit", "gradient_descent", "make_train_step", "train_step", "training_keys"]
+__all__ = [
+    "FitResult",
+    "Stopping",
+    "fit",
+    "fit_many",
+    "gradient_descent",
+    "make_train_step",
+    "train_step",
+    "training_keys",
+]
 
 
 DEFAULT_LEARNING_RATE = 0.01  # fit's plain gradient descent when neither learning_rate nor optimizer is given
-
-
-# The argument checks of fit, shared with jaxnn.population.fit_many (module-level names, not package API).
 
 
 def checked_model(model) -> Sequential:
@@ -47,17 +77,9 @@ def checked_optimizer(optimizer) -> optax.GradientTransformation:
     return optimizer
 
 
-def checked_layout(layout) -> str:
-    if layout is None:
-        return default_layout()
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}")
-    return layout
-
-
 @lru_cache(maxsize=64)
 def _cached_step(model: Sequential, loss: Loss, optimizer, in_place: bool, layout: str) -> Callable:
-    return step(RunSpec(model, loss, optimizer, batch_size=0, layout=layout), in_place=in_place)
+    return engine.step(RunSpec(model, loss, optimizer, batch_size=0, layout=layout), in_place=in_place)
 
 
 def make_train_step(
@@ -84,7 +106,7 @@ def make_train_step(
       ...     params, opt_state, loss = step(params, opt_state, x, y)
     """
     model, loss = checked_model(model), get_loss(loss)
-    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), checked_layout(layout))
+    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout))
 
 
 def train_step(
@@ -101,23 +123,133 @@ def train_step(
     return make_train_step(model, loss, optimizer, in_place=in_place)(params, opt_state, x, y, weight)
 
 
-def as_matrix(name: str, array) -> np.ndarray:
-    """``array`` as a 2-D NumPy array of finite real numbers (a 1-D ``y`` is one column), else a clear error."""
-    array = np.asarray(array)
-    if array.ndim == 1 and name == "y":
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got shape {array.shape}")
-    return finite_reals(name, array)
+class _Prepared(NamedTuple):
+    """A checked run, ready for :func:`jaxnn.engine.train`."""
+
+    spec: RunSpec
+    members: engine.Members
+    data: engine.Data
+    axes: engine.Data
+    start_epoch: int
+    epochs: int
 
 
-def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it holds finite real numbers; else a TypeError (not real) or ValueError (NaN, inf)."""
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
-    return array
+def _one_member(tree):
+    """A single network's pytree with a member axis of one."""
+    return None if tree is None else jax.tree.map(lambda leaf: np.asarray(leaf)[None], tree)
+
+
+def _n_members(params) -> int:
+    leaves = jax.tree.leaves(params)
+    if not leaves or any(np.ndim(leaf) < 1 for leaf in leaves):
+        raise ValueError("params must have a leading member axis on every leaf, as model.init_many(keys, n) makes")
+    sizes = {np.shape(leaf)[0] for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(
+            "params must have a leading member axis of one size on every leaf, as model.init_many(keys, n) makes; "
+            f"got leading sizes {sorted(sizes)}"
+        )
+    return sizes.pop()
+
+
+def _member_shapes(params):
+    """One member's shapes (all ``model.check`` reads), without an indexing operation per leaf."""
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_states(optimizer, params, rates, penalties):
+    """Every member's fresh optimiser state with its rates, as one compiled call."""
+    return jax.vmap(partial(init_state, optimizer))(params, rates, penalties)
+
+
+def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
+    """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``); None beside an optax
+    transformation, which brings its own (giving both is an error: the transformation's would win)."""
+    if not isinstance(optimizer, str):
+        if learning_rate is not None:
+            raise ValueError(
+                "pass learning_rate (for plain gradient descent) or optimizer (which has its own learning rate), "
+                "not both"
+            )
+        return None
+    if learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATE
+    if population:
+        return per_member("learning_rate", learning_rate, n_members)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
+        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
+    return np.full(n_members, finite_real(learning_rate, "learning_rate", positive=True))
+
+
+def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepared:
+    """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis."""
+    o = options | {"optimizer": "gd" if options["optimizer"] is None else options["optimizer"]}
+    model, loss = checked_model(model), get_loss(o["loss"])
+    n_members = _n_members(params)
+    epochs, start_epoch = epoch_range(o["epochs"], o["start_epoch"])
+    if o["key"] is not None:
+        prng_key(o["key"])
+    stopping = checked_stopping(o["stopping"])
+    members_or_none = n_members if population else None
+    (x, x_axis), (y, y_axis) = data_array("x", x, members_or_none), data_array("y", y, members_or_none)
+    (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
+    if y_samples != n_samples:
+        raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
+    if n_samples == 0:
+        raise ValueError("x is empty: fit needs at least one sample")
+    model.check(_member_shapes(params), (n_samples, n_features))
+    if y_columns != model.n_outputs:
+        raise ValueError(
+            f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
+            "one-hot encode class labels or change the last layer"
+        )
+    weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
+    batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)
+    rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members, population)
+    schedule = o["schedule"]
+    if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
+    if schedule == "invscaling" and o["schedule_values"] is None:
+        raise ValueError("schedule='invscaling' needs schedule_values (a ScheduleCarry of its values)")
+    l2 = per_member("l2", o["l2"], n_members)
+    if not isinstance(o["optimizer"], str | optax.GradientTransformation):
+        raise TypeError(
+            "optimizer must be a solver name ('gd', 'sgd', 'adam') or an optax.GradientTransformation, e.g. "
+            f"optax.adam(0.01); got {o['optimizer']!r:.80}"
+        )
+    optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
+    checked_pairing(o["validation"], o["score"], stopping)
+    dtype = jax.tree.leaves(params)[0].dtype
+    if o["validation"] is None:
+        x_val = y_val = np.zeros((0, 0), dtype)
+        val_axes = (None, None)
+    else:
+        (x_val, x_val_axis), (y_val, y_val_axis) = validation_pair(o["validation"], n_features, members_or_none)
+        val_axes = (x_val_axis, y_val_axis)
+    opt_state = o["opt_state"]
+    if opt_state is None and optimizer is o["optimizer"]:  # a user's transformation, as it is
+        opt_state = jax.vmap(optimizer.init)(params)
+    elif opt_state is None:  # rates in the state (a user's transformation with l2 has its own rate: 0 unused)
+        rates = np.zeros(n_members) if rates is None else rates
+        opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype))
+    keys = member_keys(_default_key() if o["key"] is None else o["key"], n_members)
+    spec = RunSpec(
+        model,
+        loss,
+        optimizer,
+        batch_size=batch_size,
+        stopping=stopping,
+        score=o["score"],
+        layout=engine.decide_layout(o["layout"]),
+        schedule=schedule,
+        shuffle=bool(o["shuffle"]),
+    )
+    members = engine.Members(params, opt_state, keys, o["schedule_values"])
+    # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
+    # than jnp.asarray would, which matters when fit is called many times (model selection).
+    data = engine.Data(*(np.asarray(array, dtype) for array in (x, y, weight, x_val, y_val)))
+    return _Prepared(spec, members, data, engine.Data(x_axis, y_axis, weight_axis, *val_axes), start_epoch, epochs)
 
 
 def checked_pairing(validation, score, stopping) -> None:
@@ -127,143 +259,6 @@ def checked_pairing(validation, score, stopping) -> None:
         raise ValueError("validation data and a score function go together: pass both or neither")
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
-
-
-def fit(
-    model: Sequential,
-    params: Params,
-    x,
-    y,
-    *,
-    loss: str | Loss,
-    epochs: int,
-    optimizer: optax.GradientTransformation | None = None,
-    learning_rate: float | None = None,
-    batch_size: int | None = None,
-    key: jax.Array | None = None,
-    weight=None,
-    opt_state: optax.OptState | None = None,
-    start_epoch: int = 0,
-    stopping: Stopping | None = None,
-    validation: tuple | None = None,
-    score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
-    layout: str | None = None,
-) -> FitResult:
-    """Train ``params`` for up to ``epochs`` epochs in a compiled loop (``jaxnn._loop``).
-
-    The epochs run in a ``lax.while_loop`` that ends early on a non-finite step or, with ``stopping``,
-    as soon as the stopping rule says so.  A new ``epochs`` value compiles nothing, and memory does not
-    grow with ``epochs`` beyond the history of the epochs actually run.
-
-    Args:
-      model, params: the model and its starting parameters (not modified).
-      x: ``(n_samples, n_features)``; y: ``(n_samples, n_outputs)`` (one-hot for classes).
-      loss: a loss name or :class:`~jaxnn.losses.Loss`.
-      epochs: number of passes over the data.
-      optimizer: any optax transformation (it carries its own learning rate); default
-        ``gradient_descent(learning_rate)``.  One that takes the objective as well, a line search such as
-        ``optax.lbfgs()`` (an ``optax.GradientTransformationExtraArgs``), gets each batch's ``value``,
-        ``grad`` and ``value_fn`` (the same hand-written rules); with the full batch one epoch is one
-        L-BFGS iteration.  scipy's L-BFGS-B, the estimators' ``solver='lbfgs'``, is
-        :func:`jaxnn.lbfgs.minimize`.
-      learning_rate: the step of the default plain gradient descent (0.01 when not given); an error
-        together with ``optimizer``, whose own rate would silently win.
-      batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
-        (the last batch is padded and masked out of the loss).
-      key: a ``jax.random`` key, needed for minibatches.
-      weight: optional per-sample weights ``(n_samples,)``.
-      opt_state: resume from this optimiser state (default: ``optimizer.init(params)``).
-      start_epoch: the index of the first epoch, for a fit continued in chunks: epoch ``e`` always
-        shuffles with ``jax.random.fold_in(key, e)``, so ``fit(epochs=a+b)`` equals ``fit(epochs=a)``
-        followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU.
-      stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch;
-        ``n_iter_no_change=math.inf`` counts the epochs without improvement but never stops on them.
-      validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
-        ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
-        loss, and the best-scoring epoch's parameters are returned.
-      score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
-        an equal, hashable) function each time (it is part of the compiled function's cache key).
-      layout: ``"columns"`` (the seeds' column layout inside the compiled step, several times faster for
-        small layers on XLA's CPU backend) or ``"rows"`` (batch-first, as ``model.apply``); None (the
-        default) picks columns on the CPU and rows on other backends.
-
-    Returns:
-      A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each
-      epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, and
-      whether the stopping rule ended training (``stopped``) with its final count (``no_improvement``).
-      Same inputs and key give bitwise-identical results on CPU.
-
-    Example:
-      >>> model = Sequential((Dense(10, "relu"), Dense(3, "softmax")))
-      >>> params = model.init(jax.random.key(0), 4)
-      >>> result = fit(model, params, x, one_hot_y, loss="categorical_cross_entropy", epochs=500)
-    """
-    model, loss = checked_model(model), get_loss(loss)
-    epochs, start_epoch = checked_epochs(epochs, start_epoch)
-    if key is not None:
-        prng_key(key)
-    stopping = checked_stopping(stopping)
-    x, y = as_matrix("x", x), as_matrix("y", y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
-    if x.shape[0] == 0:
-        raise ValueError("x is empty: fit needs at least one sample")
-    model.check(params, x.shape)
-    if y.shape[1] != model.n_outputs:
-        raise ValueError(
-            f"y has {y.shape[1]} columns but the model's last layer has {model.n_outputs} units; "
-            "one-hot encode class labels or change the last layer"
-        )
-    weight = _checked_weight(weight, x.shape[0])
-    if batch_size is None:
-        batch_size = x.shape[0]
-    elif not is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if batch_size < x.shape[0] and key is None:
-        raise ValueError("minibatch training shuffles every epoch: pass key=jax.random.key(seed)")
-    optimizer = _optimizer_of(optimizer, learning_rate)
-    if opt_state is None:
-        opt_state = optimizer.init(params)
-    checked_pairing(validation, score, stopping)
-    dtype = jax.tree.leaves(params)[0].dtype
-    x_val, y_val = (None, None) if validation is None else checked_validation(validation, x.shape[1], dtype)
-    spec = RunSpec(
-        model,
-        loss,
-        optimizer,
-        batch_size=min(batch_size, x.shape[0]),
-        stopping=stopping,
-        score=score,
-        layout=checked_layout(layout),
-    )
-    # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
-    # than jnp.asarray would, which matters when fit is called many times (model selection).
-    return run(
-        spec,
-        params=params,
-        opt_state=opt_state,
-        x=np.asarray(x, dtype),
-        y=np.asarray(y, dtype),
-        weight=np.asarray(weight, dtype),
-        key=_default_key() if key is None else key,
-        start_epoch=start_epoch,
-        epochs=epochs,
-        x_val=x_val,
-        y_val=y_val,
-    )
-
-
-def checked_epochs(epochs, start_epoch) -> tuple[int, int]:
-    """``(epochs, start_epoch)`` checked: at least one epoch, and the last epoch's index within the 32-bit
-    epoch counter of the compiled loop."""
-    epochs = positive_int(epochs, "epochs")
-    start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
-    if start_epoch + epochs >= UINT32_LIMIT:
-        raise ValueError(
-            f"start_epoch + epochs = {start_epoch + epochs} passes the 32-bit epoch counter (at most 2**32 - 1); "
-            "start a new count (start_epoch=0) or run fewer epochs"
-        )
-    return epochs, start_epoch
 
 
 def checked_stopping(stopping) -> Stopping | None:
@@ -288,36 +283,189 @@ def is_n_iter_no_change(value) -> bool:
     return isinstance(value, float | np.floating) and value == np.inf
 
 
-def _checked_weight(weight, n_samples: int) -> np.ndarray:
-    weight = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
-    if weight.shape != (n_samples,) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
-        raise ValueError(f"weight must be {n_samples} finite, non-negative numbers with a positive sum")
-    return weight
+# The keywords of fit and fit_many, with their defaults: one vocabulary.
+_DEFAULTS = {
+    "optimizer": "gd",
+    "learning_rate": None,
+    "l2": 0.0,
+    "settings": DEFAULT_SETTINGS,
+    "batch_size": None,
+    "key": None,
+    "weight": None,
+    "opt_state": None,
+    "start_epoch": 0,
+    "stopping": None,
+    "validation": None,
+    "score": None,
+    "layout": None,
+    "schedule": "constant",
+    "schedule_values": None,
+    "shuffle": True,
+}
 
 
-def _optimizer_of(optimizer, learning_rate) -> optax.GradientTransformation:
-    """The optimiser given, or plain gradient descent at ``learning_rate`` (default 0.01); never both."""
-    if optimizer is None:
-        rate = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
-        return gradient_descent(rate)
-    if learning_rate is not None:
-        raise ValueError(
-            "pass learning_rate (for plain gradient descent) or optimizer (which has its own learning rate), not both"
-        )
-    return checked_optimizer(optimizer)
+def fit(
+    model: Sequential,
+    params: Params,
+    x,
+    y,
+    *,
+    loss: str | Loss,
+    epochs: int,
+    optimizer: str | optax.GradientTransformation = "gd",
+    learning_rate: float | None = None,
+    l2: float = 0.0,
+    settings: SolverSettings = DEFAULT_SETTINGS,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    weight=None,
+    opt_state: optax.OptState | None = None,
+    start_epoch: int = 0,
+    stopping: Stopping | None = None,
+    validation: tuple | None = None,
+    score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    layout: str | None = None,
+    schedule: str = "constant",
+    schedule_values: ScheduleCarry | None = None,
+    shuffle: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+) -> FitResult:
+    """Train ``params`` for up to ``epochs`` epochs in a compiled loop: :func:`fit_many` with one member.
+
+    The epochs run in a ``lax.while_loop`` that ends early on a non-finite step or, with ``stopping``,
+    as soon as the stopping rule says so.  A new ``epochs`` value compiles nothing, and memory does not
+    grow with ``epochs`` beyond the history of the epochs actually run.
+
+    Args:
+      model, params: the model and its starting parameters (not modified).
+      x: ``(n_samples, n_features)``; y: ``(n_samples, n_outputs)`` (one-hot for classes).
+      loss: a loss name or :class:`~jaxnn.losses.Loss`.
+      epochs: number of passes over the data.
+      optimizer: a solver name — ``"gd"`` (the default), ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``;
+        ``settings`` holds momentum and Adam's constants) — or any optax transformation (which brings its
+        own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
+        gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules).  scipy's
+        L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
+      learning_rate: a named solver's step (default 0.01); an error beside an optax transformation, whose
+        own rate would silently win.
+      l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), as the estimators'
+        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports.
+      batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
+        (the last batch is padded and masked out of the loss).
+      key: a ``jax.random`` key, needed for minibatches.
+      weight: optional per-sample weights ``(n_samples,)``.
+      opt_state: resume from this optimiser state (default: a fresh one with the rates set).
+      start_epoch: the index of the first epoch, for a fit continued in chunks: epoch ``e`` always
+        shuffles with ``jax.random.fold_in(key, e)``, so ``fit(epochs=a+b)`` equals ``fit(epochs=a)``
+        followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU.
+      stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch;
+        ``n_iter_no_change=math.inf`` counts the epochs without improvement but never stops on them.
+      validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
+        ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
+        loss, and the best-scoring epoch's parameters are returned.
+      score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
+        an equal, hashable) function each time (it is part of the compiled function's cache key).
+      layout: ``"columns"`` (the seeds' column layout with the bias folded in) or ``"rows"`` (batch-first,
+        as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
+      schedule, schedule_values: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
+        ``"adaptive"``: scikit-learn's ``learning_rate``) and, for ``invscaling``, its values (a
+        :class:`jaxnn.engine.ScheduleCarry`).
+      shuffle: False visits the rows in order every epoch.
+      mesh: a ``jax.sharding.Mesh`` (``jaxnn.distributed.make_mesh()``) to split the rows across its
+        devices (data-parallel; padded with rows of weight 0); results equal one device's up to the order
+        of floating-point sums.
+
+    Returns:
+      A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each
+      epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, and
+      whether the stopping rule ended training (``stopped``) with its final count (``no_improvement``).
+      Same inputs and key give bitwise-identical results on CPU.
+
+    Example:
+      >>> model = Sequential((Dense(10, "relu"), Dense(3, "softmax")))
+      >>> params = model.init(jax.random.key(0), 4)
+      >>> result = fit(model, params, x, one_hot_y, loss="categorical_cross_entropy", epochs=500)
+    """
+    options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
+    checked_model(model)
+    if opt_state is not None:
+        options["opt_state"] = _one_member(opt_state)
+    if schedule_values is not None:
+        options["schedule_values"] = _one_member(schedule_values)
+    prepared = _prepare(model, _one_member(params), x, y, population=False, options=options)
+    result = engine.train(
+        prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
+        epochs=prepared.epochs, mesh=mesh,
+    )  # fmt: skip
+    return engine.single(result)
 
 
-def checked_validation(validation, n_features: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(validation, tuple | list) or len(validation) != 2:
-        raise TypeError("validation must be a pair (x_val, y_val)")
-    x_val, y_val = as_matrix("x_val", validation[0]), as_matrix("y_val", validation[1])
-    if x_val.shape[1] != n_features:
-        raise ValueError(f"x_val has {x_val.shape[1]} features but x has {n_features}; they must match")
-    if x_val.shape[0] != y_val.shape[0] or x_val.shape[0] == 0:
-        raise ValueError(
-            f"x_val has {x_val.shape[0]} samples and y_val {y_val.shape[0]}; they must match and be at least 1"
-        )
-    return np.asarray(x_val, dtype), np.asarray(y_val, dtype)
+def fit_many(
+    model: Sequential,
+    params: Params,
+    x,
+    y,
+    *,
+    loss: str | Loss,
+    epochs: int,
+    optimizer: str | optax.GradientTransformation = "gd",
+    learning_rate=None,
+    l2=0.0,
+    settings: SolverSettings = DEFAULT_SETTINGS,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    weight=None,
+    opt_state=None,
+    start_epoch: int = 0,
+    stopping: Stopping | None = None,
+    validation: tuple | None = None,
+    score=None,
+    layout: str | None = None,
+    schedule: str = "constant",
+    schedule_values: ScheduleCarry | None = None,
+    shuffle: bool = True,
+    group_size: int | None = None,
+) -> FitResult:
+    """Train every member of a population of P networks for up to ``epochs`` epochs, in one compiled program.
+
+    The keywords are :func:`fit`'s, for every member; where a value may differ per member it is one value or
+    one per member.  The members share the architecture, the loss, the solver's kind and the batch size;
+    each has its own
+
+    * initial parameters: every leaf with a leading member axis of size P (``model.init_many(keys, n)``),
+    * ``learning_rate`` and ``l2``: one number, or ``(P,)`` (they live in the optimiser state: new values
+      compile nothing),
+    * ``key``: one key (every member shuffles alike) or P keys (``jax.random.split(key, P)``),
+    * ``weight``: ``(n,)`` or ``(P, n)``; a zero weight is how a member leaves out a fold or draws a
+      bootstrap sample; ``x``, ``y`` and the validation arrays: shared, or ``(P, n, columns)`` per member,
+    * ``opt_state`` and ``schedule_values``: stacked, with a leading member axis,
+    * stopping-rule state (a member that stopped stops changing, the others go on) and divergence flag.
+
+    Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched
+    product may sum in another order; ``tests/test_population.py`` states the bound it checks).
+    ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.
+
+    Returns:
+      A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``
+      and ``validation_scores`` ``(P, epochs run)`` (NaN after a member's own last epoch), ``diverged``,
+      ``n_epochs``, ``stopped`` and ``no_improvement`` ``(P,)``.  :func:`jaxnn.engine.member` takes one
+      member out.
+
+    Example:
+      >>> keys = jax.random.split(jax.random.key(0), 100)
+      >>> params = model.init_many(keys, 4)
+      >>> result = fit_many(model, params, x, y, loss="softmax_cross_entropy", epochs=500,
+      ...                   learning_rate=np.logspace(-3, 0, 100))
+    """
+    options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
+    checked_model(model)
+    prepared = _prepare(model, params, x, y, population=True, options=options)
+    if group_size is not None:
+        group_size = positive_int(group_size, "group_size")
+    return engine.train(
+        prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
+        epochs=prepared.epochs, group_size=group_size,
+    )  # fmt: skip
 
 
 def training_keys(seed: int) -> tuple[jax.Array, jax.Array]:

@@ -67,7 +67,7 @@ def test_no_cluster_means_no_initialisation():
 @pytest.mark.parametrize(
     ("optimizer", "batch_size"), [(jaxnn.gradient_descent(0.1), None), (optax.adam(0.01), 16)], ids=["gd", "adam"]
 )
-def test_fit_sharded_on_one_device_is_jaxnn_fit(optimizer, batch_size):
+def test_fit_on_a_mesh_of_one_device_is_jaxnn_fit(optimizer, batch_size):
     split = iris_split()
     targets = one_hot(split.y_train, 3)
     params = MODEL.init(jax.random.key(0), 4)
@@ -77,9 +77,9 @@ def test_fit_sharded_on_one_device_is_jaxnn_fit(optimizer, batch_size):
         batch_size=batch_size, key=key, opt_state=optimizer.init(params), start_epoch=3,
     )  # fmt: skip
     mesh = distributed.make_mesh()
-    result = distributed.fit_sharded(
-        mesh, MODEL, "categorical_cross_entropy", optimizer, params, optimizer.init(params),
-        distributed.shard_rows(mesh, split.x_train, targets), key=key, epochs=4, start_epoch=3, batch_size=batch_size,
+    result = jaxnn.fit(
+        MODEL, params, split.x_train, targets, loss="categorical_cross_entropy", epochs=4, optimizer=optimizer,
+        batch_size=batch_size, key=key, opt_state=optimizer.init(params), start_epoch=3, mesh=mesh,
     )  # fmt: skip
     for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
@@ -123,9 +123,9 @@ EIGHT_DEVICES = textwrap.dedent(
     params = model.init(jax.random.key(0), 4)
     for devices in (1, 8):
         mesh = distributed.make_mesh(jax.devices()[:devices])
-        result = distributed.fit_sharded(
-            mesh, model, "categorical_cross_entropy", optimizer, params, optimizer.init(params),
-            distributed.shard_rows(mesh, x, y), key=jax.random.key(1), epochs=2, batch_size=7,
+        result = jaxnn.fit(
+            model, params, x, y, loss="categorical_cross_entropy", epochs=2, optimizer=optimizer,
+            opt_state=optimizer.init(params), key=jax.random.key(1), batch_size=7, mesh=mesh,
         )
         report[f"padded-minibatch-{devices}"] = [np.asarray(leaf).tolist() for leaf in jax.tree.leaves(result)]
     print(json.dumps(report))

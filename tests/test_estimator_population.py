@@ -13,7 +13,6 @@ import copy
 import warnings
 from collections import Counter
 
-import jax
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -25,8 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
-from jaxnn._loop import compiled_programs
-from jaxnn.population import fit_many
+from jaxnn.engine import compiled_programs
 
 FLOAT32 = {"rtol": 2e-5, "atol": 2e-6}
 FLOAT64 = {"rtol": 1e-10, "atol": 1e-12}
@@ -72,22 +70,26 @@ def _lone_fits(estimators, datasets):
     return _recorded(fit_each)
 
 
+REAL_TRAIN = jaxnn.engine.train
+
+
 def _counting(sizes: list):
-    """``jaxnn.fit_many`` that also records the member count of every population it trains: shows that
-    members did train together, not one by one."""
+    """``jaxnn.engine.train`` that also records the member count of every population (of two or more) it
+    trains: shows that members did train together, not one by one."""
 
-    def counting_fit_many(model, params, *args, **kwargs):
-        sizes.append(jax.tree.leaves(params)[0].shape[0])
-        return fit_many(model, params, *args, **kwargs)
+    def counting_train(spec, members, *args, **kwargs):
+        if len(members.keys) > 1:
+            sizes.append(len(members.keys))
+        return REAL_TRAIN(spec, members, *args, **kwargs)
 
-    return counting_fit_many
+    return counting_train
 
 
 @pytest.fixture
 def population_sizes(monkeypatch):
     """The member counts of the populations that ``fit_estimators`` trains during a test."""
     sizes = []
-    monkeypatch.setattr(jaxnn.estimators, "fit_many", _counting(sizes))
+    monkeypatch.setattr(jaxnn.engine, "train", _counting(sizes))
     return sizes
 
 
@@ -275,7 +277,7 @@ def ensemble():
     x, y = FOLDS[0]
     sizes = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jaxnn.estimators, "fit_many", _counting(sizes))
+        patch.setattr(jaxnn.engine, "train", _counting(sizes))
         fitted, ensemble_warnings = _recorded(clone(ENSEMBLE_BASE).set_params(n_ensemble=4).fit, x, y)
     assert sizes == [4]  # one population
     lone, lone_warnings = _lone_fits(

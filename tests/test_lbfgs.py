@@ -22,8 +22,8 @@ from threadpoolctl import threadpool_limits
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, lbfgs
 from jaxnn._builds import FallbackJit
-from jaxnn._loop import default_layout
 from jaxnn.data import one_hot
+from jaxnn.engine import decide_layout
 
 # 30 iris rows (10 per class), standardised; a 4-5-3 tanh network with the fused softmax cross-entropy.
 _IRIS_X, _IRIS_LABELS = load_iris(return_X_y=True)
@@ -309,7 +309,7 @@ def test_checks_its_arguments():
 def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_bit():
     model, loss, x, y, weight, alpha = PROBLEMS["regression"]
     params = _start(model, x.shape[1])
-    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout())
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout())
     arrays = {"params": params, "x": x, "y": y, "weight": weight}
     with jax.enable_x64(True):
         whole = lbfgs.run(spec, **arrays, alpha=alpha, max_iter=23)
@@ -326,7 +326,7 @@ def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_b
 
 def _run_classification(dtype, **spec_options):
     model, loss, x, y, weight, alpha = PROBLEMS["classification"]
-    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout(), **spec_options)
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(), **spec_options)
     arrays = {"x": x.astype(dtype), "y": y.astype(dtype), "weight": weight.astype(dtype)}
     with jax.enable_x64(dtype == np.float64):
         return lbfgs.run(spec, params=_start(model, x.shape[1], dtype), **arrays, alpha=alpha, max_iter=40)
@@ -355,7 +355,7 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
     """fast_compile=None: the short compile without a persistent cache, the plain build when programs are kept
     on disk (compiled once for every later process).  A 20-row problem: shapes no other test compiles."""
     model, loss, x, y, weight, alpha = PROBLEMS["regression"]
-    spec = lbfgs.LbfgsSpec(model, loss, layout=default_layout())
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout())
     arrays = {"params": _start(model, x.shape[1]), "x": x[:20], "y": y[:20], "weight": weight[:20]}
 
     def programs_compiled(**spec_options):

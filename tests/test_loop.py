@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
-from jaxnn import _loop
+from jaxnn import _loop, engine
 from jaxnn.data import one_hot
 
 RNG = np.random.default_rng(0)
@@ -25,7 +25,7 @@ KEY = jax.random.key(7)
 
 
 def _run(spec, epochs, start_epoch=0, params=PARAMS, opt_state=None, **data):
-    return _loop.run(
+    return engine.train_one(
         spec,
         params=params,
         opt_state=spec.optimizer.init(params) if opt_state is None else opt_state,
@@ -133,7 +133,7 @@ def test_the_row_and_column_layouts_compute_the_same_training(optimizer):
 
 
 def test_default_layout_is_columns_on_the_cpu():
-    assert jax.default_backend() != "cpu" or _loop.default_layout() == "columns"
+    assert jax.default_backend() != "cpu" or engine.decide_layout() == "columns"
 
 
 def test_loop_forward_equals_model_apply():

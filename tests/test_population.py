@@ -1,4 +1,4 @@
-"""``jaxnn.population.fit_many``: every member equals ``fit`` run alone with its settings, members are
+"""``jaxnn.fit_many``: every member equals ``fit`` run alone with its settings, members are
 independent (stopping, divergence), and a population compiles once per architecture and member count.
 
 The bound: member i against ``fit`` alone agrees to rtol 2e-5 / atol 2e-6 in float32 after 40 epochs (a
@@ -16,7 +16,8 @@ from helpers import assert_trees_close
 import jaxnn
 from jaxnn import _loop, optimizers
 from jaxnn.data import iris_split, one_hot
-from jaxnn.population import CPU_GROUP, default_group_size, fit_many, member
+from jaxnn.engine import CPU_GROUP, default_group_size, member
+from jaxnn.train import fit_many
 
 SPLIT = iris_split()
 X, Y = SPLIT.x_train.astype(np.float32), one_hot(SPLIT.y_train, 3).astype(np.float32)
@@ -80,7 +81,7 @@ def test_every_member_equals_fit_alone(solver, options):
         Y,
         loss=LOSS,
         epochs=40,
-        solver=solver,
+        optimizer=solver,
         learning_rate=RATES,
         l2=PENALTIES,
         key=keys if "batch_size" in options else None,
@@ -165,9 +166,9 @@ def test_bad_population_input_is_a_clear_error():
     with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
     with pytest.raises(ValueError, match="schedule must be one of constant, invscaling, adaptive, got 'cosine'"):
-        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, solver="sgd", schedule="cosine")
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="cosine")
     with pytest.raises(ValueError, match="schedule='invscaling' needs schedule_values"):
-        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, solver="sgd", schedule="invscaling")
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="invscaling")
 
 
 def test_groups_of_members_give_the_same_population():

@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, _loop, optimizers
+from jaxnn import NeuralNetClassifier, _loop, engine, optimizers
 from jaxnn.data import one_hot
 
 RNG = np.random.default_rng(0)
@@ -39,7 +39,7 @@ INVSCALING = _loop.RunSpec(MODEL, LOSS, PLAIN_SGD, batch_size=8, schedule="invsc
 ADAPTIVE = _loop.RunSpec(MODEL, LOSS, PLAIN_SGD, batch_size=8, stopping=jaxnn.Stopping(1e-3, 3), schedule="adaptive")
 
 
-def _loop_run(spec, epochs, *, rate=0.1, power_t=0.5, seen=0.0, params=PARAMS, run=_loop.run):
+def _loop_run(spec, epochs, *, rate=0.1, power_t=0.5, seen=0.0, params=PARAMS, run=engine.train_one):
     """``epochs`` epochs of ``spec`` on the float32 data from a fresh optimiser state at ``rate``."""
     state = optimizers.init_state(spec.optimizer, params, np.float32(rate), np.float32(0.0))
     schedule = _loop.ScheduleCarry(*(np.float32(v) for v in (rate, power_t, seen, len(X32))))
@@ -108,7 +108,7 @@ def test_adaptive_divides_the_rate_by_five_on_plateaus_and_stops_at_one_below_1e
 
 
 def test_schedules_under_vmap_equal_each_member_alone():
-    """``jaxnn.population`` runs the loop's chunk under ``jax.vmap``: per-member rates, powers and plateaus."""
+    """``jaxnn.engine`` runs the loop's chunk under ``jax.vmap``: per-member rates, powers and plateaus."""
     rates, powers = np.array([0.5, 0.05], np.float32), np.array([0.5, 0.1], np.float32)
     for spec in (INVSCALING, ADAPTIVE):
 
@@ -119,7 +119,7 @@ def test_schedules_under_vmap_equal_each_member_alone():
         fields = ("data", "key", "train", "stop", "start", "stop_epoch")
         states = jax.vmap(partial(optimizers.init_state, spec.optimizer, PARAMS))(rates, np.zeros(2, np.float32))
         schedule = _loop.ScheduleCarry(rates, powers, np.zeros(2, np.float32), np.full(2, len(X32), np.float32))
-        population = _loop.drive(
+        population = engine.drive(
             spec,
             lambda vmapped=vmapped, fields=fields, **kwargs: vmapped(*(kwargs[k] for k in fields)),
             data=_loop.Data(X32, Y32, np.ones(len(X32), np.float32), np.zeros((0, 0), np.float32), np.zeros((0, 0))),

@@ -74,9 +74,9 @@ from jaxnn.cli.training import (
     save_checkpoint,
     settled_options,
 )
+from jaxnn.engine import member
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
-from jaxnn.population import fit_many, member
-from jaxnn.train import training_keys
+from jaxnn.train import fit_many, training_keys
 
 __all__ = [
     "POPULATION_FILE",
@@ -211,14 +211,13 @@ def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState
             y,
             loss=head.loss,
             epochs=stop - done,
-            solver=options["optimizer"],
+            optimizer=options["optimizer"],
             learning_rate=rates,
             settings=_solver_settings(options),
             batch_size=options["batch_size"],
             key=keys,
             opt_state=opt_state,
             start_epoch=done,
-            layout="columns",  # the layout of a single run's loop (distributed.fit_sharded), on every backend
         )
         seconds += time.perf_counter() - chunk_started
         # a member that diverged earlier stays at its last finite state, as its single run stops there

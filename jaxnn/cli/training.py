@@ -7,7 +7,7 @@ by the same head, and the optimiser is :func:`jaxnn.optimizers.solver`'s, so eve
 means in the estimators.  The initial weights and the shuffle key come from ``--seed`` through
 :func:`jaxnn.train.training_keys`, as in the estimators.
 
-Chunks.  :func:`train` calls :func:`jaxnn.distributed.fit_sharded` for about 1/50 of the run at a time
+Chunks.  :func:`train` calls :func:`jaxnn.fit` (with the run's mesh) for about 1/50 of the run at a time
 (:func:`progress_step`).  Epoch ``e`` always shuffles with ``fold_in(key, e)``, so on CPU a run cut into
 any chunks — or interrupted and resumed — ends bitwise equal to an uninterrupted one.  After each chunk:
 the held-out (test-split) loss is evaluated (one forward pass), progress is reported, a checkpoint is
@@ -48,7 +48,7 @@ from jaxnn.layers import Dense, Sequential
 from jaxnn.lbfgs import Status
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
-from jaxnn.train import training_keys
+from jaxnn.train import fit, training_keys
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -256,18 +256,19 @@ def next_stop(done: int, epochs: int, step: int) -> int:
 def run_chunk(run: Run, state: TrainState, epochs: int) -> TrainState:
     """``epochs`` more epochs from ``state``; stops counting at a divergence."""
     started = time.perf_counter()
-    result = distributed.fit_sharded(
-        run.runtime.mesh,
+    result = fit(
         run.model,
-        run.head.loss,
-        run.optimizer,
         state.params,
-        state.opt_state,
-        run.data,
-        key=run.key,
+        run.problem.x_train,
+        run.targets.train,
+        loss=run.head.loss,
         epochs=epochs,
+        optimizer=run.optimizer,
+        opt_state=state.opt_state,
+        key=run.key,
         start_epoch=state.epoch,
         batch_size=run.options["batch_size"],
+        mesh=run.runtime.mesh,
     )
     ran = int(result.n_epochs)
     return state._replace(

@@ -1,0 +1,420 @@
+"""The one road from checked arrays to the compiled loop: :func:`train` runs a population of P ≥ 1 networks.
+
+Every front end reaches the compiled training loop (``jaxnn._loop``) through this module and through
+:func:`train` alone: ``jaxnn.fit`` (P = 1), ``jaxnn.fit_many``, data-parallel training (a ``mesh``), the
+scikit-learn estimators and ``jaxnn-train``.  No other module imports the loop.  The front ends validate the
+user's input at their door (``jaxnn._checks``) and build a :class:`RunSpec`; the engine decides what is
+left — the layout (:func:`decide_layout`, its one home), how members are grouped into compiled calls, where
+arrays live on a mesh, how the epochs are split into compiled chunks — and gathers a :class:`FitResult`.
+
+A population.  The members share the architecture, the loss, the solver's kind and the batch size (what
+selects the compiled program); each has its own parameters, optimiser state (with its learning rate and L2
+rate, when the solver keeps them in its state), shuffling key, schedule values and stopping-rule memory,
+every leaf with a leading member axis of size P (:class:`Members`).  Data arrays are shared by all members
+or one per member (the ``axes`` of :class:`Data`: ``None`` or ``0``).  Member i's result is the result of
+training it alone, up to the order of floating-point sums in a batched product.
+
+Compiled calls.  A group of one member runs the loop as it is; a larger group runs it under ``jax.vmap``.
+On XLA's CPU backend, where batched products of many tiny matrices run as a loop of small calls, members
+run in groups of equal size of at most ``CPU_GROUP`` (:func:`default_group_size`); elsewhere all at once.
+Epochs run in chunks of ``spec.chunk`` per compiled call (:func:`run_chunks`, the chunk driver the L-BFGS
+solver shares): without a stopping rule every chunk is queued at once, with one the host reads each chunk's
+end before queuing the next, so a run that stops early runs no further chunk.
+
+Data-parallel.  With a ``mesh`` (``jaxnn.distributed.make_mesh``) the training rows are split across its
+devices (padded with rows of weight 0 to a multiple of the device count) and the members' state is
+replicated; ``jax.jit`` partitions the loop and inserts the all-reduce of the gradient shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxnn._loop import (
+    EPOCH_CHUNK,
+    LAYOUTS,
+    Data,
+    FitResult,
+    LoopState,
+    RunSpec,
+    ScheduleCarry,
+    StopCarry,
+    Stopping,
+    TrainCarry,
+    chunk,
+    compiled_programs,
+    epoch_batches,
+    forward,
+    host_array,
+    result_of,
+    step,
+    tree_where,
+)
+
+__all__ = [
+    "CPU_GROUP",
+    "EPOCH_CHUNK",
+    "LAYOUTS",
+    "Data",
+    "FitResult",
+    "Members",
+    "RunSpec",
+    "ScheduleCarry",
+    "Stopping",
+    "compiled_programs",
+    "decide_layout",
+    "default_group_size",
+    "epoch_batches",
+    "forward",
+    "member",
+    "run_chunks",
+    "stacked",
+    "step",
+    "train",
+    "train_one",
+    "tree_where",
+]
+
+CPU_GROUP = 8  # members per compiled call on the CPU (the per-member time was lowest at 4-8: benchmarks/README.md)
+SHARED = Data(None, None, None, None, None)  # every data array shared by all members
+
+
+class Members(NamedTuple):
+    """The members' own state, every leaf with a leading member axis of size P.
+
+    ``best`` and ``no_improvement`` continue the stopping rule of an earlier run (its best monitored value
+    and its count of epochs without improvement; with a validation score, ``params`` are taken to be the
+    best-scoring ones); None starts the rule afresh.  ``schedule`` holds the values of ``spec.schedule``
+    (``invscaling``); None without one.
+    """
+
+    params: Any
+    opt_state: Any
+    keys: jax.Array
+    schedule: ScheduleCarry | None = None
+    best: np.ndarray | None = None
+    no_improvement: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions: the layout and the groups.
+
+
+def decide_layout(layout: str | None = None, backend: str | None = None) -> str:
+    """The loop's layout: ``layout`` when given (one of ``LAYOUTS``), else the one for ``backend`` (default:
+    JAX's default backend): ``"columns"`` on XLA's CPU backend, where the bias-folded column layout runs small
+    products faster, ``"rows"`` on accelerators (the measurements are in ``benchmarks/README.md``)."""
+    if layout is not None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or None, got {layout!r}")
+        return layout
+    return "columns" if (backend or jax.default_backend()) == "cpu" else "rows"
+
+
+def default_group_size(n_members: int) -> int:
+    """Members per compiled call: all of them on an accelerator; on XLA's CPU backend at most ``CPU_GROUP``,
+    in groups of equal size ``⌈P / ⌈P / CPU_GROUP⌉⌉`` (10 members run as 2 × 5, not 8 + 8 with 6 repeated)."""
+    if jax.default_backend() != "cpu":
+        return n_members
+    n_groups = -(-n_members // CPU_GROUP)
+    return -(-n_members // n_groups)
+
+
+def member(tree, index):
+    """Member ``index`` (an int or a slice) of a population's pytree (params, optimiser state, a FitResult)."""
+    return jax.tree.map(lambda leaf: leaf[index], tree)
+
+
+def stacked(trees: list):
+    """Pytrees of equal structure as one with a leading member axis on every leaf (host arrays)."""
+    return jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *trees)
+
+
+# --------------------------------------------------------------------------------------------------
+# The chunk driver, shared with the L-BFGS solver.
+
+
+def run_chunks(
+    advance: Callable[[Any, int, int], Any],
+    carry,
+    *,
+    start: int,
+    end: int,
+    size: int,
+    finished: Callable[[Any, int], bool] | None = None,
+    between: Callable[[list[tuple[int, Any]]], None] | None = None,
+) -> list[tuple[int, Any]]:
+    """Call ``carry = advance(carry, first, stop)`` for consecutive ranges ``[first, stop)`` of at most
+    ``size`` steps from ``start`` to ``end``; returns every ``(first, carry)``.
+
+    Without ``finished`` and ``between`` every call is queued at once and the host never waits.  Otherwise,
+    after each call, ``finished(carry, stop)`` (which reads the carry, so the host waits for it) ends the
+    run when it says so, and ``between(chunks)`` sees the run so far (progress, checkpoints); its raising
+    ``StopIteration`` ends the run there, keeping what was reached.
+    """
+    chunks = []
+    first = start
+    while first < end:
+        stop = min(first + size, end)
+        carry = advance(carry, first, stop)
+        chunks.append((first, carry))
+        if finished is not None and finished(carry, stop):
+            break
+        if between is not None and stop < end:
+            try:
+                between(chunks)
+            except StopIteration:
+                break
+        first = stop
+    return chunks
+
+
+# --------------------------------------------------------------------------------------------------
+# The compiled programs.
+
+
+@partial(jax.jit, static_argnames=("spec", "axes"))
+def _chunk_of_group(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch) -> LoopState:
+    """:func:`jaxnn._loop.chunk` under ``vmap`` over the members; ``axes`` says which data arrays are shared."""
+
+    def one(data, key, train, stop):
+        return chunk(spec, data=data, key=key, train=train, stop=stop, start=start, stop_epoch=stop_epoch)
+
+    return jax.vmap(one, in_axes=(axes, 0, 0, 0))(data, key, train, stop)
+
+
+@partial(jax.jit, static_argnames=("spec", "axes"))
+def _chunk_of_one(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch) -> LoopState:
+    """A group of one member through the unbatched :func:`jaxnn._loop.chunk` (a ``vmap`` over one member runs
+    slower on the CPU); same inputs and outputs as :func:`_chunk_of_group`."""
+
+    def alone(tree):
+        return jax.tree.map(lambda leaf: leaf[0], tree)
+
+    data = Data(*(array if axis is None else array[0] for array, axis in zip(data, axes, strict=True)))
+    out = chunk(spec, data=data, key=key[0], train=alone(train), stop=alone(stop), start=start, stop_epoch=stop_epoch)
+    return jax.tree.map(lambda leaf: leaf[None], out)
+
+
+# --------------------------------------------------------------------------------------------------
+# The engine.
+
+
+def train(
+    spec: RunSpec,
+    members: Members,
+    data: Data,
+    *,
+    axes: Data = SHARED,
+    start_epoch: int,
+    epochs: int,
+    group_size: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> FitResult:
+    """Train every member for epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec``.
+
+    The arrays are used as given: the front end has checked them and cast them to the members' float dtype
+    (validation arrays are empty ``(0, 0)`` without a ``spec.score``).  ``group_size`` overrides
+    :func:`default_group_size`.  With ``mesh`` (one member, shared data) the rows are split across its
+    devices.  Returns a :class:`FitResult` whose leaves have a leading member axis (histories NaN after a
+    member's own last epoch) on the host.
+    """
+    n_members = len(members.keys)
+    if mesh is not None:
+        return _train_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs)
+    group = default_group_size(n_members) if group_size is None else min(group_size, n_members)
+    parts = []
+    for first in range(0, n_members, group):
+        rows = np.arange(first, first + group) % n_members  # the last group wraps round to keep one shape
+        part = _train_group(spec, members, data, axes, rows, start_epoch, epochs)
+        parts.append(member(part, slice(0, n_members - first)) if first + group > n_members else part)
+    return parts[0] if len(parts) == 1 else _concatenate(parts)
+
+
+def train_one(
+    spec: RunSpec,
+    *,
+    params,
+    opt_state,
+    x,
+    y,
+    weight,
+    key: jax.Array,
+    start_epoch: int,
+    epochs: int,
+    x_val=None,
+    y_val=None,
+    schedule: ScheduleCarry | None = None,
+    best: float | None = None,
+    no_improvement: int = 0,
+    mesh: jax.sharding.Mesh | None = None,
+) -> FitResult:
+    """One network through :func:`train` (a population of one, its data shared): the result without the member
+    axis, the counts and flags as Python values.  ``x_val``/``y_val`` go with ``spec.score``."""
+
+    def one(tree):
+        return None if tree is None else jax.tree.map(lambda leaf: np.asarray(leaf)[None], tree)
+
+    members = Members(
+        params=one(params),
+        opt_state=one(opt_state),
+        keys=jax.random.wrap_key_data(np.asarray(jax.random.key_data(key))[None], impl=jax.random.key_impl(key)),
+        schedule=one(schedule),
+        best=None if best is None else np.asarray([best]),
+        no_improvement=np.asarray([no_improvement]),
+    )
+    if x_val is None:
+        x_val = y_val = np.zeros((0, 0), np.asarray(y).dtype)
+    data = Data(x, y, weight, x_val, y_val)
+    return single(train(spec, members, data, start_epoch=start_epoch, epochs=epochs, mesh=mesh))
+
+
+def single(result: FitResult) -> FitResult:
+    """The one member of a population's result (host arrays: indexing device arrays would compile a program
+    per leaf), its counts and flags as Python values."""
+    one = jax.tree.map(lambda leaf: np.asarray(leaf)[0], result)
+    return one._replace(
+        diverged=bool(one.diverged),
+        n_epochs=int(one.n_epochs),
+        stopped=bool(one.stopped),
+        no_improvement=int(one.no_improvement),
+    )
+
+
+def _initial_carries(spec: RunSpec, members: Members, dtype) -> tuple[TrainCarry, StopCarry]:
+    n = len(members.keys)
+    worst = -np.inf if spec.score is not None else np.inf
+    best = np.full(n, worst, dtype) if members.best is None else np.asarray(members.best, dtype)
+    count = np.zeros(n, np.int32) if members.no_improvement is None else np.asarray(members.no_improvement, np.int32)
+    train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool), members.schedule)
+    return train_carry, StopCarry(best, members.params if spec.score is not None else None, count)
+
+
+def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, start_epoch, epochs) -> FitResult:
+    """The members ``rows`` trained by one compiled program."""
+    n_members = len(members.keys)
+    if len(rows) != n_members or not np.array_equal(rows, np.arange(n_members)):
+        # Members are picked on the host: an eager JAX gather per leaf cost more than a short training run.
+        pick = partial(jax.tree.map, lambda leaf: np.asarray(leaf)[rows])
+        members = Members(
+            params=pick(members.params),
+            opt_state=pick(members.opt_state),
+            keys=members.keys[rows],
+            schedule=None if members.schedule is None else pick(members.schedule),
+            best=None if members.best is None else members.best[rows],
+            no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
+        )
+        data = Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
+    train_carry, stop_carry = _initial_carries(spec, members, data.y.dtype)
+    program = partial(_chunk_of_one if len(rows) == 1 else _chunk_of_group, spec, axes)
+    return drive(
+        spec,
+        program,
+        data=data,
+        key=members.keys,
+        train=train_carry,
+        stop=stop_carry,
+        start_epoch=start_epoch,
+        epochs=epochs,
+    )
+
+
+def drive(
+    spec: RunSpec,
+    program: Callable[..., LoopState],
+    *,
+    data: Data,
+    key,
+    train: TrainCarry,
+    stop: StopCarry,
+    start_epoch: int,
+    epochs: int,
+) -> FitResult:
+    """Call ``program(data=, key=, train=, stop=, start=, stop_epoch=)`` — :func:`jaxnn._loop.chunk` compiled
+    over a group of members — chunk by chunk (:func:`run_chunks`) and gather the :class:`FitResult`."""
+
+    def advance(state: LoopState, first: int, stop_epoch: int) -> LoopState:
+        return program(
+            data=data,
+            key=key,
+            train=state.train,
+            stop=state.stop,
+            start=np.uint32(first),
+            stop_epoch=np.uint32(stop_epoch),
+        )
+
+    def every_member_ended(state: LoopState, stop: int) -> bool:
+        return np.max(host_array(state.epoch)) < stop
+
+    chunks = run_chunks(
+        advance,
+        LoopState(epoch=None, train=train, stop=stop, history=None, scores=None),
+        start=start_epoch,
+        end=start_epoch + epochs,
+        size=spec.chunk,
+        finished=every_member_ended if spec.stopping is not None else None,
+    )
+    return result_of(spec, chunks)
+
+
+def _concatenate(parts: list[FitResult]) -> FitResult:
+    """Groups of members back into one population; histories padded with NaN to the longest."""
+    width = max(part.history.shape[1] for part in parts)
+
+    def padded(array):
+        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=np.nan)
+
+    def joined(*leaves):
+        return np.concatenate([np.asarray(leaf) for leaf in leaves])
+
+    return FitResult(
+        params=jax.tree.map(joined, *(part.params for part in parts)),
+        opt_state=jax.tree.map(joined, *(part.opt_state for part in parts)),
+        history=np.concatenate([padded(part.history) for part in parts]),
+        diverged=np.concatenate([part.diverged for part in parts]),
+        n_epochs=np.concatenate([part.n_epochs for part in parts]),
+        validation_scores=np.concatenate([padded(part.validation_scores) for part in parts]),
+        stopped=np.concatenate([part.stopped for part in parts]),
+        no_improvement=np.concatenate([part.no_improvement for part in parts]),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Data-parallel: the rows split across a mesh.
+
+
+def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
+    """One member on rows split across ``mesh``'s devices; the results fully replicated, read on the host."""
+    from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
+
+    if len(members.keys) != 1 or any(axis is not None for axis in axes):
+        raise ValueError("a mesh trains one network on shared data: pass one member (fit) and 2-D x and y")
+    n_real = data.x.shape[0]
+    sharded = distributed.shard_rows(mesh, data.x, data.y, data.weight, dtype=data.y.dtype)
+    spec = spec._replace(batch_size=sharded.x.shape[0] if spec.batch_size >= n_real else spec.batch_size)
+    replicated = Members(
+        *(None if field is None else distributed.replicate(mesh, field) for field in members[:2]),
+        keys=distributed.replicate_keys(mesh, members.keys),
+        schedule=None if members.schedule is None else distributed.replicate(mesh, members.schedule),
+        best=members.best,
+        no_improvement=members.no_improvement,
+    )
+    data = Data(sharded.x, sharded.y, sharded.weight, *(distributed.replicate(mesh, array) for array in data[3:]))
+    train_carry, stop_carry = _initial_carries(spec, replicated, data.y.dtype)
+    program = partial(_chunk_of_one, spec, axes)
+    result = drive(
+        spec,
+        program,
+        data=data,
+        key=replicated.keys,
+        train=train_carry,
+        stop=stop_carry,
+        start_epoch=start_epoch,
+        epochs=epochs,
+    )
+    return distributed.to_host(result)
