@@ -69,9 +69,9 @@ def final_losses(history) -> np.ndarray:
 def population_and_sequential(size: int, epochs: int, repeats: int, run_all_up_to: int) -> dict:
     """One population size: ``fit_many`` of ``size`` members against ``jaxnn.fit`` of each member in turn."""
     import jax
+    from jaxnn.population import default_group_size, member
 
     import jaxnn
-    from jaxnn.population import default_group_size, member
 
     x, y = iris_data()
     model = workers.seed_network()

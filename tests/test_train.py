@@ -401,7 +401,11 @@ BAD_INPUTS = {
     ),
     "unknown-loss": ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
     "optimizer-number": ({"optimizer": 3}, TypeError, r"optimizer must be a solver name .* or an optax"),
-    "unknown-solver-name": ({"optimizer": "adamw"}, ValueError, r"unknown solver 'adamw'; choose one of: adam, gd, sgd"),
+    "unknown-solver-name": (
+        {"optimizer": "adamw"},
+        ValueError,
+        r"unknown solver 'adamw'; choose one of: adam, gd, sgd",
+    ),
     "int-key": ({"batch_size": 8, "key": 0}, TypeError, r"key must be a jax.random key"),
     "negative-start-epoch": ({"start_epoch": -1}, ValueError, r"start_epoch must be an integer in \[0, 2\*\*32\)"),
     "fractional-start-epoch": ({"start_epoch": 1.5}, ValueError, r"start_epoch must be an integer"),
