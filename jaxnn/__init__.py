@@ -61,10 +61,10 @@ _PUBLIC = {
     "train_step": "jaxnn.train",
     # jaxnn.population
     "fit_many": "jaxnn.population",
-    # jaxnn.estimators (loads scikit-learn, about a second)
-    "NeuralNetClassifier": "jaxnn.estimators",
-    "NeuralNetRegressor": "jaxnn.estimators",
-    "fit_estimators": "jaxnn.estimators",
+    # jaxnn.sklearn (loads scikit-learn, about a second)
+    "NeuralNetClassifier": "jaxnn.sklearn.estimators",
+    "NeuralNetRegressor": "jaxnn.sklearn.estimators",
+    "fit_estimators": "jaxnn.sklearn.base",
 }
 
 __version__ = "0.1.0"

@@ -24,6 +24,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 import jaxnn
+import jaxnn.sklearn.training
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn._loop import compiled_programs
 from jaxnn.population import fit_many
@@ -87,7 +88,7 @@ def _counting(sizes: list):
 def population_sizes(monkeypatch):
     """The member counts of the populations that ``fit_estimators`` trains during a test."""
     sizes = []
-    monkeypatch.setattr(jaxnn.estimators, "fit_many", _counting(sizes))
+    monkeypatch.setattr(jaxnn.sklearn.training, "fit_many", _counting(sizes))
     return sizes
 
 
@@ -244,7 +245,7 @@ def test_population_data_above_the_byte_limit_train_in_several_calls(monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit_estimators(estimators, [(x, y)] * 9)  # one call: groups of CPU_GROUP on the CPU
-        monkeypatch.setattr(jaxnn.estimators, "POPULATION_BYTES", 1)  # calls of CPU_GROUP members, then one alone
+        monkeypatch.setattr(jaxnn.sklearn.training, "POPULATION_BYTES", 1)  # calls of CPU_GROUP members, then one alone
         fit_estimators(limited, [(x, y)] * 9)
     assert population_sizes == [9, 8]  # then the ninth alone
     for ours, theirs in zip(limited, estimators, strict=True):
@@ -275,7 +276,7 @@ def ensemble():
     x, y = FOLDS[0]
     sizes = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jaxnn.estimators, "fit_many", _counting(sizes))
+        patch.setattr(jaxnn.sklearn.training, "fit_many", _counting(sizes))
         fitted, ensemble_warnings = _recorded(clone(ENSEMBLE_BASE).set_params(n_ensemble=4).fit, x, y)
     assert sizes == [4]  # one population
     lone, lone_warnings = _lone_fits(

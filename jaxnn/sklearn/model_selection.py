@@ -11,7 +11,7 @@ folds are trained changes, and only where jaxnn can train them together:
   (``clone(estimator).set_params(**candidate)``, the fold's rows from ``cv.split``), the steps before the
   network (if any) are fitted on the training fold (``fit_transform``, as ``Pipeline.fit`` does; once per
   fold for all the candidates that set only the network's parameters, which share those fitted steps), and all
-  the networks are trained by one call of :func:`jaxnn.estimators.fit_estimators`, which trains networks
+  the networks are trained by one call of :func:`jaxnn.fit_estimators`, which trains networks
   that share a compiled configuration as one population (a grid over ``learning_rate_init`` × ``alpha`` is
   one population; a grid over ``hidden_layer_sizes`` is one population per architecture).  Each network
   ends up as its own ``fit`` would have left it (weights equal up to float rounding), so the scores are
@@ -20,7 +20,8 @@ folds are trained changes, and only where jaxnn can train them together:
   ``FitFailedWarning`` and that score; ``'raise'``: the first failed fit's own exception in scikit-learn's
   order, raised once the population has trained), ``refit`` (``True``, a metric name, a callable or
   ``False``) and ``cv_results_`` are scikit-learn's own code (``BaseSearchCV._format_results``,
-  ``_select_best_index``, ``_score``, ``_warn_or_raise_about_fit_failures``).  The refit of
+  ``_select_best_index``, ``_score``, ``_warn_or_raise_about_fit_failures``, through
+  :mod:`jaxnn.sklearn.internals`).  The refit of
   ``best_estimator_`` is a plain lone ``fit``.
 * ``fit_time`` in ``cv_results_`` is the fold's own preprocessing time plus an equal share of the
   population training time (the ``fit_estimators`` call's wall time divided by the number of networks it
@@ -53,36 +54,42 @@ import traceback
 from itertools import product
 from typing import Any, NamedTuple
 
-# The underscore names are scikit-learn's building blocks of BaseSearchCV.fit and _fit_and_score: private,
-# the same from 1.7 to 1.9 (the versions pyproject.toml allows), imported here only, so that scores, warnings,
-# errors and cv_results_ come from scikit-learn's own code.  tests/test_model_selection.py runs scikit-learn's
-# own search tests against the classes below.
 from sklearn import get_config
 from sklearn import model_selection as sklearn_model_selection
-from sklearn.base import _fit_context, clone, is_classifier
-from sklearn.metrics._scorer import _MultimetricScorer
+from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
-from sklearn.model_selection._validation import _insert_error_scores, _score, _warn_or_raise_about_fit_failures
 from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params, _num_samples
 
-from jaxnn.estimators import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
+# scikit-learn's building blocks of BaseSearchCV.fit and _fit_and_score (private: through the adapter, so that
+# scores, warnings, errors and cv_results_ come from scikit-learn's own code).  tests/test_model_selection.py
+# runs scikit-learn's own search tests against the classes below.
+from jaxnn.sklearn.base import fit_estimators
+from jaxnn.sklearn.estimators import NeuralNetClassifier, NeuralNetRegressor
+from jaxnn.sklearn.internals import (
+    callbacks_in_use,
+    check_method_params,
+    check_refit_for_multimetric,
+    fit_context,
+    format_results,
+    get_scorers,
+    insert_error_scores,
+    is_multimetric,
+    num_samples,
+    routed_fit_params,
+    runs_own_search,
+    safe_split,
+    score,
+    scorers_of,
+    select_best_index,
+    set_checked_cv,
+    warn_or_raise_about_fit_failures,
+)
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
 _NETWORK_TYPES = (NeuralNetClassifier, NeuralNetRegressor)
 _WEIGHT = "sample_weight"
-
-
-def _sklearn_callbacks_in_use(search) -> bool:
-    """Whether scikit-learn (1.9+) callbacks are set on the search or reach it from a meta-estimator.
-
-    Callbacks follow every task of scikit-learn's own loop, so such a search runs that loop.  The attribute
-    names are those of ``sklearn.callback.CallbackSupportMixin`` (private; absent before 1.9).
-    """
-    return bool(getattr(search, "_skl_callbacks", None)) or hasattr(search, "_parent_callback_ctx")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,8 +182,8 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
     heads: dict[int, tuple] = {}  # fold → the base pipeline's steps before the network, fitted on it
     for (params, layout), (fold, (train, _)) in product(zip(candidates, layouts, strict=True), enumerate(splits)):
         estimator = clone(base_estimator).set_params(**clone(params, safe=False))
-        fold_params = _check_method_params(X, params=fit_params, indices=train)
-        X_train, y_train = _safe_split(estimator, X, y, train)
+        fold_params = check_method_params(X, params=fit_params, indices=train)
+        X_train, y_train = safe_split(estimator, X, y, train)
         start = time.perf_counter()
         try:
             if layout is None:
@@ -206,26 +213,26 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
 def _score_fitted(fitted: _Fitted, X, y, test, train, *, scorer, score_params, return_train_score, error_score) -> dict:
     """One ``_fit_and_score`` result for a trained candidate × fold: scikit-learn's keys, scorer and rules."""
     estimator = fitted.estimator
-    X_test, y_test = _safe_split(estimator, X, y, test, train)
-    result = {"fit_error": None, "n_test_samples": _num_samples(X_test), "fit_time": fitted.fit_time}
+    X_test, y_test = safe_split(estimator, X, y, test, train)
+    result = {"fit_error": None, "n_test_samples": num_samples(X_test), "fit_time": fitted.fit_time}
     if fitted.error is not None:
         if error_score == "raise":
             raise fitted.error
-        failed = {name: error_score for name in scorer._scorers} if isinstance(scorer, _MultimetricScorer) else None
+        failed = {name: error_score for name in scorers_of(scorer)} if is_multimetric(scorer) else None
         result["fit_error"] = "".join(traceback.format_exception(fitted.error))
         result["test_scores"] = error_score if failed is None else failed
         if return_train_score:
             result["train_scores"] = error_score if failed is None else dict(failed)
         result["score_time"] = 0.0
         return result
-    test_params = _check_method_params(X, params=score_params, indices=test)
+    test_params = check_method_params(X, params=score_params, indices=test)
     start = time.perf_counter()
-    result["test_scores"] = _score(estimator, X_test, y_test, scorer, test_params, error_score)
+    result["test_scores"] = score(estimator, X_test, y_test, scorer, test_params, error_score)
     result["score_time"] = time.perf_counter() - start
     if return_train_score:
-        X_train, y_train = _safe_split(estimator, X, y, train)
-        train_params = _check_method_params(X, params=score_params, indices=train)
-        result["train_scores"] = _score(estimator, X_train, y_train, scorer, train_params, error_score)
+        X_train, y_train = safe_split(estimator, X, y, train)
+        train_params = check_method_params(X, params=score_params, indices=train)
+        result["train_scores"] = score(estimator, X_train, y_train, scorer, train_params, error_score)
     return result
 
 
@@ -242,12 +249,12 @@ class _PopulationSearchMixin:
     def _population_candidates(self) -> list[dict] | None:
         raise NotImplementedError
 
-    @_fit_context(prefer_skip_nested_validation=False)  # the search's parameters are checked, as sklearn does
+    @fit_context(prefer_skip_nested_validation=False)  # the search's parameters are checked, as sklearn does
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters (see scikit-learn's ``BaseSearchCV.fit``).
 
         jaxnn candidates (a network, or a ``Pipeline`` ending in one) × folds train as populations through
-        :func:`jaxnn.estimators.fit_estimators`; any other search runs scikit-learn's own loop.
+        :func:`jaxnn.fit_estimators`; any other search runs scikit-learn's own loop.
         """
         fit_names = [name for name in params if name != "groups"]
         routing = get_config().get("enable_metadata_routing", False)
@@ -255,7 +262,7 @@ class _PopulationSearchMixin:
             y is None
             or _population_layout(self.estimator, fit_names) is None
             or (routing and fit_names)
-            or _sklearn_callbacks_in_use(self)
+            or callbacks_in_use(self)
         ):
             return super().fit(X, y, **params)
         # Drawn once, here (a RandomizedSearchCV's random_state may be a RandomState that each draw advances).
@@ -272,14 +279,15 @@ class _PopulationSearchMixin:
 
     def _fit_population(self, X, y, params, candidates, layouts):
         """``BaseSearchCV.fit`` with the candidates × folds trained by :func:`_fit_candidates`."""
-        scorers, refit_metric = self._get_scorers()
+        scorers, refit_metric = get_scorers(self)
         X, y = indexable(X, y)
-        params = _check_method_params(X, params=params)
-        routed_params = self._get_routed_params_for_fit(params)
-        self._checked_cv_orig = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        params = check_method_params(X, params=params)
+        routed_params = routed_fit_params(self, params)
+        checked_cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        set_checked_cv(self, checked_cv)
         split_params = routed_params.splitter.split
-        n_splits = self._checked_cv_orig.get_n_splits(X, y, **split_params)
-        splits = list(self._checked_cv_orig.split(X, y, **split_params))
+        n_splits = checked_cv.get_n_splits(X, y, **split_params)
+        splits = list(checked_cv.split(X, y, **split_params))
         if not splits or len(splits) != n_splits:
             return super().fit(X, y, **params)  # scikit-learn's own error for an empty or inconsistent cv
         self.n_splits_ = n_splits
@@ -290,28 +298,28 @@ class _PopulationSearchMixin:
             )
         base_estimator = clone(self.estimator)
         fitted = _fit_candidates(base_estimator, X, y, candidates, layouts, splits, routed_params.estimator.fit)
-        score = {
+        scoring = {
             "scorer": scorers,
             "score_params": routed_params.scorer.score,
             "return_train_score": self.return_train_score,
             "error_score": self.error_score,
         }
         out = [
-            _score_fitted(task, X, y, test, train, **score)
+            _score_fitted(task, X, y, test, train, **scoring)
             for task, (train, test) in zip(fitted, splits * len(candidates), strict=True)
         ]
-        _warn_or_raise_about_fit_failures(out, self.error_score)
+        warn_or_raise_about_fit_failures(out, self.error_score)
         if callable(self.scoring):
-            _insert_error_scores(out, self.error_score)
-        results = self._format_results(candidates, n_splits, out)
+            insert_error_scores(out, self.error_score)
+        results = format_results(self, candidates, n_splits, out)
 
         # From here on, BaseSearchCV.fit's own steps after the search.
         self.multimetric_ = isinstance(out[0]["test_scores"], dict)
         if callable(self.scoring) and self.multimetric_:
-            self._check_refit_for_multimetric(out[0]["test_scores"])
+            check_refit_for_multimetric(self, out[0]["test_scores"])
             refit_metric = self.refit
         if self.refit or not self.multimetric_:
-            self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
+            self.best_index_ = select_best_index(self, self.refit, refit_metric, results)
             if not callable(self.refit):
                 self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
             self.best_params_ = results["params"][self.best_index_]
@@ -322,7 +330,7 @@ class _PopulationSearchMixin:
             self.refit_time_ = time.time() - start
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
-        self.scorer_ = scorers._scorers if isinstance(scorers, _MultimetricScorer) else scorers
+        self.scorer_ = scorers_of(scorers)
         self.cv_results_ = results
         return self
 
@@ -335,7 +343,7 @@ class GridSearchCV(_PopulationSearchMixin, sklearn_model_selection.GridSearchCV)
     """
 
     def _population_candidates(self) -> list[dict] | None:
-        if type(self)._run_search is not sklearn_model_selection.GridSearchCV._run_search:
+        if runs_own_search(self, sklearn_model_selection.GridSearchCV):
             return None  # a subclass schedules its own candidates: scikit-learn's loop runs them
         return list(ParameterGrid(self.param_grid))
 
@@ -349,6 +357,6 @@ class RandomizedSearchCV(_PopulationSearchMixin, sklearn_model_selection.Randomi
     """
 
     def _population_candidates(self) -> list[dict] | None:
-        if type(self)._run_search is not sklearn_model_selection.RandomizedSearchCV._run_search:
+        if runs_own_search(self, sklearn_model_selection.RandomizedSearchCV):
             return None
         return list(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
