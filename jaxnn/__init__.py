@@ -60,10 +60,10 @@ _PUBLIC = {
     "make_train_step": "jaxnn.train",
     "train_step": "jaxnn.train",
     "fit_many": "jaxnn.train",
-    # jaxnn.estimators (loads scikit-learn, about a second)
-    "NeuralNetClassifier": "jaxnn.estimators",
-    "NeuralNetRegressor": "jaxnn.estimators",
-    "fit_estimators": "jaxnn.estimators",
+    # jaxnn.sklearn (loads scikit-learn, about a second)
+    "NeuralNetClassifier": "jaxnn.sklearn.estimators",
+    "NeuralNetRegressor": "jaxnn.sklearn.estimators",
+    "fit_estimators": "jaxnn.sklearn.base",
 }
 
 __version__ = "0.1.0"

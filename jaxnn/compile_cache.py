@@ -52,7 +52,6 @@ import importlib.util
 import os
 import shutil
 import threading
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +59,7 @@ import jax
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
 from jaxnn._checks import is_int
+from jaxnn._warnings import warn
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -298,4 +298,4 @@ def _warn_once(error: Exception) -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(f"jaxnn's compilation cache stays off: {error}", RuntimeWarning, stacklevel=3)
+        warn(f"jaxnn's compilation cache stays off: {error}", RuntimeWarning)  # names the user's line

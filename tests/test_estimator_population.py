@@ -23,6 +23,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 import jaxnn
+import jaxnn.sklearn.training
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn.engine import compiled_programs
 
@@ -246,7 +247,7 @@ def test_population_data_above_the_byte_limit_train_in_several_calls(monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit_estimators(estimators, [(x, y)] * 9)  # one call: groups of CPU_GROUP on the CPU
-        monkeypatch.setattr(jaxnn.estimators, "POPULATION_BYTES", 1)  # calls of CPU_GROUP members, then one alone
+        monkeypatch.setattr(jaxnn.sklearn.training, "POPULATION_BYTES", 1)  # calls of CPU_GROUP members, then one alone
         fit_estimators(limited, [(x, y)] * 9)
     assert population_sizes == [9, 8]  # then the ninth alone
     for ours, theirs in zip(limited, estimators, strict=True):

@@ -29,7 +29,7 @@ import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
-from jaxnn.estimators import PREDICTION_ROWS, padded_size
+from jaxnn.sklearn.training import PREDICTION_ROWS, padded_size
 from jaxnn.train import training_keys
 
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
@@ -311,12 +311,12 @@ def test_a_first_fit_builds_one_program_and_prediction_one(iris):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("init", ["glorot", "he", "normal", "small_normal", "uniform"])
 def test_the_initial_weights_program_draws_model_inits_weights_bit_for_bit(init, dtype):
-    from jaxnn.estimators import _start
+    from jaxnn.sklearn.initial_weights import start
 
     model = jaxnn.Sequential((jaxnn.Dense(6, "relu", init=init), jaxnn.Dense(3, "identity", init=init)))
     with jax.enable_x64(dtype == np.float64):
         for seed in (0, 3, 2**31 + 5, 2**32 - 1):
-            params, shuffle_key = _start(model, seed, 5, np.dtype(dtype))
+            params, shuffle_key = start(model, seed, 5, np.dtype(dtype))
             init_key, expected_key = training_keys(seed)
             expected = model.init(init_key, 5, dtype)
             for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):

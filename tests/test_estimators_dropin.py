@@ -22,7 +22,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, NeuralNetRegressor, estimators, heads
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, heads
+from jaxnn.sklearn import targets
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -193,7 +194,7 @@ def test_sparse_input_fits_and_predicts_as_its_dense_copy(blobs, make_sparse):
 
 def test_a_sparse_input_whose_dense_copy_is_too_large_is_a_clear_error(blobs, monkeypatch):
     x, y = blobs
-    monkeypatch.setattr(estimators, "DENSE_COPY_LIMIT_BYTES", x.size * 8 - 1)
+    monkeypatch.setattr(targets, "DENSE_COPY_LIMIT_BYTES", x.size * 8 - 1)
     with pytest.raises(ValueError, match=r"would take 0\.0 GiB as the dense array .* reduce the features"):
         NeuralNetClassifier((5,)).fit(scipy.sparse.csr_matrix(x), y)
 

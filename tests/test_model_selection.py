@@ -22,8 +22,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from jaxnn import NeuralNetClassifier, model_selection
+from jaxnn import NeuralNetClassifier
 from jaxnn.model_selection import GridSearchCV, RandomizedSearchCV
+from jaxnn.sklearn import model_selection
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits on purpose
 
@@ -251,7 +252,7 @@ def with_jaxnn_searches(source: str) -> str:
     lines = source.splitlines(keepends=True)
     swap = (
         "from jaxnn.model_selection import GridSearchCV, RandomizedSearchCV  # jaxnn's tests swapped these in\n"
-        "assert GridSearchCV.__module__ == RandomizedSearchCV.__module__ == 'jaxnn.model_selection'\n"
+        "assert GridSearchCV.__module__ == RandomizedSearchCV.__module__ == 'jaxnn.sklearn.model_selection'\n"
     )
     return "".join([*lines[:end], swap, *lines[end:]])
 

@@ -1,0 +1,602 @@
+"""The estimators' fit, shared by the classifier and the regressor: parameters, data and network checked, runs
+planned and trained, results stored as scikit-learn's fitted attributes — one estimator at a time (``fit``,
+``partial_fit``) or many at once (:func:`fit_estimators`).
+
+The steps of a fit: :func:`jaxnn.sklearn.constraints.check_params` checks the hyper-parameters, the subclass
+checks and encodes the data (:mod:`jaxnn.sklearn.targets`), :mod:`jaxnn.sklearn.training` plans one run per
+network and trains them (the only door to jaxnn's training engine), and the results become the fitted
+attributes.  A first fit builds the training loop (and the shuffle key's small program, shared by every
+network), prediction one more: one cached compiled forward pass (every input of up to 256 rows shares one).
+Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the call
+(:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user is
+left as it is), so a new process loads them instead of compiling them.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jaxnn import compile_cache
+from jaxnn._checks import UINT32_LIMIT
+from jaxnn._warnings import warn
+from jaxnn.heads import Head, predictions
+from jaxnn.layers import Sequential
+from jaxnn.optimizers import adaptive_rate, learning_rate_of, with_learning_rate
+from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
+from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
+from jaxnn.sklearn.internals import check_sample_weight
+from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, SPARSE_FORMATS, Targets, densified
+from jaxnn.sklearn.training import (
+    PREDICTION_ROWS,
+    Plan,
+    Previous,
+    Setup,
+    ensemble_seeds,
+    lbfgs_warning,
+    network,
+    pad_rows,
+    padded_size,
+    plan_runs,
+    precision,
+    run_lbfgs,
+    train_plans,
+    training_rows,
+)
+
+__all__ = ["NeuralNetBase", "fit_estimators"]
+
+SINGLE_NETWORK_ATTRIBUTES = (
+    "coefs_",
+    "intercepts_",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_iter_",
+    "t_",
+    "_optimizer_state",
+)
+ENSEMBLE_ATTRIBUTES = (
+    "ensemble_seeds_",
+    "ensemble_coefs_",
+    "ensemble_intercepts_",
+    "ensemble_n_iter_",
+    "ensemble_loss_curves_",
+    "ensemble_validation_scores_",
+)
+
+
+def _describe(model: Sequential) -> str:
+    """A network in a few words for error messages, e.g. ``10 relu → 5 relu → 3 identity (glorot)``."""
+    return " → ".join(f"{layer.units} {layer.activation}" for layer in model.layers) + f" ({model.layers[0].init})"
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _outputs(model: Sequential, head: Head, params, x):
+    """The network's predictions: the forward pass followed by the head's link."""
+    return predictions(model.apply(params, x), head)
+
+
+def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
+    params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
+    with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
+        out = _outputs(model, head, params, pad_rows(x, padded_size(x.shape[0], minimum=PREDICTION_ROWS)))
+        return np.asarray(out)[: x.shape[0]]
+
+
+def _print_progress(losses, scores, *, first_epoch: int) -> None:
+    for i, value in enumerate(losses):
+        print(f"Iteration {first_epoch + i}, loss = {value:.8f}")
+        if scores is not None:
+            print(f"Validation score: {scores[i]:f}")
+
+
+def _best_epoch_kept(config: Config, result) -> bool:
+    """Whether a diverged run still has trained weights to keep: with ``early_stopping`` those of the
+    best-scoring healthy epoch (as scikit-learn's MLP, which then keeps ``_best_coefs``); without it, or
+    when the very first epoch diverged, there are none and the fit fails."""
+    return config.early_stopping and int(result.n_epochs) >= 1
+
+
+class NeuralNetBase(BaseEstimator):
+    """What the classifier and the regressor share: parameters, training, attributes."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.01,
+        power_t=0.5,
+        max_iter=500,
+        shuffle=True,
+        tol=1e-4,
+        n_iter_no_change=10,
+        max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        init="mlp",
+        loss="auto",
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        n_ensemble=1,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.init = init
+        self.loss = loss
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_ensemble = n_ensemble
+
+    # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
+    def _validate_targets(self, X, y, *, reset: bool):
+        raise NotImplementedError
+
+    def _encode_targets(self, y, weight, *, continuing: bool, incremental: bool, classes=None) -> Targets:
+        raise NotImplementedError
+
+    def _stratify(self, y, targets):
+        """What the early-stopping split stratifies on (None: a plain random split)."""
+        return None
+
+    def _divergence_advice(self) -> str:
+        """What the divergence message adds after its advice on learning_rate_init and X."""
+        return ""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_model")
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
+
+        ``sample_weight`` (n_samples,) weighs each sample's loss.  Trains for at most ``max_iter``
+        epochs, fewer when the stopping rule (``tol``, ``n_iter_no_change``) fires.  With
+        ``warm_start=True`` a fitted estimator continues from its current weights.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
+        setup = self._setup(X, y, sample_weight, incremental=incremental, classes=classes)
+        if is_lbfgs(setup.config.solver):
+            return self._fit_lbfgs(setup)
+        # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
+        # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
+        with compile_cache.scoped(), precision(setup.X.dtype):
+            results = train_plans(self._plans(setup))
+        return self._finish(setup, results)
+
+    def _fit_lbfgs(self, setup: Setup) -> NeuralNetBase:
+        """``solver='lbfgs'``: scikit-learn's full-batch L-BFGS (:mod:`jaxnn.lbfgs`, one compiled loop) instead
+        of the epoch loop.  It minimises the full-batch objective, penalty included, from the initial (or, with
+        ``warm_start``, the current) weights: at most ``max_iter`` iterations and ``max_fun`` evaluations, until
+        ``max |∂L/∂θ| ≤ tol`` or the relative reduction of ``L`` falls to scipy's ``ftol``.  Like scikit-learn's
+        MLP it ignores ``early_stopping`` (and ``batch_size``, the learning rates, momentum and betas)."""
+        config = setup.config
+        if config.n_ensemble > 1:
+            raise ValueError(
+                f"solver='lbfgs' trains one network, but n_ensemble={config.n_ensemble}; set n_ensemble=1 or use a "
+                "solver that takes steps ('adam', 'sgd', 'gd')"
+            )
+        X, dtype = setup.X, setup.X.dtype
+        with compile_cache.scoped(), precision(dtype):
+            if setup.continuing:
+                params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
+            else:
+                params, _ = initial_weights(
+                    config.init, config.init_factor, setup.model, setup.seed, X.shape[1], dtype, with_key=False
+                )
+            result = run_lbfgs(setup, params, max_fun=int(self.max_fun))
+        if result.diverged:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large values and need to "
+                "be preprocessed. jaxnn: the loss or its gradient is infinite or NaN at the starting weights of "
+                "L-BFGS. The estimator is left as it was before this fit. Standardise X "
+                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}"
+            )
+        self._store_lbfgs(setup, result)
+        for name, value in setup.targets.fitted.items():
+            setattr(self, name, value)
+        message = lbfgs_warning(result, config.max_iter)
+        if message is not None:
+            warn(message, ConvergenceWarning)
+        return self
+
+    def _store_lbfgs(self, setup: Setup, result) -> None:
+        """scikit-learn's attributes of an L-BFGS fit: ``n_iter_`` its iterations, ``loss_`` the objective at the
+        result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: scikit-learn records none
+        for lbfgs) gains the objective after each iteration; ``t_`` counts no samples (scikit-learn's lbfgs
+        leaves it at 0); no validation scores."""
+        self._forget((*ENSEMBLE_ATTRIBUTES, "_optimizer_state"))
+        params = as_numpy(result.params)
+        self.coefs_ = [p["W"] for p in params]
+        self.intercepts_ = [p["b"] for p in params]
+        self._store_network(setup.config, setup.model, setup.targets.head)
+        losses = result.loss_curve.tolist()
+        previous = self.loss_curve_ if setup.continuing else []
+        self.n_iter_ = result.n_iter
+        self.loss_ = result.loss
+        self.loss_curve_ = [*previous, *losses]
+        self.best_loss_ = min(self.loss_curve_, default=result.loss)
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self.t_ = getattr(self, "t_", 0) if setup.continuing else 0
+        if self.verbose:
+            _print_progress(losses, None, first_epoch=len(previous) + 1)
+
+    def _setup(self, X, y, sample_weight, *, incremental: bool, classes=None) -> Setup:
+        """Every check of a fit, before any JAX work: hyper-parameters, data, targets, network and seed."""
+        config = check_params(self)
+        if incremental and config.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True; use fit, or set early_stopping=False")
+        if incremental and config.n_ensemble > 1:
+            raise ValueError(
+                f"partial_fit trains one network, but n_ensemble={config.n_ensemble}; use fit (which trains the "
+                "members together) or set n_ensemble=1"
+            )
+        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        if continuing and (config.n_ensemble > 1 or hasattr(self, "ensemble_coefs_")):
+            raise ValueError(
+                "warm_start and partial_fit continue the training of one network, but this is an ensemble "
+                "(n_ensemble > 1 now or in the last fit); refit from scratch with warm_start=False"
+            )
+        X, y = self._validate_targets(X, y, reset=not continuing)
+        weight = self._checked_weight(sample_weight, X)
+        targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
+        model = network(config, targets.head)
+        if continuing and model != self._model:
+            raise ValueError(
+                f"warm_start and partial_fit continue the previous network ({_describe(self._model)}), but the "
+                f"parameters now ask for {_describe(model)}; refit with warm_start=False to change the network"
+            )
+        stratify = self._stratify(y, targets.matrix) if config.early_stopping else None
+        return Setup(config, X, y, weight, targets, model, seed(self.random_state), continuing, incremental, stratify)
+
+    @staticmethod
+    def _checked_weight(sample_weight, X) -> np.ndarray:
+        weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if not weight.sum() > 0:
+            raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
+        return weight
+
+    def _plans(self, setup: Setup) -> list[Plan]:
+        """The training runs of a fit: one per network (see :func:`jaxnn.sklearn.training.plan_runs`)."""
+        config = setup.config
+        plans = plan_runs(setup, self._previous(setup) if setup.continuing else None)
+        n = plans[0].x.shape[0]
+        if config.batch_size is not None and config.batch_size > n and not is_auto(self.batch_size):
+            warn(f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}")
+        if plans[0].start_epoch + plans[0].epochs >= UINT32_LIMIT:
+            raise ValueError(
+                f"{plans[0].start_epoch} epochs trained and max_iter={plans[0].epochs} more pass the 32-bit epoch "
+                "counter; refit with warm_start=False or lower max_iter"
+            )
+        return plans
+
+    def _previous(self, setup: Setup) -> Previous:
+        """The fitted state a continued fit starts from."""
+        return Previous(
+            params=[{"W": w, "b": b} for w, b in self._params_pairs()],
+            optimizer_state=getattr(self, "_optimizer_state", None),
+            samples_seen=getattr(self, "t_", 0),
+            epochs=len(self.loss_curve_),
+            watched=None if setup.incremental else self._watched_so_far(setup.config),
+        )
+
+    def _watched_so_far(self, config: Config) -> tuple[float, int] | None:
+        """What a ``warm_start`` fit's stopping rule continues, as MLP's: the best training loss (with
+        ``early_stopping``, validation score, whose weights are the current ones) and the count of epochs
+        without improvement the last fit ended with; None when the last fit watched the other value.
+
+        A count past ``n_iter_no_change`` (the last fit stopped on it) enters as ``n_iter_no_change``: MLP
+        checks the count only after an epoch, so it trains one more and stops unless that one improves,
+        and so does the loop from that count."""
+        best = self.best_validation_score_ if config.early_stopping else self.best_loss_
+        if best is None or not np.isfinite(best):
+            return None
+        count = getattr(self, "_no_improvement_count", 0)
+        return float(best), int(min(count, config.stopping.n_iter_no_change))
+
+    def _finish(self, setup: Setup, results: list) -> NeuralNetBase:
+        """Store the trained networks in the fitted attributes and return ``self``; a run that failed or
+        diverged is raised instead, and the estimator is left as it was."""
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        config = setup.config
+        seeds = ensemble_seeds(setup.seed, config.n_ensemble)
+        for network_seed, result in zip(seeds, results, strict=True):
+            if bool(result.diverged) and _best_epoch_kept(config, result):
+                warn(
+                    f"{type(self).__name__}: training diverged in epoch {int(result.n_epochs) + 1} (the loss or the "
+                    "weights became infinite or NaN); early_stopping keeps the weights of the epoch with the best "
+                    "validation score. Lower learning_rate_init, or standardise X",
+                    ConvergenceWarning,
+                )
+            elif bool(result.diverged):
+                which = f" (ensemble member of seed {network_seed})" if config.n_ensemble > 1 else ""
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input data may contain large values and "
+                    f"need to be preprocessed. jaxnn: training diverged in epoch {int(result.n_epochs) + 1}{which}: "
+                    "the loss or the weights became "
+                    f"infinite or NaN (learning_rate_init={config.learning_rate_init:g}). The estimator is left as "
+                    "it was before this fit. Lower learning_rate_init, or standardise X "
+                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}"
+                )
+        model, head = setup.model, setup.targets.head
+        if config.n_ensemble == 1:
+            validation_scores = results[0].validation_scores if config.early_stopping else None
+            self._store(setup, results[0], validation_scores)
+            self._store_schedule(setup, results[0])
+        else:
+            self._store_ensemble(config, model, head, results, seeds)
+        for name, value in setup.targets.fitted.items():
+            setattr(self, name, value)
+        return self
+
+    def _params_pairs(self):
+        return zip(self.coefs_, self.intercepts_, strict=True)
+
+    def _forget(self, names: tuple[str, ...]) -> None:
+        """Remove fitted attributes a previous fit left that do not describe this one."""
+        for name in names:
+            self.__dict__.pop(name, None)
+
+    def _store_network(self, config, model, head) -> None:
+        """The attributes that describe the network (every ensemble member's alike)."""
+        self._model = model
+        self._head = head
+        self.out_activation_ = OUT_ACTIVATION_NAMES[head.output_activation]
+        self.n_outputs_ = head.units
+        self.n_layers_ = len(config.hidden_layer_sizes) + 2
+
+    def _store(self, setup: Setup, result, validation_scores) -> None:
+        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn."""
+        config, continuing, incremental = setup.config, setup.continuing, setup.incremental
+        self._forget(ENSEMBLE_ATTRIBUTES)
+        n_epochs = int(result.n_epochs)
+        losses = np.asarray(result.history)[:n_epochs].tolist()
+        params = as_numpy(result.params)
+        self.coefs_ = [p["W"] for p in params]
+        self.intercepts_ = [p["b"] for p in params]
+        self._optimizer_state = as_numpy(result.opt_state)
+        self._store_network(config, setup.model, setup.targets.head)
+        self.n_iter_ = n_epochs
+        if not continuing:
+            self.loss_curve_ = []
+            self.best_loss_ = None if config.early_stopping else np.inf
+            self.validation_scores_ = [] if config.early_stopping else None
+            self.best_validation_score_ = -np.inf if config.early_stopping else None
+        self.loss_curve_ = [*self.loss_curve_, *losses]
+        if losses:
+            self.loss_ = losses[-1]
+        if self.best_loss_ is not None and losses:
+            self.best_loss_ = min(self.best_loss_, *losses)
+        if validation_scores is not None:
+            scores = [float(v) for v in np.asarray(validation_scores)[:n_epochs]]
+            self.validation_scores_ = [*(self.validation_scores_ or []), *scores]
+            self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
+        if self.verbose:
+            self._report(losses, validation_scores, n_epochs)
+        if not incremental and n_epochs == config.max_iter and not result.stopped:
+            self._warn_not_converged(config)
+
+    def _store_schedule(self, setup: Setup, result) -> None:
+        """``t_``, the samples trained on so far (scikit-learn's: every training row once per epoch, counted on
+        through ``warm_start`` and ``partial_fit``), and ``partial_fit``'s count of calls in a row without
+        improvement by ``tol``, continuing the count a ``fit`` ended with: with ``learning_rate='adaptive'`` a
+        count past ``n_iter_no_change`` divides the rate by 5 for the next call (scikit-learn's ``partial_fit``;
+        within a ``fit`` the training loop keeps the count itself, starting at 0)."""
+        config = setup.config
+        seen = getattr(self, "t_", 0) if setup.continuing else 0
+        self.t_ = seen + int(result.n_epochs) * training_rows(config, setup.X.shape[0])
+        if not setup.incremental:
+            self._no_improvement_count = int(result.no_improvement)
+            return
+        count = getattr(self, "_no_improvement_count", 0) if setup.continuing else 0
+        best_before = min(self.loss_curve_[:-1], default=np.inf)
+        count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
+        if config.schedule == "adaptive":
+            plateau = count > config.stopping.n_iter_no_change
+            rate, lowered = adaptive_rate(learning_rate_of(self._optimizer_state), plateau, where=np.where)
+            if lowered:
+                self._optimizer_state = as_numpy(with_learning_rate(self._optimizer_state, rate))
+                count = 0
+        self._no_improvement_count = count
+
+    def _store_ensemble(self, config, model, head, results, seeds) -> None:
+        """An ensemble's attributes: each member's weights along a leading member axis, its epochs and curves;
+        the single-network attributes (``coefs_``, ``loss_curve_``, ``n_iter_``, …) are not set."""
+        self._forget(SINGLE_NETWORK_ATTRIBUTES)
+        self._store_network(config, model, head)
+        params = [as_numpy(result.params) for result in results]
+        n_epochs = [int(result.n_epochs) for result in results]
+        self.ensemble_seeds_ = np.asarray(seeds, dtype=np.int64)
+        self.ensemble_coefs_ = [np.stack([p[layer]["W"] for p in params]) for layer in range(len(params[0]))]
+        self.ensemble_intercepts_ = [np.stack([p[layer]["b"] for p in params]) for layer in range(len(params[0]))]
+        self.ensemble_n_iter_ = np.asarray(n_epochs)
+        self.ensemble_loss_curves_ = [
+            np.asarray(result.history)[:n].tolist() for result, n in zip(results, n_epochs, strict=True)
+        ]
+        self.ensemble_validation_scores_ = None
+        if config.early_stopping:
+            self.ensemble_validation_scores_ = [
+                [float(v) for v in np.asarray(result.validation_scores)[:n]]
+                for result, n in zip(results, n_epochs, strict=True)
+            ]
+        if self.verbose:
+            for k, member_seed in enumerate(seeds):
+                print(f"Ensemble member {k} (seed {member_seed}):")
+                scores = None if self.ensemble_validation_scores_ is None else self.ensemble_validation_scores_[k]
+                _print_progress(self.ensemble_loss_curves_[k], scores, first_epoch=1)
+        reached = sum(n == config.max_iter and not result.stopped for n, result in zip(n_epochs, results, strict=True))
+        if reached:
+            self._warn_not_converged(config, detail=f" ({reached} of the {config.n_ensemble} ensemble members)")
+
+    def _warn_not_converged(self, config, *, detail: str = "") -> None:
+        """The ConvergenceWarning of a fit that ran all ``max_iter`` epochs (``detail``: which members did)."""
+        warn(
+            # scikit-learn's text first, so that filters and pytest.warns(match=...) written for MLP match
+            f"Stochastic Optimizer: Maximum iterations ({config.max_iter}) reached and the optimization hasn't "
+            f"converged yet. {type(self).__name__}: reached max_iter={config.max_iter} epochs before the "
+            f"{'validation score' if config.early_stopping else 'training loss'} stopped improving by tol; "
+            f"increase max_iter or learning_rate_init{detail}",
+            ConvergenceWarning,
+        )
+
+    def _report(self, losses, validation_scores, n_epochs):
+        """``verbose``: the per-epoch progress, printed once the compiled loop has finished."""
+        scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
+        _print_progress(losses, scores, first_epoch=len(self.loss_curve_) - len(losses) + 1)
+
+    def _member_outputs(self, X) -> np.ndarray:
+        """Checked input through each network and its link: ``(n_members, n_samples, n_outputs)``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
+        X = densified(X)
+        if hasattr(self, "ensemble_coefs_"):
+            members = [
+                ([w[k] for w in self.ensemble_coefs_], [b[k] for b in self.ensemble_intercepts_])
+                for k in range(len(self.ensemble_seeds_))
+            ]
+        else:
+            members = [(self.coefs_, self.intercepts_)]
+        return np.stack([_predict_outputs(self._model, self._head, w, b, X) for w, b in members])
+
+    def _forward(self, X) -> np.ndarray:
+        """Checked input through the network and its link (probabilities for a classifier); an ensemble's
+        members' outputs averaged."""
+        outputs = self._member_outputs(X)
+        return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified whole, up to DENSE_COPY_LIMIT_BYTES
+        return tags
+
+
+# --------------------------------------------------------------------------------------------------
+# Many estimators at once.
+
+
+def fit_estimators(estimators, datasets) -> list:
+    """Fit ``estimators[i]`` on ``datasets[i]`` for every i, training estimators that share a compiled
+    configuration as one population; returns, per estimator, itself or the exception its fit raised.
+
+    ``datasets[i]`` is ``(X, y)`` or ``(X, y, sample_weight)``.  Result i is ``estimators[i]``, fitted in
+    place as ``estimators[i].fit(*datasets[i])`` fits it — same attributes, warnings and errors, the weights
+    equal up to float rounding (a batched product may add in another order) — or the ``Exception`` that
+    call raises, returned rather than raised so that a caller can apply scikit-learn's ``error_score``.
+
+    Estimators whose networks compile to the same training loop — same layer sizes, activations, loss,
+    solver and its static settings, batch size, ``tol``/``n_iter_no_change``, ``early_stopping``,
+    ``max_iter``, input width and float type — train as one :func:`jaxnn.engine.train` population,
+    whatever their ``random_state``, ``learning_rate_init``, ``alpha``, ``power_t``, data and sample counts (each member
+    padded with rows of weight 0 to a common size).  So a grid search over learning rates and penalties
+    (all folds, all candidates) is one compiled program, and new values compile nothing; a grid over
+    ``hidden_layer_sizes`` is one population per architecture.  Estimators with ``n_ensemble > 1`` bring
+    all their members.  A ``warm_start`` fit that continues a fitted network, ``solver='lbfgs'``, an
+    estimator that is not a jaxnn estimator, and a repeated estimator (from its second occurrence on, in
+    order) are fitted alone.
+
+    Example:
+      >>> candidates = [NeuralNetClassifier((10,), learning_rate_init=lr, random_state=0) for lr in (1e-3, 1e-2)]
+      >>> fitted = fit_estimators(candidates, [(X, y)] * len(candidates))
+    """
+    estimators = list(estimators)
+    datasets = [_dataset(index, dataset) for index, dataset in enumerate(datasets)]
+    if len(estimators) != len(datasets):
+        raise ValueError(
+            f"fit_estimators got {len(estimators)} estimators but {len(datasets)} data sets; give one (X, y) or "
+            "(X, y, sample_weight) per estimator"
+        )
+    outcomes: list = [None] * len(estimators)
+    setups: dict[int, Setup] = {}
+    alone, seen = [], set()
+    for index, (estimator, (X, y, sample_weight)) in enumerate(zip(estimators, datasets, strict=True)):
+        if not isinstance(estimator, NeuralNetBase) or id(estimator) in seen:
+            alone.append(index)
+            continue
+        seen.add(id(estimator))
+        try:
+            setup = estimator._setup(X, y, sample_weight, incremental=False)
+            if is_lbfgs(setup.config.solver):  # its own compiled loop (jaxnn.lbfgs), one network at a time
+                outcomes[index] = estimator._fit_lbfgs(setup)
+            else:
+                setups[index] = setup
+        except Exception as error:  # returned where the lone fit raises it
+            outcomes[index] = error
+    plans: dict[int, list[Plan]] = {}
+    with compile_cache.scoped():
+        for index, setup in list(setups.items()):
+            try:
+                with precision(setup.X.dtype):
+                    plans[index] = estimators[index]._plans(setup)
+            except Exception as error:
+                outcomes[index] = error
+                del setups[index]
+        results = iter(train_plans([plan for planned in plans.values() for plan in planned]))
+    for index, planned in plans.items():  # results come in the order of the plans
+        own = [next(results) for _ in planned]
+        try:
+            outcomes[index] = estimators[index]._finish(setups[index], own)
+        except Exception as error:
+            outcomes[index] = error
+    for index in alone:
+        outcomes[index] = _fit_alone(estimators[index], datasets[index])
+    return outcomes
+
+
+def _fit_alone(estimator, dataset: tuple):
+    """``estimator.fit`` on ``(X, y, sample_weight or None)``: the fitted estimator, or the exception."""
+    X, y, sample_weight = dataset
+    try:
+        return estimator.fit(X, y) if sample_weight is None else estimator.fit(X, y, sample_weight=sample_weight)
+    except Exception as error:
+        return error
+
+
+def _dataset(index: int, dataset) -> tuple:
+    """``(X, y, sample_weight or None)`` from ``(X, y)`` or ``(X, y, sample_weight)``."""
+    if not isinstance(dataset, tuple | list) or len(dataset) not in (2, 3):
+        raise TypeError(
+            f"datasets[{index}] must be a tuple (X, y) or (X, y, sample_weight), got {type(dataset).__name__}"
+            + (f" of length {len(dataset)}" if isinstance(dataset, tuple | list) else "")
+        )
+    return (*dataset, None) if len(dataset) == 2 else tuple(dataset)

@@ -1,0 +1,258 @@
+"""The estimators' hyper-parameter checks: one declarative table of what each parameter allows, checked in one
+place, which turns an estimator's parameters into its checked :class:`Config`.
+
+In the style of scikit-learn's ``_parameter_constraints``: :data:`PARAMETER_CONSTRAINTS` maps a parameter (or,
+for a rule across parameters, a tuple of them) to the rules its value must pass, in the order they are
+checked; :func:`check_params` runs the table and normalises the values.  Parameters are checked at fit time,
+never in ``__init__``, so ``clone`` and ``set_params`` stay plain.  A failed rule is a ``ValueError`` that
+names the parameter and says what is allowed: ``"<name> must be <expected>, got <value>"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import optax
+from sklearn.utils import check_random_state
+
+from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn.activations import ACTIVATIONS
+from jaxnn.losses import LOSSES, Loss
+from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
+from jaxnn.sklearn.initial_weights import ESTIMATOR_INITIALISERS, mlp_init_factor
+from jaxnn.train import Stopping, is_n_iter_no_change
+
+__all__ = [
+    "AUTO_BATCH_SIZE",
+    "PARAMETER_CONSTRAINTS",
+    "Config",
+    "Rule",
+    "check_params",
+    "is_auto",
+    "is_lbfgs",
+    "loss_param",
+    "seed",
+]
+
+AUTO_BATCH_SIZE = 200  # scikit-learn's batch_size="auto": min(200, n_samples)
+
+
+class Config(NamedTuple):
+    """The estimator's hyper-parameters, checked and normalised."""
+
+    hidden_layer_sizes: tuple[int, ...]
+    activations: tuple[str, ...]  # one per hidden layer
+    solver: str | optax.GradientTransformation
+    alpha: float
+    batch_size: int | None  # None: the whole data set in one batch
+    learning_rate_init: float
+    max_iter: int
+    stopping: Stopping
+    early_stopping: bool
+    validation_fraction: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    init: str  # MLP_INIT or a name in jaxnn.layers.INITIALISERS
+    n_ensemble: int  # networks trained from seeds (seed + k) mod 2**32, k < n_ensemble; predictions averaged
+    schedule: str = "constant"  # learning_rate for solver='sgd'; the other solvers ignore it (scikit-learn's adam)
+    power_t: float = 0.5
+    shuffle: bool = True
+    init_factor: float = 6.0  # init='mlp': the factor of its bound (jaxnn.sklearn.initial_weights.mlp_init_factor)
+
+
+class Rule(NamedTuple):
+    """A test the values of a table entry's parameters must pass, and what the error says when they do not.
+
+    ``expected`` completes ``"<name> must be <expected>, got <value>"`` for the entry's (first) parameter; a
+    callable builds the whole message from the values instead (rules across parameters).
+    """
+
+    test: Callable[..., bool]
+    expected: str | Callable[..., str]
+
+
+def is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
+def is_lbfgs(solver) -> bool:
+    return isinstance(solver, str) and solver == "lbfgs"
+
+
+def _layer_sizes(value):
+    """``hidden_layer_sizes`` as a sequence (an int is one layer)."""
+    return (value,) if is_int(value) else value
+
+
+def _activation_names(value, hidden) -> Sequence:
+    """``activation`` as one name per hidden layer (a single name is every layer's)."""
+    return (value,) * len(_layer_sizes(hidden)) if isinstance(value, str) else value
+
+
+def _is_layer_sizes(value) -> bool:
+    sizes = _layer_sizes(value)
+    return isinstance(sizes, Sequence | np.ndarray) and all(is_int(s) and s > 0 for s in sizes)
+
+
+def _is_activation_list(value, hidden) -> bool:
+    names = _activation_names(value, hidden)
+    return isinstance(names, Sequence) and all(isinstance(a, str) and a in ACTIVATIONS for a in names)
+
+
+def _has_one_activation_per_layer(value, hidden) -> bool:
+    return len(_activation_names(value, hidden)) == len(_layer_sizes(hidden))
+
+
+def _activation_count_message(value, hidden) -> str:
+    return (
+        f"activation lists {len(_activation_names(value, hidden))} names but hidden_layer_sizes has "
+        f"{len(_layer_sizes(hidden))} layers; give one name for all hidden layers or exactly one per hidden layer"
+    )
+
+
+POSITIVE = Rule(lambda v: is_real(v) and v > 0, "a positive number")
+NON_NEGATIVE = Rule(lambda v: is_real(v) and v >= 0, "a non-negative number")
+FRACTION = Rule(lambda v: is_real(v) and 0 <= v < 1, "a number in [0, 1)")
+POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "a positive integer")
+BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
+
+# Parameter (or parameters) -> rules, checked in this order; the first failing rule is the error.
+PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
+    "hidden_layer_sizes": (Rule(_is_layer_sizes, "a positive integer or a sequence of them, e.g. (100,) or (10, 5)"),),
+    "solver": (
+        Rule(
+            lambda v: isinstance(v, optax.GradientTransformation) or v in SOLVERS or is_lbfgs(v),
+            "'lbfgs', 'gd', 'sgd', 'adam' or an optax.GradientTransformation",
+        ),
+    ),
+    "learning_rate_init": (POSITIVE,),
+    "epsilon": (POSITIVE,),
+    "alpha": (NON_NEGATIVE,),
+    "tol": (NON_NEGATIVE,),
+    "momentum": (NON_NEGATIVE, Rule(lambda v: v <= 1, "in [0, 1]")),
+    "beta_1": (FRACTION,),
+    "beta_2": (FRACTION,),
+    "validation_fraction": (FRACTION,),
+    "n_iter_no_change": (Rule(is_n_iter_no_change, "a positive integer, or np.inf to never stop early"),),
+    "learning_rate": (
+        Rule(
+            lambda v: isinstance(v, str) and v in LEARNING_RATE_SCHEDULES,
+            "'constant', 'invscaling' or 'adaptive'",
+        ),
+    ),
+    "power_t": (NON_NEGATIVE,),
+    "max_iter": (POSITIVE_INT,),
+    "n_ensemble": (POSITIVE_INT,),
+    "max_fun": (POSITIVE_INT,),
+    "early_stopping": (BOOLEAN,),
+    "nesterovs_momentum": (BOOLEAN,),
+    "warm_start": (BOOLEAN,),
+    "shuffle": (BOOLEAN,),
+    "init": (
+        Rule(
+            lambda v: isinstance(v, str) and v in ESTIMATOR_INITIALISERS,
+            f"one of {', '.join(map(repr, ESTIMATOR_INITIALISERS))}",
+        ),
+    ),
+    ("early_stopping", "validation_fraction"): (
+        Rule(
+            lambda early, fraction: not (early and fraction <= 0),
+            lambda early, fraction: "early_stopping=True needs validation_fraction > 0 (the share of data held out)",
+        ),
+    ),
+    ("activation", "hidden_layer_sizes"): (
+        Rule(
+            _is_activation_list,
+            f"one of {', '.join(sorted(ACTIVATIONS))}, or a list of them (one per hidden layer)",
+        ),
+        Rule(
+            lambda v, hidden: len(_activation_names(v, hidden)) == len(_layer_sizes(hidden)), _activation_count_message
+        ),
+    ),
+    ("batch_size", "solver"): (  # solver='gd' trains on the full batch: batch_size is not read
+        Rule(
+            lambda v, solver: solver == "gd" or is_auto(v) or (is_int(v) and v > 0),
+            "'auto' or a positive integer",
+        ),
+    ),
+}
+
+
+def _check(names: tuple[str, ...], rule: Rule, values: tuple) -> None:
+    if not rule.test(*values):
+        if callable(rule.expected):
+            raise ValueError(rule.expected(*values))
+        raise ValueError(f"{names[0]} must be {rule.expected}, got {values[0]!r}")
+
+
+def check_params(est) -> Config:
+    """Every hyper-parameter of ``est`` checked against :data:`PARAMETER_CONSTRAINTS`, then normalised."""
+    for key, rules in PARAMETER_CONSTRAINTS.items():
+        names = (key,) if isinstance(key, str) else key
+        values = tuple(getattr(est, name) for name in names)
+        for rule in rules:
+            _check(names, rule, values)
+    solver = est.solver
+    return Config(
+        hidden_layer_sizes=tuple(int(s) for s in _layer_sizes(est.hidden_layer_sizes)),
+        # logistic is sigmoid: one network, one compiled loop
+        activations=tuple(
+            "sigmoid" if name == "logistic" else name
+            for name in _activation_names(est.activation, est.hidden_layer_sizes)
+        ),
+        solver=solver,
+        alpha=float(est.alpha),
+        batch_size=None if solver == "gd" else AUTO_BATCH_SIZE if is_auto(est.batch_size) else int(est.batch_size),
+        learning_rate_init=float(est.learning_rate_init),
+        max_iter=int(est.max_iter),
+        stopping=Stopping(tol=float(est.tol), n_iter_no_change=_n_iter_no_change(est.n_iter_no_change)),
+        early_stopping=bool(est.early_stopping),
+        validation_fraction=float(est.validation_fraction),
+        momentum=float(est.momentum),
+        nesterovs_momentum=bool(est.nesterovs_momentum),
+        beta_1=float(est.beta_1),
+        beta_2=float(est.beta_2),
+        epsilon=float(est.epsilon),
+        init=est.init,
+        n_ensemble=int(est.n_ensemble),
+        schedule=est.learning_rate if solver == "sgd" else "constant",
+        power_t=float(est.power_t),
+        shuffle=bool(est.shuffle),
+        init_factor=mlp_init_factor(est.activation),
+    )
+
+
+def _n_iter_no_change(value) -> int | float:
+    """An int, or ``math.inf`` (one compiled program for every spelling of infinity)."""
+    return int(value) if is_int(value) else float(value)
+
+
+RANDOM_STATE = Rule(
+    lambda v: 0 <= v <= MAX_SEED,
+    f"an int in the range [0, {MAX_SEED}], a numpy.random.RandomState instance or None",
+)
+
+
+def seed(random_state) -> int:
+    """An int ``random_state`` is the seed itself (checked against :data:`RANDOM_STATE`); None or a
+    RandomState draws one (as scikit-learn).  Checked where it is drawn, after the data."""
+    if is_int(random_state):
+        _check(("random_state",), RANDOM_STATE, (random_state,))
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def loss_param(value: Any) -> str | Loss | None:
+    """The ``loss`` parameter: None for ``'auto'`` (the head's default), else a loss name or object (checked
+    when the targets are encoded: which losses fit depends on them)."""
+    if is_auto(value):
+        return None
+    if not isinstance(value, str | Loss):
+        known = ", ".join(sorted(LOSSES))
+        raise ValueError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
+    return value

@@ -1,0 +1,231 @@
+"""The estimators' data and targets: ``X`` and ``y`` checked as scikit-learn's MLP checks them (sparse ``X``
+densified), targets encoded for the head that fits them, and outputs read back as class probabilities.
+
+What scikit-learn's MLP also takes is taken here: sparse ``X`` (trained on, and predicted from, as a dense copy of
+at most ``DENSE_COPY_LIMIT_BYTES``), a multilabel indicator matrix ``y``, a single class, and counts ``y >= 0``
+for ``loss='poisson'``.  The heads themselves (last layer, loss, link) are :mod:`jaxnn.heads`'.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from jaxnn._warnings import warn
+from jaxnn.heads import (
+    Head,
+    classification_head,
+    encode_classes,
+    multilabel_head,
+    regression_head,
+    single_class_head,
+)
+from jaxnn.sklearn.constraints import loss_param
+
+__all__ = [
+    "DENSE_COPY_LIMIT_BYTES",
+    "OUT_ACTIVATION_NAMES",
+    "SPARSE_FORMATS",
+    "Targets",
+    "class_probabilities",
+    "class_targets",
+    "classifier_data",
+    "densified",
+    "regression_targets",
+    "regressor_data",
+]
+
+SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
+DENSE_COPY_LIMIT_BYTES = 2**30  # a sparse X is trained on (and predicted from) as a dense copy of at most 1 GiB
+OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}  # sklearn's
+
+
+class Targets(NamedTuple):
+    """Targets encoded for training, the head that fits them, and fitted attributes to set on success."""
+
+    matrix: np.ndarray  # (n_samples, head.units)
+    head: Head
+    fitted: dict
+
+
+def densified(X):
+    """A sparse ``X`` as the dense array the compiled network multiplies (dense ``X`` is returned as it is).
+
+    The whole copy is made at once when it takes at most ``DENSE_COPY_LIMIT_BYTES`` (1 GiB); a larger one is
+    a ValueError that says what to do, rather than an allocation that may exhaust the memory.
+    """
+    if not scipy.sparse.issparse(X):
+        return X
+    n_bytes = X.shape[0] * X.shape[1] * X.dtype.itemsize
+    if n_bytes > DENSE_COPY_LIMIT_BYTES:
+        raise ValueError(
+            f"sparse X of shape {X.shape} ({X.dtype}) would take {n_bytes / 2**30:.1f} GiB as the dense array the "
+            f"network trains and predicts on, more than the {DENSE_COPY_LIMIT_BYTES / 2**30:g} GiB allowed; "
+            "reduce the features first (e.g. sklearn.decomposition.TruncatedSVD or feature selection), pass "
+            "float32 data, or predict on fewer rows at a time"
+        )
+    return X.toarray()
+
+
+# --------------------------------------------------------------------------------------------------
+# Checking X and y (validate_data records n_features_in_ and feature_names_in_ on the estimator).
+
+
+def classifier_data(estimator, X, y, *, reset: bool):
+    """``X`` (dense) and ``y`` of a classifier's fit: one label per sample (binary or multiclass) or a
+    multilabel indicator matrix of 0/1."""
+    X, y = validate_data(
+        estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+    )
+    X = densified(X)
+    y = y.toarray() if scipy.sparse.issparse(y) else y  # a sparse multilabel indicator matrix
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    # Integer labels in one column are binary or multiclass: type_of_target (a third of the input checks'
+    # time) only for other labels, and once: check_classification_targets would compute it again.
+    n_labels = np.unique(y).size if y.ndim == 1 and y.dtype.kind in "iub" else None
+    kind = type_of_target(y) if n_labels is None else "binary" if n_labels <= 2 else "multiclass"
+    if kind not in ("binary", "multiclass", "multilabel-indicator"):
+        check_classification_targets(y)  # scikit-learn's own error for continuous and unknown targets
+        raise ValueError(
+            "NeuralNetClassifier takes one label per sample (binary or multiclass) or a multilabel indicator "
+            f"matrix of 0/1, got {kind} y"
+        )
+    if n_labels is None:
+        n_labels = np.unique(y).size
+    if kind == "multiclass" and y.shape[0] > 20 and n_labels > round(0.5 * y.shape[0]):
+        warn(  # check_classification_targets' warning
+            "The number of unique classes is greater than 50% of the number of samples. `y` could represent a "
+            "regression problem, not a classification problem.",
+            UserWarning,
+        )
+    return X, y
+
+
+def regressor_data(estimator, X, y, *, reset: bool):
+    """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse=SPARSE_FORMATS,
+        dtype=(np.float64, np.float32),
+        multi_output=True,
+        y_numeric=True,
+        reset=reset,
+    )
+    return densified(X), y
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoding targets for a head.
+
+
+def _class_head(loss, n_classes: int) -> Head:
+    """The head of ``n_classes`` classes; a single class gets scikit-learn's one-output head."""
+    return single_class_head(loss) if n_classes == 1 else classification_head(loss, n_classes)
+
+
+def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
+    """A multilabel indicator matrix ``y`` (n_samples, L) as targets of L sigmoid outputs; ``classes_`` is
+    ``arange(L)``, as scikit-learn's ``LabelBinarizer`` sets it.  ``previous``: the head of a fit this one
+    continues (warm_start, partial_fit)."""
+    n_labels = y.shape[1]
+    if previous is not None and not (previous.multilabel and previous.units == n_labels):
+        before = f"{previous.units} labels" if previous.multilabel else "one label per sample"
+        raise ValueError(
+            f"y is a multilabel indicator matrix of {n_labels} labels but the network was fitted for {before}; "
+            "refit from scratch (warm_start=False) to change the targets"
+        )
+    head = multilabel_head(loss, n_labels)
+    return Targets(np.asarray(y, dtype=float), head, {"classes_": np.arange(n_labels)})
+
+
+def _same_classes_for_warm_start(known: np.ndarray, y: np.ndarray) -> None:
+    """A warm-started ``fit`` must see exactly the classes of the fit it continues (scikit-learn's rule and
+    message, with jaxnn's advice after it)."""
+    labels = np.unique(y)
+    if set(labels.tolist()) != set(known.tolist()):
+        raise ValueError(
+            "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+            f"Previously got {known}, `y` has {labels}; refit with warm_start=False to change the classes"
+        )
+
+
+def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, incremental: bool, classes=None):
+    """Labels → one-hot rows (softmax head) or a 0/1 column (sigmoid head, for two classes or a single
+    one); a multilabel indicator matrix → its 0/1 columns (one sigmoid per label; ``classes`` is not read).
+
+    ``loss`` is the estimator's parameter; ``fitted`` the head and ``classes_`` of the fit this one continues
+    (warm_start, partial_fit), else None."""
+    if y.ndim == 2:
+        return _multilabel_targets(y, loss_param(loss), None if fitted is None else fitted[0])
+    if fitted is not None:
+        head, known = fitted
+        if head.multilabel:
+            raise ValueError(
+                f"the network was fitted for a multilabel indicator matrix of {known.size} labels but y has one "
+                "label per sample; refit from scratch (warm_start=False) to change the targets"
+            )
+        if classes is not None and not np.array_equal(np.unique(classes), known):
+            raise ValueError(f"classes={np.unique(classes).tolist()} differs from the first call's {known.tolist()}")
+        if not incremental:
+            _same_classes_for_warm_start(known, y)
+    else:
+        known = np.unique(y if classes is None else np.asarray(classes))
+    continuing = fitted is not None
+    derived = classes is None and not continuing  # the classes are y's own labels: none can be unknown
+    unknown = known[:0] if derived else np.setdiff1d(y, known)
+    if unknown.size and not continuing:  # a first partial_fit whose classes= misses some labels
+        raise ValueError(
+            f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
+            "every label that can appear in y"
+        )
+    if unknown.size:
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
+            "was built for; refit from scratch (warm_start=False) to change the classes"
+        )
+    weighted = np.unique(y[weight > 0])
+    if not incremental and known.size > 1 and weighted.size < 2:
+        raise ValueError(
+            f"only one class ({weighted[0]!r}) has non-zero sample_weight; a classifier needs at least two "
+            "weighted classes to tell apart"
+        )
+    index = np.searchsorted(known, y)
+    head = _class_head(loss_param(loss), known.size)
+    return Targets(encode_classes(index, head), head, {"classes_": known})
+
+
+def _check_counts(y: np.ndarray, head: Head, loss) -> None:
+    """A loss for counts (``poisson``) needs ``y >= 0``."""
+    if head.loss.nonnegative_targets and np.any(y < 0):
+        raise ValueError(
+            f"loss={loss!r} models counts and needs y >= 0, but y has negative values (the smallest is "
+            f"{np.min(y):g}); use loss='squared_error' for targets of any sign"
+        )
+
+
+def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
+    """Targets as ``(n_samples, n_targets)`` columns for a regression head; ``fitted_outputs``: the target
+    columns of the fit this one continues, else None.  ``fitted`` is left empty."""
+    targets = np.asarray(y, dtype=float).reshape(y.shape[0], -1)
+    if fitted_outputs is not None and targets.shape[1] != fitted_outputs:
+        raise ValueError(f"y has {targets.shape[1]} target columns but the network was fitted with {fitted_outputs}")
+    head = regression_head(loss_param(loss), targets.shape[1])
+    _check_counts(targets, head, loss)
+    return Targets(targets, head, {})
+
+
+def class_probabilities(outputs: np.ndarray, head: Head) -> np.ndarray:
+    """The head's outputs as one probability per class (per label for multilabel targets): a sigmoid's
+    column ``p`` of two classes becomes ``[1 − p, p]``; a single class has probability 1."""
+    if head.n_classes == 1:
+        return np.ones_like(outputs)
+    if outputs.shape[1] == 1:
+        return np.hstack([1.0 - outputs, outputs])
+    return outputs

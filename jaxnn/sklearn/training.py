@@ -1,0 +1,509 @@
+"""The estimators' door to jaxnn's training engine: a checked fit becomes one planned run per network
+(:class:`Plan`), and the runs train alone or, when they share a compiled configuration, together as one
+population.
+
+The engine's door.  This is the only module of the scikit-learn layer that calls the training engine
+(:func:`jaxnn.engine.train`, and its L-BFGS solver ``jaxnn.lbfgs``): :func:`run_alone`,
+:func:`train_population` and :func:`run_lbfgs`; the rest of :mod:`jaxnn.sklearn` sees plans and results.
+
+Model selection without recompiling.  Compiled code is cached on the *static* configuration (layer sizes,
+activations, solver, its momentum/betas, ``batch_size``, ``tol``, ``n_iter_no_change``, ``early_stopping``);
+refitting that configuration reuses it:
+
+* ``max_iter`` is not part of it: the loop runs in chunks of a fixed compiled length, so any ``max_iter`` (a
+  grid over it included) runs the same program;
+* ``learning_rate_init`` and ``alpha`` are not baked into the compiled code: they live in the optimiser state
+  (``optax.inject_hyperparams``; for ``gd``, and ``sgd`` without momentum, a state of two rates that keeps the
+  loop's fast path for plain descent), so a grid over them compiles once; so is ``power_t`` (the kind of
+  ``learning_rate`` and ``shuffle`` are part of the configuration);
+* sample counts are padded with rows of weight 0, which the loss ignores, to one of eight sizes per doubling
+  (…, 112, 120, 128, 144, 160, …; see :func:`padded_size`), so the folds of a cross-validation share one
+  compiled loop (the final refit on all rows usually needs a second);
+* the optimiser objects are cached per solver setting (jaxnn's compiled loop is keyed on their identity).
+
+Many fits as one population.  Runs that share the static configuration (and ``max_iter``, input width and
+float type) train as one :func:`jaxnn.engine.train` population: per member its seed's weights and
+shuffle key, learning rate, ``alpha``, data (padded with rows of weight 0 to the members' largest padded size)
+and validation split.  Each member ends as its run alone would, up to float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+from sklearn.model_selection import train_test_split
+
+from jaxnn import engine, lbfgs
+from jaxnn._checks import UINT32_LIMIT
+from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, ScheduleCarry, decide_layout, member, stacked
+from jaxnn.heads import Head, ValidationScore
+from jaxnn.layers import Dense, Sequential
+from jaxnn.optimizers import (
+    SolverSettings,
+    init_state,
+    invscaling_rate,
+    learning_rate_of,
+    tunable_solver,
+    with_hyperparams,
+)
+from jaxnn.sklearn.constraints import Config
+from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initial_weights
+from jaxnn.sklearn.targets import Targets
+
+__all__ = [
+    "POPULATION_BYTES",
+    "PREDICTION_ROWS",
+    "TRAINING_ROWS",
+    "Plan",
+    "Previous",
+    "Setup",
+    "ensemble_seeds",
+    "lbfgs_warning",
+    "network",
+    "pad_rows",
+    "padded_size",
+    "plan_runs",
+    "precision",
+    "run_alone",
+    "run_lbfgs",
+    "train_plans",
+    "train_population",
+    "training_rows",
+]
+
+POPULATION_BYTES = 2**30  # per-member training data stacked for one population call, at most (then several)
+
+
+class Setup(NamedTuple):
+    """One fit's checked inputs, before any JAX work."""
+
+    config: Config
+    X: np.ndarray
+    y: np.ndarray  # as validated
+    weight: np.ndarray
+    targets: Targets
+    model: Sequential
+    seed: int  # random_state's seed (ensemble members: see ensemble_seeds)
+    continuing: bool  # warm_start or partial_fit on a fitted estimator
+    incremental: bool  # partial_fit
+    stratify: np.ndarray | None = None  # what the early-stopping split stratifies on (None: a plain split)
+
+
+class Previous(NamedTuple):
+    """What a continued fit (``warm_start``, ``partial_fit``) starts from: the fitted estimator's state."""
+
+    params: list  # [{"W": …, "b": …}] per layer
+    optimizer_state: Any  # None: the last fit took no steps (lbfgs); a fresh state starts
+    samples_seen: int  # t_
+    epochs: int  # len(loss_curve_): the epoch the loop continues from
+    watched: tuple[float, int] | None  # a warm_start fit: the stopping rule's best value and count so far
+
+
+class Plan(NamedTuple):
+    """One network's training run, ready for jaxnn's loop; the arrays are unpadded."""
+
+    spec: RunSpec  # the run alone: a full batch has batch_size = its padded row count
+    solver: str | optax.GradientTransformation  # solver and settings: what its optimiser is built from
+    settings: SolverSettings
+    full_batch: bool
+    params: Any
+    opt_state: Any
+    key: jax.Array  # the shuffle key
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None  # x_val, and y_val with the weights as a last column
+    start_epoch: int
+    epochs: int
+    alone: bool  # a continued fit runs by itself
+    schedule: ScheduleCarry | None = None  # the learning-rate schedule's values (sgd's invscaling, adaptive)
+    watched: tuple[float, int] | None = None  # a warm_start fit: the stopping rule's best value and count so far
+
+
+# --------------------------------------------------------------------------------------------------
+# Padding: sample counts are rounded up so that nearby sizes share compiled code.
+
+
+TRAINING_ROWS = 16  # training data (and validation data) of up to this many rows share one padded size
+PREDICTION_ROWS = 256  # predictions on up to this many rows share one padded size
+
+
+def padded_size(n: int, *, minimum: int = TRAINING_ROWS) -> int:
+    """The rows ``n`` samples are padded to: ``minimum``, or above it the smallest of eight sizes per
+    doubling (…, 112, 120, 128, 144, 160, …, 256, 288, …) that holds them.
+
+    Above ``minimum`` at most one row in eight is padding, and k-fold splits of one data set (sizes
+    differing by one) mostly land on the same size.  Training pads little (``minimum=16``): every epoch
+    computes on the padding rows too (iris's 112 rows padded to 256 took 45 % longer per epoch), while a
+    new size costs one compilation.  Predictions run once, so they pad to at least ``PREDICTION_ROWS``:
+    every small prediction (cross-validation folds, scoring) shares one compiled forward pass.
+    """
+    if n <= minimum:
+        return minimum
+    step = max(1, 1 << ((n - 1).bit_length() - 4))
+    return -(-n // step) * step
+
+
+def pad_rows(array: np.ndarray, n_rows: int) -> np.ndarray:
+    """``array`` with zero rows appended up to ``n_rows``."""
+    padding = n_rows - array.shape[0]
+    if padding == 0:
+        return array
+    return np.concatenate([array, np.zeros((padding, *array.shape[1:]), array.dtype)])
+
+
+def precision(dtype):
+    """float64 data train in float64, inside ``jax.enable_x64`` for this call only."""
+    return jax.enable_x64(bool(dtype == np.float64))
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning: one run per network.
+
+
+def network(config: Config, head: Head) -> Sequential:
+    """The network of ``config``: its hidden layers, then the last layer ``head`` asks for."""
+    # init='mlp' weights are drawn with NumPy, never by model.init: its layers carry Glorot, the nearest
+    # of jaxnn's initialisers (uniform weights, bound √(6/(n_in + n_out)), zero biases).
+    init = "glorot" if config.init == MLP_INIT else config.init
+    hidden = tuple(
+        Dense(units, activation, init=init)
+        for units, activation in zip(config.hidden_layer_sizes, config.activations, strict=True)
+    )
+    return Sequential((*hidden, Dense(head.units, head.layer_activation, init=init)))
+
+
+def ensemble_seeds(seed: int, n_ensemble: int) -> list[int]:
+    """Member k's seed, ``(seed + k) mod 2**32``: member 0 is the network a single fit trains, and member k
+    the network ``random_state=seed + k`` trains alone (``jax.random.key`` streams of different seeds are
+    independent)."""
+    return [(seed + k) % UINT32_LIMIT for k in range(n_ensemble)]
+
+
+def _solver_settings(config: Config) -> SolverSettings:
+    return SolverSettings(
+        momentum=config.momentum,
+        nesterov=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+    )
+
+
+def _optimizer_for(config: Config):
+    """jaxnn.optimizers' tunable solver, whose learning rate and L2 rate live in the optimiser state."""
+    return tunable_solver(config.solver, _solver_settings(config), varying_rate=config.schedule != "constant")
+
+
+def training_rows(config: Config, n_samples: int) -> int:
+    """The rows an epoch trains on: all, or those ``train_test_split`` leaves after holding out
+    ``ceil(validation_fraction · n)`` for early stopping."""
+    if not config.early_stopping:
+        return n_samples
+    return n_samples - int(np.ceil(config.validation_fraction * n_samples))
+
+
+def _schedule_values(config: Config, samples_seen: int, samples_per_epoch: int, dtype) -> ScheduleCarry | None:
+    """The runtime values of sgd's learning-rate schedule (None for a constant rate): data, not part of the
+    compiled program, so a grid over ``learning_rate_init`` and ``power_t`` compiles once."""
+    if config.schedule == "constant":
+        return None
+    values = (config.learning_rate_init, config.power_t, samples_seen, samples_per_epoch)
+    return ScheduleCarry(*(np.asarray(value, dtype) for value in values))
+
+
+def _continued_rate(config: Config, previous_state, samples_seen: int, dtype) -> np.ndarray:
+    """The learning rate a ``partial_fit`` continues with.  scikit-learn keeps its optimiser between calls:
+    ``invscaling`` is at ``η₀ / (t + 1)^power_t`` for the ``t`` samples seen, ``adaptive`` at the rate the
+    last call left; a constant rate is ``learning_rate_init`` (as it is now set)."""
+    if config.schedule == "invscaling":
+        return np.asarray(invscaling_rate(config.learning_rate_init, config.power_t, samples_seen), dtype)
+    if config.schedule == "adaptive":
+        return np.asarray(learning_rate_of(previous_state), dtype)
+    return np.asarray(config.learning_rate_init, dtype)
+
+
+def plan_runs(setup: Setup, previous: Previous | None) -> list[Plan]:
+    """The training runs of a fit: one per network, ``n_ensemble`` of them (see :func:`ensemble_seeds`);
+    ``previous``: what a continued fit starts from (None for a fresh one)."""
+    return [_plan(setup, seed, previous) for seed in ensemble_seeds(setup.seed, setup.config.n_ensemble)]
+
+
+def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
+    """The run of the network of ``seed``: its initial weights and shuffle key, its share of the data (the
+    early-stopping split depends on the seed), its optimiser state and the spec of the compiled loop.
+
+    The data stay unpadded: :func:`run_alone` pads them (rows of weight 0, see :func:`padded_size`), a
+    population pads every member to the largest of its members' padded sizes.
+    """
+    config, X, head = setup.config, setup.X, setup.targets.head
+    dtype = X.dtype
+    params, shuffle_key = initial_weights(config.init, config.init_factor, setup.model, seed, X.shape[1], dtype)
+    if setup.continuing:
+        params = [{"W": np.asarray(p["W"], dtype), "b": np.asarray(p["b"], dtype)} for p in previous.params]
+
+    x_train, t_train, w_train = X, setup.targets.matrix, setup.weight
+    validation = None
+    if config.early_stopping:
+        x_train, t_train, w_train, validation = _split_validation(config, X, t_train, w_train, setup.stratify, seed)
+
+    n = x_train.shape[0]
+    batch = n if config.batch_size is None else min(config.batch_size, n)
+    optimizer = _optimizer_for(config)
+    batch_weight = float(w_train.sum()) * batch / n
+    # Host scalars: jnp conversions would each be a small program to compile in a fresh process.
+    learning_rate = np.asarray(config.learning_rate_init, dtype)
+    l2_rate = np.asarray(config.alpha / batch_weight, dtype)
+    samples_seen = previous.samples_seen if setup.continuing else 0
+    # A network fitted by lbfgs has no step-taking optimiser state: partial_fit starts a fresh one (as MLP).
+    if setup.incremental and setup.continuing and previous.optimizer_state is not None:
+        previous_state = cast_floats(previous.optimizer_state, dtype)
+        learning_rate = _continued_rate(config, previous_state, samples_seen, dtype)
+        opt_state = with_hyperparams(previous_state, learning_rate, l2_rate)
+    else:
+        opt_state = init_state(optimizer, params, learning_rate, l2_rate)
+    spec = RunSpec(
+        setup.model,
+        head.loss,
+        optimizer,
+        batch_size=padded_size(n) if batch >= n else batch,
+        stopping=None if setup.incremental else config.stopping,
+        score=None if validation is None else ValidationScore(head),
+        layout=decide_layout(),
+        schedule=config.schedule,
+        shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
+    )
+    return Plan(
+        spec=spec,
+        solver=config.solver,
+        settings=_solver_settings(config),
+        full_batch=batch >= n,
+        params=params,
+        opt_state=opt_state,
+        key=shuffle_key,
+        x=x_train,
+        y=t_train.astype(dtype, copy=False),
+        weight=w_train,
+        validation=validation,
+        start_epoch=previous.epochs if setup.continuing else 0,
+        epochs=1 if setup.incremental else config.max_iter,
+        alone=setup.continuing or setup.incremental,
+        schedule=_schedule_values(config, samples_seen, n, dtype),
+        watched=previous.watched if setup.continuing and not setup.incremental else None,
+    )
+
+
+def _split_validation(config: Config, X, targets, weight, stratify, seed):
+    """Hold out ``validation_fraction`` of the data (stratified for classes), as scikit-learn's MLP; the
+    validation targets carry the sample weights as a last column (for ``ValidationScore``)."""
+    x_train, x_val, t_train, t_val, w_train, w_val = train_test_split(
+        X,
+        targets,
+        weight,
+        test_size=config.validation_fraction,
+        random_state=np.random.RandomState(seed % (2**32)),
+        stratify=stratify,
+    )
+    if x_val.shape[0] < 2 or not w_val.sum() > 0:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or the size of your dataset. "
+            f"It has {x_val.shape[0]} samples (weight {w_val.sum():g}); early_stopping needs at least 2 with "
+            "non-zero weight"
+        )
+    if not w_train.sum() > 0:
+        raise ValueError("every training sample left after the validation split has weight zero")
+    val_targets = np.concatenate([t_val, w_val[:, None]], axis=1).astype(X.dtype, copy=False)
+    return x_train, t_train, w_train, (x_val, val_targets)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training: runs of one compiled configuration together, the others alone.
+
+
+def _population_key(plan: Plan):
+    """What runs must share to train as one population: the compiled configuration (the spec, but for the
+    row count of a full batch, which padding to a common size makes equal), dtype, input width and epochs.
+
+    None for a run that goes alone: a continued fit, or a spec that would not be rebuilt from the
+    solver and its settings (then member i would not be run i)."""
+    spec = plan.spec
+    rebuilt = RunSpec(
+        spec.model,
+        spec.loss,
+        tunable_solver(plan.solver, plan.settings, varying_rate=spec.schedule != "constant"),
+        spec.batch_size,
+        stopping=spec.stopping,
+        score=spec.score,
+        layout=spec.layout,
+        schedule=spec.schedule,
+        shuffle=spec.shuffle,
+    )
+    if plan.alone or rebuilt != spec:
+        return None
+    static = spec._replace(batch_size=0) if plan.full_batch else spec
+    return static, plan.x.dtype, plan.x.shape[1], plan.start_epoch, plan.epochs
+
+
+def train_plans(plans: list[Plan]) -> list[FitResult | Exception]:
+    """Each plan's FitResult (or the exception its run raised), in order: plans of one population key train
+    together, the others alone."""
+    groups: dict = {}
+    for index, plan in enumerate(plans):
+        key = _population_key(plan)
+        groups.setdefault(("alone", index) if key is None else key, []).append(index)
+    results: list = [None] * len(plans)
+    for indices in groups.values():
+        group = [plans[i] for i in indices]
+        with precision(group[0].x.dtype):
+            trained = _train_together(group) if len(group) > 1 else [_run_captured(group[0])]
+        for index, result in zip(indices, trained, strict=True):
+            results[index] = result
+    return results
+
+
+def _train_together(plans: list[Plan]) -> list[FitResult | Exception]:
+    """Plans of one population key as populations of at most ``_members_per_call`` members; a population
+    the device cannot run (e.g. out of memory) runs its members one by one."""
+    size = _members_per_call(plans)
+    results = []
+    for first in range(0, len(plans), size):
+        part = plans[first : first + size]
+        if len(part) == 1:
+            results.append(_run_captured(part[0]))
+            continue
+        try:
+            results.extend(train_population(part))
+        except jax.errors.JaxRuntimeError:
+            results.extend(_run_captured(plan) for plan in part)
+    return results
+
+
+def _members_per_call(plans: list[Plan]) -> int:
+    """All members, unless their stacked training data pass ``POPULATION_BYTES``: then as many as fit, in
+    whole groups of ``CPU_GROUP`` (the CPU's compiled group size, so no new program is built)."""
+    rows = max(padded_size(plan.x.shape[0]) for plan in plans)
+    first = plans[0]
+    per_member = rows * (first.x.shape[1] + first.y.shape[1] + 1) * first.x.dtype.itemsize
+    fitting = POPULATION_BYTES // per_member
+    if fitting >= len(plans):
+        return len(plans)
+    return max(CPU_GROUP, fitting // CPU_GROUP * CPU_GROUP)
+
+
+def _run_captured(plan: Plan) -> FitResult | Exception:
+    try:
+        return run_alone(plan)
+    except Exception as error:  # its fit raises it (fit) or returns it (fit_estimators)
+        return error
+
+
+def run_alone(plan: Plan) -> FitResult:
+    """The run by itself, a population of one, on data padded to :func:`padded_size` rows (the engine's door
+    ``jaxnn.fit`` uses; the arrays were checked by ``validate_data``, so not a second time)."""
+    rows = padded_size(plan.x.shape[0])
+    best, no_improvement = plan.watched or (None, 0)
+    x_val = y_val = None
+    if plan.validation is not None:
+        val_rows = padded_size(plan.validation[0].shape[0])
+        x_val, y_val = (pad_rows(array, val_rows) for array in plan.validation)
+    return engine.train_one(
+        plan.spec,
+        params=plan.params,
+        opt_state=plan.opt_state,
+        x=pad_rows(plan.x, rows),
+        y=pad_rows(plan.y, rows),
+        weight=pad_rows(plan.weight, rows),
+        key=plan.key,
+        start_epoch=plan.start_epoch,
+        epochs=plan.epochs,
+        x_val=x_val,
+        y_val=y_val,
+        schedule=plan.schedule,
+        best=best,
+        no_improvement=no_improvement,
+    )
+
+
+def _shared_or_stacked(arrays: list[np.ndarray]) -> np.ndarray:
+    """The members' arrays: one array when all are equal (an ensemble's inputs: the members then share the
+    first layer's product and its memory), else stacked along a leading member axis."""
+    first = arrays[0]
+    if all(array is first or np.array_equal(array, first) for array in arrays[1:]):
+        return first
+    return np.stack(arrays)
+
+
+def train_population(plans: list[Plan]) -> list[FitResult]:
+    """Runs of one population key trained as one population by :func:`jaxnn.engine.train`.
+
+    Member i is run i alone up to float rounding (a batched product may add in another order): its rows are
+    padded with rows of weight 0 up to the largest padded row count of the members, which changes nothing
+    — a padding row adds 0 to the loss and its gradient, a batch of padding only is skipped, and an epoch's
+    minibatches put the padding behind the real rows, whose order does not depend on how much padding
+    follows (``jaxnn._loop.epoch_batches``).  Its weights, learning rate, L2 rate, shuffle key, data and
+    validation data are its own.
+    """
+    first = plans[0]
+    rows = max(padded_size(plan.x.shape[0]) for plan in plans)
+
+    def members(field: str, n_rows: int, index: int | None = None) -> np.ndarray:
+        """The members' arrays padded to ``n_rows`` and stacked; only the inputs are shared when equal (a
+        member axis on every other array keeps the compiled program independent of such coincidences)."""
+        arrays = [getattr(plan, field) if index is None else getattr(plan, field)[index] for plan in plans]
+        padded = [pad_rows(array, n_rows) for array in arrays]
+        return _shared_or_stacked(padded) if field == "x" else np.stack(padded)
+
+    x_val = y_val = np.zeros((0, 0), first.x.dtype)
+    if first.validation is not None:
+        val_rows = max(padded_size(plan.validation[0].shape[0]) for plan in plans)
+        x_val, y_val = members("validation", val_rows, 0), members("validation", val_rows, 1)
+    keys = np.stack([np.asarray(jax.random.key_data(plan.key)) for plan in plans])
+    x = members("x", rows)
+    spec = first.spec._replace(batch_size=rows if first.full_batch else min(first.spec.batch_size, rows))
+    population = engine.train(
+        spec,
+        engine.Members(
+            params=stacked([plan.params for plan in plans]),
+            opt_state=stacked([plan.opt_state for plan in plans]),
+            keys=jax.random.wrap_key_data(keys),
+            schedule=None if first.schedule is None else stacked([plan.schedule for plan in plans]),
+        ),
+        engine.Data(x, members("y", rows), members("weight", rows), x_val, y_val),
+        axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
+        start_epoch=first.start_epoch,
+        epochs=first.epochs,
+    )
+    population = as_numpy(population)
+    return [member(population, i) for i in range(len(plans))]
+
+
+# --------------------------------------------------------------------------------------------------
+# solver='lbfgs': scikit-learn's full-batch L-BFGS, its own compiled loop.
+
+
+def run_lbfgs(setup: Setup, params, *, max_fun: int) -> lbfgs.LbfgsResult:
+    """L-BFGS from ``params`` on the fit's data padded to :func:`padded_size` rows (:func:`jaxnn.lbfgs.run`):
+    the full-batch objective, penalty included, for at most ``max_iter`` iterations and ``max_fun``
+    evaluations, until ``max |∂L/∂θ| ≤ tol`` or scipy's relative reduction test stops it."""
+    config, X = setup.config, setup.X
+    rows = padded_size(X.shape[0])
+    spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout())
+    return lbfgs.run(
+        spec,
+        params=params,
+        x=pad_rows(X, rows),
+        y=pad_rows(setup.targets.matrix.astype(X.dtype, copy=False), rows),
+        weight=pad_rows(setup.weight, rows),
+        alpha=config.alpha,
+        max_iter=config.max_iter,
+        max_fun=max_fun,
+        gtol=config.stopping.tol,
+    )
+
+
+def lbfgs_warning(result: lbfgs.LbfgsResult, max_iter: int) -> str | None:
+    """The ConvergenceWarning text of an L-BFGS run that stopped on a limit (scikit-learn's), else None."""
+    return lbfgs.convergence_message(result, max_iter)
