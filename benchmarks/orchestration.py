@@ -130,6 +130,11 @@ def timed(run: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def seconds(run: Callable[[], object]) -> float:
+    """Seconds of one call of ``run`` (which blocks until its result is ready)."""
+    return timed(run)[0]
+
+
 def fresh_process_seconds(script: str, env: dict) -> float:
     """Wall time of ``python -c script`` from launch to exit; a failure raises with the child's stderr."""
     start = time.perf_counter()

@@ -1,5 +1,5 @@
-"""Regime d: one training step of a large network on a large batch, in GFLOP/s against the float32 matmul
-ceiling measured in the same run, and each competitor's peak memory."""
+"""Regime d: times one training step of a large network on a large batch, in GFLOP/s against the float32
+matmul ceiling measured in the same run, beside each competitor's peak memory."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import statistics
 import tempfile
 
 import numpy as np
-import workers
-from orchestration import Worker, close_all, interleaved, start_workers
+from orchestration import Worker, close_all, interleaved, seconds, start_workers
 
 from regimes.common import Config, competitor_names, ratio, skipped, target
 
@@ -44,7 +43,7 @@ def matmul_ceiling(sizes: tuple[int, ...], batch: int) -> dict:
     for name, product in products.items():
         for _ in range(5):
             product()
-        times = [workers.seconds(product) for _ in range(20)]
+        times = [seconds(product) for _ in range(20)]
         result[f"{name}_gflops"] = flops / statistics.median(times) / 1e9
     result["gflops"] = max(result["numpy_gflops"], result["jax_gflops"])
     result["shape"] = f"({batch}×{sizes[0]})·({sizes[0]}×{sizes[1]})"
