@@ -1,4 +1,4 @@
-"""Regime a: the seed's iris network (4-10-5-3), full batch, time per epoch with compilation excluded.
+"""Regime a: times the seed's iris network (4-10-5-3), full batch, per epoch with compilation excluded.
 
 The JAX competitors (the estimator rows too) share one worker process, and so do scikit-learn's two; the
 others run alone.  After every job's warm-up the competitors are timed in interleaved rounds.

@@ -1,4 +1,4 @@
-"""Regime b: the regime-a fit as ``python -c ...`` in a fresh process, wall time from launch to exit.
+"""Regime b: times the regime-a fit as ``python -c ...`` in a fresh process, from launch to exit.
 
 jaxnn (core API and estimator) runs with its persistent compilation cache empty ('cold') and filled by an
 earlier run ('warm'); the bare imports of JAX and of scikit-learn's data sets are timed too, for scale.

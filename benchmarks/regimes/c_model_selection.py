@@ -1,5 +1,5 @@
-"""Regime c: model selection on iris, ``cross_val_score`` and ``GridSearchCV``, jaxnn's network against
-scikit-learn's, first call (compiling, or loading from the persistent cache) and repeats."""
+"""Regime c: times model selection on iris (``cross_val_score``, ``GridSearchCV``), jaxnn's network against
+scikit-learn's: the first call (compiling, or loading from the persistent cache) and repeats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What every regime shares: the run's sizes (``FULL``, ``QUICK``), its targets and which competitors run."""
+"""Holds what every regime shares: the run's sizes (``FULL``, ``QUICK``), targets, which competitors run."""
 
 from __future__ import annotations
 

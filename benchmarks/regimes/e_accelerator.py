@@ -1,5 +1,5 @@
-"""Regime e: ``benchmarks/accelerator.py`` in a process of its own, read back with its targets (skipped where
-JAX sees no accelerator)."""
+"""Regime e: runs ``benchmarks/accelerator.py`` in a process of its own and reads its results back, with
+the targets (skipped where JAX sees no accelerator)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regime f: populations of the seed's iris network (one ``jaxnn.fit_many`` call against P ``jaxnn.fit``
+"""Regime f: times populations of the seed's iris network (one ``jaxnn.fit_many`` call against P ``jaxnn.fit``
 calls) and a grid search on wine, each in a fresh ``benchmarks/population.py`` process, on the CPU and again
 on an accelerator where JAX sees one."""
 
