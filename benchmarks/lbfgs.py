@@ -43,16 +43,19 @@ machine's load average is printed: other work slows both libraries and blurs the
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from functools import partial
+from pathlib import Path
 
+from orchestration import interleaved, json_from_process
+from report import write_json
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -96,17 +99,16 @@ def measure(name: str, seeds: list[int], repeats: int, blas_threads: int) -> dic
         make = partial(cls, **SETTINGS, random_state=seeds[0])
         _, cold = timed_fit(make, x_train, y_train, threads[library])
         result[library] = {"cold_s": cold, "warm_s": [], "accuracy": [], "n_iter": []}
-    for seed in seeds:
-        for round_ in range(repeats):
-            order = list(libraries) if round_ % 2 == 0 else list(reversed(libraries))
-            for library in order:
-                make = partial(libraries[library], **SETTINGS, random_state=seed)
-                fitted, seconds = timed_fit(make, x_train, y_train, threads[library])
-                entry = result[library]
-                entry["warm_s"].append(seconds)
-                if round_ == 0:
-                    entry["accuracy"].append(float(fitted.score(x_test, y_test)))
-                    entry["n_iter"].append(int(fitted.n_iter_))
+    for seed in seeds:  # the libraries in interleaved rounds; each one's first fit of the seed is scored
+        runs = {
+            library: partial(timed_fit, partial(cls, **SETTINGS, random_state=seed), x_train, y_train, threads[library])
+            for library, cls in libraries.items()
+        }
+        for library, fits in interleaved(runs, repeats, pause_s=0.0).items():
+            entry, fitted = result[library], fits[0][0]
+            entry["warm_s"] += [seconds for _, seconds in fits]
+            entry["accuracy"].append(float(fitted.score(x_test, y_test)))
+            entry["n_iter"].append(int(fitted.n_iter_))
     for library in libraries:
         entry = result[library]
         entry["warm_median_s"] = statistics.median(entry.pop("warm_s"))
@@ -140,10 +142,8 @@ def fresh_fits(library: str, name: str, seed: int, blas_threads: int, cache_dire
     env = {key: value for key, value in os.environ.items() if key != "JAXNN_COMPILE_CACHE"}
     env["JAXNN_CACHE_DIR"] = cache_directory
     command = [sys.executable, __file__, "--fresh-process", library, name, str(seed), str(later)]
-    done = subprocess.run(
-        [*command, "--blas-threads", str(blas_threads)], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout.splitlines()[-1])
+    command += ["--blas-threads", str(blas_threads)]
+    return json_from_process(command, env, f"lbfgs.py's fresh {library} process on {name}")
 
 
 def measure_fresh(name: str, seeds: list[int], processes: int, blas_threads: int, later: int = 3) -> dict:
@@ -151,12 +151,16 @@ def measure_fresh(name: str, seeds: list[int], processes: int, blas_threads: int
     filled (by one process before them) and scikit-learn's; and the ``later`` fits after each first one."""
     with tempfile.TemporaryDirectory(prefix="jaxnn-lbfgs-benchmark-") as cache_directory:
         empty = fresh_fits("jaxnn", name, seeds[0], blas_threads, cache_directory, later=0)["first"]
-        first, after = {library: [] for library in LIBRARIES}, {library: [] for library in LIBRARIES}
-        for index in range(processes):
-            for library in LIBRARIES if index % 2 == 0 else reversed(LIBRARIES):
-                fits = fresh_fits(library, name, seeds[index % len(seeds)], blas_threads, cache_directory, later)
-                first[library].append(fits["first"])
-                after[library].extend(fits["later"])
+        seeds_of = {library: itertools.cycle(seeds) for library in LIBRARIES}  # a library's process k: seed k
+
+        def process(library: str) -> dict:
+            return fresh_fits(library, name, next(seeds_of[library]), blas_threads, cache_directory, later)
+
+        processes_of = interleaved(
+            {library: partial(process, library) for library in LIBRARIES}, processes, pause_s=0.0
+        )
+    first = {library: [fits["first"] for fits in runs] for library, runs in processes_of.items()}
+    after = {library: [s for fits in runs for s in fits["later"]] for library, runs in processes_of.items()}
     fresh = {library: statistics.median(seconds) for library, seconds in first.items()}
     warm = {library: statistics.median(seconds) for library, seconds in after.items()} if later else {}
     return {
@@ -236,9 +240,8 @@ def main(argv=None) -> dict:
     )
     print(table(results))
     if args.json:
-        with open(args.json, "w") as file:
-            record = {"load_average": load, "seeds": args.seeds, "blas_threads": args.blas_threads, "results": results}
-            json.dump(record, file, indent=2)
+        record = {"load_average": load, "seeds": args.seeds, "blas_threads": args.blas_threads, "results": results}
+        write_json(Path(args.json), record)
     return results
 
 

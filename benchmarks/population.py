@@ -31,7 +31,7 @@ import importlib.util
 import json
 import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import workers  # noqa: E402
+from orchestration import interleaved, seconds, timed  # noqa: E402
 
 JAXNN_SEARCH = "jaxnn GridSearchCV"
 SEQUENTIAL_SEARCH = "scikit-learn GridSearchCV, jaxnn pipeline"
@@ -90,7 +91,8 @@ def population_and_sequential(size: int, epochs: int, repeats: int, run_all_up_t
 
     first_population_s, population_history = timed(population)
     first_sequential_s, sequential_history = timed(sequential)
-    times = interleaved_rounds({"population": population, "sequential": sequential}, repeats)
+    runs = {"population": population, "sequential": sequential}
+    times = interleaved({name: partial(seconds, run) for name, run in runs.items()}, repeats, pause_s=0.0)
     population_s, measured_sequential_s = statistics.median(times["population"]), statistics.median(times["sequential"])
     sequential_s = measured_sequential_s * size / n_sequential
     lone, together = final_losses(sequential_history), final_losses(population_history)[:n_sequential]
@@ -120,23 +122,6 @@ def populations(settings: dict) -> dict:
         for size in sizes
     ]
     return {"device": device(), "epochs": settings["epochs"], "sizes": rows}
-
-
-def timed(run) -> tuple[float, object]:
-    """Seconds of one call of ``run`` (which blocks until its result is ready), and its result."""
-    start = time.perf_counter()
-    result = run()
-    return time.perf_counter() - start, result
-
-
-def interleaved_rounds(runs: dict, repeats: int) -> dict[str, list[float]]:
-    """``repeats`` rounds timing every entry of ``runs`` once, each round starting one entry further on."""
-    names, times = list(runs), {name: [] for name in runs}
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(timed(runs[name])[0])
-    return times
 
 
 # --------------------------------------------------------------------------------------------------

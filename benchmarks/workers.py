@@ -33,6 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from orchestration import seconds  # noqa: E402
+
 LEARNING_RATE = 0.1  # the seed's (regimes a and c)
 STEP_LEARNING_RATE = 0.01  # regime d
 
@@ -42,13 +44,6 @@ class Job(NamedTuple):
 
     run: Callable[[], object]
     report: Callable[[object], dict]  # from the warm-up's return value to the setup report
-
-
-def seconds(fn: Callable[[], object]) -> float:
-    """Wall time of one call (the callable blocks until its result is ready)."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def peak_rss_mb() -> float:

@@ -35,6 +35,10 @@ def _load(name: str, path: Path):
 
 
 bench = _load("jaxnn_benchmarks_run", BENCHMARKS / "run.py")  # puts benchmarks/ on sys.path
+report = _load("jaxnn_benchmarks_report", BENCHMARKS / "report.py")
+regime_b = _load("jaxnn_benchmarks_regime_b", BENCHMARKS / "regimes" / "b_fresh_process.py")
+regime_d = _load("jaxnn_benchmarks_regime_d", BENCHMARKS / "regimes" / "d_large_step.py")
+regime_f = _load("jaxnn_benchmarks_regime_f", BENCHMARKS / "regimes" / "f_populations.py")
 population = _load("jaxnn_benchmarks_population", BENCHMARKS / "population.py")
 numpy_net = _load("jaxnn_benchmarks_numpy_net", BENCHMARKS / "numpy_net.py")
 
@@ -119,7 +123,7 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
     table = readme.read_text()
     assert "**Targets**" in table and "GFLOP/s" in table and "**f. populations" in table
-    assert table.count(bench.README_START) == 1 and table.count(bench.README_END) == 1
+    assert table.count(report.README_START) == 1 and table.count(report.README_END) == 1
 
 
 def _check_regime_f(f: dict) -> None:
@@ -192,7 +196,7 @@ def test_regime_f_targets_read_the_right_ratios_and_an_absent_search_is_not_meas
         "populations": {**populations, "sizes": [_population_row(1, 0.2, 0.5), _population_row(1000, 0.5, 400.0)]},
         "searches": {name: searches[name] for name in (population.JAXNN_SEARCH, population.SEQUENTIAL_SEARCH)},
     }
-    targets = bench.population_targets(cpu, device, (1, 1000))
+    targets = regime_f.population_targets(cpu, device, (1, 1000))
     assert [(t["measured"], t["met"]) for t in targets] == [
         (pytest.approx(1.5), False),  # P = 1: the population is slower than one fit
         (pytest.approx(0.5), True),  # P = 1000
@@ -203,7 +207,7 @@ def test_regime_f_targets_read_the_right_ratios_and_an_absent_search_is_not_meas
     ]
 
     absent = {**searches, population.JAXNN_SEARCH: {"library": population.JAXNN_SEARCH, "skipped": "not available"}}
-    targets = bench.population_targets({**cpu, "searches": absent}, {"skipped": "no accelerator"}, (1, 1000))
+    targets = regime_f.population_targets({**cpu, "searches": absent}, {"skipped": "no accelerator"}, (1, 1000))
     assert [t["met"] for t in targets] == [False, True, None, None, None, None]
     regime = {"description": "test", "cpu": {**cpu, "searches": absent}, "accelerator": {"skipped": "no accelerator"}}
     env = {
@@ -212,7 +216,7 @@ def test_regime_f_targets_read_the_right_ratios_and_an_absent_search_is_not_meas
         "versions": {"jax": "0", "scikit-learn": "0", "numpy": "0"},
         "load_average_at_start": [1.0, 1.0, 1.0],
     }
-    table = bench.markdown({"environment": env, "quick": False, "regimes": {"f": regime}, "targets": targets})
+    table = report.markdown({"environment": env, "quick": False, "regimes": {"f": regime}, "targets": targets})
     assert f"| {population.JAXNN_SEARCH} | — | — | — | — | not available |" in table
     assert "scaled from 100 fits" in table and "fit_many of 1000 ÷ fit_many of 1: 333.3×" in table
     assert "On the accelerator: skipped (no accelerator)." in table
@@ -224,15 +228,15 @@ def test_merge_keeps_the_other_regimes_of_the_earlier_run_with_their_stamp(tmp_p
     path = tmp_path / "results.json"
     path.write_text(json.dumps(earlier))
     now = {"date": "2026-02-02 00:00 UTC", "load_average_at_start": [1.0, 1.0, 1.0]}
-    new_f = {"targets": [], "measured": bench.measured_stamp(now)}
-    merged = bench.merged_regimes(path, {"quick": False, "environment": now, "regimes": {"f": new_f}})
+    new_f = {"targets": [], "measured": report.measured_stamp(now)}
+    merged = report.merged_regimes(path, {"quick": False, "environment": now, "regimes": {"f": new_f}})
     assert merged == {
         "a": {"targets": [], "measured": "2026-01-01 00:00 UTC, load average 0.5 at the start"},
         "f": new_f,
     }
     with pytest.raises(SystemExit, match="not mixing them"):
-        bench.merged_regimes(path, {"quick": True, "environment": now, "regimes": {"f": new_f}})
-    assert bench.merged_regimes(tmp_path / "absent.json", {"quick": False, "regimes": {"f": new_f}}) == {"f": new_f}
+        report.merged_regimes(path, {"quick": True, "environment": now, "regimes": {"f": new_f}})
+    assert report.merged_regimes(tmp_path / "absent.json", {"quick": False, "regimes": {"f": new_f}}) == {"f": new_f}
 
 
 def test_final_losses_skip_the_nan_padding_of_members_that_stopped_early():
@@ -269,18 +273,18 @@ def test_numpy_competitor_computes_jaxnn_gradients(head):
 
 def test_step_flops_are_six_per_weight_per_sample():
     # 1024 samples through 784·512 + 512·512 + 512·10 weights: forward 2, backward 4 FLOPs each.
-    assert bench.step_flops((784, 512, 512, 10), 1024) == 6 * 1024 * (784 * 512 + 512 * 512 + 512 * 10)
+    assert regime_d.step_flops((784, 512, 512, 10), 1024) == 6 * 1024 * (784 * 512 + 512 * 512 + 512 * 10)
 
 
 def test_readme_block_is_replaced_and_its_markers_are_required(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{bench.README_START}\nold table\n{bench.README_END}\noutro\n")
-    bench.update_readme(readme, "new table\n")
-    assert readme.read_text() == f"intro\n{bench.README_START}\nnew table\n{bench.README_END}\noutro\n"
+    readme.write_text(f"intro\n{report.README_START}\nold table\n{report.README_END}\noutro\n")
+    report.update_readme(readme, "new table\n")
+    assert readme.read_text() == f"intro\n{report.README_START}\nnew table\n{report.README_END}\noutro\n"
 
     readme.write_text("no markers here\n")
     with pytest.raises(ValueError, match="has no generated block"):
-        bench.update_readme(readme, "new table\n")
+        report.update_readme(readme, "new table\n")
     assert readme.read_text() == "no markers here\n"
 
 
@@ -365,7 +369,7 @@ def test_the_fresh_process_scripts_fill_the_cache_they_are_given_and_only_that(t
     """Regime b's 'cache warm' rows mean something only if the cold run filled the cache: the core script opts
     in (importing jaxnn turns nothing on), the estimator's fit turns it on itself; JAXNN_COMPILE_CACHE=0 (the
     driver's default for the other competitors) keeps both off."""
-    code = bench.FRESH_PROCESS_SCRIPTS[script].format(epochs=3)
+    code = regime_b.FRESH_PROCESS_SCRIPTS[script].format(epochs=3)
     cache = tmp_path / "cache"
     _python(code, JAXNN_CACHE_DIR=str(cache), JAXNN_COMPILE_CACHE="1")
     entries = [path.name for path in cache.iterdir()]
