@@ -70,9 +70,9 @@ def final_losses(history) -> np.ndarray:
 def population_and_sequential(size: int, epochs: int, repeats: int, run_all_up_to: int) -> dict:
     """One population size: ``fit_many`` of ``size`` members against ``jaxnn.fit`` of each member in turn."""
     import jax
-    from jaxnn.population import default_group_size, member
 
     import jaxnn
+    from jaxnn.engine import default_group_size, member
 
     x, y = iris_data()
     model = workers.seed_network()
@@ -82,7 +82,7 @@ def population_and_sequential(size: int, epochs: int, repeats: int, run_all_up_t
     lone_params = [jax.tree.map(np.asarray, member(params, i)) for i in range(n_sequential)]
 
     def population():
-        result = jaxnn.fit_many(model, params, x, y, solver="gd", learning_rate=workers.LEARNING_RATE, **settings)
+        result = jaxnn.fit_many(model, params, x, y, optimizer="gd", learning_rate=workers.LEARNING_RATE, **settings)
         return np.asarray(jax.block_until_ready(result.history))
 
     def sequential():
@@ -153,7 +153,7 @@ def wine_pipeline(library: str, max_iter: int):
 
         network = MLPClassifier(hidden_layer_sizes=(16,), solver="adam", random_state=0, max_iter=max_iter)
     else:
-        from jaxnn.estimators import NeuralNetClassifier
+        from jaxnn import NeuralNetClassifier
 
         network = NeuralNetClassifier(hidden_layer_sizes=(16,), solver="adam", random_state=0, max_iter=max_iter)
     return Pipeline([("scale", StandardScaler()), ("net", network)])

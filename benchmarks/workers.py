@@ -130,7 +130,7 @@ def a_autodiff(problem: IrisProblem, epochs: int) -> Job:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn._loop import RunSpec, run
+    from jaxnn.engine import RunSpec, train_one
 
     model, optimizer = seed_network(), jaxnn.gradient_descent(LEARNING_RATE)
     loss = jaxnn.get_loss("categorical_cross_entropy")
@@ -139,7 +139,7 @@ def a_autodiff(problem: IrisProblem, epochs: int) -> Job:
     x, y, weight = jnp.asarray(p.x), jnp.asarray(p.y), jnp.ones(len(p.x), jnp.float32)
 
     def run_autodiff():
-        result = run(
+        result = train_one(
             spec,
             params=p.params,
             opt_state=optimizer.init(p.params),
@@ -224,7 +224,7 @@ def a_sklearn(problem: IrisProblem, epochs: int, dtype=np.float32) -> Job:
 def jaxnn_iris_classifier(epochs: int):
     """NeuralNetClassifier doing the seed's training (the regime-a network, loss and initialiser), as
     MLPClassifier above: plain full-batch gradient descent for ``epochs`` epochs, no penalty, no early end."""
-    from jaxnn.estimators import NeuralNetClassifier
+    from jaxnn import NeuralNetClassifier
 
     return NeuralNetClassifier(
         hidden_layer_sizes=(10, 5),
@@ -297,7 +297,7 @@ TASKS = ("cross_val_score (5 folds)", "GridSearchCV (4 candidates × 5 folds + r
 
 
 def jaxnn_classifier(epochs: int):
-    from jaxnn.estimators import NeuralNetClassifier
+    from jaxnn import NeuralNetClassifier
 
     return NeuralNetClassifier(
         hidden_layer_sizes=(10, 5),
@@ -366,7 +366,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn._loop import RunSpec, default_layout, step
+    from jaxnn.engine import RunSpec, decide_layout, step
 
     use_jaxnn_cache()
     idle_mb = peak_rss_mb()
@@ -376,7 +376,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     loss, optimizer = jaxnn.get_loss("softmax_cross_entropy"), jaxnn.gradient_descent(STEP_LEARNING_RATE)
     params = jax.tree.map(jnp.asarray, he_params(sizes))
     x, y = jnp.asarray(x), jnp.asarray(y)
-    layout = default_layout()
+    layout = decide_layout()
     if custom_rules:
         one_step = jaxnn.make_train_step(model, loss, optimizer, in_place=True, layout=layout)
     else:  # the same compiled step (layout, guard, update) with JAX's autodiff in place of the rules
