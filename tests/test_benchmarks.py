@@ -290,7 +290,7 @@ def test_readme_block_is_replaced_and_its_markers_are_required(tmp_path):
 
 def test_jaxnn_column_loop_and_autodiff_loop_agree():
     """The benchmark's jax.grad competitor is the same compiled loop: its result matches jaxnn's rules."""
-    from jaxnn._loop import RunSpec, run
+    from jaxnn.engine import RunSpec, train_one
 
     split = iris_split()
     x, y = jnp.asarray(split.x_train, jnp.float32), jnp.asarray(one_hot(split.y_train, 3), jnp.float32)
@@ -298,7 +298,7 @@ def test_jaxnn_column_loop_and_autodiff_loop_agree():
     params = model.init(jax.random.key(0), 4)
     loss, optimizer = jaxnn.get_loss("categorical_cross_entropy"), jaxnn.gradient_descent(0.1)
     rules, autodiff = (
-        run(
+        train_one(
             RunSpec(model, loss, optimizer, batch_size=len(x), custom_rules=custom_rules),
             params=params,
             opt_state=optimizer.init(params),
