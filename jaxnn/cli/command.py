@@ -3,8 +3,8 @@
 1. options (fresh: given + defaults; resumed: the checkpoint's, checked, given ones must agree);
 2. devices and hosts; the output directory and its lock;
 3. the data (a resumed run checks its fingerprint), the head, the model, the starting state;
-4. training in chunks (:func:`jaxnn.cli.training.train`), or, for ``--optimizer lbfgs``, one compiled
-   minimisation (:func:`jaxnn.cli.lbfgs_training.train`);
+4. training in chunks (:mod:`jaxnn.cli.runner`): :func:`jaxnn.cli.training.train`, or, for
+   ``--optimizer lbfgs``, one minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
