@@ -8,7 +8,9 @@
 This module is the entry point only, and imports nothing heavy: :func:`main` first makes Ctrl-C a flag
 (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, one job per module:
 
-* :mod:`~jaxnn.cli.options` — the command line: argparse, defaults, the typed table of run options;
+* :mod:`~jaxnn.cli.option_table` — every option declared once (type, default, help, checkpoint, refusals);
+* :mod:`~jaxnn.cli.options` — the command line generated from it: argparse, defaults, a checkpoint's options;
+* :mod:`~jaxnn.cli.refusals` — what lbfgs, population and resumed runs refuse, one line each;
 * :mod:`~jaxnn.cli.data` — bundled datasets and CSV files into a split, standardised :class:`Problem`;
 * :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
 * :mod:`~jaxnn.cli.locking` — one writer per output directory;

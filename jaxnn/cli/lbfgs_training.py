@@ -42,14 +42,11 @@ flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoi
 
 from __future__ import annotations
 
-import argparse
 from functools import partial
 
 import numpy as np
 
 from jaxnn import distributed, lbfgs
-from jaxnn.cli.devices import require_one_device
-from jaxnn.cli.errors import CliError
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, Between, ChunkRunner, Hooks
@@ -64,7 +61,7 @@ from jaxnn.cli.training import (
 )
 from jaxnn.lbfgs import Status
 
-__all__ = ["PROGRESS_CALLS", "advance", "check_arguments", "stop_reason", "train"]
+__all__ = ["PROGRESS_CALLS", "advance", "stop_reason", "train"]
 
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
@@ -84,16 +81,6 @@ _REASONS = {
 PROGRESS_CALLS = (
     PROGRESS_UPDATES  # compiled calls per run, about: each ends with the held-out loss, progress and Ctrl-C
 )
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, before any device starts, what an lbfgs run does not do (its options are checked with the others)."""
-    require_one_device(args, "--optimizer lbfgs", " (its full-batch loop is not split across devices)")
-    if args.checkpoint_every is not None:
-        raise CliError(
-            "--checkpoint-every: --optimizer lbfgs checkpoints every --checkpoint-seconds, at its end and on "
-            "Ctrl-C; leave --checkpoint-every out"
-        )
 
 
 def stop_reason(status: Status) -> str:

@@ -39,8 +39,8 @@ from jaxnn import distributed
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import population_results
 from jaxnn.cli.data import load_problems
-from jaxnn.cli.devices import Runtime, one_device, require_one_device
-from jaxnn.cli.errors import PROG, CliError, Interrupted
+from jaxnn.cli.devices import Runtime, one_device
+from jaxnn.cli.errors import PROG, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
@@ -57,19 +57,7 @@ from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
 from jaxnn.population import fit_many, member
 from jaxnn.train import training_keys
 
-__all__ = ["Members", "Population", "advance", "check_arguments", "run", "solver_state", "train"]
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, before any device starts, what a population run does not do."""
-    require_one_device(
-        args, "a population run (several --lr or --seed values)", ", or train the values one run at a time"
-    )
-    if args.checkpoint_every is not None:
-        raise CliError(
-            "--checkpoint-every: a population run (several --lr or --seed values) writes its checkpoint "
-            "(the best member's) only at the end; leave --checkpoint-every out"
-        )
+__all__ = ["Members", "Population", "advance", "run", "solver_state", "train"]
 
 
 def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
@@ -83,7 +71,7 @@ def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, o
     head = make_head(settled[0], problems[members[0]["seed"]])
     model = build_model(settled[0], head)
     targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
-    epochs = args.epochs or cli_options.DEFAULT_EPOCHS[options["optimizer"]]
+    epochs = args.epochs or cli_options.default("epochs", options)
     return [
         Run(
             member_options,
