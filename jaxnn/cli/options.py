@@ -241,12 +241,14 @@ def refuse(values: dict[str, Any], refusals: tuple[str, ...], context: Any = Non
     """Raise :class:`CliError` with the first of ``refusals`` (in :data:`REFUSALS`'s order) that picks one of
     ``values`` (options by name) among the options declared ``refused_by`` it; ``context``: see :class:`Refusal`."""
     for name, refusal in REFUSALS.items():
+        if name not in refusals:
+            continue
         picked = [
             (option, show(option, values[option]))
             for option in OPTIONS
             if option in values and name in OPTIONS[option].refused_by and refusal.picks(values[option])
         ]
-        if name in refusals and picked:
+        if picked:
             raise CliError(refusal.says(picked, context))
 
 
