@@ -37,7 +37,7 @@ start, and its ``MAX_FUN`` budget is per invocation), and it may run on after a 
 
 Not with lbfgs: several devices or hosts (one device computes: ``--devices N`` with N > 1 and the multi-host
 flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoint-seconds``), populations
-(lists in ``--seed``), ``--lr`` and ``--batch-size`` (:mod:`jaxnn.cli.options` refuses those).
+(lists in ``--seed``), ``--lr`` and ``--batch-size``: :mod:`jaxnn.cli.refusals` says so for each.
 """
 
 from __future__ import annotations

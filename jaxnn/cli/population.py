@@ -16,10 +16,10 @@ member that diverges keeps its last finite state and stops, as a single run does
 
 The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
-What a population run does not do: several devices or hosts (one device trains the whole population;
-``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume`` with lists, and
-``--checkpoint-every``.  It writes its files once, at the end: Ctrl-C (exit status 130) stops it at the
-next chunk boundary having written nothing.
+What a population run does not do (:mod:`jaxnn.cli.refusals`): several devices or hosts (one device trains
+the whole population; ``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume``
+with lists, and ``--checkpoint-every``.  It writes its files once, at the end: Ctrl-C (exit status 130) stops
+it at the next chunk boundary having written nothing.
 """
 
 from __future__ import annotations
