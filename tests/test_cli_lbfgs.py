@@ -154,6 +154,26 @@ def test_checkpoints_follow_checkpoint_seconds_between_compiled_calls(tmp_path, 
     assert written == list(range(1, 11))  # one iteration per call: after each of the first 9, then the end
 
 
+def test_a_checkpoint_written_while_the_minimisation_runs_resumes(tmp_path, monkeypatch):
+    # a run killed after a time-based checkpoint (a second Ctrl-C, kill -9) continues from it
+    kept, save = tmp_path / "kept", lbfgs_training.save_checkpoint
+
+    def keeping_the_first(run, state):
+        path = save(run, state)
+        if not kept.exists():
+            shutil.copytree(path.parent, kept, ignore=shutil.ignore_patterns(".*"))
+        return path
+
+    monkeypatch.setattr(lbfgs_training, "save_checkpoint", keeping_the_first)
+    args = ("--optimizer", "lbfgs", "--epochs", 4, "--checkpoint-seconds", 0, "--quiet")
+    assert train(*args, "--out", tmp_path / "run") == 0
+    config = checkpoint.read_config(kept / "checkpoint.npz")
+    assert config["epoch"] == 1 and "stopped" not in config  # written between compiled calls: still running
+    monkeypatch.undo()
+    assert train("--resume", kept, "--quiet") == 0
+    assert metrics(kept)["epochs"] == 4 and metrics(kept)["stopped"] == "MAX_ITER"
+
+
 def test_ctrl_c_before_the_minimisation_checkpoints_the_start_and_resumes(iris_lbfgs, tmp_path, monkeypatch, capsys):
     class CtrlC:
         pressed = False

@@ -8,12 +8,17 @@
 This module is the entry point only, and imports nothing heavy: :func:`main` first makes Ctrl-C a flag
 (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, one job per module:
 
-* :mod:`~jaxnn.cli.options` — the command line: argparse, defaults, the typed table of run options;
+* :mod:`~jaxnn.cli.option_table` — every option declared once (type, default, help, checkpoint, refusals);
+* :mod:`~jaxnn.cli.options` — the command line generated from it: argparse, defaults, a checkpoint's options;
+* :mod:`~jaxnn.cli.refusals` — what lbfgs, population and resumed runs refuse, one line each;
 * :mod:`~jaxnn.cli.data` — bundled datasets and CSV files into a split, standardised :class:`Problem`;
 * :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
 * :mod:`~jaxnn.cli.locking` — one writer per output directory;
-* :mod:`~jaxnn.cli.training` — the model, and training in chunks with progress, held-out loss and checkpoints;
-* :mod:`~jaxnn.cli.population` — several ``--lr``/``--seed`` values: one population (``jaxnn.fit_many``), the best kept;
+* :mod:`~jaxnn.cli.runner` — every mode's training in chunks, with held-out loss, progress, checkpoints and Ctrl-C;
+* :mod:`~jaxnn.cli.training` — the model, its state and checkpoint, and gd/sgd/adam runs;
+* :mod:`~jaxnn.cli.lbfgs_training` — ``--optimizer lbfgs`` runs (full-batch L-BFGS);
+* :mod:`~jaxnn.cli.population` — several ``--lr``/``--seed`` values: one population (``jaxnn.fit_many``);
+* :mod:`~jaxnn.cli.population_results` — a population's best member, its files and the summary;
 * :mod:`~jaxnn.cli.progress` — the progress bar or log lines;
 * :mod:`~jaxnn.cli.report` — metrics, ``metrics.json``, ``history.csv``, plots and the summary;
 * :mod:`~jaxnn.cli.command` — one invocation from the parsed options to the exit status;

@@ -3,8 +3,8 @@
 1. options (fresh: given + defaults; resumed: the checkpoint's, checked, given ones must agree);
 2. devices and hosts; the output directory and its lock;
 3. the data (a resumed run checks its fingerprint), the head, the model, the starting state;
-4. training in chunks (:func:`jaxnn.cli.training.train`), or, for ``--optimizer lbfgs``, one compiled
-   minimisation (:func:`jaxnn.cli.lbfgs_training.train`);
+4. training in chunks (:mod:`jaxnn.cli.runner`): :func:`jaxnn.cli.training.train`, or, for
+   ``--optimizer lbfgs``, one minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxnn import checkpoint, compile_cache, distributed
+from jaxnn import checkpoint, compile_cache
 from jaxnn.cli import lbfgs_training, population
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import Problem, load_problem
@@ -70,13 +70,7 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     given = cli_options.given_options(args)
     if args.resume is None:
         return cli_options.with_defaults(given), None
-    listed = cli_options.listed_options(given)
-    if listed:
-        shown = " and ".join(f"{cli_options.flag(name)} {cli_options.show(name, given[name])}" for name in listed)
-        raise CliError(
-            f"{shown} list{'' if len(listed) > 1 else 's'} several values, which trains a population: "
-            "only a fresh run does that; --resume continues one network (give one value, or none)"
-        )
+    cli_options.refuse(given, ("resume lists",))
     path = args.resume / CHECKPOINT_FILE
     if not path.exists() and (args.resume / DIVERGED_FILE).exists():
         raise CliError(
@@ -148,7 +142,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
     state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"])
     if stored is not None:
         state, key, _ = resumed_state(resume_path, state)
-    epochs = args.epochs or (stored["epochs"] if stored else cli_options.DEFAULT_EPOCHS[options["optimizer"]])
+    epochs = args.epochs or (stored["epochs"] if stored else cli_options.default("epochs", options))
     if state.epoch > epochs:
         raise CliError(
             f"--epochs {epochs} is fewer than the {state.epoch} {cli_options.unit(options['optimizer'])}s "
@@ -164,7 +158,6 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
         optimizer,
         key,
         runtime,
-        None if lbfgs else distributed.shard_rows(runtime.mesh, problem.x_train, targets.train),
         epochs,
         args.checkpoint_every,
         args.checkpoint_seconds,
@@ -221,9 +214,9 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
     lbfgs = options["optimizer"] == cli_options.LBFGS
     members = cli_options.population_members(options)
     if len(members) > 1:
-        population.check_arguments(args)
+        cli_options.refuse_arguments(args, "population")
     if lbfgs:
-        lbfgs_training.check_arguments(args)
+        cli_options.refuse_arguments(args, cli_options.LBFGS)
     _stage(ctrl_c, "while reading the options")
     runtime = start_runtime(args)
     if lbfgs:

@@ -11,11 +11,8 @@ from jax.experimental import multihost_utils
 
 from jaxnn import distributed, platforms
 from jaxnn.cli.errors import CliError
-from jaxnn.cli.options import flag
 
-__all__ = ["HOST_FLAGS", "Runtime", "any_process", "first_line", "one_device", "require_one_device", "start_runtime"]
-
-HOST_FLAGS = ("coordinator", "multi_host", "num_processes", "process_id")  # the options of a multi-host run
+__all__ = ["Runtime", "any_process", "first_line", "one_device", "start_runtime"]
 
 
 class Runtime(NamedTuple):
@@ -63,16 +60,6 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
 def one_device(runtime: Runtime) -> Runtime:
     """The runtime on the first device of its mesh: the one JAX computes on by default."""
     return runtime._replace(mesh=distributed.make_mesh(list(runtime.mesh.devices.flat)[:1]))
-
-
-def require_one_device(args: argparse.Namespace, what: str, advice: str = "") -> None:
-    """Refuse ``--devices N > 1`` and the multi-host flags for ``what`` (a run that computes on one device),
-    with ``advice`` after the way out."""
-    if args.devices is not None and args.devices > 1:
-        raise CliError(f"--devices {args.devices}: {what} trains on one device; leave --devices out{advice}")
-    hosts = [flag(name) for name in HOST_FLAGS if getattr(args, name) not in (None, False)]
-    if hosts:
-        raise CliError(f"{hosts[0]}: {what} runs on one host; leave out the multi-host flags{advice}")
 
 
 def any_process(flag: bool, runtime: Runtime) -> bool:

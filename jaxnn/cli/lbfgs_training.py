@@ -23,11 +23,12 @@ the :class:`jaxnn.lbfgs.Status` name as ``stopped``.  An lbfgs "epoch" is an ite
 ``history.csv`` has one row per iteration (``L`` after it) and the checkpoint's ``epoch`` counts iterations.
 
 Chunks.  :mod:`jaxnn.lbfgs` runs the minimisation in its own compiled loop, about a fiftieth of ``--epochs``
-iterations per call; between calls (its ``callback``, which changes no iterate) the run evaluates the held-out
-loss, reports progress, writes a checkpoint every ``--checkpoint-seconds``, and sees Ctrl-C: the minimisation
-stops there (status ``STOPPED``), the state reached (the parameters are always the last accepted, finite
-ones) is checkpointed and the run exits with status 130.  A second Ctrl-C quits at once and keeps the
-checkpoint written before.
+iterations per call (:func:`advance`); between calls (its ``callback``, which changes no iterate) the chunk
+runner (:meth:`jaxnn.cli.runner.ChunkRunner.train_within`) evaluates the held-out loss, reports progress,
+writes a checkpoint every ``--checkpoint-seconds``, and sees Ctrl-C: the minimisation stops there (status
+``STOPPED``), the state reached (the parameters are always the last accepted, finite ones) is checkpointed and
+the run exits with status 130.  A second Ctrl-C quits at once and keeps the checkpoint written before.  A
+checkpoint written while the minimisation runs has no stopping status, so it resumes as any other.
 
 Resume.  ``--resume`` continues from the checkpoint's parameters with a fresh L-BFGS memory, as a
 ``warm_start`` fit of scikit-learn's MLP does: the checkpoint holds the parameters, not the curvature pairs,
@@ -36,27 +37,31 @@ start, and its ``MAX_FUN`` budget is per invocation), and it may run on after a 
 
 Not with lbfgs: several devices or hosts (one device computes: ``--devices N`` with N > 1 and the multi-host
 flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoint-seconds``), populations
-(lists in ``--seed``), ``--lr`` and ``--batch-size`` (:mod:`jaxnn.cli.options` refuses those).
+(lists in ``--seed``), ``--lr`` and ``--batch-size``: :mod:`jaxnn.cli.refusals` says so for each.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
-from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from jaxnn import distributed, lbfgs
-from jaxnn.cli.devices import require_one_device
-from jaxnn.cli.errors import CliError, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress
-from jaxnn.cli.training import Run, TrainState, interrupted_message, save_checkpoint, split_scores, with_held_out
+from jaxnn.cli.runner import PROGRESS_UPDATES, Between, ChunkRunner, Hooks
+from jaxnn.cli.training import (
+    Run,
+    TrainState,
+    interrupted_message,
+    save_checkpoint,
+    schedule,
+    split_scores,
+    with_held_out,
+)
 from jaxnn.lbfgs import Status
 
-__all__ = ["PROGRESS_CALLS", "check_arguments", "chunk_size", "minimise", "stop_reason", "train"]
+__all__ = ["PROGRESS_CALLS", "advance", "stop_reason", "train"]
 
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
@@ -73,17 +78,9 @@ _REASONS = {
     Status.NON_FINITE: "the loss or its gradient is not finite at the start or at every step tried",
     Status.STOPPED: "interrupted (Ctrl-C); --resume continues from the weights reached",
 }
-PROGRESS_CALLS = 50  # compiled calls per run, about: each ends with the held-out loss, progress and Ctrl-C
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, before any device starts, what an lbfgs run does not do (its options are checked with the others)."""
-    require_one_device(args, "--optimizer lbfgs", " (its full-batch loop is not split across devices)")
-    if args.checkpoint_every is not None:
-        raise CliError(
-            "--checkpoint-every: --optimizer lbfgs checkpoints every --checkpoint-seconds, at its end and on "
-            "Ctrl-C; leave --checkpoint-every out"
-        )
+PROGRESS_CALLS = (
+    PROGRESS_UPDATES  # compiled calls per run, about: each ends with the held-out loss, progress and Ctrl-C
+)
 
 
 def stop_reason(status: Status) -> str:
@@ -91,31 +88,31 @@ def stop_reason(status: Status) -> str:
     return f"{_REASONS[status]} ({status.message})"
 
 
-def chunk_size(epochs: int) -> int:
-    """Iterations per compiled call: about ``epochs / PROGRESS_CALLS`` (each size is a program of its own)."""
-    return max(1, min(lbfgs.CHUNK, math.ceil(epochs / PROGRESS_CALLS)))
-
-
-def _reached(start: TrainState, result: lbfgs.LbfgsResult, seconds: float) -> TrainState:
-    """``start`` advanced by the L-BFGS ``result`` (final or so far)."""
-    return start._replace(
+def _reached(start: TrainState, latest: TrainState, result: lbfgs.LbfgsResult) -> TrainState:
+    """``latest`` (what the runner last returned) at the iterate of ``result``, the minimisation from ``start``
+    so far (no stopping status while it runs: a checkpoint written then resumes as any other)."""
+    return latest._replace(
         params=distributed.to_host(result.params),
         epoch=start.epoch + result.n_iter,
         history=np.concatenate([start.history, np.asarray(result.loss_curve, start.history.dtype)]),
-        seconds=start.seconds + seconds,
-        stopped=result.status.name,
+        stopped=None if result.status == Status.RUNNING else result.status.name,
     )
 
 
-def minimise(run: Run, state: TrainState, between: Callable[[TrainState], None] | None = None) -> TrainState:
-    """L-BFGS from ``state.params`` for at most the iterations ``run.epochs`` leaves; the state after it.
+def advance(run: Run, state: TrainState, chunk: int, between: Between) -> TrainState:
+    """L-BFGS from ``state.params`` (:func:`jaxnn.lbfgs.minimize`, the library call of lbfgs runs) for at most
+    the iterations ``run.epochs`` leaves, in compiled calls of ``chunk`` iterations; the state after it.
 
-    ``between(state_so_far)`` runs after each compiled call while the minimisation goes on; raising
-    ``StopIteration`` there stops it (status ``STOPPED``)."""
-    started = time.perf_counter()
+    ``between`` (the chunk runner's) gets the state after each compiled call while the minimisation goes on
+    and returns it with the held-out loss recorded, and whether to go on; if not, the minimisation stops there
+    (status ``STOPPED``).  Its memory of curvature pairs lives inside this one call."""
+    latest = state
 
     def callback(result: lbfgs.LbfgsResult) -> None:
-        between(_reached(state, result, time.perf_counter() - started))
+        nonlocal latest
+        latest, go_on = between(_reached(state, latest, result))
+        if not go_on:
+            raise StopIteration
 
     result = lbfgs.minimize(
         run.model,
@@ -124,59 +121,39 @@ def minimise(run: Run, state: TrainState, between: Callable[[TrainState], None] 
         run.targets.train,
         loss=run.head.loss,
         max_iter=min(run.epochs - state.epoch, _MOST_ITERATIONS),
-        callback=None if between is None else callback,
-        chunk=chunk_size(run.epochs),
+        callback=callback,
+        chunk=chunk,
     )
-    return _reached(state, result, time.perf_counter() - started)
+    return _reached(state, latest, result)
 
 
 def _with_held_out_once(run: Run, state: TrainState) -> TrainState:
-    """The held-out loss at the state's iteration, unless it was evaluated there already."""
+    """The held-out loss at the state's iteration, unless it was evaluated there already (a resumed run
+    that stops before its first iteration)."""
     if len(state.held_out_epochs) and state.held_out_epochs[-1] == state.epoch:
         return state
     return with_held_out(run, state)
 
 
+def _progress_values(run: Run, state: TrainState) -> tuple[float, float | None, float]:
+    """The full-batch training loss and accuracy (None for regression) at the parameters, the held-out loss."""
+    training = split_scores(run, state.params, "train")
+    score = training.accuracy if run.problem.task == "classification" else None
+    return training.loss, score, float(state.held_out_losses[-1])
+
+
 def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
-    """The minimisation (unless ``run.epochs`` are done) with progress, held-out loss and checkpoints.
+    """The minimisation (unless ``run.epochs`` are done) with progress, held-out loss and checkpoints
+    (:meth:`jaxnn.cli.runner.ChunkRunner.train_within`).
 
     Ctrl-C before or during the minimisation checkpoints the state reached and raises :class:`Interrupted`.
     The returned state has been checkpointed (with ``--out``).
     """
-    started, total_before = time.perf_counter(), state.total_seconds
-    last_write = started
-    held_out = state  # carries the held-out losses evaluated between compiled calls
-
-    def timed(state: TrainState) -> TrainState:
-        return state._replace(total_seconds=total_before + time.perf_counter() - started)
-
-    def report(current: TrainState, *, final: bool = False) -> TrainState:
-        current = _with_held_out_once(run, current)
-        training = split_scores(run, current.params, "train")
-        score = training.accuracy if run.problem.task == "classification" else None
-        progress.update(current.epoch, training.loss, score, float(current.held_out_losses[-1]), final=final)
-        return current
-
-    def with_held_out_so_far(current: TrainState) -> TrainState:
-        """``current`` (advanced from the starting state) with the held-out losses evaluated since."""
-        return current._replace(held_out_epochs=held_out.held_out_epochs, held_out_losses=held_out.held_out_losses)
-
-    def between(current: TrainState) -> None:
-        nonlocal held_out, last_write
-        current = held_out = report(with_held_out_so_far(current))
-        if ctrl_c.pressed:
-            raise StopIteration
-        if time.perf_counter() - last_write >= run.checkpoint_seconds:
-            save_checkpoint(run, timed(current))
-            last_write = time.perf_counter()
-
-    interrupted = ctrl_c.pressed  # before the minimisation: nothing to run
-    if state.epoch < run.epochs and not interrupted:
-        state = minimise(run, state, between)
-        interrupted = state.stopped == Status.STOPPED.name
-        state = report(with_held_out_so_far(state), final=True)
-    progress.close()
-    save_checkpoint(run, timed(state))
-    if interrupted and state.epoch < run.epochs:
-        raise Interrupted(interrupted_message(run, state.epoch))
-    return timed(state)
+    hooks = Hooks(
+        held_out=partial(_with_held_out_once, run),
+        progress=partial(_progress_values, run),
+        interrupted=lambda state: interrupted_message(run, state.epoch),
+        save=lambda state: save_checkpoint(run, state),
+    )
+    runner = ChunkRunner(schedule(run)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, ctrl_c, run.runtime)
+    return runner.train_within(state, partial(advance, run))

@@ -14,22 +14,12 @@ the held-out loss of every member after each), in the loop layout a single run u
 ends where its single run ends, up to float32 rounding (batched products may sum in another order).  A
 member that diverges keeps its last finite state and stops, as a single run does; the others go on.
 
-The best member.  ``jaxnn-train`` holds out one set, the test split, and chooses on it: the best member
-has the highest test accuracy (classification) or test R² (regression); ties go to the lower test loss,
-then to the lower index.  A member that diverged, or whose test metrics are not finite numbers, is never
-the best.  Its test score has been used to choose it, so it is an optimistic estimate of how the chosen
-setting does on new data (hold out more data, or cross-validate, for an unbiased one).
+The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
-Files.  ``checkpoint.npz`` is the best member's, exactly as its single run's (its own ``--lr`` and
-``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume``
-continues it as a single run.  ``metrics.json``, ``history.csv`` and ``confusion.png`` are the best
-member's; ``metrics.json`` adds a ``population`` entry.  ``population.csv`` lists every member and
-``loss.png`` draws every member's training loss, the best one's thick.
-
-What a population run does not do: several devices or hosts (one device trains the whole population;
-``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume`` with lists, and
-``--checkpoint-every``.  It writes its files once, at the end: Ctrl-C (exit status 130) stops it at the
-next chunk boundary having written nothing.
+What a population run does not do (:mod:`jaxnn.cli.refusals`): several devices or hosts (one device trains
+the whole population; ``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume``
+with lists, and ``--checkpoint-every``.  It writes its files once, at the end: Ctrl-C (exit status 130) stops
+it at the next chunk boundary having written nothing.
 """
 
 from __future__ import annotations
@@ -37,10 +27,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,59 +37,27 @@ import numpy as np
 
 from jaxnn import distributed
 from jaxnn.cli import options as cli_options
+from jaxnn.cli import population_results
 from jaxnn.cli.data import load_problems
-from jaxnn.cli.devices import Runtime, one_device, require_one_device
-from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG, CliError, Interrupted
+from jaxnn.cli.devices import Runtime, one_device
+from jaxnn.cli.errors import PROG, Interrupted
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress, make_progress
-from jaxnn.cli.report import (
-    PopulationCurves,
-    metrics_of,
-    non_finite_metrics,
-    summary,
-    write_results,
-    write_text,
-)
+from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
-    CHECKPOINT_FILE,
     Run,
     TrainState,
     build_model,
     make_head,
     make_optimizer,
     make_targets,
-    next_stop,
-    progress_step,
-    save_checkpoint,
     settled_options,
 )
 from jaxnn.engine import member
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
 from jaxnn.train import fit_many, training_keys
 
-__all__ = [
-    "POPULATION_FILE",
-    "best_member",
-    "check_arguments",
-    "population_csv",
-    "run",
-    "solver_state",
-    "train",
-]
-
-POPULATION_FILE = "population.csv"
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, before any device starts, what a population run does not do."""
-    require_one_device(
-        args, "a population run (several --lr or --seed values)", ", or train the values one run at a time"
-    )
-    if args.checkpoint_every is not None:
-        raise CliError(
-            "--checkpoint-every: a population run (several --lr or --seed values) writes its checkpoint "
-            "(the best member's) only at the end; leave --checkpoint-every out"
-        )
+__all__ = ["Members", "Population", "advance", "run", "solver_state", "train"]
 
 
 def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
@@ -114,7 +71,7 @@ def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, o
     head = make_head(settled[0], problems[members[0]["seed"]])
     model = build_model(settled[0], head)
     targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
-    epochs = args.epochs or cli_options.DEFAULT_EPOCHS[options["optimizer"]]
+    epochs = args.epochs or cli_options.default("epochs", options)
     return [
         Run(
             member_options,
@@ -125,7 +82,6 @@ def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, o
             make_optimizer(member_options),
             training_keys(member_options["seed"])[1],
             runtime,
-            None,
             epochs,
             None,
             args.checkpoint_seconds,
@@ -183,83 +139,145 @@ def _initial_params(runs: list[Run]):
     return distributed.to_host(runs[0].model.init_many(keys, runs[0].problem.x_train.shape[1]))
 
 
+class Population(NamedTuple):
+    """The fixed parts of a population's training: its members' runs and their data, stacked."""
+
+    runs: list[Run]
+    x: np.ndarray  # (n, features), shared by every member, or (P, n, features): one split per member
+    y: np.ndarray
+    x_test: np.ndarray  # (P, m, features)
+    targets_test: np.ndarray
+    rates: np.ndarray  # (P,) every member's --lr
+    keys: jax.Array  # (P,) every member's shuffle key
+
+
+class Members(NamedTuple):
+    """Every member's training state, chunk by chunk (host arrays, the member on the leading axis)."""
+
+    params: Any
+    opt_state: Any  # fit_many's form (see solver_state); None before the first chunk
+    alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
+    trained: np.ndarray  # (P,) the members the last chunk trained
+    epochs: np.ndarray  # (P,) the epochs each member finished healthily
+    histories: tuple[tuple[np.ndarray, ...], ...]  # per member, each chunk's training losses
+    held_out: tuple[tuple[tuple[int, float], ...], ...]  # per member, its (epoch, held-out loss) points
+    epoch: int  # the chunk boundary reached, the same for every member
+    seconds: float
+    total_seconds: float
+
+
+def _population(runs: list[Run]) -> tuple[Population, Members]:
+    """The population's fixed parts and its state at epoch 0."""
+    x, y = _training_data(runs)
+    x_test, targets_test = _stacked([run.problem.x_test for run in runs]), _stacked([run.targets.test for run in runs])
+    rates, keys = np.asarray([run.options["lr"] for run in runs]), jnp.stack([run.key for run in runs])
+    count, nothing = len(runs), tuple(() for _ in runs)
+    start = Members(
+        _initial_params(runs), None, np.ones(count, bool), np.zeros(count, bool), np.zeros(count, np.int64),
+        nothing, nothing, 0, 0.0, 0.0,
+    )  # fmt: skip
+    return Population(runs, x, y, x_test, targets_test, rates, keys), start
+
+
+def advance(population: Population, members: Members, epochs: int) -> Members:
+    """``epochs`` more epochs of every member (:func:`jaxnn.population.fit_many`, the library call of population
+    runs).  A member that diverged earlier stays at its last finite state, as its single run stops there."""
+    first = population.runs[0]
+    options = first.options
+    result = fit_many(
+        first.model,
+        members.params,
+        population.x,
+        population.y,
+        loss=first.head.loss,
+        epochs=epochs,
+        optimizer=options["optimizer"],
+        learning_rate=population.rates,
+        settings=_solver_settings(options),
+        batch_size=options["batch_size"],
+        key=population.keys,
+        opt_state=members.opt_state,
+        start_epoch=members.epoch,
+    )
+    alive = members.alive
+    ran = np.where(alive, np.asarray(result.n_epochs), 0)
+    histories = tuple(
+        (*chunks, np.asarray(result.history[index, : ran[index]], np.float32)) if alive[index] else chunks
+        for index, chunks in enumerate(members.histories)
+    )
+    return members._replace(
+        params=_select(alive, distributed.to_host(result.params), members.params),
+        opt_state=_select(alive, distributed.to_host(result.opt_state), members.opt_state),
+        alive=alive & ~np.asarray(result.diverged, bool),
+        trained=alive,
+        epochs=members.epochs + ran,
+        histories=histories,
+        epoch=members.epoch + epochs,
+    )
+
+
+def _with_held_out(population: Population, members: Members) -> Members:
+    """Every member the last chunk trained gets its held-out loss now (one compiled call for all)."""
+    first = population.runs[0]
+    losses = np.asarray(
+        _held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test), float
+    )
+    held_out = tuple(
+        (*points, (int(members.epochs[index]), float(losses[index]))) if members.trained[index] else points
+        for index, points in enumerate(members.held_out)
+    )
+    return members._replace(held_out=held_out)
+
+
+def _progress_values(members: Members) -> tuple[float, None, float]:
+    """The member with the lowest held-out loss now: its last training loss and its held-out loss."""
+    latest = [points[-1][1] if points else math.nan for points in members.held_out]
+    finite = [index for index, loss in enumerate(latest) if math.isfinite(loss)]
+    leader = min(finite, key=lambda index: latest[index]) if finite else 0
+    trained = [part for part in members.histories[leader] if len(part)]
+    return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
+
+
 def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState]:
-    """Train every member's run together, in chunks, each member up to ``epochs`` or its divergence.
+    """Train every member's run together, in chunks (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to
+    ``epochs`` or its divergence.
 
     Returns one :class:`TrainState` per member, its optimiser state in ``fit_many``'s form (see
     :func:`solver_state`).  Ctrl-C raises :class:`Interrupted` at the next chunk boundary, with nothing saved.
     """
-    first = runs[0]
-    model, head, options, epochs = first.model, first.head, first.options, first.epochs
-    params, keys = _initial_params(runs), jnp.stack([run.key for run in runs])
-    x, y = _training_data(runs)
-    x_test, targets_test = _stacked([run.problem.x_test for run in runs]), _stacked([run.targets.test for run in runs])
-    rates = np.asarray([run.options["lr"] for run in runs])
-    opt_state, alive = None, np.ones(len(runs), bool)
-    epoch = np.zeros(len(runs), np.int64)
-    histories: list[list[np.ndarray]] = [[] for _ in runs]
-    held_out: list[list[tuple[int, float]]] = [[] for _ in runs]
-    done, seconds, step = 0, 0.0, progress_step(epochs, None)
-    started = time.perf_counter()
-    while done < epochs and alive.any() and not ctrl_c.pressed:
-        stop = next_stop(done, epochs, step)
-        chunk_started = time.perf_counter()
-        result = fit_many(
-            model,
-            params,
-            x,
-            y,
-            loss=head.loss,
-            epochs=stop - done,
-            optimizer=options["optimizer"],
-            learning_rate=rates,
-            settings=_solver_settings(options),
-            batch_size=options["batch_size"],
-            key=keys,
-            opt_state=opt_state,
-            start_epoch=done,
-        )
-        seconds += time.perf_counter() - chunk_started
-        # a member that diverged earlier stays at its last finite state, as its single run stops there
-        params = _select(alive, distributed.to_host(result.params), params)
-        opt_state = _select(alive, distributed.to_host(result.opt_state), opt_state)
-        losses = np.asarray(_held_out_losses(model, head, params, x_test, targets_test), float)
-        for index in np.flatnonzero(alive):
-            ran = int(result.n_epochs[index])
-            histories[index].append(np.asarray(result.history[index, :ran], np.float32))
-            epoch[index] += ran
-            held_out[index].append((int(epoch[index]), float(losses[index])))
-        alive &= ~np.asarray(result.diverged, bool)
-        done = stop
-        _report_progress(progress, done, histories, held_out)
-    progress.close()
-    if done < epochs and alive.any():
-        raise Interrupted(
-            f"{PROG}: interrupted at epoch {done}; a population run writes its files only at the end: nothing was saved"
-        )
-    timing = (seconds, time.perf_counter() - started)
-    return [
-        _member_state(member(params, i), member(opt_state, i), histories[i], held_out[i], timing, not alive[i])
-        for i in range(len(runs))
-    ]
-
-
-def _member_state(params, opt_state, history, held_out, timing: tuple[float, float], diverged: bool) -> TrainState:
-    """One member's :class:`TrainState` from its chunks' histories and its held-out ``(epoch, loss)`` points."""
-    history = np.concatenate(history) if history else np.zeros(0, np.float32)
-    points = np.asarray(held_out, float).reshape(-1, 2)
-    return TrainState(
-        params, opt_state, len(history), history, points[:, 0].astype(np.int64), points[:, 1], *timing, bool(diverged)
+    population, members = _population(runs)
+    hooks = Hooks(
+        held_out=partial(_with_held_out, population),
+        progress=_progress_values,
+        interrupted=lambda members: (
+            f"{PROG}: interrupted at epoch {members.epoch}; a population run writes its files only at the end: "
+            "nothing was saved"
+        ),
+        finished=lambda members: not members.alive.any(),
     )
+    schedule = Schedule(runs[0].epochs, None, runs[0].checkpoint_seconds)
+    members = ChunkRunner(schedule, hooks, progress, ctrl_c, runs[0].runtime).train(
+        members, partial(advance, population)
+    )
+    return [_member_state(members, index) for index in range(len(runs))]
 
 
-def _report_progress(progress: Progress, epoch: int, histories, held_out) -> None:
-    """Progress of the member with the lowest held-out loss now: its training loss and held-out loss."""
-    latest = [points[-1][1] if points else math.nan for points in held_out]
-    finite = [index for index, loss in enumerate(latest) if math.isfinite(loss)]
-    leader = min(finite, key=lambda index: latest[index]) if finite else 0
-    trained = [part for part in histories[leader] if len(part)]
-    progress.update(epoch, float(trained[-1][-1]) if trained else math.nan, None, latest[leader])
+def _member_state(members: Members, index: int) -> TrainState:
+    """Member ``index``'s :class:`TrainState` from its chunks' histories and its held-out ``(epoch, loss)`` points."""
+    chunks = members.histories[index]
+    history = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    points = np.asarray(members.held_out[index], float).reshape(-1, 2)
+    return TrainState(
+        member(members.params, index),
+        member(members.opt_state, index),
+        len(history),
+        history,
+        points[:, 0].astype(np.int64),
+        points[:, 1],
+        members.seconds,
+        members.total_seconds,
+        not bool(members.alive[index]),
+    )
 
 
 def solver_state(tunable_state, like):
@@ -282,95 +300,9 @@ def solver_state(tunable_state, like):
     return matched
 
 
-def _score_name(task: str) -> str:
-    return "test_accuracy" if task == "classification" else "test_r2"
-
-
-def best_member(metrics: list[dict[str, Any]]) -> int | None:
-    """The index of the best member by its metrics (see the module docstring), or None when none qualifies."""
-    score = _score_name(metrics[0]["task"])
-    eligible = [i for i, values in enumerate(metrics) if not values["diverged"] and not non_finite_metrics(values)]
-    if not eligible:
-        return None
-    return min(eligible, key=lambda i: (-metrics[i][score], metrics[i]["test_loss"], i))
-
-
-def population_csv(runs: list[Run], metrics: list[dict[str, Any]], best: int | None) -> str:
-    """``population.csv``: one row per member — its index, --lr and --seed, the epochs it ran, whether it
-    diverged, its final losses and test metrics, and whether it is the best."""
-    task_columns = (
-        ("train_accuracy", "test_accuracy") if metrics[0]["task"] == "classification" else ("test_rmse", "test_r2")
-    )
-    columns = ("member", "lr", "seed", "epochs", "diverged", "train_loss", "test_loss", *task_columns, "best")
-    lines = [",".join(columns)]
-    for index, (run, values) in enumerate(zip(runs, metrics, strict=True)):
-        numbers = [repr(float(values[name])) for name in ("train_loss", "test_loss", *task_columns)]
-        cells = [str(index), repr(run.options["lr"]), str(run.options["seed"]), str(values["epochs"])]
-        cells += [str(values["diverged"]).lower(), *numbers, str(index == best).lower()]
-        lines.append(",".join(cells))
-    return "\n".join(lines) + "\n"
-
-
-def _member_label(run: Run, index: int) -> str:
-    return f"member {index}: lr {run.options['lr']:g}, seed {run.options['seed']}"
-
-
-def _headline(runs: list[Run], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
-    """The population's line of the summary."""
-    listed = " x ".join(
-        f"{cli_options.flag(name)} {cli_options.show(name, options[name])}"
-        for name in cli_options.listed_options(options)
-    )
-    line = f"population of {len(runs)} networks ({listed}) trained together"
-    diverged = sum(values["diverged"] for values in metrics)
-    if diverged:
-        line += f", {diverged} diverged"
-    if best is not None:
-        score = "test accuracy" if metrics[0]["task"] == "classification" else "test R^2"
-        line += f"; best by {score}: {_member_label(runs[best], best)}"
-    return line + (f" (every member in {POPULATION_FILE})" if runs[0].out is not None else "")
-
-
-def _finish(runs: list[Run], states: list[TrainState], options: dict[str, Any]) -> int:
-    """Metrics of every member, the best one's files and checkpoint, population.csv, the summary; the exit status."""
-    evaluated = [metrics_of(run, state) for run, state in zip(runs, states, strict=True)]
-    metrics = [values for values, _ in evaluated]
-    best = best_member(metrics)
-    out = runs[0].out
-    headline = _headline(runs, options, metrics, best)
-    if best is None:
-        if out is not None:
-            write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
-        print(headline + (f"\nwrote {out}: {POPULATION_FILE}" if out is not None else ""), flush=True)
-        print(
-            f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
-            "count), so there is no best network and no checkpoint; try smaller --lr values",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    run, (values, predicted) = runs[best], evaluated[best]
-    state = states[best]._replace(
-        opt_state=solver_state(states[best].opt_state, run.optimizer.init(states[best].params))
-    )
-    values = {
-        **values,
-        "population": {
-            "members": len(runs),
-            "best": best,
-            "chosen_by": _score_name(values["task"]),
-            **{name: list(options[name]) for name in cli_options.listed_options(options)},
-            "file": POPULATION_FILE,
-        },
-    }
-    written = []
-    if out is not None:
-        save_checkpoint(run, state)
-        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(run, best))
-        written = [CHECKPOINT_FILE, *write_results(run, state, values, predicted, curves)]
-        write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
-        written.append(POPULATION_FILE)
-    print(headline + "\n" + summary(run, state, values, written), flush=True)
-    return EXIT_OK
+def _as_single_run(run: Run, state: TrainState) -> TrainState:
+    """A member's state as its single run keeps it: the optimiser state in the single run's form."""
+    return state._replace(opt_state=solver_state(state.opt_state, run.optimizer.init(state.params)))
 
 
 def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> int:
@@ -381,7 +313,7 @@ def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | N
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
     name = f"{runs[0].problem.name} ({len(runs)} networks)"
     states = train(runs, make_progress(args.quiet, runs[0].epochs, 0, name), ctrl_c)
-    status = _finish(runs, states, options)
+    status = population_results.finish(runs, states, options, _as_single_run)
     if ctrl_c.pressed:
         raise Interrupted(
             f"{PROG}: interrupted after training; files in {out}" if out else f"{PROG}: interrupted after training"

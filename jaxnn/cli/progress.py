@@ -14,8 +14,8 @@ class Progress:
     """Silent progress; the base of the bar and the log lines.
 
     ``update`` gets the epochs done, the last epoch's mean training loss, the training accuracy (None for
-    regression) and the held-out (test-split) loss; ``final``: training ends here, before the last epoch
-    (an lbfgs run that stopped early), so the log lines show it.
+    regression) and the held-out (test-split) loss; ``final``: training ends here, perhaps before the last
+    epoch (an lbfgs run that stopped early, a divergence), so the log lines show it.
     """
 
     def update(self, epoch: int, loss: float, score: float | None, test_loss: float, *, final: bool = False) -> None:

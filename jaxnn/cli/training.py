@@ -1,5 +1,5 @@
-"""Training one run: the network its head calls for, then epochs in chunks with progress, held-out loss,
-checkpoints and Ctrl-C.
+"""One network's run: the network its head calls for, its state and checkpoint, and the step-taking
+optimisers' (gd, sgd, adam) training of it.
 
 The network.  Hidden ``Dense`` layers of ``--layers`` widths, then the output layer that
 :mod:`jaxnn.heads` chooses for the task and the loss; the targets are encoded and the outputs read back
@@ -7,25 +7,24 @@ by the same head, and the optimiser is :func:`jaxnn.optimizers.solver`'s, so eve
 means in the estimators.  The initial weights and the shuffle key come from ``--seed`` through
 :func:`jaxnn.train.training_keys`, as in the estimators.
 
-Chunks.  :func:`train` calls :func:`jaxnn.fit` (with the run's mesh) for about 1/50 of the run at a time
-(:func:`progress_step`).  Epoch ``e`` always shuffles with ``fold_in(key, e)``, so on CPU a run cut into
-any chunks — or interrupted and resumed — ends bitwise equal to an uninterrupted one.  After each chunk:
-the held-out (test-split) loss is evaluated (one forward pass), progress is reported, a checkpoint is
-written when one is due, and Ctrl-C is checked.
+Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, about 1/50 of the
+run per call) to the chunk runner (:mod:`jaxnn.cli.runner`), which evaluates the held-out (test-split) loss
+after each chunk, reports progress, writes checkpoints and sees Ctrl-C.  Epoch ``e`` always shuffles with
+``fold_in(key, e)``, so on CPU a run cut into any chunks — or interrupted and resumed — ends bitwise equal to
+an uninterrupted one.
 
-Checkpoints are due every ``--checkpoint-seconds`` (the first chunk boundary at least that long after the
-last write), every ``--checkpoint-every`` epochs when given, at the end, and on Ctrl-C.  ``checkpoint.npz``
-only ever holds a healthy state: a diverged run's last finite state goes to ``checkpoint-diverged.npz``, so
-a resumed run that diverges leaves the last healthy checkpoint in place.
+Checkpoints (:func:`save_checkpoint`).  ``checkpoint.npz`` only ever holds a healthy state: a diverged run's
+last finite state goes to ``checkpoint-diverged.npz``, so a resumed run that diverges leaves the last healthy
+checkpoint in place.
 
-``--optimizer lbfgs`` shares the network, the state and the checkpoints but trains in
-:mod:`jaxnn.cli.lbfgs_training` (no optimiser state: ``opt_state`` is ``()``; an epoch is an iteration).
+``--optimizer lbfgs`` (:mod:`jaxnn.cli.lbfgs_training`) and population runs (:mod:`jaxnn.cli.population`)
+share the network, the state and the checkpoints (lbfgs has no optimiser state: ``opt_state`` is ``()``; an
+epoch is an iteration).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,11 +36,12 @@ import optax
 
 from jaxnn import checkpoint, distributed
 from jaxnn.cli.data import Problem, stratifies
-from jaxnn.cli.devices import Runtime, any_process
-from jaxnn.cli.errors import PROG, CliError, Interrupted
+from jaxnn.cli.devices import Runtime
+from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
+from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
 from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
 from jaxnn.layers import Dense, Sequential
@@ -50,6 +50,7 @@ from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
 from jaxnn.train import fit, training_keys
 
+# PROGRESS_UPDATES, next_stop and progress_step are the runner's chunking, named here too (as before it moved).
 __all__ = [
     "CHECKPOINT_FILE",
     "DIVERGED_FILE",
@@ -58,6 +59,7 @@ __all__ = [
     "Scores",
     "Targets",
     "TrainState",
+    "advance",
     "build_model",
     "evaluate",
     "fresh_state",
@@ -68,8 +70,8 @@ __all__ = [
     "next_stop",
     "progress_step",
     "resumed_state",
-    "run_chunk",
     "save_checkpoint",
+    "schedule",
     "settled_options",
     "split_scores",
     "train",
@@ -78,7 +80,6 @@ __all__ = [
 
 CHECKPOINT_FILE = "checkpoint.npz"
 DIVERGED_FILE = "checkpoint-diverged.npz"
-PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
 _STOPPED = tuple(status.name for status in Status if status != Status.RUNNING)  # how an lbfgs run can end
 
 
@@ -174,7 +175,6 @@ class Run(NamedTuple):
     optimizer: optax.GradientTransformation | None  # None: lbfgs (jaxnn.lbfgs, no optax state)
     key: jax.Array  # the shuffle key
     runtime: Runtime
-    data: distributed.ShardedData | None  # None: a population member (fit_many trains it) or an lbfgs run
     epochs: int
     checkpoint_every: int | None
     checkpoint_seconds: float
@@ -239,23 +239,10 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     return state, saved.key, saved.config
 
 
-def progress_step(epochs: int, checkpoint_every: int | None) -> int:
-    """Epochs per chunk: about ``epochs / PROGRESS_UPDATES``; with ``checkpoint_every``, the largest of its
-    divisors up to that, so that every such checkpoint falls on a chunk boundary."""
-    target = max(1, math.ceil(epochs / PROGRESS_UPDATES))
-    if checkpoint_every is None:
-        return target
-    return max(d for d in range(1, min(target, checkpoint_every) + 1) if checkpoint_every % d == 0)
-
-
-def next_stop(done: int, epochs: int, step: int) -> int:
-    """The next chunk boundary: a multiple of ``step``, or the last epoch."""
-    return min(epochs, (done // step + 1) * step)
-
-
-def run_chunk(run: Run, state: TrainState, epochs: int) -> TrainState:
-    """``epochs`` more epochs from ``state``; stops counting at a divergence."""
-    started = time.perf_counter()
+def advance(run: Run, state: TrainState, epochs: int) -> TrainState:
+    """``epochs`` more epochs of the run's optimiser from ``state`` (:func:`jaxnn.fit` with the run's mesh, the
+    library call of gd, sgd and adam runs; it splits the training rows across the mesh's devices); the epoch
+    count stops at a divergence."""
     result = fit(
         run.model,
         state.params,
@@ -276,7 +263,6 @@ def run_chunk(run: Run, state: TrainState, epochs: int) -> TrainState:
         opt_state=result.opt_state,
         epoch=state.epoch + ran,
         history=np.concatenate([state.history, np.asarray(result.history[:ran], np.float32)]),
-        seconds=state.seconds + time.perf_counter() - started,
         diverged=bool(result.diverged),
     )
 
@@ -297,13 +283,6 @@ def with_held_out(run: Run, state: TrainState) -> TrainState:
         held_out_epochs=np.append(state.held_out_epochs, state.epoch).astype(np.int64),
         held_out_losses=np.append(state.held_out_losses, loss),
     )
-
-
-def _training_accuracy(run: Run, params) -> float | None:
-    """Accuracy on the training split (None for regression), for the progress report."""
-    if run.problem.task != "classification":
-        return None
-    return split_scores(run, params, "train").accuracy
 
 
 def save_checkpoint(run: Run, state: TrainState) -> Path | None:
@@ -344,46 +323,30 @@ def interrupted_message(run: Run, epoch: int) -> str:
     return f"{PROG}: interrupted at {unit(run.options['optimizer'])} {epoch}; {saved}"
 
 
+def schedule(run: Run) -> Schedule:
+    """The run's ``--epochs``, ``--checkpoint-every`` and ``--checkpoint-seconds``, for the chunk runner."""
+    return Schedule(run.epochs, run.checkpoint_every, run.checkpoint_seconds)
+
+
+def _progress_values(run: Run, state: TrainState) -> tuple[float, float | None, float]:
+    """The last epoch's mean training loss, the training accuracy (None for regression), the held-out loss."""
+    last_loss = float(state.history[-1]) if len(state.history) else math.nan
+    score = split_scores(run, state.params, "train").accuracy if run.problem.task == "classification" else None
+    return last_loss, score, float(state.held_out_losses[-1])
+
+
 def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
-    """Chunks of epochs up to ``run.epochs`` (or a divergence), with progress, held-out loss and checkpoints.
+    """Chunks of :func:`advance` up to ``run.epochs`` (or a divergence), with progress, held-out loss and
+    checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
     Ctrl-C (in any process) checkpoints the last finished chunk and raises :class:`Interrupted`.  The
     returned state has been checkpointed (with ``--out``).
     """
-    step = progress_step(run.epochs, run.checkpoint_every)
-    started = last_write = time.perf_counter()
-    total_before = state.total_seconds
-    written_at = None  # the epoch of the last checkpoint written by this invocation
-
-    def timed(state: TrainState) -> TrainState:
-        return state._replace(total_seconds=total_before + time.perf_counter() - started)
-
-    def write(state: TrainState) -> TrainState:
-        nonlocal last_write, written_at
-        save_checkpoint(run, timed(state))
-        last_write, written_at = time.perf_counter(), state.epoch
-        return timed(state)
-
-    while state.epoch < run.epochs and not state.diverged:
-        if any_process(ctrl_c.pressed, run.runtime):
-            break
-        state = run_chunk(run, state, next_stop(state.epoch, run.epochs, step) - state.epoch)
-        state = with_held_out(run, state)
-        last_loss = float(state.history[-1]) if len(state.history) else math.nan
-        progress.update(state.epoch, last_loss, _training_accuracy(run, state.params), float(state.held_out_losses[-1]))
-        due = (
-            state.diverged
-            or state.epoch == run.epochs
-            or (run.checkpoint_every is not None and state.epoch % run.checkpoint_every == 0)
-            or time.perf_counter() - last_write >= run.checkpoint_seconds
-        )
-        if due:
-            state = write(state)
-    progress.close()
-    if ctrl_c.pressed or (state.epoch < run.epochs and not state.diverged):
-        if written_at != state.epoch:
-            state = write(state)
-        raise Interrupted(interrupted_message(run, state.epoch))
-    if written_at != state.epoch:  # nothing left to run (a resumed run at its end): still record the options
-        state = write(state)
-    return timed(state)
+    hooks = Hooks(
+        held_out=partial(with_held_out, run),
+        progress=partial(_progress_values, run),
+        interrupted=lambda state: interrupted_message(run, state.epoch),
+        save=lambda state: save_checkpoint(run, state),
+        finished=lambda state: state.diverged,
+    )
+    return ChunkRunner(schedule(run), hooks, progress, ctrl_c, run.runtime).train(state, partial(advance, run))

@@ -1,0 +1,317 @@
+"""Every ``jaxnn-train`` option, declared once: its flag, how text becomes a value, which values are valid, its
+default, its help, whether a checkpoint stores it, whether it may list values, and what refuses it.
+
+:mod:`jaxnn.cli.options` generates everything else from :data:`OPTIONS`: the argument parser, a fresh run's
+options, a resumed run's (a checkpoint's, checked with the same ``valid``), and the refusals (their sentences
+are in :mod:`jaxnn.cli.refusals`; ``refused_by`` names them).
+
+A *run option* (``stored`` and ``agrees``) defines a training run (data, model, optimiser, split); a
+checkpoint stores them all and a resumed run must agree with it.  ``--epochs`` is stored too, but a resumed
+run may ask for more.  The other flags (output, checkpoints, devices) belong to one invocation.  The table's
+order is the order of ``--help`` within each group, of a checkpoint's config and of the checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn.activations import ACTIVATIONS
+from jaxnn.losses import LOSSES
+from jaxnn.optimizers import SOLVERS, SolverSettings
+from jaxnn.platforms import PLATFORMS
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_BATCH",
+    "DEFAULT_CHECKPOINT_SECONDS",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_LR",
+    "GROUPS",
+    "LBFGS",
+    "MAX_EPOCHS",
+    "OPTIMIZERS",
+    "OPTIONS",
+    "REQUIRED",
+    "SGD_DEFAULTS",
+    "TASKS",
+    "Option",
+]
+
+DATASETS = ("iris", "wine", "breast_cancer", "digits")
+TASKS = ("auto", "classification", "regression")
+MAX_EPOCHS = 2**32 - 1  # the epoch counter inside the compiled loop is a uint32
+DEFAULT_CHECKPOINT_SECONDS = 10.0
+
+LBFGS = "lbfgs"  # full-batch L-BFGS (jaxnn.lbfgs), the estimators' solver='lbfgs'
+OPTIMIZERS = (*SOLVERS, LBFGS)
+
+# Defaults that depend on the optimiser: full-batch gradient descent is the seeds' recipe.  For lbfgs an
+# "epoch" is an iteration, and 200 is the estimators' (and scikit-learn's MLP's) max_iter.
+DEFAULT_LR = {"gd": 0.1, "sgd": 0.1, "adam": 0.01, LBFGS: None}  # None: no learning rate
+DEFAULT_EPOCHS = {"gd": 2000, "sgd": 200, "adam": 200, LBFGS: 200}
+DEFAULT_BATCH = {"gd": None, "sgd": 32, "adam": 32, LBFGS: None}  # None: full batch
+SGD_DEFAULTS = SolverSettings()  # momentum 0.9, Nesterov: scikit-learn's, and the estimators'
+
+REQUIRED = object()  # the legacy of an option every checkpoint holds
+GROUPS = {
+    "data": "data",
+    "model": "model and training",
+    "files": "output and checkpoints",
+    "hosts": "devices and hosts",
+}
+
+
+class Option(NamedTuple):
+    """One option of ``jaxnn-train``, named as argparse's ``dest`` (``batch_size`` is ``--batch-size``).
+
+    Attributes:
+      name, group, help, metavar: the flag, its section of ``--help`` (:data:`GROUPS`) and its help.
+      parse: text from the command line to a value (raises ValueError or KeyError when the text is not one).
+      valid: whether a typed value (from the command line or a checkpoint) is allowed.
+      what: what a valid value is, for messages: ``"a positive number"``.
+      choices: the names the command line accepts (``valid`` decides which a checkpoint may hold).
+      nullable: None is a valid value ("not set": full batch, no momentum for adam, ...).
+      none_as: the word the command line writes None as (``--batch-size full``).
+      absent_as: the word that asks for the default, as if the option were not given (``--task auto``).
+      argument: the argparse ``type`` where the checked ``parse`` does not fit (plain text, a path, epochs).
+      action: argparse's ``action`` for a switch (``store_true``, ``BooleanOptionalAction``: no ``parse``).
+      default: the value when the option is not given: a value, or a function of the given options (their
+        ``optimizer`` settled); None for the run options the data settles (task, loss, stratify).  A stored
+        option's flag defaults to None, "not given", as a resumed run takes the checkpoint's value.
+      stored: a checkpoint's config holds it, checked with ``valid`` on ``--resume``.
+      agrees: a run option: given again on ``--resume``, it must equal the checkpoint's value.
+      legacy: for checkpoints written before the option existed, ``legacy(stored_config)`` is assumed;
+        :data:`REQUIRED` when every checkpoint holds it.
+      listable: takes comma-separated values; several train a population, one network per combination.
+      refused_by: the refusals that apply to it (:data:`jaxnn.cli.refusals.REFUSALS`).
+    """
+
+    name: str
+    group: str
+    help: str
+    metavar: str | None = None
+    parse: Callable[[str], Any] = str
+    valid: Callable[[Any], bool] = lambda value: True
+    what: str = ""
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    none_as: str | None = None
+    absent_as: str | None = None
+    argument: Callable[[str], Any] | None = None
+    action: Any = None
+    default: Any = None
+    stored: bool = False
+    agrees: bool = False
+    legacy: Any = REQUIRED
+    listable: bool = False
+    refused_by: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _is_positive_int(value) -> bool:
+    return is_int(value) and value >= 1
+
+
+def _is_positive_real(value) -> bool:
+    return is_real(value) and value > 0
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, bool)
+
+
+def _layers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def _resolved(text: str) -> str:
+    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere."""
+    return str(Path(text).resolve())
+
+
+def _epochs_argument(text: str) -> int:
+    """Epochs from the command line: a positive whole number first, then one the uint32 counter holds."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {OPTIONS['epochs'].what}")
+    return value
+
+
+def _choice(name: str, group: str, help: str, choices, what: str, **extra) -> Option:
+    choices = tuple(choices)
+    return Option(name, group, help, "NAME", valid=lambda value: value in choices, what=what, choices=choices, **extra)
+
+
+def _for_sgd(value):
+    """A default that only sgd has (its momentum); None for the other optimisers."""
+    return lambda given: value if given["optimizer"] == "sgd" else None
+
+
+def _legacy_for_sgd(value):
+    """Before --momentum and --nesterov existed, sgd was plain minibatch descent."""
+    return lambda stored: value if stored.get("optimizer") == "sgd" else None
+
+
+# fmt: off
+_RUN = {"stored": True, "agrees": True}
+_HOSTS = {"group": "hosts", "refused_by": ("one host",)}
+
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        _choice(
+            "dataset", "data",
+            f"a dataset bundled with scikit-learn, no download: {', '.join(DATASETS)} (default: iris)",
+            DATASETS, "a bundled dataset", nullable=True, default=lambda given: None if "csv" in given else "iris",
+            **_RUN,
+        ),
+        Option(
+            "csv", "data", "train on a CSV file with a header row instead (needs --target)", "PATH",
+            valid=_is_text, what="a file path", nullable=True, argument=_resolved, **_RUN,
+        ),
+        Option(
+            "target", "data", "the CSV column to predict; every other column is an input", "COLUMN",
+            valid=_is_text, what="a column name", nullable=True, argument=str, **_RUN,
+        ),
+        Option(
+            "task", "data", "classification or regression (default auto: text or at most 20 distinct whole numbers "
+            "in the target column mean classification)", "KIND",
+            valid=lambda value: value in TASKS[1:], what="classification or regression", choices=TASKS,
+            absent_as="auto", **_RUN,
+        ),
+        Option(
+            "layers", "model", "hidden layer widths (default 10,5); the output layer is added", "W1,W2",
+            parse=_layers, valid=lambda value: isinstance(value, list) and len(value) > 0
+            and all(_is_positive_int(unit) for unit in value),
+            what="a comma-separated list of positive layer widths, like 10,5", default=[10, 5], **_RUN,
+        ),
+        _choice(
+            "activation", "model", f"hidden-layer activation: {', '.join(sorted(ACTIVATIONS))} (default relu)",
+            sorted(ACTIVATIONS), "an activation", default="relu", **_RUN,
+        ),
+        _choice(
+            "loss", "model", f"{', '.join(sorted(LOSSES))} (default softmax_cross_entropy for more than two classes, "
+            "sigmoid_binary_cross_entropy for two, mean_squared_error for regression); it also picks the output layer",
+            sorted(LOSSES), "a loss", **_RUN,
+        ),
+        _choice(
+            "optimizer", "model", "gd: gradient descent on the full batch (default); sgd: minibatches of 32 with "
+            "momentum (see --momentum); adam: Adam on minibatches of 32; lbfgs: full-batch L-BFGS, which stops when it "
+            "converges (no --lr or --batch-size; one device)",
+            OPTIMIZERS, "an optimizer", default="gd", **_RUN,
+        ),
+        Option(
+            "lr", "model", "learning rate (default 0.1 for gd and sgd, 0.01 for adam; lbfgs has none); a list such as "
+            "0.01,0.1,1 trains a population, one network per rate (and per --seed), and keeps the best on the test "
+            "split", "RATE",
+            parse=float, valid=_is_positive_real, what="a positive number", nullable=True,  # None: lbfgs
+            default=lambda given: DEFAULT_LR[given["optimizer"]], listable=True,
+            refused_by=("lbfgs steps", "lbfgs lists", "resume lists"), **_RUN,
+        ),
+        Option(
+            "momentum", "model", f"sgd only: momentum (default {SGD_DEFAULTS.momentum:g}; 0 is plain minibatch "
+            "gradient descent)", "M",
+            parse=float, valid=lambda value: is_real(value) and 0 <= value <= 1, what="a number from 0 to 1",
+            nullable=True, default=_for_sgd(SGD_DEFAULTS.momentum), legacy=_legacy_for_sgd(0.0),
+            refused_by=("sgd momentum",), **_RUN,
+        ),
+        Option(
+            "nesterov", "model", "sgd only: Nesterov's form of momentum (default: on)",
+            valid=_is_bool, what="true or false", nullable=True, action=argparse.BooleanOptionalAction,
+            default=_for_sgd(SGD_DEFAULTS.nesterov), legacy=_legacy_for_sgd(False), refused_by=("sgd momentum",),
+            **_RUN,
+        ),
+        Option(
+            "epochs", "model", "total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and "
+            "adam); for lbfgs the most iterations (default 200)", "N",
+            parse=int, valid=lambda value: is_int(value) and 1 <= value <= MAX_EPOCHS,
+            what="a whole number from 1 to 2**32 - 1 (a 32-bit epoch count)", argument=_epochs_argument,
+            default=lambda given: DEFAULT_EPOCHS[given["optimizer"]], stored=True,
+        ),
+        Option(
+            "batch_size", "model", "rows per step, or 'full' (default: full for gd and lbfgs, 32 for sgd and adam)",
+            "N", parse=int, valid=_is_positive_int, what="a positive whole number or 'full'", nullable=True,
+            none_as="full", default=lambda given: DEFAULT_BATCH[given["optimizer"]], refused_by=("lbfgs steps",),
+            **_RUN,
+        ),
+        Option(
+            "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
+            "trains a population, one network per seed (and per --lr)", "N",
+            parse=int, valid=lambda value: is_int(value) and 0 <= value <= MAX_SEED,
+            what="a whole number from 0 to 2**32 - 1", default=42, listable=True,
+            refused_by=("lbfgs lists", "resume lists"), **_RUN,
+        ),
+        Option(
+            "test_size", "data", "share of rows held out for testing (default 0.25)", "FRACTION",
+            parse=float, valid=lambda value: is_real(value) and 0 < value < 1,
+            what="a fraction between 0 and 1, like 0.25", default=0.25, **_RUN,
+        ),
+        Option(
+            "stratify", "data", "keep each class's share in both parts of the split (default: on for classification; "
+            "--no-stratify splits by shuffling only, as the seeds did)",
+            valid=_is_bool, what="true or false", action=argparse.BooleanOptionalAction,
+            legacy=lambda stored: False, **_RUN,
+        ),
+        Option(
+            "out", "files", "write metrics.json, history.csv, loss.png, confusion.png and checkpoint.npz here", "DIR",
+            argument=Path,
+        ),
+        Option(
+            "checkpoint_seconds", "files", "write a checkpoint when S seconds have passed since the last one "
+            f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on Ctrl-C and on divergence; needs --out)",
+            "S", parse=float, valid=lambda value: math.isfinite(value) and value >= 0,
+            what="a number of seconds, 0 or more", default=DEFAULT_CHECKPOINT_SECONDS,
+        ),
+        Option(
+            "checkpoint_every", "files", "also write a checkpoint every N epochs (default: by time only)", "N",
+            parse=int, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
+        ),
+        Option(
+            "resume", "files", "continue the run checkpointed in DIR up to --epochs (files go to DIR unless --out says "
+            "otherwise)", "DIR", argument=Path,
+        ),
+        Option("overwrite", "files", "start afresh even if --out already holds a checkpoint", action="store_true"),
+        Option("quiet", "files", "no progress, only the closing summary", action="store_true"),
+        _choice(
+            "platform", "hosts", "cpu, gpu or tpu (default: the best JAX finds)", PLATFORMS, "a platform",
+        ),
+        Option(
+            "devices", "hosts", "use the first N devices (default: all; the training rows are split across them)", "N",
+            parse=int, valid=_is_positive_int, what="a positive whole number", refused_by=("one device",),
+        ),
+        Option(
+            "coordinator", help="several hosts: the address of process 0, where JAX's coordinator listens",
+            metavar="HOST:PORT", argument=str, **_HOSTS,
+        ),
+        Option(
+            "multi_host", help="several hosts, found by JAX itself (TPU pods, Slurm, Open MPI) without --coordinator",
+            action="store_true", **_HOSTS,
+        ),
+        Option(
+            "num_processes", help="several hosts: how many processes", metavar="N", parse=int, valid=_is_positive_int,
+            what="a positive whole number", **_HOSTS,
+        ),
+        Option(
+            "process_id", help="several hosts: this process's rank, 0 .. N-1 (0 writes the files)", metavar="I",
+            argument=int, **_HOSTS,
+        ),
+    )
+}
+# fmt: on

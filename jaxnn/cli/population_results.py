@@ -1,0 +1,125 @@
+"""A population run's results: the best member, its checkpoint and files, ``population.csv`` and the summary.
+
+The best member.  ``jaxnn-train`` holds out one set, the test split, and chooses on it: the best member
+has the highest test accuracy (classification) or test R² (regression); ties go to the lower test loss,
+then to the lower index.  A member that diverged, or whose test metrics are not finite numbers, is never
+the best.  Its test score has been used to choose it, so it is an optimistic estimate of how the chosen
+setting does on new data (hold out more data, or cross-validate, for an unbiased one).
+
+Files.  ``checkpoint.npz`` is the best member's, exactly as its single run's (its own ``--lr`` and
+``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume``
+continues it as a single run.  ``metrics.json``, ``history.csv`` and ``confusion.png`` are the best
+member's; ``metrics.json`` adds a ``population`` entry.  ``population.csv`` lists every member and
+``loss.png`` draws every member's training loss, the best one's thick.
+
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from jaxnn.cli import options as cli_options
+from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
+from jaxnn.cli.report import PopulationCurves, metrics_of, non_finite_metrics, summary, write_results, write_text
+from jaxnn.cli.training import CHECKPOINT_FILE, Run, TrainState, save_checkpoint
+
+__all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv"]
+
+POPULATION_FILE = "population.csv"
+
+
+def _score_name(task: str) -> str:
+    return "test_accuracy" if task == "classification" else "test_r2"
+
+
+def best_member(metrics: list[dict[str, Any]]) -> int | None:
+    """The index of the best member by its metrics (see the module docstring), or None when none qualifies."""
+    score = _score_name(metrics[0]["task"])
+    eligible = [i for i, values in enumerate(metrics) if not values["diverged"] and not non_finite_metrics(values)]
+    if not eligible:
+        return None
+    return min(eligible, key=lambda i: (-metrics[i][score], metrics[i]["test_loss"], i))
+
+
+def population_csv(runs: list[Run], metrics: list[dict[str, Any]], best: int | None) -> str:
+    """``population.csv``: one row per member — its index, --lr and --seed, the epochs it ran, whether it
+    diverged, its final losses and test metrics, and whether it is the best."""
+    task_columns = (
+        ("train_accuracy", "test_accuracy") if metrics[0]["task"] == "classification" else ("test_rmse", "test_r2")
+    )
+    columns = ("member", "lr", "seed", "epochs", "diverged", "train_loss", "test_loss", *task_columns, "best")
+    lines = [",".join(columns)]
+    for index, (run, values) in enumerate(zip(runs, metrics, strict=True)):
+        numbers = [repr(float(values[name])) for name in ("train_loss", "test_loss", *task_columns)]
+        cells = [str(index), repr(run.options["lr"]), str(run.options["seed"]), str(values["epochs"])]
+        cells += [str(values["diverged"]).lower(), *numbers, str(index == best).lower()]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _member_label(run: Run, index: int) -> str:
+    return f"member {index}: lr {run.options['lr']:g}, seed {run.options['seed']}"
+
+
+def _headline(runs: list[Run], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
+    """The population's line of the summary."""
+    listed = " x ".join(
+        f"{cli_options.flag(name)} {cli_options.show(name, options[name])}"
+        for name in cli_options.listed_options(options)
+    )
+    line = f"population of {len(runs)} networks ({listed}) trained together"
+    diverged = sum(values["diverged"] for values in metrics)
+    if diverged:
+        line += f", {diverged} diverged"
+    if best is not None:
+        score = "test accuracy" if metrics[0]["task"] == "classification" else "test R^2"
+        line += f"; best by {score}: {_member_label(runs[best], best)}"
+    return line + (f" (every member in {POPULATION_FILE})" if runs[0].out is not None else "")
+
+
+def finish(
+    runs: list[Run],
+    states: list[TrainState],
+    options: dict[str, Any],
+    as_single_run: Callable[[Run, TrainState], TrainState],
+) -> int:
+    """Metrics of every member, the best one's files and checkpoint (its state ``as_single_run`` keeps it),
+    population.csv and the summary; the exit status."""
+    evaluated = [metrics_of(run, state) for run, state in zip(runs, states, strict=True)]
+    metrics = [values for values, _ in evaluated]
+    best = best_member(metrics)
+    out = runs[0].out
+    headline = _headline(runs, options, metrics, best)
+    if best is None:
+        if out is not None:
+            write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
+        print(headline + (f"\nwrote {out}: {POPULATION_FILE}" if out is not None else ""), flush=True)
+        print(
+            f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
+            "count), so there is no best network and no checkpoint; try smaller --lr values",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    run, (values, predicted) = runs[best], evaluated[best]
+    state = as_single_run(run, states[best])
+    values = {
+        **values,
+        "population": {
+            "members": len(runs),
+            "best": best,
+            "chosen_by": _score_name(values["task"]),
+            **{name: list(options[name]) for name in cli_options.listed_options(options)},
+            "file": POPULATION_FILE,
+        },
+    }
+    written = []
+    if out is not None:
+        save_checkpoint(run, state)
+        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(run, best))
+        written = [CHECKPOINT_FILE, *write_results(run, state, values, predicted, curves)]
+        write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
+        written.append(POPULATION_FILE)
+    print(headline + "\n" + summary(run, state, values, written), flush=True)
+    return EXIT_OK

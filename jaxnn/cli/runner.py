@@ -1,0 +1,213 @@
+"""The chunk runner drives the training of every jaxnn-train mode in chunks of epochs, and does between chunks what
+every mode does: held-out loss, progress, checkpoints on time and on ``--checkpoint-every``, and Ctrl-C.
+
+A mode gives the runner two things:
+
+* its *advance* function, the one place it calls the training library: ``advance(state, n)`` returns the
+  state ``n`` epochs on (an L-BFGS iteration counts as an epoch; a population's state holds every member).
+  :meth:`ChunkRunner.train` calls it once per chunk.  A library that runs its own loop and calls back between
+  its compiled calls (today's :func:`jaxnn.lbfgs.minimize`, whose curvature memory lives only inside one
+  call) gives ``advance_within(state, n, between)`` to :meth:`ChunkRunner.train_within` instead;
+  ``between(state)`` returns ``(state, go_on)``, see :data:`Between`.
+* :class:`Hooks`: the held-out evaluation, the progress values, the checkpoint writer (None: the mode writes
+  its files only at the end), the stop test before ``--epochs`` (a divergence), and the line Ctrl-C ends with.
+
+The state is a NamedTuple with ``epoch`` (epochs done), ``seconds`` (time in the advance calls, over every
+resumed run) and ``total_seconds`` (the same plus everything between chunks); the runner keeps the two times.
+
+Chunks end at the multiples of :attr:`ChunkRunner.step` and at ``--epochs``: about 1/50 of the run, and a divisor
+of ``--checkpoint-every`` (:func:`progress_step`).  :meth:`ChunkRunner.chunk_epochs` is the one place that
+decides a chunk's length.  Epoch ``e`` of a step-taking run always shuffles with ``fold_in(key, e)``, so on
+CPU a run cut into any chunks ends bitwise equal to an uninterrupted one.
+
+After each chunk: the held-out loss, progress (``final`` when training ends there), and a checkpoint when
+one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, and at the first chunk boundary
+``--checkpoint-seconds`` or more after the last write.  Before each chunk, Ctrl-C (pressed in any process)
+stops the run: a mode that checkpoints writes the state reached, and :class:`Interrupted` is raised with the
+mode's line.  A mode that checkpoints is also interrupted by a Ctrl-C pressed during its last chunk; one that
+writes its files only at the end then finishes and writes them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from jaxnn.cli.devices import Runtime, any_process
+from jaxnn.cli.errors import Interrupted
+from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.progress import Progress
+
+__all__ = [
+    "PROGRESS_UPDATES",
+    "Between",
+    "ChunkRunner",
+    "Hooks",
+    "Schedule",
+    "never",
+    "next_stop",
+    "progress_step",
+]
+
+PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
+
+State = Any  # a NamedTuple with epoch, seconds and total_seconds (see the module docstring)
+# What a library running its own loop calls after each compiled call: the state so far in, the state with
+# the held-out loss (and the times) recorded and whether to go on out.  Build the next states from the
+# returned one; on ``go_on`` False stop there (for jaxnn.lbfgs, raise StopIteration).
+Between = Callable[[State], tuple[State, bool]]
+
+
+def progress_step(epochs: int, checkpoint_every: int | None, longest: int | None = None) -> int:
+    """Epochs per chunk: about ``epochs / PROGRESS_UPDATES`` (at most ``longest``); with ``checkpoint_every``,
+    the largest of its divisors up to that, so that every such checkpoint falls on a chunk boundary."""
+    target = max(1, math.ceil(epochs / PROGRESS_UPDATES))
+    if longest is not None:
+        target = min(target, longest)
+    if checkpoint_every is None:
+        return target
+    return max(d for d in range(1, min(target, checkpoint_every) + 1) if checkpoint_every % d == 0)
+
+
+def next_stop(done: int, epochs: int, step: int) -> int:
+    """The next chunk boundary: a multiple of ``step``, or the last epoch."""
+    return min(epochs, (done // step + 1) * step)
+
+
+def never(state: State) -> bool:
+    """The stop test of a mode that stops only at ``--epochs``."""
+    return False
+
+
+class Schedule(NamedTuple):
+    """How long a run is and when it checkpoints (the options ``--epochs``, ``--checkpoint-every`` and
+    ``--checkpoint-seconds``), and the longest chunk its advance function takes (None: no limit)."""
+
+    epochs: int
+    checkpoint_every: int | None
+    checkpoint_seconds: float
+    longest_chunk: int | None = None
+
+
+class Hooks(NamedTuple):
+    """What one mode does between chunks.
+
+    Attributes:
+      held_out: the state with the held-out (test-split) loss at its epoch recorded.
+      progress: ``(training loss, training accuracy or None, held-out loss)`` for :meth:`Progress.update`.
+      interrupted: the line :class:`Interrupted` carries when Ctrl-C stops the run at ``state``.
+      save: writes the state's checkpoint; None when the mode writes its files only at the end.
+      finished: whether training stops at ``state`` before ``--epochs`` (a divergence).
+    """
+
+    held_out: Callable[[State], State]
+    progress: Callable[[State], tuple[float, float | None, float]]
+    interrupted: Callable[[State], str]
+    save: Callable[[State], None] | None = None
+    finished: Callable[[State], bool] = never
+
+
+class ChunkRunner:
+    """Training in chunks for one invocation: ``ChunkRunner(schedule, hooks, progress, ctrl_c, runtime).train(
+    state, advance)``.  The returned state is the last one, timed, and checkpointed when the mode saves."""
+
+    def __init__(self, schedule: Schedule, hooks: Hooks, progress: Progress, ctrl_c: CtrlC, runtime: Runtime):
+        self.schedule, self.hooks, self.progress, self.ctrl_c, self.runtime = schedule, hooks, progress, ctrl_c, runtime
+        self.step = progress_step(schedule.epochs, schedule.checkpoint_every, schedule.longest_chunk)
+        self._started = self._last_write = self._mark = 0.0
+        self._total_before = 0.0
+        self._unsaved = True  # the state holds something no checkpoint of this invocation holds
+
+    def chunk_epochs(self, done: int) -> int:
+        """The policy: epochs in the chunk that starts after ``done``, up to the next boundary."""
+        return next_stop(done, self.schedule.epochs, self.step) - done
+
+    def train(self, state: State, advance: Callable[[State, int], State]) -> State:
+        """Chunks of ``advance`` up to ``--epochs`` or the mode's stop test, with everything between them."""
+        self._begin(state)
+        cut_short = False
+        while state.epoch < self.schedule.epochs and not self.hooks.finished(state):
+            if self._ctrl_c():
+                cut_short = True
+                break
+            state = self._advanced(advance(state, self.chunk_epochs(state.epoch)))
+            state = self._after_chunk(state, ending=self._ending(state))
+        return self._end(state, cut_short)
+
+    def train_within(self, state: State, advance_within: Callable[[State, int, Between], State]) -> State:
+        """As :meth:`train` for a library that runs the chunks in its own loop: ``advance_within(state, step,
+        between)`` runs up to ``--epochs`` (or its own stop) in chunks of :attr:`step`, calling ``between``
+        after each but the last, and returns the final state (built on the last state ``between`` returned)."""
+        self._begin(state)
+        cut_short = False
+
+        def between(current: State) -> tuple[State, bool]:
+            nonlocal cut_short
+            current = self._after_chunk(self._advanced(current), ending=False)
+            cut_short = self._ctrl_c()
+            return current, not cut_short
+
+        if state.epoch < self.schedule.epochs and not self.hooks.finished(state):
+            cut_short = self._ctrl_c()
+            if not cut_short:
+                state = self._advanced(advance_within(state, self.step, between))
+                if not cut_short:  # stopped on its own: the last chunk's report
+                    state = self._after_chunk(state, ending=True)
+        return self._end(state, cut_short)
+
+    # ----------------------------------------------------------------------------------------------
+    # Between chunks.
+
+    def _begin(self, state: State) -> None:
+        self._started = self._last_write = self._mark = time.perf_counter()
+        self._total_before = state.total_seconds
+        self._unsaved = True
+
+    def _ctrl_c(self) -> bool:
+        """Whether Ctrl-C was pressed in any process (every process checks at the same points)."""
+        return any_process(self.ctrl_c.pressed, self.runtime)
+
+    def _ending(self, state: State) -> bool:
+        return state.epoch >= self.schedule.epochs or self.hooks.finished(state)
+
+    def _advanced(self, state: State) -> State:
+        """A state just returned by the library, with the time since the last chunk ended counted as training."""
+        now = time.perf_counter()
+        self._unsaved = True
+        state = state._replace(seconds=state.seconds + now - self._mark)
+        self._mark = now
+        return state
+
+    def _timed(self, state: State) -> State:
+        return state._replace(total_seconds=self._total_before + time.perf_counter() - self._started)
+
+    def _after_chunk(self, state: State, *, ending: bool) -> State:
+        state = self.hooks.held_out(state)
+        self.progress.update(state.epoch, *self.hooks.progress(state), final=ending)
+        if self.hooks.save is not None and (ending or self._checkpoint_due(state)):
+            state = self._write(state)
+        self._mark = time.perf_counter()
+        return state
+
+    def _checkpoint_due(self, state: State) -> bool:
+        every = self.schedule.checkpoint_every
+        on_epochs = every is not None and state.epoch % every == 0
+        return on_epochs or time.perf_counter() - self._last_write >= self.schedule.checkpoint_seconds
+
+    def _write(self, state: State) -> State:
+        state = self._timed(state)
+        self.hooks.save(state)
+        self._last_write, self._unsaved = time.perf_counter(), False
+        return state
+
+    def _end(self, state: State, cut_short: bool) -> State:
+        """Close the progress; checkpoint what no checkpoint holds yet; raise :class:`Interrupted` after Ctrl-C."""
+        self.progress.close()
+        saves = self.hooks.save is not None
+        if saves and self._unsaved:
+            state = self._write(state)
+        if cut_short or (saves and self.ctrl_c.pressed):
+            raise Interrupted(self.hooks.interrupted(state))
+        return self._timed(state)

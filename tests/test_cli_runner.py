@@ -1,0 +1,137 @@
+"""The chunk runner of jaxnn-train on its own: chunk boundaries, checkpoint timing, progress and Ctrl-C."""
+
+from typing import NamedTuple
+
+import pytest
+
+from jaxnn.cli.devices import Runtime
+from jaxnn.cli.errors import Interrupted
+from jaxnn.cli.progress import Progress
+from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
+
+RUNTIME = Runtime(None, "cpu", 1, True)  # one process: Ctrl-C is this process's flag
+
+
+class State(NamedTuple):
+    epoch: int = 0
+    seconds: float = 0.0
+    total_seconds: float = 0.0
+    held_out: tuple[int, ...] = ()  # the epochs the held-out loss was evaluated at
+    diverged: bool = False
+
+
+class CtrlC:
+    pressed = False
+
+
+class Recorder(Progress):
+    def __init__(self):
+        self.updates, self.closed = [], False
+
+    def update(self, epoch, loss, score, test_loss, *, final=False):
+        self.updates.append((epoch, final))
+
+    def close(self):
+        self.closed = True
+
+
+def _runner(epochs, *, every=None, seconds=1e9, save=True, finished=lambda state: state.diverged, ctrl_c=None):
+    saved, progress = [], Recorder()
+    hooks = Hooks(
+        held_out=lambda state: state._replace(held_out=(*state.held_out, state.epoch)),
+        progress=lambda state: (0.5, None, 0.25),
+        interrupted=lambda state: f"stopped at {state.epoch}",
+        save=(lambda state: saved.append(state.epoch)) if save else None,
+        finished=finished,
+    )
+    runner = ChunkRunner(Schedule(epochs, every, seconds), hooks, progress, ctrl_c or CtrlC(), RUNTIME)
+    return runner, saved, progress
+
+
+def test_chunks_end_on_the_steps_boundaries_and_checkpoints_fall_on_them():
+    runner, saved, progress = _runner(120, every=10)
+    asked = []
+
+    def advance(state, n):
+        asked.append((state.epoch, n))
+        return state._replace(epoch=state.epoch + n)
+
+    final = runner.train(State(epoch=7), advance)  # a resumed run: its first chunk ends on a boundary
+    assert runner.step == 2 and asked[:2] == [(7, 1), (8, 2)] and final.epoch == 120
+    assert final.held_out == tuple(range(8, 121, 2)) and progress.closed
+    assert saved == list(range(10, 121, 10))  # every 10 epochs, the last one also the end: written once
+    assert [final for _, final in progress.updates] == [False] * 56 + [True]
+    assert final.seconds <= final.total_seconds
+
+
+def test_checkpoint_seconds_zero_writes_after_every_chunk_and_nothing_twice():
+    runner, saved, _ = _runner(5, seconds=0)
+    assert runner.train(State(), lambda state, n: state._replace(epoch=state.epoch + n)).epoch == 5
+    assert saved == [1, 2, 3, 4, 5]
+
+
+def test_a_run_with_nothing_left_still_writes_its_checkpoint():
+    runner, saved, progress = _runner(5)
+    assert runner.train(State(epoch=5), lambda state, n: pytest.fail("nothing to train")).epoch == 5
+    assert saved == [5] and progress.updates == []
+
+
+def test_a_divergence_stops_the_run_and_is_checkpointed():
+    runner, saved, progress = _runner(100)
+    final = runner.train(State(), lambda state, n: state._replace(epoch=state.epoch + 1, diverged=state.epoch == 3))
+    assert (final.epoch, final.diverged, saved) == (4, True, [4]) and progress.updates[-1] == (4, True)
+
+
+def test_ctrl_c_checkpoints_the_last_chunk_and_raises_interrupted():
+    ctrl_c = CtrlC()
+    runner, saved, progress = _runner(100, ctrl_c=ctrl_c)
+
+    def advance(state, n):
+        ctrl_c.pressed = state.epoch + n == 6
+        return state._replace(epoch=state.epoch + n)
+
+    with pytest.raises(Interrupted, match="stopped at 6"):
+        runner.train(State(), advance)
+    assert saved == [6] and progress.closed
+
+
+def test_a_mode_that_writes_at_the_end_is_interrupted_only_when_work_is_left():
+    ctrl_c = CtrlC()
+    runner, _, _ = _runner(4, save=False, ctrl_c=ctrl_c)
+
+    def pressing(state, n):
+        ctrl_c.pressed = True  # during the chunk: the run is cut short after it unless it was the last
+        return state._replace(epoch=state.epoch + n)
+
+    with pytest.raises(Interrupted, match="stopped at 1"):
+        runner.train(State(), pressing)
+    runner, _, _ = _runner(1, save=False, ctrl_c=ctrl_c)
+    ctrl_c.pressed = False
+    assert runner.train(State(), pressing).epoch == 1  # pressed during its last chunk: it finishes
+
+
+def test_a_library_running_its_own_loop_reports_between_its_calls_and_stops_on_ctrl_c():
+    ctrl_c = CtrlC()
+    runner, saved, progress = _runner(10, seconds=0, ctrl_c=ctrl_c)
+
+    def advance_within(state, step, between):
+        for _ in range(3):  # three calls of `step` iterations, then the library stops on its own
+            state, go_on = between(state._replace(epoch=state.epoch + step))
+            assert go_on
+        return state._replace(epoch=state.epoch + 1)
+
+    final = runner.train_within(State(), advance_within)
+    assert (runner.step, final.epoch, final.held_out, saved) == (1, 4, (1, 2, 3, 4), [1, 2, 3, 4])
+    assert progress.updates == [(1, False), (2, False), (3, False), (4, True)]
+
+    runner, saved, _ = _runner(10, ctrl_c=ctrl_c)
+
+    def stopped_by_ctrl_c(state, step, between):
+        ctrl_c.pressed = True
+        state, go_on = between(state._replace(epoch=state.epoch + step))
+        assert not go_on
+        return state._replace(diverged=False)  # the library's own state at the stop
+
+    with pytest.raises(Interrupted, match="stopped at 1"):
+        runner.train_within(State(), stopped_by_ctrl_c)
+    assert saved == [1]
