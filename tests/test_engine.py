@@ -1,0 +1,82 @@
+"""The one road: every front end reaches the compiled loop through ``jaxnn.engine.train``, and no jaxnn module but
+the engine imports the loop."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import engine
+from jaxnn.cli import main as cli_main
+from jaxnn.data import iris_split, one_hot
+
+PACKAGE = Path(jaxnn.__file__).parent
+
+
+def _imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_only_the_engine_imports_the_loop():
+    importers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if {"jaxnn._loop", "jaxnn.population"} & _imports_of(path)
+    )
+    assert importers == ["engine.py"]
+
+
+@pytest.fixture
+def engine_calls(monkeypatch):
+    """The member count of every call of ``jaxnn.engine.train`` made inside a test."""
+    calls = []
+    real = engine.train
+
+    def spy(spec, members, *args, **kwargs):
+        calls.append(len(members.keys))
+        return real(spec, members, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "train", spy)
+    return calls
+
+
+SPLIT = iris_split()
+X, Y = SPLIT.x_train.astype(np.float32), SPLIT.y_train
+MODEL = jaxnn.Sequential((jaxnn.Dense(6, "relu"), jaxnn.Dense(3, "identity")))
+
+
+def test_fit_is_a_population_of_one_through_the_engine(engine_calls):
+    params = MODEL.init(jax.random.key(0), 4)
+    jaxnn.fit(MODEL, params, X, one_hot(Y, 3), loss="softmax_cross_entropy", epochs=3)
+    assert engine_calls == [1]
+
+
+def test_fit_many_goes_through_the_engine(engine_calls):
+    params = MODEL.init_many(jax.random.split(jax.random.key(0), 3), 4)
+    jaxnn.fit_many(MODEL, params, X, one_hot(Y, 3), loss="softmax_cross_entropy", epochs=3, group_size=3)
+    assert engine_calls == [3]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_estimators_go_through_the_engine(engine_calls):
+    jaxnn.NeuralNetClassifier((4,), solver="sgd", max_iter=3, random_state=0).fit(X, Y)
+    jaxnn.NeuralNetClassifier((4,), solver="sgd", max_iter=3, random_state=0, n_ensemble=2).fit(X, Y)
+    assert engine_calls == [1, 2]
+
+
+def test_a_jaxnn_train_run_goes_through_the_engine(engine_calls, tmp_path):
+    assert cli_main(["--epochs", "4", "--quiet", "--out", str(tmp_path / "one")]) == 0
+    assert cli_main(["--epochs", "4", "--lr", "0.1,0.2", "--quiet", "--out", str(tmp_path / "two")]) == 0
+    assert engine_calls and set(engine_calls) == {1, 2}
