@@ -19,11 +19,12 @@ history comes back chunk by chunk, and a run that stops early runs no further ch
 epoch; without it in their order.  Either way rows of weight 0 (padding) come after the others, so they
 never take the place of a real row in a batch (:func:`epoch_batches`).
 
-**Learning-rate schedules.**  ``spec.schedule`` names one of ``jaxnn.optimizers``' schedules; the loop
-applies it after each epoch to the rate in the optimiser state (a ``tunable_solver`` state): ``invscaling``
-from the runtime values in :class:`ScheduleCarry`, ``adaptive`` through the stopping rule, which lowers
-the rate on a plateau instead of stopping while the rate is above 1e-6.  The kind selects the program;
-the values (η₀, ``power_t``, samples seen) are data, so a grid over them compiles nothing.
+**Learning-rate schedules.**  A scheduled optimiser (``jaxnn.optimizers.make(..., schedule=...)``) owns its
+schedule: after each epoch (and after the stopping rule has counted it) the loop hands its state to
+``jaxnn.optimizers.end_of_epoch``, with whether the stopping rule sees a plateau; ``adaptive`` then lowers the
+rate instead of stopping while the rate is above 1e-6, and the loop restarts its count.  The schedule's kind
+is part of the optimiser (so of the program); its values live in the optimiser state, so a grid over them
+compiles nothing.
 
 **Steps.**  A step whose loss or updated parameters are not finite is not applied and clears
 ``TrainCarry.ok``; after that nothing changes and the loop ends.  ``n_epochs`` counts the epochs that
@@ -55,16 +56,7 @@ import optax
 
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
-from jaxnn.optimizers import (
-    LEARNING_RATE_SCHEDULES,
-    adaptive_rate,
-    invscaling_rate,
-    is_gradient_descent,
-    l2_penalty,
-    l2_rate_of,
-    learning_rate_of,
-    with_learning_rate,
-)
+from jaxnn.optimizers import end_of_epoch, is_gradient_descent, l2_penalty, l2_rate_of, schedule_of
 
 __all__ = [
     "EPOCH_CHUNK",
@@ -73,7 +65,6 @@ __all__ = [
     "FitResult",
     "LoopState",
     "RunSpec",
-    "ScheduleCarry",
     "StopCarry",
     "Stopping",
     "TrainCarry",
@@ -130,9 +121,7 @@ class RunSpec(NamedTuple):
     (with ``stopping``) is a jit-able, hashable ``score(outputs, y_val) -> scalar``, higher is better;
     without it the stopping rule watches the training loss.  ``custom_rules=False`` differentiates the
     plain forwards with JAX's autodiff instead of the hand-written rules (for tests and benchmarks).
-    ``schedule`` is a learning-rate schedule of ``jaxnn.optimizers.LEARNING_RATE_SCHEDULES`` (not
-    ``"constant"``: the optimiser must be a ``tunable_solver``; ``invscaling`` needs
-    ``TrainCarry.schedule``, ``adaptive`` a stopping rule).  ``shuffle=False`` visits the rows in order.
+    ``shuffle=False`` visits the rows in order.
     """
 
     model: Sequential
@@ -144,7 +133,6 @@ class RunSpec(NamedTuple):
     custom_rules: bool = True
     layout: str = "columns"
     chunk: int = EPOCH_CHUNK
-    schedule: str = "constant"
     shuffle: bool = True
 
 
@@ -159,25 +147,13 @@ class Data(NamedTuple):
     y_val: jax.Array
 
 
-class ScheduleCarry(NamedTuple):
-    """The runtime values of a learning-rate schedule (0-d arrays in the data's float dtype, or ``(P,)`` for
-    a population): ``invscaling`` sets ``η = learning_rate_init / (samples_seen + 1)^power_t`` after each
-    epoch, once ``samples_per_epoch`` has been added to ``samples_seen``."""
-
-    learning_rate_init: jax.Array
-    power_t: jax.Array
-    samples_seen: jax.Array  # t: samples trained on before the epoch that runs next
-    samples_per_epoch: jax.Array
-
-
 class TrainCarry(NamedTuple):
-    """What training updates: the parameters (in the loop's layout), the optimiser state, whether every step
-    so far was finite, and the schedule's values (None without a schedule that needs them)."""
+    """What training updates: the parameters (in the loop's layout), the optimiser state (with a schedule's
+    values, when it has one) and whether every step so far was finite."""
 
     params: Any
     opt_state: optax.OptState
     ok: jax.Array
-    schedule: ScheduleCarry | None = None
 
 
 class StopCarry(NamedTuple):
@@ -392,24 +368,12 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_in
 
 
 def _schedule_step(spec: RunSpec, train: TrainCarry, stop: StopCarry) -> tuple[TrainCarry, StopCarry]:
-    """The learning-rate schedule after one epoch (and after the stopping rule has counted it).
-
-    ``invscaling``: ``t ← t + n`` and ``η = η₀ / (t + 1)^power_t``.  ``adaptive``: on a plateau (count
-    ``> n_iter_no_change``) with ``η > 1e-6``, ``η ← η / 5`` and the count restarts at 0; a plateau at a
-    smaller rate keeps its count, and the loop stops on it (``jaxnn.optimizers.adaptive_rate``).
-    """
-    if spec.schedule == "invscaling":
-        schedule = train.schedule
-        seen = schedule.samples_seen + schedule.samples_per_epoch
-        rate = invscaling_rate(schedule.learning_rate_init, schedule.power_t, seen)
-        train = train._replace(
-            opt_state=with_learning_rate(train.opt_state, rate), schedule=schedule._replace(samples_seen=seen)
-        )
-    elif spec.schedule == "adaptive" and _watches_plateaus(spec.stopping):
-        rate, lowered = adaptive_rate(learning_rate_of(train.opt_state), _on_plateau(spec, stop))
-        train = train._replace(opt_state=with_learning_rate(train.opt_state, rate))
-        stop = stop._replace(no_improvement=jnp.where(lowered, 0, stop.no_improvement))
-    return train, stop
+    """The optimiser's schedule after one epoch (``jaxnn.optimizers.end_of_epoch``); a lowered rate restarts
+    the stopping rule's count."""
+    if schedule_of(spec.optimizer) == "constant":
+        return train, stop
+    opt_state, lowered = end_of_epoch(spec.optimizer, train.opt_state, _on_plateau(spec, stop))
+    return train._replace(opt_state=opt_state), stop._replace(no_improvement=jnp.where(lowered, 0, stop.no_improvement))
 
 
 def _on_plateau(spec: RunSpec, stop: StopCarry):
@@ -417,15 +381,6 @@ def _on_plateau(spec: RunSpec, stop: StopCarry):
     if not _watches_plateaus(spec.stopping):
         return jnp.zeros(jnp.shape(stop.no_improvement), bool)
     return stop.no_improvement > spec.stopping.n_iter_no_change
-
-
-def _check_schedule(spec: RunSpec, train: TrainCarry) -> None:
-    """The loop's own consistency check (front ends check the user's input): a known schedule, and the values
-    ``invscaling`` needs."""
-    if spec.schedule not in LEARNING_RATE_SCHEDULES:
-        raise ValueError(f"RunSpec.schedule must be one of {LEARNING_RATE_SCHEDULES}, got {spec.schedule!r}")
-    if spec.schedule == "invscaling" and train.schedule is None:
-        raise ValueError("RunSpec.schedule='invscaling' needs TrainCarry.schedule (a ScheduleCarry of its values)")
 
 
 _TRACES = {"run_chunk": 0}
@@ -438,7 +393,6 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     Pure and not compiled itself: the engine compiles it as it is for one member, under ``jax.vmap`` for
     several."""
     _TRACES["run_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
-    _check_schedule(spec, train)
     folded = _carries_folded(spec, train.params)
     to_loop = _fold if folded else (lambda params: params)
     from_loop = _unfold if folded else (lambda params: params)

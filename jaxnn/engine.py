@@ -9,7 +9,7 @@ arrays live on a mesh, how the epochs are split into compiled chunks — and gat
 
 A population.  The members share the architecture, the loss, the solver's kind and the batch size (what
 selects the compiled program); each has its own parameters, optimiser state (with its learning rate and L2
-rate, when the solver keeps them in its state), shuffling key, schedule values and stopping-rule memory,
+rate, when the solver keeps them in its state), shuffling key and stopping-rule memory,
 every leaf with a leading member axis of size P (:class:`Members`).  Data arrays are shared by all members
 or one per member (the ``axes`` of :class:`Data`: ``None`` or ``0``).  Member i's result is the result of
 training it alone, up to the order of floating-point sums in a batched product.
@@ -42,7 +42,6 @@ from jaxnn._loop import (
     FitResult,
     LoopState,
     RunSpec,
-    ScheduleCarry,
     StopCarry,
     Stopping,
     TrainCarry,
@@ -64,7 +63,6 @@ __all__ = [
     "FitResult",
     "Members",
     "RunSpec",
-    "ScheduleCarry",
     "Stopping",
     "compiled_programs",
     "decide_layout",
@@ -89,14 +87,12 @@ class Members(NamedTuple):
 
     ``best`` and ``no_improvement`` continue the stopping rule of an earlier run (its best monitored value
     and its count of epochs without improvement; with a validation score, ``params`` are taken to be the
-    best-scoring ones); None starts the rule afresh.  ``schedule`` holds the values of ``spec.schedule``
-    (``invscaling``); None without one.
+    best-scoring ones); None starts the rule afresh.
     """
 
     params: Any
     opt_state: Any
     keys: jax.Array
-    schedule: ScheduleCarry | None = None
     best: np.ndarray | None = None
     no_improvement: np.ndarray | None = None
 
@@ -249,7 +245,6 @@ def train_one(
     epochs: int,
     x_val=None,
     y_val=None,
-    schedule: ScheduleCarry | None = None,
     best: float | None = None,
     no_improvement: int = 0,
     mesh: jax.sharding.Mesh | None = None,
@@ -264,7 +259,6 @@ def train_one(
         params=one(params),
         opt_state=one(opt_state),
         keys=jax.random.wrap_key_data(np.asarray(jax.random.key_data(key))[None], impl=jax.random.key_impl(key)),
-        schedule=one(schedule),
         best=None if best is None else np.asarray([best]),
         no_improvement=np.asarray([no_improvement]),
     )
@@ -291,7 +285,7 @@ def _initial_carries(spec: RunSpec, members: Members, dtype) -> tuple[TrainCarry
     worst = -np.inf if spec.score is not None else np.inf
     best = np.full(n, worst, dtype) if members.best is None else np.asarray(members.best, dtype)
     count = np.zeros(n, np.int32) if members.no_improvement is None else np.asarray(members.no_improvement, np.int32)
-    train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool), members.schedule)
+    train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool))
     return train_carry, StopCarry(best, members.params if spec.score is not None else None, count)
 
 
@@ -305,7 +299,6 @@ def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, 
             params=pick(members.params),
             opt_state=pick(members.opt_state),
             keys=members.keys[rows],
-            schedule=None if members.schedule is None else pick(members.schedule),
             best=None if members.best is None else members.best[rows],
             no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
         )
@@ -400,7 +393,6 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
     replicated = Members(
         *(None if field is None else distributed.replicate(mesh, field) for field in members[:2]),
         keys=distributed.replicate_keys(mesh, members.keys),
-        schedule=None if members.schedule is None else distributed.replicate(mesh, members.schedule),
         best=members.best,
         no_improvement=members.no_improvement,
     )

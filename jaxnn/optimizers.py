@@ -15,8 +15,10 @@ update is this module's.  :func:`solver` returns the transformation with the lea
 optimiser state (``optax.inject_hyperparams``; for plain descent its own :class:`DescentRates`, which
 the training loop can apply to its folded layers), so model selection over them compiles once.
 
-Learning-rate schedules (scikit-learn's ``learning_rate`` of the MLP's ``sgd``) change the rate in that
-state between epochs; the training loop applies them (``jaxnn._loop``), with the rules stated here:
+Learning-rate schedules (scikit-learn's ``learning_rate`` of the MLP's ``sgd``) belong to the optimiser:
+:func:`make` with ``schedule=`` wraps the solver so that its state (:class:`ScheduledState`) also holds the
+schedule's values, and :func:`end_of_epoch` — the one implementation, which the training loop calls after
+every epoch — moves that state on:
 
 * ``constant``: ``η = learning_rate_init`` throughout;
 * ``invscaling``: after each epoch ``η = η₀ / (t + 1)^power_t``, ``t`` the samples trained on so far
@@ -47,8 +49,12 @@ __all__ = [
     "LEARNING_RATE_SCHEDULES",
     "SOLVERS",
     "DescentRates",
+    "ScheduleValues",
+    "ScheduledState",
     "SolverSettings",
     "adaptive_rate",
+    "continued_state",
+    "end_of_epoch",
     "gradient_descent",
     "init_state",
     "invscaling_rate",
@@ -57,6 +63,7 @@ __all__ = [
     "l2_rate_of",
     "learning_rate_of",
     "make",
+    "schedule_of",
     "solver",
     "tunable_solver",
     "with_hyperparams",
@@ -119,7 +126,8 @@ def is_gradient_descent(optimizer: optax.GradientTransformation) -> bool:
     """Whether ``optimizer`` is plain gradient descent — :func:`gradient_descent`'s, which updates every
     number on its own with one rate, or :func:`tunable_solver`'s plain descent, which also takes the training
     loop's folded layers (see :class:`DescentRates`) — so that the loop may carry the layers folded."""
-    return isinstance(optimizer.update, _DescentUpdate | _TunableDescentUpdate)
+    update = optimizer.update.solver.update if isinstance(optimizer.update, _ScheduledUpdate) else optimizer.update
+    return isinstance(update, _DescentUpdate | _TunableDescentUpdate)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +289,8 @@ def make(
     if isinstance(optimizer, str):
         look_up(dict.fromkeys(SOLVERS), optimizer, "solver")
         look_up(dict.fromkeys(LEARNING_RATE_SCHEDULES), schedule, "learning-rate schedule")
-        return tunable_solver(optimizer, settings, varying_rate=schedule != "constant")
+        solver_ = tunable_solver(optimizer, settings, varying_rate=schedule != "constant")
+        return solver_ if schedule == "constant" else _scheduled(solver_, schedule)
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             f"optimizer must be a solver name ({', '.join(SOLVERS)}) or an optax.GradientTransformation, e.g. "
@@ -297,6 +306,8 @@ def make(
 
 def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
     """A :func:`tunable_solver` state with this fit's learning rate and L2 rate (optax's documented way)."""
+    if isinstance(opt_state, ScheduledState):
+        return opt_state._replace(solver=with_hyperparams(opt_state.solver, learning_rate, l2_rate))
     if isinstance(opt_state, DescentRates):
         return DescentRates(learning_rate, l2_rate)
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate, "l2_rate": l2_rate})
@@ -304,6 +315,8 @@ def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
 
 def learning_rate_of(opt_state) -> jax.Array:
     """The current learning rate ``η`` of a :func:`tunable_solver` state."""
+    if isinstance(opt_state, ScheduledState):
+        return learning_rate_of(opt_state.solver)
     if isinstance(opt_state, DescentRates):
         return opt_state.learning_rate
     return opt_state.hyperparams["learning_rate"]
@@ -312,6 +325,8 @@ def learning_rate_of(opt_state) -> jax.Array:
 def l2_rate_of(opt_state) -> jax.Array | None:
     """The L2 rate ``λ`` of a :func:`tunable_solver` state; None for a state without one (a user's optax
     transformation's)."""
+    if isinstance(opt_state, ScheduledState):
+        return l2_rate_of(opt_state.solver)
     if isinstance(opt_state, DescentRates):
         return opt_state.l2_rate
     hyperparams = getattr(opt_state, "hyperparams", None)
@@ -334,6 +349,8 @@ def l2_penalty(params, l2_rate) -> jax.Array:
 def with_learning_rate(opt_state, learning_rate):
     """A :func:`tunable_solver` state with its learning rate replaced (in the dtype it had), the L2 rate kept;
     a host state (NumPy leaves) stays on the host."""
+    if isinstance(opt_state, ScheduledState):
+        return opt_state._replace(solver=with_learning_rate(opt_state.solver, learning_rate))
     old = learning_rate_of(opt_state)
     xp = jnp if isinstance(old, jax.Array) else np  # NumPy keeps float64 outside jax.enable_x64
     learning_rate = xp.asarray(learning_rate, old.dtype)
@@ -364,9 +381,14 @@ def adaptive_rate(learning_rate, plateau, where=jnp.where):
     return where(lowered, learning_rate / ADAPTIVE_DIVISOR, learning_rate), lowered
 
 
-def init_state(optimizer, params, learning_rate, l2_rate):
-    """``optimizer.init(params)`` of a :func:`tunable_solver` with the rates set: for plain descent the
-    rates themselves (nothing to compute), else one compiled call."""
+def init_state(optimizer, params, learning_rate, l2_rate, schedule: ScheduleValues | None = None):
+    """``optimizer.init(params)`` of a :func:`tunable_solver` (or :func:`make`'s scheduled one, with the
+    schedule's ``schedule`` values) with the rates set: for plain descent the rates themselves (nothing to
+    compute), else one compiled call."""
+    if isinstance(optimizer.update, _ScheduledUpdate):
+        if schedule is None:
+            raise ValueError("a scheduled optimiser's state needs its ScheduleValues")
+        return ScheduledState(init_state(optimizer.update.solver, params, learning_rate, l2_rate), schedule)
     if isinstance(optimizer.update, _TunableDescentUpdate):
         return DescentRates(learning_rate, l2_rate)
     return _init_state_compiled(optimizer, params, learning_rate, l2_rate)
@@ -375,3 +397,87 @@ def init_state(optimizer, params, learning_rate, l2_rate):
 @partial(jax.jit, static_argnums=0)
 def _init_state_compiled(optimizer, params, learning_rate, l2_rate):
     return with_hyperparams(optimizer.init(params), learning_rate, l2_rate)
+
+
+# --------------------------------------------------------------------------------------------------
+# Learning-rate schedules: part of the optimiser and of its state.
+
+
+class ScheduleValues(NamedTuple):
+    """The runtime values of a learning-rate schedule, in the optimiser state (0-d arrays, or ``(P,)`` for a
+    population): ``invscaling`` sets ``η = learning_rate_init / (samples_seen + 1)^power_t`` after each epoch,
+    once ``samples_per_epoch`` has been added to ``samples_seen``; ``adaptive`` needs none of them."""
+
+    learning_rate_init: jax.Array
+    power_t: jax.Array
+    samples_seen: jax.Array  # t: samples trained on before the epoch that runs next
+    samples_per_epoch: jax.Array
+
+
+class ScheduledState(NamedTuple):
+    """The state of a solver with a learning-rate schedule: the solver's own state (which holds the current
+    rate) and the schedule's values."""
+
+    solver: optax.OptState
+    schedule: ScheduleValues
+
+
+@dataclass(frozen=True)
+class _ScheduledUpdate:
+    """The update of a scheduled solver: the solver's own (the schedule acts between epochs only)."""
+
+    solver: optax.GradientTransformation
+    kind: str
+
+    def __call__(self, grads, state: ScheduledState, params=None, **extra_args):
+        updates, solver_state = self.solver.update(grads, state.solver, params, **extra_args)
+        return updates, state._replace(solver=solver_state)
+
+
+@lru_cache(maxsize=128)
+def _scheduled(solver_: optax.GradientTransformation, kind: str) -> optax.GradientTransformation:
+    def init(params):
+        zero = jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+        return ScheduledState(solver_.init(params), ScheduleValues(zero, zero, zero, zero))
+
+    return optax.GradientTransformation(init, _ScheduledUpdate(solver_, kind))
+
+
+def schedule_of(optimizer: optax.GradientTransformation) -> str:
+    """The learning-rate schedule of ``optimizer`` (one of ``LEARNING_RATE_SCHEDULES``)."""
+    return optimizer.update.kind if isinstance(optimizer.update, _ScheduledUpdate) else "constant"
+
+
+def end_of_epoch(optimizer: optax.GradientTransformation, opt_state, plateau, where=jnp.where):
+    """The schedule's transition at the end of an epoch: ``(new state, lowered)``.
+
+    ``invscaling``: ``t ← t + samples_per_epoch`` and ``η = η₀ / (t + 1)^power_t`` (:func:`invscaling_rate`).
+    ``adaptive``: on a ``plateau`` (more than ``n_iter_no_change`` epochs without improvement) with
+    ``η > ADAPTIVE_MIN_RATE``, ``η ← η / ADAPTIVE_DIVISOR`` and ``lowered`` is True, so the caller restarts its
+    count (:func:`adaptive_rate`).  A constant rate, or an optimiser without a schedule, is left as it is.
+    ``where`` is ``jnp.where`` in compiled code, ``np.where`` on the host.
+    """
+    kind = schedule_of(optimizer)
+    not_lowered = where(plateau, False, False)
+    if kind == "invscaling":
+        values = opt_state.schedule
+        seen = values.samples_seen + values.samples_per_epoch
+        rate = invscaling_rate(values.learning_rate_init, values.power_t, seen)
+        new = ScheduledState(with_learning_rate(opt_state.solver, rate), values._replace(samples_seen=seen))
+        return new, not_lowered
+    if kind == "adaptive":
+        rate, lowered = adaptive_rate(learning_rate_of(opt_state), plateau, where)
+        return with_learning_rate(opt_state, rate), lowered
+    return opt_state, not_lowered
+
+
+def continued_state(opt_state, *, learning_rate, l2_rate, samples):
+    """An optimiser state to go on training from (``partial_fit``), with this call's L2 rate: a scheduled state
+    keeps its current rate and schedule values, counting ``samples`` rows per epoch from now on; any other
+    takes ``learning_rate``."""
+    if isinstance(opt_state, ScheduledState):
+        values = opt_state.schedule
+        solver_state = with_hyperparams(opt_state.solver, learning_rate_of(opt_state.solver), l2_rate)
+        samples = np.asarray(samples, np.asarray(values.samples_per_epoch).dtype)
+        return ScheduledState(solver_state, values._replace(samples_per_epoch=samples))
+    return with_hyperparams(opt_state, learning_rate, l2_rate)

@@ -38,12 +38,13 @@ from jaxnn._checks import (
     seed_int,
     validation_pair,
 )
-from jaxnn.engine import FitResult, RunSpec, ScheduleCarry, Stopping
+from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Params, Sequential
 from jaxnn.losses import Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
     LEARNING_RATE_SCHEDULES,
+    ScheduleValues,
     SolverSettings,
     gradient_descent,
     init_state,
@@ -158,9 +159,9 @@ def _member_shapes(params):
 
 
 @partial(jax.jit, static_argnums=0)
-def _init_states(optimizer, params, rates, penalties):
-    """Every member's fresh optimiser state with its rates, as one compiled call."""
-    return jax.vmap(partial(init_state, optimizer))(params, rates, penalties)
+def _init_states(optimizer, params, rates, penalties, schedule):
+    """Every member's fresh optimiser state with its rates (and schedule values), as one compiled call."""
+    return jax.vmap(partial(init_state, optimizer))(params, rates, penalties, schedule)
 
 
 def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
@@ -210,8 +211,6 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
-    if schedule == "invscaling" and o["schedule_values"] is None:
-        raise ValueError("schedule='invscaling' needs schedule_values (a ScheduleCarry of its values)")
     l2 = per_member("l2", o["l2"], n_members)
     if not isinstance(o["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
@@ -232,7 +231,12 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         opt_state = jax.vmap(optimizer.init)(params)
     elif opt_state is None:  # rates in the state (a user's transformation with l2 has its own rate: 0 unused)
         rates = np.zeros(n_members) if rates is None else rates
-        opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype))
+        values = None
+        if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
+            power_t = per_member("power_t", o["power_t"], n_members)
+            values = ScheduleValues(rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
+            values = ScheduleValues(*(array.astype(dtype) for array in values))
+        opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype), values)
     keys = member_keys(_default_key() if o["key"] is None else o["key"], n_members)
     spec = RunSpec(
         model,
@@ -242,10 +246,9 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         stopping=stopping,
         score=o["score"],
         layout=engine.decide_layout(o["layout"]),
-        schedule=schedule,
         shuffle=bool(o["shuffle"]),
     )
-    members = engine.Members(params, opt_state, keys, o["schedule_values"])
+    members = engine.Members(params, opt_state, keys)
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
     data = engine.Data(*(np.asarray(array, dtype) for array in (x, y, weight, x_val, y_val)))
@@ -299,7 +302,7 @@ _DEFAULTS = {
     "score": None,
     "layout": None,
     "schedule": "constant",
-    "schedule_values": None,
+    "power_t": 0.5,
     "shuffle": True,
 }
 
@@ -326,7 +329,7 @@ def fit(
     score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     layout: str | None = None,
     schedule: str = "constant",
-    schedule_values: ScheduleCarry | None = None,
+    power_t: float = 0.5,
     shuffle: bool = True,
     mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
@@ -367,9 +370,10 @@ def fit(
         an equal, hashable) function each time (it is part of the compiled function's cache key).
       layout: ``"columns"`` (the seeds' column layout with the bias folded in) or ``"rows"`` (batch-first,
         as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
-      schedule, schedule_values: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
-        ``"adaptive"``: scikit-learn's ``learning_rate``) and, for ``invscaling``, its values (a
-        :class:`jaxnn.engine.ScheduleCarry`).
+      schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
+        ``"adaptive"``: scikit-learn's ``learning_rate``; ``jaxnn.optimizers``) and ``invscaling``'s exponent:
+        after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on.  The schedule
+        is part of the optimiser, its values live in the optimiser state.
       shuffle: False visits the rows in order every epoch.
       mesh: a ``jax.sharding.Mesh`` (``jaxnn.distributed.make_mesh()``) to split the rows across its
         devices (data-parallel; padded with rows of weight 0); results equal one device's up to the order
@@ -390,8 +394,6 @@ def fit(
     checked_model(model)
     if opt_state is not None:
         options["opt_state"] = _one_member(opt_state)
-    if schedule_values is not None:
-        options["schedule_values"] = _one_member(schedule_values)
     prepared = _prepare(model, _one_member(params), x, y, population=False, options=options)
     result = engine.train(
         prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
@@ -422,7 +424,7 @@ def fit_many(
     score=None,
     layout: str | None = None,
     schedule: str = "constant",
-    schedule_values: ScheduleCarry | None = None,
+    power_t=0.5,
     shuffle: bool = True,
     group_size: int | None = None,
 ) -> FitResult:
@@ -438,7 +440,7 @@ def fit_many(
     * ``key``: one key (every member shuffles alike) or P keys (``jax.random.split(key, P)``),
     * ``weight``: ``(n,)`` or ``(P, n)``; a zero weight is how a member leaves out a fold or draws a
       bootstrap sample; ``x``, ``y`` and the validation arrays: shared, or ``(P, n, columns)`` per member,
-    * ``opt_state`` and ``schedule_values``: stacked, with a leading member axis,
+    * ``power_t``: one number, or ``(P,)``; ``opt_state``: stacked, with a leading member axis,
     * stopping-rule state (a member that stopped stops changing, the others go on) and divergence flag.
 
     Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched

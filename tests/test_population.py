@@ -167,8 +167,8 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
     with pytest.raises(ValueError, match="schedule must be one of constant, invscaling, adaptive, got 'cosine'"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="cosine")
-    with pytest.raises(ValueError, match="schedule='invscaling' needs schedule_values"):
-        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="invscaling")
+    with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="invscaling", power_t=-1.0)
 
 
 def test_groups_of_members_give_the_same_population():

@@ -33,16 +33,18 @@ PARAMS = MODEL.init(jax.random.key(1), 3)
 LOSS = jaxnn.get_loss("softmax_cross_entropy")
 KEY = jax.random.key(2)
 SGD = optimizers.tunable_solver("sgd", varying_rate=True)  # momentum 0.9, Nesterov: an inject_hyperparams state
-PLAIN_SGD = optimizers.tunable_solver("sgd", optimizers.SolverSettings(momentum=0.0))  # DescentRates, folded loop
+PLAIN = optimizers.SolverSettings(momentum=0.0)  # sgd without momentum: DescentRates, the folded loop
 # Shared by several tests, so that each compiles once.
-INVSCALING = _loop.RunSpec(MODEL, LOSS, PLAIN_SGD, batch_size=8, schedule="invscaling")
-ADAPTIVE = _loop.RunSpec(MODEL, LOSS, PLAIN_SGD, batch_size=8, stopping=jaxnn.Stopping(1e-3, 3), schedule="adaptive")
+INVSCALING = _loop.RunSpec(MODEL, LOSS, optimizers.make("sgd", PLAIN, schedule="invscaling"), batch_size=8)
+ADAPTIVE = _loop.RunSpec(
+    MODEL, LOSS, optimizers.make("sgd", PLAIN, schedule="adaptive"), batch_size=8, stopping=jaxnn.Stopping(1e-3, 3)
+)
 
 
 def _loop_run(spec, epochs, *, rate=0.1, power_t=0.5, seen=0.0, params=PARAMS, run=engine.train_one):
     """``epochs`` epochs of ``spec`` on the float32 data from a fresh optimiser state at ``rate``."""
-    state = optimizers.init_state(spec.optimizer, params, np.float32(rate), np.float32(0.0))
-    schedule = _loop.ScheduleCarry(*(np.float32(v) for v in (rate, power_t, seen, len(X32))))
+    schedule = optimizers.ScheduleValues(*(np.float32(v) for v in (rate, power_t, seen, len(X32))))
+    state = optimizers.init_state(spec.optimizer, params, np.float32(rate), np.float32(0.0), schedule)
     return run(
         spec,
         params=params,
@@ -53,7 +55,6 @@ def _loop_run(spec, epochs, *, rate=0.1, power_t=0.5, seen=0.0, params=PARAMS, r
         key=KEY,
         start_epoch=0,
         epochs=epochs,
-        schedule=schedule,
     )
 
 
@@ -117,16 +118,16 @@ def test_schedules_under_vmap_equal_each_member_alone():
 
         vmapped = jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, None)))
         fields = ("data", "key", "train", "stop", "start", "stop_epoch")
-        states = jax.vmap(partial(optimizers.init_state, spec.optimizer, PARAMS))(rates, np.zeros(2, np.float32))
-        schedule = _loop.ScheduleCarry(rates, powers, np.zeros(2, np.float32), np.full(2, len(X32), np.float32))
+        schedule = optimizers.ScheduleValues(rates, powers, np.zeros(2, np.float32), np.full(2, len(X32), np.float32))
+        states = jax.vmap(partial(optimizers.init_state, spec.optimizer, PARAMS))(
+            rates, np.zeros(2, np.float32), schedule
+        )
         population = engine.drive(
             spec,
             lambda vmapped=vmapped, fields=fields, **kwargs: vmapped(*(kwargs[k] for k in fields)),
             data=_loop.Data(X32, Y32, np.ones(len(X32), np.float32), np.zeros((0, 0), np.float32), np.zeros((0, 0))),
             key=KEY,
-            train=_loop.TrainCarry(
-                jax.tree.map(lambda a: jnp.stack([a, a]), PARAMS), states, np.ones(2, bool), schedule
-            ),
+            train=_loop.TrainCarry(jax.tree.map(lambda a: jnp.stack([a, a]), PARAMS), states, np.ones(2, bool)),
             stop=_loop.StopCarry(np.full(2, np.inf, np.float32), None, np.zeros(2, np.int32)),
             start_epoch=0,
             epochs=300,

@@ -27,7 +27,7 @@ from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
 from jaxnn.heads import Head, predictions
 from jaxnn.layers import Sequential
-from jaxnn.optimizers import adaptive_rate, learning_rate_of, with_learning_rate
+from jaxnn.optimizers import end_of_epoch
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
@@ -40,6 +40,7 @@ from jaxnn.sklearn.training import (
     ensemble_seeds,
     lbfgs_warning,
     network,
+    optimizer_for,
     pad_rows,
     padded_size,
     plan_runs,
@@ -432,11 +433,11 @@ class NeuralNetBase(BaseEstimator):
         count = getattr(self, "_no_improvement_count", 0) if setup.continuing else 0
         best_before = min(self.loss_curve_[:-1], default=np.inf)
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
-        if config.schedule == "adaptive":
+        if config.schedule == "adaptive":  # one epoch per call: the plateau is counted here, between calls
             plateau = count > config.stopping.n_iter_no_change
-            rate, lowered = adaptive_rate(learning_rate_of(self._optimizer_state), plateau, where=np.where)
+            state, lowered = end_of_epoch(optimizer_for(config), self._optimizer_state, plateau, where=np.where)
             if lowered:
-                self._optimizer_state = as_numpy(with_learning_rate(self._optimizer_state, rate))
+                self._optimizer_state = as_numpy(state)
                 count = 0
         self._no_improvement_count = count
 

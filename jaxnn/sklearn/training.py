@@ -38,17 +38,10 @@ from sklearn.model_selection import train_test_split
 
 from jaxnn import engine, lbfgs
 from jaxnn._checks import UINT32_LIMIT
-from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, ScheduleCarry, decide_layout, member, stacked
+from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, decide_layout, member, stacked
 from jaxnn.heads import Head, ValidationScore
 from jaxnn.layers import Dense, Sequential
-from jaxnn.optimizers import (
-    SolverSettings,
-    init_state,
-    invscaling_rate,
-    learning_rate_of,
-    tunable_solver,
-    with_hyperparams,
-)
+from jaxnn.optimizers import ScheduleValues, SolverSettings, continued_state, init_state, make, schedule_of
 from jaxnn.sklearn.constraints import Config
 from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initial_weights
 from jaxnn.sklearn.targets import Targets
@@ -119,7 +112,6 @@ class Plan(NamedTuple):
     start_epoch: int
     epochs: int
     alone: bool  # a continued fit runs by itself
-    schedule: ScheduleCarry | None = None  # the learning-rate schedule's values (sgd's invscaling, adaptive)
     watched: tuple[float, int] | None = None  # a warm_start fit: the stopping rule's best value and count so far
 
 
@@ -193,9 +185,10 @@ def _solver_settings(config: Config) -> SolverSettings:
     )
 
 
-def _optimizer_for(config: Config):
-    """jaxnn.optimizers' tunable solver, whose learning rate and L2 rate live in the optimiser state."""
-    return tunable_solver(config.solver, _solver_settings(config), varying_rate=config.schedule != "constant")
+def optimizer_for(config: Config):
+    """The named solver with its schedule (``jaxnn.optimizers.make``); its learning rate, L2 rate and the
+    schedule's values live in the optimiser state."""
+    return make(config.solver, _solver_settings(config), l2=True, schedule=config.schedule)  # alpha: always an L2 rate
 
 
 def training_rows(config: Config, n_samples: int) -> int:
@@ -206,24 +199,13 @@ def training_rows(config: Config, n_samples: int) -> int:
     return n_samples - int(np.ceil(config.validation_fraction * n_samples))
 
 
-def _schedule_values(config: Config, samples_seen: int, samples_per_epoch: int, dtype) -> ScheduleCarry | None:
-    """The runtime values of sgd's learning-rate schedule (None for a constant rate): data, not part of the
-    compiled program, so a grid over ``learning_rate_init`` and ``power_t`` compiles once."""
+def _schedule_values(config: Config, samples_seen: int, samples_per_epoch: int, dtype) -> ScheduleValues | None:
+    """The values of sgd's learning-rate schedule for the optimiser state (None for a constant rate): data,
+    not part of the compiled program, so a grid over ``learning_rate_init`` and ``power_t`` compiles once."""
     if config.schedule == "constant":
         return None
     values = (config.learning_rate_init, config.power_t, samples_seen, samples_per_epoch)
-    return ScheduleCarry(*(np.asarray(value, dtype) for value in values))
-
-
-def _continued_rate(config: Config, previous_state, samples_seen: int, dtype) -> np.ndarray:
-    """The learning rate a ``partial_fit`` continues with.  scikit-learn keeps its optimiser between calls:
-    ``invscaling`` is at ``η₀ / (t + 1)^power_t`` for the ``t`` samples seen, ``adaptive`` at the rate the
-    last call left; a constant rate is ``learning_rate_init`` (as it is now set)."""
-    if config.schedule == "invscaling":
-        return np.asarray(invscaling_rate(config.learning_rate_init, config.power_t, samples_seen), dtype)
-    if config.schedule == "adaptive":
-        return np.asarray(learning_rate_of(previous_state), dtype)
-    return np.asarray(config.learning_rate_init, dtype)
+    return ScheduleValues(*(np.asarray(value, dtype) for value in values))
 
 
 def plan_runs(setup: Setup, previous: Previous | None) -> list[Plan]:
@@ -252,19 +234,23 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
 
     n = x_train.shape[0]
     batch = n if config.batch_size is None else min(config.batch_size, n)
-    optimizer = _optimizer_for(config)
+    optimizer = optimizer_for(config)
     batch_weight = float(w_train.sum()) * batch / n
     # Host scalars: jnp conversions would each be a small program to compile in a fresh process.
     learning_rate = np.asarray(config.learning_rate_init, dtype)
     l2_rate = np.asarray(config.alpha / batch_weight, dtype)
     samples_seen = previous.samples_seen if setup.continuing else 0
     # A network fitted by lbfgs has no step-taking optimiser state: partial_fit starts a fresh one (as MLP).
+    # partial_fit continues the optimiser as scikit-learn does: a schedule's rate and values are the state's own
+    # (this call's rows counted from here), a constant rate is ``learning_rate_init`` as it is now set.
     if setup.incremental and setup.continuing and previous.optimizer_state is not None:
-        previous_state = cast_floats(previous.optimizer_state, dtype)
-        learning_rate = _continued_rate(config, previous_state, samples_seen, dtype)
-        opt_state = with_hyperparams(previous_state, learning_rate, l2_rate)
+        opt_state = continued_state(
+            cast_floats(previous.optimizer_state, dtype), learning_rate=learning_rate, l2_rate=l2_rate, samples=n
+        )
     else:
-        opt_state = init_state(optimizer, params, learning_rate, l2_rate)
+        opt_state = init_state(
+            optimizer, params, learning_rate, l2_rate, _schedule_values(config, samples_seen, n, dtype)
+        )
     spec = RunSpec(
         setup.model,
         head.loss,
@@ -273,7 +259,6 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         stopping=None if setup.incremental else config.stopping,
         score=None if validation is None else ValidationScore(head),
         layout=decide_layout(),
-        schedule=config.schedule,
         shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
     )
     return Plan(
@@ -291,7 +276,6 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         start_epoch=previous.epochs if setup.continuing else 0,
         epochs=1 if setup.incremental else config.max_iter,
         alone=setup.continuing or setup.incremental,
-        schedule=_schedule_values(config, samples_seen, n, dtype),
         watched=previous.watched if setup.continuing and not setup.incremental else None,
     )
 
@@ -333,12 +317,11 @@ def _population_key(plan: Plan):
     rebuilt = RunSpec(
         spec.model,
         spec.loss,
-        tunable_solver(plan.solver, plan.settings, varying_rate=spec.schedule != "constant"),
+        make(plan.solver, plan.settings, l2=True, schedule=schedule_of(spec.optimizer)),
         spec.batch_size,
         stopping=spec.stopping,
         score=spec.score,
         layout=spec.layout,
-        schedule=spec.schedule,
         shuffle=spec.shuffle,
     )
     if plan.alone or rebuilt != spec:
@@ -421,7 +404,6 @@ def run_alone(plan: Plan) -> FitResult:
         epochs=plan.epochs,
         x_val=x_val,
         y_val=y_val,
-        schedule=plan.schedule,
         best=best,
         no_improvement=no_improvement,
     )
@@ -469,7 +451,6 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
             params=stacked([plan.params for plan in plans]),
             opt_state=stacked([plan.opt_state for plan in plans]),
             keys=jax.random.wrap_key_data(keys),
-            schedule=None if first.schedule is None else stacked([plan.schedule for plan in plans]),
         ),
         engine.Data(x, members("y", rows), members("weight", rows), x_val, y_val),
         axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
