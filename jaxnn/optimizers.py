@@ -55,6 +55,7 @@ __all__ = [
     "adaptive_rate",
     "continued_state",
     "end_of_epoch",
+    "fixed_rate_state",
     "gradient_descent",
     "init_state",
     "invscaling_rate",
@@ -481,3 +482,23 @@ def continued_state(opt_state, *, learning_rate, l2_rate, samples):
         samples = np.asarray(samples, np.asarray(values.samples_per_epoch).dtype)
         return ScheduledState(solver_state, values._replace(samples_per_epoch=samples))
     return with_hyperparams(opt_state, learning_rate, l2_rate)
+
+
+def fixed_rate_state(tunable_state, like):
+    """The state :func:`solver` keeps for the same update, from a :func:`tunable_solver` state; ``like`` is
+    ``solver(...).init(params)``, whose structure the result has.
+
+    Plain descent keeps its rates only (``solver``'s has no state at all); the others keep the state of the
+    chain ``(L2 term, direction, step)`` built in :func:`_penalised_steps`, where ``solver``'s chain is
+    ``(direction, step)``: the same update, so the same state less the L2 term's.
+    """
+    if not jax.tree.leaves(like):
+        return like
+    inner = getattr(tunable_state, "inner_state", None)
+    without_l2 = tuple(inner[1:]) if isinstance(inner, tuple) else None
+    if without_l2 is None or jax.tree.structure(without_l2) != jax.tree.structure(like):
+        raise ValueError(
+            f"{jax.tree.structure(like)} is not the fixed-rate form of the tunable state "
+            f"{jax.tree.structure(tunable_state)}"
+        )
+    return without_l2

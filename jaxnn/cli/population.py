@@ -54,10 +54,10 @@ from jaxnn.cli.training import (
     settled_options,
 )
 from jaxnn.engine import member
-from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
+from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state
 from jaxnn.train import fit_many, training_keys
 
-__all__ = ["Members", "Population", "advance", "run", "solver_state", "train"]
+__all__ = ["Members", "Population", "advance", "run", "train"]
 
 
 def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
@@ -155,7 +155,7 @@ class Members(NamedTuple):
     """Every member's training state, chunk by chunk (host arrays, the member on the leading axis)."""
 
     params: Any
-    opt_state: Any  # fit_many's form (see solver_state); None before the first chunk
+    opt_state: Any  # fit_many's form (see jaxnn.optimizers.fixed_rate_state); None before the first chunk
     alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
     trained: np.ndarray  # (P,) the members the last chunk trained
     epochs: np.ndarray  # (P,) the epochs each member finished healthily
@@ -243,7 +243,8 @@ def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState
     ``epochs`` or its divergence.
 
     Returns one :class:`TrainState` per member, its optimiser state in ``fit_many``'s form (see
-    :func:`solver_state`).  Ctrl-C raises :class:`Interrupted` at the next chunk boundary, with nothing saved.
+    :func:`jaxnn.optimizers.fixed_rate_state`).  Ctrl-C raises :class:`Interrupted` at the next chunk boundary,
+    with nothing saved.
     """
     population, members = _population(runs)
     hooks = Hooks(
@@ -280,29 +281,9 @@ def _member_state(members: Members, index: int) -> TrainState:
     )
 
 
-def solver_state(tunable_state, like):
-    """A member's optimiser state in the form its single run keeps, ``like`` (``make_optimizer(...).init``).
-
-    ``fit_many`` keeps the learning rate in the state (``jaxnn.optimizers.tunable_solver``): plain descent
-    keeps only the rates, which a single run's ``gradient_descent`` bakes in (no state); the others are an
-    ``optax.inject_hyperparams`` state whose inner state is the chain (L2 term, direction, step), where a
-    single run's solver is the chain (direction, step) — the same update, so the same state less the L2 term's.
-    """
-    if not jax.tree.leaves(like):
-        return like
-    inner = getattr(tunable_state, "inner_state", None)
-    matched = tuple(inner[-len(like) :]) if isinstance(inner, tuple) and isinstance(like, tuple) else None
-    if matched is None or jax.tree.structure(matched) != jax.tree.structure(like):
-        raise RuntimeError(
-            f"cannot write the best member's optimiser state as a single run's: {jax.tree.structure(like)} "
-            f"is not part of fit_many's {jax.tree.structure(tunable_state)}"
-        )
-    return matched
-
-
 def _as_single_run(run: Run, state: TrainState) -> TrainState:
     """A member's state as its single run keeps it: the optimiser state in the single run's form."""
-    return state._replace(opt_state=solver_state(state.opt_state, run.optimizer.init(state.params)))
+    return state._replace(opt_state=fixed_rate_state(state.opt_state, run.optimizer.init(state.params)))
 
 
 def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> int:
