@@ -195,6 +195,11 @@ def _unfold(weights) -> Params:
     return [{"W": w[:, :-1].T, "b": w[:, -1]} for w in weights]
 
 
+def _folded_weight_mask(weights) -> list[jax.Array]:
+    """Which numbers of each ``W̃ = [Wᵀ | b]`` are weights: every column but the last."""
+    return [jnp.arange(w.shape[-1]) < w.shape[-1] - 1 for w in weights]
+
+
 def _carries_folded(spec: RunSpec, params) -> bool:
     """Whether the loop carries each layer as its ``W̃``: column layout and plain gradient descent (which
     updates every number on its own) on parameters in ``model.init``'s layout."""
@@ -268,9 +273,12 @@ def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: b
     if isinstance(spec.optimizer, optax.GradientTransformationExtraArgs):
         # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules.
         extra_args = {"value": value, "grad": grads, "value_fn": objective}
+    weight_mask = _folded_weight_mask(carry.params) if folded else None
+    if folded:  # plain descent: which numbers of W̃ are weights (its L2 term skips the bias column)
+        extra_args["weight_mask"] = weight_mask
     l2_rate = l2_rate_of(carry.opt_state)
     if l2_rate is not None:  # the solver adds λ·W to the gradient: report the loss it descends, as MLP
-        value = value + l2_penalty(carry.params, l2_rate)
+        value = value + l2_penalty(carry.params, l2_rate, weight_mask)
     updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params, **extra_args)
     new_params = optax.apply_updates(carry.params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)

@@ -67,6 +67,7 @@ __all__ = [
     "schedule_of",
     "solver",
     "tunable_solver",
+    "weights_not_biases",
     "with_hyperparams",
     "with_learning_rate",
 ]
@@ -119,7 +120,7 @@ class _DescentUpdate:
 
     learning_rate: float
 
-    def __call__(self, grads, state, params=None):
+    def __call__(self, grads, state, params=None, weight_mask=None):  # every number alike: no mask needed
         return jax.tree.map(lambda g: -self.learning_rate * g, grads), state
 
 
@@ -140,36 +141,42 @@ class DescentRates(NamedTuple):
     """The state of :func:`tunable_solver`'s plain descent: ``update = −η·(g + λ·W)`` on each layer's
     weights and ``−η·g`` on its bias, with ``η = learning_rate`` and ``λ = l2_rate`` (0-d arrays).
 
-    The update takes parameters (and gradients) in ``model.init``'s layout, a list of ``{"W", "b"}``, or
-    in the training loop's folded one, a list of ``W̃ = [Wᵀ | b]`` whose last column is the bias
-    (``jaxnn._loop``): the same arithmetic on every number either way.
+    The update takes parameters (and gradients) in ``model.init``'s layout, a list of ``{"W", "b"}``, or in
+    any other layout together with ``weight_mask``: a pytree of the params' structure whose leaves say which
+    numbers are weights (a bool, or a bool array that broadcasts against the leaf).  The training loop passes
+    one for the layers it carries in its own layout; every number gets the same arithmetic either way.
     """
 
     learning_rate: jax.Array
     l2_rate: jax.Array
 
 
-def _penalised(grads, params, l2_rate):
-    """``g + λ·W`` on every weight, ``g`` on every bias, in either layout of :class:`DescentRates`."""
-    layers = []
-    for g, p in zip(grads, params, strict=True):
-        if isinstance(g, Mapping):
-            layers.append({"W": g["W"] + l2_rate * p["W"], "b": g["b"]})
-        else:  # W̃ = [Wᵀ | b]: every column but the last holds weights
-            weights = jnp.arange(g.shape[-1]) < g.shape[-1] - 1
-            layers.append(jnp.where(weights, g + l2_rate * p, g))
-    return layers
+def weights_not_biases(params):
+    """The weight mask of ``model.init``'s layout: every layer's ``W`` is weights, its ``b`` is not."""
+    return [{"W": True, "b": False} for _ in params]
+
+
+def _penalised(grads, params, l2_rate, weight_mask):
+    """``g + λ·W`` on every weight, ``g`` on every bias (``weight_mask`` says which numbers are weights)."""
+
+    def penalised(g, p, is_weight):
+        if isinstance(is_weight, bool):
+            return g + l2_rate * p if is_weight else g
+        return jnp.where(is_weight, g + l2_rate * p, g)
+
+    return jax.tree.map(penalised, grads, params, weight_mask)
 
 
 @dataclass(frozen=True)
 class _TunableDescentUpdate:
     """The update of :class:`DescentRates` (a dataclass without fields: every instance is equal)."""
 
-    def __call__(self, grads, state: DescentRates, params=None):
+    def __call__(self, grads, state: DescentRates, params=None, weight_mask=None):
         if params is None:
             raise ValueError("plain descent with an L2 rate needs the params: call update(grads, state, params)")
         step = -state.learning_rate
-        return jax.tree.map(lambda u: step * u, _penalised(grads, params, state.l2_rate)), state
+        mask = weights_not_biases(params) if weight_mask is None else weight_mask
+        return jax.tree.map(lambda u: step * u, _penalised(grads, params, state.l2_rate, mask)), state
 
 
 def _zero_rates(params) -> DescentRates:
@@ -213,7 +220,7 @@ def solver(
 
 def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rate):
     """update = −learning_rate · direction(g + l2_rate·W)  (without the scaling for a user's transformation)."""
-    parts = [optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), direction]
+    parts = [optax.add_decayed_weights(l2_rate, mask=weights_not_biases), direction]
     if scale_by_learning_rate:
         parts.append(optax.scale(-learning_rate))
     return optax.chain(*parts)
@@ -223,13 +230,8 @@ def _penalised_steps_rate_first(learning_rate, l2_rate, *, direction):
     """update = direction(−learning_rate · (g + l2_rate·W)): the rate scales each gradient as it enters the
     momentum (scikit-learn's ``SGDOptimizer``: ``v ← μ·v − η·g``), so a new rate applies to new gradients only."""
     return optax.chain(
-        optax.add_decayed_weights(l2_rate, mask=_weights_not_biases), optax.scale(-learning_rate), direction
+        optax.add_decayed_weights(l2_rate, mask=weights_not_biases), optax.scale(-learning_rate), direction
     )
-
-
-def _weights_not_biases(params):
-    """The L2 mask: decay every layer's W, never its b."""
-    return [{"W": True, "b": False} for _ in params]
 
 
 def tunable_solver(
@@ -336,15 +338,18 @@ def l2_rate_of(opt_state) -> jax.Array | None:
     return None
 
 
-def l2_penalty(params, l2_rate) -> jax.Array:
-    """``½·λ·Σ_layers ‖W‖²``, the penalty whose gradient ``λ·W`` the tunable solvers add (biases excluded), in
-    either layout of :class:`DescentRates`.  With ``λ = alpha / m`` it is scikit-learn's MLP penalty
-    ``alpha/(2m)·Σ‖W‖²``, which MLP adds to the loss it reports."""
-    squares = []
-    for p in params:
-        weights = p["W"] if isinstance(p, Mapping) else p[..., :-1]  # W̃ = [Wᵀ | b]: all but the last column
-        squares.append(jnp.sum(jnp.square(weights)))
-    return 0.5 * l2_rate * sum(squares)
+def l2_penalty(params, l2_rate, weight_mask=None) -> jax.Array:
+    """``½·λ·Σ_layers ‖W‖²``, the penalty whose gradient ``λ·W`` the tunable solvers add (biases excluded;
+    ``weight_mask`` as :class:`DescentRates` takes it, default :func:`weights_not_biases`).  With ``λ = alpha / m``
+    it is scikit-learn's MLP penalty ``alpha/(2m)·Σ‖W‖²``, which MLP adds to the loss it reports."""
+    mask = weights_not_biases(params) if weight_mask is None else weight_mask
+
+    def squares(p, is_weight):
+        if isinstance(is_weight, bool):
+            return jnp.sum(jnp.square(p)) if is_weight else None
+        return jnp.sum(jnp.square(p), where=is_weight)
+
+    return 0.5 * l2_rate * sum(value for value in jax.tree.leaves(jax.tree.map(squares, params, mask)))
 
 
 def with_learning_rate(opt_state, learning_rate):
