@@ -8,7 +8,7 @@
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
-:func:`jaxnn.cli.population.run`'s.
+:func:`jaxnn.cli.population.execute`'s.
 
 Ctrl-C is a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between chunks: at any
 moment it ends the run with status 130, after a checkpoint once training has started.
@@ -49,7 +49,7 @@ from jaxnn.cli.training import (
     train,
 )
 
-__all__ = ["run"]
+__all__ = ["execute"]
 
 
 def _stage(ctrl_c: CtrlC, before: str) -> None:
@@ -208,7 +208,8 @@ def _finish(run: Run, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
-def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+    """The invocation from its parsed ``args`` to the exit status (bad input raises :class:`CliError`)."""
     _enable_compile_cache()
     options, stored = _read_options(args)
     lbfgs = options["optimizer"] == cli_options.LBFGS
@@ -231,7 +232,7 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         if out is not None and runtime.main:
             _check_fresh_out(args, out)
         if len(members) > 1:
-            return population.run(args, ctrl_c, runtime, out, options)
+            return population.execute(args, ctrl_c, runtime, out, options)
         run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
@@ -249,12 +250,13 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         return status
 
 
-def run(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
-    """Parse ``argv`` and run; the exit status (bad input: ``SystemExit(2)`` after one line on stderr)."""
+def execute(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
+    """Parse ``argv`` and carry out the invocation; the exit status (bad input: ``SystemExit(2)`` after one
+    line on stderr)."""
     parser = cli_options.build_parser()
     args = parser.parse_args(argv)
     try:
-        return _execute(args, ctrl_c)
+        return _execute_parsed(args, ctrl_c)
     except (CliError, checkpoint.CheckpointError) as error:
         parser.error(str(error))
     except Interrupted as interrupted:

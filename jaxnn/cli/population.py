@@ -57,7 +57,7 @@ from jaxnn.engine import member
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
 from jaxnn.train import fit_many, training_keys
 
-__all__ = ["Members", "Population", "advance", "run", "solver_state", "train"]
+__all__ = ["Members", "Population", "advance", "execute", "solver_state", "train"]
 
 
 def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
@@ -305,8 +305,10 @@ def _as_single_run(run: Run, state: TrainState) -> TrainState:
     return state._replace(opt_state=solver_state(state.opt_state, run.optimizer.init(state.params)))
 
 
-def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> int:
-    """A population run, from its options (lists included) to the exit status."""
+def execute(
+    args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]
+) -> int:
+    """Carry out a population run, from its options (lists included) to the exit status."""
     runtime = one_device(runtime)
     runs = _member_runs(args, runtime, out, options)
     if ctrl_c.pressed:
