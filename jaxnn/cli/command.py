@@ -37,7 +37,7 @@ from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_resu
 from jaxnn.cli.training import (
     CHECKPOINT_FILE,
     DIVERGED_FILE,
-    Run,
+    RunSetup,
     TrainState,
     build_model,
     fresh_state,
@@ -149,7 +149,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
             "the checkpoint has already done"
         )
     targets = make_targets(problem, head)
-    run = Run(
+    setup = RunSetup(
         options,
         problem,
         head,
@@ -164,36 +164,39 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
         out if runtime.main else None,
     )
     _stage(ctrl_c, "while building the network")
-    return run, state
+    return setup, state
 
 
-def _divergence_advice(run: Run, state: TrainState, resumed: bool) -> str:
+def _divergence_advice(setup: RunSetup, state: TrainState, resumed: bool) -> str:
     where = ""
-    if run.out is not None:
-        where = f" and written to {run.out / DIVERGED_FILE}"
-        if (run.out / CHECKPOINT_FILE).exists():
-            where += f"; {run.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
+    if setup.out is not None:
+        where = f" and written to {setup.out / DIVERGED_FILE}"
+        if (setup.out / CHECKPOINT_FILE).exists():
+            where += f"; {setup.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
     if resumed:
         advice = "a resumed run keeps its --lr: start a new run with a smaller --lr in another --out"
     else:
-        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if run.out else "")
+        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if setup.out else "")
     return (
         f"{PROG}: training diverged after epoch {state.epoch} (the loss became NaN or infinite); "
         f"the last finite parameters were kept{where}; {advice}"
     )
 
 
-def _finish(run: Run, state: TrainState, resumed: bool) -> int:
+def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     """Metrics, files and the summary; the exit status."""
-    if not run.runtime.main:
+    if not setup.runtime.main:
         return EXIT_FAILED if state.diverged else EXIT_OK
-    metrics, predicted = metrics_of(run, state)
+    metrics, predicted = metrics_of(setup, state)
     written = []
-    if run.out is not None:
-        written = [DIVERGED_FILE if state.diverged else CHECKPOINT_FILE, *write_results(run, state, metrics, predicted)]
-    print(summary(run, state, metrics, written), flush=True)
+    if setup.out is not None:
+        written = [
+            DIVERGED_FILE if state.diverged else CHECKPOINT_FILE,
+            *write_results(setup, state, metrics, predicted),
+        ]
+    print(summary(setup, state, metrics, written), flush=True)
     if state.diverged:
-        print(_divergence_advice(run, state, resumed), file=sys.stderr)
+        print(_divergence_advice(setup, state, resumed), file=sys.stderr)
         return EXIT_FAILED
     bad = non_finite_metrics(metrics)
     if bad:
@@ -233,18 +236,18 @@ def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
             _check_fresh_out(args, out)
         if len(members) > 1:
             return population.execute(args, ctrl_c, runtime, out, options)
-        run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
+        setup, state = _prepare(args, ctrl_c, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:
-            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {run.epochs}", flush=True)
-        progress = make_progress(quiet, run.epochs, state.epoch, run.problem.name, unit)
-        state = (lbfgs_training.train if lbfgs else train)(run, state, progress, ctrl_c)
-        status = _finish(run, state, resumed=stored is not None)
+            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {setup.epochs}", flush=True)
+        progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
+        state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, ctrl_c)
+        status = _finish(setup, state, resumed=stored is not None)
         if ctrl_c.pressed:
             raise Interrupted(
-                f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {run.out}"
-                if run.out and runtime.main
+                f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
+                if setup.out and runtime.main
                 else (f"{PROG}: interrupted after training" if runtime.main else "")
             )
         return status
