@@ -117,7 +117,7 @@ def _training_data(setups: list[RunSetup]) -> tuple[np.ndarray, np.ndarray]:
     return _stacked([setup.problem.x_train for setup in setups]), _stacked([setup.targets.train for setup in setups])
 
 
-def _select(keep_new: np.ndarray, new, old):
+def _take_new_where(keep_new: np.ndarray, new, old):
     """Per member (the leading axis), the leaf of ``new`` where ``keep_new``, else the leaf of ``old``."""
     if old is None:
         return new
@@ -211,8 +211,8 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         for index, chunks in enumerate(members.histories)
     )
     return members._replace(
-        params=_select(alive, distributed.to_host(result.params), members.params),
-        opt_state=_select(alive, distributed.to_host(result.opt_state), members.opt_state),
+        params=_take_new_where(alive, distributed.to_host(result.params), members.params),
+        opt_state=_take_new_where(alive, distributed.to_host(result.opt_state), members.opt_state),
         alive=alive & ~np.asarray(result.diverged, bool),
         trained=alive,
         epochs=members.epochs + ran,
