@@ -188,7 +188,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
     def predict_proba(self, X):
         """Class probabilities, ``(n_samples, n_classes)`` in the order of ``classes_``; an ensemble's are
         the mean of its members'."""
-        return class_probabilities(self._forward(X), self._head)
+        return class_probabilities(self._mean_outputs(X), self._head)
 
     def predict_members(self, X):
         """Each network's class probabilities, ``(n_ensemble, n_samples, n_classes)``: the spread behind an
@@ -261,7 +261,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
     def predict(self, X):
         """Predictions, ``(n_samples,)`` for a 1-D ``y`` at fit time, else ``(n_samples, n_targets)``; an
         ensemble's are the mean of its members'."""
-        outputs = self._forward(X)
+        outputs = self._mean_outputs(X)
         return outputs[:, 0] if self._y_is_1d else outputs
 
     def predict_members(self, X):
