@@ -60,7 +60,7 @@ _PUBLIC = {
     "make_train_step": "jaxnn.train",
     "train_step": "jaxnn.train",
     "fit_many": "jaxnn.train",
-    # jaxnn.sklearn (loads scikit-learn, about a second)
+    # jaxnn.sklearn (loads scikit-learn, so only when first used)
     "NeuralNetClassifier": "jaxnn.sklearn.estimators",
     "NeuralNetRegressor": "jaxnn.sklearn.estimators",
     "fit_estimators": "jaxnn.sklearn.base",
