@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxnn import distributed
 from jaxnn.cli import options as cli_options
@@ -54,6 +55,7 @@ from jaxnn.cli.training import (
     settled_options,
 )
 from jaxnn.engine import member
+from jaxnn.layers import Params
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings
 from jaxnn.train import fit_many, training_keys
 
@@ -135,7 +137,7 @@ def _solver_settings(options: dict[str, Any]) -> SolverSettings:
     return DEFAULT_SETTINGS
 
 
-def _initial_params(setups: list[RunSetup]):
+def _initial_params(setups: list[RunSetup]) -> Params:
     """Every member's starting weights, member ``i`` drawn as its single run draws them (``training_keys``)."""
     keys = jnp.stack([training_keys(setup.options["seed"])[0] for setup in setups])
     return distributed.to_host(setups[0].model.init_many(keys, setups[0].problem.x_train.shape[1]))
@@ -156,8 +158,8 @@ class Population(NamedTuple):
 class Members(NamedTuple):
     """Every member's training state, chunk by chunk (host arrays, the member on the leading axis)."""
 
-    params: Any
-    opt_state: Any  # fit_many's form (see solver_state); None before the first chunk
+    params: Params  # every leaf with the member axis first
+    opt_state: optax.OptState | None  # fit_many's form (see solver_state); None before the first chunk
     alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
     trained: np.ndarray  # (P,) the members the last chunk trained
     epochs: np.ndarray  # (P,) the epochs each member finished healthily

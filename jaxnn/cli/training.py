@@ -44,7 +44,7 @@ from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
 from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
-from jaxnn.layers import Dense, Sequential
+from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.lbfgs import Status
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
@@ -188,8 +188,8 @@ Run = RunSetup
 class TrainState(NamedTuple):
     """Everything a checkpoint holds besides the key and options; arrays on the host."""
 
-    params: Any
-    opt_state: Any
+    params: Params
+    opt_state: optax.OptState  # () for lbfgs
     epoch: int
     history: np.ndarray  # (epoch,) mean training loss of each epoch
     held_out_epochs: np.ndarray  # (m,) the epochs after which the held-out loss was evaluated
@@ -271,7 +271,7 @@ def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
     )
 
 
-def split_scores(setup: RunSetup, params, split: str) -> Scores:
+def split_scores(setup: RunSetup, params: Params, split: str) -> Scores:
     """:class:`Scores` of ``params`` on the ``"train"`` or ``"test"`` split."""
     problem = setup.problem
     x, labels = (problem.x_train, problem.y_train) if split == "train" else (problem.x_test, problem.y_test)
