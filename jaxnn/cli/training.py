@@ -1,5 +1,5 @@
-"""One network's run: the network its head calls for, its state and checkpoint, and the step-taking
-optimisers' (gd, sgd, adam) training of it.
+"""One network's training run: its setup (:class:`RunSetup`: the network its head calls for, the data, the
+optimiser), its state and checkpoint, and the step-taking optimisers' (gd, sgd, adam) training of it.
 
 The network.  Hidden ``Dense`` layers of ``--layers`` widths, then the output layer that
 :mod:`jaxnn.heads` chooses for the task and the loss; the targets are encoded and the outputs read back
