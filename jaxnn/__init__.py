@@ -35,7 +35,7 @@ _PUBLIC = {
     "Dense": "jaxnn.layers",
     "Sequential": "jaxnn.layers",
     "dense": "jaxnn.layers",
-    "initialise": "jaxnn.layers",
+    "draw_weights": "jaxnn.layers",
     # jaxnn.losses
     "Loss": "jaxnn.losses",
     "binary_cross_entropy": "jaxnn.losses",
@@ -60,7 +60,7 @@ _PUBLIC = {
     "make_train_step": "jaxnn.train",
     "train_step": "jaxnn.train",
     "fit_many": "jaxnn.train",
-    # jaxnn.sklearn (loads scikit-learn, about a second)
+    # jaxnn.sklearn (loads scikit-learn, so only when first used)
     "NeuralNetClassifier": "jaxnn.sklearn.estimators",
     "NeuralNetRegressor": "jaxnn.sklearn.estimators",
     "fit_estimators": "jaxnn.sklearn.base",
@@ -86,6 +86,7 @@ __all__ = [
     "categorical_cross_entropy",
     "check_vjp",
     "dense",
+    "draw_weights",
     "exp",
     "fit",
     "fit_estimators",
@@ -96,7 +97,6 @@ __all__ = [
     "gradient_descent",
     "half_poisson_deviance",
     "identity",
-    "initialise",
     "leaky_relu",
     "linear",
     "loss_and_grads",

@@ -1,8 +1,8 @@
 """A persistent compilation cache: compiled programs are kept on disk, so a fresh process skips XLA.
 
 JAX compiles every jitted function the first time it sees its shapes.  For a small network that
-compile (about half a second for ``fit``'s loop, a few tenths for each initialiser) costs far more than
-training itself, and a new Python process pays it again.  JAX's persistent compilation cache stores
+compile costs far more than training itself (``benchmarks/README.md`` has the numbers), and a new Python
+process pays it again.  JAX's persistent compilation cache stores
 the compiled executables on disk; this module switches it on with settings suited to jaxnn:
 
 * the directory is ``$JAXNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxnn/xla``, else

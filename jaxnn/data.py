@@ -1,8 +1,8 @@
 """Data helpers: the bundled iris data, shuffled and stratified train/test splits, standardisation, one-hot labels.
 
-Nothing here imports scikit-learn: a script that trains on iris starts without its import (about
-0.7 s).  The iris table is a copy of Fisher's data as scikit-learn ships it (UCI Machine Learning
-Repository, CC BY 4.0); :func:`shuffle_split` draws the same split as scikit-learn's
+Nothing here imports scikit-learn: a script that trains on iris starts without paying for its import.
+The iris table is a copy of Fisher's data as scikit-learn ships it (UCI Machine Learning Repository,
+CC BY 4.0); :func:`shuffle_split` draws the same split as scikit-learn's
 ``train_test_split(test_size=..., random_state=seed)`` and :func:`stratified_split` the same as
 ``train_test_split(..., stratify=labels)``; the tests check all three against scikit-learn.
 """

@@ -28,7 +28,7 @@ from jaxnn._checks import look_up, positive_int, prng_key
 from jaxnn.activations import get_activation, is_elementwise
 from jaxnn.ops import Op, make_op
 
-__all__ = ["INITIALISERS", "Dense", "Sequential", "activate", "dense", "initialise"]
+__all__ = ["INITIALISERS", "Dense", "Sequential", "activate", "dense", "draw_weights"]
 
 Params = list[dict[str, jax.Array]]
 
@@ -89,8 +89,8 @@ INITIALISERS = {
 }
 
 
-def initialise(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
-    """Make ``(W, b)`` for one layer with the named scheme from an explicit key."""
+def draw_weights(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+    """Draw ``(W, b)`` for one layer with the named initialiser (:data:`INITIALISERS`) from an explicit key."""
     scheme = look_up(INITIALISERS, name, "initialiser")
     return scheme(key, positive_int(n_in, "n_in"), positive_int(n_out, "n_out"), dtype)
 
@@ -239,7 +239,7 @@ def _draw_parameters(model: Sequential, key: jax.Array, n_features: int, dtype) 
     params = []
     n_in = n_features
     for layer, layer_key in zip(model.layers, keys, strict=True):
-        w, b = initialise(layer.init, layer_key, n_in, layer.units, dtype)
+        w, b = draw_weights(layer.init, layer_key, n_in, layer.units, dtype)
         params.append({"W": w, "b": b})
         n_in = layer.units
     return params

@@ -11,9 +11,9 @@ JAX itself loads its plugins from (``jax-cuda13-pjrt`` advertises ``xla_cuda13``
 
 * :func:`resolve` — the JAX backend name for a platform (``"gpu"`` → ``"cuda"`` or ``"rocm"``), after
   checking that JAX's support for it is installed;
-* :func:`select` — restrict JAX to that backend (``jax_platforms``).  It must run before any JAX
+* :func:`restrict_to` — restrict JAX to that backend (``jax_platforms``).  It must run before any JAX
   computation: JAX starts its backends once, at the first one, and ignores the setting afterwards
-  (:func:`select` raises ``RuntimeError`` if it comes too late to have an effect);
+  (:func:`restrict_to` raises ``RuntimeError`` if it comes too late to have an effect);
 * :func:`devices_for` — the devices of a platform.
 
 Whatever is missing is a :class:`PlatformError` (a ``ValueError``) that says what to install:
@@ -40,7 +40,7 @@ __all__ = [
     "devices_for",
     "installed_gpu_runtimes",
     "resolve",
-    "select",
+    "restrict_to",
     "tpu_runtime_installed",
 ]
 
@@ -114,7 +114,7 @@ def resolve(platform: str | None) -> str | None:
     raise PlatformError(f"unknown platform {platform!r}; choose {', '.join(PLATFORMS)}")
 
 
-def select(platform: str | None) -> str | None:
+def restrict_to(platform: str | None) -> str | None:
     """Make JAX start only ``platform``'s backend (see :func:`resolve`); returns that backend's name.
 
     Call it before any JAX computation (creating an array counts): JAX reads ``jax_platforms`` once,
@@ -134,7 +134,7 @@ def select(platform: str | None) -> str | None:
         if backend is None or _is_default(backend):
             return backend  # too late to change, and nothing to change
         raise RuntimeError(
-            f"jaxnn.platforms.select({platform!r}) came after JAX started its backends (default: "
+            f"jaxnn.platforms.restrict_to({platform!r}) came after JAX started its backends (default: "
             f"{jax.default_backend()!r}), so it would have no effect; call it before any JAX computation"
         )
     jax.config.update("jax_platforms", wanted)
@@ -144,7 +144,7 @@ def select(platform: str | None) -> str | None:
 def devices_for(platform: str | None) -> list[jax.Device]:
     """The devices of ``platform`` (``"cpu"``, ``"gpu"``, ``"tpu"``, or None for JAX's default backend).
 
-    Does not change which backends JAX starts (:func:`select` does).  Missing support or no device is a
+    Does not change which backends JAX starts (:func:`restrict_to` does).  Missing support or no device is a
     :class:`PlatformError` in the user's terms, with the line to install it and JAX's own reason."""
     backend = resolve(platform)
     try:
@@ -234,7 +234,7 @@ def _no_device(platform: str | None, backend: str | None, error: Exception) -> s
     said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     restricted = jax.config.jax_platforms
     limit = (
-        f"; JAX is limited to {restricted!r} (JAX_PLATFORMS / jax_platforms), so jaxnn.platforms.select() "
+        f"; JAX is limited to {restricted!r} (JAX_PLATFORMS / jax_platforms), so jaxnn.platforms.restrict_to() "
         "must run before any JAX computation"
         if restricted and backend not in (None, "gpu") and backend not in restricted.split(",")
         else ""
@@ -242,7 +242,7 @@ def _no_device(platform: str | None, backend: str | None, error: Exception) -> s
     if backend is None:
         hint = ""
         if restricted and "gpu" in restricted.split(","):
-            hint = "; name the GPU runtime (JAX_PLATFORMS=cuda or rocm) rather than gpu, or call select(None)"
+            hint = "; name the GPU runtime (JAX_PLATFORMS=cuda or rocm) rather than gpu, or call restrict_to(None)"
         return f"JAX could not start its default backend (JAX says: {said}){hint}"
     if backend == "cpu":
         return f"platform 'cpu': JAX could not start its CPU backend (JAX says: {said}){limit}"

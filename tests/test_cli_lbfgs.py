@@ -132,7 +132,7 @@ def test_ctrl_c_during_the_minimisation_stops_it_between_compiled_calls_and_chec
     monkeypatch.setattr(lbfgs, "minimize", pressed_during_the_first_call)
     out = tmp_path / "run"
     epochs = 5 * lbfgs_training.PROGRESS_CALLS  # 5 iterations per compiled call
-    assert command.run(["--optimizer", "lbfgs", "--epochs", str(epochs), "--out", str(out)], ctrl_c) == 130
+    assert command.execute(["--optimizer", "lbfgs", "--epochs", str(epochs), "--out", str(out)], ctrl_c) == 130
     assert f"interrupted at iteration 5; checkpoint in {out}; continue with --resume {out}" in capsys.readouterr().err
     saved, finished = arrays(out), arrays(iris_lbfgs[0])
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 5
@@ -186,7 +186,7 @@ def test_ctrl_c_before_the_minimisation_checkpoints_the_start_and_resumes(iris_l
 
     monkeypatch.setattr(command, "make_progress", pressed_meanwhile)
     out = tmp_path / "run"
-    assert command.run(["--optimizer", "lbfgs", "--epochs", str(ITERATIONS), "--out", str(out)], ctrl_c) == 130
+    assert command.execute(["--optimizer", "lbfgs", "--epochs", str(ITERATIONS), "--out", str(out)], ctrl_c) == 130
     assert f"interrupted at iteration 0; checkpoint in {out}; continue with --resume {out}" in capsys.readouterr().err
     config = checkpoint.read_config(out / "checkpoint.npz")
     assert config["epoch"] == 0 and "stopped" not in config

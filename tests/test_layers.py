@@ -43,7 +43,7 @@ N_IN, N_OUT = 400, 500  # 200 000 weights: the sample std is within ~0.2 % of th
 
 
 def _init(name, n_in=N_IN, n_out=N_OUT, key=KEY):
-    w, b = jaxnn.initialise(name, key, n_in, n_out)
+    w, b = jaxnn.draw_weights(name, key, n_in, n_out)
     assert w.shape == (n_in, n_out) and b.shape == (n_out,)
     assert w.dtype == b.dtype == jnp.float32
     return np.asarray(w, np.float64), np.asarray(b, np.float64)
@@ -86,14 +86,14 @@ def test_glorot_init():
 
 def test_init_in_float64():
     with jax.enable_x64(True):
-        w, b = jaxnn.initialise("he", KEY, 3, 2, jnp.float64)
+        w, b = jaxnn.draw_weights("he", KEY, 3, 2, jnp.float64)
         params = jaxnn.Sequential((jaxnn.Dense(2),)).init(KEY, 3, jnp.float64)
     assert w.dtype == b.dtype == params[0]["W"].dtype == jnp.float64
 
 
 def test_unknown_initialiser():
     with pytest.raises(ValueError, match=r"unknown initialiser 'xavier'; choose one of: glorot, he, normal"):
-        jaxnn.initialise("xavier", KEY, 2, 2)
+        jaxnn.draw_weights("xavier", KEY, 2, 2)
     with pytest.raises(ValueError, match=r"unknown initialiser 'xavier'; choose one of: glorot, he, normal"):
         jaxnn.Dense(2, init="xavier")
 
@@ -238,8 +238,8 @@ def test_init_inside_jit_draws_the_same_numbers():
     [
         (lambda: MODEL.init(0, 4), TypeError, r"key must be a jax.random key such as jax.random.key\(0\), got 0"),
         (lambda: MODEL.init(jnp.zeros(3, jnp.uint32), 4), TypeError, r"key must be a jax.random key"),
-        (lambda: jaxnn.initialise("he", KEY, 0, 3), ValueError, r"n_in must be a positive integer, got 0"),
-        (lambda: jaxnn.initialise("he", KEY, 3, -1), ValueError, r"n_out must be a positive integer, got -1"),
+        (lambda: jaxnn.draw_weights("he", KEY, 0, 3), ValueError, r"n_in must be a positive integer, got 0"),
+        (lambda: jaxnn.draw_weights("he", KEY, 3, -1), ValueError, r"n_out must be a positive integer, got -1"),
         (
             lambda: jaxnn.Dense(3, "leaky_relu", {"a": math.nan}),
             ValueError,

@@ -229,44 +229,44 @@ def test_the_default_backend_failing_on_the_gpu_alias_suggests_the_runtime(machi
 
 
 # ---------------------------------------------------------------------------------------------------
-# select: what JAX is told to start.
+# restrict_to: what JAX is told to start.
 
 
 def test_select_gpu_names_the_installed_runtime_so_jax_tries_no_other(machine):
     fake = machine(plugins={"xla_cuda13"})
-    assert platforms.select("gpu") == "cuda"
+    assert platforms.restrict_to("gpu") == "cuda"
     assert fake.updates == [("jax_platforms", "cuda")]
-    assert platforms.select("gpu") == "cuda" and len(fake.updates) == 1  # again: nothing to change
+    assert platforms.restrict_to("gpu") == "cuda" and len(fake.updates) == 1  # again: nothing to change
 
 
 def test_select_none_repairs_a_gpu_alias_in_jax_platforms(machine):
     """``JAX_PLATFORMS=gpu`` on an NVIDIA machine makes JAX 0.11 fail on 'rocm'; the runtime's name works."""
     fake = machine(plugins={"xla_cuda13"}, jax=FakeJax(platforms_setting="gpu,cpu"))
-    assert platforms.select(None) is None
+    assert platforms.restrict_to(None) is None
     assert fake.updates == [("jax_platforms", "cuda,cpu")]
     fake = machine(jax=FakeJax(platforms_setting=None))
-    assert platforms.select(None) is None and fake.updates == []
+    assert platforms.restrict_to(None) is None and fake.updates == []
 
 
 def test_select_with_both_gpu_runtimes_and_no_clue_lets_jax_discover(machine):
     fake = machine(plugins={"xla_cuda13", "xla_rocm7"}, jax=FakeJax(platforms_setting="cpu"))
-    assert platforms.select("gpu") == "gpu"
+    assert platforms.restrict_to("gpu") == "gpu"
     assert fake.updates == [("jax_platforms", None)]
 
 
 def test_select_after_jax_started_raises_unless_it_changes_nothing(machine):
     machine(plugins={"xla_cuda13"}, jax=FakeJax(default="gpu"), started=True)
     with pytest.raises(RuntimeError, match=r"came after JAX started its backends \(default: 'gpu'\)"):
-        platforms.select("cpu")
-    assert platforms.select("gpu") == "cuda"  # the GPU is JAX's default already: fine
+        platforms.restrict_to("cpu")
+    assert platforms.restrict_to("gpu") == "cuda"  # the GPU is JAX's default already: fine
     fake = machine(jax=FakeJax(default="cpu"), started=True)
-    assert platforms.select("cpu") == "cpu" and fake.updates == []
+    assert platforms.restrict_to("cpu") == "cpu" and fake.updates == []
 
 
 def test_select_checks_the_platform_before_touching_jax(machine):
     fake = machine()
     with pytest.raises(PlatformError):
-        platforms.select("tpu")
+        platforms.restrict_to("tpu")
     assert fake.updates == []
 
 
@@ -292,10 +292,10 @@ def test_select_in_a_fresh_process_restricts_jax_and_knows_when_it_is_too_late()
         import jax, jax.numpy as jnp
         from jaxnn import platforms
         assert not platforms._backends_started()
-        assert platforms.select("cpu") == "cpu" and jax.config.jax_platforms == "cpu"
+        assert platforms.restrict_to("cpu") == "cpu" and jax.config.jax_platforms == "cpu"
         jnp.ones(2).block_until_ready()
         assert platforms._backends_started()  # JAX's internal query still answers (0.10-0.11)
-        assert platforms.select("cpu") == "cpu"
+        assert platforms.restrict_to("cpu") == "cpu"
         assert [d.platform for d in platforms.devices_for(None)] == ["cpu"] * len(jax.devices())
         print("ok")
         """

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = True
             from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
 
-            return command.run(argv, ctrl_c)
+            return command.execute(argv, ctrl_c)
     except KeyboardInterrupt:
         # Ctrl-C in the microseconds before CtrlC's handler is in place, or after it is gone (inside the
         # block SIGINT never raises).  A further press while this is said must not end in a traceback.

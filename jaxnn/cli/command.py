@@ -8,7 +8,7 @@
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
-:func:`jaxnn.cli.population.run`'s.
+:func:`jaxnn.cli.population.execute`'s.
 
 Ctrl-C is a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between chunks: at any
 moment it ends the run with status 130, after a checkpoint once training has started.
@@ -37,7 +37,7 @@ from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_resu
 from jaxnn.cli.training import (
     CHECKPOINT_FILE,
     DIVERGED_FILE,
-    Run,
+    RunSetup,
     TrainState,
     build_model,
     fresh_state,
@@ -49,7 +49,7 @@ from jaxnn.cli.training import (
     train,
 )
 
-__all__ = ["run"]
+__all__ = ["execute"]
 
 
 def _stage(ctrl_c: CtrlC, before: str) -> None:
@@ -149,7 +149,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
             "the checkpoint has already done"
         )
     targets = make_targets(problem, head)
-    run = Run(
+    setup = RunSetup(
         options,
         problem,
         head,
@@ -164,36 +164,39 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
         out if runtime.main else None,
     )
     _stage(ctrl_c, "while building the network")
-    return run, state
+    return setup, state
 
 
-def _divergence_advice(run: Run, state: TrainState, resumed: bool) -> str:
+def _divergence_advice(setup: RunSetup, state: TrainState, resumed: bool) -> str:
     where = ""
-    if run.out is not None:
-        where = f" and written to {run.out / DIVERGED_FILE}"
-        if (run.out / CHECKPOINT_FILE).exists():
-            where += f"; {run.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
+    if setup.out is not None:
+        where = f" and written to {setup.out / DIVERGED_FILE}"
+        if (setup.out / CHECKPOINT_FILE).exists():
+            where += f"; {setup.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
     if resumed:
         advice = "a resumed run keeps its --lr: start a new run with a smaller --lr in another --out"
     else:
-        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if run.out else "")
+        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if setup.out else "")
     return (
         f"{PROG}: training diverged after epoch {state.epoch} (the loss became NaN or infinite); "
         f"the last finite parameters were kept{where}; {advice}"
     )
 
 
-def _finish(run: Run, state: TrainState, resumed: bool) -> int:
+def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     """Metrics, files and the summary; the exit status."""
-    if not run.runtime.main:
+    if not setup.runtime.main:
         return EXIT_FAILED if state.diverged else EXIT_OK
-    metrics, predicted = metrics_of(run, state)
+    metrics, predicted = metrics_of(setup, state)
     written = []
-    if run.out is not None:
-        written = [DIVERGED_FILE if state.diverged else CHECKPOINT_FILE, *write_results(run, state, metrics, predicted)]
-    print(summary(run, state, metrics, written), flush=True)
+    if setup.out is not None:
+        written = [
+            DIVERGED_FILE if state.diverged else CHECKPOINT_FILE,
+            *write_results(setup, state, metrics, predicted),
+        ]
+    print(summary(setup, state, metrics, written), flush=True)
     if state.diverged:
-        print(_divergence_advice(run, state, resumed), file=sys.stderr)
+        print(_divergence_advice(setup, state, resumed), file=sys.stderr)
         return EXIT_FAILED
     bad = non_finite_metrics(metrics)
     if bad:
@@ -208,7 +211,8 @@ def _finish(run: Run, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
-def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+    """The invocation from its parsed ``args`` to the exit status (bad input raises :class:`CliError`)."""
     _enable_compile_cache()
     options, stored = _read_options(args)
     lbfgs = options["optimizer"] == cli_options.LBFGS
@@ -231,30 +235,31 @@ def _execute(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         if out is not None and runtime.main:
             _check_fresh_out(args, out)
         if len(members) > 1:
-            return population.run(args, ctrl_c, runtime, out, options)
-        run, state = _prepare(args, ctrl_c, runtime, out, options, stored)
+            return population.execute(args, ctrl_c, runtime, out, options)
+        setup, state = _prepare(args, ctrl_c, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:
-            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {run.epochs}", flush=True)
-        progress = make_progress(quiet, run.epochs, state.epoch, run.problem.name, unit)
-        state = (lbfgs_training.train if lbfgs else train)(run, state, progress, ctrl_c)
-        status = _finish(run, state, resumed=stored is not None)
+            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {setup.epochs}", flush=True)
+        progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
+        state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, ctrl_c)
+        status = _finish(setup, state, resumed=stored is not None)
         if ctrl_c.pressed:
             raise Interrupted(
-                f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {run.out}"
-                if run.out and runtime.main
+                f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
+                if setup.out and runtime.main
                 else (f"{PROG}: interrupted after training" if runtime.main else "")
             )
         return status
 
 
-def run(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
-    """Parse ``argv`` and run; the exit status (bad input: ``SystemExit(2)`` after one line on stderr)."""
+def execute(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
+    """Parse ``argv`` and carry out the invocation; the exit status (bad input: ``SystemExit(2)`` after one
+    line on stderr)."""
     parser = cli_options.build_parser()
     args = parser.parse_args(argv)
     try:
-        return _execute(args, ctrl_c)
+        return _execute_parsed(args, ctrl_c)
     except (CliError, checkpoint.CheckpointError) as error:
         parser.error(str(error))
     except Interrupted as interrupted:

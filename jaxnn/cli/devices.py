@@ -31,7 +31,7 @@ def first_line(error: BaseException) -> str:
 def start_runtime(args: argparse.Namespace) -> Runtime:
     """Pick the platform (:mod:`jaxnn.platforms`), join the other hosts if asked, lay the devices out as a mesh."""
     try:
-        platforms.select(args.platform)
+        platforms.restrict_to(args.platform)
     except (platforms.PlatformError, RuntimeError) as error:
         raise CliError(f"--platform {args.platform}: {first_line(error)}") from None
     cluster = args.coordinator is not None or args.multi_host

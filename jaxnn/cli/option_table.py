@@ -103,7 +103,7 @@ class Option(NamedTuple):
     none_as: str | None = None
     absent_as: str | None = None
     argument: Callable[[str], Any] | None = None
-    action: Any = None
+    action: str | type[argparse.Action] | None = None
     default: Any = None
     stored: bool = False
     agrees: bool = False

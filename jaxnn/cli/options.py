@@ -42,7 +42,7 @@ from jaxnn.cli.option_table import (
     TASKS,
     Option,
 )
-from jaxnn.cli.refusals import REFUSALS, RUN_KINDS
+from jaxnn.cli.refusals import REFUSALS, RUN_KINDS, RefusalContext
 from jaxnn.platforms import PLATFORMS
 
 __all__ = [
@@ -237,7 +237,7 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def refuse(values: dict[str, Any], refusals: tuple[str, ...], context: Any = None) -> None:
+def refuse(values: dict[str, Any], refusals: tuple[str, ...], context: RefusalContext = None) -> None:
     """Raise :class:`CliError` with the first of ``refusals`` (in :data:`REFUSALS`'s order) that picks one of
     ``values`` (options by name) among the options declared ``refused_by`` it; ``context``: see :class:`Refusal`."""
     for name, refusal in REFUSALS.items():

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxnn import distributed
 from jaxnn.cli import options as cli_options
@@ -45,7 +46,7 @@ from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
-    Run,
+    RunSetup,
     TrainState,
     build_model,
     make_head,
@@ -54,14 +55,17 @@ from jaxnn.cli.training import (
     settled_options,
 )
 from jaxnn.engine import member
+from jaxnn.layers import Params
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state
 from jaxnn.train import fit_many, training_keys
 
-__all__ = ["Members", "Population", "advance", "run", "train"]
+__all__ = ["Members", "Population", "advance", "execute", "train"]
 
 
-def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> list[Run]:
-    """One :class:`Run` per member, as its single run would have (without the sharded data: fit_many trains)."""
+def _member_setups(
+    args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]
+) -> list[RunSetup]:
+    """One :class:`RunSetup` per member, as its single run would have (without the sharded data: fit_many trains)."""
     members = cli_options.population_members(options)
     problems = load_problems(options, [member_options["seed"] for member_options in members])
     if runtime.main:
@@ -73,7 +77,7 @@ def _member_runs(args: argparse.Namespace, runtime: Runtime, out: Path | None, o
     targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
     epochs = args.epochs or cli_options.default("epochs", options)
     return [
-        Run(
+        RunSetup(
             member_options,
             problems[member_options["seed"]],
             head,
@@ -105,17 +109,17 @@ def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(array, np.float32) for array in arrays])
 
 
-def _training_data(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
+def _training_data(setups: list[RunSetup]) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)``: shared by every member when they share one seed's split, else one split per member."""
-    if len({run.options["seed"] for run in runs}) == 1:
-        return np.asarray(runs[0].problem.x_train, np.float32), np.asarray(runs[0].targets.train, np.float32)
-    shapes = {run.problem.x_train.shape for run in runs}
+    if len({setup.options["seed"] for setup in setups}) == 1:
+        return np.asarray(setups[0].problem.x_train, np.float32), np.asarray(setups[0].targets.train, np.float32)
+    shapes = {setup.problem.x_train.shape for setup in setups}
     if len(shapes) != 1:  # the split's sizes depend on the row count and --test-size only
         raise RuntimeError(f"the members' training splits differ in shape: {sorted(shapes)}")
-    return _stacked([run.problem.x_train for run in runs]), _stacked([run.targets.train for run in runs])
+    return _stacked([setup.problem.x_train for setup in setups]), _stacked([setup.targets.train for setup in setups])
 
 
-def _select(keep_new: np.ndarray, new, old):
+def _take_new_where(keep_new: np.ndarray, new, old):
     """Per member (the leading axis), the leaf of ``new`` where ``keep_new``, else the leaf of ``old``."""
     if old is None:
         return new
@@ -133,16 +137,16 @@ def _solver_settings(options: dict[str, Any]) -> SolverSettings:
     return DEFAULT_SETTINGS
 
 
-def _initial_params(runs: list[Run]):
+def _initial_params(setups: list[RunSetup]) -> Params:
     """Every member's starting weights, member ``i`` drawn as its single run draws them (``training_keys``)."""
-    keys = jnp.stack([training_keys(run.options["seed"])[0] for run in runs])
-    return distributed.to_host(runs[0].model.init_many(keys, runs[0].problem.x_train.shape[1]))
+    keys = jnp.stack([training_keys(setup.options["seed"])[0] for setup in setups])
+    return distributed.to_host(setups[0].model.init_many(keys, setups[0].problem.x_train.shape[1]))
 
 
 class Population(NamedTuple):
-    """The fixed parts of a population's training: its members' runs and their data, stacked."""
+    """The fixed parts of a population's training: its members' setups and their data, stacked."""
 
-    runs: list[Run]
+    setups: list[RunSetup]
     x: np.ndarray  # (n, features), shared by every member, or (P, n, features): one split per member
     y: np.ndarray
     x_test: np.ndarray  # (P, m, features)
@@ -154,8 +158,8 @@ class Population(NamedTuple):
 class Members(NamedTuple):
     """Every member's training state, chunk by chunk (host arrays, the member on the leading axis)."""
 
-    params: Any
-    opt_state: Any  # fit_many's form (see jaxnn.optimizers.fixed_rate_state); None before the first chunk
+    params: Params  # every leaf with the member axis first
+    opt_state: optax.OptState | None  # fit_many's form (see jaxnn.optimizers.fixed_rate_state); None at first
     alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
     trained: np.ndarray  # (P,) the members the last chunk trained
     epochs: np.ndarray  # (P,) the epochs each member finished healthily
@@ -166,23 +170,26 @@ class Members(NamedTuple):
     total_seconds: float
 
 
-def _population(runs: list[Run]) -> tuple[Population, Members]:
+def _population(setups: list[RunSetup]) -> tuple[Population, Members]:
     """The population's fixed parts and its state at epoch 0."""
-    x, y = _training_data(runs)
-    x_test, targets_test = _stacked([run.problem.x_test for run in runs]), _stacked([run.targets.test for run in runs])
-    rates, keys = np.asarray([run.options["lr"] for run in runs]), jnp.stack([run.key for run in runs])
-    count, nothing = len(runs), tuple(() for _ in runs)
+    x, y = _training_data(setups)
+    x_test, targets_test = (
+        _stacked([setup.problem.x_test for setup in setups]),
+        _stacked([setup.targets.test for setup in setups]),
+    )
+    rates, keys = np.asarray([setup.options["lr"] for setup in setups]), jnp.stack([setup.key for setup in setups])
+    count, nothing = len(setups), tuple(() for _ in setups)
     start = Members(
-        _initial_params(runs), None, np.ones(count, bool), np.zeros(count, bool), np.zeros(count, np.int64),
+        _initial_params(setups), None, np.ones(count, bool), np.zeros(count, bool), np.zeros(count, np.int64),
         nothing, nothing, 0, 0.0, 0.0,
     )  # fmt: skip
-    return Population(runs, x, y, x_test, targets_test, rates, keys), start
+    return Population(setups, x, y, x_test, targets_test, rates, keys), start
 
 
 def advance(population: Population, members: Members, epochs: int) -> Members:
     """``epochs`` more epochs of every member (:func:`jaxnn.population.fit_many`, the library call of population
     runs).  A member that diverged earlier stays at its last finite state, as its single run stops there."""
-    first = population.runs[0]
+    first = population.setups[0]
     options = first.options
     result = fit_many(
         first.model,
@@ -206,8 +213,8 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         for index, chunks in enumerate(members.histories)
     )
     return members._replace(
-        params=_select(alive, distributed.to_host(result.params), members.params),
-        opt_state=_select(alive, distributed.to_host(result.opt_state), members.opt_state),
+        params=_take_new_where(alive, distributed.to_host(result.params), members.params),
+        opt_state=_take_new_where(alive, distributed.to_host(result.opt_state), members.opt_state),
         alive=alive & ~np.asarray(result.diverged, bool),
         trained=alive,
         epochs=members.epochs + ran,
@@ -218,7 +225,7 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
 
 def _with_held_out(population: Population, members: Members) -> Members:
     """Every member the last chunk trained gets its held-out loss now (one compiled call for all)."""
-    first = population.runs[0]
+    first = population.setups[0]
     losses = np.asarray(
         _held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test), float
     )
@@ -238,7 +245,7 @@ def _progress_values(members: Members) -> tuple[float, None, float]:
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 
 
-def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState]:
+def train(setups: list[RunSetup], progress: Progress, ctrl_c: CtrlC) -> list[TrainState]:
     """Train every member's run together, in chunks (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to
     ``epochs`` or its divergence.
 
@@ -246,7 +253,7 @@ def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState
     :func:`jaxnn.optimizers.fixed_rate_state`).  Ctrl-C raises :class:`Interrupted` at the next chunk boundary,
     with nothing saved.
     """
-    population, members = _population(runs)
+    population, members = _population(setups)
     hooks = Hooks(
         held_out=partial(_with_held_out, population),
         progress=_progress_values,
@@ -256,11 +263,11 @@ def train(runs: list[Run], progress: Progress, ctrl_c: CtrlC) -> list[TrainState
         ),
         finished=lambda members: not members.alive.any(),
     )
-    schedule = Schedule(runs[0].epochs, None, runs[0].checkpoint_seconds)
-    members = ChunkRunner(schedule, hooks, progress, ctrl_c, runs[0].runtime).train(
+    schedule = Schedule(setups[0].epochs, None, setups[0].checkpoint_seconds)
+    members = ChunkRunner(schedule, hooks, progress, ctrl_c, setups[0].runtime).train(
         members, partial(advance, population)
     )
-    return [_member_state(members, index) for index in range(len(runs))]
+    return [_member_state(members, index) for index in range(len(setups))]
 
 
 def _member_state(members: Members, index: int) -> TrainState:
@@ -281,20 +288,22 @@ def _member_state(members: Members, index: int) -> TrainState:
     )
 
 
-def _as_single_run(run: Run, state: TrainState) -> TrainState:
+def _as_single_run(setup: RunSetup, state: TrainState) -> TrainState:
     """A member's state as its single run keeps it: the optimiser state in the single run's form."""
-    return state._replace(opt_state=fixed_rate_state(state.opt_state, run.optimizer.init(state.params)))
+    return state._replace(opt_state=fixed_rate_state(state.opt_state, setup.optimizer.init(state.params)))
 
 
-def run(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]) -> int:
-    """A population run, from its options (lists included) to the exit status."""
+def execute(
+    args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]
+) -> int:
+    """Carry out a population run, from its options (lists included) to the exit status."""
     runtime = one_device(runtime)
-    runs = _member_runs(args, runtime, out, options)
+    setups = _member_setups(args, runtime, out, options)
     if ctrl_c.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
-    name = f"{runs[0].problem.name} ({len(runs)} networks)"
-    states = train(runs, make_progress(args.quiet, runs[0].epochs, 0, name), ctrl_c)
-    status = population_results.finish(runs, states, options, _as_single_run)
+    name = f"{setups[0].problem.name} ({len(setups)} networks)"
+    states = train(setups, make_progress(args.quiet, setups[0].epochs, 0, name), ctrl_c)
+    status = population_results.finish(setups, states, options, _as_single_run)
     if ctrl_c.pressed:
         raise Interrupted(
             f"{PROG}: interrupted after training; files in {out}" if out else f"{PROG}: interrupted after training"

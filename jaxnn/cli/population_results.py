@@ -23,7 +23,7 @@ from typing import Any
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
 from jaxnn.cli.report import PopulationCurves, metrics_of, non_finite_metrics, summary, write_results, write_text
-from jaxnn.cli.training import CHECKPOINT_FILE, Run, TrainState, save_checkpoint
+from jaxnn.cli.training import CHECKPOINT_FILE, RunSetup, TrainState, save_checkpoint
 
 __all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv"]
 
@@ -43,7 +43,7 @@ def best_member(metrics: list[dict[str, Any]]) -> int | None:
     return min(eligible, key=lambda i: (-metrics[i][score], metrics[i]["test_loss"], i))
 
 
-def population_csv(runs: list[Run], metrics: list[dict[str, Any]], best: int | None) -> str:
+def population_csv(setups: list[RunSetup], metrics: list[dict[str, Any]], best: int | None) -> str:
     """``population.csv``: one row per member — its index, --lr and --seed, the epochs it ran, whether it
     diverged, its final losses and test metrics, and whether it is the best."""
     task_columns = (
@@ -51,50 +51,50 @@ def population_csv(runs: list[Run], metrics: list[dict[str, Any]], best: int | N
     )
     columns = ("member", "lr", "seed", "epochs", "diverged", "train_loss", "test_loss", *task_columns, "best")
     lines = [",".join(columns)]
-    for index, (run, values) in enumerate(zip(runs, metrics, strict=True)):
+    for index, (setup, values) in enumerate(zip(setups, metrics, strict=True)):
         numbers = [repr(float(values[name])) for name in ("train_loss", "test_loss", *task_columns)]
-        cells = [str(index), repr(run.options["lr"]), str(run.options["seed"]), str(values["epochs"])]
+        cells = [str(index), repr(setup.options["lr"]), str(setup.options["seed"]), str(values["epochs"])]
         cells += [str(values["diverged"]).lower(), *numbers, str(index == best).lower()]
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
 
 
-def _member_label(run: Run, index: int) -> str:
-    return f"member {index}: lr {run.options['lr']:g}, seed {run.options['seed']}"
+def _member_label(setup: RunSetup, index: int) -> str:
+    return f"member {index}: lr {setup.options['lr']:g}, seed {setup.options['seed']}"
 
 
-def _headline(runs: list[Run], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
+def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
     """The population's line of the summary."""
     listed = " x ".join(
         f"{cli_options.flag(name)} {cli_options.show(name, options[name])}"
         for name in cli_options.listed_options(options)
     )
-    line = f"population of {len(runs)} networks ({listed}) trained together"
+    line = f"population of {len(setups)} networks ({listed}) trained together"
     diverged = sum(values["diverged"] for values in metrics)
     if diverged:
         line += f", {diverged} diverged"
     if best is not None:
         score = "test accuracy" if metrics[0]["task"] == "classification" else "test R^2"
-        line += f"; best by {score}: {_member_label(runs[best], best)}"
-    return line + (f" (every member in {POPULATION_FILE})" if runs[0].out is not None else "")
+        line += f"; best by {score}: {_member_label(setups[best], best)}"
+    return line + (f" (every member in {POPULATION_FILE})" if setups[0].out is not None else "")
 
 
 def finish(
-    runs: list[Run],
+    setups: list[RunSetup],
     states: list[TrainState],
     options: dict[str, Any],
-    as_single_run: Callable[[Run, TrainState], TrainState],
+    as_single_run: Callable[[RunSetup, TrainState], TrainState],
 ) -> int:
     """Metrics of every member, the best one's files and checkpoint (its state ``as_single_run`` keeps it),
     population.csv and the summary; the exit status."""
-    evaluated = [metrics_of(run, state) for run, state in zip(runs, states, strict=True)]
+    evaluated = [metrics_of(setup, state) for setup, state in zip(setups, states, strict=True)]
     metrics = [values for values, _ in evaluated]
     best = best_member(metrics)
-    out = runs[0].out
-    headline = _headline(runs, options, metrics, best)
+    out = setups[0].out
+    headline = _headline(setups, options, metrics, best)
     if best is None:
         if out is not None:
-            write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
+            write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
         print(headline + (f"\nwrote {out}: {POPULATION_FILE}" if out is not None else ""), flush=True)
         print(
             f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
@@ -102,12 +102,12 @@ def finish(
             file=sys.stderr,
         )
         return EXIT_FAILED
-    run, (values, predicted) = runs[best], evaluated[best]
-    state = as_single_run(run, states[best])
+    setup, (values, predicted) = setups[best], evaluated[best]
+    state = as_single_run(setup, states[best])
     values = {
         **values,
         "population": {
-            "members": len(runs),
+            "members": len(setups),
             "best": best,
             "chosen_by": _score_name(values["task"]),
             **{name: list(options[name]) for name in cli_options.listed_options(options)},
@@ -116,10 +116,10 @@ def finish(
     }
     written = []
     if out is not None:
-        save_checkpoint(run, state)
-        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(run, best))
-        written = [CHECKPOINT_FILE, *write_results(run, state, values, predicted, curves)]
-        write_text(out / POPULATION_FILE, population_csv(runs, metrics, best))
+        save_checkpoint(setup, state)
+        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(setup, best))
+        written = [CHECKPOINT_FILE, *write_results(setup, state, values, predicted, curves)]
+        write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
         written.append(POPULATION_FILE)
-    print(headline + "\n" + summary(run, state, values, written), flush=True)
+    print(headline + "\n" + summary(setup, state, values, written), flush=True)
     return EXIT_OK

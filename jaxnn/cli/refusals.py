@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from jaxnn.cli.option_table import LBFGS, OPTIONS
 
-__all__ = ["REFUSALS", "RUN_KINDS", "Refusal", "RunKind"]
+__all__ = ["REFUSALS", "RUN_KINDS", "Refusal", "RefusalContext", "RunKind"]
 
 
 class RunKind(NamedTuple):
@@ -39,14 +39,15 @@ RUN_KINDS = {
 }
 
 Picked = list[tuple[str, str]]  # the refused options given: (name, the value as the command line writes it)
+RefusalContext = str | RunKind | None  # the run's optimiser, its kind of one-device run, or nothing
 
 
 class Refusal(NamedTuple):
     """Which given values a refusal refuses, and its line about them (``context``: the run's optimiser for
     the run options' refusals, its :class:`RunKind` for the one-device ones, None for ``resume lists``)."""
 
-    picks: Callable[[Any], bool]
-    says: Callable[[Picked, Any], str]
+    picks: Callable[[Any], bool]  # of an option's value, whatever its type
+    says: Callable[[Picked, RefusalContext], str]
 
 
 def _is_given(value) -> bool:

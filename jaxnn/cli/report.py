@@ -25,7 +25,7 @@ from jaxnn import checkpoint
 from jaxnn.cli.errors import PROG
 from jaxnn.cli.lbfgs_training import stop_reason
 from jaxnn.cli.options import LBFGS, unit
-from jaxnn.cli.training import Run, TrainState, split_scores
+from jaxnn.cli.training import RunSetup, TrainState, split_scores
 from jaxnn.lbfgs import Status
 from jaxnn.metrics import r2_score
 
@@ -46,38 +46,38 @@ _CHECKED = ("test_accuracy", "train_accuracy", "test_rmse", "test_r2", "test_los
 _SHOWN_COLUMNS = 8  # input columns named in the summary (metrics.json lists them all)
 
 
-def metrics_of(run: Run, state: TrainState) -> tuple[dict[str, Any], np.ndarray]:
+def metrics_of(setup: RunSetup, state: TrainState) -> tuple[dict[str, Any], np.ndarray]:
     """The numbers of metrics.json (losses on the training objective's scale, and task metrics) and the
     test predictions (class indices, or values in the target's units)."""
-    problem = run.problem
-    train, test = split_scores(run, state.params, "train"), split_scores(run, state.params, "test")
+    problem = setup.problem
+    train, test = split_scores(setup, state.params, "train"), split_scores(setup, state.params, "test")
     outputs = test.outputs
     metrics: dict[str, Any] = {"dataset": problem.name, "task": problem.task}
     if problem.task == "classification":
         predicted = test.predicted
         metrics["test_accuracy"], metrics["train_accuracy"] = test.accuracy, train.accuracy
     else:
-        scale, mean = run.targets.scaler.scale[0], run.targets.scaler.mean[0]
-        errors = outputs[:, 0].astype(float) - run.targets.test[:, 0]  # in standardised units
+        scale, mean = setup.targets.scaler.scale[0], setup.targets.scaler.mean[0]
+        errors = outputs[:, 0].astype(float) - setup.targets.test[:, 0]  # in standardised units
         with np.errstate(over="ignore", invalid="ignore"):
             predicted = outputs[:, 0] * scale + mean
             metrics["test_rmse"] = float(np.sqrt(np.mean(errors**2)) * scale)
-        metrics["test_r2"] = float(r2_score(run.targets.test, outputs))  # R² does not depend on the units
+        metrics["test_r2"] = float(r2_score(setup.targets.test, outputs))  # R² does not depend on the units
     metrics |= {
         "test_loss": test.loss,
         "train_loss": train.loss,
-        "loss": run.options["loss"],
+        "loss": setup.options["loss"],
         "epochs": state.epoch,
         "diverged": state.diverged,
         "seconds": round(state.seconds, 3),
         "total_seconds": round(state.total_seconds, 3),
-        "devices": run.runtime.mesh.size,
-        "platform": run.runtime.platform,
-        "processes": run.runtime.processes,
+        "devices": setup.runtime.mesh.size,
+        "platform": setup.runtime.platform,
+        "processes": setup.runtime.processes,
         "n_train": len(problem.y_train),
         "n_test": len(problem.y_test),
         "input_columns": list(problem.feature_names),
-        "options": run.options,
+        "options": setup.options,
     }
     if state.stopped is not None:
         metrics["stopped"] = state.stopped
@@ -135,11 +135,11 @@ class PopulationCurves(NamedTuple):
     best_label: str  # how the legend names it: "member 4: lr 0.1, seed 1"
 
 
-def _loss_figure(figure, state: TrainState, run: Run) -> None:
+def _loss_figure(figure, state: TrainState, setup: RunSetup) -> None:
     """One run: its training loss and its held-out loss."""
     history = state.history
     axes = figure.subplots()
-    lbfgs = run.options["optimizer"] == LBFGS
+    lbfgs = setup.options["optimizer"] == LBFGS
     label = "training (full batch, after each iteration)" if lbfgs else "training (mean over each epoch)"
     axes.plot(np.arange(1, len(history) + 1), history, label=label)
     held_out = np.isfinite(state.held_out_losses)
@@ -147,14 +147,16 @@ def _loss_figure(figure, state: TrainState, run: Run) -> None:
         state.held_out_epochs[held_out], state.held_out_losses[held_out], marker=".", label="held out (test split)"
     )
     axes.set(
-        xlabel=unit(run.options["optimizer"]), ylabel=f"loss ({run.options['loss']})", title=f"{run.problem.name}: loss"
+        xlabel=unit(setup.options["optimizer"]),
+        ylabel=f"loss ({setup.options['loss']})",
+        title=f"{setup.problem.name}: loss",
     )
     axes.legend()
     if np.all(history > 0) and np.all(state.held_out_losses[held_out] > 0):
         axes.set_yscale("log")
 
 
-def _population_loss_figure(figure, state: TrainState, run: Run, curves: PopulationCurves) -> None:
+def _population_loss_figure(figure, state: TrainState, setup: RunSetup, curves: PopulationCurves) -> None:
     """A population: every member's training loss thin and faint, the best member's thick and labelled,
     with its held-out loss."""
     axes = figure.subplots()
@@ -173,8 +175,8 @@ def _population_loss_figure(figure, state: TrainState, run: Run, curves: Populat
         marker=".",
         label="best, held out (test split)",
     )
-    title = f"{run.problem.name}: loss of {len(curves.histories)} networks"
-    axes.set(xlabel="epoch", ylabel=f"loss ({run.options['loss']})", title=title)
+    title = f"{setup.problem.name}: loss of {len(curves.histories)} networks"
+    axes.set(xlabel="epoch", ylabel=f"loss ({setup.options['loss']})", title=title)
     axes.legend()
     finite = [history[np.isfinite(history)] for history in curves.histories]
     if all(np.all(values > 0) for values in finite) and np.all(state.held_out_losses[held_out] > 0):
@@ -182,7 +184,7 @@ def _population_loss_figure(figure, state: TrainState, run: Run, curves: Populat
 
 
 def write_plots(
-    out: Path, state: TrainState, run: Run, predicted: np.ndarray, population: PopulationCurves | None = None
+    out: Path, state: TrainState, setup: RunSetup, predicted: np.ndarray, population: PopulationCurves | None = None
 ) -> list[str]:
     """loss.png (training and held-out loss; with ``population``, every member's training loss and the
     best one's held-out loss), and confusion.png for classification; [] with a note when matplotlib is
@@ -192,12 +194,12 @@ def write_plots(
     except ImportError:
         print(f"{PROG}: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')", file=sys.stderr)
         return []
-    problem = run.problem
+    problem = setup.problem
     figure = Figure(figsize=(6, 4), layout="constrained")
     if population is None:
-        _loss_figure(figure, state, run)
+        _loss_figure(figure, state, setup)
     else:
-        _population_loss_figure(figure, state, run, population)
+        _population_loss_figure(figure, state, setup, population)
     _save_figure(figure, out / "loss.png")
     written = ["loss.png"]
     if problem.task == "classification":
@@ -222,17 +224,17 @@ def write_plots(
 
 
 def write_results(
-    run: Run,
+    setup: RunSetup,
     state: TrainState,
     metrics: dict[str, Any],
     predicted: np.ndarray,
     population: PopulationCurves | None = None,
 ) -> list[str]:
-    """metrics.json, history.csv and the plots into ``run.out``; returns the names written.  A population
+    """metrics.json, history.csv and the plots into ``setup.out``; returns the names written.  A population
     run passes its best member's run and ``population``, the curves loss.png draws."""
-    write_text(run.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
-    write_text(run.out / "history.csv", history_csv(state))
-    return ["metrics.json", "history.csv", *write_plots(run.out, state, run, predicted, population)]
+    write_text(setup.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(setup.out / "history.csv", history_csv(state))
+    return ["metrics.json", "history.csv", *write_plots(setup.out, state, setup, predicted, population)]
 
 
 def number(value: float) -> str:
@@ -245,16 +247,18 @@ def r_squared(value: float) -> str:
     return f"{value:.4f}" if math.isfinite(value) and abs(value) < 1000 else f"{value:.4g}"
 
 
-def describe(run: Run) -> str:
+def describe(setup: RunSetup) -> str:
     """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr)."""
-    layers = "-".join(f"{layer.units} {layer.activation}" for layer in run.model.layers)
-    options = run.options
+    layers = "-".join(f"{layer.units} {layer.activation}" for layer in setup.model.layers)
+    options = setup.options
     batch = options["batch_size"]
     batch_text = "full batch" if batch is None else f"batch {batch}"
     optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"
     if options["optimizer"] == "sgd" and options["momentum"]:
         optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"
-    return f"{run.problem.name}: {run.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, {batch_text}"
+    return (
+        f"{setup.problem.name}: {setup.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, {batch_text}"
+    )
 
 
 def _columns(names: tuple[str, ...]) -> str:
@@ -263,25 +267,25 @@ def _columns(names: tuple[str, ...]) -> str:
     return f"inputs ({len(names)}): {shown}{more}"
 
 
-def summary(run: Run, state: TrainState, metrics: dict[str, Any], written: list[str]) -> str:
+def summary(setup: RunSetup, state: TrainState, metrics: dict[str, Any], written: list[str]) -> str:
     """The closing lines: the network, the inputs, the time, the results and the files written."""
-    size = run.runtime.mesh.size
-    devices = f"{size} {run.runtime.platform} device{'s' if size > 1 else ''}"
-    hosts = f" on {run.runtime.processes} hosts" if run.runtime.processes > 1 else ""
+    size = setup.runtime.mesh.size
+    devices = f"{size} {setup.runtime.platform} device{'s' if size > 1 else ''}"
+    hosts = f" on {setup.runtime.processes} hosts" if setup.runtime.processes > 1 else ""
     other = max(0.0, state.total_seconds - state.seconds)
     timing = (
-        f"{state.epoch} {unit(run.options['optimizer'])}s on {devices}{hosts} in {state.total_seconds:.1f} s "
+        f"{state.epoch} {unit(setup.options['optimizer'])}s on {devices}{hosts} in {state.total_seconds:.1f} s "
         f"(training {state.seconds:.1f} s; held-out loss, progress and checkpoints {other:.1f} s)"
     )
-    lines = [describe(run), _columns(run.problem.feature_names), timing]
+    lines = [describe(setup), _columns(setup.problem.feature_names), timing]
     if state.stopped is not None:
         lines.append(f"L-BFGS stopped: {stop_reason(Status[state.stopped])}")
-    if run.problem.task == "classification":
+    if setup.problem.task == "classification":
         correct = round(metrics["test_accuracy"] * metrics["n_test"])
         result = f"test accuracy {metrics['test_accuracy']:.4f} ({correct} of {metrics['n_test']})"
     else:
         result = f"test RMSE {number(metrics['test_rmse'])}, test R^2 {r_squared(metrics['test_r2'])}"
     lines.append(f"train loss {number(metrics['train_loss'])}, test loss {number(metrics['test_loss'])}, {result}")
     if written:
-        lines.append(f"wrote {run.out}: {' '.join(written)}")
+        lines.append(f"wrote {setup.out}: {' '.join(written)}")
     return "\n".join(lines)

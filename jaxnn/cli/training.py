@@ -1,5 +1,5 @@
-"""One network's run: the network its head calls for, its state and checkpoint, and the step-taking
-optimisers' (gd, sgd, adam) training of it.
+"""One network's training run: its setup (:class:`RunSetup`: the network its head calls for, the data, the
+optimiser), its state and checkpoint, and the step-taking optimisers' (gd, sgd, adam) training of it.
 
 The network.  Hidden ``Dense`` layers of ``--layers`` widths, then the output layer that
 :mod:`jaxnn.heads` chooses for the task and the loss; the targets are encoded and the outputs read back
@@ -44,7 +44,7 @@ from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
 from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
-from jaxnn.layers import Dense, Sequential
+from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.lbfgs import Status
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
@@ -55,7 +55,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "DIVERGED_FILE",
     "PROGRESS_UPDATES",
-    "Run",
+    "RunSetup",
     "Scores",
     "Targets",
     "TrainState",
@@ -164,8 +164,8 @@ def evaluate(model: Sequential, head: Head, params, x: np.ndarray, targets: np.n
     return Scores(float(loss), np.asarray(outputs), np.asarray(predicted), float(score))
 
 
-class Run(NamedTuple):
-    """The fixed parts of one invocation."""
+class RunSetup(NamedTuple):
+    """A training run's setup: the fixed parts of one network's run (a single run, or a population's member)."""
 
     options: dict[str, Any]
     problem: Problem
@@ -181,11 +181,15 @@ class Run(NamedTuple):
     out: Path | None  # None: nothing is written (also in processes other than 0)
 
 
+# The record's former name, for jaxnn/cli/lbfgs_training.py alone until it imports RunSetup; not exported.
+Run = RunSetup
+
+
 class TrainState(NamedTuple):
     """Everything a checkpoint holds besides the key and options; arrays on the host."""
 
-    params: Any
-    opt_state: Any
+    params: Params
+    opt_state: optax.OptState  # () for lbfgs
     epoch: int
     history: np.ndarray  # (epoch,) mean training loss of each epoch
     held_out_epochs: np.ndarray  # (m,) the epochs after which the held-out loss was evaluated
@@ -239,23 +243,23 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     return state, saved.key, saved.config
 
 
-def advance(run: Run, state: TrainState, epochs: int) -> TrainState:
+def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
     """``epochs`` more epochs of the run's optimiser from ``state`` (:func:`jaxnn.fit` with the run's mesh, the
     library call of gd, sgd and adam runs; it splits the training rows across the mesh's devices); the epoch
     count stops at a divergence."""
     result = fit(
-        run.model,
+        setup.model,
         state.params,
-        run.problem.x_train,
-        run.targets.train,
-        loss=run.head.loss,
+        setup.problem.x_train,
+        setup.targets.train,
+        loss=setup.head.loss,
         epochs=epochs,
-        optimizer=run.optimizer,
+        optimizer=setup.optimizer,
         opt_state=state.opt_state,
-        key=run.key,
+        key=setup.key,
         start_epoch=state.epoch,
-        batch_size=run.options["batch_size"],
-        mesh=run.runtime.mesh,
+        batch_size=setup.options["batch_size"],
+        mesh=setup.runtime.mesh,
     )
     ran = int(result.n_epochs)
     return state._replace(
@@ -267,46 +271,46 @@ def advance(run: Run, state: TrainState, epochs: int) -> TrainState:
     )
 
 
-def split_scores(run: Run, params, split: str) -> Scores:
+def split_scores(setup: RunSetup, params: Params, split: str) -> Scores:
     """:class:`Scores` of ``params`` on the ``"train"`` or ``"test"`` split."""
-    problem = run.problem
+    problem = setup.problem
     x, labels = (problem.x_train, problem.y_train) if split == "train" else (problem.x_test, problem.y_test)
     if problem.task != "classification":
         labels = np.zeros(0, np.int32)  # no classes to count
-    return evaluate(run.model, run.head, params, x, getattr(run.targets, split), labels)
+    return evaluate(setup.model, setup.head, params, x, getattr(setup.targets, split), labels)
 
 
-def with_held_out(run: Run, state: TrainState) -> TrainState:
+def with_held_out(setup: RunSetup, state: TrainState) -> TrainState:
     """The state with the held-out loss of its parameters appended (at its epoch)."""
-    loss = split_scores(run, state.params, "test").loss
+    loss = split_scores(setup, state.params, "test").loss
     return state._replace(
         held_out_epochs=np.append(state.held_out_epochs, state.epoch).astype(np.int64),
         held_out_losses=np.append(state.held_out_losses, loss),
     )
 
 
-def save_checkpoint(run: Run, state: TrainState) -> Path | None:
+def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
     """Write ``state`` to ``checkpoint.npz`` (``checkpoint-diverged.npz`` after a divergence); None without --out."""
-    if run.out is None:
+    if setup.out is None:
         return None
     config = {
-        **run.options,
-        "epochs": run.epochs,
+        **setup.options,
+        "epochs": setup.epochs,
         "seconds": state.seconds,
         "total_seconds": state.total_seconds,
         "diverged": state.diverged,
-        "n_features": int(run.problem.x_train.shape[1]),
-        "input_columns": list(run.problem.feature_names),
-        "class_names": list(run.problem.class_names),
-        "data_sha256": run.problem.fingerprint,
+        "n_features": int(setup.problem.x_train.shape[1]),
+        "input_columns": list(setup.problem.feature_names),
+        "class_names": list(setup.problem.class_names),
+        "data_sha256": setup.problem.fingerprint,
         **({} if state.stopped is None else {"stopped": state.stopped}),
     }
-    path = run.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
+    path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
     checkpoint.save(
         path,
         params=state.params,
         opt_state=state.opt_state,
-        key=run.key,
+        key=setup.key,
         epoch=state.epoch,
         history=state.history,
         config=config,
@@ -315,38 +319,38 @@ def save_checkpoint(run: Run, state: TrainState) -> Path | None:
     return path
 
 
-def interrupted_message(run: Run, epoch: int) -> str:
+def interrupted_message(setup: RunSetup, epoch: int) -> str:
     """The line printed after Ctrl-C once training has started (empty in processes that print nothing)."""
-    if not run.runtime.main:
+    if not setup.runtime.main:
         return ""
-    saved = f"checkpoint in {run.out}; continue with --resume {run.out}" if run.out else "no --out, nothing saved"
-    return f"{PROG}: interrupted at {unit(run.options['optimizer'])} {epoch}; {saved}"
+    saved = f"checkpoint in {setup.out}; continue with --resume {setup.out}" if setup.out else "no --out, nothing saved"
+    return f"{PROG}: interrupted at {unit(setup.options['optimizer'])} {epoch}; {saved}"
 
 
-def schedule(run: Run) -> Schedule:
+def schedule(setup: RunSetup) -> Schedule:
     """The run's ``--epochs``, ``--checkpoint-every`` and ``--checkpoint-seconds``, for the chunk runner."""
-    return Schedule(run.epochs, run.checkpoint_every, run.checkpoint_seconds)
+    return Schedule(setup.epochs, setup.checkpoint_every, setup.checkpoint_seconds)
 
 
-def _progress_values(run: Run, state: TrainState) -> tuple[float, float | None, float]:
+def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float | None, float]:
     """The last epoch's mean training loss, the training accuracy (None for regression), the held-out loss."""
     last_loss = float(state.history[-1]) if len(state.history) else math.nan
-    score = split_scores(run, state.params, "train").accuracy if run.problem.task == "classification" else None
+    score = split_scores(setup, state.params, "train").accuracy if setup.problem.task == "classification" else None
     return last_loss, score, float(state.held_out_losses[-1])
 
 
-def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
-    """Chunks of :func:`advance` up to ``run.epochs`` (or a divergence), with progress, held-out loss and
+def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+    """Chunks of :func:`advance` up to ``setup.epochs`` (or a divergence), with progress, held-out loss and
     checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
     Ctrl-C (in any process) checkpoints the last finished chunk and raises :class:`Interrupted`.  The
     returned state has been checkpointed (with ``--out``).
     """
     hooks = Hooks(
-        held_out=partial(with_held_out, run),
-        progress=partial(_progress_values, run),
-        interrupted=lambda state: interrupted_message(run, state.epoch),
-        save=lambda state: save_checkpoint(run, state),
+        held_out=partial(with_held_out, setup),
+        progress=partial(_progress_values, setup),
+        interrupted=lambda state: interrupted_message(setup, state.epoch),
+        save=lambda state: save_checkpoint(setup, state),
         finished=lambda state: state.diverged,
     )
-    return ChunkRunner(schedule(run), hooks, progress, ctrl_c, run.runtime).train(state, partial(advance, run))
+    return ChunkRunner(schedule(setup), hooks, progress, ctrl_c, setup.runtime).train(state, partial(advance, setup))

@@ -500,9 +500,9 @@ class NeuralNetBase(BaseEstimator):
             members = [(self.coefs_, self.intercepts_)]
         return np.stack([_predict_outputs(self._model, self._head, w, b, X) for w, b in members])
 
-    def _forward(self, X) -> np.ndarray:
-        """Checked input through the network and its link (probabilities for a classifier); an ensemble's
-        members' outputs averaged."""
+    def _mean_outputs(self, X) -> np.ndarray:
+        """Checked input through the network and its link: ``(n_samples, n_outputs)`` probabilities for a
+        classifier, predictions for a regressor; an ensemble's members' outputs averaged."""
         outputs = self._member_outputs(X)
         return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
 

@@ -28,9 +28,9 @@ Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dt
 float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call only), and the fitted
 ``coefs_`` have that dtype.  Both start from the same initial weights and minibatches, so they fit the same
 model up to rounding, as scikit-learn's MLP does.  Both run the same compiled loop, so float64 costs what
-float64 arithmetic costs and nothing else: on a CPU about 1.5 times the float32 time per epoch for a small
-network such as iris's 4-10-5-3 (wider vectors of float32 numbers per instruction), on GPUs and TPUs many
-times more. Pass float32 input (``X.astype(np.float32)``) when its 7 significant digits are enough, which they
+float64 arithmetic costs and nothing else: on a CPU somewhat more than float32 per epoch (a vector
+instruction holds half as many float64 numbers; ``benchmarks/README.md`` has the factor), on GPUs and TPUs
+many times more. Pass float32 input (``X.astype(np.float32)``) when its 7 significant digits are enough, which they
 are for training a network.
 
 Divergence.  A step whose loss or weights are not finite stops training (see :func:`jaxnn.train.fit`) and
@@ -188,7 +188,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
     def predict_proba(self, X):
         """Class probabilities, ``(n_samples, n_classes)`` in the order of ``classes_``; an ensemble's are
         the mean of its members'."""
-        return class_probabilities(self._forward(X), self._head)
+        return class_probabilities(self._mean_outputs(X), self._head)
 
     def predict_members(self, X):
         """Each network's class probabilities, ``(n_ensemble, n_samples, n_classes)``: the spread behind an
@@ -261,7 +261,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
     def predict(self, X):
         """Predictions, ``(n_samples,)`` for a 1-D ``y`` at fit time, else ``(n_samples, n_targets)``; an
         ensemble's are the mean of its members'."""
-        outputs = self._forward(X)
+        outputs = self._mean_outputs(X)
         return outputs[:, 0] if self._y_is_1d else outputs
 
     def predict_members(self, X):

@@ -99,11 +99,11 @@ _WEIGHT = "sample_weight"
 class _Layout(NamedTuple):
     """Where the jaxnn network sits in a candidate's estimator and which fit parameters go where.
 
-    ``head_steps`` is the number of ``Pipeline`` steps before the network (0: the estimator is the
+    ``preprocessing_steps`` is the number of ``Pipeline`` steps before the network (0: the estimator is the
     network); ``weight_param`` is the fit parameter that carries the network's ``sample_weight``.
     """
 
-    head_steps: int
+    preprocessing_steps: int
     weight_param: str
 
 
@@ -125,42 +125,60 @@ def _population_layout(estimator, fit_param_names) -> _Layout | None:
     if type(estimator) is not Pipeline or estimator.verbose or getattr(estimator, "transform_input", None):
         return None
     try:
-        *head, (last_name, last) = estimator.steps
-        head_names = {name for name, _ in head}
+        *preprocessing, (last_name, last) = estimator.steps
+        preprocessing_names = {name for name, _ in preprocessing}
     except (TypeError, ValueError):  # malformed steps: Pipeline.fit, in scikit-learn's loop, says what is wrong
         return None
     if not _is_network(last):
         return None
     weight_param = f"{last_name}__{_WEIGHT}"
-    if not all(name == weight_param or name.partition("__")[0] in head_names for name in names):
+    if not all(name == weight_param or name.partition("__")[0] in preprocessing_names for name in names):
         return None
-    return _Layout(len(head), weight_param)
+    return _Layout(len(preprocessing), weight_param)
 
 
-def _network_data(estimator, layout: _Layout, X_train, y_train, fold_params: dict, fitted_head=None):
+class _FittedPreprocessing(NamedTuple):
+    """The steps before the network, fitted on a training fold, and what they made of its rows."""
+
+    steps: list[tuple[str, Any]]  # the Pipeline's (name, fitted transformer) pairs
+    output: Any  # their fit_transform of the fold's X: the network's input
+
+
+class _Member(NamedTuple):
+    """One candidate × fold whose network joins the population."""
+
+    fit_index: int  # its place in the candidate-major list of fits
+    network: NeuralNetClassifier | NeuralNetRegressor
+    fit_args: tuple  # (X, y) or (X, y, sample_weight) for the network's fit
+    preprocessing_seconds: float  # building it and fitting the steps before the network
+
+
+def _network_data(
+    estimator, layout: _Layout, X_train, y_train, fold_params: dict, fitted: _FittedPreprocessing | None = None
+) -> tuple[NeuralNetClassifier | NeuralNetRegressor, tuple, _FittedPreprocessing | None]:
     """Fit the steps before the network on the training fold (as ``Pipeline.fit`` does), or take them already
-    fitted (``fitted_head``: their steps and output); returns the network, the arguments of its ``fit`` —
-    ``(X, y)`` or ``(X, y, sample_weight)`` — and the fitted head (None without one)."""
+    ``fitted``; returns the network, the arguments of its ``fit`` — ``(X, y)`` or ``(X, y, sample_weight)`` —
+    and the fitted steps before it (None without any)."""
     params = dict(fold_params)
     weight = params.pop(layout.weight_param, None)
-    if layout.head_steps == 0:
+    if layout.preprocessing_steps == 0:
         network, inputs = estimator, X_train
     else:
-        if fitted_head is None:
-            head = estimator[: layout.head_steps]  # shares the step objects with the pipeline
-            fitted_head = (head.steps, head.fit_transform(X_train, y_train, **params))
-        steps, inputs = fitted_head
+        if fitted is None:
+            preprocessing = estimator[: layout.preprocessing_steps]  # shares the step objects with the pipeline
+            fitted = _FittedPreprocessing(preprocessing.steps, preprocessing.fit_transform(X_train, y_train, **params))
+        steps, inputs = fitted
         # With Pipeline(memory=...), fitting clones the steps: put the fitted ones into the pipeline.
-        estimator.steps = [*steps, *estimator.steps[layout.head_steps :]]
+        estimator.steps = [*steps, *estimator.steps[layout.preprocessing_steps :]]
         network = estimator.steps[-1][1]
-    return network, (inputs, y_train) if weight is None else (inputs, y_train, weight), fitted_head
+    return network, (inputs, y_train) if weight is None else (inputs, y_train, weight), fitted
 
 
-def _leaves_head_alone(candidate: dict, estimator, layout: _Layout) -> bool:
+def _leaves_preprocessing_alone(candidate: dict, estimator, layout: _Layout) -> bool:
     """Whether ``candidate`` sets only parameters of the network step, so that the steps before it are the
     base pipeline's for every such candidate and, fitted once per fold, serve them all."""
-    head_names = {name for name, _ in estimator.steps[: layout.head_steps]}
-    return all("__" in key and key.partition("__")[0] not in head_names for key in candidate)
+    preprocessing_names = {name for name, _ in estimator.steps[: layout.preprocessing_steps]}
+    return all("__" in key and key.partition("__")[0] not in preprocessing_names for key in candidate)
 
 
 class _Fitted(NamedTuple):
@@ -178,8 +196,8 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
     are fitted one by one, as ``_fit_and_score`` fits them.
     """
     fitted: list[_Fitted] = []
-    members: list[tuple[int, Any, tuple, float]] = []  # (task, network, fit arguments, preprocessing seconds)
-    heads: dict[int, tuple] = {}  # fold → the base pipeline's steps before the network, fitted on it
+    members: list[_Member] = []
+    preprocessing_by_fold: dict[int, _FittedPreprocessing] = {}  # the base pipeline's, fitted on each fold
     for (params, layout), (fold, (train, _)) in product(zip(candidates, layouts, strict=True), enumerate(splits)):
         estimator = clone(base_estimator).set_params(**clone(params, safe=False))
         fold_params = check_method_params(X, params=fit_params, indices=train)
@@ -189,24 +207,25 @@ def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_param
             if layout is None:
                 estimator.fit(X_train, y_train, **fold_params)
             else:
-                shared = layout.head_steps > 0 and _leaves_head_alone(params, estimator, layout)
-                network, data, head = _network_data(
-                    estimator, layout, X_train, y_train, fold_params, heads.get(fold) if shared else None
-                )
+                shared = layout.preprocessing_steps > 0 and _leaves_preprocessing_alone(params, estimator, layout)
+                reused = preprocessing_by_fold.get(fold) if shared else None
+                network, data, preprocessing = _network_data(estimator, layout, X_train, y_train, fold_params, reused)
                 if shared:
-                    heads[fold] = head
-                members.append((len(fitted), network, data, time.perf_counter() - start))
+                    preprocessing_by_fold[fold] = preprocessing
+                members.append(_Member(len(fitted), network, data, time.perf_counter() - start))
         except Exception as error:  # scikit-learn's error_score decides, in _score_fitted
             fitted.append(_Fitted(estimator, error, time.perf_counter() - start))
         else:
             fitted.append(_Fitted(estimator, None, time.perf_counter() - start))
     if members:
         start = time.perf_counter()
-        outcomes = fit_estimators([m[1] for m in members], [m[2] for m in members])
+        outcomes = fit_estimators([m.network for m in members], [m.fit_args for m in members])
         share = (time.perf_counter() - start) / len(members)
-        for (task, _, _, preprocessing), outcome in zip(members, outcomes, strict=True):
+        for member, outcome in zip(members, outcomes, strict=True):
             error = outcome if isinstance(outcome, BaseException) else None
-            fitted[task] = _Fitted(fitted[task].estimator, error, preprocessing + share)
+            fitted[member.fit_index] = _Fitted(
+                fitted[member.fit_index].estimator, error, member.preprocessing_seconds + share
+            )
     return fitted
 
 
@@ -305,8 +324,8 @@ class _PopulationSearchMixin:
             "error_score": self.error_score,
         }
         out = [
-            _score_fitted(task, X, y, test, train, **scoring)
-            for task, (train, test) in zip(fitted, splits * len(candidates), strict=True)
+            _score_fitted(one_fit, X, y, test, train, **scoring)
+            for one_fit, (train, test) in zip(fitted, splits * len(candidates), strict=True)
         ]
         warn_or_raise_about_fit_failures(out, self.error_score)
         if callable(self.scoring):
