@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, lbfgs
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, engine, lbfgs
 from jaxnn._builds import FallbackJit
 from jaxnn.data import one_hot
 from jaxnn.engine import decide_layout
@@ -525,6 +525,12 @@ def test_a_fresh_state_and_the_start_of_run():
     for options in ({}, {"params": params, "state": state}):
         with pytest.raises(TypeError, match="pass one of them"):
             lbfgs.run(lbfgs.LbfgsSpec(model, MSE), x=x, y=REG_Y, weight=REG_W, **options)
+
+
+def test_the_engine_counts_the_lbfgs_programs_with_the_training_loops():
+    before, before_lbfgs = engine.compiled_programs(), lbfgs.compiled_programs()
+    _run_classification(np.float32, chunk=13)  # a chunk length no other test uses: one new program
+    assert lbfgs.compiled_programs() == before_lbfgs + 1 and engine.compiled_programs() == before + 1
 
 
 # --------------------------------------------------------------------------------------------------
