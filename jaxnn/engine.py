@@ -46,7 +46,6 @@ from jaxnn._loop import (
     Stopping,
     TrainCarry,
     chunk,
-    compiled_programs,
     epoch_batches,
     forward,
     host_array,
@@ -54,6 +53,7 @@ from jaxnn._loop import (
     step,
     tree_where,
 )
+from jaxnn._loop import compiled_programs as loop_programs
 
 __all__ = [
     "CPU_GROUP",
@@ -172,6 +172,14 @@ def run_chunks(
 
 # --------------------------------------------------------------------------------------------------
 # The compiled programs.
+
+
+def compiled_programs() -> int:
+    """Programs this process has traced (and so compiled), the training loop's and L-BFGS's together: the one
+    count a compile-once test watches."""
+    from jaxnn import lbfgs  # the solver imports the engine: asked for here, when counting
+
+    return loop_programs() + lbfgs.compiled_programs()
 
 
 @partial(jax.jit, static_argnames=("spec", "axes"))

@@ -21,15 +21,28 @@ always finite; a start that is not finite, or a failed search with an empty memo
 ends with ``NON_FINITE``), and a line search that can make no more progress keeps its last trial only if it
 lowers the loss enough (else it fails, where L-BFGS-B takes it anyway).
 
+**The state, and continuing.**  :class:`LbfgsState` is the whole minimisation between iterations: the
+iterate, ``L`` and ``∇L`` there, the ``L`` before the last step (the ``ftol`` test's), the :class:`Memory` of
+curvature pairs, the counts and the status, every leaf an array.  :func:`run` starts from ``params`` (a fresh
+state, :func:`initial_state`) or from ``state=`` (an earlier result's ``state``) and returns the state it
+reached: the counts go on, ``max_iter`` and ``max_fun`` are totals since the fresh start (a state stopped on
+them goes on under larger ones, its tests after the last step made again), and ``pause_after`` ends a call
+after that many iterations with the minimisation still ``RUNNING``.  On the CPU a minimisation split into
+calls ends with the bits of one uninterrupted call (``tests/test_lbfgs.py``); ``jaxnn-train`` checkpoints
+the state so that ``--resume`` continues exactly.  A fresh start (the estimators' fits, ``warm_start``
+included, start one from their weights) is what it always was.
+
 **Compiled once.**  The program is keyed on :class:`LbfgsSpec` (model, loss, layout) and the shapes and
 dtype of the data; ``alpha``, ``max_iter``, ``max_fun``, ``gtol`` and ``ftol`` are runtime values.  It runs
 at most ``spec.chunk`` iterations per call (the length of its loss-curve buffer) and :func:`run` calls it
-again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program.  float32
-and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same start, same bits.
-The program comes in two builds with the same bits (:attr:`LbfgsSpec.fast_compile`): XLA's full build, and
-one that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``); by default the short
-compile unless JAX's persistent compilation cache is on, where the program is compiled once and loaded by
-every later process, which gets the faster-running build.  The timings are in ``benchmarks/README.md``.
+again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program, and so
+does a continued minimisation.  :func:`jaxnn.engine.compiled_programs` counts its programs with the training
+loop's.  float32 and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same
+start, same bits.  The program comes in two builds with the same bits (:attr:`LbfgsSpec.fast_compile`):
+XLA's full build, and one that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``);
+by default the short compile unless JAX's persistent compilation cache is on, where the program is compiled
+once and loaded by every later process, which gets the faster-running build.  The timings are in
+``benchmarks/README.md``.
 
 The derivation (the algorithm step by step, the two-loop recursion, the strong Wolfe conditions and
 Moré–Thuente's line search, the exact stopping conditions, the handling of non-finite values, and why this
@@ -64,10 +77,12 @@ __all__ = [
     "MEMORY",
     "LbfgsResult",
     "LbfgsSpec",
+    "LbfgsState",
     "Memory",
     "Status",
     "compiled_programs",
     "convergence_message",
+    "initial_state",
     "loss_and_gradient",
     "minimize",
     "remember",
@@ -148,15 +163,17 @@ class LbfgsSpec(NamedTuple):
 
 
 class LbfgsResult(NamedTuple):
-    """What :func:`run` and :func:`minimize` return."""
+    """What :func:`run` and :func:`minimize` return.  The counts are the minimisation's since its fresh start
+    (over every call that continued it); ``loss_curve`` holds this call's iterations."""
 
     params: Params  # the last accepted parameters (always finite)
     loss: float  # L at params, penalty included (scipy's ``fun``)
-    loss_curve: np.ndarray  # (n_iter,) L after each iteration
+    loss_curve: np.ndarray  # L after each iteration of this call (all n_iter of them from a fresh start)
     grad_max: float  # max |∂L/∂θ| at params
     n_iter: int  # iterations (accepted line searches), scipy's ``nit``
     n_fun: int  # evaluations of L and ∇L, the first included, scipy's ``nfev``
     status: Status
+    state: LbfgsState  # where the minimisation is: ``run(..., state=result.state)`` continues it
 
     @property
     def converged(self) -> bool:
@@ -178,16 +195,21 @@ class Memory(NamedTuple):
     count: jax.Array  # int32
 
 
-class _State(NamedTuple):
-    """The minimisation's state between iterations (and between compiled calls)."""
+class LbfgsState(NamedTuple):
+    """The whole minimisation between iterations: what :func:`run` starts from (``state=``) and returns
+    (``LbfgsResult.state``), so that a minimisation split into several calls is the uninterrupted one.
+
+    Every leaf is an array (a checkpoint stores them as they are); :func:`initial_state` makes the state
+    of a fresh start, nothing evaluated yet (``n_fun == 0``)."""
 
     theta: jax.Array  # (n,) the parameters, flattened layer by layer as W then b
-    value: jax.Array  # L(θ)
-    grad: jax.Array  # ∇L(θ)
+    value: jax.Array  # L(θ); NaN before the first evaluation
+    grad: jax.Array  # (n,) ∇L(θ); zeros before the first evaluation
+    previous_value: jax.Array  # L before the last accepted step (the ftol test's L_old); NaN before the first
     memory: Memory
-    n_iter: jax.Array  # int32
-    n_fun: jax.Array  # int32
-    status: jax.Array  # int32, a Status
+    n_iter: jax.Array  # int32, iterations so far (scipy's ``nit``)
+    n_fun: jax.Array  # int32, evaluations so far, the first included (scipy's ``nfev``)
+    status: jax.Array  # int32, a Status: RUNNING while the minimisation can go on
 
 
 class _Settings(NamedTuple):
@@ -546,7 +568,38 @@ def _line_search(objective, theta, value, grad, direction, slope, first_step, ev
 # One iteration, the compiled chunk of iterations, and the host driver.
 
 
-def _iteration(objective, settings: _Settings, state: _State) -> _State:
+def _after_step(settings: _Settings, n_iter, n_fun, grad, old_value, new_value):
+    """The status after an accepted step, scipy's order: the limits, then ``gtol``, then ``ftol``."""
+    reduction_small = old_value - new_value <= settings.ftol * jnp.maximum(
+        jnp.maximum(jnp.abs(old_value), jnp.abs(new_value)), 1.0
+    )
+    return jnp.select(
+        [
+            n_iter >= settings.max_iter,
+            n_fun > settings.max_fun,
+            jnp.max(jnp.abs(grad)) <= settings.gtol,
+            reduction_small,
+        ],
+        [int(Status.MAX_ITER), int(Status.MAX_FUN), int(Status.CONVERGED_GRADIENT), int(Status.CONVERGED_REDUCTION)],
+        int(Status.RUNNING),
+    )
+
+
+def _continued_status(settings: _Settings, state: LbfgsState):
+    """The status a state brought to a compiled call goes on with.  A state that stopped on a limit or paused
+    (``RUNNING``) stands after an accepted step (``n_iter > 0``): the tests after it are made again with this
+    call's settings, so a larger ``max_iter`` continues what a smaller one stopped, exactly as if it had been
+    given from the start (with the same settings the test gives the same status: a no-op)."""
+    retested = (state.n_iter > 0) & (
+        (state.status == int(Status.RUNNING))
+        | (state.status == int(Status.MAX_ITER))
+        | (state.status == int(Status.MAX_FUN))
+    )
+    status = _after_step(settings, state.n_iter, state.n_fun, state.grad, state.previous_value, state.value)
+    return jnp.where(retested, status, state.status).astype(jnp.int32)
+
+
+def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
     """Direction, line search, memory update and the stopping tests (``docs/derivations.md``, §6.2-§6.5).
 
     The first pass (nothing evaluated yet) only evaluates ``L`` and ``∇L`` at the start: a line search of
@@ -571,20 +624,7 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
 
     n_iter = state.n_iter + (accepted & ~start).astype(jnp.int32)
     n_fun = state.n_fun + search.n_eval
-    old_value, new_value = state.value, trial.value
-    reduction_small = old_value - new_value <= settings.ftol * jnp.maximum(
-        jnp.maximum(jnp.abs(old_value), jnp.abs(new_value)), 1.0
-    )
-    after_step = jnp.select(
-        [
-            n_iter >= settings.max_iter,
-            n_fun > settings.max_fun,
-            jnp.max(jnp.abs(trial.grad)) <= settings.gtol,
-            reduction_small,
-        ],
-        [int(Status.MAX_ITER), int(Status.MAX_FUN), int(Status.CONVERGED_GRADIENT), int(Status.CONVERGED_REDUCTION)],
-        int(Status.RUNNING),
-    )
+    after_step = _after_step(settings, n_iter, n_fun, trial.grad, state.value, trial.value)
     gave_up = jnp.where(trial.finite, int(Status.LINE_SEARCH_FAILED), int(Status.NON_FINITE))
     after_failure = jnp.where(state.memory.count == 0, gave_up, int(Status.RUNNING))
     at_start = jnp.where(
@@ -594,10 +634,11 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
     )
     status = jnp.where(start, at_start, jnp.where(accepted, after_step, after_failure))
     kept = tree_where(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
-    return _State(
+    return LbfgsState(
         theta=kept[0],
         value=kept[1],
         grad=kept[2],
+        previous_value=jnp.where(accepted & ~start, state.value, state.previous_value),
         memory=memory,
         n_iter=n_iter,
         n_fun=n_fun,
@@ -608,10 +649,10 @@ def _iteration(objective, settings: _Settings, state: _State) -> _State:
 _TRACES = {"lbfgs_chunk": 0}
 
 
-def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, stop_iter):
+def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings, stop_iter):
     """Iterations until the minimisation stops or ``n_iter`` reaches ``stop_iter`` (at most ``spec.chunk``
     of them), in one ``lax.while_loop``; a state that was never evaluated is evaluated first (see
-    :func:`_iteration`).
+    :func:`_iteration`), one brought in goes on with :func:`_continued_status`.
 
     Returns the state, the loss after each iteration of this call (NaN-padded to ``spec.chunk``) and the
     parameters in the public layout."""
@@ -619,6 +660,7 @@ def _chunk(spec: LbfgsSpec, state: _State, x, y, weight, settings: _Settings, st
     shapes = _layer_shapes(spec.model, x.shape[1])
     objective = partial(_objective, spec, shapes, x, y, weight, settings.alpha)
     start_iter = state.n_iter
+    state = state._replace(status=_continued_status(settings, state))
 
     def running(carry):
         state, _ = carry
@@ -655,15 +697,32 @@ def _run_chunk(spec: LbfgsSpec, *args):
 
 
 def compiled_programs() -> int:
-    """How many L-BFGS programs this process has traced (and so compiled): the count compile-once tests
-    watch."""
+    """How many L-BFGS programs this process has traced (and so compiled); :func:`jaxnn.engine.compiled_programs`
+    counts them with the training loop's."""
     return _TRACES["lbfgs_chunk"]
+
+
+def initial_state(params: Params, *, dtype=None, memory: int = MEMORY) -> LbfgsState:
+    """The state of a fresh minimisation from ``params`` (host arrays in ``dtype``, by default the parameters'):
+    nothing evaluated yet, an empty memory of ``memory`` pairs, the counts at 0, status ``RUNNING``."""
+    dtype = np.dtype(jax.tree.leaves(params)[0].dtype if dtype is None else dtype)
+    theta = _flatten_host(params, dtype)
+    return LbfgsState(
+        theta=theta,
+        value=np.asarray(np.nan, dtype),
+        grad=np.zeros_like(theta),
+        previous_value=np.asarray(np.nan, dtype),
+        memory=_empty_memory(memory, theta.size, dtype),
+        n_iter=np.int32(0),
+        n_fun=np.int32(0),
+        status=np.int32(Status.RUNNING),
+    )
 
 
 def run(
     spec: LbfgsSpec,
     *,
-    params: Params,
+    params: Params | None = None,
     x,
     y,
     weight,
@@ -673,24 +732,34 @@ def run(
     gtol: float = GTOL,
     ftol: float = FTOL,
     callback: Callable[[LbfgsResult], None] | None = None,
+    state: LbfgsState | None = None,
+    pause_after: int | None = None,
 ) -> LbfgsResult:
-    """Minimise ``L`` from ``params``; the arrays are used as given (checked and cast by the caller, all of
-    one floating dtype, which the minimisation runs in).  The compiled program is called once per
-    ``spec.chunk`` iterations; the host reads the status between calls, and passes ``callback`` the result
-    so far (status ``RUNNING``) while the minimisation goes on; the callback raising ``StopIteration`` ends
-    it there with status ``STOPPED`` (scipy's convention).  Neither changes the iterates."""
+    """Minimise ``L`` from ``params`` (a fresh start), or go on from ``state`` (``result.state`` of an earlier
+    call on the same problem); the arrays are used as given (checked and cast by the caller, all of one
+    floating dtype, which the minimisation runs in).
+
+    A continued minimisation is the uninterrupted one: its counts go on, ``max_iter`` and ``max_fun`` are
+    totals since the fresh start (a state that stopped on them goes on under larger ones), and on the CPU
+    a minimisation split into calls ends with the same bits as one call.  ``pause_after`` (≥ 1) ends this
+    call after that many iterations with status ``RUNNING`` when the minimisation would go on (a caller
+    that checkpoints takes it in pieces this way, every limit staying the whole minimisation's).
+
+    The compiled program is called once per ``spec.chunk`` iterations; the host reads the status between
+    calls, and passes ``callback`` the result so far (status ``RUNNING``) while the minimisation goes on;
+    the callback raising ``StopIteration`` ends it there with status ``STOPPED`` (scipy's convention; the
+    result's ``state`` is still running and continues).  Neither changes the iterates."""
+    if (params is None) == (state is None):
+        raise TypeError(
+            "run starts from params (a fresh minimisation) or from state (an earlier result's): pass one of them"
+        )
     dtype = np.dtype(y.dtype)
     spec = spec._replace(fast_compile=_builds_fast(spec.fast_compile))
-    theta = _flatten_host(params, dtype)
-    state = _State(
-        theta=theta,
-        value=np.asarray(np.nan, dtype),
-        grad=np.zeros_like(theta),
-        memory=_empty_memory(spec.memory, theta.size, dtype),
-        n_iter=np.int32(0),
-        n_fun=np.int32(0),
-        status=np.int32(Status.RUNNING),
-    )
+    if state is None:
+        state = initial_state(params, dtype=dtype, memory=spec.memory)
+    first = int(state.n_iter)
+    end = max_iter if pause_after is None else min(max_iter, first + pause_after)
+    end = max(end, first + 1)  # one compiled call at least: a state brought in is tested against this call's limits
     # NumPy scalars of fixed dtypes: a new value is a new input, never a new program.
     settings = _Settings(
         alpha=np.asarray(alpha, dtype),
@@ -722,9 +791,9 @@ def run(
 
     chunks = run_chunks(
         advance,
-        (state, None, params),
-        start=0,
-        end=max_iter,
+        (state, None, None),
+        start=first,
+        end=end,
         size=spec.chunk,
         finished=finished,
         between=None if callback is None else between,
@@ -734,7 +803,7 @@ def run(
     return _result(state, curves_of(chunks), result_params, status)
 
 
-def _result(state: _State, curves: list[np.ndarray], params: Params, status: Status) -> LbfgsResult:
+def _result(state: LbfgsState, curves: list[np.ndarray], params: Params, status: Status) -> LbfgsResult:
     return LbfgsResult(
         params=params,
         loss=float(state.value),
@@ -743,6 +812,7 @@ def _result(state: _State, curves: list[np.ndarray], params: Params, status: Sta
         n_iter=int(state.n_iter),
         n_fun=int(state.n_fun),
         status=status,
+        state=state,
     )
 
 

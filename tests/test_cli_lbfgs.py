@@ -51,6 +51,38 @@ def _copy(run, destination):
     return destination
 
 
+def _lbfgs_arrays(saved: dict) -> dict[str, np.ndarray]:
+    """The checkpoint's L-BFGS state: its ``extras/lbfgs.*`` arrays by field name."""
+    return {name.removeprefix("extras/lbfgs."): array for name, array in saved.items() if "/lbfgs." in name}
+
+
+def _state_arrays(state: lbfgs.LbfgsState) -> dict[str, np.ndarray]:
+    return {name.removeprefix("lbfgs."): array for name, array in training.lbfgs_extras(state).items()}
+
+
+def _rewritten(source, destination, change):
+    """A copy of ``source``'s checkpoint, written by jaxnn.checkpoint.save (so its checksum holds), with
+    ``change(extras)`` for extras: as an older jaxnn-train wrote it, or tampered with."""
+    saved = arrays(source)
+    loaded = checkpoint.load(source / "checkpoint.npz", params_like=_params(saved), opt_state_like=())
+    destination.mkdir(parents=True)
+    checkpoint.save(
+        destination / "checkpoint.npz",
+        params=loaded.params,
+        opt_state=(),
+        key=loaded.key,
+        epoch=loaded.epoch,
+        history=loaded.history,
+        config=loaded.config,
+        extras=change(dict(loaded.extras)),
+    )
+    return destination
+
+
+def _without_lbfgs_state(extras: dict) -> dict:
+    return {name: array for name, array in extras.items() if not name.startswith("lbfgs.")}
+
+
 def test_the_run_is_jaxnn_lbfgs_minimize_from_the_same_start(iris_lbfgs):
     out, printed = iris_lbfgs
     expected = _iris_fit(None, ITERATIONS)
@@ -97,9 +129,35 @@ def test_every_stopping_status_has_a_reason_with_scipys_message():
             assert reason.endswith(f"({status.message})") and len(reason) > len(status.message) + 10
 
 
-def test_resume_continues_from_the_parameters_with_a_fresh_memory(iris_lbfgs, tmp_path, capsys):
+def test_the_checkpoint_holds_the_lbfgs_state_as_plain_arrays(iris_lbfgs):
+    saved, expected = arrays(iris_lbfgs[0]), _iris_fit(None, ITERATIONS)
+    stored, state = _lbfgs_arrays(saved), _state_arrays(expected.state)
+    assert sorted(stored) == sorted(state) and {"theta", "memory.s", "memory.y", "n_iter", "status"} <= set(stored)
+    for name, array in state.items():
+        assert stored[name].dtype == array.dtype and stored[name].shape == array.shape, name
+        np.testing.assert_array_equal(stored[name], array, err_msg=name)
+    assert int(stored["memory.count"]) == lbfgs.MEMORY and int(stored["status"]) == Status.MAX_ITER
+
+
+def test_resume_continues_the_minimisation_exactly(iris_lbfgs, tmp_path, capsys):
+    """--epochs 12, then --resume to 20: the iterates, the counts and the memory of one 20-iteration run."""
     run = _copy(iris_lbfgs[0], tmp_path / "run")
+    assert train("--resume", run, "--epochs", 20) == 0
+    assert f"resuming {run / 'checkpoint.npz'} at iteration {ITERATIONS} of 20" in capsys.readouterr().out
+    after, uninterrupted = arrays(run), _iris_fit(None, 20)
+    np.testing.assert_array_equal(after["history"], uninterrupted.loss_curve)
+    for got, want in zip(_params(after), uninterrupted.params, strict=True):
+        np.testing.assert_array_equal(got["W"], want["W"])
+        np.testing.assert_array_equal(got["b"], want["b"])
+    for name, array in _state_arrays(uninterrupted.state).items():
+        np.testing.assert_array_equal(_lbfgs_arrays(after)[name], array, err_msg=name)
+    assert metrics(run)["stopped"] == "MAX_ITER" and metrics(run)["epochs"] == 20
+
+
+def test_an_older_checkpoint_resumes_from_the_parameters_with_a_fresh_memory(iris_lbfgs, tmp_path, capsys):
+    run = _rewritten(iris_lbfgs[0], tmp_path / "run", _without_lbfgs_state)  # as jaxnn-train wrote it before
     before = arrays(run)
+    assert not _lbfgs_arrays(before)
     assert train("--resume", run, "--epochs", 20) == 0
     assert f"resuming {run / 'checkpoint.npz'} at iteration {ITERATIONS} of 20" in capsys.readouterr().out
     after = arrays(run)
@@ -120,25 +178,38 @@ def test_ctrl_c_during_the_minimisation_stops_it_between_compiled_calls_and_chec
     class CtrlC:  # the flag jaxnn.cli.interrupts.CtrlC sets on a first Ctrl-C
         pressed = False
 
-    ctrl_c, minimize = CtrlC(), lbfgs.minimize
+    ctrl_c, run = CtrlC(), lbfgs.run
 
-    def pressed_during_the_first_call(*args, callback, **kwargs):
-        def pressing(result):
-            ctrl_c.pressed = True
-            callback(result)
+    def pressed_during_the_first_call(*args, **kwargs):
+        ctrl_c.pressed = True
+        return run(*args, **kwargs)
 
-        return minimize(*args, callback=pressing, **kwargs)
-
-    monkeypatch.setattr(lbfgs, "minimize", pressed_during_the_first_call)
+    monkeypatch.setattr(lbfgs, "run", pressed_during_the_first_call)
     out = tmp_path / "run"
     epochs = 5 * lbfgs_training.PROGRESS_CALLS  # 5 iterations per compiled call
     assert command.execute(["--optimizer", "lbfgs", "--epochs", str(epochs), "--out", str(out)], ctrl_c) == 130
     assert f"interrupted at iteration 5; checkpoint in {out}; continue with --resume {out}" in capsys.readouterr().err
     saved, finished = arrays(out), arrays(iris_lbfgs[0])
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 5
+    assert "stopped" not in checkpoint.read_config(out / "checkpoint.npz")  # paused, not stopped
     np.testing.assert_array_equal(saved["history"], finished["history"][:5])  # the same iterates, stopped early
-    monkeypatch.setattr(lbfgs, "minimize", minimize)
-    assert train("--resume", out, "--quiet") == 0 and checkpoint.read_config(out / "checkpoint.npz")["epoch"] > 5
+    assert (int(_lbfgs_arrays(saved)["n_iter"]), int(_lbfgs_arrays(saved)["status"])) == (5, Status.RUNNING)
+    monkeypatch.setattr(lbfgs, "run", run)
+    assert train("--resume", out, "--quiet") == 0
+    # resumed, it is the uninterrupted minimisation: it converges where a single call does, with the same bits
+    uninterrupted, resumed = _iris_fit(None, epochs), arrays(out)
+    assert uninterrupted.status != Status.MAX_ITER and metrics(out)["stopped"] == uninterrupted.status.name
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == uninterrupted.n_iter > 5
+    np.testing.assert_array_equal(resumed["history"], uninterrupted.loss_curve)
+    for got, want in zip(_params(resumed), uninterrupted.params, strict=True):
+        np.testing.assert_array_equal(got["W"], want["W"])
+        np.testing.assert_array_equal(got["b"], want["b"])
+    for name, array in _state_arrays(uninterrupted.state).items():
+        np.testing.assert_array_equal(_lbfgs_arrays(resumed)[name], array, err_msg=name)
+    # a minimisation that converged stays converged: a larger --epochs does not start it again
+    assert train("--resume", out, "--epochs", epochs + 100, "--quiet") == 0
+    assert metrics(out)["epochs"] == uninterrupted.n_iter and metrics(out)["stopped"] == uninterrupted.status.name
+    np.testing.assert_array_equal(arrays(out)["history"], uninterrupted.loss_curve)
 
 
 def test_checkpoints_follow_checkpoint_seconds_between_compiled_calls(tmp_path, monkeypatch):
@@ -169,9 +240,15 @@ def test_a_checkpoint_written_while_the_minimisation_runs_resumes(tmp_path, monk
     assert train(*args, "--out", tmp_path / "run") == 0
     config = checkpoint.read_config(kept / "checkpoint.npz")
     assert config["epoch"] == 1 and "stopped" not in config  # written between compiled calls: still running
+    assert (int(_lbfgs_arrays(arrays(kept))["n_iter"]), int(_lbfgs_arrays(arrays(kept))["status"])) == (1, 0)
     monkeypatch.undo()
     assert train("--resume", kept, "--quiet") == 0
     assert metrics(kept)["epochs"] == 4 and metrics(kept)["stopped"] == "MAX_ITER"
+    resumed, uninterrupted = arrays(kept), arrays(tmp_path / "run")  # killed after a checkpoint, resumed: the same bits
+    assert sorted(resumed) == sorted(uninterrupted)
+    for name in uninterrupted:
+        if not name.startswith("extras/held_out"):  # evaluated where each run's chunks ended
+            np.testing.assert_array_equal(resumed[name], uninterrupted[name], err_msg=name)
 
 
 def test_ctrl_c_before_the_minimisation_checkpoints_the_start_and_resumes(iris_lbfgs, tmp_path, monkeypatch, capsys):
@@ -281,3 +358,41 @@ def test_the_checkpoint_loads_and_one_without_a_status_resumes(iris_lbfgs, tmp_p
     run = with_config(iris_lbfgs[0], tmp_path / "run", stopped=DELETE)
     assert train("--resume", run, "--epochs", ITERATIONS + 1, "--quiet") == 0
     assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == ITERATIONS + 1
+
+
+TAMPERED_STATES = [
+    ({"lbfgs.n_iter": np.int32(ITERATIONS + 1)}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.status": np.int32(Status.STOPPED)}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.memory.count": np.int32(11)}, "its L-BFGS state does not match its parameters and counts"),
+    (
+        {"lbfgs.theta": lambda theta: theta + np.float32(1e-3)},
+        "its L-BFGS state does not match its parameters and counts",
+    ),
+    ({"lbfgs.memory.s": np.zeros((3, 3), np.float32)}, "its L-BFGS state does not fit the network"),
+    ({"lbfgs.memory.rho": None}, "its L-BFGS state does not fit the network"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), TAMPERED_STATES, ids=[next(iter(c)) for c, _ in TAMPERED_STATES])
+def test_resume_checks_the_lbfgs_state(iris_lbfgs, tmp_path, capsys, changes, message):
+    def tampered(extras):
+        for name, value in changes.items():
+            if value is None:
+                del extras[name]
+            else:
+                extras[name] = value(extras[name]) if callable(value) else value
+        return extras
+
+    run = _rewritten(iris_lbfgs[0], tmp_path / "run", tampered)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", 20, "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and f"is corrupt: {message}" in err, err
+
+
+def test_an_lbfgs_state_in_another_optimizers_checkpoint_is_refused(iris_lbfgs, tmp_path, capsys):
+    run = with_config(iris_lbfgs[0], tmp_path / "run", optimizer="gd", lr=0.1, stopped=DELETE)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", 20, "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "is corrupt: it holds an L-BFGS state but is not an lbfgs run" in err, err

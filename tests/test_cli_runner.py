@@ -108,30 +108,3 @@ def test_a_mode_that_writes_at_the_end_is_interrupted_only_when_work_is_left():
     runner, _, _ = _runner(1, save=False, ctrl_c=ctrl_c)
     ctrl_c.pressed = False
     assert runner.train(State(), pressing).epoch == 1  # pressed during its last chunk: it finishes
-
-
-def test_a_library_running_its_own_loop_reports_between_its_calls_and_stops_on_ctrl_c():
-    ctrl_c = CtrlC()
-    runner, saved, progress = _runner(10, seconds=0, ctrl_c=ctrl_c)
-
-    def advance_within(state, step, between):
-        for _ in range(3):  # three calls of `step` iterations, then the library stops on its own
-            state, go_on = between(state._replace(epoch=state.epoch + step))
-            assert go_on
-        return state._replace(epoch=state.epoch + 1)
-
-    final = runner.train_within(State(), advance_within)
-    assert (runner.step, final.epoch, final.held_out, saved) == (1, 4, (1, 2, 3, 4), [1, 2, 3, 4])
-    assert progress.updates == [(1, False), (2, False), (3, False), (4, True)]
-
-    runner, saved, _ = _runner(10, ctrl_c=ctrl_c)
-
-    def stopped_by_ctrl_c(state, step, between):
-        ctrl_c.pressed = True
-        state, go_on = between(state._replace(epoch=state.epoch + step))
-        assert not go_on
-        return state._replace(diverged=False)  # the library's own state at the stop
-
-    with pytest.raises(Interrupted, match="stopped at 1"):
-        runner.train_within(State(), stopped_by_ctrl_c)
-    assert saved == [1]

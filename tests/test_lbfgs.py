@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, lbfgs
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, engine, lbfgs
 from jaxnn._builds import FallbackJit
 from jaxnn.data import one_hot
 from jaxnn.engine import decide_layout
@@ -417,6 +417,120 @@ def test_same_start_gives_the_same_bits(dtype):
     np.testing.assert_array_equal(first.loss_curve, second.loss_curve)
     assert (first.n_iter, first.n_fun, first.status) == (second.n_iter, second.n_fun, second.status)
     assert first.loss_curve[-1] < 0.5 * first.loss_curve[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# (g) The state: a minimisation split into calls is the uninterrupted one.
+
+
+def _run_problem(name, dtype, **options):
+    """lbfgs.run on a problem (in ``dtype``, chunks of 7 iterations): from its start, or from ``state=``."""
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(), chunk=7)
+    arrays = {"x": x.astype(dtype), "y": y.astype(dtype), "weight": weight.astype(dtype)}
+    if "state" not in options:
+        options["params"] = _start(model, x.shape[1], dtype)
+    with jax.enable_x64(dtype == np.float64):
+        return lbfgs.run(spec, **arrays, alpha=alpha, **options)
+
+
+def _assert_same_state(got: lbfgs.LbfgsState, want: lbfgs.LbfgsState):
+    assert type(got) is lbfgs.LbfgsState and jax.tree.structure(got) == jax.tree.structure(want)
+    for got_leaf, want_leaf in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        assert np.asarray(got_leaf).dtype == np.asarray(want_leaf).dtype
+        np.testing.assert_array_equal(np.asarray(got_leaf), np.asarray(want_leaf))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["classification", "regression"])
+def test_a_minimisation_continued_from_its_state_ends_with_the_bits_of_the_uninterrupted_one(name, dtype):
+    """max_iter 13, then on to 30 in pieces of 5 (pause_after), then on to 40: the counts go on, max_iter is
+    the total, and every leaf of the state (parameters, gradient, memory, counts) is the uninterrupted run's."""
+    whole = _run_problem(name, dtype, max_iter=40)
+    before = lbfgs.compiled_programs()
+    first = _run_problem(name, dtype, max_iter=13)
+    assert (first.status, first.n_iter, len(first.loss_curve)) == (lbfgs.Status.MAX_ITER, 13, 13)
+    parts, state = [first], first.state
+    while int(state.n_iter) < 30:
+        part = _run_problem(name, dtype, state=state, max_iter=30, pause_after=5)
+        assert len(part.loss_curve) == part.n_iter - int(state.n_iter) <= 5
+        parts.append(part)
+        state = part.state
+    assert [p.status for p in parts] == [lbfgs.Status.MAX_ITER] + [lbfgs.Status.RUNNING] * 3 + [lbfgs.Status.MAX_ITER]
+    last = _run_problem(name, dtype, state=state, max_iter=40)
+    assert lbfgs.compiled_programs() == before  # continuing compiles nothing
+    assert (last.status, last.n_iter, last.n_fun) == (whole.status, 40, whole.n_fun)
+    _assert_same_state(last.state, whole.state)
+    assert_trees_equal(last.params, whole.params)
+    np.testing.assert_array_equal(np.concatenate([p.loss_curve for p in [*parts, last]]), whole.loss_curve)
+    assert (last.loss, last.grad_max) == (whole.loss, whole.grad_max)
+    assert int(whole.state.memory.count) == lbfgs.MEMORY  # the memory was full: it was carried, not rebuilt
+
+
+def test_a_state_stopped_on_a_limit_where_the_minimisation_converged_ends_converged():
+    """scipy tests the limits first: a run cut at the iteration where it converges says MAX_ITER; continued
+    under a larger max_iter it ends there as the uninterrupted run does, with no further iteration."""
+    whole = _run_problem("classification", np.float64, gtol=1e-3)
+    assert whole.status in (lbfgs.Status.CONVERGED_GRADIENT, lbfgs.Status.CONVERGED_REDUCTION)
+    cut = _run_problem("classification", np.float64, gtol=1e-3, max_iter=whole.n_iter)
+    assert (cut.status, cut.n_iter) == (lbfgs.Status.MAX_ITER, whole.n_iter)
+    went_on = _run_problem("classification", np.float64, gtol=1e-3, state=cut.state, max_iter=whole.n_iter + 50)
+    assert (went_on.status, went_on.n_iter, len(went_on.loss_curve)) == (whole.status, whole.n_iter, 0)
+    _assert_same_state(went_on.state, whole.state)
+    again = _run_problem("classification", np.float64, gtol=1e-3, state=went_on.state, max_iter=15000)
+    assert (again.status, again.n_iter, again.n_fun) == (whole.status, whole.n_iter, whole.n_fun)  # it stays ended
+    same_limit = _run_problem(
+        "classification",
+        np.float64,
+        state=_run_problem("classification", np.float64, max_iter=9, pause_after=4).state,
+        max_iter=4,
+    )
+    assert (same_limit.status, same_limit.n_iter, len(same_limit.loss_curve)) == (lbfgs.Status.MAX_ITER, 4, 0)
+
+
+@pytest.mark.parametrize("max_fun", [5, 12])
+def test_max_fun_is_the_total_of_every_call(max_fun):
+    """A minimisation stopped on a small max_fun goes on under a larger one to where a single call stops."""
+    whole = _run_problem("regression", np.float64, max_fun=max_fun + 20)
+    cut = _run_problem("regression", np.float64, max_fun=max_fun)
+    assert cut.status == lbfgs.Status.MAX_FUN and cut.n_fun > max_fun
+    went_on = _run_problem("regression", np.float64, state=cut.state, max_fun=max_fun + 20)
+    assert (went_on.status, went_on.n_iter, went_on.n_fun) == (whole.status, whole.n_iter, whole.n_fun)
+    _assert_same_state(went_on.state, whole.state)
+
+
+def test_a_run_stopped_by_its_callback_continues_from_its_state():
+    def stop_at_the_second_call(result):
+        if result.n_iter >= 14:
+            raise StopIteration
+
+    whole = _run_problem("classification", np.float64, max_iter=40)
+    stopped = _run_problem("classification", np.float64, max_iter=40, callback=stop_at_the_second_call)
+    assert stopped.status == lbfgs.Status.STOPPED and stopped.state.status == lbfgs.Status.RUNNING
+    went_on = _run_problem("classification", np.float64, state=stopped.state, max_iter=40)
+    _assert_same_state(went_on.state, whole.state)
+
+
+def test_a_fresh_state_and_the_start_of_run():
+    model, _, x, *_ = PROBLEMS["regression"]
+    params = _start(model, x.shape[1], np.float32)
+    state = lbfgs.initial_state(params)
+    assert state.theta.dtype == np.float32 and state.memory.s.shape == (lbfgs.MEMORY, state.theta.size)
+    assert (int(state.n_iter), int(state.n_fun), state.status) == (0, 0, lbfgs.Status.RUNNING)
+    assert np.isnan(state.value) and not state.grad.any() and int(state.memory.count) == 0
+    _assert_same_state(
+        _run_problem("regression", np.float32, state=state, max_iter=9).state,
+        _run_problem("regression", np.float32, max_iter=9).state,
+    )
+    for options in ({}, {"params": params, "state": state}):
+        with pytest.raises(TypeError, match="pass one of them"):
+            lbfgs.run(lbfgs.LbfgsSpec(model, MSE), x=x, y=REG_Y, weight=REG_W, **options)
+
+
+def test_the_engine_counts_the_lbfgs_programs_with_the_training_loops():
+    before, before_lbfgs = engine.compiled_programs(), lbfgs.compiled_programs()
+    _run_classification(np.float32, chunk=13)  # a chunk length no other test uses: one new program
+    assert lbfgs.compiled_programs() == before_lbfgs + 1 and engine.compiled_programs() == before + 1
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,13 +5,13 @@
 
 What is minimised.  The run's ``--loss`` over the whole training split, ``L(θ) = (1/n) Σ_i l_i`` (jaxnn-train
 has no L2 penalty: ``alpha = 0``), from the initial weights every jaxnn-train run draws from ``--seed``, by
-:func:`jaxnn.lbfgs.minimize`: scipy's L-BFGS-B step for step in one compiled loop, the code behind the
-estimators' ``solver='lbfgs'``.  It stops on scipy's rules with :mod:`jaxnn.lbfgs`'s defaults (checked
-after each iteration, in this order):
+:func:`jaxnn.lbfgs.run` (what :func:`jaxnn.lbfgs.minimize` runs after its checks): scipy's L-BFGS-B step for
+step in one compiled loop, the code behind the estimators' ``solver='lbfgs'``.  It stops on scipy's rules
+with :mod:`jaxnn.lbfgs`'s defaults (checked after each iteration, in this order):
 
 * ``--epochs`` iterations done in all (``MAX_ITER``); ``--epochs`` is the most iterations, as an MLP's
   ``max_iter`` is for lbfgs, and its default is the same 200;
-* more than ``lbfgs.MAX_FUN`` (15000) evaluations of ``L`` and ``∇L`` in this invocation (``MAX_FUN``);
+* more than ``lbfgs.MAX_FUN`` (15000) evaluations of ``L`` and ``∇L`` in all (``MAX_FUN``);
 * ``max |∂L/∂θ| ≤ lbfgs.GTOL`` (1e-5, scipy's ``gtol``; the estimators pass their ``tol``, 1e-4 by default,
   here instead) (``CONVERGED_GRADIENT``);
 * ``L_old − L_new ≤ lbfgs.FTOL · max(|L_old|, |L_new|, 1)`` (scipy's ``ftol``) (``CONVERGED_REDUCTION``);
@@ -22,18 +22,23 @@ The summary says which (:func:`stop_reason`, with scipy's message); ``metrics.js
 the :class:`jaxnn.lbfgs.Status` name as ``stopped``.  An lbfgs "epoch" is an iteration throughout:
 ``history.csv`` has one row per iteration (``L`` after it) and the checkpoint's ``epoch`` counts iterations.
 
-Chunks.  :mod:`jaxnn.lbfgs` runs the minimisation in its own compiled loop, about a fiftieth of ``--epochs``
-iterations per call (:func:`advance`); between calls (its ``callback``, which changes no iterate) the chunk
-runner (:meth:`jaxnn.cli.runner.ChunkRunner.train_within`) evaluates the held-out loss, reports progress,
-writes a checkpoint every ``--checkpoint-seconds``, and sees Ctrl-C: the minimisation stops there (status
-``STOPPED``), the state reached (the parameters are always the last accepted, finite ones) is checkpointed and
-the run exits with status 130.  A second Ctrl-C quits at once and keeps the checkpoint written before.  A
-checkpoint written while the minimisation runs has no stopping status, so it resumes as any other.
+Chunks.  The chunk runner (:class:`jaxnn.cli.runner.ChunkRunner`) calls :func:`advance` for about a fiftieth of
+``--epochs`` iterations at a time, as it does for every mode; the run's state carries the whole
+:class:`jaxnn.lbfgs.LbfgsState` (iterate, gradient, curvature memory, counts, status), and each call continues
+the one minimisation from it (:func:`jaxnn.lbfgs.run`), so the iterates are those of one uninterrupted call.
+Between calls the runner evaluates the held-out loss, reports progress, writes a checkpoint every
+``--checkpoint-seconds``, and sees Ctrl-C: the state reached is checkpointed and the run exits with status 130.
+A second Ctrl-C quits at once and keeps the checkpoint written before.
 
-Resume.  ``--resume`` continues from the checkpoint's parameters with a fresh L-BFGS memory, as a
-``warm_start`` fit of scikit-learn's MLP does: the checkpoint holds the parameters, not the curvature pairs,
-so a run resumed in two parts takes other steps than an uninterrupted one (it evaluates ``L`` again at its
-start, and its ``MAX_FUN`` budget is per invocation), and it may run on after a run that converged.
+Resume.  The checkpoint holds the L-BFGS state as plain arrays beside the parameters (the extras
+``lbfgs.theta``, ``lbfgs.memory.s``, ...: :func:`jaxnn.cli.training.lbfgs_extras`), so ``--resume`` continues
+the minimisation exactly: a run interrupted, or killed after a checkpoint, and resumed ends with the bits of an
+uninterrupted one (on the CPU), its ``MAX_FUN`` budget the whole minimisation's.  A checkpoint written while
+the minimisation runs has no stopping status and resumes as any other; one that stopped on ``--epochs`` goes on
+under a larger ``--epochs``; one that stopped otherwise (converged, a failed line search) stays stopped, as
+the uninterrupted run would.  A checkpoint without the L-BFGS state (written by an older jaxnn-train, or before
+the first iteration) continues from its parameters with a fresh memory, as a ``warm_start`` fit of
+scikit-learn's MLP does.
 
 Not with lbfgs: several devices or hosts (one device computes: ``--devices N`` with N > 1 and the multi-host
 flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoint-seconds``), populations
@@ -44,14 +49,15 @@ from __future__ import annotations
 
 from functools import partial
 
+import jax
 import numpy as np
 
 from jaxnn import distributed, lbfgs
 from jaxnn.cli.interrupts import CtrlC
 from jaxnn.cli.progress import Progress
-from jaxnn.cli.runner import PROGRESS_UPDATES, Between, ChunkRunner, Hooks
+from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks
 from jaxnn.cli.training import (
-    Run,
+    RunSetup,
     TrainState,
     interrupted_message,
     save_checkpoint,
@@ -59,9 +65,10 @@ from jaxnn.cli.training import (
     split_scores,
     with_held_out,
 )
+from jaxnn.engine import decide_layout
 from jaxnn.lbfgs import Status
 
-__all__ = ["PROGRESS_CALLS", "advance", "stop_reason", "train"]
+__all__ = ["PROGRESS_CALLS", "advance", "ended", "stop_reason", "train"]
 
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
@@ -88,72 +95,70 @@ def stop_reason(status: Status) -> str:
     return f"{_REASONS[status]} ({status.message})"
 
 
-def _reached(start: TrainState, latest: TrainState, result: lbfgs.LbfgsResult) -> TrainState:
-    """``latest`` (what the runner last returned) at the iterate of ``result``, the minimisation from ``start``
-    so far (no stopping status while it runs: a checkpoint written then resumes as any other)."""
-    return latest._replace(
+def ended(state: TrainState) -> bool:
+    """Whether the run's minimisation has stopped on its own (converged, a failed line search, ``MAX_FUN``):
+    then no ``--epochs`` continues it.  One that stopped on ``--epochs`` goes on under a larger one, and a
+    fresh minimisation (no L-BFGS state yet) always starts."""
+    if state.lbfgs is None:
+        return False
+    return Status(int(state.lbfgs.status)) not in (Status.RUNNING, Status.MAX_ITER)
+
+
+def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
+    """At most ``iterations`` more iterations of the run's minimisation (:func:`jaxnn.lbfgs.run`, the library
+    call of lbfgs runs), from ``state.lbfgs`` or, without one, a fresh minimisation from ``state.params``; the
+    state after them.  ``--epochs`` is the minimisation's ``max_iter``, counted from the run's iteration where
+    it started (0, unless it resumed a checkpoint without an L-BFGS state)."""
+    dtype = np.dtype(jax.tree.leaves(state.params)[0].dtype)  # the network's: the minimisation runs in it
+    done = 0 if state.lbfgs is None else int(state.lbfgs.n_iter)
+    started = state.epoch - done  # the run's iteration where this minimisation started
+    result = lbfgs.run(
+        lbfgs.LbfgsSpec(setup.model, setup.head.loss, layout=decide_layout()),
+        params=state.params if state.lbfgs is None else None,
+        state=state.lbfgs,
+        x=np.asarray(setup.problem.x_train, dtype),
+        y=np.asarray(setup.targets.train, dtype),
+        weight=np.ones(setup.problem.x_train.shape[0], dtype),
+        max_iter=min(setup.epochs - started, _MOST_ITERATIONS),
+        pause_after=iterations,
+    )
+    return state._replace(
         params=distributed.to_host(result.params),
-        epoch=start.epoch + result.n_iter,
-        history=np.concatenate([start.history, np.asarray(result.loss_curve, start.history.dtype)]),
+        epoch=started + result.n_iter,
+        history=np.concatenate([state.history, np.asarray(result.loss_curve, state.history.dtype)]),
         stopped=None if result.status == Status.RUNNING else result.status.name,
+        lbfgs=distributed.to_host(result.state),
     )
 
 
-def advance(run: Run, state: TrainState, chunk: int, between: Between) -> TrainState:
-    """L-BFGS from ``state.params`` (:func:`jaxnn.lbfgs.minimize`, the library call of lbfgs runs) for at most
-    the iterations ``run.epochs`` leaves, in compiled calls of ``chunk`` iterations; the state after it.
-
-    ``between`` (the chunk runner's) gets the state after each compiled call while the minimisation goes on
-    and returns it with the held-out loss recorded, and whether to go on; if not, the minimisation stops there
-    (status ``STOPPED``).  Its memory of curvature pairs lives inside this one call."""
-    latest = state
-
-    def callback(result: lbfgs.LbfgsResult) -> None:
-        nonlocal latest
-        latest, go_on = between(_reached(state, latest, result))
-        if not go_on:
-            raise StopIteration
-
-    result = lbfgs.minimize(
-        run.model,
-        state.params,
-        run.problem.x_train,
-        run.targets.train,
-        loss=run.head.loss,
-        max_iter=min(run.epochs - state.epoch, _MOST_ITERATIONS),
-        callback=callback,
-        chunk=chunk,
-    )
-    return _reached(state, latest, result)
-
-
-def _with_held_out_once(run: Run, state: TrainState) -> TrainState:
+def _with_held_out_once(setup: RunSetup, state: TrainState) -> TrainState:
     """The held-out loss at the state's iteration, unless it was evaluated there already (a resumed run
     that stops before its first iteration)."""
     if len(state.held_out_epochs) and state.held_out_epochs[-1] == state.epoch:
         return state
-    return with_held_out(run, state)
+    return with_held_out(setup, state)
 
 
-def _progress_values(run: Run, state: TrainState) -> tuple[float, float | None, float]:
+def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float | None, float]:
     """The full-batch training loss and accuracy (None for regression) at the parameters, the held-out loss."""
-    training = split_scores(run, state.params, "train")
-    score = training.accuracy if run.problem.task == "classification" else None
+    training = split_scores(setup, state.params, "train")
+    score = training.accuracy if setup.problem.task == "classification" else None
     return training.loss, score, float(state.held_out_losses[-1])
 
 
-def train(run: Run, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
-    """The minimisation (unless ``run.epochs`` are done) with progress, held-out loss and checkpoints
-    (:meth:`jaxnn.cli.runner.ChunkRunner.train_within`).
+def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+    """The minimisation (unless ``setup.epochs`` are done or it :func:`ended`) in chunks of :func:`advance`, with
+    progress, held-out loss and checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
     Ctrl-C before or during the minimisation checkpoints the state reached and raises :class:`Interrupted`.
     The returned state has been checkpointed (with ``--out``).
     """
     hooks = Hooks(
-        held_out=partial(_with_held_out_once, run),
-        progress=partial(_progress_values, run),
-        interrupted=lambda state: interrupted_message(run, state.epoch),
-        save=lambda state: save_checkpoint(run, state),
+        held_out=partial(_with_held_out_once, setup),
+        progress=partial(_progress_values, setup),
+        interrupted=lambda state: interrupted_message(setup, state.epoch),
+        save=lambda state: save_checkpoint(setup, state),
+        finished=ended,
     )
-    runner = ChunkRunner(schedule(run)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, ctrl_c, run.runtime)
-    return runner.train_within(state, partial(advance, run))
+    runner = ChunkRunner(schedule(setup)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, ctrl_c, setup.runtime)
+    return runner.train(state, partial(advance, setup))

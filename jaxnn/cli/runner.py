@@ -4,11 +4,8 @@ every mode does: held-out loss, progress, checkpoints on time and on ``--checkpo
 A mode gives the runner two things:
 
 * its *advance* function, the one place it calls the training library: ``advance(state, n)`` returns the
-  state ``n`` epochs on (an L-BFGS iteration counts as an epoch; a population's state holds every member).
-  :meth:`ChunkRunner.train` calls it once per chunk.  A library that runs its own loop and calls back between
-  its compiled calls (today's :func:`jaxnn.lbfgs.minimize`, whose curvature memory lives only inside one
-  call) gives ``advance_within(state, n, between)`` to :meth:`ChunkRunner.train_within` instead;
-  ``between(state)`` returns ``(state, go_on)``, see :data:`Between`.
+  state ``n`` epochs on (an L-BFGS iteration counts as an epoch and the state carries the L-BFGS state; a
+  population's state holds every member).  :meth:`ChunkRunner.train` calls it once per chunk.
 * :class:`Hooks`: the held-out evaluation, the progress values, the checkpoint writer (None: the mode writes
   its files only at the end), the stop test before ``--epochs`` (a divergence), and the line Ctrl-C ends with.
 
@@ -42,7 +39,6 @@ from jaxnn.cli.progress import Progress
 
 __all__ = [
     "PROGRESS_UPDATES",
-    "Between",
     "ChunkRunner",
     "Hooks",
     "Schedule",
@@ -54,10 +50,6 @@ __all__ = [
 PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
 
 State = Any  # a NamedTuple with epoch, seconds and total_seconds (see the module docstring)
-# What a library running its own loop calls after each compiled call: the state so far in, the state with
-# the held-out loss (and the times) recorded and whether to go on out.  Build the next states from the
-# returned one; on ``go_on`` False stop there (for jaxnn.lbfgs, raise StopIteration).
-Between = Callable[[State], tuple[State, bool]]
 
 
 def progress_step(epochs: int, checkpoint_every: int | None, longest: int | None = None) -> int:
@@ -134,27 +126,6 @@ class ChunkRunner:
                 break
             state = self._advanced(advance(state, self.chunk_epochs(state.epoch)))
             state = self._after_chunk(state, ending=self._ending(state))
-        return self._end(state, cut_short)
-
-    def train_within(self, state: State, advance_within: Callable[[State, int, Between], State]) -> State:
-        """As :meth:`train` for a library that runs the chunks in its own loop: ``advance_within(state, step,
-        between)`` runs up to ``--epochs`` (or its own stop) in chunks of :attr:`step`, calling ``between``
-        after each but the last, and returns the final state (built on the last state ``between`` returned)."""
-        self._begin(state)
-        cut_short = False
-
-        def between(current: State) -> tuple[State, bool]:
-            nonlocal cut_short
-            current = self._after_chunk(self._advanced(current), ending=False)
-            cut_short = self._ctrl_c()
-            return current, not cut_short
-
-        if state.epoch < self.schedule.epochs and not self.hooks.finished(state):
-            cut_short = self._ctrl_c()
-            if not cut_short:
-                state = self._advanced(advance_within(state, self.step, between))
-                if not cut_short:  # stopped on its own: the last chunk's report
-                    state = self._after_chunk(state, ending=True)
         return self._end(state, cut_short)
 
     # ----------------------------------------------------------------------------------------------

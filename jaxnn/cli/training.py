@@ -19,7 +19,8 @@ checkpoint in place.
 
 ``--optimizer lbfgs`` (:mod:`jaxnn.cli.lbfgs_training`) and population runs (:mod:`jaxnn.cli.population`)
 share the network, the state and the checkpoints (lbfgs has no optimiser state: ``opt_state`` is ``()``; an
-epoch is an iteration).
+epoch is an iteration; its :class:`jaxnn.lbfgs.LbfgsState` goes into the checkpoint's extras as
+``lbfgs.<field>`` arrays, see :func:`lbfgs_extras`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import checkpoint, distributed
+from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import PROG, CliError
@@ -45,7 +46,7 @@ from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, nex
 from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
 from jaxnn.layers import Dense, Params, Sequential
-from jaxnn.lbfgs import Status
+from jaxnn.lbfgs import LbfgsState, Status
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, solver
 from jaxnn.train import fit, training_keys
@@ -64,6 +65,7 @@ __all__ = [
     "evaluate",
     "fresh_state",
     "interrupted_message",
+    "lbfgs_extras",
     "make_head",
     "make_optimizer",
     "make_targets",
@@ -74,6 +76,7 @@ __all__ = [
     "schedule",
     "settled_options",
     "split_scores",
+    "stored_lbfgs_state",
     "train",
     "with_held_out",
 ]
@@ -181,10 +184,6 @@ class RunSetup(NamedTuple):
     out: Path | None  # None: nothing is written (also in processes other than 0)
 
 
-# The record's former name, for jaxnn/cli/lbfgs_training.py alone until it imports RunSetup; not exported.
-Run = RunSetup
-
-
 class TrainState(NamedTuple):
     """Everything a checkpoint holds besides the key and options; arrays on the host."""
 
@@ -198,6 +197,7 @@ class TrainState(NamedTuple):
     total_seconds: float  # the same plus held-out evaluation, progress and checkpoint writing
     diverged: bool
     stopped: str | None = None  # lbfgs: why its last minimisation stopped, a jaxnn.lbfgs.Status name
+    lbfgs: LbfgsState | None = None  # lbfgs: the minimisation reached (host arrays); None: a fresh one starts
 
 
 def fresh_state(model: Sequential, optimizer: optax.GradientTransformation | None, n_features: int, seed: int):
@@ -228,6 +228,9 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
+    minimisation = stored_lbfgs_state(path, extras, saved.params, saved.epoch)
+    if minimisation is not None and saved.config.get("optimizer") != LBFGS:
+        raise checkpoint.CheckpointError(f"{path} is corrupt: it holds an L-BFGS state but is not an lbfgs run")
     state = TrainState(
         saved.params,
         saved.opt_state,
@@ -239,8 +242,53 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         saved.config.get("total_seconds", seconds),
         saved.config.get("diverged", False),
         stopped,
+        minimisation,
     )
     return state, saved.key, saved.config
+
+
+_LBFGS_PREFIX = "lbfgs."  # the checkpoint extras that hold an lbfgs run's LbfgsState
+
+
+def lbfgs_extras(state: LbfgsState | None) -> dict[str, np.ndarray]:
+    """An L-BFGS state as checkpoint extras, one plain array per field: ``lbfgs.theta``, ``lbfgs.memory.s``,
+    ``lbfgs.n_iter``, ... (none without a state)."""
+    if state is None:
+        return {}
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return {
+        _LBFGS_PREFIX + jax.tree_util.keystr(path, simple=True, separator="."): np.asarray(leaf)
+        for path, leaf in leaves
+    }
+
+
+def stored_lbfgs_state(path: Path, extras: dict[str, np.ndarray], params, epoch: int) -> LbfgsState | None:
+    """The L-BFGS state of a checkpoint's extras (None in one without: an older checkpoint, or one written
+    before the minimisation started), checked against its parameters and ``epoch``."""
+    stored = {name: array for name, array in extras.items() if name.startswith(_LBFGS_PREFIX)}
+    if not stored:
+        return None
+    fresh = lbfgs.initial_state(params)
+    like = lbfgs_extras(fresh)
+    fits = set(stored) == set(like) and all(
+        stored[name].shape == array.shape and stored[name].dtype == array.dtype for name, array in like.items()
+    )
+    if not fits:
+        raise checkpoint.CheckpointError(f"{path} is corrupt: its L-BFGS state does not fit the network")
+    state = jax.tree.unflatten(jax.tree.structure(fresh), [stored[name] for name in like])
+    statuses = [int(status) for status in Status if status != Status.STOPPED]
+    sound = (
+        np.array_equal(state.theta, fresh.theta)  # the iterate is the saved parameters
+        and 0 <= state.n_iter <= epoch
+        and 0 <= state.n_fun
+        and 0 <= state.memory.count <= state.memory.s.shape[0]
+        and int(state.status) in statuses
+    )
+    if not sound:
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: its L-BFGS state does not match its parameters and counts"
+        )
+    return state
 
 
 def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
@@ -314,7 +362,11 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
         epoch=state.epoch,
         history=state.history,
         config=config,
-        extras={"held_out_epochs": state.held_out_epochs, "held_out_losses": state.held_out_losses},
+        extras={
+            "held_out_epochs": state.held_out_epochs,
+            "held_out_losses": state.held_out_losses,
+            **lbfgs_extras(state.lbfgs),
+        },
     )
     return path
 
