@@ -44,6 +44,7 @@ from jaxnn.losses import Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
     LEARNING_RATE_SCHEDULES,
+    SOLVERS,
     ScheduleValues,
     SolverSettings,
     gradient_descent,
@@ -214,8 +215,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     l2 = per_member("l2", o["l2"], n_members)
     if not isinstance(o["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
-            "optimizer must be a solver name ('gd', 'sgd', 'adam') or an optax.GradientTransformation, e.g. "
-            f"optax.adam(0.01); got {o['optimizer']!r:.80}"
+            f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
+            f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
         )
     optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
     checked_pairing(o["validation"], o["score"], stopping)

@@ -127,7 +127,7 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     "solver": (
         Rule(
             lambda v: isinstance(v, optax.GradientTransformation) or v in SOLVERS or is_lbfgs(v),
-            "'lbfgs', 'gd', 'sgd', 'adam' or an optax.GradientTransformation",
+            ", ".join(repr(name) for name in ("lbfgs", *SOLVERS)) + " or an optax.GradientTransformation",
         ),
     ),
     "learning_rate_init": (POSITIVE,),
