@@ -46,8 +46,10 @@ __all__ = [
     "ADAPTIVE_DIVISOR",
     "ADAPTIVE_MIN_RATE",
     "DEFAULT_SETTINGS",
+    "FULL_BATCH_SOLVERS",
     "LEARNING_RATE_SCHEDULES",
     "SOLVERS",
+    "USUAL_LEARNING_RATES",
     "DescentRates",
     "ScheduleValues",
     "ScheduledState",
@@ -73,7 +75,9 @@ __all__ = [
 ]
 
 SOLVERS = ("gd", "sgd", "adam")
-FULL_BATCH_SOLVERS = ("gd",)
+FULL_BATCH_SOLVERS = ("gd",)  # the solvers whose usual batch is all the rows; the others take minibatches
+# Each solver's usual step, jaxnn-train's default --lr: the seeds' 0.1 for descent, 0.01 for the adaptive ones.
+USUAL_LEARNING_RATES = {"gd": 0.1, "sgd": 0.1, "adam": 0.01}
 LEARNING_RATE_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's names and meanings
 ADAPTIVE_DIVISOR = 5.0  # adaptive: η ← η / 5 on a plateau
 ADAPTIVE_MIN_RATE = 1e-6  # adaptive: a plateau at η ≤ this stops training

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.losses import LOSSES
-from jaxnn.optimizers import SOLVERS, SolverSettings
+from jaxnn.optimizers import FULL_BATCH_SOLVERS, SOLVERS, USUAL_LEARNING_RATES, SolverSettings
 from jaxnn.platforms import PLATFORMS
 
 __all__ = [
@@ -52,9 +52,9 @@ OPTIMIZERS = (*SOLVERS, LBFGS)
 
 # Defaults that depend on the optimiser: full-batch gradient descent is the seeds' recipe.  For lbfgs an
 # "epoch" is an iteration, and 200 is the estimators' (and scikit-learn's MLP's) max_iter.
-DEFAULT_LR = {"gd": 0.1, "sgd": 0.1, "adam": 0.01, LBFGS: None}  # None: no learning rate
-DEFAULT_EPOCHS = {"gd": 2000, "sgd": 200, "adam": 200, LBFGS: 200}
-DEFAULT_BATCH = {"gd": None, "sgd": 32, "adam": 32, LBFGS: None}  # None: full batch
+DEFAULT_LR = {**USUAL_LEARNING_RATES, LBFGS: None}  # None: no learning rate
+DEFAULT_EPOCHS = {**{name: 2000 if name in FULL_BATCH_SOLVERS else 200 for name in SOLVERS}, LBFGS: 200}
+DEFAULT_BATCH = {**{name: None if name in FULL_BATCH_SOLVERS else 32 for name in SOLVERS}, LBFGS: None}  # None: all
 SGD_DEFAULTS = SolverSettings()  # momentum 0.9, Nesterov: scikit-learn's, and the estimators'
 
 REQUIRED = object()  # the legacy of an option every checkpoint holds
