@@ -9,11 +9,14 @@ scikit-learn's MLP defaults for its settings:
   minibatch descent);
 * ``adam``: minibatches with Adam (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-8``).
 
-Whether a solver uses minibatches is a matter of the batch size, which the front ends choose; the
-update is this module's.  :func:`solver` returns the transformation with the learning rate built in;
-:func:`tunable_solver` returns the same update with the learning rate and an L2 rate kept in the
-optimiser state (``optax.inject_hyperparams``; for plain descent its own :class:`DescentRates`, which
-the training loop can apply to its folded layers), so model selection over them compiles once.
+Whether a solver uses minibatches is a matter of the batch size, which the front ends choose (each solver's
+usual batch and step are here: ``FULL_BATCH_SOLVERS``, ``USUAL_LEARNING_RATES``); the update is this
+module's.  :func:`make` is the one constructor the front ends use (``fit``, ``fit_many``, the estimators): a
+solver name gives :func:`tunable_solver`'s update, with the learning rate and an L2 rate kept in the
+optimiser state (``optax.inject_hyperparams``; for plain descent its own :class:`DescentRates`, which the
+training loop can apply to its folded layers), so model selection over them compiles once; a user's optax
+transformation is taken as it is.  :func:`solver` is the same update with the rate built in, the form of
+``jaxnn-train``'s checkpoints (:func:`fixed_rate_state` converts a tunable state to it).
 
 Learning-rate schedules (scikit-learn's ``learning_rate`` of the MLP's ``sgd``) belong to the optimiser:
 :func:`make` with ``schedule=`` wraps the solver so that its state (:class:`ScheduledState`) also holds the

@@ -8,7 +8,7 @@ is the single run ``--lr η --seed s``: its split is drawn with ``s`` and its in
 split, its initial weights and shuffle key are :func:`jaxnn.train.training_keys` ``(s)``'s (drawn for all
 members at once by ``model.init_many``), and its learning rate is ``η``.  Members that share a seed share
 their data; with several seeds each member gets its own split (``fit_many``'s per-member inputs).  The
-learning rates live in the optimiser state (``jaxnn.optimizers.tunable_solver``), so the whole grid is
+learning rates live in the optimiser state (``jaxnn.optimizers.make``), so the whole grid is
 one compiled program.  Training runs in the chunks of a single run (about 1/50 of the epochs each, with
 the held-out loss of every member after each), in the loop layout a single run uses, so member ``i``
 ends where its single run ends, up to float32 rounding (batched products may sum in another order).  A
@@ -187,7 +187,7 @@ def _population(setups: list[RunSetup]) -> tuple[Population, Members]:
 
 
 def advance(population: Population, members: Members, epochs: int) -> Members:
-    """``epochs`` more epochs of every member (:func:`jaxnn.population.fit_many`, the library call of population
+    """``epochs`` more epochs of every member (:func:`jaxnn.fit_many`, the library call of population
     runs).  A member that diverged earlier stays at its last finite state, as its single run stops there."""
     first = population.setups[0]
     options = first.options
