@@ -230,7 +230,7 @@ def member_keys(key, n_members: int) -> jax.Array:
     prng_key(key)
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):  # the raw uint32 form: JAX's default generator
         key = jax.random.wrap_key_data(key)
-    if key.ndim == 0:
+    if key.ndim == 0:  # through the host: an eager indexing or broadcast of a key array costs more
         data = np.asarray(jax.random.key_data(key))
         return jax.random.wrap_key_data(np.broadcast_to(data, (n_members, *data.shape)), impl=jax.random.key_impl(key))
     if key.shape[0] != n_members:

@@ -286,6 +286,7 @@ def make(
     *,
     l2: bool = False,
     schedule: str = "constant",
+    learning_rate: float | None = None,
 ) -> optax.GradientTransformation:
     """The optimiser of a training run, for every front end: the one constructor ``fit``, ``fit_many`` and the
     estimators build their optimisers with.
@@ -295,7 +296,14 @@ def make(
     ``schedule`` (``LEARNING_RATE_SCHEDULES``) changes that rate between epochs.  A user's optax
     transformation brings its own learning rate (and its own schedule, e.g. ``optax.exponential_decay``); it
     is used as it is, or with ``l2`` behind :func:`tunable_solver`'s L2 term.
+
+    ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
+    the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).
     """
+    if isinstance(optimizer, str) and learning_rate is not None:
+        if l2 or schedule != "constant":
+            raise ValueError("a learning rate built into the update takes no L2 rate and no schedule")
+        return solver(optimizer, learning_rate, settings)
     if isinstance(optimizer, str):
         look_up(dict.fromkeys(SOLVERS), optimizer, "solver")
         look_up(dict.fromkeys(LEARNING_RATE_SCHEDULES), schedule, "learning-rate schedule")

@@ -154,15 +154,30 @@ def _n_members(params) -> int:
     return sizes.pop()
 
 
+class _MemberShape:
+    """One member's shape of a leaf: all ``model.check`` reads (cheaper than an index or a ShapeDtypeStruct)."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, leaf):
+        self.shape = np.shape(leaf)[1:]
+
+
 def _member_shapes(params):
-    """One member's shapes (all ``model.check`` reads), without an indexing operation per leaf."""
-    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf)[1:], leaf.dtype), params)
+    """One member's shapes, without an indexing operation per leaf."""
+    return jax.tree.map(_MemberShape, params)
 
 
 @partial(jax.jit, static_argnums=0)
 def _init_states(optimizer, params, rates, penalties, schedule):
     """Every member's fresh optimiser state with its rates (and schedule values), as one compiled call."""
     return jax.vmap(partial(init_state, optimizer))(params, rates, penalties, schedule)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_as_given(optimizer, params):
+    """Every member's fresh state of a user's transformation, as one compiled call."""
+    return jax.vmap(optimizer.init)(params)
 
 
 def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
@@ -229,7 +244,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         val_axes = (x_val_axis, y_val_axis)
     opt_state = o["opt_state"]
     if opt_state is None and optimizer is o["optimizer"]:  # a user's transformation, as it is
-        opt_state = jax.vmap(optimizer.init)(params)
+        opt_state = _init_as_given(optimizer, params)
     elif opt_state is None:  # rates in the state (a user's transformation with l2 has its own rate: 0 unused)
         rates = np.zeros(n_members) if rates is None else rates
         values = None
@@ -238,7 +253,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
             values = ScheduleValues(rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
             values = ScheduleValues(*(array.astype(dtype) for array in values))
         opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype), values)
-    keys = member_keys(_default_key() if o["key"] is None else o["key"], n_members)
+    keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(
         model,
         loss,
@@ -393,6 +408,8 @@ def fit(
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
     checked_model(model)
+    if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
+        opt_state = optimizer.init(params)  # one network's state as it is (no vmap over a member axis of one)
     if opt_state is not None:
         options["opt_state"] = _one_member(opt_state)
     prepared = _prepare(model, _one_member(params), x, y, population=False, options=options)
@@ -478,7 +495,7 @@ def training_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, shuffle_key
 
 
-@lru_cache(maxsize=1)
-def _default_key() -> jax.Array:
-    """The key of a full-batch fit, which never shuffles: made once, not on every call."""
-    return jax.random.key(0)
+@lru_cache(maxsize=8)
+def _default_keys(n_members: int) -> jax.Array:
+    """The keys of a full-batch fit, which never shuffles: made once per population size, not on every call."""
+    return member_keys(jax.random.key(0), n_members)

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import jaxnn
-from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, engine, lbfgs
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, engine, lbfgs, line_search
 from jaxnn._builds import FallbackJit
 from jaxnn.data import one_hot
 from jaxnn.engine import decide_layout
@@ -195,8 +195,8 @@ def test_every_iteration_satisfies_sufficient_decrease_and_curvature(name):
         step = _flat(iterates[k]) - _flat(iterates[k - 1])
         slope_old, slope_new = _flat(g_old) @ step, _flat(g_new) @ step
         assert slope_old < 0, f"iteration {k}: not a descent direction"
-        assert float(f_new) <= float(f_old) + lbfgs.SUFFICIENT_DECREASE * slope_old, f"iteration {k}: Armijo"
-        assert abs(slope_new) <= lbfgs.CURVATURE * abs(slope_old), f"iteration {k}: curvature"
+        assert float(f_new) <= float(f_old) + line_search.SUFFICIENT_DECREASE * slope_old, f"iteration {k}: Armijo"
+        assert abs(slope_new) <= line_search.CURVATURE * abs(slope_old), f"iteration {k}: curvature"
 
 
 # --------------------------------------------------------------------------------------------------

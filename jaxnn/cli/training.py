@@ -48,7 +48,7 @@ from jaxnn.heads import Head, class_indices, classification_head, encode_classes
 from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.lbfgs import LbfgsState, Status
 from jaxnn.metrics import accuracy
-from jaxnn.optimizers import SolverSettings, solver
+from jaxnn.optimizers import SolverSettings, make
 from jaxnn.train import fit, training_keys
 
 # PROGRESS_UPDATES, next_stop and progress_step are the runner's chunking, named here too (as before it moved).
@@ -119,8 +119,9 @@ def build_model(options: dict[str, Any], head: Head) -> Sequential:
 def make_optimizer(options: dict[str, Any]) -> optax.GradientTransformation:
     """The named solver at ``--lr``; sgd with ``--momentum`` and ``--nesterov`` (cached: compiled once per setting)."""
     if options["optimizer"] == "sgd":
-        return solver("sgd", options["lr"], SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"]))
-    return solver(options["optimizer"], options["lr"])
+        settings = SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"])
+        return make("sgd", settings, learning_rate=options["lr"])
+    return make(options["optimizer"], learning_rate=options["lr"])
 
 
 class Targets(NamedTuple):
