@@ -311,8 +311,13 @@ def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, 
             no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
         )
         data = Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
+    return _run_program(spec, members, data, axes, start_epoch, epochs)
+
+
+def _run_program(spec: RunSpec, members: Members, data: Data, axes: Data, start_epoch, epochs) -> FitResult:
+    """The members trained by one compiled program: the loop as it is for one member, under ``vmap`` for more."""
     train_carry, stop_carry = _initial_carries(spec, members, data.y.dtype)
-    program = partial(_chunk_of_one if len(rows) == 1 else _chunk_of_group, spec, axes)
+    program = partial(_chunk_of_one if len(members.keys) == 1 else _chunk_of_group, spec, axes)
     return drive(
         spec,
         program,
@@ -398,23 +403,16 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
     n_real = data.x.shape[0]
     sharded = distributed.shard_rows(mesh, data.x, data.y, data.weight, dtype=data.y.dtype)
     spec = spec._replace(batch_size=sharded.x.shape[0] if spec.batch_size >= n_real else spec.batch_size)
-    replicated = Members(
-        *(None if field is None else distributed.replicate(mesh, field) for field in members[:2]),
+    replicated = members._replace(
+        params=distributed.replicate(mesh, members.params),
+        opt_state=distributed.replicate(mesh, members.opt_state),
         keys=distributed.replicate_keys(mesh, members.keys),
-        best=members.best,
-        no_improvement=members.no_improvement,
     )
-    data = Data(sharded.x, sharded.y, sharded.weight, *(distributed.replicate(mesh, array) for array in data[3:]))
-    train_carry, stop_carry = _initial_carries(spec, replicated, data.y.dtype)
-    program = partial(_chunk_of_one, spec, axes)
-    result = drive(
-        spec,
-        program,
-        data=data,
-        key=replicated.keys,
-        train=train_carry,
-        stop=stop_carry,
-        start_epoch=start_epoch,
-        epochs=epochs,
+    data = Data(
+        sharded.x,
+        sharded.y,
+        sharded.weight,
+        distributed.replicate(mesh, data.x_val),
+        distributed.replicate(mesh, data.y_val),
     )
-    return distributed.to_host(result)
+    return distributed.to_host(_run_program(spec, replicated, data, axes, start_epoch, epochs))
