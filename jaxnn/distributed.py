@@ -49,6 +49,8 @@ __all__ = [
     "replicate",
     "replicate_keys",
     "shard_rows",
+    "split_leading",
+    "split_leading_keys",
     "to_host",
 ]
 
@@ -143,6 +145,19 @@ def replicate_keys(mesh: Mesh, key: jax.Array) -> jax.Array:
     """A typed PRNG key (or an array of them) replicated over the mesh."""
     data = replicate(mesh, jax.random.key_data(key))
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+
+
+def split_leading(mesh: Mesh, tree):
+    """Every leaf of ``tree`` (the same host arrays in every process) split along its leading axis over the mesh:
+    a population's members, ``P / d`` on each of ``d`` devices (``P`` a multiple of ``d``)."""
+    along = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+    return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), along), tree)
+
+
+def split_leading_keys(mesh: Mesh, keys: jax.Array) -> jax.Array:
+    """One typed PRNG key per member, split along the member axis over the mesh (as :func:`split_leading`)."""
+    data = split_leading(mesh, jax.random.key_data(keys))
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(keys))
 
 
 def to_host(tree):

@@ -224,11 +224,14 @@ def train(
 
     The arrays are used as given: the front end has checked them and cast them to the members' float dtype
     (validation arrays are empty ``(0, 0)`` without a ``spec.score``).  ``group_size`` overrides
-    :func:`default_group_size`.  With ``mesh`` (one member, shared data) the rows are split across its
-    devices.  Returns a :class:`FitResult` whose leaves have a leading member axis (histories NaN after a
-    member's own last epoch) on the host.
+    :func:`default_group_size`.  With ``mesh``, one member's rows are split across its devices; a
+    population's members are (``P / d`` on each of ``d`` devices, padded by repeating members to a multiple of
+    ``d``), in one compiled program.  Returns a :class:`FitResult` whose leaves have a leading member axis
+    (histories NaN after a member's own last epoch) on the host.
     """
     n_members = len(members.keys)
+    if mesh is not None and n_members > 1:
+        return _train_members_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs)
     if mesh is not None:
         return _train_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs)
     group = default_group_size(n_members) if group_size is None else min(group_size, n_members)
@@ -301,17 +304,22 @@ def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, 
     """The members ``rows`` trained by one compiled program."""
     n_members = len(members.keys)
     if len(rows) != n_members or not np.array_equal(rows, np.arange(n_members)):
-        # Members are picked on the host: an eager JAX gather per leaf cost more than a short training run.
-        pick = partial(jax.tree.map, lambda leaf: np.asarray(leaf)[rows])
-        members = Members(
-            params=pick(members.params),
-            opt_state=pick(members.opt_state),
-            keys=members.keys[rows],
-            best=None if members.best is None else members.best[rows],
-            no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
-        )
-        data = Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
+        members, data = _picked(members, data, axes, rows)
     return _run_program(spec, members, data, axes, start_epoch, epochs)
+
+
+def _picked(members: Members, data: Data, axes: Data, rows) -> tuple[Members, Data]:
+    """The members ``rows`` (and their data), picked on the host: an eager JAX gather per leaf cost more than a
+    short training run."""
+    pick = partial(jax.tree.map, lambda leaf: np.asarray(leaf)[rows])
+    members = Members(
+        params=pick(members.params),
+        opt_state=pick(members.opt_state),
+        keys=members.keys[rows],
+        best=None if members.best is None else members.best[rows],
+        no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
+    )
+    return members, Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
 
 
 def _run_program(spec: RunSpec, members: Members, data: Data, axes: Data, start_epoch, epochs) -> FitResult:
@@ -416,3 +424,27 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
         distributed.replicate(mesh, data.y_val),
     )
     return distributed.to_host(_run_program(spec, replicated, data, axes, start_epoch, epochs))
+
+
+def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
+    """A population split along its member axis across ``mesh``'s devices, in one compiled program (one process:
+    the results are read from every device)."""
+    from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
+
+    n_members, n_devices = len(members.keys), mesh.size
+    rows = np.arange(n_members + (-n_members % n_devices)) % n_members  # repeat members to fill every device
+    if len(rows) != n_members:
+        members, data = _picked(members, data, axes, rows)
+    split = members._replace(
+        params=distributed.split_leading(mesh, members.params),
+        opt_state=distributed.split_leading(mesh, members.opt_state),
+        keys=distributed.split_leading_keys(mesh, members.keys),
+    )
+    data = Data(
+        *(
+            distributed.replicate(mesh, array) if axis is None else distributed.split_leading(mesh, array)
+            for array, axis in zip(data, axes, strict=True)
+        )
+    )
+    result = _run_program(spec, split, data, axes, start_epoch, epochs)
+    return member(jax.tree.map(np.asarray, result), slice(0, n_members))

@@ -445,6 +445,7 @@ def fit_many(
     power_t=0.5,
     shuffle: bool = True,
     group_size: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
     """Train every member of a population of P networks for up to ``epochs`` epochs, in one compiled program.
 
@@ -463,7 +464,9 @@ def fit_many(
 
     Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched
     product may sum in another order; ``tests/test_population.py`` states the bound it checks).
-    ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.
+    ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.  With
+    ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices, ``P / d`` on each
+    of ``d`` devices, in one compiled program (one process).
 
     Returns:
       A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``
@@ -484,7 +487,7 @@ def fit_many(
         group_size = positive_int(group_size, "group_size")
     return engine.train(
         prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
-        epochs=prepared.epochs, group_size=group_size,
+        epochs=prepared.epochs, group_size=group_size, mesh=mesh,
     )  # fmt: skip
 
 

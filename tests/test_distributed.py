@@ -199,3 +199,60 @@ def test_two_processes_train_like_one(tmp_path):
 
     assert cli.main([*TWO_PROCESS_RUN, "--quiet", "--out", str(tmp_path / "one")]) == 0
     _assert_close(_arrays(tmp_path / "process-0"), _arrays(tmp_path / "one"))
+
+
+POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
+    """
+    import json
+    import jax
+    import numpy as np
+    import jaxnn
+    from jaxnn import distributed
+    from jaxnn.data import iris_split, one_hot
+
+    placed = []
+    real_split = distributed.split_leading
+
+    def recording(mesh, tree):
+        out = real_split(mesh, tree)
+        placed.extend(
+            sorted(len(shard.data) for shard in leaf.addressable_shards) for leaf in jax.tree.leaves(out)
+        )
+        return out
+
+    distributed.split_leading = recording
+    split = iris_split()
+    x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
+    params = model.init_many(jax.random.split(jax.random.key(0), 64), 4)
+    common = dict(
+        loss="softmax_cross_entropy", epochs=30, optimizer="adam", batch_size=16,
+        learning_rate=np.logspace(-3, -1.5, 64).astype(np.float32), key=jax.random.split(jax.random.key(1), 64),
+    )
+    one = jaxnn.fit_many(model, params, x, y, **common)
+    eight = jaxnn.fit_many(model, params, x, y, mesh=distributed.make_mesh(), **common)
+    print(json.dumps({
+        "devices": len(jax.devices()),
+        "members_per_device": placed[0],
+        "one": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((one.params, one.history))],
+        "eight": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((eight.params, eight.history))],
+    }))
+    """
+)
+
+
+def test_a_population_split_over_eight_devices_equals_one_device_member_by_member():
+    """fit_many(mesh=...) puts 8 of 64 members on each of 8 devices, in one program; each member ends as on one
+    device, to float32 rounding (a batched product may sum in another order)."""
+    done = subprocess.run(
+        [sys.executable, "-c", POPULATION_ON_EIGHT_DEVICES],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 8 and report["members_per_device"] == [8] * 8
+    for got, want in zip(report["eight"], report["one"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
