@@ -69,6 +69,7 @@ __all__ = [
     "default_group_size",
     "epoch_batches",
     "forward",
+    "local_mesh",
     "member",
     "run_chunks",
     "stacked",
@@ -119,6 +120,17 @@ def default_group_size(n_members: int) -> int:
         return n_members
     n_groups = -(-n_members // CPU_GROUP)
     return -(-n_members // n_groups)
+
+
+def local_mesh() -> jax.sharding.Mesh | None:
+    """A mesh over this process's devices when it has several, else None: where the estimators' populations
+    (``fit_estimators``, the searches) spread their members."""
+    devices = jax.local_devices()
+    if len(devices) < 2:
+        return None
+    from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
+
+    return distributed.make_mesh(devices)
 
 
 def member(tree, index):

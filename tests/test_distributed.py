@@ -256,3 +256,43 @@ def test_a_population_split_over_eight_devices_equals_one_device_member_by_membe
     assert report["devices"] == 8 and report["members_per_device"] == [8] * 8
     for got, want in zip(report["eight"], report["one"], strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+SEARCH = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
+    from jaxnn import NeuralNetClassifier
+    from jaxnn.model_selection import GridSearchCV
+
+    x, y = load_wine(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    search = GridSearchCV(
+        NeuralNetClassifier((8,), solver="adam", max_iter=20, random_state=0),
+        {"learning_rate_init": [0.003, 0.01, 0.03], "alpha": [1e-4, 1e-2]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ).fit(x, y)
+    results = search.cv_results_
+    print(json.dumps({name: np.asarray(results[name]).tolist() for name in ("mean_test_score", "rank_test_score")}))
+    """
+)
+
+
+def test_a_search_gives_the_same_cv_results_on_one_and_on_eight_devices():
+    """The estimators' populations are split across the local devices when there are several (members of one
+    population on each); the search's scores do not depend on the device count."""
+    reports = []
+    for devices in (1, 8):
+        done = subprocess.run(
+            [sys.executable, "-c", SEARCH],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_environment(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"),
+        )
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(reports[1]["mean_test_score"], reports[0]["mean_test_score"], rtol=1e-6)
+    assert reports[1]["rank_test_score"] == reports[0]["rank_test_score"]

@@ -456,6 +456,7 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
         axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
         start_epoch=first.start_epoch,
         epochs=first.epochs,
+        mesh=engine.local_mesh(),  # several local devices: the members are split across them
     )
     population = as_numpy(population)
     return [member(population, i) for i in range(len(plans))]
