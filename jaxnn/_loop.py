@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -151,7 +151,7 @@ class TrainCarry(NamedTuple):
     """What training updates: the parameters (in the loop's layout), the optimiser state (with a schedule's
     values, when it has one) and whether every step so far was finite."""
 
-    params: Any
+    params: Params | list[jax.Array]  # model.init's layout, or the loop's W̃ = [Wᵀ | b] per layer
     opt_state: optax.OptState
     ok: jax.Array
 
@@ -162,7 +162,7 @@ class StopCarry(NamedTuple):
     enough improvement."""
 
     best: jax.Array
-    best_params: Any
+    best_params: Params | list[jax.Array] | None
     no_improvement: jax.Array
 
 

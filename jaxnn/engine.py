@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+import optax
 
 from jaxnn._loop import (
     EPOCH_CHUNK,
@@ -54,6 +55,7 @@ from jaxnn._loop import (
     tree_where,
 )
 from jaxnn._loop import compiled_programs as loop_programs
+from jaxnn.layers import Params
 
 __all__ = [
     "CPU_GROUP",
@@ -91,8 +93,8 @@ class Members(NamedTuple):
     best-scoring ones); None starts the rule afresh.
     """
 
-    params: Any
-    opt_state: Any
+    params: Params  # model.init's layout, every leaf with the member axis first
+    opt_state: optax.OptState
     keys: jax.Array
     best: np.ndarray | None = None
     no_improvement: np.ndarray | None = None
