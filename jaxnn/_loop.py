@@ -448,9 +448,15 @@ def compiled_programs() -> int:
 
 
 def host_array(array) -> np.ndarray:
-    """A host copy of a (replicated) array, also of a global array spread over several processes."""
+    """A host copy of an array, also of a global array spread over several processes: a replicated one is read
+    from this process's copy, a split one (a population's members) gathered from every process — a collective,
+    which every process reaches at the same point of the run."""
     if isinstance(array, jax.Array) and not array.is_fully_addressable:
-        return np.asarray(array.addressable_data(0))
+        if array.is_fully_replicated:
+            return np.asarray(array.addressable_data(0))
+        from jax.experimental import multihost_utils  # only multi-process runs get here
+
+        return np.asarray(multihost_utils.process_allgather(array, tiled=True))
     return np.asarray(array)
 
 

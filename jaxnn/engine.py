@@ -240,8 +240,8 @@ def train(
     (validation arrays are empty ``(0, 0)`` without a ``spec.score``).  ``group_size`` overrides
     :func:`default_group_size`.  With ``mesh``, one member's rows are split across its devices; a
     population's members are (``P / d`` on each of ``d`` devices, padded by repeating members to a multiple of
-    ``d``), in one compiled program.  Returns a :class:`FitResult` whose leaves have a leading member axis
-    (histories NaN after a member's own last epoch) on the host.
+    ``d``), in one compiled program, over every process of the mesh.  Returns a :class:`FitResult` whose
+    leaves have a leading member axis (histories NaN after a member's own last epoch) on the host.
     """
     n_members = len(members.keys)
     if mesh is not None and n_members > 1:
@@ -441,8 +441,8 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
 
 
 def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
-    """A population split along its member axis across ``mesh``'s devices, in one compiled program (one process:
-    the results are read from every device)."""
+    """A population split along its member axis across ``mesh``'s devices (of one process or several), in one
+    compiled program; the results are gathered on every process's host."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
     n_members, n_devices = len(members.keys), mesh.size
@@ -461,4 +461,4 @@ def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh,
         )
     )
     result = _run_program(spec, split, data, axes, start_epoch, epochs)
-    return member(jax.tree.map(np.asarray, result), slice(0, n_members))
+    return member(jax.tree.map(host_array, result), slice(0, n_members))

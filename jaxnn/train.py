@@ -466,7 +466,8 @@ def fit_many(
     product may sum in another order; ``tests/test_population.py`` states the bound it checks).
     ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.  With
     ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices, ``P / d`` on each
-    of ``d`` devices, in one compiled program (one process).
+    of ``d`` devices (of this process, or of every process after ``jaxnn.distributed.initialize``), in one
+    compiled program.
 
     Returns:
       A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``

@@ -296,3 +296,63 @@ def test_a_search_gives_the_same_cv_results_on_one_and_on_eight_devices():
         reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(reports[1]["mean_test_score"], reports[0]["mean_test_score"], rtol=1e-6)
     assert reports[1]["rank_test_score"] == reports[0]["rank_test_score"]
+
+
+POPULATION_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    import numpy as np
+    import jaxnn
+    from jaxnn import distributed
+    from jaxnn.data import iris_split, one_hot
+
+    address, n_processes, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if n_processes > 1:
+        distributed.initialize(address, n_processes, rank)
+    split = iris_split()
+    x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
+    params = model.init_many(jax.random.split(jax.random.key(0), 6), 4)
+    result = jaxnn.fit_many(
+        model, params, x, y, loss="softmax_cross_entropy", epochs=20, optimizer="adam", batch_size=16,
+        learning_rate=np.logspace(-3, -1.5, 6).astype(np.float32), key=jax.random.split(jax.random.key(1), 6),
+        mesh=distributed.make_mesh(),
+    )
+    print(json.dumps([np.asarray(leaf).tolist() for leaf in jax.tree.leaves((result.params, result.history))]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_population_over_two_processes_equals_one_process():
+    """fit_many(mesh=...) after jaxnn.distributed.initialize: 6 members, 3 on each process's device, end as in
+    one process, and both processes read every member."""
+    address = f"127.0.0.1:{_free_port()}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", POPULATION_PROCESS, address, "2", str(rank)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+            cwd=ROOT,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [process.communicate(timeout=240) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+    alone = subprocess.run(
+        [sys.executable, "-c", POPULATION_PROCESS, "", "1", "0"], capture_output=True, text=True, timeout=240,
+        env=_environment(), cwd=ROOT,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    one = json.loads(alone.stdout.strip().splitlines()[-1])
+    for out, _ in outputs:
+        for got, want in zip(json.loads(out.strip().splitlines()[-1]), one, strict=True):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
