@@ -21,9 +21,12 @@ Epochs run in chunks of ``spec.chunk`` per compiled call (:func:`run_chunks`, th
 solver shares): without a stopping rule every chunk is queued at once, with one the host reads each chunk's
 end before queuing the next, so a run that stops early runs no further chunk.
 
-Data-parallel.  With a ``mesh`` (``jaxnn.distributed.make_mesh``) the training rows are split across its
-devices (padded with rows of weight 0 to a multiple of the device count) and the members' state is
-replicated; ``jax.jit`` partitions the loop and inserts the all-reduce of the gradient shares.
+Over devices and hosts.  With a ``mesh`` (``jaxnn.distributed.make_mesh``, after
+``jaxnn.distributed.initialize`` for several hosts) one network's training rows are split across its devices
+(padded with rows of weight 0 to a multiple of the device count; data-parallel, ``jax.jit`` inserts the
+all-reduce of the gradient shares), and a population's members are split across them (``P / d`` per device,
+one compiled program).  The estimators' populations use :func:`local_mesh`: every local device, when there
+are several.
 """
 
 from __future__ import annotations
