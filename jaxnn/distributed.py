@@ -41,20 +41,23 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = [
     "BATCH_AXIS",
+    "MEMBER_AXIS",
     "ShardedData",
     "initialize",
     "is_main_process",
     "make_mesh",
     "padding_for",
+    "place",
+    "place_keys",
+    "population_mesh",
     "replicate",
     "replicate_keys",
     "shard_rows",
-    "split_leading",
-    "split_leading_keys",
     "to_host",
 ]
 
-BATCH_AXIS = "batch"
+BATCH_AXIS = "batch"  # the mesh axis training rows are split along
+MEMBER_AXIS = "members"  # the mesh axis a population's members are split along
 
 
 def initialize(
@@ -147,17 +150,26 @@ def replicate_keys(mesh: Mesh, key: jax.Array) -> jax.Array:
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
 
 
-def split_leading(mesh: Mesh, tree):
-    """Every leaf of ``tree`` (the same host arrays in every process) split along its leading axis over the mesh:
-    a population's members, ``P / d`` on each of ``d`` devices (``P`` a multiple of ``d``)."""
-    along = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
-    return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), along), tree)
+def place(mesh: Mesh, tree, *axes: str | None):
+    """Every leaf of ``tree`` (the same host arrays in every process) laid out over the mesh: leaf axis ``i`` split
+    along the mesh axis ``axes[i]`` (None, or no entry: not split), e.g. ``place(mesh, params, MEMBER_AXIS)``."""
+    sharding = NamedSharding(mesh, PartitionSpec(*axes))
+    return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), sharding), tree)
 
 
-def split_leading_keys(mesh: Mesh, keys: jax.Array) -> jax.Array:
-    """One typed PRNG key per member, split along the member axis over the mesh (as :func:`split_leading`)."""
-    data = split_leading(mesh, jax.random.key_data(keys))
+def place_keys(mesh: Mesh, keys: jax.Array, *axes: str | None) -> jax.Array:
+    """Typed PRNG keys laid out over the mesh as :func:`place` lays out arrays."""
+    data = place(mesh, jax.random.key_data(keys), *axes)
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(keys))
+
+
+def population_mesh(mesh: Mesh, n_members: int) -> Mesh:
+    """``mesh``'s devices as a 2-D mesh of ``(MEMBER_AXIS, BATCH_AXIS)`` for a population of ``n_members``: as
+    many member groups as divide the device count without exceeding the members (all devices when members
+    are as many), the rows of each group's members split over the rest."""
+    devices = np.asarray(mesh.devices).reshape(-1)
+    groups = max(g for g in range(1, len(devices) + 1) if len(devices) % g == 0 and g <= max(n_members, 1))
+    return Mesh(devices.reshape(groups, -1), (MEMBER_AXIS, BATCH_AXIS))
 
 
 def to_host(tree):

@@ -444,24 +444,51 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
 
 
 def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
-    """A population split along its member axis across ``mesh``'s devices (of one process or several), in one
-    compiled program; the results are gathered on every process's host."""
+    """A population split across ``mesh``'s devices (of one process or several), in one compiled program: the
+    members over groups of devices, and, when there are fewer members than devices, each member's training rows
+    over the devices of its group (padded with rows of weight 0); the results gathered on every host."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
-    n_members, n_devices = len(members.keys), mesh.size
-    rows = np.arange(n_members + (-n_members % n_devices)) % n_members  # repeat members to fill every device
+    n_members = len(members.keys)
+    grid = distributed.population_mesh(mesh, n_members)
+    n_groups, n_row_shards = grid.devices.shape
+    rows = np.arange(n_members + (-n_members % n_groups)) % n_members  # repeat members to fill every group
     if len(rows) != n_members:
         members, data = _picked(members, data, axes, rows)
-    split = members._replace(
-        params=distributed.split_leading(mesh, members.params),
-        opt_state=distributed.split_leading(mesh, members.opt_state),
-        keys=distributed.split_leading_keys(mesh, members.keys),
-    )
-    data = Data(
-        *(
-            distributed.replicate(mesh, array) if axis is None else distributed.split_leading(mesh, array)
-            for array, axis in zip(data, axes, strict=True)
+    n_real = data.x.shape[-2]
+    extra = distributed.padding_for(n_real, n_row_shards)
+    if extra:  # rows of weight 0 change nothing (jaxnn._loop.epoch_batches)
+        data = data._replace(
+            x=_padded_rows(data.x, extra, from_end=2),
+            y=_padded_rows(data.y, extra, from_end=2),
+            weight=_padded_rows(data.weight, extra, from_end=1),
         )
+    if spec.batch_size >= n_real:
+        spec = spec._replace(batch_size=n_real + extra)
+    member_axis, batch_axis = distributed.MEMBER_AXIS, distributed.BATCH_AXIS
+    split = members._replace(
+        params=distributed.place(grid, members.params, member_axis),
+        opt_state=distributed.place(grid, members.opt_state, member_axis),
+        keys=distributed.place_keys(grid, members.keys, member_axis),
     )
-    result = _run_program(spec, split, data, axes, start_epoch, epochs)
+    training = [
+        distributed.place(grid, array, batch_axis)
+        if axis is None
+        else distributed.place(grid, array, member_axis, batch_axis)
+        for array, axis in zip(data[:3], axes[:3], strict=True)
+    ]
+    validation = [
+        distributed.place(grid, array) if axis is None else distributed.place(grid, array, member_axis)
+        for array, axis in zip(data[3:], axes[3:], strict=True)
+    ]
+    result = _run_program(spec, split, Data(*training, *validation), axes, start_epoch, epochs)
     return member(jax.tree.map(host_array, result), slice(0, n_members))
+
+
+def _padded_rows(array, extra: int, *, from_end: int) -> np.ndarray:
+    """``array`` with ``extra`` rows of zeros after its rows, the axis ``from_end`` places from its end (2 for
+    ``x``/``y``, 1 for the weights; a per-member array has the member axis first)."""
+    array = np.asarray(array)
+    widths = [(0, 0)] * array.ndim
+    widths[array.ndim - from_end] = (0, extra)
+    return np.pad(array, widths)

@@ -211,39 +211,43 @@ POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
     from jaxnn.data import iris_split, one_hot
 
     placed = []
-    real_split = distributed.split_leading
+    real_place = distributed.place
 
-    def recording(mesh, tree):
-        out = real_split(mesh, tree)
-        placed.extend(
-            sorted(len(shard.data) for shard in leaf.addressable_shards) for leaf in jax.tree.leaves(out)
-        )
+    def recording(mesh, tree, *axes):
+        out = real_place(mesh, tree, *axes)
+        shards = [sorted(shard.data.shape[0] for shard in leaf.addressable_shards) for leaf in jax.tree.leaves(out)]
+        placed.append((axes, shards))
         return out
 
-    distributed.split_leading = recording
+    distributed.place = recording
     split = iris_split()
     x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
     model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
-    params = model.init_many(jax.random.split(jax.random.key(0), 64), 4)
-    common = dict(
-        loss="softmax_cross_entropy", epochs=30, optimizer="adam", batch_size=16,
-        learning_rate=np.logspace(-3, -1.5, 64).astype(np.float32), key=jax.random.split(jax.random.key(1), 64),
-    )
-    one = jaxnn.fit_many(model, params, x, y, **common)
-    eight = jaxnn.fit_many(model, params, x, y, mesh=distributed.make_mesh(), **common)
-    print(json.dumps({
-        "devices": len(jax.devices()),
-        "members_per_device": placed[0],
-        "one": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((one.params, one.history))],
-        "eight": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((eight.params, eight.history))],
-    }))
+    report = {"devices": len(jax.devices())}
+    for n in (64, 2):
+        placed.clear()
+        params = model.init_many(jax.random.split(jax.random.key(0), n), 4)
+        common = dict(
+            loss="softmax_cross_entropy", epochs=30, optimizer="adam", batch_size=16,
+            learning_rate=np.logspace(-3, -1.5, n).astype(np.float32), key=jax.random.split(jax.random.key(1), n),
+        )
+        one = jaxnn.fit_many(model, params, x, y, **common)
+        many = jaxnn.fit_many(model, params, x, y, mesh=distributed.make_mesh(), **common)
+        report[n] = {
+            "members_per_device": placed[0][1][0],
+            "x_rows_per_device": [shards for axes, leaves in placed if axes == ("batch",) for shards in leaves][0],
+            "one": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((one.params, one.history))],
+            "many": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((many.params, many.history))],
+        }
+    print(json.dumps(report))
     """
 )
 
 
 def test_a_population_split_over_eight_devices_equals_one_device_member_by_member():
-    """fit_many(mesh=...) puts 8 of 64 members on each of 8 devices, in one program; each member ends as on one
-    device, to float32 rounding (a batched product may sum in another order)."""
+    """fit_many(mesh=...) puts 8 of 64 members on each of 8 devices, in one program; with 2 members, each member
+    on 4 devices with a quarter of the rows each.  Every member ends as on one device, to float32 rounding (a
+    batched product, or a sum over split rows, may add in another order)."""
     done = subprocess.run(
         [sys.executable, "-c", POPULATION_ON_EIGHT_DEVICES],
         capture_output=True,
@@ -253,9 +257,12 @@ def test_a_population_split_over_eight_devices_equals_one_device_member_by_membe
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["devices"] == 8 and report["members_per_device"] == [8] * 8
-    for got, want in zip(report["eight"], report["one"], strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    assert report["devices"] == 8
+    assert report["64"]["members_per_device"] == [8] * 8 and report["64"]["x_rows_per_device"] == [112] * 8
+    assert report["2"]["members_per_device"] == [1] * 8 and report["2"]["x_rows_per_device"] == [28] * 8
+    for size in ("64", "2"):
+        for got, want in zip(report[size]["many"], report[size]["one"], strict=True):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
 SEARCH = textwrap.dedent(
