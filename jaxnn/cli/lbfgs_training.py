@@ -53,7 +53,7 @@ import jax
 import numpy as np
 
 from jaxnn import distributed, lbfgs
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks
 from jaxnn.cli.training import (
@@ -146,7 +146,7 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     return training.loss, score, float(state.held_out_losses[-1])
 
 
-def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:
     """The minimisation (unless ``setup.epochs`` are done or it :func:`ended`) in chunks of :func:`advance`, with
     progress, held-out loss and checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
@@ -160,5 +160,5 @@ def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC)
         save=lambda state: save_checkpoint(setup, state),
         finished=ended,
     )
-    runner = ChunkRunner(schedule(setup)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, ctrl_c, setup.runtime)
+    runner = ChunkRunner(schedule(setup)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, stop, setup.runtime)
     return runner.train(state, partial(advance, setup))

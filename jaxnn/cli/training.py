@@ -38,8 +38,8 @@ import optax
 from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, CliError
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.errors import PROG, CliError, DiskFull, is_disk_full
+from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
@@ -355,6 +355,27 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
         **({} if state.stopped is None else {"stopped": state.stopped}),
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
+    try:
+        _save(setup, state, path, config)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        what = unit(setup.options["optimizer"])
+        raise DiskFull(
+            f"{PROG}: the disk is full: could not write checkpoint at {what} {state.epoch}; {_kept(path, what)}"
+        ) from None
+    return path
+
+
+def _kept(path: Path, what: str) -> str:
+    """What a failed write of the checkpoint at ``path`` leaves: the checkpoint written before, if any."""
+    try:
+        return f"the checkpoint of {what} {checkpoint.read_config(path)['epoch']} is kept"
+    except (OSError, checkpoint.CheckpointError):
+        return "no earlier checkpoint is there"
+
+
+def _save(setup: RunSetup, state: TrainState, path: Path, config: dict[str, Any]) -> None:
     checkpoint.save(
         path,
         params=state.params,
@@ -369,7 +390,6 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
             **lbfgs_extras(state.lbfgs),
         },
     )
-    return path
 
 
 def interrupted_message(setup: RunSetup, epoch: int) -> str:
@@ -392,7 +412,7 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     return last_loss, score, float(state.held_out_losses[-1])
 
 
-def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:
     """Chunks of :func:`advance` up to ``setup.epochs`` (or a divergence), with progress, held-out loss and
     checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
@@ -406,4 +426,4 @@ def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC)
         save=lambda state: save_checkpoint(setup, state),
         finished=lambda state: state.diverged,
     )
-    return ChunkRunner(schedule(setup), hooks, progress, ctrl_c, setup.runtime).train(state, partial(advance, setup))
+    return ChunkRunner(schedule(setup), hooks, progress, stop, setup.runtime).train(state, partial(advance, setup))
