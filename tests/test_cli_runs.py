@@ -344,3 +344,14 @@ def test_metrics_json_is_strict_json_after_divergence(tmp_path, capsys):
 def test_json_safe_nulls_every_non_finite_float():
     value = {"a": [1.0, float("inf"), {"b": float("-inf")}], "c": (float("nan"), 2), "d": "nan", "e": None}
     assert report.json_safe(value) == {"a": [1.0, None, {"b": None}], "c": [None, 2], "d": "nan", "e": None}
+
+
+def test_confusion_png_of_200_classes_is_a_small_heat_map(tmp_path):
+    # it used to write 40000 cell labels on a 102-inch figure: 10200 x 10200 pixels, minutes of matplotlib
+    rng = np.random.default_rng(0)
+    rows = [(*rng.normal(size=2).tolist(), f"class{index % 200}") for index in range(2000)]
+    data = write_csv(tmp_path / "many.csv", ["a", "b", "label"], rows)
+    assert train("--csv", data, "--target", "label", "--epochs", 1, "--quiet", "--out", tmp_path / "run") == 0
+    png = (tmp_path / "run" / "confusion.png").read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert png.startswith(PNG) and width <= 1000 and height <= 1000, (width, height)

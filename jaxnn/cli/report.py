@@ -183,6 +183,38 @@ def _population_loss_figure(figure, state: TrainState, setup: RunSetup, curves: 
         axes.set_yscale("log")
 
 
+LABELLED_CLASSES = 30  # up to this many classes confusion.png writes each count and names every class
+
+
+def _confusion_figure(counts: np.ndarray, class_names, name: str):
+    """The confusion matrix: with at most :data:`LABELLED_CLASSES` classes every cell's count and every class's
+    name; beyond, a heat map of a fixed size without cell labels (k² texts would take minutes and a picture
+    of tens of thousands of pixels), class names only at a few ticks, and a colour bar for the counts."""
+    from matplotlib.figure import Figure
+
+    k = len(class_names)
+    labelled = k <= LABELLED_CLASSES
+    size = max(4.0, 0.5 * k + 2) if labelled else 8.0
+    figure = Figure(figsize=(size, size), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(counts, cmap="Blues", interpolation="nearest")
+    if labelled:
+        for (row, column), count in np.ndenumerate(counts):
+            light = count > counts.max() / 2
+            axes.text(column, row, str(count), ha="center", va="center", color="white" if light else "black")
+        ticks = np.arange(k)
+    else:
+        figure.colorbar(image, ax=axes, shrink=0.8, label="test rows")
+        ticks = np.unique(np.linspace(0, k - 1, 11).round().astype(int))
+    labels = [class_names[index] for index in ticks]
+    axes.set_xticks(ticks, labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
+    axes.set_yticks(ticks, labels)
+    accuracy_text = f"{np.trace(counts) / counts.sum():.3f}" if counts.sum() else "n/a"
+    title = f"{name}: test accuracy {accuracy_text}" + ("" if labelled else f" ({k} classes)")
+    axes.set(xlabel="predicted", ylabel="true", title=title)
+    return figure
+
+
 def write_plots(
     out: Path, state: TrainState, setup: RunSetup, predicted: np.ndarray, population: PopulationCurves | None = None
 ) -> list[str]:
@@ -205,19 +237,7 @@ def write_plots(
     if problem.task == "classification":
         k = len(problem.class_names)
         counts = _confusion_counts(problem.y_test, predicted, k)
-        size = max(4.0, 0.5 * k + 2)
-        figure = Figure(figsize=(size, size), layout="constrained")
-        axes = figure.subplots()
-        axes.imshow(counts, cmap="Blues")
-        for (row, column), count in np.ndenumerate(counts):
-            light = count > counts.max() / 2
-            axes.text(column, row, str(count), ha="center", va="center", color="white" if light else "black")
-        axes.set_xticks(
-            np.arange(k), problem.class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center"
-        )
-        axes.set_yticks(np.arange(k), problem.class_names)
-        accuracy_text = f"{np.trace(counts) / counts.sum():.3f}" if counts.sum() else "n/a"
-        axes.set(xlabel="predicted", ylabel="true", title=f"{problem.name}: test accuracy {accuracy_text}")
+        figure = _confusion_figure(counts, problem.class_names, problem.name)
         _save_figure(figure, out / "confusion.png")
         written.append("confusion.png")
     return written
