@@ -138,6 +138,10 @@ BAD_INPUT = [
     (["--checkpoint-seconds", "-1"], "'-1' is not a number of seconds, 0 or more"),
     (["--platform", "quantum"], "unknown platform 'quantum'; choose cpu, gpu, tpu"),
     (["--num-processes", "2"], "--num-processes and --process-id describe several hosts: give --coordinator too"),
+    # refused before any weight is allocated or compiled (it was an XLA out-of-memory traceback)
+    (["--layers", "1000000000"], "--layers 1000000000: 8,000,000,003 weights need about"),
+    (["--layers", "2147483648"], "; use narrower layers"),
+    (["--layers", "1000000000", "--lr", "0.1,1", "--seed", "0,1"], "4 networks of 8,000,000,003 weights need about"),
     (["--coordinator", "host0"], "argument --coordinator: 'host0' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", "host0:0"], "argument --coordinator: 'host0:0' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", "host0:65536"], "'host0:65536' is not HOST:PORT with a port from 1 to 65535"),

@@ -55,6 +55,7 @@ from jaxnn.cli.training import (
     make_head,
     make_optimizer,
     make_targets,
+    refuse_what_cannot_fit,
     resumed_state,
     settled_options,
     train,
@@ -153,6 +154,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)
+    refuse_what_cannot_fit(options, problem, head, runtime)
     model = build_model(options, head)
     lbfgs = options["optimizer"] == cli_options.LBFGS
     optimizer = None if lbfgs else make_optimizer(options)

@@ -52,6 +52,7 @@ from jaxnn.cli.training import (
     make_head,
     make_optimizer,
     make_targets,
+    refuse_what_cannot_fit,
     settled_options,
 )
 from jaxnn.engine import member
@@ -73,6 +74,7 @@ def _member_setups(
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
     settled = [settled_options(member_options, problems[member_options["seed"]]) for member_options in members]
     head = make_head(settled[0], problems[members[0]["seed"]])
+    refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
     model = build_model(settled[0], head)
     targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
     epochs = args.epochs or cli_options.default("epochs", options)
