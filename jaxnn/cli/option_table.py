@@ -283,7 +283,8 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "checkpoint_seconds", "files", "write a checkpoint when S seconds have passed since the last one "
-            f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on Ctrl-C and on divergence; needs --out)",
+            f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on a stop signal and on divergence); chunks of "
+            "epochs take at most about S/2, so without --out it sets how soon Ctrl-C, SIGTERM and SIGHUP take effect",
             "S", parse=float, valid=lambda value: math.isfinite(value) and value >= 0,
             what="a number of seconds, 0 or more", default=DEFAULT_CHECKPOINT_SECONDS,
         ),
