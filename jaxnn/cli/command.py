@@ -293,7 +293,8 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:
-            print(interrupted.message, file=sys.stderr)
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone (EIO): the status still says
+                print(interrupted.message, file=sys.stderr, flush=True)
         return exit_status(stop)
     except KeyboardInterrupt:  # only where Ctrl-C could not be made a flag (outside the main thread)
         print(f"{PROG}: interrupted", file=sys.stderr)
