@@ -22,7 +22,7 @@ The summary says which (:func:`stop_reason`, with scipy's message); ``metrics.js
 the :class:`jaxnn.lbfgs.Status` name as ``stopped``.  An lbfgs "epoch" is an iteration throughout:
 ``history.csv`` has one row per iteration (``L`` after it) and the checkpoint's ``epoch`` counts iterations.
 
-Chunks.  The chunk runner (:class:`jaxnn.cli.runner.ChunkRunner`) calls :func:`advance` for about a fiftieth of
+Chunks.  The chunk runner (:class:`jaxnn.cli.runner.ChunkRunner`) calls :func:`advance` for at most a fiftieth of
 ``--epochs`` iterations at a time, as it does for every mode; the run's state carries the whole
 :class:`jaxnn.lbfgs.LbfgsState` (iterate, gradient, curvature memory, counts, status), and each call continues
 the one minimisation from it (:func:`jaxnn.lbfgs.run`), so the iterates are those of one uninterrupted call.

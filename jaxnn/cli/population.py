@@ -9,7 +9,7 @@ split, its initial weights and shuffle key are :func:`jaxnn.train.training_keys`
 members at once by ``model.init_many``), and its learning rate is ``η``.  Members that share a seed share
 their data; with several seeds each member gets its own split (``fit_many``'s per-member inputs).  The
 learning rates live in the optimiser state (``jaxnn.optimizers.make``), so the whole grid is
-one compiled program.  Training runs in the chunks of a single run (about 1/50 of the epochs each, with
+one compiled program.  Training runs in the chunks of a single run (at most about 1/50 of the epochs each, with
 the held-out loss of every member after each), in the loop layout a single run uses, so member ``i``
 ends where its single run ends, up to float32 rounding (batched products may sum in another order).  A
 member that diverges keeps its last finite state and stops, as a single run does; the others go on.

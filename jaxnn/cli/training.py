@@ -7,9 +7,9 @@ by the same head, and the optimiser is :func:`jaxnn.optimizers.solver`'s, so eve
 means in the estimators.  The initial weights and the shuffle key come from ``--seed`` through
 :func:`jaxnn.train.training_keys`, as in the estimators.
 
-Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, about 1/50 of the
+Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, at most 1/50 of the
 run per call) to the chunk runner (:mod:`jaxnn.cli.runner`), which evaluates the held-out (test-split) loss
-after each chunk, reports progress, writes checkpoints and sees Ctrl-C.  Epoch ``e`` always shuffles with
+after each chunk, reports progress, writes checkpoints and sees the stop signals.  Epoch ``e`` always shuffles with
 ``fold_in(key, e)``, so on CPU a run cut into any chunks — or interrupted and resumed — ends bitwise equal to
 an uninterrupted one.
 
