@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from cli_support import DELETE, shell, train, with_config, write_csv
 
+import jaxnn
 from jaxnn import checkpoint
 from jaxnn.cli import options
 
@@ -137,6 +138,15 @@ BAD_INPUT = [
     (["--checkpoint-seconds", "-1"], "'-1' is not a number of seconds, 0 or more"),
     (["--platform", "quantum"], "unknown platform 'quantum'; choose cpu, gpu, tpu"),
     (["--num-processes", "2"], "--num-processes and --process-id describe several hosts: give --coordinator too"),
+    # refused before any weight is allocated or compiled (it was an XLA out-of-memory traceback)
+    (["--layers", "1000000000"], "--layers 1000000000: 8,000,000,003 weights need about"),
+    (["--layers", "2147483648"], "; use narrower layers"),
+    (["--layers", "1000000000", "--lr", "0.1,1", "--seed", "0,1"], "4 networks of 8,000,000,003 weights need about"),
+    (["--coordinator", "host0"], "argument --coordinator: 'host0' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", "host0:0"], "argument --coordinator: 'host0:0' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", "host0:65536"], "'host0:65536' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", ":1234"], "':1234' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", "host0:http"], "'host0:http' is not HOST:PORT with a port from 1 to 65535"),
     (["--csv", "{good}", "--target", "nope"], "--target column 'nope' is not in"),
     (["--csv", "{text}", "--target", "label"], "text.csv line 3, column 'b' holds 'abc', which is not a finite number"),
     (["--csv", "{empty}", "--target", "label"], "empty.csv line 3, column 'b' is empty"),
@@ -228,3 +238,9 @@ def test_help_explains_each_option():
     for flag in ["--momentum", "--nesterov", "--stratify", "--checkpoint-seconds"]:
         assert flag in text
     assert "iris, wine, breast_cancer, digits" in text
+
+
+def test_version_prints_jaxnns_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train("--version")
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"jaxnn-train {jaxnn.__version__}\n"

@@ -220,3 +220,11 @@ def test_bad_lists_are_one_clear_line(tmp_path, capsys, args, message):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("jaxnn-train: error: ") and message in lines[0], lines
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_population_accuracies_are_exact_ratios_of_counts(grid_run):
+    n_test, n_train = metrics(grid_run)["n_test"], metrics(grid_run)["n_train"]
+    for row in population_rows(grid_run):
+        for column, rows in (("test_accuracy", n_test), ("train_accuracy", n_train)):
+            value = float(row[column])
+            assert value == round(value * rows) / rows, (column, row[column])  # not float32's 0.9736841917037964

@@ -1,9 +1,11 @@
 """The chunk runner of jaxnn-train on its own: chunk boundaries, checkpoint timing, progress and Ctrl-C."""
 
+import itertools
 from typing import NamedTuple
 
 import pytest
 
+from jaxnn.cli import runner as runner_module
 from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import Interrupted
 from jaxnn.cli.progress import Progress
@@ -108,3 +110,20 @@ def test_a_mode_that_writes_at_the_end_is_interrupted_only_when_work_is_left():
     runner, _, _ = _runner(1, save=False, ctrl_c=ctrl_c)
     ctrl_c.pressed = False
     assert runner.train(State(), pressing).epoch == 1  # pressed during its last chunk: it finishes
+
+
+def test_chunks_shrink_to_half_of_checkpoint_seconds_at_the_measured_pace(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(runner_module.time, "perf_counter", lambda: clock[0])
+    runner, saved, _ = _runner(1000, every=40, seconds=1.0)  # step 20 (a divisor of 40): 2 s at 0.1 s an epoch
+    asked = []
+
+    def advance(state, n):
+        asked.append(n)
+        clock[0] += 0.1 * n
+        return state._replace(epoch=state.epoch + n)
+
+    assert runner.step == 20 and runner.train(State(), advance).epoch == 1000
+    assert asked[:3] == [10, 5, 5] and set(asked[1:]) == {5}  # at most 10 to measure, then 0.5 s: 5 epochs
+    assert all(later - earlier <= 15 for earlier, later in itertools.pairwise(saved))  # about 1 s apart
+    assert set(range(40, 1001, 40)) <= set(saved)  # --checkpoint-every still falls on chunk ends

@@ -344,3 +344,32 @@ def test_metrics_json_is_strict_json_after_divergence(tmp_path, capsys):
 def test_json_safe_nulls_every_non_finite_float():
     value = {"a": [1.0, float("inf"), {"b": float("-inf")}], "c": (float("nan"), 2), "d": "nan", "e": None}
     assert report.json_safe(value) == {"a": [1.0, None, {"b": None}], "c": [None, 2], "d": "nan", "e": None}
+
+
+def test_confusion_png_of_200_classes_is_a_small_heat_map(tmp_path):
+    # it used to write 40000 cell labels on a 102-inch figure: 10200 x 10200 pixels, minutes of matplotlib
+    rng = np.random.default_rng(0)
+    rows = [(*rng.normal(size=2).tolist(), f"class{index % 200}") for index in range(2000)]
+    data = write_csv(tmp_path / "many.csv", ["a", "b", "label"], rows)
+    assert train("--csv", data, "--target", "label", "--epochs", 1, "--quiet", "--out", tmp_path / "run") == 0
+    png = (tmp_path / "run" / "confusion.png").read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert png.startswith(PNG) and width <= 1000 and height <= 1000, (width, height)
+
+
+def test_accuracies_are_exact_ratios_of_counts(tmp_path):
+    assert train("--epochs", "40", "--quiet", "--out", tmp_path) == 0
+    result = metrics(tmp_path)
+    for split, rows in (("test", result["n_test"]), ("train", result["n_train"])):
+        correct = round(result[f"{split}_accuracy"] * rows)
+        assert result[f"{split}_accuracy"] == correct / rows, split  # float32's 37/38 is 0.9736841917037964
+
+
+def test_a_semicolon_separated_csv_gets_a_hint_about_the_delimiter(tmp_path, capsys):
+    data = tmp_path / "semi.csv"
+    data.write_text("a;b;label\n1;2;x\n3;4;y\n5;6;x\n7;8;y\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train("--csv", data, "--target", "label")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    assert "has one column, 'a;b;label': its cells seem separated by semicolons" in err

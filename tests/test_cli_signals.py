@@ -1,6 +1,7 @@
 """jaxnn-train as a process among others: Ctrl-C at any moment, and one writer per output directory."""
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -84,7 +85,7 @@ import os, signal, sys
 import jaxnn.cli as cli
 def interrupted(*args, **kwargs):
     signal.raise_signal(signal.SIGINT)  # Python's default handler raises KeyboardInterrupt here
-cli.CtrlC = interrupted
+cli.StopSignals = interrupted
 sys.exit(cli.main(["--epochs", "1"]))
 """
 
@@ -160,3 +161,180 @@ def test_a_held_lock_refuses_a_second_holder(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
     with OutLock(tmp_path):  # released: free again
         pass
+
+
+# --- SIGTERM and SIGHUP: a scheduler or a closed terminal stops a run as Ctrl-C does ------------------------
+
+
+def _noisy_regression(path):
+    """A regression L-BFGS works on for thousands of iterations (noise to fit), about a second per hundred."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 8))
+    y = np.sin(x).sum(axis=1) + rng.normal(scale=0.5, size=3000)
+    np.savetxt(path, np.c_[x, y], delimiter=",", header=",".join([f"x{i}" for i in range(8)] + ["y"]), comments="")
+    return path
+
+
+MODES = {
+    "single": ["--dataset", "digits", "--optimizer", "adam", "--epochs", 1_000_000, "--checkpoint-seconds", 0.5],
+    "lbfgs": ["--optimizer", "lbfgs", "--layers", "128,128", "--epochs", 15000, "--checkpoint-seconds", 0.5],
+    "population": ["--dataset", "digits", "--lr", "0.01,0.1", "--epochs", 1_000_000],
+}
+STOPS = [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", list(MODES))
+def test_sigterm_and_sighup_stop_every_mode_as_ctrl_c_does(tmp_path, mode):
+    extra = ["--csv", _noisy_regression(tmp_path / "noisy.csv"), "--target", "y"] if mode == "lbfgs" else []
+    outs = [tmp_path / name for _, _, name in STOPS]
+    processes = [_start(*MODES[mode], *extra, "--quiet", "--out", out) for out in outs]
+    try:
+        for process, out, (number, _, _) in zip(processes, outs, STOPS, strict=True):
+            _wait_until_ready(process)
+            deadline = time.monotonic() + 120
+            if mode == "population":  # it writes nothing before the end: stop it while it trains
+                time.sleep(6)
+            while mode != "population" and not (out / "checkpoint.npz").exists():
+                assert time.monotonic() < deadline and process.poll() is None, "no checkpoint appeared"
+                time.sleep(0.05)
+            process.send_signal(number)
+        outcomes = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, out, (_, status, name), (_, err) in zip(processes, outs, STOPS, outcomes, strict=True):
+        assert process.returncode == status, err
+        assert f"jaxnn-train: {name}: stopping at the next safe point (a second signal quits at once)" in err, err
+        assert "Traceback" not in err and not (out / LOCK_FILE).exists(), err
+        if mode == "population":
+            assert "nothing was saved" in err.splitlines()[-1], err
+        else:
+            epoch = checkpoint.read_config(out / "checkpoint.npz")["epoch"]
+            unit = "iteration" if mode == "lbfgs" else "epoch"
+            assert f"interrupted at {unit} {epoch}; checkpoint in {out}; continue with --resume {out}" in err, err
+
+
+@pytest.mark.slow
+def test_a_second_signal_of_another_kind_quits_at_once_with_the_first_ones_status(tmp_path):
+    # chunks of minutes (a long --checkpoint-seconds): only the second signal can end it soon
+    process = _start(
+        "--dataset", "digits", "--epochs", 1_000_000, "--checkpoint-seconds", 1000, "--quiet", "--out", tmp_path
+    )
+    try:
+        _wait_until_ready(process)
+        time.sleep(3.0)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "SIGHUP again: quitting at once; the last checkpoint written is kept" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_host_stops_every_host_with_its_status(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    run = ["--optimizer", "adam", "--epochs", 1_000_000, "--checkpoint-seconds", 0.5, "--quiet", "--out", tmp_path]
+    hosts = ["--coordinator", address, "--num-processes", 2, "--process-id"]
+    processes = [_start(*run, *hosts, rank) for rank in (0, 1)]
+    try:
+        for process in processes:
+            _wait_until_ready(process)
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "checkpoint.npz").exists():
+            assert time.monotonic() < deadline and processes[0].poll() is None, "no checkpoint appeared"
+            time.sleep(0.05)
+        processes[1].send_signal(signal.SIGTERM)  # the process that neither prints nor writes
+        outcomes = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [process.returncode for process in processes] == [143, 143], outcomes
+    epoch = checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"]
+    assert f"interrupted at epoch {epoch}; checkpoint in {tmp_path}" in outcomes[0][1], outcomes[0][1]
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+# --- checkpoints every --checkpoint-seconds, however long the run ------------------------------------------
+
+
+@pytest.mark.slow
+def test_checkpoints_come_every_checkpoint_seconds_in_a_long_run(tmp_path):
+    # a million epochs of adam: chunks of 1/50 of the run took about 25 s here, so checkpoints were that far apart
+    run = ("--dataset", "digits", "--optimizer", "adam", "--epochs", 1_000_000, "--checkpoint-seconds", 1)
+    process = _start(*run, "--quiet", "--out", tmp_path)
+    changes = []
+    try:
+        _wait_until_ready(process)
+        path, last, deadline = tmp_path / "checkpoint.npz", None, time.monotonic() + 120
+        while len(changes) < 5:
+            assert time.monotonic() < deadline and process.poll() is None, changes
+            try:
+                stamp = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = None
+            if stamp is not None and stamp != last:
+                changes.append(time.monotonic())
+                last = stamp
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    gaps = np.diff(changes[1:])  # after the first: the first chunk compiles
+    assert gaps.max() <= 2.0, gaps
+
+
+def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_path):
+    short, whole = tmp_path / "short", tmp_path / "whole"
+    common = ("--optimizer", "adam", "--epochs", 200, "--quiet")
+    assert train(*common, "--checkpoint-seconds", 1e-4, "--out", short) == 0  # a chunk per epoch
+    assert train(*common, "--checkpoint-seconds", 1000, "--out", whole) == 0
+    held_out = arrays(short)["extras/held_out_epochs"]
+    assert len(held_out) > len(arrays(whole)["extras/held_out_epochs"])  # the chunks did differ
+    expected, cut = arrays(whole), arrays(short)
+    for name in expected:
+        if not name.startswith("extras/"):
+            np.testing.assert_array_equal(cut[name], expected[name], err_msg=name)
+
+
+# --- a full disk, a directory that cannot be written ------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs at ``tmp_path / "disk"`` (root only); skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_checkpointing_is_one_line_and_exit_1(small_disk):
+    # the checkpoint grows with the loss history (4 bytes an epoch) until it and its .tmp no longer fit
+    run = shell("--epochs", "1000000", "--checkpoint-seconds", "0.2", "--quiet", "--out", str(small_disk), timeout=300)
+    assert run.returncode == 1, run.stderr
+    kept = checkpoint.read_config(small_disk / "checkpoint.npz")["epoch"]
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith("jaxnn-train: the disk is full: could not write checkpoint at epoch "), run.stderr
+    assert run.stderr.endswith(f"; the checkpoint of epoch {kept} is kept\n"), run.stderr
+    assert not (small_disk / LOCK_FILE).exists() and not (small_disk / "checkpoint.npz.tmp").exists()
+
+
+def test_an_out_directory_that_cannot_be_written_is_one_line_and_exit_2(small_disk):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    run = shell("--epochs", "2", "--out", str(small_disk))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"jaxnn-train: error: cannot write in --out {small_disk}: Read-only file system" in run.stderr

@@ -5,8 +5,8 @@
     jaxnn-train --csv houses.csv --target price --out runs/houses
     jaxnn-train --resume runs/digits --epochs 400       # continue that run up to 400 epochs in all
 
-This module is the entry point only, and imports nothing heavy: :func:`main` first makes Ctrl-C a flag
-(:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, one job per module:
+This module is the entry point only, and imports nothing heavy: :func:`main` first makes Ctrl-C, SIGTERM and
+SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, one job per module:
 
 * :mod:`~jaxnn.cli.option_table` — every option declared once (type, default, help, checkpoint, refusals);
 * :mod:`~jaxnn.cli.options` — the command line generated from it: argparse, defaults, a checkpoint's options;
@@ -25,7 +25,8 @@ This module is the entry point only, and imports nothing heavy: :func:`main` fir
 * :mod:`~jaxnn.cli.errors` — exit statuses and the exceptions that end a run early.
 
 Exit status: 0 done, 1 the run failed after training started (divergence, or a non-finite test
-metric), 2 bad input (one line on stderr), 130 interrupted.  See docs/cli.md.
+metric, a full disk), 2 bad input (one line on stderr), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM,
+129 by SIGHUP (128 + the signal's number).  See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import threading
 from collections.abc import Sequence
 
 from jaxnn.cli.errors import EXIT_INTERRUPTED, PROG
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.interrupts import StopSignals
 
 __all__ = ["main"]
 
@@ -44,18 +45,18 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jaxnn-train`` with ``argv`` (default: the command line); returns the exit status.
 
-    Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C at any moment
-    ends with status 130 (after a checkpoint, once training has started).
+    Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C, SIGTERM or SIGHUP at
+    any moment ends with status 130, 143 or 129 (after a checkpoint, once training has started).
     """
     started = False
     try:
-        with CtrlC(PROG, EXIT_INTERRUPTED) as ctrl_c:
+        with StopSignals(PROG) as stop:
             started = True
             from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
 
-            return command.execute(argv, ctrl_c)
+            return command.execute(argv, stop)
     except KeyboardInterrupt:
-        # Ctrl-C in the microseconds before CtrlC's handler is in place, or after it is gone (inside the
+        # Ctrl-C in the microseconds before StopSignals's handler is in place, or after it is gone (inside the
         # block SIGINT never raises).  A further press while this is said must not end in a traceback.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -10,8 +10,9 @@
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
 :func:`jaxnn.cli.population.execute`'s.
 
-Ctrl-C is a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between chunks: at any
-moment it ends the run with status 130, after a checkpoint once training has started.
+Ctrl-C, SIGTERM and SIGHUP are a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between
+chunks: at any moment one ends the run with status 128 + its number (130, 143, 129), after a checkpoint once
+training has started.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,17 @@ from jaxnn.cli import lbfgs_training, population
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import Problem, load_problem
 from jaxnn.cli.devices import Runtime, one_device, start_runtime
-from jaxnn.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, CliError, Interrupted
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PROG,
+    CliError,
+    DiskFull,
+    Interrupted,
+    is_disk_full,
+)
+from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.locking import OutLock
 from jaxnn.cli.progress import make_progress
 from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
@@ -44,6 +55,7 @@ from jaxnn.cli.training import (
     make_head,
     make_optimizer,
     make_targets,
+    refuse_what_cannot_fit,
     resumed_state,
     settled_options,
     train,
@@ -52,9 +64,9 @@ from jaxnn.cli.training import (
 __all__ = ["execute"]
 
 
-def _stage(ctrl_c: CtrlC, before: str) -> None:
+def _stage(stop: StopSignals, before: str) -> None:
     """Stop here if Ctrl-C was pressed (before training starts: nothing to save)."""
-    if ctrl_c.pressed:
+    if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted {before}; nothing was saved")
 
 
@@ -107,10 +119,16 @@ def _check_fresh_out(args: argparse.Namespace, out: Path) -> None:
 
 
 def _make_directory(out: Path) -> None:
+    """Create ``out`` if needed, and check that files can be written in it (before any training)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CliError(f"cannot create --out {out}: {error.strerror or error}") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise CliError(f"cannot write in --out {out}: {error.strerror or error}; choose another --out") from None
 
 
 def _check_same_data(problem: Problem, stored: dict[str, Any], given_csv: str | None, path: Path) -> None:
@@ -124,7 +142,7 @@ def _check_same_data(problem: Problem, stored: dict[str, Any], given_csv: str | 
     raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
 
 
-def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options, stored):
+def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored):
     """Data, model and the starting state (fresh, or the checkpoint's)."""
     problem = load_problem(options)
     if runtime.main:
@@ -133,9 +151,10 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
     resume_path = args.resume / CHECKPOINT_FILE if args.resume is not None else None
     if stored is not None:
         _check_same_data(problem, stored, cli_options.given_options(args).get("csv"), resume_path)
-    _stage(ctrl_c, "while loading the data")
+    _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)
+    refuse_what_cannot_fit(options, problem, head, runtime)
     model = build_model(options, head)
     lbfgs = options["optimizer"] == cli_options.LBFGS
     optimizer = None if lbfgs else make_optimizer(options)
@@ -163,7 +182,7 @@ def _prepare(args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Pat
         args.checkpoint_seconds,
         out if runtime.main else None,
     )
-    _stage(ctrl_c, "while building the network")
+    _stage(stop, "while building the network")
     return setup, state
 
 
@@ -211,7 +230,7 @@ def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
-def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     """The invocation from its parsed ``args`` to the exit status (bad input raises :class:`CliError`)."""
     _enable_compile_cache()
     options, stored = _read_options(args)
@@ -221,11 +240,13 @@ def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         cli_options.refuse_arguments(args, "population")
     if lbfgs:
         cli_options.refuse_arguments(args, cli_options.LBFGS)
-    _stage(ctrl_c, "while reading the options")
+    _stage(stop, "while reading the options")
     runtime = start_runtime(args)
+    if hasattr(stop, "reinstall"):  # JAX's distributed runtime may have taken SIGTERM for itself
+        stop.reinstall()
     if lbfgs:
         runtime = one_device(runtime)
-    _stage(ctrl_c, "while starting the devices")
+    _stage(stop, "while starting the devices")
     out = _output_directory(args)
     lock = contextlib.nullcontext()
     if out is not None and runtime.main:
@@ -235,16 +256,16 @@ def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         if out is not None and runtime.main:
             _check_fresh_out(args, out)
         if len(members) > 1:
-            return population.execute(args, ctrl_c, runtime, out, options)
-        setup, state = _prepare(args, ctrl_c, runtime, out, options, stored)
+            return population.execute(args, stop, runtime, out, options)
+        setup, state = _prepare(args, stop, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:
             print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {setup.epochs}", flush=True)
         progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
-        state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, ctrl_c)
+        state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, stop)
         status = _finish(setup, state, resumed=stored is not None)
-        if ctrl_c.pressed:
+        if stop.pressed:
             raise Interrupted(
                 f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
                 if setup.out and runtime.main
@@ -253,19 +274,28 @@ def _execute_parsed(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         return status
 
 
-def execute(argv: Sequence[str] | None, ctrl_c: CtrlC) -> int:
+def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     """Parse ``argv`` and carry out the invocation; the exit status (bad input: ``SystemExit(2)`` after one
     line on stderr)."""
     parser = cli_options.build_parser()
     args = parser.parse_args(argv)
     try:
-        return _execute_parsed(args, ctrl_c)
+        return _execute_parsed(args, stop)
     except (CliError, checkpoint.CheckpointError) as error:
         parser.error(str(error))
+    except DiskFull as full:
+        print(full.message, file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        print(f"{PROG}: the disk is full: could not write {error.filename or 'a file'}", file=sys.stderr)
+        return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:
-            print(interrupted.message, file=sys.stderr)
-        return EXIT_INTERRUPTED
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone (EIO): the status still says
+                print(interrupted.message, file=sys.stderr, flush=True)
+        return exit_status(stop)
     except KeyboardInterrupt:  # only where Ctrl-C could not be made a flag (outside the main thread)
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -123,6 +123,13 @@ def read_csv(path: Path, target: str) -> CsvTable:
     if len(rows) < 2:
         raise CliError(f"--csv {path} needs a header row and at least one data row")
     header = [name.strip() for name in rows[0][1]]
+    if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
+        mark = ";" if ";" in header[0] else "\t"
+        shown = "semicolons" if mark == ";" else "tabs"
+        raise CliError(
+            f"--csv {path} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
+            "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)"
+        )
     _check_header(header, path)
     if target not in header:
         raise CliError(f"--target column {target!r} is not in {path}; its columns are: {', '.join(header)}")

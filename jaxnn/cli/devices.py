@@ -12,7 +12,7 @@ from jax.experimental import multihost_utils
 from jaxnn import distributed, platforms
 from jaxnn.cli.errors import CliError
 
-__all__ = ["Runtime", "any_process", "first_line", "one_device", "start_runtime"]
+__all__ = ["Runtime", "any_process", "first_line", "largest_in_any_process", "one_device", "start_runtime"]
 
 
 class Runtime(NamedTuple):
@@ -67,3 +67,10 @@ def any_process(flag: bool, runtime: Runtime) -> bool:
     if runtime.processes == 1:
         return flag
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def largest_in_any_process(value: int, runtime: Runtime) -> int:
+    """The largest ``value`` of every process of the run (every process must call this at the same point)."""
+    if runtime.processes == 1:
+        return value
+    return int(np.max(multihost_utils.process_allgather(np.int32(value))))

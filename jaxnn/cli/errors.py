@@ -1,13 +1,25 @@
 """The exit statuses of ``jaxnn-train`` and the exceptions that end a run early.
 
-``0`` done; ``1`` the run failed after training started (the loss diverged, or a test metric is not a
-finite number); ``2`` bad input, said in one line (:class:`CliError`); ``130`` interrupted by Ctrl-C
-(:class:`Interrupted`).
+``0`` done; ``1`` the run failed after training started (the loss diverged, a test metric is not a finite
+number, or the disk filled up: :class:`DiskFull`); ``2`` bad input, said in one line (:class:`CliError`);
+``130``, ``143``, ``129`` stopped by Ctrl-C, SIGTERM or SIGHUP, 128 + the signal's number (:class:`Interrupted`).
 """
 
 from __future__ import annotations
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "PROG", "CliError", "Interrupted"]
+import errno
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "CliError",
+    "DiskFull",
+    "Interrupted",
+    "is_disk_full",
+]
 
 PROG = "jaxnn-train"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -18,7 +30,8 @@ class CliError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C was pressed; raised at the next safe point (a stage boundary, or the end of a chunk of epochs).
+    """A stop signal came (Ctrl-C, SIGTERM, SIGHUP); raised at the next safe point (a stage boundary, or the
+    end of a chunk of epochs).
 
     ``message`` is the line to print: where the run stopped and what was saved.
     """
@@ -26,3 +39,16 @@ class Interrupted(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class DiskFull(Exception):
+    """The disk (or the quota) filled up while writing a file; ``main`` prints ``message`` and exits with status 1."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says no space is left on the device (or in the user's quota)."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

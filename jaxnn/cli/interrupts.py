@@ -1,21 +1,29 @@
-"""Ctrl-C as a flag: the first press asks the run to stop at its next safe point, a second one quits at once.
+"""Stop signals as a flag: Ctrl-C (SIGINT), SIGTERM and SIGHUP ask the run to stop at its next safe point; a
+second one quits at once.
 
-Why not Python's KeyboardInterrupt: raised inside JAX it can be swallowed (JAX's garbage-collection
-callback catches it and prints ``Exception ignored in: <function _xla_gc_callback ...>``, and training
-goes on), and raised in the middle of a write it would cut a checkpoint short.  So while a
-:class:`CtrlC` block is active, SIGINT never raises: it sets a flag that ``jaxnn-train`` checks at every
-stage boundary (after the data is loaded, after the devices start, ...) and after every chunk of epochs.
+Why not Python's KeyboardInterrupt (or the default action of SIGTERM, which ends the process on the spot): raised
+inside JAX it can be swallowed (JAX's garbage-collection callback catches it and prints ``Exception ignored in:
+<function _xla_gc_callback ...>``, and training goes on), and raised in the middle of a write it would cut a
+checkpoint short.  So while a :class:`StopSignals` block is active, these signals never raise: the first sets a
+flag that ``jaxnn-train`` checks at every stage boundary (after the data is loaded, after the devices start,
+...) and after every chunk of epochs.  A batch scheduler or a cloud machine about to be taken back sends
+SIGTERM; a closed terminal or ssh session sends SIGHUP: both are handled exactly as Ctrl-C, the epochs done are
+checkpointed, and the process exits with ``128 + the signal's number`` (130 for Ctrl-C, 143 for SIGTERM, 129 for
+SIGHUP), the shell's convention for "ended by that signal".
 
-Python runs a signal handler only between bytecodes of the main thread, which may be inside a
-compilation or a chunk of training for seconds.  So the signal is also delivered through
-``signal.set_wakeup_fd``: the interpreter's C-level handler writes each signal's number to a pipe at
-once, and a watcher thread reads it.  On the first SIGINT the watcher sets the flag and says so on
-stderr; on the second it prints one line and ends the process with ``os._exit(130)`` — no clean-up: the
-last complete checkpoint stays (writes are atomic), and the lock on the output directory goes with the
-process.
+Python runs a signal handler only between bytecodes of the main thread, which may be inside a compilation or a
+chunk of training for seconds.  So the signals are also delivered through ``signal.set_wakeup_fd``: the
+interpreter's C-level handler writes each signal's number to a pipe at once, and a watcher thread reads it.  On
+the first signal the watcher sets the flag and says so on stderr; on the second it prints one line and ends the
+process with ``os._exit`` and the first signal's status — no clean-up: the last complete checkpoint stays
+(writes are atomic), and the lock on the output directory goes with the process.
+
+JAX's distributed runtime installs its own SIGTERM handler when a multi-host run starts: ``jaxnn-train`` then
+calls :meth:`StopSignals.reinstall`.  With several hosts the runner asks every process which signal it received
+(:meth:`StopSignals.agree`), so every process stops at the same chunk boundary with the same status.
 
 This module imports nothing but the standard library, so ``jaxnn-train`` can install it before JAX loads.
-Outside the main thread, where Python allows no signal handler, :class:`CtrlC` does nothing.
+Outside the main thread, where Python allows no signal handler, :class:`StopSignals` does nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +33,25 @@ import signal
 import sys
 import threading
 
-__all__ = ["CtrlC"]
+__all__ = ["SIGNALS", "StopSignals", "exit_status", "signal_name"]
+
+# The signals that ask a run to stop (SIGHUP is missing on Windows).
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def signal_name(number: int) -> str:
+    """``Ctrl-C`` for SIGINT, else the signal's name (``SIGTERM``)."""
+    if number == signal.SIGINT:
+        return "Ctrl-C"
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def exit_status(stop) -> int:
+    """The exit status of a run stopped by ``stop``: 128 + the signal's number (a plain flag object: Ctrl-C)."""
+    return 128 + (getattr(stop, "received", 0) or signal.SIGINT)
 
 
 def _say(line: str) -> None:
@@ -36,48 +62,72 @@ def _say(line: str) -> None:
         pass
 
 
-class CtrlC:
-    """``with CtrlC(prog) as ctrl_c:`` — inside, Ctrl-C sets ``ctrl_c.pressed``; a second Ctrl-C exits 130."""
+class StopSignals:
+    """``with StopSignals(prog) as stop:`` — inside, Ctrl-C, SIGTERM or SIGHUP sets ``stop.pressed`` (and
+    ``stop.received``, the signal's number); a second signal exits at once with the first one's status."""
 
-    def __init__(self, prog: str, exit_status: int = 130):
+    def __init__(self, prog: str):
         self.prog = prog
-        self.exit_status = exit_status
+        self.received = 0  # the number of the first stop signal received (0: none)
         self._pressed = threading.Event()
         self._first = threading.Lock()
-        self._previous_handler = None
+        self._previous_handlers: dict[int, object] = {}
         self._previous_fd = -1
         self._pipe: tuple[int, int] | None = None
         self._watcher: threading.Thread | None = None
 
     @property
     def pressed(self) -> bool:
+        """Whether a stop signal was received (in this process, or in another one: :meth:`agree`)."""
         return self._pressed.is_set()
 
-    def __enter__(self) -> CtrlC:
+    @property
+    def status(self) -> int:
+        """The exit status that says the run was stopped: 128 + the signal's number (130 before any)."""
+        return exit_status(self)
+
+    def agree(self, number: int) -> None:
+        """Take ``number`` as the signal received, when every process agreed that one stops the run."""
+        with self._first:
+            self.received = number
+            self._pressed.set()
+
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
             return self
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         self._pipe = (read_end, write_end)
-        self._previous_handler = signal.signal(signal.SIGINT, self._on_signal)
+        for number in SIGNALS:
+            self._previous_handlers[number] = signal.signal(number, self._on_signal)
         self._previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        self._watcher = threading.Thread(target=self._watch, args=(read_end,), name="ctrl-c-watcher", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, args=(read_end,), name="stop-signal-watcher", daemon=True)
         self._watcher.start()
         return self
 
-    def _on_signal(self, signum, frame) -> None:
-        """The Python-level handler: never raises (the watcher counts the presses)."""
-        self._first_press()
+    def reinstall(self) -> None:
+        """Take the signals back from whatever replaced this block's handlers: JAX's distributed runtime installs
+        its own SIGTERM handler (a preemption notifier) when a multi-host run starts."""
+        if self._pipe is not None:
+            for number in SIGNALS:
+                signal.signal(number, self._on_signal)
 
-    def _first_press(self) -> None:
-        """Say what Ctrl-C does, then set the flag: once, whichever of the handler and the watcher comes first."""
+    def _on_signal(self, signum, frame) -> None:
+        """The Python-level handler: never raises (the watcher counts the signals)."""
+        self._first_signal(signum)
+
+    def _first_signal(self, number: int) -> None:
+        """Say what the signal does, then set the flag: once, whichever of the handler and the watcher comes first."""
         with self._first:
             if not self._pressed.is_set():
-                _say(f"{self.prog}: Ctrl-C: stopping at the next safe point (Ctrl-C again quits at once)")
+                name = signal_name(number)
+                again = "Ctrl-C again quits at once" if number == signal.SIGINT else "a second signal quits at once"
+                _say(f"{self.prog}: {name}: stopping at the next safe point ({again})")
+                self.received = number
                 self._pressed.set()
 
     def _watch(self, read_end: int) -> None:
-        presses = 0
+        count = 0
         while True:
             try:
                 data = os.read(read_end, 512)
@@ -86,20 +136,22 @@ class CtrlC:
             if not data:  # the write end was closed: the block is over
                 return
             for number in data:
-                if number != signal.SIGINT:
+                if number not in SIGNALS:
                     continue
-                presses += 1
-                if presses == 1:
-                    self._first_press()
+                count += 1
+                if count == 1:
+                    self._first_signal(number)
                 else:
-                    _say(f"{self.prog}: Ctrl-C again: quitting at once; the last checkpoint written is kept")
-                    os._exit(self.exit_status)
+                    again = f"{self.prog}: {signal_name(number)} again"
+                    _say(f"{again}: quitting at once; the last checkpoint written is kept")
+                    os._exit(self.status)
 
     def __exit__(self, *exc) -> bool:
         if self._pipe is None:
             return False
         signal.set_wakeup_fd(self._previous_fd)
-        signal.signal(signal.SIGINT, self._previous_handler)
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, handler)
         read_end, write_end = self._pipe
         os.close(write_end)  # the watcher reads end-of-file and returns
         self._watcher.join(timeout=5)

@@ -22,7 +22,7 @@ The summary says which (:func:`stop_reason`, with scipy's message); ``metrics.js
 the :class:`jaxnn.lbfgs.Status` name as ``stopped``.  An lbfgs "epoch" is an iteration throughout:
 ``history.csv`` has one row per iteration (``L`` after it) and the checkpoint's ``epoch`` counts iterations.
 
-Chunks.  The chunk runner (:class:`jaxnn.cli.runner.ChunkRunner`) calls :func:`advance` for about a fiftieth of
+Chunks.  The chunk runner (:class:`jaxnn.cli.runner.ChunkRunner`) calls :func:`advance` for at most a fiftieth of
 ``--epochs`` iterations at a time, as it does for every mode; the run's state carries the whole
 :class:`jaxnn.lbfgs.LbfgsState` (iterate, gradient, curvature memory, counts, status), and each call continues
 the one minimisation from it (:func:`jaxnn.lbfgs.run`), so the iterates are those of one uninterrupted call.
@@ -53,7 +53,7 @@ import jax
 import numpy as np
 
 from jaxnn import distributed, lbfgs
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks
 from jaxnn.cli.training import (
@@ -146,7 +146,7 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     return training.loss, score, float(state.held_out_losses[-1])
 
 
-def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:
     """The minimisation (unless ``setup.epochs`` are done or it :func:`ended`) in chunks of :func:`advance`, with
     progress, held-out loss and checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
@@ -160,5 +160,5 @@ def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC)
         save=lambda state: save_checkpoint(setup, state),
         finished=ended,
     )
-    runner = ChunkRunner(schedule(setup)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, ctrl_c, setup.runtime)
+    runner = ChunkRunner(schedule(setup)._replace(longest_chunk=lbfgs.CHUNK), hooks, progress, stop, setup.runtime)
     return runner.train(state, partial(advance, setup))

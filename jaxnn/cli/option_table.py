@@ -154,6 +154,14 @@ def _epochs_argument(text: str) -> int:
     return value
 
 
+def _coordinator(text: str) -> str:
+    """``HOST:PORT`` with a host and a port from 1 to 65535 (``[::1]:1234`` for an IPv6 address)."""
+    host, _, port = text.rpartition(":")
+    if not host.strip("[]") or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT with a port from 1 to 65535, like host0:1234")
+    return text
+
+
 def _choice(name: str, group: str, help: str, choices, what: str, **extra) -> Option:
     choices = tuple(choices)
     return Option(name, group, help, "NAME", valid=lambda value: value in choices, what=what, choices=choices, **extra)
@@ -275,7 +283,8 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "checkpoint_seconds", "files", "write a checkpoint when S seconds have passed since the last one "
-            f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on Ctrl-C and on divergence; needs --out)",
+            f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on a stop signal and on divergence); chunks of "
+            "epochs take at most about S/2, so without --out it sets how soon Ctrl-C, SIGTERM and SIGHUP take effect",
             "S", parse=float, valid=lambda value: math.isfinite(value) and value >= 0,
             what="a number of seconds, 0 or more", default=DEFAULT_CHECKPOINT_SECONDS,
         ),
@@ -298,7 +307,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "coordinator", help="several hosts: the address of process 0, where JAX's coordinator listens",
-            metavar="HOST:PORT", argument=str, **_HOSTS,
+            metavar="HOST:PORT", argument=_coordinator, **_HOSTS,
         ),
         Option(
             "multi_host", help="several hosts, found by JAX itself (TPU pods, Slurm, Open MPI) without --coordinator",

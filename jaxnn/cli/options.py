@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jaxnn import __version__ as jaxnn_version
 from jaxnn.cli.errors import EXIT_USAGE, PROG, CliError
 from jaxnn.cli.option_table import (
     DATASETS,
@@ -204,10 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
             "  jaxnn-train --dataset digits --layers 64,32 --optimizer adam --out runs/digits\n"
             "  jaxnn-train --csv data.csv --target label --layers 32,16 --out runs/mine\n"
             "  jaxnn-train --resume runs/digits --epochs 400  continue up to 400 epochs in all\n"
-            "\nexit status: 0 done, 1 training diverged or a test metric is not finite, 2 bad input,\n"
-            "130 interrupted by Ctrl-C (checkpoint written once training has started)"
+            "\nexit status: 0 done, 1 training diverged, a test metric is not finite or the disk is full,\n"
+            "2 bad input, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP (checkpoint written once training has started)"
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {jaxnn_version}")
     for group, title in GROUPS.items():
         arguments = parser.add_argument_group(title)
         for option in OPTIONS.values():

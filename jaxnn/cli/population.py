@@ -9,7 +9,7 @@ split, its initial weights and shuffle key are :func:`jaxnn.train.training_keys`
 members at once by ``model.init_many``), and its learning rate is ``η``.  Members that share a seed share
 their data; with several seeds each member gets its own split (``fit_many``'s per-member inputs).  The
 learning rates live in the optimiser state (``jaxnn.optimizers.make``), so the whole grid is
-one compiled program.  Training runs in the chunks of a single run (about 1/50 of the epochs each, with
+one compiled program.  Training runs in the chunks of a single run (at most about 1/50 of the epochs each, with
 the held-out loss of every member after each), in the loop layout a single run uses, so member ``i``
 ends where its single run ends, up to float32 rounding (batched products may sum in another order).  A
 member that diverges keeps its last finite state and stops, as a single run does; the others go on.
@@ -18,8 +18,8 @@ The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
 What a population run does not do (:mod:`jaxnn.cli.refusals`): several devices or hosts (one device trains
 the whole population; ``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume``
-with lists, and ``--checkpoint-every``.  It writes its files once, at the end: Ctrl-C (exit status 130) stops
-it at the next chunk boundary having written nothing.
+with lists, and ``--checkpoint-every``.  It writes its files once, at the end: a stop signal (Ctrl-C: exit
+status 130; SIGTERM 143, SIGHUP 129) stops it at the next chunk boundary having written nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from jaxnn.cli import population_results
 from jaxnn.cli.data import load_problems
 from jaxnn.cli.devices import Runtime, one_device
 from jaxnn.cli.errors import PROG, Interrupted
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
@@ -52,6 +52,7 @@ from jaxnn.cli.training import (
     make_head,
     make_optimizer,
     make_targets,
+    refuse_what_cannot_fit,
     settled_options,
 )
 from jaxnn.engine import member
@@ -73,6 +74,7 @@ def _member_setups(
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
     settled = [settled_options(member_options, problems[member_options["seed"]]) for member_options in members]
     head = make_head(settled[0], problems[members[0]["seed"]])
+    refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
     model = build_model(settled[0], head)
     targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
     epochs = args.epochs or cli_options.default("epochs", options)
@@ -245,7 +247,7 @@ def _progress_values(members: Members) -> tuple[float, None, float]:
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 
 
-def train(setups: list[RunSetup], progress: Progress, ctrl_c: CtrlC) -> list[TrainState]:
+def train(setups: list[RunSetup], progress: Progress, stop: StopSignals) -> list[TrainState]:
     """Train every member's run together, in chunks (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to
     ``epochs`` or its divergence.
 
@@ -264,7 +266,7 @@ def train(setups: list[RunSetup], progress: Progress, ctrl_c: CtrlC) -> list[Tra
         finished=lambda members: not members.alive.any(),
     )
     schedule = Schedule(setups[0].epochs, None, setups[0].checkpoint_seconds)
-    members = ChunkRunner(schedule, hooks, progress, ctrl_c, setups[0].runtime).train(
+    members = ChunkRunner(schedule, hooks, progress, stop, setups[0].runtime).train(
         members, partial(advance, population)
     )
     return [_member_state(members, index) for index in range(len(setups))]
@@ -294,17 +296,17 @@ def _as_single_run(setup: RunSetup, state: TrainState) -> TrainState:
 
 
 def execute(
-    args: argparse.Namespace, ctrl_c: CtrlC, runtime: Runtime, out: Path | None, options: dict[str, Any]
+    args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options: dict[str, Any]
 ) -> int:
     """Carry out a population run, from its options (lists included) to the exit status."""
     runtime = one_device(runtime)
     setups = _member_setups(args, runtime, out, options)
-    if ctrl_c.pressed:
+    if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
     name = f"{setups[0].problem.name} ({len(setups)} networks)"
-    states = train(setups, make_progress(args.quiet, setups[0].epochs, 0, name), ctrl_c)
+    states = train(setups, make_progress(args.quiet, setups[0].epochs, 0, name), stop)
     status = population_results.finish(setups, states, options, _as_single_run)
-    if ctrl_c.pressed:
+    if stop.pressed:
         raise Interrupted(
             f"{PROG}: interrupted after training; files in {out}" if out else f"{PROG}: interrupted after training"
         )

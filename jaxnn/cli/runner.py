@@ -12,16 +12,21 @@ A mode gives the runner two things:
 The state is a NamedTuple with ``epoch`` (epochs done), ``seconds`` (time in the advance calls, over every
 resumed run) and ``total_seconds`` (the same plus everything between chunks); the runner keeps the two times.
 
-Chunks end at the multiples of :attr:`ChunkRunner.step` and at ``--epochs``: about 1/50 of the run, and a divisor
-of ``--checkpoint-every`` (:func:`progress_step`).  :meth:`ChunkRunner.chunk_epochs` is the one place that
-decides a chunk's length.  Epoch ``e`` of a step-taking run always shuffles with ``fold_in(key, e)``, so on
-CPU a run cut into any chunks ends bitwise equal to an uninterrupted one.
+Chunks end at the multiples of a *grain* and at ``--epochs``.  The grain is :attr:`ChunkRunner.step` (about
+1/50 of the run, and a divisor of ``--checkpoint-every``: :func:`progress_step`) or, when a chunk of that many
+epochs would take more than half of ``--checkpoint-seconds``, the largest divisor of it that fits (measured: the
+last chunk's seconds per epoch; the first chunk is one epoch, to measure).  So checkpoints come about every
+``--checkpoint-seconds`` and stop signals are seen as often, however long the run and its epochs, while chunk
+ends stay on multiples of the step and of ``--checkpoint-every``.  :meth:`ChunkRunner.chunk_epochs` is the one
+place that decides a chunk's length.  Epoch ``e`` of a step-taking run always shuffles with ``fold_in(key, e)``,
+so on CPU a run cut into any chunks ends bitwise equal to an uninterrupted one.
 
 After each chunk: the held-out loss, progress (``final`` when training ends there), and a checkpoint when
 one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, and at the first chunk boundary
-``--checkpoint-seconds`` or more after the last write.  Before each chunk, Ctrl-C (pressed in any process)
-stops the run: a mode that checkpoints writes the state reached, and :class:`Interrupted` is raised with the
-mode's line.  A mode that checkpoints is also interrupted by a Ctrl-C pressed during its last chunk; one that
+``--checkpoint-seconds`` or more after the last write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or
+SIGHUP, received by any process; every process agrees on which) stops the run: a mode that checkpoints writes
+the state reached, and :class:`Interrupted` is raised with the mode's line.  A mode that checkpoints is also
+interrupted by a signal received during its last chunk; one that
 writes its files only at the end then finishes and writes them.
 """
 
@@ -32,22 +37,26 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from jaxnn.cli.devices import Runtime, any_process
+from jaxnn.cli.devices import Runtime, largest_in_any_process
 from jaxnn.cli.errors import Interrupted
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.progress import Progress
 
 __all__ = [
+    "FIRST_CHUNK",
     "PROGRESS_UPDATES",
     "ChunkRunner",
     "Hooks",
     "Schedule",
+    "largest_divisor",
     "never",
     "next_stop",
     "progress_step",
 ]
 
 PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
+
+FIRST_CHUNK = 10  # at most this many epochs in the first chunk, which measures the pace (and compiles)
 
 State = Any  # a NamedTuple with epoch, seconds and total_seconds (see the module docstring)
 
@@ -61,6 +70,19 @@ def progress_step(epochs: int, checkpoint_every: int | None, longest: int | None
     if checkpoint_every is None:
         return target
     return max(d for d in range(1, min(target, checkpoint_every) + 1) if checkpoint_every % d == 0)
+
+
+def largest_divisor(step: int, limit: int) -> int:
+    """The largest divisor of ``step`` that is at most ``limit`` (at least 1)."""
+    if limit >= step:
+        return step
+    best = 1
+    for small in range(1, math.isqrt(step) + 1):
+        if step % small == 0:
+            for divisor in (small, step // small):
+                if best < divisor <= limit:
+                    best = divisor
+    return best
 
 
 def next_stop(done: int, epochs: int, step: int) -> int:
@@ -102,29 +124,44 @@ class Hooks(NamedTuple):
 
 
 class ChunkRunner:
-    """Training in chunks for one invocation: ``ChunkRunner(schedule, hooks, progress, ctrl_c, runtime).train(
+    """Training in chunks for one invocation: ``ChunkRunner(schedule, hooks, progress, stop, runtime).train(
     state, advance)``.  The returned state is the last one, timed, and checkpointed when the mode saves."""
 
-    def __init__(self, schedule: Schedule, hooks: Hooks, progress: Progress, ctrl_c: CtrlC, runtime: Runtime):
-        self.schedule, self.hooks, self.progress, self.ctrl_c, self.runtime = schedule, hooks, progress, ctrl_c, runtime
+    def __init__(self, schedule: Schedule, hooks: Hooks, progress: Progress, stop: StopSignals, runtime: Runtime):
+        self.schedule, self.hooks, self.progress, self.stop, self.runtime = schedule, hooks, progress, stop, runtime
         self.step = progress_step(schedule.epochs, schedule.checkpoint_every, schedule.longest_chunk)
         self._started = self._last_write = self._mark = 0.0
         self._total_before = 0.0
         self._unsaved = True  # the state holds something no checkpoint of this invocation holds
+        self._per_epoch: float | None = None  # seconds per epoch in the last chunk (None: not measured yet)
+
+    def grain(self) -> int:
+        """Chunks end on multiples of this: :attr:`step`, or its largest divisor whose chunk takes at most about
+        half of ``--checkpoint-seconds`` at the last chunk's pace (at most :data:`FIRST_CHUNK` before any chunk
+        was measured)."""
+        if self._per_epoch is None:
+            return largest_divisor(self.step, FIRST_CHUNK)
+        if self._per_epoch <= 0:
+            return self.step
+        budget = self.schedule.checkpoint_seconds / 2
+        return largest_divisor(self.step, math.floor(min(budget / self._per_epoch, self.step)))
 
     def chunk_epochs(self, done: int) -> int:
-        """The policy: epochs in the chunk that starts after ``done``, up to the next boundary."""
-        return next_stop(done, self.schedule.epochs, self.step) - done
+        """The policy: epochs in the chunk that starts after ``done``, up to the next boundary.  With several
+        processes every one takes the smallest grain of them all (they measure their own pace)."""
+        grain = -largest_in_any_process(-self.grain(), self.runtime)
+        return next_stop(done, self.schedule.epochs, grain) - done
 
     def train(self, state: State, advance: Callable[[State, int], State]) -> State:
         """Chunks of ``advance`` up to ``--epochs`` or the mode's stop test, with everything between them."""
         self._begin(state)
         cut_short = False
         while state.epoch < self.schedule.epochs and not self.hooks.finished(state):
-            if self._ctrl_c():
+            if self._stop_signal():
                 cut_short = True
                 break
-            state = self._advanced(advance(state, self.chunk_epochs(state.epoch)))
+            chunk = self.chunk_epochs(state.epoch)
+            state = self._advanced(advance(state, chunk), chunk)
             state = self._after_chunk(state, ending=self._ending(state))
         return self._end(state, cut_short)
 
@@ -136,16 +173,24 @@ class ChunkRunner:
         self._total_before = state.total_seconds
         self._unsaved = True
 
-    def _ctrl_c(self) -> bool:
-        """Whether Ctrl-C was pressed in any process (every process checks at the same points)."""
-        return any_process(self.ctrl_c.pressed, self.runtime)
+    def _stop_signal(self) -> bool:
+        """Whether a stop signal came to any process (every process checks at the same points); with several
+        processes they agree on the signal (the largest status), so every one exits with the same status."""
+        if self.runtime.processes == 1:
+            return self.stop.pressed
+        status = largest_in_any_process(exit_status(self.stop) if self.stop.pressed else 0, self.runtime)
+        if status:
+            self.stop.agree(status - 128)
+        return bool(status)
 
     def _ending(self, state: State) -> bool:
         return state.epoch >= self.schedule.epochs or self.hooks.finished(state)
 
-    def _advanced(self, state: State) -> State:
-        """A state just returned by the library, with the time since the last chunk ended counted as training."""
+    def _advanced(self, state: State, chunk: int) -> State:
+        """A state just returned by the library after ``chunk`` epochs, with the time since the last chunk ended
+        counted as training (and measured, for the next chunk's length)."""
         now = time.perf_counter()
+        self._per_epoch = (now - self._mark) / max(1, chunk)
         self._unsaved = True
         state = state._replace(seconds=state.seconds + now - self._mark)
         self._mark = now
@@ -179,6 +224,6 @@ class ChunkRunner:
         saves = self.hooks.save is not None
         if saves and self._unsaved:
             state = self._write(state)
-        if cut_short or (saves and self.ctrl_c.pressed):
+        if cut_short or (saves and self.stop.pressed):
             raise Interrupted(self.hooks.interrupted(state))
         return self._timed(state)

@@ -7,9 +7,9 @@ by the same head, and the optimiser is :func:`jaxnn.optimizers.solver`'s, so eve
 means in the estimators.  The initial weights and the shuffle key come from ``--seed`` through
 :func:`jaxnn.train.training_keys`, as in the estimators.
 
-Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, about 1/50 of the
+Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, at most 1/50 of the
 run per call) to the chunk runner (:mod:`jaxnn.cli.runner`), which evaluates the held-out (test-split) loss
-after each chunk, reports progress, writes checkpoints and sees Ctrl-C.  Epoch ``e`` always shuffles with
+after each chunk, reports progress, writes checkpoints and sees the stop signals.  Epoch ``e`` always shuffles with
 ``fold_in(key, e)``, so on CPU a run cut into any chunks — or interrupted and resumed — ends bitwise equal to
 an uninterrupted one.
 
@@ -25,7 +25,9 @@ epoch is an iteration; its :class:`jaxnn.lbfgs.LbfgsState` goes into the checkpo
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,8 +40,8 @@ import optax
 from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, CliError
-from jaxnn.cli.interrupts import CtrlC
+from jaxnn.cli.errors import PROG, CliError, DiskFull, is_disk_full
+from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
@@ -62,6 +64,7 @@ __all__ = [
     "TrainState",
     "advance",
     "build_model",
+    "device_memory",
     "evaluate",
     "fresh_state",
     "interrupted_message",
@@ -69,8 +72,10 @@ __all__ = [
     "make_head",
     "make_optimizer",
     "make_targets",
+    "memory_needed",
     "next_stop",
     "progress_step",
+    "refuse_what_cannot_fit",
     "resumed_state",
     "save_checkpoint",
     "schedule",
@@ -114,6 +119,62 @@ def build_model(options: dict[str, Any], head: Head) -> Sequential:
     """Hidden ``Dense`` layers of ``options["layers"]`` widths, then the head's output layer."""
     hidden = tuple(Dense(units, options["activation"]) for units in options["layers"])
     return Sequential((*hidden, Dense(head.units, head.layer_activation)))
+
+
+# Copies of the parameters a run holds besides the parameters themselves: the gradient, and the optimiser's state
+# (sgd's momentum, Adam's two moments, L-BFGS's memory of 10 curvature pairs and its iterate, gradient, direction).
+_STATE_COPIES = {"gd": 1, "sgd": 2, "adam": 3, LBFGS: 25}
+_FLOAT_BYTES = 4  # float32
+
+
+def memory_needed(options: dict[str, Any], problem: Problem, head: Head, members: int = 1) -> tuple[int, int]:
+    """``(bytes, weights)``: about the memory a run of ``members`` networks needs, and its parameter count.
+
+    The parameters, the gradient and the optimiser's state, and for the widest pass (the training or test
+    split evaluated whole, or a minibatch) every layer's activations and their gradients, in float32.  A rough
+    lower bound (XLA's temporaries come on top): what is certainly too large is refused before compiling.
+    """
+    widths = [problem.x_train.shape[1], *options["layers"], head.units]
+    weights = sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(widths))
+    rows = max(len(problem.y_train), len(problem.y_test), options["batch_size"] or 0)
+    copies = 1 + _STATE_COPIES.get(options["optimizer"], 3)
+    return members * _FLOAT_BYTES * (copies * weights + 2 * rows * sum(widths[1:])), weights
+
+
+def device_memory(device) -> tuple[int, str]:
+    """``(bytes, what)``: the memory of ``device`` (JAX's ``memory_stats``), or the host's physical memory
+    where JAX does not say (CPUs); ``(0, "")`` when neither is known."""
+    try:
+        stats = device.memory_stats() or {}
+    except Exception:  # not every backend implements it
+        stats = {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]), f"the {device.platform} device"
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"
+    except (AttributeError, ValueError, OSError):
+        return 0, ""
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def refuse_what_cannot_fit(
+    options: dict[str, Any], problem: Problem, head: Head, runtime: Runtime, members: int = 1
+) -> None:
+    """Refuse (:class:`CliError`) a network that cannot fit in the first device's memory, before anything is
+    allocated or compiled: ``--layers 1000000000`` is one line, not an XLA out-of-memory traceback."""
+    needed, weights = memory_needed(options, problem, head, members)
+    available, where = device_memory(next(iter(runtime.mesh.devices.flat)))
+    if available and needed > available:
+        layers = ",".join(map(str, options["layers"]))
+        networks = f"{members} networks of " if members > 1 else ""
+        raise CliError(
+            f"--layers {layers}: {networks}{weights:,} weights need about {_size(needed)} to train, more than "
+            f"the {_size(available)} of {where}; use narrower layers"
+            + (" or fewer --lr/--seed values" if members > 1 else "")
+        )
 
 
 def make_optimizer(options: dict[str, Any]) -> optax.GradientTransformation:
@@ -355,6 +416,27 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
         **({} if state.stopped is None else {"stopped": state.stopped}),
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
+    try:
+        _save(setup, state, path, config)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        what = unit(setup.options["optimizer"])
+        raise DiskFull(
+            f"{PROG}: the disk is full: could not write checkpoint at {what} {state.epoch}; {_kept(path, what)}"
+        ) from None
+    return path
+
+
+def _kept(path: Path, what: str) -> str:
+    """What a failed write of the checkpoint at ``path`` leaves: the checkpoint written before, if any."""
+    try:
+        return f"the checkpoint of {what} {checkpoint.read_config(path)['epoch']} is kept"
+    except (OSError, checkpoint.CheckpointError):
+        return "no earlier checkpoint is there"
+
+
+def _save(setup: RunSetup, state: TrainState, path: Path, config: dict[str, Any]) -> None:
     checkpoint.save(
         path,
         params=state.params,
@@ -369,7 +451,6 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
             **lbfgs_extras(state.lbfgs),
         },
     )
-    return path
 
 
 def interrupted_message(setup: RunSetup, epoch: int) -> str:
@@ -392,7 +473,7 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     return last_loss, score, float(state.held_out_losses[-1])
 
 
-def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC) -> TrainState:
+def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:
     """Chunks of :func:`advance` up to ``setup.epochs`` (or a divergence), with progress, held-out loss and
     checkpoints (:class:`jaxnn.cli.runner.ChunkRunner`).
 
@@ -406,4 +487,4 @@ def train(setup: RunSetup, state: TrainState, progress: Progress, ctrl_c: CtrlC)
         save=lambda state: save_checkpoint(setup, state),
         finished=lambda state: state.diverged,
     )
-    return ChunkRunner(schedule(setup), hooks, progress, ctrl_c, setup.runtime).train(state, partial(advance, setup))
+    return ChunkRunner(schedule(setup), hooks, progress, stop, setup.runtime).train(state, partial(advance, setup))
