@@ -48,6 +48,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
 from jaxnn.sklearn.base import NeuralNetBase
+from jaxnn.sklearn.class_weights import class_weighted, signature_with
 from jaxnn.sklearn.targets import (
     class_probabilities,
     class_targets,
@@ -136,6 +137,10 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         early-stopping split included).  An ensemble is not continued: ``partial_fit``, and ``fit`` with
         ``warm_start=True`` on a fitted ensemble, raise a ValueError.
 
+      class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
+        for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
+        :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
+
     Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
     ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
     out of the box; the stopping rule still ends training early once the loss stops improving.
@@ -159,8 +164,20 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
       >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0)).fit(X, y)
     """
 
+    def __init__(self, *args, class_weight=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weight = class_weight
+
+    # NeuralNetBase's parameters and class_weight (keyword-only, last): what get_params, clone and repr read
+    __init__.__signature__ = signature_with(NeuralNetBase.__init__, "class_weight", None)
+
     def _validate_targets(self, X, y, *, reset):
         return classifier_data(self, X, y, reset=reset)
+
+    def _sample_weights(self, y, weight, *, incremental, classes=None):
+        """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning)."""
+        known = self.classes_ if classes is None and hasattr(self, "classes_") and incremental else classes
+        return class_weighted(self.class_weight, y, weight, incremental=incremental, classes=known)
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
         """Labels → one-hot rows or a 0/1 column; a multilabel indicator matrix → its 0/1 columns (see
@@ -222,8 +239,8 @@ class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
     ``squared_error`` (so twice its gradient at a given learning rate).  Multi-output ``y`` of shape
     ``(n_samples, n_targets)`` is supported.
 
-    Parameters are those of :class:`NeuralNetClassifier` (``early_stopping`` watches the validation R² of
-    the predictions).  ``loss``: ``'auto'`` (mean squared error); scikit-learn's ``'squared_error'``
+    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``early_stopping`` watches the
+    validation R² of the predictions).  ``loss``: ``'auto'`` (mean squared error); scikit-learn's ``'squared_error'``
     (``½·mean_i mean_j (p_ij − y_ij)²``, MLP's loss and ``loss_curve_`` values) and ``'poisson'`` (for
     counts ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with
     the half Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'sum_of_squares'``
