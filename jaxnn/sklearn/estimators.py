@@ -48,6 +48,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
 from jaxnn.sklearn.base import NeuralNetBase
+from jaxnn.sklearn.bridge import MLPBridge
 from jaxnn.sklearn.class_weights import class_weighted, signature_with
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
@@ -74,7 +75,7 @@ def _has_partial_fit(estimator) -> bool:
     return True
 
 
-class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, NeuralNetBase):
+class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetBase):
     """A dense neural network classifier with hand-derived backpropagation, trained by one compiled loop.
 
     For several classes the last layer has one unit per class and is trained with the fused softmax
@@ -232,7 +233,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, NeuralNetBase):
         return tags
 
 
-class NeuralNetRegressor(RegressorMixin, HiddenFeatures, NeuralNetBase):
+class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBase):
     """A dense neural network regressor with hand-derived backpropagation, trained by one compiled loop.
 
     The last layer is linear (identity) with one unit per target column, trained by default
