@@ -143,6 +143,11 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
 
+    Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
+    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
+    ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
+    (:mod:`jaxnn.sklearn.bridge`).
+
     Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
     ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
     out of the box; the stopping rule still ends training early once the loss stops improving.
@@ -254,7 +259,8 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     n_features_in_, feature_names_in_.  With ``n_ensemble = K > 1`` (``predict`` averages the members'
     predictions) the ensemble_* attributes of :class:`NeuralNetClassifier` replace the single network's,
     and ``predict_members(X)`` gives each member's predictions, ``(K, n_samples)`` (or ``(K, n_samples,
-    n_targets)``).
+    n_targets)``).  ``transform``, ``hidden_activations``, ``to_sklearn`` and ``from_sklearn`` are the
+    classifier's (an ``MLPRegressor`` both ways).
     """
 
     def _validate_targets(self, X, y, *, reset):
