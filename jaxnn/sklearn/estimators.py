@@ -138,15 +138,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         network ``n_ensemble=1`` trains, member k the one ``random_state=s + k`` trains alone (its
         early-stopping split included).  An ensemble is not continued: ``partial_fit``, and ``fit`` with
         ``warm_start=True`` on a fitted ensemble, raise a ValueError.
-
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
-
-    Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
-    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
-    ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
-    (:mod:`jaxnn.sklearn.bridge`).
 
     Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
     ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
@@ -164,6 +158,11 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     n_out)`` and ``(K, n_out)``; ensemble_n_iter_ ``(K,)``; ensemble_loss_curves_ and, with early
     stopping, ensemble_validation_scores_ (else None), one list per member.  ``predict_members(X)`` gives
     each member's probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
+
+    Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
+    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
+    ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
+    (:mod:`jaxnn.sklearn.bridge`).
 
     Example:
       >>> from sklearn.pipeline import make_pipeline
