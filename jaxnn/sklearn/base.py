@@ -177,6 +177,10 @@ class NeuralNetBase(BaseEstimator):
         """What the early-stopping split stratifies on (None: a plain random split)."""
         return None
 
+    def _sample_weights(self, y, weight, *, incremental: bool, classes=None) -> np.ndarray:
+        """The weights training uses: ``sample_weight`` as checked (the classifier multiplies in ``class_weight``)."""
+        return weight
+
     def _divergence_advice(self) -> str:
         """What the divergence message adds after its advice on learning_rate_init and X."""
         return ""
@@ -280,6 +284,7 @@ class NeuralNetBase(BaseEstimator):
         X, y = self._validate_targets(X, y, reset=not continuing)
         weight = self._checked_weight(sample_weight, X)
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
+        weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)
         model = network(config, targets.head)
         if continuing and model != self._model:
             raise ValueError(

@@ -21,6 +21,7 @@ from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
+from jaxnn.sklearn.class_weights import is_class_weight
 from jaxnn.sklearn.initial_weights import ESTIMATOR_INITIALISERS, mlp_init_factor
 from jaxnn.train import Stopping, is_n_iter_no_change
 
@@ -159,6 +160,9 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
             f"one of {', '.join(map(repr, ESTIMATOR_INITIALISERS))}",
         ),
     ),
+    "class_weight": (  # NeuralNetClassifier's only
+        Rule(is_class_weight, "None, 'balanced', a dict {label: weight} or, for multilabel y, a list of such dicts"),
+    ),
     ("early_stopping", "validation_fraction"): (
         Rule(
             lambda early, fraction: not (early and fraction <= 0),
@@ -194,6 +198,8 @@ def check_params(est) -> Config:
     """Every hyper-parameter of ``est`` checked against :data:`PARAMETER_CONSTRAINTS`, then normalised."""
     for key, rules in PARAMETER_CONSTRAINTS.items():
         names = (key,) if isinstance(key, str) else key
+        if not all(hasattr(est, name) for name in names):  # a parameter of one estimator only (class_weight)
+            continue
         values = tuple(getattr(est, name) for name in names)
         for rule in rules:
             _check(names, rule, values)

@@ -48,6 +48,9 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
 from jaxnn.sklearn.base import NeuralNetBase
+from jaxnn.sklearn.bridge import MLPBridge
+from jaxnn.sklearn.class_weights import class_weighted, signature_with
+from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
     class_probabilities,
     class_targets,
@@ -72,7 +75,7 @@ def _has_partial_fit(estimator) -> bool:
     return True
 
 
-class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
+class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetBase):
     """A dense neural network classifier with hand-derived backpropagation, trained by one compiled loop.
 
     For several classes the last layer has one unit per class and is trained with the fused softmax
@@ -135,6 +138,9 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         network ``n_ensemble=1`` trains, member k the one ``random_state=s + k`` trains alone (its
         early-stopping split included).  An ensemble is not continued: ``partial_fit``, and ``fit`` with
         ``warm_start=True`` on a fitted ensemble, raise a ValueError.
+      class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
+        for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
+        :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
 
     Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
     ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
@@ -153,14 +159,31 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
     stopping, ensemble_validation_scores_ (else None), one list per member.  ``predict_members(X)`` gives
     each member's probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
 
+    Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
+    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
+    ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
+    (:mod:`jaxnn.sklearn.bridge`).
+
     Example:
       >>> from sklearn.pipeline import make_pipeline
       >>> from sklearn.preprocessing import StandardScaler
       >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0)).fit(X, y)
     """
 
+    def __init__(self, *args, class_weight=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weight = class_weight
+
+    # NeuralNetBase's parameters and class_weight (keyword-only, last): what get_params, clone and repr read
+    __init__.__signature__ = signature_with(NeuralNetBase.__init__, "class_weight", None)
+
     def _validate_targets(self, X, y, *, reset):
         return classifier_data(self, X, y, reset=reset)
+
+    def _sample_weights(self, y, weight, *, incremental, classes=None):
+        """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning)."""
+        known = self.classes_ if classes is None and hasattr(self, "classes_") and incremental else classes
+        return class_weighted(self.class_weight, y, weight, incremental=incremental, classes=known)
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
         """Labels → one-hot rows or a 0/1 column; a multilabel indicator matrix → its 0/1 columns (see
@@ -214,7 +237,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         return tags
 
 
-class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
+class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBase):
     """A dense neural network regressor with hand-derived backpropagation, trained by one compiled loop.
 
     The last layer is linear (identity) with one unit per target column, trained by default
@@ -222,8 +245,8 @@ class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
     ``squared_error`` (so twice its gradient at a given learning rate).  Multi-output ``y`` of shape
     ``(n_samples, n_targets)`` is supported.
 
-    Parameters are those of :class:`NeuralNetClassifier` (``early_stopping`` watches the validation R² of
-    the predictions).  ``loss``: ``'auto'`` (mean squared error); scikit-learn's ``'squared_error'``
+    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``early_stopping`` watches the
+    validation R² of the predictions).  ``loss``: ``'auto'`` (mean squared error); scikit-learn's ``'squared_error'``
     (``½·mean_i mean_j (p_ij − y_ij)²``, MLP's loss and ``loss_curve_`` values) and ``'poisson'`` (for
     counts ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with
     the half Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'sum_of_squares'``
@@ -235,7 +258,8 @@ class NeuralNetRegressor(RegressorMixin, NeuralNetBase):
     n_features_in_, feature_names_in_.  With ``n_ensemble = K > 1`` (``predict`` averages the members'
     predictions) the ensemble_* attributes of :class:`NeuralNetClassifier` replace the single network's,
     and ``predict_members(X)`` gives each member's predictions, ``(K, n_samples)`` (or ``(K, n_samples,
-    n_targets)``).
+    n_targets)``).  ``transform``, ``hidden_activations``, ``to_sklearn`` and ``from_sklearn`` are the
+    classifier's (an ``MLPRegressor`` both ways).
     """
 
     def _validate_targets(self, X, y, *, reset):

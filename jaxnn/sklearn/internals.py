@@ -41,6 +41,7 @@ __all__ = [
     "scorers_of",
     "select_best_index",
     "set_checked_cv",
+    "set_label_binarizer",
     "warn_or_raise_about_fit_failures",
 ]
 
@@ -87,6 +88,7 @@ INTERNALS = (
     Internal(_SEARCH, "_select_best_index", "method", "select_best_index"),
     Internal(_SEARCH, "_run_search", "method", "runs_own_search"),
     Internal("sklearn.model_selection._search", "_checked_cv_orig", "instance", "set_checked_cv"),
+    Internal("sklearn.neural_network._multilayer_perceptron", "_label_binarizer", "instance", "set_label_binarizer"),
     Internal("sklearn.callback._callback_support", "_skl_callbacks", "instance", "callbacks_in_use", _CALLBACKS),
     Internal("sklearn.callback._callback_context", "_parent_callback_ctx", "instance", "callbacks_in_use", _CALLBACKS),
 )
@@ -153,6 +155,16 @@ def runs_own_search(search, sklearn_class: type) -> bool:
     """Whether the class of ``search`` schedules its own candidates (overrides ``sklearn_class``'s
     ``_run_search``)."""
     return type(search)._run_search is not sklearn_class._run_search
+
+
+# --------------------------------------------------------------------------------------------------
+# MLPClassifier's internals: what jaxnn.sklearn.bridge sets on the MLPClassifier it exports.
+
+
+def set_label_binarizer(mlp, binarizer) -> None:
+    """Give a fitted ``MLPClassifier`` the ``LabelBinarizer`` (fitted on its classes) that its ``predict`` reads
+    to turn outputs back into labels."""
+    mlp._label_binarizer = binarizer
 
 
 def callbacks_in_use(search) -> bool:

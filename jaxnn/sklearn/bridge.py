@@ -1,0 +1,209 @@
+"""Both ways between jaxnn's estimators and scikit-learn's ``MLPClassifier``/``MLPRegressor``: ``to_sklearn()``
+exports a fitted network as a fitted MLP, ``from_sklearn(mlp)`` imports a fitted MLP as a fitted jaxnn
+estimator (which ``warm_start=True`` or ``partial_fit`` then trains on).
+
+The two share the network: dense layers ``W`` ``(n_in, n_out)`` and ``b``, one hidden activation, and an output
+activation fixed by the task (softmax, logistic, identity or exp).  So an exported MLP predicts what the jaxnn
+estimator predicts, to float rounding, and the other way round.  What MLP cannot hold is a ``ValueError`` naming
+it: a hidden activation MLP lacks (``'softmax'``, ``'binary_step'``, ``'leaky_relu'``, or different activations
+per layer), a loss MLP lacks (MLP's are the log-loss for classes, ``'squared_error'`` and ``'poisson'`` for
+regression), a solver MLP lacks (``'gd'``, an optax transformation: ``set_params(solver='sgd')`` first keeps the
+weights), and an ensemble (``n_ensemble > 1``: not one network).  jaxnn's training-only parameters that MLP does
+not have (``init``, ``class_weight``) shape the weights but not the predictions and are not exported.
+
+An exported MLP predicts, scores and refits; MLP's ``warm_start``/``partial_fit`` read its own training state
+(its count of epochs without improvement, its optimiser), which jaxnn does not export: continue training in
+jaxnn (``from_sklearn``) instead.  An imported network continues with a fresh optimiser state and a fresh
+count of epochs without improvement (MLP's ``warm_start`` fit also starts a fresh optimiser); its ``loss_curve_``,
+``best_loss_``, ``n_iter_`` and ``t_`` are MLP's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from jaxnn.heads import Head, classification_head, multilabel_head, regression_head, single_class_head
+from jaxnn.losses import Loss
+from jaxnn.sklearn.constraints import check_params
+from jaxnn.sklearn.internals import set_label_binarizer
+from jaxnn.sklearn.training import network
+
+__all__ = ["MLP_ACTIVATIONS", "MLP_CLASSIFIER_LOSSES", "MLP_REGRESSOR_LOSSES", "MLPBridge"]
+
+# jaxnn's hidden activation -> MLP's name for it ('linear' with its default slope is the identity)
+MLP_ACTIVATIONS = {
+    "identity": "identity",
+    "linear": "identity",
+    "sigmoid": "logistic",
+    "logistic": "logistic",
+    "tanh": "tanh",
+    "relu": "relu",
+}
+# jaxnn's classification losses that are MLP's log-loss (fused with the output activation or not)
+MLP_CLASSIFIER_LOSSES = (
+    "auto",
+    "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "categorical_cross_entropy",
+    "binary_cross_entropy",
+)
+# jaxnn's regression loss -> MLPRegressor's loss
+MLP_REGRESSOR_LOSSES = {
+    "auto": "squared_error",
+    "squared_error": "squared_error",
+    "poisson": "poisson",
+    "half_poisson_deviance": "poisson",
+}
+_MLP_SOLVERS = ("lbfgs", "sgd", "adam")
+_FITTED_RECORDS = (
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_iter_",
+    "t_",
+)
+
+
+def _copy(value):
+    return list(value) if isinstance(value, list) else value
+
+
+def _mlp_activation(activation, n_hidden: int) -> str:
+    names = [activation] * max(n_hidden, 1) if isinstance(activation, str) else list(activation)
+    unknown = sorted({name for name in names if name not in MLP_ACTIVATIONS})
+    if unknown:
+        raise ValueError(
+            f"scikit-learn's MLP has no hidden activation {', '.join(map(repr, unknown))}; it takes "
+            "'identity', 'logistic', 'tanh' or 'relu', so this network cannot be exported"
+        )
+    mapped = {MLP_ACTIVATIONS[name] for name in names}
+    if len(mapped) > 1:
+        raise ValueError(
+            f"scikit-learn's MLP has one activation for every hidden layer, but activation={list(names)!r}; "
+            "this network cannot be exported"
+        )
+    return mapped.pop()
+
+
+def _loss_name(loss) -> str:
+    return loss.name if isinstance(loss, Loss) else loss
+
+
+class MLPBridge:
+    """``to_sklearn`` and ``from_sklearn`` for :class:`~jaxnn.sklearn.base.NeuralNetBase`'s subclasses."""
+
+    def to_sklearn(self):
+        """This fitted network as a fitted ``MLPClassifier`` (or ``MLPRegressor``) that predicts what it predicts,
+        to float rounding: hyper-parameters mapped to MLP's, weights and fitted attributes copied.
+
+        Raises ``ValueError`` for what MLP cannot hold (see :mod:`jaxnn.sklearn.bridge`).
+
+        Example:
+          >>> mlp = NeuralNetClassifier((10,), random_state=0).fit(X, y).to_sklearn()
+          >>> (mlp.predict(X) == clf.predict(X)).all()
+        """
+        check_is_fitted(self)
+        if hasattr(self, "ensemble_coefs_"):
+            raise ValueError(
+                "this estimator is an ensemble of several networks (n_ensemble > 1) and scikit-learn's MLP holds "
+                "one; refit with n_ensemble=1 to export it"
+            )
+        classifier = is_classifier(self)
+        mlp_class = MLPClassifier if classifier else MLPRegressor
+        mlp_names = mlp_class().get_params(deep=False)
+        params = {name: value for name, value in self.get_params(deep=False).items() if name in mlp_names}
+        params["hidden_layer_sizes"] = tuple(layer.units for layer in self._model.layers[:-1])
+        params["activation"] = _mlp_activation(self.activation, len(params["hidden_layer_sizes"]))
+        if not (isinstance(self.solver, str) and self.solver in _MLP_SOLVERS):
+            raise ValueError(
+                f"scikit-learn's MLP has no solver {self.solver!r} (it has 'lbfgs', 'sgd' and 'adam'); "
+                "set_params(solver='sgd') or 'adam' first (the fitted weights stay as they are) to export"
+            )
+        loss = _loss_name(self.loss)
+        if classifier and loss not in MLP_CLASSIFIER_LOSSES:
+            raise ValueError(
+                f"scikit-learn's MLPClassifier has no loss {loss!r}: it trains with the log-loss ('auto', "
+                "'softmax_cross_entropy', 'sigmoid_binary_cross_entropy' and their unfused forms here)"
+            )
+        if not classifier:
+            if loss not in MLP_REGRESSOR_LOSSES:
+                raise ValueError(
+                    f"scikit-learn's MLPRegressor has no loss {loss!r}: it takes 'squared_error' and 'poisson'"
+                )
+            params["loss"] = MLP_REGRESSOR_LOSSES[loss]
+        mlp = mlp_class(**params)
+        mlp.coefs_ = [np.array(w) for w in self.coefs_]
+        mlp.intercepts_ = [np.array(b) for b in self.intercepts_]
+        mlp.n_layers_ = self.n_layers_
+        mlp.n_outputs_ = self.n_outputs_
+        mlp.out_activation_ = self.out_activation_
+        mlp.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            mlp.feature_names_in_ = self.feature_names_in_.copy()
+        for name in _FITTED_RECORDS:
+            if hasattr(self, name):
+                setattr(mlp, name, _copy(getattr(self, name)))
+        if classifier:
+            mlp.classes_ = self.classes_.copy()
+            labels = np.eye(self.classes_.size, dtype=int) if self._head.multilabel else self.classes_
+            binarizer = LabelBinarizer().fit(labels)
+            set_label_binarizer(mlp, binarizer)
+        return mlp
+
+    @classmethod
+    def from_sklearn(cls, mlp):
+        """A fitted estimator of this class holding the network of a fitted ``MLPClassifier`` (for
+        :class:`NeuralNetClassifier`) or ``MLPRegressor``: MLP's hyper-parameters (jaxnn's defaults for
+        ``init``, ``n_ensemble``, ``class_weight``), weights and fitted records.  It predicts what ``mlp``
+        predicts, to float rounding, and ``warm_start=True`` (or ``partial_fit``) continues MLP's training.
+
+        Example:
+          >>> clf = NeuralNetClassifier.from_sklearn(MLPClassifier((10,)).fit(X, y))
+          >>> clf.set_params(warm_start=True).fit(X, y)  # more epochs, in jaxnn
+        """
+        classifier = is_classifier(cls())
+        mlp_class = MLPClassifier if classifier else MLPRegressor
+        if not isinstance(mlp, mlp_class):
+            raise TypeError(
+                f"{cls.__name__}.from_sklearn takes a fitted {mlp_class.__name__}, got {type(mlp).__name__}"
+            )
+        check_is_fitted(mlp)
+        names = cls().get_params(deep=False)
+        estimator = cls(**{name: value for name, value in mlp.get_params(deep=False).items() if name in names})
+        config = check_params(estimator)
+        head = estimator._mlp_head(mlp)
+        estimator._store_network(config, network(config, head), head)
+        estimator.coefs_ = [np.array(w) for w in mlp.coefs_]
+        estimator.intercepts_ = [np.array(b) for b in mlp.intercepts_]
+        estimator.n_features_in_ = mlp.n_features_in_
+        if hasattr(mlp, "feature_names_in_"):
+            estimator.feature_names_in_ = mlp.feature_names_in_.copy()
+        estimator.loss_curve_ = list(getattr(mlp, "loss_curve_", []))  # MLP's lbfgs records none
+        estimator.loss_ = mlp.loss_
+        estimator.n_iter_ = mlp.n_iter_
+        estimator.t_ = mlp.t_
+        estimator.best_loss_ = getattr(mlp, "best_loss_", min(estimator.loss_curve_, default=mlp.loss_))
+        estimator.validation_scores_ = _copy(getattr(mlp, "validation_scores_", None))
+        estimator.best_validation_score_ = getattr(mlp, "best_validation_score_", None)
+        if classifier:
+            estimator.classes_ = mlp.classes_.copy()
+        else:
+            estimator._y_is_1d = mlp.n_outputs_ == 1  # MLPRegressor predicts one column as a 1-D array
+        return estimator
+
+    def _mlp_head(self, mlp) -> Head:
+        """The jaxnn head of a fitted MLP's output layer (MLP's loss: the log-loss, squared error or Poisson)."""
+        if not is_classifier(self):
+            return regression_head("poisson" if mlp.loss == "poisson" else "squared_error", mlp.n_outputs_)
+        n_classes = mlp.classes_.size
+        if mlp.out_activation_ == "softmax":
+            return classification_head(None, n_classes)
+        if mlp.n_outputs_ > 1:  # logistic outputs, one per label
+            return multilabel_head(None, mlp.n_outputs_)
+        return single_class_head(None) if n_classes == 1 else classification_head(None, n_classes)

@@ -1,0 +1,75 @@
+"""The classifier's ``class_weight`` (scikit-learn issue #9113), with scikit-learn's meaning: each sample's
+weight is its ``sample_weight`` times the weight of its class, as ``LogisticRegression`` computes it.
+
+* ``None``: every class weighs 1;
+* ``'balanced'``: ``n_samples / (n_classes · count(class))``, the counts weighted by ``sample_weight``
+  (:func:`sklearn.utils.class_weight.compute_class_weight`), so ``fit(X, y, sample_weight=
+  compute_sample_weight('balanced', y))`` trains the very network that ``class_weight='balanced'`` trains;
+* a dict ``{label: weight}`` (labels left out weigh 1);
+* for a multilabel indicator ``y``: ``'balanced'`` or a list of dicts, one per label column
+  (:func:`sklearn.utils.class_weight.compute_sample_weight`, whose weights multiply over the columns).
+
+Class weights change nothing but the per-sample weights, which are data: estimators that differ only in
+``class_weight`` train as one population (:func:`jaxnn.fit_estimators`, the searches).  ``partial_fit`` takes a
+dict but not ``'balanced'`` (one batch's counts are not the classes' frequencies), as ``SGDClassifier``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+
+__all__ = ["class_weighted", "is_class_weight", "signature_with"]
+
+
+def is_class_weight(value) -> bool:
+    """``None``, ``'balanced'``, a dict of label → weight, or a list of such dicts (multilabel)."""
+    if value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, Mapping):
+        return True
+    return isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, Mapping) for v in value)
+
+
+def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, incremental: bool, classes=None) -> np.ndarray:
+    """``weight`` (the checked ``sample_weight``) times each sample's class weight, in ``weight``'s dtype.
+
+    ``classes``: the labels the classifier knows (``partial_fit``'s ``classes=``, or those it was fitted on);
+    None: ``y``'s own.
+    """
+    if class_weight is None:
+        return weight
+    if incremental and isinstance(class_weight, str):
+        raise ValueError(
+            "class_weight 'balanced' is not supported for partial_fit: one call's labels are not the classes' "
+            "frequencies. Use compute_class_weight('balanced', classes=classes, y=y) on (a large enough sample "
+            "of) all the targets, and pass the resulting {label: weight} dict as class_weight"
+        )
+    if y.ndim == 2:  # a multilabel indicator matrix: per label column, multiplied
+        per_sample = compute_sample_weight(class_weight, y)
+    else:
+        if not isinstance(class_weight, str | Mapping):
+            raise ValueError(
+                "class_weight is a list of dicts, which is for a multilabel indicator y (one dict per label "
+                "column); for one label per sample give one dict {label: weight} or 'balanced'"
+            )
+        known = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        per_class = compute_class_weight(
+            class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
+        )
+        per_sample = per_class[np.searchsorted(known, y)]
+    weighted = (weight * per_sample).astype(weight.dtype, copy=False)
+    if not weighted.sum() > 0:
+        raise ValueError("sample_weight times class_weight is zero for every sample: at least one must be non-zero")
+    return weighted
+
+
+def signature_with(init, name: str, default) -> inspect.Signature:
+    """``init``'s signature with one more keyword-only parameter ``name=default`` at the end: the signature a
+    subclass's ``__init__(self, *args, name=default, **kwargs)`` declares as ``__signature__``, so that
+    scikit-learn's ``get_params`` (which reads the signature) sees every parameter by name and the subclass
+    follows its base's defaults without repeating them."""
+    signature = inspect.signature(init)
+    extra = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+    return signature.replace(parameters=[*signature.parameters.values(), extra])

@@ -1,0 +1,118 @@
+"""NeuralNetClassifier's ``class_weight`` (scikit-learn issue #9113), with scikit-learn's meaning: multiplied into
+``sample_weight`` as ``LogisticRegression`` does, so it equals the equivalent ``sample_weight`` fit bit for bit;
+it changes only per-sample weights, so a search over it trains as one population."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+
+import jaxnn
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
+from jaxnn.model_selection import GridSearchCV
+
+X_IRIS = StandardScaler().fit_transform(load_iris().data).astype(np.float32)
+Y_IRIS = load_iris().target
+KEEP = np.r_[0:50, 50:80, 100:115]  # imbalanced: 50, 30 and 15 samples
+X, Y = X_IRIS[KEEP], Y_IRIS[KEEP]
+BASE = NeuralNetClassifier((8,), solver="adam", batch_size=32, max_iter=30, random_state=0)
+REAL_TRAIN = jaxnn.engine.train
+
+
+def _quietly(fit, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(*args, **kwargs)
+
+
+def _assert_bitwise_equal(a, b):
+    assert a.n_iter_ == b.n_iter_ and a.loss_curve_ == b.loss_curve_
+    for ours, theirs in zip([*a.coefs_, *a.intercepts_], [*b.coefs_, *b.intercepts_], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_balanced_equals_the_equivalent_sample_weight_fit_bitwise(dtype):
+    x = X.astype(dtype)
+    balanced = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, Y)
+    weighted = _quietly(clone(BASE).fit, x, Y, sample_weight=compute_sample_weight("balanced", Y))
+    _assert_bitwise_equal(balanced, weighted)
+    # with a sample_weight too: the class counts are weighted by it, as LogisticRegression's
+    sw = 0.5 + 0.5 * (np.arange(len(Y)) % 4)  # exact in float32 too: the same weighted counts in both dtypes
+    both = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, Y, sample_weight=sw)
+    per_class = compute_class_weight("balanced", classes=np.unique(Y), y=Y, sample_weight=sw)
+    _assert_bitwise_equal(both, _quietly(clone(BASE).fit, x, Y, sample_weight=sw * per_class[Y]))
+
+
+def test_a_dict_weighs_its_classes_and_leaves_the_others_at_one():
+    weights = {0: 0.5, 2: 3.0}
+    weighted = _quietly(clone(BASE).set_params(class_weight=weights).fit, X, Y)
+    expected = np.array([weights.get(label, 1.0) for label in Y])
+    _assert_bitwise_equal(weighted, _quietly(clone(BASE).fit, X, Y, sample_weight=expected))
+    labels = np.array(["a", "b", "c"])[Y]
+    named = _quietly(clone(BASE).set_params(class_weight={"a": 0.5, "c": 3.0}).fit, X, labels)
+    _assert_bitwise_equal(named, weighted)
+
+
+def test_multilabel_class_weight_is_compute_sample_weights_and_partial_fit_takes_a_dict():
+    x, y = make_multilabel_classification(n_samples=60, n_features=4, n_classes=3, random_state=0)
+    balanced = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, y)
+    _assert_bitwise_equal(balanced, _quietly(clone(BASE).fit, x, y, sample_weight=compute_sample_weight("balanced", y)))
+    incremental = clone(BASE).set_params(class_weight={0: 2.0})
+    reference = clone(BASE)
+    for _ in range(2):
+        incremental.partial_fit(X, Y, classes=[0, 1, 2])
+        reference.partial_fit(X, Y, classes=[0, 1, 2], sample_weight=np.where(Y == 0, 2.0, 1.0))
+    _assert_bitwise_equal(incremental, reference)
+
+
+def test_bad_class_weights_are_named():
+    with pytest.raises(ValueError, match="class_weight must be None, 'balanced', a dict"):
+        clone(BASE).set_params(class_weight="equal").fit(X, Y)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        clone(BASE).set_params(class_weight="balanced").partial_fit(X, Y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not in class_weight"):
+        clone(BASE).set_params(class_weight={7: 2.0}).fit(X, Y)
+    with pytest.raises(ValueError, match="list of dicts"):
+        clone(BASE).set_params(class_weight=[{0: 1.0}]).fit(X, Y)
+    assert "class_weight" not in NeuralNetRegressor().get_params()
+    assert NeuralNetClassifier((5,), "tanh", class_weight="balanced").get_params()["hidden_layer_sizes"] == (5,)
+
+
+@pytest.fixture
+def population_sizes(monkeypatch):
+    sizes = []
+
+    def counting_train(spec, members, *args, **kwargs):
+        if len(members.keys) > 1:
+            sizes.append(len(members.keys))
+        return REAL_TRAIN(spec, members, *args, **kwargs)
+
+    monkeypatch.setattr(jaxnn.engine, "train", counting_train)
+    return sizes
+
+
+def test_estimators_differing_in_class_weight_train_as_one_population(population_sizes):
+    weights = [None, "balanced", {0: 0.2}, {1: 5.0, 2: 2.0}]
+    estimators = [clone(BASE).set_params(class_weight=w) for w in weights]
+    _quietly(fit_estimators, estimators, [(X, Y)] * len(weights))
+    assert population_sizes == [len(weights)]
+    for estimator, w in zip(estimators, weights, strict=True):
+        lone = _quietly(clone(BASE).set_params(class_weight=w).fit, X, Y)
+        assert estimator.n_iter_ == lone.n_iter_
+        for ours, theirs in zip(estimator.coefs_, lone.coefs_, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=2e-6)  # test_estimator_population's bound
+
+
+def test_a_search_over_class_weight_is_one_population(population_sizes):
+    search = GridSearchCV(BASE, {"class_weight": [None, "balanced", {2: 4.0}]}, cv=3, scoring="balanced_accuracy")
+    _quietly(search.fit, X, Y)
+    assert population_sizes == [9]  # 3 candidates x 3 folds; the refit trains alone
+    assert search.best_params_["class_weight"] in (None, "balanced", {2: 4.0})

@@ -1,0 +1,92 @@
+"""The estimators as feature extractors (scikit-learn issue #8291): ``transform(X)`` is the last hidden layer's
+activations, ``hidden_activations(X)`` every hidden layer's, and a fitted network is a Pipeline step.
+(scikit-learn's transformer checks run in tests/test_estimators.py's ``test_scikit_learn_contract``.)"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+NUMPY_ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0),
+    "tanh": np.tanh,
+    "logistic": lambda z: 1 / (1 + np.exp(-z)),
+    "identity": lambda z: z,
+}
+
+
+def _quietly(fit, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(*args, **kwargs)
+
+
+def _numpy_hidden(estimator, X, activation):
+    outputs, a = [], X
+    for w, b in list(zip(estimator.coefs_, estimator.intercepts_, strict=True))[:-1]:
+        a = NUMPY_ACTIVATIONS[activation](a @ w + b)
+        outputs.append(a)
+    return outputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+def test_hidden_activations_are_each_hidden_layers_output(activation, dtype):
+    X = StandardScaler().fit_transform(X_IRIS).astype(dtype)
+    clf = _quietly(NeuralNetClassifier((7, 5), activation=activation, max_iter=20, random_state=0).fit, X, Y_IRIS)
+    layers = clf.hidden_activations(X)
+    expected = _numpy_hidden(clf, X, activation)
+    assert [a.shape for a in layers] == [(150, 7), (150, 5)]
+    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-12, 1e-14)
+    for ours, theirs in zip(layers, expected, strict=True):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+    np.testing.assert_array_equal(clf.transform(X), layers[-1])
+    np.testing.assert_array_equal(clf.transform(X[:3]), layers[-1][:3])  # rows do not depend on the others
+    assert list(clf.get_feature_names_out()) == [f"neuralnetclassifier{i}" for i in range(5)]
+
+
+def test_a_fitted_network_is_a_feature_extractor_in_a_pipeline():
+    pipeline = make_pipeline(
+        StandardScaler(), NeuralNetClassifier((16, 8), random_state=0), LogisticRegression(max_iter=1000)
+    )
+    _quietly(pipeline.fit, X_IRIS, Y_IRIS)
+    assert pipeline.score(X_IRIS, Y_IRIS) > 0.95
+    network = pipeline[1]
+    features = pipeline[:-1].transform(X_IRIS)
+    np.testing.assert_array_equal(features, network.transform(pipeline[0].transform(X_IRIS)))
+    assert pipeline[-1].n_features_in_ == 8
+    assert list(pipeline[:-1].get_feature_names_out())[:2] == ["neuralnetclassifier0", "neuralnetclassifier1"]
+    # fit_transform is fit then transform (TransformerMixin), for the regressor too
+    X = StandardScaler().fit_transform(X_IRIS[:, :3])
+    regressor = NeuralNetRegressor((6,), max_iter=30, random_state=0)
+    transformed = _quietly(regressor.fit_transform, X, X_IRIS[:, 3])
+    np.testing.assert_array_equal(transformed, regressor.transform(X))
+    chained = make_pipeline(NeuralNetRegressor((6,), max_iter=30, random_state=0), Ridge())
+    _quietly(chained.fit, X, X_IRIS[:, 3])
+    assert chained[-1].coef_.shape == (6,)
+
+
+def test_what_has_no_hidden_features_is_a_clear_error():
+    X = StandardScaler().fit_transform(X_IRIS)
+    with pytest.raises(NotFittedError):
+        NeuralNetClassifier().transform(X)
+    no_hidden = _quietly(NeuralNetClassifier((), max_iter=5).fit, X, Y_IRIS)
+    with pytest.raises(ValueError, match="no hidden layer"):
+        no_hidden.transform(X)
+    ensemble = _quietly(NeuralNetClassifier((4,), max_iter=5, n_ensemble=2).fit, X, Y_IRIS)
+    with pytest.raises(ValueError, match="ensemble"):
+        ensemble.transform(X)
+    fitted = _quietly(NeuralNetClassifier((4,), max_iter=5).fit, X, Y_IRIS)
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(X[:, :2])

@@ -1,0 +1,140 @@
+"""jaxnn.sklearn.bridge: ``to_sklearn()`` exports a fitted network as a fitted MLPClassifier/MLPRegressor that
+predicts what it predicts (to float rounding), ``from_sklearn(mlp)`` imports a fitted MLP that jaxnn then
+predicts with and trains on (``warm_start``), and what MLP cannot hold is a ValueError naming it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import StandardScaler
+
+from jaxnn import NeuralNetClassifier, NeuralNetRegressor
+
+MLP_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+TASKS = ("binary", "multiclass", "multilabel", "regression", "multi-output")
+# a few units in the last place of outputs of order 1
+TOLERANCE = {np.float32: {"rtol": 1e-6, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-14}}
+
+
+def _data(task: str, dtype):
+    if task == "multilabel":
+        X, y = make_multilabel_classification(n_samples=80, n_features=5, n_classes=3, random_state=0)
+    elif task in ("binary", "multiclass"):
+        X, y = make_classification(
+            n_samples=80, n_features=5, n_informative=3, n_classes=2 if task == "binary" else 3, random_state=0
+        )
+    else:
+        X, y = make_regression(n_samples=80, n_features=5, n_targets=1 if task == "regression" else 2, random_state=0)
+        y = y / y.std()
+    return StandardScaler().fit_transform(X).astype(dtype), y
+
+
+def _quietly(fit, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(*args, **kwargs)
+
+
+def _assert_same_predictions(ours, theirs, X, dtype):
+    tolerance = TOLERANCE[dtype]
+    if hasattr(ours, "predict_proba"):
+        np.testing.assert_allclose(theirs.predict_proba(X), ours.predict_proba(X), **tolerance)
+        np.testing.assert_array_equal(theirs.predict(X), ours.predict(X))
+        assert theirs.score(X, ours.predict(X)) == 1.0
+    else:
+        np.testing.assert_allclose(theirs.predict(X), ours.predict(X), **tolerance)
+        np.testing.assert_allclose(theirs.score(X, ours.predict(X)), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("activation", MLP_ACTIVATIONS)
+def test_an_exported_mlp_predicts_what_the_network_predicts(activation, task, dtype):
+    X, y = _data(task, dtype)
+    estimator = NeuralNetRegressor if task in ("regression", "multi-output") else NeuralNetClassifier
+    ours = _quietly(estimator((6, 4), activation=activation, max_iter=20, random_state=0).fit, X, y)
+    mlp = ours.to_sklearn()
+    assert type(mlp) is (MLPClassifier if estimator is NeuralNetClassifier else MLPRegressor)
+    assert mlp.activation == activation and mlp.hidden_layer_sizes == (6, 4)
+    for name in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_", "n_iter_", "t_", "best_loss_"):
+        assert getattr(mlp, name) == getattr(ours, name), name
+    assert mlp.loss_curve_ == ours.loss_curve_
+    for theirs, mine in zip([*mlp.coefs_, *mlp.intercepts_], [*ours.coefs_, *ours.intercepts_], strict=True):
+        assert theirs.dtype == mine.dtype
+        np.testing.assert_array_equal(theirs, mine)
+    if estimator is NeuralNetClassifier:
+        np.testing.assert_array_equal(mlp.classes_, ours.classes_)
+    _assert_same_predictions(ours, mlp, X, dtype)
+    _quietly(mlp.set_params(max_iter=5).fit, X, y)  # an exported MLP refits as any MLP
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("activation", MLP_ACTIVATIONS)
+def test_an_imported_mlp_predicts_the_same_and_warm_start_continues_it(activation, task):
+    X, y = _data(task, np.float64)
+    regression = task in ("regression", "multi-output")
+    mlp_class, estimator = (MLPRegressor, NeuralNetRegressor) if regression else (MLPClassifier, NeuralNetClassifier)
+    mlp = _quietly(mlp_class(hidden_layer_sizes=(6, 4), activation=activation, max_iter=15, random_state=0).fit, X, y)
+    ours = estimator.from_sklearn(mlp)
+    assert ours.get_params()["activation"] == activation and ours.max_iter == 15
+    _assert_same_predictions(ours, mlp, X, np.float64)
+    exported = ours.to_sklearn()  # and back: the same network
+    for theirs, mine in zip([*mlp.coefs_, *mlp.intercepts_], [*exported.coefs_, *exported.intercepts_], strict=True):
+        np.testing.assert_array_equal(theirs, mine)
+    curve = list(ours.loss_curve_)
+    _quietly(ours.set_params(warm_start=True, max_iter=10).fit, X, y)
+    assert ours.loss_curve_[: len(curve)] == curve and len(ours.loss_curve_) == len(curve) + ours.n_iter_
+    assert ours.t_ == mlp.t_ + ours.n_iter_ * X.shape[0]
+    assert not np.array_equal(ours.coefs_[0], mlp.coefs_[0])  # trained on from MLP's weights
+
+
+def test_poisson_and_lbfgs_networks_cross_both_ways():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0]))
+    ours = _quietly(NeuralNetRegressor((5,), loss="poisson", max_iter=30, random_state=0).fit, X, y)
+    mlp = ours.to_sklearn()
+    assert mlp.loss == "poisson" and mlp.out_activation_ == "exp"
+    _assert_same_predictions(ours, mlp, X, np.float64)
+    lbfgs = _quietly(MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit, X, y > 1)
+    imported = NeuralNetClassifier.from_sklearn(lbfgs)
+    _assert_same_predictions(imported, lbfgs, X, np.float64)
+    _quietly(imported.set_params(warm_start=True).fit, X, y > 1)
+    assert imported.n_iter_ >= 1
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"activation": "softmax"}, "no hidden activation 'softmax'"),
+        ({"activation": "binary_step"}, "no hidden activation 'binary_step'"),
+        ({"activation": "leaky_relu"}, "no hidden activation 'leaky_relu'"),
+        ({"activation": ["relu", "tanh"], "hidden_layer_sizes": (4, 3)}, "one activation for every hidden layer"),
+        ({"solver": "gd"}, "no solver 'gd'"),
+        ({"loss": "mean_squared_error"}, "MLPClassifier has no loss 'mean_squared_error'"),
+        ({"n_ensemble": 2}, "ensemble"),
+    ],
+)
+def test_what_mlp_cannot_hold_is_a_clear_error(params, message):
+    X, y = _data("multiclass", np.float32)
+    estimator = _quietly(NeuralNetClassifier(**{"hidden_layer_sizes": (4,), "max_iter": 5, **params}).fit, X, y)
+    with pytest.raises(ValueError, match=message):
+        estimator.to_sklearn()
+
+
+def test_a_regression_loss_mlp_lacks_and_a_wrong_or_unfitted_mlp_are_clear_errors():
+    X, y = _data("regression", np.float32)
+    estimator = _quietly(NeuralNetRegressor((4,), loss="sum_of_squares", max_iter=5).fit, X, y)
+    with pytest.raises(ValueError, match="MLPRegressor has no loss 'sum_of_squares'"):
+        estimator.to_sklearn()
+    with pytest.raises(TypeError, match="takes a fitted MLPClassifier, got MLPRegressor"):
+        NeuralNetClassifier.from_sklearn(MLPRegressor())
+    with pytest.raises(ValueError, match="not fitted"):
+        NeuralNetRegressor.from_sklearn(MLPRegressor())
+    with pytest.raises(ValueError, match="not fitted"):
+        NeuralNetRegressor().to_sklearn()
