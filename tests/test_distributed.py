@@ -363,3 +363,32 @@ def test_a_population_over_two_processes_equals_one_process():
     for out, _ in outputs:
         for got, want in zip(json.loads(out.strip().splitlines()[-1]), one, strict=True):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+POPULATION_RUN = textwrap.dedent(
+    """
+    import sys
+    from jaxnn import cli
+
+    out = sys.argv[1]
+    for devices in (1, 8):
+        args = ["--lr", "0.03,0.1,0.3", "--seed", "0,1", "--epochs", "30", "--optimizer", "adam", "--batch-size", "16"]
+        assert cli.main([*args, "--devices", str(devices), "--quiet", "--out", f"{out}/{devices}"]) == 0
+    """
+)
+
+
+def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(tmp_path):
+    """A --lr/--seed list run splits its 6 members across 8 devices (jaxnn.fit_many with the run's mesh); the best
+    member's checkpoint equals the one-device run's to float32 rounding."""
+    done = subprocess.run(
+        [sys.executable, "-c", POPULATION_RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    )
+    assert done.returncode == 0, done.stderr
+    one, eight = _arrays(tmp_path / "1"), _arrays(tmp_path / "8")
+    _assert_close(eight, one)
+    assert (tmp_path / "8" / "population.csv").read_text().count("\n") == 7  # header and six members

@@ -263,7 +263,8 @@ def _refuse_for_optimizer(given: dict[str, Any], optimizer: str) -> None:
 def refuse_arguments(args: argparse.Namespace, kind: str) -> None:
     """Refuse, before any device starts, what a kind of run (``lbfgs`` or ``population``) does not do."""
     values = {name: getattr(args, name) for name in OPTIONS}
-    refuse(values, ("one device", "one host", "checkpoint every"), RUN_KINDS[kind])
+    one_device = ("one device",) if kind == LBFGS else ()  # a population's members are split across devices
+    refuse(values, (*one_device, "one host", "checkpoint every"), RUN_KINDS[kind])
 
 
 def with_defaults(given: dict[str, Any]) -> dict[str, Any]:

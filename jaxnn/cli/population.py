@@ -16,8 +16,8 @@ member that diverges keeps its last finite state and stops, as a single run does
 
 The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
-What a population run does not do (:mod:`jaxnn.cli.refusals`): several devices or hosts (one device trains
-the whole population; ``--devices N`` with N > 1 and the multi-host flags are usage errors), ``--resume``
+The members are split across the run's devices (``--devices``), one compiled program.  What a population run
+does not do (:mod:`jaxnn.cli.refusals`): several hosts (the multi-host flags are usage errors), ``--resume``
 with lists, and ``--checkpoint-every``.  It writes its files once, at the end: a stop signal (Ctrl-C: exit
 status 130; SIGTERM 143, SIGHUP 129) stops it at the next chunk boundary having written nothing.
 """
@@ -40,7 +40,7 @@ from jaxnn import distributed
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import population_results
 from jaxnn.cli.data import load_problems
-from jaxnn.cli.devices import Runtime, one_device
+from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import PROG, Interrupted
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress, make_progress
@@ -207,6 +207,7 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         key=population.keys,
         opt_state=members.opt_state,
         start_epoch=members.epoch,
+        mesh=first.runtime.mesh if first.runtime.mesh.size > 1 else None,  # the members split across devices
     )
     alive = members.alive
     ran = np.where(alive, np.asarray(result.n_epochs), 0)
@@ -299,7 +300,6 @@ def execute(
     args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options: dict[str, Any]
 ) -> int:
     """Carry out a population run, from its options (lists included) to the exit status."""
-    runtime = one_device(runtime)
     setups = _member_setups(args, runtime, out, options)
     if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
