@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from jaxnn import compile_cache
+from jaxnn import compile_cache, fork_guard
 from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
 from jaxnn.heads import Head, predictions
@@ -86,6 +86,7 @@ def _outputs(model: Sequential, head: Head, params, x):
 
 
 def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
+    fork_guard.check()
     params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
     with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
         out = _outputs(model, head, params, pad_rows(x, padded_size(x.shape[0], minimum=PREDICTION_ROWS)))
@@ -263,6 +264,7 @@ class NeuralNetBase(BaseEstimator):
 
     def _setup(self, X, y, sample_weight, *, incremental: bool, classes=None) -> Setup:
         """Every check of a fit, before any JAX work: hyper-parameters, data, targets, network and seed."""
+        fork_guard.check()  # a clear error where JAX would hang (a fork of a process that used JAX)
         config = check_params(self)
         if incremental and config.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True; use fit, or set early_stopping=False")
