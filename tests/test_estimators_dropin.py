@@ -386,3 +386,52 @@ def test_partial_fit_after_an_lbfgs_fit_starts_a_fresh_optimiser():
     net.set_params(solver="adam").partial_fit(X, y)
     assert net.n_iter_ == 1 and len(net.loss_curve_) == 21
     assert any(not np.array_equal(a, b) for a, b in zip(before, net.coefs_, strict=True))
+
+
+# --------------------------------------------------------------------------------------------------
+# The early-stopping split: stratified as MLP's (only for a single-output target).
+
+
+def _held_out_rows(monkeypatch, module, estimator, x, y):
+    """The rows ``estimator.fit`` holds out for early stopping, with ``train_test_split`` (in ``module``)
+    given one fresh random state, so that MLP's split (whose random state drew the weights first) and
+    jaxnn's can be compared row for row."""
+    real, held = module.train_test_split, []
+
+    def recording(*arrays, random_state=None, **options):
+        parts = real(np.arange(len(arrays[0])), *arrays, random_state=np.random.RandomState(7), **options)
+        held.append(np.sort(parts[1]))
+        return parts[2:]
+
+    monkeypatch.setattr(module, "train_test_split", recording)
+    estimator.fit(x, y)
+    monkeypatch.undo()
+    return held[0]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([0] * 12 + [1] * 8),  # binary: stratified
+        np.array([0] * 10 + [1] * 9 + [2]),  # multiclass with a class of one sample: MLP does not stratify
+        np.array(["a"] * 7 + ["b"] * 7 + ["c"] * 6),
+    ],
+)
+def test_the_early_stopping_split_holds_out_mlps_rows(monkeypatch, labels):
+    from sklearn.neural_network import _multilayer_perceptron
+
+    from jaxnn.sklearn import training
+
+    x = np.random.default_rng(1).normal(size=(len(labels), 3))
+    options = dict(early_stopping=True, validation_fraction=0.25, max_iter=3, random_state=0)
+    mlp = _held_out_rows(monkeypatch, _multilayer_perceptron, MLPClassifier((4,), **options), x, labels)
+    ours = _held_out_rows(monkeypatch, training, NeuralNetClassifier((4,), **options), x, labels)
+    np.testing.assert_array_equal(ours, mlp)
+
+
+def test_a_multiclass_problem_with_a_class_of_one_sample_trains_with_early_stopping():
+    x = np.random.default_rng(2).normal(size=(30, 3))
+    y = np.array([0] * 15 + [1] * 14 + [2])
+    net = NeuralNetClassifier((4,), early_stopping=True, max_iter=5, random_state=0).fit(x, y)
+    MLPClassifier((4,), early_stopping=True, max_iter=5, random_state=0).fit(x, y)  # trains too
+    assert len(net.validation_scores_) == net.n_iter_

@@ -115,7 +115,8 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         rule stopping it warns with scikit-learn's ``ConvergenceWarning`` text ("Stochastic Optimizer:
         Maximum iterations (…) reached …"); ``partial_fit`` never warns.
       early_stopping, validation_fraction: hold out that share of the data, ``train_test_split(X, y,
-        test_size=validation_fraction, stratify=y, random_state=np.random.RandomState(random_state))``,
+        test_size=validation_fraction, random_state=np.random.RandomState(random_state))``, stratified as
+        MLP's (only for two classes),
         and keep the weights of the epoch with the best validation accuracy.
       init: the initial weights.  ``'mlp'`` (default): scikit-learn MLP's, drawn exactly as it draws them
         (layer by layer ``W`` then ``b`` ~ U[−r, r], ``r = √(6/(n_in + n_out))``, or ``√(2/…)`` for logistic
@@ -169,9 +170,13 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         return class_targets(y, weight, self.loss, fitted=fitted, incremental=incremental, classes=classes)
 
     def _stratify(self, y, targets):
-        """scikit-learn's MLP stratifies on the binarized targets (so a class too rare to split is named by its
-        indicator, e.g. ``'True'``); multilabel targets are not stratified."""
-        return None if y.ndim == 2 else targets.astype(bool)
+        """As scikit-learn's MLP: stratified only when its binarized targets are one column (two classes, or a
+        one-label indicator matrix), on that boolean column (so a class too rare to split is named by its
+        indicator, e.g. ``'True'``); several classes or labels are split at random, unstratified."""
+        if y.ndim == 2:
+            return np.asarray(y, dtype=bool) if y.shape[1] == 1 else None
+        labels = np.unique(y)
+        return (y == labels[-1]).reshape(-1, 1) if len(labels) <= 2 else None
 
     @available_if(_has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
