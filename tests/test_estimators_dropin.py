@@ -435,3 +435,18 @@ def test_a_multiclass_problem_with_a_class_of_one_sample_trains_with_early_stopp
     net = NeuralNetClassifier((4,), early_stopping=True, max_iter=5, random_state=0).fit(x, y)
     MLPClassifier((4,), early_stopping=True, max_iter=5, random_state=0).fit(x, y)  # trains too
     assert len(net.validation_scores_) == net.n_iter_
+
+
+# --------------------------------------------------------------------------------------------------
+# L-BFGS limits of 2**31 and more: no limit, as scikit-learn (which takes any positive integer).
+
+
+@pytest.mark.parametrize("limits", [{"max_fun": 2**31}, {"max_iter": 2**31}, {"max_iter": 2**63, "max_fun": 2**40}])
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_huge_lbfgs_limits_mean_no_limit(blobs, limits, estimator):
+    x, y = blobs
+    plain = estimator((4,), solver="lbfgs", random_state=0).fit(x, y)
+    huge = estimator((4,), solver="lbfgs", random_state=0, **limits).fit(x, y)
+    assert huge.n_iter_ == plain.n_iter_
+    for a, b in zip(huge.coefs_, plain.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
