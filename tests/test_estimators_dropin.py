@@ -450,3 +450,16 @@ def test_huge_lbfgs_limits_mean_no_limit(blobs, limits, estimator):
     assert huge.n_iter_ == plain.n_iter_
     for a, b in zip(huge.coefs_, plain.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):
+    from sklearn.exceptions import DataConversionWarning
+
+    x, y = blobs
+    column = y.astype(float).reshape(-1, 1)
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed when a 1d array was expected"):
+        net = NeuralNetRegressor((4,), max_iter=5, random_state=0).fit(x, column)
+    with pytest.warns(DataConversionWarning):
+        mlp = MLPRegressor((4,), max_iter=5, random_state=0).fit(x, column)
+    assert net.predict(x).shape == mlp.predict(x).shape == (len(x),)
+    assert net.n_outputs_ == mlp.n_outputs_ == 1

@@ -107,7 +107,9 @@ def classifier_data(estimator, X, y, *, reset: bool):
 
 
 def regressor_data(estimator, X, y, *, reset: bool):
-    """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit."""
+    """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
+    shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
+    ``predict`` returns (n_samples,))."""
     X, y = validate_data(
         estimator,
         X,
@@ -118,6 +120,8 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     return densified(X), y
 
 
