@@ -460,6 +460,6 @@ def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):
     with pytest.warns(DataConversionWarning, match="A column-vector y was passed when a 1d array was expected"):
         net = NeuralNetRegressor((4,), max_iter=5, random_state=0).fit(x, column)
     with pytest.warns(DataConversionWarning):
-        mlp = MLPRegressor((4,), max_iter=5, random_state=0).fit(x, column)
+        mlp = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(x, column)
     assert net.predict(x).shape == mlp.predict(x).shape == (len(x),)
     assert net.n_outputs_ == mlp.n_outputs_ == 1
