@@ -555,7 +555,9 @@ def test_methods_before_fit_raise_not_fitted_error(iris):
 def test_partial_fit_trains_one_epoch_per_call(iris):
     x, y = iris.x_train, iris.y_train
     net = NeuralNetClassifier((10, 5), random_state=0)
-    with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
+    with pytest.raises(
+        ValueError, match=r"^classes must be passed on the first call to partial_fit\. jaxnn: .* needs classes="
+    ):
         net.partial_fit(x, y)
     for _ in range(30):
         net.partial_fit(x, y, classes=[0, 1, 2])

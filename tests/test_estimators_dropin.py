@@ -463,3 +463,33 @@ def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):
         mlp = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(x, column)
     assert net.predict(x).shape == mlp.predict(x).shape == (len(x),)
     assert net.n_outputs_ == mlp.n_outputs_ == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# partial_fit's errors begin with MLP's messages.
+
+
+def _error_text(fit) -> str:
+    with pytest.raises(ValueError) as info:
+        fit()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        lambda net, x, y: net.partial_fit(x, y),  # no classes on the first call
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x, y, classes=[0, 1, 2]),
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x, y + 1),  # a label not in classes_
+        lambda net, x, y: net.partial_fit(x, y + 5, classes=[0, 1]),  # y's labels outside classes= at once
+        lambda net, x, y: net.set_params(max_iter=2).fit(x, y).partial_fit(x, y, classes=[0, 1, 2]),
+        lambda net, x, y: net.set_params(early_stopping=True).partial_fit(x, y, classes=[0, 1]),
+        lambda net, x, y: net.partial_fit(x, y[:5], classes=[0, 1]),
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x[:, :2], y),
+    ],
+)
+def test_partial_fits_errors_begin_with_mlps_messages(blobs, calls):
+    x, y = blobs
+    mlp = _error_text(lambda: calls(MLPClassifier(hidden_layer_sizes=(4,)), x, y))
+    ours = _error_text(lambda: calls(NeuralNetClassifier((4,)), x, y))
+    assert ours.startswith(mlp.replace("MLPClassifier", "NeuralNetClassifier")), (ours, mlp)

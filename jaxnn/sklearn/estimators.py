@@ -187,7 +187,10 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNetBase):
         available with ``solver='lbfgs'``.
         """
         if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("the first call to partial_fit needs classes=: every label that can appear in y")
+            raise ValueError(  # MLP's message first
+                "classes must be passed on the first call to partial_fit. jaxnn: the first call to partial_fit "
+                "needs classes=: every label that can appear in y"
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
