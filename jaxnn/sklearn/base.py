@@ -107,6 +107,18 @@ def _best_epoch_kept(config: Config, result) -> bool:
     return config.early_stopping and int(result.n_epochs) >= 1
 
 
+class _PickledSolver:
+    """An optax transformation serialised by cloudpickle inside an estimator's pickle."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def load(self):
+        import pickle
+
+        return pickle.loads(self.payload)
+
+
 class NeuralNetBase(BaseEstimator):
     """What the classifier and the regressor share: parameters, training, attributes."""
 
@@ -119,9 +131,9 @@ class NeuralNetBase(BaseEstimator):
         alpha=1e-4,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.01,
+        learning_rate_init=0.001,
         power_t=0.5,
-        max_iter=500,
+        max_iter=200,
         shuffle=True,
         tol=1e-4,
         n_iter_no_change=10,
@@ -184,6 +196,27 @@ class NeuralNetBase(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_model")
+
+    def __getstate__(self):
+        """Pickling: an optax transformation given as ``solver`` is made of closures, which ``pickle`` cannot
+        store; it is stored with ``cloudpickle`` (joblib's dependency), or a TypeError says what to do."""
+        state = super().__getstate__()
+        if not isinstance(self.solver, str):
+            try:
+                import cloudpickle
+            except ImportError:
+                raise TypeError(
+                    f"this {type(self).__name__}'s solver is an optax transformation, which pickle cannot store "
+                    "(it is made of closures): pip install cloudpickle (jaxnn then pickles it), or use a named "
+                    "solver ('adam', 'sgd', 'gd', 'lbfgs')"
+                ) from None
+            state = {**state, "solver": _PickledSolver(cloudpickle.dumps(self.solver))}
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("solver"), _PickledSolver):
+            state = {**state, "solver": state["solver"].load()}
+        super().__setstate__(state)
 
     def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
