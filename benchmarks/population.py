@@ -155,7 +155,9 @@ def wine_pipeline(library: str, max_iter: int):
     else:
         from jaxnn import NeuralNetClassifier
 
-        network = NeuralNetClassifier(hidden_layer_sizes=(16,), solver="adam", random_state=0, max_iter=max_iter)
+        network = NeuralNetClassifier(
+            hidden_layer_sizes=(16,), solver="adam", random_state=0, max_iter=max_iter, learning_rate_init=0.01
+        )
     return Pipeline([("scale", StandardScaler()), ("net", network)])
 
 

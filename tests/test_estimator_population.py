@@ -115,13 +115,28 @@ def assert_same_fit(member, lone, tolerance=FLOAT32):
 CLASSIFIER_CASES = {
     # full-batch descent: members differ in rate, penalty, seed, fold and (member 1) sample weights
     "gd-full-batch": NeuralNetClassifier((8,), solver="gd", learning_rate_init=0.1, max_iter=150, tol=1e-3),
-    "adam-minibatch": NeuralNetClassifier((8,), solver="adam", batch_size=32, max_iter=40, tol=1e-3),
+    "adam-minibatch": NeuralNetClassifier(
+        (8,), solver="adam", batch_size=32, max_iter=40, tol=1e-3, learning_rate_init=0.01
+    ),
     "early-stopping": NeuralNetClassifier(
-        (8,), solver="adam", batch_size=32, max_iter=40, early_stopping=True, validation_fraction=0.2
+        (8,),
+        solver="adam",
+        batch_size=32,
+        max_iter=40,
+        early_stopping=True,
+        validation_fraction=0.2,
+        learning_rate_init=0.01,
     ),
     # sgd's schedules: their values (learning_rate_init, power_t, samples per epoch) per member
     "sgd-invscaling": NeuralNetClassifier(
-        (8,), solver="sgd", learning_rate="invscaling", power_t=0.3, batch_size=32, max_iter=30, tol=1e-3
+        (8,),
+        solver="sgd",
+        learning_rate="invscaling",
+        power_t=0.3,
+        batch_size=32,
+        max_iter=30,
+        tol=1e-3,
+        learning_rate_init=0.01,
     ),
     "sgd-adaptive-in-order": NeuralNetClassifier(
         (8,),
@@ -132,6 +147,7 @@ CLASSIFIER_CASES = {
         max_iter=30,
         tol=1e-2,
         n_iter_no_change=2,
+        learning_rate_init=0.01,
     ),
 }
 # adam at rate 0.3 with alpha 0.1 (the grid's last member) amplifies float32's last-bit differences past the
@@ -177,7 +193,7 @@ def test_new_rates_penalties_seeds_and_folds_compile_nothing():
 def test_regressor_members_on_float64_data_equal_their_lone_fits(population_sizes):
     target = IRIS_X[:, 3]
     folds = _folds(IRIS_X[:, :3], target, dtype=np.float64)
-    base = NeuralNetRegressor((6,), solver="gd", learning_rate_init=0.05, max_iter=60)
+    base = NeuralNetRegressor((6,), solver="gd", learning_rate_init=0.05, max_iter=60, loss="auto")
     estimators = _grid(base, [0.02, 0.05, 0.1, 0.2], [0.0, 1e-3, 1e-2, 1e-1], [0, 1, 2, 3])
     lone, lone_warnings = _lone_fits(estimators, folds)
     results, population_warnings = _recorded(fit_estimators, estimators, folds)
@@ -214,11 +230,11 @@ def test_mixed_configurations_fall_back_to_what_each_lone_fit_does(population_si
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = clone(fitted).fit(x, y)
         continued_alone = copy.deepcopy(fitted).fit(x, y)  # warm_start: five more epochs
-    other_network = NeuralNetClassifier((5,), solver="gd", max_iter=20, random_state=1)
+    other_network = NeuralNetClassifier((5,), solver="gd", max_iter=20, random_state=1, learning_rate_init=0.01)
     bad_parameter = NeuralNetClassifier((8,), solver="gd", max_iter=20, learning_rate_init=-1.0)
     ridge = Ridge()
-    repeated = NeuralNetClassifier((8,), solver="gd", max_iter=20, random_state=2)
-    lbfgs = NeuralNetClassifier((8,), solver="lbfgs", max_iter=20, random_state=3)
+    repeated = NeuralNetClassifier((8,), solver="gd", max_iter=20, random_state=2, learning_rate_init=0.01)
+    lbfgs = NeuralNetClassifier((8,), solver="lbfgs", max_iter=20, random_state=3, learning_rate_init=0.01)
     estimators = [fitted, other_network, bad_parameter, ridge, repeated, repeated, lbfgs]
     datasets = [(x, y), (x, y), (x, y), (x, y.astype(float)), (x, y), FOLDS[1], (x, y)]
     with warnings.catch_warnings():
@@ -255,7 +271,7 @@ def test_population_data_above_the_byte_limit_train_in_several_calls(monkeypatch
 
 
 def test_bad_datasets_are_a_clear_error():
-    estimator = NeuralNetClassifier()
+    estimator = NeuralNetClassifier(learning_rate_init=0.01, max_iter=500)
     with pytest.raises(ValueError, match="1 estimators but 2 data sets"):
         fit_estimators([estimator], [(IRIS_X, IRIS_Y)] * 2)
     with pytest.raises(TypeError, match=r"datasets\[0\] must be a tuple \(X, y\) or \(X, y, sample_weight\)"):
@@ -267,7 +283,14 @@ def test_bad_datasets_are_a_clear_error():
 
 
 ENSEMBLE_BASE = NeuralNetClassifier(
-    (8,), solver="adam", batch_size=32, max_iter=30, tol=5e-3, n_iter_no_change=2, random_state=7
+    (8,),
+    solver="adam",
+    batch_size=32,
+    max_iter=30,
+    tol=5e-3,
+    n_iter_no_change=2,
+    random_state=7,
+    learning_rate_init=0.01,
 )
 
 
@@ -324,7 +347,7 @@ def test_ensemble_predictions_average_the_members(ensemble):
 def test_a_regression_ensemble_averages_its_members_and_one_member_is_a_plain_fit(population_sizes):
     x, _ = FOLDS[0]
     target = x[:, 0] - 0.5 * x[:, 1]
-    base = NeuralNetRegressor((6,), solver="gd", learning_rate_init=0.05, max_iter=30, random_state=3)
+    base = NeuralNetRegressor((6,), solver="gd", learning_rate_init=0.05, max_iter=30, random_state=3, loss="auto")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = clone(base).set_params(n_ensemble=2).fit(x, target)

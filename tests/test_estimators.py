@@ -55,7 +55,12 @@ def quietly(estimator, *args, **kwargs):
 # SCIPY_ARRAY_API=1 is set (the estimators do not claim array-API support).
 
 
-@parametrize_with_checks([NeuralNetClassifier(), NeuralNetRegressor()])
+@parametrize_with_checks(
+    [
+        NeuralNetClassifier(learning_rate_init=0.01, max_iter=500),
+        NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto"),
+    ]
+)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny random data, 500 epochs
 def test_scikit_learn_contract(estimator, check):
     check(estimator)
@@ -69,7 +74,9 @@ def test_scikit_learn_contract(estimator, check):
 def test_iris_pipeline_reaches_097_on_the_seed_split(iris, hidden):
     x_raw, y = load_iris(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x_raw, y, test_size=0.25, random_state=42)
-    pipeline = make_pipeline(StandardScaler(), NeuralNetClassifier(hidden, random_state=0)).fit(x_train, y_train)
+    pipeline = make_pipeline(
+        StandardScaler(), NeuralNetClassifier(hidden, random_state=0, learning_rate_init=0.01, max_iter=500)
+    ).fit(x_train, y_train)
     assert pipeline.score(x_test, y_test) >= 0.97
     network = pipeline[-1]
     assert network.n_iter_ < network.max_iter  # the defaults converge: the stopping rule ended training
@@ -77,7 +84,9 @@ def test_iris_pipeline_reaches_097_on_the_seed_split(iris, hidden):
 
 def test_grid_search_and_cross_val_score_run_and_choose_a_good_model():
     x, y = load_iris(return_X_y=True)
-    pipeline = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0))
+    pipeline = make_pipeline(
+        StandardScaler(), NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500)
+    )
     scores = cross_val_score(pipeline, x, y, cv=5)
     assert scores.shape == (5,) and scores.mean() >= 0.9
     grid = GridSearchCV(pipeline, {"neuralnetclassifier__learning_rate_init": [0.001, 0.01, 0.03, 0.1]}, cv=5)
@@ -89,7 +98,7 @@ def test_grid_search_and_cross_val_score_run_and_choose_a_good_model():
 def test_regression_on_diabetes_beats_a_constant_by_a_wide_margin():
     x, y = load_diabetes(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
-    network = NeuralNetRegressor((10,), alpha=30.0, random_state=0)
+    network = NeuralNetRegressor((10,), alpha=30.0, random_state=0, learning_rate_init=0.01, max_iter=500, loss="auto")
     model = TransformedTargetRegressor(make_pipeline(StandardScaler(), network), transformer=StandardScaler())
     predicted = model.fit(x_train, y_train).predict(x_test)
     constant = DummyRegressor().fit(x_train, y_train).predict(x_test)
@@ -228,7 +237,9 @@ def test_warm_start_continues_exactly_where_the_last_fit_stopped(iris):
 
 def test_same_random_state_gives_identical_weights_and_another_gives_different(iris):
     x, y = iris.x_train, iris.y_train
-    estimator = NeuralNetClassifier((10, 5), batch_size=32, max_iter=20)  # minibatches: shuffling is seeded too
+    estimator = NeuralNetClassifier(
+        (10, 5), batch_size=32, max_iter=20, learning_rate_init=0.01
+    )  # minibatches: shuffling is seeded too
     first, again, other = (quietly(clone(estimator).set_params(random_state=s), x, y) for s in (7, 7, 8))
     for a, b, c in zip(first.coefs_, again.coefs_, other.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -257,8 +268,8 @@ def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_noth
     rng = np.random.default_rng(0)
     big_x = rng.normal(size=(1010, 4))
     big_y = (big_x[:, 0] + big_x[:, 1] > 0).astype(int)
-    full_batch = NeuralNetClassifier((10, 5), random_state=0)
-    minibatch = NeuralNetClassifier((10, 5), batch_size=100, max_iter=5, random_state=0)
+    full_batch = NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500)
+    minibatch = NeuralNetClassifier((10, 5), batch_size=100, max_iter=5, random_state=0, learning_rate_init=0.01)
     full_batch.fit(x[:120], y[:120]).predict(x[:30])
     quietly(minibatch, big_x[:1000], big_y[:1000]).predict(big_x[:300])
     with compilations() as compiled:
@@ -279,7 +290,9 @@ def test_a_new_max_iter_compiles_nothing_also_in_a_grid_search_over_it():
 
     x, y = load_iris(return_X_y=True)
     x = StandardScaler().fit_transform(x)
-    estimator = NeuralNetClassifier((6, 4), solver="gd", max_iter=7, tol=0.0, n_iter_no_change=10**6, random_state=0)
+    estimator = NeuralNetClassifier(
+        (6, 4), solver="gd", max_iter=7, tol=0.0, n_iter_no_change=10**6, random_state=0, learning_rate_init=0.01
+    )
     # The search trains on folds of 120 rows and refits on all 150 (padded to 160): two programs, built here.
     quietly(clone(estimator), x[:120], y[:120]).predict(x[:30])
     quietly(clone(estimator), x, y)
@@ -298,7 +311,7 @@ def test_a_first_fit_builds_one_program_and_prediction_one(iris):
     """The training loop is one program; the initial weights are NumPy's draws (init='mlp'), and the shuffle
     key's program is shared by every network (built here unless an earlier test built it); predict is one
     more.  A network no other test uses, so that nothing is built already."""
-    estimator = NeuralNetClassifier((7, 3), solver="gd", max_iter=5, random_state=0)
+    estimator = NeuralNetClassifier((7, 3), solver="gd", max_iter=5, random_state=0, learning_rate_init=0.01)
     with compilations() as compiled:
         quietly(estimator, iris.x_train, iris.y_train)
     assert len([name for name in compiled if "_draw_shuffle_key" not in name]) == 1, compiled
@@ -361,9 +374,11 @@ def test_plain_descent_with_an_l2_rate_equals_the_injected_optax_chain_bit_for_b
         np.testing.assert_array_equal(got, want)
 
 
-def test_fit_and_predict_cache_their_programs_and_leave_jaxs_settings_as_they_were(tmp_path):
-    """The estimators are entry points: each fit (and predict) turns jaxnn's persistent compilation cache on
-    for its own duration (jaxnn.compile_cache.scoped), unless the user opted out or configured JAX's cache."""
+def test_fit_and_predict_cache_their_programs_and_leave_the_cache_on_for_the_process(tmp_path):
+    """The estimators are entry points: the first fit (or predict) turns jaxnn's persistent compilation cache on
+    for the process, once, and never back (jaxnn.compile_cache.scoped: a process-wide setting flipped back at
+    the end of each fit would undo other threads' settings), unless the user opted out or configured JAX's
+    cache."""
     code = """
 import json, jax, numpy as np
 from jaxnn import NeuralNetClassifier
@@ -377,7 +392,8 @@ print(json.dumps([jax.config.jax_compilation_cache_dir, jax.config.jax_persisten
         env = {**environment, "JAXNN_CACHE_DIR": str(cache), **extra}
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout.strip().splitlines()[-1]) == [None, 1.0]  # JAX's own defaults again
+        on = [str(cache), 0.0] if expect_entries else [None, 1.0]  # opted out: JAX's own defaults throughout
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == on
         entries = sorted(path.name for path in cache.iterdir()) if cache.exists() else []
         if expect_entries:
             assert any(name.startswith("jit__draw_shuffle_key") for name in entries), entries
@@ -394,7 +410,9 @@ print(json.dumps([jax.config.jax_compilation_cache_dir, jax.config.jax_persisten
 def test_every_seed_activation_is_accepted_one_per_hidden_layer(iris):
     names = ["identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "binary_step"]
     estimator = quietly(
-        NeuralNetClassifier((4,) * len(names), activation=names, random_state=0, max_iter=5), iris.x_train, iris.y_train
+        NeuralNetClassifier((4,) * len(names), activation=names, random_state=0, max_iter=5, learning_rate_init=0.01),
+        iris.x_train,
+        iris.y_train,
     )
     assert estimator.n_layers_ == len(names) + 2
     assert [w.shape for w in estimator.coefs_] == [(4, 4)] * len(names) + [(4, 3)]
@@ -403,7 +421,11 @@ def test_every_seed_activation_is_accepted_one_per_hidden_layer(iris):
 
 def test_logistic_is_the_sigmoid(iris):
     fits = [
-        quietly(NeuralNetClassifier((10, 5), activation=name, random_state=0, max_iter=5), iris.x_train, iris.y_train)
+        quietly(
+            NeuralNetClassifier((10, 5), activation=name, random_state=0, max_iter=5, learning_rate_init=0.01),
+            iris.x_train,
+            iris.y_train,
+        )
         for name in ("logistic", ["sigmoid", "logistic"])
     ]
     for a, b in zip(fits[0].coefs_, fits[1].coefs_, strict=True):
@@ -427,20 +449,26 @@ def test_an_optax_solver_is_used_as_given(iris):
 
 def test_loss_override_picks_the_output_layer(iris):
     x, y = iris.x_train, iris.y_train
-    categorical = NeuralNetClassifier((10, 5), loss="categorical_cross_entropy", random_state=0).fit(x, y)
+    categorical = NeuralNetClassifier(
+        (10, 5), loss="categorical_cross_entropy", random_state=0, learning_rate_init=0.01, max_iter=500
+    ).fit(x, y)
     assert categorical.out_activation_ == "softmax" and categorical.n_outputs_ == 3
     np.testing.assert_allclose(categorical.predict_proba(iris.x_test).sum(axis=1), 1.0, rtol=1e-12)
     assert categorical.score(iris.x_test, iris.y_test) >= 0.9
 
     two = y < 2
     binary = quietly(
-        NeuralNetClassifier((10, 5), loss="categorical_cross_entropy", max_iter=5, random_state=0), x[two], y[two]
+        NeuralNetClassifier(
+            (10, 5), loss="categorical_cross_entropy", max_iter=5, random_state=0, learning_rate_init=0.01
+        ),
+        x[two],
+        y[two],
     )
     assert binary.out_activation_ == "softmax" and binary.n_outputs_ == 2
     with pytest.raises(ValueError, match=r"'binary_cross_entropy' is for two classes .* but the target has 3 classes"):
-        NeuralNetClassifier(loss="binary_cross_entropy").fit(x, y)
+        NeuralNetClassifier(loss="binary_cross_entropy", learning_rate_init=0.01, max_iter=500).fit(x, y)
     with pytest.raises(ValueError, match="classification loss"):
-        NeuralNetRegressor(loss="softmax_cross_entropy").fit(x, x[:, 0])
+        NeuralNetRegressor(loss="softmax_cross_entropy", learning_rate_init=0.01, max_iter=500).fit(x, x[:, 0])
 
 
 @pytest.mark.parametrize(
@@ -478,9 +506,9 @@ def test_random_state_outside_scikit_learns_range_is_named_at_fit(seed):
     x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
     # scikit-learn's MLP and check_random_state accept ints in [0, 2**32 - 1] only
     with pytest.raises(ValueError, match=r"random_state must be an int in the range \[0, 4294967295\]"):
-        NeuralNetClassifier((3,), max_iter=2, random_state=seed).fit(x, y)
+        NeuralNetClassifier((3,), max_iter=2, random_state=seed, learning_rate_init=0.01).fit(x, y)
     for seed in (0, 2**32 - 1, np.uint32(2**32 - 1), np.random.RandomState(0)):  # the edges of the range still fit
-        quietly(NeuralNetClassifier((3,), max_iter=2, random_state=seed), x, y)
+        quietly(NeuralNetClassifier((3,), max_iter=2, random_state=seed, learning_rate_init=0.01), x, y)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -489,7 +517,9 @@ def test_random_state_outside_scikit_learns_range_is_named_at_fit(seed):
 
 @pytest.fixture(scope="module")
 def fitted_iris(iris):
-    return NeuralNetClassifier((10, 5), random_state=0).fit(iris.x_train, IRIS_NAMES[iris.y_train])
+    return NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500).fit(
+        iris.x_train, IRIS_NAMES[iris.y_train]
+    )
 
 
 def test_attributes_follow_mlpclassifier(fitted_iris):
@@ -516,7 +546,9 @@ def test_string_labels_predict_strings_and_probabilities_in_class_order(fitted_i
 def test_two_classes_use_one_sigmoid_output_and_any_label_type(iris):
     two = iris.y_train > 0
     labels = np.where(iris.y_train[two] == 1, "no", "yes")
-    net = NeuralNetClassifier((10, 5), random_state=0).fit(iris.x_train[two], labels)
+    net = NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500).fit(
+        iris.x_train[two], labels
+    )
     assert (net.out_activation_, net.n_outputs_) == ("logistic", 1)
     np.testing.assert_array_equal(net.classes_, ["no", "yes"])
     probabilities = net.predict_proba(iris.x_test)
@@ -540,8 +572,11 @@ def test_predictions_do_not_depend_on_which_other_rows_are_predicted(fitted_iris
 
 def test_methods_before_fit_raise_not_fitted_error(iris):
     for estimator, methods in [
-        (NeuralNetClassifier(), ("predict", "predict_proba", "predict_log_proba", "score")),
-        (NeuralNetRegressor(), ("predict", "score")),
+        (
+            NeuralNetClassifier(learning_rate_init=0.01, max_iter=500),
+            ("predict", "predict_proba", "predict_log_proba", "score"),
+        ),
+        (NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto"), ("predict", "score")),
     ]:
         for method in methods:
             args = (iris.x_test, iris.y_test) if method == "score" else (iris.x_test,)
@@ -551,8 +586,10 @@ def test_methods_before_fit_raise_not_fitted_error(iris):
 
 def test_partial_fit_trains_one_epoch_per_call(iris):
     x, y = iris.x_train, iris.y_train
-    net = NeuralNetClassifier((10, 5), random_state=0)
-    with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
+    net = NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500)
+    with pytest.raises(
+        ValueError, match=r"^classes must be passed on the first call to partial_fit\. jaxnn: .* needs classes="
+    ):
         net.partial_fit(x, y)
     for _ in range(30):
         net.partial_fit(x, y, classes=[0, 1, 2])
@@ -561,11 +598,13 @@ def test_partial_fit_trains_one_epoch_per_call(iris):
     with pytest.raises(ValueError, match=r"labels \[7\] that are not among the classes \[0, 1, 2\]"):
         net.partial_fit(x[:5], np.full(5, 7))
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
-        NeuralNetClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
+        NeuralNetClassifier(early_stopping=True, learning_rate_init=0.01, max_iter=500).partial_fit(
+            x, y, classes=[0, 1, 2]
+        )
 
 
 def test_a_first_partial_fit_names_the_labels_its_classes_miss(iris):
-    net = NeuralNetClassifier((10, 5), random_state=0)
+    net = NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500)
     with pytest.raises(ValueError, match=r"y holds labels \[2\] that are not in classes=\[0, 1\]") as info:
         net.partial_fit(iris.x_train, iris.y_train, classes=[1, 0])
     assert "warm_start" not in str(info.value)  # there is nothing to refit on a first call
@@ -574,19 +613,21 @@ def test_a_first_partial_fit_names_the_labels_its_classes_miss(iris):
 
 def test_early_stopping_keeps_the_weights_of_the_best_validation_epoch(iris):
     x, y = iris.x_train, iris.y_train
-    net = NeuralNetClassifier((10, 5), early_stopping=True, validation_fraction=0.2, random_state=5).fit(x, y)
+    net = NeuralNetClassifier(
+        (10, 5), early_stopping=True, validation_fraction=0.2, random_state=5, learning_rate_init=0.01, max_iter=500
+    ).fit(x, y)
     assert len(net.validation_scores_) == net.n_iter_
     assert net.best_validation_score_ == max(net.validation_scores_)
     assert net.best_loss_ is None
-    # The held-out part is train_test_split(..., stratify=binarized y, random_state=RandomState(random_state)).
-    binarized = np.eye(3, dtype=bool)[y]  # scikit-learn's MLP stratifies on LabelBinarizer's rows
-    split = train_test_split(x, y, test_size=0.2, stratify=binarized, random_state=np.random.RandomState(5))
+    # The held-out part is train_test_split(..., random_state=RandomState(random_state)); scikit-learn's MLP
+    # stratifies only a single-output target (n_outputs_ == 1), so three classes are split unstratified.
+    split = train_test_split(x, y, test_size=0.2, random_state=np.random.RandomState(5))
     x_val, y_val = split[1], split[3]
     assert net.score(x_val, y_val) == pytest.approx(net.best_validation_score_, abs=1e-12)
 
 
 def test_verbose_prints_each_epoch_and_a_truncated_fit_warns(iris, capsys):
-    net = NeuralNetClassifier((10, 5), solver="gd", max_iter=3, verbose=True, random_state=0)
+    net = NeuralNetClassifier((10, 5), solver="gd", max_iter=3, verbose=True, random_state=0, learning_rate_init=0.01)
     with pytest.warns(ConvergenceWarning, match="reached max_iter=3 epochs before the training loss stopped improving"):
         net.fit(iris.x_train, iris.y_train)
     lines = capsys.readouterr().out.splitlines()
@@ -596,10 +637,12 @@ def test_verbose_prints_each_epoch_and_a_truncated_fit_warns(iris, capsys):
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])
-    two = NeuralNetRegressor((10,), random_state=0).fit(x, targets)
+    two = NeuralNetRegressor((10,), random_state=0, learning_rate_init=0.01, max_iter=500, loss="auto").fit(x, targets)
     assert two.predict(x).shape == (len(x), 2) and two.n_outputs_ == 2 and two.out_activation_ == "identity"
     assert two.score(x, targets) > 0.9
-    one = quietly(NeuralNetRegressor((10,), random_state=0, max_iter=3), x, targets[:, 0])
+    one = quietly(
+        NeuralNetRegressor((10,), random_state=0, max_iter=3, learning_rate_init=0.01, loss="auto"), x, targets[:, 0]
+    )
     assert one.predict(x).shape == (len(x),)
 
 
@@ -628,16 +671,20 @@ def _iris_like():
 def test_bad_training_data_is_a_clear_error(make_input, error, message):
     x, y = make_input(*_iris_like())
     with pytest.raises(error, match=message):
-        NeuralNetClassifier(max_iter=2).fit(x, y)
+        NeuralNetClassifier(max_iter=2, learning_rate_init=0.01).fit(x, y)
 
 
 def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
     with pytest.raises(ValueError, match="X has 3 features, but NeuralNetClassifier is expecting 4 features"):
         fitted_iris.predict(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="Input y contains NaN"):
-        NeuralNetRegressor().fit(np.zeros((4, 2)), [1.0, np.nan, 2.0, 3.0])
+        NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto").fit(
+            np.zeros((4, 2)), [1.0, np.nan, 2.0, 3.0]
+        )
     with pytest.raises(ValueError, match=r"(?i)sample.weight.*zero"):
-        NeuralNetRegressor().fit(np.zeros((4, 2)), np.arange(4.0), sample_weight=np.zeros(4))
+        NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto").fit(
+            np.zeros((4, 2)), np.arange(4.0), sample_weight=np.zeros(4)
+        )
 
 
 def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
@@ -658,7 +705,7 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
 def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advice_works():
     x = np.random.default_rng(0).normal(size=(30, 3))
     y = 1e200 * (1.0 + x[:, 0])  # squared errors overflow float64 in the first epoch
-    net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
+    net = NeuralNetRegressor((5,), max_iter=5, random_state=0, learning_rate_init=0.01, loss="auto")
     with pytest.raises(ValueError, match=r"training diverged.*standardise X.*scale the target y.*MaxAbsScaler") as info:
         net.fit(x, y)
     assert not net.__sklearn_is_fitted__()
@@ -667,14 +714,18 @@ def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advi
     assert np.all(np.isfinite(scaled.predict(x))) and scaled.regressor_.__sklearn_is_fitted__()
     # a classifier's targets are labels: its divergence message says nothing about scaling y
     with pytest.raises(ValueError, match="training diverged") as classifier_info:
-        quietly(NeuralNetClassifier((5,), solver="gd", learning_rate_init=1e30, random_state=0), 1e3 * x, x[:, 0] > 0)
+        quietly(
+            NeuralNetClassifier((5,), solver="gd", learning_rate_init=1e30, random_state=0, max_iter=500),
+            1e3 * x,
+            x[:, 0] > 0,
+        )
     assert "scale the target y" in str(info.value) and "target y" not in str(classifier_info.value)
 
 
 def test_feature_names_are_recorded_from_dataframes(iris):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(iris.x_train, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
-    net = NeuralNetClassifier((10, 5), random_state=0).fit(frame, iris.y_train)
+    net = NeuralNetClassifier((10, 5), random_state=0, learning_rate_init=0.01, max_iter=500).fit(frame, iris.y_train)
     np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         net.predict(iris.x_test)

@@ -56,7 +56,7 @@ def binary_log_loss(y, p):
 
 def test_multilabel_targets_get_one_sigmoid_per_label_and_an_indicator_prediction(multilabel):
     x, y = multilabel
-    net = NeuralNetClassifier((20,), random_state=0, max_iter=300).fit(x, y)
+    net = NeuralNetClassifier((20,), random_state=0, max_iter=300, learning_rate_init=0.01).fit(x, y)
     assert (net.out_activation_, net.n_outputs_) == ("logistic", 4)
     np.testing.assert_array_equal(net.classes_, np.arange(4))  # LabelBinarizer's classes_ for an indicator matrix
     probabilities = net.predict_proba(x)
@@ -79,11 +79,13 @@ def test_multilabel_targets_get_one_sigmoid_per_label_and_an_indicator_predictio
 
 def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_not_stratify(multilabel):
     x, y = multilabel
-    net = NeuralNetClassifier((20,), random_state=0)
+    net = NeuralNetClassifier((20,), random_state=0, learning_rate_init=0.01, max_iter=500)
     net.partial_fit(x, y, classes=["ignored"])  # scikit-learn: classes= is required but not read for an indicator y
     np.testing.assert_array_equal(net.classes_, np.arange(4))
 
-    stopped = NeuralNetClassifier((20,), early_stopping=True, validation_fraction=0.2, random_state=3).fit(x, y)
+    stopped = NeuralNetClassifier(
+        (20,), early_stopping=True, validation_fraction=0.2, random_state=3, learning_rate_init=0.01, max_iter=500
+    ).fit(x, y)
     assert stopped.best_validation_score_ == max(stopped.validation_scores_)
     split = train_test_split(x, y, test_size=0.2, random_state=np.random.RandomState(3))  # no stratify=
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
@@ -92,7 +94,7 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
 def test_a_categorical_loss_is_refused_for_multilabel_targets(multilabel):
     x, y = multilabel
     with pytest.raises(ValueError, match=r"is categorical .* multilabel indicator matrix"):
-        NeuralNetClassifier(loss="softmax_cross_entropy").fit(x, y)
+        NeuralNetClassifier(loss="softmax_cross_entropy", learning_rate_init=0.01, max_iter=500).fit(x, y)
 
 
 def test_the_early_stopping_scores_of_the_new_heads():
@@ -115,7 +117,9 @@ def test_the_early_stopping_scores_of_the_new_heads():
 def test_a_single_class_is_fitted_and_always_predicted():
     x = np.random.default_rng(0).normal(size=(10, 2))
     y = np.full(10, "only")
-    net = NeuralNetClassifier((4,), early_stopping=True, validation_fraction=0.2, random_state=0).fit(x, y)
+    net = NeuralNetClassifier(
+        (4,), early_stopping=True, validation_fraction=0.2, random_state=0, learning_rate_init=0.01, max_iter=500
+    ).fit(x, y)
     np.testing.assert_array_equal(net.classes_, ["only"])
     np.testing.assert_array_equal(net.predict(x), y)
     np.testing.assert_array_equal(net.predict_proba(x), np.ones((10, 1)))
@@ -127,7 +131,7 @@ def test_a_single_class_is_fitted_and_always_predicted():
 def test_early_stopping_stratifies_on_the_binarized_targets_as_scikit_learn():
     x, y = np.arange(8.0).reshape(4, 2), [0, 0, 0, 1]
     with pytest.raises(ValueError, match=r"Classes with too few members are: \['True'\]"):
-        NeuralNetClassifier(early_stopping=True).fit(x, y)
+        NeuralNetClassifier(early_stopping=True, learning_rate_init=0.01, max_iter=500).fit(x, y)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def test_poisson_regression_without_hidden_layers_is_the_poisson_glm():
     y = rng.poisson(np.exp(x + 1))
     x = x.reshape(n, 1)
     glm = PoissonRegressor(alpha=0, tol=1e-7).fit(x, y)
-    net = NeuralNetRegressor((), loss="poisson", solver="gd", learning_rate_init=0.1, alpha=0.0, tol=1e-9)
+    net = NeuralNetRegressor((), loss="poisson", solver="gd", learning_rate_init=0.1, alpha=0.0, tol=1e-9, max_iter=500)
     net.set_params(max_iter=2000, random_state=0).fit(x, y)
     assert net.out_activation_ == "exp"
     predicted = net.predict(x)
@@ -167,7 +171,7 @@ def test_poisson_regression_without_hidden_layers_is_the_poisson_glm():
     with pytest.raises(ValueError, match=r"loss='poisson' models counts and needs y >= 0"):
         clone(net).fit(x, y - 3.0)
     with pytest.raises(ValueError, match="not a classification loss"):
-        NeuralNetClassifier(loss="poisson").fit(x, y > 2)
+        NeuralNetClassifier(loss="poisson", learning_rate_init=0.01, max_iter=500).fit(x, y > 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,13 +182,13 @@ def test_poisson_regression_without_hidden_layers_is_the_poisson_glm():
 def test_sparse_input_fits_and_predicts_as_its_dense_copy(blobs, make_sparse):
     x, y = blobs
     x = _sparse_like(x)
-    net = NeuralNetClassifier((5,), max_iter=20, random_state=0)
+    net = NeuralNetClassifier((5,), max_iter=20, random_state=0, learning_rate_init=0.01)
     dense = clone(net).fit(x, y)
     sparse = clone(net).fit(make_sparse(x), y)
     for a, b in zip(dense.coefs_ + dense.intercepts_, sparse.coefs_ + sparse.intercepts_, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(sparse.predict_proba(make_sparse(x)), dense.predict_proba(x))
-    regressor = NeuralNetRegressor((5,), max_iter=20, random_state=0)
+    regressor = NeuralNetRegressor((5,), max_iter=20, random_state=0, learning_rate_init=0.01, loss="auto")
     np.testing.assert_array_equal(
         clone(regressor).fit(make_sparse(x), x[:, 0]).predict(make_sparse(x)),
         clone(regressor).fit(x, x[:, 0]).predict(x),
@@ -196,7 +200,7 @@ def test_a_sparse_input_whose_dense_copy_is_too_large_is_a_clear_error(blobs, mo
     x, y = blobs
     monkeypatch.setattr(targets, "DENSE_COPY_LIMIT_BYTES", x.size * 8 - 1)
     with pytest.raises(ValueError, match=r"would take 0\.0 GiB as the dense array .* reduce the features"):
-        NeuralNetClassifier((5,)).fit(scipy.sparse.csr_matrix(x), y)
+        NeuralNetClassifier((5,), learning_rate_init=0.01, max_iter=500).fit(scipy.sparse.csr_matrix(x), y)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,7 +209,9 @@ def test_a_sparse_input_whose_dense_copy_is_too_large_is_a_clear_error(blobs, mo
 
 def test_float32_and_float64_data_start_from_the_same_weights_and_batches(blobs):
     x, y = blobs
-    net = NeuralNetClassifier((5,), solver="sgd", batch_size=8, max_iter=5, tol=0.0, random_state=4)
+    net = NeuralNetClassifier(
+        (5,), solver="sgd", batch_size=8, max_iter=5, tol=0.0, random_state=4, learning_rate_init=0.01
+    )
     single = clone(net).fit(x.astype(np.float32), y)
     double = clone(net).fit(x, y)
     assert (single.coefs_[0].dtype, double.coefs_[0].dtype) == (np.float32, np.float64)
@@ -290,7 +296,7 @@ def test_a_warm_start_fit_after_an_early_stop_trains_one_more_epoch_and_stops_un
     x, y = _parity_data(NeuralNetClassifier)
     net = NeuralNetClassifier(
         (8,), solver="sgd", learning_rate_init=0.05, tol=0.02, n_iter_no_change=2, early_stopping=True,
-        warm_start=True, random_state=3,
+        warm_start=True, random_state=3, max_iter=500,
     ).fit(x, y)  # fmt: skip
     assert net.n_iter_ < net.max_iter  # stopped on the rule
     best_before, seen = net.best_validation_score_, len(net.validation_scores_)
@@ -303,10 +309,13 @@ def test_a_warm_start_fit_after_an_early_stop_trains_one_more_epoch_and_stops_un
 
 def test_jaxnns_own_initialisers_remain_available():
     x, y = _parity_data(NeuralNetClassifier)
-    nets = {init: NeuralNetClassifier((8,), init=init, max_iter=1, random_state=0).fit(x, y) for init in ("mlp", "he")}
+    nets = {
+        init: NeuralNetClassifier((8,), init=init, max_iter=1, random_state=0, learning_rate_init=0.01).fit(x, y)
+        for init in ("mlp", "he")
+    }
     assert not np.allclose(nets["mlp"].coefs_[0], nets["he"].coefs_[0])
     with pytest.raises(ValueError, match="init must be one of 'mlp', 'normal'"):
-        NeuralNetClassifier(init="xavier").fit(x, y)
+        NeuralNetClassifier(init="xavier", learning_rate_init=0.01, max_iter=500).fit(x, y)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,9 +325,11 @@ def test_jaxnns_own_initialisers_remain_available():
 def test_scikit_learns_messages_come_first():
     x = np.random.default_rng(0).normal(size=(12, 2))
     with pytest.raises(ValueError, match=r"^The validation set is too small\..*early_stopping needs at least 2"):
-        NeuralNetRegressor(early_stopping=True, validation_fraction=0.05).fit(x, x[:, 0])
+        NeuralNetRegressor(
+            early_stopping=True, validation_fraction=0.05, learning_rate_init=0.01, max_iter=500, loss="auto"
+        ).fit(x, x[:, 0])
     y = np.arange(12) % 3
-    net = NeuralNetClassifier((3,), warm_start=True, max_iter=2, random_state=0).fit(x, y)
+    net = NeuralNetClassifier((3,), warm_start=True, max_iter=2, random_state=0, learning_rate_init=0.01).fit(x, y)
     with pytest.raises(ValueError, match=r"same classes as in the previous call to fit\. Previously got \[0 1 2\], "):
         net.fit(x, y % 2)
 
@@ -326,7 +337,9 @@ def test_scikit_learns_messages_come_first():
 def test_divergence_message_is_scikit_learns_then_jaxnns():
     x = np.random.default_rng(0).normal(size=(12, 2)) * 1e3
     with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights\. .* training diverged"):
-        NeuralNetRegressor((3,), solver="gd", learning_rate_init=1e30, random_state=0).fit(x, x[:, 0])
+        NeuralNetRegressor((3,), solver="gd", learning_rate_init=1e30, random_state=0, max_iter=500, loss="auto").fit(
+            x, x[:, 0]
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,8 +394,157 @@ def test_partial_fit_after_an_lbfgs_fit_starts_a_fresh_optimiser():
     X, y = load_iris(return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        net = NeuralNetClassifier((5,), solver="lbfgs", random_state=0, max_iter=20).fit(X, y)
+        net = NeuralNetClassifier((5,), solver="lbfgs", random_state=0, max_iter=20, learning_rate_init=0.01).fit(X, y)
     before = [w.copy() for w in net.coefs_]
     net.set_params(solver="adam").partial_fit(X, y)
     assert net.n_iter_ == 1 and len(net.loss_curve_) == 21
     assert any(not np.array_equal(a, b) for a, b in zip(before, net.coefs_, strict=True))
+
+
+# --------------------------------------------------------------------------------------------------
+# The early-stopping split: stratified as MLP's (only for a single-output target).
+
+
+def _held_out_rows(monkeypatch, module, estimator, x, y):
+    """The rows ``estimator.fit`` holds out for early stopping, with ``train_test_split`` (in ``module``)
+    given one fresh random state, so that MLP's split (whose random state drew the weights first) and
+    jaxnn's can be compared row for row."""
+    real, held = module.train_test_split, []
+
+    def recording(*arrays, random_state=None, **options):
+        parts = real(np.arange(len(arrays[0])), *arrays, random_state=np.random.RandomState(7), **options)
+        held.append(np.sort(parts[1]))
+        return parts[2:]
+
+    monkeypatch.setattr(module, "train_test_split", recording)
+    estimator.fit(x, y)
+    monkeypatch.undo()
+    return held[0]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([0] * 12 + [1] * 8),  # binary: stratified
+        np.array([0] * 10 + [1] * 9 + [2]),  # multiclass with a class of one sample: MLP does not stratify
+        np.array(["a"] * 7 + ["b"] * 7 + ["c"] * 6),
+    ],
+)
+def test_the_early_stopping_split_holds_out_mlps_rows(monkeypatch, labels):
+    from sklearn.neural_network import _multilayer_perceptron
+
+    from jaxnn.sklearn import training
+
+    x = np.random.default_rng(1).normal(size=(len(labels), 3))
+    options = dict(early_stopping=True, validation_fraction=0.25, max_iter=3, random_state=0)
+    mlp = _held_out_rows(monkeypatch, _multilayer_perceptron, MLPClassifier((4,), **options), x, labels)
+    ours = _held_out_rows(monkeypatch, training, NeuralNetClassifier((4,), **options), x, labels)
+    np.testing.assert_array_equal(ours, mlp)
+
+
+def test_a_multiclass_problem_with_a_class_of_one_sample_trains_with_early_stopping():
+    x = np.random.default_rng(2).normal(size=(30, 3))
+    y = np.array([0] * 15 + [1] * 14 + [2])
+    net = NeuralNetClassifier((4,), early_stopping=True, max_iter=5, random_state=0, learning_rate_init=0.01).fit(x, y)
+    MLPClassifier((4,), early_stopping=True, max_iter=5, random_state=0).fit(x, y)  # trains too
+    assert len(net.validation_scores_) == net.n_iter_
+
+
+# --------------------------------------------------------------------------------------------------
+# L-BFGS limits of 2**31 and more: no limit, as scikit-learn (which takes any positive integer).
+
+
+@pytest.mark.parametrize("limits", [{"max_fun": 2**31}, {"max_iter": 2**31}, {"max_iter": 2**63, "max_fun": 2**40}])
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_huge_lbfgs_limits_mean_no_limit(blobs, limits, estimator):
+    x, y = blobs
+    plain = estimator((4,), solver="lbfgs", random_state=0).fit(x, y)
+    huge = estimator((4,), solver="lbfgs", random_state=0, **limits).fit(x, y)
+    assert huge.n_iter_ == plain.n_iter_
+    for a, b in zip(huge.coefs_, plain.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):
+    from sklearn.exceptions import DataConversionWarning
+
+    x, y = blobs
+    column = y.astype(float).reshape(-1, 1)
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed when a 1d array was expected"):
+        net = NeuralNetRegressor((4,), max_iter=5, random_state=0, learning_rate_init=0.01, loss="auto").fit(x, column)
+    with pytest.warns(DataConversionWarning):
+        mlp = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(x, column)
+    assert net.predict(x).shape == mlp.predict(x).shape == (len(x),)
+    assert net.n_outputs_ == mlp.n_outputs_ == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# partial_fit's errors begin with MLP's messages.
+
+
+def _error_text(fit) -> str:
+    with pytest.raises(ValueError) as info:
+        fit()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        lambda net, x, y: net.partial_fit(x, y),  # no classes on the first call
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x, y, classes=[0, 1, 2]),
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x, y + 1),  # a label not in classes_
+        lambda net, x, y: net.partial_fit(x, y + 5, classes=[0, 1]),  # y's labels outside classes= at once
+        lambda net, x, y: net.set_params(max_iter=2).fit(x, y).partial_fit(x, y, classes=[0, 1, 2]),
+        lambda net, x, y: net.set_params(early_stopping=True).partial_fit(x, y, classes=[0, 1]),
+        lambda net, x, y: net.partial_fit(x, y[:5], classes=[0, 1]),
+        lambda net, x, y: net.partial_fit(x, y, classes=[0, 1]).partial_fit(x[:, :2], y),
+    ],
+)
+def test_partial_fits_errors_begin_with_mlps_messages(blobs, calls):
+    x, y = blobs
+    mlp = _error_text(lambda: calls(MLPClassifier(hidden_layer_sizes=(4,)), x, y))
+    ours = _error_text(lambda: calls(NeuralNetClassifier((4,), learning_rate_init=0.01, max_iter=500), x, y))
+    assert ours.startswith(mlp.replace("MLPClassifier", "NeuralNetClassifier")), (ours, mlp)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pickling an estimator whose solver is an optax transformation (closures).
+
+
+def test_an_optax_solver_is_pickled_and_continues_the_same(blobs, monkeypatch):
+    import pickle
+    import sys
+
+    import optax
+
+    x, y = blobs
+    net = NeuralNetRegressor((4,), solver=optax.chain(optax.clip(1.0), optax.adam(1e-3)), max_iter=3, random_state=0)
+    net.fit(x, y)
+    copy = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(copy.predict(x), net.predict(x))
+    np.testing.assert_array_equal(copy.partial_fit(x, y).predict(x), net.partial_fit(x, y).predict(x))
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)  # without cloudpickle: an error that says what to do
+    with pytest.raises(TypeError, match="solver is an optax transformation, which pickle cannot store"):
+        pickle.dumps(net)
+
+
+# --------------------------------------------------------------------------------------------------
+# MLP's defaults: swapping the import changes nothing.
+
+JAXNN_ONLY = {"init": "mlp", "n_ensemble": 1}  # jaxnn's own parameters, with their defaults
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "extra"),
+    [
+        (NeuralNetClassifier, MLPClassifier, {**JAXNN_ONLY, "loss": "auto"}),  # MLPClassifier has no loss
+        (NeuralNetRegressor, MLPRegressor, JAXNN_ONLY),
+    ],
+)
+def test_every_default_is_mlps(ours, theirs, extra):
+    mine, mlps = ours().get_params(), theirs().get_params()
+    assert {name: mine[name] for name in mine.keys() - mlps.keys()} == extra
+    assert set(mlps) <= set(mine), sorted(set(mlps) - set(mine))
+    for name, value in mlps.items():
+        assert mine[name] == value, (name, mine[name], value)

@@ -37,7 +37,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 def test_a_loss_name_builds_the_same_network_in_both_front_ends(loss, n_classes):
     labels = SPLIT.y_train % n_classes
     options = _cli_options(loss=loss)
-    estimator = NeuralNetClassifier((6,), loss="auto" if loss is None else loss, solver="gd", max_iter=1)
+    estimator = NeuralNetClassifier(
+        (6,), loss="auto" if loss is None else loss, solver="gd", max_iter=1, learning_rate_init=0.01
+    )
     try:
         head = training.make_head(options, _problem(labels))
     except CliError as cli_error:  # both front ends must refuse the same combinations

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from helpers import assert_trees_equal
+from jax.experimental.compilation_cache.compilation_cache import reset_cache
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -371,10 +372,17 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
         assert programs_compiled() == 1 and programs_compiled(fast_compile=True) == 0  # no cache: the fast build
     finally:
         jax.config.update("jax_enable_compilation_cache", enabled)
-    with compile_cache.scoped(tmp_path) as directory:
-        if directory is None:
-            pytest.skip("JAX's persistent cache is configured outside jaxnn here")
+    # jaxnn never switches its cache off again (compile_cache: once per process); this test puts JAX back itself.
+    names = ("jax_compilation_cache_dir", "jax_compilation_cache_max_size")
+    names += ("jax_persistent_cache_min_compile_time_secs", "jax_enable_compilation_cache")
+    saved = {name: getattr(jax.config, name) for name in names}
+    try:
+        compile_cache.enable(tmp_path)
         assert programs_compiled() == 1 and programs_compiled(fast_compile=False) == 0
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
+        reset_cache()
 
 
 def test_an_xla_that_refuses_the_fast_compile_options_gets_the_plain_build(monkeypatch):
@@ -570,11 +578,13 @@ def test_estimator_attributes_after_lbfgs(iris_fits):
 
 def test_estimator_lbfgs_has_no_partial_fit_and_ignores_early_stopping():
     x_train, _, y_train, _ = _iris_split()
-    estimator = NeuralNetClassifier((10,), solver="lbfgs", random_state=0, max_iter=50, early_stopping=True)
+    estimator = NeuralNetClassifier(
+        (10,), solver="lbfgs", random_state=0, max_iter=50, early_stopping=True, learning_rate_init=0.01
+    )
     assert not hasattr(estimator, "partial_fit")
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
         estimator.partial_fit(x_train, y_train, classes=[0, 1, 2])
-    plain = NeuralNetClassifier((10,), solver="lbfgs", random_state=0, max_iter=50)
+    plain = NeuralNetClassifier((10,), solver="lbfgs", random_state=0, max_iter=50, learning_rate_init=0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(x_train, y_train)

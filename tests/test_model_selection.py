@@ -47,7 +47,9 @@ def iris():
 
 def network(**params):
     """The small classifier the tests share, so that its compiled programs are shared too."""
-    return NeuralNetClassifier((5,), solver="sgd", max_iter=25, random_state=0).set_params(**params)
+    return NeuralNetClassifier((5,), solver="sgd", max_iter=25, random_state=0, learning_rate_init=0.01).set_params(
+        **params
+    )
 
 
 @contextlib.contextmanager

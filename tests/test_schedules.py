@@ -302,7 +302,7 @@ def test_new_parameters_are_checked(name, value):
 @pytest.mark.parametrize("value", [2.5, 0, -np.inf, "inf"])
 def test_n_iter_no_change_takes_positive_ints_or_inf(value):
     with pytest.raises(ValueError, match=r"n_iter_no_change must be a positive integer, or np\.inf"):
-        NeuralNetClassifier(n_iter_no_change=value).fit(X, LABELS)
+        NeuralNetClassifier(n_iter_no_change=value, learning_rate_init=0.01, max_iter=500).fit(X, LABELS)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ def iris():
 
 def short(**params):
     """A network that stops at max_iter, so that every fit warns (ConvergenceWarning)."""
-    return NeuralNetClassifier((5,), solver="sgd", max_iter=3, tol=0.0, random_state=0).set_params(**params)
+    return NeuralNetClassifier(
+        (5,), solver="sgd", max_iter=3, tol=0.0, random_state=0, learning_rate_init=0.01
+    ).set_params(**params)
 
 
 def places(caught, category=ConvergenceWarning) -> set[tuple[str, int]]:
@@ -108,8 +110,9 @@ def test_a_regressor_warns_at_the_line_that_called_fit(iris):
     x, _ = iris
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        net = NeuralNetRegressor((3,), solver="sgd", max_iter=2, tol=0.0, random_state=0, learning_rate_init=0.01)
         line = inspect.currentframe().f_lineno + 1
-        NeuralNetRegressor((3,), solver="sgd", max_iter=2, tol=0.0, random_state=0).fit(x, x[:, 0])
+        net.set_params(loss="auto").fit(x, x[:, 0])
     assert places(caught) == {(__file__, line)}
 
 

@@ -7,9 +7,9 @@ checks and encodes the data (:mod:`jaxnn.sklearn.targets`), :mod:`jaxnn.sklearn.
 network and trains them (the only door to jaxnn's training engine), and the results become the fitted
 attributes.  A first fit builds the training loop (and the shuffle key's small program, shared by every
 network), prediction one more: one cached compiled forward pass (every input of up to 256 rows shares one).
-Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the call
-(:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user is
-left as it is), so a new process loads them instead of compiling them.
+The first ``fit`` or ``predict`` turns jaxnn's persistent compilation cache on for the process, once, and never
+back (:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user,
+before or later, is left as it is), so a new process loads them instead of compiling them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from jaxnn import compile_cache
+from jaxnn import compile_cache, fork_guard
 from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
 from jaxnn.heads import Head, predictions
@@ -86,6 +86,7 @@ def _outputs(model: Sequential, head: Head, params, x):
 
 
 def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
+    fork_guard.check()
     params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
     with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
         out = _outputs(model, head, params, pad_rows(x, padded_size(x.shape[0], minimum=PREDICTION_ROWS)))
@@ -106,6 +107,18 @@ def _best_epoch_kept(config: Config, result) -> bool:
     return config.early_stopping and int(result.n_epochs) >= 1
 
 
+class _PickledSolver:
+    """An optax transformation serialised by cloudpickle inside an estimator's pickle."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def load(self):
+        import pickle
+
+        return pickle.loads(self.payload)
+
+
 class NeuralNetBase(BaseEstimator):
     """What the classifier and the regressor share: parameters, training, attributes."""
 
@@ -118,9 +131,9 @@ class NeuralNetBase(BaseEstimator):
         alpha=1e-4,
         batch_size="auto",
         learning_rate="constant",
-        learning_rate_init=0.01,
+        learning_rate_init=0.001,
         power_t=0.5,
-        max_iter=500,
+        max_iter=200,
         shuffle=True,
         tol=1e-4,
         n_iter_no_change=10,
@@ -188,6 +201,27 @@ class NeuralNetBase(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_model")
 
+    def __getstate__(self):
+        """Pickling: an optax transformation given as ``solver`` is made of closures, which ``pickle`` cannot
+        store; it is stored with ``cloudpickle`` (joblib's dependency), or a TypeError says what to do."""
+        state = super().__getstate__()
+        if not isinstance(self.solver, str):
+            try:
+                import cloudpickle
+            except ImportError:
+                raise TypeError(
+                    f"this {type(self).__name__}'s solver is an optax transformation, which pickle cannot store "
+                    "(it is made of closures): pip install cloudpickle (jaxnn then pickles it), or use a named "
+                    "solver ('adam', 'sgd', 'gd', 'lbfgs')"
+                ) from None
+            state = {**state, "solver": _PickledSolver(cloudpickle.dumps(self.solver))}
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("solver"), _PickledSolver):
+            state = {**state, "solver": state["solver"].load()}
+        super().__setstate__(state)
+
     def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
 
@@ -201,8 +235,8 @@ class NeuralNetBase(BaseEstimator):
         setup = self._setup(X, y, sample_weight, incremental=incremental, classes=classes)
         if is_lbfgs(setup.config.solver):
             return self._fit_lbfgs(setup)
-        # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
-        # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
+        # The compilation cache is turned on once per process (jaxnn.compile_cache.scoped: the user's settings
+        # win, nothing is put back); float64 input trains in float64, inside enable_x64 for this call only.
         with compile_cache.scoped(), precision(setup.X.dtype):
             results = train_plans(self._plans(setup))
         return self._finish(setup, results)
@@ -267,6 +301,7 @@ class NeuralNetBase(BaseEstimator):
 
     def _setup(self, X, y, sample_weight, *, incremental: bool, classes=None) -> Setup:
         """Every check of a fit, before any JAX work: hyper-parameters, data, targets, network and seed."""
+        fork_guard.check()  # a clear error where JAX would hang (a fork of a process that used JAX)
         config = check_params(self)
         if incremental and config.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True; use fit, or set early_stopping=False")

@@ -118,7 +118,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         rule stopping it warns with scikit-learn's ``ConvergenceWarning`` text ("Stochastic Optimizer:
         Maximum iterations (…) reached …"); ``partial_fit`` never warns.
       early_stopping, validation_fraction: hold out that share of the data, ``train_test_split(X, y,
-        test_size=validation_fraction, stratify=y, random_state=np.random.RandomState(random_state))``,
+        test_size=validation_fraction, random_state=np.random.RandomState(random_state))``, stratified as
+        MLP's (only for two classes),
         and keep the weights of the epoch with the best validation accuracy.
       init: the initial weights.  ``'mlp'`` (default): scikit-learn MLP's, drawn exactly as it draws them
         (layer by layer ``W`` then ``b`` ~ U[−r, r], ``r = √(6/(n_in + n_out))``, or ``√(2/…)`` for logistic
@@ -142,9 +143,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
 
-    Defaults differ from ``MLPClassifier`` in two places: ``learning_rate_init=0.01`` (not 1e-3) and
-    ``max_iter=500`` (not 200), so that small standardised data sets such as iris train to convergence
-    out of the box; the stopping rule still ends training early once the loss stops improving.
+    Every default is ``MLPClassifier``'s (``learning_rate_init=0.001``, ``max_iter=200``, …), so swapping the
+    import changes nothing; ``init``, ``loss`` and ``n_ensemble`` are jaxnn's own.  Small data sets such as
+    iris may need ``learning_rate_init=0.01`` or more ``max_iter`` to converge.
 
     Attributes:
       classes_, coefs_ (list of ``(n_in, n_out)`` arrays), intercepts_, loss_ , loss_curve_, best_loss_
@@ -192,9 +193,13 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         return class_targets(y, weight, self.loss, fitted=fitted, incremental=incremental, classes=classes)
 
     def _stratify(self, y, targets):
-        """scikit-learn's MLP stratifies on the binarized targets (so a class too rare to split is named by its
-        indicator, e.g. ``'True'``); multilabel targets are not stratified."""
-        return None if y.ndim == 2 else targets.astype(bool)
+        """As scikit-learn's MLP: stratified only when its binarized targets are one column (two classes, or a
+        one-label indicator matrix), on that boolean column (so a class too rare to split is named by its
+        indicator, e.g. ``'True'``); several classes or labels are split at random, unstratified."""
+        if y.ndim == 2:
+            return np.asarray(y, dtype=bool) if y.shape[1] == 1 else None
+        labels = np.unique(y)
+        return (y == labels[-1]).reshape(-1, 1) if len(labels) <= 2 else None
 
     @available_if(_has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -205,7 +210,10 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         available with ``solver='lbfgs'``.
         """
         if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("the first call to partial_fit needs classes=: every label that can appear in y")
+            raise ValueError(  # MLP's message first
+                "classes must be passed on the first call to partial_fit. jaxnn: the first call to partial_fit "
+                "needs classes=: every label that can appear in y"
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
@@ -240,18 +248,19 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
 class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBase):
     """A dense neural network regressor with hand-derived backpropagation, trained by one compiled loop.
 
-    The last layer is linear (identity) with one unit per target column, trained by default
-    (``loss='auto'``) with the mean squared error ``mean_i mean_j (p_ij − y_ij)²``, twice scikit-learn's
-    ``squared_error`` (so twice its gradient at a given learning rate).  Multi-output ``y`` of shape
-    ``(n_samples, n_targets)`` is supported.
+    The last layer is linear (identity) with one unit per target column, trained by default with
+    scikit-learn's ``loss='squared_error'``, half the mean squared error ``½·mean_i mean_j (p_ij − y_ij)²``
+    (MLPRegressor's loss and ``loss_curve_`` values).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
+    is supported; a column ``y`` of shape ``(n_samples, 1)`` is raveled with a DataConversionWarning.
 
-    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``early_stopping`` watches the
-    validation R² of the predictions).  ``loss``: ``'auto'`` (mean squared error); scikit-learn's ``'squared_error'``
-    (``½·mean_i mean_j (p_ij − y_ij)²``, MLP's loss and ``loss_curve_`` values) and ``'poisson'`` (for
-    counts ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with
-    the half Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'sum_of_squares'``
-    or any jaxnn regression ``Loss``.  Scale the target (e.g. ``TransformedTargetRegressor`` with a
-    ``StandardScaler``) when it is far from unit scale.
+    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight``, with MLPRegressor's defaults
+    (``early_stopping`` watches the validation R² of the predictions).  ``loss``: ``'squared_error'`` (the
+    default, and what ``'auto'`` means: MLP's loss, half the mean squared error
+    ``½·mean_i mean_j (p_ij − y_ij)²``, whose values ``loss_curve_`` reports); ``'poisson'`` (for counts
+    ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with the half
+    Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'mean_squared_error'``,
+    ``'sum_of_squares'`` or any jaxnn regression ``Loss``.  Scale the target (e.g. ``TransformedTargetRegressor``
+    with a ``StandardScaler``) when it is far from unit scale.
 
     Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
     best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_ (``'identity'``, ``'exp'``),
@@ -261,6 +270,66 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     n_targets)``).  ``transform``, ``hidden_activations``, ``to_sklearn`` and ``from_sklearn`` are the
     classifier's (an ``MLPRegressor`` both ways).
     """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        n_iter_no_change=10,
+        max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        init="mlp",
+        loss="squared_error",
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        n_ensemble=1,
+    ):
+        # NeuralNetBase's parameters, with MLPRegressor's default loss (scikit-learn reads the signature).
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            init=init,
+            loss=loss,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            n_ensemble=n_ensemble,
+        )
 
     def _validate_targets(self, X, y, *, reset):
         return regressor_data(self, X, y, reset=reset)

@@ -107,7 +107,9 @@ def classifier_data(estimator, X, y, *, reset: bool):
 
 
 def regressor_data(estimator, X, y, *, reset: bool):
-    """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit."""
+    """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
+    shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
+    ``predict`` returns (n_samples,))."""
     X, y = validate_data(
         estimator,
         X,
@@ -118,6 +120,8 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     return densified(X), y
 
 
@@ -172,7 +176,10 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
                 "label per sample; refit from scratch (warm_start=False) to change the targets"
             )
         if classes is not None and not np.array_equal(np.unique(classes), known):
-            raise ValueError(f"classes={np.unique(classes).tolist()} differs from the first call's {known.tolist()}")
+            raise ValueError(  # MLP's message first
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {known!r}. jaxnn: "
+                f"classes={np.unique(classes).tolist()} differs from the first call's {known.tolist()}"
+            )
         if not incremental:
             _same_classes_for_warm_start(known, y)
     else:
@@ -180,14 +187,16 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
     continuing = fitted is not None
     derived = classes is None and not continuing  # the classes are y's own labels: none can be unknown
     unknown = known[:0] if derived else np.setdiff1d(y, known)
+    if unknown.size:  # MLP's message for labels outside classes_, first
+        mlps = f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {np.unique(y)}. jaxnn: "
     if unknown.size and not continuing:  # a first partial_fit whose classes= misses some labels
         raise ValueError(
-            f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
+            mlps + f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
             "every label that can appear in y"
         )
     if unknown.size:
         raise ValueError(
-            f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
+            mlps + f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
             "was built for; refit from scratch (warm_start=False) to change the classes"
         )
     weighted = np.unique(y[weight > 0])

@@ -466,10 +466,15 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
 # solver='lbfgs': scikit-learn's full-batch L-BFGS, its own compiled loop.
 
 
+LBFGS_LIMIT = 2**31 - 1  # the most iterations / evaluations jaxnn.lbfgs counts (int32)
+
+
 def run_lbfgs(setup: Setup, params, *, max_fun: int) -> lbfgs.LbfgsResult:
     """L-BFGS from ``params`` on the fit's data padded to :func:`padded_size` rows (:func:`jaxnn.lbfgs.run`):
     the full-batch objective, penalty included, for at most ``max_iter`` iterations and ``max_fun``
-    evaluations, until ``max |∂L/∂θ| ≤ tol`` or scipy's relative reduction test stops it."""
+    evaluations, until ``max |∂L/∂θ| ≤ tol`` or scipy's relative reduction test stops it.  A limit of 2**31 or
+    more (scikit-learn accepts any positive integer) means no limit: it is clamped to the largest count the
+    compiled loop holds, which no run reaches."""
     config, X = setup.config, setup.X
     rows = padded_size(X.shape[0])
     spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout())
@@ -480,8 +485,8 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int) -> lbfgs.LbfgsResult:
         y=pad_rows(setup.targets.matrix.astype(X.dtype, copy=False), rows),
         weight=pad_rows(setup.weight, rows),
         alpha=config.alpha,
-        max_iter=config.max_iter,
-        max_fun=max_fun,
+        max_iter=min(config.max_iter, LBFGS_LIMIT),
+        max_fun=min(max_fun, LBFGS_LIMIT),
         gtol=config.stopping.tol,
     )
 
