@@ -17,26 +17,27 @@ the compiled executables on disk; this module switches it on with settings suite
 Importing jaxnn changes no JAX setting.  The cache is turned on by:
 
 * :func:`enable` — the explicit switch: on for the rest of the process, whatever the environment says;
-* :func:`enable_default` — what jaxnn's entry points (``jaxnn-train``, every estimator's ``fit`` and
-  ``predict``) call: the same, unless ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was configured
-  already (a directory chosen, or the cache switched off): that choice stands.  It decides once per
-  process: the first call turns the cache on (or leaves it off), later calls change nothing, so a
-  setting the user makes afterwards — from any thread — is never undone;
-* :func:`scoped` — a ``with`` block around a library call (an estimator's ``fit``): it calls
-  :func:`enable_default` on entry and puts nothing back on exit.
+* :func:`enable_default` — what jaxnn's own entry points (``jaxnn-train``) call: the same, unless
+  ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was configured already (a directory chosen, or the
+  cache switched off): that choice stands;
+* :func:`scoped` — a ``with`` block with :func:`enable_default`'s rules, after which every setting it
+  changed is put back (for library calls such as an estimator's ``fit`` inside someone else's program).
 
-Why nothing is put back: JAX's cache settings and its cache object are process globals (there is no
-per-``jit`` or per-thread switch; the thread-local context managers in ``jax._src.config`` would not keep
-the cache object, which JAX creates once from the settings of the first compilation that looks it up,
-out of other threads).  Restoring settings when a fit ends would flip a process-wide setting back and
-forth under other threads, undoing a setting another thread made in the meantime.  So jaxnn turns its
-cache on at most once per process and never turns it off again.  ``enable`` / ``enable_default`` take
-effect for compilations from then on, also in a process that has compiled before (JAX's public
-``reset_cache()`` makes it look the cache up anew); programs already compiled in memory are not written
-out.
+What JAX allows (0.10–0.11; ``jax.experimental.compilation_cache`` and the ``jax_compilation_cache_*``
+options are spelled the same in both) and what not:
 
-A directory that cannot be used (not creatable, or existing but not writable) leaves the cache off, with
-at most one RuntimeWarning per process from :func:`enable_default`; :func:`enable` raises ``OSError``.
+* There is no per-``jit`` switch: the cache is consulted for every compilation in the process, and the
+  settings are read at compile time.  A scope is therefore a span of time, not a set of functions:
+  inside :func:`scoped`, compilations by other threads (or by the user's code called from inside the
+  block) are cached in jaxnn's directory too.
+* JAX's own context managers for these options (``jax._src.config``) are private and thread-local, but
+  the cache object is a process global that JAX creates once from the settings of the first
+  compilation that looks it up; a thread-local setting would not keep it out of other threads.  So
+  :func:`scoped` sets the options process-wide with ``jax.config.update``, restores them on exit and
+  calls JAX's public ``reset_cache()`` so that later compilations look the (now absent) cache up anew.
+  Concurrent and nested scopes share one activation: the settings come back when the last one ends.
+* ``enable`` / ``scoped`` take effect for compilations from then on, also in a process that has
+  compiled before; programs already compiled in memory are not written out.
 
 Results do not depend on the cache: a loaded executable is the one the compiler would have produced.
 JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write) makes JAX
@@ -75,12 +76,21 @@ DIRECTORY = "JAXNN_CACHE_DIR"
 MAX_BYTES = "JAXNN_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of programs fit
 
+# The JAX options jaxnn sets (and a scope restores).
+_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_compilation_cache_max_size",
+    "jax_enable_compilation_cache",
+)
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
 
 _lock = threading.RLock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
-_decided = False  # enable_default() has made its once-per-process decision
+_scope_path: Path | None = None  # the directory the active scopes configured
+_scope_depth = 0  # scopes currently inside their block
+_scope_saved: dict | None = None  # the settings to put back when the last scope ends (None: keep them)
 _adopted: set[Path] = set()  # directories whose older entries have been given LRU timestamps
 _warned = False
 
@@ -119,14 +129,15 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     the process; returns the directory.
 
     ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written,
-    and ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
+    recently used entries go first.  Raises ``OSError`` when the directory cannot be created, and
+    ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
     Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
     """
-    global _process_wide
+    global _process_wide, _scope_saved
     with _lock:
         path = _configure(directory, max_bytes)
         _process_wide = path
+        _scope_saved = None  # an active scope must not switch it off again when it ends
         return path
 
 
@@ -135,38 +146,74 @@ def enable_default() -> Path | None:
     ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache already; the entry points call this.
 
     Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.
-    The decision is taken once per process: later calls only report it (and never switch the cache on
-    again after the user changed JAX's settings).  A directory that cannot be created or written (a
-    read-only home, say) leaves the cache off with one RuntimeWarning per process rather than failing the
-    caller; a malformed ``JAXNN_CACHE_MAX_BYTES`` is a ValueError.
+    Cheap when the cache is already on.  A directory that cannot be created (a read-only home, say)
+    leaves the cache off rather than failing the caller; a malformed ``JAXNN_CACHE_MAX_BYTES`` is a
+    ValueError.
     """
-    global _decided
+    global _process_wide, _scope_saved
     with _lock:
-        if _decided or _opted_out():
-            return _ours()
-        if _ours() is None and _user_configured():
-            _decided = True
+        if _opted_out():
+            return None
+        ours = _ours()
+        if ours is not None:  # on already (possibly only in a scope: now it stays on)
+            _process_wide, _scope_saved = ours, None
+            return ours
+        if _user_configured():
             return None
         max_bytes = default_max_bytes()
-        _decided = True
         try:
             return enable(max_bytes=max_bytes)
-        except (OSError, RuntimeError) as error:
+        except OSError:
+            return None
+        except RuntimeError as error:
             _warn_once(error)
             return None
 
 
 @contextlib.contextmanager
-def scoped() -> Iterator[Path | None]:
-    """A ``with`` block for library calls (an estimator's ``fit``): :func:`enable_default` on entry,
-    nothing on exit.
+def scoped(directory: str | os.PathLike | None = None, *, max_bytes: int | None = None) -> Iterator[Path | None]:
+    """Within the ``with`` block, cache compilations (the rules of :func:`enable_default`); afterwards
+    JAX's settings are what they were.
 
-    Yields the directory in use, or None when the cache stays as the user has it (opted out, JAX's cache
-    configured by the user, or an unusable directory).  Nothing is restored when the block ends, so
-    concurrent blocks in several threads never flip a process-wide setting back and forth, and a setting
-    the user makes meanwhile stands (see the module docstring).
+    Yields the directory in use, or None when the cache stays as the user has it (opted out, or JAX's
+    cache configured by the user).  Inside a block that found the cache already on (by :func:`enable`,
+    :func:`enable_default` or an enclosing scope) nothing changes and nothing is put back.  The settings
+    are process-wide while any scope is open (see the module docstring): nested and concurrent scopes
+    are fine, and the settings are restored when the last of them ends.
     """
-    yield enable_default()
+    global _scope_depth, _scope_path, _scope_saved
+    entered = False
+    with _lock:
+        path = None
+        if not _opted_out():
+            path = _ours()
+            if path is not None:
+                if _scope_depth > 0 and path == _scope_path:
+                    _scope_depth += 1
+                    entered = True
+            elif not _user_configured():
+                max_bytes = default_max_bytes() if max_bytes is None else max_bytes
+                saved = {name: getattr(jax.config, name) for name in _OPTIONS}
+                try:
+                    path = _configure(directory, max_bytes)
+                except (OSError, RuntimeError) as error:
+                    _restore(saved)
+                    if isinstance(error, RuntimeError):
+                        _warn_once(error)
+                    path = None
+                else:
+                    _scope_path, _scope_saved, _scope_depth = path, saved, 1
+                    entered = True
+    try:
+        yield path
+    finally:
+        if entered:
+            with _lock:
+                _scope_depth -= 1
+                if _scope_depth == 0:
+                    saved, _scope_saved, _scope_path = _scope_saved, None, None
+                    if saved is not None:
+                        _restore(saved)
 
 
 def clear(directory: str | os.PathLike | None = None) -> None:
@@ -193,8 +240,6 @@ def _configure(directory, max_bytes: int | None) -> Path:
             f"or set {MAX_BYTES}=-1 for an unbounded cache"
         )
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"the cache directory {str(path)!r} is not writable")
     if max_bytes != -1:
         _adopt_unbounded_entries(path)
     jax.config.update("jax_compilation_cache_dir", str(path))
@@ -203,6 +248,13 @@ def _configure(directory, max_bytes: int | None) -> Path:
     jax.config.update("jax_enable_compilation_cache", True)
     _jax_cache.reset_cache()  # JAX decides once per process whether and where to cache; let it decide again
     return path
+
+
+def _restore(saved: dict) -> None:
+    for name, value in saved.items():
+        if getattr(jax.config, name) != value:
+            jax.config.update(name, value)
+    _jax_cache.reset_cache()  # drop the cache object JAX made for the scope's directory
 
 
 def _adopt_unbounded_entries(path: Path) -> None:
@@ -228,9 +280,9 @@ def _adopt_unbounded_entries(path: Path) -> None:
 def _ours() -> Path | None:
     """The directory jaxnn configured, if JAX's settings still point at it."""
     current = jax.config.jax_compilation_cache_dir
-    path = _process_wide
-    if path is not None and current == str(path) and jax.config.jax_enable_compilation_cache:
-        return path
+    for path in (_scope_path, _process_wide):
+        if path is not None and current == str(path) and jax.config.jax_enable_compilation_cache:
+            return path
     return None
 
 

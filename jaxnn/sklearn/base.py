@@ -7,9 +7,9 @@ checks and encodes the data (:mod:`jaxnn.sklearn.targets`), :mod:`jaxnn.sklearn.
 network and trains them (the only door to jaxnn's training engine), and the results become the fitted
 attributes.  A first fit builds the training loop (and the shuffle key's small program, shared by every
 network), prediction one more: one cached compiled forward pass (every input of up to 256 rows shares one).
-The first ``fit`` or ``predict`` turns jaxnn's persistent compilation cache on for the process, once, and never
-back (:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user,
-before or later, is left as it is), so a new process loads them instead of compiling them.
+Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the call
+(:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user is
+left as it is), so a new process loads them instead of compiling them.
 """
 
 from __future__ import annotations
@@ -235,8 +235,8 @@ class NeuralNetBase(BaseEstimator):
         setup = self._setup(X, y, sample_weight, incremental=incremental, classes=classes)
         if is_lbfgs(setup.config.solver):
             return self._fit_lbfgs(setup)
-        # The compilation cache is turned on once per process (jaxnn.compile_cache.scoped: the user's settings
-        # win, nothing is put back); float64 input trains in float64, inside enable_x64 for this call only.
+        # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
+        # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
         with compile_cache.scoped(), precision(setup.X.dtype):
             results = train_plans(self._plans(setup))
         return self._finish(setup, results)
