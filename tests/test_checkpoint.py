@@ -20,6 +20,17 @@ import jaxnn
 from jaxnn import checkpoint
 from jaxnn.checkpoint import CheckpointError
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_of_the_killed(tmp_path_factory):
+    """The processes this module kills compile into a cache that no other test reads (JAX writes an entry in
+    place: a process killed while writing one leaves it torn)."""
+    saved = os.environ["JAXNN_CACHE_DIR"]
+    os.environ["JAXNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("killed-xla-cache"))
+    yield
+    os.environ["JAXNN_CACHE_DIR"] = saved
+
+
 MODEL = jaxnn.Sequential((jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
 OPTIMIZER = optax.adam(0.01)
 

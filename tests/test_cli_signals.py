@@ -1,5 +1,6 @@
 """jaxnn-train as a process among others: Ctrl-C at any moment, and one writer per output directory."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,17 @@ from cli_support import ROOT, arrays, environment, shell, train
 from jaxnn import checkpoint
 from jaxnn.cli.errors import CliError
 from jaxnn.cli.locking import LOCK_FILE, OutLock
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache_of_the_killed(tmp_path_factory):
+    """The processes this module kills compile into a cache that no other test reads (JAX writes an entry in
+    place: a process killed while writing one leaves it torn)."""
+    saved = os.environ["JAXNN_CACHE_DIR"]
+    os.environ["JAXNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("killed-xla-cache"))
+    yield
+    os.environ["JAXNN_CACHE_DIR"] = saved
+
 
 # jaxnn-train's main() in a fresh process, saying "ready" on stderr first: a signal sent after that line
 # reaches main() itself (the import of the jaxnn package before it is not the CLI's to guard).

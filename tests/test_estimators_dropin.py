@@ -538,7 +538,8 @@ JAXNN_ONLY = {"init": "mlp", "n_ensemble": 1}  # jaxnn's own parameters, with th
 @pytest.mark.parametrize(
     ("ours", "theirs", "extra"),
     [
-        (NeuralNetClassifier, MLPClassifier, {**JAXNN_ONLY, "loss": "auto"}),  # MLPClassifier has no loss
+        # MLPClassifier has no loss and no class_weight
+        (NeuralNetClassifier, MLPClassifier, {**JAXNN_ONLY, "loss": "auto", "class_weight": None}),
         (NeuralNetRegressor, MLPRegressor, JAXNN_ONLY),
     ],
 )

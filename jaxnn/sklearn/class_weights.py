@@ -16,13 +16,12 @@ dict but not ``'balanced'`` (one batch's counts are not the classes' frequencies
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-__all__ = ["class_weighted", "is_class_weight", "signature_with"]
+__all__ = ["class_weighted", "is_class_weight"]
 
 
 def is_class_weight(value) -> bool:
@@ -63,13 +62,3 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
     if not weighted.sum() > 0:
         raise ValueError("sample_weight times class_weight is zero for every sample: at least one must be non-zero")
     return weighted
-
-
-def signature_with(init, name: str, default) -> inspect.Signature:
-    """``init``'s signature with one more keyword-only parameter ``name=default`` at the end: the signature a
-    subclass's ``__init__(self, *args, name=default, **kwargs)`` declares as ``__signature__``, so that
-    scikit-learn's ``get_params`` (which reads the signature) sees every parameter by name and the subclass
-    follows its base's defaults without repeating them."""
-    signature = inspect.signature(init)
-    extra = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-    return signature.replace(parameters=[*signature.parameters.values(), extra])

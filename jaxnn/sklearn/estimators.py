@@ -49,7 +49,7 @@ from sklearn.utils.metaestimators import available_if
 
 from jaxnn.sklearn.base import NeuralNetBase
 from jaxnn.sklearn.bridge import MLPBridge
-from jaxnn.sklearn.class_weights import class_weighted, signature_with
+from jaxnn.sklearn.class_weights import class_weighted
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
     class_probabilities,
@@ -171,12 +171,67 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
       >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier((10, 5), random_state=0)).fit(X, y)
     """
 
-    def __init__(self, *args, class_weight=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        n_iter_no_change=10,
+        max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        init="mlp",
+        loss="auto",
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        n_ensemble=1,
+        class_weight=None,
+    ):
+        # Every parameter by name, as scikit-learn's estimators declare them (get_params reads the signature).
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            init=init,
+            loss=loss,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            n_ensemble=n_ensemble,
+        )
         self.class_weight = class_weight
-
-    # NeuralNetBase's parameters and class_weight (keyword-only, last): what get_params, clone and repr read
-    __init__.__signature__ = signature_with(NeuralNetBase.__init__, "class_weight", None)
 
     def _validate_targets(self, X, y, *, reset):
         return classifier_data(self, X, y, reset=reset)
@@ -301,7 +356,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         verbose=False,
         n_ensemble=1,
     ):
-        # NeuralNetBase's parameters, with MLPRegressor's default loss (scikit-learn reads the signature).
+        # Every parameter by name, as scikit-learn's estimators declare them; MLPRegressor's default loss.
         super().__init__(
             hidden_layer_sizes,
             activation,
