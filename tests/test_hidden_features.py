@@ -58,7 +58,9 @@ def test_hidden_activations_are_each_hidden_layers_output(activation, dtype):
 
 def test_a_fitted_network_is_a_feature_extractor_in_a_pipeline():
     pipeline = make_pipeline(
-        StandardScaler(), NeuralNetClassifier((16, 8), random_state=0), LogisticRegression(max_iter=1000)
+        StandardScaler(),
+        NeuralNetClassifier((16, 8), learning_rate_init=0.01, max_iter=500, random_state=0),
+        LogisticRegression(max_iter=1000),
     )
     _quietly(pipeline.fit, X_IRIS, Y_IRIS)
     assert pipeline.score(X_IRIS, Y_IRIS) > 0.95
