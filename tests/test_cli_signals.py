@@ -112,8 +112,11 @@ def test_ctrl_c_before_the_handler_is_in_place_exits_130():
 
 @pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
-    # a million epochs of digits: the first chunk alone takes minutes, so only the second Ctrl-C can end it soon
-    process = _start("--dataset", "digits", "--epochs", 1_000_000, "--quiet", "--out", tmp_path)
+    # a million epochs of digits in chunks of a fiftieth (checkpoints rarely asked for, so chunks are not cut
+    # short): the first chunk alone takes minutes, so only the second Ctrl-C can end it soon
+    process = _start(
+        "--dataset", "digits", "--epochs", 1_000_000, "--checkpoint-seconds", 100_000, "--quiet", "--out", tmp_path
+    )
     try:
         _interrupt_after(process, 3.0, presses=2)
         _, err = process.communicate(timeout=60)
