@@ -51,7 +51,6 @@ __all__ = [
     "place_keys",
     "population_mesh",
     "replicate",
-    "replicate_keys",
     "shard_rows",
     "to_host",
 ]
@@ -139,15 +138,9 @@ def shard_rows(mesh: Mesh, x, y, weight=None, dtype=np.float32) -> ShardedData:
 
 
 def replicate(mesh: Mesh, tree):
-    """Every leaf of ``tree`` (host or device arrays, the same in every process) replicated over the mesh."""
-    everywhere = NamedSharding(mesh, PartitionSpec())
-    return jax.tree.map(lambda leaf: _global_array(np.asarray(leaf), everywhere), tree)
-
-
-def replicate_keys(mesh: Mesh, key: jax.Array) -> jax.Array:
-    """A typed PRNG key (or an array of them) replicated over the mesh."""
-    data = replicate(mesh, jax.random.key_data(key))
-    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+    """Every leaf of ``tree`` (host or device arrays, the same in every process) replicated over the mesh:
+    :func:`place` with no axis split."""
+    return place(mesh, tree)
 
 
 def place(mesh: Mesh, tree, *axes: str | None):

@@ -39,6 +39,7 @@ import jax
 import numpy as np
 import optax
 
+from jaxnn._checks import member_keys
 from jaxnn._loop import (
     EPOCH_CHUNK,
     LAYOUTS,
@@ -82,6 +83,7 @@ __all__ = [
     "train",
     "train_one",
     "tree_where",
+    "with_member_axis",
 ]
 
 CPU_GROUP = 8  # members per compiled call on the CPU (the per-member time was lowest at 4-8: benchmarks/README.md)
@@ -280,13 +282,10 @@ def train_one(
     """One network through :func:`train` (a population of one, its data shared): the result without the member
     axis, the counts and flags as Python values.  ``x_val``/``y_val`` go with ``spec.score``."""
 
-    def one(tree):
-        return None if tree is None else jax.tree.map(lambda leaf: np.asarray(leaf)[None], tree)
-
     members = Members(
-        params=one(params),
-        opt_state=one(opt_state),
-        keys=jax.random.wrap_key_data(np.asarray(jax.random.key_data(key))[None], impl=jax.random.key_impl(key)),
+        params=with_member_axis(params),
+        opt_state=with_member_axis(opt_state),
+        keys=member_keys(key, 1),
         best=None if best is None else np.asarray([best]),
         no_improvement=np.asarray([no_improvement]),
     )
@@ -294,6 +293,12 @@ def train_one(
         x_val = y_val = np.zeros((0, 0), np.asarray(y).dtype)
     data = Data(x, y, weight, x_val, y_val)
     return single(train(spec, members, data, start_epoch=start_epoch, epochs=epochs, mesh=mesh))
+
+
+def with_member_axis(tree):
+    """One network's pytree as a population of one: every leaf with a leading member axis of size 1 (host
+    arrays)."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf)[None], tree)
 
 
 def single(result: FitResult) -> FitResult:
@@ -431,7 +436,7 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
     replicated = members._replace(
         params=distributed.replicate(mesh, members.params),
         opt_state=distributed.replicate(mesh, members.opt_state),
-        keys=distributed.replicate_keys(mesh, members.keys),
+        keys=distributed.place_keys(mesh, members.keys),
     )
     data = Data(
         sharded.x,

@@ -136,11 +136,6 @@ class _Prepared(NamedTuple):
     epochs: int
 
 
-def _one_member(tree):
-    """A single network's pytree with a member axis of one."""
-    return None if tree is None else jax.tree.map(lambda leaf: np.asarray(leaf)[None], tree)
-
-
 def _n_members(params) -> int:
     leaves = jax.tree.leaves(params)
     if not leaves or any(np.ndim(leaf) < 1 for leaf in leaves):
@@ -411,8 +406,8 @@ def fit(
     if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
         opt_state = optimizer.init(params)  # one network's state as it is (no vmap over a member axis of one)
     if opt_state is not None:
-        options["opt_state"] = _one_member(opt_state)
-    prepared = _prepare(model, _one_member(params), x, y, population=False, options=options)
+        options["opt_state"] = engine.with_member_axis(opt_state)
+    prepared = _prepare(model, engine.with_member_axis(params), x, y, population=False, options=options)
     result = engine.train(
         prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
         epochs=prepared.epochs, mesh=mesh,
