@@ -78,7 +78,7 @@ def markdown(results: dict) -> str:
         "every competitor and blurs the ratios).",
         "",
     ]
-    tables = {"a": _table_a, "b": _table_b, "c": _table_c, "d": _table_d, "e": _table_e, "f": _table_f}
+    tables = {"a": _table_a, "b": _table_b, "c": _table_c, "d": _table_d, "e": _table_e, "f": _table_f, "g": _table_g}
     for letter, regime in sorted(results["regimes"].items()):
         if regime.get("measured", measured_stamp(env)) != measured_stamp(env):
             lines += [f"_Regime {letter}: measured {regime['measured']} (an earlier run, kept by `--merge`)._", ""]
@@ -195,6 +195,24 @@ def _table_f(regime: dict) -> list[str]:
             continue
         lines += _population_rows(runs["populations"]) + _search_rows(runs["searches"])
     return lines
+
+
+def _table_g(regime: dict) -> list[str]:
+    long = regime["epochs"]
+    lines = [f"**g. {regime['description']}**", ""]
+    lines += [f"| input | competitor | s/epoch | {long}-epoch fit (s) | first 1-epoch fit (s) | accuracy | note |"]
+    lines += ["|---|---|---|---|---|---|---|"]
+    for dtype, competitors in regime["competitors"].items():
+        for name, c in competitors.items():
+            skipped_row = _skipped_row(f"{dtype} | {name}", c, 8)
+            if skipped_row is not None:
+                lines.append(skipped_row)
+                continue
+            lines.append(
+                f"| {dtype} | {name} | {fmt(c['epoch_s'], '.3f')} | {fmt(c[f'fit_{long}_epochs_s'], '.2f')} | "
+                f"{fmt(c['first_call_s'], '.2f')} | {fmt(c['val_accuracy'], '.3f')} | |"
+            )
+    return lines + [""]
 
 
 def _population_rows(measured: dict) -> list[str]:

@@ -39,6 +39,9 @@ Regimes
      ``jaxnn.fit_many`` call against P ``jaxnn.fit`` calls, and a 20-candidate × 5-fold grid search on wine
      by jaxnn's ``GridSearchCV``, by scikit-learn's over the same jaxnn pipeline and by scikit-learn's over
      ``MLPClassifier``; on the CPU always, and again on an accelerator when JAX sees one.
+  g  a medium table (``benchmarks/medium.py``): 25,000 × 784 generated rows, 784 → 256 → 128 → 10, Adam,
+     batch 256, float32 and float64 input: seconds per epoch and validation accuracy of the estimator, the
+     core ``fit``, plain JAX (``jax.grad`` + optax, ``lax.scan`` per epoch), PyTorch eager and scikit-learn.
 """
 
 from __future__ import annotations
@@ -59,7 +62,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402
-from regimes import a_iris, b_fresh_process, c_model_selection, d_large_step, e_accelerator, f_populations  # noqa: E402
+from regimes import (  # noqa: E402
+    a_iris,
+    b_fresh_process,
+    c_model_selection,
+    d_large_step,
+    e_accelerator,
+    f_populations,
+    g_medium,
+)
 from regimes.common import FULL, QUICK, SKIPPED, torch_available  # noqa: E402
 
 REGIMES = {
@@ -69,6 +80,7 @@ REGIMES = {
     "d": d_large_step.measure,
     "e": e_accelerator.measure,
     "f": f_populations.measure,
+    "g": g_medium.measure,
 }
 
 

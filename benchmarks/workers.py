@@ -475,6 +475,10 @@ def make_job(regime: str, name: str, settings: dict) -> Job:
     if regime == "d":
         one_step = REGIME_D[name](tuple(settings["sizes"]), settings["batch"])
         return Job(repeated(one_step.run, settings["steps"]), one_step.report)
+    if regime == "g":
+        import medium
+
+        return Job(*medium.make_job(name, settings))
     raise ValueError(f"unknown regime {regime!r}")
 
 

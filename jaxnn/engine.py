@@ -109,7 +109,7 @@ class Members(NamedTuple):
 # Decisions: the layout and the groups.
 
 
-def decide_layout(layout: str | None = None, backend: str | None = None) -> str:
+def decide_layout(layout: str | None = None, backend: str | None = None, *, widths=None, batch_size=None, dtype=None, optimizer=None) -> str:
     """The loop's layout: ``layout`` when given (one of ``LAYOUTS``), else the one for ``backend`` (default:
     JAX's default backend): ``"columns"`` on XLA's CPU backend, where the bias-folded column layout runs small
     products faster, ``"rows"`` on accelerators (the measurements are in ``benchmarks/README.md``)."""

@@ -86,7 +86,7 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["regimes"]) == {"a", "b", "c", "d", "e", "f"}
+    assert set(results["regimes"]) == {"a", "b", "c", "d", "e", "f", "g"}
     e = results["regimes"]["e"]  # the accelerator regime: skipped here, with its targets not measured
     assert "skipped" in e and "no accelerator" in e["skipped"]
     assert len(e["targets"]) == 5 and all(t["met"] is None for t in e["targets"])
@@ -115,7 +115,8 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     assert all(_positive(t[lib]["first_call_s"]) for t in tasks.values() for lib in ("jaxnn", "scikit-learn"))
 
     _check_regime_f(results["regimes"]["f"])
-    targets = [t for t in results["targets"] if t["regime"] not in "ef"]  # e, f: accelerator targets (see above)
+    _check_regime_g(results["regimes"]["g"])
+    targets = [t for t in results["targets"] if t["regime"] not in "efg"]  # e, f, g: checked above
     assert len(targets) == 15 and {t["regime"] for t in targets} == {"a", "b", "c", "d"}
     assert all(t["met"] in (True, False) and _positive(t["measured"]) for t in targets)
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["environment"]["environment_variables"])
@@ -124,6 +125,23 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     table = readme.read_text()
     assert "**Targets**" in table and "GFLOP/s" in table and "**f. populations" in table
     assert table.count(report.README_START) == 1 and table.count(report.README_END) == 1
+
+
+def _check_regime_g(g: dict) -> None:
+    """Regime g in the quick configuration: every competitor but PyTorch measured on float32 input, the
+    estimator and scikit-learn on float64; each trained to better than chance (10 classes)."""
+    assert set(g["competitors"]["float32"]) == {"NeuralNetClassifier", "jaxnn.fit", "plain JAX", "PyTorch", "scikit-learn"}
+    assert set(g["competitors"]["float64"]) == {"NeuralNetClassifier", "scikit-learn"}
+    assert "skipped" in g["competitors"]["float32"]["PyTorch"]
+    for competitors in g["competitors"].values():
+        for name, c in competitors.items():
+            if name != "PyTorch":
+                assert _positive(c["first_call_s"]) and _positive(c[f"fit_{g['epochs']}_epochs_s"]), (name, c)
+                assert 0.1 < c["val_accuracy"] <= 1.0, (name, c)
+    # Two quick epochs are too short for a reliable slope: its ratios are reported, not checked, here.
+    assert len(g["targets"]) == 5 and all(t["regime"] == "g" for t in g["targets"])
+    torch_target = [t for t in g["targets"] if "PyTorch" in t["target"]]
+    assert len(torch_target) == 1 and torch_target[0]["met"] is None
 
 
 def _check_regime_f(f: dict) -> None:

@@ -310,14 +310,19 @@ def test_a_new_max_iter_compiles_nothing_also_in_a_grid_search_over_it():
 def test_a_first_fit_builds_one_program_and_prediction_one(iris):
     """The training loop is one program; the initial weights are NumPy's draws (init='mlp'), and the shuffle
     key's program is shared by every network (built here unless an earlier test built it); predict is one
-    more.  A network no other test uses, so that nothing is built already."""
+    more for every size of 65 to 256 rows, and one for a single row (jaxnn.sklearn.prediction's buckets).
+    A network no other test uses, so that nothing is built already."""
     estimator = NeuralNetClassifier((7, 3), solver="gd", max_iter=5, random_state=0, learning_rate_init=0.01)
     with compilations() as compiled:
         quietly(estimator, iris.x_train, iris.y_train)
     assert len([name for name in compiled if "_draw_shuffle_key" not in name]) == 1, compiled
     with compilations() as compiled:
         estimator.predict(iris.x_train)
-        estimator.predict_proba(iris.x_train[:7])
+        estimator.predict_proba(iris.x_train[:70])
+    assert len(compiled) == 1, compiled
+    with compilations() as compiled:
+        estimator.predict_proba(iris.x_train[:1])
+        estimator.predict(iris.x_train[-1:])
     assert len(compiled) == 1, compiled
 
 
@@ -394,7 +399,7 @@ print(json.dumps([jax.config.jax_compilation_cache_dir, jax.config.jax_persisten
         entries = sorted(path.name for path in cache.iterdir()) if cache.exists() else []
         if expect_entries:
             assert any(name.startswith("jit__draw_shuffle_key") for name in entries), entries
-            assert any(name.startswith("jit__outputs") for name in entries), entries
+            assert any(name.startswith("jit__network_predictions") for name in entries), entries
             shutil.rmtree(cache)
         else:
             assert entries == []

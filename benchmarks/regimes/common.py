@@ -29,6 +29,9 @@ class Config:
     search_learning_rates: tuple[float, ...]
     search_alphas: tuple[float, ...]
     search_warm_runs: int  # regime f: runs after the first (cold) one in the same process
+    medium_rows: int  # regime g: training rows (and a fifth as many validation rows)
+    medium_epochs: int  # regime g: epochs of the long fit (the short one runs 1)
+    medium_rounds: int  # regime g: timed rounds of both fits
 
 
 FULL = Config(
@@ -50,6 +53,9 @@ FULL = Config(
     search_learning_rates=(1e-3, 3e-3, 1e-2, 3e-2),
     search_alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1),
     search_warm_runs=2,
+    medium_rows=25000,
+    medium_epochs=4,
+    medium_rounds=3,
 )
 QUICK = Config(
     epochs=20,
@@ -70,6 +76,9 @@ QUICK = Config(
     search_learning_rates=(1e-2, 3e-2),
     search_alphas=(1e-4,),
     search_warm_runs=1,
+    medium_rows=600,
+    medium_epochs=2,
+    medium_rounds=1,
 )
 SKIPPED: dict[str, str] = {}  # competitor -> why it is left out of this run
 

@@ -14,26 +14,22 @@ left as it is), so a new process loads them instead of compiling them.
 
 from __future__ import annotations
 
-from functools import partial
-
-import jax
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from jaxnn import compile_cache, fork_guard
 from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
-from jaxnn.heads import Head, predictions
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
-from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, SPARSE_FORMATS, Targets, densified
+from jaxnn.sklearn.prediction import Predictor, checked_input
+from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
-    PREDICTION_ROWS,
     Plan,
     Previous,
     Setup,
@@ -41,8 +37,6 @@ from jaxnn.sklearn.training import (
     lbfgs_warning,
     network,
     optimizer_for,
-    pad_rows,
-    padded_size,
     plan_runs,
     precision,
     run_lbfgs,
@@ -79,18 +73,10 @@ def _describe(model: Sequential) -> str:
     return " → ".join(f"{layer.units} {layer.activation}" for layer in model.layers) + f" ({model.layers[0].init})"
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _outputs(model: Sequential, head: Head, params, x):
-    """The network's predictions: the forward pass followed by the head's link."""
-    return predictions(model.apply(params, x), head)
-
-
-def _predict_outputs(model: Sequential, head: Head, coefs, intercepts, x: np.ndarray) -> np.ndarray:
-    fork_guard.check()
-    params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=True)]
-    with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
-        out = _outputs(model, head, params, pad_rows(x, padded_size(x.shape[0], minimum=PREDICTION_ROWS)))
-        return np.asarray(out)[: x.shape[0]]
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, no longer writeable (as the fitted single network's arrays): its prediction weights stay placed."""
+    array.setflags(write=False)
+    return array
 
 
 def _print_progress(losses, scores, *, first_epoch: int) -> None:
@@ -204,7 +190,8 @@ class NeuralNetBase(BaseEstimator):
     def __getstate__(self):
         """Pickling: an optax transformation given as ``solver`` is made of closures, which ``pickle`` cannot
         store; it is stored with ``cloudpickle`` (joblib's dependency), or a TypeError says what to do."""
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
+        state.pop("_predictor", None)  # compiled programs: made again after unpickling
         if not isinstance(self.solver, str):
             try:
                 import cloudpickle
@@ -221,6 +208,8 @@ class NeuralNetBase(BaseEstimator):
         if isinstance(state.get("solver"), _PickledSolver):
             state = {**state, "solver": state["solver"].load()}
         super().__setstate__(state)
+        if "_model" in state:
+            self._predictor = Predictor(self._model, self._head)
 
     def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
@@ -421,6 +410,8 @@ class NeuralNetBase(BaseEstimator):
 
     def _store_network(self, config, model, head) -> None:
         """The attributes that describe the network (every ensemble member's alike)."""
+        if getattr(self, "_model", None) != model or getattr(self, "_head", None) != head:
+            self._predictor = Predictor(model, head)  # else the same network: its compiled programs stay
         self._model = model
         self._head = head
         self.out_activation_ = OUT_ACTIVATION_NAMES[head.output_activation]
@@ -489,8 +480,12 @@ class NeuralNetBase(BaseEstimator):
         params = [as_numpy(result.params) for result in results]
         n_epochs = [int(result.n_epochs) for result in results]
         self.ensemble_seeds_ = np.asarray(seeds, dtype=np.int64)
-        self.ensemble_coefs_ = [np.stack([p[layer]["W"] for p in params]) for layer in range(len(params[0]))]
-        self.ensemble_intercepts_ = [np.stack([p[layer]["b"] for p in params]) for layer in range(len(params[0]))]
+        self.ensemble_coefs_ = [
+            _read_only(np.stack([p[layer]["W"] for p in params])) for layer in range(len(params[0]))
+        ]
+        self.ensemble_intercepts_ = [
+            _read_only(np.stack([p[layer]["b"] for p in params])) for layer in range(len(params[0]))
+        ]
         self.ensemble_n_iter_ = np.asarray(n_epochs)
         self.ensemble_loss_curves_ = [
             np.asarray(result.history)[:n].tolist() for result, n in zip(results, n_epochs, strict=True)
@@ -529,16 +524,10 @@ class NeuralNetBase(BaseEstimator):
     def _member_outputs(self, X) -> np.ndarray:
         """Checked input through each network and its link: ``(n_members, n_samples, n_outputs)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
-        X = densified(X)
+        X = checked_input(self, X)
         if hasattr(self, "ensemble_coefs_"):
-            members = [
-                ([w[k] for w in self.ensemble_coefs_], [b[k] for b in self.ensemble_intercepts_])
-                for k in range(len(self.ensemble_seeds_))
-            ]
-        else:
-            members = [(self.coefs_, self.intercepts_)]
-        return np.stack([_predict_outputs(self._model, self._head, w, b, X) for w, b in members])
+            return self._predictor(self.ensemble_coefs_, self.ensemble_intercepts_, X, ensemble=True)
+        return self._predictor(self.coefs_, self.intercepts_, X, ensemble=False)
 
     def _mean_outputs(self, X) -> np.ndarray:
         """Checked input through the network and its link: ``(n_samples, n_outputs)`` probabilities for a

@@ -1,0 +1,89 @@
+"""Regime g: a medium table end to end — time per epoch and accuracy of a (256, 128) Adam network on
+25,000 × 784 rows, for jaxnn's estimator and core ``fit``, plain JAX, PyTorch eager and scikit-learn."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+
+import medium
+from orchestration import Worker, close_all, interleaved
+
+from regimes.common import Config, competitor_names, ratio, skipped, target
+
+COMPETITORS = {
+    "float32": ("NeuralNetClassifier", "jaxnn.fit", "plain JAX", "PyTorch", "scikit-learn"),
+    "float64": ("NeuralNetClassifier", "scikit-learn"),  # float64 input: the estimator trains in float64, as MLP
+}
+
+
+def _per_epoch(times_short: list[float], times_long: list[float], short: int, long: int) -> float:
+    """The slope between the two fits' median times: seconds per epoch without the fixed costs."""
+    return (statistics.median(times_long) - statistics.median(times_short)) / (long - short)
+
+
+def _measure_dtype(config: Config, problem: str, dtype: str) -> dict:
+    short, long = 1, config.medium_epochs
+    settings = {"problem": problem, "dtype": dtype, "warm_up_xla": True}
+    running = {}
+    for name in competitor_names(COMPETITORS[dtype]):
+        running[name] = Worker("g", [f"{name}|{short}", f"{name}|{long}"], settings).wait_ready()
+    runs = {}
+    for name, worker in running.items():
+        runs[(name, short)] = worker.runner(f"{name}|{short}")
+        runs[(name, long)] = worker.runner(f"{name}|{long}")
+    times = interleaved(runs, config.medium_rounds)
+    close_all(running)
+    competitors = {}
+    for name, worker in running.items():
+        competitors[name] = {
+            "epoch_s": _per_epoch(times[(name, short)], times[(name, long)], short, long),
+            f"fit_{long}_epochs_s": statistics.median(times[(name, long)]),
+            "val_accuracy": worker.setup[f"{name}|{long}"]["val_accuracy"],
+            "first_call_s": worker.setup[f"{name}|{short}"]["first_call_s"],
+        }
+    return skipped(competitors, COMPETITORS[dtype])
+
+
+def measure(config: Config) -> dict:
+    """Both dtypes, each competitor in a worker of its own holding a short and a long fit."""
+    with tempfile.TemporaryDirectory() as directory:
+        problem = medium.data_path(directory)
+        medium.make_problem(problem, config.medium_rows, config.medium_rows // 5)
+        by_dtype = {dtype: _measure_dtype(config, problem, dtype) for dtype in COMPETITORS}
+    f32, f64 = by_dtype["float32"], by_dtype["float64"]
+
+    def epoch(table, name):
+        return table.get(name, {}).get("epoch_s")
+
+    def speedup(table, slow, fast):
+        return ratio(epoch(table, slow), epoch(table, fast))
+
+    accuracy_gap = None
+    if "val_accuracy" in f32.get("plain JAX", {}):
+        accuracy_gap = abs(f32["NeuralNetClassifier"]["val_accuracy"] - f32["plain JAX"]["val_accuracy"])
+    return {
+        "description": (
+            f"{config.medium_rows} × {medium.N_FEATURES} generated rows (make_classification, 10 classes, standardised), "
+            f"784 → {' → '.join(map(str, medium.HIDDEN))} ReLU → 10 softmax, Adam lr {medium.LEARNING_RATE}, batch "
+            f"{medium.BATCH}; seconds per epoch as the slope between a 1-epoch and a {config.medium_epochs}-epoch warm "
+            f"fit (medians of {config.medium_rounds} interleaved rounds); accuracy on {config.medium_rows // 5} "
+            f"validation rows after {config.medium_epochs} epochs; float64: the same input as float64"
+        ),
+        "unit": "s/epoch",
+        "epochs": config.medium_epochs,
+        "competitors": {"float32": f32, "float64": f64},
+        "targets": [
+            target(
+                "g",
+                "float32: estimator's epoch ≤ 1.1× plain JAX's",
+                ratio(epoch(f32, "NeuralNetClassifier"), epoch(f32, "plain JAX")),
+                1.1,
+                higher_is_better=False,
+            ),
+            target("g", "float32: estimator ≥ 1.25× faster than PyTorch eager", speedup(f32, "PyTorch", "NeuralNetClassifier"), 1.25),
+            target("g", "float32: estimator ≥ 3× faster than scikit-learn", speedup(f32, "scikit-learn", "NeuralNetClassifier"), 3.0),
+            target("g", "float64: estimator ≥ 2.5× faster than scikit-learn", speedup(f64, "scikit-learn", "NeuralNetClassifier"), 2.5),
+            target("g", "float32: accuracy within 0.01 of plain JAX's", accuracy_gap, 0.01, higher_is_better=False),
+        ],
+    }

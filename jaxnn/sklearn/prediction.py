@@ -1,0 +1,130 @@
+"""The estimators' prediction path: input checked in microseconds, one compiled forward pass per shape.
+
+A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``head``).  Each call
+
+1. checks ``X`` (:func:`checked_input`): a plain ``float32``/``float64`` NumPy matrix of the fitted width, all
+   finite, on an estimator fitted without feature names, is taken as it is — exactly what scikit-learn's
+   ``validate_data`` would accept unchanged, decided from its type, shape and one sum; anything else (lists,
+   DataFrames, sparse matrices, other dtypes, a non-finite sum) goes through ``validate_data`` and gets its
+   conversions, warnings and errors;
+2. pads the rows to a bucket (:func:`prediction_rows`): 1, 8, 64 or 256 rows, above that one of eight sizes
+   per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
+   compilations few;
+3. runs the forward pass compiled for that bucket and dtype, built once (ahead of time, inside the
+   persistent compilation cache's scope) and kept: a call toggles no process-wide setting.  float64 input
+   computes in float64 (``jax.enable_x64``, a setting of this thread, for the call), float32 in float32.
+
+The weights are placed on the device once per dtype and reused while the estimator's ``coefs_`` and
+``intercepts_`` hold the same read-only arrays (those a fit stores are read-only); arrays a user assigned that
+can be written to are placed on every call, so an edit in place is never missed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+
+import jax
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from jaxnn import compile_cache, fork_guard
+from jaxnn.heads import Head, predictions
+from jaxnn.layers import Sequential
+from jaxnn.sklearn.targets import SPARSE_FORMATS, densified
+
+__all__ = ["Predictor", "checked_input", "prediction_rows"]
+
+SMALL_BUCKETS = (1, 8, 64, 256)
+
+
+def prediction_rows(n: int) -> int:
+    """The rows ``n`` samples are padded to: the smallest of 1, 8, 64, 256 that holds them, above 256 the
+    smallest of eight sizes per doubling (288, 320, …, 512, 576, …): at most one row in eight is padding."""
+    for bucket in SMALL_BUCKETS:
+        if n <= bucket:
+            return bucket
+    step = 1 << ((n - 1).bit_length() - 4)
+    return -(-n // step) * step
+
+
+def checked_input(estimator, X):
+    """``X`` as the network reads it: a dense ``float32``/``float64`` matrix with ``estimator.n_features_in_``
+    columns (the fast path for a NumPy matrix that needs nothing; ``validate_data`` for everything else)."""
+    if (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.shape[0] > 0
+        and X.shape[1] == estimator.n_features_in_
+        and not hasattr(estimator, "feature_names_in_")
+        and np.isfinite(X.sum())
+    ):
+        return X
+    X = validate_data(estimator, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
+    return densified(X)
+
+
+def _network_predictions(model: Sequential, head: Head, params, x):
+    return predictions(model.apply(params, x), head)
+
+
+def _member_predictions(model: Sequential, head: Head, params, x):
+    return jax.vmap(partial(_network_predictions, model, head), in_axes=(0, None))(params, x)
+
+
+class Predictor:
+    """The forward pass of one fitted network, or of an ensemble's members at once, with its weights placed."""
+
+    def __init__(self, model: Sequential, head: Head):
+        self.model = model
+        self.head = head
+        self._placed: dict[str, tuple] = {}
+
+    def __call__(self, coefs, intercepts, X: np.ndarray, *, ensemble: bool) -> np.ndarray:
+        """``(n_members, n_samples, n_outputs)``: the network's outputs through the head's link.  ``coefs`` and
+        ``intercepts`` are the estimator's (with a leading member axis on every array for an ensemble)."""
+        fork_guard.check()
+        rows = prediction_rows(X.shape[0])
+        with jax.enable_x64(bool(X.dtype == np.float64)):
+            params = self._params(coefs, intercepts, X.dtype)
+            shapes = tuple((p["W"].shape, p["W"].dtype, p["b"].shape, p["b"].dtype) for p in params)
+            program = _compiled(self.model, self.head, rows, X.dtype.name, ensemble, shapes)
+            out = np.asarray(program(params, _padded(X, rows)))[..., : X.shape[0], :]
+        return out if ensemble else out[None]
+
+    def _params(self, coefs, intercepts, dtype):
+        """The weights on the device for ``dtype``'s computation, placed once for read-only arrays."""
+        arrays = (*coefs, *intercepts)
+        identity = tuple(map(id, arrays))
+        cached = self._placed.get(dtype.name)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        # Cast on the host to the input's dtype (what the product would promote or canonicalise them to), so
+        # that placing them compiles nothing.
+        params = [
+            {"W": jax.device_put(np.asarray(w, dtype)), "b": jax.device_put(np.asarray(b, dtype))}
+            for w, b in zip(coefs, intercepts, strict=True)
+        ]
+        if not any(array.flags.writeable for array in arrays):
+            self._placed[dtype.name] = (identity, params, arrays)  # holding the arrays keeps their ids theirs
+        return params
+
+
+@lru_cache(maxsize=64)
+def _compiled(model: Sequential, head: Head, rows: int, dtype_name: str, ensemble: bool, shapes: tuple):
+    """The forward pass for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled once per process
+    (shared by every estimator with that network) inside the persistent compilation cache's scope."""
+    forward = _member_predictions if ensemble else _network_predictions
+    params = [
+        {"W": jax.ShapeDtypeStruct(w_shape, w_dtype), "b": jax.ShapeDtypeStruct(b_shape, b_dtype)}
+        for w_shape, w_dtype, b_shape, b_dtype in shapes
+    ]
+    x = jax.ShapeDtypeStruct((rows, shapes[0][0][-2]), dtype_name)
+    with compile_cache.scoped():
+        return jax.jit(partial(forward, model, head)).lower(params, x).compile()
+
+
+def _padded(X: np.ndarray, rows: int) -> np.ndarray:
+    if X.shape[0] == rows:
+        return X
+    return np.concatenate([X, np.zeros((rows - X.shape[0], X.shape[1]), X.dtype)])
