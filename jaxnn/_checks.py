@@ -23,6 +23,7 @@ __all__ = [
     "as_real_array",
     "batch_size_with_key",
     "data_array",
+    "dropout_rates",
     "epoch_range",
     "finite_real",
     "finite_reals",
@@ -236,3 +237,36 @@ def member_keys(key, n_members: int) -> jax.Array:
     if key.shape[0] != n_members:
         raise ValueError(f"key holds {key.shape[0]} keys but params has {n_members} members; give one or one each")
     return key
+
+
+def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndarray:
+    """Dropout rates, each in ``[0, 1)``: one number for every hidden layer or a sequence of one per hidden
+    layer, and for a population (``n_members`` = P) also ``(P, n_hidden)``, one row per member (``(P, 1)``: one
+    rate per member for every hidden layer).  Returned as float64 ``(n_hidden,)``, or ``(P, n_hidden)`` for a
+    population; a TypeError for what is not numbers, else a ValueError saying what is allowed."""
+    array = np.asarray(value) if not isinstance(value, str | bytes) else np.asarray(None)
+    if array.dtype.kind not in "iuf":  # bools, text, None, ragged lists
+        raise TypeError(f"dropout must be a number in [0, 1) or a sequence of one per hidden layer, got {value!r:.80}")
+    array = array.astype(np.float64)
+    if array.ndim > (1 if n_members is None else 2):
+        raise ValueError(
+            f"dropout must be one rate, one per hidden layer ({n_hidden})"
+            + ("" if n_members is None else f" or one row per member ({n_members}, {n_hidden})")
+            + f"; got shape {array.shape}"
+        )
+    if not np.all((array >= 0) & (array < 1)):  # NaN fails too
+        raise ValueError(f"dropout rates must be in [0, 1) (the probability of dropping a unit), got {value!r:.80}")
+    if n_hidden == 0 and np.any(array > 0):
+        raise ValueError("dropout applies to the hidden layers' outputs, and the model has no hidden layer")
+    if array.ndim == 1 and array.shape[0] != n_hidden:
+        raise ValueError(
+            f"dropout lists {array.shape[0]} rates but the model has {n_hidden} hidden layers; give one rate for "
+            "all hidden layers or exactly one per hidden layer"
+        )
+    if array.ndim == 2 and (array.shape[0] != n_members or array.shape[1] not in (1, n_hidden)):
+        raise ValueError(
+            f"dropout per member must have shape ({n_members}, {n_hidden}) (or ({n_members}, 1): one rate per "
+            f"member for every hidden layer), got {array.shape}"
+        )
+    shape = (n_hidden,) if n_members is None else (n_members, n_hidden)
+    return np.broadcast_to(array, shape).copy()

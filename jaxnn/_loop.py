@@ -40,6 +40,11 @@ Elementwise activations do not care about the layout; any other op sees the batc
 (:func:`jaxnn.layers.activate`).  With plain gradient descent the loop carries the ``W̃`` themselves
 (updating ``W̃`` is the same arithmetic as updating ``W`` and ``b``).  ``"rows"`` is the batch-first
 ``x @ W + b`` of ``Sequential.apply``.  Parameters, optimiser state and results keep the public layout.
+
+**Dropout.**  With ``spec.dropout`` every training step applies inverted dropout after each hidden layer
+(:mod:`jaxnn.dropout`): the step's key is ``jaxnn.dropout.step_key(epoch key, step index)`` and the rates,
+one per hidden layer, travel in ``TrainCarry.dropout`` (data, so a grid over them compiles once).  The
+validation score and :func:`forward` never apply it.  Without ``spec.dropout`` the program has no mask at all.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
 from jaxnn.optimizers import end_of_epoch, is_gradient_descent, l2_penalty, l2_rate_of, schedule_of
@@ -121,7 +127,8 @@ class RunSpec(NamedTuple):
     (with ``stopping``) is a jit-able, hashable ``score(outputs, y_val) -> scalar``, higher is better;
     without it the stopping rule watches the training loss.  ``custom_rules=False`` differentiates the
     plain forwards with JAX's autodiff instead of the hand-written rules (for tests and benchmarks).
-    ``shuffle=False`` visits the rows in order.
+    ``shuffle=False`` visits the rows in order.  ``dropout=True`` applies dropout in training steps at the
+    rates of ``TrainCarry.dropout``.
     """
 
     model: Sequential
@@ -134,6 +141,7 @@ class RunSpec(NamedTuple):
     layout: str = "columns"
     chunk: int = EPOCH_CHUNK
     shuffle: bool = True
+    dropout: bool = False
 
 
 class Data(NamedTuple):
@@ -149,11 +157,13 @@ class Data(NamedTuple):
 
 class TrainCarry(NamedTuple):
     """What training updates: the parameters (in the loop's layout), the optimiser state (with a schedule's
-    values, when it has one) and whether every step so far was finite."""
+    values, when it has one) and whether every step so far was finite; and what it keeps as it is, the dropout
+    rates of ``spec.dropout`` (one per hidden layer; None without dropout)."""
 
     params: Params | list[jax.Array]  # model.init's layout, or the loop's W̃ = [Wᵀ | b] per layer
     opt_state: optax.OptState
     ok: jax.Array
+    dropout: jax.Array | None = None
 
 
 class StopCarry(NamedTuple):
@@ -218,8 +228,11 @@ def _take_rows(spec: RunSpec, inputs: jax.Array, index: jax.Array) -> jax.Array:
     return inputs[:, index] if spec.layout == "columns" else inputs[index]
 
 
-def _forward_prepared(spec: RunSpec, params, inputs, folded: bool) -> jax.Array:
-    """The model's output, batch-first ``(n, n_outputs)``, from prepared inputs and the carried params."""
+def _forward_prepared(spec: RunSpec, params, inputs, folded: bool, dropout: Dropout | None = None) -> jax.Array:
+    """The model's output, batch-first ``(n, n_outputs)``, from prepared inputs and the carried params (with a
+    training step's ``dropout`` after every hidden layer)."""
+    if spec.layout == "rows" and dropout is not None:
+        return dropout.forward(spec.model, params, inputs, custom_rules=spec.custom_rules)
     if spec.layout == "rows":
         return spec.model.apply(params, inputs, custom_rules=spec.custom_rules)
     weights = params if folded else _fold(params)
@@ -231,6 +244,8 @@ def _forward_prepared(spec: RunSpec, params, inputs, folded: bool) -> jax.Array:
     last = len(spec.model.layers) - 1
     for index, (layer, w) in enumerate(zip(spec.model.layers, weights, strict=True)):
         a = activate(layer, matmul(w, a, no_bias), custom_rules=spec.custom_rules, columns=True)
+        if index < last and dropout is not None:
+            a = dropout.apply(a, index, custom_rules=spec.custom_rules, columns=True)
         if index < last:
             a = jnp.concatenate([a, ones], axis=0)
     # The loss sees the batch-first view; the barrier keeps the last product in column layout.
@@ -255,18 +270,21 @@ def tree_where(condition, new, old):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
-def _guarded_step(spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: bool) -> tuple[TrainCarry, jax.Array]:
+def _guarded_step(
+    spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: bool, dropout: Dropout | None = None
+) -> tuple[TrainCarry, jax.Array]:
     """One update on one batch; returns the new carry and the batch's loss before the update.
 
     A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and
-    clears ``ok``, after which nothing changes any more.
+    clears ``ok``, after which nothing changes any more.  ``dropout``: this step's masks (the same for the
+    loss, its gradient and a line search's trial points).
     """
     active = jnp.sum(weight) > 0
     safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
     loss = spec.loss if spec.custom_rules else spec.loss.forward
 
     def objective(params):
-        return loss(_forward_prepared(spec, params, inputs, folded), y, safe_weight)
+        return loss(_forward_prepared(spec, params, inputs, folded, dropout), y, safe_weight)
 
     value, grads = jax.value_and_grad(objective)(carry.params)
     extra_args = {}
@@ -334,24 +352,31 @@ def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, f
     """One pass over the data: the new carry and the epoch's mean loss (NaN once a step went non-finite)."""
     n_samples = weight.shape[0]
     if spec.batch_size >= n_samples:
-        carry, value = _guarded_step(spec, carry, inputs, y, weight, folded)
+        carry, value = _guarded_step(spec, carry, inputs, y, weight, folded, _dropout(spec, carry, epoch_key, 0))
         return carry, jnp.where(carry.ok, value, jnp.nan)
 
     index, mask = epoch_batches(epoch_key, weight, spec.batch_size, spec.shuffle)
+    steps = (jnp.arange(index.shape[0], dtype=jnp.uint32),) if spec.dropout else ()  # dropout's step index
 
     def batch(carry, index_and_mask):
-        idx, m = index_and_mask
+        idx, m, *step = index_and_mask
         w = weight[idx] * m
-        carry, value = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded)
+        dropout = _dropout(spec, carry, epoch_key, *step)
+        carry, value = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded, dropout)
         return carry, jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
 
-    carry, weighted = jax.lax.scan(batch, carry, (index, mask.astype(y.dtype)))
+    carry, weighted = jax.lax.scan(batch, carry, (index, mask.astype(y.dtype), *steps))
     return carry, jnp.where(carry.ok, jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
 
 
 def _epoch_key(key, epoch):
     """Epoch e (counted from the start of training) shuffles with fold_in(key, e)."""
     return jax.random.fold_in(key, epoch)
+
+
+def _dropout(spec: RunSpec, carry: TrainCarry, epoch_key, step=None) -> Dropout | None:
+    """Step ``step``'s :class:`~jaxnn.dropout.Dropout` of the epoch of ``epoch_key`` (None without dropout)."""
+    return Dropout(step_key(epoch_key, step), carry.dropout) if spec.dropout else None
 
 
 # --------------------------------------------------------------------------------------------------

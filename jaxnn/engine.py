@@ -9,7 +9,7 @@ arrays live on a mesh, how the epochs are split into compiled chunks — and gat
 
 A population.  The members share the architecture, the loss, the solver's kind and the batch size (what
 selects the compiled program); each has its own parameters, optimiser state (with its learning rate and L2
-rate, when the solver keeps them in its state), shuffling key and stopping-rule memory,
+rate, when the solver keeps them in its state), shuffling key, dropout rates and stopping-rule memory,
 every leaf with a leading member axis of size P (:class:`Members`).  Data arrays are shared by all members
 or one per member (the ``axes`` of :class:`Data`: ``None`` or ``0``).  Member i's result is the result of
 training it alone, up to the order of floating-point sums in a batched product.
@@ -95,7 +95,8 @@ class Members(NamedTuple):
 
     ``best`` and ``no_improvement`` continue the stopping rule of an earlier run (its best monitored value
     and its count of epochs without improvement; with a validation score, ``params`` are taken to be the
-    best-scoring ones); None starts the rule afresh.
+    best-scoring ones); None starts the rule afresh.  ``dropout``: every member's rates, one per hidden layer
+    ``(P, n_hidden)``, which a ``spec.dropout`` run needs (and any other ignores).
     """
 
     params: Params  # model.init's layout, every leaf with the member axis first
@@ -103,6 +104,7 @@ class Members(NamedTuple):
     keys: jax.Array
     best: np.ndarray | None = None
     no_improvement: np.ndarray | None = None
+    dropout: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,10 +279,12 @@ def train_one(
     y_val=None,
     best: float | None = None,
     no_improvement: int = 0,
+    dropout=None,
     mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
     """One network through :func:`train` (a population of one, its data shared): the result without the member
-    axis, the counts and flags as Python values.  ``x_val``/``y_val`` go with ``spec.score``."""
+    axis, the counts and flags as Python values.  ``x_val``/``y_val`` go with ``spec.score``, ``dropout`` (one
+    rate per hidden layer) with ``spec.dropout``."""
 
     members = Members(
         params=with_member_axis(params),
@@ -288,6 +292,7 @@ def train_one(
         keys=member_keys(key, 1),
         best=None if best is None else np.asarray([best]),
         no_improvement=np.asarray([no_improvement]),
+        dropout=None if dropout is None else with_member_axis(dropout),
     )
     if x_val is None:
         x_val = y_val = np.zeros((0, 0), np.asarray(y).dtype)
@@ -318,8 +323,20 @@ def _initial_carries(spec: RunSpec, members: Members, dtype) -> tuple[TrainCarry
     worst = -np.inf if spec.score is not None else np.inf
     best = np.full(n, worst, dtype) if members.best is None else np.asarray(members.best, dtype)
     count = np.zeros(n, np.int32) if members.no_improvement is None else np.asarray(members.no_improvement, np.int32)
-    train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool))
+    train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool), _dropout_rates(spec, members, dtype))
     return train_carry, StopCarry(best, members.params if spec.score is not None else None, count)
+
+
+def _dropout_rates(spec: RunSpec, members: Members, dtype):
+    """The members' dropout rates in the run's float type for a ``spec.dropout`` run, else None (not in the
+    program)."""
+    if not spec.dropout:
+        return None
+    if members.dropout is None:
+        raise ValueError("a run with spec.dropout needs the members' dropout rates (Members.dropout)")
+    if isinstance(members.dropout, jax.Array):  # placed on a mesh already
+        return members.dropout
+    return np.asarray(members.dropout, dtype)
 
 
 def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, start_epoch, epochs) -> FitResult:
@@ -340,6 +357,7 @@ def _picked(members: Members, data: Data, axes: Data, rows) -> tuple[Members, Da
         keys=members.keys[rows],
         best=None if members.best is None else members.best[rows],
         no_improvement=None if members.no_improvement is None else members.no_improvement[rows],
+        dropout=None if members.dropout is None else np.asarray(members.dropout)[rows],
     )
     return members, Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
 
@@ -437,6 +455,7 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
         params=distributed.replicate(mesh, members.params),
         opt_state=distributed.replicate(mesh, members.opt_state),
         keys=distributed.place_keys(mesh, members.keys),
+        dropout=_rates_as(members, data.y.dtype, partial(distributed.replicate, mesh)),
     )
     data = Data(
         sharded.x,
@@ -475,6 +494,7 @@ def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh,
         params=distributed.place(grid, members.params, member_axis),
         opt_state=distributed.place(grid, members.opt_state, member_axis),
         keys=distributed.place_keys(grid, members.keys, member_axis),
+        dropout=_rates_as(members, data.y.dtype, lambda rates: distributed.place(grid, rates, member_axis)),
     )
     training = [
         distributed.place(grid, array, batch_axis)
@@ -488,6 +508,11 @@ def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh,
     ]
     result = _run_program(spec, split, Data(*training, *validation), axes, start_epoch, epochs)
     return member(jax.tree.map(host_array, result), slice(0, n_members))
+
+
+def _rates_as(members: Members, dtype, place: Callable):
+    """The members' dropout rates in ``dtype``, laid out by ``place`` (None stays None)."""
+    return None if members.dropout is None else place(np.asarray(members.dropout, dtype))
 
 
 def _padded_rows(array, extra: int, *, from_end: int) -> np.ndarray:

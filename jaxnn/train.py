@@ -27,6 +27,7 @@ from jaxnn import engine
 from jaxnn._checks import (
     batch_size_with_key,
     data_array,
+    dropout_rates,
     epoch_range,
     finite_real,
     is_int,
@@ -218,6 +219,10 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         )
     weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
     batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)
+    dropout = dropout_rates(o["dropout"], len(model.layers) - 1, n_members if population else None)
+    if np.any(dropout > 0) and o["key"] is None:
+        also = " (or one per member)" if population else ""
+        raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
     rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members, population)
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
@@ -258,8 +263,9 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         score=o["score"],
         layout=engine.decide_layout(o["layout"]),
         shuffle=bool(o["shuffle"]),
+        dropout=bool(np.any(dropout > 0)),  # every rate 0: today's program, without a mask
     )
-    members = engine.Members(params, opt_state, keys)
+    members = engine.Members(params, opt_state, keys, dropout=np.broadcast_to(dropout, (n_members, dropout.shape[-1])))
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
     data = engine.Data(*(np.asarray(array, dtype) for array in (x, y, weight, x_val, y_val)))
@@ -315,6 +321,7 @@ _DEFAULTS = {
     "schedule": "constant",
     "power_t": 0.5,
     "shuffle": True,
+    "dropout": 0.0,
 }
 
 
@@ -342,6 +349,7 @@ def fit(
     schedule: str = "constant",
     power_t: float = 0.5,
     shuffle: bool = True,
+    dropout=0.0,
     mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
     """Train ``params`` for up to ``epochs`` epochs in a compiled loop: :func:`fit_many` with one member.
@@ -386,6 +394,11 @@ def fit(
         after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on.  The schedule
         is part of the optimiser, its values live in the optimiser state.
       shuffle: False visits the rows in order every epoch.
+      dropout: inverted dropout after every hidden layer during training (:mod:`jaxnn.dropout`): one rate in
+        ``[0, 1)`` for every hidden layer, or a sequence of one per hidden layer.  Each training step drops
+        each hidden unit with that probability and scales the kept ones by ``1/(1 − rate)``, with masks drawn
+        from ``key`` (required when a rate is above 0); prediction (``model.apply``) never drops anything.
+        0 (the default) trains exactly as without dropout: the program has no mask.
       mesh: a ``jax.sharding.Mesh`` (``jaxnn.distributed.make_mesh()``) to split the rows across its
         devices (data-parallel; padded with rows of weight 0); results equal one device's up to the order
         of floating-point sums.
@@ -439,6 +452,7 @@ def fit_many(
     schedule: str = "constant",
     power_t=0.5,
     shuffle: bool = True,
+    dropout=0.0,
     group_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
@@ -455,6 +469,9 @@ def fit_many(
     * ``weight``: ``(n,)`` or ``(P, n)``; a zero weight is how a member leaves out a fold or draws a
       bootstrap sample; ``x``, ``y`` and the validation arrays: shared, or ``(P, n, columns)`` per member,
     * ``power_t``: one number, or ``(P,)``; ``opt_state``: stacked, with a leading member axis,
+    * ``dropout``: :func:`fit`'s (one rate, or one per hidden layer), or one row per member ``(P, n_hidden)``
+      (``(P, 1)``: one rate per member for every hidden layer); the rates are data, so a grid over them is one
+      compiled program (members at rate 0 in it keep every unit),
     * stopping-rule state (a member that stopped stops changing, the others go on) and divergence flag.
 
     Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched

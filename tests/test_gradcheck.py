@@ -1,7 +1,7 @@
 """The gradient-check suite: every op's hand-written rule against ``jax.vjp`` and finite differences.
 
-Every op of the library (each activation with its hyperparameter variants, ``dense``, every loss
-with and without per-sample weights) is checked with :func:`jaxnn.check_vjp`, whose two referees are
+Every op of the library (each activation with its hyperparameter variants, ``dense``, ``dropout``, every
+loss with and without per-sample weights) is checked with :func:`jaxnn.check_vjp`, whose two referees are
 
 * ``jax.vjp`` of the op's *plain* forward, in the primals' dtype: float64 with rtol 1e-10,
   float32 with rtol 1e-5;
@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 import jaxnn
 from jaxnn.activations import ACTIVATIONS
+from jaxnn.dropout import dropout
 from jaxnn.gradcheck import DEFAULT_TOLERANCES
 from jaxnn.losses import LOSSES
 
@@ -80,6 +81,25 @@ def test_dense_rule(dtype, shape):
     with _x64_for(dtype):
         x, w, b = (jnp.asarray(rng.normal(size=s), dtype) for s in ((n, n_in), (n_in, n_out), (n_out,)))
         report = jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, x, w, b)
+    assert len(report.autodiff_errors) == 3
+
+
+def _dropout_primals(rng, shape, rate, dtype):
+    """``(x, mask, rate)``: inputs in [-3, 3], a 0/1 mask drawn at ``rate`` (a fixed draw), the rate as an array."""
+    x = rng.uniform(-3.0, 3.0, shape)
+    mask = (rng.uniform(size=shape) >= rate).astype(float)
+    return tuple(jnp.asarray(value, dtype) for value in (x, mask, rate))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "rate"), [((1, 1), 0.0), ((5, 3), 0.3)], ids=["1x1-p0", "5x3-p0.3"])
+def test_dropout_rule(dtype, shape, rate):
+    """Every primal of ``dropout(x, mask, rate)``: the referees perturb one primal at a time with the others held
+    fixed, so primal 0 is ∂L/∂x = g·m/(1 − p) with the mask (one draw) and the rate fixed; the mask and the rate
+    are checked as real numbers too (the rule returns their cotangents, which training never reads)."""
+    rng = np.random.default_rng(7)
+    with _x64_for(dtype):
+        report = jaxnn.check_vjp(dropout.forward, dropout.vjp, *_dropout_primals(rng, shape, rate, dtype))
     assert len(report.autodiff_errors) == 3
 
 
@@ -145,6 +165,15 @@ def test_dense_rule_hypothesis(data, n, n_in, n_out):
         jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
 
 
+@settings(HYPOTHESIS, max_examples=4)  # three primals, as dense
+@given(data=st.data(), n=st.integers(1, 6), k=st.integers(1, 5), rate=st.floats(0.0, 0.95), seed=st.integers(0, 2**16))
+def test_dropout_rule_hypothesis(data, n, k, rate, seed):
+    x = _matrix(data.draw, n, k, -3.0, 3.0)
+    mask = (np.random.default_rng(seed).uniform(size=(n, k)) >= rate).astype(np.float64)
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(dropout.forward, dropout.vjp, jnp.asarray(x), jnp.asarray(mask), jnp.asarray(rate))
+
+
 @settings(HYPOTHESIS, max_examples=5)
 @given(
     name=st.sampled_from(LOSS_NAMES),
@@ -177,6 +206,7 @@ def _every_op_at_a_point(rng):
         )
     dense_primals = tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((3, 2), (2, 4), (4,)))
     yield "dense", jaxnn.dense.forward, jaxnn.dense.vjp, dense_primals
+    yield "dropout", dropout.forward, dropout.vjp, _dropout_primals(rng, (3, 2), 0.5, jnp.float32)
     for name in LOSS_NAMES:
         primals = (*loss_inputs(name, rng, 3, 2, jnp.float32), sample_weights(rng, 3, jnp.float32))
         yield name, LOSSES[name].op.forward, LOSSES[name].op.vjp, primals

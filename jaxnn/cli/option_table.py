@@ -260,6 +260,14 @@ OPTIONS: dict[str, Option] = {
             **_RUN,
         ),
         Option(
+            "dropout", "model", "inverted dropout during training: the probability of dropping each hidden unit in "
+            "each step, from 0 (the default: no dropout) up to but not including 1; the test split and the saved "
+            "network predict without it (not with lbfgs)", "RATE",
+            parse=float, valid=lambda value: is_real(value) and 0 <= value < 1,
+            what="a fraction from 0 up to but not including 1, like 0.2",
+            default=0.0, legacy=lambda stored: 0.0, refused_by=("lbfgs dropout",), **_RUN,
+        ),
+        Option(
             "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
             "trains a population, one network per seed (and per --lr)", "N",
             parse=int, valid=lambda value: is_int(value) and 0 <= value <= MAX_SEED,

@@ -257,7 +257,7 @@ def refuse(values: dict[str, Any], refusals: tuple[str, ...], context: RefusalCo
 def _refuse_for_optimizer(given: dict[str, Any], optimizer: str) -> None:
     """The run options ``optimizer`` has no use for: sgd's momentum elsewhere, steps and lists with lbfgs."""
     refusals = ("sgd momentum",) if optimizer != "sgd" else ()
-    refuse(given, refusals + (("lbfgs steps", "lbfgs lists") if optimizer == LBFGS else ()), optimizer)
+    refuse(given, refusals + (("lbfgs steps", "lbfgs dropout", "lbfgs lists") if optimizer == LBFGS else ()), optimizer)
 
 
 def refuse_arguments(args: argparse.Namespace, kind: str) -> None:
@@ -323,6 +323,8 @@ def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
     lbfgs = options["optimizer"] == LBFGS
     if lbfgs != (options["lr"] is None) or (lbfgs and options["batch_size"] is not None):
         raise CliError(f"{path} holds an invalid --lr/--batch-size for --optimizer {options['optimizer']}")
+    if lbfgs and options["dropout"] > 0:
+        raise CliError(f"{path} holds an invalid --dropout for --optimizer lbfgs (it has no dropout)")
     return options
 
 

@@ -204,6 +204,7 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         learning_rate=population.rates,
         settings=_solver_settings(options),
         batch_size=options["batch_size"],
+        dropout=options["dropout"],
         key=population.keys,
         opt_state=members.opt_state,
         start_epoch=members.epoch,

@@ -2,9 +2,9 @@
 
 An option names the refusals that apply to it in its declaration (``refused_by`` in
 :mod:`jaxnn.cli.option_table`); :func:`jaxnn.cli.options.refuse` checks them, in the order of
-:data:`REFUSALS`.  The run options' refusals (``sgd momentum``, ``lbfgs steps``, ``lbfgs lists``) depend on
-the optimiser, ``resume lists`` on ``--resume``, and the others on the two kinds of run that train on one
-device (:data:`RUN_KINDS`: lbfgs and population runs).
+:data:`REFUSALS`.  The run options' refusals (``sgd momentum``, ``lbfgs steps``, ``lbfgs dropout``,
+``lbfgs lists``) depend on the optimiser, ``resume lists`` on ``--resume``, and the others on the two kinds of
+run that train on one device (:data:`RUN_KINDS`: lbfgs and population runs).
 """
 
 from __future__ import annotations
@@ -81,6 +81,13 @@ def _no_steps(picked: Picked, optimizer: str) -> str:
     )
 
 
+def _no_dropout(picked: Picked, optimizer: str) -> str:
+    return (
+        f"{_shown(picked)} does not apply to --optimizer lbfgs: full-batch L-BFGS minimises one deterministic "
+        f"objective; leave {_flags(picked)} out or use gd, sgd or adam"
+    )
+
+
 def _one_network(picked: Picked, optimizer: str) -> str:
     flag = OPTIONS[picked[0][0]].flag
     return (
@@ -113,6 +120,7 @@ REFUSALS: dict[str, Refusal] = {
     # run options, by the optimiser (of a fresh run, or of a resumed lbfgs run)
     "sgd momentum": Refusal(_is_given, _no_momentum),
     "lbfgs steps": Refusal(_is_given, _no_steps),  # --batch-size full is None: accepted
+    "lbfgs dropout": Refusal(lambda value: value is not None and value > 0, _no_dropout),  # --dropout 0: accepted
     "lbfgs lists": Refusal(_is_list, _one_network),
     # run options that list several values, with --resume
     "resume lists": Refusal(_is_list, _resumed_lists),

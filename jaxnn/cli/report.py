@@ -282,6 +282,8 @@ def describe(setup: RunSetup) -> str:
     options = setup.options
     batch = options["batch_size"]
     batch_text = "full batch" if batch is None else f"batch {batch}"
+    if options.get("dropout"):
+        batch_text += f", dropout {options['dropout']:g}"
     optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"
     if options["optimizer"] == "sgd" and options["momentum"]:
         optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"

@@ -369,6 +369,7 @@ def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
         key=setup.key,
         start_epoch=state.epoch,
         batch_size=setup.options["batch_size"],
+        dropout=setup.options["dropout"],
         mesh=setup.runtime.mesh,
     )
     ran = int(result.n_epochs)

@@ -137,6 +137,7 @@ class NeuralNetBase(BaseEstimator):
         warm_start=False,
         verbose=False,
         n_ensemble=1,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -164,6 +165,7 @@ class NeuralNetBase(BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.n_ensemble = n_ensemble
+        self.dropout = dropout
 
     # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
     def _validate_targets(self, X, y, *, reset: bool):
@@ -557,13 +559,13 @@ def fit_estimators(estimators, datasets) -> list:
     Estimators whose networks compile to the same training loop — same layer sizes, activations, loss,
     solver and its static settings, batch size, ``tol``/``n_iter_no_change``, ``early_stopping``,
     ``max_iter``, input width and float type — train as one :func:`jaxnn.engine.train` population,
-    whatever their ``random_state``, ``learning_rate_init``, ``alpha``, ``power_t``, data and sample counts (each member
-    padded with rows of weight 0 to a common size).  So a grid search over learning rates and penalties
-    (all folds, all candidates) is one compiled program, and new values compile nothing; a grid over
-    ``hidden_layer_sizes`` is one population per architecture.  Estimators with ``n_ensemble > 1`` bring
-    all their members.  A ``warm_start`` fit that continues a fitted network, ``solver='lbfgs'``, an
-    estimator that is not a jaxnn estimator, and a repeated estimator (from its second occurrence on, in
-    order) are fitted alone.
+    whatever their ``random_state``, ``learning_rate_init``, ``alpha``, ``power_t``, ``dropout`` rates (above 0),
+    data and sample counts (each member padded with rows of weight 0 to a common size).  So a grid search over
+    learning rates and penalties (all folds, all candidates) is one compiled program, and new values compile
+    nothing; a grid over ``hidden_layer_sizes`` is one population per architecture.  Estimators with
+    ``n_ensemble > 1`` bring all their members.  A ``warm_start`` fit that continues a fitted network,
+    ``solver='lbfgs'``, an estimator that is not a jaxnn estimator, and a repeated estimator (from its second
+    occurrence on, in order) are fitted alone.
 
     Example:
       >>> candidates = [NeuralNetClassifier((10,), learning_rate_init=lr, random_state=0) for lr in (1e-3, 1e-2)]

@@ -9,7 +9,7 @@ it: a hidden activation MLP lacks (``'softmax'``, ``'binary_step'``, ``'leaky_re
 per layer), a loss MLP lacks (MLP's are the log-loss for classes, ``'squared_error'`` and ``'poisson'`` for
 regression), a solver MLP lacks (``'gd'``, an optax transformation: ``set_params(solver='sgd')`` first keeps the
 weights), and an ensemble (``n_ensemble > 1``: not one network).  jaxnn's training-only parameters that MLP does
-not have (``init``, ``class_weight``) shape the weights but not the predictions and are not exported.
+not have (``init``, ``class_weight``, ``dropout``) shape the weights but not the predictions and are not exported.
 
 An exported MLP predicts, scores and refits; MLP's ``warm_start``/``partial_fit`` read its own training state
 (its count of epochs without improvement, its optimiser), which jaxnn does not export: continue training in
@@ -160,7 +160,7 @@ class MLPBridge:
     def from_sklearn(cls, mlp):
         """A fitted estimator of this class holding the network of a fitted ``MLPClassifier`` (for
         :class:`NeuralNetClassifier`) or ``MLPRegressor``: MLP's hyper-parameters (jaxnn's defaults for
-        ``init``, ``n_ensemble``, ``class_weight``), weights and fitted records.  It predicts what ``mlp``
+        ``init``, ``n_ensemble``, ``class_weight``, ``dropout``), weights and fitted records.  It predicts what ``mlp``
         predicts, to float rounding, and ``warm_start=True`` (or ``partial_fit``) continues MLP's training.
 
         Example:

@@ -64,6 +64,7 @@ class Config(NamedTuple):
     power_t: float = 0.5
     shuffle: bool = True
     init_factor: float = 6.0  # init='mlp': the factor of its bound (jaxnn.sklearn.initial_weights.mlp_init_factor)
+    dropout: tuple[float, ...] = ()  # one rate per hidden layer (all 0: no dropout)
 
 
 class Rule(NamedTuple):
@@ -113,6 +114,34 @@ def _activation_count_message(value, hidden) -> str:
     return (
         f"activation lists {len(_activation_names(value, hidden))} names but hidden_layer_sizes has "
         f"{len(_layer_sizes(hidden))} layers; give one name for all hidden layers or exactly one per hidden layer"
+    )
+
+
+def _dropout_rates(value, hidden) -> Sequence:
+    """``dropout`` as one rate per hidden layer (a single number is every layer's)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    return (value,) * len(_layer_sizes(hidden)) if is_real(value) else value
+
+
+def _is_dropout(value, hidden) -> bool:
+    rates = _dropout_rates(value, hidden)
+    return isinstance(rates, Sequence | np.ndarray) and all(is_real(rate) and 0 <= rate < 1 for rate in rates)
+
+
+def _has_one_rate_per_layer(value, hidden) -> bool:
+    """One rate per hidden layer, or one for all of them, which there must be if it drops anything."""
+    if not _layer_sizes(hidden):
+        return all(rate == 0 for rate in _dropout_rates(value, (1,)))
+    return len(_dropout_rates(value, hidden)) == len(_layer_sizes(hidden))
+
+
+def _dropout_count_message(value, hidden) -> str:
+    if not _layer_sizes(hidden):
+        return "dropout applies to the hidden layers' outputs, but hidden_layer_sizes=() has none; set dropout=0"
+    return (
+        f"dropout lists {len(_dropout_rates(value, hidden))} rates but hidden_layer_sizes has "
+        f"{len(_layer_sizes(hidden))} layers; give one rate for all hidden layers or exactly one per hidden layer"
     )
 
 
@@ -178,6 +207,22 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
             lambda v, hidden: len(_activation_names(v, hidden)) == len(_layer_sizes(hidden)), _activation_count_message
         ),
     ),
+    ("dropout", "hidden_layer_sizes"): (
+        Rule(
+            _is_dropout,
+            "a number in [0, 1) (the probability of dropping a hidden unit), or a list of one per hidden layer",
+        ),
+        Rule(_has_one_rate_per_layer, _dropout_count_message),
+    ),
+    ("dropout", "solver"): (  # L-BFGS minimises one deterministic full-batch objective
+        Rule(
+            lambda v, solver: not is_lbfgs(solver) or all(rate == 0 for rate in _dropout_rates(v, (1,))),
+            lambda v, solver: (
+                "solver='lbfgs' minimises the full-batch loss without dropout; set dropout=0 or use a "
+                "solver that takes steps ('adam', 'sgd', 'gd')"
+            ),
+        ),
+    ),
     ("batch_size", "solver"): (  # solver='gd' trains on the full batch: batch_size is not read
         Rule(
             lambda v, solver: solver == "gd" or is_auto(v) or (is_int(v) and v > 0),
@@ -230,6 +275,7 @@ def check_params(est) -> Config:
         power_t=float(est.power_t),
         shuffle=bool(est.shuffle),
         init_factor=mlp_init_factor(est.activation),
+        dropout=tuple(float(rate) for rate in _dropout_rates(est.dropout, est.hidden_layer_sizes)),
     )
 
 

@@ -142,9 +142,15 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
+      dropout: inverted dropout during training (scikit-learn issue #6175, :mod:`jaxnn.dropout`): a rate in
+        ``[0, 1)`` for every hidden layer, or a list of one per hidden layer.  Each training step drops each
+        hidden unit with that probability and scales the kept ones by ``1/(1 − rate)``, with masks drawn from
+        ``random_state``; ``predict``, ``predict_proba``, ``transform`` and the early-stopping score never drop
+        anything.  The rates are data, not part of the compiled loop, so a grid over them (above 0) is one
+        population.  ``0`` (the default) trains exactly as without dropout; ``solver='lbfgs'`` needs 0.
 
     Every default is ``MLPClassifier``'s (``learning_rate_init=0.001``, ``max_iter=200``, …), so swapping the
-    import changes nothing; ``init``, ``loss`` and ``n_ensemble`` are jaxnn's own.  Small data sets such as
+    import changes nothing; ``init``, ``loss``, ``n_ensemble`` and ``dropout`` are jaxnn's own.  Small data sets such as
     iris may need ``learning_rate_init=0.01`` or more ``max_iter`` to converge.
 
     Attributes:
@@ -201,6 +207,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         verbose=False,
         n_ensemble=1,
         class_weight=None,
+        dropout=0.0,
     ):
         # Every parameter by name, as scikit-learn's estimators declare them (get_params reads the signature).
         super().__init__(
@@ -230,6 +237,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
             warm_start=warm_start,
             verbose=verbose,
             n_ensemble=n_ensemble,
+            dropout=dropout,
         )
         self.class_weight = class_weight
 
@@ -308,9 +316,9 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     (MLPRegressor's loss and ``loss_curve_`` values).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
     is supported; a column ``y`` of shape ``(n_samples, 1)`` is raveled with a DataConversionWarning.
 
-    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight``, with MLPRegressor's defaults
-    (``early_stopping`` watches the validation R² of the predictions).  ``loss``: ``'squared_error'`` (the
-    default, and what ``'auto'`` means: MLP's loss, half the mean squared error
+    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``dropout`` included), with
+    MLPRegressor's defaults (``early_stopping`` watches the validation R² of the predictions).  ``loss``:
+    ``'squared_error'`` (the default, and what ``'auto'`` means: MLP's loss, half the mean squared error
     ``½·mean_i mean_j (p_ij − y_ij)²``, whose values ``loss_curve_`` reports); ``'poisson'`` (for counts
     ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with the half
     Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'mean_squared_error'``,
@@ -355,6 +363,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         warm_start=False,
         verbose=False,
         n_ensemble=1,
+        dropout=0.0,
     ):
         # Every parameter by name, as scikit-learn's estimators declare them; MLPRegressor's default loss.
         super().__init__(
@@ -384,6 +393,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
             warm_start=warm_start,
             verbose=verbose,
             n_ensemble=n_ensemble,
+            dropout=dropout,
         )
 
     def _validate_targets(self, X, y, *, reset):

@@ -16,6 +16,8 @@ refitting that configuration reuses it:
   (``optax.inject_hyperparams``; for ``gd``, and ``sgd`` without momentum, a state of two rates that keeps the
   loop's fast path for plain descent), so a grid over them compiles once; so is ``power_t`` (the kind of
   ``learning_rate`` and ``shuffle`` are part of the configuration);
+* the ``dropout`` rates are data too (one per hidden layer and network), so a grid over rates above 0 compiles
+  once; whether there is dropout at all is part of the configuration (``dropout=0`` has no mask in its loop);
 * sample counts are padded with rows of weight 0, which the loss ignores, to one of eight sizes per doubling
   (…, 112, 120, 128, 144, 160, …; see :func:`padded_size`), so the folds of a cross-validation share one
   compiled loop (the final refit on all rows usually needs a second);
@@ -23,8 +25,8 @@ refitting that configuration reuses it:
 
 Many fits as one population.  Runs that share the static configuration (and ``max_iter``, input width and
 float type) train as one :func:`jaxnn.engine.train` population: per member its seed's weights and
-shuffle key, learning rate, ``alpha``, data (padded with rows of weight 0 to the members' largest padded size)
-and validation split.  Each member ends as its run alone would, up to float rounding.
+shuffle key, learning rate, ``alpha``, dropout rates, data (padded with rows of weight 0 to the members' largest
+padded size) and validation split.  Each member ends as its run alone would, up to float rounding.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class Plan(NamedTuple):
     epochs: int
     alone: bool  # a continued fit runs by itself
     watched: tuple[float, int] | None = None  # a warm_start fit: the stopping rule's best value and count so far
+    dropout: np.ndarray | None = None  # (n_hidden,) rates, with spec.dropout
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,6 +263,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         score=None if validation is None else ValidationScore(head),
         layout=decide_layout(),
         shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
+        dropout=any(rate > 0 for rate in config.dropout),
     )
     return Plan(
         spec=spec,
@@ -277,6 +281,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         epochs=1 if setup.incremental else config.max_iter,
         alone=setup.continuing or setup.incremental,
         watched=previous.watched if setup.continuing and not setup.incremental else None,
+        dropout=np.asarray(config.dropout, dtype) if spec.dropout else None,
     )
 
 
@@ -323,6 +328,7 @@ def _population_key(plan: Plan):
         score=spec.score,
         layout=spec.layout,
         shuffle=spec.shuffle,
+        dropout=spec.dropout,
     )
     if plan.alone or rebuilt != spec:
         return None
@@ -406,6 +412,7 @@ def run_alone(plan: Plan) -> FitResult:
         y_val=y_val,
         best=best,
         no_improvement=no_improvement,
+        dropout=plan.dropout,
     )
 
 
@@ -425,8 +432,8 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
     padded with rows of weight 0 up to the largest padded row count of the members, which changes nothing
     — a padding row adds 0 to the loss and its gradient, a batch of padding only is skipped, and an epoch's
     minibatches put the padding behind the real rows, whose order does not depend on how much padding
-    follows (``jaxnn._loop.epoch_batches``).  Its weights, learning rate, L2 rate, shuffle key, data and
-    validation data are its own.
+    follows (``jaxnn._loop.epoch_batches``).  Its weights, learning rate, L2 rate, shuffle key, dropout
+    rates, data and validation data are its own.
     """
     first = plans[0]
     rows = max(padded_size(plan.x.shape[0]) for plan in plans)
@@ -451,6 +458,7 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
             params=stacked([plan.params for plan in plans]),
             opt_state=stacked([plan.opt_state for plan in plans]),
             keys=jax.random.wrap_key_data(keys),
+            dropout=np.stack([plan.dropout for plan in plans]) if spec.dropout else None,
         ),
         engine.Data(x, members("y", rows), members("weight", rows), x_val, y_val),
         axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
