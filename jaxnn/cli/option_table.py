@@ -259,6 +259,13 @@ OPTIONS: dict[str, Option] = {
             none_as="full", default=lambda given: DEFAULT_BATCH[given["optimizer"]], refused_by=("lbfgs steps",),
             **_RUN,
         ),
+        _choice(
+            "class_weight", "model", "classification only: 'balanced' weighs each training row n_samples / "
+            "(n_classes · the rows of its class) over the training split, scikit-learn's class_weight='balanced' "
+            "(default: every row weighs 1)",
+            ("balanced",), "balanced", nullable=True, legacy=lambda stored: None,
+            refused_by=("classification only",), **_RUN,
+        ),
         Option(
             "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
             "trains a population, one network per seed (and per --lr)", "N",
