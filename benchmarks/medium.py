@@ -9,6 +9,7 @@ the validation accuracy reached.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,7 +87,7 @@ def sklearn_mlp(problem: Problem, epochs: int):
 def _model():
     from jaxnn.layers import Dense, Sequential
 
-    return Sequential(tuple(Dense(units, "relu") for units in HIDDEN) + (Dense(N_CLASSES, "softmax"),))
+    return Sequential((*tuple(Dense(units, "relu") for units in HIDDEN), Dense(N_CLASSES, "softmax")))
 
 
 def core_fit(problem: Problem, epochs: int):
@@ -105,7 +106,9 @@ def core_fit(problem: Problem, epochs: int):
             learning_rate=LEARNING_RATE, batch_size=BATCH, key=jax.random.key(1),
         )  # fmt: skip
 
-    return run, lambda result: accuracy(np.argmax(model.apply(result.params, problem.x_val), axis=1), problem.labels_val)
+    return run, lambda result: accuracy(
+        np.argmax(model.apply(result.params, problem.x_val), axis=1), problem.labels_val
+    )
 
 
 def plain_jax(problem: Problem, epochs: int):
@@ -155,7 +158,7 @@ def torch_eager(problem: Problem, epochs: int):
     torch.manual_seed(0)
     sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
     layers: list[torch.nn.Module] = []
-    for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(n_in, n_out))
         if index < len(HIDDEN):
             layers.append(torch.nn.ReLU())
@@ -166,7 +169,7 @@ def torch_eager(problem: Problem, epochs: int):
     def run():
         model = torch.nn.Sequential(*layers)
         with torch.no_grad():
-            for parameter, value in zip(model.parameters(), initial):
+            for parameter, value in zip(model.parameters(), initial, strict=False):
                 parameter.copy_(value)
         optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
         for _ in range(epochs):

@@ -212,7 +212,7 @@ def _table_g(regime: dict) -> list[str]:
                 f"| {dtype} | {name} | {fmt(c['epoch_s'], '.3f')} | {fmt(c[f'fit_{long}_epochs_s'], '.2f')} | "
                 f"{fmt(c['first_call_s'], '.2f')} | {fmt(c['val_accuracy'], '.3f')} | |"
             )
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _population_rows(measured: dict) -> list[str]:

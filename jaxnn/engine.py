@@ -19,7 +19,10 @@ On XLA's CPU backend, where batched products of many tiny matrices run as a loop
 run in groups of equal size of at most ``CPU_GROUP`` (:func:`default_group_size`); elsewhere all at once.
 Epochs run in chunks of ``spec.chunk`` per compiled call (:func:`run_chunks`, the chunk driver the L-BFGS
 solver shares): without a stopping rule every chunk is queued at once, with one the host reads each chunk's
-end before queuing the next, so a run that stops early runs no further chunk.
+end before queuing the next, so a run that stops early runs no further chunk.  A front end that looks at the
+run between chunks (scikit-learn's callbacks) passes a :class:`ChunkHook`: the host then waits for each chunk,
+and chunks are sized to take about ``hook.seconds`` each (:class:`Pace`; the chunk's end is a runtime value,
+so this compiles nothing, and on the CPU a run cut into any chunks ends with the same bits).
 
 Over devices and hosts.  With a ``mesh`` (``jaxnn.distributed.make_mesh``, after
 ``jaxnn.distributed.initialize`` for several hosts) one network's training rows are split across its devices
@@ -31,6 +34,8 @@ are several.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -62,18 +67,23 @@ from jaxnn._loop import compiled_programs as loop_programs
 from jaxnn.layers import Params
 
 __all__ = [
+    "CHUNK_SECONDS",
     "CPU_GROUP",
     "EPOCH_CHUNK",
+    "FIRST_CHUNK",
     "LAYOUTS",
+    "ChunkHook",
     "Data",
     "FitResult",
     "Members",
+    "Pace",
     "RunSpec",
     "Stopping",
     "compiled_programs",
     "decide_layout",
     "default_group_size",
     "epoch_batches",
+    "epochs_within",
     "forward",
     "local_mesh",
     "member",
@@ -88,6 +98,8 @@ __all__ = [
 
 CPU_GROUP = 8  # members per compiled call on the CPU (the per-member time was lowest at 4-8: benchmarks/README.md)
 SHARED = Data(None, None, None, None, None)  # every data array shared by all members
+CHUNK_SECONDS = 1.0  # a run watched between chunks (ChunkHook): about this wall time per compiled chunk
+FIRST_CHUNK = 10  # a paced run's first chunk (it compiles, and measures the pace): at most this many epochs
 
 
 class Members(NamedTuple):
@@ -107,11 +119,27 @@ class Members(NamedTuple):
     dropout: np.ndarray | None = None
 
 
+class ChunkHook(NamedTuple):
+    """A look at a run between its compiled chunks (:func:`train`'s ``hook``; scikit-learn's callbacks).
+
+    After every chunk, the last included, ``seen(members, epochs, result)`` gets the members that the compiled
+    call ran (their indices in :func:`train`'s population; a member repeated to fill a mesh comes twice), the
+    epoch each has reached (its own end, once it stopped or diverged) and ``result()``: their
+    :class:`FitResult` so far (host arrays, the members in the order of ``members``; a transfer, so asked for
+    only when needed).  The host waits for each chunk, and chunks take about ``seconds`` each (:class:`Pace`).
+    """
+
+    seen: Callable[[np.ndarray, np.ndarray, Callable[[], FitResult]], None]
+    seconds: float = CHUNK_SECONDS
+
+
 # --------------------------------------------------------------------------------------------------
 # Decisions: the layout and the groups.
 
 
-def decide_layout(layout: str | None = None, backend: str | None = None, *, widths=None, batch_size=None, dtype=None, optimizer=None) -> str:
+def decide_layout(
+    layout: str | None = None, backend: str | None = None, *, widths=None, batch_size=None, dtype=None, optimizer=None
+) -> str:
     """The loop's layout: ``layout`` when given (one of ``LAYOUTS``), else the one for ``backend`` (default:
     JAX's default backend): ``"columns"`` on XLA's CPU backend, where the bias-folded column layout runs small
     products faster, ``"rows"`` on accelerators (the measurements are in ``benchmarks/README.md``)."""
@@ -156,13 +184,46 @@ def stacked(trees: list):
 # The chunk driver, shared with the L-BFGS solver.
 
 
+def epochs_within(seconds: float, per_epoch: float | None, *, first: int, longest: int) -> int:
+    """The epochs (or iterations) of a chunk that should take about ``seconds`` at ``per_epoch`` seconds each
+    (the last chunk's pace): from 1 to ``longest``; ``first`` (at most ``longest``) before any chunk was
+    measured (``per_epoch`` None), ``longest`` when the pace measured nothing.  jaxnn-train's chunk runner
+    sizes its chunks with it too."""
+    if per_epoch is None:
+        return min(first, longest)
+    if per_epoch <= 0:
+        return longest
+    return max(1, math.floor(min(seconds / per_epoch, longest)))
+
+
+class Pace:
+    """Chunk lengths of about ``seconds`` of wall time each (:func:`epochs_within`), for a run the host watches
+    between chunks: :func:`run_chunks` asks :meth:`size` before each chunk and calls :meth:`ran` once the
+    chunk's result is on the host; the pace of the last chunk sizes the next (the first, which compiles, runs
+    at most :data:`FIRST_CHUNK` epochs)."""
+
+    def __init__(self, seconds: float = CHUNK_SECONDS, *, longest: int, first: int = FIRST_CHUNK):
+        self.seconds, self.longest, self.first = seconds, longest, first
+        self.per_epoch: float | None = None  # seconds per epoch of the last chunk (None: none measured yet)
+        self._started = 0.0
+
+    def size(self) -> int:
+        """The next chunk's length; its clock starts now."""
+        self._started = time.perf_counter()
+        return epochs_within(self.seconds, self.per_epoch, first=self.first, longest=self.longest)
+
+    def ran(self, epochs: int) -> None:
+        """The chunk asked for ``epochs`` is done (its result on the host)."""
+        self.per_epoch = (time.perf_counter() - self._started) / max(1, epochs)
+
+
 def run_chunks(
     advance: Callable[[Any, int, int], Any],
     carry,
     *,
     start: int,
     end: int,
-    size: int,
+    size: int | Pace,
     finished: Callable[[Any, int], bool] | None = None,
     between: Callable[[list[tuple[int, Any]]], None] | None = None,
 ) -> list[tuple[int, Any]]:
@@ -172,13 +233,17 @@ def run_chunks(
     Without ``finished`` and ``between`` every call is queued at once and the host never waits.  Otherwise,
     after each call, ``finished(carry, stop)`` (which reads the carry, so the host waits for it) ends the
     run when it says so, and ``between(chunks)`` sees the run so far (progress, checkpoints); its raising
-    ``StopIteration`` ends the run there, keeping what was reached.
+    ``StopIteration`` ends the run there, keeping what was reached.  A :class:`Pace` as ``size`` sizes each
+    range (the host then waits for every call, to time it).
     """
     chunks = []
     first = start
     while first < end:
-        stop = min(first + size, end)
+        stop = min(first + (size if isinstance(size, int) else size.size()), end)
         carry = advance(carry, first, stop)
+        if isinstance(size, Pace):
+            jax.block_until_ready(carry)
+            size.ran(stop - first)
         chunks.append((first, carry))
         if finished is not None and finished(carry, stop):
             break
@@ -240,6 +305,7 @@ def train(
     epochs: int,
     group_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    hook: ChunkHook | None = None,
 ) -> FitResult:
     """Train every member for epochs ``start_epoch … start_epoch + epochs − 1`` of ``spec``.
 
@@ -248,18 +314,19 @@ def train(
     :func:`default_group_size`.  With ``mesh``, one member's rows are split across its devices; a
     population's members are (``P / d`` on each of ``d`` devices, padded by repeating members to a multiple of
     ``d``), in one compiled program, over every process of the mesh.  Returns a :class:`FitResult` whose
-    leaves have a leading member axis (histories NaN after a member's own last epoch) on the host.
+    leaves have a leading member axis (histories NaN after a member's own last epoch) on the host.  ``hook``
+    looks at the run between chunks (:class:`ChunkHook`); without one nothing waits for the host.
     """
     n_members = len(members.keys)
     if mesh is not None and n_members > 1:
-        return _train_members_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs)
+        return _train_members_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs, hook)
     if mesh is not None:
-        return _train_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs)
+        return _train_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs, hook)
     group = default_group_size(n_members) if group_size is None else min(group_size, n_members)
     parts = []
     for first in range(0, n_members, group):
         rows = np.arange(first, first + group) % n_members  # the last group wraps round to keep one shape
-        part = _train_group(spec, members, data, axes, rows, start_epoch, epochs)
+        part = _train_group(spec, members, data, axes, rows, start_epoch, epochs, hook)
         parts.append(member(part, slice(0, n_members - first)) if first + group > n_members else part)
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
@@ -281,10 +348,11 @@ def train_one(
     no_improvement: int = 0,
     dropout=None,
     mesh: jax.sharding.Mesh | None = None,
+    hook: ChunkHook | None = None,
 ) -> FitResult:
     """One network through :func:`train` (a population of one, its data shared): the result without the member
     axis, the counts and flags as Python values.  ``x_val``/``y_val`` go with ``spec.score``, ``dropout`` (one
-    rate per hidden layer) with ``spec.dropout``."""
+    rate per hidden layer) with ``spec.dropout``; ``hook`` sees member 0."""
 
     members = Members(
         params=with_member_axis(params),
@@ -297,7 +365,7 @@ def train_one(
     if x_val is None:
         x_val = y_val = np.zeros((0, 0), np.asarray(y).dtype)
     data = Data(x, y, weight, x_val, y_val)
-    return single(train(spec, members, data, start_epoch=start_epoch, epochs=epochs, mesh=mesh))
+    return single(train(spec, members, data, start_epoch=start_epoch, epochs=epochs, mesh=mesh, hook=hook))
 
 
 def with_member_axis(tree):
@@ -339,12 +407,14 @@ def _dropout_rates(spec: RunSpec, members: Members, dtype):
     return np.asarray(members.dropout, dtype)
 
 
-def _train_group(spec: RunSpec, members: Members, data: Data, axes: Data, rows, start_epoch, epochs) -> FitResult:
+def _train_group(
+    spec: RunSpec, members: Members, data: Data, axes: Data, rows, start_epoch, epochs, hook=None
+) -> FitResult:
     """The members ``rows`` trained by one compiled program."""
     n_members = len(members.keys)
     if len(rows) != n_members or not np.array_equal(rows, np.arange(n_members)):
         members, data = _picked(members, data, axes, rows)
-    return _run_program(spec, members, data, axes, start_epoch, epochs)
+    return _run_program(spec, members, data, axes, start_epoch, epochs, hook, rows)
 
 
 def _picked(members: Members, data: Data, axes: Data, rows) -> tuple[Members, Data]:
@@ -362,8 +432,11 @@ def _picked(members: Members, data: Data, axes: Data, rows) -> tuple[Members, Da
     return members, Data(*(array if axis is None else array[rows] for array, axis in zip(data, axes, strict=True)))
 
 
-def _run_program(spec: RunSpec, members: Members, data: Data, axes: Data, start_epoch, epochs) -> FitResult:
-    """The members trained by one compiled program: the loop as it is for one member, under ``vmap`` for more."""
+def _run_program(
+    spec: RunSpec, members: Members, data: Data, axes: Data, start_epoch, epochs, hook=None, rows=(0,)
+) -> FitResult:
+    """The members trained by one compiled program: the loop as it is for one member, under ``vmap`` for more;
+    ``rows``: their indices in the population, for ``hook``."""
     train_carry, stop_carry = _initial_carries(spec, members, data.y.dtype)
     program = partial(_chunk_of_one if len(members.keys) == 1 else _chunk_of_group, spec, axes)
     return drive(
@@ -375,6 +448,8 @@ def _run_program(spec: RunSpec, members: Members, data: Data, axes: Data, start_
         stop=stop_carry,
         start_epoch=start_epoch,
         epochs=epochs,
+        seen=None if hook is None else partial(hook.seen, np.asarray(rows)),
+        seconds=CHUNK_SECONDS if hook is None else hook.seconds,
     )
 
 
@@ -388,9 +463,14 @@ def drive(
     stop: StopCarry,
     start_epoch: int,
     epochs: int,
+    seen: Callable[[np.ndarray, Callable[[], FitResult]], None] | None = None,
+    seconds: float = CHUNK_SECONDS,
 ) -> FitResult:
     """Call ``program(data=, key=, train=, stop=, start=, stop_epoch=)`` — :func:`jaxnn._loop.chunk` compiled
-    over a group of members — chunk by chunk (:func:`run_chunks`) and gather the :class:`FitResult`."""
+    over a group of members — chunk by chunk (:func:`run_chunks`) and gather the :class:`FitResult`.
+
+    With ``seen`` (a :class:`ChunkHook`'s, its members bound), chunks take about ``seconds`` each
+    (:class:`Pace`) and ``seen(epochs, result)`` follows each one, the last included."""
 
     def advance(state: LoopState, first: int, stop_epoch: int) -> LoopState:
         return program(
@@ -405,14 +485,24 @@ def drive(
     def every_member_ended(state: LoopState, stop: int) -> bool:
         return np.max(host_array(state.epoch)) < stop
 
+    looked = [0]  # the chunks seen so far
+
+    def look(chunks: list) -> None:
+        looked[0] = len(chunks)
+        run = list(chunks)
+        seen(host_array(run[-1][1].epoch), lambda: jax.tree.map(host_array, result_of(spec, run)))
+
     chunks = run_chunks(
         advance,
         LoopState(epoch=None, train=train, stop=stop, history=None, scores=None),
         start=start_epoch,
         end=start_epoch + epochs,
-        size=spec.chunk,
+        size=spec.chunk if seen is None else Pace(seconds, longest=spec.chunk),
         finished=every_member_ended if spec.stopping is not None else None,
+        between=None if seen is None else look,
     )
+    if seen is not None and looked[0] < len(chunks):  # the last chunk (run_chunks looks between chunks only)
+        look(chunks)
     return result_of(spec, chunks)
 
 
@@ -442,7 +532,7 @@ def _concatenate(parts: list[FitResult]) -> FitResult:
 # Data-parallel: the rows split across a mesh.
 
 
-def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
+def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook) -> FitResult:
     """One member on rows split across ``mesh``'s devices; the results fully replicated, read on the host."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
@@ -464,10 +554,12 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
         distributed.replicate(mesh, data.x_val),
         distributed.replicate(mesh, data.y_val),
     )
-    return distributed.to_host(_run_program(spec, replicated, data, axes, start_epoch, epochs))
+    return distributed.to_host(_run_program(spec, replicated, data, axes, start_epoch, epochs, hook))
 
 
-def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs) -> FitResult:
+def _train_members_on_mesh(
+    spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook
+) -> FitResult:
     """A population split across ``mesh``'s devices (of one process or several), in one compiled program: the
     members over groups of devices, and, when there are fewer members than devices, each member's training rows
     over the devices of its group (padded with rows of weight 0); the results gathered on every host."""
@@ -506,7 +598,7 @@ def _train_members_on_mesh(spec, members: Members, data: Data, axes: Data, mesh,
         distributed.place(grid, array) if axis is None else distributed.place(grid, array, member_axis)
         for array, axis in zip(data[3:], axes[3:], strict=True)
     ]
-    result = _run_program(spec, split, Data(*training, *validation), axes, start_epoch, epochs)
+    result = _run_program(spec, split, Data(*training, *validation), axes, start_epoch, epochs, hook, rows)
     return member(jax.tree.map(host_array, result), slice(0, n_members))
 
 

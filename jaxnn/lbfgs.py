@@ -63,7 +63,7 @@ import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
 from jaxnn._checks import data_array, finite_real, is_int, sample_weights
-from jaxnn.engine import RunSpec, decide_layout, forward, run_chunks, tree_where
+from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
 from jaxnn.losses import Loss, get_loss
@@ -508,6 +508,7 @@ def run(
     callback: Callable[[LbfgsResult], None] | None = None,
     state: LbfgsState | None = None,
     pause_after: int | None = None,
+    pace: Pace | None = None,
 ) -> LbfgsResult:
     """Minimise ``L`` from ``params`` (a fresh start), or go on from ``state`` (``result.state`` of an earlier
     call on the same problem); the arrays are used as given (checked and cast by the caller, all of one
@@ -519,10 +520,11 @@ def run(
     call after that many iterations with status ``RUNNING`` when the minimisation would go on (a caller
     that checkpoints takes it in pieces this way, every limit staying the whole minimisation's).
 
-    The compiled program is called once per ``spec.chunk`` iterations; the host reads the status between
-    calls, and passes ``callback`` the result so far (status ``RUNNING``) while the minimisation goes on;
-    the callback raising ``StopIteration`` ends it there with status ``STOPPED`` (scipy's convention; the
-    result's ``state`` is still running and continues).  Neither changes the iterates."""
+    The compiled program is called once per ``spec.chunk`` iterations (or as many as ``pace`` says, at most
+    ``spec.chunk``: no new program); the host reads the status between calls, and passes ``callback`` the
+    result so far (status ``RUNNING``) while the minimisation goes on; the callback raising ``StopIteration``
+    ends it there with status ``STOPPED`` (scipy's convention; the result's ``state`` is still running and
+    continues).  Neither changes the iterates."""
     if (params is None) == (state is None):
         raise TypeError(
             "run starts from params (a fresh minimisation) or from state (an earlier result's): pass one of them"
@@ -568,7 +570,7 @@ def run(
         (state, None, None),
         start=first,
         end=end,
-        size=spec.chunk,
+        size=spec.chunk if pace is None else pace,
         finished=finished,
         between=None if callback is None else between,
     )

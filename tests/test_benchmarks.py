@@ -130,7 +130,13 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 def _check_regime_g(g: dict) -> None:
     """Regime g in the quick configuration: every competitor but PyTorch measured on float32 input, the
     estimator and scikit-learn on float64; each trained to better than chance (10 classes)."""
-    assert set(g["competitors"]["float32"]) == {"NeuralNetClassifier", "jaxnn.fit", "plain JAX", "PyTorch", "scikit-learn"}
+    assert set(g["competitors"]["float32"]) == {
+        "NeuralNetClassifier",
+        "jaxnn.fit",
+        "plain JAX",
+        "PyTorch",
+        "scikit-learn",
+    }
     assert set(g["competitors"]["float64"]) == {"NeuralNetClassifier", "scikit-learn"}
     assert "skipped" in g["competitors"]["float32"]["PyTorch"]
     for competitors in g["competitors"].values():

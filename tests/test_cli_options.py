@@ -39,9 +39,18 @@ def test_a_rewritten_config_with_valid_options_resumes(iris_run, tmp_path):
 
 def test_a_checkpoint_from_before_momentum_and_stratify_resumes_as_it_was_trained(iris_run, tmp_path):
     # sgd used to be plain minibatch descent, and splits were not stratified: such a run continues so
-    run = with_config(iris_run, tmp_path / "run", optimizer="sgd", momentum=DELETE, nesterov=DELETE, stratify=DELETE)
+    run = with_config(
+        iris_run,
+        tmp_path / "run",
+        optimizer="sgd",
+        momentum=DELETE,
+        nesterov=DELETE,
+        stratify=DELETE,
+        class_weight=DELETE,
+    )
     stored = options.stored_options(checkpoint.read_config(run / "checkpoint.npz"), run)
     assert (stored["momentum"], stored["nesterov"], stored["stratify"]) == (0.0, False, False)
+    assert stored["class_weight"] is None  # before --class-weight, every row weighed 1
 
 
 TAMPERED = [
@@ -66,6 +75,8 @@ TAMPERED = [
     ({"momentum": 1.5}, "--momentum (1.5)"),
     ({"nesterov": "yes"}, "--nesterov ('yes')"),
     ({"stratify": 1}, "--stratify (1)"),
+    ({"class_weight": "inverse"}, "--class-weight ('inverse')"),
+    ({"class_weight": {"0": 2.0}}, "--class-weight ({'0': 2.0})"),
     ({"epochs": 0}, "--epochs (0)"),
     ({"epochs": 2**32}, f"--epochs ({2**32})"),  # the epoch counter is a uint32
     ({"csv": 5}, "--csv (5)"),
@@ -182,6 +193,8 @@ BAD_INPUT = [
         "--loss poisson: jaxnn-train fits standardised targets with a linear output",
     ),
     (["--csv", "{numbers}", "--target", "y", "--stratify"], "--stratify needs class labels"),
+    (["--csv", "{numbers}", "--target", "y", "--class-weight", "balanced"], "this run is regression; leave it out"),
+    (["--class-weight", "inverse"], "unknown class_weight 'inverse'; choose balanced"),
     (["--csv", "{good}", "--target", "label", "--task", "regression"], "regression needs numbers there"),
     (["--dataset", "wine", "--task", "regression"], "the wine dataset is classification"),
     (["--csv", "{good}", "--target", "label", "--test-size", "0.9"], "cannot split the 4 rows of good.csv"),
@@ -235,7 +248,7 @@ def test_help_explains_each_option():
         assert flag in text
     for flag in ["--epochs", "--batch-size", "--seed", "--test-size", "--platform", "--out", "--quiet", "--resume"]:
         assert flag in text
-    for flag in ["--momentum", "--nesterov", "--stratify", "--checkpoint-seconds"]:
+    for flag in ["--momentum", "--nesterov", "--stratify", "--class-weight", "--checkpoint-seconds"]:
         assert flag in text
     assert "iris, wine, breast_cancer, digits" in text
 

@@ -53,12 +53,13 @@ def test_scikit_learn_still_has_the_private_name(internal):
 
 
 def _private_sklearn_names(tree: ast.Module) -> set[str]:
-    """Private names taken from scikit-learn (imports), and private attributes read or set anywhere in ``tree``
-    (also by name, in ``getattr``/``hasattr``)."""
+    """Private names taken from scikit-learn (imports of private names, or of any name from a private module),
+    and private attributes read or set anywhere in ``tree`` (also by name, in ``getattr``/``hasattr``)."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sklearn"):
-            names.update(alias.name for alias in node.names if alias.name.startswith("_"))
+            private_module = any(part.startswith("_") for part in node.module.split("."))
+            names.update(alias.name for alias in node.names if alias.name.startswith("_") or private_module)
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             names.add(node.attr)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr", "setattr"):

@@ -167,7 +167,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
             f"--epochs {epochs} is fewer than the {state.epoch} {cli_options.unit(options['optimizer'])}s "
             "the checkpoint has already done"
         )
-    targets = make_targets(problem, head)
+    targets = make_targets(problem, head, options["class_weight"])
     setup = RunSetup(
         options,
         problem,

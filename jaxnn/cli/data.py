@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn.cli.errors import CliError
+from jaxnn.cli.options import refuse
 from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
 
 __all__ = [
@@ -304,6 +305,7 @@ def _read_data(options: dict[str, Any]) -> _Data:
         raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
+    refuse(options, ("classification only",) if task != "classification" else (), task)
     return _Data(name, task, x, y, class_names, feature_names)
 
 

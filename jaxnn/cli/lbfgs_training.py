@@ -3,10 +3,11 @@
     jaxnn-train --optimizer lbfgs --out runs/iris          # at most 200 iterations
     jaxnn-train --resume runs/iris --epochs 400             # continue, up to 400 iterations in all
 
-What is minimised.  The run's ``--loss`` over the whole training split, ``L(θ) = (1/n) Σ_i l_i`` (jaxnn-train
-has no L2 penalty: ``alpha = 0``), from the initial weights every jaxnn-train run draws from ``--seed``, by
-:func:`jaxnn.lbfgs.run` (what :func:`jaxnn.lbfgs.minimize` runs after its checks): scipy's L-BFGS-B step for
-step in one compiled loop, the code behind the estimators' ``solver='lbfgs'``.  It stops on scipy's rules
+What is minimised.  The run's ``--loss`` over the whole training split, ``L(θ) = (1/n) Σ_i l_i`` (with
+``--class-weight balanced``, ``Σ_i w_i l_i / Σ_i w_i``; jaxnn-train has no L2 penalty: ``alpha = 0``), from the
+initial weights every jaxnn-train run draws from ``--seed``, by :func:`jaxnn.lbfgs.run` (what
+:func:`jaxnn.lbfgs.minimize` runs after its checks): scipy's L-BFGS-B step for step in one compiled loop, the
+code behind the estimators' ``solver='lbfgs'``.  It stops on scipy's rules
 with :mod:`jaxnn.lbfgs`'s defaults (checked after each iteration, in this order):
 
 * ``--epochs`` iterations done in all (``MAX_ITER``); ``--epochs`` is the most iterations, as an MLP's
@@ -112,13 +113,14 @@ def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
     dtype = np.dtype(jax.tree.leaves(state.params)[0].dtype)  # the network's: the minimisation runs in it
     done = 0 if state.lbfgs is None else int(state.lbfgs.n_iter)
     started = state.epoch - done  # the run's iteration where this minimisation started
+    weight = setup.targets.weight  # --class-weight balanced (None: every row 1)
     result = lbfgs.run(
         lbfgs.LbfgsSpec(setup.model, setup.head.loss, layout=decide_layout()),
         params=state.params if state.lbfgs is None else None,
         state=state.lbfgs,
         x=np.asarray(setup.problem.x_train, dtype),
         y=np.asarray(setup.targets.train, dtype),
-        weight=np.ones(setup.problem.x_train.shape[0], dtype),
+        weight=np.ones(len(setup.problem.x_train), dtype) if weight is None else np.asarray(weight, dtype),
         max_iter=min(setup.epochs - started, _MOST_ITERATIONS),
         pause_after=iterations,
     )

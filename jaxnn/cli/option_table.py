@@ -259,6 +259,13 @@ OPTIONS: dict[str, Option] = {
             none_as="full", default=lambda given: DEFAULT_BATCH[given["optimizer"]], refused_by=("lbfgs steps",),
             **_RUN,
         ),
+        _choice(
+            "class_weight", "model", "classification only: 'balanced' weighs each training row n_samples / "
+            "(n_classes · the rows of its class) over the training split, scikit-learn's class_weight='balanced' "
+            "(default: every row weighs 1)",
+            ("balanced",), "balanced", nullable=True, legacy=lambda stored: None,
+            refused_by=("classification only",), **_RUN,
+        ),
         Option(
             "dropout", "model", "inverted dropout during training: the probability of dropping each hidden unit in "
             "each step, from 0 (the default: no dropout) up to but not including 1; the test split and the saved "

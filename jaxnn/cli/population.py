@@ -76,7 +76,7 @@ def _member_setups(
     head = make_head(settled[0], problems[members[0]["seed"]])
     refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
     model = build_model(settled[0], head)
-    targets = {seed: make_targets(problem, head) for seed, problem in problems.items()}
+    targets = {seed: make_targets(problem, head, options["class_weight"]) for seed, problem in problems.items()}
     epochs = args.epochs or cli_options.default("epochs", options)
     return [
         RunSetup(
@@ -111,14 +111,20 @@ def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(array, np.float32) for array in arrays])
 
 
-def _training_data(setups: list[RunSetup]) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)``: shared by every member when they share one seed's split, else one split per member."""
+def _training_data(setups: list[RunSetup]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(x, y, weight)``: shared by every member when they share one seed's split, else one split per member
+    (``weight``: the rows' ``--class-weight`` weights, None without)."""
+    weighted = setups[0].targets.weight is not None
     if len({setup.options["seed"] for setup in setups}) == 1:
-        return np.asarray(setups[0].problem.x_train, np.float32), np.asarray(setups[0].targets.train, np.float32)
+        first = setups[0]
+        weight = np.asarray(first.targets.weight, np.float32) if weighted else None
+        return np.asarray(first.problem.x_train, np.float32), np.asarray(first.targets.train, np.float32), weight
     shapes = {setup.problem.x_train.shape for setup in setups}
     if len(shapes) != 1:  # the split's sizes depend on the row count and --test-size only
         raise RuntimeError(f"the members' training splits differ in shape: {sorted(shapes)}")
-    return _stacked([setup.problem.x_train for setup in setups]), _stacked([setup.targets.train for setup in setups])
+    weight = _stacked([setup.targets.weight for setup in setups]) if weighted else None
+    x, y = _stacked([setup.problem.x_train for setup in setups]), _stacked([setup.targets.train for setup in setups])
+    return x, y, weight
 
 
 def _take_new_where(keep_new: np.ndarray, new, old):
@@ -155,6 +161,7 @@ class Population(NamedTuple):
     targets_test: np.ndarray
     rates: np.ndarray  # (P,) every member's --lr
     keys: jax.Array  # (P,) every member's shuffle key
+    weight: np.ndarray | None = None  # --class-weight: (n,) shared, or (P, n); None: every row 1
 
 
 class Members(NamedTuple):
@@ -174,7 +181,7 @@ class Members(NamedTuple):
 
 def _population(setups: list[RunSetup]) -> tuple[Population, Members]:
     """The population's fixed parts and its state at epoch 0."""
-    x, y = _training_data(setups)
+    x, y, weight = _training_data(setups)
     x_test, targets_test = (
         _stacked([setup.problem.x_test for setup in setups]),
         _stacked([setup.targets.test for setup in setups]),
@@ -185,7 +192,7 @@ def _population(setups: list[RunSetup]) -> tuple[Population, Members]:
         _initial_params(setups), None, np.ones(count, bool), np.zeros(count, bool), np.zeros(count, np.int64),
         nothing, nothing, 0, 0.0, 0.0,
     )  # fmt: skip
-    return Population(setups, x, y, x_test, targets_test, rates, keys), start
+    return Population(setups, x, y, x_test, targets_test, rates, keys, weight), start
 
 
 def advance(population: Population, members: Members, epochs: int) -> Members:
@@ -199,6 +206,7 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         population.x,
         population.y,
         loss=first.head.loss,
+        weight=population.weight,
         epochs=epochs,
         optimizer=options["optimizer"],
         learning_rate=population.rates,

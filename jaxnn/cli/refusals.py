@@ -3,8 +3,9 @@
 An option names the refusals that apply to it in its declaration (``refused_by`` in
 :mod:`jaxnn.cli.option_table`); :func:`jaxnn.cli.options.refuse` checks them, in the order of
 :data:`REFUSALS`.  The run options' refusals (``sgd momentum``, ``lbfgs steps``, ``lbfgs dropout``,
-``lbfgs lists``) depend on the optimiser, ``resume lists`` on ``--resume``, and the others on the two kinds of
-run that train on one device (:data:`RUN_KINDS`: lbfgs and population runs).
+``lbfgs lists``) depend on the optimiser, ``classification only`` on the task the data settles, ``resume lists``
+on ``--resume``, and the others on the two kinds of run that train on one device (:data:`RUN_KINDS`: lbfgs and
+population runs).
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ RUN_KINDS = {
 }
 
 Picked = list[tuple[str, str]]  # the refused options given: (name, the value as the command line writes it)
-RefusalContext = str | RunKind | None  # the run's optimiser, its kind of one-device run, or nothing
+RefusalContext = str | RunKind | None  # the run's optimiser or task, its kind of one-device run, or nothing
 
 
 class Refusal(NamedTuple):
     """Which given values a refusal refuses, and its line about them (``context``: the run's optimiser for
-    the run options' refusals, its :class:`RunKind` for the one-device ones, None for ``resume lists``)."""
+    the run options' refusals, its task for ``classification only``, its :class:`RunKind` for the one-device
+    ones, None for ``resume lists``)."""
 
     picks: Callable[[Any], bool]  # of an option's value, whatever its type
     says: Callable[[Picked, RefusalContext], str]
@@ -96,6 +98,10 @@ def _one_network(picked: Picked, optimizer: str) -> str:
     )
 
 
+def _classes_only(picked: Picked, task: str) -> str:
+    return f"{_shown(picked)} weighs the classes of a classification run, but this run is {task}; leave it out"
+
+
 def _resumed_lists(picked: Picked, context: None) -> str:
     return (
         f"{_shown(picked)} list{'' if len(picked) > 1 else 's'} several values, which trains a population: only a "
@@ -122,6 +128,8 @@ REFUSALS: dict[str, Refusal] = {
     "lbfgs steps": Refusal(_is_given, _no_steps),  # --batch-size full is None: accepted
     "lbfgs dropout": Refusal(lambda value: value is not None and value > 0, _no_dropout),  # --dropout 0: accepted
     "lbfgs lists": Refusal(_is_list, _one_network),
+    # run options, by the task (settled by the data)
+    "classification only": Refusal(_is_given, _classes_only),
     # run options that list several values, with --resume
     "resume lists": Refusal(_is_list, _resumed_lists),
     # the options of one invocation, by the kind of run

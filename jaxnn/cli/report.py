@@ -277,7 +277,8 @@ def r_squared(value: float) -> str:
 
 
 def describe(setup: RunSetup) -> str:
-    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr)."""
+    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr; then
+    ``, balanced class weights`` with ``--class-weight balanced``)."""
     layers = "-".join(f"{layer.units} {layer.activation}" for layer in setup.model.layers)
     options = setup.options
     batch = options["batch_size"]
@@ -287,8 +288,10 @@ def describe(setup: RunSetup) -> str:
     optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"
     if options["optimizer"] == "sgd" and options["momentum"]:
         optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"
+    weights = ", balanced class weights" if options.get("class_weight") == "balanced" else ""
     return (
-        f"{setup.problem.name}: {setup.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, {batch_text}"
+        f"{setup.problem.name}: {setup.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, "
+        f"{batch_text}{weights}"
     )
 
 

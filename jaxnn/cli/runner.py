@@ -41,6 +41,7 @@ from jaxnn.cli.devices import Runtime, largest_in_any_process
 from jaxnn.cli.errors import Interrupted
 from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.progress import Progress
+from jaxnn.engine import FIRST_CHUNK, epochs_within
 
 __all__ = [
     "FIRST_CHUNK",
@@ -56,7 +57,6 @@ __all__ = [
 
 PROGRESS_UPDATES = 50  # about this many chunks (progress updates, held-out evaluations) per run
 
-FIRST_CHUNK = 10  # at most this many epochs in the first chunk, which measures the pace (and compiles)
 
 State = Any  # a NamedTuple with epoch, seconds and total_seconds (see the module docstring)
 
@@ -139,12 +139,8 @@ class ChunkRunner:
         """Chunks end on multiples of this: :attr:`step`, or its largest divisor whose chunk takes at most about
         half of ``--checkpoint-seconds`` at the last chunk's pace (at most :data:`FIRST_CHUNK` before any chunk
         was measured)."""
-        if self._per_epoch is None:
-            return largest_divisor(self.step, FIRST_CHUNK)
-        if self._per_epoch <= 0:
-            return self.step
-        budget = self.schedule.checkpoint_seconds / 2
-        return largest_divisor(self.step, math.floor(min(budget / self._per_epoch, self.step)))
+        budget = self.schedule.checkpoint_seconds / 2  # the engine's pacing of watched runs, on a grain of the step
+        return largest_divisor(self.step, epochs_within(budget, self._per_epoch, first=FIRST_CHUNK, longest=self.step))
 
     def chunk_epochs(self, done: int) -> int:
         """The policy: epochs in the chunk that starts after ``done``, up to the next boundary.  With several

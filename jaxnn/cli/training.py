@@ -191,13 +191,23 @@ class Targets(NamedTuple):
     train: np.ndarray  # (n, units)
     test: np.ndarray
     scaler: Standardiser | None  # regression: targets were standardised with this
+    weight: np.ndarray | None = None  # (n,) the training rows' weights (--class-weight); None: every row 1
 
 
-def make_targets(problem: Problem, head: Head) -> Targets:
+def make_targets(problem: Problem, head: Head, class_weight: str | None = None) -> Targets:
+    """The encoded targets of both splits; with ``--class-weight balanced`` the training rows' weights,
+    ``n_samples / (n_classes · count(class))`` over the training split: the estimators' ``class_weight``
+    (:func:`jaxnn.sklearn.class_weights.class_weighted`, scikit-learn's ``compute_class_weight``)."""
     if problem.task == "regression":
         scaler = standardise(problem.y_train[:, None])
         return Targets(scaler(problem.y_train[:, None]), scaler(problem.y_test[:, None]), scaler)
-    return Targets(encode_classes(problem.y_train, head), encode_classes(problem.y_test, head), None)
+    weight = None
+    if class_weight is not None:
+        from jaxnn.sklearn.class_weights import class_weighted  # scikit-learn's, for a weighted run only
+
+        ones = np.ones(len(problem.y_train), np.float32)
+        weight = class_weighted(class_weight, problem.y_train, ones, incremental=False)
+    return Targets(encode_classes(problem.y_train, head), encode_classes(problem.y_test, head), None, weight)
 
 
 class Scores(NamedTuple):
@@ -363,6 +373,7 @@ def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
         setup.problem.x_train,
         setup.targets.train,
         loss=setup.head.loss,
+        weight=setup.targets.weight,
         epochs=epochs,
         optimizer=setup.optimizer,
         opt_state=state.opt_state,

@@ -10,6 +10,7 @@ The modules, each importing only those above it:
 * :mod:`~jaxnn.sklearn.constraints` — the hyper-parameter table, checked into a ``Config``;
 * :mod:`~jaxnn.sklearn.targets` — data and targets: checks, sparse ``X``, class and multilabel encodings;
 * :mod:`~jaxnn.sklearn.training` — runs planned and trained: the only door to jaxnn's training engine;
+* :mod:`~jaxnn.sklearn.callbacks` — scikit-learn's callbacks (1.9+): the task trees of fits and searches;
 * :mod:`~jaxnn.sklearn.base` — the estimators' shared fit and fitted attributes, and ``fit_estimators``;
 * :mod:`~jaxnn.sklearn.features` — ``transform``/``hidden_activations``: a fitted network as a feature extractor;
 * :mod:`~jaxnn.sklearn.bridge` — ``to_sklearn``/``from_sklearn``: to and from scikit-learn's fitted MLP;

@@ -14,6 +14,8 @@ left as it is), so a new process loads them instead of compiling them.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -22,8 +24,10 @@ from sklearn.utils.validation import check_is_fitted
 from jaxnn import compile_cache, fork_guard
 from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
+from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch
+from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, fit_tasks, lifecycle, watches, with_callbacks
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
@@ -79,6 +83,18 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _network_attributes(config: Config, model: Sequential, head: Head) -> dict:
+    """The attributes that describe a fitted network (every ensemble member's alike)."""
+    return {
+        "_model": model,
+        "_head": head,
+        "_predictor": Predictor(model, head),
+        "out_activation_": OUT_ACTIVATION_NAMES[head.output_activation],
+        "n_outputs_": head.units,
+        "n_layers_": len(config.hidden_layer_sizes) + 2,
+    }
+
+
 def _print_progress(losses, scores, *, first_epoch: int) -> None:
     for i, value in enumerate(losses):
         print(f"Iteration {first_epoch + i}, loss = {value:.8f}")
@@ -105,8 +121,9 @@ class _PickledSolver:
         return pickle.loads(self.payload)
 
 
-class NeuralNetBase(BaseEstimator):
-    """What the classifier and the regressor share: parameters, training, attributes."""
+class NeuralNetBase(CallbackSupport, BaseEstimator):
+    """What the classifier and the regressor share: parameters, training, attributes; scikit-learn's callbacks
+    where it has them (:mod:`jaxnn.sklearn.callbacks`)."""
 
     def __init__(
         self,
@@ -213,26 +230,34 @@ class NeuralNetBase(BaseEstimator):
         if "_model" in state:
             self._predictor = Predictor(self._model, self._head)
 
+    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features) and targets ``y``; returns ``self``.
 
         ``sample_weight`` (n_samples,) weighs each sample's loss.  Trains for at most ``max_iter``
         epochs, fewer when the stopping rule (``tol``, ``n_iter_no_change``) fires.  With
-        ``warm_start=True`` a fitted estimator continues from its current weights.
+        ``warm_start=True`` a fitted estimator continues from its current weights.  Callbacks set with
+        ``set_callbacks`` (scikit-learn 1.9+) run between compiled chunks (:mod:`jaxnn.sklearn.callbacks`).
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
         setup = self._setup(X, y, sample_weight, incremental=incremental, classes=classes)
+        tasks = None if incremental else self._tasks(setup, sample_weight)
         if is_lbfgs(setup.config.solver):
-            return self._fit_lbfgs(setup)
+            return self._fit_lbfgs(setup, tasks)
         # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
         # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
         with compile_cache.scoped(), precision(setup.X.dtype):
-            results = train_plans(self._plans(setup))
-        return self._finish(setup, results)
+            results = train_plans(self._plans(setup), watches(tasks))
+        return self._finish(setup, results, tasks)
 
-    def _fit_lbfgs(self, setup: Setup) -> NeuralNetBase:
+    def _tasks(self, setup: Setup, sample_weight) -> FitTasks | None:
+        """The callbacks' task tree of this fit; None without callbacks (:mod:`jaxnn.sklearn.callbacks`)."""
+        described = _network_attributes(setup.config, setup.model, setup.targets.head)
+        return fit_tasks(self, setup, sample_weight, described)
+
+    def _fit_lbfgs(self, setup: Setup, tasks: FitTasks | None = None) -> NeuralNetBase:
         """``solver='lbfgs'``: scikit-learn's full-batch L-BFGS (:mod:`jaxnn.lbfgs`, one compiled loop) instead
         of the epoch loop.  It minimises the full-batch objective, penalty included, from the initial (or, with
         ``warm_start``, the current) weights: at most ``max_iter`` iterations and ``max_fun`` evaluations, until
@@ -252,7 +277,8 @@ class NeuralNetBase(BaseEstimator):
                 params, _ = initial_weights(
                     config.init, config.init_factor, setup.model, setup.seed, X.shape[1], dtype, with_key=False
                 )
-            result = run_lbfgs(setup, params, max_fun=int(self.max_fun))
+            watch = None if tasks is None else tasks.watches()[0]
+            result = run_lbfgs(setup, params, max_fun=int(self.max_fun), watch=watch)
         if result.diverged:
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain large values and need to "
@@ -266,6 +292,8 @@ class NeuralNetBase(BaseEstimator):
         message = lbfgs_warning(result, config.max_iter)
         if message is not None:
             warn(message, ConvergenceWarning)
+        if tasks is not None:
+            tasks.end([self._params_list()])
         return self
 
     def _store_lbfgs(self, setup: Setup, result) -> None:
@@ -344,7 +372,7 @@ class NeuralNetBase(BaseEstimator):
     def _previous(self, setup: Setup) -> Previous:
         """The fitted state a continued fit starts from."""
         return Previous(
-            params=[{"W": w, "b": b} for w, b in self._params_pairs()],
+            params=self._params_list(),
             optimizer_state=getattr(self, "_optimizer_state", None),
             samples_seen=getattr(self, "t_", 0),
             epochs=len(self.loss_curve_),
@@ -365,9 +393,10 @@ class NeuralNetBase(BaseEstimator):
         count = getattr(self, "_no_improvement_count", 0)
         return float(best), int(min(count, config.stopping.n_iter_no_change))
 
-    def _finish(self, setup: Setup, results: list) -> NeuralNetBase:
+    def _finish(self, setup: Setup, results: list, tasks: FitTasks | None = None) -> NeuralNetBase:
         """Store the trained networks in the fitted attributes and return ``self``; a run that failed or
-        diverged is raised instead, and the estimator is left as it was."""
+        diverged is raised instead, and the estimator is left as it was.  ``tasks``: the callbacks' task tree,
+        ended here."""
         for result in results:
             if isinstance(result, Exception):
                 raise result
@@ -400,10 +429,15 @@ class NeuralNetBase(BaseEstimator):
             self._store_ensemble(config, model, head, results, seeds)
         for name, value in setup.targets.fitted.items():
             setattr(self, name, value)
+        if tasks is not None:
+            tasks.end([as_numpy(result.params) for result in results])
         return self
 
     def _params_pairs(self):
         return zip(self.coefs_, self.intercepts_, strict=True)
+
+    def _params_list(self) -> list[dict]:
+        return [{"W": w, "b": b} for w, b in self._params_pairs()]
 
     def _forget(self, names: tuple[str, ...]) -> None:
         """Remove fitted attributes a previous fit left that do not describe this one."""
@@ -412,13 +446,8 @@ class NeuralNetBase(BaseEstimator):
 
     def _store_network(self, config, model, head) -> None:
         """The attributes that describe the network (every ensemble member's alike)."""
-        if getattr(self, "_model", None) != model or getattr(self, "_head", None) != head:
-            self._predictor = Predictor(model, head)  # else the same network: its compiled programs stay
-        self._model = model
-        self._head = head
-        self.out_activation_ = OUT_ACTIVATION_NAMES[head.output_activation]
-        self.n_outputs_ = head.units
-        self.n_layers_ = len(config.hidden_layer_sizes) + 2
+        for name, value in _network_attributes(config, model, head).items():
+            setattr(self, name, value)
 
     def _store(self, setup: Setup, result, validation_scores) -> None:
         """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn."""
@@ -580,36 +609,41 @@ def fit_estimators(estimators, datasets) -> list:
         )
     outcomes: list = [None] * len(estimators)
     setups: dict[int, Setup] = {}
+    tasks: dict[int, FitTasks | None] = {}  # scikit-learn's callbacks: each fit's task tree
     alone, seen = [], set()
-    for index, (estimator, (X, y, sample_weight)) in enumerate(zip(estimators, datasets, strict=True)):
-        if not isinstance(estimator, NeuralNetBase) or id(estimator) in seen:
-            alone.append(index)
-            continue
-        seen.add(id(estimator))
-        try:
-            setup = estimator._setup(X, y, sample_weight, incremental=False)
-            if is_lbfgs(setup.config.solver):  # its own compiled loop (jaxnn.lbfgs), one network at a time
-                outcomes[index] = estimator._fit_lbfgs(setup)
-            else:
-                setups[index] = setup
-        except Exception as error:  # returned where the lone fit raises it
-            outcomes[index] = error
-    plans: dict[int, list[Plan]] = {}
-    with compile_cache.scoped():
-        for index, setup in list(setups.items()):
+    with ExitStack() as callbacks:  # each estimator's callbacks are torn down at the end, as after its fit
+        for index, (estimator, (X, y, sample_weight)) in enumerate(zip(estimators, datasets, strict=True)):
+            if not isinstance(estimator, NeuralNetBase) or id(estimator) in seen:
+                alone.append(index)
+                continue
+            seen.add(id(estimator))
             try:
-                with precision(setup.X.dtype):
-                    plans[index] = estimators[index]._plans(setup)
+                setup = estimator._setup(X, y, sample_weight, incremental=False)
+                callbacks.enter_context(lifecycle(estimator))
+                tasks[index] = estimator._tasks(setup, sample_weight)
+                if is_lbfgs(setup.config.solver):  # its own compiled loop (jaxnn.lbfgs), one network at a time
+                    outcomes[index] = estimator._fit_lbfgs(setup, tasks[index])
+                else:
+                    setups[index] = setup
+            except Exception as error:  # returned where the lone fit raises it
+                outcomes[index] = error
+        plans: dict[int, list[Plan]] = {}
+        with compile_cache.scoped():
+            for index, setup in list(setups.items()):
+                try:
+                    with precision(setup.X.dtype):
+                        plans[index] = estimators[index]._plans(setup)
+                except Exception as error:
+                    outcomes[index] = error
+                    del setups[index]
+            heard = [watch for index, own in plans.items() for watch in watches(tasks[index]) or [None] * len(own)]
+            results = iter(train_plans([plan for planned in plans.values() for plan in planned], heard))
+        for index, planned in plans.items():  # results come in the order of the plans
+            own = [next(results) for _ in planned]
+            try:
+                outcomes[index] = estimators[index]._finish(setups[index], own, tasks[index])
             except Exception as error:
                 outcomes[index] = error
-                del setups[index]
-        results = iter(train_plans([plan for planned in plans.values() for plan in planned]))
-    for index, planned in plans.items():  # results come in the order of the plans
-        own = [next(results) for _ in planned]
-        try:
-            outcomes[index] = estimators[index]._finish(setups[index], own)
-        except Exception as error:
-            outcomes[index] = error
     for index in alone:
         outcomes[index] = _fit_alone(estimators[index], datasets[index])
     return outcomes

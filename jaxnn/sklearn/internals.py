@@ -24,13 +24,16 @@ from sklearn.utils.validation import _check_method_params, _check_sample_weight,
 __all__ = [
     "INTERNALS",
     "Internal",
+    "callback_lifecycle",
     "callbacks_in_use",
+    "callbacks_of",
     "check_method_params",
     "check_refit_for_multimetric",
     "check_sample_weight",
     "fit_context",
     "format_results",
     "get_scorers",
+    "init_callback_context",
     "insert_error_scores",
     "is_multimetric",
     "num_samples",
@@ -91,6 +94,16 @@ INTERNALS = (
     Internal("sklearn.neural_network._multilayer_perceptron", "_label_binarizer", "instance", "set_label_binarizer"),
     Internal("sklearn.callback._callback_support", "_skl_callbacks", "instance", "callbacks_in_use", _CALLBACKS),
     Internal("sklearn.callback._callback_context", "_parent_callback_ctx", "instance", "callbacks_in_use", _CALLBACKS),
+    Internal(
+        "sklearn.callback._callback_support.CallbackSupportMixin",
+        "_init_callback_context",
+        "method",
+        "init_callback_context",
+        _CALLBACKS,
+    ),
+    Internal(
+        "sklearn.callback._callback_support", "callback_management_context", "import", "callback_lifecycle", _CALLBACKS
+    ),
 )
 
 
@@ -174,3 +187,23 @@ def callbacks_in_use(search) -> bool:
     (absent before 1.9, where no callback can be in use).
     """
     return bool(getattr(search, "_skl_callbacks", None)) or hasattr(search, "_parent_callback_ctx")
+
+
+def callbacks_of(estimator) -> list:
+    """The callbacks set on ``estimator`` (``set_callbacks``, or propagated to it by a meta-estimator)."""
+    return list(getattr(estimator, "_skl_callbacks", []))
+
+
+def init_callback_context(estimator, **task):
+    """The root ``CallbackContext`` of ``estimator``'s fit, its callbacks set up (``CallbackSupportMixin``'s step
+    at the start of a fit; ``task``: ``max_subtasks=``, ...); merged into a meta-estimator's task tree when one
+    propagated its context."""
+    return estimator._init_callback_context(**task)
+
+
+def callback_lifecycle(estimator):
+    """The context manager that tears ``estimator``'s callbacks down after its fit (what ``with_callbacks`` wraps a
+    fit method in), for fits that are not a method call: :func:`jaxnn.fit_estimators`'s."""
+    from sklearn.callback._callback_support import callback_management_context  # scikit-learn 1.9+
+
+    return callback_management_context(estimator)

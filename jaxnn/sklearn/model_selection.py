@@ -32,8 +32,11 @@ folds are trained changes, and only where jaxnn can train them together:
 Everything else runs scikit-learn's own loop unchanged (``super().fit``): another estimator, no ``y``, fit
 parameters other than the network's ``sample_weight`` (for a ``Pipeline``: ``<last step>__sample_weight``
 and any parameter of the earlier steps), fit parameters with metadata routing enabled (``groups`` is fine:
-it goes to the splitter), a verbose ``Pipeline`` or one with ``transform_input``, scikit-learn callbacks, and
-subclasses that override ``_run_search``.  Candidates that swap the network step for another estimator are
+it goes to the splitter), a verbose ``Pipeline`` or one with ``transform_input``, a ``Pipeline`` with
+scikit-learn callbacks (its task tree has the pipeline's steps), and subclasses that override ``_run_search``.
+A network with callbacks (``set_callbacks`` on the search, scikit-learn 1.9+) trains as a population, in
+scikit-learn's task tree (:class:`jaxnn.sklearn.callbacks.SearchTasks`): each candidate × fold's network reports
+its epochs between the population's compiled chunks.  Candidates that swap the network step for another estimator are
 fitted one by one beside the population.
 
 Example:
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import ExitStack
 from itertools import product
 from typing import Any, NamedTuple
 
@@ -65,6 +69,7 @@ from sklearn.utils import indexable
 # scores, warnings, errors and cv_results_ come from scikit-learn's own code).  tests/test_model_selection.py
 # runs scikit-learn's own search tests against the classes below.
 from jaxnn.sklearn.base import fit_estimators
+from jaxnn.sklearn.callbacks import SearchTasks
 from jaxnn.sklearn.estimators import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.sklearn.internals import (
     callbacks_in_use,
@@ -189,43 +194,46 @@ class _Fitted(NamedTuple):
     fit_time: float
 
 
-def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_params) -> list[_Fitted]:
+def _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_params, tasks: SearchTasks) -> list[_Fitted]:
     """Fit every candidate on every training fold, candidate-major (scikit-learn's order).
 
     Candidates with a :class:`_Layout` train their networks in one :func:`fit_estimators` call; the others
-    are fitted one by one, as ``_fit_and_score`` fits them.
+    are fitted one by one, as ``_fit_and_score`` fits them.  Each fit is the task ``tasks`` gives it.
     """
     fitted: list[_Fitted] = []
     members: list[_Member] = []
     preprocessing_by_fold: dict[int, _FittedPreprocessing] = {}  # the base pipeline's, fitted on each fold
-    for (params, layout), (fold, (train, _)) in product(zip(candidates, layouts, strict=True), enumerate(splits)):
-        estimator = clone(base_estimator).set_params(**clone(params, safe=False))
-        fold_params = check_method_params(X, params=fit_params, indices=train)
-        X_train, y_train = safe_split(estimator, X, y, train)
-        start = time.perf_counter()
-        try:
-            if layout is None:
-                estimator.fit(X_train, y_train, **fold_params)
+    with ExitStack() as evaluations:  # the population's tasks end once it has trained
+        for (params, layout), (fold, (train, _)) in product(zip(candidates, layouts, strict=True), enumerate(splits)):
+            estimator = clone(base_estimator).set_params(**clone(params, safe=False))
+            fold_params = check_method_params(X, params=fit_params, indices=train)
+            X_train, y_train = safe_split(estimator, X, y, train)
+            start = time.perf_counter()
+            try:
+                if layout is None:
+                    with tasks.evaluating(len(fitted), estimator, X_train, y_train, fold_params):
+                        estimator.fit(X_train, y_train, **fold_params)
+                else:
+                    shared = layout.preprocessing_steps > 0 and _leaves_preprocessing_alone(params, estimator, layout)
+                    reused = preprocessing_by_fold.get(fold) if shared else None
+                    network, data, steps = _network_data(estimator, layout, X_train, y_train, fold_params, reused)
+                    if shared:
+                        preprocessing_by_fold[fold] = steps
+                    evaluations.enter_context(tasks.evaluating(len(fitted), network, X_train, y_train, fold_params))
+                    members.append(_Member(len(fitted), network, data, time.perf_counter() - start))
+            except Exception as error:  # scikit-learn's error_score decides, in _score_fitted
+                fitted.append(_Fitted(estimator, error, time.perf_counter() - start))
             else:
-                shared = layout.preprocessing_steps > 0 and _leaves_preprocessing_alone(params, estimator, layout)
-                reused = preprocessing_by_fold.get(fold) if shared else None
-                network, data, preprocessing = _network_data(estimator, layout, X_train, y_train, fold_params, reused)
-                if shared:
-                    preprocessing_by_fold[fold] = preprocessing
-                members.append(_Member(len(fitted), network, data, time.perf_counter() - start))
-        except Exception as error:  # scikit-learn's error_score decides, in _score_fitted
-            fitted.append(_Fitted(estimator, error, time.perf_counter() - start))
-        else:
-            fitted.append(_Fitted(estimator, None, time.perf_counter() - start))
-    if members:
-        start = time.perf_counter()
-        outcomes = fit_estimators([m.network for m in members], [m.fit_args for m in members])
-        share = (time.perf_counter() - start) / len(members)
-        for member, outcome in zip(members, outcomes, strict=True):
-            error = outcome if isinstance(outcome, BaseException) else None
-            fitted[member.fit_index] = _Fitted(
-                fitted[member.fit_index].estimator, error, member.preprocessing_seconds + share
-            )
+                fitted.append(_Fitted(estimator, None, time.perf_counter() - start))
+        if members:
+            start = time.perf_counter()
+            outcomes = fit_estimators([m.network for m in members], [m.fit_args for m in members])
+            share = (time.perf_counter() - start) / len(members)
+            for member, outcome in zip(members, outcomes, strict=True):
+                error = outcome if isinstance(outcome, BaseException) else None
+                fitted[member.fit_index] = _Fitted(
+                    fitted[member.fit_index].estimator, error, member.preprocessing_seconds + share
+                )
     return fitted
 
 
@@ -277,11 +285,12 @@ class _PopulationSearchMixin:
         """
         fit_names = [name for name in params if name != "groups"]
         routing = get_config().get("enable_metadata_routing", False)
+        layout = _population_layout(self.estimator, fit_names)
         if (
             y is None
-            or _population_layout(self.estimator, fit_names) is None
+            or layout is None
             or (routing and fit_names)
-            or callbacks_in_use(self)
+            or (layout.preprocessing_steps > 0 and callbacks_in_use(self))  # a pipeline's task tree: scikit-learn's
         ):
             return super().fit(X, y, **params)
         # Drawn once, here (a RandomizedSearchCV's random_state may be a RandomState that each draw advances).
@@ -316,7 +325,9 @@ class _PopulationSearchMixin:
                 f"{n_splits * len(candidates)} fits"
             )
         base_estimator = clone(self.estimator)
-        fitted = _fit_candidates(base_estimator, X, y, candidates, layouts, splits, routed_params.estimator.fit)
+        tasks = SearchTasks(self, X, y, params, n_fits=n_splits * len(candidates))
+        fit_params = routed_params.estimator.fit
+        fitted = _fit_candidates(base_estimator, X, y, candidates, layouts, splits, fit_params, tasks)
         scoring = {
             "scorer": scorers,
             "score_params": routed_params.scorer.score,
@@ -331,6 +342,7 @@ class _PopulationSearchMixin:
         if callable(self.scoring):
             insert_error_scores(out, self.error_score)
         results = format_results(self, candidates, n_splits, out)
+        tasks.searched()
 
         # From here on, BaseSearchCV.fit's own steps after the search.
         self.multimetric_ = isinstance(out[0]["test_scores"], dict)
@@ -344,13 +356,15 @@ class _PopulationSearchMixin:
             self.best_params_ = results["params"][self.best_index_]
         if self.refit:
             self.best_estimator_ = clone(base_estimator).set_params(**clone(self.best_params_, safe=False))
-            start = time.time()
-            self.best_estimator_.fit(X, y, **routed_params.estimator.fit)
-            self.refit_time_ = time.time() - start
+            with tasks.refitting(self.best_estimator_, X, y):
+                start = time.time()
+                self.best_estimator_.fit(X, y, **routed_params.estimator.fit)
+                self.refit_time_ = time.time() - start
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         self.scorer_ = scorers_of(scorers)
         self.cv_results_ = results
+        tasks.end(X, y)
         return self
 
 

@@ -27,10 +27,16 @@ Many fits as one population.  Runs that share the static configuration (and ``ma
 float type) train as one :func:`jaxnn.engine.train` population: per member its seed's weights and
 shuffle key, learning rate, ``alpha``, dropout rates, data (padded with rows of weight 0 to the members' largest
 padded size) and validation split.  Each member ends as its run alone would, up to float rounding.
+
+Callbacks.  A run may come with a *watch* (:data:`jaxnn.sklearn.callbacks.Watch`, the fit's scikit-learn
+callbacks): it hears ``(epochs trained in this run, its weights then)`` after every compiled chunk, through the
+engine's one hook (:class:`jaxnn.engine.ChunkHook`; L-BFGS's ``callback``).  Runs without one train as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 import jax
@@ -55,6 +61,7 @@ __all__ = [
     "Plan",
     "Previous",
     "Setup",
+    "Watch",
     "ensemble_seeds",
     "lbfgs_warning",
     "network",
@@ -336,37 +343,41 @@ def _population_key(plan: Plan):
     return static, plan.x.dtype, plan.x.shape[1], plan.start_epoch, plan.epochs
 
 
-def train_plans(plans: list[Plan]) -> list[FitResult | Exception]:
+Watch = Callable[[int, Callable[[], Any]], None]  # what a run reports to: jaxnn.sklearn.callbacks.Watch
+
+
+def train_plans(plans: list[Plan], watches: list[Watch | None] | None = None) -> list[FitResult | Exception]:
     """Each plan's FitResult (or the exception its run raised), in order: plans of one population key train
-    together, the others alone."""
+    together, the others alone.  ``watches[i]`` (None: nothing) hears plan i's progress between chunks."""
+    watches = [None] * len(plans) if watches is None else watches
     groups: dict = {}
     for index, plan in enumerate(plans):
         key = _population_key(plan)
         groups.setdefault(("alone", index) if key is None else key, []).append(index)
     results: list = [None] * len(plans)
     for indices in groups.values():
-        group = [plans[i] for i in indices]
+        group, heard = [plans[i] for i in indices], [watches[i] for i in indices]
         with precision(group[0].x.dtype):
-            trained = _train_together(group) if len(group) > 1 else [_run_captured(group[0])]
+            trained = _train_together(group, heard) if len(group) > 1 else [_run_captured(group[0], heard[0])]
         for index, result in zip(indices, trained, strict=True):
             results[index] = result
     return results
 
 
-def _train_together(plans: list[Plan]) -> list[FitResult | Exception]:
+def _train_together(plans: list[Plan], watches: list[Watch | None]) -> list[FitResult | Exception]:
     """Plans of one population key as populations of at most ``_members_per_call`` members; a population
     the device cannot run (e.g. out of memory) runs its members one by one."""
     size = _members_per_call(plans)
     results = []
     for first in range(0, len(plans), size):
-        part = plans[first : first + size]
+        part, heard = plans[first : first + size], watches[first : first + size]
         if len(part) == 1:
-            results.append(_run_captured(part[0]))
+            results.append(_run_captured(part[0], heard[0]))
             continue
         try:
-            results.extend(train_population(part))
+            results.extend(train_population(part, heard))
         except jax.errors.JaxRuntimeError:
-            results.extend(_run_captured(plan) for plan in part)
+            results.extend(_run_captured(plan, watch) for plan, watch in zip(part, heard, strict=True))
     return results
 
 
@@ -382,14 +393,34 @@ def _members_per_call(plans: list[Plan]) -> int:
     return max(CPU_GROUP, fitting // CPU_GROUP * CPU_GROUP)
 
 
-def _run_captured(plan: Plan) -> FitResult | Exception:
+def _run_captured(plan: Plan, watch: Watch | None = None) -> FitResult | Exception:
     try:
-        return run_alone(plan)
+        return run_alone(plan, watch)
     except Exception as error:  # its fit raises it (fit) or returns it (fit_estimators)
         return error
 
 
-def run_alone(plan: Plan) -> FitResult:
+def _chunk_hook(plans: list[Plan], watches: list[Watch | None] | None) -> engine.ChunkHook | None:
+    """The engine's hook that tells each watched plan its epochs and weights after every chunk; None when no
+    plan is watched (the run is then exactly what it is without callbacks)."""
+    if watches is None or all(watch is None for watch in watches):
+        return None
+
+    def seen(members, epochs, result) -> None:
+        so_far = cache(result)  # one transfer for all the members of the chunk
+        for position, (index, epoch) in enumerate(zip(members, epochs, strict=True)):
+            if watches[index] is not None:
+                weights = partial(_member_params, so_far, position)
+                watches[index](int(epoch) - plans[index].start_epoch, weights)
+
+    return engine.ChunkHook(seen, seconds=engine.CHUNK_SECONDS)
+
+
+def _member_params(result: Callable[[], FitResult], position: int):
+    return as_numpy(member(result(), position).params)
+
+
+def run_alone(plan: Plan, watch: Watch | None = None) -> FitResult:
     """The run by itself, a population of one, on data padded to :func:`padded_size` rows (the engine's door
     ``jaxnn.fit`` uses; the arrays were checked by ``validate_data``, so not a second time)."""
     rows = padded_size(plan.x.shape[0])
@@ -413,6 +444,7 @@ def run_alone(plan: Plan) -> FitResult:
         best=best,
         no_improvement=no_improvement,
         dropout=plan.dropout,
+        hook=_chunk_hook([plan], None if watch is None else [watch]),
     )
 
 
@@ -425,7 +457,7 @@ def _shared_or_stacked(arrays: list[np.ndarray]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def train_population(plans: list[Plan]) -> list[FitResult]:
+def train_population(plans: list[Plan], watches: list[Watch | None] | None = None) -> list[FitResult]:
     """Runs of one population key trained as one population by :func:`jaxnn.engine.train`.
 
     Member i is run i alone up to float rounding (a batched product may add in another order): its rows are
@@ -465,6 +497,7 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
         start_epoch=first.start_epoch,
         epochs=first.epochs,
         mesh=engine.local_mesh(),  # several local devices: the members are split across them
+        hook=_chunk_hook(plans, watches),
     )
     population = as_numpy(population)
     return [member(population, i) for i in range(len(plans))]
@@ -477,16 +510,21 @@ def train_population(plans: list[Plan]) -> list[FitResult]:
 LBFGS_LIMIT = 2**31 - 1  # the most iterations / evaluations jaxnn.lbfgs counts (int32)
 
 
-def run_lbfgs(setup: Setup, params, *, max_fun: int) -> lbfgs.LbfgsResult:
+def run_lbfgs(setup: Setup, params, *, max_fun: int, watch: Watch | None = None) -> lbfgs.LbfgsResult:
     """L-BFGS from ``params`` on the fit's data padded to :func:`padded_size` rows (:func:`jaxnn.lbfgs.run`):
     the full-batch objective, penalty included, for at most ``max_iter`` iterations and ``max_fun``
     evaluations, until ``max |∂L/∂θ| ≤ tol`` or scipy's relative reduction test stops it.  A limit of 2**31 or
     more (scikit-learn accepts any positive integer) means no limit: it is clamped to the largest count the
-    compiled loop holds, which no run reaches."""
+    compiled loop holds, which no run reaches.  ``watch`` hears the iterations done and the weights after each
+    compiled call of about a second (:class:`jaxnn.engine.Pace`), the last included."""
     config, X = setup.config, setup.X
     rows = padded_size(X.shape[0])
     spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout())
-    return lbfgs.run(
+
+    def heard(result: lbfgs.LbfgsResult) -> None:
+        watch(result.n_iter, lambda: as_numpy(result.params))
+
+    result = lbfgs.run(
         spec,
         params=params,
         x=pad_rows(X, rows),
@@ -496,7 +534,12 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int) -> lbfgs.LbfgsResult:
         max_iter=min(config.max_iter, LBFGS_LIMIT),
         max_fun=min(max_fun, LBFGS_LIMIT),
         gtol=config.stopping.tol,
+        callback=None if watch is None else heard,
+        pace=None if watch is None else engine.Pace(engine.CHUNK_SECONDS, longest=spec.chunk),
     )
+    if watch is not None:
+        heard(result)  # the last call (the callback hears the calls after which the minimisation goes on)
+    return result
 
 
 def lbfgs_warning(result: lbfgs.LbfgsResult, max_iter: int) -> str | None:
