@@ -59,7 +59,7 @@ def accuracy(predicted_labels, labels) -> dict:
 
 def estimator(problem: Problem, epochs: int):
     """jaxnn's ``NeuralNetClassifier`` as a user writes it: ``fit`` then ``predict``."""
-    from jaxnn.sklearn import NeuralNetClassifier
+    from jaxnn import NeuralNetClassifier
 
     def run():
         classifier = NeuralNetClassifier(

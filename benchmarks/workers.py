@@ -376,7 +376,7 @@ def d_jax(sizes, batch, custom_rules: bool = True) -> Job:
     loss, optimizer = jaxnn.get_loss("softmax_cross_entropy"), jaxnn.gradient_descent(STEP_LEARNING_RATE)
     params = jax.tree.map(jnp.asarray, he_params(sizes))
     x, y = jnp.asarray(x), jnp.asarray(y)
-    layout = decide_layout()
+    layout = decide_layout(None, model, sizes[0])
     if custom_rules:
         one_step = jaxnn.make_train_step(model, loss, optimizer, in_place=True, layout=layout)
     else:  # the same compiled step (layout, guard, update) with JAX's autodiff in place of the rules

@@ -356,17 +356,20 @@ def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, f
         return carry, jnp.where(carry.ok, value, jnp.nan)
 
     index, mask = epoch_batches(epoch_key, weight, spec.batch_size, spec.shuffle)
-    steps = (jnp.arange(index.shape[0], dtype=jnp.uint32),) if spec.dropout else ()  # dropout's step index
+    # Rows of weight 0 (padding) come last, so only the first ⌈rows of positive weight / batch⌉ batches can
+    # change anything: the others are not run (a padded data set costs no more than its real rows).
+    n_active = -(-jnp.sum(weight > 0) // spec.batch_size)
 
-    def batch(carry, index_and_mask):
-        idx, m, *step = index_and_mask
-        w = weight[idx] * m
-        dropout = _dropout(spec, carry, epoch_key, *step)
+    def batch(step, state):
+        carry, weighted_sum = state
+        idx = index[step]
+        w = weight[idx] * mask[step].astype(weight.dtype)
+        dropout = _dropout(spec, carry, epoch_key, step.astype(jnp.uint32))
         carry, value = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded, dropout)
-        return carry, jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
+        return carry, weighted_sum + jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
 
-    carry, weighted = jax.lax.scan(batch, carry, (index, mask.astype(y.dtype), *steps))
-    return carry, jnp.where(carry.ok, jnp.sum(weighted) / jnp.sum(weight), jnp.nan)
+    carry, weighted_sum = jax.lax.fori_loop(0, n_active, batch, (carry, jnp.zeros((), y.dtype)))
+    return carry, jnp.where(carry.ok, weighted_sum / jnp.sum(weight), jnp.nan)
 
 
 def _epoch_key(key, epoch):

@@ -64,7 +64,7 @@ from jaxnn._loop import (
     tree_where,
 )
 from jaxnn._loop import compiled_programs as loop_programs
-from jaxnn.layers import Params
+from jaxnn.layers import Params, Sequential
 
 __all__ = [
     "CHUNK_SECONDS",
@@ -137,17 +137,31 @@ class ChunkHook(NamedTuple):
 # Decisions: the layout and the groups.
 
 
+COLUMNS_WIDEST = 32  # the widest layer (inputs included) the column layout runs faster on XLA's CPU backend
+
+
 def decide_layout(
-    layout: str | None = None, backend: str | None = None, *, widths=None, batch_size=None, dtype=None, optimizer=None
+    layout: str | None, model: Sequential, n_features: int | None = None, backend: str | None = None
 ) -> str:
-    """The loop's layout: ``layout`` when given (one of ``LAYOUTS``), else the one for ``backend`` (default:
-    JAX's default backend): ``"columns"`` on XLA's CPU backend, where the bias-folded column layout runs small
-    products faster, ``"rows"`` on accelerators (the measurements are in ``benchmarks/README.md``)."""
+    """The loop's layout: ``layout`` when given (one of ``LAYOUTS``), else the faster one for the network's shape.
+
+    On XLA's CPU backend (``backend``, default JAX's default backend) ``"columns"`` — the bias folded into the
+    weights, ``W̃·Ã`` — when the widest of ``n_features`` (when known) and the layers' units is at most
+    ``COLUMNS_WIDEST``, else ``"rows"``; ``"rows"`` on accelerators.  The threshold comes from
+    ``benchmarks/layout_sweep.py`` (its table is in ``benchmarks/README.md``): narrow networks run faster in
+    columns, wide ones in rows, most clearly with minibatches (gathered as columns) and with Adam (whose
+    parameters are folded in every step); the batch size and the float type moved no measured point across
+    the threshold, so they do not enter the choice."""
     if layout is not None:
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or None, got {layout!r}")
         return layout
-    return "columns" if (backend or jax.default_backend()) == "cpu" else "rows"
+    if (backend or jax.default_backend()) != "cpu":
+        return "rows"
+    widths = [layer.units for layer in model.layers]
+    if n_features is not None:
+        widths.append(n_features)
+    return "columns" if max(widths, default=0) <= COLUMNS_WIDEST else "rows"
 
 
 def default_group_size(n_members: int) -> int:

@@ -665,7 +665,7 @@ def minimize(
     spec = LbfgsSpec(
         model,
         loss,
-        layout=decide_layout(layout),
+        layout=decide_layout(layout, model, x.shape[1]),
         chunk=_checked_limit(chunk, "chunk"),
     )
     return run(

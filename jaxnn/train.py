@@ -109,7 +109,7 @@ def make_train_step(
       ...     params, opt_state, loss = step(params, opt_state, x, y)
     """
     model, loss = checked_model(model), get_loss(loss)
-    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout))
+    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout, model))
 
 
 def train_step(
@@ -261,7 +261,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         batch_size=batch_size,
         stopping=stopping,
         score=o["score"],
-        layout=engine.decide_layout(o["layout"]),
+        layout=engine.decide_layout(o["layout"], model, x.shape[-1]),
         shuffle=bool(o["shuffle"]),
         dropout=bool(np.any(dropout > 0)),  # every rate 0: today's program, without a mask
     )

@@ -310,7 +310,7 @@ def test_checks_its_arguments():
 def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_bit():
     model, loss, x, y, weight, alpha = PROBLEMS["regression"]
     params = _start(model, x.shape[1])
-    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout())
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(None, model))
     arrays = {"params": params, "x": x, "y": y, "weight": weight}
     with jax.enable_x64(True):
         whole = lbfgs.run(spec, **arrays, alpha=alpha, max_iter=23)
@@ -327,7 +327,7 @@ def test_new_max_iter_alpha_or_tolerances_compile_nothing_and_chunks_change_no_b
 
 def _run_classification(dtype, **spec_options):
     model, loss, x, y, weight, alpha = PROBLEMS["classification"]
-    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(), **spec_options)
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(None, model), **spec_options)
     arrays = {"x": x.astype(dtype), "y": y.astype(dtype), "weight": weight.astype(dtype)}
     with jax.enable_x64(dtype == np.float64):
         return lbfgs.run(spec, params=_start(model, x.shape[1], dtype), **arrays, alpha=alpha, max_iter=40)
@@ -356,7 +356,7 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
     """fast_compile=None: the short compile without a persistent cache, the plain build when programs are kept
     on disk (compiled once for every later process).  A 20-row problem: shapes no other test compiles."""
     model, loss, x, y, weight, alpha = PROBLEMS["regression"]
-    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout())
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(None, model))
     arrays = {"params": _start(model, x.shape[1]), "x": x[:20], "y": y[:20], "weight": weight[:20]}
 
     def programs_compiled(**spec_options):
@@ -434,7 +434,7 @@ def test_same_start_gives_the_same_bits(dtype):
 def _run_problem(name, dtype, **options):
     """lbfgs.run on a problem (in ``dtype``, chunks of 7 iterations): from its start, or from ``state=``."""
     model, loss, x, y, weight, alpha = PROBLEMS[name]
-    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(), chunk=7)
+    spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(None, model), chunk=7)
     arrays = {"x": x.astype(dtype), "y": y.astype(dtype), "weight": weight.astype(dtype)}
     if "state" not in options:
         options["params"] = _start(model, x.shape[1], dtype)

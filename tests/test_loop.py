@@ -132,8 +132,42 @@ def test_the_row_and_column_layouts_compute_the_same_training(optimizer):
         jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, layout="diagonal")
 
 
-def test_default_layout_is_columns_on_the_cpu():
-    assert jax.default_backend() != "cpu" or engine.decide_layout() == "columns"
+def _network(widths):
+    return jaxnn.Sequential(tuple(jaxnn.Dense(units, "relu") for units in widths) + (jaxnn.Dense(3, "softmax"),))
+
+
+@pytest.mark.parametrize(
+    ("n_features", "hidden", "layout"),
+    [
+        (4, (10, 5), "columns"),  # the seed's iris network: columns won at widths 4 and 16 of the sweep
+        (16, (16, 16), "columns"),
+        (32, (32, 32), "columns"),  # the threshold: the widest layer the sweep saw columns win
+        (64, (64, 64), "rows"),  # from width 64 columns lost (Adam and minibatches most)
+        (4, (100,), "rows"),  # scikit-learn's default hidden layer
+        (784, (256, 128), "rows"),  # issue 20's medium table: columns lost 2.2× there
+        (784, (8,), "rows"),  # wide inputs alone: their minibatches are gathered as columns
+    ],
+)
+def test_the_layout_is_chosen_by_the_widest_layer_at_the_measured_points(n_features, hidden, layout):
+    """engine.decide_layout on XLA's CPU backend at points of benchmarks/layout_sweep.py's sweep (the table in
+    benchmarks/README.md); accelerators always take rows, and a layout given by name wins."""
+    model = _network(hidden)
+    assert engine.decide_layout(None, model, n_features, backend="cpu") == layout
+    assert engine.decide_layout(None, model, n_features, backend="gpu") == "rows"
+    assert engine.decide_layout("columns", model, n_features, backend="gpu") == "columns"
+
+
+def test_fit_asks_for_the_layout_with_the_network_and_its_input_width(monkeypatch):
+    asked = []
+    original = engine.decide_layout
+
+    def spy(layout, model, n_features=None, backend=None):
+        asked.append((layout, tuple(layer.units for layer in model.layers), n_features))
+        return original(layout, model, n_features, backend)
+
+    monkeypatch.setattr(engine, "decide_layout", spy)
+    jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1)
+    assert asked[-1] == (None, tuple(layer.units for layer in MODEL.layers), X.shape[1])
 
 
 def test_loop_forward_equals_model_apply():

@@ -59,9 +59,9 @@ def measure(config: Config) -> dict:
     def speedup(table, slow, fast):
         return ratio(epoch(table, slow), epoch(table, fast))
 
-    accuracy_gap = None
-    if "val_accuracy" in f32.get("plain JAX", {}):
-        accuracy_gap = abs(f32["NeuralNetClassifier"]["val_accuracy"] - f32["plain JAX"]["val_accuracy"])
+    # The core fit starts from the same weights as plain JAX (model.init) with the same optimiser: their accuracies
+    # compare the training itself.  The estimator starts from MLP's weights, so its accuracy is reported beside.
+    accuracy_gap = ratio(abs(f32["jaxnn.fit"]["val_accuracy"] - f32["plain JAX"]["val_accuracy"]), 1.0)
     return {
         "description": (
             f"{config.medium_rows} × {medium.N_FEATURES} generated rows (make_classification, 10 classes, "
@@ -100,6 +100,12 @@ def measure(config: Config) -> dict:
                 speedup(f64, "scikit-learn", "NeuralNetClassifier"),
                 2.5,
             ),
-            target("g", "float32: accuracy within 0.01 of plain JAX's", accuracy_gap, 0.01, higher_is_better=False),
+            target(
+                "g",
+                "float32: core fit's accuracy within 0.01 of plain JAX's (same initial weights)",
+                accuracy_gap,
+                0.01,
+                higher_is_better=False,
+            ),
         ],
     }

@@ -268,7 +268,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         batch_size=padded_size(n) if batch >= n else batch,
         stopping=None if setup.incremental else config.stopping,
         score=None if validation is None else ValidationScore(head),
-        layout=decide_layout(),
+        layout=decide_layout(None, setup.model, setup.X.shape[1]),
         shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
         dropout=any(rate > 0 for rate in config.dropout),
     )
@@ -519,7 +519,7 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int, watch: Watch | None = None)
     compiled call of about a second (:class:`jaxnn.engine.Pace`), the last included."""
     config, X = setup.config, setup.X
     rows = padded_size(X.shape[0])
-    spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout())
+    spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout(None, setup.model, X.shape[1]))
 
     def heard(result: lbfgs.LbfgsResult) -> None:
         watch(result.n_iter, lambda: as_numpy(result.params))
