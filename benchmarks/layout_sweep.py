@@ -4,7 +4,7 @@
 
 For every width ``w``, batch size ``b`` (0: full batch), solver (``gd``, ``adam``) and dtype (float32,
 float64): a network ``w → w ReLU → w ReLU → 10 softmax`` (categorical cross-entropy) on ``n`` generated
-rows — 150 for full batch (iris-sized), ``max(8·b, 2048)`` with minibatches — trained by ``jaxnn.fit`` with
+rows — 150 for full batch (iris-sized), ``max(8·b, 8192)`` with minibatches — trained by ``jaxnn.fit`` with
 ``layout="rows"`` and with ``layout="columns"``.  The time of an epoch is the slope between a short and a
 long warm fit (compilation excluded), the median of ``--repeats`` interleaved rounds.  A point's verdict is
 the ratio columns / rows (< 1: columns win).  The JSON (``benchmarks/results-layout.json``) keeps every
@@ -32,10 +32,11 @@ import jaxnn  # noqa: E402
 from jaxnn.layers import Dense, Sequential  # noqa: E402
 
 FULL_BATCH_ROWS = 150
+MINIBATCH_ROWS = 8192  # at least: a data set larger than the caches, as real tables are
 
 
 def _rows(batch: int) -> int:
-    return FULL_BATCH_ROWS if batch == 0 else max(8 * batch, 2048)
+    return FULL_BATCH_ROWS if batch == 0 else max(8 * batch, MINIBATCH_ROWS)
 
 
 def _problem(width: int, batch: int, dtype):
@@ -67,10 +68,12 @@ def _epoch_seconds(model, params, x, y, *, batch: int, solver: str, layout: str,
 
 
 def _epochs_for(width: int, batch: int) -> tuple[int, int]:
-    """Enough epochs that the slope is well above timer noise, few enough for wide networks."""
+    """Enough epochs that the slope is well above timer noise, few enough for wide networks and small batches:
+    at most about 2·10⁹ multiply-adds and 20,000 steps in the long fit, at least 4 epochs."""
     rows = _rows(batch)
+    steps = 1 if batch == 0 else -(-rows // batch)
     work = rows * width * width  # multiply-adds of one epoch, roughly
-    long = int(np.clip(2e9 / max(work, 1), 4, 2000))
+    long = int(np.clip(min(2e9 / max(work, 1), 20_000 / steps), 4, 2000))
     return max(1, long // 4), long
 
 
@@ -95,9 +98,7 @@ def measure_point(width: int, batch: int, solver: str, dtype, repeats: int) -> d
         "rows_s": rows_s,
         "columns_s": columns_s,
         "columns_over_rows": columns_s / rows_s,
-        "chosen": jaxnn.engine.decide_layout(
-            None, widths=(width, width, width, 10), batch_size=batch or _rows(batch), dtype=dtype, optimizer=solver
-        ),
+        "chosen": jaxnn.engine.decide_layout(None, model, width),
     }
 
 
@@ -124,7 +125,7 @@ def markdown(points: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[4, 16, 64, 256, 1024])
+    parser.add_argument("--widths", type=int, nargs="+", default=[4, 16, 32, 64, 256, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[0, 32, 256, 1024], help="0: full batch")
     parser.add_argument("--solvers", nargs="+", default=["gd", "adam"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])

@@ -78,7 +78,10 @@ def markdown(results: dict) -> str:
         "every competitor and blurs the ratios).",
         "",
     ]
-    tables = {"a": _table_a, "b": _table_b, "c": _table_c, "d": _table_d, "e": _table_e, "f": _table_f, "g": _table_g}
+    tables = {
+        "a": _table_a, "b": _table_b, "c": _table_c, "d": _table_d,
+        "e": _table_e, "f": _table_f, "g": _table_g, "h": _table_h,
+    }  # fmt: skip
     for letter, regime in sorted(results["regimes"].items()):
         if regime.get("measured", measured_stamp(env)) != measured_stamp(env):
             lines += [f"_Regime {letter}: measured {regime['measured']} (an earlier run, kept by `--merge`)._", ""]
@@ -123,6 +126,15 @@ def _table_b(regime: dict) -> list[str]:
     for imports, value in regime["idle_interpreter_s"].items():
         times = f"{fmt(value, '.2f')} | {fmt(ratio(value, sklearn_s), '.2f')}"
         lines.append(f"| (idle: `{imports}`, for scale) | {times} |")
+    lines += ["", "First fit of each solver in a fresh process (`(100,)`, fit and predict once on iris), seconds:", ""]
+    lines += ["| solver | jaxnn, cache cold | jaxnn, cache warm | scikit-learn | cold / sklearn | warm / sklearn |"]
+    lines.append("|---|---|---|---|---|---|")
+    for solver, row in regime.get("first_fit_per_solver_s", {}).items():
+        cold, warm, sklearn = row["jaxnn, cache cold"], row["jaxnn, cache warm"], row["scikit-learn"]
+        lines.append(
+            f"| {solver} | {fmt(cold, '.2f')} | {fmt(warm, '.2f')} | {fmt(sklearn, '.2f')} | "
+            f"{fmt(ratio(cold, sklearn), '.2f')} | {fmt(ratio(warm, sklearn), '.2f')} |"
+        )
     return [*lines, ""]
 
 
@@ -212,6 +224,17 @@ def _table_g(regime: dict) -> list[str]:
                 f"| {dtype} | {name} | {fmt(c['epoch_s'], '.3f')} | {fmt(c[f'fit_{long}_epochs_s'], '.2f')} | "
                 f"{fmt(c['first_call_s'], '.2f')} | {fmt(c['val_accuracy'], '.3f')} | |"
             )
+    return [*lines, ""]
+
+
+def _table_h(regime: dict) -> list[str]:
+    lines = [f"**h. {regime['description']}**", "", "| case | jaxnn (µs) | scikit-learn (µs) | jaxnn / scikit-learn |"]
+    lines.append("|---|---|---|---|")
+    for case, row in regime["cases"].items():
+        lines.append(
+            f"| {case} | {fmt(row['jaxnn_us'], '.0f')} | {fmt(row['sklearn_us'], '.0f')} | "
+            f"{fmt(row['jaxnn_over_sklearn'], '.2f')} |"
+        )
     return [*lines, ""]
 
 

@@ -42,6 +42,8 @@ Regimes
   g  a medium table (``benchmarks/medium.py``): 25,000 × 784 generated rows, 784 → 256 → 128 → 10, Adam,
      batch 256, float32 and float64 input: seconds per epoch and validation accuracy of the estimator, the
      core ``fit``, plain JAX (``jax.grad`` + optax, ``lax.scan`` per epoch), PyTorch eager and scikit-learn.
+  h  prediction latency (``benchmarks/prediction.py``): ``predict`` and ``predict_proba`` of a fitted (100,)
+     network on 1 and 1,000 rows of iris and digits, against ``MLPClassifier``'s.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from regimes import (  # noqa: E402
     e_accelerator,
     f_populations,
     g_medium,
+    h_prediction,
 )
 from regimes.common import FULL, QUICK, SKIPPED, torch_available  # noqa: E402
 
@@ -81,6 +84,7 @@ REGIMES = {
     "e": e_accelerator.measure,
     "f": f_populations.measure,
     "g": g_medium.measure,
+    "h": h_prediction.measure,
 }
 
 

@@ -86,7 +86,7 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["regimes"]) == {"a", "b", "c", "d", "e", "f", "g"}
+    assert set(results["regimes"]) == {"a", "b", "c", "d", "e", "f", "g", "h"}
     e = results["regimes"]["e"]  # the accelerator regime: skipped here, with its targets not measured
     assert "skipped" in e and "no accelerator" in e["skipped"]
     assert len(e["targets"]) == 5 and all(t["met"] is None for t in e["targets"])
@@ -116,8 +116,11 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
     _check_regime_f(results["regimes"]["f"])
     _check_regime_g(results["regimes"]["g"])
-    targets = [t for t in results["targets"] if t["regime"] not in "efg"]  # e, f, g: checked above
-    assert len(targets) == 15 and {t["regime"] for t in targets} == {"a", "b", "c", "d"}
+    _check_regime_h(results["regimes"]["h"])
+    targets = [t for t in results["targets"] if t["regime"] not in "efgh"]  # e, f, g, h: checked above
+    # 15, and two for each solver whose first fit regime b times (the quick run: adam alone)
+    assert len(targets) == 15 + 2 * len(bench.QUICK.first_fit_solvers) and {t["regime"] for t in targets} == set("abcd")
+    assert set(b["first_fit_per_solver_s"]) == set(bench.QUICK.first_fit_solvers)
     assert all(t["met"] in (True, False) and _positive(t["measured"]) for t in targets)
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(results["environment"]["environment_variables"])
     assert results["environment"]["blas"], "threadpoolctl found no BLAS"
@@ -148,6 +151,17 @@ def _check_regime_g(g: dict) -> None:
     assert len(g["targets"]) == 5 and all(t["regime"] == "g" for t in g["targets"])
     torch_target = [t for t in g["targets"] if "PyTorch" in t["target"]]
     assert len(torch_target) == 1 and torch_target[0]["met"] is None
+
+
+def _check_regime_h(h: dict) -> None:
+    """Regime h: both methods on 1 and 1,000 rows of both data sets, timed for both libraries; a target for
+    every predict_proba case."""
+    assert len(h["cases"]) == 8
+    assert {(c["dataset"], c["method"], c["rows"]) for c in h["cases"].values()} == {
+        (d, m, n) for d in ("iris", "digits") for m in ("predict", "predict_proba") for n in (1, 1000)
+    }
+    assert all(_positive(c["jaxnn_us"]) and _positive(c["sklearn_us"]) for c in h["cases"].values())
+    assert len(h["targets"]) == 4 and all(t["met"] in (True, False) for t in h["targets"])
 
 
 def _check_regime_f(f: dict) -> None:

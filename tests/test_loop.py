@@ -133,7 +133,7 @@ def test_the_row_and_column_layouts_compute_the_same_training(optimizer):
 
 
 def _network(widths):
-    return jaxnn.Sequential(tuple(jaxnn.Dense(units, "relu") for units in widths) + (jaxnn.Dense(3, "softmax"),))
+    return jaxnn.Sequential((*tuple(jaxnn.Dense(units, "relu") for units in widths), jaxnn.Dense(3, "softmax")))
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,58 @@ print(losses[-1])
 
 ESTIMATOR_COLD, ESTIMATOR_WARM = "NeuralNetClassifier (cache cold)", "NeuralNetClassifier (cache warm)"
 
+# The first fit of each solver, as a user's script makes it: MLP's defaults with hidden_layer_sizes=(100,), fit and
+# predict once on iris (float64, as scikit-learn loads it).  jaxnn's 'gd' is full-batch descent, which scikit-learn
+# writes as 'sgd' with one batch and no momentum.
+_FIRST_FIT = """
+import warnings
+from sklearn.datasets import load_iris
+from {module} import {estimator}
+warnings.filterwarnings("ignore")
+x, y = load_iris(return_X_y=True)
+print({estimator}((100,), random_state=0, {options}).fit(x, y).predict(x[:5]))
+"""
+FIRST_FIT_OPTIONS = {
+    "gd": ("solver='gd'", "solver='sgd', batch_size=150, momentum=0.0"),
+    "sgd": ("solver='sgd'", "solver='sgd'"),
+    "adam": ("solver='adam'", "solver='adam'"),
+    "lbfgs": ("solver='lbfgs'", "solver='lbfgs'"),
+}
+
+
+def first_fits(config: Config) -> tuple[dict, list[dict]]:
+    """Per solver: a fresh process that fits and predicts once, jaxnn with its cache empty and filled, against
+    scikit-learn's; interleaved rounds, medians."""
+    runs = {}
+    with tempfile.TemporaryDirectory() as caches:
+        for solver in config.first_fit_solvers:
+            jaxnn_options, sklearn_options = FIRST_FIT_OPTIONS[solver]
+            jaxnn_script = _FIRST_FIT.format(module="jaxnn", estimator="NeuralNetClassifier", options=jaxnn_options)
+            sklearn_script = _FIRST_FIT.format(
+                module="sklearn.neural_network", estimator="MLPClassifier", options=sklearn_options
+            )
+            cold_caches = iter(range(config.fresh_process_runs))
+            warm_env = worker_env(f"{caches}/{solver}-0")  # filled by the first cold run
+
+            def cold(script=jaxnn_script, solver=solver, cold_caches=cold_caches):
+                return fresh_process_seconds(script, worker_env(f"{caches}/{solver}-{next(cold_caches)}"))
+
+            runs[(solver, "jaxnn, cache cold")] = cold
+            runs[(solver, "jaxnn, cache warm")] = lambda script=jaxnn_script, env=warm_env: fresh_process_seconds(
+                script, env
+            )
+            runs[(solver, "scikit-learn")] = lambda script=sklearn_script: fresh_process_seconds(script, worker_env())
+        times = interleaved(runs, config.fresh_process_runs)
+    table: dict = {}
+    targets = []
+    for (solver, who), seconds in times.items():
+        table.setdefault(solver, {})[who] = statistics.median(seconds)
+    for solver, row in table.items():
+        for who, limit in (("jaxnn, cache warm", 1.5), ("jaxnn, cache cold", 2.0)):
+            claim = f"{solver}: fresh process fitting and predicting once ≤ {limit:g}× scikit-learn's ({who[7:]})"
+            targets.append(target("b", claim, ratio(row[who], row["scikit-learn"]), limit, higher_is_better=False))
+    return table, targets
+
 
 def measure(config: Config) -> dict:
     """Every script launched once per round, in interleaved rounds; medians of the wall times."""
@@ -143,6 +195,7 @@ def measure(config: Config) -> dict:
             runs[imports] = lambda imports=imports: fresh_process_seconds(imports, env)
         times = interleaved(runs, config.fresh_process_runs)  # each round launches every script once
     idle_s = {imports: statistics.median(times.pop(imports)) for imports in idle}
+    solvers, solver_targets = first_fits(config)
     competitors = {name: {"seconds": statistics.median(t), "runs_s": t} for name, t in times.items()}
     sklearn_s = competitors["scikit-learn"]["seconds"]
     return {
@@ -155,7 +208,9 @@ def measure(config: Config) -> dict:
         "unit": "s",
         "competitors": skipped(competitors, ("PyTorch",)),
         "idle_interpreter_s": idle_s,
+        "first_fit_per_solver_s": solvers,
         "targets": [
+            *solver_targets,
             target(
                 "b",
                 "jaxnn fresh process ≤ 1.5× scikit-learn's (cache warm, the default after the first run)",

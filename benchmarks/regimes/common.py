@@ -14,6 +14,7 @@ class Config:
     epochs: int  # regimes a and b: epochs of the iris fit
     repeats: int  # regime a: timed rounds after the warm-up (medians are reported)
     fresh_process_runs: int  # regime b: fresh processes per competitor
+    first_fit_solvers: tuple[str, ...]  # regime b: the solvers whose first fit in a fresh process is timed
     selection_epochs: int  # regime c: max_iter of every fit
     selection_repeats: int  # regime c: timed rounds after the first call
     step_sizes: tuple[int, ...]  # regime d: layer sizes, input first
@@ -32,12 +33,15 @@ class Config:
     medium_rows: int  # regime g: training rows (and a fifth as many validation rows)
     medium_epochs: int  # regime g: epochs of the long fit (the short one runs 1)
     medium_rounds: int  # regime g: timed rounds of both fits
+    prediction_calls: int  # regime h: calls back to back per timing
+    prediction_rounds: int  # regime h: rounds alternating the libraries
 
 
 FULL = Config(
     epochs=2000,
     repeats=15,
     fresh_process_runs=3,
+    first_fit_solvers=("gd", "sgd", "adam", "lbfgs"),
     selection_epochs=2000,
     selection_repeats=3,
     step_sizes=(784, 512, 512, 10),
@@ -56,11 +60,14 @@ FULL = Config(
     medium_rows=25000,
     medium_epochs=4,
     medium_rounds=3,
+    prediction_calls=300,
+    prediction_rounds=5,
 )
 QUICK = Config(
     epochs=20,
     repeats=2,
     fresh_process_runs=1,
+    first_fit_solvers=("adam",),
     selection_epochs=10,
     selection_repeats=1,
     step_sizes=(32, 16, 16, 10),
@@ -79,6 +86,8 @@ QUICK = Config(
     medium_rows=600,
     medium_epochs=2,
     medium_rounds=1,
+    prediction_calls=5,
+    prediction_rounds=1,
 )
 SKIPPED: dict[str, str] = {}  # competitor -> why it is left out of this run
 
