@@ -114,8 +114,9 @@ def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
     done = 0 if state.lbfgs is None else int(state.lbfgs.n_iter)
     started = state.epoch - done  # the run's iteration where this minimisation started
     weight = setup.targets.weight  # --class-weight balanced (None: every row 1)
+    layout = decide_layout(None, setup.model, setup.problem.x_train.shape[1])
     result = lbfgs.run(
-        lbfgs.LbfgsSpec(setup.model, setup.head.loss, layout=decide_layout(None, setup.model, setup.problem.x_train.shape[1])),
+        lbfgs.LbfgsSpec(setup.model, setup.head.loss, layout=layout),
         params=state.params if state.lbfgs is None else None,
         state=state.lbfgs,
         x=np.asarray(setup.problem.x_train, dtype),
