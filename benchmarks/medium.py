@@ -57,31 +57,31 @@ def accuracy(predicted_labels, labels) -> dict:
     return {"val_accuracy": float(np.mean(np.asarray(predicted_labels) == labels))}
 
 
-def estimator(problem: Problem, epochs: int):
-    """jaxnn's ``NeuralNetClassifier`` as a user writes it: ``fit`` then ``predict``."""
-    from jaxnn import NeuralNetClassifier
+def _classifier_job(classifier_class, problem: Problem, epochs: int):
+    """A scikit-learn-style classifier as a user writes it: ``fit`` then ``predict``, the regime's settings."""
 
     def run():
-        classifier = NeuralNetClassifier(
+        classifier = classifier_class(
             HIDDEN, batch_size=BATCH, learning_rate_init=LEARNING_RATE, max_iter=epochs, tol=0.0,
             n_iter_no_change=10**9, random_state=0,
         )  # fmt: skip
         return classifier.fit(problem.x, problem.labels)
 
     return run, lambda classifier: accuracy(classifier.predict(problem.x_val), problem.labels_val)
+
+
+def estimator(problem: Problem, epochs: int):
+    """jaxnn's ``NeuralNetClassifier``."""
+    from jaxnn import NeuralNetClassifier
+
+    return _classifier_job(NeuralNetClassifier, problem, epochs)
 
 
 def sklearn_mlp(problem: Problem, epochs: int):
+    """scikit-learn's ``MLPClassifier`` with the same settings."""
     from sklearn.neural_network import MLPClassifier
 
-    def run():
-        classifier = MLPClassifier(
-            HIDDEN, batch_size=BATCH, learning_rate_init=LEARNING_RATE, max_iter=epochs, tol=0.0,
-            n_iter_no_change=10**9, random_state=0,
-        )  # fmt: skip
-        return classifier.fit(problem.x, problem.labels)
-
-    return run, lambda classifier: accuracy(classifier.predict(problem.x_val), problem.labels_val)
+    return _classifier_job(MLPClassifier, problem, epochs)
 
 
 def _model():

@@ -38,13 +38,22 @@ import numpy as np
 
 from jaxnn.activations import get_activation
 from jaxnn.losses import Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
-from jaxnn.metrics import accuracy, r2_score
+from jaxnn.metrics import (
+    accuracy,
+    balanced_accuracy,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
 
 __all__ = [
     "CLASSIFICATION",
     "REGRESSION",
+    "SCORINGS",
     "Head",
     "ValidationScore",
+    "checked_scoring",
     "class_indices",
     "classification_head",
     "default_loss",
@@ -205,12 +214,39 @@ def predictions(outputs, head: Head) -> jax.Array:
     return get_activation(head.link).forward(jnp.asarray(outputs))
 
 
+SCORINGS = {
+    CLASSIFICATION: ("accuracy", "balanced_accuracy", "neg_log_loss"),
+    REGRESSION: ("r2", "neg_mean_squared_error", "neg_mean_absolute_error"),
+}  # early stopping's metrics, by scikit-learn's scorer names (higher is better)
+
+
+def checked_scoring(scoring: str | None, head: Head) -> str | None:
+    """``scoring`` when the compiled loop can compute it for ``head`` (None: MLP's ``score()``), else a
+    ValueError listing the names it takes."""
+    if scoring is None:
+        return None
+    names = SCORINGS[head.task]
+    if head.task == CLASSIFICATION and head.multilabel:
+        names = ("accuracy",)  # balanced accuracy and log-loss are defined for one label per sample
+    if scoring not in names:
+        raise ValueError(
+            f"scoring={scoring!r} is not a metric early stopping can compute for this "
+            f"{'multilabel ' if head.task == CLASSIFICATION and head.multilabel else ''}{head.task}; use None (the "
+            f"estimator's score()) or one of {', '.join(map(repr, names))}"
+        )
+    return scoring
+
+
 @dataclass(frozen=True)
 class ValidationScore:
-    """The early-stopping score of a head, ``score(outputs, targets_and_weight)`` (higher is better), as
-    scikit-learn's MLP scores its validation set: weighted accuracy for classification (for multilabel
-    targets the share of samples with every label right; 1 for a single class, which is always predicted),
-    weighted R² of the predictions (the outputs through the head's link) for regression.
+    """The early-stopping score of a head, ``score(outputs, targets_and_weight)`` (higher is better).
+
+    Without ``scoring``, as scikit-learn's MLP scores its validation set: weighted accuracy for classification
+    (for multilabel targets the share of samples with every label right; 1 for a single class, which is
+    always predicted), weighted R² of the predictions (the outputs through the head's link) for regression.
+    With ``scoring`` (one of ``SCORINGS[head.task]``, see :func:`checked_scoring`) that metric of
+    :mod:`jaxnn.metrics`, losses negated: ``balanced_accuracy``, ``neg_log_loss`` (of the class
+    probabilities), ``neg_mean_squared_error``, ``neg_mean_absolute_error``.
 
     ``targets_and_weight`` holds the encoded targets with the per-sample weight as an extra last column
     (0 on padding rows).  A frozen dataclass, so two scores of one head are equal and the compiled
@@ -218,15 +254,32 @@ class ValidationScore:
     """
 
     head: Head
+    scoring: str | None = None
 
     def __call__(self, outputs: jax.Array, targets_and_weight: jax.Array) -> jax.Array:
         targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
         if self.head.task == REGRESSION:
-            return r2_score(targets, predictions(outputs, self.head), weight).astype(outputs.dtype)
+            return self._regression(targets, predictions(outputs, self.head), weight).astype(outputs.dtype)
         if self.head.n_classes == 1:
             return jnp.ones((), outputs.dtype)
         if self.head.multilabel:
             true = (targets > 0.5).astype(jnp.int32)
             return accuracy(label_indicators(outputs, self.head), true, weight).astype(outputs.dtype)
         true = jnp.argmax(targets, axis=1) if self.head.units > 1 else (targets[:, 0] > 0.5).astype(jnp.int32)
-        return accuracy(class_indices(outputs, self.head), true, weight).astype(outputs.dtype)
+        if self.scoring == "balanced_accuracy":
+            score = balanced_accuracy(class_indices(outputs, self.head), true, self.head.n_classes, weight)
+        elif self.scoring == "neg_log_loss":
+            probabilities = predictions(outputs, self.head)
+            if self.head.units == 1:  # one sigmoid unit: the probability of class 1
+                probabilities = jnp.concatenate([1 - probabilities, probabilities], axis=1)
+            score = -log_loss(probabilities, jax.nn.one_hot(true, self.head.n_classes, dtype=outputs.dtype), weight)
+        else:
+            score = accuracy(class_indices(outputs, self.head), true, weight)
+        return score.astype(outputs.dtype)
+
+    def _regression(self, targets, predicted, weight):
+        if self.scoring == "neg_mean_squared_error":
+            return -mean_squared_error(targets, predicted, weight)
+        if self.scoring == "neg_mean_absolute_error":
+            return -mean_absolute_error(targets, predicted, weight)
+        return r2_score(targets, predicted, weight)

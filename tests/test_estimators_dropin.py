@@ -532,7 +532,7 @@ def test_an_optax_solver_is_pickled_and_continues_the_same(blobs, monkeypatch):
 # --------------------------------------------------------------------------------------------------
 # MLP's defaults: swapping the import changes nothing.
 
-JAXNN_ONLY = {"init": "mlp", "n_ensemble": 1, "dropout": 0.0}  # jaxnn's own parameters, with their defaults
+JAXNN_ONLY = {"init": "mlp", "n_ensemble": 1, "dropout": 0.0, "scoring": None}  # jaxnn's own, with their defaults
 
 
 @pytest.mark.parametrize(

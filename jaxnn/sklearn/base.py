@@ -155,6 +155,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         verbose=False,
         n_ensemble=1,
         dropout=0.0,
+        scoring=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -183,6 +184,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.verbose = verbose
         self.n_ensemble = n_ensemble
         self.dropout = dropout
+        self.scoring = scoring
 
     # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
     def _validate_targets(self, X, y, *, reset: bool):

@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 
 from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
+from jaxnn.heads import SCORINGS
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
 from jaxnn.sklearn.class_weights import is_class_weight
@@ -65,6 +66,7 @@ class Config(NamedTuple):
     shuffle: bool = True
     init_factor: float = 6.0  # init='mlp': the factor of its bound (jaxnn.sklearn.initial_weights.mlp_init_factor)
     dropout: tuple[float, ...] = ()  # one rate per hidden layer (all 0: no dropout)
+    scoring: str | None = None  # early stopping's metric (None: score()), checked against the task at fit
 
 
 class Rule(NamedTuple):
@@ -189,6 +191,12 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
             f"one of {', '.join(map(repr, ESTIMATOR_INITIALISERS))}",
         ),
     ),
+    "scoring": (
+        Rule(
+            lambda v: v is None or (isinstance(v, str) and any(v in names for names in SCORINGS.values())),
+            "None or one of " + ", ".join(repr(name) for names in SCORINGS.values() for name in names),
+        ),
+    ),
     "class_weight": (  # NeuralNetClassifier's only
         Rule(is_class_weight, "None, 'balanced', a dict {label: weight} or, for multilabel y, a list of such dicts"),
     ),
@@ -276,6 +284,7 @@ def check_params(est) -> Config:
         shuffle=bool(est.shuffle),
         init_factor=mlp_init_factor(est.activation),
         dropout=tuple(float(rate) for rate in _dropout_rates(est.dropout, est.hidden_layer_sizes)),
+        scoring=est.scoring,
     )
 
 

@@ -148,10 +148,15 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         ``random_state``; ``predict``, ``predict_proba``, ``transform`` and the early-stopping score never drop
         anything.  The rates are data, not part of the compiled loop, so a grid over them (above 0) is one
         population.  ``0`` (the default) trains exactly as without dropout; ``solver='lbfgs'`` needs 0.
+      scoring: what early stopping (``early_stopping=True``) watches on the validation split, by scikit-learn's
+        scorer names (scikit-learn issue #24411): None (the default) is ``score()``, as MLP; a classifier also
+        takes ``'balanced_accuracy'`` and ``'neg_log_loss'``, a regressor ``'neg_mean_squared_error'`` and
+        ``'neg_mean_absolute_error'`` (``jaxnn.heads.SCORINGS``); the metric runs inside the compiled loop.
+        ``validation_scores_`` and ``best_validation_score_`` then hold it.  Another name is a ValueError.
 
     Every default is ``MLPClassifier``'s (``learning_rate_init=0.001``, ``max_iter=200``, …), so swapping the
-    import changes nothing; ``init``, ``loss``, ``n_ensemble`` and ``dropout`` are jaxnn's own.  Small data sets such as
-    iris may need ``learning_rate_init=0.01`` or more ``max_iter`` to converge.
+    import changes nothing; ``init``, ``loss``, ``n_ensemble``, ``dropout`` and ``scoring`` are jaxnn's own.  Small
+    data sets such as iris may need ``learning_rate_init=0.01`` or more ``max_iter`` to converge.
 
     Attributes:
       classes_, coefs_ (list of ``(n_in, n_out)`` arrays), intercepts_, loss_ , loss_curve_, best_loss_
@@ -208,6 +213,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         n_ensemble=1,
         class_weight=None,
         dropout=0.0,
+        scoring=None,
     ):
         # Every parameter by name, as scikit-learn's estimators declare them (get_params reads the signature).
         super().__init__(
@@ -238,6 +244,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
             verbose=verbose,
             n_ensemble=n_ensemble,
             dropout=dropout,
+            scoring=scoring,
         )
         self.class_weight = class_weight
 
@@ -316,9 +323,9 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     (MLPRegressor's loss and ``loss_curve_`` values).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
     is supported; a column ``y`` of shape ``(n_samples, 1)`` is raveled with a DataConversionWarning.
 
-    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``dropout`` included), with
-    MLPRegressor's defaults (``early_stopping`` watches the validation R² of the predictions).  ``loss``:
-    ``'squared_error'`` (the default, and what ``'auto'`` means: MLP's loss, half the mean squared error
+    Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``dropout`` and ``scoring``
+    included), with MLPRegressor's defaults (``early_stopping`` watches the validation R² of the predictions).
+    ``loss``: ``'squared_error'`` (the default, and what ``'auto'`` means: MLP's loss, half the mean squared error
     ``½·mean_i mean_j (p_ij − y_ij)²``, whose values ``loss_curve_`` reports); ``'poisson'`` (for counts
     ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with the half
     Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'mean_squared_error'``,
@@ -364,6 +371,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         verbose=False,
         n_ensemble=1,
         dropout=0.0,
+        scoring=None,
     ):
         # Every parameter by name, as scikit-learn's estimators declare them; MLPRegressor's default loss.
         super().__init__(
@@ -394,6 +402,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
             verbose=verbose,
             n_ensemble=n_ensemble,
             dropout=dropout,
+            scoring=scoring,
         )
 
     def _validate_targets(self, X, y, *, reset):
