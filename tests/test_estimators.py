@@ -29,7 +29,8 @@ import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
-from jaxnn.sklearn.training import PREDICTION_ROWS, padded_size
+from jaxnn.sklearn.prediction import prediction_rows
+from jaxnn.sklearn.training import padded_size
 from jaxnn.train import training_keys
 
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
@@ -258,8 +259,9 @@ def test_padded_sizes_hold_the_data_with_little_padding_and_share_nearby_counts(
     assert len(np.unique(sizes)) < 70  # eight sizes per doubling: few shapes, few compilations
     assert {padded_size(n) for n in range(1, 17)} == {16}
     assert padded_size(112) == 112 and padded_size(120) == 120 and padded_size(150) == 160
-    # Predictions run once: every small input shares one compiled forward pass.
-    assert {padded_size(n, minimum=PREDICTION_ROWS) for n in range(1, 257)} == {256}
+    # Predictions: four buckets up to 256 rows (one row computes one row), the training sizes above.
+    assert [prediction_rows(n) for n in (1, 2, 8, 9, 64, 65, 256)] == [1, 8, 8, 64, 64, 256, 256]
+    assert all(prediction_rows(n) == padded_size(n) for n in range(257, 5000))
 
 
 def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_nothing(iris):

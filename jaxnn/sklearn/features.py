@@ -15,20 +15,16 @@ from __future__ import annotations
 
 from functools import partial
 
-import jax
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from jaxnn import compile_cache
 from jaxnn.layers import Sequential
-from jaxnn.sklearn.targets import SPARSE_FORMATS, densified
-from jaxnn.sklearn.training import PREDICTION_ROWS, pad_rows, padded_size
+from jaxnn.sklearn.prediction import checked_input, compiled_outputs, placed
 
 __all__ = ["HiddenFeatures", "hidden_layer_outputs"]
 
 
-@partial(jax.jit, static_argnums=0)
 def _activations(hidden: Sequential, params, x):
     outputs = []
     for layer, layer_params in zip(hidden.layers, params, strict=True):
@@ -38,12 +34,10 @@ def _activations(hidden: Sequential, params, x):
 
 
 def hidden_layer_outputs(hidden: Sequential, coefs, intercepts, x: np.ndarray) -> list[np.ndarray]:
-    """Each layer of ``hidden``'s activations on ``x`` ``(n_samples, n_features)``, one array per layer."""
-    params = [{"W": w, "b": b} for w, b in zip(coefs, intercepts, strict=False)][: len(hidden.layers)]
-    rows = padded_size(x.shape[0], minimum=PREDICTION_ROWS)
-    with compile_cache.scoped(), jax.enable_x64(bool(x.dtype == np.float64)):
-        outputs = _activations(hidden, params, pad_rows(x, rows))
-        return [np.asarray(output)[: x.shape[0]] for output in outputs]
+    """Each layer of ``hidden``'s activations on ``x`` ``(n_samples, n_features)``, one array per layer (the
+    prediction path's compiled program: :func:`jaxnn.sklearn.prediction.compiled_outputs`)."""
+    n_layers = len(hidden.layers)
+    return compiled_outputs(_activations, (hidden,), x, partial(placed, coefs[:n_layers], intercepts[:n_layers]))
 
 
 class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
@@ -64,8 +58,7 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """The activations of every hidden layer on ``X``: a list of ``(n_samples, units)`` arrays, first hidden
         layer first (``transform(X)`` is the last of them)."""
         hidden = self._hidden_network()
-        X = densified(validate_data(self, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False))
-        return hidden_layer_outputs(hidden, self.coefs_, self.intercepts_, X)
+        return hidden_layer_outputs(hidden, self.coefs_, self.intercepts_, checked_input(self, X))
 
     def transform(self, X) -> np.ndarray:
         """The last hidden layer's activations on ``X``, ``(n_samples, hidden_layer_sizes[-1])``: the features the

@@ -10,13 +10,14 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
 2. pads the rows to a bucket (:func:`prediction_rows`): 1, 8, 64 or 256 rows, above that one of eight sizes
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
    compilations few;
-3. runs the forward pass compiled for that bucket and dtype, built once (ahead of time, inside the
-   persistent compilation cache's scope) and kept: a call toggles no process-wide setting.  float64 input
-   computes in float64 (``jax.enable_x64``, a setting of this thread, for the call), float32 in float32.
+3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
+   of time, inside the persistent compilation cache's scope) and kept: a call toggles no process-wide
+   setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call), float32 in float32.
 
 The weights are placed on the device once per dtype and reused while the estimator's ``coefs_`` and
 ``intercepts_`` hold the same read-only arrays (those a fit stores are read-only); arrays a user assigned that
-can be written to are placed on every call, so an edit in place is never missed.
+can be written to are placed on every call, so an edit in place is never missed.  ``transform`` and
+``hidden_activations`` (``jaxnn.sklearn.features``) take the same checks and compiled road.
 """
 
 from __future__ import annotations
@@ -31,20 +32,20 @@ from jaxnn import compile_cache, fork_guard
 from jaxnn.heads import Head, predictions
 from jaxnn.layers import Sequential
 from jaxnn.sklearn.targets import SPARSE_FORMATS, densified
+from jaxnn.sklearn.training import pad_rows, padded_size
 
-__all__ = ["Predictor", "checked_input", "prediction_rows"]
+__all__ = ["Predictor", "checked_input", "compiled_outputs", "placed", "prediction_rows"]
 
 SMALL_BUCKETS = (1, 8, 64, 256)
 
 
 def prediction_rows(n: int) -> int:
     """The rows ``n`` samples are padded to: the smallest of 1, 8, 64, 256 that holds them, above 256 the
-    smallest of eight sizes per doubling (288, 320, …, 512, 576, …): at most one row in eight is padding."""
+    training data's sizes (``padded_size``: eight per doubling, at most one row in eight is padding)."""
     for bucket in SMALL_BUCKETS:
         if n <= bucket:
             return bucket
-    step = 1 << ((n - 1).bit_length() - 4)
-    return -(-n // step) * step
+    return padded_size(n, minimum=SMALL_BUCKETS[-1])
 
 
 def checked_input(estimator, X):
@@ -72,6 +73,32 @@ def _member_predictions(model: Sequential, head: Head, params, x):
     return jax.vmap(partial(_network_predictions, model, head), in_axes=(0, None))(params, x)
 
 
+def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
+    """``forward(*static, params, X)`` (a module-level function; ``static`` hashable: the network, its head)
+    compiled for ``X``'s row bucket and dtype, with the weights ``place(dtype)`` puts on the device; its
+    outputs (a pytree of arrays with the rows second to last) as NumPy arrays, padding rows cut off.
+
+    float64 ``X`` computes in float64 (``jax.enable_x64``, this thread's setting, for the call)."""
+    fork_guard.check()
+    n = X.shape[0]
+    rows = prediction_rows(n)
+    with jax.enable_x64(bool(X.dtype == np.float64)):
+        params = place(X.dtype)
+        shapes = tuple((p["W"].shape, p["W"].dtype, p["b"].shape, p["b"].dtype) for p in params)
+        program = _compiled(forward, static, rows, X.dtype.name, shapes)
+        outputs = program(params, pad_rows(X, rows))
+        return jax.tree.map(lambda output: np.asarray(output)[..., :n, :], outputs)
+
+
+def placed(coefs, intercepts, dtype) -> list[dict]:
+    """The weights on the device, cast on the host to the input's dtype (what the product would promote or
+    canonicalise them to), so that placing them compiles nothing."""
+    return [
+        {"W": jax.device_put(np.asarray(w, dtype)), "b": jax.device_put(np.asarray(b, dtype))}
+        for w, b in zip(coefs, intercepts, strict=True)
+    ]
+
+
 class Predictor:
     """The forward pass of one fitted network, or of an ensemble's members at once, with its weights placed."""
 
@@ -83,48 +110,31 @@ class Predictor:
     def __call__(self, coefs, intercepts, X: np.ndarray, *, ensemble: bool) -> np.ndarray:
         """``(n_members, n_samples, n_outputs)``: the network's outputs through the head's link.  ``coefs`` and
         ``intercepts`` are the estimator's (with a leading member axis on every array for an ensemble)."""
-        fork_guard.check()
-        rows = prediction_rows(X.shape[0])
-        with jax.enable_x64(bool(X.dtype == np.float64)):
-            params = self._params(coefs, intercepts, X.dtype)
-            shapes = tuple((p["W"].shape, p["W"].dtype, p["b"].shape, p["b"].dtype) for p in params)
-            program = _compiled(self.model, self.head, rows, X.dtype.name, ensemble, shapes)
-            out = np.asarray(program(params, _padded(X, rows)))[..., : X.shape[0], :]
+        forward = _member_predictions if ensemble else _network_predictions
+        out = compiled_outputs(forward, (self.model, self.head), X, partial(self._params, coefs, intercepts))
         return out if ensemble else out[None]
 
     def _params(self, coefs, intercepts, dtype):
-        """The weights on the device for ``dtype``'s computation, placed once for read-only arrays."""
+        """:func:`placed` weights for ``dtype``'s computation, placed once for read-only arrays."""
         arrays = (*coefs, *intercepts)
         identity = tuple(map(id, arrays))
         cached = self._placed.get(dtype.name)
         if cached is not None and cached[0] == identity:
             return cached[1]
-        # Cast on the host to the input's dtype (what the product would promote or canonicalise them to), so
-        # that placing them compiles nothing.
-        params = [
-            {"W": jax.device_put(np.asarray(w, dtype)), "b": jax.device_put(np.asarray(b, dtype))}
-            for w, b in zip(coefs, intercepts, strict=True)
-        ]
+        params = placed(coefs, intercepts, dtype)
         if not any(array.flags.writeable for array in arrays):
             self._placed[dtype.name] = (identity, params, arrays)  # holding the arrays keeps their ids theirs
         return params
 
 
 @lru_cache(maxsize=64)
-def _compiled(model: Sequential, head: Head, rows: int, dtype_name: str, ensemble: bool, shapes: tuple):
-    """The forward pass for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled once per process
+def _compiled(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
+    """``forward`` for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled once per process
     (shared by every estimator with that network) inside the persistent compilation cache's scope."""
-    forward = _member_predictions if ensemble else _network_predictions
     params = [
         {"W": jax.ShapeDtypeStruct(w_shape, w_dtype), "b": jax.ShapeDtypeStruct(b_shape, b_dtype)}
         for w_shape, w_dtype, b_shape, b_dtype in shapes
     ]
     x = jax.ShapeDtypeStruct((rows, shapes[0][0][-2]), dtype_name)
     with compile_cache.scoped():
-        return jax.jit(partial(forward, model, head)).lower(params, x).compile()
-
-
-def _padded(X: np.ndarray, rows: int) -> np.ndarray:
-    if X.shape[0] == rows:
-        return X
-    return np.concatenate([X, np.zeros((rows - X.shape[0], X.shape[1]), X.dtype)])
+        return jax.jit(partial(forward, *static)).lower(params, x).compile()

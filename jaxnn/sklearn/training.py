@@ -56,7 +56,6 @@ from jaxnn.sklearn.targets import Targets
 
 __all__ = [
     "POPULATION_BYTES",
-    "PREDICTION_ROWS",
     "TRAINING_ROWS",
     "Plan",
     "Previous",
@@ -130,7 +129,6 @@ class Plan(NamedTuple):
 
 
 TRAINING_ROWS = 16  # training data (and validation data) of up to this many rows share one padded size
-PREDICTION_ROWS = 256  # predictions on up to this many rows share one padded size
 
 
 def padded_size(n: int, *, minimum: int = TRAINING_ROWS) -> int:
@@ -140,8 +138,7 @@ def padded_size(n: int, *, minimum: int = TRAINING_ROWS) -> int:
     Above ``minimum`` at most one row in eight is padding, and k-fold splits of one data set (sizes
     differing by one) mostly land on the same size.  Training pads little (``minimum=16``): every epoch
     computes on the padding rows too (iris's 112 rows padded to 256 took 45 % longer per epoch), while a
-    new size costs one compilation.  Predictions run once, so they pad to at least ``PREDICTION_ROWS``:
-    every small prediction (cross-validation folds, scoring) shares one compiled forward pass.
+    new size costs one compilation.  Predictions pad their own way (``jaxnn.sklearn.prediction.prediction_rows``).
     """
     if n <= minimum:
         return minimum
