@@ -12,7 +12,8 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    compilations few;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
    of time, inside the persistent compilation cache's scope) and kept: a call toggles no process-wide
-   setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call), float32 in float32.
+   setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
+   float32 in float32.
 
 The weights are placed on the device once per dtype and reused while the estimator's ``coefs_`` and
 ``intercepts_`` hold the same read-only arrays (those a fit stores are read-only); arrays a user assigned that
