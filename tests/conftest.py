@@ -12,12 +12,6 @@ import jax
 # while it writes one leaves a torn entry, which must not reach other runs on the machine.
 os.environ["JAXNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxnn-test-xla-")
 atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True)
-# The test processes (and what they start) compile without the persistent cache: its writes serialise every
-# executable, and twice in full-suite runs (2026-12-05) JAX's executable.serialize() crashed the test process
-# (an abort, then a segfault; neither reproduced alone).  The tests of the cache itself turn it on explicitly,
-# in subprocesses with their own environment (test_compile_cache.py, test_benchmarks.py, test_estimators.py)
-# or with monkeypatch (test_lbfgs.py).
-os.environ["JAXNN_COMPILE_CACHE"] = "0"
 
 # float32 comparisons must mean the same on every backend (TPUs/GPUs default to lower-precision matmuls).
 jax.config.update("jax_default_matmul_precision", "highest")
