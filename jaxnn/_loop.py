@@ -118,6 +118,7 @@ class FitResult(NamedTuple):
     validation_scores: np.ndarray  # (epochs run,) validation score after each epoch; NaN without validation
     stopped: bool = False  # the stopping rule ended training (before the epochs asked for, or with the last one)
     no_improvement: int = 0  # the stopping rule's final count of epochs in a row without improvement (0 without)
+    validation_losses: np.ndarray | None = None  # (epochs run,) spec.validation_loss after each epoch (else NaN)
 
 
 class RunSpec(NamedTuple):
@@ -128,7 +129,9 @@ class RunSpec(NamedTuple):
     without it the stopping rule watches the training loss.  ``custom_rules=False`` differentiates the
     plain forwards with JAX's autodiff instead of the hand-written rules (for tests and benchmarks).
     ``shuffle=False`` visits the rows in order.  ``dropout=True`` applies dropout in training steps at the
-    rates of ``TrainCarry.dropout``.
+    rates of ``TrainCarry.dropout``.  ``validation_loss`` (with ``score``) is a jit-able, hashable
+    ``validation_loss(outputs, y_val) -> scalar``: after every epoch the run records it, plus the L2 penalty
+    the training loss reports, beside the score.
     """
 
     model: Sequential
@@ -142,6 +145,7 @@ class RunSpec(NamedTuple):
     chunk: int = EPOCH_CHUNK
     shuffle: bool = True
     dropout: bool = False
+    validation_loss: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
 
 class Data(NamedTuple):
@@ -177,13 +181,15 @@ class StopCarry(NamedTuple):
 
 
 class LoopState(NamedTuple):
-    """The state of the epoch loop of one compiled call; ``history``/``scores`` are indexed from its start."""
+    """The state of the epoch loop of one compiled call; ``history``, ``scores`` and ``validation_losses`` are
+    indexed from its start."""
 
     epoch: jax.Array
     train: TrainCarry
     stop: StopCarry
     history: jax.Array
     scores: jax.Array
+    validation_losses: jax.Array
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,12 +297,9 @@ def _guarded_step(
     if isinstance(spec.optimizer, optax.GradientTransformationExtraArgs):
         # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules.
         extra_args = {"value": value, "grad": grads, "value_fn": objective}
-    weight_mask = _folded_weight_mask(carry.params) if folded else None
     if folded:  # plain descent: which numbers of W̃ are weights (its L2 term skips the bias column)
-        extra_args["weight_mask"] = weight_mask
-    l2_rate = l2_rate_of(carry.opt_state)
-    if l2_rate is not None:  # the solver adds λ·W to the gradient: report the loss it descends, as MLP
-        value = value + l2_penalty(carry.params, l2_rate, weight_mask)
+        extra_args["weight_mask"] = _folded_weight_mask(carry.params)
+    value = value + _reported_penalty(carry, folded)
     updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params, **extra_args)
     new_params = optax.apply_updates(carry.params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)
@@ -308,6 +311,16 @@ def _guarded_step(
         ok=ok,
     )
     return new, value
+
+
+def _reported_penalty(carry: TrainCarry, folded: bool):
+    """The L2 penalty ``½·λ·Σ‖W‖²`` at the carried parameters when the solver adds ``λ·W`` to the gradient
+    (``alpha``, ``l2``), else 0: added to the losses a run reports, so they are the objective it descends (MLP's
+    ``loss_curve_``)."""
+    l2_rate = l2_rate_of(carry.opt_state)
+    if l2_rate is None:
+        return 0.0
+    return l2_penalty(carry.params, l2_rate, _folded_weight_mask(carry.params) if folded else None)
 
 
 def epoch_batches(key, weight, batch_size: int, shuffle: bool = True):
@@ -386,10 +399,11 @@ def _dropout(spec: RunSpec, carry: TrainCarry, epoch_key, step=None) -> Dropout 
 # The chunk of epochs and the result of a run.
 
 
-def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_inputs, y_val, folded: bool):
-    """The stopping rule after one epoch: the monitored value and the updated :class:`StopCarry`."""
+def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_outputs, y_val):
+    """The stopping rule after one epoch (``val_outputs``: the network's outputs on the validation inputs, with a
+    score): the monitored value and the updated :class:`StopCarry`."""
     if spec.score is not None:
-        monitored = spec.score(_forward_prepared(spec, train.params, val_inputs, folded), y_val)
+        monitored = spec.score(val_outputs, y_val)
         improved_enough = monitored >= stop.best + spec.stopping.tol
         better = monitored > stop.best
     else:
@@ -435,15 +449,20 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     inputs = _prepared_inputs(spec, data.x)
     val_inputs = _prepared_inputs(spec, data.x_val) if spec.score is not None else None
     dtype = data.y.dtype
+    nan = jnp.asarray(jnp.nan, dtype)
 
     def running(state: LoopState):
         return (state.epoch < stop_epoch) & state.train.ok & ~_on_plateau(spec, state.stop)
 
     def one_epoch(state: LoopState) -> LoopState:
         train, value = _run_epoch(spec, state.train, _epoch_key(key, state.epoch), inputs, data.y, data.weight, folded)
-        stop_carry, monitored = state.stop, jnp.asarray(jnp.nan, dtype)
+        val_outputs = None if val_inputs is None else _forward_prepared(spec, train.params, val_inputs, folded)
+        stop_carry, monitored = state.stop, nan
         if spec.stopping is not None:
-            monitored, stop_carry = _watch(spec, state.stop, train, value, val_inputs, data.y_val, folded)
+            monitored, stop_carry = _watch(spec, state.stop, train, value, val_outputs, data.y_val)
+        val_loss = nan
+        if val_outputs is not None and spec.validation_loss is not None:
+            val_loss = (spec.validation_loss(val_outputs, data.y_val) + _reported_penalty(train, folded)).astype(dtype)
         train, stop_carry = _schedule_step(spec, train, stop_carry)
         position = state.epoch - start
         return LoopState(
@@ -451,7 +470,8 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
             train=train,
             stop=stop_carry,
             history=state.history.at[position].set(value),
-            scores=state.scores.at[position].set(monitored if spec.score is not None else jnp.nan),
+            scores=state.scores.at[position].set(monitored if spec.score is not None else nan),
+            validation_losses=state.validation_losses.at[position].set(val_loss),
         )
 
     nan_buffer = jnp.full(spec.chunk, jnp.nan, dtype)
@@ -461,6 +481,7 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
         stop=stop._replace(best_params=None if spec.score is None else to_loop(stop.best_params)),
         history=nan_buffer,
         scores=nan_buffer,
+        validation_losses=nan_buffer,
     )
     last = jax.lax.while_loop(running, one_epoch, first)
     return last._replace(
@@ -496,12 +517,13 @@ def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
     validation score, else the last; ``n_epochs`` counts the healthy epochs.
     """
     last = chunks[-1][1]
-    ran, histories, scores = 0, [], []
+    ran, histories, scores, val_losses = 0, [], [], []
     for chunk_start, state in chunks:
         ran_here = host_array(state.epoch).astype(np.int64) - chunk_start
         width = int(np.max(ran_here))
         histories.append(host_array(state.history)[..., :width])
         scores.append(host_array(state.scores)[..., :width])
+        val_losses.append(host_array(state.validation_losses)[..., :width])
         ran = ran + ran_here
     ok = host_array(last.train.ok)
     diverged = ~ok
@@ -515,6 +537,7 @@ def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
         validation_scores=np.concatenate(scores, axis=-1),
         stopped=ok & plateau,
         no_improvement=host_array(last.stop.no_improvement).astype(np.int64),
+        validation_losses=np.concatenate(val_losses, axis=-1),
     )
 
 

@@ -508,7 +508,7 @@ def drive(
 
     chunks = run_chunks(
         advance,
-        LoopState(epoch=None, train=train, stop=stop, history=None, scores=None),
+        LoopState(epoch=None, train=train, stop=stop, history=None, scores=None, validation_losses=None),
         start=start_epoch,
         end=start_epoch + epochs,
         size=spec.chunk if seen is None else Pace(seconds, longest=spec.chunk),
@@ -539,6 +539,7 @@ def _concatenate(parts: list[FitResult]) -> FitResult:
         validation_scores=np.concatenate([padded(part.validation_scores) for part in parts]),
         stopped=np.concatenate([part.stopped for part in parts]),
         no_improvement=np.concatenate([part.no_improvement for part in parts]),
+        validation_losses=np.concatenate([padded(part.validation_losses) for part in parts]),
     )
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "REGRESSION",
     "SCORINGS",
     "Head",
+    "ValidationLoss",
     "ValidationScore",
     "checked_scoring",
     "class_indices",
@@ -283,3 +284,16 @@ class ValidationScore:
         if self.scoring == "neg_mean_absolute_error":
             return -mean_absolute_error(targets, predicted, weight)
         return r2_score(targets, predicted, weight)
+
+
+@dataclass(frozen=True)
+class ValidationLoss:
+    """The training loss on the validation rows, ``validation_loss(outputs, targets_and_weight)``: the head's
+    ``loss`` of the outputs against the encoded targets, its weighted mean over the rows by the per-sample weight
+    in the last column (as :class:`ValidationScore` reads them).  Frozen, so equal for one loss (the compiled
+    loop is keyed on it)."""
+
+    loss: Loss
+
+    def __call__(self, outputs: jax.Array, targets_and_weight: jax.Array) -> jax.Array:
+        return self.loss.forward(outputs, targets_and_weight[:, :-1], targets_and_weight[:, -1])

@@ -234,7 +234,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
             f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
         )
     optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
-    checked_pairing(o["validation"], o["score"], stopping)
+    checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if o["validation"] is None:
         x_val = y_val = np.zeros((0, 0), dtype)
@@ -261,6 +261,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         batch_size=batch_size,
         stopping=stopping,
         score=o["score"],
+        validation_loss=o["validation_loss"],
         layout=engine.decide_layout(o["layout"], model, x.shape[-1]),
         shuffle=bool(o["shuffle"]),
         dropout=bool(np.any(dropout > 0)),  # every rate 0: today's program, without a mask
@@ -272,13 +273,17 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     return _Prepared(spec, members, data, engine.Data(x_axis, y_axis, weight_axis, *val_axes), start_epoch, epochs)
 
 
-def checked_pairing(validation, score, stopping) -> None:
+def checked_pairing(validation, score, stopping, validation_loss=None) -> None:
     """Validation data, a score function and a stopping rule go together: the first two both or neither,
-    and neither without the third."""
+    and neither without the third; a validation loss needs validation data."""
     if (validation is None) != (score is None):
         raise ValueError("validation data and a score function go together: pass both or neither")
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    if validation_loss is not None and not callable(validation_loss):
+        raise TypeError(f"validation_loss must be a function (outputs, y_val) -> scalar, got {validation_loss!r:.80}")
+    if validation_loss is not None and validation is None:
+        raise ValueError("validation_loss is computed on the validation data: pass validation=(x_val, y_val) too")
 
 
 def checked_stopping(stopping) -> Stopping | None:
@@ -317,6 +322,7 @@ _DEFAULTS = {
     "stopping": None,
     "validation": None,
     "score": None,
+    "validation_loss": None,
     "layout": None,
     "schedule": "constant",
     "power_t": 0.5,
@@ -345,6 +351,7 @@ def fit(
     stopping: Stopping | None = None,
     validation: tuple | None = None,
     score: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    validation_loss: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     layout: str | None = None,
     schedule: str = "constant",
     power_t: float = 0.5,
@@ -387,6 +394,10 @@ def fit(
         loss, and the best-scoring epoch's parameters are returned.
       score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
         an equal, hashable) function each time (it is part of the compiled function's cache key).
+      validation_loss: with ``validation``, a jit-able ``validation_loss(outputs, y_val) -> scalar`` (hashable,
+        as ``score``; e.g. ``lambda outputs, y_val: loss(outputs, y_val)`` kept in a variable) recorded after
+        every epoch in ``FitResult.validation_losses``, plus the penalty ``½·l2·Σ‖W‖²`` the training loss
+        reports (NaN without it).
       layout: ``"columns"`` (the seeds' column layout with the bias folded in) or ``"rows"`` (batch-first,
         as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
       schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
@@ -405,8 +416,9 @@ def fit(
 
     Returns:
       A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each
-      epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, and
-      whether the stopping rule ended training (``stopped``) with its final count (``no_improvement``).
+      epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, the
+      validation score and ``validation_loss`` of each epoch (NaN without them), and whether the stopping rule
+      ended training (``stopped``) with its final count (``no_improvement``).
       Same inputs and key give bitwise-identical results on CPU.
 
     Example:
@@ -448,6 +460,7 @@ def fit_many(
     stopping: Stopping | None = None,
     validation: tuple | None = None,
     score=None,
+    validation_loss=None,
     layout: str | None = None,
     schedule: str = "constant",
     power_t=0.5,
@@ -482,9 +495,9 @@ def fit_many(
     compiled program.
 
     Returns:
-      A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``
-      and ``validation_scores`` ``(P, epochs run)`` (NaN after a member's own last epoch), ``diverged``,
-      ``n_epochs``, ``stopped`` and ``no_improvement`` ``(P,)``.  :func:`jaxnn.engine.member` takes one
+      A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``,
+      ``validation_scores`` and ``validation_losses`` ``(P, epochs run)`` (NaN after a member's own last epoch),
+      ``diverged``, ``n_epochs``, ``stopped`` and ``no_improvement`` ``(P,)``. :func:`jaxnn.engine.member` takes one
       member out.
 
     Example:

@@ -57,6 +57,7 @@ SINGLE_NETWORK_ATTRIBUTES = (
     "loss_curve_",
     "best_loss_",
     "validation_scores_",
+    "validation_loss_curve_",
     "best_validation_score_",
     "n_iter_",
     "t_",
@@ -69,6 +70,7 @@ ENSEMBLE_ATTRIBUTES = (
     "ensemble_n_iter_",
     "ensemble_loss_curves_",
     "ensemble_validation_scores_",
+    "ensemble_validation_loss_curves_",
 )
 
 
@@ -314,7 +316,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.loss_ = result.loss
         self.loss_curve_ = [*previous, *losses]
         self.best_loss_ = min(self.loss_curve_, default=result.loss)
-        self.validation_scores_ = None
+        self.validation_scores_ = self.validation_loss_curve_ = None
         self.best_validation_score_ = None
         self.t_ = getattr(self, "t_", 0) if setup.continuing else 0
         if self.verbose:
@@ -424,8 +426,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:
-            validation_scores = results[0].validation_scores if config.early_stopping else None
-            self._store(setup, results[0], validation_scores)
+            self._store(setup, results[0])
             self._store_schedule(setup, results[0])
         else:
             self._store_ensemble(config, model, head, results, seeds)
@@ -451,8 +452,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         for name, value in _network_attributes(config, model, head).items():
             setattr(self, name, value)
 
-    def _store(self, setup: Setup, result, validation_scores) -> None:
-        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn."""
+    def _store(self, setup: Setup, result) -> None:
+        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn; with early
+        stopping the validation scores, and (jaxnn's addition) the validation loss of each epoch."""
         config, continuing, incremental = setup.config, setup.continuing, setup.incremental
         self._forget(ENSEMBLE_ATTRIBUTES)
         n_epochs = int(result.n_epochs)
@@ -467,16 +469,22 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self.loss_curve_ = []
             self.best_loss_ = None if config.early_stopping else np.inf
             self.validation_scores_ = [] if config.early_stopping else None
+            self.validation_loss_curve_ = [] if config.early_stopping else None
             self.best_validation_score_ = -np.inf if config.early_stopping else None
         self.loss_curve_ = [*self.loss_curve_, *losses]
         if losses:
             self.loss_ = losses[-1]
         if self.best_loss_ is not None and losses:
             self.best_loss_ = min(self.best_loss_, *losses)
+        validation_scores = result.validation_scores if config.early_stopping else None
         if validation_scores is not None:
+            # Epochs of an earlier fit without a recorded validation loss (an MLP's, converted) count as NaN.
+            before = [*(getattr(self, "validation_loss_curve_", None) or [])]
+            before += [np.nan] * (len(self.validation_scores_ or []) - len(before))
             scores = [float(v) for v in np.asarray(validation_scores)[:n_epochs]]
             self.validation_scores_ = [*(self.validation_scores_ or []), *scores]
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
+            self.validation_loss_curve_ = [*before, *(float(v) for v in result.validation_losses[:n_epochs])]
         if self.verbose:
             self._report(losses, validation_scores, n_epochs)
         if not incremental and n_epochs == config.max_iter and not result.stopped:
@@ -523,10 +531,14 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.ensemble_loss_curves_ = [
             np.asarray(result.history)[:n].tolist() for result, n in zip(results, n_epochs, strict=True)
         ]
-        self.ensemble_validation_scores_ = None
+        self.ensemble_validation_scores_ = self.ensemble_validation_loss_curves_ = None
         if config.early_stopping:
             self.ensemble_validation_scores_ = [
                 [float(v) for v in np.asarray(result.validation_scores)[:n]]
+                for result, n in zip(results, n_epochs, strict=True)
+            ]
+            self.ensemble_validation_loss_curves_ = [
+                [float(v) for v in np.asarray(result.validation_losses)[:n]]
                 for result, n in zip(results, n_epochs, strict=True)
             ]
         if self.verbose:

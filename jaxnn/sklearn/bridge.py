@@ -190,6 +190,7 @@ class MLPBridge:
         estimator.t_ = mlp.t_
         estimator.best_loss_ = getattr(mlp, "best_loss_", min(estimator.loss_curve_, default=mlp.loss_))
         estimator.validation_scores_ = _copy(getattr(mlp, "validation_scores_", None))
+        estimator.validation_loss_curve_ = None  # MLP records no validation loss
         estimator.best_validation_score_ = getattr(mlp, "best_validation_score_", None)
         if classifier:
             estimator.classes_ = mlp.classes_.copy()

@@ -161,15 +161,18 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     Attributes:
       classes_, coefs_ (list of ``(n_in, n_out)`` arrays), intercepts_, loss_ , loss_curve_, best_loss_
       (None with early stopping), validation_scores_, best_validation_score_ (None without),
-      n_iter_, t_ (training samples seen: rows × epochs, counted on by ``warm_start`` and
+      validation_loss_curve_ (jaxnn's addition, scikit-learn issue #18507; None without early stopping: the
+      loss of the validation split after each epoch, with the L2 penalty that ``loss_curve_`` includes, so the
+      two curves compare), n_iter_, t_ (training samples seen: rows × epochs, counted on by ``warm_start`` and
       ``partial_fit``), n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_.
 
-    With ``n_ensemble = K > 1`` there is no single network, so the attributes of one (coefs_, intercepts_,
-    loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, n_iter_, t_) are not set;
-    instead: ensemble_seeds_ ``(K,)``; ensemble_coefs_ and ensemble_intercepts_, per layer ``(K, n_in,
-    n_out)`` and ``(K, n_out)``; ensemble_n_iter_ ``(K,)``; ensemble_loss_curves_ and, with early
-    stopping, ensemble_validation_scores_ (else None), one list per member.  ``predict_members(X)`` gives
-    each member's probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
+    With ``n_ensemble = K > 1`` there is no single network, so the attributes of one (coefs_, intercepts_, loss_,
+    loss_curve_, best_loss_, validation_scores_, validation_loss_curve_, best_validation_score_, n_iter_, t_) are not
+    set; instead:
+    ensemble_seeds_ ``(K,)``; ensemble_coefs_ and ensemble_intercepts_, per layer ``(K, n_in, n_out)`` and ``(K,
+    n_out)``; ensemble_n_iter_ ``(K,)``; ensemble_loss_curves_ and, with early stopping, ensemble_validation_scores_
+    and ensemble_validation_loss_curves_ (else None), one list per member. ``predict_members(X)`` gives each member's
+    probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
 
     Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
     hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
@@ -332,13 +335,13 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     ``'sum_of_squares'`` or any jaxnn regression ``Loss``.  Scale the target (e.g. ``TransformedTargetRegressor``
     with a ``StandardScaler``) when it is far from unit scale.
 
-    Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_ (``'identity'``, ``'exp'``),
-    n_features_in_, feature_names_in_.  With ``n_ensemble = K > 1`` (``predict`` averages the members'
-    predictions) the ensemble_* attributes of :class:`NeuralNetClassifier` replace the single network's,
-    and ``predict_members(X)`` gives each member's predictions, ``(K, n_samples)`` (or ``(K, n_samples,
-    n_targets)``).  ``transform``, ``hidden_activations``, ``to_sklearn`` and ``from_sklearn`` are the
-    classifier's (an ``MLPRegressor`` both ways).
+    Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_, validation_loss_curve_ (as
+    the classifier's), best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_ (``'identity'``,
+    ``'exp'``), n_features_in_, feature_names_in_. With ``n_ensemble = K > 1`` (``predict`` averages the members'
+    predictions) the ensemble_* attributes of :class:`NeuralNetClassifier` replace the single network's, and
+    ``predict_members(X)`` gives each member's predictions, ``(K, n_samples)`` (or ``(K, n_samples, n_targets)``).
+    ``transform``, ``hidden_activations``, ``to_sklearn`` and ``from_sklearn`` are the classifier's (an
+    ``MLPRegressor`` both ways).
     """
 
     def __init__(

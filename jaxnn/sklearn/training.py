@@ -47,7 +47,7 @@ from sklearn.model_selection import train_test_split
 from jaxnn import engine, lbfgs
 from jaxnn._checks import UINT32_LIMIT
 from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, decide_layout, member, stacked
-from jaxnn.heads import Head, ValidationScore, checked_scoring
+from jaxnn.heads import Head, ValidationLoss, ValidationScore, checked_scoring
 from jaxnn.layers import Dense, Sequential
 from jaxnn.optimizers import ScheduleValues, SolverSettings, continued_state, init_state, make, schedule_of
 from jaxnn.sklearn.constraints import Config
@@ -265,6 +265,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         batch_size=padded_size(n) if batch >= n else batch,
         stopping=None if setup.incremental else config.stopping,
         score=None if validation is None else ValidationScore(head, checked_scoring(config.scoring, head)),
+        validation_loss=None if validation is None else ValidationLoss(head.loss),
         layout=decide_layout(None, setup.model, setup.X.shape[1]),
         shuffle=config.shuffle or batch >= n,  # a full batch has no order: one program either way
         dropout=any(rate > 0 for rate in config.dropout),
