@@ -17,27 +17,25 @@ the compiled executables on disk; this module switches it on with settings suite
 Importing jaxnn changes no JAX setting.  The cache is turned on by:
 
 * :func:`enable` — the explicit switch: on for the rest of the process, whatever the environment says;
-* :func:`enable_default` — what jaxnn's own entry points (``jaxnn-train``) call: the same, unless
-  ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was configured already (a directory chosen, or the
-  cache switched off): that choice stands;
-* :func:`scoped` — a ``with`` block with :func:`enable_default`'s rules, after which every setting it
-  changed is put back (for library calls such as an estimator's ``fit`` inside someone else's program).
+* :func:`enable_default` — what jaxnn's own entry points call (``jaxnn-train``, an estimator's ``fit``, the
+  first prediction of a network shape): the same, unless ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was
+  configured already (a directory chosen, or the cache switched off): that choice stands.  A directory that
+  cannot be created or written (a read-only home on a cluster node) leaves the cache off, with one warning per
+  process.
 
-What JAX allows (0.10–0.11; ``jax.experimental.compilation_cache`` and the ``jax_compilation_cache_*``
-options are spelled the same in both) and what not:
+Once on, the cache stays on for the rest of the process.  JAX's cache settings are process-wide (there is no
+per-``jit`` switch, and JAX builds its cache object once, from the settings of the first compilation that looks
+it up), so turning them on for a call and back off afterwards would race every other thread: a setting the user
+made meanwhile would be undone, and other threads' compilations would go in and out of the cache.  So jaxnn sets
+them once, never restores them, and never overrides a setting it did not make: after a user's
+``jax.config.update`` of the cache options, :func:`enable_default` leaves JAX alone (JAX applies a change made
+after its first compilation once its ``reset_cache()`` is called, as without jaxnn).  ``enable`` takes effect for
+compilations from then on, also in a process that has compiled before; programs already compiled in memory are
+not written out.
 
-* There is no per-``jit`` switch: the cache is consulted for every compilation in the process, and the
-  settings are read at compile time.  A scope is therefore a span of time, not a set of functions:
-  inside :func:`scoped`, compilations by other threads (or by the user's code called from inside the
-  block) are cached in jaxnn's directory too.
-* JAX's own context managers for these options (``jax._src.config``) are private and thread-local, but
-  the cache object is a process global that JAX creates once from the settings of the first
-  compilation that looks it up; a thread-local setting would not keep it out of other threads.  So
-  :func:`scoped` sets the options process-wide with ``jax.config.update``, restores them on exit and
-  calls JAX's public ``reset_cache()`` so that later compilations look the (now absent) cache up anew.
-  Concurrent and nested scopes share one activation: the settings come back when the last one ends.
-* ``enable`` / ``scoped`` take effect for compilations from then on, also in a process that has
-  compiled before; programs already compiled in memory are not written out.
+What JAX allows (0.10–0.12; ``jax.experimental.compilation_cache`` and the ``jax_compilation_cache_*`` options
+are spelled the same): the settings are read at compile time, and JAX's public ``reset_cache()`` makes the next
+compilation look the cache up anew, which :func:`enable` calls.
 
 Results do not depend on the cache: a loaded executable is the one the compiler would have produced.
 JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write) makes JAX
@@ -47,12 +45,11 @@ warn "Error reading persistent compilation cache entry" and compile again each t
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
+import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -68,7 +65,6 @@ __all__ = [
     "default_max_bytes",
     "enable",
     "enable_default",
-    "scoped",
 ]
 
 OPT_OUT = "JAXNN_COMPILE_CACHE"  # set to 0 / false / off / no to keep jaxnn from enabling the cache
@@ -86,11 +82,8 @@ _OPTIONS = (
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
 
-_lock = threading.RLock()
+_lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
-_scope_path: Path | None = None  # the directory the active scopes configured
-_scope_depth = 0  # scopes currently inside their block
-_scope_saved: dict | None = None  # the settings to put back when the last scope ends (None: keep them)
 _adopted: set[Path] = set()  # directories whose older entries have been given LRU timestamps
 _warned = False
 
@@ -129,91 +122,44 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     the process; returns the directory.
 
     ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first.  Raises ``OSError`` when the directory cannot be created, and
+    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written, and
     ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
     Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
     """
-    global _process_wide, _scope_saved
+    global _process_wide
     with _lock:
-        path = _configure(directory, max_bytes)
+        path, max_bytes = _usable_directory(directory, max_bytes)
+        _apply(path, max_bytes)
         _process_wide = path
-        _scope_saved = None  # an active scope must not switch it off again when it ends
         return path
 
 
 def enable_default() -> Path | None:
-    """Enable the cache (as :func:`enable` with the defaults) unless the user opted out with
-    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache already; the entry points call this.
+    """Enable the cache (as :func:`enable` with the defaults), once per process, unless the user opted out with
+    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache: that choice stands.  jaxnn's entry points call this.
 
-    Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.
-    Cheap when the cache is already on.  A directory that cannot be created (a read-only home, say)
-    leaves the cache off rather than failing the caller; a malformed ``JAXNN_CACHE_MAX_BYTES`` is a
-    ValueError.
+    Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.  Cheap when
+    the cache is on already.  A directory that cannot be created or written (a read-only home, say), or a bound
+    without the ``filelock`` package, leaves the cache off with one warning per process; a malformed
+    ``JAXNN_CACHE_MAX_BYTES`` is a ValueError.
     """
-    global _process_wide, _scope_saved
+    global _process_wide
     with _lock:
         if _opted_out():
             return None
         ours = _ours()
-        if ours is not None:  # on already (possibly only in a scope: now it stays on)
-            _process_wide, _scope_saved = ours, None
+        if ours is not None or _user_configured():
             return ours
-        if _user_configured():
-            return None
-        max_bytes = default_max_bytes()
         try:
-            return enable(max_bytes=max_bytes)
-        except OSError:
-            return None
-        except RuntimeError as error:
+            path, max_bytes = _usable_directory(None, default_max_bytes())
+        except (OSError, RuntimeError) as error:
             _warn_once(error)
             return None
-
-
-@contextlib.contextmanager
-def scoped(directory: str | os.PathLike | None = None, *, max_bytes: int | None = None) -> Iterator[Path | None]:
-    """Within the ``with`` block, cache compilations (the rules of :func:`enable_default`); afterwards
-    JAX's settings are what they were.
-
-    Yields the directory in use, or None when the cache stays as the user has it (opted out, or JAX's
-    cache configured by the user).  Inside a block that found the cache already on (by :func:`enable`,
-    :func:`enable_default` or an enclosing scope) nothing changes and nothing is put back.  The settings
-    are process-wide while any scope is open (see the module docstring): nested and concurrent scopes
-    are fine, and the settings are restored when the last of them ends.
-    """
-    global _scope_depth, _scope_path, _scope_saved
-    entered = False
-    with _lock:
-        path = None
-        if not _opted_out():
-            path = _ours()
-            if path is not None:
-                if _scope_depth > 0 and path == _scope_path:
-                    _scope_depth += 1
-                    entered = True
-            elif not _user_configured():
-                max_bytes = default_max_bytes() if max_bytes is None else max_bytes
-                saved = {name: getattr(jax.config, name) for name in _OPTIONS}
-                try:
-                    path = _configure(directory, max_bytes)
-                except (OSError, RuntimeError) as error:
-                    _restore(saved)
-                    if isinstance(error, RuntimeError):
-                        _warn_once(error)
-                    path = None
-                else:
-                    _scope_path, _scope_saved, _scope_depth = path, saved, 1
-                    entered = True
-    try:
-        yield path
-    finally:
-        if entered:
-            with _lock:
-                _scope_depth -= 1
-                if _scope_depth == 0:
-                    saved, _scope_saved, _scope_path = _scope_saved, None, None
-                    if saved is not None:
-                        _restore(saved)
+        if _user_configured():  # set by another thread while the directory was prepared: the user's choice wins
+            return None
+        _apply(path, max_bytes)
+        _process_wide = path
+        return path
 
 
 def clear(directory: str | os.PathLike | None = None) -> None:
@@ -230,8 +176,9 @@ def clear(directory: str | os.PathLike | None = None) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _configure(directory, max_bytes: int | None) -> Path:
-    """Point JAX's cache at ``directory`` with jaxnn's settings (process-wide); returns the directory."""
+def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
+    """``directory`` (default: :func:`default_directory`) created owner-only, shown to take a file, and the bound
+    checked; changes no JAX setting.  ``OSError`` when the directory cannot be created or written."""
     path = Path(directory).expanduser() if directory is not None else default_directory()
     max_bytes = default_max_bytes() if max_bytes is None else _checked_max_bytes(max_bytes)
     if max_bytes != -1 and importlib.util.find_spec("filelock") is None:
@@ -240,21 +187,24 @@ def _configure(directory, max_bytes: int | None) -> Path:
             f"or set {MAX_BYTES}=-1 for an unbounded cache"
         )
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:  # an existing directory may still refuse files (read-only mount, another user's): JAX would warn per write
+        handle, probe = tempfile.mkstemp(dir=path, prefix=".jaxnn-write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise OSError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
     if max_bytes != -1:
         _adopt_unbounded_entries(path)
+    return path, max_bytes
+
+
+def _apply(path: Path, max_bytes: int) -> None:
+    """Point JAX's cache at ``path`` with jaxnn's settings (process-wide)."""
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_compilation_cache_max_size", max_bytes)
     jax.config.update("jax_enable_compilation_cache", True)
     _jax_cache.reset_cache()  # JAX decides once per process whether and where to cache; let it decide again
-    return path
-
-
-def _restore(saved: dict) -> None:
-    for name, value in saved.items():
-        if getattr(jax.config, name) != value:
-            jax.config.update(name, value)
-    _jax_cache.reset_cache()  # drop the cache object JAX made for the scope's directory
 
 
 def _adopt_unbounded_entries(path: Path) -> None:
@@ -280,9 +230,8 @@ def _adopt_unbounded_entries(path: Path) -> None:
 def _ours() -> Path | None:
     """The directory jaxnn configured, if JAX's settings still point at it."""
     current = jax.config.jax_compilation_cache_dir
-    for path in (_scope_path, _process_wide):
-        if path is not None and current == str(path) and jax.config.jax_enable_compilation_cache:
-            return path
+    if _process_wide is not None and current == str(_process_wide) and jax.config.jax_enable_compilation_cache:
+        return _process_wide
     return None
 
 

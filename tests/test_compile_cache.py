@@ -1,4 +1,5 @@
-"""``jaxnn.compile_cache``: nothing on import; ``enable`` / ``enable_default`` / ``scoped``; the size bound.
+"""``jaxnn.compile_cache``: nothing on import; ``enable`` / ``enable_default``, once per process and never undone;
+threads and a user's own setting; an unusable directory; the size bound.
 
 JAX's cache settings and its cache object are process globals, so everything that switches the cache on
 runs in a fresh interpreter (:func:`_run`), which prints one JSON line with what it saw.
@@ -124,24 +125,22 @@ def test_the_default_directory_follows_xdg_cache_home(tmp_path):
         ({"JAX_ENABLE_COMPILATION_CACHE": "false"}, None),
     ],
 )
-def test_enable_default_and_scoped_respect_the_opt_out_and_a_users_own_cache(tmp_path, env, expected_dir):
+def test_enable_default_respects_the_opt_out_and_a_users_own_cache(tmp_path, env, expected_dir):
     cache, own = tmp_path / "cache", str(tmp_path / "own")
     env = {name: value.format(own=own) for name, value in env.items()}
     seen = _run(
         """
         from jaxnn import compile_cache
         before = settings()
-        with compile_cache.scoped() as scoped_path:
-            inside = settings()
         path = compile_cache.enable_default()
-        print(json.dumps({"path": path, "scoped": scoped_path, "unchanged": before == inside == settings(),
+        print(json.dumps({"path": path, "unchanged": before == settings(),
                           "dir": jax.config.jax_compilation_cache_dir}))
         """,
         tmp_path,
         JAXNN_CACHE_DIR=str(cache),
         **env,
     )
-    assert seen["path"] is None and seen["scoped"] is None and seen["unchanged"]
+    assert seen["path"] is None and seen["unchanged"]
     assert seen["dir"] == (expected_dir.format(own=own) if expected_dir else None)
     assert not cache.exists()
 
@@ -163,62 +162,102 @@ def test_enable_is_the_explicit_switch_whatever_the_environment_says(tmp_path):
     assert _cached(seen["entries"]) and not any(name.endswith("-atime") for name in seen["entries"])  # unbounded
 
 
-def test_scoped_caches_inside_the_block_only_and_restores_every_setting(tmp_path):
-    cache = tmp_path / "cache"
+def test_once_on_the_cache_stays_on_and_a_users_later_setting_stands(tmp_path):
+    cache, own = tmp_path / "cache", tmp_path / "own"
     seen = _run(
-        """
+        f"""
         from jaxnn import compile_cache
-        compile_one(1)  # JAX has compiled (and decided about its cache) before the scope
-        before = {name: repr(value) for name, value in jax.config.values.items()}
-        with compile_cache.scoped() as path:
-            inside = settings()
-            compile_one(2)
-            with compile_cache.scoped() as nested:
-                compile_one(3)
-            still_on = settings() == inside
-        in_scope = entries(str(path))
-        compile_one(4)  # after the block: not written
-        after = {name: repr(value) for name, value in jax.config.values.items()}
-        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
-        # Overlapping (not nested) scopes, as two threads would have them: on until the last one ends.
-        first, second = compile_cache.scoped(), compile_cache.scoped()
-        first.__enter__(); second.__enter__(); first.__exit__(None, None, None)
-        overlapping_on = jax.config.jax_compilation_cache_dir == str(path)
-        second.__exit__(None, None, None)
-        print(json.dumps({"path": str(path), "nested": str(nested), "inside": inside, "still_on": still_on,
-                          "in_scope": in_scope, "after_scope": entries(str(path)), "changed": changed,
-                          "overlapping_on": overlapping_on, "dir": jax.config.jax_compilation_cache_dir}))
+        compile_one(1)  # JAX has compiled (and decided about its cache) before jaxnn turns it on
+        path = compile_cache.enable_default()
+        compile_one(2)
+        on = settings()
+        jax.config.update("jax_compilation_cache_dir", {str(own)!r})  # the user's own choice, later
+        again = compile_cache.enable_default()  # the next fit: leaves the user's setting alone
+        print(json.dumps({{"path": str(path), "on": on, "again": again, "after": settings(),
+                          "entries": entries(str(path))}}))
         """,
         tmp_path,
         JAXNN_CACHE_DIR=str(cache),
     )
-    assert seen["path"] == seen["nested"] == str(cache)
-    assert seen["inside"]["jax_compilation_cache_dir"] == str(cache)
-    assert seen["inside"]["jax_persistent_cache_min_compile_time_secs"] == 0.0
-    assert seen["still_on"] and seen["overlapping_on"]
-    assert len(_cached(seen["in_scope"])) >= 2  # the two lambdas compiled inside (and their helpers)
-    assert seen["after_scope"] == seen["in_scope"]
-    assert seen["changed"] == [] and seen["dir"] is None
+    assert seen["path"] == seen["on"]["jax_compilation_cache_dir"] == str(cache)
+    assert _cached(seen["entries"])  # compiled after enable_default, in a process that had compiled before
+    assert seen["again"] is None
+    assert seen["after"] == seen["on"] | {"jax_compilation_cache_dir": str(own)}
 
 
-def test_a_scope_inside_an_enabled_cache_leaves_it_on(tmp_path):
-    cache = tmp_path / "cache"
+def test_threads_fitting_while_another_sets_the_cache_leave_the_users_setting_in_force(tmp_path):
+    """Two threads fit estimators one after another (each fit an entry point that may turn jaxnn's cache on) while
+    a third switches JAX's cache to the user's own directory in the middle of their fits: afterwards the user's
+    directory is the one in force, and no fit failed."""
+    cache, own = tmp_path / "cache", tmp_path / "own"
     seen = _run(
-        """
-        from jaxnn import compile_cache
-        with compile_cache.scoped() as scoped_path:
-            promoted = compile_cache.enable_default()  # an entry point inside a scope: on for good
-        after_promotion = jax.config.jax_compilation_cache_dir
-        with compile_cache.scoped() as inner:
-            pass
-        print(json.dumps({"scoped": str(scoped_path), "promoted": str(promoted), "inner": str(inner),
-                          "after_promotion": after_promotion, "dir": jax.config.jax_compilation_cache_dir}))
+        f"""
+        import threading, time
+        import numpy as np
+        from jaxnn import NeuralNetClassifier
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(60, 3)).astype(np.float32)
+        y = (x[:, 0] > 0).astype(int)
+        errors, fits_done = [], []
+
+        def fits(seed, stop):
+            try:
+                while not stop.is_set():
+                    model = NeuralNetClassifier((4,), solver="sgd", max_iter=3, random_state=seed)
+                    model.fit(x, y).predict(x)
+                    fits_done.append(seed)
+            except Exception as error:
+                errors.append(repr(error))
+
+        settings_seen = []
+        for pause in (0.05, 0.2, 0.4):
+            stop = threading.Event()
+            threads = [threading.Thread(target=fits, args=(seed, stop)) for seed in (0, 1)]
+            for thread in threads:
+                thread.start()
+            while len(set(fits_done)) < 2:  # both threads are fitting
+                time.sleep(0.01)
+            time.sleep(pause)
+            jax.config.update("jax_compilation_cache_dir", {str(own)!r})  # the user's choice, mid-fits
+            before = len(fits_done)
+            time.sleep(0.3)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            settings_seen.append((jax.config.jax_compilation_cache_dir, len(fits_done) > before))
+            jax.config.update("jax_compilation_cache_dir", None)  # the next round starts from JAX's default
+            fits_done.clear()
+        print(json.dumps({{"seen": settings_seen, "errors": errors}}))
         """,
         tmp_path,
         JAXNN_CACHE_DIR=str(cache),
     )
-    assert seen["scoped"] == seen["promoted"] == seen["inner"] == str(cache)
-    assert seen["after_promotion"] == seen["dir"] == str(cache)
+    assert seen["errors"] == []
+    assert seen["seen"] == [[str(own), True]] * 3  # fits went on after the change, and the change stands
+
+
+def test_a_directory_that_cannot_be_written_leaves_the_cache_off_with_one_warning(tmp_path):
+    """``/proc`` exists but takes no file, even from root: JAX would warn at every compilation it tries to write."""
+    seen = _run(
+        """
+        import numpy as np
+        from jaxnn import NeuralNetClassifier
+        x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for hidden in (3, 4, 5):
+                NeuralNetClassifier((hidden,), max_iter=2, random_state=0).fit(x, (x[:, 0] > 0).astype(int)).predict(x)
+        print(json.dumps({"warnings": [str(w.message) for w in caught if "cache" in str(w.message).lower()],
+                          "dir": jax.config.jax_compilation_cache_dir}))
+        """,
+        tmp_path,
+        JAXNN_CACHE_DIR="/proc",
+    )
+    assert seen["dir"] is None
+    assert len(seen["warnings"]) == 1, seen["warnings"]
+    assert "compilation cache stays off" in seen["warnings"][0] and "/proc cannot be written" in seen["warnings"][0]
+    assert "persistent compilation cache" not in seen["stderr"].lower()  # nothing from JAX's cache either
 
 
 def test_the_bound_evicts_least_recently_used_entries(tmp_path):
@@ -272,17 +311,16 @@ def test_without_filelock_a_bound_is_a_clear_error_and_the_default_stays_off(tmp
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             default = compile_cache.enable_default()
-            with compile_cache.scoped() as scoped_path:
-                pass
+            again = compile_cache.enable_default()
         unbounded = compile_cache.enable(max_bytes=-1)
-        print(json.dumps({"error": error, "default": default, "scoped": scoped_path,
+        print(json.dumps({"error": error, "default": default, "again": again,
                           "warnings": [str(w.message) for w in caught], "unbounded": str(unbounded)}))
         """,
         tmp_path,
         JAXNN_CACHE_DIR=str(tmp_path / "cache"),
     )
     assert "'filelock'" in seen["error"] and "JAXNN_CACHE_MAX_BYTES=-1" in seen["error"]
-    assert seen["default"] is None and seen["scoped"] is None
+    assert seen["default"] is None and seen["again"] is None
     assert len(seen["warnings"]) == 1 and "stays off" in seen["warnings"][0]  # warned once, not per call
     assert seen["unbounded"] == str(tmp_path / "cache")
 

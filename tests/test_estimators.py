@@ -381,9 +381,10 @@ def test_plain_descent_with_an_l2_rate_equals_the_injected_optax_chain_bit_for_b
         np.testing.assert_array_equal(got, want)
 
 
-def test_fit_and_predict_cache_their_programs_and_leave_jaxs_settings_as_they_were(tmp_path):
-    """The estimators are entry points: each fit (and predict) turns jaxnn's persistent compilation cache on
-    for its own duration (jaxnn.compile_cache.scoped), unless the user opted out or configured JAX's cache."""
+def test_fit_and_predict_turn_the_cache_on_for_the_process_unless_opted_out(tmp_path):
+    """The estimators are entry points: a fit (and the first prediction) turns jaxnn's persistent compilation cache
+    on for the rest of the process (jaxnn.compile_cache.enable_default), unless the user opted out or configured
+    JAX's cache."""
     code = """
 import json, jax, numpy as np
 from jaxnn import NeuralNetClassifier
@@ -397,13 +398,15 @@ print(json.dumps([jax.config.jax_compilation_cache_dir, jax.config.jax_persisten
         env = {**environment, "JAXNN_CACHE_DIR": str(cache), **extra}
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout.strip().splitlines()[-1]) == [None, 1.0]  # JAX's own defaults again
+        settings = json.loads(done.stdout.strip().splitlines()[-1])
         entries = sorted(path.name for path in cache.iterdir()) if cache.exists() else []
         if expect_entries:
+            assert settings == [str(cache), 0.0]  # on, and left on
             assert any(name.startswith("jit__draw_shuffle_key") for name in entries), entries
             assert any(name.startswith("jit__network_predictions") for name in entries), entries
             shutil.rmtree(cache)
         else:
+            assert settings == [None, 1.0]  # JAX's own defaults
             assert entries == []
 
 

@@ -7,9 +7,9 @@ checks and encodes the data (:mod:`jaxnn.sklearn.targets`), :mod:`jaxnn.sklearn.
 network and trains them (the only door to jaxnn's training engine), and the results become the fitted
 attributes.  A first fit builds the training loop (and the shuffle key's small program, shared by every
 network), prediction one more: one cached compiled forward pass (every input of up to 256 rows shares one).
-Each ``fit`` and ``predict`` keeps them in jaxnn's persistent compilation cache for the duration of the call
-(:func:`jaxnn.compile_cache.scoped`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user is
-left as it is), so a new process loads them instead of compiling them.
+``fit`` and the first prediction turn jaxnn's persistent compilation cache on for the process
+(:func:`jaxnn.compile_cache.enable_default`: off with ``JAXNN_COMPILE_CACHE=0``; a cache configured by the user
+is left as it is), so a new process loads them instead of compiling them.
 """
 
 from __future__ import annotations
@@ -250,9 +250,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         tasks = None if incremental else self._tasks(setup, sample_weight)
         if is_lbfgs(setup.config.solver):
             return self._fit_lbfgs(setup, tasks)
-        # The compilation cache is on for this call only (jaxnn.compile_cache.scoped: the user's settings win
-        # and come back afterwards); float64 input trains in float64, inside enable_x64 for this call only.
-        with compile_cache.scoped(), precision(setup.X.dtype):
+        # float64 input trains in float64, inside enable_x64 for this call only.
+        compile_cache.enable_default()
+        with precision(setup.X.dtype):
             results = train_plans(self._plans(setup), watches(tasks))
         return self._finish(setup, results, tasks)
 
@@ -274,7 +274,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "solver that takes steps ('adam', 'sgd', 'gd')"
             )
         X, dtype = setup.X, setup.X.dtype
-        with compile_cache.scoped(), precision(dtype):
+        compile_cache.enable_default()
+        with precision(dtype):
             if setup.continuing:
                 params = [{"W": np.asarray(w, dtype), "b": np.asarray(b, dtype)} for w, b in self._params_pairs()]
             else:
@@ -642,16 +643,16 @@ def fit_estimators(estimators, datasets) -> list:
             except Exception as error:  # returned where the lone fit raises it
                 outcomes[index] = error
         plans: dict[int, list[Plan]] = {}
-        with compile_cache.scoped():
-            for index, setup in list(setups.items()):
-                try:
-                    with precision(setup.X.dtype):
-                        plans[index] = estimators[index]._plans(setup)
-                except Exception as error:
-                    outcomes[index] = error
-                    del setups[index]
-            heard = [watch for index, own in plans.items() for watch in watches(tasks[index]) or [None] * len(own)]
-            results = iter(train_plans([plan for planned in plans.values() for plan in planned], heard))
+        compile_cache.enable_default()
+        for index, setup in list(setups.items()):
+            try:
+                with precision(setup.X.dtype):
+                    plans[index] = estimators[index]._plans(setup)
+            except Exception as error:
+                outcomes[index] = error
+                del setups[index]
+        heard = [watch for index, own in plans.items() for watch in watches(tasks[index]) or [None] * len(own)]
+        results = iter(train_plans([plan for planned in plans.values() for plan in planned], heard))
         for index, planned in plans.items():  # results come in the order of the plans
             own = [next(results) for _ in planned]
             try:

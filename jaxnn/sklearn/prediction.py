@@ -11,7 +11,7 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
    compilations few;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
-   of time, inside the persistent compilation cache's scope) and kept: a call toggles no process-wide
+   of time, with jaxnn's persistent compilation cache on) and kept: a call toggles no process-wide
    setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
    float32 in float32.
 
@@ -131,11 +131,12 @@ class Predictor:
 @lru_cache(maxsize=64)
 def _compiled(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
     """``forward`` for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled once per process
-    (shared by every estimator with that network) inside the persistent compilation cache's scope."""
+    (shared by every estimator with that network), with jaxnn's persistent compilation cache on
+    (:func:`jaxnn.compile_cache.enable_default`)."""
     params = [
         {"W": jax.ShapeDtypeStruct(w_shape, w_dtype), "b": jax.ShapeDtypeStruct(b_shape, b_dtype)}
         for w_shape, w_dtype, b_shape, b_dtype in shapes
     ]
     x = jax.ShapeDtypeStruct((rows, shapes[0][0][-2]), dtype_name)
-    with compile_cache.scoped():
-        return jax.jit(partial(forward, *static)).lower(params, x).compile()
+    compile_cache.enable_default()
+    return jax.jit(partial(forward, *static)).lower(params, x).compile()
