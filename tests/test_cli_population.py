@@ -160,7 +160,7 @@ def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monke
     assert files == {"checkpoint.npz", "history.csv", "metrics.json", "population.csv"}
 
 
-def test_ctrl_c_stops_a_population_with_nothing_written(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_stops_a_population_with_its_best_members_checkpoint_written(tmp_path, capsys, monkeypatch):
     real_fit_many = cli_population.fit_many
 
     def fit_many_then_ctrl_c(*args, **kwargs):
@@ -171,10 +171,13 @@ def test_ctrl_c_stops_a_population_with_nothing_written(tmp_path, capsys, monkey
     monkeypatch.setattr(cli_population, "fit_many", fit_many_then_ctrl_c)
     assert train(*GRID, "--quiet", "--out", tmp_path) == 130
     err = capsys.readouterr().err
+    config = checkpoint.read_config(tmp_path / "checkpoint.npz")
+    assert config["epoch"] == 1 and config["lr"] in (0.05, 0.2) and config["seed"] in (0, 1)
     assert err.strip().splitlines()[-1] == (
-        "jaxnn-train: interrupted at epoch 1; a population run writes its files only at the end: nothing was saved"
+        f"jaxnn-train: interrupted at epoch 1; checkpoint of the best member so far (--lr {config['lr']:g} --seed "
+        f"{config['seed']}) in {tmp_path}; continue it with --resume {tmp_path}"
     )
-    assert list(tmp_path.iterdir()) == []  # the lock is gone too
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"]  # no lock; the other files come at the end
 
 
 def test_single_values_are_a_single_run(tmp_path):

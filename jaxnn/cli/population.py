@@ -18,8 +18,10 @@ The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
 The members are split across the run's devices (``--devices``), one compiled program.  What a population run
 does not do (:mod:`jaxnn.cli.refusals`): several hosts (the multi-host flags are usage errors), ``--resume``
-with lists, and ``--checkpoint-every``.  It writes its files once, at the end: a stop signal (Ctrl-C: exit
-status 130; SIGTERM 143, SIGHUP 129) stops it at the next chunk boundary having written nothing.
+with lists, and ``--checkpoint-every``.  Its checkpoint is the best member's, as that member's single run writes
+it (so ``--resume`` continues the best member alone): every ``--checkpoint-seconds`` and when a stop signal
+(Ctrl-C: exit status 130; SIGTERM 143, SIGHUP 129) ends the run at the next chunk boundary; the other files
+(metrics, plots, ``population.csv``) come once, at the end.
 """
 
 from __future__ import annotations
@@ -257,22 +259,44 @@ def _progress_values(members: Members) -> tuple[float, None, float]:
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 
 
+class _BestCheckpoint:
+    """The population's checkpoint: the best member's, written by :func:`population_results.save_best`."""
+
+    def __init__(self, setups: list[RunSetup]):
+        self.setups, self.saved = setups, None  # saved: the member last written, None before (or without a best)
+
+    def save(self, members: Members) -> None:
+        states = [_member_state(members, index) for index in range(len(self.setups))]
+        self.saved = population_results.save_best(self.setups, states, _as_single_run)
+
+    def interrupted(self, members: Members) -> str:
+        """The line a stop signal ends the run with."""
+        out = self.setups[0].out
+        if out is None or self.saved is None:
+            why = "no --out" if out is None else "no member has finite test metrics"
+            return f"{PROG}: interrupted at epoch {members.epoch}; nothing was saved ({why})"
+        options = self.setups[self.saved].options
+        return (
+            f"{PROG}: interrupted at epoch {members.epoch}; checkpoint of the best member so far (--lr "
+            f"{options['lr']:g} --seed {options['seed']}) in {out}; continue it with --resume {out}"
+        )
+
+
 def train(setups: list[RunSetup], progress: Progress, stop: StopSignals) -> list[TrainState]:
     """Train every member's run together, in chunks (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to
     ``epochs`` or its divergence.
 
     Returns one :class:`TrainState` per member, its optimiser state in ``fit_many``'s form (see
-    :func:`jaxnn.optimizers.fixed_rate_state`).  Ctrl-C raises :class:`Interrupted` at the next chunk boundary,
-    with nothing saved.
+    :func:`jaxnn.optimizers.fixed_rate_state`).  With ``--out`` the best member's checkpoint is written every
+    ``--checkpoint-seconds``; a stop signal writes it and raises :class:`Interrupted` at the next chunk boundary.
     """
     population, members = _population(setups)
+    best = _BestCheckpoint(setups)
     hooks = Hooks(
         held_out=partial(_with_held_out, population),
         progress=_progress_values,
-        interrupted=lambda members: (
-            f"{PROG}: interrupted at epoch {members.epoch}; a population run writes its files only at the end: "
-            "nothing was saved"
-        ),
+        interrupted=best.interrupted,
+        save=None if setups[0].out is None else best.save,
         finished=lambda members: not members.alive.any(),
     )
     schedule = Schedule(setups[0].epochs, None, setups[0].checkpoint_seconds)

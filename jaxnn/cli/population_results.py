@@ -25,7 +25,7 @@ from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
 from jaxnn.cli.report import PopulationCurves, metrics_of, non_finite_metrics, summary, write_results, write_text
 from jaxnn.cli.training import CHECKPOINT_FILE, RunSetup, TrainState, save_checkpoint
 
-__all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv"]
+__all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv", "save_best"]
 
 POPULATION_FILE = "population.csv"
 
@@ -77,6 +77,18 @@ def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dic
         score = "test accuracy" if metrics[0]["task"] == "classification" else "test R^2"
         line += f"; best by {score}: {_member_label(setups[best], best)}"
     return line + (f" (every member in {POPULATION_FILE})" if setups[0].out is not None else "")
+
+
+def save_best(
+    setups: list[RunSetup], states: list[TrainState], as_single_run: Callable[[RunSetup, TrainState], TrainState]
+) -> int | None:
+    """The best member's ``checkpoint.npz`` now, as its single run writes it (``--resume`` continues it): the
+    population's checkpoint between chunks and when a stop signal ends the run.  Returns the member's index, or
+    None (nothing written) when no member has finite test metrics."""
+    best = best_member([metrics_of(setup, state)[0] for setup, state in zip(setups, states, strict=True)])
+    if best is not None:
+        save_checkpoint(setups[best], as_single_run(setups[best], states[best]))
+    return best
 
 
 def finish(

@@ -35,7 +35,7 @@ RUN_KINDS = {
     "population": RunKind(
         "a population run (several --lr or --seed values)",
         ", or train the values one run at a time",
-        "writes its checkpoint (the best member's) only at the end",
+        "checkpoints its best member every --checkpoint-seconds, at its end and on Ctrl-C",
     ),
 }
 

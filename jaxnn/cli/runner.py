@@ -6,8 +6,9 @@ A mode gives the runner two things:
 * its *advance* function, the one place it calls the training library: ``advance(state, n)`` returns the
   state ``n`` epochs on (an L-BFGS iteration counts as an epoch and the state carries the L-BFGS state; a
   population's state holds every member).  :meth:`ChunkRunner.train` calls it once per chunk.
-* :class:`Hooks`: the held-out evaluation, the progress values, the checkpoint writer (None: the mode writes
-  its files only at the end), the stop test before ``--epochs`` (a divergence), and the line Ctrl-C ends with.
+* :class:`Hooks`: the held-out evaluation, the progress values, the checkpoint writer (None: the run writes no
+  checkpoint, as a population run without ``--out``), the stop test before ``--epochs`` (a divergence), and the
+  line Ctrl-C ends with.
 
 The state is a NamedTuple with ``epoch`` (epochs done), ``seconds`` (time in the advance calls, over every
 resumed run) and ``total_seconds`` (the same plus everything between chunks); the runner keeps the two times.
@@ -26,8 +27,7 @@ one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, an
 ``--checkpoint-seconds`` or more after the last write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or
 SIGHUP, received by any process; every process agrees on which) stops the run: a mode that checkpoints writes
 the state reached, and :class:`Interrupted` is raised with the mode's line.  A mode that checkpoints is also
-interrupted by a signal received during its last chunk; one that
-writes its files only at the end then finishes and writes them.
+interrupted by a signal received during its last chunk; one that writes no checkpoint then finishes.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Hooks(NamedTuple):
       held_out: the state with the held-out (test-split) loss at its epoch recorded.
       progress: ``(training loss, training accuracy or None, held-out loss)`` for :meth:`Progress.update`.
       interrupted: the line :class:`Interrupted` carries when Ctrl-C stops the run at ``state``.
-      save: writes the state's checkpoint; None when the mode writes its files only at the end.
+      save: writes the state's checkpoint; None when the run writes none.
       finished: whether training stops at ``state`` before ``--epochs`` (a divergence).
     """
 

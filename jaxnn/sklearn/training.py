@@ -324,17 +324,7 @@ def _population_key(plan: Plan):
     None for a run that goes alone: a continued fit, or a spec that would not be rebuilt from the
     solver and its settings (then member i would not be run i)."""
     spec = plan.spec
-    rebuilt = RunSpec(
-        spec.model,
-        spec.loss,
-        make(plan.solver, plan.settings, l2=True, schedule=schedule_of(spec.optimizer)),
-        spec.batch_size,
-        stopping=spec.stopping,
-        score=spec.score,
-        layout=spec.layout,
-        shuffle=spec.shuffle,
-        dropout=spec.dropout,
-    )
+    rebuilt = spec._replace(optimizer=make(plan.solver, plan.settings, l2=True, schedule=schedule_of(spec.optimizer)))
     if plan.alone or rebuilt != spec:
         return None
     static = spec._replace(batch_size=0) if plan.full_batch else spec
