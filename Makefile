@@ -38,10 +38,13 @@ VJP3_TESTS := tests/test_gradcheck.py tests/test_ops.py $(MODEL_GRADIENTS)::test
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not bench_harness"
 	JAX_CUSTOM_VJP3=1 $(BIN)/python -m pytest -q -n 2 $(VJP3_TESTS)
 
+# The benchmark harness's quick end-to-end test first (every regime and competitor measured and reported), then
+# the benchmarks themselves.
 bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench_harness tests/test_benchmarks.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/lbfgs.py --json benchmarks/results-lbfgs.json
 

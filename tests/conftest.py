@@ -36,3 +36,4 @@ def _compiled_programs_freed_after_the_module():
     yield
     jax.clear_caches()
     gc.collect()
+

@@ -74,6 +74,7 @@ def _positive(value) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.bench_harness  # minutes of CPU: make bench runs it first; make test leaves it out
 def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
     readme = tmp_path / "README.md"
     shutil.copy(BENCHMARKS / "README.md", readme)

@@ -48,8 +48,9 @@ def _wait_until_ready(process: subprocess.Popen) -> None:
     assert line == "ready\n", line + process.stderr.read()
 
 
-def _interrupt_after(process: subprocess.Popen, delay: float, presses: int = 1) -> None:
-    _wait_until_ready(process)
+def _interrupt_after(process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False) -> None:
+    if not ready:
+        _wait_until_ready(process)
     time.sleep(delay)
     for _ in range(presses):
         process.send_signal(signal.SIGINT)
@@ -110,15 +111,31 @@ def test_ctrl_c_before_the_handler_is_in_place_exits_130():
     assert finished.stderr == "jaxnn-train: interrupted before starting; nothing was saved\n", finished.stderr
 
 
+def _wait_for_cpu_seconds(process: subprocess.Popen, seconds: float) -> None:
+    """Until ``process`` has used ``seconds`` of CPU time (past its start-up and first compilations, whatever the
+    machine's load), or ended."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    while process.poll() is None:
+        with open(f"/proc/{process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / ticks >= seconds:  # utime + stime
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
     # a million epochs of digits in chunks of a fiftieth (checkpoints rarely asked for, so chunks are not cut
-    # short): the first chunk alone takes minutes, so only the second Ctrl-C can end it soon
+    # short): a chunk takes minutes, so only the second Ctrl-C can end it soon.  The presses come once the run
+    # trains (6 s of CPU time: start-up, the compilations and the short first chunk take about 3): one during
+    # start-up or the first chunk would end the run at once, and the second would find it gone.
     process = _start(
         "--dataset", "digits", "--epochs", 1_000_000, "--checkpoint-seconds", 100_000, "--quiet", "--out", tmp_path
     )
     try:
-        _interrupt_after(process, 3.0, presses=2)
+        _wait_until_ready(process)
+        _wait_for_cpu_seconds(process, 6.0)
+        _interrupt_after(process, 0.0, presses=2, ready=True)
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
