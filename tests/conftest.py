@@ -36,4 +36,3 @@ def _compiled_programs_freed_after_the_module():
     yield
     jax.clear_caches()
     gc.collect()
-
