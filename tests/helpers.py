@@ -199,3 +199,27 @@ def compilations():
         yield names
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def fitted_with_held_out(estimator, X, y, monkeypatch):
+    """``estimator.fit(X, y)`` (ConvergenceWarnings silenced) and the rows its early stopping held out: ``(estimator,
+    X_val, encoded validation targets)``, seen by a spy on the split, which runs as it is."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+
+    from jaxnn.sklearn import training
+
+    held_out = {}
+
+    def spy(X, targets, weight, **options):
+        parts = train_test_split(X, targets, weight, **options)
+        held_out["X"], held_out["targets"] = parts[1], parts[3]
+        return parts
+
+    monkeypatch.setattr(training, "train_test_split", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    return estimator, held_out["X"], held_out["targets"]

@@ -7,14 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import fitted_with_held_out
 from sklearn import metrics as skm
 from sklearn.datasets import make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn import metrics as jm
-from jaxnn.sklearn import training
 
 RNG = np.random.default_rng(0)
 
@@ -61,23 +59,6 @@ def _stop_epoch(scores, tol: float, n_iter_no_change: int) -> int:
     return len(scores)
 
 
-def _fitted(estimator, X, y, monkeypatch):
-    """``estimator.fit(X, y)`` and the validation rows its early stopping held out (seen by a spy on the
-    split, which runs as it is)."""
-    held_out = {}
-
-    def spy(X, targets, weight, **options):
-        parts = train_test_split(X, targets, weight, **options)
-        held_out["X"], held_out["targets"] = parts[1], parts[3]
-        return parts
-
-    monkeypatch.setattr(training, "train_test_split", spy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X, y)
-    return estimator, held_out["X"], held_out["targets"]
-
-
 NET = dict(early_stopping=True, validation_fraction=0.25, n_iter_no_change=4, random_state=0, max_iter=80)
 
 
@@ -92,7 +73,7 @@ def test_balanced_accuracy_stops_and_keeps_weights_where_a_host_side_recomputati
     X = X.astype(np.float32)
     tol = 1e-4
     estimator = NeuralNetClassifier((8,), scoring="balanced_accuracy", learning_rate_init=0.02, tol=tol, **NET)
-    chosen, X_val, targets = _fitted(estimator, X, y, monkeypatch)
+    chosen, X_val, targets = fitted_with_held_out(estimator, X, y, monkeypatch)
     y_val = _labels(chosen, targets)
     scores = np.asarray(chosen.validation_scores_)
     assert chosen.n_iter_ == len(scores) == _stop_epoch(scores, tol, 4) < 80
@@ -101,7 +82,7 @@ def test_balanced_accuracy_stops_and_keeps_weights_where_a_host_side_recomputati
     expected = skm.balanced_accuracy_score(y_val, chosen.predict(X_val))
     assert chosen.best_validation_score_ == pytest.approx(expected, abs=1e-6)
     # Another metric is another run: plain accuracy watches other numbers.
-    plain, X_val, targets = _fitted(
+    plain, X_val, targets = fitted_with_held_out(
         NeuralNetClassifier((8,), learning_rate_init=0.02, tol=tol, **NET), X, y, monkeypatch
     )
     expected = skm.accuracy_score(_labels(plain, targets), plain.predict(X_val))
@@ -113,13 +94,13 @@ def test_balanced_accuracy_stops_and_keeps_weights_where_a_host_side_recomputati
 def test_neg_log_loss_of_a_binary_classifier_and_neg_mae_of_a_regressor_are_the_kept_weights_scores(monkeypatch):
     X, y = make_classification(300, 5, random_state=2)
     estimator = NeuralNetClassifier((6,), scoring="neg_log_loss", learning_rate_init=0.02, **NET)
-    binary, X_val, targets = _fitted(estimator, X, y, monkeypatch)
+    binary, X_val, targets = fitted_with_held_out(estimator, X, y, monkeypatch)
     expected = -skm.log_loss(_labels(binary, targets), binary.predict_proba(X_val), labels=binary.classes_)
     assert binary.best_validation_score_ == pytest.approx(expected, rel=1e-9)
 
     X, y = make_regression(300, 5, noise=5.0, random_state=3)
     estimator = NeuralNetRegressor((6,), scoring="neg_mean_absolute_error", learning_rate_init=0.02, **NET)
-    regressor, X_val, targets = _fitted(estimator, X, y / np.std(y), monkeypatch)
+    regressor, X_val, targets = fitted_with_held_out(estimator, X, y / np.std(y), monkeypatch)
     mae = skm.mean_absolute_error(targets[:, 0], regressor.predict(X_val))
     assert regressor.best_validation_score_ == pytest.approx(-mae, rel=1e-9)
     assert regressor.n_iter_ == _stop_epoch(np.asarray(regressor.validation_scores_), 1e-4, 4)

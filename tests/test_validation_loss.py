@@ -9,33 +9,16 @@ import warnings
 import jax
 import numpy as np
 import pytest
+from helpers import fitted_with_held_out
 from sklearn import metrics as skm
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
-from jaxnn.sklearn import training
 from jaxnn.train import Stopping
 
 NET = dict(early_stopping=True, validation_fraction=0.25, n_iter_no_change=4, random_state=0, max_iter=60)
-
-
-def _fitted(estimator, X, y, monkeypatch):
-    """``estimator.fit(X, y)`` and the validation rows its early stopping held out (a spy on the split)."""
-    held_out = {}
-
-    def spy(X, targets, weight, **options):
-        parts = train_test_split(X, targets, weight, **options)
-        held_out["X"], held_out["targets"] = parts[1], parts[3]
-        return parts
-
-    monkeypatch.setattr(training, "train_test_split", spy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X, y)
-    return estimator, held_out["X"], held_out["targets"]
 
 
 def _kept_epoch(estimator) -> int:
@@ -46,7 +29,7 @@ def _kept_epoch(estimator) -> int:
 def test_a_classifiers_validation_loss_at_the_kept_epoch_is_the_log_loss_of_the_kept_weights(monkeypatch):
     X, y = make_classification(400, 6, n_informative=4, n_classes=3, random_state=1)
     estimator = NeuralNetClassifier((8,), alpha=0.0, learning_rate_init=0.02, **NET)
-    chosen, X_val, targets = _fitted(estimator, X, y, monkeypatch)
+    chosen, X_val, targets = fitted_with_held_out(estimator, X, y, monkeypatch)
     curve = np.asarray(chosen.validation_loss_curve_)
     assert len(curve) == len(chosen.validation_scores_) == len(chosen.loss_curve_) == chosen.n_iter_
     assert np.all(np.isfinite(curve))
@@ -61,7 +44,7 @@ def test_a_regressors_validation_loss_carries_the_l2_penalty_that_the_training_l
     X, y = make_regression(240, 5, noise=5.0, random_state=3)
     alpha = 0.5
     estimator = NeuralNetRegressor((6,), alpha=alpha, learning_rate_init=0.02, **NET)
-    regressor, X_val, targets = _fitted(estimator, X, y / np.std(y), monkeypatch)
+    regressor, X_val, targets = fitted_with_held_out(estimator, X, y / np.std(y), monkeypatch)
     half_mse = 0.5 * np.mean((targets[:, 0] - regressor.predict(X_val)) ** 2)
     n_train = X.shape[0] - X_val.shape[0]  # 180 rows: one batch of batch_size='auto' = min(200, rows)
     penalty = 0.5 * alpha / n_train * sum(float(np.sum(np.square(w))) for w in regressor.coefs_)
