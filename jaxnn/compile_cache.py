@@ -72,13 +72,6 @@ DIRECTORY = "JAXNN_CACHE_DIR"
 MAX_BYTES = "JAXNN_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of programs fit
 
-# The JAX options jaxnn sets (and a scope restores).
-_OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_compilation_cache_max_size",
-    "jax_enable_compilation_cache",
-)
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
 
