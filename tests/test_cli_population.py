@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 import shutil
 import signal
 import sys
@@ -89,7 +90,7 @@ def test_population_csv_lists_every_member_and_marks_the_best(grid_run):
     assert result["test_accuracy"] == float(rows[best]["test_accuracy"])
     assert result["train_loss"] == float(rows[best]["train_loss"])
     assert [int(row[0]) for row in history_rows(grid_run)[1:]] == list(range(1, 31))
-    expected = {"checkpoint.npz", "metrics.json", "history.csv", "population.csv"}
+    expected = {"checkpoint.npz", "population.npz", "metrics.json", "history.csv", "population.csv"}
     if importlib.util.find_spec("matplotlib") is not None:
         expected |= {"loss.png", "confusion.png"}
         assert (grid_run / "loss.png").read_bytes().startswith(PNG)
@@ -124,9 +125,10 @@ def test_minibatch_population_checkpoint_resumes_as_its_lone_run(tmp_path, optim
     assert train(*common, "--lr", lr, "--seed", seed, "--out", tmp_path / "lone") == 0
     assert any(name.startswith("opt_state/") for name in arrays(tmp_path / "lone"))
     assert_same_network(tmp_path / "grid", tmp_path / "lone")
-    for run in ("grid", "lone"):
-        assert train("--resume", tmp_path / run, "--epochs", "6", "--quiet") == 0
-    assert_same_network(tmp_path / "grid", tmp_path / "lone")
+    best_alone = ("--resume", tmp_path / "grid" / "checkpoint.npz", "--out", tmp_path / "best")
+    assert train(*best_alone, "--epochs", "6", "--quiet") == 0
+    assert train("--resume", tmp_path / "lone", "--epochs", "6", "--quiet") == 0
+    assert_same_network(tmp_path / "best", tmp_path / "lone")
 
 
 def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys):
@@ -142,7 +144,7 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
 
     assert train(*common, "--lr", "1e4,1e5", "--out", tmp_path / "all") == 1
     assert "no member of the population finished with finite test metrics" in capsys.readouterr().err
-    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv"}  # no best, no checkpoint
+    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv", "population.npz"}  # no best
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
 
 
@@ -157,27 +159,70 @@ def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monke
     progress = [line for line in captured.out.splitlines() if line.startswith("epoch")]
     assert len(progress) == 10 and progress[-1].startswith("epoch 30/30  loss ") and "test loss" in progress[-1]
     files = {path.name for path in tmp_path.iterdir()}
-    assert files == {"checkpoint.npz", "history.csv", "metrics.json", "population.csv"}
+    assert files == {"checkpoint.npz", "population.npz", "history.csv", "metrics.json", "population.csv"}
 
 
-def test_ctrl_c_stops_a_population_with_its_best_members_checkpoint_written(tmp_path, capsys, monkeypatch):
-    real_fit_many = cli_population.fit_many
+def ctrl_c_after_chunks(monkeypatch, chunks: int) -> None:
+    """Ctrl-C once the population's ``chunks``-th chunk has trained (jaxnn-train's handler only sets its flag)."""
+    real_fit_many, calls = cli_population.fit_many, []
 
     def fit_many_then_ctrl_c(*args, **kwargs):
         result = real_fit_many(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)  # as Ctrl-C: jaxnn-train's handler only sets its flag
+        calls.append(kwargs["epochs"])
+        if len(calls) == chunks:
+            signal.raise_signal(signal.SIGINT)
         return result
 
     monkeypatch.setattr(cli_population, "fit_many", fit_many_then_ctrl_c)
+
+
+def test_ctrl_c_stops_a_population_with_every_member_checkpointed(tmp_path, capsys, monkeypatch):
+    ctrl_c_after_chunks(monkeypatch, 1)
     assert train(*GRID, "--quiet", "--out", tmp_path) == 130
     err = capsys.readouterr().err
-    config = checkpoint.read_config(tmp_path / "checkpoint.npz")
+    config = checkpoint.read_config(tmp_path / "checkpoint.npz")  # the best member's, as its single run's
     assert config["epoch"] == 1 and config["lr"] in (0.05, 0.2) and config["seed"] in (0, 1)
     assert err.strip().splitlines()[-1] == (
-        f"jaxnn-train: interrupted at epoch 1; checkpoint of the best member so far (--lr {config['lr']:g} --seed "
-        f"{config['seed']}) in {tmp_path}; continue it with --resume {tmp_path}"
+        f"jaxnn-train: interrupted at epoch 1; every member checkpointed in {tmp_path}; continue with --resume "
+        f"{tmp_path} (the best member so far, --lr {config['lr']:g} --seed {config['seed']}, alone: --resume "
+        f"{tmp_path / 'checkpoint.npz'} --out NEWDIR)"
     )
-    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"]  # no lock; the other files come at the end
+    stored = checkpoint.read_config(tmp_path / "population.npz")
+    assert stored["epoch"] == 1 and stored["lr"] == [0.05, 0.2] and stored["seed"] == [0, 1]
+    # no lock left; the other files come at the end
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint.npz", "population.npz"]
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_a_stopped_population_resumes_whole_and_ends_as_the_uninterrupted_one(tmp_path, monkeypatch, optimizer):
+    # adam: a per-member shuffle key, an optimiser state with each member's rate; gd: full batch
+    run = ("--optimizer", optimizer, "--lr", "0.01,0.05", "--seed", "3,4", "--epochs", "40", "--quiet")
+    if optimizer == "adam":
+        run += ("--batch-size", "32")
+    assert train(*run, "--out", tmp_path / "whole") == 0
+    with monkeypatch.context() as patch:
+        ctrl_c_after_chunks(patch, 3)
+        assert train(*run, "--out", tmp_path / "stopped") == 130
+    assert checkpoint.read_config(tmp_path / "stopped" / "population.npz")["epoch"] < 40
+    assert train("--resume", tmp_path / "stopped", "--quiet") == 0  # --epochs: the stored 40
+    for name in ("population.npz", "checkpoint.npz"):
+        whole, resumed = arrays(tmp_path / "whole", name), arrays(tmp_path / "stopped", name)
+        assert sorted(whole) == sorted(resumed)
+        for entry in whole:
+            np.testing.assert_array_equal(resumed[entry], whole[entry], err_msg=f"{name}: {entry}")
+    assert (tmp_path / "stopped" / "population.csv").read_text() == (tmp_path / "whole" / "population.csv").read_text()
+    assert history_rows(tmp_path / "stopped") == history_rows(tmp_path / "whole")
+
+
+def test_a_finished_population_resumes_to_more_epochs(grid_run, tmp_path, capsys):
+    resumed = tmp_path / "resumed"
+    shutil.copytree(grid_run, resumed)
+    assert train("--resume", resumed, "--epochs", "32") == 0
+    assert f"resuming {resumed / 'population.npz'} at epoch 30 of 32" in capsys.readouterr().out
+    assert checkpoint.read_config(resumed / "population.npz")["epoch"] == 32
+    rows = population_rows(resumed)
+    assert [row["epochs"] for row in rows] == ["32"] * 4
+    assert [int(row[0]) for row in history_rows(resumed)[1:]] == list(range(1, 33))
 
 
 def test_single_values_are_a_single_run(tmp_path):
@@ -193,11 +238,52 @@ def test_single_values_are_a_single_run(tmp_path):
     assert not (tmp_path / "given" / "population.csv").exists() and "population" not in metrics(tmp_path / "given")
 
 
-def test_resume_continues_the_best_member_as_a_single_run(grid_run, tmp_path):
-    resumed = tmp_path / "resumed"
-    shutil.copytree(grid_run, resumed)
-    assert train("--resume", resumed, "--epochs", "32", "--quiet") == 0
-    assert checkpoint.read_config(resumed / "checkpoint.npz")["epoch"] == 32
+def test_the_best_member_continues_alone_from_its_checkpoint_in_its_own_out(grid_run, tmp_path, capsys):
+    best = grid_run / "checkpoint.npz"
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", best, "--epochs", "32")
+    assert exit_info.value.code == 2
+    assert f"{grid_run} holds a population run; continuing its best member alone from {best}" in (
+        capsys.readouterr().err
+    )
+    assert train("--resume", best, "--epochs", "32", "--quiet", "--out", tmp_path / "best") == 0
+    config = checkpoint.read_config(tmp_path / "best" / "checkpoint.npz")
+    assert config["epoch"] == 32 and "population" not in metrics(tmp_path / "best")
+    assert not (tmp_path / "best" / "population.npz").exists()
+
+
+RESUME_REFUSALS = [
+    (("--lr", "0.05"), "--lr 0.05 differs from 0.05,0.2 in"),
+    (("--seed", "0,2"), "--seed 0,2 differs from 0,1 in"),
+    (("--epochs", "20"), "--epochs 20 is fewer than the 30 epochs the checkpoint has already done"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), RESUME_REFUSALS, ids=[" ".join(a) for a, _ in RESUME_REFUSALS])
+def test_a_resumed_population_keeps_its_lists_and_epochs(grid_run, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", grid_run, *args, "--quiet")
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_population_checkpoint_of_other_data_or_damaged_is_refused(grid_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(grid_run, copy)
+    with np.load(copy / "population.npz", allow_pickle=False) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    meta = json.loads(entries["meta"].tobytes())
+    meta["config"]["data_sha256"][1] = "0" * 64
+    entries["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(copy / "population.npz", **entries)
+    with pytest.raises(SystemExit):
+        train("--resume", copy, "--epochs", "32", "--quiet")
+    assert "the data differs from the data" in capsys.readouterr().err
+
+    (copy / "population.npz").write_bytes((grid_run / "population.npz").read_bytes()[:-100])
+    with pytest.raises(SystemExit):
+        train("--resume", copy, "--epochs", "32", "--quiet")
+    assert "population.npz" in capsys.readouterr().err
 
 
 BAD_LISTS = [

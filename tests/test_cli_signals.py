@@ -1,6 +1,7 @@
 """jaxnn-train as a process among others: Ctrl-C at any moment, and one writer per output directory."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,12 +239,13 @@ def test_sigterm_and_sighup_stop_every_mode_as_ctrl_c_does(tmp_path, mode):
         assert f"jaxnn-train: {name}: stopping at the next safe point (a second signal quits at once)" in err, err
         assert "Traceback" not in err and not (out / LOCK_FILE).exists(), err
         config = checkpoint.read_config(out / "checkpoint.npz")
-        if mode == "population":  # the best member's checkpoint, which --resume continues alone
-            member = f"--lr {config['lr']:g} --seed {config['seed']}"
-            line = f"interrupted at epoch {config['epoch']}; checkpoint of the best member so far ({member}) in {out}"
-            assert f"{line}; continue it with --resume {out}" in err, err
-            assert train("--resume", out, "--epochs", config["epoch"] + 2, "--quiet") == 0
-            assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == config["epoch"] + 2
+        if mode == "population":  # every member's state, which --resume continues whole
+            epoch = checkpoint.read_config(out / "population.npz")["epoch"]
+            assert config["epoch"] == epoch  # the best member's checkpoint.npz, written with it
+            line = f"interrupted at epoch {epoch}; every member checkpointed in {out}; continue with --resume {out}"
+            assert line in err, err
+            assert train("--resume", out, "--epochs", epoch + 2, "--quiet") == 0
+            assert checkpoint.read_config(out / "population.npz")["epoch"] == epoch + 2
         else:
             unit = "iteration" if mode == "lbfgs" else "epoch"
             line = f"interrupted at {unit} {config['epoch']}; checkpoint in {out}; continue with --resume {out}"
@@ -356,16 +358,26 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+FULL_DISK = re.compile(
+    r"jaxnn-train: the disk is full: could not write (checkpoint|population checkpoint) at epoch \d+; "
+    r"the \1 of epoch (\d+) is kept\n"
+)
+
+
 @pytest.mark.slow
-def test_a_full_disk_while_checkpointing_is_one_line_and_exit_1(small_disk):
-    # the checkpoint grows with the loss history (4 bytes an epoch) until it and its .tmp no longer fit
-    run = shell("--epochs", "1000000", "--checkpoint-seconds", "0.2", "--quiet", "--out", str(small_disk), timeout=300)
+@pytest.mark.parametrize("lists", [(), ("--lr", "0.1,0.2")], ids=["single", "population"])
+def test_a_full_disk_while_checkpointing_is_one_line_and_exit_1(small_disk, lists):
+    # the checkpoints grow with the loss histories (4 bytes an epoch and member) until one and its .tmp do not fit
+    options = ("--epochs", "1000000", "--checkpoint-seconds", "0.2", "--quiet", "--out", str(small_disk))
+    run = shell(*lists, *options, timeout=300)
     assert run.returncode == 1, run.stderr
-    kept = checkpoint.read_config(small_disk / "checkpoint.npz")["epoch"]
-    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
-    assert run.stderr.startswith("jaxnn-train: the disk is full: could not write checkpoint at epoch "), run.stderr
-    assert run.stderr.endswith(f"; the checkpoint of epoch {kept} is kept\n"), run.stderr
-    assert not (small_disk / LOCK_FILE).exists() and not (small_disk / "checkpoint.npz.tmp").exists()
+    assert "Traceback" not in run.stderr, run.stderr
+    said = FULL_DISK.fullmatch(run.stderr)
+    assert said, run.stderr
+    kept = small_disk / ("checkpoint.npz" if said[1] == "checkpoint" else "population.npz")
+    assert checkpoint.read_config(kept)["epoch"] == int(said[2])
+    assert lists or said[1] == "checkpoint"
+    assert not (small_disk / LOCK_FILE).exists() and not list(small_disk.glob("*.tmp"))
 
 
 def test_an_out_directory_that_cannot_be_written_is_one_line_and_exit_2(small_disk):

@@ -19,6 +19,7 @@ SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, 
 * :mod:`~jaxnn.cli.lbfgs_training` — ``--optimizer lbfgs`` runs (full-batch L-BFGS);
 * :mod:`~jaxnn.cli.population` — several ``--lr``/``--seed`` values: one population (``jaxnn.fit_many``);
 * :mod:`~jaxnn.cli.population_results` — a population's best member, its files and the summary;
+* :mod:`~jaxnn.cli.population_checkpoint` — every member's state in ``population.npz``, which ``--resume`` continues;
 * :mod:`~jaxnn.cli.progress` — the progress bar or log lines;
 * :mod:`~jaxnn.cli.report` — metrics, ``metrics.json``, ``history.csv``, plots and the summary;
 * :mod:`~jaxnn.cli.command` — one invocation from the parsed options to the exit status;

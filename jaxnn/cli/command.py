@@ -29,7 +29,7 @@ from typing import Any
 from jaxnn import checkpoint, compile_cache
 from jaxnn.cli import lbfgs_training, population
 from jaxnn.cli import options as cli_options
-from jaxnn.cli.data import Problem, load_problem
+from jaxnn.cli.data import check_same_data, load_problem
 from jaxnn.cli.devices import Runtime, one_device, start_runtime
 from jaxnn.cli.errors import (
     EXIT_FAILED,
@@ -43,6 +43,7 @@ from jaxnn.cli.errors import (
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.locking import OutLock
+from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.progress import make_progress
 from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
 from jaxnn.cli.training import (
@@ -61,7 +62,7 @@ from jaxnn.cli.training import (
     train,
 )
 
-__all__ = ["execute"]
+__all__ = ["execute", "resumed_checkpoint"]
 
 
 def _stage(stop: StopSignals, before: str) -> None:
@@ -77,20 +78,34 @@ def _enable_compile_cache() -> None:
         raise CliError(str(error)) from None
 
 
+def resumed_checkpoint(resume: Path) -> Path:
+    """The checkpoint ``--resume`` continues: a file as named; for a directory, its population checkpoint when it
+    holds one (a population run continues whole), else its ``checkpoint.npz``."""
+    if resume.is_file():
+        return resume
+    return resume / (POPULATION_CHECKPOINT if (resume / POPULATION_CHECKPOINT).exists() else CHECKPOINT_FILE)
+
+
 def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """``(options, stored)``: the run's options, and the checkpoint's config when resuming."""
     given = cli_options.given_options(args)
     if args.resume is None:
         return cli_options.with_defaults(given), None
-    cli_options.refuse(given, ("resume lists",))
-    path = args.resume / CHECKPOINT_FILE
-    if not path.exists() and (args.resume / DIVERGED_FILE).exists():
+    path = resumed_checkpoint(args.resume)
+    if not path.exists() and path.name == CHECKPOINT_FILE and (path.parent / DIVERGED_FILE).exists():
         raise CliError(
             f"no checkpoint at {path}: that run diverged before its first checkpoint "
             f"({DIVERGED_FILE} holds its last finite state); start a new run with a smaller --lr"
         )
+    population = path.name == POPULATION_CHECKPOINT
+    if not population:
+        cli_options.refuse(given, ("resume lists",))
     stored = checkpoint.read_config(path)
     options = cli_options.agreeing_with(stored, given, path)
+    if population != bool(cli_options.listed_options(options)):
+        raise CliError(
+            f"{path} holds an invalid --lr/--seed: lists belong to a population's {POPULATION_CHECKPOINT}, only there"
+        )
     if "csv" not in given and options["csv"] is not None and not Path(options["csv"]).exists():
         raise CliError(
             f"the CSV file {options['csv']} that {path} was trained on is not there any more; "
@@ -100,15 +115,25 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 
 def _output_directory(args: argparse.Namespace) -> Path | None:
-    return args.out if args.out is not None else args.resume
+    """``--out``, else the directory of the checkpoint ``--resume`` continues (a population's best member,
+    continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own)."""
+    if args.out is not None or args.resume is None:
+        return args.out
+    path = resumed_checkpoint(args.resume)
+    if path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists():
+        raise CliError(
+            f"{path.parent} holds a population run; continuing its best member alone from {path} writes another "
+            "run's files: give it its own --out"
+        )
+    return path.parent
 
 
 def _check_fresh_out(args: argparse.Namespace, out: Path) -> None:
     """A fresh run does not overwrite another run's checkpoints unasked; with --overwrite it removes them."""
-    in_place = args.resume is not None and out.resolve() == args.resume.resolve()
+    in_place = args.resume is not None and out.resolve() == resumed_checkpoint(args.resume).parent.resolve()
     if in_place:
         return
-    existing = [out / name for name in (CHECKPOINT_FILE, DIVERGED_FILE) if (out / name).exists()]
+    existing = [out / name for name in (CHECKPOINT_FILE, DIVERGED_FILE, POPULATION_CHECKPOINT) if (out / name).exists()]
     if existing and not args.overwrite:
         raise CliError(
             f"{out} already holds a checkpoint; continue it with --resume {out}, "
@@ -131,26 +156,16 @@ def _make_directory(out: Path) -> None:
         raise CliError(f"cannot write in --out {out}: {error.strerror or error}; choose another --out") from None
 
 
-def _check_same_data(problem: Problem, stored: dict[str, Any], given_csv: str | None, path: Path) -> None:
-    if stored.get("data_sha256") == problem.fingerprint:
-        return
-    if given_csv is not None and given_csv != stored.get("csv"):
-        raise CliError(
-            f"--csv {given_csv} holds other data than {path} was trained on (their SHA-256 fingerprints differ); "
-            f"pass the file the run was trained on (it was at {stored.get('csv')})"
-        )
-    raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
-
-
 def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored):
     """Data, model and the starting state (fresh, or the checkpoint's)."""
     problem = load_problem(options)
     if runtime.main:
         for warning in problem.warnings:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    resume_path = args.resume / CHECKPOINT_FILE if args.resume is not None else None
+    resume_path = resumed_checkpoint(args.resume) if args.resume is not None else None
     if stored is not None:
-        _check_same_data(problem, stored, cli_options.given_options(args).get("csv"), resume_path)
+        given_csv = cli_options.given_options(args).get("csv")
+        check_same_data(problem.fingerprint, stored.get("data_sha256"), stored.get("csv"), given_csv, resume_path)
     _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)
@@ -256,12 +271,13 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         if out is not None and runtime.main:
             _check_fresh_out(args, out)
         if len(members) > 1:
-            return population.execute(args, stop, runtime, out, options)
+            resumed = None if stored is None else (resumed_checkpoint(args.resume), stored)
+            return population.execute(args, stop, runtime, out, options, resumed)
         setup, state = _prepare(args, stop, runtime, out, options, stored)
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:
-            print(f"resuming {args.resume / CHECKPOINT_FILE} at {unit} {state.epoch} of {setup.epochs}", flush=True)
+            print(f"resuming {resumed_checkpoint(args.resume)} at {unit} {state.epoch} of {setup.epochs}", flush=True)
         progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
         state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, stop)
         status = _finish(setup, state, resumed=stored is not None)

@@ -43,6 +43,7 @@ __all__ = [
     "MAX_AUTO_CLASSES",
     "CsvTable",
     "Problem",
+    "check_same_data",
     "class_labels",
     "csv_targets",
     "fingerprint",
@@ -270,6 +271,21 @@ def load_problem(options: dict[str, Any]) -> Problem:
     ``options["stratify"]`` None means "stratify classification".
     """
     return load_problems(options, (options["seed"],))[options["seed"]]
+
+
+def check_same_data(
+    fingerprint: str, stored_fingerprint: Any, stored_csv: str | None, given_csv: str | None, path: Path
+) -> None:
+    """A resumed run's data must be the data its checkpoint at ``path`` was trained on: the same ``fingerprint``
+    (``stored_csv``: where that data was; ``given_csv``: ``--csv`` given again, None when not given)."""
+    if stored_fingerprint == fingerprint:
+        return
+    if given_csv is not None and given_csv != stored_csv:
+        raise CliError(
+            f"--csv {given_csv} holds other data than {path} was trained on (their SHA-256 fingerprints differ); "
+            f"pass the file the run was trained on (it was at {stored_csv})"
+        )
+    raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
 
 
 def load_problems(options: dict[str, Any], seeds: Sequence[int]) -> dict[int, Problem]:

@@ -308,8 +308,9 @@ OPTIONS: dict[str, Option] = {
             parse=int, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
         ),
         Option(
-            "resume", "files", "continue the run checkpointed in DIR up to --epochs (files go to DIR unless --out says "
-            "otherwise)", "DIR", argument=Path,
+            "resume", "files", "continue the run checkpointed in DIR up to --epochs, a population whole (files go to "
+            "DIR unless --out says otherwise); DIR/checkpoint.npz: that network alone (a population's best member, "
+            "with its own --out)", "DIR", argument=Path,
         ),
         Option("overwrite", "files", "start afresh even if --out already holds a checkpoint", action="store_true"),
         Option("quiet", "files", "no progress, only the closing summary", action="store_true"),

@@ -300,7 +300,9 @@ def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
     """The run options and ``epochs`` of a checkpoint's config, each checked against its declaration.
 
     The file is not trusted: every value must be one the command line could have produced, of the right
-    JSON type.  Options added to jaxnn-train after the checkpoint was written get their ``legacy`` value.
+    JSON type.  Options added to jaxnn-train after the checkpoint was written get their ``legacy`` value.  A
+    population's checkpoint holds a list for a listed option (two or more distinct values, each checked): a tuple
+    here, as the command line gives it.
     """
     checked = {**RUN_OPTIONS, **_STORED_ONLY}
     missing = [name for name, option in checked.items() if option.legacy is REQUIRED and name not in stored]
@@ -309,6 +311,11 @@ def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
     options = {}
     for name, option in checked.items():
         value = stored[name] if name in stored else option.legacy(stored)
+        if option.listable and isinstance(value, list):  # a population's checkpoint: several distinct values
+            if len(value) < 2 or len(set(value)) < len(value) or not all(check_value(option, v) for v in value):
+                raise CliError(f"{path} holds an invalid {option.flag} list ({value!r}); was it written by {PROG}?")
+            options[name] = tuple(value)
+            continue
         if not check_value(option, value):
             raise CliError(f"{path} holds an invalid {option.flag} ({value!r}); was it written by {PROG}?")
         options[name] = value

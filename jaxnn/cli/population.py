@@ -17,11 +17,13 @@ member that diverges keeps its last finite state and stops, as a single run does
 The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
 The members are split across the run's devices (``--devices``), one compiled program.  What a population run
-does not do (:mod:`jaxnn.cli.refusals`): several hosts (the multi-host flags are usage errors), ``--resume``
-with lists, and ``--checkpoint-every``.  Its checkpoint is the best member's, as that member's single run writes
-it (so ``--resume`` continues the best member alone): every ``--checkpoint-seconds`` and when a stop signal
-(Ctrl-C: exit status 130; SIGTERM 143, SIGHUP 129) ends the run at the next chunk boundary; the other files
-(metrics, plots, ``population.csv``) come once, at the end.
+does not do (:mod:`jaxnn.cli.refusals`): several hosts (the multi-host flags are usage errors) and
+``--checkpoint-every``.  Its checkpoints (with ``--out``), every ``--checkpoint-seconds``, at the end and when a
+stop signal (Ctrl-C: exit status 130; SIGTERM 143, SIGHUP 129) ends the run at the next chunk boundary:
+``population.npz``, every member's state (:mod:`jaxnn.cli.population_checkpoint`), which ``--resume DIR``
+continues whole, and the best member's ``checkpoint.npz`` as its single run writes it, which ``--resume
+DIR/checkpoint.npz --out NEWDIR`` continues alone.  The other files (metrics, plots, ``population.csv``) come
+once, at the end.
 """
 
 from __future__ import annotations
@@ -38,16 +40,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import distributed
+from jaxnn import checkpoint, distributed
 from jaxnn.cli import options as cli_options
-from jaxnn.cli import population_results
-from jaxnn.cli.data import load_problems
+from jaxnn.cli import population_checkpoint, population_results
+from jaxnn.cli.data import check_same_data, load_problems
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, Interrupted
+from jaxnn.cli.errors import PROG, CliError, Interrupted
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
+    CHECKPOINT_FILE,
     RunSetup,
     TrainState,
     build_model,
@@ -59,14 +62,14 @@ from jaxnn.cli.training import (
 )
 from jaxnn.engine import member
 from jaxnn.layers import Params
-from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state
+from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state, init_state, make
 from jaxnn.train import fit_many, training_keys
 
 __all__ = ["Members", "Population", "advance", "execute", "train"]
 
 
 def _member_setups(
-    args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any]
+    args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any], epochs: int
 ) -> list[RunSetup]:
     """One :class:`RunSetup` per member, as its single run would have (without the sharded data: fit_many trains)."""
     members = cli_options.population_members(options)
@@ -79,7 +82,6 @@ def _member_setups(
     refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
     model = build_model(settled[0], head)
     targets = {seed: make_targets(problem, head, options["class_weight"]) for seed, problem in problems.items()}
-    epochs = args.epochs or cli_options.default("epochs", options)
     return [
         RunSetup(
             member_options,
@@ -131,8 +133,6 @@ def _training_data(setups: list[RunSetup]) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _take_new_where(keep_new: np.ndarray, new, old):
     """Per member (the leading axis), the leaf of ``new`` where ``keep_new``, else the leaf of ``old``."""
-    if old is None:
-        return new
 
     def pick(a, b):
         a, b = np.asarray(a), np.asarray(b)
@@ -145,6 +145,15 @@ def _solver_settings(options: dict[str, Any]) -> SolverSettings:
     if options["optimizer"] == "sgd":
         return SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"])
     return DEFAULT_SETTINGS
+
+
+def _fresh_opt_states(setups: list[RunSetup], params: Params, rates: np.ndarray) -> optax.OptState:
+    """Every member's fresh optimiser state in ``fit_many``'s form, its ``--lr`` in it (as ``fit_many`` makes it
+    when given none): the state training starts from, and the template a population checkpoint is read into."""
+    optimizer = make(setups[0].options["optimizer"], _solver_settings(setups[0].options))
+    dtype = jax.tree.leaves(params)[0].dtype
+    rates = np.asarray(rates, dtype)
+    return distributed.to_host(jax.vmap(partial(init_state, optimizer))(params, rates, np.zeros_like(rates)))
 
 
 def _initial_params(setups: list[RunSetup]) -> Params:
@@ -170,7 +179,7 @@ class Members(NamedTuple):
     """Every member's training state, chunk by chunk (host arrays, the member on the leading axis)."""
 
     params: Params  # every leaf with the member axis first
-    opt_state: optax.OptState | None  # fit_many's form (see jaxnn.optimizers.fixed_rate_state); None at first
+    opt_state: optax.OptState  # fit_many's form (see jaxnn.optimizers.fixed_rate_state)
     alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
     trained: np.ndarray  # (P,) the members the last chunk trained
     epochs: np.ndarray  # (P,) the epochs each member finished healthily
@@ -181,20 +190,25 @@ class Members(NamedTuple):
     total_seconds: float
 
 
-def _population(setups: list[RunSetup]) -> tuple[Population, Members]:
-    """The population's fixed parts and its state at epoch 0."""
+def _population_data(setups: list[RunSetup]) -> Population:
+    """The population's fixed parts."""
     x, y, weight = _training_data(setups)
     x_test, targets_test = (
         _stacked([setup.problem.x_test for setup in setups]),
         _stacked([setup.targets.test for setup in setups]),
     )
     rates, keys = np.asarray([setup.options["lr"] for setup in setups]), jnp.stack([setup.key for setup in setups])
-    count, nothing = len(setups), tuple(() for _ in setups)
-    start = Members(
-        _initial_params(setups), None, np.ones(count, bool), np.zeros(count, bool), np.zeros(count, np.int64),
-        nothing, nothing, 0, 0.0, 0.0,
+    return Population(setups, x, y, x_test, targets_test, rates, keys, weight)
+
+
+def _fresh_members(setups: list[RunSetup]) -> Members:
+    """The members' state at epoch 0."""
+    count, nothing, params = len(setups), tuple(() for _ in setups), _initial_params(setups)
+    rates = np.asarray([setup.options["lr"] for setup in setups])
+    return Members(
+        params, _fresh_opt_states(setups, params, rates), np.ones(count, bool), np.zeros(count, bool),
+        np.zeros(count, np.int64), nothing, nothing, 0, 0.0, 0.0,
     )  # fmt: skip
-    return Population(setups, x, y, x_test, targets_test, rates, keys, weight), start
 
 
 def advance(population: Population, members: Members, epochs: int) -> Members:
@@ -259,44 +273,53 @@ def _progress_values(members: Members) -> tuple[float, None, float]:
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 
 
-class _BestCheckpoint:
-    """The population's checkpoint: the best member's, written by :func:`population_results.save_best`."""
+class _Checkpoints:
+    """The population's checkpoints: every member's state (:mod:`jaxnn.cli.population_checkpoint`) and the best
+    member's ``checkpoint.npz`` (:func:`population_results.save_best`)."""
 
-    def __init__(self, setups: list[RunSetup]):
-        self.setups, self.saved = setups, None  # saved: the member last written, None before (or without a best)
+    def __init__(self, setups: list[RunSetup], options: dict[str, Any]):
+        self.setups, self.options = setups, options
+        self.best = None  # the best member at the last write (None before, or without one)
 
     def save(self, members: Members) -> None:
+        population_checkpoint.save(self.setups[0].out, self.setups, self.options, members)
         states = [_member_state(members, index) for index in range(len(self.setups))]
-        self.saved = population_results.save_best(self.setups, states, _as_single_run)
+        self.best = population_results.save_best(self.setups, states, _as_single_run)
 
     def interrupted(self, members: Members) -> str:
         """The line a stop signal ends the run with."""
         out = self.setups[0].out
-        if out is None or self.saved is None:
-            why = "no --out" if out is None else "no member has finite test metrics"
-            return f"{PROG}: interrupted at epoch {members.epoch}; nothing was saved ({why})"
-        options = self.setups[self.saved].options
+        if out is None:
+            return f"{PROG}: interrupted at epoch {members.epoch}; nothing was saved (no --out)"
+        line = f"{PROG}: interrupted at epoch {members.epoch}; every member checkpointed in {out}; continue with "
+        line += f"--resume {out}"
+        if self.best is None:
+            return line
+        options = self.setups[self.best].options
         return (
-            f"{PROG}: interrupted at epoch {members.epoch}; checkpoint of the best member so far (--lr "
-            f"{options['lr']:g} --seed {options['seed']}) in {out}; continue it with --resume {out}"
+            f"{line} (the best member so far, --lr {options['lr']:g} --seed {options['seed']}, alone: --resume "
+            f"{out / CHECKPOINT_FILE} --out NEWDIR)"
         )
 
 
-def train(setups: list[RunSetup], progress: Progress, stop: StopSignals) -> list[TrainState]:
-    """Train every member's run together, in chunks (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to
-    ``epochs`` or its divergence.
+def train(
+    setups: list[RunSetup], options: dict[str, Any], members: Members, progress: Progress, stop: StopSignals
+) -> list[TrainState]:
+    """Train every member's run together from ``members`` (fresh or resumed), in chunks
+    (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to ``epochs`` or its divergence.
 
     Returns one :class:`TrainState` per member, its optimiser state in ``fit_many``'s form (see
-    :func:`jaxnn.optimizers.fixed_rate_state`).  With ``--out`` the best member's checkpoint is written every
-    ``--checkpoint-seconds``; a stop signal writes it and raises :class:`Interrupted` at the next chunk boundary.
+    :func:`jaxnn.optimizers.fixed_rate_state`).  With ``--out`` the checkpoints are written every
+    ``--checkpoint-seconds`` and at the end; a stop signal writes them and raises :class:`Interrupted` at the next
+    chunk boundary.
     """
-    population, members = _population(setups)
-    best = _BestCheckpoint(setups)
+    population = _population_data(setups)
+    checkpoints = _Checkpoints(setups, options)
     hooks = Hooks(
         held_out=partial(_with_held_out, population),
         progress=_progress_values,
-        interrupted=best.interrupted,
-        save=None if setups[0].out is None else best.save,
+        interrupted=checkpoints.interrupted,
+        save=None if setups[0].out is None else checkpoints.save,
         finished=lambda members: not members.alive.any(),
     )
     schedule = Schedule(setups[0].epochs, None, setups[0].checkpoint_seconds)
@@ -329,15 +352,47 @@ def _as_single_run(setup: RunSetup, state: TrainState) -> TrainState:
     return state._replace(opt_state=fixed_rate_state(state.opt_state, setup.optimizer.init(state.params)))
 
 
+def _resumed_members(
+    setups: list[RunSetup], stored: dict[str, Any], path: Path, given_csv: str | None, start: Members
+) -> Members:
+    """The members' state in the population checkpoint at ``path`` (its config ``stored``), after checking that
+    every member's data is the data it trained on."""
+    fingerprints = stored.get("data_sha256")
+    if not isinstance(fingerprints, list) or len(fingerprints) != len(setups):
+        raise checkpoint.CheckpointError(f"{path} is corrupt: it does not hold one data fingerprint per member")
+    for setup, stored_fingerprint in zip(setups, fingerprints, strict=True):
+        check_same_data(setup.problem.fingerprint, stored_fingerprint, stored.get("csv"), given_csv, path)
+    members = population_checkpoint.load(path, start)
+    if members.epoch > setups[0].epochs:
+        raise CliError(
+            f"--epochs {setups[0].epochs} is fewer than the {members.epoch} epochs the checkpoint has already done"
+        )
+    return members
+
+
 def execute(
-    args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options: dict[str, Any]
+    args: argparse.Namespace,
+    stop: StopSignals,
+    runtime: Runtime,
+    out: Path | None,
+    options: dict[str, Any],
+    resumed: tuple[Path, dict[str, Any]] | None = None,
 ) -> int:
-    """Carry out a population run, from its options (lists included) to the exit status."""
-    setups = _member_setups(args, runtime, out, options)
+    """Carry out a population run, from its options (lists included) to the exit status; ``resumed``: the
+    population checkpoint it continues and its config."""
+    epochs = args.epochs or (resumed[1]["epochs"] if resumed else cli_options.default("epochs", options))
+    setups = _member_setups(args, runtime, out, options, epochs)
     if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
+    members = _fresh_members(setups)
+    if resumed is not None:
+        given_csv = cli_options.given_options(args).get("csv")
+        members = _resumed_members(setups, resumed[1], resumed[0], given_csv, members)
+        if not args.quiet:
+            print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
     name = f"{setups[0].problem.name} ({len(setups)} networks)"
-    states = train(setups, make_progress(args.quiet, setups[0].epochs, 0, name), stop)
+    progress = make_progress(args.quiet, epochs, members.epoch, name)
+    states = train(setups, options, members, progress, stop)
     status = population_results.finish(setups, states, options, _as_single_run)
     if stop.pressed:
         raise Interrupted(

@@ -7,8 +7,9 @@ the best.  Its test score has been used to choose it, so it is an optimistic est
 setting does on new data (hold out more data, or cross-validate, for an unbiased one).
 
 Files.  ``checkpoint.npz`` is the best member's, exactly as its single run's (its own ``--lr`` and
-``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume``
-continues it as a single run.  ``metrics.json``, ``history.csv`` and ``confusion.png`` are the best
+``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume
+DIR/checkpoint.npz`` continues it as a single run (``population.npz``, every member's state, is
+:mod:`jaxnn.cli.population_checkpoint`'s).  ``metrics.json``, ``history.csv`` and ``confusion.png`` are the best
 member's; ``metrics.json`` adds a ``population`` entry.  ``population.csv`` lists every member and
 ``loss.png`` draws every member's training loss, the best one's thick.
 

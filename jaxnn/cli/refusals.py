@@ -35,7 +35,7 @@ RUN_KINDS = {
     "population": RunKind(
         "a population run (several --lr or --seed values)",
         ", or train the values one run at a time",
-        "checkpoints its best member every --checkpoint-seconds, at its end and on Ctrl-C",
+        "checkpoints every member every --checkpoint-seconds, at its end and on Ctrl-C",
     ),
 }
 
@@ -104,8 +104,9 @@ def _classes_only(picked: Picked, task: str) -> str:
 
 def _resumed_lists(picked: Picked, context: None) -> str:
     return (
-        f"{_shown(picked)} list{'' if len(picked) > 1 else 's'} several values, which trains a population: only a "
-        "fresh run does that; --resume continues one network (give one value, or none)"
+        f"{_shown(picked)} list{'' if len(picked) > 1 else 's'} several values, which trains a population: a "
+        "fresh run starts one, and --resume continues the run its checkpoint holds, here one network (give one "
+        "value, or none)"
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -84,6 +85,7 @@ __all__ = [
     "stored_lbfgs_state",
     "train",
     "with_held_out",
+    "write_or_say_disk_full",
 ]
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -428,24 +430,26 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
         **({} if state.stopped is None else {"stopped": state.stopped}),
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
-    try:
-        _save(setup, state, path, config)
-    except OSError as error:
-        if not is_disk_full(error):
-            raise
-        what = unit(setup.options["optimizer"])
-        raise DiskFull(
-            f"{PROG}: the disk is full: could not write checkpoint at {what} {state.epoch}; {_kept(path, what)}"
-        ) from None
+    write = partial(_save, setup, state, path, config)
+    write_or_say_disk_full(path, unit(setup.options["optimizer"]), state.epoch, write)
     return path
 
 
-def _kept(path: Path, what: str) -> str:
-    """What a failed write of the checkpoint at ``path`` leaves: the checkpoint written before, if any."""
+def write_or_say_disk_full(
+    path: Path, what: str, epoch: int, write: Callable[[], None], name: str = "checkpoint"
+) -> None:
+    """``write()`` the checkpoint at ``path`` (of ``what``, epoch or iteration, ``epoch``); a full disk becomes
+    :class:`DiskFull`, whose line says which checkpoint the failed write left (the one written before, if any)."""
     try:
-        return f"the checkpoint of {what} {checkpoint.read_config(path)['epoch']} is kept"
-    except (OSError, checkpoint.CheckpointError):
-        return "no earlier checkpoint is there"
+        write()
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        try:
+            kept = f"the {name} of {what} {checkpoint.read_config(path)['epoch']} is kept"
+        except (OSError, checkpoint.CheckpointError):
+            kept = "no earlier checkpoint is there"
+        raise DiskFull(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
 
 
 def _save(setup: RunSetup, state: TrainState, path: Path, config: dict[str, Any]) -> None:
