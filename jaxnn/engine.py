@@ -28,8 +28,8 @@ Over devices and hosts.  With a ``mesh`` (``jaxnn.distributed.make_mesh``, after
 ``jaxnn.distributed.initialize`` for several hosts) one network's training rows are split across its devices
 (padded with rows of weight 0 to a multiple of the device count; data-parallel, ``jax.jit`` inserts the
 all-reduce of the gradient shares), and a population's members are split across them (``P / d`` per device,
-one compiled program).  The estimators' populations use :func:`local_mesh`: every local device, when there
-are several.
+one compiled program).  The estimators' populations use :func:`estimators_mesh`: every device taking part
+(this process's, or every process's after ``jaxnn.distributed.initialize``), when there are several.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ __all__ = [
     "default_group_size",
     "epoch_batches",
     "epochs_within",
+    "estimators_mesh",
     "forward",
-    "local_mesh",
     "member",
     "run_chunks",
     "stacked",
@@ -173,10 +173,15 @@ def default_group_size(n_members: int) -> int:
     return -(-n_members // n_groups)
 
 
-def local_mesh() -> jax.sharding.Mesh | None:
-    """A mesh over this process's devices when it has several, else None: where the estimators' populations
-    (``fit_estimators``, the searches) spread their members."""
-    devices = jax.local_devices()
+def estimators_mesh() -> jax.sharding.Mesh | None:
+    """A mesh over every device taking part when there are several, else None: where the estimators'
+    populations (``fit_estimators``, the searches) spread their members.
+
+    The devices are this process's, or, after ``jaxnn.distributed.initialize``, every process's: then every
+    process must make the same calls with the same data (as for ``fit_many`` with a mesh), and each gets every
+    member's result.
+    """
+    devices = jax.devices()  # every process's after jaxnn.distributed.initialize; else this process's
     if len(devices) < 2:
         return None
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none

@@ -365,6 +365,79 @@ def test_a_population_over_two_processes_equals_one_process():
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
+SEARCH_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
+    from jaxnn import NeuralNetClassifier, distributed, engine
+    from jaxnn.model_selection import GridSearchCV
+
+    address, n_processes, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if n_processes > 1:
+        distributed.initialize(address, n_processes, rank)
+    train, meshes = engine.train, []
+
+    def recording(*args, mesh=None, **kwargs):  # the devices each population of the search trains on
+        meshes.append(0 if mesh is None else mesh.devices.size)
+        return train(*args, mesh=mesh, **kwargs)
+
+    engine.train = recording
+    x, y = load_wine(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    search = GridSearchCV(
+        NeuralNetClassifier((8,), solver="adam", max_iter=20, random_state=0),
+        {"learning_rate_init": [0.003, 0.01, 0.03], "alpha": [1e-4, 1e-2]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ).fit(x, y)
+    report = {name: np.asarray(search.cv_results_[name]).tolist() for name in ("mean_test_score", "rank_test_score")}
+    report["refit"] = search.best_estimator_.predict_proba(x[:10]).tolist()
+    report["meshes"] = meshes
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_search_over_two_processes_gives_the_one_process_results():
+    """After jaxnn.distributed.initialize the estimators' populations (a search's candidates × folds, and its
+    refit) spread over every process's devices; every process gets the cv_results_ and the refit network of
+    a one-process search."""
+    address = f"127.0.0.1:{_free_port()}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SEARCH_PROCESS, address, "2", str(rank)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+            cwd=ROOT,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [process.communicate(timeout=240) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+    alone = subprocess.run(
+        [sys.executable, "-c", SEARCH_PROCESS, "", "1", "0"], capture_output=True, text=True, timeout=240,
+        env=_environment(), cwd=ROOT,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    one = json.loads(alone.stdout.strip().splitlines()[-1])
+    assert one["meshes"] == [0, 0]  # the candidates × folds, then the refit: one device, no mesh
+    for out, _ in outputs:
+        two = json.loads(out.strip().splitlines()[-1])
+        assert two["meshes"] == [2, 0]  # the population over both processes' devices; the refit alone, as ever
+        np.testing.assert_allclose(two["mean_test_score"], one["mean_test_score"], rtol=1e-6)
+        assert two["rank_test_score"] == one["rank_test_score"]
+        np.testing.assert_allclose(two["refit"], one["refit"], rtol=2e-5, atol=2e-6)
+
+
 POPULATION_RUN = textwrap.dedent(
     """
     import sys

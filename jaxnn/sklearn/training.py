@@ -484,7 +484,7 @@ def train_population(plans: list[Plan], watches: list[Watch | None] | None = Non
         axes=engine.Data(None if x.ndim == 2 else 0, 0, 0, *((None, None) if first.validation is None else (0, 0))),
         start_epoch=first.start_epoch,
         epochs=first.epochs,
-        mesh=engine.local_mesh(),  # several local devices: the members are split across them
+        mesh=engine.estimators_mesh(),  # several devices (of this process, or of every one): members split across them
         hook=_chunk_hook(plans, watches),
     )
     population = as_numpy(population)
