@@ -265,58 +265,28 @@ def test_a_population_split_over_eight_devices_equals_one_device_member_by_membe
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
-SEARCH = textwrap.dedent(
-    """
-    import json
-    import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.model_selection import StratifiedKFold
-    from jaxnn import NeuralNetClassifier
-    from jaxnn.model_selection import GridSearchCV
-
-    x, y = load_wine(return_X_y=True)
-    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
-    search = GridSearchCV(
-        NeuralNetClassifier((8,), solver="adam", max_iter=20, random_state=0),
-        {"learning_rate_init": [0.003, 0.01, 0.03], "alpha": [1e-4, 1e-2]},
-        cv=StratifiedKFold(3, shuffle=True, random_state=0),
-    ).fit(x, y)
-    results = search.cv_results_
-    print(json.dumps({name: np.asarray(results[name]).tolist() for name in ("mean_test_score", "rank_test_score")}))
-    """
-)
-
-
-def test_a_search_gives_the_same_cv_results_on_one_and_on_eight_devices():
-    """The estimators' populations are split across the local devices when there are several (members of one
-    population on each); the search's scores do not depend on the device count."""
-    reports = []
-    for devices in (1, 8):
-        done = subprocess.run(
-            [sys.executable, "-c", SEARCH],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=_environment(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"),
-        )
-        assert done.returncode == 0, done.stderr
-        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(reports[1]["mean_test_score"], reports[0]["mean_test_score"], rtol=1e-6)
-    assert reports[1]["rank_test_score"] == reports[0]["rank_test_score"]
-
-
-POPULATION_PROCESS = textwrap.dedent(
+POPULATIONS = textwrap.dedent(
     """
     import json, sys
     import jax
     import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
     import jaxnn
-    from jaxnn import distributed
+    from jaxnn import NeuralNetClassifier, distributed, engine
     from jaxnn.data import iris_split, one_hot
+    from jaxnn.model_selection import GridSearchCV
 
     address, n_processes, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     if n_processes > 1:
         distributed.initialize(address, n_processes, rank)
+    train, meshes = engine.train, []
+
+    def recording(*args, mesh=None, **kwargs):  # the devices each of the search's populations trains on
+        meshes.append(0 if mesh is None else mesh.devices.size)
+        return train(*args, mesh=mesh, **kwargs)
+
+    # fit_many on every device there is (of this process, or of every process)
     split = iris_split()
     x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
     model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
@@ -326,63 +296,9 @@ POPULATION_PROCESS = textwrap.dedent(
         learning_rate=np.logspace(-3, -1.5, 6).astype(np.float32), key=jax.random.split(jax.random.key(1), 6),
         mesh=distributed.make_mesh(),
     )
-    print(json.dumps([np.asarray(leaf).tolist() for leaf in jax.tree.leaves((result.params, result.history))]))
-    """
-)
+    report = {"fit_many": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((result.params, result.history))]}
 
-
-@pytest.mark.slow
-def test_a_population_over_two_processes_equals_one_process():
-    """fit_many(mesh=...) after jaxnn.distributed.initialize: 6 members, 3 on each process's device, end as in
-    one process, and both processes read every member."""
-    address = f"127.0.0.1:{_free_port()}"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", POPULATION_PROCESS, address, "2", str(rank)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_environment(),
-            cwd=ROOT,
-        )
-        for rank in (0, 1)
-    ]
-    try:
-        outputs = [process.communicate(timeout=240) for process in processes]
-    finally:
-        for process in processes:
-            process.kill()
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err
-    alone = subprocess.run(
-        [sys.executable, "-c", POPULATION_PROCESS, "", "1", "0"], capture_output=True, text=True, timeout=240,
-        env=_environment(), cwd=ROOT,
-    )  # fmt: skip
-    assert alone.returncode == 0, alone.stderr
-    one = json.loads(alone.stdout.strip().splitlines()[-1])
-    for out, _ in outputs:
-        for got, want in zip(json.loads(out.strip().splitlines()[-1]), one, strict=True):
-            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
-
-
-SEARCH_PROCESS = textwrap.dedent(
-    """
-    import json, sys
-    import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.model_selection import StratifiedKFold
-    from jaxnn import NeuralNetClassifier, distributed, engine
-    from jaxnn.model_selection import GridSearchCV
-
-    address, n_processes, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    if n_processes > 1:
-        distributed.initialize(address, n_processes, rank)
-    train, meshes = engine.train, []
-
-    def recording(*args, mesh=None, **kwargs):  # the devices each population of the search trains on
-        meshes.append(0 if mesh is None else mesh.devices.size)
-        return train(*args, mesh=mesh, **kwargs)
-
+    # a search: the estimators' populations spread over every device without being asked
     engine.train = recording
     x, y = load_wine(return_X_y=True)
     x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
@@ -391,31 +307,21 @@ SEARCH_PROCESS = textwrap.dedent(
         {"learning_rate_init": [0.003, 0.01, 0.03], "alpha": [1e-4, 1e-2]},
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
     ).fit(x, y)
-    report = {name: np.asarray(search.cv_results_[name]).tolist() for name in ("mean_test_score", "rank_test_score")}
-    report["refit"] = search.best_estimator_.predict_proba(x[:10]).tolist()
-    report["meshes"] = meshes
+    report |= {name: np.asarray(search.cv_results_[name]).tolist() for name in ("mean_test_score", "rank_test_score")}
+    report |= {"refit": search.best_estimator_.predict_proba(x[:10]).tolist(), "meshes": meshes}
     print(json.dumps(report))
     """
 )
 
 
-@pytest.mark.slow
-def test_a_search_over_two_processes_gives_the_one_process_results():
-    """After jaxnn.distributed.initialize the estimators' populations (a search's candidates × folds, and its
-    refit) spread over every process's devices; every process gets the cv_results_ and the refit network of
-    a one-process search."""
-    address = f"127.0.0.1:{_free_port()}"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", SEARCH_PROCESS, address, "2", str(rank)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_environment(),
-            cwd=ROOT,
-        )
-        for rank in (0, 1)
-    ]
+def _populations(address: str, n_processes: int, rank: int, **environment: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", POPULATIONS, address, str(n_processes), str(rank)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(**environment), cwd=ROOT,
+    )  # fmt: skip
+
+
+def _reports(processes: list[subprocess.Popen]) -> list[dict]:
     try:
         outputs = [process.communicate(timeout=240) for process in processes]
     finally:
@@ -423,19 +329,44 @@ def test_a_search_over_two_processes_gives_the_one_process_results():
             process.kill()
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
-    alone = subprocess.run(
-        [sys.executable, "-c", SEARCH_PROCESS, "", "1", "0"], capture_output=True, text=True, timeout=240,
-        env=_environment(), cwd=ROOT,
-    )  # fmt: skip
-    assert alone.returncode == 0, alone.stderr
-    one = json.loads(alone.stdout.strip().splitlines()[-1])
-    assert one["meshes"] == [0, 0]  # the candidates × folds, then the refit: one device, no mesh
-    for out, _ in outputs:
-        two = json.loads(out.strip().splitlines()[-1])
-        assert two["meshes"] == [2, 0]  # the population over both processes' devices; the refit alone, as ever
-        np.testing.assert_allclose(two["mean_test_score"], one["mean_test_score"], rtol=1e-6)
-        assert two["rank_test_score"] == one["rank_test_score"]
-        np.testing.assert_allclose(two["refit"], one["refit"], rtol=2e-5, atol=2e-6)
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    """The populations of :data:`POPULATIONS` in one process with one device: the reference."""
+    (report,) = _reports([_populations("", 1, 0)])
+    assert report["meshes"] == [0, 0]  # the candidates × folds, then the refit: one device, no mesh
+    return report
+
+
+def _assert_same_populations(report: dict, reference: dict) -> None:
+    """fit_many's members to float32 rounding (a sum over split rows, or a batched product, may add in another
+    order), the search's scores and ranks, and its refit network's probabilities."""
+    for got, want in zip(report["fit_many"], reference["fit_many"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(report["mean_test_score"], reference["mean_test_score"], rtol=1e-6)
+    assert report["rank_test_score"] == reference["rank_test_score"]
+    np.testing.assert_allclose(report["refit"], reference["refit"], rtol=2e-5, atol=2e-6)
+
+
+def test_populations_on_eight_devices_give_the_one_device_results(one_device):
+    """With several local devices, fit_many(mesh=...) and the estimators' populations (a search's candidates ×
+    folds) split their members across them; members, cv_results_ and the refit are the one-device ones."""
+    (report,) = _reports([_populations("", 1, 0, XLA_FLAGS="--xla_force_host_platform_device_count=8")])
+    assert report["meshes"] == [8, 0]  # the population over the 8 devices; the refit alone, as ever
+    _assert_same_populations(report, one_device)
+
+
+@pytest.mark.slow
+def test_populations_over_two_processes_give_the_one_process_results(one_device):
+    """After jaxnn.distributed.initialize, fit_many(mesh=...) puts 3 of 6 members on each process's device and the
+    estimators' populations spread over both processes' devices; every process gets every member's result, the
+    search's cv_results_ and its refit network, as one process does."""
+    address = f"127.0.0.1:{_free_port()}"
+    for report in _reports([_populations(address, 2, rank) for rank in (0, 1)]):
+        assert report["meshes"] == [2, 0]
+        _assert_same_populations(report, one_device)
 
 
 POPULATION_RUN = textwrap.dedent(
