@@ -460,18 +460,22 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
         stop_carry, monitored = state.stop, nan
         if spec.stopping is not None:
             monitored, stop_carry = _watch(spec, state.stop, train, value, val_outputs, data.y_val)
-        val_loss = nan
+        position = state.epoch - start
+        # A curve the run does not record stays the NaN it starts as: no write (a kernel) per epoch for it.
+        scores, validation_losses = state.scores, state.validation_losses
+        if spec.score is not None:
+            scores = scores.at[position].set(monitored)
         if val_outputs is not None and spec.validation_loss is not None:
             val_loss = (spec.validation_loss(val_outputs, data.y_val) + _reported_penalty(train, folded)).astype(dtype)
+            validation_losses = validation_losses.at[position].set(val_loss)
         train, stop_carry = _schedule_step(spec, train, stop_carry)
-        position = state.epoch - start
         return LoopState(
             epoch=state.epoch + 1,
             train=train,
             stop=stop_carry,
             history=state.history.at[position].set(value),
-            scores=state.scores.at[position].set(monitored if spec.score is not None else nan),
-            validation_losses=state.validation_losses.at[position].set(val_loss),
+            scores=scores,
+            validation_losses=validation_losses,
         )
 
     nan_buffer = jnp.full(spec.chunk, jnp.nan, dtype)
