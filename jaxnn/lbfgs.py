@@ -343,20 +343,16 @@ def _cleared(memory: Memory) -> Memory:
 
 
 def _after_step(settings: _Settings, n_iter, n_fun, grad, old_value, new_value):
-    """The status after an accepted step, scipy's order: the limits, then ``gtol``, then ``ftol``."""
+    """The status after an accepted step, scipy's order: the limits, then ``gtol``, then ``ftol`` (written from the
+    last test to the first, each overriding those below it: nested ``where``s, which compile to less than a
+    ``jnp.select``)."""
     reduction_small = old_value - new_value <= settings.ftol * jnp.maximum(
         jnp.maximum(jnp.abs(old_value), jnp.abs(new_value)), 1.0
     )
-    return jnp.select(
-        [
-            n_iter >= settings.max_iter,
-            n_fun > settings.max_fun,
-            jnp.max(jnp.abs(grad)) <= settings.gtol,
-            reduction_small,
-        ],
-        [int(Status.MAX_ITER), int(Status.MAX_FUN), int(Status.CONVERGED_GRADIENT), int(Status.CONVERGED_REDUCTION)],
-        int(Status.RUNNING),
-    )
+    status = jnp.where(reduction_small, int(Status.CONVERGED_REDUCTION), int(Status.RUNNING))
+    status = jnp.where(jnp.max(jnp.abs(grad)) <= settings.gtol, int(Status.CONVERGED_GRADIENT), status)
+    status = jnp.where(n_fun > settings.max_fun, int(Status.MAX_FUN), status)
+    return jnp.where(n_iter >= settings.max_iter, int(Status.MAX_ITER), status)
 
 
 def _continued_status(settings: _Settings, state: LbfgsState):
