@@ -378,8 +378,10 @@ def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
     start = state.n_fun == 0
     direction = jnp.where(start, jnp.zeros_like(state.grad), -two_loop(state.grad, state.memory))
     slope = jnp.dot(state.grad, direction)
+    # The first iteration's step is 1/‖d‖.  Its memory is empty, so d = −g and ‖d‖² = −gᵀd = |slope|: the same
+    # sum of the same squares, bit for bit, without a pass over d of its own.
     first_step = jnp.where(
-        state.n_iter == 0, jnp.minimum(1.0 / jnp.linalg.norm(direction), MAX_STEP), jnp.ones_like(slope)
+        state.n_iter == 0, jnp.minimum(1.0 / jnp.sqrt(jnp.abs(slope)), MAX_STEP), jnp.ones_like(slope)
     )
     first_step = jnp.where(start, jnp.zeros_like(first_step), first_step)
     search = line_search(objective, state.theta, state.value, state.grad, direction, slope, first_step, start)
