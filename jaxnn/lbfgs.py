@@ -342,35 +342,31 @@ def _cleared(memory: Memory) -> Memory:
 # One iteration, the compiled chunk of iterations, and the host driver.
 
 
-def _after_step(settings: _Settings, n_iter, n_fun, grad, old_value, new_value):
-    """The status after an accepted step, scipy's order: the limits, then ``gtol``, then ``ftol``."""
-    reduction_small = old_value - new_value <= settings.ftol * jnp.maximum(
-        jnp.maximum(jnp.abs(old_value), jnp.abs(new_value)), 1.0
+def _after_step(settings: _Settings, n_iter, n_fun, gradient_small, old_value, new_value, xp=jnp):
+    """The status after an accepted step, scipy's order: the limits, then ``gtol`` (``gradient_small``: max |∂L/∂θ|
+    ≤ gtol), then ``ftol``.  Written from the last test to the first, each overriding those below it (nested
+    ``where``s compile to less than a ``select``), in ``xp``: ``jnp`` in the loop, NumPy on the host."""
+    reduction_small = old_value - new_value <= settings.ftol * xp.maximum(
+        xp.maximum(xp.abs(old_value), xp.abs(new_value)), 1.0
     )
-    return jnp.select(
-        [
-            n_iter >= settings.max_iter,
-            n_fun > settings.max_fun,
-            jnp.max(jnp.abs(grad)) <= settings.gtol,
-            reduction_small,
-        ],
-        [int(Status.MAX_ITER), int(Status.MAX_FUN), int(Status.CONVERGED_GRADIENT), int(Status.CONVERGED_REDUCTION)],
-        int(Status.RUNNING),
-    )
+    status = xp.where(reduction_small, int(Status.CONVERGED_REDUCTION), int(Status.RUNNING))
+    status = xp.where(gradient_small, int(Status.CONVERGED_GRADIENT), status)
+    status = xp.where(n_fun > settings.max_fun, int(Status.MAX_FUN), status)
+    return xp.where(n_iter >= settings.max_iter, int(Status.MAX_ITER), status)
 
 
-def _continued_status(settings: _Settings, state: LbfgsState):
-    """The status a state brought to a compiled call goes on with.  A state that stopped on a limit or paused
-    (``RUNNING``) stands after an accepted step (``n_iter > 0``): the tests after it are made again with this
-    call's settings, so a larger ``max_iter`` continues what a smaller one stopped, exactly as if it had been
-    given from the start (with the same settings the test gives the same status: a no-op)."""
-    retested = (state.n_iter > 0) & (
-        (state.status == int(Status.RUNNING))
-        | (state.status == int(Status.MAX_ITER))
-        | (state.status == int(Status.MAX_FUN))
-    )
-    status = _after_step(settings, state.n_iter, state.n_fun, state.grad, state.previous_value, state.value)
-    return jnp.where(retested, status, state.status).astype(jnp.int32)
+def _continued_status(settings: _Settings, state: LbfgsState) -> np.int32:
+    """The status a state brought to a compiled call goes on with, found on the host before the call.  A state
+    that stopped on a limit or paused (``RUNNING``) stands after an accepted step (``n_iter > 0``): the tests
+    after it are made again with this call's settings, so a larger ``max_iter`` continues what a smaller one
+    stopped, exactly as if it had been given from the start (with the same settings the test gives the same
+    status: a no-op).  NumPy's arithmetic in the state's dtype is the loop's, bit for bit."""
+    status, n_iter = int(state.status), int(state.n_iter)
+    if n_iter > 0 and status in (Status.RUNNING, Status.MAX_ITER, Status.MAX_FUN):
+        gradient_small = np.max(np.abs(np.asarray(state.grad))) <= settings.gtol
+        values = np.asarray(state.previous_value), np.asarray(state.value)
+        status = int(_after_step(settings, n_iter, int(state.n_fun), gradient_small, *values, xp=np))
+    return np.int32(status)
 
 
 def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
@@ -382,8 +378,10 @@ def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
     start = state.n_fun == 0
     direction = jnp.where(start, jnp.zeros_like(state.grad), -two_loop(state.grad, state.memory))
     slope = jnp.dot(state.grad, direction)
+    # The first iteration's step is 1/‖d‖.  Its memory is empty, so d = −g and ‖d‖² = −gᵀd = |slope|: the same
+    # sum of the same squares, bit for bit, without a pass over d of its own.
     first_step = jnp.where(
-        state.n_iter == 0, jnp.minimum(1.0 / jnp.linalg.norm(direction), MAX_STEP), jnp.ones_like(slope)
+        state.n_iter == 0, jnp.minimum(1.0 / jnp.sqrt(jnp.abs(slope)), MAX_STEP), jnp.ones_like(slope)
     )
     first_step = jnp.where(start, jnp.zeros_like(first_step), first_step)
     search = line_search(objective, state.theta, state.value, state.grad, direction, slope, first_step, start)
@@ -398,13 +396,14 @@ def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
 
     n_iter = state.n_iter + (accepted & ~start).astype(jnp.int32)
     n_fun = state.n_fun + search.n_eval
-    after_step = _after_step(settings, n_iter, n_fun, trial.grad, state.value, trial.value)
+    gradient_small = jnp.max(jnp.abs(trial.grad)) <= settings.gtol
+    after_step = _after_step(settings, n_iter, n_fun, gradient_small, state.value, trial.value)
     gave_up = jnp.where(trial.finite, int(Status.LINE_SEARCH_FAILED), int(Status.NON_FINITE))
     after_failure = jnp.where(state.memory.count == 0, gave_up, int(Status.RUNNING))
     at_start = jnp.where(
         ~trial.finite,
         int(Status.NON_FINITE),
-        jnp.where(jnp.max(jnp.abs(trial.grad)) <= settings.gtol, int(Status.CONVERGED_GRADIENT), int(Status.RUNNING)),
+        jnp.where(gradient_small, int(Status.CONVERGED_GRADIENT), int(Status.RUNNING)),
     )
     status = jnp.where(start, at_start, jnp.where(accepted, after_step, after_failure))
     kept = tree_where(accepted, (trial.theta, trial.value, trial.grad), (state.theta, state.value, state.grad))
@@ -426,7 +425,7 @@ _TRACES = {"lbfgs_chunk": 0}
 def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings, stop_iter):
     """Iterations until the minimisation stops or ``n_iter`` reaches ``stop_iter`` (at most ``spec.chunk``
     of them), in one ``lax.while_loop``; a state that was never evaluated is evaluated first (see
-    :func:`_iteration`), one brought in goes on with :func:`_continued_status`.
+    :func:`_iteration`); the caller has given one brought in its :func:`_continued_status`.
 
     Returns the state, the loss after each iteration of this call (NaN-padded to ``spec.chunk``) and the
     parameters in the public layout."""
@@ -434,7 +433,6 @@ def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings
     shapes = _layer_shapes(spec.model, x.shape[1])
     objective = partial(_objective, spec, shapes, x, y, weight, settings.alpha)
     start_iter = state.n_iter
-    state = state._replace(status=_continued_status(settings, state))
 
     def running(carry):
         state, _ = carry
@@ -546,7 +544,7 @@ def run(
     )
 
     def advance(carry, first: int, stop: int):
-        state = carry[0]
+        state = carry[0]._replace(status=_continued_status(settings, carry[0]))
         return _run_chunk(spec, state, x, y, weight, settings, np.int32(stop))
 
     def finished(carry, stop: int) -> bool:

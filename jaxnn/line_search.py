@@ -224,7 +224,9 @@ def line_search(objective, theta, value, grad, direction, slope, first_step, eva
         trial_theta = theta + step * direction
         trial_value, trial_grad = objective(trial_theta)
         trial_slope = jnp.dot(trial_grad, direction)
-        finite = jnp.isfinite(trial_value) & jnp.isfinite(trial_slope) & jnp.all(jnp.isfinite(trial_grad))
+        # ∇Lᵀd is not finite where an entry of ∇L is not (its term is ±inf or NaN, also where d is 0, and no sum
+        # with such a term is finite), so the slope's test is the gradient's too, without a pass over it.
+        finite = jnp.isfinite(trial_value) & jnp.isfinite(trial_slope)
         bracket, step_after, verdict = _dcsrch(search.bracket, step, trial_value, trial_slope, value, slope)
         # A non-finite trial: keep the bracket, halve towards the best step, never go that far again.
         cap = jnp.where(finite, search.cap, step)
