@@ -9,6 +9,7 @@ regimes, ``benchmarks/population.py`` and ``benchmarks/lbfgs.py``.
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -133,6 +134,17 @@ def timed(run: Callable[[], object]) -> tuple[float, object]:
 def seconds(run: Callable[[], object]) -> float:
     """Seconds of one call of ``run`` (which blocks until its result is ready)."""
     return timed(run)[0]
+
+
+def byte_compile_jaxnn() -> None:
+    """Write the bytecode of jaxnn's modules (``jaxnn/**/__pycache__``, which git ignores), as installing a package
+    does, so that a fresh interpreter loads jaxnn's bytecode as it loads scikit-learn's and JAX's.
+
+    Python reads bytecode also where ``PYTHONDONTWRITEBYTECODE`` keeps it from writing any (as on the machine of
+    the recorded runs); without this, every process there compiled jaxnn's modules from source (0.04-0.06 s of
+    a first fit's imports) where a user's process, with jaxnn installed, loads them.
+    """
+    compileall.compile_dir(ROOT / "jaxnn", quiet=1)
 
 
 def fresh_process_seconds(script: str, env: dict) -> float:

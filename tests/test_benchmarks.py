@@ -421,6 +421,14 @@ def test_the_fresh_process_scripts_fill_the_cache_they_are_given_and_only_that(t
     assert not off.exists()
 
 
+def test_regime_b_times_jaxnn_loaded_from_bytecode_as_installed():
+    """Every jaxnn module has the bytecode a fresh interpreter looks for, also under PYTHONDONTWRITEBYTECODE."""
+    orchestration = sys.modules["orchestration"]  # on sys.path by benchmarks/run.py, as regime b imports it
+    orchestration.byte_compile_jaxnn()
+    modules = sorted((ROOT / "jaxnn").rglob("*.py"))
+    assert modules and all(Path(importlib.util.cache_from_source(str(path))).is_file() for path in modules)
+
+
 def test_accelerator_benchmark_runs_on_the_cpu_when_asked(tmp_path):
     """Regime e's own script, in its smoke configuration on the CPU: every competitor is timed and the ratios
     that its targets read are there."""

@@ -10,7 +10,7 @@ import statistics
 import tempfile
 import textwrap
 
-from orchestration import fresh_process_seconds, interleaved, worker_env
+from orchestration import byte_compile_jaxnn, fresh_process_seconds, interleaved, worker_env
 
 from regimes.common import Config, competitor_names, ratio, skipped, target
 
@@ -162,7 +162,9 @@ def first_fits(config: Config) -> tuple[dict, list[dict]]:
 
 
 def measure(config: Config) -> dict:
-    """Every script launched once per round, in interleaved rounds; medians of the wall times."""
+    """Every script launched once per round, in interleaved rounds; medians of the wall times.  jaxnn's modules
+    are byte-compiled first, as an installed package's are (:func:`orchestration.byte_compile_jaxnn`)."""
+    byte_compile_jaxnn()
     env = worker_env()
     scripts = {name: textwrap.dedent(s).format(epochs=config.epochs) for name, s in FRESH_PROCESS_SCRIPTS.items()}
     idle = ("import jax", "import sklearn.datasets")
