@@ -293,7 +293,8 @@ OPTIONS: dict[str, Option] = {
             legacy=lambda stored: False, **_RUN,
         ),
         Option(
-            "out", "files", "write metrics.json, history.csv, loss.png, confusion.png and checkpoint.npz here", "DIR",
+            "out", "files", "write metrics.json, history.csv, loss.png, confusion.png and checkpoint.npz here (a "
+            "population run: also population.csv and population.npz)", "DIR",
             argument=Path,
         ),
         Option(

@@ -23,6 +23,7 @@ from typing import Any
 
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
+from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.report import PopulationCurves, metrics_of, non_finite_metrics, summary, write_results, write_text
 from jaxnn.cli.training import CHECKPOINT_FILE, RunSetup, TrainState, save_checkpoint
 
@@ -108,7 +109,7 @@ def finish(
     if best is None:
         if out is not None:
             write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
-        print(headline + (f"\nwrote {out}: {POPULATION_FILE}" if out is not None else ""), flush=True)
+        print(headline + (f"\nwrote {out}: {POPULATION_CHECKPOINT} {POPULATION_FILE}" if out else ""), flush=True)
         print(
             f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
             "count), so there is no best network and no checkpoint; try smaller --lr values",
@@ -131,7 +132,7 @@ def finish(
     if out is not None:
         save_checkpoint(setup, state)
         curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(setup, best))
-        written = [CHECKPOINT_FILE, *write_results(setup, state, values, predicted, curves)]
+        written = [POPULATION_CHECKPOINT, CHECKPOINT_FILE, *write_results(setup, state, values, predicted, curves)]
         write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
         written.append(POPULATION_FILE)
     print(headline + "\n" + summary(setup, state, values, written), flush=True)
