@@ -176,12 +176,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"])
     if stored is not None:
         state, key, _ = resumed_state(resume_path, state)
-    epochs = args.epochs or (stored["epochs"] if stored else cli_options.default("epochs", options))
-    if state.epoch > epochs:
-        raise CliError(
-            f"--epochs {epochs} is fewer than the {state.epoch} {cli_options.unit(options['optimizer'])}s "
-            "the checkpoint has already done"
-        )
+    epochs = cli_options.checked_total_epochs(args.epochs, options, stored, state.epoch)
     targets = make_targets(problem, head, options["class_weight"])
     setup = RunSetup(
         options,

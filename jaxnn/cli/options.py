@@ -65,6 +65,7 @@ __all__ = [
     "agreeing_with",
     "build_parser",
     "check_value",
+    "checked_total_epochs",
     "default",
     "flag",
     "given_options",
@@ -279,6 +280,16 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
     settled = {**given, "optimizer": given.get("optimizer", default("optimizer", given))}
     _refuse_for_optimizer(given, settled["optimizer"])
     return {name: settled[name] if name in settled else default(name, settled) for name in RUN_OPTIONS}
+
+
+def checked_total_epochs(given: int | None, options: dict[str, Any], stored: dict[str, Any] | None, done: int) -> int:
+    """The run's ``--epochs``, the total counting a resumed run's: as ``given``, else the checkpoint's (``stored``)
+    total, else the optimiser's default; fewer than the ``done`` epochs a checkpoint has is a :class:`CliError`."""
+    epochs = given or (stored["epochs"] if stored else default("epochs", options))
+    if done > epochs:
+        what = unit(options["optimizer"])
+        raise CliError(f"--epochs {epochs} is fewer than the {done} {what}s the checkpoint has already done")
+    return epochs
 
 
 def listed_options(options: dict[str, Any]) -> list[str]:

@@ -45,7 +45,7 @@ from jaxnn.cli import options as cli_options
 from jaxnn.cli import population_checkpoint, population_results
 from jaxnn.cli.data import check_same_data, load_problems
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, CliError, Interrupted
+from jaxnn.cli.errors import PROG, Interrupted
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
@@ -201,12 +201,12 @@ def _population_data(setups: list[RunSetup]) -> Population:
     return Population(setups, x, y, x_test, targets_test, rates, keys, weight)
 
 
-def _fresh_members(setups: list[RunSetup]) -> Members:
+def _fresh_members(population: Population) -> Members:
     """The members' state at epoch 0."""
+    setups = population.setups
     count, nothing, params = len(setups), tuple(() for _ in setups), _initial_params(setups)
-    rates = np.asarray([setup.options["lr"] for setup in setups])
     return Members(
-        params, _fresh_opt_states(setups, params, rates), np.ones(count, bool), np.zeros(count, bool),
+        params, _fresh_opt_states(setups, params, population.rates), np.ones(count, bool), np.zeros(count, bool),
         np.zeros(count, np.int64), nothing, nothing, 0, 0.0, 0.0,
     )  # fmt: skip
 
@@ -303,9 +303,9 @@ class _Checkpoints:
 
 
 def train(
-    setups: list[RunSetup], options: dict[str, Any], members: Members, progress: Progress, stop: StopSignals
+    population: Population, options: dict[str, Any], members: Members, progress: Progress, stop: StopSignals
 ) -> list[TrainState]:
-    """Train every member's run together from ``members`` (fresh or resumed), in chunks
+    """Train every member's run of ``population`` together from ``members`` (fresh or resumed), in chunks
     (:class:`jaxnn.cli.runner.ChunkRunner`), each member up to ``epochs`` or its divergence.
 
     Returns one :class:`TrainState` per member, its optimiser state in ``fit_many``'s form (see
@@ -313,7 +313,7 @@ def train(
     ``--checkpoint-seconds`` and at the end; a stop signal writes them and raises :class:`Interrupted` at the next
     chunk boundary.
     """
-    population = _population_data(setups)
+    setups = population.setups
     checkpoints = _Checkpoints(setups, options)
     hooks = Hooks(
         held_out=partial(_with_held_out, population),
@@ -362,12 +362,7 @@ def _resumed_members(
         raise checkpoint.CheckpointError(f"{path} is corrupt: it does not hold one data fingerprint per member")
     for setup, stored_fingerprint in zip(setups, fingerprints, strict=True):
         check_same_data(setup.problem.fingerprint, stored_fingerprint, stored.get("csv"), given_csv, path)
-    members = population_checkpoint.load(path, start)
-    if members.epoch > setups[0].epochs:
-        raise CliError(
-            f"--epochs {setups[0].epochs} is fewer than the {members.epoch} epochs the checkpoint has already done"
-        )
-    return members
+    return population_checkpoint.load(path, start)
 
 
 def execute(
@@ -380,11 +375,13 @@ def execute(
 ) -> int:
     """Carry out a population run, from its options (lists included) to the exit status; ``resumed``: the
     population checkpoint it continues and its config."""
-    epochs = args.epochs or (resumed[1]["epochs"] if resumed else cli_options.default("epochs", options))
+    stored = None if resumed is None else resumed[1]
+    epochs = cli_options.checked_total_epochs(args.epochs, options, stored, stored["epoch"] if stored else 0)
     setups = _member_setups(args, runtime, out, options, epochs)
     if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
-    members = _fresh_members(setups)
+    population = _population_data(setups)
+    members = _fresh_members(population)
     if resumed is not None:
         given_csv = cli_options.given_options(args).get("csv")
         members = _resumed_members(setups, resumed[1], resumed[0], given_csv, members)
@@ -392,7 +389,7 @@ def execute(
             print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
     name = f"{setups[0].problem.name} ({len(setups)} networks)"
     progress = make_progress(args.quiet, epochs, members.epoch, name)
-    states = train(setups, options, members, progress, stop)
+    states = train(population, options, members, progress, stop)
     status = population_results.finish(setups, states, options, _as_single_run)
     if stop.pressed:
         raise Interrupted(

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from jaxnn import checkpoint
+from jaxnn.cli.options import MEMBER_OPTIONS
 from jaxnn.cli.training import RunSetup, write_or_say_disk_full
 
 __all__ = ["POPULATION_CHECKPOINT", "load", "population_config", "save"]
@@ -36,7 +37,7 @@ POPULATION_CHECKPOINT = "population.npz"
 def population_config(setups: list[RunSetup], options: dict[str, Any], members) -> dict[str, Any]:
     """The config a population checkpoint stores: the first member's settled options with the run's lists."""
     first = setups[0]
-    listed = {name: options[name] for name in ("lr", "seed")}
+    listed = {name: options[name] for name in MEMBER_OPTIONS}  # --lr and --seed, lists where the run gave them
     return {
         **first.options,
         **listed,
