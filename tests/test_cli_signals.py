@@ -28,9 +28,13 @@ def _cache_of_the_killed(tmp_path_factory):
     os.environ["JAXNN_CACHE_DIR"] = saved
 
 
-# jaxnn-train's main() in a fresh process, saying "ready" on stderr first: a signal sent after that line
-# reaches main() itself (the import of the jaxnn package before it is not the CLI's to guard).
-READY = "import sys; from jaxnn.cli import main; print('ready', file=sys.stderr, flush=True); sys.exit(main())"
+# The jaxnn-train command (command_line, as the console script runs it) in a fresh process, saying "ready" on
+# stderr first: a signal sent after that line reaches main() itself (the import of the jaxnn package before it
+# is not the CLI's to guard).
+READY = (
+    "import sys; from jaxnn.cli import command_line; print('ready', file=sys.stderr, flush=True); "
+    "sys.exit(command_line())"
+)
 
 
 def _start(*args) -> subprocess.Popen:
@@ -143,6 +147,32 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert process.returncode == 130
     assert "Ctrl-C: stopping at the next safe point (Ctrl-C again quits at once)" in err
     assert "Ctrl-C again: quitting at once; the last checkpoint written is kept" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_second_signal_while_a_stopped_run_winds_down_keeps_the_first_ones_status(tmp_path):
+    # The run says it was interrupted, then Python exits (a few tenths of a second with JAX loaded): a second
+    # SIGTERM then must not end the process by the signal's default action (-15) or with a traceback.
+    run = ("--dataset", "digits", "--epochs", 1_000_000, "--checkpoint-seconds", 0.5, "--quiet", "--out", tmp_path)
+    process = _start(*run)
+    try:
+        _wait_until_ready(process)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "checkpoint.npz").exists():
+            assert time.monotonic() < deadline and process.poll() is None, "no checkpoint appeared"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        lines = []
+        while not any("interrupted at epoch" in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        process.send_signal(signal.SIGTERM)  # while the process winds down
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, "".join(lines) + err
     assert "Traceback" not in err
 
 

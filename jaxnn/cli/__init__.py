@@ -40,18 +40,23 @@ from collections.abc import Sequence
 from jaxnn.cli.errors import EXIT_INTERRUPTED, PROG
 from jaxnn.cli.interrupts import StopSignals
 
-__all__ = ["main"]
+__all__ = ["command_line", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, ends_process: bool = False) -> int:
     """Run ``jaxnn-train`` with ``argv`` (default: the command line); returns the exit status.
 
     Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C, SIGTERM or SIGHUP at
     any moment ends with status 130, 143 or 129 (after a checkpoint, once training has started).
+
+    ``ends_process=True`` is for the command (:func:`command_line`, ``python -m jaxnn.cli``), whose process ends
+    when this returns: the stop signals stay handled until it does, so a second signal while a stopped run's
+    process winds down (Python's exit takes a few tenths of a second with JAX loaded) still quits at once with
+    the first one's status.  Called from Python, the signals' earlier handlers are back when this returns.
     """
     started = False
     try:
-        with StopSignals(PROG) as stop:
+        with StopSignals(PROG, until_exit=ends_process) as stop:
             started = True
             from jaxnn.cli import command  # JAX and the rest load only now, with Ctrl-C already a flag
 
@@ -63,3 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"{PROG}: interrupted" + ("" if started else " before starting; nothing was saved"), file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def command_line() -> int:
+    """The ``jaxnn-train`` command: :func:`main` on the command line, in a process that ends when it returns."""
+    return main(ends_process=True)

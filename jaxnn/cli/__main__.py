@@ -2,6 +2,6 @@
 
 import sys
 
-from jaxnn.cli import main
+from jaxnn.cli import command_line
 
-sys.exit(main())
+sys.exit(command_line())

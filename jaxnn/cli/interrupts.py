@@ -64,10 +64,13 @@ def _say(line: str) -> None:
 
 class StopSignals:
     """``with StopSignals(prog) as stop:`` — inside, Ctrl-C, SIGTERM or SIGHUP sets ``stop.pressed`` (and
-    ``stop.received``, the signal's number); a second signal exits at once with the first one's status."""
+    ``stop.received``, the signal's number); a second signal exits at once with the first one's status.  The
+    earlier handlers come back when the block ends; with ``until_exit=True`` (a process that ends after the
+    block) this handling stays until the process ends."""
 
-    def __init__(self, prog: str):
+    def __init__(self, prog: str, *, until_exit: bool = False):
         self.prog = prog
+        self.until_exit = until_exit  # the process ends after the block: the handling stays until it does
         self.received = 0  # the number of the first stop signal received (0: none)
         self._pressed = threading.Event()
         self._first = threading.Lock()
@@ -147,7 +150,7 @@ class StopSignals:
                     os._exit(self.status)
 
     def __exit__(self, *exc) -> bool:
-        if self._pipe is None:
+        if self._pipe is None or self.until_exit:  # until_exit: the watcher and the handlers go with the process
             return False
         signal.set_wakeup_fd(self._previous_fd)
         for number, handler in self._previous_handlers.items():
