@@ -82,6 +82,12 @@ def test_bad_class_weights_are_named():
         clone(BASE).set_params(class_weight={7: 2.0}).fit(X, Y)
     with pytest.raises(ValueError, match="list of dicts"):
         clone(BASE).set_params(class_weight=[{0: 1.0}]).fit(X, Y)
+    # a negative weight trained silently (the loss is then unbounded below); NaN or None said "zero for every sample"
+    for bad in ({0: 1.0, 1: -0.5}, {1: float("nan")}, {1: float("inf")}, {1: None}, {1: "2"}, [{0: 1.0}, {1: -1.0}]):
+        with pytest.raises(
+            ValueError, match=r"class_weight must be a dict \(or list of dicts\) of finite weights >= 0"
+        ):
+            clone(BASE).set_params(class_weight=bad).fit(X, Y)
     assert "class_weight" not in NeuralNetRegressor().get_params()
     assert NeuralNetClassifier((5,), "tanh", class_weight="balanced").get_params()["hidden_layer_sizes"] == (5,)
 

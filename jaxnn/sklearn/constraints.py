@@ -22,7 +22,7 @@ from jaxnn.activations import ACTIVATIONS
 from jaxnn.heads import SCORINGS
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
-from jaxnn.sklearn.class_weights import is_class_weight
+from jaxnn.sklearn.class_weights import has_non_negative_weights, is_class_weight
 from jaxnn.sklearn.initial_weights import ESTIMATOR_INITIALISERS, mlp_init_factor
 from jaxnn.train import Stopping, is_n_iter_no_change
 
@@ -199,6 +199,7 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     ),
     "class_weight": (  # NeuralNetClassifier's only
         Rule(is_class_weight, "None, 'balanced', a dict {label: weight} or, for multilabel y, a list of such dicts"),
+        Rule(has_non_negative_weights, "a dict (or list of dicts) of finite weights >= 0, e.g. {0: 1.0, 1: 5.0}"),
     ),
     ("early_stopping", "validation_fraction"): (
         Rule(
