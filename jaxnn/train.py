@@ -30,6 +30,7 @@ from jaxnn._checks import (
     dropout_rates,
     epoch_range,
     finite_real,
+    finite_weights,
     is_int,
     member_keys,
     per_member,
@@ -212,6 +213,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
+    finite_weights(params)
     if y_columns != model.n_outputs:
         raise ValueError(
             f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
@@ -428,6 +430,11 @@ def fit(
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
     checked_model(model)
+    if not jax.tree.leaves(params):  # fit adds the member axis itself: say what one network's params are
+        raise TypeError(
+            "params must hold one {'W', 'b'} dict per layer, as model.init(key, n_features) makes; "
+            f"got {params!r:.80}"
+        )
     if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
         opt_state = optimizer.init(params)  # one network's state as it is (no vmap over a member axis of one)
     if opt_state is not None:

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.sparse
 from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
@@ -377,6 +378,14 @@ BAD_INPUTS = {
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),
+    "sparse-x": (
+        {"x": scipy.sparse.csr_matrix(X)},
+        TypeError,
+        r"x must be an array of numbers, got csr_matrix.*toarray",
+    ),
+    "text-weight": ({"weight": ["1"] * 29 + ["a"]}, TypeError, r"weight must be numbers, one per sample \(30\)"),
+    "negative-l2": ({"l2": -1.0}, ValueError, r"l2 must be one finite number >= 0 .*, got -1.0"),
+    "text-l2": ({"l2": "a"}, TypeError, r"l2 must be one number or one per member \(1\), got 'a'"),
     "zero-epochs": ({"epochs": 0}, ValueError, r"epochs must be a positive integer, got 0"),
     "minibatch-without-key": ({"batch_size": 8}, ValueError, r"pass key=jax.random.key\(seed\)"),
     "zero-batch-size": ({"batch_size": 0, "key": KEY}, ValueError, r"batch_size must be a positive integer or None"),
@@ -434,6 +443,22 @@ def test_bad_input_is_a_clear_error(change, error, message):
     x, y = arguments.pop("x"), arguments.pop("y")
     with pytest.raises(error, match=message):
         jaxnn.fit(MODEL, PARAMS, x, y, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        (jax.tree.map(lambda a: a * np.nan, PARAMS), ValueError, r"params contain NaN or infinity.*model.init"),
+        (jax.tree.map(lambda a: a.at[0].set(np.inf), PARAMS), ValueError, r"params contain NaN or infinity"),
+        (jax.tree.map(lambda a: a.astype(np.int32), PARAMS), TypeError, r"params must hold floating-point weights"),
+        (None, TypeError, r"params must hold one \{'W', 'b'\} dict per layer, as model.init"),
+    ],
+    ids=["nan", "inf", "int", "none"],
+)
+def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, message):
+    # NaN starting weights trained into a NaN result with diverged=True; int ones failed inside JAX
+    with pytest.raises(error, match=message):
+        jaxnn.fit(MODEL, params, X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
 
 
 def test_a_dense_layer_is_not_a_model():
