@@ -355,7 +355,15 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
 
     @staticmethod
     def _checked_weight(sample_weight, X) -> np.ndarray:
-        weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        try:
+            weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        except ValueError as error:  # scikit-learn's message first, then what to do
+            if "Negative values" not in str(error):
+                raise
+            raise ValueError(
+                f"{error} jaxnn: sample_weight must be >= 0 (the loss is a weighted mean, unbounded below with a "
+                "negative weight); drop those samples or give them weight 0"
+            ) from error
         if not weight.sum() > 0:
             raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
         return weight
