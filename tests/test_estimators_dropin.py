@@ -359,8 +359,24 @@ def test_scikit_learns_messages_come_first():
             lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
             r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers",
         ),
+        (
+            lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
+            r"^Expected array-like \(array or non-string sequence\), got 'ab'\. jaxnn: classes= must list every label",
+        ),
+        (
+            lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes=1),
+            r"^Expected array-like .*, got 1\. jaxnn: classes= must list every label",
+        ),
     ],
-    ids=["stratified-split", "empty-training-split", "negative-sample-weight", "text-X", "text-X-at-predict"],
+    ids=[
+        "stratified-split",
+        "empty-training-split",
+        "negative-sample-weight",
+        "text-X",
+        "text-X-at-predict",
+        "partial-fit-classes-text",
+        "partial-fit-classes-number",
+    ],
 )
 def test_scikit_learns_messages_gain_what_to_do(fit, message):
     x = np.random.default_rng(0).normal(size=(12, 2))

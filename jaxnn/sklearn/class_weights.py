@@ -63,9 +63,21 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
                 "column); for one label per sample give one dict {label: weight} or 'balanced'"
             )
         known = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-        per_class = compute_class_weight(
-            class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
-        )
+        try:
+            per_class = compute_class_weight(
+                class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
+            )
+        except ValueError as error:  # scikit-learn names the classes left out, not the labels that are no class
+            strangers = (
+                [] if isinstance(class_weight, str) else [c for c in class_weight if c not in set(known.tolist())]
+            )
+            if not strangers:
+                raise
+            raise ValueError(
+                f"{error}. jaxnn: class_weight has labels {strangers} that are not among the classes "
+                f"{known.tolist()}; a dict may leave classes out (they weigh 1) only when each of its labels is a "
+                "class: remove the others, or give them the classes' type (1, not '1')"
+            ) from error
         per_sample = per_class[np.searchsorted(known, y)]
     weighted = (weight * per_sample).astype(weight.dtype, copy=False)
     if not weighted.sum() > 0:
