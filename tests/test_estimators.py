@@ -722,6 +722,13 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     assert net.loss_curve_ == before[1]
 
 
+def test_a_diverging_optax_solver_is_told_to_lower_its_own_rate_not_learning_rate_init():
+    x = load_iris().data
+    net = NeuralNetRegressor((10,), solver=optax.sgd(1e30), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged .*Lower the optax solver's learning rate, or standardise"):
+        quietly(net, x, x[:, 0])  # learning_rate_init is not read: lowering it would change nothing
+
+
 def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advice_works():
     x = np.random.default_rng(0).normal(size=(30, 3))
     y = 1e200 * (1.0 + x[:, 0])  # squared errors overflow float64 in the first epoch
