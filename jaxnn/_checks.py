@@ -130,8 +130,9 @@ def as_real_array(value, what: str) -> jax.Array:
 
 
 def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it holds finite real numbers; else a TypeError (not real) or ValueError (NaN, inf)."""
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+    """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn); else a
+    TypeError (not real) or ValueError (NaN, inf)."""
+    if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")

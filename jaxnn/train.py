@@ -226,6 +226,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         also = " (or one per member)" if population else ""
         raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
     rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members, population)
+    if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
+        raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")

@@ -378,6 +378,7 @@ BAD_INPUTS = {
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),
+    "text-shuffle": ({"shuffle": "no"}, TypeError, r"shuffle must be True or False, got 'no'"),
     "sparse-x": (
         {"x": scipy.sparse.csr_matrix(X)},
         TypeError,
@@ -464,6 +465,13 @@ def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, 
 def test_a_dense_layer_is_not_a_model():
     with pytest.raises(TypeError, match=r"model must be a jaxnn.Sequential, got Dense"):
         jaxnn.fit(MODEL.layers[0], PARAMS, X, Y, loss=LOSS, epochs=1)
+
+
+def test_boolean_features_are_zeros_and_ones_as_in_scikit_learn():
+    # x > 0 was refused with "x must hold real numbers, got dtype bool", though model.apply took it
+    arguments = {"loss": LOSS, "epochs": 3, "optimizer": DESCENT}
+    as_bools = jaxnn.fit(MODEL, PARAMS, X > 0, Y, **arguments)
+    assert_trees_equal(as_bools.params, jaxnn.fit(MODEL, PARAMS, (X > 0).astype(np.float32), Y, **arguments).params)
 
 
 def test_numpy_integers_count_as_integers():
