@@ -177,6 +177,18 @@ def _init_as_given(optimizer, params):
     return jax.vmap(optimizer.init)(params)
 
 
+def _check_state_matches(opt_state, fresh) -> None:
+    """A given ``opt_state`` has the form and shapes of the state this call would start from (``fresh``, traced
+    only): anything else would fail deep inside the optimiser, or resume the wrong run."""
+    given_leaves, given_form = jax.tree.flatten(opt_state)
+    fresh_leaves, fresh_form = jax.tree.flatten(fresh)
+    if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
+        raise ValueError(
+            "opt_state does not match this optimiser's state for these params: pass the opt_state of a FitResult "
+            "(or checkpoint) of the same model, optimizer, l2 and schedule, or leave it None to start afresh"
+        )
+
+
 def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
     """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``); None beside an optax
     transformation, which brings its own (giving both is an error: the transformation's would win)."""
@@ -246,17 +258,23 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     else:
         (x_val, x_val_axis), (y_val, y_val_axis) = validation_pair(o["validation"], n_features, members_or_none)
         val_axes = (x_val_axis, y_val_axis)
-    opt_state = o["opt_state"]
-    if opt_state is None and optimizer is o["optimizer"]:  # a user's transformation, as it is
-        opt_state = _init_as_given(optimizer, params)
-    elif opt_state is None:  # rates in the state (a user's transformation with l2 has its own rate: 0 unused)
-        rates = np.zeros(n_members) if rates is None else rates
+
+    def fresh_state():
+        if optimizer is o["optimizer"]:  # a user's transformation, as it is
+            return _init_as_given(optimizer, params)
+        member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
         if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
             power_t = per_member("power_t", o["power_t"], n_members)
-            values = ScheduleValues(rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
+            values = ScheduleValues(member_rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
             values = ScheduleValues(*(array.astype(dtype) for array in values))
-        opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype), values)
+        return _init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
+
+    opt_state = o["opt_state"]
+    if opt_state is None:
+        opt_state = fresh_state()
+    else:
+        _check_state_matches(opt_state, jax.eval_shape(fresh_state))
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(
         model,

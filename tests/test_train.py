@@ -462,6 +462,22 @@ def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, 
         jaxnn.fit(MODEL, params, X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
 
 
+def test_an_opt_state_of_another_optimiser_or_network_is_refused():
+    # it failed inside the optimiser: "DynamicJaxprTracer has no attribute learning_rate"
+    first = _fit(optimizer="adam", epochs=2)
+    adam_state = first.opt_state
+    other_network = jaxnn.Sequential((jaxnn.Dense(5, "tanh"), jaxnn.Dense(3, "softmax")))
+    other_state = jaxnn.fit(other_network, other_network.init(KEY, 2), X, Y, loss=LOSS, epochs=2, optimizer="adam")
+    message = r"opt_state does not match this optimiser's state for these params"
+    for optimizer, state in (("sgd", adam_state), ("adam", {"count": 1}), ("adam", other_state.opt_state)):
+        with pytest.raises(ValueError, match=message):
+            _fit(optimizer=optimizer, opt_state=state, epochs=3, start_epoch=2)
+    resumed = jaxnn.fit(  # its own state still resumes
+        MODEL, first.params, X, Y, loss=LOSS, optimizer="adam", opt_state=adam_state, epochs=1, start_epoch=2
+    )
+    assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
+
+
 def test_a_dense_layer_is_not_a_model():
     with pytest.raises(TypeError, match=r"model must be a jaxnn.Sequential, got Dense"):
         jaxnn.fit(MODEL.layers[0], PARAMS, X, Y, loss=LOSS, epochs=1)
