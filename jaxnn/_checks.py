@@ -27,6 +27,7 @@ __all__ = [
     "epoch_range",
     "finite_real",
     "finite_reals",
+    "finite_weights",
     "int_in_range",
     "is_int",
     "is_real",
@@ -129,18 +130,41 @@ def as_real_array(value, what: str) -> jax.Array:
 
 
 def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it holds finite real numbers; else a TypeError (not real) or ValueError (NaN, inf)."""
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+    """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn); else a
+    TypeError (not real) or ValueError (NaN, inf)."""
+    if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
     return array
 
 
+def finite_weights(params, what: str = "params") -> None:
+    """Starting weights of a floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
+    could never leave it.  A TypeError or ValueError otherwise.  Checked with NumPy on a host copy: a compiled
+    check would cost every fresh process a compilation for each network shape."""
+    dtypes = {jnp.result_type(leaf) for leaf in jax.tree.leaves(params)}
+    if not all(jnp.issubdtype(dtype, jnp.floating) for dtype in dtypes):
+        raise TypeError(
+            f"{what} must hold floating-point weights, as model.init makes them; got dtypes "
+            f"{', '.join(sorted(map(str, dtypes)))}"
+        )
+    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params)):
+        raise ValueError(
+            f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
+            "model.init(key, n_features), or the params of a fit that did not diverge"
+        )
+
+
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
     """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` (a 1-D ``y…`` is one column), or for a
     population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None when shared)."""
     array = np.asarray(value)
+    if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
+        raise TypeError(
+            f"{name} must be an array of numbers, got {type(value).__name__}; pass a NumPy or JAX array (a "
+            "scipy.sparse matrix: its .toarray())"
+        )
     if name.startswith("y") and array.ndim == 1:
         array = array[:, None]
     if n_members is None and array.ndim != 2:
@@ -156,7 +180,10 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:
     """Per-sample weights (default all 1): ``(n_samples,)``, or for a population also one row per member;
     finite, non-negative, with a positive sum (for every member); returned as float64 with its member axis."""
-    w = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
+    try:
+        w = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
+    except (TypeError, ValueError):  # text, None entries, ragged lists
+        raise TypeError(f"weight must be numbers, one per sample ({n_samples}), got {weight!r:.80}") from None
     shapes = ((n_samples,),) if n_members is None else ((n_samples,), (n_members, n_samples))
     if (
         w.shape not in shapes
@@ -216,12 +243,16 @@ def epoch_range(epochs, start_epoch) -> tuple[int, int]:
 
 def per_member(name: str, value, n_members: int) -> np.ndarray:
     """A number for every member, or one for all: a ``(P,)`` float64 array of finite values ≥ 0."""
-    array = np.asarray(value, dtype=float)
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # text, None, ragged lists
+        raise TypeError(f"{name} must be one number or one per member ({n_members}), got {value!r:.80}") from None
     if array.ndim == 0:
         array = np.full(n_members, float(array))
     if array.shape != (n_members,) or not np.all(np.isfinite(array)) or np.any(array < 0):
         raise ValueError(
-            f"{name} must be one finite number >= 0 or one per member ({n_members}), got shape {np.shape(value)}"
+            f"{name} must be one finite number >= 0 or one per member ({n_members}), got "
+            + (f"shape {np.shape(value)}" if array.shape != (n_members,) else f"{value!r:.80}")
         )
     return array
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn._builds import UNOPTIMISED_BUILDS, FallbackJit
-from jaxnn._checks import look_up, positive_int, prng_key
+from jaxnn._checks import as_real_array, look_up, positive_int, prng_key
 from jaxnn.activations import get_activation, is_elementwise
 from jaxnn.ops import Op, make_op
 
@@ -222,7 +222,7 @@ class Sequential:
 
     def apply(self, params: Params, x: jax.Array, *, custom_rules: bool = True) -> jax.Array:
         """The forward pass, pure and jit-able. ``custom_rules=False`` runs plain forwards only."""
-        x = jnp.asarray(x)
+        x = as_real_array(x, "input")
         self.check(params, x.shape)
         for layer, layer_params in zip(self.layers, params, strict=True):
             x = layer.apply(layer_params, x, custom_rules=custom_rules)

@@ -30,6 +30,7 @@ from jaxnn._checks import (
     dropout_rates,
     epoch_range,
     finite_real,
+    finite_weights,
     is_int,
     member_keys,
     per_member,
@@ -176,6 +177,18 @@ def _init_as_given(optimizer, params):
     return jax.vmap(optimizer.init)(params)
 
 
+def _check_state_matches(opt_state, fresh) -> None:
+    """A given ``opt_state`` has the form and shapes of the state this call would start from (``fresh``, traced
+    only): anything else would fail deep inside the optimiser, or resume the wrong run."""
+    given_leaves, given_form = jax.tree.flatten(opt_state)
+    fresh_leaves, fresh_form = jax.tree.flatten(fresh)
+    if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
+        raise ValueError(
+            "opt_state does not match this optimiser's state for these params: pass the opt_state of a FitResult "
+            "(or checkpoint) of the same model, optimizer, l2 and schedule, or leave it None to start afresh"
+        )
+
+
 def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
     """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``); None beside an optax
     transformation, which brings its own (giving both is an error: the transformation's would win)."""
@@ -212,6 +225,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
+    finite_weights(params)
     if y_columns != model.n_outputs:
         raise ValueError(
             f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
@@ -224,6 +238,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
         also = " (or one per member)" if population else ""
         raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
     rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members, population)
+    if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
+        raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
@@ -242,17 +258,23 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     else:
         (x_val, x_val_axis), (y_val, y_val_axis) = validation_pair(o["validation"], n_features, members_or_none)
         val_axes = (x_val_axis, y_val_axis)
-    opt_state = o["opt_state"]
-    if opt_state is None and optimizer is o["optimizer"]:  # a user's transformation, as it is
-        opt_state = _init_as_given(optimizer, params)
-    elif opt_state is None:  # rates in the state (a user's transformation with l2 has its own rate: 0 unused)
-        rates = np.zeros(n_members) if rates is None else rates
+
+    def fresh_state():
+        if optimizer is o["optimizer"]:  # a user's transformation, as it is
+            return _init_as_given(optimizer, params)
+        member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
         if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
             power_t = per_member("power_t", o["power_t"], n_members)
-            values = ScheduleValues(rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
+            values = ScheduleValues(member_rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
             values = ScheduleValues(*(array.astype(dtype) for array in values))
-        opt_state = _init_states(optimizer, params, rates.astype(dtype), l2.astype(dtype), values)
+        return _init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
+
+    opt_state = o["opt_state"]
+    if opt_state is None:
+        opt_state = fresh_state()
+    else:
+        _check_state_matches(opt_state, jax.eval_shape(fresh_state))
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(
         model,
@@ -428,6 +450,11 @@ def fit(
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
     checked_model(model)
+    if not jax.tree.leaves(params):  # fit adds the member axis itself: say what one network's params are
+        raise TypeError(
+            "params must hold one {'W', 'b'} dict per layer, as model.init(key, n_features) makes; "
+            f"got {params!r:.80}"
+        )
     if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
         opt_state = optimizer.init(params)  # one network's state as it is (no vmap over a member axis of one)
     if opt_state is not None:

@@ -78,10 +78,18 @@ def test_bad_class_weights_are_named():
         clone(BASE).set_params(class_weight="equal").fit(X, Y)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
         clone(BASE).set_params(class_weight="balanced").partial_fit(X, Y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in class_weight"):
+    with pytest.raises(ValueError, match=r"not in class_weight\. jaxnn: class_weight has labels \[7\] that are not"):
         clone(BASE).set_params(class_weight={7: 2.0}).fit(X, Y)
+    with pytest.raises(ValueError, match=r"class_weight has labels \['1'\] that are not among the classes \[0, 1, 2\]"):
+        clone(BASE).set_params(class_weight={"1": 2.0}).fit(X, Y)
     with pytest.raises(ValueError, match="list of dicts"):
         clone(BASE).set_params(class_weight=[{0: 1.0}]).fit(X, Y)
+    # a negative weight trained silently (the loss is then unbounded below); NaN or None said "zero for every sample"
+    for bad in ({0: 1.0, 1: -0.5}, {1: float("nan")}, {1: float("inf")}, {1: None}, {1: "2"}, [{0: 1.0}, {1: -1.0}]):
+        with pytest.raises(
+            ValueError, match=r"class_weight must be a dict \(or list of dicts\) of finite weights >= 0"
+        ):
+            clone(BASE).set_params(class_weight=bad).fit(X, Y)
     assert "class_weight" not in NeuralNetRegressor().get_params()
     assert NeuralNetClassifier((5,), "tanh", class_weight="balanced").get_params()["hidden_layer_sizes"] == (5,)
 

@@ -508,7 +508,20 @@ def test_bad_parameters_are_named_at_fit(params, message):
         estimator.fit(x, y)
 
 
-@pytest.mark.parametrize("seed", [2**70, 2**32, -1, np.int64(-3)], ids=["2**70", "2**32", "-1", "np.int64(-3)"])
+def test_hidden_layer_sizes_may_be_a_numpy_array_as_in_mlp():
+    # scikit-learn's MLP takes any array-like; the dropout rule once asked a NumPy array for its truth value
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    net = quietly(NeuralNetClassifier(np.array([5, 3]), max_iter=2, learning_rate_init=0.01, random_state=0), x, y)
+    assert [w.shape for w in net.coefs_] == [(3, 5), (5, 3), (3, 1)]
+    net = quietly(NeuralNetClassifier(np.array([], dtype=int), max_iter=2, learning_rate_init=0.01), x, y)
+    assert net.n_layers_ == 2
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [2**70, 2**32, -1, np.int64(-3), 1.5, "0", np.random.default_rng(0)],
+    ids=["2**70", "2**32", "-1", "np.int64(-3)", "float", "text", "Generator"],
+)
 def test_random_state_outside_scikit_learns_range_is_named_at_fit(seed):
     x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
     # scikit-learn's MLP and check_random_state accept ints in [0, 2**32 - 1] only
@@ -707,6 +720,13 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     for kept, saved in zip(net.coefs_, before[0], strict=True):
         np.testing.assert_array_equal(kept, saved)
     assert net.loss_curve_ == before[1]
+
+
+def test_a_diverging_optax_solver_is_told_to_lower_its_own_rate_not_learning_rate_init():
+    x = load_iris().data
+    net = NeuralNetRegressor((10,), solver=optax.sgd(1e30), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged .*Lower the optax solver's learning rate, or standardise"):
+        quietly(net, x, x[:, 0])  # learning_rate_init is not read: lowering it would change nothing
 
 
 def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advice_works():

@@ -334,6 +334,58 @@ def test_scikit_learns_messages_come_first():
         net.fit(x, y % 2)
 
 
+@pytest.mark.parametrize(
+    ("fit", "message"),
+    [
+        (  # a stratified split that cannot be made: scikit-learn speaks of groups, MLP says no more
+            lambda x, y: NeuralNetClassifier(early_stopping=True).fit(x, np.r_[np.zeros(11, int), 1]),
+            r"^The least populated classes in y have only 1 member.* jaxnn: early_stopping=True holds out a stratified "
+            r"validation_fraction=0\.1 of the 12 samples .*at least 2 samples\. .*or set early_stopping=False",
+        ),
+        (
+            lambda x, y: NeuralNetRegressor(early_stopping=True, validation_fraction=0.99).fit(x, y),
+            r"^With n_samples=12, test_size=0\.99 .* jaxnn: early_stopping=True holds out validation_fraction=0\.99",
+        ),
+        (
+            lambda x, y: NeuralNetRegressor().fit(x, y, sample_weight=np.where(y > 0, -1.0, 1.0)),
+            r"^Negative values in data passed to `sample_weight`\. jaxnn: sample_weight must be >= 0",
+        ),
+        (
+            lambda x, y: NeuralNetClassifier().fit(np.where(x > 0, "a", "b"), y > 0),
+            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers: encode text "
+            r"or categorical columns first, e.g\. with sklearn\.preprocessing\.OneHotEncoder",
+        ),
+        (
+            lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
+            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers",
+        ),
+        (
+            lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
+            r"^Expected array-like \(array or non-string sequence\), got 'ab'\. jaxnn: classes= must list every label",
+        ),
+        (
+            lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes=1),
+            r"^Expected array-like .*, got 1\. jaxnn: classes= must list every label",
+        ),
+    ],
+    ids=[
+        "stratified-split",
+        "empty-training-split",
+        "negative-sample-weight",
+        "text-X",
+        "text-X-at-predict",
+        "partial-fit-classes-text",
+        "partial-fit-classes-number",
+    ],
+)
+def test_scikit_learns_messages_gain_what_to_do(fit, message):
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match=message):
+            fit(x, x[:, 0])
+
+
 def test_divergence_message_is_scikit_learns_then_jaxnns():
     x = np.random.default_rng(0).normal(size=(12, 2)) * 1e3
     with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights\. .* training diverged"):

@@ -193,6 +193,11 @@ def test_apply_wrong_feature_count_names_the_layer_and_shapes():
         MODEL.apply(PARAMS, jnp.ones((5, 3)))
 
 
+def test_apply_to_text_is_a_type_error_naming_the_input():
+    with pytest.raises(TypeError, match=r"input must be real numbers, got dtype <U"):
+        MODEL.apply(PARAMS, np.full((5, 4), "1.0"))
+
+
 def test_apply_params_that_do_not_chain():
     other = jaxnn.Sequential((jaxnn.Dense(6, "relu"), jaxnn.Dense(2, "softmax"))).init(KEY, 4)
     mixed = [PARAMS[0], other[1]]

@@ -157,6 +157,8 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, MODEL.init(jax.random.key(0), 4), X, Y, loss=LOSS, epochs=1)  # one network, not P
     with pytest.raises(ValueError, match=r"learning_rate must be one finite number >= 0 or one per member \(4\)"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, 0.2])
+    with pytest.raises(ValueError, match=r"learning_rate must be .* one per member \(4\), got \[0.1, nan, 0.1, 0.1\]"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, np.nan, 0.1, 0.1])
     with pytest.raises(ValueError, match="x has 3 members but params has 4"):
         fit_many(MODEL, PARAMS, np.stack([X] * 3), Y, loss=LOSS, epochs=1)
     with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\)"):

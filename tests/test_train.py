@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.sparse
 from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
@@ -377,6 +378,15 @@ BAD_INPUTS = {
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),
+    "text-shuffle": ({"shuffle": "no"}, TypeError, r"shuffle must be True or False, got 'no'"),
+    "sparse-x": (
+        {"x": scipy.sparse.csr_matrix(X)},
+        TypeError,
+        r"x must be an array of numbers, got csr_matrix.*toarray",
+    ),
+    "text-weight": ({"weight": ["1"] * 29 + ["a"]}, TypeError, r"weight must be numbers, one per sample \(30\)"),
+    "negative-l2": ({"l2": -1.0}, ValueError, r"l2 must be one finite number >= 0 .*, got -1.0"),
+    "text-l2": ({"l2": "a"}, TypeError, r"l2 must be one number or one per member \(1\), got 'a'"),
     "zero-epochs": ({"epochs": 0}, ValueError, r"epochs must be a positive integer, got 0"),
     "minibatch-without-key": ({"batch_size": 8}, ValueError, r"pass key=jax.random.key\(seed\)"),
     "zero-batch-size": ({"batch_size": 0, "key": KEY}, ValueError, r"batch_size must be a positive integer or None"),
@@ -436,9 +446,48 @@ def test_bad_input_is_a_clear_error(change, error, message):
         jaxnn.fit(MODEL, PARAMS, x, y, **arguments)
 
 
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        (jax.tree.map(lambda a: a * np.nan, PARAMS), ValueError, r"params contain NaN or infinity.*model.init"),
+        (jax.tree.map(lambda a: a.at[0].set(np.inf), PARAMS), ValueError, r"params contain NaN or infinity"),
+        (jax.tree.map(lambda a: a.astype(np.int32), PARAMS), TypeError, r"params must hold floating-point weights"),
+        (None, TypeError, r"params must hold one \{'W', 'b'\} dict per layer, as model.init"),
+    ],
+    ids=["nan", "inf", "int", "none"],
+)
+def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, message):
+    # NaN starting weights trained into a NaN result with diverged=True; int ones failed inside JAX
+    with pytest.raises(error, match=message):
+        jaxnn.fit(MODEL, params, X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
+
+
+def test_an_opt_state_of_another_optimiser_or_network_is_refused():
+    # it failed inside the optimiser: "DynamicJaxprTracer has no attribute learning_rate"
+    first = _fit(optimizer="adam", epochs=2)
+    adam_state = first.opt_state
+    other_network = jaxnn.Sequential((jaxnn.Dense(5, "tanh"), jaxnn.Dense(3, "softmax")))
+    other_state = jaxnn.fit(other_network, other_network.init(KEY, 2), X, Y, loss=LOSS, epochs=2, optimizer="adam")
+    message = r"opt_state does not match this optimiser's state for these params"
+    for optimizer, state in (("sgd", adam_state), ("adam", {"count": 1}), ("adam", other_state.opt_state)):
+        with pytest.raises(ValueError, match=message):
+            _fit(optimizer=optimizer, opt_state=state, epochs=3, start_epoch=2)
+    resumed = jaxnn.fit(  # its own state still resumes
+        MODEL, first.params, X, Y, loss=LOSS, optimizer="adam", opt_state=adam_state, epochs=1, start_epoch=2
+    )
+    assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
+
+
 def test_a_dense_layer_is_not_a_model():
     with pytest.raises(TypeError, match=r"model must be a jaxnn.Sequential, got Dense"):
         jaxnn.fit(MODEL.layers[0], PARAMS, X, Y, loss=LOSS, epochs=1)
+
+
+def test_boolean_features_are_zeros_and_ones_as_in_scikit_learn():
+    # x > 0 was refused with "x must hold real numbers, got dtype bool", though model.apply took it
+    arguments = {"loss": LOSS, "epochs": 3, "optimizer": DESCENT}
+    as_bools = jaxnn.fit(MODEL, PARAMS, X > 0, Y, **arguments)
+    assert_trees_equal(as_bools.params, jaxnn.fit(MODEL, PARAMS, (X > 0).astype(np.float32), Y, **arguments).params)
 
 
 def test_numpy_integers_count_as_integers():

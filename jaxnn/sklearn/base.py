@@ -104,6 +104,12 @@ def _print_progress(losses, scores, *, first_epoch: int) -> None:
             print(f"Validation score: {scores[i]:f}")
 
 
+def _rate(config: Config) -> str:
+    """The step size to lower: an optax solver brings its own (learning_rate_init is not read)."""
+    named = isinstance(config.solver, str)
+    return f"learning_rate_init (now {config.learning_rate_init:g})" if named else "the optax solver's learning rate"
+
+
 def _best_epoch_kept(config: Config, result) -> bool:
     """Whether a diverged run still has trained weights to keep: with ``early_stopping`` those of the
     best-scoring healthy epoch (as scikit-learn's MLP, which then keeps ``_best_coefs``); without it, or
@@ -355,7 +361,15 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
 
     @staticmethod
     def _checked_weight(sample_weight, X) -> np.ndarray:
-        weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        try:
+            weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        except ValueError as error:  # scikit-learn's message first, then what to do
+            if "Negative values" not in str(error):
+                raise
+            raise ValueError(
+                f"{error} jaxnn: sample_weight must be >= 0 (the loss is a weighted mean, unbounded below with a "
+                "negative weight); drop those samples or give them weight 0"
+            ) from error
         if not weight.sum() > 0:
             raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
         return weight
@@ -412,7 +426,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 warn(
                     f"{type(self).__name__}: training diverged in epoch {int(result.n_epochs) + 1} (the loss or the "
                     "weights became infinite or NaN); early_stopping keeps the weights of the epoch with the best "
-                    "validation score. Lower learning_rate_init, or standardise X",
+                    f"validation score. Lower {_rate(config)}, or standardise X",
                     ConvergenceWarning,
                 )
             elif bool(result.diverged):
@@ -420,9 +434,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 raise ValueError(
                     "Solver produced non-finite parameter weights. The input data may contain large values and "
                     f"need to be preprocessed. jaxnn: training diverged in epoch {int(result.n_epochs) + 1}{which}: "
-                    "the loss or the weights became "
-                    f"infinite or NaN (learning_rate_init={config.learning_rate_init:g}). The estimator is left as "
-                    "it was before this fit. Lower learning_rate_init, or standardise X "
+                    "the loss or the weights became infinite or NaN. The estimator is left as it was before this "
+                    f"fit. Lower {_rate(config)}, or standardise X "
                     f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}"
                 )
         model, head = setup.model, setup.targets.head

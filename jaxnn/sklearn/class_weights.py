@@ -21,7 +21,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-__all__ = ["class_weighted", "is_class_weight"]
+from jaxnn._checks import is_real
+
+__all__ = ["class_weighted", "has_non_negative_weights", "is_class_weight"]
 
 
 def is_class_weight(value) -> bool:
@@ -29,6 +31,13 @@ def is_class_weight(value) -> bool:
     if value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, Mapping):
         return True
     return isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, Mapping) for v in value)
+
+
+def has_non_negative_weights(value) -> bool:
+    """Every weight of a dict (or of each dict of a list) is a finite number >= 0: a negative weight would make
+    the loss unbounded below, and a NaN or infinite one the loss NaN."""
+    dicts = [value] if isinstance(value, Mapping) else value if isinstance(value, list | tuple) else []
+    return all(is_real(weight) and weight >= 0 for weights in dicts for weight in weights.values())
 
 
 def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, incremental: bool, classes=None) -> np.ndarray:
@@ -54,9 +63,21 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
                 "column); for one label per sample give one dict {label: weight} or 'balanced'"
             )
         known = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-        per_class = compute_class_weight(
-            class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
-        )
+        try:
+            per_class = compute_class_weight(
+                class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
+            )
+        except ValueError as error:  # scikit-learn names the classes left out, not the labels that are no class
+            strangers = (
+                [] if isinstance(class_weight, str) else [c for c in class_weight if c not in set(known.tolist())]
+            )
+            if not strangers:
+                raise
+            raise ValueError(
+                f"{error}. jaxnn: class_weight has labels {strangers} that are not among the classes "
+                f"{known.tolist()}; a dict may leave classes out (they weigh 1) only when each of its labels is a "
+                "class: remove the others, or give them the classes' type (1, not '1')"
+            ) from error
         per_sample = per_class[np.searchsorted(known, y)]
     weighted = (weight * per_sample).astype(weight.dtype, copy=False)
     if not weighted.sum() > 0:

@@ -22,7 +22,7 @@ from jaxnn.activations import ACTIVATIONS
 from jaxnn.heads import SCORINGS
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
-from jaxnn.sklearn.class_weights import is_class_weight
+from jaxnn.sklearn.class_weights import has_non_negative_weights, is_class_weight
 from jaxnn.sklearn.initial_weights import ESTIMATOR_INITIALISERS, mlp_init_factor
 from jaxnn.train import Stopping, is_n_iter_no_change
 
@@ -133,13 +133,13 @@ def _is_dropout(value, hidden) -> bool:
 
 def _has_one_rate_per_layer(value, hidden) -> bool:
     """One rate per hidden layer, or one for all of them, which there must be if it drops anything."""
-    if not _layer_sizes(hidden):
+    if not len(_layer_sizes(hidden)):  # len: a NumPy array of sizes has no truth value
         return all(rate == 0 for rate in _dropout_rates(value, (1,)))
     return len(_dropout_rates(value, hidden)) == len(_layer_sizes(hidden))
 
 
 def _dropout_count_message(value, hidden) -> str:
-    if not _layer_sizes(hidden):
+    if not len(_layer_sizes(hidden)):
         return "dropout applies to the hidden layers' outputs, but hidden_layer_sizes=() has none; set dropout=0"
     return (
         f"dropout lists {len(_dropout_rates(value, hidden))} rates but hidden_layer_sizes has "
@@ -199,6 +199,7 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     ),
     "class_weight": (  # NeuralNetClassifier's only
         Rule(is_class_weight, "None, 'balanced', a dict {label: weight} or, for multilabel y, a list of such dicts"),
+        Rule(has_non_negative_weights, "a dict (or list of dicts) of finite weights >= 0, e.g. {0: 1.0, 1: 5.0}"),
     ),
     ("early_stopping", "validation_fraction"): (
         Rule(
@@ -294,16 +295,16 @@ def _n_iter_no_change(value) -> int | float:
 
 
 RANDOM_STATE = Rule(
-    lambda v: 0 <= v <= MAX_SEED,
+    lambda v: v is None or isinstance(v, np.random.RandomState) or (is_int(v) and 0 <= v <= MAX_SEED),
     f"an int in the range [0, {MAX_SEED}], a numpy.random.RandomState instance or None",
 )
 
 
 def seed(random_state) -> int:
-    """An int ``random_state`` is the seed itself (checked against :data:`RANDOM_STATE`); None or a
-    RandomState draws one (as scikit-learn).  Checked where it is drawn, after the data."""
+    """An int ``random_state`` is the seed itself; None or a RandomState draws one (as scikit-learn).  Checked
+    against :data:`RANDOM_STATE` where it is drawn, after the data."""
+    _check(("random_state",), RANDOM_STATE, (random_state,))
     if is_int(random_state):
-        _check(("random_state",), RANDOM_STATE, (random_state,))
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 

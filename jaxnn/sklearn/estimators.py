@@ -287,6 +287,11 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
                 "classes must be passed on the first call to partial_fit. jaxnn: the first call to partial_fit "
                 "needs classes=: every label that can appear in y"
             )
+        if classes is not None and (isinstance(classes, str | bytes) or np.ndim(classes) == 0):
+            raise ValueError(  # MLP's message first (a string or a number would be taken as one label)
+                f"Expected array-like (array or non-string sequence), got {classes!r:.80}. jaxnn: classes= must "
+                "list every label that can appear in y, e.g. classes=[0, 1, 2] or classes=['a', 'b']"
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):

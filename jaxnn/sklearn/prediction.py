@@ -27,12 +27,11 @@ from functools import lru_cache, partial
 
 import jax
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from jaxnn import compile_cache, fork_guard
 from jaxnn.heads import Head, predictions
 from jaxnn.layers import Sequential
-from jaxnn.sklearn.targets import SPARSE_FORMATS, densified
+from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
 from jaxnn.sklearn.training import pad_rows, padded_size
 
 __all__ = ["Predictor", "checked_input", "compiled_outputs", "placed", "prediction_rows"]
@@ -62,7 +61,7 @@ def checked_input(estimator, X):
         and np.isfinite(X.sum())
     ):
         return X
-    X = validate_data(estimator, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
+    X = numeric_data(estimator, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
     return densified(X)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "class_targets",
     "classifier_data",
     "densified",
+    "numeric_data",
     "regression_targets",
     "regressor_data",
 ]
@@ -75,10 +76,24 @@ def densified(X):
 # Checking X and y (validate_data records n_features_in_ and feature_names_in_ on the estimator).
 
 
+def numeric_data(estimator, *data, **options):
+    """scikit-learn's ``validate_data(estimator, *data, **options)``; its error for text where numbers belong
+    (NumPy's "could not convert string to float") gains what to do about it."""
+    try:
+        return validate_data(estimator, *data, **options)
+    except ValueError as error:
+        if "could not convert string to float" not in str(error):
+            raise
+        raise ValueError(
+            f"{error}. jaxnn: X (and a regressor's y) must hold numbers: encode text or categorical columns first, "
+            "e.g. with sklearn.preprocessing.OneHotEncoder in a sklearn.compose.ColumnTransformer"
+        ) from error
+
+
 def classifier_data(estimator, X, y, *, reset: bool):
     """``X`` (dense) and ``y`` of a classifier's fit: one label per sample (binary or multiclass) or a
     multilabel indicator matrix of 0/1."""
-    X, y = validate_data(
+    X, y = numeric_data(
         estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
     )
     X = densified(X)
@@ -110,7 +125,7 @@ def regressor_data(estimator, X, y, *, reset: bool):
     """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
     shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
     ``predict`` returns (n_samples,))."""
-    X, y = validate_data(
+    X, y = numeric_data(
         estimator,
         X,
         y,

@@ -293,14 +293,23 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
 def _split_validation(config: Config, X, targets, weight, stratify, seed):
     """Hold out ``validation_fraction`` of the data (stratified for classes), as scikit-learn's MLP; the
     validation targets carry the sample weights as a last column (for ``ValidationScore``)."""
-    x_train, x_val, t_train, t_val, w_train, w_val = train_test_split(
-        X,
-        targets,
-        weight,
-        test_size=config.validation_fraction,
-        random_state=np.random.RandomState(seed % (2**32)),
-        stratify=stratify,
-    )
+    try:
+        x_train, x_val, t_train, t_val, w_train, w_val = train_test_split(
+            X,
+            targets,
+            weight,
+            test_size=config.validation_fraction,
+            random_state=np.random.RandomState(seed % (2**32)),
+            stratify=stratify,
+        )
+    except ValueError as error:  # scikit-learn's message (MLP's too) speaks of test_size and groups: say whose
+        held_out = "a stratified " if stratify is not None else ""
+        raise ValueError(
+            f"{error} jaxnn: early_stopping=True holds out {held_out}validation_fraction="
+            f"{config.validation_fraction:g} of the {X.shape[0]} samples for validation (the test_size above)"
+            + ("; every class needs at least 2 samples" if "least populated" in str(error) else "")
+            + ". Give more samples, change validation_fraction, or set early_stopping=False"
+        ) from error
     if x_val.shape[0] < 2 or not w_val.sum() > 0:
         raise ValueError(
             "The validation set is too small. Increase 'validation_fraction' or the size of your dataset. "
