@@ -111,23 +111,56 @@ def core_fit(problem: Problem, epochs: int):
     )
 
 
+def _epoch_loop(problem: Problem, epochs: int, step, carry):
+    """One jitted ``lax.scan`` per epoch over ``step(carry, batch_rows)``, as a JAX user writes it: a permutation
+    per epoch, the last batch filled up from the epoch's first rows (so it runs as many steps as jaxnn's padded
+    last batch).  float64 rows run inside ``jax.enable_x64``.  Returns the job's ``run``."""
+    import jax
+    import jax.numpy as jnp
+
+    wide = problem.x.dtype == np.float64
+    n_rows = problem.x.shape[0]
+    n_batches = -(-n_rows // BATCH)
+
+    @jax.jit
+    def train(carry, key):
+        def epoch(carry, epoch_key):
+            index = jnp.resize(jax.random.permutation(epoch_key, n_rows), (n_batches, BATCH))
+            return jax.lax.scan(step, carry, index)[0], None
+
+        return jax.lax.scan(epoch, carry, jax.random.split(key, epochs))[0]
+
+    def run():
+        with jax.enable_x64(wide):
+            return jax.block_until_ready(train(carry(), jax.random.key(1)))
+
+    return run
+
+
+def _device_data(problem: Problem):
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(problem.x.dtype == np.float64):
+        return jnp.asarray(problem.x), jnp.asarray(np.eye(N_CLASSES, dtype=problem.x.dtype)[problem.labels])
+
+
 def plain_jax(problem: Problem, epochs: int):
-    """What a JAX user writes: ``jax.grad`` of ``model.apply`` + ``optax.adam``, one ``lax.scan`` over the
-    batches of an epoch (a permutation per epoch; the last batch filled up from the epoch's first rows, so
-    it runs as many steps as jaxnn's padded last batch)."""
+    """What a JAX user writes: ``jax.grad`` of ``model.apply`` + ``optax.adam``, one ``lax.scan`` per epoch."""
     import jax
     import jax.numpy as jnp
     import optax
 
     model = _model()
-    params = model.init(jax.random.key(0), N_FEATURES)
+    wide = problem.x.dtype == np.float64
+    with jax.enable_x64(wide):
+        params = jax.tree.map(lambda a: a.astype(problem.x.dtype), model.init(jax.random.key(0), N_FEATURES))
     optimizer = optax.adam(LEARNING_RATE)
-    x, y = jnp.asarray(problem.x), jnp.asarray(np.eye(N_CLASSES, dtype=problem.x.dtype)[problem.labels])
-    n_batches = -(-x.shape[0] // BATCH)
+    x, y = _device_data(problem)
 
     def loss_of(params, xb, yb):
-        logits = model.apply(params, xb, custom_rules=False)  # softmax probabilities
-        return -jnp.mean(jnp.sum(yb * jnp.log(jnp.clip(logits, 1e-7, 1 - 1e-7)), axis=1))
+        probabilities = model.apply(params, xb, custom_rules=False)
+        return -jnp.mean(jnp.sum(yb * jnp.log(jnp.clip(probabilities, 1e-7, 1 - 1e-7)), axis=1))
 
     def step(carry, index):
         params, state = carry
@@ -135,20 +168,44 @@ def plain_jax(problem: Problem, epochs: int):
         updates, state = optimizer.update(grads, state, params)
         return (optax.apply_updates(params, updates), state), None
 
-    @jax.jit
-    def train(params, key):
-        def epoch(carry, epoch_key):
-            order = jax.random.permutation(epoch_key, x.shape[0])
-            index = jnp.resize(order, (n_batches, BATCH))
-            return jax.lax.scan(step, carry, index)[0], None
+    def report(trained):
+        with jax.enable_x64(wide):
+            return accuracy(np.argmax(model.apply(trained[0], problem.x_val), axis=1), problem.labels_val)
 
-        (params, _), _ = jax.lax.scan(epoch, (params, optimizer.init(params)), jax.random.split(key, epochs))
-        return params
+    return _epoch_loop(problem, epochs, step, lambda: (params, optimizer.init(params))), report
 
-    def run():
-        return jax.block_until_ready(train(params, jax.random.key(1)))
 
-    return run, lambda trained: accuracy(np.argmax(model.apply(trained, problem.x_val), axis=1), problem.labels_val)
+def matrix_products(problem: Problem, epochs: int):
+    """The floor under every competitor's epoch: each step's matrix products and nothing else — the batch's
+    rows gathered, the forward products ``a_l = a_{l-1} W_l``, the weight gradients ``a_{l-1}^T δ_l`` and the
+    back-propagated ``δ_l W_l^T`` (none for the input), with the deltas standing in for what activations and
+    the loss would make, and a plain ``W -= 1e-9 ∂W`` so each step depends on the last.  No biases, activations,
+    loss or optimiser.  Its report is not an accuracy: the weights are not trained."""
+    import jax.numpy as jnp
+
+    x, _ = _device_data(problem)
+    sizes = (N_FEATURES, *HIDDEN, N_CLASSES)
+    rng = np.random.default_rng(0)
+    weights = [
+        (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(problem.x.dtype)
+        for n_in, n_out in itertools.pairwise(sizes)
+    ]
+
+    def step(weights, index):
+        activations = [x[index]]
+        for w in weights[:-1]:
+            activations.append(activations[-1] @ w)
+        delta = activations[-1] @ weights[-1]
+        gradients = []
+        for layer in reversed(range(len(weights))):
+            gradients.append(activations[layer].T @ delta)
+            if layer > 0:
+                delta = delta @ weights[layer].T
+        return [w - 1e-9 * g for w, g in zip(weights, reversed(gradients), strict=True)], None
+
+    return _epoch_loop(problem, epochs, step, lambda: [jnp.asarray(w) for w in weights]), lambda _: {
+        "val_accuracy": None
+    }
 
 
 def torch_eager(problem: Problem, epochs: int):
@@ -191,6 +248,7 @@ JOBS = {
     "NeuralNetClassifier": estimator,
     "jaxnn.fit": core_fit,
     "plain JAX": plain_jax,
+    "matrix products alone": matrix_products,
     "PyTorch": torch_eager,
     "scikit-learn": sklearn_mlp,
 }

@@ -222,8 +222,15 @@ def _table_g(regime: dict) -> list[str]:
                 continue
             lines.append(
                 f"| {dtype} | {name} | {fmt(c['epoch_s'], '.3f')} | {fmt(c[f'fit_{long}_epochs_s'], '.2f')} | "
-                f"{fmt(c['first_call_s'], '.2f')} | {fmt(c['val_accuracy'], '.3f')} | |"
+                f"{fmt(c['first_call_s'], '.2f')} | {fmt(c['val_accuracy'], '.3f')} | {c.get('note', '')} |"
             )
+    bounds = regime.get("scikit-learn_over_products_floor")
+    if bounds:
+        lines += [
+            "",
+            "The most any training loop over XLA's kernels could be faster than scikit-learn here (scikit-learn's "
+            "epoch over the products' floor): " + ", ".join(f"{dtype} {fmt(b, '.2f')}×" for dtype, b in bounds.items()),
+        ]
     return [*lines, ""]
 
 

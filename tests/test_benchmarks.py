@@ -133,22 +133,28 @@ def test_quick_benchmark_measures_every_regime_and_competitor(tmp_path):
 
 def _check_regime_g(g: dict) -> None:
     """Regime g in the quick configuration: every competitor but PyTorch measured on float32 input, the
-    estimator and scikit-learn on float64; the core fit and plain JAX (same initial weights and optimiser) reach
-    about the same accuracy (a few quick epochs leave every competitor near chance, 0.1)."""
+    estimator, plain JAX and scikit-learn on float64, and the matrix products' floor on both; the core fit and
+    plain JAX (same initial weights and optimiser) reach about the same accuracy (a few quick epochs leave every
+    competitor near chance, 0.1)."""
+    products = "matrix products alone"
     assert set(g["competitors"]["float32"]) == {
         "NeuralNetClassifier",
         "jaxnn.fit",
         "plain JAX",
+        products,
         "PyTorch",
         "scikit-learn",
     }
-    assert set(g["competitors"]["float64"]) == {"NeuralNetClassifier", "scikit-learn"}
+    assert set(g["competitors"]["float64"]) == {"NeuralNetClassifier", "plain JAX", products, "scikit-learn"}
     assert "skipped" in g["competitors"]["float32"]["PyTorch"]
     for competitors in g["competitors"].values():
         for name, c in competitors.items():
             if name != "PyTorch":
                 assert _positive(c["first_call_s"]) and _positive(c[f"fit_{g['epochs']}_epochs_s"]), (name, c)
+            if name not in ("PyTorch", products):
                 assert 0.0 <= c["val_accuracy"] <= 1.0, (name, c)
+        assert competitors[products]["val_accuracy"] is None  # the floor trains nothing
+    assert set(g["scikit-learn_over_products_floor"]) == {"float32", "float64"}
     f32 = g["competitors"]["float32"]
     assert abs(f32["jaxnn.fit"]["val_accuracy"] - f32["plain JAX"]["val_accuracy"]) <= 0.05
     # Two quick epochs are too short for a reliable slope: its ratios are reported, not checked, here.
