@@ -654,6 +654,7 @@ def minimize(
             f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
             f"of the last layer), got {y.shape}"
         )
+    loss.check_targets(y)
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"params must hold floating-point numbers, got {dtype}")
