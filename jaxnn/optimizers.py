@@ -58,6 +58,7 @@ __all__ = [
     "ScheduledState",
     "SolverSettings",
     "adaptive_rate",
+    "checked_settings",
     "continued_state",
     "end_of_epoch",
     "fixed_rate_state",
@@ -103,6 +104,26 @@ class SolverSettings(NamedTuple):
         if name == "adam":
             return default._replace(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         return default
+
+
+def checked_settings(settings) -> SolverSettings:
+    """``settings`` if it is a :class:`SolverSettings` within scikit-learn's ranges (momentum in [0, 1], betas in
+    [0, 1), epsilon > 0, nesterov a bool); else a TypeError or ValueError naming the setting.  Outside them the
+    updates grow without bound or divide by zero (``epsilon=0`` made Adam's first step NaN)."""
+    if not isinstance(settings, SolverSettings):
+        raise TypeError(
+            "settings must be a jaxnn.optimizers.SolverSettings, e.g. SolverSettings(momentum=0.5); got "
+            f"{type(settings).__name__}"
+        )
+    for name, high in (("momentum", 1.0), ("beta_1", 1.0), ("beta_2", 1.0)):
+        value = finite_real(getattr(settings, name), f"settings.{name}", minimum=0)
+        if value > high or (value == high and name != "momentum"):
+            interval = "[0, 1]" if name == "momentum" else "[0, 1)"
+            raise ValueError(f"settings.{name} must be in {interval}, got {value!r}")
+    finite_real(settings.epsilon, "settings.epsilon", positive=True)
+    if not isinstance(settings.nesterov, bool | np.bool_):
+        raise TypeError(f"settings.nesterov must be True or False, got {settings.nesterov!r:.80}")
+    return settings
 
 
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
@@ -219,7 +240,7 @@ def solver(
     keyed on the optimiser object.  ``gd`` (and ``sgd`` without momentum) is :func:`gradient_descent`."""
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     look_up(dict.fromkeys(SOLVERS), name, "solver")
-    settings = settings.relevant_to(name)
+    settings = checked_settings(settings).relevant_to(name)
     if name == "gd" or (name == "sgd" and settings.momentum == 0):
         return gradient_descent(learning_rate)
     return optax.chain(_direction(name, settings), optax.scale(-learning_rate))
@@ -300,6 +321,7 @@ def make(
     ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
     the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).
     """
+    checked_settings(settings)
     if isinstance(optimizer, str) and learning_rate is not None:
         if l2 or schedule != "constant":
             raise ValueError("a learning rate built into the update takes no L2 rate and no schedule")
