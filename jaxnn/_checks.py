@@ -32,6 +32,7 @@ __all__ = [
     "is_int",
     "is_real",
     "look_up",
+    "matching_state",
     "member_keys",
     "per_member",
     "positive_int",
@@ -154,6 +155,16 @@ def finite_weights(params, what: str = "params") -> None:
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
             "model.init(key, n_features), or the params of a fit that did not diverge"
         )
+
+
+def matching_state(opt_state, fresh, hint: str) -> None:
+    """A ValueError unless ``opt_state`` has the tree form and leaf shapes of ``fresh`` (the state the optimiser
+    would start from, traced only: ``jax.eval_shape``); anything else fails deep inside the optimiser, or silently
+    resumes another run.  ``hint`` says what to pass instead."""
+    given_leaves, given_form = jax.tree.flatten(opt_state)
+    fresh_leaves, fresh_form = jax.tree.flatten(fresh)
+    if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
+        raise ValueError(f"opt_state does not match this optimiser's state for these params: {hint}")
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
