@@ -28,6 +28,7 @@ __all__ = [
     "finite_real",
     "finite_reals",
     "finite_weights",
+    "floating_dtype",
     "int_in_range",
     "is_int",
     "is_real",
@@ -39,6 +40,7 @@ __all__ = [
     "prng_key",
     "sample_weights",
     "seed_int",
+    "single_key",
     "validation_pair",
 ]
 
@@ -101,6 +103,28 @@ def prng_key(value, what: str = "key") -> jax.Array:
     if not (typed or raw):
         raise TypeError(f"{what} must be a jax.random key such as jax.random.key(0), got {value!r:.80}")
     return value
+
+
+def single_key(key, what: str = "key") -> jax.Array:
+    """``key`` if it is one ``jax.random`` key; a batch of keys is a ValueError pointing to ``init_many``."""
+    prng_key(key, what)
+    if key.ndim != (0 if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else 1):
+        raise ValueError(
+            f"{what} must be one jax.random key, got a batch of shape {tuple(key.shape)}; for one network per key "
+            "use model.init_many(keys, n_features)"
+        )
+    return key
+
+
+def floating_dtype(dtype) -> jnp.dtype:
+    """``dtype`` as a JAX dtype if it is a real floating type (weights are differentiated); else a TypeError."""
+    try:
+        checked = jnp.dtype(dtype)
+    except TypeError:  # 'bogus'
+        checked = None
+    if checked is None or not jnp.issubdtype(checked, jnp.floating):
+        raise TypeError(f"dtype must be a floating-point type such as jnp.float32 or jnp.float64, got {dtype!r}")
+    return checked
 
 
 def look_up(table: Mapping[str, T], name: str, what: str) -> T:
