@@ -241,6 +241,10 @@ def make_loss(
     ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
     read to build the output layer, encode the targets and read predictions back.
     """
+    if not callable(per_sample) or not callable(per_sample_grads):  # they would fail only at the first call
+        raise TypeError("make_loss needs two callables: per_sample(pred, target) and per_sample_grads(pred, target)")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r:.80}")
 
     def forward(pred, target, weight):
         losses = per_sample(pred, target)

@@ -414,3 +414,14 @@ def test_fit_and_lbfgs_check_the_targets_against_the_loss():
             jaxnn.fit(model, params, x, y, loss=loss, epochs=1)
         with pytest.raises(ValueError, match=match):
             lbfgs.minimize(model, params, x, y, loss=loss, max_iter=1)
+
+
+def test_make_loss_and_make_op_refuse_what_would_fail_only_later():
+    """make_loss took non-callables (failing at the first call); a name that is not a string failed in Python's
+    own "__name__ must be set to a string object"."""
+    with pytest.raises(TypeError, match="make_loss needs two callables"):
+        jaxnn.make_loss("x", 3, 4, task="regression", output_activation="identity")
+    with pytest.raises(TypeError, match="name must be a non-empty string, got None"):
+        jaxnn.make_loss(None, lambda p, y: p, lambda p, y: (p, y), task="regression", output_activation="identity")
+    with pytest.raises(TypeError, match=r"name must be a non-empty string .*got 3"):
+        jaxnn.make_op(lambda x: x, lambda g, y, x: (g,), name=3)
