@@ -33,6 +33,7 @@ every epoch — moves that state on:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -132,7 +133,7 @@ def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
     Two calls with the same learning rate return equal transformations, so ``fit`` (whose compiled
     loop is cached on the optimiser) compiles once per learning rate, not once per call.
     """
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
+    if isinstance(learning_rate, bool | np.bool_) or not isinstance(learning_rate, numbers.Real):  # NumPy's too
         raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     return optax.GradientTransformation(_no_state, _DescentUpdate(learning_rate))

@@ -168,3 +168,11 @@ def test_solver_settings_outside_their_ranges_are_refused_by_every_constructor(s
             optimizer="adam",
             settings=settings,
         )
+
+
+def test_gradient_descent_takes_numpy_numbers_as_every_other_rate_does():
+    """np.float32(0.1) was "learning_rate must be a number, got float32"; fit took it."""
+    assert jaxnn.gradient_descent(np.float32(0.5)) == jaxnn.gradient_descent(0.5)
+    assert jaxnn.gradient_descent(np.int64(1)) == jaxnn.gradient_descent(1.0)
+    with pytest.raises(TypeError, match="learning_rate must be a number, got bool"):
+        jaxnn.gradient_descent(np.True_)
