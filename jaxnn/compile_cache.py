@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -74,6 +75,7 @@ DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of pr
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
 _WRITE_TEST = ".jaxnn-write-test-"  # enable's probe file, deleted at once
+_XLA_CACHE = "xla_gpu_"  # XLA's caches that JAX puts in the same directory (autotuning results, kernels)
 
 _lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
@@ -172,12 +174,19 @@ def clear(directory: str | os.PathLike | None = None) -> None:
             "cache's directory, or delete this one yourself"
         )
     for entry in entries:
-        entry.unlink()
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _is_cache_entry(entry: Path) -> bool:
-    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or :func:`enable`'s write test made."""
+    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or :func:`enable`'s write test made,
+    or one of XLA's own caches that JAX keeps beside its entries on GPUs (``jax_persistent_cache_enable_xla_caches``:
+    the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file ``xla_gpu_kernel_cache_file``)."""
     name = entry.name
+    if name.startswith(_XLA_CACHE):
+        return True
     ours = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name == ".lockfile" or name.startswith(_WRITE_TEST)
     return ours and (entry.is_file() or entry.is_symlink())
 

@@ -352,6 +352,10 @@ def test_clear_empties_the_directory_and_keeps_it(tmp_path):
     (tmp_path / "jit_f-abc-cache").write_bytes(b"cut short")
     (tmp_path / "jit_f-abc-atime").write_bytes(b"\0" * 8)
     (tmp_path / ".lockfile").write_bytes(b"")
+    # XLA's own caches, which JAX keeps in the same directory on GPUs (jax_persistent_cache_enable_xla_caches)
+    (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir").mkdir()
+    (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir" / "fusion.textproto").write_text("autotuned")
+    (tmp_path / "xla_gpu_kernel_cache_file").write_bytes(b"kernels")
     compile_cache.clear(tmp_path)
     assert tmp_path.is_dir() and not any(tmp_path.iterdir())
     compile_cache.clear(tmp_path / "missing")  # nothing there: nothing to do
