@@ -28,16 +28,19 @@ __all__ = [
     "finite_real",
     "finite_reals",
     "finite_weights",
+    "floating_dtype",
     "int_in_range",
     "is_int",
     "is_real",
     "look_up",
+    "matching_state",
     "member_keys",
     "per_member",
     "positive_int",
     "prng_key",
     "sample_weights",
     "seed_int",
+    "single_key",
     "validation_pair",
 ]
 
@@ -102,6 +105,28 @@ def prng_key(value, what: str = "key") -> jax.Array:
     return value
 
 
+def single_key(key, what: str = "key") -> jax.Array:
+    """``key`` if it is one ``jax.random`` key; a batch of keys is a ValueError pointing to ``init_many``."""
+    prng_key(key, what)
+    if key.ndim != (0 if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else 1):
+        raise ValueError(
+            f"{what} must be one jax.random key, got a batch of shape {tuple(key.shape)}; for one network per key "
+            "use model.init_many(keys, n_features)"
+        )
+    return key
+
+
+def floating_dtype(dtype) -> jnp.dtype:
+    """``dtype`` as a JAX dtype if it is a real floating type (weights are differentiated); else a TypeError."""
+    try:
+        checked = jnp.dtype(dtype)
+    except TypeError:  # 'bogus'
+        checked = None
+    if checked is None or not jnp.issubdtype(checked, jnp.floating):
+        raise TypeError(f"dtype must be a floating-point type such as jnp.float32 or jnp.float64, got {dtype!r}")
+    return checked
+
+
 def look_up(table: Mapping[str, T], name: str, what: str) -> T:
     """``table[name]``; a name that is not there is a ValueError listing the known names, in sorted order."""
     if isinstance(name, str) and name in table:
@@ -154,6 +179,16 @@ def finite_weights(params, what: str = "params") -> None:
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
             "model.init(key, n_features), or the params of a fit that did not diverge"
         )
+
+
+def matching_state(opt_state, fresh, hint: str) -> None:
+    """A ValueError unless ``opt_state`` has the tree form and leaf shapes of ``fresh`` (the state the optimiser
+    would start from, traced only: ``jax.eval_shape``); anything else fails deep inside the optimiser, or silently
+    resumes another run.  ``hint`` says what to pass instead."""
+    given_leaves, given_form = jax.tree.flatten(opt_state)
+    fresh_leaves, fresh_form = jax.tree.flatten(fresh)
+    if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
+        raise ValueError(f"opt_state does not match this optimiser's state for these params: {hint}")
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:

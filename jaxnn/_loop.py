@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn._checks import matching_state
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
@@ -562,6 +563,12 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
         weight = jnp.ones(x.shape[0], x.dtype)
     elif weight.shape != (x.shape[0],):
         raise ValueError(f"weight must have shape ({x.shape[0]},) (one per sample), got {tuple(weight.shape)}")
+    shapes = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), params)
+    matching_state(
+        opt_state,
+        jax.eval_shape(spec.optimizer.init, shapes),
+        "pass optimizer.init(params), or the opt_state the last step returned",
+    )
     carry = TrainCarry(params, opt_state, jnp.bool_(True))
     carry, value = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
     return carry.params, carry.opt_state, value

@@ -187,8 +187,8 @@ tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
 
 
 def _binary_step_forward(x, threshold=0.0):
-    """y = 1 if x > threshold else 0"""
-    return jnp.where(x > threshold, 1.0, 0.0).astype(x.dtype)
+    """y = 1 if x > threshold else 0 (NaN stays NaN: neither comparison holds)"""
+    return jnp.where(x > threshold, 1.0, jnp.where(x <= threshold, 0.0, x)).astype(x.dtype)
 
 
 def _binary_step_backward(g, y, x, threshold=0.0):
@@ -209,8 +209,8 @@ binary_step.__doc__ = (
 
 
 def _relu_forward(x, a=1.0):
-    """y = a·x for x > 0, else 0"""
-    return jnp.where(x > 0, a * x, 0.0).astype(x.dtype)
+    """y = a·x for x > 0, else 0 (NaN stays NaN, as in jax.nn.relu: the test is x <= 0)"""
+    return jnp.where(x <= 0, 0.0, a * x).astype(x.dtype)
 
 
 def _relu_backward(g, y, x, a=1.0):

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnn._checks import as_real_array
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss, get_loss
 
@@ -38,7 +39,9 @@ class LayerCache(NamedTuple):
 
 def forward_with_caches(model: Sequential, params: Params, x: jax.Array) -> tuple[jax.Array, list[LayerCache]]:
     """Run the plain forward pass, keeping each layer's cache."""
-    a = jnp.asarray(x)
+    if not isinstance(model, Sequential):  # else "'str' object has no attribute 'check'"
+        raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
+    a = as_real_array(x, "input")  # as model.apply reads it (text failed inside JAX)
     model.check(params, a.shape)
     caches = []
     for layer, p in zip(model.layers, params, strict=True):

@@ -40,6 +40,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -94,6 +95,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
     interrupted, the temporary file is removed and the exception goes on.
     """
     path = Path(path)
+    if path.is_dir():  # os.replace would fail only after the whole file was written, naming the .tmp
+        raise IsADirectoryError(
+            errno.EISDIR, f"{path} is a directory; pass a file path such as {path / 'checkpoint.npz'}"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"the directory {path.parent} does not exist; create it first")
     temporary = path.with_name(path.name + ".tmp")
     try:
         with open(temporary, "wb") as file:
@@ -195,6 +202,8 @@ def save(
         negative, or ``history`` does not hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or
         ``config`` has the wrong type.  Nothing is written then.
     """
+    if config is not None and not isinstance(config, dict):  # load reads a dict: a list was saved, then "corrupt"
+        raise TypeError(f"config must be a dict (JSON-serialisable), got {type(config).__name__}")
     params_arrays = _named_leaves("params", params)
     bad = _non_finite(params_arrays)
     if bad:
@@ -236,7 +245,10 @@ def save(
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
         "sha256": _digest(arrays),
     }
-    encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    try:
+        encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    except (TypeError, ValueError) as error:  # json names the type, not where it is
+        raise TypeError(f"config must be JSON-serialisable (strings, numbers, lists and dicts): {error}") from None
     # Serialise in memory first: the temporary file then gets one write, and a failure while
     # encoding (a non-JSON config, an odd dtype) happens before anything touches the disk.
     buffer = io.BytesIO()
@@ -313,6 +325,8 @@ def _read_npy(path: Path, name: str, data: bytes) -> np.ndarray:
 
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and verify the whole archive: returns ``(meta, arrays)`` or raises CheckpointError."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; pass the checkpoint file in it, e.g. {path / 'checkpoint.npz'}")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:

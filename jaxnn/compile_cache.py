@@ -74,6 +74,8 @@ DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of pr
 
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
+_WRITE_TEST = ".jaxnn-write-test-"  # enable's probe file, deleted at once
+_XLA_CACHE = "xla_gpu_"  # XLA's caches that JAX puts in the same directory (autotuning results, kernels)
 
 _lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
@@ -156,14 +158,49 @@ def enable_default() -> Path | None:
 
 
 def clear(directory: str | os.PathLike | None = None) -> None:
-    """Delete every cached program in ``directory`` (default: :func:`default_directory`); the cache stays on."""
-    path = Path(directory).expanduser() if directory is not None else default_directory()
-    if path.is_dir():
-        for entry in path.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+    """Delete every cached program in ``directory`` (default: :func:`default_directory`); the cache stays on.
+
+    Only a compilation cache is emptied: a directory holding anything else (another file, a folder) is a
+    ValueError naming it, and nothing is deleted, so a mistyped path cannot wipe a user's files."""
+    path = _cache_path(directory)
+    if not path.is_dir():
+        return
+    entries = list(path.iterdir())
+    foreign = sorted(entry.name for entry in entries if not _is_cache_entry(entry))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ValueError(
+            f"{path} is not a compilation cache (it holds {shown}); clear empties a cache directory only: pass the "
+            "cache's directory, or delete this one yourself"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _is_cache_entry(entry: Path) -> bool:
+    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or :func:`enable`'s write test made,
+    or one of XLA's own caches that JAX keeps beside its entries on GPUs (``jax_persistent_cache_enable_xla_caches``:
+    the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file ``xla_gpu_kernel_cache_file``)."""
+    name = entry.name
+    if name.startswith(_XLA_CACHE):
+        return True
+    ours = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name == ".lockfile" or name.startswith(_WRITE_TEST)
+    return ours and (entry.is_file() or entry.is_symlink())
+
+
+def _cache_path(directory) -> Path:
+    """``directory`` as a path (default: :func:`default_directory`); an empty one would mean the working
+    directory, so it is a ValueError, and what is not a path a TypeError."""
+    if directory is None:
+        return default_directory()
+    if not isinstance(directory, str | os.PathLike):
+        raise TypeError(f"directory must be a path (str or os.PathLike) or None, got {type(directory).__name__}")
+    if not os.fspath(directory):
+        raise ValueError("directory must name a directory, got ''; leave it None for the default cache directory")
+    return Path(directory).expanduser()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -172,16 +209,16 @@ def clear(directory: str | os.PathLike | None = None) -> None:
 def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
     """``directory`` (default: :func:`default_directory`) created owner-only, shown to take a file, and the bound
     checked; changes no JAX setting.  ``OSError`` when the directory cannot be created or written."""
-    path = Path(directory).expanduser() if directory is not None else default_directory()
+    path = _cache_path(directory)
     max_bytes = default_max_bytes() if max_bytes is None else _checked_max_bytes(max_bytes)
     if max_bytes != -1 and importlib.util.find_spec("filelock") is None:
         raise RuntimeError(
             "bounding the compilation cache needs the 'filelock' package (pip install filelock); "
             f"or set {MAX_BYTES}=-1 for an unbounded cache"
         )
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # an existing directory may still refuse files (read-only mount, another user's): JAX would warn per write
-        handle, probe = tempfile.mkstemp(dir=path, prefix=".jaxnn-write-test-")
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=path, prefix=_WRITE_TEST)
         os.close(handle)
         os.unlink(probe)
     except OSError as error:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxnn._checks import is_int, is_real, seed_int
+from jaxnn._checks import finite_reals, is_int, is_real, positive_int, seed_int
 
 __all__ = [
     "Dataset",
@@ -53,7 +53,12 @@ def standardise(x_train) -> Standardiser:
     get scale inf and be zeroed).  The mean and scale are then multiplied back; both are at most the
     column's largest magnitude, so they are finite whenever the data is.
     """
-    x_train = np.asarray(x_train, dtype=float)
+    x_train = np.asarray(x_train)
+    if x_train.ndim != 2 or x_train.shape[0] == 0:  # 1-D gave one scalar mean; no rows gave NaN
+        raise ValueError(
+            f"x_train must be 2-D (n_samples, n_features) with at least one row, got shape {x_train.shape}"
+        )
+    x_train = finite_reals("x_train", x_train).astype(float)  # a NaN gave every column it touched a NaN mean
     largest = np.max(np.abs(x_train), axis=0) if x_train.size else np.ones(x_train.shape[1:])
     unit = np.where(largest > 0, largest, 1.0)
     scaled = x_train / unit
@@ -68,7 +73,7 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
         raise ValueError(f"one_hot needs a 1-D array of integer labels, got dtype {labels.dtype} shape {labels.shape}")
     if labels.size and labels.min() < 0:
         raise ValueError("one_hot needs non-negative labels 0..k-1")
-    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    n_classes = int(labels.max()) + 1 if n_classes is None else positive_int(n_classes, "n_classes")
     if labels.size and labels.max() >= n_classes:
         raise ValueError(f"label {labels.max()} does not fit {n_classes} classes")
     return np.eye(n_classes)[labels]

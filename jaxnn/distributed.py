@@ -39,6 +39,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxnn._checks import UINT32_LIMIT, int_in_range, positive_int
+
 __all__ = [
     "BATCH_AXIS",
     "MEMBER_AXIS",
@@ -76,13 +78,34 @@ def initialize(
     Must be called before any JAX computation.  CPU collectives are switched to gloo so that CPU
     devices of several processes can reduce across each other.
     """
+    if not isinstance(auto, bool):  # a truthy 'no' would join whatever cluster JAX detects
+        raise TypeError(f"auto must be True or False, got {auto!r:.80}")
     if coordinator is None and not auto:
         if num_processes is not None or process_id is not None:
             raise ValueError("num_processes and process_id describe a cluster: give its coordinator too")
         return False
+    _check_cluster(coordinator, num_processes, process_id)  # before any setting changes
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
     return jax.process_count() > 1
+
+
+def _check_cluster(coordinator, num_processes, process_id) -> None:
+    """The cluster's description, checked here: JAX's own checks raise AttributeError or IndexError for a
+    coordinator that is not ``"host:port"``."""
+    if coordinator is not None:
+        if not isinstance(coordinator, str):
+            raise TypeError(f"coordinator must be a string 'host:port', e.g. 'host0:1234', got {coordinator!r:.80}")
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"coordinator must be 'host:port' of process 0 with a port in 1..65535, e.g. 'host0:1234'; got "
+                f"{coordinator!r:.80}"
+            )
+    if num_processes is not None:
+        positive_int(num_processes, "num_processes")
+    if process_id is not None:
+        int_in_range(process_id, "process_id", 0, num_processes if num_processes is not None else UINT32_LIMIT)
 
 
 def is_main_process() -> bool:
@@ -95,6 +118,8 @@ def make_mesh(devices=None) -> Mesh:
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("make_mesh needs at least one device")
+    if not all(isinstance(device, jax.Device) for device in devices):  # JAX: "'int' object has no attribute 'id'"
+        raise TypeError(f"devices must be JAX devices, e.g. jax.devices() or jax.local_devices(), got {devices!r:.80}")
     return Mesh(np.asarray(devices), (BATCH_AXIS,))
 
 

@@ -75,7 +75,8 @@ def check_vjp(
       forward: ``forward(*primals) -> array``, plain jax.numpy.
       backward: ``backward(cotangent, *primals) -> tuple`` with one cotangent per primal.
       *primals: floating-point arrays (the point to check at).
-      rtol, atol: tolerance against autodiff; default by dtype (float64 1e-10, float32 1e-5).
+      rtol, atol: tolerance against autodiff; default by the least precise dtype of the primals and the output
+        (float64 1e-10, float32 1e-5).
         The finite-difference check uses ``max(rtol, 1e-6)`` and ``max(atol, 1e-7)``.
       eps: the finite-difference step (default 1e-6, in float64).
       seed: seeds the random cotangent (and directions, for large primals).
@@ -87,7 +88,8 @@ def check_vjp(
       GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
       TypeError: ``forward`` or ``backward`` is not callable, a primal is not a floating-point array,
         or ``forward`` does not return one floating-point array.
-      ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), or
+      ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), a point where the
+        rule and the finite differences disagree lies within ``eps`` of a kink (where they cannot judge it), or
         ``rtol``, ``atol``, ``eps`` or ``seed`` is out of range.
 
     Example:
@@ -99,10 +101,8 @@ def check_vjp(
     if not primals:
         raise TypeError("check_vjp needs at least one primal to differentiate at")
     primals = tuple(_as_primal(i, p) for i, p in enumerate(primals))
-    dtype = np.dtype(jnp.result_type(*primals))
-    default_rtol, default_atol = DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES[np.dtype(np.float32)])
-    rtol = default_rtol if rtol is None else _non_negative("rtol", rtol)
-    atol = default_atol if atol is None else _non_negative("atol", atol)
+    rtol = None if rtol is None else _non_negative("rtol", rtol)
+    atol = None if atol is None else _non_negative("atol", atol)
     eps = FD_EPS if eps is None else _non_negative("eps", eps, positive=True)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -113,6 +113,11 @@ def check_vjp(
         raise TypeError(
             f"forward must return one floating-point array (the rule's cotangent has its shape), got {what}"
         )
+    # The least precise dtype among the primals and the output sets the default (float32 beside float64: float32's).
+    loosest = max(
+        DEFAULT_TOLERANCES.get(np.dtype(a.dtype), DEFAULT_TOLERANCES[np.dtype(np.float32)]) for a in (*primals, output)
+    )
+    rtol, atol = loosest[0] if rtol is None else rtol, loosest[1] if atol is None else atol
     rng = np.random.default_rng(seed)
     cotangent = jnp.asarray(rng.standard_normal(np.shape(output)), dtype=jnp.result_type(output))
     hand = _call_backward(backward, cotangent, primals)
@@ -217,8 +222,13 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
         h64 = np.asarray(h, np.float64)
         if p.size <= FD_MAX_ELEMENTS:
             basis = jnp.eye(p.size, dtype=jnp.float64).reshape((p.size, *p.shape))
-            numeric = (f_i(p[None] + eps * basis) - f_i(p[None] - eps * basis)) / (2 * eps)
-            errors.append(_compare(f"primal {i}", "finite differences", h64, numeric.reshape(p.shape), rtol, atol))
+            plus, minus = np.asarray(f_i(p[None] + eps * basis)), np.asarray(f_i(p[None] - eps * basis))
+            numeric = ((plus - minus) / (2 * eps)).reshape(p.shape)
+            try:
+                errors.append(_compare(f"primal {i}", "finite differences", h64, numeric, rtol, atol))
+            except GradcheckError:
+                _refuse_kinks(i, p, h64, numeric, plus, minus, np.asarray(f_i(p[None])), eps, rtol, atol)
+                raise
         else:
             directions = jnp.asarray(rng.standard_normal((FD_DIRECTIONS, *p.shape)))
             numeric = (f_i(p[None] + eps * directions) - f_i(p[None] - eps * directions)) / (2 * eps)
@@ -227,3 +237,21 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
                 _compare(f"primal {i} (random directions)", "finite differences", analytic, numeric, rtol, atol)
             )
     return errors
+
+
+def _refuse_kinks(i, p, hand, numeric, plus, minus, centre, eps, rtol, atol) -> None:
+    """A ValueError when every element where the rule and the central differences disagree lies within ``eps`` of a
+    kink — the one-sided difference quotients there differ by more than 1 % — since central differences cannot
+    judge a rule there (ReLU at 0 gave "disagrees with finite differences": hand-written 0, finite differences 0.5)."""
+    right, left = ((plus - centre) / eps).reshape(p.shape), ((centre - minus) / eps).reshape(p.shape)
+    kink = np.abs(right - left) > 0.01 * np.maximum(np.abs(right), np.abs(left)) + atol
+    wrong = ~(np.abs(hand - numeric) <= atol + rtol * np.abs(numeric))
+    if np.any(wrong) and not np.any(wrong & ~kink):
+        where = tuple(int(k) for k in np.argwhere(wrong)[0])
+        value = float(np.asarray(p)[where])
+        raise ValueError(
+            f"primal {i} at element {where} (value {value:.6g}) lies within eps={eps:g} of a point "
+            f"where forward is not differentiable: its one-sided difference quotients there are {right[where]:.6g} and "
+            f"{left[where]:.6g}, so finite differences cannot judge the rule; check at points at least eps away from "
+            "kinks (ReLU at 0, a step's threshold, a clip's bounds)"
+        )

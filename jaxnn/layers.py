@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn._builds import UNOPTIMISED_BUILDS, FallbackJit
-from jaxnn._checks import as_real_array, look_up, positive_int, prng_key
+from jaxnn._checks import as_real_array, floating_dtype, look_up, positive_int, prng_key, single_key
 from jaxnn.activations import get_activation, is_elementwise
 from jaxnn.ops import Op, make_op
 
@@ -92,7 +92,8 @@ INITIALISERS = {
 def draw_weights(name: str, key: jax.Array, n_in: int, n_out: int, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
     """Draw ``(W, b)`` for one layer with the named initialiser (:data:`INITIALISERS`) from an explicit key."""
     scheme = look_up(INITIALISERS, name, "initialiser")
-    return scheme(key, positive_int(n_in, "n_in"), positive_int(n_out, "n_out"), dtype)
+    single_key(key)
+    return scheme(key, positive_int(n_in, "n_in"), positive_int(n_out, "n_out"), floating_dtype(dtype))
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,16 @@ class Dense:
     init: str = "normal"
 
     def __post_init__(self):
-        positive_int(self.units, "Dense units")
+        object.__setattr__(self, "units", positive_int(self.units, "Dense units"))
         activation = get_activation(self.activation)
         kwargs = self.activation_kwargs
         if isinstance(kwargs, Mapping):
             kwargs = tuple(sorted(kwargs.items()))
+        if isinstance(kwargs, str) or not all(isinstance(pair, tuple) and len(pair) == 2 for pair in _items(kwargs)):
+            raise TypeError(
+                "activation_kwargs must be a dict of hyperparameters, e.g. {'b': 0.1} for leaky_relu; got "
+                f"{self.activation_kwargs!r:.80}"
+            )
         kwargs = tuple(kwargs)
         check = getattr(activation, "check_hyperparameters", None)  # every named activation has one
         if check is not None:
@@ -133,6 +139,14 @@ class Dense:
         """``activation(x @ W + b)``; with ``custom_rules=False`` the plain forwards (autodiff reference)."""
         matmul = dense if custom_rules else dense.forward
         return activate(self, matmul(x, layer_params["W"], layer_params["b"]), custom_rules=custom_rules)
+
+
+def _items(value) -> tuple:
+    """``value`` as a tuple if it is iterable, else ``(None,)`` (which no check accepts)."""
+    try:
+        return tuple(value)
+    except TypeError:
+        return (None,)
 
 
 def activate(layer: Dense, z: jax.Array, *, custom_rules: bool = True, columns: bool = False) -> jax.Array:
@@ -175,8 +189,8 @@ class Sequential:
         initialiser.  Called inside ``jax.jit`` the draws become part of the caller's program (XLA may
         then round the scaling of a normal draw differently, in the last bit).
         """
-        n_features, dtype = positive_int(n_features, "n_features"), jnp.dtype(dtype)
-        prng_key(key)
+        n_features, dtype = positive_int(n_features, "n_features"), floating_dtype(dtype)
+        single_key(key)
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit: the draws join the caller's program
             return _draw_parameters(self, key, n_features, dtype)
         return _draw_parameters_compiled(self, key, n_features, dtype)
@@ -187,7 +201,7 @@ class Sequential:
 
         The draws equal ``init``'s up to the last bit (XLA may fuse a normal draw's scaling differently).
         """
-        n_features, dtype = positive_int(n_features, "n_features"), jnp.dtype(dtype)
+        n_features, dtype = positive_int(n_features, "n_features"), floating_dtype(dtype)
         prng_key(keys, "keys")
         if keys.ndim != (1 if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) else 2) or keys.shape[0] < 1:
             raise ValueError(
@@ -210,8 +224,12 @@ class Sequential:
                     f"params[{index}] must be a dict with 'W' and 'b' (the layout model.init makes), "
                     f"got {type(p).__name__}"
                 )
-            w_shape = tuple(jnp.shape(p["W"]))
-            b_shape = tuple(jnp.shape(p["b"]))
+            for name in ("W", "b"):
+                if not hasattr(p[name], "shape"):  # a list reached x @ W as a TypeError; a string had "shape ()"
+                    got = type(p[name]).__name__
+                    raise TypeError(f"params[{index}]['{name}'] must be an array (as model.init makes), got {got}")
+            w_shape = tuple(p["W"].shape)
+            b_shape = tuple(p["b"].shape)
             if w_shape != (n_in, layer.units) or b_shape != (layer.units,):
                 raise ValueError(
                     f"layer {index} ({layer.units} units) expects W of shape {(n_in, layer.units)} and b of "

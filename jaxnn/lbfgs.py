@@ -62,7 +62,7 @@ import numpy as np
 import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
-from jaxnn._checks import data_array, finite_real, is_int, sample_weights
+from jaxnn._checks import data_array, finite_real, is_int, positive_int, sample_weights
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
@@ -654,6 +654,8 @@ def minimize(
             f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
             f"of the last layer), got {y.shape}"
         )
+    loss.check_targets(y)
+    positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"params must hold floating-point numbers, got {dtype}")

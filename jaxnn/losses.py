@@ -51,6 +51,8 @@ __all__ = [
     "sum_of_squares",
 ]
 
+# The fused loss on logits that takes the place of each loss on probabilities, named when logits are passed to one.
+_FUSED = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cross_entropy"}
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
 TASKS = ("regression", "binary", "categorical")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
@@ -77,7 +79,9 @@ class Loss:
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
     predictions' dtype.  Non-numeric or complex input is a TypeError; no samples, no outputs, shapes
     that differ, or per-sample weights that are negative, NaN or infinite (or, for a mean, all zero)
-    are a ValueError.  Weight values can only be checked when they are concrete (not inside ``jax.jit``).
+    are a ValueError, and so are targets outside ``[0, 1]`` for a binary or categorical loss and predictions
+    that cannot be probabilities for a loss on probabilities (:meth:`check_targets`).  Values can only be
+    checked when they are concrete (not inside ``jax.jit``).
     """
 
     def __init__(
@@ -141,8 +145,10 @@ class Loss:
                 "a loss needs at least one sample and one output"
             )
         target = target.astype(pred.dtype)
-        if self.nonnegative_targets and not isinstance(target, jax.core.Tracer):
-            self._check_nonnegative(np.asarray(target))
+        if not isinstance(target, jax.core.Tracer):
+            self.check_targets(target)
+        if not isinstance(pred, jax.core.Tracer):
+            self._check_probabilities(pred)
         if weight is None:
             return pred, target, jnp.ones(pred.shape[0], pred.dtype)
         weight = self._real("sample weights", weight).astype(pred.dtype)
@@ -159,11 +165,38 @@ class Loss:
         """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
         return as_real_array(value, f"{self.name}: {what}")
 
-    def _check_nonnegative(self, target: np.ndarray) -> None:
-        if np.any(target < 0):
+    def check_targets(self, target) -> None:
+        """A ValueError if concrete targets lie outside what this loss is defined on: ``[0, 1]`` (labels, one-hot
+        rows or probabilities) for a binary or categorical loss, ``>= 0`` for counts; outside, the loss has no
+        minimum, so training would chase it.  ``jaxnn.fit`` and ``jaxnn.lbfgs.minimize`` call it on their ``y``."""
+        if self.task == "regression" and not self.nonnegative_targets:
+            return
+        target = np.asarray(target)
+        if self.nonnegative_targets and np.any(target < 0):
             raise ValueError(
                 f"{self.name}: targets must be non-negative (counts or rates), got a minimum of {np.min(target):g}; "
                 "use a regression loss such as 'squared_error' for targets of any sign"
+            )
+        if self.task != "regression" and np.any((target < 0) | (target > 1)):
+            raise ValueError(
+                f"{self.name}: targets must lie in [0, 1] (0/1 labels, one-hot rows or probabilities), got values from "
+                f"{np.min(target):g} to {np.max(target):g}; one-hot encode class labels (jaxnn.data.one_hot), or use "
+                "a regression loss such as 'mean_squared_error' for other targets"
+            )
+
+    def _check_probabilities(self, pred) -> None:
+        """A loss on probabilities (not logits) refuses predictions that cannot be probabilities: its clip would
+        hide them (a logit of 3 passed to binary_cross_entropy gives a tiny loss and a zero gradient)."""
+        if self.from_logits or self.output_activation not in _FUSED:
+            return
+        pred = np.asarray(pred)
+        sigmoid = self.output_activation == "sigmoid"
+        if np.any(pred < 0) or (sigmoid and np.any(pred > 1)):
+            allowed = "probabilities in [0, 1]" if sigmoid else "non-negative (class probabilities, rows normalised)"
+            raise ValueError(
+                f"{self.name}: predictions must be {allowed}, got values from {np.min(pred):g} to {np.max(pred):g}; "
+                f"end the network with a {self.output_activation} layer, or pass raw scores (logits) to "
+                f"{_FUSED[self.output_activation]!r}"
             )
 
     def _check_weight_values(self, weight: np.ndarray) -> None:
@@ -208,6 +241,10 @@ def make_loss(
     ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
     read to build the output layer, encode the targets and read predictions back.
     """
+    if not callable(per_sample) or not callable(per_sample_grads):  # they would fail only at the first call
+        raise TypeError("make_loss needs two callables: per_sample(pred, target) and per_sample_grads(pred, target)")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r:.80}")
 
     def forward(pred, target, weight):
         losses = per_sample(pred, target)

@@ -4,6 +4,10 @@ mean squared and mean absolute error (each as ``sklearn.metrics``' function of t
 Both are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
 the training loop and a report on host NumPy arrays (which they accept as well).  A weight of 0 masks
 a sample out (padding rows); the weights must have a positive sum.
+
+Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
+instead of a broadcast that scores every sample against every other.  Concrete weights are checked as
+:func:`jaxnn._checks.sample_weights` checks training weights.
 """
 
 from __future__ import annotations
@@ -11,11 +15,35 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxnn._checks import as_real_array, positive_int, sample_weights
+
 __all__ = ["accuracy", "balanced_accuracy", "log_loss", "mean_absolute_error", "mean_squared_error", "r2_score"]
 
 
+def _pair(metric: str, first: str, a, second: str, b, ndims=(1, 2)) -> tuple[jax.Array, jax.Array]:
+    """``a`` and ``b`` as real arrays of one shape with ``ndim`` in ``ndims`` and at least one sample (a column
+    vector ``(n, 1)`` matches ``(n,)``: it is reshaped to it); else a ValueError naming both shapes."""
+    a, b = as_real_array(a, f"{metric}: {first}"), as_real_array(b, f"{metric}: {second}")
+    if a.shape != b.shape and a.size == b.size and a.shape[:1] == b.shape[:1] and {a.ndim, b.ndim} == {1, 2}:
+        b = b.reshape(a.shape)  # (n,) against (n, 1)
+    if a.shape != b.shape or a.ndim not in ndims or a.shape[0] == 0:
+        allowed = " or ".join(("(n_samples,)", "(n_samples, n_outputs)")[d - 1] for d in ndims)
+        raise ValueError(
+            f"{metric}: {first} has shape {tuple(a.shape)} and {second} {tuple(b.shape)}; they must be the same "
+            f"shape, {allowed}, with at least one sample"
+        )
+    return a, b
+
+
 def _weights(weight, n: int, dtype) -> jax.Array:
-    return jnp.ones(n, dtype) if weight is None else jnp.asarray(weight, dtype)
+    """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum."""
+    if weight is None:
+        return jnp.ones(n, dtype)
+    if isinstance(weight, jax.core.Tracer):
+        if weight.shape != (n,):
+            raise ValueError(f"weight must have shape ({n},) (one per sample), got {tuple(weight.shape)}")
+        return weight.astype(dtype)
+    return jnp.asarray(sample_weights(weight, n, None)[0], dtype)
 
 
 def accuracy(predicted, true, weight=None) -> jax.Array:
@@ -24,7 +52,7 @@ def accuracy(predicted, true, weight=None) -> jax.Array:
     ``predicted`` and ``true`` are 1-D arrays of labels (class indices), or 2-D indicator rows
     (multilabel: a sample counts as right only when every label is).
     """
-    predicted, true = jnp.asarray(predicted), jnp.asarray(true)
+    predicted, true = _pair("accuracy", "predicted", predicted, "true", true)
     correct = predicted == true
     if correct.ndim == 2:
         correct = jnp.all(correct, axis=1)
@@ -40,9 +68,9 @@ def r2_score(true, predicted, weight=None) -> jax.Array:
     (zero denominator) scores 1 when predicted exactly and 0 otherwise, as scikit-learn does.
     ``true`` and ``predicted`` are ``(n,)`` or ``(n, n_outputs)``.
     """
-    true, predicted = jnp.asarray(true), jnp.asarray(predicted)
+    true, predicted = _pair("r2_score", "true", true, "predicted", predicted)
     if true.ndim == 1:
-        true, predicted = true[:, None], predicted.reshape(-1, 1)
+        true, predicted = true[:, None], predicted[:, None]
     dtype = jnp.result_type(true.dtype, predicted.dtype, float)
     w = _weights(weight, true.shape[0], dtype)[:, None]
     mean = jnp.sum(w * true, axis=0) / jnp.sum(w)
@@ -57,7 +85,11 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
     """The mean over classes of the weighted recall, as ``sklearn.metrics.balanced_accuracy_score``:
     ``recall_c = Σ_{t_i = c} w_i [p_i = c] / Σ_{t_i = c} w_i``, averaged over the classes that occur in ``true``
     (positive weight).  ``predicted`` and ``true``: 1-D class indices in ``[0, n_classes)``."""
-    predicted, true = jnp.asarray(predicted), jnp.asarray(true)
+    predicted, true = _pair("balanced_accuracy", "predicted", predicted, "true", true, ndims=(1,))
+    n_classes = positive_int(n_classes, "balanced_accuracy: n_classes")
+    concrete = [labels for labels in (predicted, true) if not isinstance(labels, jax.core.Tracer)]
+    if any(jnp.any((labels < 0) | (labels >= n_classes)) for labels in concrete):  # they would count as no class
+        raise ValueError(f"balanced_accuracy: labels must be class indices in [0, {n_classes}) (n_classes={n_classes})")
     dtype = jnp.result_type(float)
     w = _weights(weight, true.shape[0], dtype)
     in_class = (true[:, None] == jnp.arange(n_classes)[None, :]).astype(dtype) * w[:, None]  # (n, classes)
@@ -72,7 +104,9 @@ def log_loss(probabilities, true_indicators, weight=None) -> jax.Array:
     """The weighted mean cross-entropy ``−Σ_i w_i Σ_c t_ic log p_ic / Σ_i w_i``, the probabilities clipped to
     ``[ε, 1 − ε]`` with ``ε`` the float type's machine epsilon (``sklearn.metrics.log_loss``).
     ``probabilities`` and ``true_indicators`` (one-hot rows) are ``(n, n_classes)``."""
-    p, t = jnp.asarray(probabilities), jnp.asarray(true_indicators)
+    p, t = _pair("log_loss", "probabilities", probabilities, "true_indicators", true_indicators, ndims=(2,))
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+        p = p.astype(jnp.result_type(float))
     eps = jnp.finfo(p.dtype).eps
     w = _weights(weight, t.shape[0], p.dtype)
     per_sample = -jnp.sum(t * jnp.log(jnp.clip(p, eps, 1 - eps)), axis=1)
@@ -89,11 +123,11 @@ def _mean_error(errors, weight) -> jax.Array:
 
 def mean_squared_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w (y − ŷ)² / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_squared_error``)."""
-    true, predicted = jnp.asarray(true), jnp.asarray(predicted)
-    return _mean_error((true - predicted.reshape(true.shape)) ** 2, weight)
+    true, predicted = _pair("mean_squared_error", "true", true, "predicted", predicted)
+    return _mean_error((true - predicted) ** 2, weight)
 
 
 def mean_absolute_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w |y − ŷ| / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_absolute_error``)."""
-    true, predicted = jnp.asarray(true), jnp.asarray(predicted)
-    return _mean_error(jnp.abs(true - predicted.reshape(true.shape)), weight)
+    true, predicted = _pair("mean_absolute_error", "true", true, "predicted", predicted)
+    return _mean_error(jnp.abs(true - predicted), weight)

@@ -66,6 +66,8 @@ def make_op(forward: Callable[..., Any], backward: Callable[..., tuple], *, name
     """Make an op from a plain forward and a hand-derived backward (see the module docstring)."""
     if not callable(forward) or not callable(backward):
         raise TypeError("make_op needs two callables: forward(*primals) and backward(cotangent, output, *primals)")
+    if name is not None and not (isinstance(name, str) and name):  # Python's own: "__name__ must be set to a string"
+        raise TypeError(f"name must be a non-empty string (it appears in messages and jaxprs), got {name!r:.80}")
     return Op(forward, backward, name or getattr(forward, "__name__", "op"))
 
 

@@ -33,6 +33,7 @@ every epoch — moves that state on:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -58,6 +59,7 @@ __all__ = [
     "ScheduledState",
     "SolverSettings",
     "adaptive_rate",
+    "checked_settings",
     "continued_state",
     "end_of_epoch",
     "fixed_rate_state",
@@ -105,13 +107,33 @@ class SolverSettings(NamedTuple):
         return default
 
 
+def checked_settings(settings) -> SolverSettings:
+    """``settings`` if it is a :class:`SolverSettings` within scikit-learn's ranges (momentum in [0, 1], betas in
+    [0, 1), epsilon > 0, nesterov a bool); else a TypeError or ValueError naming the setting.  Outside them the
+    updates grow without bound or divide by zero (``epsilon=0`` made Adam's first step NaN)."""
+    if not isinstance(settings, SolverSettings):
+        raise TypeError(
+            "settings must be a jaxnn.optimizers.SolverSettings, e.g. SolverSettings(momentum=0.5); got "
+            f"{type(settings).__name__}"
+        )
+    for name, high in (("momentum", 1.0), ("beta_1", 1.0), ("beta_2", 1.0)):
+        value = finite_real(getattr(settings, name), f"settings.{name}", minimum=0)
+        if value > high or (value == high and name != "momentum"):
+            interval = "[0, 1]" if name == "momentum" else "[0, 1)"
+            raise ValueError(f"settings.{name} must be in {interval}, got {value!r}")
+    finite_real(settings.epsilon, "settings.epsilon", positive=True)
+    if not isinstance(settings.nesterov, bool | np.bool_):
+        raise TypeError(f"settings.nesterov must be True or False, got {settings.nesterov!r:.80}")
+    return settings
+
+
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
     """Plain gradient descent as an optax transformation: ``update = −η·g`` (no state).
 
     Two calls with the same learning rate return equal transformations, so ``fit`` (whose compiled
     loop is cached on the optimiser) compiles once per learning rate, not once per call.
     """
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
+    if isinstance(learning_rate, bool | np.bool_) or not isinstance(learning_rate, numbers.Real):  # NumPy's too
         raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     return optax.GradientTransformation(_no_state, _DescentUpdate(learning_rate))
@@ -219,7 +241,7 @@ def solver(
     keyed on the optimiser object.  ``gd`` (and ``sgd`` without momentum) is :func:`gradient_descent`."""
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     look_up(dict.fromkeys(SOLVERS), name, "solver")
-    settings = settings.relevant_to(name)
+    settings = checked_settings(settings).relevant_to(name)
     if name == "gd" or (name == "sgd" and settings.momentum == 0):
         return gradient_descent(learning_rate)
     return optax.chain(_direction(name, settings), optax.scale(-learning_rate))
@@ -300,6 +322,7 @@ def make(
     ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
     the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).
     """
+    checked_settings(settings)
     if isinstance(optimizer, str) and learning_rate is not None:
         if l2 or schedule != "constant":
             raise ValueError("a learning rate built into the update takes no L2 rate and no schedule")

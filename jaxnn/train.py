@@ -32,6 +32,7 @@ from jaxnn._checks import (
     finite_real,
     finite_weights,
     is_int,
+    matching_state,
     member_keys,
     per_member,
     positive_int,
@@ -110,6 +111,8 @@ def make_train_step(
       ...     params, opt_state, loss = step(params, opt_state, x, y)
     """
     model, loss = checked_model(model), get_loss(loss)
+    if not isinstance(in_place, bool | np.bool_):  # a truthy 'no' would donate, and so invalidate, the caller's arrays
+        raise TypeError(f"in_place must be True or False, got {in_place!r:.80}")
     return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout, model))
 
 
@@ -124,6 +127,11 @@ def train_step(
     x, y, weight = (
         value if value is None or isinstance(value, jax.Array) else np.asarray(value) for value in (x, y, weight)
     )
+    for name, value in (("x", x), ("y", y), ("weight", weight)):  # JAX's own error names neither
+        if value is not None and not any(jax.numpy.issubdtype(value.dtype, k) for k in (np.floating, np.integer, bool)):
+            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if weight is not None and not isinstance(weight, jax.core.Tracer) and np.ndim(weight) == 1:
+        sample_weights(weight, len(weight), None)  # the values: negative ones would train away from the data
     return make_train_step(model, loss, optimizer, in_place=in_place)(params, opt_state, x, y, weight)
 
 
@@ -177,18 +185,6 @@ def _init_as_given(optimizer, params):
     return jax.vmap(optimizer.init)(params)
 
 
-def _check_state_matches(opt_state, fresh) -> None:
-    """A given ``opt_state`` has the form and shapes of the state this call would start from (``fresh``, traced
-    only): anything else would fail deep inside the optimiser, or resume the wrong run."""
-    given_leaves, given_form = jax.tree.flatten(opt_state)
-    fresh_leaves, fresh_form = jax.tree.flatten(fresh)
-    if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
-        raise ValueError(
-            "opt_state does not match this optimiser's state for these params: pass the opt_state of a FitResult "
-            "(or checkpoint) of the same model, optimizer, l2 and schedule, or leave it None to start afresh"
-        )
-
-
 def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
     """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``); None beside an optax
     transformation, which brings its own (giving both is an error: the transformation's would win)."""
@@ -222,6 +218,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
     if y_samples != n_samples:
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
+    loss.check_targets(y)
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
@@ -274,7 +271,12 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
     if opt_state is None:
         opt_state = fresh_state()
     else:
-        _check_state_matches(opt_state, jax.eval_shape(fresh_state))
+        matching_state(
+            opt_state,
+            jax.eval_shape(fresh_state),
+            "pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule, or leave "
+            "it None to start afresh",
+        )
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(
         model,

@@ -211,3 +211,14 @@ def test_the_kinks_fact_is_true(case):
         if all(abs(point - kink) > 10 * h for kink in kinks):
             left, right, _ = slopes(point)
             assert abs(left - right) < 1e-2 * max(1.0, abs(left)), f"{case.id} has an undeclared kink near {point}"
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: c.id)
+def test_nan_input_gives_nan_output(case):
+    """A NaN input is never turned into a number: relu and binary_step made it 0, so a network fed NaN gave a
+    confident finite prediction.  Infinities keep their limits (relu(-inf) = 0)."""
+    x = jnp.array([[jnp.nan, 1.0, -1.0]])
+    y = np.asarray(case.op(x, **case.kwargs))
+    assert np.isnan(y[0, 0]) if case.op.elementwise else np.all(np.isnan(y))
+    if case.name in ("relu", "binary_step"):
+        np.testing.assert_array_equal(case.op(jnp.array([-jnp.inf, jnp.inf]), **case.kwargs)[:1], [0.0])

@@ -133,3 +133,8 @@ def test_loss_and_grads_checks_its_input():
         jaxnn.loss_and_grads(MODEL, params, x[:, :2], y, "binary_cross_entropy")
     with pytest.raises(ValueError, match=r"unknown loss 'bce'"):
         jaxnn.loss_and_grads(MODEL, params, x, y, "bce")
+    # These failed with AttributeError ("'str' object has no attribute 'check'") and inside JAX:
+    with pytest.raises(TypeError, match=r"model must be a jaxnn\.Sequential, got str"):
+        jaxnn.loss_and_grads("model", params, x, y, "binary_cross_entropy")
+    with pytest.raises(TypeError, match="input must be real numbers, got dtype <U"):
+        jaxnn.forward_with_caches(MODEL, params, x.astype(str))

@@ -485,3 +485,27 @@ def test_save_refuses_extras_load_could_not_read(tmp_path, extras, error, messag
         checkpoint.save(tmp_path / "c.npz", params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0,
                         history=[], extras=extras)  # fmt: skip
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_a_config_load_could_not_read_back_is_refused_before_writing(tmp_path):
+    """A list was saved, then the file was 'corrupt' to load; an object failed inside json naming only its type."""
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    common = {"params": params, "opt_state": opt_state, "key": jax.random.key(0), "epoch": 0, "history": np.zeros(0)}
+    with pytest.raises(TypeError, match="config must be a dict"):
+        checkpoint.save(path, config=["lr", 0.1], **common)
+    with pytest.raises(TypeError, match=r"config must be JSON-serialisable .*object is not JSON serializable"):
+        checkpoint.save(path, config={"optimizer": object()}, **common)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tmp_path):
+    params, opt_state = _state()
+    common = {"params": params, "opt_state": opt_state, "key": jax.random.key(0), "epoch": 0, "history": np.zeros(0)}
+    with pytest.raises(IsADirectoryError, match=r"is a directory; pass a file path such as .*checkpoint\.npz"):
+        checkpoint.save(tmp_path, **common)  # it failed in os.replace, naming the .tmp
+    with pytest.raises(FileNotFoundError, match=r"the directory .*missing does not exist; create it first"):
+        checkpoint.save(tmp_path / "missing" / "checkpoint.npz", **common)
+    assert not any(tmp_path.iterdir()) and not tmp_path.with_name(tmp_path.name + ".tmp").exists()
+    with pytest.raises(CheckpointError, match=r"is a directory; pass the checkpoint file in it"):
+        checkpoint.load(tmp_path, params_like=params, opt_state_like=opt_state)  # it said "no checkpoint at"

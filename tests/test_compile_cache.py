@@ -351,8 +351,31 @@ def test_a_bad_max_bytes_is_a_value_error_before_any_setting_changes(tmp_path, b
 def test_clear_empties_the_directory_and_keeps_it(tmp_path):
     (tmp_path / "jit_f-abc-cache").write_bytes(b"cut short")
     (tmp_path / "jit_f-abc-atime").write_bytes(b"\0" * 8)
-    (tmp_path / "nested").mkdir()
-    (tmp_path / "nested" / "entry").write_bytes(b"x")
+    (tmp_path / ".lockfile").write_bytes(b"")
+    # XLA's own caches, which JAX keeps in the same directory on GPUs (jax_persistent_cache_enable_xla_caches)
+    (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir").mkdir()
+    (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir" / "fusion.textproto").write_text("autotuned")
+    (tmp_path / "xla_gpu_kernel_cache_file").write_bytes(b"kernels")
     compile_cache.clear(tmp_path)
     assert tmp_path.is_dir() and not any(tmp_path.iterdir())
     compile_cache.clear(tmp_path / "missing")  # nothing there: nothing to do
+
+
+def test_clear_refuses_a_directory_that_is_not_a_cache_and_deletes_nothing(tmp_path):
+    (tmp_path / "jit_f-abc-cache").write_bytes(b"entry")
+    (tmp_path / "thesis.tex").write_text("years of work")
+    (tmp_path / "nested").mkdir()
+    with pytest.raises(ValueError, match=r"is not a compilation cache \(it holds nested, thesis.tex\).*delete"):
+        compile_cache.clear(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jit_f-abc-cache", "nested", "thesis.tex"]
+
+
+@pytest.mark.parametrize("call", [compile_cache.clear, compile_cache.enable])
+def test_an_empty_directory_name_is_refused_not_read_as_the_working_directory(tmp_path, monkeypatch, call):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jit_f-abc-cache").write_bytes(b"entry")
+    with pytest.raises(ValueError, match="directory must name a directory, got ''; leave it None"):
+        call("")
+    with pytest.raises(TypeError, match="directory must be a path"):
+        call(3)
+    assert [p.name for p in tmp_path.iterdir()] == ["jit_f-abc-cache"]

@@ -191,3 +191,23 @@ def test_stratified_split_names_what_makes_it_impossible():
         stratified_split(np.array([0, 0, 1, 1, 2, 2]), 0.3, 0)
     with pytest.raises(ValueError, match="1-D array of labels"):
         stratified_split(np.zeros((4, 2)), 0.5, 0)
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        ([1.0, 2.0, 3.0], ValueError, r"x_train must be 2-D .* got shape \(3,\)"),  # one scalar mean for a vector
+        (np.zeros((0, 3)), ValueError, r"at least one row, got shape \(0, 3\)"),  # NaN means and RuntimeWarnings
+        ([[1.0], [np.nan]], ValueError, "x_train contains NaN or infinity"),  # a NaN mean: every value became NaN
+        ([["a"]], TypeError, "x_train must hold real numbers"),  # NumPy's "could not convert string to float"
+    ],
+)
+def test_standardise_refuses_what_it_cannot_learn_from(x, error, message):
+    with pytest.raises(error, match=message):
+        standardise(x)
+
+
+@pytest.mark.parametrize("n_classes", ["3", 2.5, -1, 0])
+def test_one_hot_needs_a_positive_class_count(n_classes):
+    with pytest.raises(ValueError, match="n_classes must be a positive integer"):
+        one_hot([0, 1], n_classes)

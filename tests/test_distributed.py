@@ -396,3 +396,28 @@ def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(tmp_path)
     one, eight = _arrays(tmp_path / "1"), _arrays(tmp_path / "8")
     _assert_close(eight, one)
     assert (tmp_path / "8" / "population.csv").read_text().count("\n") == 7  # header and six members
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"coordinator": 1234, "num_processes": 2, "process_id": 0}, TypeError, "coordinator must be a string"),
+        ({"coordinator": "host0", "num_processes": 2, "process_id": 0}, ValueError, "'host:port' of process 0"),
+        ({"coordinator": "host0:http", "num_processes": 2, "process_id": 0}, ValueError, "port in 1..65535"),
+        ({"coordinator": "host0:1234", "num_processes": 0, "process_id": 0}, ValueError, "num_processes must be a"),
+        ({"coordinator": "host0:1234", "num_processes": 2, "process_id": 2}, ValueError, r"process_id .*\[0, 2\)"),
+        ({"coordinator": "host0:1234", "num_processes": 2.0}, ValueError, "num_processes must be a positive integer"),
+        ({"auto": "no"}, TypeError, "auto must be True or False, got 'no'"),  # it joined whatever JAX detected
+    ],
+)
+def test_a_bad_cluster_description_is_refused_before_any_setting_changes(arguments, error, message):
+    """An int or a port-less coordinator failed inside JAX (AttributeError, IndexError)."""
+    before = jax.config.jax_cpu_collectives_implementation
+    with pytest.raises(error, match=message):
+        distributed.initialize(**arguments)
+    assert jax.config.jax_cpu_collectives_implementation == before
+
+
+def test_make_mesh_needs_devices():
+    with pytest.raises(TypeError, match=r"devices must be JAX devices, e.g. jax.devices\(\)"):
+        distributed.make_mesh([0, 1])  # JAX: "'int' object has no attribute 'id'"

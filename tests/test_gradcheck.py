@@ -400,3 +400,33 @@ def test_check_vjp_names_wrong_callables_outputs_and_cotangents():
         jaxnn.check_vjp(lambda a, b: a * b, lambda g, a, b: (g * b, None), x, x)
     with pytest.raises(jaxnn.GradcheckError, match="primal 0: backward returned str"):
         jaxnn.check_vjp(_cube_forward, lambda g, x: ("3x²g",), x)
+
+
+@pytest.mark.parametrize(
+    ("op", "point", "slopes"),
+    [
+        (jaxnn.relu, 0.0, r"0\.\d+ and 0,"),  # a correct rule was "disagrees with finite differences"
+        (jaxnn.relu, 1e-7, r"0\.\d+ and 0\.\d+,"),  # within eps of the kink
+        (jaxnn.binary_step, 0.0, r"\d+ and 0,"),  # the jump: a quotient of 1/eps
+    ],
+)
+def test_a_point_at_a_kink_is_a_value_error_not_a_wrong_rule(op, point, slopes):
+    with jax.enable_x64(True):
+        x = jnp.array([point, 1.0, -1.0], jnp.float64)
+        with pytest.raises(ValueError, match=rf"primal 0 at element \(0,\) .* not differentiable: .*{slopes}"):
+            jaxnn.check_vjp(op.forward, op.vjp, x)
+        jaxnn.check_vjp(op.forward, op.vjp, x.at[0].set(0.5))  # away from the kink it passes
+
+
+def test_a_wrong_rule_next_to_a_kink_is_still_a_gradcheck_error():
+    wrong = jaxnn.make_op(lambda x: jnp.abs(x) + x**2, lambda g, y, x: (jnp.sign(x) * g,), name="wrong")  # misses 2x
+    with jax.enable_x64(True), pytest.raises(jaxnn.GradcheckError, match="disagrees with finite differences"):
+        jaxnn.check_vjp(wrong, wrong.vjp, jnp.array([0.0, 1.0, -2.0], jnp.float64))  # the op: only FD can tell
+
+
+def test_default_tolerances_follow_the_least_precise_dtype():
+    """A float32 primal beside a float64 one was held to float64's 1e-10 and failed on float32 rounding."""
+    with jax.enable_x64(True):
+        a = jnp.linspace(0.1, 1.0, 3, dtype=jnp.float32)
+        b = jnp.linspace(0.3, 0.7, 3, dtype=jnp.float64)
+        jaxnn.check_vjp(lambda a, b: jnp.sin(a) * b, lambda g, a, b: (g * jnp.cos(a) * b, g * jnp.sin(a)), a, b)

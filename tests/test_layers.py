@@ -250,6 +250,20 @@ def test_init_inside_jit_draws_the_same_numbers():
             ValueError,
             r"hyperparameter 'a' of activation 'leaky_relu' must be finite, got nan",
         ),
+        # These failed inside JAX or NumPy ("split accepts a single key", "dtype argument to `normal` must be a
+        # float", "invalid PRNG key data", "dictionary update sequence element #0 has length 1"):
+        (
+            lambda: MODEL.init(jax.random.split(KEY, 3), 4),
+            ValueError,
+            r"key must be one jax.random key, got a batch of shape \(3,\); .*model.init_many\(keys, n_features\)",
+        ),
+        (lambda: MODEL.init(jax.random.split(jax.random.PRNGKey(0), 3), 4), ValueError, r"shape \(3, 2\)"),
+        (lambda: MODEL.init(KEY, 4, jnp.int32), TypeError, r"dtype must be a floating-point type .*int32"),
+        (lambda: MODEL.init(KEY, 4, "bogus"), TypeError, r"dtype must be a floating-point type .*got 'bogus'"),
+        (lambda: MODEL.init(KEY, 4, jnp.complex64), TypeError, r"dtype must be a floating-point type"),
+        (lambda: jaxnn.draw_weights("he", 0, 2, 3), TypeError, r"key must be a jax.random key"),
+        (lambda: jaxnn.Dense(3, "leaky_relu", "b"), TypeError, r"activation_kwargs must be a dict of hyperparameters"),
+        (lambda: jaxnn.Dense(3, "leaky_relu", 5), TypeError, r"activation_kwargs must be a dict"),
     ],
 )
 def test_bad_keys_sizes_and_hyperparameters_are_clear_errors(make, error, message):
@@ -259,3 +273,17 @@ def test_bad_keys_sizes_and_hyperparameters_are_clear_errors(make, error, messag
 
 def test_old_style_uint32_keys_still_work():
     assert jax.tree.structure(MODEL.init(jax.random.PRNGKey(0), 4)) == jax.tree.structure(MODEL.init(KEY, 4))
+
+
+@pytest.mark.parametrize("bad", [[[0.1, 0.2, 0.3]], "W", None])
+def test_apply_params_that_are_not_arrays_name_the_entry(bad):
+    """A list of lists reached ``x @ W`` as "unsupported operand type(s) for @"; a string was reported as shape ()."""
+    params = MODEL.init(KEY, 4)
+    params[1] = {"W": bad, "b": params[1]["b"]}
+    with pytest.raises(TypeError, match=r"params\[1\]\['W'\] must be an array \(as model.init makes\), got"):
+        MODEL.apply(params, np.ones((2, 4)))
+
+
+def test_numpy_unit_counts_are_stored_as_python_ints():
+    layer = jaxnn.Dense(np.int64(3))
+    assert type(layer.units) is int and layer == jaxnn.Dense(3) and hash(layer) == hash(jaxnn.Dense(3))

@@ -627,3 +627,12 @@ def test_regressor_lbfgs_fits_as_well_as_scikit_learns():
         theirs = MLPRegressor(**settings).fit(x_train, y_train)
     assert ours.score(x_test, y_test) >= theirs.score(x_test, y_test) - 0.02
     assert ours.score(x_test, y_test) > 0.95 and ours.predict(x_test).shape == (50,)
+
+
+def test_minimize_refuses_data_without_rows():
+    """It failed in a NumPy reshape (a NaN start is reported, not refused: see the test above)."""
+    model = jaxnn.Sequential((jaxnn.Dense(3),))
+    params = model.init(jax.random.key(0), 2)
+    x, y = np.ones((0, 2), np.float32), np.ones((0, 3), np.float32)
+    with pytest.raises(ValueError, match="the number of samples in x must be a positive integer, got 0"):
+        lbfgs.minimize(model, params, x, y, loss="softmax_cross_entropy")

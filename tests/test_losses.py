@@ -373,3 +373,55 @@ def test_a_loss_on_logits_is_its_output_activation_followed_by_a_loss_on_probabi
         probabilities = jaxnn.get_activation(loss.output_activation).forward(jnp.asarray(z, jnp.float64))
         for partner in partners:
             np.testing.assert_allclose(loss(z, target), partner(probabilities, target), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "sigmoid_binary_cross_entropy", "softmax_cross_entropy"])
+@pytest.mark.parametrize("bad", [2.0, -1.0])
+def test_targets_outside_zero_one_are_refused_by_the_binary_and_categorical_losses(name, bad):
+    """Outside [0, 1] such a loss has no minimum: it was computed (-4.07 after three L-BFGS steps on y = 2)."""
+    target = np.array([[0.0, 1.0], [1.0, bad]])
+    with pytest.raises(ValueError, match=rf"{name}: targets must lie in \[0, 1\].*one_hot"):
+        jaxnn.get_loss(name)(np.full((2, 2), 0.5), target)
+
+
+@pytest.mark.parametrize(
+    "name, pred, fused",
+    [
+        ("binary_cross_entropy", [[3.0], [-2.0]], "sigmoid_binary_cross_entropy"),  # logits: loss ~1e-7, gradient 0
+        ("binary_cross_entropy", [[1.5], [0.5]], "sigmoid_binary_cross_entropy"),
+        ("categorical_cross_entropy", [[-3.0], [2.0]], "softmax_cross_entropy"),
+    ],
+)
+def test_a_loss_on_probabilities_refuses_predictions_that_cannot_be_probabilities(name, pred, fused):
+    pred = np.asarray(pred)
+    target = np.ones_like(pred) if name == "categorical_cross_entropy" else np.array([[1.0], [0.0]])
+    with pytest.raises(ValueError, match=rf"{name}: predictions must be .*pass raw scores \(logits\) to '{fused}'"):
+        jaxnn.get_loss(name)(pred, target)
+    jaxnn.get_loss(name)(np.clip(np.abs(pred), 0, 1), target)  # probabilities pass
+
+
+def test_fit_and_lbfgs_check_the_targets_against_the_loss():
+    from jaxnn import lbfgs
+
+    model = jaxnn.Sequential((jaxnn.Dense(2),))
+    params = model.init(jax.random.key(0), 2)
+    x = np.ones((3, 2), np.float32)
+    for loss, y, match in [
+        ("sigmoid_binary_cross_entropy", np.full((3, 2), 2.0), r"targets must lie in \[0, 1\]"),
+        ("poisson", np.full((3, 2), -1.0), "targets must be non-negative"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            jaxnn.fit(model, params, x, y, loss=loss, epochs=1)
+        with pytest.raises(ValueError, match=match):
+            lbfgs.minimize(model, params, x, y, loss=loss, max_iter=1)
+
+
+def test_make_loss_and_make_op_refuse_what_would_fail_only_later():
+    """make_loss took non-callables (failing at the first call); a name that is not a string failed in Python's
+    own "__name__ must be set to a string object"."""
+    with pytest.raises(TypeError, match="make_loss needs two callables"):
+        jaxnn.make_loss("x", 3, 4, task="regression", output_activation="identity")
+    with pytest.raises(TypeError, match="name must be a non-empty string, got None"):
+        jaxnn.make_loss(None, lambda p, y: p, lambda p, y: (p, y), task="regression", output_activation="identity")
+    with pytest.raises(TypeError, match=r"name must be a non-empty string .*got 3"):
+        jaxnn.make_op(lambda x: x, lambda g, y, x: (g,), name=3)

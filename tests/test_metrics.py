@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, r2_score
@@ -41,3 +43,35 @@ def test_r2_of_a_constant_target_is_scikit_learns():
     for predicted in (constant, constant + np.arange(5)):
         assert float(metrics.r2_score(constant, predicted)) == r2_score(constant, predicted)
     assert float(metrics.r2_score(constant[:, None], constant[:, None] + 1.0)) == 0.0
+
+
+@pytest.mark.parametrize(
+    "call, shapes",
+    [
+        (lambda a, b: metrics.accuracy(a, b), "(5, 1) and true (5, 5)"),  # broadcast to (5, 5): scored 0.0
+        (lambda a, b: metrics.r2_score(a, b), "(5, 1) and predicted (5, 5)"),
+        (lambda a, b: metrics.mean_squared_error(a, b), "(5, 1) and predicted (5, 5)"),
+    ],
+)
+def test_arrays_of_different_shapes_are_refused_not_broadcast(call, shapes):
+    labels = np.array([0, 1, 2, 0, 1])
+    with pytest.raises(ValueError, match=rf"has shape {re.escape(shapes)}; they must be the same shape"):
+        call(labels[:, None], np.tile(labels, (5, 1)))
+    assert float(call(labels[:, None], labels)) in (1.0, 0.0)  # a column and a vector of one length: one shape
+
+
+def test_scores_need_samples_and_sound_weights():
+    labels = np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"\(2, 2, 2\); they must be the same shape, \(n_samples,\) or"):
+        metrics.accuracy(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))  # it scored 4.0
+    with pytest.raises(ValueError, match="at least one sample"):
+        metrics.accuracy(np.array([]), np.array([]))  # it was NaN
+    for weight in ([1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0]):  # NaN, NaN, a broadcasting TypeError
+        with pytest.raises(ValueError, match="weight must be 3 finite, non-negative numbers with a positive sum"):
+            metrics.accuracy(labels, labels, weight)
+    with pytest.raises(ValueError, match="n_classes must be a positive integer"):
+        metrics.balanced_accuracy(labels, labels, 0)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 1\)"):
+        metrics.balanced_accuracy(labels, labels, 1)  # class 1 was ignored: it scored 1.0
+    with pytest.raises(ValueError, match=r"log_loss: probabilities has shape \(3, 2\) and true_indicators \(3,\)"):
+        metrics.log_loss(np.full((3, 2), 0.5), labels)

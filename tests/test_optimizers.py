@@ -133,3 +133,46 @@ def test_schedule_rules_by_hand():
     assert rate == 1e-6 and not lowered  # at 1e-6 a plateau stops training instead
     rate, lowered = optimizers.adaptive_rate(np.float64(1e-3), np.bool_(False), where=np.where)
     assert rate == 1e-3 and not lowered
+
+
+@pytest.mark.parametrize(
+    "settings, error, match",
+    [
+        (SolverSettings(momentum=1.5), ValueError, r"settings.momentum must be in \[0, 1\], got 1.5"),
+        (SolverSettings(momentum=float("nan")), ValueError, "settings.momentum must be a finite number"),
+        (SolverSettings(beta_1=1.0), ValueError, r"settings.beta_1 must be in \[0, 1\)"),
+        (SolverSettings(beta_2=2.0), ValueError, r"settings.beta_2 must be in \[0, 1\)"),
+        (SolverSettings(epsilon=0.0), ValueError, "settings.epsilon must be a positive number"),  # Adam's step: NaN
+        (SolverSettings(nesterov="no"), TypeError, "settings.nesterov must be True or False"),
+        ({"momentum": 0.5}, TypeError, "settings must be a jaxnn.optimizers.SolverSettings"),  # AttributeError
+    ],
+)
+def test_solver_settings_outside_their_ranges_are_refused_by_every_constructor(settings, error, match):
+    """They were taken as they were: momentum 1.5 and epsilon 0 trained (to NaN), a dict raised AttributeError."""
+    for name in ("sgd", "adam"):
+        with pytest.raises(error, match=match):
+            optimizers.make(name, settings)
+        if isinstance(settings, SolverSettings):  # solver is cached: a dict is unhashable before it is seen
+            with pytest.raises(error, match=match):
+                optimizers.solver(name, 0.1, settings)
+    model = jaxnn.Sequential((jaxnn.Dense(2),))
+    params = model.init(jax.random.key(0), 2)
+    with pytest.raises(error, match=match):
+        jaxnn.fit(
+            model,
+            params,
+            np.ones((2, 2)),
+            np.ones((2, 2)),
+            loss="mean_squared_error",
+            epochs=1,
+            optimizer="adam",
+            settings=settings,
+        )
+
+
+def test_gradient_descent_takes_numpy_numbers_as_every_other_rate_does():
+    """np.float32(0.1) was "learning_rate must be a number, got float32"; fit took it."""
+    assert jaxnn.gradient_descent(np.float32(0.5)) == jaxnn.gradient_descent(0.5)
+    assert jaxnn.gradient_descent(np.int64(1)) == jaxnn.gradient_descent(1.0)
+    with pytest.raises(TypeError, match="learning_rate must be a number, got bool"):
+        jaxnn.gradient_descent(np.True_)

@@ -343,14 +343,35 @@ def test_train_step_in_place_equals_the_copying_step_and_takes_names_and_lists()
         ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
         ({"y": Y[:, :2]}, ValueError, r"y must have shape \(30, 3\)"),
         ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
+        # These three failed inside JAX or optax, or (another optimiser's state) ran:
+        ({"x": X.astype(str)}, TypeError, r"x must hold real numbers, got dtype <U"),
+        ({"opt_state": None}, ValueError, r"opt_state does not match .*pass optimizer.init\(params\)"),
+        ({"opt_state": ADAM.init(PARAMS)}, ValueError, r"opt_state does not match this optimiser's state"),
+        ({"weight": -np.ones(len(X))}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     ],
 )
 def test_train_step_bad_input_is_a_clear_error(change, error, message):
-    arguments = {"model": MODEL, "loss": LOSS, "x": X, "y": Y} | change
+    arguments = {"model": MODEL, "loss": LOSS, "x": X, "y": Y, "opt_state": DESCENT.init(PARAMS)} | change
     with pytest.raises(error, match=message):
         jaxnn.train_step(
-            arguments["model"], arguments["loss"], DESCENT, PARAMS, DESCENT.init(PARAMS), arguments["x"], arguments["y"]
+            arguments["model"],
+            arguments["loss"],
+            DESCENT,
+            PARAMS,
+            arguments["opt_state"],
+            arguments["x"],
+            arguments["y"],
+            arguments.get("weight"),
         )
+
+
+def test_in_place_must_be_a_bool_since_a_truthy_string_would_donate_the_callers_arrays():
+    params = jax.tree.map(jnp.array, PARAMS)
+    with pytest.raises(TypeError, match="in_place must be True or False, got 'no'"):
+        jaxnn.train_step(MODEL, LOSS, ADAM, params, ADAM.init(params), X, Y, in_place="no")
+    with pytest.raises(TypeError, match="in_place must be True or False"):
+        jaxnn.make_train_step(MODEL, LOSS, ADAM, in_place=1)
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(params))
 
 
 def test_train_step_does_not_apply_a_non_finite_step():
