@@ -15,29 +15,44 @@ from jaxnn import checkpoint
 from jaxnn.cli import report, training
 from jaxnn.data import shuffle_split, standardise
 
-# --- every bundled dataset, from the shell ------------------------------------------------------
+# --- every bundled dataset ----------------------------------------------------------------------
+# One dataset runs as a person runs it: the installed jaxnn-train command in a process of its own (exit status,
+# no traceback, output to a pipe).  The others call the command's Python entry, jaxnn.cli.main, in this process
+# (as the rest of these tests do), which spares a process start-up each; what is checked is the same.
 
 DATASET_RUNS = [
-    ("iris", 4, 3, ["--optimizer", "sgd", "--batch-size", "16"]),
-    ("wine", 13, 3, ["--optimizer", "adam"]),
-    ("breast_cancer", 30, 1, ["--loss", "binary_cross_entropy"]),  # two classes: one sigmoid output
-    ("digits", 64, 10, ["--loss", "categorical_cross_entropy", "--layers", "16"]),
+    ("iris", 4, 3, ["--optimizer", "sgd", "--batch-size", "16"], "console command"),
+    ("wine", 13, 3, ["--optimizer", "adam"], "in process"),
+    ("breast_cancer", 30, 1, ["--loss", "binary_cross_entropy"], "in process"),  # two classes: one sigmoid output
+    ("digits", 64, 10, ["--loss", "categorical_cross_entropy", "--layers", "16"], "in process"),
 ]
+
+
+def _run_dataset(how, capsys, *args) -> tuple[str, str]:
+    """jaxnn-train's stdout and stderr after a successful run, as the console command or in this process."""
+    if how == "console command":
+        done = shell(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, done.stderr
+    assert train(*args) == 0
+    captured = capsys.readouterr()
+    return captured.out, captured.err
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("dataset", "n_features", "n_outputs", "extra"), DATASET_RUNS, ids=[r[0] for r in DATASET_RUNS]
+    ("dataset", "n_features", "n_outputs", "extra", "how"), DATASET_RUNS, ids=[r[0] for r in DATASET_RUNS]
 )
-def test_each_bundled_dataset_trains_and_writes_its_files(tmp_path, dataset, n_features, n_outputs, extra):
+def test_each_bundled_dataset_trains_and_writes_its_files(tmp_path, capsys, dataset, n_features, n_outputs, extra, how):
     out = tmp_path / "run"
-    done = shell("--dataset", dataset, "--epochs", "3", "--checkpoint-every", "2", "--out", str(out), *extra)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    stdout, stderr = _run_dataset(
+        how, capsys, "--dataset", dataset, "--epochs", "3", "--checkpoint-every", "2", "--out", str(out), *extra
+    )
+    assert "Traceback" not in stderr
     # progress as plain lines (stdout is not a terminal), then the summary
-    assert "epoch 3/3  loss " in done.stdout and "accuracy" in done.stdout and "test loss" in done.stdout
-    assert f"{dataset}: {n_features}-" in done.stdout and "test accuracy" in done.stdout
-    assert f"inputs ({n_features}): " in done.stdout
+    assert "epoch 3/3  loss " in stdout and "accuracy" in stdout and "test loss" in stdout
+    assert f"{dataset}: {n_features}-" in stdout and "test accuracy" in stdout
+    assert f"inputs ({n_features}): " in stdout
 
     result = metrics(out)
     assert result["epochs"] == 3 and result["devices"] == 1 and 0 < result["seconds"] <= result["total_seconds"]

@@ -1,4 +1,7 @@
-"""Data-parallel training: rows split over a mesh, parameters replicated; 8 devices and 2 processes match 1."""
+"""Data-parallel training: rows split over a mesh, parameters replicated; 8 devices and 2 processes match 1.
+
+The checks on 8 (virtual CPU) devices need a process started with them; their scripts run one after another in
+one such process (the ``eight_devices`` fixture), each leaving what it saw in its ``report``."""
 
 import json
 import os
@@ -38,6 +41,64 @@ def _assert_close(actual: dict, expected: dict):
     assert sorted(actual) == sorted(expected)
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+# --- one process for the scripts on 8 devices ------------------------------------------------------------
+
+# Runs scripts one after another in one fresh process and prints, as one JSON line, the ``report`` each leaves
+# (None for one that only writes files).  Each script gets its arguments in sys.argv; a wrapper it puts on
+# jaxnn.distributed.place or jaxnn.engine.train to record the calls ends with it.
+RUN_SCRIPTS = textwrap.dedent(
+    """
+    import json, sys
+    from jaxnn import distributed, engine
+
+    reports = {}
+    for name, (script, args) in json.loads(sys.argv[1]).items():
+        sys.argv, unwrapped = [name, *args], (distributed.place, engine.train)
+        namespace = {"__name__": "__main__"}
+        exec(compile(script, name, "exec"), namespace)
+        reports[name] = namespace.get("report")
+        distributed.place, engine.train = unwrapped
+    print(json.dumps(reports))
+    """
+)
+EIGHT_DEVICE_FLAGS = "--xla_force_host_platform_device_count=8"
+
+
+def _start(scripts: dict[str, tuple[str, list[str]]], **environment: str) -> subprocess.Popen:
+    """A fresh Python that runs ``scripts`` (name: (source, arguments)) in turn, as :data:`RUN_SCRIPTS` says."""
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPTS, json.dumps(scripts)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(**environment), cwd=ROOT,
+    )  # fmt: skip
+
+
+def _reports(processes: list[subprocess.Popen], timeout: float = 240) -> list[dict]:
+    """Each process's reports, script by script, once all have ended (with status 0)."""
+    try:
+        outputs = [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+@pytest.fixture(scope="module")
+def eight_devices(tmp_path_factory) -> tuple[dict, Path]:
+    """The scripts that need 8 devices, in one process started with 8 CPU devices (one JAX start-up, not four):
+    their reports by name, and the directory under which each script that writes files has one of its name."""
+    out = tmp_path_factory.mktemp("eight-devices")
+    scripts = {
+        "rows-and-runs": (EIGHT_DEVICES, [str(out / "rows-and-runs")]),
+        "population-split": (POPULATION_ON_EIGHT_DEVICES, []),
+        "populations": (POPULATIONS, ["", "1", "0"]),
+        "jaxnn-train-population": (POPULATION_RUN, [str(out / "jaxnn-train-population")]),
+    }
+    (reports,) = _reports([_start(scripts, XLA_FLAGS=EIGHT_DEVICE_FLAGS)], timeout=600)
+    return reports, out
 
 
 def test_padding_makes_rows_divisible():
@@ -87,7 +148,7 @@ def test_fit_on_a_mesh_of_one_device_is_jaxnn_fit(optimizer, batch_size):
 
 EIGHT_DEVICES = textwrap.dedent(
     """
-    import json, sys
+    import sys
     import jax
     import numpy as np
     import optax
@@ -128,29 +189,21 @@ EIGHT_DEVICES = textwrap.dedent(
             opt_state=optimizer.init(params), key=jax.random.key(1), batch_size=7, mesh=mesh,
         )
         report[f"padded-minibatch-{devices}"] = [np.asarray(leaf).tolist() for leaf in jax.tree.leaves(result)]
-    print(json.dumps(report))
     """
 )
 
 
 @pytest.mark.slow
-def test_eight_devices_train_like_one(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", EIGHT_DEVICES, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+def test_eight_devices_train_like_one(eight_devices):
+    reports, out = eight_devices
+    report, runs = reports["rows-and-runs"], out / "rows-and-runs"
     # 133 rows padded to 136 = 8 × 17, one block of rows per device, the 3 padding rows weigh 0
     assert report["devices"] == 8 and report["rows"] == 136
     assert report["rows_per_device"] == [17] * 8 and report["distinct_devices"] == 8
     assert report["first_rows"] == [34.0 * i for i in range(8)]
     assert report["weights"] == [1.0] * 133 + [0.0] * 3
     for name in ("wine", "iris"):  # wine: 133 training rows, padded; iris: minibatches of 16
-        one, eight = tmp_path / f"{name}-1", tmp_path / f"{name}-8"
+        one, eight = runs / f"{name}-1", runs / f"{name}-8"
         _assert_close(_arrays(eight), _arrays(one))
         metrics = json.loads((eight / "metrics.json").read_text())
         assert metrics["devices"] == 8 and metrics["epochs"] == json.loads((one / "metrics.json").read_text())["epochs"]
@@ -203,7 +256,6 @@ def test_two_processes_train_like_one(tmp_path):
 
 POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
     """
-    import json
     import jax
     import numpy as np
     import jaxnn
@@ -239,24 +291,15 @@ POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
             "one": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((one.params, one.history))],
             "many": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((many.params, many.history))],
         }
-    print(json.dumps(report))
     """
 )
 
 
-def test_a_population_split_over_eight_devices_equals_one_device_member_by_member():
+def test_a_population_split_over_eight_devices_equals_one_device_member_by_member(eight_devices):
     """fit_many(mesh=...) puts 8 of 64 members on each of 8 devices, in one program; with 2 members, each member
     on 4 devices with a quarter of the rows each.  Every member ends as on one device, to float32 rounding (a
     batched product, or a sum over split rows, may add in another order)."""
-    done = subprocess.run(
-        [sys.executable, "-c", POPULATION_ON_EIGHT_DEVICES],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = eight_devices[0]["population-split"]
     assert report["devices"] == 8
     assert report["64"]["members_per_device"] == [8] * 8 and report["64"]["x_rows_per_device"] == [112] * 8
     assert report["2"]["members_per_device"] == [1] * 8 and report["2"]["x_rows_per_device"] == [28] * 8
@@ -267,7 +310,7 @@ def test_a_population_split_over_eight_devices_equals_one_device_member_by_membe
 
 POPULATIONS = textwrap.dedent(
     """
-    import json, sys
+    import sys
     import jax
     import numpy as np
     from sklearn.datasets import load_wine
@@ -309,33 +352,20 @@ POPULATIONS = textwrap.dedent(
     ).fit(x, y)
     report |= {name: np.asarray(search.cv_results_[name]).tolist() for name in ("mean_test_score", "rank_test_score")}
     report |= {"refit": search.best_estimator_.predict_proba(x[:10]).tolist(), "meshes": meshes}
-    print(json.dumps(report))
     """
 )
 
 
-def _populations(address: str, n_processes: int, rank: int, **environment: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", POPULATIONS, address, str(n_processes), str(rank)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(**environment), cwd=ROOT,
-    )  # fmt: skip
-
-
-def _reports(processes: list[subprocess.Popen]) -> list[dict]:
-    try:
-        outputs = [process.communicate(timeout=240) for process in processes]
-    finally:
-        for process in processes:
-            process.kill()
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err
-    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+def _populations(address: str, n_processes: int, rank: int) -> subprocess.Popen:
+    """:data:`POPULATIONS` alone in a fresh process (of ``n_processes``, with one device each)."""
+    return _start({"populations": (POPULATIONS, [address, str(n_processes), str(rank)])})
 
 
 @pytest.fixture(scope="module")
 def one_device():
     """The populations of :data:`POPULATIONS` in one process with one device: the reference."""
-    (report,) = _reports([_populations("", 1, 0)])
+    (reports,) = _reports([_populations("", 1, 0)])
+    report = reports["populations"]
     assert report["meshes"] == [0, 0]  # the candidates × folds, then the refit: one device, no mesh
     return report
 
@@ -350,10 +380,10 @@ def _assert_same_populations(report: dict, reference: dict) -> None:
     np.testing.assert_allclose(report["refit"], reference["refit"], rtol=2e-5, atol=2e-6)
 
 
-def test_populations_on_eight_devices_give_the_one_device_results(one_device):
+def test_populations_on_eight_devices_give_the_one_device_results(eight_devices, one_device):
     """With several local devices, fit_many(mesh=...) and the estimators' populations (a search's candidates ×
     folds) split their members across them; members, cv_results_ and the refit are the one-device ones."""
-    (report,) = _reports([_populations("", 1, 0, XLA_FLAGS="--xla_force_host_platform_device_count=8")])
+    report = eight_devices[0]["populations"]
     assert report["meshes"] == [8, 0]  # the population over the 8 devices; the refit alone, as ever
     _assert_same_populations(report, one_device)
 
@@ -364,7 +394,8 @@ def test_populations_over_two_processes_give_the_one_process_results(one_device)
     estimators' populations spread over both processes' devices; every process gets every member's result, the
     search's cv_results_ and its refit network, as one process does."""
     address = f"127.0.0.1:{_free_port()}"
-    for report in _reports([_populations(address, 2, rank) for rank in (0, 1)]):
+    for reports in _reports([_populations(address, 2, rank) for rank in (0, 1)]):
+        report = reports["populations"]
         assert report["meshes"] == [2, 0]
         _assert_same_populations(report, one_device)
 
@@ -382,20 +413,13 @@ POPULATION_RUN = textwrap.dedent(
 )
 
 
-def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(tmp_path):
+def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(eight_devices):
     """A --lr/--seed list run splits its 6 members across 8 devices (jaxnn.fit_many with the run's mesh); the best
     member's checkpoint equals the one-device run's to float32 rounding."""
-    done = subprocess.run(
-        [sys.executable, "-c", POPULATION_RUN, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_environment(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
-    )
-    assert done.returncode == 0, done.stderr
-    one, eight = _arrays(tmp_path / "1"), _arrays(tmp_path / "8")
+    runs = eight_devices[1] / "jaxnn-train-population"
+    one, eight = _arrays(runs / "1"), _arrays(runs / "8")
     _assert_close(eight, one)
-    assert (tmp_path / "8" / "population.csv").read_text().count("\n") == 7  # header and six members
+    assert (runs / "8" / "population.csv").read_text().count("\n") == 7  # header and six members
 
 
 @pytest.mark.parametrize(
