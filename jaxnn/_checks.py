@@ -168,13 +168,14 @@ def finite_weights(params, what: str = "params") -> None:
     """Starting weights of a floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
     could never leave it.  A TypeError or ValueError otherwise.  Checked with NumPy on a host copy: a compiled
     check would cost every fresh process a compilation for each network shape."""
-    dtypes = {jnp.result_type(leaf) for leaf in jax.tree.leaves(params)}
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
+    dtypes = {leaf.dtype for leaf in leaves}
     if not all(jnp.issubdtype(dtype, jnp.floating) for dtype in dtypes):
         raise TypeError(
             f"{what} must hold floating-point weights, as model.init makes them; got dtypes "
             f"{', '.join(sorted(map(str, dtypes)))}"
         )
-    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params)):
+    if not all(np.isfinite(leaf).all() for leaf in leaves):
         raise ValueError(
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
             "model.init(key, n_features), or the params of a fit that did not diverge"

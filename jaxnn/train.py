@@ -204,8 +204,9 @@ def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) 
     return np.full(n_members, finite_real(learning_rate, "learning_rate", positive=True))
 
 
-def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepared:
-    """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis."""
+def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=None) -> _Prepared:
+    """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis.  ``own_state``:
+    the fresh state ``fit`` made for one network, used as it is (a given ``opt_state`` is checked instead)."""
     o = options | {"optimizer": "gd" if options["optimizer"] is None else options["optimizer"]}
     model, loss = checked_model(model), get_loss(o["loss"])
     n_members = _n_members(params)
@@ -269,7 +270,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict) -> _Prepar
 
     opt_state = o["opt_state"]
     if opt_state is None:
-        opt_state = fresh_state()
+        opt_state = fresh_state() if own_state is None else own_state
     else:
         matching_state(
             opt_state,
@@ -457,11 +458,14 @@ def fit(
             "params must hold one {'W', 'b'} dict per layer, as model.init(key, n_features) makes; "
             f"got {params!r:.80}"
         )
+    own_state = None
     if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
-        opt_state = optimizer.init(params)  # one network's state as it is (no vmap over a member axis of one)
+        own_state = engine.with_member_axis(optimizer.init(params))  # as it is: no vmap over a member axis of one
     if opt_state is not None:
         options["opt_state"] = engine.with_member_axis(opt_state)
-    prepared = _prepare(model, engine.with_member_axis(params), x, y, population=False, options=options)
+    prepared = _prepare(
+        model, engine.with_member_axis(params), x, y, population=False, options=options, own_state=own_state
+    )
     result = engine.train(
         prepared.spec, prepared.members, prepared.data, axes=prepared.axes, start_epoch=prepared.start_epoch,
         epochs=prepared.epochs, mesh=mesh,

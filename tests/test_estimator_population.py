@@ -20,6 +20,7 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import jaxnn
@@ -276,6 +277,10 @@ def test_bad_datasets_are_a_clear_error():
         fit_estimators([estimator], [(IRIS_X, IRIS_Y)] * 2)
     with pytest.raises(TypeError, match=r"datasets\[0\] must be a tuple \(X, y\) or \(X, y, sample_weight\)"):
         fit_estimators([estimator], [IRIS_X])
+    # one estimator (or a Pipeline, whose steps iterate) in place of a list of them
+    for lone in (estimator, make_pipeline(StandardScaler(), estimator), 3):
+        with pytest.raises(TypeError, match=r"a list of estimators, got \w+; for one estimator pass \[estimator\]"):
+            fit_estimators(lone, [(IRIS_X, IRIS_Y)])
 
 
 # --------------------------------------------------------------------------------------------------

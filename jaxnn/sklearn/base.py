@@ -624,10 +624,13 @@ def fit_estimators(estimators, datasets) -> list:
     ``solver='lbfgs'``, an estimator that is not a jaxnn estimator, and a repeated estimator (from its second
     occurrence on, in order) are fitted alone.
 
-    Example:
-      >>> candidates = [NeuralNetClassifier((10,), learning_rate_init=lr, random_state=0) for lr in (1e-3, 1e-2)]
-      >>> fitted = fit_estimators(candidates, [(X, y)] * len(candidates))
+    Example: ``fit_estimators([NeuralNetClassifier(learning_rate_init=lr) for lr in (1e-3, 1e-2)], [(X, y)] * 2)``.
     """
+    if isinstance(estimators, BaseEstimator) or not hasattr(estimators, "__iter__"):
+        raise TypeError(
+            f"fit_estimators takes a list of estimators, got {type(estimators).__name__}; for one estimator "
+            "pass [estimator] and [(X, y)]"
+        )
     estimators = list(estimators)
     datasets = [_dataset(index, dataset) for index, dataset in enumerate(datasets)]
     if len(estimators) != len(datasets):
