@@ -38,6 +38,7 @@ bench = _load("jaxnn_benchmarks_run", BENCHMARKS / "run.py")  # puts benchmarks/
 report = _load("jaxnn_benchmarks_report", BENCHMARKS / "report.py")
 regime_b = _load("jaxnn_benchmarks_regime_b", BENCHMARKS / "regimes" / "b_fresh_process.py")
 regime_d = _load("jaxnn_benchmarks_regime_d", BENCHMARKS / "regimes" / "d_large_step.py")
+regime_g = _load("jaxnn_benchmarks_regime_g", BENCHMARKS / "regimes" / "g_medium.py")
 regime_f = _load("jaxnn_benchmarks_regime_f", BENCHMARKS / "regimes" / "f_populations.py")
 population = _load("jaxnn_benchmarks_population", BENCHMARKS / "population.py")
 numpy_net = _load("jaxnn_benchmarks_numpy_net", BENCHMARKS / "numpy_net.py")
@@ -268,6 +269,17 @@ def test_regime_f_targets_read_the_right_ratios_and_an_absent_search_is_not_meas
     assert f"| {population.JAXNN_SEARCH} | — | — | — | — | not available |" in table
     assert "scaled from 100 fits" in table and "fit_many of 1000 ÷ fit_many of 1: 333.3×" in table
     assert "On the accelerator: skipped (no accelerator)." in table
+
+
+def test_regime_g_leaves_a_slope_below_the_products_floor_out_of_the_ratios():
+    """Every competitor does at least the floor's products, so a slope under it is timing noise: the row is kept,
+    marked and noted, and its ratios are not measured."""
+    rows = {"NeuralNetClassifier": 0.08, "plain JAX": 0.10, regime_g.PRODUCTS: 0.09, "scikit-learn": 0.25}
+    competitors = {name: {"epoch_s": epoch} for name, epoch in rows.items()}
+    regime_g._mark_below_floor(competitors)
+    assert [name for name, row in competitors.items() if row.get("below_floor")] == ["NeuralNetClassifier"]
+    assert "timing noise" in competitors["NeuralNetClassifier"]["note"]
+    assert "note" not in competitors["plain JAX"] and "note" not in competitors["scikit-learn"]
 
 
 def test_merge_keeps_the_other_regimes_of_the_earlier_run_with_their_stamp(tmp_path):

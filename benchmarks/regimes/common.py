@@ -59,7 +59,7 @@ FULL = Config(
     search_warm_runs=2,
     medium_rows=25000,
     medium_epochs=4,
-    medium_rounds=3,
+    medium_rounds=5,
     prediction_calls=300,
     prediction_rounds=5,
 )

@@ -47,7 +47,18 @@ def _measure_dtype(config: Config, problem: str, dtype: str) -> dict:
         }
     if PRODUCTS in competitors:
         competitors[PRODUCTS]["note"] = PRODUCTS_NOTE
+        _mark_below_floor(competitors)
     return skipped(competitors, COMPETITORS[dtype])
+
+
+def _mark_below_floor(competitors: dict) -> None:
+    """A slope below the products' floor is timing noise, not speed (every competitor does at least those
+    products): such a row is kept, marked ``below_floor`` with a note, and left out of the ratios."""
+    floor = competitors[PRODUCTS]["epoch_s"]
+    for name, row in competitors.items():
+        if name != PRODUCTS and row["epoch_s"] < floor:
+            row["below_floor"] = True
+            row["note"] = "below the products' floor: timing noise, left out of the ratios (rerun on a quieter machine)"
 
 
 def measure(config: Config) -> dict:
@@ -59,7 +70,8 @@ def measure(config: Config) -> dict:
     f32, f64 = by_dtype["float32"], by_dtype["float64"]
 
     def epoch(table, name):
-        return table.get(name, {}).get("epoch_s")
+        row = table.get(name, {})
+        return None if row.get("below_floor") else row.get("epoch_s")
 
     def speedup(table, slow, fast):
         return ratio(epoch(table, slow), epoch(table, fast))
