@@ -30,7 +30,7 @@ from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
 from jaxnn.sklearn.prediction import prediction_rows
-from jaxnn.sklearn.training import padded_size
+from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
 from jaxnn.train import training_keys
 
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
@@ -262,6 +262,20 @@ def test_padded_sizes_hold_the_data_with_little_padding_and_share_nearby_counts(
     # Predictions: four buckets up to 256 rows (one row computes one row), the training sizes above.
     assert [prediction_rows(n) for n in (1, 2, 8, 9, 64, 65, 256)] == [1, 8, 8, 64, 64, 256, 256]
     assert all(prediction_rows(n) == padded_size(n) for n in range(257, 5000))
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((5, 3), np.float64), ((1000, 7), np.float32), ((9,), np.float32)])
+def test_padded_rows_are_a_new_aligned_buffer_the_cpu_device_takes_without_copying(shape, dtype):
+    array = np.random.default_rng(0).normal(size=shape).astype(dtype)[::-1]  # a view, not contiguous
+    padded = pad_rows(array, padded_size(shape[0]))
+    np.testing.assert_array_equal(padded[: shape[0]], array)
+    assert not padded[shape[0] :].any() and padded.dtype == dtype and padded.flags.c_contiguous
+    assert padded.ctypes.data % DEVICE_ALIGNMENT == 0 and not np.shares_memory(padded, array)
+    with jax.enable_x64(dtype == np.float64):  # as the estimators place float64 data
+        placed = jax.device_put(padded, jax.devices("cpu")[0])
+        assert placed.unsafe_buffer_pointer() == padded.ctypes.data  # no second copy of the rows
+        np.testing.assert_array_equal(placed, padded)
+    assert pad_rows(array, shape[0]) is array  # nothing to pad: the array itself
 
 
 def test_refitting_a_configuration_on_new_data_and_hyperparameters_compiles_nothing(iris):

@@ -55,6 +55,7 @@ from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initi
 from jaxnn.sklearn.targets import Targets
 
 __all__ = [
+    "DEVICE_ALIGNMENT",
     "POPULATION_BYTES",
     "TRAINING_ROWS",
     "Plan",
@@ -146,12 +147,30 @@ def padded_size(n: int, *, minimum: int = TRAINING_ROWS) -> int:
     return -(-n // step) * step
 
 
+# XLA's CPU client computes on a host buffer aligned to this many bytes in place when it is placed on the
+# device; NumPy aligns its allocations to 16 bytes, and such a buffer is copied once more.
+DEVICE_ALIGNMENT = 64
+
+
 def pad_rows(array: np.ndarray, n_rows: int) -> np.ndarray:
-    """``array`` with zero rows appended up to ``n_rows``."""
+    """``array`` with zero rows appended up to ``n_rows``, in a new buffer aligned to :data:`DEVICE_ALIGNMENT`
+    bytes, so that placing it on the CPU device copies nothing (the numbers are in ``benchmarks/README.md``).
+    Nothing may write to the result once it is placed: the device array shares its memory."""
     padding = n_rows - array.shape[0]
     if padding == 0:
         return array
-    return np.concatenate([array, np.zeros((padding, *array.shape[1:]), array.dtype)])
+    padded = _aligned_empty((n_rows, *array.shape[1:]), array.dtype)
+    padded[: array.shape[0]] = array
+    padded[array.shape[0] :] = 0
+    return padded
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data start at a multiple of :data:`DEVICE_ALIGNMENT` bytes."""
+    n_bytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    raw = np.empty(n_bytes + DEVICE_ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % DEVICE_ALIGNMENT
+    return raw[start : start + n_bytes].view(dtype).reshape(shape)
 
 
 def precision(dtype):
