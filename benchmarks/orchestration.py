@@ -1,8 +1,8 @@
 """Runs the competitors in processes of their own and times them in interleaved rounds.
 
 A :class:`Worker` is a process of ``benchmarks/workers.py`` holding one or more competitors' jobs, warmed up
-and then timed on command; :func:`interleaved` times any set of callables in rounds that each start one
-competitor further on; :func:`fresh_process_seconds` and :func:`json_from_process` run a fresh interpreter
+and then timed on command; :func:`interleaved` times any set of callables in rounds, each in an order of its own
+(:func:`round_orders`); :func:`fresh_process_seconds` and :func:`json_from_process` run a fresh interpreter
 (regime b's scripts; ``population.py``'s and ``lbfgs.py``'s one-job processes).  Used by ``benchmarks/run.py``'s
 regimes, ``benchmarks/population.py`` and ``benchmarks/lbfgs.py``.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import compileall
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,9 @@ from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
-PAUSE_S = 0.1  # between timed runs, so that one library's spinning threads have gone idle before the next
+# Between timed runs, so that the previous process's spinning threads have gone idle: OpenBLAS's spin for
+# 2**28 cycles (its THREAD_TIMEOUT, about 0.1 s on this machine) after their last task.
+PAUSE_S = 0.3
 
 
 def worker_env(cache_dir: str | None = None) -> dict:
@@ -105,19 +108,27 @@ def close_all(running: dict[str, Worker]) -> dict[str, float]:
     return {name: peaks[id(worker)] for name, worker in running.items()}
 
 
-def interleaved(runs: dict, repeats: int, pause_s: float = PAUSE_S) -> dict[str, list]:
-    """``repeats`` rounds, each timing every competitor once: a slow spell of a shared machine hits all alike.
+def round_orders(names: list, repeats: int, seed: int = 0) -> list[list]:
+    """The order of each of ``repeats`` rounds: a shuffle of ``names`` per round, the same in every run (``seed``).
 
-    ``runs`` maps a name to a callable returning the seconds it measured (or anything else to collect).  Each
-    round starts one competitor further on, so that none always follows the same one (scikit-learn timed right
-    after NumPy's process ran a third slower in every round: the previous process's BLAS threads still held the
-    cores).  ``pause_s`` between runs lets the previous process's threads go idle (0 within one process).
+    With one order for every round, or the same order rotated, each competitor is always timed right after the
+    same other one (a rotation only changes which one starts a round), and if that one's process leaves threads
+    spinning, it is always the one slowed: scikit-learn, timed right after NumPy's process, ran a third slower.
+    Shuffled, the competitor before each one changes from round to round."""
+    rng = random.Random(seed)
+    return [rng.sample(list(names), len(names)) for _ in range(repeats)]
+
+
+def interleaved(runs: dict, repeats: int, pause_s: float = PAUSE_S) -> dict[str, list]:
+    """``repeats`` rounds, each timing every competitor once, in the orders of :func:`round_orders`: a slow
+    spell of a shared machine hits all alike, and no competitor always follows the same other one.
+
+    ``runs`` maps a name to a callable returning the seconds it measured (or anything else to collect).
+    ``pause_s`` between runs lets the previous process's threads go idle (0 within one process).
     """
     times: dict[str, list] = {name: [] for name in runs}
-    names = list(runs)
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+    for order in round_orders(list(runs), repeats):
+        for name in order:
             if pause_s:
                 time.sleep(pause_s)
             times[name].append(runs[name]())

@@ -282,6 +282,28 @@ def test_regime_g_leaves_a_slope_below_the_products_floor_out_of_the_ratios():
     assert "note" not in competitors["plain JAX"] and "note" not in competitors["scikit-learn"]
 
 
+def test_regime_g_takes_the_slope_within_each_round():
+    """Seconds per epoch is the median of each round's (long − short) / (epochs apart), the two fits timed back to
+    back: a round where the machine ran at half speed moves one slope, not the medians the slope is read from
+    (the medians' slope here, (8 − 2) / 3 = 2, would double the epoch)."""
+    assert regime_g.per_epoch([(1.0, 4.0), (2.0, 8.0), (10.0, 13.0)], 1, 4) == 1.0
+    assert regime_g.per_epoch([(0.2, 0.9)], 1, 8) == pytest.approx(0.1)
+
+
+def test_no_competitor_is_always_timed_right_after_the_same_other_one():
+    """Regime g's twelve runs over its five rounds, and a regime of three over fifteen: each round times every
+    run once, and each run's predecessors (the run before it in its round) are not all one and the same (a
+    rotation of one order made them so: a process that left threads spinning always slowed the same run)."""
+    orchestration = sys.modules["orchestration"]  # on sys.path by benchmarks/run.py
+    for names, repeats in [([f"{c}|{n}" for c in "abcdef" for n in (1, 4)], 5), (["x", "y", "z"], 15)]:
+        orders = orchestration.round_orders(names, repeats)
+        assert len(orders) == repeats and all(sorted(order) == sorted(names) for order in orders)
+        assert orders == orchestration.round_orders(names, repeats)  # the same schedule in every run
+        for name in names:
+            before = {order[order.index(name) - 1] for order in orders if order.index(name) > 0}
+            assert len(before) > 1, (name, orders)
+
+
 def test_merge_keeps_the_other_regimes_of_the_earlier_run_with_their_stamp(tmp_path):
     earlier_env = {"date": "2026-01-01 00:00 UTC", "load_average_at_start": [0.5, 0.5, 0.5]}
     earlier = {"quick": False, "environment": earlier_env, "regimes": {"a": {"targets": []}, "f": {"old": True}}}

@@ -20,9 +20,18 @@ COMPETITORS = {
 PRODUCTS_NOTE = "the floor: each step's matrix products and gathers alone, XLA's kernels (not a network: no accuracy)"
 
 
-def _per_epoch(times_short: list[float], times_long: list[float], short: int, long: int) -> float:
-    """The slope between the two fits' median times: seconds per epoch without the fixed costs."""
-    return (statistics.median(times_long) - statistics.median(times_short)) / (long - short)
+def per_epoch(pairs: list[tuple[float, float]], short: int, long: int) -> float:
+    """Seconds per epoch without the fixed costs: the median over the rounds of each round's slope between the
+    short and the long fit, timed back to back.  (The slope between the two fits' medians mixes rounds: this
+    VM's speed drifts by up to half between rounds, and a fast round's short fit against a slow round's long
+    one gave slopes from 0.04 to 0.16 s for the same estimator.)"""
+    return statistics.median((t_long - t_short) / (long - short) for t_short, t_long in pairs)
+
+
+def _back_to_back(worker: Worker, name: str, short: int, long: int):
+    """One timed unit of a round: the competitor's short fit, then at once its long one."""
+    short_fit, long_fit = worker.runner(f"{name}|{short}"), worker.runner(f"{name}|{long}")
+    return lambda: (short_fit(), long_fit())
 
 
 def _measure_dtype(config: Config, problem: str, dtype: str) -> dict:
@@ -31,17 +40,14 @@ def _measure_dtype(config: Config, problem: str, dtype: str) -> dict:
     running = {}
     for name in competitor_names(COMPETITORS[dtype]):
         running[name] = Worker("g", [f"{name}|{short}", f"{name}|{long}"], settings).wait_ready()
-    runs = {}
-    for name, worker in running.items():
-        runs[(name, short)] = worker.runner(f"{name}|{short}")
-        runs[(name, long)] = worker.runner(f"{name}|{long}")
-    times = interleaved(runs, config.medium_rounds)
+    pairs = interleaved({name: _back_to_back(worker, name, short, long) for name, worker in running.items()},
+                        config.medium_rounds)  # fmt: skip
     close_all(running)
     competitors = {}
     for name, worker in running.items():
         competitors[name] = {
-            "epoch_s": _per_epoch(times[(name, short)], times[(name, long)], short, long),
-            f"fit_{long}_epochs_s": statistics.median(times[(name, long)]),
+            "epoch_s": per_epoch(pairs[name], short, long),
+            f"fit_{long}_epochs_s": statistics.median(t_long for _, t_long in pairs[name]),
             "val_accuracy": worker.setup[f"{name}|{long}"]["val_accuracy"],
             "first_call_s": worker.setup[f"{name}|{short}"]["first_call_s"],
         }
@@ -87,8 +93,9 @@ def measure(config: Config) -> dict:
             "standardised), "
             f"784 → {' → '.join(map(str, medium.HIDDEN))} ReLU → 10 softmax, Adam lr {medium.LEARNING_RATE}, batch "
             f"{medium.BATCH}; seconds per epoch as the slope between a 1-epoch and a {config.medium_epochs}-epoch warm "
-            f"fit (medians of {config.medium_rounds} interleaved rounds); accuracy on {config.medium_rows // 5} "
-            f"validation rows after {config.medium_epochs} epochs; float64: the same input as float64"
+            f"fit timed back to back (median over {config.medium_rounds} interleaved rounds); accuracy on "
+            f"{config.medium_rows // 5} validation rows after {config.medium_epochs} epochs; float64: the same input "
+            "as float64"
         ),
         "unit": "s/epoch",
         "epochs": config.medium_epochs,
