@@ -87,7 +87,9 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
         (20,), early_stopping=True, validation_fraction=0.2, random_state=3, learning_rate_init=0.01, max_iter=500
     ).fit(x, y)
     assert stopped.best_validation_score_ == max(stopped.validation_scores_)
-    split = train_test_split(x, y, test_size=0.2, random_state=np.random.RandomState(3))  # no stratify=
+    draws = np.random.RandomState(3)  # MLP's random state at its split: past the initial weights' draws
+    draws.random_sample(x.shape[1] * 20 + 20 + 20 * y.shape[1] + y.shape[1])
+    split = train_test_split(x, y, test_size=0.2, random_state=draws)  # no stratify=
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
 
 
