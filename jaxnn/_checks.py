@@ -277,17 +277,19 @@ def epoch_range(epochs, start_epoch) -> tuple[int, int]:
     return epochs, start_epoch
 
 
-def per_member(name: str, value, n_members: int) -> np.ndarray:
-    """A number for every member, or one for all: a ``(P,)`` float64 array of finite values ≥ 0."""
+def per_member(name: str, value, n_members: int, *, positive: bool = False) -> np.ndarray:
+    """A number for every member, or one for all: a ``(P,)`` float64 array of finite values ≥ 0 (> 0 with
+    ``positive``)."""
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):  # text, None, ragged lists
         raise TypeError(f"{name} must be one number or one per member ({n_members}), got {value!r:.80}") from None
     if array.ndim == 0:
         array = np.full(n_members, float(array))
-    if array.shape != (n_members,) or not np.all(np.isfinite(array)) or np.any(array < 0):
+    below = np.any(array <= 0) if positive else np.any(array < 0)
+    if array.shape != (n_members,) or not np.all(np.isfinite(array)) or below:
         raise ValueError(
-            f"{name} must be one finite number >= 0 or one per member ({n_members}), got "
+            f"{name} must be one finite number {'> 0' if positive else '>= 0'} or one per member ({n_members}), got "
             + (f"shape {np.shape(value)}" if array.shape != (n_members,) else f"{value!r:.80}")
         )
     return array

@@ -338,11 +338,11 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({reason})") from None
     try:
         meta = json.loads(contents.pop("meta").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # RecursionError: nesting too deep
         raise CheckpointError(f"{path} has an unreadable 'meta' entry ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a jaxnn checkpoint (its 'meta' entry does not say format {FORMAT!r})")
-    if meta.get("version") != VERSION:
+    if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):  # True == 1 in Python
         raise CheckpointError(
             f"{path} is checkpoint format version {meta.get('version')!r}; this jaxnn reads version {VERSION}"
         )

@@ -66,8 +66,8 @@ from jaxnn._checks import data_array, finite_real, is_int, positive_int, sample_
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
-from jaxnn.losses import Loss, get_loss
-from jaxnn.train import checked_model
+from jaxnn.losses import Loss
+from jaxnn.train import checked_model_and_loss
 
 __all__ = [
     "CHUNK",
@@ -646,7 +646,7 @@ def minimize(
       >>> result = minimize(model, params, x, one_hot_y, loss="softmax_cross_entropy", alpha=1e-4, gtol=1e-4)
       >>> result.status, result.n_iter, result.loss
     """
-    model, loss = checked_model(model), get_loss(loss)
+    model, loss = checked_model_and_loss(model, loss)
     (x, _), (y, _) = data_array("x", x, None), data_array("y", y, None)
     model.check(params, x.shape)
     if y.shape != (x.shape[0], model.n_outputs):

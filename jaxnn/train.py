@@ -41,9 +41,10 @@ from jaxnn._checks import (
     seed_int,
     validation_pair,
 )
+from jaxnn.activations import get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Params, Sequential
-from jaxnn.losses import Loss, get_loss
+from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
     LEARNING_RATE_SCHEDULES,
@@ -74,6 +75,31 @@ def checked_model(model) -> Sequential:
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
     return model
+
+
+def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
+    """The model and the loss (a name is looked up), checked, and checked as a pair: a loss on logits applies
+    its output activation itself, so a last layer that applies it too would apply it twice (softmax of a
+    softmax trains, slowly and to the wrong optimum, without any error)."""
+    model, loss = checked_model(model), get_loss(loss)
+    last = model.layers[-1].activation if model.layers else "identity"
+    if loss.from_logits and loss.output_activation != "identity" and _same_activation(last, loss.output_activation):
+        on_outputs = [other.name for other in LOSSES.values() if _applied_by_the_last_layer(other, loss)]
+        raise ValueError(
+            f"loss {loss.name!r} applies {loss.output_activation} to the network's output itself, and the last "
+            f"layer applies {loss.output_activation} too: give the last layer activation='identity' (its outputs are "
+            f"the logits)" + (f", or use {' or '.join(map(repr, on_outputs))} on its outputs" if on_outputs else "")
+        )
+    return model, loss
+
+
+def _same_activation(activation, name: str) -> bool:
+    return get_activation(activation) is get_activation(name)
+
+
+def _applied_by_the_last_layer(other: Loss, loss: Loss) -> bool:
+    """``other`` is ``loss`` for a network whose last layer applies the output activation."""
+    return not other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
 
 
 def checked_optimizer(optimizer) -> optax.GradientTransformation:
@@ -110,7 +136,7 @@ def make_train_step(
       >>> for x, y in batches:
       ...     params, opt_state, loss = step(params, opt_state, x, y)
     """
-    model, loss = checked_model(model), get_loss(loss)
+    model, loss = checked_model_and_loss(model, loss)
     if not isinstance(in_place, bool | np.bool_):  # a truthy 'no' would donate, and so invalidate, the caller's arrays
         raise TypeError(f"in_place must be True or False, got {in_place!r:.80}")
     return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout, model))
@@ -198,7 +224,7 @@ def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) 
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATE
     if population:
-        return per_member("learning_rate", learning_rate, n_members)
+        return per_member("learning_rate", learning_rate, n_members, positive=True)  # as fit's
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
         raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
     return np.full(n_members, finite_real(learning_rate, "learning_rate", positive=True))
@@ -208,7 +234,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis.  ``own_state``:
     the fresh state ``fit`` made for one network, used as it is (a given ``opt_state`` is checked instead)."""
     o = options | {"optimizer": "gd" if options["optimizer"] is None else options["optimizer"]}
-    model, loss = checked_model(model), get_loss(o["loss"])
+    model, loss = checked_model_and_loss(model, o["loss"])
     n_members = _n_members(params)
     epochs, start_epoch = epoch_range(o["epochs"], o["start_epoch"])
     if o["key"] is not None:

@@ -264,6 +264,24 @@ def test_newer_format_version_is_named(tmp_path):
         _load(path)
 
 
+def test_a_version_of_true_is_not_version_1(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    _rewrite(path, change_meta=lambda meta: meta.update(version=True))
+    with pytest.raises(CheckpointError, match="format version True; this jaxnn reads version 1"):
+        _load(path)
+
+
+def test_meta_nested_too_deep_for_json_is_unreadable_not_a_crash(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    np.savez(path, meta=np.frombuffer(deep, np.uint8))
+    with pytest.raises(CheckpointError, match="has an unreadable 'meta' entry"):
+        _load(path)
+    with pytest.raises(CheckpointError, match="has an unreadable 'meta' entry"):
+        checkpoint.read_config(path)
+
+
 def test_malformed_meta_is_refused(tmp_path):
     path = tmp_path / "checkpoint.npz"
     _save(path)

@@ -87,7 +87,9 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
         (20,), early_stopping=True, validation_fraction=0.2, random_state=3, learning_rate_init=0.01, max_iter=500
     ).fit(x, y)
     assert stopped.best_validation_score_ == max(stopped.validation_scores_)
-    split = train_test_split(x, y, test_size=0.2, random_state=np.random.RandomState(3))  # no stratify=
+    draws = np.random.RandomState(3)  # MLP's random state at its split: past the initial weights' draws
+    draws.random_sample(x.shape[1] * 20 + 20 + 20 * y.shape[1] + y.shape[1])
+    split = train_test_split(x, y, test_size=0.2, random_state=draws)  # no stratify=
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
 
 
@@ -492,6 +494,56 @@ def test_the_early_stopping_split_holds_out_mlps_rows(monkeypatch, labels):
     mlp = _held_out_rows(monkeypatch, _multilayer_perceptron, MLPClassifier((4,), **options), x, labels)
     ours = _held_out_rows(monkeypatch, training, NeuralNetClassifier((4,), **options), x, labels)
     np.testing.assert_array_equal(ours, mlp)
+
+
+def _rows_held_out_with_its_own_random_state(monkeypatch, module, estimator, x, y):
+    """The rows ``estimator.fit`` holds out for early stopping, its own random state left as it is."""
+    real, held = module.train_test_split, []
+
+    def recording(*arrays, **options):
+        parts = real(np.arange(len(arrays[0])), *arrays, **options)
+        held.append(np.sort(parts[1]))
+        return parts[2:]
+
+    monkeypatch.setattr(module, "train_test_split", recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(x, y)
+    monkeypatch.undo()
+    return held
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "labels"),
+    [
+        (NeuralNetClassifier, MLPClassifier, np.array([0] * 30 + [1] * 20)),  # binary: stratified
+        (NeuralNetClassifier, MLPClassifier, np.array([0] * 20 + [1] * 17 + [2] * 13)),
+        (NeuralNetRegressor, MLPRegressor, np.linspace(-1.0, 1.0, 50)),
+    ],
+)
+@pytest.mark.parametrize("hidden", [(4,), (7, 3)])
+def test_an_int_random_state_holds_out_mlps_very_rows(monkeypatch, ours, theirs, labels, hidden):
+    """MLP splits with the random state that drew its initial weights (or a fresh one when warm_start continues
+    a fit, which draws none): the same int random_state holds out the same rows, in the first fit and the next."""
+    from sklearn.neural_network import _multilayer_perceptron
+
+    from jaxnn.sklearn import training
+
+    x = np.random.default_rng(3).normal(size=(len(labels), 5))
+    options = dict(early_stopping=True, validation_fraction=0.2, max_iter=2, random_state=11, warm_start=True)
+    mlp, net = theirs(hidden_layer_sizes=hidden, **options), ours(hidden_layer_sizes=hidden, **options)
+    held_by_fit = []
+    for _ in range(2):  # a fresh fit, then a warm_start fit that continues it
+        theirs_held = _rows_held_out_with_its_own_random_state(monkeypatch, _multilayer_perceptron, mlp, x, labels)
+        ours_held = _rows_held_out_with_its_own_random_state(monkeypatch, training, net, x, labels)
+        np.testing.assert_array_equal(ours_held, theirs_held)
+        held_by_fit.append(theirs_held)
+    assert not np.array_equal(held_by_fit[0], held_by_fit[1])  # the two random states differ
+    # jaxnn's own initialisers draw with jax.random, yet a fresh fit's split is MLP's
+    glorot = ours(hidden_layer_sizes=hidden, **options, init="glorot")
+    np.testing.assert_array_equal(
+        _rows_held_out_with_its_own_random_state(monkeypatch, training, glorot, x, labels), held_by_fit[0]
+    )
 
 
 def test_a_multiclass_problem_with_a_class_of_one_sample_trains_with_early_stopping():

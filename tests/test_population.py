@@ -155,8 +155,11 @@ def test_new_rates_folds_and_data_of_the_same_shape_compile_nothing():
 def test_bad_population_input_is_a_clear_error():
     with pytest.raises(ValueError, match="leading member axis"):
         fit_many(MODEL, MODEL.init(jax.random.key(0), 4), X, Y, loss=LOSS, epochs=1)  # one network, not P
-    with pytest.raises(ValueError, match=r"learning_rate must be one finite number >= 0 or one per member \(4\)"):
+    with pytest.raises(ValueError, match=r"learning_rate must be one finite number > 0 or one per member \(4\)"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, 0.2])
+    for zero in (0.0, [0.1, 0.0, 0.2, 0.3]):  # a step of 0 trains nothing: refused, as by fit and the estimators
+        with pytest.raises(ValueError, match=r"learning_rate must be one finite number > 0 or one per member"):
+            fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=zero)
     with pytest.raises(ValueError, match=r"learning_rate must be .* one per member \(4\), got \[0.1, nan, 0.1, 0.1\]"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, np.nan, 0.1, 0.1])
     with pytest.raises(ValueError, match="x has 3 members but params has 4"):

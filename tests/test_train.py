@@ -483,6 +483,35 @@ def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, 
         jaxnn.fit(MODEL, params, X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
 
 
+@pytest.mark.parametrize(
+    ("last", "loss", "instead"),
+    [
+        ("softmax", "softmax_cross_entropy", "categorical_cross_entropy"),
+        ("sigmoid", "sigmoid_binary_cross_entropy", "binary_cross_entropy"),
+        ("logistic", "sigmoid_binary_cross_entropy", "binary_cross_entropy"),  # the same activation by its alias
+        ("exp", "poisson", "half_poisson_deviance"),
+    ],
+)
+def test_a_loss_on_logits_after_a_layer_that_applies_its_activation_is_refused_everywhere(last, loss, instead):
+    """The activation would run twice (a softmax of a softmax trains without an error, to the wrong optimum);
+    every road that takes a model and a loss refuses it before compiling, and names both ways out."""
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
+    params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
+    message = rf"applies .* itself, and the last layer applies .* too: .*activation='identity'.*'{instead}'"
+    calls = [
+        lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
+        lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
+        lambda: jaxnn.make_train_step(model, loss, DESCENT),
+        lambda: jaxnn.lbfgs.minimize(model, params, X, y, loss=loss, max_iter=1),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+    logits = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "identity")))
+    jaxnn.make_train_step(logits, loss, DESCENT)  # the pairings meant are accepted
+    jaxnn.make_train_step(model, instead, DESCENT)
+
+
 def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     # it failed inside the optimiser: "DynamicJaxprTracer has no attribute learning_rate"
     first = _fit(optimizer="adam", epochs=2)

@@ -118,9 +118,10 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         rule stopping it warns with scikit-learn's ``ConvergenceWarning`` text ("Stochastic Optimizer:
         Maximum iterations (…) reached …"); ``partial_fit`` never warns.
       early_stopping, validation_fraction: hold out that share of the data, ``train_test_split(X, y,
-        test_size=validation_fraction, random_state=np.random.RandomState(random_state))``, stratified as
-        MLP's (only for two classes),
-        and keep the weights of the epoch with the best validation accuracy.
+        test_size=validation_fraction, random_state=...)`` with MLP's random state (``RandomState(random_state)``
+        past the draws of the initial weights, or without them when ``warm_start`` continues), so an int
+        ``random_state`` holds out MLP's rows; stratified as MLP's (only for two classes), and keep
+        the weights of the epoch with the best validation accuracy.
       init: the initial weights.  ``'mlp'`` (default): scikit-learn MLP's, drawn exactly as it draws them
         (layer by layer ``W`` then ``b`` ~ U[−r, r], ``r = √(6/(n_in + n_out))``, or ``√(2/…)`` for logistic
         hidden units, from ``numpy.random.RandomState(seed)``), so an int ``random_state`` starts from the

@@ -24,6 +24,7 @@ __all__ = [
     "initial_weights",
     "mlp_init_factor",
     "mlp_initial_weights",
+    "mlp_random_state",
     "start",
 ]
 
@@ -55,6 +56,20 @@ def mlp_initial_weights(model: Sequential, factor: float, seed: int, n_features:
         params.append({"W": weights.astype(dtype), "b": biases.astype(dtype)})
         n_in = layer.units
     return params
+
+
+def mlp_random_state(model: Sequential, seed: int, n_features: int, *, after_init: bool) -> np.random.RandomState:
+    """The ``numpy.random.RandomState`` that scikit-learn's MLP, given ``random_state=seed``, takes its
+    early-stopping split from: ``RandomState(seed)`` past the draws of its initial weights when the fit starts
+    a new network (``after_init``: one double per weight and bias, as :func:`mlp_initial_weights` draws them),
+    ``RandomState(seed)`` itself when it continues one (``warm_start``: MLP draws no weights then)."""
+    draws = np.random.RandomState(seed)
+    if after_init:
+        n_in = n_features
+        for layer in model.layers:  # layer by layer, so that no more than one layer's draws are held at once
+            draws.random_sample(n_in * layer.units + layer.units)
+            n_in = layer.units
+    return draws
 
 
 def _draw_start(model: Sequential, seed, n_features: int, dtype):

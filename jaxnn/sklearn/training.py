@@ -51,7 +51,7 @@ from jaxnn.heads import Head, ValidationLoss, ValidationScore, checked_scoring
 from jaxnn.layers import Dense, Sequential
 from jaxnn.optimizers import ScheduleValues, SolverSettings, continued_state, init_state, make, schedule_of
 from jaxnn.sklearn.constraints import Config
-from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initial_weights
+from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initial_weights, mlp_random_state
 from jaxnn.sklearn.targets import Targets
 
 __all__ = [
@@ -256,7 +256,9 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
     x_train, t_train, w_train = X, setup.targets.matrix, setup.weight
     validation = None
     if config.early_stopping:
-        x_train, t_train, w_train, validation = _split_validation(config, X, t_train, w_train, setup.stratify, seed)
+        # MLP's random state at its split: the one that drew its initial weights (the same for every init)
+        draws = mlp_random_state(setup.model, seed, X.shape[1], after_init=not setup.continuing)
+        x_train, t_train, w_train, validation = _split_validation(config, X, t_train, w_train, setup.stratify, draws)
 
     n = x_train.shape[0]
     batch = n if config.batch_size is None else min(config.batch_size, n)
@@ -309,16 +311,16 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
     )
 
 
-def _split_validation(config: Config, X, targets, weight, stratify, seed):
-    """Hold out ``validation_fraction`` of the data (stratified for classes), as scikit-learn's MLP; the
-    validation targets carry the sample weights as a last column (for ``ValidationScore``)."""
+def _split_validation(config: Config, X, targets, weight, stratify, draws: np.random.RandomState):
+    """Hold out ``validation_fraction`` of the data (stratified for classes) with ``draws``, as scikit-learn's
+    MLP; the validation targets carry the sample weights as a last column (for ``ValidationScore``)."""
     try:
         x_train, x_val, t_train, t_val, w_train, w_val = train_test_split(
             X,
             targets,
             weight,
             test_size=config.validation_fraction,
-            random_state=np.random.RandomState(seed % (2**32)),
+            random_state=draws,
             stratify=stratify,
         )
     except ValueError as error:  # scikit-learn's message (MLP's too) speaks of test_size and groups: say whose
