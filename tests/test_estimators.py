@@ -21,6 +21,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -589,6 +590,29 @@ def test_two_classes_use_one_sigmoid_output_and_any_label_type(iris):
     assert probabilities.shape == (len(iris.x_test), 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert set(net.predict(iris.x_test)) <= {"no", "yes"}
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_labels_held_as_python_objects_give_mlps_classes_dtype(iris, partial):
+    """Strings in an object array (as a pandas Categorical or an object column arrives) are MLP's ``<U`` classes,
+    and predictions of that dtype; labels of types that cannot be sorted together are a clear error."""
+    labels = np.array(["setosa", "versicolor", "virginica"], dtype=object)[iris.y_train]
+    options = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    fitted = []
+    for estimator in (MLPClassifier(**options), NeuralNetClassifier(**options)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if partial:
+                fitted.append(estimator.partial_fit(iris.x_train, labels, classes=np.unique(labels)))
+            else:
+                fitted.append(estimator.fit(iris.x_train, labels))
+    mlp, net = fitted
+    assert net.classes_.dtype == mlp.classes_.dtype == np.dtype("<U10")
+    np.testing.assert_array_equal(net.classes_, mlp.classes_)
+    assert net.predict(iris.x_test).dtype == mlp.predict(iris.x_test).dtype
+    mixed = np.array([0, 1, 2, "other"], dtype=object)
+    with pytest.raises(ValueError, match="classes mixes labels of types int, str, which cannot be sorted"):
+        NeuralNetClassifier(**options).partial_fit(iris.x_train, iris.y_train, classes=mixed)
 
 
 def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):

@@ -164,6 +164,22 @@ def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
     return Targets(np.asarray(y, dtype=float), head, {"classes_": np.arange(n_labels)})
 
 
+def _distinct_labels(labels: np.ndarray, name: str = "y") -> np.ndarray:
+    """The sorted distinct ``labels`` as scikit-learn's ``unique_labels`` gives them (MLP's ``classes_``):
+    labels held as Python objects (an object array, a pandas Categorical) in the array type NumPy infers for
+    them, e.g. ``<U1`` for one-letter strings.  Labels that cannot be ordered (numbers and strings mixed) are a
+    ValueError."""
+    try:
+        distinct = np.unique(labels)
+    except TypeError:  # NumPy's "'<' not supported between instances of 'str' and 'int'"
+        kinds = sorted({type(label).__name__ for label in np.asarray(labels, dtype=object).ravel().tolist()})
+        raise ValueError(
+            f"{name} mixes labels of types {', '.join(kinds)}, which cannot be sorted into classes; make them all "
+            f"numbers or all strings (e.g. {name}.astype(str))"
+        ) from None
+    return np.asarray(distinct.tolist()) if distinct.dtype == object else distinct
+
+
 def _same_classes_for_warm_start(known: np.ndarray, y: np.ndarray) -> None:
     """A warm-started ``fit`` must see exactly the classes of the fit it continues (scikit-learn's rule and
     message, with jaxnn's advice after it)."""
@@ -198,7 +214,7 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
         if not incremental:
             _same_classes_for_warm_start(known, y)
     else:
-        known = np.unique(y if classes is None else np.asarray(classes))
+        known = _distinct_labels(y if classes is None else np.asarray(classes), "y" if classes is None else "classes")
     continuing = fitted is not None
     derived = classes is None and not continuing  # the classes are y's own labels: none can be unknown
     unknown = known[:0] if derived else np.setdiff1d(y, known)
