@@ -459,21 +459,24 @@ def test_partial_fit_after_an_lbfgs_fit_starts_a_fresh_optimiser():
 # The early-stopping split: stratified as MLP's (only for a single-output target).
 
 
-def _held_out_rows(monkeypatch, module, estimator, x, y):
-    """The rows ``estimator.fit`` holds out for early stopping, with ``train_test_split`` (in ``module``)
-    given one fresh random state, so that MLP's split (whose random state drew the weights first) and
-    jaxnn's can be compared row for row."""
+def _held_out_rows(monkeypatch, module, estimator, x, y, random_state=None):
+    """The rows ``estimator.fit`` holds out for early stopping (sorted), read from ``train_test_split`` in
+    ``module``: with the estimator's own random state, or with ``random_state`` (an int: a fresh state each call)
+    in its place, so that the splits' other choices compare row for row whatever state each library takes."""
     real, held = module.train_test_split, []
 
-    def recording(*arrays, random_state=None, **options):
-        parts = real(np.arange(len(arrays[0])), *arrays, random_state=np.random.RandomState(7), **options)
+    def recording(*arrays, **options):
+        if random_state is not None:
+            options["random_state"] = random_state
+        parts = real(np.arange(len(arrays[0])), *arrays, **options)
         held.append(np.sort(parts[1]))
         return parts[2:]
 
     monkeypatch.setattr(module, "train_test_split", recording)
     estimator.fit(x, y)
     monkeypatch.undo()
-    return held[0]
+    (rows,) = held
+    return rows
 
 
 @pytest.mark.parametrize(
@@ -491,26 +494,9 @@ def test_the_early_stopping_split_holds_out_mlps_rows(monkeypatch, labels):
 
     x = np.random.default_rng(1).normal(size=(len(labels), 3))
     options = dict(early_stopping=True, validation_fraction=0.25, max_iter=3, random_state=0)
-    mlp = _held_out_rows(monkeypatch, _multilayer_perceptron, MLPClassifier((4,), **options), x, labels)
-    ours = _held_out_rows(monkeypatch, training, NeuralNetClassifier((4,), **options), x, labels)
+    mlp = _held_out_rows(monkeypatch, _multilayer_perceptron, MLPClassifier((4,), **options), x, labels, 7)
+    ours = _held_out_rows(monkeypatch, training, NeuralNetClassifier((4,), **options), x, labels, 7)
     np.testing.assert_array_equal(ours, mlp)
-
-
-def _rows_held_out_with_its_own_random_state(monkeypatch, module, estimator, x, y):
-    """The rows ``estimator.fit`` holds out for early stopping, its own random state left as it is."""
-    real, held = module.train_test_split, []
-
-    def recording(*arrays, **options):
-        parts = real(np.arange(len(arrays[0])), *arrays, **options)
-        held.append(np.sort(parts[1]))
-        return parts[2:]
-
-    monkeypatch.setattr(module, "train_test_split", recording)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(x, y)
-    monkeypatch.undo()
-    return held
 
 
 @pytest.mark.parametrize(
@@ -534,16 +520,14 @@ def test_an_int_random_state_holds_out_mlps_very_rows(monkeypatch, ours, theirs,
     mlp, net = theirs(hidden_layer_sizes=hidden, **options), ours(hidden_layer_sizes=hidden, **options)
     held_by_fit = []
     for _ in range(2):  # a fresh fit, then a warm_start fit that continues it
-        theirs_held = _rows_held_out_with_its_own_random_state(monkeypatch, _multilayer_perceptron, mlp, x, labels)
-        ours_held = _rows_held_out_with_its_own_random_state(monkeypatch, training, net, x, labels)
+        theirs_held = _held_out_rows(monkeypatch, _multilayer_perceptron, mlp, x, labels)
+        ours_held = _held_out_rows(monkeypatch, training, net, x, labels)
         np.testing.assert_array_equal(ours_held, theirs_held)
         held_by_fit.append(theirs_held)
     assert not np.array_equal(held_by_fit[0], held_by_fit[1])  # the two random states differ
     # jaxnn's own initialisers draw with jax.random, yet a fresh fit's split is MLP's
     glorot = ours(hidden_layer_sizes=hidden, **options, init="glorot")
-    np.testing.assert_array_equal(
-        _rows_held_out_with_its_own_random_state(monkeypatch, training, glorot, x, labels), held_by_fit[0]
-    )
+    np.testing.assert_array_equal(_held_out_rows(monkeypatch, training, glorot, x, labels), held_by_fit[0])
 
 
 def test_a_multiclass_problem_with_a_class_of_one_sample_trains_with_early_stopping():
