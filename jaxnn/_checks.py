@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import jax
@@ -32,6 +32,7 @@ __all__ = [
     "int_in_range",
     "is_int",
     "is_real",
+    "layer_dicts",
     "look_up",
     "matching_state",
     "member_keys",
@@ -162,6 +163,26 @@ def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
     return array
+
+
+def layer_dicts(params, what: str = "params"):
+    """``params`` in the layout ``model.init`` makes — a list of one ``{"W", "b"}`` dict per layer — when given as
+    any sequence of mappings (a tuple, say); a layer with keys beyond ``W`` and ``b`` is a ValueError (training
+    carries those two only).  Anything else is returned as it is, for the model's own check to name."""
+    if not isinstance(params, Sequence) or isinstance(params, str):
+        return params
+    for index, layer in enumerate(params):
+        if isinstance(layer, Mapping) and set(layer) - {"W", "b"}:
+            extra = ", ".join(sorted(map(repr, set(layer) - {"W", "b"})))
+            raise ValueError(
+                f"{what}[{index}] has keys other than 'W' and 'b' ({extra}); give each layer's weights and biases "
+                "only, as model.init makes them"
+            )
+    return [{"W": layer["W"], "b": layer["b"]} if _has_weights(layer) else layer for layer in params]
+
+
+def _has_weights(layer) -> bool:
+    return isinstance(layer, Mapping) and {"W", "b"} <= set(layer)
 
 
 def finite_weights(params, what: str = "params") -> None:

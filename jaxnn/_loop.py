@@ -111,7 +111,8 @@ def _watches_plateaus(stopping: Stopping | None) -> bool:
 class FitResult(NamedTuple):
     """What a training run returns."""
 
-    params: Params  # the trained parameters (with validation data: those of the best-scoring epoch)
+    params: Params  # the trained parameters (with a validation score: the best-scoring epoch's; the last epoch's
+    # while no epoch has scored a finite value)
     opt_state: optax.OptState
     history: np.ndarray  # (epochs run,) mean training loss of each epoch; a diverged last epoch is NaN
     diverged: bool  # a step went non-finite; params are the last finite ones
@@ -279,8 +280,9 @@ def tree_where(condition, new, old):
 
 def _guarded_step(
     spec: RunSpec, carry: TrainCarry, inputs, y, weight, folded: bool, dropout: Dropout | None = None
-) -> tuple[TrainCarry, jax.Array]:
-    """One update on one batch; returns the new carry and the batch's loss before the update.
+) -> tuple[TrainCarry, jax.Array, jax.Array]:
+    """One update on one batch; returns the new carry, the batch's loss before the update (the L2 penalty
+    included) and that penalty alone.
 
     A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and
     clears ``ok``, after which nothing changes any more.  ``dropout``: this step's masks (the same for the
@@ -300,7 +302,8 @@ def _guarded_step(
         extra_args = {"value": value, "grad": grads, "value_fn": objective}
     if folded:  # plain descent: which numbers of W̃ are weights (its L2 term skips the bias column)
         extra_args["weight_mask"] = _folded_weight_mask(carry.params)
-    value = value + _reported_penalty(carry, folded)
+    penalty = _reported_penalty(carry, folded)
+    value = value + penalty
     updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params, **extra_args)
     new_params = optax.apply_updates(carry.params, updates)
     finite = jnp.isfinite(value) & _all_finite(new_params)
@@ -311,7 +314,7 @@ def _guarded_step(
         opt_state=tree_where(apply, new_opt_state, carry.opt_state),
         ok=ok,
     )
-    return new, value
+    return new, value, penalty
 
 
 def _reported_penalty(carry: TrainCarry, folded: bool):
@@ -363,10 +366,15 @@ def epoch_batches(key, weight, batch_size: int, shuffle: bool = True):
 
 
 def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, folded: bool):
-    """One pass over the data: the new carry and the epoch's mean loss (NaN once a step went non-finite)."""
+    """One pass over the data: the new carry and the epoch's loss (NaN once a step went non-finite).
+
+    The epoch's loss is the full-batch one: the batches' losses weighted by their share of the sample weight
+    for a mean (``reduction="mean"``), summed for a sum, plus the L2 penalty weighted by the batches' shares
+    (each batch reports the penalty at its starting weights)."""
     n_samples = weight.shape[0]
     if spec.batch_size >= n_samples:
-        carry, value = _guarded_step(spec, carry, inputs, y, weight, folded, _dropout(spec, carry, epoch_key, 0))
+        dropout = _dropout(spec, carry, epoch_key, 0)
+        carry, value, _ = _guarded_step(spec, carry, inputs, y, weight, folded, dropout)
         return carry, jnp.where(carry.ok, value, jnp.nan)
 
     index, mask = epoch_batches(epoch_key, weight, spec.batch_size, spec.shuffle)
@@ -379,8 +387,12 @@ def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, f
         idx = index[step]
         w = weight[idx] * mask[step].astype(weight.dtype)
         dropout = _dropout(spec, carry, epoch_key, step.astype(jnp.uint32))
-        carry, value = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded, dropout)
-        return carry, weighted_sum + jnp.where(jnp.sum(w) > 0, value * jnp.sum(w), 0.0)
+        carry, value, penalty = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded, dropout)
+        if spec.loss.reduction == "sum":  # the batch's sum counts whole: times Σw, as the total is divided by it
+            share = (value - penalty) * jnp.sum(weight) + penalty * jnp.sum(w)
+        else:
+            share = value * jnp.sum(w)
+        return carry, weighted_sum + jnp.where(jnp.sum(w) > 0, share, 0.0)
 
     carry, weighted_sum = jax.lax.fori_loop(0, n_active, batch, (carry, jnp.zeros((), y.dtype)))
     return carry, jnp.where(carry.ok, weighted_sum / jnp.sum(weight), jnp.nan)
@@ -404,18 +416,32 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
     """The stopping rule after one epoch (``val_outputs``: the network's outputs on the validation inputs, with a
     score): the monitored value and the updated :class:`StopCarry`."""
     if spec.score is not None:
-        monitored = spec.score(val_outputs, y_val)
+        monitored = _scalar(spec.score(val_outputs, y_val), "score")
         improved_enough = monitored >= stop.best + spec.stopping.tol
         better = monitored > stop.best
     else:
         monitored = loss_value
         improved_enough = monitored <= stop.best - spec.stopping.tol
         better = monitored < stop.best
+    # Until a score is finite (better than the initial -inf), the latest epoch's parameters stand in for the best.
+    kept = better | jnp.isneginf(stop.best)
     return monitored, StopCarry(
         best=jnp.where(better, monitored, stop.best),
-        best_params=None if spec.score is None else tree_where(better & train.ok, train.params, stop.best_params),
+        best_params=None if spec.score is None else tree_where(kept & train.ok, train.params, stop.best_params),
         no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
     )
+
+
+def _scalar(value, name: str) -> jax.Array:
+    """``value`` (what the user's ``name`` function returned) if it is one real number; else a ValueError, raised
+    while the loop is traced."""
+    shape = jnp.shape(value)
+    if shape != () and shape != (1,):
+        raise ValueError(
+            f"{name} must return one number for the whole validation set (e.g. a mean over its samples), "
+            f"got an array of shape {shape}"
+        )
+    return jnp.reshape(value, ())
 
 
 def _schedule_step(spec: RunSpec, train: TrainCarry, stop: StopCarry) -> tuple[TrainCarry, StopCarry]:
@@ -467,7 +493,8 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
         if spec.score is not None:
             scores = scores.at[position].set(monitored)
         if val_outputs is not None and spec.validation_loss is not None:
-            val_loss = (spec.validation_loss(val_outputs, data.y_val) + _reported_penalty(train, folded)).astype(dtype)
+            val_loss = _scalar(spec.validation_loss(val_outputs, data.y_val), "validation_loss")
+            val_loss = (val_loss + _reported_penalty(train, folded)).astype(dtype)
             validation_losses = validation_losses.at[position].set(val_loss)
         train, stop_carry = _schedule_step(spec, train, stop_carry)
         return LoopState(
@@ -553,6 +580,12 @@ def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
 def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     """``(params, opt_state, loss_before_update)`` of one guarded step; shapes are checked while tracing,
     so a wrong shape is a clear ValueError and a call with known shapes costs nothing extra."""
+    for name, value in (("x", x), ("y", y), ("weight", weight)):
+        if value is not None and not hasattr(value, "shape"):  # a list reaches the traced step as a list of numbers
+            raise TypeError(
+                f"{name} must be an array (the step is compiled for arrays): pass jnp.asarray({name}); "
+                f"got {type(value).__name__}"
+            )
     spec.model.check(params, x.shape)
     if y.ndim != 2 or y.shape != (x.shape[0], spec.model.n_outputs):
         raise ValueError(
@@ -570,7 +603,7 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
         "pass optimizer.init(params), or the opt_state the last step returned",
     )
     carry = TrainCarry(params, opt_state, jnp.bool_(True))
-    carry, value = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
+    carry, value, _ = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
     return carry.params, carry.opt_state, value
 
 

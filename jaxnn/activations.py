@@ -17,11 +17,14 @@ Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for
 Calling an activation checks its input first: lists and NumPy arrays are converted, integer and
 boolean inputs are promoted to JAX's default float type (so every activation returns floats and
 can be differentiated), and anything else that is not real numbers is a TypeError naming the
-activation.  Hyperparameters must be finite Python numbers the activation knows.
+activation.  Hyperparameters must be finite real numbers the activation knows; they are used as Python
+floats, so a NumPy scalar does not change the dtype of the output (``np.float64(0.1)`` times a float32 array
+would be float64 with ``jax_enable_x64`` on).
 
-Each activation also states two facts about itself (:class:`Activation`): whether it is elementwise
-and where its kinks are.  Adding an activation means writing its forward and rule here, registering
-it in ``ACTIVATIONS`` with both facts (they are required arguments), a test case and a line in the docs;
+Each activation also states three facts about itself (:class:`Activation`): whether it is elementwise,
+where its kinks are and what values it can output.  Adding an activation means writing its forward and rule
+here, registering it in ``ACTIVATIONS`` with the facts (they are required arguments), a test case and a line
+in the docs;
 the training layout, the estimators, the CLI and the gradient checks read the rest from the object.
 """
 
@@ -64,16 +67,21 @@ class Activation(Op):
         one the batch-first view; tests use it to pick the right reference.
       kinks(**hyper): the points where the activation is not differentiable, for those hyperparameters
         (finite-difference checks sample away from them).
+      output_range(**hyper): ``(low, high)``, the smallest closed interval holding every value it can output
+        (``±inf`` when unbounded; hyperparameters not given take the forward's defaults); a loss on probabilities refuses a last layer whose outputs can leave its
+        domain (:func:`jaxnn.train.checked_model_and_loss`).
 
     A call checks its input and its hyperparameters before the op runs.
     """
 
-    def __init__(self, forward, backward, name: str, *, elementwise: bool, kinks):
+    def __init__(self, forward, backward, name: str, *, elementwise: bool, kinks, outputs):
         super().__init__(forward, backward, name)
         parameters = list(inspect.signature(forward).parameters.values())[1:]
         self._hyperparameters = tuple(p.name for p in parameters)
+        self._defaults = {p.name: p.default for p in parameters}
         self.elementwise = bool(elementwise)
         self._kinks = kinks
+        self._outputs = outputs
 
     def __call__(self, x, **hyper):
         """Apply the activation; under ``jax.grad`` the hand-written backward runs."""
@@ -82,6 +90,11 @@ class Activation(Op):
     def kinks(self, **hyper) -> tuple[float, ...]:
         """Where the activation is not differentiable, for these hyperparameters (``()`` when smooth)."""
         return tuple(float(point) for point in self._kinks(**self.check_hyperparameters(hyper)))
+
+    def output_range(self, **hyper) -> tuple[float, float]:
+        """``(low, high)``: every output lies in ``[low, high]``, for these hyperparameters (``±inf``: unbounded)."""
+        low, high = self._outputs(**(self._defaults | self.check_hyperparameters(hyper)))
+        return float(low), float(high)
 
     def _checked_input(self, x):
         x = as_real_array(x, f"activation {self.name!r}: its input")
@@ -95,8 +108,9 @@ class Activation(Op):
         return x
 
     def check_hyperparameters(self, hyper: dict) -> dict:
-        """``hyper`` itself if every entry is a hyperparameter this activation takes with a finite Python
-        number; else a TypeError (unknown name, not a number) or ValueError (not finite) naming it."""
+        """``hyper`` with its values as Python floats, if every entry is a hyperparameter this activation takes
+        with a finite real number (NumPy scalars included); else a TypeError (unknown name, not a number) or
+        ValueError (not finite) naming it."""
         takes = ", ".join(self._hyperparameters) or "none"
         for key, value in hyper.items():
             if key not in self._hyperparameters:
@@ -108,12 +122,12 @@ class Activation(Op):
                 )
             if not math.isfinite(value):
                 raise ValueError(f"hyperparameter {key!r} of activation {self.name!r} must be finite, got {value!r}")
-        return hyper
+        return {key: float(value) for key, value in hyper.items()}
 
 
-def _activation(forward, backward, *, name: str, elementwise: bool, kinks) -> Activation:
-    """An activation with its facts; both are required so that a new activation cannot leave one out."""
-    return Activation(forward, backward, name, elementwise=elementwise, kinks=kinks)
+def _activation(forward, backward, *, name: str, elementwise: bool, kinks, outputs) -> Activation:
+    """An activation with its facts; all are required so that a new activation cannot leave one out."""
+    return Activation(forward, backward, name, elementwise=elementwise, kinks=kinks, outputs=outputs)
 
 
 def _smooth(**hyper) -> tuple[float, ...]:
@@ -122,6 +136,30 @@ def _smooth(**hyper) -> tuple[float, ...]:
 
 def _kink_at_zero(**hyper) -> tuple[float, ...]:
     return (0.0,)
+
+
+def _any_real(**hyper) -> tuple[float, float]:
+    return (-math.inf, math.inf)
+
+
+def _unit_interval(**hyper) -> tuple[float, float]:
+    return (0.0, 1.0)
+
+
+def _ray(slope: float, x_positive: bool) -> tuple[float, float]:
+    """The closure of ``{slope·x}`` over ``x > 0`` (``x_positive``) or over ``x <= 0``."""
+    direction = slope if x_positive else -slope
+    if direction > 0:
+        return (0.0, math.inf)
+    if direction < 0:
+        return (-math.inf, 0.0)
+    return (0.0, 0.0)
+
+
+def _piecewise_linear_outputs(a: float, b: float) -> tuple[float, float]:
+    """The outputs of ``a·x`` for ``x > 0`` and ``b·x`` for ``x <= 0``: the union of the two rays."""
+    (low_a, high_a), (low_b, high_b) = _ray(a, True), _ray(b, False)
+    return (min(low_a, low_b), max(high_a, high_b))
 
 
 def is_elementwise(op: Op) -> bool:
@@ -140,7 +178,9 @@ def _identity_backward(g, y, x):
     return (g,)
 
 
-identity = _activation(_identity_forward, _identity_backward, name="identity", elementwise=True, kinks=_smooth)
+identity = _activation(
+    _identity_forward, _identity_backward, name="identity", elementwise=True, kinks=_smooth, outputs=_any_real
+)
 identity.__doc__ = "Identity: y = x; backward ∂L/∂x = g."
 
 
@@ -154,7 +194,14 @@ def _linear_backward(g, y, x, a=1.0):
     return (a * g,)
 
 
-linear = _activation(_linear_forward, _linear_backward, name="linear", elementwise=True, kinks=_smooth)
+linear = _activation(
+    _linear_forward,
+    _linear_backward,
+    name="linear",
+    elementwise=True,
+    kinks=_smooth,
+    outputs=lambda a: _piecewise_linear_outputs(a, a),
+)
 linear.__doc__ = "Linear: y = a·x (default a = 1); backward ∂L/∂x = a·g."
 
 
@@ -168,7 +215,9 @@ def _sigmoid_backward(g, y, x):
     return (g * y * (1.0 - y),)
 
 
-sigmoid = _activation(_sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth)
+sigmoid = _activation(
+    _sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth, outputs=_unit_interval
+)
 sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
 
 
@@ -182,7 +231,9 @@ def _tanh_backward(g, y, x):
     return (g * (1.0 - y * y),)
 
 
-tanh = _activation(_tanh_forward, _tanh_backward, name="tanh", elementwise=True, kinks=_smooth)
+tanh = _activation(
+    _tanh_forward, _tanh_backward, name="tanh", elementwise=True, kinks=_smooth, outputs=lambda: (-1.0, 1.0)
+)
 tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
 
 
@@ -202,6 +253,7 @@ binary_step = _activation(
     name="binary_step",
     elementwise=True,
     kinks=lambda threshold=0.0: (threshold,),
+    outputs=_unit_interval,
 )
 binary_step.__doc__ = (
     "Binary step: y = 1 if x > threshold else 0; backward ∂L/∂x = 0 (no gradient flows through a step)."
@@ -218,7 +270,14 @@ def _relu_backward(g, y, x, a=1.0):
     return (jnp.where(x > 0, a * g, 0.0).astype(g.dtype),)
 
 
-relu = _activation(_relu_forward, _relu_backward, name="relu", elementwise=True, kinks=_kink_at_zero)
+relu = _activation(
+    _relu_forward,
+    _relu_backward,
+    name="relu",
+    elementwise=True,
+    kinks=_kink_at_zero,
+    outputs=lambda a: _piecewise_linear_outputs(a, 0.0),
+)
 relu.__doc__ = "ReLU: y = a·x for x > 0 else 0 (default a = 1); backward ∂L/∂x = a·g where x > 0, else 0."
 
 
@@ -233,7 +292,12 @@ def _leaky_relu_backward(g, y, x, a=1.0, b=0.01):
 
 
 leaky_relu = _activation(
-    _leaky_relu_forward, _leaky_relu_backward, name="leaky_relu", elementwise=True, kinks=_kink_at_zero
+    _leaky_relu_forward,
+    _leaky_relu_backward,
+    name="leaky_relu",
+    elementwise=True,
+    kinks=_kink_at_zero,
+    outputs=_piecewise_linear_outputs,
 )
 leaky_relu.__doc__ = (
     "Leaky ReLU: y = a·x for x > 0, b·x otherwise (defaults a = 1, b = 0.01); "
@@ -251,7 +315,9 @@ def _exp_backward(g, y, x):
     return (g * y,)
 
 
-exp = _activation(_exp_forward, _exp_backward, name="exp", elementwise=True, kinks=_smooth)
+exp = _activation(
+    _exp_forward, _exp_backward, name="exp", elementwise=True, kinks=_smooth, outputs=lambda: (0.0, math.inf)
+)
 exp.__doc__ = "Exponential: y = e^x, the inverse of the log link (scikit-learn's Poisson output); backward ∂L/∂x = g·y."
 
 
@@ -267,7 +333,9 @@ def _softmax_backward(g, y, x):
     return (y * (g - jnp.sum(g * y, axis=-1, keepdims=True)),)
 
 
-softmax = _activation(_softmax_forward, _softmax_backward, name="softmax", elementwise=False, kinks=_smooth)
+softmax = _activation(
+    _softmax_forward, _softmax_backward, name="softmax", elementwise=False, kinks=_smooth, outputs=_unit_interval
+)
 softmax.__doc__ = "Softmax over the last axis: y = e^x/Σe^x; backward ∂L/∂x = y·(g − Σ g·y)."
 
 

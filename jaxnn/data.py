@@ -42,7 +42,14 @@ class Standardiser(NamedTuple):
     scale: np.ndarray
 
     def __call__(self, x) -> np.ndarray:
-        return np.asarray(x, dtype=float) / self.scale - self.mean / self.scale
+        """``x`` standardised; it must have the training data's features as its last axis (a ValueError if not)."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 0 or x.shape[-1] != self.mean.shape[-1]:
+            raise ValueError(
+                f"this standardisation was learnt on {self.mean.shape[-1]} features, but x has shape {x.shape}; "
+                "pass rows with the same features as the training data"
+            )
+        return x / self.scale - self.mean / self.scale
 
 
 def standardise(x_train) -> Standardiser:
@@ -73,6 +80,8 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
         raise ValueError(f"one_hot needs a 1-D array of integer labels, got dtype {labels.dtype} shape {labels.shape}")
     if labels.size and labels.min() < 0:
         raise ValueError("one_hot needs non-negative labels 0..k-1")
+    if n_classes is None and not labels.size:
+        raise ValueError("one_hot of no labels cannot tell the number of classes: pass n_classes")
     n_classes = int(labels.max()) + 1 if n_classes is None else positive_int(n_classes, "n_classes")
     if labels.size and labels.max() >= n_classes:
         raise ValueError(f"label {labels.max()} does not fit {n_classes} classes")

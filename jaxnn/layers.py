@@ -125,8 +125,8 @@ class Dense:
             )
         kwargs = tuple(kwargs)
         check = getattr(activation, "check_hyperparameters", None)  # every named activation has one
-        if check is not None:
-            check(dict(kwargs))
+        if check is not None:  # kept as Python floats: a NumPy scalar would set the dtype of the output
+            kwargs = tuple(sorted(check(dict(kwargs)).items()))
         object.__setattr__(self, "activation_kwargs", kwargs)
         look_up(INITIALISERS, self.init, "initialiser")
 

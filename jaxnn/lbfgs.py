@@ -17,8 +17,8 @@ with ``gtol=tol``): the same directions, line-search trials, update skips, resta
 float64 the trajectory agrees with scipy's to rounding (``tests/test_lbfgs.py``).  The defaults are scipy's
 (:data:`MEMORY`, :data:`MAX_ITER`, :data:`MAX_FUN`, :data:`GTOL`, :data:`FTOL`).  Two departures: a trial
 whose loss or gradient is not finite is never accepted (the search steps back; the parameters returned are
-always finite; a start that is not finite, or a failed search with an empty memory whose last trial was not,
-ends with ``NON_FINITE``), and a line search that can make no more progress keeps its last trial only if it
+always finite; starting weights that are not finite are refused, and a start whose loss or gradient is not
+finite, or a failed search with an empty memory whose last trial was not, ends with ``NON_FINITE``), and a line search that can make no more progress keeps its last trial only if it
 lowers the loss enough (else it fails, where L-BFGS-B takes it anyway).
 
 **The state, and continuing.**  :class:`LbfgsState` is the whole minimisation between iterations: the
@@ -62,7 +62,7 @@ import numpy as np
 import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
-from jaxnn._checks import data_array, finite_real, is_int, positive_int, sample_weights
+from jaxnn._checks import data_array, finite_real, finite_weights, is_int, layer_dicts, positive_int, sample_weights
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
@@ -647,7 +647,7 @@ def minimize(
       >>> result.status, result.n_iter, result.loss
     """
     model, loss = checked_model_and_loss(model, loss)
-    (x, _), (y, _) = data_array("x", x, None), data_array("y", y, None)
+    (x, _), (y, _), params = data_array("x", x, None), data_array("y", y, None), layer_dicts(params)
     model.check(params, x.shape)
     if y.shape != (x.shape[0], model.n_outputs):
         raise ValueError(
@@ -656,9 +656,8 @@ def minimize(
         )
     loss.check_targets(y)
     positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
+    finite_weights(params)
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"params must hold floating-point numbers, got {dtype}")
     weight, _ = sample_weights(weight, x.shape[0], None)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable (it gets the LbfgsResult so far), got {callback!r}")

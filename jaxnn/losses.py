@@ -25,6 +25,7 @@ means writing it here, registering it in ``LOSSES`` and documenting it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -116,6 +117,15 @@ class Loss:
         """The activation the network's last layer applies for this loss: ``identity`` for a loss on
         logits (the loss applies ``output_activation`` itself), else ``output_activation``."""
         return "identity" if self.from_logits else self.output_activation
+
+    @property
+    def prediction_domain(self) -> tuple[float, float]:
+        """``(low, high)``: the interval the predictions must lie in — ``[0, 1]`` for probabilities per column
+        (``output_activation`` sigmoid), ``[0, inf)`` for class probabilities (softmax: the loss normalises the
+        rows) and for a positive mean (exp), ``(-inf, inf)`` for a loss on logits or on real values."""
+        if self.from_logits or self.output_activation == "identity":
+            return (-math.inf, math.inf)
+        return (0.0, 1.0) if self.output_activation == "sigmoid" else (0.0, math.inf)
 
     def __call__(self, pred, target, weight=None):
         """The loss; under ``jax.grad`` its hand-written rule runs."""

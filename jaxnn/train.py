@@ -15,6 +15,7 @@ loop itself, its layouts and its epoch convention are described in ``jaxnn._loop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import NamedTuple
@@ -32,6 +33,7 @@ from jaxnn._checks import (
     finite_real,
     finite_weights,
     is_int,
+    layer_dicts,
     matching_state,
     member_keys,
     per_member,
@@ -43,17 +45,22 @@ from jaxnn._checks import (
 )
 from jaxnn.activations import get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
-from jaxnn.layers import Params, Sequential
+from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
     LEARNING_RATE_SCHEDULES,
     SOLVERS,
+    ScheduledState,
     ScheduleValues,
     SolverSettings,
     gradient_descent,
     init_state,
+    l2_rate_of,
+    learning_rate_of,
     make,
+    with_hyperparams,
+    with_learning_rate,
 )
 
 __all__ = [
@@ -78,19 +85,58 @@ def checked_model(model) -> Sequential:
 
 
 def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
-    """The model and the loss (a name is looked up), checked, and checked as a pair: a loss on logits applies
-    its output activation itself, so a last layer that applies it too would apply it twice (softmax of a
-    softmax trains, slowly and to the wrong optimum, without any error)."""
+    """The model and the loss (a name is looked up), checked, and checked as a pair, so that neither mistake
+    trains silently to a useless network:
+
+    * a loss on logits applies its output activation itself, so a last layer that applies it too would apply
+      it twice (softmax of a softmax trains, slowly and to the wrong optimum, without any error);
+    * a loss on probabilities (or on a positive mean) needs a last layer whose outputs stay in its domain
+      (:attr:`Loss.prediction_domain`): after an identity layer ``categorical_cross_entropy`` clips and
+      normalises raw scores and climbs, and ``binary_cross_entropy`` clips them to a zero gradient."""
     model, loss = checked_model(model), get_loss(loss)
-    last = model.layers[-1].activation if model.layers else "identity"
-    if loss.from_logits and loss.output_activation != "identity" and _same_activation(last, loss.output_activation):
+    last = model.layers[-1] if model.layers else Dense(1)
+    if (
+        loss.from_logits
+        and loss.output_activation != "identity"
+        and _same_activation(last.activation, loss.output_activation)
+    ):
         on_outputs = [other.name for other in LOSSES.values() if _applied_by_the_last_layer(other, loss)]
         raise ValueError(
             f"loss {loss.name!r} applies {loss.output_activation} to the network's output itself, and the last "
             f"layer applies {loss.output_activation} too: give the last layer activation='identity' (its outputs are "
             f"the logits)" + (f", or use {' or '.join(map(repr, on_outputs))} on its outputs" if on_outputs else "")
         )
+    outputs = _output_range(last)
+    low, high = loss.prediction_domain
+    if outputs is not None and (outputs[0] < low or outputs[1] > high):
+        on_raw_outputs = [other.name for other in LOSSES.values() if _applies_it_itself(other, loss)]
+        raise ValueError(
+            f"loss {loss.name!r} needs predictions in {_interval(low, high)}, as a last layer with "
+            f"activation={loss.output_activation!r} gives, but the last layer's activation {last.activation!r} "
+            f"outputs values in {_interval(*outputs)}: give the last layer activation={loss.output_activation!r}"
+            + (
+                f", or keep its raw outputs and use {' or '.join(map(repr, on_raw_outputs))}, which applies "
+                f"{loss.output_activation} itself"
+                if on_raw_outputs
+                else ""
+            )
+        )
     return model, loss
+
+
+def _applies_it_itself(other: Loss, loss: Loss) -> bool:
+    """``other`` is ``loss`` on the last layer's raw outputs: it applies ``loss``'s output activation itself."""
+    return other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
+
+
+def _output_range(layer: Dense) -> tuple[float, float] | None:
+    """The interval ``layer``'s activation can output, or None for an op that does not state it."""
+    output_range = getattr(layer.activation_op, "output_range", None)
+    return None if output_range is None else output_range(**dict(layer.activation_kwargs))
+
+
+def _interval(low: float, high: float) -> str:
+    return f"{'(' if math.isinf(low) else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
 
 
 def _same_activation(activation, name: str) -> bool:
@@ -100,6 +146,15 @@ def _same_activation(activation, name: str) -> bool:
 def _applied_by_the_last_layer(other: Loss, loss: Loss) -> bool:
     """``other`` is ``loss`` for a network whose last layer applies the output activation."""
     return not other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
+
+
+def checked_mesh(mesh) -> None:
+    """A TypeError unless ``mesh`` is None or a ``jax.sharding.Mesh``."""
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(
+            "mesh must be a jax.sharding.Mesh, such as jaxnn.distributed.make_mesh() (or None for one device); "
+            f"got {type(mesh).__name__}"
+        )
 
 
 def checked_optimizer(optimizer) -> optax.GradientTransformation:
@@ -230,6 +285,32 @@ def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) 
     return np.full(n_members, finite_real(learning_rate, "learning_rate", positive=True))
 
 
+def _given_rates_in(opt_state, options: dict, rates: np.ndarray | None, l2: np.ndarray):
+    """A given optimiser state with the rates passed beside it written in: ``learning_rate`` and ``l2`` left
+    None keep the state's own, a value given replaces them (to continue with a lower rate, or with a penalty).
+    A scheduled state keeps its rate (the schedule has moved it since ``learning_rate_init``), so a
+    ``learning_rate`` other than its ``learning_rate_init`` is a ValueError."""
+    if options["learning_rate"] is not None and rates is not None:
+        if isinstance(opt_state, ScheduledState):
+            started = np.asarray(opt_state.schedule.learning_rate_init)
+            if not np.array_equal(np.asarray(rates, started.dtype).reshape(started.shape), started):
+                raise ValueError(
+                    f"opt_state continues a {options['schedule']!r} schedule that started at learning_rate "
+                    f"{_shown(started)}, which it has changed since: pass that learning_rate or leave it None; a "
+                    "schedule from another rate starts from a fresh state (opt_state=None)"
+                )
+        else:
+            opt_state = with_learning_rate(opt_state, rates)
+    old_l2 = l2_rate_of(opt_state)
+    if options["l2"] is not None and old_l2 is not None:
+        opt_state = with_hyperparams(opt_state, learning_rate_of(opt_state), l2.astype(old_l2.dtype))
+    return opt_state
+
+
+def _shown(values: np.ndarray) -> str:
+    return f"{values.item():g}" if values.size == 1 else f"{values.tolist()}"
+
+
 def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=None) -> _Prepared:
     """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis.  ``own_state``:
     the fresh state ``fit`` made for one network, used as it is (a given ``opt_state`` is checked instead)."""
@@ -267,7 +348,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
-    l2 = per_member("l2", o["l2"], n_members)
+    l2 = per_member("l2", 0.0 if o["l2"] is None else o["l2"], n_members)
     if not isinstance(o["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
             f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
@@ -304,6 +385,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             "pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule, or leave "
             "it None to start afresh",
         )
+        opt_state = _given_rates_in(opt_state, o, rates, l2)
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(
         model,
@@ -331,6 +413,8 @@ def checked_pairing(validation, score, stopping, validation_loss=None) -> None:
         raise ValueError("validation data and a score function go together: pass both or neither")
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
+    if score is not None and not callable(score):
+        raise TypeError(f"score must be a function (outputs, y_val) -> scalar, higher is better; got {score!r:.80}")
     if validation_loss is not None and not callable(validation_loss):
         raise TypeError(f"validation_loss must be a function (outputs, y_val) -> scalar, got {validation_loss!r:.80}")
     if validation_loss is not None and validation is None:
@@ -363,7 +447,7 @@ def is_n_iter_no_change(value) -> bool:
 _DEFAULTS = {
     "optimizer": "gd",
     "learning_rate": None,
-    "l2": 0.0,
+    "l2": None,
     "settings": DEFAULT_SETTINGS,
     "batch_size": None,
     "key": None,
@@ -392,7 +476,7 @@ def fit(
     epochs: int,
     optimizer: str | optax.GradientTransformation = "gd",
     learning_rate: float | None = None,
-    l2: float = 0.0,
+    l2: float | None = None,
     settings: SolverSettings = DEFAULT_SETTINGS,
     batch_size: int | None = None,
     key: jax.Array | None = None,
@@ -426,18 +510,23 @@ def fit(
         own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
         gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules).  scipy's
         L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
-      learning_rate: a named solver's step (default 0.01); an error beside an optax transformation, whose
-        own rate would silently win.
+      learning_rate: a named solver's step (default 0.01; with ``opt_state``, the state's own unless given);
+        an error beside an optax transformation, whose own rate would silently win.
       l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), as the estimators'
-        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports.
+        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports (default 0; with
+        ``opt_state``, the state's own unless given).
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
         (the last batch is padded and masked out of the loss).
       key: a ``jax.random`` key, needed for minibatches.
       weight: optional per-sample weights ``(n_samples,)``.
-      opt_state: resume from this optimiser state (default: a fresh one with the rates set).
+      opt_state: resume from this optimiser state (default: a fresh one with the rates set); a
+        ``learning_rate`` or ``l2`` given beside it replaces the state's (to go on with a lower rate, say),
+        except that a scheduled state keeps its rate and refuses a ``learning_rate`` it did not start from.
       start_epoch: the index of the first epoch, for a fit continued in chunks: epoch ``e`` always
         shuffles with ``jax.random.fold_in(key, e)``, so ``fit(epochs=a+b)`` equals ``fit(epochs=a)``
-        followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU.
+        followed by ``fit(epochs=b, start_epoch=a, opt_state=...)`` bitwise on CPU — without a ``stopping``
+        rule: each call starts the rule's best value and count afresh (and with a validation score returns the
+        best epoch's parameters, not the last), which the ``adaptive`` schedule reads too.
       stopping: a :class:`Stopping` rule (tol, n_iter_no_change), or None to run every epoch;
         ``n_iter_no_change=math.inf`` counts the epochs without improvement but never stops on them.
       validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
@@ -479,13 +568,19 @@ def fit(
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
     checked_model(model)
+    checked_mesh(mesh)
+    params = layer_dicts(params)
     if not jax.tree.leaves(params):  # fit adds the member axis itself: say what one network's params are
         raise TypeError(
             "params must hold one {'W', 'b'} dict per layer, as model.init(key, n_features) makes; "
             f"got {params!r:.80}"
         )
     own_state = None
-    if opt_state is None and isinstance(optimizer, optax.GradientTransformation) and np.all(np.asarray(l2) == 0):
+    if (
+        opt_state is None
+        and isinstance(optimizer, optax.GradientTransformation)
+        and (l2 is None or np.all(np.asarray(l2) == 0))
+    ):
         own_state = engine.with_member_axis(optimizer.init(params))  # as it is: no vmap over a member axis of one
     if opt_state is not None:
         options["opt_state"] = engine.with_member_axis(opt_state)
@@ -509,7 +604,7 @@ def fit_many(
     epochs: int,
     optimizer: str | optax.GradientTransformation = "gd",
     learning_rate=None,
-    l2=0.0,
+    l2=None,
     settings: SolverSettings = DEFAULT_SETTINGS,
     batch_size: int | None = None,
     key: jax.Array | None = None,
@@ -567,6 +662,8 @@ def fit_many(
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}
     checked_model(model)
+    checked_mesh(mesh)
+    params = layer_dicts(params)
     prepared = _prepare(model, params, x, y, population=True, options=options)
     if group_size is not None:
         group_size = positive_int(group_size, "group_size")

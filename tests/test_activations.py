@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import ACTIVATION_CASES, REFERENCE_FORWARDS
+from helpers import ACTIVATION_CASES, REFERENCE_FORWARDS, ActivationCase
 
 import jaxnn
 from jaxnn.activations import ACTIVATIONS
@@ -222,3 +222,37 @@ def test_nan_input_gives_nan_output(case):
     assert np.isnan(y[0, 0]) if case.op.elementwise else np.all(np.isnan(y))
     if case.name in ("relu", "binary_step"):
         np.testing.assert_array_equal(case.op(jnp.array([-jnp.inf, jnp.inf]), **case.kwargs)[:1], [0.0])
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        *ACTIVATION_CASES,
+        ActivationCase("relu", {"a": -1.0}),
+        ActivationCase("linear", {"a": 0.0}),
+        ActivationCase("leaky_relu", {"a": 0.5, "b": -0.2}),
+    ],
+    ids=lambda c: c.id,
+)
+def test_the_output_range_fact_is_true_and_tight(case):
+    """Every output lies in the stated range, and the range is no wider than the outputs: a finite end is
+    reached (within 1e-3) and an infinite one is left behind (beyond ±1e3) on inputs from -1e6 to 1e6."""
+    low, high = case.op.output_range(**case.kwargs)
+    x = np.concatenate([-np.logspace(-3, 6, 200), [0.0], np.logspace(-3, 6, 200)])
+    columns = x[None, :] if case.op.elementwise else np.stack([x, np.zeros_like(x)], 1)  # softmax: rows of 2
+    with jax.enable_x64(True):
+        y = np.asarray(case.op.forward(jnp.asarray(columns), **case.kwargs))
+    assert np.all((y >= low) & (y <= high)), f"{case.id} outputs {y.min()}..{y.max()} outside [{low}, {high}]"
+    assert (y.min() < -1e3) if np.isinf(low) else (y.min() <= low + 1e-3)
+    assert (y.max() > 1e3) if np.isinf(high) else (y.max() >= high - 1e-3)
+
+
+def test_numpy_scalar_hyperparameters_keep_the_inputs_dtype_with_x64_on():
+    """np.float64(0.1) times a float32 array is float64 with x64 on: float32 weights got float64 gradients."""
+    x = jnp.array([[-1.0, 2.0]], jnp.float32)
+    with jax.enable_x64(True):
+        for op, kwargs in ((jaxnn.leaky_relu, {"b": np.float64(0.1)}), (jaxnn.linear, {"a": np.float64(2.0)})):
+            assert op(x, **kwargs).dtype == jnp.float32
+            assert jax.grad(lambda v, op=op, kwargs=kwargs: jnp.sum(op(v, **kwargs)))(x).dtype == jnp.float32
+        layer = jaxnn.Dense(2, "leaky_relu", {"b": np.float64(0.1)})
+        assert all(type(value) is float for _, value in layer.activation_kwargs)

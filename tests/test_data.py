@@ -211,3 +211,14 @@ def test_standardise_refuses_what_it_cannot_learn_from(x, error, message):
 def test_one_hot_needs_a_positive_class_count(n_classes):
     with pytest.raises(ValueError, match="n_classes must be a positive integer"):
         one_hot([0, 1], n_classes)
+
+
+def test_one_hot_of_no_labels_and_a_standardiser_of_another_width_say_what_to_do():
+    # NumPy's "zero-size array to reduction operation" and "operands could not be broadcast" before
+    with pytest.raises(ValueError, match=r"one_hot of no labels cannot tell the number of classes: pass n_classes"):
+        one_hot(np.array([], int))
+    assert one_hot(np.array([], int), n_classes=3).shape == (0, 3)
+    scaler = standardise(np.arange(6.0).reshape(3, 2))
+    with pytest.raises(ValueError, match=r"learnt on 2 features, but x has shape \(3, 3\)"):
+        scaler(np.ones((3, 3)))
+    assert scaler(np.ones((5, 2))).shape == (5, 2)

@@ -249,17 +249,6 @@ def test_max_fun_counts_evaluations_as_scipy_does(max_fun):
     assert "EVALUATIONS EXCEEDS LIMIT" in lbfgs.convergence_message(result, max_iter=15000)
 
 
-def test_a_non_finite_start_stops_at_once_with_the_start_returned():
-    model, loss, x, y, *_ = PROBLEMS["classification"]
-    params = _start(model, x.shape[1])
-    params[0]["W"][0, 0] = np.nan
-    with jax.enable_x64(True):
-        result = lbfgs.minimize(model, params, x, y, loss=loss)
-    assert result.status == lbfgs.Status.NON_FINITE and result.diverged and result.n_iter == 0
-    assert result.n_fun == 1
-    np.testing.assert_array_equal(_flat(result.params), _flat(params))
-
-
 POISSON = jaxnn.make_loss(
     "poisson",
     lambda p, y: jnp.sum(jnp.exp(p) - y * p, axis=1),
@@ -267,6 +256,21 @@ POISSON = jaxnn.make_loss(
     task="regression",
     output_activation="identity",
 )
+
+
+def test_a_start_whose_loss_is_not_finite_stops_at_once_with_the_start_returned():
+    """Finite weights whose loss overflows (exp of 1000 in float32) end at once; NaN weights are refused, as
+    ``fit`` refuses them (they were run and returned as the "always finite" params)."""
+    model = jaxnn.Sequential((jaxnn.Dense(1),))
+    params = [{"W": np.full((1, 1), 100.0, np.float32), "b": np.zeros(1, np.float32)}]
+    x, y = np.full((4, 1), 10.0, np.float32), np.ones((4, 1), np.float32)
+    result = lbfgs.minimize(model, params, x, y, loss=POISSON)
+    assert result.status == lbfgs.Status.NON_FINITE and result.diverged and result.n_iter == 0
+    assert result.n_fun == 1
+    np.testing.assert_array_equal(_flat(result.params), _flat(params))
+    params[0]["W"][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"params contain NaN or infinity, which training cannot repair"):
+        lbfgs.minimize(model, params, x, y, loss=POISSON)
 
 
 def test_a_trial_step_that_overflows_is_shortened_not_taken():

@@ -544,3 +544,126 @@ def test_numpy_integers_count_as_integers():
     as_python = _fit(epochs=3, batch_size=8, key=KEY)
     as_numpy = _fit(epochs=np.int64(3), batch_size=np.int32(8), key=KEY)
     assert_trees_equal(as_numpy.params, as_python.params)
+
+
+@pytest.mark.parametrize(
+    ("last", "loss", "on_raw_outputs"),
+    [
+        ("identity", "categorical_cross_entropy", "softmax_cross_entropy"),
+        ("tanh", "binary_cross_entropy", "sigmoid_binary_cross_entropy"),
+        ("relu", "binary_cross_entropy", "sigmoid_binary_cross_entropy"),  # outputs above 1 are clipped flat
+        ("leaky_relu", "categorical_cross_entropy", "softmax_cross_entropy"),
+        ("identity", "half_poisson_deviance", "poisson"),
+    ],
+)
+def test_a_loss_on_probabilities_after_a_layer_whose_outputs_leave_its_domain_is_refused(last, loss, on_raw_outputs):
+    """Without a softmax, categorical_cross_entropy clipped and normalised raw scores and climbed (iris accuracy
+    0.29, no error); binary_cross_entropy clipped them to a zero gradient.  Every road refuses before compiling."""
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
+    params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
+    message = rf"loss '{loss}' needs predictions in \[0, .*activation '{last}' outputs values in .*'{on_raw_outputs}'"
+    calls = [
+        lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
+        lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
+        lambda: jaxnn.make_train_step(model, loss, DESCENT),
+        lambda: jaxnn.lbfgs.minimize(model, params, X, y, loss=loss, max_iter=1),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("last", "kwargs", "loss"),
+    [
+        ("sigmoid", {}, "categorical_cross_entropy"),  # non-negative rows: the loss normalises them
+        ("binary_step", {}, "binary_cross_entropy"),
+        ("relu", {}, "categorical_cross_entropy"),
+        ("leaky_relu", {"a": 1.0, "b": -0.5}, "half_poisson_deviance"),  # b < 0: b·x >= 0 for x <= 0
+        ("tanh", {}, "mean_squared_error"),
+    ],
+)
+def test_a_last_layer_whose_outputs_stay_in_the_losss_domain_is_accepted(last, kwargs, loss):
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last, kwargs)))
+    assert jaxnn.train.checked_model_and_loss(model, loss)[0] is model
+
+
+def test_a_rate_given_beside_an_opt_state_replaces_the_states_and_none_keeps_it():
+    """learning_rate=0.5 and l2=10 beside a resumed state were silently ignored: the state's rates won."""
+    first = _fit(optimizer="adam", learning_rate=1e-3, epochs=2)
+    resume = {"optimizer": "adam", "epochs": 2, "start_epoch": 2}
+    kept = jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, opt_state=first.opt_state, **resume)
+    same = jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, opt_state=first.opt_state, learning_rate=1e-3, **resume)
+    assert_trees_equal(kept.params, same.params)
+    faster = jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, opt_state=first.opt_state, learning_rate=0.5, **resume)
+    assert float(jaxnn.optimizers.learning_rate_of(faster.opt_state)) == 0.5
+    by_hand = jaxnn.optimizers.with_learning_rate(first.opt_state, 0.5)
+    assert_trees_equal(
+        faster.params, jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, opt_state=by_hand, **resume).params
+    )
+    penalised = jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, opt_state=first.opt_state, l2=10.0, **resume)
+    assert float(jaxnn.optimizers.l2_rate_of(penalised.opt_state)) == 10.0
+    squares = sum(float(np.sum(np.square(layer["W"]))) for layer in first.params)
+    np.testing.assert_allclose(penalised.history[0] - kept.history[0], 0.5 * 10.0 * squares, rtol=1e-4)
+    with_l2 = _fit(optimizer="adam", l2=0.1, epochs=2)  # l2 left None keeps a state's own penalty
+    continued = jaxnn.fit(MODEL, with_l2.params, X, Y, loss=LOSS, opt_state=with_l2.opt_state, **resume)
+    assert float(jaxnn.optimizers.l2_rate_of(continued.opt_state)) == pytest.approx(0.1)
+
+
+def test_a_scheduled_state_refuses_a_learning_rate_it_did_not_start_from():
+    arguments = {"optimizer": "sgd", "schedule": "invscaling", "batch_size": 8, "key": KEY}
+    first = _fit(learning_rate=0.1, epochs=2, **arguments)
+    resume = {"epochs": 2, "start_epoch": 2, "opt_state": first.opt_state} | arguments
+    jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, learning_rate=0.1, **resume)  # the same rate: fine
+    with pytest.raises(ValueError, match=r"continues a 'invscaling' schedule that started at learning_rate 0.1"):
+        jaxnn.fit(MODEL, first.params, X, Y, loss=LOSS, learning_rate=0.5, **resume)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 7, None])
+def test_a_sum_losss_epoch_reports_the_full_batch_sum_whatever_the_batch_size(batch_size):
+    """Each batch's sum was weighted by its share of the rows: batch 3 reported half the sum, batch 1 a sixth."""
+    model = jaxnn.Sequential((jaxnn.Dense(3, "tanh"), jaxnn.Dense(1)))
+    params = model.init(KEY, 2)
+    y = X[:, :1] - X[:, 1:]
+    result = jaxnn.fit(
+        model, params, X, y, loss="sum_of_squares", epochs=1, learning_rate=1e-12, l2=0.5, batch_size=batch_size,
+        key=KEY,
+    )  # fmt: skip
+    penalty = 0.25 * sum(float(np.sum(np.square(layer["W"]))) for layer in params)
+    expected = float(jaxnn.sum_of_squares(model.apply(params, X), y)) + penalty
+    np.testing.assert_allclose(result.history[0], expected, rtol=1e-5)
+
+
+def test_a_score_that_is_never_finite_returns_the_last_epochs_params_not_the_initial_ones():
+    never = jaxnn.fit(
+        MODEL, PARAMS, X, Y, loss=LOSS, epochs=5, optimizer=DESCENT, validation=(X, Y),
+        score=lambda outputs, y: -jnp.inf * jnp.sum(outputs), stopping=Stopping(n_iter_no_change=100),
+    )  # fmt: skip
+    assert np.all(np.isneginf(never.validation_scores))
+    assert_trees_equal(never.params, _fit(epochs=5).params)
+
+
+def test_params_as_any_sequence_of_layer_dicts_train_and_other_keys_are_refused():
+    as_tuple = jaxnn.fit(MODEL, tuple(PARAMS), X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
+    assert_trees_equal(as_tuple.params, _fit(epochs=2).params)
+    extra = [dict(PARAMS[0], mask=np.ones(4)), PARAMS[1]]
+    for call in (
+        lambda: jaxnn.fit(MODEL, extra, X, Y, loss=LOSS, epochs=1),
+        lambda: jaxnn.lbfgs.minimize(MODEL, extra, X, Y, loss=LOSS, max_iter=1),
+    ):
+        with pytest.raises(ValueError, match=r"params\[0\] has keys other than 'W' and 'b' \('mask'\)"):
+            call()
+
+
+def test_arguments_of_the_wrong_kind_are_named():
+    with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh, .* got str"):
+        _fit(mesh="cpu")
+    with pytest.raises(TypeError, match=r"score must be a function \(outputs, y_val\) -> scalar"):
+        _fit(validation=(X, Y), score=3, stopping=Stopping())
+    with pytest.raises(ValueError, match=r"score must return one number .* got an array of shape \(30,\)"):
+        _fit(validation=(X, Y), score=lambda outputs, y: outputs[:, 0], stopping=Stopping(), epochs=1)
+    with pytest.raises(ValueError, match=r"params contain NaN"):
+        jaxnn.lbfgs.minimize(MODEL, jax.tree.map(lambda a: a * np.nan, PARAMS), X, Y, loss=LOSS, max_iter=1)
+    step = jaxnn.make_train_step(MODEL, LOSS, DESCENT)
+    with pytest.raises(TypeError, match=r"x must be an array \(the step is compiled for arrays\)"):
+        step(PARAMS, DESCENT.init(PARAMS), X.tolist(), Y)
