@@ -243,6 +243,21 @@ def test_overwrite_refused_for_its_data_leaves_the_old_run_as_it_was(tmp_path, c
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
 
 
+def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
+    in_the_way = tmp_path / "checkpoint.npz"
+    (in_the_way / "inside").mkdir(parents=True)
+    for args, message in [
+        (["--out", tmp_path], f"{in_the_way} is a directory, not a file jaxnn-train writes; move or rename it"),
+        (["--out", tmp_path, "--overwrite"], f"{in_the_way} is a directory, not a file jaxnn-train writes"),
+        (["--resume", tmp_path], f"{in_the_way} is a directory, not a checkpoint jaxnn-train wrote, so there is"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            train(*args, "--epochs", "2", "--quiet")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"] and (in_the_way / "inside").is_dir()
+
+
 def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     path = tmp_path / "checkpoint.npz"

@@ -99,6 +99,11 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             f"no checkpoint at {path}: that run diverged before its first checkpoint "
             f"({DIVERGED_FILE} holds its last finite state); start a new run with a smaller --lr"
         )
+    if path.is_dir():
+        raise CliError(
+            f"{path} is a directory, not a checkpoint {PROG} wrote, so there is nothing to resume in {args.resume}; "
+            "move or rename that directory, or --resume another run"
+        )
     population = path.name == POPULATION_CHECKPOINT
     if not population:
         cli_options.refuse(given, ("resume lists",))
@@ -136,8 +141,13 @@ def _in_place(args: argparse.Namespace, out: Path) -> bool:
 
 
 def _check_out(args: argparse.Namespace, out: Path) -> None:
-    """Refuse a fresh run into another run's checkpoints without --overwrite.  Nothing is removed here:
-    :func:`_overwriting` says when."""
+    """Refuse an ``out`` where a file the run writes is a directory, and a fresh run into another run's checkpoints
+    without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
+    in_the_way = run_files.directory_in_the_way(out)
+    if in_the_way is not None:
+        raise CliError(
+            f"{in_the_way} is a directory, not a file {PROG} writes; move or rename it, or choose another --out"
+        )
     if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
         raise CliError(
             f"{out} already holds a checkpoint; continue it with --resume {out}, "
