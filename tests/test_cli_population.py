@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train
+from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train, write_csv
 
 from jaxnn import checkpoint
-from jaxnn.cli import options
+from jaxnn.cli import options, run_files
 from jaxnn.cli import population as cli_population
 
 GRID = ("--lr", "0.05,0.2", "--seed", "0,1", "--epochs", "30")  # iris, gd: 4 members
@@ -250,6 +250,27 @@ def test_the_best_member_continues_alone_from_its_checkpoint_in_its_own_out(grid
     config = checkpoint.read_config(tmp_path / "best" / "checkpoint.npz")
     assert config["epoch"] == 32 and "population" not in metrics(tmp_path / "best")
     assert not (tmp_path / "best" / "population.npz").exists()
+
+
+def test_overwrite_removes_every_file_of_the_population_once_the_new_run_starts(grid_run, tmp_path, capsys):
+    """Commands refused for their data leave the population as it was; a run that starts removes every file
+    jaxnn-train wrote (population.csv included), and nothing else."""
+    assert {path.name for path in grid_run.iterdir()} <= set(run_files.RUN_FILES)  # the list names them all
+    out = tmp_path / "run"
+    shutil.copytree(grid_run, out)
+    (out / "notes.txt").write_text("the user's own")
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    typo = write_csv(tmp_path / "typo.csv", ["a", "b", "y"], [[1, "x", 0], [2, 3, 1]])
+    for lrs in ("0.1", "0.1,0.2"):  # a single run and a population
+        with pytest.raises(SystemExit) as exit_info:
+            train("--lr", lrs, "--csv", typo, "--target", "y", "--quiet", "--out", out, "--overwrite")
+        assert exit_info.value.code == 2 and "holds 'x', which is not a finite number" in capsys.readouterr().err
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert train("--epochs", "2", "--quiet", "--out", out, "--overwrite") == 0
+    names = {path.name for path in out.iterdir()}
+    assert "notes.txt" in names and not names & {"population.csv", "population.npz"}
+    assert names - {"notes.txt"} <= set(run_files.RUN_FILES) and "population" not in metrics(out)
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 2
 
 
 RESUME_REFUSALS = [

@@ -229,6 +229,35 @@ def test_an_existing_checkpoint_is_not_overwritten_unasked(tmp_path, capsys):
     assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 3
 
 
+def test_overwrite_refused_for_its_data_leaves_the_old_run_as_it_was(tmp_path, capsys):
+    """--overwrite removes nothing before the new run has passed its checks: the old run still resumes."""
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    typo = write_csv(tmp_path / "typo.csv", ["a", "b", "y"], [[1, "x", 0], [2, 3, 1]])
+    with pytest.raises(SystemExit) as exit_info:
+        train("--csv", typo, "--target", "y", "--quiet", "--out", out, "--overwrite")
+    assert exit_info.value.code == 2 and "holds 'x', which is not a finite number" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert train("--resume", out, "--epochs", "3", "--quiet") == 0
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
+
+
+def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
+    in_the_way = tmp_path / "checkpoint.npz"
+    (in_the_way / "inside").mkdir(parents=True)
+    for args, message in [
+        (["--out", tmp_path], f"{in_the_way} is a directory, not a file jaxnn-train writes; move or rename it"),
+        (["--out", tmp_path, "--overwrite"], f"{in_the_way} is a directory, not a file jaxnn-train writes"),
+        (["--resume", tmp_path], f"{in_the_way} is a directory, not a checkpoint jaxnn-train wrote, so there is"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            train(*args, "--epochs", "2", "--quiet")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"] and (in_the_way / "inside").is_dir()
+
+
 def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     path = tmp_path / "checkpoint.npz"

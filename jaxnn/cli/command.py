@@ -1,10 +1,11 @@
 """One ``jaxnn-train`` invocation, from the command line to the exit status: the stages in order.
 
 1. options (fresh: given + defaults; resumed: the checkpoint's, checked, given ones must agree);
-2. devices and hosts; the output directory and its lock;
+2. devices and hosts; the output directory and its lock (checked, nothing removed yet);
 3. the data (a resumed run checks its fingerprint), the head, the model, the starting state;
-4. training in chunks (:mod:`jaxnn.cli.runner`): :func:`jaxnn.cli.training.train`, or, for
-   ``--optimizer lbfgs``, one minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
+4. with ``--overwrite``, the old run's files removed (:mod:`jaxnn.cli.run_files`); training in chunks
+   (:mod:`jaxnn.cli.runner`): :func:`jaxnn.cli.training.train`, or, for ``--optimizer lbfgs``, one
+   minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
 Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
@@ -22,12 +23,13 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jaxnn import checkpoint, compile_cache
-from jaxnn.cli import lbfgs_training, population
+from jaxnn.cli import lbfgs_training, population, run_files
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import check_same_data, load_problem
 from jaxnn.cli.devices import Runtime, one_device, start_runtime
@@ -97,6 +99,11 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             f"no checkpoint at {path}: that run diverged before its first checkpoint "
             f"({DIVERGED_FILE} holds its last finite state); start a new run with a smaller --lr"
         )
+    if path.is_dir():
+        raise CliError(
+            f"{path} is a directory, not a checkpoint {PROG} wrote, so there is nothing to resume in {args.resume}; "
+            "move or rename that directory, or --resume another run"
+        )
     population = path.name == POPULATION_CHECKPOINT
     if not population:
         cli_options.refuse(given, ("resume lists",))
@@ -128,19 +135,33 @@ def _output_directory(args: argparse.Namespace) -> Path | None:
     return path.parent
 
 
-def _check_fresh_out(args: argparse.Namespace, out: Path) -> None:
-    """A fresh run does not overwrite another run's checkpoints unasked; with --overwrite it removes them."""
-    in_place = args.resume is not None and out.resolve() == resumed_checkpoint(args.resume).parent.resolve()
-    if in_place:
-        return
-    existing = [out / name for name in (CHECKPOINT_FILE, DIVERGED_FILE, POPULATION_CHECKPOINT) if (out / name).exists()]
-    if existing and not args.overwrite:
+def _in_place(args: argparse.Namespace, out: Path) -> bool:
+    """Whether the run resumes a checkpoint in ``out`` itself (its files are the run's own, to continue)."""
+    return args.resume is not None and out.resolve() == resumed_checkpoint(args.resume).parent.resolve()
+
+
+def _check_out(args: argparse.Namespace, out: Path) -> None:
+    """Refuse an ``out`` where a file the run writes is a directory, and a fresh run into another run's checkpoints
+    without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
+    in_the_way = run_files.directory_in_the_way(out)
+    if in_the_way is not None:
+        raise CliError(
+            f"{in_the_way} is a directory, not a file {PROG} writes; move or rename it, or choose another --out"
+        )
+    if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
         raise CliError(
             f"{out} already holds a checkpoint; continue it with --resume {out}, "
             "or start afresh with --overwrite or another --out"
         )
-    for path in existing:
-        path.unlink()
+
+
+def _overwriting(args: argparse.Namespace, runtime: Runtime, out: Path | None) -> Callable[[], None]:
+    """What a run does once it has passed every check, just before it trains: with --overwrite into another run's
+    ``out``, remove that run's files (:func:`jaxnn.cli.run_files.clear`); otherwise nothing.  A command refused
+    before then leaves ``out`` as it was."""
+    if out is None or not runtime.main or not args.overwrite or _in_place(args, out):
+        return lambda: None
+    return partial(run_files.clear, out)
 
 
 def _make_directory(out: Path) -> None:
@@ -264,11 +285,13 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         lock = OutLock(out)
     with lock:
         if out is not None and runtime.main:
-            _check_fresh_out(args, out)
+            _check_out(args, out)
+        before_training = _overwriting(args, runtime, out)
         if len(members) > 1:
             resumed = None if stored is None else (resumed_checkpoint(args.resume), stored)
-            return population.execute(args, stop, runtime, out, options, resumed)
+            return population.execute(args, stop, runtime, out, options, resumed, before_training=before_training)
         setup, state = _prepare(args, stop, runtime, out, options, stored)
+        before_training()
         quiet = args.quiet or not runtime.main
         unit = cli_options.unit(options["optimizer"])
         if not quiet and state.epoch:

@@ -313,7 +313,11 @@ OPTIONS: dict[str, Option] = {
             "DIR unless --out says otherwise); DIR/checkpoint.npz: that network alone (a population's best member, "
             "with its own --out)", "DIR", argument=Path,
         ),
-        Option("overwrite", "files", "start afresh even if --out already holds a checkpoint", action="store_true"),
+        Option(
+            "overwrite", "files", "start afresh even if --out already holds a run: once the new run has passed its "
+            "checks and starts training, the files jaxnn-train wrote there are removed (other files stay)",
+            action="store_true",
+        ),
         Option("quiet", "files", "no progress, only the closing summary", action="store_true"),
         _choice(
             "platform", "hosts", "cpu, gpu or tpu (default: the best JAX finds)", PLATFORMS, "a platform",

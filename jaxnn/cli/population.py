@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -372,9 +373,12 @@ def execute(
     out: Path | None,
     options: dict[str, Any],
     resumed: tuple[Path, dict[str, Any]] | None = None,
+    *,
+    before_training: Callable[[], None],
 ) -> int:
     """Carry out a population run, from its options (lists included) to the exit status; ``resumed``: the
-    population checkpoint it continues and its config."""
+    population checkpoint it continues and its config; ``before_training`` is called once every member is built
+    (and resumed), just before training starts (``--overwrite`` removes the old run's files then)."""
     stored = None if resumed is None else resumed[1]
     epochs = cli_options.checked_total_epochs(args.epochs, options, stored, stored["epoch"] if stored else 0)
     setups = _member_setups(args, runtime, out, options, epochs)
@@ -387,6 +391,9 @@ def execute(
         members = _resumed_members(setups, resumed[1], resumed[0], given_csv, members)
         if not args.quiet:
             print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
+    if stop.pressed:  # before anything is removed or written
+        raise Interrupted(f"{PROG}: interrupted while building the networks; nothing was saved")
+    before_training()
     name = f"{setups[0].problem.name} ({len(setups)} networks)"
     progress = make_progress(args.quiet, epochs, members.epoch, name)
     states = train(population, options, members, progress, stop)

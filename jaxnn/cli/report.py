@@ -30,6 +30,10 @@ from jaxnn.lbfgs import Status
 from jaxnn.metrics import r2_score
 
 __all__ = [
+    "CONFUSION_PLOT",
+    "HISTORY_FILE",
+    "LOSS_PLOT",
+    "METRICS_FILE",
     "PopulationCurves",
     "describe",
     "history_csv",
@@ -41,6 +45,11 @@ __all__ = [
     "write_results",
     "write_text",
 ]
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+LOSS_PLOT = "loss.png"
+CONFUSION_PLOT = "confusion.png"
 
 _CHECKED = ("test_accuracy", "train_accuracy", "test_rmse", "test_r2", "test_loss", "train_loss")
 _SHOWN_COLUMNS = 8  # input columns named in the summary (metrics.json lists them all)
@@ -241,14 +250,14 @@ def write_plots(
         _loss_figure(figure, state, setup)
     else:
         _population_loss_figure(figure, state, setup, population)
-    _save_figure(figure, out / "loss.png")
-    written = ["loss.png"]
+    _save_figure(figure, out / LOSS_PLOT)
+    written = [LOSS_PLOT]
     if problem.task == "classification":
         k = len(problem.class_names)
         counts = _confusion_counts(problem.y_test, predicted, k)
         figure = _confusion_figure(counts, problem.class_names, problem.name)
-        _save_figure(figure, out / "confusion.png")
-        written.append("confusion.png")
+        _save_figure(figure, out / CONFUSION_PLOT)
+        written.append(CONFUSION_PLOT)
     return written
 
 
@@ -261,9 +270,9 @@ def write_results(
 ) -> list[str]:
     """metrics.json, history.csv and the plots into ``setup.out``; returns the names written.  A population
     run passes its best member's run and ``population``, the curves loss.png draws."""
-    write_text(setup.out / "metrics.json", json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
-    write_text(setup.out / "history.csv", history_csv(state))
-    return ["metrics.json", "history.csv", *write_plots(setup.out, state, setup, predicted, population)]
+    write_text(setup.out / METRICS_FILE, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(setup.out / HISTORY_FILE, history_csv(state))
+    return [METRICS_FILE, HISTORY_FILE, *write_plots(setup.out, state, setup, predicted, population)]
 
 
 def number(value: float) -> str:
