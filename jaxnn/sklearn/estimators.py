@@ -47,6 +47,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
+from jaxnn._checks import is_int
 from jaxnn.sklearn.base import NeuralNetBase
 from jaxnn.sklearn.bridge import MLPBridge
 from jaxnn.sklearn.class_weights import class_weighted
@@ -65,12 +66,18 @@ SOLVERS_WITHOUT_PARTIAL_FIT = ("lbfgs",)  # scikit-learn's MLP: partial_fit only
 
 
 def _has_partial_fit(estimator) -> bool:
-    """``partial_fit`` exists unless the solver takes no steps (scikit-learn's ``available_if`` rule)."""
-    solver = estimator.solver
+    """``partial_fit`` exists unless the solver takes no steps or ``n_ensemble > 1`` (partial_fit continues one
+    network): scikit-learn's ``available_if`` rule, an ``AttributeError`` that says why, so ``hasattr`` is False."""
+    solver, n_ensemble = estimator.solver, estimator.n_ensemble
     if isinstance(solver, str) and solver in SOLVERS_WITHOUT_PARTIAL_FIT:
         raise AttributeError(
             f"partial_fit is only available for stochastic optimizers. {solver} is not stochastic; use fit, or a "
             "solver that takes steps ('sgd', 'adam', 'gd')"
+        )
+    if is_int(n_ensemble) and n_ensemble > 1:
+        raise AttributeError(
+            f"partial_fit trains one network, but n_ensemble={n_ensemble}; use fit (which trains the members "
+            "together) or set n_ensemble=1"
         )
     return True
 
@@ -138,8 +145,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
       n_ensemble: train this many networks as one population and average their class probabilities.
         Member k uses the seed ``(s + k) mod 2**32``, ``s`` the seed of ``random_state``: member 0 is the
         network ``n_ensemble=1`` trains, member k the one ``random_state=s + k`` trains alone (its
-        early-stopping split included).  An ensemble is not continued: ``partial_fit``, and ``fit`` with
-        ``warm_start=True`` on a fitted ensemble, raise a ValueError.
+        early-stopping split included).  An ensemble is not continued: ``partial_fit`` is not there (an
+        AttributeError, as for ``'lbfgs'``), and ``fit`` with ``warm_start=True`` on a fitted ensemble raises a
+        ValueError.
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
@@ -176,7 +184,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
 
     Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
-    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
+    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`;
+    not there for ``n_ensemble > 1`` or ``hidden_layer_sizes=()``, which have no single set of hidden features);
     ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
     (:mod:`jaxnn.sklearn.bridge`).
 
