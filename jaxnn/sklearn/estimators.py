@@ -18,11 +18,18 @@ biases), where ``m`` is the weight of one batch (``Σw`` for a full batch, ``Σw
 minibatches).  The penalty enters as its gradient ``(alpha/m)·W``, added to the loss gradient before
 the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L`` plus the penalty at
 each batch's starting weights (``jaxnn.optimizers.l2_penalty``), scikit-learn's ``loss_``, and the
-stopping rule watches that same value.
+stopping rule watches that same value.  With minibatches an epoch's entry is the mean of its batches'
+values (penalty included) weighted by each batch's ``Σw``.
 ``solver='lbfgs'`` minimises the full-batch ``L`` plus the penalty as one objective, with scikit-learn's
 full-batch L-BFGS (:mod:`jaxnn.lbfgs`: scipy's L-BFGS-B step for step, in one compiled loop); there
 ``loss_``, ``loss_curve_`` (one entry per iteration) and the stopping tests include the penalty, as
 scikit-learn's ``loss_`` does for lbfgs.
+
+Minibatches differ from scikit-learn's MLP in two ways (full batches do not): MLP's ``m`` is each batch's own
+``Σw``, which differs from the fixed ``Σw·batch_size/n`` on a short last batch (``n`` not a multiple of
+``batch_size``) and on every batch under uneven ``sample_weight`` or ``class_weight``, so with ``alpha > 0``
+the steps differ there; and MLP's epoch loss weights each batch by its row count, not its ``Σw``, so under
+uneven weights ``loss_curve_`` differs from MLP's even with ``alpha=0`` (the steps do not).
 
 Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input trains in
 float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call only), and the fitted
