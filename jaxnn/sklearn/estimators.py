@@ -98,8 +98,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     sample; a single class is fitted too and always predicted (``predict_proba`` is a column of ones).  A
     multilabel indicator matrix ``y`` of shape ``(n_samples, L)`` gets L sigmoid outputs trained with the
     binary cross-entropy summed over labels (scikit-learn's): ``classes_`` is ``arange(L)``, ``predict``
-    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½, and early stopping
-    does not stratify.
+    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½ (a dense array, also for a
+    sparse ``y``, where MLP's is sparse), and early stopping does not stratify.
 
     Parameters (scikit-learn ``MLPClassifier`` names where they exist):
       hidden_layer_sizes: units of each hidden layer, e.g. ``(10, 5)``; ``()`` gives no hidden layer.
