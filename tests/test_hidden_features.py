@@ -114,9 +114,10 @@ def test_what_has_no_hidden_features_is_a_clear_error():
     assert not hasattr(no_hidden, "transform")
     with pytest.raises(AttributeError, match="has no attribute 'transform'"):
         no_hidden.transform(X)
-    # the fitted ensemble decides, whatever the parameters say after the fit
+    # a fitted ensemble has no transform whatever the parameters say after the fit; fit_transform refits
     ensemble = _quietly(NeuralNetClassifier((4,), max_iter=5, n_ensemble=2).fit, X, Y_IRIS).set_params(n_ensemble=1)
-    assert not hasattr(ensemble, "transform") and get_tags(ensemble).transformer_tags is None
+    assert not hasattr(ensemble, "transform") and not hasattr(ensemble, "get_feature_names_out")
+    assert hasattr(ensemble, "fit_transform") and get_tags(ensemble).transformer_tags is not None
     fitted = _quietly(NeuralNetClassifier((4,), max_iter=5).fit, X, Y_IRIS)
     with pytest.raises(ValueError, match="features"):
         fitted.transform(X[:, :2])

@@ -12,7 +12,9 @@ A network without hidden layers (``hidden_layer_sizes=()``) has no features, and
 (``n_ensemble > 1``) have unrelated hidden units: for those ``transform``, ``fit_transform``,
 ``hidden_activations`` and ``get_feature_names_out`` are not there (scikit-learn's ``available_if`` rule, as
 ``partial_fit`` for ``solver='lbfgs'``: an ``AttributeError`` that says why, so ``hasattr`` is False), and the
-estimator's tags do not claim a transformer.
+estimator's tags do not claim a transformer.  The parameters decide, and a fitted ensemble or network without
+hidden layers also has no ``transform`` until it is refitted (``fit_transform`` refits: only the parameters
+decide it).
 """
 
 from __future__ import annotations
@@ -47,27 +49,39 @@ def hidden_layer_outputs(hidden: Sequential, coefs, intercepts, x: np.ndarray) -
     return compiled_outputs(_activations, (hidden,), x, partial(placed, coefs[:n_layers], intercepts[:n_layers]))
 
 
-def why_no_hidden_features(estimator) -> str | None:
+def why_no_hidden_features(estimator, *, fitted: bool = True) -> str | None:
     """Why ``estimator`` has no single set of hidden features, or None when it has them.
 
-    Read from its parameters (``n_ensemble > 1``, ``hidden_layer_sizes=()``) and, once it is fitted, from the
-    fitted network too, so parameters set after ``fit`` add no features that the fitted network lacks.  A
+    Read from its parameters (``n_ensemble > 1``, ``hidden_layer_sizes=()``) and, with ``fitted`` and once it
+    is fitted, from the fitted network too, so parameters set after ``fit`` add no features that the fitted
+    network lacks (``fitted=False``: what a new fit would give, for ``fit_transform`` and the tags).  A
     parameter that is not valid is left for ``fit`` to refuse.
     """
     n_ensemble, sizes = estimator.n_ensemble, estimator.hidden_layer_sizes
-    if (is_int(n_ensemble) and n_ensemble > 1) or hasattr(estimator, "ensemble_coefs_"):
+    if (is_int(n_ensemble) and n_ensemble > 1) or (fitted and hasattr(estimator, "ensemble_coefs_")):
         return (
             "an ensemble (n_ensemble > 1) has no single set of hidden features: its members' hidden units are "
             "unrelated; set n_ensemble=1 to use the network as a transformer"
         )
-    if (isinstance(sizes, Sequence | np.ndarray) and len(sizes) == 0) or getattr(estimator, "n_layers_", 3) < 3:
+    no_hidden_layer = isinstance(sizes, Sequence | np.ndarray) and len(sizes) == 0
+    if no_hidden_layer or (fitted and getattr(estimator, "n_layers_", 3) < 3):
         return "the network has no hidden layer (hidden_layer_sizes=()), so no hidden features to transform into"
     return None
 
 
 def _has_hidden_features(estimator) -> bool:
-    """The ``available_if`` check of the feature methods: True, or an ``AttributeError`` that says why not."""
+    """The ``available_if`` check of ``transform``, ``hidden_activations`` and ``get_feature_names_out``: True,
+    or an ``AttributeError`` that says why not."""
     reason = why_no_hidden_features(estimator)
+    if reason is not None:
+        raise AttributeError(reason)
+    return True
+
+
+def _fits_hidden_features(estimator) -> bool:
+    """The ``available_if`` check of ``fit_transform``, which refits: as :func:`_has_hidden_features`, from the
+    parameters alone."""
+    reason = why_no_hidden_features(estimator, fitted=False)
     if reason is not None:
         raise AttributeError(reason)
     return True
@@ -105,7 +119,7 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if why_no_hidden_features(self) is None:
+        if why_no_hidden_features(self, fitted=False) is None:
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         else:  # no transform: not a transformer (scikit-learn's checks then skip the transformer checks)
             tags.transformer_tags = None
@@ -116,4 +130,4 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 # __init_subclass__) and would hide a descriptor put there in the class body: made conditional after it, the
 # availability check comes first and the set_output wrapper still runs inside it.
 HiddenFeatures.transform = available_if(_has_hidden_features)(HiddenFeatures.transform)
-HiddenFeatures.fit_transform = available_if(_has_hidden_features)(TransformerMixin.fit_transform)
+HiddenFeatures.fit_transform = available_if(_fits_hidden_features)(TransformerMixin.fit_transform)
