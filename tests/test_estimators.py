@@ -30,6 +30,8 @@ import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
+from jaxnn.sklearn.constraints import check_params
+from jaxnn.sklearn.internals import InvalidParameterError
 from jaxnn.sklearn.prediction import prediction_rows
 from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
 from jaxnn.train import training_keys
@@ -513,14 +515,30 @@ def test_loss_override_picks_the_output_layer(iris):
         ({"init": "xavier"}, "init must be one of"),
         ({"loss": 3}, "loss must be 'auto', one of"),
         ({"loss": "hinge"}, "unknown loss 'hinge'"),
+        ({"verbose": "x"}, "verbose must be True, False or an integer >= 0, got 'x'"),
+        ({"verbose": -1}, "verbose must be True, False or an integer >= 0, got -1"),
     ],
 )
 def test_bad_parameters_are_named_at_fit(params, message):
     x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
     estimator = NeuralNetClassifier(**params)  # __init__ only stores: clone and set_params never fail
     assert clone(estimator).get_params()["max_iter"] == estimator.max_iter
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidParameterError, match=message):  # scikit-learn's: a ValueError and a TypeError
         estimator.fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "params", [{"tol": "a"}, {"max_iter": 0}, {"verbose": "x"}, {"verbose": -1}], ids=lambda p: repr(p)[1:-1]
+)
+def test_bad_parameters_raise_what_mlp_raises(params):
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError) as theirs:
+        MLPClassifier((3,), **params).fit(x, y)
+    with pytest.raises(ValueError) as ours:
+        NeuralNetClassifier((3,), **params).fit(x, y)
+    assert type(ours.value) is type(theirs.value) and isinstance(ours.value, TypeError)  # code catching TypeError
+    for verbose in (True, np.bool_(False), 0, np.int64(2)):  # what MLP's verbose takes
+        assert check_params(NeuralNetClassifier(verbose=verbose)).max_iter == 200
 
 
 def test_hidden_layer_sizes_may_be_a_numpy_array_as_in_mlp():

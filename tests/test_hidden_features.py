@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
 
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 
@@ -82,16 +83,41 @@ def test_a_fitted_network_is_a_feature_extractor_in_a_pipeline():
     assert chained[-1].coef_.shape == (6,)
 
 
+FEATURE_METHODS = ("transform", "fit_transform", "hidden_activations", "get_feature_names_out", "set_output")
+
+
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_the_feature_methods_are_there_only_for_one_network_with_hidden_layers(estimator):
+    """scikit-learn's available_if rule, read from the parameters before any fit: an ensemble and a network
+    without hidden layers have no transform (hasattr is False; the AttributeError's cause says why) and are not
+    tagged transformers, so scikit-learn's checks and meta-estimators do not take them for one."""
+    assert all(hasattr(estimator(), method) for method in FEATURE_METHODS)
+    assert get_tags(estimator()).transformer_tags is not None
+    for params, reason in (
+        ({"n_ensemble": 2}, "an ensemble (n_ensemble > 1) has no single set of hidden features"),
+        ({"hidden_layer_sizes": ()}, "the network has no hidden layer (hidden_layer_sizes=())"),
+    ):
+        absent = estimator(**params)
+        assert [method for method in FEATURE_METHODS if hasattr(absent, method)] == []
+        assert get_tags(absent).transformer_tags is None
+        with pytest.raises(AttributeError) as error:
+            absent.transform  # noqa: B018 - the access is what is tested
+        assert reason in str(error.value.__cause__)  # available_if chains the check's own error
+    assert not hasattr(estimator(n_ensemble=2), "partial_fit")  # partial_fit continues one network
+
+
 def test_what_has_no_hidden_features_is_a_clear_error():
     X = StandardScaler().fit_transform(X_IRIS)
     with pytest.raises(NotFittedError):
         NeuralNetClassifier().transform(X)
     no_hidden = _quietly(NeuralNetClassifier((), max_iter=5).fit, X, Y_IRIS)
-    with pytest.raises(ValueError, match="no hidden layer"):
+    assert not hasattr(no_hidden, "transform")
+    with pytest.raises(AttributeError, match="has no attribute 'transform'"):
         no_hidden.transform(X)
-    ensemble = _quietly(NeuralNetClassifier((4,), max_iter=5, n_ensemble=2).fit, X, Y_IRIS)
-    with pytest.raises(ValueError, match="ensemble"):
-        ensemble.transform(X)
+    # a fitted ensemble has no transform whatever the parameters say after the fit; fit_transform refits
+    ensemble = _quietly(NeuralNetClassifier((4,), max_iter=5, n_ensemble=2).fit, X, Y_IRIS).set_params(n_ensemble=1)
+    assert not hasattr(ensemble, "transform") and not hasattr(ensemble, "get_feature_names_out")
+    assert hasattr(ensemble, "fit_transform") and get_tags(ensemble).transformer_tags is not None
     fitted = _quietly(NeuralNetClassifier((4,), max_iter=5).fit, X, Y_IRIS)
     with pytest.raises(ValueError, match="features"):
         fitted.transform(X[:, :2])

@@ -335,11 +335,6 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         config = check_params(self)
         if incremental and config.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True; use fit, or set early_stopping=False")
-        if incremental and config.n_ensemble > 1:
-            raise ValueError(
-                f"partial_fit trains one network, but n_ensemble={config.n_ensemble}; use fit (which trains the "
-                "members together) or set n_ensemble=1"
-            )
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         if continuing and (config.n_ensemble > 1 or hasattr(self, "ensemble_coefs_")):
             raise ValueError(

@@ -4,8 +4,9 @@ place, which turns an estimator's parameters into its checked :class:`Config`.
 In the style of scikit-learn's ``_parameter_constraints``: :data:`PARAMETER_CONSTRAINTS` maps a parameter (or,
 for a rule across parameters, a tuple of them) to the rules its value must pass, in the order they are
 checked; :func:`check_params` runs the table and normalises the values.  Parameters are checked at fit time,
-never in ``__init__``, so ``clone`` and ``set_params`` stay plain.  A failed rule is a ``ValueError`` that
-names the parameter and says what is allowed: ``"<name> must be <expected>, got <value>"``.
+never in ``__init__``, so ``clone`` and ``set_params`` stay plain.  A failed rule is scikit-learn's
+``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``, what ``MLPClassifier`` raises for a bad
+hyper-parameter) that names the parameter and says what is allowed: ``"<name> must be <expected>, got <value>"``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
 from jaxnn.sklearn.class_weights import has_non_negative_weights, is_class_weight
 from jaxnn.sklearn.initial_weights import ESTIMATOR_INITIALISERS, mlp_init_factor
+from jaxnn.sklearn.internals import InvalidParameterError
 from jaxnn.train import Stopping, is_n_iter_no_change
 
 __all__ = [
@@ -184,6 +186,9 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     "early_stopping": (BOOLEAN,),
     "nesterovs_momentum": (BOOLEAN,),
     "warm_start": (BOOLEAN,),
+    "verbose": (  # scikit-learn's "verbose" constraint
+        Rule(lambda v: isinstance(v, bool | np.bool_) or (is_int(v) and v >= 0), "True, False or an integer >= 0"),
+    ),
     "shuffle": (BOOLEAN,),
     "init": (
         Rule(
@@ -242,10 +247,11 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
 
 
 def _check(names: tuple[str, ...], rule: Rule, values: tuple) -> None:
+    """Nothing when ``values`` pass ``rule``, else the rule's message as an ``InvalidParameterError``."""
     if not rule.test(*values):
         if callable(rule.expected):
-            raise ValueError(rule.expected(*values))
-        raise ValueError(f"{names[0]} must be {rule.expected}, got {values[0]!r}")
+            raise InvalidParameterError(rule.expected(*values))
+        raise InvalidParameterError(f"{names[0]} must be {rule.expected}, got {values[0]!r}")
 
 
 def check_params(est) -> Config:
@@ -310,11 +316,14 @@ def seed(random_state) -> int:
 
 
 def loss_param(value: Any) -> str | Loss | None:
-    """The ``loss`` parameter: None for ``'auto'`` (the head's default), else a loss name or object (checked
-    when the targets are encoded: which losses fit depends on them)."""
+    """The ``loss`` parameter: None for ``'auto'`` (the head's default), else a known loss name or a loss object
+    (whether it fits the targets is checked when they are encoded); anything else is an
+    ``InvalidParameterError``."""
     if is_auto(value):
         return None
+    known = ", ".join(sorted(LOSSES))
     if not isinstance(value, str | Loss):
-        known = ", ".join(sorted(LOSSES))
-        raise ValueError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
+        raise InvalidParameterError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
+    if isinstance(value, str) and value not in LOSSES:
+        raise InvalidParameterError(f"unknown loss {value!r}; choose one of: {known}")  # jaxnn.losses.get_loss's
     return value

@@ -18,11 +18,18 @@ biases), where ``m`` is the weight of one batch (``Σw`` for a full batch, ``Σw
 minibatches).  The penalty enters as its gradient ``(alpha/m)·W``, added to the loss gradient before
 the solver's update (``optax.add_decayed_weights``); ``loss_curve_`` reports ``L`` plus the penalty at
 each batch's starting weights (``jaxnn.optimizers.l2_penalty``), scikit-learn's ``loss_``, and the
-stopping rule watches that same value.
+stopping rule watches that same value.  With minibatches an epoch's entry is the mean of its batches'
+values (penalty included) weighted by each batch's ``Σw``.
 ``solver='lbfgs'`` minimises the full-batch ``L`` plus the penalty as one objective, with scikit-learn's
 full-batch L-BFGS (:mod:`jaxnn.lbfgs`: scipy's L-BFGS-B step for step, in one compiled loop); there
 ``loss_``, ``loss_curve_`` (one entry per iteration) and the stopping tests include the penalty, as
 scikit-learn's ``loss_`` does for lbfgs.
+
+Minibatches differ from scikit-learn's MLP in two ways (full batches do not): MLP's ``m`` is each batch's own
+``Σw``, which differs from the fixed ``Σw·batch_size/n`` on a short last batch (``n`` not a multiple of
+``batch_size``) and on every batch under uneven ``sample_weight`` or ``class_weight``, so with ``alpha > 0``
+the steps differ there; and MLP's epoch loss weights each batch by its row count, not its ``Σw``, so under
+uneven weights ``loss_curve_`` differs from MLP's even with ``alpha=0`` (the steps do not).
 
 Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input trains in
 float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call only), and the fitted
@@ -47,6 +54,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
+from jaxnn._checks import is_int
 from jaxnn.sklearn.base import NeuralNetBase
 from jaxnn.sklearn.bridge import MLPBridge
 from jaxnn.sklearn.class_weights import class_weighted
@@ -65,12 +73,18 @@ SOLVERS_WITHOUT_PARTIAL_FIT = ("lbfgs",)  # scikit-learn's MLP: partial_fit only
 
 
 def _has_partial_fit(estimator) -> bool:
-    """``partial_fit`` exists unless the solver takes no steps (scikit-learn's ``available_if`` rule)."""
-    solver = estimator.solver
+    """``partial_fit`` exists unless the solver takes no steps or ``n_ensemble > 1`` (partial_fit continues one
+    network): scikit-learn's ``available_if`` rule, an ``AttributeError`` that says why, so ``hasattr`` is False."""
+    solver, n_ensemble = estimator.solver, estimator.n_ensemble
     if isinstance(solver, str) and solver in SOLVERS_WITHOUT_PARTIAL_FIT:
         raise AttributeError(
             f"partial_fit is only available for stochastic optimizers. {solver} is not stochastic; use fit, or a "
             "solver that takes steps ('sgd', 'adam', 'gd')"
+        )
+    if is_int(n_ensemble) and n_ensemble > 1:
+        raise AttributeError(
+            f"partial_fit trains one network, but n_ensemble={n_ensemble}; use fit (which trains the members "
+            "together) or set n_ensemble=1"
         )
     return True
 
@@ -84,8 +98,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     sample; a single class is fitted too and always predicted (``predict_proba`` is a column of ones).  A
     multilabel indicator matrix ``y`` of shape ``(n_samples, L)`` gets L sigmoid outputs trained with the
     binary cross-entropy summed over labels (scikit-learn's): ``classes_`` is ``arange(L)``, ``predict``
-    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½, and early stopping
-    does not stratify.
+    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½ (a dense array, also for a
+    sparse ``y``, where MLP's is sparse), and early stopping does not stratify.
 
     Parameters (scikit-learn ``MLPClassifier`` names where they exist):
       hidden_layer_sizes: units of each hidden layer, e.g. ``(10, 5)``; ``()`` gives no hidden layer.
@@ -138,8 +152,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
       n_ensemble: train this many networks as one population and average their class probabilities.
         Member k uses the seed ``(s + k) mod 2**32``, ``s`` the seed of ``random_state``: member 0 is the
         network ``n_ensemble=1`` trains, member k the one ``random_state=s + k`` trains alone (its
-        early-stopping split included).  An ensemble is not continued: ``partial_fit``, and ``fit`` with
-        ``warm_start=True`` on a fitted ensemble, raise a ValueError.
+        early-stopping split included).  An ensemble is not continued: ``partial_fit`` is not there (an
+        AttributeError, as for ``'lbfgs'``), and ``fit`` with ``warm_start=True`` on a fitted ensemble raises a
+        ValueError.
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
@@ -176,7 +191,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     probabilities, ``(K, n_samples, n_classes)``: the spread around ``predict_proba``.
 
     Beyond MLP: ``transform(X)`` gives the last hidden layer's activations and ``hidden_activations(X)`` every
-    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`);
+    hidden layer's, so a fitted network is a feature extractor in a ``Pipeline`` (:mod:`jaxnn.sklearn.features`;
+    not there for ``n_ensemble > 1`` or ``hidden_layer_sizes=()``, which have no single set of hidden features);
     ``to_sklearn()`` exports the fitted network as a fitted ``MLPClassifier`` and ``from_sklearn(mlp)`` imports one
     (:mod:`jaxnn.sklearn.bridge`).
 

@@ -18,12 +18,14 @@ from typing import NamedTuple
 from sklearn.base import _fit_context
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection._validation import _insert_error_scores, _score, _warn_or_raise_about_fit_failures
+from sklearn.utils._param_validation import InvalidParameterError  # a bad hyper-parameter: ValueError and TypeError
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _check_sample_weight, _num_samples
 
 __all__ = [
     "INTERNALS",
     "Internal",
+    "InvalidParameterError",
     "callback_lifecycle",
     "callbacks_in_use",
     "callbacks_of",
@@ -84,6 +86,7 @@ INTERNALS = (
     Internal("sklearn.utils.validation", "_check_method_params", "import", "check_method_params"),
     Internal("sklearn.utils.validation", "_check_sample_weight", "import", "check_sample_weight"),
     Internal("sklearn.utils.validation", "_num_samples", "import", "num_samples"),
+    Internal("sklearn.utils._param_validation", "InvalidParameterError", "import", "InvalidParameterError"),
     Internal(_SEARCH, "_get_scorers", "method", "get_scorers"),
     Internal(_SEARCH, "_get_routed_params_for_fit", "method", "routed_fit_params"),
     Internal(_SEARCH, "_format_results", "method", "format_results"),
