@@ -68,8 +68,9 @@ class Activation(Op):
       kinks(**hyper): the points where the activation is not differentiable, for those hyperparameters
         (finite-difference checks sample away from them).
       output_range(**hyper): ``(low, high)``, the smallest closed interval holding every value it can output
-        (``±inf`` when unbounded; hyperparameters not given take the forward's defaults); a loss on probabilities refuses a last layer whose outputs can leave its
-        domain (:func:`jaxnn.train.checked_model_and_loss`).
+        (``±inf`` when unbounded; hyperparameters not given take the forward's defaults); a loss on
+        probabilities refuses a last layer whose outputs can leave its domain
+        (:func:`jaxnn.train.checked_model_and_loss`).
 
     A call checks its input and its hyperparameters before the op runs.
     """

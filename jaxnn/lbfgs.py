@@ -18,8 +18,9 @@ float64 the trajectory agrees with scipy's to rounding (``tests/test_lbfgs.py``)
 (:data:`MEMORY`, :data:`MAX_ITER`, :data:`MAX_FUN`, :data:`GTOL`, :data:`FTOL`).  Two departures: a trial
 whose loss or gradient is not finite is never accepted (the search steps back; the parameters returned are
 always finite; starting weights that are not finite are refused, and a start whose loss or gradient is not
-finite, or a failed search with an empty memory whose last trial was not, ends with ``NON_FINITE``), and a line search that can make no more progress keeps its last trial only if it
-lowers the loss enough (else it fails, where L-BFGS-B takes it anyway).
+finite, or a failed search with an empty memory whose last trial was not, ends with ``NON_FINITE``), and a
+line search that can make no more progress keeps its last trial only if it lowers the loss enough (else it
+fails, where L-BFGS-B takes it anyway).
 
 **The state, and continuing.**  :class:`LbfgsState` is the whole minimisation between iterations: the
 iterate, ``L`` and ``∇L`` there, the ``L`` before the last step (the ``ftol`` test's), the :class:`Memory` of
