@@ -118,13 +118,20 @@ def single_key(key, what: str = "key") -> jax.Array:
 
 
 def floating_dtype(dtype) -> jnp.dtype:
-    """``dtype`` as a JAX dtype if it is a real floating type (weights are differentiated); else a TypeError."""
+    """``dtype`` as a JAX dtype if it is a real floating type (weights are differentiated); else a TypeError.
+    A 64-bit type while JAX's 64-bit mode is off is a ValueError: JAX would give 32-bit numbers instead (with a
+    warning only the first time a program is traced)."""
     try:
         checked = jnp.dtype(dtype)
     except TypeError:  # 'bogus'
         checked = None
     if checked is None or not jnp.issubdtype(checked, jnp.floating):
         raise TypeError(f"dtype must be a floating-point type such as jnp.float32 or jnp.float64, got {dtype!r}")
+    if checked.itemsize == 8 and not jax.config.jax_enable_x64:  # JAX would canonicalise it to 32 bits
+        raise ValueError(
+            f"dtype {checked} needs JAX's 64-bit mode, which is off: run inside jax.enable_x64(True) (or set "
+            "jax.config.update('jax_enable_x64', True)), or ask for float32"
+        )
     return checked
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from jaxnn._checks import as_real_array
 from jaxnn.layers import Params, Sequential, activate, dense
-from jaxnn.losses import Loss, get_loss
+from jaxnn.losses import Loss
 
 __all__ = ["LayerCache", "backward", "forward_with_caches", "loss_and_grads"]
 
@@ -67,8 +67,13 @@ def backward(model: Sequential, params: Params, caches: list[LayerCache], d_outp
 def loss_and_grads(
     model: Sequential, params: Params, x: jax.Array, y: jax.Array, loss: str | Loss, weight: jax.Array | None = None
 ) -> tuple[jax.Array, Params]:
-    """Forward with caches, the loss, then the reversed walk: returns ``(L, ∂L/∂params)``."""
-    loss = get_loss(loss)
+    """Forward with caches, the loss, then the reversed walk: returns ``(L, ∂L/∂params)``.  The model and the loss
+    are checked as a pair as ``jaxnn.fit`` checks them (:func:`jaxnn.train.checked_model_and_loss`): a loss on
+    logits after a layer that applies its activation, or a loss on probabilities after a layer whose outputs
+    leave its domain, is a ValueError."""
+    from jaxnn.train import checked_model_and_loss  # the training modules; imported here, only when called
+
+    model, loss = checked_model_and_loss(model, loss)
     output, caches = forward_with_caches(model, params, x)
     pred, target, weight = loss.checked_arguments(output, y, weight)
     value = loss.op.forward(pred, target, weight)

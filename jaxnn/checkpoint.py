@@ -204,6 +204,8 @@ def save(
     """
     if config is not None and not isinstance(config, dict):  # load reads a dict: a list was saved, then "corrupt"
         raise TypeError(f"config must be a dict (JSON-serialisable), got {type(config).__name__}")
+    if config is not None and "epoch" in config:  # read_config returns {**config, "epoch": epoch}: one would be lost
+        raise ValueError("config must not hold 'epoch': the checkpoint stores the epoch itself (pass epoch=)")
     params_arrays = _named_leaves("params", params)
     bad = _non_finite(params_arrays)
     if bad:
@@ -418,7 +420,9 @@ def _restore(path: Path, prefix: str, like, contents: dict[str, np.ndarray]):
         )
     leaves = []
     for name, template in zip(wanted, jax.tree.leaves(like), strict=True):
-        array, shape, dtype = contents[name], tuple(np.shape(template)), np.dtype(template.dtype)
+        # a template leaf may be a Python number, which save stores as NumPy makes it
+        dtype = np.dtype(template.dtype) if hasattr(template, "dtype") else np.asarray(template).dtype
+        array, shape = contents[name], tuple(np.shape(template))
         if array.shape != shape or array.dtype != dtype:
             raise CheckpointError(
                 f"{path} does not fit: {name} is {array.dtype.name}{list(array.shape)} in the file "

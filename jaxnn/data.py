@@ -34,9 +34,10 @@ IRIS_CSV = Path(__file__).parent / "datasets" / "iris.csv"
 
 
 class Standardiser(NamedTuple):
-    """Per-feature mean and scale learnt on the training split: ``(x − mean) / scale``, computed as
-    ``x / scale − mean / scale`` so that no intermediate overflows where the result does not (numbers near
-    float64's limit, 1.8e308, of opposite signs)."""
+    """Per-feature mean and scale learnt on the training split: ``(x − mean) / scale``.  The difference is
+    exact to one rounding (no cancellation, also for a column that varies little next to its size); where it
+    would overflow (numbers near float64's limit, 1.8e308, of opposite signs) it is taken as
+    ``x / scale − mean / scale`` instead, so no intermediate overflows where the result does not."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -49,16 +50,27 @@ class Standardiser(NamedTuple):
                 f"this standardisation was learnt on {self.mean.shape[-1]} features, but x has shape {x.shape}; "
                 "pass rows with the same features as the training data"
             )
-        return x / self.scale - self.mean / self.scale
+        return _centred(x, self.mean, self.scale)
+
+
+def _centred(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(x − mean) / scale`` without cancellation, and without overflow where the result is finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        difference = x - mean
+    return np.where(np.isfinite(difference), difference / scale, x / scale - mean / scale)
 
 
 def standardise(x_train) -> Standardiser:
-    """Learn the standardisation from training data; constant features keep scale 1 (no division by 0).
+    """Learn the standardisation from training data; constant features keep scale 1 (no division by 0), and so
+    do features constant up to rounding (scikit-learn's ``StandardScaler`` rule: a variance at most
+    ``n·ε·var + (n·ε·mean)²``, ``ε`` float64's epsilon), which would otherwise be scaled up into noise.
 
-    Overflow-safe: each column is first divided by its largest magnitude, so the squares inside the
+    Overflow-safe: each column is measured in units of its largest magnitude, so the squares inside the
     standard deviation stay at most 1 (a column of magnitude 1e160 would otherwise square to infinity,
-    get scale inf and be zeroed).  The mean and scale are then multiplied back; both are at most the
-    column's largest magnitude, so they are finite whenever the data is.
+    get scale inf and be zeroed); the mean and scale are then multiplied back, and both are at most the
+    column's largest magnitude, so they are finite whenever the data is.  Accurate: the mean is corrected by
+    a second pass over the deviations, and the variance is taken of the deviations ``x − mean`` (computed
+    exactly), not of the values, whose rounding would swamp a small spread around a large mean.
     """
     x_train = np.asarray(x_train)
     if x_train.ndim != 2 or x_train.shape[0] == 0:  # 1-D gave one scalar mean; no rows gave NaN
@@ -68,9 +80,13 @@ def standardise(x_train) -> Standardiser:
     x_train = finite_reals("x_train", x_train).astype(float)  # a NaN gave every column it touched a NaN mean
     largest = np.max(np.abs(x_train), axis=0) if x_train.size else np.ones(x_train.shape[1:])
     unit = np.where(largest > 0, largest, 1.0)
-    scaled = x_train / unit
-    scale = scaled.std(axis=0) * unit
-    return Standardiser(scaled.mean(axis=0) * unit, np.where(scale > 0, scale, 1.0))
+    mean = (x_train / unit).mean(axis=0) * unit
+    mean = mean + _centred(x_train, mean, unit).mean(axis=0) * unit  # the second pass
+    deviations = _centred(x_train, mean, unit)  # in units of the largest magnitude
+    variance, n, eps = np.mean(deviations**2, axis=0), x_train.shape[0], np.finfo(np.float64).eps
+    constant = variance <= n * eps * variance + (n * (mean / unit) * eps) ** 2
+    scale = np.sqrt(variance) * unit
+    return Standardiser(mean, np.where(constant | ~(scale > 0), 1.0, scale))
 
 
 def one_hot(labels, n_classes: int | None = None) -> np.ndarray:

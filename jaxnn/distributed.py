@@ -115,11 +115,16 @@ def is_main_process() -> bool:
 
 def make_mesh(devices=None) -> Mesh:
     """A 1-D mesh with the axis ``"batch"`` over ``devices`` (default: every device of every process)."""
+    if isinstance(devices, jax.Device):
+        raise TypeError(f"devices must be a list of JAX devices, e.g. [{devices!r}] or jax.devices(), got one device")
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("make_mesh needs at least one device")
     if not all(isinstance(device, jax.Device) for device in devices):  # JAX: "'int' object has no attribute 'id'"
         raise TypeError(f"devices must be JAX devices, e.g. jax.devices() or jax.local_devices(), got {devices!r:.80}")
+    repeated = sorted({str(device) for device in devices if devices.count(device) > 1})
+    if repeated:
+        raise ValueError(f"make_mesh needs each device once, got {', '.join(repeated)} more than once")
     return Mesh(np.asarray(devices), (BATCH_AXIS,))
 
 

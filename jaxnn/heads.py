@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._checks import positive_int
 from jaxnn.activations import get_activation
 from jaxnn.losses import Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
 from jaxnn.metrics import (
@@ -122,6 +123,7 @@ def _refuse_regression_link(loss: Loss, use: str) -> None:
 
 def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
     """The head for ``n_classes`` (≥ 2) classes trained with ``loss`` (None: :func:`default_loss`)."""
+    n_classes = positive_int(n_classes, "n_classes")
     if n_classes < 2:
         raise ValueError(f"classification needs at least two classes, got {n_classes}")
     loss = default_loss(CLASSIFICATION, n_classes) if loss is None else get_loss(loss)
@@ -173,6 +175,7 @@ def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
     The outputs go through the loss's ``output_activation``: ``identity``, or ``exp`` for the Poisson losses
     (in the last layer for ``half_poisson_deviance``, as the link of the fused ``poisson``).
     """
+    n_outputs = positive_int(n_outputs, "n_outputs")
     loss = default_loss(REGRESSION) if loss is None else get_loss(loss)
     if loss.task != "regression":
         raise ValueError(
@@ -183,8 +186,16 @@ def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
 
 
 def encode_classes(indices, head: Head) -> np.ndarray:
-    """Class indices ``0..k−1`` as training targets: one-hot rows for a k-unit head, a 0/1 column for one unit."""
+    """Class indices ``0..k−1`` as training targets: one-hot rows for a k-unit head, a 0/1 column for one unit;
+    anything else (another index, a non-integer) is a ValueError, not a silently wrong target."""
     indices = np.asarray(indices)
+    whole = indices.dtype.kind in "iub" or (indices.dtype.kind == "f" and np.all(indices == np.round(indices)))
+    if indices.ndim != 1 or not whole or np.any((indices < 0) | (indices >= max(head.n_classes, 2))):
+        raise ValueError(
+            f"class indices must be a 1-D array of whole numbers in [0, {max(head.n_classes, 2)}) for this "
+            f"head, got {np.asarray(indices).ravel()[:5]!r}"
+        )
+    indices = indices.astype(np.int64)
     if head.units == 1:
         return indices[:, None].astype(float)
     return np.eye(head.n_classes)[indices]

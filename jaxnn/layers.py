@@ -115,6 +115,11 @@ class Dense:
     def __post_init__(self):
         object.__setattr__(self, "units", positive_int(self.units, "Dense units"))
         activation = get_activation(self.activation)
+        if self.units == 1 and activation is get_activation("softmax"):
+            raise ValueError(
+                "a softmax over one unit is always 1, so nothing trains through it: use activation='sigmoid' for "
+                "one output (a probability), or give the layer one unit per class"
+            )
         kwargs = self.activation_kwargs
         if isinstance(kwargs, Mapping):
             kwargs = tuple(sorted(kwargs.items()))

@@ -2,7 +2,10 @@
 mean squared and mean absolute error (each as ``sklearn.metrics``' function of the same name computes it).
 
 Both are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
-the training loop and a report on host NumPy arrays (which they accept as well).  A weight of 0 masks
+the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
+arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
+call): in float32, targets near 1e8 that differ by 0.1 would be one constant, and weights beyond 3.4e38
+infinite.  A weight of 0 masks
 a sample out (padding rows); the weights must have a positive sum.
 
 Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
@@ -12,12 +15,38 @@ instead of a broadcast that scores every sample against every other.  Concrete w
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnn._checks import as_real_array, positive_int, sample_weights
 
 __all__ = ["accuracy", "balanced_accuracy", "log_loss", "mean_absolute_error", "mean_squared_error", "r2_score"]
+
+
+def _in_the_inputs_precision(metric):
+    """``metric`` run inside ``jax.enable_x64(True)`` when an argument is host float64 data (a NumPy array, Python
+    floats) and 64-bit mode is off (a traced call, or float32 input, runs as it is)."""
+
+    @functools.wraps(metric)
+    def scored(*args, **kwargs):
+        arguments = (*args, *kwargs.values())
+        wide = any(_is_host_float64(value) for value in arguments)
+        if wide and not jax.config.jax_enable_x64:
+            with jax.enable_x64(True):
+                return metric(*args, **kwargs)
+        return metric(*args, **kwargs)
+
+    return scored
+
+
+def _is_host_float64(value) -> bool:
+    """A NumPy float64 array, or Python numbers (doubles) in a list or tuple."""
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.float64
+    return isinstance(value, list | tuple | float) and np.asarray(value).dtype == np.float64
 
 
 def _pair(metric: str, first: str, a, second: str, b, ndims=(1, 2)) -> tuple[jax.Array, jax.Array]:
@@ -46,6 +75,7 @@ def _weights(weight, n: int, dtype) -> jax.Array:
     return jnp.asarray(sample_weights(weight, n, None)[0], dtype)
 
 
+@_in_the_inputs_precision
 def accuracy(predicted, true, weight=None) -> jax.Array:
     """Weighted share of samples whose predicted label equals the true one: ``Σ w_i [p_i = t_i] / Σ w_i``.
 
@@ -61,6 +91,7 @@ def accuracy(predicted, true, weight=None) -> jax.Array:
     return jnp.sum(w * correct.astype(dtype)) / jnp.sum(w)
 
 
+@_in_the_inputs_precision
 def r2_score(true, predicted, weight=None) -> jax.Array:
     """The coefficient of determination averaged over output columns, as ``sklearn.metrics.r2_score``.
 
@@ -81,6 +112,7 @@ def r2_score(true, predicted, weight=None) -> jax.Array:
     return jnp.mean(per_output)
 
 
+@_in_the_inputs_precision
 def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array:
     """The mean over classes of the weighted recall, as ``sklearn.metrics.balanced_accuracy_score``:
     ``recall_c = Σ_{t_i = c} w_i [p_i = c] / Σ_{t_i = c} w_i``, averaged over the classes that occur in ``true``
@@ -100,6 +132,7 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
     return jnp.sum(recall) / jnp.sum(present)
 
 
+@_in_the_inputs_precision
 def log_loss(probabilities, true_indicators, weight=None) -> jax.Array:
     """The weighted mean cross-entropy ``−Σ_i w_i Σ_c t_ic log p_ic / Σ_i w_i``, the probabilities clipped to
     ``[ε, 1 − ε]`` with ``ε`` the float type's machine epsilon (``sklearn.metrics.log_loss``).
@@ -121,12 +154,14 @@ def _mean_error(errors, weight) -> jax.Array:
     return jnp.mean(jnp.sum(w * errors, axis=0) / jnp.sum(w))
 
 
+@_in_the_inputs_precision
 def mean_squared_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w (y − ŷ)² / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_squared_error``)."""
     true, predicted = _pair("mean_squared_error", "true", true, "predicted", predicted)
     return _mean_error((true - predicted) ** 2, weight)
 
 
+@_in_the_inputs_precision
 def mean_absolute_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w |y − ŷ| / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_absolute_error``)."""
     true, predicted = _pair("mean_absolute_error", "true", true, "predicted", predicted)

@@ -102,8 +102,10 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
 
 
 def _checked_cotangents(name: str, cotangents, primals: tuple) -> tuple:
-    """The rule's cotangents if there is one per primal with the primal's shape and a floating dtype;
-    else a TypeError naming the op, the primal and what came back (JAX's own message names neither)."""
+    """The rule's cotangents if there is one per primal with the primal's shape and a floating dtype, each
+    floating one in its primal's dtype (JAX's contract for a cotangent: a rule that computes in another float
+    type, e.g. float64 from a NumPy scalar under x64, would otherwise change the gradient's dtype); else a
+    TypeError naming the op, the primal and what came back (JAX's own message names neither)."""
     if not isinstance(cotangents, tuple) or len(cotangents) != len(primals):
         got = f"a tuple of {len(cotangents)}" if isinstance(cotangents, tuple) else type(cotangents).__name__
         raise TypeError(
@@ -124,4 +126,12 @@ def _checked_cotangents(name: str, cotangents, primals: tuple) -> tuple:
                 f"the backward rule of op {name!r} returned dtype {jnp.result_type(cotangent)} for primal {index}, "
                 f"which is {jnp.result_type(primal)}; return floating-point cotangents (e.g. multiply by g)"
             )
-    return cotangents
+    return tuple(_in_dtype_of(primal, cotangent) for cotangent, primal in zip(cotangents, primals, strict=True))
+
+
+def _in_dtype_of(primal, cotangent):
+    """A floating primal's cotangent in the primal's dtype; any other as it came."""
+    dtype = jnp.result_type(primal)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.result_type(cotangent) != dtype:
+        return jnp.asarray(cotangent).astype(dtype)
+    return cotangent

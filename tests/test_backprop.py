@@ -138,3 +138,19 @@ def test_loss_and_grads_checks_its_input():
         jaxnn.loss_and_grads("model", params, x, y, "binary_cross_entropy")
     with pytest.raises(TypeError, match="input must be real numbers, got dtype <U"):
         jaxnn.forward_with_caches(MODEL, params, x.astype(str))
+
+
+@pytest.mark.parametrize(
+    ("last", "loss", "message"),
+    [
+        ("softmax", "softmax_cross_entropy", r"applies softmax to the network's output itself, and the last layer"),
+        ("identity", "categorical_cross_entropy", r"needs predictions in \[0, inf\)"),
+    ],
+)
+def test_loss_and_grads_checks_the_model_and_the_loss_as_a_pair_as_fit_does(last, loss, message):
+    """It returned the loss and gradients of softmax(softmax(z)) without an error, where fit refused the pair."""
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
+    params = model.init(jax.random.key(0), 2)
+    x, y = np.ones((3, 2), np.float32), np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.loss_and_grads(model, params, x, y, loss)

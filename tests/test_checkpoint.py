@@ -527,3 +527,20 @@ def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tm
     assert not any(tmp_path.iterdir()) and not tmp_path.with_name(tmp_path.name + ".tmp").exists()
     with pytest.raises(CheckpointError, match=r"is a directory; pass the checkpoint file in it"):
         checkpoint.load(tmp_path, params_like=params, opt_state_like=opt_state)  # it said "no checkpoint at"
+
+
+def test_python_number_templates_load_and_a_config_epoch_is_refused(tmp_path):
+    """save stored {"count": 3} as int64, but load with the same dict as template raised AttributeError; a
+    config's own "epoch" was saved and then replaced by the checkpoint's in read_config."""
+    path = tmp_path / "numbers.npz"
+    params = [{"W": np.ones((2, 2), np.float32), "b": np.zeros(2, np.float32)}]
+    state = {"count": 3, "rate": 0.1}
+    checkpoint.save(path, params=params, opt_state=state, key=jax.random.key(0), epoch=0, history=[])
+    loaded = checkpoint.load(path, params_like=params, opt_state_like=state)
+    assert int(loaded.opt_state["count"]) == 3 and float(loaded.opt_state["rate"]) == 0.1
+    with pytest.raises(ValueError, match=r"config must not hold 'epoch'"):
+        checkpoint.save(
+            tmp_path / "epoch.npz", params=params, opt_state=state, key=jax.random.key(0), epoch=0, history=[],
+            config={"epoch": 500},
+        )  # fmt: skip
+    assert not (tmp_path / "epoch.npz").exists()

@@ -222,3 +222,15 @@ def test_one_hot_of_no_labels_and_a_standardiser_of_another_width_say_what_to_do
     with pytest.raises(ValueError, match=r"learnt on 2 features, but x has shape \(3, 3\)"):
         scaler(np.ones((3, 3)))
     assert scaler(np.ones((5, 2))).shape == (5, 2)
+
+
+def test_standardising_is_exact_for_a_column_with_an_offset_and_zero_for_one_constant_up_to_rounding():
+    """x/scale − mean/scale cancelled: 1e12 + [0, 1, 2] was off by about 1e-4, and a column constant up to
+    rounding ([0.1 + 0.2, 0.3, 0.3]) came out as [2, 0, 0], where StandardScaler gives zeros."""
+    x = np.array([[1e12, 0.1 + 0.2], [1e12 + 1, 0.3], [1e12 + 2, 0.3]])
+    z = standardise(x)(x)
+    np.testing.assert_allclose(z[:, 0], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z[:, 1], StandardScaler().fit_transform(x)[:, 1], atol=1e-15)
+    assert np.all(np.abs(z[:, 1]) < 1e-15)
+    huge = np.array([[1.7e308], [-1.7e308]])  # the difference overflows: the overflow-free form is used there
+    np.testing.assert_allclose(standardise(huge)(huge)[:, 0], [1.0, -1.0])

@@ -441,3 +441,12 @@ def test_a_bad_cluster_description_is_refused_before_any_setting_changes(argumen
 def test_make_mesh_needs_devices():
     with pytest.raises(TypeError, match=r"devices must be JAX devices, e.g. jax.devices\(\)"):
         distributed.make_mesh([0, 1])  # JAX: "'int' object has no attribute 'id'"
+
+
+def test_a_mesh_names_each_device_once():
+    # fit on make_mesh([d, d]) failed deep in XLA ("Number of processed shards does not match")
+    device = jax.devices()[0]
+    with pytest.raises(ValueError, match=r"make_mesh needs each device once, got .* more than once"):
+        distributed.make_mesh([device, device])
+    with pytest.raises(TypeError, match=r"devices must be a list of JAX devices"):
+        distributed.make_mesh(device)

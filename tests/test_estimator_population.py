@@ -393,8 +393,10 @@ def test_ensembles_refuse_partial_fit_warm_start_and_a_bad_size_and_diverge_like
     fitted = copy.deepcopy(ensemble[0])
     with pytest.raises(ValueError, match="refit from scratch with warm_start=False"):
         fitted.set_params(warm_start=True).fit(x, y)
-    with pytest.raises(ValueError, match="refit from scratch with warm_start=False"):
+    with pytest.raises(AttributeError) as error:  # a fitted ensemble has no partial_fit, whatever n_ensemble says now
         fitted.set_params(n_ensemble=1).partial_fit(x, y)
+    assert "this estimator holds a fitted ensemble" in str(error.value.__cause__)
+    assert not hasattr(fitted, "partial_fit")
     for size in (0, 1.5, "2"):
         with pytest.raises(ValueError, match="n_ensemble must be a positive integer"):
             clone(ENSEMBLE_BASE).set_params(n_ensemble=size).fit(x, y)

@@ -78,3 +78,16 @@ def test_validation_score_is_weighted_accuracy_or_r2_and_hashable():
     regression = heads.ValidationScore(heads.regression_head(None, 1))
     y = jnp.array([[1.0, 1.0], [2.0, 1.0], [3.0, 0.0]])
     assert float(regression(jnp.array([[1.0], [2.0], [7.0]]), y)) == pytest.approx(1.0)  # the 0-weight row is out
+
+
+def test_impossible_sizes_and_labels_are_refused():
+    # heads of 0, -1 or 2.5 units were built; label -1 was one-hot encoded as the last class, 5 as a target of 5.0
+    for build in (lambda: heads.regression_head(None, 0), lambda: heads.classification_head(None, 2.5)):
+        with pytest.raises(ValueError, match=r"must be a positive integer"):
+            build()
+    three, two = heads.classification_head(None, 3), heads.classification_head(None, 2)
+    for head, labels in ((three, [0, -1]), (three, [0, 3]), (two, [0, 5]), (two, [0.5, 1.0])):
+        with pytest.raises(ValueError, match=r"class indices must be a 1-D array of whole numbers in \[0, "):
+            heads.encode_classes(np.array(labels), head)
+    np.testing.assert_array_equal(heads.encode_classes(np.array([2, 0]), three), [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(heads.encode_classes(np.array([1.0, 0.0]), two), [[1.0], [0.0]])

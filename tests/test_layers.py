@@ -287,3 +287,17 @@ def test_apply_params_that_are_not_arrays_name_the_entry(bad):
 def test_numpy_unit_counts_are_stored_as_python_ints():
     layer = jaxnn.Dense(np.int64(3))
     assert type(layer.units) is int and layer == jaxnn.Dense(3) and hash(layer) == hash(jaxnn.Dense(3))
+
+
+def test_a_softmax_over_one_unit_and_float64_without_x64_are_refused():
+    # Dense(1, "softmax") always output 1.0: binary_cross_entropy clipped it to a zero gradient and nothing trained
+    with pytest.raises(ValueError, match=r"a softmax over one unit is always 1.*activation='sigmoid'"):
+        jaxnn.Dense(1, "softmax")
+    jaxnn.Dense(2, "softmax")
+    # init(dtype=float64) outside jax.enable_x64 gave float32 weights, with JAX's warning on the first call only
+    model = jaxnn.Sequential((jaxnn.Dense(2),))
+    for dtype in (jnp.float64, np.float64, "float64"):
+        with pytest.raises(ValueError, match=r"dtype float64 needs JAX's 64-bit mode, which is off"):
+            model.init(jax.random.key(0), 2, dtype)
+    with jax.enable_x64(True):
+        assert model.init(jax.random.key(0), 2, jnp.float64)[0]["W"].dtype == jnp.float64

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import jax
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, log_loss, r2_score
 
 from jaxnn import metrics
 
@@ -75,3 +76,16 @@ def test_scores_need_samples_and_sound_weights():
         metrics.balanced_accuracy(labels, labels, 1)  # class 1 was ignored: it scored 1.0
     with pytest.raises(ValueError, match=r"log_loss: probabilities has shape \(3, 2\) and true_indicators \(3,\)"):
         metrics.log_loss(np.full((3, 2), 0.5), labels)
+
+
+def test_host_float64_input_is_scored_in_float64_with_x64_off():
+    """In float32, targets 1e8 + 1..3 were one constant (R² 1.0 for a prediction 0.1 off) and weights of 1e39
+    infinite (accuracy NaN); scikit-learn scores them in float64."""
+    true, predicted = np.array([1e8 + 1, 1e8 + 2, 1e8 + 3]), np.array([1e8 + 1, 1e8 + 2, 1e8 + 3.1])
+    np.testing.assert_allclose(float(metrics.r2_score(true, predicted)), r2_score(true, predicted), rtol=1e-9)
+    weights = [1e39, 1e39, 1e39]
+    assert float(metrics.accuracy([0, 1, 1], [0, 1, 0], weights)) == pytest.approx(2 / 3)
+    p = np.array([[1.0, 0.0], [0.3, 0.7]])
+    t = np.array([[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(float(metrics.log_loss(p, t)), log_loss(t, p), rtol=1e-12)
+    assert not jax.config.jax_enable_x64  # the call's own 64-bit mode ended with it

@@ -129,3 +129,13 @@ def test_two_primals():
     dx, dy = jax.grad(lambda x, y: times(x, y).sum(), argnums=(0, 1))(x, y)
     np.testing.assert_array_equal(dx, y)
     np.testing.assert_array_equal(dy, x)
+
+
+def test_a_cotangent_in_another_float_type_comes_back_in_its_primals_dtype():
+    """A rule computing in float16 (or float64 under x64) made jax.grad of a float32 input float16 (float64)."""
+    square = jaxnn.make_op(lambda a: a * a, lambda g, y, a: ((2 * a * g).astype(jnp.float16),), name="square")
+    x = jnp.array([0.5, 1.5], jnp.float32)
+    assert jax.grad(lambda v: jnp.sum(square(v)))(x).dtype == jnp.float32
+    with jax.enable_x64(True):
+        wide = jaxnn.make_op(lambda a: a * a, lambda g, y, a: ((2 * a * g).astype(jnp.float64),), name="wide")
+        assert jax.grad(lambda v: jnp.sum(wide(v)))(x).dtype == jnp.float32

@@ -667,3 +667,14 @@ def test_arguments_of_the_wrong_kind_are_named():
     step = jaxnn.make_train_step(MODEL, LOSS, DESCENT)
     with pytest.raises(TypeError, match=r"x must be an array \(the step is compiled for arrays\)"):
         step(PARAMS, DESCENT.init(PARAMS), X.tolist(), Y)
+
+
+def test_an_optax_state_with_an_l2_term_resumes_without_l2_given():
+    """l2 left out kept a named solver's rate but failed for an optax transformation wrapped with the L2 term."""
+    arguments = {"loss": LOSS, "optimizer": ADAM, "l2": 0.01}
+    whole = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=4, **arguments)
+    head = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=2, **arguments)
+    tail = jaxnn.fit(
+        MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
+    )
+    assert_trees_equal(tail.params, whole.params)

@@ -86,6 +86,11 @@ def _has_partial_fit(estimator) -> bool:
             f"partial_fit trains one network, but n_ensemble={n_ensemble}; use fit (which trains the members "
             "together) or set n_ensemble=1"
         )
+    if hasattr(estimator, "ensemble_coefs_"):  # n_ensemble set back to 1 after fitting an ensemble
+        raise AttributeError(
+            "partial_fit continues one fitted network, but this estimator holds a fitted ensemble; fit it again "
+            "(with n_ensemble=1) first"
+        )
     return True
 
 
