@@ -354,9 +354,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
             f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
         )
-    # A given state that carries an L2 rate keeps its L2 term (an optax transformation wrapped with it)
-    resumed_l2 = o["opt_state"] is not None and l2_rate_of(o["opt_state"]) is not None
-    optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)) or resumed_l2, schedule=schedule)
+    optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
     checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if o["validation"] is None:

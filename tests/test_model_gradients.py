@@ -49,10 +49,14 @@ def build_model(case: ActivationCase, loss_name: str, depth: int, n_hidden: int 
     """``depth − 1`` hidden layers with the case's activation, then an output layer.
 
     The output layer uses the case's activation too, unless the loss needs probabilities
-    (sigmoid for binary, softmax for categorical cross-entropy).
+    (sigmoid for binary, softmax for categorical cross-entropy), or applies the case's activation itself (a
+    loss on logits after a layer applying it is refused everywhere): then it is the identity.
     """
     hidden = [jaxnn.Dense(n_hidden, case.name, case.kwargs) for _ in range(depth - 1)]
     output_name = OUTPUT_ACTIVATION_FOR_LOSS.get(loss_name)
+    loss = LOSSES[loss_name]
+    if loss.from_logits and jaxnn.get_activation(case.name) is jaxnn.get_activation(loss.output_activation):
+        output_name = "identity"
     output = (
         jaxnn.Dense(n_outputs, case.name, case.kwargs) if output_name is None else jaxnn.Dense(n_outputs, output_name)
     )

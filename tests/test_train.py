@@ -669,12 +669,15 @@ def test_arguments_of_the_wrong_kind_are_named():
         step(PARAMS, DESCENT.init(PARAMS), X.tolist(), Y)
 
 
-def test_an_optax_state_with_an_l2_term_resumes_without_l2_given():
-    """l2 left out kept a named solver's rate but failed for an optax transformation wrapped with the L2 term."""
+def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
+    """A named solver's state keeps its L2 rate when l2 is left out; an optax transformation's L2 term is part of
+    the program, so its l2 is given again (leaving it out is refused, naming l2)."""
     arguments = {"loss": LOSS, "optimizer": ADAM, "l2": 0.01}
     whole = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=4, **arguments)
     head = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=2, **arguments)
-    tail = jaxnn.fit(
-        MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
-    )
+    tail = jaxnn.fit(MODEL, head.params, X, Y, epochs=2, start_epoch=2, opt_state=head.opt_state, **arguments)
     assert_trees_equal(tail.params, whole.params)
+    with pytest.raises(ValueError, match=r"of the same model, optimizer, l2 and schedule"):
+        jaxnn.fit(
+            MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
+        )
