@@ -77,7 +77,11 @@ def check_vjp(
       *primals: floating-point arrays (the point to check at).
       rtol, atol: tolerance against autodiff; default by the least precise dtype of the primals and the output
         (float64 1e-10, float32 1e-5).
-        The finite-difference check uses ``max(rtol, 1e-6)`` and ``max(atol, 1e-7)``.
+        The finite-difference check uses ``max(rtol, 1e-6)`` and ``max(atol, 1e-7)``.  ``atol`` is absolute
+        (rounding in a rule scales with its intermediate terms, not with its result): where the whole gradient is
+        smaller than ``atol`` any rule passes, a zero one included, so check at points (or scales) where the
+        gradient is well above it, or pass a smaller ``atol``.  Primals are checked in their JAX dtype: a float64
+        NumPy array is checked as float32 while JAX's 64-bit mode is off.
       eps: the finite-difference step (default 1e-6, in float64).
       seed: seeds the random cotangent (and directions, for large primals).
 
