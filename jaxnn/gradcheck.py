@@ -169,7 +169,8 @@ def _non_negative(name: str, value, *, positive: bool = False) -> float:
 
 def _call_backward(backward, cotangent, primals) -> tuple:
     hand = backward(cotangent, *primals)
-    if not isinstance(hand, tuple | list) or len(hand) != len(primals):
+    # A tuple, as jax.custom_vjp (and jaxnn.make_op) take it: a rule that passes here works through jax.grad
+    if not isinstance(hand, tuple) or len(hand) != len(primals):
         raise GradcheckError(
             f"backward must return a tuple with one cotangent per primal ({len(primals)}), "
             f"got {type(hand).__name__}" + (f" of length {len(hand)}" if isinstance(hand, tuple | list) else "")
