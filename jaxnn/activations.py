@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +44,7 @@ from jaxnn.ops import Op
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "Interval",
     "binary_step",
     "exp",
     "get_activation",
@@ -67,10 +69,10 @@ class Activation(Op):
         one the batch-first view; tests use it to pick the right reference.
       kinks(**hyper): the points where the activation is not differentiable, for those hyperparameters
         (finite-difference checks sample away from them).
-      output_range(**hyper): ``(low, high)``, the smallest closed interval holding every value it can output
-        (``±inf`` when unbounded; hyperparameters not given take the forward's defaults); a loss on
-        probabilities refuses a last layer whose outputs can leave its domain
-        (:func:`jaxnn.train.checked_model_and_loss`).
+      output_range(**hyper): the :class:`Interval` of the values it outputs for finite inputs, in exact
+        arithmetic (an end is attained when some input gives it: ReLU's 0, not the sigmoid's; hyperparameters not
+        given take the forward's defaults); a loss on probabilities refuses a last layer whose outputs can leave
+        its domain (:func:`jaxnn.train.checked_model_and_loss`).
 
     A call checks its input and its hyperparameters before the op runs.
     """
@@ -92,10 +94,9 @@ class Activation(Op):
         """Where the activation is not differentiable, for these hyperparameters (``()`` when smooth)."""
         return tuple(float(point) for point in self._kinks(**self.check_hyperparameters(hyper)))
 
-    def output_range(self, **hyper) -> tuple[float, float]:
-        """``(low, high)``: every output lies in ``[low, high]``, for these hyperparameters (``±inf``: unbounded)."""
-        low, high = self._outputs(**(self._defaults | self.check_hyperparameters(hyper)))
-        return float(low), float(high)
+    def output_range(self, **hyper) -> Interval:
+        """The :class:`Interval` of the values it outputs for finite inputs, for these hyperparameters."""
+        return self._outputs(**(self._defaults | self.check_hyperparameters(hyper)))
 
     def _checked_input(self, x):
         x = as_real_array(x, f"activation {self.name!r}: its input")
@@ -139,28 +140,63 @@ def _kink_at_zero(**hyper) -> tuple[float, ...]:
     return (0.0,)
 
 
-def _any_real(**hyper) -> tuple[float, float]:
-    return (-math.inf, math.inf)
+class Interval(NamedTuple):
+    """The real numbers from ``low`` to ``high`` (``±inf``: unbounded), each end included when ``attained``."""
+
+    low: float
+    high: float
+    low_attained: bool = True
+    high_attained: bool = True
+
+    def within(self, other: Interval) -> bool:
+        """Whether every number of this interval lies in ``other``."""
+        low_ok = self.low > other.low or (self.low == other.low and (other.low_attained or not self.low_attained))
+        high_ok = self.high < other.high or (
+            self.high == other.high and (other.high_attained or not self.high_attained)
+        )
+        return low_ok and high_ok
+
+    def union(self, other: Interval) -> Interval:
+        """The smallest interval holding both (an end attained if the interval giving it attains it)."""
+        low, high = min(self.low, other.low), max(self.high, other.high)
+        return Interval(
+            low,
+            high,
+            any(part.low_attained for part in (self, other) if part.low == low),
+            any(part.high_attained for part in (self, other) if part.high == high),
+        )
+
+    def __str__(self) -> str:
+        return f"{'[' if self.low_attained else '('}{self.low:g}, {self.high:g}{']' if self.high_attained else ')'}"
 
 
-def _unit_interval(**hyper) -> tuple[float, float]:
-    return (0.0, 1.0)
+REALS = Interval(-math.inf, math.inf, False, False)
+OPEN_UNIT = Interval(0.0, 1.0, False, False)  # sigmoid, softmax: 0 and 1 only in the limit
 
 
-def _ray(slope: float, x_positive: bool) -> tuple[float, float]:
-    """The closure of ``{slope·x}`` over ``x > 0`` (``x_positive``) or over ``x <= 0``."""
+def _any_real(**hyper) -> Interval:
+    return REALS
+
+
+def _open_unit_interval(**hyper) -> Interval:
+    return OPEN_UNIT
+
+
+def _ray(slope: float, x_positive: bool) -> Interval:
+    """The values of ``slope·x`` over ``x > 0`` (``x_positive``: 0 itself is not reached) or over ``x <= 0``
+    (0 is, at ``x = 0``)."""
     direction = slope if x_positive else -slope
+    zero = not x_positive
     if direction > 0:
-        return (0.0, math.inf)
+        return Interval(0.0, math.inf, zero, False)
     if direction < 0:
-        return (-math.inf, 0.0)
-    return (0.0, 0.0)
+        return Interval(-math.inf, 0.0, False, zero)
+    return Interval(0.0, 0.0)
 
 
-def _piecewise_linear_outputs(a: float, b: float) -> tuple[float, float]:
+def _piecewise_linear_outputs(a: float, b: float) -> Interval:
     """The outputs of ``a·x`` for ``x > 0`` and ``b·x`` for ``x <= 0``: the union of the two rays."""
-    (low_a, high_a), (low_b, high_b) = _ray(a, True), _ray(b, False)
-    return (min(low_a, low_b), max(high_a, high_b))
+    return _ray(a, True).union(_ray(b, False))
 
 
 def is_elementwise(op: Op) -> bool:
@@ -217,7 +253,7 @@ def _sigmoid_backward(g, y, x):
 
 
 sigmoid = _activation(
-    _sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth, outputs=_unit_interval
+    _sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth, outputs=_open_unit_interval
 )
 sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
 
@@ -233,7 +269,12 @@ def _tanh_backward(g, y, x):
 
 
 tanh = _activation(
-    _tanh_forward, _tanh_backward, name="tanh", elementwise=True, kinks=_smooth, outputs=lambda: (-1.0, 1.0)
+    _tanh_forward,
+    _tanh_backward,
+    name="tanh",
+    elementwise=True,
+    kinks=_smooth,
+    outputs=lambda: Interval(-1.0, 1.0, False, False),
 )
 tanh.__doc__ = "Tanh: y = tanh(x); backward ∂L/∂x = g·(1−y²)."
 
@@ -254,7 +295,7 @@ binary_step = _activation(
     name="binary_step",
     elementwise=True,
     kinks=lambda threshold=0.0: (threshold,),
-    outputs=_unit_interval,
+    outputs=lambda threshold=0.0: Interval(0.0, 1.0),
 )
 binary_step.__doc__ = (
     "Binary step: y = 1 if x > threshold else 0; backward ∂L/∂x = 0 (no gradient flows through a step)."
@@ -317,7 +358,12 @@ def _exp_backward(g, y, x):
 
 
 exp = _activation(
-    _exp_forward, _exp_backward, name="exp", elementwise=True, kinks=_smooth, outputs=lambda: (0.0, math.inf)
+    _exp_forward,
+    _exp_backward,
+    name="exp",
+    elementwise=True,
+    kinks=_smooth,
+    outputs=lambda: Interval(0.0, math.inf, False, False),
 )
 exp.__doc__ = "Exponential: y = e^x, the inverse of the log link (scikit-learn's Poisson output); backward ∂L/∂x = g·y."
 
@@ -335,7 +381,7 @@ def _softmax_backward(g, y, x):
 
 
 softmax = _activation(
-    _softmax_forward, _softmax_backward, name="softmax", elementwise=False, kinks=_smooth, outputs=_unit_interval
+    _softmax_forward, _softmax_backward, name="softmax", elementwise=False, kinks=_smooth, outputs=_open_unit_interval
 )
 softmax.__doc__ = "Softmax over the last axis: y = e^x/Σe^x; backward ∂L/∂x = y·(g − Σ g·y)."
 

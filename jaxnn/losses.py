@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._checks import as_real_array, look_up
+from jaxnn.activations import REALS, Interval
 from jaxnn.ops import Op, make_op
 
 __all__ = [
@@ -119,13 +120,16 @@ class Loss:
         return "identity" if self.from_logits else self.output_activation
 
     @property
-    def prediction_domain(self) -> tuple[float, float]:
-        """``(low, high)``: the interval the predictions must lie in — ``[0, 1]`` for probabilities per column
-        (``output_activation`` sigmoid), ``[0, inf)`` for class probabilities (softmax: the loss normalises the
-        rows) and for a positive mean (exp), ``(-inf, inf)`` for a loss on logits or on real values."""
+    def prediction_domain(self) -> Interval:
+        """The :class:`~jaxnn.activations.Interval` the predictions must lie in: ``[0, 1]`` for probabilities per
+        column (``output_activation`` sigmoid; the clip takes 0 and 1), ``(0, inf)`` for class probabilities
+        (softmax: the loss normalises each row, which a row of zeros cannot be) and for a positive mean (exp:
+        its log is taken), every real number for a loss on logits or on real values."""
         if self.from_logits or self.output_activation == "identity":
-            return (-math.inf, math.inf)
-        return (0.0, 1.0) if self.output_activation == "sigmoid" else (0.0, math.inf)
+            return REALS
+        if self.output_activation == "sigmoid":
+            return Interval(0.0, 1.0)
+        return Interval(0.0, math.inf, False, False)
 
     def __call__(self, pred, target, weight=None):
         """The loss; under ``jax.grad`` its hand-written rule runs."""

@@ -15,7 +15,6 @@ loop itself, its layouts and its epoch convention are described in ``jaxnn._loop
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import NamedTuple
@@ -43,7 +42,7 @@ from jaxnn._checks import (
     seed_int,
     validation_pair,
 )
-from jaxnn.activations import get_activation
+from jaxnn.activations import Interval, get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
@@ -106,14 +105,20 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
             f"layer applies {loss.output_activation} too: give the last layer activation='identity' (its outputs are "
             f"the logits)" + (f", or use {' or '.join(map(repr, on_outputs))} on its outputs" if on_outputs else "")
         )
-    outputs = _output_range(last)
-    low, high = loss.prediction_domain
-    if outputs is not None and (outputs[0] < low or outputs[1] > high):
+    outputs, domain = _output_range(last), loss.prediction_domain
+    if outputs is not None and not outputs.within(domain):
         on_raw_outputs = [other.name for other in LOSSES.values() if _applies_it_itself(other, loss)]
         raise ValueError(
-            f"loss {loss.name!r} needs predictions in {_interval(low, high)}, as a last layer with "
+            f"loss {loss.name!r} needs predictions in {domain}, as a last layer with "
             f"activation={loss.output_activation!r} gives, but the last layer's activation {last.activation!r} "
-            f"outputs values in {_interval(*outputs)}: give the last layer activation={loss.output_activation!r}"
+            f"outputs values in {outputs}"
+            + (
+                " (exactly 0 for a range of inputs, which the loss cannot take: a row of zeros normalises to 0/0, "
+                "and log 0 is -inf)"
+                if outputs.low == domain.low == 0 and outputs.low_attained and not domain.low_attained
+                else ""
+            )
+            + f": give the last layer activation={loss.output_activation!r}"
             + (
                 f", or keep its raw outputs and use {' or '.join(map(repr, on_raw_outputs))}, which applies "
                 f"{loss.output_activation} itself"
@@ -129,14 +134,10 @@ def _applies_it_itself(other: Loss, loss: Loss) -> bool:
     return other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
 
 
-def _output_range(layer: Dense) -> tuple[float, float] | None:
+def _output_range(layer: Dense) -> Interval | None:
     """The interval ``layer``'s activation can output, or None for an op that does not state it."""
     output_range = getattr(layer.activation_op, "output_range", None)
     return None if output_range is None else output_range(**dict(layer.activation_kwargs))
-
-
-def _interval(low: float, high: float) -> str:
-    return f"{'(' if math.isinf(low) else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
 
 
 def _same_activation(activation, name: str) -> bool:

@@ -235,16 +235,25 @@ def test_nan_input_gives_nan_output(case):
     ids=lambda c: c.id,
 )
 def test_the_output_range_fact_is_true_and_tight(case):
-    """Every output lies in the stated range, and the range is no wider than the outputs: a finite end is
-    reached (within 1e-3) and an infinite one is left behind (beyond ±1e3) on inputs from -1e6 to 1e6."""
-    low, high = case.op.output_range(**case.kwargs)
-    x = np.concatenate([-np.logspace(-3, 6, 200), [0.0], np.logspace(-3, 6, 200)])
-    columns = x[None, :] if case.op.elementwise else np.stack([x, np.zeros_like(x)], 1)  # softmax: rows of 2
-    with jax.enable_x64(True):
-        y = np.asarray(case.op.forward(jnp.asarray(columns), **case.kwargs))
-    assert np.all((y >= low) & (y <= high)), f"{case.id} outputs {y.min()}..{y.max()} outside [{low}, {high}]"
+    """Every output lies in the stated range, which is no wider than the outputs: a finite end is reached
+    (within 1e-3) and an infinite one left behind (beyond ±1e3) on inputs from -1e6 to 1e6; an end stated as
+    attained is some output exactly, and one stated as not attained is never met by inputs in [-5, 5]."""
+    interval = case.op.output_range(**case.kwargs)
+    low, high = interval.low, interval.high
+
+    def outputs(x):
+        columns = x[None, :] if case.op.elementwise else np.stack([x, np.zeros_like(x)], 1)  # softmax: rows of 2
+        with jax.enable_x64(True):
+            return np.asarray(case.op.forward(jnp.asarray(columns), **case.kwargs))
+
+    y = outputs(np.concatenate([-np.logspace(-3, 6, 200), [0.0], np.logspace(-3, 6, 200)]))
+    assert np.all((y >= low) & (y <= high)), f"{case.id} outputs {y.min()}..{y.max()} outside {interval}"
     assert (y.min() < -1e3) if np.isinf(low) else (y.min() <= low + 1e-3)
     assert (y.max() > 1e3) if np.isinf(high) else (y.max() >= high - 1e-3)
+    moderate = outputs(np.linspace(-5.0, 5.0, 101))
+    for end, attained in ((low, interval.low_attained), (high, interval.high_attained)):
+        if np.isfinite(end):
+            assert np.any(y == end) if attained else not np.any(moderate == end), f"{case.id} at {end}"
 
 
 def test_numpy_scalar_hyperparameters_keep_the_inputs_dtype_with_x64_on():

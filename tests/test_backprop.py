@@ -144,7 +144,7 @@ def test_loss_and_grads_checks_its_input():
     ("last", "loss", "message"),
     [
         ("softmax", "softmax_cross_entropy", r"applies softmax to the network's output itself, and the last layer"),
-        ("identity", "categorical_cross_entropy", r"needs predictions in \[0, inf\)"),
+        ("identity", "categorical_cross_entropy", r"needs predictions in \(0, inf\)"),
     ],
 )
 def test_loss_and_grads_checks_the_model_and_the_loss_as_a_pair_as_fit_does(last, loss, message):

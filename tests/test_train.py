@@ -554,6 +554,9 @@ def test_numpy_integers_count_as_integers():
         ("relu", "binary_cross_entropy", "sigmoid_binary_cross_entropy"),  # outputs above 1 are clipped flat
         ("leaky_relu", "categorical_cross_entropy", "softmax_cross_entropy"),
         ("identity", "half_poisson_deviance", "poisson"),
+        ("relu", "categorical_cross_entropy", "softmax_cross_entropy"),  # a row of zeros normalised to 0/0: NaN
+        ("binary_step", "categorical_cross_entropy", "softmax_cross_entropy"),
+        ("relu", "half_poisson_deviance", "poisson"),  # a mean of 0: log 0
     ],
 )
 def test_a_loss_on_probabilities_after_a_layer_whose_outputs_leave_its_domain_is_refused(last, loss, on_raw_outputs):
@@ -561,7 +564,9 @@ def test_a_loss_on_probabilities_after_a_layer_whose_outputs_leave_its_domain_is
     0.29, no error); binary_cross_entropy clipped them to a zero gradient.  Every road refuses before compiling."""
     model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
     params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
-    message = rf"loss '{loss}' needs predictions in \[0, .*activation '{last}' outputs values in .*'{on_raw_outputs}'"
+    message = (
+        rf"loss '{loss}' needs predictions in [\[(]0, .*activation '{last}' outputs values in .*'{on_raw_outputs}'"
+    )
     calls = [
         lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
         lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
@@ -578,8 +583,9 @@ def test_a_loss_on_probabilities_after_a_layer_whose_outputs_leave_its_domain_is
     [
         ("sigmoid", {}, "categorical_cross_entropy"),  # non-negative rows: the loss normalises them
         ("binary_step", {}, "binary_cross_entropy"),
-        ("relu", {}, "categorical_cross_entropy"),
-        ("leaky_relu", {"a": 1.0, "b": -0.5}, "half_poisson_deviance"),  # b < 0: b·x >= 0 for x <= 0
+        ("exp", {}, "categorical_cross_entropy"),  # positive outputs: the loss normalises the rows
+        ("leaky_relu", {"a": 1.0, "b": -0.5}, "mean_squared_error"),
+        ("exp", {}, "half_poisson_deviance"),
         ("tanh", {}, "mean_squared_error"),
     ],
 )
