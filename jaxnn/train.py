@@ -113,8 +113,7 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
             f"activation={loss.output_activation!r} gives, but the last layer's activation {last.activation!r} "
             f"outputs values in {outputs}"
             + (
-                " (exactly 0 for a range of inputs, which the loss cannot take: a row of zeros normalises to 0/0, "
-                "and log 0 is -inf)"
+                " (0 included, which the loss cannot take: a row of zeros normalises to 0/0, and log 0 is -inf)"
                 if outputs.low == domain.low == 0 and outputs.low_attained and not domain.low_attained
                 else ""
             )

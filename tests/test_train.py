@@ -483,6 +483,21 @@ def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, 
         jaxnn.fit(MODEL, params, X, Y, loss=LOSS, epochs=2, optimizer=DESCENT)
 
 
+def _refused_on_every_road(model, loss, message):
+    """Every road that takes a model and a loss refuses the pair with ``message``, before compiling."""
+    params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
+    calls = [
+        lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
+        lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
+        lambda: jaxnn.make_train_step(model, loss, DESCENT),
+        lambda: jaxnn.lbfgs.minimize(model, params, X, y, loss=loss, max_iter=1),
+        lambda: jaxnn.loss_and_grads(model, params, X, y, loss),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
 @pytest.mark.parametrize(
     ("last", "loss", "instead"),
     [
@@ -496,17 +511,8 @@ def test_a_loss_on_logits_after_a_layer_that_applies_its_activation_is_refused_e
     """The activation would run twice (a softmax of a softmax trains without an error, to the wrong optimum);
     every road that takes a model and a loss refuses it before compiling, and names both ways out."""
     model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
-    params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
     message = rf"applies .* itself, and the last layer applies .* too: .*activation='identity'.*'{instead}'"
-    calls = [
-        lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
-        lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
-        lambda: jaxnn.make_train_step(model, loss, DESCENT),
-        lambda: jaxnn.lbfgs.minimize(model, params, X, y, loss=loss, max_iter=1),
-    ]
-    for call in calls:
-        with pytest.raises(ValueError, match=message):
-            call()
+    _refused_on_every_road(model, loss, message)
     logits = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "identity")))
     jaxnn.make_train_step(logits, loss, DESCENT)  # the pairings meant are accepted
     jaxnn.make_train_step(model, instead, DESCENT)
@@ -563,19 +569,10 @@ def test_a_loss_on_probabilities_after_a_layer_whose_outputs_leave_its_domain_is
     """Without a softmax, categorical_cross_entropy clipped and normalised raw scores and climbed (iris accuracy
     0.29, no error); binary_cross_entropy clipped them to a zero gradient.  Every road refuses before compiling."""
     model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, last)))
-    params, y = model.init(KEY, 2), np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
     message = (
         rf"loss '{loss}' needs predictions in [\[(]0, .*activation '{last}' outputs values in .*'{on_raw_outputs}'"
     )
-    calls = [
-        lambda: jaxnn.fit(model, params, X, y, loss=loss, epochs=1),
-        lambda: jaxnn.fit_many(model, jax.tree.map(lambda a: a[None], params), X, y, loss=loss, epochs=1),
-        lambda: jaxnn.make_train_step(model, loss, DESCENT),
-        lambda: jaxnn.lbfgs.minimize(model, params, X, y, loss=loss, max_iter=1),
-    ]
-    for call in calls:
-        with pytest.raises(ValueError, match=message):
-            call()
+    _refused_on_every_road(model, loss, message)
 
 
 @pytest.mark.parametrize(
