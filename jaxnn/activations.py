@@ -24,8 +24,8 @@ would be float64 with ``jax_enable_x64`` on).
 Each activation also states three facts about itself (:class:`Activation`): whether it is elementwise,
 where its kinks are and what values it can output.  Adding an activation means writing its forward and rule
 here, registering it in ``ACTIVATIONS`` with the facts (they are required arguments), a test case and a line
-in the docs;
-the training layout, the estimators, the CLI and the gradient checks read the rest from the object.
+in the docs; the training layout, the estimators, the CLI and the gradient checks read the rest from the
+object.
 """
 
 from __future__ import annotations

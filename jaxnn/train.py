@@ -93,13 +93,13 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
       (:attr:`Loss.prediction_domain`): after an identity layer ``categorical_cross_entropy`` clips and
       normalises raw scores and climbs, and ``binary_cross_entropy`` clips them to a zero gradient."""
     model, loss = checked_model(model), get_loss(loss)
-    last = model.layers[-1] if model.layers else Dense(1)
+    last = model.layers[-1]  # a Sequential has at least one layer
     if (
         loss.from_logits
         and loss.output_activation != "identity"
         and _same_activation(last.activation, loss.output_activation)
     ):
-        on_outputs = [other.name for other in LOSSES.values() if _applied_by_the_last_layer(other, loss)]
+        on_outputs = _partners(loss, on_logits=False)
         raise ValueError(
             f"loss {loss.name!r} applies {loss.output_activation} to the network's output itself, and the last "
             f"layer applies {loss.output_activation} too: give the last layer activation='identity' (its outputs are "
@@ -107,7 +107,7 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
         )
     outputs, domain = _output_range(last), loss.prediction_domain
     if outputs is not None and not outputs.within(domain):
-        on_raw_outputs = [other.name for other in LOSSES.values() if _applies_it_itself(other, loss)]
+        on_raw_outputs = _partners(loss, on_logits=True)
         raise ValueError(
             f"loss {loss.name!r} needs predictions in {domain}, as a last layer with "
             f"activation={loss.output_activation!r} gives, but the last layer's activation {last.activation!r} "
@@ -128,9 +128,16 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
     return model, loss
 
 
-def _applies_it_itself(other: Loss, loss: Loss) -> bool:
-    """``other`` is ``loss`` on the last layer's raw outputs: it applies ``loss``'s output activation itself."""
-    return other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
+def _partners(loss: Loss, *, on_logits: bool) -> list[str]:
+    """The names of the losses for ``loss``'s task and output activation that apply that activation themselves
+    (``on_logits``: they take the last layer's raw outputs) or expect the last layer to apply it."""
+    return [
+        other.name
+        for other in LOSSES.values()
+        if other.from_logits == on_logits
+        and other.output_activation == loss.output_activation
+        and other.task == loss.task
+    ]
 
 
 def _output_range(layer: Dense) -> Interval | None:
@@ -141,11 +148,6 @@ def _output_range(layer: Dense) -> Interval | None:
 
 def _same_activation(activation, name: str) -> bool:
     return get_activation(activation) is get_activation(name)
-
-
-def _applied_by_the_last_layer(other: Loss, loss: Loss) -> bool:
-    """``other`` is ``loss`` for a network whose last layer applies the output activation."""
-    return not other.from_logits and other.output_activation == loss.output_activation and other.task == loss.task
 
 
 def checked_mesh(mesh) -> None:
