@@ -36,6 +36,7 @@ DEFAULT_TOLERANCES = {
     np.dtype(np.float16): (1e-2, 1e-3),
     np.dtype(jnp.bfloat16): (1e-2, 1e-3),
 }
+ROUNDING_ULPS = 8  # the default atol is at least this many machine epsilons of the largest gradient entry
 FD_EPS = 1e-6  # float64 central-difference step
 FD_RTOL, FD_ATOL = 1e-6, 1e-7  # float64 finite differences carry O(ε²) and O(1e-16/ε) error
 FD_MAX_ELEMENTS = 4096  # beyond this many elements, check random directions instead of every element
@@ -75,8 +76,10 @@ def check_vjp(
       forward: ``forward(*primals) -> array``, plain jax.numpy.
       backward: ``backward(cotangent, *primals) -> tuple`` with one cotangent per primal.
       *primals: floating-point arrays (the point to check at).
-      rtol, atol: tolerance against autodiff; default by the least precise dtype of the primals and the output
-        (float64 1e-10, float32 1e-5).
+      rtol, atol: tolerance against autodiff; default by the least precise dtype of the primals and the output:
+        ``rtol`` float64 1e-10, float32 1e-5, float16 and bfloat16 1e-2; ``atol`` that dtype's own (1e-12, 1e-6,
+        1e-3) or ``ROUNDING_ULPS`` (8) of its machine epsilons times the largest entry of autodiff's gradient,
+        whichever is larger (a correct rule's terms carry rounding errors of that size).
         The finite-difference check uses ``max(rtol, 1e-6)`` and ``max(atol, 1e-7)``.  ``atol`` is absolute
         (rounding in a rule scales with its intermediate terms, not with its result): where the whole gradient is
         smaller than ``atol`` any rule passes, a zero one included, so check at points (or scales) where the
@@ -92,8 +95,9 @@ def check_vjp(
       GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
       TypeError: ``forward`` or ``backward`` is not callable, a primal is not a floating-point array,
         or ``forward`` does not return one floating-point array.
-      ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), a point where the
-        rule and the finite differences disagree lies within ``eps`` of a kink (where they cannot judge it), or
+      ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), every point where
+        the rule and a referee disagree lies within ``eps`` of a kink (where neither can judge it: autodiff takes
+        its own convention there, e.g. ``jnp.maximum``'s ½ at a tie), or
         ``rtol``, ``atol``, ``eps`` or ``seed`` is out of range.
 
     Example:
@@ -119,23 +123,44 @@ def check_vjp(
         )
     # The least precise dtype among the primals and the output sets the default (float32 beside float64: float32's).
     loosest = max(
-        DEFAULT_TOLERANCES.get(np.dtype(a.dtype), DEFAULT_TOLERANCES[np.dtype(np.float32)]) for a in (*primals, output)
+        (
+            np.dtype(a.dtype) if np.dtype(a.dtype) in DEFAULT_TOLERANCES else np.dtype(np.float32)
+            for a in (*primals, output)
+        ),
+        key=lambda dtype: (DEFAULT_TOLERANCES[dtype], jnp.finfo(dtype).eps),
     )
-    rtol, atol = loosest[0] if rtol is None else rtol, loosest[1] if atol is None else atol
     rng = np.random.default_rng(seed)
     cotangent = jnp.asarray(rng.standard_normal(np.shape(output)), dtype=jnp.result_type(output))
     hand = _call_backward(backward, cotangent, primals)
     reference = reference_vjp(cotangent)
+    if rtol is None:
+        rtol = DEFAULT_TOLERANCES[loosest][0]
+    if atol is None:
+        atol = max(DEFAULT_TOLERANCES[loosest][1], _rounding_atol(loosest, reference))
 
     autodiff_errors = []
     for i, (h, r) in enumerate(zip(hand, reference, strict=True)):
-        autodiff_errors.append(_compare(f"primal {i}", "jax.vjp", h, r, rtol, atol))
+        try:
+            autodiff_errors.append(_compare(f"primal {i}", "jax.vjp", h, r, rtol, atol))
+        except GradcheckError:
+            # At a kink autodiff takes one convention (jnp.maximum: ½ at the tie) and a rule may take another.
+            with jax.enable_x64(True):
+                _refuse_kinks(forward, i, primals, cotangent, h, r, rtol, atol, eps)
+            raise
 
     with jax.enable_x64(True):
         fd_errors = _check_finite_differences(
             forward, hand, primals, cotangent, max(rtol, FD_RTOL), max(atol, FD_ATOL), eps, rng
         )
     return GradcheckReport(tuple(autodiff_errors), tuple(fd_errors))
+
+
+def _rounding_atol(dtype: np.dtype, reference) -> float:
+    """``ROUNDING_ULPS`` machine epsilons of ``dtype`` times the largest gradient entry: a rule's terms carry
+    rounding errors of that absolute size (tanh's ``1 − y²`` from a rounded ``y``), which a correct bfloat16 or
+    float16 rule exceeded under those dtypes' fixed ``atol``."""
+    largest = max(float(np.max(np.abs(np.asarray(r, np.float64)))) for r in reference)
+    return ROUNDING_ULPS * float(jnp.finfo(dtype).eps) * largest if np.isfinite(largest) else 0.0
 
 
 def _as_primal(index: int, value) -> jax.Array:
@@ -212,27 +237,41 @@ def _compare(what: str, referee: str, hand, reference, rtol: float, atol: float)
     return float(np.max(error)) if error.size else 0.0
 
 
-def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps, rng) -> list[float]:
-    primals64 = [jnp.asarray(np.asarray(p, np.float64)) for p in primals]
-    u = jnp.asarray(np.asarray(cotangent, np.float64))
+def _projected_forward(forward, i, primals64, u):
+    """``x_i ↦ uᵀ forward(…, x_i, …)`` in float64, vmapped over a leading axis of ``x_i`` and compiled."""
 
-    def projected(i, x_i):
+    def projected(x_i):
         args = list(primals64)
         args[i] = x_i
         return jnp.vdot(u, jnp.asarray(forward(*args), jnp.float64))
 
+    return jax.jit(jax.vmap(projected))
+
+
+def _difference_quotients(f_i, p, eps):
+    """For every element ``k`` of ``p``: the central quotient ``(f(p + ε e_k) − f(p − ε e_k)) / 2ε`` and the
+    right and left one-sided ones, each shaped like ``p``."""
+    basis = jnp.eye(p.size, dtype=jnp.float64).reshape((p.size, *p.shape))
+    plus, minus = np.asarray(f_i(p[None] + eps * basis)), np.asarray(f_i(p[None] - eps * basis))
+    centre = np.asarray(f_i(p[None]))
+    return tuple(
+        q.reshape(p.shape) for q in ((plus - minus) / (2 * eps), (plus - centre) / eps, (centre - minus) / eps)
+    )
+
+
+def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps, rng) -> list[float]:
+    primals64 = [jnp.asarray(np.asarray(p, np.float64)) for p in primals]
+    u = jnp.asarray(np.asarray(cotangent, np.float64))
     errors = []
     for i, (p, h) in enumerate(zip(primals64, hand, strict=True)):
-        f_i = jax.jit(jax.vmap(lambda x_i, i=i: projected(i, x_i)))
+        f_i = _projected_forward(forward, i, primals64, u)
         h64 = np.asarray(h, np.float64)
         if p.size <= FD_MAX_ELEMENTS:
-            basis = jnp.eye(p.size, dtype=jnp.float64).reshape((p.size, *p.shape))
-            plus, minus = np.asarray(f_i(p[None] + eps * basis)), np.asarray(f_i(p[None] - eps * basis))
-            numeric = ((plus - minus) / (2 * eps)).reshape(p.shape)
+            numeric, right, left = _difference_quotients(f_i, p, eps)
             try:
                 errors.append(_compare(f"primal {i}", "finite differences", h64, numeric, rtol, atol))
             except GradcheckError:
-                _refuse_kinks(i, p, h64, numeric, plus, minus, np.asarray(f_i(p[None])), eps, rtol, atol)
+                _refuse_if_only_kinks(i, p, h64, numeric, right, left, eps, rtol, atol)
                 raise
         else:
             directions = jnp.asarray(rng.standard_normal((FD_DIRECTIONS, *p.shape)))
@@ -244,13 +283,26 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
     return errors
 
 
-def _refuse_kinks(i, p, hand, numeric, plus, minus, centre, eps, rtol, atol) -> None:
-    """A ValueError when every element where the rule and the central differences disagree lies within ``eps`` of a
-    kink — the one-sided difference quotients there differ by more than 1 % — since central differences cannot
-    judge a rule there (ReLU at 0 gave "disagrees with finite differences": hand-written 0, finite differences 0.5)."""
-    right, left = ((plus - centre) / eps).reshape(p.shape), ((centre - minus) / eps).reshape(p.shape)
+def _refuse_kinks(forward, i, primals, cotangent, hand, reference, rtol, atol, eps) -> None:
+    """Where the rule disagrees with autodiff: the kink ``ValueError`` if every such element of primal ``i`` lies at
+    a kink (autodiff's convention there is not the rule's to follow); nothing when the primal is too large to look."""
+    p = jnp.asarray(np.asarray(primals[i], np.float64))
+    if p.size > FD_MAX_ELEMENTS:
+        return
+    primals64 = [jnp.asarray(np.asarray(q, np.float64)) for q in primals]
+    u = jnp.asarray(np.asarray(cotangent, np.float64))
+    _, right, left = _difference_quotients(_projected_forward(forward, i, primals64, u), p, eps)
+    _refuse_if_only_kinks(
+        i, p, np.asarray(hand, np.float64), np.asarray(reference, np.float64), right, left, eps, rtol, atol
+    )
+
+
+def _refuse_if_only_kinks(i, p, hand, referee, right, left, eps, rtol, atol) -> None:
+    """A ValueError when every element where the rule and a referee disagree lies within ``eps`` of a kink — the
+    one-sided difference quotients there differ by more than 1 % — since no referee can judge a rule there (ReLU at 0
+    gave "disagrees with finite differences": hand-written 0, finite differences 0.5; jnp.maximum's autodiff ½)."""
     kink = np.abs(right - left) > 0.01 * np.maximum(np.abs(right), np.abs(left)) + atol
-    wrong = ~(np.abs(hand - numeric) <= atol + rtol * np.abs(numeric))
+    wrong = ~(np.abs(hand - referee) <= atol + rtol * np.abs(referee))
     if np.any(wrong) and not np.any(wrong & ~kink):
         where = tuple(int(k) for k in np.argwhere(wrong)[0])
         value = float(np.asarray(p)[where])
