@@ -7,7 +7,8 @@ scikit-learn's MLP defaults for its settings:
 * ``sgd``: minibatches with heavy-ball momentum ``v ← μ·v + g`` and ``θ ← θ − η·v``, or Nesterov's
   form ``θ ← θ − η·(μ·v + g)`` (``momentum=0.9``, ``nesterov=True``; ``momentum=0`` is plain
   minibatch descent);
-* ``adam``: minibatches with Adam (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-8``).
+* ``adam``: minibatches with Adam (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-8``), ε where scikit-learn's MLP
+  adds it (:func:`scale_by_adam`).
 
 Whether a solver uses minibatches is a matter of the batch size, which the front ends choose (each solver's
 usual batch and step are here: ``FULL_BATCH_SOLVERS``, ``USUAL_LEARNING_RATES``); the update is this
@@ -71,6 +72,7 @@ __all__ = [
     "l2_rate_of",
     "learning_rate_of",
     "make",
+    "scale_by_adam",
     "schedule_of",
     "solver",
     "tunable_solver",
@@ -225,9 +227,38 @@ def _direction(name: str, settings: SolverSettings) -> optax.GradientTransformat
             if settings.momentum > 0
             else optax.identity()
         ),
-        "adam": lambda: optax.scale_by_adam(b1=settings.beta_1, b2=settings.beta_2, eps=settings.epsilon),
+        "adam": lambda: scale_by_adam(settings.beta_1, settings.beta_2, settings.epsilon),
     }
     return look_up(directions, name, "solver")()
+
+
+def scale_by_adam(beta_1: float, beta_2: float, epsilon: float) -> optax.GradientTransformation:
+    """Adam's direction as scikit-learn's MLP takes it (Kingma & Ba's Algorithm 1 in the paper's faster form):
+
+    ``m ← β₁·m + (1 − β₁)·g``,  ``v ← β₂·v + (1 − β₂)·g²``,  direction ``√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)``
+
+    at step ``t`` (counted from 1).  ε is added to ``√v`` before the bias correction; ``optax.scale_by_adam`` adds it
+    after (``m̂ / (√v̂ + ε)``), which is this direction with ε replaced by ``ε·√(1 − β₂ᵗ)``: at the defaults 32 times
+    smaller at the first step, so weights whose gradients are tiny moved further than MLP's.  The state is optax's
+    ``ScaleByAdamState`` (``count``, ``mu``, ``nu``)."""
+
+    def init(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update(grads, state, params=None):
+        del params
+        mu = jax.tree.map(lambda m, g: beta_1 * m + (1 - beta_1) * g, state.mu, grads)
+        nu = jax.tree.map(lambda v, g: beta_2 * v + (1 - beta_2) * g**2, state.nu, grads)
+        count = optax.safe_increment(state.count)
+
+        def direction(m, v):
+            t = count.astype(m.dtype)
+            return jnp.sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (jnp.sqrt(v) + epsilon)
+
+        return jax.tree.map(direction, mu, nu), optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
 
 
 DEFAULT_SETTINGS = SolverSettings()
