@@ -78,4 +78,4 @@ def loss_and_grads(
     pred, target, weight = loss.checked_arguments(output, y, weight)
     value = loss.op.forward(pred, target, weight)
     d_pred, _, _ = loss.op.backward(jnp.ones((), value.dtype), value, pred, target, weight)
-    return value, backward(model, params, caches, d_pred.reshape(output.shape))
+    return loss.reported(value, pred, target, weight), backward(model, params, caches, d_pred.reshape(output.shape))

@@ -64,6 +64,7 @@ __all__ = [
     "multilabel_head",
     "predictions",
     "regression_head",
+    "scikit_learn_loss",
     "single_class_head",
 ]
 
@@ -98,12 +99,22 @@ class Head(NamedTuple):
 
 
 def default_loss(task: str, n_classes: int = 0) -> Loss:
-    """scikit-learn MLP's loss for the task: ``softmax_cross_entropy`` for more than two classes,
-    ``sigmoid_binary_cross_entropy`` for two (both its log-loss, fused with the output activation), and
-    ``squared_error`` (half the mean squared error) for regression."""
+    """The default loss for the task (``jaxnn-train``'s): ``softmax_cross_entropy`` for more than two classes,
+    ``sigmoid_binary_cross_entropy`` for two (the log-loss fused with the output activation, unclipped), and
+    ``squared_error`` (half the mean squared error) for regression.  The estimators' is :func:`scikit_learn_loss`."""
     if task == REGRESSION:
         return squared_error
     return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
+
+
+def scikit_learn_loss(task: str, n_classes: int = 0) -> Loss:
+    """scikit-learn MLP's own loss for the task, its reported value included (the estimators' ``loss='auto'``):
+    ``log_loss`` for more than two classes, ``binary_log_loss`` for two, for one class and for multilabel targets
+    (pass ``n_classes=2``) — the fused losses' gradients, with MLP's value, which clips the probabilities — and
+    ``squared_error`` for regression."""
+    if task == REGRESSION:
+        return squared_error
+    return get_loss("log_loss" if n_classes > 2 else "binary_log_loss")
 
 
 def _head(task: str, loss: Loss, units: int, output_activation: str, n_classes: int, multilabel: bool = False) -> Head:

@@ -41,9 +41,11 @@ __all__ = [
     "LOSSES",
     "Loss",
     "binary_cross_entropy",
+    "binary_log_loss",
     "categorical_cross_entropy",
     "get_loss",
     "half_poisson_deviance",
+    "log_loss",
     "make_loss",
     "mean_squared_error",
     "poisson",
@@ -76,6 +78,10 @@ class Loss:
       reduction: ``"mean"`` (weighted mean over samples) or ``"sum"``.
       nonnegative_targets: True when the targets must be ``>= 0`` (counts, for the Poisson losses); a call
         with concrete negative targets is then a ValueError.
+      reported_per_sample: None, or a per-sample ``r_i(pred, target)`` whose reduction is the value the loss
+        reports while its gradient stays the op's: the value is ``L + stop_gradient(R − L)``, so ``jax.grad`` (and
+        autodiff of :meth:`forward`) differentiates ``L`` alone.  For scikit-learn's log-loss, whose value clips the
+        probabilities and whose gradient is ``p − y`` regardless (:data:`log_loss`).
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
@@ -96,6 +102,7 @@ class Loss:
         output_activation: str,
         reduction: str,
         nonnegative_targets: bool = False,
+        reported_per_sample: PerSample | None = None,
     ):
         if task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -112,6 +119,7 @@ class Loss:
         self.output_activation = output_activation
         self.reduction = reduction
         self.nonnegative_targets = bool(nonnegative_targets)
+        self.reported_per_sample = reported_per_sample
 
     @property
     def last_layer_activation(self) -> str:
@@ -133,11 +141,24 @@ class Loss:
 
     def __call__(self, pred, target, weight=None):
         """The loss; under ``jax.grad`` its hand-written rule runs."""
-        return self.op(*self.checked_arguments(pred, target, weight))
+        arguments = self.checked_arguments(pred, target, weight)
+        return self.reported(self.op(*arguments), *arguments)
 
     def forward(self, pred, target, weight=None):
         """The same loss in plain jax.numpy (for autodiff references)."""
-        return self.op.forward(*self.checked_arguments(pred, target, weight))
+        arguments = self.checked_arguments(pred, target, weight)
+        return self.reported(self.op.forward(*arguments), *arguments)
+
+    def reported(self, value, pred, target, weight):
+        """``value`` (the op's, on checked arguments) as this loss reports it: itself, or with
+        ``reported_per_sample`` the reduction ``R`` of those values in its place, ``value + stop_gradient(R − value)``
+        (equal to ``R`` up to one rounding; its gradient is ``value``'s)."""
+        if self.reported_per_sample is None:
+            return value
+        losses = self.reported_per_sample(pred, target)
+        total = jnp.sum(weight * losses)
+        reported = total / jnp.sum(weight) if self.reduction == "mean" else total
+        return value + jax.lax.stop_gradient(reported - value)
 
     def checked_arguments(self, pred, target, weight=None):
         """``(pred, target, weight)`` as the op takes them, checked and converted (see the class docstring)."""
@@ -497,6 +518,45 @@ sigmoid_binary_cross_entropy = make_loss(
 )
 
 
+# scikit-learn's MLP log-losses: the fused losses' gradients (MLP's p − y) and MLP's reported value, which clips each
+# probability to [ε, 1 − ε] (ε the dtype's machine epsilon), so one confidently wrong sample adds at most −log ε
+# (36.04 in float64, 15.94 in float32).  The value is what the stopping rule, loss_curve_ and L-BFGS's line search
+# read, so it is computed as MLP computes it, from the probabilities (in log space it would be more exact, and differ).
+def _clipped_to_machine_epsilon(p):
+    """clip(p, ε, 1 − ε), ε the machine epsilon of p's dtype (scikit-learn's clip)."""
+    epsilon = jnp.finfo(p.dtype).eps
+    return jnp.clip(p, epsilon, 1 - epsilon)
+
+
+def _log_loss_as_reported(z, y):
+    """r_i = −Σ_j y_ij log(clip(p_ij, ε, 1 − ε)), p_i = softmax(z_i)  (scikit-learn's ``log_loss``)."""
+    e = jnp.exp(z - jnp.max(z, axis=-1, keepdims=True))
+    return -jnp.sum(y * jnp.log(_clipped_to_machine_epsilon(e / jnp.sum(e, axis=-1, keepdims=True))), axis=-1)
+
+
+def _binary_log_loss_as_reported(z, y):
+    """r_i = −Σ_j [y log c + (1 − y) log(1 − c)], c = clip(σ(z), ε, 1 − ε)  (scikit-learn's ``binary_log_loss``)."""
+    c = _clipped_to_machine_epsilon(jax.nn.sigmoid(z))
+    return -jnp.sum(y * jnp.log(c) + (1.0 - y) * jnp.log(1.0 - c), axis=-1)
+
+
+def _as_reported(name: str, fused: Loss, reported_per_sample: PerSample) -> Loss:
+    """``fused`` (its op, hence its checked rule, and its facts) reporting ``reported_per_sample``'s value."""
+    return Loss(
+        name,
+        fused.op,
+        task=fused.task,
+        from_logits=fused.from_logits,
+        output_activation=fused.output_activation,
+        reduction=fused.reduction,
+        reported_per_sample=reported_per_sample,
+    )
+
+
+log_loss = _as_reported("log_loss", softmax_cross_entropy, _log_loss_as_reported)
+binary_log_loss = _as_reported("binary_log_loss", sigmoid_binary_cross_entropy, _binary_log_loss_as_reported)
+
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
@@ -509,6 +569,8 @@ LOSSES: dict[str, Loss] = {
         categorical_cross_entropy,
         softmax_cross_entropy,
         sigmoid_binary_cross_entropy,
+        log_loss,
+        binary_log_loss,
     )
 }
 

@@ -26,7 +26,15 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from jaxnn.heads import Head, classification_head, multilabel_head, regression_head, single_class_head
+from jaxnn.heads import (
+    CLASSIFICATION,
+    Head,
+    classification_head,
+    multilabel_head,
+    regression_head,
+    scikit_learn_loss,
+    single_class_head,
+)
 from jaxnn.losses import Loss
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import set_label_binarizer
@@ -46,6 +54,8 @@ MLP_ACTIVATIONS = {
 # jaxnn's classification losses that are MLP's log-loss (fused with the output activation or not)
 MLP_CLASSIFIER_LOSSES = (
     "auto",
+    "log_loss",
+    "binary_log_loss",
     "softmax_cross_entropy",
     "sigmoid_binary_cross_entropy",
     "categorical_cross_entropy",
@@ -203,8 +213,9 @@ class MLPBridge:
         if not is_classifier(self):
             return regression_head("poisson" if mlp.loss == "poisson" else "squared_error", mlp.n_outputs_)
         n_classes = mlp.classes_.size
+        loss = scikit_learn_loss(CLASSIFICATION, n_classes if mlp.out_activation_ == "softmax" else 2)
         if mlp.out_activation_ == "softmax":
-            return classification_head(None, n_classes)
+            return classification_head(loss, n_classes)
         if mlp.n_outputs_ > 1:  # logistic outputs, one per label
-            return multilabel_head(None, mlp.n_outputs_)
-        return single_class_head(None) if n_classes == 1 else classification_head(None, n_classes)
+            return multilabel_head(loss, mlp.n_outputs_)
+        return single_class_head(loss) if n_classes == 1 else classification_head(loss, n_classes)

@@ -147,7 +147,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         very weights ``MLPClassifier(random_state=…)`` starts from.  Or one of jaxnn's initialisers, drawn
         with ``jax.random``: ``'glorot'``, ``'he'``, or the seeds' ``'normal'``, ``'small_normal'``,
         ``'uniform'``.
-      loss: ``'auto'`` or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
+      loss: ``'auto'`` (MLP's log-loss: ``'log_loss'``, or ``'binary_log_loss'`` for two classes, one class and
+        multilabel targets) or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
         last layer, as in the seeds) or ``'mean_squared_error'`` (on the softmax/sigmoid output).
       random_state: an int in ``[0, 2**32 - 1]`` seeds everything: the initial weights (see ``init``), the
         shuffling (``jax.random.key(random_state)``) and the early-stopping split; same seed, same result.

@@ -17,11 +17,13 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from jaxnn._warnings import warn
 from jaxnn.heads import (
+    CLASSIFICATION,
     Head,
     classification_head,
     encode_classes,
     multilabel_head,
     regression_head,
+    scikit_learn_loss,
     single_class_head,
 )
 from jaxnn.sklearn.constraints import loss_param
@@ -146,6 +148,7 @@ def regressor_data(estimator, X, y, *, reset: bool):
 
 def _class_head(loss, n_classes: int) -> Head:
     """The head of ``n_classes`` classes; a single class gets scikit-learn's one-output head."""
+    loss = scikit_learn_loss(CLASSIFICATION, n_classes) if loss is None else loss
     return single_class_head(loss) if n_classes == 1 else classification_head(loss, n_classes)
 
 
@@ -160,7 +163,7 @@ def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
             f"y is a multilabel indicator matrix of {n_labels} labels but the network was fitted for {before}; "
             "refit from scratch (warm_start=False) to change the targets"
         )
-    head = multilabel_head(loss, n_labels)
+    head = multilabel_head(scikit_learn_loss(CLASSIFICATION, 2) if loss is None else loss, n_labels)
     return Targets(np.asarray(y, dtype=float), head, {"classes_": np.arange(n_labels)})
 
 
