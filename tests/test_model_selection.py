@@ -237,6 +237,21 @@ def test_a_second_search_over_new_grid_values_compiles_nothing(iris):
     assert compiled == []
 
 
+def test_a_pipeline_with_memory_puts_its_fitted_steps_before_the_network_as_in_sklearn(iris, tmp_path):
+    """With ``memory``, ``Pipeline`` fits clones of the steps before its last: the candidates' pipelines must
+    hold those (the unfitted originals made every score NaN), both where the steps are fitted once per fold
+    for candidates that leave them alone and where a candidate sets them.  Two steps before the network, as
+    a pipeline of one step fits that step itself."""
+    raw, _, y = iris
+    steps = [("centre", StandardScaler(with_std=False)), ("scale", StandardScaler()), ("net", network())]
+    pipe = Pipeline(steps, memory=str(tmp_path))
+    grid = [{"net__alpha": [1e-4, 0.1]}, {"centre__with_mean": [False]}]
+    ours, theirs, sizes = both(GridSearchCV, pipe, grid, raw, y, cv=3)
+    assert sizes == [3 * 3]
+    assert np.all(np.isfinite(ours.cv_results_["mean_test_score"]))
+    assert_same_search(ours, theirs, raw)
+
+
 # --------------------------------------------------------------------------------------------------
 # scikit-learn's own search tests, with jaxnn's classes in place of scikit-learn's.
 

@@ -171,7 +171,9 @@ def _network_data(
     else:
         if fitted is None:
             preprocessing = estimator[: layout.preprocessing_steps]  # shares the step objects with the pipeline
-            fitted = _FittedPreprocessing(preprocessing.steps, preprocessing.fit_transform(X_train, y_train, **params))
+            output = preprocessing.fit_transform(X_train, y_train, **params)
+            # Read the steps after fitting: with memory, fit_transform replaces them by fitted clones.
+            fitted = _FittedPreprocessing(preprocessing.steps, output)
         steps, inputs = fitted
         # With Pipeline(memory=...), fitting clones the steps: put the fitted ones into the pipeline.
         estimator.steps = [*steps, *estimator.steps[layout.preprocessing_steps :]]
