@@ -27,7 +27,8 @@ folds are trained changes, and only where jaxnn can train them together:
   population training time (the ``fit_estimators`` call's wall time divided by the number of networks it
   trained); ``score_time`` is measured per fold as scikit-learn does.
 * ``n_jobs`` and ``pre_dispatch`` are accepted and ignored on this path (the population is the
-  parallelism); ``verbose > 0`` prints scikit-learn's one-line summary, not the per-fit lines.
+  parallelism); ``verbose > 0`` prints scikit-learn's one-line summary, not the per-fit ``[CV] END`` lines
+  that scikit-learn's ``verbose >= 2`` adds.
 
 Everything else runs scikit-learn's own loop unchanged (``super().fit``): another estimator, no ``y``, fit
 parameters other than the network's ``sample_weight`` (for a ``Pipeline``: ``<last step>__sample_weight``
