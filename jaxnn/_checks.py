@@ -307,11 +307,25 @@ def epoch_range(epochs, start_epoch) -> tuple[int, int]:
 
 def per_member(name: str, value, n_members: int, *, positive: bool = False) -> np.ndarray:
     """A number for every member, or one for all: a ``(P,)`` float64 array of finite values ≥ 0 (> 0 with
-    ``positive``)."""
+    ``positive``).  What is not numbers — text (even ``"0.1"``), None, a bool or an array of bools (``True``
+    is no rate) — is a TypeError; a wrong shape or a value out of range is a ValueError.  ``fit`` and
+    ``fit_many`` check ``learning_rate``, ``l2`` and ``power_t`` here alone, so both take the same values."""
+    expected = f"{name} must be one number or one per member ({n_members}), got {value!r:.80}"
+    bools = isinstance(value, bool | np.bool_) or (
+        isinstance(value, list | tuple) and any(isinstance(item, bool | np.bool_) for item in value)
+    )
+    if bools:  # NumPy would read True as 1.0
+        raise TypeError(f"{expected} (a bool is not a number here)")
     try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):  # text, None, ragged lists
-        raise TypeError(f"{name} must be one number or one per member ({n_members}), got {value!r:.80}") from None
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists and the like
+        array = np.asarray(None)
+    if array.dtype.kind == "b":
+        raise TypeError(f"{expected} (a bool is not a number here)")
+    # integers and floats, bfloat16 included (NumPy's kind for it is 'V'); not text, None or objects
+    if not (array.dtype.kind in "iu" or jnp.issubdtype(array.dtype, jnp.floating)):
+        raise TypeError(expected)
+    array = array.astype(float)
     if array.ndim == 0:
         array = np.full(n_members, float(array))
     below = np.any(array <= 0) if positive else np.any(array < 0)
@@ -361,9 +375,7 @@ def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndar
             "all hidden layers or exactly one per hidden layer"
         )
     if array.ndim == 2 and (array.shape[0] != n_members or array.shape[1] not in (1, n_hidden)):
-        raise ValueError(
-            f"dropout per member must have shape ({n_members}, {n_hidden}) (or ({n_members}, 1): one rate per "
-            f"member for every hidden layer), got {array.shape}"
-        )
+        also = "" if n_hidden == 1 else f" (or ({n_members}, 1): one rate per member for every hidden layer)"
+        raise ValueError(f"dropout per member must have shape ({n_members}, {n_hidden}){also}, got {array.shape}")
     shape = (n_hidden,) if n_members is None else (n_members, n_hidden)
     return np.broadcast_to(array, shape).copy()

@@ -29,7 +29,6 @@ from jaxnn._checks import (
     data_array,
     dropout_rates,
     epoch_range,
-    finite_real,
     finite_weights,
     is_int,
     layer_dicts,
@@ -268,9 +267,10 @@ def _init_as_given(optimizer, params):
     return jax.vmap(optimizer.init)(params)
 
 
-def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) -> np.ndarray | None:
-    """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``); None beside an optax
-    transformation, which brings its own (giving both is an error: the transformation's would win)."""
+def _learning_rates(optimizer, learning_rate, n_members: int) -> np.ndarray | None:
+    """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``), checked by ``per_member`` for
+    ``fit`` and ``fit_many`` alike; None beside an optax transformation, which brings its own (giving both is
+    an error: the transformation's would win)."""
     if not isinstance(optimizer, str):
         if learning_rate is not None:
             raise ValueError(
@@ -280,11 +280,7 @@ def _learning_rates(optimizer, learning_rate, n_members: int, population: bool) 
         return None
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATE
-    if population:
-        return per_member("learning_rate", learning_rate, n_members, positive=True)  # as fit's
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
-        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
-    return np.full(n_members, finite_real(learning_rate, "learning_rate", positive=True))
+    return per_member("learning_rate", learning_rate, n_members, positive=True)
 
 
 def _given_rates_in(opt_state, options: dict, rates: np.ndarray | None, l2: np.ndarray):
@@ -344,12 +340,13 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     if np.any(dropout > 0) and o["key"] is None:
         also = " (or one per member)" if population else ""
         raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
-    rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members, population)
+    rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members)
     if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
         raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
     schedule = o["schedule"]
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
+    power_t = per_member("power_t", o["power_t"], n_members)  # checked whatever the schedule reads
     l2 = per_member("l2", 0.0 if o["l2"] is None else o["l2"], n_members)
     if not isinstance(o["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
@@ -372,7 +369,6 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
         if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
-            power_t = per_member("power_t", o["power_t"], n_members)
             values = ScheduleValues(member_rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
             values = ScheduleValues(*(array.astype(dtype) for array in values))
         return _init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
@@ -512,11 +508,12 @@ def fit(
         own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
         gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules).  scipy's
         L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
-      learning_rate: a named solver's step (default 0.01; with ``opt_state``, the state's own unless given);
-        an error beside an optax transformation, whose own rate would silently win.
+      learning_rate: a named solver's step, a number > 0 (default 0.01; with ``opt_state``, the state's own
+        unless given); an error beside an optax transformation, whose own rate would silently win.
       l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), as the estimators'
-        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports (default 0; with
-        ``opt_state``, the state's own unless given).
+        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports; a number >= 0 (default
+        0; with ``opt_state``, the state's own unless given).  ``learning_rate``, ``l2`` and ``power_t`` are
+        numbers, not bools (a bool is a TypeError), checked as :func:`fit_many` checks them.
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
         (the last batch is padded and masked out of the loss).
       key: a ``jax.random`` key, needed for minibatches.
@@ -544,8 +541,9 @@ def fit(
         as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
       schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
         ``"adaptive"``: scikit-learn's ``learning_rate``; ``jaxnn.optimizers``) and ``invscaling``'s exponent:
-        after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on.  The schedule
-        is part of the optimiser, its values live in the optimiser state.
+        after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on; ``power_t``
+        must be a number >= 0 whatever the schedule.  The schedule is part of the optimiser, its values live in
+        the optimiser state.
       shuffle: False visits the rows in order every epoch.
       dropout: inverted dropout after every hidden layer during training (:mod:`jaxnn.dropout`): one rate in
         ``[0, 1)`` for every hidden layer, or a sequence of one per hidden layer.  Each training step drops

@@ -226,6 +226,22 @@ def test_a_jaxnn_search_with_callbacks_trains_its_population_and_builds_scikit_l
     assert recorder.lifecycle == [("setup", "GridSearchCV"), ("teardown", "GridSearchCV")]
 
 
+def test_a_search_over_a_pipeline_of_the_network_alone_builds_scikit_learns_tree():
+    """A Pipeline's task tree has its steps: with callbacks, jaxnn's search runs scikit-learn's loop for any
+    pipeline, one of the network alone included (whose network otherwise trains in the population)."""
+    from sklearn.model_selection import GridSearchCV as SklearnGridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    trees = []
+    for search_type in (GridSearchCV, SklearnGridSearchCV):
+        recorder = Recorder()
+        search = search_type(Pipeline([("net", _network(max_iter=5))]), {"net__alpha": [1e-4, 1e-2]}, cv=2)
+        _quiet_fit(search.set_callbacks(recorder), X, Y)
+        trees.append([event[:5] for event in recorder.events])
+    assert ("end", "Pipeline", "fit") in {event[:3] for event in trees[0]}
+    assert trees[0] == trees[1]
+
+
 def test_fit_estimators_with_callbacks_gives_each_estimator_its_tree(monkeypatch):
     monkeypatch.setattr(engine, "CHUNK_SECONDS", 0.0)
     recorders = [Recorder(), Recorder()]

@@ -300,6 +300,11 @@ def test_fit_needs_a_key_and_hidden_layers_for_dropout_and_fit_many_one_row_per_
     params = engine.stacked([PARAMS, PARAMS])
     with pytest.raises(ValueError, match=r"dropout per member must have shape \(2, 2\) \(or \(2, 1\)"):
         jaxnn.fit_many(MODEL, params, X, Y, dropout=np.zeros((3, 2)), **FIT)
+    # one hidden layer: (P, 1) is the only shape, said once (it was "(2, 1) (or (2, 1): one rate per member ...)")
+    one_hidden = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3)))
+    pair = engine.stacked([one_hidden.init(jax.random.key(0), X.shape[1])] * 2)
+    with pytest.raises(ValueError, match=r"^dropout per member must have shape \(2, 1\), got \(2, 2\)$"):
+        jaxnn.fit_many(one_hidden, pair, X, Y, dropout=np.zeros((2, 2)), **FIT)
 
 
 @pytest.mark.parametrize(

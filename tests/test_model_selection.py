@@ -237,6 +237,44 @@ def test_a_second_search_over_new_grid_values_compiles_nothing(iris):
     assert compiled == []
 
 
+def test_a_pipeline_with_memory_puts_its_fitted_steps_before_the_network_as_in_sklearn(iris, tmp_path):
+    """With ``memory``, ``Pipeline`` fits clones of the steps before its last: the candidates' pipelines must
+    hold those (the unfitted originals made every score NaN), both where the steps are fitted once per fold
+    for candidates that leave them alone and where a candidate sets them.  Two steps before the network, as
+    a pipeline of one step fits that step itself."""
+    raw, _, y = iris
+    steps = [("centre", StandardScaler(with_std=False)), ("scale", StandardScaler()), ("net", network())]
+    pipe = Pipeline(steps, memory=str(tmp_path))
+    grid = [{"net__alpha": [1e-4, 0.1]}, {"centre__with_mean": [False]}]
+    ours, theirs, sizes = both(GridSearchCV, pipe, grid, raw, y, cv=3)
+    assert sizes == [3 * 3]
+    assert np.all(np.isfinite(ours.cv_results_["mean_test_score"]))
+    assert_same_search(ours, theirs, raw)
+
+
+@pytest.mark.parametrize(
+    ("before", "weighted"),
+    [([], False), ([], True), ([("skip", "passthrough")], True), ([("skip", None)], True)],
+    ids=["alone", "alone-weighted", "passthrough-weighted", "none-weighted"],
+)
+def test_a_pipeline_with_no_steps_before_the_network_trains_it_as_one_population_as_in_sklearn(iris, before, weighted):
+    """The network of ``Pipeline([("net", net)])`` (or after steps that pass X through) trains in the
+    population with its ``net__sample_weight``; the pipeline itself was handed to ``fit_estimators``
+    (fitted alone, and ``Pipeline.fit`` refused ``sample_weight``)."""
+    _, scaled, y = iris
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=y.size)
+    pipe = Pipeline([*before, ("net", network())])
+    grid = {"net__alpha": [1e-4, 0.1]}
+    fit_params = {"net__sample_weight": weight} if weighted else {}
+    with mock.patch.object(model_selection, "fit_estimators", wraps=model_selection.fit_estimators) as spy:
+        ours = GridSearchCV(pipe, grid, cv=3).fit(scaled, y, **fit_params)
+    ((networks, datasets),) = [call.args for call in spy.call_args_list]
+    assert [type(one) for one in networks] == [NeuralNetClassifier] * (2 * 3)
+    assert all(len(data) == (3 if weighted else 2) for data in datasets)
+    theirs = sklearn_model_selection.GridSearchCV(pipe, grid, cv=3).fit(scaled, y, **fit_params)
+    assert_same_search(ours, theirs, scaled)
+
+
 # --------------------------------------------------------------------------------------------------
 # scikit-learn's own search tests, with jaxnn's classes in place of scikit-learn's.
 

@@ -174,6 +174,15 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="cosine")
     with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="invscaling", power_t=-1.0)
+    # power_t is checked whatever the schedule (the constant one, which never reads it, took -5 and lists)
+    for power_t in (-5.0, [0.5, 0.5], np.full(P, np.inf)):
+        with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):
+            fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", power_t=power_t)
+    for value in (True, [True, False, True, False]):  # numpy would read True as 1.0
+        with pytest.raises(TypeError, match=r"must be one number or one per member \(4\), .*a bool is not a number"):
+            fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=value)
+        with pytest.raises(TypeError, match=r"must be one number or one per member \(4\), .*a bool is not a number"):
+            fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, l2=value)
 
 
 def test_groups_of_members_give_the_same_population():

@@ -413,8 +413,16 @@ BAD_INPUTS = {
     "zero-batch-size": ({"batch_size": 0, "key": KEY}, ValueError, r"batch_size must be a positive integer or None"),
     "negative-weight": ({"weight": -np.ones(30)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     "short-weight": ({"weight": np.ones(29)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
-    "zero-learning-rate": ({"optimizer": None, "learning_rate": 0.0}, ValueError, r"learning_rate must be a positive"),
-    "text-learning-rate": ({"optimizer": None, "learning_rate": "0.1"}, TypeError, r"learning_rate must be a number"),
+    "zero-learning-rate": (
+        {"optimizer": None, "learning_rate": 0.0},
+        ValueError,
+        r"learning_rate must be one finite number > 0 .*, got 0.0",
+    ),
+    "text-learning-rate": (
+        {"optimizer": None, "learning_rate": "0.1"},
+        TypeError,
+        r"learning_rate must be one number or one per member \(1\), got '0.1'",
+    ),
     "learning-rate-and-optimizer": (
         {"learning_rate": 0.5},
         ValueError,
@@ -465,6 +473,52 @@ def test_bad_input_is_a_clear_error(change, error, message):
     x, y = arguments.pop("x"), arguments.pop("y")
     with pytest.raises(error, match=message):
         jaxnn.fit(MODEL, PARAMS, x, y, **arguments)
+
+
+# Values fit and fit_many (one member) must take or refuse alike, with the same message: each is checked by one
+# function for both.  fit took learning_rate=True as a TypeError and fit_many as 1.0; both took l2=True, l2="0.5"
+# and, with the constant schedule, any power_t.
+SAME_CHECKS = {
+    "bool-learning-rate": (
+        {"learning_rate": True},
+        TypeError,
+        r"learning_rate must be one number .*, got True \(a bool",
+    ),
+    "numpy-bool-learning-rate": ({"learning_rate": np.True_}, TypeError, r"a bool is not a number here"),
+    "bool-in-learning-rates": ({"learning_rate": [True]}, TypeError, r"a bool is not a number here"),
+    "bool-array-learning-rate": ({"learning_rate": np.array([True])}, TypeError, r"a bool is not a number here"),
+    "text-learning-rate": ({"learning_rate": "0.1"}, TypeError, r"learning_rate must be one number .*, got '0.1'$"),
+    "negative-learning-rate": ({"learning_rate": -1.0}, ValueError, r"learning_rate must be one finite number > 0"),
+    "bool-l2": ({"l2": True}, TypeError, r"l2 must be one number .*, got True \(a bool is not a number here\)"),
+    "text-l2": ({"l2": "0.5"}, TypeError, r"l2 must be one number or one per member \(1\), got '0.5'$"),
+    "negative-power-t": ({"power_t": -5.0}, ValueError, r"power_t must be one finite number >= 0 .*, got -5.0"),
+    "two-power-ts": ({"power_t": [1.0, 2.0]}, ValueError, r"power_t must be .* one per member \(1\), got shape \(2,\)"),
+    "bool-power-t": ({"power_t": False}, TypeError, r"power_t must be one number .*, got False \(a bool"),
+    "nan-power-t-adaptive": ({"power_t": np.nan, "schedule": "adaptive"}, ValueError, r"power_t must be one finite"),
+    "numpy-numbers": ({"learning_rate": np.float32(0.2), "l2": np.int64(0), "power_t": np.float64(0.25)}, None, ""),
+    "bfloat16-rate": ({"learning_rate": jnp.bfloat16(0.25), "l2": jnp.zeros(1, jnp.bfloat16)}, None, ""),
+    "one-per-member": ({"learning_rate": [0.2], "l2": np.array([0.01]), "power_t": (0.5,)}, None, ""),
+}
+
+
+@pytest.mark.parametrize(("change", "error", "message"), SAME_CHECKS.values(), ids=SAME_CHECKS.keys())
+def test_fit_and_fit_many_take_and_refuse_the_same_values_with_the_same_message(change, error, message):
+    arguments = {"loss": LOSS, "epochs": 2, "optimizer": "sgd"} | change
+    calls = {
+        "fit": lambda: jaxnn.fit(MODEL, PARAMS, X, Y, **arguments),
+        "fit_many": lambda: jaxnn.fit_many(MODEL, jax.tree.map(lambda a: a[None], PARAMS), X, Y, **arguments),
+    }
+    if error is None:
+        fitted = calls["fit"]()
+        many = calls["fit_many"]()
+        np.testing.assert_allclose(many.params[0]["W"][0], fitted.params[0]["W"], rtol=1e-6, atol=1e-7)
+        return
+    messages = []
+    for call in calls.values():
+        with pytest.raises(error, match=message) as caught:
+            call()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,8 @@ folds are trained changes, and only where jaxnn can train them together:
   population training time (the ``fit_estimators`` call's wall time divided by the number of networks it
   trained); ``score_time`` is measured per fold as scikit-learn does.
 * ``n_jobs`` and ``pre_dispatch`` are accepted and ignored on this path (the population is the
-  parallelism); ``verbose > 0`` prints scikit-learn's one-line summary, not the per-fit lines.
+  parallelism); ``verbose > 0`` prints scikit-learn's one-line summary, not the per-fit ``[CV] END`` lines
+  that scikit-learn's ``verbose >= 2`` adds.
 
 Everything else runs scikit-learn's own loop unchanged (``super().fit``): another estimator, no ``y``, fit
 parameters other than the network's ``sample_weight`` (for a ``Pipeline``: ``<last step>__sample_weight``
@@ -104,10 +105,13 @@ _WEIGHT = "sample_weight"
 class _Layout(NamedTuple):
     """Where the jaxnn network sits in a candidate's estimator and which fit parameters go where.
 
-    ``preprocessing_steps`` is the number of ``Pipeline`` steps before the network (0: the estimator is the
-    network); ``weight_param`` is the fit parameter that carries the network's ``sample_weight``.
+    ``in_pipeline`` says whether the estimator is a ``Pipeline`` whose last step is the network (False: the
+    estimator is the network); ``preprocessing_steps`` is the number of ``Pipeline`` steps before the network
+    (0 when the estimator is the network, or a pipeline of the network alone); ``weight_param`` is the fit
+    parameter that carries the network's ``sample_weight``.
     """
 
+    in_pipeline: bool
     preprocessing_steps: int
     weight_param: str
 
@@ -126,7 +130,7 @@ def _population_layout(estimator, fit_param_names) -> _Layout | None:
     """
     names = set(fit_param_names)
     if _is_network(estimator):
-        return _Layout(0, _WEIGHT) if names <= {_WEIGHT} else None
+        return _Layout(False, 0, _WEIGHT) if names <= {_WEIGHT} else None
     if type(estimator) is not Pipeline or estimator.verbose or getattr(estimator, "transform_input", None):
         return None
     try:
@@ -139,7 +143,7 @@ def _population_layout(estimator, fit_param_names) -> _Layout | None:
     weight_param = f"{last_name}__{_WEIGHT}"
     if not all(name == weight_param or name.partition("__")[0] in preprocessing_names for name in names):
         return None
-    return _Layout(len(preprocessing), weight_param)
+    return _Layout(True, len(preprocessing), weight_param)
 
 
 class _FittedPreprocessing(NamedTuple):
@@ -162,16 +166,20 @@ def _network_data(
     estimator, layout: _Layout, X_train, y_train, fold_params: dict, fitted: _FittedPreprocessing | None = None
 ) -> tuple[NeuralNetClassifier | NeuralNetRegressor, tuple, _FittedPreprocessing | None]:
     """Fit the steps before the network on the training fold (as ``Pipeline.fit`` does), or take them already
-    ``fitted``; returns the network, the arguments of its ``fit`` — ``(X, y)`` or ``(X, y, sample_weight)`` —
-    and the fitted steps before it (None without any)."""
+    ``fitted``; returns the network (the estimator, or the pipeline's last step), the arguments of its ``fit``
+    — ``(X, y)`` or ``(X, y, sample_weight)`` — and the fitted steps before it (None without any)."""
     params = dict(fold_params)
     weight = params.pop(layout.weight_param, None)
-    if layout.preprocessing_steps == 0:
+    if not layout.in_pipeline:
         network, inputs = estimator, X_train
+    elif layout.preprocessing_steps == 0:  # Pipeline.fit fits its only step on X as it is
+        network, inputs = estimator.steps[-1][1], X_train
     else:
         if fitted is None:
             preprocessing = estimator[: layout.preprocessing_steps]  # shares the step objects with the pipeline
-            fitted = _FittedPreprocessing(preprocessing.steps, preprocessing.fit_transform(X_train, y_train, **params))
+            output = preprocessing.fit_transform(X_train, y_train, **params)
+            # Read the steps after fitting: with memory, fit_transform replaces them by fitted clones.
+            fitted = _FittedPreprocessing(preprocessing.steps, output)
         steps, inputs = fitted
         # With Pipeline(memory=...), fitting clones the steps: put the fitted ones into the pipeline.
         estimator.steps = [*steps, *estimator.steps[layout.preprocessing_steps :]]
@@ -290,7 +298,7 @@ class _PopulationSearchMixin:
             y is None
             or layout is None
             or (routing and fit_names)
-            or (layout.preprocessing_steps > 0 and callbacks_in_use(self))  # a pipeline's task tree: scikit-learn's
+            or (layout.in_pipeline and callbacks_in_use(self))  # a pipeline's task tree: scikit-learn's
         ):
             return super().fit(X, y, **params)
         # Drawn once, here (a RandomizedSearchCV's random_state may be a RandomState that each draw advances).
