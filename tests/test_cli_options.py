@@ -127,9 +127,11 @@ def csv_files(tmp_path):
         tmp_path / "index.csv", ["", "a", "b", "label"], [[i, *r[:3]] for i, r in enumerate(rows)]
     )
     files["unnamed"] = write_csv(tmp_path / "unnamed.csv", ["a", "Unnamed: 0", "label"], [r[:3] for r in rows])
-    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400")]:
+    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400"), ("na", "NA"), ("q", "?")]:
         bad = [[*row[:2], cell if i == 2 else row[3]] for i, row in enumerate(rows)]  # the 3rd data row: line 4
         files[f"target_{name}"] = write_csv(tmp_path / f"target_{name}.csv", ["a", "b", "y"], bad)
+    typo = [[*row[:2], "0.5x" if i == 2 else row[3]] for i, row in enumerate(rows)]
+    files["target_typo"] = write_csv(tmp_path / "target_typo.csv", ["a", "b", "y"], typo)
     labels = [[*row[:2], "" if i == 1 else row[2]] for i, row in enumerate(rows)]  # a text target, line 3 blank
     files["label_blank"] = write_csv(tmp_path / "label_blank.csv", ["a", "b", "label"], labels)
     return {**files, "missing": tmp_path / "nope.csv"}
@@ -175,6 +177,14 @@ BAD_INPUT = [
     (["--csv", "{target_nan}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'nan'; fill in"),
     (["--csv", "{target_inf}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '-inf'; fill"),
     (["--csv", "{target_huge}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '1e400'"),
+    # a missing-value marker was a class: a regression column became a classifier with a class per value
+    (["--csv", "{target_na}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'NA', a missing"),
+    (["--csv", "{target_q}", "--target", "y", "--epochs", "2"], "target column 'y' holds '?', a missing-value marker"),
+    (
+        ["--csv", "{target_typo}", "--target", "y", "--epochs", "2"],
+        "line 4, target column 'y' holds '0.5x' but its other cells are mostly numbers, read as regression; "
+        "regression needs numbers there (or use --task classification)",
+    ),
     (["--csv", "{label_blank}", "--target", "label", "--epochs", "2"], "line 3, target column 'label' holds ''"),
     (["--csv", "{missing}", "--target", "label"], "cannot read --csv"),
     (["--csv", "{good}"], "--csv and --target go together"),
