@@ -258,6 +258,24 @@ def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
     assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"] and (in_the_way / "inside").is_dir()
 
 
+def test_a_csv_at_the_name_of_a_file_the_run_writes_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    data = regression_csv(out / "history.csv", n=20)
+    (tmp_path / "link.csv").symlink_to(out / "metrics.json")
+    regression_csv(out / "metrics.json", n=20)
+    before = data.read_bytes()
+    for csv_file, written in [(data, "history.csv"), (tmp_path / "link.csv", "metrics.json")]:
+        for extra in [[], ["--overwrite"]]:
+            with pytest.raises(SystemExit) as exit_info:
+                train("--csv", csv_file, "--target", "price", "--epochs", "2", "--quiet", "--out", out, *extra)
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+            assert f"is the {written} that jaxnn-train writes in --out {out}, so the run would overwrite" in err
+    assert data.read_bytes() == before == (out / "metrics.json").read_bytes()
+    assert sorted(path.name for path in out.iterdir()) == ["history.csv", "metrics.json"]
+
+
 def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     path = tmp_path / "checkpoint.npz"

@@ -140,13 +140,19 @@ def _in_place(args: argparse.Namespace, out: Path) -> bool:
     return args.resume is not None and out.resolve() == resumed_checkpoint(args.resume).parent.resolve()
 
 
-def _check_out(args: argparse.Namespace, out: Path) -> None:
-    """Refuse an ``out`` where a file the run writes is a directory, and a fresh run into another run's checkpoints
-    without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
+def _check_out(args: argparse.Namespace, out: Path, csv: str | None) -> None:
+    """Refuse an ``out`` where a file the run writes is a directory or the ``csv`` it reads, and a fresh run into
+    another run's checkpoints without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
     in_the_way = run_files.directory_in_the_way(out)
     if in_the_way is not None:
         raise CliError(
             f"{in_the_way} is a directory, not a file {PROG} writes; move or rename it, or choose another --out"
+        )
+    data_file = None if csv is None else run_files.run_file_named(out, Path(csv))
+    if data_file is not None:
+        raise CliError(
+            f"the CSV file {csv} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
+            "overwrite its own data; move or rename the CSV file, or choose another --out"
         )
     if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
         raise CliError(
@@ -285,7 +291,7 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         lock = OutLock(out)
     with lock:
         if out is not None and runtime.main:
-            _check_out(args, out)
+            _check_out(args, out, options["csv"])
         before_training = _overwriting(args, runtime, out)
         if len(members) > 1:
             resumed = None if stored is None else (resumed_checkpoint(args.resume), stored)
