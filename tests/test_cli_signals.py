@@ -15,6 +15,7 @@ from cli_support import ROOT, arrays, environment, shell, train
 
 from jaxnn import checkpoint
 from jaxnn.cli.errors import CliError
+from jaxnn.cli.interrupts import REPEAT_SECONDS
 from jaxnn.cli.locking import LOCK_FILE, OutLock
 
 
@@ -53,13 +54,15 @@ def _wait_until_ready(process: subprocess.Popen) -> None:
     assert line == "ready\n", line + process.stderr.read()
 
 
-def _interrupt_after(process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False) -> None:
+def _interrupt_after(
+    process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False, gap: float = 0.05
+) -> None:
     if not ready:
         _wait_until_ready(process)
     time.sleep(delay)
     for _ in range(presses):
         process.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+        time.sleep(gap)
 
 
 DELAYS = (0.0, 0.2, 0.5, 1.0, 1.6, 2.5, 4.0)  # import, data, devices, first compile, training
@@ -140,7 +143,7 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     try:
         _wait_until_ready(process)
         _wait_for_cpu_seconds(process, 6.0)
-        _interrupt_after(process, 0.0, presses=2, ready=True)
+        _interrupt_after(process, 0.0, presses=2, ready=True, gap=REPEAT_SECONDS + 0.2)  # sooner: the same press
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
@@ -148,6 +151,33 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert "Ctrl-C: stopping at the next safe point (Ctrl-C again quits at once)" in err
     assert "Ctrl-C again: quitting at once; the last checkpoint written is kept" in err
     assert "Traceback" not in err
+
+
+# A signal sent to a process and to its process group at once (GNU timeout, Slurm): two deliveries, one request.
+TWICE_AT_ONCE = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    print("stopping", stop.pressed, flush=True)
+    time.sleep(REPEAT_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)  # a second request, later: quits at once
+    time.sleep(10)
+    print("still running", flush=True)
+"""
+
+
+def test_the_same_signal_twice_at_once_is_one_request():
+    done = subprocess.run(
+        [sys.executable, "-c", TWICE_AT_ONCE], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 143 and done.stdout == "stopping True\n", done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "jaxnn-train: SIGTERM: stopping at the next safe point (a second signal quits at once)",
+        "jaxnn-train: SIGTERM again: quitting at once; the last checkpoint written is kept",
+    ], done.stderr
 
 
 @pytest.mark.slow
