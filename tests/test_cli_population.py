@@ -240,12 +240,15 @@ def test_single_values_are_a_single_run(tmp_path):
 
 def test_the_best_member_continues_alone_from_its_checkpoint_in_its_own_out(grid_run, tmp_path, capsys):
     best = grid_run / "checkpoint.npz"
-    with pytest.raises(SystemExit) as exit_info:
-        train("--resume", best, "--epochs", "32")
-    assert exit_info.value.code == 2
-    assert f"{grid_run} holds a population run; continuing its best member alone from {best}" in (
-        capsys.readouterr().err
-    )
+    before = {path.name: path.read_bytes() for path in grid_run.iterdir()}
+    for out in [[], ["--out", grid_run], ["--out", grid_run / "." / "x" / ".."]]:  # the population's own --out too
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", best, "--epochs", "32", *out)
+        assert exit_info.value.code == 2
+        assert f"{grid_run} holds a population run; continuing its best member alone from {best}" in (
+            capsys.readouterr().err
+        )
+    assert {path.name: path.read_bytes() for path in grid_run.iterdir()} == before
     assert train("--resume", best, "--epochs", "32", "--quiet", "--out", tmp_path / "best") == 0
     config = checkpoint.read_config(tmp_path / "best" / "checkpoint.npz")
     assert config["epoch"] == 32 and "population" not in metrics(tmp_path / "best")

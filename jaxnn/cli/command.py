@@ -123,16 +123,18 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 def _output_directory(args: argparse.Namespace) -> Path | None:
     """``--out``, else the directory of the checkpoint ``--resume`` continues (a population's best member,
-    continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own)."""
-    if args.out is not None or args.resume is None:
+    continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own, not the population's)."""
+    if args.resume is None:
         return args.out
     path = resumed_checkpoint(args.resume)
-    if path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists():
+    out = path.parent if args.out is None else args.out
+    population = path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists()
+    if population and out.resolve() == path.parent.resolve():
         raise CliError(
             f"{path.parent} holds a population run; continuing its best member alone from {path} writes another "
             "run's files: give it its own --out"
         )
-    return path.parent
+    return out
 
 
 def _in_place(args: argparse.Namespace, out: Path) -> bool:
