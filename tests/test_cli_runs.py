@@ -1,5 +1,8 @@
 """jaxnn-train end to end: every bundled dataset, what a person sees, the files, resume, regression and divergence."""
 
+import errno
+import io
+import os
 import runpy
 import sys
 
@@ -127,6 +130,32 @@ def test_without_tqdm_a_terminal_gets_lines(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     assert train("--epochs", "5") == 0
     assert "epoch 5/5  loss" in capsys.readouterr().out
+
+
+class _ClosedPipe(io.TextIOBase):
+    """stdout after its reader went away (jaxnn-train ... | head): every write is a BrokenPipeError."""
+
+    def __init__(self, descriptor: int):
+        self.descriptor = descriptor
+
+    def write(self, text):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def fileno(self):
+        return self.descriptor
+
+
+def test_a_closed_stdout_checkpoints_and_ends_quietly(tmp_path, capsys, monkeypatch):
+    descriptor = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
+    try:
+        with monkeypatch.context() as patches:
+            patches.setattr(sys, "stdout", _ClosedPipe(descriptor))
+            assert train("--epochs", "500", "--checkpoint-seconds", "1000", "--out", tmp_path / "run") == 1
+    finally:
+        os.close(descriptor)
+    assert capsys.readouterr().err == ""  # was a BrokenPipeError traceback, with no checkpoint of these epochs
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["epoch"] == 50  # the first progress line
+    assert train("--resume", tmp_path / "run", "--quiet") == 0
 
 
 def test_without_matplotlib_plots_are_skipped_with_one_line(tmp_path, capsys, monkeypatch):

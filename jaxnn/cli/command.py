@@ -328,6 +328,12 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except DiskFull as full:
         print(full.message, file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head), after a checkpoint: stop quietly,
+        # as Python's docs advise (an OSError: before that clause, or this one is never reached)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED
     except OSError as error:
         if not is_disk_full(error):
             raise
@@ -341,6 +347,3 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except KeyboardInterrupt:  # only where Ctrl-C could not be made a flag (outside the main thread)
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head): stop quietly, as Python's docs advise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
