@@ -167,6 +167,44 @@ def test_without_matplotlib_plots_are_skipped_with_one_line(tmp_path, capsys, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.csv", "metrics.json"]
 
 
+def test_plots_show_class_names_and_file_names_literally(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: (drawn.append(figure), savefig(figure, *a, **k)))
+    rows = [[i, i % 3, "$^$" if i % 2 else "cheap $5-$10"] for i in range(20)]  # "$^$": a math-text syntax error
+    csv_file = write_csv(tmp_path / os.fsdecode(b"bad\xffname.csv"), ["a", "b", "label"], rows)  # not UTF-8
+    assert train("--csv", csv_file, "--target", "label", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err and "bad\\xffname.csv: 2-10 relu" in captured.out  # as stderr shows it
+    assert all((tmp_path / "run" / name).read_bytes().startswith(PNG) for name in ("loss.png", "confusion.png"))
+    confusion = drawn[-1].axes[0]
+    texts = [*confusion.get_xticklabels(), *confusion.get_yticklabels(), confusion.title]
+    assert [text.get_text() for text in texts[:2]] == ["$^$", "cheap $5-$10"]
+    assert texts[-1].get_text().startswith("bad\\xffname.csv: test accuracy")
+    assert not any(text.get_parse_math() for text in texts)
+
+
+def test_a_plot_that_cannot_be_drawn_is_a_warning_and_the_results_are_kept(tmp_path, capsys, monkeypatch):
+    def fails(figure, *args, **kwargs):
+        raise ValueError("Unknown symbol\n  at line 1")
+
+    monkeypatch.setattr("matplotlib.figure.Figure.savefig", fails)
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"jaxnn-train: warning: {name} was not drawn (ValueError: Unknown symbol at line 1); every other file was "
+        "written"
+        for name in ("loss.png", "confusion.png")
+    ]
+    assert "wrote" in captured.out and sorted(path.name for path in tmp_path.iterdir()) == [
+        "checkpoint.npz",
+        "history.csv",
+        "metrics.json",
+    ]
+
+
 def test_chunks_end_on_every_checkpoint():
     for epochs in range(1, 120):
         assert training.progress_step(epochs, None) == max(1, -(-epochs // training.PROGRESS_UPDATES))
