@@ -97,6 +97,27 @@ def test_resume_checks_the_options_stored_in_the_checkpoint(iris_run, tmp_path, 
     assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == 2  # nothing was trained or written
 
 
+CORRUPT_STATE = [
+    ({"seconds": "abc"}, "its seconds ('abc') is not a number of seconds"),  # was a TypeError after a chunk
+    ({"total_seconds": [1]}, "its total_seconds ([1]) is not a number of seconds"),
+    ({"seconds": -1.0}, "its seconds (-1.0) is not a number of seconds"),
+    ({"seconds": True}, "its seconds (True) is not a number of seconds"),
+    ({"diverged": "no"}, "its diverged flag ('no') is not one jaxnn-train writes"),  # reported a divergence
+    ({"diverged": True}, "its diverged flag (True) is not one jaxnn-train writes (false or true, and never true"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), CORRUPT_STATE, ids=[repr(c) for c, _ in CORRUPT_STATE])
+def test_resume_checks_the_state_stored_in_the_checkpoint(iris_run, tmp_path, capsys, changes, message):
+    run = with_config(iris_run, tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "3", "--quiet")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{run / 'checkpoint.npz'} is corrupt: {message}" in lines[0], lines
+    assert sorted(path.name for path in run.iterdir()) == ["checkpoint.npz"]  # nothing was trained or written
+
+
 def test_every_run_option_has_a_flag_and_a_typed_check():
     parser = options.build_parser()
     flags = {flag for action in parser._actions for flag in action.option_strings}

@@ -83,6 +83,7 @@ __all__ = [
     "settled_options",
     "split_scores",
     "stored_lbfgs_state",
+    "stored_times",
     "train",
     "with_held_out",
     "write_or_say_disk_full",
@@ -298,7 +299,13 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     losses = extras.get("held_out_losses", np.zeros(0)).astype(float)
     if epochs.shape != losses.shape or epochs.ndim != 1:
         raise checkpoint.CheckpointError(f"{path} is corrupt: its held-out loss curve is malformed")
-    seconds = saved.config.get("seconds", 0.0)
+    seconds, total_seconds = stored_times(path, saved.config)
+    diverged = saved.config.get("diverged", False)
+    if not isinstance(diverged, bool) or (diverged and path.name == CHECKPOINT_FILE):
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: its diverged flag ({diverged!r}) is not one {PROG} writes "
+            f"(false or true, and never true in a {CHECKPOINT_FILE})"
+        )
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
@@ -313,12 +320,23 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         epochs,
         losses,
         seconds,
-        saved.config.get("total_seconds", seconds),
-        saved.config.get("diverged", False),
+        total_seconds,
+        diverged,
         stopped,
         minimisation,
     )
     return state, saved.key, saved.config
+
+
+def stored_times(path: Path, config: dict[str, Any]) -> tuple[float, float]:
+    """``(seconds, total_seconds)`` stored in the config of the checkpoint at ``path`` (0 where absent, as in a
+    checkpoint from an older jaxnn-train); a value that is not a number of seconds is a :class:`CheckpointError`."""
+    seconds = config.get("seconds", 0.0)
+    times = (seconds, config.get("total_seconds", seconds))
+    for name, value in zip(("seconds", "total_seconds"), times, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise checkpoint.CheckpointError(f"{path} is corrupt: its {name} ({value!r}) is not a number of seconds")
+    return float(times[0]), float(times[1])
 
 
 _LBFGS_PREFIX = "lbfgs."  # the checkpoint extras that hold an lbfgs run's LbfgsState
