@@ -1,7 +1,9 @@
 """jaxnn-train as a process among others: Ctrl-C at any moment, and one writer per output directory."""
 
+import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -256,6 +258,18 @@ def test_a_held_lock_refuses_a_second_holder(tmp_path):
         pass
 
 
+def test_a_directory_at_the_lock_files_name_is_one_line(tmp_path, capsys):
+    (tmp_path / LOCK_FILE / "inside").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", tmp_path)  # was an IsADirectoryError traceback
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert (
+        f"{tmp_path / LOCK_FILE} is a directory, not the lock file jaxnn-train keeps there; move or rename" in lines[0]
+    )
+    assert [path.name for path in tmp_path.iterdir()] == [LOCK_FILE]
+
+
 # --- SIGTERM and SIGHUP: a scheduler or a closed terminal stops a run as Ctrl-C does ------------------------
 
 
@@ -402,6 +416,38 @@ def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_pa
 
 
 # --- a full disk, a directory that cannot be written ------------------------------------------------------
+
+
+def test_a_write_error_while_training_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    out, calls, write = tmp_path / "run", [], checkpoint.write_atomically
+
+    def out_removed_after_the_first_checkpoint(path, contents):
+        calls.append(path)
+        if len(calls) == 2:
+            shutil.rmtree(out)  # rm -rf DIR while the run trains
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", out_removed_after_the_first_checkpoint)
+    assert train("--epochs", "200", "--checkpoint-every", "50", "--quiet", "--out", out) == 1  # was a traceback
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: could not write checkpoint at epoch 100 (the directory {out} does not exist; create it "
+        "first); no earlier checkpoint is there"
+    ]
+
+
+def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    write = checkpoint.write_atomically
+
+    def read_only_metrics(path, contents):
+        if path.name == "metrics.json":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", read_only_metrics)
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: could not write {tmp_path / 'metrics.json'} (Permission denied); the run stopped"
+    ]
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ from jaxnn.cli.errors import (
     EXIT_OK,
     PROG,
     CliError,
-    DiskFull,
     Interrupted,
+    WriteFailed,
     is_disk_full,
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status
@@ -325,8 +325,8 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return _execute_parsed(args, stop)
     except (CliError, checkpoint.CheckpointError) as error:
         parser.error(str(error))
-    except DiskFull as full:
-        print(full.message, file=sys.stderr)
+    except WriteFailed as failed:
+        print(failed.message, file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head), after a checkpoint: stop quietly,
         # as Python's docs advise (an OSError: before that clause, or this one is never reached)
@@ -334,10 +334,12 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_FAILED
-    except OSError as error:
-        if not is_disk_full(error):
-            raise
-        print(f"{PROG}: the disk is full: could not write {error.filename or 'a file'}", file=sys.stderr)
+    except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
+        where = error.filename or "a file"
+        if is_disk_full(error):
+            print(f"{PROG}: the disk is full: could not write {where}", file=sys.stderr)
+        else:
+            print(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped", file=sys.stderr)
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:

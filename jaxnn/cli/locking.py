@@ -39,7 +39,15 @@ class OutLock:
         if fcntl is None:
             return self
         while self._descriptor is None:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except IsADirectoryError:
+                raise CliError(
+                    f"{self.path} is a directory, not the lock file {PROG} keeps there; move or rename it, "
+                    "or choose another --out"
+                ) from None
+            except OSError as error:
+                raise CliError(f"cannot take the lock {self.path}: {error.strerror or error}") from None
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -27,7 +27,7 @@ import numpy as np
 
 from jaxnn import checkpoint
 from jaxnn.cli.options import MEMBER_OPTIONS
-from jaxnn.cli.training import RunSetup, stored_times, write_or_say_disk_full
+from jaxnn.cli.training import RunSetup, stored_times, write_or_say_why
 
 __all__ = ["POPULATION_CHECKPOINT", "load", "population_config", "save"]
 
@@ -94,7 +94,7 @@ def save(out: Path, setups: list[RunSetup], options: dict[str, Any], members) ->
             "held_out_losses": _padded([p[:, 1] for p in points], width, np.float64),
         },
     )
-    write_or_say_disk_full(path, "epoch", members.epoch, write, "population checkpoint")
+    write_or_say_why(path, "epoch", members.epoch, write, "population checkpoint")
     return path
 
 

@@ -41,7 +41,7 @@ import optax
 from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, CliError, DiskFull, is_disk_full
+from jaxnn.cli.errors import PROG, CliError, WriteFailed, is_disk_full
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
@@ -86,7 +86,7 @@ __all__ = [
     "stored_times",
     "train",
     "with_held_out",
-    "write_or_say_disk_full",
+    "write_or_say_why",
 ]
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -449,25 +449,25 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
     write = partial(_save, setup, state, path, config)
-    write_or_say_disk_full(path, unit(setup.options["optimizer"]), state.epoch, write)
+    write_or_say_why(path, unit(setup.options["optimizer"]), state.epoch, write)
     return path
 
 
-def write_or_say_disk_full(
-    path: Path, what: str, epoch: int, write: Callable[[], None], name: str = "checkpoint"
-) -> None:
-    """``write()`` the checkpoint at ``path`` (of ``what``, epoch or iteration, ``epoch``); a full disk becomes
-    :class:`DiskFull`, whose line says which checkpoint the failed write left (the one written before, if any)."""
+def write_or_say_why(path: Path, what: str, epoch: int, write: Callable[[], None], name: str = "checkpoint") -> None:
+    """``write()`` the checkpoint at ``path`` (of ``what``, epoch or iteration, ``epoch``); a write error (a full
+    disk, ``--out`` removed, a read-only file system) becomes :class:`WriteFailed`, whose line says why and which
+    checkpoint the failed write left (the one written before, if any)."""
     try:
         write()
     except OSError as error:
-        if not is_disk_full(error):
-            raise
         try:
             kept = f"the {name} of {what} {checkpoint.read_config(path)['epoch']} is kept"
         except (OSError, checkpoint.CheckpointError):
             kept = "no earlier checkpoint is there"
-        raise DiskFull(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
+        if is_disk_full(error):
+            raise WriteFailed(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
+        reason = error.strerror or str(error)
+        raise WriteFailed(f"{PROG}: could not write {name} at {what} {epoch} ({reason}); {kept}") from None
 
 
 def _save(setup: RunSetup, state: TrainState, path: Path, config: dict[str, Any]) -> None:
