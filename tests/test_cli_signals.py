@@ -270,6 +270,19 @@ def test_a_directory_at_the_lock_files_name_is_one_line(tmp_path, capsys):
     assert [path.name for path in tmp_path.iterdir()] == [LOCK_FILE]
 
 
+def test_a_link_at_the_lock_files_name_is_refused_and_not_followed(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / LOCK_FILE).symlink_to(victim)  # was followed: the victim held the run's PID
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", tmp_path / "run")
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{tmp_path / 'run' / LOCK_FILE} is a symbolic link, not the lock file jaxnn-train keeps there" in lines[0]
+    assert victim.read_text() == "precious"
+
+
 # --- SIGTERM and SIGHUP: a scheduler or a closed terminal stops a run as Ctrl-C does ------------------------
 
 
