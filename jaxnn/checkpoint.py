@@ -91,6 +91,10 @@ class Checkpoint(NamedTuple):
 def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(file)`` on ``<path>.tmp``, fsync it, then rename it over ``path``.
 
+    ``<path>.tmp`` is created anew, never opened through a link (whatever is at that name, a killed run's file
+    or a link, is removed first), and the rename replaces a link at ``path`` rather than what it points to: no
+    file outside the directory is written.
+
     Until the rename, ``path`` keeps its old content; if ``write`` fails or the process is
     interrupted, the temporary file is removed and the exception goes on.
     """
@@ -102,8 +106,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"the directory {path.parent} does not exist; create it first")
     temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)  # a stale one (a killed run's), or a link: removed, not what it points to
     try:
-        with open(temporary, "wb") as file:
+        # a new file, never through a link (O_EXCL refuses any name that exists, a link made since included)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(temporary, flags, 0o666), "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())

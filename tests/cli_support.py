@@ -78,12 +78,13 @@ def regression_csv(path: Path, n: int = 200, scale: float = 1.0) -> Path:
     return write_csv(path, ["a", "b", "price"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
 
 
-def with_config(source: Path, destination: Path, **changes) -> Path:
-    """A copy of ``source``'s checkpoint whose stored config has ``changes`` (DELETE removes one), still loadable.
+def with_config(source: Path, destination: Path, file: str = "checkpoint.npz", **changes) -> Path:
+    """A copy of ``source``'s checkpoint ``file`` whose stored config has ``changes`` (DELETE removes one), still
+    loadable.
 
     The checksum covers the arrays, not the config, so the arrays are written back unchanged.
     """
-    with np.load(source / "checkpoint.npz", allow_pickle=False) as archive:
+    with np.load(source / file, allow_pickle=False) as archive:
         entries = {name: archive[name] for name in archive.files}
     meta = json.loads(entries.pop("meta").tobytes())
     for name, value in changes.items():
@@ -94,7 +95,7 @@ def with_config(source: Path, destination: Path, **changes) -> Path:
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
     destination.mkdir(parents=True, exist_ok=True)
-    (destination / "checkpoint.npz").write_bytes(buffer.getvalue())
+    (destination / file).write_bytes(buffer.getvalue())
     return destination
 
 

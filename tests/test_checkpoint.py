@@ -122,6 +122,19 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
     assert not (tmp_path / "checkpoint.npz.tmp").exists()
 
 
+def test_a_link_or_a_stale_file_at_the_temporary_name_is_replaced_not_written_through(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json.tmp").symlink_to(victim)  # was written through: victim overwritten
+    (tmp_path / "run" / "history.csv.tmp").write_text("a killed run's")
+    for name in ("metrics.json", "history.csv"):
+        checkpoint.write_atomically(tmp_path / "run" / name, lambda file: file.write(b"new"))
+    assert victim.read_text() == "precious"
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["history.csv", "metrics.json"]
+    assert all(not path.is_symlink() and path.read_bytes() == b"new" for path in (tmp_path / "run").iterdir())
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import io, sys, time

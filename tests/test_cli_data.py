@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from jaxnn import checkpoint
 from jaxnn.cli import data
+from jaxnn.cli.errors import CliError
 
 
 def test_csv_with_text_labels_trains_exactly_like_the_bundled_dataset(tmp_path):
@@ -39,6 +40,12 @@ def test_target_kind_is_read_from_the_column():
     many = [str(i) for i in range(data.MAX_AUTO_CLASSES + 1)]
     assert data.csv_targets(many, list(range(len(many))), None, path, "y")[0] == "regression"
     assert data.csv_targets(many, list(range(len(many))), "classification", path, "y")[0] == "classification"
+    # text with a few numbers is classification; numbers with a few text cells are read by their numbers
+    assert data.csv_targets(["a", "b", "1.5"], [2, 3, 4], None, path, "y")[0] == "classification"
+    assert data.csv_targets(["0", "1", "1", "x"], [2, 3, 4, 5], None, path, "y")[0] == "classification"
+    with pytest.raises(CliError, match="line 4, target column 'y' holds 'x' but its other cells are mostly numbers"):
+        data.csv_targets(["0.5", "1.25", "x", "3"], [2, 3, 4, 5], None, path, "y")
+    assert data.csv_targets(["0.5", "1.25", "x"], [2, 3, 4], "classification", path, "y")[0] == "classification"
 
 
 @pytest.mark.parametrize(

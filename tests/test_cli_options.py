@@ -97,6 +97,27 @@ def test_resume_checks_the_options_stored_in_the_checkpoint(iris_run, tmp_path, 
     assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == 2  # nothing was trained or written
 
 
+CORRUPT_STATE = [
+    ({"seconds": "abc"}, "its seconds ('abc') is not a number of seconds"),  # was a TypeError after a chunk
+    ({"total_seconds": [1]}, "its total_seconds ([1]) is not a number of seconds"),
+    ({"seconds": -1.0}, "its seconds (-1.0) is not a number of seconds"),
+    ({"seconds": True}, "its seconds (True) is not a number of seconds"),
+    ({"diverged": "no"}, "its diverged flag ('no') is not one jaxnn-train writes"),  # reported a divergence
+    ({"diverged": True}, "its diverged flag (True) is not one jaxnn-train writes (false or true, and never true"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), CORRUPT_STATE, ids=[repr(c) for c, _ in CORRUPT_STATE])
+def test_resume_checks_the_state_stored_in_the_checkpoint(iris_run, tmp_path, capsys, changes, message):
+    run = with_config(iris_run, tmp_path / "run", **changes)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "3", "--quiet")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{run / 'checkpoint.npz'} is corrupt: {message}" in lines[0], lines
+    assert sorted(path.name for path in run.iterdir()) == ["checkpoint.npz"]  # nothing was trained or written
+
+
 def test_every_run_option_has_a_flag_and_a_typed_check():
     parser = options.build_parser()
     flags = {flag for action in parser._actions for flag in action.option_strings}
@@ -127,9 +148,11 @@ def csv_files(tmp_path):
         tmp_path / "index.csv", ["", "a", "b", "label"], [[i, *r[:3]] for i, r in enumerate(rows)]
     )
     files["unnamed"] = write_csv(tmp_path / "unnamed.csv", ["a", "Unnamed: 0", "label"], [r[:3] for r in rows])
-    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400")]:
+    for name, cell in [("blank", ""), ("nan", "nan"), ("inf", "-inf"), ("huge", "1e400"), ("na", "NA"), ("q", "?")]:
         bad = [[*row[:2], cell if i == 2 else row[3]] for i, row in enumerate(rows)]  # the 3rd data row: line 4
         files[f"target_{name}"] = write_csv(tmp_path / f"target_{name}.csv", ["a", "b", "y"], bad)
+    typo = [[*row[:2], "0.5x" if i == 2 else row[3]] for i, row in enumerate(rows)]
+    files["target_typo"] = write_csv(tmp_path / "target_typo.csv", ["a", "b", "y"], typo)
     labels = [[*row[:2], "" if i == 1 else row[2]] for i, row in enumerate(rows)]  # a text target, line 3 blank
     files["label_blank"] = write_csv(tmp_path / "label_blank.csv", ["a", "b", "label"], labels)
     return {**files, "missing": tmp_path / "nope.csv"}
@@ -175,6 +198,14 @@ BAD_INPUT = [
     (["--csv", "{target_nan}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'nan'; fill in"),
     (["--csv", "{target_inf}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '-inf'; fill"),
     (["--csv", "{target_huge}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '1e400'"),
+    # a missing-value marker was a class: a regression column became a classifier with a class per value
+    (["--csv", "{target_na}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'NA', a missing"),
+    (["--csv", "{target_q}", "--target", "y", "--epochs", "2"], "target column 'y' holds '?', a missing-value marker"),
+    (
+        ["--csv", "{target_typo}", "--target", "y", "--epochs", "2"],
+        "line 4, target column 'y' holds '0.5x' but its other cells are mostly numbers, read as regression; "
+        "regression needs numbers there (or use --task classification)",
+    ),
     (["--csv", "{label_blank}", "--target", "label", "--epochs", "2"], "line 3, target column 'label' holds ''"),
     (["--csv", "{missing}", "--target", "label"], "cannot read --csv"),
     (["--csv", "{good}"], "--csv and --target go together"),

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train, write_csv
+from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train, with_config, write_csv
 
 from jaxnn import checkpoint
 from jaxnn.cli import options, run_files
@@ -238,14 +238,26 @@ def test_single_values_are_a_single_run(tmp_path):
     assert not (tmp_path / "given" / "population.csv").exists() and "population" not in metrics(tmp_path / "given")
 
 
+def test_a_population_checkpoint_with_a_bad_time_is_one_line(grid_run, tmp_path, capsys):
+    run = with_config(grid_run, tmp_path / "run", file="population.npz", seconds="abc")  # was a ValueError
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "32", "--quiet")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{run / 'population.npz'} is corrupt: its seconds ('abc') is not a number of seconds" in lines[0]
+
+
 def test_the_best_member_continues_alone_from_its_checkpoint_in_its_own_out(grid_run, tmp_path, capsys):
     best = grid_run / "checkpoint.npz"
-    with pytest.raises(SystemExit) as exit_info:
-        train("--resume", best, "--epochs", "32")
-    assert exit_info.value.code == 2
-    assert f"{grid_run} holds a population run; continuing its best member alone from {best}" in (
-        capsys.readouterr().err
-    )
+    before = {path.name: path.read_bytes() for path in grid_run.iterdir()}
+    for out in [[], ["--out", grid_run], ["--out", grid_run / "." / "x" / ".."]]:  # the population's own --out too
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", best, "--epochs", "32", *out)
+        assert exit_info.value.code == 2
+        assert f"{grid_run} holds a population run; continuing its best member alone from {best}" in (
+            capsys.readouterr().err
+        )
+    assert {path.name: path.read_bytes() for path in grid_run.iterdir()} == before
     assert train("--resume", best, "--epochs", "32", "--quiet", "--out", tmp_path / "best") == 0
     config = checkpoint.read_config(tmp_path / "best" / "checkpoint.npz")
     assert config["epoch"] == 32 and "population" not in metrics(tmp_path / "best")

@@ -1,5 +1,8 @@
 """jaxnn-train end to end: every bundled dataset, what a person sees, the files, resume, regression and divergence."""
 
+import errno
+import io
+import os
 import runpy
 import sys
 
@@ -129,6 +132,32 @@ def test_without_tqdm_a_terminal_gets_lines(capsys, monkeypatch):
     assert "epoch 5/5  loss" in capsys.readouterr().out
 
 
+class _ClosedPipe(io.TextIOBase):
+    """stdout after its reader went away (jaxnn-train ... | head): every write is a BrokenPipeError."""
+
+    def __init__(self, descriptor: int):
+        self.descriptor = descriptor
+
+    def write(self, text):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def fileno(self):
+        return self.descriptor
+
+
+def test_a_closed_stdout_checkpoints_and_ends_quietly(tmp_path, capsys, monkeypatch):
+    descriptor = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
+    try:
+        with monkeypatch.context() as patches:
+            patches.setattr(sys, "stdout", _ClosedPipe(descriptor))
+            assert train("--epochs", "500", "--checkpoint-seconds", "1000", "--out", tmp_path / "run") == 1
+    finally:
+        os.close(descriptor)
+    assert capsys.readouterr().err == ""  # was a BrokenPipeError traceback, with no checkpoint of these epochs
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["epoch"] == 50  # the first progress line
+    assert train("--resume", tmp_path / "run", "--quiet") == 0
+
+
 def test_without_matplotlib_plots_are_skipped_with_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
@@ -136,6 +165,44 @@ def test_without_matplotlib_plots_are_skipped_with_one_line(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["jaxnn-train: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.csv", "metrics.json"]
+
+
+def test_plots_show_class_names_and_file_names_literally(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: (drawn.append(figure), savefig(figure, *a, **k)))
+    rows = [[i, i % 3, "$^$" if i % 2 else "cheap $5-$10"] for i in range(20)]  # "$^$": a math-text syntax error
+    csv_file = write_csv(tmp_path / os.fsdecode(b"bad\xffname.csv"), ["a", "b", "label"], rows)  # not UTF-8
+    assert train("--csv", csv_file, "--target", "label", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err and "bad\\xffname.csv: 2-10 relu" in captured.out  # as stderr shows it
+    assert all((tmp_path / "run" / name).read_bytes().startswith(PNG) for name in ("loss.png", "confusion.png"))
+    confusion = drawn[-1].axes[0]
+    texts = [*confusion.get_xticklabels(), *confusion.get_yticklabels(), confusion.title]
+    assert [text.get_text() for text in texts[:2]] == ["$^$", "cheap $5-$10"]
+    assert texts[-1].get_text().startswith("bad\\xffname.csv: test accuracy")
+    assert not any(text.get_parse_math() for text in texts)
+
+
+def test_a_plot_that_cannot_be_drawn_is_a_warning_and_the_results_are_kept(tmp_path, capsys, monkeypatch):
+    def fails(figure, *args, **kwargs):
+        raise ValueError("Unknown symbol\n  at line 1")
+
+    monkeypatch.setattr("matplotlib.figure.Figure.savefig", fails)
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"jaxnn-train: warning: {name} was not drawn (ValueError: Unknown symbol at line 1); every other file was "
+        "written"
+        for name in ("loss.png", "confusion.png")
+    ]
+    assert "wrote" in captured.out and sorted(path.name for path in tmp_path.iterdir()) == [
+        "checkpoint.npz",
+        "history.csv",
+        "metrics.json",
+    ]
 
 
 def test_chunks_end_on_every_checkpoint():
@@ -256,6 +323,24 @@ def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"] and (in_the_way / "inside").is_dir()
+
+
+def test_a_csv_at_the_name_of_a_file_the_run_writes_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    data = regression_csv(out / "history.csv", n=20)
+    (tmp_path / "link.csv").symlink_to(out / "metrics.json")
+    regression_csv(out / "metrics.json", n=20)
+    before = data.read_bytes()
+    for csv_file, written in [(data, "history.csv"), (tmp_path / "link.csv", "metrics.json")]:
+        for extra in [[], ["--overwrite"]]:
+            with pytest.raises(SystemExit) as exit_info:
+                train("--csv", csv_file, "--target", "price", "--epochs", "2", "--quiet", "--out", out, *extra)
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+            assert f"is the {written} that jaxnn-train writes in --out {out}, so the run would overwrite" in err
+    assert data.read_bytes() == before == (out / "metrics.json").read_bytes()
+    assert sorted(path.name for path in out.iterdir()) == ["history.csv", "metrics.json"]
 
 
 def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):

@@ -1,7 +1,9 @@
 """jaxnn-train as a process among others: Ctrl-C at any moment, and one writer per output directory."""
 
+import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ from cli_support import ROOT, arrays, environment, shell, train
 
 from jaxnn import checkpoint
 from jaxnn.cli.errors import CliError
+from jaxnn.cli.interrupts import REPEAT_SECONDS
 from jaxnn.cli.locking import LOCK_FILE, OutLock
 
 
@@ -53,13 +56,15 @@ def _wait_until_ready(process: subprocess.Popen) -> None:
     assert line == "ready\n", line + process.stderr.read()
 
 
-def _interrupt_after(process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False) -> None:
+def _interrupt_after(
+    process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False, gap: float = 0.05
+) -> None:
     if not ready:
         _wait_until_ready(process)
     time.sleep(delay)
     for _ in range(presses):
         process.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+        time.sleep(gap)
 
 
 DELAYS = (0.0, 0.2, 0.5, 1.0, 1.6, 2.5, 4.0)  # import, data, devices, first compile, training
@@ -140,7 +145,7 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     try:
         _wait_until_ready(process)
         _wait_for_cpu_seconds(process, 6.0)
-        _interrupt_after(process, 0.0, presses=2, ready=True)
+        _interrupt_after(process, 0.0, presses=2, ready=True, gap=REPEAT_SECONDS + 0.2)  # sooner: the same press
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
@@ -148,6 +153,33 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert "Ctrl-C: stopping at the next safe point (Ctrl-C again quits at once)" in err
     assert "Ctrl-C again: quitting at once; the last checkpoint written is kept" in err
     assert "Traceback" not in err
+
+
+# A signal sent to a process and to its process group at once (GNU timeout, Slurm): two deliveries, one request.
+TWICE_AT_ONCE = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    print("stopping", stop.pressed, flush=True)
+    time.sleep(REPEAT_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)  # a second request, later: quits at once
+    time.sleep(10)
+    print("still running", flush=True)
+"""
+
+
+def test_the_same_signal_twice_at_once_is_one_request():
+    done = subprocess.run(
+        [sys.executable, "-c", TWICE_AT_ONCE], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 143 and done.stdout == "stopping True\n", done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "jaxnn-train: SIGTERM: stopping at the next safe point (a second signal quits at once)",
+        "jaxnn-train: SIGTERM again: quitting at once; the last checkpoint written is kept",
+    ], done.stderr
 
 
 @pytest.mark.slow
@@ -224,6 +256,31 @@ def test_a_held_lock_refuses_a_second_holder(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
     with OutLock(tmp_path):  # released: free again
         pass
+
+
+def test_a_directory_at_the_lock_files_name_is_one_line(tmp_path, capsys):
+    (tmp_path / LOCK_FILE / "inside").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", tmp_path)  # was an IsADirectoryError traceback
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert (
+        f"{tmp_path / LOCK_FILE} is a directory, not the lock file jaxnn-train keeps there; move or rename" in lines[0]
+    )
+    assert [path.name for path in tmp_path.iterdir()] == [LOCK_FILE]
+
+
+def test_a_link_at_the_lock_files_name_is_refused_and_not_followed(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / LOCK_FILE).symlink_to(victim)  # was followed: the victim held the run's PID
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", tmp_path / "run")
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{tmp_path / 'run' / LOCK_FILE} is a symbolic link, not the lock file jaxnn-train keeps there" in lines[0]
+    assert victim.read_text() == "precious"
 
 
 # --- SIGTERM and SIGHUP: a scheduler or a closed terminal stops a run as Ctrl-C does ------------------------
@@ -372,6 +429,38 @@ def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_pa
 
 
 # --- a full disk, a directory that cannot be written ------------------------------------------------------
+
+
+def test_a_write_error_while_training_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    out, calls, write = tmp_path / "run", [], checkpoint.write_atomically
+
+    def out_removed_after_the_first_checkpoint(path, contents):
+        calls.append(path)
+        if len(calls) == 2:
+            shutil.rmtree(out)  # rm -rf DIR while the run trains
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", out_removed_after_the_first_checkpoint)
+    assert train("--epochs", "200", "--checkpoint-every", "50", "--quiet", "--out", out) == 1  # was a traceback
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: could not write checkpoint at epoch 100 (the directory {out} does not exist; create it "
+        "first); no earlier checkpoint is there"
+    ]
+
+
+def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    write = checkpoint.write_atomically
+
+    def read_only_metrics(path, contents):
+        if path.name == "metrics.json":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", read_only_metrics)
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: could not write {tmp_path / 'metrics.json'} (Permission denied); the run stopped"
+    ]
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, 
 * :mod:`~jaxnn.cli.errors` — exit statuses and the exceptions that end a run early.
 
 Exit status: 0 done, 1 the run failed after training started (divergence, or a non-finite test
-metric, a full disk), 2 bad input (one line on stderr), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM,
-129 by SIGHUP (128 + the signal's number).  See docs/cli.md.
+metric, a file that could not be written), 2 bad input (one line on stderr), 130 interrupted by Ctrl-C,
+143 stopped by SIGTERM, 129 by SIGHUP (128 + the signal's number).  See docs/cli.md.
 """
 
 from __future__ import annotations

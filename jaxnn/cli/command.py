@@ -39,8 +39,8 @@ from jaxnn.cli.errors import (
     EXIT_OK,
     PROG,
     CliError,
-    DiskFull,
     Interrupted,
+    WriteFailed,
     is_disk_full,
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status
@@ -123,16 +123,18 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 def _output_directory(args: argparse.Namespace) -> Path | None:
     """``--out``, else the directory of the checkpoint ``--resume`` continues (a population's best member,
-    continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own)."""
-    if args.out is not None or args.resume is None:
+    continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own, not the population's)."""
+    if args.resume is None:
         return args.out
     path = resumed_checkpoint(args.resume)
-    if path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists():
+    out = path.parent if args.out is None else args.out
+    population = path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists()
+    if population and out.resolve() == path.parent.resolve():
         raise CliError(
             f"{path.parent} holds a population run; continuing its best member alone from {path} writes another "
             "run's files: give it its own --out"
         )
-    return path.parent
+    return out
 
 
 def _in_place(args: argparse.Namespace, out: Path) -> bool:
@@ -140,13 +142,19 @@ def _in_place(args: argparse.Namespace, out: Path) -> bool:
     return args.resume is not None and out.resolve() == resumed_checkpoint(args.resume).parent.resolve()
 
 
-def _check_out(args: argparse.Namespace, out: Path) -> None:
-    """Refuse an ``out`` where a file the run writes is a directory, and a fresh run into another run's checkpoints
-    without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
+def _check_out(args: argparse.Namespace, out: Path, csv: str | None) -> None:
+    """Refuse an ``out`` where a file the run writes is a directory or the ``csv`` it reads, and a fresh run into
+    another run's checkpoints without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
     in_the_way = run_files.directory_in_the_way(out)
     if in_the_way is not None:
         raise CliError(
             f"{in_the_way} is a directory, not a file {PROG} writes; move or rename it, or choose another --out"
+        )
+    data_file = None if csv is None else run_files.run_file_named(out, Path(csv))
+    if data_file is not None:
+        raise CliError(
+            f"the CSV file {csv} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
+            "overwrite its own data; move or rename the CSV file, or choose another --out"
         )
     if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
         raise CliError(
@@ -285,7 +293,7 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         lock = OutLock(out)
     with lock:
         if out is not None and runtime.main:
-            _check_out(args, out)
+            _check_out(args, out, options["csv"])
         before_training = _overwriting(args, runtime, out)
         if len(members) > 1:
             resumed = None if stored is None else (resumed_checkpoint(args.resume), stored)
@@ -317,13 +325,21 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return _execute_parsed(args, stop)
     except (CliError, checkpoint.CheckpointError) as error:
         parser.error(str(error))
-    except DiskFull as full:
-        print(full.message, file=sys.stderr)
+    except WriteFailed as failed:
+        print(failed.message, file=sys.stderr)
         return EXIT_FAILED
-    except OSError as error:
-        if not is_disk_full(error):
-            raise
-        print(f"{PROG}: the disk is full: could not write {error.filename or 'a file'}", file=sys.stderr)
+    except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head), after a checkpoint: stop quietly,
+        # as Python's docs advise (an OSError: before that clause, or this one is never reached)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED
+    except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
+        where = error.filename or "a file"
+        if is_disk_full(error):
+            print(f"{PROG}: the disk is full: could not write {where}", file=sys.stderr)
+        else:
+            print(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped", file=sys.stderr)
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:
@@ -333,6 +349,3 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except KeyboardInterrupt:  # only where Ctrl-C could not be made a flag (outside the main thread)
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head): stop quietly, as Python's docs advise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED

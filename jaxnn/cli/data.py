@@ -2,7 +2,9 @@
 
 Classification or regression.  The bundled datasets are classification.  A CSV target column is
 classification when it holds text, or whole numbers with at most :data:`MAX_AUTO_CLASSES` distinct
-values; otherwise regression (``--task`` overrides).
+values; otherwise regression (``--task`` overrides).  A column of mostly numbers is read by its numbers: when
+they read as regression, a text cell is refused rather than made a class.  Missing targets (empty, NaN,
+infinite, or a marker of :data:`MISSING_MARKERS`) are refused.
 
 Class labels keep their identity.  Two target cells are the same class exactly when their text (without
 surrounding spaces) is the same, and a class is named by that text: ``007`` and ``7`` are two classes,
@@ -41,6 +43,7 @@ from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
 
 __all__ = [
     "MAX_AUTO_CLASSES",
+    "MISSING_MARKERS",
     "CsvTable",
     "Problem",
     "check_same_data",
@@ -55,6 +58,11 @@ __all__ = [
 ]
 
 MAX_AUTO_CLASSES = 20  # a whole-number CSV target with more distinct values is read as regression
+# Target cells that mark a missing value (pandas' default NA strings that are not numbers, with ? and -): refused,
+# as an empty or NaN target is, rather than read as a class.  So no class can be named by one of them.
+MISSING_MARKERS = frozenset(
+    [*"NA N/A n/a #N/A #NA <NA> NULL null None 1.#IND -1.#IND 1.#QNAN -1.#QNAN ? -".split(), "#N/A N/A"]
+)
 _PANDAS_INDEX = re.compile(r"Unnamed: \d+")
 
 
@@ -147,6 +155,11 @@ def read_csv(path: Path, target: str) -> CsvTable:
         label = cells[target_index]
         if not label or not math.isfinite(_as_float(label)):
             raise CliError(f"{path} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
+        if label in MISSING_MARKERS:
+            raise CliError(
+                f"{path} line {number}, target column {target!r} holds {label!r}, a missing-value marker; "
+                "fill in or drop the row"
+            )
         targets.append(label)
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
@@ -199,20 +212,29 @@ def class_labels(cells: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 def csv_targets(cells: list[str], lines: list[int], task: str | None, path: Path, column: str):
     """``(task, targets, class_names)``: class indices with their names, or float values (regression)."""
     numbers = _as_numbers(cells)
-    if task is None:
-        whole = numbers is not None and np.all(numbers == np.round(numbers))
-        few = numbers is not None and len(np.unique(numbers)) <= MAX_AUTO_CLASSES
-        task = "classification" if numbers is None or (whole and few) else "regression"
+    guessed = task is None
+    if guessed:
+        # a column of mostly numbers is read by its numbers: a few text cells among numbers that read as
+        # regression (a missing-value marker, a typo) are refused rather than making a class of each value
+        numeric = np.asarray([float(cell) for cell in cells if _as_numbers([cell]) is not None])
+        task = _auto_task(numeric) if numbers is not None or 2 * len(numeric) > len(cells) else "classification"
     if task == "regression":
         if numbers is None:
             bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
+            others = " but its other cells are mostly numbers, read as regression" if guessed else ""
             raise CliError(
-                f"{path} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}; "
+                f"{path} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}{others}; "
                 "regression needs numbers there (or use --task classification)"
             )
         return task, numbers, ()
     labels, names = class_labels(cells)
     return task, labels, names
+
+
+def _auto_task(numbers: np.ndarray) -> str:
+    """Classification for whole numbers with at most :data:`MAX_AUTO_CLASSES` distinct values, else regression."""
+    whole = bool(np.all(numbers == np.round(numbers)))
+    return "classification" if whole and len(np.unique(numbers)) <= MAX_AUTO_CLASSES else "regression"
 
 
 def fingerprint(*arrays: np.ndarray) -> str:

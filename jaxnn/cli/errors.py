@@ -1,8 +1,9 @@
 """The exit statuses of ``jaxnn-train`` and the exceptions that end a run early.
 
 ``0`` done; ``1`` the run failed after training started (the loss diverged, a test metric is not a finite
-number, or the disk filled up: :class:`DiskFull`); ``2`` bad input, said in one line (:class:`CliError`);
-``130``, ``143``, ``129`` stopped by Ctrl-C, SIGTERM or SIGHUP, 128 + the signal's number (:class:`Interrupted`).
+number, or a file could not be written, say on a full disk: :class:`WriteFailed`); ``2`` bad input, said in one
+line (:class:`CliError`); ``130``, ``143``, ``129`` stopped by Ctrl-C, SIGTERM or SIGHUP, 128 + the signal's
+number (:class:`Interrupted`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ __all__ = [
     "EXIT_USAGE",
     "PROG",
     "CliError",
-    "DiskFull",
     "Interrupted",
+    "WriteFailed",
     "is_disk_full",
 ]
 
@@ -41,8 +42,9 @@ class Interrupted(Exception):
         self.message = message
 
 
-class DiskFull(Exception):
-    """The disk (or the quota) filled up while writing a file; ``main`` prints ``message`` and exits with status 1."""
+class WriteFailed(Exception):
+    """A checkpoint could not be written once training had started (the disk or the quota filled up, ``--out`` was
+    removed, the file system became read-only, ...); ``main`` prints ``message`` and exits with status 1."""
 
     def __init__(self, message: str):
         super().__init__(message)

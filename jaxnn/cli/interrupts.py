@@ -16,7 +16,10 @@ chunk of training for seconds.  So the signals are also delivered through ``sign
 interpreter's C-level handler writes each signal's number to a pipe at once, and a watcher thread reads it.  On
 the first signal the watcher sets the flag and says so on stderr; on the second it prints one line and ends the
 process with ``os._exit`` and the first signal's status — no clean-up: the last complete checkpoint stays
-(writes are atomic), and the lock on the output directory goes with the process.
+(writes are atomic), and the lock on the output directory goes with the process.  The same signal again within
+:data:`REPEAT_SECONDS` of the first is the same request, not a second one: GNU ``timeout``, Slurm and other
+wrappers signal the process and then its process group, so it receives their one request twice, microseconds
+apart (it quit at once, without the final checkpoint).
 
 JAX's distributed runtime installs its own SIGTERM handler when a multi-host run starts: ``jaxnn-train`` then
 calls :meth:`StopSignals.reinstall`.  With several hosts the runner asks every process which signal it received
@@ -32,11 +35,15 @@ import os
 import signal
 import sys
 import threading
+import time
 
-__all__ = ["SIGNALS", "StopSignals", "exit_status", "signal_name"]
+__all__ = ["REPEAT_SECONDS", "SIGNALS", "StopSignals", "exit_status", "signal_name"]
 
 # The signals that ask a run to stop (SIGHUP is missing on Windows).
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# The same signal again this soon after the first is the first one delivered twice (to the process and to its
+# process group), not a second request.
+REPEAT_SECONDS = 1.0
 
 
 def signal_name(number: int) -> str:
@@ -130,7 +137,7 @@ class StopSignals:
                 self._pressed.set()
 
     def _watch(self, read_end: int) -> None:
-        count = 0
+        first: tuple[int, float] | None = None  # the first signal's number and when it came
         while True:
             try:
                 data = os.read(read_end, 512)
@@ -141,9 +148,12 @@ class StopSignals:
             for number in data:
                 if number not in SIGNALS:
                     continue
-                count += 1
-                if count == 1:
+                now = time.monotonic()
+                if first is None:
+                    first = (number, now)
                     self._first_signal(number)
+                elif number == first[0] and now - first[1] < REPEAT_SECONDS:
+                    continue  # the first request delivered twice (to the process and to its process group)
                 else:
                     again = f"{self.prog}: {signal_name(number)} again"
                     _say(f"{again}: quitting at once; the last checkpoint written is kept")

@@ -39,7 +39,16 @@ class OutLock:
         if fcntl is None:
             return self
         while self._descriptor is None:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a link: the PID written would overwrite whatever it points to
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except OSError as error:
+                if isinstance(error, IsADirectoryError) or self.path.is_symlink():
+                    what = "a directory" if isinstance(error, IsADirectoryError) else "a symbolic link"
+                    raise CliError(
+                        f"{self.path} is {what}, not the lock file {PROG} keeps there; move or rename it, "
+                        "or choose another --out"
+                    ) from None
+                raise CliError(f"cannot take the lock {self.path}: {error.strerror or error}") from None
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -27,7 +27,7 @@ import numpy as np
 
 from jaxnn import checkpoint
 from jaxnn.cli.options import MEMBER_OPTIONS
-from jaxnn.cli.training import RunSetup, write_or_say_disk_full
+from jaxnn.cli.training import RunSetup, stored_times, write_or_say_why
 
 __all__ = ["POPULATION_CHECKPOINT", "load", "population_config", "save"]
 
@@ -94,7 +94,7 @@ def save(out: Path, setups: list[RunSetup], options: dict[str, Any], members) ->
             "held_out_losses": _padded([p[:, 1] for p in points], width, np.float64),
         },
     )
-    write_or_say_disk_full(path, "epoch", members.epoch, write, "population checkpoint")
+    write_or_say_why(path, "epoch", members.epoch, write, "population checkpoint")
     return path
 
 
@@ -119,7 +119,7 @@ def load(path: Path, start):
     held_losses = _extra(path, extras, "held_out_losses", (count, width), "f")
     if np.any(lengths < 0) or np.any(lengths > epoch) or np.any(counts < 0) or np.any(counts > width):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its members' epoch counts do not fit its epoch {epoch}")
-    seconds = float(saved.config.get("seconds", 0.0))
+    seconds, total_seconds = stored_times(path, saved.config)
     return start._replace(
         params=saved.params,
         opt_state=saved.opt_state,
@@ -132,5 +132,5 @@ def load(path: Path, start):
         ),
         epoch=epoch,
         seconds=seconds,
-        total_seconds=float(saved.config.get("total_seconds", seconds)),
+        total_seconds=total_seconds,
     )

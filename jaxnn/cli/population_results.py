@@ -24,7 +24,15 @@ from typing import Any
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
-from jaxnn.cli.report import PopulationCurves, metrics_of, non_finite_metrics, summary, write_results, write_text
+from jaxnn.cli.report import (
+    PopulationCurves,
+    metrics_of,
+    non_finite_metrics,
+    shown,
+    summary,
+    write_results,
+    write_text,
+)
 from jaxnn.cli.training import CHECKPOINT_FILE, RunSetup, TrainState, save_checkpoint
 
 __all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv", "save_best"]
@@ -109,7 +117,9 @@ def finish(
     if best is None:
         if out is not None:
             write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
-        print(headline + (f"\nwrote {out}: {POPULATION_CHECKPOINT} {POPULATION_FILE}" if out else ""), flush=True)
+        print(
+            shown(headline + (f"\nwrote {out}: {POPULATION_CHECKPOINT} {POPULATION_FILE}" if out else "")), flush=True
+        )
         print(
             f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
             "count), so there is no best network and no checkpoint; try smaller --lr values",

@@ -8,6 +8,11 @@ is reported by :func:`non_finite_metrics`, and ``jaxnn-train`` then exits with s
 
 For ``--optimizer lbfgs`` an epoch is an iteration: the summary and loss.png say "iterations", the counts in
 the files keep their names, and the summary and ``metrics.json`` (``stopped``) say why L-BFGS stopped.
+
+The plots show the user's text literally: class names and the file name are never read as matplotlib's math
+text (``$5-$10`` stays ``$5-$10``), and bytes of a file name that are not UTF-8 are shown as ``\\xff``, on the
+plots and in the summary (:func:`shown`).  The plots come after every other file, and one that cannot be drawn
+is a one-line warning, not a failed run.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
     "json_safe",
     "metrics_of",
     "non_finite_metrics",
+    "shown",
     "summary",
     "write_plots",
     "write_results",
@@ -133,6 +139,19 @@ def write_text(path: Path, text: str) -> None:
     checkpoint.write_atomically(path, lambda file: file.write(text.encode()))
 
 
+def shown(text: str) -> str:
+    """``text`` as it can be printed and drawn: a file name's bytes that are not UTF-8 (Python's surrogate
+    escapes, which no encoder writes) as ``\\xff``, as Python writes them on stderr."""
+    return "".join(
+        f"\\x{ord(char) & 0xFF:02x}"
+        if "\udc80" <= char <= "\udcff"
+        else "\ufffd"
+        if "\ud800" <= char <= "\udfff"
+        else char
+        for char in text
+    )
+
+
 def _save_figure(figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -164,11 +183,8 @@ def _loss_figure(figure, state: TrainState, setup: RunSetup) -> None:
     axes.plot(
         state.held_out_epochs[held_out], state.held_out_losses[held_out], marker=".", label="held out (test split)"
     )
-    axes.set(
-        xlabel=unit(setup.options["optimizer"]),
-        ylabel=f"loss ({setup.options['loss']})",
-        title=f"{setup.problem.name}: loss",
-    )
+    axes.set(xlabel=unit(setup.options["optimizer"]), ylabel=f"loss ({setup.options['loss']})")
+    axes.set_title(shown(f"{setup.problem.name}: loss"), parse_math=False)
     axes.legend()
     if np.all(history > 0) and np.all(state.held_out_losses[held_out] > 0):
         axes.set_yscale("log")
@@ -193,8 +209,8 @@ def _population_loss_figure(figure, state: TrainState, setup: RunSetup, curves: 
         marker=".",
         label="best, held out (test split)",
     )
-    title = f"{setup.problem.name}: loss of {len(curves.histories)} networks"
-    axes.set(xlabel="epoch", ylabel=f"loss ({setup.options['loss']})", title=title)
+    axes.set(xlabel="epoch", ylabel=f"loss ({setup.options['loss']})")
+    axes.set_title(shown(f"{setup.problem.name}: loss of {len(curves.histories)} networks"), parse_math=False)
     axes.legend()
     finite = [history[np.isfinite(history)] for history in curves.histories]
     if all(np.all(values > 0) for values in finite) and np.all(state.held_out_losses[held_out] > 0):
@@ -224,12 +240,13 @@ def _confusion_figure(counts: np.ndarray, class_names, name: str):
     else:
         figure.colorbar(image, ax=axes, shrink=0.8, label="test rows")
         ticks = np.unique(np.linspace(0, k - 1, 11).round().astype(int))
-    labels = [class_names[index] for index in ticks]
-    axes.set_xticks(ticks, labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
-    axes.set_yticks(ticks, labels)
+    labels = [shown(class_names[index]) for index in ticks]
+    axes.set_xticks(ticks, labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center", parse_math=False)
+    axes.set_yticks(ticks, labels, parse_math=False)
     accuracy_text = f"{np.trace(counts) / counts.sum():.3f}" if counts.sum() else "n/a"
     title = f"{name}: test accuracy {accuracy_text}" + ("" if labelled else f" ({k} classes)")
-    axes.set(xlabel="predicted", ylabel="true", title=title)
+    axes.set(xlabel="predicted", ylabel="true")
+    axes.set_title(shown(title), parse_math=False)
     return figure
 
 
@@ -245,20 +262,35 @@ def write_plots(
         print(f"{PROG}: plots skipped: matplotlib is not installed (pip install 'jaxnn[plots]')", file=sys.stderr)
         return []
     problem = setup.problem
-    figure = Figure(figsize=(6, 4), layout="constrained")
-    if population is None:
-        _loss_figure(figure, state, setup)
-    else:
-        _population_loss_figure(figure, state, setup, population)
-    _save_figure(figure, out / LOSS_PLOT)
-    written = [LOSS_PLOT]
+
+    def loss_figure():
+        figure = Figure(figsize=(6, 4), layout="constrained")
+        if population is None:
+            _loss_figure(figure, state, setup)
+        else:
+            _population_loss_figure(figure, state, setup, population)
+        return figure
+
+    written = _drawn(out / LOSS_PLOT, loss_figure)
     if problem.task == "classification":
-        k = len(problem.class_names)
-        counts = _confusion_counts(problem.y_test, predicted, k)
-        figure = _confusion_figure(counts, problem.class_names, problem.name)
-        _save_figure(figure, out / CONFUSION_PLOT)
-        written.append(CONFUSION_PLOT)
+        counts = _confusion_counts(problem.y_test, predicted, len(problem.class_names))
+        written += _drawn(out / CONFUSION_PLOT, lambda: _confusion_figure(counts, problem.class_names, problem.name))
     return written
+
+
+def _drawn(path: Path, draw) -> list[str]:
+    """Save the figure ``draw()`` returns at ``path``: ``[its name]``, or [] after a one-line warning when
+    matplotlib cannot draw it (the run's other files are written; a write error, a full disk, goes on)."""
+    try:
+        _save_figure(draw(), path)
+    except OSError:
+        raise
+    except Exception as error:  # matplotlib's errors have no common class
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        reason = reason if len(reason) <= 200 else reason[:200] + "..."
+        print(f"{PROG}: warning: {path.name} was not drawn ({reason}); every other file was written", file=sys.stderr)
+        return []
+    return [path.name]
 
 
 def write_results(
@@ -331,4 +363,4 @@ def summary(setup: RunSetup, state: TrainState, metrics: dict[str, Any], written
     lines.append(f"train loss {number(metrics['train_loss'])}, test loss {number(metrics['test_loss'])}, {result}")
     if written:
         lines.append(f"wrote {setup.out}: {' '.join(written)}")
-    return "\n".join(lines)
+    return shown("\n".join(lines))

@@ -8,11 +8,13 @@ beside the new run's files.  Any other file in the directory stays.  So a comman
 the directory exactly as it was, and the old run can still be resumed.
 
 A directory where one of these files belongs could be neither written nor removed: :func:`directory_in_the_way`
-finds it, so that the command is refused before anything is done.
+finds it, so that the command is refused before anything is done; so is a run whose input file is one of these
+files (:func:`run_file_named`): the run would overwrite its own data.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
@@ -20,7 +22,7 @@ from jaxnn.cli.population_results import POPULATION_FILE
 from jaxnn.cli.report import CONFUSION_PLOT, HISTORY_FILE, LOSS_PLOT, METRICS_FILE
 from jaxnn.cli.training import CHECKPOINT_FILE, DIVERGED_FILE
 
-__all__ = ["CHECKPOINTS", "RUN_FILES", "checkpoints_in", "clear", "directory_in_the_way"]
+__all__ = ["CHECKPOINTS", "RUN_FILES", "checkpoints_in", "clear", "directory_in_the_way", "run_file_named"]
 
 CHECKPOINTS = (CHECKPOINT_FILE, DIVERGED_FILE, POPULATION_CHECKPOINT)
 RUN_FILES = (*CHECKPOINTS, POPULATION_FILE, METRICS_FILE, HISTORY_FILE, LOSS_PLOT, CONFUSION_PLOT)
@@ -34,6 +36,19 @@ def checkpoints_in(out: Path) -> list[Path]:
 def directory_in_the_way(out: Path) -> Path | None:
     """The first name of :data:`RUN_FILES` in ``out`` that is taken by a directory (or a link to one), else None."""
     return next((out / name for name in RUN_FILES if (out / name).is_dir()), None)
+
+
+def run_file_named(out: Path, path: Path) -> Path | None:
+    """The file of :data:`RUN_FILES` in ``out`` (or its temporary ``.tmp``) that ``path`` is, the same file under
+    whatever name or link, else None."""
+    for name in RUN_FILES:
+        for candidate in (out / name, out / f"{name}.tmp"):
+            try:
+                if os.path.samefile(candidate, path):
+                    return candidate
+            except OSError:  # not there (or not readable): not the same file
+                continue
+    return None
 
 
 def clear(out: Path) -> None:

@@ -27,7 +27,9 @@ one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, an
 ``--checkpoint-seconds`` or more after the last write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or
 SIGHUP, received by any process; every process agrees on which) stops the run: a mode that checkpoints writes
 the state reached, and :class:`Interrupted` is raised with the mode's line.  A mode that checkpoints is also
-interrupted by a signal received during its last chunk; one that writes no checkpoint then finishes.
+interrupted by a signal received during its last chunk; one that writes no checkpoint then finishes.  A closed
+stdout (the progress lines piped into ``head``) stops the run too: the state reached is written, and the
+``BrokenPipeError`` goes on.
 """
 
 from __future__ import annotations
@@ -197,7 +199,12 @@ class ChunkRunner:
 
     def _after_chunk(self, state: State, *, ending: bool) -> State:
         state = self.hooks.held_out(state)
-        self.progress.update(state.epoch, *self.hooks.progress(state), final=ending)
+        try:
+            self.progress.update(state.epoch, *self.hooks.progress(state), final=ending)
+        except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head): keep what was trained, then end
+            if self.hooks.save is not None:
+                self._write(state)
+            raise
         if self.hooks.save is not None and (ending or self._checkpoint_due(state)):
             state = self._write(state)
         self._mark = time.perf_counter()

@@ -41,7 +41,7 @@ import optax
 from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime
-from jaxnn.cli.errors import PROG, CliError, DiskFull, is_disk_full
+from jaxnn.cli.errors import PROG, CliError, WriteFailed, is_disk_full
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.progress import Progress
@@ -83,9 +83,10 @@ __all__ = [
     "settled_options",
     "split_scores",
     "stored_lbfgs_state",
+    "stored_times",
     "train",
     "with_held_out",
-    "write_or_say_disk_full",
+    "write_or_say_why",
 ]
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -298,7 +299,13 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     losses = extras.get("held_out_losses", np.zeros(0)).astype(float)
     if epochs.shape != losses.shape or epochs.ndim != 1:
         raise checkpoint.CheckpointError(f"{path} is corrupt: its held-out loss curve is malformed")
-    seconds = saved.config.get("seconds", 0.0)
+    seconds, total_seconds = stored_times(path, saved.config)
+    diverged = saved.config.get("diverged", False)
+    if not isinstance(diverged, bool) or (diverged and path.name == CHECKPOINT_FILE):
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: its diverged flag ({diverged!r}) is not one {PROG} writes "
+            f"(false or true, and never true in a {CHECKPOINT_FILE})"
+        )
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
@@ -313,12 +320,23 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         epochs,
         losses,
         seconds,
-        saved.config.get("total_seconds", seconds),
-        saved.config.get("diverged", False),
+        total_seconds,
+        diverged,
         stopped,
         minimisation,
     )
     return state, saved.key, saved.config
+
+
+def stored_times(path: Path, config: dict[str, Any]) -> tuple[float, float]:
+    """``(seconds, total_seconds)`` stored in the config of the checkpoint at ``path`` (0 where absent, as in a
+    checkpoint from an older jaxnn-train); a value that is not a number of seconds is a :class:`CheckpointError`."""
+    seconds = config.get("seconds", 0.0)
+    times = (seconds, config.get("total_seconds", seconds))
+    for name, value in zip(("seconds", "total_seconds"), times, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise checkpoint.CheckpointError(f"{path} is corrupt: its {name} ({value!r}) is not a number of seconds")
+    return float(times[0]), float(times[1])
 
 
 _LBFGS_PREFIX = "lbfgs."  # the checkpoint extras that hold an lbfgs run's LbfgsState
@@ -431,25 +449,25 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)
     write = partial(_save, setup, state, path, config)
-    write_or_say_disk_full(path, unit(setup.options["optimizer"]), state.epoch, write)
+    write_or_say_why(path, unit(setup.options["optimizer"]), state.epoch, write)
     return path
 
 
-def write_or_say_disk_full(
-    path: Path, what: str, epoch: int, write: Callable[[], None], name: str = "checkpoint"
-) -> None:
-    """``write()`` the checkpoint at ``path`` (of ``what``, epoch or iteration, ``epoch``); a full disk becomes
-    :class:`DiskFull`, whose line says which checkpoint the failed write left (the one written before, if any)."""
+def write_or_say_why(path: Path, what: str, epoch: int, write: Callable[[], None], name: str = "checkpoint") -> None:
+    """``write()`` the checkpoint at ``path`` (of ``what``, epoch or iteration, ``epoch``); a write error (a full
+    disk, ``--out`` removed, a read-only file system) becomes :class:`WriteFailed`, whose line says why and which
+    checkpoint the failed write left (the one written before, if any)."""
     try:
         write()
     except OSError as error:
-        if not is_disk_full(error):
-            raise
         try:
             kept = f"the {name} of {what} {checkpoint.read_config(path)['epoch']} is kept"
         except (OSError, checkpoint.CheckpointError):
             kept = "no earlier checkpoint is there"
-        raise DiskFull(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
+        if is_disk_full(error):
+            raise WriteFailed(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
+        reason = error.strerror or str(error)
+        raise WriteFailed(f"{PROG}: could not write {name} at {what} {epoch} ({reason}); {kept}") from None
 
 
 def _save(setup: RunSetup, state: TrainState, path: Path, config: dict[str, Any]) -> None:
