@@ -403,7 +403,7 @@ POPULATION_RUN = textwrap.dedent(
 
     out = sys.argv[1]
     for devices in (1, 8):
-        args = ["--lr", "0.03,0.1,0.3", "--seed", "0,1", "--epochs", "30", "--optimizer", "adam", "--batch-size", "16"]
+        args = ["--lr", "0.01,0.03,0.1", "--seed", "0,1", "--epochs", "30", "--optimizer", "adam", "--batch-size", "16"]
         assert cli.main([*args, "--devices", str(devices), "--quiet", "--out", f"{out}/{devices}"]) == 0
     """
 )
@@ -411,7 +411,9 @@ POPULATION_RUN = textwrap.dedent(
 
 def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(eight_devices):
     """A --lr/--seed list run splits its 6 members across 8 devices (jaxnn.fit_many with the run's mesh); the best
-    member's checkpoint equals the one-device run's to float32 rounding."""
+    member's checkpoint equals the one-device run's to float32 rounding.  The rates stop at 0.1: adam at 0.3 on
+    minibatches of 16 is chaotic: the two runs' rounding (8 devices sum in another order), 1e-5 after one epoch,
+    grew to 0.2 in the weights within 30 epochs."""
     runs = eight_devices[1] / "jaxnn-train-population"
     one, eight = _arrays(runs / "1"), _arrays(runs / "8")
     _assert_close(eight, one)
