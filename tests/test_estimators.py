@@ -235,7 +235,8 @@ def test_warm_start_continues_exactly_where_the_last_fit_stopped(iris):
     for a, b in zip(twice.coefs_, once.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(twice.loss_curve_, once.loss_curve_)
-    with pytest.raises(ValueError, match=r"continue the previous network \(10 relu → 5 relu → 3 identity"):
+    asked = r"continue the previous network \(layers 10 → 5 → 3\), but the parameters now ask for layers 6 → 3"
+    with pytest.raises(ValueError, match=asked):
         twice.set_params(hidden_layer_sizes=(6,)).fit(x, y)
 
 

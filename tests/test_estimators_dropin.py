@@ -313,6 +313,21 @@ def test_on_unscaled_data_lbfgs_and_adam_fit_scikit_learns_model(n_classes):
         np.testing.assert_allclose(fitted.loss_, expected.loss_, rtol=1e-9)
 
 
+@pytest.mark.parametrize("fit_more", ["warm_start", "partial_fit"])
+def test_a_new_activation_continues_from_the_weights_as_in_scikit_learn(fit_more):
+    """MLP's warm_start and partial_fit continue with a changed activation (the weights fit any); it was refused."""
+    x, y = _parity_data(NeuralNetClassifier)
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=len(x), max_iter=5, tol=0.0, random_state=3)
+    fitted, expected = NeuralNetClassifier(**common).fit(x, y), MLPClassifier(**common).fit(x, y)
+    for estimator in (fitted, expected):
+        estimator.set_params(activation="tanh", warm_start=True)
+        estimator.fit(x, y) if fit_more == "warm_start" else estimator.partial_fit(x, y)
+    assert fitted.n_iter_ == expected.n_iter_
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fitted.predict_proba(x), expected.predict_proba(x), rtol=1e-9)
+
+
 @pytest.mark.parametrize("first_fit", [3, 6, 9])
 def test_a_warm_start_fit_continues_mlps_stopping_count(first_fit):
     """MLP's warm_start keeps best_loss_ and the count of epochs without improvement: the second fit stops

@@ -74,9 +74,9 @@ ENSEMBLE_ATTRIBUTES = (
 )
 
 
-def _describe(model: Sequential) -> str:
-    """A network in a few words for error messages, e.g. ``10 relu → 5 relu → 3 identity (glorot)``."""
-    return " → ".join(f"{layer.units} {layer.activation}" for layer in model.layers) + f" ({model.layers[0].init})"
+def _layer_sizes(model: Sequential) -> str:
+    """A network's layer sizes for error messages, e.g. ``10 → 5 → 3``."""
+    return " → ".join(str(layer.units) for layer in model.layers)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -346,10 +346,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
         weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)
         model = network(config, targets.head)
-        if continuing and model != self._model:
+        # A new activation continues from the weights, as MLP's does; new layer sizes cannot (MLP keeps the old ones)
+        if continuing and _layer_sizes(model) != _layer_sizes(self._model):
             raise ValueError(
-                f"warm_start and partial_fit continue the previous network ({_describe(self._model)}), but the "
-                f"parameters now ask for {_describe(model)}; refit with warm_start=False to change the network"
+                f"warm_start and partial_fit continue the previous network (layers {_layer_sizes(self._model)}), but "
+                f"the parameters now ask for layers {_layer_sizes(model)}; refit with warm_start=False to change them"
             )
         stratify = self._stratify(y, targets.matrix) if config.early_stopping else None
         return Setup(config, X, y, weight, targets, model, seed(self.random_state), continuing, incremental, stratify)
