@@ -5,9 +5,9 @@ In every rule ``g`` is the incoming cotangent ``∂L/∂y`` and the rule returns
 ``∂L/∂x``.  Elementwise rules are ``∂L/∂x = g · f'(x)``; softmax needs the full
 Jacobian-vector product.
 
-Kinks follow ``jax.nn.relu``: where the derivative does not exist (ReLU and
-leaky ReLU at 0) the rule uses the one-sided slope of the ``x <= 0`` branch
-for leaky ReLU and 0 for ReLU; binary step has derivative 0 everywhere
+Kinks: where the derivative does not exist (ReLU and leaky ReLU at 0) the rule
+uses the one-sided slope of the ``x <= 0`` branch: 0 for ReLU, as ``jax.nn.relu``,
+and b for leaky ReLU (``jax.nn.leaky_relu`` takes the right slope there); binary step has derivative 0 everywhere
 (including its jump), so no gradient flows through it.
 
 Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for

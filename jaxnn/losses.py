@@ -266,7 +266,7 @@ def make_loss(
     per_sample_grads: PerSampleGrads,
     *,
     task: Literal["regression", "binary", "categorical"],
-    output_activation: Literal["identity", "sigmoid", "softmax"],
+    output_activation: Literal["identity", "sigmoid", "softmax", "exp"],
     from_logits: bool = False,
     reduction: Literal["mean", "sum"] = "mean",
     nonnegative_targets: bool = False,

@@ -185,7 +185,8 @@ def make_train_step(
     loss).  With ``in_place=True`` the update is written into the buffers of ``params`` and
     ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what the
     step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's
-    CPU backend) or ``"rows"`` (batch-first); None picks ``"columns"`` on the CPU and ``"rows"`` elsewhere.
+    CPU backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout`
+    choose (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
 
     Example:
       >>> step = make_train_step(model, "softmax_cross_entropy", optax.adam(1e-3))
@@ -655,6 +656,7 @@ def fit_many(
       member out.
 
     Example:
+      >>> model = Sequential((Dense(10, "relu"), Dense(3)))  # linear outputs: the fused loss applies the softmax
       >>> keys = jax.random.split(jax.random.key(0), 100)
       >>> params = model.init_many(keys, 4)
       >>> result = fit_many(model, params, x, y, loss="softmax_cross_entropy", epochs=500,

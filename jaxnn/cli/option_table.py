@@ -216,7 +216,7 @@ OPTIONS: dict[str, Option] = {
         ),
         _choice(
             "loss", "model", f"{', '.join(sorted(LOSSES))} (default softmax_cross_entropy for more than two classes, "
-            "sigmoid_binary_cross_entropy for two, mean_squared_error for regression); it also picks the output layer",
+            "sigmoid_binary_cross_entropy for two, squared_error for regression); it also picks the output layer",
             sorted(LOSSES), "a loss", **_RUN,
         ),
         _choice(

@@ -115,7 +115,8 @@ class MLPBridge:
         Raises ``ValueError`` for what MLP cannot hold (see :mod:`jaxnn.sklearn.bridge`).
 
         Example:
-          >>> mlp = NeuralNetClassifier((10,), random_state=0).fit(X, y).to_sklearn()
+          >>> clf = NeuralNetClassifier((10,), random_state=0).fit(X, y)
+          >>> mlp = clf.to_sklearn()
           >>> (mlp.predict(X) == clf.predict(X)).all()
         """
         check_is_fitted(self)
