@@ -1,5 +1,6 @@
 """jaxnn-train's data: CSV columns and labels, the stratified split, and a CSV file that moved."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,26 @@ def test_an_unstratified_split_that_leaves_a_class_out_of_training_warns():
 
 
 # --- a CSV file that moved ------------------------------------------------------------------------------
+
+
+def test_a_resumed_run_refuses_renamed_classes_or_columns(tmp_path, capsys):
+    """The fingerprint covers the numbers (class indices, not names): a class or column renamed in the CSV resumed
+    as "the same data", and the checkpoint took the new names (docs/cli.md: a changed file is refused)."""
+    rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    original = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    out = tmp_path / "run"
+    assert train("--csv", original, "--target", "label", "--epochs", "4", "--quiet", "--out", out) == 0
+    renamed_class = write_csv(
+        tmp_path / "c.csv", ["a", "b", "label"], [[*r[:2], {"x": "w", "y": "y"}[r[2]]] for r in rows]
+    )
+    renamed_column = write_csv(tmp_path / "d.csv", ["a", "zzz", "label"], rows)
+    for csv, what in ((renamed_class, r"classes are named \['w', 'y'\]"), (renamed_column, "input columns")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", out, "--csv", csv, "--epochs", "6", "--quiet")
+        assert exit_info.value.code == 2
+        assert re.search(f"the data's {what}.* but .* was trained on", capsys.readouterr().err)
+    assert checkpoint.read_config(out / "checkpoint.npz")["class_names"] == ["x", "y"]
 
 
 def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys):

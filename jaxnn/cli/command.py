@@ -194,7 +194,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     resume_path = resumed_checkpoint(args.resume) if args.resume is not None else None
     if stored is not None:
         given_csv = cli_options.given_options(args).get("csv")
-        check_same_data(problem.fingerprint, stored.get("data_sha256"), stored.get("csv"), given_csv, resume_path)
+        check_same_data(problem, stored, stored.get("data_sha256"), given_csv, resume_path)
     _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)

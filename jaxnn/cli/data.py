@@ -296,12 +296,24 @@ def load_problem(options: dict[str, Any]) -> Problem:
 
 
 def check_same_data(
-    fingerprint: str, stored_fingerprint: Any, stored_csv: str | None, given_csv: str | None, path: Path
+    problem: Problem, stored: dict[str, Any], stored_fingerprint: Any, given_csv: str | None, path: Path
 ) -> None:
-    """A resumed run's data must be the data its checkpoint at ``path`` was trained on: the same ``fingerprint``
-    (``stored_csv``: where that data was; ``given_csv``: ``--csv`` given again, None when not given)."""
-    if stored_fingerprint == fingerprint:
+    """A resumed run's data must be the data its checkpoint at ``path`` was trained on: the same numbers (the
+    ``problem``'s fingerprint is ``stored_fingerprint``) under the same input column and class names as the
+    checkpoint's config ``stored`` lists (a renamed class or column would silently rename the network's), where
+    ``stored["csv"]`` is where that data was and ``given_csv`` is ``--csv`` given again (None when not given)."""
+    if stored_fingerprint == problem.fingerprint:
+        for what, key, names in (
+            ("input columns", "input_columns", problem.feature_names),
+            ("classes", "class_names", problem.class_names),
+        ):
+            if key in stored and list(stored[key]) != list(names):
+                raise CliError(
+                    f"the data's {what} are named {list(names)[:8]} but {path} was trained on {list(stored[key])[:8]}; "
+                    "resume with the names it was trained on, or start a new run (a different --out)"
+                )
         return
+    stored_csv = stored.get("csv")
     if given_csv is not None and given_csv != stored_csv:
         raise CliError(
             f"--csv {given_csv} holds other data than {path} was trained on (their SHA-256 fingerprints differ); "

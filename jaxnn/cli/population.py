@@ -362,7 +362,7 @@ def _resumed_members(
     if not isinstance(fingerprints, list) or len(fingerprints) != len(setups):
         raise checkpoint.CheckpointError(f"{path} is corrupt: it does not hold one data fingerprint per member")
     for setup, stored_fingerprint in zip(setups, fingerprints, strict=True):
-        check_same_data(setup.problem.fingerprint, stored_fingerprint, stored.get("csv"), given_csv, path)
+        check_same_data(setup.problem, stored, stored_fingerprint, given_csv, path)
     return population_checkpoint.load(path, start)
 
 
