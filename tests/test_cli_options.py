@@ -1,6 +1,7 @@
 """jaxnn-train's options: bad input is one line with exit status 2, and a checkpoint's stored options are checked."""
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -288,3 +289,23 @@ def test_version_prints_jaxnns_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         train("--version")
     assert exit_.value.code == 0 and capsys.readouterr().out == f"jaxnn-train {jaxnn.__version__}\n"
+
+
+def test_a_cpu_run_is_measured_against_the_memory_available_now(tmp_path):
+    """The host's total memory let a run that the other processes left no room for start, and the kernel killed it
+    (exit 137, nothing said): on a CPU the check reads Linux's MemAvailable, else the free pages."""
+    from jaxnn.cli.training import device_memory
+
+    class Cpu:
+        platform = "cpu"
+
+        def memory_stats(self):
+            return None
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:          100000 kB\nMemAvailable:    2000000 kB\n")
+    assert device_memory(Cpu(), str(meminfo)) == (2000000 * 1024, "memory available on this machine")
+    free, where = device_memory(Cpu(), str(tmp_path / "none"))  # no /proc: the free pages
+    assert (
+        0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") and where == "memory free on this machine"
+    )

@@ -144,9 +144,11 @@ def memory_needed(options: dict[str, Any], problem: Problem, head: Head, members
     return members * _FLOAT_BYTES * (copies * weights + 2 * rows * sum(widths[1:])), weights
 
 
-def device_memory(device) -> tuple[int, str]:
-    """``(bytes, what)``: the memory of ``device`` (JAX's ``memory_stats``), or the host's physical memory
-    where JAX does not say (CPUs); ``(0, "")`` when neither is known."""
+def device_memory(device, meminfo: str = "/proc/meminfo") -> tuple[int, str]:
+    """``(bytes, what)``: the memory of ``device`` (JAX's ``memory_stats``), or where JAX does not say (CPUs) the
+    memory available on the host now (Linux's ``MemAvailable``, else the free pages: its total memory let a run
+    that the other processes' memory left no room for be killed by the kernel, without a word); ``(0, "")`` when
+    neither is known."""
     try:
         stats = device.memory_stats() or {}
     except Exception:  # not every backend implements it
@@ -154,7 +156,13 @@ def device_memory(device) -> tuple[int, str]:
     if stats.get("bytes_limit"):
         return int(stats["bytes_limit"]), f"the {device.platform} device"
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"
+        with open(meminfo, encoding="ascii") as lines:
+            kib = next(int(line.split()[1]) for line in lines if line.startswith("MemAvailable:"))
+        return kib * 1024, "memory available on this machine"
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"), "memory free on this machine"
     except (AttributeError, ValueError, OSError):
         return 0, ""
 
