@@ -687,3 +687,19 @@ def test_every_default_is_mlps(ours, theirs, extra):
     assert set(mlps) <= set(mine), sorted(set(mlps) - set(mine))
     for name, value in mlps.items():
         assert mine[name] == value, (name, mine[name], value)
+
+
+def test_the_warnings_of_odd_but_valid_settings_are_mlps():
+    """As many classes as samples gave a 'greater than 50%' UserWarning MLP does not give; a batch larger than the
+    data warned in words MLP's filters (warnings.filterwarnings(message="Got `batch_size`")) did not match."""
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    for y, settings in ((np.arange(30), {}), (np.arange(30) % 3, {"batch_size": 100})):
+        caught = {}
+        for estimator in (NeuralNetClassifier, MLPClassifier):
+            with warnings.catch_warnings(record=True) as records:
+                warnings.simplefilter("always")
+                estimator((5,), max_iter=3, random_state=0, **settings).fit(x, y)
+            caught[estimator] = sorted(
+                str(w.message).split(".")[0] for w in records if w.category is not ConvergenceWarning
+            )
+        assert caught[NeuralNetClassifier] == caught[MLPClassifier]

@@ -376,7 +376,10 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         plans = plan_runs(setup, self._previous(setup) if setup.continuing else None)
         n = plans[0].x.shape[0]
         if config.batch_size is not None and config.batch_size > n and not is_auto(self.batch_size):
-            warn(f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}")
+            warn(  # MLP's message first
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped. jaxnn: "
+                f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}"
+            )
         if plans[0].start_epoch + plans[0].epochs >= UINT32_LIMIT:
             raise ValueError(
                 f"{plans[0].start_epoch} epochs trained and max_iter={plans[0].epochs} more pass the 32-bit epoch "

@@ -15,7 +15,6 @@ import scipy.sparse
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from jaxnn._warnings import warn
 from jaxnn.heads import (
     CLASSIFICATION,
     Head,
@@ -111,14 +110,6 @@ def classifier_data(estimator, X, y, *, reset: bool):
         raise ValueError(
             "NeuralNetClassifier takes one label per sample (binary or multiclass) or a multilabel indicator "
             f"matrix of 0/1, got {kind} y"
-        )
-    if n_labels is None:
-        n_labels = np.unique(y).size
-    if kind == "multiclass" and y.shape[0] > 20 and n_labels > round(0.5 * y.shape[0]):
-        warn(  # check_classification_targets' warning
-            "The number of unique classes is greater than 50% of the number of samples. `y` could represent a "
-            "regression problem, not a classification problem.",
-            UserWarning,
         )
     return X, y
 
