@@ -251,10 +251,11 @@ def scale_by_adam(beta_1: float, beta_2: float, epsilon: float) -> optax.Gradien
         mu = jax.tree.map(lambda m, g: beta_1 * m + (1 - beta_1) * g, state.mu, grads)
         nu = jax.tree.map(lambda v, g: beta_2 * v + (1 - beta_2) * g**2, state.nu, grads)
         count = optax.safe_increment(state.count)
+        t = count.astype(jax.tree.leaves(mu)[0].dtype)
+        correction = jnp.sqrt(1 - beta_2**t) / (1 - beta_1**t)  # once per step, a scalar
 
         def direction(m, v):
-            t = count.astype(m.dtype)
-            return jnp.sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (jnp.sqrt(v) + epsilon)
+            return correction.astype(m.dtype) * m / (jnp.sqrt(v) + epsilon)
 
         return jax.tree.map(direction, mu, nu), optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
