@@ -249,6 +249,12 @@ def _parity_data(estimator):
     return x, np.digitize(signal, [-0.5, 0.5])  # three classes
 
 
+def _assert_same_weights(fitted, expected, *, rtol, atol):
+    """A jaxnn estimator's fitted weights and biases equal a fitted MLP's, layer by layer."""
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("case", sorted(MLP_PARITY))
 @pytest.mark.parametrize("seed", [0, 11])
 def test_lbfgs_from_the_same_random_state_fits_scikit_learns_model(case, seed):
@@ -259,8 +265,7 @@ def test_lbfgs_from_the_same_random_state_fits_scikit_learns_model(case, seed):
     common = dict(solver="lbfgs", max_iter=25, random_state=seed, **settings)
     fitted, expected = ours(**common).fit(x, y), theirs(**common).fit(x, y)
     assert fitted.n_iter_ == expected.n_iter_
-    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    _assert_same_weights(fitted, expected, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(fitted.loss_, expected.loss_, rtol=1e-9)
 
 
@@ -273,8 +278,7 @@ def test_full_batch_sgd_from_the_same_random_state_fits_scikit_learns_model():
         max_iter=30, tol=0.0, n_iter_no_change=np.inf, random_state=3,
     )  # fmt: skip
     fitted, expected = NeuralNetClassifier(**common).fit(x, y), MLPClassifier(**common).fit(x, y)
-    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    _assert_same_weights(fitted, expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fitted.loss_curve_, expected.loss_curve_, rtol=1e-9)
 
 
@@ -289,8 +293,7 @@ def test_full_batch_adam_from_the_same_random_state_fits_scikit_learns_model(eps
         max_iter=30, tol=0.0, n_iter_no_change=np.inf, random_state=3,
     )  # fmt: skip
     fitted, expected = NeuralNetClassifier(**common).fit(x, y), MLPClassifier(**common).fit(x, y)
-    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    _assert_same_weights(fitted, expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fitted.loss_curve_, expected.loss_curve_, rtol=1e-9)
 
 
@@ -308,8 +311,7 @@ def test_on_unscaled_data_lbfgs_and_adam_fit_scikit_learns_model(n_classes):
         if settings["solver"] == "adam":
             assert expected.loss_curve_[0] > 5  # saturated: the unclipped loss is larger
         assert fitted.n_iter_ == expected.n_iter_
-        for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
-            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+        _assert_same_weights(fitted, expected, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(fitted.loss_, expected.loss_, rtol=1e-9)
 
 
@@ -323,8 +325,7 @@ def test_a_new_activation_continues_from_the_weights_as_in_scikit_learn(fit_more
         estimator.set_params(activation="tanh", warm_start=True)
         estimator.fit(x, y) if fit_more == "warm_start" else estimator.partial_fit(x, y)
     assert fitted.n_iter_ == expected.n_iter_
-    for got, want in zip(fitted.coefs_ + fitted.intercepts_, expected.coefs_ + expected.intercepts_, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    _assert_same_weights(fitted, expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fitted.predict_proba(x), expected.predict_proba(x), rtol=1e-9)
 
 
