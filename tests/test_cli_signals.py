@@ -104,10 +104,11 @@ def test_ctrl_c_at_any_moment_exits_130(tmp_path):
 
 # Ctrl-C before CtrlC's handler is in place: simulated by a CtrlC whose construction is interrupted.
 EARLY_CTRL_C = """
-import os, signal, sys
+import os, signal, sys, time
 import jaxnn.cli as cli
 def interrupted(*args, **kwargs):
     signal.raise_signal(signal.SIGINT)  # Python's default handler raises KeyboardInterrupt here
+    time.sleep(10)  # ... at the next check for signals, at the latest in this sleep (it once came after the return)
 cli.StopSignals = interrupted
 sys.exit(cli.main(["--epochs", "1"]))
 """
