@@ -440,25 +440,26 @@ def test_default_tolerances_follow_the_least_precise_dtype():
 HALF_PRECISION = [pytest.param(jnp.float16, id="float16"), pytest.param(jnp.bfloat16, id="bfloat16")]
 
 
-@pytest.mark.parametrize("dtype", HALF_PRECISION)
-def test_every_rule_passes_in_half_precision_with_the_default_tolerances(dtype):
+def test_every_rule_passes_in_half_precision_with_the_default_tolerances():
     """bfloat16's fixed atol called jaxnn's own tanh, sigmoid and softmax rules wrong (tanh's 1 − y² from a rounded y
-    is off by several of bfloat16's epsilons): the default atol is now at least 8 epsilons of the largest entry."""
-    for seed in range(1):
-        rng = np.random.default_rng(seed)
-        for case in ACTIVATION_CASES:
+    is off by several of bfloat16's epsilons): the default atol is now at least 8 epsilons of the largest entry.
+    Every rule in bfloat16, the loosest; in float16 the three smooth ones that failed."""
+    rng = np.random.default_rng(0)
+    for case in ACTIVATION_CASES:
+        for dtype in (
+            (jnp.bfloat16, jnp.float16) if case.op in (jaxnn.tanh, jaxnn.sigmoid, jaxnn.softmax) else (jnp.bfloat16,)
+        ):
             x = activation_input(case, rng, (4, 3), dtype)
             jaxnn.check_vjp(
-                lambda x, c=case: c.op.forward(x, **c.kwargs),
-                lambda g, x, c=case: c.op.vjp(g, x, **c.kwargs),
-                x,
-                seed=seed,
+                lambda x, c=case: c.op.forward(x, **c.kwargs), lambda g, x, c=case: c.op.vjp(g, x, **c.kwargs), x
             )
-        x, w, b = (jnp.asarray(rng.normal(size=s), dtype) for s in ((5, 3), (3, 2), (2,)))
-        jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, x, w, b, seed=seed)
-        for name in LOSS_NAMES:
-            pred, target = loss_inputs(name, rng, 5, 3, dtype)
-            jaxnn.check_vjp(LOSSES[name].op.forward, LOSSES[name].op.vjp, pred, target, sample_weights(rng, 5, dtype))
+    x, w, b = (jnp.asarray(rng.normal(size=s), jnp.bfloat16) for s in ((5, 3), (3, 2), (2,)))
+    jaxnn.check_vjp(jaxnn.dense.forward, jaxnn.dense.vjp, x, w, b)
+    for name in LOSS_NAMES:
+        pred, target = loss_inputs(name, rng, 5, 3, jnp.bfloat16)
+        jaxnn.check_vjp(
+            LOSSES[name].op.forward, LOSSES[name].op.vjp, pred, target, sample_weights(rng, 5, jnp.bfloat16)
+        )
 
 
 @pytest.mark.parametrize("dtype", HALF_PRECISION)
