@@ -155,9 +155,7 @@ class Loss:
         (equal to ``R`` up to one rounding; its gradient is ``value``'s)."""
         if self.reported_per_sample is None:
             return value
-        losses = self.reported_per_sample(pred, target)
-        total = jnp.sum(weight * losses)
-        reported = total / jnp.sum(weight) if self.reduction == "mean" else total
+        reported = _reduced(self.reported_per_sample(pred, target), weight, self.reduction)
         return value + jax.lax.stop_gradient(reported - value)
 
     def checked_arguments(self, pred, target, weight=None):
@@ -257,7 +255,14 @@ class Loss:
 
 
 PerSample = Callable[[jax.Array, jax.Array], jax.Array]
+
 PerSampleGrads = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+def _reduced(losses, weight, reduction: str):
+    """The per-sample ``losses`` reduced over samples: ``Σ_i w_i l_i / Σ_i w_i`` (``"mean"``) or ``Σ_i w_i l_i``."""
+    total = jnp.sum(weight * losses)
+    return total / jnp.sum(weight) if reduction == "mean" else total
 
 
 def make_loss(
@@ -282,9 +287,7 @@ def make_loss(
         raise TypeError(f"name must be a non-empty string, got {name!r:.80}")
 
     def forward(pred, target, weight):
-        losses = per_sample(pred, target)
-        total = jnp.sum(weight * losses)
-        return total / jnp.sum(weight) if reduction == "mean" else total
+        return _reduced(per_sample(pred, target), weight, reduction)
 
     def backward(g, loss, pred, target, weight):
         losses = per_sample(pred, target)
