@@ -115,9 +115,9 @@ def check_vjp(
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
-    output, reference_vjp = jax.vjp(forward, *primals)
-    if not isinstance(output, jax.Array) or not jnp.issubdtype(output.dtype, jnp.floating):
-        what = f"dtype {output.dtype}" if isinstance(output, jax.Array) else type(output).__name__
+    output = jax.eval_shape(forward, *primals)
+    if not isinstance(output, jax.ShapeDtypeStruct) or not jnp.issubdtype(output.dtype, jnp.floating):
+        what = f"dtype {output.dtype}" if isinstance(output, jax.ShapeDtypeStruct) else type(output).__name__
         raise TypeError(
             f"forward must return one floating-point array (the rule's cotangent has its shape), got {what}"
         )
@@ -130,9 +130,10 @@ def check_vjp(
         key=lambda dtype: (DEFAULT_TOLERANCES[dtype], jnp.finfo(dtype).eps),
     )
     rng = np.random.default_rng(seed)
-    cotangent = jnp.asarray(rng.standard_normal(np.shape(output)), dtype=jnp.result_type(output))
-    hand = _call_backward(backward, cotangent, primals)
-    reference = reference_vjp(cotangent)
+    cotangent = jax.device_put(rng.standard_normal(output.shape).astype(output.dtype))
+    # Each referee and the rule run as one compiled program (op by op, a check compiled every primitive anew).
+    hand = jax.jit(_checked_backward(backward, primals))(cotangent, *primals)
+    reference = jax.jit(_autodiff_vjp(forward))(cotangent, *primals)
     if rtol is None:
         rtol = DEFAULT_TOLERANCES[loosest][0]
     if atol is None:
@@ -166,17 +167,22 @@ def _rounding_atol(dtype: np.dtype, reference) -> float:
 def _as_primal(index: int, value) -> jax.Array:
     """A primal as a JAX array of floats with at least one element, all finite; else a TypeError or ValueError."""
     try:
-        array = jnp.asarray(value)
+        array = value if isinstance(value, jax.Array) else np.asarray(value)
     except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype == object:
         raise TypeError(
             f"primal {index} is a {type(value).__name__}; check_vjp takes floating-point arrays "
             "(pass a pytree's leaves as separate primals)"
         ) from None
     if not jnp.issubdtype(array.dtype, jnp.floating):
         raise TypeError(f"primal {index} has dtype {array.dtype}; check_vjp needs floating-point primals")
+    # device_put gives the array JAX's dtype (float32 for float64 while 64-bit mode is off) without compiling the
+    # copy program that jnp.asarray of a NumPy array builds for every new shape
+    array = jax.device_put(array)
     if array.size == 0:
         raise ValueError(f"primal {index} has shape {array.shape} and no elements: there is nothing to check")
-    if not bool(jnp.all(jnp.isfinite(array))):
+    if not np.all(np.isfinite(np.asarray(array, np.float64))):
         raise ValueError(
             f"primal {index} holds NaN or infinity; check the rule at finite points (finite differences "
             "there are meaningless, and NaN agrees with NaN)"
@@ -192,19 +198,39 @@ def _non_negative(name: str, value, *, positive: bool = False) -> float:
     return float(value)
 
 
-def _call_backward(backward, cotangent, primals) -> tuple:
-    hand = backward(cotangent, *primals)
-    # A tuple, as jax.custom_vjp (and jaxnn.make_op) take it: a rule that passes here works through jax.grad
-    if not isinstance(hand, tuple) or len(hand) != len(primals):
-        raise GradcheckError(
-            f"backward must return a tuple with one cotangent per primal ({len(primals)}), "
-            f"got {type(hand).__name__}" + (f" of length {len(hand)}" if isinstance(hand, tuple | list) else "")
-        )
-    hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
-    for i, (h, p) in enumerate(zip(hand, primals, strict=True)):
-        if h.shape != p.shape:
-            raise GradcheckError(f"primal {i}: backward returned shape {h.shape}, the primal has shape {p.shape}")
-    return hand
+def _autodiff_vjp(forward) -> Callable:
+    """``(cotangent, *primals) ↦ jax.vjp(forward, *primals)[1](cotangent)``: the autodiff referee."""
+
+    def reference(cotangent, *primals):
+        return jax.vjp(forward, *primals)[1](cotangent)
+
+    return reference
+
+
+def _checked_backward(backward, primals) -> Callable:
+    """``backward`` with its result checked as it is traced: a tuple (as ``jax.custom_vjp`` and
+    ``jaxnn.make_op`` take it, so a rule that passes here works through ``jax.grad``) of one numeric array per
+    primal, each of the primal's shape."""
+
+    def checked(cotangent, *args):
+        hand = backward(cotangent, *args)
+        if not isinstance(hand, tuple) or len(hand) != len(primals):
+            raise GradcheckError(
+                f"backward must return a tuple with one cotangent per primal ({len(primals)}), "
+                f"got {_kind(hand)}" + (f" of length {len(hand)}" if isinstance(hand, tuple | list) else "")
+            )
+        hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
+        for i, (h, p) in enumerate(zip(hand, primals, strict=True)):
+            if h.shape != p.shape:
+                raise GradcheckError(f"primal {i}: backward returned shape {h.shape}, the primal has shape {p.shape}")
+        return hand
+
+    return checked
+
+
+def _kind(value) -> str:
+    """What a rule returned, in the user's terms (under ``jax.jit`` an array is a tracer)."""
+    return "one array" if isinstance(value, jax.Array | np.ndarray) else type(value).__name__
 
 
 def _as_cotangent(index: int, value) -> jax.Array:
@@ -250,18 +276,19 @@ def _projected_forward(forward, i, primals64, u):
 
 def _difference_quotients(f_i, p, eps):
     """For every element ``k`` of ``p``: the central quotient ``(f(p + ε e_k) − f(p − ε e_k)) / 2ε`` and the
-    right and left one-sided ones, each shaped like ``p``."""
-    basis = jnp.eye(p.size, dtype=jnp.float64).reshape((p.size, *p.shape))
-    plus, minus = np.asarray(f_i(p[None] + eps * basis)), np.asarray(f_i(p[None] - eps * basis))
-    centre = np.asarray(f_i(p[None]))
+    right and left one-sided ones, each shaped like ``p`` (all points in one call of ``f_i``)."""
+    p = np.asarray(p, np.float64)
+    steps = eps * np.eye(p.size).reshape((p.size, *p.shape))
+    values = np.asarray(f_i(np.concatenate([p[None] + steps, p[None] - steps, p[None]])))
+    plus, minus, centre = values[: p.size], values[p.size : 2 * p.size], values[2 * p.size :]
     return tuple(
         q.reshape(p.shape) for q in ((plus - minus) / (2 * eps), (plus - centre) / eps, (centre - minus) / eps)
     )
 
 
 def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps, rng) -> list[float]:
-    primals64 = [jnp.asarray(np.asarray(p, np.float64)) for p in primals]
-    u = jnp.asarray(np.asarray(cotangent, np.float64))
+    primals64 = [np.asarray(p, np.float64) for p in primals]
+    u = np.asarray(cotangent, np.float64)
     errors = []
     for i, (p, h) in enumerate(zip(primals64, hand, strict=True)):
         f_i = _projected_forward(forward, i, primals64, u)
@@ -274,9 +301,11 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
                 _refuse_if_only_kinks(i, p, h64, numeric, right, left, eps, rtol, atol)
                 raise
         else:
-            directions = jnp.asarray(rng.standard_normal((FD_DIRECTIONS, *p.shape)))
-            numeric = (f_i(p[None] + eps * directions) - f_i(p[None] - eps * directions)) / (2 * eps)
-            analytic = np.tensordot(np.asarray(directions), h64, axes=h64.ndim)
+            directions = rng.standard_normal((FD_DIRECTIONS, *p.shape))
+            points = np.asarray(p)[None] + eps * np.concatenate([directions, -directions])
+            values = np.asarray(f_i(points))
+            numeric = (values[:FD_DIRECTIONS] - values[FD_DIRECTIONS:]) / (2 * eps)
+            analytic = np.tensordot(directions, h64, axes=h64.ndim)
             errors.append(
                 _compare(f"primal {i} (random directions)", "finite differences", analytic, numeric, rtol, atol)
             )
@@ -286,11 +315,11 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
 def _refuse_kinks(forward, i, primals, cotangent, hand, reference, rtol, atol, eps) -> None:
     """Where the rule disagrees with autodiff: the kink ``ValueError`` if every such element of primal ``i`` lies at
     a kink (autodiff's convention there is not the rule's to follow); nothing when the primal is too large to look."""
-    p = jnp.asarray(np.asarray(primals[i], np.float64))
+    p = np.asarray(primals[i], np.float64)
     if p.size > FD_MAX_ELEMENTS:
         return
-    primals64 = [jnp.asarray(np.asarray(q, np.float64)) for q in primals]
-    u = jnp.asarray(np.asarray(cotangent, np.float64))
+    primals64 = [np.asarray(q, np.float64) for q in primals]
+    u = np.asarray(cotangent, np.float64)
     _, right, left = _difference_quotients(_projected_forward(forward, i, primals64, u), p, eps)
     _refuse_if_only_kinks(
         i, p, np.asarray(hand, np.float64), np.asarray(reference, np.float64), right, left, eps, rtol, atol

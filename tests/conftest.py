@@ -17,6 +17,17 @@ from threadpoolctl import threadpool_limits
 os.environ["JAXNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxnn-test-xla-")
 atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True)
 
+# Compiling, not running, is most of the suite's time (some thirty thousand small programs).  XLA:CPU's older
+# elemental emitter compiles them about a third faster than its fusion emitters, and runs them slower, which
+# programs this small do not feel; so this process compiles with it.  Its bits are the fusion emitters' wherever they
+# are compared: the jaxnn-train tests start their subprocesses with XLA's defaults (cli_support.environment), and a
+# run interrupted there and resumed here equals a run made here bit for bit; test_lbfgs compares the L-BFGS program's
+# two builds in such a process (jaxnn._builds.FAST_COMPILE_CPU).  `make train` and
+# benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10, which CI pins: XLA aborts a process whose XLA_FLAGS
+# name a flag it does not know.
+if jax.__version__.startswith("0.10."):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
+
 # pytest-xdist runs one test process per core: each gets its share of the cores for NumPy's and SciPy's BLAS
 # and OpenMP pools, or the pools of every worker spin against each other (scikit-learn's tests ran 5x slower).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
