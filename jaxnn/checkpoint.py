@@ -21,8 +21,10 @@ Entries:
   held-out loss curve there).  A reader that does not know an extra ignores it, so files with extras are
   still version 1.
 
-``sha256`` is the digest of every array's name, dtype, shape and bytes, in sorted name order; a
-file whose arrays do not match it is reported as corrupt.  The names, shapes and dtypes are also
+``sha256`` is the digest of every array's name, dtype, shape and bytes, in sorted name order, and of the
+rest of ``meta`` (its canonical JSON: the epoch, the config, the array list); a file whose arrays or metadata do
+not match it is reported as corrupt (files written before the metadata was covered carry the arrays' digest alone,
+and are read as before).  The names, shapes and dtypes are also
 checked against the model and optimiser the checkpoint is loaded into, so a checkpoint of another
 model is refused with the first difference named.
 
@@ -172,12 +174,18 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     ]
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
+def _digest(arrays: dict[str, np.ndarray], meta: dict | None = None) -> str:
+    """SHA-256 of every array's name, dtype, shape and bytes, in name order, then of ``meta`` without its ``sha256``
+    field (canonical JSON); ``meta=None`` is the arrays-only digest of files written before the metadata was
+    covered."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
+    if meta is not None:
+        described = {field: value for field, value in meta.items() if field != "sha256"}
+        digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
 
 
@@ -252,9 +260,10 @@ def save(
         "key_impl": key_impl,
         "config": config or {},
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
-        "sha256": _digest(arrays),
     }
     try:
+        # over the metadata as a reader will parse it (a config's int keys come back as strings, tuples as lists)
+        meta["sha256"] = _digest(arrays, json.loads(json.dumps(meta)))
         encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     except (TypeError, ValueError) as error:  # json names the type, not where it is
         raise TypeError(f"config must be JSON-serialisable (strings, numbers, lists and dicts): {error}") from None
@@ -372,8 +381,8 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                 f"{path} is corrupt: {name} is {array.dtype.name}{list(array.shape)}, "
                 f"its metadata says {expected[1]}{list(expected[0])}"
             )
-    if _digest(contents) != meta.get("sha256"):
-        raise CheckpointError(f"{path} is corrupt: its arrays do not match the checksum written with them")
+    if meta["sha256"] not in (_digest(contents, meta), _digest(contents)):
+        raise CheckpointError(f"{path} is corrupt: its arrays or metadata do not match the checksum written with them")
     if contents["history"].dtype.kind not in "iuf" or contents["history"].ndim != 1:
         raise CheckpointError(f"{path} is corrupt: its history is not a 1-D array of loss values")
     return meta, contents

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from helpers import arrays_only_digest
 
 from jaxnn import cli
 
@@ -80,10 +81,7 @@ def regression_csv(path: Path, n: int = 200, scale: float = 1.0) -> Path:
 
 def with_config(source: Path, destination: Path, file: str = "checkpoint.npz", **changes) -> Path:
     """A copy of ``source``'s checkpoint ``file`` whose stored config has ``changes`` (DELETE removes one), still
-    loadable.
-
-    The checksum covers the arrays, not the config, so the arrays are written back unchanged.
-    """
+    loadable: as an older jaxnn-train would have written it, with the checksum of its arrays alone."""
     with np.load(source / file, allow_pickle=False) as archive:
         entries = {name: archive[name] for name in archive.files}
     meta = json.loads(entries.pop("meta").tobytes())
@@ -92,6 +90,7 @@ def with_config(source: Path, destination: Path, file: str = "checkpoint.npz", *
             meta["config"].pop(name, None)
         else:
             meta["config"][name] = value
+    meta["sha256"] = arrays_only_digest(entries)
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)
     destination.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ added to ``jaxnn.activations.ACTIVATIONS`` or ``jaxnn.losses.LOSSES`` without a 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import NamedTuple
 
 import jax
@@ -223,3 +224,14 @@ def fitted_with_held_out(estimator, X, y, monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X, y)
     return estimator, held_out["X"], held_out["targets"]
+
+
+def arrays_only_digest(arrays: dict[str, np.ndarray]) -> str:
+    """The checksum of a checkpoint written before jaxnn covered its metadata: every array's name, dtype, shape and
+    bytes in name order (each array as ``np.ascontiguousarray`` makes it, 0-d ones 1-d).  Such a file still loads,
+    so a test can write one with any config, as an older jaxnn would have."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode() + array.tobytes())
+    return digest.hexdigest()

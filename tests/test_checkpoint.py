@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from helpers import arrays_only_digest, assert_trees_equal
 
 import jaxnn
 from jaxnn import checkpoint
@@ -230,6 +231,51 @@ def test_changed_values_fail_the_checksum(tmp_path):
     _rewrite(path, change_arrays=nudge)
     with pytest.raises(CheckpointError, match="do not match the checksum"):
         _load(path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda meta: meta["config"].update(lr=0.5),  # a valid option, edited: it resumed with it
+        lambda meta: meta.update(epoch=meta["epoch"] + 1),
+        lambda meta: meta.update(key_impl="rbg"),
+    ],
+    ids=["config", "epoch", "key_impl"],
+)
+def test_edited_metadata_fails_the_checksum(tmp_path, edit):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    checkpoint.save(
+        path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=2, history=[0.5, 0.25],
+        config={"lr": 0.1},
+    )  # fmt: skip
+    _rewrite(path, change_meta=edit)
+    with pytest.raises(CheckpointError, match="arrays or metadata do not match the checksum"):
+        checkpoint.read_config(path)
+
+
+def test_a_config_that_json_changes_still_matches_its_checksum(tmp_path):
+    """Integer keys come back as strings and tuples as lists: the checksum covers the config as it is read."""
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    config = {"sizes": (4, 5), "by_epoch": {2: 0.5, 10: 0.25}}
+    checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config=config)
+    assert checkpoint.read_config(path) == {"sizes": [4, 5], "by_epoch": {"2": 0.5, "10": 0.25}, "epoch": 0}
+
+
+def test_a_checkpoint_with_the_arrays_digest_alone_is_still_read(tmp_path):
+    """Files written before the checksum covered the metadata carry the arrays' digest: they load as before."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "meta"}
+
+    def arrays_digest_alone(meta):
+        meta["sha256"] = arrays_only_digest(arrays)
+
+    expected = _load(path)
+    _rewrite(path, change_meta=arrays_digest_alone)
+    assert_trees_equal(_load(path).params, expected.params)
 
 
 def _templates(model, optimizer):

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train, with_config, write_csv
+from helpers import arrays_only_digest
 
 from jaxnn import checkpoint
 from jaxnn.cli import options, run_files
@@ -307,6 +308,7 @@ def test_a_population_checkpoint_of_other_data_or_damaged_is_refused(grid_run, t
         entries = {name: archive[name] for name in archive.files}
     meta = json.loads(entries["meta"].tobytes())
     meta["config"]["data_sha256"][1] = "0" * 64
+    meta["sha256"] = arrays_only_digest({name: array for name, array in entries.items() if name != "meta"})
     entries["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(copy / "population.npz", **entries)
     with pytest.raises(SystemExit):
