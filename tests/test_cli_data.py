@@ -1,5 +1,6 @@
 """jaxnn-train's data: CSV columns and labels, the stratified split, and a CSV file that moved."""
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -139,6 +140,27 @@ def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
         f"--csv {semicolons} line 1, 'sep=;', says its cells are separated by ';', but jaxnn-train reads "
         "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=';', skiprows=1)"
     ) in err
+
+
+def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):
+    """``--csv /dev/stdin`` was resolved to /proc/self/fd/0's target: a pipe could not be read at all (``cannot read
+    --csv /proc/123/fd/pipe:[456]``) and a redirected file was named by its own path."""
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as writer:
+        writer.write("a,b,label,\n1,2,x,\n")  # small enough for the pipe's buffer
+    fd_path = f"/dev/fd/{read}"
+    try:
+        err = _refused(capsys, "--csv", fd_path, "--target", "label", "--epochs", "2")
+    finally:
+        os.close(read)
+    assert f"--csv {fd_path} line 1 (the header) ends with a comma" in err and "/proc/" not in err
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as writer:
+        writer.write("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12)))
+    try:
+        assert train("--csv", f"/dev/fd/{read}", "--target", "label", "--epochs", "2", "--quiet") == 0
+    finally:
+        os.close(read)
 
 
 # --- the split ------------------------------------------------------------------------------------

@@ -137,8 +137,13 @@ def _layers(text: str) -> list[int]:
 
 
 def _resolved(text: str) -> str:
-    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere."""
-    return str(Path(text).resolve())
+    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere.
+
+    Not resolved through links: ``/dev/stdin`` (or a shell's ``<(...)``, ``/dev/fd/63``) stays that name, which
+    messages then show as given, and is read as the pipe it is (resolving it names ``/proc/self/fd/0``'s target,
+    which cannot be opened).
+    """
+    return str(Path(text).absolute())
 
 
 def _epochs_argument(text: str) -> int:
