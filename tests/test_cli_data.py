@@ -163,6 +163,24 @@ def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):
         os.close(read)
 
 
+def test_warnings_list_a_few_classes_then_how_many_more():
+    """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
+    y = np.arange(300)
+    names = tuple(f"c{i:03d}" for i in range(300))
+    _, _, warnings = data.split_rows(y, names, True, 0.25, 0, "many.csv")
+    assert warnings[0].startswith(
+        "cannot stratify the split of many.csv: classes 'c000', 'c001', 'c002', 'c003', 'c004' … and 295 more have "
+        "a single row"
+    )
+    missing = r"classes ('c\d{3}', ){4}'c\d{3}' … and 70 more of many.csv have no training rows: .*"
+    assert re.fullmatch(missing, warnings[1])
+    assert max(map(len, warnings)) < 200
+    _, _, warnings = data.split_rows(np.arange(5).repeat(2), names[:5], True, 0.5, 0, "five.csv")
+    assert warnings == ()
+    _, _, warnings = data.split_rows(np.arange(5), names[:5], True, 0.5, 0, "five.csv")
+    assert "classes 'c000', 'c001', 'c002', 'c003', 'c004' have a single row" in warnings[0]  # all five, no "more"
+
+
 # --- the split ------------------------------------------------------------------------------------
 
 

@@ -203,6 +203,13 @@ def _without_separator_hint(rows: list[tuple[int, list[str]]], path: Path) -> li
     return rows[1:]
 
 
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    """``names`` quoted and separated by commas for a one-line message: the first ``shown`` of them, then
+    ``… and N more`` when there are more (a target with hundreds of classes must not make a huge line)."""
+    quoted = ", ".join(map(repr, names[:shown]))
+    return quoted if len(names) <= shown else f"{quoted} … and {len(names) - shown} more"
+
+
 def _as_float(cell: str) -> float:
     """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
     try:
@@ -302,7 +309,7 @@ def split_rows(
         if single:
             warnings.append(
                 f"cannot stratify the split of {name}: class{'es' if len(single) > 1 else ''} "
-                f"{', '.join(map(repr, single))} {'have' if len(single) > 1 else 'has'} a single row; "
+                f"{_listed(single)} {'have' if len(single) > 1 else 'has'} a single row; "
                 "splitting by shuffling only"
             )
         elif min(len(train), len(test)) < len(class_names):
@@ -317,7 +324,7 @@ def split_rows(
         missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y[train].tolist()))]
         if missing:
             warnings.append(
-                f"class{'es' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of {name} "
+                f"class{'es' if len(missing) > 1 else ''} {_listed(missing)} of {name} "
                 f"{'have' if len(missing) > 1 else 'has'} no training rows: the network cannot learn "
                 f"{'them' if len(missing) > 1 else 'it'} (add rows, or use another --seed or --test-size)"
             )
