@@ -1,5 +1,6 @@
 """jaxnn-train's data: CSV columns and labels, the stratified split, and a CSV file that moved."""
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -87,6 +88,97 @@ def test_a_pandas_index_column_is_refused_and_the_inputs_are_listed(tmp_path, ca
     assert train("--csv", tmp_path / "clean.csv", "--target", "label", "--epochs", "2", "--out", tmp_path / "r") == 0
     assert "inputs (2): a, b" in capsys.readouterr().out
     assert metrics(tmp_path / "r")["input_columns"] == ["a", "b"]
+
+
+def _refused(capsys, *args) -> str:
+    """The one line on stderr of a refused ``jaxnn-train *args`` (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        train(*args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    return err
+
+
+def test_trailing_commas_are_named_as_such_not_as_a_pandas_index(tmp_path, capsys):
+    """An empty last column (every line ending in a comma) was blamed on pandas' row index."""
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("a,b,label,\n1,2,x,\n3,4,y,\n5,6,x,\n7,8,y,\n")
+    err = _refused(capsys, "--csv", trailing, "--target", "label", "--epochs", "2")
+    assert (
+        f"--csv {trailing} line 1 (the header) ends with a comma, so its last column has no name; remove the trailing "
+        "comma from the end of every line (or name that column)"
+    ) in err
+    assert "pandas" not in err
+    rows_only = tmp_path / "rows_only.csv"  # only the data rows end with a comma
+    rows_only.write_text("a,b,label\n1,2,x\n3,4,y,\n5,6,x\n")
+    err = _refused(capsys, "--csv", rows_only, "--target", "label", "--epochs", "2")
+    assert "rows_only.csv line 3 has 4 cells but the header has 3; it ends with a comma: remove the trailing" in err
+    middle = tmp_path / "middle.csv"  # an empty name inside the header: not pandas' index (which comes first)
+    middle.write_text("a,,label\n1,2,x\n3,4,y\n")
+    err = _refused(capsys, "--csv", middle, "--target", "label", "--epochs", "2")
+    assert "middle.csv line 1 (the header) gives column 2 no name; name it, or drop that column" in err
+
+
+def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
+    """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
+    body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
+    (tmp_path / "hinted.csv").write_text("sep=,\n" + body)
+    (tmp_path / "plain.csv").write_text(body)
+    for name in ("hinted", "plain"):
+        csv_file, out = tmp_path / f"{name}.csv", tmp_path / name
+        assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", out) == 0
+    assert metrics(tmp_path / "hinted")["input_columns"] == ["a", "b"]
+    for name in arrays(tmp_path / "plain"):
+        np.testing.assert_array_equal(arrays(tmp_path / "hinted")[name], arrays(tmp_path / "plain")[name], name)
+    ragged = tmp_path / "ragged.csv"  # line numbers still count the hint line
+    ragged.write_text("sep=,\na,b,label\n1,2,x\n3,y\n")
+    assert "ragged.csv line 4 has 2 cells" in _refused(capsys, "--csv", ragged, "--target", "label", "--epochs", "2")
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("sep=;\na;b;label\n1;2;x\n3;4;y\n")
+    err = _refused(capsys, "--csv", semicolons, "--target", "label", "--epochs", "2")
+    assert (
+        f"--csv {semicolons} line 1, 'sep=;', says its cells are separated by ';', but jaxnn-train reads "
+        "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=';', skiprows=1)"
+    ) in err
+
+
+def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):
+    """``--csv /dev/stdin`` was resolved to /proc/self/fd/0's target: a pipe could not be read at all (``cannot read
+    --csv /proc/123/fd/pipe:[456]``) and a redirected file was named by its own path."""
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as writer:
+        writer.write("a,b,label,\n1,2,x,\n")  # small enough for the pipe's buffer
+    fd_path = f"/dev/fd/{read}"
+    try:
+        err = _refused(capsys, "--csv", fd_path, "--target", "label", "--epochs", "2")
+    finally:
+        os.close(read)
+    assert f"--csv {fd_path} line 1 (the header) ends with a comma" in err and "/proc/" not in err
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as writer:
+        writer.write("a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12)))
+    try:
+        assert train("--csv", f"/dev/fd/{read}", "--target", "label", "--epochs", "2", "--quiet") == 0
+    finally:
+        os.close(read)
+
+
+def test_warnings_list_a_few_classes_then_how_many_more():
+    """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
+    y = np.arange(300)
+    names = tuple(f"c{i:03d}" for i in range(300))
+    _, _, warnings = data.split_rows(y, names, True, 0.25, 0, "many.csv")
+    assert warnings[0].startswith(
+        "cannot stratify the split of many.csv: classes 'c000', 'c001', 'c002', 'c003', 'c004' … and 295 more have "
+        "a single row"
+    )
+    missing = r"classes ('c\d{3}', ){4}'c\d{3}' … and 70 more of many.csv have no training rows: .*"
+    assert re.fullmatch(missing, warnings[1])
+    assert max(map(len, warnings)) < 200
+    _, _, warnings = data.split_rows(np.arange(5).repeat(2), names[:5], True, 0.5, 0, "five.csv")
+    assert warnings == ()
+    _, _, warnings = data.split_rows(np.arange(5), names[:5], True, 0.5, 0, "five.csv")
+    assert "classes 'c000', 'c001', 'c002', 'c003', 'c004' have a single row" in warnings[0]  # all five, no "more"
 
 
 # --- the split ------------------------------------------------------------------------------------

@@ -231,6 +231,11 @@ BAD_INPUT = [
     (["--dataset", "wine", "--task", "regression"], "the wine dataset is classification"),
     (["--csv", "{good}", "--target", "label", "--test-size", "0.9"], "cannot split the 4 rows of good.csv"),
     (["--resume", "{missing}"], "no checkpoint at"),
+    # an empty path was the current directory: --out "" wrote the run's files there, --csv "" read "." and
+    # --resume "" looked for ./checkpoint.npz
+    (["--out", "", "--epochs", "2"], "argument --out: '' is an empty path; name a directory (--out . for the current"),
+    (["--csv", "", "--target", "label"], "argument --csv: '' is an empty path; name the CSV file"),
+    (["--resume", ""], "argument --resume: '' is an empty path; name the directory of the run to continue"),
 ]
 
 

@@ -310,6 +310,29 @@ def test_overwrite_refused_for_its_data_leaves_the_old_run_as_it_was(tmp_path, c
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
 
 
+def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
+    """A command refused after --out was created (for its data, or its loss) left that empty directory behind, and
+    the parents it made for it; a directory that was there stays, as it was."""
+    text = write_csv(tmp_path / "text.csv", ["a", "b", "y"], [[1, 2, "x"], [3, "abc", "y"]])
+    single = write_csv(tmp_path / "single.csv", ["a", "y"], [[i, "only"] for i in range(8)])
+    existing = tmp_path / "existing"
+    (existing / "notes").mkdir(parents=True)
+    for args, message in [
+        (["--csv", text, "--target", "y"], "holds 'abc', which is not a finite number"),
+        (["--csv", single, "--target", "y"], "has only one class ('only'); classification needs two"),
+        (["--loss", "binary_cross_entropy"], "is for two classes (one sigmoid output) but the target has 3 classes"),
+    ]:
+        for out in (tmp_path / "new" / "deeper" / "run", existing, existing / "run"):
+            with pytest.raises(SystemExit) as exit_info:
+                train(*args, "--epochs", "2", "--quiet", "--out", out)
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and message in err, err
+            assert sorted(path.name for path in tmp_path.iterdir()) == ["existing", "single.csv", "text.csv"], out
+            assert [path.name for path in existing.iterdir()] == ["notes"] and not any((existing / "notes").iterdir())
+    assert train("--epochs", "2", "--quiet", "--out", tmp_path / "new" / "run") == 0  # an accepted run keeps it
+    assert (tmp_path / "new" / "run" / "checkpoint.npz").exists()
+
+
 def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
     in_the_way = tmp_path / "checkpoint.npz"
     (in_the_way / "inside").mkdir(parents=True)

@@ -172,17 +172,36 @@ def _overwriting(args: argparse.Namespace, runtime: Runtime, out: Path | None) -
     return partial(run_files.clear, out)
 
 
-def _make_directory(out: Path) -> None:
-    """Create ``out`` if needed, and check that files can be written in it (before any training)."""
+def _make_directory(out: Path) -> list[Path]:
+    """Create ``out`` if needed, and check that files can be written in it (before any training).
+
+    Returns the directories this call created, ``out`` first and then the parents it needed, for
+    :func:`_remove_created` when the command is refused; a refusal here removes them itself.
+    """
+    missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        _remove_created(missing)
         raise CliError(f"cannot create --out {out}: {error.strerror or error}") from None
     try:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as error:
+        _remove_created(missing)
         raise CliError(f"cannot write in --out {out}: {error.strerror or error}; choose another --out") from None
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove the directories :func:`_make_directory` created (innermost first) when the command is refused, so a
+    refused command leaves no new ``--out`` behind.  Only empty ones: the first that is not empty (something was
+    written there after all), or cannot be removed, stays with the directories above it."""
+    for path in created:
+        try:
+            path.rmdir()
+        except OSError:
+            return
 
 
 def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored):
@@ -287,10 +306,22 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         runtime = one_device(runtime)
     _stage(stop, "while starting the devices")
     out = _output_directory(args)
-    lock = contextlib.nullcontext()
+    lock, created = contextlib.nullcontext(), []
     if out is not None and runtime.main:
-        _make_directory(out)
+        created = _make_directory(out)
         lock = OutLock(out)
+    try:
+        return _run_in(args, stop, runtime, out, options, stored, lock)
+    except (CliError, checkpoint.CheckpointError):  # refused: a --out this command created goes (the lock is out)
+        _remove_created(created)
+        raise
+
+
+def _run_in(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored, lock):
+    """The invocation once ``out`` exists, holding its ``lock``: the checks of ``out``, the data, training and
+    the results; the exit status."""
+    lbfgs = options["optimizer"] == cli_options.LBFGS
+    members = cli_options.population_members(options)
     with lock:
         if out is not None and runtime.main:
             _check_out(args, out, options["csv"])

@@ -106,13 +106,26 @@ class CsvTable(NamedTuple):
     lines: list[int]  # the file line of each row
 
 
-def _check_header(header: list[str], path: Path) -> None:
+def _check_header(header: list[str], path: Path, line: int) -> None:
+    """Refuse a header (file line ``line``) with a column that has no name or pandas' index name, or a name twice.
+
+    An empty last name is a trailing comma; an empty first name or ``Unnamed: N`` is how pandas writes its row index.
+    """
     for position, name in enumerate(header, start=1):
-        if not name or _PANDAS_INDEX.fullmatch(name):
+        if not name and position == len(header) > 1:
+            raise CliError(
+                f"--csv {path} line {line} (the header) ends with a comma, so its last column has no name; "
+                "remove the trailing comma from the end of every line (or name that column)"
+            )
+        if (not name and position == 1) or _PANDAS_INDEX.fullmatch(name):
             shown = "an empty name" if not name else repr(name)
             raise CliError(
                 f"--csv {path} column {position} has {shown}, as pandas writes its row index (df.to_csv(path)); "
                 "drop that column, or write the file with df.to_csv(path, index=False)"
+            )
+        if not name:
+            raise CliError(
+                f"--csv {path} line {line} (the header) gives column {position} no name; name it, or drop that column"
             )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -120,7 +133,11 @@ def _check_header(header: list[str], path: Path) -> None:
 
 
 def read_csv(path: Path, target: str) -> CsvTable:
-    """Numeric input columns and the raw target cells of ``path``; a CliError names any bad cell or header."""
+    """Numeric input columns and the raw target cells of ``path``; a CliError names any bad cell or header.
+
+    The file is read once, from start to end (so ``path`` may be a pipe such as ``/dev/stdin``).  Blank lines are
+    skipped, and so is a first line ``sep=,`` (Excel's separator hint); line numbers in messages count both.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
             rows = [
@@ -130,9 +147,10 @@ def read_csv(path: Path, target: str) -> CsvTable:
         raise CliError(f"cannot read --csv {path}: {error.strerror or error}") from None
     except (UnicodeDecodeError, csv.Error) as error:
         raise CliError(f"--csv {path} is not a readable UTF-8 CSV file ({error})") from None
+    rows = _without_separator_hint(rows, path)
     if len(rows) < 2:
         raise CliError(f"--csv {path} needs a header row and at least one data row")
-    header = [name.strip() for name in rows[0][1]]
+    header_line, header = rows[0][0], [name.strip() for name in rows[0][1]]
     if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
         mark = ";" if ";" in header[0] else "\t"
         shown = "semicolons" if mark == ";" else "tabs"
@@ -140,7 +158,7 @@ def read_csv(path: Path, target: str) -> CsvTable:
             f"--csv {path} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
             "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)"
         )
-    _check_header(header, path)
+    _check_header(header, path, header_line)
     if target not in header:
         raise CliError(f"--target column {target!r} is not in {path}; its columns are: {', '.join(header)}")
     target_index = header.index(target)
@@ -149,7 +167,9 @@ def read_csv(path: Path, target: str) -> CsvTable:
     inputs, targets, lines = [], [], []
     for number, row in rows[1:]:
         if len(row) != len(header):
-            raise CliError(f"{path} line {number} has {len(row)} cells but the header has {len(header)}")
+            trailing = len(row) == len(header) + 1 and not row[-1].strip()
+            advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
+            raise CliError(f"{path} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
         inputs.append([_number(cell, path, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
         label = cells[target_index]
@@ -164,6 +184,30 @@ def read_csv(path: Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _without_separator_hint(rows: list[tuple[int, list[str]]], path: Path) -> list[tuple[int, list[str]]]:
+    """``rows`` without a first line that is Excel's separator hint ``sep=,``, which Excel skips too (it is not
+    the header); a hint naming another separator (``sep=;``) is refused: jaxnn-train reads comma-separated files."""
+    if not rows or rows[0][0] != 1:
+        return rows
+    hint = re.fullmatch(r"sep=(.)", ",".join(rows[0][1]).strip(" \r\n"), flags=re.IGNORECASE)
+    if hint is None:
+        return rows
+    if hint.group(1) != ",":
+        raise CliError(
+            f"--csv {path} line 1, {rows[0][1][0]!r}, says its cells are separated by {hint.group(1)!r}, but "
+            "jaxnn-train reads comma-separated files; convert it, e.g. "
+            f"pandas.read_csv(path, sep={hint.group(1)!r}, skiprows=1).to_csv(new_path, index=False)"
+        )
+    return rows[1:]
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    """``names`` quoted and separated by commas for a one-line message: the first ``shown`` of them, then
+    ``… and N more`` when there are more (a target with hundreds of classes must not make a huge line)."""
+    quoted = ", ".join(map(repr, names[:shown]))
+    return quoted if len(names) <= shown else f"{quoted} … and {len(names) - shown} more"
 
 
 def _as_float(cell: str) -> float:
@@ -265,7 +309,7 @@ def split_rows(
         if single:
             warnings.append(
                 f"cannot stratify the split of {name}: class{'es' if len(single) > 1 else ''} "
-                f"{', '.join(map(repr, single))} {'have' if len(single) > 1 else 'has'} a single row; "
+                f"{_listed(single)} {'have' if len(single) > 1 else 'has'} a single row; "
                 "splitting by shuffling only"
             )
         elif min(len(train), len(test)) < len(class_names):
@@ -280,7 +324,7 @@ def split_rows(
         missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y[train].tolist()))]
         if missing:
             warnings.append(
-                f"class{'es' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of {name} "
+                f"class{'es' if len(missing) > 1 else ''} {_listed(missing)} of {name} "
                 f"{'have' if len(missing) > 1 else 'has'} no training rows: the network cannot learn "
                 f"{'them' if len(missing) > 1 else 'it'} (add rows, or use another --seed or --test-size)"
             )

@@ -136,9 +136,31 @@ def _layers(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+def _not_empty(text: str, advice: str) -> str:
+    """``text``, unless it is empty: an empty path is no file (``Path("")`` would be the current directory)."""
+    if text == "":
+        raise argparse.ArgumentTypeError(f"'' is an empty path; {advice}")
+    return text
+
+
 def _resolved(text: str) -> str:
-    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere."""
-    return str(Path(text).resolve())
+    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere.
+
+    Not resolved through links: ``/dev/stdin`` (or a shell's ``<(...)``, ``/dev/fd/63``) stays that name, which
+    messages then show as given, and is read as the pipe it is (resolving it names ``/proc/self/fd/0``'s target,
+    which cannot be opened).  An empty path is refused.
+    """
+    return str(Path(_not_empty(text, "name the CSV file")).absolute())
+
+
+def _directory(text: str) -> Path:
+    """``--out``'s directory; an empty path is refused rather than read as the current directory."""
+    return Path(_not_empty(text, "name a directory (--out . for the current one)"))
+
+
+def _run(text: str) -> Path:
+    """``--resume``'s run directory or checkpoint; an empty path is refused."""
+    return Path(_not_empty(text, "name the directory of the run to continue, or its checkpoint"))
 
 
 def _epochs_argument(text: str) -> int:
@@ -295,7 +317,7 @@ OPTIONS: dict[str, Option] = {
         Option(
             "out", "files", "write metrics.json, history.csv, loss.png, confusion.png and checkpoint.npz here (a "
             "population run: also population.csv and population.npz)", "DIR",
-            argument=Path,
+            argument=_directory,
         ),
         Option(
             "checkpoint_seconds", "files", "write a checkpoint when S seconds have passed since the last one "
@@ -311,7 +333,7 @@ OPTIONS: dict[str, Option] = {
         Option(
             "resume", "files", "continue the run checkpointed in DIR up to --epochs, a population whole (files go to "
             "DIR unless --out says otherwise); DIR/checkpoint.npz: that network alone (a population's best member, "
-            "with its own --out)", "DIR", argument=Path,
+            "with its own --out)", "DIR", argument=_run,
         ),
         Option(
             "overwrite", "files", "start afresh even if --out already holds a run: once the new run has passed its "
