@@ -627,6 +627,48 @@ def _error_text(fit) -> str:
     return str(info.value)
 
 
+RESULT_ATTRIBUTES = ("loss_", "best_loss_", "best_validation_score_", "n_iter_", "t_")
+CURVE_ATTRIBUTES = ("loss_curve_", "validation_scores_")
+
+
+def _result_types(net) -> dict:
+    """The types of the fitted results present, and of each element of the curves."""
+    types = {name: type(getattr(net, name)) for name in RESULT_ATTRIBUTES if hasattr(net, name)}
+    for name in (name for name in CURVE_ATTRIBUTES if hasattr(net, name)):
+        curve = getattr(net, name)
+        types[name] = None if curve is None else (list, *sorted({type(v).__name__ for v in curve}))
+    return types
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(NeuralNetClassifier, MLPClassifier), (NeuralNetRegressor, MLPRegressor)])
+@pytest.mark.parametrize(
+    ("solver", "fits"),
+    [
+        *[("adam", fits) for fits in ("fit", "early_stopping", "warm_start", "warm_start+early_stopping")],
+        ("adam", "partial_fit"),
+        ("adam", "fit+partial_fit"),
+        ("lbfgs", "fit"),
+        ("lbfgs", "warm_start"),
+    ],
+)
+def test_the_fitted_results_have_mlps_types(blobs, ours, theirs, solver, fits):
+    x, y = blobs
+
+    def results(estimator):
+        net = estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0, solver=solver)
+        net.set_params(early_stopping="early_stopping" in fits, warm_start="warm_start" in fits)
+        if fits == "partial_fit":
+            classes = {"classes": [0, 1]} if estimator in (MLPClassifier, NeuralNetClassifier) else {}
+            return _result_types(net.partial_fit(x, y, **classes).partial_fit(x, y))
+        net.fit(x, y)
+        if fits == "fit+partial_fit":
+            net.partial_fit(x, y)
+        return _result_types(net.fit(x, y) if "warm_start" in fits else net)
+
+    mlp, net = results(theirs), results(ours)
+    assert {name: net.get(name) for name in mlp} == mlp  # MLP's lbfgs has no curves: jaxnn's are not compared
+
+
 @pytest.mark.parametrize(
     "calls",
     [
