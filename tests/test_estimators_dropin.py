@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.sparse
+import sklearn
 from scipy.special import xlogy
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
@@ -91,6 +92,47 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
     draws.random_sample(x.shape[1] * 20 + 20 + 20 * y.shape[1] + y.shape[1])
     split = train_test_split(x, y, test_size=0.2, random_state=draws)  # no stratify=
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
+
+
+def _prediction_kind(predicted) -> tuple:
+    return type(predicted), getattr(predicted, "format", None), predicted.dtype, predicted.shape
+
+
+@pytest.mark.parametrize("make_sparse", [scipy.sparse.csr_matrix, scipy.sparse.csc_array, scipy.sparse.coo_matrix])
+@pytest.mark.parametrize("sparse_interface", ["spmatrix", "sparray"])
+def test_a_sparse_multilabel_y_is_predicted_as_mlp_predicts_it(multilabel, make_sparse, sparse_interface):
+    x, y = multilabel
+
+    def predictions(estimator, fits):
+        net = estimator(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+        for fit in fits:
+            fit(net)
+        with sklearn.config_context(sparse_interface=sparse_interface):
+            return net.predict(x), net.predict_proba(x)
+
+    sparse_y = make_sparse(y)
+    scenarios = {  # as MLP's LabelBinarizer: a fit that starts over records whether y is sparse; the others keep it
+        "fit": [lambda net: net.fit(x, sparse_y)],
+        "first partial_fit": [lambda net: net.partial_fit(x, sparse_y, classes=np.arange(4))],
+        "then partial_fit": [lambda net: net.fit(x, sparse_y), lambda net: net.partial_fit(x, y)],
+        "then warm_start": [lambda net: net.fit(x, sparse_y), lambda net: net.set_params(warm_start=True).fit(x, y)],
+        "then a dense fit": [lambda net: net.fit(x, sparse_y), lambda net: net.fit(x, y)],
+        "a dense fit, then warm_start": [
+            lambda net: net.fit(x, y),
+            lambda net: net.set_params(warm_start=True).fit(x, sparse_y),
+        ],
+    }
+    for name, fits in scenarios.items():
+        (mlp, mlp_proba), (ours, ours_proba) = predictions(MLPClassifier, fits), predictions(NeuralNetClassifier, fits)
+        assert _prediction_kind(ours) == _prediction_kind(mlp), name
+        assert type(ours_proba) is type(mlp_proba) is np.ndarray, name
+        dense = ours.toarray() if scipy.sparse.issparse(ours) else ours
+        np.testing.assert_array_equal(dense, (ours_proba > 0.5).astype(int))
+
+    net = NeuralNetClassifier((5,), max_iter=3, random_state=0).fit(x, sparse_y)
+    exported = net.to_sklearn()  # MLP's own predict returns the same sparse matrix, and an imported MLP keeps it
+    assert _prediction_kind(exported.predict(x)) == _prediction_kind(net.predict(x))
+    assert _prediction_kind(NeuralNetClassifier.from_sklearn(exported).predict(x)) == _prediction_kind(net.predict(x))
 
 
 def test_a_categorical_loss_is_refused_for_multilabel_targets(multilabel):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
+from sklearn import get_config
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -36,6 +37,7 @@ __all__ = [
     "class_targets",
     "classifier_data",
     "densified",
+    "indicator_predictions",
     "numeric_data",
     "regression_targets",
     "regressor_data",
@@ -263,3 +265,17 @@ def class_probabilities(outputs: np.ndarray, head: Head) -> np.ndarray:
     if outputs.shape[1] == 1:
         return np.hstack([1.0 - outputs, outputs])
     return outputs
+
+
+def indicator_predictions(probabilities: np.ndarray, *, sparse: bool):
+    """Multilabel predictions: the 0/1 (int) indicator matrix of the labels whose probability exceeds ½.
+
+    With ``sparse`` (the labels were learnt from a ``scipy.sparse`` ``y``) it is a CSR matrix, as MLP's
+    ``LabelBinarizer`` returns it: of scikit-learn's sparse interface (``sklearn.get_config()['sparse_interface']``),
+    ``csr_matrix`` by default and ``csr_array`` for ``'sparray'``; else a dense array.
+    """
+    indicator = (probabilities > 0.5).astype(int)
+    if not sparse:
+        return indicator
+    sparray = get_config().get("sparse_interface", "spmatrix") == "sparray"
+    return scipy.sparse.csr_array(indicator) if sparray else scipy.sparse.csr_matrix(indicator)
