@@ -731,6 +731,46 @@ def test_partial_fits_errors_begin_with_mlps_messages(blobs, calls):
     assert ours.startswith(mlp.replace("MLPClassifier", "NeuralNetClassifier")), (ours, mlp)
 
 
+UNUSABLE_LABELS = {
+    "multiclass-multioutput": np.c_[np.arange(12) % 3, np.arange(12) % 4],
+    "strings-as-objects": np.array(list("abc" * 8), dtype=object).reshape(12, 2),  # two columns of 3 classes
+    "str-and-int": np.array(["a", 1] * 6, dtype=object),
+    "str-and-float": np.array([1.5, "a"] * 6, dtype=object),
+    "None-among-int": np.array([1, None, 2] * 4, dtype=object),
+    "None-among-str": np.array(["a", None, "b"] * 4, dtype=object),
+    "only-None": np.array([None] * 12, dtype=object),
+    "int-and-float": np.array([1, 2.0, 3] * 4, dtype=object),
+    "str-and-int-columns": np.array([["a", 1], [2, "b"]] * 6, dtype=object),
+}
+FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks differ between them
+    "fit": lambda net, x, y: net.fit(x, y),
+    "refit": lambda net, x, y: net.fit(x, np.arange(12) % 3).fit(x, y),
+    "warm_start": lambda net, x, y: net.set_params(warm_start=True).fit(x, np.arange(12) % 3).fit(x, y),
+    "first-partial_fit": lambda net, x, y: net.partial_fit(x, y, classes=[0, 1, 2]),
+    "partial_fit": lambda net, x, y: net.partial_fit(x, np.arange(12) % 3, classes=[0, 1, 2]).partial_fit(x, y),
+    "classes=": lambda net, x, y: net.partial_fit(x, np.arange(12) % 2, classes=y.ravel()[:4].tolist()),
+}
+
+
+@pytest.mark.parametrize("fits", sorted(FITS_OF_UNUSABLE_LABELS))
+@pytest.mark.parametrize("labels", sorted(UNUSABLE_LABELS))
+def test_unusable_labels_are_mlps_error_with_its_message_first(labels, fits):
+    x, y = np.random.default_rng(0).normal(size=(12, 3)), UNUSABLE_LABELS[labels]
+    if fits == "classes=" and y.ndim == 2:
+        pytest.skip("classes= lists labels")
+
+    def error(estimator):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.raises((TypeError, ValueError)) as raised:
+                FITS_OF_UNUSABLE_LABELS[fits](estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0), x, y)
+        return type(raised.value), str(raised.value)
+
+    (mlp_type, mlp), (ours_type, ours) = error(MLPClassifier), error(NeuralNetClassifier)
+    assert ours_type is mlp_type, (ours, mlp)
+    assert ours.startswith(mlp) and " jaxnn: " in ours[len(mlp) :], (ours, mlp)
+
+
 # --------------------------------------------------------------------------------------------------
 # Pickling an estimator whose solver is an optax transformation (closures).
 

@@ -195,7 +195,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.scoring = scoring
 
     # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
-    def _validate_targets(self, X, y, *, reset: bool):
+    def _validate_targets(self, X, y, *, reset: bool, incremental: bool):
         raise NotImplementedError
 
     def _encode_targets(self, y, weight, *, continuing: bool, incremental: bool, classes=None) -> Targets:
@@ -341,7 +341,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "warm_start and partial_fit continue the training of one network, but this is an ensemble "
                 "(n_ensemble > 1 now or in the last fit); refit from scratch with warm_start=False"
             )
-        X, y = self._validate_targets(X, y, reset=not continuing)
+        X, y = self._validate_targets(X, y, reset=not continuing, incremental=incremental)
         weight = self._checked_weight(sample_weight, X)
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
         weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)

@@ -276,8 +276,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         )
         self.class_weight = class_weight
 
-    def _validate_targets(self, X, y, *, reset):
-        return classifier_data(self, X, y, reset=reset)
+    def _validate_targets(self, X, y, *, reset, incremental):
+        return classifier_data(self, X, y, reset=reset, incremental=incremental)
 
     def _setup(self, X, y, sample_weight, *, incremental, classes=None):
         """The base class's checks, and whether ``predict`` will return a sparse matrix (``_sparse_labels``, set
@@ -451,7 +451,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
             scoring=scoring,
         )
 
-    def _validate_targets(self, X, y, *, reset):
+    def _validate_targets(self, X, y, *, reset, incremental):
         return regressor_data(self, X, y, reset=reset)
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
