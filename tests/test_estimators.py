@@ -628,7 +628,7 @@ def test_labels_held_as_python_objects_give_mlps_classes_dtype(iris, partial):
     np.testing.assert_array_equal(net.classes_, mlp.classes_)
     assert net.predict(iris.x_test).dtype == mlp.predict(iris.x_test).dtype
     mixed = np.array([0, 1, 2, "other"], dtype=object)
-    with pytest.raises(ValueError, match="classes mixes labels of types int, str, which cannot be sorted"):
+    with pytest.raises(TypeError, match="classes mixes labels of types int, str, which cannot be sorted"):
         NeuralNetClassifier(**options).partial_fit(iris.x_train, iris.y_train, classes=mixed)
 
 

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.sparse
+import sklearn
 from scipy.special import xlogy
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
@@ -91,6 +92,47 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
     draws.random_sample(x.shape[1] * 20 + 20 + 20 * y.shape[1] + y.shape[1])
     split = train_test_split(x, y, test_size=0.2, random_state=draws)  # no stratify=
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
+
+
+def _prediction_kind(predicted) -> tuple:
+    return type(predicted), getattr(predicted, "format", None), predicted.dtype, predicted.shape
+
+
+@pytest.mark.parametrize("make_sparse", [scipy.sparse.csr_matrix, scipy.sparse.csc_array, scipy.sparse.coo_matrix])
+@pytest.mark.parametrize("sparse_interface", ["spmatrix", "sparray"])
+def test_a_sparse_multilabel_y_is_predicted_as_mlp_predicts_it(multilabel, make_sparse, sparse_interface):
+    x, y = multilabel
+
+    def predictions(estimator, fits):
+        net = estimator(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+        for fit in fits:
+            fit(net)
+        with sklearn.config_context(sparse_interface=sparse_interface):
+            return net.predict(x), net.predict_proba(x)
+
+    sparse_y = make_sparse(y)
+    scenarios = {  # as MLP's LabelBinarizer: a fit that starts over records whether y is sparse; the others keep it
+        "fit": [lambda net: net.fit(x, sparse_y)],
+        "first partial_fit": [lambda net: net.partial_fit(x, sparse_y, classes=np.arange(4))],
+        "then partial_fit": [lambda net: net.fit(x, sparse_y), lambda net: net.partial_fit(x, y)],
+        "then warm_start": [lambda net: net.fit(x, sparse_y), lambda net: net.set_params(warm_start=True).fit(x, y)],
+        "then a dense fit": [lambda net: net.fit(x, sparse_y), lambda net: net.fit(x, y)],
+        "a dense fit, then warm_start": [
+            lambda net: net.fit(x, y),
+            lambda net: net.set_params(warm_start=True).fit(x, sparse_y),
+        ],
+    }
+    for name, fits in scenarios.items():
+        (mlp, mlp_proba), (ours, ours_proba) = predictions(MLPClassifier, fits), predictions(NeuralNetClassifier, fits)
+        assert _prediction_kind(ours) == _prediction_kind(mlp), name
+        assert type(ours_proba) is type(mlp_proba) is np.ndarray, name
+        dense = ours.toarray() if scipy.sparse.issparse(ours) else ours
+        np.testing.assert_array_equal(dense, (ours_proba > 0.5).astype(int))
+
+    net = NeuralNetClassifier((5,), max_iter=3, random_state=0).fit(x, sparse_y)
+    exported = net.to_sklearn()  # MLP's own predict returns the same sparse matrix, and an imported MLP keeps it
+    assert _prediction_kind(exported.predict(x)) == _prediction_kind(net.predict(x))
+    assert _prediction_kind(NeuralNetClassifier.from_sklearn(exported).predict(x)) == _prediction_kind(net.predict(x))
 
 
 def test_a_categorical_loss_is_refused_for_multilabel_targets(multilabel):
@@ -627,6 +669,48 @@ def _error_text(fit) -> str:
     return str(info.value)
 
 
+RESULT_ATTRIBUTES = ("loss_", "best_loss_", "best_validation_score_", "n_iter_", "t_")
+CURVE_ATTRIBUTES = ("loss_curve_", "validation_scores_")
+
+
+def _result_types(net) -> dict:
+    """The types of the fitted results present, and of each element of the curves."""
+    types = {name: type(getattr(net, name)) for name in RESULT_ATTRIBUTES if hasattr(net, name)}
+    for name in (name for name in CURVE_ATTRIBUTES if hasattr(net, name)):
+        curve = getattr(net, name)
+        types[name] = None if curve is None else (list, *sorted({type(v).__name__ for v in curve}))
+    return types
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(NeuralNetClassifier, MLPClassifier), (NeuralNetRegressor, MLPRegressor)])
+@pytest.mark.parametrize(
+    ("solver", "fits"),
+    [
+        *[("adam", fits) for fits in ("fit", "early_stopping", "warm_start", "warm_start+early_stopping")],
+        ("adam", "partial_fit"),
+        ("adam", "fit+partial_fit"),
+        ("lbfgs", "fit"),
+        ("lbfgs", "warm_start"),
+    ],
+)
+def test_the_fitted_results_have_mlps_types(blobs, ours, theirs, solver, fits):
+    x, y = blobs
+
+    def results(estimator):
+        net = estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0, solver=solver)
+        net.set_params(early_stopping="early_stopping" in fits, warm_start="warm_start" in fits)
+        if fits == "partial_fit":
+            classes = {"classes": [0, 1]} if estimator in (MLPClassifier, NeuralNetClassifier) else {}
+            return _result_types(net.partial_fit(x, y, **classes).partial_fit(x, y))
+        net.fit(x, y)
+        if fits == "fit+partial_fit":
+            net.partial_fit(x, y)
+        return _result_types(net.fit(x, y) if "warm_start" in fits else net)
+
+    mlp, net = results(theirs), results(ours)
+    assert {name: net.get(name) for name in mlp} == mlp  # MLP's lbfgs has no curves: jaxnn's are not compared
+
+
 @pytest.mark.parametrize(
     "calls",
     [
@@ -645,6 +729,46 @@ def test_partial_fits_errors_begin_with_mlps_messages(blobs, calls):
     mlp = _error_text(lambda: calls(MLPClassifier(hidden_layer_sizes=(4,)), x, y))
     ours = _error_text(lambda: calls(NeuralNetClassifier((4,), learning_rate_init=0.01, max_iter=500), x, y))
     assert ours.startswith(mlp.replace("MLPClassifier", "NeuralNetClassifier")), (ours, mlp)
+
+
+UNUSABLE_LABELS = {
+    "multiclass-multioutput": np.c_[np.arange(12) % 3, np.arange(12) % 4],
+    "strings-as-objects": np.array(list("abc" * 8), dtype=object).reshape(12, 2),  # two columns of 3 classes
+    "str-and-int": np.array(["a", 1] * 6, dtype=object),
+    "str-and-float": np.array([1.5, "a"] * 6, dtype=object),
+    "None-among-int": np.array([1, None, 2] * 4, dtype=object),
+    "None-among-str": np.array(["a", None, "b"] * 4, dtype=object),
+    "only-None": np.array([None] * 12, dtype=object),
+    "int-and-float": np.array([1, 2.0, 3] * 4, dtype=object),
+    "str-and-int-columns": np.array([["a", 1], [2, "b"]] * 6, dtype=object),
+}
+FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks differ between them
+    "fit": lambda net, x, y: net.fit(x, y),
+    "refit": lambda net, x, y: net.fit(x, np.arange(12) % 3).fit(x, y),
+    "warm_start": lambda net, x, y: net.set_params(warm_start=True).fit(x, np.arange(12) % 3).fit(x, y),
+    "first-partial_fit": lambda net, x, y: net.partial_fit(x, y, classes=[0, 1, 2]),
+    "partial_fit": lambda net, x, y: net.partial_fit(x, np.arange(12) % 3, classes=[0, 1, 2]).partial_fit(x, y),
+    "classes=": lambda net, x, y: net.partial_fit(x, np.arange(12) % 2, classes=y.ravel()[:4].tolist()),
+}
+
+
+@pytest.mark.parametrize("fits", sorted(FITS_OF_UNUSABLE_LABELS))
+@pytest.mark.parametrize("labels", sorted(UNUSABLE_LABELS))
+def test_unusable_labels_are_mlps_error_with_its_message_first(labels, fits):
+    x, y = np.random.default_rng(0).normal(size=(12, 3)), UNUSABLE_LABELS[labels]
+    if fits == "classes=" and y.ndim == 2:
+        pytest.skip("classes= lists labels")
+
+    def error(estimator):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.raises((TypeError, ValueError)) as raised:
+                FITS_OF_UNUSABLE_LABELS[fits](estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0), x, y)
+        return type(raised.value), str(raised.value)
+
+    (mlp_type, mlp), (ours_type, ours) = error(MLPClassifier), error(NeuralNetClassifier)
+    assert ours_type is mlp_type, (ours, mlp)
+    assert ours.startswith(mlp) and " jaxnn: " in ours[len(mlp) :], (ours, mlp)
 
 
 # --------------------------------------------------------------------------------------------------

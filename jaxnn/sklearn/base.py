@@ -195,7 +195,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.scoring = scoring
 
     # Subclasses say how targets are checked and encoded (and so which head they train) and how to stratify.
-    def _validate_targets(self, X, y, *, reset: bool):
+    def _validate_targets(self, X, y, *, reset: bool, incremental: bool):
         raise NotImplementedError
 
     def _encode_targets(self, y, weight, *, continuing: bool, incremental: bool, classes=None) -> Targets:
@@ -320,7 +320,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         losses = result.loss_curve.tolist()
         previous = self.loss_curve_ if setup.continuing else []
         self.n_iter_ = result.n_iter
-        self.loss_ = result.loss
+        self.loss_ = np.float64(result.loss)  # MLP's type
         self.loss_curve_ = [*previous, *losses]
         self.best_loss_ = min(self.loss_curve_, default=result.loss)
         self.validation_scores_ = self.validation_loss_curve_ = None
@@ -341,7 +341,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "warm_start and partial_fit continue the training of one network, but this is an ensemble "
                 "(n_ensemble > 1 now or in the last fit); refit from scratch with warm_start=False"
             )
-        X, y = self._validate_targets(X, y, reset=not continuing)
+        X, y = self._validate_targets(X, y, reset=not continuing, incremental=incremental)
         weight = self._checked_weight(sample_weight, X)
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
         weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)
@@ -466,12 +466,13 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             setattr(self, name, value)
 
     def _store(self, setup: Setup, result) -> None:
-        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles) and warn; with early
-        stopping the validation scores, and (jaxnn's addition) the validation loss of each epoch."""
+        """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles; ``loss_``,
+        ``best_loss_`` and ``loss_curve_``'s values ``np.float64``, ``validation_scores_``' Python floats: MLP's types)
+        and warn; with early stopping the validation scores and (jaxnn's addition) the validation loss of each epoch."""
         config, continuing, incremental = setup.config, setup.continuing, setup.incremental
         self._forget(ENSEMBLE_ATTRIBUTES)
         n_epochs = int(result.n_epochs)
-        losses = np.asarray(result.history)[:n_epochs].tolist()
+        losses = list(np.asarray(result.history, dtype=np.float64)[:n_epochs])  # np.float64 values, as MLP's
         params = as_numpy(result.params)
         self.coefs_ = [p["W"] for p in params]
         self.intercepts_ = [p["b"] for p in params]
@@ -488,7 +489,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         if losses:
             self.loss_ = losses[-1]
         if self.best_loss_ is not None and losses:
-            self.best_loss_ = min(self.best_loss_, *losses)
+            self.best_loss_ = np.float64(min(self.best_loss_, *losses))
         validation_scores = result.validation_scores if config.early_stopping else None
         if validation_scores is not None:
             # Epochs of an earlier fit without a recorded validation loss (an MLP's, converted) count as NaN.

@@ -21,6 +21,7 @@ count of epochs without improvement (MLP's ``warm_start`` fit also starts a fres
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import is_classifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
@@ -37,7 +38,7 @@ from jaxnn.heads import (
 )
 from jaxnn.losses import Loss
 from jaxnn.sklearn.constraints import check_params
-from jaxnn.sklearn.internals import set_label_binarizer
+from jaxnn.sklearn.internals import set_label_binarizer, sparse_label_input
 from jaxnn.sklearn.training import network
 
 __all__ = ["MLP_ACTIVATIONS", "MLP_CLASSIFIER_LOSSES", "MLP_REGRESSOR_LOSSES", "MLPBridge"]
@@ -163,7 +164,8 @@ class MLPBridge:
         if classifier:
             mlp.classes_ = self.classes_.copy()
             labels = np.eye(self.classes_.size, dtype=int) if self._head.multilabel else self.classes_
-            binarizer = LabelBinarizer().fit(labels)
+            sparse = getattr(self, "_sparse_labels", False)  # MLP's predict then returns a sparse matrix too
+            binarizer = LabelBinarizer().fit(scipy.sparse.csr_matrix(labels) if sparse else labels)
             set_label_binarizer(mlp, binarizer)
         return mlp
 
@@ -205,6 +207,7 @@ class MLPBridge:
         estimator.best_validation_score_ = getattr(mlp, "best_validation_score_", None)
         if classifier:
             estimator.classes_ = mlp.classes_.copy()
+            estimator._sparse_labels = sparse_label_input(mlp)
         else:
             estimator._y_is_1d = mlp.n_outputs_ == 1  # MLPRegressor predicts one column as a 1-D array
         return estimator

@@ -51,6 +51,7 @@ training diverged.  A fitted estimator never holds NaN weights.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
@@ -63,6 +64,7 @@ from jaxnn.sklearn.targets import (
     class_probabilities,
     class_targets,
     classifier_data,
+    indicator_predictions,
     regression_targets,
     regressor_data,
 )
@@ -274,8 +276,20 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         )
         self.class_weight = class_weight
 
-    def _validate_targets(self, X, y, *, reset):
-        return classifier_data(self, X, y, reset=reset)
+    def _validate_targets(self, X, y, *, reset, incremental):
+        return classifier_data(self, X, y, reset=reset, incremental=incremental)
+
+    def _setup(self, X, y, sample_weight, *, incremental, classes=None):
+        """The base class's checks, and whether ``predict`` will return a sparse matrix (``_sparse_labels``, set
+        with the fitted attributes): as MLP's ``LabelBinarizer``, a fit that starts over records whether ``y`` is a
+        ``scipy.sparse`` multilabel indicator matrix; ``warm_start`` and ``partial_fit`` keep that record."""
+        setup = super()._setup(X, y, sample_weight, incremental=incremental, classes=classes)
+        if setup.continuing:
+            sparse = getattr(self, "_sparse_labels", False)
+        else:
+            sparse = scipy.sparse.issparse(y) and setup.targets.head.multilabel
+        fitted = {**setup.targets.fitted, "_sparse_labels": bool(sparse)}
+        return setup._replace(targets=setup.targets._replace(fitted=fitted))
 
     def _sample_weights(self, y, weight, *, incremental, classes=None):
         """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning)."""
@@ -334,10 +348,11 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
 
     def predict(self, X):
         """The most probable class of each sample; for multilabel targets the indicator matrix of the labels
-        whose probability exceeds ½."""
+        whose probability exceeds ½, a CSR matrix (as MLP's) when the fit that learnt the labels had a
+        ``scipy.sparse`` ``y`` (:func:`jaxnn.sklearn.targets.indicator_predictions`)."""
         probabilities = self.predict_proba(X)
         if self._head.multilabel:
-            return (probabilities > 0.5).astype(int)
+            return indicator_predictions(probabilities, sparse=getattr(self, "_sparse_labels", False))
         return self.classes_[np.argmax(probabilities, axis=1)]
 
     def __sklearn_tags__(self):
@@ -436,7 +451,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
             scoring=scoring,
         )
 
-    def _validate_targets(self, X, y, *, reset):
+    def _validate_targets(self, X, y, *, reset, incremental):
         return regressor_data(self, X, y, reset=reset)
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):

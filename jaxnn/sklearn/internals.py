@@ -177,6 +177,12 @@ def runs_own_search(search, sklearn_class: type) -> bool:
 # MLPClassifier's internals: what jaxnn.sklearn.bridge sets on the MLPClassifier it exports.
 
 
+def sparse_label_input(mlp) -> bool:
+    """Whether a fitted ``MLPClassifier``'s ``LabelBinarizer`` was fitted on a ``scipy.sparse`` ``y`` (then its
+    ``predict`` returns a sparse matrix); False when it has none."""
+    return bool(getattr(getattr(mlp, "_label_binarizer", None), "sparse_input_", False))
+
+
 def set_label_binarizer(mlp, binarizer) -> None:
     """Give a fitted ``MLPClassifier`` the ``LabelBinarizer`` (fitted on its classes) that its ``predict`` reads
     to turn outputs back into labels."""

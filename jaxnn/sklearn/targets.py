@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn import get_config
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from jaxnn.heads import (
@@ -36,6 +38,7 @@ __all__ = [
     "class_targets",
     "classifier_data",
     "densified",
+    "indicator_predictions",
     "numeric_data",
     "regression_targets",
     "regressor_data",
@@ -91,9 +94,63 @@ def numeric_data(estimator, *data, **options):
         ) from error
 
 
-def classifier_data(estimator, X, y, *, reset: bool):
+def _mlps_label_error(labels, *, binarized: bool) -> Exception | None:
+    """The exception scikit-learn's MLP raises for ``labels`` it cannot take as classes, or None: its
+    ``LabelBinarizer``'s when ``binarized`` (a fit that starts over fits one on ``y``), else ``unique_labels``'
+    (``warm_start``, ``partial_fit``'s ``y`` and ``classes=``)."""
+    try:
+        LabelBinarizer().fit(labels) if binarized else unique_labels(labels)
+    except (TypeError, ValueError) as error:
+        return error
+    return None
+
+
+def _label_error(labels, advice: str, *, binarized: bool) -> Exception:
+    """MLP's exception for ``labels`` (see :func:`_mlps_label_error`): the same type, its message first and
+    ``jaxnn: advice`` after it (MLP's exception as the cause); a ValueError of the advice where MLP raises none."""
+    error = _mlps_label_error(labels, binarized=binarized)
+    if error is None:
+        return ValueError(advice)
+    message = str(error)
+    combined = type(error)(f"{message}{' ' if message.endswith('.') else '. '}jaxnn: {advice}")
+    combined.__cause__ = error
+    return combined
+
+
+def _label_types_advice(labels, name: str) -> str:
+    """What to do about ``labels`` (``name``: ``y`` or ``classes``) that cannot be classes, from their Python types."""
+    kinds = sorted({type(label).__name__ for label in np.asarray(labels, dtype=object).ravel().tolist()})
+    if kinds == ["NoneType"]:
+        return f"{name} holds None alone; give each sample its class label, an integer or a string"
+    if len(kinds) > 1:
+        unsortable = "str" in kinds or "NoneType" in kinds
+        return (
+            f"{name} mixes labels of types {', '.join(kinds)}, which "
+            f"{'cannot be sorted into classes' if unsortable else 'are not class labels of one kind'}; make them all "
+            f"integers or all strings (e.g. {name}.astype(str)), with no None among them"
+        )
+    return f"{name} must hold class labels, all integers or all strings; got labels of type {kinds[0]}"
+
+
+def _unusable_labels_advice(y, kind: str) -> str:
+    """What to do about labels ``y`` of ``kind`` (type_of_target's, or ``'unsortable'``) that a classifier refuses."""
+    if kind in ("unsortable", "unknown"):  # labels held as Python objects (strings and numbers, None)
+        return _label_types_advice(y, "y")
+    advice = (
+        "NeuralNetClassifier takes one label per sample (binary or multiclass) or a multilabel indicator matrix of "
+        f"0/1, got {kind} y"
+    )
+    if kind == "multiclass-multioutput":
+        advice += "; fit one classifier per column, e.g. with sklearn.multioutput.MultiOutputClassifier"
+    return advice
+
+
+def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     """``X`` (dense) and ``y`` of a classifier's fit: one label per sample (binary or multiclass) or a
-    multilabel indicator matrix of 0/1."""
+    multilabel indicator matrix of 0/1.  Other labels (several label columns of more than two classes, Python
+    objects of mixed types or None, …) are MLP's exception, its message first: the one of a fit that starts over
+    (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``; continuous ``y`` is
+    scikit-learn's ``check_classification_targets`` error."""
     X, y = numeric_data(
         estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
     )
@@ -104,13 +161,14 @@ def classifier_data(estimator, X, y, *, reset: bool):
     # Integer labels in one column are binary or multiclass: type_of_target (a third of the input checks'
     # time) only for other labels, and once: check_classification_targets would compute it again.
     n_labels = np.unique(y).size if y.ndim == 1 and y.dtype.kind in "iub" else None
-    kind = type_of_target(y) if n_labels is None else "binary" if n_labels <= 2 else "multiclass"
+    try:
+        kind = type_of_target(y) if n_labels is None else "binary" if n_labels <= 2 else "multiclass"
+    except TypeError:  # NumPy cannot sort the labels (e.g. str and int in an object array)
+        kind = "unsortable"
     if kind not in ("binary", "multiclass", "multilabel-indicator"):
-        check_classification_targets(y)  # scikit-learn's own error for continuous and unknown targets
-        raise ValueError(
-            "NeuralNetClassifier takes one label per sample (binary or multiclass) or a multilabel indicator "
-            f"matrix of 0/1, got {kind} y"
-        )
+        if kind.startswith("continuous"):
+            check_classification_targets(y)  # scikit-learn's own error for continuous targets
+        raise _label_error(y, _unusable_labels_advice(y, kind), binarized=reset and not incremental)
     return X, y
 
 
@@ -161,16 +219,15 @@ def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
 def _distinct_labels(labels: np.ndarray, name: str = "y") -> np.ndarray:
     """The sorted distinct ``labels`` as scikit-learn's ``unique_labels`` gives them (MLP's ``classes_``):
     labels held as Python objects (an object array, a pandas Categorical) in the array type NumPy infers for
-    them, e.g. ``<U1`` for one-letter strings.  Labels that cannot be ordered (numbers and strings mixed) are a
-    ValueError."""
+    them, e.g. ``<U1`` for one-letter strings.  Labels that cannot be ordered (numbers and strings mixed, None
+    among them), and ``classes=`` that MLP's ``unique_labels`` refuses (e.g. a list of strings and numbers, or
+    non-integral floats), are MLP's exception for them, its message first."""
+    if name == "classes" and _mlps_label_error(labels, binarized=False) is not None:
+        raise _label_error(labels, _label_types_advice(labels, name), binarized=False)
     try:
-        distinct = np.unique(labels)
+        distinct = np.unique(np.asarray(labels))
     except TypeError:  # NumPy's "'<' not supported between instances of 'str' and 'int'"
-        kinds = sorted({type(label).__name__ for label in np.asarray(labels, dtype=object).ravel().tolist()})
-        raise ValueError(
-            f"{name} mixes labels of types {', '.join(kinds)}, which cannot be sorted into classes; make them all "
-            f"numbers or all strings (e.g. {name}.astype(str))"
-        ) from None
+        raise _label_error(labels, _label_types_advice(labels, name), binarized=False) from None
     return np.asarray(distinct.tolist()) if distinct.dtype == object else distinct
 
 
@@ -208,7 +265,7 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
         if not incremental:
             _same_classes_for_warm_start(known, y)
     else:
-        known = _distinct_labels(y if classes is None else np.asarray(classes), "y" if classes is None else "classes")
+        known = _distinct_labels(y if classes is None else classes, "y" if classes is None else "classes")
     continuing = fitted is not None
     derived = classes is None and not continuing  # the classes are y's own labels: none can be unknown
     unknown = known[:0] if derived else np.setdiff1d(y, known)
@@ -263,3 +320,17 @@ def class_probabilities(outputs: np.ndarray, head: Head) -> np.ndarray:
     if outputs.shape[1] == 1:
         return np.hstack([1.0 - outputs, outputs])
     return outputs
+
+
+def indicator_predictions(probabilities: np.ndarray, *, sparse: bool):
+    """Multilabel predictions: the 0/1 (int) indicator matrix of the labels whose probability exceeds ½.
+
+    With ``sparse`` (the labels were learnt from a ``scipy.sparse`` ``y``) it is a CSR matrix, as MLP's
+    ``LabelBinarizer`` returns it: of scikit-learn's sparse interface (``sklearn.get_config()['sparse_interface']``),
+    ``csr_matrix`` by default and ``csr_array`` for ``'sparray'``; else a dense array.
+    """
+    indicator = (probabilities > 0.5).astype(int)
+    if not sparse:
+        return indicator
+    sparray = get_config().get("sparse_interface", "spmatrix") == "sparray"
+    return scipy.sparse.csr_array(indicator) if sparray else scipy.sparse.csr_matrix(indicator)
