@@ -28,8 +28,12 @@ RTOL, ATOL = 1e-5, 1e-6
 
 
 def _environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a JAX process on the CPU: its XLA flags (the suite's compile flags,
+    tests/conftest.py) without a device count, then ``extra``'s (each process here chooses its devices)."""
+    flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if not flag.startswith(DEVICE_COUNT_FLAG)]
+    flags += extra.pop("XLA_FLAGS", "").split()
     env = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"}
-    return {**env, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1", **extra}
+    return {**env, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1", **extra, "XLA_FLAGS": " ".join(flags)}
 
 
 def _arrays(directory: Path) -> dict[str, np.ndarray]:
@@ -63,7 +67,8 @@ RUN_SCRIPTS = textwrap.dedent(
     print(json.dumps(reports))
     """
 )
-EIGHT_DEVICE_FLAGS = "--xla_force_host_platform_device_count=8"
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+EIGHT_DEVICE_FLAGS = f"{DEVICE_COUNT_FLAG}=8"
 
 
 def _start(scripts: dict[str, tuple[str, list[str]]], **environment: str) -> subprocess.Popen:
