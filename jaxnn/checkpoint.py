@@ -174,18 +174,23 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     ]
 
 
-def _digest(arrays: dict[str, np.ndarray], meta: dict | None = None) -> str:
-    """SHA-256 of every array's name, dtype, shape and bytes, in name order, then of ``meta`` without its ``sha256``
-    field (canonical JSON); ``meta=None`` is the arrays-only digest of files written before the metadata was
-    covered."""
+def _array_hash(arrays: dict[str, np.ndarray]):
+    """SHA-256 (a hashlib object, to go on with) of every array's name, dtype, shape and bytes, in name order: the
+    whole checksum of files written before it covered the metadata."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
-    if meta is not None:
-        described = {field: value for field, value in meta.items() if field != "sha256"}
-        digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
+    return digest
+
+
+def _checksum(array_hash, meta: dict) -> str:
+    """The checksum: ``array_hash`` (:func:`_array_hash`) continued with ``meta`` without its ``sha256`` field, as
+    canonical JSON."""
+    digest = array_hash.copy()
+    described = {field: value for field, value in meta.items() if field != "sha256"}
+    digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
 
 
@@ -263,7 +268,7 @@ def save(
     }
     try:
         # over the metadata as a reader will parse it (a config's int keys come back as strings, tuples as lists)
-        meta["sha256"] = _digest(arrays, json.loads(json.dumps(meta)))
+        meta["sha256"] = _checksum(_array_hash(arrays), json.loads(json.dumps(meta)))
         encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     except (TypeError, ValueError) as error:  # json names the type, not where it is
         raise TypeError(f"config must be JSON-serialisable (strings, numbers, lists and dicts): {error}") from None
@@ -381,7 +386,8 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                 f"{path} is corrupt: {name} is {array.dtype.name}{list(array.shape)}, "
                 f"its metadata says {expected[1]}{list(expected[0])}"
             )
-    if meta["sha256"] not in (_digest(contents, meta), _digest(contents)):
+    array_hash = _array_hash(contents)
+    if meta["sha256"] not in (_checksum(array_hash, meta), array_hash.hexdigest()):
         raise CheckpointError(f"{path} is corrupt: its arrays or metadata do not match the checksum written with them")
     if contents["history"].dtype.kind not in "iuf" or contents["history"].ndim != 1:
         raise CheckpointError(f"{path} is corrupt: its history is not a 1-D array of loss values")
