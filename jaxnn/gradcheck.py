@@ -286,9 +286,13 @@ def _difference_quotients(f_i, p, eps):
     )
 
 
+def _in_float64(primals, cotangent) -> tuple[list[np.ndarray], np.ndarray]:
+    """The primals and the cotangent as float64 NumPy arrays: where finite differences are taken."""
+    return [np.asarray(p, np.float64) for p in primals], np.asarray(cotangent, np.float64)
+
+
 def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps, rng) -> list[float]:
-    primals64 = [np.asarray(p, np.float64) for p in primals]
-    u = np.asarray(cotangent, np.float64)
+    primals64, u = _in_float64(primals, cotangent)
     errors = []
     for i, (p, h) in enumerate(zip(primals64, hand, strict=True)):
         f_i = _projected_forward(forward, i, primals64, u)
@@ -315,11 +319,10 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
 def _refuse_kinks(forward, i, primals, cotangent, hand, reference, rtol, atol, eps) -> None:
     """Where the rule disagrees with autodiff: the kink ``ValueError`` if every such element of primal ``i`` lies at
     a kink (autodiff's convention there is not the rule's to follow); nothing when the primal is too large to look."""
-    p = np.asarray(primals[i], np.float64)
-    if p.size > FD_MAX_ELEMENTS:
+    if np.size(primals[i]) > FD_MAX_ELEMENTS:
         return
-    primals64 = [np.asarray(q, np.float64) for q in primals]
-    u = np.asarray(cotangent, np.float64)
+    primals64, u = _in_float64(primals, cotangent)
+    p = primals64[i]
     _, right, left = _difference_quotients(_projected_forward(forward, i, primals64, u), p, eps)
     _refuse_if_only_kinks(
         i, p, np.asarray(hand, np.float64), np.asarray(reference, np.float64), right, left, eps, rtol, atol

@@ -255,7 +255,6 @@ class Loss:
 
 
 PerSample = Callable[[jax.Array, jax.Array], jax.Array]
-
 PerSampleGrads = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
