@@ -311,17 +311,19 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         created = _make_directory(out)
         lock = OutLock(out)
     try:
-        return _run_in(args, stop, runtime, out, options, stored, lock)
+        return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members)
     except (CliError, checkpoint.CheckpointError):  # refused: a --out this command created goes (the lock is out)
         _remove_created(created)
         raise
 
 
-def _run_in(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored, lock):
+def _run_in(
+    args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored, lock, *,
+    lbfgs: bool, members: list[dict[str, Any]],
+):  # fmt: skip
     """The invocation once ``out`` exists, holding its ``lock``: the checks of ``out``, the data, training and
-    the results; the exit status."""
-    lbfgs = options["optimizer"] == cli_options.LBFGS
-    members = cli_options.population_members(options)
+    the results; the exit status.  ``lbfgs`` and ``members`` are what :func:`_execute_parsed` read from
+    ``options``."""
     with lock:
         if out is not None and runtime.main:
             _check_out(args, out, options["csv"])
