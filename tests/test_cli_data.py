@@ -163,6 +163,21 @@ def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):
         os.close(read)
 
 
+def test_a_relative_csv_path_is_named_as_typed(tmp_path, monkeypatch, capsys):
+    """A relative --csv was named by its absolute path in messages (the path is made absolute for the checkpoint)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "trailing.csv").write_text("a,b,label,\n1,2,x,\n")
+    err = _refused(capsys, "--csv", "./data/trailing.csv", "--target", "label", "--epochs", "2")
+    assert "--csv ./data/trailing.csv line 1 (the header) ends with a comma" in err and str(tmp_path) not in err
+    err = _refused(capsys, "--csv", "data/missing.csv", "--target", "label", "--epochs", "2")
+    assert "cannot read --csv data/missing.csv: No such file or directory" in err and str(tmp_path) not in err
+    (tmp_path / "run").mkdir()
+    write_csv(tmp_path / "run" / "history.csv", ["a", "label"], [[1, "x"], [2, "y"]])
+    err = _refused(capsys, "--csv", "run/history.csv", "--target", "label", "--out", "run", "--epochs", "2")
+    assert "the CSV file run/history.csv is the history.csv that jaxnn-train writes in --out run" in err
+
+
 def test_warnings_list_a_few_classes_then_how_many_more():
     """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
     y = np.arange(300)
@@ -240,7 +255,7 @@ def test_a_resumed_run_refuses_renamed_classes_or_columns(tmp_path, capsys):
     assert checkpoint.read_config(out / "checkpoint.npz")["class_names"] == ["x", "y"]
 
 
-def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys):
+def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys, monkeypatch):
     rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
     original = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
     out = tmp_path / "run"
@@ -259,6 +274,11 @@ def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys
     with pytest.raises(SystemExit):
         train("--resume", out, "--csv", other, "--epochs", "6", "--quiet")
     assert f"--csv {other} holds other data than" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # a relative --csv is named as typed; where the run's data was, absolute
+    with pytest.raises(SystemExit):
+        train("--resume", out, "--csv", "other.csv", "--epochs", "6", "--quiet")
+    err = capsys.readouterr().err
+    assert "--csv other.csv holds other data than" in err and f"(it was at {original})" in err
     assert train("--resume", out, "--csv", moved, "--epochs", "6", "--quiet") == 0
     config = checkpoint.read_config(out / "checkpoint.npz")
     assert config["epoch"] == 6 and config["csv"] == str(moved)  # the next resume needs no --csv

@@ -45,6 +45,7 @@ from jaxnn.cli.errors import (
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.locking import OutLock
+from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.progress import make_progress
 from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
@@ -153,7 +154,7 @@ def _check_out(args: argparse.Namespace, out: Path, csv: str | None) -> None:
     data_file = None if csv is None else run_files.run_file_named(out, Path(csv))
     if data_file is not None:
         raise CliError(
-            f"the CSV file {csv} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
+            f"the CSV file {as_given(csv)} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
             "overwrite its own data; move or rename the CSV file, or choose another --out"
         )
     if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
