@@ -178,6 +178,19 @@ def test_a_relative_csv_path_is_named_as_typed(tmp_path, monkeypatch, capsys):
     assert "the CSV file run/history.csv is the history.csv that jaxnn-train writes in --out run" in err
 
 
+def test_a_missing_target_column_lists_a_few_columns_then_how_many_more(tmp_path, capsys):
+    """A --target not among the columns listed every column: a file with hundreds made a huge line."""
+    wide = write_csv(tmp_path / "wide.csv", [f"x{i}" for i in range(300)], [range(300)])
+    err = _refused(capsys, "--csv", wide, "--target", "label", "--epochs", "2")
+    assert (
+        f"--target column 'label' is not in {wide}; its 300 columns are 'x0', 'x1', 'x2', 'x3', 'x4' … and 295 more"
+    ) in err
+    assert len(err) < 300
+    narrow = write_csv(tmp_path / "narrow.csv", ["a", "b"], [[1, 2]])
+    err = _refused(capsys, "--csv", narrow, "--target", "label", "--epochs", "2")
+    assert f"--target column 'label' is not in {narrow}; its 2 columns are 'a', 'b' (see" in err
+
+
 def test_warnings_list_a_few_classes_then_how_many_more():
     """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
     y = np.arange(300)

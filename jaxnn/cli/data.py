@@ -164,7 +164,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         )
     _check_header(header, name, header_line)
     if target not in header:
-        raise CliError(f"--target column {target!r} is not in {name}; its columns are: {', '.join(header)}")
+        raise CliError(f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}")
     target_index = header.index(target)
     if len(header) < 2:
         raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
