@@ -259,13 +259,34 @@ def test_a_resumed_run_refuses_renamed_classes_or_columns(tmp_path, capsys):
         tmp_path / "c.csv", ["a", "b", "label"], [[*r[:2], {"x": "w", "y": "y"}[r[2]]] for r in rows]
     )
     renamed_column = write_csv(tmp_path / "d.csv", ["a", "zzz", "label"], rows)
-    for csv, what in ((renamed_class, r"classes are named \['w', 'y'\]"), (renamed_column, "input columns")):
+    for csv, renamed in ((renamed_class, "classes are not named as in {}: 'w' (was 'x');"),
+                         (renamed_column, "input columns are not named as in {}: 'zzz' (was 'b');")):  # fmt: skip
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             train("--resume", out, "--csv", csv, "--epochs", "6", "--quiet")
         assert exit_info.value.code == 2
-        assert re.search(f"the data's {what}.* but .* was trained on", capsys.readouterr().err)
+        assert f"the data's {renamed.format(out / 'checkpoint.npz')} resume with the names" in capsys.readouterr().err
     assert checkpoint.read_config(out / "checkpoint.npz")["class_names"] == ["x", "y"]
+
+
+def test_renamed_names_on_resume_are_named_a_few_then_how_many_more():
+    """The names check showed both lists cut at eight, without saying so: the renamed ones were lost among them."""
+    columns = tuple(f"x{i}" for i in range(300))
+    renamed = tuple(f"y{i}" if i % 30 == 7 else name for i, name in enumerate(columns))  # 10 renamed
+    problem = data.Problem("d.csv", "regression", *[np.zeros(1)] * 4, (), renamed, "sha", ())
+    stored, path = {"input_columns": list(columns)}, Path("run/checkpoint.npz")
+    with pytest.raises(CliError) as error:
+        data.check_same_data(problem, stored, "sha", None, path)
+    assert str(error.value).startswith(
+        f"the data's input columns are not named as in {path}: 'y7' (was 'x7'), 'y37' (was 'x37'), 'y67' (was 'x67'), "
+        "'y97' (was 'x97'), 'y127' (was 'x127') … and 5 more; resume with the names it was trained on"
+    )
+    with pytest.raises(CliError) as error:
+        data.check_same_data(problem._replace(feature_names=columns[:-1]), stored, "sha", None, path)
+    assert str(error.value).startswith(
+        "the data's input columns are named 'x0', 'x1', 'x2', 'x3', 'x4' … and 294 more but run/checkpoint.npz was "
+        "trained on 'x0', 'x1', 'x2', 'x3', 'x4' … and 295 more; resume"
+    )
 
 
 def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys, monkeypatch):

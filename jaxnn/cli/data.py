@@ -210,8 +210,13 @@ def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> lis
 def _listed(names: Sequence[str], shown: int = 5) -> str:
     """``names`` quoted and separated by commas for a one-line message: the first ``shown`` of them, then
     ``… and N more`` when there are more (a target with hundreds of classes must not make a huge line)."""
-    quoted = ", ".join(map(repr, names[:shown]))
-    return quoted if len(names) <= shown else f"{quoted} … and {len(names) - shown} more"
+    return _first_few([repr(name) for name in names], shown)
+
+
+def _first_few(items: Sequence[str], shown: int = 5) -> str:
+    """``items`` as they are, separated by commas: the first ``shown`` of them, then ``… and N more``."""
+    joined = ", ".join(items[:shown])
+    return joined if len(items) <= shown else f"{joined} … and {len(items) - shown} more"
 
 
 def _as_float(cell: str) -> float:
@@ -358,7 +363,7 @@ def check_same_data(
         ):
             if key in stored and list(stored[key]) != list(names):
                 raise CliError(
-                    f"the data's {what} are named {list(names)[:8]} but {path} was trained on {list(stored[key])[:8]}; "
+                    f"{_renamed(what, list(stored[key]), list(names), path)}; "
                     "resume with the names it was trained on, or start a new run (a different --out)"
                 )
         return
@@ -369,6 +374,16 @@ def check_same_data(
             f"differ); pass the file the run was trained on (it was at {stored_csv})"
         )
     raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
+
+
+def _renamed(what: str, stored: list[str], names: list[str], path: Path) -> str:
+    """How the data's ``names`` of ``what`` (input columns, classes) differ from the ``stored`` ones of the
+    checkpoint at ``path``: each renamed one, position by position, or both lists when their lengths differ; a few,
+    then how many more."""
+    if len(stored) != len(names):
+        return f"the data's {what} are named {_listed(names)} but {path} was trained on {_listed(stored)}"
+    changes = [f"{new!r} (was {old!r})" for old, new in zip(stored, names, strict=True) if old != new]
+    return f"the data's {what} are not named as in {path}: {_first_few(changes)}"
 
 
 def load_problems(options: dict[str, Any], seeds: Sequence[int]) -> dict[int, Problem]:
