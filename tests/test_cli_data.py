@@ -163,6 +163,34 @@ def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):
         os.close(read)
 
 
+def test_a_relative_csv_path_is_named_as_typed(tmp_path, monkeypatch, capsys):
+    """A relative --csv was named by its absolute path in messages (the path is made absolute for the checkpoint)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "trailing.csv").write_text("a,b,label,\n1,2,x,\n")
+    err = _refused(capsys, "--csv", "./data/trailing.csv", "--target", "label", "--epochs", "2")
+    assert "--csv ./data/trailing.csv line 1 (the header) ends with a comma" in err and str(tmp_path) not in err
+    err = _refused(capsys, "--csv", "data/missing.csv", "--target", "label", "--epochs", "2")
+    assert "cannot read --csv data/missing.csv: No such file or directory" in err and str(tmp_path) not in err
+    (tmp_path / "run").mkdir()
+    write_csv(tmp_path / "run" / "history.csv", ["a", "label"], [[1, "x"], [2, "y"]])
+    err = _refused(capsys, "--csv", "run/history.csv", "--target", "label", "--out", "run", "--epochs", "2")
+    assert "the CSV file run/history.csv is the history.csv that jaxnn-train writes in --out run" in err
+
+
+def test_a_missing_target_column_lists_a_few_columns_then_how_many_more(tmp_path, capsys):
+    """A --target not among the columns listed every column: a file with hundreds made a huge line."""
+    wide = write_csv(tmp_path / "wide.csv", [f"x{i}" for i in range(300)], [range(300)])
+    err = _refused(capsys, "--csv", wide, "--target", "label", "--epochs", "2")
+    assert (
+        f"--target column 'label' is not in {wide}; its 300 columns are 'x0', 'x1', 'x2', 'x3', 'x4' … and 295 more"
+    ) in err
+    assert len(err) < 300
+    narrow = write_csv(tmp_path / "narrow.csv", ["a", "b"], [[1, 2]])
+    err = _refused(capsys, "--csv", narrow, "--target", "label", "--epochs", "2")
+    assert f"--target column 'label' is not in {narrow}; its 2 columns are 'a', 'b' (see" in err
+
+
 def test_warnings_list_a_few_classes_then_how_many_more():
     """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
     y = np.arange(300)
@@ -231,16 +259,37 @@ def test_a_resumed_run_refuses_renamed_classes_or_columns(tmp_path, capsys):
         tmp_path / "c.csv", ["a", "b", "label"], [[*r[:2], {"x": "w", "y": "y"}[r[2]]] for r in rows]
     )
     renamed_column = write_csv(tmp_path / "d.csv", ["a", "zzz", "label"], rows)
-    for csv, what in ((renamed_class, r"classes are named \['w', 'y'\]"), (renamed_column, "input columns")):
+    for csv, renamed in ((renamed_class, "classes are not named as in {}: 'w' (was 'x');"),
+                         (renamed_column, "input columns are not named as in {}: 'zzz' (was 'b');")):  # fmt: skip
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             train("--resume", out, "--csv", csv, "--epochs", "6", "--quiet")
         assert exit_info.value.code == 2
-        assert re.search(f"the data's {what}.* but .* was trained on", capsys.readouterr().err)
+        assert f"the data's {renamed.format(out / 'checkpoint.npz')} resume with the names" in capsys.readouterr().err
     assert checkpoint.read_config(out / "checkpoint.npz")["class_names"] == ["x", "y"]
 
 
-def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys):
+def test_renamed_names_on_resume_are_named_a_few_then_how_many_more():
+    """The names check showed both lists cut at eight, without saying so: the renamed ones were lost among them."""
+    columns = tuple(f"x{i}" for i in range(300))
+    renamed = tuple(f"y{i}" if i % 30 == 7 else name for i, name in enumerate(columns))  # 10 renamed
+    problem = data.Problem("d.csv", "regression", *[np.zeros(1)] * 4, (), renamed, "sha", ())
+    stored, path = {"input_columns": list(columns)}, Path("run/checkpoint.npz")
+    with pytest.raises(CliError) as error:
+        data.check_same_data(problem, stored, "sha", None, path)
+    assert str(error.value).startswith(
+        f"the data's input columns are not named as in {path}: 'y7' (was 'x7'), 'y37' (was 'x37'), 'y67' (was 'x67'), "
+        "'y97' (was 'x97'), 'y127' (was 'x127') … and 5 more; resume with the names it was trained on"
+    )
+    with pytest.raises(CliError) as error:
+        data.check_same_data(problem._replace(feature_names=columns[:-1]), stored, "sha", None, path)
+    assert str(error.value).startswith(
+        "the data's input columns are named 'x0', 'x1', 'x2', 'x3', 'x4' … and 294 more but run/checkpoint.npz was "
+        "trained on 'x0', 'x1', 'x2', 'x3', 'x4' … and 295 more; resume"
+    )
+
+
+def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys, monkeypatch):
     rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
     original = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
     out = tmp_path / "run"
@@ -259,6 +308,11 @@ def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys
     with pytest.raises(SystemExit):
         train("--resume", out, "--csv", other, "--epochs", "6", "--quiet")
     assert f"--csv {other} holds other data than" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # a relative --csv is named as typed; where the run's data was, absolute
+    with pytest.raises(SystemExit):
+        train("--resume", out, "--csv", "other.csv", "--epochs", "6", "--quiet")
+    err = capsys.readouterr().err
+    assert "--csv other.csv holds other data than" in err and f"(it was at {original})" in err
     assert train("--resume", out, "--csv", moved, "--epochs", "6", "--quiet") == 0
     config = checkpoint.read_config(out / "checkpoint.npz")
     assert config["epoch"] == 6 and config["csv"] == str(moved)  # the next resume needs no --csv

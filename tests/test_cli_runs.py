@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 
 import jaxnn
 from jaxnn import checkpoint
-from jaxnn.cli import report, training
+from jaxnn.cli import command, population, report, training
 from jaxnn.data import shuffle_split, standardise
 
 # --- every bundled dataset ----------------------------------------------------------------------
@@ -331,6 +331,34 @@ def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
             assert [path.name for path in existing.iterdir()] == ["notes"] and not any((existing / "notes").iterdir())
     assert train("--epochs", "2", "--quiet", "--out", tmp_path / "new" / "run") == 0  # an accepted run keeps it
     assert (tmp_path / "new" / "run" / "checkpoint.npz").exists()
+
+
+def test_a_command_stopped_before_training_leaves_no_out_directory_it_created(tmp_path, monkeypatch, capsys):
+    """Ctrl-C before training started (here while the data loaded) left the empty --out the command had created,
+    and its parents; a directory that was there stays."""
+
+    class CtrlC:  # the flag jaxnn.cli.interrupts.StopSignals sets on a first Ctrl-C
+        pressed = False
+
+    ctrl_c = CtrlC()
+
+    def pressed_while(load):
+        def loading(*args):
+            ctrl_c.pressed = True
+            return load(*args)
+
+        return loading
+
+    monkeypatch.setattr(command, "load_problem", pressed_while(command.load_problem))
+    monkeypatch.setattr(population, "load_problems", pressed_while(population.load_problems))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for lists in ([], ["--lr", "0.1,0.2"]):
+        for out in (tmp_path / "new" / "run", existing):
+            ctrl_c.pressed = False
+            assert command.execute([*lists, "--epochs", "2", "--quiet", "--out", str(out)], ctrl_c) == 130
+            assert "interrupted while loading the data; nothing was saved" in capsys.readouterr().err
+            assert [path.name for path in tmp_path.iterdir()] == ["existing"] and not any(existing.iterdir())
 
 
 def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):

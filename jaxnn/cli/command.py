@@ -45,6 +45,7 @@ from jaxnn.cli.errors import (
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.locking import OutLock
+from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.progress import make_progress
 from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
@@ -153,7 +154,7 @@ def _check_out(args: argparse.Namespace, out: Path, csv: str | None) -> None:
     data_file = None if csv is None else run_files.run_file_named(out, Path(csv))
     if data_file is not None:
         raise CliError(
-            f"the CSV file {csv} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
+            f"the CSV file {as_given(csv)} is the {data_file.name} that {PROG} writes in --out {out}, so the run would "
             "overwrite its own data; move or rename the CSV file, or choose another --out"
         )
     if not _in_place(args, out) and run_files.checkpoints_in(out) and not args.overwrite:
@@ -176,7 +177,7 @@ def _make_directory(out: Path) -> list[Path]:
     """Create ``out`` if needed, and check that files can be written in it (before any training).
 
     Returns the directories this call created, ``out`` first and then the parents it needed, for
-    :func:`_remove_created` when the command is refused; a refusal here removes them itself.
+    :func:`_remove_created` when the command is refused or stopped; a refusal here removes them itself.
     """
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
     try:
@@ -194,9 +195,9 @@ def _make_directory(out: Path) -> list[Path]:
 
 
 def _remove_created(created: list[Path]) -> None:
-    """Remove the directories :func:`_make_directory` created (innermost first) when the command is refused, so a
-    refused command leaves no new ``--out`` behind.  Only empty ones: the first that is not empty (something was
-    written there after all), or cannot be removed, stays with the directories above it."""
+    """Remove the directories :func:`_make_directory` created (innermost first) when the command is refused or
+    stopped before anything was written, so it leaves no new ``--out`` behind.  Only empty ones: the first that is
+    not empty (something was written there after all), or cannot be removed, stays with the directories above it."""
     for path in created:
         try:
             path.rmdir()
@@ -312,8 +313,8 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         lock = OutLock(out)
     try:
         return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members)
-    except (CliError, checkpoint.CheckpointError):  # refused: a --out this command created goes (the lock is out)
-        _remove_created(created)
+    except (CliError, checkpoint.CheckpointError, Interrupted):  # refused, or stopped: a --out this command created
+        _remove_created(created)  # goes while still empty (the lock is out; a checkpoint written keeps it)
         raise
 
 

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn.cli.errors import CliError
+from jaxnn.cli.option_table import as_given
 from jaxnn.cli.options import refuse
 from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
 
@@ -106,78 +107,81 @@ class CsvTable(NamedTuple):
     lines: list[int]  # the file line of each row
 
 
-def _check_header(header: list[str], path: Path, line: int) -> None:
-    """Refuse a header (file line ``line``) with a column that has no name or pandas' index name, or a name twice.
+def _check_header(header: list[str], name: str, line: int) -> None:
+    """Refuse a header (file line ``line`` of the CSV file that messages call ``name``) with a column that has no
+    name or pandas' index name, or a name twice.
 
     An empty last name is a trailing comma; an empty first name or ``Unnamed: N`` is how pandas writes its row index.
     """
-    for position, name in enumerate(header, start=1):
-        if not name and position == len(header) > 1:
+    for position, column in enumerate(header, start=1):
+        if not column and position == len(header) > 1:
             raise CliError(
-                f"--csv {path} line {line} (the header) ends with a comma, so its last column has no name; "
+                f"--csv {name} line {line} (the header) ends with a comma, so its last column has no name; "
                 "remove the trailing comma from the end of every line (or name that column)"
             )
-        if (not name and position == 1) or _PANDAS_INDEX.fullmatch(name):
-            shown = "an empty name" if not name else repr(name)
+        if (not column and position == 1) or _PANDAS_INDEX.fullmatch(column):
+            shown = "an empty name" if not column else repr(column)
             raise CliError(
-                f"--csv {path} column {position} has {shown}, as pandas writes its row index (df.to_csv(path)); "
+                f"--csv {name} column {position} has {shown}, as pandas writes its row index (df.to_csv(path)); "
                 "drop that column, or write the file with df.to_csv(path, index=False)"
             )
-        if not name:
+        if not column:
             raise CliError(
-                f"--csv {path} line {line} (the header) gives column {position} no name; name it, or drop that column"
+                f"--csv {name} line {line} (the header) gives column {position} no name; name it, or drop that column"
             )
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = sorted({column for column in header if header.count(column) > 1})
     if repeated:
-        raise CliError(f"--csv {path} has repeated column names ({', '.join(map(repr, repeated))}); rename them")
+        raise CliError(f"--csv {name} has repeated column names ({', '.join(map(repr, repeated))}); rename them")
 
 
-def read_csv(path: Path, target: str) -> CsvTable:
+def read_csv(path: str | Path, target: str) -> CsvTable:
     """Numeric input columns and the raw target cells of ``path``; a CliError names any bad cell or header.
 
     The file is read once, from start to end (so ``path`` may be a pipe such as ``/dev/stdin``).  Blank lines are
     skipped, and so is a first line ``sep=,`` (Excel's separator hint); line numbers in messages count both.
+    Messages name the file as the user typed it (:func:`jaxnn.cli.option_table.as_given`).
     """
+    name = as_given(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
             rows = [
                 (number, row) for number, row in enumerate(csv.reader(file), start=1) if any(c.strip() for c in row)
             ]
     except OSError as error:
-        raise CliError(f"cannot read --csv {path}: {error.strerror or error}") from None
+        raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
     except (UnicodeDecodeError, csv.Error) as error:
-        raise CliError(f"--csv {path} is not a readable UTF-8 CSV file ({error})") from None
-    rows = _without_separator_hint(rows, path)
+        raise CliError(f"--csv {name} is not a readable UTF-8 CSV file ({error})") from None
+    rows = _without_separator_hint(rows, name)
     if len(rows) < 2:
-        raise CliError(f"--csv {path} needs a header row and at least one data row")
-    header_line, header = rows[0][0], [name.strip() for name in rows[0][1]]
+        raise CliError(f"--csv {name} needs a header row and at least one data row")
+    header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
     if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
         mark = ";" if ";" in header[0] else "\t"
         shown = "semicolons" if mark == ";" else "tabs"
         raise CliError(
-            f"--csv {path} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
+            f"--csv {name} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
             "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)"
         )
-    _check_header(header, path, header_line)
+    _check_header(header, name, header_line)
     if target not in header:
-        raise CliError(f"--target column {target!r} is not in {path}; its columns are: {', '.join(header)}")
+        raise CliError(f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}")
     target_index = header.index(target)
     if len(header) < 2:
-        raise CliError(f"--csv {path} has only the target column; it needs at least one input column")
+        raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
     inputs, targets, lines = [], [], []
     for number, row in rows[1:]:
         if len(row) != len(header):
             trailing = len(row) == len(header) + 1 and not row[-1].strip()
             advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
-            raise CliError(f"{path} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
+            raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
-        inputs.append([_number(cell, path, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
+        inputs.append([_number(cell, name, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
         label = cells[target_index]
         if not label or not math.isfinite(_as_float(label)):
-            raise CliError(f"{path} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
+            raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
         if label in MISSING_MARKERS:
             raise CliError(
-                f"{path} line {number}, target column {target!r} holds {label!r}, a missing-value marker; "
+                f"{name} line {number}, target column {target!r} holds {label!r}, a missing-value marker; "
                 "fill in or drop the row"
             )
         targets.append(label)
@@ -186,7 +190,7 @@ def read_csv(path: Path, target: str) -> CsvTable:
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
 
 
-def _without_separator_hint(rows: list[tuple[int, list[str]]], path: Path) -> list[tuple[int, list[str]]]:
+def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> list[tuple[int, list[str]]]:
     """``rows`` without a first line that is Excel's separator hint ``sep=,``, which Excel skips too (it is not
     the header); a hint naming another separator (``sep=;``) is refused: jaxnn-train reads comma-separated files."""
     if not rows or rows[0][0] != 1:
@@ -196,7 +200,7 @@ def _without_separator_hint(rows: list[tuple[int, list[str]]], path: Path) -> li
         return rows
     if hint.group(1) != ",":
         raise CliError(
-            f"--csv {path} line 1, {rows[0][1][0]!r}, says its cells are separated by {hint.group(1)!r}, but "
+            f"--csv {name} line 1, {rows[0][1][0]!r}, says its cells are separated by {hint.group(1)!r}, but "
             "jaxnn-train reads comma-separated files; convert it, e.g. "
             f"pandas.read_csv(path, sep={hint.group(1)!r}, skiprows=1).to_csv(new_path, index=False)"
         )
@@ -206,8 +210,13 @@ def _without_separator_hint(rows: list[tuple[int, list[str]]], path: Path) -> li
 def _listed(names: Sequence[str], shown: int = 5) -> str:
     """``names`` quoted and separated by commas for a one-line message: the first ``shown`` of them, then
     ``… and N more`` when there are more (a target with hundreds of classes must not make a huge line)."""
-    quoted = ", ".join(map(repr, names[:shown]))
-    return quoted if len(names) <= shown else f"{quoted} … and {len(names) - shown} more"
+    return _first_few([repr(name) for name in names], shown)
+
+
+def _first_few(items: Sequence[str], shown: int = 5) -> str:
+    """``items`` as they are, separated by commas: the first ``shown`` of them, then ``… and N more``."""
+    joined = ", ".join(items[:shown])
+    return joined if len(items) <= shown else f"{joined} … and {len(items) - shown} more"
 
 
 def _as_float(cell: str) -> float:
@@ -218,7 +227,7 @@ def _as_float(cell: str) -> float:
         return 0.0
 
 
-def _number(cell: str, path: Path, line: int, column: str) -> float:
+def _number(cell: str, name: str, line: int, column: str) -> float:
     try:
         value = float(cell)
     except ValueError:
@@ -226,7 +235,7 @@ def _number(cell: str, path: Path, line: int, column: str) -> float:
     if not math.isfinite(value):
         what = "is empty" if not cell else f"holds {cell!r}, which is not a finite number"
         raise CliError(
-            f"{path} line {line}, column {column!r} {what}; input columns must be numbers (fill in or drop such cells)"
+            f"{name} line {line}, column {column!r} {what}; input columns must be numbers (fill in or drop such cells)"
         )
     return value
 
@@ -253,8 +262,9 @@ def class_labels(cells: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     return np.asarray([position[cell] for cell in cells], dtype=int), tuple(names)
 
 
-def csv_targets(cells: list[str], lines: list[int], task: str | None, path: Path, column: str):
-    """``(task, targets, class_names)``: class indices with their names, or float values (regression)."""
+def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str | Path, column: str):
+    """``(task, targets, class_names)``: class indices with their names, or float values (regression); messages
+    name the file ``path`` as :func:`read_csv`'s do."""
     numbers = _as_numbers(cells)
     guessed = task is None
     if guessed:
@@ -267,7 +277,7 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: Path
             bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
             others = " but its other cells are mostly numbers, read as regression" if guessed else ""
             raise CliError(
-                f"{path} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}{others}; "
+                f"{as_given(path)} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}{others}; "
                 "regression needs numbers there (or use --task classification)"
             )
         return task, numbers, ()
@@ -353,17 +363,27 @@ def check_same_data(
         ):
             if key in stored and list(stored[key]) != list(names):
                 raise CliError(
-                    f"the data's {what} are named {list(names)[:8]} but {path} was trained on {list(stored[key])[:8]}; "
+                    f"{_renamed(what, list(stored[key]), list(names), path)}; "
                     "resume with the names it was trained on, or start a new run (a different --out)"
                 )
         return
     stored_csv = stored.get("csv")
     if given_csv is not None and given_csv != stored_csv:
         raise CliError(
-            f"--csv {given_csv} holds other data than {path} was trained on (their SHA-256 fingerprints differ); "
-            f"pass the file the run was trained on (it was at {stored_csv})"
+            f"--csv {as_given(given_csv)} holds other data than {path} was trained on (their SHA-256 fingerprints "
+            f"differ); pass the file the run was trained on (it was at {stored_csv})"
         )
     raise CliError(f"the data differs from the data {path} was trained on (was the CSV file changed?)")
+
+
+def _renamed(what: str, stored: list[str], names: list[str], path: Path) -> str:
+    """How the data's ``names`` of ``what`` (input columns, classes) differ from the ``stored`` ones of the
+    checkpoint at ``path``: each renamed one, position by position, or both lists when their lengths differ; a few,
+    then how many more."""
+    if len(stored) != len(names):
+        return f"the data's {what} are named {_listed(names)} but {path} was trained on {_listed(stored)}"
+    changes = [f"{new!r} (was {old!r})" for old, new in zip(stored, names, strict=True) if old != new]
+    return f"the data's {what} are not named as in {path}: {_first_few(changes)}"
 
 
 def load_problems(options: dict[str, Any], seeds: Sequence[int]) -> dict[int, Problem]:
@@ -386,10 +406,10 @@ class _Data(NamedTuple):
 
 def _read_data(options: dict[str, Any]) -> _Data:
     if options["csv"] is not None:
-        path = Path(options["csv"])
+        path = options["csv"]  # a GivenPath from the command line: messages show it as typed
         table = read_csv(path, options["target"])
         task, y, class_names = csv_targets(table.targets, table.lines, options["task"], path, options["target"])
-        x, feature_names, name = table.x, table.feature_names, path.name
+        x, feature_names, name = table.x, table.feature_names, Path(path).name
     else:
         if options["task"] == "regression":
             raise CliError(f"the {options['dataset']} dataset is classification; leave --task out")

@@ -39,7 +39,9 @@ __all__ = [
     "REQUIRED",
     "SGD_DEFAULTS",
     "TASKS",
+    "GivenPath",
     "Option",
+    "as_given",
 ]
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits")
@@ -143,14 +145,33 @@ def _not_empty(text: str, advice: str) -> str:
     return text
 
 
-def _resolved(text: str) -> str:
-    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere.
+class GivenPath(str):
+    """A file path from the command line: its value is the absolute path (what is read, compared and stored), and
+    ``given`` the text the user typed, which messages show (:func:`as_given`)."""
 
-    Not resolved through links: ``/dev/stdin`` (or a shell's ``<(...)``, ``/dev/fd/63``) stays that name, which
-    messages then show as given, and is read as the pipe it is (resolving it names ``/proc/self/fd/0``'s target,
-    which cannot be opened).  An empty path is refused.
+    given: str
+
+    def __new__(cls, path: str, given: str | None = None):
+        """``path`` (absolute), typed as ``given`` (default: ``path`` itself)."""
+        self = super().__new__(cls, path)
+        self.given = path if given is None else given
+        return self
+
+
+def as_given(path: str | Path) -> str:
+    """How messages name ``path``: as the user typed it when it is a :class:`GivenPath`, else as it is."""
+    return getattr(path, "given", str(path))
+
+
+def _resolved(text: str) -> GivenPath:
+    """A file path as a checkpoint stores it: absolute, so a resumed run finds it from anywhere; messages show it
+    as typed (a :class:`GivenPath`).
+
+    Not resolved through links: ``/dev/stdin`` (or a shell's ``<(...)``, ``/dev/fd/63``) stays that name and is
+    read as the pipe it is (resolving it names ``/proc/self/fd/0``'s target, which cannot be opened).  An empty
+    path is refused.
     """
-    return str(Path(_not_empty(text, "name the CSV file")).absolute())
+    return GivenPath(str(Path(_not_empty(text, "name the CSV file")).absolute()), text)
 
 
 def _directory(text: str) -> Path:
