@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse
 from sklearn import get_config
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from jaxnn.heads import (
@@ -34,6 +34,7 @@ __all__ = [
     "OUT_ACTIVATION_NAMES",
     "SPARSE_FORMATS",
     "Targets",
+    "check_classes",
     "class_probabilities",
     "class_targets",
     "classifier_data",
@@ -142,6 +143,11 @@ def _unusable_labels_advice(y, kind: str) -> str:
     )
     if kind == "multiclass-multioutput":
         advice += "; fit one classifier per column, e.g. with sklearn.multioutput.MultiOutputClassifier"
+    if kind.startswith("continuous"):
+        advice += (
+            " (floats that are not whole numbers); for a real-valued target use NeuralNetRegressor, or bin y into "
+            "classes first (e.g. np.digitize or sklearn.preprocessing.KBinsDiscretizer)"
+        )
     return advice
 
 
@@ -149,8 +155,8 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     """``X`` (dense) and ``y`` of a classifier's fit: one label per sample (binary or multiclass) or a
     multilabel indicator matrix of 0/1.  Other labels (several label columns of more than two classes, Python
     objects of mixed types or None, …) are MLP's exception, its message first: the one of a fit that starts over
-    (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``; continuous ``y`` is
-    scikit-learn's ``check_classification_targets`` error."""
+    (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``, continuous ``y``
+    (floats such as 0.5) among them."""
     X, y = numeric_data(
         estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
     )
@@ -166,8 +172,6 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     except TypeError:  # NumPy cannot sort the labels (e.g. str and int in an object array)
         kind = "unsortable"
     if kind not in ("binary", "multiclass", "multilabel-indicator"):
-        if kind.startswith("continuous"):
-            check_classification_targets(y)  # scikit-learn's own error for continuous targets
         raise _label_error(y, _unusable_labels_advice(y, kind), binarized=reset and not incremental)
     return X, y
 
@@ -216,14 +220,22 @@ def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
     return Targets(np.asarray(y, dtype=float), head, {"classes_": np.arange(n_labels)})
 
 
+def check_classes(classes) -> None:
+    """``partial_fit``'s ``classes=``, checked before ``y`` as MLP checks them: labels that its ``unique_labels``
+    refuses (strings and numbers mixed, floats that are not whole numbers, …) are MLP's exception, its message
+    first and jaxnn's advice after it."""
+    if _mlps_label_error(classes, binarized=False) is not None:
+        raise _label_error(classes, _label_types_advice(classes, "classes"), binarized=False)
+
+
 def _distinct_labels(labels: np.ndarray, name: str = "y") -> np.ndarray:
     """The sorted distinct ``labels`` as scikit-learn's ``unique_labels`` gives them (MLP's ``classes_``):
     labels held as Python objects (an object array, a pandas Categorical) in the array type NumPy infers for
     them, e.g. ``<U1`` for one-letter strings.  Labels that cannot be ordered (numbers and strings mixed, None
     among them), and ``classes=`` that MLP's ``unique_labels`` refuses (e.g. a list of strings and numbers, or
     non-integral floats), are MLP's exception for them, its message first."""
-    if name == "classes" and _mlps_label_error(labels, binarized=False) is not None:
-        raise _label_error(labels, _label_types_advice(labels, name), binarized=False)
+    if name == "classes":
+        check_classes(labels)
     try:
         distinct = np.unique(np.asarray(labels))
     except TypeError:  # NumPy's "'<' not supported between instances of 'str' and 'int'"
