@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.sparse
 from helpers import compilations
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -756,6 +757,8 @@ def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
         NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto").fit(
             np.zeros((4, 2)), [1.0, np.nan, 2.0, 3.0]
         )
+    with pytest.raises(TypeError, match=r"^Sparse data was passed for y, .* jaxnn: .*y\.toarray\(\)\.ravel\(\)"):
+        NeuralNetRegressor(max_iter=2).fit(np.zeros((4, 2)), scipy.sparse.csr_matrix(np.ones((4, 1))))  # MLP's error
     with pytest.raises(ValueError, match=r"(?i)sample.weight.*zero"):
         NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto").fit(
             np.zeros((4, 2)), np.arange(4.0), sample_weight=np.zeros(4)

@@ -743,6 +743,7 @@ UNUSABLE_LABELS = {
     "str-and-int-columns": np.array([["a", 1], [2, "b"]] * 6, dtype=object),
     "continuous": np.arange(12) % 3 + 0.5,  # floats that are not whole numbers: a regression target
     "continuous-columns": np.c_[np.arange(12) % 3 + 0.5, np.arange(12) % 2],
+    "sparse-column": scipy.sparse.csr_matrix((np.arange(12) % 3).reshape(-1, 1)),  # sparse: multilabel matrices only
 }
 FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks differ between them
     "fit": lambda net, x, y: net.fit(x, y),

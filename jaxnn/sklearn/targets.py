@@ -47,6 +47,7 @@ __all__ = [
 
 SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
 DENSE_COPY_LIMIT_BYTES = 2**30  # a sparse X is trained on (and predicted from) as a dense copy of at most 1 GiB
+_SPARSE_COLUMN_ADVICE = "a y of one column must be dense, as MLP's: pass y.toarray().ravel()"
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}  # sklearn's
 
 
@@ -110,12 +111,27 @@ def _label_error(labels, advice: str, *, binarized: bool) -> Exception:
     """MLP's exception for ``labels`` (see :func:`_mlps_label_error`): the same type, its message first and
     ``jaxnn: advice`` after it (MLP's exception as the cause); a ValueError of the advice where MLP raises none."""
     error = _mlps_label_error(labels, binarized=binarized)
-    if error is None:
-        return ValueError(advice)
+    return ValueError(advice) if error is None else _with_advice(error, advice)
+
+
+def _with_advice(error: Exception, advice: str) -> Exception:
+    """scikit-learn's ``error`` with ``jaxnn: advice`` after its message: the same type, ``error`` as the cause."""
     message = str(error)
     combined = type(error)(f"{message}{' ' if message.endswith('.') else '. '}jaxnn: {advice}")
     combined.__cause__ = error
     return combined
+
+
+def _raveled_column(y, advice: str):
+    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it;
+    a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after it.
+    Other ``y`` is returned as it is."""
+    if y.ndim != 2 or y.shape[1] != 1:
+        return y
+    try:
+        return column_or_1d(y, warn=True)
+    except TypeError as error:
+        raise _with_advice(error, advice) from error
 
 
 def _label_types_advice(labels, name: str) -> str:
@@ -156,14 +172,14 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     multilabel indicator matrix of 0/1.  Other labels (several label columns of more than two classes, Python
     objects of mixed types or None, …) are MLP's exception, its message first: the one of a fit that starts over
     (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``, continuous ``y``
-    (floats such as 0.5) among them."""
+    (floats such as 0.5) among them.  ``y`` may be sparse as a multilabel indicator matrix only: a sparse ``y`` of
+    one column is MLP's TypeError."""
     X, y = numeric_data(
         estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
     )
     X = densified(X)
+    y = _raveled_column(y, _SPARSE_COLUMN_ADVICE + "; a scipy.sparse y is taken as a multilabel indicator matrix only")
     y = y.toarray() if scipy.sparse.issparse(y) else y  # a sparse multilabel indicator matrix
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
     # Integer labels in one column are binary or multiclass: type_of_target (a third of the input checks'
     # time) only for other labels, and once: check_classification_targets would compute it again.
     n_labels = np.unique(y).size if y.ndim == 1 and y.dtype.kind in "iub" else None
@@ -179,7 +195,7 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
 def regressor_data(estimator, X, y, *, reset: bool):
     """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
     shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
-    ``predict`` returns (n_samples,))."""
+    ``predict`` returns (n_samples,)); a sparse one is MLPRegressor's TypeError, with jaxnn's advice after it."""
     X, y = numeric_data(
         estimator,
         X,
@@ -190,9 +206,7 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    return densified(X), y
+    return densified(X), _raveled_column(y, _SPARSE_COLUMN_ADVICE)
 
 
 # --------------------------------------------------------------------------------------------------
