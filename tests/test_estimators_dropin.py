@@ -741,6 +741,9 @@ UNUSABLE_LABELS = {
     "only-None": np.array([None] * 12, dtype=object),
     "int-and-float": np.array([1, 2.0, 3] * 4, dtype=object),
     "str-and-int-columns": np.array([["a", 1], [2, "b"]] * 6, dtype=object),
+    "continuous": np.arange(12) % 3 + 0.5,  # floats that are not whole numbers: a regression target
+    "continuous-columns": np.c_[np.arange(12) % 3 + 0.5, np.arange(12) % 2],
+    "sparse-column": scipy.sparse.csr_matrix((np.arange(12) % 3).reshape(-1, 1)),  # sparse: multilabel matrices only
 }
 FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks differ between them
     "fit": lambda net, x, y: net.fit(x, y),
@@ -749,6 +752,7 @@ FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks diffe
     "first-partial_fit": lambda net, x, y: net.partial_fit(x, y, classes=[0, 1, 2]),
     "partial_fit": lambda net, x, y: net.partial_fit(x, np.arange(12) % 3, classes=[0, 1, 2]).partial_fit(x, y),
     "classes=": lambda net, x, y: net.partial_fit(x, np.arange(12) % 2, classes=y.ravel()[:4].tolist()),
+    "classes=-and-y": lambda net, x, y: net.partial_fit(x, y, classes=y.ravel()[:4].tolist()),  # classes= first
 }
 
 
@@ -756,7 +760,7 @@ FITS_OF_UNUSABLE_LABELS = {  # each way a classifier meets y: MLP's checks diffe
 @pytest.mark.parametrize("labels", sorted(UNUSABLE_LABELS))
 def test_unusable_labels_are_mlps_error_with_its_message_first(labels, fits):
     x, y = np.random.default_rng(0).normal(size=(12, 3)), UNUSABLE_LABELS[labels]
-    if fits == "classes=" and y.ndim == 2:
+    if fits.startswith("classes=") and y.ndim == 2:
         pytest.skip("classes= lists labels")
 
     def error(estimator):

@@ -587,9 +587,15 @@ def test_estimator_accuracy_is_close_to_scikit_learns_lbfgs(iris_fits):
     assert ours.score(x_test, y_test) >= theirs.score(x_test, y_test) - 1 / len(y_test)  # one mistake more at most
 
 
+def _result_types(net) -> set:
+    """The types of ``loss_``, ``best_loss_`` and ``loss_curve_``'s values: np.float64 alone, as after sgd or adam."""
+    return {type(net.loss_), type(net.best_loss_), *map(type, net.loss_curve_)}
+
+
 def test_estimator_attributes_after_lbfgs(iris_fits):
     ours, _, x_test, _ = iris_fits
     assert 1 <= ours.n_iter_ < 200 and len(ours.loss_curve_) == ours.n_iter_
+    assert _result_types(ours) == {np.float64}
     assert ours.loss_ == ours.loss_curve_[-1] == ours.best_loss_ == min(ours.loss_curve_)
     assert ours.t_ == 0 and ours.validation_scores_ is None and ours.best_validation_score_ is None
     assert ours.coefs_[0].shape == (4, 10) and ours.coefs_[0].dtype == np.float64
@@ -630,6 +636,7 @@ def test_estimator_warns_with_scikit_learns_text_and_compiles_once():
         estimator.set_params(warm_start=True, max_iter=4, alpha=1e-3).fit(x_train, y_train)
     assert estimator.n_iter_ == 4 and estimator.loss_curve_[:3] == first_curve and len(estimator.loss_curve_) == 7
     assert estimator.loss_curve_[3] < first_curve[-1]  # continued from the fitted weights
+    assert _result_types(estimator) == {np.float64}
     with pytest.warns(ConvergenceWarning, match="EVALUATIONS EXCEEDS LIMIT"):
         NeuralNetClassifier(**settings, max_fun=2, tol=1e-6).set_params(max_iter=100).fit(x_train, y_train)
     assert lbfgs.compiled_programs() == before
@@ -647,6 +654,7 @@ def test_regressor_lbfgs_fits_as_well_as_scikit_learns():
         theirs = MLPRegressor(**settings).fit(x_train, y_train)
     assert ours.score(x_test, y_test) >= theirs.score(x_test, y_test) - 0.02
     assert ours.score(x_test, y_test) > 0.95 and ours.predict(x_test).shape == (50,)
+    assert _result_types(ours) == {np.float64}
 
 
 def test_minimize_refuses_data_without_rows():

@@ -309,20 +309,20 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
 
     def _store_lbfgs(self, setup: Setup, result) -> None:
         """scikit-learn's attributes of an L-BFGS fit: ``n_iter_`` its iterations, ``loss_`` the objective at the
-        result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: scikit-learn records none
-        for lbfgs) gains the objective after each iteration; ``t_`` counts no samples (scikit-learn's lbfgs
-        leaves it at 0); no validation scores."""
+        result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: none in scikit-learn's lbfgs)
+        gains the objective after each iteration, np.float64 values as ``best_loss_``; ``t_`` counts no samples
+        (scikit-learn's lbfgs leaves it at 0); no validation scores."""
         self._forget((*ENSEMBLE_ATTRIBUTES, "_optimizer_state"))
         params = as_numpy(result.params)
         self.coefs_ = [p["W"] for p in params]
         self.intercepts_ = [p["b"] for p in params]
         self._store_network(setup.config, setup.model, setup.targets.head)
-        losses = result.loss_curve.tolist()
+        losses = list(np.asarray(result.loss_curve, dtype=np.float64))  # np.float64 values, as the other solvers'
         previous = self.loss_curve_ if setup.continuing else []
         self.n_iter_ = result.n_iter
         self.loss_ = np.float64(result.loss)  # MLP's type
         self.loss_curve_ = [*previous, *losses]
-        self.best_loss_ = min(self.loss_curve_, default=result.loss)
+        self.best_loss_ = np.float64(min(self.loss_curve_, default=result.loss))
         self.validation_scores_ = self.validation_loss_curve_ = None
         self.best_validation_score_ = None
         self.t_ = getattr(self, "t_", 0) if setup.continuing else 0

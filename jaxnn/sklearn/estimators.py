@@ -61,6 +61,7 @@ from jaxnn.sklearn.bridge import MLPBridge
 from jaxnn.sklearn.class_weights import class_weighted
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
+    check_classes,
     class_probabilities,
     class_targets,
     classifier_data,
@@ -329,6 +330,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
                 f"Expected array-like (array or non-string sequence), got {classes!r:.80}. jaxnn: classes= must "
                 "list every label that can appear in y, e.g. classes=[0, 1, 2] or classes=['a', 'b']"
             )
+        if classes is not None:
+            check_classes(classes)  # before y, as MLP checks them
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):

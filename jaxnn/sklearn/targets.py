@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse
 from sklearn import get_config
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from jaxnn.heads import (
@@ -34,6 +34,7 @@ __all__ = [
     "OUT_ACTIVATION_NAMES",
     "SPARSE_FORMATS",
     "Targets",
+    "check_classes",
     "class_probabilities",
     "class_targets",
     "classifier_data",
@@ -46,6 +47,7 @@ __all__ = [
 
 SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
 DENSE_COPY_LIMIT_BYTES = 2**30  # a sparse X is trained on (and predicted from) as a dense copy of at most 1 GiB
+_SPARSE_COLUMN_ADVICE = "a y of one column must be dense, as MLP's: pass y.toarray().ravel()"
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}  # sklearn's
 
 
@@ -109,12 +111,27 @@ def _label_error(labels, advice: str, *, binarized: bool) -> Exception:
     """MLP's exception for ``labels`` (see :func:`_mlps_label_error`): the same type, its message first and
     ``jaxnn: advice`` after it (MLP's exception as the cause); a ValueError of the advice where MLP raises none."""
     error = _mlps_label_error(labels, binarized=binarized)
-    if error is None:
-        return ValueError(advice)
+    return ValueError(advice) if error is None else _with_advice(error, advice)
+
+
+def _with_advice(error: Exception, advice: str) -> Exception:
+    """scikit-learn's ``error`` with ``jaxnn: advice`` after its message: the same type, ``error`` as the cause."""
     message = str(error)
     combined = type(error)(f"{message}{' ' if message.endswith('.') else '. '}jaxnn: {advice}")
     combined.__cause__ = error
     return combined
+
+
+def _raveled_column(y, advice: str):
+    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it;
+    a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after it.
+    Other ``y`` is returned as it is."""
+    if y.ndim != 2 or y.shape[1] != 1:
+        return y
+    try:
+        return column_or_1d(y, warn=True)
+    except TypeError as error:
+        raise _with_advice(error, advice) from error
 
 
 def _label_types_advice(labels, name: str) -> str:
@@ -142,6 +159,11 @@ def _unusable_labels_advice(y, kind: str) -> str:
     )
     if kind == "multiclass-multioutput":
         advice += "; fit one classifier per column, e.g. with sklearn.multioutput.MultiOutputClassifier"
+    if kind.startswith("continuous"):
+        advice += (
+            " (floats that are not whole numbers); for a real-valued target use NeuralNetRegressor, or bin y into "
+            "classes first (e.g. np.digitize or sklearn.preprocessing.KBinsDiscretizer)"
+        )
     return advice
 
 
@@ -149,15 +171,15 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     """``X`` (dense) and ``y`` of a classifier's fit: one label per sample (binary or multiclass) or a
     multilabel indicator matrix of 0/1.  Other labels (several label columns of more than two classes, Python
     objects of mixed types or None, …) are MLP's exception, its message first: the one of a fit that starts over
-    (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``; continuous ``y`` is
-    scikit-learn's ``check_classification_targets`` error."""
+    (``reset`` and not ``incremental``) or the one of ``warm_start`` and ``partial_fit``, continuous ``y``
+    (floats such as 0.5) among them.  ``y`` may be sparse as a multilabel indicator matrix only: a sparse ``y`` of
+    one column is MLP's TypeError."""
     X, y = numeric_data(
         estimator, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True, dtype=(np.float64, np.float32), reset=reset
     )
     X = densified(X)
+    y = _raveled_column(y, _SPARSE_COLUMN_ADVICE + "; a scipy.sparse y is taken as a multilabel indicator matrix only")
     y = y.toarray() if scipy.sparse.issparse(y) else y  # a sparse multilabel indicator matrix
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
     # Integer labels in one column are binary or multiclass: type_of_target (a third of the input checks'
     # time) only for other labels, and once: check_classification_targets would compute it again.
     n_labels = np.unique(y).size if y.ndim == 1 and y.dtype.kind in "iub" else None
@@ -166,8 +188,6 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
     except TypeError:  # NumPy cannot sort the labels (e.g. str and int in an object array)
         kind = "unsortable"
     if kind not in ("binary", "multiclass", "multilabel-indicator"):
-        if kind.startswith("continuous"):
-            check_classification_targets(y)  # scikit-learn's own error for continuous targets
         raise _label_error(y, _unusable_labels_advice(y, kind), binarized=reset and not incremental)
     return X, y
 
@@ -175,7 +195,7 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
 def regressor_data(estimator, X, y, *, reset: bool):
     """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
     shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
-    ``predict`` returns (n_samples,))."""
+    ``predict`` returns (n_samples,)); a sparse one is MLPRegressor's TypeError, with jaxnn's advice after it."""
     X, y = numeric_data(
         estimator,
         X,
@@ -186,9 +206,7 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    return densified(X), y
+    return densified(X), _raveled_column(y, _SPARSE_COLUMN_ADVICE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,14 +234,22 @@ def _multilabel_targets(y: np.ndarray, loss, previous: Head | None) -> Targets:
     return Targets(np.asarray(y, dtype=float), head, {"classes_": np.arange(n_labels)})
 
 
+def check_classes(classes) -> None:
+    """``partial_fit``'s ``classes=``, checked before ``y`` as MLP checks them: labels that its ``unique_labels``
+    refuses (strings and numbers mixed, floats that are not whole numbers, …) are MLP's exception, its message
+    first and jaxnn's advice after it."""
+    if _mlps_label_error(classes, binarized=False) is not None:
+        raise _label_error(classes, _label_types_advice(classes, "classes"), binarized=False)
+
+
 def _distinct_labels(labels: np.ndarray, name: str = "y") -> np.ndarray:
     """The sorted distinct ``labels`` as scikit-learn's ``unique_labels`` gives them (MLP's ``classes_``):
     labels held as Python objects (an object array, a pandas Categorical) in the array type NumPy infers for
     them, e.g. ``<U1`` for one-letter strings.  Labels that cannot be ordered (numbers and strings mixed, None
     among them), and ``classes=`` that MLP's ``unique_labels`` refuses (e.g. a list of strings and numbers, or
     non-integral floats), are MLP's exception for them, its message first."""
-    if name == "classes" and _mlps_label_error(labels, binarized=False) is not None:
-        raise _label_error(labels, _label_types_advice(labels, name), binarized=False)
+    if name == "classes":
+        check_classes(labels)
     try:
         distinct = np.unique(np.asarray(labels))
     except TypeError:  # NumPy's "'<' not supported between instances of 'str' and 'int'"
