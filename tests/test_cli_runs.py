@@ -361,6 +361,19 @@ def test_a_command_stopped_before_training_leaves_no_out_directory_it_created(tm
             assert [path.name for path in tmp_path.iterdir()] == ["existing"] and not any(existing.iterdir())
 
 
+def test_a_command_that_fails_before_writing_leaves_no_out_directory_it_created(tmp_path, monkeypatch):
+    """Any error before anything was written (here one jaxnn-train does not expect, while the data loads) takes
+    the --out it created with it, as a refusal does; the error itself goes on to the caller."""
+
+    def failing(*args):
+        raise MemoryError("no room for the data")
+
+    monkeypatch.setattr(command, "load_problem", failing)
+    with pytest.raises(MemoryError, match="no room for the data"):
+        train("--epochs", "2", "--quiet", "--out", tmp_path / "new" / "run")
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
     in_the_way = tmp_path / "checkpoint.npz"
     (in_the_way / "inside").mkdir(parents=True)

@@ -177,7 +177,8 @@ def _make_directory(out: Path) -> list[Path]:
     """Create ``out`` if needed, and check that files can be written in it (before any training).
 
     Returns the directories this call created, ``out`` first and then the parents it needed, for
-    :func:`_remove_created` when the command is refused or stopped; a refusal here removes them itself.
+    :func:`_remove_created` when the command ends by an error (refused, stopped or failed); a refusal here removes
+    them itself.
     """
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
     try:
@@ -195,9 +196,10 @@ def _make_directory(out: Path) -> list[Path]:
 
 
 def _remove_created(created: list[Path]) -> None:
-    """Remove the directories :func:`_make_directory` created (innermost first) when the command is refused or
-    stopped before anything was written, so it leaves no new ``--out`` behind.  Only empty ones: the first that is
-    not empty (something was written there after all), or cannot be removed, stays with the directories above it."""
+    """Remove the directories :func:`_make_directory` created (innermost first) when the command ends by an
+    error (refused, stopped, a write that failed) before anything was written, so it leaves no new ``--out``
+    behind.  Only empty ones: the first that is not empty (something was written there after all), or cannot be
+    removed, stays with the directories above it."""
     for path in created:
         try:
             path.rmdir()
@@ -313,8 +315,8 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         lock = OutLock(out)
     try:
         return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members)
-    except (CliError, checkpoint.CheckpointError, Interrupted):  # refused, or stopped: a --out this command created
-        _remove_created(created)  # goes while still empty (the lock is out; a checkpoint written keeps it)
+    except BaseException:  # refused, stopped or failed: a --out this command created goes while still empty
+        _remove_created(created)  # (the lock is out; a checkpoint or any other file written keeps it)
         raise
 
 
