@@ -765,6 +765,16 @@ def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
         )
 
 
+@pytest.mark.parametrize("fit", ["fit", "partial_fit"])
+def test_a_regressor_y_of_numpy_text_is_numpys_error_with_advice_and_numeric_text_is_read_as_numbers(fit):
+    x = np.random.default_rng(0).normal(size=(8, 2))
+    with pytest.raises(ValueError, match=r"^could not convert string to float.* jaxnn: a regressor's y must hold"):
+        getattr(NeuralNetRegressor(max_iter=2), fit)(x, np.array(["a", "b"] * 4))  # dtype <U1, as an object y
+    as_text = getattr(NeuralNetRegressor(max_iter=2, random_state=0), fit)(x, np.arange(8.0).astype(str))
+    as_numbers = getattr(NeuralNetRegressor(max_iter=2, random_state=0), fit)(x, np.arange(8.0))
+    np.testing.assert_array_equal(as_text.predict(x), as_numbers.predict(x))
+
+
 def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     x, y = load_iris(return_X_y=True)
     net = NeuralNetClassifier((10,), solver="gd", learning_rate_init=0.01, max_iter=50, random_state=0)
