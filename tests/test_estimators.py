@@ -710,6 +710,20 @@ def test_verbose_prints_each_epoch_and_a_truncated_fit_warns(iris, capsys):
     assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
 
 
+@pytest.mark.parametrize(
+    ("options", "watched"),
+    [({}, "Training loss"), ({"early_stopping": True}, "Validation score"), ({"solver": "sgd"}, "Training loss")],
+)
+def test_verbose_ends_a_fit_the_stopping_rule_ended_with_mlps_line(options, watched, capsys):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    settings = dict(tol=10.0, n_iter_no_change=2, max_iter=50, random_state=0, verbose=True, **options)
+    net = NeuralNetClassifier((3,), **settings).fit(x, x[:, 0] > 0)
+    MLPClassifier((3,), **settings).fit(x, x[:, 0] > 0)  # its lines follow the network's
+    ours, mlps = np.split(np.array(capsys.readouterr().out.splitlines()), 2)
+    stop = f"{watched} did not improve more than tol=10.000000 for 2 consecutive epochs. Stopping."
+    assert net.n_iter_ == 4 and ours[-1] == stop and ours.tolist() == mlps.tolist()
+
+
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])
