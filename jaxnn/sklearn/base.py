@@ -494,7 +494,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
             self.validation_loss_curve_ = [*before, *(float(v) for v in result.validation_losses[:n_epochs])]
         if self.verbose:
-            self._report(losses, validation_scores, n_epochs, stopped=bool(result.stopped) and config)
+            self._report(losses, validation_scores, n_epochs, stopped_by=config if result.stopped else None)
         if not incremental and n_epochs == config.max_iter and not result.stopped:
             self._warn_not_converged(config)
 
@@ -569,13 +569,13 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             ConvergenceWarning,
         )
 
-    def _report(self, losses, validation_scores, n_epochs, *, stopped):
+    def _report(self, losses, validation_scores, n_epochs, *, stopped_by):
         """``verbose``: the per-epoch progress, printed once the compiled loop has finished, then MLP's line for
-        a fit the stopping rule ended (``stopped``: the fit's Config, else False)."""
+        a fit the stopping rule of ``stopped_by`` (the fit's Config) ended; None: the fit was not stopped."""
         scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
         print_progress(losses, scores, first_epoch=len(self.loss_curve_) - len(losses) + 1)
-        if stopped:
-            print_stop(stopped)
+        if stopped_by is not None:
+            print_stop(stopped_by)
 
     def _member_outputs(self, X) -> np.ndarray:
         """Checked input through each network and its link: ``(n_members, n_samples, n_outputs)``."""
