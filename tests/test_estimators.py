@@ -710,6 +710,20 @@ def test_verbose_prints_each_epoch_and_a_truncated_fit_warns(iris, capsys):
     assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 3"]
 
 
+@pytest.mark.parametrize(
+    ("options", "watched"),
+    [({}, "Training loss"), ({"early_stopping": True}, "Validation score"), ({"solver": "sgd"}, "Training loss")],
+)
+def test_verbose_ends_a_fit_the_stopping_rule_ended_with_mlps_line(options, watched, capsys):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    settings = dict(tol=10.0, n_iter_no_change=2, max_iter=50, random_state=0, verbose=True, **options)
+    net = NeuralNetClassifier((3,), **settings).fit(x, x[:, 0] > 0)
+    MLPClassifier((3,), **settings).fit(x, x[:, 0] > 0)  # its lines follow the network's
+    ours, mlps = np.split(np.array(capsys.readouterr().out.splitlines()), 2)
+    stop = f"{watched} did not improve more than tol=10.000000 for 2 consecutive epochs. Stopping."
+    assert net.n_iter_ == 4 and ours[-1] == stop and ours.tolist() == mlps.tolist()
+
+
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])
@@ -763,6 +777,16 @@ def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
         NeuralNetRegressor(learning_rate_init=0.01, max_iter=500, loss="auto").fit(
             np.zeros((4, 2)), np.arange(4.0), sample_weight=np.zeros(4)
         )
+
+
+@pytest.mark.parametrize("fit", ["fit", "partial_fit"])
+def test_a_regressor_y_of_numpy_text_is_numpys_error_with_advice_and_numeric_text_is_read_as_numbers(fit):
+    x = np.random.default_rng(0).normal(size=(8, 2))
+    with pytest.raises(ValueError, match=r"^could not convert string to float.* jaxnn: a regressor's y must hold"):
+        getattr(NeuralNetRegressor(max_iter=2), fit)(x, np.array(["a", "b"] * 4))  # dtype <U1, as an object y
+    as_text = getattr(NeuralNetRegressor(max_iter=2, random_state=0), fit)(x, np.arange(8.0).astype(str))
+    as_numbers = getattr(NeuralNetRegressor(max_iter=2, random_state=0), fit)(x, np.arange(8.0))
+    np.testing.assert_array_equal(as_text.predict(x), as_numbers.predict(x))
 
 
 def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():

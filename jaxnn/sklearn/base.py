@@ -32,6 +32,7 @@ from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, s
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
 from jaxnn.sklearn.prediction import Predictor, checked_input
+from jaxnn.sklearn.progress import print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
     Plan,
@@ -95,13 +96,6 @@ def _network_attributes(config: Config, model: Sequential, head: Head) -> dict:
         "n_outputs_": head.units,
         "n_layers_": len(config.hidden_layer_sizes) + 2,
     }
-
-
-def _print_progress(losses, scores, *, first_epoch: int) -> None:
-    for i, value in enumerate(losses):
-        print(f"Iteration {first_epoch + i}, loss = {value:.8f}")
-        if scores is not None:
-            print(f"Validation score: {scores[i]:f}")
 
 
 def _rate(config: Config) -> str:
@@ -327,7 +321,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.best_validation_score_ = None
         self.t_ = getattr(self, "t_", 0) if setup.continuing else 0
         if self.verbose:
-            _print_progress(losses, None, first_epoch=len(previous) + 1)
+            print_progress(losses, None, first_epoch=len(previous) + 1)
 
     def _setup(self, X, y, sample_weight, *, incremental: bool, classes=None) -> Setup:
         """Every check of a fit, before any JAX work: hyper-parameters, data, targets, network and seed."""
@@ -500,7 +494,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
             self.validation_loss_curve_ = [*before, *(float(v) for v in result.validation_losses[:n_epochs])]
         if self.verbose:
-            self._report(losses, validation_scores, n_epochs)
+            self._report(losses, validation_scores, n_epochs, stopped_by=config if result.stopped else None)
         if not incremental and n_epochs == config.max_iter and not result.stopped:
             self._warn_not_converged(config)
 
@@ -559,7 +553,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             for k, member_seed in enumerate(seeds):
                 print(f"Ensemble member {k} (seed {member_seed}):")
                 scores = None if self.ensemble_validation_scores_ is None else self.ensemble_validation_scores_[k]
-                _print_progress(self.ensemble_loss_curves_[k], scores, first_epoch=1)
+                print_progress(self.ensemble_loss_curves_[k], scores, first_epoch=1)
         reached = sum(n == config.max_iter and not result.stopped for n, result in zip(n_epochs, results, strict=True))
         if reached:
             self._warn_not_converged(config, detail=f" ({reached} of the {config.n_ensemble} ensemble members)")
@@ -575,10 +569,13 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             ConvergenceWarning,
         )
 
-    def _report(self, losses, validation_scores, n_epochs):
-        """``verbose``: the per-epoch progress, printed once the compiled loop has finished."""
+    def _report(self, losses, validation_scores, n_epochs, *, stopped_by):
+        """``verbose``: the per-epoch progress, printed once the compiled loop has finished, then MLP's line for
+        a fit the stopping rule of ``stopped_by`` (the fit's Config) ended; None: the fit was not stopped."""
         scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
-        _print_progress(losses, scores, first_epoch=len(self.loss_curve_) - len(losses) + 1)
+        print_progress(losses, scores, first_epoch=len(self.loss_curve_) - len(losses) + 1)
+        if stopped_by is not None:
+            print_stop(stopped_by)
 
     def _member_outputs(self, X) -> np.ndarray:
         """Checked input through each network and its link: ``(n_members, n_samples, n_outputs)``."""

@@ -206,7 +206,22 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
-    return densified(X), _raveled_column(y, _SPARSE_COLUMN_ADVICE)
+    return densified(X), _numeric_targets(_raveled_column(y, _SPARSE_COLUMN_ADVICE))
+
+
+def _numeric_targets(y):
+    """A regressor's ``y`` of NumPy strings (dtype ``<U``/``S``) as float64, as scikit-learn's check converts a ``y``
+    of Python objects; text that is not a number is NumPy's ValueError ("could not convert string to float"), as
+    for an object ``y``, with what to do after it.  Other ``y`` is returned as it is."""
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "US":
+        return y
+    try:
+        return y.astype(np.float64)
+    except ValueError as error:
+        raise ValueError(
+            f"{error}. jaxnn: a regressor's y must hold numbers; for class labels such as these use "
+            "NeuralNetClassifier, or encode them as numbers first"
+        ) from error
 
 
 # --------------------------------------------------------------------------------------------------
