@@ -724,6 +724,24 @@ def test_verbose_ends_a_fit_the_stopping_rule_ended_with_mlps_line(options, watc
     assert net.n_iter_ == 4 and ours[-1] == stop and ours.tolist() == mlps.tolist()
 
 
+@pytest.mark.parametrize("continuation", ["warm_start", "partial_fit"])
+def test_verbose_numbers_each_continued_fits_epochs_from_one_as_mlp(continuation, capsys):
+    """A fit that continues another prints its own epochs from "Iteration 1", as MLP does (and as n_iter_ counts
+    them); they were numbered on from the earlier fits'."""
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    y = (x[:, 0] > 0).astype(int)
+    lines = []
+    for estimator in (NeuralNetClassifier, MLPClassifier):
+        net = estimator((3,), max_iter=2, random_state=0, verbose=True, warm_start=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for _ in range(2):
+                net.fit(x, y) if continuation == "warm_start" else net.partial_fit(x, y, classes=[0, 1])
+        lines.append([line.split(",")[0] for line in capsys.readouterr().out.splitlines()])
+    ours, mlps = lines
+    assert ours == mlps == (["Iteration 1", "Iteration 2"] * 2 if continuation == "warm_start" else ["Iteration 1"] * 2)
+
+
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])

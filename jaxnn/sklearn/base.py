@@ -321,7 +321,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.best_validation_score_ = None
         self.t_ = getattr(self, "t_", 0) if setup.continuing else 0
         if self.verbose:
-            print_progress(losses, None, first_epoch=len(previous) + 1)
+            print_progress(losses, None)
 
     def _setup(self, X, y, sample_weight, *, incremental: bool, classes=None) -> Setup:
         """Every check of a fit, before any JAX work: hyper-parameters, data, targets, network and seed."""
@@ -553,7 +553,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             for k, member_seed in enumerate(seeds):
                 print(f"Ensemble member {k} (seed {member_seed}):")
                 scores = None if self.ensemble_validation_scores_ is None else self.ensemble_validation_scores_[k]
-                print_progress(self.ensemble_loss_curves_[k], scores, first_epoch=1)
+                print_progress(self.ensemble_loss_curves_[k], scores)
         reached = sum(n == config.max_iter and not result.stopped for n, result in zip(n_epochs, results, strict=True))
         if reached:
             self._warn_not_converged(config, detail=f" ({reached} of the {config.n_ensemble} ensemble members)")
@@ -573,7 +573,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         """``verbose``: the per-epoch progress, printed once the compiled loop has finished, then MLP's line for
         a fit the stopping rule of ``stopped_by`` (the fit's Config) ended; None: the fit was not stopped."""
         scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
-        print_progress(losses, scores, first_epoch=len(self.loss_curve_) - len(losses) + 1)
+        print_progress(losses, scores)
         if stopped_by is not None:
             print_stop(stopped_by)
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 __all__ = ["print_progress", "print_stop"]
 
 
-def print_progress(losses, scores, *, first_epoch: int) -> None:
-    """MLP's ``Iteration k, loss = …`` line per epoch (and ``Validation score: …`` when ``scores``)."""
+def print_progress(losses, scores) -> None:
+    """MLP's ``Iteration k, loss = …`` line per epoch of this fit (and ``Validation score: …`` when ``scores``).
+
+    ``k`` counts from 1 in every call, as MLP's does: a ``warm_start`` fit or a ``partial_fit`` that continues
+    another numbers its own epochs, as ``n_iter_`` counts them."""
     for i, value in enumerate(losses):
-        print(f"Iteration {first_epoch + i}, loss = {value:.8f}")
+        print(f"Iteration {i + 1}, loss = {value:.8f}")
         if scores is not None:
             print(f"Validation score: {scores[i]:f}")
 
