@@ -138,11 +138,11 @@ def classification_head(loss: str | Loss | None, n_classes: int) -> Head:
     if n_classes < 2:
         raise ValueError(f"classification needs at least two classes, got {n_classes}")
     loss = default_loss(CLASSIFICATION, n_classes) if loss is None else get_loss(loss)
-    _refuse_regression_link(loss, "'softmax_cross_entropy' (the default) or 'categorical_cross_entropy'")
+    _refuse_regression_link(loss, "'softmax_cross_entropy' or 'categorical_cross_entropy'")
     if loss.task == "binary" and n_classes > 2:
         raise ValueError(
             f"loss {loss.name!r} is for two classes (one sigmoid output) but the target has {n_classes} classes; "
-            "use 'softmax_cross_entropy' (the default) or 'categorical_cross_entropy'"
+            "use 'softmax_cross_entropy' or 'categorical_cross_entropy'"
         )
     if loss.task == "categorical" or n_classes > 2:
         return _head(CLASSIFICATION, loss, n_classes, "softmax", n_classes)
@@ -171,11 +171,11 @@ def multilabel_head(loss: str | Loss | None, n_labels: int) -> Head:
     if n_labels < 1:
         raise ValueError(f"multilabel targets need at least one label column, got {n_labels}")
     loss = sigmoid_binary_cross_entropy if loss is None else get_loss(loss)
-    _refuse_regression_link(loss, "'sigmoid_binary_cross_entropy' (the default) or 'binary_cross_entropy'")
+    _refuse_regression_link(loss, "'sigmoid_binary_cross_entropy' or 'binary_cross_entropy'")
     if loss.task == "categorical":
         raise ValueError(
             f"loss {loss.name!r} is categorical (one class per sample) but y is a multilabel indicator matrix (any "
-            "number of labels per sample); use 'sigmoid_binary_cross_entropy' (the default) or 'binary_cross_entropy'"
+            "number of labels per sample); use 'sigmoid_binary_cross_entropy' or 'binary_cross_entropy'"
         )
     return _head(CLASSIFICATION, loss, n_labels, "sigmoid", n_labels, multilabel=True)
 
@@ -191,7 +191,7 @@ def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
     if loss.task != "regression":
         raise ValueError(
             f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; "
-            "use 'squared_error' (the default), 'mean_squared_error', 'poisson' or 'sum_of_squares'"
+            "use 'squared_error', 'mean_squared_error', 'poisson' or 'sum_of_squares'"
         )
     return _head(REGRESSION, loss, n_outputs, loss.output_activation, 0)
 
