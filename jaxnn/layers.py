@@ -216,12 +216,19 @@ class Sequential:
         return _draw_many_compiled(self, keys, n_features, dtype)
 
     def check(self, params: Params, x_shape: tuple[int, ...]) -> None:
-        """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain."""
+        """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain (a TypeError if
+        ``params`` is not a sequence of layers)."""
         if len(x_shape) != 2:
             raise ValueError(f"input must be 2-D (n_samples, n_features), got shape {tuple(x_shape)}")
-        if not isinstance(params, Sequence) or len(params) != len(self.layers):
-            n_given = len(params) if isinstance(params, Sequence) else type(params).__name__
-            raise ValueError(f"the model has {len(self.layers)} layers but params has {n_given} entries")
+        if not isinstance(params, Sequence) or isinstance(params, str | bytes):
+            one_layer = isinstance(params, Mapping) and len(self.layers) == 1
+            raise TypeError(
+                f"params must be a list of one {{'W', 'b'}} dict per layer ({len(self.layers)} here), as "
+                f"model.init(key, n_features) makes; got {type(params).__name__}"
+                + (" (wrap one layer's dict in a list)" if one_layer else "")
+            )
+        if len(params) != len(self.layers):
+            raise ValueError(f"the model has {len(self.layers)} layers but params has {len(params)} entries")
         n_in = x_shape[1]
         for index, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             if not isinstance(p, Mapping) or not {"W", "b"} <= set(p):

@@ -212,6 +212,13 @@ def test_apply_wrong_number_of_param_entries():
         MODEL.apply(PARAMS[:1], jnp.ones((5, 4)))
 
 
+@pytest.mark.parametrize("params", [None, PARAMS[0], "params"], ids=["none", "one-layer-dict", "text"])
+def test_apply_params_that_are_not_a_list(params):
+    # was a ValueError "the model has 2 layers but params has NoneType entries" (dict entries, 6 entries)
+    with pytest.raises(TypeError, match=r"params must be a list of one \{'W', 'b'\} dict per layer \(2 here\)"):
+        MODEL.apply(params, jnp.ones((5, 4)))
+
+
 def test_apply_params_not_in_init_layout():
     as_tuples = [(p["W"], p["b"]) for p in PARAMS]
     with pytest.raises(ValueError, match=r"params\[0\] must be a dict with 'W' and 'b' .*got tuple"):
