@@ -35,7 +35,20 @@ Params = list[dict[str, jax.Array]]
 
 def _dense_forward(x, w, b):
     """z = x @ W + b"""
+    _check_dense_shapes(x, w, b)
     return x @ w + b[None, :]
+
+
+def _check_dense_shapes(x, w, b) -> None:
+    """A ValueError unless ``x`` is ``(n, n_in)``, ``W`` ``(n_in, n_out)`` and ``b`` ``(n_out,)``: JAX's own
+    errors named dot_general or broadcasting, and a 1-D ``x`` came back silently as one row ``(1, n_out)``.
+    Shapes are static, so the check runs while JAX traces and never in the compiled program."""
+    shapes = tuple(tuple(jnp.shape(a)) for a in (x, w, b))
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2 or shapes[2] != shapes[1][1:] or shapes[0][1] != shapes[1][0]:
+        raise ValueError(
+            f"dense(x, W, b) needs x (n_samples, n_in), W (n_in, n_out) and b (n_out,); got x {shapes[0]}, "
+            f"W {shapes[1]} and b {shapes[2]}"
+        )
 
 
 def _dense_backward(g, z, x, w, b):
