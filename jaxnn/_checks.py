@@ -163,9 +163,9 @@ def as_real_array(value, what: str) -> jax.Array:
 
 
 def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn); else a
-    TypeError (not real) or ValueError (NaN, inf)."""
-    if array.dtype.kind not in "biuf":
+    """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn; bfloat16, whose
+    NumPy kind is 'V', is a float as in ``model.apply``); else a TypeError (not real) or ValueError (NaN, inf)."""
+    if array.dtype.kind not in "biuf" and not jnp.issubdtype(array.dtype, jnp.floating):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")

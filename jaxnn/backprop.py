@@ -53,15 +53,45 @@ def forward_with_caches(model: Sequential, params: Params, x: jax.Array) -> tupl
 
 
 def backward(model: Sequential, params: Params, caches: list[LayerCache], d_output: jax.Array) -> Params:
-    """Walk the layers in reverse from ``∂L/∂output``; return ``∂L/∂params`` in the params' layout."""
+    """Walk the layers in reverse from ``∂L/∂output``; return ``∂L/∂params`` in the params' layout.
+
+    ``caches`` are what :func:`forward_with_caches` returned for these params, and ``d_output`` has the shape of
+    the output it returned; anything else is a TypeError or ValueError saying so (shapes are static, so this
+    costs nothing inside ``jax.jit``)."""
+    g = _checked_walk(model, params, caches, d_output)
     grads: Params = [{} for _ in model.layers]
-    g = d_output
     for index in reversed(range(len(model.layers))):
         layer, p, cache = model.layers[index], params[index], caches[index]
         (dz,) = layer.activation_op.backward(g, cache.a, cache.z, **dict(layer.activation_kwargs))
         g, d_w, d_b = dense.backward(dz, cache.z, cache.a_prev, p["W"], p["b"])
         grads[index] = {"W": d_w, "b": d_b}
     return grads
+
+
+def _checked_walk(model: Sequential, params: Params, caches, d_output) -> jax.Array:
+    """``d_output`` as an array, once ``model``, ``params``, ``caches`` and it fit together (they failed with an
+    IndexError, a TypeError on ``None``, or JAX's broadcasting error, which names none of them)."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a jaxnn.Sequential, got {type(model).__name__}")
+    n_layers = len(model.layers)
+    if (
+        not isinstance(caches, list | tuple)
+        or len(caches) != n_layers
+        or not all(isinstance(cache, LayerCache) for cache in caches)
+    ):
+        got = f"{len(caches)} entries" if isinstance(caches, list | tuple) else type(caches).__name__
+        raise TypeError(
+            f"caches must be the list forward_with_caches(model, params, x) returned, one LayerCache per layer "
+            f"({n_layers} here); got {got}"
+        )
+    model.check(params, jnp.shape(caches[0].a_prev))
+    d_output = as_real_array(d_output, "d_output")
+    if d_output.shape != jnp.shape(caches[-1].a):
+        raise ValueError(
+            f"d_output (∂L/∂output) must have the shape of the model's output, {jnp.shape(caches[-1].a)}, got "
+            f"{d_output.shape}"
+        )
+    return d_output
 
 
 def loss_and_grads(

@@ -35,7 +35,20 @@ Params = list[dict[str, jax.Array]]
 
 def _dense_forward(x, w, b):
     """z = x @ W + b"""
+    _check_dense_shapes(x, w, b)
     return x @ w + b[None, :]
+
+
+def _check_dense_shapes(x, w, b) -> None:
+    """A ValueError unless ``x`` is ``(n, n_in)``, ``W`` ``(n_in, n_out)`` and ``b`` ``(n_out,)``: JAX's own
+    errors named dot_general or broadcasting, and a 1-D ``x`` came back silently as one row ``(1, n_out)``.
+    Shapes are static, so the check runs while JAX traces and never in the compiled program."""
+    shapes = tuple(tuple(jnp.shape(a)) for a in (x, w, b))
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2 or shapes[2] != shapes[1][1:] or shapes[0][1] != shapes[1][0]:
+        raise ValueError(
+            f"dense(x, W, b) needs x (n_samples, n_in), W (n_in, n_out) and b (n_out,); got x {shapes[0]}, "
+            f"W {shapes[1]} and b {shapes[2]}"
+        )
 
 
 def _dense_backward(g, z, x, w, b):
@@ -216,12 +229,19 @@ class Sequential:
         return _draw_many_compiled(self, keys, n_features, dtype)
 
     def check(self, params: Params, x_shape: tuple[int, ...]) -> None:
-        """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain."""
+        """Raise a ValueError naming the layer and the shapes if ``params`` and ``x`` don't chain (a TypeError if
+        ``params`` is not a sequence of layers)."""
         if len(x_shape) != 2:
             raise ValueError(f"input must be 2-D (n_samples, n_features), got shape {tuple(x_shape)}")
-        if not isinstance(params, Sequence) or len(params) != len(self.layers):
-            n_given = len(params) if isinstance(params, Sequence) else type(params).__name__
-            raise ValueError(f"the model has {len(self.layers)} layers but params has {n_given} entries")
+        if not isinstance(params, Sequence) or isinstance(params, str | bytes):
+            one_layer = isinstance(params, Mapping) and len(self.layers) == 1
+            raise TypeError(
+                f"params must be a list of one {{'W', 'b'}} dict per layer ({len(self.layers)} here), as "
+                f"model.init(key, n_features) makes; got {type(params).__name__}"
+                + (" (wrap one layer's dict in a list)" if one_layer else "")
+            )
+        if len(params) != len(self.layers):
+            raise ValueError(f"the model has {len(self.layers)} layers but params has {len(params)} entries")
         n_in = x_shape[1]
         for index, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             if not isinstance(p, Mapping) or not {"W", "b"} <= set(p):

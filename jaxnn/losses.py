@@ -264,6 +264,35 @@ def _reduced(losses, weight, reduction: str):
     return total / jnp.sum(weight) if reduction == "mean" else total
 
 
+def _per_sample_losses(name: str, per_sample: PerSample, pred, target, weight) -> jax.Array:
+    """``per_sample(pred, target)`` if it has one loss per sample, the shape of ``weight``; else a ValueError.  A
+    scalar (a sum or mean over the samples) was broadcast against the weights, so the loss came out silently
+    wrong.  Shapes are static: the check runs while JAX traces, never in the compiled program."""
+    losses = per_sample(pred, target)
+    if jnp.shape(losses) != jnp.shape(weight):
+        raise ValueError(
+            f"loss {name!r}: per_sample(pred, target) must return one loss per sample, shape {jnp.shape(weight)}, "
+            f"got shape {jnp.shape(losses)}; reduce over the outputs only (e.g. jnp.sum(..., axis=-1)), not the samples"
+        )
+    return losses
+
+
+def _per_sample_grads(name: str, per_sample_grads: PerSampleGrads, pred, target) -> tuple[jax.Array, jax.Array]:
+    """``per_sample_grads(pred, target)`` if it is a pair of arrays shaped like ``pred`` and ``target``; else a
+    TypeError naming the loss (a wrong pair failed in unpacking, or was broadcast into another shape)."""
+    grads = per_sample_grads(pred, target)
+    shapes = (jnp.shape(pred), jnp.shape(target))
+    if not isinstance(grads, tuple | list) or len(grads) != 2 or tuple(map(jnp.shape, grads)) != shapes:
+        got = f"a {type(grads).__name__} of {len(grads)}" if isinstance(grads, tuple | list) else type(grads).__name__
+        if isinstance(grads, tuple | list) and len(grads) == 2:
+            got = f"shapes {tuple(map(jnp.shape, grads))}"
+        raise TypeError(
+            f"loss {name!r}: per_sample_grads(pred, target) must return a pair (∂l/∂pred, ∂l/∂target) with the "
+            f"shapes of pred and target, {shapes}; got {got}"
+        )
+    return grads
+
+
 def make_loss(
     name: str,
     per_sample: PerSample,
@@ -278,19 +307,25 @@ def make_loss(
     """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring).
 
     ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
-    read to build the output layer, encode the targets and read predictions back.
+    read to build the output layer, encode the targets and read predictions back.  ``from_logits`` and
+    ``nonnegative_targets`` are True or False (a TypeError otherwise).  ``per_sample`` must return one loss per
+    sample and ``per_sample_grads`` a pair shaped like ``(pred, target)``; either is checked, once per shape, while
+    JAX traces the loss (a ValueError or TypeError naming the loss).
     """
     if not callable(per_sample) or not callable(per_sample_grads):  # they would fail only at the first call
         raise TypeError("make_loss needs two callables: per_sample(pred, target) and per_sample_grads(pred, target)")
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r:.80}")
+    for flag, value in (("from_logits", from_logits), ("nonnegative_targets", nonnegative_targets)):
+        if not isinstance(value, bool | np.bool_):  # a truthy "no" would have meant True
+            raise TypeError(f"{flag} must be True or False, got {value!r:.80}")
 
     def forward(pred, target, weight):
-        return _reduced(per_sample(pred, target), weight, reduction)
+        return _reduced(_per_sample_losses(name, per_sample, pred, target, weight), weight, reduction)
 
     def backward(g, loss, pred, target, weight):
-        losses = per_sample(pred, target)
-        d_pred, d_target = per_sample_grads(pred, target)
+        losses = _per_sample_losses(name, per_sample, pred, target, weight)
+        d_pred, d_target = _per_sample_grads(name, per_sample_grads, pred, target)
         if reduction == "mean":
             total_weight = jnp.sum(weight)
             scale = g * weight / total_weight

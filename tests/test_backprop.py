@@ -112,6 +112,24 @@ def test_backward_from_a_given_output_gradient():
         np.testing.assert_allclose(got["b"], expected["b"], rtol=1e-10, atol=1e-14)
 
 
+def test_backward_checks_its_caches_and_output_gradient():
+    # these failed with an IndexError, "'NoneType' object is not subscriptable" and JAX's own
+    # "mul got incompatible shapes for broadcasting: (5, 3), (5, 2)"
+    params, x, _ = _problem(3)
+    output, caches = jaxnn.forward_with_caches(MODEL, params, x)
+    with pytest.raises(TypeError, match=r"caches must be the list forward_with_caches\(model, params, x\) returned, "):
+        jaxnn.backward(MODEL, params, caches[:1], jnp.ones_like(output))
+    with pytest.raises(TypeError, match=r"one LayerCache per layer \(3 here\); got NoneType"):
+        jaxnn.backward(MODEL, params, None, jnp.ones_like(output))
+    with pytest.raises(ValueError, match=r"d_output \(∂L/∂output\) must have the shape of the model's output, "):
+        jaxnn.backward(MODEL, params, caches, jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match=r"layer 0 \(4 units\) expects W of shape \(3, 4\)"):
+        jaxnn.backward(MODEL, params[::-1], caches, jnp.ones_like(output))
+    as_list = jaxnn.backward(MODEL, params, caches, np.ones((5, 2)).tolist())  # lists are converted, as for x
+    for got, expected in zip(as_list, jaxnn.backward(MODEL, params, caches, jnp.ones_like(output)), strict=True):
+        np.testing.assert_array_equal(got["W"], expected["W"])
+
+
 def test_loss_and_grads_with_sample_weights():
     params, x, y = _problem(4)
     weight = np.array([1.0, 0.0, 2.0, 0.5, 1.0])

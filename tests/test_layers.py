@@ -27,6 +27,19 @@ def test_dense_forward_is_x_at_w_plus_b():
     np.testing.assert_allclose(z, x @ w + b, rtol=1e-14)
 
 
+@pytest.mark.parametrize(
+    "shapes",
+    [((4, 3), (2, 2), (2,)), ((4, 3), (3, 2), (3,)), ((3,), (3, 2), (2,)), ((4, 3), (3, 2), (1, 2))],
+    ids=["x-and-W-differ", "b-and-W-differ", "1-D-x", "2-D-b"],
+)
+def test_dense_refuses_shapes_that_do_not_chain(shapes):
+    # these were JAX's "dot_general requires contracting dimensions..." and "add got incompatible shapes", and a
+    # 1-D x came back as one row (1, 2)
+    x, w, b = (jnp.ones(shape) for shape in shapes)
+    with pytest.raises(ValueError, match=r"dense\(x, W, b\) needs x \(n_samples, n_in\), W \(n_in, n_out\) and b"):
+        jaxnn.dense(x, w, b)
+
+
 def test_seed_column_layout_is_the_transpose():
     """The seeds compute Z = W_seed · A + b_seed with A (n_in, n_samples) and W_seed (n_out, n_in)."""
     rng = np.random.default_rng(1)
@@ -210,6 +223,13 @@ def test_apply_params_that_do_not_chain():
 def test_apply_wrong_number_of_param_entries():
     with pytest.raises(ValueError, match=r"the model has 2 layers but params has 1 entries"):
         MODEL.apply(PARAMS[:1], jnp.ones((5, 4)))
+
+
+@pytest.mark.parametrize("params", [None, PARAMS[0], "params"], ids=["none", "one-layer-dict", "text"])
+def test_apply_params_that_are_not_a_list(params):
+    # was a ValueError "the model has 2 layers but params has NoneType entries" (dict entries, 6 entries)
+    with pytest.raises(TypeError, match=r"params must be a list of one \{'W', 'b'\} dict per layer \(2 here\)"):
+        MODEL.apply(params, jnp.ones((5, 4)))
 
 
 def test_apply_params_not_in_init_layout():

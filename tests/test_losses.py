@@ -228,6 +228,54 @@ def test_make_loss_builds_a_checked_loss():
         jaxnn.make_loss("odd", absolute.op.forward, absolute.op.backward, task="ranking", output_activation="identity")
 
 
+def _squares_loss(**changes):
+    """A sum-of-squares loss built by make_loss, with ``changes`` to its arguments."""
+    arguments = {
+        "name": "mine",
+        "per_sample": lambda p, y: jnp.sum((p - y) ** 2, axis=-1),
+        "per_sample_grads": lambda p, y: (2 * (p - y), -2 * (p - y)),
+        "task": "regression",
+        "output_activation": "identity",
+    }
+    return jaxnn.make_loss(**(arguments | changes))
+
+
+@pytest.mark.parametrize("flag", ["from_logits", "nonnegative_targets"])
+def test_make_loss_flags_must_be_booleans(flag):
+    # from_logits="no" was kept as it came, and read as True
+    with pytest.raises(TypeError, match=rf"{flag} must be True or False, got 'no'"):
+        _squares_loss(**{flag: "no"})
+    assert getattr(_squares_loss(**{flag: np.bool_(True)}), flag)
+
+
+@pytest.mark.parametrize(
+    "per_sample", [lambda p, y: jnp.sum((p - y) ** 2), lambda p, y: (p - y) ** 2], ids=["summed-over-samples", "2-D"]
+)
+def test_make_loss_per_sample_must_give_one_loss_per_sample(per_sample):
+    # a per_sample that summed over the samples too gave 6.0 for this mean loss (the sum), not 2.0, silently
+    p, y = jnp.ones((3, 2)), jnp.zeros((3, 2))
+    assert float(_squares_loss()(p, y)) == 2.0
+    with pytest.raises(ValueError, match=r"loss 'mine': per_sample\(pred, target\) must return one loss per sample, "):
+        _squares_loss(per_sample=per_sample)(p, y)
+
+
+@pytest.mark.parametrize(
+    ("per_sample_grads", "got"),
+    [
+        (lambda p, y: (2 * (p - y),), "a tuple of 1"),  # was "not enough values to unpack (expected 2, got 1)"
+        (lambda p, y: 2 * (p - y), "ArrayImpl"),
+        (lambda p, y: (jnp.sum(2 * (p - y), axis=-1), -2 * (p - y)), r"shapes \(\(3,\), \(3, 2\)\)"),
+    ],
+    ids=["one-value", "one-array", "wrong-shape"],
+)
+def test_make_loss_per_sample_grads_must_be_a_pair_like_pred_and_target(per_sample_grads, got):
+    loss = _squares_loss(per_sample_grads=per_sample_grads)
+    with pytest.raises(
+        TypeError, match=rf"loss 'mine': per_sample_grads\(pred, target\) must return a pair .*; got {got}"
+    ):
+        jax.grad(lambda p: loss(p, jnp.zeros((3, 2))))(jnp.ones((3, 2)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Clipping and extreme logits.
 

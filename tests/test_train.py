@@ -600,6 +600,19 @@ def test_boolean_features_are_zeros_and_ones_as_in_scikit_learn():
     assert_trees_equal(as_bools.params, jaxnn.fit(MODEL, PARAMS, (X > 0).astype(np.float32), Y, **arguments).params)
 
 
+def test_bfloat16_data_trains_as_its_float32_values():
+    # bfloat16 x or y was refused with "x must hold real numbers, got dtype bfloat16" (NumPy's kind for it is 'V'),
+    # though float16 trained and model.apply took bfloat16
+    arguments = {"loss": LOSS, "epochs": 3, "optimizer": DESCENT}
+    x16, y16 = (np.array(jnp.asarray(a, jnp.bfloat16)) for a in (X, Y))
+    as_bfloat16 = jaxnn.fit(MODEL, PARAMS, x16, y16, **arguments)
+    as_float32 = jaxnn.fit(MODEL, PARAMS, x16.astype(np.float32), y16.astype(np.float32), **arguments)
+    assert_trees_equal(as_bfloat16.params, as_float32.params)
+    x16[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"x contains NaN or infinity"):
+        jaxnn.fit(MODEL, PARAMS, x16, Y, **arguments)
+
+
 def test_numpy_integers_count_as_integers():
     as_python = _fit(epochs=3, batch_size=8, key=KEY)
     as_numpy = _fit(epochs=np.int64(3), batch_size=np.int32(8), key=KEY)
