@@ -218,8 +218,8 @@ def save(
         ``extras/<name>`` and given back by :func:`load` as ``Checkpoint.extras``.
 
     Raises:
-      ValueError: the parameters hold NaN or an infinity (a checkpoint never keeps them), ``epoch`` is
-        negative, or ``history`` does not hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or
+      ValueError: the parameters hold no array, or NaN or an infinity (a checkpoint never keeps them),
+        ``epoch`` is negative, or ``history`` does not hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or
         ``config`` has the wrong type.  Nothing is written then.
     """
     if config is not None and not isinstance(config, dict):  # load reads a dict: a list was saved, then "corrupt"
@@ -227,6 +227,8 @@ def save(
     if config is not None and "epoch" in config:  # read_config returns {**config, "epoch": epoch}: one would be lost
         raise ValueError("config must not hold 'epoch': the checkpoint stores the epoch itself (pass epoch=)")
     params_arrays = _named_leaves("params", params)
+    if not params_arrays:  # a checkpoint that cannot resume anything
+        raise ValueError(f"params holds no arrays (got {type(params).__name__}); pass the parameters to keep")
     bad = _non_finite(params_arrays)
     if bad:
         raise ValueError(

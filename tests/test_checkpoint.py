@@ -494,6 +494,8 @@ def test_non_finite_parameters_are_neither_saved_nor_loaded(tmp_path):
         ({"key": 0}, TypeError, r"key must be a jax\.random key"),
         ({"params": [{"W": np.zeros(2), "b": "abc"}]}, TypeError, "cannot save params/0/b: .* numeric arrays only"),
         ({"params": {"a/b": np.zeros(2), "a": {"b": np.ones(2)}}}, ValueError, r"same name \(params/a/b\)"),
+        ({"params": None}, ValueError, r"params holds no arrays \(got NoneType\)"),
+        ({"params": []}, ValueError, r"params holds no arrays \(got list\)"),
     ],
 )
 def test_save_refuses_what_load_could_not_read_and_writes_nothing(tmp_path, change, error, message):
