@@ -210,7 +210,7 @@ def _autodiff_vjp(forward) -> Callable:
 def _checked_backward(backward, primals) -> Callable:
     """``backward`` with its result checked as it is traced: a tuple (as ``jax.custom_vjp`` and
     ``jaxnn.make_op`` take it, so a rule that passes here works through ``jax.grad``) of one numeric array per
-    primal, each of the primal's shape."""
+    primal, each of the primal's shape, floating-point where the primal is."""
 
     def checked(cotangent, *args):
         hand = backward(cotangent, *args)
@@ -223,6 +223,11 @@ def _checked_backward(backward, primals) -> Callable:
         for i, (h, p) in enumerate(zip(hand, primals, strict=True)):
             if h.shape != p.shape:
                 raise GradcheckError(f"primal {i}: backward returned shape {h.shape}, the primal has shape {p.shape}")
+            if jnp.issubdtype(p.dtype, jnp.floating) and not jnp.issubdtype(h.dtype, jnp.floating):
+                raise GradcheckError(  # as jaxnn.make_op refuses it: a cotangent of an integer type is no gradient
+                    f"primal {i}: backward returned dtype {h.dtype} for a {p.dtype} primal; return floating-point "
+                    "cotangents (e.g. multiply by g)"
+                )
         return hand
 
     return checked

@@ -294,6 +294,13 @@ def test_check_vjp_catches_wrong_shape():
         jaxnn.check_vjp(_cube_forward, lambda g, x: ((3 * x**2 * g)[None, :],), jnp.ones(3))
 
 
+def test_check_vjp_refuses_integer_cotangents_for_a_float_primal_as_make_op_does():
+    """An integer cotangent was compared as numbers (a mismatch of values) where make_op names the mistake."""
+    with pytest.raises(jaxnn.GradcheckError, match=r"primal 0: backward returned dtype int32 for a float32 primal; "
+                       r"return floating-point cotangents"):  # fmt: skip
+        jaxnn.check_vjp(_cube_forward, lambda g, x: (jnp.round(3 * x**2 * g).astype(jnp.int32),), jnp.ones(3))
+
+
 def test_check_vjp_catches_non_finite_rule():
     with pytest.raises(jaxnn.GradcheckError, match="primal 0"):
         jaxnn.check_vjp(_cube_forward, lambda g, x: (3 * x**2 * g / 0.0,), jnp.ones(3))
