@@ -283,6 +283,14 @@ def test_bad_datasets_are_a_clear_error():
             fit_estimators(lone, [(IRIS_X, IRIS_Y)])
 
 
+@pytest.mark.parametrize("datasets", [None, 3, (IRIS_X, IRIS_Y)], ids=["None", "number", "one-pair"])
+def test_datasets_that_are_not_a_list_of_pairs_are_a_clear_error(datasets):
+    """None or a number: a TypeError naming fit_estimators (it was Python's "'NoneType' object is not iterable");
+    one (X, y) in place of a list of them: the error says to wrap it."""
+    with pytest.raises(TypeError, match=r"a list of data sets.*, got .+; for one estimator pass \[\(X, y\)\]"):
+        fit_estimators([NeuralNetClassifier()], datasets)
+
+
 # --------------------------------------------------------------------------------------------------
 # n_ensemble
 

@@ -29,6 +29,7 @@ from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch
 from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, fit_tasks, lifecycle, watches, with_callbacks
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
+from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
 from jaxnn.sklearn.prediction import Predictor, checked_input
@@ -629,7 +630,7 @@ def fit_estimators(estimators, datasets) -> list:
             "pass [estimator] and [(X, y)]"
         )
     estimators = list(estimators)
-    datasets = [_dataset(index, dataset) for index, dataset in enumerate(datasets)]
+    datasets = checked_datasets(datasets)
     if len(estimators) != len(datasets):
         raise ValueError(
             f"fit_estimators got {len(estimators)} estimators but {len(datasets)} data sets; give one (X, y) or "
@@ -684,13 +685,3 @@ def _fit_alone(estimator, dataset: tuple):
         return estimator.fit(X, y) if sample_weight is None else estimator.fit(X, y, sample_weight=sample_weight)
     except Exception as error:
         return error
-
-
-def _dataset(index: int, dataset) -> tuple:
-    """``(X, y, sample_weight or None)`` from ``(X, y)`` or ``(X, y, sample_weight)``."""
-    if not isinstance(dataset, tuple | list) or len(dataset) not in (2, 3):
-        raise TypeError(
-            f"datasets[{index}] must be a tuple (X, y) or (X, y, sample_weight), got {type(dataset).__name__}"
-            + (f" of length {len(dataset)}" if isinstance(dataset, tuple | list) else "")
-        )
-    return (*dataset, None) if len(dataset) == 2 else tuple(dataset)
