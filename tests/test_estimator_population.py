@@ -278,7 +278,7 @@ def test_bad_datasets_are_a_clear_error():
     with pytest.raises(TypeError, match=r"datasets\[0\] must be a tuple \(X, y\) or \(X, y, sample_weight\)"):
         fit_estimators([estimator], [IRIS_X])
     # one estimator (or a Pipeline, whose steps iterate) in place of a list of them
-    for lone in (estimator, make_pipeline(StandardScaler(), estimator), 3):
+    for lone in (estimator, make_pipeline(StandardScaler(), estimator), 3, "net"):
         with pytest.raises(TypeError, match=r"a list of estimators, got \w+; for one estimator pass \[estimator\]"):
             fit_estimators(lone, [(IRIS_X, IRIS_Y)])
 

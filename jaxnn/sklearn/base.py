@@ -624,7 +624,7 @@ def fit_estimators(estimators, datasets) -> list:
 
     Example: ``fit_estimators([NeuralNetClassifier(learning_rate_init=lr) for lr in (1e-3, 1e-2)], [(X, y)] * 2)``.
     """
-    if isinstance(estimators, BaseEstimator) or not hasattr(estimators, "__iter__"):
+    if isinstance(estimators, BaseEstimator | str) or not hasattr(estimators, "__iter__"):
         raise TypeError(
             f"fit_estimators takes a list of estimators, got {type(estimators).__name__}; for one estimator "
             "pass [estimator] and [(X, y)]"
