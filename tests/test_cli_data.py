@@ -119,6 +119,14 @@ def test_trailing_commas_are_named_as_such_not_as_a_pandas_index(tmp_path, capsy
     assert "middle.csv line 1 (the header) gives column 2 no name; name it, or drop that column" in err
 
 
+def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path, capsys):
+    """A label holding a line break shifted every later line number in messages by one."""
+    bad = tmp_path / "multiline.csv"
+    bad.write_text('a,b,label\n1,2,"two\nlines"\n3,4,x\n5,6,"two\nlines"\n7,8,x\n9,oops,x\n')
+    err = _refused(capsys, "--csv", bad, "--target", "label", "--epochs", "2")
+    assert f"{bad} line 8, column 'b' holds 'oops'" in err
+
+
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
     body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))

@@ -31,7 +31,7 @@ import csv
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -144,9 +144,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     name = as_given(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = [
-                (number, row) for number, row in enumerate(csv.reader(file), start=1) if any(c.strip() for c in row)
-            ]
+            rows = _records(file, name)
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
     except (UnicodeDecodeError, csv.Error) as error:
@@ -188,6 +186,18 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
+    """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on (a quoted
+    cell may hold line breaks, so records and lines can differ)."""
+    reader = csv.reader(file)
+    records, line = [], 1
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            records.append((line, row))
+        line = reader.line_num + 1
+    return records
 
 
 def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> list[tuple[int, list[str]]]:
