@@ -119,6 +119,18 @@ def test_trailing_commas_are_named_as_such_not_as_a_pandas_index(tmp_path, capsy
     assert "middle.csv line 1 (the header) gives column 2 no name; name it, or drop that column" in err
 
 
+def test_a_quote_never_closed_is_refused_not_read_as_the_rest_of_the_file(tmp_path, capsys):
+    """An unclosed quote made the rest of the file one target cell: 4 of 12 rows trained, exit status 0."""
+    rows = "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
+    broken = tmp_path / "broken.csv"
+    broken.write_text('a,b,label\n1,2,x\n3,4,y\n5,6,"x\n' + rows)
+    err = _refused(capsys, "--csv", broken, "--target", "label", "--epochs", "2")
+    assert f'--csv {broken} line 4 opens a quoted cell (") that is never closed' in err
+    stray = tmp_path / "stray.csv"  # text after a closing quote: not read as 'xz' silently
+    stray.write_text('a,b,label\n1,2,x\n3,4,"x"z\n' + rows)
+    assert "stray.csv line 3 is not valid CSV" in _refused(capsys, "--csv", stray, "--target", "label")
+
+
 def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path, capsys):
     """A label holding a line break shifted every later line number in messages by one."""
     bad = tmp_path / "multiline.csv"

@@ -190,14 +190,37 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
 
 def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
     """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on (a quoted
-    cell may hold line breaks, so records and lines can differ)."""
-    reader = csv.reader(file)
+    cell may hold line breaks, so records and lines can differ).
+
+    The CSV is read strictly: a quote that is never closed (which would swallow the rest of the file into one
+    cell) or text after a closing quote is a CliError naming the line, not a silently different table.
+    """
+    reader = csv.reader(file, strict=True)
     records, line = [], 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error as error:
+            raise CliError(_malformed(name, line, reader.line_num, error)) from None
         if any(cell.strip() for cell in row):
             records.append((line, row))
         line = reader.line_num + 1
-    return records
+
+
+def _malformed(name: str, start: int, line: int, error: csv.Error) -> str:
+    """The one-line message for a record of ``name`` (from line ``start``; the reader stopped at ``line``) that is
+    not valid CSV."""
+    if "unexpected end of data" in str(error):
+        return (
+            f'--csv {name} line {start} opens a quoted cell (") that is never closed, so the rest of the file would '
+            "be read as one cell; close that quote, or remove it"
+        )
+    return (
+        f"--csv {name} line {line} is not valid CSV ({error}): a cell that starts with a quote must end with it; "
+        'write a quote inside a quoted cell as two quotes ("")'
+    )
 
 
 def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> list[tuple[int, list[str]]]:
