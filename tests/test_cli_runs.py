@@ -333,6 +333,17 @@ def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
     assert (tmp_path / "new" / "run" / "checkpoint.npz").exists()
 
 
+def test_an_out_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    """--out naming a file said 'cannot create --out PATH: File exists', as if the directory were the trouble."""
+    data = tmp_path / "data.csv"
+    data.write_text("keep me\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", data)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"--out {data} exists but is not a directory; choose another --out" in err
+    assert data.read_text() == "keep me\n"
+
+
 def test_a_command_stopped_before_training_leaves_no_out_directory_it_created(tmp_path, monkeypatch, capsys):
     """Ctrl-C before training started (here while the data loaded) left the empty --out the command had created,
     and its parents; a directory that was there stays."""

@@ -181,6 +181,8 @@ def _make_directory(out: Path) -> list[Path]:
     them itself.
     """
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
+    if os.path.lexists(out) and not out.is_dir():
+        raise CliError(f"--out {out} exists but is not a directory; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
