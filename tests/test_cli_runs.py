@@ -310,6 +310,22 @@ def test_overwrite_refused_for_its_data_leaves_the_old_run_as_it_was(tmp_path, c
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
 
 
+def test_overwrite_on_the_run_resumed_in_place_is_refused(tmp_path, capsys):
+    """--resume DIR --overwrite silently continued the run: the user who asked to start afresh got the old run."""
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    for resume in (out, out / "checkpoint.npz"):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", resume, "--overwrite", "--epochs", "3", "--quiet")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and f"--overwrite starts afresh, but --resume {resume} continues" in err
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    other = tmp_path / "other"  # --overwrite of another --out stays what it was: that directory's old run goes
+    assert train("--epochs", "2", "--quiet", "--out", other) == 0
+    assert train("--resume", out, "--out", other, "--overwrite", "--epochs", "3", "--quiet") == 0
+
+
 def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
     """A command refused after --out was created (for its data, or its loss) left that empty directory behind, and
     the parents it made for it; a directory that was there stays, as it was."""
