@@ -139,6 +139,17 @@ def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path
     assert f"{bad} line 8, column 'b' holds 'oops'" in err
 
 
+def test_a_constant_whole_number_target_hints_at_regression(tmp_path, capsys):
+    """Every label 5: refused as one class, without saying that --task regression fits it."""
+    constant = write_csv(tmp_path / "constant.csv", ["a", "y"], [[i, 5] for i in range(8)])
+    err = _refused(capsys, "--csv", constant, "--target", "y", "--epochs", "2")
+    assert "has only one class ('5'); classification needs two; to fit the value itself, use --task regression" in err
+    assert train("--csv", constant, "--target", "y", "--task", "regression", "--epochs", "2", "--quiet") == 0
+    capsys.readouterr()
+    err = _refused(capsys, "--csv", constant, "--target", "y", "--task", "classification", "--epochs", "2")
+    assert err.rstrip().endswith("classification needs two (see jaxnn-train --help)")
+
+
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
     body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))

@@ -449,11 +449,20 @@ def _read_data(options: dict[str, Any]) -> _Data:
         x, y, class_names, feature_names = _load_bundled(options["dataset"])
         task, name = "classification", options["dataset"]
     if task == "classification" and len(class_names) < 2:
-        raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
+        raise CliError(_one_class(name, class_names[0], guessed=options["task"] is None))
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
     refuse(options, ("classification only",) if task != "classification" else (), task)
     return _Data(name, task, x, y, class_names, feature_names)
+
+
+def _one_class(name: str, label: str, guessed: bool) -> str:
+    """The message for a classification target with the single class ``label``; a number read as a class by
+    default (no --task) gets the hint that a regression fits it."""
+    message = f"the target of {name} has only one class ({label!r}); classification needs two"
+    if guessed and _as_numbers([label]) is not None:
+        message += "; to fit the value itself, use --task regression"
+    return message
 
 
 def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
