@@ -150,6 +150,18 @@ def test_a_constant_whole_number_target_hints_at_regression(tmp_path, capsys):
     assert err.rstrip().endswith("classification needs two (see jaxnn-train --help)")
 
 
+def test_target_is_matched_without_surrounding_spaces_as_the_header_is(tmp_path, capsys):
+    """Header ' label ' matched --target label, but --target ' label' was 'not in' a file listing 'label'."""
+    rows = [[i, "xy"[i % 2]] for i in range(8)]
+    for header, target in [(["a", " label "], "label"), (["a", "label"], " label"), (["a", "label"], "label ")]:
+        csv_file = write_csv(tmp_path / "spaced.csv", header, rows)
+        assert train("--csv", csv_file, "--target", target, "--epochs", "2", "--quiet") == 0, (header, target)
+        assert "inputs (1): a" in capsys.readouterr().out
+    assert train("--csv", csv_file, "--target", " label", "--epochs", "2", "--quiet", "--out", tmp_path / "run") == 0
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["target"] == "label"
+    assert train("--resume", tmp_path / "run", "--target", "label", "--epochs", "3", "--quiet") == 0
+
+
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
     body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
