@@ -162,6 +162,12 @@ def test_target_is_matched_without_surrounding_spaces_as_the_header_is(tmp_path,
     assert train("--resume", tmp_path / "run", "--target", "label", "--epochs", "3", "--quiet") == 0
 
 
+def test_a_one_row_test_part_is_one_row_in_the_warning(capsys):
+    """--test-size 0.001 on iris warned that 'its test part has 1 rows for 3 classes'."""
+    assert train("--test-size", "0.001", "--epochs", "2", "--quiet") == 0
+    assert "its test part has 1 row for 3 classes; splitting by shuffling only" in capsys.readouterr().err
+
+
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
     body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))

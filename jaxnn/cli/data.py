@@ -358,8 +358,9 @@ def split_rows(
             )
         elif min(len(train), len(test)) < len(class_names):
             part = "training" if len(train) < len(test) else "test"
+            rows = min(len(train), len(test))
             warnings.append(
-                f"cannot stratify the split of {name}: its {part} part has {min(len(train), len(test))} rows for "
+                f"cannot stratify the split of {name}: its {part} part has {rows} row{'s' if rows > 1 else ''} for "
                 f"{len(class_names)} classes; splitting by shuffling only"
             )
         else:
