@@ -119,6 +119,55 @@ def test_trailing_commas_are_named_as_such_not_as_a_pandas_index(tmp_path, capsy
     assert "middle.csv line 1 (the header) gives column 2 no name; name it, or drop that column" in err
 
 
+def test_a_quote_never_closed_is_refused_not_read_as_the_rest_of_the_file(tmp_path, capsys):
+    """An unclosed quote made the rest of the file one target cell: 4 of 12 rows trained, exit status 0."""
+    rows = "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
+    broken = tmp_path / "broken.csv"
+    broken.write_text('a,b,label\n1,2,x\n3,4,y\n5,6,"x\n' + rows)
+    err = _refused(capsys, "--csv", broken, "--target", "label", "--epochs", "2")
+    assert f'--csv {broken} line 4 opens a quoted cell (") that is never closed' in err
+    stray = tmp_path / "stray.csv"  # text after a closing quote: not read as 'xz' silently
+    stray.write_text('a,b,label\n1,2,x\n3,4,"x"z\n' + rows)
+    assert "stray.csv line 3 is not valid CSV" in _refused(capsys, "--csv", stray, "--target", "label")
+
+
+def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path, capsys):
+    """A label holding a line break shifted every later line number in messages by one."""
+    bad = tmp_path / "multiline.csv"
+    bad.write_text('a,b,label\n1,2,"two\nlines"\n3,4,x\n5,6,"two\nlines"\n7,8,x\n9,oops,x\n')
+    err = _refused(capsys, "--csv", bad, "--target", "label", "--epochs", "2")
+    assert f"{bad} line 8, column 'b' holds 'oops'" in err
+
+
+def test_a_constant_whole_number_target_hints_at_regression(tmp_path, capsys):
+    """Every label 5: refused as one class, without saying that --task regression fits it."""
+    constant = write_csv(tmp_path / "constant.csv", ["a", "y"], [[i, 5] for i in range(8)])
+    err = _refused(capsys, "--csv", constant, "--target", "y", "--epochs", "2")
+    assert "has only one class ('5'); classification needs two; to fit the value itself, use --task regression" in err
+    assert train("--csv", constant, "--target", "y", "--task", "regression", "--epochs", "2", "--quiet") == 0
+    capsys.readouterr()
+    err = _refused(capsys, "--csv", constant, "--target", "y", "--task", "classification", "--epochs", "2")
+    assert err.rstrip().endswith("classification needs two (see jaxnn-train --help)")
+
+
+def test_target_is_matched_without_surrounding_spaces_as_the_header_is(tmp_path, capsys):
+    """Header ' label ' matched --target label, but --target ' label' was 'not in' a file listing 'label'."""
+    rows = [[i, "xy"[i % 2]] for i in range(8)]
+    for header, target in [(["a", " label "], "label"), (["a", "label"], " label"), (["a", "label"], "label ")]:
+        csv_file = write_csv(tmp_path / "spaced.csv", header, rows)
+        assert train("--csv", csv_file, "--target", target, "--epochs", "2", "--quiet") == 0, (header, target)
+        assert "inputs (1): a" in capsys.readouterr().out
+    assert train("--csv", csv_file, "--target", " label", "--epochs", "2", "--quiet", "--out", tmp_path / "run") == 0
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["target"] == "label"
+    assert train("--resume", tmp_path / "run", "--target", "label", "--epochs", "3", "--quiet") == 0
+
+
+def test_a_one_row_test_part_is_one_row_in_the_warning(capsys):
+    """--test-size 0.001 on iris warned that 'its test part has 1 rows for 3 classes'."""
+    assert train("--test-size", "0.001", "--epochs", "2", "--quiet") == 0
+    assert "its test part has 1 row for 3 classes; splitting by shuffling only" in capsys.readouterr().err
+
+
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
     body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))

@@ -288,6 +288,8 @@ def test_help_explains_each_option():
     for flag in ["--momentum", "--nesterov", "--stratify", "--class-weight", "--checkpoint-seconds"]:
         assert flag in text
     assert "iris, wine, breast_cancer, digits" in text
+    # the exit statuses as docs/cli.md gives them: status 1 is not only a full disk
+    assert "a file could not be written\nor the output was closed early" in text
 
 
 def test_version_prints_jaxnns_version(capsys):

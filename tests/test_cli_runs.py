@@ -310,6 +310,22 @@ def test_overwrite_refused_for_its_data_leaves_the_old_run_as_it_was(tmp_path, c
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 3
 
 
+def test_overwrite_on_the_run_resumed_in_place_is_refused(tmp_path, capsys):
+    """--resume DIR --overwrite silently continued the run: the user who asked to start afresh got the old run."""
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    for resume in (out, out / "checkpoint.npz"):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", resume, "--overwrite", "--epochs", "3", "--quiet")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and f"--overwrite starts afresh, but --resume {resume} continues" in err
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    other = tmp_path / "other"  # --overwrite of another --out stays what it was: that directory's old run goes
+    assert train("--epochs", "2", "--quiet", "--out", other) == 0
+    assert train("--resume", out, "--out", other, "--overwrite", "--epochs", "3", "--quiet") == 0
+
+
 def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
     """A command refused after --out was created (for its data, or its loss) left that empty directory behind, and
     the parents it made for it; a directory that was there stays, as it was."""
@@ -331,6 +347,17 @@ def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
             assert [path.name for path in existing.iterdir()] == ["notes"] and not any((existing / "notes").iterdir())
     assert train("--epochs", "2", "--quiet", "--out", tmp_path / "new" / "run") == 0  # an accepted run keeps it
     assert (tmp_path / "new" / "run" / "checkpoint.npz").exists()
+
+
+def test_an_out_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    """--out naming a file said 'cannot create --out PATH: File exists', as if the directory were the trouble."""
+    data = tmp_path / "data.csv"
+    data.write_text("keep me\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", data)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"--out {data} exists but is not a directory; choose another --out" in err
+    assert data.read_text() == "keep me\n"
 
 
 def test_a_command_stopped_before_training_leaves_no_out_directory_it_created(tmp_path, monkeypatch, capsys):

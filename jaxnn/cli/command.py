@@ -144,8 +144,14 @@ def _in_place(args: argparse.Namespace, out: Path) -> bool:
 
 
 def _check_out(args: argparse.Namespace, out: Path, csv: str | None) -> None:
-    """Refuse an ``out`` where a file the run writes is a directory or the ``csv`` it reads, and a fresh run into
-    another run's checkpoints without --overwrite.  Nothing is removed here: :func:`_overwriting` says when."""
+    """Refuse an ``out`` where a file the run writes is a directory or the ``csv`` it reads, a fresh run into
+    another run's checkpoints without --overwrite, and --overwrite on the run that is resumed in place.  Nothing is
+    removed here: :func:`_overwriting` says when."""
+    if args.overwrite and _in_place(args, out):
+        raise CliError(
+            f"--overwrite starts afresh, but --resume {args.resume} continues the run in {out}; leave --overwrite out "
+            f"to continue it, or start afresh with --out {out} --overwrite and no --resume"
+        )
     in_the_way = run_files.directory_in_the_way(out)
     if in_the_way is not None:
         raise CliError(
@@ -181,6 +187,8 @@ def _make_directory(out: Path) -> list[Path]:
     them itself.
     """
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
+    if os.path.lexists(out) and not out.is_dir():
+        raise CliError(f"--out {out} exists but is not a directory; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -31,7 +31,7 @@ import csv
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -139,14 +139,13 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
 
     The file is read once, from start to end (so ``path`` may be a pipe such as ``/dev/stdin``).  Blank lines are
     skipped, and so is a first line ``sep=,`` (Excel's separator hint); line numbers in messages count both.
-    Messages name the file as the user typed it (:func:`jaxnn.cli.option_table.as_given`).
+    Messages name the file as the user typed it (:func:`jaxnn.cli.option_table.as_given`).  Header names and
+    ``target`` are compared without surrounding spaces, so ``--target " label"`` names the column ``label``.
     """
-    name = as_given(path)
+    name, target = as_given(path), target.strip()
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = [
-                (number, row) for number, row in enumerate(csv.reader(file), start=1) if any(c.strip() for c in row)
-            ]
+            rows = _records(file, name)
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
     except (UnicodeDecodeError, csv.Error) as error:
@@ -188,6 +187,41 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
+    """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on (a quoted
+    cell may hold line breaks, so records and lines can differ).
+
+    The CSV is read strictly: a quote that is never closed (which would swallow the rest of the file into one
+    cell) or text after a closing quote is a CliError naming the line, not a silently different table.
+    """
+    reader = csv.reader(file, strict=True)
+    records, line = [], 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error as error:
+            raise CliError(_malformed(name, line, reader.line_num, error)) from None
+        if any(cell.strip() for cell in row):
+            records.append((line, row))
+        line = reader.line_num + 1
+
+
+def _malformed(name: str, start: int, line: int, error: csv.Error) -> str:
+    """The one-line message for a record of ``name`` (from line ``start``; the reader stopped at ``line``) that is
+    not valid CSV."""
+    if "unexpected end of data" in str(error):
+        return (
+            f'--csv {name} line {start} opens a quoted cell (") that is never closed, so the rest of the file would '
+            "be read as one cell; close that quote, or remove it"
+        )
+    return (
+        f"--csv {name} line {line} is not valid CSV ({error}): a cell that starts with a quote must end with it; "
+        'write a quote inside a quoted cell as two quotes ("")'
+    )
 
 
 def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> list[tuple[int, list[str]]]:
@@ -324,8 +358,9 @@ def split_rows(
             )
         elif min(len(train), len(test)) < len(class_names):
             part = "training" if len(train) < len(test) else "test"
+            rows = min(len(train), len(test))
             warnings.append(
-                f"cannot stratify the split of {name}: its {part} part has {min(len(train), len(test))} rows for "
+                f"cannot stratify the split of {name}: its {part} part has {rows} row{'s' if rows > 1 else ''} for "
                 f"{len(class_names)} classes; splitting by shuffling only"
             )
         else:
@@ -416,11 +451,20 @@ def _read_data(options: dict[str, Any]) -> _Data:
         x, y, class_names, feature_names = _load_bundled(options["dataset"])
         task, name = "classification", options["dataset"]
     if task == "classification" and len(class_names) < 2:
-        raise CliError(f"the target of {name} has only one class ({class_names[0]!r}); classification needs two")
+        raise CliError(_one_class(name, class_names[0], guessed=options["task"] is None))
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
     refuse(options, ("classification only",) if task != "classification" else (), task)
     return _Data(name, task, x, y, class_names, feature_names)
+
+
+def _one_class(name: str, label: str, guessed: bool) -> str:
+    """The message for a classification target with the single class ``label``; a number read as a class by
+    default (no --task) gets the hint that a regression fits it."""
+    message = f"the target of {name} has only one class ({label!r}); classification needs two"
+    if guessed and _as_numbers([label]) is not None:
+        message += "; to fit the value itself, use --task regression"
+    return message
 
 
 def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:

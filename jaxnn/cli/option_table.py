@@ -174,6 +174,12 @@ def _resolved(text: str) -> GivenPath:
     return GivenPath(str(Path(_not_empty(text, "name the CSV file")).absolute()), text)
 
 
+def _column(text: str) -> str:
+    """A ``--target`` column name as the CSV header's names are read: without surrounding spaces (so the checkpoint
+    stores ``label`` for ``--target " label"``, and a resumed run given ``--target label`` agrees)."""
+    return text.strip()
+
+
 def _directory(text: str) -> Path:
     """``--out``'s directory; an empty path is refused rather than read as the current directory."""
     return Path(_not_empty(text, "name a directory (--out . for the current one)"))
@@ -239,7 +245,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "target", "data", "the CSV column to predict; every other column is an input", "COLUMN",
-            valid=_is_text, what="a column name", nullable=True, argument=str, **_RUN,
+            valid=_is_text, what="a column name", nullable=True, argument=_column, **_RUN,
         ),
         Option(
             "task", "data", "classification or regression (default auto: text or at most 20 distinct whole numbers "

@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  jaxnn-train --dataset digits --layers 64,32 --optimizer adam --out runs/digits\n"
             "  jaxnn-train --csv data.csv --target label --layers 32,16 --out runs/mine\n"
             "  jaxnn-train --resume runs/digits --epochs 400  continue up to 400 epochs in all\n"
-            "\nexit status: 0 done, 1 training diverged, a test metric is not finite or the disk is full,\n"
-            "2 bad input, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP (checkpoint written once training has started)"
+            "\nexit status: 0 done, 1 training diverged, a test metric is not finite, a file could not be written\n"
+            "or the output was closed early, 2 bad input (or --out in use), 130/143/129 stopped by\n"
+            "Ctrl-C/SIGTERM/SIGHUP (checkpoint written once training has started)"
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {jaxnn_version}")
