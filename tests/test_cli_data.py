@@ -139,6 +139,14 @@ def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path
     assert f"{bad} line 8, column 'b' holds 'oops'" in err
 
 
+def test_a_control_character_in_a_label_is_refused_not_taken_as_a_class(tmp_path, capsys):
+    """A NUL in an input cell was refused (not a number), but in a label it made a class of its own."""
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text("a,label\n" + "".join(f"{i},{'xy'[i % 2]}\n" for i in range(8)) + "9,y\x00es\n")
+    err = _refused(capsys, "--csv", damaged, "--target", "label", "--epochs", "2")
+    assert f"{damaged} line 10, target column 'label' holds 'y\\x00es', with a control character" in err
+
+
 def test_a_constant_whole_number_target_hints_at_regression(tmp_path, capsys):
     """Every label 5: refused as one class, without saying that --task regression fits it."""
     constant = write_csv(tmp_path / "constant.csv", ["a", "y"], [[i, 5] for i in range(8)])

@@ -31,6 +31,7 @@ import csv
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -182,6 +183,11 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             raise CliError(
                 f"{name} line {number}, target column {target!r} holds {label!r}, a missing-value marker; "
                 "fill in or drop the row"
+            )
+        if any(unicodedata.category(c) == "Cc" and not c.isspace() for c in label):  # NUL, …: a damaged file
+            raise CliError(
+                f"{name} line {number}, target column {target!r} holds {label!r}, with a control character; "
+                "check that the file is the text CSV meant, or clean that cell"
             )
         targets.append(label)
         lines.append(number)
