@@ -16,7 +16,8 @@ resumed run) and ``total_seconds`` (the same plus everything between chunks); th
 Chunks end at the multiples of a *grain* and at ``--epochs``.  The grain is :attr:`ChunkRunner.step` (about
 1/50 of the run, and a divisor of ``--checkpoint-every``: :func:`progress_step`) or, when a chunk of that many
 epochs would take more than half of ``--checkpoint-seconds``, the largest divisor of it that fits (measured: the
-last chunk's seconds per epoch; the first chunk is one epoch, to measure).  So checkpoints come about every
+last chunk's seconds per epoch; the first chunk, which also compiles, is at most :data:`FIRST_CHUNK` epochs, to
+measure).  So checkpoints come about every
 ``--checkpoint-seconds`` and stop signals are seen as often, however long the run and its epochs, while chunk
 ends stay on multiples of the step and of ``--checkpoint-every``.  :meth:`ChunkRunner.chunk_epochs` is the one
 place that decides a chunk's length.  Epoch ``e`` of a step-taking run always shuffles with ``fold_in(key, e)``,
