@@ -154,3 +154,12 @@ def test_a_regression_loss_mlp_lacks_and_a_wrong_or_unfitted_mlp_are_clear_error
         NeuralNetRegressor.from_sklearn(MLPRegressor())
     with pytest.raises(ValueError, match="not fitted"):
         NeuralNetRegressor().to_sklearn()
+
+
+def test_warm_starting_an_imported_regressor_on_fewer_targets_says_to_refit():
+    # the error named the mismatch but not what to do about it
+    X, y = _data("multi-output", np.float64)
+    mlp = _quietly(MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit, X, y)
+    network = NeuralNetRegressor.from_sklearn(mlp).set_params(warm_start=True, max_iter=5)
+    with pytest.raises(ValueError, match=r"y has 1 target columns but the network was fitted with 2.*warm_start=False"):
+        network.fit(X, y[:, 0])
