@@ -139,3 +139,16 @@ def test_multilabel_class_weights_that_do_not_fit_y_are_named():
         clone(BASE).set_params(class_weight=[{1: 2.0}]).fit(x, y)
     with pytest.raises(ValueError, match="one dict per column"):
         clone(BASE).set_params(class_weight={1: 2.0}).fit(x, y)
+
+
+def test_balanced_with_a_class_whose_sample_weights_are_all_zero_trains_the_other_classes():
+    # the class's weighted count of 0 gave it an infinite weight, and 0 × inf made the fit refuse "sample_weight
+    # times class_weight is zero for every sample" although two classes had weight
+    x, y = X_IRIS[KEEP], Y_IRIS[KEEP]
+    sample_weight = np.where(y == 0, 0.0, 1.0)
+    balanced = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, y, sample_weight=sample_weight)
+    with np.errstate(divide="ignore"):
+        per_class = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=y, sample_weight=sample_weight)
+    equivalent = sample_weight * np.where(np.isfinite(per_class), per_class, 0.0)[y]
+    _assert_bitwise_equal(balanced, _quietly(clone(BASE).fit, x, y, sample_weight=equivalent))
+    assert all(np.isfinite(c).all() for c in balanced.coefs_)

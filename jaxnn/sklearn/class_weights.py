@@ -64,9 +64,7 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
             )
         known = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         try:
-            per_class = compute_class_weight(
-                class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
-            )
+            per_class = _class_weights(class_weight, known, y, weight)
         except ValueError as error:  # scikit-learn names the classes left out, not the labels that are no class
             strangers = [] if isinstance(class_weight, str) else _stray_labels(class_weight, known)
             if not strangers:
@@ -115,3 +113,15 @@ def _multilabel_weights(class_weight, y: np.ndarray) -> np.ndarray:
                 "and 1 (a sample has the label or not): key its dict by those"
             )
     return compute_sample_weight(list(class_weight), y)
+
+
+def _class_weights(class_weight, known: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """One weight per class of ``known`` (:func:`compute_class_weight`, the counts weighted by ``weight``).
+
+    A class whose samples all have ``sample_weight`` 0 has a weighted count of 0, where ``'balanced'`` divides
+    by zero: its weight is 0, not infinity (whose product with the zero weights, NaN, read as "zero for every
+    sample"), since its samples take no part in the fit either way."""
+    with np.errstate(divide="ignore"):
+        counted = weight.astype(np.float64, copy=False)
+        per_class = compute_class_weight(class_weight, classes=known, y=y, sample_weight=counted)
+    return np.where(np.isfinite(per_class), per_class, 0.0)
