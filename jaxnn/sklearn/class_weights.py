@@ -124,4 +124,6 @@ def _class_weights(class_weight, known: np.ndarray, y: np.ndarray, weight: np.nd
     with np.errstate(divide="ignore"):
         counted = weight.astype(np.float64, copy=False)
         per_class = compute_class_weight(class_weight, classes=known, y=y, sample_weight=counted)
-    return np.where(np.isfinite(per_class), per_class, 0.0)
+    if isinstance(class_weight, str):  # 'balanced': only its own division makes a weight infinite
+        return np.where(np.isfinite(per_class), per_class, 0.0)
+    return per_class
