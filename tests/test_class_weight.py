@@ -124,3 +124,31 @@ def test_a_search_over_class_weight_is_one_population(population_sizes):
     _quietly(search.fit, X, Y)
     assert population_sizes == [9]  # 3 candidates x 3 folds; the refit trains alone
     assert search.best_params_["class_weight"] in (None, "balanced", {2: 4.0})
+
+
+def test_multilabel_class_weights_that_do_not_fit_y_are_named():
+    # a tuple of dicts passed the check and failed in compute_sample_weight, naming that function; a dict keyed by a
+    # label no column holds read "The classes, [1], are not in class_weight"
+    x, y = make_multilabel_classification(n_samples=60, n_features=4, n_classes=2, random_state=0)
+    as_tuple = _quietly(clone(BASE).set_params(class_weight=({0: 1.0, 1: 3.0}, {1: 2.0})).fit, x, y)
+    as_list = _quietly(clone(BASE).set_params(class_weight=[{0: 1.0, 1: 3.0}, {1: 2.0}]).fit, x, y)
+    _assert_bitwise_equal(as_tuple, as_list)
+    with pytest.raises(ValueError, match=r"class_weight\[0\] has labels \[2\] that are not among the values \[0, 1\]"):
+        clone(BASE).set_params(class_weight=[{0: 1.0, 2: 3.0}, {1: 2.0}]).fit(x, y)
+    with pytest.raises(ValueError, match="class_weight lists 1 dicts but y has 2 label columns"):
+        clone(BASE).set_params(class_weight=[{1: 2.0}]).fit(x, y)
+    with pytest.raises(ValueError, match="one dict per column"):
+        clone(BASE).set_params(class_weight={1: 2.0}).fit(x, y)
+
+
+def test_balanced_with_a_class_whose_sample_weights_are_all_zero_trains_the_other_classes():
+    # the class's weighted count of 0 gave it an infinite weight, and 0 × inf made the fit refuse "sample_weight
+    # times class_weight is zero for every sample" although two classes had weight
+    x, y = X_IRIS[KEEP], Y_IRIS[KEEP]
+    sample_weight = np.where(y == 0, 0.0, 1.0)
+    balanced = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, y, sample_weight=sample_weight)
+    with np.errstate(divide="ignore"):
+        per_class = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=y, sample_weight=sample_weight)
+    equivalent = sample_weight * np.where(np.isfinite(per_class), per_class, 0.0)[y]
+    _assert_bitwise_equal(balanced, _quietly(clone(BASE).fit, x, y, sample_weight=equivalent))
+    assert all(np.isfinite(c).all() for c in balanced.coefs_)

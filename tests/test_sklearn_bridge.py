@@ -154,3 +154,25 @@ def test_a_regression_loss_mlp_lacks_and_a_wrong_or_unfitted_mlp_are_clear_error
         NeuralNetRegressor.from_sklearn(MLPRegressor())
     with pytest.raises(ValueError, match="not fitted"):
         NeuralNetRegressor().to_sklearn()
+
+
+def test_warm_starting_an_imported_regressor_on_fewer_targets_says_to_refit():
+    # the error named the mismatch but not what to do about it
+    X, y = _data("multi-output", np.float64)
+    mlp = _quietly(MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit, X, y)
+    network = NeuralNetRegressor.from_sklearn(mlp).set_params(warm_start=True, max_iter=5)
+    with pytest.raises(ValueError, match=r"y has 1 target columns but the network was fitted with 2.*warm_start=False"):
+        network.fit(X, y[:, 0])
+
+
+def test_a_two_class_softmax_network_crosses_back_and_warm_starts():
+    # exported with two softmax outputs (a categorical loss), the MLP could not be imported: "layer 1 (1 units)
+    # expects W of shape (4, 1) … got W (4, 2)"
+    X, y = _data("binary", np.float64)
+    network = _quietly(NeuralNetClassifier((4,), loss="softmax_cross_entropy", max_iter=5, random_state=0).fit, X, y)
+    mlp = network.to_sklearn()
+    assert mlp.out_activation_ == "softmax" and mlp.n_outputs_ == 2
+    back = NeuralNetClassifier.from_sklearn(mlp)
+    np.testing.assert_allclose(back.predict_proba(X), network.predict_proba(X), **TOLERANCE[np.float64])
+    _quietly(back.set_params(warm_start=True, max_iter=3).fit, X, y)
+    assert back.coefs_[-1].shape == (4, 2) and back.n_iter_ == 3

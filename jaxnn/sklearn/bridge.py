@@ -189,6 +189,8 @@ class MLPBridge:
         check_is_fitted(mlp)
         names = cls().get_params(deep=False)
         estimator = cls(**{name: value for name, value in mlp.get_params(deep=False).items() if name in names})
+        if classifier and mlp.out_activation_ == "softmax" and mlp.classes_.size == 2:
+            estimator.loss = "log_loss"  # two softmax outputs, which loss='auto' would not continue (one sigmoid)
         config = check_params(estimator)
         head = estimator._mlp_head(mlp)
         estimator._store_network(config, network(config, head), head)
@@ -217,9 +219,9 @@ class MLPBridge:
         if not is_classifier(self):
             return regression_head("poisson" if mlp.loss == "poisson" else "squared_error", mlp.n_outputs_)
         n_classes = mlp.classes_.size
-        loss = scikit_learn_loss(CLASSIFICATION, n_classes if mlp.out_activation_ == "softmax" else 2)
-        if mlp.out_activation_ == "softmax":
-            return classification_head(loss, n_classes)
+        if mlp.out_activation_ == "softmax":  # two classes too: the export of a categorical loss ('log_loss' here)
+            return classification_head("log_loss", n_classes)
+        loss = scikit_learn_loss(CLASSIFICATION, 2)
         if mlp.n_outputs_ > 1:  # logistic outputs, one per label
             return multilabel_head(loss, mlp.n_outputs_)
         return single_class_head(loss) if n_classes == 1 else classification_head(loss, n_classes)

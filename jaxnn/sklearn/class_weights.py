@@ -6,7 +6,7 @@ weight is its ``sample_weight`` times the weight of its class, as ``LogisticRegr
   (:func:`sklearn.utils.class_weight.compute_class_weight`), so ``fit(X, y, sample_weight=
   compute_sample_weight('balanced', y))`` trains the very network that ``class_weight='balanced'`` trains;
 * a dict ``{label: weight}`` (labels left out weigh 1);
-* for a multilabel indicator ``y``: ``'balanced'`` or a list of dicts, one per label column
+* for a multilabel indicator ``y``: ``'balanced'`` or a list (or tuple) of dicts, one per label column
   (:func:`sklearn.utils.class_weight.compute_sample_weight`, whose weights multiply over the columns).
 
 Class weights change nothing but the per-sample weights, which are data: estimators that differ only in
@@ -55,7 +55,7 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
             "of) all the targets, and pass the resulting {label: weight} dict as class_weight"
         )
     if y.ndim == 2:  # a multilabel indicator matrix: per label column, multiplied
-        per_sample = compute_sample_weight(class_weight, y)
+        per_sample = _multilabel_weights(class_weight, y)
     else:
         if not isinstance(class_weight, str | Mapping):
             raise ValueError(
@@ -64,13 +64,9 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
             )
         known = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         try:
-            per_class = compute_class_weight(
-                class_weight, classes=known, y=y, sample_weight=weight.astype(np.float64, copy=False)
-            )
+            per_class = _class_weights(class_weight, known, y, weight)
         except ValueError as error:  # scikit-learn names the classes left out, not the labels that are no class
-            strangers = (
-                [] if isinstance(class_weight, str) else [c for c in class_weight if c not in set(known.tolist())]
-            )
+            strangers = [] if isinstance(class_weight, str) else _stray_labels(class_weight, known)
             if not strangers:
                 raise
             raise ValueError(
@@ -83,3 +79,51 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
     if not weighted.sum() > 0:
         raise ValueError("sample_weight times class_weight is zero for every sample: at least one must be non-zero")
     return weighted
+
+
+def _stray_labels(weights: Mapping, known: np.ndarray) -> list:
+    """The labels of the dict ``weights`` that are not among the classes ``known``."""
+    classes = set(known.tolist())
+    return [label for label in weights if label not in classes]
+
+
+def _multilabel_weights(class_weight, y: np.ndarray) -> np.ndarray:
+    """Each sample's class weight for a multilabel indicator ``y``: ``'balanced'`` or one dict per label column
+    (a list or a tuple), multiplied over the columns as :func:`compute_sample_weight` does.  A single dict, a list
+    of the wrong length and a dict whose labels are not its column's values are ``ValueError`` s that say so."""
+    n_labels = y.shape[1]
+    if isinstance(class_weight, Mapping):
+        raise ValueError(
+            f"y is a multilabel indicator matrix of {n_labels} label columns, so class_weight takes one dict per "
+            f"column (a list of {n_labels} dicts such as {{0: 1.0, 1: 5.0}}) or 'balanced', not one dict"
+        )
+    if isinstance(class_weight, str):
+        return compute_sample_weight(class_weight, y)
+    if len(class_weight) != n_labels:
+        raise ValueError(
+            f"class_weight lists {len(class_weight)} dicts but y has {n_labels} label columns; give one dict per "
+            "label column, in y's column order"
+        )
+    for column, weights in enumerate(class_weight):
+        strangers = _stray_labels(weights, np.unique(y[:, column]))
+        if strangers:
+            raise ValueError(
+                f"class_weight[{column}] has labels {strangers} that are not among the values "
+                f"{np.unique(y[:, column]).tolist()} of y's label column {column}; a multilabel column holds 0 "
+                "and 1 (a sample has the label or not): key its dict by those"
+            )
+    return compute_sample_weight(list(class_weight), y)
+
+
+def _class_weights(class_weight, known: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """One weight per class of ``known`` (:func:`compute_class_weight`, the counts weighted by ``weight``).
+
+    A class whose samples all have ``sample_weight`` 0 has a weighted count of 0, where ``'balanced'`` divides
+    by zero: its weight is 0, not infinity (whose product with the zero weights, NaN, read as "zero for every
+    sample"), since its samples take no part in the fit either way."""
+    with np.errstate(divide="ignore"):
+        counted = weight.astype(np.float64, copy=False)
+        per_class = compute_class_weight(class_weight, classes=known, y=y, sample_weight=counted)
+    if isinstance(class_weight, str):  # 'balanced': only its own division makes a weight infinite
+        return np.where(np.isfinite(per_class), per_class, 0.0)
+    return per_class

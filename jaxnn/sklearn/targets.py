@@ -347,7 +347,10 @@ def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
     columns of the fit this one continues, else None.  ``fitted`` is left empty."""
     targets = np.asarray(y, dtype=float).reshape(y.shape[0], -1)
     if fitted_outputs is not None and targets.shape[1] != fitted_outputs:
-        raise ValueError(f"y has {targets.shape[1]} target columns but the network was fitted with {fitted_outputs}")
+        raise ValueError(
+            f"y has {targets.shape[1]} target columns but the network was fitted with {fitted_outputs}; warm_start "
+            "and partial_fit continue that network: refit from scratch (warm_start=False) to change the targets"
+        )
     head = regression_head(loss_param(loss), targets.shape[1])
     _check_counts(targets, head, loss)
     return Targets(targets, head, {})
