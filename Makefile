@@ -26,15 +26,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The gradient checks run a second time under JAX's next custom_vjp implementation (jax_custom_vjp3),
-# so that the hand-written rules keep working when JAX makes it the default: every rule (gradcheck, ops),
-# and whole models against finite differences and with each rule shown to be the one jax.grad runs (the
-# full activation × loss grid of test_model_gradients runs once, in the main suite, to keep its time).
+# The hand-written rules run a second time under JAX's next custom_vjp implementation (jax_custom_vjp3), so
+# that they keep working when JAX makes it the default: make_op's wiring (test_ops), every op of the forward
+# through jax.grad against finite differences and shown to be the rule jax.grad runs (test_model_gradients; the
+# full activation × loss grid runs once, in the main suite, to keep its time), and the gradient checks whose
+# forward is itself an op (test_gradcheck).  test_gradcheck's other tests call each rule and jax.vjp of the plain
+# forward directly, which no custom_vjp implementation touches: they run once, in the main suite.
 MODEL_GRADIENTS := tests/test_model_gradients.py
-VJP3_TESTS := tests/test_gradcheck.py tests/test_ops.py $(MODEL_GRADIENTS)::test_model_gradients_vs_finite_differences \
+GRADCHECK := tests/test_gradcheck.py
+VJP3_TESTS := tests/test_ops.py $(MODEL_GRADIENTS)::test_model_gradients_vs_finite_differences \
 	$(MODEL_GRADIENTS)::test_jax_grad_runs_a_hand_written_rule_for_every_op_of_the_forward \
 	$(MODEL_GRADIENTS)::test_an_altered_rule_changes_jax_grad_but_not_the_forward \
-	$(MODEL_GRADIENTS)::test_an_altered_loss_rule_changes_jax_grad
+	$(MODEL_GRADIENTS)::test_an_altered_loss_rule_changes_jax_grad \
+	$(GRADCHECK)::test_finite_differences_catch_what_autodiff_cannot \
+	$(GRADCHECK)::test_finite_differences_in_random_directions_for_large_primals \
+	$(GRADCHECK)::test_a_wrong_rule_next_to_a_kink_is_still_a_gradcheck_error \
+	$(GRADCHECK)::test_a_rule_that_differs_from_autodiff_only_at_a_kink_is_the_kink_value_error
 
 test: $(STAMP)
 	$(BIN)/ruff check .
