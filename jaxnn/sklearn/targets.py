@@ -218,10 +218,8 @@ def _numeric_targets(y):
     try:
         return y.astype(np.float64)
     except ValueError as error:
-        raise ValueError(
-            f"{error}. jaxnn: a regressor's y must hold numbers; for class labels such as these use "
-            "NeuralNetClassifier, or encode them as numbers first"
-        ) from error
+        advice = "a regressor's y must hold numbers; for class labels such as these use NeuralNetClassifier, or "
+        raise _with_advice(error, advice + "encode them as numbers first") from error
 
 
 # --------------------------------------------------------------------------------------------------
