@@ -140,10 +140,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
 
     The file is read once, from start to end (so ``path`` may be a pipe such as ``/dev/stdin``).  Blank lines are
     skipped, and so is a first line ``sep=,`` (Excel's separator hint); line numbers in messages count both.
-    Messages name the file as the user typed it (:func:`jaxnn.cli.option_table.as_given`).  Header names and
-    ``target`` are compared without surrounding spaces, so ``--target " label"`` names the column ``label``.
+    Messages name the file as the user typed it (:func:`jaxnn.cli.option_table.as_given`).  Header names are read
+    without surrounding spaces, as ``--target`` is (``jaxnn.cli.option_table``).
     """
-    name, target = as_given(path), target.strip()
+    name = as_given(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
             rows = _records(file, name)
