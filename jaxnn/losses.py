@@ -282,10 +282,14 @@ def _per_sample_grads(name: str, per_sample_grads: PerSampleGrads, pred, target)
     TypeError naming the loss (a wrong pair failed in unpacking, or was broadcast into another shape)."""
     grads = per_sample_grads(pred, target)
     shapes = (jnp.shape(pred), jnp.shape(target))
-    if not isinstance(grads, tuple | list) or len(grads) != 2 or tuple(map(jnp.shape, grads)) != shapes:
-        got = f"a {type(grads).__name__} of {len(grads)}" if isinstance(grads, tuple | list) else type(grads).__name__
-        if isinstance(grads, tuple | list) and len(grads) == 2:
+    pair = isinstance(grads, tuple | list) and len(grads) == 2
+    if not pair or tuple(map(jnp.shape, grads)) != shapes:
+        if pair:
             got = f"shapes {tuple(map(jnp.shape, grads))}"
+        elif isinstance(grads, tuple | list):
+            got = f"a {type(grads).__name__} of {len(grads)}"
+        else:
+            got = type(grads).__name__
         raise TypeError(
             f"loss {name!r}: per_sample_grads(pred, target) must return a pair (∂l/∂pred, ∂l/∂target) with the "
             f"shapes of pred and target, {shapes}; got {got}"
