@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._checks import is_int, is_real
+from jaxnn.ops import COTANGENT_CONTRACT, cotangent_problem
 
 __all__ = ["DEFAULT_TOLERANCES", "GradcheckError", "GradcheckReport", "check_vjp"]
 
@@ -214,28 +215,14 @@ def _checked_backward(backward, primals) -> Callable:
 
     def checked(cotangent, *args):
         hand = backward(cotangent, *args)
-        if not isinstance(hand, tuple) or len(hand) != len(primals):
-            raise GradcheckError(
-                f"backward must return a tuple with one cotangent per primal ({len(primals)}), "
-                f"got {_kind(hand)}" + (f" of length {len(hand)}" if isinstance(hand, tuple | list) else "")
-            )
-        hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
-        for i, (h, p) in enumerate(zip(hand, primals, strict=True)):
-            if h.shape != p.shape:
-                raise GradcheckError(f"primal {i}: backward returned shape {h.shape}, the primal has shape {p.shape}")
-            if jnp.issubdtype(p.dtype, jnp.floating) and not jnp.issubdtype(h.dtype, jnp.floating):
-                raise GradcheckError(  # as jaxnn.make_op refuses it: a cotangent of an integer type is no gradient
-                    f"primal {i}: backward returned dtype {h.dtype} for a {p.dtype} primal; return floating-point "
-                    "cotangents (e.g. multiply by g)"
-                )
+        if isinstance(hand, tuple):
+            hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
+        problem = cotangent_problem(hand, primals)
+        if problem is not None:
+            raise GradcheckError(f"backward {COTANGENT_CONTRACT.format(n=len(primals))}; got {problem}")
         return hand
 
     return checked
-
-
-def _kind(value) -> str:
-    """What a rule returned, in the user's terms (under ``jax.jit`` an array is a tracer)."""
-    return "one array" if isinstance(value, jax.Array | np.ndarray) else type(value).__name__
 
 
 def _as_cotangent(index: int, value) -> jax.Array:

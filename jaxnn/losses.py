@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxnn._checks import as_real_array, look_up
 from jaxnn.activations import REALS, Interval
-from jaxnn.ops import Op, make_op
+from jaxnn.ops import Op, cotangent_problem, make_op
 
 __all__ = [
     "LOSSES",
@@ -278,23 +278,17 @@ def _per_sample_losses(name: str, per_sample: PerSample, pred, target, weight) -
 
 
 def _per_sample_grads(name: str, per_sample_grads: PerSampleGrads, pred, target) -> tuple[jax.Array, jax.Array]:
-    """``per_sample_grads(pred, target)`` if it is a pair of arrays shaped like ``pred`` and ``target``; else a
-    TypeError naming the loss (a wrong pair failed in unpacking, or was broadcast into another shape)."""
+    """``per_sample_grads(pred, target)`` if it is a pair of arrays shaped like ``pred`` and ``target`` (a tuple or a
+    list), floating-point; else a TypeError naming the loss (a wrong pair failed in unpacking, or was broadcast into
+    another shape)."""
     grads = per_sample_grads(pred, target)
-    shapes = (jnp.shape(pred), jnp.shape(target))
-    pair = isinstance(grads, tuple | list) and len(grads) == 2
-    if not pair or tuple(map(jnp.shape, grads)) != shapes:
-        if pair:
-            got = f"shapes {tuple(map(jnp.shape, grads))}"
-        elif isinstance(grads, tuple | list):
-            got = f"a {type(grads).__name__} of {len(grads)}"
-        else:
-            got = type(grads).__name__
+    problem = cotangent_problem(tuple(grads) if isinstance(grads, list) else grads, (pred, target), ("pred", "target"))
+    if problem is not None:
         raise TypeError(
             f"loss {name!r}: per_sample_grads(pred, target) must return a pair (∂l/∂pred, ∂l/∂target) with the "
-            f"shapes of pred and target, {shapes}; got {got}"
+            f"shapes of pred and target, {(jnp.shape(pred), jnp.shape(target))}, floating-point; got {problem}"
         )
-    return grads
+    return tuple(grads)
 
 
 def make_loss(

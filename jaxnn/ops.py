@@ -28,10 +28,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
-__all__ = ["Op", "make_op"]
+__all__ = ["COTANGENT_CONTRACT", "Op", "cotangent_problem", "make_op"]
 
 
 class Op:
@@ -102,31 +103,44 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
 
 
 def _checked_cotangents(name: str, cotangents, primals: tuple) -> tuple:
-    """The rule's cotangents if there is one per primal with the primal's shape and a floating dtype, each
-    floating one in its primal's dtype (JAX's contract for a cotangent: a rule that computes in another float
-    type, e.g. float64 from a NumPy scalar under x64, would otherwise change the gradient's dtype); else a
-    TypeError naming the op, the primal and what came back (JAX's own message names neither)."""
+    """The rule's cotangents, each floating one in its primal's dtype (JAX's contract for a cotangent: a rule that
+    computes in another float type, e.g. float64 from a NumPy scalar under x64, would otherwise change the
+    gradient's dtype); a TypeError naming the op and what came back where :func:`cotangent_problem` finds one
+    (JAX's own message names neither)."""
+    problem = cotangent_problem(cotangents, primals)
+    if problem is not None:
+        raise TypeError(f"the backward rule of op {name!r} {COTANGENT_CONTRACT.format(n=len(primals))}; got {problem}")
+    return tuple(_in_dtype_of(primal, cotangent) for cotangent, primal in zip(cotangents, primals, strict=True))
+
+
+COTANGENT_CONTRACT = (
+    "must return a tuple with one cotangent per primal ({n}), each of its primal's shape, "
+    "floating-point where the primal is (e.g. multiply by g)"
+)
+"""The contract of a backward rule's result, as every refusal of one states it (``{n}``: the number of primals)."""
+
+
+def cotangent_problem(cotangents, primals: tuple, names: tuple[str, ...] | None = None) -> str | None:
+    """What breaks the contract of a backward rule's result, in words that follow "got", or None if nothing does.
+
+    The contract (``jax.custom_vjp``'s, so a rule checked against it works through ``jax.grad``): a tuple of one
+    cotangent per primal, each with its primal's shape, and of a floating dtype where the primal is floating (a
+    cotangent of an integer type is no gradient).  ``names`` name the primals in the answer (default
+    ``primal 0``, ``primal 1``, …).  Shapes and dtypes are static, so under ``jax.jit`` this runs while tracing.
+    """
+    names = names or tuple(f"primal {index}" for index in range(len(primals)))
     if not isinstance(cotangents, tuple) or len(cotangents) != len(primals):
-        got = f"a tuple of {len(cotangents)}" if isinstance(cotangents, tuple) else type(cotangents).__name__
-        raise TypeError(
-            f"the backward rule of op {name!r} must return a tuple with one cotangent per primal "
-            f"({len(primals)}), got {got}"
-        )
-    for index, (cotangent, primal) in enumerate(zip(cotangents, primals, strict=True)):
+        if isinstance(cotangents, tuple | list):
+            return f"a {type(cotangents).__name__} of {len(cotangents)}"
+        return "one array" if isinstance(cotangents, jax.Array | np.ndarray) else type(cotangents).__name__
+    for name, cotangent, primal in zip(names, cotangents, primals, strict=True):
         shape, expected = jnp.shape(cotangent), jnp.shape(primal)
         if shape != expected:
-            raise TypeError(
-                f"the backward rule of op {name!r} returned a cotangent of shape {shape} for primal {index}, "
-                f"which has shape {expected}; a cotangent has its primal's shape"
-            )
-        if jnp.issubdtype(jnp.result_type(primal), jnp.floating) and not jnp.issubdtype(
-            jnp.result_type(cotangent), jnp.floating
-        ):
-            raise TypeError(
-                f"the backward rule of op {name!r} returned dtype {jnp.result_type(cotangent)} for primal {index}, "
-                f"which is {jnp.result_type(primal)}; return floating-point cotangents (e.g. multiply by g)"
-            )
-    return tuple(_in_dtype_of(primal, cotangent) for cotangent, primal in zip(cotangents, primals, strict=True))
+            return f"shape {shape} for {name}, which has shape {expected}"
+        dtype, primal_dtype = jnp.result_type(cotangent), jnp.result_type(primal)
+        if jnp.issubdtype(primal_dtype, jnp.floating) and not jnp.issubdtype(dtype, jnp.floating):
+            return f"dtype {dtype} for {name}, which is {primal_dtype}"
+    return None
 
 
 def _in_dtype_of(primal, cotangent):

@@ -263,10 +263,15 @@ def test_make_loss_per_sample_must_give_one_loss_per_sample(per_sample):
     ("per_sample_grads", "got"),
     [
         (lambda p, y: (2 * (p - y),), "a tuple of 1"),  # was "not enough values to unpack (expected 2, got 1)"
-        (lambda p, y: 2 * (p - y), "ArrayImpl"),
-        (lambda p, y: (jnp.sum(2 * (p - y), axis=-1), -2 * (p - y)), r"shapes \(\(3,\), \(3, 2\)\)"),
+        (lambda p, y: 2 * (p - y), "one array"),
+        (
+            lambda p, y: (jnp.sum(2 * (p - y), axis=-1), -2 * (p - y)),
+            r"shape \(3,\) for pred, which has shape \(3, 2\)",
+        ),
+        # was refused only by make_op's check of the loss op, which named neither the loss nor per_sample_grads
+        (lambda p, y: ((2 * (p - y)).astype(jnp.int32), -2 * (p - y)), "dtype int32 for pred, which is float32"),
     ],
-    ids=["one-value", "one-array", "wrong-shape"],
+    ids=["one-value", "one-array", "wrong-shape", "integer"],
 )
 def test_make_loss_per_sample_grads_must_be_a_pair_like_pred_and_target(per_sample_grads, got):
     loss = _squares_loss(per_sample_grads=per_sample_grads)
@@ -274,6 +279,12 @@ def test_make_loss_per_sample_grads_must_be_a_pair_like_pred_and_target(per_samp
         TypeError, match=rf"loss 'mine': per_sample_grads\(pred, target\) must return a pair .*; got {got}"
     ):
         jax.grad(lambda p: loss(p, jnp.zeros((3, 2))))(jnp.ones((3, 2)))
+
+
+def test_make_loss_per_sample_grads_may_return_the_pair_as_a_list():
+    as_list = _squares_loss(per_sample_grads=lambda p, y: [2 * (p - y), -2 * (p - y)])
+    p, y = jnp.arange(6.0).reshape(3, 2), jnp.zeros((3, 2))
+    np.testing.assert_array_equal(jax.grad(as_list)(p, y), jax.grad(_squares_loss())(p, y))
 
 
 # ---------------------------------------------------------------------------------------------
