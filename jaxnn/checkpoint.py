@@ -213,7 +213,8 @@ def save(
       key: a typed ``jax.random`` key (``jax.random.key(seed)``).
       epoch: the number of epochs done.
       history: the mean training loss of each epoch done, ``(epoch,)``.
-      config: any JSON-serialisable description of the run (options, model, data fingerprint).
+      config: any JSON-serialisable description of the run (options, model, data fingerprint); it is read back
+        as JSON gives it, keys as strings and tuples as lists (``{2: (4, 5)}`` comes back as ``{"2": [4, 5]}``).
       extras: further numeric arrays by name (letters, digits, ``_``, ``-``, ``.``), stored as
         ``extras/<name>`` and given back by :func:`load` as ``Checkpoint.extras``.
 
