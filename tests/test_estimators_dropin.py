@@ -7,6 +7,8 @@ Small data and few epochs; fits that share a network shape share its compiled pr
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import jax
@@ -832,3 +834,21 @@ def test_the_warnings_of_odd_but_valid_settings_are_mlps():
                 str(w.message).split(".")[0] for w in records if w.category is not ConvergenceWarning
             )
         assert caught[NeuralNetClassifier] == caught[MLPClassifier]
+
+
+def test_the_public_names_are_importable_from_jaxnn_sklearn_as_the_same_objects():
+    """``from jaxnn.sklearn import NeuralNetClassifier`` failed (the package exported nothing); the package still
+    imports scikit-learn only when a name is first used."""
+    import jaxnn.model_selection
+    import jaxnn.sklearn
+
+    for name in ("NeuralNetClassifier", "NeuralNetRegressor", "fit_estimators"):
+        assert getattr(jaxnn.sklearn, name) is getattr(jaxnn, name)
+    for name in ("GridSearchCV", "RandomizedSearchCV"):
+        assert getattr(jaxnn.sklearn, name) is getattr(jaxnn.model_selection, name)
+    assert set(dir(jaxnn.sklearn)) >= set(jaxnn.sklearn.__all__)
+    with pytest.raises(AttributeError, match=r"module 'jaxnn\.sklearn' has no attribute 'MLPClassifier'"):
+        jaxnn.sklearn.MLPClassifier  # noqa: B018
+    code = "import sys, jaxnn.sklearn; print('sklearn' in sys.modules, 'jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

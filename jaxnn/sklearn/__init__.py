@@ -1,6 +1,6 @@
 """jaxnn's scikit-learn layer, split by job; its public names are reached as ``jaxnn.NeuralNetClassifier``,
 ``jaxnn.NeuralNetRegressor``, ``jaxnn.fit_estimators`` and ``jaxnn.model_selection.GridSearchCV``/
-``RandomizedSearchCV``.
+``RandomizedSearchCV``, and all five from this package too (``from jaxnn.sklearn import NeuralNetClassifier``).
 
 The modules, each importing only those above it:
 
@@ -17,5 +17,34 @@ The modules, each importing only those above it:
 * :mod:`~jaxnn.sklearn.estimators` — ``NeuralNetClassifier`` and ``NeuralNetRegressor``;
 * :mod:`~jaxnn.sklearn.model_selection` — ``GridSearchCV`` and ``RandomizedSearchCV`` training populations.
 
-Importing this package imports none of them (nor scikit-learn).
+Importing this package imports none of them (nor scikit-learn) until one of the five is first used.
 """
+
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "NeuralNetClassifier": "jaxnn.sklearn.estimators",
+    "NeuralNetRegressor": "jaxnn.sklearn.estimators",
+    "fit_estimators": "jaxnn.sklearn.base",
+    "GridSearchCV": "jaxnn.sklearn.model_selection",
+    "RandomizedSearchCV": "jaxnn.sklearn.model_selection",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    """``from jaxnn.sklearn import NeuralNetClassifier`` (and the other public names above) loads the module that
+    defines it, and scikit-learn, on first use (PEP 562); the same objects as ``jaxnn.NeuralNetClassifier``."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jaxnn.sklearn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
