@@ -841,6 +841,35 @@ def test_verbose_partial_fit_prints_mlps_plateau_lines(solver, learning_rate, ca
     assert ours == mlps and len(ours) > 8
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_warm_start_that_switches_early_stopping_has_a_fresh_fits_attributes_of_the_new_setting(first):
+    """Switching early_stopping between warm_start fits changes the watched value: the attributes of the one
+    no longer watched go (None, as a fresh fit of the new setting has them), the watched one starts with this fit
+    (MLP's continued fit crashes on the switch, reading None as a number or list)."""
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    net = quietly(
+        NeuralNetClassifier((3,), warm_start=True, max_iter=5, random_state=0, early_stopping=first), x, x[:, 0] > 0
+    )
+    quietly(net.set_params(early_stopping=not first), x, x[:, 0] > 0)
+    fresh = quietly(NeuralNetClassifier((3,), max_iter=5, random_state=0, early_stopping=not first), x, x[:, 0] > 0)
+    assert len(net.loss_curve_) == 10
+    for name in ("validation_scores_", "validation_loss_curve_", "best_validation_score_", "best_loss_"):
+        assert (getattr(net, name) is None) == (getattr(fresh, name) is None), name
+    if first:  # switched off: the best loss of this fit's epochs, the rule's own
+        assert net.best_loss_ == min(net.loss_curve_[5:])
+    else:
+        assert len(net.validation_scores_) == len(net.validation_loss_curve_) == 5
+        assert net.best_validation_score_ == max(net.validation_scores_)
+
+
+def test_partial_fit_after_an_early_stopping_fit_drops_its_validation_attributes():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    net = quietly(NeuralNetClassifier((3,), max_iter=5, random_state=0, early_stopping=True), x, x[:, 0] > 0)
+    net.set_params(early_stopping=False).partial_fit(x, x[:, 0] > 0)
+    assert net.validation_scores_ is net.validation_loss_curve_ is net.best_validation_score_ is None
+    assert net.best_loss_ == net.loss_curve_[-1]
+
+
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])

@@ -477,6 +477,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.n_iter_ = n_epochs
         if not continuing:
             self.loss_curve_ = []
+        if not continuing or config.early_stopping != (getattr(self, "validation_scores_", None) is not None):
+            # A fresh stopping rule's attributes, also where early_stopping was switched: a fresh fit's (MLP's).
             self.best_loss_ = None if config.early_stopping else np.inf
             self.validation_scores_ = [] if config.early_stopping else None
             self.validation_loss_curve_ = [] if config.early_stopping else None
