@@ -447,12 +447,24 @@ def test_scikit_learns_messages_come_first():
         ),
         (
             lambda x, y: NeuralNetClassifier().fit(np.where(x > 0, "a", "b"), y > 0),
-            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers: encode text "
+            r"^could not convert string to float.* jaxnn: X must hold numbers: encode text "
             r"or categorical columns first, e.g\. with sklearn\.preprocessing\.OneHotEncoder",
         ),
         (
             lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
-            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers",
+            r"^could not convert string to float.* jaxnn: X must hold numbers",
+        ),
+        (  # scikit-learn's message is the same for X and y: the advice says which holds the text
+            lambda x, y: NeuralNetRegressor().fit(x, np.where(y > 0, "a", "b").astype(object)),
+            r"^could not convert string to float: '[ab]'\. jaxnn: a regressor's y must hold numbers; for class labels",
+        ),
+        (
+            lambda x, y: NeuralNetRegressor().fit(x, pytest.importorskip("pandas").Series(np.where(y > 0, "a", "b"))),
+            r"^could not convert string to float: '[ab]'\. jaxnn: a regressor's y must hold numbers; for class labels",
+        ),
+        (  # both hold text: X, checked first, is named
+            lambda x, y: NeuralNetRegressor().fit(np.where(x > 0, "a", "b"), np.where(y > 0, "a", "b").astype(object)),
+            r"^could not convert string to float.* jaxnn: X must hold numbers",
         ),
         (
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
@@ -469,6 +481,9 @@ def test_scikit_learns_messages_come_first():
         "negative-sample-weight",
         "text-X",
         "text-X-at-predict",
+        "text-y-object-array",
+        "text-y-pandas-series",
+        "text-X-and-y",
         "partial-fit-classes-text",
         "partial-fit-classes-number",
     ],
