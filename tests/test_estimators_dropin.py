@@ -429,6 +429,19 @@ def test_scikit_learns_messages_come_first():
         net.fit(x, y % 2)
 
 
+def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
+    """MLP's message, then the ways to other classes: partial_fit cannot be told to start over (warm_start is
+    fit's; it said "refit with warm_start=False"), so fit from scratch, or a new estimator's partial_fit."""
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    net = NeuralNetClassifier((3,), max_iter=2).partial_fit(x, np.arange(12) % 2, classes=[0, 1])
+    with pytest.raises(
+        ValueError,
+        match=r"^`y` has classes not in `self\.classes_`.* jaxnn: y has labels \[2\] .*"
+        r"fit with warm_start=False\), or start a new estimator",
+    ):
+        net.partial_fit(x, np.arange(12) % 3)
+
+
 @pytest.mark.parametrize(
     ("fit", "message"),
     [

@@ -334,10 +334,11 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
             mlps + f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
             "every label that can appear in y"
         )
-    if unknown.size:
+    if unknown.size:  # partial_fit's (warm_start's fit refuses other classes above): it cannot be told to start over
         raise ValueError(
             mlps + f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
-            "was built for; refit from scratch (warm_start=False) to change the classes"
+            "was built for; to change the classes, fit from scratch (fit with warm_start=False), or start a new "
+            "estimator whose first partial_fit has classes= listing them all"
         )
     weighted = np.unique(y[weight > 0])
     if not incremental and known.size > 1 and weighted.size < 2:
