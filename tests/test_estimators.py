@@ -1,8 +1,11 @@
 """NeuralNetClassifier and NeuralNetRegressor: scikit-learn's own checks, then each promise of the estimators."""
 
+import contextlib
+import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +37,7 @@ from jaxnn.data import iris_split, one_hot
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import InvalidParameterError
 from jaxnn.sklearn.prediction import prediction_rows
+from jaxnn.sklearn.progress import rate_drops
 from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
 from jaxnn.train import training_keys
 
@@ -740,6 +744,130 @@ def test_verbose_numbers_each_continued_fits_epochs_from_one_as_mlp(continuation
         lines.append([line.split(",")[0] for line in capsys.readouterr().out.splitlines()])
     ours, mlps = lines
     assert ours == mlps == (["Iteration 1", "Iteration 2"] * 2 if continuation == "warm_start" else ["Iteration 1"] * 2)
+
+
+def _line_shapes(text: str) -> list[str]:
+    """Verbose output with each line's trailing number (a loss, a score) blanked: the lines' shapes."""
+    return [re.sub(r"(= |: )-?[\d.]+$", r"\g<1>#", line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_mlps_line_where_adaptive_lowers_the_rate(early_stopping, capsys):
+    """sgd's learning_rate='adaptive' prints MLP's "… Setting learning rate to …" line after each epoch whose plateau
+    divided the rate by 5, in MLP's order; the compiled loop does not report them (tol=10: every epoch is one
+    without improvement, so both rates drop after every third epoch, whatever the losses)."""
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    settings = dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, tol=10.0, n_iter_no_change=2)
+    settings.update(max_iter=200, random_state=0, verbose=True, early_stopping=early_stopping)
+    shapes = []
+    for estimator in (NeuralNetClassifier, MLPClassifier):
+        estimator((3,), **settings).fit(x, x[:, 0] > 0)
+        shapes.append(_line_shapes(capsys.readouterr().out))
+    ours, mlps = shapes
+    watched = "Validation score" if early_stopping else "Training loss"
+    lowered = [line for line in ours if line.endswith("Setting learning rate to 0.020000")]
+    assert ours == mlps and lowered == [
+        f"{watched} did not improve more than tol=10.000000 for 2 consecutive epochs. Setting learning rate to 0.020000"
+    ]
+    assert sum("Setting learning rate" in line for line in ours) == 8
+
+
+def test_verbose_rate_lines_are_the_drops_the_loop_made(capsys):
+    """With a tol the losses decide, the printed drops are the loop's: k lines, and the fit ends at rate η₀ / 5**k."""
+    from jaxnn.optimizers import learning_rate_of
+
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    net = NeuralNetClassifier(
+        (4,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.5,
+        tol=1e-3,
+        n_iter_no_change=3,
+        batch_size=10,
+        max_iter=300,
+        random_state=0,
+        verbose=True,
+    ).fit(x, x[:, 0] + x[:, 1] ** 2 > 0.5)
+    drops = [line for line in capsys.readouterr().out.splitlines() if "Setting learning rate" in line]
+    assert len(drops) >= 2
+    assert float(learning_rate_of(net._optimizer_state)) == pytest.approx(0.5 / 5 ** len(drops), rel=1e-5)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_rate_drops_replays_mlps_adaptive_rule(early_stopping):
+    """rate_drops on an MLP's own curve (loss_curve_, or validation_scores_) finds the epochs and rates of the
+    "Setting learning rate to" lines that MLP printed while it trained."""
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    mlp = MLPClassifier(
+        (4,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.5,
+        tol=1e-3,
+        n_iter_no_change=3,
+        batch_size=10,
+        max_iter=300,
+        random_state=0,
+        verbose=True,
+        early_stopping=early_stopping,
+    )
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        mlp.fit(x, x[:, 0] + x[:, 1] ** 2 > 0.5)
+    printed, epoch = {}, -1
+    for line in output.getvalue().splitlines():
+        epoch += line.startswith("Iteration")
+        if "Setting learning rate to" in line:
+            printed[epoch] = line.rsplit(" ", 1)[1]
+    curve = mlp.validation_scores_ if early_stopping else mlp.loss_curve_
+    replayed = rate_drops(curve, maximize=early_stopping, tol=1e-3, n_iter_no_change=3, rate=0.5)
+    assert len(printed) >= 2 and {i: f"{rate:f}" for i, rate in replayed.items()} == printed
+
+
+@pytest.mark.parametrize(("solver", "learning_rate"), [("sgd", "adaptive"), ("sgd", "constant"), ("adam", "constant")])
+def test_verbose_partial_fit_prints_mlps_plateau_lines(solver, learning_rate, capsys):
+    """partial_fit prints MLP's lines for a plateau after the call's epoch: the rate lowered (adaptive), or
+    "… Stopping." (MLP's partial_fit prints it and trains on at the next call)."""
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    settings = dict(solver=solver, learning_rate=learning_rate, learning_rate_init=1e-4, tol=10.0, n_iter_no_change=1)
+    shapes = []
+    for estimator in (NeuralNetClassifier, MLPClassifier):
+        net = estimator((3,), random_state=0, verbose=True, **settings)
+        for _ in range(8):
+            net.partial_fit(x, x[:, 0] > 0, classes=[False, True])
+        shapes.append(_line_shapes(capsys.readouterr().out))
+    ours, mlps = shapes
+    assert ours == mlps and len(ours) > 8
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_warm_start_that_switches_early_stopping_has_a_fresh_fits_attributes_of_the_new_setting(first):
+    """Switching early_stopping between warm_start fits changes the watched value: the attributes of the one
+    no longer watched go (None, as a fresh fit of the new setting has them), the watched one starts with this fit
+    (MLP's continued fit crashes on the switch, reading None as a number or list)."""
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    net = quietly(
+        NeuralNetClassifier((3,), warm_start=True, max_iter=5, random_state=0, early_stopping=first), x, x[:, 0] > 0
+    )
+    quietly(net.set_params(early_stopping=not first), x, x[:, 0] > 0)
+    fresh = quietly(NeuralNetClassifier((3,), max_iter=5, random_state=0, early_stopping=not first), x, x[:, 0] > 0)
+    assert len(net.loss_curve_) == 10
+    for name in ("validation_scores_", "validation_loss_curve_", "best_validation_score_", "best_loss_"):
+        assert (getattr(net, name) is None) == (getattr(fresh, name) is None), name
+    if first:  # switched off: the best loss of this fit's epochs, the rule's own
+        assert net.best_loss_ == min(net.loss_curve_[5:])
+    else:
+        assert len(net.validation_scores_) == len(net.validation_loss_curve_) == 5
+        assert net.best_validation_score_ == max(net.validation_scores_)
+
+
+def test_partial_fit_after_an_early_stopping_fit_drops_its_validation_attributes():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    net = quietly(NeuralNetClassifier((3,), max_iter=5, random_state=0, early_stopping=True), x, x[:, 0] > 0)
+    net.set_params(early_stopping=False).partial_fit(x, x[:, 0] > 0)
+    assert net.validation_scores_ is net.validation_loss_curve_ is net.best_validation_score_ is None
+    assert net.best_loss_ == net.loss_curve_[-1]
 
 
 def test_regressor_predicts_in_the_shape_of_y(iris):

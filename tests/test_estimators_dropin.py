@@ -431,6 +431,19 @@ def test_scikit_learns_messages_come_first():
         net.fit(x, y % 2)
 
 
+def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
+    """MLP's message, then the ways to other classes: partial_fit cannot be told to start over (warm_start is
+    fit's; it said "refit with warm_start=False"), so fit from scratch, or a new estimator's partial_fit."""
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    net = NeuralNetClassifier((3,), max_iter=2).partial_fit(x, np.arange(12) % 2, classes=[0, 1])
+    with pytest.raises(
+        ValueError,
+        match=r"^`y` has classes not in `self\.classes_`.* jaxnn: y has labels \[2\] .*"
+        r"fit with warm_start=False\), or start a new estimator",
+    ):
+        net.partial_fit(x, np.arange(12) % 3)
+
+
 @pytest.mark.parametrize(
     ("fit", "message"),
     [
@@ -449,12 +462,24 @@ def test_scikit_learns_messages_come_first():
         ),
         (
             lambda x, y: NeuralNetClassifier().fit(np.where(x > 0, "a", "b"), y > 0),
-            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers: encode text "
+            r"^could not convert string to float.* jaxnn: X must hold numbers: encode text "
             r"or categorical columns first, e.g\. with sklearn\.preprocessing\.OneHotEncoder",
         ),
         (
             lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
-            r"^could not convert string to float.* jaxnn: X \(and a regressor's y\) must hold numbers",
+            r"^could not convert string to float.* jaxnn: X must hold numbers",
+        ),
+        (  # scikit-learn's message is the same for X and y: the advice says which holds the text
+            lambda x, y: NeuralNetRegressor().fit(x, np.where(y > 0, "a", "b").astype(object)),
+            r"^could not convert string to float: '[ab]'\. jaxnn: a regressor's y must hold numbers; for class labels",
+        ),
+        (
+            lambda x, y: NeuralNetRegressor().fit(x, pytest.importorskip("pandas").Series(np.where(y > 0, "a", "b"))),
+            r"^could not convert string to float: '[ab]'\. jaxnn: a regressor's y must hold numbers; for class labels",
+        ),
+        (  # both hold text: X, checked first, is named
+            lambda x, y: NeuralNetRegressor().fit(np.where(x > 0, "a", "b"), np.where(y > 0, "a", "b").astype(object)),
+            r"^could not convert string to float.* jaxnn: X must hold numbers",
         ),
         (
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
@@ -471,6 +496,9 @@ def test_scikit_learns_messages_come_first():
         "negative-sample-weight",
         "text-X",
         "text-X-at-predict",
+        "text-y-object-array",
+        "text-y-pandas-series",
+        "text-X-and-y",
         "partial-fit-classes-text",
         "partial-fit-classes-number",
     ],

@@ -121,3 +121,18 @@ def test_what_has_no_hidden_features_is_a_clear_error():
     fitted = _quietly(NeuralNetClassifier((4,), max_iter=5).fit, X, Y_IRIS)
     with pytest.raises(ValueError, match="features"):
         fitted.transform(X[:, :2])
+
+
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_fit_transform_without_y_is_a_typeerror_that_asks_for_y(estimator):
+    """Python's words for the missing y first (scikit-learn's supervised transformers give them, from fit), then
+    why the network needs it; set_output still applies to fit_transform(X, y)."""
+    with pytest.raises(
+        TypeError,
+        match=r"fit_transform\(\) missing 1 required positional argument: 'y'\. jaxnn: .*"
+        r"trained on the targets y .*fit_transform\(X, y\)",
+    ):
+        estimator((4,)).fit_transform(X_IRIS)
+    pandas = pytest.importorskip("pandas")
+    frame = _quietly(estimator((4,), max_iter=2).set_output(transform="pandas").fit_transform, X_IRIS, Y_IRIS)
+    assert isinstance(frame, pandas.DataFrame) and frame.shape == (150, 4)

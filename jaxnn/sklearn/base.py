@@ -26,14 +26,14 @@ from jaxnn._checks import UINT32_LIMIT
 from jaxnn._warnings import warn
 from jaxnn.heads import Head
 from jaxnn.layers import Sequential
-from jaxnn.optimizers import end_of_epoch
+from jaxnn.optimizers import end_of_epoch, learning_rate_of
 from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, fit_tasks, lifecycle, watches, with_callbacks
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
 from jaxnn.sklearn.prediction import Predictor, checked_input
-from jaxnn.sklearn.progress import print_progress, print_stop
+from jaxnn.sklearn.progress import adaptive_lines, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
     Plan,
@@ -466,6 +466,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         and warn; with early stopping the validation scores and (jaxnn's addition) the validation loss of each epoch."""
         config, continuing, incremental = setup.config, setup.continuing, setup.incremental
         self._forget(ENSEMBLE_ATTRIBUTES)
+        watched = self._watched_so_far(config) if continuing and not incremental else None  # as the fit's plan
         n_epochs = int(result.n_epochs)
         losses = list(np.asarray(result.history, dtype=np.float64)[:n_epochs])  # np.float64 values, as MLP's
         params = as_numpy(result.params)
@@ -476,6 +477,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.n_iter_ = n_epochs
         if not continuing:
             self.loss_curve_ = []
+        if not continuing or config.early_stopping != (getattr(self, "validation_scores_", None) is not None):
+            # A fresh stopping rule's attributes, also where early_stopping was switched: a fresh fit's (MLP's).
             self.best_loss_ = None if config.early_stopping else np.inf
             self.validation_scores_ = [] if config.early_stopping else None
             self.validation_loss_curve_ = [] if config.early_stopping else None
@@ -495,7 +498,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
             self.validation_loss_curve_ = [*before, *(float(v) for v in result.validation_losses[:n_epochs])]
         if self.verbose:
-            self._report(losses, validation_scores, n_epochs, stopped_by=config if result.stopped else None)
+            monitored = result.history if validation_scores is None else validation_scores
+            drops = {} if incremental else adaptive_lines(config, np.asarray(monitored)[:n_epochs], watched=watched)
+            self._report(losses, validation_scores, n_epochs, drops, stopped_by=config if result.stopped else None)
         if not incremental and n_epochs == config.max_iter and not result.stopped:
             self._warn_not_converged(config)
 
@@ -514,12 +519,14 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         count = getattr(self, "_no_improvement_count", 0) if setup.continuing else 0
         best_before = min(self.loss_curve_[:-1], default=np.inf)
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
+        plateau, lowered = count > config.stopping.n_iter_no_change, False
         if config.schedule == "adaptive":  # one epoch per call: the plateau is counted here, between calls
-            plateau = count > config.stopping.n_iter_no_change
             state, lowered = end_of_epoch(optimizer_for(config), self._optimizer_state, plateau, where=np.where)
             if lowered:
                 self._optimizer_state = as_numpy(state)
                 count = 0
+        if self.verbose and plateau:
+            print_call_plateau(config, learning_rate_of(self._optimizer_state) if lowered else None)
         self._no_improvement_count = count
 
     def _store_ensemble(self, config, model, head, results, seeds) -> None:
@@ -554,7 +561,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             for k, member_seed in enumerate(seeds):
                 print(f"Ensemble member {k} (seed {member_seed}):")
                 scores = None if self.ensemble_validation_scores_ is None else self.ensemble_validation_scores_[k]
-                print_progress(self.ensemble_loss_curves_[k], scores)
+                monitored = np.asarray(results[k].history if scores is None else results[k].validation_scores)
+                print_progress(self.ensemble_loss_curves_[k], scores, adaptive_lines(config, monitored[: n_epochs[k]]))
         reached = sum(n == config.max_iter and not result.stopped for n, result in zip(n_epochs, results, strict=True))
         if reached:
             self._warn_not_converged(config, detail=f" ({reached} of the {config.n_ensemble} ensemble members)")
@@ -570,11 +578,12 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             ConvergenceWarning,
         )
 
-    def _report(self, losses, validation_scores, n_epochs, *, stopped_by):
-        """``verbose``: the per-epoch progress, printed once the compiled loop has finished, then MLP's line for
-        a fit the stopping rule of ``stopped_by`` (the fit's Config) ended; None: the fit was not stopped."""
+    def _report(self, losses, validation_scores, n_epochs, drops, *, stopped_by):
+        """``verbose``: the per-epoch progress, printed once the compiled loop has finished, with ``drops``
+        (:func:`~jaxnn.sklearn.progress.adaptive_lines`), then MLP's line for a fit the stopping rule of
+        ``stopped_by`` (the fit's Config) ended; None: the fit was not stopped."""
         scores = None if validation_scores is None else np.asarray(validation_scores)[:n_epochs]
-        print_progress(losses, scores)
+        print_progress(losses, scores, drops)
         if stopped_by is not None:
             print_stop(stopped_by)
 

@@ -126,8 +126,21 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return tags
 
 
+def _fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+    """``fit(X, y, **fit_params).transform(X)`` (TransformerMixin's, whose set_output wrapper runs inside): the
+    network learns its features from the targets, so without ``y`` this is the TypeError of a missing ``y``, in
+    Python's words for the call (scikit-learn's supervised transformers give those, from ``fit``) and then
+    jaxnn's."""
+    if y is None:
+        raise TypeError(
+            f"{type(self).__name__}.fit_transform() missing 1 required positional argument: 'y'. jaxnn: the network "
+            "is trained on the targets y before transform can give its hidden features; call fit_transform(X, y)"
+        )
+    return TransformerMixin.fit_transform(self, X, y, **fit_params)
+
+
 # scikit-learn's set_output wraps transform and fit_transform as the class is made (TransformerMixin's
 # __init_subclass__) and would hide a descriptor put there in the class body: made conditional after it, the
 # availability check comes first and the set_output wrapper still runs inside it.
 HiddenFeatures.transform = available_if(_has_hidden_features)(HiddenFeatures.transform)
-HiddenFeatures.fit_transform = available_if(_fits_hidden_features)(TransformerMixin.fit_transform)
+HiddenFeatures.fit_transform = available_if(_fits_hidden_features)(_fit_transform)

@@ -15,7 +15,7 @@ import scipy.sparse
 from sklearn import get_config
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from jaxnn.heads import (
     CLASSIFICATION,
@@ -82,18 +82,38 @@ def densified(X):
 # Checking X and y (validate_data records n_features_in_ and feature_names_in_ on the estimator).
 
 
+_TEXT_TARGETS_ADVICE = (
+    "a regressor's y must hold numbers; for class labels such as these use NeuralNetClassifier, or encode them as "
+    "numbers first"
+)
+
+
 def numeric_data(estimator, *data, **options):
     """scikit-learn's ``validate_data(estimator, *data, **options)``; its error for text where numbers belong
-    (NumPy's "could not convert string to float") gains what to do about it."""
+    (NumPy's "could not convert string to float", the same words for X and y) gains what to do about it, for
+    the argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
     try:
         return validate_data(estimator, *data, **options)
     except ValueError as error:
         if "could not convert string to float" not in str(error):
             raise
-        raise ValueError(
-            f"{error}. jaxnn: X (and a regressor's y) must hold numbers: encode text or categorical columns first, "
-            "e.g. with sklearn.preprocessing.OneHotEncoder in a sklearn.compose.ColumnTransformer"
+        if options.get("y_numeric") and _is_numeric(data[0], options):
+            raise _with_advice(error, _TEXT_TARGETS_ADVICE) from error
+        raise _with_advice(
+            error,
+            "X must hold numbers: encode text or categorical columns first, e.g. with "
+            "sklearn.preprocessing.OneHotEncoder in a sklearn.compose.ColumnTransformer",
         ) from error
+
+
+def _is_numeric(X, options) -> bool:
+    """Whether scikit-learn's check takes ``X`` as numbers, with the ``accept_sparse`` and ``dtype`` of ``options``
+    (X is checked before y, so when it passes, the text was y's)."""
+    try:
+        check_array(X, accept_sparse=options.get("accept_sparse", False), dtype=options.get("dtype", "numeric"))
+    except ValueError:
+        return False
+    return True
 
 
 def _mlps_label_error(labels, *, binarized: bool) -> Exception | None:
@@ -218,8 +238,7 @@ def _numeric_targets(y):
     try:
         return y.astype(np.float64)
     except ValueError as error:
-        advice = "a regressor's y must hold numbers; for class labels such as these use NeuralNetClassifier, or "
-        raise _with_advice(error, advice + "encode them as numbers first") from error
+        raise _with_advice(error, _TEXT_TARGETS_ADVICE) from error
 
 
 # --------------------------------------------------------------------------------------------------
@@ -315,10 +334,11 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
             mlps + f"y holds labels {unknown.tolist()} that are not in classes={known.tolist()}; classes= must list "
             "every label that can appear in y"
         )
-    if unknown.size:
+    if unknown.size:  # partial_fit's (warm_start's fit refuses other classes above): it cannot be told to start over
         raise ValueError(
             mlps + f"y has labels {unknown.tolist()} that are not among the classes {known.tolist()} the network "
-            "was built for; refit from scratch (warm_start=False) to change the classes"
+            "was built for; to change the classes, fit from scratch (fit with warm_start=False), or start a new "
+            "estimator whose first partial_fit has classes= listing them all"
         )
     weighted = np.unique(y[weight > 0])
     if not incremental and known.size > 1 and weighted.size < 2:
