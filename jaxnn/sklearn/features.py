@@ -98,7 +98,8 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     @available_if(_has_hidden_features)
     def hidden_activations(self, X) -> list[np.ndarray]:
         """The activations of every hidden layer on ``X``: a list of ``(n_samples, units)`` arrays, first hidden
-        layer first (``transform(X)`` is the last of them)."""
+        layer first (``transform(X)`` is the last of them).  NumPy arrays whatever ``set_output`` says: scikit-learn's
+        ``set_output`` wraps ``transform`` and ``fit_transform`` only."""
         hidden = self._hidden_network()
         return hidden_layer_outputs(hidden, self.coefs_, self.intercepts_, checked_input(self, X))
 
