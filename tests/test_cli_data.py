@@ -139,6 +139,16 @@ def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path
     assert f"{bad} line 8, column 'b' holds 'oops'" in err
 
 
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line_and_what_to_do(tmp_path, capsys):
+    """A Latin-1 byte was reported as 'can't decode byte 0xe9 in position 20' (a byte offset within a read chunk,
+    past a byte-order mark); the message names the file line, as other CSV messages do, and says how to fix it."""
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b'\xef\xbb\xbfa,b,label\r\n1,2,x\r\n3,4,"two\r\nlines"\r\n5,6,caf\xe9\r\n')
+    err = _refused(capsys, "--csv", latin1, "--target", "label", "--epochs", "2")
+    assert f"--csv {latin1} line 5 is not UTF-8 text (byte 0xe9); save the file as UTF-8" in err
+    assert "position" not in err and "iconv -f windows-1252 -t utf-8" in err
+
+
 def test_a_control_character_in_a_label_is_refused_not_taken_as_a_class(tmp_path, capsys):
     """A NUL in an input cell was refused (not a number), but in a label it made a class of its own."""
     damaged = tmp_path / "damaged.csv"

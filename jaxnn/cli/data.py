@@ -27,8 +27,10 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import math
 import re
 import unicodedata
@@ -145,13 +147,11 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     """
     name = as_given(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = _records(file, name)
+        with open(path, "rb") as file:
+            raw = file.read()
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise CliError(f"--csv {name} is not a readable UTF-8 CSV file ({error})") from None
-    rows = _without_separator_hint(rows, name)
+    rows = _without_separator_hint(_records(io.StringIO(_utf8_text(raw, name), newline=""), name), name)
     if len(rows) < 2:
         raise CliError(f"--csv {name} needs a header row and at least one data row")
     header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
@@ -193,6 +193,20 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _utf8_text(raw: bytes, name: str) -> str:
+    """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
+    line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = len(re.findall(r"\r\n|\r|\n", raw[: error.start].decode("utf-8"))) + 1
+        raise CliError(
+            f"--csv {name} line {line} is not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8 "
+            f"(Excel: CSV UTF-8), or convert it, e.g. iconv -f windows-1252 -t utf-8 {name} > converted.csv"
+        ) from None
 
 
 def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
