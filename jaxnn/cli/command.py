@@ -391,8 +391,10 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     args = parser.parse_args(argv)
     try:
         return _execute_parsed(args, stop)
-    except (CliError, checkpoint.CheckpointError) as error:
+    except CliError as error:
         parser.error(str(error))
+    except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
+        parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:
         print(failed.message, file=sys.stderr)
         return EXIT_FAILED
