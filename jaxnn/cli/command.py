@@ -101,8 +101,6 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             f"no checkpoint at {path}: that run diverged before its first checkpoint "
             f"({DIVERGED_FILE} holds its last finite state); start a new run with a smaller --lr"
         )
-    if not path.exists():
-        raise CliError(_no_checkpoint(args.resume, path))
     if path.is_dir():
         raise CliError(
             f"{path} is a directory, not a checkpoint {PROG} wrote, so there is nothing to resume in {args.resume}; "
@@ -111,6 +109,8 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     population = path.name == POPULATION_CHECKPOINT
     if not population:
         cli_options.refuse(given, ("resume lists",))
+    if not path.exists():
+        raise CliError(_no_checkpoint(args.resume, path))
     stored = checkpoint.read_config(path)
     options = cli_options.agreeing_with(stored, given, path)
     if population != bool(cli_options.listed_options(options)):
