@@ -1,14 +1,17 @@
 """jaxnn-train's data: CSV columns and labels, the stratified split, and a CSV file that moved."""
 
+import contextlib
+import io
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_support import arrays, metrics, train, write_csv
+from cli_support import arrays, metrics, train, with_config, write_csv
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
@@ -137,6 +140,16 @@ def test_line_numbers_count_lines_not_records_after_a_quoted_line_break(tmp_path
     bad.write_text('a,b,label\n1,2,"two\nlines"\n3,4,x\n5,6,"two\nlines"\n7,8,x\n9,oops,x\n')
     err = _refused(capsys, "--csv", bad, "--target", "label", "--epochs", "2")
     assert f"{bad} line 8, column 'b' holds 'oops'" in err
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line_and_what_to_do(tmp_path, capsys):
+    """A Latin-1 byte was reported as 'can't decode byte 0xe9 in position 20' (a byte offset within a read chunk,
+    past a byte-order mark); the message names the file line, as other CSV messages do, and says how to fix it."""
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b'\xef\xbb\xbfa,b,label\r\n1,2,x\r\n3,4,"two\r\nlines"\r\n5,6,caf\xe9\r\n')
+    err = _refused(capsys, "--csv", latin1, "--target", "label", "--epochs", "2")
+    assert f"--csv {latin1} line 5 is not UTF-8 text (byte 0xe9); save the file as UTF-8" in err
+    assert "position" not in err and "iconv -f windows-1252 -t utf-8" in err
 
 
 def test_a_control_character_in_a_label_is_refused_not_taken_as_a_class(tmp_path, capsys):
@@ -374,3 +387,47 @@ def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys
     config = checkpoint.read_config(out / "checkpoint.npz")
     assert config["epoch"] == 6 and config["csv"] == str(moved)  # the next resume needs no --csv
     assert train("--resume", out, "--epochs", "7", "--quiet") == 0
+
+
+@contextlib.contextmanager
+def _standard_input(path: Path | str):
+    """File descriptor 0 (what ``/dev/stdin`` opens) reads ``path`` for the duration, as ``< path`` would."""
+    saved, opened = os.dup(0), os.open(path, os.O_RDONLY)
+    os.dup2(opened, 0)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(opened)
+        os.close(saved)
+
+
+def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_path, capsys, monkeypatch):
+    """Resuming a ``--csv /dev/stdin`` run with nothing piped in said '--csv /dev/stdin needs a header row and at
+    least one data row', naming an option the resume was not given; other data on stdin asked 'was the CSV file
+    changed?'; a terminal on stdin waited for typed input."""
+    rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    trained = tmp_path / "trained"
+    assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
+    run = with_config(trained, tmp_path / "run", csv="/dev/stdin")  # as `--csv /dev/stdin < data.csv` stores it
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal: fd 0 is read
+    advice = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
+    with _standard_input(os.devnull):
+        err = _refused(capsys, "--resume", run, "--epochs", "3")
+    read = "the run being resumed read its data from standard input (--csv /dev/stdin)"
+    assert f"{read}, but it holds no CSV data now; {advice}" in err
+    other = write_csv(
+        tmp_path / "other.csv", ["a", "b", "label"], [[*row[:2], "yx"[i % 2]] for i, row in enumerate(rows)]
+    )
+    with _standard_input(other):
+        err = _refused(capsys, "--resume", run, "--epochs", "3")
+    assert f"the data on standard input differs from the data {run / 'checkpoint.npz'} was trained on" in err
+    assert advice in err
+    monkeypatch.setattr(sys, "stdin", type("Terminal", (io.StringIO,), {"isatty": lambda self: True})())
+    err = _refused(capsys, "--resume", run, "--epochs", "3")
+    assert "(--csv /dev/stdin), but standard input is a terminal; pipe the same data in" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    with _standard_input(csv_file):
+        assert train("--resume", run, "--epochs", "3", "--quiet") == 0

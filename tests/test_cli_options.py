@@ -265,6 +265,43 @@ def test_epochs_beyond_the_uint32_epoch_counter_are_one_clear_line_at_parse_time
     ]
 
 
+NOT_PLAIN = [
+    (["--lr", "1_0"], "argument --lr: '1_0' is not a positive number"),
+    (["--lr", "0.1,1_0"], "argument --lr: '1_0' in '0.1,1_0' is not a positive number"),
+    (["--lr", "0.1,nan"], "argument --lr: 'nan' in '0.1,nan' is not a positive number"),
+    (["--seed", "1_0"], "argument --seed: '1_0' is not a whole number from 0 to 2**32 - 1"),
+    (["--seed", "\u0661"], "argument --seed: '\u0661' is not a whole number"),  # ARABIC-INDIC DIGIT ONE
+    (["--epochs", "2_000"], "argument --epochs: '2_000' is not a positive whole number"),
+    (["--layers", "1_0,5"], "argument --layers: '1_0,5' is not a comma-separated list of positive layer widths"),
+    (["--batch-size", "3_2"], "argument --batch-size: '3_2' is not a positive whole number or 'full'"),
+    (["--momentum", "0.9_0"], "argument --momentum: '0.9_0' is not a number from 0 to 1"),
+    (["--dropout", "0.1_0"], "argument --dropout: '0.1_0' is not a fraction"),
+    (["--test-size", "0.2_5"], "argument --test-size: '0.2_5' is not a fraction between 0 and 1"),
+    (["--checkpoint-seconds", "1_0"], "argument --checkpoint-seconds: '1_0' is not a number of seconds"),
+    (["--checkpoint-every", "1_0"], "argument --checkpoint-every: '1_0' is not a positive whole number"),
+    (["--devices", "1_0"], "argument --devices: '1_0' is not a positive whole number"),
+    (["--num-processes", "1_0"], "argument --num-processes: '1_0' is not a positive whole number"),
+    (["--process-id", "abc"], "argument --process-id: 'abc' is not a whole number, 0 or more"),  # was "invalid int"
+]
+
+
+@pytest.mark.parametrize(("args", "message"), NOT_PLAIN, ids=[" ".join(a) for a, _ in NOT_PLAIN])
+def test_numbers_python_reads_but_a_user_does_not_write_are_refused(capsys, args, message):
+    """``--lr 1_0`` trained at lr 10 (Python's float reads underscores), ``--seed ١`` at seed 1."""
+    with pytest.raises(SystemExit) as exit_info:
+        options.build_parser().parse_args(args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"jaxnn-train: error: {message}"), lines
+    assert lines[0].endswith("(see jaxnn-train --help)")
+
+
+def test_numbers_written_plainly_are_read_with_spaces_around():
+    given = ["--lr", " 1e-3 ,.5", "--seed", "+3", "--momentum", "1.", "--epochs", " 5"]
+    args = options.build_parser().parse_args(given)
+    assert (args.lr, args.seed, args.momentum, args.epochs) == ((0.001, 0.5), (3,), 1.0, 5)
+
+
 @pytest.mark.slow
 def test_bad_input_from_the_shell_has_no_traceback(csv_files):
     for args, message in [

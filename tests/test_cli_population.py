@@ -265,6 +265,23 @@ def test_the_best_member_continues_alone_from_its_checkpoint_in_its_own_out(grid
     assert not (tmp_path / "best" / "population.npz").exists()
 
 
+def test_a_population_without_its_checkpoint_is_not_continued_as_its_best_member(grid_run, tmp_path, capsys):
+    """With population.npz gone, ``--resume DIR`` continued the best member alone in DIR: single-run files beside
+    the population's stale population.csv."""
+    run = tmp_path / "run"
+    shutil.copytree(grid_run, run)
+    (run / "population.npz").unlink()
+    before = {path.name: path.read_bytes() for path in run.iterdir()}
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "32")
+    assert exit_info.value.code == 2
+    assert (
+        f"{run} holds a population run (population.csv) but not its population.npz, so the population cannot be "
+        f"continued; continue its best member alone with --resume {run / 'checkpoint.npz'} --out NEWDIR"
+    ) in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+
+
 def test_overwrite_removes_every_file_of_the_population_once_the_new_run_starts(grid_run, tmp_path, capsys):
     """Commands refused for their data leave the population as it was; a run that starts removes every file
     jaxnn-train wrote (population.csv included), and nothing else."""

@@ -435,14 +435,42 @@ def test_a_csv_at_the_name_of_a_file_the_run_writes_is_refused_and_kept(tmp_path
 
 
 def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
+    """Truncated, or a byte flipped: one line saying so and (it did not) what to do; the file is left as it is."""
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     path = tmp_path / "checkpoint.npz"
-    path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(SystemExit) as exit_info:
-        train("--resume", tmp_path)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
-    assert f"{path} is truncated or corrupt" in err
+    whole = path.read_bytes()
+    flipped = bytearray(whole)
+    flipped[len(whole) // 2] ^= 1
+    for damaged in (whole[:-100], bytes(flipped)):
+        path.write_bytes(damaged)
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", tmp_path)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+        assert f"{path} is truncated or corrupt" in err
+        assert "; that run cannot continue from it: restore the file from a copy, or start a new run" in err
+        assert path.read_bytes() == damaged
+
+
+def test_resume_of_what_is_not_a_run_says_what_it_is_and_what_to_do(tmp_path, capsys):
+    """``--resume`` of a run directory without its checkpoint, of a directory without a run, or of a path that is
+    not there said only 'no checkpoint at DIR/checkpoint.npz' (a missing file as 'x.npz/checkpoint.npz')."""
+    run = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", run) == 0
+    (run / "checkpoint.npz").unlink()
+    before = {path.name: path.read_bytes() for path in run.iterdir()}
+    for resume, message in [
+        (run, f"no checkpoint at {run}/checkpoint.npz: {run} holds metrics.json, history.csv"),
+        (run, "of a run but not its checkpoint, so that run cannot be continued; start a new run (--out"),
+        (tmp_path / "empty", f"{tmp_path}/empty holds no jaxnn-train run; --resume the --out directory of a run"),
+        (run / "x.npz", f"no checkpoint at {run}/x.npz: no such file or directory; --resume the --out directory"),
+    ]:
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", resume, "--epochs", "3")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
 
 
 # --- optimisers ---------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from jaxnn.cli.interrupts import StopSignals, exit_status
 from jaxnn.cli.locking import OutLock
 from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
+from jaxnn.cli.population_results import POPULATION_FILE
 from jaxnn.cli.progress import make_progress
 from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
 from jaxnn.cli.training import (
@@ -108,6 +109,8 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     population = path.name == POPULATION_CHECKPOINT
     if not population:
         cli_options.refuse(given, ("resume lists",))
+    if not path.exists():
+        raise CliError(_no_checkpoint(args.resume, path))
     stored = checkpoint.read_config(path)
     options = cli_options.agreeing_with(stored, given, path)
     if population != bool(cli_options.listed_options(options)):
@@ -122,6 +125,21 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return options, stored
 
 
+def _no_checkpoint(resume: Path, path: Path) -> str:
+    """The message for ``--resume resume`` whose checkpoint ``path`` is not there: what ``resume`` is instead (not
+    there at all, a run's other files without their checkpoint, or a directory without a run) and what to do."""
+    advice = "--resume the --out directory of a run, or its checkpoint"
+    if not resume.exists():
+        return f"no checkpoint at {resume}: no such file or directory; {advice}"
+    others = [name for name in run_files.RUN_FILES if (resume / name).is_file()]
+    if others:
+        return (
+            f"no checkpoint at {path}: {resume} holds {', '.join(others)} of a run but not its checkpoint, so that run "
+            f"cannot be continued; start a new run (--out {resume} --overwrite replaces those files)"
+        )
+    return f"no checkpoint at {path}: {resume} holds no {PROG} run; {advice}"
+
+
 def _output_directory(args: argparse.Namespace) -> Path | None:
     """``--out``, else the directory of the checkpoint ``--resume`` continues (a population's best member,
     continued alone from its ``checkpoint.npz``, needs an ``--out`` of its own, not the population's)."""
@@ -129,11 +147,17 @@ def _output_directory(args: argparse.Namespace) -> Path | None:
         return args.out
     path = resumed_checkpoint(args.resume)
     out = path.parent if args.out is None else args.out
-    population = path.name != POPULATION_CHECKPOINT and (path.parent / POPULATION_CHECKPOINT).exists()
-    if population and out.resolve() == path.parent.resolve():
+    if path.name == POPULATION_CHECKPOINT or out.resolve() != path.parent.resolve():
+        return out
+    if (path.parent / POPULATION_CHECKPOINT).exists():
         raise CliError(
             f"{path.parent} holds a population run; continuing its best member alone from {path} writes another "
             "run's files: give it its own --out"
+        )
+    if (path.parent / POPULATION_FILE).exists():  # the population's results without its checkpoint
+        raise CliError(
+            f"{path.parent} holds a population run ({POPULATION_FILE}) but not its {POPULATION_CHECKPOINT}, so the "
+            f"population cannot be continued; continue its best member alone with --resume {path} --out NEWDIR"
         )
     return out
 
@@ -367,8 +391,10 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     args = parser.parse_args(argv)
     try:
         return _execute_parsed(args, stop)
-    except (CliError, checkpoint.CheckpointError) as error:
+    except CliError as error:
         parser.error(str(error))
+    except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
+        parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:
         print(failed.message, file=sys.stderr)
         return EXIT_FAILED

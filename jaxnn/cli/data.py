@@ -27,10 +27,13 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn.cli.errors import CliError
-from jaxnn.cli.option_table import as_given
+from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
 from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
 
@@ -55,6 +58,7 @@ __all__ = [
     "load_problem",
     "load_problems",
     "read_csv",
+    "reads_standard_input",
     "split_rows",
     "stratifies",
 ]
@@ -66,6 +70,9 @@ MISSING_MARKERS = frozenset(
     [*"NA N/A n/a #N/A #NA <NA> NULL null None 1.#IND -1.#IND 1.#QNAN -1.#QNAN ? -".split(), "#N/A N/A"]
 )
 _PANDAS_INDEX = re.compile(r"Unnamed: \d+")
+_STANDARD_INPUT = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")  # --csv names for the pipe or file on stdin
+_FROM_STANDARD_INPUT = "the run being resumed read its data from standard input (--csv {})"
+_PIPE_IT_AGAIN = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
 
 
 class Problem(NamedTuple):
@@ -97,6 +104,15 @@ def _load_bundled(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], t
         tuple(str(label) for label in bunch.target_names),
         tuple(str(feature) for feature in bunch.feature_names),
     )
+
+
+class _NoRows(CliError):
+    """A CSV file without a header row and a data row (an empty file, or standard input with nothing piped in)."""
+
+
+def reads_standard_input(path: str | Path) -> bool:
+    """Whether ``--csv path`` reads standard input (``/dev/stdin`` or one of its other names)."""
+    return str(path) in _STANDARD_INPUT
 
 
 class CsvTable(NamedTuple):
@@ -145,15 +161,13 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     """
     name = as_given(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = _records(file, name)
+        with open(path, "rb") as file:
+            raw = file.read()
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise CliError(f"--csv {name} is not a readable UTF-8 CSV file ({error})") from None
-    rows = _without_separator_hint(rows, name)
+    rows = _without_separator_hint(_records(io.StringIO(_utf8_text(raw, name), newline=""), name), name)
     if len(rows) < 2:
-        raise CliError(f"--csv {name} needs a header row and at least one data row")
+        raise _NoRows(f"--csv {name} needs a header row and at least one data row")
     header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
     if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
         mark = ";" if ";" in header[0] else "\t"
@@ -193,6 +207,20 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+def _utf8_text(raw: bytes, name: str) -> str:
+    """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
+    line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = len(re.findall(r"\r\n|\r|\n", raw[: error.start].decode("utf-8"))) + 1
+        raise CliError(
+            f"--csv {name} line {line} is not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8 "
+            f"(Excel: CSV UTF-8), or convert it, e.g. iconv -f windows-1252 -t utf-8 {name} > converted.csv"
+        ) from None
 
 
 def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
@@ -409,6 +437,11 @@ def check_same_data(
                 )
         return
     stored_csv = stored.get("csv")
+    if given_csv is None and stored_csv is not None and reads_standard_input(stored_csv):
+        raise CliError(
+            f"the data on standard input differs from the data {path} was trained on (their SHA-256 fingerprints "
+            f"differ); {_FROM_STANDARD_INPUT.format(stored_csv)}: {_PIPE_IT_AGAIN}"
+        )
     if given_csv is not None and given_csv != stored_csv:
         raise CliError(
             f"--csv {as_given(given_csv)} holds other data than {path} was trained on (their SHA-256 fingerprints "
@@ -448,7 +481,7 @@ class _Data(NamedTuple):
 def _read_data(options: dict[str, Any]) -> _Data:
     if options["csv"] is not None:
         path = options["csv"]  # a GivenPath from the command line: messages show it as typed
-        table = read_csv(path, options["target"])
+        table = _read_table(path, options["target"])
         task, y, class_names = csv_targets(table.targets, table.lines, options["task"], path, options["target"])
         x, feature_names, name = table.x, table.feature_names, Path(path).name
     else:
@@ -462,6 +495,21 @@ def _read_data(options: dict[str, Any]) -> _Data:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
     refuse(options, ("classification only",) if task != "classification" else (), task)
     return _Data(name, task, x, y, class_names, feature_names)
+
+
+def _read_table(path: str, target: str) -> CsvTable:
+    """:func:`read_csv` of ``path``: a :class:`GivenPath` when ``--csv`` was typed on this command line, else the
+    path a resumed run's checkpoint stores.  When that stored path is standard input (the run was trained on
+    ``--csv /dev/stdin``), a terminal there or nothing piped in is a CliError saying so (it named ``--csv
+    /dev/stdin``, which this command line does not give, or waited for the terminal)."""
+    if isinstance(path, GivenPath) or not reads_standard_input(path):
+        return read_csv(path, target)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CliError(f"{_FROM_STANDARD_INPUT.format(path)}, but standard input is a terminal; {_PIPE_IT_AGAIN}")
+    try:
+        return read_csv(path, target)
+    except _NoRows:
+        raise CliError(f"{_FROM_STANDARD_INPUT.format(path)}, but it holds no CSV data now; {_PIPE_IT_AGAIN}") from None
 
 
 def _one_class(name: str, label: str, guessed: bool) -> str:

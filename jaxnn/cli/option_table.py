@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -134,8 +135,34 @@ def _is_bool(value) -> bool:
     return isinstance(value, bool)
 
 
+_PLAIN_WHOLE = re.compile(r"[+-]?[0-9]+")
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _whole(text: str) -> int:
+    """A whole number as a user types it: ASCII digits, perhaps signed, perhaps with spaces around.
+
+    Python's ``int`` also reads ``1_0`` (as 10) and other scripts' digits; a ValueError refuses those here.
+    """
+    if not _PLAIN_WHOLE.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not a plainly written whole number")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    """A number as a user types it: ASCII decimal digits with a point and an exponent where wanted (``0.1``,
+    ``.5``, ``1e-3``), perhaps signed, perhaps with spaces around.
+
+    Python's ``float`` also reads ``1_0`` (as 10), ``nan``, ``inf`` and other scripts' digits; a ValueError refuses
+    those here.  A number too large for a float (``1e400``) reads as infinite, which each option's ``valid`` refuses.
+    """
+    if not _PLAIN_NUMBER.fullmatch(text.strip()):
+        raise ValueError(f"{text!r} is not a plainly written number")
+    return float(text)
+
+
 def _layers(text: str) -> list[int]:
-    return [int(part) for part in text.split(",")]
+    return [_whole(part) for part in text.split(",")]
 
 
 def _not_empty(text: str, advice: str) -> str:
@@ -193,7 +220,7 @@ def _run(text: str) -> Path:
 def _epochs_argument(text: str) -> int:
     """Epochs from the command line: a positive whole number first, then one the uint32 counter holds."""
     try:
-        value = int(text)
+        value = _whole(text)
     except ValueError:
         value = 0
     if value < 1:
@@ -278,14 +305,14 @@ OPTIONS: dict[str, Option] = {
             "lr", "model", "learning rate (default 0.1 for gd and sgd, 0.01 for adam; lbfgs has none); a list such as "
             "0.01,0.1,1 trains a population, one network per rate (and per --seed), and keeps the best on the test "
             "split", "RATE",
-            parse=float, valid=_is_positive_real, what="a positive number", nullable=True,  # None: lbfgs
+            parse=_number, valid=_is_positive_real, what="a positive number", nullable=True,  # None: lbfgs
             default=lambda given: DEFAULT_LR[given["optimizer"]], listable=True,
             refused_by=("lbfgs steps", "lbfgs lists", "resume lists"), **_RUN,
         ),
         Option(
             "momentum", "model", f"sgd only: momentum (default {SGD_DEFAULTS.momentum:g}; 0 is plain minibatch "
             "gradient descent)", "M",
-            parse=float, valid=lambda value: is_real(value) and 0 <= value <= 1, what="a number from 0 to 1",
+            parse=_number, valid=lambda value: is_real(value) and 0 <= value <= 1, what="a number from 0 to 1",
             nullable=True, default=_for_sgd(SGD_DEFAULTS.momentum), legacy=_legacy_for_sgd(0.0),
             refused_by=("sgd momentum",), **_RUN,
         ),
@@ -298,13 +325,13 @@ OPTIONS: dict[str, Option] = {
         Option(
             "epochs", "model", "total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and "
             "adam); for lbfgs the most iterations (default 200)", "N",
-            parse=int, valid=lambda value: is_int(value) and 1 <= value <= MAX_EPOCHS,
+            parse=_whole, valid=lambda value: is_int(value) and 1 <= value <= MAX_EPOCHS,
             what="a whole number from 1 to 2**32 - 1 (a 32-bit epoch count)", argument=_epochs_argument,
             default=lambda given: DEFAULT_EPOCHS[given["optimizer"]], stored=True,
         ),
         Option(
             "batch_size", "model", "rows per step, or 'full' (default: full for gd and lbfgs, 32 for sgd and adam)",
-            "N", parse=int, valid=_is_positive_int, what="a positive whole number or 'full'", nullable=True,
+            "N", parse=_whole, valid=_is_positive_int, what="a positive whole number or 'full'", nullable=True,
             none_as="full", default=lambda given: DEFAULT_BATCH[given["optimizer"]], refused_by=("lbfgs steps",),
             **_RUN,
         ),
@@ -319,20 +346,20 @@ OPTIONS: dict[str, Option] = {
             "dropout", "model", "inverted dropout during training: the probability of dropping each hidden unit in "
             "each step, from 0 (the default: no dropout) up to but not including 1; the test split and the saved "
             "network predict without it (not with lbfgs)", "RATE",
-            parse=float, valid=lambda value: is_real(value) and 0 <= value < 1,
+            parse=_number, valid=lambda value: is_real(value) and 0 <= value < 1,
             what="a fraction from 0 up to but not including 1, like 0.2",
             default=0.0, legacy=lambda stored: 0.0, refused_by=("lbfgs dropout",), **_RUN,
         ),
         Option(
             "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
             "trains a population, one network per seed (and per --lr)", "N",
-            parse=int, valid=lambda value: is_int(value) and 0 <= value <= MAX_SEED,
+            parse=_whole, valid=lambda value: is_int(value) and 0 <= value <= MAX_SEED,
             what="a whole number from 0 to 2**32 - 1", default=42, listable=True,
             refused_by=("lbfgs lists", "resume lists"), **_RUN,
         ),
         Option(
             "test_size", "data", "share of rows held out for testing (default 0.25)", "FRACTION",
-            parse=float, valid=lambda value: is_real(value) and 0 < value < 1,
+            parse=_number, valid=lambda value: is_real(value) and 0 < value < 1,
             what="a fraction between 0 and 1, like 0.25", default=0.25, **_RUN,
         ),
         Option(
@@ -350,12 +377,12 @@ OPTIONS: dict[str, Option] = {
             "checkpoint_seconds", "files", "write a checkpoint when S seconds have passed since the last one "
             f"(default {DEFAULT_CHECKPOINT_SECONDS:g}; also at the end, on a stop signal and on divergence); chunks of "
             "epochs take at most about S/2, so without --out it sets how soon Ctrl-C, SIGTERM and SIGHUP take effect",
-            "S", parse=float, valid=lambda value: math.isfinite(value) and value >= 0,
+            "S", parse=_number, valid=lambda value: math.isfinite(value) and value >= 0,
             what="a number of seconds, 0 or more", default=DEFAULT_CHECKPOINT_SECONDS,
         ),
         Option(
             "checkpoint_every", "files", "also write a checkpoint every N epochs (default: by time only)", "N",
-            parse=int, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
+            parse=_whole, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
         ),
         Option(
             "resume", "files", "continue the run checkpointed in DIR up to --epochs, a population whole (files go to "
@@ -373,7 +400,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "devices", "hosts", "use the first N devices (default: all; the training rows are split across them)", "N",
-            parse=int, valid=_is_positive_int, what="a positive whole number", refused_by=("one device",),
+            parse=_whole, valid=_is_positive_int, what="a positive whole number", refused_by=("one device",),
         ),
         Option(
             "coordinator", help="several hosts: the address of process 0, where JAX's coordinator listens",
@@ -384,12 +411,13 @@ OPTIONS: dict[str, Option] = {
             action="store_true", **_HOSTS,
         ),
         Option(
-            "num_processes", help="several hosts: how many processes", metavar="N", parse=int, valid=_is_positive_int,
-            what="a positive whole number", **_HOSTS,
+            "num_processes", help="several hosts: how many processes", metavar="N", parse=_whole,
+            valid=_is_positive_int, what="a positive whole number", **_HOSTS,
         ),
         Option(
             "process_id", help="several hosts: this process's rank, 0 .. N-1 (0 writes the files)", metavar="I",
-            argument=int, **_HOSTS,
+            parse=_whole, valid=lambda value: is_int(value) and value >= 0, what="a whole number, 0 or more",
+            **_HOSTS,
         ),
     )
 }
