@@ -319,6 +319,37 @@ def test_softmax_cross_entropy_extreme_logits(scale):
     np.testing.assert_array_equal(wrong_grad, [[1.0, -1.0, 0.0]])  # p − y
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_binary_cross_entropy_keeps_a_confident_right_answers_small_loss_and_gradient(dtype):
+    """softplus(z) − y·z and σ(z) − y cancelled to 0 once σ(z) rounded to 1 (z = 20 in float32, 40 in float64);
+    the loss is log(1 + e^{−|z|}) ≈ e^{−|z|} there and its gradient −σ(−z) (y = 1) or σ(z) (y = 0)."""
+    z = np.array([[20.0], [40.0], [-20.0], [-40.0], [60.0]])
+    y = np.array([[1.0], [1.0], [0.0], [0.0], [1.0]])
+    exact_losses = np.log1p(np.exp(-np.abs(z)))
+    exact_grads = -np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))) * np.where(y == 1.0, 1.0, -1.0)
+    loss = jaxnn.sigmoid_binary_cross_entropy
+    with jax.enable_x64(dtype == np.float64):
+        weight = jnp.asarray([1.0, 0.0, 0.0, 0.0, 0.0], dtype)  # the z = 20 row alone, as a one-row loss
+        value = loss(jnp.asarray(z, dtype), jnp.asarray(y, dtype), weight)
+        grad = jax.grad(loss)(jnp.asarray(z, dtype), jnp.asarray(y, dtype)) * len(z)
+        plain = jax.grad(loss.forward)(jnp.asarray(z, dtype), jnp.asarray(y, dtype)) * len(z)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(value, exact_losses[0, 0], rtol=rtol)
+    np.testing.assert_allclose(grad, exact_grads.astype(dtype), rtol=rtol)
+    np.testing.assert_allclose(plain, exact_grads.astype(dtype), rtol=rtol)
+
+
+def test_sigmoid_binary_cross_entropy_plain_forward_differentiates_to_the_rule_at_zero():
+    """At z = 0 exactly (a dead layer before it, a zero bias) autodiff of the plain forward gave −y, reading
+    jnp.maximum's and jnp.abs's derivatives at their corners; the derivative is σ(0) − y = ½ − y, as the rule says."""
+    z = jnp.zeros((3, 1))
+    y = jnp.array([[0.0], [1.0], [0.25]])
+    loss = jaxnn.sigmoid_binary_cross_entropy
+    expected = (0.5 - np.asarray(y)) / 3
+    np.testing.assert_allclose(jax.grad(loss)(z, y), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss.forward)(z, y), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [1e4, 1e30])
 def test_sigmoid_binary_cross_entropy_extreme_logits(scale):
     z = jnp.array([[scale], [-scale]], jnp.float32)
