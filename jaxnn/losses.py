@@ -410,13 +410,21 @@ def _xlogx(y):
     return jnp.where(positive, y * jnp.log(jnp.where(positive, y, 1.0)), 0.0)
 
 
+def _y_log_mu(y, mu):
+    """y·log μ, 0 where y = 0 (with 0·log 0 = 0, as y log(y/μ) takes it): an exp output that underflowed to μ = 0
+    on a zero count is a perfect fit (loss 0), not 0·(−∞) = NaN."""
+    positive = y > 0
+    return jnp.where(positive, y * jnp.log(jnp.where(positive, mu, 1.0)), 0.0)
+
+
 def _poisson_on_mean(mu, y):
-    return jnp.sum(_xlogx(y) - y * jnp.log(mu) - y + mu, axis=-1)
+    return jnp.sum(_xlogx(y) - _y_log_mu(y, mu) - y + mu, axis=-1)
 
 
 def _poisson_on_mean_grads(mu, y):
-    """∂l/∂μ = 1 − y/μ;  ∂l/∂y = log y − log μ (−∞ at y = 0, where y log y has a vertical tangent)."""
-    return 1.0 - y / mu, jnp.log(y) - jnp.log(mu)
+    """∂l/∂μ = 1 − y/μ, with y/μ = 0 where y = 0 (so 1 at μ = y = 0, not NaN);  ∂l/∂y = log y − log μ (−∞ at
+    y = 0, where y log y has a vertical tangent)."""
+    return 1.0 - y / jnp.where(y > 0, mu, 1.0), jnp.log(y) - jnp.log(mu)
 
 
 half_poisson_deviance = make_loss(

@@ -350,6 +350,24 @@ def test_sigmoid_binary_cross_entropy_plain_forward_differentiates_to_the_rule_a
     np.testing.assert_allclose(jax.grad(loss.forward)(z, y), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_half_poisson_deviance_of_a_zero_count_at_an_underflowed_mean_is_zero_not_nan(dtype):
+    """l = y log(y/μ) − y + μ with 0·log 0 = 0 is μ at y = 0, so 0 at μ = 0 (exp underflows to it below z ≈ −104 in
+    float32), with ∂l/∂μ = 1; y·log μ made it 0·(−∞) = NaN, and the rule's y/μ 0/0."""
+    mu, y = np.array([[0.0], [0.5]]), np.zeros((2, 1))
+    loss = jaxnn.half_poisson_deviance
+    with jax.enable_x64(dtype == np.float64):
+        mu, y = jnp.asarray(mu, dtype), jnp.asarray(y, dtype)
+        value = loss(mu, y)
+        grad = jax.grad(loss)(mu, y)
+        plain = jax.grad(loss.forward)(mu, y)
+        through_exp = jax.grad(lambda z: loss(jaxnn.exp(z), y))(jnp.asarray([[-1e3], [np.log(0.5)]], dtype))
+    np.testing.assert_allclose(value, 0.25, rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0.5], [0.5]], rtol=1e-6)
+    np.testing.assert_allclose(plain, [[0.5], [0.5]], rtol=1e-6)
+    np.testing.assert_allclose(through_exp, [[0.0], [0.25]], rtol=1e-6)  # (μ − y)/n
+
+
 @pytest.mark.parametrize("scale", [1e4, 1e30])
 def test_sigmoid_binary_cross_entropy_extreme_logits(scale):
     z = jnp.array([[scale], [-scale]], jnp.float32)
