@@ -248,14 +248,19 @@ def _sigmoid_forward(x):
 
 
 def _sigmoid_backward(g, y, x):
-    """σ'(x) = σ(x)(1 − σ(x)), so ∂L/∂x = g·y·(1 − y): the rule needs only the output."""
-    return (g * y * (1.0 - y),)
+    """σ'(x) = σ(x)(1 − σ(x)) = σ(x)·σ(−x), so ∂L/∂x = g·y·σ(−x).
+
+    1 − σ(x) is taken as σ(−x), not as 1 − y: once y rounds towards 1 (x beyond about 9 in float32, 36 in float64)
+    1 − y keeps few or none of its digits, and g·y·(1 − y) is off by up to 100% (0 for x ≥ 17 in float32 where
+    σ'(x) = e^{−x} is still a normal number); σ(−x) is accurate to the last bit for every x.  So the rule reads the
+    input as well as the output."""
+    return (g * y * jax.nn.sigmoid(-x),)
 
 
 sigmoid = _activation(
     _sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth, outputs=_open_unit_interval
 )
-sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y)."
+sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y), with 1−y computed as σ(−x)."
 
 
 def _tanh_forward(x):

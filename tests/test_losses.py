@@ -330,6 +330,55 @@ def test_softmax_cross_entropy_extreme_logits(scale):
     np.testing.assert_array_equal(wrong_grad, [[1.0, -1.0, 0.0]])  # p − y
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_binary_cross_entropy_keeps_a_confident_right_answers_small_loss_and_gradient(dtype):
+    """softplus(z) − y·z and σ(z) − y cancelled to 0 once σ(z) rounded to 1 (z = 20 in float32, 40 in float64);
+    the loss is log(1 + e^{−|z|}) ≈ e^{−|z|} there and its gradient −σ(−z) (y = 1) or σ(z) (y = 0)."""
+    z = np.array([[20.0], [40.0], [-20.0], [-40.0], [60.0]])
+    y = np.array([[1.0], [1.0], [0.0], [0.0], [1.0]])
+    exact_losses = np.log1p(np.exp(-np.abs(z)))
+    exact_grads = -np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))) * np.where(y == 1.0, 1.0, -1.0)
+    loss = jaxnn.sigmoid_binary_cross_entropy
+    with jax.enable_x64(dtype == np.float64):
+        weight = jnp.asarray([1.0, 0.0, 0.0, 0.0, 0.0], dtype)  # the z = 20 row alone, as a one-row loss
+        value = loss(jnp.asarray(z, dtype), jnp.asarray(y, dtype), weight)
+        grad = jax.grad(loss)(jnp.asarray(z, dtype), jnp.asarray(y, dtype)) * len(z)
+        plain = jax.grad(loss.forward)(jnp.asarray(z, dtype), jnp.asarray(y, dtype)) * len(z)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(value, exact_losses[0, 0], rtol=rtol)
+    np.testing.assert_allclose(grad, exact_grads.astype(dtype), rtol=rtol)
+    np.testing.assert_allclose(plain, exact_grads.astype(dtype), rtol=rtol)
+
+
+def test_sigmoid_binary_cross_entropy_plain_forward_differentiates_to_the_rule_at_zero():
+    """At z = 0 exactly (a dead layer before it, a zero bias) autodiff of the plain forward gave −y, reading
+    jnp.maximum's and jnp.abs's derivatives at their corners; the derivative is σ(0) − y = ½ − y, as the rule says."""
+    z = jnp.zeros((3, 1))
+    y = jnp.array([[0.0], [1.0], [0.25]])
+    loss = jaxnn.sigmoid_binary_cross_entropy
+    expected = (0.5 - np.asarray(y)) / 3
+    np.testing.assert_allclose(jax.grad(loss)(z, y), expected, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss.forward)(z, y), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_half_poisson_deviance_of_a_zero_count_at_an_underflowed_mean_is_zero_not_nan(dtype):
+    """l = y log(y/μ) − y + μ with 0·log 0 = 0 is μ at y = 0, so 0 at μ = 0 (exp underflows to it below z ≈ −104 in
+    float32), with ∂l/∂μ = 1; y·log μ made it 0·(−∞) = NaN, and the rule's y/μ 0/0."""
+    mu, y = np.array([[0.0], [0.5]]), np.zeros((2, 1))
+    loss = jaxnn.half_poisson_deviance
+    with jax.enable_x64(dtype == np.float64):
+        mu, y = jnp.asarray(mu, dtype), jnp.asarray(y, dtype)
+        value = loss(mu, y)
+        grad = jax.grad(loss)(mu, y)
+        plain = jax.grad(loss.forward)(mu, y)
+        through_exp = jax.grad(lambda z: loss(jaxnn.exp(z), y))(jnp.asarray([[-1e3], [np.log(0.5)]], dtype))
+    np.testing.assert_allclose(value, 0.25, rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0.5], [0.5]], rtol=1e-6)
+    np.testing.assert_allclose(plain, [[0.5], [0.5]], rtol=1e-6)
+    np.testing.assert_allclose(through_exp, [[0.0], [0.25]], rtol=1e-6)  # (μ − y)/n
+
+
 @pytest.mark.parametrize("scale", [1e4, 1e30])
 def test_sigmoid_binary_cross_entropy_extreme_logits(scale):
     z = jnp.array([[scale], [-scale]], jnp.float32)
