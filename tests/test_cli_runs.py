@@ -452,6 +452,33 @@ def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
         assert path.read_bytes() == damaged
 
 
+def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_and_what_resume_takes(tmp_path, capsys):
+    """``--resume data.csv`` (any file that is not a zip archive, whatever its name) said the file 'is truncated or
+    corrupt' and advised restoring it from a copy; it is not a checkpoint at all.  Judged by content: a CSV file
+    named like a checkpoint is not one either, and a damaged archive is still called truncated or corrupt."""
+    data = regression_csv(tmp_path / "data.csv", n=20)
+    named_like_one = tmp_path / "checkpoint.npz"
+    named_like_one.write_text("a,b\n1,2\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("PK is where a zip archive starts, but this is text\n")  # starts with PK: damaged, not mistaken
+    for resume in (data, named_like_one):
+        before = resume.read_bytes()
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", resume, "--epochs", "3")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert (
+            f"{resume} is not a jaxnn-train checkpoint (it is not an .npz/zip archive); --resume takes a run's --out "
+            "directory or its checkpoint.npz" in err
+        )
+        assert "corrupt" not in err and "restore" not in err
+        assert resume.read_bytes() == before
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", notes)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{notes} is truncated or corrupt" in err and "restore the file" in err
+
+
 def test_resume_of_what_is_not_a_run_says_what_it_is_and_what_to_do(tmp_path, capsys):
     """``--resume`` of a run directory without its checkpoint, of a directory without a run, or of a path that is
     not there said only 'no checkpoint at DIR/checkpoint.npz' (a missing file as 'x.npz/checkpoint.npz')."""

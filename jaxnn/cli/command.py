@@ -393,6 +393,11 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return _execute_parsed(args, stop)
     except CliError as error:
         parser.error(str(error))
+    except checkpoint.NotACheckpoint as error:  # --resume of some other file (a CSV, a text): not damaged, mistaken
+        parser.error(
+            f"{error.path} is not a {PROG} checkpoint ({error.reason}); "
+            f"--resume takes a run's --out directory or its {CHECKPOINT_FILE}"
+        )
     except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
         parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:
