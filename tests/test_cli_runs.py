@@ -287,6 +287,25 @@ def test_resume_refuses_changed_options(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and message in err, err
 
 
+def test_too_few_epochs_on_resume_says_how_many_to_give(tmp_path, capsys):
+    """``--resume DIR --epochs 3`` after 4 epochs said only that 3 is fewer than 4; it says what to give: the
+    total is counted from the start, and 5 is the least that trains on (4, as many as done, trains no further)."""
+    assert train("--epochs", "4", "--quiet", "--out", tmp_path) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", tmp_path, "--epochs", "3")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert (
+        "--epochs 3 is fewer than the 4 epochs the checkpoint has already done; --epochs is the total, counting "
+        "those: give --epochs 5 or more to train on" in err
+    )
+    assert train("--resume", tmp_path, "--epochs", "4", "--quiet") == 0  # allowed: nothing more to train
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 4
+    assert train("--resume", tmp_path, "--epochs", "5", "--quiet") == 0
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 5
+
+
 def test_an_existing_checkpoint_is_not_overwritten_unasked(tmp_path, capsys):
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     with pytest.raises(SystemExit):
