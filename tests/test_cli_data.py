@@ -413,7 +413,10 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
     run = with_config(trained, tmp_path / "run", csv="/dev/stdin")  # as `--csv /dev/stdin < data.csv` stores it
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal: fd 0 is read
-    advice = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
+    advice = (  # it said "(jaxnn-train --resume DIR < data.csv)", DIR literally, whatever --resume was given
+        "pipe the same data in (the same jaxnn-train --resume command"
+        ", with < data.csv), or pass its file with --csv PATH"
+    )
     with _standard_input(os.devnull):
         err = _refused(capsys, "--resume", run, "--epochs", "3")
     read = "the run being resumed read its data from standard input (--csv /dev/stdin)"

@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.errors import CliError
+from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
 from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
@@ -72,7 +72,10 @@ MISSING_MARKERS = frozenset(
 _PANDAS_INDEX = re.compile(r"Unnamed: \d+")
 _STANDARD_INPUT = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")  # --csv names for the pipe or file on stdin
 _FROM_STANDARD_INPUT = "the run being resumed read its data from standard input (--csv {})"
-_PIPE_IT_AGAIN = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
+# The --resume argument is not known where the data is read (nor needed there): the advice names it as "the same".
+_PIPE_IT_AGAIN = (
+    f"pipe the same data in (the same {PROG} --resume command, with < data.csv), or pass its file with --csv PATH"
+)
 
 
 class Problem(NamedTuple):
