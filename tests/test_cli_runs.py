@@ -345,6 +345,20 @@ def test_overwrite_on_the_run_resumed_in_place_is_refused(tmp_path, capsys):
     assert train("--resume", out, "--out", other, "--overwrite", "--epochs", "3", "--quiet") == 0
 
 
+def test_out_inside_a_file_names_that_file(tmp_path, capsys):
+    """``--out data.csv/run`` said 'cannot create --out data.csv/run: Not a directory', leaving the user to find
+    which part is not one."""
+    data = regression_csv(tmp_path / "data.csv", n=20)
+    before = data.read_bytes()
+    for out in (data / "run", data / "run" / "deeper"):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--epochs", "2", "--quiet", "--out", out)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert f"--out {out} is inside {data}, which is a file, not a directory; choose another --out" in err
+    assert data.read_bytes() == before
+
+
 def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
     """A command refused after --out was created (for its data, or its loss) left that empty directory behind, and
     the parents it made for it; a directory that was there stays, as it was."""

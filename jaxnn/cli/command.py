@@ -213,6 +213,9 @@ def _make_directory(out: Path) -> list[Path]:
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
     if os.path.lexists(out) and not out.is_dir():
         raise CliError(f"--out {out} exists but is not a directory; choose another --out")
+    file_above = next((path for path in out.parents if os.path.lexists(path) and not path.is_dir()), None)
+    if file_above is not None:
+        raise CliError(f"--out {out} is inside {file_above}, which is a file, not a directory; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
