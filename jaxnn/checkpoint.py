@@ -59,7 +59,17 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 
-__all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load", "read_config", "save", "write_atomically"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "NotACheckpoint",
+    "load",
+    "read_config",
+    "save",
+    "write_atomically",
+]
 
 FORMAT = "jaxnn-checkpoint"
 VERSION = 1
@@ -72,10 +82,25 @@ _EXTENDED_DTYPES = {
     if hasattr(ml_dtypes, name)
 }
 _NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"  # every zip archive (so every .npz) starts with it: a local file header or an empty archive's end
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, truncated, corrupt, or made for another model."""
+
+
+class NotACheckpoint(CheckpointError):
+    """A file that is not a jaxnn checkpoint at all, as opposed to a damaged one: judged by its content (not an
+    .npz/zip archive, a single .npy array, or an archive without jaxnn's ``meta`` entry), never by its name.
+
+    ``path`` is the file and ``reason`` says what it is instead; the message is ``"{path} is not a jaxnn
+    checkpoint ({reason})"``.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is not a jaxnn checkpoint ({reason})")
+        self.path = path
+        self.reason = reason
 
 
 class Checkpoint(NamedTuple):
@@ -306,7 +331,9 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
     with open(path, "rb") as file:
         start = file.read(len(_NPY_MAGIC))
     if start == _NPY_MAGIC:
-        raise CheckpointError(f"{path} is not a jaxnn checkpoint (a single .npy array, not an .npz archive)")
+        raise NotACheckpoint(path, "a single .npy array, not an .npz archive")
+    if not _ZIP_MAGIC.startswith(start[: len(_ZIP_MAGIC)]):  # (a file cut to 0 or 1 bytes is truncated, below)
+        raise NotACheckpoint(path, "it is not an .npz/zip archive")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read (it is not an .npz/zip archive)")
     size = path.stat().st_size
@@ -325,7 +352,7 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
                 raise CheckpointError(f"{path} is corrupt: unexpected or repeated entry {info.filename!r}")
             entries[name] = _read_npy(path, name, archive.read(info))
     if "meta" not in entries:
-        raise CheckpointError(f"{path} is not a jaxnn checkpoint (no 'meta' entry)")
+        raise NotACheckpoint(path, "no 'meta' entry")
     return entries
 
 
@@ -367,7 +394,7 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # RecursionError: nesting too deep
         raise CheckpointError(f"{path} has an unreadable 'meta' entry ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a jaxnn checkpoint (its 'meta' entry does not say format {FORMAT!r})")
+        raise NotACheckpoint(path, f"its 'meta' entry does not say format {FORMAT!r}")
     if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):  # True == 1 in Python
         raise CheckpointError(
             f"{path} is checkpoint format version {meta.get('version')!r}; this jaxnn reads version {VERSION}"

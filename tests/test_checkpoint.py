@@ -19,7 +19,7 @@ from helpers import arrays_only_digest, assert_trees_equal
 
 import jaxnn
 from jaxnn import checkpoint
-from jaxnn.checkpoint import CheckpointError
+from jaxnn.checkpoint import CheckpointError, NotACheckpoint
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -188,7 +188,7 @@ def test_truncated_file_names_the_file(tmp_path):
     path = tmp_path / "checkpoint.npz"
     _save(path)
     data = path.read_bytes()
-    for cut in (0, 10, len(data) // 2, len(data) - 1):
+    for cut in (0, 1, 10, len(data) // 2, len(data) - 1):
         path.write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match=re.escape(f"{path} is truncated or corrupt")):
             _load(path)
@@ -354,16 +354,16 @@ def test_files_that_are_not_checkpoints(tmp_path):
         _load(tmp_path / "missing.npz")
     text = tmp_path / "notes.npz"
     text.write_text("hello")
-    with pytest.raises(CheckpointError, match=r"notes\.npz is truncated or corrupt"):
+    with pytest.raises(NotACheckpoint, match=r"notes\.npz is not a jaxnn checkpoint \(it is not an \.npz/zip"):
         _load(text)
     single = tmp_path / "single.npz"
     with open(single, "wb") as file:
         np.save(file, np.zeros(3))
-    with pytest.raises(CheckpointError, match=r"a single \.npy array"):
+    with pytest.raises(NotACheckpoint, match=r"a single \.npy array"):
         _load(single)
     plain = tmp_path / "plain.npz"
     np.savez(plain, weights=np.zeros(3))
-    with pytest.raises(CheckpointError, match="no 'meta' entry"):
+    with pytest.raises(NotACheckpoint, match="no 'meta' entry"):
         _load(plain)
 
 
@@ -426,7 +426,7 @@ def test_damaged_zip_structure_is_always_a_checkpoint_error(tmp_path):
 def test_random_bytes_are_refused_without_advice_to_unpickle(tmp_path):
     path = tmp_path / "checkpoint.npz"
     path.write_bytes(b"\x80\x04" + bytes(range(256)) * 4)  # starts like a pickle
-    with pytest.raises(CheckpointError, match="is truncated or corrupt") as error:
+    with pytest.raises(NotACheckpoint, match="is not a jaxnn checkpoint") as error:
         _load(path)
     assert "allow_pickle=True" not in str(error.value) and "trust" not in str(error.value)
 

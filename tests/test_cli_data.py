@@ -413,7 +413,10 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
     run = with_config(trained, tmp_path / "run", csv="/dev/stdin")  # as `--csv /dev/stdin < data.csv` stores it
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal: fd 0 is read
-    advice = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
+    advice = (  # it said "(jaxnn-train --resume DIR < data.csv)", DIR literally, whatever --resume was given
+        "pipe the same data in (the same jaxnn-train --resume command"
+        ", with < data.csv), or pass its file with --csv PATH"
+    )
     with _standard_input(os.devnull):
         err = _refused(capsys, "--resume", run, "--epochs", "3")
     read = "the run being resumed read its data from standard input (--csv /dev/stdin)"
@@ -431,3 +434,29 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
     monkeypatch.setattr(sys, "stdin", io.StringIO())
     with _standard_input(csv_file):
         assert train("--resume", run, "--epochs", "3", "--quiet") == 0
+
+
+def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path, capsys):
+    """An input column of text (a category, beside the --target column) was refused like a stray cell: 'holds
+    'blue', which is not a finite number; ... (fill in or drop such cells)', advice for one bad cell, not a column
+    of them.  It names the column and line and says to one-hot encode or drop the column; a stray text cell in a
+    column of numbers, and a column mostly of missing-value markers, keep the advice to fill in or drop cells."""
+    rows = [[i, ["red", "blue", "green"][i % 3], "xy"[i % 2]] for i in range(12)]
+    colours = write_csv(tmp_path / "colours.csv", ["a", "color", "label"], rows)
+    err = _refused(capsys, "--csv", colours, "--target", "label", "--epochs", "2", "--quiet")
+    assert (
+        "colours.csv line 2, column 'color' holds 'red': input column 'color' holds text (12 of its 12 filled cells), "
+        "but input columns must be numbers; one-hot encode it (a 0/1 column per value, e.g. pandas.get_dummies) or "
+        "drop that column" in err
+    )
+    stray = write_csv(
+        tmp_path / "stray.csv", ["a", "b", "label"], [[i, "x" if i == 3 else i, "xy"[i % 2]] for i in range(8)]
+    )
+    err = _refused(capsys, "--csv", stray, "--target", "label", "--epochs", "2", "--quiet")
+    assert "stray.csv line 5, column 'b' holds 'x', which is not a finite number; input columns must be numbers" in err
+    assert "(fill in or drop such cells)" in err and "one-hot" not in err
+    markers = write_csv(
+        tmp_path / "markers.csv", ["a", "b", "label"], [[i, "?" if i % 4 else i, "xy"[i % 2]] for i in range(8)]
+    )
+    err = _refused(capsys, "--csv", markers, "--target", "label", "--epochs", "2", "--quiet")
+    assert "markers.csv line 3, column 'b' holds '?', which is not a finite number" in err and "one-hot" not in err

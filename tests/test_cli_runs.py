@@ -287,6 +287,25 @@ def test_resume_refuses_changed_options(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and message in err, err
 
 
+def test_too_few_epochs_on_resume_says_how_many_to_give(tmp_path, capsys):
+    """``--resume DIR --epochs 3`` after 4 epochs said only that 3 is fewer than 4; it says what to give: the
+    total is counted from the start, and 5 is the least that trains on (4, as many as done, trains no further)."""
+    assert train("--epochs", "4", "--quiet", "--out", tmp_path) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", tmp_path, "--epochs", "3")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert (
+        "--epochs 3 is fewer than the 4 epochs the checkpoint has already done; --epochs is the total, counting "
+        "those: give --epochs 5 or more to train on" in err
+    )
+    assert train("--resume", tmp_path, "--epochs", "4", "--quiet") == 0  # allowed: nothing more to train
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 4
+    assert train("--resume", tmp_path, "--epochs", "5", "--quiet") == 0
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["epoch"] == 5
+
+
 def test_an_existing_checkpoint_is_not_overwritten_unasked(tmp_path, capsys):
     assert train("--epochs", "2", "--quiet", "--out", tmp_path) == 0
     with pytest.raises(SystemExit):
@@ -324,6 +343,20 @@ def test_overwrite_on_the_run_resumed_in_place_is_refused(tmp_path, capsys):
     other = tmp_path / "other"  # --overwrite of another --out stays what it was: that directory's old run goes
     assert train("--epochs", "2", "--quiet", "--out", other) == 0
     assert train("--resume", out, "--out", other, "--overwrite", "--epochs", "3", "--quiet") == 0
+
+
+def test_out_inside_a_file_names_that_file(tmp_path, capsys):
+    """``--out data.csv/run`` said 'cannot create --out data.csv/run: Not a directory', leaving the user to find
+    which part is not one."""
+    data = regression_csv(tmp_path / "data.csv", n=20)
+    before = data.read_bytes()
+    for out in (data / "run", data / "run" / "deeper"):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--epochs", "2", "--quiet", "--out", out)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert f"--out {out} is inside {data}, which is a file, not a directory; choose another --out" in err
+    assert data.read_bytes() == before
 
 
 def test_a_refused_command_leaves_no_out_directory_it_created(tmp_path, capsys):
@@ -450,6 +483,33 @@ def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
         assert f"{path} is truncated or corrupt" in err
         assert "; that run cannot continue from it: restore the file from a copy, or start a new run" in err
         assert path.read_bytes() == damaged
+
+
+def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_and_what_resume_takes(tmp_path, capsys):
+    """``--resume data.csv`` (any file that is not a zip archive, whatever its name) said the file 'is truncated or
+    corrupt' and advised restoring it from a copy; it is not a checkpoint at all.  Judged by content: a CSV file
+    named like a checkpoint is not one either, and a damaged archive is still called truncated or corrupt."""
+    data = regression_csv(tmp_path / "data.csv", n=20)
+    named_like_one = tmp_path / "checkpoint.npz"
+    named_like_one.write_text("a,b\n1,2\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("PK is where a zip archive starts, but this is text\n")  # starts with PK: damaged, not mistaken
+    for resume in (data, named_like_one):
+        before = resume.read_bytes()
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", resume, "--epochs", "3")
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert (
+            f"{resume} is not a jaxnn-train checkpoint (it is not an .npz/zip archive); --resume takes a run's --out "
+            "directory or its checkpoint.npz" in err
+        )
+        assert "corrupt" not in err and "restore" not in err
+        assert resume.read_bytes() == before
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", notes)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{notes} is truncated or corrupt" in err and "restore the file" in err
 
 
 def test_resume_of_what_is_not_a_run_says_what_it_is_and_what_to_do(tmp_path, capsys):

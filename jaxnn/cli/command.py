@@ -213,6 +213,9 @@ def _make_directory(out: Path) -> list[Path]:
     missing = [path for path in (out, *out.parents) if not os.path.lexists(path)]
     if os.path.lexists(out) and not out.is_dir():
         raise CliError(f"--out {out} exists but is not a directory; choose another --out")
+    file_above = next((path for path in out.parents if os.path.lexists(path) and not path.is_dir()), None)
+    if file_above is not None:
+        raise CliError(f"--out {out} is inside {file_above}, which is a file, not a directory; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -393,6 +396,11 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return _execute_parsed(args, stop)
     except CliError as error:
         parser.error(str(error))
+    except checkpoint.NotACheckpoint as error:  # --resume of some other file (a CSV, a text): not damaged, mistaken
+        parser.error(
+            f"{error.path} is not a {PROG} checkpoint ({error.reason}); "
+            f"--resume takes a run's --out directory or its {CHECKPOINT_FILE}"
+        )
     except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
         parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:

@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.errors import CliError
+from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
 from jaxnn.data import load_iris, shuffle_split, standardise, stratified_split
@@ -72,7 +72,10 @@ MISSING_MARKERS = frozenset(
 _PANDAS_INDEX = re.compile(r"Unnamed: \d+")
 _STANDARD_INPUT = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")  # --csv names for the pipe or file on stdin
 _FROM_STANDARD_INPUT = "the run being resumed read its data from standard input (--csv {})"
-_PIPE_IT_AGAIN = "pipe the same data in (jaxnn-train --resume DIR < data.csv), or pass its file with --csv PATH"
+# The --resume argument is not known where the data is read (nor needed there): the advice names it as "the same".
+_PIPE_IT_AGAIN = (
+    f"pipe the same data in (the same {PROG} --resume command, with < data.csv), or pass its file with --csv PATH"
+)
 
 
 class Problem(NamedTuple):
@@ -189,7 +192,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
-        inputs.append([_number(cell, name, number, header[i]) for i, cell in enumerate(cells) if i != target_index])
+        values = [_number(cell) for i, cell in enumerate(cells) if i != target_index]
+        if not all(map(math.isfinite, values)):
+            raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
+        inputs.append(values)
         label = cells[target_index]
         if not label or not math.isfinite(_as_float(label)):
             raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
@@ -295,17 +301,37 @@ def _as_float(cell: str) -> float:
         return 0.0
 
 
-def _number(cell: str, name: str, line: int, column: str) -> float:
+def _number(cell: str) -> float:
+    """The input cell's number; NaN for text or an empty cell (:func:`_bad_input` says which)."""
     try:
-        value = float(cell)
+        return float(cell)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        what = "is empty" if not cell else f"holds {cell!r}, which is not a finite number"
-        raise CliError(
-            f"{name} line {line}, column {column!r} {what}; input columns must be numbers (fill in or drop such cells)"
+        return math.nan
+
+
+def _bad_input(
+    rows: list[tuple[int, list[str]]], line: int, cells: list[str], header: list[str], target_index: int, name: str
+) -> str:
+    """The message for data line ``line`` (its stripped ``cells``), whose first input cell that is not a finite
+    number is the one named: empty or a stray value (fill in or drop such cells), or the first of a column that
+    mostly holds text (more than half of its non-empty cells in ``rows``, the data rows), which must be one-hot
+    encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``) and ``nan``/``inf``
+    are not counted as text."""
+    index = next(i for i, cell in enumerate(cells) if i != target_index and not math.isfinite(_number(cell)))
+    cell, column = cells[index], header[index]
+    where = f"{name} line {line}, column {column!r}"
+    if not cell:
+        return f"{where} is empty; input columns must be numbers (fill in or drop such cells)"
+    column_cells = [row[index].strip() for _, row in rows if len(row) > index and row[index].strip()]
+    text = sum(_as_numbers([other]) is None and other not in MISSING_MARKERS for other in column_cells)
+    if 2 * text > len(column_cells):
+        return (
+            f"{where} holds {cell!r}: input column {column!r} holds text ({text} of its {len(column_cells)} filled "
+            "cells), but input columns must be numbers; one-hot encode it (a 0/1 column per value, e.g. "
+            "pandas.get_dummies) or drop that column"
         )
-    return value
+    what = f"holds {cell!r}, which is not a finite number"
+    return f"{where} {what}; input columns must be numbers (fill in or drop such cells)"
 
 
 def _as_numbers(cells: list[str]) -> np.ndarray | None:

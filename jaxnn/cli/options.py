@@ -285,11 +285,15 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
 
 def checked_total_epochs(given: int | None, options: dict[str, Any], stored: dict[str, Any] | None, done: int) -> int:
     """The run's ``--epochs``, the total counting a resumed run's: as ``given``, else the checkpoint's (``stored``)
-    total, else the optimiser's default; fewer than the ``done`` epochs a checkpoint has is a :class:`CliError`."""
+    total, else the optimiser's default; fewer than the ``done`` epochs a checkpoint has is a :class:`CliError` that
+    says the bound to train on (``done + 1``: ``done`` itself is allowed, and trains no further)."""
     epochs = given or (stored["epochs"] if stored else default("epochs", options))
     if done > epochs:
         what = unit(options["optimizer"])
-        raise CliError(f"--epochs {epochs} is fewer than the {done} {what}s the checkpoint has already done")
+        raise CliError(
+            f"--epochs {epochs} is fewer than the {done} {what}s the checkpoint has already done; --epochs is the "
+            f"total, counting those: give --epochs {done + 1} or more to train on"
+        )
     return epochs
 
 
