@@ -772,23 +772,19 @@ def test_verbose_prints_mlps_line_where_adaptive_lowers_the_rate(early_stopping,
     assert sum("Setting learning rate" in line for line in ours) == 8
 
 
+# sgd's adaptive rate on a small problem where it is lowered at least twice (tol=1e-3 lets the losses decide)
+DROPPING_RATE = dict(
+    solver="sgd", learning_rate="adaptive", learning_rate_init=0.5, tol=1e-3, n_iter_no_change=3, batch_size=10,
+    max_iter=300, random_state=0, verbose=True,
+)  # fmt: skip
+
+
 def test_verbose_rate_lines_are_the_drops_the_loop_made(capsys):
     """With a tol the losses decide, the printed drops are the loop's: k lines, and the fit ends at rate η₀ / 5**k."""
     from jaxnn.optimizers import learning_rate_of
 
     x = np.random.default_rng(0).normal(size=(60, 3))
-    net = NeuralNetClassifier(
-        (4,),
-        solver="sgd",
-        learning_rate="adaptive",
-        learning_rate_init=0.5,
-        tol=1e-3,
-        n_iter_no_change=3,
-        batch_size=10,
-        max_iter=300,
-        random_state=0,
-        verbose=True,
-    ).fit(x, x[:, 0] + x[:, 1] ** 2 > 0.5)
+    net = NeuralNetClassifier((4,), **DROPPING_RATE).fit(x, x[:, 0] + x[:, 1] ** 2 > 0.5)
     drops = [line for line in capsys.readouterr().out.splitlines() if "Setting learning rate" in line]
     assert len(drops) >= 2
     assert float(learning_rate_of(net._optimizer_state)) == pytest.approx(0.5 / 5 ** len(drops), rel=1e-5)
@@ -799,19 +795,7 @@ def test_rate_drops_replays_mlps_adaptive_rule(early_stopping):
     """rate_drops on an MLP's own curve (loss_curve_, or validation_scores_) finds the epochs and rates of the
     "Setting learning rate to" lines that MLP printed while it trained."""
     x = np.random.default_rng(0).normal(size=(60, 3))
-    mlp = MLPClassifier(
-        (4,),
-        solver="sgd",
-        learning_rate="adaptive",
-        learning_rate_init=0.5,
-        tol=1e-3,
-        n_iter_no_change=3,
-        batch_size=10,
-        max_iter=300,
-        random_state=0,
-        verbose=True,
-        early_stopping=early_stopping,
-    )
+    mlp = MLPClassifier((4,), **DROPPING_RATE, early_stopping=early_stopping)
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         mlp.fit(x, x[:, 0] + x[:, 1] ** 2 > 0.5)
