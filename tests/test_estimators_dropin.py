@@ -467,7 +467,7 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         ),
         (
             lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
-            r"^could not convert string to float.* jaxnn: X must hold numbers",
+            r"^dtype='numeric' is not compatible with arrays of bytes/strings.* jaxnn: X must hold numbers",  # MLP's
         ),
         (  # scikit-learn's message is the same for X and y: the advice says which holds the text
             lambda x, y: NeuralNetRegressor().fit(x, np.where(y > 0, "a", "b").astype(object)),
@@ -674,6 +674,31 @@ def test_huge_lbfgs_limits_mean_no_limit(blobs, limits, estimator):
     assert huge.n_iter_ == plain.n_iter_
     for a, b in zip(huge.coefs_, plain.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("fitted", "given"),
+    [
+        (np.float64, np.float32),  # MLP's float64 weights promote float32 input: float64 out, no precision lost
+        (np.float32, np.int8),
+        (np.float32, np.uint8),
+        (np.float32, np.bool_),
+        (np.float32, np.float16),
+        (np.float32, np.int64),
+        (np.float32, np.float64),
+        (np.float64, np.int8),
+    ],
+)
+def test_predict_has_the_dtype_of_mlps_forward_pass(blobs, fitted, given):
+    """MLP's forward pass multiplies the checked input by its weights, so its outputs have NumPy's promotion of
+    the two dtypes; jaxnn's are the same, and equal to the outputs of the input in that dtype."""
+    x, y = blobs
+    data = (x * 3).astype(given)
+    for make, reads in [(NeuralNetClassifier, "predict_proba"), (NeuralNetRegressor, "predict")]:
+        ours = make((4,), max_iter=3, random_state=0).fit(x.astype(fitted), y)
+        got, mlps = getattr(ours, reads)(data), getattr(ours.to_sklearn(), reads)(data)  # MLP with our weights
+        assert got.dtype == mlps.dtype == np.promote_types(given, fitted)
+        np.testing.assert_allclose(got, mlps, rtol=1e-4 if got.dtype == np.float32 else 1e-10, atol=1e-7)
 
 
 def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):

@@ -82,6 +82,7 @@ def densified(X):
 # Checking X and y (validate_data records n_features_in_ and feature_names_in_ on the estimator).
 
 
+_TEXT_ERRORS = ("could not convert string to float", "not compatible with arrays of bytes/strings")
 _TEXT_TARGETS_ADVICE = (
     "a regressor's y must hold numbers; for class labels such as these use NeuralNetClassifier, or encode them as "
     "numbers first"
@@ -90,12 +91,13 @@ _TEXT_TARGETS_ADVICE = (
 
 def numeric_data(estimator, *data, **options):
     """scikit-learn's ``validate_data(estimator, *data, **options)``; its error for text where numbers belong
-    (NumPy's "could not convert string to float", the same words for X and y) gains what to do about it, for
-    the argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
+    (NumPy's "could not convert string to float", the same words for X and y, or scikit-learn's "not compatible
+    with arrays of bytes/strings" for NumPy text with ``dtype='numeric'``) gains what to do about it, for the
+    argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
     try:
         return validate_data(estimator, *data, **options)
     except ValueError as error:
-        if "could not convert string to float" not in str(error):
+        if not any(words in str(error) for words in _TEXT_ERRORS):
             raise
         if options.get("y_numeric") and _is_numeric(data[0], options):
             raise _with_advice(error, _TEXT_TARGETS_ADVICE) from error
