@@ -481,6 +481,15 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
             lambda x, y: NeuralNetRegressor().fit(np.where(x > 0, "a", "b"), np.where(y > 0, "a", "b").astype(object)),
             r"^could not convert string to float.* jaxnn: X must hold numbers",
         ),
+        (  # numbers as text: fit converts them (MLP's fit too), predict refuses them as MLP's predict does
+            lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(x.astype(str).tolist()),
+            r"^dtype='numeric' is not compatible with arrays of bytes/strings.* jaxnn: X must hold numbers",
+        ),
+        (  # MLPRegressor fails in its solver (LinAlgError, a ValueError); jaxnn says what to do
+            lambda x, y: NeuralNetRegressor().fit(x, scipy.sparse.csr_matrix(x)),
+            r"^y is a scipy\.sparse matrix of shape \(12, 2\); a regressor's targets must be dense: "
+            r"pass y\.toarray\(\)",
+        ),
         (
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
             r"^Expected array-like \(array or non-string sequence\), got 'ab'\. jaxnn: classes= must list every label",
@@ -499,6 +508,8 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         "text-y-object-array",
         "text-y-pandas-series",
         "text-X-and-y",
+        "text-numbers-X-at-predict",
+        "sparse-y-of-columns",
         "partial-fit-classes-text",
         "partial-fit-classes-number",
     ],
@@ -509,6 +520,19 @@ def test_scikit_learns_messages_gain_what_to_do(fit, message):
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.raises(ValueError, match=message):
             fit(x, x[:, 0])
+
+
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+def test_a_regressor_refuses_dates_as_y_with_mlps_type_rather_than_fitting_their_ticks(unit):
+    """MLPRegressor's loss cannot subtract dates from its predictions (a TypeError); jaxnn used to fit the raw
+    seconds since 1970 as numbers."""
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    dates = np.arange(12).astype(unit)
+    with pytest.raises(TypeError):
+        MLPRegressor(max_iter=2).fit(x, dates)
+    expected = rf"^y has dtype {unit.split('[')[0]}.* jaxnn: a regressor's y must hold numbers"
+    with pytest.raises(TypeError, match=expected):
+        NeuralNetRegressor(max_iter=2).fit(x, dates)
 
 
 def test_divergence_message_is_scikit_learns_then_jaxnns():
