@@ -467,7 +467,7 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         ),
         (
             lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(np.where(x > 0, "a", "b")),
-            r"^could not convert string to float.* jaxnn: X must hold numbers",
+            r"^dtype='numeric' is not compatible with arrays of bytes/strings.* jaxnn: X must hold numbers",  # MLP's
         ),
         (  # scikit-learn's message is the same for X and y: the advice says which holds the text
             lambda x, y: NeuralNetRegressor().fit(x, np.where(y > 0, "a", "b").astype(object)),
@@ -480,6 +480,15 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         (  # both hold text: X, checked first, is named
             lambda x, y: NeuralNetRegressor().fit(np.where(x > 0, "a", "b"), np.where(y > 0, "a", "b").astype(object)),
             r"^could not convert string to float.* jaxnn: X must hold numbers",
+        ),
+        (  # numbers as text: fit converts them (MLP's fit too), predict refuses them as MLP's predict does
+            lambda x, y: NeuralNetRegressor(max_iter=2).fit(x, y).predict(x.astype(str).tolist()),
+            r"^dtype='numeric' is not compatible with arrays of bytes/strings.* jaxnn: X must hold numbers",
+        ),
+        (  # MLPRegressor fails in its solver (LinAlgError, a ValueError); jaxnn says what to do
+            lambda x, y: NeuralNetRegressor().fit(x, scipy.sparse.csr_matrix(x)),
+            r"^y is a scipy\.sparse matrix of shape \(12, 2\); a regressor's targets must be dense: "
+            r"pass y\.toarray\(\)",
         ),
         (
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
@@ -499,6 +508,8 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         "text-y-object-array",
         "text-y-pandas-series",
         "text-X-and-y",
+        "text-numbers-X-at-predict",
+        "sparse-y-of-columns",
         "partial-fit-classes-text",
         "partial-fit-classes-number",
     ],
@@ -509,6 +520,19 @@ def test_scikit_learns_messages_gain_what_to_do(fit, message):
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.raises(ValueError, match=message):
             fit(x, x[:, 0])
+
+
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+def test_a_regressor_refuses_dates_as_y_with_mlps_type_rather_than_fitting_their_ticks(unit):
+    """MLPRegressor's loss cannot subtract dates from its predictions (a TypeError); jaxnn used to fit the raw
+    seconds since 1970 as numbers."""
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    dates = np.arange(12).astype(unit)
+    with pytest.raises(TypeError):
+        MLPRegressor(max_iter=2).fit(x, dates)
+    expected = rf"^y has dtype {unit.split('[')[0]}.* jaxnn: a regressor's y must hold numbers"
+    with pytest.raises(TypeError, match=expected):
+        NeuralNetRegressor(max_iter=2).fit(x, dates)
 
 
 def test_divergence_message_is_scikit_learns_then_jaxnns():
@@ -674,6 +698,31 @@ def test_huge_lbfgs_limits_mean_no_limit(blobs, limits, estimator):
     assert huge.n_iter_ == plain.n_iter_
     for a, b in zip(huge.coefs_, plain.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("fitted", "given"),
+    [
+        (np.float64, np.float32),  # MLP's float64 weights promote float32 input: float64 out, no precision lost
+        (np.float32, np.int8),
+        (np.float32, np.uint8),
+        (np.float32, np.bool_),
+        (np.float32, np.float16),
+        (np.float32, np.int64),
+        (np.float32, np.float64),
+        (np.float64, np.int8),
+    ],
+)
+def test_predict_has_the_dtype_of_mlps_forward_pass(blobs, fitted, given):
+    """MLP's forward pass multiplies the checked input by its weights, so its outputs have NumPy's promotion of
+    the two dtypes; jaxnn's are the same, and equal to the outputs of the input in that dtype."""
+    x, y = blobs
+    data = (x * 3).astype(given)
+    for make, reads in [(NeuralNetClassifier, "predict_proba"), (NeuralNetRegressor, "predict")]:
+        ours = make((4,), max_iter=3, random_state=0).fit(x.astype(fitted), y)
+        got, mlps = getattr(ours, reads)(data), getattr(ours.to_sklearn(), reads)(data)  # MLP with our weights
+        assert got.dtype == mlps.dtype == np.promote_types(given, fitted)
+        np.testing.assert_allclose(got, mlps, rtol=1e-4 if got.dtype == np.float32 else 1e-10, atol=1e-7)
 
 
 def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):

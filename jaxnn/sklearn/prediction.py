@@ -3,10 +3,11 @@
 A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``head``).  Each call
 
 1. checks ``X`` (:func:`checked_input`): a plain ``float32``/``float64`` NumPy matrix of the fitted width, all
-   finite, on an estimator fitted without feature names, is taken as it is — exactly what scikit-learn's
-   ``validate_data`` would accept unchanged, decided from its type, shape and one sum; anything else (lists,
-   DataFrames, sparse matrices, other dtypes, a non-finite sum) goes through ``validate_data`` and gets its
-   conversions, warnings and errors;
+   finite, at least as wide a float as the weights, on an estimator fitted without feature names, is taken as
+   it is — exactly what scikit-learn's ``validate_data`` would accept unchanged, decided from its type, shape
+   and one sum; anything else (lists, DataFrames, sparse matrices, other dtypes, a non-finite sum) goes through
+   ``validate_data`` and gets its conversions, warnings and errors, then the dtype MLP computes in (float32
+   input on a float64 network computes in float64, as MLP's product with float64 weights does);
 2. pads the rows to a bucket (:func:`prediction_rows`): 1, 8, 64 or 256 rows, above that one of eight sizes
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
    compilations few;
@@ -34,7 +35,15 @@ from jaxnn.layers import Sequential
 from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
 from jaxnn.sklearn.training import pad_rows, padded_size
 
-__all__ = ["Predictor", "checked_input", "compiled_outputs", "placed", "prediction_rows"]
+__all__ = [
+    "Predictor",
+    "checked_input",
+    "compiled_outputs",
+    "computation_dtype",
+    "placed",
+    "prediction_rows",
+    "weights_dtype",
+]
 
 SMALL_BUCKETS = (1, 8, 64, 256)
 
@@ -50,19 +59,37 @@ def prediction_rows(n: int) -> int:
 
 def checked_input(estimator, X):
     """``X`` as the network reads it: a dense ``float32``/``float64`` matrix with ``estimator.n_features_in_``
-    columns (the fast path for a NumPy matrix that needs nothing; ``validate_data`` for everything else)."""
+    columns, of the dtype MLP's forward pass computes in (:func:`computation_dtype`).  The fast path takes a
+    NumPy matrix that needs nothing; everything else goes through ``validate_data`` with MLP's ``predict``
+    options (``dtype='numeric'``: text is refused, as MLP refuses it) and its conversions, warnings and errors."""
+    weights = weights_dtype(estimator)
     if (
         type(X) is np.ndarray
         and X.ndim == 2
         and X.dtype in (np.float32, np.float64)
+        and np.promote_types(X.dtype, weights) == X.dtype
         and X.shape[0] > 0
         and X.shape[1] == estimator.n_features_in_
         and not hasattr(estimator, "feature_names_in_")
         and np.isfinite(X.sum())
     ):
         return X
-    X = numeric_data(estimator, X, accept_sparse=SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
-    return densified(X)
+    X = densified(numeric_data(estimator, X, accept_sparse=SPARSE_FORMATS, reset=False))
+    return X.astype(computation_dtype(X.dtype, weights), copy=False)
+
+
+def weights_dtype(estimator) -> np.dtype:
+    """The dtype of a fitted estimator's weights (its first layer's, an ensemble's included)."""
+    coefs = estimator.ensemble_coefs_ if hasattr(estimator, "ensemble_coefs_") else estimator.coefs_
+    return np.asarray(coefs[0]).dtype
+
+
+def computation_dtype(data: np.dtype, weights: np.dtype) -> np.dtype:
+    """The dtype MLP's forward pass has for input of dtype ``data`` on weights of dtype ``weights``: NumPy's
+    promotion of the two (float32 input on float64 weights computes in float64, int8 or bool input on float32
+    weights in float32), as float32 or float64 (float64 for anything wider: the network computes in no other)."""
+    promoted = np.promote_types(data, weights)
+    return promoted if promoted in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def _network_predictions(model: Sequential, head: Head, params, x):

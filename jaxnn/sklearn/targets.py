@@ -82,6 +82,7 @@ def densified(X):
 # Checking X and y (validate_data records n_features_in_ and feature_names_in_ on the estimator).
 
 
+_TEXT_ERRORS = ("could not convert string to float", "not compatible with arrays of bytes/strings")
 _TEXT_TARGETS_ADVICE = (
     "a regressor's y must hold numbers; for class labels such as these use NeuralNetClassifier, or encode them as "
     "numbers first"
@@ -90,12 +91,13 @@ _TEXT_TARGETS_ADVICE = (
 
 def numeric_data(estimator, *data, **options):
     """scikit-learn's ``validate_data(estimator, *data, **options)``; its error for text where numbers belong
-    (NumPy's "could not convert string to float", the same words for X and y) gains what to do about it, for
-    the argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
+    (NumPy's "could not convert string to float", the same words for X and y, or scikit-learn's "not compatible
+    with arrays of bytes/strings" for NumPy text with ``dtype='numeric'``) gains what to do about it, for the
+    argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
     try:
         return validate_data(estimator, *data, **options)
     except ValueError as error:
-        if "could not convert string to float" not in str(error):
+        if not any(words in str(error) for words in _TEXT_ERRORS):
             raise
         if options.get("y_numeric") and _is_numeric(data[0], options):
             raise _with_advice(error, _TEXT_TARGETS_ADVICE) from error
@@ -215,7 +217,8 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
 def regressor_data(estimator, X, y, *, reset: bool):
     """``X`` (dense) and numeric ``y`` (one or several target columns) of a regressor's fit; a column ``y`` of
     shape (n_samples, 1) is raveled with scikit-learn's DataConversionWarning, as MLPRegressor does (so
-    ``predict`` returns (n_samples,)); a sparse one is MLPRegressor's TypeError, with jaxnn's advice after it."""
+    ``predict`` returns (n_samples,)); a sparse one is MLPRegressor's TypeError, with jaxnn's advice after it.
+    A ``y`` that does not hold numbers is refused as :func:`_numeric_targets` says."""
     X, y = numeric_data(
         estimator,
         X,
@@ -230,9 +233,22 @@ def regressor_data(estimator, X, y, *, reset: bool):
 
 
 def _numeric_targets(y):
-    """A regressor's ``y`` of NumPy strings (dtype ``<U``/``S``) as float64, as scikit-learn's check converts a ``y``
-    of Python objects; text that is not a number is NumPy's ValueError ("could not convert string to float"), as
-    for an object ``y``, with what to do after it.  Other ``y`` is returned as it is."""
+    """A regressor's ``y`` as numbers: NumPy strings (dtype ``<U``/``S``) as float64, as scikit-learn's check
+    converts a ``y`` of Python objects; text that is not a number is NumPy's ValueError ("could not convert string
+    to float"), as for an object ``y``, with what to do after it.  Dates and durations (datetime64, timedelta64),
+    which MLPRegressor's loss cannot subtract (its TypeError), are a TypeError rather than a fit on their raw
+    ticks; a ``scipy.sparse`` ``y`` of several columns, on which MLPRegressor fails (a ValueError), is a
+    ValueError saying to pass it dense.  Other ``y`` is returned as it is."""
+    if scipy.sparse.issparse(y):
+        raise ValueError(
+            f"y is a scipy.sparse matrix of shape {y.shape}; a regressor's targets must be dense: pass y.toarray()"
+        )
+    if isinstance(y, np.ndarray) and y.dtype.kind in "mM":
+        raise TypeError(
+            f"y has dtype {y.dtype} (dates or durations), which MLPRegressor's loss cannot subtract from its float64 "
+            "predictions. jaxnn: a regressor's y must hold numbers; convert them first, e.g. "
+            "(y - y.min()) / np.timedelta64(1, 'D') for days"
+        )
     if not isinstance(y, np.ndarray) or y.dtype.kind not in "US":
         return y
     try:
