@@ -227,6 +227,33 @@ def test_other_estimators_and_options_run_sklearns_own_loop(iris):
     assert sizes == []
 
 
+class OneShotSplitter:
+    """A user's splitter that yields its two splits on the first ``split`` call only, and claims three."""
+
+    def __init__(self):
+        self.used = False
+
+    def split(self, X, y=None, groups=None):
+        if not self.used:
+            self.used = True
+            yield from ((np.arange(50, 150), np.arange(50)), (np.arange(100), np.arange(100, 150)))
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return 3
+
+
+def test_an_inconsistent_splitter_gets_sklearns_error_about_the_splits_it_yielded_once(iris):
+    _, scaled, y = iris
+    grid = {"alpha": [1e-4]}
+    with pytest.raises(ValueError, match="Expected 3 splits, got 2") as theirs:
+        SKLEARN_SEARCH[GridSearchCV](network(), grid, cv=OneShotSplitter()).fit(scaled, y)
+    splitter = OneShotSplitter()
+    search = GridSearchCV(network(), grid, cv=splitter)
+    with pytest.raises(ValueError) as ours:
+        search.fit(scaled, y)  # the splits are not drawn again: a second draw would give none
+    assert str(ours.value) == str(theirs.value) and search.cv is splitter
+
+
 def test_a_second_search_over_new_grid_values_compiles_nothing(iris):
     _, scaled, y = iris
     search = GridSearchCV(network(), {"learning_rate_init": [0.02, 0.2], "alpha": [1e-3, 0.3]}, cv=3)

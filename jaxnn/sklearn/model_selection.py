@@ -275,6 +275,23 @@ def _score_fitted(fitted: _Fitted, X, y, test, train, *, scorer, score_params, r
 # The searches.
 
 
+class _ReplayedSplits:
+    """A splitter that gives back splits already drawn from the user's ``cv`` and the count its
+    ``get_n_splits`` reported, so that scikit-learn's loop sees the very splits the population path saw:
+    a splitter that yields only once, or warns on each ``split``, is not drawn a second time."""
+
+    def __init__(self, splits: list, n_splits: int):
+        self.splits, self.n_splits = splits, n_splits
+
+    def split(self, X=None, y=None, groups=None):
+        """The splits drawn before, in their order (the arguments are ignored)."""
+        yield from self.splits
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        """The count the user's splitter reported."""
+        return self.n_splits
+
+
 class _PopulationSearchMixin:
     """``fit`` for a scikit-learn search: jaxnn candidates train as populations, the rest as scikit-learn does.
 
@@ -313,6 +330,16 @@ class _PopulationSearchMixin:
         ]
         return self._fit_population(X, y, params, candidates, layouts)
 
+    def _sklearn_fit_over(self, splitter: _ReplayedSplits, X, y, params):
+        """scikit-learn's own ``fit`` with ``cv`` set to ``splitter`` for its duration (``cv`` is restored
+        after): for an empty or inconsistent ``cv``, scikit-learn's own error about the splits drawn."""
+        cv = self.cv
+        self.cv = splitter
+        try:
+            return super().fit(X, y, **params)
+        finally:
+            self.cv = cv
+
     def _fit_population(self, X, y, params, candidates, layouts):
         """``BaseSearchCV.fit`` with the candidates × folds trained by :func:`_fit_candidates`."""
         scorers, refit_metric = get_scorers(self)
@@ -325,7 +352,7 @@ class _PopulationSearchMixin:
         n_splits = checked_cv.get_n_splits(X, y, **split_params)
         splits = list(checked_cv.split(X, y, **split_params))
         if not splits or len(splits) != n_splits:
-            return super().fit(X, y, **params)  # scikit-learn's own error for an empty or inconsistent cv
+            return self._sklearn_fit_over(_ReplayedSplits(splits, n_splits), X, y, params)
         self.n_splits_ = n_splits
         if self.verbose > 0:
             print(
