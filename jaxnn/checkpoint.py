@@ -28,6 +28,13 @@ and are read as before).  The names, shapes and dtypes are also
 checked against the model and optimiser the checkpoint is loaded into, so a checkpoint of another
 model is refused with the first difference named.
 
+Errors: every file :func:`load` or :func:`read_config` cannot use is a :class:`CheckpointError` (a
+``ValueError``) naming the file and what is wrong: missing, truncated or corrupt, another format version, or made
+for another model.  A file that is not a jaxnn checkpoint at all, judged by its content whatever its name (not a
+zip archive, a single ``.npy`` array, an archive without a ``meta`` entry or whose ``meta`` does not say format
+``jaxnn-checkpoint``), is its subclass :class:`NotACheckpoint`, so that a caller can tell a mistaken file from a
+damaged one.
+
 Writes are atomic: the archive goes to ``<name>.tmp`` in the same directory, is flushed and
 fsync'd, then renamed over the old file with ``os.replace`` and the directory is fsync'd.  A process
 killed at any moment leaves either the previous checkpoint or the new one, never a torn file.

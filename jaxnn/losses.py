@@ -307,8 +307,8 @@ def make_loss(
     ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
     read to build the output layer, encode the targets and read predictions back.  ``from_logits`` and
     ``nonnegative_targets`` are True or False (a TypeError otherwise).  ``per_sample`` must return one loss per
-    sample and ``per_sample_grads`` a pair shaped like ``(pred, target)``; either is checked, once per shape, while
-    JAX traces the loss (a ValueError or TypeError naming the loss).
+    sample and ``per_sample_grads`` a floating-point pair shaped like ``(pred, target)``; either is checked, once
+    per shape, while JAX traces the loss (a ValueError or TypeError naming the loss).
     """
     if not callable(per_sample) or not callable(per_sample_grads):  # they would fail only at the first call
         raise TypeError("make_loss needs two callables: per_sample(pred, target) and per_sample_grads(pred, target)")

@@ -3,9 +3,12 @@
 The contract, stated once:
 
 * ``forward(*primals, **hyper) -> output`` is written in plain ``jax.numpy``.
-* ``backward(cotangent, output, *primals, **hyper) -> tuple`` returns one
-  cotangent per primal: the vector-Jacobian product ``cotangentᵀ · ∂output/∂primal``.
-  It is derived by hand; it never calls ``jax.grad``, ``jax.vjp`` or ``jax.jacobian``.
+* ``backward(cotangent, output, *primals, **hyper) -> tuple`` returns a tuple with one
+  cotangent per primal: the vector-Jacobian product ``cotangentᵀ · ∂output/∂primal``, of
+  its primal's shape, floating-point where the primal is.  It is derived by hand; it never
+  calls ``jax.grad``, ``jax.vjp`` or ``jax.jacobian``.  A result that breaks this is refused
+  with one description (:func:`cotangent_problem`) by ``make_op``, :func:`jaxnn.check_vjp`
+  and :func:`jaxnn.losses.make_loss` (its ``per_sample_grads`` pair).
 * ``hyper`` are keyword-only Python numbers (a slope, a threshold). They are
   static: they select the function, they are not differentiated.
 

@@ -14,6 +14,7 @@ SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, 
 * :mod:`~jaxnn.cli.data` — bundled datasets and CSV files into a split, standardised :class:`Problem`;
 * :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
 * :mod:`~jaxnn.cli.locking` — one writer per output directory;
+* :mod:`~jaxnn.cli.run_files` — the files a run writes in ``--out``, and what ``--overwrite`` removes;
 * :mod:`~jaxnn.cli.runner` — every mode's training in chunks, with held-out loss, progress, checkpoints and Ctrl-C;
 * :mod:`~jaxnn.cli.training` — the model, its state and checkpoint, and gd/sgd/adam runs;
 * :mod:`~jaxnn.cli.lbfgs_training` — ``--optimizer lbfgs`` runs (full-batch L-BFGS);

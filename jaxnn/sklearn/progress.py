@@ -1,7 +1,8 @@
 """``verbose`` output of the estimators' fits, in scikit-learn MLP's words: one line per epoch (its loss, and the
 validation score with ``early_stopping``), printed once the compiled loop has finished, MLP's line after each
 epoch where sgd's ``learning_rate='adaptive'`` lowered the rate (the loop does not record them: they are found
-again on the host by :func:`rate_drops`), then MLP's line for a fit that the stopping rule ended."""
+again on the host by :func:`rate_drops`), then MLP's line for a fit that the stopping rule ended; and for a
+``partial_fit`` call that ended on a plateau, MLP's line for it (:func:`print_call_plateau`)."""
 
 from __future__ import annotations
 
