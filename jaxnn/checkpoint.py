@@ -347,6 +347,8 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
     entries = {}
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
+        if "meta.npy" not in {info.filename for info in infos}:  # another archive (a zipped CSV), not a damaged one
+            raise NotACheckpoint(path, "no 'meta' entry")
         declared = sum(info.file_size for info in infos)
         if declared > size:
             raise CheckpointError(
@@ -358,8 +360,6 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
             if name == info.filename or name in entries:
                 raise CheckpointError(f"{path} is corrupt: unexpected or repeated entry {info.filename!r}")
             entries[name] = _read_npy(path, name, archive.read(info))
-    if "meta" not in entries:
-        raise NotACheckpoint(path, "no 'meta' entry")
     return entries
 
 

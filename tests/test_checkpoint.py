@@ -365,6 +365,15 @@ def test_files_that_are_not_checkpoints(tmp_path):
     np.savez(plain, weights=np.zeros(3))
     with pytest.raises(NotACheckpoint, match="no 'meta' entry"):
         _load(plain)
+    # both were "corrupt" (the entry names, or the sizes a compressed archive declares, were checked first)
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, weights=np.zeros(10_000))
+    zipped_csv = tmp_path / "data.zip"
+    with zipfile.ZipFile(zipped_csv, "w") as archive:
+        archive.writestr("data.csv", "a,b\n1,2\n")
+    for other in (compressed, zipped_csv):
+        with pytest.raises(NotACheckpoint, match=rf"{other.name} is not a jaxnn checkpoint \(no 'meta' entry\)"):
+            _load(other)
 
 
 class _Payload:
