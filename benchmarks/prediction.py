@@ -1,6 +1,6 @@
 """Prediction latency: a fitted ``NeuralNetClassifier`` against a fitted ``MLPClassifier`` (regime h).
 
-    python benchmarks/prediction.py [--calls 300] [--rounds 5] [--quick]
+    python benchmarks/prediction.py [--calls 300] [--rounds 5] [--quick] [--synchronous-dispatch]
 
 For iris and digits: both estimators fitted with ``hidden_layer_sizes=(100,)`` (everything else at its
 default but ``max_iter``), then ``predict`` and ``predict_proba`` on 1 row and on 1,000 rows (drawn with
@@ -9,6 +9,10 @@ replacement from the data set, float64 as scikit-learn loads it).  Each call is 
 reported in microseconds.  jaxnn's first call of each shape (which compiles or loads its forward pass) is made
 before the timed rounds.  One process holds both libraries, so they share the machine's state; the last line
 printed is the JSON of the results.
+
+``--synchronous-dispatch`` sets JAX's ``jax_cpu_enable_async_dispatch`` to False before anything runs: the
+process-wide setting, made once by a serving process (jaxnn never changes it), under which XLA:CPU runs a small
+program on the calling thread instead of handing it to its executor thread and waiting for the answer.
 """
 
 from __future__ import annotations
@@ -73,7 +77,14 @@ def main(argv=None) -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="few calls and epochs (the test suite's run)")
+    parser.add_argument(
+        "--synchronous-dispatch", action="store_true", help="set jax_cpu_enable_async_dispatch=False first"
+    )
     args = parser.parse_args(argv)
+    if args.synchronous_dispatch:
+        import jax
+
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
     if args.quick:
         args.calls, args.rounds = 5, 1
     print(json.dumps(measure(args.calls, args.rounds, max_iter=5 if args.quick else 50)))

@@ -235,12 +235,23 @@ def _table_g(regime: dict) -> list[str]:
 
 
 def _table_h(regime: dict) -> list[str]:
-    lines = [f"**h. {regime['description']}**", "", "| case | jaxnn (µs) | scikit-learn (µs) | jaxnn / scikit-learn |"]
-    lines.append("|---|---|---|---|")
+    lines = [
+        f"**h. {regime['description']}**",
+        "",
+        "| case | jaxnn (µs) | scikit-learn (µs) | jaxnn / scikit-learn | synchronous dispatch: jaxnn (µs) | "
+        "scikit-learn (µs) | jaxnn / scikit-learn |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    synchronous = regime.get("synchronous_dispatch_cases", {})  # absent from results before 2026-12-06
     for case, row in regime["cases"].items():
+        sync = synchronous.get(case)
+        sync_cells = "— | — | —"
+        if sync:
+            sync_cells = f"{fmt(sync['jaxnn_us'], '.0f')} | {fmt(sync['sklearn_us'], '.0f')} | "
+            sync_cells += fmt(sync["jaxnn_over_sklearn"], ".2f")
         lines.append(
             f"| {case} | {fmt(row['jaxnn_us'], '.0f')} | {fmt(row['sklearn_us'], '.0f')} | "
-            f"{fmt(row['jaxnn_over_sklearn'], '.2f')} |"
+            f"{fmt(row['jaxnn_over_sklearn'], '.2f')} | {sync_cells} |"
         )
     return [*lines, ""]
 

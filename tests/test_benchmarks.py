@@ -172,6 +172,8 @@ def _check_regime_h(h: dict) -> None:
         (d, m, n) for d in ("iris", "digits") for m in ("predict", "predict_proba") for n in (1, 1000)
     }
     assert all(_positive(c["jaxnn_us"]) and _positive(c["sklearn_us"]) for c in h["cases"].values())
+    assert h["synchronous_dispatch_cases"].keys() == h["cases"].keys()
+    assert all(_positive(c["jaxnn_us"]) for c in h["synchronous_dispatch_cases"].values())
     assert len(h["targets"]) == 4 and all(t["met"] in (True, False) for t in h["targets"])
 
 
