@@ -460,3 +460,12 @@ def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path,
     )
     err = _refused(capsys, "--csv", markers, "--target", "label", "--epochs", "2", "--quiet")
     assert "markers.csv line 3, column 'b' holds '?', which is not a finite number" in err and "one-hot" not in err
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\uff11\uff12", "\u0661\u0662"])
+def test_an_input_cell_is_a_number_only_when_written_plainly(tmp_path, capsys, cell):
+    """Python's float read 1_000 as 1000 and full-width or Arabic-Indic digits as numbers; pandas reads them as text."""
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], [[1, 2, "x"], [cell, 4, "y"], [5, 6, "x"], [7, 8, "y"]])
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"d.csv line 3, column 'a' holds {cell!r}" in err
+    assert data.csv_targets(["1_0", "2", "1_0", "2"], [2, 3, 4, 5], None, path, "y")[2] == ("1_0", "2")  # as text

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxnn.cli.csv_cells import plain_number
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -295,18 +296,15 @@ def _first_few(items: Sequence[str], shown: int = 5) -> str:
 
 def _as_float(cell: str) -> float:
     """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
-    try:
-        return float(cell)
-    except ValueError:
-        return 0.0
+    value = plain_number(cell)
+    return 0.0 if value is None else value
 
 
 def _number(cell: str) -> float:
-    """The input cell's number; NaN for text or an empty cell (:func:`_bad_input` says which)."""
-    try:
-        return float(cell)
-    except ValueError:
-        return math.nan
+    """The input cell's plain number (:func:`jaxnn.cli.csv_cells.plain_number`); NaN for text or an empty cell
+    (:func:`_bad_input` says which)."""
+    value = plain_number(cell)
+    return math.nan if value is None else value
 
 
 def _bad_input(
@@ -335,10 +333,8 @@ def _bad_input(
 
 
 def _as_numbers(cells: list[str]) -> np.ndarray | None:
-    try:
-        values = np.asarray([float(cell) for cell in cells])
-    except ValueError:
-        return None
+    """The cells' numbers when every one is a finite plain number (:func:`_number`), else None."""
+    values = np.asarray([_number(cell) for cell in cells], dtype=float)
     return values if np.all(np.isfinite(values)) else None
 
 
@@ -364,7 +360,7 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str 
     if guessed:
         # a column of mostly numbers is read by its numbers: a few text cells among numbers that read as
         # regression (a missing-value marker, a typo) are refused rather than making a class of each value
-        numeric = np.asarray([float(cell) for cell in cells if _as_numbers([cell]) is not None])
+        numeric = np.asarray([_number(cell) for cell in cells if _as_numbers([cell]) is not None])
         task = _auto_task(numeric) if numbers is not None or 2 * len(numeric) > len(cells) else "classification"
     if task == "regression":
         if numbers is None:
