@@ -469,3 +469,26 @@ def test_an_input_cell_is_a_number_only_when_written_plainly(tmp_path, capsys, c
     err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
     assert f"d.csv line 3, column 'a' holds {cell!r}" in err
     assert data.csv_targets(["1_0", "2", "1_0", "2"], [2, 3, 4, 5], None, path, "y")[2] == ("1_0", "2")  # as text
+
+
+@pytest.mark.parametrize(
+    ("written", "what"),
+    [
+        ("${:,.2f}", "a number with a currency sign"),
+        ("{:,.0f}", "a number with a comma (a thousands separator or a decimal comma)"),
+        ("{:.1f}%", "a percentage"),
+    ],
+)
+def test_a_regression_target_written_for_people_is_refused_not_made_one_class_per_value(
+    tmp_path, capsys, written, what
+):
+    """A price column exported as "$1,234.50" trained as classification with one class per row, accuracy 0."""
+    rng = np.random.default_rng(0)
+    rows = [[a, written.format(1000 + 5000 * a)] for a in rng.uniform(size=30).round(3).tolist()]
+    path = write_csv(tmp_path / "prices.csv", ["a", "price"], rows)
+    err = _refused(capsys, "--csv", path, "--target", "price", "--epochs", "2")
+    assert f"prices.csv line 2, target column 'price' holds {rows[0][1]!r}, {what}: its values read as regr" in err
+    assert "(or use --task classification to make each text a class)" in err
+    few = write_csv(tmp_path / "few.csv", ["a", "tier"], [[i, f"{10 * (i % 3)}%"] for i in range(30)])
+    assert train("--csv", few, "--target", "tier", "--epochs", "2", "--out", tmp_path / "r") == 0  # classes, as text
+    assert data.csv_targets(["$1", "$2.5", "x"], [2, 3, 4], None, few, "y")[0] == "classification"  # text among them

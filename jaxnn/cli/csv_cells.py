@@ -11,8 +11,10 @@ plain number.
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import NamedTuple
 
-__all__ = ["plain_number"]
+__all__ = ["Formatted", "formatted_number", "plain_number"]
 
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 
@@ -21,3 +23,64 @@ def plain_number(cell: str) -> float | None:
     """The number a stripped cell holds when it is a plain number (NaN, infinities and 1e400 included); None for any
     other cell (text, an empty cell, ``1_000``, digits of other scripts)."""
     return float(cell) if _PLAIN_NUMBER.fullmatch(cell) else None
+
+
+class Formatted(NamedTuple):
+    """A number written for people: its value (a best reading, to judge a column by) and how it is written."""
+
+    value: float
+    what: str  # e.g. "a number with a currency sign", after the cell in a message
+    advice: str  # how to write such cells plainly
+
+
+_DIGITS = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_THOUSANDS = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,234 or 1,234.5 (0,125 is 1/8)
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+")  # 1,5 or 1.234,5
+_CURRENCY = re.compile(r"([+-]?)[$€£¥]\s?(.+)|(.+?)\s?[$€£¥]")
+_PERCENT = re.compile(r"(.+?)\s?%")
+_UNDERSCORES = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)+(?:\.[0-9]+)?")
+_COMMAS = (
+    "remove the thousands separators (pandas.read_csv(path, thousands=',')), or write decimal commas as points "
+    "(pandas.read_csv(path, decimal=','))"
+)
+
+
+def formatted_number(cell: str) -> Formatted | None:
+    """How a stripped cell that is not a plain number (:func:`plain_number`) writes a number for people —
+    ``$3.50`` or ``3,50 €``, ``12%``, ``1,234`` (a thousands separator or a decimal comma: ``1,5``), ``1_000``, or
+    digits of another script — or None when it is not such a number (text, a date, a plain number)."""
+    if plain_number(cell) is not None:
+        return None
+    currency = _CURRENCY.fullmatch(cell)
+    if currency:
+        amount = _comma_number(currency.group(2) or currency.group(3))
+        if amount is not None:
+            sign = -1.0 if currency.group(1) == "-" else 1.0
+            return Formatted(sign * amount, "a number with a currency sign", "remove the currency signs")
+    percent = _PERCENT.fullmatch(cell)
+    if percent and _comma_number(percent.group(1)) is not None:
+        return Formatted(_comma_number(percent.group(1)), "a percentage", "write 12% as 12 (or 0.12)")
+    if _comma_number(cell) is not None:
+        return Formatted(
+            _comma_number(cell), "a number with a comma (a thousands separator or a decimal comma)", _COMMAS
+        )
+    if _UNDERSCORES.fullmatch(cell):
+        return Formatted(float(cell), "a number with underscores", "remove the underscores")
+    if cell and all(c.isascii() or unicodedata.decimal(c, None) is not None for c in cell):
+        ascii_digits = "".join(str(unicodedata.decimal(c)) if not c.isascii() else c for c in cell)
+        if plain_number(ascii_digits) is not None:
+            return Formatted(float(ascii_digits), "a number in digits other than ASCII 0-9", "write it in ASCII digits")
+    return None
+
+
+def _comma_number(text: str) -> float | None:
+    """``text`` (a sign allowed) as a plain number, a number with thousands separators (``1,234.5``) or with a decimal
+    comma (``1,5``, ``1.234,5``); None otherwise.  ``1,234`` reads as a thousands separator."""
+    sign, digits = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    if re.fullmatch(_DIGITS, digits):
+        return float(sign + digits)
+    if _THOUSANDS.fullmatch(digits):
+        return float(sign + digits.replace(",", ""))
+    if _DECIMAL_COMMA.fullmatch(digits):
+        return float(sign + digits.replace(".", "").replace(",", "."))
+    return None

@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.csv_cells import plain_number
+from jaxnn.cli.csv_cells import formatted_number, plain_number
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -362,6 +362,8 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str 
         # regression (a missing-value marker, a typo) are refused rather than making a class of each value
         numeric = np.asarray([_number(cell) for cell in cells if _as_numbers([cell]) is not None])
         task = _auto_task(numeric) if numbers is not None or 2 * len(numeric) > len(cells) else "classification"
+        if task == "classification" and numbers is None:
+            _refuse_formatted_regression(cells, lines, path, column)
     if task == "regression":
         if numbers is None:
             bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
@@ -373,6 +375,25 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str 
         return task, numbers, ()
     labels, names = class_labels(cells)
     return task, labels, names
+
+
+def _refuse_formatted_regression(cells: list[str], lines: list[int], path: str | Path, column: str) -> None:
+    """A CliError when the target ``cells`` (of file ``lines``) are all numbers, some written for people (``$3.50``,
+    ``1,234``, ``12%``: :func:`jaxnn.cli.csv_cells.formatted_number`), whose values read as regression: such a
+    column would otherwise become one class per distinct text."""
+    formatted = [formatted_number(cell) for cell in cells]
+    if any(_as_numbers([cell]) is None and kind is None for cell, kind in zip(cells, formatted, strict=True)):
+        return  # some cell is text: class labels
+    values = np.asarray(
+        [_number(cell) if kind is None else kind.value for cell, kind in zip(cells, formatted, strict=True)]
+    )
+    if _auto_task(values) == "regression":
+        first = next(i for i, kind in enumerate(formatted) if kind is not None)
+        raise CliError(
+            f"{as_given(path)} line {lines[first]}, target column {column!r} holds {cells[first]!r}, "
+            f"{formatted[first].what}: its values read as regression, which needs plain numbers; "
+            f"{formatted[first].advice} (or use --task classification to make each text a class)"
+        )
 
 
 def _auto_task(numbers: np.ndarray) -> str:
