@@ -492,3 +492,25 @@ def test_a_regression_target_written_for_people_is_refused_not_made_one_class_pe
     few = write_csv(tmp_path / "few.csv", ["a", "tier"], [[i, f"{10 * (i % 3)}%"] for i in range(30)])
     assert train("--csv", few, "--target", "tier", "--epochs", "2", "--out", tmp_path / "r") == 0  # classes, as text
     assert data.csv_targets(["$1", "$2.5", "x"], [2, 3, 4], None, few, "y")[0] == "classification"  # text among them
+
+
+@pytest.mark.parametrize(
+    ("cells", "said"),
+    [
+        (["1,234", "567", "2,001", "12"], "holds '1,234', a number with a comma (a thousands separator or a decimal"),
+        (["0,5", "1,25", "2,5", "3"], "holds '0,5', a number with a comma (a thousands separator or a decimal comma)"),
+        (["12%", "5%", "7%", "9%"], "holds '12%', a percentage; input columns must be plain numbers: write 12% as 12"),
+        (["$3.50", "$1", "$2", "$4"], "holds '$3.50', a number with a currency sign; input columns must be plain"),
+        (["True", "False", "False", "True"], "holds 'True': input column 'a' holds true/false values (4 of its 4"),
+        (["yes", "NO", "no", "yes"], "write them as 1 and 0 (e.g. df['a'].astype(int)) or drop that column"),
+        (["2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03"], "input column 'a' holds dates (4 of its 4"),
+        (["1/31/2024 8:00 PM", "2/1/2024 9:15 AM", "2/2/2024 10:00 AM", "2/3/2024 11:00 AM"], "column 'a' holds dates"),
+    ],
+)
+def test_input_cells_that_are_not_plain_numbers_get_advice_that_fits_them(tmp_path, capsys, cells, said):
+    """Numbers written for people, true/false values and dates were all told to be one-hot encoded (or called stray
+    values to fill in)."""
+    path = write_csv(tmp_path / "d.csv", ["a", "label"], [[cell, "xy"[i % 2]] for i, cell in enumerate(cells)])
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert (f"d.csv line 2, column 'a' {said}" if said.startswith("holds") else said) in err
+    assert "one-hot" not in err and "fill in" not in err

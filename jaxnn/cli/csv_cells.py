@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-__all__ = ["Formatted", "formatted_number", "plain_number"]
+__all__ = ["Formatted", "formatted_number", "plain_number", "text_column_advice"]
 
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 
@@ -84,3 +84,25 @@ def _comma_number(text: str) -> float | None:
     if _DECIMAL_COMMA.fullmatch(digits):
         return float(sign + digits.replace(".", "").replace(",", "."))
     return None
+
+
+_TRUE_FALSE = frozenset(["true", "false", "yes", "no"])
+_TIME = r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+_DATE = re.compile(
+    rf"(?:[0-9]{{4}}[-/.][0-9]{{1,2}}[-/.][0-9]{{1,2}}|[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}){_TIME}"
+)
+_ONE_HOT = "one-hot encode it (a 0/1 column per value, e.g. pandas.get_dummies) or drop that column"
+
+
+def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
+    """``(what, advice)`` for an input column whose filled cells are mostly the text cells ``texts``: true/false
+    values (``true``/``FALSE``, ``yes``/``no``) are written as 1 and 0, dates become numbers, and other text (a
+    category) is one-hot encoded; any of them may be dropped."""
+    if {text.casefold() for text in texts} <= _TRUE_FALSE:
+        return "true/false values", f"write them as 1 and 0 (e.g. df[{column!r}].astype(int)) or drop that column"
+    if all(_DATE.fullmatch(text) for text in texts):
+        return "dates", (
+            "convert them to numbers (e.g. days since the first date, or year, month and day columns) or drop "
+            "that column"
+        )
+    return "text", _ONE_HOT

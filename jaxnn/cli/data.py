@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.csv_cells import formatted_number, plain_number
+from jaxnn.cli.csv_cells import formatted_number, plain_number, text_column_advice
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -311,25 +311,34 @@ def _bad_input(
     rows: list[tuple[int, list[str]]], line: int, cells: list[str], header: list[str], target_index: int, name: str
 ) -> str:
     """The message for data line ``line`` (its stripped ``cells``), whose first input cell that is not a finite
-    number is the one named: empty or a stray value (fill in or drop such cells), or the first of a column that
-    mostly holds text (more than half of its non-empty cells in ``rows``, the data rows), which must be one-hot
-    encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``) and ``nan``/``inf``
-    are not counted as text."""
+    number is the one named: empty or a stray value (fill in or drop such cells), a number written for people
+    (``$3.50``, ``1,234``, ``12%``: how to write it plainly), or the first of a column that mostly holds text (more
+    than half of its non-empty cells in ``rows``, the data rows), which must be converted (true/false values,
+    dates), one-hot encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``),
+    ``nan``/``inf`` and numbers written for people are not counted as text."""
     index = next(i for i, cell in enumerate(cells) if i != target_index and not math.isfinite(_number(cell)))
     cell, column = cells[index], header[index]
     where = f"{name} line {line}, column {column!r}"
     if not cell:
         return f"{where} is empty; input columns must be numbers (fill in or drop such cells)"
+    formatted = formatted_number(cell)
+    if formatted is not None:
+        return f"{where} holds {cell!r}, {formatted.what}; input columns must be plain numbers: {formatted.advice}"
     column_cells = [row[index].strip() for _, row in rows if len(row) > index and row[index].strip()]
-    text = sum(_as_numbers([other]) is None and other not in MISSING_MARKERS for other in column_cells)
-    if 2 * text > len(column_cells):
+    texts = [other for other in column_cells if _is_text(other)]
+    if 2 * len(texts) > len(column_cells):
+        what, advice = text_column_advice(texts, column)
         return (
-            f"{where} holds {cell!r}: input column {column!r} holds text ({text} of its {len(column_cells)} filled "
-            "cells), but input columns must be numbers; one-hot encode it (a 0/1 column per value, e.g. "
-            "pandas.get_dummies) or drop that column"
+            f"{where} holds {cell!r}: input column {column!r} holds {what} ({len(texts)} of its {len(column_cells)} "
+            f"filled cells), but input columns must be numbers; {advice}"
         )
     what = f"holds {cell!r}, which is not a finite number"
     return f"{where} {what}; input columns must be numbers (fill in or drop such cells)"
+
+
+def _is_text(cell: str) -> bool:
+    """Whether a filled cell holds text: not a number (plain or written for people) nor a missing-value marker."""
+    return plain_number(cell) is None and cell not in MISSING_MARKERS and formatted_number(cell) is None
 
 
 def _as_numbers(cells: list[str]) -> np.ndarray | None:
