@@ -16,7 +16,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 from jaxnn import checkpoint
-from jaxnn.cli import data
+from jaxnn.cli import csv_cells, data
 from jaxnn.cli.errors import CliError
 
 
@@ -514,3 +514,20 @@ def test_input_cells_that_are_not_plain_numbers_get_advice_that_fits_them(tmp_pa
     err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
     assert (f"d.csv line 2, column 'a' {said}" if said.startswith("holds") else said) in err
     assert "one-hot" not in err and "fill in" not in err
+
+
+def test_classes_written_differently_but_alike_are_kept_apart_with_a_warning(tmp_path, capsys):
+    """'Yes', 'YES' and 'yes', or 1 and 1.0, were silently separate classes (as documented, but unsaid)."""
+    labels = ["Yes", "no", "YES", "no", "yes ", "No"] * 5
+    path = write_csv(tmp_path / "case.csv", ["a", "label"], [[i, label] for i, label in enumerate(labels)])
+    assert train("--csv", path, "--target", "label", "--epochs", "2", "--quiet", "--out", tmp_path / "r") == 0
+    assert (
+        "warning: classes 'No'/'no', 'YES'/'Yes'/'yes' of case.csv differ only in letter case; they are kept apart "
+        "(5 classes in all): write each class one way if they are one"
+    ) in capsys.readouterr().err
+    path = write_csv(tmp_path / "one.csv", ["a", "label"], [[i, ["1", "0", "1.0", "0"][i % 4]] for i in range(20)])
+    assert train("--csv", path, "--target", "label", "--epochs", "2", "--quiet", "--out", tmp_path / "s") == 0
+    assert "classes '1'/'1.0' of one.csv are the same number written differently; they are kept apart (3 classes" in (
+        capsys.readouterr().err
+    )
+    assert csv_cells.look_alike_classes(("0", "1", "10", "a", "b")) == []

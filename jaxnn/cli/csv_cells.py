@@ -14,7 +14,7 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-__all__ = ["Formatted", "formatted_number", "plain_number", "text_column_advice"]
+__all__ = ["Formatted", "formatted_number", "look_alike_classes", "plain_number", "text_column_advice"]
 
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 
@@ -106,3 +106,15 @@ def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
             "that column"
         )
     return "text", _ONE_HOT
+
+
+def look_alike_classes(names: tuple[str, ...]) -> list[list[str]]:
+    """The groups (of two or more, in ``names``' order) of class names that differ only in letter case (``Yes``,
+    ``YES``) or are the same number written differently (``1``, ``1.0``, ``01``): separate classes, which a user
+    rarely means."""
+    groups: dict[tuple[str, object], list[str]] = {}
+    for name in names:
+        number = plain_number(name)
+        key = ("number", number) if number is not None and number == number else ("text", name.casefold())
+        groups.setdefault(key, []).append(name)
+    return [group for group in groups.values() if len(group) > 1]

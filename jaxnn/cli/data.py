@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.csv_cells import formatted_number, plain_number, text_column_advice
+from jaxnn.cli.csv_cells import formatted_number, look_alike_classes, plain_number, text_column_advice
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -528,6 +528,7 @@ class _Data(NamedTuple):
     y: np.ndarray
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
+    warnings: tuple[str, ...]  # about the data, before any split's
 
 
 def _read_data(options: dict[str, Any]) -> _Data:
@@ -546,7 +547,22 @@ def _read_data(options: dict[str, Any]) -> _Data:
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
     refuse(options, ("classification only",) if task != "classification" else (), task)
-    return _Data(name, task, x, y, class_names, feature_names)
+    alike = look_alike_classes(class_names) if options["csv"] is not None else []
+    warnings = (_look_alike_warning(alike, name, len(class_names)),) if alike else ()
+    return _Data(name, task, x, y, class_names, feature_names, warnings)
+
+
+def _look_alike_warning(groups: list[list[str]], name: str, classes: int) -> str:
+    """The warning for classes of ``name`` (``classes`` in all) that are written differently but alike (``groups``
+    of :func:`jaxnn.cli.csv_cells.look_alike_classes`): they stay apart, as documented, but said."""
+    shown = _first_few(["/".join(map(repr, group)) for group in groups], 3)
+    numbers = sum(plain_number(group[0]) is not None for group in groups)
+    how = ["differ only in letter case", "are the same number written differently"][numbers == len(groups)]
+    how = "differ only in letter case or in how a number is written" if 0 < numbers < len(groups) else how
+    return (
+        f"classes {shown} of {name} {how}; they are kept apart "
+        f"({classes} classes in all): write each class one way if they are one"
+    )
 
 
 def _read_table(path: str, target: str) -> CsvTable:
@@ -574,8 +590,8 @@ def _one_class(name: str, label: str, guessed: bool) -> str:
 
 
 def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
-    name, task, x, y, class_names, feature_names = data
-    train, test, warnings = split_rows(
+    name, task, x, y, class_names, feature_names, data_warnings = data
+    train, test, split_warnings = split_rows(
         y, class_names, stratifies(task, options["stratify"]), options["test_size"], seed, name
     )
     x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
@@ -598,5 +614,5 @@ def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
         class_names,
         feature_names,
         fingerprint(x_train, y_train, x_test, y_test),
-        warnings,
+        data_warnings + split_warnings,
     )
