@@ -531,3 +531,11 @@ def test_classes_written_differently_but_alike_are_kept_apart_with_a_warning(tmp
         capsys.readouterr().err
     )
     assert csv_cells.look_alike_classes(("0", "1", "10", "a", "b")) == []
+
+
+def test_a_header_repeated_among_the_rows_is_named_as_such(tmp_path, capsys):
+    """Two exports joined with cat: the second header was "column 'a' holds 'a', which is not a finite number"."""
+    path = tmp_path / "joined.csv"
+    path.write_text("sep=,\na,b,label\n1,2,x\n3,4,y\n a ,b,label\n5,6,x\n7,8,y\n")
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert "joined.csv line 5 repeats the header line 2 (files joined together?); remove that line" in err

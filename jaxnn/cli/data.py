@@ -193,6 +193,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
+        if cells == header:
+            raise CliError(
+                f"{name} line {number} repeats the header line {header_line} (files joined together?); remove that line"
+            )
         values = [_number(cell) for i, cell in enumerate(cells) if i != target_index]
         if not all(map(math.isfinite, values)):
             raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
