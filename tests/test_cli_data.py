@@ -539,3 +539,16 @@ def test_a_header_repeated_among_the_rows_is_named_as_such(tmp_path, capsys):
     path.write_text("sep=,\na,b,label\n1,2,x\n3,4,y\n a ,b,label\n5,6,x\n7,8,y\n")
     err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
     assert "joined.csv line 5 repeats the header line 2 (files joined together?); remove that line" in err
+
+
+def test_a_utf16_file_is_named_as_such_with_how_to_convert_it(tmp_path, capsys):
+    """Excel's Unicode Text (UTF-16, tab-separated) was told to convert from windows-1252, which mangles it."""
+    path = tmp_path / "unicode.txt"
+    path.write_text("a\tb\tlabel\r\n1\t2\tx\r\n3\t4\ty\r\n", encoding="utf-16")
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"--csv {path} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files" in err
+    advice = "pandas.read_csv(path, sep=None, engine='python', encoding='utf-16').to_csv(new_path, index=False)"
+    assert advice in err and "windows-1252" not in err
+    converted = tmp_path / "converted.csv"
+    pd.read_csv(path, sep=None, engine="python", encoding="utf-16").to_csv(converted, index=False)  # as advised
+    assert data.read_csv(converted, "label").targets == ["x", "y"]

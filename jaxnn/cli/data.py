@@ -224,6 +224,12 @@ def _utf8_text(raw: bytes, name: str) -> str:
     """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
     line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
     raw = raw.removeprefix(codecs.BOM_UTF8)
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text", tab-separated
+        raise CliError(
+            f"--csv {name} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files; save "
+            "it as CSV UTF-8, or convert it, e.g. pandas.read_csv(path, sep=None, engine='python', "
+            "encoding='utf-16').to_csv(new_path, index=False)"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
