@@ -552,3 +552,26 @@ def test_a_utf16_file_is_named_as_such_with_how_to_convert_it(tmp_path, capsys):
     converted = tmp_path / "converted.csv"
     pd.read_csv(path, sep=None, engine="python", encoding="utf-16").to_csv(converted, index=False)  # as advised
     assert data.read_csv(converted, "label").targets == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("a;b;label\n0,5;1,25;x\n1,5;2;y\n", {"sep": ";", "decimal": ","}),
+        ("a;b;label\n0.5;1;x\n1.5;2;y\n", {"sep": ";"}),
+        ("a\tb\tlabel\n0.5\t1\tx\n1.5\t2\ty\n", {"sep": "\t"}),
+        ("a|b|label\n0.5|1|x\n1.5|2|y\n", {"sep": "|"}),
+    ],
+)
+def test_another_separator_is_named_with_a_conversion_that_reads_its_numbers(tmp_path, capsys, text, options):
+    """A European export (semicolons, decimal commas) was advised sep=None, which leaves '0,5' as text; a
+    pipe-separated file was told that its target column is missing."""
+    path = tmp_path / "other.csv"
+    path.write_text(text)
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"--csv {path} has one column, {text.splitlines()[0]!r}: its cells seem separated by" in err
+    given = ", ".join(f"{key}={value!r}" for key, value in options.items())
+    assert f"pandas.read_csv(path, {given}).to_csv(new_path, index=False)" in err
+    pd.read_csv(path, **options).to_csv(tmp_path / "converted.csv", index=False)  # as advised
+    table = data.read_csv(tmp_path / "converted.csv", "label")
+    assert table.x.tolist() == [[0.5, 1.25 if "1,25" in text else 1.0], [1.5, 2.0]]

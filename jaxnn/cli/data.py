@@ -173,13 +173,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     if len(rows) < 2:
         raise _NoRows(f"--csv {name} needs a header row and at least one data row")
     header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
-    if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
-        mark = ";" if ";" in header[0] else "\t"
-        shown = "semicolons" if mark == ";" else "tabs"
-        raise CliError(
-            f"--csv {name} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
-            "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)"
-        )
+    if len(header) == 1 and any(mark in header[0] for mark in _SEPARATORS):
+        raise CliError(_other_separator(header[0], rows[1:], name))
     _check_header(header, name, header_line)
     if target not in header:
         raise CliError(f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}")
@@ -218,6 +213,22 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+
+
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def _other_separator(header: str, rows: list[tuple[int, list[str]]], name: str) -> str:
+    """The message for a CSV file ``name`` whose ``header`` is one cell holding another separator (semicolons, tabs or
+    pipes), with a conversion for it: ``decimal=','`` too when its data ``rows`` hold decimal commas (``1,5``), as
+    a European-locale export does."""
+    mark = next(mark for mark in _SEPARATORS if mark in header)
+    decimal = ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
+    return (
+        f"--csv {name} has one column, {header!r}: its cells seem separated by {_SEPARATORS[mark]}, but jaxnn-train "
+        f"reads comma-separated files; convert it, e.g. pandas.read_csv(path, sep={mark!r}{decimal})"
+        ".to_csv(new_path, index=False)"
+    )
 
 
 def _utf8_text(raw: bytes, name: str) -> str:
