@@ -16,7 +16,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 from jaxnn import checkpoint
-from jaxnn.cli import data
+from jaxnn.cli import csv_cells, data
 from jaxnn.cli.errors import CliError
 
 
@@ -460,3 +460,118 @@ def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path,
     )
     err = _refused(capsys, "--csv", markers, "--target", "label", "--epochs", "2", "--quiet")
     assert "markers.csv line 3, column 'b' holds '?', which is not a finite number" in err and "one-hot" not in err
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\uff11\uff12", "\u0661\u0662"])
+def test_an_input_cell_is_a_number_only_when_written_plainly(tmp_path, capsys, cell):
+    """Python's float read 1_000 as 1000 and full-width or Arabic-Indic digits as numbers; pandas reads them as text."""
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], [[1, 2, "x"], [cell, 4, "y"], [5, 6, "x"], [7, 8, "y"]])
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"d.csv line 3, column 'a' holds {cell!r}" in err
+    assert data.csv_targets(["1_0", "2", "1_0", "2"], [2, 3, 4, 5], None, path, "y")[2] == ("1_0", "2")  # as text
+
+
+@pytest.mark.parametrize(
+    ("written", "what"),
+    [
+        ("${:,.2f}", "a number with a currency sign"),
+        ("{:,.0f}", "a number with a comma (a thousands separator or a decimal comma)"),
+        ("{:.1f}%", "a percentage"),
+    ],
+)
+def test_a_regression_target_written_for_people_is_refused_not_made_one_class_per_value(
+    tmp_path, capsys, written, what
+):
+    """A price column exported as "$1,234.50" trained as classification with one class per row, accuracy 0."""
+    rng = np.random.default_rng(0)
+    rows = [[a, written.format(1000 + 5000 * a)] for a in rng.uniform(size=30).round(3).tolist()]
+    path = write_csv(tmp_path / "prices.csv", ["a", "price"], rows)
+    err = _refused(capsys, "--csv", path, "--target", "price", "--epochs", "2")
+    assert f"prices.csv line 2, target column 'price' holds {rows[0][1]!r}, {what}: its values read as regr" in err
+    assert "(or use --task classification to make each text a class)" in err
+    few = write_csv(tmp_path / "few.csv", ["a", "tier"], [[i, f"{10 * (i % 3)}%"] for i in range(30)])
+    assert train("--csv", few, "--target", "tier", "--epochs", "2", "--out", tmp_path / "r") == 0  # classes, as text
+    assert data.csv_targets(["$1", "$2.5", "x"], [2, 3, 4], None, few, "y")[0] == "classification"  # text among them
+
+
+@pytest.mark.parametrize(
+    ("cells", "said"),
+    [
+        (["1,234", "567", "2,001", "12"], "holds '1,234', a number with a comma (a thousands separator or a decimal"),
+        (["0,5", "1,25", "2,5", "3"], "holds '0,5', a number with a comma (a thousands separator or a decimal comma)"),
+        (["12%", "5%", "7%", "9%"], "holds '12%', a percentage; input columns must be plain numbers: write 12% as 12"),
+        (["$3.50", "$1", "$2", "$4"], "holds '$3.50', a number with a currency sign; input columns must be plain"),
+        (["True", "False", "False", "True"], "holds 'True': input column 'a' holds true/false values (4 of its 4"),
+        (["yes", "NO", "no", "yes"], "write them as 1 and 0 (e.g. df['a'].astype(int)) or drop that column"),
+        (["2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03"], "input column 'a' holds dates (4 of its 4"),
+        (["1/31/2024 8:00 PM", "2/1/2024 9:15 AM", "2/2/2024 10:00 AM", "2/3/2024 11:00 AM"], "column 'a' holds dates"),
+    ],
+)
+def test_input_cells_that_are_not_plain_numbers_get_advice_that_fits_them(tmp_path, capsys, cells, said):
+    """Numbers written for people, true/false values and dates were all told to be one-hot encoded (or called stray
+    values to fill in)."""
+    path = write_csv(tmp_path / "d.csv", ["a", "label"], [[cell, "xy"[i % 2]] for i, cell in enumerate(cells)])
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert (f"d.csv line 2, column 'a' {said}" if said.startswith("holds") else said) in err
+    assert "one-hot" not in err and "fill in" not in err
+
+
+def test_classes_written_differently_but_alike_are_kept_apart_with_a_warning(tmp_path, capsys):
+    """'Yes', 'YES' and 'yes', or 1 and 1.0, were silently separate classes (as documented, but unsaid)."""
+    labels = ["Yes", "no", "YES", "no", "yes ", "No"] * 5
+    path = write_csv(tmp_path / "case.csv", ["a", "label"], [[i, label] for i, label in enumerate(labels)])
+    assert train("--csv", path, "--target", "label", "--epochs", "2", "--quiet", "--out", tmp_path / "r") == 0
+    assert (
+        "warning: classes 'No'/'no', 'YES'/'Yes'/'yes' of case.csv differ only in letter case; they are kept apart "
+        "(5 classes in all): write each class one way if they are one"
+    ) in capsys.readouterr().err
+    path = write_csv(tmp_path / "one.csv", ["a", "label"], [[i, ["1", "0", "1.0", "0"][i % 4]] for i in range(20)])
+    assert train("--csv", path, "--target", "label", "--epochs", "2", "--quiet", "--out", tmp_path / "s") == 0
+    assert "classes '1'/'1.0' of one.csv are the same number written differently; they are kept apart (3 classes" in (
+        capsys.readouterr().err
+    )
+    assert csv_cells.look_alike_classes(("0", "1", "10", "a", "b")) == []
+
+
+def test_a_header_repeated_among_the_rows_is_named_as_such(tmp_path, capsys):
+    """Two exports joined with cat: the second header was "column 'a' holds 'a', which is not a finite number"."""
+    path = tmp_path / "joined.csv"
+    path.write_text("sep=,\na,b,label\n1,2,x\n3,4,y\n a ,b,label\n5,6,x\n7,8,y\n")
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert "joined.csv line 5 repeats the header line 2 (files joined together?); remove that line" in err
+
+
+def test_a_utf16_file_is_named_as_such_with_how_to_convert_it(tmp_path, capsys):
+    """Excel's Unicode Text (UTF-16, tab-separated) was told to convert from windows-1252, which mangles it."""
+    path = tmp_path / "unicode.txt"
+    path.write_text("a\tb\tlabel\r\n1\t2\tx\r\n3\t4\ty\r\n", encoding="utf-16")
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"--csv {path} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files" in err
+    advice = "pandas.read_csv(path, sep=None, engine='python', encoding='utf-16').to_csv(new_path, index=False)"
+    assert advice in err and "windows-1252" not in err
+    converted = tmp_path / "converted.csv"
+    pd.read_csv(path, sep=None, engine="python", encoding="utf-16").to_csv(converted, index=False)  # as advised
+    assert data.read_csv(converted, "label").targets == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("a;b;label\n0,5;1,25;x\n1,5;2;y\n", {"sep": ";", "decimal": ","}),
+        ("a;b;label\n0.5;1;x\n1.5;2;y\n", {"sep": ";"}),
+        ("a\tb\tlabel\n0.5\t1\tx\n1.5\t2\ty\n", {"sep": "\t"}),
+        ("a|b|label\n0.5|1|x\n1.5|2|y\n", {"sep": "|"}),
+    ],
+)
+def test_another_separator_is_named_with_a_conversion_that_reads_its_numbers(tmp_path, capsys, text, options):
+    """A European export (semicolons, decimal commas) was advised sep=None, which leaves '0,5' as text; a
+    pipe-separated file was told that its target column is missing."""
+    path = tmp_path / "other.csv"
+    path.write_text(text)
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"--csv {path} has one column, {text.splitlines()[0]!r}: its cells seem separated by" in err
+    given = ", ".join(f"{key}={value!r}" for key, value in options.items())
+    assert f"pandas.read_csv(path, {given}).to_csv(new_path, index=False)" in err
+    pd.read_csv(path, **options).to_csv(tmp_path / "converted.csv", index=False)  # as advised
+    table = data.read_csv(tmp_path / "converted.csv", "label")
+    assert table.x.tolist() == [[0.5, 1.25 if "1,25" in text else 1.0], [1.5, 2.0]]

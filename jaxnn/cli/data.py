@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxnn.cli.csv_cells import formatted_number, look_alike_classes, plain_number, text_column_advice
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -172,13 +173,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     if len(rows) < 2:
         raise _NoRows(f"--csv {name} needs a header row and at least one data row")
     header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
-    if len(header) == 1 and any(mark in header[0] for mark in ";\t"):
-        mark = ";" if ";" in header[0] else "\t"
-        shown = "semicolons" if mark == ";" else "tabs"
-        raise CliError(
-            f"--csv {name} has one column, {header[0]!r}: its cells seem separated by {shown}, but jaxnn-train reads "
-            "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)"
-        )
+    if len(header) == 1 and any(mark in header[0] for mark in _SEPARATORS):
+        raise CliError(_other_separator(header[0], rows[1:], name))
     _check_header(header, name, header_line)
     if target not in header:
         raise CliError(f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}")
@@ -192,6 +188,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
+        if cells == header:
+            raise CliError(
+                f"{name} line {number} repeats the header line {header_line} (files joined together?); remove that line"
+            )
         values = [_number(cell) for i, cell in enumerate(cells) if i != target_index]
         if not all(map(math.isfinite, values)):
             raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
@@ -215,10 +215,32 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
 
 
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def _other_separator(header: str, rows: list[tuple[int, list[str]]], name: str) -> str:
+    """The message for a CSV file ``name`` whose ``header`` is one cell holding another separator (semicolons, tabs or
+    pipes), with a conversion for it: ``decimal=','`` too when its data ``rows`` hold decimal commas (``1,5``), as
+    a European-locale export does."""
+    mark = next(mark for mark in _SEPARATORS if mark in header)
+    decimal = ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
+    return (
+        f"--csv {name} has one column, {header!r}: its cells seem separated by {_SEPARATORS[mark]}, but jaxnn-train "
+        f"reads comma-separated files; convert it, e.g. pandas.read_csv(path, sep={mark!r}{decimal})"
+        ".to_csv(new_path, index=False)"
+    )
+
+
 def _utf8_text(raw: bytes, name: str) -> str:
     """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
     line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
     raw = raw.removeprefix(codecs.BOM_UTF8)
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text", tab-separated
+        raise CliError(
+            f"--csv {name} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files; save "
+            "it as CSV UTF-8, or convert it, e.g. pandas.read_csv(path, sep=None, engine='python', "
+            "encoding='utf-16').to_csv(new_path, index=False)"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -295,50 +317,54 @@ def _first_few(items: Sequence[str], shown: int = 5) -> str:
 
 def _as_float(cell: str) -> float:
     """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
-    try:
-        return float(cell)
-    except ValueError:
-        return 0.0
+    value = plain_number(cell)
+    return 0.0 if value is None else value
 
 
 def _number(cell: str) -> float:
-    """The input cell's number; NaN for text or an empty cell (:func:`_bad_input` says which)."""
-    try:
-        return float(cell)
-    except ValueError:
-        return math.nan
+    """The input cell's plain number (:func:`jaxnn.cli.csv_cells.plain_number`); NaN for text or an empty cell
+    (:func:`_bad_input` says which)."""
+    value = plain_number(cell)
+    return math.nan if value is None else value
 
 
 def _bad_input(
     rows: list[tuple[int, list[str]]], line: int, cells: list[str], header: list[str], target_index: int, name: str
 ) -> str:
     """The message for data line ``line`` (its stripped ``cells``), whose first input cell that is not a finite
-    number is the one named: empty or a stray value (fill in or drop such cells), or the first of a column that
-    mostly holds text (more than half of its non-empty cells in ``rows``, the data rows), which must be one-hot
-    encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``) and ``nan``/``inf``
-    are not counted as text."""
+    number is the one named: empty or a stray value (fill in or drop such cells), a number written for people
+    (``$3.50``, ``1,234``, ``12%``: how to write it plainly), or the first of a column that mostly holds text (more
+    than half of its non-empty cells in ``rows``, the data rows), which must be converted (true/false values,
+    dates), one-hot encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``),
+    ``nan``/``inf`` and numbers written for people are not counted as text."""
     index = next(i for i, cell in enumerate(cells) if i != target_index and not math.isfinite(_number(cell)))
     cell, column = cells[index], header[index]
     where = f"{name} line {line}, column {column!r}"
     if not cell:
         return f"{where} is empty; input columns must be numbers (fill in or drop such cells)"
+    formatted = formatted_number(cell)
+    if formatted is not None:
+        return f"{where} holds {cell!r}, {formatted.what}; input columns must be plain numbers: {formatted.advice}"
     column_cells = [row[index].strip() for _, row in rows if len(row) > index and row[index].strip()]
-    text = sum(_as_numbers([other]) is None and other not in MISSING_MARKERS for other in column_cells)
-    if 2 * text > len(column_cells):
+    texts = [other for other in column_cells if _is_text(other)]
+    if 2 * len(texts) > len(column_cells):
+        what, advice = text_column_advice(texts, column)
         return (
-            f"{where} holds {cell!r}: input column {column!r} holds text ({text} of its {len(column_cells)} filled "
-            "cells), but input columns must be numbers; one-hot encode it (a 0/1 column per value, e.g. "
-            "pandas.get_dummies) or drop that column"
+            f"{where} holds {cell!r}: input column {column!r} holds {what} ({len(texts)} of its {len(column_cells)} "
+            f"filled cells), but input columns must be numbers; {advice}"
         )
     what = f"holds {cell!r}, which is not a finite number"
     return f"{where} {what}; input columns must be numbers (fill in or drop such cells)"
 
 
+def _is_text(cell: str) -> bool:
+    """Whether a filled cell holds text: not a number (plain or written for people) nor a missing-value marker."""
+    return plain_number(cell) is None and cell not in MISSING_MARKERS and formatted_number(cell) is None
+
+
 def _as_numbers(cells: list[str]) -> np.ndarray | None:
-    try:
-        values = np.asarray([float(cell) for cell in cells])
-    except ValueError:
-        return None
+    """The cells' numbers when every one is a finite plain number (:func:`_number`), else None."""
+    values = np.asarray([_number(cell) for cell in cells], dtype=float)
     return values if np.all(np.isfinite(values)) else None
 
 
@@ -364,8 +390,10 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str 
     if guessed:
         # a column of mostly numbers is read by its numbers: a few text cells among numbers that read as
         # regression (a missing-value marker, a typo) are refused rather than making a class of each value
-        numeric = np.asarray([float(cell) for cell in cells if _as_numbers([cell]) is not None])
+        numeric = np.asarray([_number(cell) for cell in cells if _as_numbers([cell]) is not None])
         task = _auto_task(numeric) if numbers is not None or 2 * len(numeric) > len(cells) else "classification"
+        if task == "classification" and numbers is None:
+            _refuse_formatted_regression(cells, lines, path, column)
     if task == "regression":
         if numbers is None:
             bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
@@ -377,6 +405,25 @@ def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str 
         return task, numbers, ()
     labels, names = class_labels(cells)
     return task, labels, names
+
+
+def _refuse_formatted_regression(cells: list[str], lines: list[int], path: str | Path, column: str) -> None:
+    """A CliError when the target ``cells`` (of file ``lines``) are all numbers, some written for people (``$3.50``,
+    ``1,234``, ``12%``: :func:`jaxnn.cli.csv_cells.formatted_number`), whose values read as regression: such a
+    column would otherwise become one class per distinct text."""
+    formatted = [formatted_number(cell) for cell in cells]
+    if any(_as_numbers([cell]) is None and kind is None for cell, kind in zip(cells, formatted, strict=True)):
+        return  # some cell is text: class labels
+    values = np.asarray(
+        [_number(cell) if kind is None else kind.value for cell, kind in zip(cells, formatted, strict=True)]
+    )
+    if _auto_task(values) == "regression":
+        first = next(i for i, kind in enumerate(formatted) if kind is not None)
+        raise CliError(
+            f"{as_given(path)} line {lines[first]}, target column {column!r} holds {cells[first]!r}, "
+            f"{formatted[first].what}: its values read as regression, which needs plain numbers; "
+            f"{formatted[first].advice} (or use --task classification to make each text a class)"
+        )
 
 
 def _auto_task(numbers: np.ndarray) -> str:
@@ -502,6 +549,7 @@ class _Data(NamedTuple):
     y: np.ndarray
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
+    warnings: tuple[str, ...]  # about the data, before any split's
 
 
 def _read_data(options: dict[str, Any]) -> _Data:
@@ -520,7 +568,22 @@ def _read_data(options: dict[str, Any]) -> _Data:
     if task == "regression" and options["stratify"]:
         raise CliError("--stratify needs class labels; a regression target is split by shuffling only")
     refuse(options, ("classification only",) if task != "classification" else (), task)
-    return _Data(name, task, x, y, class_names, feature_names)
+    alike = look_alike_classes(class_names) if options["csv"] is not None else []
+    warnings = (_look_alike_warning(alike, name, len(class_names)),) if alike else ()
+    return _Data(name, task, x, y, class_names, feature_names, warnings)
+
+
+def _look_alike_warning(groups: list[list[str]], name: str, classes: int) -> str:
+    """The warning for classes of ``name`` (``classes`` in all) that are written differently but alike (``groups``
+    of :func:`jaxnn.cli.csv_cells.look_alike_classes`): they stay apart, as documented, but said."""
+    shown = _first_few(["/".join(map(repr, group)) for group in groups], 3)
+    numbers = sum(plain_number(group[0]) is not None for group in groups)
+    how = ["differ only in letter case", "are the same number written differently"][numbers == len(groups)]
+    how = "differ only in letter case or in how a number is written" if 0 < numbers < len(groups) else how
+    return (
+        f"classes {shown} of {name} {how}; they are kept apart "
+        f"({classes} classes in all): write each class one way if they are one"
+    )
 
 
 def _read_table(path: str, target: str) -> CsvTable:
@@ -548,8 +611,8 @@ def _one_class(name: str, label: str, guessed: bool) -> str:
 
 
 def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
-    name, task, x, y, class_names, feature_names = data
-    train, test, warnings = split_rows(
+    name, task, x, y, class_names, feature_names, data_warnings = data
+    train, test, split_warnings = split_rows(
         y, class_names, stratifies(task, options["stratify"]), options["test_size"], seed, name
     )
     x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
@@ -572,5 +635,5 @@ def _split_problem(data: _Data, options: dict[str, Any], seed: int) -> Problem:
         class_names,
         feature_names,
         fingerprint(x_train, y_train, x_test, y_test),
-        warnings,
+        data_warnings + split_warnings,
     )

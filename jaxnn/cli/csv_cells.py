@@ -1,0 +1,120 @@
+"""What a CSV cell holds: a plain number, or a number written for people (``1,234``, ``12%``, ``$3.50``), a
+true/false value or a date, which jaxnn-train does not read as numbers but names in its messages.
+
+A *plain number* is what the command line accepts too: ASCII digits, perhaps a sign, a decimal point and an
+exponent (``1.5``, ``+2``, ``.5``, ``1e-3``), or one of the words Python's ``float`` reads as NaN or infinity
+(``nan``, ``inf``, ``Infinity``), which the callers refuse as not finite.  Python's ``float`` alone would also
+read ``1_000`` as 1000 and ``１２`` (full-width digits) as 12, which pandas reads as text: such a cell is not a
+plain number.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import NamedTuple
+
+__all__ = ["Formatted", "formatted_number", "look_alike_classes", "plain_number", "text_column_advice"]
+
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+
+def plain_number(cell: str) -> float | None:
+    """The number a stripped cell holds when it is a plain number (NaN, infinities and 1e400 included); None for any
+    other cell (text, an empty cell, ``1_000``, digits of other scripts)."""
+    return float(cell) if _PLAIN_NUMBER.fullmatch(cell) else None
+
+
+class Formatted(NamedTuple):
+    """A number written for people: its value (a best reading, to judge a column by) and how it is written."""
+
+    value: float
+    what: str  # e.g. "a number with a currency sign", after the cell in a message
+    advice: str  # how to write such cells plainly
+
+
+_DIGITS = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_THOUSANDS = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,234 or 1,234.5 (0,125 is 1/8)
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+")  # 1,5 or 1.234,5
+_CURRENCY = re.compile(r"([+-]?)[$€£¥]\s?(.+)|(.+?)\s?[$€£¥]")
+_PERCENT = re.compile(r"(.+?)\s?%")
+_UNDERSCORES = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)+(?:\.[0-9]+)?")
+_COMMAS = (
+    "remove the thousands separators (pandas.read_csv(path, thousands=',')), or write decimal commas as points "
+    "(pandas.read_csv(path, decimal=','))"
+)
+
+
+def formatted_number(cell: str) -> Formatted | None:
+    """How a stripped cell that is not a plain number (:func:`plain_number`) writes a number for people —
+    ``$3.50`` or ``3,50 €``, ``12%``, ``1,234`` (a thousands separator or a decimal comma: ``1,5``), ``1_000``, or
+    digits of another script — or None when it is not such a number (text, a date, a plain number)."""
+    if plain_number(cell) is not None:
+        return None
+    currency = _CURRENCY.fullmatch(cell)
+    if currency:
+        amount = _comma_number(currency.group(2) or currency.group(3))
+        if amount is not None:
+            sign = -1.0 if currency.group(1) == "-" else 1.0
+            return Formatted(sign * amount, "a number with a currency sign", "remove the currency signs")
+    percent = _PERCENT.fullmatch(cell)
+    if percent and _comma_number(percent.group(1)) is not None:
+        return Formatted(_comma_number(percent.group(1)), "a percentage", "write 12% as 12 (or 0.12)")
+    if _comma_number(cell) is not None:
+        return Formatted(
+            _comma_number(cell), "a number with a comma (a thousands separator or a decimal comma)", _COMMAS
+        )
+    if _UNDERSCORES.fullmatch(cell):
+        return Formatted(float(cell), "a number with underscores", "remove the underscores")
+    if cell and all(c.isascii() or unicodedata.decimal(c, None) is not None for c in cell):
+        ascii_digits = "".join(str(unicodedata.decimal(c)) if not c.isascii() else c for c in cell)
+        if plain_number(ascii_digits) is not None:
+            return Formatted(float(ascii_digits), "a number in digits other than ASCII 0-9", "write it in ASCII digits")
+    return None
+
+
+def _comma_number(text: str) -> float | None:
+    """``text`` (a sign allowed) as a plain number, a number with thousands separators (``1,234.5``) or with a decimal
+    comma (``1,5``, ``1.234,5``); None otherwise.  ``1,234`` reads as a thousands separator."""
+    sign, digits = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    if re.fullmatch(_DIGITS, digits):
+        return float(sign + digits)
+    if _THOUSANDS.fullmatch(digits):
+        return float(sign + digits.replace(",", ""))
+    if _DECIMAL_COMMA.fullmatch(digits):
+        return float(sign + digits.replace(".", "").replace(",", "."))
+    return None
+
+
+_TRUE_FALSE = frozenset(["true", "false", "yes", "no"])
+_TIME = r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+_DATE = re.compile(
+    rf"(?:[0-9]{{4}}[-/.][0-9]{{1,2}}[-/.][0-9]{{1,2}}|[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}){_TIME}"
+)
+_ONE_HOT = "one-hot encode it (a 0/1 column per value, e.g. pandas.get_dummies) or drop that column"
+
+
+def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
+    """``(what, advice)`` for an input column whose filled cells are mostly the text cells ``texts``: true/false
+    values (``true``/``FALSE``, ``yes``/``no``) are written as 1 and 0, dates become numbers, and other text (a
+    category) is one-hot encoded; any of them may be dropped."""
+    if {text.casefold() for text in texts} <= _TRUE_FALSE:
+        return "true/false values", f"write them as 1 and 0 (e.g. df[{column!r}].astype(int)) or drop that column"
+    if all(_DATE.fullmatch(text) for text in texts):
+        return "dates", (
+            "convert them to numbers (e.g. days since the first date, or year, month and day columns) or drop "
+            "that column"
+        )
+    return "text", _ONE_HOT
+
+
+def look_alike_classes(names: tuple[str, ...]) -> list[list[str]]:
+    """The groups (of two or more, in ``names``' order) of class names that differ only in letter case (``Yes``,
+    ``YES``) or are the same number written differently (``1``, ``1.0``, ``01``): separate classes, which a user
+    rarely means."""
+    groups: dict[tuple[str, object], list[str]] = {}
+    for name in names:
+        number = plain_number(name)
+        key = ("number", number) if number is not None and number == number else ("text", name.casefold())
+        groups.setdefault(key, []).append(name)
+    return [group for group in groups.values() if len(group) > 1]
