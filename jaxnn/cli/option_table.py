@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
+from jaxnn.cli.csv_cells import plain_number
 from jaxnn.losses import LOSSES
 from jaxnn.optimizers import FULL_BATCH_SOLVERS, SOLVERS, USUAL_LEARNING_RATES, SolverSettings
 from jaxnn.platforms import PLATFORMS
@@ -136,7 +137,6 @@ def _is_bool(value) -> bool:
 
 
 _PLAIN_WHOLE = re.compile(r"[+-]?[0-9]+")
-_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _whole(text: str) -> int:
@@ -150,15 +150,16 @@ def _whole(text: str) -> int:
 
 
 def _number(text: str) -> float:
-    """A number as a user types it: ASCII decimal digits with a point and an exponent where wanted (``0.1``,
-    ``.5``, ``1e-3``), perhaps signed, perhaps with spaces around.
+    """A number as a user types it, with spaces around allowed: a plain number as a CSV cell holds one
+    (:func:`jaxnn.cli.csv_cells.plain_number`: ASCII digits with a point and an exponent where wanted, ``0.1``,
+    ``.5``, ``1e-3``, perhaps signed; NaN and infinities read as such, and each option's ``valid`` refuses them).
 
-    Python's ``float`` also reads ``1_0`` (as 10), ``nan``, ``inf`` and other scripts' digits; a ValueError refuses
-    those here.  A number too large for a float (``1e400``) reads as infinite, which each option's ``valid`` refuses.
+    Python's ``float`` also reads ``1_0`` (as 10) and other scripts' digits; a ValueError refuses those here.
     """
-    if not _PLAIN_NUMBER.fullmatch(text.strip()):
+    value = plain_number(text.strip())
+    if value is None:
         raise ValueError(f"{text!r} is not a plainly written number")
-    return float(text)
+    return value
 
 
 def _layers(text: str) -> list[int]:
