@@ -28,6 +28,7 @@ __all__ = [
     "finite_real",
     "finite_reals",
     "finite_weights",
+    "fits_dtype",
     "floating_dtype",
     "int_in_range",
     "is_int",
@@ -239,6 +240,28 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
     if array.ndim == 3 and array.shape[0] != n_members:
         raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")
     return array, (0 if array.ndim == 3 else None)
+
+
+def fits_dtype(name: str, array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` cast to the training ``dtype`` (the params'), if every value stays finite there; else a ValueError.
+    A finite float64 value beyond float32's (or float16's) range becomes infinity in the cast, and training on it
+    gives NaN with no error; weights that all round to 0 there would give every batch a zero weight (no step)."""
+    with np.errstate(over="ignore"):
+        cast = np.asarray(array, dtype)
+    if not np.all(np.isfinite(cast)):
+        biggest = float(jnp.finfo(cast.dtype).max)
+        raise ValueError(
+            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), the params' "
+            "dtype it is trained in: scale it down"
+            + (" (a weighted mean loss is unchanged by scaling them all)" if name == "weight" else " (standardise it)")
+            + ", or train in a wider dtype"
+        )
+    if name == "weight" and not np.all(np.any(cast.reshape(-1, cast.shape[-1]) > 0, axis=1)):
+        raise ValueError(
+            f"weight rounds to all zeros in {np.dtype(cast.dtype).name}, the params' dtype it is trained in: scale "
+            "the weights up towards 1 (a weighted mean loss is unchanged by scaling them all)"
+        )
+    return cast
 
 
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:

@@ -30,6 +30,7 @@ from jaxnn._checks import (
     dropout_rates,
     epoch_range,
     finite_weights,
+    fits_dtype,
     is_int,
     layer_dicts,
     matching_state,
@@ -401,7 +402,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     members = engine.Members(params, opt_state, keys, dropout=np.broadcast_to(dropout, (n_members, dropout.shape[-1])))
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
-    data = engine.Data(*(np.asarray(array, dtype) for array in (x, y, weight, x_val, y_val)))
+    arrays = {"x": x, "y": y, "weight": weight, "x_val": x_val, "y_val": y_val}
+    data = engine.Data(*(fits_dtype(name, array, dtype) for name, array in arrays.items()))
     return _Prepared(spec, members, data, engine.Data(x_axis, y_axis, weight_axis, *val_axes), start_epoch, epochs)
 
 

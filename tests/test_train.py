@@ -413,6 +413,19 @@ BAD_INPUTS = {
     "zero-batch-size": ({"batch_size": 0, "key": KEY}, ValueError, r"batch_size must be a positive integer or None"),
     "negative-weight": ({"weight": -np.ones(30)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     "short-weight": ({"weight": np.ones(29)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
+    # finite in float64 but not in the params' float32: the cast gave inf (x, y) or all zeros (weight), and NaN
+    "x-beyond-float32": (
+        {"x": X.astype(np.float64) * 1e300},
+        ValueError,
+        r"x has values beyond float32's range .*standardise it",
+    ),
+    "y_val-beyond-float32": (
+        {"validation": (X, Y.astype(np.float64) * 1e300), "score": _negative_cross_entropy, "stopping": Stopping()},
+        ValueError,
+        r"y_val has values beyond float32's range",
+    ),
+    "weight-beyond-float32": ({"weight": np.full(30, 1e39)}, ValueError, r"weight has values beyond float32's"),
+    "weight-rounds-to-zero": ({"weight": np.full(30, 1e-46)}, ValueError, r"weight rounds to all zeros in float32"),
     "zero-learning-rate": (
         {"optimizer": None, "learning_rate": 0.0},
         ValueError,
