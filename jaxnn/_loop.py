@@ -285,10 +285,11 @@ def _guarded_step(
     included) and that penalty alone.
 
     A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and
-    clears ``ok``, after which nothing changes any more.  ``dropout``: this step's masks (the same for the
-    loss, its gradient and a line search's trial points).
+    clears ``ok``, after which nothing changes any more.  A NaN weight (``make_train_step`` checks shapes only)
+    makes the step non-finite: it is not padding, whose loss would be reported unweighted.  ``dropout``: this
+    step's masks (the same for the loss, its gradient and a line search's trial points).
     """
-    active = jnp.sum(weight) > 0
+    active = jnp.sum(weight) != 0  # not `> 0`: a NaN sum would pass as padding
     safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
     loss = spec.loss if spec.custom_rules else spec.loss.forward
 

@@ -391,6 +391,19 @@ def test_train_step_does_not_apply_a_non_finite_step():
     assert np.isnan(values[0])
 
 
+def test_a_compiled_step_with_a_nan_weight_reports_nan_not_the_unweighted_loss():
+    """make_train_step checks shapes only; a NaN weight's sum is NaN, which once passed as an all-padding batch:
+    the step was skipped and the loss came back finite, computed as if every weight were 1."""
+    step = jaxnn.make_train_step(MODEL, LOSS, DESCENT)
+    weight = np.ones(len(X), np.float32)
+    weight[0] = np.nan
+    step_params, _, value = step(PARAMS, DESCENT.init(PARAMS), X, Y, weight)
+    assert np.isnan(float(value))
+    assert_trees_equal(step_params, PARAMS)
+    padding_params, _, _ = step(PARAMS, DESCENT.init(PARAMS), X, Y, np.zeros(len(X), np.float32))
+    assert_trees_equal(padding_params, PARAMS)  # an all-zero (padding) batch still changes nothing
+
+
 NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),
