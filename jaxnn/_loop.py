@@ -458,7 +458,9 @@ def _on_plateau(spec: RunSpec, stop: StopCarry):
     """More than ``n_iter_no_change`` epochs in a row without improvement (never with an infinite count)."""
     if not _watches_plateaus(spec.stopping):
         return jnp.zeros(jnp.shape(stop.no_improvement), bool)
-    return stop.no_improvement > spec.stopping.n_iter_no_change
+    # The count is int32: a longer patience (2**40, say) cannot be passed, and as a traced constant it overflowed.
+    patience = min(spec.stopping.n_iter_no_change, int(np.iinfo(np.int32).max))
+    return stop.no_improvement > patience
 
 
 _TRACES = {"run_chunk": 0}

@@ -188,6 +188,13 @@ def test_stopping_ends_early_on_the_training_loss():
     assert not bool(result.diverged)
 
 
+def test_a_patience_beyond_the_int32_count_never_stops_like_infinity():
+    """n_iter_no_change=2**40 once overflowed while the loop was traced (JAX's OverflowError, naming no argument)."""
+    result = _fit(stopping=Stopping(tol=10.0, n_iter_no_change=2**40))
+    assert int(result.n_epochs) == EPOCHS and not bool(result.stopped)
+    assert_trees_equal(result.params, _fit(stopping=Stopping(tol=10.0, n_iter_no_change=np.inf)).params)
+
+
 def _negative_cross_entropy(predictions, targets):
     return -jaxnn.categorical_cross_entropy.forward(predictions, targets)
 
