@@ -435,7 +435,10 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
 
 def _scalar(value, name: str) -> jax.Array:
     """``value`` (what the user's ``name`` function returned) if it is one real number; else a ValueError, raised
-    while the loop is traced."""
+    while the loop is traced (a TypeError for a tuple, text or a complex number: JAX's errors named none of them)."""
+    dtype = np.asarray(value).dtype if isinstance(value, float | int) else getattr(value, "dtype", None)
+    if dtype is None or (dtype.kind not in "biuf" and not jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{name} must return one real number (e.g. jnp.mean(...)), got {value!r:.80}")
     shape = jnp.shape(value)
     if shape != () and shape != (1,):
         raise ValueError(

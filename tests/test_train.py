@@ -772,6 +772,17 @@ def test_arguments_of_the_wrong_kind_are_named():
         step(PARAMS, DESCENT.init(PARAMS), X.tolist(), Y)
 
 
+@pytest.mark.parametrize(
+    "score",
+    [lambda outputs, y: (jnp.mean(outputs), 1.0), lambda outputs, y: jnp.mean(outputs) + 1j],
+    ids=["tuple", "complex"],
+)
+def test_a_score_that_is_not_one_real_number_is_named(score):
+    """A tuple once failed in JAX's tracer conversion, a complex number in the while loop's carry types."""
+    with pytest.raises(TypeError, match=r"score must return one real number \(e.g. jnp.mean"):
+        _fit(validation=(X, Y), score=score, stopping=Stopping(), epochs=1)
+
+
 def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
     """A named solver's state keeps its L2 rate when l2 is left out; an optax transformation's L2 term is part of
     the program, so its l2 is given again (leaving it out is refused, naming l2)."""
