@@ -326,7 +326,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
     if y_samples != n_samples:
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
-    loss.check_targets(y)
+    loss.check_targets(y, rows=True)
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
