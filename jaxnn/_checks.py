@@ -194,7 +194,7 @@ def _has_weights(layer) -> bool:
 
 
 def finite_weights(params, what: str = "params") -> None:
-    """Starting weights of a floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
+    """Starting weights of one floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
     could never leave it.  A TypeError or ValueError otherwise.  Checked with NumPy on a host copy: a compiled
     check would cost every fresh process a compilation for each network shape."""
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
@@ -203,6 +203,11 @@ def finite_weights(params, what: str = "params") -> None:
         raise TypeError(
             f"{what} must hold floating-point weights, as model.init makes them; got dtypes "
             f"{', '.join(sorted(map(str, dtypes)))}"
+        )
+    if len(dtypes) > 1:  # the data is cast to the first leaf's dtype, and updates mix precisions
+        raise TypeError(
+            f"{what} mix dtypes ({', '.join(sorted(map(str, dtypes)))}); give every weight one floating dtype, e.g. "
+            "jax.tree.map(lambda a: a.astype(jnp.float32), params)"
         )
     if not all(np.isfinite(leaf).all() for leaf in leaves):
         raise ValueError(

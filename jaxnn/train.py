@@ -32,6 +32,7 @@ from jaxnn._checks import (
     finite_weights,
     fits_dtype,
     is_int,
+    is_real,
     layer_dicts,
     matching_state,
     member_keys,
@@ -326,7 +327,6 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
     if y_samples != n_samples:
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
-    loss.check_targets(y, rows=True)
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
@@ -336,6 +336,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
             "one-hot encode class labels or change the last layer"
         )
+    loss.check_targets(y, rows=True)
     weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
     batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)
     dropout = dropout_rates(o["dropout"], len(model.layers) - 1, n_members if population else None)
@@ -427,7 +428,7 @@ def checked_stopping(stopping) -> Stopping | None:
         return None
     if not isinstance(stopping, Stopping):
         raise TypeError(f"stopping must be a jaxnn.Stopping(tol, n_iter_no_change), got {type(stopping).__name__}")
-    tol_ok = isinstance(stopping.tol, int | float | np.floating) and np.isfinite(stopping.tol) and stopping.tol >= 0
+    tol_ok = is_real(stopping.tol) and isinstance(stopping.tol, int | float | np.number) and stopping.tol >= 0
     if not tol_ok or not is_n_iter_no_change(stopping.n_iter_no_change):
         raise ValueError(
             "stopping needs a finite tol >= 0 and n_iter_no_change >= 1 (a positive integer, or math.inf to never "

@@ -487,6 +487,7 @@ BAD_INPUTS = {
         r"stopping needs a finite tol >= 0 and n_iter_no_change >= 1",
     ),
     "stopping-nan-tol": ({"stopping": Stopping(float("nan"), 5)}, ValueError, r"finite tol"),
+    "stopping-bool-tol": ({"stopping": Stopping(True, 5)}, ValueError, r"finite tol"),  # once read as tol=1.0
     "empty-validation": (
         {"validation": (X[:0], Y[:0]), "score": _negative_cross_entropy, "stopping": Stopping()},
         ValueError,
@@ -561,8 +562,14 @@ def test_fit_and_fit_many_take_and_refuse_the_same_values_with_the_same_message(
         (jax.tree.map(lambda a: a.at[0].set(np.inf), PARAMS), ValueError, r"params contain NaN or infinity"),
         (jax.tree.map(lambda a: a.astype(np.int32), PARAMS), TypeError, r"params must hold floating-point weights"),
         (None, TypeError, r"params must hold one \{'W', 'b'\} dict per layer, as model.init"),
+        # trained with x cast to the first layer's float16 and JAX's "scatter inputs have incompatible types"
+        (
+            [{"W": PARAMS[0]["W"].astype(jnp.float16), "b": PARAMS[0]["b"]}, PARAMS[1]],
+            TypeError,
+            r"params mix dtypes \(float16, float32\); give every weight one floating dtype",
+        ),
     ],
-    ids=["nan", "inf", "int", "none"],
+    ids=["nan", "inf", "int", "none", "mixed-dtypes"],
 )
 def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, message):
     # NaN starting weights trained into a NaN result with diverged=True; int ones failed inside JAX
