@@ -120,7 +120,8 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
     predicted, true = _pair("balanced_accuracy", "predicted", predicted, "true", true, ndims=(1,))
     n_classes = positive_int(n_classes, "balanced_accuracy: n_classes")
     concrete = [labels for labels in (predicted, true) if not isinstance(labels, jax.core.Tracer)]
-    if any(jnp.any((labels < 0) | (labels >= n_classes)) for labels in concrete):  # they would count as no class
+    # they would count as no class: 1.5 is no class index either (it scored 0 silently)
+    if any(jnp.any((labels < 0) | (labels >= n_classes) | (labels != jnp.round(labels))) for labels in concrete):
         raise ValueError(f"balanced_accuracy: labels must be class indices in [0, {n_classes}) (n_classes={n_classes})")
     dtype = jnp.result_type(float)
     w = _weights(weight, true.shape[0], dtype)
