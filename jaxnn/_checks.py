@@ -217,13 +217,20 @@ def finite_weights(params, what: str = "params") -> None:
 
 
 def matching_state(opt_state, fresh, hint: str) -> None:
-    """A ValueError unless ``opt_state`` has the tree form and leaf shapes of ``fresh`` (the state the optimiser
+    """A ValueError unless ``opt_state`` has the tree form, leaf shapes and dtypes of ``fresh`` (the state the optimiser
     would start from, traced only: ``jax.eval_shape``); anything else fails deep inside the optimiser, or silently
     resumes another run.  ``hint`` says what to pass instead."""
     given_leaves, given_form = jax.tree.flatten(opt_state)
     fresh_leaves, fresh_form = jax.tree.flatten(fresh)
     if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
         raise ValueError(f"opt_state does not match this optimiser's state for these params: {hint}")
+    for given, expected in zip(given_leaves, fresh_leaves, strict=True):
+        dtype = jax.dtypes.canonicalize_dtype(given.dtype if hasattr(given, "dtype") else np.asarray(given).dtype)
+        if dtype != jax.dtypes.canonicalize_dtype(expected.dtype):  # a float16 run's state: JAX's carry-type error
+            raise ValueError(
+                f"opt_state holds {dtype} where this optimiser's state for these params is {expected.dtype} (the "
+                f"state of params of another dtype?): {hint}"
+            )
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:

@@ -628,6 +628,18 @@ def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
 
 
+def test_an_opt_state_of_params_of_another_dtype_is_refused_on_every_road():
+    """Shapes alone matched: fit failed in JAX's while-loop carry-type error, or (a float32 state for float16
+    params) trained with mixed precisions; train_step kept a float16 state for float32 params."""
+    half = jax.tree.map(lambda a: a.astype(jnp.float16), PARAMS)
+    half_state = jaxnn.fit(MODEL, half, X, Y, loss=LOSS, epochs=2, optimizer="adam").opt_state
+    message = r"opt_state holds float16 where this optimiser's state for these params is float32"
+    with pytest.raises(ValueError, match=message):
+        _fit(optimizer="adam", opt_state=half_state, epochs=1, start_epoch=2)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.train_step(MODEL, LOSS, ADAM, PARAMS, ADAM.init(half), X, Y)
+
+
 def test_a_dense_layer_is_not_a_model():
     with pytest.raises(TypeError, match=r"model must be a jaxnn.Sequential, got Dense"):
         jaxnn.fit(MODEL.layers[0], PARAMS, X, Y, loss=LOSS, epochs=1)
