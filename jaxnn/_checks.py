@@ -167,7 +167,13 @@ def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
     """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn; bfloat16, whose
     NumPy kind is 'V', is a float as in ``model.apply``); else a TypeError (not real) or ValueError (NaN, inf)."""
     if array.dtype.kind not in "biuf" and not jnp.issubdtype(array.dtype, jnp.floating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+        hint = (  # pandas' nullable Float32/Int64 columns (pd.NA) and mixed columns convert to objects
+            "; for a pandas DataFrame with nullable or mixed columns, fill missing values and pass "
+            "df.to_numpy(dtype=float)"
+            if array.dtype.kind == "O"
+            else ""
+        )
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}{hint}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
     return array
