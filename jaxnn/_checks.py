@@ -28,6 +28,7 @@ __all__ = [
     "finite_real",
     "finite_reals",
     "finite_weights",
+    "fits_dtype",
     "floating_dtype",
     "int_in_range",
     "is_int",
@@ -166,7 +167,13 @@ def finite_reals(name: str, array: np.ndarray) -> np.ndarray:
     """``array`` itself if it holds finite real numbers (booleans are 0 and 1, as in scikit-learn; bfloat16, whose
     NumPy kind is 'V', is a float as in ``model.apply``); else a TypeError (not real) or ValueError (NaN, inf)."""
     if array.dtype.kind not in "biuf" and not jnp.issubdtype(array.dtype, jnp.floating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+        hint = (  # pandas' nullable Float32/Int64 columns (pd.NA) and mixed columns convert to objects
+            "; for a pandas DataFrame with nullable or mixed columns, fill missing values and pass "
+            "df.to_numpy(dtype=float)"
+            if array.dtype.kind == "O"
+            else ""
+        )
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}{hint}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute it before training")
     return array
@@ -193,7 +200,7 @@ def _has_weights(layer) -> bool:
 
 
 def finite_weights(params, what: str = "params") -> None:
-    """Starting weights of a floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
+    """Starting weights of one floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
     could never leave it.  A TypeError or ValueError otherwise.  Checked with NumPy on a host copy: a compiled
     check would cost every fresh process a compilation for each network shape."""
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
@@ -203,6 +210,11 @@ def finite_weights(params, what: str = "params") -> None:
             f"{what} must hold floating-point weights, as model.init makes them; got dtypes "
             f"{', '.join(sorted(map(str, dtypes)))}"
         )
+    if len(dtypes) > 1:  # the data is cast to the first leaf's dtype, and updates mix precisions
+        raise TypeError(
+            f"{what} mix dtypes ({', '.join(sorted(map(str, dtypes)))}); give every weight one floating dtype, e.g. "
+            "jax.tree.map(lambda a: a.astype(jnp.float32), params)"
+        )
     if not all(np.isfinite(leaf).all() for leaf in leaves):
         raise ValueError(
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
@@ -211,13 +223,20 @@ def finite_weights(params, what: str = "params") -> None:
 
 
 def matching_state(opt_state, fresh, hint: str) -> None:
-    """A ValueError unless ``opt_state`` has the tree form and leaf shapes of ``fresh`` (the state the optimiser
+    """A ValueError unless ``opt_state`` has the tree form, leaf shapes and dtypes of ``fresh`` (the state the optimiser
     would start from, traced only: ``jax.eval_shape``); anything else fails deep inside the optimiser, or silently
     resumes another run.  ``hint`` says what to pass instead."""
     given_leaves, given_form = jax.tree.flatten(opt_state)
     fresh_leaves, fresh_form = jax.tree.flatten(fresh)
     if given_form != fresh_form or [np.shape(a) for a in given_leaves] != [a.shape for a in fresh_leaves]:
         raise ValueError(f"opt_state does not match this optimiser's state for these params: {hint}")
+    for given, expected in zip(given_leaves, fresh_leaves, strict=True):
+        dtype = jax.dtypes.canonicalize_dtype(given.dtype if hasattr(given, "dtype") else np.asarray(given).dtype)
+        if dtype != jax.dtypes.canonicalize_dtype(expected.dtype):  # a float16 run's state: JAX's carry-type error
+            raise ValueError(
+                f"opt_state holds {dtype} where this optimiser's state for these params is {expected.dtype} (the "
+                f"state of params of another dtype?): {hint}"
+            )
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
@@ -239,6 +258,28 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
     if array.ndim == 3 and array.shape[0] != n_members:
         raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")
     return array, (0 if array.ndim == 3 else None)
+
+
+def fits_dtype(name: str, array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` cast to the training ``dtype`` (the params'), if every value stays finite there; else a ValueError.
+    A finite float64 value beyond float32's (or float16's) range becomes infinity in the cast, and training on it
+    gives NaN with no error; weights that all round to 0 there would give every batch a zero weight (no step)."""
+    with np.errstate(over="ignore"):
+        cast = np.asarray(array, dtype)
+    if not np.all(np.isfinite(cast)):
+        biggest = float(jnp.finfo(cast.dtype).max)
+        raise ValueError(
+            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), the params' "
+            "dtype it is trained in: scale it down"
+            + (" (a weighted mean loss is unchanged by scaling them all)" if name == "weight" else " (standardise it)")
+            + ", or train in a wider dtype"
+        )
+    if name == "weight" and not np.all(np.any(cast.reshape(-1, cast.shape[-1]) > 0, axis=1)):
+        raise ValueError(
+            f"weight rounds to all zeros in {np.dtype(cast.dtype).name}, the params' dtype it is trained in: scale "
+            "the weights up towards 1 (a weighted mean loss is unchanged by scaling them all)"
+        )
+    return cast
 
 
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:

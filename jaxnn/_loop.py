@@ -285,10 +285,11 @@ def _guarded_step(
     included) and that penalty alone.
 
     A batch whose weights sum to 0 (all padding) changes nothing; a non-finite step is not applied and
-    clears ``ok``, after which nothing changes any more.  ``dropout``: this step's masks (the same for the
-    loss, its gradient and a line search's trial points).
+    clears ``ok``, after which nothing changes any more.  A NaN weight (``make_train_step`` checks shapes only)
+    makes the step non-finite: it is not padding, whose loss would be reported unweighted.  ``dropout``: this
+    step's masks (the same for the loss, its gradient and a line search's trial points).
     """
-    active = jnp.sum(weight) > 0
+    active = jnp.sum(weight) != 0  # not `> 0`: a NaN sum would pass as padding
     safe_weight = jnp.where(active, weight, jnp.ones_like(weight))
     loss = spec.loss if spec.custom_rules else spec.loss.forward
 
@@ -434,7 +435,10 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
 
 def _scalar(value, name: str) -> jax.Array:
     """``value`` (what the user's ``name`` function returned) if it is one real number; else a ValueError, raised
-    while the loop is traced."""
+    while the loop is traced (a TypeError for a tuple, text or a complex number: JAX's errors named none of them)."""
+    dtype = np.asarray(value).dtype if isinstance(value, float | int) else getattr(value, "dtype", None)
+    if dtype is None or (dtype.kind not in "biuf" and not jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{name} must return one real number (e.g. jnp.mean(...)), got {value!r:.80}")
     shape = jnp.shape(value)
     if shape != () and shape != (1,):
         raise ValueError(
@@ -457,7 +461,9 @@ def _on_plateau(spec: RunSpec, stop: StopCarry):
     """More than ``n_iter_no_change`` epochs in a row without improvement (never with an infinite count)."""
     if not _watches_plateaus(spec.stopping):
         return jnp.zeros(jnp.shape(stop.no_improvement), bool)
-    return stop.no_improvement > spec.stopping.n_iter_no_change
+    # The count is int32: a longer patience (2**40, say) cannot be passed, and as a traced constant it overflowed.
+    patience = min(spec.stopping.n_iter_no_change, int(np.iinfo(np.int32).max))
+    return stop.no_improvement > patience
 
 
 _TRACES = {"run_chunk": 0}

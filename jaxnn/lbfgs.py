@@ -655,7 +655,7 @@ def minimize(
             f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
             f"of the last layer), got {y.shape}"
         )
-    loss.check_targets(y)
+    loss.check_targets(y, rows=True)
     positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
     finite_weights(params)
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)

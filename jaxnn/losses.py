@@ -198,10 +198,42 @@ class Loss:
         """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
         return as_real_array(value, f"{self.name}: {what}")
 
-    def check_targets(self, target) -> None:
+    def check_targets(self, target, *, rows: bool = False) -> None:
         """A ValueError if concrete targets lie outside what this loss is defined on: ``[0, 1]`` (labels, one-hot
         rows or probabilities) for a binary or categorical loss, ``>= 0`` for counts; outside, the loss has no
-        minimum, so training would chase it.  ``jaxnn.fit`` and ``jaxnn.lbfgs.minimize`` call it on their ``y``."""
+        minimum, so training would chase it.  ``jaxnn.fit`` and ``jaxnn.lbfgs.minimize`` call it on their ``y``,
+        with ``rows``: a categorical loss's targets must then also be one class per row, rows summing to 1
+        (:meth:`check_class_rows`)."""
+        self._check_target_values(target)
+        if rows:
+            self.check_class_rows(target)
+
+    def check_class_rows(self, target) -> None:
+        """For a categorical loss, a ValueError unless every row of ``target`` (``(n, k)``, or ``(P, n, k)``) sums
+        to 1: a one-hot row or a distribution over the classes.  A row of zeros adds nothing to the loss (0/1
+        labels in one column after a one-unit layer: the loss is 0 and nothing trains), and a multi-label row
+        (several 1s) asks the softmax for several classes at once; both trained silently."""
+        target = np.asarray(target, dtype=float)
+        if self.task != "categorical" or target.ndim < 2:
+            return
+        sums = target.sum(axis=-1)
+        if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-4):
+            worst = sums.ravel()[np.argmax(np.abs(sums - 1.0).ravel())]
+            one_column = target.shape[-1] == 1
+            raise ValueError(
+                f"{self.name}: each target row must be one class (one-hot, or probabilities summing to 1), but a row "
+                f"sums to {worst:g}"
+                + (
+                    "; a single column of 0/1 labels is a binary task: give the last layer activation='identity' "
+                    "and use 'sigmoid_binary_cross_entropy', or one column per class (jaxnn.data.one_hot)"
+                    if one_column
+                    else "; one-hot encode class labels (jaxnn.data.one_hot), or for several labels per sample use "
+                    "'sigmoid_binary_cross_entropy' on logits or 'binary_cross_entropy' after a sigmoid layer"
+                )
+            )
+
+    def _check_target_values(self, target) -> None:
+        """The range check of :meth:`check_targets`."""
         if self.task == "regression" and not self.nonnegative_targets:
             return
         target = np.asarray(target)

@@ -120,7 +120,8 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
     predicted, true = _pair("balanced_accuracy", "predicted", predicted, "true", true, ndims=(1,))
     n_classes = positive_int(n_classes, "balanced_accuracy: n_classes")
     concrete = [labels for labels in (predicted, true) if not isinstance(labels, jax.core.Tracer)]
-    if any(jnp.any((labels < 0) | (labels >= n_classes)) for labels in concrete):  # they would count as no class
+    # they would count as no class: 1.5 is no class index either (it scored 0 silently)
+    if any(jnp.any((labels < 0) | (labels >= n_classes) | (labels != jnp.round(labels))) for labels in concrete):
         raise ValueError(f"balanced_accuracy: labels must be class indices in [0, {n_classes}) (n_classes={n_classes})")
     dtype = jnp.result_type(float)
     w = _weights(weight, true.shape[0], dtype)
@@ -136,14 +137,30 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
 def log_loss(probabilities, true_indicators, weight=None) -> jax.Array:
     """The weighted mean cross-entropy ``−Σ_i w_i Σ_c t_ic log p_ic / Σ_i w_i``, the probabilities clipped to
     ``[ε, 1 − ε]`` with ``ε`` the float type's machine epsilon (``sklearn.metrics.log_loss``).
-    ``probabilities`` and ``true_indicators`` (one-hot rows) are ``(n, n_classes)``."""
+    ``probabilities`` and ``true_indicators`` (one-hot rows) are ``(n, n_classes)``; concrete indicators that
+    are not all 0 or 1 are a ValueError (the arguments' order is the reverse of scikit-learn's)."""
     p, t = _pair("log_loss", "probabilities", probabilities, "true_indicators", true_indicators, ndims=(2,))
+    _check_indicators(t)
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.result_type(float))
     eps = jnp.finfo(p.dtype).eps
     w = _weights(weight, t.shape[0], p.dtype)
     per_sample = -jnp.sum(t * jnp.log(jnp.clip(p, eps, 1 - eps)), axis=1)
     return jnp.sum(w * per_sample) / jnp.sum(w)
+
+
+def _check_indicators(t) -> None:
+    """A ValueError unless concrete ``t`` holds only 0 and 1: probabilities passed as ``true_indicators`` (the
+    order of ``sklearn.metrics.log_loss(y_true, y_pred)``) were scored silently, 24.1 for a loss of 1.1."""
+    if isinstance(t, jax.core.Tracer):
+        return
+    values = np.asarray(t)
+    if not np.all((values == 0) | (values == 1)):
+        odd = values[(values != 0) & (values != 1)].ravel()[0]
+        raise ValueError(
+            f"log_loss: true_indicators must be 0/1 indicator rows (one-hot), got a value {odd:g}; the order is "
+            "log_loss(probabilities, true_indicators), the reverse of sklearn.metrics.log_loss(y_true, y_pred)"
+        )
 
 
 def _mean_error(errors, weight) -> jax.Array:

@@ -30,7 +30,9 @@ from jaxnn._checks import (
     dropout_rates,
     epoch_range,
     finite_weights,
+    fits_dtype,
     is_int,
+    is_real,
     layer_dicts,
     matching_state,
     member_keys,
@@ -325,7 +327,6 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
     if y_samples != n_samples:
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
-    loss.check_targets(y)
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
     model.check(_member_shapes(params), (n_samples, n_features))
@@ -335,6 +336,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
             "one-hot encode class labels or change the last layer"
         )
+    loss.check_targets(y, rows=True)
     weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
     batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)
     dropout = dropout_rates(o["dropout"], len(model.layers) - 1, n_members if population else None)
@@ -401,7 +403,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     members = engine.Members(params, opt_state, keys, dropout=np.broadcast_to(dropout, (n_members, dropout.shape[-1])))
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
-    data = engine.Data(*(np.asarray(array, dtype) for array in (x, y, weight, x_val, y_val)))
+    arrays = {"x": x, "y": y, "weight": weight, "x_val": x_val, "y_val": y_val}
+    data = engine.Data(*(fits_dtype(name, array, dtype) for name, array in arrays.items()))
     return _Prepared(spec, members, data, engine.Data(x_axis, y_axis, weight_axis, *val_axes), start_epoch, epochs)
 
 
@@ -425,7 +428,7 @@ def checked_stopping(stopping) -> Stopping | None:
         return None
     if not isinstance(stopping, Stopping):
         raise TypeError(f"stopping must be a jaxnn.Stopping(tol, n_iter_no_change), got {type(stopping).__name__}")
-    tol_ok = isinstance(stopping.tol, int | float | np.floating) and np.isfinite(stopping.tol) and stopping.tol >= 0
+    tol_ok = is_real(stopping.tol) and isinstance(stopping.tol, int | float | np.number) and stopping.tol >= 0
     if not tol_ok or not is_n_iter_no_change(stopping.n_iter_no_change):
         raise ValueError(
             "stopping needs a finite tol >= 0 and n_iter_no_change >= 1 (a positive integer, or math.inf to never "

@@ -558,6 +558,31 @@ def test_fit_and_lbfgs_check_the_targets_against_the_loss():
             lbfgs.minimize(model, params, x, y, loss=loss, max_iter=1)
 
 
+@pytest.mark.parametrize(
+    "loss, y, match",
+    [  # each trained silently: a 0 loss that never moved, or a softmax asked for two classes at once
+        ("softmax_cross_entropy", np.array([[0.0], [1.0], [1.0]]), r"a row sums to 0; a single column .* binary"),
+        ("log_loss", np.array([[0.0], [1.0], [1.0]]), r"a row sums to 0; a single column .* binary"),
+        ("categorical_cross_entropy", np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), r"a row sums to 0; one-hot"),
+        ("softmax_cross_entropy", np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]), r"sums to 2; .*several labels"),
+    ],
+)
+def test_fit_and_lbfgs_refuse_categorical_targets_whose_rows_are_not_one_class(loss, y, match):
+    from jaxnn import lbfgs
+
+    last = "softmax" if loss == "categorical_cross_entropy" else "identity"
+    model = jaxnn.Sequential((jaxnn.Dense(y.shape[1], last),))
+    params = model.init(jax.random.key(0), 2)
+    x = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    with pytest.raises(ValueError, match=rf"{loss}: each target row must be one class .*{match}"):
+        jaxnn.fit(model, params, x, y, loss=loss, epochs=1)
+    with pytest.raises(ValueError, match=rf"{loss}: each target row must be one class .*{match}"):
+        lbfgs.minimize(model, params, x, y, loss=loss, max_iter=1)
+    if y.shape[1] == 2:  # distributions over the classes train, as one-hot rows do
+        soft = np.array([[0.3, 0.7], [1.0, 0.0], [0.5, 0.5]], np.float32)
+        assert np.isfinite(jaxnn.fit(model, params, x, soft, loss=loss, epochs=1).history).all()
+
+
 def test_make_loss_and_make_op_refuse_what_would_fail_only_later():
     """make_loss took non-callables (failing at the first call); a name that is not a string failed in Python's
     own "__name__ must be set to a string object"."""

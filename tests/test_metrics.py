@@ -74,8 +74,13 @@ def test_scores_need_samples_and_sound_weights():
         metrics.balanced_accuracy(labels, labels, 0)
     with pytest.raises(ValueError, match=r"class indices in \[0, 1\)"):
         metrics.balanced_accuracy(labels, labels, 1)  # class 1 was ignored: it scored 1.0
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+        metrics.balanced_accuracy(np.array([0.5, 1.5, 1.5]), labels, 3)  # no class matched: it scored 0.0
     with pytest.raises(ValueError, match=r"log_loss: probabilities has shape \(3, 2\) and true_indicators \(3,\)"):
         metrics.log_loss(np.full((3, 2), 0.5), labels)
+    one_hot, probabilities = np.eye(2)[[0, 1, 1]], np.array([[0.8, 0.2], [0.4, 0.6], [0.3, 0.7]])
+    with pytest.raises(ValueError, match=r"true_indicators must be 0/1 .* got a value 0.8; .*reverse of sklearn"):
+        metrics.log_loss(one_hot, probabilities)  # scikit-learn's order: it scored 10.8 instead of 0.36
 
 
 def test_host_float64_input_is_scored_in_float64_with_x64_off():

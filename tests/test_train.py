@@ -188,6 +188,13 @@ def test_stopping_ends_early_on_the_training_loss():
     assert not bool(result.diverged)
 
 
+def test_a_patience_beyond_the_int32_count_never_stops_like_infinity():
+    """n_iter_no_change=2**40 once overflowed while the loop was traced (JAX's OverflowError, naming no argument)."""
+    result = _fit(stopping=Stopping(tol=10.0, n_iter_no_change=2**40))
+    assert int(result.n_epochs) == EPOCHS and not bool(result.stopped)
+    assert_trees_equal(result.params, _fit(stopping=Stopping(tol=10.0, n_iter_no_change=np.inf)).params)
+
+
 def _negative_cross_entropy(predictions, targets):
     return -jaxnn.categorical_cross_entropy.forward(predictions, targets)
 
@@ -391,6 +398,19 @@ def test_train_step_does_not_apply_a_non_finite_step():
     assert np.isnan(values[0])
 
 
+def test_a_compiled_step_with_a_nan_weight_reports_nan_not_the_unweighted_loss():
+    """make_train_step checks shapes only; a NaN weight's sum is NaN, which once passed as an all-padding batch:
+    the step was skipped and the loss came back finite, computed as if every weight were 1."""
+    step = jaxnn.make_train_step(MODEL, LOSS, DESCENT)
+    weight = np.ones(len(X), np.float32)
+    weight[0] = np.nan
+    step_params, _, value = step(PARAMS, DESCENT.init(PARAMS), X, Y, weight)
+    assert np.isnan(float(value))
+    assert_trees_equal(step_params, PARAMS)
+    padding_params, _, _ = step(PARAMS, DESCENT.init(PARAMS), X, Y, np.zeros(len(X), np.float32))
+    assert_trees_equal(padding_params, PARAMS)  # an all-zero (padding) batch still changes nothing
+
+
 NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),
@@ -399,6 +419,7 @@ BAD_INPUTS = {
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),
+    "object-x": ({"x": X.astype(object)}, TypeError, r"x must hold real numbers, got dtype object; .*to_numpy"),
     "text-shuffle": ({"shuffle": "no"}, TypeError, r"shuffle must be True or False, got 'no'"),
     "sparse-x": (
         {"x": scipy.sparse.csr_matrix(X)},
@@ -413,6 +434,19 @@ BAD_INPUTS = {
     "zero-batch-size": ({"batch_size": 0, "key": KEY}, ValueError, r"batch_size must be a positive integer or None"),
     "negative-weight": ({"weight": -np.ones(30)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
     "short-weight": ({"weight": np.ones(29)}, ValueError, r"weight must be 30 finite, non-negative numbers"),
+    # finite in float64 but not in the params' float32: the cast gave inf (x, y) or all zeros (weight), and NaN
+    "x-beyond-float32": (
+        {"x": X.astype(np.float64) * 1e300},
+        ValueError,
+        r"x has values beyond float32's range .*standardise it",
+    ),
+    "y_val-beyond-float32": (
+        {"validation": (X, Y.astype(np.float64) * 1e300), "score": _negative_cross_entropy, "stopping": Stopping()},
+        ValueError,
+        r"y_val has values beyond float32's range",
+    ),
+    "weight-beyond-float32": ({"weight": np.full(30, 1e39)}, ValueError, r"weight has values beyond float32's"),
+    "weight-rounds-to-zero": ({"weight": np.full(30, 1e-46)}, ValueError, r"weight rounds to all zeros in float32"),
     "zero-learning-rate": (
         {"optimizer": None, "learning_rate": 0.0},
         ValueError,
@@ -454,6 +488,7 @@ BAD_INPUTS = {
         r"stopping needs a finite tol >= 0 and n_iter_no_change >= 1",
     ),
     "stopping-nan-tol": ({"stopping": Stopping(float("nan"), 5)}, ValueError, r"finite tol"),
+    "stopping-bool-tol": ({"stopping": Stopping(True, 5)}, ValueError, r"finite tol"),  # once read as tol=1.0
     "empty-validation": (
         {"validation": (X[:0], Y[:0]), "score": _negative_cross_entropy, "stopping": Stopping()},
         ValueError,
@@ -528,8 +563,14 @@ def test_fit_and_fit_many_take_and_refuse_the_same_values_with_the_same_message(
         (jax.tree.map(lambda a: a.at[0].set(np.inf), PARAMS), ValueError, r"params contain NaN or infinity"),
         (jax.tree.map(lambda a: a.astype(np.int32), PARAMS), TypeError, r"params must hold floating-point weights"),
         (None, TypeError, r"params must hold one \{'W', 'b'\} dict per layer, as model.init"),
+        # trained with x cast to the first layer's float16 and JAX's "scatter inputs have incompatible types"
+        (
+            [{"W": PARAMS[0]["W"].astype(jnp.float16), "b": PARAMS[0]["b"]}, PARAMS[1]],
+            TypeError,
+            r"params mix dtypes \(float16, float32\); give every weight one floating dtype",
+        ),
     ],
-    ids=["nan", "inf", "int", "none"],
+    ids=["nan", "inf", "int", "none", "mixed-dtypes"],
 )
 def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, message):
     # NaN starting weights trained into a NaN result with diverged=True; int ones failed inside JAX
@@ -586,6 +627,18 @@ def test_an_opt_state_of_another_optimiser_or_network_is_refused():
         MODEL, first.params, X, Y, loss=LOSS, optimizer="adam", opt_state=adam_state, epochs=1, start_epoch=2
     )
     assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
+
+
+def test_an_opt_state_of_params_of_another_dtype_is_refused_on_every_road():
+    """Shapes alone matched: fit failed in JAX's while-loop carry-type error, or (a float32 state for float16
+    params) trained with mixed precisions; train_step kept a float16 state for float32 params."""
+    half = jax.tree.map(lambda a: a.astype(jnp.float16), PARAMS)
+    half_state = jaxnn.fit(MODEL, half, X, Y, loss=LOSS, epochs=2, optimizer="adam").opt_state
+    message = r"opt_state holds float16 where this optimiser's state for these params is float32"
+    with pytest.raises(ValueError, match=message):
+        _fit(optimizer="adam", opt_state=half_state, epochs=1, start_epoch=2)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.train_step(MODEL, LOSS, ADAM, PARAMS, ADAM.init(half), X, Y)
 
 
 def test_a_dense_layer_is_not_a_model():
@@ -737,6 +790,17 @@ def test_arguments_of_the_wrong_kind_are_named():
     step = jaxnn.make_train_step(MODEL, LOSS, DESCENT)
     with pytest.raises(TypeError, match=r"x must be an array \(the step is compiled for arrays\)"):
         step(PARAMS, DESCENT.init(PARAMS), X.tolist(), Y)
+
+
+@pytest.mark.parametrize(
+    "score",
+    [lambda outputs, y: (jnp.mean(outputs), 1.0), lambda outputs, y: jnp.mean(outputs) + 1j],
+    ids=["tuple", "complex"],
+)
+def test_a_score_that_is_not_one_real_number_is_named(score):
+    """A tuple once failed in JAX's tracer conversion, a complex number in the while loop's carry types."""
+    with pytest.raises(TypeError, match=r"score must return one real number \(e.g. jnp.mean"):
+        _fit(validation=(X, Y), score=score, stopping=Stopping(), epochs=1)
 
 
 def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
