@@ -197,7 +197,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
         inputs.append(values)
         label = cells[target_index]
-        if not label or not math.isfinite(_as_float(label)):
+        if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
             raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
         if label in MISSING_MARKERS:
             raise CliError(
@@ -313,12 +313,6 @@ def _first_few(items: Sequence[str], shown: int = 5) -> str:
     """``items`` as they are, separated by commas: the first ``shown`` of them, then ``… and N more``."""
     joined = ", ".join(items[:shown])
     return joined if len(items) <= shown else f"{joined} … and {len(items) - shown} more"
-
-
-def _as_float(cell: str) -> float:
-    """The cell's number (NaN, inf or 1e400 included); 0.0 for text, which may be a class label."""
-    value = plain_number(cell)
-    return 0.0 if value is None else value
 
 
 def _number(cell: str) -> float:
@@ -578,8 +572,12 @@ def _look_alike_warning(groups: list[list[str]], name: str, classes: int) -> str
     of :func:`jaxnn.cli.csv_cells.look_alike_classes`): they stay apart, as documented, but said."""
     shown = _first_few(["/".join(map(repr, group)) for group in groups], 3)
     numbers = sum(plain_number(group[0]) is not None for group in groups)
-    how = ["differ only in letter case", "are the same number written differently"][numbers == len(groups)]
-    how = "differ only in letter case or in how a number is written" if 0 < numbers < len(groups) else how
+    if numbers == 0:
+        how = "differ only in letter case"
+    elif numbers == len(groups):
+        how = "are the same number written differently"
+    else:
+        how = "differ only in letter case or in how a number is written"
     return (
         f"classes {shown} of {name} {how}; they are kept apart "
         f"({classes} classes in all): write each class one way if they are one"
