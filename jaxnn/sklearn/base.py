@@ -33,7 +33,7 @@ from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import check_sample_weight
 from jaxnn.sklearn.prediction import Predictor, checked_input
-from jaxnn.sklearn.progress import adaptive_lines, print_call_plateau, print_progress, print_stop
+from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
     Plan,
@@ -520,7 +520,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         best_before = min(self.loss_curve_[:-1], default=np.inf)
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
         plateau, lowered = count > config.stopping.n_iter_no_change, False
-        if config.schedule == "adaptive":  # one epoch per call: the plateau is counted here, between calls
+        if is_adaptive(config):  # one epoch per call: the plateau is counted here, between calls
             state, lowered = end_of_epoch(optimizer_for(config), self._optimizer_state, plateau, where=np.where)
             if lowered:
                 self._optimizer_state = as_numpy(state)

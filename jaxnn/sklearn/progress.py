@@ -14,6 +14,7 @@ from jaxnn.optimizers import adaptive_rate
 
 __all__ = [
     "adaptive_lines",
+    "is_adaptive",
     "plateau_message",
     "print_call_plateau",
     "print_progress",
