@@ -210,6 +210,10 @@ def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
         f"--csv {semicolons} line 1, 'sep=;', says its cells are separated by ';', but jaxnn-train reads "
         "comma-separated files; convert it, e.g. pandas.read_csv(path, sep=';', skiprows=1)"
     ) in err
+    european = tmp_path / "european.csv"  # decimal commas: sep=';' alone would leave '1,5' as text
+    european.write_text("sep=;\na;b;label\n1,5;2;x\n3;4,25;y\n")
+    err = _refused(capsys, "--csv", european, "--target", "label", "--epochs", "2")
+    assert "pandas.read_csv(path, sep=';', decimal=',', skiprows=1)" in err
 
 
 def test_csv_from_a_pipe_is_read_and_named_as_given(tmp_path, capsys):

@@ -223,12 +223,17 @@ def _other_separator(header: str, rows: list[tuple[int, list[str]]], name: str) 
     pipes), with a conversion for it: ``decimal=','`` too when its data ``rows`` hold decimal commas (``1,5``), as
     a European-locale export does."""
     mark = next(mark for mark in _SEPARATORS if mark in header)
-    decimal = ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
     return (
         f"--csv {name} has one column, {header!r}: its cells seem separated by {_SEPARATORS[mark]}, but jaxnn-train "
-        f"reads comma-separated files; convert it, e.g. pandas.read_csv(path, sep={mark!r}{decimal})"
-        ".to_csv(new_path, index=False)"
+        f"reads comma-separated files; convert it, e.g. pandas.read_csv(path, sep={mark!r}"
+        f"{_decimal_comma_option(rows)}).to_csv(new_path, index=False)"
     )
+
+
+def _decimal_comma_option(rows: list[tuple[int, list[str]]]) -> str:
+    """``, decimal=','`` for pandas when the data ``rows`` of a file in another separator hold decimal commas
+    (``1,5``, as a European-locale export writes numbers), else nothing."""
+    return ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
 
 
 def _utf8_text(raw: bytes, name: str) -> str:
@@ -298,7 +303,8 @@ def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> lis
         raise CliError(
             f"--csv {name} line 1, {rows[0][1][0]!r}, says its cells are separated by {hint.group(1)!r}, but "
             "jaxnn-train reads comma-separated files; convert it, e.g. "
-            f"pandas.read_csv(path, sep={hint.group(1)!r}, skiprows=1).to_csv(new_path, index=False)"
+            f"pandas.read_csv(path, sep={hint.group(1)!r}{_decimal_comma_option(rows[1:])}, skiprows=1)"
+            ".to_csv(new_path, index=False)"
         )
     return rows[1:]
 
