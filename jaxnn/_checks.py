@@ -44,6 +44,7 @@ __all__ = [
     "seed_int",
     "single_key",
     "validation_pair",
+    "weights_fit_dtype",
 ]
 
 T = TypeVar("T")
@@ -260,24 +261,30 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
     return array, (0 if array.ndim == 3 else None)
 
 
-def fits_dtype(name: str, array: np.ndarray, dtype) -> np.ndarray:
-    """``array`` cast to the training ``dtype`` (the params'), if every value stays finite there; else a ValueError.
-    A finite float64 value beyond float32's (or float16's) range becomes infinity in the cast, and training on it
-    gives NaN with no error; weights that all round to 0 there would give every batch a zero weight (no step)."""
+def fits_dtype(name: str, array: np.ndarray, dtype, *, scaling: str = "standardise it") -> np.ndarray:
+    """``array`` cast to the training ``dtype`` (the params'), if every value stays finite there; else a ValueError
+    saying to scale it down (``scaling`` says how).  A finite float64 value beyond float32's (or float16's) range
+    becomes infinity in the cast, and training on it gives NaN with no error."""
     with np.errstate(over="ignore"):
         cast = np.asarray(array, dtype)
     if not np.all(np.isfinite(cast)):
         biggest = float(jnp.finfo(cast.dtype).max)
         raise ValueError(
             f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), the params' "
-            "dtype it is trained in: scale it down"
-            + (" (a weighted mean loss is unchanged by scaling them all)" if name == "weight" else " (standardise it)")
-            + ", or train in a wider dtype"
+            f"dtype it is trained in: scale it down ({scaling}), or train in a wider dtype"
         )
-    if name == "weight" and not np.all(np.any(cast.reshape(-1, cast.shape[-1]) > 0, axis=1)):
+    return cast
+
+
+def weights_fit_dtype(weight: np.ndarray, dtype) -> np.ndarray:
+    """Per-sample ``weight`` (one row per member, or one row) cast to the training ``dtype`` by :func:`fits_dtype`,
+    if no row rounds to all zeros there (every batch would then have a zero weight: no step); else a ValueError."""
+    same_mean = "a weighted mean loss is unchanged by scaling them all"
+    cast = fits_dtype("weight", weight, dtype, scaling=same_mean)
+    if not np.all(np.any(cast.reshape(-1, cast.shape[-1]) > 0, axis=1)):
         raise ValueError(
             f"weight rounds to all zeros in {np.dtype(cast.dtype).name}, the params' dtype it is trained in: scale "
-            "the weights up towards 1 (a weighted mean loss is unchanged by scaling them all)"
+            f"the weights up towards 1 ({same_mean})"
         )
     return cast
 

@@ -42,6 +42,7 @@ from jaxnn._checks import (
     sample_weights,
     seed_int,
     validation_pair,
+    weights_fit_dtype,
 )
 from jaxnn.activations import Interval, get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
@@ -403,8 +404,10 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     members = engine.Members(params, opt_state, keys, dropout=np.broadcast_to(dropout, (n_members, dropout.shape[-1])))
     # NumPy arrays go to the compiled function as they are: its dispatch copies them to the device faster
     # than jnp.asarray would, which matters when fit is called many times (model selection).
-    arrays = {"x": x, "y": y, "weight": weight, "x_val": x_val, "y_val": y_val}
-    data = engine.Data(*(fits_dtype(name, array, dtype) for name, array in arrays.items()))
+    data = engine.Data(
+        fits_dtype("x", x, dtype), fits_dtype("y", y, dtype), weights_fit_dtype(weight, dtype),
+        fits_dtype("x_val", x_val, dtype), fits_dtype("y_val", y_val, dtype),
+    )  # fmt: skip
     return _Prepared(spec, members, data, engine.Data(x_axis, y_axis, weight_axis, *val_axes), start_epoch, epochs)
 
 
