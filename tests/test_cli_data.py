@@ -579,3 +579,31 @@ def test_another_separator_is_named_with_a_conversion_that_reads_its_numbers(tmp
     pd.read_csv(path, **options).to_csv(tmp_path / "converted.csv", index=False)  # as advised
     table = data.read_csv(tmp_path / "converted.csv", "label")
     assert table.x.tolist() == [[0.5, 1.25 if "1,25" in text else 1.0], [1.5, 2.0]]
+
+
+def test_an_unquoted_thousands_separator_is_named_where_it_splits_a_row(tmp_path, capsys):
+    """``5,720`` unquoted in a comma file reads as two cells; the message said only that the counts differ."""
+    path = tmp_path / "prices.csv"
+    path.write_text("area,price,label\n3,5,720,x\n4,610,y\n")
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert (
+        "prices.csv line 2 has 4 cells but the header has 3; 5,720 may be one number written with a thousands "
+        "separator: write numbers plainly (5720), or quote such cells and convert them"
+    ) in err
+    fewer = tmp_path / "fewer.csv"  # too few cells: no such guess
+    fewer.write_text("a,b,label\n1,2,x\n3,y\n")
+    err = _refused(capsys, "--csv", fewer, "--target", "label", "--epochs", "2")
+    assert "fewer.csv line 3 has 2 cells but the header has 3 (see jaxnn-train --help)" in err
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named_with_the_codec_that_reads_it(tmp_path, capsys, encoding):
+    """Without a BOM, UTF-8 decoding succeeds with a NUL before or after every character: the message named the
+    NULs as cells that are not numbers, not the file's encoding."""
+    path = tmp_path / "no_bom.csv"
+    path.write_bytes("a,b,label\r\n1,2,x\r\n3,4,y\r\n".encode(encoding))
+    err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
+    assert f"--csv {path} is UTF-16 text" in err and f"encoding={encoding!r}" in err
+    converted = tmp_path / "converted.csv"
+    pd.read_csv(path, sep=None, engine="python", encoding=encoding).to_csv(converted, index=False)  # as advised
+    assert data.read_csv(converted, "label").targets == ["x", "y"]

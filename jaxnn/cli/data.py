@@ -31,6 +31,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import math
 import re
 import sys
@@ -184,8 +185,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     inputs, targets, lines = [], [], []
     for number, row in rows[1:]:
         if len(row) != len(header):
-            trailing = len(row) == len(header) + 1 and not row[-1].strip()
-            advice = "; it ends with a comma: remove the trailing comma" if trailing else ""
+            advice = _extra_cells_advice(row, len(header))
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
         if cells == header:
@@ -230,21 +230,56 @@ def _other_separator(header: str, rows: list[tuple[int, list[str]]], name: str) 
     )
 
 
+def _extra_cells_advice(row: list[str], n_columns: int) -> str:
+    """What may have split ``row`` into more cells than the header's ``n_columns``: a comma at the end of the line,
+    or a number written with a thousands separator and not quoted (``5,720`` read as the cells ``5`` and ``720``);
+    else nothing."""
+    if len(row) == n_columns + 1 and not row[-1].strip():
+        return "; it ends with a comma: remove the trailing comma"
+    cells = [cell.strip() for cell in row] if len(row) > n_columns else []
+    for left, right in itertools.pairwise(cells):
+        if re.fullmatch(r"[+-]?[1-9][0-9]{0,2}", left) and re.fullmatch(r"[0-9]{3}", right):
+            return (
+                f"; {left},{right} may be one number written with a thousands separator: write numbers plainly "
+                f"({left}{right}), or quote such cells and convert them"
+            )
+    return ""
+
+
 def _decimal_comma_option(rows: list[tuple[int, list[str]]]) -> str:
     """``, decimal=','`` for pandas when the data ``rows`` of a file in another separator hold decimal commas
     (``1,5``, as a European-locale export writes numbers), else nothing."""
     return ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
 
 
+def _utf16_encoding(raw: bytes) -> str | None:
+    """The codec that reads ``raw`` when it is UTF-16 text: ``'utf-16'`` after a byte-order mark (Excel's "Unicode
+    Text"), ``'utf-16-le'``/``'utf-16-be'`` for mostly-ASCII text without one (every other byte NUL, which UTF-8
+    would read as control characters); else None."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = raw[:4096]
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd_nuls >= 0.9 * half and even_nuls == 0:
+        return "utf-16-le"
+    if even_nuls >= 0.9 * half and odd_nuls == 0:
+        return "utf-16-be"
+    return None
+
+
 def _utf8_text(raw: bytes, name: str) -> str:
     """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
     line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
     raw = raw.removeprefix(codecs.BOM_UTF8)
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text", tab-separated
+    encoding = _utf16_encoding(raw)
+    if encoding:
         raise CliError(
             f"--csv {name} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files; save "
             "it as CSV UTF-8, or convert it, e.g. pandas.read_csv(path, sep=None, engine='python', "
-            "encoding='utf-16').to_csv(new_path, index=False)"
+            f"encoding={encoding!r}).to_csv(new_path, index=False)"
         )
     try:
         return raw.decode("utf-8")
