@@ -854,6 +854,25 @@ def test_partial_fit_after_an_early_stopping_fit_drops_its_validation_attributes
     assert net.best_loss_ == net.loss_curve_[-1]
 
 
+def test_partial_fit_after_switching_early_stopping_off_counts_its_plateau_from_the_switch(capsys):
+    """The plateau count of partial_fit (which lowers an adaptive rate) compares with the best training loss since
+    the switch, as best_loss_ is: it compared with the whole curve, the early-stopping fit's epochs included, and
+    lowered the rate after two calls that each improved on the one before."""
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    settings = dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, momentum=0.0, tol=0.0)
+    net = quietly(
+        NeuralNetClassifier((8,), max_iter=30, early_stopping=True, n_iter_no_change=1, random_state=0, **settings),
+        x,
+        x[:, 0] > 0,
+    )
+    net.set_params(early_stopping=False, verbose=True)
+    flipped = x[:, 0] <= 0  # a higher loss than the fit reached, falling with each call
+    for _ in range(3):
+        net.partial_fit(x, flipped)
+    assert np.all(np.diff(net.loss_curve_[-3:]) < 0), net.loss_curve_[-3:]
+    assert "Setting learning rate to" not in capsys.readouterr().out
+
+
 def test_regressor_predicts_in_the_shape_of_y(iris):
     x = iris.x_train
     targets = np.column_stack([x[:, 0] - x[:, 1], x[:, 2] * 0.5])

@@ -434,8 +434,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:
-            self._store(setup, results[0])
-            self._store_schedule(setup, results[0])
+            best_before = self._store(setup, results[0])
+            self._store_schedule(setup, results[0], best_before)
         else:
             self._store_ensemble(config, model, head, results, seeds)
         for name, value in setup.targets.fitted.items():
@@ -460,10 +460,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         for name, value in _network_attributes(config, model, head).items():
             setattr(self, name, value)
 
-    def _store(self, setup: Setup, result) -> None:
+    def _store(self, setup: Setup, result) -> float | None:
         """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles; ``loss_``,
         ``best_loss_`` and ``loss_curve_``'s values ``np.float64``, ``validation_scores_``' Python floats: MLP's types)
-        and warn; with early stopping the validation scores and (jaxnn's addition) the validation loss of each epoch."""
+        and warn; with early stopping the validation scores and (jaxnn's addition) the validation loss of each epoch.
+        Returns ``best_loss_`` as it stood before this fit's epochs (inf where the stopping rule starts afresh)."""
         config, continuing, incremental = setup.config, setup.continuing, setup.incremental
         self._forget(ENSEMBLE_ATTRIBUTES)
         watched = self._watched_so_far(config) if continuing and not incremental else None  # as the fit's plan
@@ -486,6 +487,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         self.loss_curve_ = [*self.loss_curve_, *losses]
         if losses:
             self.loss_ = losses[-1]
+        best_before = self.best_loss_
         if self.best_loss_ is not None and losses:
             self.best_loss_ = np.float64(min(self.best_loss_, *losses))
         validation_scores = result.validation_scores if config.early_stopping else None
@@ -503,13 +505,15 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self._report(losses, validation_scores, n_epochs, drops, stopped_by=config if result.stopped else None)
         if not incremental and n_epochs == config.max_iter and not result.stopped:
             self._warn_not_converged(config)
+        return best_before
 
-    def _store_schedule(self, setup: Setup, result) -> None:
+    def _store_schedule(self, setup: Setup, result, best_before: float | None) -> None:
         """``t_``, the samples trained on so far (scikit-learn's: every training row once per epoch, counted on
         through ``warm_start`` and ``partial_fit``), and ``partial_fit``'s count of calls in a row without
         improvement by ``tol``, continuing the count a ``fit`` ended with: with ``learning_rate='adaptive'`` a
         count past ``n_iter_no_change`` divides the rate by 5 for the next call (scikit-learn's ``partial_fit``;
-        within a ``fit`` the training loop keeps the count itself, starting at 0)."""
+        within a ``fit`` the training loop keeps the count itself, starting at 0).  ``best_before``: the best
+        training loss before this call (inf after a switch of ``early_stopping``: the count starts afresh)."""
         config = setup.config
         seen = getattr(self, "t_", 0) if setup.continuing else 0
         self.t_ = seen + int(result.n_epochs) * training_rows(config, setup.X.shape[0])
@@ -517,7 +521,6 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self._no_improvement_count = int(result.no_improvement)
             return
         count = getattr(self, "_no_improvement_count", 0) if setup.continuing else 0
-        best_before = min(self.loss_curve_[:-1], default=np.inf)
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
         plateau, lowered = count > config.stopping.n_iter_no_change, False
         if is_adaptive(config):  # one epoch per call: the plateau is counted here, between calls
