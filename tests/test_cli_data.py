@@ -191,7 +191,7 @@ def test_a_one_row_test_part_is_one_row_in_the_warning(capsys):
 
 def test_excel_separator_hint_is_skipped_as_excel_skips_it(tmp_path, capsys):
     """A first line ``sep=,`` (Excel's hint) was read as the header and blamed on pandas' row index."""
-    body = "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
+    body = "a,b,label\n" + "".join(f"{(i * 5) % 12},{i % 3},{'xy'[i % 2]}\n" for i in range(12))
     (tmp_path / "hinted.csv").write_text("sep=,\n" + body)
     (tmp_path / "plain.csv").write_text(body)
     for name in ("hinted", "plain"):
@@ -410,7 +410,7 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
     """Resuming a ``--csv /dev/stdin`` run with nothing piped in said '--csv /dev/stdin needs a header row and at
     least one data row', naming an option the resume was not given; other data on stdin asked 'was the CSV file
     changed?'; a terminal on stdin waited for typed input."""
-    rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    rows = [[(i * 3) % 40, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
     csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
     trained = tmp_path / "trained"
     assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
@@ -607,3 +607,24 @@ def test_utf16_without_a_byte_order_mark_is_named_with_the_codec_that_reads_it(t
     converted = tmp_path / "converted.csv"
     pd.read_csv(path, sep=None, engine="python", encoding=encoding).to_csv(converted, index=False)  # as advised
     assert data.read_csv(converted, "label").targets == ["x", "y"]
+
+
+def test_an_id_column_is_warned_about_as_one(tmp_path, capsys):
+    """Kaggle's Iris.csv numbers its rows (sorted by species) in an Id column, which trained as a feature, unsaid."""
+    rows = [[i + 1, 5.0 + (i % 7) / 10, "setosa" if i < 15 else "virginica"] for i in range(30)]
+    path = write_csv(tmp_path / "Iris.csv", ["Id", "SepalLengthCm", "Species"], rows)
+    assert train("--csv", path, "--target", "Species", "--epochs", "2", "--quiet", "--out", tmp_path / "r") == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: input column 'Id' of Iris.csv counts the rows (1 to 30), like an ID or a row number: the network "
+        "can learn the file's order from it rather than the data (rows are often sorted by class); drop that column "
+        "unless it measures something"
+    ) in err
+    assert "SepalLengthCm" not in err
+    ids = np.random.default_rng(0).permutation(1000)[:30] + 5000  # shuffled IDs: named by the column's name alone
+    assert "holds a different whole number in every row" in csv_cells.id_column_warning(
+        ids.astype(float), "cust_id", "f"
+    )
+    assert csv_cells.id_column_warning(ids.astype(float), "income", "f") is None
+    assert csv_cells.id_column_warning(np.arange(9.0), "Id", "f") is None  # too few rows to say
+    assert csv_cells.id_column_warning(np.arange(30.0) / 2, "index", "f") is None  # not whole numbers

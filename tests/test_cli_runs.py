@@ -173,7 +173,8 @@ def test_plots_show_class_names_and_file_names_literally(tmp_path, capsys, monke
     drawn = []
     savefig = Figure.savefig
     monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: (drawn.append(figure), savefig(figure, *a, **k)))
-    rows = [[i, i % 3, "$^$" if i % 2 else "cheap $5-$10"] for i in range(20)]  # "$^$": a math-text syntax error
+    # "$^$": a math-text syntax error
+    rows = [[(i * 3) % 20, i % 3, "$^$" if i % 2 else "cheap $5-$10"] for i in range(20)]
     csv_file = write_csv(tmp_path / os.fsdecode(b"bad\xffname.csv"), ["a", "b", "label"], rows)  # not UTF-8
     assert train("--csv", csv_file, "--target", "label", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
     captured = capsys.readouterr()

@@ -1,5 +1,6 @@
 """What a CSV cell holds: a plain number, or a number written for people (``1,234``, ``12%``, ``$3.50``), a
-true/false value or a date, which jaxnn-train does not read as numbers but names in its messages.
+true/false value or a date, which jaxnn-train does not read as numbers but names in its messages; and what a
+column of cells says about itself (classes written alike, an ID column).
 
 A *plain number* is what the command line accepts too: ASCII digits, perhaps a sign, a decimal point and an
 exponent (``1.5``, ``+2``, ``.5``, ``1e-3``), or one of the words Python's ``float`` reads as NaN or infinity
@@ -14,7 +15,16 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-__all__ = ["Formatted", "formatted_number", "look_alike_classes", "plain_number", "text_column_advice"]
+import numpy as np
+
+__all__ = [
+    "Formatted",
+    "formatted_number",
+    "id_column_warning",
+    "look_alike_classes",
+    "plain_number",
+    "text_column_advice",
+]
 
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 
@@ -118,3 +128,24 @@ def look_alike_classes(names: tuple[str, ...]) -> list[list[str]]:
         key = ("number", number) if number is not None and number == number else ("text", name.casefold())
         groups.setdefault(key, []).append(name)
     return [group for group in groups.values() if len(group) > 1]
+
+
+_ID_NAMES = re.compile(r"(?i)(id|index|row|row ?number|.*[ _]id)")
+
+
+def id_column_warning(values: np.ndarray, column: str, name: str) -> str | None:
+    """A warning for an input column that looks like an ID rather than a measurement: whole numbers that count the
+    rows in file order (1, 2, 3, …), or, under a name such as ``id`` or ``customer_id``, a different whole number in
+    every row; None for any other column (and for fewer than 10 rows).  Such a column lets the network learn the
+    file's order (Kaggle's Iris.csv numbers its rows, sorted by species), not the data."""
+    whole = len(values) >= 10 and bool(np.all(values == np.round(values)))
+    if whole and np.all(np.diff(values) == 1):
+        how = f"counts the rows ({values[0]:g} to {values[-1]:g})"
+    elif whole and _ID_NAMES.fullmatch(column) and len(np.unique(values)) == len(values):
+        how = "holds a different whole number in every row"
+    else:
+        return None
+    return (
+        f"input column {column!r} of {name} {how}, like an ID or a row number: the network can learn the file's order "
+        "from it rather than the data (rows are often sorted by class); drop that column unless it measures something"
+    )

@@ -42,7 +42,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn.cli.csv_cells import formatted_number, look_alike_classes, plain_number, text_column_advice
+from jaxnn.cli.csv_cells import (
+    formatted_number,
+    id_column_warning,
+    look_alike_classes,
+    plain_number,
+    text_column_advice,
+)
 from jaxnn.cli.errors import PROG, CliError
 from jaxnn.cli.option_table import GivenPath, as_given
 from jaxnn.cli.options import refuse
@@ -605,7 +611,8 @@ def _read_data(options: dict[str, Any]) -> _Data:
     refuse(options, ("classification only",) if task != "classification" else (), task)
     alike = look_alike_classes(class_names) if options["csv"] is not None else []
     warnings = (_look_alike_warning(alike, name, len(class_names)),) if alike else ()
-    return _Data(name, task, x, y, class_names, feature_names, warnings)
+    warnings += tuple(id_column_warning(x[:, i], column, name) for i, column in enumerate(feature_names))
+    return _Data(name, task, x, y, class_names, feature_names, tuple(filter(None, warnings)))
 
 
 def _look_alike_warning(groups: list[list[str]], name: str, classes: int) -> str:
