@@ -141,6 +141,10 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"the directory {path.parent} does not exist; create it first")
     temporary = _temporary_name(path)
+    if temporary.is_dir() and not temporary.is_symlink():  # unlink fails with a bare "Is a directory"
+        raise IsADirectoryError(
+            errno.EISDIR, f"{temporary} is a directory, where {path.name} is written first; move or remove it"
+        )
     temporary.unlink(missing_ok=True)  # a stale one (a killed run's), or a link: removed, not what it points to
     try:
         # a new file, never through a link (O_EXCL refuses any name that exists, a link made since included)

@@ -660,6 +660,17 @@ def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tm
         checkpoint.load(tmp_path, params_like=params, opt_state_like=opt_state)  # it said "no checkpoint at"
 
 
+def test_a_directory_at_the_temporary_name_is_named_and_kept(tmp_path):
+    """unlink failed with a bare "[Errno 21] Is a directory", which jaxnn-train showed as "(Is a directory)"."""
+    params, opt_state = _state()
+    (tmp_path / "checkpoint.npz.tmp" / "inside").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"checkpoint\.npz\.tmp is a directory, where checkpoint\.npz is"):
+        checkpoint.save(
+            tmp_path / "checkpoint.npz", params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[]
+        )
+    assert (tmp_path / "checkpoint.npz.tmp" / "inside").is_dir() and not (tmp_path / "checkpoint.npz").exists()
+
+
 def test_python_number_templates_load_and_a_config_epoch_is_refused(tmp_path):
     """save stored {"count": 3} as int64, but load with the same dict as template raised AttributeError; a
     config's own "epoch" was saved and then replaced by the checkpoint's in read_config."""
