@@ -550,9 +550,16 @@ def _restore(path: Path, prefix: str, like, contents: dict[str, np.ndarray]):
         dtype = np.dtype(template.dtype) if hasattr(template, "dtype") else np.asarray(template).dtype
         array, shape = contents[name], tuple(np.shape(template))
         if array.shape != shape or array.dtype != dtype:
+            # the same shapes in another precision: the user can load it as saved and cast it, never silently here
+            hint = (
+                f"; it was saved in {array.dtype.name}: load it with {array.dtype.name} templates (cast yours with "
+                f".astype), then cast what it gives to {dtype.name}"
+                if array.shape == shape
+                else ""
+            )
             raise CheckpointError(
                 f"{path} does not fit: {name} is {array.dtype.name}{list(array.shape)} in the file "
-                f"but {dtype.name}{list(shape)} is expected"
+                f"but {dtype.name}{list(shape)} is expected{hint}"
             )
         leaves.append(array)
     return jax.tree.unflatten(jax.tree.structure(like), leaves)

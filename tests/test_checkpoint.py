@@ -660,6 +660,18 @@ def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tm
         checkpoint.load(tmp_path, params_like=params, opt_state_like=opt_state)  # it said "no checkpoint at"
 
 
+def test_float64_parameters_loaded_for_float32_say_how_to_load_them(tmp_path):
+    """The refusal named the dtypes but not what to do; the arrays are never cast silently."""
+    path = tmp_path / "checkpoint.npz"
+    params, _ = _state()
+    wide = jax.tree.map(lambda leaf: np.asarray(leaf, np.float64), params)
+    checkpoint.save(path, params=wide, opt_state=(), key=jax.random.key(0), epoch=0, history=[])
+    with pytest.raises(CheckpointError, match=r"float64\[4, 5\] in the file but float32\[4, 5\] is expected; it was "):
+        checkpoint.load(path, params_like=params, opt_state_like=())
+    loaded = checkpoint.load(path, params_like=wide, opt_state_like=())
+    _assert_trees_equal(loaded.params, wide)
+
+
 def test_a_directory_at_the_temporary_name_is_named_and_kept(tmp_path):
     """unlink failed with a bare "[Errno 21] Is a directory", which jaxnn-train showed as "(Is a directory)"."""
     params, opt_state = _state()
