@@ -35,7 +35,8 @@ zip archive, a single ``.npy`` array, an archive without a ``meta`` entry or who
 ``jaxnn-checkpoint``), is its subclass :class:`NotACheckpoint`, so that a caller can tell a mistaken file from a
 damaged one.
 
-Writes are atomic: the archive goes to ``<name>.tmp`` in the same directory, is flushed and
+Writes are atomic: the archive goes to ``<name>.tmp`` (a shorter name where that one would be too long) in
+the same directory, is flushed and
 fsync'd, then renamed over the old file with ``os.replace`` and the directory is fsync'd.  A process
 killed at any moment leaves either the previous checkpoint or the new one, never a torn file.
 
