@@ -35,7 +35,8 @@ zip archive, a single ``.npy`` array, an archive without a ``meta`` entry or who
 ``jaxnn-checkpoint``), is its subclass :class:`NotACheckpoint`, so that a caller can tell a mistaken file from a
 damaged one.
 
-Writes are atomic: the archive goes to ``<name>.tmp`` in the same directory, is flushed and
+Writes are atomic: the archive goes to ``<name>.tmp`` (a shorter name where that one would be too long) in
+the same directory, is flushed and
 fsync'd, then renamed over the old file with ``os.replace`` and the directory is fsync'd.  A process
 killed at any moment leaves either the previous checkpoint or the new one, never a torn file.
 
@@ -125,9 +126,10 @@ class Checkpoint(NamedTuple):
 def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(file)`` on ``<path>.tmp``, fsync it, then rename it over ``path``.
 
-    ``<path>.tmp`` is created anew, never opened through a link (whatever is at that name, a killed run's file
-    or a link, is removed first), and the rename replaces a link at ``path`` rather than what it points to: no
-    file outside the directory is written.
+    ``<path>.tmp`` (for a name too long to take 4 more bytes, a shorter one: :func:`_temporary_name`) is created
+    anew, never opened through a link (whatever is at that name, a killed run's file or a link, is removed first),
+    and the rename replaces a link at ``path`` rather than what it points to: no file outside the directory is
+    written.
 
     Until the rename, ``path`` keeps its old content; if ``write`` fails or the process is
     interrupted, the temporary file is removed and the exception goes on.
@@ -139,7 +141,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
         )
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"the directory {path.parent} does not exist; create it first")
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = _temporary_name(path)
+    if temporary.is_dir() and not temporary.is_symlink():  # unlink fails with a bare "Is a directory"
+        raise IsADirectoryError(
+            errno.EISDIR, f"{temporary} is a directory, where {path.name} is written first; move or remove it"
+        )
     temporary.unlink(missing_ok=True)  # a stale one (a killed run's), or a link: removed, not what it points to
     try:
         # a new file, never through a link (O_EXCL refuses any name that exists, a link made since included)
@@ -153,6 +159,21 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _temporary_name(path: Path) -> Path:
+    """``<path>.tmp``; where the directory's name limit (255 bytes, usually) leaves no room for ``.tmp``, a name
+    that does fit: the name cut short, with a digest of the whole name so that two long names never share one."""
+    name = path.name + ".tmp"
+    try:
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or the directory does not say
+        limit = 255
+    if len(os.fsencode(name)) <= limit:
+        return path.with_name(name)
+    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+    kept = os.fsencode(path.name)[: max(limit - len(digest) - 6, 1)].decode(errors="ignore")
+    return path.with_name(f"{kept}.{digest}.tmp")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -246,7 +267,9 @@ def save(
       epoch: the number of epochs done.
       history: the mean training loss of each epoch done, ``(epoch,)``.
       config: any JSON-serialisable description of the run (options, model, data fingerprint); it is read back
-        as JSON gives it, keys as strings and tuples as lists (``{2: (4, 5)}`` comes back as ``{"2": [4, 5]}``).
+        as JSON gives it, keys as strings, tuples as lists and NumPy scalars as Python numbers (``{2: (4, 5)}``
+        comes back as ``{"2": [4, 5]}``, ``np.float32(0.5)`` as ``0.5``); any other value is a TypeError naming
+        where it is (``config['model']['act'] is function, ...``).
       extras: further numeric arrays by name (letters, digits, ``_``, ``-``, ``.``), stored as
         ``extras/<name>`` and given back by :func:`load` as ``Checkpoint.extras``.
 
@@ -259,6 +282,7 @@ def save(
         raise TypeError(f"config must be a dict (JSON-serialisable), got {type(config).__name__}")
     if config is not None and "epoch" in config:  # read_config returns {**config, "epoch": epoch}: one would be lost
         raise ValueError("config must not hold 'epoch': the checkpoint stores the epoch itself (pass epoch=)")
+    config = _json_value(config or {}, "config")
     params_arrays = _named_leaves("params", params)
     if not params_arrays:  # a checkpoint that cannot resume anything
         raise ValueError(f"params holds no arrays (got {type(params).__name__}); pass the parameters to keep")
@@ -278,9 +302,16 @@ def save(
         raise ValueError(f"epoch must be 0 or more, got {epoch}")
     history = np.asarray(history)
     if history.dtype.kind not in "iuf" or history.shape != (epoch,):
+        several = history.ndim == 2 and history.shape[1] == epoch  # a population's (members, epoch) table
+        hint = (
+            "; for several networks' histories save one row per epoch (their mean, say) as history and the table "
+            "in extras=, as jaxnn-train's population.npz does"
+            if several
+            else ""
+        )
         raise ValueError(
             f"history must hold one loss value per epoch done, a ({epoch},) array of numbers; "
-            f"got {history.dtype.name}{list(history.shape)}"
+            f"got {history.dtype.name}{list(history.shape)}{hint}"
         )
     try:
         key_data, key_impl = np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
@@ -298,20 +329,53 @@ def save(
         "version": VERSION,
         "epoch": epoch,
         "key_impl": key_impl,
-        "config": config or {},
+        "config": config,
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
     }
     try:
         # over the metadata as a reader will parse it (a config's int keys come back as strings, tuples as lists)
         meta["sha256"] = _checksum(_array_hash(arrays), json.loads(json.dumps(meta)))
         encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    except (TypeError, ValueError) as error:  # json names the type, not where it is
+    except (TypeError, ValueError, RecursionError) as error:  # what _json_value cannot see: a too deep nesting
         raise TypeError(f"config must be JSON-serialisable (strings, numbers, lists and dicts): {error}") from None
     # Serialise in memory first: the temporary file then gets one write, and a failure while
     # encoding (a non-JSON config, an odd dtype) happens before anything touches the disk.
     buffer = io.BytesIO()
     np.savez(buffer, meta=encoded_meta, **arrays)
     write_atomically(path, lambda file: file.write(buffer.getvalue()))
+
+
+def _json_value(value, where: str):
+    """``value`` as JSON stores it, or a TypeError naming ``where`` in it the first value JSON cannot hold is.
+
+    Strings, Python numbers, bools and None stay as they are; NumPy scalars (``np.float32(0.1)``, ``np.int64(3)``,
+    ``np.bool_(True)``) become the Python number or bool they hold; tuples and lists become lists; dicts keep
+    their keys (strings, numbers, bools or None, which JSON writes as strings).  ``where`` names ``value`` in the
+    message (``config['model']['units'][1]``).
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, np.bool_ | np.integer | np.floating):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_json_value(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        for name in value:
+            if name is not None and not isinstance(name, str | bool | int | float):
+                raise TypeError(
+                    f"{where} has the key {name!r} of type {type(name).__name__}; a config's keys must be strings "
+                    "(or numbers, stored as strings)"
+                )
+        written = [name if isinstance(name, str) else json.dumps(name) for name in value]  # what JSON makes of them
+        alike = sorted({repr(name) for name, text in zip(value, written, strict=True) if written.count(text) > 1})
+        if alike:  # JSON would write both, and read back only the last
+            raise TypeError(f"{where} has keys that JSON stores as the same string ({', '.join(alike)}); rename one")
+        return {name: _json_value(item, f"{where}[{name!r}]") for name, item in value.items()}
+    hint = " (an array: store value.tolist(), or pass it in extras=)" if isinstance(value, np.ndarray) else ""
+    raise TypeError(
+        f"{where} is {type(value).__name__}, which a checkpoint's config cannot hold{hint}; a config holds JSON "
+        "values only: strings, numbers, bools, None, lists, tuples and dicts"
+    )
 
 
 def _extra_arrays(extras: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -385,14 +449,18 @@ def _read_npy(path: Path, name: str, data: bytes) -> np.ndarray:
 
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and verify the whole archive: returns ``(meta, arrays)`` or raises CheckpointError."""
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a directory; pass the checkpoint file in it, e.g. {path / 'checkpoint.npz'}")
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
     try:
+        if path.is_dir():
+            raise CheckpointError(
+                f"{path} is a directory; pass the checkpoint file in it, e.g. {path / 'checkpoint.npz'}"
+            )
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}")
         contents = _read_entries(path)
     except CheckpointError:
         raise
+    except OSError as error:  # the file cannot be opened (a name too long, no permission): not a damaged file
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error.strerror or error}") from None
     except Exception as error:  # anything a damaged file makes zipfile or numpy raise
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({reason})") from None
@@ -483,9 +551,16 @@ def _restore(path: Path, prefix: str, like, contents: dict[str, np.ndarray]):
         dtype = np.dtype(template.dtype) if hasattr(template, "dtype") else np.asarray(template).dtype
         array, shape = contents[name], tuple(np.shape(template))
         if array.shape != shape or array.dtype != dtype:
+            # the same shapes in another precision: the user can load it as saved and cast it, never silently here
+            hint = (
+                f"; it was saved in {array.dtype.name}: load it with {array.dtype.name} templates (cast yours with "
+                f".astype), then cast what it gives to {dtype.name}"
+                if array.shape == shape
+                else ""
+            )
             raise CheckpointError(
                 f"{path} does not fit: {name} is {array.dtype.name}{list(array.shape)} in the file "
-                f"but {dtype.name}{list(shape)} is expected"
+                f"but {dtype.name}{list(shape)} is expected{hint}"
             )
         leaves.append(array)
     return jax.tree.unflatten(jax.tree.structure(like), leaves)

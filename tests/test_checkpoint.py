@@ -498,7 +498,8 @@ def test_non_finite_parameters_are_neither_saved_nor_loaded(tmp_path):
         ({"epoch": 1.7}, TypeError, "epoch must be a whole number"),
         ({"epoch": True}, TypeError, "epoch must be a whole number"),
         ({"epoch": 3, "history": [0.5]}, ValueError, r"a \(3,\) array of numbers; got float64\[1\]"),
-        ({"epoch": 1, "history": [[0.5]]}, ValueError, r"got float64\[1, 1\]"),
+        ({"epoch": 1, "history": [[0.5]]}, ValueError, r"got float64\[1, 1\]; for several networks' histories"),
+        ({"epoch": 2, "history": np.zeros((3, 2))}, ValueError, r"float64\[3, 2\]; .*the table in extras="),
         ({"epoch": 1, "history": ["low"]}, ValueError, "array of numbers"),
         ({"key": 0}, TypeError, r"key must be a jax\.random key"),
         ({"params": [{"W": np.zeros(2), "b": "abc"}]}, TypeError, "cannot save params/0/b: .* numeric arrays only"),
@@ -582,9 +583,69 @@ def test_a_config_load_could_not_read_back_is_refused_before_writing(tmp_path):
     common = {"params": params, "opt_state": opt_state, "key": jax.random.key(0), "epoch": 0, "history": np.zeros(0)}
     with pytest.raises(TypeError, match="config must be a dict"):
         checkpoint.save(path, config=["lr", 0.1], **common)
-    with pytest.raises(TypeError, match=r"config must be JSON-serialisable .*object is not JSON serializable"):
+    with pytest.raises(TypeError, match=r"config\['optimizer'\] is object, which a checkpoint's config cannot hold"):
         checkpoint.save(path, config={"optimizer": object()}, **common)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"model": {"units": (4, {"act": print})}}, r"config\['model'\]\['units'\]\[1\]\['act'\] is builtin_function"),
+        (
+            {"lrs": np.array([0.1, 0.2])},
+            r"config\['lrs'\] is ndarray, .*store value\.tolist\(\), or pass it in extras=",
+        ),
+        ({"grid": {(1, 2): 0.5}}, r"config\['grid'\] has the key \(1, 2\) of type tuple"),
+        ({1: "a", "1": "b"}, r"config has keys that JSON stores as the same string \('1', 1\)"),
+    ],
+)
+def test_a_config_value_json_cannot_hold_is_named_where_it_is(tmp_path, config, message):
+    """json's own error named only the type (``Object of type function is not JSON serializable``), and two keys
+    that JSON writes alike (1 and "1") were both written and one silently lost on reading."""
+    params, opt_state = _state()
+    common = {"params": params, "opt_state": opt_state, "key": jax.random.key(0), "epoch": 0, "history": np.zeros(0)}
+    with pytest.raises(TypeError, match=message):
+        checkpoint.save(tmp_path / "checkpoint.npz", config=config, **common)
+    assert not any(tmp_path.iterdir())
+
+
+def test_numpy_scalars_in_a_config_read_back_as_python_values(tmp_path):
+    """``np.float32(lr)`` or ``np.int64(seed)``, what NumPy code hands around, were refused as not JSON."""
+    path = tmp_path / "checkpoint.npz"
+    _, opt_state = _state()
+    config = {"lr": np.float32(0.5), "seed": np.int64(3), "shuffle": np.bool_(True), "layers": (np.int32(4), None)}
+    checkpoint.save(
+        path, params=_state()[0], opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config=config
+    )
+    read = checkpoint.read_config(path)
+    assert read == {"lr": 0.5, "seed": 3, "shuffle": True, "layers": [4, None], "epoch": 0}
+    assert [type(read[name]) for name in ("lr", "seed", "shuffle")] == [float, int, bool]
+
+
+def test_a_file_name_of_the_longest_length_is_written_and_a_longer_one_is_a_checkpoint_error(tmp_path):
+    """``<name>.tmp`` of a 252-byte name passed the 255-byte limit: save failed with ENAMETOOLONG on a name the
+    directory takes; load of a name over the limit raised a bare OSError, not the CheckpointError it promises."""
+    params, opt_state = _state()
+    path = tmp_path / ("c" * 251 + ".npz")
+    checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
+    assert os.listdir(tmp_path) == [path.name]
+    assert checkpoint.load(path, params_like=params, opt_state_like=opt_state).epoch == 0
+    with pytest.raises(CheckpointError, match=r"cannot read the checkpoint .*c{200}.*: File name too long"):
+        checkpoint.load(tmp_path / ("c" * 300 + ".npz"), params_like=params, opt_state_like=opt_state)
+
+
+def test_a_checkpoint_that_cannot_be_opened_is_not_called_corrupt(tmp_path, monkeypatch):
+    """A file without read permission was reported as "truncated or corrupt"."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(checkpoint, "open", denied, raising=False)  # root ignores chmod
+    with pytest.raises(CheckpointError, match=r"cannot read the checkpoint .*checkpoint\.npz: Permission denied"):
+        _load(path)
 
 
 def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tmp_path):
@@ -597,6 +658,29 @@ def test_a_directory_or_a_missing_directory_is_named_without_a_temporary_file(tm
     assert not any(tmp_path.iterdir()) and not tmp_path.with_name(tmp_path.name + ".tmp").exists()
     with pytest.raises(CheckpointError, match=r"is a directory; pass the checkpoint file in it"):
         checkpoint.load(tmp_path, params_like=params, opt_state_like=opt_state)  # it said "no checkpoint at"
+
+
+def test_float64_parameters_loaded_for_float32_say_how_to_load_them(tmp_path):
+    """The refusal named the dtypes but not what to do; the arrays are never cast silently."""
+    path = tmp_path / "checkpoint.npz"
+    params, _ = _state()
+    wide = jax.tree.map(lambda leaf: np.asarray(leaf, np.float64), params)
+    checkpoint.save(path, params=wide, opt_state=(), key=jax.random.key(0), epoch=0, history=[])
+    with pytest.raises(CheckpointError, match=r"float64\[4, 5\] in the file but float32\[4, 5\] is expected; it was "):
+        checkpoint.load(path, params_like=params, opt_state_like=())
+    loaded = checkpoint.load(path, params_like=wide, opt_state_like=())
+    _assert_trees_equal(loaded.params, wide)
+
+
+def test_a_directory_at_the_temporary_name_is_named_and_kept(tmp_path):
+    """unlink failed with a bare "[Errno 21] Is a directory", which jaxnn-train showed as "(Is a directory)"."""
+    params, opt_state = _state()
+    (tmp_path / "checkpoint.npz.tmp" / "inside").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"checkpoint\.npz\.tmp is a directory, where checkpoint\.npz is"):
+        checkpoint.save(
+            tmp_path / "checkpoint.npz", params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[]
+        )
+    assert (tmp_path / "checkpoint.npz.tmp" / "inside").is_dir() and not (tmp_path / "checkpoint.npz").exists()
 
 
 def test_python_number_templates_load_and_a_config_epoch_is_refused(tmp_path):

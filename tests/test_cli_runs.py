@@ -450,6 +450,17 @@ def test_a_directory_where_a_run_file_belongs_is_one_line(tmp_path, capsys):
     assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz"] and (in_the_way / "inside").is_dir()
 
 
+def test_a_directory_at_a_run_files_temporary_name_is_refused_before_training(tmp_path, capsys):
+    """A directory at ``checkpoint.npz.tmp`` let the run train, then fail writing its checkpoint (exit 1)."""
+    in_the_way = tmp_path / "checkpoint.npz.tmp"
+    in_the_way.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--out", tmp_path, "--epochs", "2", "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{in_the_way} is a directory, not a file jaxnn-train writes" in err, err
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint.npz.tmp"]
+
+
 def test_a_csv_at_the_name_of_a_file_the_run_writes_is_refused_and_kept(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

@@ -7,9 +7,9 @@ check (its options, its data, its network) and is about to train does :func:`cle
 beside the new run's files.  Any other file in the directory stays.  So a command refused as bad input leaves
 the directory exactly as it was, and the old run can still be resumed.
 
-A directory where one of these files belongs could be neither written nor removed: :func:`directory_in_the_way`
-finds it, so that the command is refused before anything is done; so is a run whose input file is one of these
-files (:func:`run_file_named`): the run would overwrite its own data.
+A directory where one of these files (or its temporary ``.tmp``) belongs could be neither written nor removed:
+:func:`directory_in_the_way` finds it, so that the command is refused before anything is done; so is a run whose
+input file is one of these files (:func:`run_file_named`): the run would overwrite its own data.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def checkpoints_in(out: Path) -> list[Path]:
 
 
 def directory_in_the_way(out: Path) -> Path | None:
-    """The first name of :data:`RUN_FILES` in ``out`` that is taken by a directory (or a link to one), else None."""
-    return next((out / name for name in RUN_FILES if (out / name).is_dir()), None)
+    """The first name of :data:`RUN_FILES` in ``out``, or of their temporary ``.tmp`` files (each is written there
+    first, then renamed), that is taken by a directory (or a link to one), else None."""
+    names = [name for run_file in RUN_FILES for name in (run_file, f"{run_file}.tmp")]
+    return next((out / name for name in names if (out / name).is_dir()), None)
 
 
 def run_file_named(out: Path, path: Path) -> Path | None:
