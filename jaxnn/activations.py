@@ -7,8 +7,8 @@ Jacobian-vector product.
 
 Kinks: where the derivative does not exist (ReLU and leaky ReLU at 0) the rule
 uses the one-sided slope of the ``x <= 0`` branch: 0 for ReLU, as ``jax.nn.relu``,
-and b for leaky ReLU (``jax.nn.leaky_relu`` takes the right slope there); binary step has derivative 0 everywhere
-(including its jump), so no gradient flows through it.
+and b for leaky ReLU (``jax.nn.leaky_relu`` takes the right slope there).  Binary step's derivative is 0
+wherever it exists and does not exist at its jump; its rule returns 0 there too, so no gradient flows through it.
 
 Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for
 ``x > 0``), ``leaky_relu(x, a, b)`` (``a·x`` for ``x > 0``, ``b·x`` otherwise),
@@ -250,17 +250,17 @@ def _sigmoid_forward(x):
 def _sigmoid_backward(g, y, x):
     """σ'(x) = σ(x)(1 − σ(x)) = σ(x)·σ(−x), so ∂L/∂x = g·y·σ(−x).
 
-    1 − σ(x) is taken as σ(−x), not as 1 − y: once y rounds towards 1 (x beyond about 9 in float32, 36 in float64)
-    1 − y keeps few or none of its digits, and g·y·(1 − y) is off by up to 100% (0 for x ≥ 17 in float32 where
-    σ'(x) = e^{−x} is still a normal number); σ(−x) is accurate to the last bit for every x.  So the rule reads the
-    input as well as the output."""
+    1 − σ(x) is taken as σ(−x), not as 1 − y: as y rounds towards 1, 1 − y keeps fewer of its digits (in float32
+    y·(1 − y) is 17% off at x = 15), and from x ≈ 17 in float32 (37 in float64) y is exactly 1, so y·(1 − y) = 0
+    while σ'(x) ≈ e^{−x} is still a normal number; σ(−x) keeps full relative precision for every x.  So the rule
+    reads the input as well as the output."""
     return (g * y * jax.nn.sigmoid(-x),)
 
 
 sigmoid = _activation(
     _sigmoid_forward, _sigmoid_backward, name="sigmoid", elementwise=True, kinks=_smooth, outputs=_open_unit_interval
 )
-sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·(1−y), with 1−y computed as σ(−x)."
+sigmoid.__doc__ = "Sigmoid: y = 1/(1+e^{-x}); backward ∂L/∂x = g·y·σ(−x), which is g·y·(1−y) with 1−y taken as σ(−x)."
 
 
 def _tanh_forward(x):

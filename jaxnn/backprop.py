@@ -33,7 +33,7 @@ class LayerCache(NamedTuple):
     """What one layer's backward needs from its forward."""
 
     a_prev: jax.Array  # the layer's input
-    z: jax.Array  # x @ W + b
+    z: jax.Array  # a_prev @ W + b, the pre-activation
     a: jax.Array  # activation(z)
 
 

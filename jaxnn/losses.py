@@ -378,8 +378,8 @@ def make_loss(
     )
 
 
-# Sum of squares (seed 001): l_i = Σ_j (p_ij − y_ij)², summed over samples.
 def _squares(p, y):
+    """Sum of squares (seed 001): l_i = Σ_j (p_ij − y_ij)², summed over samples."""
     return jnp.sum((p - y) ** 2, axis=-1)
 
 
@@ -394,8 +394,8 @@ sum_of_squares = make_loss(
 )
 
 
-# Mean squared error: l_i = (1/k) Σ_j (p_ij − y_ij)², averaged over samples.
 def _mean_squares(p, y):
+    """Mean squared error: l_i = (1/k) Σ_j (p_ij − y_ij)², k = n_outputs, averaged over samples."""
     return jnp.mean((p - y) ** 2, axis=-1)
 
 
@@ -410,9 +410,9 @@ mean_squared_error = make_loss(
 )
 
 
-# Squared error as scikit-learn's MLPRegressor reports it (its squared_loss): l_i = ½·(1/k) Σ_j (p_ij − y_ij)²,
-# averaged over samples: half the mean squared error.
 def _half_mean_squares(p, y):
+    """Squared error as scikit-learn's MLPRegressor reports it (its squared_loss): l_i = ½·(1/k) Σ_j (p_ij − y_ij)²,
+    averaged over samples: half the mean squared error."""
     return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
 
 
@@ -427,8 +427,6 @@ squared_error = make_loss(
 )
 
 
-# Half Poisson deviance (scikit-learn's poisson_loss), for counts y ≥ 0 with a positive mean μ:
-# l_i = Σ_j [y log(y/μ) − y + μ], 0 where μ = y, with 0·log 0 = 0.
 def _xlogx(y):
     """y·log y, 0 at y = 0 (its limit); the inner where keeps log's input positive so that autodiff of this
     plain forward gives log y + 1 for y > 0 instead of NaN."""
@@ -444,12 +442,15 @@ def _y_log_mu(y, mu):
 
 
 def _poisson_on_mean(mu, y):
+    """Half Poisson deviance (scikit-learn's poisson_loss), for counts y ≥ 0 with a positive mean μ:
+    l_i = Σ_j [y log(y/μ) − y + μ], 0 where μ = y, with 0·log 0 = 0 (so 0 at μ = y = 0)."""
     return jnp.sum(_xlogx(y) - _y_log_mu(y, mu) - y + mu, axis=-1)
 
 
 def _poisson_on_mean_grads(mu, y):
     """∂l/∂μ = 1 − y/μ, with y/μ = 0 where y = 0 (so 1 at μ = y = 0, not NaN);  ∂l/∂y = log y − log μ (−∞ at
-    y = 0, where y log y has a vertical tangent)."""
+    y = 0, where y log y has a vertical tangent; NaN at μ = y = 0, where the loss, +∞ for every y > 0, has no
+    derivative in y)."""
     return 1.0 - y / jnp.where(y > 0, mu, 1.0), jnp.log(y) - jnp.log(mu)
 
 
@@ -463,9 +464,9 @@ half_poisson_deviance = make_loss(
 )
 
 
-# Poisson on the log link, fused (scikit-learn's MLPRegressor(loss='poisson')): the network outputs z = log μ
-# and μ = e^z, so l_i = Σ_j [y log y − y z − y + e^z], the half deviance above with log μ = z.
 def _poisson(z, y):
+    """Poisson on the log link, fused (scikit-learn's MLPRegressor(loss='poisson')): the network outputs z = log μ
+    and μ = e^z, so l_i = Σ_j [y log y − y z − y + e^z], the half deviance with log μ = z."""
     return jnp.sum(_xlogx(y) - y * z - y + jnp.exp(z), axis=-1)
 
 
@@ -485,9 +486,8 @@ poisson = make_loss(
 )
 
 
-# Binary cross-entropy (seed 001b) on probabilities, clipped like the seed:
-# c = clip(p, ε, 1 − ε), l_i = −Σ_j [y log c + (1 − y) log(1 − c)].
 def _clipped(p):
+    """c = clip(p, ε, 1 − ε) with the seeds' ε = 1e-7."""
     return jnp.clip(p, CLIP_EPS, 1.0 - CLIP_EPS)
 
 
@@ -497,6 +497,8 @@ def _inside_clip(p):
 
 
 def _binary_ce(p, y):
+    """Binary cross-entropy (seed 001b) on probabilities, clipped like the seed:
+    c = clip(p, ε, 1 − ε), l_i = −Σ_j [y log c + (1 − y) log(1 − c)]."""
     c = _clipped(p)
     return -jnp.sum(y * jnp.log(c) + (1.0 - y) * jnp.log1p(-c), axis=-1)
 
@@ -513,9 +515,9 @@ binary_cross_entropy = make_loss(
 )
 
 
-# Categorical cross-entropy with the seed's semantics: rows normalised,
-# q = p / Σ_j p_j, c = clip(q, ε, 1 − ε), l_i = −Σ_j y_ij log c_ij.
 def _categorical_ce(p, y):
+    """Categorical cross-entropy with the seed's semantics: rows normalised,
+    q = p / Σ_j p_j, c = clip(q, ε, 1 − ε), l_i = −Σ_j y_ij log c_ij."""
     q = p / jnp.sum(p, axis=-1, keepdims=True)
     return -jnp.sum(y * jnp.log(_clipped(q)), axis=-1)
 
@@ -544,13 +546,15 @@ categorical_cross_entropy = make_loss(
 )
 
 
-# Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (logsumexp(z_i) − z_ij).
 def _logsumexp(z):
+    """log Σ_k e^{z_k} along the last axis, computed as m + log Σ_k e^{z_k − m} with m = max_k z_k (finite for any
+    finite z)."""
     top = jnp.max(z, axis=-1, keepdims=True)
     return top + jnp.log(jnp.sum(jnp.exp(z - top), axis=-1, keepdims=True))
 
 
 def _softmax_ce(z, y):
+    """Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (logsumexp(z_i) − z_ij)."""
     return jnp.sum(y * (_logsumexp(z) - z), axis=-1)
 
 
@@ -571,11 +575,11 @@ softmax_cross_entropy = make_loss(
 )
 
 
-# Sigmoid and binary cross-entropy fused, on logits z:
-# l_i = Σ_j softplus(z) − y z, with softplus(z) = max(z, 0) + log(1 + e^{−|z|}), summed as
-# (max(z, 0) − y z) + log(1 + e^{−|z|}): for a confident right answer (y = 1, z = 20) the first term is exactly 0
-# and the loss keeps its last term, 2·10⁻⁹, which softplus(z) − y z rounded away in float32.
 def _sigmoid_bce(z, y):
+    """Sigmoid and binary cross-entropy fused, on logits z: l_i = Σ_j [softplus(z) − y z], with
+    softplus(z) = max(z, 0) + log(1 + e^{−|z|}), summed as (max(z, 0) − y z) + log(1 + e^{−|z|}): for a confident
+    right answer (y = 1, z = 20) the first term is exactly 0 and the loss keeps its last term, 2·10⁻⁹, which
+    softplus(z) − y z rounds away in float32."""
     nonnegative = z >= 0
     # |z| and max(z, 0) − y z, each written with the z >= 0 branch at z = 0, so that autodiff of this plain forward
     # gives the derivative σ(0) − y = ½ − y there (jnp.abs and jnp.maximum have no one derivative at 0).
