@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -149,6 +150,24 @@ def test_fit_on_a_mesh_of_one_device_is_jaxnn_fit(optimizer, batch_size):
     )  # fmt: skip
     for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
+
+
+def test_a_population_of_one_with_its_own_data_trains_on_a_mesh():
+    """fit_many with P = 1 and data given per member (a leading member axis of 1) on a mesh: that member's data,
+    as without the mesh (it raised "a mesh trains one network on shared data")."""
+    split = iris_split()
+    x, targets = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    params = MODEL.init_many(jax.random.split(jax.random.key(0), 1), 4)
+    options = {
+        "loss": "categorical_cross_entropy", "epochs": 4, "learning_rate": 0.1,
+        "weight": np.linspace(0.5, 1.5, len(x), dtype=np.float32)[None],
+        "validation": (x[None, :20], targets[None, :20]), "score": lambda outputs, y: -jnp.mean((outputs - y) ** 2),
+        "stopping": jaxnn.Stopping(),
+    }  # fmt: skip
+    expected = jaxnn.fit_many(MODEL, params, x[None], targets[None], **options)
+    result = jaxnn.fit_many(MODEL, params, x[None], targets[None], mesh=distributed.make_mesh(), **options)
+    for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
 EIGHT_DEVICES = textwrap.dedent(
