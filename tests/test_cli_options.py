@@ -182,6 +182,9 @@ BAD_INPUT = [
     (["--coordinator", "host0:65536"], "'host0:65536' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", ":1234"], "':1234' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", "host0:http"], "'host0:http' is not HOST:PORT with a port from 1 to 65535"),
+    # a scheme or a space passed the check, and JAX's coordinator client waited minutes for the address
+    (["--coordinator", "http://host0:1234"], "'http://host0:1234' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", " host0:1234"], "' host0:1234' is not HOST:PORT"),
     (["--csv", "{good}", "--target", "nope"], "--target column 'nope' is not in"),
     (["--csv", "{text}", "--target", "label"], "text.csv line 3, column 'b' holds 'abc', which is not a finite number"),
     (["--csv", "{empty}", "--target", "label"], "empty.csv line 3, column 'b' is empty"),

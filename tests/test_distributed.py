@@ -20,6 +20,7 @@ from jax.sharding import PartitionSpec
 
 import jaxnn
 from jaxnn import cli, distributed
+from jaxnn._checks import is_host_port
 from jaxnn.data import iris_split, one_hot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -450,6 +451,10 @@ def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(eight_dev
         ({"coordinator": 1234, "num_processes": 2, "process_id": 0}, TypeError, "coordinator must be a string"),
         ({"coordinator": "host0", "num_processes": 2, "process_id": 0}, ValueError, "'host:port' of process 0"),
         ({"coordinator": "host0:http", "num_processes": 2, "process_id": 0}, ValueError, "port in 1..65535"),
+        # a scheme or a space passed, and JAX's coordinator client waited minutes for the address
+        ({"coordinator": "http://host0:1234", "num_processes": 2, "process_id": 0}, ValueError, "no scheme, path"),
+        ({"coordinator": "host0:1234 ", "num_processes": 2, "process_id": 0}, ValueError, "'host:port' of process 0"),
+        ({"coordinator": "::1:1234", "num_processes": 2, "process_id": 0}, ValueError, r"'\[::1\]:1234'"),
         ({"coordinator": "host0:1234", "num_processes": 0, "process_id": 0}, ValueError, "num_processes must be a"),
         ({"coordinator": "host0:1234", "num_processes": 2, "process_id": 2}, ValueError, r"process_id .*\[0, 2\)"),
         ({"coordinator": "host0:1234", "num_processes": 2.0}, ValueError, "num_processes must be a positive integer"),
@@ -462,6 +467,13 @@ def test_a_bad_cluster_description_is_refused_before_any_setting_changes(argumen
     with pytest.raises(error, match=message):
         distributed.initialize(**arguments)
     assert jax.config.jax_cpu_collectives_implementation == before
+
+
+@pytest.mark.parametrize(
+    "address", ["host0:1234", "10.0.0.7:8476", "my-host.example.com:1", "[::1]:1234", "[fe80::1%eth0]:80"]
+)
+def test_host_port_addresses_pass_the_coordinator_check(address):
+    assert is_host_port(address)
 
 
 def test_make_mesh_needs_devices():
