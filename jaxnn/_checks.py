@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "fits_dtype",
     "floating_dtype",
     "int_in_range",
+    "is_host_port",
     "is_int",
     "is_real",
     "layer_dicts",
@@ -68,6 +70,22 @@ def positive_int(value, what: str) -> int:
     if not is_int(value) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return int(value)
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a host name or an IPv4 address
+IPV6_ADDRESS = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?\]")  # in brackets: [::1], [fe80::1%eth0]
+
+
+def is_host_port(text) -> bool:
+    """Whether ``text`` is ``HOST:PORT``: a host name or IPv4 address (letters, digits, ``.``, ``-``, ``_``) or an
+    IPv6 address in brackets (``[::1]``), then a port from 1 to 65535.  A scheme (``http://``), a path or a space
+    is not (JAX's coordinator client would wait minutes for such an address before failing)."""
+    if not isinstance(text, str):
+        return False
+    host, _, port = text.rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    return HOST_NAME.fullmatch(host) is not None or IPV6_ADDRESS.fullmatch(host) is not None
 
 
 def int_in_range(value, what: str, low: int, high: int) -> int:

@@ -39,7 +39,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnn._checks import UINT32_LIMIT, int_in_range, positive_int
+from jaxnn._checks import UINT32_LIMIT, int_in_range, is_host_port, positive_int
 
 __all__ = [
     "BATCH_AXIS",
@@ -92,15 +92,14 @@ def initialize(
 
 def _check_cluster(coordinator, num_processes, process_id) -> None:
     """The cluster's description, checked here: JAX's own checks raise AttributeError or IndexError for a
-    coordinator that is not ``"host:port"``."""
+    coordinator that is not ``"host:port"``, and wait minutes on one with a scheme or a space."""
     if coordinator is not None:
         if not isinstance(coordinator, str):
             raise TypeError(f"coordinator must be a string 'host:port', e.g. 'host0:1234', got {coordinator!r:.80}")
-        host, _, port = coordinator.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not is_host_port(coordinator):
             raise ValueError(
-                f"coordinator must be 'host:port' of process 0 with a port in 1..65535, e.g. 'host0:1234'; got "
-                f"{coordinator!r:.80}"
+                f"coordinator must be 'host:port' of process 0 with a port in 1..65535, e.g. 'host0:1234' or "
+                f"'[::1]:1234' (no scheme, path or spaces); got {coordinator!r:.80}"
             )
     if num_processes is not None:
         positive_int(num_processes, "num_processes")

@@ -553,11 +553,13 @@ def _concatenate(parts: list[FitResult]) -> FitResult:
 
 
 def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook) -> FitResult:
-    """One member on rows split across ``mesh``'s devices; the results fully replicated, read on the host."""
+    """One member on rows split across ``mesh``'s devices; the results fully replicated, read on the host.  Data
+    given per member (``fit_many`` with P = 1) is that member's own, so it is used as shared data."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
-    if len(members.keys) != 1 or any(axis is not None for axis in axes):
-        raise ValueError("a mesh trains one network on shared data: pass one member (fit) and 2-D x and y")
+    if len(members.keys) != 1:
+        raise ValueError("a mesh trains one network on rows split across its devices: pass one member")
+    data, axes = _as_shared(data, axes), SHARED
     n_real = data.x.shape[0]
     sharded = distributed.shard_rows(mesh, data.x, data.y, data.weight, dtype=data.y.dtype)
     spec = spec._replace(batch_size=sharded.x.shape[0] if spec.batch_size >= n_real else spec.batch_size)
@@ -575,6 +577,11 @@ def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_e
         distributed.replicate(mesh, data.y_val),
     )
     return distributed.to_host(_run_program(spec, replicated, data, axes, start_epoch, epochs, hook))
+
+
+def _as_shared(data: Data, axes: Data) -> Data:
+    """A population of one's data with the member axis taken off the arrays given per member."""
+    return Data(*(array if axis is None else np.asarray(array)[0] for array, axis in zip(data, axes, strict=True)))
 
 
 def _train_members_on_mesh(

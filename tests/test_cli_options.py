@@ -173,6 +173,11 @@ BAD_INPUT = [
     (["--checkpoint-seconds", "-1"], "'-1' is not a number of seconds, 0 or more"),
     (["--platform", "quantum"], "unknown platform 'quantum'; choose cpu, gpu, tpu"),
     (["--num-processes", "2"], "--num-processes and --process-id describe several hosts: give --coordinator too"),
+    # it was the library's words: "process_id must be an integer in [0, 2), got 2"
+    (
+        ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"],
+        "--process-id 2: the ranks of --num-processes 2 are 0 to 1",
+    ),
     # refused before any weight is allocated or compiled (it was an XLA out-of-memory traceback)
     (["--layers", "1000000000"], "--layers 1000000000: 8,000,000,003 weights need about"),
     (["--layers", "2147483648"], "; use narrower layers"),
@@ -182,6 +187,9 @@ BAD_INPUT = [
     (["--coordinator", "host0:65536"], "'host0:65536' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", ":1234"], "':1234' is not HOST:PORT with a port from 1 to 65535"),
     (["--coordinator", "host0:http"], "'host0:http' is not HOST:PORT with a port from 1 to 65535"),
+    # a scheme or a space passed the check, and JAX's coordinator client waited minutes for the address
+    (["--coordinator", "http://host0:1234"], "'http://host0:1234' is not HOST:PORT with a port from 1 to 65535"),
+    (["--coordinator", " host0:1234"], "' host0:1234' is not HOST:PORT"),
     (["--csv", "{good}", "--target", "nope"], "--target column 'nope' is not in"),
     (["--csv", "{text}", "--target", "label"], "text.csv line 3, column 'b' holds 'abc', which is not a finite number"),
     (["--csv", "{empty}", "--target", "label"], "empty.csv line 3, column 'b' is empty"),
@@ -294,6 +302,17 @@ def test_numbers_python_reads_but_a_user_does_not_write_are_refused(capsys, args
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"jaxnn-train: error: {message}"), lines
     assert lines[0].endswith("(see jaxnn-train --help)")
+
+
+def test_a_coordinator_without_the_cluster_size_says_which_flags_to_give(capsys):
+    """Outside Slurm and Open MPI, JAX's "Number of processes must be defined." now names the flags to give."""
+    before = jax.config.jax_cpu_collectives_implementation
+    try:
+        with pytest.raises(SystemExit):
+            train("--coordinator", "127.0.0.1:1", "--epochs", "1")
+    finally:
+        jax.config.update("jax_cpu_collectives_implementation", before)
+    assert "give --num-processes and --process-id with --coordinator" in capsys.readouterr().err
 
 
 def test_numbers_written_plainly_are_read_with_spaces_around():

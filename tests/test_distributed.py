@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -19,6 +20,7 @@ from jax.sharding import PartitionSpec
 
 import jaxnn
 from jaxnn import cli, distributed
+from jaxnn._checks import is_host_port
 from jaxnn.data import iris_split, one_hot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +151,24 @@ def test_fit_on_a_mesh_of_one_device_is_jaxnn_fit(optimizer, batch_size):
     )  # fmt: skip
     for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
+
+
+def test_a_population_of_one_with_its_own_data_trains_on_a_mesh():
+    """fit_many with P = 1 and data given per member (a leading member axis of 1) on a mesh: that member's data,
+    as without the mesh (it raised "a mesh trains one network on shared data")."""
+    split = iris_split()
+    x, targets = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    params = MODEL.init_many(jax.random.split(jax.random.key(0), 1), 4)
+    options = {
+        "loss": "categorical_cross_entropy", "epochs": 4, "learning_rate": 0.1,
+        "weight": np.linspace(0.5, 1.5, len(x), dtype=np.float32)[None],
+        "validation": (x[None, :20], targets[None, :20]), "score": lambda outputs, y: -jnp.mean((outputs - y) ** 2),
+        "stopping": jaxnn.Stopping(),
+    }  # fmt: skip
+    expected = jaxnn.fit_many(MODEL, params, x[None], targets[None], **options)
+    result = jaxnn.fit_many(MODEL, params, x[None], targets[None], mesh=distributed.make_mesh(), **options)
+    for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
 EIGHT_DEVICES = textwrap.dedent(
@@ -431,6 +451,10 @@ def test_a_jaxnn_train_population_over_eight_devices_equals_one_device(eight_dev
         ({"coordinator": 1234, "num_processes": 2, "process_id": 0}, TypeError, "coordinator must be a string"),
         ({"coordinator": "host0", "num_processes": 2, "process_id": 0}, ValueError, "'host:port' of process 0"),
         ({"coordinator": "host0:http", "num_processes": 2, "process_id": 0}, ValueError, "port in 1..65535"),
+        # a scheme or a space passed, and JAX's coordinator client waited minutes for the address
+        ({"coordinator": "http://host0:1234", "num_processes": 2, "process_id": 0}, ValueError, "no scheme, path"),
+        ({"coordinator": "host0:1234 ", "num_processes": 2, "process_id": 0}, ValueError, "'host:port' of process 0"),
+        ({"coordinator": "::1:1234", "num_processes": 2, "process_id": 0}, ValueError, r"'\[::1\]:1234'"),
         ({"coordinator": "host0:1234", "num_processes": 0, "process_id": 0}, ValueError, "num_processes must be a"),
         ({"coordinator": "host0:1234", "num_processes": 2, "process_id": 2}, ValueError, r"process_id .*\[0, 2\)"),
         ({"coordinator": "host0:1234", "num_processes": 2.0}, ValueError, "num_processes must be a positive integer"),
@@ -443,6 +467,13 @@ def test_a_bad_cluster_description_is_refused_before_any_setting_changes(argumen
     with pytest.raises(error, match=message):
         distributed.initialize(**arguments)
     assert jax.config.jax_cpu_collectives_implementation == before
+
+
+@pytest.mark.parametrize(
+    "address", ["host0:1234", "10.0.0.7:8476", "my-host.example.com:1", "[::1]:1234", "[fe80::1%eth0]:80"]
+)
+def test_host_port_addresses_pass_the_coordinator_check(address):
+    assert is_host_port(address)
 
 
 def test_make_mesh_needs_devices():

@@ -12,7 +12,15 @@ from jax.experimental import multihost_utils
 from jaxnn import distributed, platforms
 from jaxnn.cli.errors import CliError
 
-__all__ = ["Runtime", "any_process", "first_line", "largest_in_any_process", "one_device", "start_runtime"]
+__all__ = [
+    "Runtime",
+    "any_process",
+    "check_ranks",
+    "first_line",
+    "largest_in_any_process",
+    "one_device",
+    "start_runtime",
+]
 
 
 class Runtime(NamedTuple):
@@ -37,10 +45,11 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     cluster = args.coordinator is not None or args.multi_host
     if not cluster and (args.num_processes is not None or args.process_id is not None):
         raise CliError("--num-processes and --process-id describe several hosts: give --coordinator too")
+    check_ranks(args.num_processes, args.process_id)
     try:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.multi_host)
     except (RuntimeError, ValueError) as error:
-        raise CliError(f"could not join the multi-host run: {first_line(error)}") from None
+        raise CliError(f"could not join the multi-host run: {first_line(error)}{_rank_hint(args)}") from None
     try:
         devices = platforms.devices_for(args.platform)
     except platforms.PlatformError as error:
@@ -55,6 +64,21 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     return Runtime(
         distributed.make_mesh(devices), devices[0].platform, jax.process_count(), distributed.is_main_process()
     )
+
+
+def check_ranks(num_processes: int | None, process_id: int | None) -> None:
+    """A CliError in the flags' words when ``--process-id`` is not one of the ``--num-processes`` ranks."""
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        raise CliError(
+            f"--process-id {process_id}: the ranks of --num-processes {num_processes} are 0 to {num_processes - 1}"
+        )
+
+
+def _rank_hint(args: argparse.Namespace) -> str:
+    """What to add where JAX could not learn the cluster's size or this process's rank from the environment."""
+    if args.coordinator is None or (args.num_processes is not None and args.process_id is not None):
+        return ""
+    return " (give --num-processes and --process-id with --coordinator, or run under Slurm or Open MPI)"
 
 
 def one_device(runtime: Runtime) -> Runtime:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn._checks import MAX_SEED, is_host_port, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.cli.csv_cells import plain_number
 from jaxnn.losses import LOSSES
@@ -233,8 +233,7 @@ def _epochs_argument(text: str) -> int:
 
 def _coordinator(text: str) -> str:
     """``HOST:PORT`` with a host and a port from 1 to 65535 (``[::1]:1234`` for an IPv6 address)."""
-    host, _, port = text.rpartition(":")
-    if not host.strip("[]") or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not is_host_port(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT with a port from 1 to 65535, like host0:1234")
     return text
 
