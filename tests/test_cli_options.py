@@ -244,6 +244,12 @@ BAD_INPUT = [
     (["--out", "", "--epochs", "2"], "argument --out: '' is an empty path; name a directory (--out . for the current"),
     (["--csv", "", "--target", "label"], "argument --csv: '' is an empty path; name the CSV file"),
     (["--resume", ""], "argument --resume: '' is an empty path; name the directory of the run to continue"),
+    # another tool's name for an option, or a near spelling, was "unrecognized arguments" alone
+    (["--solver", "adam"], "unrecognized arguments: --solver adam; jaxnn-train's name for --solver is --optimizer"),
+    (["--hidden_layer_sizes", "10"], "jaxnn-train's name for --hidden_layer_sizes is --layers"),
+    (["--optimiser", "adam"], "unrecognized arguments: --optimiser adam; did you mean --optimizer?"),
+    (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
+    (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
 ]
 
 

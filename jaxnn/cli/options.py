@@ -21,6 +21,7 @@ line search picks every step: it has no ``--lr`` (stored as None), always uses t
 from __future__ import annotations
 
 import argparse
+import difflib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -186,11 +187,47 @@ def _settings(option: Option) -> dict[str, Any]:
     return settings
 
 
+# What other tools (scikit-learn's MLP, most training scripts) call jaxnn-train's options.
+OTHER_NAMES = {
+    "--hidden": "--layers",
+    "--hidden-layers": "--layers",
+    "--hidden-layer-sizes": "--layers",
+    "--hidden_layer_sizes": "--layers",
+    "--solver": "--optimizer",
+    "--learning-rate": "--lr",
+    "--learning_rate": "--lr",
+    "--learning-rate-init": "--lr",
+    "--learning_rate_init": "--lr",
+    "--max-iter": "--epochs",
+    "--max_iter": "--epochs",
+    "--random-state": "--seed",
+    "--random_state": "--seed",
+    "--batch_size": "--batch-size",
+    "--test_size": "--test-size",
+    "--class_weight": "--class-weight",
+}
+
+
+def unknown_option_hint(message: str, known: list[str]) -> str:
+    """For argparse's ``unrecognized arguments: …`` message, the option meant by the first unknown one that is
+    another tool's name for it (``--solver``: ``--optimizer``) or a near spelling of one (``--optimiser``); else
+    nothing."""
+    words = message.removeprefix("unrecognized arguments: ").split() if message.startswith("unrecognized") else []
+    for name in (word.split("=")[0] for word in words if word.startswith("--")):
+        if name in OTHER_NAMES:
+            return f"; jaxnn-train's name for {name} is {OTHER_NAMES[name]}"
+        close = difflib.get_close_matches(name, [*known, *OTHER_NAMES], n=1, cutoff=0.8)
+        if close:
+            return f"; did you mean {OTHER_NAMES.get(close[0], close[0])}?"
+    return ""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) naming the fix."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        hint = unknown_option_hint(message, [name for action in self._actions for name in action.option_strings])
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
