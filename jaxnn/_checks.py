@@ -47,6 +47,7 @@ __all__ = [
     "single_key",
     "validation_pair",
     "weights_fit_dtype",
+    "weights_not_flushed",
 ]
 
 T = TypeVar("T")
@@ -304,7 +305,26 @@ def weights_fit_dtype(weight: np.ndarray, dtype) -> np.ndarray:
             f"weight rounds to all zeros in {np.dtype(cast.dtype).name}, the params' dtype it is trained in: scale "
             f"the weights up towards 1 ({same_mean})"
         )
+    weights_not_flushed("weight", cast, f"scale the weights up towards 1 ({same_mean})")
     return cast
+
+
+def weights_not_flushed(name: str, weight: np.ndarray, advice: str) -> None:
+    """A ValueError, ending with ``advice``, when a row of ``weight`` (one per member, or one; float32 or
+    float64) has no value at or above its dtype's smallest normal number.  Compiled programs flush subnormal
+    float32 and float64 numbers to zero (XLA on CPU and GPU), so every batch of such a row would weigh 0: no
+    step is taken and nothing says so.  A subnormal weight beside normal ones is flushed too (weighs 0)."""
+    dtype = np.dtype(weight.dtype)
+    if dtype not in (np.float32, np.float64):  # float16 and bfloat16 are computed in float32: not flushed
+        return
+    smallest = np.finfo(dtype).smallest_normal
+    largest = np.max(weight.reshape(-1, weight.shape[-1]), axis=1)
+    if not np.all(largest >= smallest):
+        raise ValueError(
+            f"{name}'s largest value is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
+            f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so training would take no "
+            f"step; {advice}"
+        )
 
 
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:

@@ -928,6 +928,16 @@ def test_bad_prediction_input_and_targets_are_clear_errors(fitted_iris):
         )
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sample_weights_subnormal_in_float32_are_refused_not_trained_on_as_zeros(solver):
+    # The compiled loop flushed them to 0: adam took no step and reported an infinite loss_, lbfgs blamed X
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
+    with pytest.raises(ValueError, match=r"sample_weight's largest value is 1e-40, below float32's smallest normal"):
+        estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e-40))
+    assert not hasattr(estimator, "coefs_")
+
+
 @pytest.mark.parametrize("fit", ["fit", "partial_fit"])
 def test_a_regressor_y_of_numpy_text_is_numpys_error_with_advice_and_numeric_text_is_read_as_numbers(fit):
     x = np.random.default_rng(0).normal(size=(8, 2))

@@ -929,3 +929,16 @@ def test_the_public_names_are_importable_from_jaxnn_sklearn_as_the_same_objects(
     code = "import sys, jaxnn.sklearn; print('sklearn' in sys.modules, 'jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_loss_curve_on_unscaled_float32_data_is_mlps_clipped_log_loss():
+    """Features of 1e8 give float32 logits of 1e9: the reported clipped loss was rounded to the fused loss's ulp
+    (12, 8, 6.5, 8 where MLP reports 11.198, 8.193, 6.574, 8.226)."""
+    x = (np.random.RandomState(0).normal(size=(30, 2)) * 1e8).astype(np.float32)
+    y = np.digitize(x[:, 1], [-5e7, 5e7])
+    settings = {"hidden_layer_sizes": (4,), "max_iter": 4, "random_state": 0, "learning_rate_init": 0.1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier(**settings).fit(x, y)
+        ours = NeuralNetClassifier(**settings).fit(x, y)
+    np.testing.assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=1e-5)

@@ -122,6 +122,22 @@ def test_scikit_learns_log_losses_report_its_clipped_value_and_train_with_the_fu
         np.testing.assert_allclose(jax.grad(loss)(z, y), (p - y) / 4, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("name", "fused"), [("log_loss", "softmax_cross_entropy"), ("binary_log_loss", "sigmoid_binary_cross_entropy")]
+)
+def test_the_reported_log_loss_is_exact_beside_a_huge_fused_value(name, fused):
+    """Unscaled data gives logits of 1e9: the fused float32 loss is ~1e9, whose ulp (64) swallowed MLP's clipped
+    value (≤ 15.94 per sample) when it was reported as ``L + stop_gradient(R − L)``: 0.0 came back."""
+    columns = 2 if name == "log_loss" else 1
+    z = jnp.asarray(np.array([[1e9, -1e9], [-1e9, 1e9], [3.0, 0.0]])[:, :columns], jnp.float32)
+    y = jnp.asarray(np.eye(2)[[1, 1, 0]][:, :columns] if columns == 2 else [[0.0], [1.0], [1.0]], jnp.float32)
+    loss, unclipped = LOSSES[name], LOSSES[fused]
+    p = jax.nn.softmax(z) if columns == 2 else jax.nn.sigmoid(z)
+    assert float(unclipped(z, y)) > 1e8
+    np.testing.assert_allclose(loss(z, y), _scikit_learns_log_loss(np.asarray(p), np.asarray(y)), rtol=1e-6)
+    np.testing.assert_array_equal(jax.grad(loss)(z, y), jax.grad(unclipped)(z, y))
+
+
 def test_categorical_cross_entropy_gradient_is_orthogonal_to_the_row():
     """Scale invariance, differentiated: Σ_i p_i ∂l/∂p_i = 0 for every row."""
     p, y = RNG.uniform(0.1, 1.0, (4, 3)), np.eye(3)[[0, 2, 1, 1]]

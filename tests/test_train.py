@@ -447,6 +447,8 @@ BAD_INPUTS = {
     ),
     "weight-beyond-float32": ({"weight": np.full(30, 1e39)}, ValueError, r"weight has values beyond float32's"),
     "weight-rounds-to-zero": ({"weight": np.full(30, 1e-46)}, ValueError, r"weight rounds to all zeros in float32"),
+    # subnormal in float32: numpy keeps 1e-40, the compiled program flushes it to 0 and took no step, silently
+    "weight-subnormal": ({"weight": np.full(30, 1e-40)}, ValueError, r"below float32's smallest normal number"),
     "zero-learning-rate": (
         {"optimizer": None, "learning_rate": 0.0},
         ValueError,
