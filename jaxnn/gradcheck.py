@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._checks import is_int, is_real
-from jaxnn.ops import COTANGENT_CONTRACT, cotangent_problem
+from jaxnn.ops import COTANGENT_CONTRACT, binds, call_by_contract, cotangent_problem
 
 __all__ = ["DEFAULT_TOLERANCES", "GradcheckError", "GradcheckReport", "check_vjp"]
 
@@ -96,8 +96,8 @@ def check_vjp(
 
     Raises:
       GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
-      TypeError: ``forward`` or ``backward`` is not callable, a primal is not a floating-point array,
-        or ``forward`` does not return one floating-point array.
+      TypeError: ``forward`` or ``backward`` is not callable or cannot take the arguments above, a primal is not a
+        floating-point array, or ``forward`` does not return one floating-point array.
       ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), every point where
         the rule and a referee disagree lies within ``eps`` of a kink (where neither can judge it: autodiff takes
         its own convention there, e.g. ``jnp.maximum``'s ½ at a tie), or
@@ -118,7 +118,14 @@ def check_vjp(
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
-    output = jax.eval_shape(forward, *primals)
+    try:
+        output = jax.eval_shape(forward, *primals)
+    except TypeError as error:
+        if binds(forward, primals, {}):
+            raise
+        raise TypeError(
+            f"forward must take the {len(primals)} primal(s) check_vjp was given; Python said: {error}"
+        ) from error
     if not isinstance(output, jax.ShapeDtypeStruct) or not jnp.issubdtype(output.dtype, jnp.floating):
         what = f"dtype {output.dtype}" if isinstance(output, jax.ShapeDtypeStruct) else type(output).__name__
         raise TypeError(
@@ -216,7 +223,7 @@ def _checked_backward(backward, primals) -> Callable:
     primal, each of the primal's shape, floating-point where the primal is."""
 
     def checked(cotangent, *args):
-        hand = backward(cotangent, *args)
+        hand = call_by_contract(backward, (cotangent, *args), {}, lambda: _backward_contract(len(args)))
         if isinstance(hand, tuple):
             hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
         problem = cotangent_problem(hand, primals)
@@ -225,6 +232,13 @@ def _checked_backward(backward, primals) -> Callable:
         return hand
 
     return checked
+
+
+def _backward_contract(n_primals: int) -> str:
+    return (
+        f"backward must take (cotangent, *primals), here (g, {n_primals} primal(s)); for an op pass op.vjp, which "
+        "computes the output its backward takes second, not op.backward"
+    )
 
 
 def _as_cotangent(index: int, value) -> jax.Array:
