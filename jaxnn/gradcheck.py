@@ -9,7 +9,8 @@ Two referees judge a rule ``backward(cotangent, *primals)``:
    ``x_k``, ``uᵀ (f(x + ε e_k) − f(x − ε e_k)) / 2ε`` must equal the rule's
    ``k``-th entry (u the random cotangent).  This needs no autodiff at all, so it
    also catches a forward whose own derivative JAX gets "wrong" for the math.
-   Points must lie away from kinks (ReLU at 0, a clip's bounds).
+   Points must lie away from kinks (ReLU at 0, a clip's bounds).  Where a rule disagrees with the quotient at an
+   element ``0 < |x_k| < 1``, that element is judged again with the step ``ε·|x_k|`` (log at 1e-30, ReLU at 1e-8).
 
 A mismatch raises :class:`GradcheckError` (an ``AssertionError``) naming the
 primal, the worst element and both values; success returns a
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._checks import is_int, is_real
-from jaxnn.ops import COTANGENT_CONTRACT, cotangent_problem
+from jaxnn.ops import COTANGENT_CONTRACT, binds, call_by_contract, cotangent_problem
 
 __all__ = ["DEFAULT_TOLERANCES", "GradcheckError", "GradcheckReport", "check_vjp"]
 
@@ -86,7 +87,8 @@ def check_vjp(
         smaller than ``atol`` any rule passes, a zero one included, so check at points (or scales) where the
         gradient is well above it, or pass a smaller ``atol``.  Primals are checked in their JAX dtype: a float64
         NumPy array is checked as float32 while JAX's 64-bit mode is off.
-      eps: the finite-difference step (default 1e-6, in float64).
+      eps: the finite-difference step (default 1e-6, in float64); ``eps·|x_k|`` where that is smaller and the quotient
+        of ``eps`` disagrees with the rule (near zero a fixed step leaves the domain or straddles a kink).
       seed: seeds the random cotangent (and directions, for large primals).
 
     Returns:
@@ -94,8 +96,8 @@ def check_vjp(
 
     Raises:
       GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
-      TypeError: ``forward`` or ``backward`` is not callable, a primal is not a floating-point array,
-        or ``forward`` does not return one floating-point array.
+      TypeError: ``forward`` or ``backward`` is not callable or cannot take the arguments above, a primal is not a
+        floating-point array, or ``forward`` does not return one floating-point array.
       ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), every point where
         the rule and a referee disagree lies within ``eps`` of a kink (where neither can judge it: autodiff takes
         its own convention there, e.g. ``jnp.maximum``'s ½ at a tie), or
@@ -116,7 +118,14 @@ def check_vjp(
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
-    output = jax.eval_shape(forward, *primals)
+    try:
+        output = jax.eval_shape(forward, *primals)
+    except TypeError as error:
+        if binds(forward, primals, {}):
+            raise
+        raise TypeError(
+            f"forward must take the {len(primals)} primal(s) check_vjp was given; Python said: {error}"
+        ) from error
     if not isinstance(output, jax.ShapeDtypeStruct) or not jnp.issubdtype(output.dtype, jnp.floating):
         what = f"dtype {output.dtype}" if isinstance(output, jax.ShapeDtypeStruct) else type(output).__name__
         raise TypeError(
@@ -214,7 +223,7 @@ def _checked_backward(backward, primals) -> Callable:
     primal, each of the primal's shape, floating-point where the primal is."""
 
     def checked(cotangent, *args):
-        hand = backward(cotangent, *args)
+        hand = call_by_contract(backward, (cotangent, *args), {}, lambda: _backward_contract(len(args)))
         if isinstance(hand, tuple):
             hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
         problem = cotangent_problem(hand, primals)
@@ -223,6 +232,13 @@ def _checked_backward(backward, primals) -> Callable:
         return hand
 
     return checked
+
+
+def _backward_contract(n_primals: int) -> str:
+    return (
+        f"backward must take (cotangent, *primals), here (g, {n_primals} primal(s)); for an op pass op.vjp, which "
+        "computes the output its backward takes second, not op.backward"
+    )
 
 
 def _as_cotangent(index: int, value) -> jax.Array:
@@ -256,26 +272,51 @@ def _compare(what: str, referee: str, hand, reference, rtol: float, atol: float)
 
 
 def _projected_forward(forward, i, primals64, u):
-    """``x_i ↦ uᵀ forward(…, x_i, …)`` in float64, vmapped over a leading axis of ``x_i`` and compiled."""
+    """``x_i ↦ uᵀ (forward(…, x_i, …) − forward(primals))`` in float64, vmapped over a leading axis of ``x_i`` and
+    compiled.  The change is taken element by element before the projection sums it: summed first, a small change
+    of one output was lost beside the others (``sqrt`` at 1e-30 beside 2: its change 1e-21 under the sum's
+    rounding, a difference quotient of 0 against a right rule's 5e14)."""
+    base = jnp.asarray(forward(*primals64), jnp.float64)
 
     def projected(x_i):
         args = list(primals64)
         args[i] = x_i
-        return jnp.vdot(u, jnp.asarray(forward(*args), jnp.float64))
+        return jnp.vdot(u, jnp.asarray(forward(*args), jnp.float64) - base)
 
     return jax.jit(jax.vmap(projected))
 
 
 def _difference_quotients(f_i, p, eps):
     """For every element ``k`` of ``p``: the central quotient ``(f(p + ε e_k) − f(p − ε e_k)) / 2ε`` and the
-    right and left one-sided ones, each shaped like ``p`` (all points in one call of ``f_i``)."""
+    right and left one-sided ones, each shaped like ``p`` (all points in one call of ``f_i``).  ``eps`` is one step
+    or one per element (an array shaped like ``p``)."""
     p = np.asarray(p, np.float64)
-    steps = eps * np.eye(p.size).reshape((p.size, *p.shape))
+    eps = np.broadcast_to(np.asarray(eps, np.float64), p.shape)
+    steps = np.diag(eps.ravel()).reshape((p.size, *p.shape))
     values = np.asarray(f_i(np.concatenate([p[None] + steps, p[None] - steps, p[None]])))
-    plus, minus, centre = values[: p.size], values[p.size : 2 * p.size], values[2 * p.size :]
-    return tuple(
-        q.reshape(p.shape) for q in ((plus - minus) / (2 * eps), (plus - centre) / eps, (centre - minus) / eps)
-    )
+    plus, minus = values[: p.size].reshape(p.shape), values[p.size : 2 * p.size].reshape(p.shape)
+    centre = values[2 * p.size]
+    with np.errstate(invalid="ignore", over="ignore"):  # a step outside forward's domain: NaN, judged below
+        return (plus - minus) / (2 * eps), (plus - centre) / eps, (centre - minus) / eps
+
+
+def _disagrees(hand, referee, rtol, atol) -> np.ndarray:
+    """Where ``|hand − referee| > atol + rtol·|referee|`` (NaN on either side disagrees)."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(hand - referee) <= atol + rtol * np.abs(referee))
+
+
+def _refined_near_zero(f_i, p, wrong, quotients, eps):
+    """The difference quotients, with those of every element ``0 < |x_k| < 1`` where ``wrong`` (the rule disagrees
+    with a referee) taken again with the relative step ``ε·|x_k|``.  A fixed step is coarse beside a small ``x_k``:
+    the quotient of ``log`` at 1e-5 was 1.0033e5 (truncation ``ε²/3x³``, read as a kink), and at 1e-30 NaN
+    (``x − ε`` left the domain), against a right rule's 1e5 and 1e30.  Autodiff judges the rule first, so the
+    finer quotient only spares a right rule at a point where the coarse one cannot judge it."""
+    retry = wrong & (p != 0) & (np.abs(p) < 1)
+    if not np.any(retry):
+        return quotients
+    finer = _difference_quotients(f_i, p, eps * np.where(retry, np.abs(p), 1.0))
+    return tuple(np.where(retry, f, q) for f, q in zip(finer, quotients, strict=True))
 
 
 def _in_float64(primals, cotangent) -> tuple[list[np.ndarray], np.ndarray]:
@@ -290,7 +331,9 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
         f_i = _projected_forward(forward, i, primals64, u)
         h64 = np.asarray(h, np.float64)
         if p.size <= FD_MAX_ELEMENTS:
-            numeric, right, left = _difference_quotients(f_i, p, eps)
+            quotients = _difference_quotients(f_i, p, eps)
+            wrong = _disagrees(h64, quotients[0], rtol, atol)
+            numeric, right, left = _refined_near_zero(f_i, p, wrong, quotients, eps)
             try:
                 errors.append(_compare(f"primal {i}", "finite differences", h64, numeric, rtol, atol))
             except GradcheckError:
@@ -314,22 +357,30 @@ def _refuse_kinks(forward, i, primals, cotangent, hand, reference, rtol, atol, e
     if np.size(primals[i]) > FD_MAX_ELEMENTS:
         return
     primals64, u = _in_float64(primals, cotangent)
-    p = primals64[i]
-    _, right, left = _difference_quotients(_projected_forward(forward, i, primals64, u), p, eps)
-    _refuse_if_only_kinks(
-        i, p, np.asarray(hand, np.float64), np.asarray(reference, np.float64), right, left, eps, rtol, atol
-    )
+    p, hand, reference = primals64[i], np.asarray(hand, np.float64), np.asarray(reference, np.float64)
+    f_i = _projected_forward(forward, i, primals64, u)
+    wrong = _disagrees(hand, reference, rtol, atol)
+    _, right, left = _refined_near_zero(f_i, p, wrong, _difference_quotients(f_i, p, eps), eps)
+    _refuse_if_only_kinks(i, p, hand, reference, right, left, eps, rtol, atol)
 
 
 def _refuse_if_only_kinks(i, p, hand, referee, right, left, eps, rtol, atol) -> None:
     """A ValueError when every element where the rule and a referee disagree lies within ``eps`` of a kink — the
     one-sided difference quotients there differ by more than 1 % — since no referee can judge a rule there (ReLU at 0
     gave "disagrees with finite differences": hand-written 0, finite differences 0.5; jnp.maximum's autodiff ½)."""
-    kink = np.abs(right - left) > 0.01 * np.maximum(np.abs(right), np.abs(left)) + atol
-    wrong = ~(np.abs(hand - referee) <= atol + rtol * np.abs(referee))
-    if np.any(wrong) and not np.any(wrong & ~kink):
+    outside = ~np.isfinite(referee) & np.isfinite(hand)  # a step left forward's domain (log at 1e-30, ε = 1e-6)
+    with np.errstate(invalid="ignore"):
+        kink = ~(np.abs(right - left) <= 0.01 * np.maximum(np.abs(right), np.abs(left)) + atol)
+    wrong = _disagrees(hand, referee, rtol, atol)
+    if np.any(wrong) and not np.any(wrong & ~kink & ~outside):
         where = tuple(int(k) for k in np.argwhere(wrong)[0])
         value = float(np.asarray(p)[where])
+        if outside[where]:
+            raise ValueError(
+                f"primal {i} at element {where} (value {value:.10g}): forward is not finite within eps={eps:g} of it "
+                f"(finite differences there are {referee[where]:.6g}), so finite differences cannot judge the rule; "
+                "check further from the edge of forward's domain (log at 0) or pass a smaller eps"
+            )
         raise ValueError(
             f"primal {i} at element {where} (value {value:.6g}) lies within eps={eps:g} of a point "
             f"where forward is not differentiable: its one-sided difference quotients there are {right[where]:.6g} and "

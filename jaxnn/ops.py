@@ -26,6 +26,7 @@ Example, a user's own op ``f(x) = x³`` with ``f'(x) = 3x²``::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,16 @@ import numpy as np
 
 Array = jax.Array
 
-__all__ = ["COTANGENT_CONTRACT", "Op", "cotangent_problem", "make_op"]
+__all__ = [
+    "COTANGENT_CONTRACT",
+    "Op",
+    "backward_contract",
+    "binds",
+    "call_by_contract",
+    "cotangent_problem",
+    "forward_contract",
+    "make_op",
+]
 
 
 class Op:
@@ -55,12 +65,24 @@ class Op:
 
     def __call__(self, *primals: Any, **hyper: float) -> Any:
         """Apply the op; under ``jax.grad`` the hand-written backward runs."""
-        return self._with_rule(_freeze(hyper), *primals)
+        frozen = _freeze(hyper)
+        try:
+            return self._with_rule(frozen, *primals)
+        except TypeError as error:
+            if binds(self.forward, primals, hyper):
+                raise
+            raise TypeError(
+                f"{forward_contract(self.name, self.forward, primals, hyper)}; Python said: {error}"
+            ) from error
 
     def vjp(self, cotangent: Any, *primals: Any, **hyper: float) -> tuple:
         """The hand-written rule in ``check_vjp``'s form ``backward(cotangent, *primals)``."""
-        output = self.forward(*primals, **hyper)
-        return self.backward(cotangent, output, *primals, **hyper)
+        output = call_by_contract(
+            self.forward, primals, hyper, lambda: forward_contract(self.name, self.forward, primals, hyper)
+        )
+        return call_by_contract(
+            self.backward, (cotangent, output, *primals), hyper, lambda: backward_contract(self.name, primals, hyper)
+        )
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -96,7 +118,9 @@ def _custom_vjp(forward: Callable, backward: Callable, name: str) -> Callable:
 
     def with_rule_bwd(hyper, saved, cotangent):
         output, primals = saved
-        cotangents = backward(cotangent, output, *primals, **dict(hyper))
+        cotangents = call_by_contract(
+            backward, (cotangent, output, *primals), dict(hyper), lambda: backward_contract(name, primals, dict(hyper))
+        )
         return _checked_cotangents(name, cotangents, primals)
 
     with_rule.__name__ = name
@@ -112,7 +136,12 @@ def _checked_cotangents(name: str, cotangents, primals: tuple) -> tuple:
     (JAX's own message names neither)."""
     problem = cotangent_problem(cotangents, primals)
     if problem is not None:
-        raise TypeError(f"the backward rule of op {name!r} {COTANGENT_CONTRACT.format(n=len(primals))}; got {problem}")
+        hint = ""
+        if isinstance(cotangents, tuple | list) and len(cotangents) < len(primals):
+            hint = " (an argument passed by position is a primal: pass a hyperparameter by keyword, op(x, a=2.0))"
+        raise TypeError(
+            f"the backward rule of op {name!r} {COTANGENT_CONTRACT.format(n=len(primals))}; got {problem}{hint}"
+        )
     return tuple(_in_dtype_of(primal, cotangent) for cotangent, primal in zip(cotangents, primals, strict=True))
 
 
@@ -144,6 +173,55 @@ def cotangent_problem(cotangents, primals: tuple, names: tuple[str, ...] | None 
         if jnp.issubdtype(primal_dtype, jnp.floating) and not jnp.issubdtype(dtype, jnp.floating):
             return f"dtype {dtype} for {name}, which is {primal_dtype}"
     return None
+
+
+def call_by_contract(function: Callable, args: tuple, kwargs: dict, contract: Callable[[], str]) -> Any:
+    """``function(*args, **kwargs)``; where ``function``'s signature cannot take those arguments, a TypeError saying
+    ``contract()`` (what it must take) and Python's words.  Python's alone ("<lambda>() takes 2 positional arguments
+    but 3 were given") named neither the op nor the signature it needs.  A TypeError raised inside ``function``
+    propagates as it is: the signature is inspected only after a failure, so a call that works costs nothing."""
+    try:
+        return function(*args, **kwargs)
+    except TypeError as error:
+        if binds(function, args, kwargs):
+            raise
+        raise TypeError(f"{contract()}; Python said: {error}") from error
+
+
+def binds(function: Callable, args: tuple, kwargs: dict) -> bool:
+    """Whether ``function``'s signature takes ``args`` and ``kwargs`` (True where it has none to inspect)."""
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (some builtins): nothing to say beyond Python's own error
+        return True
+    return True
+
+
+def forward_contract(name: str, forward: Callable, primals: tuple, hyper: dict) -> str:
+    """Why ``forward`` of op ``name`` could not be called with these primals and hyperparameters."""
+    given = f"{len(primals)} primal(s)" + (f" and hyperparameters {sorted(hyper)}" if hyper else "")
+    return (
+        f"op {name!r} was called with {given}, which its forward{_signature_of(forward)} cannot take; primals are "
+        "passed by position and hyperparameters by keyword (op(x, a=2.0))"
+    )
+
+
+def backward_contract(name: str, primals: tuple, hyper: dict) -> str:
+    """Why the backward rule of op ``name`` could not be called: the signature every rule must have."""
+    extra = f", {', '.join(f'{key}=…' for key in sorted(hyper))}" if hyper else ""
+    return (
+        f"the backward rule of op {name!r} must take (cotangent, output, *primals, **hyper), here "
+        f"(g, y, {len(primals)} primal(s){extra}): the output y comes second even where the rule does not read it"
+    )
+
+
+def _signature_of(function: Callable) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return ""
 
 
 def _in_dtype_of(primal, cotangent):

@@ -418,7 +418,6 @@ def test_check_vjp_names_wrong_callables_outputs_and_cotangents():
     ("op", "point", "slopes"),
     [
         (jaxnn.relu, 0.0, r"0\.\d+ and 0,"),  # a correct rule was "disagrees with finite differences"
-        (jaxnn.relu, 1e-7, r"0\.\d+ and 0\.\d+,"),  # within eps of the kink
         (jaxnn.binary_step, 0.0, r"\d+ and 0,"),  # the jump: a quotient of 1/eps
     ],
 )
@@ -495,3 +494,24 @@ def test_a_rule_that_differs_from_autodiff_only_at_a_kink_is_the_kink_value_erro
         wrong = jaxnn.make_op(relu.forward, lambda g, y, x: (jnp.where(x > 0, 2 * g, 0.0),), name="wrong")
         with pytest.raises(jaxnn.GradcheckError, match=r"disagrees with jax\.vjp"):  # wrong away from the kink too
             jaxnn.check_vjp(wrong.forward, wrong.vjp, x)
+
+
+def test_right_rules_near_zero_are_judged_with_a_step_smaller_than_the_point():
+    """A fixed step of 1e-6 is coarse beside a small x: log at 1e-30 was "disagrees with finite differences …
+    nan" (x − ε left the domain), log at 1e-5 and ReLU at 1e-7 a kink, sqrt at 1e-30 beside 2 a quotient of 0
+    (its change lost in the projection's sum).  Such elements are judged again with the step ε·|x|."""
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(jnp.log, lambda g, x: (g / x,), jnp.array([1e-30, 1e-5, 2.0]))
+        jaxnn.check_vjp(jnp.sqrt, lambda g, x: (g * 0.5 / jnp.sqrt(x),), jnp.array([1e-30, 2.0]))
+        jaxnn.check_vjp(jaxnn.relu.forward, jaxnn.relu.vjp, jnp.array([1e-7, -1e-8, 1.0]))
+        with pytest.raises(jaxnn.GradcheckError, match="disagrees with"):  # a wrong rule there is still wrong
+            jaxnn.check_vjp(jnp.log, lambda g, x: (1.01 * g / x,), jnp.array([1e-30, 2.0]))
+        wrong_relu = jaxnn.make_op(jaxnn.relu.forward, lambda g, y, x: (g * (x >= -1e-7),), name="wrong_relu")
+        with pytest.raises(jaxnn.GradcheckError, match=r"at element \(1,\)"):  # was the kink ValueError
+            jaxnn.check_vjp(wrong_relu.forward, wrong_relu.vjp, jnp.array([1.0, -1e-8]))
+    jaxnn.check_vjp(jnp.log, lambda g, x: (g / x,), jnp.array([1e-30, 3e-6, 2.0], jnp.float32))
+
+
+def test_a_step_outside_the_domain_of_forward_is_a_value_error():
+    with jax.enable_x64(True), pytest.raises(ValueError, match=r"element \(0,\) .*forward is not finite within eps"):
+        jaxnn.check_vjp(lambda x: jnp.log(x - 1), lambda g, x: (g / (x - 1),), jnp.array([1 + 1e-7, 3.0]))

@@ -156,3 +156,23 @@ def test_a_cotangent_in_another_float_type_comes_back_in_its_primals_dtype():
     with jax.enable_x64(True):
         wide = jaxnn.make_op(lambda a: a * a, lambda g, y, a: ((2 * a * g).astype(jnp.float64),), name="wide")
         assert jax.grad(lambda v: jnp.sum(wide(v)))(x).dtype == jnp.float32
+
+
+def test_a_rule_or_forward_with_the_wrong_signature_names_the_op_and_the_signature_it_needs():
+    """Python's own "<lambda>() takes 2 positional arguments but 3 were given" named neither the op nor what it
+    must take (a rule that leaves out the output y is the usual slip)."""
+    x = jnp.linspace(-1.0, 1.0, 3)
+    no_y = jaxnn.make_op(lambda x: x**3, lambda g, x: (3 * x**2 * g,), name="no_y")
+    for call in (lambda: jax.grad(lambda x: no_y(x).sum())(x), lambda: no_y.vjp(jnp.ones(3), x)):
+        with pytest.raises(TypeError, match=r"op 'no_y' must take \(cotangent, output, \*primals, \*\*hyper\)"):
+            call()
+    scale = jaxnn.make_op(lambda x, *, a: a * x, lambda g, y, x, *, a: (a * g,), name="scale")
+    with pytest.raises(TypeError, match=r"op 'scale' was called with 2 primal\(s\).*by keyword \(op\(x, a=2.0\)\)"):
+        scale(x, 2.0)
+    positional = jaxnn.make_op(lambda x, a: a * x, lambda g, y, x, a: (a * g,), name="positional")
+    with pytest.raises(TypeError, match=r"got a tuple of 1 \(an argument passed by position is a primal"):
+        jax.grad(lambda x: positional(x, 2.0).sum())(x)
+    with pytest.raises(TypeError, match=r"backward must take \(cotangent, \*primals\).*pass op.vjp"):
+        jaxnn.check_vjp(no_y.forward, scale.backward, x)
+    with pytest.raises(TypeError, match=r"forward must take the 1 primal\(s\)"):
+        jaxnn.check_vjp(lambda x, y: x * y, lambda g, x: (g,), x)
