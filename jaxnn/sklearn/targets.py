@@ -8,15 +8,18 @@ for ``loss='poisson'``.  The heads themselves (last layer, loss, link) are :mod:
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
 from sklearn import get_config
+from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
+from jaxnn._warnings import warn
 from jaxnn.heads import (
     CLASSIFICATION,
     Head,
@@ -145,15 +148,21 @@ def _with_advice(error: Exception, advice: str) -> Exception:
 
 
 def _raveled_column(y, advice: str):
-    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it;
-    a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after it.
-    Other ``y`` is returned as it is."""
+    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it,
+    the warning naming the user's line that called ``fit`` (:mod:`jaxnn._warnings`; scikit-learn's names its own
+    file); a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after
+    it.  Other ``y`` is returned as it is."""
     if y.ndim != 2 or y.shape[1] != 1:
         return y
     try:
-        return column_or_1d(y, warn=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataConversionWarning)
+            raveled = column_or_1d(y, warn=True)
     except TypeError as error:
         raise _with_advice(error, advice) from error
+    for warning in caught:
+        warn(str(warning.message), warning.category)
+    return raveled
 
 
 def _label_types_advice(labels, name: str) -> str:
