@@ -643,6 +643,21 @@ def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
     np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
 
 
+def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):
+    """After predict (compiled programs and placed weights cached) the pickle names no JAX module, so it loads
+    where JAX's devices differ; a loaded network's partial_fit continues exactly as the original's."""
+    net = quietly(NeuralNetClassifier((5,), random_state=0, solver="sgd"), iris.x_train, iris.y_train)
+    net.partial_fit(iris.x_train, iris.y_train)
+    net.predict(iris.x_test)
+    data = pickle.dumps(net)
+    assert b"jax." not in data and b"jaxlib" not in data
+    restored = pickle.loads(data)
+    for network in (net, restored):
+        network.partial_fit(iris.x_train, iris.y_train)
+    np.testing.assert_array_equal(restored.coefs_[0], net.coefs_[0])
+    np.testing.assert_array_equal(restored.predict_proba(iris.x_test), net.predict_proba(iris.x_test))
+
+
 def test_predictions_do_not_depend_on_which_other_rows_are_predicted(fitted_iris, iris):
     x = np.vstack([iris.x_test] * 4)  # 152 rows; subsets land on many different padded sizes
     everything = fitted_iris.predict_proba(x)
