@@ -28,6 +28,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnn
@@ -73,6 +74,20 @@ def quietly(estimator, *args, **kwargs):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny random data, 500 epochs
 def test_scikit_learn_contract(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "half_poisson_deviance"])
+@pytest.mark.parametrize("check", ["check_fit_check_is_fitted", "check_regressors_no_decision_function"])
+def test_a_poisson_regressor_is_tagged_positive_only_so_scikit_learns_checks_give_it_counts(loss, check):
+    """A loss for counts refuses y < 0, so the regressor says so in its tags (``target_tags.positive_only``, as
+    scikit-learn's PoissonRegressor does) and scikit-learn's checks and tools hand it targets >= 0."""
+    net = NeuralNetRegressor(loss=loss, learning_rate_init=0.01, max_iter=20)
+    assert net.__sklearn_tags__().target_tags.positive_only
+    assert not NeuralNetRegressor().__sklearn_tags__().target_tags.positive_only
+    assert not NeuralNetRegressor(loss="no such loss").__sklearn_tags__().target_tags.positive_only  # fit says why
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(estimator_checks, check)("NeuralNetRegressor", net)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "classifier_data",
     "densified",
     "indicator_predictions",
+    "needs_nonnegative_targets",
     "numeric_data",
     "regression_targets",
     "regressor_data",
@@ -383,6 +384,16 @@ def _check_counts(y: np.ndarray, head: Head, loss) -> None:
             f"loss={loss!r} models counts and needs y >= 0, but y has negative values (the smallest is "
             f"{np.min(y):g}); use loss='squared_error' for targets of any sign"
         )
+
+
+def needs_nonnegative_targets(loss) -> bool:
+    """Whether a regressor's ``loss`` parameter refuses ``y < 0`` (``'poisson'``, a loss for counts): its
+    ``target_tags.positive_only``, so scikit-learn's checks and tools hand it targets ``>= 0``.  A ``loss`` that
+    is not a regression loss is False here (fit says what is wrong with it); never raises."""
+    try:
+        return regression_head(loss_param(loss), 1).loss.nonnegative_targets
+    except (ValueError, TypeError):
+        return False
 
 
 def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
