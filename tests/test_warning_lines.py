@@ -14,10 +14,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import column_or_1d
 
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn._warnings import warn
 from jaxnn.model_selection import GridSearchCV
+from jaxnn.sklearn.targets import COLUMN_Y_WARNING
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,11 @@ def test_a_column_y_warns_at_the_line_that_called_fit(iris):
         short().partial_fit(x, y.reshape(-1, 1), classes=[0, 1, 2])
         NeuralNetRegressor((3,), max_iter=2).fit(x, x[:, :1])
     assert places(caught, DataConversionWarning) == {(__file__, line), (__file__, line + 1), (__file__, line + 2)}
-    assert sum(issubclass(w.category, DataConversionWarning) for w in caught) == 3
+    with pytest.warns(DataConversionWarning) as sklearns:
+        column_or_1d(y.reshape(-1, 1), warn=True)
+    # jaxnn raises scikit-learn's own words
+    words = [str(w.message) for w in caught if issubclass(w.category, DataConversionWarning)]
+    assert len(words) == 3 and set(words) == {COLUMN_Y_WARNING} == {str(w.message) for w in sklearns}
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataConversionWarning)
         with pytest.raises(DataConversionWarning, match="A column-vector y was passed"):

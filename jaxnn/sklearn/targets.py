@@ -8,7 +8,6 @@ for ``loss='poisson'``.  The heads themselves (last layer, loss, link) are :mod:
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +32,7 @@ from jaxnn.heads import (
 from jaxnn.sklearn.constraints import loss_param
 
 __all__ = [
+    "COLUMN_Y_WARNING",
     "DENSE_COPY_LIMIT_BYTES",
     "OUT_ACTIVATION_NAMES",
     "SPARSE_FORMATS",
@@ -52,6 +52,10 @@ __all__ = [
 SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
 DENSE_COPY_LIMIT_BYTES = 2**30  # a sparse X is trained on (and predicted from) as a dense copy of at most 1 GiB
 _SPARSE_COLUMN_ADVICE = "a y of one column must be dense, as MLP's: pass y.toarray().ravel()"
+COLUMN_Y_WARNING = (  # scikit-learn's column_or_1d's words for a column y (MLP's warning)
+    "A column-vector y was passed when a 1d array was expected. Please change the shape of y to (n_samples, ), for "
+    "example using ravel()."
+)
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}  # sklearn's
 
 
@@ -152,17 +156,15 @@ def _raveled_column(y, advice: str):
     """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it,
     the warning naming the user's line that called ``fit`` (:mod:`jaxnn._warnings`; scikit-learn's names its own
     file); a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after
-    it.  Other ``y`` is returned as it is."""
+    it.  Other ``y`` is returned as it is.  (The warning is raised here, not caught from ``column_or_1d``:
+    ``warnings.catch_warnings`` is process-wide and would take other threads' warnings.)"""
     if y.ndim != 2 or y.shape[1] != 1:
         return y
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataConversionWarning)
-            raveled = column_or_1d(y, warn=True)
+        raveled = column_or_1d(y)
     except TypeError as error:
         raise _with_advice(error, advice) from error
-    for warning in caught:
-        warn(str(warning.message), warning.category)
+    warn(COLUMN_Y_WARNING, DataConversionWarning)
     return raveled
 
 
