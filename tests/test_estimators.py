@@ -28,6 +28,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnn
@@ -73,6 +74,20 @@ def quietly(estimator, *args, **kwargs):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny random data, 500 epochs
 def test_scikit_learn_contract(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "half_poisson_deviance"])
+@pytest.mark.parametrize("check", ["check_fit_check_is_fitted", "check_regressors_no_decision_function"])
+def test_a_poisson_regressor_is_tagged_positive_only_so_scikit_learns_checks_give_it_counts(loss, check):
+    """A loss for counts refuses y < 0, so the regressor says so in its tags (``target_tags.positive_only``, as
+    scikit-learn's PoissonRegressor does) and scikit-learn's checks and tools hand it targets >= 0."""
+    net = NeuralNetRegressor(loss=loss, learning_rate_init=0.01, max_iter=20)
+    assert net.__sklearn_tags__().target_tags.positive_only
+    assert not NeuralNetRegressor().__sklearn_tags__().target_tags.positive_only
+    assert not NeuralNetRegressor(loss="no such loss").__sklearn_tags__().target_tags.positive_only  # fit says why
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(estimator_checks, check)("NeuralNetRegressor", net)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -641,6 +656,21 @@ def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
     restored = pickle.loads(pickle.dumps(fitted_iris))
     np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
     np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
+
+
+def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):
+    """After predict (compiled programs and placed weights cached) the pickle names no JAX module, so it loads
+    where JAX's devices differ; a loaded network's partial_fit continues exactly as the original's."""
+    net = quietly(NeuralNetClassifier((5,), random_state=0, solver="sgd"), iris.x_train, iris.y_train)
+    net.partial_fit(iris.x_train, iris.y_train)
+    net.predict(iris.x_test)
+    data = pickle.dumps(net)
+    assert b"jax." not in data and b"jaxlib" not in data
+    restored = pickle.loads(data)
+    for network in (net, restored):
+        network.partial_fit(iris.x_train, iris.y_train)
+    np.testing.assert_array_equal(restored.coefs_[0], net.coefs_[0])
+    np.testing.assert_array_equal(restored.predict_proba(iris.x_test), net.predict_proba(iris.x_test))
 
 
 def test_predictions_do_not_depend_on_which_other_rows_are_predicted(fitted_iris, iris):

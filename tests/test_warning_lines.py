@@ -14,10 +14,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import column_or_1d
 
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn._warnings import warn
 from jaxnn.model_selection import GridSearchCV
+from jaxnn.sklearn.targets import COLUMN_Y_WARNING
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +124,27 @@ def test_warn_called_from_user_code_names_that_line():
         line = inspect.currentframe().f_lineno + 1
         warn("a message", RuntimeWarning)
     assert places(caught, RuntimeWarning) == {(__file__, line)}
+
+
+def test_a_column_y_warns_at_the_line_that_called_fit(iris):
+    """scikit-learn's DataConversionWarning for a column ``y`` (MLP's, which names scikit-learn's file) names the
+    user's line, as jaxnn's own warnings do; an ``error`` filter still turns it into an exception."""
+    from sklearn.exceptions import DataConversionWarning
+
+    x, y = iris
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1
+        short().fit(x, y.reshape(-1, 1))
+        short().partial_fit(x, y.reshape(-1, 1), classes=[0, 1, 2])
+        NeuralNetRegressor((3,), max_iter=2).fit(x, x[:, :1])
+    assert places(caught, DataConversionWarning) == {(__file__, line), (__file__, line + 1), (__file__, line + 2)}
+    with pytest.warns(DataConversionWarning) as sklearns:
+        column_or_1d(y.reshape(-1, 1), warn=True)
+    # jaxnn raises scikit-learn's own words
+    words = [str(w.message) for w in caught if issubclass(w.category, DataConversionWarning)]
+    assert len(words) == 3 and set(words) == {COLUMN_Y_WARNING} == {str(w.message) for w in sklearns}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataConversionWarning)
+        with pytest.raises(DataConversionWarning, match="A column-vector y was passed"):
+            short().fit(x, y.reshape(-1, 1))

@@ -66,6 +66,7 @@ from jaxnn.sklearn.targets import (
     class_targets,
     classifier_data,
     indicator_predictions,
+    needs_nonnegative_targets,
     regression_targets,
     regressor_data,
 )
@@ -489,4 +490,5 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = needs_nonnegative_targets(self.loss)  # loss='poisson' refuses y < 0
         return tags

@@ -13,10 +13,12 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse
 from sklearn import get_config
+from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
+from jaxnn._warnings import warn
 from jaxnn.heads import (
     CLASSIFICATION,
     Head,
@@ -30,6 +32,7 @@ from jaxnn.heads import (
 from jaxnn.sklearn.constraints import loss_param
 
 __all__ = [
+    "COLUMN_Y_WARNING",
     "DENSE_COPY_LIMIT_BYTES",
     "OUT_ACTIVATION_NAMES",
     "SPARSE_FORMATS",
@@ -40,6 +43,7 @@ __all__ = [
     "classifier_data",
     "densified",
     "indicator_predictions",
+    "needs_nonnegative_targets",
     "numeric_data",
     "regression_targets",
     "regressor_data",
@@ -48,6 +52,10 @@ __all__ = [
 SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
 DENSE_COPY_LIMIT_BYTES = 2**30  # a sparse X is trained on (and predicted from) as a dense copy of at most 1 GiB
 _SPARSE_COLUMN_ADVICE = "a y of one column must be dense, as MLP's: pass y.toarray().ravel()"
+COLUMN_Y_WARNING = (  # scikit-learn's column_or_1d's words for a column y (MLP's warning)
+    "A column-vector y was passed when a 1d array was expected. Please change the shape of y to (n_samples, ), for "
+    "example using ravel()."
+)
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity", "exp": "exp"}  # sklearn's
 
 
@@ -145,15 +153,19 @@ def _with_advice(error: Exception, advice: str) -> Exception:
 
 
 def _raveled_column(y, advice: str):
-    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it;
-    a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after it.
-    Other ``y`` is returned as it is."""
+    """``y`` of one column raveled with scikit-learn's DataConversionWarning, as MLP's ``column_or_1d`` ravels it,
+    the warning naming the user's line that called ``fit`` (:mod:`jaxnn._warnings`; scikit-learn's names its own
+    file); a ``scipy.sparse`` one is MLP's TypeError (``column_or_1d`` takes dense data only) with ``advice`` after
+    it.  Other ``y`` is returned as it is.  (The warning is raised here, not caught from ``column_or_1d``:
+    ``warnings.catch_warnings`` is process-wide and would take other threads' warnings.)"""
     if y.ndim != 2 or y.shape[1] != 1:
         return y
     try:
-        return column_or_1d(y, warn=True)
+        raveled = column_or_1d(y)
     except TypeError as error:
         raise _with_advice(error, advice) from error
+    warn(COLUMN_Y_WARNING, DataConversionWarning)
+    return raveled
 
 
 def _label_types_advice(labels, name: str) -> str:
@@ -374,6 +386,16 @@ def _check_counts(y: np.ndarray, head: Head, loss) -> None:
             f"loss={loss!r} models counts and needs y >= 0, but y has negative values (the smallest is "
             f"{np.min(y):g}); use loss='squared_error' for targets of any sign"
         )
+
+
+def needs_nonnegative_targets(loss) -> bool:
+    """Whether a regressor's ``loss`` parameter refuses ``y < 0`` (``'poisson'``, a loss for counts): its
+    ``target_tags.positive_only``, so scikit-learn's checks and tools hand it targets ``>= 0``.  A ``loss`` that
+    is not a regression loss is False here (fit says what is wrong with it); never raises."""
+    try:
+        return regression_head(loss_param(loss), 1).loss.nonnegative_targets
+    except (ValueError, TypeError):
+        return False
 
 
 def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
