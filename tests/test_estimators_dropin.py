@@ -725,6 +725,19 @@ def test_predict_has_the_dtype_of_mlps_forward_pass(blobs, fitted, given):
         np.testing.assert_allclose(got, mlps, rtol=1e-4 if got.dtype == np.float32 else 1e-10, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lbfgs_keeps_the_inputs_dtype_where_mlps_lbfgs_returns_float64(blobs, dtype):
+    """README's one exception to "the weights have MLP's dtype": MLP's lbfgs hands scipy float64 weights and keeps
+    them on float32 input; jaxnn's lbfgs loop is compiled in the input's dtype."""
+    x, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = NeuralNetClassifier((4,), solver="lbfgs", max_iter=5, random_state=0).fit(x.astype(dtype), y)
+        mlps = MLPClassifier((4,), solver="lbfgs", max_iter=5, random_state=0).fit(x.astype(dtype), y)
+    assert ours.coefs_[0].dtype == ours.predict_proba(x.astype(dtype)).dtype == dtype
+    assert mlps.coefs_[0].dtype == np.float64
+
+
 def test_a_column_y_is_raveled_with_mlps_warning_and_predicted_flat(blobs):
     from sklearn.exceptions import DataConversionWarning
 
