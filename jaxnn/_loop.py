@@ -93,7 +93,7 @@ class Stopping(NamedTuple):
     """Stop when the monitored value stops improving (scikit-learn's MLP rule).
 
     Each epoch ends with a value: the training loss, or, with validation data, the validation score.
-    An epoch that does not improve on the best so far by more than ``tol`` (loss: ``> best − tol``;
+    An epoch that does not improve on the best so far by at least ``tol`` (loss: ``> best − tol``;
     score: ``< best + tol``) counts as one without improvement; training stops once more than
     ``n_iter_no_change`` such epochs come in a row.  ``n_iter_no_change=math.inf`` (or ``np.inf``) never
     stops early: the epochs are still counted, but training runs every epoch asked for.
