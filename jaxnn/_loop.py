@@ -113,7 +113,8 @@ class FitResult(NamedTuple):
 
     params: Params  # the trained parameters (with a validation score: the best-scoring epoch's; the last epoch's
     # while no epoch has scored a finite value)
-    opt_state: optax.OptState
+    opt_state: optax.OptState  # the last healthy epoch's, also where params are the best-scoring epoch's (as
+    # scikit-learn's MLP keeps its optimiser's state when it restores the best coefficients)
     history: np.ndarray  # (epochs run,) mean training loss of each epoch; a diverged last epoch is NaN
     diverged: bool  # a step went non-finite; params are the last finite ones
     n_epochs: int  # epochs finished healthily (fewer than asked when stopped early or diverged)
