@@ -93,7 +93,7 @@ class Stopping(NamedTuple):
     """Stop when the monitored value stops improving (scikit-learn's MLP rule).
 
     Each epoch ends with a value: the training loss, or, with validation data, the validation score.
-    An epoch that does not improve on the best so far by more than ``tol`` (loss: ``> best − tol``;
+    An epoch that does not improve on the best so far by at least ``tol`` (loss: ``> best − tol``;
     score: ``< best + tol``) counts as one without improvement; training stops once more than
     ``n_iter_no_change`` such epochs come in a row.  ``n_iter_no_change=math.inf`` (or ``np.inf``) never
     stops early: the epochs are still counted, but training runs every epoch asked for.
@@ -113,7 +113,8 @@ class FitResult(NamedTuple):
 
     params: Params  # the trained parameters (with a validation score: the best-scoring epoch's; the last epoch's
     # while no epoch has scored a finite value)
-    opt_state: optax.OptState
+    opt_state: optax.OptState  # the last healthy epoch's, also where params are the best-scoring epoch's (as
+    # scikit-learn's MLP keeps its optimiser's state when it restores the best coefficients)
     history: np.ndarray  # (epochs run,) mean training loss of each epoch; a diverged last epoch is NaN
     diverged: bool  # a step went non-finite; params are the last finite ones
     n_epochs: int  # epochs finished healthily (fewer than asked when stopped early or diverged)

@@ -60,6 +60,7 @@ __all__ = [
     "ScheduledState",
     "SolverSettings",
     "adaptive_rate",
+    "checked_schedule",
     "checked_settings",
     "continued_state",
     "end_of_epoch",
@@ -455,6 +456,23 @@ def adaptive_rate(learning_rate, plateau, where=jnp.where):
     """
     lowered = plateau & (learning_rate > ADAPTIVE_MIN_RATE)
     return where(lowered, learning_rate / ADAPTIVE_DIVISOR, learning_rate), lowered
+
+
+def checked_schedule(schedule, n_iter_no_change) -> str:
+    """``schedule``, checked: one of :data:`LEARNING_RATE_SCHEDULES`.  ``adaptive`` lowers the rate when the
+    stopping rule sees a plateau, so it needs a rule that can see one: ``n_iter_no_change`` (the rule's, None
+    without a rule) must be finite.  Without one the rate would never change (a ``constant`` schedule under
+    another name), so that is a ValueError naming both ways out."""
+    if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
+    if schedule == "adaptive" and (n_iter_no_change is None or n_iter_no_change == float("inf")):
+        rule = "no stopping rule" if n_iter_no_change is None else "a stopping rule with n_iter_no_change=inf"
+        raise ValueError(
+            f"schedule 'adaptive' lowers the learning rate when the stopping rule sees a plateau, and {rule} never "
+            "sees one: pass stopping=Stopping(tol, n_iter_no_change) with a finite n_iter_no_change, or use "
+            "schedule='constant'"
+        )
+    return schedule
 
 
 def init_state(optimizer, params, learning_rate, l2_rate, schedule: ScheduleValues | None = None):

@@ -50,11 +50,11 @@ from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
-    LEARNING_RATE_SCHEDULES,
     SOLVERS,
     ScheduledState,
     ScheduleValues,
     SolverSettings,
+    checked_schedule,
     gradient_descent,
     init_state,
     l2_rate_of,
@@ -347,10 +347,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members)
     if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
         raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
-    schedule = o["schedule"]
-    if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
     power_t = per_member("power_t", o["power_t"], n_members)  # checked whatever the schedule reads
+    schedule = checked_schedule(o["schedule"], None if stopping is None else stopping.n_iter_no_change)
     l2 = per_member("l2", 0.0 if o["l2"] is None else o["l2"], n_members)
     if not isinstance(o["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
@@ -549,8 +547,9 @@ def fit(
       schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
         ``"adaptive"``: scikit-learn's ``learning_rate``; ``jaxnn.optimizers``) and ``invscaling``'s exponent:
         after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on; ``power_t``
-        must be a number >= 0 whatever the schedule.  The schedule is part of the optimiser, its values live in
-        the optimiser state.
+        must be a number >= 0 whatever the schedule.  ``adaptive`` divides the rate by 5 where the ``stopping``
+        rule would stop, so it needs one with a finite ``n_iter_no_change`` (without, a ValueError).  The
+        schedule is part of the optimiser, its values live in the optimiser state.
       shuffle: False visits the rows in order every epoch.
       dropout: inverted dropout after every hidden layer during training (:mod:`jaxnn.dropout`): one rate in
         ``[0, 1)`` for every hidden layer, or a sequence of one per hidden layer.  Each training step drops

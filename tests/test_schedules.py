@@ -108,6 +108,18 @@ def test_adaptive_divides_the_rate_by_five_on_plateaus_and_stops_at_one_below_1e
         assert not shorter.stopped
 
 
+@pytest.mark.parametrize("stopping", [None, jaxnn.Stopping(1e-3, math.inf)], ids=["no-rule", "inf-rule"])
+@pytest.mark.parametrize("front", ["fit", "fit_many"])
+def test_fit_refuses_adaptive_without_a_rule_that_sees_plateaus(stopping, front):
+    """``adaptive`` lowers the rate where the stopping rule sees a plateau: without a rule that can see one, fit
+    and fit_many trained at a constant rate under the name 'adaptive'; now they say what is missing."""
+    params = PARAMS if front == "fit" else jax.tree.map(lambda a: a[None], PARAMS)
+    with pytest.raises(ValueError, match=r"schedule 'adaptive' .* finite n_iter_no_change, or use schedule='constant'"):
+        getattr(jaxnn, front)(
+            MODEL, params, X32, Y32, loss=LOSS, epochs=2, optimizer="sgd", schedule="adaptive", stopping=stopping
+        )
+
+
 def test_schedules_under_vmap_equal_each_member_alone():
     """``jaxnn.engine`` runs the loop's chunk under ``jax.vmap``: per-member rates, powers and plateaus."""
     rates, powers = np.array([0.5, 0.05], np.float32), np.array([0.5, 0.1], np.float32)
