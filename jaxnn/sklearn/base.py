@@ -27,7 +27,7 @@ from jaxnn._warnings import warn
 from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch, learning_rate_of
-from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, fit_tasks, lifecycle, watches, with_callbacks
+from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_tasks, lifecycle, watches, with_callbacks
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
@@ -677,12 +677,13 @@ def fit_estimators(estimators, datasets) -> list:
             except Exception as error:
                 outcomes[index] = error
                 del setups[index]
-        heard = [watch for index, own in plans.items() for watch in watches(tasks[index]) or [None] * len(own)]
+        guards = {index: Guarded(watches(tasks[index]) or [None] * len(own)) for index, own in plans.items()}
+        heard = [watch for guard in guards.values() for watch in guard.watches]
         results = iter(train_plans([plan for planned in plans.values() for plan in planned], heard))
         for index, planned in plans.items():  # results come in the order of the plans
             own = [next(results) for _ in planned]
             try:
-                outcomes[index] = estimators[index]._finish(setups[index], own, tasks[index])
+                outcomes[index] = estimators[index]._finish(setups[index], guards[index].results(own), tasks[index])
             except Exception as error:
                 outcomes[index] = error
     for index in alone:
