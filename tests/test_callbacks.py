@@ -272,6 +272,46 @@ def test_lbfgs_reports_its_iterations_and_an_ensemble_its_members():
     assert recorder.ended("fit")[-1][5] == ensemble.score(X, Y)
 
 
+class Failing(Recorder):
+    """A Recorder whose ``on_fit_task_end`` raises at the end of the task named ``task_name``."""
+
+    def __init__(self, task_name: str):
+        super().__init__()
+        self.task_name = task_name
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        super().on_fit_task_end(estimator, context, fitted_estimator=fitted_estimator)
+        if context.task_name == self.task_name:
+            raise RuntimeError(f"callback failed at the end of {self.task_name!r}")
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_callback_that_raises_at_the_fit_end_leaves_the_estimator_as_it_was(solver):
+    network = _quiet_fit(_network(solver=solver, max_iter=5), X, Y)
+    before = {name: value for name, value in vars(network).items() if name.endswith("_")}
+    coefs = [w.copy() for w in network.coefs_]
+    network.set_callbacks(Failing("fit"))
+    with pytest.raises(RuntimeError, match="end of 'fit'"):
+        _quiet_fit(network.set_params(max_iter=7), X[::2], Y[::2])
+    assert {name: value for name, value in vars(network).items() if name.endswith("_")}.keys() == before.keys()
+    assert network.n_iter_ == before["n_iter_"] and network.loss_curve_ == before["loss_curve_"]
+    for got, want in zip(network.coefs_, coefs, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fit_estimators_returns_a_failing_callbacks_error_and_fits_the_others():
+    failing = _network(max_iter=5).set_callbacks(Failing("epoch"))
+    other = _network(max_iter=5, alpha=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        outcomes = fit_estimators([failing, other], [(X, Y), (X, Y)])
+        alone = _network(max_iter=5, alpha=1e-2).fit(X, Y)
+    assert isinstance(outcomes[0], RuntimeError) and "end of 'epoch'" in str(outcomes[0])
+    assert not hasattr(failing, "coefs_")  # its fit failed: left as it was
+    assert outcomes[1] is other
+    np.testing.assert_allclose(other.coefs_[0], alone.coefs_[0], rtol=1e-6, atol=1e-7)
+
+
 # --------------------------------------------------------------------------------------------------
 # Without sklearn.callback.
 

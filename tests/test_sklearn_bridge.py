@@ -176,3 +176,22 @@ def test_a_two_class_softmax_network_crosses_back_and_warm_starts():
     np.testing.assert_allclose(back.predict_proba(X), network.predict_proba(X), **TOLERANCE[np.float64])
     _quietly(back.set_params(warm_start=True, max_iter=3).fit, X, y)
     assert back.coefs_[-1].shape == (4, 2) and back.n_iter_ == 3
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_exported_mlp_continues_with_its_own_warm_start_and_partial_fit(early_stopping):
+    """MLP's continued fits read its stopping rule's count and best weights, which the export carries: the
+    exported MLP stops where the network's own warm_start fit stops, also when no epoch improves by ``tol`` (the
+    count is then read before it is written), and an early-stopped one keeps the best weights it had."""
+    X, y = _data("multiclass", np.float64)
+    network = NeuralNetClassifier((6,), max_iter=8, random_state=0, early_stopping=early_stopping)
+    _quietly(network.fit, X, y)
+    exported = network.to_sklearn()
+    for model in (network, exported):
+        _quietly(model.set_params(warm_start=True, tol=10.0, n_iter_no_change=2, max_iter=20).fit, X, y)
+    assert exported.n_iter_ == network.n_iter_ < 20
+    if early_stopping:  # no epoch beat the best score: both keep the weights they started from
+        for got, want in zip(exported.coefs_, network.coefs_, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    else:  # MLP's partial_fit refuses early_stopping
+        _quietly(network.set_params(warm_start=False).fit(X, y).to_sklearn().partial_fit, X, y)

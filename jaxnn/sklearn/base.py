@@ -27,11 +27,11 @@ from jaxnn._warnings import warn
 from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch, learning_rate_of
-from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, fit_tasks, lifecycle, watches, with_callbacks
+from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_tasks, lifecycle, watches, with_callbacks
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
-from jaxnn.sklearn.internals import check_sample_weight
+from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, check_sample_weight
 from jaxnn.sklearn.prediction import Predictor, checked_input
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
@@ -403,7 +403,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         best = self.best_validation_score_ if config.early_stopping else self.best_loss_
         if best is None or not np.isfinite(best):
             return None
-        count = getattr(self, "_no_improvement_count", 0)
+        count = getattr(self, NO_IMPROVEMENT_COUNT, 0)
         return float(best), int(min(count, config.stopping.n_iter_no_change))
 
     def _finish(self, setup: Setup, results: list, tasks: FitTasks | None = None) -> NeuralNetBase:
@@ -518,9 +518,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         seen = getattr(self, "t_", 0) if setup.continuing else 0
         self.t_ = seen + int(result.n_epochs) * training_rows(config, setup.X.shape[0])
         if not setup.incremental:
-            self._no_improvement_count = int(result.no_improvement)
+            setattr(self, NO_IMPROVEMENT_COUNT, int(result.no_improvement))
             return
-        count = getattr(self, "_no_improvement_count", 0) if setup.continuing else 0
+        count = getattr(self, NO_IMPROVEMENT_COUNT, 0) if setup.continuing else 0
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
         plateau, lowered = count > config.stopping.n_iter_no_change, False
         if is_adaptive(config):  # one epoch per call: the plateau is counted here, between calls
@@ -530,7 +530,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 count = 0
         if self.verbose and plateau:
             print_call_plateau(config, learning_rate_of(self._optimizer_state) if lowered else None)
-        self._no_improvement_count = count
+        setattr(self, NO_IMPROVEMENT_COUNT, count)
 
     def _store_ensemble(self, config, model, head, results, seeds) -> None:
         """An ensemble's attributes: each member's weights along a leading member axis, its epochs and curves;
@@ -677,12 +677,13 @@ def fit_estimators(estimators, datasets) -> list:
             except Exception as error:
                 outcomes[index] = error
                 del setups[index]
-        heard = [watch for index, own in plans.items() for watch in watches(tasks[index]) or [None] * len(own)]
+        guards = {index: Guarded(watches(tasks[index]) or [None] * len(own)) for index, own in plans.items()}
+        heard = [watch for guard in guards.values() for watch in guard.watches]
         results = iter(train_plans([plan for planned in plans.values() for plan in planned], heard))
         for index, planned in plans.items():  # results come in the order of the plans
             own = [next(results) for _ in planned]
             try:
-                outcomes[index] = estimators[index]._finish(setups[index], own, tasks[index])
+                outcomes[index] = estimators[index]._finish(setups[index], guards[index].results(own), tasks[index])
             except Exception as error:
                 outcomes[index] = error
     for index in alone:

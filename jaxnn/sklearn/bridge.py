@@ -11,11 +11,12 @@ regression), a solver MLP lacks (``'gd'``, an optax transformation: ``set_params
 weights), and an ensemble (``n_ensemble > 1``: not one network).  jaxnn's training-only parameters that MLP does
 not have (``init``, ``class_weight``, ``dropout``) shape the weights but not the predictions and are not exported.
 
-An exported MLP predicts, scores and refits; MLP's ``warm_start``/``partial_fit`` read its own training state
-(its count of epochs without improvement, its optimiser), which jaxnn does not export: continue training in
-jaxnn (``from_sklearn``) instead.  An imported network continues with a fresh optimiser state and a fresh
-count of epochs without improvement (MLP's ``warm_start`` fit also starts a fresh optimiser); its ``loss_curve_``,
-``best_loss_``, ``n_iter_`` and ``t_`` are MLP's.
+An exported MLP predicts, scores, refits and continues with its own ``warm_start``/``partial_fit``: the export
+carries the stopping rule's state MLP reads (its count of epochs without improvement and best weights), but not
+the optimiser's (Adam's moments, momentum), so MLP continues from a fresh optimiser as its own ``warm_start`` fit
+does (its ``partial_fit`` would keep its optimiser).  An imported network continues with a fresh optimiser state
+and a fresh count of epochs without improvement (MLP's ``warm_start`` fit also starts a fresh optimiser); its
+``loss_curve_``, ``best_loss_``, ``n_iter_`` and ``t_`` are MLP's.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from jaxnn.heads import (
 )
 from jaxnn.losses import Loss
 from jaxnn.sklearn.constraints import check_params
-from jaxnn.sklearn.internals import set_label_binarizer, sparse_label_input
+from jaxnn.sklearn.internals import set_label_binarizer, set_stopping_state, sparse_label_input
 from jaxnn.sklearn.training import network
 
 __all__ = ["MLP_ACTIVATIONS", "MLP_CLASSIFIER_LOSSES", "MLP_REGRESSOR_LOSSES", "MLPBridge"]
@@ -167,6 +168,7 @@ class MLPBridge:
             sparse = getattr(self, "_sparse_labels", False)  # MLP's predict then returns a sparse matrix too
             binarizer = LabelBinarizer().fit(scipy.sparse.csr_matrix(labels) if sparse else labels)
             set_label_binarizer(mlp, binarizer)
+        set_stopping_state(mlp, self)
         return mlp
 
     @classmethod

@@ -19,17 +19,21 @@ estimators), follows the task tree of its fit, as ``LogisticRegression``'s follo
   the network at each chunk's end; the other epochs' ``fitted_estimator`` is None (their weights were never
   on the host), which ``ScoringMonitor`` skips;
 * a callback's request to stop (``on_fit_task_end`` returning True) is not acted on, as in
-  ``LogisticRegression`` (scikit-learn 1.9); ``partial_fit`` runs no callbacks.
+  ``LogisticRegression`` (scikit-learn 1.9); ``partial_fit`` runs no callbacks;
+* a callback that raises fails the fit, which leaves the estimator as it was (also when it raises at the fit's
+  own end, once the estimator held its result: :meth:`FitTasks.end` puts the attributes back).
 
 Without callbacks (none set, none propagated) a fit runs exactly as before: no hook, the same chunks.  Without
 ``sklearn.callback`` (scikit-learn before 1.9) nothing here takes part: the estimators have no
 ``set_callbacks``, and everything else works unchanged.
 
 Many estimators at once (:func:`jaxnn.fit_estimators`) keep each estimator's task tree: every network reports its
-own epochs from the population's chunks.  jaxnn's searches over a network (not a ``Pipeline``) with callbacks
-train their candidates × folds as a population and build scikit-learn's search tree around them (:class:`SearchTasks`:
-``fit`` → ``search`` → ``candidate-split-evaluation`` (the network's fit) and ``refit-with-best-params``); a
-search over a ``Pipeline`` with callbacks runs scikit-learn's own loop, whose tree has the pipeline's steps.
+own epochs from the population's chunks, and a callback that raises fails its own estimator's fit only
+(:class:`Guarded`: its error is that estimator's outcome; the population trains on).  jaxnn's searches over a
+network (not a ``Pipeline``) with callbacks train their candidates × folds as a population and build
+scikit-learn's search tree around them (:class:`SearchTasks`: ``fit`` → ``search`` →
+``candidate-split-evaluation`` (the network's fit) and ``refit-with-best-params``); a search over a ``Pipeline``
+with callbacks runs scikit-learn's own loop, whose tree has the pipeline's steps.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ __all__ = [
     "AVAILABLE",
     "CallbackSupport",
     "FitTasks",
+    "Guarded",
     "NetworkTasks",
     "SearchTasks",
     "Watch",
@@ -114,6 +119,7 @@ class FitTasks:
         self.arguments = {"X": X, "y": y, "metadata": metadata}
         self.watched = bool(callbacks_of(estimator))
         self.root = init_callback_context(estimator, max_subtasks=steps if networks == 1 else networks)
+        self.before = dict(vars(estimator))  # the estimator before this fit, put back if a callback fails at its end
         self.root.call_on_fit_task_begin(estimator=estimator, **self.arguments)
         contexts = [self.root]
         if networks > 1:
@@ -131,14 +137,44 @@ class FitTasks:
 
     def end(self, params: list) -> None:
         """The fit is done (the estimator holds its result): the networks' final weights ``params`` end an
-        ensemble's member tasks, then the fit's task ends."""
+        ensemble's member tasks, then the fit's task ends.  A callback that raises here fails the fit: the
+        estimator's attributes go back to what they were before it (its ``vars`` when the fit began), and the
+        error propagates."""
         estimator, arguments = self.estimator, self.arguments
-        if len(self.networks) > 1:
-            for network, weights in zip(self.networks, params, strict=True):
-                network.context.call_on_fit_task_end(
-                    estimator=estimator, **arguments, reconstruction_attributes=lambda w=weights: self.fitted([w])
-                )
-        self.root.call_on_fit_task_end(estimator=estimator, **arguments, reconstruction_attributes={})
+        try:
+            if len(self.networks) > 1:
+                for network, weights in zip(self.networks, params, strict=True):
+                    network.context.call_on_fit_task_end(
+                        estimator=estimator, **arguments, reconstruction_attributes=lambda w=weights: self.fitted([w])
+                    )
+            self.root.call_on_fit_task_end(estimator=estimator, **arguments, reconstruction_attributes={})
+        except BaseException:
+            vars(estimator).clear()
+            vars(estimator).update(self.before)
+            raise
+
+
+class Guarded:
+    """One estimator's watches (one per network) inside a population that trains other estimators too
+    (:func:`jaxnn.fit_estimators`): a callback that raises silences this estimator's watches, and its error
+    becomes the estimator's outcome (:meth:`results`) instead of stopping every network of the population.
+
+    ``watches``: what each of the estimator's networks reports to (None: nothing), as :func:`watches` gives."""
+
+    def __init__(self, watches: list[Watch | None]):
+        self.error: Exception | None = None
+        self.watches: list[Watch | None] = [None if watch is None else partial(self._heard, watch) for watch in watches]
+
+    def _heard(self, watch: Watch, epochs: int, params: Callable[[], Any]) -> None:
+        if self.error is None:
+            try:
+                watch(epochs, params)
+            except Exception as error:  # this estimator's fit fails; the population's others train on
+                self.error = error
+
+    def results(self, results: list) -> list:
+        """The estimator's training results, or its callback's error in their place (which its fit raises)."""
+        return results if self.error is None else [self.error] * len(results)
 
 
 def fit_tasks(estimator, setup: Setup, sample_weight, described: dict) -> FitTasks | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection._validation import _insert_error_scores, _score, _warn_or_raise_about_fit_failures
@@ -24,6 +25,7 @@ from sklearn.utils.validation import _check_method_params, _check_sample_weight,
 
 __all__ = [
     "INTERNALS",
+    "NO_IMPROVEMENT_COUNT",
     "Internal",
     "InvalidParameterError",
     "callback_lifecycle",
@@ -47,6 +49,7 @@ __all__ = [
     "select_best_index",
     "set_checked_cv",
     "set_label_binarizer",
+    "set_stopping_state",
     "warn_or_raise_about_fit_failures",
 ]
 
@@ -95,6 +98,11 @@ INTERNALS = (
     Internal(_SEARCH, "_run_search", "method", "runs_own_search"),
     Internal("sklearn.model_selection._search", "_checked_cv_orig", "instance", "set_checked_cv"),
     Internal("sklearn.neural_network._multilayer_perceptron", "_label_binarizer", "instance", "set_label_binarizer"),
+    Internal(
+        "sklearn.neural_network._multilayer_perceptron", "_no_improvement_count", "instance", "set_stopping_state"
+    ),
+    Internal("sklearn.neural_network._multilayer_perceptron", "_best_coefs", "instance", "set_stopping_state"),
+    Internal("sklearn.neural_network._multilayer_perceptron", "_best_intercepts", "instance", "set_stopping_state"),
     Internal("sklearn.callback._callback_support", "_skl_callbacks", "instance", "callbacks_in_use", _CALLBACKS),
     Internal("sklearn.callback._callback_context", "_parent_callback_ctx", "instance", "callbacks_in_use", _CALLBACKS),
     Internal(
@@ -109,6 +117,10 @@ INTERNALS = (
     ),
 )
 
+
+# MLP's count of epochs without improvement, which jaxnn's estimators keep under MLP's name (scikit-learn's
+# test_mlp.py reads it) and set_stopping_state gives an exported MLP.
+NO_IMPROVEMENT_COUNT = "_no_improvement_count"
 
 # --------------------------------------------------------------------------------------------------
 # Functions and classes, under public names.
@@ -187,6 +199,16 @@ def set_label_binarizer(mlp, binarizer) -> None:
     """Give a fitted ``MLPClassifier`` the ``LabelBinarizer`` (fitted on its classes) that its ``predict`` reads
     to turn outputs back into labels."""
     mlp._label_binarizer = binarizer
+
+
+def set_stopping_state(mlp, network) -> None:
+    """Give a fitted MLP the stopping rule's state its own ``warm_start`` fit and ``partial_fit`` read besides its
+    public records: ``network``'s count of epochs without improvement and the best weights so far, its current
+    ``coefs_``/``intercepts_`` (an early-stopped fit ends at its best ones).  Without them a continued fit whose
+    first epoch does not improve by ``tol`` raises an AttributeError inside MLP."""
+    mlp._no_improvement_count = int(getattr(network, NO_IMPROVEMENT_COUNT, 0))
+    mlp._best_coefs = [np.array(w) for w in mlp.coefs_]
+    mlp._best_intercepts = [np.array(b) for b in mlp.intercepts_]
 
 
 def callbacks_in_use(search) -> bool:
