@@ -175,9 +175,10 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         anything.  The rates are data, not part of the compiled loop, so a grid over them (above 0) is one
         population.  ``0`` (the default) trains exactly as without dropout; ``solver='lbfgs'`` needs 0.
       scoring: what early stopping (``early_stopping=True``) watches on the validation split, by scikit-learn's
-        scorer names (scikit-learn issue #24411): None (the default) is ``score()``, as MLP; a classifier also
-        takes ``'balanced_accuracy'`` and ``'neg_log_loss'``, a regressor ``'neg_mean_squared_error'`` and
-        ``'neg_mean_absolute_error'`` (``jaxnn.heads.SCORINGS``); the metric runs inside the compiled loop.
+        scorer names (scikit-learn issue #24411): None (the default) is ``score()``, as MLP (so are ``'accuracy'``
+        and a regressor's ``'r2'``); a classifier also takes ``'balanced_accuracy'`` and ``'neg_log_loss'``, a
+        regressor ``'neg_mean_squared_error'`` and ``'neg_mean_absolute_error'`` (``jaxnn.heads.SCORINGS``); the
+        metric runs inside the compiled loop.
         ``validation_scores_`` and ``best_validation_score_`` then hold it.  Another name is a ValueError.
 
     Every default is ``MLPClassifier``'s (``learning_rate_init=0.001``, ``max_iter=200``, …), so swapping the
