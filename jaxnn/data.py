@@ -43,8 +43,12 @@ class Standardiser(NamedTuple):
     scale: np.ndarray
 
     def __call__(self, x) -> np.ndarray:
-        """``x`` standardised; it must have the training data's features as its last axis (a ValueError if not)."""
-        x = np.asarray(x, dtype=float)
+        """``x`` standardised, in float64; it must hold real numbers (a TypeError if not) with the training data's
+        features as its last axis (a ValueError if not).  NaN passes through as NaN, as in ``StandardScaler``."""
+        try:
+            x = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):  # numpy's "could not convert string to float: 'a'"
+            raise TypeError(f"x must hold real numbers to standardise, got {x!r:.80}") from None
         if x.ndim == 0 or x.shape[-1] != self.mean.shape[-1]:
             raise ValueError(
                 f"this standardisation was learnt on {self.mean.shape[-1]} features, but x has shape {x.shape}; "
@@ -90,8 +94,13 @@ def standardise(x_train) -> Standardiser:
 
 
 def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
-    """Integer labels ``0..k−1`` to a ``(n, k)`` one-hot float matrix."""
+    """Integer labels ``0..k−1`` to a ``(n, k)`` one-hot float matrix (``k = n_classes``, default the largest label
+    plus 1), the rows of ``sklearn.preprocessing.OneHotEncoder(categories=[range(k)])`` (also for k = 2, where
+    ``label_binarize`` gives one column).  Memory is
+    ``n · k`` (not the ``k · k`` of an identity matrix indexed by the labels)."""
     labels = np.asarray(labels)
+    if labels.size == 0 and labels.ndim == 1:
+        labels = labels.astype(np.int64)  # [] is float64 to NumPy
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"one_hot needs a 1-D array of integer labels, got dtype {labels.dtype} shape {labels.shape}")
     if labels.size and labels.min() < 0:
@@ -101,7 +110,9 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
     n_classes = int(labels.max()) + 1 if n_classes is None else positive_int(n_classes, "n_classes")
     if labels.size and labels.max() >= n_classes:
         raise ValueError(f"label {labels.max()} does not fit {n_classes} classes")
-    return np.eye(n_classes)[labels]
+    encoded = np.zeros((labels.size, n_classes))
+    encoded[np.arange(labels.size), labels] = 1.0
+    return encoded
 
 
 class Dataset(NamedTuple):
@@ -127,7 +138,9 @@ def shuffle_split(n_samples: int, test_size: float, seed: int) -> tuple[np.ndarr
     ``ceil(test_size · n)`` rows go to the test part, the rest to training; the order is
     ``numpy.random.RandomState(seed).permutation(n)``: test rows first, then training rows.
     """
-    if not is_int(n_samples) or n_samples < 2:
+    if not is_int(n_samples):
+        raise ValueError(f"n_samples must be an integer (a number of rows), got {n_samples!r}")
+    if n_samples < 2:
         raise ValueError(f"a train/test split needs at least 2 rows, got {n_samples!r}")
     if not is_real(test_size) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a fraction between 0 and 1 (exclusive), got {test_size!r}")
@@ -176,15 +189,23 @@ def stratified_split(labels, test_size: float, seed: int) -> tuple[np.ndarray, n
     ``numpy.random.RandomState(seed)``.
 
     Raises:
-      ValueError: a class has a single row (it cannot be on both sides), or either part has fewer rows
-        than there are classes; the message names the problem.  The bad-argument errors are
-        :func:`shuffle_split`'s.
+      TypeError: labels that cannot be sorted (None, numbers mixed with text).
+      ValueError: a NaN label (scikit-learn refuses it; NumPy would make it a class), a class has a single
+        row (it cannot be on both sides), or either part has fewer rows than there are classes; the message
+        names the problem.  The bad-argument errors are :func:`shuffle_split`'s.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"stratified_split needs a 1-D array of labels, got shape {labels.shape}")
     n_train, n_test = _split_sizes(len(labels), test_size, seed)
-    classes, indices, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if labels.dtype.kind in "fc" and np.any(np.isnan(labels)):
+        raise ValueError("stratified_split: labels contain NaN; drop those rows or give them a class")
+    try:
+        classes, indices, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    except TypeError:  # '<' not supported between instances of 'NoneType' and 'NoneType'
+        raise TypeError(
+            f"stratified_split needs labels of one sortable kind (numbers or text), got {labels[:5]!r:.80}"
+        ) from None
     if counts.min() < 2:
         single = [str(label) for label in classes[counts < 2].tolist()]
         raise ValueError(

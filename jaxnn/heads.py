@@ -216,9 +216,11 @@ def class_indices(outputs, head: Head):
     """The predicted class index of each row of the network's ``outputs`` (before the link).
 
     Several units: the argmax (the same for logits and for softmax probabilities).  One unit: class 1
-    where the probability exceeds ½, i.e. where a logit exceeds 0.
+    where the probability exceeds ½, i.e. where a logit exceeds 0 (scikit-learn's ``LabelBinarizer`` threshold: ½
+    itself is class 0).  Ties of the argmax go to the first class, as ``numpy.argmax``.  ``outputs`` must be
+    ``(n, head.units)`` (a ValueError, while tracing, if not: wider rows gave indices of no class).
     """
-    outputs = jnp.asarray(outputs)
+    outputs = _head_outputs(outputs, head)
     if head.units == 1:
         threshold = 0.0 if head.link == "sigmoid" else 0.5
         return (outputs[:, 0] > threshold).astype(jnp.int32)
@@ -227,9 +229,20 @@ def class_indices(outputs, head: Head):
 
 def label_indicators(outputs, head: Head):
     """Each label's 0/1 prediction of a multilabel head's ``outputs`` (before the link): 1 where its
-    probability exceeds ½, i.e. where its logit exceeds 0."""
+    probability exceeds ½, i.e. where its logit exceeds 0; ``outputs`` must be ``(n, head.units)``."""
     threshold = 0.0 if head.link == "sigmoid" else 0.5
-    return (jnp.asarray(outputs) > threshold).astype(jnp.int32)
+    return (_head_outputs(outputs, head) > threshold).astype(jnp.int32)
+
+
+def _head_outputs(outputs, head: Head) -> jax.Array:
+    """``outputs`` as a JAX array if it is ``(n, head.units)``; else a ValueError naming both shapes."""
+    outputs = jnp.asarray(outputs)
+    if outputs.ndim != 2 or outputs.shape[1] != head.units:
+        raise ValueError(
+            f"outputs must be (n_samples, {head.units}), one column per unit of this head, got shape "
+            f"{tuple(outputs.shape)}"
+        )
+    return outputs
 
 
 def predictions(outputs, head: Head) -> jax.Array:

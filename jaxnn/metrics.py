@@ -9,7 +9,9 @@ infinite.  A weight of 0 masks
 a sample out (padding rows); the weights must have a positive sum.
 
 Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
-instead of a broadcast that scores every sample against every other.  Concrete weights are checked as
+instead of a broadcast that scores every sample against every other.  Concrete inputs holding NaN or infinity
+are a ValueError, as in scikit-learn (R² scored a NaN target 1.0, the errors were NaN); traced ones are not
+checked.  Concrete weights are checked as
 :func:`jaxnn._checks.sample_weights` checks training weights.
 """
 
@@ -27,13 +29,13 @@ __all__ = ["accuracy", "balanced_accuracy", "log_loss", "mean_absolute_error", "
 
 
 def _in_the_inputs_precision(metric):
-    """``metric`` run inside ``jax.enable_x64(True)`` when an argument is host float64 data (a NumPy array, Python
-    floats) and 64-bit mode is off (a traced call, or float32 input, runs as it is)."""
+    """``metric`` run inside ``jax.enable_x64(True)`` when an argument is host 64-bit data (a NumPy float64 or
+    int64 array, Python numbers) and 64-bit mode is off (a traced call, or float32 input, runs as it is)."""
 
     @functools.wraps(metric)
     def scored(*args, **kwargs):
         arguments = (*args, *kwargs.values())
-        wide = any(_is_host_float64(value) for value in arguments)
+        wide = any(_is_host_64_bit(value) for value in arguments)
         if wide and not jax.config.jax_enable_x64:
             with jax.enable_x64(True):
                 return metric(*args, **kwargs)
@@ -42,11 +44,14 @@ def _in_the_inputs_precision(metric):
     return scored
 
 
-def _is_host_float64(value) -> bool:
-    """A NumPy float64 array, or Python numbers (doubles) in a list or tuple."""
-    if isinstance(value, np.ndarray):
-        return value.dtype == np.float64
-    return isinstance(value, list | tuple | float) and np.asarray(value).dtype == np.float64
+def _is_host_64_bit(value) -> bool:
+    """A NumPy array of 64-bit numbers (float64, int64, uint64), or Python numbers in a list or tuple."""
+    if isinstance(value, list | tuple | float):  # not an int argument such as n_classes
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):  # ragged: as_real_array names it
+            return False
+    return isinstance(value, np.ndarray) and value.dtype in (np.float64, np.int64, np.uint64)
 
 
 def _pair(metric: str, first: str, a, second: str, b, ndims=(1, 2)) -> tuple[jax.Array, jax.Array]:
@@ -61,7 +66,17 @@ def _pair(metric: str, first: str, a, second: str, b, ndims=(1, 2)) -> tuple[jax
             f"{metric}: {first} has shape {tuple(a.shape)} and {second} {tuple(b.shape)}; they must be the same "
             f"shape, {allowed}, with at least one sample"
         )
+    for name, values in ((first, a), (second, b)):
+        if not isinstance(values, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(values))):
+            raise ValueError(f"{metric}: {name} contains NaN or infinity; drop or impute those samples")
     return a, b
+
+
+def _real_pair(metric: str, first: str, a, second: str, b) -> tuple[jax.Array, jax.Array]:
+    """:func:`_pair`'s arrays in one floating dtype of at least 32 bits (integers and booleans included)."""
+    a, b = _pair(metric, first, a, second, b)
+    dtype = jnp.promote_types(jnp.result_type(a.dtype, b.dtype, float), jnp.float32)
+    return a.astype(dtype), b.astype(dtype)
 
 
 def _weights(weight, n: int, dtype) -> jax.Array:
@@ -96,17 +111,25 @@ def r2_score(true, predicted, weight=None) -> jax.Array:
     """The coefficient of determination averaged over output columns, as ``sklearn.metrics.r2_score``.
 
     Per column ``R² = 1 − Σ w (y − ŷ)² / Σ w (y − ȳ)²`` with the weighted mean ``ȳ``.  A constant column
-    (zero denominator) scores 1 when predicted exactly and 0 otherwise, as scikit-learn does.
-    ``true`` and ``predicted`` are ``(n,)`` or ``(n, n_outputs)``.
+    (zero denominator: every sample of positive weight has one value) scores 1 when predicted exactly and 0
+    otherwise, as scikit-learn does (its ``force_finite=True``); so does a single sample, whose R² scikit-learn
+    leaves undefined (NaN, with a warning).  ``true`` and ``predicted`` are ``(n,)`` or ``(n, n_outputs)``.
+
+    Each column is computed in units of its largest ``|y|`` and from its first weighted sample's value, which
+    is exact (a constant column's deviations are exactly 0, where the rounding of a weighted mean gave it a
+    variance of 1e-32 and an R² of −1e28) and keeps the squares finite (values near 1e200 gave NaN).
     """
-    true, predicted = _pair("r2_score", "true", true, "predicted", predicted)
+    true, predicted = _real_pair("r2_score", "true", true, "predicted", predicted)
     if true.ndim == 1:
         true, predicted = true[:, None], predicted[:, None]
-    dtype = jnp.result_type(true.dtype, predicted.dtype, float)
-    w = _weights(weight, true.shape[0], dtype)[:, None]
-    mean = jnp.sum(w * true, axis=0) / jnp.sum(w)
+    w = _weights(weight, true.shape[0], true.dtype)[:, None]
+    unit = jnp.max(jnp.abs(true), axis=0)
+    unit = jnp.where(unit > 0, unit, 1.0)
+    true, predicted = true / unit[None, :], predicted / unit[None, :]  # |true| <= 1
+    deviations = true - true[jnp.argmax(w[:, 0] > 0)][None, :]  # 0 for a constant column, also where the weight is 0
+    mean = jnp.sum(w * deviations, axis=0) / jnp.sum(w)
     residual = jnp.sum(w * (true - predicted) ** 2, axis=0)
-    total = jnp.sum(w * (true - mean[None, :]) ** 2, axis=0)
+    total = jnp.sum(w * (deviations - mean[None, :]) ** 2, axis=0)
     safe_total = jnp.where(total > 0, total, 1.0)
     per_output = jnp.where(total > 0, 1.0 - residual / safe_total, jnp.where(residual > 0, 0.0, 1.0))
     return jnp.mean(per_output)
@@ -137,10 +160,14 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
 def log_loss(probabilities, true_indicators, weight=None) -> jax.Array:
     """The weighted mean cross-entropy ``−Σ_i w_i Σ_c t_ic log p_ic / Σ_i w_i``, the probabilities clipped to
     ``[ε, 1 − ε]`` with ``ε`` the float type's machine epsilon (``sklearn.metrics.log_loss``).
-    ``probabilities`` and ``true_indicators`` (one-hot rows) are ``(n, n_classes)``; concrete indicators that
-    are not all 0 or 1 are a ValueError (the arguments' order is the reverse of scikit-learn's)."""
+    ``probabilities`` and ``true_indicators`` (one-hot rows) are ``(n, n_classes)``, ``n_classes`` ≥ 2 (for one
+    probability per sample pass the rows ``[1 − p, p]``; scikit-learn widens a single column so).  Rows of
+    probabilities that do not sum to 1 are scored as they are, as scikit-learn scores them (with a warning).
+    Concrete input is checked as scikit-learn checks it: probabilities outside ``[0, 1]`` and indicator rows that
+    are not one-hot are a ValueError (the arguments' order is the reverse of scikit-learn's)."""
     p, t = _pair("log_loss", "probabilities", probabilities, "true_indicators", true_indicators, ndims=(2,))
     _check_indicators(t)
+    _check_probabilities(p)
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.result_type(float))
     eps = jnp.finfo(p.dtype).eps
@@ -150,8 +177,9 @@ def log_loss(probabilities, true_indicators, weight=None) -> jax.Array:
 
 
 def _check_indicators(t) -> None:
-    """A ValueError unless concrete ``t`` holds only 0 and 1: probabilities passed as ``true_indicators`` (the
-    order of ``sklearn.metrics.log_loss(y_true, y_pred)``) were scored silently, 24.1 for a loss of 1.1."""
+    """A ValueError unless concrete ``t`` holds one-hot rows of at least two columns: probabilities passed as
+    ``true_indicators`` (the order of ``sklearn.metrics.log_loss(y_true, y_pred)``) were scored silently, 24.1 for
+    a loss of 1.1; a single column of 0/1 labels scored only the samples of class 1."""
     if isinstance(t, jax.core.Tracer):
         return
     values = np.asarray(t)
@@ -161,6 +189,24 @@ def _check_indicators(t) -> None:
             f"log_loss: true_indicators must be 0/1 indicator rows (one-hot), got a value {odd:g}; the order is "
             "log_loss(probabilities, true_indicators), the reverse of sklearn.metrics.log_loss(y_true, y_pred)"
         )
+    if values.shape[1] < 2:
+        raise ValueError(
+            "log_loss: probabilities and true_indicators need a column per class (at least 2); for one probability "
+            "p of class 1 per sample pass the rows [1 - p, p] and one-hot labels"
+        )
+    if not np.all(values.sum(axis=1) == 1):
+        row = int(np.argmax(values.sum(axis=1) != 1))
+        raise ValueError(f"log_loss: true_indicators must be one-hot rows (one 1 each), row {row} is {values[row]}")
+
+
+def _check_probabilities(p) -> None:
+    """A ValueError when concrete ``p`` has a value outside ``[0, 1]`` (scikit-learn's check)."""
+    if isinstance(p, jax.core.Tracer):
+        return
+    values = np.asarray(p)
+    if np.any((values < 0) | (values > 1)):
+        odd = values[(values < 0) | (values > 1)].ravel()[0]
+        raise ValueError(f"log_loss: probabilities must be in [0, 1], got {float(odd):g}")
 
 
 def _mean_error(errors, weight) -> jax.Array:
@@ -174,12 +220,12 @@ def _mean_error(errors, weight) -> jax.Array:
 @_in_the_inputs_precision
 def mean_squared_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w (y − ŷ)² / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_squared_error``)."""
-    true, predicted = _pair("mean_squared_error", "true", true, "predicted", predicted)
+    true, predicted = _real_pair("mean_squared_error", "true", true, "predicted", predicted)
     return _mean_error((true - predicted) ** 2, weight)
 
 
 @_in_the_inputs_precision
 def mean_absolute_error(true, predicted, weight=None) -> jax.Array:
     """``Σ w |y − ŷ| / Σ w`` per output column, averaged over the columns (``sklearn.metrics.mean_absolute_error``)."""
-    true, predicted = _pair("mean_absolute_error", "true", true, "predicted", predicted)
+    true, predicted = _real_pair("mean_absolute_error", "true", true, "predicted", predicted)
     return _mean_error(jnp.abs(true - predicted), weight)

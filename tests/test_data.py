@@ -234,3 +234,30 @@ def test_standardising_is_exact_for_a_column_with_an_offset_and_zero_for_one_con
     assert np.all(np.abs(z[:, 1]) < 1e-15)
     huge = np.array([[1.7e308], [-1.7e308]])  # the difference overflows: the overflow-free form is used there
     np.testing.assert_allclose(standardise(huge)(huge)[:, 0], [1.0, -1.0])
+
+
+def test_one_hot_is_scikit_learns_encoding_in_n_times_k_memory():
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(3)
+    for k in (1, 2, 3, 7):
+        labels = rng.integers(0, k, 20)
+        expected = OneHotEncoder(categories=[list(range(k))]).fit_transform(labels[:, None]).toarray()
+        np.testing.assert_array_equal(one_hot(labels, k), expected)
+    wide = one_hot([3, 99_999], 100_000)  # np.eye(100000)[labels] asked for 80 GB: a MemoryError
+    assert wide.shape == (2, 100_000) and wide.sum() == 2 and wide[0, 3] == wide[1, 99_999] == 1
+    assert one_hot([], 3).shape == (0, 3)  # [] is float64 to NumPy: it was "needs integer labels"
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: shuffle_split(10.0, 0.2, 0), ValueError, "n_samples must be an integer"),  # "at least 2 rows"
+        (lambda: stratified_split([np.nan, np.nan, 1.0, 1.0], 0.5, 0), ValueError, "labels contain NaN"),
+        (lambda: stratified_split([None, None, 1, 1], 0.5, 0), TypeError, "one sortable kind"),  # numpy's '<'
+        (lambda: standardise([[0.0], [1.0]])([["a"]]), TypeError, "x must hold real numbers"),  # numpy's message
+    ],
+)
+def test_split_and_standardiser_inputs_that_cannot_work_say_why(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

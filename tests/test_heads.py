@@ -91,3 +91,15 @@ def test_impossible_sizes_and_labels_are_refused():
             heads.encode_classes(np.array(labels), head)
     np.testing.assert_array_equal(heads.encode_classes(np.array([2, 0]), three), [[0, 0, 1], [1, 0, 0]])
     np.testing.assert_array_equal(heads.encode_classes(np.array([1.0, 0.0]), two), [[1.0], [0.0]])
+
+
+def test_read_outs_refuse_outputs_of_another_width():
+    """Five columns for a three-class head gave class 4; a 1-D row was an IndexError about tuples."""
+    head = heads.classification_head(None, 3)
+    for outputs in (np.ones((2, 5)), np.ones(3)):
+        with pytest.raises(ValueError, match=r"outputs must be \(n_samples, 3\)"):
+            heads.class_indices(outputs, head)
+    with pytest.raises(ValueError, match=r"outputs must be \(n_samples, 2\)"):
+        heads.label_indicators(np.ones((2, 3)), heads.multilabel_head(None, 2))
+    two = heads.classification_head(None, 2)  # one sigmoid unit on logits: 0 (probability ½) is class 0
+    np.testing.assert_array_equal(heads.class_indices(np.array([[0.0], [1e-9], [-1.0]]), two), [0, 1, 0])

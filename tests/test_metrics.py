@@ -94,3 +94,40 @@ def test_host_float64_input_is_scored_in_float64_with_x64_off():
     t = np.array([[0.0, 1.0], [0.0, 1.0]])
     np.testing.assert_allclose(float(metrics.log_loss(p, t)), log_loss(t, p), rtol=1e-12)
     assert not jax.config.jax_enable_x64  # the call's own 64-bit mode ended with it
+
+
+def test_integer_targets_do_not_overflow_and_labels_beyond_int32_are_not_truncated():
+    """(100000 − 0)² wrapped in int32 (MSE 7.05e8 for 5e9; R² 0.79 for −0.50) and 2**40 became 0 with x64 off."""
+    true, predicted = np.array([100000, 0, 5]), np.array([0, 0, 1])
+    np.testing.assert_allclose(float(metrics.mean_squared_error(true, predicted)), 1e10 / 3 + 16 / 3, rtol=1e-12)
+    np.testing.assert_allclose(float(metrics.r2_score(true, predicted)), r2_score(true, predicted), rtol=1e-9)
+    assert float(metrics.mean_absolute_error(np.array([2**31 - 1]), np.array([-(2**31 - 1)]))) == 2**32 - 2
+    assert float(metrics.accuracy(np.array([2**40, 1]), np.array([2**41, 1]))) == 0.5
+    assert float(metrics.mean_squared_error([True, False], [False, False])) == 0.5  # a TypeError from jax
+    assert float(metrics.mean_squared_error(np.array([300.0], np.float16), np.zeros(1, np.float16))) == 90000.0
+
+
+def test_r2_of_a_weighted_constant_column_is_exact_and_huge_values_do_not_overflow():
+    true = np.full((7, 2), 3.0)  # the weighted mean rounded: a variance of 1e-32 scored R² −1.2e28
+    weight = np.array([0.0, 0.977, 0.504, 0.0, 0.862, 0.0, 0.0])
+    predicted = true + np.random.default_rng(0).normal(size=true.shape)
+    assert float(metrics.r2_score(true, predicted, weight)) == 0.0
+    assert float(metrics.r2_score([1e200, -1e200, 0.0], [0.0, 0.0, 0.0])) == 0.0  # NaN (scikit-learn's too)
+    assert float(metrics.r2_score([2.0], [2.0])) == 1.0  # one sample: the constant rule, not NaN
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: metrics.r2_score([1.0, np.nan, 3.0], [1, 2, 3]), "r2_score: true contains NaN"),  # it was 1.0
+        (lambda: metrics.mean_squared_error([1.0, 2.0], [np.inf, 2.0]), "predicted contains NaN or infinity"),
+        (lambda: metrics.accuracy([np.nan, 1.0], [np.nan, 1.0]), "accuracy: predicted contains NaN"),
+        (lambda: metrics.log_loss([[np.nan, 1.0]], [[0, 1]]), "probabilities contains NaN"),
+        (lambda: metrics.log_loss([[-0.1, 1.1]], [[0, 1]]), r"probabilities must be in \[0, 1\], got -0.1"),
+        (lambda: metrics.log_loss([[0.3], [0.6]], [[1], [0]]), r"at least 2\); .* rows \[1 - p, p\]"),
+        (lambda: metrics.log_loss([[0.3, 0.7]], [[0, 0]]), "must be one-hot rows"),
+    ],
+)
+def test_bad_values_are_refused_as_scikit_learn_refuses_them(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -79,7 +79,8 @@ def metrics_of(setup: RunSetup, state: TrainState) -> tuple[dict[str, Any], np.n
         with np.errstate(over="ignore", invalid="ignore"):
             predicted = outputs[:, 0] * scale + mean
             metrics["test_rmse"] = float(np.sqrt(np.mean(errors**2)) * scale)
-        metrics["test_r2"] = float(r2_score(setup.targets.test, outputs))  # R² does not depend on the units
+        finite = bool(np.all(np.isfinite(outputs)))  # a diverged network's: r2_score refuses them, the run fails
+        metrics["test_r2"] = float(r2_score(setup.targets.test, outputs)) if finite else float("nan")  # unitless
     metrics |= {
         "test_loss": test.loss,
         "train_loss": train.loss,
