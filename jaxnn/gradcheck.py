@@ -20,6 +20,7 @@ primal, the worst element and both values; success returns a
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._checks import is_int, is_real
-from jaxnn.ops import COTANGENT_CONTRACT, binds, call_by_contract, cotangent_problem
+from jaxnn.ops import COTANGENT_CONTRACT, call_by_contract, cotangent_problem
 
 __all__ = ["DEFAULT_TOLERANCES", "GradcheckError", "GradcheckReport", "check_vjp"]
 
@@ -118,14 +119,13 @@ def check_vjp(
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
-    try:
-        output = jax.eval_shape(forward, *primals)
-    except TypeError as error:
-        if binds(forward, primals, {}):
-            raise
-        raise TypeError(
-            f"forward must take the {len(primals)} primal(s) check_vjp was given; Python said: {error}"
-        ) from error
+    output = call_by_contract(
+        forward,
+        primals,
+        {},
+        lambda: f"forward must take the {len(primals)} primal(s) check_vjp was given",
+        call=partial(jax.eval_shape, forward),
+    )
     if not isinstance(output, jax.ShapeDtypeStruct) or not jnp.issubdtype(output.dtype, jnp.floating):
         what = f"dtype {output.dtype}" if isinstance(output, jax.ShapeDtypeStruct) else type(output).__name__
         raise TypeError(

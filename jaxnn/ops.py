@@ -40,7 +40,6 @@ __all__ = [
     "COTANGENT_CONTRACT",
     "Op",
     "backward_contract",
-    "binds",
     "call_by_contract",
     "cotangent_problem",
     "forward_contract",
@@ -65,15 +64,13 @@ class Op:
 
     def __call__(self, *primals: Any, **hyper: float) -> Any:
         """Apply the op; under ``jax.grad`` the hand-written backward runs."""
-        frozen = _freeze(hyper)
-        try:
-            return self._with_rule(frozen, *primals)
-        except TypeError as error:
-            if binds(self.forward, primals, hyper):
-                raise
-            raise TypeError(
-                f"{forward_contract(self.name, self.forward, primals, hyper)}; Python said: {error}"
-            ) from error
+        return call_by_contract(
+            self.forward,
+            primals,
+            hyper,
+            lambda: forward_contract(self.name, self.forward, primals, hyper),
+            call=lambda *args, **kwargs: self._with_rule(_freeze(kwargs), *args),
+        )
 
     def vjp(self, cotangent: Any, *primals: Any, **hyper: float) -> tuple:
         """The hand-written rule in ``check_vjp``'s form ``backward(cotangent, *primals)``."""
@@ -175,20 +172,23 @@ def cotangent_problem(cotangents, primals: tuple, names: tuple[str, ...] | None 
     return None
 
 
-def call_by_contract(function: Callable, args: tuple, kwargs: dict, contract: Callable[[], str]) -> Any:
-    """``function(*args, **kwargs)``; where ``function``'s signature cannot take those arguments, a TypeError saying
+def call_by_contract(
+    function: Callable, args: tuple, kwargs: dict, contract: Callable[[], str], call: Callable | None = None
+) -> Any:
+    """``function(*args, **kwargs)`` (or ``call(*args, **kwargs)``, a call that runs ``function`` on them: traced,
+    under a custom rule); where ``function``'s signature cannot take those arguments, a TypeError saying
     ``contract()`` (what it must take) and Python's words.  Python's alone ("<lambda>() takes 2 positional arguments
     but 3 were given") named neither the op nor the signature it needs.  A TypeError raised inside ``function``
     propagates as it is: the signature is inspected only after a failure, so a call that works costs nothing."""
     try:
-        return function(*args, **kwargs)
+        return (call or function)(*args, **kwargs)
     except TypeError as error:
-        if binds(function, args, kwargs):
+        if _binds(function, args, kwargs):
             raise
         raise TypeError(f"{contract()}; Python said: {error}") from error
 
 
-def binds(function: Callable, args: tuple, kwargs: dict) -> bool:
+def _binds(function: Callable, args: tuple, kwargs: dict) -> bool:
     """Whether ``function``'s signature takes ``args`` and ``kwargs`` (True where it has none to inspect)."""
     try:
         inspect.signature(function).bind(*args, **kwargs)
