@@ -7,7 +7,8 @@ the compiled executables on disk; this module switches it on with settings suite
 
 * the directory is ``$JAXNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxnn/xla``, else
   ``~/.cache/jaxnn/xla``, created readable and writable by its owner only (JAX trusts whatever it
-  loads from there, so nobody else may write to it);
+  loads from there, so nobody else may write to it); an existing directory that its group or others may write
+  to, or that another user owns, is refused like one that cannot be written (its permissions are left as they are);
 * every compilation is cached, however short (JAX's own default keeps only those over one second,
   which none of jaxnn's are); entries are small (a few KB to tens of KB each);
 * the directory is bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes (default 256 MiB, ``-1`` for no bound),
@@ -45,6 +46,7 @@ warn "Error reading persistent compilation cache entry" and compile again each t
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import shutil
@@ -117,7 +119,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     the process; returns the directory.
 
     ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written, and
+    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written
+    (``PermissionError`` also when someone else may write to it, see the module docstring), and
     ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
     Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
     """
@@ -218,14 +221,48 @@ def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
         )
     try:  # an existing directory may still refuse files (read-only mount, another user's): JAX would warn per write
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _refuse_shared(path)
         handle, probe = tempfile.mkstemp(dir=path, prefix=_WRITE_TEST)
         os.close(handle)
         os.unlink(probe)
+    except PermissionError as error:
+        if error.filename is None:  # _refuse_shared's own message, complete already
+            raise
+        raise PermissionError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
     except OSError as error:
-        raise OSError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
+        reason = "it is a file, not a directory" if path.is_file() else error.strerror
+        raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
     if max_bytes != -1:
         _adopt_unbounded_entries(path)
     return path, max_bytes
+
+
+def _refuse_shared(path: Path) -> None:
+    """A ``PermissionError`` when someone other than this process's user may write to ``path`` (POSIX): it is
+    writable by its group or by others, or owned by another user.  JAX runs whatever it loads from the cache, so
+    such a directory would let them run code in this process.  jaxnn does not change the permissions of a
+    directory it did not make; the message says what to do."""
+    if os.name != "posix":
+        return
+    status = path.stat()
+    if status.st_mode & 0o022:
+        who = (
+            "its group and others"
+            if status.st_mode & 0o022 == 0o022
+            else "its group"
+            if status.st_mode & 0o020
+            else "others"
+        )
+        problem = f"is writable by {who} (mode {status.st_mode & 0o777:o})"
+    elif status.st_uid != os.getuid():
+        problem = f"belongs to another user (uid {status.st_uid})"
+    else:
+        return
+    raise PermissionError(
+        errno.EACCES,
+        f"the cache directory {path} {problem}; JAX runs the programs it loads from there, so only you may write to "
+        f"it: run chmod 700 on a directory of your own, or point {DIRECTORY} at another one",
+    )
 
 
 def _apply(path: Path, max_bytes: int) -> None:
