@@ -20,7 +20,9 @@ Importing jaxnn changes no JAX setting.  The cache is turned on by:
 * :func:`enable` — the explicit switch: on for the rest of the process, whatever the environment says;
 * :func:`enable_default` — what jaxnn's own entry points call (``jaxnn-train``, an estimator's ``fit``, the
   first prediction of a network shape): the same, unless ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was
-  configured already (a directory chosen, or the cache switched off): that choice stands.  A directory that
+  configured already (a directory chosen, the cache switched off, or its minimum compile time or size bound
+  changed from JAX's defaults, by ``jax.config.update`` or JAX's environment variables): that choice stands.  A
+  directory that
   cannot be created or written (a read-only home on a cluster node) leaves the cache off, with one warning per
   process.
 
@@ -83,6 +85,10 @@ _lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
 _adopted: set[Path] = set()  # directories whose older entries have been given LRU timestamps
 _warned = False
+# JAX's defaults (0.10-0.12) of the cache options jaxnn sets besides the directory; any other value, unless jaxnn
+# set it, is the user's.
+_JAX_DEFAULTS = {"jax_persistent_cache_min_compile_time_secs": 1.0, "jax_compilation_cache_max_size": -1}
+_set_by_jaxnn: dict[str, object] = {}  # what _apply last gave those options
 
 
 def default_directory() -> Path:
@@ -134,7 +140,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
 
 def enable_default() -> Path | None:
     """Enable the cache (as :func:`enable` with the defaults), once per process, unless the user opted out with
-    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache: that choice stands.  jaxnn's entry points call this.
+    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache (see the module docstring): that choice stands.  jaxnn's
+    entry points call this.
 
     Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.  Cheap when
     the cache is on already.  A directory that cannot be created or written (a read-only home, say), or a bound
@@ -268,8 +275,9 @@ def _refuse_shared(path: Path) -> None:
 def _apply(path: Path, max_bytes: int) -> None:
     """Point JAX's cache at ``path`` with jaxnn's settings (process-wide)."""
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_compilation_cache_max_size", max_bytes)
+    _set_by_jaxnn.update(jax_persistent_cache_min_compile_time_secs=0.0, jax_compilation_cache_max_size=max_bytes)
+    for name, value in _set_by_jaxnn.items():
+        jax.config.update(name, value)
     jax.config.update("jax_enable_compilation_cache", True)
     _jax_cache.reset_cache()  # JAX decides once per process whether and where to cache; let it decide again
 
@@ -303,7 +311,13 @@ def _ours() -> Path | None:
 
 
 def _user_configured() -> bool:
-    return bool(jax.config.jax_compilation_cache_dir) or not jax.config.jax_enable_compilation_cache
+    """Whether the user configured JAX's cache: chose a directory, switched it off, or gave the minimum compile time
+    or the size bound a value that is neither JAX's default nor the one jaxnn set."""
+    chosen = any(
+        getattr(jax.config, name) not in (default, _set_by_jaxnn.get(name, default))
+        for name, default in _JAX_DEFAULTS.items()
+    )
+    return chosen or bool(jax.config.jax_compilation_cache_dir) or not jax.config.jax_enable_compilation_cache
 
 
 def _opted_out() -> bool:

@@ -123,6 +123,8 @@ def test_the_default_directory_follows_xdg_cache_home(tmp_path):
         ({"JAXNN_COMPILE_CACHE": "off"}, None),
         ({"JAX_COMPILATION_CACHE_DIR": "{own}"}, "{own}"),
         ({"JAX_ENABLE_COMPILATION_CACHE": "false"}, None),
+        ({"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "5"}, None),  # the user's threshold is not set to 0
+        ({"JAX_COMPILATION_CACHE_MAX_SIZE": "1000000"}, None),  # nor the user's bound to jaxnn's
     ],
 )
 def test_enable_default_respects_the_opt_out_and_a_users_own_cache(tmp_path, env, expected_dir):
