@@ -7,7 +7,8 @@ the compiled executables on disk; this module switches it on with settings suite
 
 * the directory is ``$JAXNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxnn/xla``, else
   ``~/.cache/jaxnn/xla``, created readable and writable by its owner only (JAX trusts whatever it
-  loads from there, so nobody else may write to it);
+  loads from there, so nobody else may write to it); an existing directory that its group or others may write
+  to, or that another user owns, is refused like one that cannot be written (its permissions are left as they are);
 * every compilation is cached, however short (JAX's own default keeps only those over one second,
   which none of jaxnn's are); entries are small (a few KB to tens of KB each);
 * the directory is bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes (default 256 MiB, ``-1`` for no bound),
@@ -19,7 +20,9 @@ Importing jaxnn changes no JAX setting.  The cache is turned on by:
 * :func:`enable` — the explicit switch: on for the rest of the process, whatever the environment says;
 * :func:`enable_default` — what jaxnn's own entry points call (``jaxnn-train``, an estimator's ``fit``, the
   first prediction of a network shape): the same, unless ``JAXNN_COMPILE_CACHE=0`` is set or JAX's cache was
-  configured already (a directory chosen, or the cache switched off): that choice stands.  A directory that
+  configured already (a directory chosen, the cache switched off, or its minimum compile time or size bound
+  changed from JAX's defaults, by ``jax.config.update`` or JAX's environment variables): that choice stands.  A
+  directory that
   cannot be created or written (a read-only home on a cluster node) leaves the cache off, with one warning per
   process.
 
@@ -45,6 +48,7 @@ warn "Error reading persistent compilation cache entry" and compile again each t
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import shutil
@@ -81,6 +85,10 @@ _lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
 _adopted: set[Path] = set()  # directories whose older entries have been given LRU timestamps
 _warned = False
+# JAX's defaults (0.10-0.12) of the cache options jaxnn sets besides the directory; any other value, unless jaxnn
+# set it, is the user's.
+_JAX_DEFAULTS = {"jax_persistent_cache_min_compile_time_secs": 1.0, "jax_compilation_cache_max_size": -1}
+_set_by_jaxnn: dict[str, object] = {}  # what _apply last gave those options
 
 
 def default_directory() -> Path:
@@ -117,7 +125,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     the process; returns the directory.
 
     ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written, and
+    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written
+    (``PermissionError`` also when someone else may write to it, see the module docstring), and
     ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
     Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
     """
@@ -131,7 +140,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
 
 def enable_default() -> Path | None:
     """Enable the cache (as :func:`enable` with the defaults), once per process, unless the user opted out with
-    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache: that choice stands.  jaxnn's entry points call this.
+    ``JAXNN_COMPILE_CACHE=0`` or configured JAX's cache (see the module docstring): that choice stands.  jaxnn's
+    entry points call this.
 
     Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.  Cheap when
     the cache is on already.  A directory that cannot be created or written (a read-only home, say), or a bound
@@ -218,21 +228,56 @@ def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
         )
     try:  # an existing directory may still refuse files (read-only mount, another user's): JAX would warn per write
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _refuse_shared(path)
         handle, probe = tempfile.mkstemp(dir=path, prefix=_WRITE_TEST)
         os.close(handle)
         os.unlink(probe)
+    except PermissionError as error:
+        if error.filename is None:  # _refuse_shared's own message, complete already
+            raise
+        raise PermissionError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
     except OSError as error:
-        raise OSError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
+        reason = "it is a file, not a directory" if path.is_file() else error.strerror
+        raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
     if max_bytes != -1:
         _adopt_unbounded_entries(path)
     return path, max_bytes
 
 
+def _refuse_shared(path: Path) -> None:
+    """A ``PermissionError`` when someone other than this process's user may write to ``path`` (POSIX): it is
+    writable by its group or by others, or owned by another user.  JAX runs whatever it loads from the cache, so
+    such a directory would let them run code in this process.  jaxnn does not change the permissions of a
+    directory it did not make; the message says what to do."""
+    if os.name != "posix":
+        return
+    status = path.stat()
+    if status.st_mode & 0o022:
+        who = (
+            "its group and others"
+            if status.st_mode & 0o022 == 0o022
+            else "its group"
+            if status.st_mode & 0o020
+            else "others"
+        )
+        problem = f"is writable by {who} (mode {status.st_mode & 0o777:o})"
+    elif status.st_uid != os.getuid():
+        problem = f"belongs to another user (uid {status.st_uid})"
+    else:
+        return
+    raise PermissionError(
+        errno.EACCES,
+        f"the cache directory {path} {problem}; JAX runs the programs it loads from there, so only you may write to "
+        f"it: run chmod 700 on a directory of your own, or point {DIRECTORY} at another one",
+    )
+
+
 def _apply(path: Path, max_bytes: int) -> None:
     """Point JAX's cache at ``path`` with jaxnn's settings (process-wide)."""
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_compilation_cache_max_size", max_bytes)
+    _set_by_jaxnn.update(jax_persistent_cache_min_compile_time_secs=0.0, jax_compilation_cache_max_size=max_bytes)
+    for name, value in _set_by_jaxnn.items():
+        jax.config.update(name, value)
     jax.config.update("jax_enable_compilation_cache", True)
     _jax_cache.reset_cache()  # JAX decides once per process whether and where to cache; let it decide again
 
@@ -266,7 +311,13 @@ def _ours() -> Path | None:
 
 
 def _user_configured() -> bool:
-    return bool(jax.config.jax_compilation_cache_dir) or not jax.config.jax_enable_compilation_cache
+    """Whether the user configured JAX's cache: chose a directory, switched it off, or gave the minimum compile time
+    or the size bound a value that is neither JAX's default nor the one jaxnn set."""
+    chosen = any(
+        getattr(jax.config, name) not in (default, _set_by_jaxnn.get(name, default))
+        for name, default in _JAX_DEFAULTS.items()
+    )
+    return chosen or bool(jax.config.jax_compilation_cache_dir) or not jax.config.jax_enable_compilation_cache
 
 
 def _opted_out() -> bool:

@@ -123,6 +123,8 @@ def test_the_default_directory_follows_xdg_cache_home(tmp_path):
         ({"JAXNN_COMPILE_CACHE": "off"}, None),
         ({"JAX_COMPILATION_CACHE_DIR": "{own}"}, "{own}"),
         ({"JAX_ENABLE_COMPILATION_CACHE": "false"}, None),
+        ({"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "5"}, None),  # the user's threshold is not set to 0
+        ({"JAX_COMPILATION_CACHE_MAX_SIZE": "1000000"}, None),  # nor the user's bound to jaxnn's
     ],
 )
 def test_enable_default_respects_the_opt_out_and_a_users_own_cache(tmp_path, env, expected_dir):
@@ -379,3 +381,26 @@ def test_an_empty_directory_name_is_refused_not_read_as_the_working_directory(tm
     with pytest.raises(TypeError, match="directory must be a path"):
         call(3)
     assert [p.name for p in tmp_path.iterdir()] == ["jit_f-abc-cache"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize(("mode", "who"), [(0o777, "its group and others"), (0o770, "its group"), (0o703, "others")])
+def test_a_directory_others_may_write_to_is_refused_and_left_as_it_is(tmp_path, mode, who):
+    """JAX runs what it loads from the cache: a directory someone else may write to would let them run code here."""
+    import jax
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    before = dict(jax.config.values)
+    with pytest.raises(PermissionError, match=rf"{shared} is writable by {who} \(mode {mode:o}\).*chmod 700"):
+        compile_cache.enable(shared)
+    assert dict(jax.config.values) == before
+    assert shared.stat().st_mode & 0o777 == mode and not any(shared.iterdir())
+
+
+def test_a_path_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(OSError, match=r"notes cannot be written \(it is a file, not a directory\)"):
+        compile_cache.enable(tmp_path / "notes")
+    assert (tmp_path / "notes").read_text() == "mine"
