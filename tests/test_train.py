@@ -817,3 +817,22 @@ def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
         jaxnn.fit(
             MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
         )
+
+
+NO_FEATURES = [{"W": np.zeros((0, 4), np.float32), "b": PARAMS[0]["b"]}, PARAMS[1]]  # a hand-built first layer
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: jaxnn.fit(MODEL, NO_FEATURES, x, Y, loss=LOSS, epochs=2, optimizer=DESCENT),
+        lambda x: jaxnn.fit_many(MODEL, jax.tree.map(lambda a: a[None], NO_FEATURES), x, Y, loss=LOSS, epochs=2),
+        lambda x: jaxnn.lbfgs.minimize(MODEL, NO_FEATURES, x, Y, loss=LOSS),
+    ],
+    ids=["fit", "fit_many", "minimize"],
+)
+def test_x_without_features_is_refused(call):
+    """x with 0 columns and a first layer of W (0, 4) trained the biases alone, silently (scikit-learn refuses 0
+    features too)."""
+    with pytest.raises(ValueError, match=r"^x has 0 features \(shape \(30, 0\)\): a network needs at least one"):
+        call(np.zeros((30, 0), np.float32))
