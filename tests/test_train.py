@@ -836,3 +836,15 @@ def test_x_without_features_is_refused(call):
     features too)."""
     with pytest.raises(ValueError, match=r"^x has 0 features \(shape \(30, 0\)\): a network needs at least one"):
         call(np.zeros((30, 0), np.float32))
+
+
+def test_y_val_reaches_the_score_as_it_is_whatever_its_columns():
+    """y_val's columns are the score's business: here sample weights ride as a last column (as jaxnn's scikit-learn
+    estimators pass them), so y_val is not refused for being wider than y."""
+    weights = np.linspace(0.5, 1.5, len(Y), dtype=np.float32)[:, None]
+
+    def weighted_score(outputs, y_val):
+        return -jnp.sum(y_val[:, -1] * jnp.sum((outputs - y_val[:, :-1]) ** 2, axis=1)) / jnp.sum(y_val[:, -1])
+
+    result = _fit(validation=(X, np.concatenate([Y, weights], axis=1)), score=weighted_score, stopping=Stopping())
+    assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))
