@@ -260,8 +260,8 @@ def matching_state(opt_state, fresh, hint: str) -> None:
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
-    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` (a 1-D ``y…`` is one column), or for a
-    population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None when shared)."""
+    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column (a 1-D ``y…`` is one
+    column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None when shared)."""
     array = np.asarray(value)
     if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
         raise TypeError(
@@ -274,6 +274,10 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
         raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got shape {array.shape}")
     if array.ndim not in (2, 3):
         raise ValueError(f"{name} must be (n_samples, n_columns), or (members, n_samples, n_columns) per member")
+    if array.shape[-1] == 0:  # x: a first layer of W (0, k) trained its biases alone, silently
+        if name.startswith("x"):
+            raise ValueError(f"{name} has 0 features (shape {array.shape}): a network needs at least one input column")
+        raise ValueError(f"{name} has 0 columns (shape {array.shape}): give one column per output of the last layer")
     finite_reals(name, array)
     if array.ndim == 3 and array.shape[0] != n_members:
         raise ValueError(f"{name} has {array.shape[0]} members but params has {n_members}")

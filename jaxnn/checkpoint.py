@@ -227,6 +227,10 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     ]
 
 
+def _holds_nan(array: np.ndarray) -> bool:
+    return bool(jnp.issubdtype(array.dtype, jnp.inexact) and np.any(np.isnan(array)))
+
+
 def _array_hash(arrays: dict[str, np.ndarray]):
     """SHA-256 (a hashlib object, to go on with) of every array's name, dtype, shape and bytes, in name order: the
     whole checksum of files written before it covered the metadata."""
@@ -572,7 +576,8 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
     The templates give the expected pytree structure, shapes and dtypes (e.g. ``model.init(...)``
     and ``optimizer.init(params)``, or their ``jax.eval_shape``); their values are not used.
     Raises :class:`CheckpointError` naming the file and the difference when the file is missing,
-    truncated, corrupt or does not fit.
+    truncated, corrupt or does not fit, and when its parameters hold NaN or an infinity or its optimiser state
+    holds NaN (a run resumed from either diverges at once; an infinity in the state can be legitimate).
     """
     path = Path(path)
     meta, contents = _open(path)
@@ -581,6 +586,13 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
     if bad:
         raise CheckpointError(f"{path} holds parameters with NaN or infinity ({_few(bad)}); refusing to load them")
     opt_state = _restore(path, "opt_state", opt_state_like, contents)
+    # NaN only: an infinity is a legitimate state (optax's reduce_on_plateau starts its best value at inf)
+    bad = [name for name, array in contents.items() if name.startswith("opt_state/") and _holds_nan(array)]
+    if bad:
+        raise CheckpointError(
+            f"{path} holds an optimiser state with NaN ({_few(bad)}); refusing to load it (a run resumed from it "
+            "diverges at its first step): resume from an earlier checkpoint"
+        )
     try:
         key = jax.random.wrap_key_data(contents["key"], impl=meta["key_impl"])
     except (KeyError, ValueError, TypeError) as error:

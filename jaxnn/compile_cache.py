@@ -115,9 +115,16 @@ def default_max_bytes() -> int:
 
 
 def _checked_max_bytes(value) -> int:
-    if not is_int(value) or not (value >= 1 or value == -1):
+    """``value`` as an int: a TypeError for anything but a whole number (a bool, a float such as 5.0, text such
+    as ``"5"``), a ValueError for one that is neither >= 1 nor -1."""
+    if not is_int(value):
+        raise TypeError(
+            f"max_bytes must be a whole number of bytes (an int >= 1, or -1 for no bound), got {value!r:.80} of type "
+            f"{type(value).__name__}"
+        )
+    if not (value >= 1 or value == -1):
         raise ValueError(f"max_bytes must be a whole number of bytes >= 1 (or -1 for no bound), got {value!r}")
-    return value
+    return int(value)
 
 
 def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None = None) -> Path:
@@ -125,7 +132,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     the process; returns the directory.
 
     ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first.  Raises ``OSError`` when the directory cannot be created or written
+    recently used entries go first (a TypeError for a ``max_bytes`` that is not an int, a ValueError for one
+    below 1 other than -1).  Raises ``OSError`` when the directory cannot be created or written
     (``PermissionError`` also when someone else may write to it, see the module docstring), and
     ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
     Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.

@@ -76,7 +76,11 @@ def initialize(
     itself (TPU pods, Slurm, …).  With neither, nothing happens: a single-process run.
 
     Must be called before any JAX computation.  CPU collectives are switched to gloo so that CPU
-    devices of several processes can reduce across each other.
+    devices of several processes can reduce across each other (and back, when the call fails).
+
+    Raises ValueError (TypeError for a wrong type) for a malformed description, and a ValueError saying to pass
+    ``num_processes`` and ``process_id`` (or to run under a cluster manager) when neither they nor the
+    environment tell JAX the cluster, e.g. a ``coordinator`` alone outside Slurm and Open MPI.
     """
     if not isinstance(auto, bool):  # a truthy 'no' would join whatever cluster JAX detects
         raise TypeError(f"auto must be True or False, got {auto!r:.80}")
@@ -85,9 +89,38 @@ def initialize(
             raise ValueError("num_processes and process_id describe a cluster: give its coordinator too")
         return False
     _check_cluster(coordinator, num_processes, process_id)  # before any setting changes
+    before = jax.config.jax_cpu_collectives_implementation
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    except BaseException as error:
+        jax.config.update("jax_cpu_collectives_implementation", before)  # a failed call changes no setting
+        missing = _undescribed(error)
+        if missing is None:
+            raise
+        raise ValueError(
+            f"initialize could not tell {missing}: pass coordinator='host:port' of process 0, num_processes and "
+            "process_id (e.g. initialize('host0:1234', num_processes=2, process_id=0) in the first process), or "
+            "run under a cluster manager JAX reads them from (Slurm, Open MPI, Kubernetes, a TPU pod)"
+        ) from error
     return jax.process_count() > 1
+
+
+# JAX's ValueErrors (jax._src.distributed) when neither the arguments nor a cluster manager it detects gave a value:
+# checked before JAX connects anywhere, so reading them is safe; what each leaves unknown, in the user's words
+_JAX_UNDESCRIBED = {
+    "coordinator_address should be defined": "the coordinator's address",
+    "Number of processes must be defined": "the number of processes",
+    "The process id of the current process must be defined": "this process's id",
+}
+
+
+def _undescribed(error: BaseException) -> str | None:
+    """What JAX's ``error`` says it could not learn of the cluster, or None for any other error."""
+    if type(error) is not ValueError:
+        return None
+    text = str(error)
+    return next((what for message, what in _JAX_UNDESCRIBED.items() if text.startswith(message)), None)
 
 
 def _check_cluster(coordinator, num_processes, process_id) -> None:

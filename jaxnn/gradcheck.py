@@ -96,7 +96,8 @@ def check_vjp(
       A :class:`GradcheckReport`.
 
     Raises:
-      GradcheckError: the rule disagrees with a referee, or returns the wrong structure.
+      GradcheckError: the rule disagrees with a referee (saying so first where its cotangent came back in a less
+        precise dtype than its primal's, e.g. float32 for float64), or returns the wrong structure.
       TypeError: ``forward`` or ``backward`` is not callable or cannot take the arguments above, a primal is not a
         floating-point array, or ``forward`` does not return one floating-point array.
       ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), every point where
@@ -153,17 +154,38 @@ def check_vjp(
     for i, (h, r) in enumerate(zip(hand, reference, strict=True)):
         try:
             autodiff_errors.append(_compare(f"primal {i}", "jax.vjp", h, r, rtol, atol))
-        except GradcheckError:
+        except GradcheckError as error:
             # At a kink autodiff takes one convention (jnp.maximum: ½ at the tie) and a rule may take another.
             with jax.enable_x64(True):
                 _refuse_kinks(forward, i, primals, cotangent, h, r, rtol, atol, eps)
-            raise
+            narrower = _narrower_cotangent(i, h, primals[i], str(error).removeprefix(f"primal {i}: "))
+            if narrower is None:
+                raise
+            raise GradcheckError(narrower) from error
 
     with jax.enable_x64(True):
         fd_errors = _check_finite_differences(
             forward, hand, primals, cotangent, max(rtol, FD_RTOL), max(atol, FD_ATOL), eps, rng
         )
     return GradcheckReport(tuple(autodiff_errors), tuple(fd_errors))
+
+
+def _narrower_cotangent(index: int, hand, primal, disagreement: str) -> str | None:
+    """Why a rule's cotangent for primal ``index`` cannot meet the primal's tolerance (``disagreement``: where it
+    does not), when it comes in a less precise floating dtype (float32 for a float64 primal: a rule that computes
+    in float32); else None.  JAX takes
+    such a cotangent (and ``jaxnn.make_op`` casts it up), but it carries the narrower dtype's rounding, which the
+    primal's tolerance (float64: rtol 1e-10) was read as the rule's inaccuracy."""
+    ours, theirs = jnp.result_type(hand), jnp.result_type(primal)
+    if not (jnp.issubdtype(ours, jnp.floating) and jnp.issubdtype(theirs, jnp.floating)):
+        return None
+    if jnp.finfo(ours).eps <= jnp.finfo(theirs).eps:
+        return None
+    return (
+        f"primal {index}: backward returned a {ours} cotangent for a {theirs} primal, so it carries {ours} rounding, "
+        f"beyond {theirs}'s tolerance ({disagreement}); compute the rule in its primal's dtype (don't cast g or the "
+        f"primals to {ours}), or check it at {ours} primals to judge it at {ours}'s tolerance"
+    )
 
 
 def _rounding_atol(dtype: np.dtype, reference) -> float:

@@ -535,7 +535,8 @@ def fit(
         ``n_iter_no_change=math.inf`` counts the epochs without improvement but never stops on them.
       validation: ``(x_val, y_val)``; with ``stopping`` and ``score``, the rule watches
         ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
-        loss, and the best-scoring epoch's parameters are returned.
+        loss, and the best-scoring epoch's parameters are returned.  ``y_val`` goes only to ``score`` and
+        ``validation_loss``, as it is: its columns need not be ``y``'s (labels, or weights as a last column).
       score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
         an equal, hashable) function each time (it is part of the compiled function's cache key).
       validation_loss: with ``validation``, a jit-able ``validation_loss(outputs, y_val) -> scalar`` (hashable,

@@ -698,3 +698,25 @@ def test_python_number_templates_load_and_a_config_epoch_is_refused(tmp_path):
             config={"epoch": 500},
         )  # fmt: skip
     assert not (tmp_path / "epoch.npz").exists()
+
+
+def test_an_optimiser_state_with_nan_is_not_loaded(tmp_path):
+    """save keeps whatever state it is given; load took NaN moments, and the resumed run diverged at its first step."""
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    broken = jax.tree.map(lambda a: a.at[0].set(np.nan) if np.issubdtype(a.dtype, np.floating) else a, opt_state)
+    checkpoint.save(path, params=params, opt_state=broken, key=jax.random.key(0), epoch=0, history=[])
+    with pytest.raises(CheckpointError, match=r"optimiser state with NaN \(opt_state/0/mu.*\); refusing to load it"):
+        _load(path)
+
+
+def test_an_infinite_optimiser_state_is_loaded(tmp_path):
+    """Infinity can be a state's own value: optax's reduce_on_plateau starts its best value at inf."""
+    params = MODEL.init(jax.random.key(0), 4)
+    optimizer = optax.chain(optax.adam(0.01), optax.contrib.reduce_on_plateau())
+    opt_state = optimizer.init(params)
+    assert np.isinf(opt_state[1].best_value)
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
+    loaded = checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+    assert_trees_equal(loaded.opt_state, opt_state)

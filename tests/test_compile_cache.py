@@ -339,13 +339,18 @@ def test_max_bytes_comes_from_the_environment_or_the_default(monkeypatch):
             compile_cache.default_max_bytes()
 
 
-@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "256"])
-def test_a_bad_max_bytes_is_a_value_error_before_any_setting_changes(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    # a type other than int was a ValueError as a value out of range is
+    [(0, ValueError), (-5, ValueError), (1.5, TypeError), (5.0, TypeError), (True, TypeError), ("256", TypeError)],
+)
+def test_a_bad_max_bytes_is_refused_before_any_setting_changes(tmp_path, bad, error):
     import jax
 
     before = dict(jax.config.values)
-    with pytest.raises(ValueError, match="max_bytes must be a whole number of bytes"):
+    with pytest.raises(error, match="max_bytes must be a whole number of bytes") as caught:
         compile_cache.enable(tmp_path / "never", max_bytes=bad)
+    assert type(caught.value) is error
     assert dict(jax.config.values) == before
     assert not (tmp_path / "never").exists()
 

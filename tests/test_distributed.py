@@ -469,6 +469,49 @@ def test_a_bad_cluster_description_is_refused_before_any_setting_changes(argumen
     assert jax.config.jax_cpu_collectives_implementation == before
 
 
+UNDESCRIBED_CLUSTERS = textwrap.dedent(
+    """
+    import jax
+    from jaxnn import distributed
+
+    jax.config.update("jax_cpu_collectives_implementation", "mpi")  # not jaxnn's gloo: a failed call restores it
+    report = {}
+    for name, arguments in {
+        "coordinator alone": {"coordinator": "127.0.0.1:1234"},
+        "no process_id": {"coordinator": "127.0.0.1:1234", "num_processes": 2},
+        "auto, no cluster": {"auto": True},
+    }.items():
+        try:
+            distributed.initialize(**arguments)
+        except ValueError as error:
+            report[name] = str(error)
+    report["collectives"] = jax.config.jax_cpu_collectives_implementation
+    """
+)
+
+
+def test_a_cluster_neither_described_nor_detected_is_refused_in_jaxnn_words():
+    """A coordinator without num_processes (outside Slurm and Open MPI) ended in JAX's "Number of processes must be
+    defined."; it runs in a fresh process, as initialize must come before any computation (this one's has run)."""
+    manager = ("SLURM_", "OMPI_", "PMI_", "JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "KUBERNETES_")
+    environment = {name: value for name, value in _environment().items() if not name.startswith(manager)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPTS, json.dumps({"undescribed": (UNDESCRIBED_CLUSTERS, [])})],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd=ROOT,
+    )  # fmt: skip
+    (reports,) = _reports([process], timeout=60)
+    report = reports["undescribed"]
+    advice = "pass coordinator='host:port' of process 0, num_processes and process_id"
+    for name, unknown in (
+        ("coordinator alone", "the number of processes"),
+        ("no process_id", "this process's id"),
+        ("auto, no cluster", "the coordinator's address"),
+    ):
+        assert report[name].startswith(f"initialize could not tell {unknown}: {advice}"), report[name]
+        assert "or run under a cluster manager JAX reads them from (Slurm, Open MPI" in report[name]
+    assert report["collectives"] == "mpi"
+
+
 @pytest.mark.parametrize(
     "address", ["host0:1234", "10.0.0.7:8476", "my-host.example.com:1", "[::1]:1234", "[fe80::1%eth0]:80"]
 )

@@ -301,6 +301,28 @@ def test_check_vjp_refuses_integer_cotangents_for_a_float_primal_as_make_op_does
         jaxnn.check_vjp(_cube_forward, lambda g, x: (jnp.round(3 * x**2 * g).astype(jnp.int32),), jnp.ones(3))
 
 
+def test_a_float32_rule_checked_at_float64_is_told_its_dtype():
+    """A rule that casts to float32 returns float32 cotangents for float64 primals; its float32 rounding was reported
+    as the rule disagreeing with jax.vjp, as if its math were wrong."""
+
+    def float32_rule(g, x):
+        x32 = x.astype(jnp.float32)
+        return (g.astype(jnp.float32) * (jnp.cos(x32) * x32 + jnp.sin(x32)),)
+
+    with (
+        jax.enable_x64(True),
+        pytest.raises(
+            jaxnn.GradcheckError,
+            match=r"^primal 0: backward returned a float32 cotangent for a float64 primal, so it carries float32 "
+            r"rounding, beyond float64's tolerance \(the hand-written backward disagrees with jax.vjp at element .*\); "
+            r"compute the rule in its primal's dtype .*or check it at float32 primals",
+        ),
+    ):
+        jaxnn.check_vjp(lambda x: jnp.sin(x) * x, float32_rule, jnp.linspace(0.3, 2.0, 5, dtype=jnp.float64))
+    # the same rule at float32 primals: its own dtype's tolerance, which it meets
+    jaxnn.check_vjp(lambda x: jnp.sin(x) * x, float32_rule, jnp.linspace(0.3, 2.0, 5, dtype=jnp.float32))
+
+
 def test_check_vjp_catches_non_finite_rule():
     with pytest.raises(jaxnn.GradcheckError, match="primal 0"):
         jaxnn.check_vjp(_cube_forward, lambda g, x: (3 * x**2 * g / 0.0,), jnp.ones(3))

@@ -817,3 +817,34 @@ def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
         jaxnn.fit(
             MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
         )
+
+
+NO_FEATURES = [{"W": np.zeros((0, 4), np.float32), "b": PARAMS[0]["b"]}, PARAMS[1]]  # a hand-built first layer
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: jaxnn.fit(MODEL, NO_FEATURES, x, Y, loss=LOSS, epochs=2, optimizer=DESCENT),
+        lambda x: jaxnn.fit_many(MODEL, jax.tree.map(lambda a: a[None], NO_FEATURES), x, Y, loss=LOSS, epochs=2),
+        lambda x: jaxnn.lbfgs.minimize(MODEL, NO_FEATURES, x, Y, loss=LOSS),
+    ],
+    ids=["fit", "fit_many", "minimize"],
+)
+def test_x_without_features_is_refused(call):
+    """x with 0 columns and a first layer of W (0, 4) trained the biases alone, silently (scikit-learn refuses 0
+    features too)."""
+    with pytest.raises(ValueError, match=r"^x has 0 features \(shape \(30, 0\)\): a network needs at least one"):
+        call(np.zeros((30, 0), np.float32))
+
+
+def test_y_val_reaches_the_score_as_it_is_whatever_its_columns():
+    """y_val's columns are the score's business: here sample weights ride as a last column (as jaxnn's scikit-learn
+    estimators pass them), so y_val is not refused for being wider than y."""
+    weights = np.linspace(0.5, 1.5, len(Y), dtype=np.float32)[:, None]
+
+    def weighted_score(outputs, y_val):
+        return -jnp.sum(y_val[:, -1] * jnp.sum((outputs - y_val[:, :-1]) ** 2, axis=1)) / jnp.sum(y_val[:, -1])
+
+    result = _fit(validation=(X, np.concatenate([Y, weights], axis=1)), score=weighted_score, stopping=Stopping())
+    assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))
