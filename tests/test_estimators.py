@@ -37,6 +37,7 @@ from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import InvalidParameterError
+from jaxnn.sklearn.pickling import InconsistentJaxnnVersionWarning
 from jaxnn.sklearn.prediction import prediction_rows
 from jaxnn.sklearn.progress import rate_drops
 from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
@@ -656,6 +657,33 @@ def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
     restored = pickle.loads(pickle.dumps(fitted_iris))
     np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
     np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
+
+
+def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fitted_iris, iris):
+    """As scikit-learn's ``_sklearn_version``: a pickle made by another jaxnn (simulated by another
+    ``jaxnn.__version__`` while pickling), or by one from before versions were recorded, warns naming both
+    versions; this version's loads silently."""
+    state = fitted_iris.__getstate__()
+    assert state["_jaxnn_version"] == jaxnn.__version__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(fitted_iris))  # the same version: no warning
+
+    with pytest.MonkeyPatch.context() as patch:  # another jaxnn pickles it
+        patch.setattr(jaxnn, "__version__", "0.0.1")
+        data = pickle.dumps(fitted_iris)
+    with pytest.warns(InconsistentJaxnnVersionWarning) as caught:
+        restored = pickle.loads(data)
+    message = str(caught[0].message)
+    assert f"pickled by jaxnn 0.0.1 and is loaded by jaxnn {jaxnn.__version__}" in message
+    assert "may not load completely, or predict as it did" in message
+    assert caught[0].filename == __file__  # the line that loaded it
+    assert "_jaxnn_version" not in restored.__dict__
+    np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
+
+    unrecorded = {k: v for k, v in state.items() if k != "_jaxnn_version"}
+    with pytest.warns(InconsistentJaxnnVersionWarning, match="pickled by jaxnn unrecorded"):
+        NeuralNetClassifier().__setstate__(unrecorded)
 
 
 def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):

@@ -32,6 +32,7 @@ from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, s
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, check_sample_weight
+from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
 from jaxnn.sklearn.prediction import Predictor, checked_input
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
@@ -112,16 +113,8 @@ def _best_epoch_kept(config: Config, result) -> bool:
     return config.early_stopping and int(result.n_epochs) >= 1
 
 
-class _PickledSolver:
-    """An optax transformation serialised by cloudpickle inside an estimator's pickle."""
-
-    def __init__(self, payload: bytes):
-        self.payload = payload
-
-    def load(self):
-        import pickle
-
-        return pickle.loads(self.payload)
+# Pickles made before the class moved to jaxnn.sklearn.pickling name it here.
+_PickledSolver = PickledSolver
 
 
 class NeuralNetBase(CallbackSupport, BaseEstimator):
@@ -212,26 +205,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return hasattr(self, "_model")
 
     def __getstate__(self):
-        """Pickling: an optax transformation given as ``solver`` is made of closures, which ``pickle`` cannot
-        store; it is stored with ``cloudpickle`` (joblib's dependency), or a TypeError says what to do."""
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
-        state.pop("_predictor", None)  # compiled programs: made again after unpickling
-        if not isinstance(self.solver, str):
-            try:
-                import cloudpickle
-            except ImportError:
-                raise TypeError(
-                    f"this {type(self).__name__}'s solver is an optax transformation, which pickle cannot store "
-                    "(it is made of closures): pip install cloudpickle (jaxnn then pickles it), or use a named "
-                    "solver ('adam', 'sgd', 'gd', 'lbfgs')"
-                ) from None
-            state = {**state, "solver": _PickledSolver(cloudpickle.dumps(self.solver))}
-        return state
+        """Pickling (:mod:`jaxnn.sklearn.pickling`): jaxnn's version recorded, an optax solver cloudpickled."""
+        return pickled_state(self, dict(super().__getstate__()))  # a copy: it may be __dict__ itself
 
     def __setstate__(self, state):
-        if isinstance(state.get("solver"), _PickledSolver):
-            state = {**state, "solver": state["solver"].load()}
-        super().__setstate__(state)
+        super().__setstate__(restored_state(self, state))  # warns when another jaxnn version pickled it
         if "_model" in state:
             self._predictor = Predictor(self._model, self._head)
 
