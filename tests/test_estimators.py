@@ -1011,6 +1011,48 @@ def test_sample_weights_subnormal_in_float32_are_refused_not_trained_on_as_zeros
     assert not hasattr(estimator, "coefs_")
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        (1e40, r"sample_weight has values beyond float32's range \(largest 3.4e\+38\), X's dtype"),  # inf in float32
+        (1e-50, r"sample_weight rounds to all zeros in float32, X's dtype"),  # scikit-learn: "at least one non-zero"
+        (1e38, r"sample_weight sums to 8e\+38, beyond float32's range"),  # each fits, the sum did not: loss_ NaN
+    ],
+    ids=["too-large", "too-small", "sum-too-large"],
+)
+def test_sample_weights_that_do_not_fit_float32_x_are_one_error_saying_how_to_rescale_them(solver, weight, message):
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
+    advice = r": multiply sample_weight by one constant .* divide it by its largest value .*, or pass float64 X$"
+    with pytest.raises(ValueError, match=message + ".*" + advice):
+        estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, weight))
+    with pytest.raises(ValueError, match=r"sample_weight times class_weight has values beyond float32's range"):
+        estimator.set_params(class_weight={0: 1e10}).fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e30))
+    assert not hasattr(estimator, "coefs_")
+
+
+def test_a_fit_diverging_under_huge_sample_weights_says_to_rescale_them():
+    """Σw·loss is added up before its division by Σw: with weights summing past float32's square root the weighted
+    loss of an ordinary regression overflows (the weights alone; 1e30 times smaller they train)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = 100.0 * (x[:, 0] > 0)
+    net = NeuralNetRegressor(max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1") as error:
+        net.fit(x, y, sample_weight=np.full(60, 1e35))
+    assert re.search(
+        r"; sample_weight sums to 6e\+36, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
+        r"which overflows float32 \(largest 3.4e\+38\) once a loss passes 56.7: multiply sample_weight by one "
+        r"constant .*divide it by its largest value",
+        str(error.value),
+    )
+    quietly(net, x, y, sample_weight=np.full(60, 1e5))  # the same weights, rescaled
+    with pytest.raises(ValueError, match="training diverged") as error:
+        net.set_params(learning_rate_init=1e30, solver="sgd").fit(x, y)  # weights of 1: no word about them
+    assert "sample_weight" not in str(error.value)
+
+
 @pytest.mark.parametrize("fit", ["fit", "partial_fit"])
 def test_a_regressor_y_of_numpy_text_is_numpys_error_with_advice_and_numeric_text_is_read_as_numbers(fit):
     x = np.random.default_rng(0).normal(size=(8, 2))
