@@ -284,32 +284,56 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
     return array, (0 if array.ndim == 3 else None)
 
 
-def fits_dtype(name: str, array: np.ndarray, dtype, *, scaling: str = "standardise it") -> np.ndarray:
-    """``array`` cast to the training ``dtype`` (the params'), if every value stays finite there; else a ValueError
-    saying to scale it down (``scaling`` says how).  A finite float64 value beyond float32's (or float16's) range
-    becomes infinity in the cast, and training on it gives NaN with no error."""
+def fits_dtype(
+    name: str,
+    array: np.ndarray,
+    dtype,
+    *,
+    scaling: str = "standardise it",
+    trained_in: str = "the params' dtype",
+    advice: str | None = None,
+) -> np.ndarray:
+    """``array`` cast to the training ``dtype`` (``trained_in`` says whose dtype it is), if every value stays finite
+    there; else a ValueError saying to scale it down (``scaling`` says how) or ending with ``advice``.  A finite
+    float64 value beyond float32's (or float16's) range becomes infinity in the cast, and training on it gives NaN
+    with no error."""
     with np.errstate(over="ignore"):
         cast = np.asarray(array, dtype)
     if not np.all(np.isfinite(cast)):
         biggest = float(jnp.finfo(cast.dtype).max)
         raise ValueError(
-            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), the params' "
-            f"dtype it is trained in: scale it down ({scaling}), or train in a wider dtype"
+            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), {trained_in} it "
+            f"is trained in: {advice or f'scale it down ({scaling}), or train in a wider dtype'}"
         )
     return cast
 
 
-def weights_fit_dtype(weight: np.ndarray, dtype) -> np.ndarray:
+def weights_fit_dtype(
+    weight: np.ndarray, dtype, *, name: str = "weight", trained_in: str = "the params' dtype", advice: str | None = None
+) -> np.ndarray:
     """Per-sample ``weight`` (one row per member, or one row) cast to the training ``dtype`` by :func:`fits_dtype`,
-    if no row rounds to all zeros there (every batch would then have a zero weight: no step); else a ValueError."""
+    if no row rounds to all zeros there (every batch would then have a zero weight: no step), no row's sum passes
+    the dtype's range (the weighted mean loss divides by it: an infinite sum makes the loss NaN) and no row is
+    flushed (:func:`weights_not_flushed`); else a ValueError naming ``name`` and ending with ``advice`` (default:
+    how to rescale ``jaxnn.fit``'s ``weight``)."""
     same_mean = "a weighted mean loss is unchanged by scaling them all"
-    cast = fits_dtype("weight", weight, dtype, scaling=same_mean)
-    if not np.all(np.any(cast.reshape(-1, cast.shape[-1]) > 0, axis=1)):
+    cast = fits_dtype(name, weight, dtype, scaling=same_mean, trained_in=trained_in, advice=advice)
+    rows = cast.reshape(-1, cast.shape[-1])
+    dtype_name = np.dtype(cast.dtype).name
+    if not np.all(np.any(rows > 0, axis=1)):
         raise ValueError(
-            f"weight rounds to all zeros in {np.dtype(cast.dtype).name}, the params' dtype it is trained in: scale "
-            f"the weights up towards 1 ({same_mean})"
+            f"{name} rounds to all zeros in {dtype_name}, {trained_in} it is trained in: "
+            f"{advice or f'scale the weights up towards 1 ({same_mean})'}"
         )
-    weights_not_flushed("weight", cast, f"scale the weights up towards 1 ({same_mean})")
+    sums = np.sum(rows, axis=1, dtype=np.float64)
+    biggest = float(jnp.finfo(cast.dtype).max)
+    if not np.all(sums <= biggest):
+        raise ValueError(
+            f"{name} sums to {float(np.max(sums)):.3g}, beyond {dtype_name}'s range (largest {biggest:.3g}), "
+            f"{trained_in} it is trained in (the weighted mean loss divides by that sum): "
+            f"{advice or f'scale the weights down towards 1 ({same_mean})'}"
+        )
+    weights_not_flushed(name, cast, advice or f"scale the weights up towards 1 ({same_mean})")
     return cast
 
 

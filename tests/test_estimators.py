@@ -37,6 +37,7 @@ from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import InvalidParameterError
+from jaxnn.sklearn.pickling import InconsistentJaxnnVersionWarning
 from jaxnn.sklearn.prediction import prediction_rows
 from jaxnn.sklearn.progress import rate_drops
 from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
@@ -88,6 +89,21 @@ def test_a_poisson_regressor_is_tagged_positive_only_so_scikit_learns_checks_giv
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         getattr(estimator_checks, check)("NeuralNetRegressor", net)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "half_poisson_deviance"])
+def test_scikit_learns_multioutput_check_ignores_positive_only_so_a_poisson_regressor_fails_it_as_expected(loss):
+    """Expected failure, scikit-learn's and not jaxnn's: of scikit-learn 1.9's checks a Poisson regressor fails
+    ``check_regressor_multioutput`` alone, which draws ``make_regression`` targets without the
+    ``positive_only`` tag's shift to y >= 0 (the other checks make it).  jaxnn refuses them, saying why
+    (MLPRegressor trains on them to a NaN loss); on counts the multi-output fit and its predictions are sound."""
+    net = NeuralNetRegressor(loss=loss, learning_rate_init=0.01, max_iter=20)
+    with pytest.raises(ValueError, match=rf"loss='{loss}' models counts and needs y >= 0, but y has negative"):
+        estimator_checks.check_regressor_multioutput("NeuralNetRegressor", net)
+    x = np.random.default_rng(0).normal(size=(11, 10))
+    counts = np.random.default_rng(1).poisson(3.0, size=(11, 5)).astype(float)
+    predicted = quietly(net, x, counts).predict(x)
+    assert predicted.dtype == np.float64 and predicted.shape == counts.shape and np.all(predicted > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -658,6 +674,33 @@ def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
     np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
 
 
+def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fitted_iris, iris):
+    """As scikit-learn's ``_sklearn_version``: a pickle made by another jaxnn (simulated by another
+    ``jaxnn.__version__`` while pickling), or by one from before versions were recorded, warns naming both
+    versions; this version's loads silently."""
+    state = fitted_iris.__getstate__()
+    assert state["_jaxnn_version"] == jaxnn.__version__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(fitted_iris))  # the same version: no warning
+
+    with pytest.MonkeyPatch.context() as patch:  # another jaxnn pickles it
+        patch.setattr(jaxnn, "__version__", "0.0.1")
+        data = pickle.dumps(fitted_iris)
+    with pytest.warns(InconsistentJaxnnVersionWarning) as caught:
+        restored = pickle.loads(data)
+    message = str(caught[0].message)
+    assert f"pickled by jaxnn 0.0.1 and is loaded by jaxnn {jaxnn.__version__}" in message
+    assert "may not load completely, or predict as it did" in message
+    assert caught[0].filename == __file__  # the line that loaded it
+    assert "_jaxnn_version" not in restored.__dict__
+    np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
+
+    unrecorded = {k: v for k, v in state.items() if k != "_jaxnn_version"}
+    with pytest.warns(InconsistentJaxnnVersionWarning, match="pickled by jaxnn unrecorded"):
+        NeuralNetClassifier().__setstate__(unrecorded)
+
+
 def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):
     """After predict (compiled programs and placed weights cached) the pickle names no JAX module, so it loads
     where JAX's devices differ; a loaded network's partial_fit continues exactly as the original's."""
@@ -966,6 +1009,48 @@ def test_sample_weights_subnormal_in_float32_are_refused_not_trained_on_as_zeros
     with pytest.raises(ValueError, match=r"sample_weight's largest value is 1e-40, below float32's smallest normal"):
         estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e-40))
     assert not hasattr(estimator, "coefs_")
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        (1e40, r"sample_weight has values beyond float32's range \(largest 3.4e\+38\), X's dtype"),  # inf in float32
+        (1e-50, r"sample_weight rounds to all zeros in float32, X's dtype"),  # scikit-learn: "at least one non-zero"
+        (1e38, r"sample_weight sums to 8e\+38, beyond float32's range"),  # each fits, the sum did not: loss_ NaN
+    ],
+    ids=["too-large", "too-small", "sum-too-large"],
+)
+def test_sample_weights_that_do_not_fit_float32_x_are_one_error_saying_how_to_rescale_them(solver, weight, message):
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
+    advice = r": multiply sample_weight by one constant .* divide it by its largest value .*, or pass float64 X$"
+    with pytest.raises(ValueError, match=message + ".*" + advice):
+        estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, weight))
+    with pytest.raises(ValueError, match=r"sample_weight times class_weight has values beyond float32's range"):
+        estimator.set_params(class_weight={0: 1e10}).fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e30))
+    assert not hasattr(estimator, "coefs_")
+
+
+def test_a_fit_diverging_under_huge_sample_weights_says_to_rescale_them():
+    """Σw·loss is added up before its division by Σw: with weights summing past float32's square root the weighted
+    loss of an ordinary regression overflows (the weights alone; 1e30 times smaller they train)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = 100.0 * (x[:, 0] > 0)
+    net = NeuralNetRegressor(max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1") as error:
+        net.fit(x, y, sample_weight=np.full(60, 1e35))
+    assert re.search(
+        r"; sample_weight sums to 6e\+36, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
+        r"which overflows float32 \(largest 3.4e\+38\) once a loss passes 56.7: multiply sample_weight by one "
+        r"constant .*divide it by its largest value",
+        str(error.value),
+    )
+    quietly(net, x, y, sample_weight=np.full(60, 1e5))  # the same weights, rescaled
+    with pytest.raises(ValueError, match="training diverged") as error:
+        net.set_params(learning_rate_init=1e30, solver="sgd").fit(x, y)  # weights of 1: no word about them
+    assert "sample_weight" not in str(error.value)
 
 
 @pytest.mark.parametrize("fit", ["fit", "partial_fit"])

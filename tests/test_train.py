@@ -449,6 +449,12 @@ BAD_INPUTS = {
     "weight-rounds-to-zero": ({"weight": np.full(30, 1e-46)}, ValueError, r"weight rounds to all zeros in float32"),
     # subnormal in float32: numpy keeps 1e-40, the compiled program flushes it to 0 and took no step, silently
     "weight-subnormal": ({"weight": np.full(30, 1e-40)}, ValueError, r"below float32's smallest normal number"),
+    # each weight fits float32, their sum (the weighted mean's divisor) does not: the loss came out NaN, silently
+    "weight-sum-beyond-float32": (
+        {"weight": np.full(30, 1e38)},
+        ValueError,
+        r"weight sums to 3e\+39, beyond float32's range .*: scale the weights down towards 1",
+    ),
     "zero-learning-rate": (
         {"optimizer": None, "learning_rate": 0.0},
         ValueError,

@@ -14,6 +14,7 @@ The modules, each importing only those above it:
 * :mod:`~jaxnn.sklearn.fit_datasets` — ``fit_estimators``' ``datasets`` argument, checked;
 * :mod:`~jaxnn.sklearn.prediction` — the compiled prediction path: ``X`` checked, in MLP's dtype, rows bucketed;
 * :mod:`~jaxnn.sklearn.progress` — ``verbose`` output, in MLP's words;
+* :mod:`~jaxnn.sklearn.pickling` — what an estimator's pickle holds: jaxnn's version, an optax solver cloudpickled;
 * :mod:`~jaxnn.sklearn.base` — the estimators' shared fit and fitted attributes, and ``fit_estimators``;
 * :mod:`~jaxnn.sklearn.features` — ``transform``/``hidden_activations``: a fitted network as a feature extractor;
 * :mod:`~jaxnn.sklearn.bridge` — ``to_sklearn``/``from_sklearn``: to and from scikit-learn's fitted MLP;

@@ -28,10 +28,12 @@ from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch, learning_rate_of
 from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_tasks, lifecycle, watches, with_callbacks
+from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
-from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, check_sample_weight
+from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT
+from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
 from jaxnn.sklearn.prediction import Predictor, checked_input
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
@@ -112,16 +114,8 @@ def _best_epoch_kept(config: Config, result) -> bool:
     return config.early_stopping and int(result.n_epochs) >= 1
 
 
-class _PickledSolver:
-    """An optax transformation serialised by cloudpickle inside an estimator's pickle."""
-
-    def __init__(self, payload: bytes):
-        self.payload = payload
-
-    def load(self):
-        import pickle
-
-        return pickle.loads(self.payload)
+# Pickles made before the class moved to jaxnn.sklearn.pickling name it here.
+_PickledSolver = PickledSolver
 
 
 class NeuralNetBase(CallbackSupport, BaseEstimator):
@@ -212,26 +206,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return hasattr(self, "_model")
 
     def __getstate__(self):
-        """Pickling: an optax transformation given as ``solver`` is made of closures, which ``pickle`` cannot
-        store; it is stored with ``cloudpickle`` (joblib's dependency), or a TypeError says what to do."""
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
-        state.pop("_predictor", None)  # compiled programs: made again after unpickling
-        if not isinstance(self.solver, str):
-            try:
-                import cloudpickle
-            except ImportError:
-                raise TypeError(
-                    f"this {type(self).__name__}'s solver is an optax transformation, which pickle cannot store "
-                    "(it is made of closures): pip install cloudpickle (jaxnn then pickles it), or use a named "
-                    "solver ('adam', 'sgd', 'gd', 'lbfgs')"
-                ) from None
-            state = {**state, "solver": _PickledSolver(cloudpickle.dumps(self.solver))}
-        return state
+        """Pickling (:mod:`jaxnn.sklearn.pickling`): jaxnn's version recorded, an optax solver cloudpickled."""
+        return pickled_state(self, dict(super().__getstate__()))  # a copy: it may be __dict__ itself
 
     def __setstate__(self, state):
-        if isinstance(state.get("solver"), _PickledSolver):
-            state = {**state, "solver": state["solver"].load()}
-        super().__setstate__(state)
+        super().__setstate__(restored_state(self, state))  # warns when another jaxnn version pickled it
         if "_model" in state:
             self._predictor = Predictor(self._model, self._head)
 
@@ -290,7 +269,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may contain large values and need to "
                 "be preprocessed. jaxnn: the loss or its gradient is infinite or NaN at the starting weights of "
                 "L-BFGS. The estimator is left as it was before this fit. Standardise X "
-                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}"
+                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{huge_weights(setup.weight)}"
             )
         self._store_lbfgs(setup, result)
         for name, value in setup.targets.fitted.items():
@@ -337,7 +316,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "(n_ensemble > 1 now or in the last fit); refit from scratch with warm_start=False"
             )
         X, y = self._validate_targets(X, y, reset=not continuing, incremental=incremental)
-        weight = self._checked_weight(sample_weight, X)
+        weight = checked_sample_weight(sample_weight, X)
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
         weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)
         model = network(config, targets.head)
@@ -349,21 +328,6 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             )
         stratify = self._stratify(y, targets.matrix) if config.early_stopping else None
         return Setup(config, X, y, weight, targets, model, seed(self.random_state), continuing, incremental, stratify)
-
-    @staticmethod
-    def _checked_weight(sample_weight, X) -> np.ndarray:
-        try:
-            weight = check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        except ValueError as error:  # scikit-learn's message first, then what to do
-            if "Negative values" not in str(error):
-                raise
-            raise ValueError(
-                f"{error} jaxnn: sample_weight must be >= 0 (the loss is a weighted mean, unbounded below with a "
-                "negative weight); drop those samples or give them weight 0"
-            ) from error
-        if not weight.sum() > 0:
-            raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
-        return weight
 
     def _plans(self, setup: Setup) -> list[Plan]:
         """The training runs of a fit: one per network (see :func:`jaxnn.sklearn.training.plan_runs`)."""
@@ -420,7 +384,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 warn(
                     f"{type(self).__name__}: training diverged in epoch {int(result.n_epochs) + 1} (the loss or the "
                     "weights became infinite or NaN); early_stopping keeps the weights of the epoch with the best "
-                    f"validation score. Lower {_rate(config)}, or standardise X",
+                    f"validation score. Lower {_rate(config)}, or standardise X{huge_weights(setup.weight)}",
                     ConvergenceWarning,
                 )
             elif bool(result.diverged):
@@ -430,7 +394,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                     f"need to be preprocessed. jaxnn: training diverged in epoch {int(result.n_epochs) + 1}{which}: "
                     "the loss or the weights became infinite or NaN. The estimator is left as it was before this "
                     f"fit. Lower {_rate(config)}, or standardise X "
-                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}"
+                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{huge_weights(setup.weight)}"
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:

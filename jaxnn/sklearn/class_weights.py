@@ -12,6 +12,11 @@ weight is its ``sample_weight`` times the weight of its class, as ``LogisticRegr
 Class weights change nothing but the per-sample weights, which are data: estimators that differ only in
 ``class_weight`` train as one population (:func:`jaxnn.fit_estimators`, the searches).  ``partial_fit`` takes a
 dict but not ``'balanced'`` (one batch's counts are not the classes' frequencies), as ``SGDClassifier``.
+
+Also the estimators' ``sample_weight`` (:func:`checked_sample_weight`): checked as scikit-learn checks it, but in
+float64, then cast to X's dtype by :func:`jaxnn._checks.weights_fit_dtype`, so that weights that do not fit there
+(too large, a sum too large, or too small: all zero or flushed) are one ValueError saying how to rescale them
+(:func:`scale_weights`); and what a diverged fit's message adds when the weights are huge (:func:`huge_weights`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,66 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-from jaxnn._checks import is_real
+from jaxnn._checks import is_real, weights_fit_dtype
+from jaxnn.sklearn.internals import check_sample_weight
 
-__all__ = ["class_weighted", "has_non_negative_weights", "is_class_weight"]
+__all__ = [
+    "checked_sample_weight",
+    "class_weighted",
+    "has_non_negative_weights",
+    "huge_weights",
+    "is_class_weight",
+    "scale_weights",
+]
+
+TRAINED_IN = "X's dtype"  # the estimators train in X's float type
+
+
+def scale_weights(dtype) -> str:
+    """What to do with sample weights that do not fit the training ``dtype`` (X's): rescale them.  Only their
+    relative sizes matter to the weighted mean loss ``Σw·loss/Σw``; the L2 penalty ``alpha/(2·Σw)·Σ‖W‖²`` divides by
+    their sum, so alpha is scaled with them."""
+    wider = ", or pass float64 X" if np.dtype(dtype).itemsize < 8 else ""
+    return (
+        "multiply sample_weight by one constant that brings it towards 1, e.g. divide it by its largest value (the "
+        "weighted mean loss is unchanged by it), and alpha by the same constant to keep the L2 penalty "
+        f"alpha/(2·Σw)·Σ‖W‖²{wider}"
+    )
+
+
+def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
+    """``sample_weight`` (None: all 1) checked as scikit-learn's estimators check it — in float64, where scikit-learn
+    would cast to X's dtype first and blame values that only do not fit there — then cast to X's dtype, where
+    they must fit (:func:`jaxnn._checks.weights_fit_dtype`).  ValueErrors say what is wrong and what to do."""
+    try:
+        weight = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    except ValueError as error:  # scikit-learn's message first, then what to do
+        if "Negative values" not in str(error):
+            raise
+        raise ValueError(
+            f"{error} jaxnn: sample_weight must be >= 0 (the loss is a weighted mean, unbounded below with a "
+            "negative weight); drop those samples or give them weight 0"
+        ) from error
+    if not weight.sum() > 0:
+        raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
+    advice = scale_weights(X.dtype)
+    return weights_fit_dtype(weight, X.dtype, name="sample_weight", trained_in=TRAINED_IN, advice=advice)
+
+
+def huge_weights(weight: np.ndarray) -> str:
+    """What a diverged fit's message adds when the training weights (in the training dtype) are so large that the
+    weighted loss may have overflowed: ``Σw·loss`` is added up before its division by ``Σw``, so past the square
+    root of the dtype's largest number a loss below that root overflows too (below it, only a loss beyond it
+    could).  Else ''."""
+    total = float(np.sum(weight, dtype=np.float64))
+    largest = float(np.finfo(weight.dtype).max)
+    if total <= np.sqrt(largest):
+        return ""
+    return (
+        f"; sample_weight sums to {total:.3g}, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
+        f"which overflows {np.dtype(weight.dtype).name} (largest {largest:.3g}) once a loss passes "
+        f"{largest / total:.3g}: {scale_weights(weight.dtype)}"
+    )
 
 
 def is_class_weight(value) -> bool:
@@ -75,10 +137,11 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
                 "class: remove the others, or give them the classes' type (1, not '1')"
             ) from error
         per_sample = per_class[np.searchsorted(known, y)]
-    weighted = (weight * per_sample).astype(weight.dtype, copy=False)
+    weighted = weight * per_sample  # float64
     if not weighted.sum() > 0:
         raise ValueError("sample_weight times class_weight is zero for every sample: at least one must be non-zero")
-    return weighted
+    name, advice = "sample_weight times class_weight", scale_weights(weight.dtype) + " (or scale class_weight down)"
+    return weights_fit_dtype(weighted, weight.dtype, name=name, trained_in=TRAINED_IN, advice=advice)
 
 
 def _stray_labels(weights: Mapping, known: np.ndarray) -> list:

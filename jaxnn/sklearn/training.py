@@ -50,6 +50,7 @@ from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, decide_layout, member, s
 from jaxnn.heads import Head, ValidationLoss, ValidationScore, checked_scoring
 from jaxnn.layers import Dense, Sequential
 from jaxnn.optimizers import ScheduleValues, SolverSettings, continued_state, init_state, make, schedule_of
+from jaxnn.sklearn.class_weights import scale_weights
 from jaxnn.sklearn.constraints import Config
 from jaxnn.sklearn.initial_weights import MLP_INIT, as_numpy, cast_floats, initial_weights, mlp_random_state
 from jaxnn.sklearn.targets import Targets
@@ -76,11 +77,6 @@ __all__ = [
     "training_rows",
 ]
 
-# What to do with sample weights too small for the training dtype (see jaxnn._checks.weights_not_flushed)
-SCALE_WEIGHTS = (
-    "multiply sample_weight by one constant that brings it towards 1 (the weighted mean loss is unchanged by it), "
-    "and alpha by the same constant to keep the L2 penalty alpha/(2·Σw)·Σ‖W‖², or pass float64 X"
-)
 POPULATION_BYTES = 2**30  # per-member training data stacked for one population call, at most (then several)
 
 
@@ -265,7 +261,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         draws = mlp_random_state(setup.model, seed, X.shape[1], after_init=not setup.continuing)
         x_train, t_train, w_train, validation = _split_validation(config, X, t_train, w_train, setup.stratify, draws)
 
-    weights_not_flushed("sample_weight", np.asarray(w_train, dtype), SCALE_WEIGHTS)
+    weights_not_flushed("sample_weight", np.asarray(w_train, dtype), scale_weights(dtype))  # the split's part
     n = x_train.shape[0]
     batch = n if config.batch_size is None else min(config.batch_size, n)
     optimizer = optimizer_for(config)
@@ -542,7 +538,6 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int, watch: Watch | None = None)
     compiled loop holds, which no run reaches.  ``watch`` hears the iterations done and the weights after each
     compiled call of about a second (:class:`jaxnn.engine.Pace`), the last included."""
     config, X = setup.config, setup.X
-    weights_not_flushed("sample_weight", np.asarray(setup.weight, X.dtype), SCALE_WEIGHTS)
     rows = padded_size(X.shape[0])
     spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout(None, setup.model, X.shape[1]))
 
