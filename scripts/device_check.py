@@ -52,11 +52,15 @@ def device_facts() -> dict:
     """Platform, device kind and count, and the versions that matter, from a fresh interpreter."""
     code = (
         "import json, platform, jax, jaxlib, optax, numpy, sklearn\n"
+        "from jaxnn._builds import QUICK_BUILDS, FallbackJit\n"
         "d = jax.devices()[0]\n"
+        "quick = FallbackJit(lambda x: x + 1, QUICK_BUILDS)\n"
+        "quick(numpy.ones(2, numpy.float32))\n"
         "print(json.dumps({'platform': d.platform, 'device': getattr(d, 'device_kind', str(d)),"
         " 'devices': jax.device_count(), 'python': platform.python_version(), 'jax': jax.__version__,"
         " 'jaxlib': jaxlib.__version__, 'optax': optax.__version__, 'numpy': numpy.__version__,"
-        " 'scikit-learn': sklearn.__version__}))\n"
+        " 'scikit-learn': sklearn.__version__, 'quick_builds_left': quick.builds_left,"
+        " 'quick_builds': len(QUICK_BUILDS)}))\n"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env())
     return json.loads(output.stdout.strip().splitlines()[-1])
@@ -127,6 +131,18 @@ def summarise(name: str, text: str) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
+def xla_options_line(facts: dict) -> str:
+    """Whether this XLA takes jaxnn's compile-shortening options (``jaxnn/_builds.py``); where it refuses one,
+    ``FallbackJit`` runs the next build: the same results, a longer first compile."""
+    left, total = facts["quick_builds_left"], facts["quick_builds"]
+    if left == total:
+        return "This XLA takes jaxnn's compile-shortening options (`jaxnn/_builds.py`: every build accepted)."
+    return (
+        f"This XLA refused {total - left} of jaxnn's {total} quick builds (`jaxnn/_builds.py`): the next one runs, "
+        "with the same results and a longer first compile."
+    )
+
+
 def report(facts: dict, outcomes: list[Outcome], benchmark: dict | None, total: float) -> str:
     versions = ", ".join(f"{k} {facts[k]}" for k in ("python", "jax", "jaxlib", "optax", "numpy", "scikit-learn"))
     lines = [
@@ -134,6 +150,8 @@ def report(facts: dict, outcomes: list[Outcome], benchmark: dict | None, total: 
         "",
         f"{facts['devices']} × {facts['device']} ({facts['platform']}); {versions}; host {platform.node()}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {total:.0f} s in all.",
+        "",
+        xla_options_line(facts),
         "",
         "| step | result | seconds | |",
         "|---|---|---|---|",

@@ -57,3 +57,17 @@ def test_iris_seed_network_reaches_097():
     assert result.history[-1] < 0.1 * result.history[0]
     predicted = np.argmax(model.apply(result.params, split.x_test), axis=1)
     assert np.mean(predicted == split.y_test) >= 0.97
+
+
+def test_the_device_check_reports_this_hosts_facts_and_whether_xla_takes_the_quick_builds():
+    """``scripts/device_check.py`` runs on accelerator hosts only; its facts and report are checked here, on the
+    CPU: the versions, and whether this XLA accepted jaxnn's compile-shortening options (JAX 0.10.2's does)."""
+    device_check = _load_script("device_check")
+    facts = device_check.device_facts()
+    assert facts["platform"] == "cpu" and facts["jax"] == jax.__version__
+    assert facts["quick_builds_left"] == facts["quick_builds"] == 3
+    outcome = device_check.Outcome("seed iris example", True, 1.0, "test accuracy 0.97", "")
+    page = device_check.report(facts, [outcome], None, 2.0)
+    assert "every build accepted" in page and "| seed iris example | pass | 1 | test accuracy 0.97 |" in page
+    refused = device_check.xla_options_line({**facts, "quick_builds_left": 1})
+    assert refused.startswith("This XLA refused 2 of jaxnn's 3 quick builds")
