@@ -260,8 +260,9 @@ def matching_state(opt_state, fresh, hint: str) -> None:
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
-    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column (a 1-D ``y…`` is one
-    column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None when shared)."""
+    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column for ``x…`` and ``y``
+    (a 1-D ``y…`` is one column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0,
+    or None when shared)."""
     array = np.asarray(value)
     if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
         raise TypeError(
@@ -274,9 +275,9 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
         raise ValueError(f"{name} must be 2-D (n_samples, n_columns), got shape {array.shape}")
     if array.ndim not in (2, 3):
         raise ValueError(f"{name} must be (n_samples, n_columns), or (members, n_samples, n_columns) per member")
-    if array.shape[-1] == 0:  # x: a first layer of W (0, k) trained its biases alone, silently
-        if name.startswith("x"):
-            raise ValueError(f"{name} has 0 features (shape {array.shape}): a network needs at least one input column")
+    if array.shape[-1] == 0 and name.startswith("x"):  # a first layer of W (0, k) trained its biases alone, silently
+        raise ValueError(f"{name} has 0 features (shape {array.shape}): a network needs at least one input column")
+    if array.shape[-1] == 0 and name == "y":  # y_val goes to the user's score as it is (see jaxnn.fit)
         raise ValueError(f"{name} has 0 columns (shape {array.shape}): give one column per output of the last layer")
     finite_reals(name, array)
     if array.ndim == 3 and array.shape[0] != n_members:
@@ -327,10 +328,13 @@ def weights_fit_dtype(
         )
     sums = np.sum(rows, axis=1, dtype=np.float64)
     biggest = float(jnp.finfo(cast.dtype).max)
-    if not np.all(sums <= biggest):
+    # the compiled sum, in the training dtype, may round up by about n·eps of it: that must stay finite too
+    bound = biggest / (1 + rows.shape[1] * float(jnp.finfo(cast.dtype).eps))
+    if not np.all(sums <= bound):
         raise ValueError(
-            f"{name} sums to {float(np.max(sums)):.3g}, beyond {dtype_name}'s range (largest {biggest:.3g}), "
-            f"{trained_in} it is trained in (the weighted mean loss divides by that sum): "
+            f"{name} sums to {float(np.max(sums)):.8g}, beyond {dtype_name}'s range (largest {biggest:.8g}, less "
+            f"what adding {rows.shape[1]} numbers in {dtype_name} may round up), {trained_in} it is trained in (the "
+            "weighted mean loss divides by that sum): "
             f"{advice or f'scale the weights down towards 1 ({same_mean})'}"
         )
     weights_not_flushed(name, cast, advice or f"scale the weights up towards 1 ({same_mean})")

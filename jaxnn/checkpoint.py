@@ -228,6 +228,7 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
 
 
 def _holds_nan(array: np.ndarray) -> bool:
+    """Whether ``array`` is floating and holds NaN (an infinity is no NaN)."""
     return bool(jnp.issubdtype(array.dtype, jnp.inexact) and np.any(np.isnan(array)))
 
 
@@ -278,9 +279,10 @@ def save(
         ``extras/<name>`` and given back by :func:`load` as ``Checkpoint.extras``.
 
     Raises:
-      ValueError: the parameters hold no array, or NaN or an infinity (a checkpoint never keeps them),
-        ``epoch`` is negative, or ``history`` does not hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or
-        ``config`` has the wrong type.  Nothing is written then.
+      ValueError: the parameters hold no array, or NaN or an infinity, or the optimiser state holds NaN (a
+        checkpoint never keeps them: :func:`load` refuses them), ``epoch`` is negative, or ``history`` does not
+        hold ``epoch`` numbers; TypeError: a leaf, the key, ``epoch`` or ``config`` has the wrong type.  Nothing is
+        written then.
     """
     if config is not None and not isinstance(config, dict):  # load reads a dict: a list was saved, then "corrupt"
         raise TypeError(f"config must be a dict (JSON-serialisable), got {type(config).__name__}")
@@ -321,9 +323,16 @@ def save(
         key_data, key_impl = np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
     except (TypeError, ValueError):
         raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {type(key).__name__}") from None
+    opt_state_arrays = _named_leaves("opt_state", opt_state)
+    bad = [name for name, array in opt_state_arrays.items() if _holds_nan(array)]
+    if bad:  # load refuses such a file: say so now, while the run can still save a healthy state
+        raise ValueError(
+            f"refusing to save an optimiser state that holds NaN ({_few(bad)}); save the last healthy state "
+            "instead (an infinity is kept: optax's reduce_on_plateau starts from one)"
+        )
     arrays = {
         **params_arrays,
-        **_named_leaves("opt_state", opt_state),
+        **opt_state_arrays,
         "key": key_data,
         "history": history,
         **_extra_arrays(extras or {}),

@@ -700,12 +700,25 @@ def test_python_number_templates_load_and_a_config_epoch_is_refused(tmp_path):
     assert not (tmp_path / "epoch.npz").exists()
 
 
-def test_an_optimiser_state_with_nan_is_not_loaded(tmp_path):
-    """save keeps whatever state it is given; load took NaN moments, and the resumed run diverged at its first step."""
+def test_an_optimiser_state_with_nan_is_neither_saved_nor_loaded(tmp_path):
+    """A resumed run would diverge at its first step: save refuses such a state (writing nothing), and load refuses a
+    file that holds one (forged here with a matching checksum; load took NaN moments before)."""
     path = tmp_path / "checkpoint.npz"
     params, opt_state = _state()
     broken = jax.tree.map(lambda a: a.at[0].set(np.nan) if np.issubdtype(a.dtype, np.floating) else a, opt_state)
-    checkpoint.save(path, params=params, opt_state=broken, key=jax.random.key(0), epoch=0, history=[])
+    with pytest.raises(ValueError, match=r"refusing to save an optimiser state that holds NaN \(opt_state/0/mu"):
+        checkpoint.save(path, params=params, opt_state=broken, key=jax.random.key(0), epoch=0, history=[])
+    assert not os.listdir(tmp_path)
+
+    _save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays.pop("meta").tobytes())
+    arrays["opt_state/0/mu/0/W"] = np.full_like(arrays["opt_state/0/mu/0/W"], np.nan)
+    meta["sha256"] = arrays_only_digest(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    path.write_bytes(buffer.getvalue())
     with pytest.raises(CheckpointError, match=r"optimiser state with NaN \(opt_state/0/mu.*\); refusing to load it"):
         _load(path)
 

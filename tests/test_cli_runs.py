@@ -254,6 +254,28 @@ def test_resume_equals_an_uninterrupted_run_bitwise(tmp_path):
     assert metrics(split)["test_accuracy"] == metrics(whole)["test_accuracy"]
 
 
+def test_a_run_resumed_under_other_cpu_settings_says_it_need_not_end_bitwise(tmp_path, capsys, monkeypatch):
+    """The checkpoint records what a CPU run's bits depend on (usable cores, XLA_FLAGS, JAX's version); a resume
+    under the same says nothing, one under another (here XLA_FLAGS as the checkpoint read them) says what
+    differs and that the run, which continues, may end other than bitwise as the uninterrupted one."""
+    run = tmp_path / "run"
+    assert train("--dataset", "iris", "--epochs", "2", "--quiet", "--out", run) == 0
+    assert checkpoint.read_config(run / "checkpoint.npz")["arithmetic"]["cpu_cores"] == len(os.sched_getaffinity(0))
+    capsys.readouterr()
+    assert train("--resume", run, "--epochs", "3", "--quiet") == 0
+    assert "note:" not in capsys.readouterr().err
+    flags = os.environ.get("XLA_FLAGS", "")
+    monkeypatch.setenv("XLA_FLAGS", f"{flags} --xla_force_host_platform_device_count=2".strip())
+    assert train("--resume", run, "--epochs", "4", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert (
+        f"jaxnn-train: note: {run / 'checkpoint.npz'} was written with other settings (XLA_FLAGS {flags!r} then, "
+        in err
+    )
+    assert "the run continues correctly, but its parameters may differ in the last bits" in err
+    assert checkpoint.read_config(run / "checkpoint.npz")["epoch"] == 4
+
+
 def test_checkpoints_are_written_by_time_by_epochs_at_the_end(tmp_path, monkeypatch):
     writes = []
     save = checkpoint.save

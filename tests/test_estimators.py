@@ -697,7 +697,7 @@ def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fi
     np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
     unrecorded = {k: v for k, v in state.items() if k != "_jaxnn_version"}
-    with pytest.warns(InconsistentJaxnnVersionWarning, match="pickled by jaxnn unrecorded"):
+    with pytest.warns(InconsistentJaxnnVersionWarning, match="pickled by a jaxnn from before pickles recorded their"):
         NeuralNetClassifier().__setstate__(unrecorded)
 
 
@@ -1011,25 +1011,89 @@ def test_sample_weights_subnormal_in_float32_are_refused_not_trained_on_as_zeros
     assert not hasattr(estimator, "coefs_")
 
 
+def test_weights_whose_normal_values_early_stopping_holds_out_name_the_rows_kept_for_training():
+    """One normal weight among subnormal ones: the weights pass as a whole; where early_stopping holds that row out
+    for validation the training rows' weights would flush to 0, and the error says it is about those rows."""
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    weight = np.full(8, 1e-39)
+    weight[0] = 1.0
+    outcomes = []
+    for seed in range(8):
+        net = NeuralNetRegressor((3,), max_iter=2, early_stopping=True, validation_fraction=0.5, random_state=seed)
+        try:
+            quietly(net, x, x[:, 0], sample_weight=weight)
+            outcomes.append("trained")
+        except ValueError as error:
+            assert re.search(
+                r"^the sample weights of the rows early_stopping trains on \(it holds validation_fraction of them "
+                r"out\)'s largest value is 1e-39, below float32's .*; the largest weight among the rows kept for "
+                r"training is the one that counts$",
+                str(error),
+            )
+            outcomes.append("refused")
+    assert set(outcomes) == {"trained", "refused"}
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 @pytest.mark.parametrize(
     "weight, message",
     [
         (1e40, r"sample_weight has values beyond float32's range \(largest 3.4e\+38\), X's dtype"),  # inf in float32
         (1e-50, r"sample_weight rounds to all zeros in float32, X's dtype"),  # scikit-learn: "at least one non-zero"
-        (1e38, r"sample_weight sums to 8e\+38, beyond float32's range"),  # each fits, the sum did not: loss_ NaN
+        (1e38, r"sample_weight sums to 7.9999997e\+38, beyond float32's range"),  # each fits, the sum did not: loss_ NaN
+        # the sum fits float64's check to the last bit, but float32's own sum of the 8 numbers may round past it
+        (np.finfo(np.float32).max / 8, r"sample_weight sums to 3.4028235e\+38, beyond float32's range"),
     ],
-    ids=["too-large", "too-small", "sum-too-large"],
+    ids=["too-large", "too-small", "sum-too-large", "sum-at-the-limit"],
 )
 def test_sample_weights_that_do_not_fit_float32_x_are_one_error_saying_how_to_rescale_them(solver, weight, message):
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
     estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
-    advice = r": multiply sample_weight by one constant .* divide it by its largest value .*, or pass float64 X$"
+    advice = r": multiply sample_weight by one constant .* dividing by its largest value.*, or pass float64 X$"
     with pytest.raises(ValueError, match=message + ".*" + advice):
         estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, weight))
     with pytest.raises(ValueError, match=r"sample_weight times class_weight has values beyond float32's range"):
         estimator.set_params(class_weight={0: 1e10}).fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e30))
     assert not hasattr(estimator, "coefs_")
+
+
+@pytest.mark.parametrize(
+    "class_weight, message",
+    [
+        ({0: 1e39, 1: 1.0}, r"sample_weight times class_weight has values beyond float32's range"),
+        ({0: 1e-39, 1: 1e-39}, r"sample_weight times class_weight's largest value is 1e-39, below float32's"),
+        ({0: 1e-50, 1: 1e-50}, r"sample_weight times class_weight rounds to all zeros in float32"),
+    ],
+    ids=["too-large", "subnormal", "too-small"],
+)
+def test_class_weights_that_do_not_fit_float32_x_are_one_error_whose_advice_works(class_weight, message):
+    """The product is what must fit: the advice names it, and taking it (dividing class_weight's values by the
+    product's largest value) makes the fit train."""
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, class_weight=class_weight)
+    advice = r"multiply sample_weight times class_weight by one constant .*sample_weight or class_weight's values"
+    with pytest.raises(ValueError, match=message + ".*" + advice):
+        estimator.fit(x, y)
+    largest = max(class_weight.values())
+    quietly(estimator.set_params(class_weight={label: w / largest for label, w in class_weight.items()}), x, y)
+
+
+def test_class_weights_multiply_sample_weight_in_float64_and_are_rounded_once():
+    """As LogisticRegression: sample_weight × class_weight in float64, then the product in X's dtype; sample weights
+    that are subnormal in float32 train once class_weight lifts them (they were flushed, before the product)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)).astype(np.float32), np.arange(40) % 3
+    weight, class_weight = rng.uniform(0.1, 3.0, 40), {0: 2.0, 1: 0.7, 2: 1.3}
+    estimator = NeuralNetClassifier((3,), max_iter=2, random_state=0, class_weight=class_weight)
+    quietly(estimator, x, y, sample_weight=weight)
+    per_sample = np.array([class_weight[label] for label in y])
+    once = (weight * per_sample).astype(np.float32)
+    assert not np.array_equal(once, weight.astype(np.float32) * per_sample.astype(np.float32))  # rounding twice
+    lone = quietly(NeuralNetClassifier((3,), max_iter=2, random_state=0), x, y, sample_weight=once)
+    for got, want in zip(estimator.coefs_ + estimator.intercepts_, lone.coefs_ + lone.intercepts_, strict=True):
+        np.testing.assert_array_equal(got, want)
+    quietly(estimator.set_params(class_weight={0: 1e3, 1: 1e3, 2: 1e3}), x, y, sample_weight=np.full(40, 1e-39))
 
 
 def test_a_fit_diverging_under_huge_sample_weights_says_to_rescale_them():
@@ -1044,7 +1108,7 @@ def test_a_fit_diverging_under_huge_sample_weights_says_to_rescale_them():
     assert re.search(
         r"; sample_weight sums to 6e\+36, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
         r"which overflows float32 \(largest 3.4e\+38\) once a loss passes 56.7: multiply sample_weight by one "
-        r"constant .*divide it by its largest value",
+        r"constant .*dividing by its largest value",
         str(error.value),
     )
     quietly(net, x, y, sample_weight=np.full(60, 1e5))  # the same weights, rescaled

@@ -453,7 +453,7 @@ BAD_INPUTS = {
     "weight-sum-beyond-float32": (
         {"weight": np.full(30, 1e38)},
         ValueError,
-        r"weight sums to 3e\+39, beyond float32's range .*: scale the weights down towards 1",
+        r"weight sums to 2.9999999e\+39, beyond float32's range .*: scale the weights down towards 1",
     ),
     "zero-learning-rate": (
         {"optimizer": None, "learning_rate": 0.0},
@@ -853,4 +853,9 @@ def test_y_val_reaches_the_score_as_it_is_whatever_its_columns():
         return -jnp.sum(y_val[:, -1] * jnp.sum((outputs - y_val[:, :-1]) ** 2, axis=1)) / jnp.sum(y_val[:, -1])
 
     result = _fit(validation=(X, np.concatenate([Y, weights], axis=1)), score=weighted_score, stopping=Stopping())
+    assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))
+    # nor for having no column at all: a score of the outputs alone
+    result = _fit(
+        validation=(X, np.zeros((len(X), 0))), score=lambda outputs, _: -jnp.sum(outputs**2), stopping=Stopping()
+    )
     assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))

@@ -32,7 +32,7 @@ from jaxnn import checkpoint, compile_cache
 from jaxnn.cli import lbfgs_training, population, run_files
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import check_same_data, load_problem
-from jaxnn.cli.devices import Runtime, one_device, start_runtime
+from jaxnn.cli.devices import Runtime, arithmetic_note, one_device, start_runtime
 from jaxnn.cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -342,6 +342,9 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         stop.reinstall()
     if lbfgs:
         runtime = one_device(runtime)
+    note = None if stored is None else arithmetic_note(stored, runtime, resumed_checkpoint(args.resume))
+    if note is not None and runtime.main:
+        print(f"{PROG}: {note}", file=sys.stderr)
     _stage(stop, "while starting the devices")
     out = _output_directory(args)
     lock, created = contextlib.nullcontext(), []

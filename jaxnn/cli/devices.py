@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import NamedTuple
 
 import jax
@@ -15,6 +16,8 @@ from jaxnn.cli.errors import CliError
 __all__ = [
     "Runtime",
     "any_process",
+    "arithmetic_note",
+    "arithmetic_setting",
     "check_ranks",
     "first_line",
     "largest_in_any_process",
@@ -98,3 +101,35 @@ def largest_in_any_process(value: int, runtime: Runtime) -> int:
     if runtime.processes == 1:
         return value
     return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def arithmetic_setting() -> dict[str, object]:
+    """What a CPU run's bits depend on besides its inputs, as a checkpoint records it: the cores this process may use
+    (XLA splits a large product's sum among its threads), ``XLA_FLAGS`` (the host device count among them) and JAX's
+    version."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_cores": cores, "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__}
+
+
+def arithmetic_note(stored: dict, runtime: Runtime, path) -> str | None:
+    """The note a resumed CPU run prints when its checkpoint (``stored``, its config, read from ``path``) was
+    written under another :func:`arithmetic_setting`: it trains correctly, but need not end bitwise as the
+    uninterrupted run would.  None where nothing differs, on accelerators (not bitwise between compilations), and
+    for a checkpoint that recorded no setting."""
+    then = stored.get("arithmetic")
+    if runtime.platform != "cpu" or not isinstance(then, dict):
+        return None
+    now = arithmetic_setting()
+    names = {"cpu_cores": "usable CPU cores", "xla_flags": "XLA_FLAGS", "jax": "JAX version"}
+    changed = [
+        f"{names[name]} {then.get(name)!r} then, {value!r} now"
+        for name, value in now.items()
+        if then.get(name) != value
+    ]
+    if not changed:
+        return None
+    return (
+        f"note: {path} was written with other settings ({'; '.join(changed)}): the run continues correctly, but its "
+        "parameters may differ in the last bits from those of an uninterrupted run (XLA splits a large product's sum "
+        "among its threads)"
+    )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from jaxnn import checkpoint
+from jaxnn.cli.devices import arithmetic_setting
 from jaxnn.cli.options import MEMBER_OPTIONS
 from jaxnn.cli.training import RunSetup, stored_times, write_or_say_why
 
@@ -49,6 +50,7 @@ def population_config(setups: list[RunSetup], options: dict[str, Any], members) 
         "input_columns": list(first.problem.feature_names),
         "class_names": list(first.problem.class_names),
         "data_sha256": [setup.problem.fingerprint for setup in setups],
+        "arithmetic": arithmetic_setting(),
     }
 
 

@@ -40,7 +40,7 @@ import optax
 
 from jaxnn import checkpoint, distributed, lbfgs
 from jaxnn.cli.data import Problem, stratifies
-from jaxnn.cli.devices import Runtime
+from jaxnn.cli.devices import Runtime, arithmetic_setting
 from jaxnn.cli.errors import PROG, CliError, WriteFailed, is_disk_full
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.options import LBFGS, unit
@@ -453,6 +453,7 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
         "input_columns": list(setup.problem.feature_names),
         "class_names": list(setup.problem.class_names),
         "data_sha256": setup.problem.fingerprint,
+        "arithmetic": arithmetic_setting(),
         **({} if state.stopped is None else {"stopped": state.stopped}),
     }
     path = setup.out / (DIVERGED_FILE if state.diverged else CHECKPOINT_FILE)

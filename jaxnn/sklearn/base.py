@@ -28,7 +28,7 @@ from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch, learning_rate_of
 from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_tasks, lifecycle, watches, with_callbacks
-from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights
+from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights, training_weights
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
@@ -194,9 +194,10 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         """What the early-stopping split stratifies on (None: a plain random split)."""
         return None
 
-    def _sample_weights(self, y, weight, *, incremental: bool, classes=None) -> np.ndarray:
-        """The weights training uses: ``sample_weight`` as checked (the classifier multiplies in ``class_weight``)."""
-        return weight
+    def _sample_weights(self, y, weight, dtype, *, incremental: bool, classes=None) -> np.ndarray:
+        """The weights training uses: the checked ``sample_weight`` (float64) in the training ``dtype`` (the
+        classifier multiplies in ``class_weight`` first)."""
+        return training_weights(weight, dtype)
 
     def _divergence_advice(self) -> str:
         """What the divergence message adds after its advice on learning_rate_init and X."""
@@ -318,7 +319,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         X, y = self._validate_targets(X, y, reset=not continuing, incremental=incremental)
         weight = checked_sample_weight(sample_weight, X)
         targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
-        weight = self._sample_weights(y, weight, incremental=incremental, classes=classes)
+        weight = self._sample_weights(y, weight, X.dtype, incremental=incremental, classes=classes)
         model = network(config, targets.head)
         # A new activation continues from the weights, as MLP's does; new layer sizes cannot (MLP keeps the old ones)
         if continuing and _layer_sizes(model) != _layer_sizes(self._model):

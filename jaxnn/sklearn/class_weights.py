@@ -14,9 +14,10 @@ Class weights change nothing but the per-sample weights, which are data: estimat
 dict but not ``'balanced'`` (one batch's counts are not the classes' frequencies), as ``SGDClassifier``.
 
 Also the estimators' ``sample_weight`` (:func:`checked_sample_weight`): checked as scikit-learn checks it, but in
-float64, then cast to X's dtype by :func:`jaxnn._checks.weights_fit_dtype`, so that weights that do not fit there
-(too large, a sum too large, or too small: all zero or flushed) are one ValueError saying how to rescale them
-(:func:`scale_weights`); and what a diverged fit's message adds when the weights are huge (:func:`huge_weights`).
+float64; multiplied by the class weights in float64; then rounded once to X's dtype (:func:`training_weights`, by
+:func:`jaxnn._checks.weights_fit_dtype`), so that weights that do not fit there (too large, a sum too large, or too
+small: all zero or flushed) are one ValueError saying how to rescale them (:func:`scale_weights`); and what a
+diverged fit's message adds when the weights are huge (:func:`huge_weights`).
 """
 
 from __future__ import annotations
@@ -30,33 +31,38 @@ from jaxnn._checks import is_real, weights_fit_dtype
 from jaxnn.sklearn.internals import check_sample_weight
 
 __all__ = [
+    "CLASS_WEIGHTED",
     "checked_sample_weight",
     "class_weighted",
     "has_non_negative_weights",
     "huge_weights",
     "is_class_weight",
     "scale_weights",
+    "training_weights",
 ]
 
 TRAINED_IN = "X's dtype"  # the estimators train in X's float type
+CLASS_WEIGHTED = "sample_weight times class_weight"  # the training weights' name where class_weight multiplies in
 
 
-def scale_weights(dtype) -> str:
-    """What to do with sample weights that do not fit the training ``dtype`` (X's): rescale them.  Only their
-    relative sizes matter to the weighted mean loss ``Σw·loss/Σw``; the L2 penalty ``alpha/(2·Σw)·Σ‖W‖²`` divides by
-    their sum, so alpha is scaled with them."""
+def scale_weights(dtype, *, what: str = "sample_weight") -> str:
+    """What to do with training weights (``what``: ``sample_weight``, or its product with ``class_weight``) that do
+    not fit the training ``dtype`` (X's): rescale them.  Only their relative sizes matter to the weighted mean loss
+    ``Σw·loss/Σw``; the L2 penalty ``alpha/(2·Σw)·Σ‖W‖²`` divides by their sum, so alpha is scaled with them."""
     wider = ", or pass float64 X" if np.dtype(dtype).itemsize < 8 else ""
+    scaled = "sample_weight or class_weight's values, " if what != "sample_weight" else ""
     return (
-        "multiply sample_weight by one constant that brings it towards 1, e.g. divide it by its largest value (the "
+        f"multiply {what} by one constant that brings it towards 1 ({scaled}e.g. dividing by its largest value; the "
         "weighted mean loss is unchanged by it), and alpha by the same constant to keep the L2 penalty "
         f"alpha/(2·Σw)·Σ‖W‖²{wider}"
     )
 
 
 def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
-    """``sample_weight`` (None: all 1) checked as scikit-learn's estimators check it — in float64, where scikit-learn
-    would cast to X's dtype first and blame values that only do not fit there — then cast to X's dtype, where
-    they must fit (:func:`jaxnn._checks.weights_fit_dtype`).  ValueErrors say what is wrong and what to do."""
+    """``sample_weight`` (None: all 1) checked as scikit-learn's estimators check it, but in float64, where
+    scikit-learn would cast to X's dtype first and blame values that only do not fit there (they are checked in
+    X's dtype by :func:`training_weights`, after ``class_weight`` is multiplied in).  ValueErrors say what is
+    wrong and what to do."""
     try:
         weight = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     except ValueError as error:  # scikit-learn's message first, then what to do
@@ -68,8 +74,16 @@ def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
         ) from error
     if not weight.sum() > 0:
         raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
-    advice = scale_weights(X.dtype)
-    return weights_fit_dtype(weight, X.dtype, name="sample_weight", trained_in=TRAINED_IN, advice=advice)
+    return weight
+
+
+def training_weights(weight: np.ndarray, dtype, *, what: str = "sample_weight") -> np.ndarray:
+    """The float64 training weights (``what``: the checked ``sample_weight``, or its product with ``class_weight``)
+    rounded once to the training ``dtype`` (X's), where they must fit (:func:`jaxnn._checks.weights_fit_dtype`:
+    within its range, their sum too, and not all rounding or flushed to zero); a ValueError saying how to rescale
+    them if not."""
+    advice = scale_weights(dtype, what=what)
+    return weights_fit_dtype(weight, dtype, name=what, trained_in=TRAINED_IN, advice=advice)
 
 
 def huge_weights(weight: np.ndarray) -> str:
@@ -103,7 +117,8 @@ def has_non_negative_weights(value) -> bool:
 
 
 def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, incremental: bool, classes=None) -> np.ndarray:
-    """``weight`` (the checked ``sample_weight``) times each sample's class weight, in ``weight``'s dtype.
+    """``weight`` (the checked ``sample_weight``, float64) times each sample's class weight, in float64 (rounded to
+    the training dtype once, by :func:`training_weights`).
 
     ``classes``: the labels the classifier knows (``partial_fit``'s ``classes=``, or those it was fitted on);
     None: ``y``'s own.
@@ -137,11 +152,10 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
                 "class: remove the others, or give them the classes' type (1, not '1')"
             ) from error
         per_sample = per_class[np.searchsorted(known, y)]
-    weighted = weight * per_sample  # float64
+    weighted = weight * per_sample
     if not weighted.sum() > 0:
         raise ValueError("sample_weight times class_weight is zero for every sample: at least one must be non-zero")
-    name, advice = "sample_weight times class_weight", scale_weights(weight.dtype) + " (or scale class_weight down)"
-    return weights_fit_dtype(weighted, weight.dtype, name=name, trained_in=TRAINED_IN, advice=advice)
+    return weighted
 
 
 def _stray_labels(weights: Mapping, known: np.ndarray) -> list:

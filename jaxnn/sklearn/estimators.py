@@ -58,7 +58,7 @@ from sklearn.utils.metaestimators import available_if
 from jaxnn._checks import is_int
 from jaxnn.sklearn.base import NeuralNetBase
 from jaxnn.sklearn.bridge import MLPBridge
-from jaxnn.sklearn.class_weights import class_weighted
+from jaxnn.sklearn.class_weights import CLASS_WEIGHTED, class_weighted, training_weights
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
     check_classes,
@@ -294,10 +294,12 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         fitted = {**setup.targets.fitted, "_sparse_labels": bool(sparse)}
         return setup._replace(targets=setup.targets._replace(fitted=fitted))
 
-    def _sample_weights(self, y, weight, *, incremental, classes=None):
-        """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning)."""
+    def _sample_weights(self, y, weight, dtype, *, incremental, classes=None):
+        """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning), in
+        float64, then in the training ``dtype``."""
         known = self.classes_ if classes is None and hasattr(self, "classes_") and incremental else classes
-        return class_weighted(self.class_weight, y, weight, incremental=incremental, classes=known)
+        weighted = class_weighted(self.class_weight, y, weight, incremental=incremental, classes=known)
+        return training_weights(weighted, dtype, what="sample_weight" if self.class_weight is None else CLASS_WEIGHTED)
 
     def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
         """Labels → one-hot rows or a 0/1 column; a multilabel indicator matrix → its 0/1 columns (see

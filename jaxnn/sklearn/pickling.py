@@ -16,7 +16,7 @@ from jaxnn._warnings import warn
 __all__ = ["VERSION_KEY", "InconsistentJaxnnVersionWarning", "PickledSolver", "pickled_state", "restored_state"]
 
 VERSION_KEY = "_jaxnn_version"
-UNRECORDED = "unrecorded (a jaxnn from before pickles recorded their version)"
+UNRECORDED = "unrecorded"  # the version of a pickle made before pickles recorded it
 
 
 class InconsistentJaxnnVersionWarning(UserWarning):
@@ -29,6 +29,12 @@ class InconsistentJaxnnVersionWarning(UserWarning):
         self.original_version = original_version
 
     def __str__(self) -> str:
+        if self.original_version == UNRECORDED:
+            return (
+                f"this {self.estimator_name} was pickled by a jaxnn from before pickles recorded their version and is "
+                f"loaded by jaxnn {self.current_version}: it may not load completely, or predict as it did. Refit it "
+                f"with jaxnn {self.current_version} before trusting its predictions"
+            )
         return (
             f"this {self.estimator_name} was pickled by jaxnn {self.original_version} and is loaded by jaxnn "
             f"{self.current_version}: it may not load completely, or predict as it did. Refit it with jaxnn "
