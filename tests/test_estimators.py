@@ -1040,7 +1040,7 @@ def test_weights_whose_normal_values_early_stopping_holds_out_name_the_rows_kept
     [
         (1e40, r"sample_weight has values beyond float32's range \(largest 3.4e\+38\), X's dtype"),  # inf in float32
         (1e-50, r"sample_weight rounds to all zeros in float32, X's dtype"),  # scikit-learn: "at least one non-zero"
-        (1e38, r"sample_weight sums to 7.9999997e\+38, beyond float32's range"),  # each fits, the sum did not: loss_ NaN
+        (1e38, r"sample_weight sums to 7.9999997e\+38, beyond float32's range"),  # each fits, their sum did not
         # the sum fits float64's check to the last bit, but float32's own sum of the 8 numbers may round past it
         (np.finfo(np.float32).max / 8, r"sample_weight sums to 3.4028235e\+38, beyond float32's range"),
     ],
