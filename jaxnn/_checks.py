@@ -353,7 +353,7 @@ def weights_not_flushed(name: str, weight: np.ndarray, advice: str) -> None:
     largest = np.max(weight.reshape(-1, weight.shape[-1]), axis=1)
     if not np.all(largest >= smallest):
         raise ValueError(
-            f"{name}'s largest value is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
+            f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
             f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so training would take no "
             f"step; {advice}"
         )

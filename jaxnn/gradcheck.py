@@ -158,7 +158,7 @@ def check_vjp(
             # At a kink autodiff takes one convention (jnp.maximum: ½ at the tie) and a rule may take another.
             with jax.enable_x64(True):
                 _refuse_kinks(forward, i, primals, cotangent, h, r, rtol, atol, eps)
-            narrower = _narrower_cotangent(i, h, primals[i], str(error).removeprefix(f"primal {i}: "))
+            narrower = _narrower_cotangent(i, h, r, primals[i], str(error).removeprefix(f"primal {i}: "))
             if narrower is None:
                 raise
             raise GradcheckError(narrower) from error
@@ -170,16 +170,23 @@ def check_vjp(
     return GradcheckReport(tuple(autodiff_errors), tuple(fd_errors))
 
 
-def _narrower_cotangent(index: int, hand, primal, disagreement: str) -> str | None:
+def _narrower_cotangent(index: int, hand, reference, primal, disagreement: str) -> str | None:
     """Why a rule's cotangent for primal ``index`` cannot meet the primal's tolerance (``disagreement``: where it
     does not), when it comes in a less precise floating dtype (float32 for a float64 primal: a rule that computes
-    in float32); else None.  JAX takes
+    in float32) and agrees with the ``reference`` to that dtype's tolerance; else None.  JAX takes
     such a cotangent (and ``jaxnn.make_op`` casts it up), but it carries the narrower dtype's rounding, which the
     primal's tolerance (float64: rtol 1e-10) was read as the rule's inaccuracy."""
     ours, theirs = jnp.result_type(hand), jnp.result_type(primal)
     if not (jnp.issubdtype(ours, jnp.floating) and jnp.issubdtype(theirs, jnp.floating)):
         return None
-    if jnp.finfo(ours).eps <= jnp.finfo(theirs).eps:
+    if jnp.finfo(ours).eps <= jnp.finfo(theirs).eps or np.dtype(ours) not in DEFAULT_TOLERANCES:
+        return None
+    rtol, atol = DEFAULT_TOLERANCES[np.dtype(ours)]
+    try:  # a wrong rule is wrong at the narrower dtype's tolerance too: then the disagreement is its own
+        _compare(
+            f"primal {index}", "jax.vjp", hand, reference, rtol, max(atol, _rounding_atol(np.dtype(ours), reference))
+        )
+    except GradcheckError:
         return None
     return (
         f"primal {index}: backward returned a {ours} cotangent for a {theirs} primal, so it carries {ours} rounding, "

@@ -132,14 +132,15 @@ def summarise(name: str, text: str) -> str:
 
 
 def xla_options_line(facts: dict) -> str:
-    """Whether this XLA takes jaxnn's compile-shortening options (``jaxnn/_builds.py``); where it refuses one,
-    ``FallbackJit`` runs the next build: the same results, a longer first compile."""
+    """Whether this XLA takes jaxnn's compile-shortening options (``jaxnn/_builds.py``): of its quick builds (the
+    options in their list, the plain build last, which every XLA takes) those refused are skipped."""
     left, total = facts["quick_builds_left"], facts["quick_builds"]
     if left == total:
         return "This XLA takes jaxnn's compile-shortening options (`jaxnn/_builds.py`: every build accepted)."
     return (
-        f"This XLA refused {total - left} of jaxnn's {total} quick builds (`jaxnn/_builds.py`): the next one runs, "
-        "with the same results and a longer first compile."
+        f"This XLA refused {total - left} of jaxnn's {total - 1} compile-shortening builds (`jaxnn/_builds.py`): the "
+        "next one runs, with a longer first compile (and, where that is the plain build, results that may differ in "
+        "the last bit from the unoptimised build's)."
     )
 
 

@@ -1006,7 +1006,7 @@ def test_sample_weights_subnormal_in_float32_are_refused_not_trained_on_as_zeros
     # The compiled loop flushed them to 0: adam took no step and reported an infinite loss_, lbfgs blamed X
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
     estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
-    with pytest.raises(ValueError, match=r"sample_weight's largest value is 1e-40, below float32's smallest normal"):
+    with pytest.raises(ValueError, match=r"the largest value of sample_weight is 1e-40, below float32's smallest"):
         estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, 1e-40))
     assert not hasattr(estimator, "coefs_")
 
@@ -1025,9 +1025,10 @@ def test_weights_whose_normal_values_early_stopping_holds_out_name_the_rows_kept
             outcomes.append("trained")
         except ValueError as error:
             assert re.search(
-                r"^the sample weights of the rows early_stopping trains on \(it holds validation_fraction of them "
-                r"out\)'s largest value is 1e-39, below float32's .*; the largest weight among the rows kept for "
-                r"training is the one that counts$",
+                r"^the largest value of the sample weights of the rows early_stopping trains on \(validation_fraction "
+                r"of the rows are held out\) is 1e-39, below float32's .*; multiply sample_weight by one constant .*"
+                r"\(e.g. divide by the largest weight among the rows kept for training, not of all rows: that may be "
+                r"held out; ",
                 str(error),
             )
             outcomes.append("refused")
@@ -1049,7 +1050,7 @@ def test_weights_whose_normal_values_early_stopping_holds_out_name_the_rows_kept
 def test_sample_weights_that_do_not_fit_float32_x_are_one_error_saying_how_to_rescale_them(solver, weight, message):
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
     estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, solver=solver)
-    advice = r": multiply sample_weight by one constant .* dividing by its largest value.*, or pass float64 X$"
+    advice = r": multiply sample_weight by one constant .* \(e.g. divide by its largest value; .*, or pass float64 X$"
     with pytest.raises(ValueError, match=message + ".*" + advice):
         estimator.fit(x, np.arange(8) % 2, sample_weight=np.full(8, weight))
     with pytest.raises(ValueError, match=r"sample_weight times class_weight has values beyond float32's range"):
@@ -1060,8 +1061,8 @@ def test_sample_weights_that_do_not_fit_float32_x_are_one_error_saying_how_to_re
 @pytest.mark.parametrize(
     "class_weight, message",
     [
-        ({0: 1e39, 1: 1.0}, r"sample_weight times class_weight has values beyond float32's range"),
-        ({0: 1e-39, 1: 1e-39}, r"sample_weight times class_weight's largest value is 1e-39, below float32's"),
+        ({0: 1e39, 1: 1e30}, r"sample_weight times class_weight has values beyond float32's range"),
+        ({0: 1e-39, 1: 1e-39}, r"the largest value of sample_weight times class_weight is 1e-39, below float32's"),
         ({0: 1e-50, 1: 1e-50}, r"sample_weight times class_weight rounds to all zeros in float32"),
     ],
     ids=["too-large", "subnormal", "too-small"],
@@ -1072,11 +1073,49 @@ def test_class_weights_that_do_not_fit_float32_x_are_one_error_whose_advice_work
     x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
     y = np.arange(8) % 2
     estimator = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, class_weight=class_weight)
-    advice = r"multiply sample_weight times class_weight by one constant .*sample_weight or class_weight's values"
+    advice = (
+        r"multiply sample_weight \(or every value of class_weight\) by one constant that brings the product "
+        r"sample_weight × class_weight towards 1 \(e.g. divide by its largest value; "
+    )
     with pytest.raises(ValueError, match=message + ".*" + advice):
         estimator.fit(x, y)
     largest = max(class_weight.values())
     quietly(estimator.set_params(class_weight={label: w / largest for label, w in class_weight.items()}), x, y)
+
+
+@pytest.mark.parametrize("class_weight", [None, {0: 1.0, 1: 1.0}])
+def test_a_class_whose_weights_flush_to_zero_in_x_dtype_leaves_one_class_and_is_refused(class_weight):
+    """A class weighed only by weights that X's float32 flushes to 0 (here 1e-50 beside 1.0) weighs nothing: the fit
+    would tell one class apart from nothing, and is refused (it trained on one class when the check read float64)."""
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    weight = np.where(y == 0, 1e-50, 1.0)
+    name = "sample_weight" if class_weight is None else "sample_weight times class_weight"
+    estimator = NeuralNetClassifier((3,), max_iter=2, class_weight=class_weight)
+    with pytest.raises(ValueError, match=rf"^only one class \(np.int64\(1\)\) has non-zero {name}; a classifier"):
+        estimator.fit(x, y, sample_weight=weight)
+    quietly(estimator, x.astype(np.float64), y, sample_weight=weight)  # float64 keeps 1e-50: two classes weighted
+
+
+def test_following_the_whole_rescaling_advice_trains():
+    """Weights whose sum passes float32's range, rescaled as the advice says — divided by their largest value, and
+    alpha with them — train; a divergence under huge class-weighted weights names the product."""
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    weight, alpha = np.full(8, 1e38), 1e-4
+    estimator = NeuralNetClassifier((3,), max_iter=2, alpha=alpha)
+    with pytest.raises(ValueError, match=r"alpha by the same constant"):
+        estimator.fit(x, y, sample_weight=weight)
+    constant = 1 / weight.max()
+    quietly(estimator.set_params(alpha=alpha * constant), x, y, sample_weight=weight * constant)
+    regressor = NeuralNetRegressor(max_iter=5, random_state=0)
+    target = 100.0 * (x[:, 0] > 0)
+    with pytest.raises(ValueError, match=r"; sample_weight sums to 8e\+35, and the weighted mean loss"):
+        regressor.fit(x, target, sample_weight=np.full(8, 1e35))
+    classifier = NeuralNetClassifier((3,), max_iter=5, random_state=0, class_weight={0: 1e35, 1: 1e35})
+    with pytest.raises(ValueError, match=r"training diverged") as error:
+        classifier.set_params(learning_rate_init=1e20, solver="sgd").fit(x, y, sample_weight=np.full(8, 1.0))
+    assert "; sample_weight times class_weight sums to 8e+35" in str(error.value)
 
 
 def test_class_weights_multiply_sample_weight_in_float64_and_are_rounded_once():
@@ -1108,7 +1147,7 @@ def test_a_fit_diverging_under_huge_sample_weights_says_to_rescale_them():
     assert re.search(
         r"; sample_weight sums to 6e\+36, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
         r"which overflows float32 \(largest 3.4e\+38\) once a loss passes 56.7: multiply sample_weight by one "
-        r"constant .*dividing by its largest value",
+        r"constant .*\(e.g. divide by its largest value; ",
         str(error.value),
     )
     quietly(net, x, y, sample_weight=np.full(60, 1e5))  # the same weights, rescaled

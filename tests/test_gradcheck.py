@@ -322,6 +322,13 @@ def test_a_float32_rule_checked_at_float64_is_told_its_dtype():
     # the same rule at float32 primals: its own dtype's tolerance, which it meets
     jaxnn.check_vjp(lambda x: jnp.sin(x) * x, float32_rule, jnp.linspace(0.3, 2.0, 5, dtype=jnp.float32))
 
+    def wrong_float32_rule(g, x):  # d(x·sin x)/dx without its x·cos x term: wrong at any precision
+        return (g.astype(jnp.float32) * jnp.sin(x.astype(jnp.float32)),)
+
+    with jax.enable_x64(True), pytest.raises(jaxnn.GradcheckError) as wrong:
+        jaxnn.check_vjp(lambda x: jnp.sin(x) * x, wrong_float32_rule, jnp.linspace(0.3, 2.0, 5, dtype=jnp.float64))
+    assert str(wrong.value).startswith("primal 0: the hand-written backward disagrees with jax.vjp at element")
+
 
 def test_check_vjp_catches_non_finite_rule():
     with pytest.raises(jaxnn.GradcheckError, match="primal 0"):

@@ -70,4 +70,4 @@ def test_the_device_check_reports_this_hosts_facts_and_whether_xla_takes_the_qui
     page = device_check.report(facts, [outcome], None, 2.0)
     assert "every build accepted" in page and "| seed iris example | pass | 1 | test accuracy 0.97 |" in page
     refused = device_check.xla_options_line({**facts, "quick_builds_left": 1})
-    assert refused.startswith("This XLA refused 2 of jaxnn's 3 quick builds")
+    assert refused.startswith("This XLA refused 2 of jaxnn's 2 compile-shortening builds")

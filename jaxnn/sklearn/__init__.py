@@ -5,7 +5,7 @@
 The modules, each importing only those above it:
 
 * :mod:`~jaxnn.sklearn.internals` — every private scikit-learn name jaxnn uses, behind a public name;
-* :mod:`~jaxnn.sklearn.class_weights` — the classifier's ``class_weight``, multiplied into ``sample_weight``;
+* :mod:`~jaxnn.sklearn.class_weights` — ``sample_weight`` checked, times ``class_weight``, in X's dtype;
 * :mod:`~jaxnn.sklearn.initial_weights` — MLP's initial weights (``init='mlp'``) and jaxnn's initialisers;
 * :mod:`~jaxnn.sklearn.constraints` — the hyper-parameter table, checked into a ``Config``;
 * :mod:`~jaxnn.sklearn.targets` — data and targets: checks, sparse ``X``, class and multilabel encodings;

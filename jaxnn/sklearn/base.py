@@ -199,6 +199,14 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         classifier multiplies in ``class_weight`` first)."""
         return training_weights(weight, dtype)
 
+    def _weights_name(self) -> str:
+        """What the training weights are called in messages (the classifier's may be ``class_weight``'s product)."""
+        return "sample_weight"
+
+    def _huge_weights(self, setup: Setup) -> str:
+        """What a divergence message adds when the training weights were huge (:func:`huge_weights`)."""
+        return huge_weights(setup.weight, self._weights_name())
+
     def _divergence_advice(self) -> str:
         """What the divergence message adds after its advice on learning_rate_init and X."""
         return ""
@@ -270,7 +278,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may contain large values and need to "
                 "be preprocessed. jaxnn: the loss or its gradient is infinite or NaN at the starting weights of "
                 "L-BFGS. The estimator is left as it was before this fit. Standardise X "
-                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{huge_weights(setup.weight)}"
+                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{self._huge_weights(setup)}"
             )
         self._store_lbfgs(setup, result)
         for name, value in setup.targets.fitted.items():
@@ -318,7 +326,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             )
         X, y = self._validate_targets(X, y, reset=not continuing, incremental=incremental)
         weight = checked_sample_weight(sample_weight, X)
-        targets = self._encode_targets(y, weight, continuing=continuing, incremental=incremental, classes=classes)
+        targets = self._encode_targets(y, continuing=continuing, incremental=incremental, classes=classes)
         weight = self._sample_weights(y, weight, X.dtype, incremental=incremental, classes=classes)
         model = network(config, targets.head)
         # A new activation continues from the weights, as MLP's does; new layer sizes cannot (MLP keeps the old ones)
@@ -385,7 +393,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 warn(
                     f"{type(self).__name__}: training diverged in epoch {int(result.n_epochs) + 1} (the loss or the "
                     "weights became infinite or NaN); early_stopping keeps the weights of the epoch with the best "
-                    f"validation score. Lower {_rate(config)}, or standardise X{huge_weights(setup.weight)}",
+                    f"validation score. Lower {_rate(config)}, or standardise X{self._huge_weights(setup)}",
                     ConvergenceWarning,
                 )
             elif bool(result.diverged):
@@ -395,7 +403,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                     f"need to be preprocessed. jaxnn: training diverged in epoch {int(result.n_epochs) + 1}{which}: "
                     "the loss or the weights became infinite or NaN. The estimator is left as it was before this "
                     f"fit. Lower {_rate(config)}, or standardise X "
-                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{huge_weights(setup.weight)}"
+                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{self._huge_weights(setup)}"
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:

@@ -45,16 +45,22 @@ TRAINED_IN = "X's dtype"  # the estimators train in X's float type
 CLASS_WEIGHTED = "sample_weight times class_weight"  # the training weights' name where class_weight multiplies in
 
 
-def scale_weights(dtype, *, what: str = "sample_weight") -> str:
-    """What to do with training weights (``what``: ``sample_weight``, or its product with ``class_weight``) that do
-    not fit the training ``dtype`` (X's): rescale them.  Only their relative sizes matter to the weighted mean loss
-    ``Σw·loss/Σw``; the L2 penalty ``alpha/(2·Σw)·Σ‖W‖²`` divides by their sum, so alpha is scaled with them."""
+def scale_weights(dtype, *, what: str = "sample_weight", largest: str = "its largest value") -> str:
+    """What to do with training weights (``what``: ``sample_weight``, or :data:`CLASS_WEIGHTED`) that do not fit the
+    training ``dtype`` (X's): rescale them, e.g. divided by ``largest``.  Only their relative sizes matter to the
+    weighted mean loss ``Σw·loss/Σw``; the L2 penalty ``alpha/(2·Σw)·Σ‖W‖²`` divides by their sum, so alpha is
+    scaled with them to keep it — where ``alpha/Σw`` then still fits the dtype (with weights far below 1 MLP's
+    penalty itself may not: float64 X then)."""
     wider = ", or pass float64 X" if np.dtype(dtype).itemsize < 8 else ""
-    scaled = "sample_weight or class_weight's values, " if what != "sample_weight" else ""
+    scaled = (
+        "sample_weight (or every value of class_weight) by one constant that brings the product sample_weight × "
+        "class_weight towards 1"
+        if what == CLASS_WEIGHTED
+        else f"{what} by one constant that brings it towards 1"
+    )
     return (
-        f"multiply {what} by one constant that brings it towards 1 ({scaled}e.g. dividing by its largest value; the "
-        "weighted mean loss is unchanged by it), and alpha by the same constant to keep the L2 penalty "
-        f"alpha/(2·Σw)·Σ‖W‖²{wider}"
+        f"multiply {scaled} (e.g. divide by {largest}; the weighted mean loss is unchanged by it), and alpha by the "
+        f"same constant to keep the L2 penalty alpha/(2·Σw)·Σ‖W‖² where alpha/Σw still fits X's dtype{wider}"
     )
 
 
@@ -86,19 +92,19 @@ def training_weights(weight: np.ndarray, dtype, *, what: str = "sample_weight") 
     return weights_fit_dtype(weight, dtype, name=what, trained_in=TRAINED_IN, advice=advice)
 
 
-def huge_weights(weight: np.ndarray) -> str:
-    """What a diverged fit's message adds when the training weights (in the training dtype) are so large that the
-    weighted loss may have overflowed: ``Σw·loss`` is added up before its division by ``Σw``, so past the square
-    root of the dtype's largest number a loss below that root overflows too (below it, only a loss beyond it
+def huge_weights(weight: np.ndarray, what: str = "sample_weight") -> str:
+    """What a diverged fit's message adds when the training weights (``what``, in the training dtype) are so large
+    that the weighted loss may have overflowed: ``Σw·loss`` is added up before its division by ``Σw``, so past the
+    square root of the dtype's largest number a loss below that root overflows too (below it, only a loss beyond it
     could).  Else ''."""
     total = float(np.sum(weight, dtype=np.float64))
     largest = float(np.finfo(weight.dtype).max)
     if total <= np.sqrt(largest):
         return ""
     return (
-        f"; sample_weight sums to {total:.3g}, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
+        f"; {what} sums to {total:.3g}, and the weighted mean loss Σw·loss/Σw adds up w·loss before dividing, "
         f"which overflows {np.dtype(weight.dtype).name} (largest {largest:.3g}) once a loss passes "
-        f"{largest / total:.3g}: {scale_weights(weight.dtype)}"
+        f"{largest / total:.3g}: {scale_weights(weight.dtype, what=what)}"
     )
 
 

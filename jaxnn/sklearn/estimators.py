@@ -62,6 +62,7 @@ from jaxnn.sklearn.class_weights import CLASS_WEIGHTED, class_weighted, training
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
     check_classes,
+    check_weighted_classes,
     class_probabilities,
     class_targets,
     classifier_data,
@@ -296,16 +297,22 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
 
     def _sample_weights(self, y, weight, dtype, *, incremental, classes=None):
         """``sample_weight`` times ``class_weight``'s weight of each sample's class (scikit-learn's meaning), in
-        float64, then in the training ``dtype``."""
+        float64, then in the training ``dtype``, where a fit's weights must leave two classes weighted."""
         known = self.classes_ if classes is None and hasattr(self, "classes_") and incremental else classes
         weighted = class_weighted(self.class_weight, y, weight, incremental=incremental, classes=known)
-        return training_weights(weighted, dtype, what="sample_weight" if self.class_weight is None else CLASS_WEIGHTED)
+        weighted = training_weights(weighted, dtype, what=self._weights_name())
+        if not incremental:
+            check_weighted_classes(y, weighted, self._weights_name())
+        return weighted
 
-    def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
+    def _weights_name(self) -> str:
+        return "sample_weight" if self.class_weight is None else CLASS_WEIGHTED
+
+    def _encode_targets(self, y, *, continuing, incremental, classes=None):
         """Labels → one-hot rows or a 0/1 column; a multilabel indicator matrix → its 0/1 columns (see
         :func:`jaxnn.sklearn.targets.class_targets`)."""
         fitted = (self._head, self.classes_) if continuing else None
-        return class_targets(y, weight, self.loss, fitted=fitted, incremental=incremental, classes=classes)
+        return class_targets(y, self.loss, fitted=fitted, incremental=incremental, classes=classes)
 
     def _stratify(self, y, targets):
         """As scikit-learn's MLP: stratified only when its binarized targets are one column (two classes, or a
@@ -461,7 +468,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     def _validate_targets(self, X, y, *, reset, incremental):
         return regressor_data(self, X, y, reset=reset)
 
-    def _encode_targets(self, y, weight, *, continuing, incremental, classes=None):
+    def _encode_targets(self, y, *, continuing, incremental, classes=None):
         """Targets as ``(n_samples, n_targets)`` columns; predictions come back in ``y``'s shape."""
         targets = regression_targets(y, self.loss, fitted_outputs=self.n_outputs_ if continuing else None)
         return targets if continuing else targets._replace(fitted={"_y_is_1d": y.ndim == 1})

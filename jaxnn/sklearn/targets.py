@@ -38,6 +38,7 @@ __all__ = [
     "SPARSE_FORMATS",
     "Targets",
     "check_classes",
+    "check_weighted_classes",
     "class_probabilities",
     "class_targets",
     "classifier_data",
@@ -328,7 +329,7 @@ def _same_classes_for_warm_start(known: np.ndarray, y: np.ndarray) -> None:
         )
 
 
-def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, incremental: bool, classes=None):
+def class_targets(y, loss, *, fitted: tuple[Head, np.ndarray] | None, incremental: bool, classes=None):
     """Labels → one-hot rows (softmax head) or a 0/1 column (sigmoid head, for two classes or a single
     one); a multilabel indicator matrix → its 0/1 columns (one sigmoid per label; ``classes`` is not read).
 
@@ -368,15 +369,23 @@ def class_targets(y, weight, loss, *, fitted: tuple[Head, np.ndarray] | None, in
             "was built for; to change the classes, fit from scratch (fit with warm_start=False), or start a new "
             "estimator whose first partial_fit has classes= listing them all"
         )
-    weighted = np.unique(y[weight > 0])
-    if not incremental and known.size > 1 and weighted.size < 2:
-        raise ValueError(
-            f"only one class ({weighted[0]!r}) has non-zero sample_weight; a classifier needs at least two "
-            "weighted classes to tell apart"
-        )
     index = np.searchsorted(known, y)
     head = _class_head(loss_param(loss), known.size)
     return Targets(encode_classes(index, head), head, {"classes_": known})
+
+
+def check_weighted_classes(y: np.ndarray, weight: np.ndarray, what: str = "sample_weight") -> None:
+    """A fit's training ``weight`` (``what``, in the training dtype) must leave two classes of ``y`` weighted, when
+    ``y`` has two or more (a multilabel matrix is not checked): a weight below the dtype's smallest normal number is
+    flushed to 0 by the compiled programs, so it weighs nothing."""
+    if y.ndim != 1 or np.unique(y).size < 2:
+        return
+    weighted = np.unique(y[weight >= np.finfo(weight.dtype).smallest_normal])
+    if weighted.size < 2:
+        raise ValueError(
+            f"only one class ({weighted[0]!r}) has non-zero {what}; a classifier needs at least two weighted classes "
+            "to tell apart"
+        )
 
 
 def _check_counts(y: np.ndarray, head: Head, loss) -> None:

@@ -261,8 +261,9 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
         draws = mlp_random_state(setup.model, seed, X.shape[1], after_init=not setup.continuing)
         x_train, t_train, w_train, validation = _split_validation(config, X, t_train, w_train, setup.stratify, draws)
         # the weights as a whole were checked in X's dtype; the rows kept for training may hold no normal one
-        kept = "the sample weights of the rows early_stopping trains on (it holds validation_fraction of them out)"
-        advice = f"{scale_weights(dtype)}; the largest weight among the rows kept for training is the one that counts"
+        kept = "the sample weights of the rows early_stopping trains on (validation_fraction of the rows are held out)"
+        largest = "the largest weight among the rows kept for training, not of all rows: that may be held out"
+        advice = scale_weights(dtype, largest=largest)
         weights_not_flushed(kept, np.asarray(w_train, dtype), advice)
     n = x_train.shape[0]
     batch = n if config.batch_size is None else min(config.batch_size, n)
