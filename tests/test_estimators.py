@@ -1092,9 +1092,12 @@ def test_a_class_whose_weights_flush_to_zero_in_x_dtype_leaves_one_class_and_is_
     weight = np.where(y == 0, 1e-50, 1.0)
     name = "sample_weight" if class_weight is None else "sample_weight times class_weight"
     estimator = NeuralNetClassifier((3,), max_iter=2, class_weight=class_weight)
-    with pytest.raises(ValueError, match=rf"^only one class \(np.int64\(1\)\) has non-zero {name}; a classifier"):
+    with pytest.raises(ValueError, match=rf"^only one class \(1\) has non-zero {name}; a classifier"):
         estimator.fit(x, y, sample_weight=weight)
     quietly(estimator, x.astype(np.float64), y, sample_weight=weight)  # float64 keeps 1e-50: two classes weighted
+    labels = np.array(["cat", "dog"])[y]  # a label as the user wrote it, not NumPy's repr (np.str_('dog'))
+    with pytest.raises(ValueError, match=r"^only one class \('dog'\) has non-zero sample_weight"):
+        NeuralNetClassifier((3,), max_iter=2).fit(x, labels, sample_weight=np.where(y == 0, 0.0, 1.0))
 
 
 def test_following_the_whole_rescaling_advice_trains():

@@ -383,8 +383,8 @@ def check_weighted_classes(y: np.ndarray, weight: np.ndarray, what: str = "sampl
     weighted = np.unique(y[weight >= np.finfo(weight.dtype).smallest_normal])
     if weighted.size < 2:
         raise ValueError(
-            f"only one class ({weighted[0]!r}) has non-zero {what}; a classifier needs at least two weighted classes "
-            "to tell apart"
+            f"only one class ({weighted.tolist()[0]!r}) has non-zero {what}; a classifier needs at least two weighted "
+            "classes to tell apart"
         )
 
 
