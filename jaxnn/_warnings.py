@@ -6,7 +6,8 @@ the user, by :func:`jaxnn.fit_estimators`, by a ``GridSearchCV``, a ``Pipeline``
 the level is computed from the stack when the warning is raised.  Skipped are the frames whose code lies in
 jaxnn's package; in scikit-learn's or joblib's, which call jaxnn's estimators from searches, pipelines and
 cross-validation; and in the standard library's ``contextlib`` and ``functools``, plumbing between jaxnn's own
-frames (a ``with`` statement entering a context manager).  The first other frame is the one the warning
+frames (a ``with`` statement entering a context manager), and ``pickle``, whose pure-Python unpickler
+(``joblib.load``'s) calls an estimator's ``__setstate__``.  The first other frame is the one the warning
 names.  Python 3.12's ``warnings.warn(..., skip_file_prefixes=...)`` does the same, but jaxnn runs on 3.11
 too: the walk is written out, one way on every version.  Where no frame lies outside those (a worker thread
 of a search, jaxnn's own command) the warning names the first scikit-learn or joblib frame, or else the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import pickle
 import sys
 import warnings
 
@@ -25,7 +27,7 @@ __all__ = ["user_stacklevel", "warn"]
 
 _JAXNN = os.path.dirname(__file__) + os.sep  # the spelling of jaxnn's files in its code objects' co_filename
 _CALLERS = ("sklearn", "joblib")  # packages that call the estimators on the user's behalf
-_PLUMBING = (contextlib.__file__, functools.__file__)
+_PLUMBING = (contextlib.__file__, functools.__file__, pickle.__file__)
 
 
 def _prefixes() -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import joblib
 import numpy as np
 import optax
 import pytest
@@ -693,6 +694,12 @@ def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fi
     assert f"pickled by jaxnn 0.0.1 and is loaded by jaxnn {jaxnn.__version__}" in message
     assert "may not load completely, or predict as it did" in message
     assert caught[0].filename == __file__  # the line that loaded it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jaxnn, "__version__", "0.0.1")
+        joblib.dump(fitted_iris, buffer := io.BytesIO())
+    with pytest.warns(InconsistentJaxnnVersionWarning) as caught:
+        joblib.load(io.BytesIO(buffer.getvalue()))  # joblib's unpickler runs in pickle.py: not the line named
+    assert caught[0].filename == __file__
     assert "_jaxnn_version" not in restored.__dict__
     np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
