@@ -227,9 +227,11 @@ def _non_finite(arrays: dict[str, np.ndarray]) -> list[str]:
     ]
 
 
-def _holds_nan(array: np.ndarray) -> bool:
-    """Whether ``array`` is floating and holds NaN (an infinity is no NaN)."""
-    return bool(jnp.issubdtype(array.dtype, jnp.inexact) and np.any(np.isnan(array)))
+def _with_nan(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The names of floating arrays holding NaN (an infinity is no NaN: an optimiser state may hold one)."""
+    return [
+        name for name, array in arrays.items() if jnp.issubdtype(array.dtype, jnp.inexact) and np.any(np.isnan(array))
+    ]
 
 
 def _array_hash(arrays: dict[str, np.ndarray]):
@@ -324,7 +326,7 @@ def save(
     except (TypeError, ValueError):
         raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {type(key).__name__}") from None
     opt_state_arrays = _named_leaves("opt_state", opt_state)
-    bad = [name for name, array in opt_state_arrays.items() if _holds_nan(array)]
+    bad = _with_nan(opt_state_arrays)
     if bad:  # load refuses such a file: say so now, while the run can still save a healthy state
         raise ValueError(
             f"refusing to save an optimiser state that holds NaN ({_few(bad)}); save the last healthy state "
@@ -596,7 +598,7 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
         raise CheckpointError(f"{path} holds parameters with NaN or infinity ({_few(bad)}); refusing to load them")
     opt_state = _restore(path, "opt_state", opt_state_like, contents)
     # NaN only: an infinity is a legitimate state (optax's reduce_on_plateau starts its best value at inf)
-    bad = [name for name, array in contents.items() if name.startswith("opt_state/") and _holds_nan(array)]
+    bad = _with_nan({name: array for name, array in contents.items() if name.startswith("opt_state/")})
     if bad:
         raise CheckpointError(
             f"{path} holds an optimiser state with NaN ({_few(bad)}); refusing to load it (a run resumed from it "
