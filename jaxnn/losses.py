@@ -549,23 +549,32 @@ categorical_cross_entropy = make_loss(
 )
 
 
-def _logsumexp(z):
-    """log Σ_k e^{z_k} along the last axis, computed as m + log Σ_k e^{z_k − m} with m = max_k z_k (finite for any
-    finite z)."""
-    top = jnp.max(z, axis=-1, keepdims=True)
-    return top + jnp.log(jnp.sum(jnp.exp(z - top), axis=-1, keepdims=True))
+def _shifted(z):
+    """s = z − m with m = max_k z_k along the last axis: softmax(z) = softmax(s) and lse(z) − z_j = lse(s) − s_j.  The
+    shift is held constant for autodiff of the plain forward (its derivative cancels exactly)."""
+    return z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+
+
+def _logsumexp(s):
+    """log Σ_k e^{s_k} along the last axis, for shifted logits s (max 0): in [0, log k], as exact as its terms.  Not
+    m + lse(z − m), which rounds the lse to m's ulp (1 at |z| = 10⁷ in float32: a loss of log 2 came out 0)."""
+    return jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 
 def _softmax_ce(z, y):
-    """Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (logsumexp(z_i) − z_ij)."""
-    return jnp.sum(y * (_logsumexp(z) - z), axis=-1)
+    """Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (lse(z_i) − z_ij) = Σ_j y_ij (lse(s_i) − s_ij),
+    s = z − max z (:func:`_shifted`)."""
+    s = _shifted(z)
+    return jnp.sum(y * (_logsumexp(s) - s), axis=-1)
 
 
 def _softmax_ce_grads(z, y):
-    """∂l/∂z = softmax(z)·Σ_j y_j − y (= p − y for one-hot rows); ∂l/∂y = logsumexp(z) − z."""
-    lse = _logsumexp(z)
-    p = jnp.exp(z - lse)
-    return p * jnp.sum(y, axis=-1, keepdims=True) - y, lse - z
+    """∂l/∂z = softmax(z)·Σ_j y_j − y (= p − y for one-hot rows), p = e^{s − lse(s)};  ∂l/∂y = lse(z) − z =
+    lse(s) − s."""
+    s = _shifted(z)
+    lse = _logsumexp(s)
+    p = jnp.exp(s - lse)
+    return p * jnp.sum(y, axis=-1, keepdims=True) - y, lse - s
 
 
 softmax_cross_entropy = make_loss(

@@ -346,6 +346,21 @@ def test_softmax_cross_entropy_extreme_logits(scale):
     np.testing.assert_array_equal(wrong_grad, [[1.0, -1.0, 0.0]])  # p − y
 
 
+@pytest.mark.parametrize("offset", [1e6, 1e7, -1e7])
+def test_softmax_cross_entropy_of_large_logits_close_together_is_their_differences_loss(offset):
+    """Softmax is unchanged by adding a constant to a row, so logits near a large offset have the loss and the
+    gradient of their differences from it.  lse(z) was m + log Σ e^{z − m}: the log rounded to m's ulp (1 at 10⁷ in
+    float32), so a loss of log 2 came out 0 and the gradient's p did not sum to 1."""
+    differences = np.array([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    y = jnp.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], jnp.float32)
+    near_zero, near_zero_grad = _loss_and_grad(jaxnn.softmax_cross_entropy, jnp.asarray(differences, jnp.float32), y)
+    offset_loss, offset_grad = _loss_and_grad(
+        jaxnn.softmax_cross_entropy, jnp.asarray(differences, jnp.float32) + jnp.float32(offset), y
+    )
+    np.testing.assert_allclose(offset_loss, near_zero, rtol=1e-6)
+    np.testing.assert_allclose(offset_grad, near_zero_grad, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_binary_cross_entropy_keeps_a_confident_right_answers_small_loss_and_gradient(dtype):
     """softplus(z) − y·z and σ(z) − y cancelled to 0 once σ(z) rounded to 1 (z = 20 in float32, 40 in float64);
