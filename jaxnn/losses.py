@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._checks import as_real_array, look_up
+from jaxnn._checks import as_real_array, largest_safe_sum, look_up, weights_not_flushed
 from jaxnn.activations import REALS, Interval
 from jaxnn.ops import Op, cotangent_problem, make_op
 
@@ -273,11 +273,33 @@ class Loss:
                 f"{self.name}: sample weights must be finite and non-negative, got "
                 f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
             )
-        if self.reduction == "mean" and not np.sum(weight) > 0:
+        if self.reduction == "mean" and not np.sum(weight, dtype=np.float64) > 0:
             raise ValueError(
                 f"{self.name}: the sample weights sum to 0, so the weighted mean is undefined; "
                 "give at least one sample a positive weight"
             )
+        if self.reduction == "mean":
+            self._check_weights_divide(weight)
+
+    def _check_weights_divide(self, weight: np.ndarray) -> None:
+        """The weighted mean Σ wᵢlᵢ / Σ wᵢ divides by the weights' sum in their dtype (the predictions'): a sum past
+        the dtype's range is infinite and weights all below its smallest normal number are flushed to 0 in compiled
+        code; either way the mean is NaN.  Scaling every weight by one factor leaves the mean as it is."""
+        scale = "a weighted mean is unchanged by scaling them all"
+        dtype_name = np.dtype(weight.dtype).name
+        total = float(np.sum(weight, dtype=np.float64))
+        if not total <= largest_safe_sum(weight.dtype, weight.size):
+            raise ValueError(
+                f"{self.name}: the sample weights sum to {total:.8g}, beyond {dtype_name}'s range (the predictions' "
+                f"dtype; largest {float(jnp.finfo(weight.dtype).max):.8g}), and the weighted mean divides by that "
+                f"sum; scale the weights down towards 1 ({scale})"
+            )
+        weights_not_flushed(
+            f"{self.name}'s sample weights",
+            weight,
+            f"scale the weights up towards 1 ({scale})",
+            consequence="the weighted mean would be 0/0",
+        )
 
     def __reduce__(self):
         """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""

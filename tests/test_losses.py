@@ -521,6 +521,34 @@ def test_weights_that_are_negative_or_not_finite_are_refused(name):
     assert jnp.isfinite(jax.jit(loss)(pred, target, jnp.ones(3)))
 
 
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_weights_whose_sum_or_values_the_dtype_cannot_hold_are_refused_not_a_nan_mean(name):
+    """Called directly, a mean loss divides by Σw in the predictions' dtype: a float32 sum past its largest number
+    was infinite, and weights all below its smallest normal number were flushed to 0 (0/0): a NaN, silently.  Both
+    are refused saying to rescale, and the rescaled weights give the same mean as weights of 1 would (all equal)."""
+    pred, target = loss_inputs(name, np.random.default_rng(2), 3, 2, jnp.float32)
+    loss = LOSSES[name]
+    huge, tiny = np.full(3, 2e38), np.array([1e-45, 0.0, 1e-44])
+    if loss.reduction == "sum":  # no division: nothing to refuse
+        assert float(loss(pred, target, tiny)) == 0.0
+        return
+    with jax.enable_x64(False):  # the unchecked mean, as it came out before
+        assert np.isnan(float(loss.op(pred, target, jnp.asarray(huge, jnp.float32))))
+        assert np.isnan(float(loss.op(pred, target, jnp.asarray(tiny, jnp.float32))))
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: the sample weights sum to 5\.99999\d*e\+38, beyond float32's range .*scale the weights down",
+    ):
+        loss(pred, target, huge)
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}'s sample weights is [\d.]+e-45, below float32's smallest normal .*0/0; scale the weights up",
+    ):
+        loss(pred, target, tiny)
+    np.testing.assert_allclose(loss(pred, target, huge / huge.max()), loss(pred, target), rtol=1e-6)
+    assert np.isfinite(float(loss(pred, target, np.array([1e-40, 1.0, 1.0]))))  # a subnormal beside normal ones
+
+
 # ---------------------------------------------------------------------------------------------
 # The facts each loss states, checked against what it computes.
 
