@@ -328,9 +328,7 @@ def weights_fit_dtype(
         )
     sums = np.sum(rows, axis=1, dtype=np.float64)
     biggest = float(jnp.finfo(cast.dtype).max)
-    # the compiled sum, in the training dtype, may round up by about n·eps of it: that must stay finite too
-    bound = biggest / (1 + rows.shape[1] * float(jnp.finfo(cast.dtype).eps))
-    if not np.all(sums <= bound):
+    if not np.all(sums <= largest_safe_sum(cast.dtype, rows.shape[1])):
         raise ValueError(
             f"{name} sums to {float(np.max(sums)):.8g}, beyond {dtype_name}'s range (largest {biggest:.8g}, less "
             f"what adding {rows.shape[1]} numbers in {dtype_name} may round up), {trained_in} it is trained in (the "
@@ -341,11 +339,22 @@ def weights_fit_dtype(
     return cast
 
 
-def weights_not_flushed(name: str, weight: np.ndarray, advice: str) -> None:
+def largest_safe_sum(dtype, n: int) -> float:
+    """The largest sum of ``n`` non-negative numbers whose compiled sum in ``dtype`` stays finite: the dtype's
+    largest number M over 1 + n·ε, since a sum in the dtype may round up by about n·ε of itself (a float64 sum
+    just under M passed, and float32's own sum of the same numbers was infinite)."""
+    info = jnp.finfo(dtype)
+    return float(info.max) / (1 + n * float(info.eps))
+
+
+def weights_not_flushed(
+    name: str, weight: np.ndarray, advice: str, *, consequence: str = "training would take no step"
+) -> None:
     """A ValueError, ending with ``advice``, when a row of ``weight`` (one per member, or one; float32 or
     float64) has no value at or above its dtype's smallest normal number.  Compiled programs flush subnormal
     float32 and float64 numbers to zero (XLA on CPU and GPU), so every batch of such a row would weigh 0: no
-    step is taken and nothing says so.  A subnormal weight beside normal ones is flushed too (weighs 0)."""
+    step is taken and nothing says so (``consequence`` says what it means where the weights serve elsewhere).  A
+    subnormal weight beside normal ones is flushed too (weighs 0)."""
     dtype = np.dtype(weight.dtype)
     if dtype not in (np.float32, np.float64):  # float16 and bfloat16 are computed in float32: not flushed
         return
@@ -354,8 +363,7 @@ def weights_not_flushed(name: str, weight: np.ndarray, advice: str) -> None:
     if not np.all(largest >= smallest):
         raise ValueError(
             f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
-            f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so training would take no "
-            f"step; {advice}"
+            f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so {consequence}; {advice}"
         )
 
 

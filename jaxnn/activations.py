@@ -12,7 +12,7 @@ wherever it exists and does not exist at its jump; its rule returns 0 there too,
 
 Hyperparameters follow the seeds: ``linear(x, a)``, ``relu(x, a)`` (``a·x`` for
 ``x > 0``), ``leaky_relu(x, a, b)`` (``a·x`` for ``x > 0``, ``b·x`` otherwise),
-``binary_step(x, threshold)``.
+``binary_step(x, threshold)``, each passed by keyword (``leaky_relu(x, a=1.0, b=0.1)``).
 
 Calling an activation checks its input first: lists and NumPy arrays are converted, integer and
 boolean inputs are promoted to JAX's default float type (so every activation returns floats and
@@ -86,9 +86,24 @@ class Activation(Op):
         self._kinks = kinks
         self._outputs = outputs
 
-    def __call__(self, x, **hyper):
-        """Apply the activation; under ``jax.grad`` the hand-written backward runs."""
+    def __call__(self, x, *positional, **hyper):
+        """Apply the activation; under ``jax.grad`` the hand-written backward runs.  Hyperparameters are passed by
+        keyword; any passed by position are a TypeError saying how to pass them."""
+        if positional:
+            raise TypeError(self._positional_problem(positional))
         return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
+
+    def _positional_problem(self, positional: tuple) -> str:
+        """Why ``activation(x, *positional)`` is refused, with the keyword call it meant where there is one."""
+        names = self._hyperparameters
+        got = f"got {len(positional)} positional argument{'s' if len(positional) != 1 else ''} after x"
+        if not names:
+            return f"activation {self.name!r} takes no hyperparameters; {got}"
+        if len(positional) > len(names):
+            plural = "s" if len(names) != 1 else ""
+            return f"activation {self.name!r} takes {len(names)} hyperparameter{plural} ({', '.join(names)}); {got}"
+        call = ", ".join(f"{name}={value!r}" for name, value in zip(names, positional, strict=False))
+        return f"activation {self.name!r} takes its hyperparameters by keyword, {self.name}(x, {call}); {got}"
 
     def kinks(self, **hyper) -> tuple[float, ...]:
         """Where the activation is not differentiable, for these hyperparameters (``()`` when smooth)."""

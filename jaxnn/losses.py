@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._checks import as_real_array, look_up
+from jaxnn._checks import as_real_array, largest_safe_sum, look_up, weights_not_flushed
 from jaxnn.activations import REALS, Interval
 from jaxnn.ops import Op, cotangent_problem, make_op
 
@@ -273,11 +273,33 @@ class Loss:
                 f"{self.name}: sample weights must be finite and non-negative, got "
                 f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
             )
-        if self.reduction == "mean" and not np.sum(weight) > 0:
+        if self.reduction == "mean" and not np.sum(weight, dtype=np.float64) > 0:
             raise ValueError(
                 f"{self.name}: the sample weights sum to 0, so the weighted mean is undefined; "
                 "give at least one sample a positive weight"
             )
+        if self.reduction == "mean":
+            self._check_weights_divide(weight)
+
+    def _check_weights_divide(self, weight: np.ndarray) -> None:
+        """The weighted mean Σ wᵢlᵢ / Σ wᵢ divides by the weights' sum in their dtype (the predictions'): a sum past
+        the dtype's range is infinite and weights all below its smallest normal number are flushed to 0 in compiled
+        code; either way the mean is NaN.  Scaling every weight by one factor leaves the mean as it is."""
+        scale = "a weighted mean is unchanged by scaling them all"
+        dtype_name = np.dtype(weight.dtype).name
+        total = float(np.sum(weight, dtype=np.float64))
+        if not total <= largest_safe_sum(weight.dtype, weight.size):
+            raise ValueError(
+                f"{self.name}: the sample weights sum to {total:.8g}, beyond {dtype_name}'s range (the predictions' "
+                f"dtype; largest {float(jnp.finfo(weight.dtype).max):.8g}), and the weighted mean divides by that "
+                f"sum; scale the weights down towards 1 ({scale})"
+            )
+        weights_not_flushed(
+            f"{self.name}'s sample weights",
+            weight,
+            f"scale the weights up towards 1 ({scale})",
+            consequence="the weighted mean would be 0/0",
+        )
 
     def __reduce__(self):
         """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""
@@ -549,23 +571,32 @@ categorical_cross_entropy = make_loss(
 )
 
 
-def _logsumexp(z):
-    """log Σ_k e^{z_k} along the last axis, computed as m + log Σ_k e^{z_k − m} with m = max_k z_k (finite for any
-    finite z)."""
-    top = jnp.max(z, axis=-1, keepdims=True)
-    return top + jnp.log(jnp.sum(jnp.exp(z - top), axis=-1, keepdims=True))
+def _shifted(z):
+    """s = z − m with m = max_k z_k along the last axis: softmax(z) = softmax(s) and lse(z) − z_j = lse(s) − s_j.  The
+    shift is held constant for autodiff of the plain forward (its derivative cancels exactly)."""
+    return z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+
+
+def _logsumexp(s):
+    """log Σ_k e^{s_k} along the last axis, for shifted logits s (max 0): in [0, log k], as exact as its terms.  Not
+    m + lse(z − m), which rounds the lse to m's ulp (1 at |z| = 10⁷ in float32: a loss of log 2 came out 0)."""
+    return jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 
 def _softmax_ce(z, y):
-    """Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (logsumexp(z_i) − z_ij)."""
-    return jnp.sum(y * (_logsumexp(z) - z), axis=-1)
+    """Softmax and cross-entropy fused, on logits z: l_i = Σ_j y_ij (lse(z_i) − z_ij) = Σ_j y_ij (lse(s_i) − s_ij),
+    s = z − max z (:func:`_shifted`)."""
+    s = _shifted(z)
+    return jnp.sum(y * (_logsumexp(s) - s), axis=-1)
 
 
 def _softmax_ce_grads(z, y):
-    """∂l/∂z = softmax(z)·Σ_j y_j − y (= p − y for one-hot rows); ∂l/∂y = logsumexp(z) − z."""
-    lse = _logsumexp(z)
-    p = jnp.exp(z - lse)
-    return p * jnp.sum(y, axis=-1, keepdims=True) - y, lse - z
+    """∂l/∂z = softmax(z)·Σ_j y_j − y (= p − y for one-hot rows), p = e^{s − lse(s)};  ∂l/∂y = lse(z) − z =
+    lse(s) − s."""
+    s = _shifted(z)
+    lse = _logsumexp(s)
+    p = jnp.exp(s - lse)
+    return p * jnp.sum(y, axis=-1, keepdims=True) - y, lse - s
 
 
 softmax_cross_entropy = make_loss(

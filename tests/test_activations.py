@@ -183,6 +183,20 @@ def test_hyperparameters_must_be_known_finite_python_numbers():
     np.testing.assert_array_equal(jaxnn.relu(x, a=np.float32(2.0)), [[0.0, 4.0]])  # NumPy scalars are numbers
 
 
+def test_hyperparameters_passed_by_position_are_a_type_error_naming_the_keywords():
+    """The module docstring writes ``leaky_relu(x, a, b)`` as the seeds do; called so, Python's own error said only
+    that ``Activation.__call__()`` took 2 positional arguments."""
+    x = jnp.array([[-1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"activation 'leaky_relu' takes its hyperparameters by keyword, "):
+        jaxnn.leaky_relu(x, 0.5, 0.1)
+    with pytest.raises(TypeError, match=r"leaky_relu\(x, a=0.5, b=0.1\)"):
+        jaxnn.leaky_relu(x, 0.5, 0.1)
+    with pytest.raises(TypeError, match=r"activation 'tanh' takes no hyperparameters; got 1 positional argument"):
+        jaxnn.tanh(x, 2.0)
+    with pytest.raises(TypeError, match=r"activation 'relu' takes 1 hyperparameter \(a\); got 2 positional"):
+        jaxnn.relu(x, 2.0, 3.0)
+
+
 def test_softmax_needs_a_non_empty_feature_axis():
     with pytest.raises(ValueError, match=r"'softmax' acts along the last \(feature\) axis, which input of shape \(\)"):
         jaxnn.softmax(1.0)

@@ -346,6 +346,21 @@ def test_softmax_cross_entropy_extreme_logits(scale):
     np.testing.assert_array_equal(wrong_grad, [[1.0, -1.0, 0.0]])  # p − y
 
 
+@pytest.mark.parametrize("offset", [1e6, 1e7, -1e7])
+def test_softmax_cross_entropy_of_large_logits_close_together_is_their_differences_loss(offset):
+    """Softmax is unchanged by adding a constant to a row, so logits near a large offset have the loss and the
+    gradient of their differences from it.  lse(z) was m + log Σ e^{z − m}: the log rounded to m's ulp (1 at 10⁷ in
+    float32), so a loss of log 2 came out 0 and the gradient's p did not sum to 1."""
+    differences = np.array([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    y = jnp.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], jnp.float32)
+    near_zero, near_zero_grad = _loss_and_grad(jaxnn.softmax_cross_entropy, jnp.asarray(differences, jnp.float32), y)
+    offset_loss, offset_grad = _loss_and_grad(
+        jaxnn.softmax_cross_entropy, jnp.asarray(differences, jnp.float32) + jnp.float32(offset), y
+    )
+    np.testing.assert_allclose(offset_loss, near_zero, rtol=1e-6)
+    np.testing.assert_allclose(offset_grad, near_zero_grad, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_binary_cross_entropy_keeps_a_confident_right_answers_small_loss_and_gradient(dtype):
     """softplus(z) − y·z and σ(z) − y cancelled to 0 once σ(z) rounded to 1 (z = 20 in float32, 40 in float64);
@@ -504,6 +519,34 @@ def test_weights_that_are_negative_or_not_finite_are_refused(name):
         assert float(loss(pred, target, zeros)) == 0.0
     # Inside jit the values are unknown; the training loop masks all-zero batches itself.
     assert jnp.isfinite(jax.jit(loss)(pred, target, jnp.ones(3)))
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_weights_whose_sum_or_values_the_dtype_cannot_hold_are_refused_not_a_nan_mean(name):
+    """Called directly, a mean loss divides by Σw in the predictions' dtype: a float32 sum past its largest number
+    was infinite, and weights all below its smallest normal number were flushed to 0 (0/0): a NaN, silently.  Both
+    are refused saying to rescale, and the rescaled weights give the same mean as weights of 1 would (all equal)."""
+    pred, target = loss_inputs(name, np.random.default_rng(2), 3, 2, jnp.float32)
+    loss = LOSSES[name]
+    huge, tiny = np.full(3, 2e38), np.array([1e-45, 0.0, 1e-44])
+    if loss.reduction == "sum":  # no division: nothing to refuse
+        assert float(loss(pred, target, tiny)) == 0.0
+        return
+    with jax.enable_x64(False):  # the unchecked mean, as it came out before
+        assert np.isnan(float(loss.op(pred, target, jnp.asarray(huge, jnp.float32))))
+        assert np.isnan(float(loss.op(pred, target, jnp.asarray(tiny, jnp.float32))))
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: the sample weights sum to 5\.99999\d*e\+38, beyond float32's range .*scale the weights down",
+    ):
+        loss(pred, target, huge)
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}'s sample weights is [\d.]+e-45, below float32's smallest normal .*0/0; scale the weights up",
+    ):
+        loss(pred, target, tiny)
+    np.testing.assert_allclose(loss(pred, target, huge / huge.max()), loss(pred, target), rtol=1e-6)
+    assert np.isfinite(float(loss(pred, target, np.array([1e-40, 1.0, 1.0]))))  # a subnormal beside normal ones
 
 
 # ---------------------------------------------------------------------------------------------
