@@ -535,6 +535,29 @@ def test_a_regressor_refuses_dates_as_y_with_mlps_type_rather_than_fitting_their
         NeuralNetRegressor(max_iter=2).fit(x, dates)
 
 
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_dates_as_x_are_refused_at_fit_rather_than_trained_on_as_ticks(estimator, unit):
+    """scikit-learn's check casts a NumPy X of dates to their raw ticks, which MLP cannot multiply by its weights
+    (its TypeError); jaxnn used to train on the ticks and fail only at predict, with NumPy's promotion error."""
+    dates = np.arange(24).reshape(12, 2).astype(unit)
+    y = np.arange(12) % 2
+    with pytest.raises(TypeError, match=rf"^X has dtype {unit.split('[')[0]}.* jaxnn: X must hold numbers"):
+        estimator(max_iter=2).fit(dates, y)
+
+
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+def test_dates_as_x_at_predict_are_mlps_type_error_with_what_to_do(unit):
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    y = np.arange(12) % 2
+    dates = np.arange(24).reshape(12, 2).astype(unit)
+    with pytest.raises(TypeError):
+        MLPClassifier(max_iter=2).fit(x, y).predict(dates)
+    fitted = NeuralNetClassifier(max_iter=2).fit(x, y)
+    with pytest.raises(TypeError, match=r"jaxnn: X must hold numbers"):
+        fitted.predict(dates)
+
+
 def test_divergence_message_is_scikit_learns_then_jaxnns():
     x = np.random.default_rng(0).normal(size=(12, 2)) * 1e3
     with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights\. .* training diverged"):
