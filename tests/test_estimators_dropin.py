@@ -96,6 +96,28 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
 
 
+def test_a_multilabel_matrix_of_zero_and_another_value_trains_as_mlps_zero_and_one(multilabel):
+    """MLP's LabelBinarizer reads any non-zero entry of an indicator matrix as a label present; jaxnn used to train
+    the sigmoids towards the raw value (a probability of 2)."""
+    x, y = multilabel
+    twos = y * 2
+
+    def fitted(estimator, targets):
+        return estimator((5,), max_iter=5, random_state=0).fit(x, targets)
+
+    ours = fitted(NeuralNetClassifier, twos)
+    assert ours.loss_curve_ == pytest.approx(fitted(MLPClassifier, twos).loss_curve_, rel=1e-9)
+    np.testing.assert_array_equal(ours.predict_proba(x), fitted(NeuralNetClassifier, y).predict_proba(x))
+
+
+@pytest.mark.parametrize("shift", [-1, 1], ids=["minus-one-and-one", "one-and-two"])
+def test_a_multilabel_matrix_without_zeros_is_refused_rather_than_trained_as_every_label_present(multilabel, shift):
+    x, y = multilabel
+    targets = y * 2 - 1 if shift < 0 else y + 1
+    with pytest.raises(ValueError, match=r"neither of them 0: .* jaxnn: mark an absent label with 0"):
+        NeuralNetClassifier((5,), max_iter=5, random_state=0).fit(x, targets)
+
+
 def _prediction_kind(predicted) -> tuple:
     return type(predicted), getattr(predicted, "format", None), predicted.dtype, predicted.shape
 

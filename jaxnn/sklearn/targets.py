@@ -238,7 +238,22 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
         kind = "unsortable"
     if kind not in ("binary", "multiclass", "multilabel-indicator"):
         raise _label_error(y, _unusable_labels_advice(y, kind), binarized=reset and not incremental)
-    return X, y
+    return X, _indicator_matrix(y) if kind == "multilabel-indicator" else y
+
+
+def _indicator_matrix(y: np.ndarray) -> np.ndarray:
+    """A multilabel indicator matrix as MLP's ``LabelBinarizer`` reads it: 0 is a label absent, any other value a
+    label present, as 0/1 integers (a matrix of 0 and 2 trains as one of 0 and 1, not towards a probability of 2).
+    A matrix of two values neither of which is 0 (-1 and 1, 1 and 2), which MLP would train as every label present
+    on every sample, is a ValueError saying how to mark the absent labels."""
+    values = np.unique(y)
+    if values.size == 2 and not (values == 0).any():
+        raise ValueError(
+            f"y is a multilabel indicator matrix of the values {values.tolist()}, neither of them 0: MLP's "
+            "LabelBinarizer takes every non-zero entry as a label present, so every label would be present on every "
+            "sample. jaxnn: mark an absent label with 0 and a present one with 1, e.g. (y > 0).astype(int)"
+        )
+    return (y != 0).astype(int)
 
 
 def regressor_data(estimator, X, y, *, reset: bool):
