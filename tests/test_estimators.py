@@ -1193,6 +1193,37 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     assert net.loss_curve_ == before[1]
 
 
+WIDER_FAILING_FITS = {  # a fit on twice the columns that fails: (parameters to set, X, y) from iris' x and y
+    "diverging": lambda x, y: ({"learning_rate_init": 1e30, "max_iter": 50}, 100 * np.c_[x, x], y),
+    "continuous-labels": lambda x, y: ({}, np.c_[x, x], x[:, 0]),
+}
+
+
+@pytest.mark.parametrize("failure", WIDER_FAILING_FITS)
+@pytest.mark.parametrize("through_population", [False, True], ids=["fit", "fit_estimators"])
+def test_a_failed_fit_on_other_columns_keeps_the_records_of_the_x_the_network_reads(failure, through_population):
+    """scikit-learn's check of the new X records its width and column names before the fit fails; the estimator
+    used to keep them beside the old network, so it refused the data it was fitted on."""
+    pd = pytest.importorskip("pandas")
+    x, y = load_iris(return_X_y=True)
+    frame = pd.DataFrame(x, columns=["sepal length", "sepal width", "petal length", "petal width"])
+    net = quietly(
+        NeuralNetClassifier((10,), solver="gd", learning_rate_init=0.01, max_iter=5, random_state=0), frame, y
+    )
+    expected = net.predict_proba(frame)
+    params, wider, targets = WIDER_FAILING_FITS[failure](x, y)
+    net.set_params(**params)
+    if through_population:
+        (outcome,) = jaxnn.fit_estimators([net], [(wider, targets)])
+        assert isinstance(outcome, ValueError)
+    else:
+        with pytest.raises(ValueError):
+            net.fit(wider, targets)
+    assert net.n_features_in_ == 4
+    np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
+    np.testing.assert_array_equal(net.predict_proba(frame), expected)
+
+
 def test_a_diverging_optax_solver_is_told_to_lower_its_own_rate_not_learning_rate_init():
     x = load_iris().data
     net = NeuralNetRegressor((10,), solver=optax.sgd(1e30), max_iter=5, random_state=0)

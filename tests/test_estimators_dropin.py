@@ -96,6 +96,28 @@ def test_multilabel_partial_fit_reads_the_labels_from_y_and_early_stopping_does_
     assert stopped.score(split[1], split[3]) == pytest.approx(stopped.best_validation_score_, abs=1e-12)
 
 
+def test_a_multilabel_matrix_of_zero_and_another_value_trains_as_mlps_zero_and_one(multilabel):
+    """MLP's LabelBinarizer reads any non-zero entry of an indicator matrix as a label present; jaxnn used to train
+    the sigmoids towards the raw value (a probability of 2)."""
+    x, y = multilabel
+    twos = y * 2
+
+    def fitted(estimator, targets):
+        return estimator((5,), max_iter=5, random_state=0).fit(x, targets)
+
+    ours = fitted(NeuralNetClassifier, twos)
+    assert ours.loss_curve_ == pytest.approx(fitted(MLPClassifier, twos).loss_curve_, rel=1e-9)
+    np.testing.assert_array_equal(ours.predict_proba(x), fitted(NeuralNetClassifier, y).predict_proba(x))
+
+
+@pytest.mark.parametrize("shift", [-1, 1], ids=["minus-one-and-one", "one-and-two"])
+def test_a_multilabel_matrix_without_zeros_is_refused_rather_than_trained_as_every_label_present(multilabel, shift):
+    x, y = multilabel
+    targets = y * 2 - 1 if shift < 0 else y + 1
+    with pytest.raises(ValueError, match=r"neither of them 0: .* jaxnn: mark an absent label with 0"):
+        NeuralNetClassifier((5,), max_iter=5, random_state=0).fit(x, targets)
+
+
 def _prediction_kind(predicted) -> tuple:
     return type(predicted), getattr(predicted, "format", None), predicted.dtype, predicted.shape
 
@@ -533,6 +555,29 @@ def test_a_regressor_refuses_dates_as_y_with_mlps_type_rather_than_fitting_their
     expected = rf"^y has dtype {unit.split('[')[0]}.* jaxnn: a regressor's y must hold numbers"
     with pytest.raises(TypeError, match=expected):
         NeuralNetRegressor(max_iter=2).fit(x, dates)
+
+
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_dates_as_x_are_refused_at_fit_rather_than_trained_on_as_ticks(estimator, unit):
+    """scikit-learn's check casts a NumPy X of dates to their raw ticks, which MLP cannot multiply by its weights
+    (its TypeError); jaxnn used to train on the ticks and fail only at predict, with NumPy's promotion error."""
+    dates = np.arange(24).reshape(12, 2).astype(unit)
+    y = np.arange(12) % 2
+    with pytest.raises(TypeError, match=rf"^X has dtype {unit.split('[')[0]}.* jaxnn: X must hold numbers"):
+        estimator(max_iter=2).fit(dates, y)
+
+
+@pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
+def test_dates_as_x_at_predict_are_mlps_type_error_with_what_to_do(unit):
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    y = np.arange(12) % 2
+    dates = np.arange(24).reshape(12, 2).astype(unit)
+    with pytest.raises(TypeError):
+        MLPClassifier(max_iter=2).fit(x, y).predict(dates)
+    fitted = NeuralNetClassifier(max_iter=2).fit(x, y)
+    with pytest.raises(TypeError, match=r"jaxnn: X must hold numbers"):
+        fitted.predict(dates)
 
 
 def test_divergence_message_is_scikit_learns_then_jaxnns():

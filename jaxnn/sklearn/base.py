@@ -107,6 +107,24 @@ def _rate(config: Config) -> str:
     return f"learning_rate_init (now {config.learning_rate_init:g})" if named else "the optax solver's learning rate"
 
 
+INPUT_RECORDS = ("n_features_in_", "feature_names_in_")  # what scikit-learn's validate_data records about X
+
+
+def _input_records(estimator) -> dict:
+    """The estimator's records of the ``X`` it was fitted on (:data:`INPUT_RECORDS`, those it has)."""
+    return {name: getattr(estimator, name) for name in INPUT_RECORDS if hasattr(estimator, name)}
+
+
+def _restore_input_records(estimator, records: dict) -> None:
+    """Put back the ``records`` of :func:`_input_records`: a fit that fails after scikit-learn's check of a new
+    ``X`` has recorded that ``X``'s width and column names, which the network it leaves in place does not read."""
+    for name in INPUT_RECORDS:
+        if name in records:
+            setattr(estimator, name, records[name])
+        elif hasattr(estimator, name):
+            delattr(estimator, name)
+
+
 def _best_epoch_kept(config: Config, result) -> bool:
     """Whether a diverged run still has trained weights to keep: with ``early_stopping`` those of the
     best-scoring healthy epoch (as scikit-learn's MLP, which then keeps ``_best_coefs``); without it, or
@@ -235,6 +253,15 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
+        """A fit; one that fails leaves the estimator as it was, its records of the fitted ``X`` included."""
+        records = _input_records(self)
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental=incremental, classes=classes)
+        except BaseException:
+            _restore_input_records(self, records)
+            raise
+
+    def _fit_checked(self, X, y, sample_weight, *, incremental: bool, classes=None):
         setup = self._setup(X, y, sample_weight, incremental=incremental, classes=classes)
         tasks = None if incremental else self._tasks(setup, sample_weight)
         if is_lbfgs(setup.config.solver):
@@ -622,6 +649,7 @@ def fit_estimators(estimators, datasets) -> list:
             "(X, y, sample_weight) per estimator"
         )
     outcomes: list = [None] * len(estimators)
+    records = [_input_records(estimator) for estimator in estimators]  # put back where a fit fails
     setups: dict[int, Setup] = {}
     tasks: dict[int, FitTasks | None] = {}  # scikit-learn's callbacks: each fit's task tree
     alone, seen = [], set()
@@ -640,7 +668,7 @@ def fit_estimators(estimators, datasets) -> list:
                 else:
                     setups[index] = setup
             except Exception as error:  # returned where the lone fit raises it
-                outcomes[index] = error
+                outcomes[index] = _failed(estimator, records[index], error)
         plans: dict[int, list[Plan]] = {}
         compile_cache.enable_default()
         for index, setup in list(setups.items()):
@@ -648,7 +676,7 @@ def fit_estimators(estimators, datasets) -> list:
                 with precision(setup.X.dtype):
                     plans[index] = estimators[index]._plans(setup)
             except Exception as error:
-                outcomes[index] = error
+                outcomes[index] = _failed(estimators[index], records[index], error)
                 del setups[index]
         guards = {index: Guarded(watches(tasks[index]) or [None] * len(own)) for index, own in plans.items()}
         heard = [watch for guard in guards.values() for watch in guard.watches]
@@ -658,10 +686,16 @@ def fit_estimators(estimators, datasets) -> list:
             try:
                 outcomes[index] = estimators[index]._finish(setups[index], guards[index].results(own), tasks[index])
             except Exception as error:
-                outcomes[index] = error
+                outcomes[index] = _failed(estimators[index], records[index], error)
     for index in alone:
         outcomes[index] = _fit_alone(estimators[index], datasets[index])
     return outcomes
+
+
+def _failed(estimator, records: dict, error: Exception) -> Exception:
+    """``error``, the outcome of a fit that failed, once the estimator's ``records`` of its ``X`` are put back."""
+    _restore_input_records(estimator, records)
+    return error
 
 
 def _fit_alone(estimator, dataset: tuple):

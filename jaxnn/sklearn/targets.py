@@ -102,7 +102,9 @@ def numeric_data(estimator, *data, **options):
     """scikit-learn's ``validate_data(estimator, *data, **options)``; its error for text where numbers belong
     (NumPy's "could not convert string to float", the same words for X and y, or scikit-learn's "not compatible
     with arrays of bytes/strings" for NumPy text with ``dtype='numeric'``) gains what to do about it, for the
-    argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y."""
+    argument that holds the text: X, or (``y_numeric=True``, X being numbers) the regressor's y.  A NumPy ``X``
+    of dates or durations is refused first (:func:`_refuse_dates_as_features`)."""
+    _refuse_dates_as_features(data[0])
     try:
         return validate_data(estimator, *data, **options)
     except ValueError as error:
@@ -115,6 +117,18 @@ def numeric_data(estimator, *data, **options):
             "X must hold numbers: encode text or categorical columns first, e.g. with "
             "sklearn.preprocessing.OneHotEncoder in a sklearn.compose.ColumnTransformer",
         ) from error
+
+
+def _refuse_dates_as_features(X) -> None:
+    """A TypeError for a NumPy ``X`` of dates or durations (datetime64, timedelta64), which scikit-learn's check
+    would cast to their raw ticks: MLP's forward pass cannot multiply them by its weights (its TypeError, at
+    ``fit`` for dates and at ``predict`` for durations).  pandas columns of dates are scikit-learn's own error."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "mM":
+        raise TypeError(
+            f"X has dtype {X.dtype} (dates or durations), which MLP's forward pass cannot multiply by its float "
+            "weights. jaxnn: X must hold numbers; convert them first, e.g. (X - X.min(axis=0)) / "
+            "np.timedelta64(1, 'D') for days"
+        )
 
 
 def _is_numeric(X, options) -> bool:
@@ -224,7 +238,22 @@ def classifier_data(estimator, X, y, *, reset: bool, incremental: bool = False):
         kind = "unsortable"
     if kind not in ("binary", "multiclass", "multilabel-indicator"):
         raise _label_error(y, _unusable_labels_advice(y, kind), binarized=reset and not incremental)
-    return X, y
+    return X, _indicator_matrix(y) if kind == "multilabel-indicator" else y
+
+
+def _indicator_matrix(y: np.ndarray) -> np.ndarray:
+    """A multilabel indicator matrix as MLP's ``LabelBinarizer`` reads it: 0 is a label absent, any other value a
+    label present, as 0/1 integers (a matrix of 0 and 2 trains as one of 0 and 1, not towards a probability of 2).
+    A matrix of two values neither of which is 0 (-1 and 1, 1 and 2), which MLP would train as every label present
+    on every sample, is a ValueError saying how to mark the absent labels."""
+    values = np.unique(y)
+    if values.size == 2 and not (values == 0).any():
+        raise ValueError(
+            f"y is a multilabel indicator matrix of the values {values.tolist()}, neither of them 0: MLP's "
+            "LabelBinarizer takes every non-zero entry as a label present, so every label would be present on every "
+            "sample. jaxnn: mark an absent label with 0 and a present one with 1, e.g. (y > 0).astype(int)"
+        )
+    return (y != 0).astype(int)
 
 
 def regressor_data(estimator, X, y, *, reset: bool):
