@@ -25,8 +25,12 @@ atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True
 # two builds in such a process (jaxnn._builds.FAST_COMPILE_CPU).  `make train` and
 # benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10, which CI pins: XLA aborts a process whose XLA_FLAGS
 # name a flag it does not know.
+# XLA also splits each program's machine-code generation over threads (a shorter wall time for one compile), which
+# costs CPU time to split and join; with one test process per core there is no idle core to gain, so each program
+# is generated in one piece: the same bits, about a tenth less CPU time over the suite (benchmarks/README.md).
+TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
 if jax.__version__.startswith("0.10."):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 # pytest-xdist runs one test process per core: each gets its share of the cores for NumPy's and SciPy's BLAS
 # and OpenMP pools, or the pools of every worker spin against each other (scikit-learn's tests ran 5x slower).
