@@ -378,3 +378,14 @@ def test_a_cpu_run_is_measured_against_the_memory_available_now(tmp_path):
     assert (
         0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") and where == "memory free on this machine"
     )
+
+
+def test_a_classification_loss_on_a_regression_target_suggests_only_losses_jaxnn_train_trains(csv_files, capsys):
+    # the advice was the library's, which names 'poisson': jaxnn-train then refused that loss too
+    with pytest.raises(SystemExit):
+        train("--csv", csv_files["numbers"], "--target", "y", "--loss", "softmax_cross_entropy", "--epochs", "1")
+    advice = capsys.readouterr().err.split(";", 1)[1]
+    suggested = [name for name in sorted(options.OPTIONS["loss"].choices) if f"'{name}'" in advice]
+    assert suggested
+    for name in suggested:
+        assert train("--csv", csv_files["numbers"], "--target", "y", "--loss", name, "--epochs", "1", "--quiet") == 0
