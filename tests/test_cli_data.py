@@ -395,6 +395,20 @@ def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys
     assert train("--resume", out, "--epochs", "7", "--quiet") == 0
 
 
+def test_a_csv_given_to_resume_a_run_on_a_bundled_dataset_is_refused_naming_that_dataset(tmp_path, capsys):
+    """--resume of an iris run with --csv said "--target column None is not in data.csv": --csv may name a moved
+    file, but a run on a bundled dataset read no file."""
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], [[i, i % 3, "xy"[i % 2]] for i in range(20)])
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    for extra in ([], ["--target", "label"]):
+        err = _refused(capsys, "--resume", out, "--csv", csv_file, *extra, "--epochs", "3", "--quiet")
+        assert "None" not in err and "the iris dataset" in err and "leave --csv out" in err, err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
 @contextlib.contextmanager
 def _standard_input(path: Path | str):
     """File descriptor 0 (what ``/dev/stdin`` opens) reads ``path`` for the duration, as ``< path`` would."""
