@@ -629,6 +629,22 @@ def test_a_non_finite_test_metric_is_a_failure(tmp_path, capsys):
     assert metrics(tmp_path / "run")["test_rmse"] is None  # strict JSON: null
 
 
+def test_r2_is_scored_on_the_test_targets_spread_not_lost_to_a_far_training_row(tmp_path):
+    """A training row 1e20 away made the standardised test targets one float64 value: a 'constant' test column, R² 0,
+    for predictions off by 1e18 (R² about -1e36)."""
+    n = 200
+    train_rows, test = shuffle_split(n, 0.25, 42)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    target = a + b
+    target[train_rows[0]] = 1e20
+    data = write_csv(tmp_path / "far.csv", ["a", "b", "y"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
+    assert train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    result = metrics(tmp_path / "run")
+    # with unit weights, scikit-learn's R² is 1 − MSE / the variance of the test targets
+    assert result["test_r2"] == pytest.approx(1 - result["test_rmse"] ** 2 / np.var(target[test]), rel=1e-6)
+
+
 def test_numbers_in_the_summary_have_a_sensible_format():
     assert report.r_squared(-31850061773604679502065830366648729600.0) == "-3.185e+37"
     assert report.r_squared(0.98765) == "0.9877" and report.r_squared(-0.5) == "-0.5000"
