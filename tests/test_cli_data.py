@@ -64,6 +64,7 @@ def test_target_kind_is_read_from_the_column():
         (["b", "10", "a"], [2, 0, 1], ("10", "a", "b")),  # text: sorted as text
         # two numbers float64 cannot tell apart (beyond 2**53) are still two numbers: genuinely numeric, by value
         (["20000000000000001", "3", "20000000000000000"], [2, 0, 1], ("3", "20000000000000000", "20000000000000001")),
+        (["1", "1e-99999999999999999999"], [1, 0], ("1e-99999999999999999999", "1")),  # beyond Decimal's exponents
     ],
 )
 def test_class_labels_keep_their_own_text(cells, indices, names):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 import numpy as np
@@ -40,8 +40,14 @@ def plain_number(cell: str) -> float | None:
 def exact_number(cell: str) -> Decimal | None:
     """The exact value of a plain number (:func:`plain_number`) as a Decimal, None for any other cell: numbers that
     float64 rounds to one value (``20000000000000000`` and ``20000000000000001``, long IDs) stay two, while one
-    number written two ways (``7``, ``7.0``, ``70e-1``) compares equal."""
-    return Decimal(cell) if _PLAIN_NUMBER.fullmatch(cell) else None
+    number written two ways (``7``, ``7.0``, ``70e-1``) compares equal.  A number whose exponent is beyond
+    Decimal's (``1e-99999999999999999999``) is taken at float64's value (0 or an infinity)."""
+    if not _PLAIN_NUMBER.fullmatch(cell):
+        return None
+    try:
+        return Decimal(cell)
+    except InvalidOperation:
+        return Decimal(float(cell))
 
 
 class Formatted(NamedTuple):
