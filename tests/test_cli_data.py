@@ -62,6 +62,9 @@ def test_target_kind_is_read_from_the_column():
         (["7", "7.0"], [0, 1], ("7", "7.0")),  # 7 and 7.0 are one number written two ways: text
         (["-1.5", "0.25", "-1.5"], [0, 1, 0], ("-1.5", "0.25")),
         (["b", "10", "a"], [2, 0, 1], ("10", "a", "b")),  # text: sorted as text
+        # two numbers float64 cannot tell apart (beyond 2**53) are still two numbers: genuinely numeric, by value
+        (["20000000000000001", "3", "20000000000000000"], [2, 0, 1], ("3", "20000000000000000", "20000000000000001")),
+        (["1", "1e-99999999999999999999"], [1, 0], ("1e-99999999999999999999", "1")),  # beyond Decimal's exponents
     ],
 )
 def test_class_labels_keep_their_own_text(cells, indices, names):
@@ -393,6 +396,20 @@ def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys
     assert train("--resume", out, "--epochs", "7", "--quiet") == 0
 
 
+def test_a_csv_given_to_resume_a_run_on_a_bundled_dataset_is_refused_naming_that_dataset(tmp_path, capsys):
+    """--resume of an iris run with --csv said "--target column None is not in data.csv": --csv may name a moved
+    file, but a run on a bundled dataset read no file."""
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], [[i, i % 3, "xy"[i % 2]] for i in range(20)])
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--quiet", "--out", out) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    for extra in ([], ["--target", "label"]):
+        err = _refused(capsys, "--resume", out, "--csv", csv_file, *extra, "--epochs", "3", "--quiet")
+        assert "None" not in err and "the iris dataset" in err and "leave --csv out" in err, err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
 @contextlib.contextmanager
 def _standard_input(path: Path | str):
     """File descriptor 0 (what ``/dev/stdin`` opens) reads ``path`` for the duration, as ``< path`` would."""
@@ -628,3 +645,14 @@ def test_an_id_column_is_warned_about_as_one(tmp_path, capsys):
     assert csv_cells.id_column_warning(ids.astype(float), "income", "f") is None
     assert csv_cells.id_column_warning(np.arange(9.0), "Id", "f") is None  # too few rows to say
     assert csv_cells.id_column_warning(np.arange(30.0) / 2, "index", "f") is None  # not whole numbers
+
+
+def test_numbers_that_float64_cannot_tell_apart_are_not_called_the_same_number(tmp_path, capsys):
+    """Labels beyond 2**53 (long IDs) that differ by one were warned about as 'the same number written
+    differently': they were compared as floats."""
+    labels = [str(2**53 + i % 2) for i in range(20)]
+    assert csv_cells.look_alike_classes(tuple(sorted(set(labels)))) == []
+    path = write_csv(tmp_path / "ids.csv", ["a", "label"], [[i, label] for i, label in enumerate(labels)])
+    assert train("--csv", path, "--target", "label", "--epochs", "2", "--quiet") == 0
+    assert "written differently" not in capsys.readouterr().err
+    assert csv_cells.look_alike_classes(("7", "7.0", "70e-1", "8")) == [["7", "7.0", "70e-1"]]

@@ -378,3 +378,33 @@ def test_a_cpu_run_is_measured_against_the_memory_available_now(tmp_path):
     assert (
         0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") and where == "memory free on this machine"
     )
+
+
+def test_a_classification_loss_on_a_regression_target_suggests_only_losses_jaxnn_train_trains(csv_files, capsys):
+    # the advice was the library's, which names 'poisson': jaxnn-train then refused that loss too
+    with pytest.raises(SystemExit):
+        train("--csv", csv_files["numbers"], "--target", "y", "--loss", "softmax_cross_entropy", "--epochs", "1")
+    advice = capsys.readouterr().err.split(";", 1)[1]
+    suggested = [name for name in sorted(options.OPTIONS["loss"].choices) if f"'{name}'" in advice]
+    assert suggested
+    for name in suggested:
+        assert train("--csv", csv_files["numbers"], "--target", "y", "--loss", name, "--epochs", "1", "--quiet") == 0
+
+
+@pytest.mark.parametrize("rate", ["1e40", "1e-50", "0.1,1e40"])
+def test_a_learning_rate_that_float32_cannot_hold_is_one_clear_line(capsys, rate):
+    # 1e40 is infinite in float32: JAX warned of an overflow in a cast and the run diverged at once; 1e-50 is 0
+    # there, and the network trained without moving while metrics.json recorded lr 1e-50
+    with pytest.raises(SystemExit) as exit_info:
+        train("--lr", rate, "--epochs", "1")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxnn-train: error: argument --lr: "), lines
+    assert "float32" in lines[0]
+
+
+def test_the_learning_rates_at_float32s_limits_are_accepted():
+    limits = np.finfo(np.float32)
+    parser = options.build_parser()
+    for rate in (float(limits.tiny), float(limits.max)):
+        assert parser.parse_args(["--lr", repr(rate)]).lr == (rate,)

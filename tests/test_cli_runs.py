@@ -614,19 +614,49 @@ def test_a_target_of_magnitude_1e200_trains_like_one_of_magnitude_1(tmp_path, ca
     assert huge["test_r2"] == pytest.approx(small["test_r2"], abs=1e-3) and huge["test_r2"] > 0.95
 
 
-def test_a_non_finite_test_metric_is_a_failure(tmp_path, capsys):
-    # test rows whose targets lie ~1e300 beyond every training row: the errors overflow float arithmetic
+def _far_test_rows_csv(path):
+    """A regression CSV whose two test rows (of the default split) lie ~1e300 beyond every training row: the errors
+    overflow float arithmetic."""
     n = 200
     _, test = shuffle_split(n, 0.25, 42)
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=n), rng.normal(size=n)
     target = a + b
     target[test[:2]] = [1e300, -1e300]
-    data = write_csv(tmp_path / "far.csv", ["a", "b", "y"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
+    return write_csv(path, ["a", "b", "y"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
+
+
+def test_a_non_finite_test_metric_is_a_failure(tmp_path, capsys):
+    data = _far_test_rows_csv(tmp_path / "far.csv")
     assert train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 1
     err = capsys.readouterr().err
     assert "the run finished but test_rmse inf" in err and "not a finite number" in err
     assert metrics(tmp_path / "run")["test_rmse"] is None  # strict JSON: null
+
+
+def test_a_non_finite_test_metric_is_one_line_without_a_numpy_warning(tmp_path):
+    """The standardised test targets, cast to float32 for the held-out loss, overflowed: numpy's 'RuntimeWarning:
+    overflow encountered in cast' and a line of jaxnn's source came before the message."""
+    result = shell("--csv", str(_far_test_rows_csv(tmp_path / "far.csv")), "--target", "y", "--epochs", "3", "--quiet")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxnn-train: the run finished but"), result.stderr
+
+
+def test_r2_is_scored_on_the_test_targets_spread_not_lost_to_a_far_training_row(tmp_path):
+    """A training row 1e20 away made the standardised test targets one float64 value: a 'constant' test column, R² 0,
+    for predictions off by 1e18 (R² about -1e36)."""
+    n = 200
+    train_rows, test = shuffle_split(n, 0.25, 42)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    target = a + b
+    target[train_rows[0]] = 1e20
+    data = write_csv(tmp_path / "far.csv", ["a", "b", "y"], zip(a.tolist(), b.tolist(), target.tolist(), strict=True))
+    assert train("--csv", data, "--target", "y", "--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    result = metrics(tmp_path / "run")
+    # with unit weights, scikit-learn's R² is 1 − MSE / the variance of the test targets
+    assert result["test_r2"] == pytest.approx(1 - result["test_rmse"] ** 2 / np.var(target[test]), rel=1e-6)
 
 
 def test_numbers_in_the_summary_have_a_sensible_format():

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 import numpy as np
 
 __all__ = [
     "Formatted",
+    "exact_number",
     "formatted_number",
     "id_column_warning",
     "look_alike_classes",
@@ -33,6 +35,19 @@ def plain_number(cell: str) -> float | None:
     """The number a stripped cell holds when it is a plain number (NaN, infinities and 1e400 included); None for any
     other cell (text, an empty cell, ``1_000``, digits of other scripts)."""
     return float(cell) if _PLAIN_NUMBER.fullmatch(cell) else None
+
+
+def exact_number(cell: str) -> Decimal | None:
+    """The exact value of a plain number (:func:`plain_number`) as a Decimal, None for any other cell: numbers that
+    float64 rounds to one value (``20000000000000000`` and ``20000000000000001``, long IDs) stay two, while one
+    number written two ways (``7``, ``7.0``, ``70e-1``) compares equal.  A number whose exponent is beyond
+    Decimal's (``1e-99999999999999999999``) is taken at float64's value (0 or an infinity)."""
+    if not _PLAIN_NUMBER.fullmatch(cell):
+        return None
+    try:
+        return Decimal(cell)
+    except InvalidOperation:
+        return Decimal(float(cell))
 
 
 class Formatted(NamedTuple):
@@ -124,8 +139,8 @@ def look_alike_classes(names: tuple[str, ...]) -> list[list[str]]:
     rarely means."""
     groups: dict[tuple[str, object], list[str]] = {}
     for name in names:
-        number = plain_number(name)
-        key = ("number", number) if number is not None and number == number else ("text", name.casefold())
+        number = exact_number(name)
+        key = ("number", number) if number is not None and not number.is_nan() else ("text", name.casefold())
         groups.setdefault(key, []).append(name)
     return [group for group in groups.values() if len(group) > 1]
 

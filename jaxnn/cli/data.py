@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn.cli.csv_cells import (
+    exact_number,
     formatted_number,
     id_column_warning,
     look_alike_classes,
@@ -416,9 +417,10 @@ def class_labels(cells: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     column is genuinely numeric (every label a finite number, no number written two ways), else as text.
     """
     names = sorted(set(cells))
-    values = _as_numbers(names)
-    if values is not None and len(np.unique(values)) == len(names):
-        names = [name for _, name in sorted(zip(values.tolist(), names, strict=True))]
+    if _as_numbers(names) is not None:
+        exact = [exact_number(name) for name in names]  # not floats: 2e16 and 2e16 + 1 are two numbers
+        if len(set(exact)) == len(names):
+            names = [name for _, name in sorted(zip(exact, names, strict=True))]
     position = {name: i for i, name in enumerate(names)}
     return np.asarray([position[cell] for cell in cells], dtype=int), tuple(names)
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from jaxnn._checks import MAX_SEED, is_host_port, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.cli.csv_cells import plain_number
@@ -126,6 +128,16 @@ def _is_positive_int(value) -> bool:
 
 def _is_positive_real(value) -> bool:
     return is_real(value) and value > 0
+
+
+_FLOAT32 = np.finfo(np.float32)
+_RATE_RANGE = f"from {_FLOAT32.tiny:.2g} to {_FLOAT32.max:.2g} (float32's range)"
+
+
+def _is_float32_rate(value) -> bool:
+    """A positive number that float32, in which the network trains, holds as a normal number: beyond its range a
+    learning rate is infinite there (the first step diverges) or 0 (XLA flushes subnormals: the network never moves)."""
+    return _is_positive_real(value) and float(_FLOAT32.tiny) <= value <= float(_FLOAT32.max)
 
 
 def _is_text(value) -> bool:
@@ -305,7 +317,8 @@ OPTIONS: dict[str, Option] = {
             "lr", "model", "learning rate (default 0.1 for gd and sgd, 0.01 for adam; lbfgs has none); a list such as "
             "0.01,0.1,1 trains a population, one network per rate (and per --seed), and keeps the best on the test "
             "split", "RATE",
-            parse=_number, valid=_is_positive_real, what="a positive number", nullable=True,  # None: lbfgs
+            parse=_number, valid=_is_float32_rate, what=f"a positive number {_RATE_RANGE}",
+            nullable=True,  # None: lbfgs
             default=lambda given: DEFAULT_LR[given["optimizer"]], listable=True,
             refused_by=("lbfgs steps", "lbfgs lists", "resume lists"), **_RUN,
         ),

@@ -43,6 +43,7 @@ from jaxnn.cli.option_table import (
     REQUIRED,
     TASKS,
     Option,
+    as_given,
 )
 from jaxnn.cli.refusals import REFUSALS, RUN_KINDS, RefusalContext
 from jaxnn.platforms import PLATFORMS
@@ -396,6 +397,11 @@ def agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) -> 
     options = stored_options(stored, path)
     if options["optimizer"] == LBFGS and given.get("optimizer", LBFGS) == LBFGS:
         _refuse_for_optimizer(given, LBFGS)
+    if "csv" in given and options["csv"] is None:
+        raise CliError(
+            f"--csv {as_given(given['csv'])}: {path} was trained on the {options['dataset']} dataset, not on a CSV "
+            "file; leave --csv out to continue that run, or start a new run in another --out"
+        )
     for name, value in given.items():
         if name == "csv" or options[name] == value:
             continue

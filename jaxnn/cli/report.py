@@ -61,6 +61,19 @@ _CHECKED = ("test_accuracy", "train_accuracy", "test_rmse", "test_r2", "test_los
 _SHOWN_COLUMNS = 8  # input columns named in the summary (metrics.json lists them all)
 
 
+def _r2_in_target_units(targets: np.ndarray, predicted: np.ndarray) -> float:
+    """scikit-learn's R² of the test ``predicted`` values, both they and the ``targets`` in the target's own units;
+    NaN where a prediction is not a finite number (a diverged network's: r2_score refuses them, and the run fails).
+
+    Not in the standardised units training uses: a training row far from the test rows (1e20 away) moves the
+    training mean so far that the test targets, standardised, were one float64 value: a "constant" test column,
+    scored 0 however far off the predictions were.
+    """
+    if not np.all(np.isfinite(predicted)):
+        return float("nan")
+    return float(r2_score(targets, predicted))
+
+
 def metrics_of(setup: RunSetup, state: TrainState) -> tuple[dict[str, Any], np.ndarray]:
     """The numbers of metrics.json (losses on the training objective's scale, and task metrics) and the
     test predictions (class indices, or values in the target's units)."""
@@ -79,8 +92,7 @@ def metrics_of(setup: RunSetup, state: TrainState) -> tuple[dict[str, Any], np.n
         with np.errstate(over="ignore", invalid="ignore"):
             predicted = outputs[:, 0] * scale + mean
             metrics["test_rmse"] = float(np.sqrt(np.mean(errors**2)) * scale)
-        finite = bool(np.all(np.isfinite(outputs)))  # a diverged network's: r2_score refuses them, the run fails
-        metrics["test_r2"] = float(r2_score(setup.targets.test, outputs)) if finite else float("nan")  # unitless
+        metrics["test_r2"] = _r2_in_target_units(problem.y_test, predicted)
     metrics |= {
         "test_loss": test.loss,
         "train_loss": train.loss,

@@ -50,6 +50,7 @@ from jaxnn.data import Standardiser, standardise
 from jaxnn.heads import Head, class_indices, classification_head, encode_classes, regression_head
 from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.lbfgs import LbfgsState, Status
+from jaxnn.losses import LOSSES, get_loss
 from jaxnn.metrics import accuracy
 from jaxnn.optimizers import SolverSettings, make
 from jaxnn.train import fit, training_keys
@@ -77,6 +78,7 @@ __all__ = [
     "next_stop",
     "progress_step",
     "refuse_what_cannot_fit",
+    "regression_losses",
     "resumed_state",
     "save_checkpoint",
     "schedule",
@@ -96,19 +98,42 @@ _STOPPED = tuple(status.name for status in Status if status != Status.RUNNING)  
 
 def make_head(options: dict[str, Any], problem: Problem) -> Head:
     """The output head for the problem's task and ``options["loss"]`` (None: the head's default loss)."""
+    loss = options["loss"]
+    if problem.task == "regression" and loss is not None and get_loss(loss).task != "regression":
+        # the library's advice names the Poisson losses, which jaxnn-train refuses (below)
+        raise CliError(
+            f"--loss {loss}: loss {loss!r} is a classification loss ({get_loss(loss).task}) but the target is "
+            f"continuous; use {_or_list(regression_losses())}"
+        )
     try:
         if problem.task == "classification":
-            return classification_head(options["loss"], len(problem.class_names))
-        head = regression_head(options["loss"], 1)
+            return classification_head(loss, len(problem.class_names))
+        head = regression_head(loss, 1)
     except ValueError as error:
-        raise CliError(f"--loss {options['loss']}: {error}") from None
+        raise CliError(f"--loss {loss}: {error}") from None
     if head.output_activation != "identity":
         # jaxnn-train standardises regression targets (some become negative) and reads outputs as they are.
         raise CliError(
-            f"--loss {options['loss']}: jaxnn-train fits standardised targets with a linear output; "
-            "use squared_error, mean_squared_error or sum_of_squares (or NeuralNetRegressor(loss='poisson') for counts)"
+            f"--loss {loss}: jaxnn-train fits standardised targets with a linear output; "
+            f"use {_or_list(regression_losses())} (or NeuralNetRegressor(loss='poisson') for counts)"
         )
     return head
+
+
+def regression_losses() -> list[str]:
+    """The losses jaxnn-train trains a regression with: those of a linear output (standardised targets can be
+    negative, so the Poisson losses' exp output cannot fit them)."""
+    return [
+        name
+        for name, loss in sorted(LOSSES.items())
+        if loss.task == "regression" and loss.output_activation == "identity"
+    ]
+
+
+def _or_list(names: list[str]) -> str:
+    """``'a', 'b' or 'c'``: quoted names for advice."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def settled_options(options: dict[str, Any], problem: Problem) -> dict[str, Any]:
@@ -243,10 +268,14 @@ def _scores(model: Sequential, head: Head, params, x, targets, labels):
 
 def evaluate(model: Sequential, head: Head, params, x: np.ndarray, targets: np.ndarray, labels: np.ndarray) -> Scores:
     """:class:`Scores` of ``params`` on ``x`` (``labels``: the class indices, ignored for regression), computed
-    on the default device in one compiled call per split shape."""
-    loss, outputs, predicted, score = _scores(
-        model, head, params, np.asarray(x, np.float32), np.asarray(targets, np.float32), np.asarray(labels)
-    )
+    on the default device in one compiled call per split shape.
+
+    Standardised test rows far beyond the training rows (1e300 away) overflow float32 in the cast: they give an
+    infinite loss and metric, which the run reports in words (numpy's RuntimeWarning named jaxnn's source).
+    """
+    with np.errstate(over="ignore"):
+        x, targets = np.asarray(x, np.float32), np.asarray(targets, np.float32)
+    loss, outputs, predicted, score = _scores(model, head, params, x, targets, np.asarray(labels))
     return Scores(float(loss), np.asarray(outputs), np.asarray(predicted), float(score))
 
 
