@@ -22,12 +22,12 @@ atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True
 # programs this small do not feel; so this process compiles with it.  Its bits are the fusion emitters' wherever they
 # are compared: the jaxnn-train tests start their subprocesses with XLA's defaults (cli_support.environment), and a
 # run interrupted there and resumed here equals a run made here bit for bit; test_lbfgs compares the L-BFGS program's
-# two builds in such a process (jaxnn._builds.FAST_COMPILE_CPU).  `make train` and
-# benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10, which CI pins: XLA aborts a process whose XLA_FLAGS
-# name a flag it does not know.
+# two builds in such a process (jaxnn._builds.FAST_COMPILE_CPU: they agree to rounding, a fused sum can differ).
+# `make train` and benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10, which CI pins: XLA aborts a process
+# whose XLA_FLAGS name a flag it does not know.
 # XLA also splits each program's machine-code generation over threads (a shorter wall time for one compile), which
 # costs CPU time to split and join; with one test process per core there is no idle core to gain, so each program
-# is generated in one piece: the same bits, about a tenth less CPU time over the suite (benchmarks/README.md).
+# is generated in one piece: the same bits, about a tenth less CPU time over the suite (README, make test).
 TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
 if jax.__version__.startswith("0.10."):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
