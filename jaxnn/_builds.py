@@ -11,9 +11,11 @@ This module is the one place jaxnn names such options; a module builds its progr
 ``FallbackJit(function, <one of the build lists below>)``.  The option sets (read-only mappings):
 
 * :data:`FAST_COMPILE_CPU` -- XLA:CPU without its MLIR fusion emitters (the older elemental emitter): the
-  same kernels compile faster, with the same bits, and run slower (they vectorise less well; the numbers
-  are in ``benchmarks/README.md``).  For a program compiled per process and run for a while (the L-BFGS loop without a
-  persistent cache).  Other backends ignore it.
+  same kernels compile faster and run slower (they vectorise less well; the numbers are in
+  ``benchmarks/README.md``).  Its elementwise bits are the fusion emitters', but a reduction fused with what
+  feeds it can round differently in its last bit (a softmax cross-entropy's weighted mean, at some inputs).
+  For a program compiled per process and run for a while (the L-BFGS loop without a persistent cache).
+  Other backends ignore it.
 * :data:`UNOPTIMISED` -- XLA's backend (LLVM) optimisations off: a shorter compile, a slower run, and
   numbers that can differ in the last bit from an optimised build (XLA folds a scaling into a random
   draw differently).  For a program that runs once (drawing initial weights).
@@ -21,8 +23,8 @@ This module is the one place jaxnn names such options; a module builds its progr
 
 The build lists, most wanted first, each ending in a build every XLA accepts (None is the plain build):
 :data:`FAST_COMPILE_CPU_BUILDS`, :data:`UNOPTIMISED_BUILDS` and :data:`QUICK_BUILDS` (which falls back
-to :data:`UNOPTIMISED` first).  Which build runs changes no result where this XLA accepts the first one;
-where each option is used the tests check the bits (against the plain build, or against ``model.init``).
+to :data:`UNOPTIMISED` first).  Where each option is used the tests check what it changes: the initial weights'
+bits (against ``model.init``), and an L-BFGS run, which agrees with the plain build's to rounding.
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ at most ``spec.chunk`` iterations per call (the length of its loss-curve buffer)
 again, carrying the state, until the minimisation stops, so any ``max_iter`` runs the same program, and so
 does a continued minimisation.  :func:`jaxnn.engine.compiled_programs` counts its programs with the training
 loop's.  float32 and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same
-start, same bits.  The program comes in two builds with the same bits (:attr:`LbfgsSpec.fast_compile`):
-XLA's full build, and one that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``);
+start, same bits.  The program comes in two builds (:attr:`LbfgsSpec.fast_compile`): XLA's full build, and one
+that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``), whose fused sums can round
+differently in the last bit (the same iterations, results that agree to the dtype's rounding);
 by default the short compile unless JAX's persistent compilation cache is on, where the program is compiled
 once and loaded by every later process, which gets the faster-running build.  The timings are in
 ``benchmarks/README.md``.
@@ -144,7 +145,8 @@ class LbfgsSpec(NamedTuple):
     """What selects the compiled program (hashable): the network, its loss, the layout of the forward
     pass (see ``jaxnn._loop``), hand-written rules or JAX's autodiff of the plain forwards, the memory
     size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles faster on CPU and
-    runs slower, with the same results; ``False`` the other way round; None (the default) is True unless JAX's
+    runs slower, with results that agree to rounding (a fused sum can differ in its last bit); ``False`` the other
+    way round; None (the default) is True unless JAX's
     persistent compilation cache is on (see the module docstring; timings in ``benchmarks/README.md``)."""
 
     model: Sequential

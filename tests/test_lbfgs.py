@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from cli_support import environment
-from helpers import assert_trees_equal
+from helpers import ATOL, RTOL, assert_trees_close, assert_trees_equal
 from jax.experimental.compilation_cache.compilation_cache import reset_cache
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
@@ -350,21 +350,28 @@ def _assert_same_run(got, want):
     assert summary(got) == summary(want)
 
 
-def assert_the_fast_compile_build_changes_no_bit(dtype) -> None:
+def assert_the_fast_compile_build_runs_the_same_minimisation(dtype) -> None:
     before = lbfgs.compiled_programs()
     fast, plain = _run_classification(dtype, fast_compile=True), _run_classification(dtype, fast_compile=False)
     assert lbfgs.compiled_programs() <= before + 2  # one program per build at most (fewer if compiled before)
     assert fast.n_iter == 40
-    _assert_same_run(fast, plain)
+    assert (fast.n_iter, fast.n_fun, fast.status) == (plain.n_iter, plain.n_fun, plain.status)
+    rtol, atol = RTOL[np.dtype(dtype)], ATOL[np.dtype(dtype)]
+    assert_trees_close(fast.params, plain.params, rtol, atol, what="fast build vs plain build")
+    np.testing.assert_allclose(fast.loss_curve, plain.loss_curve, rtol=rtol, atol=atol)
 
 
-def test_the_fast_compile_build_changes_no_bit():
-    """The program built for a short compile and the plain build: the same run, bit for bit, float32 and float64.
+def test_the_fast_compile_build_runs_the_same_minimisation():
+    """The program built for a short compile and the plain build: the same iterations, evaluations and status, and
+    the same weights and loss curve to the dtype's rounding, float32 and float64.  Not bit for bit: XLA's elemental
+    emitter fuses a reduction with what feeds it otherwise than the fusion emitters, and a softmax cross-entropy's
+    weighted mean can come out one ulp apart (measured on this problem: float32 weights up to 1.4e-6 apart after 40
+    iterations, float64's loss curve one ulp).
 
     Compared in a fresh process with XLA's default options: this suite compiles every program with the emitter of
     the fast build (tests/conftest.py), which would make the two builds one."""
     script = "import numpy, test_lbfgs\nfor dtype in numpy.float32, numpy.float64:\n"
-    script += "    test_lbfgs.assert_the_fast_compile_build_changes_no_bit(dtype)\n"
+    script += "    test_lbfgs.assert_the_fast_compile_build_runs_the_same_minimisation(dtype)\n"
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=Path(__file__).parent, env=environment(), capture_output=True, text=True,
         timeout=300,
