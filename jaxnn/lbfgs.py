@@ -144,10 +144,9 @@ _MESSAGES = {
 class LbfgsSpec(NamedTuple):
     """What selects the compiled program (hashable): the network, its loss, the layout of the forward
     pass (see ``jaxnn._loop``), hand-written rules or JAX's autodiff of the plain forwards, the memory
-    size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles faster on CPU and
-    runs slower, with results that agree to rounding (a fused sum can differ in its last bit); ``False`` the other
-    way round; None (the default) is True unless JAX's
-    persistent compilation cache is on (see the module docstring; timings in ``benchmarks/README.md``)."""
+    size, the iterations per compiled call, and the build: ``fast_compile=True`` compiles faster on CPU, runs
+    slower, with results that agree to rounding (a fused sum can differ in its last bit); ``False`` the reverse;
+    None (the default) is True unless JAX's persistent compilation cache is on (see the module docstring)."""
 
     model: Sequential
     loss: Loss

@@ -282,23 +282,18 @@ class Loss:
             self._check_weights_divide(weight)
 
     def _check_weights_divide(self, weight: np.ndarray) -> None:
-        """The weighted mean Σ wᵢlᵢ / Σ wᵢ divides by the weights' sum in their dtype (the predictions'): a sum past
-        the dtype's range is infinite and weights all below its smallest normal number are flushed to 0 in compiled
-        code; either way the mean is NaN.  Scaling every weight by one factor leaves the mean as it is."""
-        scale = "a weighted mean is unchanged by scaling them all"
-        dtype_name = np.dtype(weight.dtype).name
-        total = float(np.sum(weight, dtype=np.float64))
+        """Σ wᵢlᵢ / Σ wᵢ divides by Σ wᵢ in the predictions' dtype: a sum past its range is infinite, and weights all
+        below its smallest normal number flush to 0 in compiled code; either way the mean is NaN (a ValueError)."""
+        scale, total = "a weighted mean is unchanged by scaling them all", float(np.sum(weight, dtype=np.float64))
         if not total <= largest_safe_sum(weight.dtype, weight.size):
             raise ValueError(
-                f"{self.name}: the sample weights sum to {total:.8g}, beyond {dtype_name}'s range (the predictions' "
-                f"dtype; largest {float(jnp.finfo(weight.dtype).max):.8g}), and the weighted mean divides by that "
-                f"sum; scale the weights down towards 1 ({scale})"
+                f"{self.name}: the sample weights sum to {total:.8g}, beyond {np.dtype(weight.dtype).name}'s range "
+                f"(the predictions' dtype; largest {float(jnp.finfo(weight.dtype).max):.8g}), and the weighted mean "
+                f"divides by that sum; scale the weights down towards 1 ({scale})"
             )
+        advice = f"scale the weights up towards 1 ({scale})"
         weights_not_flushed(
-            f"{self.name}'s sample weights",
-            weight,
-            f"scale the weights up towards 1 ({scale})",
-            consequence="the weighted mean would be 0/0",
+            f"{self.name}'s sample weights", weight, advice, consequence="the weighted mean would be 0/0"
         )
 
     def __reduce__(self):

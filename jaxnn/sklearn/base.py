@@ -36,7 +36,7 @@ from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT
 from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
 from jaxnn.sklearn.prediction import Predictor, checked_input
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
-from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
+from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets, input_records, restore_input_records
 from jaxnn.sklearn.training import (
     Plan,
     Previous,
@@ -105,24 +105,6 @@ def _rate(config: Config) -> str:
     """The step size to lower: an optax solver brings its own (learning_rate_init is not read)."""
     named = isinstance(config.solver, str)
     return f"learning_rate_init (now {config.learning_rate_init:g})" if named else "the optax solver's learning rate"
-
-
-INPUT_RECORDS = ("n_features_in_", "feature_names_in_")  # what scikit-learn's validate_data records about X
-
-
-def _input_records(estimator) -> dict:
-    """The estimator's records of the ``X`` it was fitted on (:data:`INPUT_RECORDS`, those it has)."""
-    return {name: getattr(estimator, name) for name in INPUT_RECORDS if hasattr(estimator, name)}
-
-
-def _restore_input_records(estimator, records: dict) -> None:
-    """Put back the ``records`` of :func:`_input_records`: a fit that fails after scikit-learn's check of a new
-    ``X`` has recorded that ``X``'s width and column names, which the network it leaves in place does not read."""
-    for name in INPUT_RECORDS:
-        if name in records:
-            setattr(estimator, name, records[name])
-        elif hasattr(estimator, name):
-            delattr(estimator, name)
 
 
 def _best_epoch_kept(config: Config, result) -> bool:
@@ -254,11 +236,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
         """A fit; one that fails leaves the estimator as it was, its records of the fitted ``X`` included."""
-        records = _input_records(self)
+        records = input_records(self)
         try:
             return self._fit_checked(X, y, sample_weight, incremental=incremental, classes=classes)
         except BaseException:
-            _restore_input_records(self, records)
+            restore_input_records(self, records)
             raise
 
     def _fit_checked(self, X, y, sample_weight, *, incremental: bool, classes=None):
@@ -649,7 +631,7 @@ def fit_estimators(estimators, datasets) -> list:
             "(X, y, sample_weight) per estimator"
         )
     outcomes: list = [None] * len(estimators)
-    records = [_input_records(estimator) for estimator in estimators]  # put back where a fit fails
+    records = [input_records(estimator) for estimator in estimators]  # put back where a fit fails
     setups: dict[int, Setup] = {}
     tasks: dict[int, FitTasks | None] = {}  # scikit-learn's callbacks: each fit's task tree
     alone, seen = [], set()
@@ -694,7 +676,7 @@ def fit_estimators(estimators, datasets) -> list:
 
 def _failed(estimator, records: dict, error: Exception) -> Exception:
     """``error``, the outcome of a fit that failed, once the estimator's ``records`` of its ``X`` are put back."""
-    _restore_input_records(estimator, records)
+    restore_input_records(estimator, records)
     return error
 
 
