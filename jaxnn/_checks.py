@@ -35,8 +35,10 @@ __all__ = [
     "is_host_port",
     "is_int",
     "is_real",
+    "largest_safe_sum",
     "layer_dicts",
     "look_up",
+    "loss_weights_usable",
     "matching_state",
     "member_keys",
     "per_member",
@@ -341,10 +343,11 @@ def weights_fit_dtype(
 
 def largest_safe_sum(dtype, n: int) -> float:
     """The largest sum of ``n`` non-negative numbers whose compiled sum in ``dtype`` stays finite: the dtype's
-    largest number M over 1 + n·ε, since a sum in the dtype may round up by about n·ε of itself (a float64 sum
-    just under M passed, and float32's own sum of the same numbers was infinite)."""
-    info = jnp.finfo(dtype)
-    return float(info.max) / (1 + n * float(info.eps))
+    largest number M over 1 + n·ε, since a sum may round up by about n·ε of itself (a float64 sum just under M
+    passed, and float32's own sum of the same numbers was infinite).  ε is that of the type XLA adds in: float16
+    and bfloat16 numbers are added in float32, and the sum rounded to the dtype once."""
+    accumulated = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+    return float(jnp.finfo(dtype).max) / (1 + n * float(jnp.finfo(accumulated).eps))
 
 
 def weights_not_flushed(
@@ -365,6 +368,49 @@ def weights_not_flushed(
             f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
             f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so {consequence}; {advice}"
         )
+
+
+def loss_weights_usable(loss: str, weight: np.ndarray, dtype, *, mean: bool) -> None:
+    """A ValueError naming ``loss`` unless the per-sample ``weight`` (float64, as given) can weigh a loss computed in
+    ``dtype`` (the predictions'): finite and non-negative, and finite once cast (an infinite weight makes w·l
+    infinite, or NaN where l = 0).  For a ``mean`` Σ wᵢlᵢ / Σ wᵢ also: a positive sum, weights that neither round to
+    0 nor all lie below the dtype's smallest normal number (compiled code flushes those to 0: 0/0), and a sum the
+    dtype holds (:func:`largest_safe_sum`: an infinite one makes the mean NaN).  Each error says how to rescale."""
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+        raise ValueError(
+            f"{loss}: sample weights must be finite and non-negative, got "
+            f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
+        )
+    with np.errstate(over="ignore"):
+        cast = weight.astype(dtype)
+    name, largest = np.dtype(cast.dtype).name, float(jnp.finfo(dtype).max)
+    where = f"{name}'s range (the predictions' dtype; largest {largest:.8g})"
+    if not np.all(np.isfinite(cast)):
+        raise ValueError(
+            f"{loss}: sample weights up to {np.max(weight):.8g} are beyond {where}; scale the weights down towards 1 "
+            "(a weighted loss scales with them)"
+        )
+    if not mean:
+        return
+    if not np.sum(weight) > 0:
+        raise ValueError(
+            f"{loss}: the sample weights sum to 0, so the weighted mean is undefined; "
+            "give at least one sample a positive weight"
+        )
+    scale = "a weighted mean is unchanged by scaling them all"
+    if not np.any(cast > 0):
+        raise ValueError(
+            f"{loss}: the sample weights round to 0 in {name} (the predictions' dtype), so the weighted mean would be "
+            f"0/0; scale the weights up towards 1 ({scale})"
+        )
+    total = float(np.sum(cast, dtype=np.float64))
+    if not total <= largest_safe_sum(dtype, cast.size):
+        raise ValueError(
+            f"{loss}: the sample weights sum to {total:.8g}, beyond {where}, and the weighted mean divides by that "
+            f"sum; scale the weights down towards 1 ({scale})"
+        )
+    advice = f"scale the weights up towards 1 ({scale})"
+    weights_not_flushed(f"{loss}'s sample weights", cast, advice, consequence="the weighted mean would be 0/0")
 
 
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:

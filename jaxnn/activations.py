@@ -90,11 +90,12 @@ class Activation(Op):
         """Apply the activation; under ``jax.grad`` the hand-written backward runs.  Hyperparameters are passed by
         keyword; any passed by position are a TypeError saying how to pass them."""
         if positional:
-            raise TypeError(self._positional_problem(positional))
+            raise TypeError(self._positional_problem(positional, hyper))
         return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
 
-    def _positional_problem(self, positional: tuple) -> str:
-        """Why ``activation(x, *positional)`` is refused, with the keyword call it meant where there is one."""
+    def _positional_problem(self, positional: tuple, keywords: dict) -> str:
+        """Why ``activation(x, *positional, **keywords)`` is refused, with the keyword call it meant where there is
+        one (a hyperparameter given both ways is named instead)."""
         names = self._hyperparameters
         got = f"got {len(positional)} positional argument{'s' if len(positional) != 1 else ''} after x"
         if not names:
@@ -102,7 +103,11 @@ class Activation(Op):
         if len(positional) > len(names):
             plural = "s" if len(names) != 1 else ""
             return f"activation {self.name!r} takes {len(names)} hyperparameter{plural} ({', '.join(names)}); {got}"
-        call = ", ".join(f"{name}={value!r}" for name, value in zip(names, positional, strict=False))
+        meant = dict(zip(names, positional, strict=False))
+        both = [name for name in meant if name in keywords]
+        if both:
+            return f"activation {self.name!r}: {', '.join(both)} given by position and by keyword; {got}"
+        call = ", ".join(f"{name}={value!r}" for name, value in {**meant, **keywords}.items())
         return f"activation {self.name!r} takes its hyperparameters by keyword, {self.name}(x, {call}); {got}"
 
     def kinks(self, **hyper) -> tuple[float, ...]:

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._checks import as_real_array, largest_safe_sum, look_up, weights_not_flushed
+from jaxnn._checks import as_real_array, largest_safe_sum, look_up, loss_weights_usable
 from jaxnn.activations import REALS, Interval
 from jaxnn.ops import Op, cotangent_problem, make_op
 
@@ -186,16 +186,22 @@ class Loss:
         if not isinstance(pred, jax.core.Tracer):
             self._check_probabilities(pred)
         if weight is None:
+            if self.reduction == "mean" and not pred.shape[0] <= largest_safe_sum(pred.dtype, pred.shape[0]):
+                raise ValueError(
+                    f"{self.name}: the mean over {pred.shape[0]} samples divides by their count, beyond "
+                    f"{jnp.dtype(pred.dtype).name}'s range (the predictions' dtype); compute the loss in float32"
+                )
             return pred, target, jnp.ones(pred.shape[0], pred.dtype)
-        weight = self._real("sample weights", weight).astype(pred.dtype)
-        if weight.shape != (pred.shape[0],):
+        with np.errstate(over="ignore"):  # a weight beyond float32's range is named below, not by NumPy's warning
+            real = self._real("sample weights", weight)
+        if real.shape != (pred.shape[0],):
             raise ValueError(
-                f"{self.name}: sample weights have shape {tuple(weight.shape)}, expected ({pred.shape[0]},) "
+                f"{self.name}: sample weights have shape {tuple(real.shape)}, expected ({pred.shape[0]},) "
                 "— one weight per sample"
             )
-        if not isinstance(weight, jax.core.Tracer):
-            self._check_weight_values(np.asarray(weight))
-        return pred, target, weight
+        if not isinstance(weight, jax.core.Tracer):  # the values as given, before the cast to pred's dtype
+            loss_weights_usable(self.name, np.asarray(weight, np.float64), pred.dtype, mean=self.reduction == "mean")
+        return pred, target, real.astype(pred.dtype)
 
     def _real(self, what: str, value) -> jax.Array:
         """``value`` as a JAX array of real numbers (float, int or bool), or a TypeError naming it."""
@@ -266,35 +272,6 @@ class Loss:
                 f"end the network with a {self.output_activation} layer, or pass raw scores (logits) to "
                 f"{_FUSED[self.output_activation]!r}"
             )
-
-    def _check_weight_values(self, weight: np.ndarray) -> None:
-        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-            raise ValueError(
-                f"{self.name}: sample weights must be finite and non-negative, got "
-                f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
-            )
-        if self.reduction == "mean" and not np.sum(weight, dtype=np.float64) > 0:
-            raise ValueError(
-                f"{self.name}: the sample weights sum to 0, so the weighted mean is undefined; "
-                "give at least one sample a positive weight"
-            )
-        if self.reduction == "mean":
-            self._check_weights_divide(weight)
-
-    def _check_weights_divide(self, weight: np.ndarray) -> None:
-        """Σ wᵢlᵢ / Σ wᵢ divides by Σ wᵢ in the predictions' dtype: a sum past its range is infinite, and weights all
-        below its smallest normal number flush to 0 in compiled code; either way the mean is NaN (a ValueError)."""
-        scale, total = "a weighted mean is unchanged by scaling them all", float(np.sum(weight, dtype=np.float64))
-        if not total <= largest_safe_sum(weight.dtype, weight.size):
-            raise ValueError(
-                f"{self.name}: the sample weights sum to {total:.8g}, beyond {np.dtype(weight.dtype).name}'s range "
-                f"(the predictions' dtype; largest {float(jnp.finfo(weight.dtype).max):.8g}), and the weighted mean "
-                f"divides by that sum; scale the weights down towards 1 ({scale})"
-            )
-        advice = f"scale the weights up towards 1 ({scale})"
-        weights_not_flushed(
-            f"{self.name}'s sample weights", weight, advice, consequence="the weighted mean would be 0/0"
-        )
 
     def __reduce__(self):
         """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""

@@ -195,6 +195,10 @@ def test_hyperparameters_passed_by_position_are_a_type_error_naming_the_keywords
         jaxnn.tanh(x, 2.0)
     with pytest.raises(TypeError, match=r"activation 'relu' takes 1 hyperparameter \(a\); got 2 positional"):
         jaxnn.relu(x, 2.0, 3.0)
+    with pytest.raises(TypeError, match=r"leaky_relu\(x, a=0.5, b=0.2\)"):  # the keywords given are kept
+        jaxnn.leaky_relu(x, 0.5, b=0.2)
+    with pytest.raises(TypeError, match=r"activation 'leaky_relu': a given by position and by keyword"):
+        jaxnn.leaky_relu(x, 0.5, a=0.3)
 
 
 def test_softmax_needs_a_non_empty_feature_axis():

@@ -131,7 +131,7 @@ def _is_positive_real(value) -> bool:
 
 
 _FLOAT32 = np.finfo(np.float32)
-_RATE_RANGE = f"from {_FLOAT32.tiny:.2g} to {_FLOAT32.max:.2g} (float32's range)"
+_RATE_RANGE = f"from {_FLOAT32.tiny:.8g} to {_FLOAT32.max:.8g} (float32's range)"
 
 
 def _is_float32_rate(value) -> bool:

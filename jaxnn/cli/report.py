@@ -62,8 +62,9 @@ _SHOWN_COLUMNS = 8  # input columns named in the summary (metrics.json lists the
 
 
 def _r2_in_target_units(targets: np.ndarray, predicted: np.ndarray) -> float:
-    """scikit-learn's R² of the test ``predicted`` values, both they and the ``targets`` in the target's own units;
-    NaN where a prediction is not a finite number (a diverged network's: r2_score refuses them, and the run fails).
+    """R² (:func:`jaxnn.metrics.r2_score`, scikit-learn's) of the test ``predicted`` values, both they and the
+    ``targets`` in the target's own units; NaN where a prediction is not a finite number (a diverged network's:
+    r2_score refuses them, and the run fails).
 
     Not in the standardised units training uses: a training row far from the test rows (1e20 away) moves the
     training mean so far that the test targets, standardised, were one float64 value: a "constant" test column,
