@@ -42,6 +42,7 @@ __all__ = [
     "per_member",
     "positive_int",
     "prng_key",
+    "rates_fit_dtype",
     "sample_weights",
     "seed_int",
     "single_key",
@@ -461,6 +462,28 @@ def per_member(name: str, value, n_members: int, *, positive: bool = False) -> n
             + (f"shape {np.shape(value)}" if array.shape != (n_members,) else f"{value!r:.80}")
         )
     return array
+
+
+def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = False) -> np.ndarray:
+    """``values`` (:func:`per_member`'s float64 rates) cast to the params' ``dtype``, where the optimiser state keeps
+    them: a ValueError naming ``name`` when one passes the dtype's range (by :func:`fits_dtype`: the cast gave
+    infinity, and training diverged at its first step), or, with ``positive``, when one is so small that it rounds
+    to zero there or is flushed to zero by the compiled program (a subnormal float32 or float64 number): a learning
+    rate of 0 trains nothing, silently."""
+    advice = f"pass a smaller {name}, or train in a wider dtype (params cast with .astype)"
+    cast = fits_dtype(name, values, dtype, trained_in="the params' dtype", advice=advice)
+    if not positive:
+        return cast
+    info = jnp.finfo(cast.dtype)
+    smallest = info.smallest_normal if np.dtype(cast.dtype) in (np.float32, np.float64) else info.smallest_subnormal
+    if np.any(cast < smallest):
+        raise ValueError(
+            f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest "
+            f"{'normal ' if smallest == info.smallest_normal else ''}number ({float(smallest):.3g}), the params' "
+            f"dtype it is trained in: it rounds or is flushed to zero there, so training would take no step; pass a "
+            "larger one, or train in a wider dtype (params cast with .astype)"
+        )
+    return cast
 
 
 def member_keys(key, n_members: int) -> jax.Array:
