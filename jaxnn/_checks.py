@@ -31,6 +31,7 @@ __all__ = [
     "finite_weights",
     "fits_dtype",
     "floating_dtype",
+    "full_batch_data",
     "int_in_range",
     "is_host_port",
     "is_int",
@@ -338,6 +339,26 @@ def weights_fit_dtype(
         )
     weights_not_flushed(name, cast, advice or f"scale the weights up towards 1 ({same_mean})")
     return cast
+
+
+def full_batch_data(model, loss, params, x, y, weight) -> tuple:
+    """:func:`jaxnn.lbfgs.minimize`'s data checked against its model and loss: ``(params, x, y, weight)``, the
+    params as layer dicts of finite weights, ``x``, ``y`` and ``weight`` cast to the params' dtype by
+    :func:`fits_dtype` and :func:`weights_fit_dtype` (a plain cast of x = 1e300 to float32 gave infinity and a
+    minimisation that ended ``NON_FINITE`` at once, with NumPy's overflow warning only)."""
+    (x, _), (y, _), params = data_array("x", x, None), data_array("y", y, None), layer_dicts(params)
+    model.check(params, x.shape)
+    if y.shape != (x.shape[0], model.n_outputs):
+        raise ValueError(
+            f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
+            f"of the last layer), got {y.shape}"
+        )
+    loss.check_targets(y, rows=True)
+    positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
+    finite_weights(params)
+    dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
+    weight, _ = sample_weights(weight, x.shape[0], None)
+    return params, fits_dtype("x", x, dtype), fits_dtype("y", y, dtype), weights_fit_dtype(weight, dtype)
 
 
 def largest_safe_sum(dtype, n: int) -> float:
