@@ -31,6 +31,7 @@ __all__ = [
     "finite_weights",
     "fits_dtype",
     "floating_dtype",
+    "full_batch_data",
     "int_in_range",
     "is_host_port",
     "is_int",
@@ -44,6 +45,7 @@ __all__ = [
     "per_member",
     "positive_int",
     "prng_key",
+    "rates_fit_dtype",
     "sample_weights",
     "seed_int",
     "single_key",
@@ -341,6 +343,26 @@ def weights_fit_dtype(
     return cast
 
 
+def full_batch_data(model, loss, params, x, y, weight) -> tuple:
+    """:func:`jaxnn.lbfgs.minimize`'s data checked against its model and loss: ``(params, x, y, weight)``, the
+    params as layer dicts of finite weights, ``x``, ``y`` and ``weight`` cast to the params' dtype by
+    :func:`fits_dtype` and :func:`weights_fit_dtype` (a plain cast of x = 1e300 to float32 gave infinity and a
+    minimisation that ended ``NON_FINITE`` at once, with NumPy's overflow warning only)."""
+    (x, _), (y, _), params = data_array("x", x, None), data_array("y", y, None), layer_dicts(params)
+    model.check(params, x.shape)
+    if y.shape != (x.shape[0], model.n_outputs):
+        raise ValueError(
+            f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
+            f"of the last layer), got {y.shape}"
+        )
+    loss.check_targets(y, rows=True)
+    positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
+    finite_weights(params)
+    dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
+    weight, _ = sample_weights(weight, x.shape[0], None)
+    return params, fits_dtype("x", x, dtype), fits_dtype("y", y, dtype), weights_fit_dtype(weight, dtype)
+
+
 def largest_safe_sum(dtype, n: int) -> float:
     """The largest sum of ``n`` non-negative numbers whose compiled sum in ``dtype`` stays finite: the dtype's
     largest number M over 1 + n·ε, since a sum may round up by about n·ε of itself (a float64 sum just under M
@@ -507,6 +529,28 @@ def per_member(name: str, value, n_members: int, *, positive: bool = False) -> n
             + (f"shape {np.shape(value)}" if array.shape != (n_members,) else f"{value!r:.80}")
         )
     return array
+
+
+def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = False) -> np.ndarray:
+    """``values`` (:func:`per_member`'s float64 rates) cast to the params' ``dtype``, where the optimiser state keeps
+    them: a ValueError naming ``name`` when one passes the dtype's range (by :func:`fits_dtype`: the cast gave
+    infinity, and training diverged at its first step), or, with ``positive``, when one is so small that it rounds
+    to zero there or is flushed to zero by the compiled program (a subnormal float32 or float64 number): a learning
+    rate of 0 trains nothing, silently."""
+    advice = f"pass a smaller {name}, or train in a wider dtype (params cast with .astype)"
+    cast = fits_dtype(name, values, dtype, trained_in="the params' dtype", advice=advice)
+    if not positive:
+        return cast
+    info = jnp.finfo(cast.dtype)
+    smallest = info.smallest_normal if np.dtype(cast.dtype) in (np.float32, np.float64) else info.smallest_subnormal
+    if np.any(cast < smallest):
+        raise ValueError(
+            f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest "
+            f"{'normal ' if smallest == info.smallest_normal else ''}number ({float(smallest):.3g}), the params' "
+            f"dtype it is trained in: it rounds or is flushed to zero there, so training would take no step; pass a "
+            "larger one, or train in a wider dtype (params cast with .astype)"
+        )
+    return cast
 
 
 def member_keys(key, n_members: int) -> jax.Array:

@@ -64,7 +64,7 @@ import numpy as np
 import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
-from jaxnn._checks import data_array, finite_real, finite_weights, is_int, layer_dicts, positive_int, sample_weights
+from jaxnn._checks import finite_real, full_batch_data, is_int
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
@@ -649,18 +649,7 @@ def minimize(
       >>> result.status, result.n_iter, result.loss
     """
     model, loss = checked_model_and_loss(model, loss)
-    (x, _), (y, _), params = data_array("x", x, None), data_array("y", y, None), layer_dicts(params)
-    model.check(params, x.shape)
-    if y.shape != (x.shape[0], model.n_outputs):
-        raise ValueError(
-            f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
-            f"of the last layer), got {y.shape}"
-        )
-    loss.check_targets(y, rows=True)
-    positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
-    finite_weights(params)
-    dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
-    weight, _ = sample_weights(weight, x.shape[0], None)
+    params, x, y, weight = full_batch_data(model, loss, params, x, y, weight)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable (it gets the LbfgsResult so far), got {callback!r}")
     spec = LbfgsSpec(
@@ -672,9 +661,9 @@ def minimize(
     return run(
         spec,
         params=params,
-        x=np.asarray(x, dtype),
-        y=np.asarray(y, dtype),
-        weight=np.asarray(weight, dtype),
+        x=x,
+        y=y,
+        weight=weight,
         alpha=finite_real(alpha, "alpha", minimum=0),
         max_iter=_checked_limit(max_iter, "max_iter"),
         max_fun=_checked_limit(max_fun, "max_fun"),

@@ -39,6 +39,7 @@ from jaxnn._checks import (
     per_member,
     positive_int,
     prng_key,
+    rates_fit_dtype,
     sample_weights,
     seed_int,
     validation_pair,
@@ -358,6 +359,10 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
     checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
+    if rates is not None:  # kept in the optimiser state in the params' dtype: 1e39 became inf there, 1e-40 zero
+        rates_fit_dtype("learning_rate", rates, dtype, positive=True)
+    rates_fit_dtype("l2", l2, dtype)
+    rates_fit_dtype("power_t", power_t, dtype)
     if o["validation"] is None:
         x_val = y_val = np.zeros((0, 0), dtype)
         val_axes = (None, None)

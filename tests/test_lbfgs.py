@@ -671,3 +671,24 @@ def test_minimize_refuses_data_without_rows():
     x, y = np.ones((0, 2), np.float32), np.ones((0, 3), np.float32)
     with pytest.raises(ValueError, match="the number of samples in x must be a positive integer, got 0"):
         lbfgs.minimize(model, params, x, y, loss="softmax_cross_entropy")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x": 1e300}, r"x has values beyond float32's range"),
+        ({"y": 1e300}, r"y has values beyond float32's range"),
+        ({"weight": 1e300}, r"weight has values beyond float32's range"),
+        ({"weight": 1e-40}, r"below float32's smallest normal number"),
+    ],
+    ids=["x", "y", "weight", "subnormal-weight"],
+)
+def test_minimize_refuses_data_that_does_not_fit_the_params_dtype(change, message):
+    """Finite in float64, not in the float32 params: the cast gave infinity (or a weight flushed to 0) and a
+    minimisation that ended NON_FINITE at its start, with NumPy's overflow warning only; fit refused the same."""
+    model = jaxnn.Sequential((jaxnn.Dense(3),))
+    params = model.init(jax.random.key(0), 2)
+    arrays = {"x": np.ones((4, 2)), "y": np.ones((4, 3)), "weight": np.ones(4)}
+    arrays |= {name: np.full_like(arrays[name], value) for name, value in change.items()}
+    with pytest.raises(ValueError, match=message):
+        lbfgs.minimize(model, params, arrays["x"], arrays["y"], loss="mean_squared_error", weight=arrays["weight"])

@@ -538,6 +538,21 @@ SAME_CHECKS = {
     "two-power-ts": ({"power_t": [1.0, 2.0]}, ValueError, r"power_t must be .* one per member \(1\), got shape \(2,\)"),
     "bool-power-t": ({"power_t": False}, TypeError, r"power_t must be one number .*, got False \(a bool"),
     "nan-power-t-adaptive": ({"power_t": np.nan, "schedule": "adaptive"}, ValueError, r"power_t must be one finite"),
+    # finite in float64 but not in the params' float32, where the optimiser state keeps them: 1e39 became inf (the
+    # fit diverged at once, with NumPy's overflow warning), and 1e-40 or 1e-46 zero (the fit trained nothing, silently)
+    "learning-rate-beyond-float32": (
+        {"learning_rate": 1e39},
+        ValueError,
+        r"learning_rate has values beyond float32's range .*pass a smaller learning_rate",
+    ),
+    "learning-rate-subnormal-in-float32": (
+        {"learning_rate": 1e-40},
+        ValueError,
+        r"learning_rate 1e-40 is below float32's smallest normal number .*training would take no step",
+    ),
+    "learning-rate-rounds-to-zero": ({"learning_rate": [1e-46]}, ValueError, r"below float32's smallest normal"),
+    "l2-beyond-float32": ({"l2": 1e39}, ValueError, r"l2 has values beyond float32's range"),
+    "power-t-beyond-float32": ({"power_t": 1e39}, ValueError, r"power_t has values beyond float32's range"),
     "numpy-numbers": ({"learning_rate": np.float32(0.2), "l2": np.int64(0), "power_t": np.float64(0.25)}, None, ""),
     "bfloat16-rate": ({"learning_rate": jnp.bfloat16(0.25), "l2": jnp.zeros(1, jnp.bfloat16)}, None, ""),
     "one-per-member": ({"learning_rate": [0.2], "l2": np.array([0.01]), "power_t": (0.5,)}, None, ""),
