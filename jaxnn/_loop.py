@@ -96,7 +96,9 @@ class Stopping(NamedTuple):
     An epoch that does not improve on the best so far by at least ``tol`` (loss: ``> best − tol``;
     score: ``< best + tol``) counts as one without improvement; training stops once more than
     ``n_iter_no_change`` such epochs come in a row.  ``n_iter_no_change=math.inf`` (or ``np.inf``) never
-    stops early: the epochs are still counted, but training runs every epoch asked for.
+    stops early: the epochs are still counted, but training runs every epoch asked for.  A NaN value (a ``score``
+    that cannot score these parameters) improves on nothing, so it counts as an epoch without improvement; the
+    scores are in ``FitResult.validation_scores``.
     """
 
     tol: float = 1e-4

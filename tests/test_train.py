@@ -215,6 +215,16 @@ def test_stopping_on_a_validation_score_returns_the_best_params():
     assert last_score < best_score
 
 
+def test_a_score_that_is_always_nan_counts_every_epoch_as_one_without_improvement():
+    """As ``Stopping`` says: NaN improves on nothing, so ``n_iter_no_change`` NaN epochs in a row and one more end
+    the fit; the params are the last epoch's (no epoch scored a finite value) and the scores show why."""
+    stopping = Stopping(tol=1e-4, n_iter_no_change=2)
+    result = _fit(stopping=stopping, validation=(X, Y), score=lambda p, t: jnp.full((), jnp.nan, p.dtype))
+    assert result.stopped and int(result.n_epochs) == stopping.n_iter_no_change + 1 < EPOCHS
+    assert np.all(np.isnan(result.validation_scores))
+    assert_trees_equal(result.params, _fit(epochs=int(result.n_epochs)).params)
+
+
 def test_zero_weight_padding_rows_change_nothing():
     rng = np.random.default_rng(4)
     x_pad = np.concatenate([X, rng.normal(size=(5, 2)).astype(np.float32) * 10])
