@@ -149,6 +149,22 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
 
 
+def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
+    """Every member diverges after the best one was checkpointed: that healthy checkpoint.npz stays, and the
+    closing line says so rather than that there is no checkpoint."""
+    out = tmp_path / "late"
+    common = ("--lr", "1e5,3e5", "--epochs", "50", "--checkpoint-seconds", "0.001", "--quiet", "--out", out)
+    assert train(*common) == 1
+    rows = population_rows(out)
+    assert all(row["diverged"] == "true" and 1 < int(row["epochs"]) < 50 for row in rows)
+    kept = checkpoint.read_config(out / "checkpoint.npz")
+    assert not kept["diverged"] and kept["epoch"] <= min(int(row["epochs"]) for row in rows)
+    assert all(np.isfinite(values).all() for values in arrays(out).values())
+    err = capsys.readouterr().err
+    assert "no member of the population finished with finite test metrics" in err
+    assert f"{out / 'checkpoint.npz'} keeps" in err and "no checkpoint" not in err
+
+
 def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
