@@ -362,6 +362,10 @@ BAD_LISTS = [
     (["--seed", "0,x"], "argument --seed: 'x' in '0,x' is not a whole number from 0 to 2**32 - 1"),
     (["--seed", "1,2,1"], "argument --seed: '1,2,1' lists 1 more than once"),
     (["--lr", "0.1,0.10"], "argument --lr: '0.1,0.10' lists 0.1 more than once"),
+    (
+        ["--lr", "0.1,0.1000000001"],
+        "argument --lr: '0.1,0.1000000001' lists 0.1 (0.1 and 0.1000000001 are one number in float32) more than once",
+    ),
     (["--seed", "1,2", "--coordinator", "h:1"], "--coordinator: a population run (several --lr or --seed values) runs"),
     (["--seed", "1,2", "--checkpoint-every", "5"], "--checkpoint-every: a population run (several --lr or --seed"),
     (["--resume", "{dir}", "--lr", "0.1,0.2"], "--lr 0.1,0.2 lists several values, which trains a population"),
