@@ -149,6 +149,22 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
 
 
+def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
+    """Every member diverges after the best one was checkpointed: that healthy checkpoint.npz stays, and the
+    closing line says so rather than that there is no checkpoint."""
+    out = tmp_path / "late"
+    common = ("--lr", "1e5,3e5", "--epochs", "50", "--checkpoint-seconds", "0.001", "--quiet", "--out", out)
+    assert train(*common) == 1
+    rows = population_rows(out)
+    assert all(row["diverged"] == "true" and 1 < int(row["epochs"]) < 50 for row in rows)
+    kept = checkpoint.read_config(out / "checkpoint.npz")
+    assert not kept["diverged"] and kept["epoch"] <= min(int(row["epochs"]) for row in rows)
+    assert all(np.isfinite(values).all() for values in arrays(out).values())
+    err = capsys.readouterr().err
+    assert "no member of the population finished with finite test metrics" in err
+    assert f"{out / 'checkpoint.npz'} keeps" in err and "no checkpoint" not in err
+
+
 def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
@@ -346,6 +362,10 @@ BAD_LISTS = [
     (["--seed", "0,x"], "argument --seed: 'x' in '0,x' is not a whole number from 0 to 2**32 - 1"),
     (["--seed", "1,2,1"], "argument --seed: '1,2,1' lists 1 more than once"),
     (["--lr", "0.1,0.10"], "argument --lr: '0.1,0.10' lists 0.1 more than once"),
+    (
+        ["--lr", "0.1,0.1000000001"],
+        "argument --lr: '0.1,0.1000000001' lists 0.1 (0.1 and 0.1000000001 are one number in float32) more than once",
+    ),
     (["--seed", "1,2", "--coordinator", "h:1"], "--coordinator: a population run (several --lr or --seed values) runs"),
     (["--seed", "1,2", "--checkpoint-every", "5"], "--checkpoint-every: a population run (several --lr or --seed"),
     (["--resume", "{dir}", "--lr", "0.1,0.2"], "--lr 0.1,0.2 lists several values, which trains a population"),

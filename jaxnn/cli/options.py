@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from jaxnn import __version__ as jaxnn_version
 from jaxnn.cli.errors import EXIT_USAGE, PROG, CliError
 from jaxnn.cli.option_table import (
@@ -169,12 +171,27 @@ def _list_argument(option: Option) -> Callable[[str], tuple]:
                 values.append(one(item.strip()))
             except argparse.ArgumentTypeError:
                 raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r} is not {option.what}") from None
-        repeated = sorted({value for value in values if values.count(value) > 1})
+        repeated = _repeated(values)
         if repeated:
-            raise argparse.ArgumentTypeError(f"{text!r} lists {', '.join(map(str, repeated))} more than once")
+            raise argparse.ArgumentTypeError(f"{text!r} lists {', '.join(repeated)} more than once")
         return tuple(values)
 
     return parse
+
+
+def _repeated(values: list) -> list[str]:
+    """The values of a list that name one value twice, as text.  Numbers are compared as float32, in which the
+    networks train: ``0.1`` and ``0.1000000001`` would be one learning rate, two members training alike."""
+    groups: dict[Any, list] = {}
+    for value in values:
+        key = float(np.float32(value)) if isinstance(value, float) else value
+        groups.setdefault(key, []).append(value)
+    repeated = []
+    for key in sorted(key for key, group in groups.items() if len(group) > 1):
+        written = list(dict.fromkeys(groups[key]))
+        same = "" if len(written) == 1 else f" ({' and '.join(map(str, written))} are one number in float32)"
+        repeated.append(f"{written[0]}{same}")
+    return repeated
 
 
 def _settings(option: Option) -> dict[str, Any]:

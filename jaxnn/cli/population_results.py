@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jaxnn.cli import options as cli_options
@@ -89,6 +90,20 @@ def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dic
     return line + (f" (every member in {POPULATION_FILE})" if setups[0].out is not None else "")
 
 
+def _no_best_line(out: Path | None) -> str:
+    """The closing line when no member qualifies as the best; it names ``checkpoint.npz`` where an earlier
+    checkpoint (before every member diverged, or a resumed population's) left the best member of that moment."""
+    line = f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not count)"
+    if out is not None and (out / CHECKPOINT_FILE).is_file():
+        line += (
+            f", so there is no best network now; {out / CHECKPOINT_FILE} keeps the best member of the last healthy "
+            "checkpoint"
+        )
+    else:
+        line += ", so there is no best network and no checkpoint"
+    return line + "; try smaller --lr values"
+
+
 def save_best(
     setups: list[RunSetup], states: list[TrainState], as_single_run: Callable[[RunSetup, TrainState], TrainState]
 ) -> int | None:
@@ -120,11 +135,7 @@ def finish(
         print(
             shown(headline + (f"\nwrote {out}: {POPULATION_CHECKPOINT} {POPULATION_FILE}" if out else "")), flush=True
         )
-        print(
-            f"{PROG}: no member of the population finished with finite test metrics (a diverged member does not "
-            "count), so there is no best network and no checkpoint; try smaller --lr values",
-            file=sys.stderr,
-        )
+        print(_no_best_line(out), file=sys.stderr)
         return EXIT_FAILED
     setup, (values, predicted) = setups[best], evaluated[best]
     state = as_single_run(setup, states[best])
