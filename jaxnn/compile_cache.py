@@ -210,15 +210,17 @@ def _is_cache_entry(entry: Path) -> bool:
 
 
 def _cache_path(directory) -> Path:
-    """``directory`` as a path (default: :func:`default_directory`); an empty one would mean the working
-    directory, so it is a ValueError, and what is not a path a TypeError."""
+    """``directory`` as an absolute path (default: :func:`default_directory`); an empty one would mean the working
+    directory, so it is a ValueError, and what is not a path a TypeError.  A relative path is taken from the
+    working directory now: JAX reads its setting at every compilation, so after a ``chdir`` a relative one named
+    a directory that was never checked, which JAX created with the umask's permissions."""
     if directory is None:
-        return default_directory()
+        return default_directory().absolute()
     if not isinstance(directory, str | os.PathLike):
         raise TypeError(f"directory must be a path (str or os.PathLike) or None, got {type(directory).__name__}")
     if not os.fspath(directory):
         raise ValueError("directory must name a directory, got ''; leave it None for the default cache directory")
-    return Path(directory).expanduser()
+    return Path(directory).expanduser().absolute()
 
 
 # ---------------------------------------------------------------------------------------------------

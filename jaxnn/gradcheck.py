@@ -9,8 +9,10 @@ Two referees judge a rule ``backward(cotangent, *primals)``:
    ``x_k``, ``uᵀ (f(x + ε e_k) − f(x − ε e_k)) / 2ε`` must equal the rule's
    ``k``-th entry (u the random cotangent).  This needs no autodiff at all, so it
    also catches a forward whose own derivative JAX gets "wrong" for the math.
-   Points must lie away from kinks (ReLU at 0, a clip's bounds).  Where a rule disagrees with the quotient at an
-   element ``0 < |x_k| < 1``, that element is judged again with the step ``ε·|x_k|`` (log at 1e-30, ReLU at 1e-8).
+   Points must lie away from kinks (ReLU at 0, a clip's bounds).  The quotient divides by the step float64 takes
+   (``x + ε`` rounds beside a large ``x``), and where a rule disagrees with it at an element ``x_k ≠ 0``, that
+   element is judged again with the step ``ε·|x_k|`` (log at 1e-30, ReLU at 1e-8; ``x²`` at 1e5, whose rounding
+   swamps a step of 1e-6).
 
 A mismatch raises :class:`GradcheckError` (an ``AssertionError``) naming the
 primal, the worst element and both values; success returns a
@@ -88,7 +90,7 @@ def check_vjp(
         smaller than ``atol`` any rule passes, a zero one included, so check at points (or scales) where the
         gradient is well above it, or pass a smaller ``atol``.  Primals are checked in their JAX dtype: a float64
         NumPy array is checked as float32 while JAX's 64-bit mode is off.
-      eps: the finite-difference step (default 1e-6, in float64); ``eps·|x_k|`` where that is smaller and the quotient
+      eps: the finite-difference step (default 1e-6, in float64); ``eps·|x_k|`` where that differs and the quotient
         of ``eps`` disagrees with the rule (near zero a fixed step leaves the domain or straddles a kink).
       seed: seeds the random cotangent (and directions, for large primals).
 
@@ -325,8 +327,16 @@ def _difference_quotients(f_i, p, eps):
     values = np.asarray(f_i(np.concatenate([p[None] + steps, p[None] - steps, p[None]])))
     plus, minus = values[: p.size].reshape(p.shape), values[p.size : 2 * p.size].reshape(p.shape)
     centre = values[2 * p.size]
-    with np.errstate(invalid="ignore", over="ignore"):  # a step outside forward's domain: NaN, judged below
-        return (plus - minus) / (2 * eps), (plus - centre) / eps, (centre - minus) / eps
+    up, down = _steps_taken(p, eps)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # outside forward's domain: NaN, judged below
+        return (plus - minus) / (up + down), (plus - centre) / up, (centre - minus) / down
+
+
+def _steps_taken(p: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The steps ``(x + ε) − x`` and ``x − (x − ε)`` as float64 takes them (exact differences of the points the
+    quotients evaluate): beside a large ``x`` the step ``ε`` rounds to a multiple of ``x``'s spacing, and dividing
+    by ``ε`` itself made the quotient of ``sin`` at 1e5 wrong by 1e-5 (at 1e8 by 1 %), a right rule's failure."""
+    return (p + eps) - p, p - (p - eps)
 
 
 def _disagrees(hand, referee, rtol, atol) -> np.ndarray:
@@ -335,13 +345,15 @@ def _disagrees(hand, referee, rtol, atol) -> np.ndarray:
         return ~(np.abs(hand - referee) <= atol + rtol * np.abs(referee))
 
 
-def _refined_near_zero(f_i, p, wrong, quotients, eps):
-    """The difference quotients, with those of every element ``0 < |x_k| < 1`` where ``wrong`` (the rule disagrees
+def _refined_relative(f_i, p, wrong, quotients, eps):
+    """The difference quotients, with those of every element ``x_k ≠ 0`` where ``wrong`` (the rule disagrees
     with a referee) taken again with the relative step ``ε·|x_k|``.  A fixed step is coarse beside a small ``x_k``:
     the quotient of ``log`` at 1e-5 was 1.0033e5 (truncation ``ε²/3x³``, read as a kink), and at 1e-30 NaN
-    (``x − ε`` left the domain), against a right rule's 1e5 and 1e30.  Autodiff judges the rule first, so the
-    finer quotient only spares a right rule at a point where the coarse one cannot judge it."""
-    retry = wrong & (p != 0) & (np.abs(p) < 1)
+    (``x − ε`` left the domain), against a right rule's 1e5 and 1e30.  Beside a large one it is too fine:
+    the rounding of ``f`` swamps the change (``x²`` at 1e5: a relative error of 3e-6, at 1e8 a quotient 1.3 % off).
+    Autodiff judges the rule first, so the other quotient only spares a right rule at a point where the fixed step
+    cannot judge it."""
+    retry = wrong & (p != 0) & (np.abs(p) != 1)
     if not np.any(retry):
         return quotients
     finer = _difference_quotients(f_i, p, eps * np.where(retry, np.abs(p), 1.0))
@@ -362,7 +374,7 @@ def _check_finite_differences(forward, hand, primals, cotangent, rtol, atol, eps
         if p.size <= FD_MAX_ELEMENTS:
             quotients = _difference_quotients(f_i, p, eps)
             wrong = _disagrees(h64, quotients[0], rtol, atol)
-            numeric, right, left = _refined_near_zero(f_i, p, wrong, quotients, eps)
+            numeric, right, left = _refined_relative(f_i, p, wrong, quotients, eps)
             try:
                 errors.append(_compare(f"primal {i}", "finite differences", h64, numeric, rtol, atol))
             except GradcheckError:
@@ -389,7 +401,7 @@ def _refuse_kinks(forward, i, primals, cotangent, hand, reference, rtol, atol, e
     p, hand, reference = primals64[i], np.asarray(hand, np.float64), np.asarray(reference, np.float64)
     f_i = _projected_forward(forward, i, primals64, u)
     wrong = _disagrees(hand, reference, rtol, atol)
-    _, right, left = _refined_near_zero(f_i, p, wrong, _difference_quotients(f_i, p, eps), eps)
+    _, right, left = _refined_relative(f_i, p, wrong, _difference_quotients(f_i, p, eps), eps)
     _refuse_if_only_kinks(i, p, hand, reference, right, left, eps, rtol, atol)
 
 

@@ -404,6 +404,29 @@ def test_a_directory_others_may_write_to_is_refused_and_left_as_it_is(tmp_path, 
     assert shared.stat().st_mode & 0o777 == mode and not any(shared.iterdir())
 
 
+@pytest.mark.parametrize("how", ["enable", "JAXNN_CACHE_DIR"])
+def test_a_relative_directory_is_the_one_under_the_working_directory_of_the_call(tmp_path, how):
+    """JAX reads its directory at each compilation: a relative one followed a later chdir to an unchecked one."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    call = "compile_cache.enable('rel')" if how == "enable" else "compile_cache.enable_default()"
+    seen = _run(
+        f"""
+        from jaxnn import compile_cache
+        os.chdir({str(tmp_path / "work")!r})
+        path = {call}
+        os.chdir({str(tmp_path / "elsewhere")!r})
+        compile_one(5)
+        print(json.dumps({{"path": str(path), "dir": jax.config.jax_compilation_cache_dir}}))
+        """,
+        tmp_path,
+        **({"JAXNN_CACHE_DIR": "rel"} if how == "JAXNN_CACHE_DIR" else {}),
+    )
+    expected = tmp_path / "work" / "rel"
+    assert seen["path"] == seen["dir"] == str(expected)
+    assert _cached(os.listdir(expected)) and not (tmp_path / "elsewhere" / "rel").exists()
+
+
 def test_a_path_that_is_a_file_is_named_as_such(tmp_path):
     (tmp_path / "notes").write_text("mine")
     with pytest.raises(OSError, match=r"notes cannot be written \(it is a file, not a directory\)"):

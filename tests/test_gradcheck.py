@@ -544,3 +544,15 @@ def test_right_rules_near_zero_are_judged_with_a_step_smaller_than_the_point():
 def test_a_step_outside_the_domain_of_forward_is_a_value_error():
     with jax.enable_x64(True), pytest.raises(ValueError, match=r"element \(0,\) .*forward is not finite within eps"):
         jaxnn.check_vjp(lambda x: jnp.log(x - 1), lambda g, x: (g / (x - 1),), jnp.array([1 + 1e-7, 3.0]))
+
+
+def test_right_rules_far_from_zero_are_judged_by_the_step_taken_and_a_step_scaled_to_the_point():
+    """Beside a large x the step 1e-6 rounds to x's spacing, and f's rounding swamps the change it makes: sin at
+    1e5 was "disagrees with finite differences" by 1e-5 of relative error (the step taken was not 1e-6), x² at 1e5
+    by 3e-6 and at 1e8 by 1.3 %.  The quotient divides by the step taken, and is taken again with ε·|x|."""
+    with jax.enable_x64(True):
+        points = jnp.array([1e5, -1.5e6, 1e8])
+        jaxnn.check_vjp(jnp.sin, lambda g, x: (g * jnp.cos(x),), points)
+        jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g,), points)
+        with pytest.raises(jaxnn.GradcheckError, match="disagrees with"):  # a wrong rule there is still wrong
+            jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g * (1 + 1e-8 * (x > 1e7)),), points)
