@@ -363,6 +363,12 @@ def test_finite_differences_in_random_directions_for_large_primals():
             jaxnn.check_vjp(off_by_one_element, off_by_one_element.vjp, x)
         sine = jaxnn.make_op(jnp.sin, lambda g, y, x: (jnp.cos(x) * g,), name="sin")
         jaxnn.check_vjp(sine, sine.vjp, x)
+        # Far from zero ε·d rounds to x's spacing: the rule is held to the directions as float64 stepped them (sin
+        # on 1e5…2e5 failed by 2e-4 before), and a wrong one there is still caught.
+        far = jnp.linspace(1e5, 2e5, n)
+        jaxnn.check_vjp(sine, sine.vjp, far)
+        with pytest.raises(jaxnn.GradcheckError, match=r"random directions.*finite differences"):
+            jaxnn.check_vjp(off_by_one_element, off_by_one_element.vjp, far)
 
 
 def test_tolerance_follows_dtype():
