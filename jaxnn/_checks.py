@@ -49,6 +49,7 @@ __all__ = [
     "sample_weights",
     "seed_int",
     "single_key",
+    "smallest_kept",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -58,6 +59,7 @@ T = TypeVar("T")
 
 UINT32_LIMIT = 2**32  # epoch counters and seeds are 32-bit unsigned: values in [0, 2**32)
 MAX_SEED = UINT32_LIMIT - 1  # scikit-learn (numpy's RandomState) takes int seeds in [0, 2**32 - 1]
+TRAINED_IN_PARAMS_DTYPE = "the params' dtype, which it is trained in"  # whose dtype a cast value must fit, and why
 
 
 def is_int(value) -> bool:
@@ -295,51 +297,60 @@ def fits_dtype(
     dtype,
     *,
     scaling: str = "standardise it",
-    trained_in: str = "the params' dtype",
+    role: str = TRAINED_IN_PARAMS_DTYPE,
     advice: str | None = None,
 ) -> np.ndarray:
-    """``array`` cast to the training ``dtype`` (``trained_in`` says whose dtype it is), if every value stays finite
-    there; else a ValueError saying to scale it down (``scaling`` says how) or ending with ``advice``.  A finite
-    float64 value beyond float32's (or float16's) range becomes infinity in the cast, and training on it gives NaN
-    with no error."""
+    """``array`` cast to the training ``dtype`` (``role`` says whose dtype it is and what is done in it), if every
+    value stays finite there; else a ValueError saying to scale it down (``scaling`` says how) or ending with
+    ``advice``.  A finite float64 value beyond float32's (or float16's) range becomes infinity in the cast, and
+    training on it gives NaN with no error."""
     with np.errstate(over="ignore"):
         cast = np.asarray(array, dtype)
     if not np.all(np.isfinite(cast)):
         biggest = float(jnp.finfo(cast.dtype).max)
         raise ValueError(
-            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), {trained_in} it "
-            f"is trained in: {advice or f'scale it down ({scaling}), or train in a wider dtype'}"
+            f"{name} has values beyond {np.dtype(cast.dtype).name}'s range (largest {biggest:.3g}), {role}: "
+            f"{advice or f'scale it down ({scaling}), or train in a wider dtype'}"
         )
     return cast
 
 
 def weights_fit_dtype(
-    weight: np.ndarray, dtype, *, name: str = "weight", trained_in: str = "the params' dtype", advice: str | None = None
+    weight: np.ndarray,
+    dtype,
+    *,
+    name: str = "weight",
+    role: str = TRAINED_IN_PARAMS_DTYPE,
+    advice: str | None = None,
+    mean: bool = True,
+    consequence: str = "training would take no step",
 ) -> np.ndarray:
-    """Per-sample ``weight`` (one row per member, or one row) cast to the training ``dtype`` by :func:`fits_dtype`,
-    if no row rounds to all zeros there (every batch would then have a zero weight: no step), no row's sum passes
-    the dtype's range (the weighted mean loss divides by it: an infinite sum makes the loss NaN) and no row is
-    flushed (:func:`weights_not_flushed`); else a ValueError naming ``name`` and ending with ``advice`` (default:
-    how to rescale ``jaxnn.fit``'s ``weight``)."""
+    """Per-sample ``weight`` (one row per member, or one row; finite and non-negative) cast to ``dtype`` by
+    :func:`fits_dtype`.  Where the weights divide a weighted mean loss Σwᵢlᵢ / Σwᵢ by their sum (``mean``), also:
+    no row rounds to all zeros there and no row is flushed (:func:`weights_not_flushed`) — the mean would be 0/0,
+    which ``consequence`` puts in the caller's words — and no row's sum passes :func:`largest_safe_sum` (an
+    infinite sum makes the mean NaN).  Else a ValueError naming ``name`` and ``role`` (whose dtype it is) and ending
+    with ``advice`` (default: which way to rescale ``jaxnn.fit``'s ``weight``).  One check for every road: fit,
+    the estimators (after ``class_weight``), L-BFGS and the losses called directly."""
     same_mean = "a weighted mean loss is unchanged by scaling them all"
-    cast = fits_dtype(name, weight, dtype, scaling=same_mean, trained_in=trained_in, advice=advice)
+    cast = fits_dtype(name, weight, dtype, scaling=same_mean, role=role, advice=advice)
+    if not mean:
+        return cast
     rows = cast.reshape(-1, cast.shape[-1])
     dtype_name = np.dtype(cast.dtype).name
+    scale_up = advice or f"scale the weights up towards 1 ({same_mean})"
     if not np.all(np.any(rows > 0, axis=1)):
-        raise ValueError(
-            f"{name} rounds to all zeros in {dtype_name}, {trained_in} it is trained in: "
-            f"{advice or f'scale the weights up towards 1 ({same_mean})'}"
-        )
+        raise ValueError(f"{name} rounds to all zeros in {dtype_name}, {role}, so {consequence}: {scale_up}")
     sums = np.sum(rows, axis=1, dtype=np.float64)
     biggest = float(jnp.finfo(cast.dtype).max)
     if not np.all(sums <= largest_safe_sum(cast.dtype, rows.shape[1])):
         raise ValueError(
             f"{name} sums to {float(np.max(sums)):.8g}, beyond {dtype_name}'s range (largest {biggest:.8g}, less "
-            f"what adding {rows.shape[1]} numbers in {dtype_name} may round up), {trained_in} it is trained in (the "
+            f"what adding {rows.shape[1]} numbers in {dtype_name} may round up), {role} (the "
             "weighted mean loss divides by that sum): "
             f"{advice or f'scale the weights down towards 1 ({same_mean})'}"
         )
-    weights_not_flushed(name, cast, advice or f"scale the weights up towards 1 ({same_mean})")
+    weights_not_flushed(name, cast, scale_up, consequence=consequence)
     return cast
 
 
@@ -372,67 +383,57 @@ def largest_safe_sum(dtype, n: int) -> float:
     return float(jnp.finfo(dtype).max) / (1 + n * float(jnp.finfo(accumulated).eps))
 
 
+def smallest_kept(dtype) -> float:
+    """The smallest positive number of ``dtype`` that compiled programs keep: float32's and float64's smallest
+    normal number, since XLA (on CPU and GPU) flushes subnormal results and operands to zero; float16's and
+    bfloat16's smallest subnormal, since they are computed in float32, where every one of them is normal."""
+    info = jnp.finfo(dtype)
+    return float(info.smallest_normal if np.dtype(dtype) in (np.float32, np.float64) else info.smallest_subnormal)
+
+
 def weights_not_flushed(
     name: str, weight: np.ndarray, advice: str, *, consequence: str = "training would take no step"
 ) -> None:
-    """A ValueError, ending with ``advice``, when a row of ``weight`` (one per member, or one; float32 or
-    float64) has no value at or above its dtype's smallest normal number.  Compiled programs flush subnormal
-    float32 and float64 numbers to zero (XLA on CPU and GPU), so every batch of such a row would weigh 0: no
-    step is taken and nothing says so (``consequence`` says what it means where the weights serve elsewhere).  A
-    subnormal weight beside normal ones is flushed too (weighs 0)."""
+    """A ValueError, ending with ``advice``, when a row of ``weight`` (one per member, or one) has no value at or
+    above :func:`smallest_kept`: every batch of such a row would weigh 0 in the compiled program, so no step is
+    taken and nothing says so (``consequence`` says what it means where the weights serve elsewhere).  A flushed
+    weight beside kept ones weighs 0 too."""
     dtype = np.dtype(weight.dtype)
-    if dtype not in (np.float32, np.float64):  # float16 and bfloat16 are computed in float32: not flushed
-        return
-    smallest = np.finfo(dtype).smallest_normal
+    smallest = smallest_kept(dtype)
     largest = np.max(weight.reshape(-1, weight.shape[-1]), axis=1)
     if not np.all(largest >= smallest):
+        normal = "normal number" if smallest == jnp.finfo(dtype).smallest_normal else "number"
         raise ValueError(
-            f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest normal number "
-            f"({float(smallest):.3g}): compiled programs flush such numbers to zero, so {consequence}; {advice}"
+            f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest {normal} "
+            f"({smallest:.3g}): compiled programs flush such numbers to zero, so {consequence}; {advice}"
         )
 
 
 def loss_weights_usable(loss: str, weight: np.ndarray, dtype, *, mean: bool) -> None:
     """A ValueError naming ``loss`` unless the per-sample ``weight`` (float64, as given) can weigh a loss computed in
-    ``dtype`` (the predictions'): finite and non-negative, and finite once cast (an infinite weight makes w·l
-    infinite, or NaN where l = 0).  For a ``mean`` Σ wᵢlᵢ / Σ wᵢ also: a positive sum, weights that neither round to
-    0 nor all lie below the dtype's smallest normal number (compiled code flushes those to 0: 0/0), and a sum the
-    dtype holds (:func:`largest_safe_sum`: an infinite one makes the mean NaN).  Each error says how to rescale."""
+    ``dtype`` (the predictions'): finite and non-negative, with a positive sum for a ``mean``, and then usable in
+    ``dtype`` by :func:`weights_fit_dtype`'s rules, fit's own (an infinite weight makes w·l infinite, or NaN where
+    l = 0; for a mean, weights rounding or flushed to 0 make it 0/0 and an infinite sum NaN)."""
     if not np.all(np.isfinite(weight)) or np.any(weight < 0):
         raise ValueError(
             f"{loss}: sample weights must be finite and non-negative, got "
             f"{'NaN or infinity' if not np.all(np.isfinite(weight)) else 'negative values'}"
         )
-    with np.errstate(over="ignore"):
-        cast = weight.astype(dtype)
-    name, largest = np.dtype(cast.dtype).name, float(jnp.finfo(dtype).max)
-    where = f"{name}'s range (the predictions' dtype; largest {largest:.8g})"
-    if not np.all(np.isfinite(cast)):
-        raise ValueError(
-            f"{loss}: sample weights up to {np.max(weight):.8g} are beyond {where}; scale the weights down towards 1 "
-            "(a weighted loss scales with them)"
-        )
-    if not mean:
-        return
-    if not np.sum(weight) > 0:
+    if mean and not np.sum(weight) > 0:
         raise ValueError(
             f"{loss}: the sample weights sum to 0, so the weighted mean is undefined; "
             "give at least one sample a positive weight"
         )
-    scale = "a weighted mean is unchanged by scaling them all"
-    if not np.any(cast > 0):
-        raise ValueError(
-            f"{loss}: the sample weights round to 0 in {name} (the predictions' dtype), so the weighted mean would be "
-            f"0/0; scale the weights up towards 1 ({scale})"
-        )
-    total = float(np.sum(cast, dtype=np.float64))
-    if not total <= largest_safe_sum(dtype, cast.size):
-        raise ValueError(
-            f"{loss}: the sample weights sum to {total:.8g}, beyond {where}, and the weighted mean divides by that "
-            f"sum; scale the weights down towards 1 ({scale})"
-        )
-    advice = f"scale the weights up towards 1 ({scale})"
-    weights_not_flushed(f"{loss}'s sample weights", cast, advice, consequence="the weighted mean would be 0/0")
+    unchanged = "the weighted mean is unchanged by it" if mean else "the weighted sum scales with it"
+    weights_fit_dtype(
+        weight,
+        dtype,
+        name=f"{loss}'s weight",
+        role=f"the predictions' dtype, which {loss} is computed in",
+        advice=f"multiply the weights by one constant that brings them towards 1 ({unchanged})",
+        mean=mean,
+        consequence="the weighted mean would be 0/0",
+    )
 
 
 def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.ndarray, int | None]:
@@ -538,17 +539,16 @@ def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = Fa
     to zero there or is flushed to zero by the compiled program (a subnormal float32 or float64 number): a learning
     rate of 0 trains nothing, silently."""
     advice = f"pass a smaller {name}, or train in a wider dtype (params cast with .astype)"
-    cast = fits_dtype(name, values, dtype, trained_in="the params' dtype", advice=advice)
+    cast = fits_dtype(name, values, dtype, advice=advice)
     if not positive:
         return cast
-    info = jnp.finfo(cast.dtype)
-    smallest = info.smallest_normal if np.dtype(cast.dtype) in (np.float32, np.float64) else info.smallest_subnormal
+    smallest = smallest_kept(cast.dtype)
     if np.any(cast < smallest):
+        normal = "normal number" if smallest == jnp.finfo(cast.dtype).smallest_normal else "number"
         raise ValueError(
-            f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest "
-            f"{'normal ' if smallest == info.smallest_normal else ''}number ({float(smallest):.3g}), the params' "
-            f"dtype it is trained in: it rounds or is flushed to zero there, so training would take no step; pass a "
-            "larger one, or train in a wider dtype (params cast with .astype)"
+            f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest {normal} "
+            f"({smallest:.3g}), {TRAINED_IN_PARAMS_DTYPE}: it rounds or is flushed to zero there, so training would "
+            "take no step; pass a larger one, or train in a wider dtype (params cast with .astype)"
         )
     return cast
 

@@ -41,7 +41,7 @@ __all__ = [
     "training_weights",
 ]
 
-TRAINED_IN = "X's dtype"  # the estimators train in X's float type
+TRAINED_IN = "X's dtype, which the network is trained in"  # the estimators train in X's float type
 CLASS_WEIGHTED = "sample_weight times class_weight"  # the training weights' name where class_weight multiplies in
 
 
@@ -89,7 +89,7 @@ def training_weights(weight: np.ndarray, dtype, *, what: str = "sample_weight") 
     within its range, their sum too, and not all rounding or flushed to zero); a ValueError saying how to rescale
     them if not."""
     advice = scale_weights(dtype, what=what)
-    return weights_fit_dtype(weight, dtype, name=what, trained_in=TRAINED_IN, advice=advice)
+    return weights_fit_dtype(weight, dtype, name=what, role=TRAINED_IN, advice=advice)
 
 
 def huge_weights(weight: np.ndarray, what: str = "sample_weight") -> str:
