@@ -106,9 +106,15 @@ def largest_in_any_process(value: int, runtime: Runtime) -> int:
 def arithmetic_setting() -> dict[str, object]:
     """What a CPU run's bits depend on besides its inputs, as a checkpoint records it: the cores this process may use
     (XLA splits a large product's sum among its threads), ``XLA_FLAGS`` (the host device count among them) and JAX's
-    version."""
+    version; the flags with their spacing normalised, as XLA reads them (words split on white space)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_cores": cores, "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__}
+    return {"cpu_cores": cores, "xla_flags": _flag_words(os.environ.get("XLA_FLAGS", "")), "jax": jax.__version__}
+
+
+def _flag_words(flags) -> object:
+    """``XLA_FLAGS`` as one space between words (what a checkpoint records and compares); a value that is not a
+    string, from a foreign checkpoint, as it is."""
+    return " ".join(flags.split()) if isinstance(flags, str) else flags
 
 
 def arithmetic_note(stored: dict, runtime: Runtime, path) -> str | None:
@@ -119,6 +125,7 @@ def arithmetic_note(stored: dict, runtime: Runtime, path) -> str | None:
     then = stored.get("arithmetic")
     if runtime.platform != "cpu" or not isinstance(then, dict):
         return None
+    then = {**then, "xla_flags": _flag_words(then.get("xla_flags"))}  # older checkpoints kept the spacing
     now = arithmetic_setting()
     names = {"cpu_cores": "usable CPU cores", "xla_flags": "XLA_FLAGS", "jax": "JAX version"}
     changed = [
