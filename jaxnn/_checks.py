@@ -531,14 +531,23 @@ def per_member(name: str, value, n_members: int, *, positive: bool = False) -> n
     return array
 
 
-def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = False) -> np.ndarray:
-    """``values`` (:func:`per_member`'s float64 rates) cast to the params' ``dtype``, where the optimiser state keeps
-    them: a ValueError naming ``name`` when one passes the dtype's range (by :func:`fits_dtype`: the cast gave
-    infinity, and training diverged at its first step), or, with ``positive``, when one is so small that it rounds
-    to zero there or is flushed to zero by the compiled program (a subnormal float32 or float64 number): a learning
-    rate of 0 trains nothing, silently."""
-    advice = f"pass a smaller {name}, or train in a wider dtype (params cast with .astype)"
-    cast = fits_dtype(name, values, dtype, trained_in="the params' dtype", advice=advice)
+def rates_fit_dtype(
+    name: str,
+    values: np.ndarray,
+    dtype,
+    *,
+    positive: bool = False,
+    trained_in: str = "the params' dtype",
+    advice: str = "train in a wider dtype (params cast with .astype)",
+    consequence: str = "training would take no step",
+) -> np.ndarray:
+    """``values`` (:func:`per_member`'s float64 rates) cast to the training ``dtype`` (``trained_in`` says whose it
+    is), where the optimiser state keeps them: a ValueError naming ``name`` when one passes the dtype's range (by
+    :func:`fits_dtype`: the cast gave infinity, and training diverged at its first step), or, with ``positive``,
+    when one is so small that it rounds to zero there or is flushed to zero by the compiled program (a subnormal
+    float32 or float64 number): a learning rate of 0 trains nothing, silently (``consequence`` says what zero
+    means for another value).  Both errors end with "pass a smaller/larger ``name``, or ``advice``"."""
+    cast = fits_dtype(name, values, dtype, trained_in=trained_in, advice=f"pass a smaller {name}, or {advice}")
     if not positive:
         return cast
     info = jnp.finfo(cast.dtype)
@@ -546,9 +555,8 @@ def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = Fa
     if np.any(cast < smallest):
         raise ValueError(
             f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest "
-            f"{'normal ' if smallest == info.smallest_normal else ''}number ({float(smallest):.3g}), the params' "
-            f"dtype it is trained in: it rounds or is flushed to zero there, so training would take no step; pass a "
-            "larger one, or train in a wider dtype (params cast with .astype)"
+            f"{'normal ' if smallest == info.smallest_normal else ''}number ({float(smallest):.3g}), {trained_in} it "
+            f"is trained in: it rounds or is flushed to zero there, so {consequence}; pass a larger {name}, or {advice}"
         )
     return cast
 
