@@ -8,7 +8,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import warnings
 from unittest import mock
 
 import numpy as np
@@ -368,13 +367,3 @@ def test_steps_before_the_network_are_fitted_once_per_fold_when_the_grid_leaves_
     assert CountingScaler.fits == expected_fits
     theirs = sklearn_model_selection.GridSearchCV(pipe, grid, cv=3, refit=False).fit(x, y)
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], atol=1e-5)
-
-
-def test_empty_splits_warn_of_a_small_parameter_space_once_before_scikit_learns_error():
-    """The fallback to scikit-learn's loop drew the candidates again: ParameterSampler's warning came twice."""
-    x = np.random.RandomState(0).normal(size=(20, 3))
-    search = RandomizedSearchCV(NeuralNetClassifier(max_iter=2), {"alpha": [1e-4, 1e-3]}, n_iter=5, cv=[])
-    with warnings.catch_warnings(record=True) as caught, pytest.raises(ValueError, match="No fits were performed"):
-        warnings.simplefilter("always")
-        search.fit(x, (x[:, 0] > 0).astype(int))
-    assert sum("total space of parameters" in str(w.message) for w in caught) == 1

@@ -181,7 +181,7 @@ def select_best_index(search, refit, refit_metric, results: dict) -> int:
 
 def runs_own_search(search, sklearn_class: type) -> bool:
     """Whether the class of ``search`` schedules its own candidates (overrides ``sklearn_class``'s
-    ``_run_search``; ``sklearn_class`` may be jaxnn's search, whose ``_run_search`` replays drawn candidates)."""
+    ``_run_search``)."""
     return type(search)._run_search is not sklearn_class._run_search
 
 

@@ -298,8 +298,6 @@ class _PopulationSearchMixin:
     The class using it lists its candidates in ``_population_candidates`` (None: run scikit-learn's loop).
     """
 
-    _replayed_candidates: list[dict] | None = None  # set by _sklearn_fit_over for scikit-learn's loop
-
     def _population_candidates(self) -> list[dict] | None:
         raise NotImplementedError
 
@@ -332,24 +330,15 @@ class _PopulationSearchMixin:
         ]
         return self._fit_population(X, y, params, candidates, layouts)
 
-    def _sklearn_fit_over(self, splitter: _ReplayedSplits, X, y, params, candidates: list[dict]):
-        """scikit-learn's own ``fit`` with ``cv`` set to ``splitter`` and its search over ``candidates`` (those drawn
-        already) for its duration (both restored after): for an empty or inconsistent ``cv``, scikit-learn's own
-        error about the splits drawn, after the warnings of one draw (a second draw repeated ParameterSampler's
-        "total space of parameters" warning)."""
+    def _sklearn_fit_over(self, splitter: _ReplayedSplits, X, y, params):
+        """scikit-learn's own ``fit`` with ``cv`` set to ``splitter`` for its duration (``cv`` is restored
+        after): for an empty or inconsistent ``cv``, scikit-learn's own error about the splits drawn."""
         cv = self.cv
-        self.cv, self._replayed_candidates = splitter, candidates
+        self.cv = splitter
         try:
             return super().fit(X, y, **params)
         finally:
-            self.cv, self._replayed_candidates = cv, None
-
-    def _run_search(self, evaluate_candidates):
-        """scikit-learn's hook for the candidates its loop evaluates: those :meth:`_sklearn_fit_over` replays, else
-        the search's own (``super()``)."""
-        if self._replayed_candidates is None:
-            return super()._run_search(evaluate_candidates)
-        return evaluate_candidates(self._replayed_candidates)
+            self.cv = cv
 
     def _fit_population(self, X, y, params, candidates, layouts):
         """``BaseSearchCV.fit`` with the candidates × folds trained by :func:`_fit_candidates`."""
@@ -363,7 +352,7 @@ class _PopulationSearchMixin:
         n_splits = checked_cv.get_n_splits(X, y, **split_params)
         splits = list(checked_cv.split(X, y, **split_params))
         if not splits or len(splits) != n_splits:
-            return self._sklearn_fit_over(_ReplayedSplits(splits, n_splits), X, y, params, candidates)
+            return self._sklearn_fit_over(_ReplayedSplits(splits, n_splits), X, y, params)
         self.n_splits_ = n_splits
         if self.verbose > 0:
             print(
@@ -422,7 +411,7 @@ class GridSearchCV(_PopulationSearchMixin, sklearn_model_selection.GridSearchCV)
     """
 
     def _population_candidates(self) -> list[dict] | None:
-        if runs_own_search(self, GridSearchCV):
+        if runs_own_search(self, sklearn_model_selection.GridSearchCV):
             return None  # a subclass schedules its own candidates: scikit-learn's loop runs them
         return list(ParameterGrid(self.param_grid))
 
@@ -436,6 +425,6 @@ class RandomizedSearchCV(_PopulationSearchMixin, sklearn_model_selection.Randomi
     """
 
     def _population_candidates(self) -> list[dict] | None:
-        if runs_own_search(self, RandomizedSearchCV):
+        if runs_own_search(self, sklearn_model_selection.RandomizedSearchCV):
             return None
         return list(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
