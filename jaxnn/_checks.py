@@ -532,14 +532,23 @@ def per_member(name: str, value, n_members: int, *, positive: bool = False) -> n
     return array
 
 
-def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = False) -> np.ndarray:
-    """``values`` (:func:`per_member`'s float64 rates) cast to the params' ``dtype``, where the optimiser state keeps
-    them: a ValueError naming ``name`` when one passes the dtype's range (by :func:`fits_dtype`: the cast gave
-    infinity, and training diverged at its first step), or, with ``positive``, when one is so small that it rounds
-    to zero there or is flushed to zero by the compiled program (a subnormal float32 or float64 number): a learning
-    rate of 0 trains nothing, silently."""
-    advice = f"pass a smaller {name}, or train in a wider dtype (params cast with .astype)"
-    cast = fits_dtype(name, values, dtype, advice=advice)
+def rates_fit_dtype(
+    name: str,
+    values: np.ndarray,
+    dtype,
+    *,
+    positive: bool = False,
+    role: str = TRAINED_IN_PARAMS_DTYPE,
+    advice: str = "train in a wider dtype (params cast with .astype)",
+    consequence: str = "training would take no step",
+) -> np.ndarray:
+    """``values`` (:func:`per_member`'s float64 rates) cast to the training ``dtype`` (``role`` says whose it is),
+    where the optimiser state keeps them: a ValueError naming ``name`` when one passes the dtype's range (by
+    :func:`fits_dtype`: the cast gave infinity, and training diverged at its first step), or, with ``positive``,
+    when one lies below :func:`smallest_kept` (it rounds to zero there or the compiled program flushes it): a
+    learning rate of 0 trains nothing, silently (``consequence`` says what zero means for another value).  Both
+    errors end with "pass a smaller/larger ``name``, or ``advice``"."""
+    cast = fits_dtype(name, values, dtype, role=role, advice=f"pass a smaller {name}, or {advice}")
     if not positive:
         return cast
     smallest = smallest_kept(cast.dtype)
@@ -547,8 +556,8 @@ def rates_fit_dtype(name: str, values: np.ndarray, dtype, *, positive: bool = Fa
         normal = "normal number" if smallest == jnp.finfo(cast.dtype).smallest_normal else "number"
         raise ValueError(
             f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest {normal} "
-            f"({smallest:.3g}), {TRAINED_IN_PARAMS_DTYPE}: it rounds or is flushed to zero there, so training would "
-            "take no step; pass a larger one, or train in a wider dtype (params cast with .astype)"
+            f"({smallest:.3g}), {role}: it rounds or is flushed to zero there, so {consequence}; pass a larger "
+            f"{name}, or {advice}"
         )
     return cast
 

@@ -419,13 +419,16 @@ def _dropout(spec: RunSpec, carry: TrainCarry, epoch_key, step=None) -> Dropout 
 def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_outputs, y_val):
     """The stopping rule after one epoch (``val_outputs``: the network's outputs on the validation inputs, with a
     score): the monitored value and the updated :class:`StopCarry`."""
+    monitored = _scalar(spec.score(val_outputs, y_val), "score") if spec.score is not None else loss_value
+    # A tol beyond the monitored dtype's range became infinity there (a float32 loss, tol = 1e39), and the first
+    # epoch's best ± tol was inf − inf = NaN: no improvement, one epoch before MLP's stop.  The dtype's largest
+    # number acts as any larger tol does: no finite value improves on the best by that much.
+    tol = min(spec.stopping.tol, float(jnp.finfo(monitored.dtype).max))
     if spec.score is not None:
-        monitored = _scalar(spec.score(val_outputs, y_val), "score")
-        improved_enough = monitored >= stop.best + spec.stopping.tol
+        improved_enough = monitored >= stop.best + tol
         better = monitored > stop.best
     else:
-        monitored = loss_value
-        improved_enough = monitored <= stop.best - spec.stopping.tol
+        improved_enough = monitored <= stop.best - tol
         better = monitored < stop.best
     # Until a score is finite (better than the initial -inf), the latest epoch's parameters stand in for the best.
     kept = better | jnp.isneginf(stop.best)

@@ -97,7 +97,9 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
     """Integer labels ``0..k−1`` to a ``(n, k)`` one-hot float matrix (``k = n_classes``, default the largest label
     plus 1), the rows of ``sklearn.preprocessing.OneHotEncoder(categories=[range(k)])`` (also for k = 2, where
     ``label_binarize`` gives one column).  Memory is
-    ``n · k`` (not the ``k · k`` of an identity matrix indexed by the labels)."""
+    ``n · k`` (not the ``k · k`` of an identity matrix indexed by the labels); a matrix that cannot be allocated (a
+    label of 10**12 means 10**12 + 1 classes: 7 TiB per row, 2**63 more than NumPy's dimensions hold) is a
+    ValueError naming the label, or ``n_classes`` when given, and how to map labels to class indices."""
     labels = np.asarray(labels)
     if labels.size == 0 and labels.ndim == 1:
         labels = labels.astype(np.int64)  # [] is float64 to NumPy
@@ -107,10 +109,19 @@ def one_hot(labels, n_classes: int | None = None) -> np.ndarray:
         raise ValueError("one_hot needs non-negative labels 0..k-1")
     if n_classes is None and not labels.size:
         raise ValueError("one_hot of no labels cannot tell the number of classes: pass n_classes")
+    given = n_classes
     n_classes = int(labels.max()) + 1 if n_classes is None else positive_int(n_classes, "n_classes")
     if labels.size and labels.max() >= n_classes:
         raise ValueError(f"label {labels.max()} does not fit {n_classes} classes")
-    encoded = np.zeros((labels.size, n_classes))
+    try:
+        encoded = np.zeros((labels.size, n_classes))
+    except (MemoryError, ValueError) as error:  # NumPy's "Unable to allocate", "Maximum allowed dimension exceeded"
+        cause = f"label {labels.max()} means {n_classes} classes" if given is None else f"n_classes={n_classes}"
+        raise ValueError(
+            f"one_hot cannot allocate a ({labels.size}, {n_classes}) float64 matrix: {cause}, one column each; "
+            "labels must be class indices 0..k-1 (map other labels with np.unique(labels, return_inverse=True)[1], "
+            "or sklearn.preprocessing.LabelEncoder)"
+        ) from error
     encoded[np.arange(labels.size), labels] = 1.0
     return encoded
 

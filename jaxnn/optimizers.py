@@ -34,6 +34,7 @@ every epoch — moves that state on:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ __all__ = [
     "l2_rate_of",
     "learning_rate_of",
     "make",
+    "one_minus_power",
     "scale_by_adam",
     "schedule_of",
     "solver",
@@ -253,7 +255,7 @@ def scale_by_adam(beta_1: float, beta_2: float, epsilon: float) -> optax.Gradien
         nu = jax.tree.map(lambda v, g: beta_2 * v + (1 - beta_2) * g**2, state.nu, grads)
         count = optax.safe_increment(state.count)
         t = count.astype(jax.tree.leaves(mu)[0].dtype)
-        correction = jnp.sqrt(1 - beta_2**t) / (1 - beta_1**t)  # once per step, a scalar
+        correction = jnp.sqrt(one_minus_power(beta_2, t)) / one_minus_power(beta_1, t)  # once per step, a scalar
 
         def direction(m, v):
             return correction.astype(m.dtype) * m / (jnp.sqrt(v) + epsilon)
@@ -261,6 +263,14 @@ def scale_by_adam(beta_1: float, beta_2: float, epsilon: float) -> optax.Gradien
         return jax.tree.map(direction, mu, nu), optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init, update)
+
+
+def one_minus_power(beta: float, t: jax.Array) -> jax.Array:
+    """``1 − βᵗ`` in ``t``'s dtype for a Python float ``β`` in ``[0, 1)``, as ``−expm1(t·ln β)`` with ``ln β`` taken in
+    float64: a β within float32's spacing of 1 (``1 − 1e-10``) rounds to 1.0 there, and ``1 − βᵗ`` computed in
+    float32 was 0 (Adam's correction 0/0: NaN, or no step at all), where scikit-learn's MLP computes it in float64."""
+    log_beta = math.log(beta) if beta > 0 else -math.inf  # β = 0: βᵗ = 0 for t ≥ 1
+    return -jnp.expm1(t * log_beta)
 
 
 DEFAULT_SETTINGS = SolverSettings()

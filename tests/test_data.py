@@ -261,3 +261,10 @@ def test_one_hot_is_scikit_learns_encoding_in_n_times_k_memory():
 def test_split_and_standardiser_inputs_that_cannot_work_say_why(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("label", [10**12, 2**63 - 1, 2**63])
+def test_one_hot_of_a_label_too_large_to_allocate_names_it_and_what_to_do(label):
+    """NumPy's MemoryError (7 TiB) or "Maximum allowed dimension exceeded" said neither."""
+    with pytest.raises(ValueError, match=rf"label {label} means {label + 1} classes.*np.unique"):
+        one_hot(np.array([0, label], dtype=np.uint64))

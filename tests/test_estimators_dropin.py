@@ -1000,3 +1000,48 @@ def test_the_loss_curve_on_unscaled_float32_data_is_mlps_clipped_log_loss():
         mlp = MLPClassifier(**settings).fit(x, y)
         ours = NeuralNetClassifier(**settings).fit(x, y)
     np.testing.assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyper-parameters in float32: X's dtype is the one training keeps them in.
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"learning_rate_init": 1e-40}, "learning_rate_init 1e-40 is below float32's smallest normal number"),
+        ({"learning_rate_init": 1e39}, "learning_rate_init has values beyond float32's range"),
+        ({"alpha": 1e41}, "alpha has values beyond float32's range"),
+        ({"epsilon": 1e-40}, "epsilon 1e-40 is below float32's smallest normal number"),
+        ({"solver": "sgd", "learning_rate": "invscaling", "power_t": 1e39}, "power_t has values beyond"),
+    ],
+)
+def test_rates_that_float32_flushes_or_overflows_are_refused_naming_the_parameter(blobs, params, name):
+    """Cast to float32 they were 0 (no step; Adam's 0/0 for a weight without gradient) or infinity (divergence)."""
+    x, y = blobs
+    with pytest.raises(ValueError, match=rf"{name}.*pass X as float64"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, **params).fit(x.astype(np.float32), y)
+
+
+def test_a_learning_rate_float64_holds_trains_in_float64(blobs):
+    x, y = blobs
+    fitted = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, learning_rate_init=1e-40).fit(x, y)
+    assert np.isfinite(fitted.loss_)
+
+
+@pytest.mark.parametrize("beta", ["beta_1", "beta_2"])
+def test_adam_betas_that_float32_rounds_to_one_train_as_mlps(blobs, beta):
+    """1 − 1e-10 is 1.0 in float32: Adam's bias correction 1 − βᵗ was 0 (NaN steps, or none)."""
+    x, y = blobs
+    x = x.astype(np.float32)
+    params = {"hidden_layer_sizes": (3,), "max_iter": 5, "random_state": 0, beta: 1 - 1e-10}
+    ours, theirs = NeuralNetClassifier(**params).fit(x, y), MLPClassifier(**params).fit(x, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-4)
+
+
+def test_a_tol_beyond_float32s_range_stops_when_mlps_does(blobs):
+    """Such a tol became infinity in float32, and the first epoch counted as one without improvement."""
+    x, y = blobs
+    x = x.astype(np.float32)
+    params = {"hidden_layer_sizes": (3,), "max_iter": 30, "random_state": 0, "tol": 1e39}
+    assert NeuralNetClassifier(**params).fit(x, y).n_iter_ == MLPClassifier(**params).fit(x, y).n_iter_
