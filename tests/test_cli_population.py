@@ -149,6 +149,21 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
 
 
+def test_a_diverged_member_records_its_last_held_out_point_once(tmp_path, capsys):
+    """A member whose divergence comes at a chunk's first step ran no epoch in it: its last held-out point is
+    not recorded again (population.npz had [1, ..., 7, 7] for the member's 7 epochs)."""
+    data = regression_csv(tmp_path / "prices.csv")
+    out = tmp_path / "run"
+    assert train("--csv", data, "--target", "price", "--lr", "1e3,0.1", "--epochs", "20", "--quiet", "--out", out) == 0
+    capsys.readouterr()
+    saved = arrays(out, "population.npz")
+    for row, count, epochs in zip(
+        saved["extras/held_out_epochs"], saved["extras/held_out_counts"], saved["extras/member_epochs"], strict=True
+    ):
+        np.testing.assert_array_equal(row[:count], np.arange(1, epochs + 1))  # chunks of 1 epoch, each once
+    assert saved["extras/member_epochs"][0] < 20 and not saved["extras/alive"][0]
+
+
 def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
     """Every member diverges after the best one was checkpointed: that healthy checkpoint.npz stays, and the
     closing line says so rather than that there is no checkpoint."""

@@ -253,13 +253,17 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
 
 
 def _with_held_out(population: Population, members: Members) -> Members:
-    """Every member the last chunk trained gets its held-out loss now (one compiled call for all)."""
+    """Every member the last chunk trained gets its held-out loss now (one compiled call for all), unless it has
+    a point at its epoch already: a member that diverged at the chunk's first step ran no epoch in it, and its
+    parameters, so its held-out loss, are those of its last point."""
     first = population.setups[0]
     losses = np.asarray(
         _held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test), float
     )
     held_out = tuple(
-        (*points, (int(members.epochs[index]), float(losses[index]))) if members.trained[index] else points
+        (*points, (int(members.epochs[index]), float(losses[index])))
+        if members.trained[index] and not (points and points[-1][0] == members.epochs[index])
+        else points
         for index, points in enumerate(members.held_out)
     )
     return members._replace(held_out=held_out)
