@@ -164,6 +164,27 @@ def test_a_diverged_member_records_its_last_held_out_point_once(tmp_path, capsys
     assert saved["extras/member_epochs"][0] < 20 and not saved["extras/alive"][0]
 
 
+def test_progress_never_shows_a_diverged_member_while_another_is_healthy(tmp_path, capsys):
+    """lr 3e38 on the sum of squares oversteps float32 at the first step: member 0 diverges at its initial
+    weights, whose held-out loss is lower than member 1's growing one; the progress lines show member 1."""
+    data = regression_csv(tmp_path / "prices.csv")
+    common = ("--csv", data, "--target", "price", "--loss", "sum_of_squares", "--epochs", "6")
+    assert train(*common, "--lr", "3e38,0.05", "--out", tmp_path / "run") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    rows = population_rows(tmp_path / "run")
+    assert rows[0]["diverged"] == "true" and rows[1]["diverged"] == "false"
+    assert len(lines) == 6 and not any("nan" in line for line in lines)
+    assert lines[-1].endswith(f"test loss {float(rows[1]['test_loss']):.4g}")
+
+
+def test_progress_leader_prefers_a_healthy_member():
+    leader = cli_population.progress_leader
+    assert leader([1.0, 5.0, 3.0], np.array([False, True, True])) == 2
+    assert leader([1.0, 5.0, float("nan")], np.array([False, False, True])) == 0  # no healthy finite loss: all
+    assert leader([2.0, 1.0], np.array([False, False])) == 1  # none alive: the lowest of all
+    assert leader([float("inf"), float("nan")], np.array([True, True])) == 0
+
+
 def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
     """Every member diverges after the best one was checkpointed: that healthy checkpoint.npz stays, and the
     closing line says so rather than that there is no checkpoint."""

@@ -66,7 +66,7 @@ from jaxnn.layers import Params
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state, init_state, make
 from jaxnn.train import fit_many, training_keys
 
-__all__ = ["Members", "Population", "advance", "execute", "train"]
+__all__ = ["Members", "Population", "advance", "execute", "progress_leader", "train"]
 
 
 def _member_setups(
@@ -269,11 +269,19 @@ def _with_held_out(population: Population, members: Members) -> Members:
     return members._replace(held_out=held_out)
 
 
-def _progress_values(members: Members) -> tuple[float, None, float]:
-    """The member with the lowest held-out loss now: its last training loss and its held-out loss."""
-    latest = [points[-1][1] if points else math.nan for points in members.held_out]
+def progress_leader(latest: list[float], alive: np.ndarray) -> int:
+    """The member progress shows: the lowest finite ``latest`` held-out loss among the members still ``alive``
+    (a diverged member's loss is that of its last finite state, and it is never the best); once none is alive
+    (or none has a finite loss) the lowest finite one of all; 0 when no loss is finite."""
     finite = [index for index, loss in enumerate(latest) if math.isfinite(loss)]
-    leader = min(finite, key=lambda index: latest[index]) if finite else 0
+    healthy = [index for index in finite if alive[index]]
+    return min(healthy or finite, key=lambda index: latest[index]) if finite else 0
+
+
+def _progress_values(members: Members) -> tuple[float, None, float]:
+    """The :func:`progress_leader`'s last training loss and its held-out loss."""
+    latest = [points[-1][1] if points else math.nan for points in members.held_out]
+    leader = progress_leader(latest, members.alive)
     trained = [part for part in members.histories[leader] if len(part)]
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 
