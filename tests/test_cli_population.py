@@ -145,7 +145,11 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
 
     assert train(*common, "--lr", "1e4,1e5", "--out", tmp_path / "all") == 1
     assert "no member of the population finished with finite test metrics" in capsys.readouterr().err
-    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv", "population.npz"}  # no best
+    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv", "population.npz", "metrics.json"}
+    assert metrics(tmp_path / "all")["population"] | {"lr": None} == {
+        "members": 2, "best": None, "chosen_by": "test_r2", "lr": None, "file": "population.csv", "diverged": 2,
+        "checkpoint": None,
+    }  # fmt: skip
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
 
 
@@ -199,6 +203,33 @@ def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path,
     err = capsys.readouterr().err
     assert "no member of the population finished with finite test metrics" in err
     assert f"{out / 'checkpoint.npz'} keeps" in err and "no checkpoint" not in err
+
+
+def test_a_resumed_population_that_all_diverges_leaves_no_stale_results(tmp_path, capsys):
+    """A finished population resumed to more epochs, where every member then diverges: metrics.json says so
+    (as a single run's does) instead of keeping the earlier run's best member, whose history.csv and plots go;
+    the best member's healthy checkpoint.npz stays."""
+    data = regression_csv(tmp_path / "prices.csv")
+    out = tmp_path / "run"
+    assert train("--csv", data, "--target", "price", "--lr", "4,6", "--epochs", "10", "--quiet", "--out", out) == 0
+    healthy = (out / "checkpoint.npz").read_bytes()
+    assert {"history.csv", "loss.png", "metrics.json"} <= {path.name for path in out.iterdir()}
+    capsys.readouterr()
+    assert train("--resume", out, "--epochs", "200", "--quiet") == 1
+    assert f"{out / 'checkpoint.npz'} keeps the best member" in capsys.readouterr().err
+    rows = population_rows(out)
+    assert all(row["diverged"] == "true" for row in rows)
+    result = metrics(out)
+    assert result["diverged"] is True and result["options"]["lr"] == [4.0, 6.0]
+    assert result["population"]["best"] is None and result["population"]["checkpoint"] == "checkpoint.npz"
+    assert "test_r2" not in result and "epochs" not in result
+    assert {path.name for path in out.iterdir()} == {
+        "population.csv",
+        "population.npz",
+        "metrics.json",
+        "checkpoint.npz",
+    }
+    assert (out / "checkpoint.npz").read_bytes() == healthy
 
 
 def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monkeypatch):
