@@ -145,8 +145,48 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
 
     assert train(*common, "--lr", "1e4,1e5", "--out", tmp_path / "all") == 1
     assert "no member of the population finished with finite test metrics" in capsys.readouterr().err
-    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv", "population.npz"}  # no best
+    assert {path.name for path in (tmp_path / "all").iterdir()} == {"population.csv", "population.npz", "metrics.json"}
+    assert metrics(tmp_path / "all")["population"] | {"lr": None} == {
+        "members": 2, "best": None, "chosen_by": "test_r2", "lr": None, "file": "population.csv", "diverged": 2,
+        "checkpoint": None,
+    }  # fmt: skip
     assert all(row["diverged"] == "true" and row["best"] == "false" for row in population_rows(tmp_path / "all"))
+
+
+def test_a_diverged_member_records_its_last_held_out_point_once(tmp_path, capsys):
+    """A member whose divergence comes at a chunk's first step ran no epoch in it: its last held-out point is
+    not recorded again (population.npz had [1, ..., 7, 7] for the member's 7 epochs)."""
+    data = regression_csv(tmp_path / "prices.csv")
+    out = tmp_path / "run"
+    assert train("--csv", data, "--target", "price", "--lr", "1e3,0.1", "--epochs", "20", "--quiet", "--out", out) == 0
+    capsys.readouterr()
+    saved = arrays(out, "population.npz")
+    for row, count, epochs in zip(
+        saved["extras/held_out_epochs"], saved["extras/held_out_counts"], saved["extras/member_epochs"], strict=True
+    ):
+        np.testing.assert_array_equal(row[:count], np.arange(1, epochs + 1))  # chunks of 1 epoch, each once
+    assert saved["extras/member_epochs"][0] < 20 and not saved["extras/alive"][0]
+
+
+def test_progress_never_shows_a_diverged_member_while_another_is_healthy(tmp_path, capsys):
+    """lr 3e38 on the sum of squares oversteps float32 at the first step: member 0 diverges at its initial
+    weights, whose held-out loss is lower than member 1's growing one; the progress lines show member 1."""
+    data = regression_csv(tmp_path / "prices.csv")
+    common = ("--csv", data, "--target", "price", "--loss", "sum_of_squares", "--epochs", "6")
+    assert train(*common, "--lr", "3e38,0.05", "--out", tmp_path / "run") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    rows = population_rows(tmp_path / "run")
+    assert rows[0]["diverged"] == "true" and rows[1]["diverged"] == "false"
+    assert len(lines) == 6 and not any("nan" in line for line in lines)
+    assert lines[-1].endswith(f"test loss {float(rows[1]['test_loss']):.4g}")
+
+
+def test_progress_leader_prefers_a_healthy_member():
+    leader = cli_population.progress_leader
+    assert leader([1.0, 5.0, 3.0], np.array([False, True, True])) == 2
+    assert leader([1.0, 5.0, float("nan")], np.array([False, False, True])) == 0  # no healthy finite loss: all
+    assert leader([2.0, 1.0], np.array([False, False])) == 1  # none alive: the lowest of all
+    assert leader([float("inf"), float("nan")], np.array([True, True])) == 0
 
 
 def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
@@ -163,6 +203,33 @@ def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path,
     err = capsys.readouterr().err
     assert "no member of the population finished with finite test metrics" in err
     assert f"{out / 'checkpoint.npz'} keeps" in err and "no checkpoint" not in err
+
+
+def test_a_resumed_population_that_all_diverges_leaves_no_stale_results(tmp_path, capsys):
+    """A finished population resumed to more epochs, where every member then diverges: metrics.json says so
+    (as a single run's does) instead of keeping the earlier run's best member, whose history.csv and plots go;
+    the best member's healthy checkpoint.npz stays."""
+    data = regression_csv(tmp_path / "prices.csv")
+    out = tmp_path / "run"
+    assert train("--csv", data, "--target", "price", "--lr", "4,6", "--epochs", "10", "--quiet", "--out", out) == 0
+    healthy = (out / "checkpoint.npz").read_bytes()
+    assert {"history.csv", "loss.png", "metrics.json"} <= {path.name for path in out.iterdir()}
+    capsys.readouterr()
+    assert train("--resume", out, "--epochs", "200", "--quiet") == 1
+    assert f"{out / 'checkpoint.npz'} keeps the best member" in capsys.readouterr().err
+    rows = population_rows(out)
+    assert all(row["diverged"] == "true" for row in rows)
+    result = metrics(out)
+    assert result["diverged"] is True and result["options"]["lr"] == [4.0, 6.0]
+    assert result["population"]["best"] is None and result["population"]["checkpoint"] == "checkpoint.npz"
+    assert "test_r2" not in result and "epochs" not in result
+    assert {path.name for path in out.iterdir()} == {
+        "population.csv",
+        "population.npz",
+        "metrics.json",
+        "checkpoint.npz",
+    }
+    assert (out / "checkpoint.npz").read_bytes() == healthy
 
 
 def test_without_matplotlib_a_population_skips_its_plots(tmp_path, capsys, monkeypatch):

@@ -684,6 +684,19 @@ def test_divergence_exits_1_and_keeps_finite_parameters(tmp_path, capsys):
     assert "that run diverged before its first checkpoint" in capsys.readouterr().err
 
 
+def test_a_divergence_records_its_last_held_out_point_once(tmp_path, capsys):
+    """The chunk that diverges at its first step runs no epoch: the held-out loss of the epoch before is not
+    recorded a second time (it was [1, ..., 7, 7] in the checkpoint, for 7 rows of history.csv)."""
+    data = regression_csv(tmp_path / "prices.csv")
+    assert train("--csv", data, "--target", "price", "--lr", "1e3", "--epochs", "20", "--quiet", "--out", tmp_path) == 1
+    capsys.readouterr()
+    saved = arrays(tmp_path, "checkpoint-diverged.npz")
+    epochs = saved["extras/held_out_epochs"]
+    assert len(saved["history"]) == metrics(tmp_path)["epochs"] < 20
+    np.testing.assert_array_equal(epochs, np.arange(1, len(saved["history"]) + 1))  # chunks of 1 epoch, each once
+    assert len(history_rows(tmp_path)) == 1 + len(epochs)
+
+
 def test_a_resumed_run_that_diverges_keeps_the_healthy_checkpoint(tmp_path, capsys):
     data = regression_csv(tmp_path / "prices.csv")
     assert train("--csv", data, "--target", "price", "--lr", "4", "--epochs", "10", "--quiet", "--out", tmp_path) == 0

@@ -134,14 +134,6 @@ def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
     )
 
 
-def _with_held_out_once(setup: RunSetup, state: TrainState) -> TrainState:
-    """The held-out loss at the state's iteration, unless it was evaluated there already (a resumed run
-    that stops before its first iteration)."""
-    if len(state.held_out_epochs) and state.held_out_epochs[-1] == state.epoch:
-        return state
-    return with_held_out(setup, state)
-
-
 def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float | None, float]:
     """The full-batch training loss and accuracy (None for regression) at the parameters, the held-out loss."""
     training = split_scores(setup, state.params, "train")
@@ -157,7 +149,7 @@ def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSign
     The returned state has been checkpointed (with ``--out``).
     """
     hooks = Hooks(
-        held_out=partial(_with_held_out_once, setup),
+        held_out=partial(with_held_out, setup),
         progress=partial(_progress_values, setup),
         interrupted=lambda state: interrupted_message(setup, state.epoch),
         save=lambda state: save_checkpoint(setup, state),

@@ -66,7 +66,7 @@ from jaxnn.layers import Params
 from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state, init_state, make
 from jaxnn.train import fit_many, training_keys
 
-__all__ = ["Members", "Population", "advance", "execute", "train"]
+__all__ = ["Members", "Population", "advance", "execute", "progress_leader", "train"]
 
 
 def _member_setups(
@@ -253,23 +253,35 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
 
 
 def _with_held_out(population: Population, members: Members) -> Members:
-    """Every member the last chunk trained gets its held-out loss now (one compiled call for all)."""
+    """Every member the last chunk trained gets its held-out loss now (one compiled call for all), unless it has
+    a point at its epoch already: a member that diverged at the chunk's first step ran no epoch in it, and its
+    parameters, so its held-out loss, are those of its last point."""
     first = population.setups[0]
     losses = np.asarray(
         _held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test), float
     )
     held_out = tuple(
-        (*points, (int(members.epochs[index]), float(losses[index]))) if members.trained[index] else points
+        (*points, (int(members.epochs[index]), float(losses[index])))
+        if members.trained[index] and not (points and points[-1][0] == members.epochs[index])
+        else points
         for index, points in enumerate(members.held_out)
     )
     return members._replace(held_out=held_out)
 
 
-def _progress_values(members: Members) -> tuple[float, None, float]:
-    """The member with the lowest held-out loss now: its last training loss and its held-out loss."""
-    latest = [points[-1][1] if points else math.nan for points in members.held_out]
+def progress_leader(latest: list[float], alive: np.ndarray) -> int:
+    """The member progress shows: the lowest finite ``latest`` held-out loss among the members still ``alive``
+    (a diverged member's loss is that of its last finite state, and it is never the best); once none is alive
+    (or none has a finite loss) the lowest finite one of all; 0 when no loss is finite."""
     finite = [index for index, loss in enumerate(latest) if math.isfinite(loss)]
-    leader = min(finite, key=lambda index: latest[index]) if finite else 0
+    healthy = [index for index in finite if alive[index]]
+    return min(healthy or finite, key=lambda index: latest[index]) if finite else 0
+
+
+def _progress_values(members: Members) -> tuple[float, None, float]:
+    """The :func:`progress_leader`'s last training loss and its held-out loss."""
+    latest = [points[-1][1] if points else math.nan for points in members.held_out]
+    leader = progress_leader(latest, members.alive)
     trained = [part for part in members.histories[leader] if len(part)]
     return float(trained[-1][-1]) if trained else math.nan, None, latest[leader]
 

@@ -13,10 +13,16 @@ DIR/checkpoint.npz`` continues it as a single run (``population.npz``, every mem
 member's; ``metrics.json`` adds a ``population`` entry.  ``population.csv`` lists every member and
 ``loss.png`` draws every member's training loss, the best one's thick.
 
+Without a best member (every member diverged, or none has finite test metrics) the run fails (exit status 1):
+``population.csv`` and ``metrics.json`` (:func:`no_best_metrics`: what happened, ``best`` null) are written, and
+the best member's other files (:data:`BEST_MEMBER_FILES`) that an earlier run left, as the run a resumed
+population continues, are removed: they describe a network that this run no longer holds as the best.  Its
+``checkpoint.npz``, the last healthy checkpoint, stays, as a single run that diverges keeps it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +32,12 @@ from jaxnn.cli import options as cli_options
 from jaxnn.cli.errors import EXIT_FAILED, EXIT_OK, PROG
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.report import (
+    CONFUSION_PLOT,
+    HISTORY_FILE,
+    LOSS_PLOT,
+    METRICS_FILE,
     PopulationCurves,
+    json_safe,
     metrics_of,
     non_finite_metrics,
     shown,
@@ -36,9 +47,18 @@ from jaxnn.cli.report import (
 )
 from jaxnn.cli.training import CHECKPOINT_FILE, RunSetup, TrainState, save_checkpoint
 
-__all__ = ["POPULATION_FILE", "best_member", "finish", "population_csv", "save_best"]
+__all__ = [
+    "BEST_MEMBER_FILES",
+    "POPULATION_FILE",
+    "best_member",
+    "finish",
+    "no_best_metrics",
+    "population_csv",
+    "save_best",
+]
 
 POPULATION_FILE = "population.csv"
+BEST_MEMBER_FILES = (HISTORY_FILE, LOSS_PLOT, CONFUSION_PLOT)  # the best member's, besides its checkpoint
 
 
 def _score_name(task: str) -> str:
@@ -104,6 +124,34 @@ def _no_best_line(out: Path | None) -> str:
     return line + "; try smaller --lr values"
 
 
+def no_best_metrics(
+    setups: list[RunSetup], options: dict[str, Any], metrics: list[dict[str, Any]], kept: str | None
+) -> dict[str, Any]:
+    """``metrics.json`` of a population without a best member (every member diverged, or none has finite test
+    metrics): what the members share (the data, the loss, the times, the devices, the run's options with its
+    lists), ``diverged`` (whether every member did), no test metrics, and the ``population`` entry with ``best``
+    null, the count of members that ``diverged`` and ``checkpoint``: ``kept``, the name of the best member's
+    checkpoint an earlier, healthy moment left (None: there is none)."""
+    shared = ("dataset", "task", "loss", "seconds", "total_seconds", "devices", "platform", "processes")
+    first = metrics[0]
+    listed = cli_options.listed_options(options)
+    return {
+        **{name: first[name] for name in shared},
+        "diverged": all(values["diverged"] for values in metrics),
+        **{name: first[name] for name in ("n_train", "n_test", "input_columns")},
+        "options": {**setups[0].options, **{name: list(options[name]) for name in listed}},
+        "population": {
+            "members": len(setups),
+            "best": None,
+            "chosen_by": _score_name(first["task"]),
+            **{name: list(options[name]) for name in listed},
+            "file": POPULATION_FILE,
+            "diverged": sum(values["diverged"] for values in metrics),
+            "checkpoint": kept,
+        },
+    }
+
+
 def save_best(
     setups: list[RunSetup], states: list[TrainState], as_single_run: Callable[[RunSetup, TrainState], TrainState]
 ) -> int | None:
@@ -132,9 +180,13 @@ def finish(
     if best is None:
         if out is not None:
             write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
-        print(
-            shown(headline + (f"\nwrote {out}: {POPULATION_CHECKPOINT} {POPULATION_FILE}" if out else "")), flush=True
-        )
+            kept = CHECKPOINT_FILE if (out / CHECKPOINT_FILE).is_file() else None
+            values = no_best_metrics(setups, options, metrics, kept)
+            write_text(out / METRICS_FILE, json.dumps(json_safe(values), indent=2, allow_nan=False) + "\n")
+            for name in BEST_MEMBER_FILES:  # an earlier run's best member's (a resumed population's): not this run's
+                (out / name).unlink(missing_ok=True)
+        wrote = f"\nwrote {out}: {POPULATION_CHECKPOINT} {METRICS_FILE} {POPULATION_FILE}" if out else ""
+        print(shown(headline + wrote), flush=True)
         print(_no_best_line(out), file=sys.stderr)
         return EXIT_FAILED
     setup, (values, predicted) = setups[best], evaluated[best]

@@ -460,7 +460,11 @@ def split_scores(setup: RunSetup, params: Params, split: str) -> Scores:
 
 
 def with_held_out(setup: RunSetup, state: TrainState) -> TrainState:
-    """The state with the held-out loss of its parameters appended (at its epoch)."""
+    """The state with the held-out loss of its parameters appended (at its epoch), unless a point at that epoch
+    is there already: a chunk that ran no epoch (a divergence at its first step, or a resumed lbfgs run that
+    stopped before its first iteration) left the parameters, and so the held-out loss, as they were."""
+    if len(state.held_out_epochs) and state.held_out_epochs[-1] == state.epoch:
+        return state
     loss = split_scores(setup, state.params, "test").loss
     return state._replace(
         held_out_epochs=np.append(state.held_out_epochs, state.epoch).astype(np.int64),
