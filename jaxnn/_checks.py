@@ -384,11 +384,15 @@ def largest_safe_sum(dtype, n: int) -> float:
 
 
 def smallest_kept(dtype) -> float:
-    """The smallest positive number of ``dtype`` that compiled programs keep: float32's and float64's smallest
-    normal number, since XLA (on CPU and GPU) flushes subnormal results and operands to zero; float16's and
-    bfloat16's smallest subnormal, since they are computed in float32, where every one of them is normal."""
+    """The smallest positive number of ``dtype`` that compiled programs keep.  XLA (on CPU and GPU) flushes
+    subnormal float32 and float64 results and operands to zero, so for those it is the smallest normal number.
+    Narrower types are computed in float32: float16's subnormals (from 6e-8) are normal there and kept, but
+    bfloat16's (from 9.2e-41) are float32's subnormals and flushed, so bfloat16's is its smallest normal number,
+    float32's (1.18e-38): the larger of the type's smallest subnormal and float32's smallest normal number."""
     info = jnp.finfo(dtype)
-    return float(info.smallest_normal if np.dtype(dtype) in (np.float32, np.float64) else info.smallest_subnormal)
+    if np.dtype(dtype) in (np.float32, np.float64):
+        return float(info.smallest_normal)
+    return max(float(info.smallest_subnormal), float(jnp.finfo(jnp.float32).smallest_normal))
 
 
 def weights_not_flushed(
