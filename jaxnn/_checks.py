@@ -551,8 +551,10 @@ def rates_fit_dtype(
     :func:`fits_dtype`: the cast gave infinity, and training diverged at its first step), or, with ``positive``,
     when one lies below :func:`smallest_kept` (it rounds to zero there or the compiled program flushes it): a
     learning rate of 0 trains nothing, silently (``consequence`` says what zero means for another value).  Both
-    errors end with "pass a smaller/larger ``name``, or ``advice``"."""
-    cast = fits_dtype(name, values, dtype, role=role, advice=f"pass a smaller {name}, or {advice}")
+    errors end with "pass a smaller/larger ``name``, or ``advice``" (how to train in a wider dtype), float64's
+    with "pass a larger ``name``": there is no wider one."""
+    wider = "" if np.dtype(dtype) == np.float64 else f", or {advice}"
+    cast = fits_dtype(name, values, dtype, role=role, advice=f"pass a smaller {name}{wider}")
     if not positive:
         return cast
     smallest = smallest_kept(cast.dtype)
@@ -561,7 +563,7 @@ def rates_fit_dtype(
         raise ValueError(
             f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest {normal} "
             f"({smallest:.3g}), {role}: it rounds or is flushed to zero there, so {consequence}; pass a larger "
-            f"{name}, or {advice}"
+            f"{name}{wider}"
         )
     return cast
 

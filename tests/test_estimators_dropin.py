@@ -1033,6 +1033,22 @@ def test_an_l2_rate_beyond_float32_from_small_sample_weights_names_alpha_over_th
         NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, alpha=1e5).fit(x.astype(np.float32), y, weight)
 
 
+@pytest.mark.parametrize("params", [{"epsilon": 1e-310}, {"learning_rate_init": 1e-310}], ids=["epsilon", "rate"])
+def test_a_rate_float64_flushes_is_refused_without_advising_float64_x(blobs, params):
+    """X already float64: the advice was "pass a larger epsilon, or pass X as float64 (X.astype(np.float64))"."""
+    x, y = blobs
+    (name,) = params
+    with pytest.raises(ValueError, match=rf"below float64's smallest normal number .*; pass a larger {name}$"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, **params).fit(x, y)
+
+
+def test_an_l2_rate_beyond_float64_is_refused_without_advising_float64_x(blobs):
+    x, y = blobs
+    weight = np.full(len(y), 1e-300)
+    with pytest.raises(ValueError, match=r"alpha over .* beyond float64's range .*: pass a smaller alpha$"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, alpha=1e300).fit(x, y, weight)
+
+
 def test_a_learning_rate_float64_holds_trains_in_float64(blobs):
     x, y = blobs
     fitted = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, learning_rate_init=1e-40).fit(x, y)

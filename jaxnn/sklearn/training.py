@@ -228,7 +228,6 @@ def training_rows(config: Config, n_samples: int) -> int:
 
 
 X_DTYPE_ADVICE = "pass X as float64 (X.astype(np.float64))"
-ALPHA_ADVICE = f"pass a smaller alpha, or {X_DTYPE_ADVICE}"
 
 
 def rates_in_dtype(config: Config, batch_weight: float, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +242,8 @@ def rates_in_dtype(config: Config, batch_weight: float, dtype) -> tuple[np.ndarr
     check = partial(rates_fit_dtype, dtype=dtype, role=TRAINED_IN, advice=X_DTYPE_ADVICE)
     learning_rate = check("learning_rate_init", np.float64(config.learning_rate_init), positive=True)
     over = f"alpha over a batch's sample weight ({config.alpha:.3g} / {batch_weight:.3g})"
-    l2 = fits_dtype(over, np.float64(config.alpha / batch_weight), dtype, role=TRAINED_IN, advice=ALPHA_ADVICE)
+    smaller = "pass a smaller alpha" + ("" if np.dtype(dtype) == np.float64 else f", or {X_DTYPE_ADVICE}")
+    l2 = fits_dtype(over, np.float64(config.alpha / batch_weight), dtype, role=TRAINED_IN, advice=smaller)
     if config.schedule == "invscaling":
         check("power_t", np.float64(config.power_t))
     if config.solver == "adam":
