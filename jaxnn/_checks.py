@@ -384,11 +384,15 @@ def largest_safe_sum(dtype, n: int) -> float:
 
 
 def smallest_kept(dtype) -> float:
-    """The smallest positive number of ``dtype`` that compiled programs keep: float32's and float64's smallest
-    normal number, since XLA (on CPU and GPU) flushes subnormal results and operands to zero; float16's and
-    bfloat16's smallest subnormal, since they are computed in float32, where every one of them is normal."""
+    """The smallest positive number of ``dtype`` that compiled programs keep.  XLA (on CPU and GPU) flushes
+    subnormal float32 and float64 results and operands to zero, so for those it is the smallest normal number.
+    Narrower types are computed in float32: float16's subnormals (from 6e-8) are normal there and kept, but
+    bfloat16's (from 9.2e-41) are float32's subnormals and flushed, so bfloat16's is its smallest normal number,
+    float32's (1.18e-38): the larger of the type's smallest subnormal and float32's smallest normal number."""
     info = jnp.finfo(dtype)
-    return float(info.smallest_normal if np.dtype(dtype) in (np.float32, np.float64) else info.smallest_subnormal)
+    if np.dtype(dtype) in (np.float32, np.float64):
+        return float(info.smallest_normal)
+    return max(float(info.smallest_subnormal), float(jnp.finfo(jnp.float32).smallest_normal))
 
 
 def weights_not_flushed(
@@ -547,8 +551,10 @@ def rates_fit_dtype(
     :func:`fits_dtype`: the cast gave infinity, and training diverged at its first step), or, with ``positive``,
     when one lies below :func:`smallest_kept` (it rounds to zero there or the compiled program flushes it): a
     learning rate of 0 trains nothing, silently (``consequence`` says what zero means for another value).  Both
-    errors end with "pass a smaller/larger ``name``, or ``advice``"."""
-    cast = fits_dtype(name, values, dtype, role=role, advice=f"pass a smaller {name}, or {advice}")
+    errors end with "pass a smaller/larger ``name``, or ``advice``" (how to train in a wider dtype), float64's
+    with "pass a larger ``name``": there is no wider one."""
+    wider = "" if np.dtype(dtype) == np.float64 else f", or {advice}"
+    cast = fits_dtype(name, values, dtype, role=role, advice=f"pass a smaller {name}{wider}")
     if not positive:
         return cast
     smallest = smallest_kept(cast.dtype)
@@ -557,7 +563,7 @@ def rates_fit_dtype(
         raise ValueError(
             f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest {normal} "
             f"({smallest:.3g}), {role}: it rounds or is flushed to zero there, so {consequence}; pass a larger "
-            f"{name}, or {advice}"
+            f"{name}{wider}"
         )
     return cast
 

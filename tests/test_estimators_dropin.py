@@ -1011,7 +1011,7 @@ def test_the_loss_curve_on_unscaled_float32_data_is_mlps_clipped_log_loss():
     [
         ({"learning_rate_init": 1e-40}, "learning_rate_init 1e-40 is below float32's smallest normal number"),
         ({"learning_rate_init": 1e39}, "learning_rate_init has values beyond float32's range"),
-        ({"alpha": 1e41}, "alpha has values beyond float32's range"),
+        ({"alpha": 1e41}, "alpha over a batch's sample weight .* has values beyond float32's range"),
         ({"epsilon": 1e-40}, "epsilon 1e-40 is below float32's smallest normal number"),
         ({"solver": "sgd", "learning_rate": "invscaling", "power_t": 1e39}, "power_t has values beyond"),
     ],
@@ -1021,6 +1021,32 @@ def test_rates_that_float32_flushes_or_overflows_are_refused_naming_the_paramete
     x, y = blobs
     with pytest.raises(ValueError, match=rf"{name}.*pass X as float64"):
         NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, **params).fit(x.astype(np.float32), y)
+
+
+def test_an_l2_rate_beyond_float32_from_small_sample_weights_names_alpha_over_the_batch_weight(blobs):
+    """alpha = 1e5 is far inside float32's range; alpha over a batch's sample weight (1e5 / 1.8e-35) is not, and the
+    error said "alpha has values beyond float32's range", which the alpha given does not."""
+    x, y = blobs
+    weight = np.full(len(y), 1e-36)
+    over = r"alpha over a batch's sample weight \(1e\+05 / [\d.]+e-3\d\) has values beyond float32's range"
+    with pytest.raises(ValueError, match=rf"{over} .*: pass a smaller alpha, or pass X as float64"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, alpha=1e5).fit(x.astype(np.float32), y, weight)
+
+
+@pytest.mark.parametrize("params", [{"epsilon": 1e-310}, {"learning_rate_init": 1e-310}], ids=["epsilon", "rate"])
+def test_a_rate_float64_flushes_is_refused_without_advising_float64_x(blobs, params):
+    """X already float64: the advice was "pass a larger epsilon, or pass X as float64 (X.astype(np.float64))"."""
+    x, y = blobs
+    (name,) = params
+    with pytest.raises(ValueError, match=rf"below float64's smallest normal number .*; pass a larger {name}$"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, **params).fit(x, y)
+
+
+def test_an_l2_rate_beyond_float64_is_refused_without_advising_float64_x(blobs):
+    x, y = blobs
+    weight = np.full(len(y), 1e-300)
+    with pytest.raises(ValueError, match=r"alpha over .* beyond float64's range .*: pass a smaller alpha$"):
+        NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1, alpha=1e300).fit(x, y, weight)
 
 
 def test_a_learning_rate_float64_holds_trains_in_float64(blobs):

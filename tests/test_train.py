@@ -699,6 +699,20 @@ def test_bfloat16_data_trains_as_its_float32_values():
         jaxnn.fit(MODEL, PARAMS, x16, Y, **arguments)
 
 
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [({"weight": np.full(30, 1e-39)}, "weight"), ({"learning_rate": 1e-39}, "learning_rate 1e-39")],
+    ids=["weight", "learning-rate"],
+)
+def test_bfloat16_values_that_compiled_programs_flush_are_refused_as_in_float32(change, name):
+    """bfloat16's subnormals (from 9.2e-41) are float32's, which XLA flushes: weights of 1e-39 each trained with
+    a constant loss and no step, silently, and so did a learning rate of 1e-39 (float32 params refuse both)."""
+    params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), PARAMS)
+    arguments = {"loss": LOSS, "epochs": 2, "optimizer": "sgd", "learning_rate": 0.5} | change
+    with pytest.raises(ValueError, match=rf"{name}.* below bfloat16's smallest normal number \(1\.18e-38\)"):
+        jaxnn.fit(MODEL, params, X, Y, **arguments)
+
+
 def test_numpy_integers_count_as_integers():
     as_python = _fit(epochs=3, batch_size=8, key=KEY)
     as_numpy = _fit(epochs=np.int64(3), batch_size=np.int32(8), key=KEY)

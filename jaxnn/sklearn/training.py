@@ -45,7 +45,7 @@ import optax
 from sklearn.model_selection import train_test_split
 
 from jaxnn import engine, lbfgs
-from jaxnn._checks import UINT32_LIMIT, rates_fit_dtype, weights_not_flushed
+from jaxnn._checks import UINT32_LIMIT, fits_dtype, rates_fit_dtype, weights_not_flushed
 from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, decide_layout, member, stacked
 from jaxnn.heads import Head, ValidationLoss, ValidationScore, checked_scoring
 from jaxnn.layers import Dense, Sequential
@@ -230,17 +230,20 @@ def training_rows(config: Config, n_samples: int) -> int:
 X_DTYPE_ADVICE = "pass X as float64 (X.astype(np.float64))"
 
 
-def rates_in_dtype(config: Config, l2_rate: float, dtype) -> tuple[np.ndarray, np.ndarray]:
+def rates_in_dtype(config: Config, batch_weight: float, dtype) -> tuple[np.ndarray, np.ndarray]:
     """``(learning_rate_init, l2_rate)`` as ``dtype`` scalars (X's dtype, which the optimiser state keeps them in;
-    ``l2_rate`` is ``alpha`` over a batch's sample weight), after checking the numbers training reads in that dtype
-    with :func:`jaxnn._checks.rates_fit_dtype`, as ``jaxnn.fit`` does: a ValueError naming the parameter when
-    ``learning_rate_init`` (sgd, adam), the L2 rate or ``power_t`` (sgd's invscaling) passes the dtype's range (in
-    float32 1e39 became infinity: divergence in the first epoch), when ``learning_rate_init`` is flushed to zero
+    ``l2_rate`` is ``alpha / batch_weight``, a batch's sample weight), after checking the numbers training reads in
+    that dtype with :func:`jaxnn._checks.rates_fit_dtype`, as ``jaxnn.fit`` does: a ValueError naming the parameter
+    when ``learning_rate_init`` (sgd, adam), the L2 rate or ``power_t`` (sgd's invscaling) passes the dtype's range
+    (in float32 1e39 became infinity: divergence in the first epoch), when ``learning_rate_init`` is flushed to zero
     there (1e-40 trained nothing, silently), or when adam's ``epsilon`` is (1e-40: ``m / (√v + 0)`` is NaN for a
-    weight whose gradients are all 0, where scikit-learn's MLP trains)."""
+    weight whose gradients are all 0, where scikit-learn's MLP trains).  The L2 rate's error names alpha over the
+    batch's weight, since small sample weights take an alpha well inside the range beyond it."""
     check = partial(rates_fit_dtype, dtype=dtype, role=TRAINED_IN, advice=X_DTYPE_ADVICE)
     learning_rate = check("learning_rate_init", np.float64(config.learning_rate_init), positive=True)
-    l2 = check("alpha", np.float64(l2_rate))  # alpha over a batch's weight: as the state keeps it
+    over = f"alpha over a batch's sample weight ({config.alpha:.3g} / {batch_weight:.3g})"
+    smaller = "pass a smaller alpha" + ("" if np.dtype(dtype) == np.float64 else f", or {X_DTYPE_ADVICE}")
+    l2 = fits_dtype(over, np.float64(config.alpha / batch_weight), dtype, role=TRAINED_IN, advice=smaller)
     if config.schedule == "invscaling":
         check("power_t", np.float64(config.power_t))
     if config.solver == "adam":
@@ -293,7 +296,7 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
     optimizer = optimizer_for(config)
     batch_weight = float(w_train.sum()) * batch / n
     # Host scalars: jnp conversions would each be a small program to compile in a fresh process.
-    learning_rate, l2_rate = rates_in_dtype(config, config.alpha / batch_weight, dtype)
+    learning_rate, l2_rate = rates_in_dtype(config, batch_weight, dtype)
     samples_seen = previous.samples_seen if setup.continuing else 0
     # A network fitted by lbfgs has no step-taking optimiser state: partial_fit starts a fresh one (as MLP).
     # partial_fit continues the optimiser as scikit-learn does: a schedule's rate and values are the state's own
