@@ -26,7 +26,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, heads
-from jaxnn.sklearn import targets
+from jaxnn.sklearn import internals, targets
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -409,6 +409,23 @@ def test_a_warm_start_fit_continues_mlps_stopping_count(first_fit):
     theirs.set_params(max_iter=20).fit(x, y)
     assert ours.n_iter_ == theirs.n_iter_ < 20
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_warm_start_fits_past_the_stopping_count_keep_counting_as_mlp(early_stopping):
+    """A fit that stopped on the rule leaves MLP's count past n_iter_no_change; each warm_start fit that improves
+    on nothing adds its epochs to it (the loop enters the count capped, which stops it the same)."""
+    x, y = _parity_data(NeuralNetClassifier)
+    common = dict(
+        hidden_layer_sizes=(8,), solver="sgd", batch_size="auto", shuffle=False, learning_rate_init=0.05, tol=10.0,
+        n_iter_no_change=2, early_stopping=early_stopping, warm_start=True, random_state=3,
+    )  # fmt: skip
+    ours, theirs = NeuralNetClassifier(**common), MLPClassifier(**common)
+    for _ in range(3):
+        ours.fit(x, y), theirs.fit(x, y)
+        assert ours.n_iter_ == theirs.n_iter_
+        assert getattr(ours, internals.NO_IMPROVEMENT_COUNT) == getattr(theirs, internals.NO_IMPROVEMENT_COUNT)
+    assert getattr(ours, internals.NO_IMPROVEMENT_COUNT) == 5
 
 
 def test_a_warm_start_fit_after_an_early_stop_trains_one_more_epoch_and_stops_unless_it_improves():

@@ -416,8 +416,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:
-            best_before = self._store(setup, results[0])
-            self._store_schedule(setup, results[0], best_before)
+            carried = self._watched_so_far(config) if setup.continuing and not setup.incremental else None
+            best_before = self._store(setup, results[0])  # changes what _watched_so_far reads
+            self._store_schedule(setup, results[0], best_before, carried)
         else:
             self._store_ensemble(config, model, head, results, seeds)
         for name, value in setup.targets.fitted.items():
@@ -489,18 +490,24 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
             self._warn_not_converged(config)
         return best_before
 
-    def _store_schedule(self, setup: Setup, result, best_before: float | None) -> None:
+    def _store_schedule(self, setup: Setup, result, best_before: float | None, carried=None) -> None:
         """``t_``, the samples trained on so far (scikit-learn's: every training row once per epoch, counted on
         through ``warm_start`` and ``partial_fit``), and ``partial_fit``'s count of calls in a row without
         improvement by ``tol``, continuing the count a ``fit`` ended with: with ``learning_rate='adaptive'`` a
         count past ``n_iter_no_change`` divides the rate by 5 for the next call (scikit-learn's ``partial_fit``;
         within a ``fit`` the training loop keeps the count itself, starting at 0).  ``best_before``: the best
-        training loss before this call (inf after a switch of ``early_stopping``: the count starts afresh)."""
+        training loss before this call (inf after a switch of ``early_stopping``: the count starts afresh).
+        ``carried``: what a ``warm_start`` fit's loop continued from (:meth:`_watched_so_far`; None: afresh); where
+        no epoch improved, MLP's count goes on from the count the last fit ended with, which the loop enters
+        capped at ``n_iter_no_change``."""
         config = setup.config
         seen = getattr(self, "t_", 0) if setup.continuing else 0
         self.t_ = seen + int(result.n_epochs) * training_rows(config, setup.X.shape[0])
         if not setup.incremental:
-            setattr(self, NO_IMPROVEMENT_COUNT, int(result.no_improvement))
+            count, n_epochs = int(result.no_improvement), int(result.n_epochs)
+            if carried is not None and count == carried[1] + n_epochs:  # no epoch improved nor lowered the rate
+                count = getattr(self, NO_IMPROVEMENT_COUNT, 0) + n_epochs
+            setattr(self, NO_IMPROVEMENT_COUNT, count)
             return
         count = getattr(self, NO_IMPROVEMENT_COUNT, 0) if setup.continuing else 0
         count = count + 1 if self.loss_curve_[-1] > best_before - config.stopping.tol else 0
