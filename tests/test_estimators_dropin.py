@@ -664,6 +664,33 @@ def test_partial_fit_after_an_lbfgs_fit_starts_a_fresh_optimiser():
     assert any(not np.array_equal(a, b) for a, b in zip(before, net.coefs_, strict=True))
 
 
+@pytest.mark.parametrize(
+    ("change", "continued"),
+    [
+        ({"momentum": 0.0}, False),  # sgd without momentum keeps no velocity
+        ({"learning_rate": "invscaling"}, False),  # a schedule's values join the state
+        ({"solver": "adam"}, False),
+        ({"momentum": 0.5}, True),  # the same velocity, decayed by the new momentum
+    ],
+)
+def test_partial_fit_after_set_params_of_the_optimiser_trains_with_the_new_settings(change, continued):
+    """A state the new settings cannot continue (it failed with optax's AttributeError) starts afresh: the step is
+    then a one-epoch warm_start fit's, which makes a new optimiser; one they can continue is carried on."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    nets = [
+        NeuralNetClassifier((3,), solver="sgd", shuffle=False, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+        for _ in range(2)
+    ]
+    nets[0].set_params(**change).partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nets[1].set_params(**change, warm_start=True, max_iter=1).fit(X, y)
+    same = all(np.array_equal(a, b) for a, b in zip(nets[0].coefs_, nets[1].coefs_, strict=True))
+    assert len(nets[0].loss_curve_) == 2 and same != continued
+
+
 # --------------------------------------------------------------------------------------------------
 # The early-stopping split: stratified as MLP's (only for a single-output target).
 

@@ -298,17 +298,16 @@ def _plan(setup: Setup, seed: int, previous: Previous | None) -> Plan:
     # Host scalars: jnp conversions would each be a small program to compile in a fresh process.
     learning_rate, l2_rate = rates_in_dtype(config, batch_weight, dtype)
     samples_seen = previous.samples_seen if setup.continuing else 0
+    opt_state = init_state(optimizer, params, learning_rate, l2_rate, _schedule_values(config, samples_seen, n, dtype))
     # A network fitted by lbfgs has no step-taking optimiser state: partial_fit starts a fresh one (as MLP).
     # partial_fit continues the optimiser as scikit-learn does: a schedule's rate and values are the state's own
-    # (this call's rows counted from here), a constant rate is ``learning_rate_init`` as it is now set.
+    # (this call's rows counted from here), a constant rate is ``learning_rate_init`` as it is now set.  Settings
+    # changed since (set_params) take effect; a state they cannot continue (another solver or schedule, momentum
+    # switched on or off) is replaced by the fresh one.
     if setup.incremental and setup.continuing and previous.optimizer_state is not None:
-        opt_state = continued_state(
-            cast_floats(previous.optimizer_state, dtype), learning_rate=learning_rate, l2_rate=l2_rate, samples=n
-        )
-    else:
-        opt_state = init_state(
-            optimizer, params, learning_rate, l2_rate, _schedule_values(config, samples_seen, n, dtype)
-        )
+        carried = cast_floats(previous.optimizer_state, dtype)
+        if jax.tree.structure(carried) == jax.tree.structure(opt_state):
+            opt_state = continued_state(carried, learning_rate=learning_rate, l2_rate=l2_rate, samples=n)
     spec = RunSpec(
         setup.model,
         head.loss,
