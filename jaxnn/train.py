@@ -363,6 +363,9 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         rates_fit_dtype("learning_rate", rates, dtype, positive=True)
     rates_fit_dtype("l2", l2, dtype)
     rates_fit_dtype("power_t", power_t, dtype)
+    if o["optimizer"] == "adam":  # ε flushed to 0: m / (√v + 0) is 0/0 for a weight whose gradients are all 0
+        zero = "Adam's step m / (√v + epsilon) is NaN for a weight whose gradients are all 0 (a dead unit)"
+        rates_fit_dtype("settings.epsilon", np.float64(o["settings"].epsilon), dtype, positive=True, consequence=zero)
     if o["validation"] is None:
         x_val = y_val = np.zeros((0, 0), dtype)
         val_axes = (None, None)

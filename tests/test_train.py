@@ -17,6 +17,7 @@ from helpers import assert_trees_close, assert_trees_equal
 
 import jaxnn
 from jaxnn import _loop
+from jaxnn.optimizers import SolverSettings
 from jaxnn.train import Stopping
 
 MODEL = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "softmax")))
@@ -563,6 +564,11 @@ SAME_CHECKS = {
     "learning-rate-rounds-to-zero": ({"learning_rate": [1e-46]}, ValueError, r"below float32's smallest normal"),
     "l2-beyond-float32": ({"l2": 1e39}, ValueError, r"l2 has values beyond float32's range"),
     "power-t-beyond-float32": ({"power_t": 1e39}, ValueError, r"power_t has values beyond float32's range"),
+    "adam-epsilon-flushed": (
+        {"optimizer": "adam", "settings": SolverSettings(epsilon=1e-40)},
+        ValueError,
+        r"settings.epsilon 1e-40 is below float32's smallest normal number .*NaN for a weight whose gradients",
+    ),
     "numpy-numbers": ({"learning_rate": np.float32(0.2), "l2": np.int64(0), "power_t": np.float64(0.25)}, None, ""),
     "bfloat16-rate": ({"learning_rate": jnp.bfloat16(0.25), "l2": jnp.zeros(1, jnp.bfloat16)}, None, ""),
     "one-per-member": ({"learning_rate": [0.2], "l2": np.array([0.01]), "power_t": (0.5,)}, None, ""),
