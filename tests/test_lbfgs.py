@@ -609,6 +609,22 @@ def test_estimator_attributes_after_lbfgs(iris_fits):
     np.testing.assert_allclose(ours.predict_proba(x_test).sum(axis=1), 1.0)
 
 
+@pytest.mark.parametrize(
+    ("alpha", "weight", "message"),
+    [
+        (1e39, 1.0, r"alpha has values beyond float32's range"),
+        (1e37, 1e-30, r"alpha over the sample weights' sum \(1e\+37 / [\d.]+e-28\) has values beyond float32's range"),
+    ],
+)
+def test_estimator_lbfgs_refuses_an_alpha_x_dtype_cannot_hold_naming_it(alpha, weight, message):
+    """The objective takes alpha in X's dtype and divides it by Σw there: beyond float32 it ended the minimisation at
+    its start with "not finite at the starting weights" and the advice to standardise X."""
+    x_train, _, y_train, _ = _iris_split()
+    estimator = NeuralNetClassifier((3,), solver="lbfgs", alpha=alpha, max_iter=5)
+    with pytest.raises(ValueError, match=message + r".*pass a smaller alpha, or pass X as float64"):
+        estimator.fit(x_train.astype(np.float32), y_train, sample_weight=np.full(len(y_train), weight))
+
+
 def test_estimator_lbfgs_has_no_partial_fit_and_ignores_early_stopping():
     x_train, _, y_train, _ = _iris_split()
     estimator = NeuralNetClassifier(

@@ -64,6 +64,7 @@ __all__ = [
     "Setup",
     "Watch",
     "ensemble_seeds",
+    "l2_rate_in_dtype",
     "lbfgs_warning",
     "network",
     "pad_rows",
@@ -241,15 +242,23 @@ def rates_in_dtype(config: Config, batch_weight: float, dtype) -> tuple[np.ndarr
     batch's weight, since small sample weights take an alpha well inside the range beyond it."""
     check = partial(rates_fit_dtype, dtype=dtype, role=TRAINED_IN, advice=X_DTYPE_ADVICE)
     learning_rate = check("learning_rate_init", np.float64(config.learning_rate_init), positive=True)
-    over = f"alpha over a batch's sample weight ({config.alpha:.3g} / {batch_weight:.3g})"
-    smaller = "pass a smaller alpha" + ("" if np.dtype(dtype) == np.float64 else f", or {X_DTYPE_ADVICE}")
-    l2 = fits_dtype(over, np.float64(config.alpha / batch_weight), dtype, role=TRAINED_IN, advice=smaller)
+    l2 = l2_rate_in_dtype(config.alpha, dtype, batch_weight, "a batch's sample weight")
     if config.schedule == "invscaling":
         check("power_t", np.float64(config.power_t))
     if config.solver == "adam":
         zero = "Adam's step m / (√v + epsilon) is NaN for a weight whose gradients are all 0 (a dead unit)"
         check("epsilon", np.float64(config.epsilon), positive=True, consequence=zero)
     return learning_rate, l2
+
+
+def l2_rate_in_dtype(alpha: float, dtype, weight: float = 1.0, whose: str | None = None) -> np.ndarray:
+    """``alpha / weight`` as a ``dtype`` scalar (``whose`` names the weight: a batch's sample weight for the
+    minibatch solvers' L2 rate, their sum for lbfgs's penalty ``alpha/(2·Σw)·Σ‖W‖²``; None: ``alpha`` itself), or a
+    ValueError naming the numbers when it passes the dtype's range (small sample weights take an alpha well inside
+    the range beyond it), saying to pass a smaller alpha or, below float64, float64 X."""
+    smaller = "pass a smaller alpha" + ("" if np.dtype(dtype) == np.float64 else f", or {X_DTYPE_ADVICE}")
+    name = "alpha" if whose is None else f"alpha over {whose} ({alpha:.3g} / {weight:.3g})"
+    return fits_dtype(name, np.float64(alpha / weight), dtype, role=TRAINED_IN, advice=smaller)
 
 
 def _schedule_values(config: Config, samples_seen: int, samples_per_epoch: int, dtype) -> ScheduleValues | None:
@@ -566,6 +575,10 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int, watch: Watch | None = None)
     compiled call of about a second (:class:`jaxnn.engine.Pace`), the last included."""
     config, X = setup.config, setup.X
     rows = padded_size(X.shape[0])
+    # the objective takes alpha in X's dtype and divides it by Σw there: both must stay finite (1e39 in float32
+    # ended the minimisation at its start, "not finite at the starting weights")
+    l2_rate_in_dtype(config.alpha, X.dtype)
+    l2_rate_in_dtype(config.alpha, X.dtype, float(np.sum(setup.weight)), "the sample weights' sum")
     spec = lbfgs.LbfgsSpec(setup.model, setup.targets.head.loss, layout=decide_layout(None, setup.model, X.shape[1]))
 
     def heard(result: lbfgs.LbfgsResult) -> None:
