@@ -1,6 +1,7 @@
 """NeuralNetClassifier and NeuralNetRegressor: scikit-learn's own checks, then each promise of the estimators."""
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -673,6 +674,26 @@ def test_a_fitted_estimator_survives_a_pickle_round_trip(fitted_iris, iris):
     restored = pickle.loads(pickle.dumps(fitted_iris))
     np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
     np.testing.assert_array_equal(restored.predict(iris.x_test), fitted_iris.predict(iris.x_test))
+
+
+def test_a_loaded_or_copied_estimators_weights_stay_read_only(fitted_iris, iris):
+    """pickle, joblib and copy.deepcopy gave back writeable coefs_/intercepts_ (README: the fitted ones are read-only,
+    so prediction keeps them placed); a layer the user made writeable before pickling stays writeable."""
+    ensemble = NeuralNetRegressor((3,), n_ensemble=2, max_iter=3, random_state=0)
+    quietly(ensemble, iris.x_train, iris.y_train.astype(float))
+    joblib.dump(fitted_iris, buffer := io.BytesIO())
+    loaded = [pickle.loads(pickle.dumps(fitted_iris)), joblib.load(io.BytesIO(buffer.getvalue()))]
+    for restored in [*loaded, copy.deepcopy(fitted_iris)]:
+        assert not any(array.flags.writeable for array in restored.coefs_ + restored.intercepts_)
+        np.testing.assert_array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
+    restored = pickle.loads(pickle.dumps(ensemble))
+    assert not any(a.flags.writeable for a in restored.ensemble_coefs_ + restored.ensemble_intercepts_)
+    edited = copy.deepcopy(fitted_iris)
+    edited.coefs_[0] = edited.coefs_[0].copy()
+    restored = pickle.loads(pickle.dumps(edited))
+    assert restored.coefs_[0].flags.writeable and not restored.coefs_[1].flags.writeable
+    restored.coefs_[0][:] = 0  # an edit in place is still seen
+    assert not np.array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
 
 def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fitted_iris, iris):

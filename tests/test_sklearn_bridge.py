@@ -195,3 +195,28 @@ def test_an_exported_mlp_continues_with_its_own_warm_start_and_partial_fit(early
             np.testing.assert_allclose(got, want, rtol=1e-12)
     else:  # MLP's partial_fit refuses early_stopping
         _quietly(network.set_params(warm_start=False).fit(X, y).to_sklearn().partial_fit, X, y)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_imported_mlp_continues_its_count_of_epochs_without_improvement(early_stopping):
+    """The import started the count afresh: an MLP that had stopped on n_iter_no_change trained
+    n_iter_no_change + 1 more epochs in jaxnn where its own warm_start fit trains one; continued in jaxnn, the
+    network now stops where MLP stops and ends with MLP's weights (to rounding) and count."""
+    X, y = _data("multiclass", np.float64)
+    options = dict(max_iter=30, random_state=0, early_stopping=early_stopping, tol=0.05, n_iter_no_change=3)
+    mlp = _quietly(MLPClassifier((6,), warm_start=True, **options).fit, X, y)
+    assert mlp._no_improvement_count > 3 and mlp.n_iter_ < 30  # it stopped on the count
+    imported = NeuralNetClassifier.from_sklearn(mlp)
+    for model in (mlp, imported):
+        _quietly(model.fit, X, y)
+    assert imported.n_iter_ == mlp.n_iter_ == 1
+    assert imported._no_improvement_count == mlp._no_improvement_count
+    assert len(imported.loss_curve_) == len(mlp.loss_curve_)
+    np.testing.assert_allclose(imported.loss_curve_, mlp.loss_curve_, rtol=1e-12)
+
+
+def test_an_imported_networks_weights_are_read_only_as_a_fits():
+    # they were writeable copies, which the prediction path places again on every call
+    X, y = _data("multiclass", np.float64)
+    imported = NeuralNetClassifier.from_sklearn(_quietly(MLPClassifier((4,), max_iter=3, random_state=0).fit, X, y))
+    assert not any(array.flags.writeable for array in imported.coefs_ + imported.intercepts_)

@@ -15,8 +15,10 @@ An exported MLP predicts, scores, refits and continues with its own ``warm_start
 carries the stopping rule's state MLP reads (its count of epochs without improvement and best weights), but not
 the optimiser's (Adam's moments, momentum), so MLP continues from a fresh optimiser as its own ``warm_start`` fit
 does (its ``partial_fit`` would keep its optimiser).  An imported network continues with a fresh optimiser state
-and a fresh count of epochs without improvement (MLP's ``warm_start`` fit also starts a fresh optimiser); its
-``loss_curve_``, ``best_loss_``, ``n_iter_`` and ``t_`` are MLP's.
+(MLP's ``warm_start`` fit also starts a fresh optimiser) and MLP's count of epochs without improvement, so its
+``warm_start`` fit stops where MLP's own would (an MLP that stopped on ``n_iter_no_change`` trains one more epoch,
+not ``n_iter_no_change`` + 1); its ``loss_curve_``, ``best_loss_``, ``n_iter_`` and ``t_`` are MLP's, and its
+``coefs_`` and ``intercepts_`` read-only copies of MLP's, as a fit leaves them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from jaxnn.heads import (
 )
 from jaxnn.losses import Loss
 from jaxnn.sklearn.constraints import check_params
-from jaxnn.sklearn.internals import set_label_binarizer, set_stopping_state, sparse_label_input
+from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, set_label_binarizer, set_stopping_state, sparse_label_input
 from jaxnn.sklearn.training import network
 
 __all__ = ["MLP_ACTIVATIONS", "MLP_CLASSIFIER_LOSSES", "MLP_REGRESSOR_LOSSES", "MLPBridge"]
@@ -101,6 +103,12 @@ def _mlp_activation(activation, n_hidden: int) -> str:
             "this network cannot be exported"
         )
     return mapped.pop()
+
+
+def _read_only_copy(array) -> np.ndarray:
+    copied = np.array(array)
+    copied.setflags(write=False)
+    return copied
 
 
 def _loss_name(loss) -> str:
@@ -196,8 +204,8 @@ class MLPBridge:
         config = check_params(estimator)
         head = estimator._mlp_head(mlp)
         estimator._store_network(config, network(config, head), head)
-        estimator.coefs_ = [np.array(w) for w in mlp.coefs_]
-        estimator.intercepts_ = [np.array(b) for b in mlp.intercepts_]
+        estimator.coefs_ = [_read_only_copy(w) for w in mlp.coefs_]
+        estimator.intercepts_ = [_read_only_copy(b) for b in mlp.intercepts_]
         estimator.n_features_in_ = mlp.n_features_in_
         if hasattr(mlp, "feature_names_in_"):
             estimator.feature_names_in_ = mlp.feature_names_in_.copy()
@@ -209,6 +217,8 @@ class MLPBridge:
         estimator.validation_scores_ = _copy(getattr(mlp, "validation_scores_", None))
         estimator.validation_loss_curve_ = None  # MLP records no validation loss
         estimator.best_validation_score_ = getattr(mlp, "best_validation_score_", None)
+        # the stopping rule's count MLP's continued fit would read (MLP's lbfgs keeps none)
+        setattr(estimator, NO_IMPROVEMENT_COUNT, int(getattr(mlp, NO_IMPROVEMENT_COUNT, 0)))
         if classifier:
             estimator.classes_ = mlp.classes_.copy()
             estimator._sparse_labels = sparse_label_input(mlp)

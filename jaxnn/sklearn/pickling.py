@@ -4,11 +4,18 @@ A pickle records the jaxnn version that made it (``_jaxnn_version``, as scikit-l
 for its own estimators); loading it with another version warns (:class:`InconsistentJaxnnVersionWarning`), since
 the estimator's attributes and their meaning may have changed.  An optax transformation given as ``solver`` is
 made of closures, which ``pickle`` cannot store: it is stored with ``cloudpickle`` (joblib's dependency).
+
+The fitted weights keep their read-only flags: ``pickle`` (and ``copy.deepcopy``, which goes through the same
+state) would give back writeable arrays, so a loaded estimator's ``coefs_`` and ``intercepts_`` (an ensemble's
+``ensemble_coefs_`` and ``ensemble_intercepts_``) are read-only where the pickled ones were, as a fit leaves them
+(README: the prediction path keeps read-only weights placed on the device; writeable ones are placed on each call).
 """
 
 from __future__ import annotations
 
 import pickle
+
+import numpy as np
 
 import jaxnn
 from jaxnn._warnings import warn
@@ -17,6 +24,8 @@ __all__ = ["VERSION_KEY", "InconsistentJaxnnVersionWarning", "PickledSolver", "p
 
 VERSION_KEY = "_jaxnn_version"
 UNRECORDED = "unrecorded"  # the version of a pickle made before pickles recorded it
+READ_ONLY_KEY = "_jaxnn_read_only"  # which fitted weight arrays were read-only, per attribute
+WEIGHT_ATTRIBUTES = ("coefs_", "intercepts_", "ensemble_coefs_", "ensemble_intercepts_")
 
 
 class InconsistentJaxnnVersionWarning(UserWarning):
@@ -56,6 +65,11 @@ def pickled_state(estimator, state: dict) -> dict:
     """``state`` (a copy of the estimator's ``__dict__``) as pickled: compiled programs left out, an optax solver
     cloudpickled, jaxnn's version recorded.  A TypeError says what to do without cloudpickle."""
     state = {**state, VERSION_KEY: jaxnn.__version__}
+    state[READ_ONLY_KEY] = {
+        name: [not array.flags.writeable for array in state[name]]
+        for name in WEIGHT_ATTRIBUTES
+        if isinstance(state.get(name), list) and all(isinstance(a, np.ndarray) for a in state[name])
+    }
     state.pop("_predictor", None)  # compiled programs: made again after unpickling
     if not isinstance(estimator.solver, str):
         try:
@@ -72,8 +86,19 @@ def pickled_state(estimator, state: dict) -> dict:
 
 def restored_state(estimator, state: dict) -> dict:
     """The estimator's ``__dict__`` from a pickled ``state``: the optax solver loaded, the version record removed
-    (an :class:`InconsistentJaxnnVersionWarning` when it is not this jaxnn's)."""
+    (an :class:`InconsistentJaxnnVersionWarning` when it is not this jaxnn's), the weight arrays that were read-only
+    made read-only again (a pickle without that record: every fitted weight array, as a fit leaves them)."""
     state = dict(state)
+    read_only = state.pop(READ_ONLY_KEY, None)
+    for name in WEIGHT_ATTRIBUTES:
+        arrays = state.get(name)
+        if not isinstance(arrays, list):
+            continue
+        flags = read_only.get(name, []) if read_only is not None else [True] * len(arrays)
+        state[name] = [
+            _read_only(array) if flag and isinstance(array, np.ndarray) else array
+            for array, flag in zip(arrays, flags, strict=False)
+        ] + arrays[len(flags) :]
     version = state.pop(VERSION_KEY, UNRECORDED)
     if version != jaxnn.__version__:
         warn(  # names the line that loaded the pickle (pickle.load, joblib.load)
@@ -84,3 +109,8 @@ def restored_state(estimator, state: dict) -> dict:
     if isinstance(state.get("solver"), PickledSolver):
         state["solver"] = state["solver"].load()
     return state
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
