@@ -8,6 +8,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -367,3 +368,16 @@ def test_steps_before_the_network_are_fitted_once_per_fold_when_the_grid_leaves_
     assert CountingScaler.fits == expected_fits
     theirs = sklearn_model_selection.GridSearchCV(pipe, grid, cv=3, refit=False).fit(x, y)
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], atol=1e-5)
+
+
+def test_an_empty_cv_in_a_randomized_search_warns_of_a_small_space_once_then_fails_as_sklearn():
+    """The candidates are drawn once, then scikit-learn's own loop raises its error about the splits; it drew them
+    again, so ParameterSampler's warning that the space is smaller than n_iter was shown twice."""
+    X, y = load_iris(return_X_y=True)
+    search = RandomizedSearchCV(NeuralNetClassifier(max_iter=5), {"alpha": [1e-4, 1e-3]}, n_iter=5, cv=[])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="No fits were performed"):
+            search.fit(X, y)
+    small_space = [w for w in caught if str(w.message).startswith("The total space of parameters 2 is smaller")]
+    assert len(small_space) == 1

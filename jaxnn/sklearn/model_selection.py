@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from contextlib import ExitStack
 from itertools import product
 from typing import Any, NamedTuple
@@ -96,6 +97,8 @@ __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
 _NETWORK_TYPES = (NeuralNetClassifier, NeuralNetRegressor)
 _WEIGHT = "sample_weight"
+# ParameterSampler's warning when a RandomizedSearchCV's grid holds fewer candidates than n_iter (a regex)
+SMALL_SPACE_WARNING = r"The total space of parameters \d+ is smaller than n_iter"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,7 +339,9 @@ class _PopulationSearchMixin:
         cv = self.cv
         self.cv = splitter
         try:
-            return super().fit(X, y, **params)
+            with warnings.catch_warnings():  # the candidates were drawn once already, and the space's warning shown
+                warnings.filterwarnings("ignore", SMALL_SPACE_WARNING, UserWarning)
+                return super().fit(X, y, **params)
         finally:
             self.cv = cv
 
