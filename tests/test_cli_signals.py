@@ -183,6 +183,32 @@ def test_the_same_signal_twice_at_once_is_one_request():
     ], done.stderr
 
 
+# A second signal of another kind after Python has disabled its signal handling at exit (it does so before it
+# tears the modules down, which takes tenths of a second with JAX loaded): the object deleted then sends it.
+SIGNAL_WHILE_PYTHON_EXITS = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    while not stop.pressed:
+        time.sleep(0.01)
+class Late:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.5)
+late = Late()
+sys.exit(stop.status)
+"""
+
+
+def test_a_signal_while_python_tears_down_keeps_the_first_ones_status():
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_PYTHON_EXITS], capture_output=True, text=True, env=environment(),
+        cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 143, done.stderr  # not -1: ended by SIGHUP's default action
+
+
 @pytest.mark.slow
 def test_a_second_signal_while_a_stopped_run_winds_down_keeps_the_first_ones_status(tmp_path):
     # The run says it was interrupted, then Python exits (a few tenths of a second with JAX loaded): a second
