@@ -97,6 +97,19 @@ def test_ctrl_c_checkpoints_the_last_chunk_and_raises_interrupted():
     assert saved == [6] and progress.closed
 
 
+def test_a_signal_in_the_chunk_that_diverges_lets_the_divergence_end_the_run():
+    """The run is over there (it diverged): nothing is left to stop or to resume, so it ends as it would have."""
+    ctrl_c = CtrlC()
+    runner, saved, _ = _runner(100, ctrl_c=ctrl_c)
+
+    def diverging(state, n):
+        ctrl_c.pressed = True
+        return state._replace(epoch=state.epoch + 1, diverged=True)
+
+    final = runner.train(State(), diverging)
+    assert (final.epoch, final.diverged, saved) == (1, True, [1])
+
+
 def test_a_mode_that_writes_at_the_end_is_interrupted_only_when_work_is_left():
     ctrl_c = CtrlC()
     runner, _, _ = _runner(4, save=False, ctrl_c=ctrl_c)

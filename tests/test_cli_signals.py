@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 import pytest
-from cli_support import ROOT, arrays, environment, shell, train
+from cli_support import ROOT, arrays, environment, regression_csv, shell, train
 
 from jaxnn import checkpoint
+from jaxnn.cli import command, population_results, training
 from jaxnn.cli.errors import CliError
 from jaxnn.cli.interrupts import REPEAT_SECONDS
 from jaxnn.cli.locking import LOCK_FILE, OutLock
@@ -181,6 +182,32 @@ def test_the_same_signal_twice_at_once_is_one_request():
         "jaxnn-train: SIGTERM: stopping at the next safe point (a second signal quits at once)",
         "jaxnn-train: SIGTERM again: quitting at once; the last checkpoint written is kept",
     ], done.stderr
+
+
+# A second signal of another kind after Python has disabled its signal handling at exit (it does so before it
+# tears the modules down, which takes tenths of a second with JAX loaded): the object deleted then sends it.
+SIGNAL_WHILE_PYTHON_EXITS = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    while not stop.pressed:
+        time.sleep(0.01)
+class Late:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.5)
+late = Late()
+sys.exit(stop.status)
+"""
+
+
+def test_a_signal_while_python_tears_down_keeps_the_first_ones_status():
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_PYTHON_EXITS], capture_output=True, text=True, env=environment(),
+        cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 143, done.stderr  # not -1: ended by SIGHUP's default action
 
 
 @pytest.mark.slow
@@ -505,3 +532,47 @@ def test_an_out_directory_that_cannot_be_written_is_one_line_and_exit_2(small_di
     run = shell("--epochs", "2", "--out", str(small_disk))
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert f"jaxnn-train: error: cannot write in --out {small_disk}: Read-only file system" in run.stderr
+
+
+class Sigterm:  # the flag StopSignals sets on a first SIGTERM
+    pressed = False
+    received = signal.SIGTERM
+
+
+def _pressing(stop, function):
+    def pressed(*args):
+        stop.pressed = True
+        return function(*args)
+
+    return pressed
+
+
+def test_a_signal_as_a_run_diverges_leaves_the_divergence_and_exit_1(tmp_path, monkeypatch, capsys):
+    """SIGTERM during the chunk that diverges, or while the diverged run's files are written, made the exit status
+    143 with "checkpoint in DIR; continue with --resume DIR": there was no checkpoint to continue (--resume says the
+    run diverged), and in the first case no divergence message and no results."""
+    data = regression_csv(tmp_path / "prices.csv")
+    run = ["--csv", str(data), "--target", "price", "--lr", "1e4", "--epochs", "50", "--quiet"]
+    for module, name in ((training, "advance"), (command, "metrics_of")):
+        stop, out, real = Sigterm(), tmp_path / name, getattr(module, name)
+
+        def pressing(*args, stop=stop, real=real):
+            result = real(*args)
+            stop.pressed = stop.pressed or getattr(result, "diverged", True)  # in the chunk that diverged
+            return result
+
+        with monkeypatch.context() as patch:
+            patch.setattr(module, name, pressing)
+            assert command.execute([*run, "--out", str(out)], stop) == 1
+        err = capsys.readouterr().err
+        assert "training diverged after epoch" in err and "checkpoint in" not in err, err
+        assert (out / "metrics.json").exists() and (out / "checkpoint-diverged.npz").exists()
+
+
+def test_a_signal_as_a_population_ends_with_every_member_diverged_keeps_exit_1(tmp_path, monkeypatch, capsys):
+    data = regression_csv(tmp_path / "prices.csv")
+    stop = Sigterm()
+    monkeypatch.setattr(population_results, "finish", _pressing(stop, population_results.finish))
+    run = ["--csv", str(data), "--target", "price", "--lr", "1e4,1e5", "--epochs", "50", "--quiet"]
+    assert command.execute([*run, "--out", str(tmp_path / "run")], stop) == 1
+    assert "interrupted" not in capsys.readouterr().err

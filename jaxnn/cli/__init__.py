@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None, *, ends_process: bool = False) -> in
     ``ends_process=True`` is for the command (:func:`command_line`, ``python -m jaxnn.cli``), whose process ends
     when this returns: the stop signals stay handled until it does, so a second signal while a stopped run's
     process winds down (Python's exit takes a few tenths of a second with JAX loaded) still quits at once with
-    the first one's status.  Called from Python, the signals' earlier handlers are back when this returns.
+    the first one's status (once Python tears itself down, after the exit functions, they are ignored: the status
+    stays the one returned).  Called from Python, the signals' earlier handlers are back when this returns.
     """
     started = False
     try:

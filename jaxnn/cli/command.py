@@ -381,7 +381,7 @@ def _run_in(
         progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
         state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, stop)
         status = _finish(setup, state, resumed=stored is not None)
-        if stop.pressed:
+        if stop.pressed and status == EXIT_OK:  # a failure (a divergence) said so and keeps its status
             raise Interrupted(
                 f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
                 if setup.out and runtime.main

@@ -31,6 +31,7 @@ Outside the main thread, where Python allows no signal handler, :class:`StopSign
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -113,7 +114,17 @@ class StopSignals:
         self._previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._watcher = threading.Thread(target=self._watch, args=(read_end,), name="stop-signal-watcher", daemon=True)
         self._watcher.start()
+        if self.until_exit:  # registered before JAX loads, so it runs after JAX's own exit functions
+            atexit.register(self._ignore_from_now_on)
         return self
+
+    def _ignore_from_now_on(self) -> None:
+        """The last exit function: ignore the stop signals while Python tears itself down.  Python then stops
+        running signal handlers (the watcher too) and gives every handled signal its default action back, so a
+        signal in those tenths of a second would kill the process (status -15, not the 143 a stop returned, or
+        not the 0 of a finished run); ignored, it leaves the status the command returned."""
+        for number in SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
 
     def reinstall(self) -> None:
         """Take the signals back from whatever replaced this block's handlers: JAX's distributed runtime installs

@@ -28,9 +28,10 @@ one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, an
 ``--checkpoint-seconds`` or more after the last write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or
 SIGHUP, received by any process; every process agrees on which) stops the run: a mode that checkpoints writes
 the state reached, and :class:`Interrupted` is raised with the mode's line.  A mode that checkpoints is also
-interrupted by a signal received during its last chunk; one that writes no checkpoint then finishes.  A closed
-stdout (the progress lines piped into ``head``) stops the run too: the state reached is written, and the
-``BrokenPipeError`` goes on.
+interrupted by a signal received during its last chunk, unless the run stopped on its own there (its stop test:
+a divergence), which ends as it would have; one that writes no checkpoint then finishes.  A closed stdout (the
+progress lines piped into ``head``) stops the run too: the state reached is written, and the ``BrokenPipeError``
+goes on.
 """
 
 from __future__ import annotations
@@ -228,6 +229,7 @@ class ChunkRunner:
         saves = self.hooks.save is not None
         if saves and self._unsaved:
             state = self._write(state)
-        if cut_short or (saves and self.stop.pressed):
+        # a run that stopped on its own in its last chunk (a divergence) is over: it ends as it would have
+        if cut_short or (saves and self.stop.pressed and not self.hooks.finished(state)):
             raise Interrupted(self.hooks.interrupted(state))
         return self._timed(state)
