@@ -26,6 +26,7 @@ __all__ = [
     "data_array",
     "dropout_rates",
     "epoch_range",
+    "epsilon_fits_dtype",
     "finite_real",
     "finite_reals",
     "finite_weights",
@@ -566,6 +567,13 @@ def rates_fit_dtype(
             f"{name}{wider}"
         )
     return cast
+
+
+def epsilon_fits_dtype(name: str, epsilon: float, dtype, **advice) -> None:
+    """Adam's ``epsilon`` checked against the params' ``dtype`` by :func:`rates_fit_dtype` (``advice``: its ``role``
+    and ``advice``): flushed to 0 there, the step ``m / (√v + ε)`` is 0/0 for a weight whose gradients are all 0."""
+    dead_unit = "Adam's step m / (√v + epsilon) is NaN for a weight whose gradients are all 0 (a dead unit)"
+    rates_fit_dtype(name, np.float64(epsilon), dtype, positive=True, consequence=dead_unit, **advice)
 
 
 def member_keys(key, n_members: int) -> jax.Array:

@@ -29,6 +29,7 @@ from jaxnn._checks import (
     data_array,
     dropout_rates,
     epoch_range,
+    epsilon_fits_dtype,
     finite_weights,
     fits_dtype,
     is_int,
@@ -111,22 +112,16 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
     outputs, domain = _output_range(last), loss.prediction_domain
     if outputs is not None and not outputs.within(domain):
         on_raw_outputs = _partners(loss, on_logits=True)
+        zero_taken = outputs.low == domain.low == 0 and outputs.low_attained and not domain.low_attained
+        zero = " (0 included, which the loss cannot take: a row of zeros normalises to 0/0, and log 0 is -inf)"
+        raw = f", or keep its raw outputs and use {' or '.join(map(repr, on_raw_outputs))}, which applies "
         raise ValueError(
             f"loss {loss.name!r} needs predictions in {domain}, as a last layer with "
             f"activation={loss.output_activation!r} gives, but the last layer's activation {last.activation!r} "
             f"outputs values in {outputs}"
-            + (
-                " (0 included, which the loss cannot take: a row of zeros normalises to 0/0, and log 0 is -inf)"
-                if outputs.low == domain.low == 0 and outputs.low_attained and not domain.low_attained
-                else ""
-            )
+            + (zero if zero_taken else "")
             + f": give the last layer activation={loss.output_activation!r}"
-            + (
-                f", or keep its raw outputs and use {' or '.join(map(repr, on_raw_outputs))}, which applies "
-                f"{loss.output_activation} itself"
-                if on_raw_outputs
-                else ""
-            )
+            + (f"{raw}{loss.output_activation} itself" if on_raw_outputs else "")
         )
     return model, loss
 
@@ -363,9 +358,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         rates_fit_dtype("learning_rate", rates, dtype, positive=True)
     rates_fit_dtype("l2", l2, dtype)
     rates_fit_dtype("power_t", power_t, dtype)
-    if o["optimizer"] == "adam":  # ε flushed to 0: m / (√v + 0) is 0/0 for a weight whose gradients are all 0
-        zero = "Adam's step m / (√v + epsilon) is NaN for a weight whose gradients are all 0 (a dead unit)"
-        rates_fit_dtype("settings.epsilon", np.float64(o["settings"].epsilon), dtype, positive=True, consequence=zero)
+    if o["optimizer"] == "adam":
+        epsilon_fits_dtype("settings.epsilon", o["settings"].epsilon, dtype)
     if o["validation"] is None:
         x_val = y_val = np.zeros((0, 0), dtype)
         val_axes = (None, None)

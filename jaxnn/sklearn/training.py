@@ -45,7 +45,7 @@ import optax
 from sklearn.model_selection import train_test_split
 
 from jaxnn import engine, lbfgs
-from jaxnn._checks import UINT32_LIMIT, fits_dtype, rates_fit_dtype, weights_not_flushed
+from jaxnn._checks import UINT32_LIMIT, epsilon_fits_dtype, fits_dtype, rates_fit_dtype, weights_not_flushed
 from jaxnn.engine import CPU_GROUP, FitResult, RunSpec, decide_layout, member, stacked
 from jaxnn.heads import Head, ValidationLoss, ValidationScore, checked_scoring
 from jaxnn.layers import Dense, Sequential
@@ -246,8 +246,7 @@ def rates_in_dtype(config: Config, batch_weight: float, dtype) -> tuple[np.ndarr
     if config.schedule == "invscaling":
         check("power_t", np.float64(config.power_t))
     if config.solver == "adam":
-        zero = "Adam's step m / (√v + epsilon) is NaN for a weight whose gradients are all 0 (a dead unit)"
-        check("epsilon", np.float64(config.epsilon), positive=True, consequence=zero)
+        epsilon_fits_dtype("epsilon", config.epsilon, dtype, role=TRAINED_IN, advice=X_DTYPE_ADVICE)
     return learning_rate, l2
 
 
