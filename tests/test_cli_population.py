@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from cli_support import PNG, arrays, history_rows, metrics, regression_csv, trai
 from helpers import arrays_only_digest
 
 from jaxnn import checkpoint
-from jaxnn.cli import options, run_files
+from jaxnn.cli import options, population_checkpoint, run_files
 from jaxnn.cli import population as cli_population
 
 GRID = ("--lr", "0.05,0.2", "--seed", "0,1", "--epochs", "30")  # iris, gd: 4 members
@@ -455,3 +456,15 @@ def test_population_accuracies_are_exact_ratios_of_counts(grid_run):
         for column, rows in (("test_accuracy", n_test), ("train_accuracy", n_train)):
             value = float(row[column])
             assert value == round(value * rows) / rows, (column, row[column])  # not float32's 0.9736841917037964
+
+
+def test_the_population_mean_loss_of_members_about_to_diverge_is_infinite_without_numpys_warning():
+    """Two members' float32 losses near float32's largest number summed past it: NumPy's 'overflow encountered in
+    reduce' was printed among the progress lines of a population whose members diverged."""
+    histories = np.array([[1.0, 3e38, 0.0], [3.0, 3e38, 0.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean = population_checkpoint.mean_history(histories, np.array([2, 1]))
+        huge = population_checkpoint.mean_history(histories, np.array([2, 2]))
+    assert mean[0] == 2.0 and mean[1] == np.float32(3e38) and np.isnan(mean[2])
+    assert np.isinf(huge[1])

@@ -30,7 +30,7 @@ from jaxnn.cli.devices import arithmetic_setting
 from jaxnn.cli.options import MEMBER_OPTIONS
 from jaxnn.cli.training import RunSetup, stored_times, write_or_say_why
 
-__all__ = ["POPULATION_CHECKPOINT", "load", "population_config", "save"]
+__all__ = ["POPULATION_CHECKPOINT", "load", "mean_history", "population_config", "save"]
 
 POPULATION_CHECKPOINT = "population.npz"
 
@@ -61,11 +61,13 @@ def _padded(rows: list[np.ndarray], width: int, dtype) -> np.ndarray:
     return table
 
 
-def _mean_history(histories: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Per epoch, the mean loss of the members whose histories reach it (NaN where none does)."""
+def mean_history(histories: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per epoch, the mean loss of the members whose histories reach it (NaN where none does; infinity where their
+    sum passes the histories' dtype, as the losses of members about to diverge can, without NumPy's warning)."""
     trained = np.arange(histories.shape[1])[None, :] < lengths[:, None]
     counts = trained.sum(axis=0)
-    sums = np.where(trained, histories, 0.0).sum(axis=0)
+    with np.errstate(over="ignore"):
+        sums = np.where(trained, histories, 0.0).sum(axis=0)
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
@@ -85,7 +87,7 @@ def save(out: Path, setups: list[RunSetup], options: dict[str, Any], members) ->
         opt_state=members.opt_state,
         key=setups[0].key,
         epoch=members.epoch,
-        history=_mean_history(table, lengths),
+        history=mean_history(table, lengths),
         config=population_config(setups, options, members),
         extras={
             "alive": np.asarray(members.alive, bool),
