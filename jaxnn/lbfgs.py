@@ -631,7 +631,7 @@ def minimize(
       x: ``(n_samples, n_features)``; y: ``(n_samples, n_outputs)`` (one-hot for classes).
       loss: a loss name or :class:`~jaxnn.losses.Loss`.
       weight: optional per-sample weights ``(n_samples,)``, finite, non-negative, with a positive sum.
-      alpha: the L2 penalty's strength (≥ 0).
+      alpha: the L2 penalty's strength (≥ 0), scikit-learn's ``alpha``: :func:`jaxnn.fit`'s ``l2`` is ``alpha/Σw``.
       max_iter, max_fun: the most iterations and loss-and-gradient evaluations (scipy's meanings).
       gtol: stop once ``max |∂L/∂θ| ≤ gtol``; ftol: stop once the relative reduction of ``L`` is ``≤ ftol``.
       layout: ``"columns"``, ``"rows"`` or None (the training loop's default for the backend).

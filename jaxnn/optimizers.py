@@ -371,7 +371,13 @@ def make(
             raise ValueError("a learning rate built into the update takes no L2 rate and no schedule")
         return solver(optimizer, learning_rate, settings)
     if isinstance(optimizer, str):
-        look_up(dict.fromkeys(SOLVERS), optimizer, "solver")
+        if optimizer == "lbfgs":  # the estimators' and jaxnn-train's name: not a step-by-step update here
+            raise ValueError(
+                "optimizer 'lbfgs' is not one of fit's step-by-step solvers (adam, gd, sgd): full-batch L-BFGS, the "
+                "estimators' solver='lbfgs', is jaxnn.lbfgs.minimize(model, params, x, y, loss=...); or pass "
+                "optax.lbfgs() as the optimizer"
+            )
+        look_up(dict.fromkeys(SOLVERS), optimizer, "optimizer")
         look_up(dict.fromkeys(LEARNING_RATE_SCHEDULES), schedule, "learning-rate schedule")
         solver_ = tunable_solver(optimizer, settings, varying_rate=schedule != "constant")
         return solver_ if schedule == "constant" else _scheduled(solver_, schedule)
@@ -476,11 +482,10 @@ def checked_schedule(schedule, n_iter_no_change) -> str:
     if not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, got {schedule!r}")
     if schedule == "adaptive" and (n_iter_no_change is None or n_iter_no_change == float("inf")):
-        rule = "no stopping rule" if n_iter_no_change is None else "a stopping rule with n_iter_no_change=inf"
+        rule = "there is no stopping rule" if n_iter_no_change is None else "n_iter_no_change=inf never sees one"
         raise ValueError(
-            f"schedule 'adaptive' lowers the learning rate when the stopping rule sees a plateau, and {rule} never "
-            "sees one: pass stopping=Stopping(tol, n_iter_no_change) with a finite n_iter_no_change, or use "
-            "schedule='constant'"
+            f"schedule 'adaptive' lowers the learning rate when the stopping rule sees a plateau, and {rule}: "
+            "pass stopping=Stopping(tol, n_iter_no_change) with a finite n_iter_no_change, or use schedule='constant'"
         )
     return schedule
 

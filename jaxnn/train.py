@@ -274,8 +274,8 @@ def _learning_rates(optimizer, learning_rate, n_members: int) -> np.ndarray | No
     if not isinstance(optimizer, str):
         if learning_rate is not None:
             raise ValueError(
-                "pass learning_rate (for plain gradient descent) or optimizer (which has its own learning rate), "
-                "not both"
+                "learning_rate is a named solver's ('gd', 'sgd', 'adam'); an optax optimizer has its own learning "
+                "rate (e.g. optax.adam(0.1)): pass learning_rate or such an optimizer, not both"
             )
         return None
     if learning_rate is None:
@@ -517,8 +517,9 @@ def fit(
         L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
       learning_rate: a named solver's step, a number > 0 (default 0.01; with ``opt_state``, the state's own
         unless given); an error beside an optax transformation, whose own rate would silently win.
-      l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), as the estimators'
-        ``alpha`` does, and the penalty ``½·l2·Σ‖W‖²`` to the loss each epoch reports; a number >= 0 (default
+      l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), and the penalty
+        ``½·l2·Σ‖W‖²`` to the loss each epoch reports: not scikit-learn's ``alpha`` (the estimators' and
+        :func:`jaxnn.lbfgs.minimize`'s) but ``alpha/m``, ``m`` a batch's sample weight; a number >= 0 (default
         0; with ``opt_state``, the state's own unless given).  ``learning_rate``, ``l2`` and ``power_t`` are
         numbers, not bools (a bool is a TypeError), checked as :func:`fit_many` checks them.
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``

@@ -114,7 +114,8 @@ def test_fit_refuses_adaptive_without_a_rule_that_sees_plateaus(stopping, front)
     """``adaptive`` lowers the rate where the stopping rule sees a plateau: without a rule that can see one, fit
     and fit_many trained at a constant rate under the name 'adaptive'; now they say what is missing."""
     params = PARAMS if front == "fit" else jax.tree.map(lambda a: a[None], PARAMS)
-    with pytest.raises(ValueError, match=r"schedule 'adaptive' .* finite n_iter_no_change, or use schedule='constant'"):
+    why = "there is no stopping rule" if stopping is None else "n_iter_no_change=inf never sees one"
+    with pytest.raises(ValueError, match=rf"sees a plateau, and {why}: .* finite n_iter_no_change, or use schedule="):
         getattr(jaxnn, front)(
             MODEL, params, X32, Y32, loss=LOSS, epochs=2, optimizer="sgd", schedule="adaptive", stopping=stopping
         )

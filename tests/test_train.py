@@ -479,7 +479,8 @@ BAD_INPUTS = {
     "learning-rate-and-optimizer": (
         {"learning_rate": 0.5},
         ValueError,
-        r"pass learning_rate \(for plain gradient descent\) or optimizer .* not both",
+        r"learning_rate is a named solver's \('gd', 'sgd', 'adam'\); an optax optimizer has its own learning rate "
+        r"\(e.g. optax.adam\(0.1\)\): pass learning_rate or such an optimizer, not both",
     ),
     "validation-without-stopping": (
         {"validation": (X, Y), "score": _negative_cross_entropy},
@@ -496,7 +497,13 @@ BAD_INPUTS = {
     "unknown-solver-name": (
         {"optimizer": "adamw"},
         ValueError,
-        r"unknown solver 'adamw'; choose one of: adam, gd, sgd",
+        r"unknown optimizer 'adamw'; choose one of: adam, gd, sgd",
+    ),
+    "lbfgs-is-not-a-step-solver": (
+        {"optimizer": "lbfgs"},
+        ValueError,
+        r"optimizer 'lbfgs' is not one of fit's step-by-step solvers .* is jaxnn.lbfgs.minimize\(model, params, x, y, "
+        r"loss=...\); or pass optax.lbfgs\(\) as the optimizer",
     ),
     "int-key": ({"batch_size": 8, "key": 0}, TypeError, r"key must be a jax.random key"),
     "negative-start-epoch": ({"start_epoch": -1}, ValueError, r"start_epoch must be an integer in \[0, 2\*\*32\)"),

@@ -135,7 +135,8 @@ def _argument(option: Option) -> Callable[[str], Any]:
 
     def parse(text: str):
         if option.choices and text not in option.choices:
-            raise argparse.ArgumentTypeError(f"unknown {option.name} {text!r}; choose {', '.join(option.choices)}")
+            what = option.name.replace("_", " ")  # class_weight: the flag's words, not the estimators' parameter
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose {', '.join(option.choices)}")
         if text in (option.none_as, option.absent_as):  # stays a word: None would read as "not given"
             return text
         try:

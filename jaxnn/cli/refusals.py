@@ -73,7 +73,7 @@ def _shown(picked: Picked) -> str:
 
 
 def _no_momentum(picked: Picked, optimizer: str) -> str:
-    return f"{_flags(picked)} set sgd's momentum; --optimizer {optimizer} has none"
+    return f"{_flags(picked)} set{'s' if len(picked) == 1 else ''} sgd's momentum; --optimizer {optimizer} has none"
 
 
 def _no_steps(picked: Picked, optimizer: str) -> str:
