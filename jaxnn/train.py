@@ -511,8 +511,8 @@ def fit(
       loss: a loss name or :class:`~jaxnn.losses.Loss`.
       epochs: number of passes over the data.
       optimizer: a solver name — ``"gd"`` (the default), ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``;
-        ``settings`` holds momentum and Adam's constants; Adam's ``epsilon`` must stay a normal number in the
-        params' dtype, which the default 1e-8 is not in float16) — or any optax transformation (which brings its
+        ``settings`` holds momentum and Adam's constants; Adam's ``epsilon`` must not round or flush to 0 in the
+        params' dtype, as the default 1e-8 does in float16) — or any optax transformation (which brings its
         own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
         gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules).  scipy's
         L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
