@@ -553,12 +553,14 @@ def _concatenate(parts: list[FitResult]) -> FitResult:
 
 
 def _train_on_mesh(spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook) -> FitResult:
-    """One member on rows split across ``mesh``'s devices; the results fully replicated, read on the host.  Data
-    given per member (``fit_many`` with P = 1) is that member's own, so it is used as shared data."""
+    """One member on rows split across ``mesh``'s devices (whatever the mesh's shape and axis names, as a
+    population takes them); the results fully replicated, read on the host.  Data given per member
+    (``fit_many`` with P = 1) is that member's own, so it is used as shared data."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
     if len(members.keys) != 1:
         raise ValueError("a mesh trains one network on rows split across its devices: pass one member")
+    mesh = distributed.make_mesh(np.asarray(mesh.devices).reshape(-1))  # its devices, along the axis "batch"
     data, axes = _as_shared(data, axes), SHARED
     n_real = data.x.shape[0]
     sharded = distributed.shard_rows(mesh, data.x, data.y, data.weight, dtype=data.y.dtype)

@@ -561,9 +561,9 @@ def fit(
         each hidden unit with that probability and scales the kept ones by ``1/(1 − rate)``, with masks drawn
         from ``key`` (required when a rate is above 0); prediction (``model.apply``) never drops anything.
         0 (the default) trains exactly as without dropout: the program has no mask.
-      mesh: a ``jax.sharding.Mesh`` (``jaxnn.distributed.make_mesh()``) to split the rows across its
-        devices (data-parallel; padded with rows of weight 0); results equal one device's up to the order
-        of floating-point sums.
+      mesh: a ``jax.sharding.Mesh`` (``jaxnn.distributed.make_mesh()``; any shape and axis names) to split
+        the rows across its devices (data-parallel; padded with rows of weight 0); results equal one device's
+        up to the order of floating-point sums.
 
     Returns:
       A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each

@@ -153,6 +153,21 @@ def test_fit_on_a_mesh_of_one_device_is_jaxnn_fit(optimizer, batch_size):
         np.testing.assert_array_equal(got, np.asarray(want))
 
 
+@pytest.mark.parametrize("axes", [("rows",), ("members", "batch")], ids=["other-name", "2-D"])
+def test_fit_takes_any_mesh_as_fit_many_does(axes):
+    """jaxnn.fit splits the rows over the devices of any mesh (fit_many takes any mesh's devices too); a mesh
+    without the axis "batch" raised JAX's "Resource axis: batch of P('batch',) is not found in mesh"."""
+    split = iris_split()
+    targets = one_hot(split.y_train, 3)
+    params = MODEL.init(jax.random.key(0), 4)
+    options = dict(loss="categorical_cross_entropy", epochs=3, optimizer="adam", batch_size=16, key=jax.random.key(1))
+    expected = jaxnn.fit(MODEL, params, split.x_train, targets, **options)
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1]).reshape((1,) * len(axes)), axes)
+    result = jaxnn.fit(MODEL, params, split.x_train, targets, mesh=mesh, **options)
+    for got, want in zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(got, np.asarray(want))
+
+
 def test_a_population_of_one_with_its_own_data_trains_on_a_mesh():
     """fit_many with P = 1 and data given per member (a leading member axis of 1) on a mesh: that member's data,
     as without the mesh (it raised "a mesh trains one network on shared data")."""
