@@ -38,7 +38,7 @@ import numpy as np
 
 from jaxnn._checks import positive_int
 from jaxnn.activations import get_activation
-from jaxnn.losses import Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
+from jaxnn.losses import LOSSES, Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
 from jaxnn.metrics import (
     accuracy,
     balanced_accuracy,
@@ -190,8 +190,8 @@ def regression_head(loss: str | Loss | None, n_outputs: int) -> Head:
     loss = default_loss(REGRESSION) if loss is None else get_loss(loss)
     if loss.task != "regression":
         raise ValueError(
-            f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; "
-            "use 'squared_error', 'mean_squared_error', 'poisson' or 'sum_of_squares'"
+            f"loss {loss.name!r} is a classification loss ({loss.task}) but the target is continuous; use "
+            + " or ".join(repr(name) for name, other in sorted(LOSSES.items()) if other.task == REGRESSION)
         )
     return _head(REGRESSION, loss, n_outputs, loss.output_activation, 0)
 

@@ -251,6 +251,7 @@ BAD_INPUT = [
     (["--optimiser", "adam"], "unrecognized arguments: --optimiser adam; did you mean --optimizer?"),
     (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
     (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
+    (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train trains without an L2 penalty"),
 ]
 
 

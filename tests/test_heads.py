@@ -38,8 +38,10 @@ def test_every_loss_gets_a_classification_head_from_its_facts(name, n_classes):
 def test_regression_takes_regression_losses_only(name):
     loss = LOSSES[name]
     if loss.task != "regression":
-        with pytest.raises(ValueError, match=f"loss '{name}' is a classification loss"):
+        with pytest.raises(ValueError, match=f"loss '{name}' is a classification loss") as refused:
             heads.regression_head(name, 2)
+        suggested = {other for other in LOSSES if f"'{other}'" in str(refused.value).split("; use ")[1]}
+        assert suggested == {other for other, candidate in LOSSES.items() if candidate.task == "regression"}
         return
     head = heads.regression_head(name, 2)
     link = loss.output_activation if loss.from_logits else "identity"

@@ -227,6 +227,13 @@ OTHER_NAMES = {
 }
 
 
+# Options other tools have and jaxnn-train has not, with what to use instead.
+NO_SUCH_OPTION = dict.fromkeys(
+    ("--alpha", "--l2", "--weight-decay", "--weight_decay"),
+    "jaxnn-train trains without an L2 penalty (the estimators' alpha and jaxnn.fit's l2 add one)",
+)
+
+
 def unknown_option_hint(message: str, known: list[str]) -> str:
     """For argparse's ``unrecognized arguments: …`` message, the option meant by the first unknown one that is
     another tool's name for it (``--solver``: ``--optimizer``) or a near spelling of one (``--optimiser``); else
@@ -235,6 +242,8 @@ def unknown_option_hint(message: str, known: list[str]) -> str:
     for name in (word.split("=")[0] for word in words if word.startswith("--")):
         if name in OTHER_NAMES:
             return f"; jaxnn-train's name for {name} is {OTHER_NAMES[name]}"
+        if name in NO_SUCH_OPTION:
+            return f"; {NO_SUCH_OPTION[name]}"
         close = difflib.get_close_matches(name, [*known, *OTHER_NAMES], n=1, cutoff=0.8)
         if close:
             return f"; did you mean {OTHER_NAMES.get(close[0], close[0])}?"
