@@ -185,6 +185,21 @@ def as_real_array(value, what: str) -> jax.Array:
     return jnp.asarray(value)
 
 
+def step_arguments(params, **arrays) -> None:
+    """A TypeError naming the first of ``arrays`` (x, y, weight) or ``params`` leaf that a compiled step cannot
+    take (a DataFrame, strings, objects), and saying what to pass; returns if all can be taken."""
+    for name, value in arrays.items():
+        if value is not None and not isinstance(value, jax.Array | np.ndarray | np.generic):
+            raise TypeError(
+                f"{name} must be an array (the step is compiled for arrays): pass jnp.asarray({name}); "
+                f"got {type(value).__name__}"
+            )
+        if value is not None:
+            as_real_array(value, name)
+    for leaf in jax.tree.leaves(params):
+        as_real_array(leaf, "every leaf of params")
+
+
 # --------------------------------------------------------------------------------------------------
 # Training data.  ``n_members`` is None for one network (2-D arrays) and P for a population, whose data
 # arrays may also be one per member (3-D, the member axis first); an array's "axis" is then 0, else None.

@@ -366,6 +366,9 @@ def test_train_step_in_place_equals_the_copying_step_and_takes_names_and_lists()
         ({"opt_state": None}, ValueError, r"opt_state does not match .*pass optimizer.init\(params\)"),
         ({"opt_state": ADAM.init(PARAMS)}, ValueError, r"opt_state does not match this optimiser's state"),
         ({"weight": -np.ones(len(X))}, ValueError, r"weight must be 30 finite, non-negative numbers"),
+        # An AttributeError on None.shape before:
+        ({"x": None}, TypeError, r"x must be an array of real numbers, got None"),
+        ({"y": None}, TypeError, r"y must be an array of real numbers, got None"),
     ],
 )
 def test_train_step_bad_input_is_a_clear_error(change, error, message):
