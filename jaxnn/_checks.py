@@ -281,11 +281,24 @@ def matching_state(opt_state, fresh, hint: str) -> None:
             )
 
 
+def rectangular(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``; a ragged list (rows of different lengths) is a ValueError naming ``name`` (NumPy's
+    "setting an array element with a sequence ... inhomogeneous shape" names nothing)."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        if "inhomogeneous" not in str(error):
+            raise
+        raise ValueError(
+            f"{name} must be a rectangular array: its rows have different lengths; give every row one value per column"
+        ) from None
+
+
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
     """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column for ``x…`` and ``y``
     (a 1-D ``y…`` is one column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0,
     or None when shared)."""
-    array = np.asarray(value)
+    array = rectangular(name, value)
     if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
         raise TypeError(
             f"{name} must be an array of numbers, got {type(value).__name__}; pass a NumPy or JAX array (a "

@@ -523,6 +523,11 @@ BAD_INPUTS = {
         ValueError,
         r"x_val has 0 samples and y_val 0; they must match and be at least 1",
     ),
+    "ragged-list-x": (  # NumPy's "setting an array element with a sequence" named no argument
+        {"x": [[1.0, 2.0, 3.0, 4.0]] * 29 + [[1.0, 2.0]]},
+        ValueError,
+        r"x must be a rectangular array: its rows have different lengths",
+    ),
     "short-validation-targets": (
         {"validation": (X, Y[:-1]), "score": _negative_cross_entropy, "stopping": Stopping()},
         ValueError,
