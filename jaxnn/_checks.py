@@ -185,9 +185,9 @@ def as_real_array(value, what: str) -> jax.Array:
     return jnp.asarray(value)
 
 
-def step_arguments(params, **arrays) -> None:
-    """A TypeError naming the first of ``arrays`` (x, y, weight) or ``params`` leaf that a compiled step cannot
-    take (a DataFrame, strings, objects), and saying what to pass; returns if all can be taken."""
+def step_arguments(params, opt_state, **arrays) -> None:
+    """A TypeError naming the first of ``arrays`` (x, y, weight), a ``params`` leaf or ``opt_state`` that a compiled
+    step cannot take (a DataFrame, strings, objects), and saying what to pass; returns if all can be taken."""
     for name, value in arrays.items():
         if value is not None and not isinstance(value, jax.Array | np.ndarray | np.generic):
             raise TypeError(
@@ -198,6 +198,13 @@ def step_arguments(params, **arrays) -> None:
             as_real_array(value, name)
     for leaf in jax.tree.leaves(params):
         as_real_array(leaf, "every leaf of params")
+    if any(
+        not isinstance(leaf, jax.Array | np.ndarray | np.generic | int | float) for leaf in jax.tree.leaves(opt_state)
+    ):
+        raise TypeError(
+            "opt_state must be optimizer.init(params), or the opt_state the last step returned; "
+            f"got {type(opt_state).__name__}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -636,7 +636,7 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
         except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
             if "Error interpreting argument" not in str(error):
                 raise
-            step_arguments(params, x=x, y=y, weight=weight)
+            step_arguments(params, opt_state, x=x, y=y, weight=weight)
             raise
 
     return checked_step

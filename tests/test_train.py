@@ -369,6 +369,9 @@ def test_train_step_in_place_equals_the_copying_step_and_takes_names_and_lists()
         # An AttributeError on None.shape before:
         ({"x": None}, TypeError, r"x must be an array of real numbers, got None"),
         ({"y": None}, TypeError, r"y must be an array of real numbers, got None"),
+        # NumPy's "setting an array element with a sequence", and JAX's "Error interpreting argument", before:
+        ({"x": [[1.0, 2.0, 3.0, 4.0]] * 29 + [[1.0]]}, ValueError, r"x must be a rectangular array: its rows have"),
+        ({"opt_state": "adam"}, TypeError, r"opt_state must be optimizer.init\(params\), or the opt_state the last"),
     ],
 )
 def test_train_step_bad_input_is_a_clear_error(change, error, message):
