@@ -185,6 +185,28 @@ def as_real_array(value, what: str) -> jax.Array:
     return jnp.asarray(value)
 
 
+def step_arguments(params, opt_state, **arrays) -> None:
+    """A TypeError naming the first of ``arrays`` (x, y, weight), a ``params`` leaf or ``opt_state`` that a compiled
+    step cannot take (a DataFrame, strings, objects), and saying what to pass; returns if all can be taken."""
+    for name, value in arrays.items():
+        if value is not None and not isinstance(value, jax.Array | np.ndarray | np.generic):
+            raise TypeError(
+                f"{name} must be an array (the step is compiled for arrays): pass jnp.asarray({name}); "
+                f"got {type(value).__name__}"
+            )
+        if value is not None:
+            as_real_array(value, name)
+    for leaf in jax.tree.leaves(params):
+        as_real_array(leaf, "every leaf of params")
+    if any(
+        not isinstance(leaf, jax.Array | np.ndarray | np.generic | int | float) for leaf in jax.tree.leaves(opt_state)
+    ):
+        raise TypeError(
+            "opt_state must be optimizer.init(params), or the opt_state the last step returned; "
+            f"got {type(opt_state).__name__}"
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Training data.  ``n_members`` is None for one network (2-D arrays) and P for a population, whose data
 # arrays may also be one per member (3-D, the member axis first); an array's "axis" is then 0, else None.
@@ -266,11 +288,24 @@ def matching_state(opt_state, fresh, hint: str) -> None:
             )
 
 
+def rectangular(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``; a ragged list (rows of different lengths) is a ValueError naming ``name`` (NumPy's
+    "setting an array element with a sequence ... inhomogeneous shape" names nothing)."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        if "inhomogeneous" not in str(error):
+            raise
+        raise ValueError(
+            f"{name} must be a rectangular array: its rows have different lengths; give every row one value per column"
+        ) from None
+
+
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
     """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column for ``x…`` and ``y``
     (a 1-D ``y…`` is one column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0,
     or None when shared)."""
-    array = np.asarray(value)
+    array = rectangular(name, value)
     if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
         raise TypeError(
             f"{name} must be an array of numbers, got {type(value).__name__}; pass a NumPy or JAX array (a "

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn._checks import matching_state
+from jaxnn._checks import matching_state, step_arguments
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
@@ -593,6 +593,8 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     """``(params, opt_state, loss_before_update)`` of one guarded step; shapes are checked while tracing,
     so a wrong shape is a clear ValueError and a call with known shapes costs nothing extra."""
     for name, value in (("x", x), ("y", y), ("weight", weight)):
+        if value is None and name != "weight":  # else an AttributeError on None.shape
+            raise TypeError(f"{name} must be an array of real numbers, got None")
         if value is not None and not hasattr(value, "shape"):  # a list reaches the traced step as a list of numbers
             raise TypeError(
                 f"{name} must be an array (the step is compiled for arrays): pass jnp.asarray({name}); "
@@ -626,4 +628,15 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     of this function compiles a new program; callers keep the result.
     """
     donate = (0, 1) if in_place else ()
-    return jax.jit(partial(_one_step, spec), donate_argnums=donate)
+    compiled = jax.jit(partial(_one_step, spec), donate_argnums=donate)
+
+    def checked_step(params, opt_state, x, y, weight=None):
+        try:
+            return compiled(params, opt_state, x, y, weight)
+        except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
+            if "Error interpreting argument" not in str(error):
+                raise
+            step_arguments(params, opt_state, x=x, y=y, weight=weight)
+            raise
+
+    return checked_step

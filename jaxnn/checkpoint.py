@@ -58,7 +58,7 @@ import math
 import operator
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -123,6 +123,13 @@ class Checkpoint(NamedTuple):
     extras: dict[str, np.ndarray] | None = None  # the ``extras`` saved with it ({} when none)
 
 
+def _file_path(path) -> Path:
+    """``path`` as a Path; anything but a str or os.PathLike is a TypeError naming it (pathlib's names no argument)."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a file path (a str or pathlib.Path), got {type(path).__name__}: {path!r:.60}")
+    return Path(path)
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(file)`` on ``<path>.tmp``, fsync it, then rename it over ``path``.
 
@@ -134,7 +141,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
     Until the rename, ``path`` keeps its old content; if ``write`` fails or the process is
     interrupted, the temporary file is removed and the exception goes on.
     """
-    path = Path(path)
+    path = _file_path(path)
     if path.is_dir():  # os.replace would fail only after the whole file was written, naming the .tmp
         raise IsADirectoryError(
             errno.EISDIR, f"{path} is a directory; pass a file path such as {path / 'checkpoint.npz'}"
@@ -395,6 +402,8 @@ def _json_value(value, where: str):
 
 def _extra_arrays(extras: dict[str, Any]) -> dict[str, np.ndarray]:
     """``{"extras/<name>": array}``; a name that is not a plain word or an array that is not numeric is refused."""
+    if not isinstance(extras, Mapping):  # else an AttributeError on .items()
+        raise TypeError(f"extras must be a dict of numeric arrays by name, got {type(extras).__name__}")
     arrays = {}
     for name, value in extras.items():
         if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name):
@@ -538,7 +547,7 @@ def read_config(path: str | os.PathLike) -> dict:
 
     Read it first to rebuild the model and optimiser, then :func:`load` the arrays into them.
     """
-    meta, _ = _open(Path(path))
+    meta, _ = _open(_file_path(path))
     return {**meta["config"], "epoch": meta["epoch"]}
 
 
@@ -590,7 +599,7 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
     truncated, corrupt or does not fit, and when its parameters hold NaN or an infinity or its optimiser state
     holds NaN (a run resumed from either diverges at once; an infinity in the state can be legitimate).
     """
-    path = Path(path)
+    path = _file_path(path)
     meta, contents = _open(path)
     params = _restore(path, "params", params_like, contents)
     bad = _non_finite({name: array for name, array in contents.items() if name.startswith("params/")})

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxnn._checks import finite_reals, is_int, is_real, positive_int, seed_int
+from jaxnn._checks import finite_reals, is_int, is_real, positive_int, rectangular, seed_int
 
 __all__ = [
     "Dataset",
@@ -76,7 +76,7 @@ def standardise(x_train) -> Standardiser:
     a second pass over the deviations, and the variance is taken of the deviations ``x − mean`` (computed
     exactly), not of the values, whose rounding would swamp a small spread around a large mean.
     """
-    x_train = np.asarray(x_train)
+    x_train = rectangular("x_train", x_train)
     if x_train.ndim != 2 or x_train.shape[0] == 0:  # 1-D gave one scalar mean; no rows gave NaN
         raise ValueError(
             f"x_train must be 2-D (n_samples, n_features) with at least one row, got shape {x_train.shape}"

@@ -141,6 +141,10 @@ def balanced_accuracy(predicted, true, n_classes: int, weight=None) -> jax.Array
     ``recall_c = Σ_{t_i = c} w_i [p_i = c] / Σ_{t_i = c} w_i``, averaged over the classes that occur in ``true``
     (positive weight).  ``predicted`` and ``true``: 1-D class indices in ``[0, n_classes)``."""
     predicted, true = _pair("balanced_accuracy", "predicted", predicted, "true", true, ndims=(1,))
+    # bools are the classes 0 and 1, as accuracy takes them (jnp.round of a bool raised NumPy's "not inexact")
+    predicted, true = (
+        labels.astype(jnp.int32) if labels.dtype == jnp.bool_ else labels for labels in [predicted, true]
+    )
     n_classes = positive_int(n_classes, "balanced_accuracy: n_classes")
     concrete = [labels for labels in (predicted, true) if not isinstance(labels, jax.core.Tracer)]
     # they would count as no class: 1.5 is no class index either (it scored 0 silently)

@@ -41,6 +41,7 @@ from jaxnn._checks import (
     positive_int,
     prng_key,
     rates_fit_dtype,
+    rectangular,
     sample_weights,
     seed_int,
     validation_pair,
@@ -207,7 +208,8 @@ def train_step(
     with that function to save the look-up in a tight loop.
     """
     x, y, weight = (
-        value if value is None or isinstance(value, jax.Array) else np.asarray(value) for value in (x, y, weight)
+        value if value is None or isinstance(value, jax.Array) else rectangular(name, value)
+        for name, value in (("x", x), ("y", y), ("weight", weight))
     )
     for name, value in (("x", x), ("y", y), ("weight", weight)):  # JAX's own error names neither
         if value is not None and not any(jax.numpy.issubdtype(value.dtype, k) for k in (np.floating, np.integer, bool)):

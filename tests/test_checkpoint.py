@@ -563,6 +563,7 @@ def test_a_checkpoint_without_extras_loads_with_none(tmp_path):
         ({"a/b": np.zeros(2)}, ValueError, "an extra's name must be letters, digits"),
         ({"": np.zeros(2)}, ValueError, "an extra's name must be"),
         ({"notes": np.array(["text"])}, TypeError, "cannot save extra 'notes': a checkpoint holds numeric arrays"),
+        ("losses", TypeError, "extras must be a dict of numeric arrays by name, got str"),  # was an AttributeError
     ],
 )
 def test_save_refuses_extras_load_could_not_read(tmp_path, extras, error, message):
@@ -726,3 +727,15 @@ def test_an_infinite_optimiser_state_is_loaded(tmp_path):
     checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
     loaded = checkpoint.load(path, params_like=params, opt_state_like=opt_state)
     assert_trees_equal(loaded.opt_state, opt_state)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"checkpoint.npz"])
+def test_a_path_that_is_not_a_str_or_path_is_a_type_error_naming_path(tmp_path, path):
+    """Issue: pathlib's "expected str, bytes or os.PathLike object, not NoneType" named no argument."""
+    params, opt_state = _state()
+    with pytest.raises(TypeError, match=r"path must be a file path \(a str or pathlib\.Path\), got"):
+        checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
+    with pytest.raises(TypeError, match=r"path must be a file path"):
+        checkpoint.load(path, params_like=params, opt_state_like=opt_state)
+    with pytest.raises(TypeError, match=r"path must be a file path"):
+        checkpoint.read_config(path)

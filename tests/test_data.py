@@ -268,3 +268,9 @@ def test_one_hot_of_a_label_too_large_to_allocate_names_it_and_what_to_do(label)
     """NumPy's MemoryError (7 TiB) or "Maximum allowed dimension exceeded" said neither."""
     with pytest.raises(ValueError, match=rf"label {label} means {label + 1} classes.*np.unique"):
         one_hot(np.array([0, label], dtype=np.uint64))
+
+
+def test_standardise_names_a_ragged_list():
+    """NumPy's "setting an array element with a sequence ... inhomogeneous shape" named no argument."""
+    with pytest.raises(ValueError, match="x_train must be a rectangular array: its rows have different lengths"):
+        standardise([[1.0, 2.0], [1.0]])

@@ -209,6 +209,13 @@ def test_make_train_step_checks_its_arguments_once_and_shapes_when_they_change()
         step(PARAMS, state, X[:, :2], Y)
     with pytest.raises(ValueError, match=r"weight must have shape \(40,\)"):
         step(PARAMS, state, X, Y, np.ones(3, np.float32))
+    # These failed inside JAX ("Error interpreting argument to functools.partial(...)"), naming no argument:
+    import pandas as pd
+
+    with pytest.raises(TypeError, match=r"x must be an array .*pass jnp\.asarray\(x\); got DataFrame"):
+        step(PARAMS, state, pd.DataFrame(np.asarray(X)), Y)
+    with pytest.raises(TypeError, match=r"y must be real numbers, got dtype <U"):
+        step(PARAMS, state, X, np.asarray(Y).astype(str))
 
 
 def test_an_estimator_with_a_huge_max_iter_that_stops_early_needs_little_memory():

@@ -131,3 +131,13 @@ def test_r2_of_a_weighted_constant_column_is_exact_and_huge_values_do_not_overfl
 def test_bad_values_are_refused_as_scikit_learn_refuses_them(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_balanced_accuracy_takes_boolean_labels_as_the_classes_0_and_1():
+    """Issue: bool labels (``y == 1``) raised NumPy's "data type bool not inexact" from inside ``jnp.round``."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    predicted, true = np.array([True, False, True, True]), np.array([True, False, False, True])
+    expected = balanced_accuracy_score(true, predicted)
+    np.testing.assert_allclose(metrics.balanced_accuracy(predicted, true, 2), expected)
+    np.testing.assert_allclose(metrics.balanced_accuracy(predicted.astype(int), true, 2), expected)

@@ -366,6 +366,12 @@ def test_train_step_in_place_equals_the_copying_step_and_takes_names_and_lists()
         ({"opt_state": None}, ValueError, r"opt_state does not match .*pass optimizer.init\(params\)"),
         ({"opt_state": ADAM.init(PARAMS)}, ValueError, r"opt_state does not match this optimiser's state"),
         ({"weight": -np.ones(len(X))}, ValueError, r"weight must be 30 finite, non-negative numbers"),
+        # An AttributeError on None.shape before:
+        ({"x": None}, TypeError, r"x must be an array of real numbers, got None"),
+        ({"y": None}, TypeError, r"y must be an array of real numbers, got None"),
+        # NumPy's "setting an array element with a sequence", and JAX's "Error interpreting argument", before:
+        ({"x": [[1.0, 2.0, 3.0, 4.0]] * 29 + [[1.0]]}, ValueError, r"x must be a rectangular array: its rows have"),
+        ({"opt_state": "adam"}, TypeError, r"opt_state must be optimizer.init\(params\), or the opt_state the last"),
     ],
 )
 def test_train_step_bad_input_is_a_clear_error(change, error, message):
@@ -519,6 +525,11 @@ BAD_INPUTS = {
         {"validation": (X[:0], Y[:0]), "score": _negative_cross_entropy, "stopping": Stopping()},
         ValueError,
         r"x_val has 0 samples and y_val 0; they must match and be at least 1",
+    ),
+    "ragged-list-x": (  # NumPy's "setting an array element with a sequence" named no argument
+        {"x": [[1.0, 2.0, 3.0, 4.0]] * 29 + [[1.0, 2.0]]},
+        ValueError,
+        r"x must be a rectangular array: its rows have different lengths",
     ),
     "short-validation-targets": (
         {"validation": (X, Y[:-1]), "score": _negative_cross_entropy, "stopping": Stopping()},
