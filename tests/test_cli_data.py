@@ -483,6 +483,20 @@ def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path,
     assert "markers.csv line 3, column 'b' holds '?', which is not a finite number" in err and "one-hot" not in err
 
 
+def test_a_text_column_different_in_every_row_is_told_to_be_dropped_not_one_hot_encoded(tmp_path, capsys):
+    """An ID column of text (P0000, P0001, ...) was told to be one-hot encoded: a column per row, nothing to learn.
+    A text that differs in every one of 10 or more rows is told to be dropped; a category keeps the one-hot advice."""
+    rows = [[f"P{i:04d}", i % 5, "xy"[i % 2]] for i in range(12)]
+    ids = write_csv(tmp_path / "ids.csv", ["ID", "a", "label"], rows)
+    err = _refused(capsys, "--csv", ids, "--target", "label", "--epochs", "2", "--quiet")
+    assert (
+        "ids.csv line 2, column 'ID' holds 'P0000': input column 'ID' holds a different text in every row, like an ID "
+        "or a name (12 of its 12 filled cells), but input columns must be numbers; drop that column" in err
+    )
+    assert "one-hot encode it" not in err and len(err.strip().splitlines()) == 1
+    assert csv_cells.text_column_advice([f"r{i}" for i in range(9)], "c")[0] == "text"
+
+
 @pytest.mark.parametrize("cell", ["1_000", "\uff11\uff12", "\u0661\u0662"])
 def test_an_input_cell_is_a_number_only_when_written_plainly(tmp_path, capsys, cell):
     """Python's float read 1_000 as 1000 and full-width or Arabic-Indic digits as numbers; pandas reads them as text."""

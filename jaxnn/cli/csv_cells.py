@@ -121,14 +121,19 @@ _ONE_HOT = "one-hot encode it (a 0/1 column per value, e.g. pandas.get_dummies) 
 
 def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
     """``(what, advice)`` for an input column whose filled cells are mostly the text cells ``texts``: true/false
-    values (``true``/``FALSE``, ``yes``/``no``) are written as 1 and 0, dates become numbers, and other text (a
-    category) is one-hot encoded; any of them may be dropped."""
+    values (``true``/``FALSE``, ``yes``/``no``) are written as 1 and 0, dates become numbers, text that differs in
+    every row (10 rows or more: an ID such as ``P0001``, a name, free text) is dropped, as one-hot encoding it would
+    give a column per row, and other text (a category) is one-hot encoded; any of them may be dropped."""
     if {text.casefold() for text in texts} <= _TRUE_FALSE:
         return "true/false values", f"write them as 1 and 0 (e.g. df[{column!r}].astype(int)) or drop that column"
     if all(_DATE.fullmatch(text) for text in texts):
         return "dates", (
             "convert them to numbers (e.g. days since the first date, or year, month and day columns) or drop "
             "that column"
+        )
+    if len(texts) >= 10 and len(set(texts)) == len(texts):
+        return "a different text in every row, like an ID or a name", (
+            "drop that column (one-hot encoding it would give a column per row, which the network cannot learn from)"
         )
     return "text", _ONE_HOT
 
