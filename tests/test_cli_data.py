@@ -268,6 +268,14 @@ def test_a_missing_target_column_lists_a_few_columns_then_how_many_more(tmp_path
     assert f"--target column 'label' is not in {narrow}; its 2 columns are 'a', 'b' (see" in err
 
 
+def test_a_comment_line_read_as_the_header_is_named(tmp_path, capsys):
+    """A line '# exported by …' above the header was read as the header: the message listed it as the only column."""
+    data = tmp_path / "commented.csv"
+    data.write_text("# exported by a tool\na,label\n1,x\n2,y\n")
+    err = _refused(capsys, "--csv", data, "--target", "label", "--epochs", "2")
+    assert "(line 1 starts with '#': remove comment lines above the header)" in err
+
+
 def test_warnings_list_a_few_classes_then_how_many_more():
     """A class list in a warning was every class: a target with 300 classes made a line of thousands of characters."""
     y = np.arange(300)

@@ -185,7 +185,11 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         raise CliError(_other_separator(header[0], rows[1:], name))
     _check_header(header, name, header_line)
     if target not in header:
-        raise CliError(f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}")
+        commented = header[0].startswith("#")  # a comment line read as the header
+        comment = f" (line {header_line} starts with '#': remove comment lines above the header)" if commented else ""
+        raise CliError(
+            f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}{comment}"
+        )
     target_index = header.index(target)
     if len(header) < 2:
         raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
