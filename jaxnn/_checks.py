@@ -51,6 +51,7 @@ __all__ = [
     "seed_int",
     "single_key",
     "smallest_kept",
+    "smallest_kept_words",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -431,6 +432,13 @@ def smallest_kept(dtype) -> float:
     return max(float(info.smallest_subnormal), float(jnp.finfo(jnp.float32).smallest_normal))
 
 
+def smallest_kept_words(dtype) -> str:
+    """:func:`smallest_kept` in words, for a message: "float32's smallest normal number (1.18e-38)"."""
+    smallest = smallest_kept(dtype)
+    normal = "normal number" if smallest == jnp.finfo(dtype).smallest_normal else "number"
+    return f"{np.dtype(dtype).name}'s smallest {normal} ({smallest:.3g})"
+
+
 def weights_not_flushed(
     name: str, weight: np.ndarray, advice: str, *, consequence: str = "training would take no step"
 ) -> None:
@@ -442,10 +450,9 @@ def weights_not_flushed(
     smallest = smallest_kept(dtype)
     largest = np.max(weight.reshape(-1, weight.shape[-1]), axis=1)
     if not np.all(largest >= smallest):
-        normal = "normal number" if smallest == jnp.finfo(dtype).smallest_normal else "number"
         raise ValueError(
-            f"the largest value of {name} is {float(np.min(largest)):.3g}, below {dtype.name}'s smallest {normal} "
-            f"({smallest:.3g}): compiled programs flush such numbers to zero, so {consequence}; {advice}"
+            f"the largest value of {name} is {float(np.min(largest)):.3g}, below {smallest_kept_words(dtype)}: "
+            f"compiled programs flush such numbers to zero, so {consequence}; {advice}"
         )
 
 
@@ -595,11 +602,9 @@ def rates_fit_dtype(
         return cast
     smallest = smallest_kept(cast.dtype)
     if np.any(cast < smallest):
-        normal = "normal number" if smallest == jnp.finfo(cast.dtype).smallest_normal else "number"
         raise ValueError(
-            f"{name} {float(np.min(values)):.3g} is below {np.dtype(cast.dtype).name}'s smallest {normal} "
-            f"({smallest:.3g}), {role}: it rounds or is flushed to zero there, so {consequence}; pass a larger "
-            f"{name}{wider}"
+            f"{name} {float(np.min(values)):.3g} is below {smallest_kept_words(cast.dtype)}, {role}: it rounds or is "
+            f"flushed to zero there, so {consequence}; pass a larger {name}{wider}"
         )
     return cast
 
