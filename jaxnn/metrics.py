@@ -1,7 +1,7 @@
 """Scores of predictions against targets, with per-sample weights: accuracy, balanced accuracy, log-loss, R²,
 mean squared and mean absolute error (each as ``sklearn.metrics``' function of the same name computes it).
 
-Both are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
+All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
 the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
 arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
 call): in float32, targets near 1e8 that differ by 0.1 would be one constant, and weights beyond 3.4e38
