@@ -80,14 +80,19 @@ def _real_pair(metric: str, first: str, a, second: str, b) -> tuple[jax.Array, j
 
 
 def _weights(weight, n: int, dtype) -> jax.Array:
-    """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum."""
+    """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum.
+
+    They are divided by their largest (every score is a ratio of weighted sums, so only their ratios count): in
+    float32, finite float64 weights of 1e30 made the products ``w·e²`` infinite (MSE inf, R² −inf) and weights of
+    1e-40 were flushed to 0 (every score NaN, R² 1.0)."""
     if weight is None:
         return jnp.ones(n, dtype)
     if isinstance(weight, jax.core.Tracer):
         if weight.shape != (n,):
             raise ValueError(f"weight must have shape ({n},) (one per sample), got {tuple(weight.shape)}")
-        return weight.astype(dtype)
-    return jnp.asarray(sample_weights(weight, n, None)[0], dtype)
+        return (weight / jnp.max(weight)).astype(dtype)
+    w = sample_weights(weight, n, None)[0]
+    return jnp.asarray(w / np.max(w), dtype)
 
 
 @_in_the_inputs_precision
