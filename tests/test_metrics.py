@@ -171,3 +171,17 @@ def test_huge_or_tiny_weights_on_float32_input_score_as_unit_weights(scale):
     assert float(metrics.accuracy(jax.numpy.array([0, 1, 1, 0]), jax.numpy.array([0, 1, 0, 0]), f32_weight)) == (
         pytest.approx(accuracy_score([0, 1, 0, 0], [0, 1, 1, 0], sample_weight=weight), rel=1e-6)
     )
+
+
+def test_a_column_vector_matches_n_samples_in_either_argument_and_errors_name_the_shapes_given():
+    """balanced_accuracy took true (n, 1) but refused predicted (n, 1) with "predicted has shape (2, 1) and true
+    (2, 1); they must be the same shape" (the second argument reshaped to the first's before the message);
+    scikit-learn takes a column either side."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    predicted, true = np.array([0, 1, 1]), np.array([0, 1, 0])
+    expected = balanced_accuracy_score(true, predicted)
+    assert float(metrics.balanced_accuracy(predicted[:, None], true, 2)) == pytest.approx(expected)
+    assert float(metrics.balanced_accuracy(predicted, true[:, None], 2)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match=re.escape("probabilities has shape (2,) and true_indicators (2, 1);")):
+        metrics.log_loss([0.3, 0.7], [[1], [0]])
