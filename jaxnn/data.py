@@ -156,6 +156,8 @@ def shuffle_split(n_samples: int, test_size: float, seed: int) -> tuple[np.ndarr
         raise ValueError(f"n_samples must be an integer (a number of rows), got {n_samples!r}")
     if n_samples < 2:
         raise ValueError(f"a train/test split needs at least 2 rows, got {n_samples!r}")
+    if n_samples > np.iinfo(np.intp).max:  # NumPy's "Maximum allowed size exceeded" named nothing
+        raise ValueError(f"n_samples {n_samples!r} is more rows than NumPy can index ({np.iinfo(np.intp).max})")
     if not is_real(test_size) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a fraction between 0 and 1 (exclusive), got {test_size!r}")
     seed_int(seed)

@@ -287,3 +287,9 @@ def test_standardise_a_small_spread_around_a_large_mean_is_exact_to_rounding():
     exact = float(sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     np.testing.assert_allclose(standardise(x).scale, [exact], rtol=1e-12)
     np.testing.assert_allclose(standardise(x).scale, StandardScaler().fit(x).scale_, rtol=1e-12)
+
+
+def test_shuffle_split_of_more_rows_than_numpy_indexes_names_n_samples():
+    """NumPy's "Maximum allowed size exceeded" named nothing."""
+    with pytest.raises(ValueError, match="n_samples 1180591620717411303424 is more rows than NumPy can index"):
+        shuffle_split(2**70, 0.5, 0)
