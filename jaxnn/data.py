@@ -87,7 +87,10 @@ def standardise(x_train) -> Standardiser:
     mean = (x_train / unit).mean(axis=0) * unit
     mean = mean + _centred(x_train, mean, unit).mean(axis=0) * unit  # the second pass
     deviations = _centred(x_train, mean, unit)  # in units of the largest magnitude
-    variance, n, eps = np.mean(deviations**2, axis=0), x_train.shape[0], np.finfo(np.float64).eps
+    # less the square of their mean (the corrected two-pass formula, as StandardScaler's): the mean is only
+    # known to its rounding, which added its square to the variance (a spread of 1e-6 around 1e8: scale 2e-4 off)
+    variance = np.maximum(np.mean(deviations**2, axis=0) - np.mean(deviations, axis=0) ** 2, 0.0)
+    n, eps = x_train.shape[0], np.finfo(np.float64).eps
     constant = variance <= n * eps * variance + (n * (mean / unit) * eps) ** 2
     scale = np.sqrt(variance) * unit
     return Standardiser(mean, np.where(constant | ~(scale > 0), 1.0, scale))
@@ -153,6 +156,8 @@ def shuffle_split(n_samples: int, test_size: float, seed: int) -> tuple[np.ndarr
         raise ValueError(f"n_samples must be an integer (a number of rows), got {n_samples!r}")
     if n_samples < 2:
         raise ValueError(f"a train/test split needs at least 2 rows, got {n_samples!r}")
+    if n_samples > np.iinfo(np.intp).max:  # NumPy's "Maximum allowed size exceeded" named nothing
+        raise ValueError(f"n_samples {n_samples!r} is more rows than NumPy can index ({np.iinfo(np.intp).max})")
     if not is_real(test_size) or not 0 < test_size < 1:
         raise ValueError(f"test_size must be a fraction between 0 and 1 (exclusive), got {test_size!r}")
     seed_int(seed)

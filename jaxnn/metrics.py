@@ -58,12 +58,16 @@ def _pair(metric: str, first: str, a, second: str, b, ndims=(1, 2)) -> tuple[jax
     """``a`` and ``b`` as real arrays of one shape with ``ndim`` in ``ndims`` and at least one sample (a column
     vector ``(n, 1)`` matches ``(n,)``: it is reshaped to it); else a ValueError naming both shapes."""
     a, b = as_real_array(a, f"{metric}: {first}"), as_real_array(b, f"{metric}: {second}")
+    shapes = tuple(a.shape), tuple(b.shape)  # as given, for the message
     if a.shape != b.shape and a.size == b.size and a.shape[:1] == b.shape[:1] and {a.ndim, b.ndim} == {1, 2}:
-        b = b.reshape(a.shape)  # (n,) against (n, 1)
+        # (n,) against (n, 1): the column is reshaped to (n,), whichever argument it is (reshaping the second to
+        # the first's shape refused balanced_accuracy's predicted (n, 1) but took its true (n, 1), and named
+        # the reshaped shape: "predicted has shape (2, 1) and true (2, 1); they must be the same shape")
+        a, b = a.reshape(a.shape[:1]), b.reshape(b.shape[:1])
     if a.shape != b.shape or a.ndim not in ndims or a.shape[0] == 0:
         allowed = " or ".join(("(n_samples,)", "(n_samples, n_outputs)")[d - 1] for d in ndims)
         raise ValueError(
-            f"{metric}: {first} has shape {tuple(a.shape)} and {second} {tuple(b.shape)}; they must be the same "
+            f"{metric}: {first} has shape {shapes[0]} and {second} {shapes[1]}; they must be the same "
             f"shape, {allowed}, with at least one sample"
         )
     for name, values in ((first, a), (second, b)):
@@ -80,14 +84,19 @@ def _real_pair(metric: str, first: str, a, second: str, b) -> tuple[jax.Array, j
 
 
 def _weights(weight, n: int, dtype) -> jax.Array:
-    """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum."""
+    """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum.
+
+    They are divided by their largest (every score is a ratio of weighted sums, so only their ratios count): in
+    float32, finite float64 weights of 1e30 made the products ``w·e²`` infinite (MSE inf, R² −inf) and weights of
+    1e-40 were flushed to 0 (every score NaN, R² 1.0)."""
     if weight is None:
         return jnp.ones(n, dtype)
     if isinstance(weight, jax.core.Tracer):
         if weight.shape != (n,):
             raise ValueError(f"weight must have shape ({n},) (one per sample), got {tuple(weight.shape)}")
-        return weight.astype(dtype)
-    return jnp.asarray(sample_weights(weight, n, None)[0], dtype)
+        return (weight / jnp.max(weight)).astype(dtype)
+    w = sample_weights(weight, n, None)[0]
+    return jnp.asarray(w / np.max(w), dtype)
 
 
 @_in_the_inputs_precision

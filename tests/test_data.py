@@ -274,3 +274,22 @@ def test_standardise_names_a_ragged_list():
     """NumPy's "setting an array element with a sequence ... inhomogeneous shape" named no argument."""
     with pytest.raises(ValueError, match="x_train must be a rectangular array: its rows have different lengths"):
         standardise([[1.0, 2.0], [1.0]])
+
+
+def test_standardise_a_small_spread_around_a_large_mean_is_exact_to_rounding():
+    """The variance left out the square of the deviations' mean (the mean is known only to its rounding, ~1e-8
+    here): the scale of a spread of 2e-7 around 1.6e8 was 3e-3 off, StandardScaler's 1e-16 (exact: fractions)."""
+    from fractions import Fraction
+
+    x = np.array([[-161787042.56028467], [-161787042.56028512], [-161787042.56028515], [-161787042.56028512]])
+    values = [Fraction(v) for v in x[:, 0]]
+    mean = sum(values) / len(values)
+    exact = float(sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    np.testing.assert_allclose(standardise(x).scale, [exact], rtol=1e-12)
+    np.testing.assert_allclose(standardise(x).scale, StandardScaler().fit(x).scale_, rtol=1e-12)
+
+
+def test_shuffle_split_of_more_rows_than_numpy_indexes_names_n_samples():
+    """NumPy's "Maximum allowed size exceeded" named nothing."""
+    with pytest.raises(ValueError, match="n_samples 1180591620717411303424 is more rows than NumPy can index"):
+        shuffle_split(2**70, 0.5, 0)

@@ -141,3 +141,47 @@ def test_balanced_accuracy_takes_boolean_labels_as_the_classes_0_and_1():
     expected = balanced_accuracy_score(true, predicted)
     np.testing.assert_allclose(metrics.balanced_accuracy(predicted, true, 2), expected)
     np.testing.assert_allclose(metrics.balanced_accuracy(predicted.astype(int), true, 2), expected)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-40])
+def test_huge_or_tiny_weights_on_float32_input_score_as_unit_weights(scale):
+    """Weights of 1e30 (float64, finite) overflowed float32 products w·e² (MSE inf, R² −inf); weights of 1e-40
+    flushed to 0 in float32 (every score NaN, R² 1.0); a score only depends on the weights' ratios."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    true = np.array([0.0, 1e5, 2e5, 3.0], np.float32)
+    predicted = np.array([1e5, 0.0, 2e5, 4.0], np.float32)
+    weight = np.array([1.0, 2.0, 0.5, 1.0]) * scale
+    for ours, theirs in [
+        (metrics.mean_squared_error, mean_squared_error),
+        (metrics.mean_absolute_error, mean_absolute_error),
+        (metrics.r2_score, r2_score),
+    ]:
+        expected = theirs(true, predicted, sample_weight=weight)
+        np.testing.assert_allclose(float(ours(true, predicted, weight)), expected, rtol=1e-5)
+    small = np.array([1e-5, -1e-5, 2e-5], np.float32)  # R² scales the errors up by 1 / max|y|
+    expected = r2_score(small, np.array([1.0, -1.0, 0.5]), sample_weight=weight[:3])
+    np.testing.assert_allclose(float(metrics.r2_score(small, np.array([1.0, -1.0, 0.5], np.float32), weight[:3])),
+                               expected, rtol=1e-5)
+    p = np.array([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5], [0.3, 0.7]], np.float32)
+    labels = np.array([1, 0, 0, 1])
+    expected = log_loss(labels, p, sample_weight=weight)
+    np.testing.assert_allclose(float(metrics.log_loss(p, np.eye(2)[labels], weight)), expected, rtol=1e-5)
+    f32_weight = jax.numpy.asarray(weight, jax.numpy.float32)  # float32 weights: 1e-40 is subnormal, flushed
+    assert float(metrics.accuracy(jax.numpy.array([0, 1, 1, 0]), jax.numpy.array([0, 1, 0, 0]), f32_weight)) == (
+        pytest.approx(accuracy_score([0, 1, 0, 0], [0, 1, 1, 0], sample_weight=weight), rel=1e-6)
+    )
+
+
+def test_a_column_vector_matches_n_samples_in_either_argument_and_errors_name_the_shapes_given():
+    """balanced_accuracy took true (n, 1) but refused predicted (n, 1) with "predicted has shape (2, 1) and true
+    (2, 1); they must be the same shape" (the second argument reshaped to the first's before the message);
+    scikit-learn takes a column either side."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    predicted, true = np.array([0, 1, 1]), np.array([0, 1, 0])
+    expected = balanced_accuracy_score(true, predicted)
+    assert float(metrics.balanced_accuracy(predicted[:, None], true, 2)) == pytest.approx(expected)
+    assert float(metrics.balanced_accuracy(predicted, true[:, None], 2)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match=re.escape("probabilities has shape (2,) and true_indicators (2, 1);")):
+        metrics.log_loss([0.3, 0.7], [[1], [0]])
