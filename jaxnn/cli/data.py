@@ -27,6 +27,7 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
+import array
 import codecs
 import csv
 import hashlib
@@ -36,7 +37,7 @@ import math
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -177,11 +178,22 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             raw = file.read()
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
-    rows = _without_separator_hint(_records(io.StringIO(_utf8_text(raw, name), newline=""), name), name)
-    if len(rows) < 2:
+    _utf8_text(raw, name)  # refuses a file that is not UTF-8 text
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+
+    def text():  # decoded as it is read: io.StringIO would hold four bytes per character
+        return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", newline="")
+
+    if re.match(rb'\s*"?sep=', raw, flags=re.IGNORECASE):  # Excel's separator hint: rare, read as a list
+        records = iter(_without_separator_hint(_records(text(), name), name))
+    else:  # one record at a time: the cells' strings of the whole file would take ~10 times the numbers' memory
+        records = _iter_records(text(), name)
+    first = list(itertools.islice(records, 2))
+    if len(first) < 2:
         raise _NoRows(f"--csv {name} needs a header row and at least one data row")
-    header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
+    header_line, header = first[0][0], [cell.strip() for cell in first[0][1]]
     if len(header) == 1 and any(mark in header[0] for mark in _SEPARATORS):
+        rows = _without_separator_hint(_records(text(), name), name)  # read again
         raise CliError(_other_separator(header[0], rows[1:], name))
     _check_header(header, name, header_line)
     if target not in header:
@@ -193,8 +205,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     target_index = header.index(target)
     if len(header) < 2:
         raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
-    inputs, targets, lines = [], [], []
-    for number, row in rows[1:]:
+    inputs, targets, lines = array.array("d"), [], []
+    for number, row in itertools.chain(first[1:], records):
         if len(row) != len(header):
             advice = _extra_cells_advice(row, len(header))
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
@@ -205,8 +217,9 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             )
         values = [_number(cell) for i, cell in enumerate(cells) if i != target_index]
         if not all(map(math.isfinite, values)):
+            rows = _without_separator_hint(_records(text(), name), name)  # read again
             raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
-        inputs.append(values)
+        inputs.extend(values)
         label = cells[target_index]
         if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
             raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
@@ -223,7 +236,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         targets.append(label)
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
-    return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
+    x = np.frombuffer(inputs, dtype=np.float64).reshape(len(lines), len(features))  # shares the array's memory
+    return CsvTable(x, features, targets, lines)
 
 
 _SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
@@ -304,22 +318,28 @@ def _utf8_text(raw: bytes, name: str) -> str:
 
 def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
     """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on (a quoted
-    cell may hold line breaks, so records and lines can differ).
+    cell may hold line breaks, so records and lines can differ): :func:`_iter_records` as a list."""
+    return list(_iter_records(file, name))
+
+
+def _iter_records(file: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on, one at a
+    time.
 
     The CSV is read strictly: a quote that is never closed (which would swallow the rest of the file into one
     cell) or text after a closing quote is a CliError naming the line, not a silently different table.
     """
     reader = csv.reader(file, strict=True)
-    records, line = [], 1
+    line = 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return records
+            return
         except csv.Error as error:
             raise CliError(_malformed(name, line, reader.line_num, error)) from None
         if any(cell.strip() for cell in row):
-            records.append((line, row))
+            yield line, row
         line = reader.line_num + 1
 
 
