@@ -27,7 +27,6 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
-import array
 import codecs
 import csv
 import hashlib
@@ -37,6 +36,7 @@ import math
 import re
 import sys
 import unicodedata
+from array import array as float_buffer
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -205,7 +205,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     target_index = header.index(target)
     if len(header) < 2:
         raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
-    inputs, targets, lines = array.array("d"), [], []
+    inputs, targets, lines = float_buffer("d"), [], []
     for number, row in itertools.chain(first[1:], records):
         if len(row) != len(header):
             advice = _extra_cells_advice(row, len(header))
