@@ -161,8 +161,9 @@ def test_huge_or_tiny_weights_on_float32_input_score_as_unit_weights(scale):
         np.testing.assert_allclose(float(ours(true, predicted, weight)), expected, rtol=1e-5)
     small = np.array([1e-5, -1e-5, 2e-5], np.float32)  # R² scales the errors up by 1 / max|y|
     expected = r2_score(small, np.array([1.0, -1.0, 0.5]), sample_weight=weight[:3])
-    np.testing.assert_allclose(float(metrics.r2_score(small, np.array([1.0, -1.0, 0.5], np.float32), weight[:3])),
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(metrics.r2_score(small, np.array([1.0, -1.0, 0.5], np.float32), weight[:3])), expected, rtol=1e-5
+    )
     p = np.array([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5], [0.3, 0.7]], np.float32)
     labels = np.array([1, 0, 0, 1])
     expected = log_loss(labels, p, sample_weight=weight)

@@ -12,6 +12,8 @@ SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, 
 * :mod:`~jaxnn.cli.options` — the command line generated from it: argparse, defaults, a checkpoint's options;
 * :mod:`~jaxnn.cli.refusals` — what lbfgs, population and resumed runs refuse, one line each;
 * :mod:`~jaxnn.cli.data` — bundled datasets and CSV files into a split, standardised :class:`Problem`;
+* :mod:`~jaxnn.cli.csv_file` — a CSV file's bytes as records, one at a time, with the file-level checks;
+* :mod:`~jaxnn.cli.csv_cells` — what a CSV cell holds (a number, a number written for people, a date, ...);
 * :mod:`~jaxnn.cli.devices` — platform, hosts and the device mesh;
 * :mod:`~jaxnn.cli.locking` — one writer per output directory;
 * :mod:`~jaxnn.cli.run_files` — the files a run writes in ``--out``, and what ``--overwrite`` removes;

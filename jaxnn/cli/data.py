@@ -27,21 +27,20 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
-import io
 import itertools
 import math
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from array import array as float_buffer
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxnn.cli import csv_file
 from jaxnn.cli.csv_cells import (
     exact_number,
     formatted_number,
@@ -177,12 +176,13 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             raw = file.read()
     except OSError as error:
         raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
-    rows = _without_separator_hint(_records(io.StringIO(_utf8_text(raw, name), newline=""), name), name)
-    if len(rows) < 2:
+    rows = csv_file.records(raw, name)
+    first = list(itertools.islice(rows, 2))
+    if len(first) < 2:
         raise _NoRows(f"--csv {name} needs a header row and at least one data row")
-    header_line, header = rows[0][0], [cell.strip() for cell in rows[0][1]]
-    if len(header) == 1 and any(mark in header[0] for mark in _SEPARATORS):
-        raise CliError(_other_separator(header[0], rows[1:], name))
+    header_line, header = first[0][0], [cell.strip() for cell in first[0][1]]
+    if len(header) == 1 and any(mark in header[0] for mark in csv_file.SEPARATORS):
+        raise CliError(csv_file.other_separator(header[0], raw, name))
     _check_header(header, name, header_line)
     if target not in header:
         commented = header[0].startswith("#")  # a comment line read as the header
@@ -193,10 +193,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     target_index = header.index(target)
     if len(header) < 2:
         raise CliError(f"--csv {name} has only the target column; it needs at least one input column")
-    inputs, targets, lines = [], [], []
-    for number, row in rows[1:]:
+    inputs, targets, lines = float_buffer("d"), [], []
+    for number, row in itertools.chain(first[1:], rows):
         if len(row) != len(header):
-            advice = _extra_cells_advice(row, len(header))
+            advice = csv_file.extra_cells_advice(row, len(header))
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
         if cells == header:
@@ -205,8 +205,9 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             )
         values = [_number(cell) for i, cell in enumerate(cells) if i != target_index]
         if not all(map(math.isfinite, values)):
-            raise CliError(_bad_input(rows[1:], number, cells, header, target_index, name))
-        inputs.append(values)
+            data_rows = list(csv_file.records(raw, name))[1:]  # the whole file again, for the column's other cells
+            raise CliError(_bad_input(data_rows, number, cells, header, target_index, name))
+        inputs.extend(values)
         label = cells[target_index]
         if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
             raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
@@ -223,136 +224,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         targets.append(label)
         lines.append(number)
     features = tuple(name for i, name in enumerate(header) if i != target_index)
-    return CsvTable(np.asarray(inputs, dtype=float), features, targets, lines)
-
-
-_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
-
-
-def _other_separator(header: str, rows: list[tuple[int, list[str]]], name: str) -> str:
-    """The message for a CSV file ``name`` whose ``header`` is one cell holding another separator (semicolons, tabs or
-    pipes), with a conversion for it: ``decimal=','`` too when its data ``rows`` hold decimal commas (``1,5``), as
-    a European-locale export does."""
-    mark = next(mark for mark in _SEPARATORS if mark in header)
-    return (
-        f"--csv {name} has one column, {header!r}: its cells seem separated by {_SEPARATORS[mark]}, but jaxnn-train "
-        f"reads comma-separated files; convert it, e.g. pandas.read_csv(path, sep={mark!r}"
-        f"{_decimal_comma_option(rows)}).to_csv(new_path, index=False)"
-    )
-
-
-def _extra_cells_advice(row: list[str], n_columns: int) -> str:
-    """What may have split ``row`` into more cells than the header's ``n_columns``: a comma at the end of the line,
-    or a number written with a thousands separator and not quoted (``5,720`` read as the cells ``5`` and ``720``);
-    else nothing."""
-    if len(row) == n_columns + 1 and not row[-1].strip():
-        return "; it ends with a comma: remove the trailing comma"
-    cells = [cell.strip() for cell in row] if len(row) > n_columns else []
-    for left, right in itertools.pairwise(cells):
-        if re.fullmatch(r"[+-]?[1-9][0-9]{0,2}", left) and re.fullmatch(r"[0-9]{3}", right):
-            return (
-                f"; {left},{right} may be one number written with a thousands separator: write numbers plainly "
-                f"({left}{right}), or quote such cells and convert them"
-            )
-    return ""
-
-
-def _decimal_comma_option(rows: list[tuple[int, list[str]]]) -> str:
-    """``, decimal=','`` for pandas when the data ``rows`` of a file in another separator hold decimal commas
-    (``1,5``, as a European-locale export writes numbers), else nothing."""
-    return ", decimal=','" if any(re.search(r"[0-9],[0-9]", ",".join(row)) for _, row in rows) else ""
-
-
-def _utf16_encoding(raw: bytes) -> str | None:
-    """The codec that reads ``raw`` when it is UTF-16 text: ``'utf-16'`` after a byte-order mark (Excel's "Unicode
-    Text"), ``'utf-16-le'``/``'utf-16-be'`` for mostly-ASCII text without one (every other byte NUL, which UTF-8
-    would read as control characters); else None."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    sample = raw[:4096]
-    if len(sample) < 4 or len(sample) % 2:
-        return None
-    even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
-    half = len(sample) // 2
-    if odd_nuls >= 0.9 * half and even_nuls == 0:
-        return "utf-16-le"
-    if even_nuls >= 0.9 * half and odd_nuls == 0:
-        return "utf-16-be"
-    return None
-
-
-def _utf8_text(raw: bytes, name: str) -> str:
-    """``raw`` decoded as UTF-8 (a byte-order mark dropped); bytes that are not UTF-8 are a CliError naming the file
-    line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the file."""
-    raw = raw.removeprefix(codecs.BOM_UTF8)
-    encoding = _utf16_encoding(raw)
-    if encoding:
-        raise CliError(
-            f"--csv {name} is UTF-16 text (as Excel saves Unicode Text), but jaxnn-train reads UTF-8 CSV files; save "
-            "it as CSV UTF-8, or convert it, e.g. pandas.read_csv(path, sep=None, engine='python', "
-            f"encoding={encoding!r}).to_csv(new_path, index=False)"
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = len(re.findall(r"\r\n|\r|\n", raw[: error.start].decode("utf-8"))) + 1
-        raise CliError(
-            f"--csv {name} line {line} is not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8 "
-            f"(Excel: CSV UTF-8), or convert it, e.g. iconv -f windows-1252 -t utf-8 {name} > converted.csv"
-        ) from None
-
-
-def _records(file: Iterable[str], name: str) -> list[tuple[int, list[str]]]:
-    """``(line, cells)`` of each record of ``file`` that is not blank, numbered by the line it starts on (a quoted
-    cell may hold line breaks, so records and lines can differ).
-
-    The CSV is read strictly: a quote that is never closed (which would swallow the rest of the file into one
-    cell) or text after a closing quote is a CliError naming the line, not a silently different table.
-    """
-    reader = csv.reader(file, strict=True)
-    records, line = [], 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return records
-        except csv.Error as error:
-            raise CliError(_malformed(name, line, reader.line_num, error)) from None
-        if any(cell.strip() for cell in row):
-            records.append((line, row))
-        line = reader.line_num + 1
-
-
-def _malformed(name: str, start: int, line: int, error: csv.Error) -> str:
-    """The one-line message for a record of ``name`` (from line ``start``; the reader stopped at ``line``) that is
-    not valid CSV."""
-    if "unexpected end of data" in str(error):
-        return (
-            f'--csv {name} line {start} opens a quoted cell (") that is never closed, so the rest of the file would '
-            "be read as one cell; close that quote, or remove it"
-        )
-    return (
-        f"--csv {name} line {line} is not valid CSV ({error}): a cell that starts with a quote must end with it; "
-        'write a quote inside a quoted cell as two quotes ("")'
-    )
-
-
-def _without_separator_hint(rows: list[tuple[int, list[str]]], name: str) -> list[tuple[int, list[str]]]:
-    """``rows`` without a first line that is Excel's separator hint ``sep=,``, which Excel skips too (it is not
-    the header); a hint naming another separator (``sep=;``) is refused: jaxnn-train reads comma-separated files."""
-    if not rows or rows[0][0] != 1:
-        return rows
-    hint = re.fullmatch(r"sep=(.)", ",".join(rows[0][1]).strip(" \r\n"), flags=re.IGNORECASE)
-    if hint is None:
-        return rows
-    if hint.group(1) != ",":
-        raise CliError(
-            f"--csv {name} line 1, {rows[0][1][0]!r}, says its cells are separated by {hint.group(1)!r}, but "
-            "jaxnn-train reads comma-separated files; convert it, e.g. "
-            f"pandas.read_csv(path, sep={hint.group(1)!r}{_decimal_comma_option(rows[1:])}, skiprows=1)"
-            ".to_csv(new_path, index=False)"
-        )
-    return rows[1:]
+    x = np.frombuffer(inputs, dtype=np.float64).reshape(len(lines), len(features))  # shares the array's memory
+    return CsvTable(x, features, targets, lines)
 
 
 def _listed(names: Sequence[str], shown: int = 5) -> str:
