@@ -6,7 +6,7 @@ In every rule ``g`` is the incoming cotangent ``∂L/∂y`` and the rule returns
 Jacobian-vector product.
 
 Kinks: where the derivative does not exist (ReLU and leaky ReLU at 0) the rule
-uses the one-sided slope of the ``x <= 0`` branch: 0 for ReLU, as ``jax.nn.relu``,
+uses the one-sided slope of the ``x <= 0`` branch, the left one: 0 for ReLU, as ``jax.nn.relu``,
 and b for leaky ReLU (``jax.nn.leaky_relu`` takes the right slope there).  Binary step's derivative is 0
 wherever it exists and does not exist at its jump; its rule returns 0 there too, so no gradient flows through it.
 

@@ -544,14 +544,15 @@ categorical_cross_entropy = make_loss(
 
 
 def _shifted(z):
-    """s = z − m with m = max_k z_k along the last axis: softmax(z) = softmax(s) and lse(z) − z_j = lse(s) − s_j.  The
-    shift is held constant for autodiff of the plain forward (its derivative cancels exactly)."""
+    """s = z − z_max with z_max = max_k z_k along the last axis: softmax(z) = softmax(s) and lse(z) − z_j =
+    lse(s) − s_j.  The shift is held constant for autodiff of the plain forward (its derivative cancels exactly)."""
     return z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
 
 
 def _logsumexp(s):
-    """log Σ_k e^{s_k} along the last axis, for shifted logits s (max 0): in [0, log k], as exact as its terms.  Not
-    m + lse(z − m), which rounds the lse to m's ulp (1 at |z| = 10⁷ in float32: a loss of log 2 came out 0)."""
+    """log Σ_k e^{s_k} along the last axis, for shifted logits s (max 0): in [0, log k] (k entries), as exact as its
+    terms.  Not z_max + lse(z − z_max), which rounds the lse to z_max's ulp (1 at |z| = 10⁷ in float32: a loss of log 2
+    came out 0)."""
     return jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 

@@ -5,8 +5,9 @@ scikit-learn's MLP defaults for its settings:
 
 * ``gd``: full-batch gradient descent, ``θ ← θ − η·g`` (the seeds' training);
 * ``sgd``: minibatches with heavy-ball momentum ``v ← μ·v + g`` and ``θ ← θ − η·v``, or Nesterov's
-  form ``θ ← θ − η·(μ·v + g)`` (``momentum=0.9``, ``nesterov=True``; ``momentum=0`` is plain
-  minibatch descent);
+  form ``θ ← θ − η·(μ·v + g)`` with the ``v`` just updated (``momentum=0.9``, ``nesterov=True``;
+  ``momentum=0`` is plain minibatch descent); scikit-learn's ``SGDOptimizer`` keeps ``u = −η·v`` instead
+  (``docs/derivations.md``, §5, the update rules);
 * ``adam``: minibatches with Adam (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-8``), ε where scikit-learn's MLP
   adds it (:func:`scale_by_adam`).
 
@@ -240,7 +241,7 @@ def scale_by_adam(beta_1: float, beta_2: float, epsilon: float) -> optax.Gradien
 
     ``m ← β₁·m + (1 − β₁)·g``,  ``v ← β₂·v + (1 − β₂)·g²``,  direction ``√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)``
 
-    at step ``t`` (counted from 1).  ε is added to ``√v`` before the bias correction; ``optax.scale_by_adam`` adds it
+    at step ``t`` (counted from 1).  ε is added to the uncorrected ``√v``; ``optax.scale_by_adam`` adds it
     after (``m̂ / (√v̂ + ε)``), which is this direction with ε replaced by ``ε·√(1 − β₂ᵗ)``: at the defaults 32 times
     smaller at the first step, so weights whose gradients are tiny moved further than MLP's.  The state is optax's
     ``ScaleByAdamState`` (``count``, ``mu``, ``nu``)."""
