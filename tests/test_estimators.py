@@ -37,10 +37,11 @@ import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
+from jaxnn.sklearn import prediction
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import InvalidParameterError
 from jaxnn.sklearn.pickling import InconsistentJaxnnVersionWarning
-from jaxnn.sklearn.prediction import prediction_rows
+from jaxnn.sklearn.prediction import chunk_rows, prediction_rows
 from jaxnn.sklearn.progress import rate_drops
 from jaxnn.sklearn.training import DEVICE_ALIGNMENT, pad_rows, padded_size
 from jaxnn.train import training_keys
@@ -304,6 +305,26 @@ def test_padded_sizes_hold_the_data_with_little_padding_and_share_nearby_counts(
     # Predictions: four buckets up to 256 rows (one row computes one row), the training sizes above.
     assert [prediction_rows(n) for n in (1, 2, 8, 9, 64, 65, 256)] == [1, 8, 8, 64, 64, 256, 256]
     assert all(prediction_rows(n) == padded_size(n) for n in range(257, 5000))
+
+
+def test_many_rows_are_predicted_a_chunk_at_a_time_as_in_one_pass(fitted_iris, monkeypatch):
+    """All rows went through the network at once: a million rows through a layer of 4,096 units took 32 GB in
+    float64 (scikit-learn's MLP too).  Now a chunk's input and layer outputs take at most CHUNK_BYTES."""
+    layers = (((4, 10), "f8", (10,), "f8"), ((10, 5), "f8", (5,), "f8"), ((5, 3), "f8", (3,), "f8"))
+    assert chunk_rows(layers, 8) == 1 << 20  # 2**28 bytes / (22 numbers of 8 bytes a row), a power of two
+    assert chunk_rows((((1000, 4096), "f8", (4096,), "f8"),), 8) == 4096
+    assert chunk_rows((((2, 4, 4096), "f8", (2, 4096), "f8"),), 8) == 2048  # an ensemble's two members
+    x = np.random.default_rng(0).normal(size=(1000, 4))
+    whole = fitted_iris.predict_proba(x), fitted_iris.predict(x), fitted_iris.hidden_activations(x)
+    monkeypatch.setattr(prediction, "CHUNK_BYTES", 300 * 8 * 22)  # 256-row chunks: 3 whole, the last 232 rows
+    assert chunk_rows(layers, 8) == 256
+    padded = []
+    monkeypatch.setattr(prediction, "pad_rows", lambda rows, n: padded.append((len(rows), n)) or pad_rows(rows, n))
+    np.testing.assert_allclose(fitted_iris.predict_proba(x), whole[0], rtol=1e-13, atol=1e-15)
+    assert padded == [(256, 256), (256, 256), (256, 256), (232, 256)]
+    np.testing.assert_array_equal(fitted_iris.predict(x), whole[1])
+    for chunked, at_once in zip(fitted_iris.hidden_activations(x), whole[2], strict=True):
+        np.testing.assert_allclose(chunked, at_once, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((5, 3), np.float64), ((1000, 7), np.float32), ((9,), np.float32)])

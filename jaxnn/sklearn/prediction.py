@@ -10,7 +10,9 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    input on a float64 network computes in float64, as MLP's product with float64 weights does);
 2. pads the rows to a bucket (:func:`prediction_rows`): 1, 8, 64 or 256 rows, above that one of eight sizes
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
-   compilations few;
+   compilations few; more rows than one chunk's (:func:`chunk_rows`: the input and every layer's outputs of a
+   chunk take at most :data:`CHUNK_BYTES`) are predicted a chunk at a time, so memory stays bounded however
+   many rows come and every long input reuses the chunk's program;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
    of time, with jaxnn's persistent compilation cache on) and kept: a call toggles no process-wide
    setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
@@ -24,6 +26,7 @@ can be written to are placed on every call, so an edit in place is never missed.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache, partial
 
 import jax
@@ -36,8 +39,10 @@ from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
 from jaxnn.sklearn.training import pad_rows, padded_size
 
 __all__ = [
+    "CHUNK_BYTES",
     "Predictor",
     "checked_input",
+    "chunk_rows",
     "compiled_outputs",
     "computation_dtype",
     "placed",
@@ -46,6 +51,9 @@ __all__ = [
 ]
 
 SMALL_BUCKETS = (1, 8, 64, 256)
+# The most bytes one chunk's input and layer outputs take (a million rows through a layer of 4,096 units would
+# otherwise take 32 GB at once in float64).
+CHUNK_BYTES = 1 << 28
 
 
 def prediction_rows(n: int) -> int:
@@ -55,6 +63,15 @@ def prediction_rows(n: int) -> int:
         if n <= bucket:
             return bucket
     return padded_size(n, minimum=SMALL_BUCKETS[-1])
+
+
+def chunk_rows(shapes: tuple, itemsize: int) -> int:
+    """The rows predicted at once for weights of ``shapes`` (``(W's shape, W's dtype, b's shape, b's dtype)`` per
+    layer, an ensemble's with a leading member axis) and numbers of ``itemsize`` bytes: the largest power of two
+    (at least 256) whose input and outputs of every layer take at most :data:`CHUNK_BYTES`."""
+    numbers_per_row = shapes[0][0][-2] + sum(math.prod(w_shape[:-2]) * w_shape[-1] for w_shape, *_ in shapes)
+    fits = max(SMALL_BUCKETS[-1], CHUNK_BYTES // (numbers_per_row * itemsize))
+    return 1 << (fits.bit_length() - 1)
 
 
 def checked_input(estimator, X):
@@ -102,19 +119,29 @@ def _member_predictions(model: Sequential, head: Head, params, x):
 
 def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
     """``forward(*static, params, X)`` (a module-level function; ``static`` hashable: the network, its head)
-    compiled for ``X``'s row bucket and dtype, with the weights ``place(dtype)`` puts on the device; its
-    outputs (a pytree of arrays with the rows second to last) as NumPy arrays, padding rows cut off.
+    compiled for ``X``'s row bucket and dtype, with the weights ``place(dtype)`` puts on the device, a chunk of
+    :func:`chunk_rows` at a time; its outputs (a pytree of arrays with the rows second to last) as NumPy arrays,
+    padding rows cut off.
 
     float64 ``X`` computes in float64 (``jax.enable_x64``, this thread's setting, for the call)."""
     fork_guard.check()
-    n = X.shape[0]
-    rows = prediction_rows(n)
     with jax.enable_x64(bool(X.dtype == np.float64)):
         params = place(X.dtype)
         shapes = tuple((p["W"].shape, p["W"].dtype, p["b"].shape, p["b"].dtype) for p in params)
-        program = _compiled(forward, static, rows, X.dtype.name, shapes)
-        outputs = program(params, pad_rows(X, rows))
-        return jax.tree.map(lambda output: np.asarray(output)[..., :n, :], outputs)
+        chunk = chunk_rows(shapes, X.dtype.itemsize)
+        parts = [
+            _outputs(forward, static, params, shapes, X[start : start + chunk]) for start in range(0, len(X), chunk)
+        ]
+    return parts[0] if len(parts) == 1 else jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)
+
+
+def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
+    """:func:`compiled_outputs` of at most one chunk of rows, padded to its bucket and cut back."""
+    n = X.shape[0]
+    rows = prediction_rows(n)
+    program = _compiled(forward, static, rows, X.dtype.name, shapes)
+    outputs = program(params, pad_rows(X, rows))
+    return jax.tree.map(lambda output: np.asarray(output)[..., :n, :], outputs)
 
 
 def placed(coefs, intercepts, dtype) -> list[dict]:
