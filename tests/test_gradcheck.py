@@ -191,6 +191,19 @@ def test_loss_rule_hypothesis(name, n, k, weighted, seed):
 
 
 # ---------------------------------------------------------------------------------------------
+# Parts of the domain the fixed and drawn points above never reach.
+def test_softmax_cross_entropy_rule_for_targets_that_do_not_sum_to_one():
+    """∂l/∂z = softmax(z)·Σ_j y_j − y.  ``loss_inputs`` draws categorical targets that sum to 1, where the rule
+    written as p − y (the Σ_j y_j factor dropped) agrees; rows that sum to 0.3, 1.9, 0 and 1 tell the two apart."""
+    rng = np.random.default_rng(9)
+    loss = LOSSES["softmax_cross_entropy"]
+    with jax.enable_x64(True):
+        z = jnp.asarray(2.0 * rng.normal(size=(4, 3)))
+        y = jnp.asarray([[0.1, 0.2, 0.0], [1.0, 0.5, 0.4], [0.0, 0.0, 0.0], [0.7, 0.0, 0.3]])
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, z, y, sample_weights(rng, 4, jnp.float64))
+
+
+# ---------------------------------------------------------------------------------------------
 # A zero cotangent gives zero gradients, for every op.
 
 
