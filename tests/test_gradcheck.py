@@ -203,6 +203,19 @@ def test_softmax_cross_entropy_rule_for_targets_that_do_not_sum_to_one():
         jaxnn.check_vjp(loss.op.forward, loss.op.vjp, z, y, sample_weights(rng, 4, jnp.float64))
 
 
+@pytest.mark.parametrize("name", ["mean_squared_error", "sum_of_squares"], ids=["mean", "sum"])
+def test_loss_rule_where_some_weights_are_zero(name):
+    """A row of weight 0 (a padded or masked row) still has a weight gradient: ∂L/∂w_i = (l_i − L)/S for the mean,
+    l_i for the sum.  ``sample_weights`` draws positive weights only, where a rule that zeroed the weight gradient of
+    masked rows agrees."""
+    rng = np.random.default_rng(10)
+    loss = LOSSES[name]
+    with jax.enable_x64(True):
+        pred, target = loss_inputs(name, rng, 4, 2, jnp.float64)
+        weight = jnp.asarray([0.0, 1.3, 0.0, 0.6])
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, weight)
+
+
 # ---------------------------------------------------------------------------------------------
 # A zero cotangent gives zero gradients, for every op.
 
