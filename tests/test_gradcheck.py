@@ -21,6 +21,7 @@ from helpers import (
     HYPOTHESIS,
     KINK_MARGIN,
     LOSS_NAMES,
+    ActivationCase,
     activation_input,
     loss_inputs,
     sample_weights,
@@ -214,6 +215,23 @@ def test_loss_rule_where_some_weights_are_zero(name):
         pred, target = loss_inputs(name, rng, 4, 2, jnp.float64)
         weight = jnp.asarray([0.0, 1.3, 0.0, 0.6])
         jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, weight)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [ActivationCase("relu", {"a": -1.0}), ActivationCase("leaky_relu", {"a": -0.5, "b": -0.2})],
+    ids=lambda c: c.id,
+)
+def test_activation_rule_with_non_positive_slopes(case):
+    """Which side of the kink a point is on is read from the input: with a slope ≤ 0 the output's sign no longer
+    tells (relu(a=-1) is never positive, so a rule testing y > 0 passed no gradient at all).  The cases above all
+    have positive slopes, where x > 0 and y > 0 agree."""
+    rng = np.random.default_rng(11)
+    with jax.enable_x64(True):
+        x = activation_input(case, rng, (4, 3), np.float64)
+        jaxnn.check_vjp(
+            lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x
+        )
 
 
 # ---------------------------------------------------------------------------------------------
