@@ -24,6 +24,7 @@ from helpers import (
     ActivationCase,
     activation_input,
     loss_inputs,
+    normalised_rows,
     sample_weights,
 )
 from hypothesis import given, settings
@@ -232,6 +233,18 @@ def test_activation_rule_with_non_positive_slopes(case):
         jaxnn.check_vjp(
             lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x
         )
+
+
+def test_categorical_cross_entropy_rule_for_rows_that_are_not_normalised():
+    """The loss normalises each row, q = p/Σ_k p_k, and the clip acts on q.  ``loss_inputs`` draws p in [0.1, 1),
+    where p and q lie inside the clip together; rows scaled by 10 (entries above 1 − ε, their q well inside) tell
+    a rule that judged the clip on p instead of q, and passed no gradient there, from the right one."""
+    rng = np.random.default_rng(12)
+    loss = LOSSES["categorical_cross_entropy"]
+    with jax.enable_x64(True):
+        pred = jnp.asarray(rng.uniform(0.1, 1.0, (4, 3)) * np.array([[10.0], [3.0], [1.0], [0.01]]))
+        target = jnp.asarray(normalised_rows(rng, 4, 3))
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, sample_weights(rng, 4, jnp.float64))
 
 
 # ---------------------------------------------------------------------------------------------
