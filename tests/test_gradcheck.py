@@ -230,9 +230,7 @@ def test_activation_rule_with_non_positive_slopes(case):
     rng = np.random.default_rng(11)
     with jax.enable_x64(True):
         x = activation_input(case, rng, (4, 3), np.float64)
-        jaxnn.check_vjp(
-            lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x
-        )
+        jaxnn.check_vjp(lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x)
 
 
 def test_categorical_cross_entropy_rule_for_rows_that_are_not_normalised():
