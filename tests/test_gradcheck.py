@@ -21,8 +21,10 @@ from helpers import (
     HYPOTHESIS,
     KINK_MARGIN,
     LOSS_NAMES,
+    ActivationCase,
     activation_input,
     loss_inputs,
+    normalised_rows,
     sample_weights,
 )
 from hypothesis import given, settings
@@ -188,6 +190,59 @@ def test_loss_rule_hypothesis(name, n, k, weighted, seed):
         pred, target = loss_inputs(name, rng, n, k, jnp.float64)
         weight = sample_weights(rng, n, jnp.float64) if weighted else jnp.ones(n, jnp.float64)
         jaxnn.check_vjp(LOSSES[name].op.forward, LOSSES[name].op.vjp, pred, target, weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts of the domain the fixed and drawn points above never reach.
+def test_softmax_cross_entropy_rule_for_targets_that_do_not_sum_to_one():
+    """∂l/∂z = softmax(z)·Σ_j y_j − y.  ``loss_inputs`` draws categorical targets that sum to 1, where the rule
+    written as p − y (the Σ_j y_j factor dropped) agrees; rows that sum to 0.3, 1.9, 0 and 1 tell the two apart."""
+    rng = np.random.default_rng(9)
+    loss = LOSSES["softmax_cross_entropy"]
+    with jax.enable_x64(True):
+        z = jnp.asarray(2.0 * rng.normal(size=(4, 3)))
+        y = jnp.asarray([[0.1, 0.2, 0.0], [1.0, 0.5, 0.4], [0.0, 0.0, 0.0], [0.7, 0.0, 0.3]])
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, z, y, sample_weights(rng, 4, jnp.float64))
+
+
+@pytest.mark.parametrize("name", ["mean_squared_error", "sum_of_squares"], ids=["mean", "sum"])
+def test_loss_rule_where_some_weights_are_zero(name):
+    """A row of weight 0 (a padded or masked row) still has a weight gradient: ∂L/∂w_i = (l_i − L)/S for the mean,
+    l_i for the sum.  ``sample_weights`` draws positive weights only, where a rule that zeroed the weight gradient of
+    masked rows agrees."""
+    rng = np.random.default_rng(10)
+    loss = LOSSES[name]
+    with jax.enable_x64(True):
+        pred, target = loss_inputs(name, rng, 4, 2, jnp.float64)
+        weight = jnp.asarray([0.0, 1.3, 0.0, 0.6])
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, weight)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [ActivationCase("relu", {"a": -1.0}), ActivationCase("leaky_relu", {"a": -0.5, "b": -0.2})],
+    ids=lambda c: c.id,
+)
+def test_activation_rule_with_non_positive_slopes(case):
+    """Which side of the kink a point is on is read from the input: with a slope ≤ 0 the output's sign no longer
+    tells (relu(a=-1) is never positive, so a rule testing y > 0 passed no gradient at all).  The cases above all
+    have positive slopes, where x > 0 and y > 0 agree."""
+    rng = np.random.default_rng(11)
+    with jax.enable_x64(True):
+        x = activation_input(case, rng, (4, 3), np.float64)
+        jaxnn.check_vjp(lambda x: case.op.forward(x, **case.kwargs), lambda g, x: case.op.vjp(g, x, **case.kwargs), x)
+
+
+def test_categorical_cross_entropy_rule_for_rows_that_are_not_normalised():
+    """The loss normalises each row, q = p/Σ_k p_k, and the clip acts on q.  ``loss_inputs`` draws p in [0.1, 1),
+    where p and q lie inside the clip together; rows scaled by 10 (entries above 1 − ε, their q well inside) tell
+    a rule that judged the clip on p instead of q, and passed no gradient there, from the right one."""
+    rng = np.random.default_rng(12)
+    loss = LOSSES["categorical_cross_entropy"]
+    with jax.enable_x64(True):
+        pred = jnp.asarray(rng.uniform(0.1, 1.0, (4, 3)) * np.array([[10.0], [3.0], [1.0], [0.01]]))
+        target = jnp.asarray(normalised_rows(rng, 4, 3))
+        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, pred, target, sample_weights(rng, 4, jnp.float64))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -328,6 +328,23 @@ def test_binary_cross_entropy_clip_keeps_certain_mistakes_finite():
     np.testing.assert_array_equal(grad, np.zeros(4))
 
 
+def test_categorical_cross_entropy_clip_stops_the_gradient_where_it_holds():
+    """Where the clip holds a normalised probability q at ε or 1 − ε its derivative is 0, so no gradient flows
+    through that term (as through binary cross-entropy's clip above); a rule that forgot it gave −y/ε ≈ −10⁷ for
+    a certain mistake.  Row 2 is inside the clip, where the rule must still be the plain forward's derivative."""
+    p = jnp.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    y = jnp.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    loss = jaxnn.categorical_cross_entropy
+    with jax.enable_x64(True):
+        p64, y64 = jnp.asarray(np.asarray(p), jnp.float64), jnp.asarray(np.asarray(y), jnp.float64)
+        rule = jax.grad(loss)(p64, y64)
+        plain = jax.grad(loss.forward)(p64, y64)
+    np.testing.assert_array_equal(rule[:2], np.zeros((2, 3)))
+    np.testing.assert_allclose(rule, plain, rtol=1e-12, atol=1e-15)
+    assert np.abs(rule[2]).min() > 0.1  # ... while row 2's gradient is not zero
+    np.testing.assert_array_equal(jax.grad(loss)(p, y)[:2], np.zeros((2, 3)))  # float32 too
+
+
 def _loss_and_grad(loss, logits, target, activation=None):
     def total(z):
         return loss(z if activation is None else activation(z), target)
