@@ -128,7 +128,8 @@ def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
     with jax.enable_x64(bool(X.dtype == np.float64)):
         params = place(X.dtype)
         shapes = tuple((p["W"].shape, p["W"].dtype, p["b"].shape, p["b"].dtype) for p in params)
-        chunk = chunk_rows(shapes, X.dtype.itemsize)
+        # a chunk holds at least 256 rows: fewer (a served model's one row) need no count of the layers' widths
+        chunk = len(X) if len(X) <= SMALL_BUCKETS[-1] else chunk_rows(shapes, X.dtype.itemsize)
         parts = [
             _outputs(forward, static, params, shapes, X[start : start + chunk]) for start in range(0, len(X), chunk)
         ]
