@@ -708,3 +708,25 @@ def test_minimize_refuses_data_that_does_not_fit_the_params_dtype(change, messag
     arrays |= {name: np.full_like(arrays[name], value) for name, value in change.items()}
     with pytest.raises(ValueError, match=message):
         lbfgs.minimize(model, params, arrays["x"], arrays["y"], loss="mean_squared_error", weight=arrays["weight"])
+
+
+def test_status_messages_are_scipys_for_the_same_endings():
+    """Each ending's message is the one the pinned scipy's L-BFGS-B gives for it (tiny NumPy problems, no compile):
+    a failed line search is scipy's ``'ABNORMAL: '`` since its C translation (1.15), not Fortran's old
+    ``ABNORMAL_TERMINATION_IN_LNSRCH``, whose wording the other messages no longer follow either."""
+
+    def message(fun, x0, **options):
+        return scipy.optimize.minimize(fun, np.asarray(x0, float), jac=True, method="L-BFGS-B", options=options).message
+
+    def rosenbrock(x):
+        return scipy.optimize.rosen(x), scipy.optimize.rosen_der(x)
+
+    def uphill(x):  # the gradient's sign flipped: no step along −g lowers f, and the memory is empty
+        return float(x @ x), -2 * x
+
+    start = [-1.2, 1.0]
+    assert lbfgs.Status.CONVERGED_GRADIENT.message == message(rosenbrock, [1.0, 1.0])
+    assert lbfgs.Status.CONVERGED_REDUCTION.message == message(rosenbrock, start)
+    assert lbfgs.Status.MAX_ITER.message == message(rosenbrock, start, maxiter=1)
+    assert lbfgs.Status.MAX_FUN.message == message(rosenbrock, start, maxfun=1)
+    assert lbfgs.Status.LINE_SEARCH_FAILED.message == message(uphill, [1.0, 1.0])
