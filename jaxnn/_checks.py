@@ -491,19 +491,30 @@ def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.nd
     except (TypeError, ValueError):  # text, None entries, ragged lists
         raise TypeError(f"weight must be numbers, one per sample ({n_samples}), got {weight!r:.80}") from None
     shapes = ((n_samples,),) if n_members is None else ((n_samples,), (n_members, n_samples))
-    if (
-        w.shape not in shapes
-        or not np.all(np.isfinite(w))
-        or np.any(w < 0)
-        or not np.all(w.reshape(-1, n_samples).sum(1) > 0)
-    ):
+    fault = _weight_fault(w, shapes, n_samples)
+    if fault is not None:
         if n_members is None:
-            raise ValueError(f"weight must be {n_samples} finite, non-negative numbers with a positive sum")
+            raise ValueError(f"weight must be {n_samples} finite, non-negative numbers with a positive sum; {fault}")
         raise ValueError(
             f"weight must be ({n_samples},) or ({n_members}, {n_samples}) finite, non-negative numbers with a "
-            "positive sum for every member"
+            f"positive sum for every member; {fault}"
         )
     return w, (0 if w.ndim == 2 else None)
+
+
+def _weight_fault(w: np.ndarray, shapes: tuple, n_samples: int) -> str | None:
+    """What is wrong with the float64 weights ``w`` (a shape not in ``shapes``, a value that is not finite or is
+    negative, a member whose weights sum to 0), in a few words; None when nothing is."""
+    if w.shape not in shapes:
+        return f"got shape {w.shape}"
+    if not np.all(np.isfinite(w)):
+        return f"got {w[~np.isfinite(w)][0]}"
+    if np.any(w < 0):
+        return f"got {w.min():g}"
+    empty = np.flatnonzero(~(w.reshape(-1, n_samples).sum(1) > 0))
+    if empty.size:
+        return "they sum to 0" if w.ndim == 1 else f"member {empty[0]}'s weights sum to 0"
+    return None
 
 
 def batch_size_with_key(batch_size, n_samples: int, key, *, population: bool = False) -> int:

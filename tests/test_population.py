@@ -164,8 +164,14 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, np.nan, 0.1, 0.1])
     with pytest.raises(ValueError, match="x has 3 members but params has 4"):
         fit_many(MODEL, PARAMS, np.stack([X] * 3), Y, loss=LOSS, epochs=1)
-    with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\)"):
+    with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\) .* member 0's weights sum to 0"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.zeros((P, len(X))))
+    one_masked = np.ones((P, len(X)))
+    one_masked[2] = 0.0  # a fold mask that leaves member 2 no training row
+    with pytest.raises(ValueError, match=r"member 2's weights sum to 0"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=one_masked)
+    with pytest.raises(ValueError, match=r"weight must be \(112,\) or \(4, 112\) .*; got shape \(2, 112\)"):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.ones((2, len(X))))
     with pytest.raises(ValueError, match=r"start_epoch \+ epochs = 4294967306 passes the 32-bit epoch counter"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=20, start_epoch=2**32 - 10)
     with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
