@@ -750,6 +750,25 @@ def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fi
         NeuralNetClassifier().__setstate__(unrecorded)
 
 
+def test_a_pickle_from_before_a_parameter_existed_gets_its_default(iris):
+    """A pickle made before ``scoring`` existed (jaxnn's pickles of early December lack it and record no version):
+    it loads with the version warning and the parameter's default, so get_params, repr, partial_fit and a warm-start
+    fit work (they failed with "'NeuralNetClassifier' object has no attribute 'scoring'") and predict as before."""
+    net = quietly(NeuralNetClassifier((5,), random_state=0, solver="sgd", max_iter=5), iris.x_train, iris.y_train)
+    old = {k: v for k, v in net.__getstate__().items() if k not in ("scoring", "_jaxnn_version", "_jaxnn_read_only")}
+    loaded = NeuralNetClassifier.__new__(NeuralNetClassifier)
+    with pytest.warns(InconsistentJaxnnVersionWarning, match="from before pickles recorded their version"):
+        loaded.__setstate__(old)
+    assert loaded.get_params()["scoring"] is None and "NeuralNetClassifier" in repr(loaded)
+    np.testing.assert_array_equal(loaded.predict(iris.x_test), net.predict(iris.x_test))
+    loaded.partial_fit(iris.x_train, iris.y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        loaded.set_params(warm_start=True, max_iter=2).fit(iris.x_train, iris.y_train)
+    assert np.isfinite(loaded.score(iris.x_test, iris.y_test))
+    assert pickle.loads(pickle.dumps(loaded)).get_params()["scoring"] is None
+
+
 def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):
     """After predict (compiled programs and placed weights cached) the pickle names no JAX module, so it loads
     where JAX's devices differ; a loaded network's partial_fit continues exactly as the original's."""
