@@ -86,17 +86,20 @@ def _real_pair(metric: str, first: str, a, second: str, b) -> tuple[jax.Array, j
 def _weights(weight, n: int, dtype) -> jax.Array:
     """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum.
 
-    They are divided by their largest (every score is a ratio of weighted sums, so only their ratios count): in
-    float32, finite float64 weights of 1e30 made the products ``w·e²`` infinite (MSE inf, R² −inf) and weights of
-    1e-40 were flushed to 0 (every score NaN, R² 1.0)."""
+    They are scaled by the power of two that brings their largest into [0.5, 1) (every score is a ratio of
+    weighted sums, so only their ratios count): in float32, finite float64 weights of 1e30 made the products
+    ``w·e²`` infinite (MSE inf, R² −inf) and weights of 1e-40 were flushed to 0 (every score NaN, R² 1.0).  A
+    power of two scales every sum exactly, so scores and their ties are scikit-learn's to the bit (dividing by the
+    largest rounded them).  Weights whose largest is 0 or not finite are left as they are."""
     if weight is None:
         return jnp.ones(n, dtype)
     if isinstance(weight, jax.core.Tracer):
         if weight.shape != (n,):
             raise ValueError(f"weight must have shape ({n},) (one per sample), got {tuple(weight.shape)}")
-        return (weight / jnp.max(weight)).astype(dtype)
+        weight = weight.astype(jnp.promote_types(weight.dtype, jnp.float32))  # ints and bools as floats
+        return jnp.ldexp(weight, -jnp.frexp(jnp.max(weight))[1]).astype(dtype)
     w = sample_weights(weight, n, None)[0]
-    return jnp.asarray(w / np.max(w), dtype)
+    return jnp.asarray(np.ldexp(w, -np.frexp(np.max(w))[1]), dtype)
 
 
 @_in_the_inputs_precision
