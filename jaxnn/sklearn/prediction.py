@@ -120,8 +120,8 @@ def _member_predictions(model: Sequential, head: Head, params, x):
 def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
     """``forward(*static, params, X)`` (a module-level function; ``static`` hashable: the network, its head)
     compiled for ``X``'s row bucket and dtype, with the weights ``place(dtype)`` puts on the device, a chunk of
-    :func:`chunk_rows` at a time; its outputs (a pytree of arrays with the rows second to last) as NumPy arrays,
-    padding rows cut off.
+    :func:`chunk_rows` at a time; its outputs (a pytree of arrays with the rows second to last) as writeable NumPy
+    arrays, padding rows cut off.
 
     float64 ``X`` computes in float64 (``jax.enable_x64``, this thread's setting, for the call)."""
     fork_guard.check()
@@ -133,7 +133,7 @@ def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
         parts = [
             _outputs(forward, static, params, shapes, X[start : start + chunk]) for start in range(0, len(X), chunk)
         ]
-    return parts[0] if len(parts) == 1 else jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)
+    return jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)  # a copy, writeable as MLP's
 
 
 def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
