@@ -12,7 +12,8 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
    compilations few; more rows than one chunk's (:func:`chunk_rows`: the input and every layer's outputs of a
    chunk take at most :data:`CHUNK_BYTES`) are predicted a chunk at a time, so memory stays bounded however
-   many rows come and every long input reuses the chunk's program;
+   many rows come: the whole chunks of every long input share one program, and the rows left over are padded
+   to their own bucket, as a short input's are;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
    of time, with jaxnn's persistent compilation cache on) and kept: a call toggles no process-wide
    setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
