@@ -4,9 +4,9 @@ mean squared and mean absolute error (each as ``sklearn.metrics``' function of t
 All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
 the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
 arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
-call): in float32, targets near 1e8 that differ by 0.1 would be one constant, and weights beyond 3.4e38
-infinite.  A weight of 0 masks
-a sample out (padding rows); the weights must have a positive sum.
+call): in float32, targets near 1e8 that differ by 0.1 would be one constant.  Weights are scaled by a power of
+two into range first (:func:`_weights`), so those beyond float32's 3.4e38 or below its 1.2e-38 score as their
+ratios do.  A weight of 0 masks a sample out (padding rows); the weights must have a positive sum.
 
 Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
 instead of a broadcast that scores every sample against every other.  Concrete inputs holding NaN or infinity
