@@ -327,6 +327,16 @@ def test_many_rows_are_predicted_a_chunk_at_a_time_as_in_one_pass(fitted_iris, m
         np.testing.assert_allclose(chunked, at_once, rtol=1e-13, atol=1e-15)
 
 
+def test_predictions_are_writeable_however_many_rows_as_mlps(fitted_iris, monkeypatch):
+    """A chunked prediction's arrays were concatenated copies (writeable), a single chunk's views of the device
+    buffer (read-only): ``predict_proba(X) /= 2`` worked on 300 rows and raised on 10.  MLP's are writeable."""
+    monkeypatch.setattr(prediction, "CHUNK_BYTES", 1)  # 256-row chunks
+    x = np.random.default_rng(0).normal(size=(300, 4))
+    for rows in (x[:10], x):
+        arrays = [fitted_iris.predict_proba(rows), *fitted_iris.hidden_activations(rows), fitted_iris.transform(rows)]
+        assert [a.flags.writeable for a in arrays] == [True] * len(arrays), len(rows)
+
+
 @pytest.mark.parametrize(("shape", "dtype"), [((5, 3), np.float64), ((1000, 7), np.float32), ((9,), np.float32)])
 def test_padded_rows_are_a_new_aligned_buffer_the_cpu_device_takes_without_copying(shape, dtype):
     array = np.random.default_rng(0).normal(size=shape).astype(dtype)[::-1]  # a view, not contiguous
