@@ -4,9 +4,9 @@ mean squared and mean absolute error (each as ``sklearn.metrics``' function of t
 All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
 the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
 arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
-call): in float32, targets near 1e8 that differ by 0.1 would be one constant, and weights beyond 3.4e38
-infinite.  A weight of 0 masks
-a sample out (padding rows); the weights must have a positive sum.
+call): in float32, targets near 1e8 that differ by 0.1 would be one constant.  Weights are scaled by a power of
+two into range first (:func:`_weights`), so those beyond float32's 3.4e38 or below its 1.2e-38 score as their
+ratios do.  A weight of 0 masks a sample out (padding rows); the weights must have a positive sum.
 
 Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
 instead of a broadcast that scores every sample against every other.  Concrete inputs holding NaN or infinity
@@ -86,17 +86,20 @@ def _real_pair(metric: str, first: str, a, second: str, b) -> tuple[jax.Array, j
 def _weights(weight, n: int, dtype) -> jax.Array:
     """Per-sample weights: ``(n,)``; concrete ones finite, non-negative, with a positive sum.
 
-    They are divided by their largest (every score is a ratio of weighted sums, so only their ratios count): in
-    float32, finite float64 weights of 1e30 made the products ``w·e²`` infinite (MSE inf, R² −inf) and weights of
-    1e-40 were flushed to 0 (every score NaN, R² 1.0)."""
+    They are scaled by the power of two that brings their largest into [0.5, 1) (every score is a ratio of
+    weighted sums, so only their ratios count): in float32, finite float64 weights of 1e30 made the products
+    ``w·e²`` infinite (MSE inf, R² −inf) and weights of 1e-40 were flushed to 0 (every score NaN, R² 1.0).  A
+    power of two scales every sum exactly, so scores and their ties are scikit-learn's to the bit (dividing by the
+    largest rounded them).  Weights whose largest is 0 or not finite are left as they are."""
     if weight is None:
         return jnp.ones(n, dtype)
     if isinstance(weight, jax.core.Tracer):
         if weight.shape != (n,):
             raise ValueError(f"weight must have shape ({n},) (one per sample), got {tuple(weight.shape)}")
-        return (weight / jnp.max(weight)).astype(dtype)
+        weight = weight.astype(jnp.promote_types(weight.dtype, jnp.float32))  # ints and bools as floats
+        return jnp.ldexp(weight, -jnp.frexp(jnp.max(weight))[1]).astype(dtype)
     w = sample_weights(weight, n, None)[0]
-    return jnp.asarray(w / np.max(w), dtype)
+    return jnp.asarray(np.ldexp(w, -np.frexp(np.max(w))[1]), dtype)
 
 
 @_in_the_inputs_precision

@@ -327,6 +327,16 @@ def test_many_rows_are_predicted_a_chunk_at_a_time_as_in_one_pass(fitted_iris, m
         np.testing.assert_allclose(chunked, at_once, rtol=1e-13, atol=1e-15)
 
 
+def test_predictions_are_writeable_however_many_rows_as_mlps(fitted_iris, monkeypatch):
+    """A chunked prediction's arrays were concatenated copies (writeable), a single chunk's views of the device
+    buffer (read-only): ``predict_proba(X) /= 2`` worked on 300 rows and raised on 10.  MLP's are writeable."""
+    monkeypatch.setattr(prediction, "CHUNK_BYTES", 1)  # 256-row chunks
+    x = np.random.default_rng(0).normal(size=(300, 4))
+    for rows in (x[:10], x):
+        arrays = [fitted_iris.predict_proba(rows), *fitted_iris.hidden_activations(rows), fitted_iris.transform(rows)]
+        assert [a.flags.writeable for a in arrays] == [True] * len(arrays), len(rows)
+
+
 @pytest.mark.parametrize(("shape", "dtype"), [((5, 3), np.float64), ((1000, 7), np.float32), ((9,), np.float32)])
 def test_padded_rows_are_a_new_aligned_buffer_the_cpu_device_takes_without_copying(shape, dtype):
     array = np.random.default_rng(0).normal(size=shape).astype(dtype)[::-1]  # a view, not contiguous
@@ -748,6 +758,25 @@ def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fi
     unrecorded = {k: v for k, v in state.items() if k != "_jaxnn_version"}
     with pytest.warns(InconsistentJaxnnVersionWarning, match="pickled by a jaxnn from before pickles recorded their"):
         NeuralNetClassifier().__setstate__(unrecorded)
+
+
+def test_a_pickle_from_before_a_parameter_existed_gets_its_default(iris):
+    """A pickle made before ``scoring`` existed (jaxnn's pickles of early December lack it and record no version):
+    it loads with the version warning and the parameter's default, so get_params, repr, partial_fit and a warm-start
+    fit work (they failed with "'NeuralNetClassifier' object has no attribute 'scoring'") and predict as before."""
+    net = quietly(NeuralNetClassifier((5,), random_state=0, solver="sgd", max_iter=5), iris.x_train, iris.y_train)
+    old = {k: v for k, v in net.__getstate__().items() if k not in ("scoring", "_jaxnn_version", "_jaxnn_read_only")}
+    loaded = NeuralNetClassifier.__new__(NeuralNetClassifier)
+    with pytest.warns(InconsistentJaxnnVersionWarning, match="from before pickles recorded their version"):
+        loaded.__setstate__(old)
+    assert loaded.get_params()["scoring"] is None and "NeuralNetClassifier" in repr(loaded)
+    np.testing.assert_array_equal(loaded.predict(iris.x_test), net.predict(iris.x_test))
+    loaded.partial_fit(iris.x_train, iris.y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        loaded.set_params(warm_start=True, max_iter=2).fit(iris.x_train, iris.y_train)
+    assert np.isfinite(loaded.score(iris.x_test, iris.y_test))
+    assert pickle.loads(pickle.dumps(loaded)).get_params()["scoring"] is None
 
 
 def test_a_pickle_holds_no_jax_objects_and_partial_fit_continues_the_same(iris):

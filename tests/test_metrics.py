@@ -186,3 +186,21 @@ def test_a_column_vector_matches_n_samples_in_either_argument_and_errors_name_th
     assert float(metrics.balanced_accuracy(predicted, true[:, None], 2)) == pytest.approx(expected)
     with pytest.raises(ValueError, match=re.escape("probabilities has shape (2,) and true_indicators (2, 1);")):
         metrics.log_loss([0.3, 0.7], [[1], [0]])
+
+
+def test_weights_scaled_for_range_keep_scikit_learns_score_and_its_ties_bit_for_bit():
+    """Weights divided by their largest were rounded (17/36, 13/36, ...): accuracy_score's tie of 0.3125 and
+    0.3125 (two sets of right answers of equal weight) became 0.3125 against 0.31250000000000006, so early
+    stopping's ``score > best`` took a later epoch that MLP does not; scaled by a power of two they round as
+    scikit-learn's own sums."""
+    weight = np.array([17.0, 13.0, 30.0, 36.0])
+    true, first, second = np.zeros(4, int), np.array([0, 0, 1, 1]), np.array([1, 1, 0, 1])
+    expected = accuracy_score(true, first, sample_weight=weight)
+    assert expected == accuracy_score(true, second, sample_weight=weight)
+    assert float(metrics.accuracy(first, true, weight)) == expected
+    assert float(metrics.accuracy(second, true, weight)) == expected
+    with jax.enable_x64(True):  # the traced weights of the compiled early-stopping rule, in float64 as MLP's
+        scored = jax.jit(metrics.accuracy)
+        traced = [float(scored(p, true, jax.numpy.asarray(weight))) for p in (first, second)]
+        assert traced == [expected, expected]
+        assert float(scored(first, true, jax.numpy.asarray(weight.astype(int)))) == expected

@@ -92,8 +92,9 @@ PROGRESS_CALLS = (
 
 
 def stop_reason(status: Status) -> str:
-    """Why an L-BFGS minimisation stopped, in words and in scipy's message: ``converged: ... (CONVERGENCE: ...)``."""
-    return f"{_REASONS[status]} ({status.message})"
+    """Why an L-BFGS minimisation stopped, in words and in scipy's message: ``converged: ... (CONVERGENCE: ...)``
+    (a failed line search's ``'ABNORMAL: '`` without its separator: ``(ABNORMAL)``)."""
+    return f"{_REASONS[status]} ({status.message.rstrip(': ')})"
 
 
 def ended(state: TrainState) -> bool:

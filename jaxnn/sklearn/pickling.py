@@ -9,10 +9,15 @@ The fitted weights keep their read-only flags: ``pickle`` (and ``copy.deepcopy``
 state) would give back writeable arrays, so a loaded estimator's ``coefs_`` and ``intercepts_`` (an ensemble's
 ``ensemble_coefs_`` and ``ensemble_intercepts_``) are read-only where the pickled ones were, as a fit leaves them
 (README: the prediction path keeps read-only weights placed on the device; writeable ones are placed on each call).
+
+A pickle made before a constructor parameter existed (``scoring``, for one: early pickles lack it) lacks that
+attribute; it is given the parameter's default, which does what that jaxnn did, so that ``get_params``, ``repr``,
+``fit`` and ``partial_fit`` work on the loaded estimator instead of failing with an AttributeError.
 """
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import numpy as np
@@ -99,6 +104,8 @@ def restored_state(estimator, state: dict) -> dict:
             _read_only(array) if flag and isinstance(array, np.ndarray) else array
             for array, flag in zip(arrays, flags, strict=False)
         ] + arrays[len(flags) :]
+    for name, default in _parameter_defaults(estimator).items():  # parameters added since the pickle was made
+        state.setdefault(name, default)
     version = state.pop(VERSION_KEY, UNRECORDED)
     if version != jaxnn.__version__:
         warn(  # names the line that loaded the pickle (pickle.load, joblib.load)
@@ -109,6 +116,17 @@ def restored_state(estimator, state: dict) -> dict:
     if isinstance(state.get("solver"), PickledSolver):
         state["solver"] = state["solver"].load()
     return state
+
+
+def _parameter_defaults(estimator) -> dict:
+    """The estimator's constructor parameters and their defaults (those of scikit-learn's ``get_params``)."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(type(estimator).__init__).parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        and parameter.default is not parameter.empty
+    }
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

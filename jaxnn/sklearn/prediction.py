@@ -12,7 +12,8 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    per doubling, so a served model predicting one row at a time computes one row, and the few sizes keep
    compilations few; more rows than one chunk's (:func:`chunk_rows`: the input and every layer's outputs of a
    chunk take at most :data:`CHUNK_BYTES`) are predicted a chunk at a time, so memory stays bounded however
-   many rows come and every long input reuses the chunk's program;
+   many rows come: the whole chunks of every long input share one program, and the rows left over are padded
+   to their own bucket, as a short input's are;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
    of time, with jaxnn's persistent compilation cache on) and kept: a call toggles no process-wide
    setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
@@ -120,8 +121,8 @@ def _member_predictions(model: Sequential, head: Head, params, x):
 def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
     """``forward(*static, params, X)`` (a module-level function; ``static`` hashable: the network, its head)
     compiled for ``X``'s row bucket and dtype, with the weights ``place(dtype)`` puts on the device, a chunk of
-    :func:`chunk_rows` at a time; its outputs (a pytree of arrays with the rows second to last) as NumPy arrays,
-    padding rows cut off.
+    :func:`chunk_rows` at a time; its outputs (a pytree of arrays with the rows second to last) as writeable NumPy
+    arrays, padding rows cut off.
 
     float64 ``X`` computes in float64 (``jax.enable_x64``, this thread's setting, for the call)."""
     fork_guard.check()
@@ -133,7 +134,7 @@ def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
         parts = [
             _outputs(forward, static, params, shapes, X[start : start + chunk]) for start in range(0, len(X), chunk)
         ]
-    return parts[0] if len(parts) == 1 else jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)
+    return jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)  # a copy, writeable as MLP's
 
 
 def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
