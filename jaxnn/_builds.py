@@ -30,8 +30,8 @@ bits (against ``model.init``), and an L-BFGS run, which agrees with the plain bu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import jax

@@ -54,7 +54,7 @@ def test_threads_refused_at_once_drop_the_refused_build_only_and_run_the_next():
         program._programs[0] = refused_together
         results, x = [None, None], np.linspace(0.0, 1.0, 7, dtype=np.float32)
 
-        def run(i):
+        def run(i, program=program, results=results, x=x):
             try:
                 results[i] = float(program(x, 3))
             except Exception as error:

@@ -306,8 +306,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         (scikit-learn's lbfgs leaves it at 0); no validation scores."""
         params = as_numpy(result.params)
         network = {"coefs_": [p["W"] for p in params], "intercepts_": [p["b"] for p in params]}
-        self._publish_network(setup.config, setup.model, setup.targets.head, network,
-                              forget=(*ENSEMBLE_ATTRIBUTES, "_optimizer_state"))
+        self._publish_network(
+            setup.config, setup.model, setup.targets.head, network, forget=(*ENSEMBLE_ATTRIBUTES, "_optimizer_state")
+        )
         losses = list(np.asarray(result.loss_curve, dtype=np.float64))  # np.float64 values, as the other solvers'
         previous = self.loss_curve_ if setup.continuing else []
         self.n_iter_ = result.n_iter
@@ -442,11 +443,6 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         state.update(weights)
         state.update(_network_attributes(config, model, head))
         self.__dict__ = state
-
-    def _store_network(self, config, model, head) -> None:
-        """The attributes that describe the network (every ensemble member's alike)."""
-        for name, value in _network_attributes(config, model, head).items():
-            setattr(self, name, value)
 
     def _store(self, setup: Setup, result) -> float | None:
         """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles; ``loss_``,
