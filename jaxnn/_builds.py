@@ -5,7 +5,8 @@ On the CPU a program that runs once, or briefly, costs more to compile than to r
 program (``jax.jit(..., compiler_options=...)``, fields of XLA's ``DebugOptions``) that trade run time for
 compile time; an XLA that does not know one refuses to compile with "No such compile option".  jaxlib 0.10's
 XLA knows every option used here and so do the openxla sources of later releases, but another jaxlib may
-not: :class:`FallbackJit` then drops that build, for good, and the next one in its list runs.
+not: :class:`FallbackJit` then drops that build, for good, and the next one in its list runs (once, also when
+several threads are refused it at the same time).
 
 This module is the one place jaxnn names such options; a module builds its programs with
 ``FallbackJit(function, <one of the build lists below>)``.  The option sets (read-only mappings):
@@ -29,6 +30,7 @@ bits (against ``model.init``), and an L-BFGS run, which agrees with the plain bu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
@@ -66,6 +68,7 @@ class FallbackJit:
         if not builds:
             raise ValueError("FallbackJit needs at least one build (None for the plain one)")
         self._builds = list(builds)
+        self._lock = threading.Lock()
         self._programs = [
             jax.jit(function, **jit_arguments, **({} if options is None else {"compiler_options": dict(options)}))
             for options in builds
@@ -83,9 +86,14 @@ class FallbackJit:
 
     def __call__(self, *args, **kwargs):
         while True:
+            program = self._programs[0]
             try:
-                return self._programs[0](*args, **kwargs)
+                return program(*args, **kwargs)
             except jax.errors.JaxRuntimeError as error:
-                if "compile option" not in str(error) or len(self._programs) == 1:
+                if "compile option" not in str(error):
                     raise
-                del self._programs[0], self._builds[0]
+                with self._lock:  # threads refused at once drop the refused build once, not it and the next
+                    if self._programs[0] is program:  # else another thread dropped it: run the next build
+                        if len(self._programs) == 1:
+                            raise
+                        del self._programs[0], self._builds[0]

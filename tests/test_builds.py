@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,6 +36,37 @@ def test_other_errors_and_a_last_refused_build_are_raised():
         FallbackJit(_polynomial, [None], static_argnums=1)(np.ones(3, np.float32), [2])
     with pytest.raises(ValueError, match="at least one build"):
         FallbackJit(_polynomial, [])
+
+
+def test_threads_refused_at_once_drop_the_refused_build_only_and_run_the_next():
+    """Two threads compile the first build at the same time and are both refused: each runs the next build (before,
+    the second one raised XLA's "No such compile option", or with three builds dropped the good second one too)."""
+    for builds, left in (([UNKNOWN, None], 1), ([UNKNOWN, {"xla_backend_optimization_level": 0}, None], 2)):
+        program = FallbackJit(_polynomial, builds, static_argnums=1)
+        refused, barrier = program._programs[0], threading.Barrier(2)
+
+        def refused_together(*args, refused=refused, barrier=barrier):
+            try:
+                return refused(*args)
+            finally:
+                barrier.wait(timeout=10)  # both threads have been refused before either drops the build
+
+        program._programs[0] = refused_together
+        results, x = [None, None], np.linspace(0.0, 1.0, 7, dtype=np.float32)
+
+        def run(i, program=program, results=results, x=x):
+            try:
+                results[i] = float(program(x, 3))
+            except Exception as error:
+                results[i] = error
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == [pytest.approx(float(np.sum(x**3 + 3 * x)), rel=1e-6)] * 2, results
+        assert program.builds_left == left
 
 
 OPTION_SETS = {

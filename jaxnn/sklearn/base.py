@@ -304,11 +304,11 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: none in scikit-learn's lbfgs)
         gains the objective after each iteration, np.float64 values as ``best_loss_``; ``t_`` counts no samples
         (scikit-learn's lbfgs leaves it at 0); no validation scores."""
-        self._forget((*ENSEMBLE_ATTRIBUTES, "_optimizer_state"))
         params = as_numpy(result.params)
-        self.coefs_ = [p["W"] for p in params]
-        self.intercepts_ = [p["b"] for p in params]
-        self._store_network(setup.config, setup.model, setup.targets.head)
+        network = {"coefs_": [p["W"] for p in params], "intercepts_": [p["b"] for p in params]}
+        self._publish_network(
+            setup.config, setup.model, setup.targets.head, network, forget=(*ENSEMBLE_ATTRIBUTES, "_optimizer_state")
+        )
         losses = list(np.asarray(result.loss_curve, dtype=np.float64))  # np.float64 values, as the other solvers'
         previous = self.loss_curve_ if setup.continuing else []
         self.n_iter_ = result.n_iter
@@ -433,15 +433,16 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
     def _params_list(self) -> list[dict]:
         return [{"W": w, "b": b} for w, b in self._params_pairs()]
 
-    def _forget(self, names: tuple[str, ...]) -> None:
-        """Remove fitted attributes a previous fit left that do not describe this one."""
-        for name in names:
-            self.__dict__.pop(name, None)
-
-    def _store_network(self, config, model, head) -> None:
-        """The attributes that describe the network (every ensemble member's alike)."""
-        for name, value in _network_attributes(config, model, head).items():
-            setattr(self, name, value)
+    def _publish_network(self, config, model, head, weights: dict, *, forget: tuple[str, ...]) -> None:
+        """Store a fit's network (``weights``: its weight attributes, with :func:`_network_attributes`) and remove
+        the attributes ``forget`` names, in one step: the instance's ``__dict__`` is replaced by a new one (a single
+        reference swap), so a ``predict`` in another thread, which reads the network from one ``__dict__``
+        (:meth:`_member_outputs`), sees the old network or the new one, never the new weights with the old model or
+        a layer count that does not match (a ValueError from inside jaxnn) or an ensemble half forgotten."""
+        state = {name: value for name, value in self.__dict__.items() if name not in forget}
+        state.update(weights)
+        state.update(_network_attributes(config, model, head))
+        self.__dict__ = state
 
     def _store(self, setup: Setup, result) -> float | None:
         """Copy the FitResult into scikit-learn's attributes (NumPy, so the estimator pickles; ``loss_``,
@@ -449,15 +450,16 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         and warn; with early stopping the validation scores and (jaxnn's addition) the validation loss of each epoch.
         Returns ``best_loss_`` as it stood before this fit's epochs (inf where the stopping rule starts afresh)."""
         config, continuing, incremental = setup.config, setup.continuing, setup.incremental
-        self._forget(ENSEMBLE_ATTRIBUTES)
         watched = self._watched_so_far(config) if continuing and not incremental else None  # as the fit's plan
         n_epochs = int(result.n_epochs)
         losses = list(np.asarray(result.history, dtype=np.float64)[:n_epochs])  # np.float64 values, as MLP's
         params = as_numpy(result.params)
-        self.coefs_ = [p["W"] for p in params]
-        self.intercepts_ = [p["b"] for p in params]
-        self._optimizer_state = as_numpy(result.opt_state)
-        self._store_network(config, setup.model, setup.targets.head)
+        network = {
+            "coefs_": [p["W"] for p in params],
+            "intercepts_": [p["b"] for p in params],
+            "_optimizer_state": as_numpy(result.opt_state),
+        }
+        self._publish_network(config, setup.model, setup.targets.head, network, forget=ENSEMBLE_ATTRIBUTES)
         self.n_iter_ = n_epochs
         if not continuing:
             self.loss_curve_ = []
@@ -524,17 +526,18 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
     def _store_ensemble(self, config, model, head, results, seeds) -> None:
         """An ensemble's attributes: each member's weights along a leading member axis, its epochs and curves;
         the single-network attributes (``coefs_``, ``loss_curve_``, ``n_iter_``, …) are not set."""
-        self._forget(SINGLE_NETWORK_ATTRIBUTES)
-        self._store_network(config, model, head)
         params = [as_numpy(result.params) for result in results]
         n_epochs = [int(result.n_epochs) for result in results]
+        network = {
+            "ensemble_coefs_": [
+                _read_only(np.stack([p[layer]["W"] for p in params])) for layer in range(len(params[0]))
+            ],
+            "ensemble_intercepts_": [
+                _read_only(np.stack([p[layer]["b"] for p in params])) for layer in range(len(params[0]))
+            ],
+        }
+        self._publish_network(config, model, head, network, forget=SINGLE_NETWORK_ATTRIBUTES)
         self.ensemble_seeds_ = np.asarray(seeds, dtype=np.int64)
-        self.ensemble_coefs_ = [
-            _read_only(np.stack([p[layer]["W"] for p in params])) for layer in range(len(params[0]))
-        ]
-        self.ensemble_intercepts_ = [
-            _read_only(np.stack([p[layer]["b"] for p in params])) for layer in range(len(params[0]))
-        ]
         self.ensemble_n_iter_ = np.asarray(n_epochs)
         self.ensemble_loss_curves_ = [
             np.asarray(result.history)[:n].tolist() for result, n in zip(results, n_epochs, strict=True)
@@ -583,9 +586,10 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         """Checked input through each network and its link: ``(n_members, n_samples, n_outputs)``."""
         check_is_fitted(self)
         X = checked_input(self, X)
-        if hasattr(self, "ensemble_coefs_"):
-            return self._predictor(self.ensemble_coefs_, self.ensemble_intercepts_, X, ensemble=True)
-        return self._predictor(self.coefs_, self.intercepts_, X, ensemble=False)
+        state = self.__dict__  # one fit's network: a fit replaces the dict whole (_publish_network)
+        if "ensemble_coefs_" in state:
+            return state["_predictor"](state["ensemble_coefs_"], state["ensemble_intercepts_"], X, ensemble=True)
+        return state["_predictor"](state["coefs_"], state["intercepts_"], X, ensemble=False)
 
     def _mean_outputs(self, X) -> np.ndarray:
         """Checked input through the network and its link: ``(n_samples, n_outputs)`` probabilities for a

@@ -203,9 +203,9 @@ class MLPBridge:
             estimator.loss = "log_loss"  # two softmax outputs, which loss='auto' would not continue (one sigmoid)
         config = check_params(estimator)
         head = estimator._mlp_head(mlp)
-        estimator._store_network(config, network(config, head), head)
-        estimator.coefs_ = [_read_only_copy(w) for w in mlp.coefs_]
-        estimator.intercepts_ = [_read_only_copy(b) for b in mlp.intercepts_]
+        weights = {"coefs_": [_read_only_copy(w) for w in mlp.coefs_]}
+        weights["intercepts_"] = [_read_only_copy(b) for b in mlp.intercepts_]
+        estimator._publish_network(config, network(config, head), head, weights, forget=())
         estimator.n_features_in_ = mlp.n_features_in_
         if hasattr(mlp, "feature_names_in_"):
             estimator.feature_names_in_ = mlp.feature_names_in_.copy()

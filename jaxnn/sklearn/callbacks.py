@@ -149,8 +149,7 @@ class FitTasks:
                     )
             self.root.call_on_fit_task_end(estimator=estimator, **arguments, reconstruction_attributes={})
         except BaseException:
-            vars(estimator).clear()
-            vars(estimator).update(self.before)
+            estimator.__dict__ = dict(self.before)  # in one step, as a fit stores its network (a predict may read)
             raise
 
 

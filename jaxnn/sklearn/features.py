@@ -100,8 +100,11 @@ class HiddenFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """The activations of every hidden layer on ``X``: a list of ``(n_samples, units)`` arrays, first hidden
         layer first (``transform(X)`` is the last of them).  NumPy arrays whatever ``set_output`` says: scikit-learn's
         ``set_output`` wraps ``transform`` and ``fit_transform`` only."""
-        hidden = self._hidden_network()
-        return hidden_layer_outputs(hidden, self.coefs_, self.intercepts_, checked_input(self, X))
+        check_is_fitted(self)
+        X = checked_input(self, X)
+        state = self.__dict__  # one fit's network: a fit replaces the dict whole (NeuralNetBase._publish_network)
+        hidden = Sequential(state["_model"].layers[:-1])
+        return hidden_layer_outputs(hidden, state["coefs_"], state["intercepts_"], X)
 
     def transform(self, X) -> np.ndarray:
         """The last hidden layer's activations on ``X``, ``(n_samples, hidden_layer_sizes[-1])``: the features the
