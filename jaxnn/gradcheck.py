@@ -154,6 +154,8 @@ def check_vjp(
 
     autodiff_errors = []
     for i, (h, r) in enumerate(zip(hand, reference, strict=True)):
+        with jax.enable_x64(True):
+            r = _without_autodiff_blind_spots(forward, i, primals, cotangent, h, r, eps)
         try:
             autodiff_errors.append(_compare(f"primal {i}", "jax.vjp", h, r, rtol, atol))
         except GradcheckError as error:
@@ -170,6 +172,26 @@ def check_vjp(
             forward, hand, primals, cotangent, max(rtol, FD_RTOL), max(atol, FD_ATOL), eps, rng
         )
     return GradcheckReport(tuple(autodiff_errors), tuple(fd_errors))
+
+
+def _without_autodiff_blind_spots(forward, i, primals, cotangent, hand, reference, eps):
+    """Autodiff's cotangent for primal ``i`` with every element where it is not finite, the rule is, and the central
+    difference quotient of ``forward`` is finite too, replaced by the rule's own value: autodiff cannot judge those
+    elements (``jnp.where(x > 0, jnp.sqrt(x), 0)`` at ``x < 0`` differentiates the branch it does not take, 0 × NaN;
+    ``jnp.linalg.norm`` at 0 divides 0 by 0), and the finite differences, which judge every element next, do.  A right
+    rule there was refused with "forward is not finite within eps" (forward is) and a wrong one was reported at
+    such an element, where it was right, instead of where it was wrong.  Unchanged where the primal is too large
+    to take every element's quotient."""
+    blind = ~np.isfinite(np.asarray(reference, np.float64)) & np.isfinite(np.asarray(hand, np.float64))
+    if not np.any(blind) or np.size(primals[i]) > FD_MAX_ELEMENTS:
+        return reference
+    primals64, u = _in_float64(primals, cotangent)
+    f_i = _projected_forward(forward, i, primals64, u)
+    central = _refined_relative(f_i, primals64[i], blind, _difference_quotients(f_i, primals64[i], eps), eps)[0]
+    blind &= np.isfinite(central)
+    if not np.any(blind):
+        return reference
+    return np.where(blind, np.asarray(hand, np.float64), np.asarray(reference, np.float64))
 
 
 def _narrower_cotangent(index: int, hand, reference, primal, disagreement: str) -> str | None:

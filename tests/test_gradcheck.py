@@ -617,3 +617,18 @@ def test_right_rules_far_from_zero_are_judged_by_the_step_taken_and_a_step_scale
         jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g,), points)
         with pytest.raises(jaxnn.GradcheckError, match="disagrees with"):  # a wrong rule there is still wrong
             jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g * (1 + 1e-8 * (x > 1e7)),), points)
+
+
+def test_where_autodiff_is_nan_and_forward_is_smooth_finite_differences_judge_the_rule():
+    """``jnp.where(x > 0, jnp.sqrt(x), 0)`` at x < 0: jax.vjp is NaN (0 × the untaken branch's NaN), forward is
+    smooth there.  A right rule was refused with "forward is not finite within eps" (it is), a rule wrong only
+    there got the same ValueError, and a rule wrong at x > 0 was reported at x < 0, where it was right."""
+    forward = lambda x: jnp.where(x > 0, jnp.sqrt(x), 0.0)  # noqa: E731
+    safe = lambda x: jnp.where(x > 0, x, 1.0)  # noqa: E731
+    with jax.enable_x64(True):
+        x = jnp.array([-1.0, -0.5, 0.5, 2.0])
+        jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, 0.5 * g / jnp.sqrt(safe(x)), 0.0),), x)
+        with pytest.raises(jaxnn.GradcheckError, match=r"jax\.vjp at element \(2,\)"):
+            jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, g / jnp.sqrt(safe(x)), 0.0),), x)
+        with pytest.raises(jaxnn.GradcheckError, match=r"finite differences at element \((0|1),\)"):
+            jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, 0.5 * g / jnp.sqrt(safe(x)), g),), x)
