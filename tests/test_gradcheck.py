@@ -632,3 +632,17 @@ def test_where_autodiff_is_nan_and_forward_is_smooth_finite_differences_judge_th
             jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, g / jnp.sqrt(safe(x)), 0.0),), x)
         with pytest.raises(jaxnn.GradcheckError, match=r"finite differences at element \((0|1),\)"):
             jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, 0.5 * g / jnp.sqrt(safe(x)), g),), x)
+
+
+def test_random_directions_beside_small_points_are_stepped_again_in_proportion():
+    """log and √ on FD_MAX_ELEMENTS + 1 points from 1e-4 to 1: a fixed step's truncation error beside 1e-4
+    (ε²/3x² of its term) reached 1e-6 of the directional derivative, and a right rule was refused ("disagrees with
+    finite differences at element (k,)", k a direction, not an element).  A wrong one there is still caught."""
+    n = jaxnn.gradcheck.FD_MAX_ELEMENTS + 1
+    with jax.enable_x64(True):
+        x = jnp.linspace(1e-4, 1.0, n)
+        jaxnn.check_vjp(jnp.log, lambda g, x: (g / x,), x)
+        jaxnn.check_vjp(jnp.sqrt, lambda g, x: (0.5 * g / jnp.sqrt(x),), x)
+        wrong = jaxnn.make_op(jnp.log, lambda g, y, x: ((g / x).at[0].multiply(1.001),), name="log_wrong_at_1e-4")
+        with pytest.raises(jaxnn.GradcheckError, match=r"random directions.*finite differences in random direction"):
+            jaxnn.check_vjp(wrong, wrong.vjp, x)  # the op as forward: autodiff replays the rule, only FD can tell
