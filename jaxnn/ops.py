@@ -164,6 +164,10 @@ def cotangent_problem(cotangents, primals: tuple, names: tuple[str, ...] | None 
         return "one array" if isinstance(cotangents, jax.Array | np.ndarray) else type(cotangents).__name__
     for name, cotangent, primal in zip(names, cotangents, primals, strict=True):
         shape, expected = jnp.shape(cotangent), jnp.shape(primal)
+        if cotangent is None and expected != ():  # jnp.shape(None) is (): "got shape ()" named no shape it returned
+            return (
+                f"None for {name}, which has shape {expected} (where it has no gradient, return jnp.zeros_like of it)"
+            )
         if shape != expected:
             return f"shape {shape} for {name}, which has shape {expected}"
         dtype, primal_dtype = jnp.result_type(cotangent), jnp.result_type(primal)

@@ -617,3 +617,32 @@ def test_right_rules_far_from_zero_are_judged_by_the_step_taken_and_a_step_scale
         jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g,), points)
         with pytest.raises(jaxnn.GradcheckError, match="disagrees with"):  # a wrong rule there is still wrong
             jaxnn.check_vjp(jnp.square, lambda g, x: (2 * x * g * (1 + 1e-8 * (x > 1e7)),), points)
+
+
+def test_where_autodiff_is_nan_and_forward_is_smooth_finite_differences_judge_the_rule():
+    """``jnp.where(x > 0, jnp.sqrt(x), 0)`` at x < 0: jax.vjp is NaN (0 × the untaken branch's NaN), forward is
+    smooth there.  A right rule was refused with "forward is not finite within eps" (it is), a rule wrong only
+    there got the same ValueError, and a rule wrong at x > 0 was reported at x < 0, where it was right."""
+    forward = lambda x: jnp.where(x > 0, jnp.sqrt(x), 0.0)  # noqa: E731
+    safe = lambda x: jnp.where(x > 0, x, 1.0)  # noqa: E731
+    with jax.enable_x64(True):
+        x = jnp.array([-1.0, -0.5, 0.5, 2.0])
+        jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, 0.5 * g / jnp.sqrt(safe(x)), 0.0),), x)
+        with pytest.raises(jaxnn.GradcheckError, match=r"jax\.vjp at element \(2,\)"):
+            jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, g / jnp.sqrt(safe(x)), 0.0),), x)
+        with pytest.raises(jaxnn.GradcheckError, match=r"finite differences at element \((0|1),\)"):
+            jaxnn.check_vjp(forward, lambda g, x: (jnp.where(x > 0, 0.5 * g / jnp.sqrt(safe(x)), g),), x)
+
+
+def test_random_directions_beside_small_points_are_stepped_again_in_proportion():
+    """log and √ on FD_MAX_ELEMENTS + 1 points from 1e-4 to 1: a fixed step's truncation error beside 1e-4
+    (ε²/3x² of its term) reached 1e-6 of the directional derivative, and a right rule was refused ("disagrees with
+    finite differences at element (k,)", k a direction, not an element).  A wrong one there is still caught."""
+    n = jaxnn.gradcheck.FD_MAX_ELEMENTS + 1
+    with jax.enable_x64(True):
+        x = jnp.linspace(1e-4, 1.0, n)
+        jaxnn.check_vjp(jnp.log, lambda g, x: (g / x,), x)
+        jaxnn.check_vjp(jnp.sqrt, lambda g, x: (0.5 * g / jnp.sqrt(x),), x)
+        wrong = jaxnn.make_op(jnp.log, lambda g, y, x: ((g / x).at[0].multiply(1.001),), name="log_wrong_at_1e-4")
+        with pytest.raises(jaxnn.GradcheckError, match=r"random directions.*finite differences in random direction"):
+            jaxnn.check_vjp(wrong, wrong.vjp, x)  # the op as forward: autodiff replays the rule, only FD can tell

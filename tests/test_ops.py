@@ -176,3 +176,11 @@ def test_a_rule_or_forward_with_the_wrong_signature_names_the_op_and_the_signatu
         jaxnn.check_vjp(no_y.forward, scale.backward, x)
     with pytest.raises(TypeError, match=r"forward must take the 1 primal\(s\)"):
         jaxnn.check_vjp(lambda x, y: x * y, lambda g, x: (g,), x)
+
+
+def test_a_none_cotangent_for_an_array_primal_is_named_as_none():
+    """A rule returning None for an integer argument (JAX's zero cotangent) was refused with "got shape () for
+    primal 1, which has shape (3,)": None has no shape, and the message did not say what came back."""
+    power = jaxnn.make_op(lambda x, n: x**n, lambda g, y, x, n: (g * n * x ** (n - 1), None), name="power")
+    with pytest.raises(TypeError, match=r"got None for primal 1, which has shape \(3,\) .*jnp\.zeros_like"):
+        jax.grad(lambda x: power(x, jnp.array([1, 2, 3])).sum())(jnp.ones(3))
