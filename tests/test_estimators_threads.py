@@ -13,6 +13,8 @@ RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 3)).astype(np.float32)
 Y = (X[:, 0] > 0).astype(int)
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 3 epochs, on purpose
+
 
 @pytest.mark.parametrize(
     "before, after",
