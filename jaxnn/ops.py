@@ -163,11 +163,14 @@ def cotangent_problem(cotangents, primals: tuple, names: tuple[str, ...] | None 
             return f"a {type(cotangents).__name__} of {len(cotangents)}"
         return "one array" if isinstance(cotangents, jax.Array | np.ndarray) else type(cotangents).__name__
     for name, cotangent, primal in zip(names, cotangents, primals, strict=True):
-        shape, expected = jnp.shape(cotangent), jnp.shape(primal)
-        if cotangent is None and expected != ():  # jnp.shape(None) is (): "got shape ()" named no shape it returned
+        expected = jnp.shape(primal)
+        if cotangent is None:  # JAX's "no gradient": taken for a scalar, as before; an array's is named
+            if expected == ():
+                continue
             return (
                 f"None for {name}, which has shape {expected} (where it has no gradient, return jnp.zeros_like of it)"
             )
+        shape = jnp.shape(cotangent)
         if shape != expected:
             return f"shape {shape} for {name}, which has shape {expected}"
         dtype, primal_dtype = jnp.result_type(cotangent), jnp.result_type(primal)
