@@ -134,7 +134,7 @@ def compiled_outputs(forward, static: tuple, X: np.ndarray, place):
         parts = [
             _outputs(forward, static, params, shapes, X[start : start + chunk]) for start in range(0, len(X), chunk)
         ]
-    return jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)  # a copy, writeable as MLP's
+    return parts[0] if len(parts) == 1 else jax.tree.map(lambda *part: np.concatenate(part, axis=-2), *parts)
 
 
 def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
@@ -143,7 +143,7 @@ def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
     rows = prediction_rows(n)
     program = _compiled(forward, static, rows, X.dtype.name, shapes)
     outputs = program(params, pad_rows(X, rows))
-    return jax.tree.map(lambda output: np.asarray(output)[..., :n, :], outputs)
+    return jax.tree.map(lambda output: np.array(output)[..., :n, :], outputs)  # copies, writeable as MLP's outputs
 
 
 def placed(coefs, intercepts, dtype) -> list[dict]:
