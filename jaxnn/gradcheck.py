@@ -77,6 +77,10 @@ def check_vjp(
 ) -> GradcheckReport:
     """Check ``backward`` against ``jax.vjp(forward)`` and against central differences.
 
+    Where ``jax.vjp`` is not finite but the rule and the forward's difference quotient are (``jnp.where(x > 0,
+    jnp.sqrt(x), 0)`` at ``x < 0``: autodiff differentiates the branch not taken, 0 × NaN), the finite differences
+    alone judge those elements.
+
     Args:
       forward: ``forward(*primals) -> array``, plain jax.numpy.
       backward: ``backward(cotangent, *primals) -> tuple`` with one cotangent per primal.
