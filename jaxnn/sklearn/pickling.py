@@ -17,7 +17,6 @@ attribute; it is given the parameter's default, which does what that jaxnn did, 
 
 from __future__ import annotations
 
-import inspect
 import pickle
 
 import numpy as np
@@ -104,7 +103,8 @@ def restored_state(estimator, state: dict) -> dict:
             _read_only(array) if flag and isinstance(array, np.ndarray) else array
             for array, flag in zip(arrays, flags, strict=False)
         ] + arrays[len(flags) :]
-    for name, default in _parameter_defaults(estimator).items():  # parameters added since the pickle was made
+    defaults = type(estimator)().get_params(deep=False)  # every constructor parameter, as the class sets it
+    for name, default in defaults.items():  # parameters added since the pickle was made
         state.setdefault(name, default)
     version = state.pop(VERSION_KEY, UNRECORDED)
     if version != jaxnn.__version__:
@@ -116,17 +116,6 @@ def restored_state(estimator, state: dict) -> dict:
     if isinstance(state.get("solver"), PickledSolver):
         state["solver"] = state["solver"].load()
     return state
-
-
-def _parameter_defaults(estimator) -> dict:
-    """The estimator's constructor parameters and their defaults (those of scikit-learn's ``get_params``)."""
-    return {
-        name: parameter.default
-        for name, parameter in inspect.signature(type(estimator).__init__).parameters.items()
-        if name != "self"
-        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-        and parameter.default is not parameter.empty
-    }
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
