@@ -36,11 +36,6 @@ def records(raw: bytes, name: str) -> Iterator[tuple[int, list[str]]]:
     yield from rows
 
 
-def other_separator(header: str, raw: bytes, name: str) -> str:
-    """The message for a CSV file ``name`` (bytes ``raw``) whose ``header`` is one cell holding another separator."""
-    return _other_separator_message(header, list(records(raw, name))[1:], name)
-
-
 def _text(raw: bytes) -> io.TextIOWrapper:
     """``raw`` decoded as it is read (``io.StringIO`` of the whole text would hold up to four bytes a character)."""
     return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", newline="")
@@ -67,10 +62,11 @@ def _is_comma_hint(first: tuple[int, list[str]], raw: bytes, name: str) -> bool:
 SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 
-def _other_separator_message(header: str, rows: list[tuple[int, list[str]]], name: str) -> str:
-    """The message for a CSV file ``name`` whose ``header`` is one cell holding another separator (semicolons, tabs or
-    pipes), with a conversion for it: ``decimal=','`` too when its data ``rows`` hold decimal commas (``1,5``), as
-    a European-locale export does."""
+def other_separator(header: str, raw: bytes, name: str) -> str:
+    """The message for a CSV file ``name`` (bytes ``raw``) whose ``header`` is one cell holding another separator
+    (semicolons, tabs or pipes), with a conversion for it: ``decimal=','`` too when its data rows hold decimal commas
+    (``1,5``), as a European-locale export does."""
+    rows = list(records(raw, name))[1:]  # the whole file again: an error path
     mark = next(mark for mark in SEPARATORS if mark in header)
     return (
         f"--csv {name} has one column, {header!r}: its cells seem separated by {SEPARATORS[mark]}, but jaxnn-train "
