@@ -288,7 +288,8 @@ def loss_and_gradient(spec: LbfgsSpec, params: Params, x, y, weight=None, *, alp
 def two_loop(grad: jax.Array, memory: Memory) -> jax.Array:
     """``H·grad`` for the L-BFGS inverse Hessian ``H`` of ``memory`` (derivation: ``docs/derivations.md``, §6.3)."""
     m = memory.s.shape[0]
-    pairs = (memory.s, memory.y, memory.rho, jnp.arange(m) >= m - memory.count)
+    # The count's own integer type: under 64-bit mode arange is int64, which jax_numpy_dtype_promotion='strict' refuses.
+    pairs = (memory.s, memory.y, memory.rho, jnp.arange(m, dtype=memory.count.dtype) >= m - memory.count)
 
     def newest_to_oldest(q, pair):
         s, y, rho, in_use = pair

@@ -742,3 +742,11 @@ def test_a_finite_minimisation_gives_jax_debug_nans_nothing_to_report():
     assert result.n_iter == 3 and np.isfinite(result.loss_curve).all()
     assert_trees_equal(result.params, _minimize("classification", max_iter=3).params)
     assert at_start.n_iter == 0 and np.isfinite(at_start.state.previous_value)
+
+
+def test_a_float64_minimisation_runs_under_strict_dtype_promotion():
+    """The two-loop recursion compared ``arange`` (int64 in 64-bit mode) with the int32 memory count, which
+    jax_numpy_dtype_promotion="strict" refuses: every float64 L-BFGS fit raised TypePromotionError."""
+    with jax.numpy_dtype_promotion("strict"):
+        strict = _minimize("classification", max_iter=3)
+    assert_trees_equal(strict.params, _minimize("classification", max_iter=3).params)
