@@ -1329,3 +1329,15 @@ def test_feature_names_are_recorded_from_dataframes(iris):
     np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         net.predict(iris.x_test)
+
+
+def test_fit_and_predict_under_jax_disable_jit_give_the_jitted_results():
+    """predict ran an ahead-of-time compiled program, which JAX refuses under ``jax.disable_jit()`` (ValueError
+    "Disable jit is not supported in the AOT path"): a user debugging op by op could not fit or predict."""
+    X, y = load_iris(return_X_y=True)
+    X = X[::5]
+    jitted = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y[::5])
+    with jax.disable_jit():
+        eager = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y[::5])
+        eager_proba = eager.predict_proba(X)
+    np.testing.assert_allclose(eager_proba, jitted.predict_proba(X), rtol=1e-6)
