@@ -488,7 +488,6 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     inputs = _prepared_inputs(spec, data.x)
     val_inputs = _prepared_inputs(spec, data.x_val) if spec.score is not None else None
     dtype = data.y.dtype
-    nan = jnp.asarray(jnp.nan, dtype)
 
     def running(state: LoopState):
         return (state.epoch < stop_epoch) & state.train.ok & ~_on_plateau(spec, state.stop)
@@ -496,11 +495,11 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
     def one_epoch(state: LoopState) -> LoopState:
         train, value = _run_epoch(spec, state.train, _epoch_key(key, state.epoch), inputs, data.y, data.weight, folded)
         val_outputs = None if val_inputs is None else _forward_prepared(spec, train.params, val_inputs, folded)
-        stop_carry, monitored = state.stop, nan
+        stop_carry, monitored = state.stop, jnp.zeros((), dtype)
         if spec.stopping is not None:
             monitored, stop_carry = _watch(spec, state.stop, train, value, val_outputs, data.y_val)
         position = state.epoch - start
-        # A curve the run does not record stays the NaN it starts as: no write (a kernel) per epoch for it.
+        # A curve the run does not record is not written (no kernel per epoch for it); result_of makes it NaN.
         scores, validation_losses = state.scores, state.validation_losses
         if spec.score is not None:
             scores = scores.at[position].set(monitored)
@@ -518,14 +517,16 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
             validation_losses=validation_losses,
         )
 
-    nan_buffer = jnp.full(spec.chunk, jnp.nan, dtype)
+    # Zeros, not NaN, until written: a finite run returns no NaN, so JAX's jax_debug_nans (which checks every
+    # compiled program's outputs) stays quiet; result_of puts the NaN of epochs not run on the host.
+    empty = jnp.zeros(spec.chunk, dtype)
     first = LoopState(
         epoch=start,
         train=train._replace(params=to_loop(train.params)),
         stop=stop._replace(best_params=None if spec.score is None else to_loop(stop.best_params)),
-        history=nan_buffer,
-        scores=nan_buffer,
-        validation_losses=nan_buffer,
+        history=empty,
+        scores=empty,
+        validation_losses=empty,
     )
     last = jax.lax.while_loop(running, one_epoch, first)
     return last._replace(
@@ -553,6 +554,19 @@ def host_array(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def _recorded(buffer, ran_here, width: int, written: bool) -> np.ndarray:
+    """A chunk's curve on the host, its first ``width`` epochs: each member's value for the epochs it ran
+    (``ran_here``, leading member axis), NaN after them and everywhere for a curve the run does not write."""
+    values = host_array(buffer)[..., :width]
+    ran = np.arange(width) < np.asarray(ran_here)[..., None]
+    return np.where(ran & written, values, np.asarray(np.nan, values.dtype))
+
+
+def _records_validation_loss(spec: RunSpec) -> bool:
+    """Whether :func:`chunk` writes the validation loss: with a score (validation data) and a validation loss."""
+    return spec.score is not None and spec.validation_loss is not None
+
+
 def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
     """The :class:`FitResult` of a run from its chunks: ``(first epoch, state after the compiled call)`` in
     order, every leaf with a leading member axis (as :func:`chunk` under ``jax.vmap`` gives them).
@@ -565,9 +579,9 @@ def result_of(spec: RunSpec, chunks: list[tuple[int, LoopState]]) -> FitResult:
     for chunk_start, state in chunks:
         ran_here = host_array(state.epoch).astype(np.int64) - chunk_start
         width = int(np.max(ran_here))
-        histories.append(host_array(state.history)[..., :width])
-        scores.append(host_array(state.scores)[..., :width])
-        val_losses.append(host_array(state.validation_losses)[..., :width])
+        histories.append(_recorded(state.history, ran_here, width, True))
+        scores.append(_recorded(state.scores, ran_here, width, spec.score is not None))
+        val_losses.append(_recorded(state.validation_losses, ran_here, width, _records_validation_loss(spec)))
         ran = ran + ran_here
     ok = host_array(last.train.ok)
     diverged = ~ok

@@ -201,6 +201,7 @@ class LbfgsState(NamedTuple):
     value: jax.Array  # L(θ); NaN before the first evaluation
     grad: jax.Array  # (n,) ∇L(θ); zeros before the first evaluation
     previous_value: jax.Array  # L before the last accepted step (the ftol test's L_old); NaN before the first
+    # evaluation, then L at the start until the first step
     memory: Memory
     n_iter: jax.Array  # int32, iterations so far (scipy's ``nit``)
     n_fun: jax.Array  # int32, evaluations so far, the first included (scipy's ``nfev``)
@@ -287,7 +288,8 @@ def loss_and_gradient(spec: LbfgsSpec, params: Params, x, y, weight=None, *, alp
 def two_loop(grad: jax.Array, memory: Memory) -> jax.Array:
     """``H·grad`` for the L-BFGS inverse Hessian ``H`` of ``memory`` (derivation: ``docs/derivations.md``, §6.3)."""
     m = memory.s.shape[0]
-    pairs = (memory.s, memory.y, memory.rho, jnp.arange(m) >= m - memory.count)
+    # The count's own integer type: under 64-bit mode arange is int64, which jax_numpy_dtype_promotion='strict' refuses.
+    pairs = (memory.s, memory.y, memory.rho, jnp.arange(m, dtype=memory.count.dtype) >= m - memory.count)
 
     def newest_to_oldest(q, pair):
         s, y, rho, in_use = pair
@@ -413,7 +415,9 @@ def _iteration(objective, settings: _Settings, state: LbfgsState) -> LbfgsState:
         theta=kept[0],
         value=kept[1],
         grad=kept[2],
-        previous_value=jnp.where(accepted & ~start, state.value, state.previous_value),
+        # At the start, L there: read only after a step (n_iter > 0), and finite where the initial NaN would leave
+        # the program of a run that stops at its start (jax_debug_nans).
+        previous_value=jnp.where(start, trial.value, jnp.where(accepted, state.value, state.previous_value)),
         memory=memory,
         n_iter=n_iter,
         n_fun=n_fun,
@@ -429,7 +433,7 @@ def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings
     of them), in one ``lax.while_loop``; a state that was never evaluated is evaluated first (see
     :func:`_iteration`); the caller has given one brought in its :func:`_continued_status`.
 
-    Returns the state, the loss after each iteration of this call (NaN-padded to ``spec.chunk``) and the
+    Returns the state, the loss after each iteration of this call (zero-padded to ``spec.chunk``) and the
     parameters in the public layout."""
     _TRACES["lbfgs_chunk"] += 1  # runs while JAX traces a new program, not on a call of a compiled one
     shapes = _layer_shapes(spec.model, x.shape[1])
@@ -446,7 +450,9 @@ def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings
         position = jnp.where(new.n_iter > state.n_iter, new.n_iter - start_iter - 1, spec.chunk)
         return new, curve.at[position].set(new.value, mode="drop")
 
-    curve = jnp.full(spec.chunk, jnp.nan, state.value.dtype)
+    # Zeros, not NaN, past the iterations run (the host keeps only those): a finite run returns no NaN, so JAX's
+    # jax_debug_nans, which checks every compiled program's outputs, stays quiet.
+    curve = jnp.zeros(spec.chunk, state.value.dtype)
     state, curve = jax.lax.while_loop(running, one_iteration, (state, curve))
     return state, curve, _unflatten(state.theta, shapes)
 

@@ -17,6 +17,7 @@ checked.  Concrete weights are checked as
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -30,16 +31,20 @@ __all__ = ["accuracy", "balanced_accuracy", "log_loss", "mean_absolute_error", "
 
 def _in_the_inputs_precision(metric):
     """``metric`` run inside ``jax.enable_x64(True)`` when an argument is host 64-bit data (a NumPy float64 or
-    int64 array, Python numbers) and 64-bit mode is off (a traced call, or float32 input, runs as it is)."""
+    int64 array, Python numbers) and 64-bit mode is off (a traced call, or float32 input, runs as it is); and
+    under JAX's standard type promotion whatever the user's ``jax_numpy_dtype_promotion`` says, as a thread's
+    context: int32 predicted labels against int64 true ones, float32 predictions against float64 targets are
+    the metric's to reconcile, as scikit-learn's metrics do (``"strict"`` refused them)."""
 
     @functools.wraps(metric)
     def scored(*args, **kwargs):
         arguments = (*args, *kwargs.values())
         wide = any(_is_host_64_bit(value) for value in arguments)
-        if wide and not jax.config.jax_enable_x64:
-            with jax.enable_x64(True):
-                return metric(*args, **kwargs)
-        return metric(*args, **kwargs)
+        with contextlib.ExitStack() as scope:
+            scope.enter_context(jax.numpy_dtype_promotion("standard"))
+            if wide and not jax.config.jax_enable_x64:
+                scope.enter_context(jax.enable_x64(True))
+            return metric(*args, **kwargs)
 
     return scored
 

@@ -1329,3 +1329,29 @@ def test_feature_names_are_recorded_from_dataframes(iris):
     np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         net.predict(iris.x_test)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs
+def test_fit_and_predict_under_jax_disable_jit_give_the_jitted_results():
+    """predict ran an ahead-of-time compiled program, which JAX refuses under ``jax.disable_jit()`` (ValueError
+    "Disable jit is not supported in the AOT path"): a user debugging op by op could not fit or predict."""
+    X, y = load_iris(return_X_y=True)
+    X = X[::5]
+    jitted = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y[::5])
+    with jax.disable_jit():
+        eager = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y[::5])
+        eager_proba = eager.predict_proba(X)
+    np.testing.assert_allclose(eager_proba, jitted.predict_proba(X), rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a few epochs
+def test_early_stopping_fits_under_strict_type_promotion_as_under_the_standard_one():
+    """The validation score (jaxnn.metrics, inside the compiled loop) compared int32 predicted labels with the
+    int64 classes: with ``jax_numpy_dtype_promotion="strict"`` set by the user every such fit raised."""
+    X, y = load_iris(return_X_y=True)
+    settings = dict(hidden_layer_sizes=(3,), early_stopping=True, scoring="balanced_accuracy", max_iter=3)
+    standard = NeuralNetClassifier(**settings, random_state=0).fit(X, y)
+    with jax.numpy_dtype_promotion("strict"):
+        strict = NeuralNetClassifier(**settings, random_state=0).fit(X, y)
+    assert strict.validation_scores_ == standard.validation_scores_
+    np.testing.assert_array_equal(strict.predict_proba(X), standard.predict_proba(X))

@@ -730,3 +730,23 @@ def test_status_messages_are_scipys_for_the_same_endings():
     assert lbfgs.Status.MAX_ITER.message == message(rosenbrock, start, maxiter=1)
     assert lbfgs.Status.MAX_FUN.message == message(rosenbrock, start, maxfun=1)
     assert lbfgs.Status.LINE_SEARCH_FAILED.message == message(uphill, [1.0, 1.0])
+
+
+def test_a_finite_minimisation_gives_jax_debug_nans_nothing_to_report():
+    """The compiled chunk's loss curve was NaN past the iterations run, and a state stopped at its start kept
+    the initial NaN ``previous_value``: JAX's NaN debugger, which checks every compiled program's outputs,
+    raised FloatingPointError on every finite minimisation."""
+    with jax.debug_nans(True), jax.debug_infs(True):
+        result = _minimize("classification", max_iter=3)
+        at_start = _minimize("classification", gtol=1e3)
+    assert result.n_iter == 3 and np.isfinite(result.loss_curve).all()
+    assert_trees_equal(result.params, _minimize("classification", max_iter=3).params)
+    assert at_start.n_iter == 0 and np.isfinite(at_start.state.previous_value)
+
+
+def test_a_float64_minimisation_runs_under_strict_dtype_promotion():
+    """The two-loop recursion compared ``arange`` (int64 in 64-bit mode) with the int32 memory count, which
+    jax_numpy_dtype_promotion="strict" refuses: every float64 L-BFGS fit raised TypePromotionError."""
+    with jax.numpy_dtype_promotion("strict"):
+        strict = _minimize("classification", max_iter=3)
+    assert_trees_equal(strict.params, _minimize("classification", max_iter=3).params)

@@ -204,3 +204,27 @@ def test_weights_scaled_for_range_keep_scikit_learns_score_and_its_ties_bit_for_
         traced = [float(scored(p, true, jax.numpy.asarray(weight))) for p in (first, second)]
         assert traced == [expected, expected]
         assert float(scored(first, true, jax.numpy.asarray(weight.astype(int)))) == expected
+
+
+def test_every_metric_scores_mixed_dtypes_under_strict_type_promotion_as_under_the_standard_one():
+    """int32 predicted labels against int64 true ones, float32 predictions against float64 targets, one-hot
+    int64 rows against float32 probabilities: each metric raised TypePromotionError when the user had set
+    ``jax_numpy_dtype_promotion="strict"`` (and so did every estimator fit with early stopping)."""
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 3, 40)
+    predicted = rng.integers(0, 3, 40).astype(np.int32)
+    target, estimate = rng.normal(size=40), rng.normal(size=40).astype(np.float32)
+    probabilities = rng.dirichlet(np.ones(3), 40).astype(np.float32)
+    calls = [
+        lambda: metrics.accuracy(jax.numpy.asarray(predicted), true),
+        lambda: metrics.balanced_accuracy(predicted, true.astype(np.float32), 3),
+        lambda: metrics.r2_score(target, estimate),
+        lambda: metrics.mean_squared_error(target, estimate, weight=[1.0] * 40),
+        lambda: metrics.mean_absolute_error(target, estimate),
+        lambda: metrics.log_loss(probabilities, np.eye(3, dtype=np.int64)[true]),
+    ]
+    for call in calls:
+        standard = call()
+        with jax.numpy_dtype_promotion("strict"):
+            strict = call()
+        assert strict.dtype == standard.dtype and np.array_equal(strict, standard)

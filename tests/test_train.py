@@ -923,3 +923,16 @@ def test_y_val_reaches_the_score_as_it_is_whatever_its_columns():
         validation=(X, np.zeros((len(X), 0))), score=lambda outputs, _: -jnp.sum(outputs**2), stopping=Stopping()
     )
     assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))
+
+
+def test_a_finite_fit_gives_jax_debug_nans_and_debug_infs_nothing_to_report():
+    """JAX's NaN and inf debuggers check every compiled program's outputs: a finite run returns none (the
+    curves' epochs not run, the curves not recorded and the unread best of a run without a stopping rule were
+    NaN and inf there, so every fit raised FloatingPointError); the host still reports those as NaN."""
+    with jax.debug_nans(True), jax.debug_infs(True):
+        plain = _fit(epochs=5)
+        stopped = _fit(epochs=5, optimizer="adam", learning_rate=0.05, batch_size=8, key=KEY, stopping=Stopping())
+    for result in (plain, stopped):
+        assert result.history.shape == (5,) and np.isfinite(result.history).all()
+        assert np.isnan(result.validation_scores).all() and np.isnan(result.validation_losses).all()
+    assert_trees_equal(plain.params, _fit(epochs=5).params)

@@ -141,8 +141,10 @@ def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
     """:func:`compiled_outputs` of at most one chunk of rows, padded to its bucket and cut back."""
     n = X.shape[0]
     rows = prediction_rows(n)
-    program = _compiled(forward, static, rows, X.dtype.name, shapes)
-    outputs = program(params, pad_rows(X, rows))
+    if jax.config.jax_disable_jit:  # the user's jax.disable_jit(): an ahead-of-time compiled program is refused
+        outputs = forward(*static, params, pad_rows(X, rows))
+    else:
+        outputs = _compiled(forward, static, rows, X.dtype.name, shapes)(params, pad_rows(X, rows))
     return jax.tree.map(lambda output: np.array(output)[..., :n, :], outputs)  # copies, writeable as MLP's outputs
 
 
