@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.sparse
-from helpers import assert_trees_close, assert_trees_equal
+from helpers import assert_trees_close, assert_trees_equal, compilations
 
 import jaxnn
 from jaxnn import _loop
@@ -923,3 +923,20 @@ def test_y_val_reaches_the_score_as_it_is_whatever_its_columns():
         validation=(X, np.zeros((len(X), 0))), score=lambda outputs, _: -jnp.sum(outputs**2), stopping=Stopping()
     )
     assert np.all(np.isfinite(result.validation_scores[: result.n_epochs]))
+
+
+def test_a_fresh_optax_transformation_per_call_compiles_nothing_new():
+    """A long-running process that builds ``optax.adam(...)`` afresh for every fit (the usual idiom) once compiled
+    the loop, and the step, again on every call (they were keyed on the transformation's identity), and JAX kept
+    every program: some 140 mmap regions a fit, a crash at vm.max_map_count after a few hundred fits."""
+    step_arguments = (PARAMS, optax.adam(0.05).init(PARAMS), X, Y)
+    expected = _fit(optimizer=optax.adam(0.05), epochs=3)
+    jaxnn.make_train_step(MODEL, LOSS, optax.adam(0.05))(*step_arguments)
+    with compilations() as names:
+        again = _fit(optimizer=optax.adam(0.05), epochs=3)
+        jaxnn.make_train_step(MODEL, LOSS, optax.adam(0.05))(*step_arguments)
+    assert names == []
+    assert_trees_equal(again.params, expected.params)
+    # another rate is another update: its own program, its own result
+    other = _fit(optimizer=optax.adam(0.5), epochs=3)
+    assert not np.array_equal(np.asarray(other.params[0]["W"]), np.asarray(expected.params[0]["W"]))
