@@ -116,7 +116,10 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
         return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
-        return hash(self._structural_key())
+        # kept: jax.jit hashes the training loop's static spec, this included, on every call
+        if "hash" not in self.__dict__:
+            self.__dict__["hash"] = hash(self._structural_key())
+        return self.__dict__["hash"]
 
 
 def by_structure(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
