@@ -9,9 +9,12 @@ life: some 140 ``mmap`` regions and 5 MB per fit on XLA:CPU, so a process that r
 
 :func:`by_structure` returns the transformation as a :class:`StructuralTransformation`, which compares equal to
 another built by the same code from equal values: the same code objects (and globals), closure contents and
-defaults that are equal numbers, strings, dtypes or tuples of such, and any other object (an array, a list, a
-schedule object) the very same one.  Two such transformations compute the same update, so one program serves
-both.  A transformation whose closures refer to themselves keeps its identity (a cycle has no finite key).
+defaults that are equal numbers, strings, dtypes, or tuples, functions and ``functools.partial``s of such.  Two
+such transformations compute the same update, so one program serves both.  A transformation that captures any
+other object (an array, a list, a schedule or configuration object: it may be mutated between two builds and
+read when the update is traced) or whose closures refer to themselves keeps its identity, as before.  The
+globals its functions read are read when it is first compiled, as ``jax.jit`` reads them (optax's own
+transformations capture only numbers, strings, dtypes and functions).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ _MAX_DEPTH = 64  # optax's deepest chains are a dozen closures deep; past this, 
 
 
 class _Same:
-    """An object compared by identity inside a key (held, so its id stays its own)."""
+    """A code object or a module's globals compared by identity inside a key (held, so its id stays its own)."""
 
     __slots__ = ("value",)
 
@@ -43,7 +46,8 @@ class _Same:
 
 
 class _NoKey(Exception):
-    """The value refers to itself (or nests too deep) and has no structural key."""
+    """The value captures an object other than numbers, strings, dtypes, tuples and functions, refers to itself
+    or nests too deep: it has no structural key."""
 
 
 def _number_key(value):
@@ -91,7 +95,9 @@ def _key(value, depth: int = 0):
     if isinstance(value, functools.partial):
         keywords = tuple(sorted(value.keywords.items()))
         return (functools.partial, _key(value.func, depth), _key(value.args, depth), _key(keywords, depth))
-    return _Same(value)  # anything else (arrays, lists, objects, classes): the same object only
+    # Anything else (an array, a list, a schedule object, a class): it may be mutated between two builds and
+    # read when the update is traced, which a shared program would not see; so no structural key.
+    raise _NoKey
 
 
 class StructuralTransformation(optax.GradientTransformationExtraArgs):

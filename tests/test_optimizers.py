@@ -208,3 +208,27 @@ def test_a_user_transformation_is_keyed_by_what_it_computes():
 
     looped = optax.GradientTransformation(lambda params: (), update)
     assert by_structure(looped) is looped
+    # the usual builds share a key: chains, schedules, line searches
+    for build in (
+        lambda: optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3)),
+        lambda: optax.sgd(optax.exponential_decay(0.1, 10, 0.5)),
+        lambda: optax.lbfgs(),
+    ):
+        assert by_structure(build()) == by_structure(build())
+    assert by_structure(optax.sgd(optax.exponential_decay(0.1, 10, 0.5))) != by_structure(
+        optax.sgd(optax.exponential_decay(0.1, 10, 0.25))
+    )
+
+    class Settings:
+        rate = 0.1
+
+    def scaled_by(settings):  # reads the object when the update is traced
+        return optax.GradientTransformation(
+            lambda params: optax.EmptyState(),
+            lambda updates, state, params=None: (jax.tree.map(lambda g: -settings.rate * g, updates), state),
+        )
+
+    settings = Settings()
+    first = scaled_by(settings)
+    settings.rate = 0.5  # a second build from the same object, changed: it must not share the first's program
+    assert by_structure(first) is first and by_structure(scaled_by(settings)) != by_structure(first)
