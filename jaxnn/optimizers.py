@@ -48,6 +48,7 @@ import numpy as np
 import optax
 
 from jaxnn._checks import finite_real, look_up
+from jaxnn.optimizer_keys import by_structure
 
 __all__ = [
     "ADAPTIVE_DIVISOR",
@@ -392,6 +393,8 @@ def make(
             f"schedule={schedule!r} changes a named solver's learning rate; an optax transformation brings its own "
             "(e.g. optax.sgd(optax.exponential_decay(...)))"
         )
+    # Keyed by what it computes, not by identity: a fresh optax.adam(1e-3) per fit reuses the compiled loop.
+    optimizer = by_structure(optimizer)
     return tunable_solver(optimizer, settings) if l2 else optimizer
 
 

@@ -51,6 +51,7 @@ from jaxnn.activations import Interval, get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
+from jaxnn.optimizer_keys import StructuralTransformation, checked_optimizer
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
     SOLVERS,
@@ -156,12 +157,6 @@ def checked_mesh(mesh) -> None:
             "mesh must be a jax.sharding.Mesh, such as jaxnn.distributed.make_mesh() (or None for one device); "
             f"got {type(mesh).__name__}"
         )
-
-
-def checked_optimizer(optimizer) -> optax.GradientTransformation:
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
-    return optimizer
 
 
 @lru_cache(maxsize=64)
@@ -370,7 +365,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         val_axes = (x_val_axis, y_val_axis)
 
     def fresh_state():
-        if optimizer is o["optimizer"]:  # a user's transformation, as it is
+        if optimizer is o["optimizer"] or isinstance(optimizer, StructuralTransformation):  # a user's, as it is
             return _init_as_given(optimizer, params)
         member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None

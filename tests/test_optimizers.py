@@ -187,3 +187,48 @@ def test_gradient_descent_takes_numpy_numbers_as_every_other_rate_does():
     assert jaxnn.gradient_descent(np.int64(1)) == jaxnn.gradient_descent(1.0)
     with pytest.raises(TypeError, match="learning_rate must be a number, got bool"):
         jaxnn.gradient_descent(np.True_)
+
+
+def test_a_user_transformation_is_keyed_by_what_it_computes():
+    """``optimizer_keys.by_structure``: the same code with equal values is one key (the compiled loop is reused for a
+    fresh ``optax.adam(1e-3)``); another value, another key; an array (which may differ by content) is itself only;
+    and a transformation without a finite key keeps its identity."""
+    from jaxnn.optimizer_keys import by_structure
+
+    assert by_structure(optax.adam(1e-3)) == by_structure(optax.adam(1e-3))
+    assert hash(by_structure(optax.adam(1e-3))) == hash(by_structure(optax.adam(1e-3)))
+    assert by_structure(optax.adam(1e-3)) != by_structure(optax.adam(2e-3))
+    assert by_structure(optax.sgd(0.1)) != by_structure(optax.sgd(0.1, momentum=0.9))
+    assert by_structure(optax.sgd(0.0)) != by_structure(optax.sgd(-0.0))
+    assert by_structure(optax.sgd(1)) != by_structure(optax.sgd(1.0))
+    assert by_structure(optax.sgd(jnp.float32(0.1))) != by_structure(optax.sgd(jnp.float32(0.1)))
+
+    def update(updates, state, params=None):
+        return update and updates, state  # refers to itself: a cycle
+
+    looped = optax.GradientTransformation(lambda params: (), update)
+    assert by_structure(looped) is looped
+    # the usual builds share a key: chains, schedules, line searches
+    for build in (
+        lambda: optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-3)),
+        lambda: optax.sgd(optax.exponential_decay(0.1, 10, 0.5)),
+        lambda: optax.lbfgs(),
+    ):
+        assert by_structure(build()) == by_structure(build())
+    assert by_structure(optax.sgd(optax.exponential_decay(0.1, 10, 0.5))) != by_structure(
+        optax.sgd(optax.exponential_decay(0.1, 10, 0.25))
+    )
+
+    class Settings:
+        rate = 0.1
+
+    def scaled_by(settings):  # reads the object when the update is traced
+        return optax.GradientTransformation(
+            lambda params: optax.EmptyState(),
+            lambda updates, state, params=None: (jax.tree.map(lambda g: -settings.rate * g, updates), state),
+        )
+
+    settings = Settings()
+    first = scaled_by(settings)
+    settings.rate = 0.5  # a second build from the same object, changed: it must not share the first's program
+    assert by_structure(first) is first and by_structure(scaled_by(settings)) != by_structure(first)

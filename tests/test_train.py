@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.sparse
-from helpers import assert_trees_close, assert_trees_equal
+from helpers import assert_trees_close, assert_trees_equal, compilations
 
 import jaxnn
 from jaxnn import _loop
@@ -936,3 +936,20 @@ def test_a_finite_fit_gives_jax_debug_nans_and_debug_infs_nothing_to_report():
         assert result.history.shape == (5,) and np.isfinite(result.history).all()
         assert np.isnan(result.validation_scores).all() and np.isnan(result.validation_losses).all()
     assert_trees_equal(plain.params, _fit(epochs=5).params)
+
+
+def test_a_fresh_optax_transformation_per_call_compiles_nothing_new():
+    """A long-running process that builds ``optax.adam(...)`` afresh for every fit (the usual idiom) once compiled
+    the loop, and the step, again on every call (they were keyed on the transformation's identity), and JAX kept
+    every program: some 140 mmap regions a fit, a crash at vm.max_map_count after a few hundred fits."""
+    step_arguments = (PARAMS, optax.adam(0.05).init(PARAMS), X, Y)
+    expected = _fit(optimizer=optax.adam(0.05), epochs=3)
+    jaxnn.make_train_step(MODEL, LOSS, optax.adam(0.05))(*step_arguments)
+    with compilations() as names:
+        again = _fit(optimizer=optax.adam(0.05), epochs=3)
+        jaxnn.make_train_step(MODEL, LOSS, optax.adam(0.05))(*step_arguments)
+    assert names == []
+    assert_trees_equal(again.params, expected.params)
+    # another rate is another update: its own program, its own result
+    other = _fit(optimizer=optax.adam(0.5), epochs=3)
+    assert not np.array_equal(np.asarray(other.params[0]["W"]), np.asarray(expected.params[0]["W"]))
