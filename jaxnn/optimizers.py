@@ -48,7 +48,7 @@ import numpy as np
 import optax
 
 from jaxnn._checks import finite_real, look_up
-from jaxnn.optimizer_keys import by_structure
+from jaxnn.structural_keys import by_structure
 
 __all__ = [
     "ADAPTIVE_DIVISOR",

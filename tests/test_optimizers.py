@@ -190,10 +190,10 @@ def test_gradient_descent_takes_numpy_numbers_as_every_other_rate_does():
 
 
 def test_a_user_transformation_is_keyed_by_what_it_computes():
-    """``optimizer_keys.by_structure``: the same code with equal values is one key (the compiled loop is reused for a
+    """``structural_keys.by_structure``: the same code with equal values is one key (the compiled loop is reused for a
     fresh ``optax.adam(1e-3)``); another value, another key; an array (which may differ by content) is itself only;
     and a transformation without a finite key keeps its identity."""
-    from jaxnn.optimizer_keys import by_structure
+    from jaxnn.structural_keys import by_structure
 
     assert by_structure(optax.adam(1e-3)) == by_structure(optax.adam(1e-3))
     assert hash(by_structure(optax.adam(1e-3))) == hash(by_structure(optax.adam(1e-3)))

@@ -1,20 +1,22 @@
-"""A user's optax transformation as a compile-cache key that is the same for the same update.
+"""A user's optax transformation, or score function, as a compile-cache key that is the same for the same update.
 
-jaxnn's compiled training loop (and :func:`jaxnn.make_train_step`'s step) is cached on the optimiser, a static
-argument of ``jax.jit``.  An optax transformation is a NamedTuple of two closures, and closures compare by
-identity: ``optax.adam(1e-3)`` built afresh for every fit, the usual idiom, was a new key every time.  Each fit
-then compiled the loop again and JAX's jit cache kept every program (with the transformation) for the process's
+jaxnn's compiled training loop (and :func:`jaxnn.make_train_step`'s step) is cached on the optimiser and on
+``fit``'s ``score`` and ``validation_loss`` functions, static arguments of ``jax.jit``.  An optax transformation
+is a NamedTuple of two closures, and closures compare by identity: ``optax.adam(1e-3)`` built afresh for every
+fit, the usual idiom (or a ``lambda`` score written in the call), was a new key every time.  Each fit then
+compiled the loop again and JAX's jit cache kept every program (with the transformation) for the process's
 life: some 140 ``mmap`` regions and 5 MB per fit on XLA:CPU, so a process that refits a model with a fresh
 ``optax.adam`` reached Linux's ``vm.max_map_count`` (65,530) after a few hundred fits and crashed.
 
-:func:`by_structure` returns the transformation as a :class:`StructuralTransformation`, which compares equal to
-another built by the same code from equal values: the same code objects (and globals), closure contents and
-defaults that are equal numbers, strings, dtypes, or tuples, functions and ``functools.partial``s of such.  Two
-such transformations compute the same update, so one program serves both.  A transformation that captures any
-other object (an array, a list, a schedule or configuration object: it may be mutated between two builds and
-read when the update is traced) or whose closures refer to themselves keeps its identity, as before.  The
-globals its functions read are read when it is first compiled, as ``jax.jit`` reads them (optax's own
-transformations capture only numbers, strings, dtypes and functions).
+:func:`by_structure` returns the transformation as a :class:`StructuralTransformation`, and
+:func:`function_by_structure` a function as a :class:`StructuralFunction`, which compare equal to another built
+by the same code from equal values: the same code objects (and globals), closure contents and defaults that
+are equal numbers, strings, dtypes, or tuples, functions and ``functools.partial``s of such.  Two such
+transformations compute the same update, so one program serves both.  One that captures any other object (an
+array, a list, a schedule or configuration object: it may be mutated between two builds and read when the
+update is traced) or whose closures refer to themselves keeps its identity, as before.  The globals its
+functions read are read when it is first compiled, as ``jax.jit`` reads them (optax's own transformations
+capture only numbers, strings, dtypes and functions).
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import types
 import numpy as np
 import optax
 
-__all__ = ["StructuralTransformation", "by_structure", "checked_optimizer"]
+__all__ = [
+    "StructuralFunction",
+    "StructuralTransformation",
+    "by_structure",
+    "checked_optimizer",
+    "function_by_structure",
+]
 
 _MAX_DEPTH = 64  # optax's deepest chains are a dozen closures deep; past this, identity
 
@@ -150,3 +158,39 @@ def checked_optimizer(optimizer) -> optax.GradientTransformation:
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
     return by_structure(optimizer)
+
+
+class StructuralFunction:
+    """A function that compares and hashes by :func:`function_by_structure`'s key; calling it calls the function."""
+
+    __slots__ = ("_hash", "_key", "function")
+
+    def __init__(self, function):
+        self.function = function
+        self._key = _key(function)  # raises _NoKey where there is none
+        self._hash = hash(self._key)
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, StructuralFunction):
+            return NotImplemented
+        return self is other or (self._hash == other._hash and self._key == other._key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return repr(self.function)
+
+
+def function_by_structure(function):
+    """``function`` (a ``score`` or ``validation_loss`` of :func:`jaxnn.fit`) as a :class:`StructuralFunction`, or
+    ``function`` itself where it is none (``None``, a callable object, a bound method) or has no structural key."""
+    if not isinstance(function, types.FunctionType | functools.partial):
+        return function
+    try:
+        return StructuralFunction(function)
+    except (_NoKey, RecursionError):
+        return function
