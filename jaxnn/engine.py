@@ -19,10 +19,12 @@ On XLA's CPU backend, where batched products of many tiny matrices run as a loop
 run in groups of equal size of at most ``CPU_GROUP`` (:func:`default_group_size`); elsewhere all at once.
 Epochs run in chunks of ``spec.chunk`` per compiled call (:func:`run_chunks`, the chunk driver the L-BFGS
 solver shares): without a stopping rule every chunk is queued at once, with one the host reads each chunk's
-end before queuing the next, so a run that stops early runs no further chunk.  A front end that looks at the
-run between chunks (scikit-learn's callbacks) passes a :class:`ChunkHook`: the host then waits for each chunk,
-and chunks are sized to take about ``hook.seconds`` each (:class:`Pace`; the chunk's end is a runtime value,
-so this compiles nothing, and on the CPU a run cut into any chunks ends with the same bits).
+end before queuing the next, so a run that stops early runs no further chunk, and chunks are sized to take
+about ``CHUNK_SECONDS`` each (Ctrl-C, which Python sees between compiled calls, then lands within about a
+second).  A front end that looks at the run between chunks (scikit-learn's callbacks) passes a
+:class:`ChunkHook`: the host then waits for each chunk, and chunks are sized to take about ``hook.seconds``
+each (:class:`Pace`; the chunk's end is a runtime value, so this compiles nothing, and on the CPU a run cut
+into any chunks ends with the same bits).
 
 Over devices and hosts.  With a ``mesh`` (``jaxnn.distributed.make_mesh``, after
 ``jaxnn.distributed.initialize`` for several hosts) one network's training rows are split across its devices
@@ -518,13 +520,23 @@ def drive(
         LoopState(epoch=None, train=train, stop=stop, history=None, scores=None, validation_losses=None),
         start=start_epoch,
         end=start_epoch + epochs,
-        size=spec.chunk if seen is None else Pace(seconds, longest=spec.chunk),
+        size=_chunk_size(spec, seen is not None, seconds),
         finished=every_member_ended if spec.stopping is not None else None,
         between=None if seen is None else look,
     )
     if seen is not None and looked[0] < len(chunks):  # the last chunk (run_chunks looks between chunks only)
         look(chunks)
     return result_of(spec, chunks)
+
+
+def _chunk_size(spec: RunSpec, watched: bool, seconds: float) -> int | Pace:
+    """The chunks of :func:`drive`: about ``seconds`` each (:class:`Pace`) where the host waits for every chunk
+    anyway (a watched run, or one with a stopping rule, which reads each chunk's end), else ``spec.chunk``.
+
+    Python sees Ctrl-C (a KeyboardInterrupt) only between compiled calls, so a chunk of ``spec.chunk`` epochs
+    of a slow epoch (many rows) would keep the user waiting for minutes; paced, the interrupt lands within about
+    ``seconds``.  Pacing waits on nothing new there, and on the CPU any chunks give the same bits."""
+    return Pace(seconds, longest=spec.chunk) if watched or spec.stopping is not None else spec.chunk
 
 
 def _concatenate(parts: list[FitResult]) -> FitResult:

@@ -80,3 +80,28 @@ def test_a_jaxnn_train_run_goes_through_the_engine(engine_calls, tmp_path):
     assert cli_main(["--epochs", "4", "--quiet", "--out", str(tmp_path / "one")]) == 0
     assert cli_main(["--epochs", "4", "--lr", "0.1,0.2", "--quiet", "--out", str(tmp_path / "two")]) == 0
     assert engine_calls and set(engine_calls) == {1, 2}
+
+
+@pytest.fixture
+def chunk_sizes(monkeypatch):
+    """What each :func:`jaxnn.engine.run_chunks` call was asked to size its chunks by."""
+    sizes = []
+    real = engine.run_chunks
+
+    def spy(*args, size, **kwargs):
+        sizes.append(size)
+        return real(*args, size=size, **kwargs)
+
+    monkeypatch.setattr(engine, "run_chunks", spy)
+    return sizes
+
+
+def test_a_run_the_host_waits_on_anyway_is_paced_so_ctrl_c_lands_soon(chunk_sizes):
+    """Python sees a KeyboardInterrupt only between compiled calls: a run with a stopping rule (every estimator's)
+    is cut into chunks of about a second, not 1,024 epochs whatever an epoch costs.  Without one, the chunks stay
+    queued at once (the host never waits)."""
+    params = MODEL.init(jax.random.key(0), n_features=4)
+    common = {"loss": "softmax_cross_entropy", "epochs": 3, "learning_rate": 0.1}
+    jaxnn.fit(MODEL, params, X, one_hot(Y, 3), stopping=jaxnn.Stopping(tol=1e-4, n_iter_no_change=10), **common)
+    jaxnn.fit(MODEL, params, X, one_hot(Y, 3), **common)
+    assert [type(size) for size in chunk_sizes] == [engine.Pace, int]

@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import jaxnn
+import jaxnn.sklearn.base
 import jaxnn.sklearn.training
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn.engine import compiled_programs
@@ -412,3 +413,22 @@ def test_ensembles_refuse_partial_fit_warm_start_and_a_bad_size_and_diverge_like
     with pytest.raises(ValueError, match=r"training diverged in epoch \d+ \(ensemble member of seed \d+\)"):
         diverging.fit(x * 100, y)
     assert not hasattr(diverging, "ensemble_coefs_")
+
+
+def test_an_interrupted_population_leaves_each_estimator_as_it_was(monkeypatch):
+    """Ctrl-C while the population trains: every estimator set up for it goes back to its attributes before
+    :func:`fit_estimators` (the new X's n_features_in_ used to stay beside the old network, or none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = NeuralNetClassifier((5,), max_iter=3, random_state=0).fit(IRIS_X, IRIS_Y)
+    fresh = NeuralNetClassifier((5,), max_iter=3, random_state=1)
+    before = [dict(vars(fitted)), dict(vars(fresh))]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jaxnn.sklearn.base, "train_plans", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_estimators([fitted, fresh], [(IRIS_X[:, :3], IRIS_Y)] * 2)
+    assert [vars(fitted), vars(fresh)] == before
+    assert fitted.predict(IRIS_X).shape == (len(IRIS_X),)  # still reads 4 columns

@@ -34,6 +34,7 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxnn
+import jaxnn.sklearn.base
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 from jaxnn.backprop import loss_and_grads
 from jaxnn.data import iris_split, one_hot
@@ -1262,6 +1263,40 @@ def test_a_diverging_fit_is_an_error_that_leaves_the_estimator_as_it_was():
     for kept, saved in zip(net.coefs_, before[0], strict=True):
         np.testing.assert_array_equal(kept, saved)
     assert net.loss_curve_ == before[1]
+
+
+def _interrupt_when_storing(monkeypatch):
+    """Ctrl-C where a fit has stored its new weights, ``n_iter_`` and curves but not yet ``t_`` or ``classes_``
+    (the window where ``verbose`` prints every epoch's loss, or a ConvergenceWarning turned error raises)."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jaxnn.sklearn.base.NeuralNetBase, "_store_schedule", interrupted)
+
+
+@pytest.mark.parametrize("how", ["fit", "warm_start", "partial_fit"])
+def test_a_fit_interrupted_while_storing_leaves_the_estimator_as_it_was(monkeypatch, how):
+    """A KeyboardInterrupt passing through a fit leaves every attribute as before it: never the new coefs_ beside
+    the old t_ (or an unfitted estimator with weights); then the same estimator fits as a fresh one does."""
+    x, y = load_iris(return_X_y=True)
+    net = NeuralNetClassifier((5,), max_iter=4, warm_start=how == "warm_start", random_state=0)
+    if how != "fit":
+        quietly(net, x, y)
+    before = dict(vars(net))
+    with monkeypatch.context() as patched:
+        _interrupt_when_storing(patched)
+        with pytest.raises(KeyboardInterrupt):
+            quietly(net, x, y) if how != "partial_fit" else net.partial_fit(x, y)
+    assert vars(net).keys() == before.keys()
+    assert all(vars(net)[name] is value for name, value in before.items())
+    continued = quietly(net, x, y) if how != "partial_fit" else net.partial_fit(x, y)
+    fresh = NeuralNetClassifier((5,), max_iter=4, warm_start=how == "warm_start", random_state=0)
+    if how != "fit":
+        quietly(fresh, x, y)
+    fresh = quietly(fresh, x, y) if how != "partial_fit" else fresh.partial_fit(x, y)
+    np.testing.assert_array_equal(continued.predict_proba(x), fresh.predict_proba(x))
+    assert continued.loss_curve_ == fresh.loss_curve_ and continued.t_ == fresh.t_
 
 
 WIDER_FAILING_FITS = {  # a fit on twice the columns that fails: (parameters to set, X, y) from iris' x and y

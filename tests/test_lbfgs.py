@@ -750,3 +750,20 @@ def test_a_float64_minimisation_runs_under_strict_dtype_promotion():
     with jax.numpy_dtype_promotion("strict"):
         strict = _minimize("classification", max_iter=3)
     assert_trees_equal(strict.params, _minimize("classification", max_iter=3).params)
+
+
+def test_an_estimators_lbfgs_fit_is_paced_so_ctrl_c_lands_soon(monkeypatch):
+    """Without callbacks too, the estimator's L-BFGS runs in compiled calls of about a second (Python sees a
+    KeyboardInterrupt only between them), not one call of up to 1,024 full-batch iterations."""
+    paces = []
+    real = lbfgs.run
+
+    def spy(*args, pace=None, **kwargs):
+        paces.append(pace)
+        return real(*args, pace=pace, **kwargs)
+
+    monkeypatch.setattr(lbfgs, "run", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        NeuralNetRegressor((5,), solver="lbfgs", max_iter=5, random_state=0).fit(REG_X, REG_Y[:, 0])
+    assert [type(pace) for pace in paces] == [engine.Pace]

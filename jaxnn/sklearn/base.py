@@ -31,12 +31,13 @@ from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_task
 from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights, training_weights
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
+from jaxnn.sklearn.fit_outcomes import failed, fit_alone, put_back_unfinished, records_of
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT
 from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
 from jaxnn.sklearn.prediction import Predictor, checked_input
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
-from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets, input_records, restore_input_records
+from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
     Plan,
     Previous,
@@ -235,12 +236,15 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
-        """A fit; one that fails leaves the estimator as it was, its records of the fitted ``X`` included."""
-        records = input_records(self)
+        """A fit; one that fails or is interrupted (Ctrl-C) leaves the estimator as it was, every attribute
+        (its records of the fitted ``X`` included): never the new weights beside the old ``n_iter_`` or ``t_``."""
+        before = dict(self.__dict__)
         try:
             return self._fit_checked(X, y, sample_weight, incremental=incremental, classes=classes)
         except BaseException:
-            restore_input_records(self, records)
+            # Storing a fit's attributes is many steps (and prints with verbose, or warns): any of them may be
+            # where a KeyboardInterrupt or a warning turned error lands.  Put back all, in one step.
+            self.__dict__ = before
             raise
 
     def _fit_checked(self, X, y, sample_weight, *, incremental: bool, classes=None):
@@ -642,15 +646,29 @@ def fit_estimators(estimators, datasets) -> list:
             "(X, y, sample_weight) per estimator"
         )
     outcomes: list = [None] * len(estimators)
-    records = [input_records(estimator) for estimator in estimators]  # put back where a fit fails
+    records = records_of(estimators, lambda estimator: isinstance(estimator, NeuralNetBase))  # put back on failure
+    try:
+        _fit_population(estimators, datasets, outcomes, records)
+    except BaseException:  # Ctrl-C: no estimator is left with half a fit
+        put_back_unfinished(estimators, outcomes, records)
+        raise
+    for index, outcome in enumerate(outcomes):
+        if outcome is None:  # not a jaxnn estimator, or a repeated one: its own fit
+            outcomes[index] = fit_alone(estimators[index], datasets[index])
+    return outcomes
+
+
+def _fit_population(estimators: list, datasets: list, outcomes: list, records: list) -> None:
+    """:func:`fit_estimators`' population: each jaxnn estimator's fit (from the first occurrence of each) set up,
+    trained with the others that share its compiled configuration, and stored; ``outcomes[i]`` becomes the
+    estimator or the exception its fit raised, and stays None for those left to fit alone."""
     setups: dict[int, Setup] = {}
     tasks: dict[int, FitTasks | None] = {}  # scikit-learn's callbacks: each fit's task tree
-    alone, seen = [], set()
+    seen = set()
     with ExitStack() as callbacks:  # each estimator's callbacks are torn down at the end, as after its fit
         for index, (estimator, (X, y, sample_weight)) in enumerate(zip(estimators, datasets, strict=True)):
             if not isinstance(estimator, NeuralNetBase) or id(estimator) in seen:
-                alone.append(index)
-                continue
+                continue  # fitted alone, afterwards
             seen.add(id(estimator))
             try:
                 setup = estimator._setup(X, y, sample_weight, incremental=False)
@@ -661,7 +679,7 @@ def fit_estimators(estimators, datasets) -> list:
                 else:
                     setups[index] = setup
             except Exception as error:  # returned where the lone fit raises it
-                outcomes[index] = _failed(estimator, records[index], error)
+                outcomes[index] = failed(estimator, records[index], error)
         plans: dict[int, list[Plan]] = {}
         compile_cache.enable_default()
         for index, setup in list(setups.items()):
@@ -669,7 +687,7 @@ def fit_estimators(estimators, datasets) -> list:
                 with precision(setup.X.dtype):
                     plans[index] = estimators[index]._plans(setup)
             except Exception as error:
-                outcomes[index] = _failed(estimators[index], records[index], error)
+                outcomes[index] = failed(estimators[index], records[index], error)
                 del setups[index]
         guards = {index: Guarded(watches(tasks[index]) or [None] * len(own)) for index, own in plans.items()}
         heard = [watch for guard in guards.values() for watch in guard.watches]
@@ -679,22 +697,4 @@ def fit_estimators(estimators, datasets) -> list:
             try:
                 outcomes[index] = estimators[index]._finish(setups[index], guards[index].results(own), tasks[index])
             except Exception as error:
-                outcomes[index] = _failed(estimators[index], records[index], error)
-    for index in alone:
-        outcomes[index] = _fit_alone(estimators[index], datasets[index])
-    return outcomes
-
-
-def _failed(estimator, records: dict, error: Exception) -> Exception:
-    """``error``, the outcome of a fit that failed, once the estimator's ``records`` of its ``X`` are put back."""
-    restore_input_records(estimator, records)
-    return error
-
-
-def _fit_alone(estimator, dataset: tuple):
-    """``estimator.fit`` on ``(X, y, sample_weight or None)``: the fitted estimator, or the exception."""
-    X, y, sample_weight = dataset
-    try:
-        return estimator.fit(X, y) if sample_weight is None else estimator.fit(X, y, sample_weight=sample_weight)
-    except Exception as error:
-        return error
+                outcomes[index] = failed(estimators[index], records[index], error)

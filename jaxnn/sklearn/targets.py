@@ -34,7 +34,6 @@ from jaxnn.sklearn.constraints import loss_param
 __all__ = [
     "COLUMN_Y_WARNING",
     "DENSE_COPY_LIMIT_BYTES",
-    "INPUT_RECORDS",
     "OUT_ACTIVATION_NAMES",
     "SPARSE_FORMATS",
     "Targets",
@@ -45,12 +44,10 @@ __all__ = [
     "classifier_data",
     "densified",
     "indicator_predictions",
-    "input_records",
     "needs_nonnegative_targets",
     "numeric_data",
     "regression_targets",
     "regressor_data",
-    "restore_input_records",
 ]
 
 SPARSE_FORMATS = ("csr", "csc")  # validate_data converts every other scipy.sparse matrix or array to CSR
@@ -475,21 +472,3 @@ def indicator_predictions(probabilities: np.ndarray, *, sparse: bool):
         return indicator
     sparray = get_config().get("sparse_interface", "spmatrix") == "sparray"
     return scipy.sparse.csr_array(indicator) if sparray else scipy.sparse.csr_matrix(indicator)
-
-
-INPUT_RECORDS = ("n_features_in_", "feature_names_in_")  # what scikit-learn's validate_data records about X
-
-
-def input_records(estimator) -> dict:
-    """The estimator's records of the ``X`` it was fitted on (:data:`INPUT_RECORDS`, those it has)."""
-    return {name: getattr(estimator, name) for name in INPUT_RECORDS if hasattr(estimator, name)}
-
-
-def restore_input_records(estimator, records: dict) -> None:
-    """Put back the ``records`` of :func:`input_records`: a fit that fails after scikit-learn's check of a new
-    ``X`` has recorded that ``X``'s width and column names, which the network it leaves in place does not read."""
-    for name in INPUT_RECORDS:
-        if name in records:
-            setattr(estimator, name, records[name])
-        elif hasattr(estimator, name):
-            delattr(estimator, name)

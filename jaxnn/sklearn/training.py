@@ -594,7 +594,8 @@ def run_lbfgs(setup: Setup, params, *, max_fun: int, watch: Watch | None = None)
         max_fun=min(max_fun, LBFGS_LIMIT),
         gtol=config.stopping.tol,
         callback=None if watch is None else heard,
-        pace=None if watch is None else engine.Pace(engine.CHUNK_SECONDS, longest=spec.chunk),
+        # calls of about a second, watched or not: Ctrl-C, which Python sees between compiled calls, lands soon
+        pace=engine.Pace(engine.CHUNK_SECONDS, longest=spec.chunk),
     )
     if watch is not None:
         heard(result)  # the last call (the callback hears the calls after which the minimisation goes on)

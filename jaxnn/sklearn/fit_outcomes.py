@@ -1,0 +1,39 @@
+"""What :func:`jaxnn.fit_estimators` leaves in each estimator: the new network, whole, or the attributes the
+estimator had before its fit — never a mix, whether the fit failed or Ctrl-C (a KeyboardInterrupt) stopped the
+population midway."""
+
+from __future__ import annotations
+
+__all__ = ["failed", "fit_alone", "put_back_unfinished", "records_of"]
+
+
+def records_of(estimators: list, ours) -> list[dict | None]:
+    """The attributes (``vars``) of each estimator ``ours(estimator)`` says jaxnn fits; None for the others,
+    whose own ``fit`` answers for them."""
+    return [dict(vars(estimator)) if ours(estimator) else None for estimator in estimators]
+
+
+def failed(estimator, record: dict, error: Exception) -> Exception:
+    """``error``, the outcome of a fit that failed, once the estimator's attributes ``record`` (its ``vars``
+    before the fit) are put back: nothing of the failed fit stays, its records of the new ``X`` included."""
+    estimator.__dict__ = dict(record)  # in one step, as a fit stores its network (a predict may read)
+    return error
+
+
+def put_back_unfinished(estimators: list, outcomes: list, records: list) -> None:
+    """An exception (a KeyboardInterrupt) ended the population: the estimators whose fit had not ended (outcome
+    None) go back to their ``records``; those stored already keep their new network, whole.  Without this, the
+    ones set up would keep the new ``X``'s ``n_features_in_`` beside their old network (or none)."""
+    done = {id(estimator) for estimator, outcome in zip(estimators, outcomes, strict=True) if outcome is not None}
+    for estimator, record in zip(estimators, records, strict=True):
+        if record is not None and id(estimator) not in done:  # a repeated estimator: once, by its first fit
+            estimator.__dict__ = dict(record)
+
+
+def fit_alone(estimator, dataset: tuple):
+    """``estimator.fit`` on ``(X, y, sample_weight or None)``: the fitted estimator, or the exception."""
+    X, y, sample_weight = dataset
+    try:
+        return estimator.fit(X, y) if sample_weight is None else estimator.fit(X, y, sample_weight=sample_weight)
+    except Exception as error:
+        return error
