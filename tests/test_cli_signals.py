@@ -491,6 +491,28 @@ def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, m
     ]
 
 
+def test_a_full_disk_while_writing_the_results_names_the_file_and_how_to_finish(tmp_path, capsys, monkeypatch):
+    """ENOSPC from a write or fsync has no file name: the line said "could not write a file" and nothing more."""
+    write, out = checkpoint.write_atomically, tmp_path / "run"
+
+    def full_at_history(path, contents):
+        def no_space(file):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        write(path, no_space if path.name == "history.csv" else contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full_at_history)
+    assert train("--epochs", "3", "--quiet", "--out", out) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: the disk is full: could not write {out / 'history.csv'}; the checkpoint is kept: free some "
+        f"space, then --resume {out} writes the results again"
+    ]
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.npz", "metrics.json"]  # no .tmp left
+    monkeypatch.setattr(checkpoint, "write_atomically", write)
+    assert train("--resume", out, "--quiet") == 0  # what the line says to do
+    assert (out / "history.csv").read_text().count("\n") == 4
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 KiB tmpfs at ``tmp_path / "disk"`` (root only); skipped where mounting is not allowed."""

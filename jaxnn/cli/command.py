@@ -326,6 +326,15 @@ def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
+def _after_full_disk(error: OSError) -> str:
+    """What to do after a full disk stopped the results being written: the run's checkpoint, written before them,
+    is in the file's directory, and resuming it with no more epochs only writes the results again."""
+    out = Path(error.filename).parent if error.filename else None
+    if out is not None and any(path.name != DIVERGED_FILE for path in run_files.checkpoints_in(out)):
+        return f"the checkpoint is kept: free some space, then --resume {out} writes the results again"
+    return "free some space, then run the command again"
+
+
 def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     """The invocation from its parsed ``args`` to the exit status (bad input raises :class:`CliError`)."""
     _enable_compile_cache()
@@ -418,7 +427,7 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
         where = error.filename or "a file"
         if is_disk_full(error):
-            print(f"{PROG}: the disk is full: could not write {where}", file=sys.stderr)
+            print(f"{PROG}: the disk is full: could not write {where}; {_after_full_disk(error)}", file=sys.stderr)
         else:
             print(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped", file=sys.stderr)
         return EXIT_FAILED
