@@ -14,6 +14,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
 import jaxnn
+import jaxnn.cli
 from jaxnn import checkpoint
 from jaxnn.cli import command, population, report, training
 from jaxnn.data import shuffle_split, standardise
@@ -762,3 +763,16 @@ def test_a_semicolon_separated_csv_gets_a_hint_about_the_delimiter(tmp_path, cap
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert "has one column, 'a;b;label': its cells seem separated by semicolons" in err
+
+
+def test_names_print_on_an_ascii_stdout(tmp_path, monkeypatch):
+    """PYTHONIOENCODING=ascii (or a pipe under an ASCII locale): the summary, which names the CSV file, was a
+    UnicodeEncodeError traceback after training; the command now writes what ASCII lacks as \\xe4."""
+    rows = [(1, 2, "×"), (2, 1, "−"), (1, 1, "×"), (2, 2, "−"), (1, 3, "×"), (3, 1, "−"), (2, 3, "×"), (3, 2, "−")]
+    data = write_csv(tmp_path / "dätä×.csv", ["a", "b", "cls"], rows)
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    jaxnn.cli.printable_streams()  # what the command does first
+    assert train("--csv", data, "--target", "cls", "--epochs", "2", "--quiet") == 0
+    sys.stdout.flush()
+    assert "d\\xe4t\\xe4\\xd7" in raw.getvalue().decode("ascii")
