@@ -476,6 +476,25 @@ def test_a_write_error_while_training_is_one_line_and_exit_1(tmp_path, capsys, m
     ]
 
 
+def test_a_full_disk_while_training_names_the_checkpoint_and_how_to_continue(tmp_path, capsys, monkeypatch):
+    """The line said which epoch's checkpoint is kept, not where it is nor what to do."""
+    out, calls, write = tmp_path / "run", [], checkpoint.write_atomically
+
+    def full_after_the_first_checkpoint(path, contents):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full_after_the_first_checkpoint)
+    assert train("--epochs", "200", "--checkpoint-every", "50", "--quiet", "--out", out) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: the disk is full: could not write checkpoint {out / 'checkpoint.npz'} at epoch 100; the "
+        f"checkpoint of epoch 50 is kept: free some space, then continue with --resume {out}"
+    ]
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 50
+
+
 def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     write = checkpoint.write_atomically
 
@@ -528,8 +547,8 @@ def small_disk(tmp_path):
 
 
 FULL_DISK = re.compile(
-    r"jaxnn-train: the disk is full: could not write (checkpoint|population checkpoint) at epoch \d+; "
-    r"the \1 of epoch (\d+) is kept\n"
+    r"jaxnn-train: the disk is full: could not write (checkpoint|population checkpoint) (\S+) at epoch \d+; "
+    r"the \1 of epoch (\d+) is kept: free some space, then continue with --resume (\S+)\n"
 )
 
 
@@ -544,7 +563,8 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_exit_1(small_disk, list
     said = FULL_DISK.fullmatch(run.stderr)
     assert said, run.stderr
     kept = small_disk / ("checkpoint.npz" if said[1] == "checkpoint" else "population.npz")
-    assert checkpoint.read_config(kept)["epoch"] == int(said[2])
+    assert (said[2], said[4]) == (str(kept), str(small_disk))  # the file, and the line that continues the run
+    assert checkpoint.read_config(kept)["epoch"] == int(said[3])
     assert lists or said[1] == "checkpoint"
     assert not (small_disk / LOCK_FILE).exists() and not list(small_disk.glob("*.tmp"))
 
