@@ -49,7 +49,7 @@ from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.population_results import POPULATION_FILE
 from jaxnn.cli.progress import make_progress
-from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
+from jaxnn.cli.report import metrics_of, non_finite_metrics, shown, summary, write_results
 from jaxnn.cli.training import (
     CHECKPOINT_FILE,
     DIVERGED_FILE,
@@ -416,7 +416,7 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
         parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:
-        print(failed.message, file=sys.stderr)
+        print(shown(failed.message), file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head), after a checkpoint: stop quietly,
         # as Python's docs advise (an OSError: before that clause, or this one is never reached)
@@ -427,9 +427,13 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
         where = error.filename or "a file"
         if is_disk_full(error):
-            print(f"{PROG}: the disk is full: could not write {where}; {_after_full_disk(error)}", file=sys.stderr)
+            print(
+                shown(f"{PROG}: the disk is full: could not write {where}; {_after_full_disk(error)}"), file=sys.stderr
+            )
         else:
-            print(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped", file=sys.stderr)
+            print(
+                shown(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped"), file=sys.stderr
+            )
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:
