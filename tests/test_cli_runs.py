@@ -5,6 +5,7 @@ import io
 import os
 import runpy
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -776,3 +777,25 @@ def test_names_print_on_an_ascii_stdout(tmp_path, monkeypatch):
     assert train("--csv", data, "--target", "cls", "--epochs", "2", "--quiet") == 0
     sys.stdout.flush()
     assert "d\\xe4t\\xe4\\xd7" in raw.getvalue().decode("ascii")
+
+
+def test_a_cache_that_stays_off_is_one_line_in_the_commands_words(monkeypatch, capsys):
+    """Under python -m jaxnn.cli the warning read "<frozen runpy>:88: RuntimeWarning: jaxnn's compilation cache
+    stays off: ..." (the installed script: its own path and line)."""
+    from jaxnn import compile_cache
+
+    def read_only_home():
+        warnings.warn(
+            "jaxnn's compilation cache stays off: the cache directory /ro/.cache/jaxnn/xla cannot be written",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    monkeypatch.setattr(compile_cache, "enable_default", read_only_home)
+    assert train("--epochs", "1", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "jaxnn-train: warning: jaxnn's compilation cache stays off: the cache directory /ro/.cache/jaxnn/xla cannot "
+        "be written"
+    )
+    assert "RuntimeWarning" not in err

@@ -23,6 +23,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -76,10 +77,16 @@ def _stage(stop: StopSignals, before: str) -> None:
 
 
 def _enable_compile_cache() -> None:
+    """Switch the compilation cache on; a cache that stays off (a read-only home, a full disk) is one line in the
+    command's own words, not a Python warning located at ``<frozen runpy>:88`` or the entry script's line."""
     try:
-        compile_cache.enable_default()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compile_cache.enable_default()
     except ValueError as error:  # a malformed JAXNN_CACHE_MAX_BYTES
         raise CliError(str(error)) from None
+    for warning in caught:
+        print(shown(f"{PROG}: warning: {warning.message}"), file=sys.stderr)
 
 
 def resumed_checkpoint(resume: Path) -> Path:
