@@ -162,10 +162,21 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _naming(error, path) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` with ``path`` as its file name when it has none.  A write or fsync that fails (a full disk, a
+    quota) raises an OSError without one, so the caller could only say "could not write a file"."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror or str(error), str(path))  # errno picks the subclass, as open's
 
 
 def _temporary_name(path: Path) -> Path:

@@ -41,9 +41,11 @@ are spelled the same): the settings are read at compile time, and JAX's public `
 compilation look the cache up anew, which :func:`enable` calls.
 
 Results do not depend on the cache: a loaded executable is the one the compiler would have produced.
-JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write) makes JAX
-warn "Error reading persistent compilation cache entry" and compile again each time; :func:`clear`
-(or deleting the directory) ends that.
+JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write, a full disk) makes JAX
+warn "Error reading persistent compilation cache entry" and compile again each time, as JAX never rewrites an entry
+that exists.  With a bound (the default), such an entry has no last-use stamp, and the first enable in a process
+deletes it (an entry damaged otherwise, say by hand, stays: :func:`clear`, or deleting the directory, ends that).  A
+file system with less than 1 MiB free (:data:`MIN_FREE_BYTES`) leaves the cache off, as an unwritable one does.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import os
 import shutil
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
 import jax
@@ -64,6 +67,7 @@ from jaxnn._warnings import warn
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MIN_FREE_BYTES",
     "clear",
     "default_directory",
     "default_max_bytes",
@@ -75,6 +79,8 @@ OPT_OUT = "JAXNN_COMPILE_CACHE"  # set to 0 / false / off / no to keep jaxnn fro
 DIRECTORY = "JAXNN_CACHE_DIR"
 MAX_BYTES = "JAXNN_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of programs fit
+MIN_FREE_BYTES = 2**20  # less free space than this leaves the cache off: a few dozen entries would fill it
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes; JAX writes zlib streams without zstandard
 
 # JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
@@ -242,6 +248,7 @@ def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
         handle, probe = tempfile.mkstemp(dir=path, prefix=_WRITE_TEST)
         os.close(handle)
         os.unlink(probe)
+        _refuse_full(path)
     except PermissionError as error:
         if error.filename is None:  # _refuse_shared's own message, complete already
             raise
@@ -282,6 +289,21 @@ def _refuse_shared(path: Path) -> None:
     )
 
 
+def _refuse_full(path: Path) -> None:
+    """An ``OSError`` (ENOSPC) when the file system of ``path`` has less than :data:`MIN_FREE_BYTES` free.  An empty
+    file still fits on a full disk, so the write test passes; JAX would then warn at every compilation, and each
+    entry it began would stay behind cut short (a -cache file JAX warns about reading in every later process)."""
+    try:
+        status = os.statvfs(path)
+    except (AttributeError, OSError):  # no statvfs (Windows), or the file system does not say: JAX will find out
+        return
+    free = status.f_bavail * status.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise OSError(
+            errno.ENOSPC, f"No space left on device: {free // 1024} KiB free, {MIN_FREE_BYTES // 2**20} MiB needed"
+        )
+
+
 def _apply(path: Path, max_bytes: int) -> None:
     """Point JAX's cache at ``path`` with jaxnn's settings (process-wide)."""
     jax.config.update("jax_compilation_cache_dir", str(path))
@@ -305,11 +327,36 @@ def _adopt_unbounded_entries(path: Path) -> None:
         with filelock.FileLock(str(path / ".lockfile"), timeout=10):  # the lock JAX's LRU cache takes
             for entry in path.glob(f"*{_CACHE_SUFFIX}"):
                 stamp = entry.with_name(entry.name[: -len(_CACHE_SUFFIX)] + _ATIME_SUFFIX)
-                if not stamp.exists():
+                if stamp.exists():
+                    continue
+                if _whole(entry.read_bytes()):
                     stamp.write_bytes(entry.stat().st_mtime_ns.to_bytes(8, "little"))
+                else:  # cut short: JAX never rewrites an entry that exists, so it would warn in every process
+                    entry.unlink()
     except (filelock.Timeout, OSError):
         return  # try again next time; JAX itself still works, only evictions may warn
     _adopted.add(resolved)
+
+
+def _whole(data: bytes) -> bool:
+    """Whether ``data``, an entry without a last-use stamp, decompresses as JAX's entries do (a zstd frame, else a
+    zlib stream).  JAX writes the stamp after the entry, under its lock, so a bounded cache's entry without one was
+    written unbounded (whole) or cut short by a full disk or a killed process: the only entries read here."""
+    if data.startswith(_ZSTD_MAGIC):
+        try:
+            import zstandard
+        except ImportError:  # JAX could not read it either; leave it to JAX to say so
+            return True
+        try:
+            zstandard.ZstdDecompressor().decompress(data)
+        except zstandard.ZstdError:
+            return False
+        return True
+    try:
+        zlib.decompress(data)
+    except zlib.error:
+        return False
+    return True
 
 
 def _ours() -> Path | None:

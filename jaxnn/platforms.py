@@ -149,7 +149,7 @@ def devices_for(platform: str | None) -> list[jax.Device]:
     backend = resolve(platform)
     try:
         return list(jax.devices(backend) if backend is not None else jax.devices())
-    except RuntimeError as error:
+    except (RuntimeError, AssertionError) as error:  # JAX 0.10 asserts when jax_platforms names no backend it has
         raise PlatformError(_no_device(platform, backend, error)) from error
 
 
@@ -240,6 +240,9 @@ def _no_device(platform: str | None, backend: str | None, error: Exception) -> s
         else ""
     )
     if backend is None:
+        missing = _not_installed(restricted)
+        if missing:  # JAX_PLATFORMS=cuda on a machine without JAX's CUDA support: JAX fails a bare assertion
+            return f"{_no_gpu_support(missing[0])}; or set JAX_PLATFORMS=cpu (it is {restricted!r}) to use the CPU"
         hint = ""
         if restricted and "gpu" in restricted.split(","):
             hint = "; name the GPU runtime (JAX_PLATFORMS=cuda or rocm) rather than gpu, or call restrict_to(None)"
@@ -258,6 +261,16 @@ def _no_device(platform: str | None, backend: str | None, error: Exception) -> s
         f"platform {platform!r}: JAX's {installed} support is installed but found no usable GPU "
         f"(JAX says: {said}){limit}; {checks or 'check the GPU driver'}"
     )
+
+
+def _not_installed(platforms: str | None) -> list[str]:
+    """The GPU runtimes (or ``gpu``) that ``platforms`` (a ``jax_platforms`` value) names, when none of its names
+    is a backend JAX can start here (no CPU, no installed GPU runtime): [] otherwise."""
+    names = [name.strip().lower() for name in (platforms or "").split(",") if name.strip()]
+    installed = {"cpu", *installed_gpu_runtimes(), *(("gpu",) if installed_gpu_runtimes() else ())}
+    if not names or any(name in installed or name == "tpu" for name in names):
+        return []
+    return [name for name in names if name in (*GPU_RUNTIMES, "gpu")]
 
 
 def _without_gpu_alias(platforms: str | None) -> str | None:

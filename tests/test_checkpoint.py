@@ -1,5 +1,6 @@
 """Checkpoints: exact round trip, atomic writes, and a clear error for every bad file."""
 
+import errno
 import io
 import json
 import os
@@ -121,6 +122,24 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
         checkpoint.write_atomically(path, half_then_fail)
     assert _load(path).epoch == 2
     assert not (tmp_path / "checkpoint.npz.tmp").exists()
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_one(tmp_path):
+    """A write or fsync that fails raises an OSError without a file name, so jaxnn-train said "the disk is full:
+    could not write a file"; the error names the file now, and the old one stays."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path, epoch=2)
+
+    def disk_full(file):
+        file.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")  # what file.write or os.fsync raises
+
+    with pytest.raises(OSError) as raised:
+        checkpoint.write_atomically(path, disk_full)
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, str(path))
+    assert "No space left on device" in str(raised.value)
+    assert _load(path).epoch == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
 
 
 def test_a_link_or_a_stale_file_at_the_temporary_name_is_replaced_not_written_through(tmp_path):

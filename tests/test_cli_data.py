@@ -155,6 +155,16 @@ def test_a_file_that_is_not_utf8_is_refused_naming_its_line_and_what_to_do(tmp_p
     assert "position" not in err and "iconv -f windows-1252 -t utf-8" in err
 
 
+def test_a_file_name_that_is_not_utf8_is_shown_as_in_the_summary(tmp_path, capsys):
+    """The refusal wrote a name's byte 0xff as Python's surrogate, \\udcff, where the summary and the plots write
+    \\xff (what the file is called, for the iconv line it suggests)."""
+    latin1 = Path(os.fsdecode(bytes(tmp_path) + b"/lat\xff.csv"))
+    latin1.write_bytes(b"a,b,label\n1,2,caf\xe9\n")
+    err = _refused(capsys, "--csv", latin1, "--target", "label", "--epochs", "2")
+    assert "lat\\xff.csv line 2 is not UTF-8 text" in err and "iconv -f windows-1252 -t utf-8 " in err
+    assert "udcff" not in err
+
+
 def test_a_control_character_in_a_label_is_refused_not_taken_as_a_class(tmp_path, capsys):
     """A NUL in an input cell was refused (not a number), but in a label it made a class of its own."""
     damaged = tmp_path / "damaged.csv"

@@ -5,6 +5,7 @@ import io
 import os
 import runpy
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
 import jaxnn
+import jaxnn.cli
 from jaxnn import checkpoint
 from jaxnn.cli import command, population, report, training
 from jaxnn.data import shuffle_split, standardise
@@ -762,3 +764,38 @@ def test_a_semicolon_separated_csv_gets_a_hint_about_the_delimiter(tmp_path, cap
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert "has one column, 'a;b;label': its cells seem separated by semicolons" in err
+
+
+def test_names_print_on_an_ascii_stdout(tmp_path, monkeypatch):
+    """PYTHONIOENCODING=ascii (or a pipe under an ASCII locale): the summary, which names the CSV file, was a
+    UnicodeEncodeError traceback after training; the command now writes what ASCII lacks as \\xe4."""
+    rows = [(1, 2, "×"), (2, 1, "−"), (1, 1, "×"), (2, 2, "−"), (1, 3, "×"), (3, 1, "−"), (2, 3, "×"), (3, 2, "−")]
+    data = write_csv(tmp_path / "dätä×.csv", ["a", "b", "cls"], rows)
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    jaxnn.cli.printable_streams()  # what the command does first
+    assert train("--csv", data, "--target", "cls", "--epochs", "2", "--quiet") == 0
+    sys.stdout.flush()
+    assert "d\\xe4t\\xe4\\xd7" in raw.getvalue().decode("ascii")
+
+
+def test_a_cache_that_stays_off_is_one_line_in_the_commands_words(monkeypatch, capsys):
+    """Under python -m jaxnn.cli the warning read "<frozen runpy>:88: RuntimeWarning: jaxnn's compilation cache
+    stays off: ..." (the installed script: its own path and line)."""
+    from jaxnn import compile_cache
+
+    def read_only_home():
+        warnings.warn(
+            "jaxnn's compilation cache stays off: the cache directory /ro/.cache/jaxnn/xla cannot be written",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    monkeypatch.setattr(compile_cache, "enable_default", read_only_home)
+    assert train("--epochs", "1", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "jaxnn-train: warning: jaxnn's compilation cache stays off: the cache directory /ro/.cache/jaxnn/xla cannot "
+        "be written"
+    )
+    assert "RuntimeWarning" not in err

@@ -476,6 +476,25 @@ def test_a_write_error_while_training_is_one_line_and_exit_1(tmp_path, capsys, m
     ]
 
 
+def test_a_full_disk_while_training_names_the_checkpoint_and_how_to_continue(tmp_path, capsys, monkeypatch):
+    """The line said which epoch's checkpoint is kept, not where it is nor what to do."""
+    out, calls, write = tmp_path / "run", [], checkpoint.write_atomically
+
+    def full_after_the_first_checkpoint(path, contents):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full_after_the_first_checkpoint)
+    assert train("--epochs", "200", "--checkpoint-every", "50", "--quiet", "--out", out) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: the disk is full: could not write checkpoint {out / 'checkpoint.npz'} at epoch 100; the "
+        f"checkpoint of epoch 50 is kept: free some space, then continue with --resume {out}"
+    ]
+    assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == 50
+
+
 def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     write = checkpoint.write_atomically
 
@@ -489,6 +508,28 @@ def test_a_write_error_on_the_results_is_one_line_and_exit_1(tmp_path, capsys, m
     assert capsys.readouterr().err.splitlines() == [
         f"jaxnn-train: could not write {tmp_path / 'metrics.json'} (Permission denied); the run stopped"
     ]
+
+
+def test_a_full_disk_while_writing_the_results_names_the_file_and_how_to_finish(tmp_path, capsys, monkeypatch):
+    """ENOSPC from a write or fsync has no file name: the line said "could not write a file" and nothing more."""
+    write, out = checkpoint.write_atomically, tmp_path / "run"
+
+    def full_at_history(path, contents):
+        def no_space(file):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        write(path, no_space if path.name == "history.csv" else contents)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full_at_history)
+    assert train("--epochs", "3", "--quiet", "--out", out) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"jaxnn-train: the disk is full: could not write {out / 'history.csv'}; the checkpoint is kept: free some "
+        f"space, then --resume {out} writes the results again"
+    ]
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.npz", "metrics.json"]  # no .tmp left
+    monkeypatch.setattr(checkpoint, "write_atomically", write)
+    assert train("--resume", out, "--quiet") == 0  # what the line says to do
+    assert (out / "history.csv").read_text().count("\n") == 4
 
 
 @pytest.fixture
@@ -506,8 +547,8 @@ def small_disk(tmp_path):
 
 
 FULL_DISK = re.compile(
-    r"jaxnn-train: the disk is full: could not write (checkpoint|population checkpoint) at epoch \d+; "
-    r"the \1 of epoch (\d+) is kept\n"
+    r"jaxnn-train: the disk is full: could not write (checkpoint|population checkpoint) (\S+) at epoch \d+; "
+    r"the \1 of epoch (\d+) is kept: free some space, then continue with --resume (\S+)\n"
 )
 
 
@@ -522,7 +563,8 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_exit_1(small_disk, list
     said = FULL_DISK.fullmatch(run.stderr)
     assert said, run.stderr
     kept = small_disk / ("checkpoint.npz" if said[1] == "checkpoint" else "population.npz")
-    assert checkpoint.read_config(kept)["epoch"] == int(said[2])
+    assert (said[2], said[4]) == (str(kept), str(small_disk))  # the file, and the line that continues the run
+    assert checkpoint.read_config(kept)["epoch"] == int(said[3])
     assert lists or said[1] == "checkpoint"
     assert not (small_disk / LOCK_FILE).exists() and not list(small_disk.glob("*.tmp"))
 

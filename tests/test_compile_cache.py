@@ -12,7 +12,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
+import jax
 import pytest
 
 from jaxnn import compile_cache
@@ -432,3 +434,35 @@ def test_a_path_that_is_a_file_is_named_as_such(tmp_path):
     with pytest.raises(OSError, match=r"notes cannot be written \(it is a file, not a directory\)"):
         compile_cache.enable(tmp_path / "notes")
     assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_a_full_file_system_leaves_the_cache_off_before_any_setting_changes(tmp_path, monkeypatch):
+    """An empty file fits on a full disk, so the write test passed and JAX then warned at every compilation (each
+    entry it began left cut short, warned about in every later process)."""
+    full = SimpleNamespace(f_bavail=3, f_frsize=4096)
+    monkeypatch.setattr(compile_cache.os, "statvfs", lambda path: full, raising=False)
+    before = jax.config.jax_compilation_cache_dir
+    with pytest.raises(
+        OSError, match=r"cache\S* cannot be written \(No space left on device: 12 KiB free, 1 MiB needed\)"
+    ):
+        compile_cache.enable(tmp_path / "cache")
+    assert jax.config.jax_compilation_cache_dir == before
+
+
+def test_an_entry_cut_short_is_deleted_and_written_again(tmp_path):
+    """A full disk or a killed process leaves "<key>-cache" cut short and no "<key>-atime" (JAX writes it after);
+    JAX never rewrites an entry that exists, so every later process warned and compiled it again."""
+    cache = tmp_path / "cache"
+    code = f"""
+        from jaxnn import compile_cache
+        compile_cache.enable({str(cache)!r}, max_bytes=10 * 2**20)
+        compile_one(7)
+        print(json.dumps({{"entries": entries({str(cache)!r})}}))
+        """
+    (entry,) = [name for name in _cached(_run(code, tmp_path)["entries"]) if "lambda" in name]  # not jnp.ones's
+    whole = (cache / entry).read_bytes()
+    (cache / entry).write_bytes(whole[: len(whole) // 2])
+    (cache / entry.replace("-cache", "-atime")).unlink()
+    again = _run(code, tmp_path)
+    assert "Error reading persistent compilation cache" not in again["stderr"], again["stderr"]
+    assert (cache / entry).read_bytes() == whole and (cache / entry.replace("-cache", "-atime")).exists()

@@ -228,6 +228,21 @@ def test_the_default_backend_failing_on_the_gpu_alias_suggests_the_runtime(machi
         platforms.devices_for(None)
 
 
+def test_jax_platforms_naming_a_gpu_runtime_that_is_not_installed_says_what_to_install(machine):
+    """JAX_PLATFORMS=cuda on a machine without JAX's CUDA plugin: JAX 0.10 fails ``assert _default_backend is not
+    None`` deep in xla_bridge, and jaxnn-train showed that traceback."""
+
+    class AssertingJax(FakeJax):
+        def devices(self, backend=None):
+            raise AssertionError
+
+    machine(jax=AssertingJax(platforms_setting="cuda"))
+    with pytest.raises(PlatformError) as raised:
+        platforms.devices_for(None)
+    assert str(raised.value).startswith("platform 'cuda': JAX's CUDA support is not installed; ")
+    assert str(raised.value).endswith("; or set JAX_PLATFORMS=cpu (it is 'cuda') to use the CPU")
+
+
 # ---------------------------------------------------------------------------------------------------
 # restrict_to: what JAX is told to start.
 

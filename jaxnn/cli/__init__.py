@@ -76,4 +76,17 @@ def main(argv: Sequence[str] | None = None, *, ends_process: bool = False) -> in
 
 def command_line() -> int:
     """The ``jaxnn-train`` command: :func:`main` on the command line, in a process that ends when it returns."""
+    printable_streams()
     return main(ends_process=True)
+
+
+def printable_streams() -> None:
+    """Let stdout and stderr print any text, writing what their encoding lacks as ``\\xe4``, as Python's stderr does.
+
+    The summary and messages show the user's names (a CSV file's, its classes' and columns'); a stdout whose
+    encoding cannot write one (``PYTHONIOENCODING=ascii``, a pipe under an ASCII locale) raised UnicodeEncodeError
+    after training, a traceback instead of the summary.  A stream with another error handler (surrogateescape under
+    the C locale) is left as it is; only the command does this, as the process is its own."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")

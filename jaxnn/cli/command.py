@@ -23,6 +23,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -49,7 +50,7 @@ from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.population_results import POPULATION_FILE
 from jaxnn.cli.progress import make_progress
-from jaxnn.cli.report import metrics_of, non_finite_metrics, summary, write_results
+from jaxnn.cli.report import metrics_of, non_finite_metrics, shown, summary, write_results
 from jaxnn.cli.training import (
     CHECKPOINT_FILE,
     DIVERGED_FILE,
@@ -76,10 +77,16 @@ def _stage(stop: StopSignals, before: str) -> None:
 
 
 def _enable_compile_cache() -> None:
+    """Switch the compilation cache on; a cache that stays off (a read-only home, a full disk) is one line in the
+    command's own words, not a Python warning located at ``<frozen runpy>:88`` or the entry script's line."""
     try:
-        compile_cache.enable_default()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compile_cache.enable_default()
     except ValueError as error:  # a malformed JAXNN_CACHE_MAX_BYTES
         raise CliError(str(error)) from None
+    for warning in caught:
+        print(shown(f"{PROG}: warning: {warning.message}"), file=sys.stderr)
 
 
 def resumed_checkpoint(resume: Path) -> Path:
@@ -326,6 +333,15 @@ def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
+def _after_full_disk(error: OSError) -> str:
+    """What to do after a full disk stopped the results being written: the run's checkpoint, written before them,
+    is in the file's directory, and resuming it with no more epochs only writes the results again."""
+    out = Path(error.filename).parent if error.filename else None
+    if out is not None and any(path.name != DIVERGED_FILE for path in run_files.checkpoints_in(out)):
+        return f"the checkpoint is kept: free some space, then --resume {out} writes the results again"
+    return "free some space, then run the command again"
+
+
 def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     """The invocation from its parsed ``args`` to the exit status (bad input raises :class:`CliError`)."""
     _enable_compile_cache()
@@ -407,7 +423,7 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except checkpoint.CheckpointError as error:  # only a checkpoint --resume reads: what is wrong, then what to do
         parser.error(f"{error}; that run cannot continue from it: restore the file from a copy, or start a new run")
     except WriteFailed as failed:
-        print(failed.message, file=sys.stderr)
+        print(shown(failed.message), file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head), after a checkpoint: stop quietly,
         # as Python's docs advise (an OSError: before that clause, or this one is never reached)
@@ -418,9 +434,13 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
         where = error.filename or "a file"
         if is_disk_full(error):
-            print(f"{PROG}: the disk is full: could not write {where}", file=sys.stderr)
+            print(
+                shown(f"{PROG}: the disk is full: could not write {where}; {_after_full_disk(error)}"), file=sys.stderr
+            )
         else:
-            print(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped", file=sys.stderr)
+            print(
+                shown(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped"), file=sys.stderr
+            )
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:

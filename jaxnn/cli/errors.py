@@ -20,6 +20,7 @@ __all__ = [
     "Interrupted",
     "WriteFailed",
     "is_disk_full",
+    "shown",
 ]
 
 PROG = "jaxnn-train"
@@ -54,3 +55,16 @@ class WriteFailed(Exception):
 def is_disk_full(error: BaseException) -> bool:
     """Whether ``error`` says no space is left on the device (or in the user's quota)."""
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def shown(text: str) -> str:
+    """``text`` as it can be printed and drawn: a file name's bytes that are not UTF-8 (Python's surrogate
+    escapes, which no encoder writes) as ``\\xff``, as Python writes them on stderr."""
+    return "".join(
+        f"\\x{ord(char) & 0xFF:02x}"
+        if "\udc80" <= char <= "\udcff"
+        else "\ufffd"
+        if "\ud800" <= char <= "\udfff"
+        else char
+        for char in text
+    )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from jaxnn import __version__ as jaxnn_version
-from jaxnn.cli.errors import EXIT_USAGE, PROG, CliError
+from jaxnn.cli.errors import EXIT_USAGE, PROG, CliError, shown
 from jaxnn.cli.option_table import (
     DATASETS,
     DEFAULT_BATCH,
@@ -255,7 +255,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         hint = unknown_option_hint(message, [name for action in self._actions for name in action.option_strings])
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+        # a path's bytes that are not UTF-8 as \xff, as in the summary (stderr would write the surrogate as \udcff)
+        self.exit(EXIT_USAGE, shown(f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn import checkpoint
-from jaxnn.cli.errors import PROG
+from jaxnn.cli.errors import PROG, shown
 from jaxnn.cli.lbfgs_training import stop_reason
 from jaxnn.cli.options import LBFGS, unit
 from jaxnn.cli.training import RunSetup, TrainState, split_scores
@@ -151,19 +151,6 @@ def history_csv(state: TrainState) -> str:
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file, fsync, rename)."""
     checkpoint.write_atomically(path, lambda file: file.write(text.encode()))
-
-
-def shown(text: str) -> str:
-    """``text`` as it can be printed and drawn: a file name's bytes that are not UTF-8 (Python's surrogate
-    escapes, which no encoder writes) as ``\\xff``, as Python writes them on stderr."""
-    return "".join(
-        f"\\x{ord(char) & 0xFF:02x}"
-        if "\udc80" <= char <= "\udcff"
-        else "\ufffd"
-        if "\ud800" <= char <= "\udfff"
-        else char
-        for char in text
-    )
 
 
 def _save_figure(figure, path: Path) -> None:

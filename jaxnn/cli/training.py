@@ -507,7 +507,11 @@ def write_or_say_why(path: Path, what: str, epoch: int, write: Callable[[], None
         except (OSError, checkpoint.CheckpointError):
             kept = "no earlier checkpoint is there"
         if is_disk_full(error):
-            raise WriteFailed(f"{PROG}: the disk is full: could not write {name} at {what} {epoch}; {kept}") from None
+            then = f"continue with --resume {path.parent}" if kept.endswith("is kept") else "run again"
+            raise WriteFailed(
+                f"{PROG}: the disk is full: could not write {name} {path} at {what} {epoch}; {kept}: free some "
+                f"space, then {then}"
+            ) from None
         reason = error.strerror or str(error)
         raise WriteFailed(f"{PROG}: could not write {name} at {what} {epoch} ({reason}); {kept}") from None
 
