@@ -17,14 +17,14 @@ training it alone, up to the order of floating-point sums in a batched product.
 Compiled calls.  A group of one member runs the loop as it is; a larger group runs it under ``jax.vmap``.
 On XLA's CPU backend, where batched products of many tiny matrices run as a loop of small calls, members
 run in groups of equal size of at most ``CPU_GROUP`` (:func:`default_group_size`); elsewhere all at once.
-Epochs run in chunks of ``spec.chunk`` per compiled call (:func:`run_chunks`, the chunk driver the L-BFGS
-solver shares): without a stopping rule every chunk is queued at once, with one the host reads each chunk's
-end before queuing the next, so a run that stops early runs no further chunk, and chunks are sized to take
-about ``CHUNK_SECONDS`` each (Ctrl-C, which Python sees between compiled calls, then lands within about a
-second).  A front end that looks at the run between chunks (scikit-learn's callbacks) passes a
-:class:`ChunkHook`: the host then waits for each chunk, and chunks are sized to take about ``hook.seconds``
-each (:class:`Pace`; the chunk's end is a runtime value, so this compiles nothing, and on the CPU a run cut
-into any chunks ends with the same bits).
+Epochs run in chunks of at most ``spec.chunk`` per compiled call (:func:`run_chunks`, the chunk driver the
+L-BFGS solver shares).  In one process the host waits for each chunk and sizes the next to take about
+``CHUNK_SECONDS`` (:class:`Pace`; the chunk's end is a runtime value, so this compiles nothing, and on the CPU
+a run cut into any chunks ends with the same bits): Ctrl-C, which Python sees between compiled calls, lands
+within about a second and leaves no queued chunk computing, and with a stopping rule a run that stops early
+runs no further chunk.  Several processes run chunks of ``spec.chunk``, the same in each.  A front end that
+looks at the run between chunks (scikit-learn's callbacks) passes a :class:`ChunkHook`, whose ``seconds``
+pace its chunks.
 
 Over devices and hosts.  With a ``mesh`` (``jaxnn.distributed.make_mesh``, after
 ``jaxnn.distributed.initialize`` for several hosts) one network's training rows are split across its devices
@@ -530,13 +530,18 @@ def drive(
 
 
 def _chunk_size(spec: RunSpec, watched: bool, seconds: float) -> int | Pace:
-    """The chunks of :func:`drive`: about ``seconds`` each (:class:`Pace`) where the host waits for every chunk
-    anyway (a watched run, or one with a stopping rule, which reads each chunk's end), else ``spec.chunk``.
+    """The chunks of :func:`drive`: about ``seconds`` each (:class:`Pace`) in one process, else ``spec.chunk``.
 
-    Python sees Ctrl-C (a KeyboardInterrupt) only between compiled calls, so a chunk of ``spec.chunk`` epochs
-    of a slow epoch (many rows) would keep the user waiting for minutes; paced, the interrupt lands within about
-    ``seconds``.  Pacing waits on nothing new there, and on the CPU any chunks give the same bits."""
-    return Pace(seconds, longest=spec.chunk) if watched or spec.stopping is not None else spec.chunk
+    Python sees Ctrl-C (a KeyboardInterrupt) only between compiled calls, and a running program cannot be
+    stopped: chunks of ``spec.chunk`` epochs of a slow epoch (many rows) kept the user waiting for minutes, and
+    without a stopping rule every chunk was queued at once, so the whole run went on computing after the
+    interrupt had landed (slowing the next fit).  Paced, the host waits for each chunk (about ``seconds`` of
+    work, so the wait costs nothing measurable) and the interrupt lands within about ``seconds``; on the CPU any
+    chunks give the same bits.  Several processes must run the same chunks, and each would time its own: they
+    keep ``spec.chunk`` (a watched run, the estimators' callbacks, is one process's)."""
+    if watched or jax.process_count() == 1:
+        return Pace(seconds, longest=spec.chunk)
+    return spec.chunk
 
 
 def _concatenate(parts: list[FitResult]) -> FitResult:

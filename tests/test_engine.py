@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import jaxnn
@@ -96,12 +97,17 @@ def chunk_sizes(monkeypatch):
     return sizes
 
 
-def test_a_run_the_host_waits_on_anyway_is_paced_so_ctrl_c_lands_soon(chunk_sizes):
-    """Python sees a KeyboardInterrupt only between compiled calls: a run with a stopping rule (every estimator's)
-    is cut into chunks of about a second, not 1,024 epochs whatever an epoch costs.  Without one, the chunks stay
-    queued at once (the host never waits)."""
+def test_a_run_in_one_process_is_paced_so_ctrl_c_lands_soon_and_leaves_nothing_queued(chunk_sizes, monkeypatch):
+    """Python sees a KeyboardInterrupt only between compiled calls, and a running program cannot be stopped: a
+    run is cut into chunks of about a second, not 1,024 epochs whatever an epoch costs, with a stopping rule (every
+    estimator's) or without one (whose chunks were all queued at once, and went on computing after Ctrl-C).
+    Several processes must run the same chunks, which their own clocks would not give: they keep spec.chunk."""
     params = MODEL.init(jax.random.key(0), n_features=4)
     common = {"loss": "softmax_cross_entropy", "epochs": 3, "learning_rate": 0.1}
     jaxnn.fit(MODEL, params, X, one_hot(Y, 3), stopping=jaxnn.Stopping(tol=1e-4, n_iter_no_change=10), **common)
     jaxnn.fit(MODEL, params, X, one_hot(Y, 3), **common)
-    assert [type(size) for size in chunk_sizes] == [engine.Pace, int]
+    assert [type(size) for size in chunk_sizes] == [engine.Pace, engine.Pace]
+    spec = engine.RunSpec(MODEL, jaxnn.get_loss("softmax_cross_entropy"), optax.sgd(0.1), batch_size=0)
+    monkeypatch.setattr(engine.jax, "process_count", lambda: 2)
+    assert engine._chunk_size(spec, False, 1.0) == spec.chunk
+    assert isinstance(engine._chunk_size(spec, True, 1.0), engine.Pace)  # a watched run is one process's
