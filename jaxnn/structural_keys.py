@@ -167,6 +167,11 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
+    def __reduce__(self):
+        # its two functions only: the kept key holds code objects and module globals, which deepcopy (sklearn's
+        # clone of an estimator whose solver this is) and pickle refuse; a copy computes its key anew
+        return (type(self), (self.init, self.update))
+
     def __hash__(self) -> int:
         # kept: jax.jit hashes the training loop's static spec, this included, on every call
         if "hash" not in self.__dict__:
@@ -210,6 +215,9 @@ class StructuralFunction:
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)
+
+    def __reduce__(self):  # the function only, as StructuralTransformation's
+        return (type(self), (self.function,))
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, StructuralFunction):

@@ -265,3 +265,20 @@ def test_a_global_rebound_between_two_builds_is_another_key():
         RATE = 0.1
     assert _key(np.dtype([("a", "f4")])) != _key(np.dtype([("b", "i4")]))
     assert _key(np.dtype("f4")) == _key(np.dtype(np.float32))
+
+
+def test_a_keyed_transformation_copies_after_it_is_hashed():
+    """``copy.deepcopy`` (sklearn's ``clone`` of an estimator whose solver is one) of a keyed transformation or
+    function once hashed raised "cannot pickle 'module' object": its kept key holds the module's globals."""
+    import copy
+
+    from sklearn.base import clone
+
+    from jaxnn.structural_keys import by_structure, function_by_structure
+
+    keyed = by_structure(optax.adam(1e-3))
+    hash(keyed)
+    assert copy.deepcopy(keyed) == keyed and copy.copy(keyed) == keyed
+    assert clone(jaxnn.NeuralNetRegressor(solver=keyed)).solver == keyed
+    score = function_by_structure(lambda outputs, y: jnp.mean(outputs))
+    assert copy.deepcopy(score) == score
