@@ -14,9 +14,13 @@ by the same code from equal values: the same code objects (and globals), closure
 are equal numbers, strings, dtypes, or tuples, functions and ``functools.partial``s of such.  Two such
 transformations compute the same update, so one program serves both.  One that captures any other object (an
 array, a list, a schedule or configuration object: it may be mutated between two builds and read when the
-update is traced) or whose closures refer to themselves keeps its identity, as before.  The globals its
-functions read are read when it is first compiled, as ``jax.jit`` reads them (optax's own transformations
-capture only numbers, strings, dtypes and functions).
+update is traced) or whose closures refer to themselves keeps its identity, as before.  The module globals its
+functions' code names are part of the key too: numbers, strings, dtypes and tuples by value, functions by their
+own key, modules, classes and other callables by identity, and any other object (an array, a list, a
+configuration object) leaves the function without a key.  A lambda that reads a global threshold, built afresh
+after the threshold changed, is a new program (it was before keys by structure: a new function, a new trace);
+an object a global names, mutated in place, is read when the program is compiled, as ``jax.jit`` reads it
+(optax's own transformations capture only numbers, strings, dtypes and functions).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ __all__ = [
 ]
 
 _MAX_DEPTH = 64  # optax's deepest chains are a dozen closures deep; past this, identity
+_GLOBALS_STEP = 8  # a function a global names counts as this many levels: a few such hops, then identity
+_GLOBALS_DEPTH = 3 * _GLOBALS_STEP
 
 
 class _Same:
@@ -76,7 +82,38 @@ def _function_key(function: types.FunctionType, depth: int):
         _key(function.__defaults__, depth),
         _key(tuple(sorted((function.__kwdefaults__ or {}).items())), depth),
         cells,
+        _globals_key(function, depth),
     )
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """The global (and attribute) names ``code`` and the functions defined in it read."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names(constant)
+    return names
+
+
+def _globals_key(function: types.FunctionType, depth: int):
+    """The values of the module globals ``function``'s code names, each as :func:`_global_key` keys it.  Two
+    functions of the same code and closures that read a global rebound between them (a threshold, a helper
+    redefined in a notebook) compute different things."""
+    scope = function.__globals__
+    return tuple((name, _global_key(scope[name], depth)) for name in sorted(_names(function.__code__)) if name in scope)
+
+
+def _global_key(value, depth: int):
+    """A global's key: a number, string, dtype, tuple, function or partial by :func:`_key` (a function past a few
+    globals deep by identity: a recursive helper names itself); a module, class or other callable (a jitted
+    function, a ufunc, a builtin) by identity; any other object has none (:class:`_NoKey`)."""
+    if isinstance(value, types.FunctionType) and depth > _GLOBALS_DEPTH:
+        return _Same(value)
+    if isinstance(value, types.ModuleType | type) or (
+        callable(value) and not isinstance(value, types.FunctionType | functools.partial)
+    ):
+        return _Same(value)
+    return _key(value, depth + _GLOBALS_STEP)
 
 
 def _cell_key(cell, depth: int):
@@ -95,7 +132,8 @@ def _key(value, depth: int = 0):
     if value is None or isinstance(value, bool | int | float | complex | str | bytes):
         return _number_key(value)
     if isinstance(value, np.dtype):
-        return (np.dtype, value.str)
+        # the dtype itself: its ``str`` is ``|V8`` for every structured dtype of 8 bytes, whatever its fields
+        return (np.dtype, value)
     if isinstance(value, tuple):
         return (type(value), tuple(_key(item, depth) for item in value))
     if isinstance(value, types.FunctionType):
@@ -128,6 +166,11 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
     def __ne__(self, other) -> bool:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
+
+    def __reduce__(self):
+        # its two functions only: the kept key holds code objects and module globals, which deepcopy (sklearn's
+        # clone of an estimator whose solver this is) and pickle refuse; a copy computes its key anew
+        return (type(self), (self.init, self.update))
 
     def __hash__(self) -> int:
         # kept: jax.jit hashes the training loop's static spec, this included, on every call
@@ -172,6 +215,9 @@ class StructuralFunction:
 
     def __call__(self, *args, **kwargs):
         return self.function(*args, **kwargs)
+
+    def __reduce__(self):  # the function only, as StructuralTransformation's
+        return (type(self), (self.function,))
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, StructuralFunction):

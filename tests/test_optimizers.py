@@ -232,3 +232,53 @@ def test_a_user_transformation_is_keyed_by_what_it_computes():
     first = scaled_by(settings)
     settings.rate = 0.5  # a second build from the same object, changed: it must not share the first's program
     assert by_structure(first) is first and by_structure(scaled_by(settings)) != by_structure(first)
+
+
+RATE = 0.1  # read by test_a_global_rebound_between_two_builds_is_another_key's transformation
+
+
+def test_a_global_rebound_between_two_builds_is_another_key():
+    """A function of the same code and closures that reads a module global rebound between two builds (a
+    threshold, a helper redefined in a notebook) computes something else: it must not share the first's key
+    (it shared it, so a fit reused the program traced with the old value).  Structured dtypes of one size are
+    not one key either (``dtype.str`` is ``|V4`` for each)."""
+    from jaxnn.structural_keys import _key, by_structure, function_by_structure
+
+    global RATE
+
+    def scaled():  # reads the module's RATE when the update is traced
+        return optax.GradientTransformation(
+            lambda params: optax.EmptyState(),
+            lambda updates, state, params=None: (jax.tree.map(lambda g: -RATE * g, updates), state),
+        )
+
+    def score():
+        return lambda outputs, y: jnp.mean(outputs > RATE)
+
+    try:
+        first, first_score = by_structure(scaled()), function_by_structure(score())
+        assert by_structure(scaled()) == first and function_by_structure(score()) == first_score
+        RATE = 0.5
+        assert by_structure(scaled()) != first
+        assert function_by_structure(score()) != first_score
+    finally:
+        RATE = 0.1
+    assert _key(np.dtype([("a", "f4")])) != _key(np.dtype([("b", "i4")]))
+    assert _key(np.dtype("f4")) == _key(np.dtype(np.float32))
+
+
+def test_a_keyed_transformation_copies_after_it_is_hashed():
+    """``copy.deepcopy`` (sklearn's ``clone`` of an estimator whose solver is one) of a keyed transformation or
+    function once hashed raised "cannot pickle 'module' object": its kept key holds the module's globals."""
+    import copy
+
+    from sklearn.base import clone
+
+    from jaxnn.structural_keys import by_structure, function_by_structure
+
+    keyed = by_structure(optax.adam(1e-3))
+    hash(keyed)
+    assert copy.deepcopy(keyed) == keyed and copy.copy(keyed) == keyed
+    assert clone(jaxnn.NeuralNetRegressor(solver=keyed)).solver == keyed
+    score = function_by_structure(lambda outputs, y: jnp.mean(outputs))
+    assert copy.deepcopy(score) == score
