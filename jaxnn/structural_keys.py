@@ -1,26 +1,21 @@
-"""A user's optax transformation, or score function, as a compile-cache key that is the same for the same update.
+"""A user's optax transformation as a compile-cache key that is the same for the same update.
 
-jaxnn's compiled training loop (and :func:`jaxnn.make_train_step`'s step) is cached on the optimiser and on
-``fit``'s ``score`` and ``validation_loss`` functions, static arguments of ``jax.jit``.  An optax transformation
-is a NamedTuple of two closures, and closures compare by identity: ``optax.adam(1e-3)`` built afresh for every
-fit, the usual idiom (or a ``lambda`` score written in the call), was a new key every time.  Each fit then
-compiled the loop again and JAX's jit cache kept every program (with the transformation) for the process's
+jaxnn's compiled training loop (and :func:`jaxnn.make_train_step`'s step) is cached on the optimiser, a static
+argument of ``jax.jit``.  An optax transformation is a NamedTuple of two closures, and closures compare by
+identity: ``optax.adam(1e-3)`` built afresh for every fit, the usual idiom, was a new key every time.  Each fit
+then compiled the loop again and JAX's jit cache kept every program (with the transformation) for the process's
 life: some 140 ``mmap`` regions and 5 MB per fit on XLA:CPU, so a process that refits a model with a fresh
 ``optax.adam`` reached Linux's ``vm.max_map_count`` (65,530) after a few hundred fits and crashed.
 
-:func:`by_structure` returns the transformation as a :class:`StructuralTransformation`, and
-:func:`function_by_structure` a function as a :class:`StructuralFunction`, which compare equal to another built
-by the same code from equal values: the same code objects (and globals), closure contents and defaults that
-are equal numbers, strings, dtypes, or tuples, functions and ``functools.partial``s of such.  Two such
-transformations compute the same update, so one program serves both.  One that captures any other object (an
-array, a list, a schedule or configuration object: it may be mutated between two builds and read when the
-update is traced) or whose closures refer to themselves keeps its identity, as before.  The module globals its
-functions' code names are part of the key too: numbers, strings, dtypes and tuples by value, functions by their
-own key, modules, classes and other callables by identity, and any other object (an array, a list, a
-configuration object) leaves the function without a key.  A lambda that reads a global threshold, built afresh
-after the threshold changed, is a new program (it was before keys by structure: a new function, a new trace);
-an object a global names, mutated in place, is read when the program is compiled, as ``jax.jit`` reads it
-(optax's own transformations capture only numbers, strings, dtypes and functions).
+:func:`by_structure` returns the transformation as a :class:`StructuralTransformation`, which compares equal to
+another built by optax's own code from equal values: every function in it (its ``init`` and ``update``, and the
+functions they capture: inner transformations, schedules) is optax's or JAX's (:data:`LIBRARIES`), of the same
+code, and every value those functions capture or take as a default is an equal number, string or dtype, or a
+tuple, such a function or a ``functools.partial`` of such.  Library code reads no global a user rebinds, so two
+such transformations compute the same update and one program serves both.  A transformation with any function
+of the user's own (a hand-written update, a ``lambda`` schedule: its code may read a global, a class or a module
+that changed between two builds) or any other captured object (an array, a list, a configuration object: it may
+be mutated) keeps its identity, one compile per new object, as before.
 """
 
 from __future__ import annotations
@@ -31,17 +26,10 @@ import types
 import numpy as np
 import optax
 
-__all__ = [
-    "StructuralFunction",
-    "StructuralTransformation",
-    "by_structure",
-    "checked_optimizer",
-    "function_by_structure",
-]
+__all__ = ["LIBRARIES", "StructuralTransformation", "by_structure", "checked_optimizer"]
 
+LIBRARIES = ("optax", "jax")  # whose functions a key may hold: their globals are modules no user rebinds
 _MAX_DEPTH = 64  # optax's deepest chains are a dozen closures deep; past this, identity
-_GLOBALS_STEP = 8  # a function a global names counts as this many levels: a few such hops, then identity
-_GLOBALS_DEPTH = 3 * _GLOBALS_STEP
 
 
 class _Same:
@@ -60,8 +48,8 @@ class _Same:
 
 
 class _NoKey(Exception):
-    """The value captures an object other than numbers, strings, dtypes, tuples and functions, refers to itself
-    or nests too deep: it has no structural key."""
+    """The value holds a function that is not a library's, an object other than numbers, strings, dtypes, tuples
+    and partials, refers to itself or nests too deep: it has no structural key."""
 
 
 def _number_key(value):
@@ -75,6 +63,9 @@ def _number_key(value):
 
 
 def _function_key(function: types.FunctionType, depth: int):
+    """A library function's code, globals, defaults and closure contents; a user's function has no key."""
+    if (function.__module__ or "").split(".")[0] not in LIBRARIES:
+        raise _NoKey
     cells = tuple(_cell_key(cell, depth) for cell in function.__closure__ or ())
     return (
         _Same(function.__code__),
@@ -82,38 +73,7 @@ def _function_key(function: types.FunctionType, depth: int):
         _key(function.__defaults__, depth),
         _key(tuple(sorted((function.__kwdefaults__ or {}).items())), depth),
         cells,
-        _globals_key(function, depth),
     )
-
-
-def _names(code: types.CodeType) -> set[str]:
-    """The global (and attribute) names ``code`` and the functions defined in it read."""
-    names = set(code.co_names)
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            names |= _names(constant)
-    return names
-
-
-def _globals_key(function: types.FunctionType, depth: int):
-    """The values of the module globals ``function``'s code names, each as :func:`_global_key` keys it.  Two
-    functions of the same code and closures that read a global rebound between them (a threshold, a helper
-    redefined in a notebook) compute different things."""
-    scope = function.__globals__
-    return tuple((name, _global_key(scope[name], depth)) for name in sorted(_names(function.__code__)) if name in scope)
-
-
-def _global_key(value, depth: int):
-    """A global's key: a number, string, dtype, tuple, function or partial by :func:`_key` (a function past a few
-    globals deep by identity: a recursive helper names itself); a module, class or other callable (a jitted
-    function, a ufunc, a builtin) by identity; any other object has none (:class:`_NoKey`)."""
-    if isinstance(value, types.FunctionType) and depth > _GLOBALS_DEPTH:
-        return _Same(value)
-    if isinstance(value, types.ModuleType | type) or (
-        callable(value) and not isinstance(value, types.FunctionType | functools.partial)
-    ):
-        return _Same(value)
-    return _key(value, depth + _GLOBALS_STEP)
 
 
 def _cell_key(cell, depth: int):
@@ -138,7 +98,7 @@ def _key(value, depth: int = 0):
         return (type(value), tuple(_key(item, depth) for item in value))
     if isinstance(value, types.FunctionType):
         return (types.FunctionType, _function_key(value, depth))
-    if isinstance(value, functools.partial):
+    if type(value) is functools.partial:  # a subclass may call differently
         keywords = tuple(sorted(value.keywords.items()))
         return (functools.partial, _key(value.func, depth), _key(value.args, depth), _key(keywords, depth))
     # Anything else (an array, a list, a schedule object, a class): it may be mutated between two builds and
@@ -169,7 +129,7 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
 
     def __reduce__(self):
         # its two functions only: the kept key holds code objects and module globals, which deepcopy (sklearn's
-        # clone of an estimator whose solver this is) and pickle refuse; a copy computes its key anew
+        # clone of an estimator whose solver this is) and pickle refuse; a copy works its key out anew
         return (type(self), (self.init, self.update))
 
     def __hash__(self) -> int:
@@ -181,7 +141,7 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
 
 def by_structure(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
     """``optimizer`` as a :class:`StructuralTransformation` (the same ``init`` and ``update``), or ``optimizer``
-    itself where it has no structural key (a closure that refers to itself) or already is one."""
+    itself where it already is one or has no structural key (a function of the user's, a captured array)."""
     if isinstance(optimizer, StructuralTransformation):
         return optimizer
     # A plain GradientTransformation's update takes no extra arguments: optax's wrapper drops those it is given.
@@ -201,42 +161,3 @@ def checked_optimizer(optimizer) -> optax.GradientTransformation:
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
     return by_structure(optimizer)
-
-
-class StructuralFunction:
-    """A function that compares and hashes by :func:`function_by_structure`'s key; calling it calls the function."""
-
-    __slots__ = ("_hash", "_key", "function")
-
-    def __init__(self, function):
-        self.function = function
-        self._key = _key(function)  # raises _NoKey where there is none
-        self._hash = hash(self._key)
-
-    def __call__(self, *args, **kwargs):
-        return self.function(*args, **kwargs)
-
-    def __reduce__(self):  # the function only, as StructuralTransformation's
-        return (type(self), (self.function,))
-
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, StructuralFunction):
-            return NotImplemented
-        return self is other or (self._hash == other._hash and self._key == other._key)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __repr__(self) -> str:
-        return repr(self.function)
-
-
-def function_by_structure(function):
-    """``function`` (a ``score`` or ``validation_loss`` of :func:`jaxnn.fit`) as a :class:`StructuralFunction`, or
-    ``function`` itself where it is none (``None``, a callable object, a bound method) or has no structural key."""
-    if not isinstance(function, types.FunctionType | functools.partial):
-        return function
-    try:
-        return StructuralFunction(function)
-    except (_NoKey, RecursionError):
-        return function

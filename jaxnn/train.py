@@ -66,7 +66,7 @@ from jaxnn.optimizers import (
     with_hyperparams,
     with_learning_rate,
 )
-from jaxnn.structural_keys import StructuralTransformation, checked_optimizer, function_by_structure
+from jaxnn.structural_keys import StructuralTransformation, checked_optimizer
 
 __all__ = [
     "FitResult",
@@ -392,8 +392,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         optimizer,
         batch_size=batch_size,
         stopping=stopping,
-        score=function_by_structure(o["score"]),  # a lambda written in each call: one program
-        validation_loss=function_by_structure(o["validation_loss"]),
+        score=o["score"],
+        validation_loss=o["validation_loss"],
         layout=engine.decide_layout(o["layout"], model, x.shape[-1]),
         shuffle=bool(o["shuffle"]),
         dropout=bool(np.any(dropout > 0)),  # every rate 0: today's program, without a mask
@@ -538,12 +538,10 @@ def fit(
         ``score(model.apply(params, x_val), y_val)`` (higher is better) instead of the training
         loss, and the best-scoring epoch's parameters are returned.  ``y_val`` goes only to ``score`` and
         ``validation_loss``, as it is: its columns need not be ``y``'s (labels, or weights as a last column).
-      score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs.  It is part of the
-        compiled loop's cache key: a function of the same code and captured numbers (a ``lambda`` written in
-        each call) finds the program compiled before; one that captures an array or another object, or a
-        callable object, is keyed by identity (or its own ``__eq__``), so pass the same one each time.
-      validation_loss: with ``validation``, a jit-able ``validation_loss(outputs, y_val) -> scalar`` (keyed as
-        ``score``; e.g. ``lambda outputs, y_val: loss(outputs, y_val)``) recorded after
+      score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
+        an equal, hashable) function each time (it is part of the compiled function's cache key).
+      validation_loss: with ``validation``, a jit-able ``validation_loss(outputs, y_val) -> scalar`` (hashable,
+        as ``score``; e.g. ``lambda outputs, y_val: loss(outputs, y_val)`` kept in a variable) recorded after
         every epoch in ``FitResult.validation_losses``, plus the penalty ``½·l2·Σ‖W‖²`` the training loss
         reports (NaN without it).
       layout: ``"columns"`` (the seeds' column layout with the bias folded in) or ``"rows"`` (batch-first,

@@ -953,30 +953,3 @@ def test_a_fresh_optax_transformation_per_call_compiles_nothing_new():
     # another rate is another update: its own program, its own result
     other = _fit(optimizer=optax.adam(0.5), epochs=3)
     assert not np.array_equal(np.asarray(other.params[0]["W"]), np.asarray(expected.params[0]["W"]))
-
-
-def test_a_score_written_afresh_in_each_call_compiles_nothing_new():
-    """``score`` and ``validation_loss`` are part of the loop's cache key: a ``lambda`` written in the call was a
-    new key every time (a compile per fit, every program kept); the same code with equal captured numbers is one
-    key now, another captured number another program, and a captured array keeps the function's identity."""
-
-    def fitted(offset, scale=1.0):
-        return _fit(
-            epochs=2,
-            validation=(X, Y),
-            score=lambda outputs, y_val: -jnp.mean((outputs - y_val) ** 2) + offset,
-            validation_loss=lambda outputs, y_val: scale * jnp.mean((outputs - y_val) ** 2),
-            stopping=Stopping(),
-        )
-
-    first = fitted(0.0)
-    with compilations() as names:
-        again = fitted(0.0)
-    assert names == []
-    np.testing.assert_array_equal(again.validation_scores, first.validation_scores)
-    with compilations() as names:
-        shifted = fitted(1.0)
-    assert names != [] and np.allclose(shifted.validation_scores, first.validation_scores + 1.0)
-    with compilations() as names:
-        fitted(0.0, scale=np.ones(()))  # a captured array: keyed by identity, compiled anew
-    assert names != []
