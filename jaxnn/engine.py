@@ -409,10 +409,12 @@ def single(result: FitResult) -> FitResult:
 
 def _initial_carries(spec: RunSpec, members: Members, dtype) -> tuple[TrainCarry, StopCarry]:
     n = len(members.keys)
-    worst = -np.inf if spec.score is not None else np.inf
-    best = np.full(n, worst, dtype) if members.best is None else np.asarray(members.best, dtype)
-    if spec.stopping is None:  # unread; an infinite best would come back out of the program (jax_debug_infs)
+    if members.best is not None:  # an earlier run's, continued (or carried through unread)
+        best = np.asarray(members.best, dtype)
+    elif spec.stopping is None:  # unread: 0, as ±inf would come back out of the program (jax_debug_infs)
         best = np.zeros(n, dtype)
+    else:
+        best = np.full(n, -np.inf if spec.score is not None else np.inf, dtype)
     count = np.zeros(n, np.int32) if members.no_improvement is None else np.asarray(members.no_improvement, np.int32)
     train_carry = TrainCarry(members.params, members.opt_state, np.ones(n, bool), _dropout_rates(spec, members, dtype))
     return train_carry, StopCarry(best, members.params if spec.score is not None else None, count)
