@@ -21,7 +21,7 @@ Epochs run in chunks of at most ``spec.chunk`` per compiled call (:func:`run_chu
 L-BFGS solver shares).  In one process the host waits for each chunk and sizes the next to take about
 ``CHUNK_SECONDS`` (:class:`Pace`; the chunk's end is a runtime value, so this compiles nothing, and on the CPU
 a run cut into any chunks ends with the same bits): Ctrl-C, which Python sees between compiled calls, lands
-within about a second and leaves no queued chunk computing, and with a stopping rule a run that stops early
+within about a second and leaves at most one chunk computing, and with a stopping rule a run that stops early
 runs no further chunk.  Several processes run chunks of ``spec.chunk``, the same in each.  A front end that
 looks at the run between chunks (scikit-learn's callbacks) passes a :class:`ChunkHook`, whose ``seconds``
 pace its chunks.
