@@ -31,7 +31,7 @@ from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_task
 from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights, training_weights
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
-from jaxnn.sklearn.fit_outcomes import failed, fit_alone, put_back_unfinished, records_of
+from jaxnn.sklearn.fit_outcomes import failed, fit_alone, put_back, put_back_unfinished, records_of
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT
 from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
@@ -244,7 +244,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         except BaseException:
             # Storing a fit's attributes is many steps (and prints with verbose, or warns): any of them may be
             # where a KeyboardInterrupt or a warning turned error lands.  Put back all, in one step.
-            self.__dict__ = before
+            put_back(self, before)
             raise
 
     def _fit_checked(self, X, y, sample_weight, *, incremental: bool, classes=None):

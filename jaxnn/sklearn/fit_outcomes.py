@@ -4,7 +4,7 @@ population midway."""
 
 from __future__ import annotations
 
-__all__ = ["failed", "fit_alone", "put_back_unfinished", "records_of"]
+__all__ = ["failed", "fit_alone", "put_back", "put_back_unfinished", "records_of"]
 
 
 def records_of(estimators: list, ours) -> list[dict | None]:
@@ -13,10 +13,16 @@ def records_of(estimators: list, ours) -> list[dict | None]:
     return [dict(vars(estimator)) if ours(estimator) else None for estimator in estimators]
 
 
+def put_back(estimator, record: dict) -> None:
+    """The estimator's attributes become ``record`` (its ``vars`` before a fit) again, in one step, as a fit
+    stores its network: a predict in another thread reads the old attributes or these, never a mix."""
+    estimator.__dict__ = dict(record)
+
+
 def failed(estimator, record: dict, error: Exception) -> Exception:
     """``error``, the outcome of a fit that failed, once the estimator's attributes ``record`` (its ``vars``
     before the fit) are put back: nothing of the failed fit stays, its records of the new ``X`` included."""
-    estimator.__dict__ = dict(record)  # in one step, as a fit stores its network (a predict may read)
+    put_back(estimator, record)
     return error
 
 
@@ -27,7 +33,7 @@ def put_back_unfinished(estimators: list, outcomes: list, records: list) -> None
     done = {id(estimator) for estimator, outcome in zip(estimators, outcomes, strict=True) if outcome is not None}
     for estimator, record in zip(estimators, records, strict=True):
         if record is not None and id(estimator) not in done:  # a repeated estimator: once, by its first fit
-            estimator.__dict__ = dict(record)
+            put_back(estimator, record)
 
 
 def fit_alone(estimator, dataset: tuple):
