@@ -28,15 +28,19 @@ to :data:`UNOPTIMISED` first).  Where each option is used the tests check what i
 bits (against ``model.init``), and an L-BFGS run, which agrees with the plain build's to rounding.
 
 Every function of jaxnn that compiles a program per network, per batch size or per solver is a
-:class:`FallbackJit` (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), and together they hold at
-most :data:`HELD_PROGRAMS_LIMIT` + 1 compiled programs.  ``jax.jit`` keeps each program it compiles for as long
+:class:`FallbackJit` (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), and together they hold about
+:data:`HELD_PROGRAMS_LIMIT` compiled programs at most.  ``jax.jit`` keeps each program it compiles for as long
 as its function lives (jaxnn's, as long as the process), and XLA's CPU backend maps each program's machine code
 into memory in many regions: about 150 for a training loop, 260 for L-BFGS's.  Linux refuses a process more
 than ``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks
 (a search over architectures) crashed.  Now, once one program more than the limit has been compiled, the next
-call of any of these functions first drops every program they hold (:func:`release_programs`: JAX frees them);
-each is compiled again when next needed, or loaded from the persistent compilation cache when that is on.  The
-count is of the programs JAX traced: it runs a jitted function's Python only to build a program it lacks.
+call of any of these functions from outside a trace drops every program they hold (:func:`release_programs`:
+JAX frees them); each is compiled again when next needed, or loaded from the persistent compilation cache when
+that is on.  The count is of the programs JAX traced: it runs a jitted function's Python only to build a
+program it lacks.  So the limit can be passed by the programs being built at that moment (in other threads, or
+inside the one being traced), and the program that went past it is built twice when the next call is its own
+(one build more per ``HELD_PROGRAMS_LIMIT`` new programs).  JAX's ``clear_cache`` also empties its tracing cache
+of every ``jax.jit`` function, the user's too: their compiled programs stay, a new shape traces again.
 """
 
 from __future__ import annotations
@@ -102,13 +106,14 @@ def _tracing_depth() -> int:
 
 def _counted(function: Callable) -> Callable:
     """``function`` counting each new program: JAX runs a jitted function's Python only to trace a program it
-    does not hold (under ``jax.disable_jit``, at every call: the count then releases nothing that is held)."""
+    does not hold (and at every call under ``jax.disable_jit``, which compiles nothing: not counted)."""
 
     @functools.wraps(function)  # the same name (the persistent cache's key has it) and signature (static args)
     def traced(*args, **kwargs):
-        with _held_lock:
-            _held["programs"] += 1
-            _held["over"] = _held["programs"] > HELD_PROGRAMS_LIMIT
+        if not jax.config.jax_disable_jit:
+            with _held_lock:
+                _held["programs"] += 1
+                _held["over"] = _held["programs"] > HELD_PROGRAMS_LIMIT
         _tracing.depth = _tracing_depth() + 1
         try:
             return function(*args, **kwargs)

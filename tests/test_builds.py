@@ -194,3 +194,16 @@ def test_a_release_waits_while_a_held_function_is_traced_inside_another(monkeypa
     assert during_the_inner_call == [0]  # over the limit since the outer trace began, yet no release inside it
     assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
     assert releases  # the next call from outside released them
+
+
+def test_runs_under_disable_jit_compile_nothing_and_count_nothing(monkeypatch, released):
+    _fit(2)
+    held = _builds.held_programs()
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", held)  # one program more would release them all
+    with jax.disable_jit():
+        for width in (3, 4, 5):
+            _fit(width)
+    assert _builds.held_programs() == held  # jax.disable_jit traces (runs) the Python at every call
+    traced = engine.compiled_programs()
+    _fit(2)
+    assert engine.compiled_programs() == traced  # nothing was released
