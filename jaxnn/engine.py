@@ -46,6 +46,7 @@ import jax
 import numpy as np
 import optax
 
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import member_keys
 from jaxnn._loop import (
     EPOCH_CHUNK,
@@ -289,7 +290,6 @@ def compiled_programs() -> int:
     return loop_programs() + lbfgs.compiled_programs()
 
 
-@partial(jax.jit, static_argnames=("spec", "axes"))
 def _chunk_of_group(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch) -> LoopState:
     """:func:`jaxnn._loop.chunk` under ``vmap`` over the members; ``axes`` says which data arrays are shared."""
 
@@ -299,7 +299,6 @@ def _chunk_of_group(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, 
     return jax.vmap(one, in_axes=(axes, 0, 0, 0))(data, key, train, stop)
 
 
-@partial(jax.jit, static_argnames=("spec", "axes"))
 def _chunk_of_one(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, start, stop_epoch) -> LoopState:
     """A group of one member through the unbatched :func:`jaxnn._loop.chunk` (a ``vmap`` over one member runs
     slower on the CPU); same inputs and outputs as :func:`_chunk_of_group`."""
@@ -310,6 +309,11 @@ def _chunk_of_one(spec: RunSpec, axes: Data, *, data: Data, key, train, stop, st
     data = Data(*(array if axis is None else array[0] for array, axis in zip(data, axes, strict=True)))
     out = chunk(spec, data=data, key=key[0], train=alone(train), stop=alone(stop), start=start, stop_epoch=stop_epoch)
     return jax.tree.map(lambda leaf: leaf[None], out)
+
+
+# The compiled loops, within the programs jaxnn holds at once (jaxnn._builds.HELD_PROGRAMS_LIMIT).
+_compiled_chunk_of_group = FallbackJit(_chunk_of_group, PLAIN_BUILDS, static_argnames=("spec", "axes"))
+_compiled_chunk_of_one = FallbackJit(_chunk_of_one, PLAIN_BUILDS, static_argnames=("spec", "axes"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -463,7 +467,8 @@ def _run_program(
     """The members trained by one compiled program: the loop as it is for one member, under ``vmap`` for more;
     ``rows``: their indices in the population, for ``hook``."""
     train_carry, stop_carry = _initial_carries(spec, members, data.y.dtype)
-    program = partial(_chunk_of_one if len(members.keys) == 1 else _chunk_of_group, spec, axes)
+    compiled = _compiled_chunk_of_one if len(members.keys) == 1 else _compiled_chunk_of_group
+    program = partial(compiled, spec, axes)
     return drive(
         spec,
         program,

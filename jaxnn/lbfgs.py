@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, FallbackJit
+from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import finite_real, full_batch_data, is_int
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
@@ -461,7 +461,7 @@ def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings
 # backends).  An XLA that does not know the option refuses to compile ("No such compile option"), and from then
 # on every run gets the plain build (jaxnn._builds.FallbackJit).
 _fast_build = FallbackJit(_chunk, FAST_COMPILE_CPU_BUILDS, static_argnames="spec")
-_plain_build = jax.jit(_chunk, static_argnames="spec")
+_plain_build = FallbackJit(_chunk, PLAIN_BUILDS, static_argnames="spec")
 
 
 def _builds_fast(fast_compile: bool | None) -> bool:

@@ -39,7 +39,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import finite_real, look_up
 from jaxnn.structural_keys import by_structure
 
@@ -507,9 +508,11 @@ def init_state(optimizer, params, learning_rate, l2_rate, schedule: ScheduleValu
     return _init_state_compiled(optimizer, params, learning_rate, l2_rate)
 
 
-@partial(jax.jit, static_argnums=0)
-def _init_state_compiled(optimizer, params, learning_rate, l2_rate):
+def _init_state_with_rates(optimizer, params, learning_rate, l2_rate):
     return with_hyperparams(optimizer.init(params), learning_rate, l2_rate)
+
+
+_init_state_compiled = FallbackJit(_init_state_with_rates, PLAIN_BUILDS, static_argnums=0)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from jaxnn import engine
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import (
     batch_size_with_key,
     data_array,
@@ -252,16 +253,18 @@ def _member_shapes(params):
     return jax.tree.map(_MemberShape, params)
 
 
-@partial(jax.jit, static_argnums=0)
 def _init_states(optimizer, params, rates, penalties, schedule):
     """Every member's fresh optimiser state with its rates (and schedule values), as one compiled call."""
     return jax.vmap(partial(init_state, optimizer))(params, rates, penalties, schedule)
 
 
-@partial(jax.jit, static_argnums=0)
 def _init_as_given(optimizer, params):
     """Every member's fresh state of a user's transformation, as one compiled call."""
     return jax.vmap(optimizer.init)(params)
+
+
+_compiled_init_states = FallbackJit(_init_states, PLAIN_BUILDS, static_argnums=0)
+_compiled_init_as_given = FallbackJit(_init_as_given, PLAIN_BUILDS, static_argnums=0)
 
 
 def _learning_rates(optimizer, learning_rate, n_members: int) -> np.ndarray | None:
@@ -366,13 +369,13 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
 
     def fresh_state():
         if optimizer is o["optimizer"] or isinstance(optimizer, StructuralTransformation):  # a user's, as it is
-            return _init_as_given(optimizer, params)
+            return _compiled_init_as_given(optimizer, params)
         member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
         if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
             values = ScheduleValues(member_rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
             values = ScheduleValues(*(array.astype(dtype) for array in values))
-        return _init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
+        return _compiled_init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
 
     opt_state = o["opt_state"]
     if opt_state is None:

@@ -57,6 +57,9 @@ def _compiled_programs_freed_after_the_module():
     the caches frees the programs and their regions; a later module that needs one compiles it again (or loads
     it from the run's persistent cache).
     """
+    from jaxnn._builds import release_programs  # imported here: jaxnn after this file has set its environment
+
     yield
+    release_programs()  # jaxnn's own count starts again too (jaxnn._builds)
     jax.clear_caches()
     gc.collect()

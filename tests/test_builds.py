@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnn import _builds, layers
+import jaxnn
+from jaxnn import _builds, engine, layers
 from jaxnn._builds import FallbackJit
 
 UNKNOWN = {"xla_no_such_option_here": True}  # no XLA has it: compiling with it is refused
@@ -110,3 +113,97 @@ def test_lbfgs_fast_build_uses_the_named_cpu_option_set():
     from jaxnn import lbfgs
 
     assert lbfgs._fast_build.builds[0] == _builds.FAST_COMPILE_CPU
+
+
+# --------------------------------------------------------------------------------------------------
+# The programs jaxnn holds: at most HELD_PROGRAMS_LIMIT (+ the one that went beyond it).
+
+
+def _network(width: int):
+    model = jaxnn.Sequential([jaxnn.Dense(width, "tanh"), jaxnn.Dense(1, "identity")])
+    return model, model.init(jax.random.key(0), 3)
+
+
+def _fit(width: int):
+    model, params = _network(width)
+    x = np.linspace(-1.0, 1.0, 24, dtype=np.float32).reshape(8, 3)
+    y = x.sum(axis=1, keepdims=True)
+    return jaxnn.fit(model, params, x, y, loss="mean_squared_error", epochs=3, learning_rate=0.1)
+
+
+@pytest.fixture
+def released():
+    """jaxnn holds no program when the test starts, and none of the test's when it ends."""
+    _builds.release_programs()
+    yield
+    _builds.release_programs()
+
+
+def test_programs_beyond_the_limit_are_released_and_compiled_again_with_the_same_results(monkeypatch, released):
+    first = _fit(2)
+    traced = engine.compiled_programs()
+    _fit(2)
+    assert engine.compiled_programs() == traced  # held: refitting compiles nothing
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 4)
+    for width in range(3, 12):
+        _fit(width)
+        assert _builds.held_programs() <= 4 + 1
+    traced = engine.compiled_programs()
+    again = _fit(2)
+    assert engine.compiled_programs() == traced + 1  # released with the others: compiled again
+    jax.tree.map(np.testing.assert_array_equal, again.params, first.params)
+    np.testing.assert_array_equal(again.history, first.history)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="counts the process's memory regions (Linux)")
+def test_released_programs_give_their_memory_back(released):
+    """What the limit is for: XLA's CPU backend maps each program's code into memory regions of its own, and a
+    release unmaps them (Linux allows a process a fixed number of regions)."""
+
+    def regions() -> int:
+        return len(Path("/proc/self/maps").read_text().splitlines())
+
+    for width in range(20, 26):
+        _fit(width)
+    gc.collect()
+    before = regions()
+    _builds.release_programs()
+    gc.collect()
+    assert before - regions() >= 6 * 50  # about 150 a training loop on XLA:CPU today
+
+
+def test_a_release_waits_while_a_held_function_is_traced_inside_another(monkeypatch, released):
+    """A jaxnn function called inside another's program (traced, not run) does not release the programs then:
+    that would drop the caller's mid-trace.  The next call from outside does."""
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 0)
+    releases, during_the_inner_call = [], []
+    release = _builds.release_programs
+    monkeypatch.setattr(_builds, "release_programs", lambda: (releases.append(1), release()))
+    inner = FallbackJit(_polynomial, _builds.PLAIN_BUILDS, static_argnums=1)
+
+    def outer_function(x):  # runs only while its program is traced
+        before = len(releases)
+        value = inner(x, 2)
+        during_the_inner_call.append(len(releases) - before)
+        return value + 1.0
+
+    outer = FallbackJit(outer_function, _builds.PLAIN_BUILDS)
+    x = np.linspace(-1.0, 1.0, 5, dtype=np.float32)
+    expected = float(np.sum(x**2 + 3 * x)) + 1.0
+    assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
+    assert during_the_inner_call == [0]  # over the limit since the outer trace began, yet no release inside it
+    assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
+    assert releases  # the next call from outside released them
+
+
+def test_runs_under_disable_jit_compile_nothing_and_count_nothing(monkeypatch, released):
+    _fit(2)
+    held = _builds.held_programs()
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", held)  # one program more would release them all
+    with jax.disable_jit():
+        for width in (3, 4, 5):
+            _fit(width)
+    assert _builds.held_programs() == held  # jax.disable_jit traces (runs) the Python at every call
+    traced = engine.compiled_programs()
+    _fit(2)
+    assert engine.compiled_programs() == traced  # nothing was released

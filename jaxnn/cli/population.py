@@ -42,6 +42,7 @@ import numpy as np
 import optax
 
 from jaxnn import checkpoint, distributed
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import population_checkpoint, population_results
 from jaxnn.cli.data import check_same_data, load_problems
@@ -102,7 +103,6 @@ def _member_setups(
     ]
 
 
-@partial(jax.jit, static_argnums=(0, 1))
 def _held_out_losses(model, head, params, x, targets):
     """Every member's loss on its own held-out rows, in one compiled call: ``(P,)``."""
 
@@ -110,6 +110,9 @@ def _held_out_losses(model, head, params, x, targets):
         return head.loss.forward(model.apply(member_params, member_x), member_targets)
 
     return jax.vmap(one)(params, x, targets)
+
+
+_compiled_held_out_losses = FallbackJit(_held_out_losses, PLAIN_BUILDS, static_argnums=(0, 1))
 
 
 def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
@@ -258,7 +261,8 @@ def _with_held_out(population: Population, members: Members) -> Members:
     parameters, so its held-out loss, are those of its last point."""
     first = population.setups[0]
     losses = np.asarray(
-        _held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test), float
+        _compiled_held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test),
+        float,
     )
     held_out = tuple(
         (*points, (int(members.epochs[index]), float(losses[index])))

@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from jaxnn import checkpoint, distributed, lbfgs
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime, arithmetic_setting
 from jaxnn.cli.errors import PROG, CliError, WriteFailed, is_disk_full
@@ -255,7 +256,6 @@ class Scores(NamedTuple):
     accuracy: float  # NaN for regression
 
 
-@partial(jax.jit, static_argnums=(0, 1))
 def _scores(model: Sequential, head: Head, params, x, targets, labels):
     """One compiled pass: loss, outputs, and for classification the class read-out and accuracy."""
     outputs = model.apply(params, x)
@@ -264,6 +264,9 @@ def _scores(model: Sequential, head: Head, params, x, targets, labels):
         return loss, outputs, jnp.zeros(0, jnp.int32), jnp.float32(jnp.nan)
     predicted = class_indices(outputs, head)
     return loss, outputs, predicted, accuracy(predicted, labels)
+
+
+_compiled_scores = FallbackJit(_scores, PLAIN_BUILDS, static_argnums=(0, 1))
 
 
 def evaluate(model: Sequential, head: Head, params, x: np.ndarray, targets: np.ndarray, labels: np.ndarray) -> Scores:
@@ -275,7 +278,7 @@ def evaluate(model: Sequential, head: Head, params, x: np.ndarray, targets: np.n
     """
     with np.errstate(over="ignore"):
         x, targets = np.asarray(x, np.float32), np.asarray(targets, np.float32)
-    loss, outputs, predicted, score = _scores(model, head, params, x, targets, np.asarray(labels))
+    loss, outputs, predicted, score = _compiled_scores(model, head, params, x, targets, np.asarray(labels))
     return Scores(float(loss), np.asarray(outputs), np.asarray(predicted), float(score))
 
 
