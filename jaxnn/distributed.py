@@ -149,6 +149,8 @@ def make_mesh(devices=None) -> Mesh:
     """A 1-D mesh with the axis ``"batch"`` over ``devices`` (default: every device of every process)."""
     if isinstance(devices, jax.Device):
         raise TypeError(f"devices must be a list of JAX devices, e.g. [{devices!r}] or jax.devices(), got one device")
+    if isinstance(devices, int):  # jaxnn-train's --devices is a count; the mesh takes the devices themselves
+        raise TypeError(f"devices must be a list of JAX devices; for the first {devices}: jax.devices()[:{devices}]")
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("make_mesh needs at least one device")

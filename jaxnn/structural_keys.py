@@ -158,6 +158,11 @@ def checked_optimizer(optimizer) -> optax.GradientTransformation:
     """A user's ``optimizer`` for :func:`jaxnn.make_train_step`, keyed by :func:`by_structure` (a fresh
     ``optax.adam(1e-3)`` per call finds the step compiled for an earlier one); a TypeError unless it is an optax
     transformation."""
+    if isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be an optax.GradientTransformation; for the named solver {optimizer!r}: "
+            f"jaxnn.optimizers.make({optimizer!r}, learning_rate=0.01)"
+        )
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, e.g. optax.adam(0.01); got {optimizer!r}")
     return by_structure(optimizer)

@@ -581,6 +581,8 @@ def test_loss_override_picks_the_output_layer(iris):
         ({"alpha": -1.0}, "alpha must be a non-negative number"),
         ({"max_iter": 0}, "max_iter must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer"),
+        # checked as MLP checks it, also where the solver does not read it (gd trains on the full batch)
+        ({"solver": "gd", "batch_size": "all"}, "batch_size must be 'auto' or a positive integer, got 'all'"),
         ({"validation_fraction": 1.0}, r"validation_fraction must be a number in \[0, 1\)"),
         ({"early_stopping": "yes"}, "early_stopping must be True or False"),
         ({"init": "xavier"}, "init must be one of"),

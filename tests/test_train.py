@@ -953,3 +953,11 @@ def test_a_fresh_optax_transformation_per_call_compiles_nothing_new():
     # another rate is another update: its own program, its own result
     other = _fit(optimizer=optax.adam(0.5), epochs=3)
     assert not np.array_equal(np.asarray(other.params[0]["W"]), np.asarray(expected.params[0]["W"]))
+
+
+def test_a_solver_name_given_to_the_step_factory_says_how_to_build_its_transformation():
+    with pytest.raises(TypeError, match=r"for the named solver 'adam': jaxnn.optimizers.make\('adam', learning_rate"):
+        jaxnn.make_train_step(MODEL, LOSS, "adam")
+    adam = jaxnn.optimizers.make("adam", learning_rate=0.01)  # what the message names works
+    params, _, loss = jaxnn.make_train_step(MODEL, LOSS, adam)(PARAMS, adam.init(PARAMS), X, Y)
+    assert np.isfinite(float(loss)) and jax.tree.structure(params) == jax.tree.structure(PARAMS)

@@ -237,12 +237,8 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
             ),
         ),
     ),
-    ("batch_size", "solver"): (  # solver='gd' trains on the full batch: batch_size is not read
-        Rule(
-            lambda v, solver: solver == "gd" or is_auto(v) or (is_int(v) and v > 0),
-            "'auto' or a positive integer",
-        ),
-    ),
+    # Checked for every solver, as MLP checks it (solver='gd' trains on the full batch and does not read it)
+    "batch_size": (Rule(lambda v: is_auto(v) or (is_int(v) and v > 0), "'auto' or a positive integer"),),
 }
 
 

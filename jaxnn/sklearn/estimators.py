@@ -156,7 +156,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         multilabel targets) or a jaxnn loss name/object, e.g. ``'categorical_cross_entropy'`` (softmax as the
         last layer, as in the seeds) or ``'mean_squared_error'`` (on the softmax/sigmoid output).
       random_state: an int in ``[0, 2**32 - 1]`` seeds everything: the initial weights (see ``init``), the
-        shuffling (``jax.random.key(random_state)``) and the early-stopping split; same seed, same result.
+        shuffling (a key split from ``jax.random.key(random_state)``: ``jaxnn.train.training_keys``) and the
+        early-stopping split; same seed, same result.
         None or a ``numpy.random.RandomState`` draws the seed from it.
       warm_start: continue from the current weights on the next ``fit``.
       verbose: print each epoch's loss after training.
