@@ -1,6 +1,13 @@
 """Scores of predictions against targets, with per-sample weights: accuracy, balanced accuracy, log-loss, R²,
 mean squared and mean absolute error (each as ``sklearn.metrics``' function of the same name computes it).
 
+Argument order: the classification scores take the predictions first (``accuracy(predicted, true)``,
+``balanced_accuracy(predicted, true, n_classes)``, ``log_loss(probabilities, true_indicators)``), as the seeds'
+``accuracy_score(pred, y_test)`` and jaxnn's losses ``loss(pred, target)`` do; the regression scores take the
+truth first (``r2_score(true, predicted)``, and the two errors, which are symmetric), as scikit-learn's do.
+Swapped, ``balanced_accuracy`` and ``r2_score`` give another number without an error: pass them by name
+(``true=..., predicted=...``) where the order could be in doubt.
+
 All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
 the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
 arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
