@@ -420,6 +420,9 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
     """The stopping rule after one epoch (``val_outputs``: the network's outputs on the validation inputs, with a
     score): the monitored value and the updated :class:`StopCarry`."""
     monitored = _scalar(spec.score(val_outputs, y_val), "score") if spec.score is not None else loss_value
+    # in the loop's dtype: a score of another (float32 of a bfloat16 network, a float64 one under x64, a count of
+    # correct rows) would change the best value's type from one epoch to the next, which lax.while_loop refuses
+    monitored = monitored.astype(stop.best.dtype)
     # A tol beyond the monitored dtype's range became infinity there (a float32 loss, tol = 1e39), and the first
     # epoch's best ± tol was inf − inf = NaN: no improvement, one epoch before MLP's stop.  The dtype's largest
     # number acts as any larger tol does: no finite value improves on the best by that much.
@@ -645,6 +648,8 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     compiled = jax.jit(partial(_one_step, spec), donate_argnums=donate)
 
     def checked_step(params, opt_state, x, y, weight=None):
+        if in_place:
+            params, opt_state = _each_buffer_once((params, opt_state))
         try:
             return compiled(params, opt_state, x, y, weight)
         except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
@@ -654,3 +659,22 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
             raise
 
     return checked_step
+
+
+def _each_buffer_once(tree):
+    """``tree`` with each array that appears in it again copied there: a donated buffer may be given once, and an
+    optimiser's fresh state can hold one array in several places (optax's L-BFGS, jaxnn's named solvers)."""
+    arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
+    if len({id(array) for array in arrays}) == len(arrays):
+        return tree
+    seen = set()
+
+    def first_or_copy(leaf):
+        if not isinstance(leaf, jax.Array):
+            return leaf
+        if id(leaf) in seen:
+            return jnp.copy(leaf)
+        seen.add(id(leaf))
+        return leaf
+
+    return jax.tree.map(first_or_copy, tree)

@@ -961,3 +961,39 @@ def test_a_solver_name_given_to_the_step_factory_says_how_to_build_its_transform
     adam = jaxnn.optimizers.make("adam", learning_rate=0.01)  # what the message names works
     params, _, loss = jaxnn.make_train_step(MODEL, LOSS, adam)(PARAMS, adam.init(PARAMS), X, Y)
     assert np.isfinite(float(loss)) and jax.tree.structure(params) == jax.tree.structure(PARAMS)
+
+
+@pytest.mark.parametrize("optimizer", [optax.lbfgs(), "adam"], ids=["optax-lbfgs", "jaxnn-adam"])
+def test_an_in_place_step_takes_a_fresh_state_that_holds_one_array_in_several_places(optimizer):
+    # Their init puts one zeros array in several leaves; donating it twice was XLA's INVALID_ARGUMENT
+    transformation = jaxnn.optimizers.make(optimizer, learning_rate=0.05) if isinstance(optimizer, str) else optimizer
+    state = transformation.init(PARAMS)
+    leaves = jax.tree.leaves(state)
+    assert len({id(leaf) for leaf in leaves}) < len(leaves)  # the case this test is about
+    copied = jaxnn.train_step(MODEL, LOSS, transformation, PARAMS, state, X, Y)
+    params = jax.tree.map(jnp.array, PARAMS)
+    in_place = jaxnn.train_step(MODEL, LOSS, transformation, params, transformation.init(params), X, Y, in_place=True)
+    assert_trees_equal(in_place, copied)
+
+
+def _correct_rows(outputs, y):
+    return jnp.sum(jnp.argmax(outputs, axis=-1) == jnp.argmax(y, axis=-1))  # an integer
+
+
+@pytest.mark.parametrize(
+    ("params", "score"),
+    [
+        (PARAMS, _correct_rows),
+        (MODEL.init(KEY, 2, dtype="bfloat16"), lambda outputs, y: jnp.mean(outputs[:, 0].astype(jnp.float32))),
+    ],
+    ids=["an-integer-count", "float32-of-a-bfloat16-network"],
+)
+def test_a_score_of_another_dtype_is_watched_in_the_loops_dtype(params, score):
+    # Its dtype changed the best value's from one epoch to the next: lax.while_loop's carry TypeError
+    options = {"loss": LOSS, "epochs": 6, "learning_rate": 0.5, "stopping": Stopping(1e-4, 2), "validation": (X, Y)}
+    dtype = jax.tree.leaves(params)[0].dtype
+    result = jaxnn.fit(MODEL, params, X, Y, score=score, **options)
+    cast = jaxnn.fit(MODEL, params, X, Y, score=lambda outputs, y: score(outputs, y).astype(dtype), **options)
+    assert result.validation_scores.dtype == dtype and np.isfinite(result.validation_scores.astype(float)).all()
+    assert_trees_equal(result.params, cast.params)  # the same run as with the score cast by hand
+    np.testing.assert_array_equal(result.validation_scores, cast.validation_scores)

@@ -328,9 +328,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``X, y``, continuing from the current weights and optimiser state.
 
-        ``classes`` (every label that will ever appear in ``y``) is required on the first call; for a
-        multilabel indicator matrix ``y`` its columns are the labels and ``classes`` is not read.  Not
-        available with ``solver='lbfgs'``.
+        ``classes`` (every label that will ever appear in ``y``) is required on the first call, as MLP requires
+        it; for a multilabel indicator matrix ``y`` its columns are the labels and the values given in
+        ``classes`` are not read.  Not available with ``solver='lbfgs'``.
         """
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError(  # MLP's message first
