@@ -28,26 +28,24 @@ to :data:`UNOPTIMISED` first).  Where each option is used the tests check what i
 bits (against ``model.init``), and an L-BFGS run, which agrees with the plain build's to rounding.
 
 Every function of jaxnn that compiles a program per network, per batch size or per solver is a
-:class:`FallbackJit` (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), and together they hold about
-:data:`HELD_PROGRAMS_LIMIT` compiled programs at most.  ``jax.jit`` keeps each program it compiles for as long
+:class:`FallbackJit` (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), which keeps one ``jax.jit``
+per value of its static arguments; together they keep those of the :data:`HELD_PROGRAMS_LIMIT` most recently
+used values, and JAX frees the programs of the others.  ``jax.jit`` keeps each program it compiles for as long
 as its function lives (jaxnn's, as long as the process), and XLA's CPU backend maps each program's machine code
 into memory in many regions: about 150 for a training loop, 260 for L-BFGS's.  Linux refuses a process more
 than ``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks
-(a search over architectures) crashed.  Now, once one program more than the limit has been compiled, the next
-call of any of these functions from outside a trace drops every program they hold (:func:`release_programs`:
-JAX frees them); each is compiled again when next needed, or loaded from the persistent compilation cache when
-that is on.  The count is of the programs JAX traced: it runs a jitted function's Python only to build a
-program it lacks.  So the limit can be passed by the programs being built at that moment (in other threads, or
-inside the one being traced), and the program that went past it is built twice when the next call is its own
-(one build more per ``HELD_PROGRAMS_LIMIT`` new programs).  JAX's ``clear_cache`` also empties its tracing cache
-of every ``jax.jit`` function, the user's too: their compiled programs stay, a new shape traces again.
+(a search over architectures) crashed.  A network pushed out is compiled again when next needed, or loaded from
+the persistent compilation cache when that is on; a search that cycles over fewer networks than the limit
+compiles each once.  (The step factory, :func:`jaxnn.make_train_step`, and the estimators' prediction keep
+64 programs each, in caches of their own.)
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
@@ -76,56 +74,40 @@ FAST_COMPILE_CPU_BUILDS = (FAST_COMPILE_CPU, None)
 UNOPTIMISED_BUILDS = (UNOPTIMISED, None)
 QUICK_BUILDS = (QUICK_BUILD, UNOPTIMISED, None)
 
-HELD_PROGRAMS_LIMIT = 64
+HELD_PROGRAMS_LIMIT = 100
 
 _held_lock = threading.Lock()
-_held = {"programs": 0, "over": False}  # programs traced since the last release; more than the limit?
-_every_jit: weakref.WeakSet = weakref.WeakSet()
-_tracing = threading.local()
+# (FallbackJit, its static arguments) -> that call's jax.jit per build, the least recently used first
+_held: OrderedDict = OrderedDict()
 
 
 def release_programs() -> None:
     """Drops every compiled program jaxnn's functions hold (JAX frees them and their memory); each is compiled
     again, or loaded from the persistent compilation cache, when next needed."""
     with _held_lock:
-        for jit in list(_every_jit):
-            jit.clear_cache()
-        _held.update(programs=0, over=False)
+        _held.clear()
 
 
 def held_programs() -> int:
-    """How many programs jaxnn's functions have compiled since they were last released (after one beyond
-    :data:`HELD_PROGRAMS_LIMIT`, they are released at the next call of any of them)."""
-    return _held["programs"]
+    """How many distinct static arguments (networks, solvers, batch sizes) jaxnn's functions hold programs for
+    now: at most :data:`HELD_PROGRAMS_LIMIT`."""
+    return len(_held)
 
 
-def _tracing_depth() -> int:
-    """How many of these functions this thread is tracing (one calls another inside its program)."""
-    return getattr(_tracing, "depth", 0)
-
-
-def _counted(function: Callable) -> Callable:
-    """``function`` counting each new program: JAX runs a jitted function's Python only to trace a program it
-    does not hold (and at every call under ``jax.disable_jit``, which compiles nothing: not counted)."""
-
-    @functools.wraps(function)  # the same name (the persistent cache's key has it) and signature (static args)
-    def traced(*args, **kwargs):
-        if not jax.config.jax_disable_jit:
-            with _held_lock:
-                _held["programs"] += 1
-                _held["over"] = _held["programs"] > HELD_PROGRAMS_LIMIT
-        _tracing.depth = _tracing_depth() + 1
-        try:
-            return function(*args, **kwargs)
-        finally:
-            _tracing.depth -= 1
-
-    return traced
+def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[str, ...], frozenset]:
+    """``function``'s parameter names in order, and the names of its static ones (given by position or name)."""
+    parameters = tuple(inspect.signature(function).parameters)
+    positions = jit_arguments.get("static_argnums", ())
+    names = jit_arguments.get("static_argnames", ())
+    positions = (positions,) if isinstance(positions, int) else tuple(positions)
+    names = (names,) if isinstance(names, str) else tuple(names)
+    return parameters, frozenset(names) | {parameters[i] for i in positions}
 
 
 class FallbackJit:
-    """``jax.jit(function, compiler_options=options)`` for the first of ``builds`` this XLA accepts, holding
-    its compiled programs within :data:`HELD_PROGRAMS_LIMIT` (the module's docstring).
+    """``jax.jit(function, compiler_options=options)`` for the first of ``builds`` this XLA accepts, one
+    ``jax.jit`` per value of the static arguments, held with every other FallbackJit's in one least-recently-used
+    set of :data:`HELD_PROGRAMS_LIMIT` (the module's docstring).
 
     ``builds`` lists the options from the most wanted to the least; None is the plain build.  A call runs
     the first build left; one that XLA refuses for an unknown option is removed and the call goes on with
@@ -136,44 +118,74 @@ class FallbackJit:
     def __init__(self, function: Callable, builds: Sequence[Mapping[str, object] | None], **jit_arguments):
         if not builds:
             raise ValueError("FallbackJit needs at least one build (None for the plain one)")
-        self._builds = list(builds)
+        self._function = function
+        self._jit_arguments = jit_arguments
+        self._all_builds = tuple(builds)
+        self._left = list(range(len(builds)))  # indices of the builds XLA has not refused
         self._lock = threading.Lock()
-        counted = _counted(function)
-        self._programs = [
-            jax.jit(counted, **jit_arguments, **({} if options is None else {"compiler_options": dict(options)}))
-            for options in builds
-        ]
-        _every_jit.add(self)
+        self._parameters, self._static_names = _static_arguments(function, jit_arguments)
 
     @property
     def builds(self) -> tuple[Mapping[str, object] | None, ...]:
         """The options of the builds that remain, the one that runs first."""
-        return tuple(self._builds)
+        return tuple(self._all_builds[i] for i in self._left)
 
     @property
     def builds_left(self) -> int:
         """How many builds remain (fewer than given once XLA has refused one)."""
-        return len(self._programs)
+        return len(self._left)
 
     def clear_cache(self) -> None:
-        """Drops this function's compiled programs (``jax.jit``'s ``clear_cache`` of each build)."""
-        for program in self._programs:
-            program.clear_cache()
+        """Drops this function's compiled programs."""
+        with _held_lock:
+            for key in [key for key in _held if key[0] is self]:
+                del _held[key]
 
     def __call__(self, *args, **kwargs):
-        # The last new program went beyond the limit: release them all first, unless this call is part of a
-        # program being traced (its caller's, which a release would drop mid-trace).
-        if _held["over"] and not _tracing_depth():
-            release_programs()
+        if jax.config.jax_disable_jit:  # nothing compiles: nothing to hold (nor to push out of the set)
+            return self._function(*args, **kwargs)
+        builds = self._builds_for(self._static_key(args, kwargs))
         while True:
-            program = self._programs[0]
+            index = self._left[0]
+            program = builds.get(index)
+            if program is None:
+                program = builds.setdefault(index, self._jit(self._all_builds[index]))
             try:
                 return program(*args, **kwargs)
             except jax.errors.JaxRuntimeError as error:
                 if "compile option" not in str(error):
                     raise
                 with self._lock:  # threads refused at once drop the refused build once, not it and the next
-                    if self._programs[0] is program:  # else another thread dropped it: run the next build
-                        if len(self._programs) == 1:
+                    if self._left[0] == index:  # else another thread dropped it: run the next build
+                        if len(self._left) == 1:
                             raise
-                        del self._programs[0], self._builds[0]
+                        del self._left[0]
+
+    def _static_key(self, args: tuple, kwargs: dict) -> tuple:
+        """The static arguments of a call, as passed: what selects its ``jax.jit``."""
+        positional = tuple(arg for name, arg in zip(self._parameters, args, strict=False) if name in self._static_names)
+        named = tuple((name, kwargs[name]) for name in sorted(kwargs) if name in self._static_names)
+        return self, positional, named
+
+    def _builds_for(self, key: tuple) -> dict:
+        """The ``jax.jit`` per build of one static key (made as needed), now the most recently used."""
+        try:
+            hash(key)
+        except TypeError:  # an unhashable static argument: jax.jit raises its own error, which names it
+            return {}
+        with _held_lock:
+            builds = _held.get(key)
+            if builds is None:
+                builds = _held[key] = {}
+                while len(_held) > HELD_PROGRAMS_LIMIT:
+                    _held.popitem(last=False)  # the least recently used: JAX frees its programs with it
+            else:
+                _held.move_to_end(key)
+            return builds
+
+    def _jit(self, options: Mapping[str, object] | None):
+        """A ``jax.jit`` of a function object of its own: JAX keys its caches on the function, so the programs
+        go when this object does.  The same name (the persistent cache's key has it) and signature."""
+        fresh = functools.wraps(self._function)(lambda *args, **kwargs: self._function(*args, **kwargs))
+        compiler = {} if options is None else {"compiler_options": dict(options)}
+        return jax.jit(fresh, **self._jit_arguments, **compiler)

@@ -652,6 +652,11 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
             params, opt_state = _each_buffer_once((params, opt_state))
         try:
             return compiled(params, opt_state, x, y, weight)
+        except jax.errors.JaxRuntimeError as error:  # two objects of one buffer (jax.device_put of a tree copies
+            if not in_place or "donate the same buffer twice" not in str(error):  # objects, not buffers)
+                raise
+            params, opt_state = _each_buffer_once((params, opt_state), identity=_buffers)
+            return compiled(params, opt_state, x, y, weight)
         except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
             if "Error interpreting argument" not in str(error):
                 raise
@@ -661,20 +666,27 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     return checked_step
 
 
-def _each_buffer_once(tree):
-    """``tree`` with each array that appears in it again copied there: a donated buffer may be given once, and an
-    optimiser's fresh state can hold one array in several places (optax's L-BFGS, jaxnn's named solvers)."""
+def _buffers(array: jax.Array) -> tuple[int, ...]:
+    """Where ``array``'s data lie: the addresses of its buffers on this process's devices."""
+    return tuple(shard.data.unsafe_buffer_pointer() for shard in array.addressable_shards)
+
+
+def _each_buffer_once(tree, identity=id):
+    """``tree`` with each array that appears in it again (the same ``identity``) copied there: a donated buffer may
+    be given once, and an optimiser's fresh state can hold one array in several places (optax's L-BFGS, jaxnn's
+    named solvers).  ``id`` is the check every call affords; :func:`_buffers` also finds two objects of one
+    buffer."""
     arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
-    if len({id(array) for array in arrays}) == len(arrays):
+    if len({identity(array) for array in arrays}) == len(arrays):
         return tree
     seen = set()
 
     def first_or_copy(leaf):
         if not isinstance(leaf, jax.Array):
             return leaf
-        if id(leaf) in seen:
+        if identity(leaf) in seen:
             return jnp.copy(leaf)
-        seen.add(id(leaf))
+        seen.add(identity(leaf))
         return leaf
 
     return jax.tree.map(first_or_copy, tree)

@@ -33,6 +33,7 @@ Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_dev
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -149,7 +150,7 @@ def make_mesh(devices=None) -> Mesh:
     """A 1-D mesh with the axis ``"batch"`` over ``devices`` (default: every device of every process)."""
     if isinstance(devices, jax.Device):
         raise TypeError(f"devices must be a list of JAX devices, e.g. [{devices!r}] or jax.devices(), got one device")
-    if isinstance(devices, int):  # jaxnn-train's --devices is a count; the mesh takes the devices themselves
+    if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):  # jaxnn-train's --devices counts
         raise TypeError(f"devices must be a list of JAX devices; for the first {devices}: jax.devices()[:{devices}]")
     devices = jax.devices() if devices is None else list(devices)
     if not devices:

@@ -45,16 +45,22 @@ def test_threads_refused_at_once_drop_the_refused_build_only_and_run_the_next():
     """Two threads compile the first build at the same time and are both refused: each runs the next build (before,
     the second one raised XLA's "No such compile option", or with three builds dropped the good second one too)."""
     for builds, left in (([UNKNOWN, None], 1), ([UNKNOWN, {"xla_backend_optimization_level": 0}, None], 2)):
-        program = FallbackJit(_polynomial, builds, static_argnums=1)
-        refused, barrier = program._programs[0], threading.Barrier(2)
+        program, barrier = FallbackJit(_polynomial, builds, static_argnums=1), threading.Barrier(2)
 
-        def refused_together(*args, refused=refused, barrier=barrier):
-            try:
-                return refused(*args)
-            finally:
-                barrier.wait(timeout=10)  # both threads have been refused before either drops the build
+        def jit_refused_together(options, jit=program._jit, barrier=barrier):
+            jitted = jit(options)
+            if options is not UNKNOWN:
+                return jitted
 
-        program._programs[0] = refused_together
+            def refused_together(*args):
+                try:
+                    return jitted(*args)
+                finally:
+                    barrier.wait(timeout=10)  # both threads have been refused before either drops the build
+
+            return refused_together
+
+        program._jit = jit_refused_together
         results, x = [None, None], np.linspace(0.0, 1.0, 7, dtype=np.float32)
 
         def run(i, program=program, results=results, x=x):
@@ -147,12 +153,26 @@ def test_programs_beyond_the_limit_are_released_and_compiled_again_with_the_same
     monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 4)
     for width in range(3, 12):
         _fit(width)
-        assert _builds.held_programs() <= 4 + 1
+        assert _builds.held_programs() <= 4
     traced = engine.compiled_programs()
     again = _fit(2)
-    assert engine.compiled_programs() == traced + 1  # released with the others: compiled again
+    assert engine.compiled_programs() == traced + 1  # pushed out by the others: compiled again
     jax.tree.map(np.testing.assert_array_equal, again.params, first.params)
     np.testing.assert_array_equal(again.history, first.history)
+
+
+def test_networks_used_in_turn_within_the_limit_compile_once(monkeypatch, released):
+    """The least recently used go first: folds × architectures in turn (a search) reuse every program while
+    the architectures fit in the limit, and compile only the one pushed out when they do not."""
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 12)
+    widths = range(3, 7)
+    for width in widths:
+        _fit(width)
+    traced = engine.compiled_programs()
+    for _ in range(2):
+        for width in widths:
+            _fit(width)
+    assert engine.compiled_programs() == traced
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="counts the process's memory regions (Linux)")
@@ -172,38 +192,27 @@ def test_released_programs_give_their_memory_back(released):
     assert before - regions() >= 6 * 50  # about 150 a training loop on XLA:CPU today
 
 
-def test_a_release_waits_while_a_held_function_is_traced_inside_another(monkeypatch, released):
-    """A jaxnn function called inside another's program (traced, not run) does not release the programs then:
-    that would drop the caller's mid-trace.  The next call from outside does."""
-    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 0)
-    releases, during_the_inner_call = [], []
-    release = _builds.release_programs
-    monkeypatch.setattr(_builds, "release_programs", lambda: (releases.append(1), release()))
+def test_a_held_function_called_inside_another_that_pushes_it_out_still_gives_its_result(monkeypatch, released):
+    """With room for one program, the inner function's call (while the outer one is traced) pushes the outer one
+    out of the set: the running trace finishes, and the next call compiles it again."""
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 1)
     inner = FallbackJit(_polynomial, _builds.PLAIN_BUILDS, static_argnums=1)
-
-    def outer_function(x):  # runs only while its program is traced
-        before = len(releases)
-        value = inner(x, 2)
-        during_the_inner_call.append(len(releases) - before)
-        return value + 1.0
-
-    outer = FallbackJit(outer_function, _builds.PLAIN_BUILDS)
+    outer = FallbackJit(lambda x: inner(x, 2) + 1.0, _builds.PLAIN_BUILDS)
     x = np.linspace(-1.0, 1.0, 5, dtype=np.float32)
     expected = float(np.sum(x**2 + 3 * x)) + 1.0
-    assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
-    assert during_the_inner_call == [0]  # over the limit since the outer trace began, yet no release inside it
-    assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
-    assert releases  # the next call from outside released them
+    for _ in range(2):
+        assert float(outer(x)) == pytest.approx(expected, rel=1e-6)
+        assert _builds.held_programs() == 1
 
 
-def test_runs_under_disable_jit_compile_nothing_and_count_nothing(monkeypatch, released):
+def test_runs_under_disable_jit_compile_nothing_and_hold_nothing(monkeypatch, released):
     _fit(2)
     held = _builds.held_programs()
-    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", held)  # one program more would release them all
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", held)  # one static key more would push one out
     with jax.disable_jit():
         for width in (3, 4, 5):
             _fit(width)
-    assert _builds.held_programs() == held  # jax.disable_jit traces (runs) the Python at every call
+    assert _builds.held_programs() == held
     traced = engine.compiled_programs()
     _fit(2)
-    assert engine.compiled_programs() == traced  # nothing was released
+    assert engine.compiled_programs() == traced  # nothing was pushed out

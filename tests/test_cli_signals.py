@@ -137,12 +137,13 @@ def _wait_for_cpu_seconds(process: subprocess.Popen, seconds: float) -> None:
 
 @pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
-    # a million epochs of digits in chunks of a fiftieth (checkpoints rarely asked for, so chunks are not cut
-    # short): a chunk takes minutes, so only the second Ctrl-C can end it soon.  The presses come once the run
+    # ten million epochs of digits in chunks of a fiftieth (checkpoints rarely asked for, so chunks are not cut
+    # short): a chunk takes a minute or more (a million epochs' 20,000 took 7 s, and the first press once landed
+    # near a chunk's end on a loaded machine), so only the second Ctrl-C can end it soon.  The presses come once the run
     # trains (6 s of CPU time: start-up, the compilations and the short first chunk take about 3): one during
     # start-up or the first chunk would end the run at once, and the second would find it gone.
     process = _start(
-        "--dataset", "digits", "--epochs", 1_000_000, "--checkpoint-seconds", 100_000, "--quiet", "--out", tmp_path
+        "--dataset", "digits", "--epochs", 10_000_000, "--checkpoint-seconds", 100_000, "--quiet", "--out", tmp_path
     )
     try:
         _wait_until_ready(process)

@@ -539,6 +539,8 @@ def test_make_mesh_needs_devices():
         distributed.make_mesh([0, 1])  # JAX: "'int' object has no attribute 'id'"
     with pytest.raises(TypeError, match=r"a list of JAX devices; for the first 2: jax.devices\(\)\[:2\]"):
         distributed.make_mesh(2)  # jaxnn-train's --devices count; Python said "'int' object is not iterable"
+    with pytest.raises(TypeError, match=r"for the first 2: jax.devices\(\)\[:2\]"):
+        distributed.make_mesh(np.int64(2))
 
 
 def test_a_mesh_names_each_device_once():

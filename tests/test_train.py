@@ -974,6 +974,12 @@ def test_an_in_place_step_takes_a_fresh_state_that_holds_one_array_in_several_pl
     params = jax.tree.map(jnp.array, PARAMS)
     in_place = jaxnn.train_step(MODEL, LOSS, transformation, params, transformation.init(params), X, Y, in_place=True)
     assert_trees_equal(in_place, copied)
+    # jax.device_put of a tree gives each leaf an object of its own over the same buffers: no two ids alike
+    params = jax.tree.map(jnp.array, PARAMS)
+    state = jax.device_put(transformation.init(params), jax.devices()[0])
+    assert len({id(leaf) for leaf in jax.tree.leaves(state)}) == len(jax.tree.leaves(state))
+    in_place = jaxnn.train_step(MODEL, LOSS, transformation, params, state, X, Y, in_place=True)
+    assert_trees_equal(in_place, copied)
 
 
 def _correct_rows(outputs, y):
