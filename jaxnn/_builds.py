@@ -135,12 +135,6 @@ class FallbackJit:
         """How many builds remain (fewer than given once XLA has refused one)."""
         return len(self._left)
 
-    def clear_cache(self) -> None:
-        """Drops this function's compiled programs."""
-        with _held_lock:
-            for key in [key for key in _held if key[0] is self]:
-                del _held[key]
-
     def __call__(self, *args, **kwargs):
         if jax.config.jax_disable_jit:  # nothing compiles: nothing to hold (nor to push out of the set)
             return self._function(*args, **kwargs)
@@ -169,12 +163,11 @@ class FallbackJit:
 
     def _builds_for(self, key: tuple) -> dict:
         """The ``jax.jit`` per build of one static key (made as needed), now the most recently used."""
-        try:
-            hash(key)
-        except TypeError:  # an unhashable static argument: jax.jit raises its own error, which names it
-            return {}
         with _held_lock:
-            builds = _held.get(key)
+            try:
+                builds = _held.get(key)
+            except TypeError:  # an unhashable static argument: jax.jit raises its own error, which names it
+                return {}
             if builds is None:
                 builds = _held[key] = {}
                 while len(_held) > HELD_PROGRAMS_LIMIT:
