@@ -94,14 +94,14 @@ def held_programs() -> int:
     return len(_held)
 
 
-def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[str, ...], frozenset]:
+def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``function``'s parameter names in order, and the names of its static ones (given by position or name)."""
     parameters = tuple(inspect.signature(function).parameters)
     positions = jit_arguments.get("static_argnums", ())
     names = jit_arguments.get("static_argnames", ())
     positions = (positions,) if isinstance(positions, int) else tuple(positions)
     names = (names,) if isinstance(names, str) else tuple(names)
-    return parameters, frozenset(names) | {parameters[i] for i in positions}
+    return parameters, tuple(sorted(set(names) | {parameters[i] for i in positions}))
 
 
 class FallbackJit:
@@ -158,7 +158,7 @@ class FallbackJit:
     def _static_key(self, args: tuple, kwargs: dict) -> tuple:
         """The static arguments of a call, as passed: what selects its ``jax.jit``."""
         positional = tuple(arg for name, arg in zip(self._parameters, args, strict=False) if name in self._static_names)
-        named = tuple((name, kwargs[name]) for name in sorted(kwargs) if name in self._static_names)
+        named = tuple((name, kwargs[name]) for name in self._static_names if name in kwargs)
         return self, positional, named
 
     def _builds_for(self, key: tuple) -> dict:
