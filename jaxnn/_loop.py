@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import matching_state, step_arguments
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
@@ -638,14 +639,17 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     return carry.params, carry.opt_state, value
 
 
+_held_step = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0)
+_held_step_in_place = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0, donate_argnums=(1, 2))
+
+
 def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     """The compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss)`` of ``spec``.
 
-    With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  Each call
-    of this function compiles a new program; callers keep the result.
+    With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  The program is
+    one of those jaxnn holds (:class:`jaxnn._builds.FallbackJit`): every step of an equal ``spec`` shares it.
     """
-    donate = (0, 1) if in_place else ()
-    compiled = jax.jit(partial(_one_step, spec), donate_argnums=donate)
+    compiled = partial(_held_step_in_place if in_place else _held_step, spec)
 
     def checked_step(params, opt_state, x, y, weight=None):
         if in_place:
@@ -657,7 +661,7 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
                 raise
             params, opt_state = _each_buffer_once((params, opt_state), identity=_buffers)
             return compiled(params, opt_state, x, y, weight)
-        except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
+        except TypeError as error:  # JAX's "Error interpreting argument to ..." names none
             if "Error interpreting argument" not in str(error):
                 raise
             step_arguments(params, opt_state, x=x, y=y, weight=weight)
