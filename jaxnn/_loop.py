@@ -653,13 +653,13 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
 
     def checked_step(params, opt_state, x, y, weight=None):
         if in_place:
-            params, opt_state = _each_buffer_once((params, opt_state))
+            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight))
         try:
             return compiled(params, opt_state, x, y, weight)
         except jax.errors.JaxRuntimeError as error:  # two objects of one buffer (jax.device_put of a tree copies
-            if not in_place or "donate the same buffer twice" not in str(error):  # objects, not buffers)
+            if not in_place or not any(refusal in str(error) for refusal in _DONATED_TWICE):  # objects, not buffers)
                 raise
-            params, opt_state = _each_buffer_once((params, opt_state), identity=_buffers)
+            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight), identity=_buffers)
             return compiled(params, opt_state, x, y, weight)
         except TypeError as error:  # JAX's "Error interpreting argument to ..." names none
             if "Error interpreting argument" not in str(error):
@@ -675,15 +675,21 @@ def _buffers(array: jax.Array) -> tuple[int, ...]:
     return tuple(shard.data.unsafe_buffer_pointer() for shard in array.addressable_shards)
 
 
-def _each_buffer_once(tree, identity=id):
-    """``tree`` with each array that appears in it again (the same ``identity``) copied there: a donated buffer may
-    be given once, and an optimiser's fresh state can hold one array in several places (optax's L-BFGS, jaxnn's
-    named solvers).  ``id`` is the check every call affords; :func:`_buffers` also finds two objects of one
-    buffer."""
+# XLA's refusals of a donated buffer that is also passed elsewhere in the same call
+_DONATED_TWICE = ("donate the same buffer twice", "previously donated in the same call")
+
+
+def _each_buffer_once(tree, others: tuple = (), identity=id):
+    """``tree`` with each array that appears in it again, or among ``others`` (the same ``identity``), copied
+    there: a donated buffer may be given once and read by no other argument, and an optimiser's fresh state can
+    hold one array in several places (optax's L-BFGS, jaxnn's named solvers), a batch be a parameter.  ``id`` is
+    the check every call affords; :func:`_buffers` also finds two objects of one buffer."""
     arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
-    if len({identity(array) for array in arrays}) == len(arrays):
+    read = {identity(other) for other in others if isinstance(other, jax.Array)}
+    identities = {identity(array) for array in arrays}
+    if len(identities) == len(arrays) and read.isdisjoint(identities):
         return tree
-    seen = set()
+    seen = read
 
     def first_or_copy(leaf):
         if not isinstance(leaf, jax.Array):
