@@ -675,8 +675,7 @@ def _buffers(array: jax.Array) -> tuple[int, ...]:
     return tuple(shard.data.unsafe_buffer_pointer() for shard in array.addressable_shards)
 
 
-# XLA's refusals of a donated buffer that is also passed elsewhere in the same call
-_DONATED_TWICE = ("donate the same buffer twice", "previously donated in the same call")
+_DONATED_TWICE = ("donate the same buffer twice", "previously donated in the same call")  # XLA's refusals
 
 
 def _each_buffer_once(tree, others: tuple = (), identity=id):
@@ -685,11 +684,10 @@ def _each_buffer_once(tree, others: tuple = (), identity=id):
     hold one array in several places (optax's L-BFGS, jaxnn's named solvers), a batch be a parameter.  ``id`` is
     the check every call affords; :func:`_buffers` also finds two objects of one buffer."""
     arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
-    read = {identity(other) for other in others if isinstance(other, jax.Array)}
+    seen = {identity(other) for other in others if isinstance(other, jax.Array)}
     identities = {identity(array) for array in arrays}
-    if len(identities) == len(arrays) and read.isdisjoint(identities):
+    if len(identities) == len(arrays) and seen.isdisjoint(identities):
         return tree
-    seen = read
 
     def first_or_copy(leaf):
         if not isinstance(leaf, jax.Array):
