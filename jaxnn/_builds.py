@@ -36,8 +36,8 @@ into memory in many regions: about 150 for a training loop, 260 for L-BFGS's.  L
 than ``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks
 (a search over architectures) crashed.  A network pushed out is compiled again when next needed, or loaded from
 the persistent compilation cache when that is on; a search that cycles over fewer networks than the limit
-compiles each once.  (The step factory, :func:`jaxnn.make_train_step`, and the estimators' prediction keep
-64 programs each, in caches of their own.)
+compiles each once.  The estimators' prediction, compiled ahead of time per row count, keeps its programs in
+the same set (:func:`held_programs_of`, one key per network and input dtype).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import functools
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from types import MappingProxyType
 
 import jax
@@ -62,6 +62,7 @@ __all__ = [
     "UNOPTIMISED_BUILDS",
     "FallbackJit",
     "held_programs",
+    "held_programs_of",
     "release_programs",
 ]
 
@@ -94,6 +95,25 @@ def held_programs() -> int:
     return len(_held)
 
 
+def held_programs_of(key: Hashable) -> dict:
+    """The dict of programs held for ``key`` (made empty when absent), now the most recently used key.
+
+    The caller fills it (a compiled program per build, or per row count) and reads it without a lock (one
+    dict operation is atomic in CPython).  An unhashable key gets a fresh dict that is not held."""
+    with _held_lock:
+        try:
+            programs = _held.get(key)
+        except TypeError:  # an unhashable static argument: jax.jit raises its own error, which names it
+            return {}
+        if programs is None:
+            programs = _held[key] = {}
+            while len(_held) > HELD_PROGRAMS_LIMIT:
+                _held.popitem(last=False)  # the least recently used: JAX frees its programs with it
+        else:
+            _held.move_to_end(key)
+        return programs
+
+
 def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``function``'s parameter names in order, and the names of its static ones (given by position or name)."""
     parameters = tuple(inspect.signature(function).parameters)
@@ -123,7 +143,8 @@ class FallbackJit:
         self._all_builds = tuple(builds)
         self._left = list(range(len(builds)))  # indices of the builds XLA has not refused
         self._lock = threading.Lock()
-        self._parameters, self._static_names = _static_arguments(function, jit_arguments)
+        parameters, self._static_names = _static_arguments(function, jit_arguments)
+        self._static_positions = tuple(i for i, name in enumerate(parameters) if name in self._static_names)
 
     @property
     def builds(self) -> tuple[Mapping[str, object] | None, ...]:
@@ -138,7 +159,7 @@ class FallbackJit:
     def __call__(self, *args, **kwargs):
         if jax.config.jax_disable_jit:  # nothing compiles: nothing to hold (nor to push out of the set)
             return self._function(*args, **kwargs)
-        builds = self._builds_for(self._static_key(args, kwargs))
+        builds = held_programs_of(self._static_key(args, kwargs))
         while True:
             index = self._left[0]
             program = builds.get(index)
@@ -157,24 +178,9 @@ class FallbackJit:
 
     def _static_key(self, args: tuple, kwargs: dict) -> tuple:
         """The static arguments of a call, as passed: what selects its ``jax.jit``."""
-        positional = tuple(arg for name, arg in zip(self._parameters, args, strict=False) if name in self._static_names)
-        named = tuple((name, kwargs[name]) for name in self._static_names if name in kwargs)
+        positional = tuple([args[i] for i in self._static_positions if i < len(args)])
+        named = tuple([(name, kwargs[name]) for name in self._static_names if name in kwargs]) if kwargs else ()
         return self, positional, named
-
-    def _builds_for(self, key: tuple) -> dict:
-        """The ``jax.jit`` per build of one static key (made as needed), now the most recently used."""
-        with _held_lock:
-            try:
-                builds = _held.get(key)
-            except TypeError:  # an unhashable static argument: jax.jit raises its own error, which names it
-                return {}
-            if builds is None:
-                builds = _held[key] = {}
-                while len(_held) > HELD_PROGRAMS_LIMIT:
-                    _held.popitem(last=False)  # the least recently used: JAX frees its programs with it
-            else:
-                _held.move_to_end(key)
-            return builds
 
     def _jit(self, options: Mapping[str, object] | None):
         """A ``jax.jit`` of a function object of its own: JAX keys its caches on the function, so the programs

@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import matching_state, step_arguments
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
@@ -638,26 +639,29 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     return carry.params, carry.opt_state, value
 
 
+_held_step = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0)
+_held_step_in_place = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0, donate_argnums=(1, 2))
+
+
 def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     """The compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss)`` of ``spec``.
 
-    With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  Each call
-    of this function compiles a new program; callers keep the result.
+    With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  The program is
+    one of those jaxnn holds (:class:`jaxnn._builds.FallbackJit`): every step of an equal ``spec`` shares it.
     """
-    donate = (0, 1) if in_place else ()
-    compiled = jax.jit(partial(_one_step, spec), donate_argnums=donate)
+    compiled = partial(_held_step_in_place if in_place else _held_step, spec)
 
     def checked_step(params, opt_state, x, y, weight=None):
         if in_place:
-            params, opt_state = _each_buffer_once((params, opt_state))
+            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight))
         try:
             return compiled(params, opt_state, x, y, weight)
         except jax.errors.JaxRuntimeError as error:  # two objects of one buffer (jax.device_put of a tree copies
-            if not in_place or "donate the same buffer twice" not in str(error):  # objects, not buffers)
+            if not in_place or not any(refusal in str(error) for refusal in _DONATED_TWICE):  # objects, not buffers)
                 raise
-            params, opt_state = _each_buffer_once((params, opt_state), identity=_buffers)
+            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight), identity=_buffers)
             return compiled(params, opt_state, x, y, weight)
-        except TypeError as error:  # JAX's "Error interpreting argument to functools.partial(...)" names none
+        except TypeError as error:  # JAX's "Error interpreting argument to ..." names none
             if "Error interpreting argument" not in str(error):
                 raise
             step_arguments(params, opt_state, x=x, y=y, weight=weight)
@@ -671,15 +675,19 @@ def _buffers(array: jax.Array) -> tuple[int, ...]:
     return tuple(shard.data.unsafe_buffer_pointer() for shard in array.addressable_shards)
 
 
-def _each_buffer_once(tree, identity=id):
-    """``tree`` with each array that appears in it again (the same ``identity``) copied there: a donated buffer may
-    be given once, and an optimiser's fresh state can hold one array in several places (optax's L-BFGS, jaxnn's
-    named solvers).  ``id`` is the check every call affords; :func:`_buffers` also finds two objects of one
-    buffer."""
+_DONATED_TWICE = ("donate the same buffer twice", "previously donated in the same call")  # XLA's refusals
+
+
+def _each_buffer_once(tree, others: tuple = (), identity=id):
+    """``tree`` with each array that appears in it again, or among ``others`` (the same ``identity``), copied
+    there: a donated buffer may be given once and read by no other argument, and an optimiser's fresh state can
+    hold one array in several places (optax's L-BFGS, jaxnn's named solvers), a batch be a parameter.  ``id`` is
+    the check every call affords; :func:`_buffers` also finds two objects of one buffer."""
     arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
-    if len({identity(array) for array in arrays}) == len(arrays):
+    seen = {identity(other) for other in others if isinstance(other, jax.Array)}
+    identities = {identity(array) for array in arrays}
+    if len(identities) == len(arrays) and seen.isdisjoint(identities):
         return tree
-    seen = set()
 
     def first_or_copy(leaf):
         if not isinstance(leaf, jax.Array):

@@ -161,7 +161,9 @@ def checked_mesh(mesh) -> None:
 
 
 @lru_cache(maxsize=64)
-def _cached_step(model: Sequential, loss: Loss, optimizer, in_place: bool, layout: str) -> Callable:
+def _step(model: Sequential, loss: Loss, optimizer, in_place: bool, layout: str) -> Callable:
+    """:func:`jaxnn.engine.step` made once per arguments, for :func:`train_step`'s calls (the program is held
+    with jaxnn's others, not here)."""
     return engine.step(RunSpec(model, loss, optimizer, batch_size=0, layout=layout), in_place=in_place)
 
 
@@ -192,7 +194,7 @@ def make_train_step(
     model, loss = checked_model_and_loss(model, loss)
     if not isinstance(in_place, bool | np.bool_):  # a truthy 'no' would donate, and so invalidate, the caller's arrays
         raise TypeError(f"in_place must be True or False, got {in_place!r:.80}")
-    return _cached_step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout, model))
+    return _step(model, loss, checked_optimizer(optimizer), bool(in_place), engine.decide_layout(layout, model))
 
 
 def train_step(

@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxnn
@@ -209,10 +210,59 @@ def test_runs_under_disable_jit_compile_nothing_and_hold_nothing(monkeypatch, re
     _fit(2)
     held = _builds.held_programs()
     monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", held)  # one static key more would push one out
-    with jax.disable_jit():
-        for width in (3, 4, 5):
-            _fit(width)
+    with jax.disable_jit():  # a new network: were anything held, it would push one out
+        _fit(3)
     assert _builds.held_programs() == held
     traced = engine.compiled_programs()
     _fit(2)
     assert engine.compiled_programs() == traced  # nothing was pushed out
+
+
+def test_the_step_factorys_programs_are_held_with_the_others(monkeypatch, released):
+    """A step made by ``make_train_step`` compiles into the same set: one key per model, loss and optimiser,
+    released and compiled again with the same numbers, and pushed out by other networks' beyond the limit."""
+    model, params = _network(2)
+    x = np.linspace(-1.0, 1.0, 24, dtype=np.float32).reshape(8, 3)
+    y = x.sum(axis=1, keepdims=True)
+    optimizer = optax.sgd(0.1)
+    held = _builds.held_programs()
+    step = jaxnn.make_train_step(model, "mean_squared_error", optimizer)
+    first = step(params, optimizer.init(params), x, y)
+    assert _builds.held_programs() == held + 1
+    step(params, optimizer.init(params), x, y)
+    jaxnn.make_train_step(model, "mean_squared_error", optimizer)(params, optimizer.init(params), x, y)
+    assert _builds.held_programs() == held + 1  # the same program for every step of that model
+    _builds.release_programs()
+    again = step(params, optimizer.init(params), x, y)
+    assert _builds.held_programs() == 1
+    jax.tree.map(np.testing.assert_array_equal, again, first)
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 3)
+    for width in range(3, 8):
+        other_model, other_params = _network(width)
+        jaxnn.make_train_step(other_model, "mean_squared_error", optimizer)(
+            other_params, optimizer.init(other_params), x, y
+        )
+        assert _builds.held_programs() <= 3
+
+
+def test_prediction_programs_are_held_with_the_others(monkeypatch, released):
+    """The estimators' prediction keeps one program per row bucket under one key per network and dtype in the
+    same set: reused while held, compiled again (with the same predictions) once released."""
+    from jaxnn.estimators import NeuralNetRegressor
+    from jaxnn.sklearn import prediction
+
+    compiled_rows = []
+    compile_program = prediction._compiled
+    monkeypatch.setattr(prediction, "_compiled", lambda *args: compiled_rows.append(args[2]) or compile_program(*args))
+    X = np.linspace(-1.0, 1.0, 30, dtype=np.float32).reshape(10, 3)
+    estimator = NeuralNetRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, X.sum(axis=1))
+    held = _builds.held_programs()
+    one_row = estimator.predict(X[:1])
+    estimator.predict(X[:5])
+    estimator.predict(X[1:2])
+    assert compiled_rows == [1, 8] and _builds.held_programs() == held + 1
+    estimator.predict(X[:1].astype(np.float64))
+    assert compiled_rows == [1, 8, 1] and _builds.held_programs() == held + 2  # a key per dtype
+    _builds.release_programs()
+    np.testing.assert_array_equal(estimator.predict(X[:1]), one_row)
+    assert compiled_rows == [1, 8, 1, 1] and _builds.held_programs() == 1

@@ -982,6 +982,23 @@ def test_an_in_place_step_takes_a_fresh_state_that_holds_one_array_in_several_pl
     assert_trees_equal(in_place, copied)
 
 
+def test_an_in_place_step_whose_batch_is_one_of_its_parameters_reads_the_batch_before_the_update():
+    # x was the donated buffer of a weight matrix: XLA's INVALID_ARGUMENT ("previously donated in the same call")
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(4, "identity")))
+    params = model.init(KEY, 4)
+    x = jnp.array(params[0]["W"])
+    copied = jaxnn.train_step(model, "mean_squared_error", ADAM, params, ADAM.init(params), x, x)
+    for two_objects in (False, True):  # the batch the same object as the weights, or another over their buffer
+        owner = jax.tree.map(jnp.array, params)
+        donated = jax.device_put(owner, jax.devices()[0]) if two_objects else owner
+        batch = owner[0]["W"]
+        assert (donated[0]["W"] is batch) != two_objects
+        assert donated[0]["W"].unsafe_buffer_pointer() == batch.unsafe_buffer_pointer()
+        state = ADAM.init(donated)
+        in_place = jaxnn.train_step(model, "mean_squared_error", ADAM, donated, state, batch, batch, in_place=True)
+        assert_trees_equal(in_place, copied)
+
+
 def _correct_rows(outputs, y):
     return jnp.sum(jnp.argmax(outputs, axis=-1) == jnp.argmax(y, axis=-1))  # an integer
 

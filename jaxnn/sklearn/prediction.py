@@ -15,7 +15,8 @@ A fitted estimator holds a :class:`Predictor` for its network (``model`` and ``h
    many rows come: the whole chunks of every long input share one program, and the rows left over are padded
    to their own bucket, as a short input's are;
 3. runs the forward pass compiled for that bucket and dtype (:func:`compiled_outputs`), built once (ahead
-   of time, with jaxnn's persistent compilation cache on) and kept: a call toggles no process-wide
+   of time, with jaxnn's persistent compilation cache on) and kept among the programs jaxnn holds
+   (``jaxnn._builds``): a call toggles no process-wide
    setting.  float64 input computes in float64 (``jax.enable_x64``, a setting of this thread, for the call),
    float32 in float32.
 
@@ -28,12 +29,13 @@ can be written to are placed on every call, so an edit in place is never missed.
 from __future__ import annotations
 
 import math
-from functools import lru_cache, partial
+from functools import partial
 
 import jax
 import numpy as np
 
 from jaxnn import compile_cache, fork_guard
+from jaxnn._builds import held_programs_of
 from jaxnn.heads import Head, predictions
 from jaxnn.layers import Sequential
 from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
@@ -144,7 +146,7 @@ def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
     if jax.config.jax_disable_jit:  # the user's jax.disable_jit(): an ahead-of-time compiled program is refused
         outputs = forward(*static, params, pad_rows(X, rows))
     else:
-        outputs = _compiled(forward, static, rows, X.dtype.name, shapes)(params, pad_rows(X, rows))
+        outputs = _program(forward, static, rows, X.dtype.name, shapes)(params, pad_rows(X, rows))
     return jax.tree.map(lambda output: np.array(output)[..., :n, :], outputs)  # copies, writeable as MLP's outputs
 
 
@@ -185,11 +187,19 @@ class Predictor:
         return params
 
 
-@lru_cache(maxsize=64)
+def _program(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
+    """:func:`_compiled`'s program, held with the other programs of that network and dtype among those jaxnn
+    holds (:func:`jaxnn._builds.held_programs_of`): shared by every estimator with that network."""
+    programs = held_programs_of((_program, forward, static, dtype_name, shapes))
+    program = programs.get(rows)
+    if program is None:  # two threads may both compile it: the first one stored is kept
+        program = programs.setdefault(rows, _compiled(forward, static, rows, dtype_name, shapes))
+    return program
+
+
 def _compiled(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
-    """``forward`` for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled once per process
-    (shared by every estimator with that network), with jaxnn's persistent compilation cache on
-    (:func:`jaxnn.compile_cache.enable_default`)."""
+    """``forward`` for ``rows`` rows of ``dtype_name`` and weights of ``shapes``, compiled, with jaxnn's
+    persistent compilation cache on (:func:`jaxnn.compile_cache.enable_default`)."""
     params = [
         {"W": jax.ShapeDtypeStruct(w_shape, w_dtype), "b": jax.ShapeDtypeStruct(b_shape, b_dtype)}
         for w_shape, w_dtype, b_shape, b_dtype in shapes
