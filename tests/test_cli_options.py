@@ -62,7 +62,10 @@ TAMPERED = [
     ({"layers": "x"}, "--layers ('x')"),
     ({"layers": [10, 0]}, "--layers ([10, 0])"),
     ({"layers": [10, 5.5]}, "--layers ([10, 5.5])"),
-    ({"layers": []}, "--layers ([])"),
+    ({"layers": [[10]]}, "--layers ([[10]])"),  # [] is --layers none: valid
+    ({"l2": -1}, "--l2 (-1)"),
+    ({"l2": "0.1"}, "--l2 ('0.1')"),
+    ({"l2": [0.1, 0.2]}, "--l2 ([0.1, 0.2])"),  # one value, even in a population's checkpoint
     ({"dataset": "../etc"}, "--dataset ('../etc')"),
     ({"activation": "os.system"}, "--activation ('os.system')"),
     ({"loss": "hinge"}, "--loss ('hinge')"),
@@ -251,7 +254,8 @@ BAD_INPUT = [
     (["--optimiser", "adam"], "unrecognized arguments: --optimiser adam; did you mean --optimizer?"),
     (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
     (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
-    (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train trains without an L2 penalty"),
+    (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2"),
+    (["--weight-decay", "0.01"], "jaxnn-train's name for --weight-decay is --l2"),
 ]
 
 
@@ -349,7 +353,7 @@ def test_help_explains_each_option():
         assert flag in text
     for flag in ["--epochs", "--batch-size", "--seed", "--test-size", "--platform", "--out", "--quiet", "--resume"]:
         assert flag in text
-    for flag in ["--momentum", "--nesterov", "--stratify", "--class-weight", "--checkpoint-seconds"]:
+    for flag in ["--momentum", "--nesterov", "--l2", "--stratify", "--class-weight", "--checkpoint-seconds"]:
         assert flag in text
     assert "iris, wine, breast_cancer, digits" in text
     # the exit statuses as docs/cli.md gives them: status 1 is not only a full disk

@@ -65,6 +65,7 @@ from jaxnn.cli.training import (
     resumed_state,
     settled_options,
     train,
+    tunable_rates,
 )
 
 __all__ = ["execute", "resumed_checkpoint"]
@@ -266,7 +267,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     model = build_model(options, head)
     lbfgs = options["optimizer"] == cli_options.LBFGS
     optimizer = None if lbfgs else make_optimizer(options)
-    state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"])
+    state, key = fresh_state(model, optimizer, problem.x_train.shape[1], options["seed"], tunable_rates(options))
     if stored is not None:
         state, key, _ = resumed_state(resume_path, state)
     epochs = cli_options.checked_total_epochs(args.epochs, options, stored, state.epoch)

@@ -4,11 +4,12 @@
     jaxnn-train --resume runs/iris --epochs 400             # continue, up to 400 iterations in all
 
 What is minimised.  The run's ``--loss`` over the whole training split, ``L(θ) = (1/n) Σ_i l_i`` (with
-``--class-weight balanced``, ``Σ_i w_i l_i / Σ_i w_i``; jaxnn-train has no L2 penalty: ``alpha = 0``), from the
-initial weights every jaxnn-train run draws from ``--seed``, by :func:`jaxnn.lbfgs.run` (what
-:func:`jaxnn.lbfgs.minimize` runs after its checks): scipy's L-BFGS-B step for step in one compiled loop, the
-code behind the estimators' ``solver='lbfgs'``.  It stops on scipy's rules
-with :mod:`jaxnn.lbfgs`'s defaults (checked after each iteration, in this order):
+``--class-weight balanced``, ``Σ_i w_i l_i / Σ_i w_i``), plus ``--l2``'s penalty ``½·l2·Σ‖W‖²`` (the objective
+:func:`jaxnn.fit` descends with ``l2``): :mod:`jaxnn.lbfgs`'s ``alpha/(2Σw)·Σ‖W‖²`` with ``alpha = l2·Σw``
+(:func:`alpha`), scikit-learn's ``alpha``, from the initial weights every jaxnn-train run draws from
+``--seed``, by :func:`jaxnn.lbfgs.run` (what :func:`jaxnn.lbfgs.minimize` runs after its checks): scipy's
+L-BFGS-B step for step in one compiled loop, the code behind the estimators' ``solver='lbfgs'``.  It stops on
+scipy's rules with :mod:`jaxnn.lbfgs`'s defaults (checked after each iteration, in this order):
 
 * ``--epochs`` iterations done in all (``MAX_ITER``); ``--epochs`` is the most iterations, as an MLP's
   ``max_iter`` is for lbfgs, and its default is the same 200;
@@ -69,7 +70,7 @@ from jaxnn.cli.training import (
 from jaxnn.engine import decide_layout
 from jaxnn.lbfgs import Status
 
-__all__ = ["PROGRESS_CALLS", "advance", "ended", "stop_reason", "train"]
+__all__ = ["PROGRESS_CALLS", "advance", "alpha", "ended", "row_weights", "stop_reason", "train"]
 
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
@@ -106,6 +107,20 @@ def ended(state: TrainState) -> bool:
     return Status(int(state.lbfgs.status)) not in (Status.RUNNING, Status.MAX_ITER)
 
 
+def row_weights(setup: RunSetup, dtype) -> np.ndarray:
+    """The training rows' weights as the minimisation gets them, in ``dtype``: ``--class-weight balanced``'s, else
+    every row 1 (no padding rows: the split is used as it is, on one device)."""
+    weight = setup.targets.weight
+    return np.ones(len(setup.problem.x_train), dtype) if weight is None else np.asarray(weight, dtype)
+
+
+def alpha(l2: float, weight: np.ndarray) -> float:
+    """:mod:`jaxnn.lbfgs`'s ``alpha`` for ``--l2`` ``l2`` over rows weighing ``weight``: ``l2·Σw``, with ``Σw`` the
+    sum of the very weights the objective divides ``alpha`` by, so its penalty ``alpha/(2Σw)·Σ‖W‖²`` is
+    :func:`jaxnn.fit`'s ``½·l2·Σ‖W‖²`` (up to float32 rounding of ``alpha`` and ``Σw``)."""
+    return float(l2) * float(np.sum(weight, dtype=np.float64))
+
+
 def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
     """At most ``iterations`` more iterations of the run's minimisation (:func:`jaxnn.lbfgs.run`, the library
     call of lbfgs runs), from ``state.lbfgs`` or, without one, a fresh minimisation from ``state.params``; the
@@ -114,7 +129,7 @@ def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
     dtype = np.dtype(jax.tree.leaves(state.params)[0].dtype)  # the network's: the minimisation runs in it
     done = 0 if state.lbfgs is None else int(state.lbfgs.n_iter)
     started = state.epoch - done  # the run's iteration where this minimisation started
-    weight = setup.targets.weight  # --class-weight balanced (None: every row 1)
+    weight = row_weights(setup, dtype)
     layout = decide_layout(None, setup.model, setup.problem.x_train.shape[1])
     result = lbfgs.run(
         lbfgs.LbfgsSpec(setup.model, setup.head.loss, layout=layout),
@@ -122,7 +137,8 @@ def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
         state=state.lbfgs,
         x=np.asarray(setup.problem.x_train, dtype),
         y=np.asarray(setup.targets.train, dtype),
-        weight=np.ones(len(setup.problem.x_train), dtype) if weight is None else np.asarray(weight, dtype),
+        weight=weight,
+        alpha=alpha(setup.options["l2"], weight),
         max_iter=min(setup.epochs - started, _MOST_ITERATIONS),
         pause_after=iterations,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "GROUPS",
     "LBFGS",
     "MAX_EPOCHS",
+    "NO_HIDDEN_LAYER",
     "OPTIMIZERS",
     "OPTIONS",
     "REQUIRED",
@@ -174,8 +175,42 @@ def _number(text: str) -> float:
     return value
 
 
+NO_HIDDEN_LAYER = "none"  # --layers none: the output layer alone (stored as [])
+
+
 def _layers(text: str) -> list[int]:
+    """Hidden layer widths, ``10,5``; ``none`` (the word as written, spaces around allowed) is no hidden layer,
+    ``[]``: the estimators' ``hidden_layer_sizes=()``."""
+    if text.strip() == NO_HIDDEN_LAYER:
+        return []
     return [_whole(part) for part in text.split(",")]
+
+
+def _is_widths(value) -> bool:
+    """A list of positive widths, or the empty list of ``--layers none``."""
+    return isinstance(value, list) and all(_is_positive_int(unit) for unit in value)
+
+
+def _is_l2(value) -> bool:
+    """A finite penalty, 0 or more, that float32 (in which the optimiser state holds it) does not overflow."""
+    return is_real(value) and 0 <= value <= float(_FLOAT32.max)
+
+
+def _l2_argument(text: str) -> float:
+    """``--l2`` from the command line: one number (a list is refused by name: every member of a population
+    trains with the one penalty), checked as a checkpoint's value is."""
+    if "," in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} lists several values; --l2 takes one, which every network of a population trains with "
+            "(run each penalty on its own to compare them)"
+        )
+    try:
+        value = _number(text)
+    except ValueError:
+        value = math.nan
+    if not _is_l2(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {OPTIONS['l2'].what}")
+    return value
 
 
 def _not_empty(text: str, advice: str) -> str:
@@ -293,14 +328,16 @@ OPTIONS: dict[str, Option] = {
             absent_as="auto", **_RUN,
         ),
         Option(
-            "layers", "model", "hidden layer widths (default 10,5); the output layer is added", "W1,W2",
-            parse=_layers, valid=lambda value: isinstance(value, list) and len(value) > 0
-            and all(_is_positive_int(unit) for unit in value),
-            what="a comma-separated list of positive layer widths, like 10,5", default=[10, 5], **_RUN,
+            "layers", "model", "hidden layer widths (default 10,5), or 'none' for no hidden layer (logistic, softmax "
+            "or linear regression); the output layer is added", "W1,W2",
+            parse=_layers, valid=_is_widths,
+            what="a comma-separated list of positive layer widths, like 10,5, or 'none' for no hidden layer",
+            default=[10, 5], **_RUN,
         ),
         _choice(
-            "activation", "model", f"hidden-layer activation: {', '.join(sorted(ACTIVATIONS))} (default relu)",
-            sorted(ACTIVATIONS), "an activation", default="relu", **_RUN,
+            "activation", "model", f"hidden-layer activation: {', '.join(sorted(ACTIVATIONS))} (default relu; "
+            "not with --layers none)",
+            sorted(ACTIVATIONS), "an activation", default="relu", refused_by=("no hidden activation",), **_RUN,
         ),
         _choice(
             "loss", "model", f"{', '.join(sorted(LOSSES))} (default softmax_cross_entropy for more than two classes, "
@@ -336,6 +373,14 @@ OPTIONS: dict[str, Option] = {
             **_RUN,
         ),
         Option(
+            "l2", "model", "L2 penalty on the weights, not the biases (default 0: none), jaxnn.fit's l2: adds l2·W to "
+            "each weight's gradient and l2/2 · the sum of the squared weights to the training loss; lbfgs minimises "
+            "the same objective (scikit-learn's alpha = l2 · n_samples); one value for every network of a population",
+            "RATE", parse=_number, valid=_is_l2,
+            what="a finite number, 0 or more, like 0.0001 (0: no penalty)", argument=_l2_argument,
+            default=0.0, legacy=lambda stored: 0.0, **_RUN,
+        ),
+        Option(
             "epochs", "model", "total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and "
             "adam); for lbfgs the most iterations (default 200)", "N",
             parse=_whole, valid=lambda value: is_int(value) and 1 <= value <= MAX_EPOCHS,
@@ -361,7 +406,7 @@ OPTIONS: dict[str, Option] = {
             "network predict without it (not with lbfgs)", "RATE",
             parse=_number, valid=lambda value: is_real(value) and 0 <= value < 1,
             what="a fraction from 0 up to but not including 1, like 0.2",
-            default=0.0, legacy=lambda stored: 0.0, refused_by=("lbfgs dropout",), **_RUN,
+            default=0.0, legacy=lambda stored: 0.0, refused_by=("lbfgs dropout", "no hidden dropout"), **_RUN,
         ),
         Option(
             "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "

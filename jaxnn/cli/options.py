@@ -40,6 +40,7 @@ from jaxnn.cli.option_table import (
     GROUPS,
     LBFGS,
     MAX_EPOCHS,
+    NO_HIDDEN_LAYER,
     OPTIMIZERS,
     OPTIONS,
     REQUIRED,
@@ -114,7 +115,7 @@ def show(name: str, value) -> str:
     if value is None:
         return OPTIONS[name].none_as or "(not set)"
     if isinstance(value, list | tuple):
-        return ",".join(map(str, value))
+        return ",".join(map(str, value)) if value else NO_HIDDEN_LAYER  # only --layers is ever empty
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
@@ -224,14 +225,16 @@ OTHER_NAMES = {
     "--batch_size": "--batch-size",
     "--test_size": "--test-size",
     "--class_weight": "--class-weight",
+    "--weight-decay": "--l2",  # added to the gradient (PyTorch's weight_decay), as --l2 is
+    "--weight_decay": "--l2",
 }
 
 
-# Options other tools have and jaxnn-train has not, with what to use instead.
-NO_SUCH_OPTION = dict.fromkeys(
-    ("--alpha", "--l2", "--weight-decay", "--weight_decay"),
-    "jaxnn-train trains without an L2 penalty (the estimators' alpha and jaxnn.fit's l2 add one)",
-)
+# Options other tools have in another sense, with what to use instead.
+NO_SUCH_OPTION = {
+    "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the training rows "
+    "(alpha / n_samples)",
+}
 
 
 def unknown_option_hint(message: str, known: list[str]) -> str:
@@ -322,6 +325,11 @@ def refuse(values: dict[str, Any], refusals: tuple[str, ...], context: RefusalCo
             raise CliError(refusal.says(picked, context))
 
 
+def _refuse_without_hidden_layer(given: dict[str, Any]) -> None:
+    """What a network with no hidden layer (``--layers none``) has no use for: an activation, dropout."""
+    refuse(given, ("no hidden activation", "no hidden dropout"))
+
+
 def _refuse_for_optimizer(given: dict[str, Any], optimizer: str) -> None:
     """The run options ``optimizer`` has no use for: sgd's momentum elsewhere, steps and lists with lbfgs."""
     refusals = ("sgd momentum",) if optimizer != "sgd" else ()
@@ -346,6 +354,8 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
         raise CliError("--csv and --target go together: name the file and the column to predict")
     settled = {**given, "optimizer": given.get("optimizer", default("optimizer", given))}
     _refuse_for_optimizer(given, settled["optimizer"])
+    if given.get("layers") == []:
+        _refuse_without_hidden_layer(given)
     return {name: settled[name] if name in settled else default(name, settled) for name in RUN_OPTIONS}
 
 
@@ -414,6 +424,8 @@ def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:
         raise CliError(f"{path} holds an invalid --lr/--batch-size for --optimizer {options['optimizer']}")
     if lbfgs and options["dropout"] > 0:
         raise CliError(f"{path} holds an invalid --dropout for --optimizer lbfgs (it has no dropout)")
+    if options["layers"] == [] and options["dropout"] > 0:
+        raise CliError(f"{path} holds an invalid --dropout for --layers none (no hidden layer to drop units of)")
     return options
 
 
@@ -425,6 +437,8 @@ def agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) -> 
     options = stored_options(stored, path)
     if options["optimizer"] == LBFGS and given.get("optimizer", LBFGS) == LBFGS:
         _refuse_for_optimizer(given, LBFGS)
+    if options["layers"] == [] and given.get("layers", []) == []:
+        _refuse_without_hidden_layer(given)
     if "csv" in given and options["csv"] is None:
         raise CliError(
             f"--csv {as_given(given['csv'])}: {path} was trained on the {options['dataset']} dataset, not on a CSV "

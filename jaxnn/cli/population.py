@@ -9,10 +9,11 @@ split, its initial weights and shuffle key are :func:`jaxnn.train.training_keys`
 members at once by ``model.init_many``), and its learning rate is ``η``.  Members that share a seed share
 their data; with several seeds each member gets its own split (``fit_many``'s per-member inputs).  The
 learning rates live in the optimiser state (``jaxnn.optimizers.make``), so the whole grid is
-one compiled program.  Training runs in the chunks of a single run (at most about 1/50 of the epochs each, with
-the held-out loss of every member after each), in the loop layout a single run uses, so member ``i``
-ends where its single run ends, up to float32 rounding (batched products may sum in another order).  A
-member that diverges keeps its last finite state and stops, as a single run does; the others go on.
+one compiled program; ``--l2`` is one value, every member's (``fit_many``'s ``l2``).  Training runs in the
+chunks of a single run (at most about 1/50 of the epochs each, with the held-out loss of every member after
+each), in the loop layout a single run uses, so member ``i`` ends where its single run ends, up to float32
+rounding (batched products may sum in another order).  A member that diverges keeps its last finite state and
+stops, as a single run does; the others go on.
 
 The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
@@ -61,10 +62,12 @@ from jaxnn.cli.training import (
     make_targets,
     refuse_what_cannot_fit,
     settled_options,
+    solver_settings,
+    tunable_rates,
 )
 from jaxnn.engine import member
 from jaxnn.layers import Params
-from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, fixed_rate_state, init_state, make
+from jaxnn.optimizers import fixed_rate_state, init_state, make
 from jaxnn.train import fit_many, training_keys
 
 __all__ = ["Members", "Population", "advance", "execute", "progress_leader", "train"]
@@ -145,19 +148,15 @@ def _take_new_where(keep_new: np.ndarray, new, old):
     return jax.tree.map(pick, new, old)
 
 
-def _solver_settings(options: dict[str, Any]) -> SolverSettings:
-    if options["optimizer"] == "sgd":
-        return SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"])
-    return DEFAULT_SETTINGS
-
-
 def _fresh_opt_states(setups: list[RunSetup], params: Params, rates: np.ndarray) -> optax.OptState:
-    """Every member's fresh optimiser state in ``fit_many``'s form, its ``--lr`` in it (as ``fit_many`` makes it
-    when given none): the state training starts from, and the template a population checkpoint is read into."""
-    optimizer = make(setups[0].options["optimizer"], _solver_settings(setups[0].options))
+    """Every member's fresh optimiser state in ``fit_many``'s form, its ``--lr`` and the run's ``--l2`` in it (as
+    ``fit_many`` makes it when given none): the state training starts from, and the template a population
+    checkpoint is read into."""
+    optimizer = make(setups[0].options["optimizer"], solver_settings(setups[0].options))
     dtype = jax.tree.leaves(params)[0].dtype
     rates = np.asarray(rates, dtype)
-    return distributed.to_host(jax.vmap(partial(init_state, optimizer))(params, rates, np.zeros_like(rates)))
+    l2 = np.full_like(rates, setups[0].options["l2"])
+    return distributed.to_host(jax.vmap(partial(init_state, optimizer))(params, rates, l2))
 
 
 def _initial_params(setups: list[RunSetup]) -> Params:
@@ -230,7 +229,8 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         epochs=epochs,
         optimizer=options["optimizer"],
         learning_rate=population.rates,
-        settings=_solver_settings(options),
+        l2=options["l2"],
+        settings=solver_settings(options),
         batch_size=options["batch_size"],
         dropout=options["dropout"],
         key=population.keys,
@@ -365,7 +365,10 @@ def _member_state(members: Members, index: int) -> TrainState:
 
 
 def _as_single_run(setup: RunSetup, state: TrainState) -> TrainState:
-    """A member's state as its single run keeps it: the optimiser state in the single run's form."""
+    """A member's state as its single run keeps it: the optimiser state in the single run's form (an ``--l2``
+    run's keeps its rates, the form ``fit_many`` trains with: :func:`jaxnn.cli.training.make_optimizer`)."""
+    if tunable_rates(setup.options) is not None:
+        return state
     return state._replace(opt_state=fixed_rate_state(state.opt_state, setup.optimizer.init(state.params)))
 
 

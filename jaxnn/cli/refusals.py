@@ -3,9 +3,9 @@
 An option names the refusals that apply to it in its declaration (``refused_by`` in
 :mod:`jaxnn.cli.option_table`); :func:`jaxnn.cli.options.refuse` checks them, in the order of
 :data:`REFUSALS`.  The run options' refusals (``sgd momentum``, ``lbfgs steps``, ``lbfgs dropout``,
-``lbfgs lists``) depend on the optimiser, ``classification only`` on the task the data settles, ``resume lists``
-on ``--resume``, and the others on the two kinds of run that train on one device (:data:`RUN_KINDS`: lbfgs and
-population runs).
+``lbfgs lists``) depend on the optimiser, ``no hidden activation`` and ``no hidden dropout`` on ``--layers
+none``, ``classification only`` on the task the data settles, ``resume lists`` on ``--resume``, and the others
+on the two kinds of run that train on one device (:data:`RUN_KINDS`: lbfgs and population runs).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ RefusalContext = str | RunKind | None  # the run's optimiser or task, its kind o
 
 class Refusal(NamedTuple):
     """Which given values a refusal refuses, and its line about them (``context``: the run's optimiser for
-    the run options' refusals, its task for ``classification only``, its :class:`RunKind` for the one-device
-    ones, None for ``resume lists``)."""
+    the run options' refusals (None for the ``no hidden`` ones), its task for ``classification only``, its
+    :class:`RunKind` for the one-device ones, None for ``resume lists``)."""
 
     picks: Callable[[Any], bool]  # of an option's value, whatever its type
     says: Callable[[Picked, RefusalContext], str]
@@ -90,6 +90,13 @@ def _no_dropout(picked: Picked, optimizer: str) -> str:
     )
 
 
+def _no_hidden_layer(picked: Picked, context: None) -> str:
+    return (
+        f"{_shown(picked)} {'apply' if len(picked) > 1 else 'applies'} to hidden layers, and --layers none has "
+        f"none (the inputs feed the output layer); leave {_flags(picked)} out"
+    )
+
+
 def _one_network(picked: Picked, optimizer: str) -> str:
     flag = OPTIONS[picked[0][0]].flag
     return (
@@ -129,6 +136,9 @@ REFUSALS: dict[str, Refusal] = {
     "lbfgs steps": Refusal(_is_given, _no_steps),  # --batch-size full is None: accepted
     "lbfgs dropout": Refusal(lambda value: value is not None and value > 0, _no_dropout),  # --dropout 0: accepted
     "lbfgs lists": Refusal(_is_list, _one_network),
+    # run options, with no hidden layer (--layers none)
+    "no hidden activation": Refusal(_is_given, _no_hidden_layer),
+    "no hidden dropout": Refusal(lambda value: value is not None and value > 0, _no_hidden_layer),  # 0: accepted
     # run options, by the task (settled by the data)
     "classification only": Refusal(_is_given, _classes_only),
     # run options that list several values, with --resume

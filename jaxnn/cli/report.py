@@ -319,8 +319,8 @@ def r_squared(value: float) -> str:
 
 
 def describe(setup: RunSetup) -> str:
-    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr; then
-    ``, balanced class weights`` with ``--class-weight balanced``)."""
+    """``iris: 4-10 relu-5 relu-3 identity, softmax_cross_entropy, gd lr 0.1, full batch`` (lbfgs: no lr; ``gd lr
+    0.1 l2 0.001`` with ``--l2``; then ``, balanced class weights`` with ``--class-weight balanced``)."""
     layers = "-".join(f"{layer.units} {layer.activation}" for layer in setup.model.layers)
     options = setup.options
     batch = options["batch_size"]
@@ -330,6 +330,8 @@ def describe(setup: RunSetup) -> str:
     optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"
     if options["optimizer"] == "sgd" and options["momentum"]:
         optimizer += f" momentum {options['momentum']:g}{' nesterov' if options['nesterov'] else ''}"
+    if options.get("l2"):
+        optimizer += f" l2 {options['l2']:g}"
     weights = ", balanced class weights" if options.get("class_weight") == "balanced" else ""
     return (
         f"{setup.problem.name}: {setup.problem.x_train.shape[1]}-{layers}, {options['loss']}, {optimizer}, "

@@ -1,17 +1,17 @@
 """One network's training run: its setup (:class:`RunSetup`: the network its head calls for, the data, the
 optimiser), its state and checkpoint, and the step-taking optimisers' (gd, sgd, adam) training of it.
 
-The network.  Hidden ``Dense`` layers of ``--layers`` widths, then the output layer that
-:mod:`jaxnn.heads` chooses for the task and the loss; the targets are encoded and the outputs read back
+The network.  Hidden ``Dense`` layers of ``--layers`` widths (none for ``--layers none``), then the output layer
+that :mod:`jaxnn.heads` chooses for the task and the loss; the targets are encoded and the outputs read back
 by the same head, and the optimiser is :func:`jaxnn.optimizers.solver`'s, so every name means what it
 means in the estimators.  The initial weights and the shuffle key come from ``--seed`` through
 :func:`jaxnn.train.training_keys`, as in the estimators.
 
-Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh, at most 1/50 of the
-run per call) to the chunk runner (:mod:`jaxnn.cli.runner`), which evaluates the held-out (test-split) loss
-after each chunk, reports progress, writes checkpoints and sees the stop signals.  Epoch ``e`` always shuffles with
-``fold_in(key, e)``, so on CPU a run cut into any chunks — or interrupted and resumed — ends bitwise equal to
-an uninterrupted one.
+Training.  :func:`train` hands :func:`advance` (:func:`jaxnn.fit` on the run's mesh with the run's ``--l2`` as
+its ``l2``, at most 1/50 of the run per call) to the chunk runner (:mod:`jaxnn.cli.runner`), which evaluates
+the held-out (test-split) loss after each chunk, reports progress, writes checkpoints and sees the stop signals.
+Epoch ``e`` always shuffles with ``fold_in(key, e)``, so on CPU a run cut into any chunks — or interrupted and
+resumed — ends bitwise equal to an uninterrupted one.
 
 Checkpoints (:func:`save_checkpoint`).  ``checkpoint.npz`` only ever holds a healthy state: a diverged run's
 last finite state goes to ``checkpoint-diverged.npz``, so a resumed run that diverges leaves the last healthy
@@ -44,7 +44,7 @@ from jaxnn.cli.data import Problem, stratifies
 from jaxnn.cli.devices import Runtime, arithmetic_setting
 from jaxnn.cli.errors import PROG, CliError, WriteFailed, is_disk_full
 from jaxnn.cli.interrupts import StopSignals
-from jaxnn.cli.options import LBFGS, unit
+from jaxnn.cli.options import LBFGS, show, unit
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks, Schedule, next_stop, progress_step
 from jaxnn.data import Standardiser, standardise
@@ -53,7 +53,7 @@ from jaxnn.layers import Dense, Params, Sequential
 from jaxnn.lbfgs import LbfgsState, Status
 from jaxnn.losses import LOSSES, get_loss
 from jaxnn.metrics import accuracy
-from jaxnn.optimizers import SolverSettings, make
+from jaxnn.optimizers import DEFAULT_SETTINGS, SolverSettings, init_state, make
 from jaxnn.train import fit, training_keys
 
 # PROGRESS_UPDATES, next_stop and progress_step are the runner's chunking, named here too (as before it moved).
@@ -84,10 +84,12 @@ __all__ = [
     "save_checkpoint",
     "schedule",
     "settled_options",
+    "solver_settings",
     "split_scores",
     "stored_lbfgs_state",
     "stored_times",
     "train",
+    "tunable_rates",
     "with_held_out",
     "write_or_say_why",
 ]
@@ -145,7 +147,8 @@ def settled_options(options: dict[str, Any], problem: Problem) -> dict[str, Any]
 
 
 def build_model(options: dict[str, Any], head: Head) -> Sequential:
-    """Hidden ``Dense`` layers of ``options["layers"]`` widths, then the head's output layer."""
+    """Hidden ``Dense`` layers of ``options["layers"]`` widths, then the head's output layer (alone for ``[]``,
+    ``--layers none``: a linear model through the head's link, as the estimators' ``hidden_layer_sizes=()``)."""
     hidden = tuple(Dense(units, options["activation"]) for units in options["layers"])
     return Sequential((*hidden, Dense(head.units, head.layer_activation)))
 
@@ -205,7 +208,7 @@ def refuse_what_cannot_fit(
     needed, weights = memory_needed(options, problem, head, members)
     available, where = device_memory(next(iter(runtime.mesh.devices.flat)))
     if available and needed > available:
-        layers = ",".join(map(str, options["layers"]))
+        layers = show("layers", options["layers"])
         networks = f"{members} networks of " if members > 1 else ""
         raise CliError(
             f"--layers {layers}: {networks}{weights:,} weights need about {_size(needed)} to train, more than "
@@ -214,12 +217,28 @@ def refuse_what_cannot_fit(
         )
 
 
-def make_optimizer(options: dict[str, Any]) -> optax.GradientTransformation:
-    """The named solver at ``--lr``; sgd with ``--momentum`` and ``--nesterov`` (cached: compiled once per setting)."""
+def solver_settings(options: dict[str, Any]) -> SolverSettings:
+    """sgd's ``--momentum`` and ``--nesterov``; the defaults (which the other solvers ignore) otherwise."""
     if options["optimizer"] == "sgd":
-        settings = SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"])
-        return make("sgd", settings, learning_rate=options["lr"])
-    return make(options["optimizer"], learning_rate=options["lr"])
+        return SolverSettings(momentum=options["momentum"], nesterov=options["nesterov"])
+    return DEFAULT_SETTINGS
+
+
+def make_optimizer(options: dict[str, Any]) -> optax.GradientTransformation:
+    """The named solver at ``--lr``; sgd with ``--momentum`` and ``--nesterov`` (cached: compiled once per setting).
+
+    Without ``--l2`` the rate is built into the update (:func:`jaxnn.optimizers.solver`, a state without rates:
+    the form of every checkpoint written before ``--l2``).  With ``--l2`` above 0 it is the named solver whose
+    state holds the learning rate and the L2 rate (:func:`jaxnn.optimizers.tunable_solver`), which
+    :func:`jaxnn.fit` trains with given ``optimizer=name, learning_rate=, l2=``: the run is that call."""
+    if options["l2"]:
+        return make(options["optimizer"], solver_settings(options))
+    return make(options["optimizer"], solver_settings(options), learning_rate=options["lr"])
+
+
+def tunable_rates(options: dict[str, Any]) -> tuple[float, float] | None:
+    """``(learning_rate, l2)`` that the optimiser state of an ``--l2`` run holds; None without ``--l2`` (or lbfgs)."""
+    return (options["lr"], options["l2"]) if options["l2"] and options["optimizer"] != LBFGS else None
 
 
 class Targets(NamedTuple):
@@ -315,16 +334,30 @@ class TrainState(NamedTuple):
     lbfgs: LbfgsState | None = None  # lbfgs: the minimisation reached (host arrays); None: a fresh one starts
 
 
-def fresh_state(model: Sequential, optimizer: optax.GradientTransformation | None, n_features: int, seed: int):
+def fresh_state(
+    model: Sequential,
+    optimizer: optax.GradientTransformation | None,
+    n_features: int,
+    seed: int,
+    rates: tuple[float, float] | None = None,
+):
     """``(state, shuffle_key)`` at epoch 0: the weights from ``training_keys(seed)``, as the estimators draw them.
-    Without an ``optimizer`` (lbfgs) the optimiser state is ``()``.
+    Without an ``optimizer`` (lbfgs) the optimiser state is ``()``; ``rates`` (:func:`tunable_rates`) are set in
+    the state of an ``--l2`` run's optimiser (:func:`jaxnn.optimizers.init_state`, as :func:`jaxnn.fit` sets them).
 
     ``model.init`` is called on its own (not inside a larger compiled function), so the weights are the
     very numbers a script calling ``model.init(init_key, n_features)`` gets.
     """
     init_key, shuffle_key = training_keys(seed)
     params = distributed.to_host(model.init(init_key, n_features))
-    opt_state = () if optimizer is None else distributed.to_host(optimizer.init(params))
+    if optimizer is None:
+        opt_state = ()
+    elif rates is None:
+        opt_state = distributed.to_host(optimizer.init(params))
+    else:
+        dtype = jax.tree.leaves(params)[0].dtype  # fit keeps the rates in the parameters' dtype
+        learning_rate, l2 = (np.asarray(rate, dtype) for rate in rates)
+        opt_state = distributed.to_host(init_state(optimizer, params, learning_rate, l2))
     empty = np.zeros(0)
     return TrainState(params, opt_state, 0, np.zeros(0, np.float32), empty.astype(np.int64), empty, 0.0, 0.0, False), (
         shuffle_key
@@ -426,7 +459,17 @@ def stored_lbfgs_state(path: Path, extras: dict[str, np.ndarray], params, epoch:
 def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
     """``epochs`` more epochs of the run's optimiser from ``state`` (:func:`jaxnn.fit` with the run's mesh, the
     library call of gd, sgd and adam runs; it splits the training rows across the mesh's devices); the epoch
-    count stops at a divergence."""
+    count stops at a divergence.  With ``--l2`` the call is ``fit(optimizer=name, learning_rate=lr, l2=l2)``
+    (:func:`make_optimizer`), whose history holds the penalised loss."""
+    options = setup.options
+    solver = {"optimizer": setup.optimizer}
+    if tunable_rates(options) is not None:
+        solver = {
+            "optimizer": options["optimizer"],
+            "settings": solver_settings(options),
+            "learning_rate": options["lr"],
+            "l2": options["l2"],
+        }
     result = fit(
         setup.model,
         state.params,
@@ -435,13 +478,13 @@ def advance(setup: RunSetup, state: TrainState, epochs: int) -> TrainState:
         loss=setup.head.loss,
         weight=setup.targets.weight,
         epochs=epochs,
-        optimizer=setup.optimizer,
         opt_state=state.opt_state,
         key=setup.key,
         start_epoch=state.epoch,
         batch_size=setup.options["batch_size"],
         dropout=setup.options["dropout"],
         mesh=setup.runtime.mesh,
+        **solver,
     )
     ran = int(result.n_epochs)
     return state._replace(

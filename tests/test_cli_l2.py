@@ -1,0 +1,207 @@
+"""jaxnn-train --l2: jaxnn.fit's l2 for gd, sgd and adam, the same objective for lbfgs (alpha = l2·Σw), one value
+for a population; a run option the checkpoint keeps (absent from older ones: 0)."""
+
+import jax
+import numpy as np
+import pytest
+from cli_support import DELETE, arrays, history_rows, metrics, train, with_config
+
+import jaxnn
+from jaxnn import checkpoint, distributed, lbfgs
+from jaxnn.cli import lbfgs_training, training
+from jaxnn.cli import options as cli_options
+from jaxnn.cli.data import load_problem
+from jaxnn.train import training_keys
+
+L2 = 0.05  # large enough on iris to move the weights well away from an unpenalised run's
+EPOCHS = 20
+
+
+def _params(saved: dict) -> list[dict]:
+    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
+    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
+
+
+def _run_parts(**given):
+    """The options, problem, head, model, targets and starting weights a run given ``given`` trains."""
+    options = cli_options.with_defaults(given)
+    problem = load_problem(options)
+    options = training.settled_options(options, problem)
+    head = training.make_head(options, problem)
+    model = training.build_model(options, head)
+    targets = training.make_targets(problem, head, options["class_weight"])
+    params = model.init(training_keys(options["seed"])[0], problem.x_train.shape[1])
+    return options, problem, head, model, targets, params
+
+
+def _assert_same(params, expected) -> None:
+    for got, want in zip(params, expected, strict=True):
+        np.testing.assert_array_equal(got["W"], np.asarray(want["W"]))
+        np.testing.assert_array_equal(got["b"], np.asarray(want["b"]))
+
+
+def _weight_norm(params) -> float:
+    return float(sum(np.sum(np.square(layer["W"])) for layer in params))
+
+
+def _core_fit(given: dict, epochs: int, l2: float):
+    """jaxnn.fit with ``l2`` on the split, starting weights and shuffle key of the run given ``given``."""
+    options, problem, head, model, targets, params = _run_parts(**given)
+    return jaxnn.fit(
+        model,
+        params,
+        problem.x_train,
+        targets.train,
+        loss=head.loss,
+        epochs=epochs,
+        optimizer=options["optimizer"],
+        learning_rate=options["lr"],
+        l2=l2,
+        batch_size=options["batch_size"],
+        key=training_keys(options["seed"])[1],
+        mesh=distributed.make_mesh(jax.devices()[:1]),  # the run's one-device mesh
+    )
+
+
+RUNS = [
+    pytest.param([], {}, id="gd"),
+    pytest.param(["--optimizer", "adam", "--batch-size", "16"], {"optimizer": "adam", "batch_size": 16}, id="adam"),
+]
+
+
+@pytest.mark.parametrize(("flags", "given"), RUNS)
+def test_a_run_with_l2_is_jaxnn_fit_with_l2(tmp_path, flags, given):
+    assert train(*flags, "--l2", L2, "--epochs", EPOCHS, "--checkpoint-every", 7, "--quiet", "--out", tmp_path) == 0
+    expected = _core_fit(given, EPOCHS, L2)
+    saved = arrays(tmp_path)
+    _assert_same(_params(saved), expected.params)
+    # the history is fit's: the training loss with the penalty ½·l2·Σ‖W‖²
+    np.testing.assert_array_equal(saved["history"], np.asarray(expected.history, np.float32))
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"] == L2
+    assert metrics(tmp_path)["options"]["l2"] == L2
+    # the control: the penalty changes the result, and shrinks the weights
+    unpenalised = _core_fit(given, EPOCHS, 0.0)
+    assert _weight_norm(_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
+
+
+def test_l2_0_is_the_run_without_the_option(tmp_path):
+    assert train("--l2", 0, "--epochs", 5, "--quiet", "--out", tmp_path / "zero") == 0
+    assert train("--epochs", 5, "--quiet", "--out", tmp_path / "none") == 0
+    zero, none = arrays(tmp_path / "zero"), arrays(tmp_path / "none")
+    assert zero.keys() == none.keys()  # the optimiser state of a run without --l2, as before the option
+    for name in zero:
+        np.testing.assert_array_equal(zero[name], none[name], err_msg=name)
+    assert checkpoint.read_config(tmp_path / "none" / "checkpoint.npz")["l2"] == 0.0
+
+
+def test_the_summary_shows_the_penalty(tmp_path, capsys):
+    assert train("--l2", "1e-3", "--epochs", 2, "--quiet") == 0
+    assert "gd lr 0.1 l2 0.001, full batch" in capsys.readouterr().out
+
+
+def test_resume_with_l2_continues_exactly_and_refuses_another_l2(tmp_path, capsys):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    adam = ("--optimizer", "adam", "--l2", L2)
+    assert train(*adam, "--epochs", 12, "--quiet", "--out", whole) == 0
+    assert train(*adam, "--epochs", 5, "--quiet", "--out", split) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", split, "--l2", 0.01, "--epochs", 12)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--l2 0.01 differs from 0.05 in" in err, err
+    assert train("--resume", split, "--l2", L2, "--epochs", 12, "--quiet") == 0
+    expected, resumed = arrays(whole), arrays(split)
+    for name in expected:
+        if name.startswith(("params/", "opt_state/", "history")):
+            np.testing.assert_array_equal(resumed[name], expected[name], err_msg=name)
+
+
+def test_a_checkpoint_from_before_l2_resumes_without_a_penalty(tmp_path, capsys):
+    assert train("--epochs", 4, "--quiet", "--out", tmp_path / "new") == 0
+    old = with_config(tmp_path / "new", tmp_path / "old", l2=DELETE)
+    assert "l2" not in checkpoint.read_config(old / "checkpoint.npz")
+    assert cli_options.stored_options(checkpoint.read_config(old / "checkpoint.npz"), old)["l2"] == 0.0
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", old, "--l2", L2, "--epochs", 6)
+    assert exit_info.value.code == 2 and "--l2 0.05 differs from 0.0 in" in capsys.readouterr().err
+    assert train("--resume", old, "--epochs", 6, "--quiet") == 0
+    assert checkpoint.read_config(old / "checkpoint.npz")["l2"] == 0.0
+    assert train("--epochs", 6, "--quiet", "--out", tmp_path / "whole") == 0
+    np.testing.assert_array_equal(arrays(old)["params/0/W"], arrays(tmp_path / "whole")["params/0/W"])
+
+
+BAD_L2 = [
+    ("-1", "argument --l2: '-1' is not a finite number, 0 or more"),
+    ("nan", "argument --l2: 'nan' is not a finite number, 0 or more"),
+    ("inf", "argument --l2: 'inf' is not a finite number, 0 or more"),
+    ("1e39", "argument --l2: '1e39' is not a finite number, 0 or more"),  # infinite in float32
+    ("lots", "argument --l2: 'lots' is not a finite number, 0 or more"),
+    ("0.1,0.2", "argument --l2: '0.1,0.2' lists several values; --l2 takes one"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), BAD_L2, ids=[value for value, _ in BAD_L2])
+def test_bad_l2_is_one_clear_line(tmp_path, capsys, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train("--l2", value, "--epochs", 2, "--out", tmp_path / "run")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_lbfgs_alpha_gives_fits_objective(class_weight):
+    """alpha = l2·Σw makes jaxnn.lbfgs's penalty alpha/(2Σw)·Σ‖W‖² the ½·l2·Σ‖W‖² that jaxnn.fit adds."""
+    given = {"dataset": "wine", "optimizer": "lbfgs", "class_weight": class_weight}
+    _, problem, head, model, targets, params = _run_parts(**given)
+    weight = np.ones(len(problem.x_train)) if targets.weight is None else targets.weight
+    x, y = np.asarray(problem.x_train, np.float32), np.asarray(targets.train, np.float32)
+    spec = lbfgs.LbfgsSpec(model, head.loss)
+    weight32 = np.asarray(weight, np.float32)
+    penalised, _ = lbfgs.loss_and_gradient(spec, params, x, y, weight32, alpha=lbfgs_training.alpha(L2, weight32))
+    plain, _ = lbfgs.loss_and_gradient(spec, params, x, y, weight32)
+    penalty = 0.5 * L2 * _weight_norm(params)
+    assert float(penalised) == pytest.approx(float(plain) + penalty, rel=1e-6)
+    assert lbfgs_training.alpha(L2, weight32) == pytest.approx(L2 * np.sum(weight), rel=1e-6)
+
+
+@pytest.mark.parametrize("class_weight", [[], ["--class-weight", "balanced"]], ids=["unweighted", "balanced"])
+def test_lbfgs_with_l2_is_jaxnn_lbfgs_with_alpha_l2_times_the_rows_weight(tmp_path, class_weight):
+    iterations = 8
+    assert train("--dataset", "wine", "--optimizer", "lbfgs", "--l2", L2, *class_weight, "--epochs", iterations,
+                 "--quiet", "--out", tmp_path) == 0  # fmt: skip
+    given = {"dataset": "wine", "optimizer": "lbfgs", "class_weight": "balanced" if class_weight else None}
+    _, problem, head, model, targets, params = _run_parts(**given)
+    weight = np.ones(len(problem.x_train), np.float32) if targets.weight is None else targets.weight
+    alpha = L2 * float(np.sum(np.asarray(weight, np.float32), dtype=np.float64))
+    if not class_weight:
+        assert alpha == L2 * len(problem.x_train)  # Σw is the training rows' count
+    expected = lbfgs.minimize(
+        model, params, problem.x_train, targets.train, loss=head.loss, weight=weight, alpha=alpha, max_iter=iterations
+    )
+    saved = arrays(tmp_path)
+    _assert_same(_params(saved), expected.params)
+    np.testing.assert_array_equal(saved["history"], expected.loss_curve)
+    unpenalised = lbfgs.minimize(
+        model, params, problem.x_train, targets.train, loss=head.loss, weight=weight, max_iter=iterations
+    )
+    assert _weight_norm(_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
+    assert checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"] == L2
+
+
+def test_a_population_trains_every_member_with_the_one_l2(tmp_path):
+    lone, population = tmp_path / "lone", tmp_path / "population"
+    assert train("--l2", L2, "--epochs", EPOCHS, "--quiet", "--out", lone) == 0
+    assert train("--l2", L2, "--lr", "0.1,0.3", "--epochs", EPOCHS, "--quiet", "--out", population) == 0
+    rows = (population / "population.csv").read_text().splitlines()
+    member = dict(zip(rows[0].split(","), rows[1].split(","), strict=True))
+    assert float(member["lr"]) == 0.1
+    assert float(member["train_loss"]) == pytest.approx(metrics(lone)["train_loss"], rel=1e-5)
+    assert float(member["test_loss"]) == pytest.approx(metrics(lone)["test_loss"], rel=1e-5)
+    assert metrics(population)["options"]["l2"] == L2
+    # the best member's checkpoint continues alone, with its penalty
+    best = population / "checkpoint.npz"
+    assert checkpoint.read_config(best)["l2"] == L2
+    assert train("--resume", best, "--out", tmp_path / "alone", "--epochs", EPOCHS + 5, "--quiet") == 0
+    assert [row[0] for row in history_rows(tmp_path / "alone")][-1] == str(EPOCHS + 5)
