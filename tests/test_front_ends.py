@@ -26,7 +26,7 @@ def _problem(labels: np.ndarray) -> Problem:
 
 def _cli_options(**options) -> dict:
     defaults = {"layers": [6], "activation": "relu", "loss": None, "optimizer": "gd", "lr": 0.05}
-    return {**defaults, "momentum": 0.9, "nesterov": True, **options}
+    return {**defaults, "momentum": 0.9, "nesterov": True, "l2": 0.0, **options}
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
