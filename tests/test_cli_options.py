@@ -414,3 +414,14 @@ def test_the_learning_rates_at_float32s_limits_are_accepted():
     parser = options.build_parser()
     for rate in (float(limits.tiny), float(limits.max)):
         assert parser.parse_args(["--lr", repr(rate)]).lr == (rate,)
+
+
+def test_resume_takes_another_name_of_the_same_activation_and_refuses_another_activation(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train("--activation", "logistic", "--epochs", 3, "--quiet", "--out", run) == 0
+    assert train("--resume", run, "--activation", "sigmoid", "--epochs", 5, "--quiet") == 0  # one function
+    assert checkpoint.read_config(run / "checkpoint.npz")["activation"] == "logistic"  # the run's name kept
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--activation", "tanh", "--epochs", 6)
+    assert exit_info.value.code == 2 and "--activation tanh differs from logistic in" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnn._checks import MAX_SEED, is_host_port, is_int, is_real
-from jaxnn.activations import ACTIVATIONS
+from jaxnn.activations import ACTIVATIONS, get_activation
 from jaxnn.cli.csv_cells import plain_number
 from jaxnn.losses import LOSSES
 from jaxnn.optimizers import FULL_BATCH_SOLVERS, SOLVERS, USUAL_LEARNING_RATES, SolverSettings
@@ -96,6 +97,8 @@ class Option(NamedTuple):
         :data:`REQUIRED` when every checkpoint holds it.
       listable: takes comma-separated values; several train a population, one network per combination.
       refused_by: the refusals that apply to it (:data:`jaxnn.cli.refusals.REFUSALS`).
+      same: whether a value given on ``--resume`` agrees with the checkpoint's: equality, unless two names mean
+        one thing (``--activation logistic`` and ``sigmoid``).
     """
 
     name: str
@@ -117,6 +120,7 @@ class Option(NamedTuple):
     legacy: Any = REQUIRED
     listable: bool = False
     refused_by: tuple[str, ...] = ()
+    same: Callable[[Any, Any], bool] = operator.eq
 
     @property
     def flag(self) -> str:
@@ -337,7 +341,8 @@ OPTIONS: dict[str, Option] = {
         _choice(
             "activation", "model", f"hidden-layer activation: {', '.join(sorted(ACTIVATIONS))} (default relu; "
             "not with --layers none)",
-            sorted(ACTIVATIONS), "an activation", default="relu", refused_by=("no hidden activation",), **_RUN,
+            sorted(ACTIVATIONS), "an activation", default="relu", refused_by=("no hidden activation",),
+            same=lambda stored, given: get_activation(stored) is get_activation(given), **_RUN,
         ),
         _choice(
             "loss", "model", f"{', '.join(sorted(LOSSES))} (default softmax_cross_entropy for more than two classes, "

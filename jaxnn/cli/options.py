@@ -445,7 +445,7 @@ def agreeing_with(stored: dict[str, Any], given: dict[str, Any], path: Path) -> 
             "file; leave --csv out to continue that run, or start a new run in another --out"
         )
     for name, value in given.items():
-        if name == "csv" or options[name] == value:
+        if name == "csv" or OPTIONS[name].same(options[name], value):
             continue
         raise CliError(
             f"{flag(name)} {show(name, value)} differs from {show(name, options[name])} in {path}; "
