@@ -37,7 +37,7 @@ than ``vm.max_map_count`` regions (65,530 by default), so a process that fitted 
 (a search over architectures) crashed.  A network pushed out is compiled again when next needed, or loaded from
 the persistent compilation cache when that is on; a search that cycles over fewer networks than the limit
 compiles each once.  The estimators' prediction, compiled ahead of time per row count, keeps its programs in
-the same set (:func:`held_programs_of`, one key per network and input dtype).
+the same set (:func:`held_programs_of`, one key per network, input dtype and row bucket).
 """
 
 from __future__ import annotations

@@ -144,6 +144,20 @@ def by_structure(optimizer: optax.GradientTransformation) -> optax.GradientTrans
     itself where it already is one or has no structural key (a function of the user's, a captured array)."""
     if isinstance(optimizer, StructuralTransformation):
         return optimizer
+    try:
+        return _wrapped_once(optimizer)
+    except TypeError:  # a transformation that cannot be hashed (a callable object with __eq__ and no __hash__)
+        return _wrapped(optimizer)
+
+
+@functools.lru_cache(maxsize=64, typed=True)  # typed: a tuple compares equal to a tuple of another type
+def _wrapped_once(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+    """:func:`_wrapped`, once per transformation (the same wrapper, its key worked out once, for every
+    ``train_step`` with it), for the 64 most recently used."""
+    return _wrapped(optimizer)
+
+
+def _wrapped(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
     # A plain GradientTransformation's update takes no extra arguments: optax's wrapper drops those it is given.
     with_extras = optax.with_extra_args_support(optimizer)
     wrapped = StructuralTransformation(with_extras.init, with_extras.update)

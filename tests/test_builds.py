@@ -246,8 +246,9 @@ def test_the_step_factorys_programs_are_held_with_the_others(monkeypatch, releas
 
 
 def test_prediction_programs_are_held_with_the_others(monkeypatch, released):
-    """The estimators' prediction keeps one program per row bucket under one key per network and dtype in the
-    same set: reused while held, compiled again (with the same predictions) once released."""
+    """The estimators' prediction keeps its programs in the same set, a key for each network, dtype and row bucket
+    (one network meets many buckets: a key each keeps the limit a bound on programs): reused while held,
+    compiled again (with the same predictions) once released."""
     from jaxnn.estimators import NeuralNetRegressor
     from jaxnn.sklearn import prediction
 
@@ -260,9 +261,9 @@ def test_prediction_programs_are_held_with_the_others(monkeypatch, released):
     one_row = estimator.predict(X[:1])
     estimator.predict(X[:5])
     estimator.predict(X[1:2])
-    assert compiled_rows == [1, 8] and _builds.held_programs() == held + 1
+    assert compiled_rows == [1, 8] and _builds.held_programs() == held + 2
     estimator.predict(X[:1].astype(np.float64))
-    assert compiled_rows == [1, 8, 1] and _builds.held_programs() == held + 2  # a key per dtype
+    assert compiled_rows == [1, 8, 1] and _builds.held_programs() == held + 3  # and a key per dtype
     _builds.release_programs()
     np.testing.assert_array_equal(estimator.predict(X[:1]), one_row)
     assert compiled_rows == [1, 8, 1, 1] and _builds.held_programs() == 1

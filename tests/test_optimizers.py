@@ -279,6 +279,19 @@ def test_a_transformation_with_a_function_of_the_users_keeps_its_identity():
     assert _key(np.dtype("f4")) == _key(np.dtype(np.float32))
 
 
+def test_a_transformation_is_wrapped_once_and_a_plain_one_of_the_same_functions_on_its_own():
+    """``train_step`` looks its optimiser up on every call: the same transformation gets the same wrapper (its key
+    worked out once); a plain ``GradientTransformation`` of an ``ExtraArgs`` one's functions compares equal to it
+    as a tuple, yet its update is wrapped to drop extra arguments: another key."""
+    from jaxnn.structural_keys import by_structure
+
+    adam = optax.adam(1e-3)
+    assert by_structure(adam) is by_structure(adam)
+    assert isinstance(adam, optax.GradientTransformationExtraArgs)
+    plain = optax.GradientTransformation(adam.init, adam.update)
+    assert plain == adam and by_structure(plain) != by_structure(adam)
+
+
 def test_a_keyed_transformation_copies_after_it_is_hashed():
     """``copy.deepcopy`` (sklearn's ``clone`` of an estimator whose solver is one) of a keyed transformation once
     hashed raised "cannot pickle 'module' object": its kept key holds the module's globals."""

@@ -188,9 +188,10 @@ class Predictor:
 
 
 def _program(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
-    """:func:`_compiled`'s program, held with the other programs of that network and dtype among those jaxnn
-    holds (:func:`jaxnn._builds.held_programs_of`): shared by every estimator with that network."""
-    programs = held_programs_of((_program, forward, static, dtype_name, shapes))
+    """:func:`_compiled`'s program, one key among those jaxnn holds (:func:`jaxnn._builds.held_programs_of`; a
+    key per row bucket, so that the limit bounds programs: a network meets many buckets): shared by every
+    estimator with that network."""
+    programs = held_programs_of((_program, forward, static, rows, dtype_name, shapes))
     program = programs.get(rows)
     if program is None:  # two threads may both compile it: the first one stored is kept
         program = programs.setdefault(rows, _compiled(forward, static, rows, dtype_name, shapes))
