@@ -136,7 +136,7 @@ BAD_L2 = [
     ("inf", "argument --l2: 'inf' is not a finite number, 0 or more"),
     ("1e39", "argument --l2: '1e39' is not a finite number, 0 or more"),  # infinite in float32
     ("lots", "argument --l2: 'lots' is not a finite number, 0 or more"),
-    ("0.1,0.2", "argument --l2: '0.1,0.2' lists several values; --l2 takes one"),
+    ("0.1,-1", "argument --l2: '-1' in '0.1,-1' is not a finite number, 0 or more"),
 ]
 
 
@@ -205,3 +205,28 @@ def test_a_population_trains_every_member_with_the_one_l2(tmp_path):
     assert checkpoint.read_config(best)["l2"] == L2
     assert train("--resume", best, "--out", tmp_path / "alone", "--epochs", EPOCHS + 5, "--quiet") == 0
     assert [row[0] for row in history_rows(tmp_path / "alone")][-1] == str(EPOCHS + 5)
+
+
+def test_a_list_of_l2_trains_one_member_per_penalty_each_as_its_lone_run(tmp_path, capsys):
+    population = tmp_path / "population"
+    assert train("--l2", f"0,{L2}", "--lr", 0.3, "--epochs", EPOCHS, "--quiet", "--out", population) == 0
+    rows = (population / "population.csv").read_text().splitlines()
+    members = [dict(zip(rows[0].split(","), row.split(","), strict=True)) for row in rows[1:]]
+    assert [float(member["l2"]) for member in members] == [0.0, L2]
+    for member, l2 in zip(members, (0.0, L2), strict=True):
+        lone = tmp_path / f"lone-{l2}"
+        assert train("--l2", l2, "--lr", 0.3, "--epochs", EPOCHS, "--quiet", "--out", lone) == 0
+        assert float(member["train_loss"]) == pytest.approx(metrics(lone)["train_loss"], rel=1e-5)
+        assert float(member["test_loss"]) == pytest.approx(metrics(lone)["test_loss"], rel=1e-5)
+    assert members[0]["train_loss"] != members[1]["train_loss"]
+    best = int(next(member["member"] for member in members if member["best"] == "true"))
+    assert checkpoint.read_config(population / "checkpoint.npz")["l2"] == [0.0, L2][best]
+    assert metrics(population)["population"]["l2"] == [0.0, L2]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # a resumed population keeps its members
+        train("--resume", population, "--l2", f"0,{2 * L2}", "--epochs", EPOCHS + 2)
+    assert exit_info.value.code == 2 and f"--l2 0.0,{2 * L2} differs from 0.0,{L2} in" in capsys.readouterr().err
+    assert train("--resume", population, "--epochs", EPOCHS + 2, "--quiet") == 0
+    with pytest.raises(SystemExit) as exit_info:
+        train("--optimizer", "lbfgs", "--l2", f"0,{L2}", "--epochs", 2)
+    assert exit_info.value.code == 2 and "lbfgs trains one network at a time" in capsys.readouterr().err

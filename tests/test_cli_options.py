@@ -65,7 +65,7 @@ TAMPERED = [
     ({"layers": [[10]]}, "--layers ([[10]])"),  # [] is --layers none: valid
     ({"l2": -1}, "--l2 (-1)"),
     ({"l2": "0.1"}, "--l2 ('0.1')"),
-    ({"l2": [0.1, 0.2]}, "--l2 ([0.1, 0.2])"),  # one value, even in a population's checkpoint
+    ({"l2": [0.1, 0.2]}, "--lr/--l2/--seed: lists belong to a population's"),  # population.npz holds lists
     ({"dataset": "../etc"}, "--dataset ('../etc')"),
     ({"activation": "os.system"}, "--activation ('os.system')"),
     ({"loss": "hinge"}, "--loss ('hinge')"),
