@@ -8,7 +8,7 @@
    minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
-Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
+Several ``--lr``, ``--l2`` or ``--seed`` values make a population run instead: stages 3-5 are
 :func:`jaxnn.cli.population.execute`'s.
 
 Ctrl-C, SIGTERM and SIGHUP are a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between
