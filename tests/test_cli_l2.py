@@ -130,14 +130,21 @@ def test_a_checkpoint_from_before_l2_resumes_without_a_penalty(tmp_path, capsys)
     np.testing.assert_array_equal(arrays(old)["params/0/W"], arrays(tmp_path / "whole")["params/0/W"])
 
 
+WHAT = "is not 0 (no penalty) or a positive number from 1.1754944e-38 to 3.4028235e+38 (float32's range)"
 BAD_L2 = [
-    ("-1", "argument --l2: '-1' is not a finite number, 0 or more"),
-    ("nan", "argument --l2: 'nan' is not a finite number, 0 or more"),
-    ("inf", "argument --l2: 'inf' is not a finite number, 0 or more"),
-    ("1e39", "argument --l2: '1e39' is not a finite number, 0 or more"),  # infinite in float32
-    ("lots", "argument --l2: 'lots' is not a finite number, 0 or more"),
-    ("0.1,-1", "argument --l2: '-1' in '0.1,-1' is not a finite number, 0 or more"),
+    ("-1", f"argument --l2: '-1' {WHAT}"),
+    ("nan", f"argument --l2: 'nan' {WHAT}"),
+    ("inf", f"argument --l2: 'inf' {WHAT}"),
+    ("1e39", f"argument --l2: '1e39' {WHAT}"),  # infinite in float32
+    ("1e-50", f"argument --l2: '1e-50' {WHAT}"),  # 0 in float32: a run without a penalty under another name
+    ("lots", f"argument --l2: 'lots' {WHAT}"),
+    ("0.1,-1", f"argument --l2: '-1' in '0.1,-1' {WHAT}"),
 ]
+
+
+def test_minus_zero_is_no_penalty(tmp_path):
+    assert train("--l2", "-0", "--epochs", 2, "--quiet", "--out", tmp_path) == 0
+    assert str(checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"]) == "0.0"
 
 
 @pytest.mark.parametrize(("value", "message"), BAD_L2, ids=[value for value, _ in BAD_L2])

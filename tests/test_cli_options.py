@@ -255,7 +255,7 @@ BAD_INPUT = [
     (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
     (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
     (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2"),
-    (["--weight-decay", "0.01"], "jaxnn-train's name for --weight-decay is --l2"),
+    (["--weight-decay", "0.01"], "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient"),
 ]
 
 

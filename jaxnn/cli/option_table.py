@@ -196,8 +196,13 @@ def _is_widths(value) -> bool:
 
 
 def _is_l2(value) -> bool:
-    """A finite penalty, 0 or more, that float32 (in which the optimiser state holds it) does not overflow."""
-    return is_real(value) and 0 <= value <= float(_FLOAT32.max)
+    """0, or a penalty in float32's normal range (the optimiser state holds it in float32: 1e-50 would be 0)."""
+    return is_real(value) and (value == 0 or _is_float32_rate(value))
+
+
+def _penalty(text: str) -> float:
+    """``--l2``'s number, ``-0`` as 0."""
+    return _number(text) + 0.0
 
 
 def _not_empty(text: str, advice: str) -> str:
@@ -365,7 +370,7 @@ OPTIONS: dict[str, Option] = {
             "each weight's gradient and l2/2 · the sum of the squared weights to the training loss; lbfgs minimises "
             "the same objective (scikit-learn's alpha = l2 · n_samples); a list such as 0,0.001,0.01 trains a "
             "population, one network per penalty (and per --lr and --seed)",
-            "RATE", parse=_number, valid=_is_l2, what="a finite number, 0 or more, like 0.0001 (0: no penalty)",
+            "RATE", parse=_penalty, valid=_is_l2, what=f"0 (no penalty) or a positive number {_RATE_RANGE}",
             default=0.0, legacy=lambda stored: 0.0, listable=True, refused_by=("lbfgs lists", "resume lists"), **_RUN,
         ),
         Option(

@@ -225,13 +225,15 @@ OTHER_NAMES = {
     "--batch_size": "--batch-size",
     "--test_size": "--test-size",
     "--class_weight": "--class-weight",
-    "--weight-decay": "--l2",  # added to the gradient (PyTorch's weight_decay), as --l2 is
-    "--weight_decay": "--l2",
 }
 
 
 # Options other tools have in another sense, with what to use instead.
 NO_SUCH_OPTION = {
+    **dict.fromkeys(
+        ("--weight-decay", "--weight_decay"),
+        "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient (the biases are not decayed)",
+    ),
     "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the training rows "
     "(alpha / n_samples)",
 }
