@@ -130,14 +130,21 @@ def test_a_checkpoint_from_before_l2_resumes_without_a_penalty(tmp_path, capsys)
     np.testing.assert_array_equal(arrays(old)["params/0/W"], arrays(tmp_path / "whole")["params/0/W"])
 
 
+WHAT = "is not 0 (no penalty) or a positive number from 1.1754944e-38 to 3.4028235e+38 (float32's range)"
 BAD_L2 = [
-    ("-1", "argument --l2: '-1' is not a finite number, 0 or more"),
-    ("nan", "argument --l2: 'nan' is not a finite number, 0 or more"),
-    ("inf", "argument --l2: 'inf' is not a finite number, 0 or more"),
-    ("1e39", "argument --l2: '1e39' is not a finite number, 0 or more"),  # infinite in float32
-    ("lots", "argument --l2: 'lots' is not a finite number, 0 or more"),
-    ("0.1,0.2", "argument --l2: '0.1,0.2' lists several values; --l2 takes one"),
+    ("-1", f"argument --l2: '-1' {WHAT}"),
+    ("nan", f"argument --l2: 'nan' {WHAT}"),
+    ("inf", f"argument --l2: 'inf' {WHAT}"),
+    ("1e39", f"argument --l2: '1e39' {WHAT}"),  # infinite in float32
+    ("1e-50", f"argument --l2: '1e-50' {WHAT}"),  # 0 in float32: a run without a penalty under another name
+    ("lots", f"argument --l2: 'lots' {WHAT}"),
+    ("0.1,-1", f"argument --l2: '-1' in '0.1,-1' {WHAT}"),
 ]
+
+
+def test_minus_zero_is_no_penalty(tmp_path):
+    assert train("--l2", "-0", "--epochs", 2, "--quiet", "--out", tmp_path) == 0
+    assert str(checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"]) == "0.0"
 
 
 @pytest.mark.parametrize(("value", "message"), BAD_L2, ids=[value for value, _ in BAD_L2])
@@ -205,3 +212,28 @@ def test_a_population_trains_every_member_with_the_one_l2(tmp_path):
     assert checkpoint.read_config(best)["l2"] == L2
     assert train("--resume", best, "--out", tmp_path / "alone", "--epochs", EPOCHS + 5, "--quiet") == 0
     assert [row[0] for row in history_rows(tmp_path / "alone")][-1] == str(EPOCHS + 5)
+
+
+def test_a_list_of_l2_trains_one_member_per_penalty_each_as_its_lone_run(tmp_path, capsys):
+    population = tmp_path / "population"
+    assert train("--l2", f"0,{L2}", "--lr", 0.3, "--epochs", EPOCHS, "--quiet", "--out", population) == 0
+    rows = (population / "population.csv").read_text().splitlines()
+    members = [dict(zip(rows[0].split(","), row.split(","), strict=True)) for row in rows[1:]]
+    assert [float(member["l2"]) for member in members] == [0.0, L2]
+    for member, l2 in zip(members, (0.0, L2), strict=True):
+        lone = tmp_path / f"lone-{l2}"
+        assert train("--l2", l2, "--lr", 0.3, "--epochs", EPOCHS, "--quiet", "--out", lone) == 0
+        assert float(member["train_loss"]) == pytest.approx(metrics(lone)["train_loss"], rel=1e-5)
+        assert float(member["test_loss"]) == pytest.approx(metrics(lone)["test_loss"], rel=1e-5)
+    assert members[0]["train_loss"] != members[1]["train_loss"]
+    best = int(next(member["member"] for member in members if member["best"] == "true"))
+    assert checkpoint.read_config(population / "checkpoint.npz")["l2"] == [0.0, L2][best]
+    assert metrics(population)["population"]["l2"] == [0.0, L2]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # a resumed population keeps its members
+        train("--resume", population, "--l2", f"0,{2 * L2}", "--epochs", EPOCHS + 2)
+    assert exit_info.value.code == 2 and f"--l2 0.0,{2 * L2} differs from 0.0,{L2} in" in capsys.readouterr().err
+    assert train("--resume", population, "--epochs", EPOCHS + 2, "--quiet") == 0
+    with pytest.raises(SystemExit) as exit_info:
+        train("--optimizer", "lbfgs", "--l2", f"0,{L2}", "--epochs", 2)
+    assert exit_info.value.code == 2 and "lbfgs trains one network at a time" in capsys.readouterr().err

@@ -65,7 +65,7 @@ TAMPERED = [
     ({"layers": [[10]]}, "--layers ([[10]])"),  # [] is --layers none: valid
     ({"l2": -1}, "--l2 (-1)"),
     ({"l2": "0.1"}, "--l2 ('0.1')"),
-    ({"l2": [0.1, 0.2]}, "--l2 ([0.1, 0.2])"),  # one value, even in a population's checkpoint
+    ({"l2": [0.1, 0.2]}, "--lr/--l2/--seed: lists belong to a population's"),  # population.npz holds lists
     ({"dataset": "../etc"}, "--dataset ('../etc')"),
     ({"activation": "os.system"}, "--activation ('os.system')"),
     ({"loss": "hinge"}, "--loss ('hinge')"),
@@ -255,7 +255,7 @@ BAD_INPUT = [
     (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
     (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
     (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2"),
-    (["--weight-decay", "0.01"], "jaxnn-train's name for --weight-decay is --l2"),
+    (["--weight-decay", "0.01"], "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient"),
 ]
 
 

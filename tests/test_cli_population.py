@@ -22,6 +22,7 @@ MEMBERS = [(0.05, 0), (0.05, 1), (0.2, 0), (0.2, 1)]  # product(lrs, seeds): the
 CLASSIFICATION_COLUMNS = [
     "member",
     "lr",
+    "l2",
     "seed",
     "epochs",
     "diverged",
@@ -73,6 +74,7 @@ def test_population_csv_lists_every_member_and_marks_the_best(grid_run):
     rows = population_rows(grid_run)
     assert list(rows[0]) == CLASSIFICATION_COLUMNS
     assert [(float(row["lr"]), int(row["seed"])) for row in rows] == MEMBERS
+    assert all(row["l2"] == "0.0" for row in rows)  # no --l2: no penalty
     assert [int(row["member"]) for row in rows] == [0, 1, 2, 3]
     assert all(row["epochs"] == "30" and row["diverged"] == "false" for row in rows)
     assert all(0 <= float(row["test_accuracy"]) <= 1 and np.isfinite(float(row["train_loss"])) for row in rows)
@@ -138,7 +140,7 @@ def test_a_diverged_member_is_never_best_and_all_diverged_fails(tmp_path, capsys
     common = ("--csv", data, "--target", "price", "--epochs", "20", "--quiet")
     assert train(*common, "--lr", "0.1,1e4", "--out", tmp_path / "mixed") == 0
     rows = population_rows(tmp_path / "mixed")
-    assert list(rows[0])[7:] == ["test_rmse", "test_r2", "best"]
+    assert list(rows[0])[8:] == ["test_rmse", "test_r2", "best"]
     assert [(row["diverged"], row["best"]) for row in rows] == [("false", "true"), ("true", "false")]
     assert int(rows[1]["epochs"]) < 20 and int(rows[0]["epochs"]) == 20
     assert metrics(tmp_path / "mixed")["population"]["chosen_by"] == "test_r2"

@@ -20,7 +20,7 @@ SIGHUP a flag (:mod:`jaxnn.cli.interrupts`), then loads the rest.  The package, 
 * :mod:`~jaxnn.cli.runner` — every mode's training in chunks, with held-out loss, progress, checkpoints and Ctrl-C;
 * :mod:`~jaxnn.cli.training` — the model, its state and checkpoint, and gd/sgd/adam runs;
 * :mod:`~jaxnn.cli.lbfgs_training` — ``--optimizer lbfgs`` runs (full-batch L-BFGS);
-* :mod:`~jaxnn.cli.population` — several ``--lr``/``--seed`` values: one population (``jaxnn.fit_many``);
+* :mod:`~jaxnn.cli.population` — several ``--lr``/``--l2``/``--seed`` values: one population (``jaxnn.fit_many``);
 * :mod:`~jaxnn.cli.population_results` — a population's best member, its files and the summary;
 * :mod:`~jaxnn.cli.population_checkpoint` — every member's state in ``population.npz``, which ``--resume`` continues;
 * :mod:`~jaxnn.cli.progress` — the progress bar or log lines;

@@ -8,7 +8,7 @@
    minimisation in compiled calls (:func:`jaxnn.cli.lbfgs_training.train`);
 5. metrics, files and the summary.
 
-Several ``--lr`` or ``--seed`` values make a population run instead: stages 3-5 are
+Several ``--lr``, ``--l2`` or ``--seed`` values make a population run instead: stages 3-5 are
 :func:`jaxnn.cli.population.execute`'s.
 
 Ctrl-C, SIGTERM and SIGHUP are a flag (:mod:`jaxnn.cli.interrupts`) checked between the stages and between
@@ -123,7 +123,8 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     options = cli_options.agreeing_with(stored, given, path)
     if population != bool(cli_options.listed_options(options)):
         raise CliError(
-            f"{path} holds an invalid --lr/--seed: lists belong to a population's {POPULATION_CHECKPOINT}, only there"
+            f"{path} holds an invalid --lr/--l2/--seed: lists belong to a population's {POPULATION_CHECKPOINT}, "
+            "only there"
         )
     if "csv" not in given and options["csv"] is not None and not Path(options["csv"]).exists():
         raise CliError(

@@ -196,25 +196,13 @@ def _is_widths(value) -> bool:
 
 
 def _is_l2(value) -> bool:
-    """A finite penalty, 0 or more, that float32 (in which the optimiser state holds it) does not overflow."""
-    return is_real(value) and 0 <= value <= float(_FLOAT32.max)
+    """0, or a penalty in float32's normal range (the optimiser state holds it in float32: 1e-50 would be 0)."""
+    return is_real(value) and (value == 0 or _is_float32_rate(value))
 
 
-def _l2_argument(text: str) -> float:
-    """``--l2`` from the command line: one number (a list is refused by name: every member of a population
-    trains with the one penalty), checked as a checkpoint's value is."""
-    if "," in text:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} lists several values; --l2 takes one, which every network of a population trains with "
-            "(run each penalty on its own to compare them)"
-        )
-    try:
-        value = _number(text)
-    except ValueError:
-        value = math.nan
-    if not _is_l2(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {OPTIONS['l2'].what}")
-    return value
+def _penalty(text: str) -> float:
+    """``--l2``'s number, ``-0`` as 0."""
+    return _number(text) + 0.0
 
 
 def _not_empty(text: str, advice: str) -> str:
@@ -357,8 +345,8 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "lr", "model", "learning rate (default 0.1 for gd and sgd, 0.01 for adam; lbfgs has none); a list such as "
-            "0.01,0.1,1 trains a population, one network per rate (and per --seed), and keeps the best on the test "
-            "split", "RATE",
+            "0.01,0.1,1 trains a population, one network per rate (and per --l2 and --seed), and keeps the best on "
+            "the test split", "RATE",
             parse=_number, valid=_is_float32_rate, what=f"a positive number {_RATE_RANGE}",
             nullable=True,  # None: lbfgs
             default=lambda given: DEFAULT_LR[given["optimizer"]], listable=True,
@@ -380,10 +368,10 @@ OPTIONS: dict[str, Option] = {
         Option(
             "l2", "model", "L2 penalty on the weights, not the biases (default 0: none), jaxnn.fit's l2: adds l2·W to "
             "each weight's gradient and l2/2 · the sum of the squared weights to the training loss; lbfgs minimises "
-            "the same objective (scikit-learn's alpha = l2 · n_samples); one value for every network of a population",
-            "RATE", parse=_number, valid=_is_l2,
-            what="a finite number, 0 or more, like 0.0001 (0: no penalty)", argument=_l2_argument,
-            default=0.0, legacy=lambda stored: 0.0, **_RUN,
+            "the same objective (scikit-learn's alpha = l2 · n_samples); a list such as 0,0.001,0.01 trains a "
+            "population, one network per penalty (and per --lr and --seed)",
+            "RATE", parse=_penalty, valid=_is_l2, what=f"0 (no penalty) or a positive number {_RATE_RANGE}",
+            default=0.0, legacy=lambda stored: 0.0, listable=True, refused_by=("lbfgs lists", "resume lists"), **_RUN,
         ),
         Option(
             "epochs", "model", "total epochs, counting those of a resumed run (default 2000 for gd, 200 for sgd and "
@@ -415,7 +403,7 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "seed", "data", "seeds the split, the initial weights and the shuffles (default 42); a list such as 0,1,2 "
-            "trains a population, one network per seed (and per --lr)", "N",
+            "trains a population, one network per seed (and per --lr and --l2)", "N",
             parse=_whole, valid=lambda value: is_int(value) and 0 <= value <= MAX_SEED,
             what="a whole number from 0 to 2**32 - 1", default=42, listable=True,
             refused_by=("lbfgs lists", "resume lists"), **_RUN,

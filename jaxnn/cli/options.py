@@ -9,7 +9,7 @@ same ``valid`` and fills in the ``legacy`` value of an option added since; :func
 resumed run's options the checkpoint's; :func:`refuse` says what a kind of run has no use for
 (:mod:`jaxnn.cli.refusals`).
 
-:data:`MEMBER_OPTIONS` (the listable ``--lr`` and ``--seed``) take comma-separated lists: several values make
+:data:`MEMBER_OPTIONS` (the listable ``--lr``, ``--l2`` and ``--seed``) take comma-separated lists: several values make
 a population run, one network per combination (:func:`population_members`); one value is a single run.
 
 The optimisers (:data:`OPTIMIZERS`) are the estimators' solvers by the same names: ``gd``, ``sgd`` and ``adam``
@@ -225,13 +225,15 @@ OTHER_NAMES = {
     "--batch_size": "--batch-size",
     "--test_size": "--test-size",
     "--class_weight": "--class-weight",
-    "--weight-decay": "--l2",  # added to the gradient (PyTorch's weight_decay), as --l2 is
-    "--weight_decay": "--l2",
 }
 
 
 # Options other tools have in another sense, with what to use instead.
 NO_SUCH_OPTION = {
+    **dict.fromkeys(
+        ("--weight-decay", "--weight_decay"),
+        "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient (the biases are not decayed)",
+    ),
     "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the training rows "
     "(alpha / n_samples)",
 }
@@ -381,11 +383,13 @@ def listed_options(options: dict[str, Any]) -> list[str]:
 def population_members(options: dict[str, Any]) -> list[dict[str, Any]]:
     """One single run's options per member of a population: every combination of the listed values.
 
-    Member ``i`` is the ``i``-th of ``itertools.product(lrs, seeds)``: the learning rate varies slowest.
+    Member ``i`` is the ``i``-th of ``itertools.product(lrs, l2s, seeds)``: the learning rate varies slowest, the
+    seed fastest.
     Options without lists give one member, ``options`` itself.
     """
-    lists = [options[name] if isinstance(options[name], tuple) else (options[name],) for name in MEMBER_OPTIONS]
-    return [{**options, **dict(zip(MEMBER_OPTIONS, values, strict=True))} for values in itertools.product(*lists)]
+    listed = listed_options(options)
+    combinations = itertools.product(*(options[name] for name in listed))
+    return [{**options, **dict(zip(listed, values, strict=True))} for values in combinations]
 
 
 def stored_options(stored: dict[str, Any], path: Path) -> dict[str, Any]:

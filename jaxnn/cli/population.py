@@ -1,19 +1,19 @@
-"""Population runs: several ``--lr`` or ``--seed`` values train as one population through :func:`jaxnn.fit_many`.
+"""Population runs: several ``--lr``, ``--l2`` or ``--seed`` values train as one population through
+:func:`jaxnn.fit_many`.
 
     jaxnn-train --lr 0.01,0.1,1 --seed 0,1,2 --epochs 500 --out runs/grid     # 9 networks, one program
 
 The members.  Every combination of the listed values is one member, in the order of
-``itertools.product(lrs, seeds)`` (:func:`jaxnn.cli.options.population_members`), and member ``(η, s)``
-is the single run ``--lr η --seed s``: its split is drawn with ``s`` and its inputs standardised on that
+``itertools.product(lrs, l2s, seeds)`` (:func:`jaxnn.cli.options.population_members`), and member ``(η, λ, s)``
+is the single run ``--lr η --l2 λ --seed s``: its split is drawn with ``s`` and its inputs standardised on that
 split, its initial weights and shuffle key are :func:`jaxnn.train.training_keys` ``(s)``'s (drawn for all
-members at once by ``model.init_many``), and its learning rate is ``η``.  Members that share a seed share
-their data; with several seeds each member gets its own split (``fit_many``'s per-member inputs).  The
-learning rates live in the optimiser state (``jaxnn.optimizers.make``), so the whole grid is
-one compiled program; ``--l2`` is one value, every member's (``fit_many``'s ``l2``).  Training runs in the
-chunks of a single run (at most about 1/50 of the epochs each, with the held-out loss of every member after
-each), in the loop layout a single run uses, so member ``i`` ends where its single run ends, up to float32
-rounding (batched products may sum in another order).  A member that diverges keeps its last finite state and
-stops, as a single run does; the others go on.
+members at once by ``model.init_many``), its learning rate is ``η`` and its L2 penalty ``λ``.  Members that
+share a seed share their data; with several seeds each member gets its own split (``fit_many``'s per-member
+inputs).  The learning rates and penalties live in the optimiser state (``jaxnn.optimizers.make``), so the
+whole grid is one compiled program.  Training runs in the chunks of a single run (at most about 1/50 of the
+epochs each, with the held-out loss of every member after each), in the loop layout a single run uses, so
+member ``i`` ends where its single run ends, up to float32 rounding (batched products may sum in another
+order).  A member that diverges keeps its last finite state and stops, as a single run does; the others go on.
 
 The best member, its files and the summary: :mod:`jaxnn.cli.population_results`.
 
@@ -148,14 +148,14 @@ def _take_new_where(keep_new: np.ndarray, new, old):
     return jax.tree.map(pick, new, old)
 
 
-def _fresh_opt_states(setups: list[RunSetup], params: Params, rates: np.ndarray) -> optax.OptState:
-    """Every member's fresh optimiser state in ``fit_many``'s form, its ``--lr`` and the run's ``--l2`` in it (as
+def _fresh_opt_states(params: Params, population: Population) -> optax.OptState:
+    """Every member's fresh optimiser state in ``fit_many``'s form, its ``--lr`` and ``--l2`` in it (as
     ``fit_many`` makes it when given none): the state training starts from, and the template a population
     checkpoint is read into."""
-    optimizer = make(setups[0].options["optimizer"], solver_settings(setups[0].options))
+    options = population.setups[0].options
+    optimizer = make(options["optimizer"], solver_settings(options))
     dtype = jax.tree.leaves(params)[0].dtype
-    rates = np.asarray(rates, dtype)
-    l2 = np.full_like(rates, setups[0].options["l2"])
+    rates, l2 = np.asarray(population.rates, dtype), np.asarray(population.l2, dtype)
     return distributed.to_host(jax.vmap(partial(init_state, optimizer))(params, rates, l2))
 
 
@@ -174,6 +174,7 @@ class Population(NamedTuple):
     x_test: np.ndarray  # (P, m, features)
     targets_test: np.ndarray
     rates: np.ndarray  # (P,) every member's --lr
+    l2: np.ndarray  # (P,) every member's --l2
     keys: jax.Array  # (P,) every member's shuffle key
     weight: np.ndarray | None = None  # --class-weight: (n,) shared, or (P, n); None: every row 1
 
@@ -201,7 +202,8 @@ def _population_data(setups: list[RunSetup]) -> Population:
         _stacked([setup.targets.test for setup in setups]),
     )
     rates, keys = np.asarray([setup.options["lr"] for setup in setups]), jnp.stack([setup.key for setup in setups])
-    return Population(setups, x, y, x_test, targets_test, rates, keys, weight)
+    l2 = np.asarray([setup.options["l2"] for setup in setups])
+    return Population(setups, x, y, x_test, targets_test, rates, l2, keys, weight)
 
 
 def _fresh_members(population: Population) -> Members:
@@ -209,7 +211,7 @@ def _fresh_members(population: Population) -> Members:
     setups = population.setups
     count, nothing, params = len(setups), tuple(() for _ in setups), _initial_params(setups)
     return Members(
-        params, _fresh_opt_states(setups, params, population.rates), np.ones(count, bool), np.zeros(count, bool),
+        params, _fresh_opt_states(params, population), np.ones(count, bool), np.zeros(count, bool),
         np.zeros(count, np.int64), nothing, nothing, 0, 0.0, 0.0,
     )  # fmt: skip
 
@@ -229,7 +231,7 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         epochs=epochs,
         optimizer=options["optimizer"],
         learning_rate=population.rates,
-        l2=options["l2"],
+        l2=population.l2,
         settings=solver_settings(options),
         batch_size=options["batch_size"],
         dropout=options["dropout"],
@@ -312,11 +314,8 @@ class _Checkpoints:
         line += f"--resume {out}"
         if self.best is None:
             return line
-        options = self.setups[self.best].options
-        return (
-            f"{line} (the best member so far, --lr {options['lr']:g} --seed {options['seed']}, alone: --resume "
-            f"{out / CHECKPOINT_FILE} --out NEWDIR)"
-        )
+        flags = population_results.member_flags(self.setups[self.best].options)
+        return f"{line} (the best member so far, {flags}, alone: --resume {out / CHECKPOINT_FILE} --out NEWDIR)"
 
 
 def train(

@@ -7,7 +7,7 @@ the best.  Its test score has been used to choose it, so it is an optimistic est
 setting does on new data (hold out more data, or cross-validate, for an unbiased one).
 
 Files.  ``checkpoint.npz`` is the best member's, exactly as its single run's (its own ``--lr`` and
-``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume
+``--l2`` and ``--seed``, its split's fingerprint, its optimiser state in the single run's form), so ``--resume
 DIR/checkpoint.npz`` continues it as a single run (``population.npz``, every member's state, is
 :mod:`jaxnn.cli.population_checkpoint`'s).  ``metrics.json``, ``history.csv`` and ``confusion.png`` are the best
 member's; ``metrics.json`` adds a ``population`` entry.  ``population.csv`` lists every member and
@@ -52,6 +52,7 @@ __all__ = [
     "POPULATION_FILE",
     "best_member",
     "finish",
+    "member_flags",
     "no_best_metrics",
     "population_csv",
     "save_best",
@@ -75,23 +76,31 @@ def best_member(metrics: list[dict[str, Any]]) -> int | None:
 
 
 def population_csv(setups: list[RunSetup], metrics: list[dict[str, Any]], best: int | None) -> str:
-    """``population.csv``: one row per member — its index, --lr and --seed, the epochs it ran, whether it
+    """``population.csv``: one row per member — its index, --lr, --l2 and --seed, the epochs it ran, whether it
     diverged, its final losses and test metrics, and whether it is the best."""
     task_columns = (
         ("train_accuracy", "test_accuracy") if metrics[0]["task"] == "classification" else ("test_rmse", "test_r2")
     )
-    columns = ("member", "lr", "seed", "epochs", "diverged", "train_loss", "test_loss", *task_columns, "best")
+    columns = ("member", "lr", "l2", "seed", "epochs", "diverged", "train_loss", "test_loss", *task_columns, "best")
     lines = [",".join(columns)]
     for index, (setup, values) in enumerate(zip(setups, metrics, strict=True)):
         numbers = [repr(float(values[name])) for name in ("train_loss", "test_loss", *task_columns)]
-        cells = [str(index), repr(setup.options["lr"]), str(setup.options["seed"]), str(values["epochs"])]
+        cells = [str(index), *(repr(setup.options[name]) for name in ("lr", "l2")), str(setup.options["seed"])]
+        cells.append(str(values["epochs"]))
         cells += [str(values["diverged"]).lower(), *numbers, str(index == best).lower()]
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
 
 
+def member_flags(options: dict[str, Any]) -> str:
+    """A member's own values as flags: ``--lr 0.1 --seed 3``, with ``--l2 0.001`` between them for a penalty."""
+    penalty = f" --l2 {options['l2']:g}" if options["l2"] else ""
+    return f"--lr {options['lr']:g}{penalty} --seed {options['seed']}"
+
+
 def _member_label(setup: RunSetup, index: int) -> str:
-    return f"member {index}: lr {setup.options['lr']:g}, seed {setup.options['seed']}"
+    penalty = f", l2 {setup.options['l2']:g}" if setup.options["l2"] else ""
+    return f"member {index}: lr {setup.options['lr']:g}{penalty}, seed {setup.options['seed']}"
 
 
 def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:

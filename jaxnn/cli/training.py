@@ -213,7 +213,7 @@ def refuse_what_cannot_fit(
         raise CliError(
             f"--layers {layers}: {networks}{weights:,} weights need about {_size(needed)} to train, more than "
             f"the {_size(available)} of {where}; use narrower layers"
-            + (" or fewer --lr/--seed values" if members > 1 else "")
+            + (" or fewer --lr/--l2/--seed values" if members > 1 else "")
         )
 
 
