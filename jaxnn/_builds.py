@@ -27,17 +27,17 @@ The build lists, most wanted first, each ending in a build every XLA accepts (No
 to :data:`UNOPTIMISED` first).  Where each option is used the tests check what it changes: the initial weights'
 bits (against ``model.init``), and an L-BFGS run, which agrees with the plain build's to rounding.
 
-Every function of jaxnn that compiles a program per network, per batch size or per solver is a
-:class:`FallbackJit` (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), which keeps one ``jax.jit``
-per value of its static arguments; together they keep those of the :data:`HELD_PROGRAMS_LIMIT` most recently
-used values, and JAX frees the programs of the others.  ``jax.jit`` keeps each program it compiles for as long
-as its function lives (jaxnn's, as long as the process), and XLA's CPU backend maps each program's machine code
-into memory in many regions: about 150 for a training loop, 260 for L-BFGS's.  Linux refuses a process more
-than ``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks
-(a search over architectures) crashed.  A network pushed out is compiled again when next needed, or loaded from
-the persistent compilation cache when that is on; a search that cycles over fewer networks than the limit
-compiles each once.  The estimators' prediction, compiled ahead of time per row count, keeps its programs in
-the same set (:func:`held_programs_of`, one key per network, input dtype and row bucket).
+Every function of jaxnn that compiles a program per network, per batch size or per solver is a :class:`FallbackJit`
+(a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), which keeps one ``jax.jit`` per value of its static
+arguments and shapes of the others, a program each; together they keep those of the :data:`HELD_PROGRAMS_LIMIT` most
+recently used keys, and JAX frees the programs of the others. ``jax.jit`` keeps each program it compiles for as long
+as its function lives (jaxnn's, as long as the process), and XLA's CPU backend maps each program's machine code into
+memory in many regions: about 150 for a training loop, 260 for L-BFGS's. Linux refuses a process more than
+``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks (a search
+over architectures) crashed. A network pushed out is compiled again when next needed, or loaded from the persistent
+compilation cache when that is on; a search that cycles over fewer networks than the limit compiles each once. The
+estimators' prediction, compiled ahead of time per row count, keeps its programs in the same set
+(:func:`held_programs_of`, one key per network, input dtype and row bucket).
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def release_programs() -> None:
 
 
 def held_programs() -> int:
-    """How many distinct static arguments (networks, solvers, batch sizes) jaxnn's functions hold programs for
-    now: at most :data:`HELD_PROGRAMS_LIMIT`."""
+    """How many keys (a function's static arguments and argument shapes: a network, solver, batch size, data size)
+    jaxnn holds programs for now: at most :data:`HELD_PROGRAMS_LIMIT`."""
     return len(_held)
 
 
@@ -126,16 +126,28 @@ def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[st
 
 class FallbackJit:
     """``jax.jit(function, compiler_options=options)`` for the first of ``builds`` this XLA accepts, one
-    ``jax.jit`` per value of the static arguments, held with every other FallbackJit's in one least-recently-used
-    set of :data:`HELD_PROGRAMS_LIMIT` (the module's docstring).
+    ``jax.jit`` per value of the static arguments and shapes of the others, held with every other FallbackJit's
+    in one least-recently-used set of :data:`HELD_PROGRAMS_LIMIT` (the module's docstring).
 
     ``builds`` lists the options from the most wanted to the least; None is the plain build.  A call runs
     the first build left; one that XLA refuses for an unknown option is removed and the call goes on with
     the next (an error of any other kind is raised as it is).  ``jit_arguments`` (``static_argnums``,
-    ``static_argnames``) go to every ``jax.jit``.
+    ``static_argnames``, ``donate_argnums``) go to every ``jax.jit``.
+
+    A key holds one program when it has the shapes and dtypes of the arguments (``shapes_in_key``, the default):
+    the limit then bounds programs, whatever the variety of data sizes a network meets.  Without them a key's
+    ``jax.jit`` compiles one program per shape it is called with; that saves reading them on every call, for a
+    function called per batch whose shapes are few (the step factory's).
     """
 
-    def __init__(self, function: Callable, builds: Sequence[Mapping[str, object] | None], **jit_arguments):
+    def __init__(
+        self,
+        function: Callable,
+        builds: Sequence[Mapping[str, object] | None],
+        *,
+        shapes_in_key: bool = True,
+        **jit_arguments,
+    ):
         if not builds:
             raise ValueError("FallbackJit needs at least one build (None for the plain one)")
         self._function = function
@@ -145,6 +157,7 @@ class FallbackJit:
         self._lock = threading.Lock()
         parameters, self._static_names = _static_arguments(function, jit_arguments)
         self._static_positions = tuple(i for i, name in enumerate(parameters) if name in self._static_names)
+        self._shapes_in_key = shapes_in_key
 
     @property
     def builds(self) -> tuple[Mapping[str, object] | None, ...]:
@@ -177,10 +190,19 @@ class FallbackJit:
                         del self._left[0]
 
     def _static_key(self, args: tuple, kwargs: dict) -> tuple:
-        """The static arguments of a call, as passed: what selects its ``jax.jit``."""
+        """The static arguments of a call, as passed, and (``shapes_in_key``) the structure, shapes and dtypes of
+        the others: what selects its ``jax.jit``."""
         positional = tuple([args[i] for i in self._static_positions if i < len(args)])
         named = tuple([(name, kwargs[name]) for name in self._static_names if name in kwargs]) if kwargs else ()
-        return self, positional, named
+        if not self._shapes_in_key:
+            return self, positional, named
+        dynamic = (
+            [arg for i, arg in enumerate(args) if i not in self._static_positions],
+            {name: value for name, value in kwargs.items() if name not in self._static_names},
+        )
+        leaves, structure = jax.tree.flatten(dynamic)
+        shapes = tuple([(leaf.shape, leaf.dtype) if hasattr(leaf, "dtype") else type(leaf) for leaf in leaves])
+        return self, positional, named, structure, shapes
 
     def _jit(self, options: Mapping[str, object] | None):
         """A ``jax.jit`` of a function object of its own: JAX keys its caches on the function, so the programs

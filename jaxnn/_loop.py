@@ -187,8 +187,7 @@ class StopCarry(NamedTuple):
 
 
 class LoopState(NamedTuple):
-    """The state of the epoch loop of one compiled call; ``history``, ``scores`` and ``validation_losses`` are
-    indexed from its start."""
+    """The epoch loop's state in one compiled call; ``history``, ``scores``, ``validation_losses``: from its start."""
 
     epoch: jax.Array
     train: TrainCarry
@@ -639,15 +638,16 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     return carry.params, carry.opt_state, value
 
 
-_held_step = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0)
-_held_step_in_place = FallbackJit(_one_step, PLAIN_BUILDS, static_argnums=0, donate_argnums=(1, 2))
+_held_step = FallbackJit(_one_step, PLAIN_BUILDS, shapes_in_key=False, static_argnums=0)
+_held_step_in_place = FallbackJit(_one_step, PLAIN_BUILDS, shapes_in_key=False, static_argnums=0, donate_argnums=(1, 2))
 
 
 def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     """The compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss)`` of ``spec``.
 
     With ``in_place`` the parameter and optimiser-state buffers are donated (updated in place).  The program is
-    one of those jaxnn holds (:class:`jaxnn._builds.FallbackJit`): every step of an equal ``spec`` shares it.
+    one of those jaxnn holds (:class:`jaxnn._builds.FallbackJit`): every step of an equal ``spec`` shares it, one key
+    whatever the batch shapes (a step is called per batch: reading them would cost every call).
     """
     compiled = partial(_held_step_in_place if in_place else _held_step, spec)
 

@@ -267,3 +267,24 @@ def test_prediction_programs_are_held_with_the_others(monkeypatch, released):
     _builds.release_programs()
     np.testing.assert_array_equal(estimator.predict(X[:1]), one_row)
     assert compiled_rows == [1, 8, 1, 1] and _builds.held_programs() == 1
+
+
+def test_each_data_size_of_a_network_is_a_key_so_the_limit_bounds_programs(monkeypatch, released):
+    """One network fitted to many data sizes (a learning curve, data that grows) compiles a loop per padded size:
+    each is a key of its own, so the limit bounds them as it bounds networks."""
+    model, params = _network(2)
+
+    def fit_rows(n):
+        x = np.linspace(-1.0, 1.0, 3 * n, dtype=np.float32).reshape(n, 3)
+        y = x.sum(axis=1, keepdims=True)  # minibatches of 4 rows: the same loop settings whatever the rows
+        options = {"loss": "mean_squared_error", "epochs": 2, "batch_size": 4, "key": jax.random.key(1)}
+        return jaxnn.fit(model, params, x, y, **options)
+
+    fit_rows(8)
+    held = _builds.held_programs()
+    fit_rows(40)  # another padded size: the loop (and what else depends on the rows) under keys of their own
+    assert _builds.held_programs() > held
+    monkeypatch.setattr(_builds, "HELD_PROGRAMS_LIMIT", 3)
+    for n in (100, 300, 1000, 3000):
+        fit_rows(n)
+        assert _builds.held_programs() <= 3
