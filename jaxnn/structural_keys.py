@@ -21,7 +21,9 @@ be mutated) keeps its identity, one compile per new object, as before.
 from __future__ import annotations
 
 import functools
+import threading
 import types
+from collections import OrderedDict
 
 import numpy as np
 import optax
@@ -139,22 +141,30 @@ class StructuralTransformation(optax.GradientTransformationExtraArgs):
         return self.__dict__["hash"]
 
 
+# The last transformations by_structure was given, by identity (an equal one may be another object, and callers
+# tell a user's transformation from jaxnn's by identity): train_step works a key out once, not on every call.
+_WRAPPED_LIMIT = 64
+_wrapped_lock = threading.Lock()
+_wrapped_by_id: OrderedDict = OrderedDict()  # id(transformation) -> (transformation, by_structure's result)
+
+
 def by_structure(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
     """``optimizer`` as a :class:`StructuralTransformation` (the same ``init`` and ``update``), or ``optimizer``
     itself where it already is one or has no structural key (a function of the user's, a captured array)."""
     if isinstance(optimizer, StructuralTransformation):
         return optimizer
-    try:
-        return _wrapped_once(optimizer)
-    except TypeError:  # a transformation that cannot be hashed (a callable object with __eq__ and no __hash__)
-        return _wrapped(optimizer)
-
-
-@functools.lru_cache(maxsize=64, typed=True)  # typed: a tuple compares equal to a tuple of another type
-def _wrapped_once(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
-    """:func:`_wrapped`, once per transformation (the same wrapper, its key worked out once, for every
-    ``train_step`` with it), for the 64 most recently used."""
-    return _wrapped(optimizer)
+    with _wrapped_lock:
+        held = _wrapped_by_id.get(id(optimizer))
+        if held is not None and held[0] is optimizer:
+            _wrapped_by_id.move_to_end(id(optimizer))
+            return held[1]
+    wrapped = _wrapped(optimizer)
+    with _wrapped_lock:
+        _wrapped_by_id[id(optimizer)] = (optimizer, wrapped)  # held, so that its id stays its own
+        _wrapped_by_id.move_to_end(id(optimizer))
+        while len(_wrapped_by_id) > _WRAPPED_LIMIT:
+            _wrapped_by_id.popitem(last=False)
+    return wrapped
 
 
 def _wrapped(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:

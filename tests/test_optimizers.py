@@ -287,6 +287,11 @@ def test_a_transformation_is_wrapped_once_and_a_plain_one_of_the_same_functions_
 
     adam = optax.adam(1e-3)
     assert by_structure(adam) is by_structure(adam)
+    # one without a key is itself, also after an equal one: fit tells a user's transformation by identity (a
+    # jaxnn-train gd run, then sgd without momentum, an equal gradient_descent(0.1), failed inside fit)
+    first, second = jaxnn.gradient_descent(0.1), jaxnn.gradient_descent(0.1)
+    assert first == second and first is not second
+    assert by_structure(first) is first and by_structure(second) is second
     assert isinstance(adam, optax.GradientTransformationExtraArgs)
     plain = optax.GradientTransformation(adam.init, adam.update)
     assert plain == adam and by_structure(plain) != by_structure(adam)
