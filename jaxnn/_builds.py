@@ -29,15 +29,16 @@ bits (against ``model.init``), and an L-BFGS run, which agrees with the plain bu
 
 Every function of jaxnn that compiles a program per network, per batch size or per solver is a :class:`FallbackJit`
 (a plain ``jax.jit`` is the build list :data:`PLAIN_BUILDS`), which keeps one ``jax.jit`` per value of its static
-arguments and shapes of the others, a program each; together they keep those of the :data:`HELD_PROGRAMS_LIMIT` most
-recently used keys, and JAX frees the programs of the others. ``jax.jit`` keeps each program it compiles for as long
-as its function lives (jaxnn's, as long as the process), and XLA's CPU backend maps each program's machine code into
-memory in many regions: about 150 for a training loop, 260 for L-BFGS's. Linux refuses a process more than
-``vm.max_map_count`` regions (65,530 by default), so a process that fitted a few hundred distinct networks (a search
-over architectures) crashed. A network pushed out is compiled again when next needed, or loaded from the persistent
-compilation cache when that is on; a search that cycles over fewer networks than the limit compiles each once. The
-estimators' prediction, compiled ahead of time per row count, keeps its programs in the same set
-(:func:`held_programs_of`, one key per network, input dtype and row bucket).
+arguments and shapes of the others, a program each (JAX may compile a few for other shardings or weak types);
+together they keep those of the :data:`HELD_PROGRAMS_LIMIT` most recently used keys, and JAX frees the programs of
+the others. ``jax.jit`` keeps each program it compiles for as long as its function lives (jaxnn's, as long as the
+process), and XLA's CPU backend maps each program's machine code into memory in many regions: about 150 for a
+training loop, 260 for L-BFGS's. Linux refuses a process more than ``vm.max_map_count`` regions (65,530 by default),
+so a process that fitted a few hundred distinct networks (a search over architectures) crashed. A network pushed out
+is compiled again when next needed, or loaded from the persistent compilation cache when that is on; a search that
+cycles over fewer networks than the limit compiles each once. The estimators' prediction, compiled ahead of time per
+row count, keeps its programs in the same set (:func:`held_programs_of`, one key per network, input dtype and row
+bucket).
 """
 
 from __future__ import annotations

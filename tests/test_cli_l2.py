@@ -237,3 +237,11 @@ def test_a_list_of_l2_trains_one_member_per_penalty_each_as_its_lone_run(tmp_pat
     with pytest.raises(SystemExit) as exit_info:
         train("--optimizer", "lbfgs", "--l2", f"0,{L2}", "--epochs", 2)
     assert exit_info.value.code == 2 and "lbfgs trains one network at a time" in capsys.readouterr().err
+
+
+def test_a_members_flags_read_back_as_its_own_values():
+    from jaxnn.cli.population_results import member_flags
+
+    flags = member_flags({"lr": 0.1, "l2": 0.0012345678, "seed": 3})
+    assert flags == "--lr 0.1 --l2 0.0012345678 --seed 3"  # :g gave 0.00123457, another penalty
+    assert member_flags({"lr": 1.0, "l2": 0.0, "seed": 0}) == "--lr 1 --seed 0"

@@ -436,8 +436,14 @@ BAD_LISTS = [
         ["--lr", "0.1,0.1000000001"],
         "argument --lr: '0.1,0.1000000001' lists 0.1 (0.1 and 0.1000000001 are one number in float32) more than once",
     ),
-    (["--seed", "1,2", "--coordinator", "h:1"], "--coordinator: a population run (several --lr or --seed values) runs"),
-    (["--seed", "1,2", "--checkpoint-every", "5"], "--checkpoint-every: a population run (several --lr or --seed"),
+    (
+        ["--seed", "1,2", "--coordinator", "h:1"],
+        "--coordinator: a population run (several --lr, --l2 or --seed values) runs",
+    ),
+    (
+        ["--seed", "1,2", "--checkpoint-every", "5"],
+        "--checkpoint-every: a population run (several --lr, --l2 or --seed",
+    ),
     (["--resume", "{dir}", "--lr", "0.1,0.2"], "--lr 0.1,0.2 lists several values, which trains a population"),
 ]
 

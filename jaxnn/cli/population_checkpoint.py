@@ -10,7 +10,7 @@ It is written with :func:`jaxnn.checkpoint.save`, the safe and atomic format of 
   ``histories`` (P, epoch), row ``i`` holding member ``i``'s training losses in its first ``member_epochs[i]``
   entries (0 after them); ``held_out_counts`` (P,) and ``held_out_epochs``/``held_out_losses`` (P, m), row ``i``
   holding member ``i``'s (epoch, held-out loss) points in its first ``held_out_counts[i]`` entries;
-* config: the run options, ``--lr`` and ``--seed`` as lists where the run listed several, ``epochs``, the
+* config: the run options, ``--lr``, ``--l2`` and ``--seed`` as lists where the run listed several, ``epochs``, the
   times, and every member's data fingerprint (``data_sha256``, a list in member order).
 
 Every member trains the same chunks, and :func:`jaxnn.fit_many` ends where it would have without the chunk
@@ -38,7 +38,7 @@ POPULATION_CHECKPOINT = "population.npz"
 def population_config(setups: list[RunSetup], options: dict[str, Any], members) -> dict[str, Any]:
     """The config a population checkpoint stores: the first member's settled options with the run's lists."""
     first = setups[0]
-    listed = {name: options[name] for name in MEMBER_OPTIONS}  # --lr and --seed, lists where the run gave them
+    listed = {name: options[name] for name in MEMBER_OPTIONS}  # --lr, --l2 and --seed, lists where the run gave them
     return {
         **first.options,
         **listed,

@@ -92,15 +92,21 @@ def population_csv(setups: list[RunSetup], metrics: list[dict[str, Any]], best: 
     return "\n".join(lines) + "\n"
 
 
+def _exact(value: float) -> str:
+    """``value`` as short as it reads back exactly: ``0.1``, ``1``, ``0.0012345678`` (not ``0.00123457``)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def member_flags(options: dict[str, Any]) -> str:
     """A member's own values as flags: ``--lr 0.1 --seed 3``, with ``--l2 0.001`` between them for a penalty."""
-    penalty = f" --l2 {options['l2']:g}" if options["l2"] else ""
-    return f"--lr {options['lr']:g}{penalty} --seed {options['seed']}"
+    penalty = f" --l2 {_exact(options['l2'])}" if options["l2"] else ""
+    return f"--lr {_exact(options['lr'])}{penalty} --seed {options['seed']}"
 
 
 def _member_label(setup: RunSetup, index: int) -> str:
-    penalty = f", l2 {setup.options['l2']:g}" if setup.options["l2"] else ""
-    return f"member {index}: lr {setup.options['lr']:g}{penalty}, seed {setup.options['seed']}"
+    penalty = f", l2 {_exact(setup.options['l2'])}" if setup.options["l2"] else ""
+    return f"member {index}: lr {_exact(setup.options['lr'])}{penalty}, seed {setup.options['seed']}"
 
 
 def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
@@ -130,7 +136,7 @@ def _no_best_line(out: Path | None) -> str:
         )
     else:
         line += ", so there is no best network and no checkpoint"
-    return line + "; try smaller --lr values"
+    return line + "; try smaller --lr (or --l2) values"
 
 
 def no_best_metrics(

@@ -33,7 +33,7 @@ RUN_KINDS = {
         "checkpoints every --checkpoint-seconds, at its end and on Ctrl-C",
     ),
     "population": RunKind(
-        "a population run (several --lr or --seed values)",
+        "a population run (several --lr, --l2 or --seed values)",
         ", or train the values one run at a time",
         "checkpoints every member every --checkpoint-seconds, at its end and on Ctrl-C",
     ),
