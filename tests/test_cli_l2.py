@@ -245,3 +245,14 @@ def test_a_members_flags_read_back_as_its_own_values():
     flags = member_flags({"lr": 0.1, "l2": 0.0012345678, "seed": 3})
     assert flags == "--lr 0.1 --l2 0.0012345678 --seed 3"  # :g gave 0.00123457, another penalty
     assert member_flags({"lr": 1.0, "l2": 0.0, "seed": 0}) == "--lr 1 --seed 0"
+
+
+def test_a_penalty_beyond_float32_is_refused_for_lbfgs_and_named_when_descent_diverges(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # alpha = l2 · 112 rows overflows float32: nothing would train
+        train("--optimizer", "lbfgs", "--l2", 1e37, "--epochs", 5, "--quiet", "--out", tmp_path / "lbfgs")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "--l2 1e+37: lbfgs's penalty alpha = l2 · the training rows' weight (1.12e+39) is beyond float32" in err
+    assert not (tmp_path / "lbfgs" / "checkpoint.npz").exists()
+    assert train("--l2", 1e30, "--epochs", 5, "--quiet", "--out", tmp_path / "gd") == 1  # diverges at once
+    assert "start again with a smaller --lr or --l2 (and --overwrite, or another --out)" in capsys.readouterr().err

@@ -287,6 +287,8 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
         args.checkpoint_seconds,
         out if runtime.main else None,
     )
+    if lbfgs:
+        lbfgs_training.refuse_an_overflowing_penalty(setup, state.params)
     _stage(stop, "while building the network")
     return setup, state
 
@@ -297,10 +299,11 @@ def _divergence_advice(setup: RunSetup, state: TrainState, resumed: bool) -> str
         where = f" and written to {setup.out / DIVERGED_FILE}"
         if (setup.out / CHECKPOINT_FILE).exists():
             where += f"; {setup.out / CHECKPOINT_FILE} keeps the last healthy checkpoint"
+    smaller = "a smaller --lr" + (" or --l2" if setup.options["l2"] else "")
     if resumed:
-        advice = "a resumed run keeps its --lr: start a new run with a smaller --lr in another --out"
+        advice = f"a resumed run keeps its --lr: start a new run with {smaller} in another --out"
     else:
-        advice = "start again with a smaller --lr" + (" (and --overwrite, or another --out)" if setup.out else "")
+        advice = f"start again with {smaller}" + (" (and --overwrite, or another --out)" if setup.out else "")
     return (
         f"{PROG}: training diverged after epoch {state.epoch} (the loss became NaN or infinite); "
         f"the last finite parameters were kept{where}; {advice}"

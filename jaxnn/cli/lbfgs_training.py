@@ -44,7 +44,7 @@ scikit-learn's MLP does.
 
 Not with lbfgs: several devices or hosts (one device computes: ``--devices N`` with N > 1 and the multi-host
 flags are usage errors), ``--checkpoint-every`` (checkpoints follow ``--checkpoint-seconds``), populations
-(lists in ``--seed``), ``--lr`` and ``--batch-size``: :mod:`jaxnn.cli.refusals` says so for each.
+(lists in ``--seed`` or ``--l2``), ``--lr`` and ``--batch-size``: :mod:`jaxnn.cli.refusals` says so for each.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ import jax
 import numpy as np
 
 from jaxnn import distributed, lbfgs
+from jaxnn.cli.errors import CliError
 from jaxnn.cli.interrupts import StopSignals
 from jaxnn.cli.progress import Progress
 from jaxnn.cli.runner import PROGRESS_UPDATES, ChunkRunner, Hooks
@@ -70,7 +71,16 @@ from jaxnn.cli.training import (
 from jaxnn.engine import decide_layout
 from jaxnn.lbfgs import Status
 
-__all__ = ["PROGRESS_CALLS", "advance", "alpha", "ended", "row_weights", "stop_reason", "train"]
+__all__ = [
+    "PROGRESS_CALLS",
+    "advance",
+    "alpha",
+    "ended",
+    "refuse_an_overflowing_penalty",
+    "row_weights",
+    "stop_reason",
+    "train",
+]
 
 _MOST_ITERATIONS = 2**31 - 1  # jaxnn.lbfgs counts in int32; MAX_FUN stops a run long before
 
@@ -119,6 +129,19 @@ def alpha(l2: float, weight: np.ndarray) -> float:
     sum of the very weights the objective divides ``alpha`` by, so its penalty ``alpha/(2Σw)·Σ‖W‖²`` is
     :func:`jaxnn.fit`'s ``½·l2·Σ‖W‖²`` (up to float32 rounding of ``alpha`` and ``Σw``)."""
     return float(l2) * float(np.sum(weight, dtype=np.float64))
+
+
+def refuse_an_overflowing_penalty(setup: RunSetup, params) -> None:
+    """A :class:`CliError` when :func:`alpha` of ``--l2`` over the training rows is beyond the range of the
+    minimisation's dtype (the parameters'): it would start from an infinite objective and stop at once."""
+    dtype = jax.tree.leaves(params)[0].dtype
+    l2 = setup.options["l2"]
+    penalty = alpha(l2, row_weights(setup, np.float64))
+    if penalty > float(np.finfo(dtype).max):
+        raise CliError(
+            f"--l2 {l2:g}: lbfgs's penalty alpha = l2 · the training rows' weight ({penalty:.3g}) is beyond "
+            f"{np.dtype(dtype).name}'s range; give a smaller --l2"
+        )
 
 
 def advance(setup: RunSetup, state: TrainState, iterations: int) -> TrainState:
