@@ -46,6 +46,48 @@ def arrays(directory: Path, name: str = "checkpoint.npz") -> dict[str, np.ndarra
         return {entry: archive[entry] for entry in archive.files if entry != "meta"}
 
 
+def saved_params(saved: dict) -> list[dict]:
+    """The network's weights from a checkpoint's arrays (:func:`arrays`), layer by layer."""
+    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
+    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
+
+
+def assert_same_params(params, expected) -> None:
+    """Layer by layer, bit for bit."""
+    assert len(params) == len(expected)
+    for got, want in zip(params, expected, strict=True):
+        np.testing.assert_array_equal(got["W"], np.asarray(want["W"]))
+        np.testing.assert_array_equal(got["b"], np.asarray(want["b"]))
+
+
+def fit_as_the_run(options, problem, head, targets, model, params, epochs: int, weight=None, **solver):
+    """The ``jaxnn.fit`` call a single run of ``options`` makes: its split, loss, shuffle key and one-device mesh,
+    with the rows' ``weight``; ``solver`` gives the optimiser arguments (default: the run's transformation and its
+    fresh state)."""
+    import jax
+
+    import jaxnn
+    from jaxnn import distributed
+    from jaxnn.cli import training
+    from jaxnn.train import training_keys
+
+    if not solver:
+        optimizer = training.make_optimizer(options)
+        solver = {"optimizer": optimizer, "opt_state": optimizer.init(params)}
+    return jaxnn.fit(
+        model,
+        params,
+        problem.x_train,
+        targets.train,
+        loss=head.loss,
+        weight=weight,
+        epochs=epochs,
+        key=training_keys(options["seed"])[1],
+        mesh=distributed.make_mesh(jax.devices()[:1]),  # the run's one-device mesh
+        **solver,
+    )
+
+
 def strict_json(text: str):
     """json.loads that refuses NaN and Infinity, which are not JSON (as most parsers outside Python do)."""
 

@@ -1,25 +1,18 @@
 """jaxnn-train --class-weight balanced: the training rows weighted as scikit-learn's compute_class_weight('balanced')
 over the training split, for every optimiser and populations; kept by the checkpoint; refused by regression."""
 
-import jax
 import numpy as np
 import pytest
-from cli_support import arrays, metrics, train
+from cli_support import arrays, assert_same_params, fit_as_the_run, metrics, saved_params, train
 from sklearn.utils.class_weight import compute_class_weight
 
-import jaxnn
-from jaxnn import checkpoint, distributed, lbfgs
+from jaxnn import checkpoint, lbfgs
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import training
 from jaxnn.cli.data import load_problem
 from jaxnn.train import training_keys
 
 EPOCHS = 20  # wine (59/71/48 rows per class), gd on the full batch
-
-
-def _params(saved: dict) -> list[dict]:
-    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
-    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
 
 
 def _wine(**given):
@@ -38,12 +31,6 @@ def _wine(**given):
     return options, problem, head, model, training.make_targets(problem, head), params, weights
 
 
-def _assert_same(params, expected) -> None:
-    for got, want in zip(params, expected, strict=True):
-        np.testing.assert_array_equal(got["W"], np.asarray(want["W"]))
-        np.testing.assert_array_equal(got["b"], np.asarray(want["b"]))
-
-
 @pytest.fixture(scope="module")
 def balanced_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("balanced")
@@ -53,26 +40,13 @@ def balanced_run(tmp_path_factory):
 
 def test_a_balanced_run_is_jaxnn_fit_with_the_balanced_weights(balanced_run, tmp_path):
     options, problem, head, model, targets, params, weights = _wine()
-    optimizer = training.make_optimizer(options)
-    expected = jaxnn.fit(
-        model,
-        params,
-        problem.x_train,
-        targets.train,
-        loss=head.loss,
-        weight=weights,
-        epochs=EPOCHS,
-        optimizer=optimizer,
-        opt_state=optimizer.init(params),
-        key=training_keys(options["seed"])[1],
-        mesh=distributed.make_mesh(jax.devices()[:1]),  # the run's one-device mesh
-    )
-    _assert_same(_params(arrays(balanced_run)), expected.params)
+    expected = fit_as_the_run(options, problem, head, targets, model, params, EPOCHS, weight=weights)
+    assert_same_params(saved_params(arrays(balanced_run)), expected.params)
     assert checkpoint.read_config(balanced_run / "checkpoint.npz")["class_weight"] == "balanced"
     assert metrics(balanced_run)["options"]["class_weight"] == "balanced"
     # the control: the same run without the weights ends elsewhere
     assert train("--dataset", "wine", "--epochs", EPOCHS, "--quiet", "--out", tmp_path) == 0
-    unweighted = _params(arrays(tmp_path))
+    unweighted = saved_params(arrays(tmp_path))
     assert not np.array_equal(unweighted[0]["W"], np.asarray(expected.params[0]["W"]))
     assert checkpoint.read_config(tmp_path / "checkpoint.npz")["class_weight"] is None
 
@@ -119,7 +93,7 @@ def test_lbfgs_minimises_the_balanced_loss(tmp_path):
                  "--quiet", "--out", tmp_path) == 0  # fmt: skip
     _, problem, head, model, targets, params, weights = _wine(optimizer="lbfgs")
     expected = lbfgs.minimize(model, params, problem.x_train, targets.train, loss=head.loss, weight=weights, max_iter=8)
-    _assert_same(_params(arrays(tmp_path)), expected.params)
+    assert_same_params(saved_params(arrays(tmp_path)), expected.params)
     np.testing.assert_array_equal(arrays(tmp_path)["history"], expected.loss_curve)
 
 

@@ -1,13 +1,21 @@
 """jaxnn-train --l2: jaxnn.fit's l2 for gd, sgd and adam, the same objective for lbfgs (alpha = l2·Σw), one value
 for a population; a run option the checkpoint keeps (absent from older ones: 0)."""
 
-import jax
 import numpy as np
 import pytest
-from cli_support import DELETE, arrays, history_rows, metrics, train, with_config
+from cli_support import (
+    DELETE,
+    arrays,
+    assert_same_params,
+    fit_as_the_run,
+    history_rows,
+    metrics,
+    saved_params,
+    train,
+    with_config,
+)
 
-import jaxnn
-from jaxnn import checkpoint, distributed, lbfgs
+from jaxnn import checkpoint, lbfgs
 from jaxnn.cli import lbfgs_training, training
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import load_problem
@@ -15,11 +23,6 @@ from jaxnn.train import training_keys
 
 L2 = 0.05  # large enough on iris to move the weights well away from an unpenalised run's
 EPOCHS = 20
-
-
-def _params(saved: dict) -> list[dict]:
-    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
-    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
 
 
 def _run_parts(**given):
@@ -34,12 +37,6 @@ def _run_parts(**given):
     return options, problem, head, model, targets, params
 
 
-def _assert_same(params, expected) -> None:
-    for got, want in zip(params, expected, strict=True):
-        np.testing.assert_array_equal(got["W"], np.asarray(want["W"]))
-        np.testing.assert_array_equal(got["b"], np.asarray(want["b"]))
-
-
 def _weight_norm(params) -> float:
     return float(sum(np.sum(np.square(layer["W"])) for layer in params))
 
@@ -47,19 +44,9 @@ def _weight_norm(params) -> float:
 def _core_fit(given: dict, epochs: int, l2: float):
     """jaxnn.fit with ``l2`` on the split, starting weights and shuffle key of the run given ``given``."""
     options, problem, head, model, targets, params = _run_parts(**given)
-    return jaxnn.fit(
-        model,
-        params,
-        problem.x_train,
-        targets.train,
-        loss=head.loss,
-        epochs=epochs,
-        optimizer=options["optimizer"],
-        learning_rate=options["lr"],
-        l2=l2,
-        batch_size=options["batch_size"],
-        key=training_keys(options["seed"])[1],
-        mesh=distributed.make_mesh(jax.devices()[:1]),  # the run's one-device mesh
+    solver = {"optimizer": options["optimizer"], "learning_rate": options["lr"], "l2": l2}
+    return fit_as_the_run(
+        options, problem, head, targets, model, params, epochs, batch_size=options["batch_size"], **solver
     )
 
 
@@ -74,14 +61,14 @@ def test_a_run_with_l2_is_jaxnn_fit_with_l2(tmp_path, flags, given):
     assert train(*flags, "--l2", L2, "--epochs", EPOCHS, "--checkpoint-every", 7, "--quiet", "--out", tmp_path) == 0
     expected = _core_fit(given, EPOCHS, L2)
     saved = arrays(tmp_path)
-    _assert_same(_params(saved), expected.params)
+    assert_same_params(saved_params(saved), expected.params)
     # the history is fit's: the training loss with the penalty ½·l2·Σ‖W‖²
     np.testing.assert_array_equal(saved["history"], np.asarray(expected.history, np.float32))
     assert checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"] == L2
     assert metrics(tmp_path)["options"]["l2"] == L2
     # the control: the penalty changes the result, and shrinks the weights
     unpenalised = _core_fit(given, EPOCHS, 0.0)
-    assert _weight_norm(_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
+    assert _weight_norm(saved_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
 
 
 def test_l2_0_is_the_run_without_the_option(tmp_path):
@@ -188,12 +175,12 @@ def test_lbfgs_with_l2_is_jaxnn_lbfgs_with_alpha_l2_times_the_rows_weight(tmp_pa
         model, params, problem.x_train, targets.train, loss=head.loss, weight=weight, alpha=alpha, max_iter=iterations
     )
     saved = arrays(tmp_path)
-    _assert_same(_params(saved), expected.params)
+    assert_same_params(saved_params(saved), expected.params)
     np.testing.assert_array_equal(saved["history"], expected.loss_curve)
     unpenalised = lbfgs.minimize(
         model, params, problem.x_train, targets.train, loss=head.loss, weight=weight, max_iter=iterations
     )
-    assert _weight_norm(_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
+    assert _weight_norm(saved_params(saved)) < 0.9 * _weight_norm(unpenalised.params)
     assert checkpoint.read_config(tmp_path / "checkpoint.npz")["l2"] == L2
 
 

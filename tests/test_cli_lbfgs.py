@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from cli_support import DELETE, arrays, history_rows, metrics, train, with_config
+from cli_support import DELETE, arrays, assert_same_params, history_rows, metrics, saved_params, train, with_config
 
 from jaxnn import checkpoint, lbfgs
 from jaxnn.cli import command, lbfgs_training, training
@@ -16,11 +16,6 @@ from jaxnn.lbfgs import Status
 from jaxnn.train import training_keys
 
 ITERATIONS = 12  # well before iris converges (about 56 iterations): stops on --epochs
-
-
-def _params(saved: dict) -> list[dict]:
-    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
-    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
 
 
 def _iris_fit(params, max_iter: int) -> lbfgs.LbfgsResult:
@@ -64,7 +59,7 @@ def _rewritten(source, destination, change):
     """A copy of ``source``'s checkpoint, written by jaxnn.checkpoint.save (so its checksum holds), with
     ``change(extras)`` for extras: as an older jaxnn-train wrote it, or tampered with."""
     saved = arrays(source)
-    loaded = checkpoint.load(source / "checkpoint.npz", params_like=_params(saved), opt_state_like=())
+    loaded = checkpoint.load(source / "checkpoint.npz", params_like=saved_params(saved), opt_state_like=())
     destination.mkdir(parents=True)
     checkpoint.save(
         destination / "checkpoint.npz",
@@ -88,9 +83,7 @@ def test_the_run_is_jaxnn_lbfgs_minimize_from_the_same_start(iris_lbfgs):
     expected = _iris_fit(None, ITERATIONS)
     assert expected.status == Status.MAX_ITER and expected.n_iter == ITERATIONS
     saved = arrays(out)
-    for got, want in zip(_params(saved), expected.params, strict=True):
-        np.testing.assert_array_equal(got["W"], want["W"])
-        np.testing.assert_array_equal(got["b"], want["b"])
+    assert_same_params(saved_params(saved), expected.params)
     np.testing.assert_array_equal(saved["history"], expected.loss_curve)  # L after each iteration
     assert not any(name.startswith("opt_state/") for name in saved)  # no optimiser state to keep
     result = metrics(out)
@@ -152,9 +145,7 @@ def test_resume_continues_the_minimisation_exactly(iris_lbfgs, tmp_path, capsys)
     assert f"resuming {run / 'checkpoint.npz'} at iteration {ITERATIONS} of 20" in capsys.readouterr().out
     after, uninterrupted = arrays(run), _iris_fit(None, 20)
     np.testing.assert_array_equal(after["history"], uninterrupted.loss_curve)
-    for got, want in zip(_params(after), uninterrupted.params, strict=True):
-        np.testing.assert_array_equal(got["W"], want["W"])
-        np.testing.assert_array_equal(got["b"], want["b"])
+    assert_same_params(saved_params(after), uninterrupted.params)
     for name, array in _state_arrays(uninterrupted.state).items():
         np.testing.assert_array_equal(_lbfgs_arrays(after)[name], array, err_msg=name)
     assert metrics(run)["stopped"] == "MAX_ITER" and metrics(run)["epochs"] == 20
@@ -167,12 +158,12 @@ def test_an_older_checkpoint_resumes_from_the_parameters_with_a_fresh_memory(iri
     assert train("--resume", run, "--epochs", 20) == 0
     assert f"resuming {run / 'checkpoint.npz'} at iteration {ITERATIONS} of 20" in capsys.readouterr().out
     after = arrays(run)
-    expected = _iris_fit(_params(before), 20 - ITERATIONS)  # warm start: new L-BFGS memory from the saved weights
+    expected = _iris_fit(saved_params(before), 20 - ITERATIONS)  # warm start: new L-BFGS memory from the saved weights
     done = checkpoint.read_config(run / "checkpoint.npz")["epoch"]
     assert done == ITERATIONS + expected.n_iter and len(after["history"]) == done
     np.testing.assert_array_equal(after["history"][:ITERATIONS], before["history"])
     np.testing.assert_array_equal(after["history"][ITERATIONS:], expected.loss_curve)
-    for got, want in zip(_params(after), expected.params, strict=True):
+    for got, want in zip(saved_params(after), expected.params, strict=True):
         np.testing.assert_array_equal(got["W"], want["W"])
     assert after["history"][-1] <= before["history"][-1]
     assert metrics(run)["stopped"] == expected.status.name
@@ -207,9 +198,7 @@ def test_ctrl_c_during_the_minimisation_stops_it_between_compiled_calls_and_chec
     assert uninterrupted.status != Status.MAX_ITER and metrics(out)["stopped"] == uninterrupted.status.name
     assert checkpoint.read_config(out / "checkpoint.npz")["epoch"] == uninterrupted.n_iter > 5
     np.testing.assert_array_equal(resumed["history"], uninterrupted.loss_curve)
-    for got, want in zip(_params(resumed), uninterrupted.params, strict=True):
-        np.testing.assert_array_equal(got["W"], want["W"])
-        np.testing.assert_array_equal(got["b"], want["b"])
+    assert_same_params(saved_params(resumed), uninterrupted.params)
     for name, array in _state_arrays(uninterrupted.state).items():
         np.testing.assert_array_equal(_lbfgs_arrays(resumed)[name], array, err_msg=name)
     # a minimisation that converged stays converged: a larger --epochs does not start it again
@@ -357,7 +346,7 @@ def test_a_step_taking_run_has_no_stopping_status(tmp_path, capsys):
 def test_the_checkpoint_loads_and_one_without_a_status_resumes(iris_lbfgs, tmp_path):
     path = iris_lbfgs[0] / "checkpoint.npz"
     saved = arrays(iris_lbfgs[0])
-    loaded = checkpoint.load(path, params_like=_params(saved), opt_state_like=())
+    loaded = checkpoint.load(path, params_like=saved_params(saved), opt_state_like=())
     assert loaded.epoch == ITERATIONS and loaded.opt_state == () and loaded.config["stopped"] == "MAX_ITER"
     assert (loaded.config["optimizer"], loaded.config["lr"], loaded.config["batch_size"]) == ("lbfgs", None, None)
     # a checkpoint written before the minimisation ran (Ctrl-C first) has no status: it resumes

@@ -1,13 +1,19 @@
 """jaxnn-train --layers none: the output layer alone (softmax, logistic or linear regression), the estimators'
 hidden_layer_sizes=(), on every optimiser; no activation, no dropout; kept by the checkpoint."""
 
-import jax
-import numpy as np
 import pytest
-from cli_support import arrays, metrics, regression_csv, train, with_config
+from cli_support import (
+    arrays,
+    assert_same_params,
+    fit_as_the_run,
+    metrics,
+    regression_csv,
+    saved_params,
+    train,
+    with_config,
+)
 
-import jaxnn
-from jaxnn import checkpoint, distributed, lbfgs
+from jaxnn import checkpoint, lbfgs
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import training
 from jaxnn.cli.data import load_problem
@@ -15,11 +21,6 @@ from jaxnn.layers import Dense, Sequential
 from jaxnn.train import training_keys
 
 EPOCHS = 20
-
-
-def _params(saved: dict) -> list[dict]:
-    layers = sorted({int(name.split("/")[1]) for name in saved if name.startswith("params/")})
-    return [{"W": saved[f"params/{i}/W"], "b": saved[f"params/{i}/b"]} for i in layers]
 
 
 def _linear_model(**given):
@@ -32,13 +33,6 @@ def _linear_model(**given):
     return options, problem, head, training.make_targets(problem, head), model
 
 
-def _assert_same(params, expected) -> None:
-    assert len(params) == len(expected)
-    for got, want in zip(params, expected, strict=True):
-        np.testing.assert_array_equal(got["W"], np.asarray(want["W"]))
-        np.testing.assert_array_equal(got["b"], np.asarray(want["b"]))
-
-
 @pytest.fixture(scope="module")
 def linear_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("linear")
@@ -49,21 +43,9 @@ def linear_run(tmp_path_factory):
 def test_layers_none_trains_the_output_layer_alone_as_jaxnn_fit_does(linear_run):
     options, problem, head, targets, model = _linear_model()
     params = model.init(training_keys(options["seed"])[0], problem.x_train.shape[1])
-    optimizer = training.make_optimizer(options)
-    expected = jaxnn.fit(
-        model,
-        params,
-        problem.x_train,
-        targets.train,
-        loss=head.loss,
-        epochs=EPOCHS,
-        optimizer=optimizer,
-        opt_state=optimizer.init(params),
-        key=training_keys(options["seed"])[1],
-        mesh=distributed.make_mesh(jax.devices()[:1]),
-    )
+    expected = fit_as_the_run(options, problem, head, targets, model, params, EPOCHS)
     saved = arrays(linear_run)
-    _assert_same(_params(saved), expected.params)
+    assert_same_params(saved_params(saved), expected.params)
     assert saved["params/0/W"].shape == (4, 3)
     for name in ("checkpoint.npz", "metrics.json", "history.csv", "loss.png", "confusion.png"):
         assert (linear_run / name).exists(), name
@@ -91,7 +73,7 @@ def test_lbfgs_without_a_hidden_layer_is_jaxnn_lbfgs_minimize(tmp_path):
     options, problem, head, targets, model = _linear_model(optimizer="lbfgs")
     params = model.init(training_keys(options["seed"])[0], problem.x_train.shape[1])
     expected = lbfgs.minimize(model, params, problem.x_train, targets.train, loss=head.loss, max_iter=8)
-    _assert_same(_params(arrays(tmp_path)), expected.params)
+    assert_same_params(saved_params(arrays(tmp_path)), expected.params)
 
 
 def test_a_population_without_a_hidden_layer(tmp_path):
@@ -107,7 +89,7 @@ def test_resume_keeps_no_hidden_layer(linear_run, tmp_path, capsys):
         train("--resume", run, "--layers", "10", "--epochs", 12)
     assert exit_info.value.code == 2 and "--layers 10 differs from none in" in capsys.readouterr().err
     assert train("--resume", run, "--layers", "none", "--epochs", EPOCHS, "--quiet") == 0
-    _assert_same(_params(arrays(run)), _params(arrays(linear_run)))
+    assert_same_params(saved_params(arrays(run)), saved_params(arrays(linear_run)))
 
 
 REFUSED = [
