@@ -117,7 +117,7 @@ def test_a_checkpoint_from_before_l2_resumes_without_a_penalty(tmp_path, capsys)
     np.testing.assert_array_equal(arrays(old)["params/0/W"], arrays(tmp_path / "whole")["params/0/W"])
 
 
-WHAT = "is not 0 (no penalty) or a positive number from 1.1754944e-38 to 3.4028235e+38 (float32's range)"
+WHAT = "is not 0 (no penalty) or a positive number from 1.1754944e-38 to 3.4028234e+38 (float32's range)"
 BAD_L2 = [
     ("-1", f"argument --l2: '-1' {WHAT}"),
     ("nan", f"argument --l2: 'nan' {WHAT}"),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import jax
 import numpy as np
@@ -414,6 +415,17 @@ def test_the_learning_rates_at_float32s_limits_are_accepted():
     parser = options.build_parser()
     for rate in (float(limits.tiny), float(limits.max)):
         assert parser.parse_args(["--lr", repr(rate)]).lr == (rate,)
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--l2"])
+def test_the_range_a_refusal_names_is_accepted_at_both_ends(capsys, flag):
+    # the message said "to 3.4028235e+38", float32's maximum rounded to nearest, which lies above it: refused
+    with pytest.raises(SystemExit):
+        train(flag, "-1", "--epochs", "1")
+    low, high = re.search(r"from (\S+) to (\S+) \(float32's range\)", capsys.readouterr().err).groups()
+    parser = options.build_parser()
+    for bound in (low, high):
+        assert getattr(parser.parse_args([flag, bound]), flag[2:]) == (float(bound),)
 
 
 def test_resume_takes_another_name_of_the_same_activation_and_refuses_another_activation(tmp_path, capsys):

@@ -14,6 +14,7 @@ order is the order of ``--help`` within each group, of a checkpoint's config and
 from __future__ import annotations
 
 import argparse
+import decimal
 import math
 import operator
 import re
@@ -136,7 +137,21 @@ def _is_positive_real(value) -> bool:
 
 
 _FLOAT32 = np.finfo(np.float32)
-_RATE_RANGE = f"from {_FLOAT32.tiny:.8g} to {_FLOAT32.max:.8g} (float32's range)"
+
+
+def _shown_inward(bound: float, rounding: str) -> str:
+    """``bound`` to 8 significant digits, rounded towards the inside of the range it ends, so that the number a
+    message shows is one the option accepts (float32's maximum rounded to nearest, ``3.4028235e+38``, lies above
+    it)."""
+    with decimal.localcontext() as context:
+        context.prec, context.rounding = 8, rounding
+        return f"{+decimal.Decimal(bound):e}"
+
+
+_RATE_RANGE = (
+    f"from {_shown_inward(float(_FLOAT32.tiny), decimal.ROUND_CEILING)}"
+    f" to {_shown_inward(float(_FLOAT32.max), decimal.ROUND_FLOOR)} (float32's range)"
+)
 
 
 def _is_float32_rate(value) -> bool:
