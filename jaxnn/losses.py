@@ -88,8 +88,9 @@ class Loss:
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
     predictions' dtype.  Non-numeric or complex input is a TypeError; no samples, no outputs, shapes
     that differ, or per-sample weights that are negative, NaN or infinite (or, for a mean, all zero)
-    are a ValueError, and so are targets outside ``[0, 1]`` for a binary or categorical loss and predictions
-    that cannot be probabilities for a loss on probabilities (:meth:`check_targets`).  Values can only be
+    are a ValueError, and so are targets outside ``[0, 1]`` for a binary or categorical loss (:meth:`check_targets`),
+    predictions that cannot be probabilities for a loss on probabilities (a row of zeros included: it has no
+    normalisation) and negative means for a loss on a mean.  Values can only be
     checked when they are concrete (not inside ``jax.jit``).
     """
 
@@ -184,7 +185,7 @@ class Loss:
         if not isinstance(target, jax.core.Tracer):
             self.check_targets(target)
         if not isinstance(pred, jax.core.Tracer):
-            self._check_probabilities(pred)
+            self._check_predictions(pred)
         if weight is None:
             if self.reduction == "mean" and not pred.shape[0] <= largest_safe_sum(pred.dtype, pred.shape[0]):
                 raise ValueError(
@@ -258,19 +259,38 @@ class Loss:
                 "a regression loss such as 'mean_squared_error' for other targets"
             )
 
-    def _check_probabilities(self, pred) -> None:
-        """A loss on probabilities (not logits) refuses predictions that cannot be probabilities: its clip would
-        hide them (a logit of 3 passed to binary_cross_entropy gives a tiny loss and a zero gradient)."""
-        if self.from_logits or self.output_activation not in _FUSED:
+    def _check_predictions(self, pred) -> None:
+        """A loss on probabilities or on a mean (not on logits) refuses predictions it is not defined on: its clip
+        would hide probabilities out of range (a logit of 3 passed to binary_cross_entropy gives a tiny loss and a
+        zero gradient); a row of zeros has no normalisation (the loss and its gradient were NaN); a negative mean
+        has no log (the deviance at a zero count was the mean itself, unbounded below).  A mean of 0, where an
+        ``exp`` layer underflows, is taken: the deviance is 0 at a zero count and +∞ elsewhere."""
+        if self.from_logits or self.output_activation == "identity":
             return
         pred = np.asarray(pred)
+        if self.output_activation == "exp":
+            if np.any(pred < 0):
+                raise ValueError(
+                    f"{self.name}: predictions must be non-negative means (the deviance takes their log), got values "
+                    f"from {np.min(pred):g} to {np.max(pred):g}; end the network with an exp layer, or pass log-means "
+                    "(raw scores) to 'poisson'"
+                )
+            return
         sigmoid = self.output_activation == "sigmoid"
+        advice = (
+            f"end the network with a {self.output_activation} layer, or pass raw scores (logits) to "
+            f"{_FUSED[self.output_activation]!r}"
+        )
         if np.any(pred < 0) or (sigmoid and np.any(pred > 1)):
             allowed = "probabilities in [0, 1]" if sigmoid else "non-negative (class probabilities, rows normalised)"
             raise ValueError(
                 f"{self.name}: predictions must be {allowed}, got values from {np.min(pred):g} to {np.max(pred):g}; "
-                f"end the network with a {self.output_activation} layer, or pass raw scores (logits) to "
-                f"{_FUSED[self.output_activation]!r}"
+                + advice
+            )
+        if not sigmoid and np.any(np.sum(pred, axis=-1) == 0):
+            raise ValueError(
+                f"{self.name}: a row of predictions is all zeros, which has no class probabilities (the loss divides "
+                "each row by its sum); " + advice
             )
 
     def __reduce__(self):

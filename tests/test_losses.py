@@ -646,6 +646,24 @@ def test_a_loss_on_probabilities_refuses_predictions_that_cannot_be_probabilitie
     jaxnn.get_loss(name)(np.clip(np.abs(pred), 0, 1), target)  # probabilities pass
 
 
+def test_categorical_cross_entropy_refuses_a_row_of_zeros():
+    # the row has no normalisation: its loss and gradient were NaN, silently
+    target = np.array([[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"a row of predictions is all zeros.*'softmax_cross_entropy'"):
+        jaxnn.get_loss("categorical_cross_entropy")(np.array([[0.0, 0.0], [0.5, 0.5]]), target)
+    assert np.isfinite(jaxnn.get_loss("categorical_cross_entropy")(np.array([[0.0, 1e-30], [0.5, 0.5]]), target))
+
+
+@pytest.mark.parametrize("count", [0.0, 2.0])
+def test_half_poisson_deviance_refuses_a_negative_mean_and_takes_a_zero_one(count):
+    # at a zero count the deviance of a mean of -5 was -5 (no minimum to train towards), elsewhere NaN
+    loss = jaxnn.get_loss("half_poisson_deviance")
+    with pytest.raises(ValueError, match=r"predictions must be non-negative means.*from -5 to 1.*'poisson'"):
+        loss(np.array([[-5.0], [1.0]]), np.array([[count], [1.0]]))
+    at_zero = float(loss(np.array([[0.0]]), np.array([[count]])))  # where an exp layer underflows
+    assert at_zero == (0.0 if count == 0 else np.inf)
+
+
 def test_fit_and_lbfgs_check_the_targets_against_the_loss():
     from jaxnn import lbfgs
 
