@@ -2,8 +2,8 @@
 
 All act elementwise except softmax, which acts along the last (feature) axis.
 In every rule ``g`` is the incoming cotangent ``∂L/∂y`` and the rule returns
-``∂L/∂x``.  Elementwise rules are ``∂L/∂x = g · f'(x)``; softmax needs the full
-Jacobian-vector product.
+``∂L/∂x``.  Elementwise rules are ``∂L/∂x = g · f'(x)``; softmax's is a vector–Jacobian product
+over each row, ``gᵀJ``, computed in O(k) without the k×k Jacobian.
 
 Kinks: where the derivative does not exist (ReLU and leaky ReLU at 0) the rule
 uses the one-sided slope of the ``x <= 0`` branch, the left one: 0 for ReLU, as ``jax.nn.relu``,

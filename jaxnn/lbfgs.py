@@ -7,7 +7,8 @@ weights ``w_i`` (all 1 by default; 0 masks a padding row out) and ``alpha ≥ 0`
     L(θ) = Σ_i w_i l_i / Σ_i w_i  +  alpha / (2 Σ_i w_i) · Σ_layers ‖W‖²        (biases not penalised)
 
 — the estimators' full-batch objective and scikit-learn's MLP objective, its gradient from jaxnn's
-hand-written backward rules (the training loop's gradient path) plus the penalty's ``(alpha/Σw)·W``.
+hand-written backward rules (the training loop's gradient path) plus the penalty's ``(alpha/Σw)·W``.  The data
+term is the loss as its reduction computes it: for ``sum_of_squares`` (a sum) ``Σ_i w_i l_i``.
 
 **The contract.**  :func:`minimize` (inputs checked) and :func:`run` (arrays as given, for a
 :class:`LbfgsSpec`) do what scipy's ``minimize(method='L-BFGS-B', jac=True)`` without bounds does with

@@ -131,10 +131,12 @@ class Loss:
 
     @property
     def prediction_domain(self) -> Interval:
-        """The :class:`~jaxnn.activations.Interval` the predictions must lie in: ``[0, 1]`` for probabilities per
-        column (``output_activation`` sigmoid; the clip takes 0 and 1), ``(0, inf)`` for class probabilities
-        (softmax: the loss normalises each row, which a row of zeros cannot be) and for a positive mean (exp:
-        its log is taken), every real number for a loss on logits or on real values."""
+        """The :class:`~jaxnn.activations.Interval` a last layer's outputs must lie in for this loss (the check of a
+        network's last activation against it): ``[0, 1]`` for probabilities per column (``output_activation``
+        sigmoid; the clip takes 0 and 1), ``(0, inf)`` for class probabilities (softmax: the loss normalises each
+        row, which a row of zeros cannot be) and for a positive mean (exp: its log is taken), every real number for
+        a loss on logits or on real values.  A direct call checks the values themselves and takes the zeros an
+        underflowed softmax or exp gives, short of a row of zeros (:meth:`checked_arguments`)."""
         if self.from_logits or self.output_activation == "identity":
             return REALS
         if self.output_activation == "sigmoid":

@@ -1,8 +1,8 @@
 """Whole models: ``jax.grad`` through the hand-written rules against two referees.
 
-For every activation (with its hyperparameter variants) × every loss × depths 1–3 (batch size 1
-included), the gradient of ``loss(model.apply(params, x), y)`` — which runs the custom rules — must
-equal
+For every activation (with its hyperparameter variants) × every loss at depths 1 and 2, and each activation and
+each loss at depth 3 (``_configurations``; batch size 1 included), the gradient of
+``loss(model.apply(params, x), y)`` — which runs the custom rules — must equal
 
 * ``jax.grad`` of the plain forward, ``loss.forward(model.apply(params, x, custom_rules=False), y)``
   (JAX's own autodiff), and
