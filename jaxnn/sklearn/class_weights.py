@@ -122,6 +122,13 @@ def has_non_negative_weights(value) -> bool:
     return all(is_real(weight) and weight >= 0 for weights in dicts for weight in weights.values())
 
 
+BALANCED_WITHOUT_PARTIAL_FIT = (
+    "class_weight 'balanced' is not supported for partial_fit: one call's labels are not the classes' frequencies. "
+    "Use compute_class_weight('balanced', classes=classes, y=y) on (a large enough sample of) all the targets, and "
+    "pass the resulting {label: weight} dict as class_weight"
+)
+
+
 def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, incremental: bool, classes=None) -> np.ndarray:
     """``weight`` (the checked ``sample_weight``, float64) times each sample's class weight, in float64 (rounded to
     the training dtype once, by :func:`training_weights`).
@@ -131,12 +138,8 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
     """
     if class_weight is None:
         return weight
-    if incremental and isinstance(class_weight, str):
-        raise ValueError(
-            "class_weight 'balanced' is not supported for partial_fit: one call's labels are not the classes' "
-            "frequencies. Use compute_class_weight('balanced', classes=classes, y=y) on (a large enough sample "
-            "of) all the targets, and pass the resulting {label: weight} dict as class_weight"
-        )
+    if incremental and isinstance(class_weight, str):  # only a partial_fit bound before class_weight became it
+        raise ValueError(BALANCED_WITHOUT_PARTIAL_FIT)
     if y.ndim == 2:  # a multilabel indicator matrix: per label column, multiplied
         per_sample = _multilabel_weights(class_weight, y)
     else:

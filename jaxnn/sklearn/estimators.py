@@ -58,7 +58,7 @@ from sklearn.utils.metaestimators import available_if
 from jaxnn._checks import is_int
 from jaxnn.sklearn.base import NeuralNetBase
 from jaxnn.sklearn.bridge import MLPBridge
-from jaxnn.sklearn.class_weights import CLASS_WEIGHTED, class_weighted, training_weights
+from jaxnn.sklearn.class_weights import BALANCED_WITHOUT_PARTIAL_FIT, CLASS_WEIGHTED, class_weighted, training_weights
 from jaxnn.sklearn.features import HiddenFeatures
 from jaxnn.sklearn.targets import (
     check_classes,
@@ -78,9 +78,13 @@ SOLVERS_WITHOUT_PARTIAL_FIT = ("lbfgs",)  # scikit-learn's MLP: partial_fit only
 
 
 def _has_partial_fit(estimator) -> bool:
-    """``partial_fit`` exists unless the solver takes no steps or ``n_ensemble > 1`` (partial_fit continues one
-    network): scikit-learn's ``available_if`` rule, an ``AttributeError`` that says why, so ``hasattr`` is False."""
+    """``partial_fit`` exists unless the solver takes no steps, ``n_ensemble > 1`` (partial_fit continues one
+    network) or ``class_weight='balanced'`` (one call's labels are not the classes' frequencies): scikit-learn's
+    ``available_if`` rule, an ``AttributeError`` that says why, so ``hasattr`` is False (and scikit-learn's
+    estimator checks leave ``partial_fit`` out, as for ``'lbfgs'``)."""
     solver, n_ensemble = estimator.solver, estimator.n_ensemble
+    if isinstance(getattr(estimator, "class_weight", None), str) and estimator.class_weight == "balanced":
+        raise AttributeError(BALANCED_WITHOUT_PARTIAL_FIT)
     if isinstance(solver, str) and solver in SOLVERS_WITHOUT_PARTIAL_FIT:
         raise AttributeError(
             f"partial_fit is only available for stochastic optimizers. {solver} is not stochastic; use fit, or a "
@@ -169,7 +173,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         ValueError.
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
-        :mod:`jaxnn.sklearn.class_weights`); ``'balanced'`` is refused by ``partial_fit``.
+        :mod:`jaxnn.sklearn.class_weights`); with ``'balanced'`` there is no ``partial_fit`` (an AttributeError
+        that says what to pass instead).
       dropout: inverted dropout during training (scikit-learn issue #6175, :mod:`jaxnn.dropout`): a rate in
         ``[0, 1)`` for every hidden layer, or a list of one per hidden layer.  Each training step drops each
         hidden unit with that probability and scales the kept ones by ``1/(1 − rate)``, with masks drawn from
