@@ -91,7 +91,7 @@ class Loss:
     are a ValueError, and so are targets outside ``[0, 1]`` for a binary or categorical loss (:meth:`check_targets`),
     predictions that cannot be probabilities for a loss on probabilities (a row of zeros included: it has no
     normalisation) and negative means for a loss on a mean.  Values can only be
-    checked when they are concrete (not inside ``jax.jit``).
+    checked when they are concrete (not inside ``jax.jit``, ``jax.grad`` or ``jax.vmap``).
     """
 
     def __init__(
@@ -273,9 +273,9 @@ class Loss:
         if self.output_activation == "exp":
             if np.any(pred < 0):
                 raise ValueError(
-                    f"{self.name}: predictions must be non-negative means (the deviance takes their log), got values "
-                    f"from {np.min(pred):g} to {np.max(pred):g}; end the network with an exp layer, or pass log-means "
-                    "(raw scores) to 'poisson'"
+                    f"{self.name}: predictions must be non-negative means (the loss takes their log), got values from "
+                    f"{np.nanmin(pred):g} to {np.nanmax(pred):g}; end the network with an exp layer, or use a loss on "
+                    "the log of the mean (raw scores), such as 'poisson'"
                 )
             return
         sigmoid = self.output_activation == "sigmoid"
@@ -286,13 +286,14 @@ class Loss:
         if np.any(pred < 0) or (sigmoid and np.any(pred > 1)):
             allowed = "probabilities in [0, 1]" if sigmoid else "non-negative (class probabilities, rows normalised)"
             raise ValueError(
-                f"{self.name}: predictions must be {allowed}, got values from {np.min(pred):g} to {np.max(pred):g}; "
-                + advice
+                f"{self.name}: predictions must be {allowed}, got values from {np.nanmin(pred):g} to "
+                f"{np.nanmax(pred):g}; " + advice
             )
-        if not sigmoid and np.any(np.sum(pred, axis=-1) == 0):
+        if not sigmoid and np.any(np.all(pred < jnp.finfo(pred.dtype).tiny, axis=-1)):
             raise ValueError(
-                f"{self.name}: a row of predictions is all zeros, which has no class probabilities (the loss divides "
-                "each row by its sum); " + advice
+                f"{self.name}: a row of predictions is all zeros (or below {jnp.dtype(pred.dtype).name}'s smallest "
+                "normal number, which XLA flushes to zero), which has no class probabilities (the loss divides each "
+                "row by its sum); " + advice
             )
 
     def __reduce__(self):

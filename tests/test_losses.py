@@ -654,6 +654,34 @@ def test_categorical_cross_entropy_refuses_a_row_of_zeros():
     assert np.isfinite(jaxnn.get_loss("categorical_cross_entropy")(np.array([[0.0, 1e-30], [0.5, 0.5]]), target))
 
 
+@pytest.mark.parametrize(
+    "row, dtype",
+    [
+        ([1e-45, 0.0], np.float32),
+        ([2.9e-39, 0.0], np.float32),
+        ([6.14e-6, 6.14e-6], np.float16),
+        ([1e-39, 0.0], "bf16"),
+    ],
+    ids=["float32-smallest", "float32-subnormal", "float16-exp-underflow", "bfloat16-subnormal"],
+)
+def test_categorical_cross_entropy_refuses_a_row_that_xla_reads_as_zeros(row, dtype):
+    # XLA flushes subnormal numbers to 0, so such a row was 0/0 there (NaN, or -0.0 for the float16 row of
+    # exp(-12)s against [1, 0], whose loss is log 2) while NumPy's sum of it was not 0
+    dtype = jnp.bfloat16 if dtype == "bf16" else dtype
+    pred, target = jnp.asarray([row, [0.5, 0.5]], dtype), jnp.asarray([[1.0, 0.0], [0.0, 1.0]], dtype)
+    with pytest.raises(ValueError, match=r"a row of predictions is all zeros \(or below .*smallest normal number"):
+        jaxnn.get_loss("categorical_cross_entropy")(pred, target)
+    smallest = jnp.finfo(dtype).tiny
+    assert np.isfinite(float(jaxnn.get_loss("categorical_cross_entropy")(pred.at[0, 0].set(smallest), target)))
+
+
+def test_a_refusal_names_the_range_of_the_numbers_beside_a_nan():
+    with pytest.raises(ValueError, match=r"got values from -5 to 2;"):
+        jaxnn.get_loss("half_poisson_deviance")(np.array([[-5.0], [np.nan], [2.0]]), np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"got values from -1 to 0.5;"):
+        jaxnn.get_loss("categorical_cross_entropy")(np.array([[-1.0, np.nan], [0.5, 0.5]]), np.eye(2))
+
+
 @pytest.mark.parametrize("count", [0.0, 2.0])
 def test_half_poisson_deviance_refuses_a_negative_mean_and_takes_a_zero_one(count):
     # at a zero count the deviance of a mean of -5 was -5 (no minimum to train towards), elsewhere NaN

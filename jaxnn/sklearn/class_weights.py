@@ -11,7 +11,8 @@ weight is its ``sample_weight`` times the weight of its class, as ``LogisticRegr
 
 Class weights change nothing but the per-sample weights, which are data: estimators that differ only in
 ``class_weight`` train as one population (:func:`jaxnn.fit_estimators`, the searches).  ``partial_fit`` takes a
-dict but not ``'balanced'`` (one batch's counts are not the classes' frequencies), as ``SGDClassifier``.
+dict; with ``'balanced'`` there is none (one batch's counts are not the classes' frequencies: ``SGDClassifier``
+refuses it in ``partial_fit`` for that reason).
 
 Also the estimators' ``sample_weight`` (:func:`checked_sample_weight`): checked as scikit-learn checks it, but in
 float64; multiplied by the class weights in float64; then rounded once to X's dtype (:func:`training_weights`, by
@@ -125,7 +126,7 @@ def has_non_negative_weights(value) -> bool:
 BALANCED_WITHOUT_PARTIAL_FIT = (
     "class_weight 'balanced' is not supported for partial_fit: one call's labels are not the classes' frequencies. "
     "Use compute_class_weight('balanced', classes=classes, y=y) on (a large enough sample of) all the targets, and "
-    "pass the resulting {label: weight} dict as class_weight"
+    "pass dict(zip(classes, those weights)) as class_weight (for a multilabel y, a list of one such dict per label)"
 )
 
 

@@ -174,7 +174,7 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
       class_weight: ``None``, ``'balanced'`` or a dict ``{label: weight}`` (a list of dicts, one per label,
         for multilabel ``y``): multiplied into ``sample_weight`` as ``LogisticRegression`` does (see
         :mod:`jaxnn.sklearn.class_weights`); with ``'balanced'`` there is no ``partial_fit`` (an AttributeError
-        that says what to pass instead).
+        whose cause says what to pass instead).
       dropout: inverted dropout during training (scikit-learn issue #6175, :mod:`jaxnn.dropout`): a rate in
         ``[0, 1)`` for every hidden layer, or a list of one per hidden layer.  Each training step drops each
         hidden unit with that probability and scales the kept ones by ``1/(1 − rate)``, with masks drawn from
