@@ -209,14 +209,16 @@ def clear(directory: str | os.PathLike | None = None) -> None:
 
 
 def _is_cache_entry(entry: Path) -> bool:
-    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or :func:`enable`'s write test made,
-    or one of XLA's own caches that JAX keeps beside its entries on GPUs (``jax_persistent_cache_enable_xla_caches``:
-    the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file ``xla_gpu_kernel_cache_file``)."""
+    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or jaxnn (``.jaxnn-checked``,
+    :func:`enable`'s write test) made, or one of XLA's own caches that JAX keeps beside its entries on GPUs
+    (``jax_persistent_cache_enable_xla_caches``: the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file
+    ``xla_gpu_kernel_cache_file``)."""
     name = entry.name
     if name.startswith(_XLA_CACHE):
         return True
-    ours = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name in (".lockfile", _CHECKED) or name.startswith(_WRITE_TEST)
-    return ours and (entry.is_file() or entry.is_symlink())
+    made_by_jax = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name == ".lockfile"
+    made_by_jaxnn = name == _CHECKED or name.startswith(_WRITE_TEST)
+    return (made_by_jax or made_by_jaxnn) and (entry.is_file() or entry.is_symlink())
 
 
 def _cache_path(directory) -> Path:

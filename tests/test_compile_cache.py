@@ -377,6 +377,7 @@ def test_clear_empties_the_directory_and_keeps_it(tmp_path):
     (tmp_path / "jit_f-abc-cache").write_bytes(b"cut short")
     (tmp_path / "jit_f-abc-atime").write_bytes(b"\0" * 8)
     (tmp_path / ".lockfile").write_bytes(b"")
+    (tmp_path / ".jaxnn-checked").write_bytes(b"")
     # XLA's own caches, which JAX keeps in the same directory on GPUs (jax_persistent_cache_enable_xla_caches)
     (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir").mkdir()
     (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir" / "fusion.textproto").write_text("autotuned")
