@@ -11,9 +11,12 @@ the compiled executables on disk; this module switches it on with settings suite
   to, or that another user owns, is refused like one that cannot be written (its permissions are left as they are);
 * every compilation is cached, however short (JAX's own default keeps only those over one second,
   which none of jaxnn's are); entries are small (a few KB to tens of KB each);
-* the directory is bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes (default 256 MiB, ``-1`` for no bound),
-  the least recently used entries are deleted beyond it (JAX's ``jax_compilation_cache_max_size``; the
-  bookkeeping takes a file lock, hence the ``filelock`` dependency).
+* the directory is bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes (default 256 MiB, ``-1`` for no bound).  When a
+  process turns the cache on, jaxnn deletes the least recently used entries beyond the bound (last use as the file
+  system records it: an entry's access time, or where that is not kept its time of writing); a process adds its own
+  programs on top until the next one starts.  JAX's own bound (``jax_compilation_cache_max_size``) is left off:
+  JAX enforces it on every write by listing the whole directory and reading a stamp file per entry, so each
+  compilation cost more the fuller the cache was (benchmarks/README.md, "The compilation cache's bound").
 
 Importing jaxnn changes no JAX setting.  The cache is turned on by:
 
@@ -43,15 +46,16 @@ compilation look the cache up anew, which :func:`enable` calls.
 Results do not depend on the cache: a loaded executable is the one the compiler would have produced.
 JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write, a full disk) makes JAX
 warn "Error reading persistent compilation cache entry" and compile again each time, as JAX never rewrites an entry
-that exists.  With a bound (the default), such an entry has no last-use stamp, and the first enable in a process
-deletes it (an entry damaged otherwise, say by hand, stays: :func:`clear`, or deleting the directory, ends that).  A
-file system with less than 1 MiB free (:data:`MIN_FREE_BYTES`) leaves the cache off, as an unwritable one does.
+that exists.  So when a process turns the cache on, jaxnn also deletes the entries that are cut short among those
+written since a process last looked (the modification time of the directory's ``.jaxnn-checked`` file), and
+every empty one; an entry damaged otherwise, say by hand, stays: :func:`clear`, or deleting the directory, ends
+that.  A file system with less than 1 MiB free (:data:`MIN_FREE_BYTES`) leaves the cache off, as an unwritable one
+does.
 """
 
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -82,14 +86,16 @@ DEFAULT_MAX_BYTES = 256 * 2**20  # jaxnn's entries are KBs each: thousands of pr
 MIN_FREE_BYTES = 2**20  # less free space than this leaves the cache off: a few dozen entries would fill it
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes; JAX writes zlib streams without zstandard
 
-# JAX's LRU bookkeeping (jax/_src/lru_cache.py): "<key>-cache" holds an entry, "<key>-atime" its last use.
+# JAX's file names (jax/_src/lru_cache.py): "<key>-cache" holds an entry; "<key>-atime" (its last use) and
+# ".lockfile" are written only under JAX's own bound, which older jaxnn versions set.
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
+_CHECKED = ".jaxnn-checked"  # its modification time: when a process last looked for entries cut short
+_CLOCK_SLACK_NS = 2 * 10**9  # entries written up to this long before that are looked at again
 _WRITE_TEST = ".jaxnn-write-test-"  # enable's probe file, deleted at once
 _XLA_CACHE = "xla_gpu_"  # XLA's caches that JAX puts in the same directory (autotuning results, kernels)
 
 _lock = threading.Lock()
 _process_wide: Path | None = None  # the directory enable() / enable_default() configured
-_adopted: set[Path] = set()  # directories whose older entries have been given LRU timestamps
 _warned = False
 # JAX's defaults (0.10-0.12) of the cache options jaxnn sets besides the directory; any other value, unless jaxnn
 # set it, is the user's.
@@ -137,17 +143,16 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     """Keep every compiled program in ``directory`` (default: :func:`default_directory`), for the rest of
     the process; returns the directory.
 
-    ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound); the least
-    recently used entries go first (a TypeError for a ``max_bytes`` that is not an int, a ValueError for one
-    below 1 other than -1).  Raises ``OSError`` when the directory cannot be created or written
-    (``PermissionError`` also when someone else may write to it, see the module docstring), and
-    ``RuntimeError`` when a bound is asked for but the ``filelock`` package JAX needs for it is missing.
-    Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
+    ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound): the least
+    recently used entries beyond it are deleted now, and entries cut short (see the module docstring).  A TypeError
+    for a ``max_bytes`` that is not an int, a ValueError for one below 1 other than -1.  Raises ``OSError`` when
+    the directory cannot be created or written (``PermissionError`` also when someone else may write to it, see the
+    module docstring).  Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
     """
     global _process_wide
     with _lock:
-        path, max_bytes = _usable_directory(directory, max_bytes)
-        _apply(path, max_bytes)
+        path = _usable_directory(directory, max_bytes)
+        _apply(path)
         _process_wide = path
         return path
 
@@ -158,9 +163,8 @@ def enable_default() -> Path | None:
     entry points call this.
 
     Returns the directory jaxnn's compilations use, or None when jaxnn leaves JAX's settings alone.  Cheap when
-    the cache is on already.  A directory that cannot be created or written (a read-only home, say), or a bound
-    without the ``filelock`` package, leaves the cache off with one warning per process; a malformed
-    ``JAXNN_CACHE_MAX_BYTES`` is a ValueError.
+    the cache is on already.  A directory that cannot be created or written (a read-only home, say) leaves the
+    cache off with one warning per process; a malformed ``JAXNN_CACHE_MAX_BYTES`` is a ValueError.
     """
     global _process_wide
     with _lock:
@@ -170,13 +174,13 @@ def enable_default() -> Path | None:
         if ours is not None or _user_configured():
             return ours
         try:
-            path, max_bytes = _usable_directory(None, default_max_bytes())
-        except (OSError, RuntimeError) as error:
+            path = _usable_directory(None, default_max_bytes())
+        except OSError as error:
             _warn_once(error)
             return None
         if _user_configured():  # set by another thread while the directory was prepared: the user's choice wins
             return None
-        _apply(path, max_bytes)
+        _apply(path)
         _process_wide = path
         return path
 
@@ -205,14 +209,16 @@ def clear(directory: str | os.PathLike | None = None) -> None:
 
 
 def _is_cache_entry(entry: Path) -> bool:
-    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or :func:`enable`'s write test made,
-    or one of XLA's own caches that JAX keeps beside its entries on GPUs (``jax_persistent_cache_enable_xla_caches``:
-    the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file ``xla_gpu_kernel_cache_file``)."""
+    """A file JAX's cache (``<key>-cache``, ``<key>-atime``, its ``.lockfile``) or jaxnn (``.jaxnn-checked``,
+    :func:`enable`'s write test) made, or one of XLA's own caches that JAX keeps beside its entries on GPUs
+    (``jax_persistent_cache_enable_xla_caches``: the folder ``xla_gpu_per_fusion_autotune_cache_dir``, the file
+    ``xla_gpu_kernel_cache_file``)."""
     name = entry.name
     if name.startswith(_XLA_CACHE):
         return True
-    ours = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name == ".lockfile" or name.startswith(_WRITE_TEST)
-    return ours and (entry.is_file() or entry.is_symlink())
+    made_by_jax = name.endswith((_CACHE_SUFFIX, _ATIME_SUFFIX)) or name == ".lockfile"
+    made_by_jaxnn = name == _CHECKED or name.startswith(_WRITE_TEST)
+    return (made_by_jax or made_by_jaxnn) and (entry.is_file() or entry.is_symlink())
 
 
 def _cache_path(directory) -> Path:
@@ -232,16 +238,12 @@ def _cache_path(directory) -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
-    """``directory`` (default: :func:`default_directory`) created owner-only, shown to take a file, and the bound
-    checked; changes no JAX setting.  ``OSError`` when the directory cannot be created or written."""
+def _usable_directory(directory, max_bytes: int | None) -> Path:
+    """``directory`` (default: :func:`default_directory`) created owner-only, shown to take a file, and held to
+    ``max_bytes`` (:func:`_tidy`); changes no JAX setting.  ``OSError`` when the directory cannot be created or
+    written."""
     path = _cache_path(directory)
     max_bytes = default_max_bytes() if max_bytes is None else _checked_max_bytes(max_bytes)
-    if max_bytes != -1 and importlib.util.find_spec("filelock") is None:
-        raise RuntimeError(
-            "bounding the compilation cache needs the 'filelock' package (pip install filelock); "
-            f"or set {MAX_BYTES}=-1 for an unbounded cache"
-        )
     try:  # an existing directory may still refuse files (read-only mount, another user's): JAX would warn per write
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         _refuse_shared(path)
@@ -256,9 +258,11 @@ def _usable_directory(directory, max_bytes: int | None) -> tuple[Path, int]:
     except OSError as error:
         reason = "it is a file, not a directory" if path.is_file() else error.strerror
         raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
-    if max_bytes != -1:
-        _adopt_unbounded_entries(path)
-    return path, max_bytes
+    try:
+        _tidy(path, max_bytes)
+    except OSError:  # another process tidying too, say: JAX works all the same, and the next process tidies
+        pass
+    return path
 
 
 def _refuse_shared(path: Path) -> None:
@@ -304,44 +308,76 @@ def _refuse_full(path: Path) -> None:
         )
 
 
-def _apply(path: Path, max_bytes: int) -> None:
-    """Point JAX's cache at ``path`` with jaxnn's settings (process-wide)."""
+def _apply(path: Path) -> None:
+    """Point JAX's cache at ``path`` with jaxnn's settings (process-wide): every compilation cached, JAX's own
+    bound off (:func:`_tidy` bounds the directory)."""
     jax.config.update("jax_compilation_cache_dir", str(path))
-    _set_by_jaxnn.update(jax_persistent_cache_min_compile_time_secs=0.0, jax_compilation_cache_max_size=max_bytes)
+    _set_by_jaxnn.update(jax_persistent_cache_min_compile_time_secs=0.0, jax_compilation_cache_max_size=-1)
     for name, value in _set_by_jaxnn.items():
         jax.config.update(name, value)
     jax.config.update("jax_enable_compilation_cache", True)
     _jax_cache.reset_cache()  # JAX decides once per process whether and where to cache; let it decide again
 
 
-def _adopt_unbounded_entries(path: Path) -> None:
-    """Give entries written without a bound (older jaxnn, or ``-1``) the last-use stamp JAX's eviction
-    reads; without one, every later write fails with a warning (FileNotFoundError for ``<key>-atime``).
-    The stamp is the entry's modification time, so they are evicted oldest first.  Once per directory."""
-    resolved = path.resolve()
-    if resolved in _adopted:
-        return
-    import filelock
+def _tidy(path: Path, max_bytes: int) -> None:
+    """Delete the entries of ``path`` that are cut short (empty, or written since a process last looked and not
+    whole), then the least recently used ones until the rest take at most ``max_bytes`` (``-1``: no bound).
 
+    One pass over the directory; JAX's eviction made such a pass on every write.  Another process may be writing
+    an entry meanwhile: read half-written, it is deleted (its writer's bytes go nowhere, and a later process
+    compiles it again), and another process may delete what this one lists: both only cost a compilation."""
+    checked = path / _CHECKED
     try:
-        with filelock.FileLock(str(path / ".lockfile"), timeout=10):  # the lock JAX's LRU cache takes
-            for entry in path.glob(f"*{_CACHE_SUFFIX}"):
-                stamp = entry.with_name(entry.name[: -len(_CACHE_SUFFIX)] + _ATIME_SUFFIX)
-                if stamp.exists():
-                    continue
-                if _whole(entry.read_bytes()):
-                    stamp.write_bytes(entry.stat().st_mtime_ns.to_bytes(8, "little"))
-                else:  # cut short: JAX never rewrites an entry that exists, so it would warn in every process
-                    entry.unlink()
-    except (filelock.Timeout, OSError):
-        return  # try again next time; JAX itself still works, only evictions may warn
-    _adopted.add(resolved)
+        since = checked.stat().st_mtime_ns - _CLOCK_SLACK_NS
+    except FileNotFoundError:
+        since = 0  # never looked at: every entry is read once
+    checked.touch()
+    kept: list[tuple[int, int, str]] = []  # (last use in ns, size, key)
+    with os.scandir(path) as listing:
+        for item in listing:
+            if not item.name.endswith(_CACHE_SUFFIX) or not item.is_file(follow_symlinks=False):
+                continue
+            key = item.name[: -len(_CACHE_SUFFIX)]
+            try:
+                status = item.stat(follow_symlinks=False)
+                whole = status.st_size > 0 and (status.st_mtime_ns < since or _whole(_read_unseen(item.path)))
+            except FileNotFoundError:  # deleted by another process meanwhile
+                continue
+            if whole:
+                kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
+            else:
+                _delete_entry(path, key)
+    if max_bytes == -1:
+        return
+    total = sum(size for _, size, _ in kept)
+    for _, size, key in sorted(kept):
+        if total <= max_bytes:
+            break
+        _delete_entry(path, key)
+        total -= size
+
+
+def _read_unseen(file: str) -> bytes:
+    """The bytes of ``file``, read without marking it used where the system allows (``O_NOATIME``, for the
+    owner): the bound orders entries by their last use, and looking at an entry is not a use."""
+    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+    try:
+        handle = os.open(file, flags)
+    except PermissionError:  # O_NOATIME on a file of another owner
+        handle = os.open(file, os.O_RDONLY)
+    with os.fdopen(handle, "rb") as opened:
+        return opened.read()
+
+
+def _delete_entry(path: Path, key: str) -> None:
+    """Delete the entry ``key`` and its stamp, if an older jaxnn's bound left one."""
+    for suffix in (_CACHE_SUFFIX, _ATIME_SUFFIX):
+        (path / f"{key}{suffix}").unlink(missing_ok=True)
 
 
 def _whole(data: bytes) -> bool:
-    """Whether ``data``, an entry without a last-use stamp, decompresses as JAX's entries do (a zstd frame, else a
-    zlib stream).  JAX writes the stamp after the entry, under its lock, so a bounded cache's entry without one was
-    written unbounded (whole) or cut short by a full disk or a killed process: the only entries read here."""
+    """Whether ``data``, a cache entry, decompresses as JAX's entries do (a zstd frame, else a zlib stream): one cut
+    short by a full disk or a killed process does not."""
     if data.startswith(_ZSTD_MAGIC):
         try:
             import zstandard

@@ -103,11 +103,11 @@ def test_enable_default_caches_in_a_private_bounded_directory(tmp_path):
         "jax_compilation_cache_dir": str(cache),
         "jax_enable_compilation_cache": True,
         "jax_persistent_cache_min_compile_time_secs": 0.0,
-        "jax_compilation_cache_max_size": compile_cache.DEFAULT_MAX_BYTES,
+        "jax_compilation_cache_max_size": -1,  # JAX's own bound lists the whole directory on every write
     }
     assert cache.stat().st_mode & 0o777 == 0o700  # JAX trusts what it loads from here: nobody else may write
-    cached = _cached(seen["entries"])
-    assert cached and all(name[: -len("-cache")] + "-atime" in seen["entries"] for name in cached)  # LRU stamps
+    assert _cached(seen["entries"]) and ".jaxnn-checked" in seen["entries"]
+    assert not any(name.endswith("-atime") or name == ".lockfile" for name in seen["entries"])  # no per-write stamps
 
 
 def test_the_default_directory_follows_xdg_cache_home(tmp_path):
@@ -264,69 +264,85 @@ def test_a_directory_that_cannot_be_written_leaves_the_cache_off_with_one_warnin
     assert "persistent compilation cache" not in seen["stderr"].lower()  # nothing from JAX's cache either
 
 
-def test_the_bound_evicts_least_recently_used_entries(tmp_path):
-    cache = tmp_path / "cache"
-    seen = _run(
-        f"""
+def _fill(cache, tmp_path, ks) -> list[str]:
+    """The entries of ``cache`` after a process compiled one program per ``k`` with the cache on, unbounded."""
+    code = f"""
         from jaxnn import compile_cache
-        compile_cache.enable({str(cache)!r}, max_bytes=8000)  # about three entries of this size
-        for k in range(6):
-            compile_one(k + 10)
-        sizes = {{name: os.path.getsize(os.path.join({str(cache)!r}, name)) for name in entries({str(cache)!r})}}
-        print(json.dumps({{"sizes": sizes}}))
-        """,
-        tmp_path,
-    )
-    cached = {name: size for name, size in seen["sizes"].items() if name.endswith("-cache")}
-    assert 0 < sum(cached.values()) <= 8000
-    assert "Error writing persistent compilation cache" not in seen["stderr"]
-
-
-def test_entries_written_without_a_bound_get_stamps_so_eviction_works(tmp_path):
-    """A directory filled unbounded (older jaxnn) has no "-atime" stamps; JAX's eviction needs one per
-    entry and would warn on every write.  Enabling with a bound stamps them first."""
-    cache = tmp_path / "cache"
-    code = """
-        from jaxnn import compile_cache
-        compile_cache.enable({cache!r}, max_bytes={max_bytes})
-        for k in {ks}:
+        compile_cache.enable({str(cache)!r}, max_bytes=-1)
+        for k in {tuple(ks)!r}:
             compile_one(k)
-        print(json.dumps({{"entries": entries({cache!r})}}))
+        print(json.dumps({{"entries": entries({str(cache)!r})}}))
         """
-    unbounded = _run(code.format(cache=str(cache), max_bytes=-1, ks=(1, 2)), tmp_path)
-    assert not any(name.endswith("-atime") for name in unbounded["entries"])
-    bounded = _run(code.format(cache=str(cache), max_bytes=10 * MiB, ks=(3, 4)), tmp_path)
-    cached = _cached(bounded["entries"])
-    assert len(cached) > len(_cached(unbounded["entries"]))
-    assert all(name[: -len("-cache")] + "-atime" in bounded["entries"] for name in cached)
-    assert "Error writing persistent compilation cache" not in bounded["stderr"]
+    return _cached(_run(code, tmp_path)["entries"])
 
 
-def test_without_filelock_a_bound_is_a_clear_error_and_the_default_stays_off(tmp_path):
+def _enable_bounded(cache, tmp_path, max_bytes: int, ks=()) -> dict:
+    """What a process that enables ``cache`` with ``max_bytes`` and then compiles a program per ``k`` sees."""
+    code = f"""
+        from jaxnn import compile_cache
+        compile_cache.enable({str(cache)!r}, max_bytes={max_bytes})
+        after_enable = entries({str(cache)!r})
+        for k in {tuple(ks)!r}:
+            compile_one(k)
+        print(json.dumps({{"after_enable": after_enable, "at_exit": entries({str(cache)!r})}}))
+        """
+    return _run(code, tmp_path)
+
+
+def test_the_bound_deletes_the_least_recently_used_entries_when_a_process_enables_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    names = _fill(cache, tmp_path, range(10, 16))
+    assert len(names) >= 6
+    # Last use is the later of an entry's access and modification times: give each entry its own, two of them
+    # read (accessed) long after they were written.
+    second = 10**9
+    used = {name: (1_000_000 + 10 * rank) * second for rank, name in enumerate(sorted(names))}
+    for rank, name in enumerate(sorted(names)):
+        written = used[name] - (5000 * second if rank in (0, 1) else 0)
+        os.utime(cache / name, ns=(used[name], written))
+    newest_first = sorted(names, key=used.get, reverse=True)
+    bound = sum((cache / name).stat().st_size for name in newest_first[:3])
+    seen = _enable_bounded(cache, tmp_path, bound, ks=(20, 21))
+    assert sorted(_cached(seen["after_enable"])) == sorted(newest_first[:3])
+    # the process's own programs are added on top; the next process that enables the cache cuts back again
+    grown = _cached(seen["at_exit"])
+    assert len(grown) > 3 and sum((cache / name).stat().st_size for name in grown) > bound
+    again = _enable_bounded(cache, tmp_path, bound)
+    assert 0 < sum((cache / name).stat().st_size for name in _cached(again["after_enable"])) <= bound
+    assert "persistent compilation cache" not in seen["stderr"].lower() + again["stderr"].lower()
+
+
+def test_an_older_jaxnns_stamps_leave_with_their_entries_and_no_new_ones_are_written(tmp_path):
+    """Older jaxnn versions bounded the directory with JAX's own bound, which keeps "<key>-atime" stamps and a
+    ".lockfile"; entries deleted now take their stamps with them, and writes add none."""
+    cache = tmp_path / "cache"
+    names = _fill(cache, tmp_path, (1, 2, 3))
+    for name in names:
+        (cache / name.replace("-cache", "-atime")).write_bytes((1).to_bytes(8, "little"))
+    (cache / ".lockfile").write_bytes(b"")
+    seen = _enable_bounded(cache, tmp_path, 1, ks=(4,))  # a bound no entry fits in: every entry goes
+    assert seen["after_enable"] == [".jaxnn-checked", ".lockfile"]
+    assert _cached(seen["at_exit"]) and not any(name.endswith("-atime") for name in seen["at_exit"])
+    assert "persistent compilation cache" not in seen["stderr"].lower()
+
+
+def test_a_bound_needs_no_filelock(tmp_path):
     seen = _run(
         """
         sys.modules["filelock"] = None  # as if the package were not installed
         from jaxnn import compile_cache
-        try:
-            compile_cache.enable()
-            error = ""
-        except RuntimeError as e:
-            error = str(e)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            default = compile_cache.enable_default()
-            again = compile_cache.enable_default()
-        unbounded = compile_cache.enable(max_bytes=-1)
-        print(json.dumps({"error": error, "default": default, "again": again,
-                          "warnings": [str(w.message) for w in caught], "unbounded": str(unbounded)}))
+            path = compile_cache.enable_default()
+        compile_one(5)
+        print(json.dumps({"path": str(path), "entries": entries(str(path)),
+                          "warnings": [str(w.message) for w in caught]}))
         """,
         tmp_path,
         JAXNN_CACHE_DIR=str(tmp_path / "cache"),
     )
-    assert "'filelock'" in seen["error"] and "JAXNN_CACHE_MAX_BYTES=-1" in seen["error"]
-    assert seen["default"] is None and seen["again"] is None
-    assert len(seen["warnings"]) == 1 and "stays off" in seen["warnings"][0]  # warned once, not per call
-    assert seen["unbounded"] == str(tmp_path / "cache")
+    assert seen["path"] == str(tmp_path / "cache") and _cached(seen["entries"]) and not seen["warnings"]
+    assert "persistent compilation cache" not in seen["stderr"].lower()
 
 
 def test_max_bytes_comes_from_the_environment_or_the_default(monkeypatch):
@@ -361,6 +377,7 @@ def test_clear_empties_the_directory_and_keeps_it(tmp_path):
     (tmp_path / "jit_f-abc-cache").write_bytes(b"cut short")
     (tmp_path / "jit_f-abc-atime").write_bytes(b"\0" * 8)
     (tmp_path / ".lockfile").write_bytes(b"")
+    (tmp_path / ".jaxnn-checked").write_bytes(b"")
     # XLA's own caches, which JAX keeps in the same directory on GPUs (jax_persistent_cache_enable_xla_caches)
     (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir").mkdir()
     (tmp_path / "xla_gpu_per_fusion_autotune_cache_dir" / "fusion.textproto").write_text("autotuned")
@@ -450,19 +467,23 @@ def test_a_full_file_system_leaves_the_cache_off_before_any_setting_changes(tmp_
 
 
 def test_an_entry_cut_short_is_deleted_and_written_again(tmp_path):
-    """A full disk or a killed process leaves "<key>-cache" cut short and no "<key>-atime" (JAX writes it after);
-    JAX never rewrites an entry that exists, so every later process warned and compiled it again."""
+    """A full disk or a killed process leaves "<key>-cache" cut short; JAX never rewrites an entry that exists, so
+    every later process warned and compiled it again.  The next process that enables the cache deletes it: one cut
+    short since a process last looked, or an empty one whenever it was written."""
     cache = tmp_path / "cache"
     code = f"""
         from jaxnn import compile_cache
         compile_cache.enable({str(cache)!r}, max_bytes=10 * 2**20)
         compile_one(7)
+        compile_one(8)
         print(json.dumps({{"entries": entries({str(cache)!r})}}))
         """
-    (entry,) = [name for name in _cached(_run(code, tmp_path)["entries"]) if "lambda" in name]  # not jnp.ones's
-    whole = (cache / entry).read_bytes()
-    (cache / entry).write_bytes(whole[: len(whole) // 2])
-    (cache / entry.replace("-cache", "-atime")).unlink()
+    halved, emptied = sorted(name for name in _cached(_run(code, tmp_path)["entries"]) if "lambda" in name)
+    whole = {name: (cache / name).read_bytes() for name in (halved, emptied)}
+    (cache / halved).write_bytes(whole[halved][: len(whole[halved]) // 2])
+    (cache / emptied).write_bytes(b"")
+    old = (cache / ".jaxnn-checked").stat().st_mtime_ns - 3600 * 10**9  # written long before a process looked
+    os.utime(cache / emptied, ns=(old, old))
     again = _run(code, tmp_path)
     assert "Error reading persistent compilation cache" not in again["stderr"], again["stderr"]
-    assert (cache / entry).read_bytes() == whole and (cache / entry.replace("-cache", "-atime")).exists()
+    assert all((cache / name).read_bytes() == whole[name] for name in (halved, emptied))
