@@ -251,10 +251,10 @@ class Split(NamedTuple):
     y_test: np.ndarray
 
 
-def iris_split(test_size: float = 0.25, random_state: int = 42) -> Split:
-    """The seed's iris split (``train_test_split(test_size=0.25, random_state=42)``), inputs standardised on
-    the training split."""
+def iris_split(test_size: float = 0.25, seed: int = 42) -> Split:
+    """The iris split the seed documents make (``train_test_split(test_size=0.25, random_state=42)``), inputs
+    standardised on the training split; ``seed`` is that call's ``random_state``, as in :func:`shuffle_split`."""
     iris = load_iris()
-    train, test = shuffle_split(len(iris.x), test_size, random_state)
+    train, test = shuffle_split(len(iris.x), test_size, seed)
     scaler = standardise(iris.x[train])
     return Split(scaler(iris.x[train]), scaler(iris.x[test]), iris.y[train], iris.y[test])

@@ -94,7 +94,7 @@ def test_iris_split_is_reproducible_and_follows_its_arguments():
     first, again = iris_split(), iris_split()
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
-    other = iris_split(test_size=0.2, random_state=0)
+    other = iris_split(test_size=0.2, seed=0)
     assert other.x_train.shape == (120, 4) and other.x_test.shape == (30, 4)
     assert not np.array_equal(other.y_test[:30], first.y_test[:30])
 
