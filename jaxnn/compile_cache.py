@@ -11,12 +11,16 @@ the compiled executables on disk; this module switches it on with settings suite
   to, or that another user owns, is refused like one that cannot be written (its permissions are left as they are);
 * every compilation is cached, however short (JAX's own default keeps only those over one second,
   which none of jaxnn's are); entries are small (a few KB to tens of KB each);
-* the directory is bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes (default 256 MiB, ``-1`` for no bound).  When a
-  process turns the cache on, jaxnn deletes the least recently used entries beyond the bound (last use as the file
-  system records it: an entry's access time, or where that is not kept its time of writing); a process adds its own
-  programs on top until the next one starts.  JAX's own bound (``jax_compilation_cache_max_size``) is left off:
-  JAX enforces it on every write by listing the whole directory and reading a stamp file per entry, so each
-  compilation cost more the fuller the cache was (benchmarks/README.md, "The compilation cache's bound").
+* the entries are bounded: ``$JAXNN_CACHE_MAX_BYTES`` bytes in all (default 256 MiB, ``-1`` for no bound).  When
+  a process turns the cache on, jaxnn deletes the least recently used entries beyond the bound (last use: the
+  later of an entry's access and modification times, as the file system keeps them; under Linux's default
+  ``relatime`` the access time moves on an entry's first read after a write and then at most once a day); a
+  process adds its own programs on top until a process next turns the cache on.  JAX's own bound
+  (``jax_compilation_cache_max_size``) is left off: JAX keeps it on every write by listing the whole directory
+  and reading a stamp file per entry, so each compilation cost more the fuller the cache was
+  (benchmarks/README.md, "The compilation cache's bound").  A process of an older jaxnn that still uses JAX's
+  bound on the same directory at the same time warns that it cannot write (the new entries have no stamp) until
+  it is restarted.
 
 Importing jaxnn changes no JAX setting.  The cache is turned on by:
 
@@ -47,19 +51,22 @@ Results do not depend on the cache: a loaded executable is the one the compiler 
 JAX writes entries in place, not atomically: an entry cut short (a process killed mid-write, a full disk) makes JAX
 warn "Error reading persistent compilation cache entry" and compile again each time, as JAX never rewrites an entry
 that exists.  So when a process turns the cache on, jaxnn also deletes the entries that are cut short among those
-written since a process last looked (the modification time of the directory's ``.jaxnn-checked`` file), and
-every empty one; an entry damaged otherwise, say by hand, stays: :func:`clear`, or deleting the directory, ends
-that.  A file system with less than 1 MiB free (:data:`MIN_FREE_BYTES`) leaves the cache off, as an unwritable one
-does.
+written since a process last looked at them all (the modification time of the directory's ``.jaxnn-checked``
+file), and every empty one; an entry damaged otherwise, say by hand, stays: :func:`clear`, or deleting the
+directory, ends that.  A file system with less than 1 MiB free (:data:`MIN_FREE_BYTES`) leaves the cache off, as an
+unwritable one does.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
+import stat
 import tempfile
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -143,8 +150,8 @@ def enable(directory: str | os.PathLike | None = None, *, max_bytes: int | None 
     """Keep every compiled program in ``directory`` (default: :func:`default_directory`), for the rest of
     the process; returns the directory.
 
-    ``max_bytes`` bounds the directory (default: :func:`default_max_bytes`; ``-1``: no bound): the least
-    recently used entries beyond it are deleted now, and entries cut short (see the module docstring).  A TypeError
+    ``max_bytes`` bounds the entries (default: :func:`default_max_bytes`; ``-1``: no bound): the least
+    recently used beyond it are deleted now, with the entries cut short (see the module docstring).  A TypeError
     for a ``max_bytes`` that is not an int, a ValueError for one below 1 other than -1.  Raises ``OSError`` when
     the directory cannot be created or written (``PermissionError`` also when someone else may write to it, see the
     module docstring).  Ignores ``JAXNN_COMPILE_CACHE``: this is the explicit switch.
@@ -260,8 +267,8 @@ def _usable_directory(directory, max_bytes: int | None) -> Path:
         raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
     try:
         _tidy(path, max_bytes)
-    except OSError:  # another process tidying too, say: JAX works all the same, and the next process tidies
-        pass
+    except OSError:  # the directory listed or marked as it changed under us: JAX works all the same, and the next
+        pass  # process tidies
     return path
 
 
@@ -323,16 +330,17 @@ def _tidy(path: Path, max_bytes: int) -> None:
     """Delete the entries of ``path`` that are cut short (empty, or written since a process last looked and not
     whole), then the least recently used ones until the rest take at most ``max_bytes`` (``-1``: no bound).
 
-    One pass over the directory; JAX's eviction made such a pass on every write.  Another process may be writing
-    an entry meanwhile: read half-written, it is deleted (its writer's bytes go nowhere, and a later process
-    compiles it again), and another process may delete what this one lists: both only cost a compilation."""
+    One pass over the directory (JAX's own bound made such a pass on every write); ``.jaxnn-checked`` then records
+    when the pass began.  An entry that cannot be read or deleted is left for the next process.  Other processes
+    use the directory meanwhile, and JAX's reads and writes take no lock without JAX's bound: an entry another
+    process is still writing reads as cut short and is deleted (its writer's bytes go nowhere; a later process
+    compiles it again), and a process that reads an entry just as this one deletes it gets JAX's warning "Error
+    reading persistent compilation cache entry" and compiles the program (an error, where
+    ``jax_raise_persistent_cache_errors`` is set)."""
+    started = time.time_ns()
     checked = path / _CHECKED
-    try:
-        since = checked.stat().st_mtime_ns - _CLOCK_SLACK_NS
-    except FileNotFoundError:
-        since = 0  # never looked at: every entry is read once
-    checked.touch()
-    kept: list[tuple[int, int, str]] = []  # (last use in ns, size, key)
+    since = _last_look(checked, started)
+    kept: list[tuple[int, int, str]] = []  # (last use in ns, size, key) of the whole entries
     with os.scandir(path) as listing:
         for item in listing:
             if not item.name.endswith(_CACHE_SUFFIX) or not item.is_file(follow_symlinks=False):
@@ -340,21 +348,46 @@ def _tidy(path: Path, max_bytes: int) -> None:
             key = item.name[: -len(_CACHE_SUFFIX)]
             try:
                 status = item.stat(follow_symlinks=False)
-                whole = status.st_size > 0 and (status.st_mtime_ns < since or _whole(_read_unseen(item.path)))
-            except FileNotFoundError:  # deleted by another process meanwhile
+                if status.st_size == 0 or (status.st_mtime_ns >= since and not _whole(_read_unseen(item.path))):
+                    _delete_entry(path, key)
+                    continue
+            except OSError:  # deleted by another process meanwhile, or not readable: left to the next process
                 continue
-            if whole:
-                kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
-            else:
-                _delete_entry(path, key)
+            kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
+    _mark_look(checked, started)
     if max_bytes == -1:
         return
     total = sum(size for _, size, _ in kept)
     for _, size, key in sorted(kept):
         if total <= max_bytes:
             break
-        _delete_entry(path, key)
+        try:
+            _delete_entry(path, key)
+        except OSError:  # open in another process on Windows, say: it stays, the next one goes
+            continue
         total -= size
+
+
+def _last_look(checked: Path, now: int) -> int:
+    """The time (ns) from which entries are read for :func:`_tidy`: when the last whole pass began, less
+    :data:`_CLOCK_SLACK_NS`; 0 (every entry) when none did, or when ``checked`` is not a plain file or is dated
+    after ``now`` (a clock set back since: entries written in between would never be read)."""
+    try:
+        looked = checked.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISREG(looked.st_mode) or looked.st_mtime_ns > now:
+        return 0
+    return looked.st_mtime_ns - _CLOCK_SLACK_NS
+
+
+def _mark_look(checked: Path, started: int) -> None:
+    """Date ``checked`` ``started``, creating it as a plain file (a symbolic link there is replaced, not followed)."""
+    if checked.is_symlink():
+        checked.unlink()
+    handle = os.open(checked, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.close(handle)
+    os.utime(checked, ns=(started, started))
 
 
 def _read_unseen(file: str) -> bytes:
@@ -376,23 +409,48 @@ def _delete_entry(path: Path, key: str) -> None:
 
 
 def _whole(data: bytes) -> bool:
-    """Whether ``data``, a cache entry, decompresses as JAX's entries do (a zstd frame, else a zlib stream): one cut
-    short by a full disk or a killed process does not."""
-    if data.startswith(_ZSTD_MAGIC):
-        try:
-            import zstandard
-        except ImportError:  # JAX could not read it either; leave it to JAX to say so
-            return True
-        try:
-            zstandard.ZstdDecompressor().decompress(data)
-        except zstandard.ZstdError:
-            return False
-        return True
+    """Whether ``data``, a cache entry, decompresses as JAX reads its entries (:func:`_decompress`): one cut short by
+    a full disk or a killed process does not.  A zstd entry where no zstd decoder is installed counts as whole:
+    another environment with one wrote it, and can read it."""
     try:
-        zlib.decompress(data)
-    except zlib.error:
+        _decompress(data)
+    except _NoZstdDecoder:
+        return True
+    except Exception:  # whatever the decoder raises on a damaged stream (zlib.error, ZstdError, MemoryError, ...)
         return False
     return True
+
+
+class _NoZstdDecoder(Exception):
+    pass
+
+
+def _decompress(data: bytes) -> bytes:
+    """``data`` decompressed as JAX (0.10-0.12) reads an entry: a zstd frame with :func:`_zstd_decoder`'s
+    decoder, anything else as a zlib stream."""
+    if not data.startswith(_ZSTD_MAGIC):
+        return zlib.decompress(data)
+    decoder = _zstd_decoder()
+    if decoder is None:
+        raise _NoZstdDecoder
+    return decoder(data)
+
+
+@functools.cache
+def _zstd_decoder():
+    """The zstd decoder JAX uses: Python 3.14's ``compression.zstd``, else the ``zstandard`` package; None
+    without either."""
+    try:
+        from compression import zstd
+
+        return zstd.decompress
+    except ImportError:
+        pass
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    return zstandard.ZstdDecompressor().decompress
 
 
 def _ours() -> Path | None:

@@ -22,9 +22,10 @@ from jaxnn import compile_cache
 MiB = 2**20
 
 
-def _run(code: str, tmp_path, **env) -> dict:
+def _run(code: str, tmp_path, first: str = "", **env) -> dict:
     """Run ``code`` in a fresh interpreter (no JAX or jaxnn cache settings inherited, caches under
-    ``tmp_path``); return the JSON object its last output line holds."""
+    ``tmp_path``), after ``first`` and the prelude that imports JAX; return the JSON object its last output line
+    holds."""
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -49,7 +50,7 @@ def _run(code: str, tmp_path, **env) -> dict:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(first) + prelude + textwrap.dedent(code)],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -291,25 +292,112 @@ def _enable_bounded(cache, tmp_path, max_bytes: int, ks=()) -> dict:
 
 def test_the_bound_deletes_the_least_recently_used_entries_when_a_process_enables_the_cache(tmp_path):
     cache = tmp_path / "cache"
-    names = _fill(cache, tmp_path, range(10, 16))
+    names = sorted(_fill(cache, tmp_path, range(10, 16)))
     assert len(names) >= 6
-    # Last use is the later of an entry's access and modification times: give each entry its own, two of them
-    # read (accessed) long after they were written.
-    second = 10**9
-    used = {name: (1_000_000 + 10 * rank) * second for rank, name in enumerate(sorted(names))}
-    for rank, name in enumerate(sorted(names)):
-        written = used[name] - (5000 * second if rank in (0, 1) else 0)
-        os.utime(cache / name, ns=(used[name], written))
-    newest_first = sorted(names, key=used.get, reverse=True)
-    bound = sum((cache / name).stat().st_size for name in newest_first[:3])
+    # Last use is the later of an entry's access and modification times.  Kept within the bound: one written
+    # first and read last, one written late and never read since, one written and read late.
+    day = 86_400 * 10**9
+    start = 1_000 * day
+    read_last, written_late, both_late, *others = names
+    times = {read_last: (start + 9 * day, start), written_late: (start, start + 8 * day)}
+    times[both_late] = (start + 7 * day, start + 7 * day)
+    times.update({name: (start + (i + 1) * day, start + (i + 1) * day) for i, name in enumerate(others)})
+    for name, (accessed, modified) in times.items():
+        os.utime(cache / name, ns=(accessed, modified))
+    bound = sum((cache / name).stat().st_size for name in (read_last, written_late, both_late))
     seen = _enable_bounded(cache, tmp_path, bound, ks=(20, 21))
-    assert sorted(_cached(seen["after_enable"])) == sorted(newest_first[:3])
+    assert sorted(_cached(seen["after_enable"])) == sorted([read_last, written_late, both_late])
     # the process's own programs are added on top; the next process that enables the cache cuts back again
     grown = _cached(seen["at_exit"])
     assert len(grown) > 3 and sum((cache / name).stat().st_size for name in grown) > bound
     again = _enable_bounded(cache, tmp_path, bound)
     assert 0 < sum((cache / name).stat().st_size for name in _cached(again["after_enable"])) <= bound
     assert "persistent compilation cache" not in seen["stderr"].lower() + again["stderr"].lower()
+
+
+def test_without_a_bound_every_whole_entry_stays_and_reading_them_does_not_count_as_use(tmp_path):
+    cache = tmp_path / "cache"
+    names = _fill(cache, tmp_path, (1, 2, 3))
+    # dated after the last look, so that this process reads each of them; under relatime a plain read of a file
+    # whose access time is not after its modification time would move the access time to now
+    looked = (cache / ".jaxnn-checked").stat().st_mtime_ns
+    dated = looked + 10 * 10**9
+    for name in names:
+        os.utime(cache / name, ns=(dated, dated))
+    (cache / "jit_empty-0123-cache").write_bytes(b"")  # cut short: goes whatever the bound
+    seen = _enable_bounded(cache, tmp_path, -1)
+    assert sorted(_cached(seen["after_enable"])) == sorted(names)
+    assert all((cache / name).stat().st_atime_ns == dated for name in names)
+
+
+def test_one_entry_that_cannot_be_deleted_does_not_stop_the_bound(tmp_path):
+    cache = tmp_path / "cache"
+    names = sorted(_fill(cache, tmp_path, (1, 2, 3, 4)))
+    stuck = names[0]
+    first = f"""
+        import pathlib
+        unlink = pathlib.Path.unlink
+        def refusing(self, missing_ok=False):  # as Windows refuses to delete a file another process has open
+            if self.name == {stuck!r}:
+                raise PermissionError(13, "Permission denied", str(self))
+            return unlink(self, missing_ok=missing_ok)
+        pathlib.Path.unlink = refusing
+        """
+    code = f"""
+        from jaxnn import compile_cache
+        compile_cache.enable({str(cache)!r}, max_bytes=1)
+        print(json.dumps({{"entries": entries({str(cache)!r})}}))
+        """
+    assert _cached(_run(code, tmp_path, first=first)["entries"]) == [stuck]
+
+
+def test_a_look_cut_short_leaves_the_entries_it_did_not_reach_to_the_next_one(tmp_path):
+    """.jaxnn-checked is dated only after a whole pass: a pass that fails half-way (here the directory listing)
+    must not count the entries it never read as looked at."""
+    cache = tmp_path / "cache"
+    halved = next(name for name in _fill(cache, tmp_path, (5, 6)) if "lambda" in name)
+    checked = cache / ".jaxnn-checked"
+    looked = checked.stat().st_mtime_ns - 100 * 10**9
+    os.utime(checked, ns=(looked, looked))
+    data = (cache / halved).read_bytes()
+    (cache / halved).write_bytes(data[: len(data) // 2])
+    written = looked + 50 * 10**9
+    os.utime(cache / halved, ns=(written, written))
+    first = """
+        import os
+        scandir = os.scandir
+        class Failing:  # a listing that fails after its first entry
+            def __init__(self, path):
+                self.listing = scandir(path)
+            def __enter__(self):
+                return self
+            def __exit__(self, *exc):
+                self.listing.close()
+            def __iter__(self):
+                for n, item in enumerate(self.listing):
+                    if n == 1:
+                        raise OSError(5, "Input/output error")
+                    yield item
+        os.scandir = Failing
+        """
+    code = f"""
+        from jaxnn import compile_cache
+        compile_cache.enable({str(cache)!r})
+        print(json.dumps({{"entries": entries({str(cache)!r})}}))
+        """
+    _run(code, tmp_path, first=first)
+    assert checked.stat().st_mtime_ns == looked
+    assert halved not in _run(code, tmp_path)["entries"]
+
+
+def test_a_last_look_dated_in_the_future_is_not_trusted(tmp_path):
+    cache = tmp_path / "cache"
+    halved = next(name for name in _fill(cache, tmp_path, (5, 6)) if "lambda" in name)
+    ahead = (cache / ".jaxnn-checked").stat().st_mtime_ns + 86_400 * 10**9  # the clock was a day ahead then
+    os.utime(cache / ".jaxnn-checked", ns=(ahead, ahead))
+    data = (cache / halved).read_bytes()
+    (cache / halved).write_bytes(data[: len(data) // 2])
+    assert halved not in _enable_bounded(cache, tmp_path, -1)["after_enable"]
 
 
 def test_an_older_jaxnns_stamps_leave_with_their_entries_and_no_new_ones_are_written(tmp_path):
@@ -329,19 +417,20 @@ def test_an_older_jaxnns_stamps_leave_with_their_entries_and_no_new_ones_are_wri
 def test_a_bound_needs_no_filelock(tmp_path):
     seen = _run(
         """
-        sys.modules["filelock"] = None  # as if the package were not installed
         from jaxnn import compile_cache
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             path = compile_cache.enable_default()
         compile_one(5)
+        compile_one(6)
         print(json.dumps({"path": str(path), "entries": entries(str(path)),
                           "warnings": [str(w.message) for w in caught]}))
         """,
         tmp_path,
+        first='import sys; sys.modules["filelock"] = None  # as if the package were not installed (JAX imports it)',
         JAXNN_CACHE_DIR=str(tmp_path / "cache"),
     )
-    assert seen["path"] == str(tmp_path / "cache") and _cached(seen["entries"]) and not seen["warnings"]
+    assert seen["path"] == str(tmp_path / "cache") and len(_cached(seen["entries"])) >= 2 and not seen["warnings"]
     assert "persistent compilation cache" not in seen["stderr"].lower()
 
 
