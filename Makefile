@@ -49,11 +49,12 @@ test: $(STAMP)
 	JAX_CUSTOM_VJP3=1 $(BIN)/python -m pytest -q -n 2 $(VJP3_TESTS)
 
 # The benchmark harness's quick end-to-end test first (every regime and competitor measured and reported), then
-# the benchmarks themselves.
+# the benchmarks themselves (the last prints the compilation cache's table of benchmarks/README.md).
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench_harness tests/test_benchmarks.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/lbfgs.py --json benchmarks/results-lbfgs.json
+	$(BIN)/python benchmarks/cache_bound.py
 
 # On a GPU/TPU host: gradient checks, the seed example, jaxnn-train and a short benchmark on that device,
 # with a one-page report in benchmarks/device-check-<device>.md (scripts/device_check.py).  It runs with the

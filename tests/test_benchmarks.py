@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -485,3 +486,15 @@ def test_accelerator_benchmark_runs_on_the_cpu_when_asked(tmp_path):
         )
         assert all(seconds > 0 for seconds in entry["seconds"].values())
     assert results["fit"]["fit per step / plain step"] > 0 and results["iris"]["iris per epoch (s)"] > 0
+
+
+def test_cache_bound_benchmark_times_both_bounds_for_each_directory_size():
+    """benchmarks/cache_bound.py in its smallest form: a row per directory size, every time measured."""
+    command = [sys.executable, str(BENCHMARKS / "cache_bound.py"), "--entries", "0", "3", "--programs", "2"]
+    done = subprocess.run([*command, "--processes", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["0", "3"]
+    for row in rows:
+        times = [float(part) for part in re.findall(r"(\d+(?:\.\d+)?) ms", row)]
+        assert len(times) == 5 and times[1] > 0 and times[4] > 0  # the enable times may round to 0 ms
