@@ -267,8 +267,8 @@ def _usable_directory(directory, max_bytes: int | None) -> Path:
         raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
     try:
         _tidy(path, max_bytes)
-    except OSError:  # the directory listed or marked as it changed under us: JAX works all the same, and the next
-        pass  # process tidies
+    except OSError:  # the directory cannot be listed (deleted meanwhile, say): JAX works all the same
+        pass
     return path
 
 
@@ -331,16 +331,27 @@ def _tidy(path: Path, max_bytes: int) -> None:
     whole), then the least recently used ones until the rest take at most ``max_bytes`` (``-1``: no bound).
 
     One pass over the directory (JAX's own bound made such a pass on every write); ``.jaxnn-checked`` then records
-    when the pass began.  An entry that cannot be read or deleted is left for the next process.  Other processes
-    use the directory meanwhile, and JAX's reads and writes take no lock without JAX's bound: an entry another
-    process is still writing reads as cut short and is deleted (its writer's bytes go nowhere; a later process
-    compiles it again), and a process that reads an entry just as this one deletes it gets JAX's warning "Error
-    reading persistent compilation cache entry" and compiles the program (an error, where
-    ``jax_raise_persistent_cache_errors`` is set)."""
+    when the pass began.  Other processes use the directory meanwhile, and JAX's reads and writes take no lock
+    without JAX's bound: an entry another process is still writing reads as cut short and is deleted (its writer's
+    bytes go nowhere; a later process compiles it again), and a process that reads an entry just as this one
+    deletes it gets JAX's warning "Error reading persistent compilation cache entry" and compiles the program (an
+    error, where ``jax_raise_persistent_cache_errors`` is set)."""
     started = time.time_ns()
     checked = path / _CHECKED
-    since = _last_look(checked, started)
-    kept: list[tuple[int, int, str]] = []  # (last use in ns, size, key) of the whole entries
+    kept = _whole_entries(path, since=_last_look(checked, started))
+    try:
+        _mark_look(checked, started)
+    except OSError:  # the next process reads these entries again: slower, not wrong
+        pass
+    if max_bytes != -1:
+        _evict_least_recent(path, kept, max_bytes)
+
+
+def _whole_entries(path: Path, since: int) -> list[tuple[int, int, str]]:
+    """``(last use in ns, size, key)`` of each whole entry of ``path``; entries cut short (empty, or written from
+    ``since`` on and not whole) are deleted on the way.  An entry deleted meanwhile, or that cannot be read or
+    deleted, is left out (and left for the next process)."""
+    kept = []
     with os.scandir(path) as listing:
         for item in listing:
             if not item.name.endswith(_CACHE_SUFFIX) or not item.is_file(follow_symlinks=False):
@@ -351,14 +362,17 @@ def _tidy(path: Path, max_bytes: int) -> None:
                 if status.st_size == 0 or (status.st_mtime_ns >= since and not _whole(_read_unseen(item.path))):
                     _delete_entry(path, key)
                     continue
-            except OSError:  # deleted by another process meanwhile, or not readable: left to the next process
+            except OSError:
                 continue
             kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
-    _mark_look(checked, started)
-    if max_bytes == -1:
-        return
-    total = sum(size for _, size, _ in kept)
-    for _, size, key in sorted(kept):
+    return kept
+
+
+def _evict_least_recent(path: Path, entries: list[tuple[int, int, str]], max_bytes: int) -> None:
+    """Delete the least recently used of ``entries`` (as :func:`_whole_entries` gives them) until the rest take at
+    most ``max_bytes``."""
+    total = sum(size for _, size, _ in entries)
+    for _, size, key in sorted(entries):
         if total <= max_bytes:
             break
         try:
@@ -409,31 +423,21 @@ def _delete_entry(path: Path, key: str) -> None:
 
 
 def _whole(data: bytes) -> bool:
-    """Whether ``data``, a cache entry, decompresses as JAX reads its entries (:func:`_decompress`): one cut short by
-    a full disk or a killed process does not.  A zstd entry where no zstd decoder is installed counts as whole:
-    another environment with one wrote it, and can read it."""
+    """Whether ``data``, a cache entry, decompresses as JAX reads its entries (a zstd frame with
+    :func:`_zstd_decoder`'s decoder, anything else as a zlib stream): one cut short by a full disk or a killed
+    process does not.  A zstd entry where no zstd decoder is installed counts as whole: another environment with
+    one wrote it, and can read it."""
+    if data.startswith(_ZSTD_MAGIC):
+        decoder = _zstd_decoder()
+        if decoder is None:
+            return True
+    else:
+        decoder = zlib.decompress
     try:
-        _decompress(data)
-    except _NoZstdDecoder:
-        return True
+        decoder(data)
     except Exception:  # whatever the decoder raises on a damaged stream (zlib.error, ZstdError, MemoryError, ...)
         return False
     return True
-
-
-class _NoZstdDecoder(Exception):
-    pass
-
-
-def _decompress(data: bytes) -> bytes:
-    """``data`` decompressed as JAX (0.10-0.12) reads an entry: a zstd frame with :func:`_zstd_decoder`'s
-    decoder, anything else as a zlib stream."""
-    if not data.startswith(_ZSTD_MAGIC):
-        return zlib.decompress(data)
-    decoder = _zstd_decoder()
-    if decoder is None:
-        raise _NoZstdDecoder
-    return decoder(data)
 
 
 @functools.cache

@@ -351,6 +351,14 @@ def test_one_entry_that_cannot_be_deleted_does_not_stop_the_bound(tmp_path):
     assert _cached(_run(code, tmp_path, first=first)["entries"]) == [stuck]
 
 
+def test_a_last_look_that_cannot_be_recorded_does_not_stop_the_bound(tmp_path):
+    cache = tmp_path / "cache"
+    _fill(cache, tmp_path, (1, 2))
+    (cache / ".jaxnn-checked").unlink()
+    (cache / ".jaxnn-checked").mkdir()  # not a file: the pass cannot be dated, and the entries are read every time
+    assert _cached(_enable_bounded(cache, tmp_path, 1)["after_enable"]) == []
+
+
 def test_a_look_cut_short_leaves_the_entries_it_did_not_reach_to_the_next_one(tmp_path):
     """.jaxnn-checked is dated only after a whole pass: a pass that fails half-way (here the directory listing)
     must not count the entries it never read as looked at."""
