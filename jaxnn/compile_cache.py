@@ -454,7 +454,7 @@ def _zstd_decoder():
         import zstandard
     except ImportError:
         return None
-    return zstandard.ZstdDecompressor().decompress
+    return lambda data: zstandard.ZstdDecompressor().decompress(data)  # a decompressor serves one thread at a time
 
 
 def _ours() -> Path | None:

@@ -568,19 +568,13 @@ def test_an_entry_cut_short_is_deleted_and_written_again(tmp_path):
     every later process warned and compiled it again.  The next process that enables the cache deletes it: one cut
     short since a process last looked, or an empty one whenever it was written."""
     cache = tmp_path / "cache"
-    code = f"""
-        from jaxnn import compile_cache
-        compile_cache.enable({str(cache)!r}, max_bytes=10 * 2**20)
-        compile_one(7)
-        compile_one(8)
-        print(json.dumps({{"entries": entries({str(cache)!r})}}))
-        """
-    halved, emptied = sorted(name for name in _cached(_run(code, tmp_path)["entries"]) if "lambda" in name)
+    seen = _enable_bounded(cache, tmp_path, 10 * MiB, ks=(7, 8))
+    halved, emptied = sorted(name for name in _cached(seen["at_exit"]) if "lambda" in name)
     whole = {name: (cache / name).read_bytes() for name in (halved, emptied)}
     (cache / halved).write_bytes(whole[halved][: len(whole[halved]) // 2])
     (cache / emptied).write_bytes(b"")
     old = (cache / ".jaxnn-checked").stat().st_mtime_ns - 3600 * 10**9  # written long before a process looked
     os.utime(cache / emptied, ns=(old, old))
-    again = _run(code, tmp_path)
+    again = _enable_bounded(cache, tmp_path, 10 * MiB, ks=(7, 8))
     assert "Error reading persistent compilation cache" not in again["stderr"], again["stderr"]
     assert all((cache / name).read_bytes() == whole[name] for name in (halved, emptied))
