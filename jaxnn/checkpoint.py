@@ -531,6 +531,9 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is corrupt: its arrays or metadata do not match the checksum written with them")
     if contents["history"].dtype.kind not in "iuf" or contents["history"].ndim != 1:
         raise CheckpointError(f"{path} is corrupt: its history is not a 1-D array of loss values")
+    for name, array in contents.items():  # save stores numeric extras only (bytes or text would be read as numbers)
+        if name.startswith("extras/") and array.dtype.kind not in "biuf":
+            raise CheckpointError(f"{path} is corrupt: {name} is {array.dtype.name}, not the numeric array save writes")
     return meta, contents
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "device_memory",
     "evaluate",
     "fresh_state",
+    "held_out_epochs_fit",
     "interrupted_message",
     "lbfgs_extras",
     "make_head",
@@ -368,9 +369,9 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     """``(state, shuffle_key, config)`` from the checkpoint at ``path``, shaped like ``like``."""
     saved = checkpoint.load(path, params_like=like.params, opt_state_like=like.opt_state)
     extras = saved.extras or {}
-    epochs = extras.get("held_out_epochs", np.zeros(0, np.int64)).astype(np.int64)
-    losses = extras.get("held_out_losses", np.zeros(0)).astype(float)
-    if epochs.shape != losses.shape or epochs.ndim != 1:
+    epochs = extras.get("held_out_epochs", np.zeros(0, np.int64))
+    losses = extras.get("held_out_losses", np.zeros(0))
+    if epochs.shape != losses.shape or losses.dtype.kind != "f" or not held_out_epochs_fit(epochs, saved.epoch):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its held-out loss curve is malformed")
     seconds, total_seconds = stored_times(path, saved.config)
     diverged = saved.config.get("diverged", False)
@@ -378,6 +379,10 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         raise checkpoint.CheckpointError(
             f"{path} is corrupt: its diverged flag ({diverged!r}) is not one {PROG} writes "
             f"(false or true, and never true in a {CHECKPOINT_FILE})"
+        )
+    if not diverged and not np.all(np.isfinite(saved.history)):
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: its training losses hold NaN or an infinity, which only a diverged run records"
         )
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
@@ -390,8 +395,8 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         saved.opt_state,
         saved.epoch,
         saved.history,
-        epochs,
-        losses,
+        epochs.astype(np.int64),
+        losses.astype(float),
         seconds,
         total_seconds,
         diverged,
@@ -399,6 +404,17 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         minimisation,
     )
     return state, saved.key, saved.config
+
+
+def held_out_epochs_fit(epochs: np.ndarray, epoch: int) -> bool:
+    """Whether ``epochs`` can be the epochs of a held-out loss curve stored at ``epoch``: integers, 1-D, rising,
+    each from 1 to ``epoch``."""
+    return (
+        epochs.dtype.kind in "iu"
+        and epochs.ndim == 1
+        and bool(np.all((epochs >= 1) & (epochs <= epoch)))
+        and bool(np.all(np.diff(epochs) > 0))
+    )
 
 
 def stored_times(path: Path, config: dict[str, Any]) -> tuple[float, float]:
