@@ -18,7 +18,7 @@ from cli_support import ROOT, arrays, environment, regression_csv, shell, train
 from jaxnn import checkpoint
 from jaxnn.cli import command, population_results, training
 from jaxnn.cli.errors import CliError
-from jaxnn.cli.interrupts import REPEAT_SECONDS
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
 from jaxnn.cli.locking import LOCK_FILE, OutLock
 
 
@@ -209,6 +209,66 @@ def test_a_signal_while_python_tears_down_keeps_the_first_ones_status():
         cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 143, done.stderr  # not -1: ended by SIGHUP's default action
+
+
+# After the run's work is done, a signal is said and changes nothing, a second one included.
+SIGNALS_AFTER_THE_END = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    print("stopped before the end", stop.finish(), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(REPEAT_SECONDS + 0.2)
+    os.kill(os.getpid(), signal.SIGHUP)  # a second request: it quit at once (with 130)
+    time.sleep(0.5)
+    print("pressed", stop.pressed, flush=True)
+"""
+
+
+def test_signals_after_the_run_is_done_are_said_and_change_nothing():
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNALS_AFTER_THE_END], capture_output=True, text=True, env=environment(), cwd=ROOT,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "stopped before the end False\npressed False\n", done
+    assert done.stderr.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], done.stderr
+
+
+class _SignalAtFinish(StopSignals):
+    """SIGTERM to this process just before (``before=True``) or just after the command says its work is done."""
+
+    def __init__(self, before: bool):
+        super().__init__("jaxnn-train")
+        self.before = before
+
+    def finish(self) -> bool:
+        if self.before:
+            self._sigterm()
+        stopped = super().finish()
+        if not self.before:
+            self._sigterm()
+        return stopped
+
+    def _sigterm(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)  # the watcher thread takes it
+
+
+@pytest.mark.parametrize("lists", [[], ["--lr", "0.1,0.2"]], ids=["single", "population"])
+def test_a_signal_once_the_files_are_written_keeps_exit_0_and_one_before_gives_143(tmp_path, capfd, lists):
+    """A SIGTERM that came after the run had written every file and printed its summary said 'stopping at the next
+    safe point' and made the exit status 143 or 0 by the microsecond it arrived."""
+    run = [*lists, "--epochs", "3", "--quiet"]
+    with _SignalAtFinish(before=False) as stop:
+        assert command.execute([*run, "--out", str(tmp_path / "after")], stop) == 0
+    err = capfd.readouterr().err
+    assert err.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], err
+    with _SignalAtFinish(before=True) as stop:
+        assert command.execute([*run, "--out", str(tmp_path / "before")], stop) == 143
+    err = capfd.readouterr().err
+    assert "SIGTERM: stopping at the next safe point" in err and "interrupted after training" in err, err
+    for out in ("after", "before"):
+        assert (tmp_path / out / "metrics.json").exists()
 
 
 @pytest.mark.slow

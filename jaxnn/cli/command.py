@@ -44,7 +44,7 @@ from jaxnn.cli.errors import (
     WriteFailed,
     is_disk_full,
 )
-from jaxnn.cli.interrupts import StopSignals, exit_status
+from jaxnn.cli.interrupts import StopSignals, exit_status, stopped_before_the_end
 from jaxnn.cli.locking import OutLock
 from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
@@ -402,7 +402,7 @@ def _run_in(
         progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
         state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, stop)
         status = _finish(setup, state, resumed=stored is not None)
-        if stop.pressed and status == EXIT_OK:  # a failure (a divergence) said so and keeps its status
+        if stopped_before_the_end(stop) and status == EXIT_OK:  # a failure (a divergence) said so, keeps its status
             raise Interrupted(
                 f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
                 if setup.out and runtime.main

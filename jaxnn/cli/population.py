@@ -49,7 +49,7 @@ from jaxnn.cli import population_checkpoint, population_results
 from jaxnn.cli.data import check_same_data, load_problems
 from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import EXIT_OK, PROG, Interrupted
-from jaxnn.cli.interrupts import StopSignals
+from jaxnn.cli.interrupts import StopSignals, stopped_before_the_end
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
@@ -416,7 +416,7 @@ def execute(
     progress = make_progress(args.quiet, epochs, members.epoch, name)
     states = train(population, options, members, progress, stop)
     status = population_results.finish(setups, states, options, _as_single_run)
-    if stop.pressed and status == EXIT_OK:  # every member diverged: said so, and keeps its status
+    if stopped_before_the_end(stop) and status == EXIT_OK:  # every member diverged: said so, and keeps its status
         raise Interrupted(
             f"{PROG}: interrupted after training; files in {out}" if out else f"{PROG}: interrupted after training"
         )
