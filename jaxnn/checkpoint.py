@@ -449,6 +449,12 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
         if "meta.npy" not in {info.filename for info in infos}:  # another archive (a zipped CSV), not a damaged one
             raise NotACheckpoint(path, "no 'meta' entry")
         declared = sum(info.file_size for info in infos)
+        if declared > size and any(info.compress_type != zipfile.ZIP_STORED for info in infos):
+            raise CheckpointError(
+                f"{path} is a compressed archive (as np.savez_compressed writes) whose entries declare {declared} "
+                f"bytes in a {size}-byte file; jaxnn reads uncompressed ones (np.savez, as it writes them), so that "
+                "a small file cannot make it allocate gigabytes"
+            )
         if declared > size:
             raise CheckpointError(
                 f"{path} is truncated or corrupt and cannot be read (its entries declare {declared} bytes in a "
