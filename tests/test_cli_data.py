@@ -475,6 +475,21 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
         assert train("--resume", run, "--epochs", "3", "--quiet") == 0
 
 
+@pytest.mark.parametrize("lists", [[], ["--lr", "0.1,0.2"]], ids=["single", "population"])
+def test_resuming_with_other_data_is_refused_without_that_datas_warnings(tmp_path, capsys, lists):
+    """Other data given to a resumed run printed its warnings (here: classes with a single row, read from a
+    regression target) before the refusal, which is all that concerns that data."""
+    rows = [[i % 5, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    trained = tmp_path / "run"
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    assert train(*lists, "--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
+    other = write_csv(tmp_path / "other.csv", ["a", "b", "label"], [[a, b, a * 1.37 + b / 3] for a, b, _ in rows])
+    train("--csv", other, "--target", "label", "--task", "classification", "--epochs", "1", "--quiet")
+    assert "warning: classes" in capsys.readouterr().err  # what this data says when it is trained on
+    err = _refused(capsys, *lists, "--resume", trained, "--csv", other, "--epochs", "3", "--quiet")
+    assert "holds other data than" in err and "warning" not in err and len(err.splitlines()) == 1, err
+
+
 def test_a_device_is_refused_before_it_is_read(tmp_path, capsys):
     """``--csv /dev/zero`` (typed, or stored by a checkpoint someone sent) read bytes until memory ran out, and
     ended in a MemoryError traceback; so did ``< /dev/zero`` on standard input.  /dev/null stays an empty file."""

@@ -69,6 +69,7 @@ __all__ = [
     "load_problems",
     "read_csv",
     "reads_standard_input",
+    "say_warnings",
     "split_rows",
     "stratifies",
 ]
@@ -425,6 +426,12 @@ def load_problem(options: dict[str, Any]) -> Problem:
     ``options["stratify"]`` None means "stratify classification".
     """
     return load_problems(options, (options["seed"],))[options["seed"]]
+
+
+def say_warnings(problems: Sequence[Problem]) -> None:
+    """Each warning about the data of ``problems`` (the members' splits of one dataset), once, on stderr."""
+    for warning in dict.fromkeys(warning for problem in problems for warning in problem.warnings):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 def check_same_data(
