@@ -64,7 +64,7 @@ def backward(model: Sequential, params: Params, caches: list[LayerCache], d_outp
         layer, p, cache = model.layers[index], params[index], caches[index]
         (dz,) = layer.activation_op.backward(g, cache.a, cache.z, **dict(layer.activation_kwargs))
         g, d_w, d_b = dense.backward(dz, cache.z, cache.a_prev, p["W"], p["b"])
-        # each gradient in its parameter's dtype, as jax.grad gives it (float64 input promotes float32 weights' products)
+        # each gradient in its parameter's dtype, as jax.grad gives it (float64 input promotes float32 weights)
         grads[index] = {"W": d_w.astype(jnp.result_type(p["W"])), "b": d_b.astype(jnp.result_type(p["b"]))}
     return grads
 

@@ -730,6 +730,42 @@ def test_a_loaded_or_copied_estimators_weights_stay_read_only(fitted_iris, iris)
     assert not np.array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
 
+def test_assigned_weights_of_other_shapes_are_named_at_predict(fitted_iris, iris):
+    """coefs_ replaced by arrays of other shapes reached JAX's compiled program ('Argument types differ from the
+    types for which this computation was compiled ... enable_x64 mode'); an appended layer, zip's 'argument 2 is
+    shorter than argument 1'.  Each is a ValueError naming the layer and the shapes; predict, predict_proba and
+    transform alike, an ensemble's too."""
+    edits = {
+        "other shape": lambda net: setattr(net, "coefs_", [np.zeros((2, 10)), *net.coefs_[1:]]),
+        "appended layer": lambda net: net.coefs_.append(np.zeros((3, 3))),
+        "layer dropped": lambda net: setattr(net, "intercepts_", net.intercepts_[:-1]),
+    }
+    messages = {
+        "other shape": "layer 0 (10 units) expects W of shape (4, 10) and b of shape (10,), got W (2, 10)",
+        "appended layer": "coefs_ holds 4 layers and intercepts_ 3, for a network of 3",
+        "layer dropped": "coefs_ holds 3 layers and intercepts_ 2, for a network of 3",
+    }
+    for name, edit in edits.items():
+        net = copy.deepcopy(fitted_iris)
+        edit(net)
+        for method in (net.predict, net.predict_proba):
+            with pytest.raises(ValueError, match=re.escape("coefs_ and intercepts_ do not fit the network: ")):
+                method(iris.x_test)
+        with pytest.raises(ValueError, match=re.escape(messages[name])):
+            net.predict(iris.x_test)
+    net = copy.deepcopy(fitted_iris)
+    net.coefs_ = [np.zeros((2, 10)), *net.coefs_[1:]]
+    with pytest.raises(ValueError, match=re.escape("expects W of shape (4, 10) and b of shape (10,), got W (2, 10)")):
+        net.transform(iris.x_test)
+    ensemble = quietly(NeuralNetClassifier((3,), n_ensemble=2, max_iter=3, random_state=0), iris.x_train, iris.y_train)
+    ensemble.ensemble_coefs_ = [ensemble.ensemble_coefs_[0][:, :, :2], ensemble.ensemble_coefs_[1]]
+    with pytest.raises(ValueError, match=re.escape("ensemble_coefs_ and ensemble_intercepts_ do not fit")):
+        ensemble.predict(iris.x_test)
+    ensemble.ensemble_coefs_ = [ensemble.ensemble_coefs_[0][:1], ensemble.ensemble_coefs_[1]]
+    with pytest.raises(ValueError, match=re.escape("hold [1, 2] members on their first axis")):
+        ensemble.predict(iris.x_test)
+
+
 def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fitted_iris, iris):
     """As scikit-learn's ``_sklearn_version``: a pickle made by another jaxnn (simulated by another
     ``jaxnn.__version__`` while pickling), or by one from before versions were recorded, warns naming both
