@@ -1393,6 +1393,27 @@ def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advi
             x[:, 0] > 0,
         )
     assert "scale the target y" in str(info.value) and "target y" not in str(classifier_info.value)
+    assert "y reaches 2.8e+200, whose square overflows float64: even the first epoch's loss is infinite" in str(
+        info.value
+    )
+
+
+def test_a_target_whose_square_overflows_float32_says_so_and_that_float64_x_fits():
+    """y of 1e20 on float32 X made the first epoch's loss infinite: 'training diverged', with advice on the
+    learning rate and X alone."""
+    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    y = 1e20 * (1.0 + x[:, 0])
+    net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="training diverged") as info:
+        net.fit(x, y)
+    assert "whose square overflows float32 (X's dtype, which the network trains in), so even the first epoch's " in (
+        str(info.value)
+    )
+    assert "pass X as float64, or scale the target y too" in str(info.value)
+    assert np.all(np.isfinite(quietly(net, x.astype(np.float64), y).predict(x)))
+    with pytest.raises(ValueError) as modest:  # a divergence of its own: y is not named
+        quietly(NeuralNetRegressor((5,), solver="sgd", learning_rate_init=1e8, random_state=0), x, 1e3 * y / 1e20)
+    assert "whose square" not in str(modest.value) and "; for a regressor, scale the target y too" in str(modest.value)
 
 
 def test_feature_names_are_recorded_from_dataframes(iris):
