@@ -635,8 +635,13 @@ def member_keys(key, n_members: int) -> jax.Array:
     if key.ndim == 0:  # through the host: an eager indexing or broadcast of a key array costs more
         data = np.asarray(jax.random.key_data(key))
         return jax.random.wrap_key_data(np.broadcast_to(data, (n_members, *data.shape)), impl=jax.random.key_impl(key))
-    if key.shape[0] != n_members:
-        raise ValueError(f"key holds {key.shape[0]} keys but params has {n_members} members; give one or one each")
+    networks = "1 network trains" if n_members == 1 else f"{n_members} networks train (params' members)"
+    if key.ndim != 1 or key.shape[0] != n_members:
+        held = f"{key.shape[0]} keys" if key.ndim == 1 else f"a {key.ndim}-D array of keys, shape {tuple(key.shape)}"
+        raise ValueError(
+            f"key holds {held} but {networks}; give one key, or a 1-D array of one key per network "
+            f"(jax.random.split(key, {n_members}))"
+        )
     return key
 
 

@@ -635,7 +635,13 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     )
     carry = TrainCarry(params, opt_state, jnp.bool_(True))
     carry, value, _ = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
-    return carry.params, carry.opt_state, value
+    # weights that are not a distribution over the batch (a negative one, or none positive) would train away from
+    # the data or divide by 0: the step is not taken, and its loss is NaN (train_step refuses them up front)
+    usable = jnp.all(weight >= 0) & (jnp.sum(weight) > 0)
+    kept = jax.tree.map(
+        lambda new, old: jnp.where(usable, new, old), (carry.params, carry.opt_state), (params, opt_state)
+    )
+    return *kept, jnp.where(usable, value, jnp.nan)
 
 
 _held_step = FallbackJit(_one_step, PLAIN_BUILDS, shapes_in_key=False, static_argnums=0)

@@ -177,14 +177,15 @@ def make_train_step(
 ) -> Callable:
     """A compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss_before_update)``.
 
-    The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments
-    only when it meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing
-    more.  A non-finite step is not applied (the old params and state come back with the non-finite
-    loss).  With ``in_place=True`` the update is written into the buffers of ``params`` and
-    ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what the
-    step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's
-    CPU backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout`
-    choose (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
+    The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments only when it
+    meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing more.  A non-finite step is
+    not applied (the old params and state come back with the non-finite loss), nor is one whose ``weight`` has a
+    negative entry or none positive (its loss is NaN; the values are not checked on the host, which
+    :func:`train_step` does, with a ValueError).  With ``in_place=True`` the update is written into the buffers of
+    ``params`` and ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what
+    the step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's CPU
+    backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout` choose
+    (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
 
     Example:
       >>> step = make_train_step(model, "softmax_cross_entropy", optax.adam(1e-3))

@@ -428,6 +428,29 @@ def test_a_compiled_step_with_a_nan_weight_reports_nan_not_the_unweighted_loss()
     assert_trees_equal(padding_params, PARAMS)  # an all-zero (padding) batch still changes nothing
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_compiled_step_takes_no_step_on_weights_that_are_not_a_distribution(in_place):
+    """A negative weight was trained on (the loss weighted by it, the parameters moved away from that sample);
+    weights summing to 0 took no step but reported the unweighted loss.  Neither changes anything now, and the
+    loss is NaN; train_step refuses them outright."""
+    step = jaxnn.make_train_step(MODEL, LOSS, ADAM, in_place=in_place)
+    negative = np.ones(len(X), np.float32)
+    negative[0] = -30.0
+    cancelling = np.where(np.arange(len(X)) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    for weight in (negative, cancelling, np.zeros(len(X), np.float32)):
+        params, state = jax.tree.map(jnp.array, PARAMS), ADAM.init(PARAMS)
+        step_params, step_state, value = step(params, state, X, Y, weight)
+        assert np.isnan(float(value))
+        assert_trees_equal(step_params, PARAMS)
+        assert_trees_equal(step_state, ADAM.init(PARAMS))
+        with pytest.raises(ValueError, match="weight must be"):
+            jaxnn.train_step(MODEL, LOSS, ADAM, PARAMS, ADAM.init(PARAMS), X, Y, weight)
+    one_sample = np.zeros(len(X), np.float32)
+    one_sample[3] = 1.0  # a distribution: the step is taken
+    step_params, _, value = step(jax.tree.map(jnp.array, PARAMS), ADAM.init(PARAMS), X, Y, one_sample)
+    assert np.isfinite(float(value)) and not np.array_equal(step_params[0]["W"], PARAMS[0]["W"])
+
+
 NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),
