@@ -52,6 +52,7 @@ __all__ = [
     "single_key",
     "smallest_kept",
     "smallest_kept_words",
+    "state_without_nan",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -269,6 +270,18 @@ def finite_weights(params, what: str = "params") -> None:
         raise ValueError(
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
             "model.init(key, n_features), or the params of a fit that did not diverge"
+        )
+
+
+def state_without_nan(opt_state) -> None:
+    """A ValueError when a given optimiser state holds NaN: every step from it is NaN, so the run would end at once as
+    diverged.  (An infinity is left alone: it can be legitimate, e.g. optax's reduce_on_plateau starts its best value
+    at inf.)  Checked with NumPy on a host copy, as :func:`finite_weights` checks the weights."""
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(opt_state)]
+    if any(jnp.issubdtype(leaf.dtype, jnp.inexact) and np.isnan(leaf).any() for leaf in leaves):
+        raise ValueError(
+            "opt_state contains NaN, which training cannot repair; leave it None to start afresh, or pass the "
+            "opt_state of a fit that did not diverge"
         )
 
 

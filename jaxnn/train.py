@@ -45,6 +45,7 @@ from jaxnn._checks import (
     rectangular,
     sample_weights,
     seed_int,
+    state_without_nan,
     validation_pair,
     weights_fit_dtype,
 )
@@ -390,6 +391,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             "pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule, or leave "
             "it None to start afresh",
         )
+        state_without_nan(opt_state)
         opt_state = _given_rates_in(opt_state, o, rates, l2)
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(

@@ -709,6 +709,28 @@ def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
 
 
+def test_an_opt_state_holding_nan_is_refused_as_nan_weights_are():
+    """A NaN state trained on: every step NaN, a run that 'diverged' at epoch 0 with a NaN history.  An infinity is
+    a state some optax transformations start from (reduce_on_plateau's best value), so only NaN is refused."""
+    first = _fit(optimizer="adam", epochs=2)
+    poisoned = jax.tree.map(
+        lambda leaf: leaf * jnp.nan if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf, first.opt_state
+    )
+    with pytest.raises(ValueError, match="opt_state contains NaN, which training cannot repair; leave it None"):
+        _fit(optimizer="adam", opt_state=poisoned, epochs=1, start_epoch=2)
+    with pytest.raises(ValueError, match="opt_state contains NaN"):
+        jaxnn.fit_many(
+            MODEL, jaxnn.engine.with_member_axis(first.params), X, Y, loss=LOSS, optimizer="adam",
+            opt_state=jaxnn.engine.with_member_axis(poisoned), epochs=1, start_epoch=2,
+        )  # fmt: skip
+    plateau = optax.contrib.reduce_on_plateau()
+    state = plateau.init(first.params)
+    assert np.isinf(np.asarray(state.best_value))  # an infinity in a fresh state
+    chained = optax.chain(optax.sgd(0.1), plateau)
+    resumed = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=2, optimizer=chained, opt_state=chained.init(PARAMS))
+    assert np.isfinite(resumed.history).all() and not resumed.diverged
+
+
 def test_an_opt_state_of_params_of_another_dtype_is_refused_on_every_road():
     """Shapes alone matched: fit failed in JAX's while-loop carry-type error, or (a float32 state for float16
     params) trained with mixed precisions; train_step kept a float16 state for float32 params."""
