@@ -920,6 +920,24 @@ def test_a_score_that_is_not_one_real_number_is_named(score):
         _fit(validation=(X, Y), score=score, stopping=Stopping(), epochs=1)
 
 
+@pytest.mark.parametrize(
+    ("keyword", "function"),
+    [
+        ("score", lambda outputs, y: float(np.asarray(outputs).sum())),
+        ("score", lambda outputs, y: 1.0 if jnp.mean(outputs) > 0 else 0.0),
+        ("validation_loss", lambda outputs, y: np.mean((np.asarray(outputs) - y) ** 2)),
+    ],
+    ids=["numpy score", "python-if score", "numpy validation_loss"],
+)
+def test_a_function_the_loop_cannot_trace_is_named_with_what_to_do(keyword, function):
+    """A score written with NumPy or float() failed with JAX's TracerArrayConversionError, naming the loop's
+    internals (one_epoch, while_body) rather than the score."""
+    functions = {"score": lambda outputs, y: -jnp.mean((outputs - y) ** 2)} | {keyword: function}
+    message = rf"{keyword} runs inside the compiled training loop, on traced arrays, so it must be written with jax"
+    with pytest.raises(TypeError, match=message):
+        _fit(validation=(X, Y), stopping=Stopping(), epochs=1, **functions)
+
+
 def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
     """A named solver's state keeps its L2 rate when l2 is left out; an optax transformation's L2 term is part of
     the program, so its l2 is given again (leaving it out is refused, naming l2)."""
