@@ -271,7 +271,7 @@ def _sigmoid_backward(g, y, x):
     """σ'(x) = σ(x)(1 − σ(x)) = y(1 − y), so ∂L/∂x = g·y·(1 − y), from the output alone.
 
     Where σ saturates, 1 − y keeps few digits (in float32 y·(1 − y) is 17% off at x = 15, and 0 from x ≈ 17, where
-    y rounds to 1): an error below one spacing of the numbers near 1, and the one the next rule expects.  A loss on
+    y rounds to 1): an error below the dtype's machine epsilon, and the one the next rule expects.  A loss on
     the probabilities divides by the same rounded 1 − y (binary cross-entropy's (c − y)/(c(1 − c))), so the chain
     cancels to σ(z) − y; the fully precise σ(x)·σ(−x) does not cancel against it (binary cross-entropy's float32
     gradient after a sigmoid was 14% off at z = 15, y = 0).  JAX's derivative of jax.nn.sigmoid computes the same."""

@@ -452,8 +452,9 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
         if declared > size and any(info.compress_type != zipfile.ZIP_STORED for info in infos):
             raise CheckpointError(
                 f"{path} is a compressed archive (as np.savez_compressed writes) whose entries declare {declared} "
-                f"bytes in a {size}-byte file; jaxnn reads uncompressed ones (np.savez, as it writes them), so that "
-                "a small file cannot make it allocate gigabytes"
+                f"bytes in a {size}-byte file; jaxnn reads an archive only when its entries fit in its size, so that "
+                "a small file cannot make it allocate gigabytes: save its arrays again with np.savez (uncompressed, "
+                "as jaxnn writes them)"
             )
         if declared > size:
             raise CheckpointError(

@@ -51,7 +51,7 @@ from jaxnn._checks import (
 )
 from jaxnn.activations import Interval, get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
-from jaxnn.layers import Dense, Params, Sequential
+from jaxnn.layers import Dense, LeafShape, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
@@ -243,20 +243,6 @@ def _n_members(params) -> int:
     return sizes.pop()
 
 
-class _MemberShape:
-    """One member's shape of a leaf: all ``model.check`` reads (cheaper than an index or a ShapeDtypeStruct)."""
-
-    __slots__ = ("shape",)
-
-    def __init__(self, leaf):
-        self.shape = np.shape(leaf)[1:]
-
-
-def _member_shapes(params):
-    """One member's shapes, without an indexing operation per leaf."""
-    return jax.tree.map(_MemberShape, params)
-
-
 def _init_states(optimizer, params, rates, penalties, schedule):
     """Every member's fresh optimiser state with its rates (and schedule values), as one compiled call."""
     return jax.vmap(partial(init_state, optimizer))(params, rates, penalties, schedule)
@@ -330,7 +316,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
-    model.check(_member_shapes(params), (n_samples, n_features))
+    model.check(jax.tree.map(partial(LeafShape, leading_axes=1), params), (n_samples, n_features))
     finite_weights(params)
     if y_columns != model.n_outputs:
         raise ValueError(

@@ -501,7 +501,8 @@ def test_a_checkpoint_saved_again_compressed_is_called_compressed_not_corrupt(tm
     with pytest.raises(CheckpointError) as error:
         _load(path)
     assert "is a compressed archive (as np.savez_compressed writes)" in str(error.value)
-    assert "jaxnn reads uncompressed ones (np.savez, as it writes them)" in str(error.value)
+    assert "jaxnn reads an archive only when its entries fit in its size" in str(error.value)
+    assert "save its arrays again with np.savez (uncompressed, as jaxnn writes them)" in str(error.value)
     assert "corrupt" not in str(error.value)
 
 

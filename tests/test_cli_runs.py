@@ -551,7 +551,7 @@ TAMPERED_CURVES = {
     "held-out losses as text": (_entry("extras/held_out_losses", lambda e: e.astype("U8")), "is str256"),
     "held-out epochs as floats": (_entry("extras/held_out_epochs", lambda e: e + 0.5), "loss curve is malformed"),
     "held-out epoch past the run's": (_entry("extras/held_out_epochs", lambda e: e * 10**9), "curve is malformed"),
-    "held-out epoch 0": (_entry("extras/held_out_epochs", lambda e: e - 1), "loss curve is malformed"),
+    "negative held-out epoch": (_entry("extras/held_out_epochs", lambda e: e - 2), "loss curve is malformed"),
     "held-out epochs falling": (_entry("extras/held_out_epochs", lambda e: e[::-1]), "loss curve is malformed"),
     "NaN training loss": (_entry("history", lambda h: np.where(np.arange(h.size) == 1, np.nan, h)), "NaN or an inf"),
 }

@@ -234,6 +234,32 @@ def test_signals_after_the_run_is_done_are_said_and_change_nothing():
     assert done.stderr.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], done.stderr
 
 
+# A signal whose Python-level handler runs (on the main thread) while finish() holds the handlers' lock there.
+SIGNAL_INSIDE_FINISH = """
+import os, signal, threading
+from jaxnn.cli.interrupts import StopSignals
+class SignalWhileRead(threading.Event):
+    def is_set(self):
+        if not getattr(self, "sent", False):
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs at the next bytecode, inside finish()
+        return super().is_set()
+with StopSignals("jaxnn-train") as stop:
+    stop._pressed = SignalWhileRead()
+    print("stopped before the end", stop.finish(), flush=True)
+"""
+
+
+def test_a_signal_while_finish_holds_the_lock_does_not_deadlock():
+    """The handler waited for a lock its own thread held: the process hung, and ignored every later signal."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_INSIDE_FINISH], capture_output=True, text=True, env=environment(), cwd=ROOT,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "stopped before the end True\n", done
+    assert "SIGTERM: stopping at the next safe point" in done.stderr, done.stderr
+
+
 class _SignalAtFinish(StopSignals):
     """SIGTERM to this process just before (``before=True``) or just after the command says its work is done."""
 

@@ -1393,8 +1393,9 @@ def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advi
             x[:, 0] > 0,
         )
     assert "scale the target y" in str(info.value) and "target y" not in str(classifier_info.value)
-    assert "y reaches 2.8e+200, whose square overflows float64: even the first epoch's loss is infinite" in str(
-        info.value
+    assert (
+        "y reaches 2.8e+200, whose square overflows float64: even the loss at the starting weights is infinite"
+        in str(info.value)
     )
 
 
@@ -1406,10 +1407,10 @@ def test_a_target_whose_square_overflows_float32_says_so_and_that_float64_x_fits
     net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
     with pytest.raises(ValueError, match="training diverged") as info:
         net.fit(x, y)
-    assert "whose square overflows float32 (X's dtype, which the network trains in), so even the first epoch's " in (
+    assert "whose square overflows float32 (X's dtype, which the network trains in), so even the loss at the " in (
         str(info.value)
     )
-    assert "pass X as float64, or scale the target y too" in str(info.value)
+    assert "pass X as float64, or scale the target y (sklearn.compose" in str(info.value)
     assert np.all(np.isfinite(quietly(net, x.astype(np.float64), y).predict(x)))
     with pytest.raises(ValueError) as modest:  # a divergence of its own: y is not named
         quietly(NeuralNetRegressor((5,), solver="sgd", learning_rate_init=1e8, random_state=0), x, 1e3 * y / 1e20)

@@ -21,9 +21,9 @@ process with ``os._exit`` and the first signal's status — no clean-up: the las
 wrappers signal the process and then its process group, so it receives their one request twice, microseconds
 apart (it quit at once, without the final checkpoint).
 
-Once the run's work is done (its results written and its summary printed: :func:`stopped_before_the_end`), a
-signal changes nothing: it is said ("the run has finished; exiting"), the exit status stays the run's, and a second
-one no longer quits at once (the process is ending anyway).
+Once the run's work is done (its results written and its summary printed: :func:`stopped_before_the_end`) with no
+stop signal before, a signal changes nothing: it is said ("the run has finished; exiting"), the exit status stays
+the run's, and a second one no longer quits at once (the process is ending anyway).
 
 JAX's distributed runtime installs its own SIGTERM handler when a multi-host run starts: ``jaxnn-train`` then
 calls :meth:`StopSignals.reinstall`.  With several hosts the runner asks every process which signal it received
@@ -92,7 +92,9 @@ class StopSignals:
         self.until_exit = until_exit  # the process ends after the block: the handling stays until it does
         self.received = 0  # the number of the first stop signal received (0: none)
         self._pressed = threading.Event()
-        self._first = threading.Lock()
+        # re-entrant: the Python-level handler runs on the main thread, which may hold it (finish, agree) when the
+        # signal comes; a plain lock deadlocked there, and every later signal waited on it too
+        self._first = threading.RLock()
         self._previous_handlers: dict[int, object] = {}
         self._previous_fd = -1
         self._pipe: tuple[int, int] | None = None
@@ -117,11 +119,12 @@ class StopSignals:
             self._pressed.set()
 
     def finish(self) -> bool:
-        """The run's work is done: whether a stop signal came before now.  A signal from now on is said once and
-        otherwise ignored (the exit status stays the run's)."""
+        """The run's work is done: whether a stop signal came before now.  If none did, a signal from now on is
+        said once and otherwise ignored (the exit status stays the run's); if one did, the run ends as stopped,
+        and a second signal still quits at once."""
         with self._first:
-            self._finished = True
-            return self._pressed.is_set()
+            self._finished = not self._pressed.is_set()
+            return not self._finished
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():

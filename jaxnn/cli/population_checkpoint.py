@@ -28,7 +28,7 @@ import numpy as np
 from jaxnn import checkpoint
 from jaxnn.cli.devices import arithmetic_setting
 from jaxnn.cli.options import MEMBER_OPTIONS
-from jaxnn.cli.training import RunSetup, held_out_epochs_fit, stored_times, write_or_say_why
+from jaxnn.cli.training import RunSetup, held_out_epochs_fit, refuse_non_finite_losses, stored_times, write_or_say_why
 
 __all__ = ["POPULATION_CHECKPOINT", "load", "mean_history", "population_config", "save"]
 
@@ -126,12 +126,7 @@ def load(path: Path, start):
     for member in range(count):
         if not held_out_epochs_fit(held_epochs[member, : counts[member]], lengths[member]):
             raise checkpoint.CheckpointError(f"{path} is corrupt: member {member}'s held-out loss curve is malformed")
-    trained = np.arange(epoch)[None, :] < lengths[:, None]
-    if not np.all(np.isfinite(histories[trained])):
-        raise checkpoint.CheckpointError(
-            f"{path} is corrupt: its members' training losses hold NaN or an infinity, which only a diverged member "
-            "records (and no longer trains)"
-        )
+    refuse_non_finite_losses(path, histories[np.arange(epoch)[None, :] < lengths[:, None]], "its members'")
     seconds, total_seconds = stored_times(path, saved.config)
     return start._replace(
         params=saved.params,

@@ -79,6 +79,7 @@ __all__ = [
     "memory_needed",
     "next_stop",
     "progress_step",
+    "refuse_non_finite_losses",
     "refuse_what_cannot_fit",
     "regression_losses",
     "resumed_state",
@@ -380,10 +381,8 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
             f"{path} is corrupt: its diverged flag ({diverged!r}) is not one {PROG} writes "
             f"(false or true, and never true in a {CHECKPOINT_FILE})"
         )
-    if not diverged and not np.all(np.isfinite(saved.history)):
-        raise checkpoint.CheckpointError(
-            f"{path} is corrupt: its training losses hold NaN or an infinity, which only a diverged run records"
-        )
+    if not diverged:
+        refuse_non_finite_losses(path, saved.history, "its")
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
@@ -406,13 +405,23 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     return state, saved.key, saved.config
 
 
+def refuse_non_finite_losses(path: Path, losses: np.ndarray, whose: str) -> None:
+    """A :class:`CheckpointError` when the training ``losses`` a checkpoint at ``path`` stores for a run that did
+    not diverge (``whose``: "its", or a population's "its members'") hold NaN or an infinity: jaxnn-train records
+    a non-finite loss only as a divergence, which ends the run (or the member)."""
+    if not np.all(np.isfinite(losses)):
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: {whose} training losses hold NaN or an infinity, which only a diverged run records"
+        )
+
+
 def held_out_epochs_fit(epochs: np.ndarray, epoch: int) -> bool:
     """Whether ``epochs`` can be the epochs of a held-out loss curve stored at ``epoch``: integers, 1-D, rising,
-    each from 1 to ``epoch``."""
+    each from 0 (a population's member that diverged at its first step has a point at its start) to ``epoch``."""
     return (
         epochs.dtype.kind in "iu"
         and epochs.ndim == 1
-        and bool(np.all((epochs >= 1) & (epochs <= epoch)))
+        and bool(np.all((epochs >= 0) & (epochs <= epoch)))
         and bool(np.all(np.diff(epochs) > 0))
     )
 

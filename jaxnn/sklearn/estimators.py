@@ -493,12 +493,15 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         elif dtype == np.float32:
             why = (
                 f"; y reaches {largest:.3g}, whose square overflows float32 (X's dtype, which the network trains in), "
-                "so even the first epoch's loss is infinite: pass X as float64, or"
+                "so even the loss at the starting weights is infinite: pass X as float64, or"
             )
         else:
-            why = f"; y reaches {largest:.3g}, whose square overflows {dtype}: even the first epoch's loss is infinite;"
+            why = (
+                f"; y reaches {largest:.3g}, whose square overflows {dtype}: even the loss at the starting weights is "
+                "infinite;"
+            )
         return (
-            f"{why} scale the target y too (sklearn.compose.TransformedTargetRegressor with "
+            f"{why} scale the target y{'' if overflows else ' too'} (sklearn.compose.TransformedTargetRegressor with "
             "transformer=StandardScaler(), or MaxAbsScaler() if y is so large that its variance overflows)"
         )
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -38,7 +37,7 @@ import numpy as np
 from jaxnn import compile_cache, fork_guard
 from jaxnn._builds import held_programs_of
 from jaxnn.heads import Head, predictions
-from jaxnn.layers import Sequential
+from jaxnn.layers import LeafShape, Sequential
 from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
 from jaxnn.sklearn.training import pad_rows, padded_size
 
@@ -209,21 +208,14 @@ def check_weights(model: Sequential, coefs, intercepts, n_features: int, ensembl
             f"{name} do not fit the network: their arrays hold {sorted(m[0] if m else 0 for m in members)} members "
             "on their first axis, which must be one number; assign weights of the shapes the fit gave"
         )
-    skip = 1 if ensemble else 0
+    member_axis = 1 if ensemble else 0
     layers = [
-        {"W": _Shaped(np.shape(w)[skip:]), "b": _Shaped(np.shape(b)[skip:])}
-        for w, b in zip(coefs, intercepts, strict=True)
+        {"W": LeafShape(w, member_axis), "b": LeafShape(b, member_axis)} for w, b in zip(coefs, intercepts, strict=True)
     ]
     try:
         model.check(layers, (0, n_features))
     except ValueError as error:
         raise ValueError(f"{name} do not fit the network: {error}; assign weights of the shapes the fit gave") from None
-
-
-class _Shaped(NamedTuple):
-    """An array's shape alone, for :meth:`Sequential.check`."""
-
-    shape: tuple
 
 
 def _program(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):
