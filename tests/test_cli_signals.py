@@ -158,6 +158,13 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert "Traceback" not in err
 
 
+def _run_script(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh Python process (the test environment), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
+    )
+
+
 # A signal sent to a process and to its process group at once (GNU timeout, Slurm): two deliveries, one request.
 TWICE_AT_ONCE = """
 import os, signal, sys, time
@@ -175,9 +182,7 @@ with StopSignals("jaxnn-train", until_exit=True) as stop:
 
 
 def test_the_same_signal_twice_at_once_is_one_request():
-    done = subprocess.run(
-        [sys.executable, "-c", TWICE_AT_ONCE], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
-    )
+    done = _run_script(TWICE_AT_ONCE)
     assert done.returncode == 143 and done.stdout == "stopping True\n", done.stdout + done.stderr
     assert done.stderr.splitlines() == [
         "jaxnn-train: SIGTERM: stopping at the next safe point (a second signal quits at once)",
@@ -204,10 +209,7 @@ sys.exit(stop.status)
 
 
 def test_a_signal_while_python_tears_down_keeps_the_first_ones_status():
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_WHILE_PYTHON_EXITS], capture_output=True, text=True, env=environment(),
-        cwd=ROOT, timeout=60,
-    )  # fmt: skip
+    done = _run_script(SIGNAL_WHILE_PYTHON_EXITS)
     assert done.returncode == 143, done.stderr  # not -1: ended by SIGHUP's default action
 
 
@@ -226,10 +228,7 @@ with StopSignals("jaxnn-train", until_exit=True) as stop:
 
 
 def test_signals_after_the_run_is_done_are_said_and_change_nothing():
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNALS_AFTER_THE_END], capture_output=True, text=True, env=environment(), cwd=ROOT,
-        timeout=60,
-    )  # fmt: skip
+    done = _run_script(SIGNALS_AFTER_THE_END)
     assert done.returncode == 0 and done.stdout == "stopped before the end False\npressed False\n", done
     assert done.stderr.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], done.stderr
 
@@ -252,10 +251,7 @@ with StopSignals("jaxnn-train") as stop:
 
 def test_a_signal_while_finish_holds_the_lock_does_not_deadlock():
     """The handler waited for a lock its own thread held: the process hung, and ignored every later signal."""
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_INSIDE_FINISH], capture_output=True, text=True, env=environment(), cwd=ROOT,
-        timeout=60,
-    )  # fmt: skip
+    done = _run_script(SIGNAL_INSIDE_FINISH)
     assert done.returncode == 0 and done.stdout == "stopped before the end True\n", done
     assert "SIGTERM: stopping at the next safe point" in done.stderr, done.stderr
 
