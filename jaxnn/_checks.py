@@ -52,6 +52,7 @@ __all__ = [
     "single_key",
     "smallest_kept",
     "smallest_kept_words",
+    "state_without_nan",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -269,6 +270,18 @@ def finite_weights(params, what: str = "params") -> None:
         raise ValueError(
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "
             "model.init(key, n_features), or the params of a fit that did not diverge"
+        )
+
+
+def state_without_nan(opt_state) -> None:
+    """A ValueError when a given optimiser state holds NaN: every step from it is NaN, so the run would end at once as
+    diverged.  (An infinity is left alone: it can be legitimate, e.g. optax's reduce_on_plateau starts its best value
+    at inf.)  Checked with NumPy on a host copy, as :func:`finite_weights` checks the weights."""
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(opt_state)]
+    if any(jnp.issubdtype(leaf.dtype, jnp.inexact) and np.isnan(leaf).any() for leaf in leaves):
+        raise ValueError(
+            "opt_state contains NaN, which training cannot repair; leave it None to start afresh, or pass the "
+            "opt_state of a fit that did not diverge"
         )
 
 
@@ -635,8 +648,13 @@ def member_keys(key, n_members: int) -> jax.Array:
     if key.ndim == 0:  # through the host: an eager indexing or broadcast of a key array costs more
         data = np.asarray(jax.random.key_data(key))
         return jax.random.wrap_key_data(np.broadcast_to(data, (n_members, *data.shape)), impl=jax.random.key_impl(key))
-    if key.shape[0] != n_members:
-        raise ValueError(f"key holds {key.shape[0]} keys but params has {n_members} members; give one or one each")
+    networks = "1 network trains" if n_members == 1 else f"{n_members} networks train (params' members)"
+    if key.ndim != 1 or key.shape[0] != n_members:
+        held = f"{key.shape[0]} keys" if key.ndim == 1 else f"a {key.ndim}-D array of keys, shape {tuple(key.shape)}"
+        raise ValueError(
+            f"key holds {held} but {networks}; give one key, or a 1-D array of one key per network "
+            f"(jax.random.split(key, {n_members}))"
+        )
     return key
 
 

@@ -61,6 +61,7 @@ import optax
 
 from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import matching_state, step_arguments
+from jaxnn._scores import one_number
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
@@ -419,7 +420,9 @@ def _dropout(spec: RunSpec, carry: TrainCarry, epoch_key, step=None) -> Dropout 
 def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_outputs, y_val):
     """The stopping rule after one epoch (``val_outputs``: the network's outputs on the validation inputs, with a
     score): the monitored value and the updated :class:`StopCarry`."""
-    monitored = _scalar(spec.score(val_outputs, y_val), "score") if spec.score is not None else loss_value
+    monitored = loss_value
+    if spec.score is not None:
+        monitored = one_number(spec.score, "score", val_outputs, y_val)
     # in the loop's dtype: a score of another (float32 of a bfloat16 network, a float64 one under x64, a count of
     # correct rows) would change the best value's type from one epoch to the next, which lax.while_loop refuses
     monitored = monitored.astype(stop.best.dtype)
@@ -440,21 +443,6 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
         best_params=None if spec.score is None else tree_where(kept & train.ok, train.params, stop.best_params),
         no_improvement=jnp.where(improved_enough, 0, stop.no_improvement + 1),
     )
-
-
-def _scalar(value, name: str) -> jax.Array:
-    """``value`` (what the user's ``name`` function returned) if it is one real number; else a ValueError, raised
-    while the loop is traced (a TypeError for a tuple, text or a complex number: JAX's errors named none of them)."""
-    dtype = np.asarray(value).dtype if isinstance(value, float | int) else getattr(value, "dtype", None)
-    if dtype is None or (dtype.kind not in "biuf" and not jnp.issubdtype(dtype, jnp.floating)):
-        raise TypeError(f"{name} must return one real number (e.g. jnp.mean(...)), got {value!r:.80}")
-    shape = jnp.shape(value)
-    if shape != () and shape != (1,):
-        raise ValueError(
-            f"{name} must return one number for the whole validation set (e.g. a mean over its samples), "
-            f"got an array of shape {shape}"
-        )
-    return jnp.reshape(value, ())
 
 
 def _schedule_step(spec: RunSpec, train: TrainCarry, stop: StopCarry) -> tuple[TrainCarry, StopCarry]:
@@ -507,7 +495,7 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
         if spec.score is not None:
             scores = scores.at[position].set(monitored)
         if val_outputs is not None and spec.validation_loss is not None:
-            val_loss = _scalar(spec.validation_loss(val_outputs, data.y_val), "validation_loss")
+            val_loss = one_number(spec.validation_loss, "validation_loss", val_outputs, data.y_val)
             val_loss = (val_loss + _reported_penalty(train, folded)).astype(dtype)
             validation_losses = validation_losses.at[position].set(val_loss)
         train, stop_carry = _schedule_step(spec, train, stop_carry)
@@ -635,7 +623,13 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     )
     carry = TrainCarry(params, opt_state, jnp.bool_(True))
     carry, value, _ = _guarded_step(spec, carry, _prepared_inputs(spec, x), y, weight, folded=False)
-    return carry.params, carry.opt_state, value
+    # weights that are not a distribution over the batch (a negative one, or none positive) would train away from
+    # the data or divide by 0: the step is not taken, and its loss is NaN (train_step refuses them up front)
+    usable = jnp.all(weight >= 0) & (jnp.sum(weight) > 0)
+    kept = jax.tree.map(
+        lambda new, old: jnp.where(usable, new, old), (carry.params, carry.opt_state), (params, opt_state)
+    )
+    return *kept, jnp.where(usable, value, jnp.nan)
 
 
 _held_step = FallbackJit(_one_step, PLAIN_BUILDS, shapes_in_key=False, static_argnums=0)

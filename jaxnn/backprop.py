@@ -53,7 +53,7 @@ def forward_with_caches(model: Sequential, params: Params, x: jax.Array) -> tupl
 
 
 def backward(model: Sequential, params: Params, caches: list[LayerCache], d_output: jax.Array) -> Params:
-    """Walk the layers in reverse from ``∂L/∂output``; return ``∂L/∂params`` in the params' layout.
+    """Walk the layers in reverse from ``∂L/∂output``; return ``∂L/∂params`` in the params' layout and dtypes.
 
     ``caches`` are what :func:`forward_with_caches` returned for these params, and ``d_output`` has the shape of
     the output it returned; anything else is a TypeError or ValueError saying so (shapes are static, so this
@@ -64,7 +64,8 @@ def backward(model: Sequential, params: Params, caches: list[LayerCache], d_outp
         layer, p, cache = model.layers[index], params[index], caches[index]
         (dz,) = layer.activation_op.backward(g, cache.a, cache.z, **dict(layer.activation_kwargs))
         g, d_w, d_b = dense.backward(dz, cache.z, cache.a_prev, p["W"], p["b"])
-        grads[index] = {"W": d_w, "b": d_b}
+        # each gradient in its parameter's dtype, as jax.grad gives it (float64 input promotes float32 weights)
+        grads[index] = {"W": d_w.astype(jnp.result_type(p["W"])), "b": d_b.astype(jnp.result_type(p["b"]))}
     return grads
 
 

@@ -449,6 +449,13 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
         if "meta.npy" not in {info.filename for info in infos}:  # another archive (a zipped CSV), not a damaged one
             raise NotACheckpoint(path, "no 'meta' entry")
         declared = sum(info.file_size for info in infos)
+        if declared > size and any(info.compress_type != zipfile.ZIP_STORED for info in infos):
+            raise CheckpointError(
+                f"{path} is a compressed archive (as np.savez_compressed writes) whose entries declare {declared} "
+                f"bytes in a {size}-byte file; jaxnn reads an archive only when its entries fit in its size, so that "
+                "a small file cannot make it allocate gigabytes: save its arrays again with np.savez (uncompressed, "
+                "as jaxnn writes them)"
+            )
         if declared > size:
             raise CheckpointError(
                 f"{path} is truncated or corrupt and cannot be read (its entries declare {declared} bytes in a "
@@ -531,6 +538,9 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is corrupt: its arrays or metadata do not match the checksum written with them")
     if contents["history"].dtype.kind not in "iuf" or contents["history"].ndim != 1:
         raise CheckpointError(f"{path} is corrupt: its history is not a 1-D array of loss values")
+    for name, array in contents.items():  # save stores numeric extras only (bytes or text would be read as numbers)
+        if name.startswith("extras/") and array.dtype.kind not in "biuf":
+            raise CheckpointError(f"{path} is corrupt: {name} is {array.dtype.name}, not the numeric array save writes")
     return meta, contents
 
 

@@ -246,8 +246,10 @@ def _head_outputs(outputs, head: Head) -> jax.Array:
 
 
 def predictions(outputs, head: Head) -> jax.Array:
-    """The network's outputs through the head's link: class probabilities, or regression values."""
-    return get_activation(head.link).forward(jnp.asarray(outputs))
+    """The network's outputs through the head's link: class probabilities, or regression values.  ``outputs`` must
+    be ``(n, head.units)`` (a ValueError, while tracing, if not: a softmax over wider rows gave probabilities of
+    classes the head does not have)."""
+    return get_activation(head.link).forward(_head_outputs(outputs, head))
 
 
 SCORINGS = {

@@ -28,7 +28,7 @@ from jaxnn._checks import as_real_array, floating_dtype, look_up, positive_int, 
 from jaxnn.activations import get_activation, is_elementwise
 from jaxnn.ops import Op, make_op
 
-__all__ = ["INITIALISERS", "Dense", "Sequential", "activate", "dense", "draw_weights"]
+__all__ = ["INITIALISERS", "Dense", "LeafShape", "Sequential", "activate", "dense", "draw_weights"]
 
 Params = list[dict[str, jax.Array]]
 
@@ -274,6 +274,16 @@ class Sequential:
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].units
+
+
+class LeafShape:
+    """A weight's shape alone, after its first ``leading_axes`` axes (a population's member axis): all
+    :meth:`Sequential.check` reads, without indexing the array."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, leaf, leading_axes: int = 0):
+        self.shape = jnp.shape(leaf)[leading_axes:]
 
 
 def _draw_parameters(model: Sequential, key: jax.Array, n_features: int, dtype) -> Params:

@@ -8,12 +8,12 @@ truth first (``r2_score(true, predicted)``, and the two errors, which are symmet
 Swapped, ``balanced_accuracy`` and ``r2_score`` give another number without an error: pass them by name
 (``true=..., predicted=...``) where the order could be in doubt.
 
-All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside
-the training loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy
-arrays, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``, for the
-call): in float32, targets near 1e8 that differ by 0.1 would be one constant.  Weights are scaled by a power of
-two into range first (:func:`_weights`), so those beyond float32's 3.4e38 or below its 1.2e-38 score as their
-ratios do.  A weight of 0 masks a sample out (padding rows); the weights must have a positive sum.
+All are written in ``jax.numpy``, so the same function serves a compiled early-stopping rule inside the training
+loop and a report on host NumPy arrays (which they accept as well).  Host float64 input (NumPy arrays, pandas
+Series and DataFrames, Python floats) is scored in float64 also while JAX's 64-bit mode is off (``jax.enable_x64``,
+for the call): in float32, targets near 1e8 that differ by 0.1 would be one constant.  Weights are scaled by a
+power of two into range first (:func:`_weights`), so those beyond float32's 3.4e38 or below its 1.2e-38 score as
+their ratios do.  A weight of 0 masks a sample out (padding rows); the weights must have a positive sum.
 
 Shapes are checked (while tracing, so a compiled caller pays nothing): two arrays that differ are a ValueError
 instead of a broadcast that scores every sample against every other.  Concrete inputs holding NaN or infinity
@@ -57,8 +57,12 @@ def _in_the_inputs_precision(metric):
 
 
 def _is_host_64_bit(value) -> bool:
-    """A NumPy array of 64-bit numbers (float64, int64, uint64), or Python numbers in a list or tuple."""
-    if isinstance(value, list | tuple | float):  # not an int argument such as n_classes
+    """Host data of 64-bit numbers (float64, int64, uint64): a NumPy array, or anything NumPy reads as one (a
+    pandas Series or DataFrame, Python numbers in a list or tuple); not a JAX array, nor an int argument such as
+    ``n_classes``."""
+    if isinstance(value, list | tuple | float) or (
+        hasattr(value, "__array__") and not isinstance(value, np.ndarray | jax.Array | jax.core.Tracer)
+    ):
         try:
             value = np.asarray(value)
         except (TypeError, ValueError):  # ragged: as_real_array names it

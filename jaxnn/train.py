@@ -45,12 +45,13 @@ from jaxnn._checks import (
     rectangular,
     sample_weights,
     seed_int,
+    state_without_nan,
     validation_pair,
     weights_fit_dtype,
 )
 from jaxnn.activations import Interval, get_activation
 from jaxnn.engine import FitResult, RunSpec, Stopping
-from jaxnn.layers import Dense, Params, Sequential
+from jaxnn.layers import Dense, LeafShape, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_SETTINGS,
@@ -177,14 +178,15 @@ def make_train_step(
 ) -> Callable:
     """A compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss_before_update)``.
 
-    The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments
-    only when it meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing
-    more.  A non-finite step is not applied (the old params and state come back with the non-finite
-    loss).  With ``in_place=True`` the update is written into the buffers of ``params`` and
-    ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what the
-    step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's
-    CPU backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout`
-    choose (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
+    The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments only when it
+    meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing more.  A non-finite step is
+    not applied (the old params and state come back with the non-finite loss), nor is one whose ``weight`` has a
+    negative entry or none positive (its loss is NaN; the values are not checked on the host, which
+    :func:`train_step` does, with a ValueError).  With ``in_place=True`` the update is written into the buffers of
+    ``params`` and ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what
+    the step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's CPU
+    backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout` choose
+    (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
 
     Example:
       >>> step = make_train_step(model, "softmax_cross_entropy", optax.adam(1e-3))
@@ -239,20 +241,6 @@ def _n_members(params) -> int:
             f"got leading sizes {sorted(sizes)}"
         )
     return sizes.pop()
-
-
-class _MemberShape:
-    """One member's shape of a leaf: all ``model.check`` reads (cheaper than an index or a ShapeDtypeStruct)."""
-
-    __slots__ = ("shape",)
-
-    def __init__(self, leaf):
-        self.shape = np.shape(leaf)[1:]
-
-
-def _member_shapes(params):
-    """One member's shapes, without an indexing operation per leaf."""
-    return jax.tree.map(_MemberShape, params)
 
 
 def _init_states(optimizer, params, rates, penalties, schedule):
@@ -328,7 +316,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         raise ValueError(f"x has {n_samples} samples but y has {y_samples}; they must match")
     if n_samples == 0:
         raise ValueError("x is empty: fit needs at least one sample")
-    model.check(_member_shapes(params), (n_samples, n_features))
+    model.check(jax.tree.map(partial(LeafShape, leading_axes=1), params), (n_samples, n_features))
     finite_weights(params)
     if y_columns != model.n_outputs:
         raise ValueError(
@@ -389,6 +377,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             "pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule, or leave "
             "it None to start afresh",
         )
+        state_without_nan(opt_state)
         opt_state = _given_rates_in(opt_state, o, rates, l2)
     keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
     spec = RunSpec(

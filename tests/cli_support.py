@@ -124,14 +124,31 @@ def regression_csv(path: Path, n: int = 200, scale: float = 1.0) -> Path:
 def with_config(source: Path, destination: Path, file: str = "checkpoint.npz", **changes) -> Path:
     """A copy of ``source``'s checkpoint ``file`` whose stored config has ``changes`` (DELETE removes one), still
     loadable: as an older jaxnn-train would have written it, with the checksum of its arrays alone."""
+
+    def change(config, entries):
+        for name, value in changes.items():
+            if value is _DELETE:
+                config.pop(name, None)
+            else:
+                config[name] = value
+
+    return tampered_copy(source, destination, change, file)
+
+
+def tampered_copy(source: Path, destination: Path, change, file: str = "checkpoint.npz") -> Path:
+    """A copy of ``source``'s checkpoint ``file`` after ``change(config, entries)`` edits its stored config and its
+    arrays by entry name (``history``, ``extras/held_out_epochs``, ...), with metadata and a checksum that match
+    the edit (the arrays' alone, as an older jaxnn-train wrote it): only checks of the values can refuse it."""
     with np.load(source / file, allow_pickle=False) as archive:
         entries = {name: archive[name] for name in archive.files}
     meta = json.loads(entries.pop("meta").tobytes())
-    for name, value in changes.items():
-        if value is _DELETE:
-            meta["config"].pop(name, None)
-        else:
-            meta["config"][name] = value
+    before = dict(entries)
+    change(meta["config"], entries)
+    listed = meta["arrays"]  # as written, for the unchanged entries (a bfloat16 array reads back as raw bytes)
+    meta["arrays"] = {
+        name: listed[name] if before.get(name) is a else {"shape": list(a.shape), "dtype": a.dtype.name}
+        for name, a in entries.items()
+    }
     meta["sha256"] = arrays_only_digest(entries)
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **entries)

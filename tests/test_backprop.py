@@ -143,6 +143,20 @@ def test_loss_and_grads_with_sample_weights():
         np.testing.assert_allclose(got["W"], expected["W"], rtol=1e-10, atol=1e-14)
 
 
+def test_gradients_have_their_parameters_dtypes_as_jax_grad_gives_them():
+    """float32 weights on float64 input (under x64) got float64 gradients from loss_and_grads, float32 from
+    jax.grad."""
+    params, x, y = _problem(5)
+    params = [{name: value.astype(np.float32) for name, value in layer.items()} for layer in params]
+    with jax.enable_x64(True):
+        _, grads = jaxnn.loss_and_grads(MODEL, params, x, y, "binary_cross_entropy")
+        reference = jax.grad(lambda p: jaxnn.binary_cross_entropy(MODEL.apply(p, x), y))(params)
+    for got, expected in zip(grads, reference, strict=True):
+        for name in ("W", "b"):
+            assert got[name].dtype == expected[name].dtype == np.float32
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-7)
+
+
 def test_loss_and_grads_checks_its_input():
     params, x, y = _problem()
     with pytest.raises(ValueError, match=r"predictions have shape \(5, 2\) but targets have shape \(5, 3\)"):

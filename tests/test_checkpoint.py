@@ -489,6 +489,23 @@ def test_forged_sizes_cannot_make_load_allocate_gigabytes(tmp_path):
         _load(path)
 
 
+def test_a_checkpoint_saved_again_compressed_is_called_compressed_not_corrupt(tmp_path):
+    """Its arrays re-saved with np.savez_compressed, a good checkpoint was 'truncated or corrupt', with the advice
+    to restore it from a copy; it is whole, in a form load does not read."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    entries["params/0/W"] = np.zeros((100, 100), np.float32)  # room to compress
+    np.savez_compressed(path, **entries)
+    with pytest.raises(CheckpointError) as error:
+        _load(path)
+    assert "is a compressed archive (as np.savez_compressed writes)" in str(error.value)
+    assert "jaxnn reads an archive only when its entries fit in its size" in str(error.value)
+    assert "save its arrays again with np.savez (uncompressed, as jaxnn writes them)" in str(error.value)
+    assert "corrupt" not in str(error.value)
+
+
 def test_non_finite_parameters_are_neither_saved_nor_loaded(tmp_path):
     path = tmp_path / "checkpoint.npz"
     params, opt_state = _state()

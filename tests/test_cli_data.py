@@ -475,6 +475,57 @@ def test_a_run_trained_on_standard_input_says_so_when_resumed_without_it(tmp_pat
         assert train("--resume", run, "--epochs", "3", "--quiet") == 0
 
 
+@pytest.mark.parametrize("lists", [[], ["--lr", "0.1,0.2"]], ids=["single", "population"])
+def test_resuming_with_other_data_is_refused_without_that_datas_warnings(tmp_path, capsys, lists):
+    """Other data given to a resumed run printed its warnings (here: classes with a single row, read from a
+    regression target) before the refusal, which is all that concerns that data."""
+    rows = [[i % 5, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
+    trained = tmp_path / "run"
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    assert train(*lists, "--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
+    other = write_csv(tmp_path / "other.csv", ["a", "b", "label"], [[a, b, a * 1.37 + b / 3] for a, b, _ in rows])
+    train("--csv", other, "--target", "label", "--task", "classification", "--epochs", "1", "--quiet")
+    assert "warning: classes" in capsys.readouterr().err  # what this data says when it is trained on
+    err = _refused(capsys, *lists, "--resume", trained, "--csv", other, "--epochs", "3", "--quiet")
+    assert "holds other data than" in err and "warning" not in err and len(err.splitlines()) == 1, err
+
+
+def test_a_device_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
+    """``--csv /dev/zero`` (typed, or stored by a checkpoint someone sent) read bytes until memory ran out, and
+    ended in a MemoryError traceback; so did ``< /dev/zero`` on standard input.  /dev/null stays an empty file."""
+
+    class Bounded(io.FileIO):  # should the check go, a read of 64 MiB of zeros fails this test, not the machine
+        def read(self, size=-1):
+            return super().read(64 << 20 if size is None or size < 0 else min(size, 64 << 20))
+
+    monkeypatch.setattr(data, "open", lambda path, mode: Bounded(path, mode), raising=False)  # the module's own open
+    zero = "/dev/zero"
+    err = _refused(capsys, "--csv", zero, "--target", "y", "--epochs", "2")
+    assert f"--csv {zero} is a device, not a file of rows; pass a CSV file, or pipe one in" in err
+    with _standard_input(zero):
+        err = _refused(capsys, "--csv", "/dev/stdin", "--target", "y", "--epochs", "2")
+    assert "--csv /dev/stdin is a device, not a file of rows" in err
+    err = _refused(capsys, "--csv", os.devnull, "--target", "y", "--epochs", "2")
+    assert f"--csv {os.devnull} needs a header row and at least one data row" in err
+    rows = [[i % 5, (i * 7) % 11, "xy"[i % 2]] for i in range(20)]
+    trained = tmp_path / "trained"
+    csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
+    assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
+    err = _refused(capsys, "--resume", with_config(trained, tmp_path / "run", csv=zero), "--epochs", "3")
+    assert f"--csv {zero} is a device, not a file of rows" in err
+
+
+def test_a_file_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    class TooLarge(io.FileIO):
+        def read(self, *args):
+            raise MemoryError
+
+    big = write_csv(tmp_path / "big.csv", ["a", "y"], [[1, 2], [3, 4]])
+    monkeypatch.setattr(data, "open", lambda path, mode: TooLarge(path, mode), raising=False)  # the module's own open
+    err = _refused(capsys, "--csv", big, "--target", "y", "--epochs", "2")
+    assert f"--csv {big} is too large to read into this machine's memory; train on a sample of its rows" in err
+
+
 def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path, capsys):
     """An input column of text (a category, beside the --target column) was refused like a stray cell: 'holds
     'blue', which is not a finite number; ... (fill in or drop such cells)', advice for one bad cell, not a column

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from cli_support import PNG, arrays, history_rows, metrics, regression_csv, train, with_config, write_csv
+from cli_support import PNG, arrays, history_rows, metrics, regression_csv, tampered_copy, train, with_config, write_csv
 from helpers import arrays_only_digest
 
 from jaxnn import checkpoint
@@ -422,6 +422,32 @@ def test_a_population_checkpoint_of_other_data_or_damaged_is_refused(grid_run, t
     with pytest.raises(SystemExit):
         train("--resume", copy, "--epochs", "32", "--quiet")
     assert "population.npz" in capsys.readouterr().err
+
+
+def _member_entry(name, member, value):
+    def change(config, entries):
+        entries[name] = entries[name].copy()
+        entries[name][member] = value(entries[name][member])
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_member_entry("extras/held_out_epochs", 1, lambda row: row + 10**6), "member 1's held-out loss curve is"),
+        (_member_entry("extras/held_out_epochs", 0, lambda row: row[::-1]), "member 0's held-out loss curve is"),
+        (_member_entry("extras/histories", 1, lambda row: row * np.nan), "its members' training losses hold NaN"),
+    ],
+    ids=["held-out epochs past the member's", "held-out epochs falling", "NaN losses"],
+)
+def test_a_population_checkpoint_with_tampered_curves_is_one_line(grid_run, tmp_path, capsys, change, message):
+    run = tampered_copy(grid_run, tmp_path / "run", change, file="population.npz")
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "32", "--quiet")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{run / 'population.npz'} is corrupt: {message}" in lines[0], lines
 
 
 BAD_LISTS = [

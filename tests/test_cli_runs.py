@@ -9,7 +9,18 @@ import warnings
 
 import numpy as np
 import pytest
-from cli_support import PNG, ROOT, arrays, history_rows, metrics, regression_csv, shell, train, write_csv
+from cli_support import (
+    PNG,
+    ROOT,
+    arrays,
+    history_rows,
+    metrics,
+    regression_csv,
+    shell,
+    tampered_copy,
+    train,
+    write_csv,
+)
 from sklearn.datasets import load_iris
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
@@ -523,6 +534,43 @@ def test_corrupt_checkpoint_on_resume_is_one_line(tmp_path, capsys):
         assert f"{path} is truncated or corrupt" in err
         assert "; that run cannot continue from it: restore the file from a copy, or start a new run" in err
         assert path.read_bytes() == damaged
+
+
+def _entry(name, value):
+    """A change for :func:`tampered_copy`: entry ``name`` becomes ``value(entry)``."""
+
+    def change(config, entries):
+        entries[name] = value(entries[name])
+
+    return change
+
+
+TAMPERED_CURVES = {
+    # raw bytes: load let them through, and resuming read them as numbers (a ValueError traceback)
+    "held-out epochs as bytes": (_entry("extras/held_out_epochs", lambda e: np.zeros(e.shape, "V8")), "is void64"),
+    "held-out losses as text": (_entry("extras/held_out_losses", lambda e: e.astype("U8")), "is str256"),
+    "held-out epochs as floats": (_entry("extras/held_out_epochs", lambda e: e + 0.5), "loss curve is malformed"),
+    "held-out epoch past the run's": (_entry("extras/held_out_epochs", lambda e: e * 10**9), "curve is malformed"),
+    "negative held-out epoch": (_entry("extras/held_out_epochs", lambda e: e - 2), "loss curve is malformed"),
+    "held-out epochs falling": (_entry("extras/held_out_epochs", lambda e: e[::-1]), "loss curve is malformed"),
+    "NaN training loss": (_entry("history", lambda h: np.where(np.arange(h.size) == 1, np.nan, h)), "NaN or an inf"),
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERED_CURVES.values(), ids=TAMPERED_CURVES)
+def test_a_tampered_loss_curve_is_refused_on_resume_in_one_line(tmp_path, capsys, tampering):
+    """A checkpoint that passes the checksum (metadata and digest rewritten with the edit) but holds loss curves
+    jaxnn-train never writes: refused, not carried into history.csv and the next checkpoint, nor a traceback."""
+    change, message = tampering
+    assert train("--epochs", "3", "--quiet", "--out", tmp_path / "run") == 0
+    run = tampered_copy(tmp_path / "run", tmp_path / "tampered", change)
+    before = (run / "checkpoint.npz").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", run, "--epochs", "6", "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and "checkpoint.npz is corrupt: " in err, err
+    assert message in err, err
+    assert (run / "checkpoint.npz").read_bytes() == before
 
 
 def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_and_what_resume_takes(tmp_path, capsys):

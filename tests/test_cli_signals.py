@@ -18,7 +18,7 @@ from cli_support import ROOT, arrays, environment, regression_csv, shell, train
 from jaxnn import checkpoint
 from jaxnn.cli import command, population_results, training
 from jaxnn.cli.errors import CliError
-from jaxnn.cli.interrupts import REPEAT_SECONDS
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
 from jaxnn.cli.locking import LOCK_FILE, OutLock
 
 
@@ -158,6 +158,13 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
     assert "Traceback" not in err
 
 
+def _run_script(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh Python process (the test environment), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
+    )
+
+
 # A signal sent to a process and to its process group at once (GNU timeout, Slurm): two deliveries, one request.
 TWICE_AT_ONCE = """
 import os, signal, sys, time
@@ -175,9 +182,7 @@ with StopSignals("jaxnn-train", until_exit=True) as stop:
 
 
 def test_the_same_signal_twice_at_once_is_one_request():
-    done = subprocess.run(
-        [sys.executable, "-c", TWICE_AT_ONCE], capture_output=True, text=True, env=environment(), cwd=ROOT, timeout=60
-    )
+    done = _run_script(TWICE_AT_ONCE)
     assert done.returncode == 143 and done.stdout == "stopping True\n", done.stdout + done.stderr
     assert done.stderr.splitlines() == [
         "jaxnn-train: SIGTERM: stopping at the next safe point (a second signal quits at once)",
@@ -204,11 +209,88 @@ sys.exit(stop.status)
 
 
 def test_a_signal_while_python_tears_down_keeps_the_first_ones_status():
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_WHILE_PYTHON_EXITS], capture_output=True, text=True, env=environment(),
-        cwd=ROOT, timeout=60,
-    )  # fmt: skip
+    done = _run_script(SIGNAL_WHILE_PYTHON_EXITS)
     assert done.returncode == 143, done.stderr  # not -1: ended by SIGHUP's default action
+
+
+# After the run's work is done, a signal is said and changes nothing, a second one included.
+SIGNALS_AFTER_THE_END = """
+import os, signal, sys, time
+from jaxnn.cli.interrupts import REPEAT_SECONDS, StopSignals
+with StopSignals("jaxnn-train", until_exit=True) as stop:
+    print("stopped before the end", stop.finish(), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(REPEAT_SECONDS + 0.2)
+    os.kill(os.getpid(), signal.SIGHUP)  # a second request: it quit at once (with 130)
+    time.sleep(0.5)
+    print("pressed", stop.pressed, flush=True)
+"""
+
+
+def test_signals_after_the_run_is_done_are_said_and_change_nothing():
+    done = _run_script(SIGNALS_AFTER_THE_END)
+    assert done.returncode == 0 and done.stdout == "stopped before the end False\npressed False\n", done
+    assert done.stderr.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], done.stderr
+
+
+# A signal whose Python-level handler runs (on the main thread) while finish() holds the handlers' lock there.
+SIGNAL_INSIDE_FINISH = """
+import os, signal, threading
+from jaxnn.cli.interrupts import StopSignals
+class SignalWhileRead(threading.Event):
+    def is_set(self):
+        if not getattr(self, "sent", False):
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs at the next bytecode, inside finish()
+        return super().is_set()
+with StopSignals("jaxnn-train") as stop:
+    stop._pressed = SignalWhileRead()
+    print("stopped before the end", stop.finish(), flush=True)
+"""
+
+
+def test_a_signal_while_finish_holds_the_lock_does_not_deadlock():
+    """The handler waited for a lock its own thread held: the process hung, and ignored every later signal."""
+    done = _run_script(SIGNAL_INSIDE_FINISH)
+    assert done.returncode == 0 and done.stdout == "stopped before the end True\n", done
+    assert "SIGTERM: stopping at the next safe point" in done.stderr, done.stderr
+
+
+class _SignalAtFinish(StopSignals):
+    """SIGTERM to this process just before (``before=True``) or just after the command says its work is done."""
+
+    def __init__(self, before: bool):
+        super().__init__("jaxnn-train")
+        self.before = before
+
+    def finish(self) -> bool:
+        if self.before:
+            self._sigterm()
+        stopped = super().finish()
+        if not self.before:
+            self._sigterm()
+        return stopped
+
+    def _sigterm(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)  # the watcher thread takes it
+
+
+@pytest.mark.parametrize("lists", [[], ["--lr", "0.1,0.2"]], ids=["single", "population"])
+def test_a_signal_once_the_files_are_written_keeps_exit_0_and_one_before_gives_143(tmp_path, capfd, lists):
+    """A SIGTERM that came after the run had written every file and printed its summary said 'stopping at the next
+    safe point' and made the exit status 143 or 0 by the microsecond it arrived."""
+    run = [*lists, "--epochs", "3", "--quiet"]
+    with _SignalAtFinish(before=False) as stop:
+        assert command.execute([*run, "--out", str(tmp_path / "after")], stop) == 0
+    err = capfd.readouterr().err
+    assert err.splitlines() == ["jaxnn-train: SIGTERM: the run has finished; exiting"], err
+    with _SignalAtFinish(before=True) as stop:
+        assert command.execute([*run, "--out", str(tmp_path / "before")], stop) == 143
+    err = capfd.readouterr().err
+    assert "SIGTERM: stopping at the next safe point" in err and "interrupted after training" in err, err
+    for out in ("after", "before"):
+        assert (tmp_path / out / "metrics.json").exists()
 
 
 @pytest.mark.slow

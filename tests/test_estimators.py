@@ -730,6 +730,42 @@ def test_a_loaded_or_copied_estimators_weights_stay_read_only(fitted_iris, iris)
     assert not np.array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
 
+def test_assigned_weights_of_other_shapes_are_named_at_predict(fitted_iris, iris):
+    """coefs_ replaced by arrays of other shapes reached JAX's compiled program ('Argument types differ from the
+    types for which this computation was compiled ... enable_x64 mode'); an appended layer, zip's 'argument 2 is
+    shorter than argument 1'.  Each is a ValueError naming the layer and the shapes; predict, predict_proba and
+    transform alike, an ensemble's too."""
+    edits = {
+        "other shape": lambda net: setattr(net, "coefs_", [np.zeros((2, 10)), *net.coefs_[1:]]),
+        "appended layer": lambda net: net.coefs_.append(np.zeros((3, 3))),
+        "layer dropped": lambda net: setattr(net, "intercepts_", net.intercepts_[:-1]),
+    }
+    messages = {
+        "other shape": "layer 0 (10 units) expects W of shape (4, 10) and b of shape (10,), got W (2, 10)",
+        "appended layer": "coefs_ holds 4 layers and intercepts_ 3, for a network of 3",
+        "layer dropped": "coefs_ holds 3 layers and intercepts_ 2, for a network of 3",
+    }
+    for name, edit in edits.items():
+        net = copy.deepcopy(fitted_iris)
+        edit(net)
+        for method in (net.predict, net.predict_proba):
+            with pytest.raises(ValueError, match=re.escape("coefs_ and intercepts_ do not fit the network: ")):
+                method(iris.x_test)
+        with pytest.raises(ValueError, match=re.escape(messages[name])):
+            net.predict(iris.x_test)
+    net = copy.deepcopy(fitted_iris)
+    net.coefs_ = [np.zeros((2, 10)), *net.coefs_[1:]]
+    with pytest.raises(ValueError, match=re.escape("expects W of shape (4, 10) and b of shape (10,), got W (2, 10)")):
+        net.transform(iris.x_test)
+    ensemble = quietly(NeuralNetClassifier((3,), n_ensemble=2, max_iter=3, random_state=0), iris.x_train, iris.y_train)
+    ensemble.ensemble_coefs_ = [ensemble.ensemble_coefs_[0][:, :, :2], ensemble.ensemble_coefs_[1]]
+    with pytest.raises(ValueError, match=re.escape("ensemble_coefs_ and ensemble_intercepts_ do not fit")):
+        ensemble.predict(iris.x_test)
+    ensemble.ensemble_coefs_ = [ensemble.ensemble_coefs_[0][:1], ensemble.ensemble_coefs_[1]]
+    with pytest.raises(ValueError, match=re.escape("hold [1, 2] members on their first axis")):
+        ensemble.predict(iris.x_test)
+
+
 def test_a_pickle_records_jaxnns_version_and_another_version_warns_on_loading(fitted_iris, iris):
     """As scikit-learn's ``_sklearn_version``: a pickle made by another jaxnn (simulated by another
     ``jaxnn.__version__`` while pickling), or by one from before versions were recorded, warns naming both
@@ -1357,6 +1393,28 @@ def test_a_regression_diverging_on_a_huge_target_advises_scaling_y_and_that_advi
             x[:, 0] > 0,
         )
     assert "scale the target y" in str(info.value) and "target y" not in str(classifier_info.value)
+    assert (
+        "y reaches 2.8e+200, whose square overflows float64: even the loss at the starting weights is infinite"
+        in str(info.value)
+    )
+
+
+def test_a_target_whose_square_overflows_float32_says_so_and_that_float64_x_fits():
+    """y of 1e20 on float32 X made the first epoch's loss infinite: 'training diverged', with advice on the
+    learning rate and X alone."""
+    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    y = 1e20 * (1.0 + x[:, 0])
+    net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="training diverged") as info:
+        net.fit(x, y)
+    assert "whose square overflows float32 (X's dtype, which the network trains in), so even the loss at the " in (
+        str(info.value)
+    )
+    assert "pass X as float64, or scale the target y (sklearn.compose" in str(info.value)
+    assert np.all(np.isfinite(quietly(net, x.astype(np.float64), y).predict(x)))
+    with pytest.raises(ValueError) as modest:  # a divergence of its own: y is not named
+        quietly(NeuralNetRegressor((5,), solver="sgd", learning_rate_init=1e8, random_state=0), x, 1e3 * y / 1e20)
+    assert "whose square" not in str(modest.value) and "; for a regressor, scale the target y too" in str(modest.value)
 
 
 def test_feature_names_are_recorded_from_dataframes(iris):

@@ -597,6 +597,28 @@ def test_dates_as_x_at_predict_are_mlps_type_error_with_what_to_do(unit):
         fitted.predict(dates)
 
 
+@pytest.mark.parametrize("kind", ["dates", "durations", "dates with a time zone"])
+def test_dataframe_columns_of_dates_are_named_at_fit_and_predict(kind):
+    """A DataFrame with a column of dates failed in scikit-learn's check with NumPy's DTypePromotionError (a
+    TypeError; MLP's too), naming neither the column nor what to do; a NumPy X of dates already got both."""
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    stamps = pd.Series(pd.date_range("2020-01-01", periods=12, tz="UTC" if "zone" in kind else None))
+    column = stamps - stamps.min() if kind == "durations" else stamps
+    frame = pd.DataFrame({"a": x[:, 0], "when": column})
+    y = np.arange(12) % 2
+    with pytest.raises(TypeError):
+        MLPClassifier(max_iter=2).fit(frame, y)
+    message = r"^X has columns of dates or durations \('when'\).* jaxnn: X must hold numbers"
+    with pytest.raises(TypeError, match=message):
+        NeuralNetClassifier(max_iter=2).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = NeuralNetClassifier(max_iter=2).fit(pd.DataFrame({"a": x[:, 0], "when": x[:, 1]}), y)
+    with pytest.raises(TypeError, match=message):
+        fitted.predict(frame)
+
+
 def test_divergence_message_is_scikit_learns_then_jaxnns():
     x = np.random.default_rng(0).normal(size=(12, 2)) * 1e3
     with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights\. .* training diverged"):

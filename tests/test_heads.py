@@ -99,8 +99,9 @@ def test_read_outs_refuse_outputs_of_another_width():
     """Five columns for a three-class head gave class 4; a 1-D row was an IndexError about tuples."""
     head = heads.classification_head(None, 3)
     for outputs in (np.ones((2, 5)), np.ones(3)):
-        with pytest.raises(ValueError, match=r"outputs must be \(n_samples, 3\)"):
-            heads.class_indices(outputs, head)
+        for read_out in (heads.class_indices, heads.predictions):  # predictions gave a softmax over 5 columns
+            with pytest.raises(ValueError, match=r"outputs must be \(n_samples, 3\)"):
+                read_out(outputs, head)
     with pytest.raises(ValueError, match=r"outputs must be \(n_samples, 2\)"):
         heads.label_indicators(np.ones((2, 3)), heads.multilabel_head(None, 2))
     two = heads.classification_head(None, 2)  # one sigmoid unit on logits: 0 (probability ½) is class 0

@@ -94,6 +94,12 @@ def test_host_float64_input_is_scored_in_float64_with_x64_off():
     t = np.array([[0.0, 1.0], [0.0, 1.0]])
     np.testing.assert_allclose(float(metrics.log_loss(p, t)), log_loss(t, p), rtol=1e-12)
     assert not jax.config.jax_enable_x64  # the call's own 64-bit mode ended with it
+    pd = pytest.importorskip("pandas")  # pandas float64 is host float64 too: it scored R² 1.0 and MSE 0.0
+    expected_r2, expected_mse = r2_score(true, predicted), float(np.mean((true - predicted) ** 2))
+    for wrap in (pd.Series, pd.DataFrame):
+        np.testing.assert_allclose(float(metrics.r2_score(wrap(true), wrap(predicted))), expected_r2, rtol=1e-9)
+        np.testing.assert_allclose(float(metrics.mean_squared_error(wrap(true), wrap(predicted))), expected_mse)
+    assert float(metrics.accuracy(pd.Series([0, 1, 1]), pd.Series([0, 1, 0]), pd.Series(weights))) == 2 / 3
 
 
 def test_integer_targets_do_not_overflow_and_labels_beyond_int32_are_not_truncated():

@@ -7,6 +7,8 @@ batched product may add in another order, so the last bits differ and grow slowl
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -174,8 +176,21 @@ def test_bad_population_input_is_a_clear_error():
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=np.ones((2, len(X))))
     with pytest.raises(ValueError, match=r"start_epoch \+ epochs = 4294967306 passes the 32-bit epoch counter"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=20, start_epoch=2**32 - 10)
-    with pytest.raises(ValueError, match="key holds 3 keys but params has 4 members"):
+    with pytest.raises(
+        ValueError, match=re.escape("key holds 3 keys but 4 networks train (params' members); give one")
+    ):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.split(jax.random.key(0), 3))
+    # a 2-D batch of keys reached jax.random.fold_in ("fold_in accepts a single key ... Use jax.vmap")
+    for keys in (
+        jax.random.split(jax.random.key(0), 4).reshape(4, 1),
+        jax.random.split(jax.random.key(0), 4).reshape(2, 2),
+    ):
+        with pytest.raises(ValueError, match=re.escape(f"key holds a 2-D array of keys, shape {keys.shape} but 4")):
+            fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, batch_size=8, key=keys)
+    with pytest.raises(ValueError, match=re.escape("key holds a 2-D array of keys, shape (1, 1) but 1 network trains")):
+        jaxnn.fit(
+            MODEL, member(PARAMS, 0), X, Y, loss=LOSS, epochs=1, batch_size=8, key=jax.random.key(0).reshape(1, 1)
+        )
     with pytest.raises(ValueError, match="schedule must be one of constant, invscaling, adaptive, got 'cosine'"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", schedule="cosine")
     with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):

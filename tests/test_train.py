@@ -428,6 +428,29 @@ def test_a_compiled_step_with_a_nan_weight_reports_nan_not_the_unweighted_loss()
     assert_trees_equal(padding_params, PARAMS)  # an all-zero (padding) batch still changes nothing
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_compiled_step_takes_no_step_on_weights_that_are_not_a_distribution(in_place):
+    """A negative weight was trained on (the loss weighted by it, the parameters moved away from that sample);
+    weights summing to 0 took no step but reported the unweighted loss.  Neither changes anything now, and the
+    loss is NaN; train_step refuses them outright."""
+    step = jaxnn.make_train_step(MODEL, LOSS, ADAM, in_place=in_place)
+    negative = np.ones(len(X), np.float32)
+    negative[0] = -30.0
+    cancelling = np.where(np.arange(len(X)) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    for weight in (negative, cancelling, np.zeros(len(X), np.float32)):
+        params, state = jax.tree.map(jnp.array, PARAMS), ADAM.init(PARAMS)
+        step_params, step_state, value = step(params, state, X, Y, weight)
+        assert np.isnan(float(value))
+        assert_trees_equal(step_params, PARAMS)
+        assert_trees_equal(step_state, ADAM.init(PARAMS))
+        with pytest.raises(ValueError, match="weight must be"):
+            jaxnn.train_step(MODEL, LOSS, ADAM, PARAMS, ADAM.init(PARAMS), X, Y, weight)
+    one_sample = np.zeros(len(X), np.float32)
+    one_sample[3] = 1.0  # a distribution: the step is taken
+    step_params, _, value = step(jax.tree.map(jnp.array, PARAMS), ADAM.init(PARAMS), X, Y, one_sample)
+    assert np.isfinite(float(value)) and not np.array_equal(step_params[0]["W"], PARAMS[0]["W"])
+
+
 NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),
@@ -686,6 +709,28 @@ def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     assert_trees_equal(resumed.params, _fit(optimizer="adam", epochs=3).params)
 
 
+def test_an_opt_state_holding_nan_is_refused_as_nan_weights_are():
+    """A NaN state trained on: every step NaN, a run that 'diverged' at epoch 0 with a NaN history.  An infinity is
+    a state some optax transformations start from (reduce_on_plateau's best value), so only NaN is refused."""
+    first = _fit(optimizer="adam", epochs=2)
+    poisoned = jax.tree.map(
+        lambda leaf: leaf * jnp.nan if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf, first.opt_state
+    )
+    with pytest.raises(ValueError, match="opt_state contains NaN, which training cannot repair; leave it None"):
+        _fit(optimizer="adam", opt_state=poisoned, epochs=1, start_epoch=2)
+    with pytest.raises(ValueError, match="opt_state contains NaN"):
+        jaxnn.fit_many(
+            MODEL, jaxnn.engine.with_member_axis(first.params), X, Y, loss=LOSS, optimizer="adam",
+            opt_state=jaxnn.engine.with_member_axis(poisoned), epochs=1, start_epoch=2,
+        )  # fmt: skip
+    plateau = optax.contrib.reduce_on_plateau()
+    state = plateau.init(first.params)
+    assert np.isinf(np.asarray(state.best_value))  # an infinity in a fresh state
+    chained = optax.chain(optax.sgd(0.1), plateau)
+    resumed = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=2, optimizer=chained, opt_state=chained.init(PARAMS))
+    assert np.isfinite(resumed.history).all() and not resumed.diverged
+
+
 def test_an_opt_state_of_params_of_another_dtype_is_refused_on_every_road():
     """Shapes alone matched: fit failed in JAX's while-loop carry-type error, or (a float32 state for float16
     params) trained with mixed precisions; train_step kept a float16 state for float32 params."""
@@ -873,6 +918,24 @@ def test_a_score_that_is_not_one_real_number_is_named(score):
     """A tuple once failed in JAX's tracer conversion, a complex number in the while loop's carry types."""
     with pytest.raises(TypeError, match=r"score must return one real number \(e.g. jnp.mean"):
         _fit(validation=(X, Y), score=score, stopping=Stopping(), epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "function"),
+    [
+        ("score", lambda outputs, y: float(np.asarray(outputs).sum())),
+        ("score", lambda outputs, y: 1.0 if jnp.mean(outputs) > 0 else 0.0),
+        ("validation_loss", lambda outputs, y: np.mean((np.asarray(outputs) - y) ** 2)),
+    ],
+    ids=["numpy score", "python-if score", "numpy validation_loss"],
+)
+def test_a_function_the_loop_cannot_trace_is_named_with_what_to_do(keyword, function):
+    """A score written with NumPy or float() failed with JAX's TracerArrayConversionError, naming the loop's
+    internals (one_epoch, while_body) rather than the score."""
+    functions = {"score": lambda outputs, y: -jnp.mean((outputs - y) ** 2)} | {keyword: function}
+    message = rf"{keyword} runs inside the compiled training loop, on traced arrays, so it must be written with jax"
+    with pytest.raises(TypeError, match=message):
+        _fit(validation=(X, Y), stopping=Stopping(), epochs=1, **functions)
 
 
 def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():

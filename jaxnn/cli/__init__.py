@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None, *, ends_process: bool = False) -> in
     """Run ``jaxnn-train`` with ``argv`` (default: the command line); returns the exit status.
 
     Bad input ends in ``SystemExit(2)`` after one line on stderr, as argparse does.  Ctrl-C, SIGTERM or SIGHUP at
-    any moment ends with status 130, 143 or 129 (after a checkpoint, once training has started).
+    any moment until the run's summary is printed ends with status 130, 143 or 129 (after a checkpoint, once
+    training has started); after it, the run is done, and a signal is only said.
 
     ``ends_process=True`` is for the command (:func:`command_line`, ``python -m jaxnn.cli``), whose process ends
     when this returns: the stop signals stay handled until it does, so a second signal while a stopped run's

@@ -32,7 +32,7 @@ from typing import Any
 from jaxnn import checkpoint, compile_cache
 from jaxnn.cli import lbfgs_training, population, run_files
 from jaxnn.cli import options as cli_options
-from jaxnn.cli.data import check_same_data, load_problem
+from jaxnn.cli.data import check_same_data, load_problem, say_warnings
 from jaxnn.cli.devices import Runtime, arithmetic_note, one_device, start_runtime
 from jaxnn.cli.errors import (
     EXIT_FAILED,
@@ -44,7 +44,7 @@ from jaxnn.cli.errors import (
     WriteFailed,
     is_disk_full,
 )
-from jaxnn.cli.interrupts import StopSignals, exit_status
+from jaxnn.cli.interrupts import StopSignals, exit_status, stopped_before_the_end
 from jaxnn.cli.locking import OutLock
 from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
@@ -254,13 +254,12 @@ def _remove_created(created: list[Path]) -> None:
 def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored):
     """Data, model and the starting state (fresh, or the checkpoint's)."""
     problem = load_problem(options)
-    if runtime.main:
-        for warning in problem.warnings:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
     resume_path = resumed_checkpoint(args.resume) if args.resume is not None else None
-    if stored is not None:
+    if stored is not None:  # before the data's warnings: other data's would be beside the point
         given_csv = cli_options.given_options(args).get("csv")
         check_same_data(problem, stored, stored.get("data_sha256"), given_csv, resume_path)
+    if runtime.main:
+        say_warnings([problem])
     _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)
@@ -402,7 +401,7 @@ def _run_in(
         progress = make_progress(quiet, setup.epochs, state.epoch, setup.problem.name, unit)
         state = (lbfgs_training.train if lbfgs else train)(setup, state, progress, stop)
         status = _finish(setup, state, resumed=stored is not None)
-        if stop.pressed and status == EXIT_OK:  # a failure (a divergence) said so and keeps its status
+        if stopped_before_the_end(stop) and status == EXIT_OK:  # a failure (a divergence) said so, keeps its status
             raise Interrupted(
                 f"{PROG}: interrupted after training (at {unit} {state.epoch}); checkpoint in {setup.out}"
                 if setup.out and runtime.main

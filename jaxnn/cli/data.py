@@ -30,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 import re
+import stat
 import sys
 import unicodedata
 from array import array as float_buffer
@@ -67,6 +69,7 @@ __all__ = [
     "load_problems",
     "read_csv",
     "reads_standard_input",
+    "say_warnings",
     "split_rows",
     "stratifies",
 ]
@@ -162,6 +165,24 @@ def _check_header(header: list[str], name: str, line: int) -> None:
         raise CliError(f"--csv {name} has repeated column names ({', '.join(map(repr, repeated))}); rename them")
 
 
+def _file_bytes(path: str | Path, name: str) -> bytes:
+    """The whole of ``path``: a file, a pipe, a terminal or ``/dev/null``.  Another device (``/dev/zero``, a disk)
+    is a CliError before it is read (it never ends, or is no CSV file), and so is a file too large for memory."""
+    try:
+        with open(path, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            device = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            if device and not file.isatty() and not os.path.samefile(path, os.devnull):
+                raise CliError(f"--csv {name} is a device, not a file of rows; pass a CSV file, or pipe one in")
+            return file.read()
+    except OSError as error:
+        raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
+    except MemoryError:
+        raise CliError(
+            f"--csv {name} is too large to read into this machine's memory; train on a sample of its rows"
+        ) from None
+
+
 def read_csv(path: str | Path, target: str) -> CsvTable:
     """Numeric input columns and the raw target cells of ``path``; a CliError names any bad cell or header.
 
@@ -171,11 +192,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     without surrounding spaces, as ``--target`` is (``jaxnn.cli.option_table``).
     """
     name = as_given(path)
-    try:
-        with open(path, "rb") as file:
-            raw = file.read()
-    except OSError as error:
-        raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
+    raw = _file_bytes(path, name)
     rows = csv_file.records(raw, name)
     first = list(itertools.islice(rows, 2))
     if len(first) < 2:
@@ -409,6 +426,12 @@ def load_problem(options: dict[str, Any]) -> Problem:
     ``options["stratify"]`` None means "stratify classification".
     """
     return load_problems(options, (options["seed"],))[options["seed"]]
+
+
+def say_warnings(problems: Sequence[Problem]) -> None:
+    """Each warning about the data of ``problems`` (the members' splits of one dataset), once, on stderr."""
+    for warning in dict.fromkeys(warning for problem in problems for warning in problem.warnings):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 def check_same_data(

@@ -21,6 +21,10 @@ process with ``os._exit`` and the first signal's status — no clean-up: the las
 wrappers signal the process and then its process group, so it receives their one request twice, microseconds
 apart (it quit at once, without the final checkpoint).
 
+Once the run's work is done (its results written and its summary printed: :func:`stopped_before_the_end`) with no
+stop signal before, a signal changes nothing: it is said ("the run has finished; exiting"), the exit status stays
+the run's, and a second one no longer quits at once (the process is ending anyway).
+
 JAX's distributed runtime installs its own SIGTERM handler when a multi-host run starts: ``jaxnn-train`` then
 calls :meth:`StopSignals.reinstall`.  With several hosts the runner asks every process which signal it received
 (:meth:`StopSignals.agree`), so every process stops at the same chunk boundary with the same status.
@@ -38,7 +42,7 @@ import sys
 import threading
 import time
 
-__all__ = ["REPEAT_SECONDS", "SIGNALS", "StopSignals", "exit_status", "signal_name"]
+__all__ = ["REPEAT_SECONDS", "SIGNALS", "StopSignals", "exit_status", "signal_name", "stopped_before_the_end"]
 
 # The signals that ask a run to stop (SIGHUP is missing on Windows).
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -62,6 +66,13 @@ def exit_status(stop) -> int:
     return 128 + (getattr(stop, "received", 0) or signal.SIGINT)
 
 
+def stopped_before_the_end(stop) -> bool:
+    """Whether a stop signal came before the run's work was done, which it is now: from here on a signal changes
+    nothing (:meth:`StopSignals.finish`; a plain flag object just answers ``pressed``)."""
+    finish = getattr(stop, "finish", None)
+    return finish() if finish is not None else stop.pressed
+
+
 def _say(line: str) -> None:
     """One line on stderr, written directly (the watcher thread must not wait on a lock the main thread holds)."""
     try:
@@ -81,11 +92,15 @@ class StopSignals:
         self.until_exit = until_exit  # the process ends after the block: the handling stays until it does
         self.received = 0  # the number of the first stop signal received (0: none)
         self._pressed = threading.Event()
-        self._first = threading.Lock()
+        # re-entrant: the Python-level handler runs on the main thread, which may hold it (finish, agree) when the
+        # signal comes; a plain lock deadlocked there, and every later signal waited on it too
+        self._first = threading.RLock()
         self._previous_handlers: dict[int, object] = {}
         self._previous_fd = -1
         self._pipe: tuple[int, int] | None = None
         self._watcher: threading.Thread | None = None
+        self._finished = False  # the run's work is done: a signal is said and changes nothing
+        self._said_finished = False
 
     @property
     def pressed(self) -> bool:
@@ -102,6 +117,14 @@ class StopSignals:
         with self._first:
             self.received = number
             self._pressed.set()
+
+    def finish(self) -> bool:
+        """The run's work is done: whether a stop signal came before now.  If none did, a signal from now on is
+        said once and otherwise ignored (the exit status stays the run's); if one did, the run ends as stopped,
+        and a second signal still quits at once."""
+        with self._first:
+            self._finished = not self._pressed.is_set()
+            return not self._finished
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
@@ -140,7 +163,11 @@ class StopSignals:
     def _first_signal(self, number: int) -> None:
         """Say what the signal does, then set the flag: once, whichever of the handler and the watcher comes first."""
         with self._first:
-            if not self._pressed.is_set():
+            if self._finished:  # said once; the flag stays as it was, and so does the status
+                if not self._said_finished:
+                    self._said_finished = True
+                    _say(f"{self.prog}: {signal_name(number)}: the run has finished; exiting")
+            elif not self._pressed.is_set():
                 name = signal_name(number)
                 again = "Ctrl-C again quits at once" if number == signal.SIGINT else "a second signal quits at once"
                 _say(f"{self.prog}: {name}: stopping at the next safe point ({again})")
@@ -160,7 +187,9 @@ class StopSignals:
                 if number not in SIGNALS:
                     continue
                 now = time.monotonic()
-                if first is None:
+                if self._finished:
+                    self._first_signal(number)  # said once, else ignored
+                elif first is None:
                     first = (number, now)
                     self._first_signal(number)
                 elif number == first[0] and now - first[1] < REPEAT_SECONDS:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -46,10 +45,10 @@ from jaxnn import checkpoint, distributed
 from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn.cli import options as cli_options
 from jaxnn.cli import population_checkpoint, population_results
-from jaxnn.cli.data import check_same_data, load_problems
+from jaxnn.cli.data import Problem, check_same_data, load_problems, say_warnings
 from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import EXIT_OK, PROG, Interrupted
-from jaxnn.cli.interrupts import StopSignals
+from jaxnn.cli.interrupts import StopSignals, stopped_before_the_end
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
@@ -74,14 +73,22 @@ __all__ = ["Members", "Population", "advance", "execute", "progress_leader", "tr
 
 
 def _member_setups(
-    args: argparse.Namespace, runtime: Runtime, out: Path | None, options: dict[str, Any], epochs: int
+    args: argparse.Namespace,
+    runtime: Runtime,
+    out: Path | None,
+    options: dict[str, Any],
+    epochs: int,
+    resumed: tuple[Path, dict[str, Any]] | None,
 ) -> list[RunSetup]:
-    """One :class:`RunSetup` per member, as its single run would have (without the sharded data: fit_many trains)."""
+    """One :class:`RunSetup` per member, as its single run would have (without the sharded data: fit_many trains);
+    a ``resumed`` run's data is checked first (other data's classes could only be refused for other reasons)."""
     members = cli_options.population_members(options)
     problems = load_problems(options, [member_options["seed"] for member_options in members])
-    if runtime.main:
-        for warning in dict.fromkeys(w for problem in problems.values() for w in problem.warnings):
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if resumed is not None:
+        given_csv = cli_options.given_options(args).get("csv")
+        _check_resumed_data([problems[member_options["seed"]] for member_options in members], resumed, given_csv)
+    if runtime.main:  # once a resumed run's data is known to be its own: other data's warnings are beside the point
+        say_warnings(list(problems.values()))
     settled = [settled_options(member_options, problems[member_options["seed"]]) for member_options in members]
     head = make_head(settled[0], problems[members[0]["seed"]])
     refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
@@ -371,17 +378,15 @@ def _as_single_run(setup: RunSetup, state: TrainState) -> TrainState:
     return state._replace(opt_state=fixed_rate_state(state.opt_state, setup.optimizer.init(state.params)))
 
 
-def _resumed_members(
-    setups: list[RunSetup], stored: dict[str, Any], path: Path, given_csv: str | None, start: Members
-) -> Members:
-    """The members' state in the population checkpoint at ``path`` (its config ``stored``), after checking that
-    every member's data is the data it trained on."""
+def _check_resumed_data(problems: list[Problem], resumed: tuple[Path, dict[str, Any]], given_csv: str | None) -> None:
+    """Every member's data (``problems``, in member order) is the data it trained on, as the population checkpoint
+    and its config (``resumed``) record it."""
+    path, stored = resumed
     fingerprints = stored.get("data_sha256")
-    if not isinstance(fingerprints, list) or len(fingerprints) != len(setups):
+    if not isinstance(fingerprints, list) or len(fingerprints) != len(problems):
         raise checkpoint.CheckpointError(f"{path} is corrupt: it does not hold one data fingerprint per member")
-    for setup, stored_fingerprint in zip(setups, fingerprints, strict=True):
-        check_same_data(setup.problem, stored, stored_fingerprint, given_csv, path)
-    return population_checkpoint.load(path, start)
+    for problem, stored_fingerprint in zip(problems, fingerprints, strict=True):
+        check_same_data(problem, stored, stored_fingerprint, given_csv, path)
 
 
 def execute(
@@ -399,14 +404,13 @@ def execute(
     (and resumed), just before training starts (``--overwrite`` removes the old run's files then)."""
     stored = None if resumed is None else resumed[1]
     epochs = cli_options.checked_total_epochs(args.epochs, options, stored, stored["epoch"] if stored else 0)
-    setups = _member_setups(args, runtime, out, options, epochs)
+    setups = _member_setups(args, runtime, out, options, epochs, resumed)
     if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
     population = _population_data(setups)
     members = _fresh_members(population)
     if resumed is not None:
-        given_csv = cli_options.given_options(args).get("csv")
-        members = _resumed_members(setups, resumed[1], resumed[0], given_csv, members)
+        members = population_checkpoint.load(resumed[0], members)
         if not args.quiet:
             print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
     if stop.pressed:  # before anything is removed or written
@@ -416,7 +420,7 @@ def execute(
     progress = make_progress(args.quiet, epochs, members.epoch, name)
     states = train(population, options, members, progress, stop)
     status = population_results.finish(setups, states, options, _as_single_run)
-    if stop.pressed and status == EXIT_OK:  # every member diverged: said so, and keeps its status
+    if stopped_before_the_end(stop) and status == EXIT_OK:  # every member diverged: said so, and keeps its status
         raise Interrupted(
             f"{PROG}: interrupted after training; files in {out}" if out else f"{PROG}: interrupted after training"
         )

@@ -28,7 +28,7 @@ import numpy as np
 from jaxnn import checkpoint
 from jaxnn.cli.devices import arithmetic_setting
 from jaxnn.cli.options import MEMBER_OPTIONS
-from jaxnn.cli.training import RunSetup, stored_times, write_or_say_why
+from jaxnn.cli.training import RunSetup, held_out_epochs_fit, refuse_non_finite_losses, stored_times, write_or_say_why
 
 __all__ = ["POPULATION_CHECKPOINT", "load", "mean_history", "population_config", "save"]
 
@@ -123,6 +123,10 @@ def load(path: Path, start):
     held_losses = _extra(path, extras, "held_out_losses", (count, width), "f")
     if np.any(lengths < 0) or np.any(lengths > epoch) or np.any(counts < 0) or np.any(counts > width):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its members' epoch counts do not fit its epoch {epoch}")
+    for member in range(count):
+        if not held_out_epochs_fit(held_epochs[member, : counts[member]], lengths[member]):
+            raise checkpoint.CheckpointError(f"{path} is corrupt: member {member}'s held-out loss curve is malformed")
+    refuse_non_finite_losses(path, histories[np.arange(epoch)[None, :] < lengths[:, None]], "its members'")
     seconds, total_seconds = stored_times(path, saved.config)
     return start._replace(
         params=saved.params,

@@ -70,6 +70,7 @@ __all__ = [
     "device_memory",
     "evaluate",
     "fresh_state",
+    "held_out_epochs_fit",
     "interrupted_message",
     "lbfgs_extras",
     "make_head",
@@ -78,6 +79,7 @@ __all__ = [
     "memory_needed",
     "next_stop",
     "progress_step",
+    "refuse_non_finite_losses",
     "refuse_what_cannot_fit",
     "regression_losses",
     "resumed_state",
@@ -368,9 +370,9 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     """``(state, shuffle_key, config)`` from the checkpoint at ``path``, shaped like ``like``."""
     saved = checkpoint.load(path, params_like=like.params, opt_state_like=like.opt_state)
     extras = saved.extras or {}
-    epochs = extras.get("held_out_epochs", np.zeros(0, np.int64)).astype(np.int64)
-    losses = extras.get("held_out_losses", np.zeros(0)).astype(float)
-    if epochs.shape != losses.shape or epochs.ndim != 1:
+    epochs = extras.get("held_out_epochs", np.zeros(0, np.int64))
+    losses = extras.get("held_out_losses", np.zeros(0))
+    if epochs.shape != losses.shape or losses.dtype.kind != "f" or not held_out_epochs_fit(epochs, saved.epoch):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its held-out loss curve is malformed")
     seconds, total_seconds = stored_times(path, saved.config)
     diverged = saved.config.get("diverged", False)
@@ -379,6 +381,8 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
             f"{path} is corrupt: its diverged flag ({diverged!r}) is not one {PROG} writes "
             f"(false or true, and never true in a {CHECKPOINT_FILE})"
         )
+    if not diverged:
+        refuse_non_finite_losses(path, saved.history, "its")
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
@@ -390,8 +394,8 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         saved.opt_state,
         saved.epoch,
         saved.history,
-        epochs,
-        losses,
+        epochs.astype(np.int64),
+        losses.astype(float),
         seconds,
         total_seconds,
         diverged,
@@ -399,6 +403,27 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         minimisation,
     )
     return state, saved.key, saved.config
+
+
+def refuse_non_finite_losses(path: Path, losses: np.ndarray, whose: str) -> None:
+    """A :class:`CheckpointError` when the training ``losses`` a checkpoint at ``path`` stores for a run that did
+    not diverge (``whose``: "its", or a population's "its members'") hold NaN or an infinity: jaxnn-train records
+    a non-finite loss only as a divergence, which ends the run (or the member)."""
+    if not np.all(np.isfinite(losses)):
+        raise checkpoint.CheckpointError(
+            f"{path} is corrupt: {whose} training losses hold NaN or an infinity, which only a diverged run records"
+        )
+
+
+def held_out_epochs_fit(epochs: np.ndarray, epoch: int) -> bool:
+    """Whether ``epochs`` can be the epochs of a held-out loss curve stored at ``epoch``: integers, 1-D, rising,
+    each from 0 (a population's member that diverged at its first step has a point at its start) to ``epoch``."""
+    return (
+        epochs.dtype.kind in "iu"
+        and epochs.ndim == 1
+        and bool(np.all((epochs >= 0) & (epochs <= epoch)))
+        and bool(np.all(np.diff(epochs) > 0))
+    )
 
 
 def stored_times(path: Path, config: dict[str, Any]) -> tuple[float, float]:

@@ -208,7 +208,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         """What a divergence message adds when the training weights were huge (:func:`huge_weights`)."""
         return huge_weights(setup.weight, self._weights_name())
 
-    def _divergence_advice(self) -> str:
+    def _divergence_advice(self, setup: Setup) -> str:
         """What the divergence message adds after its advice on learning_rate_init and X."""
         return ""
 
@@ -291,7 +291,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may contain large values and need to "
                 "be preprocessed. jaxnn: the loss or its gradient is infinite or NaN at the starting weights of "
                 "L-BFGS. The estimator is left as it was before this fit. Standardise X "
-                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{self._huge_weights(setup)}"
+                f"(sklearn.preprocessing.StandardScaler){self._divergence_advice(setup)}{self._huge_weights(setup)}"
             )
         self._store_lbfgs(setup, result)
         for name, value in setup.targets.fitted.items():
@@ -416,7 +416,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                     f"need to be preprocessed. jaxnn: training diverged in epoch {int(result.n_epochs) + 1}{which}: "
                     "the loss or the weights became infinite or NaN. The estimator is left as it was before this "
                     f"fit. Lower {_rate(config)}, or standardise X "
-                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice()}{self._huge_weights(setup)}"
+                    f"(sklearn.preprocessing.StandardScaler){self._divergence_advice(setup)}{self._huge_weights(setup)}"
                 )
         model, head = setup.model, setup.targets.head
         if config.n_ensemble == 1:

@@ -50,6 +50,8 @@ training diverged.  A fitted estimator never holds NaN weights.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -71,6 +73,7 @@ from jaxnn.sklearn.targets import (
     regression_targets,
     regressor_data,
 )
+from jaxnn.sklearn.training import Setup
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
@@ -479,9 +482,26 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         targets = regression_targets(y, self.loss, fitted_outputs=self.n_outputs_ if continuing else None)
         return targets if continuing else targets._replace(fitted={"_y_is_1d": y.ndim == 1})
 
-    def _divergence_advice(self) -> str:
+    def _divergence_advice(self, setup: Setup) -> str:
+        """Scale y too; and where the squared error of y alone overflows the training dtype, say so first."""
+        targets, dtype = setup.targets.matrix, setup.X.dtype
+        largest = float(np.max(np.abs(targets))) if targets.size else 0.0
+        squared = setup.targets.head.loss.name in ("squared_error", "mean_squared_error", "sum_of_squares")
+        overflows = squared and largest > math.sqrt(np.finfo(dtype).max)
+        if not overflows:
+            why = "; for a regressor,"
+        elif dtype == np.float32:
+            why = (
+                f"; y reaches {largest:.3g}, whose square overflows float32 (X's dtype, which the network trains in), "
+                "so even the loss at the starting weights is infinite: pass X as float64, or"
+            )
+        else:
+            why = (
+                f"; y reaches {largest:.3g}, whose square overflows {dtype}: even the loss at the starting weights is "
+                "infinite;"
+            )
         return (
-            "; for a regressor, scale the target y too (sklearn.compose.TransformedTargetRegressor with "
+            f"{why} scale the target y{'' if overflows else ' too'} (sklearn.compose.TransformedTargetRegressor with "
             "transformer=StandardScaler(), or MaxAbsScaler() if y is so large that its variance overflows)"
         )
 

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from jaxnn._checks import is_int
 from jaxnn.layers import Sequential
-from jaxnn.sklearn.prediction import checked_input, compiled_outputs, placed
+from jaxnn.sklearn.prediction import check_weights, checked_input, compiled_outputs, placed
 
 __all__ = ["HiddenFeatures", "hidden_layer_outputs", "why_no_hidden_features"]
 
@@ -46,6 +46,7 @@ def hidden_layer_outputs(hidden: Sequential, coefs, intercepts, x: np.ndarray) -
     """Each layer of ``hidden``'s activations on ``x`` ``(n_samples, n_features)``, one array per layer (the
     prediction path's compiled program: :func:`jaxnn.sklearn.prediction.compiled_outputs`)."""
     n_layers = len(hidden.layers)
+    check_weights(hidden, coefs[:n_layers], intercepts[:n_layers], x.shape[1], ensemble=False)
     return compiled_outputs(_activations, (hidden,), x, partial(placed, coefs[:n_layers], intercepts[:n_layers]))
 
 

@@ -37,13 +37,14 @@ import numpy as np
 from jaxnn import compile_cache, fork_guard
 from jaxnn._builds import held_programs_of
 from jaxnn.heads import Head, predictions
-from jaxnn.layers import Sequential
+from jaxnn.layers import LeafShape, Sequential
 from jaxnn.sklearn.targets import SPARSE_FORMATS, densified, numeric_data
 from jaxnn.sklearn.training import pad_rows, padded_size
 
 __all__ = [
     "CHUNK_BYTES",
     "Predictor",
+    "check_weights",
     "checked_input",
     "chunk_rows",
     "compiled_outputs",
@@ -171,20 +172,50 @@ class Predictor:
         """``(n_members, n_samples, n_outputs)``: the network's outputs through the head's link.  ``coefs`` and
         ``intercepts`` are the estimator's (with a leading member axis on every array for an ensemble)."""
         forward = _member_predictions if ensemble else _network_predictions
-        out = compiled_outputs(forward, (self.model, self.head), X, partial(self._params, coefs, intercepts))
+        place = partial(self._params, coefs, intercepts, X.shape[1], ensemble)
+        out = compiled_outputs(forward, (self.model, self.head), X, place)
         return out if ensemble else out[None]
 
-    def _params(self, coefs, intercepts, dtype):
-        """:func:`placed` weights for ``dtype``'s computation, placed once for read-only arrays."""
+    def _params(self, coefs, intercepts, n_features: int, ensemble: bool, dtype):
+        """:func:`placed` weights for ``dtype``'s computation, placed once for read-only arrays, and checked
+        against the network whenever they are placed (a user may assign ``coefs_`` of other shapes)."""
         arrays = (*coefs, *intercepts)
         identity = tuple(map(id, arrays))
         cached = self._placed.get(dtype.name)
         if cached is not None and cached[0] == identity:
             return cached[1]
+        check_weights(self.model, coefs, intercepts, n_features, ensemble)
         params = placed(coefs, intercepts, dtype)
         if not any(array.flags.writeable for array in arrays):
             self._placed[dtype.name] = (identity, params, arrays)  # holding the arrays keeps their ids theirs
         return params
+
+
+def check_weights(model: Sequential, coefs, intercepts, n_features: int, ensemble: bool) -> None:
+    """A ValueError naming the layer and the shapes when ``coefs`` and ``intercepts`` (an estimator's, perhaps
+    assigned by its user) do not chain through ``model`` from ``n_features`` inputs (an ensemble's arrays: after
+    their member axis, which they all share)."""
+    prefix = "ensemble_" if ensemble else ""
+    name = f"{prefix}coefs_ and {prefix}intercepts_"
+    if len(coefs) != len(model.layers) or len(intercepts) != len(model.layers):
+        raise ValueError(
+            f"{name} do not fit the network: {prefix}coefs_ holds {len(coefs)} layers and {prefix}intercepts_ "
+            f"{len(intercepts)}, for a network of {len(model.layers)}; assign weights of the shapes the fit gave"
+        )
+    members = {np.shape(array)[:1] for array in (*coefs, *intercepts)}
+    if ensemble and len(members) != 1:
+        raise ValueError(
+            f"{name} do not fit the network: their arrays hold {sorted(m[0] if m else 0 for m in members)} members "
+            "on their first axis, which must be one number; assign weights of the shapes the fit gave"
+        )
+    member_axis = 1 if ensemble else 0
+    layers = [
+        {"W": LeafShape(w, member_axis), "b": LeafShape(b, member_axis)} for w, b in zip(coefs, intercepts, strict=True)
+    ]
+    try:
+        model.check(layers, (0, n_features))
+    except ValueError as error:
+        raise ValueError(f"{name} do not fit the network: {error}; assign weights of the shapes the fit gave") from None
 
 
 def _program(forward, static: tuple, rows: int, dtype_name: str, shapes: tuple):

@@ -122,13 +122,23 @@ def numeric_data(estimator, *data, **options):
 def _refuse_dates_as_features(X) -> None:
     """A TypeError for a NumPy ``X`` of dates or durations (datetime64, timedelta64), which scikit-learn's check
     would cast to their raw ticks: MLP's forward pass cannot multiply them by its weights (its TypeError, at
-    ``fit`` for dates and at ``predict`` for durations).  pandas columns of dates are scikit-learn's own error."""
-    if isinstance(X, np.ndarray) and X.dtype.kind in "mM":
+    ``fit`` for dates and at ``predict`` for durations); and for a DataFrame with such columns, on which
+    scikit-learn's check fails with NumPy's DTypePromotionError, which names neither the columns nor a way out."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in ("m", "M"):
         raise TypeError(
             f"X has dtype {X.dtype} (dates or durations), which MLP's forward pass cannot multiply by its float "
             "weights. jaxnn: X must hold numbers; convert them first, e.g. (X - X.min(axis=0)) / "
             "np.timedelta64(1, 'D') for days"
         )
+    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame's, by column
+    if not isinstance(X, np.ndarray) and hasattr(dtypes, "items"):
+        dated = [str(column) for column, dtype in dtypes.items() if getattr(dtype, "kind", None) in ("m", "M")]
+        if dated:
+            raise TypeError(
+                f"X has columns of dates or durations ({', '.join(map(repr, dated))}), which MLP's forward pass "
+                "cannot multiply by its float weights. jaxnn: X must hold numbers; convert them first, e.g. "
+                "(X[column] - X[column].min()) / pandas.Timedelta(days=1) for days"
+            )
 
 
 def _is_numeric(X, options) -> bool:
