@@ -323,6 +323,12 @@ def test_fit_needs_a_key_and_hidden_layers_for_dropout_and_fit_many_one_row_per_
     pair = engine.stacked([one_hidden.init(jax.random.key(0), X.shape[1])] * 2)
     with pytest.raises(ValueError, match=r"^dropout per member must have shape \(2, 1\), got \(2, 2\)$"):
         jaxnn.fit_many(one_hidden, pair, X, Y, dropout=np.zeros((2, 2)), **FIT)
+    # a rate per member given flat, (P,): the per-member shapes are named too (only the per-layer one was)
+    with pytest.raises(
+        ValueError,
+        match=r"lists 2 rates but the model has 1 hidden .*, or one row per member: shape \(2, 1\)$",
+    ):
+        jaxnn.fit_many(one_hidden, pair, X, Y, dropout=np.array([0.1, 0.3]), **FIT)
 
 
 @pytest.mark.parametrize(
