@@ -409,12 +409,14 @@ def full_batch_data(model, loss, params, x, y, weight) -> tuple:
     params as layer dicts of finite weights, ``x``, ``y`` and ``weight`` cast to the params' dtype by
     :func:`fits_dtype` and :func:`weights_fit_dtype` (a plain cast of x = 1e300 to float32 gave infinity and a
     minimisation that ended ``NON_FINITE`` at once, with NumPy's overflow warning only)."""
+    given_y_shape = np.shape(y)  # as given: data_array reads a 1-D y as one column
     (x, _), (y, _), params = data_array("x", x, None), data_array("y", y, None), layer_dicts(params)
     model.check(params, x.shape)
     if y.shape != (x.shape[0], model.n_outputs):
+        labels = " (class labels? one-hot encode them: jaxnn.data.one_hot(y))" if len(given_y_shape) == 1 else ""
         raise ValueError(
             f"y must have shape {(x.shape[0], model.n_outputs)} (one row per sample of x, one column per output "
-            f"of the last layer), got {y.shape}"
+            f"of the last layer), got {given_y_shape}{labels}"
         )
     loss.check_targets(y, rows=True)
     positive_int(x.shape[0], "the number of samples in x")  # none failed in a NumPy reshape
@@ -658,6 +660,10 @@ def member_keys(key, n_members: int) -> jax.Array:
     return key
 
 
+def _per_member_shapes(n_members: int, n_hidden: int) -> str:
+    return f"({n_members}, 1)" if n_hidden == 1 else f"({n_members}, {n_hidden}) or ({n_members}, 1)"
+
+
 def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndarray:
     """Dropout rates, each in ``[0, 1)``: one number for every hidden layer or a sequence of one per hidden
     layer, and for a population (``n_members`` = P) also ``(P, n_hidden)``, one row per member (``(P, 1)``: one
@@ -681,6 +687,7 @@ def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndar
         raise ValueError(
             f"dropout lists {array.shape[0]} rates but the model has {n_hidden} hidden layers; give one rate for "
             "all hidden layers or exactly one per hidden layer"
+            + ("" if n_members is None else f", or one row per member: shape {_per_member_shapes(n_members, n_hidden)}")
         )
     if array.ndim == 2 and (array.shape[0] != n_members or array.shape[1] not in (1, n_hidden)):
         also = "" if n_hidden == 1 else f" (or ({n_members}, 1): one rate per member for every hidden layer)"

@@ -62,12 +62,13 @@ dropout.__doc__ = (
 
 def keep_mask(key: jax.Array, rate, shape: tuple[int, ...], dtype) -> jax.Array:
     """A 0/1 mask of ``shape`` in ``dtype``: 1 (keep) where a uniform draw ``u ∈ [0, 1)`` is at least ``rate``,
-    so with probability ``1 − rate``; a rate of 0 keeps everything.
+    so with probability ``1 − rate``; a rate of 0 keeps everything.  The draw and the comparison are in float32
+    whatever ``dtype`` is, so a float64 (or bfloat16) network drops the units a float32 one drops with that key.
 
     With JAX's threefry in its partitionable mode (the default) element ``(i, j)`` of a ``(n, units)`` draw
     depends on the key and its flat index alone, so row ``i``'s mask does not change with rows appended after
     it (the padding rows of a population or a sharded batch)."""
-    return (jax.random.uniform(key, shape, dtype) >= rate).astype(dtype)
+    return (jax.random.uniform(key, shape, jnp.float32) >= jnp.asarray(rate).astype(jnp.float32)).astype(dtype)
 
 
 def step_key(epoch_key: jax.Array, step) -> jax.Array:

@@ -28,6 +28,7 @@ import jaxnn.sklearn.base
 import jaxnn.sklearn.training
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, fit_estimators
 from jaxnn.engine import compiled_programs
+from jaxnn.sklearn.internals import InvalidParameterError
 
 FLOAT32 = {"rtol": 2e-5, "atol": 2e-6}
 FLOAT64 = {"rtol": 1e-10, "atol": 1e-12}
@@ -223,6 +224,17 @@ def test_a_diverging_member_returns_its_error_and_spares_the_others(population_s
     for i, alone in zip((0, 2, 3), lone, strict=True):
         assert results[i] is estimators[i]
         assert_same_fit(estimators[i], alone)
+
+
+def test_an_lbfgs_ensemble_is_refused_with_the_parameters_as_lbfgs_with_dropout_is():
+    """It was a plain ValueError from inside the fit, where lbfgs with dropout is the parameters' own
+    InvalidParameterError; fit_estimators gives it back as that member's exception."""
+    x, y = FOLDS[0]
+    ensemble = NeuralNetClassifier((6,), solver="lbfgs", n_ensemble=2)
+    with pytest.raises(InvalidParameterError, match=r"solver='lbfgs' trains one network, but n_ensemble=2; set"):
+        ensemble.fit(x, y)
+    (result,) = fit_estimators([ensemble], [(x, y)])
+    assert isinstance(result, InvalidParameterError) and "n_ensemble=2" in str(result)
 
 
 def test_mixed_configurations_fall_back_to_what_each_lone_fit_does(population_sizes):

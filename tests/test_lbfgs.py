@@ -307,6 +307,9 @@ def test_checks_its_arguments():
             lbfgs.minimize(model, params, x, y, loss=loss, gtol=-1.0)
         with pytest.raises(ValueError, match="y must have shape"):
             lbfgs.minimize(model, params, x, y[:, :2], loss=loss)
+        labels = np.argmax(y, axis=1)  # named by the shape given, not the (30, 1) column it is read as
+        with pytest.raises(ValueError, match=r"got \(30,\) \(class labels\? one-hot encode them: jaxnn.data.one_hot"):
+            lbfgs.minimize(model, params, x, labels, loss=loss)
         with pytest.raises(ValueError, match="weight must be 30 finite"):
             lbfgs.minimize(model, params, x, y, loss=loss, weight=np.zeros(30))
 

@@ -269,12 +269,7 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         ``warm_start``, the current) weights: at most ``max_iter`` iterations and ``max_fun`` evaluations, until
         ``max |∂L/∂θ| ≤ tol`` or the relative reduction of ``L`` falls to scipy's ``ftol``.  Like scikit-learn's
         MLP it ignores ``early_stopping`` (and ``batch_size``, the learning rates, momentum and betas)."""
-        config = setup.config
-        if config.n_ensemble > 1:
-            raise ValueError(
-                f"solver='lbfgs' trains one network, but n_ensemble={config.n_ensemble}; set n_ensemble=1 or use a "
-                "solver that takes steps ('adam', 'sgd', 'gd')"
-            )
+        config = setup.config  # one network: n_ensemble > 1 is refused with the parameters (constraints)
         X, dtype = setup.X, setup.X.dtype
         compile_cache.enable_default()
         with precision(dtype):

@@ -237,6 +237,15 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
             ),
         ),
     ),
+    ("n_ensemble", "solver"): (  # the same: one objective, one minimisation
+        Rule(
+            lambda v, solver: not is_lbfgs(solver) or v == 1,
+            lambda v, solver: (
+                f"solver='lbfgs' trains one network, but n_ensemble={v}; set n_ensemble=1 or use a solver that "
+                "takes steps ('adam', 'sgd', 'gd')"
+            ),
+        ),
+    ),
     # Checked for every solver, as MLP checks it (solver='gd' trains on the full batch and does not read it)
     "batch_size": (Rule(lambda v: is_auto(v) or (is_int(v) and v > 0), "'auto' or a positive integer"),),
 }

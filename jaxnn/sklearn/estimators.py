@@ -33,12 +33,12 @@ uneven weights ``loss_curve_`` differs from MLP's even with ``alpha=0`` (the ste
 
 Precision.  Like scikit-learn's MLP, the estimators keep the input's floating dtype: float32 input trains in
 float32, float64 (and integer) input in float64 (inside ``jax.enable_x64``, for this call only), and the fitted
-``coefs_`` have that dtype.  Both start from the same initial weights and minibatches, so they fit the same
-model up to rounding, as scikit-learn's MLP does.  Both run the same compiled loop, so float64 costs what
-float64 arithmetic costs and nothing else: on a CPU somewhat more than float32 per epoch (a vector
-instruction holds half as many float64 numbers; ``benchmarks/README.md`` has the factor), on GPUs and TPUs
-many times more. Pass float32 input (``X.astype(np.float32)``) when its 7 significant digits are enough, which they
-are for training a network.
+``coefs_`` have that dtype.  Both start from the same initial weights, minibatches and dropout masks, so they fit
+the same model up to rounding, as scikit-learn's MLP does.  Both run the same compiled loop, so float64 costs what
+float64 arithmetic costs and nothing else: on a CPU somewhat more than float32 per epoch (a vector instruction holds
+half as many float64 numbers; ``benchmarks/README.md`` has the factor), on GPUs and TPUs many times more.  Pass
+float32 input (``X.astype(np.float32)``) when its 7 significant digits are enough, which they are for training a
+network.
 
 Divergence.  A step whose loss or weights are not finite stops training (see :func:`jaxnn.train.fit`) and
 ``fit`` raises a ``ValueError`` that says so and what to change, leaving the estimator exactly as it was before
