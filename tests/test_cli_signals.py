@@ -495,6 +495,37 @@ def test_a_signal_to_one_host_stops_every_host_with_its_status(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
+def test_a_signal_while_waiting_for_the_other_hosts_quits_at_once(tmp_path):
+    """Process 0 of two, whose peer never comes, waits inside JAX's native code to join (up to minutes): a SIGTERM
+    there was only flagged, and acted on when the wait gave up.  Nothing is written before the devices start, so the
+    first signal now quits at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    process = _start(
+        "--epochs", 5, "--out", out, "--coordinator", f"127.0.0.1:{port}", "--num-processes", 2, "--process-id", 0
+    )
+    try:
+        _wait_until_ready(process)
+        deadline = time.monotonic() + 120
+        while True:  # process 0 serves the coordination service on the port: then it is waiting for its peer
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "jaxnn-train: SIGTERM: interrupted while starting the devices; nothing was saved" in err, err
+    assert not out.exists()
+
+
 # --- checkpoints every --checkpoint-seconds, however long the run ------------------------------------------
 
 
