@@ -341,7 +341,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
             f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
         )
-    optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
+    optimizer = make(o["optimizer"], o["settings"], with_l2=bool(np.any(l2 > 0)), schedule=schedule)
     checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if rates is not None:  # kept in the optimiser state in the params' dtype: 1e39 became inf there, 1e-40 zero
