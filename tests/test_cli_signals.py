@@ -557,17 +557,28 @@ def test_checkpoints_come_every_checkpoint_seconds_in_a_long_run(tmp_path):
     assert gaps.max() <= 2.0, gaps
 
 
-def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_path):
-    short, whole = tmp_path / "short", tmp_path / "whole"
-    common = ("--optimizer", "adam", "--epochs", 200, "--quiet")
-    assert train(*common, "--checkpoint-seconds", 1e-4, "--out", short) == 0  # a chunk per epoch
+def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_path, monkeypatch):
+    """Nor the files: the held-out loss was evaluated wherever a chunk ended, and chunk lengths follow the
+    machine's pace, so two runs of one command wrote different history.csv files.  It is now evaluated every
+    ``progress_step`` epochs (4 here) and at the end."""
+    short, whole, chunks = tmp_path / "short", tmp_path / "whole", []
+    advance = training.advance
+    monkeypatch.setattr(
+        training, "advance", lambda setup, state, epochs: chunks.append(epochs) or advance(setup, state, epochs)
+    )
+    common = ("--optimizer", "adam", "--batch-size", 16, "--epochs", 198, "--quiet")
+    assert training.progress_step(198, None) == 4
+    assert train(*common, "--checkpoint-seconds", 1e-4, "--out", short) == 0
+    assert chunks == [4] + [1] * 194  # after the first (which compiles, and measures the pace) a chunk per epoch
+    chunks.clear()
     assert train(*common, "--checkpoint-seconds", 1000, "--out", whole) == 0
-    held_out = arrays(short)["extras/held_out_epochs"]
-    assert len(held_out) > len(arrays(whole)["extras/held_out_epochs"])  # the chunks did differ
+    assert set(chunks) == {4, 2}  # 49 chunks of 4 epochs, then the last 2
+    assert (short / "history.csv").read_bytes() == (whole / "history.csv").read_bytes()
     expected, cut = arrays(whole), arrays(short)
+    assert expected.keys() == cut.keys()
     for name in expected:
-        if not name.startswith("extras/"):
-            np.testing.assert_array_equal(cut[name], expected[name], err_msg=name)
+        np.testing.assert_array_equal(cut[name], expected[name], err_msg=name)
+    assert list(expected["extras/held_out_epochs"]) == [*range(4, 198, 4), 198]  # the step's multiples, and the end
 
 
 # --- a full disk, a directory that cannot be written ------------------------------------------------------
