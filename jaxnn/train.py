@@ -240,7 +240,10 @@ def _n_members(params) -> int:
             "params must have a leading member axis of one size on every leaf, as model.init_many(keys, n) makes; "
             f"got leading sizes {sorted(sizes)}"
         )
-    return sizes.pop()
+    (count,) = sizes
+    if count == 0:
+        raise ValueError("params hold no member (a leading member axis of size 0): a population needs at least one")
+    return count
 
 
 def _init_states(optimizer, params, rates, penalties, schedule):
@@ -646,9 +649,11 @@ def fit_many(
     Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched
     product may sum in another order; ``tests/test_population.py`` states the bound it checks).
     ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.  With
-    ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices, ``P / d`` on each
-    of ``d`` devices (of this process, or of every process after ``jaxnn.distributed.initialize``), in one
-    compiled program.
+    ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices (of this process, or
+    of every process after ``jaxnn.distributed.initialize``, which must all pass the same arguments): ``P / d``
+    on each of ``d`` devices when ``d`` divides ``P``, else over as many groups of devices as divide ``d``
+    without exceeding ``P``, each member's rows split over its group (``jaxnn.distributed.population_mesh``),
+    in one compiled program, or one per ``group_size`` members when given.
 
     Returns:
       A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``,
