@@ -714,6 +714,27 @@ def _pressing(stop, function):
     return pressed
 
 
+def test_a_run_that_ends_where_a_stopped_one_was_cut_has_its_last_held_out_point(tmp_path, monkeypatch, capsys):
+    """Held-out points come every step (4 epochs here) and at the end; a run stopped after epoch 5 has none there,
+    and resuming it to --epochs 5 ran no chunk, so it finished without one (history.csv's last test loss empty)."""
+    out, stop, advance = tmp_path / "run", Sigterm(), training.advance
+
+    def stopping_after_epoch_5(setup, state, epochs):
+        state = advance(setup, state, epochs)
+        stop.pressed = stop.pressed or state.epoch == 5
+        return state
+
+    run = ["--optimizer", "adam", "--batch-size", "16", "--checkpoint-seconds", "1e-4", "--quiet", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "advance", stopping_after_epoch_5)
+        assert command.execute([*run, "--epochs", "198"], stop) == 143
+    assert list(arrays(out)["extras/held_out_epochs"]) == [4]
+    assert train("--resume", out, "--epochs", 5, "--quiet") == 0
+    assert list(arrays(out)["extras/held_out_epochs"]) == [4, 5]
+    last = (out / "history.csv").read_text().splitlines()[-1].split(",")
+    assert last[0] == "5" and float(last[2]) > 0, last
+
+
 def test_a_signal_as_a_run_diverges_leaves_the_divergence_and_exit_1(tmp_path, monkeypatch, capsys):
     """SIGTERM during the chunk that diverges, or while the diverged run's files are written, made the exit status
     143 with "checkpoint in DIR; continue with --resume DIR": there was no checkpoint to continue (--resume says the

@@ -266,16 +266,18 @@ def _with_held_out(population: Population, members: Members) -> Members:
     """Every member that trained since its last point gets its held-out loss now, at the epochs it finished (one
     compiled call for all): a member that diverged since has the loss of its last finite state, at the epoch it
     reached.  A member with a point at its epoch already (it ran no epoch since, as one that diverged at a chunk's
-    first step) keeps its points: its parameters, so its held-out loss, are those of its last point."""
+    first step) keeps its points: its parameters, so its held-out loss, are those of its last point.  ``members``
+    itself when no member is due."""
+    due = [not points or points[-1][0] < members.epochs[index] for index, points in enumerate(members.held_out)]
+    if not any(due):
+        return members
     first = population.setups[0]
     losses = np.asarray(
         _compiled_held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test),
         float,
     )
     held_out = tuple(
-        (*points, (int(members.epochs[index]), float(losses[index])))
-        if not points or points[-1][0] < members.epochs[index]
-        else points
+        (*points, (int(members.epochs[index]), float(losses[index]))) if due[index] else points
         for index, points in enumerate(members.held_out)
     )
     return members._replace(held_out=held_out)

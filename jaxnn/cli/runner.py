@@ -28,11 +28,11 @@ training ends: epochs that do not depend on the pace, so two runs of one command
 record the same held-out curve, given the same ``--epochs``), progress (``final`` when training ends there; it shows
 the last held-out loss recorded), and a checkpoint when one is due: at the end, on a divergence, every
 ``--checkpoint-every`` epochs, and at the first chunk boundary ``--checkpoint-seconds`` or more after the last
-write. Before each chunk, a stop signal (Ctrl-C, SIGTERM or SIGHUP, received by any process; every process agrees on
+write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or SIGHUP, received by any process; every process agrees on
 which) stops the run: a mode that checkpoints writes the state reached, and :class:`Interrupted` is raised with the
-mode's line. A mode that checkpoints is also interrupted by a signal received during its last chunk, unless the run
+mode's line.  A mode that checkpoints is also interrupted by a signal received during its last chunk, unless the run
 stopped on its own there (its stop test: a divergence), which ends as it would have; one that writes no checkpoint
-then finishes. A closed stdout (the progress lines piped into ``head``) stops the run too: the state reached is
+then finishes.  A closed stdout (the progress lines piped into ``head``) stops the run too: the state reached is
 written, and the ``BrokenPipeError`` goes on.
 """
 
@@ -228,8 +228,14 @@ class ChunkRunner:
         return state
 
     def _end(self, state: State, cut_short: bool) -> State:
-        """Close the progress; checkpoint what no checkpoint holds yet; raise :class:`Interrupted` after Ctrl-C."""
+        """Close the progress; checkpoint what no checkpoint holds yet; raise :class:`Interrupted` after Ctrl-C.
+        A run that ends here has a held-out point at its last epoch, also when no chunk ran (a resumed run that a
+        stop signal had cut at its last epoch, between two points)."""
         self.progress.close()
+        if not cut_short:
+            with_point = self.hooks.held_out(state)  # the state itself where the point is there already
+            if with_point is not state:
+                state, self._unsaved = with_point, True
         saves = self.hooks.save is not None
         if saves and self._unsaved:
             state = self._write(state)
