@@ -234,7 +234,7 @@ def population_mesh(mesh: Mesh, n_members: int) -> Mesh:
     return Mesh(devices.reshape(groups, -1), (MEMBER_AXIS, BATCH_AXIS))
 
 
-# Entries of an array that refuse_differing_processes reads: all of a smaller one, an evenly spaced sample of a larger
+# Entries of an array that refuse_differing_processes reads: all of a smaller one, evenly spaced whole rows of a larger
 # one (data loaded or split differently differs nearly everywhere; reading a sample keeps each call cheap).
 DIGEST_ENTRIES = 1 << 20
 
@@ -246,8 +246,10 @@ def refuse_differing_processes(mesh: Mesh, what: str, **parts) -> None:
     The arrays become one global array whose devices each process fills from its own copy, so different copies
     do not fail: they mix, member by member or row by row, into results that no process asked for (or, with other
     shapes, abort inside a collective).  Each process sends the SHA-256 of each part (shapes, dtypes and the
-    bytes of every array, of at most :data:`DIGEST_ENTRIES` evenly spaced entries each); a mesh of one process's
-    devices, or of some processes only, is not checked."""
+    bytes of every array; of a larger one than :data:`DIGEST_ENTRIES` entries, of evenly spaced whole rows), so
+    the comparison is bitwise.  What is not an array is not compared: a user's optax transformation, whose rate
+    is built into its functions (a named solver's rates are arrays of the optimiser state).  A mesh of one
+    process's devices, or of some processes only, is not checked."""
     processes = {device.process_index for device in np.asarray(mesh.devices).reshape(-1)}
     if len(processes) == 1 or processes != set(range(jax.process_count())):
         return
@@ -262,7 +264,8 @@ def refuse_differing_processes(mesh: Mesh, what: str, **parts) -> None:
         if differing:
             raise ValueError(
                 f"{what}: process {process} passed other {' and '.join(differing)} than process 0; on several hosts "
-                "every process must pass the same (load the same data, build the same members and settings)"
+                "every process must pass the same bits (load the same data, build the same members and settings; "
+                "an estimator's random_state=None draws another seed in each process: give an int)"
             )
 
 
@@ -275,10 +278,11 @@ def _digest(tree) -> np.ndarray:
         if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # already global: its shape alone
             digest.update(str((leaf.shape, leaf.dtype)).encode())
             continue
-        flat = np.asarray(leaf).reshape(-1)
-        digest.update(str((np.shape(leaf), flat.dtype.str)).encode())
-        step = max(1, -(-flat.size // DIGEST_ENTRIES))
-        digest.update(np.ascontiguousarray(flat[::step]).tobytes())
+        array = np.asarray(leaf)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        rows = array.reshape(len(array), -1) if array.size and array.ndim else array.reshape(-1, 1)  # whole rows
+        step = max(1, -(-rows.size // DIGEST_ENTRIES))
+        digest.update(np.ascontiguousarray(rows[::step]).tobytes())
     return np.frombuffer(digest.digest(), np.uint8)
 
 
