@@ -458,7 +458,11 @@ def test_a_second_signal_of_another_kind_quits_at_once_with_the_first_ones_statu
     )
     try:
         _wait_until_ready(process)
-        time.sleep(3.0)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / LOCK_FILE).exists():  # the devices have started (a signal there quits at once)
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.05)
         process.send_signal(signal.SIGHUP)
