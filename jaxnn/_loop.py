@@ -30,12 +30,12 @@ compiles nothing.
 ``TrainCarry.ok``; after that nothing changes and the loop ends.  ``n_epochs`` counts the epochs that
 finished healthily; the history holds one entry per epoch run (the diverged one, last, is NaN).
 
-**Layouts.**  ``"columns"`` (the engine's choice on the CPU: ``jaxnn.engine.decide_layout``) computes each
-layer in the seeds' column layout with the bias folded into the weights — ``Z = W̃·Ã`` with ``W̃ = [Wᵀ | b]``
-of shape ``(n_out, n_in + 1)`` and
-``Ã = [aᵀ; 1]`` — which runs small products several times faster on XLA's CPU backend than the
-batch-first form.  That product is jaxnn's ``dense`` op with ``x = W̃``, ``w = Ã`` and a zero bias, so its
-hand-written rule gives ``∂L/∂W̃ = G·Ãᵀ`` (the seeds' ``dW = dZ·Aᵀ``, with ``∂L/∂b`` as its last column).
+**Layouts.**  ``"columns"`` (the engine's choice on the CPU when the input and every layer are at most 32 wide:
+``jaxnn.engine.decide_layout``) computes each layer in the seeds' column layout with the bias folded into the
+weights — ``Z = W̃·Ã`` with ``W̃ = [Wᵀ | b]`` of shape ``(n_out, n_in + 1)`` and ``Ã = [aᵀ; 1]`` —
+which runs small products several times faster on XLA's CPU backend than the batch-first form.
+That product is jaxnn's ``dense`` op with ``x = W̃``, ``w = Ã`` and a zero bias, so its hand-written rule
+gives ``∂L/∂W̃ = G·Ãᵀ`` (the seeds' ``dW = dZ·Aᵀ``, with ``∂L/∂b`` as its last column).
 Elementwise activations do not care about the layout; any other op sees the batch-first view
 (:func:`jaxnn.layers.activate`).  With plain gradient descent the loop carries the ``W̃`` themselves
 (updating ``W̃`` is the same arithmetic as updating ``W`` and ``b``).  ``"rows"`` is the batch-first

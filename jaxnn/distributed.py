@@ -20,8 +20,10 @@ floating-point sums.
 
 Several hosts.  Start the same program on every host and call :func:`initialize` first, before
 any JAX computation; every process must load the same data (the arrays are built with
-``jax.make_array_from_callback``, each process filling its own devices' rows).  Results are fully
-replicated, so every process can read them with :func:`to_host`; only process 0 should write files
+``jax.make_array_from_callback``, each process filling its own devices' rows; the engine compares digests of
+what each process passed, :func:`refuse_differing_processes`).  One network's results are fully replicated, so
+every process can read them with :func:`to_host` (a population's come back split by member, and the engine
+gathers them on every host); only process 0 should write files
 (:func:`is_main_process`).  On CPU the collectives run over gloo.
 
 Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_device_count=8``)::
@@ -33,6 +35,7 @@ Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_dev
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 from typing import NamedTuple
 
@@ -53,6 +56,7 @@ __all__ = [
     "place",
     "place_keys",
     "population_mesh",
+    "refuse_differing_processes",
     "replicate",
     "shard_rows",
     "to_host",
@@ -228,6 +232,58 @@ def population_mesh(mesh: Mesh, n_members: int) -> Mesh:
     devices = np.asarray(mesh.devices).reshape(-1)
     groups = max(g for g in range(1, len(devices) + 1) if len(devices) % g == 0 and g <= max(n_members, 1))
     return Mesh(devices.reshape(groups, -1), (MEMBER_AXIS, BATCH_AXIS))
+
+
+# Entries of an array that refuse_differing_processes reads: all of a smaller one, evenly spaced whole rows of a larger
+# one (data loaded or split differently differs nearly everywhere; reading a sample keeps each call cheap).
+DIGEST_ENTRIES = 1 << 20
+
+
+def refuse_differing_processes(mesh: Mesh, what: str, **parts) -> None:
+    """A ValueError when the processes of a mesh spanning every process were given different ``parts`` (each a
+    tree of arrays and numbers: a population's members, the training data, the run's settings).
+
+    The arrays become one global array whose devices each process fills from its own copy, so different copies
+    do not fail: they mix, member by member or row by row, into results that no process asked for (or, with other
+    shapes, abort inside a collective).  Each process sends the SHA-256 of each part (shapes, dtypes and the
+    bytes of every array; of a larger one than :data:`DIGEST_ENTRIES` entries, of evenly spaced whole rows), so
+    the comparison is bitwise.  What is not an array is not compared: a user's optax transformation, whose rate
+    is built into its functions (a named solver's rates are arrays of the optimiser state).  A mesh of one
+    process's devices, or of some processes only, is not checked."""
+    processes = {device.process_index for device in np.asarray(mesh.devices).reshape(-1)}
+    if len(processes) == 1 or processes != set(range(jax.process_count())):
+        return
+    from jax.experimental import multihost_utils  # only multi-process runs get here
+
+    digests = np.stack([_digest(tree) for tree in parts.values()])
+    every = np.asarray(multihost_utils.process_allgather(digests))  # (processes, parts, 32)
+    for process in range(1, every.shape[0]):
+        differing = [
+            name for name, a, b in zip(parts, every[0], every[process], strict=True) if not np.array_equal(a, b)
+        ]
+        if differing:
+            raise ValueError(
+                f"{what}: process {process} passed other {' and '.join(differing)} than process 0; on several hosts "
+                "every process must pass the same bits (load the same data, build the same members and settings; "
+                "an estimator's random_state=None draws another seed in each process: give an int)"
+            )
+
+
+def _digest(tree) -> np.ndarray:
+    """The SHA-256 of a tree's structure, shapes, dtypes and (sampled) entries, as 32 bytes."""
+    digest = hashlib.sha256(str(jax.tree.structure(tree)).encode())
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # already global: its shape alone
+            digest.update(str((leaf.shape, leaf.dtype)).encode())
+            continue
+        array = np.asarray(leaf)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        rows = array.reshape(len(array), -1) if array.size and array.ndim else array.reshape(-1, 1)  # whole rows
+        step = max(1, -(-rows.size // DIGEST_ENTRIES))
+        digest.update(np.ascontiguousarray(rows[::step]).tobytes())
+    return np.frombuffer(digest.digest(), np.uint8)
 
 
 def to_host(tree):

@@ -337,21 +337,40 @@ def train(
     The arrays are used as given: the front end has checked them and cast them to the members' float dtype
     (validation arrays are empty ``(0, 0)`` without a ``spec.score``).  ``group_size`` overrides
     :func:`default_group_size`.  With ``mesh``, one member's rows are split across its devices; a
-    population's members are (``P / d`` on each of ``d`` devices, padded by repeating members to a multiple of
-    ``d``), in one compiled program, over every process of the mesh.  Returns a :class:`FitResult` whose
+    population's members across groups of its devices (:func:`jaxnn.distributed.population_mesh`: as many groups
+    as divide the device count without exceeding P, each member's rows split over its group's devices; members
+    repeated to fill every group), over every process of the mesh, in one compiled program, or one per
+    ``group_size`` members when given (its memory grows with the members it holds).  Returns a :class:`FitResult` whose
     leaves have a leading member axis (histories NaN after a member's own last epoch) on the host.  ``hook``
     looks at the run between chunks (:class:`ChunkHook`); without one nothing waits for the host.
     """
     n_members = len(members.keys)
+    if mesh is not None:
+        from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
+
+        settings = (repr(spec.model), spec.loss.name, spec.batch_size, spec.stopping, spec.layout, spec.shuffle)
+        distributed.refuse_differing_processes(
+            mesh, "training on several hosts", members=members, data=data, settings=(*settings, start_epoch, epochs)
+        )
     if mesh is not None and n_members > 1:
-        return _train_members_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs, hook)
+        on_mesh = partial(_train_members_on_mesh, spec, members, data, axes, mesh, start_epoch, epochs, hook)
+        return _in_groups(on_mesh, n_members, n_members if group_size is None else min(group_size, n_members))
     if mesh is not None:
         return _train_on_mesh(spec, members, data, axes, mesh, start_epoch, epochs, hook)
     group = default_group_size(n_members) if group_size is None else min(group_size, n_members)
+    return _in_groups(
+        partial(_train_group, spec, members, data, axes, start_epoch=start_epoch, epochs=epochs, hook=hook),
+        n_members,
+        group,
+    )
+
+
+def _in_groups(train_rows: Callable[[np.ndarray], FitResult], n_members: int, group: int) -> FitResult:
+    """``train_rows(rows)`` for the members in groups of ``group``, their results joined in member order."""
     parts = []
     for first in range(0, n_members, group):
         rows = np.arange(first, first + group) % n_members  # the last group wraps round to keep one shape
-        part = _train_group(spec, members, data, axes, rows, start_epoch, epochs, hook)
+        part = train_rows(rows)
         parts.append(member(part, slice(0, n_members - first)) if first + group > n_members else part)
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
@@ -437,7 +456,7 @@ def _dropout_rates(spec: RunSpec, members: Members, dtype):
 
 
 def _train_group(
-    spec: RunSpec, members: Members, data: Data, axes: Data, rows, start_epoch, epochs, hook=None
+    spec: RunSpec, members: Members, data: Data, axes: Data, rows, *, start_epoch, epochs, hook=None
 ) -> FitResult:
     """The members ``rows`` trained by one compiled program."""
     n_members = len(members.keys)
@@ -613,18 +632,19 @@ def _as_shared(data: Data, axes: Data) -> Data:
 
 
 def _train_members_on_mesh(
-    spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook
+    spec, members: Members, data: Data, axes: Data, mesh, start_epoch, epochs, hook, rows
 ) -> FitResult:
-    """A population split across ``mesh``'s devices (of one process or several), in one compiled program: the
-    members over groups of devices, and, when there are fewer members than devices, each member's training rows
-    over the devices of its group (padded with rows of weight 0); the results gathered on every host."""
+    """The population's members ``rows`` split across ``mesh``'s devices (of one process or several), in one
+    compiled program: the members over groups of devices, and, when there are fewer members than devices, each
+    member's training rows over the devices of its group (padded with rows of weight 0); the results gathered on
+    every host."""
     from jaxnn import distributed  # the mesh helpers; imported here, since most runs need none
 
-    n_members = len(members.keys)
+    n_members = len(rows)
     grid = distributed.population_mesh(mesh, n_members)
     n_groups, n_row_shards = grid.devices.shape
-    rows = np.arange(n_members + (-n_members % n_groups)) % n_members  # repeat members to fill every group
-    if len(rows) != n_members:
+    rows = np.resize(rows, n_members + (-n_members % n_groups))  # repeat members to fill every group
+    if len(rows) != len(members.keys) or not np.array_equal(rows, np.arange(len(rows))):
         members, data = _picked(members, data, axes, rows)
     n_real = data.x.shape[-2]
     extra = distributed.padding_for(n_real, n_row_shards)

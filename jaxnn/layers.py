@@ -204,8 +204,10 @@ class Sequential:
         """Parameters for input of ``n_features`` columns: one ``{"W", "b"}`` dict per layer.
 
         Layer ``i`` draws from the ``i``-th key of ``jax.random.split(key, n_layers)`` with its
-        initialiser.  Called inside ``jax.jit`` the draws become part of the caller's program (XLA may
-        then round the scaling of a normal draw differently, in the last bit).
+        initialiser, in one compiled program: the same key gives the same bits on each call.  The same draws
+        made another way — inside the caller's ``jax.jit`` (they join its program), one layer at a time with
+        :func:`draw_weights`, or under ``jax.disable_jit()`` — are equal up to the last bit (XLA may round the
+        scaling of a normal draw differently in each program).
         """
         n_features, dtype = positive_int(n_features, "n_features"), floating_dtype(dtype)
         single_key(key)

@@ -15,7 +15,7 @@ The contract, stated once:
 ``make_op`` wires the pair through ``jax.custom_vjp``, so ``jax.grad`` of any
 program built from ops runs the hand-written rules.  The forward's output is
 saved for the backward pass together with the primals; XLA drops whatever a
-rule does not read, so a rule that only needs its output (tanh, softmax, exp)
+rule does not read, so a rule that only needs its output (sigmoid, tanh, softmax, exp)
 keeps only that alive.
 
 Example, a user's own op ``f(x) = x³`` with ``f'(x) = 3x²``::

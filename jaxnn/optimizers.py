@@ -352,7 +352,7 @@ def make(
     optimizer: str | optax.GradientTransformation,
     settings: SolverSettings = DEFAULT_SETTINGS,
     *,
-    l2: bool = False,
+    with_l2: bool = False,
     schedule: str = "constant",
     learning_rate: float | None = None,
 ) -> optax.GradientTransformation:
@@ -363,14 +363,15 @@ def make(
     and L2 rate live in its state (set them with :func:`init_state`), so new values compile nothing;
     ``schedule`` (``LEARNING_RATE_SCHEDULES``) changes that rate between epochs.  A user's optax
     transformation brings its own learning rate (and its own schedule, e.g. ``optax.exponential_decay``); it
-    is used as it is, or with ``l2`` behind :func:`tunable_solver`'s L2 term.
+    is used as it is, or, with ``with_l2``, behind :func:`tunable_solver`'s L2 term (whose rate ``λ``, ``fit``'s
+    ``l2``, lives in the state).
 
     ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
     the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).
     """
     checked_settings(settings)
     if isinstance(optimizer, str) and learning_rate is not None:
-        if l2 or schedule != "constant":
+        if with_l2 or schedule != "constant":
             raise ValueError("a learning rate built into the update takes no L2 rate and no schedule")
         return solver(optimizer, learning_rate, settings)
     if isinstance(optimizer, str):
@@ -396,7 +397,7 @@ def make(
         )
     # Keyed by what it computes, not by identity: a fresh optax.adam(1e-3) per fit reuses the compiled loop.
     optimizer = by_structure(optimizer)
-    return tunable_solver(optimizer, settings) if l2 else optimizer
+    return tunable_solver(optimizer, settings) if with_l2 else optimizer
 
 
 def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):

@@ -240,7 +240,10 @@ def _n_members(params) -> int:
             "params must have a leading member axis of one size on every leaf, as model.init_many(keys, n) makes; "
             f"got leading sizes {sorted(sizes)}"
         )
-    return sizes.pop()
+    (count,) = sizes
+    if count == 0:
+        raise ValueError("params hold no member (a leading member axis of size 0): a population needs at least one")
+    return count
 
 
 def _init_states(optimizer, params, rates, penalties, schedule):
@@ -341,7 +344,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
             f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
         )
-    optimizer = make(o["optimizer"], o["settings"], l2=bool(np.any(l2 > 0)), schedule=schedule)
+    optimizer = make(o["optimizer"], o["settings"], with_l2=bool(np.any(l2 > 0)), schedule=schedule)
     checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if rates is not None:  # kept in the optimiser state in the params' dtype: 1e39 became inf there, 1e-40 zero
@@ -646,9 +649,11 @@ def fit_many(
     Member i equals :func:`fit` run alone with member i's settings, up to float32 rounding (a batched
     product may sum in another order; ``tests/test_population.py`` states the bound it checks).
     ``group_size`` overrides :func:`jaxnn.engine.default_group_size`: members per compiled call.  With
-    ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices, ``P / d`` on each
-    of ``d`` devices (of this process, or of every process after ``jaxnn.distributed.initialize``), in one
-    compiled program.
+    ``mesh`` (``jaxnn.distributed.make_mesh()``) the members are split across its devices (of this process, or
+    of every process after ``jaxnn.distributed.initialize``, which must all pass the same arguments): ``P / d``
+    on each of ``d`` devices when ``d`` divides ``P``, else over as many groups of devices as divide ``d``
+    without exceeding ``P``, each member's rows split over its group (``jaxnn.distributed.population_mesh``),
+    in one compiled program, or one per ``group_size`` members when given.
 
     Returns:
       A :class:`FitResult` whose leaves have a leading member axis: ``params``, ``opt_state``, ``history``,

@@ -216,7 +216,8 @@ def test_a_list_of_l2_trains_one_member_per_penalty_each_as_its_lone_run(tmp_pat
     best = int(next(member["member"] for member in members if member["best"] == "true"))
     assert checkpoint.read_config(population / "checkpoint.npz")["l2"] == [0.0, L2][best]
     assert metrics(population)["population"]["l2"] == [0.0, L2]
-    capsys.readouterr()
+    # the summary names the best member's penalty, 0 included (a member without one was named without "l2")
+    assert f"best by test accuracy: member {best}: lr 0.3, l2 {[0, L2][best]:g}, seed" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:  # a resumed population keeps its members
         train("--resume", population, "--l2", f"0,{2 * L2}", "--epochs", EPOCHS + 2)
     assert exit_info.value.code == 2 and f"--l2 0.0,{2 * L2} differs from 0.0,{L2} in" in capsys.readouterr().err

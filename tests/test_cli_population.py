@@ -192,6 +192,25 @@ def test_progress_leader_prefers_a_healthy_member():
     assert leader([float("inf"), float("nan")], np.array([True, True])) == 0
 
 
+def test_a_population_records_the_same_held_out_points_whatever_its_pace(tmp_path):
+    """As a single run's: held-out points every ``progress_step`` epochs and at the end, not wherever a chunk
+    ended; a member that diverges between two such points gets its last finite state's point at its epoch."""
+    paced, hurried = tmp_path / "paced", tmp_path / "hurried"
+    common = ("--lr", "0.1,1e5", "--epochs", "200", "--quiet")  # the step is 4 epochs; 1e5 diverges early
+    assert train(*common, "--out", paced) == 0
+    assert train(*common, "--checkpoint-seconds", 0, "--out", hurried) == 0
+    expected, got = arrays(paced, "population.npz"), arrays(hurried, "population.npz")
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    rows = population_rows(paced)
+    assert [row["diverged"] for row in rows] == ["false", "true"], rows
+    died_at = int(rows[1]["epochs"])
+    held_out_epochs = expected["extras/held_out_epochs"]
+    assert list(held_out_epochs[0]) == [*range(4, 201, 4)]
+    assert 0 < died_at % 4 and held_out_epochs[1, expected["extras/held_out_counts"][1] - 1] == died_at
+
+
 def test_all_diverged_after_a_checkpoint_names_the_checkpoint_it_keeps(tmp_path, capsys):
     """Every member diverges after the best one was checkpointed: that healthy checkpoint.npz stays, and the
     closing line says so rather than that there is no checkpoint."""

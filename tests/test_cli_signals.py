@@ -458,7 +458,11 @@ def test_a_second_signal_of_another_kind_quits_at_once_with_the_first_ones_statu
     )
     try:
         _wait_until_ready(process)
-        time.sleep(3.0)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / LOCK_FILE).exists():  # the devices have started (a signal there quits at once)
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.05)
         process.send_signal(signal.SIGHUP)
@@ -495,6 +499,37 @@ def test_a_signal_to_one_host_stops_every_host_with_its_status(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
+def test_a_signal_while_waiting_for_the_other_hosts_quits_at_once(tmp_path):
+    """Process 0 of two, whose peer never comes, waits inside JAX's native code to join (up to minutes): a SIGTERM
+    there was only flagged, and acted on when the wait gave up.  Nothing is written before the devices start, so the
+    first signal now quits at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    process = _start(
+        "--epochs", 5, "--out", out, "--coordinator", f"127.0.0.1:{port}", "--num-processes", 2, "--process-id", 0
+    )
+    try:
+        _wait_until_ready(process)
+        deadline = time.monotonic() + 120
+        while True:  # process 0 serves the coordination service on the port: then it is waiting for its peer
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "jaxnn-train: SIGTERM: interrupted while starting the devices; nothing was saved" in err, err
+    assert not out.exists()
+
+
 # --- checkpoints every --checkpoint-seconds, however long the run ------------------------------------------
 
 
@@ -526,17 +561,28 @@ def test_checkpoints_come_every_checkpoint_seconds_in_a_long_run(tmp_path):
     assert gaps.max() <= 2.0, gaps
 
 
-def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_path):
-    short, whole = tmp_path / "short", tmp_path / "whole"
-    common = ("--optimizer", "adam", "--epochs", 200, "--quiet")
-    assert train(*common, "--checkpoint-seconds", 1e-4, "--out", short) == 0  # a chunk per epoch
+def test_a_short_checkpoint_seconds_cuts_chunks_without_changing_the_bits(tmp_path, monkeypatch):
+    """Nor the files: the held-out loss was evaluated wherever a chunk ended, and chunk lengths follow the
+    machine's pace, so two runs of one command wrote different history.csv files.  It is now evaluated every
+    ``progress_step`` epochs (4 here) and at the end."""
+    short, whole, chunks = tmp_path / "short", tmp_path / "whole", []
+    advance = training.advance
+    monkeypatch.setattr(
+        training, "advance", lambda setup, state, epochs: chunks.append(epochs) or advance(setup, state, epochs)
+    )
+    common = ("--optimizer", "adam", "--batch-size", 16, "--epochs", 198, "--quiet")
+    assert training.progress_step(198, None) == 4
+    assert train(*common, "--checkpoint-seconds", 1e-4, "--out", short) == 0
+    assert chunks == [4] + [1] * 194  # after the first (which compiles, and measures the pace) a chunk per epoch
+    chunks.clear()
     assert train(*common, "--checkpoint-seconds", 1000, "--out", whole) == 0
-    held_out = arrays(short)["extras/held_out_epochs"]
-    assert len(held_out) > len(arrays(whole)["extras/held_out_epochs"])  # the chunks did differ
+    assert set(chunks) == {4, 2}  # 49 chunks of 4 epochs, then the last 2
+    assert (short / "history.csv").read_bytes() == (whole / "history.csv").read_bytes()
     expected, cut = arrays(whole), arrays(short)
+    assert expected.keys() == cut.keys()
     for name in expected:
-        if not name.startswith("extras/"):
-            np.testing.assert_array_equal(cut[name], expected[name], err_msg=name)
+        np.testing.assert_array_equal(cut[name], expected[name], err_msg=name)
+    assert list(expected["extras/held_out_epochs"]) == [*range(4, 198, 4), 198]  # the step's multiples, and the end
 
 
 # --- a full disk, a directory that cannot be written ------------------------------------------------------
@@ -670,6 +716,27 @@ def _pressing(stop, function):
         return function(*args)
 
     return pressed
+
+
+def test_a_run_that_ends_where_a_stopped_one_was_cut_has_its_last_held_out_point(tmp_path, monkeypatch, capsys):
+    """Held-out points come every step (4 epochs here) and at the end; a run stopped after epoch 5 has none there,
+    and resuming it to --epochs 5 ran no chunk, so it finished without one (history.csv's last test loss empty)."""
+    out, stop, advance = tmp_path / "run", Sigterm(), training.advance
+
+    def stopping_after_epoch_5(setup, state, epochs):
+        state = advance(setup, state, epochs)
+        stop.pressed = stop.pressed or state.epoch == 5
+        return state
+
+    run = ["--optimizer", "adam", "--batch-size", "16", "--checkpoint-seconds", "1e-4", "--quiet", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "advance", stopping_after_epoch_5)
+        assert command.execute([*run, "--epochs", "198"], stop) == 143
+    assert list(arrays(out)["extras/held_out_epochs"]) == [4]
+    assert train("--resume", out, "--epochs", 5, "--quiet") == 0
+    assert list(arrays(out)["extras/held_out_epochs"]) == [4, 5]
+    last = (out / "history.csv").read_text().splitlines()[-1].split(",")
+    assert last[0] == "5" and float(last[2]) > 0, last
 
 
 def test_a_signal_as_a_run_diverges_leaves_the_divergence_and_exit_1(tmp_path, monkeypatch, capsys):

@@ -312,7 +312,7 @@ POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
     x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
     model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
     report = {"devices": len(jax.devices())}
-    for n in (64, 2):
+    for n in (64, 2, 7):
         placed.clear()
         params = model.init_many(jax.random.split(jax.random.key(0), n), 4)
         common = dict(
@@ -324,9 +324,17 @@ POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
         report[n] = {
             "members_per_device": placed[0][1][0],
             "x_rows_per_device": [shards for axes, leaves in placed if axes == ("batch",) for shards in leaves][0],
+            "placements": len(placed),
             "one": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((one.params, one.history))],
             "many": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((many.params, many.history))],
         }
+    placed.clear()  # the 7 members again, 3 to a compiled program: three programs of 2 groups × 4 row shards
+    grouped = jaxnn.fit_many(model, params, x, y, mesh=distributed.make_mesh(), group_size=3, **common)
+    report["7 by 3"] = {
+        "members_per_device": [leaves[0] for axes, leaves in placed if axes == ("members",)],
+        "placements": len(placed),
+        "many": [np.asarray(leaf).tolist() for leaf in jax.tree.leaves((grouped.params, grouped.history))],
+    }
     """
 )
 
@@ -339,9 +347,21 @@ def test_a_population_split_over_eight_devices_equals_one_device_member_by_membe
     assert report["devices"] == 8
     assert report["64"]["members_per_device"] == [8] * 8 and report["64"]["x_rows_per_device"] == [112] * 8
     assert report["2"]["members_per_device"] == [1] * 8 and report["2"]["x_rows_per_device"] == [28] * 8
-    for size in ("64", "2"):
+    for size in ("64", "2", "7"):
         for got, want in zip(report[size]["many"], report[size]["one"], strict=True):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_group_size_splits_a_population_on_a_mesh_into_programs_of_that_many_members(eight_devices):
+    """``group_size`` was ignored with a mesh (every member in one program, memory growing with P); 7 members in
+    groups of 3 on 8 devices now run as three programs (the last wraps round to keep one shape), each with its
+    3 members (and one repeated) on 2 groups of 4 devices, and end as on one device."""
+    report = eight_devices[0]["population-split"]
+    grouped, whole = report["7 by 3"], report["7"]
+    assert grouped["placements"] == 3 * whole["placements"]
+    assert grouped["members_per_device"] == [[2] * 8] * len(grouped["members_per_device"])
+    for got, want in zip(grouped["many"], whole["one"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
 POPULATIONS = textwrap.dedent(
@@ -434,6 +454,52 @@ def test_populations_over_two_processes_give_the_one_process_results(one_device)
         report = reports["populations"]
         assert report["meshes"] == [2, 0]
         _assert_same_populations(report, one_device)
+
+
+# Every process passes fit_many the same members, then other learning rates, then other data, over both processes.
+DIFFERING_PROCESSES = textwrap.dedent(
+    """
+    import sys
+    import jax, numpy as np
+    import jaxnn
+    from jaxnn import distributed
+    from jaxnn.data import iris_split, one_hot
+
+    address, rank = sys.argv[1], int(sys.argv[2])
+    distributed.initialize(address, 2, rank)
+    split = iris_split()
+    x, y = split.x_train.astype(np.float32), one_hot(split.y_train, 3).astype(np.float32)
+    model = jaxnn.Sequential((jaxnn.Dense(8, "relu"), jaxnn.Dense(3, "identity")))
+    params, rates = model.init_many(jax.random.split(jax.random.key(0), 4), 4), np.full(4, 0.01, np.float32)
+
+    def outcome(learning_rate, x):
+        try:
+            jaxnn.fit_many(
+                model, params, x, y, loss="softmax_cross_entropy", epochs=2, optimizer="adam", batch_size=16,
+                learning_rate=learning_rate, key=jax.random.split(jax.random.key(1), 4), mesh=distributed.make_mesh(),
+            )
+        except ValueError as error:
+            return str(error)
+        return "trained"
+
+    report = {"same": outcome(rates, x), "rates": outcome(rates * (1 + rank), x), "data": outcome(rates, x + rank)}
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_given_other_members_or_data_are_refused_in_every_process():
+    """Each process fills its own devices' share of the population's arrays from its own copy: process 1's other
+    learning rates (or other rows) trained its half of the members, and every process got that mixture back as
+    its result.  The processes now compare digests of what they were given before training, and refuse."""
+    address = f"127.0.0.1:{_free_port()}"
+    processes = [_start({"differing": (DIFFERING_PROCESSES, [address, str(rank)])}) for rank in (0, 1)]
+    for reports in _reports(processes):
+        report = reports["differing"]
+        assert report["same"] == "trained", report
+        assert report["rates"].startswith("training on several hosts: process 1 passed other members than process 0")
+        assert report["data"].startswith("training on several hosts: process 1 passed other data than process 0")
+        assert "every process must pass the same" in report["data"]
 
 
 POPULATION_RUN = textwrap.dedent(

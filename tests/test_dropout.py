@@ -28,6 +28,9 @@ from jaxnn.dropout import Dropout, dropout, keep_mask
 from jaxnn.model_selection import GridSearchCV
 from jaxnn.sklearn import model_selection
 
+# The estimators here train 6 epochs on purpose; MLP's convergence warning says nothing about dropout.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(24, 3)).astype(np.float32)
 LABELS = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5).astype(int)

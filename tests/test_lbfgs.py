@@ -146,6 +146,26 @@ def test_loss_and_gradient_equal_autodiff_of_the_plain_objective(name, dtype, la
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize(("name", "layout"), [("classification", "columns"), ("regression", "rows")])
+def test_loss_and_gradient_agree_with_finite_differences(name, layout):
+    """The objective's gradient (the hand-written rules plus the penalty's ``(alpha/Σw)·W``) as a backward rule
+    of its own value: against ``jax.vjp`` and float64 central differences (``jaxnn.check_vjp``)."""
+    model, loss, x, y, weight, alpha = PROBLEMS[name]
+    params = _start(model, x.shape[1], np.float64, seed=3)
+    spec = lbfgs.LbfgsSpec(model, loss, layout=layout)
+    with jax.enable_x64(True):
+        theta = jnp.asarray(_flat(params))
+
+        def objective(theta):
+            return lbfgs.loss_and_gradient(spec, _unflat(theta, params), x, y, weight, alpha=alpha)[0]
+
+        def objective_vjp(cotangent, theta):
+            _, grads = lbfgs.loss_and_gradient(spec, _unflat(theta, params), x, y, weight, alpha=alpha)
+            return (cotangent * jnp.concatenate([jnp.ravel(layer[k]) for layer in grads for k in ("W", "b")]),)
+
+        jaxnn.check_vjp(objective, objective_vjp, theta)
+
+
 # --------------------------------------------------------------------------------------------------
 # The two-loop recursion and the memory.
 

@@ -217,7 +217,8 @@ FD_SAMPLE = [(case, "mean_squared_error", 2) for case in ACTIVATION_CASES] + [
 
 @pytest.mark.parametrize(("case", "loss_name", "depth"), FD_SAMPLE, ids=lambda v: getattr(v, "id", str(v)))
 def test_model_gradients_vs_finite_differences(case, loss_name, depth):
-    """check_vjp on the flattened parameter vector: plain forward as referee, custom-rule gradient as the rule."""
+    """check_vjp on the flattened parameter vector: plain forward as referee; as the rule, the custom-rule
+    gradient and the explicit seed-style backward pass (``jaxnn.loss_and_grads``)."""
     loss = LOSSES[loss_name]
     with jax.enable_x64(True):
         model, params, x, y = problem(case, loss_name, depth, batch=4, dtype=jnp.float64, seed=1)
@@ -231,7 +232,12 @@ def test_model_gradients_vs_finite_differences(case, loss_name, depth):
             grads = jax.grad(lambda p: loss(model.apply(p, x), y))(unravel(theta))
             return (g * ravel_pytree(grads)[0],)
 
+        def seed_style_vjp(g, theta):
+            _, grads = jaxnn.loss_and_grads(model, unravel(theta), x, y, loss)
+            return (g * ravel_pytree(grads)[0],)
+
         jaxnn.check_vjp(plain_loss, hand_vjp, theta)
+        jaxnn.check_vjp(plain_loss, seed_style_vjp, theta)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,34 @@ def test_the_l2_rate_decays_weights_not_biases():
     np.testing.assert_array_equal(updates[0]["b"], jnp.zeros(2))
 
 
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        optimizers.tunable_solver("gd"),  # plain descent: the rates in a DescentRates state
+        optimizers.tunable_solver("sgd", SolverSettings(momentum=0.8, nesterov=False)),  # optax's chain
+        optimizers.make(optax.sgd(1.0), with_l2=True),  # a user's transformation behind the L2 term
+    ],
+    ids=["gd", "sgd momentum", "user's optax"],
+)
+def test_the_l2_term_the_solvers_add_is_the_gradient_of_l2_penalty(optimizer):
+    """The first step from zero data gradients at rate 1 is ``−∇Ω(W, b)`` for ``Ω = ½·λ·Σ‖W‖²``: checked as a
+    backward rule against ``jax.vjp`` of :func:`jaxnn.optimizers.l2_penalty` and against finite differences."""
+    l2_rate = 0.3
+
+    def penalty(w, b):
+        return optimizers.l2_penalty([{"W": w, "b": b}], l2_rate)
+
+    def penalty_vjp(cotangent, w, b):
+        params = [{"W": w, "b": b}]
+        state = optimizers.init_state(optimizer, params, jnp.asarray(1.0, w.dtype), jnp.asarray(l2_rate, w.dtype))
+        updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), state, params)
+        return -cotangent * updates[0]["W"], -cotangent * updates[0]["b"]
+
+    with jax.enable_x64(True):
+        w = jax.random.normal(jax.random.key(0), (3, 4), jnp.float64)
+        jaxnn.check_vjp(penalty, penalty_vjp, w, jnp.array([0.5, -1.0, 2.0, 0.1]))
+
+
 def test_solvers_are_cached_and_names_checked():
     assert optimizers.solver("adam", 0.01) is optimizers.solver("adam", 0.01)
     assert optimizers.solver("gd", 0.01) == jaxnn.gradient_descent(0.01)

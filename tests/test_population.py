@@ -157,6 +157,9 @@ def test_new_rates_folds_and_data_of_the_same_shape_compile_nothing():
 def test_bad_population_input_is_a_clear_error():
     with pytest.raises(ValueError, match="leading member axis"):
         fit_many(MODEL, MODEL.init(jax.random.key(0), 4), X, Y, loss=LOSS, epochs=1)  # one network, not P
+    no_member = jax.tree.map(lambda leaf: leaf[:0], PARAMS)  # was a ZeroDivisionError in the grouping
+    with pytest.raises(ValueError, match=r"params hold no member \(a leading member axis of size 0\)"):
+        fit_many(MODEL, no_member, X, Y, loss=LOSS, epochs=1, learning_rate=np.zeros(0))
     with pytest.raises(ValueError, match=r"learning_rate must be one finite number > 0 or one per member \(4\)"):
         fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=[0.1, 0.2])
     for zero in (0.0, [0.1, 0.0, 0.2, 0.3]):  # a step of 0 trains nothing: refused, as by fit and the estimators

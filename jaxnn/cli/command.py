@@ -357,7 +357,11 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     if lbfgs:
         cli_options.refuse_arguments(args, cli_options.LBFGS)
     _stage(stop, "while reading the options")
-    runtime = start_runtime(args)
+    # nothing is written until the devices are up, and joining other hosts waits in native code: a signal quits there
+    quitting = getattr(stop, "quitting_at_once", None)
+    with contextlib.nullcontext() if quitting is None else quitting("while starting the devices"):
+        _stage(stop, "while starting the devices")  # a signal just before: the flag alone would wait with the rest
+        runtime = start_runtime(args)
     if hasattr(stop, "reinstall"):  # JAX's distributed runtime may have taken SIGTERM for itself
         stop.reinstall()
     if lbfgs:

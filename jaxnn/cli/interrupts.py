@@ -25,6 +25,10 @@ Once the run's work is done (its results written and its summary printed: :func:
 stop signal before, a signal changes nothing: it is said ("the run has finished; exiting"), the exit status stays
 the run's, and a second one no longer quits at once (the process is ending anyway).
 
+While the devices start (:meth:`StopSignals.quitting_at_once`) the first signal quits at once too, saying that nothing
+was saved: joining a multi-host run waits in JAX's native code for the other processes (for minutes when one never
+comes), and a flag would be read only when that wait ends; nothing has been written by then.
+
 JAX's distributed runtime installs its own SIGTERM handler when a multi-host run starts: ``jaxnn-train`` then
 calls :meth:`StopSignals.reinstall`.  With several hosts the runner asks every process which signal it received
 (:meth:`StopSignals.agree`), so every process stops at the same chunk boundary with the same status.
@@ -36,6 +40,7 @@ Outside the main thread, where Python allows no signal handler, :class:`StopSign
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -101,6 +106,7 @@ class StopSignals:
         self._watcher: threading.Thread | None = None
         self._finished = False  # the run's work is done: a signal is said and changes nothing
         self._said_finished = False
+        self._quit_at_once_where: str | None = None  # inside quitting_at_once: where the run is, for its message
 
     @property
     def pressed(self) -> bool:
@@ -149,6 +155,18 @@ class StopSignals:
         for number in SIGNALS:
             signal.signal(number, signal.SIG_IGN)
 
+    @contextlib.contextmanager
+    def quitting_at_once(self, where: str):
+        """Inside, the first stop signal ends the process at once with its status, after ``interrupted {where};
+        nothing was saved``: for a stage that writes nothing and may wait long in native code, where the flag
+        would be read only when that wait ends (joining a multi-host run whose other processes do not come)."""
+        self._quit_at_once_where = where
+        try:
+            yield self
+        finally:
+            with self._first:
+                self._quit_at_once_where = None
+
     def reinstall(self) -> None:
         """Take the signals back from whatever replaced this block's handlers: JAX's distributed runtime installs
         its own SIGTERM handler (a preemption notifier) when a multi-host run starts."""
@@ -167,6 +185,9 @@ class StopSignals:
                 if not self._said_finished:
                     self._said_finished = True
                     _say(f"{self.prog}: {signal_name(number)}: the run has finished; exiting")
+            elif self._quit_at_once_where is not None and not self._pressed.is_set():
+                _say(f"{self.prog}: {signal_name(number)}: interrupted {self._quit_at_once_where}; nothing was saved")
+                os._exit(128 + number)  # the status a stop by this signal returns (exit_status)
             elif not self._pressed.is_set():
                 name = signal_name(number)
                 again = "Ctrl-C again quits at once" if number == signal.SIGINT else "a second signal quits at once"

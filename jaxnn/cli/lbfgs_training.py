@@ -63,6 +63,7 @@ from jaxnn.cli.training import (
     RunSetup,
     TrainState,
     interrupted_message,
+    last_held_out_loss,
     save_checkpoint,
     schedule,
     split_scores,
@@ -178,7 +179,7 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     """The full-batch training loss and accuracy (None for regression) at the parameters, the held-out loss."""
     training = split_scores(setup, state.params, "train")
     score = training.accuracy if setup.problem.task == "classification" else None
-    return training.loss, score, float(state.held_out_losses[-1])
+    return training.loss, score, last_held_out_loss(state)
 
 
 def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:

@@ -382,9 +382,10 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "l2", "model", "L2 penalty on the weights, not the biases (default 0: none), jaxnn.fit's l2: adds l2·W to "
-            "each weight's gradient and l2/2 · the sum of the squared weights to the training loss; lbfgs minimises "
-            "the same objective (scikit-learn's alpha = l2 · n_samples); a list such as 0,0.001,0.01 trains a "
-            "population, one network per penalty (and per --lr and --seed)",
+            "each weight's gradient and l2/2 · the sum of the squared weights to the training loss (scikit-learn's "
+            "alpha = l2 · the rows of one step: n_samples for a full batch, batch_size for minibatches); lbfgs "
+            "minimises the same objective; a list such as 0,0.001,0.01 trains a population, one network per penalty "
+            "(and per --lr and --seed)",
             "RATE", parse=_penalty, valid=_is_l2, what=f"0 (no penalty) or a positive number {_RATE_RANGE}",
             default=0.0, legacy=lambda stored: 0.0, listable=True, refused_by=("lbfgs lists", "resume lists"), **_RUN,
         ),

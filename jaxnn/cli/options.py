@@ -234,8 +234,8 @@ NO_SUCH_OPTION = {
         ("--weight-decay", "--weight_decay"),
         "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient (the biases are not decayed)",
     ),
-    "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the training rows "
-    "(alpha / n_samples)",
+    "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the rows of one "
+    "step (alpha / n_samples for a full batch, alpha / batch_size for minibatches)",
 }
 
 

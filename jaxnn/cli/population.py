@@ -192,7 +192,6 @@ class Members(NamedTuple):
     params: Params  # every leaf with the member axis first
     opt_state: optax.OptState  # fit_many's form (see jaxnn.optimizers.fixed_rate_state)
     alive: np.ndarray  # (P,) not diverged: the members the next chunk trains
-    trained: np.ndarray  # (P,) the members the last chunk trained
     epochs: np.ndarray  # (P,) the epochs each member finished healthily
     histories: tuple[tuple[np.ndarray, ...], ...]  # per member, each chunk's training losses
     held_out: tuple[tuple[tuple[int, float], ...], ...]  # per member, its (epoch, held-out loss) points
@@ -218,8 +217,8 @@ def _fresh_members(population: Population) -> Members:
     setups = population.setups
     count, nothing, params = len(setups), tuple(() for _ in setups), _initial_params(setups)
     return Members(
-        params, _fresh_opt_states(params, population), np.ones(count, bool), np.zeros(count, bool),
-        np.zeros(count, np.int64), nothing, nothing, 0, 0.0, 0.0,
+        params, _fresh_opt_states(params, population), np.ones(count, bool), np.zeros(count, np.int64), nothing,
+        nothing, 0, 0.0, 0.0,
     )  # fmt: skip
 
 
@@ -257,7 +256,6 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
         params=_take_new_where(alive, distributed.to_host(result.params), members.params),
         opt_state=_take_new_where(alive, distributed.to_host(result.opt_state), members.opt_state),
         alive=alive & ~np.asarray(result.diverged, bool),
-        trained=alive,
         epochs=members.epochs + ran,
         histories=histories,
         epoch=members.epoch + epochs,
@@ -265,18 +263,21 @@ def advance(population: Population, members: Members, epochs: int) -> Members:
 
 
 def _with_held_out(population: Population, members: Members) -> Members:
-    """Every member the last chunk trained gets its held-out loss now (one compiled call for all), unless it has
-    a point at its epoch already: a member that diverged at the chunk's first step ran no epoch in it, and its
-    parameters, so its held-out loss, are those of its last point."""
+    """Every member that trained since its last point gets its held-out loss now, at the epochs it finished (one
+    compiled call for all): a member that diverged since has the loss of its last finite state, at the epoch it
+    reached.  A member with a point at its epoch already (it ran no epoch since, as one that diverged at a chunk's
+    first step) keeps its points: its parameters, so its held-out loss, are those of its last point.  ``members``
+    itself when no member is due."""
+    due = [not points or points[-1][0] < members.epochs[index] for index, points in enumerate(members.held_out)]
+    if not any(due):
+        return members
     first = population.setups[0]
     losses = np.asarray(
         _compiled_held_out_losses(first.model, first.head, members.params, population.x_test, population.targets_test),
         float,
     )
     held_out = tuple(
-        (*points, (int(members.epochs[index]), float(losses[index])))
-        if members.trained[index] and not (points and points[-1][0] == members.epochs[index])
-        else points
+        (*points, (int(members.epochs[index]), float(losses[index]))) if due[index] else points
         for index, points in enumerate(members.held_out)
     )
     return members._replace(held_out=held_out)

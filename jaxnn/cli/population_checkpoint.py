@@ -132,7 +132,6 @@ def load(path: Path, start):
         params=saved.params,
         opt_state=saved.opt_state,
         alive=alive.astype(bool),
-        trained=np.zeros(count, bool),
         epochs=lengths.astype(np.int64),
         histories=tuple((histories[i, : lengths[i]],) for i in range(count)),
         held_out=tuple(

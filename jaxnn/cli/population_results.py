@@ -104,9 +104,12 @@ def member_flags(options: dict[str, Any]) -> str:
     return f"--lr {_exact(options['lr'])}{penalty} --seed {options['seed']}"
 
 
-def _member_label(setup: RunSetup, index: int) -> str:
-    penalty = f", l2 {_exact(setup.options['l2'])}" if setup.options["l2"] else ""
-    return f"member {index}: lr {_exact(setup.options['lr'])}{penalty}, seed {setup.options['seed']}"
+def _member_label(setups: list[RunSetup], index: int) -> str:
+    """``member 3: lr 0.1, seed 0``; with ``l2 …`` where any member has a penalty (so a best member without one
+    says ``l2 0`` in a run that lists ``--l2 0,0.001``)."""
+    options = setups[index].options
+    penalty = f", l2 {_exact(options['l2'])}" if any(setup.options["l2"] for setup in setups) else ""
+    return f"member {index}: lr {_exact(options['lr'])}{penalty}, seed {options['seed']}"
 
 
 def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dict], best: int | None) -> str:
@@ -121,7 +124,7 @@ def _headline(setups: list[RunSetup], options: dict[str, Any], metrics: list[dic
         line += f", {diverged} diverged"
     if best is not None:
         score = "test accuracy" if metrics[0]["task"] == "classification" else "test R^2"
-        line += f"; best by {score}: {_member_label(setups[best], best)}"
+        line += f"; best by {score}: {_member_label(setups, best)}"
     return line + (f" (every member in {POPULATION_FILE})" if setups[0].out is not None else "")
 
 
@@ -219,7 +222,7 @@ def finish(
     written = []
     if out is not None:
         save_checkpoint(setup, state)
-        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(setup, best))
+        curves = PopulationCurves([member_state.history for member_state in states], best, _member_label(setups, best))
         written = [POPULATION_CHECKPOINT, CHECKPOINT_FILE, *write_results(setup, state, values, predicted, curves)]
         write_text(out / POPULATION_FILE, population_csv(setups, metrics, best))
         written.append(POPULATION_FILE)

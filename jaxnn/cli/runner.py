@@ -23,15 +23,17 @@ ends stay on multiples of the step and of ``--checkpoint-every``.  :meth:`ChunkR
 place that decides a chunk's length.  Epoch ``e`` of a step-taking run always shuffles with ``fold_in(key, e)``,
 so on CPU a run cut into any chunks ends bitwise equal to an uninterrupted one.
 
-After each chunk: the held-out loss, progress (``final`` when training ends there), and a checkpoint when
-one is due: at the end, on a divergence, every ``--checkpoint-every`` epochs, and at the first chunk boundary
-``--checkpoint-seconds`` or more after the last write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or
-SIGHUP, received by any process; every process agrees on which) stops the run: a mode that checkpoints writes
-the state reached, and :class:`Interrupted` is raised with the mode's line.  A mode that checkpoints is also
-interrupted by a signal received during its last chunk, unless the run stopped on its own there (its stop test:
-a divergence), which ends as it would have; one that writes no checkpoint then finishes.  A closed stdout (the
-progress lines piped into ``head``) stops the run too: the state reached is written, and the ``BrokenPipeError``
-goes on.
+After each chunk: the held-out loss where one is due (at the multiples of :attr:`ChunkRunner.step` and where
+training ends: epochs that do not depend on the pace, so two runs of one command, or a run stopped and resumed,
+record the same held-out curve, given the same ``--epochs``), progress (``final`` when training ends there; it shows
+the last held-out loss recorded), and a checkpoint when one is due: at the end, on a divergence, every
+``--checkpoint-every`` epochs, and at the first chunk boundary ``--checkpoint-seconds`` or more after the last
+write.  Before each chunk, a stop signal (Ctrl-C, SIGTERM or SIGHUP, received by any process; every process agrees on
+which) stops the run: a mode that checkpoints writes the state reached, and :class:`Interrupted` is raised with the
+mode's line.  A mode that checkpoints is also interrupted by a signal received during its last chunk, unless the run
+stopped on its own there (its stop test: a divergence), which ends as it would have; one that writes no checkpoint
+then finishes.  A closed stdout (the progress lines piped into ``head``) stops the run too: the state reached is
+written, and the ``BrokenPipeError`` goes on.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class Hooks(NamedTuple):
     """What one mode does between chunks.
 
     Attributes:
-      held_out: the state with the held-out (test-split) loss at its epoch recorded.
+      held_out: the state with the held-out (test-split) loss at its epoch recorded (called at the multiples of
+        the runner's step and where training ends).
       progress: ``(training loss, training accuracy or None, held-out loss)`` for :meth:`Progress.update`.
       interrupted: the line :class:`Interrupted` carries when Ctrl-C stops the run at ``state``.
       save: writes the state's checkpoint; None when the run writes none.
@@ -200,7 +203,8 @@ class ChunkRunner:
         return state._replace(total_seconds=self._total_before + time.perf_counter() - self._started)
 
     def _after_chunk(self, state: State, *, ending: bool) -> State:
-        state = self.hooks.held_out(state)
+        if ending or state.epoch % self.step == 0:
+            state = self.hooks.held_out(state)
         try:
             self.progress.update(state.epoch, *self.hooks.progress(state), final=ending)
         except BrokenPipeError:  # stdout closed early (jaxnn-train ... | head): keep what was trained, then end
@@ -224,8 +228,14 @@ class ChunkRunner:
         return state
 
     def _end(self, state: State, cut_short: bool) -> State:
-        """Close the progress; checkpoint what no checkpoint holds yet; raise :class:`Interrupted` after Ctrl-C."""
+        """Close the progress; checkpoint what no checkpoint holds yet; raise :class:`Interrupted` after Ctrl-C.
+        A run that ends here has a held-out point at its last epoch, also when no chunk ran (a resumed run that a
+        stop signal had cut at its last epoch, between two points)."""
         self.progress.close()
+        if not cut_short:
+            with_point = self.hooks.held_out(state)  # the state itself where the point is there already
+            if with_point is not state:
+                state, self._unsaved = with_point, True
         saves = self.hooks.save is not None
         if saves and self._unsaved:
             state = self._write(state)

@@ -72,6 +72,7 @@ __all__ = [
     "fresh_state",
     "held_out_epochs_fit",
     "interrupted_message",
+    "last_held_out_loss",
     "lbfgs_extras",
     "make_head",
     "make_optimizer",
@@ -621,7 +622,13 @@ def _progress_values(setup: RunSetup, state: TrainState) -> tuple[float, float |
     """The last epoch's mean training loss, the training accuracy (None for regression), the held-out loss."""
     last_loss = float(state.history[-1]) if len(state.history) else math.nan
     score = split_scores(setup, state.params, "train").accuracy if setup.problem.task == "classification" else None
-    return last_loss, score, float(state.held_out_losses[-1])
+    return last_loss, score, last_held_out_loss(state)
+
+
+def last_held_out_loss(state: TrainState) -> float:
+    """The held-out loss last recorded (:func:`with_held_out`), NaN before the first: progress shows it between
+    the epochs where it is evaluated."""
+    return float(state.held_out_losses[-1]) if len(state.held_out_losses) else math.nan
 
 
 def train(setup: RunSetup, state: TrainState, progress: Progress, stop: StopSignals) -> TrainState:

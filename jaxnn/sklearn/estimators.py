@@ -115,8 +115,8 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
     sample; a single class is fitted too and always predicted (``predict_proba`` is a column of ones).  A
     multilabel indicator matrix ``y`` of shape ``(n_samples, L)`` gets L sigmoid outputs trained with the
     binary cross-entropy summed over labels (scikit-learn's): ``classes_`` is ``arange(L)``, ``predict``
-    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½ (a dense array, also for a
-    sparse ``y``, where MLP's is sparse), and early stopping does not stratify.
+    returns the indicator matrix of the labels whose ``predict_proba`` exceeds ½ (a CSR matrix when ``y`` was a
+    ``scipy.sparse`` matrix, as MLP's), and early stopping does not stratify.
 
     Parameters (scikit-learn ``MLPClassifier`` names where they exist):
       hidden_layer_sizes: units of each hidden layer, e.g. ``(10, 5)``; ``()`` gives no hidden layer.
@@ -365,7 +365,9 @@ class NeuralNetClassifier(ClassifierMixin, HiddenFeatures, MLPBridge, NeuralNetB
         return np.stack([class_probabilities(outputs, self._head) for outputs in self._member_outputs(X)])
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))`` (−inf where a probability underflows to 0)."""
+        """``log(predict_proba(X))``: −inf where a probability underflows to 0, which here includes the
+        subnormal ones (below about 1e-308 in float64, 1e-38 in float32) that XLA's compiled forward pass
+        flushes to 0 and NumPy would keep (MLP's gives about −710 there)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 

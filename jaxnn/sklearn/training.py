@@ -217,7 +217,8 @@ def _solver_settings(config: Config) -> SolverSettings:
 def optimizer_for(config: Config):
     """The named solver with its schedule (``jaxnn.optimizers.make``); its learning rate, L2 rate and the
     schedule's values live in the optimiser state."""
-    return make(config.solver, _solver_settings(config), l2=True, schedule=config.schedule)  # alpha: always an L2 rate
+    # alpha is always an L2 rate
+    return make(config.solver, _solver_settings(config), with_l2=True, schedule=config.schedule)
 
 
 def training_rows(config: Config, n_samples: int) -> int:
@@ -371,8 +372,8 @@ def _split_validation(config: Config, X, targets, weight, stratify, draws: np.ra
     if x_val.shape[0] < 2 or not w_val.sum() > 0:
         raise ValueError(
             "The validation set is too small. Increase 'validation_fraction' or the size of your dataset. "
-            f"It has {x_val.shape[0]} samples (weight {w_val.sum():g}); early_stopping needs at least 2 with "
-            "non-zero weight"
+            f"It has {x_val.shape[0]} samples (weight {w_val.sum():g}); early_stopping needs at least 2, with a "
+            "positive total weight"
         )
     if not w_train.sum() > 0:
         raise ValueError("every training sample left after the validation split has weight zero")
@@ -391,7 +392,9 @@ def _population_key(plan: Plan):
     None for a run that goes alone: a continued fit, or a spec that would not be rebuilt from the
     solver and its settings (then member i would not be run i)."""
     spec = plan.spec
-    rebuilt = spec._replace(optimizer=make(plan.solver, plan.settings, l2=True, schedule=schedule_of(spec.optimizer)))
+    rebuilt = spec._replace(
+        optimizer=make(plan.solver, plan.settings, with_l2=True, schedule=schedule_of(spec.optimizer))
+    )
     if plan.alone or rebuilt != spec:
         return None
     static = spec._replace(batch_size=0) if plan.full_batch else spec
