@@ -40,7 +40,9 @@ class Recorder(Progress):
 def _runner(epochs, *, every=None, seconds=1e9, save=True, finished=lambda state: state.diverged, ctrl_c=None):
     saved, progress = [], Recorder()
     hooks = Hooks(
-        held_out=lambda state: state._replace(held_out=(*state.held_out, state.epoch)),
+        held_out=lambda state: (  # the state itself where a point at its epoch is there already, as the modes'
+            state if state.held_out[-1:] == (state.epoch,) else state._replace(held_out=(*state.held_out, state.epoch))
+        ),
         progress=lambda state: (0.5, None, 0.25),
         interrupted=lambda state: f"stopped at {state.epoch}",
         save=(lambda state: saved.append(state.epoch)) if save else None,
@@ -76,6 +78,18 @@ def test_a_run_with_nothing_left_still_writes_its_checkpoint():
     runner, saved, progress = _runner(5)
     assert runner.train(State(epoch=5), lambda state, n: pytest.fail("nothing to train")).epoch == 5
     assert saved == [5] and progress.updates == []
+
+
+def test_held_out_points_fall_on_the_steps_multiples_and_the_end_whatever_the_chunks():
+    """Chunks of one epoch (--checkpoint-seconds 0, after the first) or of the whole step: the same points, every
+    2 epochs of a 100-epoch run; a run resumed where a stopped one was cut, between points, gets its last one."""
+    for seconds in (0, 1e9):
+        runner, _, _ = _runner(100, seconds=seconds)
+        final = runner.train(State(), lambda state, n: state._replace(epoch=state.epoch + n))
+        assert runner.step == 2 and final.held_out == tuple(range(2, 101, 2))
+    runner, saved, _ = _runner(5)
+    final = runner.train(State(epoch=5, held_out=(4,)), lambda state, n: pytest.fail("nothing to train"))
+    assert final.held_out == (4, 5) and saved == [5]
 
 
 def test_a_divergence_stops_the_run_and_is_checkpointed():

@@ -116,7 +116,7 @@ class Hooks(NamedTuple):
 
     Attributes:
       held_out: the state with the held-out (test-split) loss at its epoch recorded (called at the multiples of
-        the runner's step and where training ends).
+        the runner's step and where training ends), or the state itself where a point at its epoch is there.
       progress: ``(training loss, training accuracy or None, held-out loss)`` for :meth:`Progress.update`.
       interrupted: the line :class:`Interrupted` carries when Ctrl-C stops the run at ``state``.
       save: writes the state's checkpoint; None when the run writes none.
