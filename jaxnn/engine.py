@@ -459,15 +459,15 @@ def _train_group(
     spec: RunSpec, members: Members, data: Data, axes: Data, rows, *, start_epoch, epochs, hook=None
 ) -> FitResult:
     """The members ``rows`` trained by one compiled program."""
-    n_members = len(members.keys)
-    if len(rows) != n_members or not np.array_equal(rows, np.arange(n_members)):
-        members, data = _picked(members, data, axes, rows)
+    members, data = _picked(members, data, axes, rows)
     return _run_program(spec, members, data, axes, start_epoch, epochs, hook, rows)
 
 
 def _picked(members: Members, data: Data, axes: Data, rows) -> tuple[Members, Data]:
     """The members ``rows`` (and their data), picked on the host: an eager JAX gather per leaf cost more than a
-    short training run."""
+    short training run.  All of them in order are the population as it is."""
+    if len(rows) == len(members.keys) and np.array_equal(rows, np.arange(len(rows))):
+        return members, data
     pick = partial(jax.tree.map, lambda leaf: np.asarray(leaf)[rows])
     members = Members(
         params=pick(members.params),
@@ -644,8 +644,7 @@ def _train_members_on_mesh(
     grid = distributed.population_mesh(mesh, n_members)
     n_groups, n_row_shards = grid.devices.shape
     rows = np.resize(rows, n_members + (-n_members % n_groups))  # repeat members to fill every group
-    if len(rows) != len(members.keys) or not np.array_equal(rows, np.arange(len(rows))):
-        members, data = _picked(members, data, axes, rows)
+    members, data = _picked(members, data, axes, rows)
     n_real = data.x.shape[-2]
     extra = distributed.padding_for(n_real, n_row_shards)
     if extra:  # rows of weight 0 change nothing (jaxnn._loop.epoch_batches)

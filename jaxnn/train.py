@@ -322,10 +322,12 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     model.check(jax.tree.map(partial(LeafShape, leading_axes=1), params), (n_samples, n_features))
     finite_weights(params)
     if y_columns != model.n_outputs:
-        raise ValueError(
-            f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; "
-            "one-hot encode class labels or change the last layer"
+        advice = (
+            "give the last layer one unit per target column"
+            if loss.task == "regression"
+            else "one-hot encode class labels or change the last layer"
         )
+        raise ValueError(f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; {advice}")
     loss.check_targets(y, rows=True)
     weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
     batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)

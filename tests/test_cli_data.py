@@ -276,6 +276,13 @@ def test_a_missing_target_column_lists_a_few_columns_then_how_many_more(tmp_path
     narrow = write_csv(tmp_path / "narrow.csv", ["a", "b"], [[1, 2]])
     err = _refused(capsys, "--csv", narrow, "--target", "label", "--epochs", "2")
     assert f"--target column 'label' is not in {narrow}; its 2 columns are 'a', 'b' (see" in err
+    # a name spelt nearly alike, and a file written without a header line (to_csv(header=False)), are said
+    err = _refused(capsys, "--csv", write_csv(tmp_path / "iris.csv", ["petal", "species"], [[1, "x"]]), "--target",
+                   "Species", "--epochs", "2")  # fmt: skip
+    assert "its 2 columns are 'petal', 'species'; did you mean 'species'?" in err
+    headless = write_csv(tmp_path / "headless.csv", ["0.1257", "-0.3604", "no"], [[0.5, 0.25, "yes"]])
+    err = _refused(capsys, "--csv", headless, "--target", "label", "--epochs", "2")
+    assert "(line 1 holds numbers: the file may have no header line; write one naming the columns)" in err
 
 
 def test_a_comment_line_read_as_the_header_is_named(tmp_path, capsys):
@@ -552,6 +559,20 @@ def test_a_text_input_column_is_named_with_advice_to_encode_or_drop_it(tmp_path,
     assert "markers.csv line 3, column 'b' holds '?', which is not a finite number" in err and "one-hot" not in err
 
 
+@pytest.mark.parametrize("first", ["", "NA", "?"])
+def test_a_text_column_is_named_as_such_whatever_its_first_cell_holds(tmp_path, capsys, first):
+    """A text column whose first cell was empty (Titanic's Cabin) was told that the cell is empty, to be filled in;
+    then, filled in, that the column holds text.  Whose first cell was a missing-value marker, the marker was quoted
+    as the text and counted among the filled cells."""
+    rows = [[i, first if i % 4 == 0 else ["red", "blue", "green"][i % 3], "xy"[i % 2]] for i in range(12)]
+    colours = write_csv(tmp_path / "colours.csv", ["a", "color", "label"], rows)
+    err = _refused(capsys, "--csv", colours, "--target", "label", "--epochs", "2", "--quiet")
+    assert (
+        "colours.csv line 3, column 'color' holds 'blue': input column 'color' holds text (9 of its 9 filled cells), "
+        "but input columns must be numbers; one-hot encode it" in err
+    ), err
+
+
 def test_a_text_column_different_in_every_row_is_told_to_be_dropped_not_one_hot_encoded(tmp_path, capsys):
     """An ID column of text (P0000, P0001, ...) was told to be one-hot encoded: a column per row, nothing to learn.
     A text that differs in every one of 10 or more rows is told to be dropped; a category keeps the one-hot advice."""
@@ -606,7 +627,9 @@ def test_a_regression_target_written_for_people_is_refused_not_made_one_class_pe
         (["12%", "5%", "7%", "9%"], "holds '12%', a percentage; input columns must be plain numbers: write 12% as 12"),
         (["$3.50", "$1", "$2", "$4"], "holds '$3.50', a number with a currency sign; input columns must be plain"),
         (["True", "False", "False", "True"], "holds 'True': input column 'a' holds true/false values (4 of its 4"),
-        (["yes", "NO", "no", "yes"], "write them as 1 and 0 (e.g. df['a'].astype(int)) or drop that column"),
+        (["True", "FALSE", "false", "true"], "write them as 1 and 0 (e.g. df['a'].astype(int)) or drop that column"),
+        # pandas keeps yes/no as text, where astype(int) raised ValueError
+        (["yes", "NO", "no", "yes"], "as 1 and 0 (e.g. df['a'].str.lower().map({'yes': 1, 'no': 0})) or drop that"),
         (["2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03"], "input column 'a' holds dates (4 of its 4"),
         (["1/31/2024 8:00 PM", "2/1/2024 9:15 AM", "2/2/2024 10:00 AM", "2/3/2024 11:00 AM"], "column 'a' holds dates"),
     ],

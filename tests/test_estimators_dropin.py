@@ -464,6 +464,13 @@ def test_scikit_learns_messages_come_first():
         NeuralNetRegressor(
             early_stopping=True, validation_fraction=0.05, learning_rate_init=0.01, max_iter=500, loss="auto"
         ).fit(x, x[:, 0])
+    weight = np.ones(12)
+    weight[[9, 1]] = 0.0  # the two rows a 0.15 split holds out with random_state=0: MLP's scorer refuses them too
+    same = {"early_stopping": True, "validation_fraction": 0.15, "random_state": 0, "max_iter": 5}
+    with pytest.raises(ValueError, match=r"^Sample weights must contain at least one non-zero number\.$"):
+        MLPRegressor(**same).fit(x, x[:, 0], sample_weight=weight)
+    with pytest.raises(ValueError, match=r"^Sample weights must contain at least one non-zero number\. jaxnn: every"):
+        NeuralNetRegressor(**same).fit(x, x[:, 0], sample_weight=weight)
     y = np.arange(12) % 3
     net = NeuralNetClassifier((3,), warm_start=True, max_iter=2, random_state=0, learning_rate_init=0.01).fit(x, y)
     with pytest.raises(ValueError, match=r"same classes as in the previous call to fit\. Previously got \[0 1 2\], "):

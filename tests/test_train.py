@@ -455,7 +455,16 @@ NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),
     "fewer-y-rows": ({"y": Y[:-1]}, ValueError, r"x has 30 samples but y has 29; they must match"),
-    "wrong-y-columns": ({"y": Y[:, :2]}, ValueError, r"y has 2 columns but the model's last layer has 3 units"),
+    "wrong-y-columns": (
+        {"y": Y[:, :2]},
+        ValueError,
+        r"y has 2 columns but the model's last layer has 3 units; one-hot encode class",
+    ),
+    "wrong-y-columns-regression": (  # was told to one-hot encode class labels
+        {"y": Y[:, :2], "loss": "mean_squared_error"},
+        ValueError,
+        r"y has 2 columns but the model's last layer has 3 units; give the last layer one unit per target column$",
+    ),
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),

@@ -124,8 +124,16 @@ def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
     values (``true``/``FALSE``, ``yes``/``no``) are written as 1 and 0, dates become numbers, text that differs in
     every row (10 rows or more: an ID such as ``P0001``, a name, free text) is dropped, as one-hot encoding it would
     give a column per row, and other text (a category) is one-hot encoded; any of them may be dropped."""
-    if {text.casefold() for text in texts} <= _TRUE_FALSE:
-        return "true/false values", f"write them as 1 and 0 (e.g. df[{column!r}].astype(int)) or drop that column"
+    folded = {text.casefold() for text in texts}
+    if folded <= _TRUE_FALSE:
+        if folded <= {"true", "false"}:  # pandas reads these as booleans
+            how = f"df[{column!r}].astype(int)"
+        else:  # yes/no stay text in pandas, where astype(int) fails
+            ones = {
+                value: int(value in ("true", "yes")) for value in sorted(folded, key=lambda v: v not in ("true", "yes"))
+            }
+            how = f"df[{column!r}].str.lower().map({ones})"
+        return "true/false values", f"write them as 1 and 0 (e.g. {how}) or drop that column"
     if all(_DATE.fullmatch(text) for text in texts):
         return "dates", (
             "convert them to numbers (e.g. days since the first date, or year, month and day columns) or drop "

@@ -27,6 +27,7 @@ checks it, and accepts a CSV file that moved.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import math
@@ -202,10 +203,9 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         raise CliError(csv_file.other_separator(header[0], raw, name))
     _check_header(header, name, header_line)
     if target not in header:
-        commented = header[0].startswith("#")  # a comment line read as the header
-        comment = f" (line {header_line} starts with '#': remove comment lines above the header)" if commented else ""
         raise CliError(
-            f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}{comment}"
+            f"--target column {target!r} is not in {name}; its {len(header)} columns are {_listed(header)}"
+            + _missing_target_hint(target, header, header_line)
         )
     target_index = header.index(target)
     if len(header) < 2:
@@ -245,6 +245,18 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
     return CsvTable(x, features, targets, lines)
 
 
+def _missing_target_hint(target: str, header: list[str], header_line: int) -> str:
+    """What may explain a ``--target`` missing from ``header``: a comment line read as the header, a header line
+    that holds numbers (a file written without one), or a name spelt nearly alike (``Species`` for ``species``)."""
+    if header[0].startswith("#"):
+        return f" (line {header_line} starts with '#': remove comment lines above the header)"
+    if 2 * sum(plain_number(name) is not None for name in header) > len(header):
+        return f" (line {header_line} holds numbers: the file may have no header line; write one naming the columns)"
+    alike = [name for name in header if name.casefold() == target.casefold()]
+    alike = alike or difflib.get_close_matches(target, header, n=1, cutoff=0.8)
+    return f"; did you mean {alike[0]!r}?" if alike else ""
+
+
 def _listed(names: Sequence[str], shown: int = 5) -> str:
     """``names`` quoted and separated by commas for a one-line message: the first ``shown`` of them, then
     ``… and N more`` when there are more (a target with hundreds of classes must not make a huge line)."""
@@ -268,29 +280,35 @@ def _bad_input(
     rows: list[tuple[int, list[str]]], line: int, cells: list[str], header: list[str], target_index: int, name: str
 ) -> str:
     """The message for data line ``line`` (its stripped ``cells``), whose first input cell that is not a finite
-    number is the one named: empty or a stray value (fill in or drop such cells), a number written for people
-    (``$3.50``, ``1,234``, ``12%``: how to write it plainly), or the first of a column that mostly holds text (more
-    than half of its non-empty cells in ``rows``, the data rows), which must be converted (true/false values,
-    dates), one-hot encoded or dropped: a network takes numbers only.  Missing-value markers (``NA``, ``?``),
-    ``nan``/``inf`` and numbers written for people are not counted as text."""
+    number is the one named: a number written for people (``$3.50``, ``1,234``, ``12%``: how to write it plainly),
+    empty or a stray value (fill in or drop such cells); or, whatever that cell holds (empty and missing-value
+    markers too), its column when the column mostly holds text (more than half of its filled cells in ``rows``,
+    the data rows, not counting missing-value markers), named at its first text: it must be converted (true/false
+    values, dates), one-hot encoded or dropped, a network taking numbers only.  Missing-value markers (``NA``,
+    ``?``), ``nan``/``inf`` and numbers written for people are not counted as text."""
     index = next(i for i, cell in enumerate(cells) if i != target_index and not math.isfinite(_number(cell)))
     cell, column = cells[index], header[index]
     where = f"{name} line {line}, column {column!r}"
-    if not cell:
-        return f"{where} is empty; input columns must be numbers (fill in or drop such cells)"
-    formatted = formatted_number(cell)
+    formatted = formatted_number(cell) if cell else None
     if formatted is not None:
         return f"{where} holds {cell!r}, {formatted.what}; input columns must be plain numbers: {formatted.advice}"
-    column_cells = [row[index].strip() for _, row in rows if len(row) > index and row[index].strip()]
-    texts = [other for other in column_cells if _is_text(other)]
-    if 2 * len(texts) > len(column_cells):
-        what, advice = text_column_advice(texts, column)
+    filled = [
+        (row_line, row[index].strip())
+        for row_line, row in rows
+        if len(row) > index and row[index].strip() and row[index].strip() not in MISSING_MARKERS
+    ]
+    texts = [(row_line, other) for row_line, other in filled if _is_text(other)]
+    if 2 * len(texts) > len(filled):
+        what, advice = text_column_advice([text for _, text in texts], column)
+        first_line, first_text = texts[0]
         return (
-            f"{where} holds {cell!r}: input column {column!r} holds {what} ({len(texts)} of its {len(column_cells)} "
-            f"filled cells), but input columns must be numbers; {advice}"
+            f"{name} line {first_line}, column {column!r} holds {first_text!r}: input column {column!r} holds {what} "
+            f"({len(texts)} of its {len(filled)} filled cells), but input columns must be numbers; {advice}"
         )
-    what = f"holds {cell!r}, which is not a finite number"
-    return f"{where} {what}; input columns must be numbers (fill in or drop such cells)"
+    if not cell:
+        return f"{where} is empty; input columns must be numbers (fill in or drop such cells)"
+    stray = f"holds {cell!r}, which is not a finite number"
+    return f"{where} {stray}; input columns must be numbers (fill in or drop such cells)"
 
 
 def _is_text(cell: str) -> bool:

@@ -369,11 +369,17 @@ def _split_validation(config: Config, X, targets, weight, stratify, draws: np.ra
             + ("; every class needs at least 2 samples" if "least populated" in str(error) else "")
             + ". Give more samples, change validation_fraction, or set early_stopping=False"
         ) from error
-    if x_val.shape[0] < 2 or not w_val.sum() > 0:
+    if x_val.shape[0] < 2:
         raise ValueError(
             "The validation set is too small. Increase 'validation_fraction' or the size of your dataset. "
-            f"It has {x_val.shape[0]} samples (weight {w_val.sum():g}); early_stopping needs at least 2, with a "
-            "positive total weight"
+            f"It has {x_val.shape[0]} samples; early_stopping needs at least 2"
+        )
+    if not w_val.sum() > 0:  # MLP's scorer's message, then what it is about
+        raise ValueError(
+            "Sample weights must contain at least one non-zero number. jaxnn: every one of the "
+            f"{x_val.shape[0]} samples early_stopping=True held out for validation (validation_fraction="
+            f"{config.validation_fraction:g}) has weight 0; give them weight, change validation_fraction, or set "
+            "early_stopping=False"
         )
     if not w_train.sum() > 0:
         raise ValueError("every training sample left after the validation split has weight zero")
