@@ -57,6 +57,19 @@ def _wait_until_ready(process: subprocess.Popen) -> None:
     assert line == "ready\n", line + process.stderr.read()
 
 
+def _wait_while_running(process: subprocess.Popen, done, what: str, seconds: float = 120) -> None:
+    """Until ``done()``, polling; fails (with ``what`` did not happen) when ``process`` ends first or time runs out."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline and process.poll() is None, f"{what} did not happen"
+        time.sleep(0.05)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as client:
+        return client.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _interrupt_after(
     process: subprocess.Popen, delay: float, presses: int = 1, ready: bool = False, gap: float = 0.05
 ) -> None:
@@ -301,10 +314,7 @@ def test_a_second_signal_while_a_stopped_run_winds_down_keeps_the_first_ones_sta
     process = _start(*run)
     try:
         _wait_until_ready(process)
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "checkpoint.npz").exists():
-            assert time.monotonic() < deadline and process.poll() is None, "no checkpoint appeared"
-            time.sleep(0.05)
+        _wait_while_running(process, (tmp_path / "checkpoint.npz").exists, "a checkpoint")
         process.send_signal(signal.SIGTERM)
         lines = []
         while not any("interrupted at epoch" in line for line in lines):
@@ -423,10 +433,7 @@ def test_sigterm_and_sighup_stop_every_mode_as_ctrl_c_does(tmp_path, mode):
     try:
         for process, out, (number, _, _) in zip(processes, outs, STOPS, strict=True):
             _wait_until_ready(process)
-            deadline = time.monotonic() + 120
-            while not (out / "checkpoint.npz").exists():
-                assert time.monotonic() < deadline and process.poll() is None, "no checkpoint appeared"
-                time.sleep(0.05)
+            _wait_while_running(process, (out / "checkpoint.npz").exists, "a checkpoint")
             process.send_signal(number)
         outcomes = [process.communicate(timeout=120) for process in processes]
     finally:
@@ -458,10 +465,8 @@ def test_a_second_signal_of_another_kind_quits_at_once_with_the_first_ones_statu
     )
     try:
         _wait_until_ready(process)
-        deadline = time.monotonic() + 120
-        while not (tmp_path / LOCK_FILE).exists():  # the devices have started (a signal there quits at once)
-            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
-            time.sleep(0.05)
+        # the lock comes once the devices have started (a signal before that quits at once)
+        _wait_while_running(process, (tmp_path / LOCK_FILE).exists, "the lock on --out")
         time.sleep(1.0)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.05)
@@ -484,10 +489,7 @@ def test_a_signal_to_one_host_stops_every_host_with_its_status(tmp_path):
     try:
         for process in processes:
             _wait_until_ready(process)
-        deadline = time.monotonic() + 180
-        while not (tmp_path / "checkpoint.npz").exists():
-            assert time.monotonic() < deadline and processes[0].poll() is None, "no checkpoint appeared"
-            time.sleep(0.05)
+        _wait_while_running(processes[0], (tmp_path / "checkpoint.npz").exists, "a checkpoint", seconds=180)
         processes[1].send_signal(signal.SIGTERM)  # the process that neither prints nor writes
         outcomes = [process.communicate(timeout=120) for process in processes]
     finally:
@@ -513,13 +515,8 @@ def test_a_signal_while_waiting_for_the_other_hosts_quits_at_once(tmp_path):
     )
     try:
         _wait_until_ready(process)
-        deadline = time.monotonic() + 120
-        while True:  # process 0 serves the coordination service on the port: then it is waiting for its peer
-            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
-            with socket.socket() as client:
-                if client.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        # process 0 serves the coordination service on the port: then it is waiting for its peer
+        _wait_while_running(process, lambda: _port_open(port), "the coordination service")
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
