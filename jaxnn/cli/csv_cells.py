@@ -129,9 +129,7 @@ def text_column_advice(texts: list[str], column: str) -> tuple[str, str]:
         if folded <= {"true", "false"}:  # pandas reads these as booleans
             how = f"df[{column!r}].astype(int)"
         else:  # yes/no stay text in pandas, where astype(int) fails
-            ones = {
-                value: int(value in ("true", "yes")) for value in sorted(folded, key=lambda v: v not in ("true", "yes"))
-            }
+            ones = {value: int(value in ("true", "yes")) for value in ("yes", "true", "no", "false") if value in folded}
             how = f"df[{column!r}].str.lower().map({ones})"
         return "true/false values", f"write them as 1 and 0 (e.g. {how}) or drop that column"
     if all(_DATE.fullmatch(text) for text in texts):

@@ -292,11 +292,8 @@ def _bad_input(
     formatted = formatted_number(cell) if cell else None
     if formatted is not None:
         return f"{where} holds {cell!r}, {formatted.what}; input columns must be plain numbers: {formatted.advice}"
-    filled = [
-        (row_line, row[index].strip())
-        for row_line, row in rows
-        if len(row) > index and row[index].strip() and row[index].strip() not in MISSING_MARKERS
-    ]
+    in_column = [(row_line, row[index].strip()) for row_line, row in rows if len(row) > index]
+    filled = [(row_line, other) for row_line, other in in_column if other and other not in MISSING_MARKERS]
     texts = [(row_line, other) for row_line, other in filled if _is_text(other)]
     if 2 * len(texts) > len(filled):
         what, advice = text_column_advice([text for _, text in texts], column)
