@@ -17,20 +17,28 @@ from threadpoolctl import threadpool_limits
 os.environ["JAXNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxnn-test-xla-")
 atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True)
 
-# Compiling, not running, is most of the suite's time (some thirty thousand small programs).  XLA:CPU's older
-# elemental emitter compiles them about a third faster than its fusion emitters, and runs them slower, which
-# programs this small do not feel; so this process compiles with it.  Its bits are the fusion emitters' wherever they
-# are compared: the jaxnn-train tests start their subprocesses with XLA's defaults (cli_support.environment), and a
-# run interrupted there and resumed here equals a run made here bit for bit; test_lbfgs compares the L-BFGS program's
-# two builds in such a process (jaxnn._builds.FAST_COMPILE_CPU: they agree to rounding, a fused sum can differ).
-# `make train` and benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10, which CI pins: XLA aborts a process
-# whose XLA_FLAGS name a flag it does not know.
-# XLA also splits each program's machine-code generation over threads (a shorter wall time for one compile), which
-# costs CPU time to split and join; with one test process per core there is no idle core to gain, so each program
-# is generated in one piece: the same bits, about a tenth less CPU time over the suite (README, make test).
-TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
+# Compiling, not running, is most of the suite's time (some thirty thousand small programs), so this process
+# compiles for a short compile rather than a fast run, which programs this small do not feel:
+# * XLA:CPU's older elemental emitter instead of its fusion emitters (about a third less compile time);
+# * LLVM's optimisations off (xla_backend_optimization_level=0, as jaxnn._builds.UNOPTIMISED): the suite's compile
+#   time fell from about 670 to 250 CPU seconds and its wall time from 10-12 to 7½ minutes on 2 cores, the tests
+#   that run longest in this process no slower (2026-12-07);
+# * each program's machine code generated in one piece: XLA splits it over threads for a shorter wall time per
+#   compile, which costs CPU time to split and join, and with one test process per core no core is idle.
+# These change how a program is compiled, not what it computes: results can differ from XLA's default build in
+# their last bits (a fused sum, a scaling folded into a product), never by more than rounding.  So every bitwise
+# comparison in the suite is between results of one build: a test that compares this process with a subprocess
+# hands it these flags (tests/test_distributed.py), and the jaxnn-train subprocesses, which run with XLA's
+# defaults as a user's do (cli_support.environment), are compared with runs here to rounding, or bitwise only
+# when they get these flags too.  `make train` and benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10,
+# which CI pins: XLA aborts a process whose XLA_FLAGS name a flag it does not know.  The xdist workers inherit the
+# flags from the process that starts them, so they are added once.
+TEST_XLA_FLAGS = (
+    "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1 --xla_backend_optimization_level=0"
+)
 if jax.__version__.startswith("0.10."):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+    if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 # pytest-xdist runs one test process per core: each gets its share of the cores for NumPy's and SciPy's BLAS
 # and OpenMP pools, or the pools of every worker spin against each other (scikit-learn's tests ran 5x slower).

@@ -367,8 +367,6 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     if lbfgs:
         runtime = one_device(runtime)
     note = None if stored is None else arithmetic_note(stored, runtime, resumed_checkpoint(args.resume))
-    if note is not None and runtime.main:
-        print(f"{PROG}: {note}", file=sys.stderr)
     _stage(stop, "while starting the devices")
     out = _output_directory(args)
     lock, created = contextlib.nullcontext(), []
@@ -376,7 +374,7 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         created = _make_directory(out)
         lock = OutLock(out)
     try:
-        return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members)
+        return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members, note=note)
     except BaseException:  # refused, stopped or failed: a --out this command created goes while still empty
         _remove_created(created)  # (the lock is out; a checkpoint or any other file written keeps it)
         raise
@@ -384,14 +382,16 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
 
 def _run_in(
     args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored, lock, *,
-    lbfgs: bool, members: list[dict[str, Any]],
+    lbfgs: bool, members: list[dict[str, Any]], note: str | None,
 ):  # fmt: skip
     """The invocation once ``out`` exists, holding its ``lock``: the checks of ``out``, the data, training and
     the results; the exit status.  ``lbfgs`` and ``members`` are what :func:`_execute_parsed` read from
-    ``options``."""
+    ``options``; ``note`` (on a resumed run's arithmetic) is said once ``out`` is this run's (a refusal is one line)."""
     with lock:
         if out is not None and runtime.main:
             _check_out(args, out, options["csv"])
+        if note is not None and runtime.main:
+            print(f"{PROG}: {note}", file=sys.stderr)
         before_training = _overwriting(args, runtime, out)
         if len(members) > 1:
             resumed = None if stored is None else (resumed_checkpoint(args.resume), stored)
