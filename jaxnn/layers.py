@@ -261,7 +261,7 @@ class Sequential:
                 raise ValueError(
                     f"layer {index} ({layer.units} units) expects W of shape {(n_in, layer.units)} and b of "
                     f"shape {(layer.units,)}, got W {w_shape} and b {b_shape}"
-                    + (f"; its input has {n_in} features" if index == 0 else f"; layer {index - 1} outputs {n_in}")
+                    + (f"; layer {index - 1} outputs {n_in}" if index else _first_layer_hint(n_in, w_shape, b_shape))
                 )
             n_in = layer.units
 
@@ -276,6 +276,17 @@ class Sequential:
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].units
+
+
+def _first_layer_hint(n_features: int, w_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> str:
+    """What follows the first layer's shape message: when only W's input width is off (weights drawn for
+    another width), the input is the likely culprit, and both ways to agree are named."""
+    if len(w_shape) == 2 and w_shape[1:] == b_shape:
+        return (
+            f"; its input has {n_features} features (columns), these weights take {w_shape[0]}: pass an input "
+            f"of {w_shape[0]} columns, or draw weights for {n_features} (model.init(key, {n_features}))"
+        )
+    return f"; its input has {n_features} features"
 
 
 class LeafShape:

@@ -7,6 +7,7 @@ The dense rule's gradient checks live in ``test_gradcheck.py``; whole-model grad
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -204,6 +205,20 @@ def test_apply_wrong_feature_count_names_the_layer_and_shapes():
         match=r"layer 0 \(3 units\) expects W of shape \(3, 3\) .* got W \(4, 3\) .*its input has 3 features",
     ):
         MODEL.apply(PARAMS, jnp.ones((5, 3)))
+
+
+def test_an_input_of_another_width_than_the_weights_says_both_ways_to_agree():
+    """Weights drawn for 4 features and an input of 3: the message said only which W layer 0 expects, as if the
+    weights were wrong; it now also names the input's width as the likely cause."""
+    expected = (
+        "its input has 3 features (columns), these weights take 4: pass an input of 4 columns, or draw weights "
+        "for 3 (model.init(key, 3))"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        MODEL.apply(PARAMS, jnp.ones((5, 3)))
+    broken = [{"W": PARAMS[0]["W"], "b": PARAMS[0]["b"][:2]}, PARAMS[1]]  # b is off too: no such advice
+    with pytest.raises(ValueError, match=r"got W \(4, 3\) and b \(2,\); its input has 3 features$"):
+        MODEL.apply(broken, jnp.ones((5, 3)))
 
 
 def test_apply_to_text_is_a_type_error_naming_the_input():
