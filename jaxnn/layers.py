@@ -261,7 +261,11 @@ class Sequential:
                 raise ValueError(
                     f"layer {index} ({layer.units} units) expects W of shape {(n_in, layer.units)} and b of "
                     f"shape {(layer.units,)}, got W {w_shape} and b {b_shape}"
-                    + (f"; layer {index - 1} outputs {n_in}" if index else _first_layer_hint(n_in, w_shape, b_shape))
+                    + (
+                        f"; layer {index - 1} outputs {n_in}"
+                        if index
+                        else _first_layer_hint(n_in, layer.units, w_shape, b_shape)
+                    )
                 )
             n_in = layer.units
 
@@ -278,13 +282,19 @@ class Sequential:
         return self.layers[-1].units
 
 
-def _first_layer_hint(n_features: int, w_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> str:
+def _first_layer_hint(n_features: int, units: int, w_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> str:
     """What follows the first layer's shape message: when only W's input width is off (weights drawn for
-    another width), the input is the likely culprit, and both ways to agree are named."""
-    if len(w_shape) == 2 and w_shape[1:] == b_shape:
+    another width), the input is the likely culprit, and both ways to agree are named; when W and b agree with
+    each other on another number of units, the weights are another network's."""
+    if len(w_shape) == 2 and w_shape[1:] == b_shape == (units,):
         return (
             f"; its input has {n_features} features (columns), these weights take {w_shape[0]}: pass an input "
             f"of {w_shape[0]} columns, or draw weights for {n_features} (model.init(key, {n_features}))"
+        )
+    if len(w_shape) == 2 and w_shape[1:] == b_shape:
+        return (
+            f"; its input has {n_features} features, and these weights are of a layer of {w_shape[1]} units "
+            "(another network's?): draw them with this model's init"
         )
     return f"; its input has {n_features} features"
 

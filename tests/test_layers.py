@@ -219,6 +219,11 @@ def test_an_input_of_another_width_than_the_weights_says_both_ways_to_agree():
     broken = [{"W": PARAMS[0]["W"], "b": PARAMS[0]["b"][:2]}, PARAMS[1]]  # b is off too: no such advice
     with pytest.raises(ValueError, match=r"got W \(4, 3\) and b \(2,\); its input has 3 features$"):
         MODEL.apply(broken, jnp.ones((5, 3)))
+    # weights of another network (7 units where this one has 3), with the right input: the units differ, not x
+    other = jaxnn.Sequential((jaxnn.Dense(7, "relu"), jaxnn.Dense(2, "softmax"))).init(KEY, 4)
+    expected = "got W (4, 7) and b (7,); its input has 4 features, and these weights are of a layer of 7 units"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        MODEL.apply(other, jnp.ones((5, 4)))
 
 
 def test_apply_to_text_is_a_type_error_naming_the_input():
