@@ -305,7 +305,7 @@ def _shown(values: np.ndarray) -> str:
 def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=None) -> _Prepared:
     """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis.  ``own_state``:
     the fresh state ``fit`` made for one network, used as it is (a given ``opt_state`` is checked instead)."""
-    o = options | {"optimizer": "gd" if options["optimizer"] is None else options["optimizer"]}
+    o = options
     model, loss = checked_model_and_loss(model, o["loss"])
     n_members = _n_members(params)
     epochs, start_epoch = epoch_range(o["epochs"], o["start_epoch"])
@@ -411,7 +411,10 @@ def checked_pairing(validation, score, stopping, validation_loss=None) -> None:
     """Validation data, a score function and a stopping rule go together: the first two both or neither,
     and neither without the third; a validation loss needs validation data."""
     if (validation is None) != (score is None):
-        raise ValueError("validation data and a score function go together: pass both or neither")
+        raise ValueError(
+            "validation data and a score function go together: pass both or neither"
+            + (" (validation_loss is watched alongside a score, not instead of one)" if validation_loss else "")
+        )
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
     if score is not None and not callable(score):

@@ -581,6 +581,28 @@ def test_a_regressor_refuses_dates_as_y_with_mlps_type_rather_than_fitting_their
         NeuralNetRegressor(max_iter=2).fit(x, dates)
 
 
+@pytest.mark.parametrize(
+    ("y", "kind"),
+    [
+        (np.array([None, *range(1, 12)], dtype=object), "NaN"),
+        (np.array(["1.5", "nan", *["2"] * 10]), "NaN"),
+        (np.array([[None, 1.0]] + [[1.0, 2.0]] * 11, dtype=object), "NaN"),  # two target columns
+        (np.array(["1.5", "inf", *["2"] * 10]), "infinity"),
+    ],
+    ids=["none", "text-nan", "none-in-a-column", "text-inf"],
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_missing_target_is_refused_before_training(y, kind, method):
+    """scikit-learn checks a numeric y before it converts one of objects or text, so a None or 'nan' became NaN
+    after the check: the fit ran an epoch and failed with a divergence's advice (lower the learning rate, scale
+    the data).  It is now refused first, in what the user passed."""
+    x = np.random.default_rng(0).normal(size=(12, 2))
+    estimator = NeuralNetRegressor(max_iter=2)
+    with pytest.raises(ValueError, match=rf"^Input y contains {kind}\. jaxnn: .* among the targets became it"):
+        getattr(estimator, method)(x, y)
+    assert not hasattr(estimator, "coefs_")
+
+
 @pytest.mark.parametrize("unit", ["datetime64[s]", "timedelta64[s]"])
 @pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
 def test_dates_as_x_are_refused_at_fit_rather_than_trained_on_as_ticks(estimator, unit):

@@ -505,12 +505,12 @@ BAD_INPUTS = {
         r"weight sums to 2.9999999e\+39, beyond float32's range .*: scale the weights down towards 1",
     ),
     "zero-learning-rate": (
-        {"optimizer": None, "learning_rate": 0.0},
+        {"optimizer": "gd", "learning_rate": 0.0},
         ValueError,
         r"learning_rate must be one finite number > 0 .*, got 0.0",
     ),
     "text-learning-rate": (
-        {"optimizer": None, "learning_rate": "0.1"},
+        {"optimizer": "gd", "learning_rate": "0.1"},
         TypeError,
         r"learning_rate must be one number or one per member \(1\), got '0.1'",
     ),
@@ -532,6 +532,13 @@ BAD_INPUTS = {
     ),
     "unknown-loss": ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
     "optimizer-number": ({"optimizer": 3}, TypeError, r"optimizer must be a solver name .* or an optax"),
+    "optimizer-none": ({"optimizer": None}, TypeError, r"optimizer must be a solver name .*; got None"),  # ran gd
+    "validation-loss-without-score": (  # said only that validation data needs a score
+        {"validation": (X, Y), "stopping": Stopping(), "validation_loss": lambda outputs, y: 0.0},
+        ValueError,
+        r"validation data and a score function go together: pass both or neither \(validation_loss is watched "
+        r"alongside a score, not instead of one\)",
+    ),
     "unknown-solver-name": (
         {"optimizer": "adamw"},
         ValueError,

@@ -281,7 +281,22 @@ def regressor_data(estimator, X, y, *, reset: bool):
         y_numeric=True,
         reset=reset,
     )
-    return densified(X), _numeric_targets(_raveled_column(y, _SPARSE_COLUMN_ADVICE))
+    return densified(X), _finite_targets(_numeric_targets(_raveled_column(y, _SPARSE_COLUMN_ADVICE)))
+
+
+def _finite_targets(y):
+    """``y`` once it is numbers, refused when a value is not finite.  scikit-learn checks a numeric ``y`` before
+    converting one of Python objects or text: a ``None`` or a ``'nan'`` became NaN after its check, and the fit
+    failed after an epoch with the advice for a divergence (MLPRegressor's own "non-finite parameter weights")."""
+    values = np.asarray(y)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        kind, source = ("NaN", "a missing value (None, or text such as 'nan')")
+        if not np.isnan(values).any():
+            kind, source = ("infinity", "text such as 'inf'")
+        raise ValueError(
+            f"Input y contains {kind}. jaxnn: {source} among the targets became it; drop those rows or fill them in"
+        )
+    return y
 
 
 def _numeric_targets(y):
