@@ -532,13 +532,13 @@ def _weight_fault(w: np.ndarray, shapes: tuple, n_samples: int) -> str | None:
     return None
 
 
-def batch_size_with_key(batch_size, n_samples: int, key, *, population: bool = False) -> int:
-    """The rows per step (None: all of them, full batch); minibatches shuffle, so they need a key."""
+def batch_size_with_key(batch_size, n_samples: int, key, *, shuffle: bool = True, population: bool = False) -> int:
+    """The rows per step (None: all of them, full batch); shuffled minibatches need a key."""
     if batch_size is None:
         return n_samples
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if batch_size < n_samples and key is None:
+    if shuffle and batch_size < n_samples and key is None:
         also = " (or one per member)" if population else ""
         raise ValueError(f"minibatch training shuffles every epoch: pass key=jax.random.key(seed){also}")
     return min(int(batch_size), n_samples)

@@ -330,14 +330,14 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         raise ValueError(f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; {advice}")
     loss.check_targets(y, rows=True)
     weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
-    batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], population=population)
+    if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
+        raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
+    batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], shuffle=o["shuffle"], population=population)
     dropout = dropout_rates(o["dropout"], len(model.layers) - 1, n_members if population else None)
     if np.any(dropout > 0) and o["key"] is None:
         also = " (or one per member)" if population else ""
         raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
     rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members)
-    if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
-        raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
     power_t = per_member("power_t", o["power_t"], n_members)  # checked whatever the schedule reads
     schedule = checked_schedule(o["schedule"], None if stopping is None else stopping.n_iter_no_change)
     l2 = per_member("l2", 0.0 if o["l2"] is None else o["l2"], n_members)
@@ -524,7 +524,7 @@ def fit(
         numbers, not bools (a bool is a TypeError), checked as :func:`fit_many` checks them.
       batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
         (the last batch is padded and masked out of the loss).
-      key: a ``jax.random`` key, needed for minibatches.
+      key: a ``jax.random`` key, needed for shuffled minibatches and for dropout.
       weight: optional per-sample weights ``(n_samples,)``.
       opt_state: resume from this optimiser state (default: a fresh one with the rates set); a
         ``learning_rate`` or ``l2`` given beside it replaces the state's (to go on with a lower rate, say),

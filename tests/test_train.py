@@ -532,6 +532,7 @@ BAD_INPUTS = {
     ),
     "unknown-loss": ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
     "optimizer-number": ({"optimizer": 3}, TypeError, r"optimizer must be a solver name .* or an optax"),
+    "minibatches-without-key": ({"batch_size": 8}, ValueError, r"minibatch training shuffles every epoch: pass key="),
     "optimizer-none": ({"optimizer": None}, TypeError, r"optimizer must be a solver name .*; got None"),  # ran gd
     "validation-loss-without-score": (  # said only that validation data needs a score
         {"validation": (X, Y), "stopping": Stopping(), "validation_loss": lambda outputs, y: 0.0},
@@ -584,6 +585,16 @@ def test_bad_input_is_a_clear_error(change, error, message):
     x, y = arguments.pop("x"), arguments.pop("y")
     with pytest.raises(error, match=message):
         jaxnn.fit(MODEL, PARAMS, x, y, **arguments)
+
+
+def test_minibatches_in_order_need_no_key():
+    """shuffle=False visits the rows in order: no key is drawn from, so none is asked for (it was), and a key
+    given changes nothing."""
+    arguments = {"loss": LOSS, "epochs": 3, "optimizer": DESCENT, "batch_size": 8, "shuffle": False}
+    without = jaxnn.fit(MODEL, PARAMS, X, Y, **arguments)
+    with_key = jaxnn.fit(MODEL, PARAMS, X, Y, key=jax.random.key(5), **arguments)
+    assert_trees_equal(without.params, with_key.params)
+    np.testing.assert_array_equal(without.history, with_key.history)
 
 
 # Values fit and fit_many (one member) must take or refuse alike, with the same message: each is checked by one
