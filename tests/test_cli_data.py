@@ -335,6 +335,19 @@ def test_a_split_that_cannot_be_stratified_warns(tmp_path, capsys):
     assert "jaxnn-train: warning: cannot stratify the split of small.csv" in capsys.readouterr().err
 
 
+def test_a_regression_test_part_of_one_row_warns_that_its_r2_means_nothing(tmp_path, capsys):
+    """R² is not defined for one row (scikit-learn's r2_score gives NaN with a warning); the run printed
+    "test R^2 0.0000" without a word."""
+    _, test_rows, warnings = data.split_rows(np.arange(4.0), (), False, 0.25, 0, "four.csv")
+    assert len(test_rows) == 1
+    assert warnings == ("the test part of four.csv has a single row, whose R^2 is not defined (it is reported as 0): "
+                        "use a larger --test-size for a score that means something",)  # fmt: skip
+    assert data.split_rows(np.arange(8.0), (), False, 0.25, 0, "eight.csv")[2] == ()
+    csv_file = write_csv(tmp_path / "four.csv", ["x", "y"], [[i, 2.5 * i + 0.25] for i in range(4)])
+    assert train("--csv", csv_file, "--target", "y", "--epochs", "2", "--quiet") == 0
+    assert "jaxnn-train: warning: the test part of four.csv has a single row" in capsys.readouterr().err
+
+
 def test_an_unstratified_split_that_leaves_a_class_out_of_training_warns():
     y = np.array([0] * 12 + [1] * 2)
     for seed in range(200):  # find a seed whose shuffle puts both rows of class 1 in the test part

@@ -296,6 +296,12 @@ def test_bad_datasets_are_a_clear_error():
             fit_estimators(lone, [(IRIS_X, IRIS_Y)])
 
 
+def test_a_list_holding_something_other_than_an_estimator_is_a_type_error():
+    """It came back as the AttributeError of its fit, as if a fit had failed."""
+    with pytest.raises(TypeError, match=r"^fit_estimators takes estimators \(objects with a fit method\), got str$"):
+        fit_estimators([NeuralNetClassifier(), "x"], [(IRIS_X, IRIS_Y)] * 2)
+
+
 @pytest.mark.parametrize("datasets", [None, 3, (IRIS_X, IRIS_Y)], ids=["None", "number", "one-pair"])
 def test_datasets_that_are_not_a_list_of_pairs_are_a_clear_error(datasets):
     """None or a number: a TypeError naming fit_estimators (it was Python's "'NoneType' object is not iterable");

@@ -424,6 +424,11 @@ def split_rows(
             )
         else:
             train, test = stratified_split(y, test_size, seed)
+    if not class_names and len(test) == 1:  # scikit-learn's r2_score: NaN, with a warning
+        warnings.append(
+            f"the test part of {name} has a single row, whose R^2 is not defined (it is reported as 0): use a larger "
+            "--test-size for a score that means something"
+        )
     if class_names:
         missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y[train].tolist()))]
         if missing:

@@ -634,6 +634,11 @@ def fit_estimators(estimators, datasets) -> list:
             "pass [estimator] and [(X, y)]"
         )
     estimators = list(estimators)
+    not_estimators = [
+        type(estimator).__name__ for estimator in estimators if not callable(getattr(estimator, "fit", None))
+    ]
+    if not_estimators:
+        raise TypeError(f"fit_estimators takes estimators (objects with a fit method), got {not_estimators[0]}")
     datasets = checked_datasets(datasets)
     if len(estimators) != len(datasets):
         raise ValueError(
