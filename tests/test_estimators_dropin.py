@@ -540,6 +540,10 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes="ab"),
             r"^Expected array-like \(array or non-string sequence\), got 'ab'\. jaxnn: classes= must list every label",
         ),
+        (  # said "must hold class labels, all integers or all strings; got labels of type int"
+            lambda x, y: NeuralNetClassifier().partial_fit(x, np.arange(12) % 3, classes=[[0, 1, 2]]),
+            r"^Unknown label type: .* jaxnn: classes must be a flat list of labels \(e\.g\. \[0, 1, 2\]\), got 2 dim",
+        ),
         (
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes=1),
             r"^Expected array-like .*, got 1\. jaxnn: classes= must list every label",
@@ -557,6 +561,7 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         "text-numbers-X-at-predict",
         "sparse-y-of-columns",
         "partial-fit-classes-text",
+        "partial-fit-classes-nested",
         "partial-fit-classes-number",
     ],
 )

@@ -195,7 +195,10 @@ def _raveled_column(y, advice: str):
 
 def _label_types_advice(labels, name: str) -> str:
     """What to do about ``labels`` (``name``: ``y`` or ``classes``) that cannot be classes, from their Python types."""
-    kinds = sorted({type(label).__name__ for label in np.asarray(labels, dtype=object).ravel().tolist()})
+    labels = np.asarray(labels, dtype=object)
+    if name == "classes" and labels.ndim > 1:
+        return f"classes must be a flat list of labels (e.g. [0, 1, 2]), got {labels.ndim} dimensions"
+    kinds = sorted({type(label).__name__ for label in labels.ravel().tolist()})
     if kinds == ["NoneType"]:
         return f"{name} holds None alone; give each sample its class label, an integer or a string"
     if len(kinds) > 1:
