@@ -237,6 +237,10 @@ BAD_INPUT = [
         ["--csv", "{numbers}", "--target", "y", "--loss", "poisson", "--epochs", "2"],
         "--loss poisson: jaxnn-train fits standardised targets with a linear output",
     ),
+    (  # numbers.csv's test part is one row, which is warned about once the run is not refused
+        ["--csv", "{numbers}", "--target", "y", "--loss", "poisson", "--epochs", "2", "--lr", "0.1,0.2"],
+        "--loss poisson: jaxnn-train fits standardised targets with a linear output",
+    ),
     (["--csv", "{numbers}", "--target", "y", "--stratify"], "--stratify needs class labels"),
     (["--csv", "{numbers}", "--target", "y", "--class-weight", "balanced"], "this run is regression; leave it out"),
     (["--class-weight", "inverse"], "unknown class weight 'inverse'; choose balanced"),

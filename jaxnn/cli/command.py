@@ -258,8 +258,6 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     if stored is not None:  # before the data's warnings: other data's would be beside the point
         given_csv = cli_options.given_options(args).get("csv")
         check_same_data(problem, stored, stored.get("data_sha256"), given_csv, resume_path)
-    if runtime.main:
-        say_warnings([problem])
     _stage(stop, "while loading the data")
     options = settled_options(options, problem)
     head = make_head(options, problem)
@@ -288,6 +286,8 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
     )
     if lbfgs:
         lbfgs_training.refuse_an_overflowing_penalty(setup, state.params)
+    if runtime.main:  # once nothing is refused: a refusal is one line
+        say_warnings([problem])
     _stage(stop, "while building the network")
     return setup, state
 

@@ -87,8 +87,6 @@ def _member_setups(
     if resumed is not None:
         given_csv = cli_options.given_options(args).get("csv")
         _check_resumed_data([problems[member_options["seed"]] for member_options in members], resumed, given_csv)
-    if runtime.main:  # once a resumed run's data is known to be its own: other data's warnings are beside the point
-        say_warnings(list(problems.values()))
     settled = [settled_options(member_options, problems[member_options["seed"]]) for member_options in members]
     head = make_head(settled[0], problems[members[0]["seed"]])
     refuse_what_cannot_fit(settled[0], problems[members[0]["seed"]], head, runtime, len(members))
@@ -412,8 +410,10 @@ def execute(
     members = _fresh_members(population)
     if resumed is not None:
         members = population_checkpoint.load(resumed[0], members)
-        if not args.quiet:
-            print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
+    if runtime.main:  # once nothing is refused (a refusal is one line), and a resumed run's data is its own
+        say_warnings([setup.problem for setup in setups])
+    if resumed is not None and not args.quiet:
+        print(f"resuming {resumed[0]} at epoch {members.epoch} of {epochs}", flush=True)
     if stop.pressed:  # before anything is removed or written
         raise Interrupted(f"{PROG}: interrupted while building the networks; nothing was saved")
     before_training()
