@@ -542,10 +542,10 @@ def fit(
         ``validation_loss``, as it is: its columns need not be ``y``'s (labels, or weights as a last column).
       score: a jit-able ``score(outputs, y_val) -> scalar`` of the network's outputs; pass the same (or
         an equal, hashable) function each time (it is part of the compiled function's cache key).
-      validation_loss: with ``validation`` (and so ``score`` and ``stopping``), a jit-able ``validation_loss(outputs, y_val) -> scalar`` (hashable,
-        as ``score``; e.g. ``lambda outputs, y_val: loss(outputs, y_val)`` kept in a variable) recorded after
-        every epoch in ``FitResult.validation_losses``, plus the penalty ``½·l2·Σ‖W‖²`` the training loss
-        reports (NaN without it).
+      validation_loss: with ``validation`` (and so ``score`` and ``stopping``), a jit-able
+        ``validation_loss(outputs, y_val) -> scalar`` (hashable, as ``score``; e.g. ``lambda outputs, y_val:
+        loss(outputs, y_val)`` kept in a variable) recorded after every epoch in ``FitResult.validation_losses``,
+        plus the penalty ``½·l2·Σ‖W‖²`` the training loss reports (NaN without it).
       layout: ``"columns"`` (the seeds' column layout with the bias folded in) or ``"rows"`` (batch-first,
         as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
       schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import threading
 import warnings
 
 import numpy as np
@@ -148,3 +150,20 @@ def test_a_column_y_warns_at_the_line_that_called_fit(iris):
         warnings.simplefilter("error", DataConversionWarning)
         with pytest.raises(DataConversionWarning, match="A column-vector y was passed"):
             short().fit(x, y.reshape(-1, 1))
+
+
+def test_a_fit_with_no_user_frame_names_the_scikit_learn_line_that_called_it(iris):
+    """A search's fit in a worker (joblib's loky process, a thread): the stack holds scikit-learn's frames under the
+    standard library's machinery (threading, multiprocessing, runpy), and no line of the user's.  The warning named
+    the machinery (multiprocessing/process.py: ``self._target(*self._args, **self._kwargs)``); it names the
+    scikit-learn line that called the estimator, as MLP's warnings name scikit-learn's file."""
+    import sklearn
+
+    x, y = iris
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker = threading.Thread(target=cross_val_score, args=(short(), x, y), kwargs={"cv": 2})
+        worker.start()
+        worker.join()
+    sklearn_files = os.path.dirname(sklearn.__file__) + os.sep
+    assert len(caught) == 2 and all(w.filename.startswith(sklearn_files) for w in caught), places(caught)
