@@ -305,13 +305,12 @@ def _shown(values: np.ndarray) -> str:
 def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=None) -> _Prepared:
     """The checks ``fit`` and ``fit_many`` share, in their order; ``params`` has a member axis.  ``own_state``:
     the fresh state ``fit`` made for one network, used as it is (a given ``opt_state`` is checked instead)."""
-    o = options
-    model, loss = checked_model_and_loss(model, o["loss"])
+    model, loss = checked_model_and_loss(model, options["loss"])
     n_members = _n_members(params)
-    epochs, start_epoch = epoch_range(o["epochs"], o["start_epoch"])
-    if o["key"] is not None:
-        prng_key(o["key"])
-    stopping = checked_stopping(o["stopping"])
+    epochs, start_epoch = epoch_range(options["epochs"], options["start_epoch"])
+    if options["key"] is not None:
+        prng_key(options["key"])
+    stopping = checked_stopping(options["stopping"])
     members_or_none = n_members if population else None
     (x, x_axis), (y, y_axis) = data_array("x", x, members_or_none), data_array("y", y, members_or_none)
     (n_samples, n_features), (y_samples, y_columns) = x.shape[-2:], y.shape[-2:]
@@ -329,41 +328,43 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         )
         raise ValueError(f"y has {y_columns} columns but the model's last layer has {model.n_outputs} units; {advice}")
     loss.check_targets(y, rows=True)
-    weight, weight_axis = sample_weights(o["weight"], n_samples, members_or_none)
-    if not isinstance(o["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
-        raise TypeError(f"shuffle must be True or False, got {o['shuffle']!r:.80}")
-    batch_size = batch_size_with_key(o["batch_size"], n_samples, o["key"], shuffle=o["shuffle"], population=population)
-    dropout = dropout_rates(o["dropout"], len(model.layers) - 1, n_members if population else None)
-    if np.any(dropout > 0) and o["key"] is None:
+    weight, weight_axis = sample_weights(options["weight"], n_samples, members_or_none)
+    if not isinstance(options["shuffle"], bool | np.bool_):  # a truthy 'no' would shuffle
+        raise TypeError(f"shuffle must be True or False, got {options['shuffle']!r:.80}")
+    batch_size = batch_size_with_key(
+        options["batch_size"], n_samples, options["key"], shuffle=options["shuffle"], population=population
+    )
+    dropout = dropout_rates(options["dropout"], len(model.layers) - 1, n_members if population else None)
+    if np.any(dropout > 0) and options["key"] is None:
         also = " (or one per member)" if population else ""
         raise ValueError(f"dropout draws new masks every step: pass key=jax.random.key(seed){also}")
-    rates = _learning_rates(o["optimizer"], o["learning_rate"], n_members)
-    power_t = per_member("power_t", o["power_t"], n_members)  # checked whatever the schedule reads
-    schedule = checked_schedule(o["schedule"], None if stopping is None else stopping.n_iter_no_change)
-    l2 = per_member("l2", 0.0 if o["l2"] is None else o["l2"], n_members)
-    if not isinstance(o["optimizer"], str | optax.GradientTransformation):
+    rates = _learning_rates(options["optimizer"], options["learning_rate"], n_members)
+    power_t = per_member("power_t", options["power_t"], n_members)  # checked whatever the schedule reads
+    schedule = checked_schedule(options["schedule"], None if stopping is None else stopping.n_iter_no_change)
+    l2 = per_member("l2", 0.0 if options["l2"] is None else options["l2"], n_members)
+    if not isinstance(options["optimizer"], str | optax.GradientTransformation):
         raise TypeError(
             f"optimizer must be a solver name ({', '.join(map(repr, SOLVERS))}) or an optax.GradientTransformation, "
-            f"e.g. optax.adam(0.01); got {o['optimizer']!r:.80}"
+            f"e.g. optax.adam(0.01); got {options['optimizer']!r:.80}"
         )
-    optimizer = make(o["optimizer"], o["settings"], with_l2=bool(np.any(l2 > 0)), schedule=schedule)
-    checked_pairing(o["validation"], o["score"], stopping, o["validation_loss"])
+    optimizer = make(options["optimizer"], options["settings"], with_l2=bool(np.any(l2 > 0)), schedule=schedule)
+    checked_pairing(options["validation"], options["score"], stopping, options["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if rates is not None:  # kept in the optimiser state in the params' dtype: 1e39 became inf there, 1e-40 zero
         rates_fit_dtype("learning_rate", rates, dtype, positive=True)
     rates_fit_dtype("l2", l2, dtype)
     rates_fit_dtype("power_t", power_t, dtype)
-    if o["optimizer"] == "adam":
-        epsilon_fits_dtype("settings.epsilon", o["settings"].epsilon, dtype)
-    if o["validation"] is None:
+    if options["optimizer"] == "adam":
+        epsilon_fits_dtype("settings.epsilon", options["settings"].epsilon, dtype)
+    if options["validation"] is None:
         x_val = y_val = np.zeros((0, 0), dtype)
         val_axes = (None, None)
     else:
-        (x_val, x_val_axis), (y_val, y_val_axis) = validation_pair(o["validation"], n_features, members_or_none)
+        (x_val, x_val_axis), (y_val, y_val_axis) = validation_pair(options["validation"], n_features, members_or_none)
         val_axes = (x_val_axis, y_val_axis)
 
     def fresh_state():
-        if optimizer is o["optimizer"] or isinstance(optimizer, StructuralTransformation):  # a user's, as it is
+        if optimizer is options["optimizer"] or isinstance(optimizer, StructuralTransformation):  # a user's, as it is
             return _compiled_init_as_given(optimizer, params)
         member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
@@ -372,7 +373,7 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             values = ScheduleValues(*(array.astype(dtype) for array in values))
         return _compiled_init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
 
-    opt_state = o["opt_state"]
+    opt_state = options["opt_state"]
     if opt_state is None:
         opt_state = fresh_state() if own_state is None else own_state
     else:
@@ -383,18 +384,18 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
             "it None to start afresh",
         )
         state_without_nan(opt_state)
-        opt_state = _given_rates_in(opt_state, o, rates, l2)
-    keys = _default_keys(n_members) if o["key"] is None else member_keys(o["key"], n_members)
+        opt_state = _given_rates_in(opt_state, options, rates, l2)
+    keys = _default_keys(n_members) if options["key"] is None else member_keys(options["key"], n_members)
     spec = RunSpec(
         model,
         loss,
         optimizer,
         batch_size=batch_size,
         stopping=stopping,
-        score=o["score"],
-        validation_loss=o["validation_loss"],
-        layout=engine.decide_layout(o["layout"], model, x.shape[-1]),
-        shuffle=bool(o["shuffle"]),
+        score=options["score"],
+        validation_loss=options["validation_loss"],
+        layout=engine.decide_layout(options["layout"], model, x.shape[-1]),
+        shuffle=bool(options["shuffle"]),
         dropout=bool(np.any(dropout > 0)),  # every rate 0: today's program, without a mask
     )
     members = engine.Members(params, opt_state, keys, dropout=np.broadcast_to(dropout, (n_members, dropout.shape[-1])))
