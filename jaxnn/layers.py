@@ -286,17 +286,17 @@ def _first_layer_hint(n_features: int, units: int, w_shape: tuple[int, ...], b_s
     """What follows the first layer's shape message: when only W's input width is off (weights drawn for
     another width), the input is the likely culprit, and both ways to agree are named; when W and b agree with
     each other on another number of units, the weights are another network's."""
-    if len(w_shape) == 2 and w_shape[1:] == b_shape == (units,):
+    if len(w_shape) != 2 or w_shape[1:] != b_shape:  # W and b do not agree: no guess at the cause
+        return f"; its input has {n_features} features"
+    if b_shape == (units,):
         return (
             f"; its input has {n_features} features (columns), these weights take {w_shape[0]}: pass an input "
             f"of {w_shape[0]} columns, or draw weights for {n_features} (model.init(key, {n_features}))"
         )
-    if len(w_shape) == 2 and w_shape[1:] == b_shape:
-        return (
-            f"; its input has {n_features} features, and these weights are of a layer of {w_shape[1]} units "
-            "(another network's?): draw them with this model's init"
-        )
-    return f"; its input has {n_features} features"
+    return (
+        f"; its input has {n_features} features, and these weights are of a layer of {w_shape[1]} units "
+        "(another network's?): draw them with this model's init"
+    )
 
 
 class LeafShape:
