@@ -101,7 +101,8 @@ class Head(NamedTuple):
 def default_loss(task: str, n_classes: int = 0) -> Loss:
     """The default loss for the task (``jaxnn-train``'s): ``softmax_cross_entropy`` for more than two classes,
     ``sigmoid_binary_cross_entropy`` for two (the log-loss fused with the output activation, unclipped), and
-    ``squared_error`` (half the mean squared error) for regression.  The estimators' is :func:`scikit_learn_loss`."""
+    ``squared_error`` (scikit-learn's, :data:`jaxnn.losses.squared_error`) for regression.  The estimators' is
+    :func:`scikit_learn_loss`."""
     if task == REGRESSION:
         return squared_error
     return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy

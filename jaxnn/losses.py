@@ -35,6 +35,7 @@ import numpy as np
 
 from jaxnn._checks import as_real_array, largest_safe_sum, look_up, loss_weights_usable
 from jaxnn.activations import REALS, Interval
+from jaxnn.loss_checks import class_rows_usable, predictions_usable, target_values_usable
 from jaxnn.ops import Op, cotangent_problem, make_op
 
 __all__ = [
@@ -55,8 +56,6 @@ __all__ = [
     "sum_of_squares",
 ]
 
-# The fused loss on logits that takes the place of each loss on probabilities, named when logits are passed to one.
-_FUSED = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cross_entropy"}
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
 TASKS = ("regression", "binary", "categorical")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax", "exp")
@@ -81,8 +80,9 @@ class Loss:
       reported_per_sample: None, or a per-sample ``r_i(pred, target)`` whose reduction is the value the loss
         reports while its gradient stays the op's: the value is ``stop_gradient(R) + (L − stop_gradient(L))``, ``R``
         exactly for a finite ``L``, so ``jax.grad`` (and autodiff of :meth:`forward`) differentiates ``L`` alone.
-        For scikit-learn's log-loss, whose value clips the probabilities and whose gradient is ``p − y``
-        regardless (:data:`log_loss`).
+        For scikit-learn's losses: the log-loss, whose value clips the probabilities and whose gradient is ``p − y``
+        regardless (:data:`log_loss`), and the squared error, which reports the mean over k targets and steps on
+        their sum (:data:`squared_error`).  :meth:`objective` is ``L``.
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
@@ -153,6 +153,11 @@ class Loss:
         arguments = self.checked_arguments(pred, target, weight)
         return self.reported(self.op.forward(*arguments), *arguments)
 
+    def objective(self, pred, target, weight=None):
+        """The function whose gradient the loss's rule computes, in plain jax.numpy: the reported value itself unless
+        ``reported_per_sample`` reports another (the referee for finite differences of a loss that does)."""
+        return self.op.forward(*self.checked_arguments(pred, target, weight))
+
     def reported(self, value, pred, target, weight):
         """``value`` (the op's, on checked arguments) as this loss reports it: itself, or with
         ``reported_per_sample`` the reduction ``R`` of those values in its place,
@@ -187,7 +192,7 @@ class Loss:
         if not isinstance(target, jax.core.Tracer):
             self.check_targets(target)
         if not isinstance(pred, jax.core.Tracer):
-            self._check_predictions(pred)
+            predictions_usable(self, pred)
         if weight is None:
             if self.reduction == "mean" and not pred.shape[0] <= largest_safe_sum(pred.dtype, pred.shape[0]):
                 raise ValueError(
@@ -215,86 +220,10 @@ class Loss:
         rows or probabilities) for a binary or categorical loss, ``>= 0`` for counts; outside, the loss has no
         minimum, so training would chase it.  ``jaxnn.fit`` and ``jaxnn.lbfgs.minimize`` call it on their ``y``,
         with ``rows``: a categorical loss's targets must then also be one class per row, rows summing to 1
-        (:meth:`check_class_rows`)."""
-        self._check_target_values(target)
+        (:func:`jaxnn.loss_checks.class_rows_usable`)."""
+        target_values_usable(self, target)
         if rows:
-            self.check_class_rows(target)
-
-    def check_class_rows(self, target) -> None:
-        """For a categorical loss, a ValueError unless every row of ``target`` (``(n, k)``, or ``(P, n, k)``) sums
-        to 1: a one-hot row or a distribution over the classes.  A row of zeros adds nothing to the loss (0/1
-        labels in one column after a one-unit layer: the loss is 0 and nothing trains), and a multi-label row
-        (several 1s) asks the softmax for several classes at once; both trained silently."""
-        target = np.asarray(target, dtype=float)
-        if self.task != "categorical" or target.ndim < 2:
-            return
-        sums = target.sum(axis=-1)
-        if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-4):
-            worst = sums.ravel()[np.argmax(np.abs(sums - 1.0).ravel())]
-            one_column = target.shape[-1] == 1
-            raise ValueError(
-                f"{self.name}: each target row must be one class (one-hot, or probabilities summing to 1), but a row "
-                f"sums to {worst:g}"
-                + (
-                    "; a single column of 0/1 labels is a binary task: give the last layer activation='identity' "
-                    "and use 'sigmoid_binary_cross_entropy', or one column per class (jaxnn.data.one_hot)"
-                    if one_column
-                    else "; one-hot encode class labels (jaxnn.data.one_hot), or for several labels per sample use "
-                    "'sigmoid_binary_cross_entropy' on logits or 'binary_cross_entropy' after a sigmoid layer"
-                )
-            )
-
-    def _check_target_values(self, target) -> None:
-        """The range check of :meth:`check_targets`."""
-        if self.task == "regression" and not self.nonnegative_targets:
-            return
-        target = np.asarray(target)
-        if self.nonnegative_targets and np.any(target < 0):
-            raise ValueError(
-                f"{self.name}: targets must be non-negative (counts or rates), got a minimum of {np.min(target):g}; "
-                "use a regression loss such as 'squared_error' for targets of any sign"
-            )
-        if self.task != "regression" and np.any((target < 0) | (target > 1)):
-            raise ValueError(
-                f"{self.name}: targets must lie in [0, 1] (0/1 labels, one-hot rows or probabilities), got values from "
-                f"{np.min(target):g} to {np.max(target):g}; one-hot encode class labels (jaxnn.data.one_hot), or use "
-                "a regression loss such as 'mean_squared_error' for other targets"
-            )
-
-    def _check_predictions(self, pred) -> None:
-        """A loss on probabilities or on a mean (not on logits) refuses predictions it is not defined on: its clip
-        would hide probabilities out of range (a logit of 3 passed to binary_cross_entropy gives a tiny loss and a
-        zero gradient); a row of zeros has no normalisation (the loss and its gradient were NaN); a negative mean
-        has no log (the deviance at a zero count was the mean itself, unbounded below).  A mean of 0, where an
-        ``exp`` layer underflows, is taken: the deviance is 0 at a zero count and +∞ elsewhere."""
-        if self.from_logits or self.output_activation == "identity":
-            return
-        pred = np.asarray(pred)
-        if self.output_activation == "exp":
-            if np.any(pred < 0):
-                raise ValueError(
-                    f"{self.name}: predictions must be non-negative means (the loss takes their log), got values from "
-                    f"{np.nanmin(pred):g} to {np.nanmax(pred):g}; end the network with an exp layer, or use a loss on "
-                    "the log of the mean (raw scores), such as 'poisson'"
-                )
-            return
-        sigmoid = self.output_activation == "sigmoid"
-        advice = (
-            f"end the network with a {self.output_activation} layer, or pass raw scores (logits) to "
-            f"{_FUSED[self.output_activation]!r}"
-        )
-        if np.any(pred < 0) or (sigmoid and np.any(pred > 1)):
-            allowed = "probabilities in [0, 1]" if sigmoid else "non-negative (class probabilities, rows normalised)"
-            raise ValueError(
-                f"{self.name}: predictions must be {allowed}, got values from {np.nanmin(pred):g} to "
-                f"{np.nanmax(pred):g}; " + advice
-            )
-        if not sigmoid and np.any(np.all(pred < jnp.finfo(pred.dtype).tiny, axis=-1)):
-            raise ValueError(
-                f"{self.name}: a row of predictions is all zeros (or below {jnp.dtype(pred.dtype).name}'s smallest "
-                "normal number, which XLA flushes to zero), which has no class probabilities (the loss divides each "
-                "row by its sum); " + advice
-            )
+            class_rows_usable(self, target)
 
     def __reduce__(self):
         """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""
@@ -353,8 +282,10 @@ def make_loss(
     from_logits: bool = False,
     reduction: Literal["mean", "sum"] = "mean",
     nonnegative_targets: bool = False,
+    reported_per_sample: PerSample | None = None,
 ) -> Loss:
-    """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring).
+    """Build a :class:`Loss` from ``l_i`` and its derivatives (see the module docstring), reporting the reduction of
+    ``reported_per_sample`` in its value's place when given (:class:`Loss`).
 
     ``task`` and ``output_activation`` are required: they are what the estimators and ``jaxnn-train``
     read to build the output layer, encode the targets and read predictions back.  ``from_logits`` and
@@ -395,6 +326,7 @@ def make_loss(
         output_activation=output_activation,
         reduction=reduction,
         nonnegative_targets=nonnegative_targets,
+        reported_per_sample=reported_per_sample,
     )
 
 
@@ -430,20 +362,32 @@ mean_squared_error = make_loss(
 )
 
 
-def _half_mean_squares(p, y):
-    """Squared error as scikit-learn's MLPRegressor reports it (its squared_loss): l_i = ½·(1/k) Σ_j (p_ij − y_ij)²,
-    averaged over samples: half the mean squared error."""
-    return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
+def _half_squares(p, y):
+    """l_i = ½·Σ_j (p_ij − y_ij)², averaged over samples: the squared error scikit-learn's MLPRegressor descends
+    (its backward pass starts from p − y for every target)."""
+    return 0.5 * jnp.sum((p - y) ** 2, axis=-1)
 
 
-def _half_mean_squares_grads(p, y):
-    """∂l/∂p = (p − y)/k, ∂l/∂y = −(p − y)/k, k = n_outputs."""
-    d = (p - y) / p.shape[-1]
+def _half_squares_grads(p, y):
+    """∂l/∂p = p − y, ∂l/∂y = −(p − y)."""
+    d = p - y
     return d, -d
 
 
+def _half_mean_squares(p, y):
+    """r_i = ½·(1/k) Σ_j (p_ij − y_ij)², k = n_outputs: the squared error MLPRegressor reports (its squared_loss)."""
+    return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
+
+
+# scikit-learn's MLPRegressor squared error: with k targets it reports half the mean over all n·k entries and steps on
+# the gradient of ½·Σ_j, the sum over targets: k times the mean's.  With one target the two agree.
 squared_error = make_loss(
-    "squared_error", _half_mean_squares, _half_mean_squares_grads, task="regression", output_activation="identity"
+    "squared_error",
+    _half_squares,
+    _half_squares_grads,
+    task="regression",
+    output_activation="identity",
+    reported_per_sample=_half_mean_squares,
 )
 
 
@@ -675,19 +619,12 @@ binary_log_loss = _as_reported("binary_log_loss", sigmoid_binary_cross_entropy, 
 
 LOSSES: dict[str, Loss] = {
     loss.name: loss
-    for loss in (
-        sum_of_squares,
-        mean_squared_error,
-        squared_error,
-        half_poisson_deviance,
-        poisson,
-        binary_cross_entropy,
-        categorical_cross_entropy,
-        softmax_cross_entropy,
-        sigmoid_binary_cross_entropy,
-        log_loss,
-        binary_log_loss,
+    for group in (
+        (sum_of_squares, mean_squared_error, squared_error, half_poisson_deviance, poisson),
+        (binary_cross_entropy, categorical_cross_entropy, softmax_cross_entropy, sigmoid_binary_cross_entropy),
+        (log_loss, binary_log_loss),
     )
+    for loss in group
 }
 
 

@@ -226,7 +226,7 @@ def test_model_gradients_vs_finite_differences(case, loss_name, depth):
         theta, unravel = ravel_pytree(params)
 
         def plain_loss(theta):
-            return loss.forward(model.apply(unravel(theta), x, custom_rules=False), y)
+            return loss.objective(model.apply(unravel(theta), x, custom_rules=False), y)
 
         def hand_vjp(g, theta):
             grads = jax.grad(lambda p: loss(model.apply(p, x), y))(unravel(theta))

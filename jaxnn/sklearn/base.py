@@ -299,9 +299,9 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return self
 
     def _store_lbfgs(self, setup: Setup, result) -> None:
-        """scikit-learn's attributes of an L-BFGS fit: ``n_iter_`` its iterations, ``loss_`` the objective at the
-        result (scipy's ``fun``, penalty included); ``loss_curve_`` (jaxnn's addition: none in scikit-learn's lbfgs)
-        gains the objective after each iteration, np.float64 values as ``best_loss_``; ``t_`` counts no samples
+        """scikit-learn's attributes of an L-BFGS fit: ``n_iter_`` its iterations, ``loss_`` the reported loss at the
+        result (MLP's ``fun`` for scipy, penalty included); ``loss_curve_`` (jaxnn's addition: none in scikit-learn's
+        lbfgs) gains it after each iteration, np.float64 values as ``best_loss_``; ``t_`` counts no samples
         (scikit-learn's lbfgs leaves it at 0); no validation scores."""
         params = as_numpy(result.params)
         network = {"coefs_": [p["W"] for p in params], "intercepts_": [p["b"] for p in params]}

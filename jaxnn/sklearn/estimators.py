@@ -390,14 +390,14 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     """A dense neural network regressor with hand-derived backpropagation, trained by one compiled loop.
 
     The last layer is linear (identity) with one unit per target column, trained by default with
-    scikit-learn's ``loss='squared_error'``, half the mean squared error ``½·mean_i mean_j (p_ij − y_ij)²``
-    (MLPRegressor's loss and ``loss_curve_`` values).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
+    scikit-learn's ``loss='squared_error'``: as MLPRegressor, it reports half the mean squared error
+    ``½·mean_i mean_j (p_ij − y_ij)²`` (``loss_curve_``) and steps on the gradient of ``½·mean_i Σ_j (p_ij − y_ij)²``,
+    summed over the targets (``jaxnn.squared_error``).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
     is supported; a column ``y`` of shape ``(n_samples, 1)`` is raveled with a DataConversionWarning.
 
     Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``dropout`` and ``scoring``
     included), with MLPRegressor's defaults (``early_stopping`` watches the validation R² of the predictions).
-    ``loss``: ``'squared_error'`` (the default, and what ``'auto'`` means: MLP's loss, half the mean squared error
-    ``½·mean_i mean_j (p_ij − y_ij)²``, whose values ``loss_curve_`` reports); ``'poisson'`` (for counts
+    ``loss``: ``'squared_error'`` (the default, and what ``'auto'`` means: MLP's loss, above); ``'poisson'`` (for counts
     ``y >= 0``: the output is ``exp`` of the last layer, ``out_activation_ = 'exp'``, trained with the half
     Poisson deviance ``mean_i Σ_j [y log(y/μ) − y + μ]``, fused with the exp); ``'mean_squared_error'``,
     ``'sum_of_squares'`` or any jaxnn regression ``Loss``.  Scale the target (e.g. ``TransformedTargetRegressor``
