@@ -38,7 +38,15 @@ import numpy as np
 
 from jaxnn._checks import positive_int
 from jaxnn.activations import get_activation
-from jaxnn.losses import LOSSES, Loss, get_loss, sigmoid_binary_cross_entropy, softmax_cross_entropy, squared_error
+from jaxnn.losses import (
+    LOSSES,
+    Loss,
+    get_loss,
+    scikit_learn_squared_error,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    squared_error,
+)
 from jaxnn.metrics import (
     accuracy,
     balanced_accuracy,
@@ -101,8 +109,7 @@ class Head(NamedTuple):
 def default_loss(task: str, n_classes: int = 0) -> Loss:
     """The default loss for the task (``jaxnn-train``'s): ``softmax_cross_entropy`` for more than two classes,
     ``sigmoid_binary_cross_entropy`` for two (the log-loss fused with the output activation, unclipped), and
-    ``squared_error`` (scikit-learn's, :data:`jaxnn.losses.squared_error`) for regression.  The estimators' is
-    :func:`scikit_learn_loss`."""
+    ``squared_error`` (half the mean squared error) for regression.  The estimators' is :func:`scikit_learn_loss`."""
     if task == REGRESSION:
         return squared_error
     return softmax_cross_entropy if n_classes > 2 else sigmoid_binary_cross_entropy
@@ -112,9 +119,9 @@ def scikit_learn_loss(task: str, n_classes: int = 0) -> Loss:
     """scikit-learn MLP's own loss for the task, its reported value included (the estimators' ``loss='auto'``):
     ``log_loss`` for more than two classes, ``binary_log_loss`` for two, for one class and for multilabel targets
     (pass ``n_classes=2``) — the fused losses' gradients, with MLP's value, which clips the probabilities — and
-    ``squared_error`` for regression."""
+    ``scikit_learn_squared_error`` for regression (``squared_error``'s value, the gradient of the sum over targets)."""
     if task == REGRESSION:
-        return squared_error
+        return scikit_learn_squared_error
     return get_loss("log_loss" if n_classes > 2 else "binary_log_loss")
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "make_loss",
     "mean_squared_error",
     "poisson",
+    "scikit_learn_squared_error",
     "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy",
     "squared_error",
@@ -81,8 +82,8 @@ class Loss:
         reports while its gradient stays the op's: the value is ``stop_gradient(R) + (L − stop_gradient(L))``, ``R``
         exactly for a finite ``L``, so ``jax.grad`` (and autodiff of :meth:`forward`) differentiates ``L`` alone.
         For scikit-learn's losses: the log-loss, whose value clips the probabilities and whose gradient is ``p − y``
-        regardless (:data:`log_loss`), and the squared error, which reports the mean over k targets and steps on
-        their sum (:data:`squared_error`).  :meth:`objective` is ``L``.
+        regardless (:data:`log_loss`), and the estimators' squared error, which reports the mean over k targets and
+        steps on their sum (:data:`scikit_learn_squared_error`).  :meth:`objective` is ``L``.
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
@@ -226,9 +227,12 @@ class Loss:
             class_rows_usable(self, target)
 
     def __reduce__(self):
-        """A registered loss pickles as its name (so estimators holding one pickle); others as usual."""
+        """A registered loss pickles as its name and the estimators' squared error as this module's global (so
+        estimators holding one pickle); others as usual."""
         if LOSSES.get(self.name) is self:
             return get_loss, (self.name,)
+        if self is globals().get("scikit_learn_squared_error"):
+            return "scikit_learn_squared_error"  # pickle stores a global of the module that holds it: jaxnn.losses
         return super().__reduce__()
 
     def __repr__(self) -> str:
@@ -362,6 +366,23 @@ mean_squared_error = make_loss(
 )
 
 
+def _half_mean_squares(p, y):
+    """Squared error as scikit-learn's MLPRegressor reports it (its squared_loss): l_i = ½·(1/k) Σ_j (p_ij − y_ij)²,
+    averaged over samples: half the mean squared error."""
+    return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
+
+
+def _half_mean_squares_grads(p, y):
+    """∂l/∂p = (p − y)/k, ∂l/∂y = −(p − y)/k, k = n_outputs."""
+    d = (p - y) / p.shape[-1]
+    return d, -d
+
+
+squared_error = make_loss(
+    "squared_error", _half_mean_squares, _half_mean_squares_grads, task="regression", output_activation="identity"
+)
+
+
 def _half_squares(p, y):
     """l_i = ½·Σ_j (p_ij − y_ij)², averaged over samples: the squared error scikit-learn's MLPRegressor descends
     (its backward pass starts from p − y for every target)."""
@@ -374,14 +395,11 @@ def _half_squares_grads(p, y):
     return d, -d
 
 
-def _half_mean_squares(p, y):
-    """r_i = ½·(1/k) Σ_j (p_ij − y_ij)², k = n_outputs: the squared error MLPRegressor reports (its squared_loss)."""
-    return 0.5 * jnp.mean((p - y) ** 2, axis=-1)
-
-
-# scikit-learn's MLPRegressor squared error: with k targets it reports half the mean over all n·k entries and steps on
-# the gradient of ½·Σ_j, the sum over targets: k times the mean's.  With one target the two agree.
-squared_error = make_loss(
+# The estimators' squared error, scikit-learn MLPRegressor's pair (jaxnn.heads.scikit_learn_loss): it reports
+# squared_error's value, half the mean over all n·k entries, and steps on the gradient of ½·Σ_j, the sum over the k
+# targets (k times the mean's; with one target they agree).  Not in LOSSES: once k > 1 its value is not what its rule
+# differentiates, and every loss a name looks up has the gradient of its value (log_loss's clip aside).
+scikit_learn_squared_error = make_loss(
     "squared_error",
     _half_squares,
     _half_squares_grads,

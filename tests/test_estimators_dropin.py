@@ -369,6 +369,31 @@ def test_several_regression_targets_take_scikit_learns_steps_and_stop_where_it_s
     assert fitted.score(x, y) == pytest.approx(expected.score(x, y), rel=1e-9)
 
 
+def test_the_regressors_squared_error_by_name_is_mlps_and_the_loss_object_is_jaxnns():
+    """'squared_error' and 'auto' train with MLP's pair (the gradient of the sum over targets); the Loss object
+    jaxnn.squared_error, passed as such, with its own (the gradient of the mean it reports): on 3 targets, plain
+    full-batch descent without a penalty from the same initial weights, it takes MLP's step at 3 times the rate."""
+    x, y = _parity_data(NeuralNetRegressor, n_targets=3)
+    common = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, batch_size=len(x), alpha=0.0, max_iter=1)
+    fitted = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for loss, rate in (
+            ("squared_error", 0.01),
+            ("auto", 0.01),
+            (jaxnn.squared_error, 0.01),
+            (jaxnn.squared_error, 0.03),
+        ):
+            net = NeuralNetRegressor(**common, loss=loss, learning_rate_init=rate, random_state=0).fit(x, y)
+            fitted[str(loss), rate] = net
+    by_name = fitted["squared_error", 0.01]
+    _assert_same_weights(fitted["auto", 0.01], by_name, rtol=1e-12, atol=0)
+    _assert_same_weights(fitted["Loss(squared_error)", 0.03], by_name, rtol=1e-6, atol=1e-7)
+    moved = np.max(np.abs(fitted["Loss(squared_error)", 0.01].coefs_[1] - by_name.coefs_[1]))
+    assert moved > 1e-4  # at the same rate the Loss object steps a third as far
+    assert by_name.loss_curve_ == fitted["Loss(squared_error)", 0.01].loss_curve_  # one value reported, the first
+
+
 @pytest.mark.parametrize("epsilon", [1e-8, 1e-3])
 def test_full_batch_adam_from_the_same_random_state_fits_scikit_learns_model(epsilon):
     """MLP adds Adam's ε to √v before the bias correction (optax after it): with optax's placement the weights whose

@@ -5,6 +5,8 @@ The rule-vs-autodiff-vs-finite-differences checks of every loss live in ``test_g
 
 from __future__ import annotations
 
+import pickle
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +16,7 @@ from helpers import LOSS_NAMES, loss_inputs
 from sklearn.metrics import log_loss
 
 import jaxnn
-from jaxnn.losses import CLIP_EPS, LOSSES
+from jaxnn.losses import CLIP_EPS, LOSSES, scikit_learn_squared_error
 
 RNG = np.random.default_rng(0)
 
@@ -99,25 +101,30 @@ def _scikit_learns_log_loss(p, y):
 
 
 @pytest.mark.parametrize("n_targets", [1, 4])
-def test_squared_error_reports_scikit_learns_mean_and_steps_on_its_sum_over_targets(n_targets):
+def test_the_estimators_squared_error_reports_scikit_learns_mean_and_steps_on_its_sum_over_targets(n_targets):
     """MLPRegressor's squared_loss is ½·mean over all n·k entries (weighted rows: np.average), while its backward pass
-    starts from (p − y)·w/Σw for every target: the gradient of ½·Σ_j.  jaxnn stepped on the mean's gradient, 1/k of
-    MLP's: plain sgd with 4 targets reached R² 0.06 where MLP reached 0.65 (tests/test_estimators_dropin.py)."""
+    starts from (p − y)·w/Σw for every target: the gradient of ½·Σ_j.  The estimators stepped on the mean's gradient,
+    1/k of MLP's: plain sgd with 4 targets reached R² 0.06 where MLP reached 0.65 (tests/test_estimators_dropin.py).
+    jaxnn's own squared_error keeps the gradient of the value it reports."""
     rng = np.random.default_rng(n_targets)
     p, y, w = rng.normal(size=(6, n_targets)), rng.normal(size=(6, n_targets)), rng.uniform(0.5, 2.0, 6)
-    loss = jaxnn.squared_error
+    estimators, own = scikit_learn_squared_error, jaxnn.squared_error
     with jax.enable_x64(True):
-        assert float(loss(p, y, w)) == pytest.approx(0.5 * np.average((y - p) ** 2, weights=w, axis=0).mean(), 1e-14)
-        assert float(loss.forward(p, y, w)) == float(loss(p, y, w))
-        objective = 0.5 * np.sum(w[:, None] * (p - y) ** 2) / np.sum(w)
-        assert float(loss.objective(p, y, w)) == pytest.approx(objective, rel=1e-14)
-        expected = (p - y) * w[:, None] / np.sum(w)
-        for value_of in (loss, loss.forward, loss.objective):  # the rule, and autodiff of the plain forwards
-            np.testing.assert_allclose(jax.grad(value_of)(jnp.asarray(p), y, w), expected, rtol=1e-13)
-        # The rule against finite differences of the objective, in every argument (predictions, targets, weights).
-        jaxnn.check_vjp(loss.op.forward, loss.op.vjp, jnp.asarray(p), jnp.asarray(y), jnp.asarray(w))
-    if n_targets == 1:  # one target: the reported value is the objective
-        assert float(loss(p, y, w)) == pytest.approx(float(loss.objective(p, y, w)), rel=1e-6)
+        reported = 0.5 * np.average((y - p) ** 2, weights=w, axis=0).mean()
+        for loss in (estimators, own):
+            assert float(loss(p, y, w)) == pytest.approx(reported, rel=1e-14)
+            assert float(loss.forward(p, y, w)) == float(loss(p, y, w))
+        summed = 0.5 * np.sum(w[:, None] * (p - y) ** 2) / np.sum(w)
+        assert float(estimators.objective(p, y, w)) == pytest.approx(summed, rel=1e-14)
+        assert float(own.objective(p, y, w)) == pytest.approx(reported, rel=1e-14)
+        mlps_gradient = (p - y) * w[:, None] / np.sum(w)
+        for value_of in (estimators, estimators.forward, estimators.objective):  # the rule, autodiff of the forwards
+            np.testing.assert_allclose(jax.grad(value_of)(jnp.asarray(p), y, w), mlps_gradient, rtol=1e-13)
+        np.testing.assert_allclose(jax.grad(own)(jnp.asarray(p), y, w), mlps_gradient / n_targets, rtol=1e-13)
+        for loss in (estimators, own):  # each rule against finite differences of its objective, in every argument
+            jaxnn.check_vjp(loss.op.forward, loss.op.vjp, jnp.asarray(p), jnp.asarray(y), jnp.asarray(w))
+    assert "scikit_learn_squared_error" not in LOSSES and LOSSES["squared_error"] is own
+    assert pickle.loads(pickle.dumps(estimators)) is estimators
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

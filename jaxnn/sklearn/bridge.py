@@ -42,6 +42,7 @@ from jaxnn.heads import (
 from jaxnn.losses import Loss
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, set_label_binarizer, set_stopping_state, sparse_label_input
+from jaxnn.sklearn.targets import regression_loss
 from jaxnn.sklearn.training import network
 
 __all__ = ["MLP_ACTIVATIONS", "MLP_CLASSIFIER_LOSSES", "MLP_REGRESSOR_LOSSES", "MLPBridge"]
@@ -229,7 +230,7 @@ class MLPBridge:
     def _mlp_head(self, mlp) -> Head:
         """The jaxnn head of a fitted MLP's output layer (MLP's loss: the log-loss, squared error or Poisson)."""
         if not is_classifier(self):
-            return regression_head("poisson" if mlp.loss == "poisson" else "squared_error", mlp.n_outputs_)
+            return regression_head(regression_loss(mlp.loss), mlp.n_outputs_)
         n_classes = mlp.classes_.size
         if mlp.out_activation_ == "softmax":  # two classes too: the export of a categorical loss ('log_loss' here)
             return classification_head("log_loss", n_classes)

@@ -392,7 +392,8 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
     The last layer is linear (identity) with one unit per target column, trained by default with
     scikit-learn's ``loss='squared_error'``: as MLPRegressor, it reports half the mean squared error
     ``½·mean_i mean_j (p_ij − y_ij)²`` (``loss_curve_``) and steps on the gradient of ``½·mean_i Σ_j (p_ij − y_ij)²``,
-    summed over the targets (``jaxnn.squared_error``).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
+    summed over the targets (``jaxnn.losses.scikit_learn_squared_error``; the Loss object ``jaxnn.squared_error``
+    steps on the mean's).  Multi-output ``y`` of shape ``(n_samples, n_targets)``
     is supported; a column ``y`` of shape ``(n_samples, 1)`` is raveled with a DataConversionWarning.
 
     Parameters are those of :class:`NeuralNetClassifier` but ``class_weight`` (``dropout`` and ``scoring``

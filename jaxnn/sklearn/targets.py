@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_array, column_or_1d, validate_data
 from jaxnn._warnings import warn
 from jaxnn.heads import (
     CLASSIFICATION,
+    REGRESSION,
     Head,
     classification_head,
     encode_classes,
@@ -46,6 +47,7 @@ __all__ = [
     "indicator_predictions",
     "needs_nonnegative_targets",
     "numeric_data",
+    "regression_loss",
     "regression_targets",
     "regressor_data",
 ]
@@ -459,7 +461,7 @@ def needs_nonnegative_targets(loss) -> bool:
     ``target_tags.positive_only``, so scikit-learn's checks and tools hand it targets ``>= 0``.  A ``loss`` that
     is not a regression loss is False here (fit says what is wrong with it); never raises."""
     try:
-        return regression_head(loss_param(loss), 1).loss.nonnegative_targets
+        return regression_head(regression_loss(loss), 1).loss.nonnegative_targets
     except (ValueError, TypeError):
         return False
 
@@ -473,9 +475,17 @@ def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
             f"y has {targets.shape[1]} target columns but the network was fitted with {fitted_outputs}; warm_start "
             "and partial_fit continue that network: refit from scratch (warm_start=False) to change the targets"
         )
-    head = regression_head(loss_param(loss), targets.shape[1])
+    head = regression_head(regression_loss(loss), targets.shape[1])
     _check_counts(targets, head, loss)
     return Targets(targets, head, {})
+
+
+def regression_loss(loss):
+    """The regressor's ``loss`` parameter as a loss: scikit-learn MLPRegressor's squared error for ``'auto'`` and
+    ``'squared_error'`` (its value and its steps: ``jaxnn.heads.scikit_learn_loss``), else the loss named or given (a
+    Loss object, ``jaxnn.squared_error`` included, is taken as it is)."""
+    loss = loss_param(loss)
+    return scikit_learn_loss(REGRESSION) if loss in (None, "squared_error") else loss
 
 
 def class_probabilities(outputs: np.ndarray, head: Head) -> np.ndarray:
