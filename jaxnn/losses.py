@@ -236,6 +236,9 @@ class Loss:
         return super().__reduce__()
 
     def __repr__(self) -> str:
+        """``Loss(name)``; the estimators' squared error, which shares ``squared_error``'s name, says which it is."""
+        if self is globals().get("scikit_learn_squared_error"):
+            return "Loss(squared_error, scikit-learn's: steps on the sum over targets)"
         return f"Loss({self.name})"
 
 

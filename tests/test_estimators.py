@@ -587,7 +587,7 @@ def test_loss_override_picks_the_output_layer(iris):
         ({"early_stopping": "yes"}, "early_stopping must be True or False"),
         ({"init": "xavier"}, "init must be one of"),
         ({"loss": 3}, "loss must be 'auto', one of"),
-        ({"loss": "hinge"}, "unknown loss 'hinge'"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'; choose 'auto' or one of: "),
         ({"verbose": "x"}, "verbose must be True, False or an integer >= 0, got 'x'"),
         ({"verbose": -1}, "verbose must be True, False or an integer >= 0, got -1"),
     ],

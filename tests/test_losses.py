@@ -125,6 +125,9 @@ def test_the_estimators_squared_error_reports_scikit_learns_mean_and_steps_on_it
             jaxnn.check_vjp(loss.op.forward, loss.op.vjp, jnp.asarray(p), jnp.asarray(y), jnp.asarray(w))
     assert "scikit_learn_squared_error" not in LOSSES and LOSSES["squared_error"] is own
     assert pickle.loads(pickle.dumps(estimators)) is estimators
+    assert repr(own) == "Loss(squared_error)" and repr(estimators) != repr(
+        own
+    )  # a search's cv_results_ tells them apart
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
+import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
 
 MLP_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
@@ -154,6 +155,35 @@ def test_a_regression_loss_mlp_lacks_and_a_wrong_or_unfitted_mlp_are_clear_error
         NeuralNetRegressor.from_sklearn(MLPRegressor())
     with pytest.raises(ValueError, match="not fitted"):
         NeuralNetRegressor().to_sklearn()
+
+
+def test_the_loss_object_squared_error_on_several_targets_is_not_exported_as_mlps():
+    """jaxnn.squared_error (the Loss object) steps on the gradient of the mean over targets; MLPRegressor on their
+    sum: the export was MLP's 'squared_error', whose continued training then took other steps (0.2 apart in 10
+    epochs).  One target: the two are one loss, and the export goes ahead; so it does once the name is set."""
+    X, y = _data("multi-output", np.float64)
+    estimator = _quietly(NeuralNetRegressor((4,), loss=jaxnn.squared_error, max_iter=5, random_state=0).fit, X, y)
+    with pytest.raises(ValueError, match=r"summed over the 2 targets.*set_params\(loss='squared_error'\) first"):
+        estimator.to_sklearn()
+    mlp = estimator.set_params(loss="squared_error").to_sklearn()
+    np.testing.assert_allclose(mlp.predict(X), estimator.predict(X), rtol=1e-12)
+    one_target = _quietly(NeuralNetRegressor((4,), loss=jaxnn.squared_error, max_iter=5).fit, X, y[:, 0])
+    assert one_target.to_sklearn().loss == "squared_error"
+
+
+def test_a_continued_regressor_keeps_its_output_activation():
+    """After a squared-error fit (identity output), loss='poisson' (an exp output) continued the same weights through
+    exp: predictions jumped by 30 at a learning rate of 1e-12.  A loss of the same output continues."""
+    X, y = _data("regression", np.float64)
+    counts = np.abs(y)
+    fitted = _quietly(NeuralNetRegressor((4,), max_iter=5, random_state=0, warm_start=True).fit, X, counts)
+    message = r"loss 'poisson' needs an exp output but the network was fitted with an identity output.*warm_start=False"
+    for continue_ in ("fit", "partial_fit"):
+        with pytest.raises(ValueError, match=message):
+            getattr(fitted.set_params(loss="poisson"), continue_)(X, counts)
+    assert len(fitted.loss_curve_) == 5  # nothing trained
+    _quietly(fitted.set_params(loss="mean_squared_error").fit, X, counts)
+    assert len(fitted.loss_curve_) == 10
 
 
 def test_warm_starting_an_imported_regressor_on_fewer_targets_says_to_refit():

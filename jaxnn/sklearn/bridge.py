@@ -7,9 +7,10 @@ activation fixed by the task (softmax, logistic, identity or exp).  So an export
 estimator predicts, to float rounding, and the other way round.  What MLP cannot hold is a ``ValueError`` naming
 it: a hidden activation MLP lacks (``'softmax'``, ``'binary_step'``, ``'leaky_relu'``, or different activations
 per layer), a loss MLP lacks (MLP's are the log-loss for classes, ``'squared_error'`` and ``'poisson'`` for
-regression), a solver MLP lacks (``'gd'``, an optax transformation: ``set_params(solver='sgd')`` first keeps the
-weights), and an ensemble (``n_ensemble > 1``: not one network).  jaxnn's training-only parameters that MLP does
-not have (``init``, ``class_weight``, ``dropout``) shape the weights but not the predictions and are not exported.
+regression; the Loss object ``jaxnn.squared_error`` on several targets steps on their mean, MLP on their sum), a
+solver MLP lacks (``'gd'``, an optax transformation: ``set_params(solver='sgd')`` first keeps the weights), and an
+ensemble (``n_ensemble > 1``: not one network).  jaxnn's training-only parameters that MLP does not have (``init``,
+``class_weight``, ``dropout``) shape the weights but not the predictions and are not exported.
 
 An exported MLP predicts, scores, refits and continues with its own ``warm_start``/``partial_fit``: the export
 carries the stopping rule's state MLP reads (its count of epochs without improvement and best weights), but not
@@ -39,7 +40,7 @@ from jaxnn.heads import (
     scikit_learn_loss,
     single_class_head,
 )
-from jaxnn.losses import Loss
+from jaxnn.losses import Loss, squared_error
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, set_label_binarizer, set_stopping_state, sparse_label_input
 from jaxnn.sklearn.targets import regression_loss
@@ -157,6 +158,12 @@ class MLPBridge:
             if loss not in MLP_REGRESSOR_LOSSES:
                 raise ValueError(
                     f"scikit-learn's MLPRegressor has no loss {loss!r}: it takes 'squared_error' and 'poisson'"
+                )
+            if self.loss is squared_error and self.n_outputs_ > 1:  # the Loss object: not MLP's step on k targets
+                raise ValueError(
+                    f"scikit-learn's MLPRegressor steps on the squared error summed over the {self.n_outputs_} "
+                    "targets, and this network trains with jaxnn.squared_error, on the gradient of their mean; "
+                    "set_params(loss='squared_error') first (the fitted weights stay as they are) to export"
                 )
             params["loss"] = MLP_REGRESSOR_LOSSES[loss]
         mlp = mlp_class(**params)

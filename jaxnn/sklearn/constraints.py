@@ -330,5 +330,5 @@ def loss_param(value: Any) -> str | Loss | None:
     if not isinstance(value, str | Loss):
         raise InvalidParameterError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
     if isinstance(value, str) and value not in LOSSES:
-        raise InvalidParameterError(f"unknown loss {value!r}; choose one of: {known}")  # jaxnn.losses.get_loss's
+        raise InvalidParameterError(f"unknown loss {value!r}; choose 'auto' or one of: {known}")  # as get_loss says
     return value

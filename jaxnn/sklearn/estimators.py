@@ -482,7 +482,7 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
 
     def _encode_targets(self, y, *, continuing, incremental, classes=None):
         """Targets as ``(n_samples, n_targets)`` columns; predictions come back in ``y``'s shape."""
-        targets = regression_targets(y, self.loss, fitted_outputs=self.n_outputs_ if continuing else None)
+        targets = regression_targets(y, self.loss, fitted=self._head if continuing else None)
         return targets if continuing else targets._replace(fitted={"_y_is_1d": y.ndim == 1})
 
     def _divergence_advice(self, setup: Setup) -> str:

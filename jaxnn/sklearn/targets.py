@@ -466,16 +466,25 @@ def needs_nonnegative_targets(loss) -> bool:
         return False
 
 
-def regression_targets(y, loss, *, fitted_outputs: int | None) -> Targets:
-    """Targets as ``(n_samples, n_targets)`` columns for a regression head; ``fitted_outputs``: the target
-    columns of the fit this one continues, else None.  ``fitted`` is left empty."""
+def regression_targets(y, loss, *, fitted: Head | None) -> Targets:
+    """Targets as ``(n_samples, n_targets)`` columns for a regression head; ``fitted``: the head of the fit this one
+    continues (warm_start, partial_fit), else None.  ``Targets.fitted`` is left empty.
+
+    A continued fit keeps the network's output: other target columns, or a loss of another output activation
+    (``'poisson'``'s exp after ``'squared_error'``'s identity: the same weights would predict e^ŷ), are a ValueError."""
     targets = np.asarray(y, dtype=float).reshape(y.shape[0], -1)
-    if fitted_outputs is not None and targets.shape[1] != fitted_outputs:
+    refit = "warm_start and partial_fit continue that network: refit from scratch (warm_start=False) to change"
+    if fitted is not None and targets.shape[1] != fitted.units:
         raise ValueError(
-            f"y has {targets.shape[1]} target columns but the network was fitted with {fitted_outputs}; warm_start "
-            "and partial_fit continue that network: refit from scratch (warm_start=False) to change the targets"
+            f"y has {targets.shape[1]} target columns but the network was fitted with {fitted.units}; {refit} the "
+            "targets"
         )
     head = regression_head(regression_loss(loss), targets.shape[1])
+    if fitted is not None and head.output_activation != fitted.output_activation:
+        raise ValueError(
+            f"loss {head.loss.name!r} needs an {head.output_activation} output but the network was fitted with an "
+            f"{fitted.output_activation} output (loss {fitted.loss.name!r}); {refit} the loss"
+        )
     _check_counts(targets, head, loss)
     return Targets(targets, head, {})
 
