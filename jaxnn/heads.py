@@ -20,8 +20,8 @@ The rules, decided once from the facts each loss states (``task``, ``from_logits
   sample): L sigmoid outputs, one per label, trained by default with ``sigmoid_binary_cross_entropy``
   summed over the labels, as scikit-learn's MLP; a categorical loss is refused (:func:`multilabel_head`).
 * **Regression.**  One output per target column through the loss's ``output_activation``
-  (``identity``, or ``exp`` for the Poisson losses on a log link); the default loss is MLP's
-  ``squared_error``; a classification loss is refused.
+  (``identity``, or ``exp`` for the Poisson losses on a log link); the default loss is ``squared_error``
+  (:func:`default_loss`), the estimators' MLP's pair (:func:`scikit_learn_loss`); a classification loss is refused.
 * A loss on logits keeps the last layer linear (``identity``) and its ``output_activation`` becomes the
   head's ``link``, applied to outputs for predictions; any other loss puts the activation in the last
   layer and the link is ``identity``.

@@ -9,7 +9,7 @@ weights ``w_i`` (all 1 by default; 0 masks a padding row out) and ``alpha ≥ 0`
 — the estimators' full-batch objective and scikit-learn's MLP objective, its gradient from jaxnn's
 hand-written backward rules (the training loop's gradient path) plus the penalty's ``(alpha/Σw)·W``.  The data
 term is the loss as its reduction computes it: for ``sum_of_squares`` (a sum) ``Σ_i w_i l_i``; the estimators'
-losses report another value than their ``l_i`` (``Loss.objective``; their squared error with k targets: ``1/k`` of
+losses report another value than their ``l_i`` (``Loss.differentiated``; their squared error with k targets: ``1/k`` of
 it), and that reported value is ``L``'s data term, with the gradient of ``l_i``, as MLP hands scipy.  ``alpha`` is
 scikit-learn's, not ``jaxnn.fit``'s ``l2`` (whose penalty is ``l2/2 · Σ‖W‖²``): the same objective takes
 ``alpha = l2 · Σ_i w_i``, as ``jaxnn-train --optimizer lbfgs --l2`` passes it.

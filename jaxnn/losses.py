@@ -83,7 +83,7 @@ class Loss:
         exactly for a finite ``L``, so ``jax.grad`` (and autodiff of :meth:`forward`) differentiates ``L`` alone.
         For scikit-learn's losses: the log-loss, whose value clips the probabilities and whose gradient is ``p − y``
         regardless (:data:`log_loss`), and the estimators' squared error, which reports the mean over k targets and
-        steps on their sum (:data:`scikit_learn_squared_error`).  :meth:`objective` is ``L``.
+        steps on their sum (:data:`scikit_learn_squared_error`).  :meth:`differentiated` is ``L``.
 
     A call checks its arguments: lists and NumPy arrays are converted, integer or boolean predictions
     are promoted to a float type (the targets' when they are floating), and targets are cast to the
@@ -154,7 +154,7 @@ class Loss:
         arguments = self.checked_arguments(pred, target, weight)
         return self.reported(self.op.forward(*arguments), *arguments)
 
-    def objective(self, pred, target, weight=None):
+    def differentiated(self, pred, target, weight=None):
         """The function whose gradient the loss's rule computes, in plain jax.numpy: the reported value itself unless
         ``reported_per_sample`` reports another (the referee for finite differences of a loss that does)."""
         return self.op.forward(*self.checked_arguments(pred, target, weight))
@@ -221,24 +221,26 @@ class Loss:
         rows or probabilities) for a binary or categorical loss, ``>= 0`` for counts; outside, the loss has no
         minimum, so training would chase it.  ``jaxnn.fit`` and ``jaxnn.lbfgs.minimize`` call it on their ``y``,
         with ``rows``: a categorical loss's targets must then also be one class per row, rows summing to 1
-        (:func:`jaxnn.loss_checks.class_rows_usable`)."""
+        (:meth:`check_class_rows`)."""
         target_values_usable(self, target)
         if rows:
             class_rows_usable(self, target)
+
+    def check_class_rows(self, target) -> None:
+        """For a categorical loss, a ValueError unless every row of ``target`` is one class (one-hot, or
+        probabilities summing to 1): :func:`jaxnn.loss_checks.class_rows_usable`."""
+        class_rows_usable(self, target)
 
     def __reduce__(self):
         """A registered loss pickles as its name and the estimators' squared error as this module's global (so
         estimators holding one pickle); others as usual."""
         if LOSSES.get(self.name) is self:
             return get_loss, (self.name,)
-        if self is globals().get("scikit_learn_squared_error"):
-            return "scikit_learn_squared_error"  # pickle stores a global of the module that holds it: jaxnn.losses
+        if self is scikit_learn_squared_error:
+            return self.name  # pickle stores the global of that name in the module that holds it: jaxnn.losses
         return super().__reduce__()
 
     def __repr__(self) -> str:
-        """``Loss(name)``; the estimators' squared error, which shares ``squared_error``'s name, says which it is."""
-        if self is globals().get("scikit_learn_squared_error"):
-            return "Loss(squared_error, scikit-learn's: steps on the sum over targets)"
         return f"Loss({self.name})"
 
 
@@ -403,7 +405,7 @@ def _half_squares_grads(p, y):
 # targets (k times the mean's; with one target they agree).  Not in LOSSES: once k > 1 its value is not what its rule
 # differentiates, and every loss a name looks up has the gradient of its value (log_loss's clip aside).
 scikit_learn_squared_error = make_loss(
-    "squared_error",
+    "scikit_learn_squared_error",
     _half_squares,
     _half_squares_grads,
     task="regression",

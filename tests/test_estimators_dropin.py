@@ -303,7 +303,7 @@ MLP_PARITY = {
         MLPRegressor,
         {"hidden_layer_sizes": (7,), "activation": "logistic", "loss": "squared_error"},
     ),
-    "regressor-three-targets": (NeuralNetRegressor, MLPRegressor, {"hidden_layer_sizes": (7,), "alpha": 0.1}),
+    "regressor-three-targets": (NeuralNetRegressor, MLPRegressor, {"hidden_layer_sizes": (7,), "alpha": 0.1}, 3),
 }
 
 
@@ -312,7 +312,8 @@ def _parity_data(estimator, n_targets=1):
     x = rng.normal(size=(60, 4))
     signal = x[:, 0] - 0.7 * x[:, 1] + 0.4 * x[:, 2] * x[:, 3]
     if estimator is NeuralNetRegressor:
-        return x, signal if n_targets == 1 else np.column_stack([signal, x[:, 1] * x[:, 2], np.tanh(x[:, 0])])
+        others = [x[:, 1] * x[:, 2], np.tanh(x[:, 0]), np.sin(x[:, 3])][: n_targets - 1]
+        return x, signal if n_targets == 1 else np.column_stack([signal, *others])
     return x, np.digitize(signal, [-0.5, 0.5])  # three classes
 
 
@@ -327,8 +328,8 @@ def _assert_same_weights(fitted, expected, *, rtol, atol):
 def test_lbfgs_from_the_same_random_state_fits_scikit_learns_model(case, seed):
     """L-BFGS is deterministic: from MLP's initial weights jaxnn's L-BFGS-B (scipy's, step for step) takes
     the same iterations, so the fitted weights are MLP's up to float64 rounding."""
-    ours, theirs, settings = MLP_PARITY[case]
-    x, y = _parity_data(ours, n_targets=3 if case.endswith("three-targets") else 1)
+    ours, theirs, settings, *n_targets = MLP_PARITY[case]
+    x, y = _parity_data(ours, *n_targets)
     common = dict(solver="lbfgs", max_iter=25, random_state=seed, **settings)
     fitted, expected = ours(**common).fit(x, y), theirs(**common).fit(x, y)
     assert fitted.n_iter_ == expected.n_iter_

@@ -115,19 +115,22 @@ def test_the_estimators_squared_error_reports_scikit_learns_mean_and_steps_on_it
             assert float(loss(p, y, w)) == pytest.approx(reported, rel=1e-14)
             assert float(loss.forward(p, y, w)) == float(loss(p, y, w))
         summed = 0.5 * np.sum(w[:, None] * (p - y) ** 2) / np.sum(w)
-        assert float(estimators.objective(p, y, w)) == pytest.approx(summed, rel=1e-14)
-        assert float(own.objective(p, y, w)) == pytest.approx(reported, rel=1e-14)
+        assert float(estimators.differentiated(p, y, w)) == pytest.approx(summed, rel=1e-14)
+        assert float(own.differentiated(p, y, w)) == pytest.approx(reported, rel=1e-14)
         mlps_gradient = (p - y) * w[:, None] / np.sum(w)
-        for value_of in (estimators, estimators.forward, estimators.objective):  # the rule, autodiff of the forwards
+        for value_of in (
+            estimators,
+            estimators.forward,
+            estimators.differentiated,
+        ):  # the rule, autodiff of the forwards
             np.testing.assert_allclose(jax.grad(value_of)(jnp.asarray(p), y, w), mlps_gradient, rtol=1e-13)
         np.testing.assert_allclose(jax.grad(own)(jnp.asarray(p), y, w), mlps_gradient / n_targets, rtol=1e-13)
         for loss in (estimators, own):  # each rule against finite differences of its objective, in every argument
             jaxnn.check_vjp(loss.op.forward, loss.op.vjp, jnp.asarray(p), jnp.asarray(y), jnp.asarray(w))
     assert "scikit_learn_squared_error" not in LOSSES and LOSSES["squared_error"] is own
     assert pickle.loads(pickle.dumps(estimators)) is estimators
-    assert repr(own) == "Loss(squared_error)" and repr(estimators) != repr(
-        own
-    )  # a search's cv_results_ tells them apart
+    # a search's cv_results_ tells the two apart
+    assert (repr(own), repr(estimators)) == ("Loss(squared_error)", "Loss(scikit_learn_squared_error)")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

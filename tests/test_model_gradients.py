@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
 import jaxnn
-from jaxnn.losses import LOSSES
+from jaxnn.losses import LOSSES, scikit_learn_squared_error
 
 N_FEATURES, N_HIDDEN, N_OUTPUTS = 2, 3, 3
 CLIP_MARGIN = 1e-3  # probabilities fed to the cross-entropies stay in (1e-3, 1 − 1e-3)
@@ -217,16 +217,28 @@ FD_SAMPLE = [(case, "mean_squared_error", 2) for case in ACTIVATION_CASES] + [
 
 @pytest.mark.parametrize(("case", "loss_name", "depth"), FD_SAMPLE, ids=lambda v: getattr(v, "id", str(v)))
 def test_model_gradients_vs_finite_differences(case, loss_name, depth):
-    """check_vjp on the flattened parameter vector: plain forward as referee; as the rule, the custom-rule
-    gradient and the explicit seed-style backward pass (``jaxnn.loss_and_grads``)."""
-    loss = LOSSES[loss_name]
+    """check_vjp on the flattened parameter vector: as referee the plain forward into the function the loss's rule
+    differentiates (``Loss.differentiated``); as the rule, the custom-rule gradient and the explicit seed-style
+    backward pass (``jaxnn.loss_and_grads``)."""
+    _check_against_finite_differences(LOSSES[loss_name], case, loss_name, depth)
+
+
+def test_the_estimators_squared_error_through_a_network_vs_finite_differences():
+    """scikit_learn_squared_error is not in LOSSES (so not in FD_SAMPLE): on 3 outputs its value is the mean over them
+    and its rule that of their sum, which the finite differences of ``differentiated`` referee."""
+    _check_against_finite_differences(scikit_learn_squared_error, ActivationCase("tanh", {}), "squared_error", 3)
+
+
+def _check_against_finite_differences(loss, case, loss_name, depth):
+    """The network of ``problem(case, loss_name, depth)`` trained with ``loss``: both backward passes against
+    central differences."""
     with jax.enable_x64(True):
         model, params, x, y = problem(case, loss_name, depth, batch=4, dtype=jnp.float64, seed=1)
         _assert_away_from_kinks_and_clips(model, params, x, loss_name)
         theta, unravel = ravel_pytree(params)
 
         def plain_loss(theta):
-            return loss.objective(model.apply(unravel(theta), x, custom_rules=False), y)
+            return loss.differentiated(model.apply(unravel(theta), x, custom_rules=False), y)
 
         def hand_vjp(g, theta):
             grads = jax.grad(lambda p: loss(model.apply(p, x), y))(unravel(theta))

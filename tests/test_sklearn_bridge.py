@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor
+from jaxnn.losses import scikit_learn_squared_error
 
 MLP_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 TASKS = ("binary", "multiclass", "multilabel", "regression", "multi-output")
@@ -169,6 +170,20 @@ def test_the_loss_object_squared_error_on_several_targets_is_not_exported_as_mlp
     np.testing.assert_allclose(mlp.predict(X), estimator.predict(X), rtol=1e-12)
     one_target = _quietly(NeuralNetRegressor((4,), loss=jaxnn.squared_error, max_iter=5).fit, X, y[:, 0])
     assert one_target.to_sklearn().loss == "squared_error"
+
+
+def test_an_imported_regressor_on_several_targets_continues_with_mlps_steps():
+    """An MLPRegressor of 2 targets, imported, trains on with MLP's squared-error pair (the gradient of the sum over
+    targets): a partial_fit takes MLP's own partial_fit's step (plain sgd: no optimiser state to differ)."""
+    X, y = _data("multi-output", np.float64)
+    settings = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, batch_size=len(X), random_state=0)
+    mlp = _quietly(MLPRegressor(max_iter=5, **settings).fit, X, y)
+    imported = NeuralNetRegressor.from_sklearn(mlp)
+    assert imported._head.loss is scikit_learn_squared_error
+    imported.partial_fit(X, y)
+    mlp.partial_fit(X, y)
+    for ours, theirs in zip(imported.coefs_ + imported.intercepts_, mlp.coefs_ + mlp.intercepts_, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
 
 
 def test_a_continued_regressor_keeps_its_output_activation():

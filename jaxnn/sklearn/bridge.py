@@ -71,6 +71,7 @@ MLP_CLASSIFIER_LOSSES = (
 MLP_REGRESSOR_LOSSES = {
     "auto": "squared_error",
     "squared_error": "squared_error",
+    "scikit_learn_squared_error": "squared_error",
     "poisson": "poisson",
     "half_poisson_deviance": "poisson",
 }

@@ -321,7 +321,8 @@ def seed(random_state) -> int:
 
 
 def loss_param(value: Any) -> str | Loss | None:
-    """The ``loss`` parameter: None for ``'auto'`` (the head's default), else a known loss name or a loss object
+    """The ``loss`` parameter: None for ``'auto'`` (scikit-learn's loss for the targets,
+    ``jaxnn.heads.scikit_learn_loss``), else a known loss name or a loss object
     (whether it fits the targets is checked when they are encoded); anything else is an
     ``InvalidParameterError``."""
     if is_auto(value):
@@ -330,5 +331,5 @@ def loss_param(value: Any) -> str | Loss | None:
     if not isinstance(value, str | Loss):
         raise InvalidParameterError(f"loss must be 'auto', one of {known}, or a jaxnn Loss; got {value!r}")
     if isinstance(value, str) and value not in LOSSES:
-        raise InvalidParameterError(f"unknown loss {value!r}; choose 'auto' or one of: {known}")  # as get_loss says
+        raise InvalidParameterError(f"unknown loss {value!r}; choose 'auto' or one of: {known}")
     return value

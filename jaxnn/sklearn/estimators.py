@@ -489,7 +489,12 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         """Scale y too; and where the squared error of y alone overflows the training dtype, say so first."""
         targets, dtype = setup.targets.matrix, setup.X.dtype
         largest = float(np.max(np.abs(targets))) if targets.size else 0.0
-        squared = setup.targets.head.loss.name in ("squared_error", "mean_squared_error", "sum_of_squares")
+        squared = setup.targets.head.loss.name in (
+            "squared_error",
+            "scikit_learn_squared_error",
+            "mean_squared_error",
+            "sum_of_squares",
+        )
         overflows = squared and largest > math.sqrt(np.finfo(dtype).max)
         if not overflows:
             why = "; for a regressor,"

@@ -30,6 +30,7 @@ from jaxnn.heads import (
     scikit_learn_loss,
     single_class_head,
 )
+from jaxnn.losses import Loss, get_loss
 from jaxnn.sklearn.constraints import loss_param
 
 __all__ = [
@@ -483,18 +484,18 @@ def regression_targets(y, loss, *, fitted: Head | None) -> Targets:
     if fitted is not None and head.output_activation != fitted.output_activation:
         raise ValueError(
             f"loss {head.loss.name!r} needs an {head.output_activation} output but the network was fitted with an "
-            f"{fitted.output_activation} output (loss {fitted.loss.name!r}); {refit} the loss"
+            f"{fitted.output_activation} output; {refit} the loss"
         )
     _check_counts(targets, head, loss)
     return Targets(targets, head, {})
 
 
-def regression_loss(loss):
+def regression_loss(loss) -> Loss:
     """The regressor's ``loss`` parameter as a loss: scikit-learn MLPRegressor's squared error for ``'auto'`` and
     ``'squared_error'`` (its value and its steps: ``jaxnn.heads.scikit_learn_loss``), else the loss named or given (a
     Loss object, ``jaxnn.squared_error`` included, is taken as it is)."""
     loss = loss_param(loss)
-    return scikit_learn_loss(REGRESSION) if loss in (None, "squared_error") else loss
+    return scikit_learn_loss(REGRESSION) if loss in (None, "squared_error") else get_loss(loss)
 
 
 def class_probabilities(outputs: np.ndarray, head: Head) -> np.ndarray:
