@@ -8,10 +8,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FUSED_ON_LOGITS", "class_rows_usable", "predictions_usable", "target_values_usable"]
+__all__ = ["class_rows_usable", "predictions_usable", "target_values_usable"]
 
 # The fused loss on logits that takes the place of each loss on probabilities, named when logits are passed to one.
-FUSED_ON_LOGITS = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cross_entropy"}
+_FUSED_ON_LOGITS = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cross_entropy"}
 
 
 def class_rows_usable(loss, target) -> None:
@@ -77,7 +77,7 @@ def predictions_usable(loss, pred) -> None:
     sigmoid = loss.output_activation == "sigmoid"
     advice = (
         f"end the network with a {loss.output_activation} layer, or pass raw scores (logits) to "
-        f"{FUSED_ON_LOGITS[loss.output_activation]!r}"
+        f"{_FUSED_ON_LOGITS[loss.output_activation]!r}"
     )
     if np.any(pred < 0) or (sigmoid and np.any(pred > 1)):
         allowed = "probabilities in [0, 1]" if sigmoid else "non-negative (class probabilities, rows normalised)"

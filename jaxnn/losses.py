@@ -232,11 +232,11 @@ class Loss:
         class_rows_usable(self, target)
 
     def __reduce__(self):
-        """A registered loss pickles as its name and the estimators' squared error as this module's global (so
-        estimators holding one pickle); others as usual."""
+        """A registered loss pickles as its name, another loss this module defines (the estimators' squared error) as
+        its global (so estimators holding one pickle); others as usual."""
         if LOSSES.get(self.name) is self:
             return get_loss, (self.name,)
-        if self is scikit_learn_squared_error:
+        if globals().get(self.name) is self:
             return self.name  # pickle stores the global of that name in the module that holds it: jaxnn.losses
         return super().__reduce__()
 
@@ -642,12 +642,19 @@ binary_log_loss = _as_reported("binary_log_loss", sigmoid_binary_cross_entropy, 
 
 LOSSES: dict[str, Loss] = {
     loss.name: loss
-    for group in (
-        (sum_of_squares, mean_squared_error, squared_error, half_poisson_deviance, poisson),
-        (binary_cross_entropy, categorical_cross_entropy, softmax_cross_entropy, sigmoid_binary_cross_entropy),
-        (log_loss, binary_log_loss),
+    for loss in (
+        sum_of_squares,
+        mean_squared_error,
+        squared_error,
+        half_poisson_deviance,
+        poisson,
+        binary_cross_entropy,
+        categorical_cross_entropy,
+        softmax_cross_entropy,
+        sigmoid_binary_cross_entropy,
+        log_loss,
+        binary_log_loss,
     )
-    for loss in group
 }
 
 
