@@ -199,6 +199,9 @@ def test_a_continued_regressor_keeps_its_output_activation():
     assert len(fitted.loss_curve_) == 5  # nothing trained
     _quietly(fitted.set_params(loss="mean_squared_error").fit, X, counts)
     assert len(fitted.loss_curve_) == 10
+    counting = _quietly(NeuralNetRegressor((4,), loss="poisson", max_iter=5, warm_start=True).fit, X, counts)
+    with pytest.raises(ValueError, match=r"^loss 'squared_error' needs an identity output .* an exp output"):
+        counting.set_params(loss="squared_error").fit(X, counts)  # the parameter as set, not the loss it maps to
 
 
 def test_warm_starting_an_imported_regressor_on_fewer_targets_says_to_refit():

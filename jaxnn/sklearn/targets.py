@@ -482,8 +482,9 @@ def regression_targets(y, loss, *, fitted: Head | None) -> Targets:
         )
     head = regression_head(regression_loss(loss), targets.shape[1])
     if fitted is not None and head.output_activation != fitted.output_activation:
+        named = loss if isinstance(loss, str) else head.loss.name  # the parameter as the user set it
         raise ValueError(
-            f"loss {head.loss.name!r} needs an {head.output_activation} output but the network was fitted with an "
+            f"loss {named!r} needs an {head.output_activation} output but the network was fitted with an "
             f"{fitted.output_activation} output; {refit} the loss"
         )
     _check_counts(targets, head, loss)
