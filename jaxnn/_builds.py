@@ -4,9 +4,11 @@ without them.
 On the CPU a program that runs once, or briefly, costs more to compile than to run.  XLA takes options per
 program (``jax.jit(..., compiler_options=...)``, fields of XLA's ``DebugOptions``) that trade run time for
 compile time; an XLA that does not know one refuses to compile with "No such compile option".  jaxlib 0.10's
-XLA knows every option used here and so do the openxla sources of later releases, but another jaxlib may
-not: :class:`FallbackJit` then drops that build, for good, and the next one in its list runs (once, also when
-several threads are refused it at the same time).
+XLA knows every option used here; jaxlib 0.12's has no ``xla_cpu_use_fusion_emitters`` (its fusion emitters are
+the only ones), so there :data:`FAST_COMPILE_CPU` and :data:`QUICK_BUILD` are refused.  :class:`FallbackJit` then
+drops that build, for good, and the next one in its list runs (once, also when several threads are refused it at
+the same time); the refused option's name is kept for the process, and every other build that names it is skipped
+without a try (a try traces and lowers the whole program before XLA refuses it).
 
 This module is the one place jaxnn names such options; a module builds its programs with
 ``FallbackJit(function, <one of the build lists below>)``.  The option sets (read-only mappings):
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -77,6 +80,10 @@ UNOPTIMISED_BUILDS = (UNOPTIMISED, None)
 QUICK_BUILDS = (QUICK_BUILD, UNOPTIMISED, None)
 
 HELD_PROGRAMS_LIMIT = 100
+
+_REFUSAL = re.compile(r"No such compile option: '([^']+)'")
+# The options this process's XLA refused (a frozenset replaced whole, so reading it needs no lock).
+_refused_options: frozenset[str] = frozenset()
 
 _held_lock = threading.Lock()
 # (FallbackJit, its static arguments) -> that call's jax.jit per build, the least recently used first
@@ -115,6 +122,15 @@ def held_programs_of(key: Hashable) -> dict:
         return programs
 
 
+def _record_refusal(message: str) -> None:
+    """Keeps the option named in XLA's refusal, so that builds naming it are skipped from now on."""
+    global _refused_options
+    found = _REFUSAL.search(message)
+    if found:
+        with _held_lock:
+            _refused_options = _refused_options | {found.group(1)}
+
+
 def _static_arguments(function: Callable, jit_arguments: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``function``'s parameter names in order, and the names of its static ones (given by position or name)."""
     parameters = tuple(inspect.signature(function).parameters)
@@ -132,7 +148,8 @@ class FallbackJit:
 
     ``builds`` lists the options from the most wanted to the least; None is the plain build.  A call runs
     the first build left; one that XLA refuses for an unknown option is removed and the call goes on with
-    the next (an error of any other kind is raised as it is).  ``jit_arguments`` (``static_argnums``,
+    the next (an error of any other kind is raised as it is), and from then on a build naming that option, of
+    any FallbackJit, is removed untried (unless it is the last).  ``jit_arguments`` (``static_argnums``,
     ``static_argnames``, ``donate_argnums``) go to every ``jax.jit``.
 
     A key holds one program when it has the shapes and dtypes of the arguments (``shapes_in_key``, the default):
@@ -176,19 +193,30 @@ class FallbackJit:
         builds = held_programs_of(self._static_key(args, kwargs))
         while True:
             index = self._left[0]
+            options = self._all_builds[index]
+            if options is not None and _refused_options and not _refused_options.isdisjoint(options):
+                if self._drop(index):  # a build of an option XLA refused another program: not tried
+                    continue
             program = builds.get(index)
             if program is None:
-                program = builds.setdefault(index, self._jit(self._all_builds[index]))
+                program = builds.setdefault(index, self._jit(options))
             try:
                 return program(*args, **kwargs)
             except jax.errors.JaxRuntimeError as error:
                 if "compile option" not in str(error):
                     raise
-                with self._lock:  # threads refused at once drop the refused build once, not it and the next
-                    if self._left[0] == index:  # else another thread dropped it: run the next build
-                        if len(self._left) == 1:
-                            raise
-                        del self._left[0]
+                _record_refusal(str(error))
+                if not self._drop(index):
+                    raise
+
+    def _drop(self, index: int) -> bool:
+        """Drops build ``index`` if it is still the first; False (nothing dropped) when it is the last one left."""
+        with self._lock:  # threads refused at once drop the refused build once, not it and the next
+            if self._left[0] == index:  # else another thread dropped it: the next build runs
+                if len(self._left) == 1:
+                    return False
+                del self._left[0]
+            return True
 
     def _static_key(self, args: tuple, kwargs: dict) -> tuple:
         """The static arguments of a call, as passed, and (``shapes_in_key``) the structure, shapes and dtypes of

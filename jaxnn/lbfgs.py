@@ -45,8 +45,9 @@ again, carrying the state, until the minimisation stops, so any ``max_iter`` run
 does a continued minimisation.  :func:`jaxnn.engine.compiled_programs` counts its programs with the training
 loop's.  float32 and float64 both work (float64 inside ``jax.enable_x64``, as the estimators do); same
 start, same bits.  The program comes in two builds (:attr:`LbfgsSpec.fast_compile`): XLA's full build, and one
-that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``), whose fused sums can round
-differently in the last bit (the same iterations, results that agree to the dtype's rounding);
+that compiles faster on CPU and runs slower (``jaxnn._builds.FAST_COMPILE_CPU``; jaxlib 0.11's and later XLAs lack
+its option and build the full one), whose fused sums can round differently in the last bit (the same iterations,
+results that agree to the dtype's rounding);
 by default the short compile unless JAX's persistent compilation cache is on, where the program is compiled
 once and loaded by every later process, which gets the faster-running build.  The timings are in
 ``benchmarks/README.md``.
@@ -463,8 +464,7 @@ def _chunk(spec: LbfgsSpec, state: LbfgsState, x, y, weight, settings: _Settings
 
 
 # The fast-compile build: XLA:CPU without its fusion emitters (jaxnn._builds.FAST_COMPILE_CPU, ignored by other
-# backends).  An XLA that does not know the option refuses to compile ("No such compile option"), and from then
-# on every run gets the plain build (jaxnn._builds.FallbackJit).
+# backends); an XLA without the option (jaxlib 0.11, 0.12) refuses it, and runs get the plain build (FallbackJit).
 _fast_build = FallbackJit(_chunk, FAST_COMPILE_CPU_BUILDS, static_argnames="spec")
 _plain_build = FallbackJit(_chunk, PLAIN_BUILDS, static_argnames="spec")
 

@@ -185,6 +185,18 @@ def assert_trees_equal(actual, desired) -> None:
         np.testing.assert_array_equal(np.asarray(a), np.asarray(d))
 
 
+def xla_accepts(options) -> bool:
+    """Whether this XLA compiles with the compiler options ``options`` (a tiny program tells): jaxlib 0.10's takes
+    every option of ``jaxnn._builds``, jaxlib 0.12's refuses ``xla_cpu_use_fusion_emitters``."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=dict(options))(np.zeros(2, np.float32))
+    except jax.errors.JaxRuntimeError as error:
+        if "compile option" not in str(error):
+            raise
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def compilations():
     """Collect the names of the programs built inside the block (lowered to XLA, then compiled or, with the

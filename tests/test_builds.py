@@ -11,12 +11,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import xla_accepts
 
 import jaxnn
 from jaxnn import _builds, engine, layers
 from jaxnn._builds import FallbackJit
 
 UNKNOWN = {"xla_no_such_option_here": True}  # no XLA has it: compiling with it is refused
+
+
+@pytest.fixture(autouse=True)
+def no_option_refused_yet(monkeypatch):
+    """Each test starts as a process whose XLA has refused nothing yet (the record is the process's)."""
+    monkeypatch.setattr(_builds, "_refused_options", frozenset())
 
 
 def _polynomial(x, power):
@@ -31,6 +38,25 @@ def test_the_first_accepted_build_runs_and_a_refused_one_is_dropped_for_good():
     assert program.builds_left == 2  # the unknown option's build is gone; the next one ran
     program(x, 2)
     assert program.builds_left == 2
+
+
+def test_an_option_refused_once_is_skipped_untried_by_every_build_that_names_it():
+    """XLA refuses an option for every program alike, and a try traces and lowers the whole program first: so after
+    one refusal every FallbackJit skips the builds naming that option without compiling them (but a build list left
+    with that build alone still tries it, and raises XLA's refusal)."""
+    x = np.linspace(-1.0, 1.0, 7, dtype=np.float32)
+    FallbackJit(_polynomial, [UNKNOWN, None], static_argnums=1)(x, 3)
+    assert _builds._refused_options == {"xla_no_such_option_here"}
+
+    unoptimised = {"xla_backend_optimization_level": 0}
+    other = FallbackJit(_polynomial, [{**UNKNOWN, **unoptimised}, unoptimised, None], static_argnums=1)
+    tried, jit = [], other._jit
+    other._jit = lambda options: tried.append(options) or jit(options)
+    assert float(other(x, 3)) == pytest.approx(float(np.sum(x**3 + 3 * x)), rel=1e-6)
+    assert tried == [unoptimised] and other.builds == (unoptimised, None)
+
+    with pytest.raises(jax.errors.JaxRuntimeError, match="No such compile option: 'xla_no_such_option_here'"):
+        FallbackJit(_polynomial, [UNKNOWN], static_argnums=1)(x, 3)
 
 
 def test_other_errors_and_a_last_refused_build_are_raised():
@@ -117,9 +143,14 @@ def test_model_inits_programs_go_through_fallback_jit_with_the_unoptimised_build
 
 
 def test_lbfgs_fast_build_uses_the_named_cpu_option_set():
+    """Its builds are FAST_COMPILE_CPU's list, less what this XLA refused if an L-BFGS run came first (jaxlib 0.11 and
+    later have no ``xla_cpu_use_fusion_emitters``)."""
     from jaxnn import lbfgs
 
-    assert lbfgs._fast_build.builds[0] == _builds.FAST_COMPILE_CPU
+    fast, builds = lbfgs._fast_build, _builds.FAST_COMPILE_CPU_BUILDS
+    assert builds[0] is _builds.FAST_COMPILE_CPU and fast.builds == builds[len(builds) - fast.builds_left :]
+    if xla_accepts(_builds.FAST_COMPILE_CPU):
+        assert fast.builds == builds
 
 
 # --------------------------------------------------------------------------------------------------

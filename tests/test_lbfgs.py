@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from cli_support import environment
-from helpers import ATOL, RTOL, assert_trees_close, assert_trees_equal
+from helpers import ATOL, RTOL, assert_trees_close, assert_trees_equal, xla_accepts
 from jax.experimental.compilation_cache.compilation_cache import reset_cache
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 import jaxnn
 from jaxnn import NeuralNetClassifier, NeuralNetRegressor, compile_cache, engine, lbfgs, line_search
-from jaxnn._builds import FallbackJit
+from jaxnn._builds import FAST_COMPILE_CPU, FallbackJit
 from jaxnn.data import one_hot
 from jaxnn.engine import decide_layout
 
@@ -376,7 +376,9 @@ def _assert_same_run(got, want):
 def assert_the_fast_compile_build_runs_the_same_minimisation(dtype) -> None:
     before = lbfgs.compiled_programs()
     fast, plain = _run_classification(dtype, fast_compile=True), _run_classification(dtype, fast_compile=False)
-    assert lbfgs.compiled_programs() <= before + 2  # one program per build at most (fewer if compiled before)
+    # One program per build at most (fewer if compiled before).  An XLA that refuses the fast build's option (jaxlib
+    # 0.12's) runs the plain build in its place, traced once more for the try it refused.
+    assert lbfgs.compiled_programs() <= before + (2 if xla_accepts(FAST_COMPILE_CPU) else 3)
     assert fast.n_iter == 40
     assert (fast.n_iter, fast.n_fun, fast.status) == (plain.n_iter, plain.n_fun, plain.status)
     rtol, atol = RTOL[np.dtype(dtype)], ATOL[np.dtype(dtype)]
@@ -404,7 +406,9 @@ def test_the_fast_compile_build_runs_the_same_minimisation():
 
 def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path, monkeypatch):
     """fast_compile=None: the short compile without a persistent cache, the plain build when programs are kept
-    on disk (compiled once for every later process).  A 20-row problem: shapes no other test compiles."""
+    on disk (compiled once for every later process).  A 20-row problem: shapes no other test compiles.  Where XLA
+    refuses the short compile's option (jaxlib 0.12) the fast build is a plain one, and the first run may trace it
+    once more for the try XLA refused (once a process: jaxnn._builds skips the option after that)."""
     model, loss, x, y, weight, alpha = PROBLEMS["regression"]
     spec = lbfgs.LbfgsSpec(model, loss, layout=decide_layout(None, model))
     arrays = {"params": _start(model, x.shape[1]), "x": x[:20], "y": y[:20], "weight": weight[:20]}
@@ -419,7 +423,9 @@ def test_by_default_the_build_follows_the_persistent_compilation_cache(tmp_path,
     enabled = jax.config.jax_enable_compilation_cache  # an earlier test in this process may have turned it on
     jax.config.update("jax_enable_compilation_cache", False)
     try:
-        assert programs_compiled() == 1 and programs_compiled(fast_compile=True) == 0  # no cache: the fast build
+        first_run = programs_compiled()
+        assert programs_compiled(fast_compile=True) == 0  # no cache: the fast build
+        assert first_run == 1 or (first_run == 2 and not xla_accepts(FAST_COMPILE_CPU))
     finally:
         jax.config.update("jax_enable_compilation_cache", enabled)
     # jaxnn never switches its cache off again (compile_cache: once per process); this test puts JAX back itself.
