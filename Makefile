@@ -2,7 +2,10 @@
 #   make train   create .venv, install jaxnn, train the seed's iris network
 #   make test    create .venv, install jaxnn, run ruff and the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+VENV ?= .venv
+# The versions tested on every commit (Python 3.11, constraints.txt).  For the newest releases pyproject.toml allows
+# (JAX 0.11 and later need Python 3.12+): make test PYTHON=python3.12 VENV=.venv-next PINS=
+PINS ?= -c constraints.txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -11,7 +14,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,cli,plots]"
+	$(BIN)/python -m pip install --quiet $(PINS) -e ".[dev,cli,plots]"
 	touch $(STAMP)
 
 install: $(STAMP)
