@@ -30,15 +30,18 @@ atexit.register(shutil.rmtree, os.environ["JAXNN_CACHE_DIR"], ignore_errors=True
 # comparison in the suite is between results of one build: a test that compares this process with a subprocess
 # hands it these flags (tests/test_distributed.py), and the jaxnn-train subprocesses, which run with XLA's
 # defaults as a user's do (cli_support.environment), are compared with runs here to rounding, or bitwise only
-# when they get these flags too.  `make train` and benchmarks/run.py run with XLA's defaults.  Only on JAX 0.10,
-# which CI pins: XLA aborts a process whose XLA_FLAGS name a flag it does not know.  The xdist workers inherit the
-# flags from the process that starts them, so they are added once.
-TEST_XLA_FLAGS = (
-    "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1 --xla_backend_optimization_level=0"
-)
-if jax.__version__.startswith("0.10."):
-    if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+# when they get these flags too.  `make train` and benchmarks/run.py run with XLA's defaults.  Only on the JAX
+# releases pyproject.toml allows, each with the flags its XLA knows (it aborts a process whose XLA_FLAGS name one it
+# does not): 0.11's and 0.12's have no elemental emitter.  The xdist workers inherit the flags from the process that
+# starts them, so they are added once.
+_SHORT_COMPILE = "--xla_cpu_parallel_codegen_split_count=1 --xla_backend_optimization_level=0"
+TEST_XLA_FLAGS = {
+    "0.10": f"--xla_cpu_use_fusion_emitters=false {_SHORT_COMPILE}",
+    "0.11": _SHORT_COMPILE,
+    "0.12": _SHORT_COMPILE,
+}.get(".".join(jax.__version__.split(".")[:2]), "")
+if TEST_XLA_FLAGS and TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 # pytest-xdist runs one test process per core: each gets its share of the cores for NumPy's and SciPy's BLAS
 # and OpenMP pools, or the pools of every worker spin against each other (scikit-learn's tests ran 5x slower).
