@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 # The versions tested on every commit (Python 3.11, constraints.txt).  For the newest releases pyproject.toml allows
 # (JAX 0.11 and later need Python 3.12+): make test PYTHON=python3.12 VENV=.venv-next PINS=
+# and for the set of them the suite last passed with: PINS='-c constraints-next.txt'
 PINS ?= -c constraints.txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
