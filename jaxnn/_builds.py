@@ -4,11 +4,11 @@ without them.
 On the CPU a program that runs once, or briefly, costs more to compile than to run.  XLA takes options per
 program (``jax.jit(..., compiler_options=...)``, fields of XLA's ``DebugOptions``) that trade run time for
 compile time; an XLA that does not know one refuses to compile with "No such compile option".  jaxlib 0.10's
-XLA knows every option used here; jaxlib 0.12's has no ``xla_cpu_use_fusion_emitters`` (its fusion emitters are
-the only ones), so there :data:`FAST_COMPILE_CPU` and :data:`QUICK_BUILD` are refused.  :class:`FallbackJit` then
-drops that build, for good, and the next one in its list runs (once, also when several threads are refused it at
-the same time); the refused option's name is kept for the process, and every other build that names it is skipped
-without a try (a try traces and lowers the whole program before XLA refuses it).
+XLA knows every option used here; jaxlib 0.11's and 0.12's have no ``xla_cpu_use_fusion_emitters`` (their fusion
+emitters are the only ones), so there :data:`FAST_COMPILE_CPU` and :data:`QUICK_BUILD` are refused.
+:class:`FallbackJit` then drops that build, for good, and the next one in its list runs (once, also when several
+threads are refused it at the same time); the refused option's name is kept for the process, and every other build
+that names it is skipped without a try (a try traces and lowers the whole program before XLA refuses it).
 
 This module is the one place jaxnn names such options; a module builds its programs with
 ``FallbackJit(function, <one of the build lists below>)``.  The option sets (read-only mappings):
@@ -84,6 +84,7 @@ HELD_PROGRAMS_LIMIT = 100
 _REFUSAL = re.compile(r"No such compile option: '([^']+)'")
 # The options this process's XLA refused (a frozenset replaced whole, so reading it needs no lock).
 _refused_options: frozenset[str] = frozenset()
+_refused_lock = threading.Lock()
 
 _held_lock = threading.Lock()
 # (FallbackJit, its static arguments) -> that call's jax.jit per build, the least recently used first
@@ -127,7 +128,7 @@ def _record_refusal(message: str) -> None:
     global _refused_options
     found = _REFUSAL.search(message)
     if found:
-        with _held_lock:
+        with _refused_lock:  # two refusals at once both keep their option
             _refused_options = _refused_options | {found.group(1)}
 
 

@@ -187,7 +187,7 @@ def assert_trees_equal(actual, desired) -> None:
 
 def xla_accepts(options) -> bool:
     """Whether this XLA compiles with the compiler options ``options`` (a tiny program tells): jaxlib 0.10's takes
-    every option of ``jaxnn._builds``, jaxlib 0.12's refuses ``xla_cpu_use_fusion_emitters``."""
+    every option of ``jaxnn._builds``, jaxlib 0.11's and 0.12's refuse ``xla_cpu_use_fusion_emitters``."""
     try:
         jax.jit(lambda x: x + 1, compiler_options=dict(options))(np.zeros(2, np.float32))
     except jax.errors.JaxRuntimeError as error:
