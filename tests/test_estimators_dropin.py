@@ -595,6 +595,23 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
             lambda x, y: NeuralNetClassifier().partial_fit(x, y > 0, classes=1),
             r"^Expected array-like .*, got 1\. jaxnn: classes= must list every label",
         ),
+        (  # said "must hold class labels, all integers or all strings; got labels of type int": they are integers
+            lambda x, y: NeuralNetClassifier().fit(x, (np.arange(12) % 3).astype(object)),
+            r"(?s)^Unknown label type: .* jaxnn: y holds int labels in an array of dtype object, .*"
+            r"np\.asarray\(y, dtype='int'\)$",
+        ),
+        (  # a pandas column of object dtype, as a mixed-origin DataFrame gives
+            lambda x, y: NeuralNetClassifier().fit(
+                x, pytest.importorskip("pandas").Series([0.0, 1.0] * 6, dtype=object)
+            ),
+            r"(?s)^Unknown label type: .* jaxnn: y holds float labels in an array of dtype object, .*"
+            r"np\.asarray\(y, dtype='float'\)$",
+        ),
+        (
+            lambda x, y: NeuralNetClassifier().partial_fit(x, np.arange(12) % 3, classes=np.array([0, 1, 2], object)),
+            r"(?s)^Unknown label type: .* jaxnn: classes holds int labels in an array of dtype object, .*"
+            r"np\.asarray\(classes, dtype='int'\)$",
+        ),
     ],
     ids=[
         "stratified-split",
@@ -610,6 +627,9 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         "partial-fit-classes-text",
         "partial-fit-classes-nested",
         "partial-fit-classes-number",
+        "integers-as-objects",
+        "pandas-floats-as-objects",
+        "partial-fit-classes-integers-as-objects",
     ],
 )
 def test_scikit_learns_messages_gain_what_to_do(fit, message):

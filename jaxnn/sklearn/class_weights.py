@@ -79,7 +79,7 @@ def checked_sample_weight(sample_weight, X: np.ndarray) -> np.ndarray:
             f"{error} jaxnn: sample_weight must be >= 0 (the loss is a weighted mean, unbounded below with a "
             "negative weight); drop those samples or give them weight 0"
         ) from error
-    if not weight.sum() > 0:
+    if not weight.sum() > 0:  # scikit-learn 1.8 and later refuse this in check_sample_weight already; 1.7 does not
         raise ValueError("sample_weight is zero for every sample: at least one weight must be non-zero")
     return weight
 

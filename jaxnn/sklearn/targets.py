@@ -211,6 +211,11 @@ def _label_types_advice(labels, name: str) -> str:
             f"{'cannot be sorted into classes' if unsortable else 'are not class labels of one kind'}; make them all "
             f"integers or all strings (e.g. {name}.astype(str)), with no None among them"
         )
+    if isinstance(labels.flat[0], (int, float, np.number, np.bool_)):  # numbers, held as Python objects
+        return (
+            f"{name} holds {kinds[0]} labels in an array of dtype object, which scikit-learn does not read as "
+            f"classes; convert it to a numeric array first, e.g. np.asarray({name}, dtype={kinds[0]!r})"
+        )
     return f"{name} must hold class labels, all integers or all strings; got labels of type {kinds[0]}"
 
 
