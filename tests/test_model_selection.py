@@ -184,6 +184,23 @@ def test_error_score_raise_raises_the_fits_own_error(iris):
         search.fit(scaled, y)
 
 
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_a_step_before_the_network_that_cannot_transform_fails_with_pipelines_own_error_as_in_sklearn(iris):
+    """The steps before the network used to be fitted as a pipeline of their own, which then ended in the bad step:
+    an AttributeError ('no attribute fit_transform') where scikit-learn's search raises Pipeline's TypeError."""
+    raw, _, y = iris
+    pipe = Pipeline([("scale", StandardScaler()), ("net", network())])
+    grid = {"scale": [StandardScaler(), LogisticRegression()]}
+    message = "All intermediate steps should be transformers"
+    for search in (GridSearchCV, sklearn_model_selection.GridSearchCV):
+        with pytest.raises(TypeError, match=message):
+            search(pipe, grid, cv=3, error_score="raise").fit(raw, y)
+    with pytest.warns(FitFailedWarning, match=message):
+        ours, theirs, sizes = both(GridSearchCV, pipe, grid, raw, y, cv=3)
+    assert sizes == [3]  # the StandardScaler candidate's folds; the others failed before training
+    assert_same_search(ours, theirs, raw)
+
+
 def test_sample_weight_and_groups_reach_the_networks_the_steps_and_the_splitter_as_in_sklearn(iris):
     raw, scaled, y = iris
     weight = np.random.default_rng(0).uniform(0.5, 2.0, size=y.size)

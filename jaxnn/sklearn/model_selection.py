@@ -15,7 +15,8 @@ folds are trained changes, and only where jaxnn can train them together:
   that share a compiled configuration as one population (a grid over ``learning_rate_init`` × ``alpha`` is
   one population; a grid over ``hidden_layer_sizes`` is one population per architecture).  Each network
   ends up as its own ``fit`` would have left it (weights equal up to float rounding), so the scores are
-  scikit-learn's search's up to float32 rounding.
+  scikit-learn's search's up to float32 rounding, which a long or nearly diverging fit can magnify (float64
+  input: float64 rounding).
 * Scoring (single and multi-metric ``scoring``), ``return_train_score``, ``error_score`` (a number:
   ``FitFailedWarning`` and that score; ``'raise'``: the first failed fit's own exception in scikit-learn's
   order, raised once the population has trained), ``refit`` (``True``, a metric name, a callable or
@@ -179,10 +180,14 @@ def _network_data(
         network, inputs = estimator.steps[-1][1], X_train
     else:
         if fitted is None:
-            preprocessing = estimator[: layout.preprocessing_steps]  # shares the step objects with the pipeline
+            # The steps before the network, then the network's place as 'passthrough', so that Pipeline checks
+            # them as the intermediate steps they are (a step without transform is Pipeline's TypeError, not an
+            # AttributeError of a pipeline ending in it).  It shares the step objects with the pipeline.
+            preprocessing = estimator[: layout.preprocessing_steps + 1]
+            preprocessing.steps[-1] = (preprocessing.steps[-1][0], "passthrough")
             output = preprocessing.fit_transform(X_train, y_train, **params)
             # Read the steps after fitting: with memory, fit_transform replaces them by fitted clones.
-            fitted = _FittedPreprocessing(preprocessing.steps, output)
+            fitted = _FittedPreprocessing(preprocessing.steps[:-1], output)
         steps, inputs = fitted
         # With Pipeline(memory=...), fitting clones the steps: put the fitted ones into the pipeline.
         estimator.steps = [*steps, *estimator.steps[layout.preprocessing_steps :]]
