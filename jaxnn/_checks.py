@@ -34,6 +34,7 @@ __all__ = [
     "floating_dtype",
     "full_batch_data",
     "int_in_range",
+    "is_dropout_rate",
     "is_host_port",
     "is_int",
     "is_real",
@@ -73,6 +74,12 @@ def is_int(value) -> bool:
 def is_real(value) -> bool:
     """A finite real number: a Python or NumPy int or float, not a bool, not NaN or infinite."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and math.isfinite(value)
+
+
+def is_dropout_rate(value) -> bool:
+    """A probability of dropping a unit: a real number in [0, 1) that float32, in which the masks are drawn
+    (:func:`jaxnn.dropout.keep_mask`), does not round to 1 (0.99999997 would drop every unit: at most 0.99999994)."""
+    return is_real(value) and 0 <= value < 1 and np.float32(value) < 1
 
 
 def positive_int(value, what: str) -> int:
@@ -679,8 +686,11 @@ def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndar
             + ("" if n_members is None else f" or one row per member ({n_members}, {n_hidden})")
             + f"; got shape {array.shape}"
         )
-    if not np.all((array >= 0) & (array < 1)):  # NaN fails too
-        raise ValueError(f"dropout rates must be in [0, 1) (the probability of dropping a unit), got {value!r:.80}")
+    if not all(map(is_dropout_rate, array.ravel().tolist())):  # NaN fails too
+        raise ValueError(
+            "dropout rates must be in [0, 1) (the probability of dropping a unit; float32, in which the masks are "
+            f"drawn, must not round a rate to 1: at most 0.99999994), got {value!r:.80}"
+        )
     if n_hidden == 0 and np.any(array > 0):
         raise ValueError("dropout applies to the hidden layers' outputs, and the model has no hidden layer")
     if array.ndim == 1 and array.shape[0] != n_hidden:

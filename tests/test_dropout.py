@@ -300,6 +300,9 @@ def test_a_grid_search_over_dropout_is_one_population_compiled_once():
         (1.0, ValueError, r"dropout rates must be in \[0, 1\)"),
         (-0.1, ValueError, r"dropout rates must be in \[0, 1\)"),
         (math.nan, ValueError, r"dropout rates must be in \[0, 1\)"),
+        # below 1, but 1 in float32, in which the masks are drawn: every unit dropped, 0/0 in the scaling
+        (0.99999999, ValueError, r"must not round a rate to 1: at most 0\.99999994\), got 0\.99999999$"),
+        ([0.2, 1 - 1e-10], ValueError, r"must not round a rate to 1"),
         ([0.2], ValueError, "dropout lists 1 rates but the model has 2 hidden layers"),
         ([[0.2, 0.2]], ValueError, r"one rate, one per hidden layer \(2\); got shape \(1, 2\)"),
         ("0.5", TypeError, "dropout must be a number in"),
@@ -337,8 +340,9 @@ def test_fit_needs_a_key_and_hidden_layers_for_dropout_and_fit_many_one_row_per_
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\) \(the probability of dropping a hidden unit\)"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\) \(the probability of dropping a hidden unit;"),
         ({"dropout": "high"}, r"dropout must be a number in \[0, 1\)"),
+        ({"dropout": [0.1, 0.99999999]}, r"at most 0\.99999994, which float32 does not round to 1"),
         ({"dropout": [0.1, 0.2, 0.3]}, "dropout lists 3 rates but hidden_layer_sizes has 2 layers"),
         ({"dropout": 0.2, "hidden_layer_sizes": ()}, r"hidden_layer_sizes=\(\) has none; set dropout=0"),
         ({"dropout": 0.2, "solver": "lbfgs"}, "solver='lbfgs' minimises the full-batch loss without dropout"),
@@ -378,6 +382,11 @@ def test_jaxnn_train_records_dropout_and_a_resumed_run_keeps_it(tmp_path, capsys
     [
         (("--dropout", "1"), "argument --dropout: '1' is not a fraction from 0 up to but not including 1"),
         (("--dropout", "x"), "argument --dropout: 'x'"),
+        (
+            ("--dropout", "0.99999999"),
+            "'0.99999999' is not a fraction from 0 up to but not including 1, like 0.2 (at "
+            "most 0.99999994: float32 rounds nearer values to 1)",
+        ),
         (("--optimizer", "lbfgs", "--dropout", "0.2"), "--dropout 0.2 does not apply to --optimizer lbfgs"),
     ],
 )

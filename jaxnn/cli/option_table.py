@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn._checks import MAX_SEED, is_host_port, is_int, is_real
+from jaxnn._checks import MAX_SEED, is_dropout_rate, is_host_port, is_int, is_real
 from jaxnn.activations import ACTIVATIONS, get_activation
 from jaxnn.cli.csv_cells import plain_number
 from jaxnn.losses import LOSSES
@@ -413,8 +413,9 @@ OPTIONS: dict[str, Option] = {
             "dropout", "model", "inverted dropout during training: the probability of dropping each hidden unit in "
             "each step, from 0 (the default: no dropout) up to but not including 1; the test split and the saved "
             "network predict without it (not with lbfgs)", "RATE",
-            parse=_number, valid=lambda value: is_real(value) and 0 <= value < 1,
-            what="a fraction from 0 up to but not including 1, like 0.2",
+            parse=_number, valid=is_dropout_rate,
+            what="a fraction from 0 up to but not including 1, like 0.2 (at most 0.99999994: float32 rounds nearer "
+            "values to 1)",
             default=0.0, legacy=lambda stored: 0.0, refused_by=("lbfgs dropout", "no hidden dropout"), **_RUN,
         ),
         Option(

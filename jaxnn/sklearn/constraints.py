@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from sklearn.utils import check_random_state
 
-from jaxnn._checks import MAX_SEED, is_int, is_real
+from jaxnn._checks import MAX_SEED, is_dropout_rate, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
 from jaxnn.heads import SCORINGS
 from jaxnn.losses import LOSSES, Loss
@@ -130,7 +130,7 @@ def _dropout_rates(value, hidden) -> Sequence:
 
 def _is_dropout(value, hidden) -> bool:
     rates = _dropout_rates(value, hidden)
-    return isinstance(rates, Sequence | np.ndarray) and all(is_real(rate) and 0 <= rate < 1 for rate in rates)
+    return isinstance(rates, Sequence | np.ndarray) and all(map(is_dropout_rate, rates))
 
 
 def _has_one_rate_per_layer(value, hidden) -> bool:
@@ -224,7 +224,8 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     ("dropout", "hidden_layer_sizes"): (
         Rule(
             _is_dropout,
-            "a number in [0, 1) (the probability of dropping a hidden unit), or a list of one per hidden layer",
+            "a number in [0, 1) (the probability of dropping a hidden unit; at most 0.99999994, which float32 "
+            "does not round to 1), or a list of one per hidden layer",
         ),
         Rule(_has_one_rate_per_layer, _dropout_count_message),
     ),
