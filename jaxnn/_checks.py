@@ -18,13 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn.platforms import on_host
+
 __all__ = [
     "MAX_SEED",
     "UINT32_LIMIT",
     "as_real_array",
     "batch_size_with_key",
     "data_array",
-    "dropout_rates",
     "epoch_range",
     "epsilon_fits_dtype",
     "finite_real",
@@ -34,7 +35,6 @@ __all__ = [
     "floating_dtype",
     "full_batch_data",
     "int_in_range",
-    "is_dropout_rate",
     "is_host_port",
     "is_int",
     "is_real",
@@ -54,6 +54,7 @@ __all__ = [
     "smallest_kept",
     "smallest_kept_words",
     "state_without_nan",
+    "step_values_usable",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -74,12 +75,6 @@ def is_int(value) -> bool:
 def is_real(value) -> bool:
     """A finite real number: a Python or NumPy int or float, not a bool, not NaN or infinite."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and math.isfinite(value)
-
-
-def is_dropout_rate(value) -> bool:
-    """A probability of dropping a unit: a real number in [0, 1) that float32, in which the masks are drawn
-    (:func:`jaxnn.dropout.keep_mask`), does not round to 1 (0.99999997 would drop every unit: at most 0.99999994)."""
-    return is_real(value) and 0 <= value < 1 and np.float32(value) < 1
 
 
 def positive_int(value, what: str) -> int:
@@ -667,40 +662,17 @@ def member_keys(key, n_members: int) -> jax.Array:
     return key
 
 
-def _per_member_shapes(n_members: int, n_hidden: int) -> str:
-    return f"({n_members}, 1)" if n_hidden == 1 else f"({n_members}, {n_hidden}) or ({n_members}, 1)"
-
-
-def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndarray:
-    """Dropout rates, each in ``[0, 1)``: one number for every hidden layer or a sequence of one per hidden
-    layer, and for a population (``n_members`` = P) also ``(P, n_hidden)``, one row per member (``(P, 1)``: one
-    rate per member for every hidden layer).  Returned as float64 ``(n_hidden,)``, or ``(P, n_hidden)`` for a
-    population; a TypeError for what is not numbers, else a ValueError saying what is allowed."""
-    array = np.asarray(value) if not isinstance(value, str | bytes) else np.asarray(None)
-    if array.dtype.kind not in "iuf":  # bools, text, None, ragged lists
-        raise TypeError(f"dropout must be a number in [0, 1) or a sequence of one per hidden layer, got {value!r:.80}")
-    array = array.astype(np.float64)
-    if array.ndim > (1 if n_members is None else 2):
-        raise ValueError(
-            f"dropout must be one rate, one per hidden layer ({n_hidden})"
-            + ("" if n_members is None else f" or one row per member ({n_members}, {n_hidden})")
-            + f"; got shape {array.shape}"
-        )
-    if not all(map(is_dropout_rate, array.ravel().tolist())):  # NaN fails too
-        raise ValueError(
-            "dropout rates must be in [0, 1) (the probability of dropping a unit; float32, in which the masks are "
-            f"drawn, must not round a rate to 1: at most 0.99999994), got {value!r:.80}"
-        )
-    if n_hidden == 0 and np.any(array > 0):
-        raise ValueError("dropout applies to the hidden layers' outputs, and the model has no hidden layer")
-    if array.ndim == 1 and array.shape[0] != n_hidden:
-        raise ValueError(
-            f"dropout lists {array.shape[0]} rates but the model has {n_hidden} hidden layers; give one rate for "
-            "all hidden layers or exactly one per hidden layer"
-            + ("" if n_members is None else f", or one row per member: shape {_per_member_shapes(n_members, n_hidden)}")
-        )
-    if array.ndim == 2 and (array.shape[0] != n_members or array.shape[1] not in (1, n_hidden)):
-        also = "" if n_hidden == 1 else f" (or ({n_members}, 1): one rate per member for every hidden layer)"
-        raise ValueError(f"dropout per member must have shape ({n_members}, {n_hidden}){also}, got {array.shape}")
-    shape = (n_hidden,) if n_members is None else (n_members, n_hidden)
-    return np.broadcast_to(array, shape).copy()
+def step_values_usable(loss, x, y, weight, *, n_outputs: int) -> None:
+    """One step's ``y`` and ``weight`` checked as ``fit`` checks them, where they can be read without waiting for
+    an accelerator (:func:`jaxnn.platforms.on_host`) and ``y`` has the shape the step takes, ``(len(x),
+    n_outputs)`` (the step names other shapes): ``y`` in ``loss``'s range (``Loss.check_targets``: outside it the
+    loss has no minimum), ``weight`` non-negative with one positive (negative weights would train away from the
+    data); a ValueError if not.  NaN passes: such a step is not applied, and its loss is NaN."""
+    if np.shape(y) != (*np.shape(x)[:1], n_outputs):
+        return
+    if weight is not None and on_host(weight) and np.ndim(weight) == 1:
+        sample_weights(weight, len(weight), None)
+    if on_host(y):
+        y = np.asarray(y, dtype=float)
+        loss.check_targets(y)
+        loss.check_class_rows(y[np.all(np.isfinite(y), axis=-1)])

@@ -29,11 +29,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxnn._checks import is_real
 from jaxnn.layers import Params, Sequential
 from jaxnn.ops import make_op
 
-__all__ = ["DROPOUT_STREAM", "Dropout", "dropout", "keep_mask", "step_key"]
+__all__ = ["DROPOUT_STREAM", "Dropout", "dropout", "dropout_rates", "is_dropout_rate", "keep_mask", "step_key"]
 
 # The stream of dropout keys inside an epoch's key.  Not 0 or 1: with JAX's threefry, fold_in(key, i) is
 # split(key)[i], and the epoch's shuffle draws from split(epoch_key); ASCII "drop".
@@ -104,3 +106,48 @@ class Dropout(NamedTuple):
             if index < last:
                 x = self.apply(x, index, custom_rules=custom_rules)
         return x
+
+
+def is_dropout_rate(value) -> bool:
+    """A probability of dropping a unit: a real number in [0, 1) that float32, in which the masks are drawn
+    (:func:`keep_mask`), does not round to 1 (0.99999997 would drop every unit: at most 0.99999994)."""
+    return is_real(value) and 0 <= value < 1 and np.float32(value) < 1
+
+
+def dropout_rates(value, n_hidden: int, n_members: int | None = None) -> np.ndarray:
+    """Dropout rates, each in ``[0, 1)``: one number for every hidden layer or a sequence of one per hidden
+    layer, and for a population (``n_members`` = P) also ``(P, n_hidden)``, one row per member (``(P, 1)``: one
+    rate per member for every hidden layer).  Returned as float64 ``(n_hidden,)``, or ``(P, n_hidden)`` for a
+    population; a TypeError for what is not numbers, else a ValueError saying what is allowed."""
+    array = np.asarray(value) if not isinstance(value, str | bytes) else np.asarray(None)
+    if array.dtype.kind not in "iuf":  # bools, text, None, ragged lists
+        raise TypeError(f"dropout must be a number in [0, 1) or a sequence of one per hidden layer, got {value!r:.80}")
+    array = array.astype(np.float64)
+    if array.ndim > (1 if n_members is None else 2):
+        raise ValueError(
+            f"dropout must be one rate, one per hidden layer ({n_hidden})"
+            + ("" if n_members is None else f" or one row per member ({n_members}, {n_hidden})")
+            + f"; got shape {array.shape}"
+        )
+    if not all(map(is_dropout_rate, array.ravel().tolist())):  # NaN fails too
+        raise ValueError(
+            "dropout rates must be in [0, 1) (the probability of dropping a unit; float32, in which the masks are "
+            f"drawn, must not round a rate to 1: at most 0.99999994), got {value!r:.80}"
+        )
+    if n_hidden == 0 and np.any(array > 0):
+        raise ValueError("dropout applies to the hidden layers' outputs, and the model has no hidden layer")
+    if array.ndim == 1 and array.shape[0] != n_hidden:
+        raise ValueError(
+            f"dropout lists {array.shape[0]} rates but the model has {n_hidden} hidden layers; give one rate for "
+            "all hidden layers or exactly one per hidden layer"
+            + ("" if n_members is None else f", or one row per member: shape {_per_member_shapes(n_members, n_hidden)}")
+        )
+    if array.ndim == 2 and (array.shape[0] != n_members or array.shape[1] not in (1, n_hidden)):
+        also = "" if n_hidden == 1 else f" (or ({n_members}, 1): one rate per member for every hidden layer)"
+        raise ValueError(f"dropout per member must have shape ({n_members}, {n_hidden}){also}, got {array.shape}")
+    shape = (n_hidden,) if n_members is None else (n_members, n_hidden)
+    return np.broadcast_to(array, shape).copy()
+
+
+def _per_member_shapes(n_members: int, n_hidden: int) -> str:
+    return f"({n_members}, 1)" if n_hidden == 1 else f"({n_members}, {n_hidden}) or ({n_members}, 1)"

@@ -14,7 +14,8 @@ JAX itself loads its plugins from (``jax-cuda13-pjrt`` advertises ``xla_cuda13``
 * :func:`restrict_to` — restrict JAX to that backend (``jax_platforms``).  It must run before any JAX
   computation: JAX starts its backends once, at the first one, and ignores the setting afterwards
   (:func:`restrict_to` raises ``RuntimeError`` if it comes too late to have an effect);
-* :func:`devices_for` — the devices of a platform.
+* :func:`devices_for` — the devices of a platform;
+* :func:`on_host` — whether an array's numbers can be read without waiting for an accelerator.
 
 Whatever is missing is a :class:`PlatformError` (a ``ValueError``) that says what to install:
 ``pip install -U "jax[cuda13]"`` (NVIDIA driver >= 580; ``"jax[cuda12]"`` with an older driver >= 525),
@@ -39,6 +40,7 @@ __all__ = [
     "PlatformError",
     "devices_for",
     "installed_gpu_runtimes",
+    "on_host",
     "resolve",
     "restrict_to",
     "tpu_runtime_installed",
@@ -301,3 +303,12 @@ def _backends_started() -> bool:
         return bool(xla_bridge.backends_are_initialized())
     except (ImportError, AttributeError):
         return False
+
+
+def on_host(value) -> bool:
+    """Whether ``value``'s numbers can be read without waiting for an accelerator: host data (NumPy arrays, lists),
+    or a concrete JAX array on the CPU; not a tracer, nor an array on a GPU or TPU (reading it back would wait for
+    the computation that makes it and copy it)."""
+    if isinstance(value, jax.core.Tracer):
+        return False
+    return not isinstance(value, jax.Array) or all(device.platform == "cpu" for device in value.devices())

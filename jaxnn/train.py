@@ -28,7 +28,6 @@ from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import (
     batch_size_with_key,
     data_array,
-    dropout_rates,
     epoch_range,
     epsilon_fits_dtype,
     finite_weights,
@@ -46,10 +45,12 @@ from jaxnn._checks import (
     sample_weights,
     seed_int,
     state_without_nan,
+    step_values_usable,
     validation_pair,
     weights_fit_dtype,
 )
 from jaxnn.activations import Interval, get_activation
+from jaxnn.dropout import dropout_rates
 from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Dense, LeafShape, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
@@ -202,11 +203,9 @@ def make_train_step(
 def train_step(
     model: Sequential, loss: str | Loss, optimizer, params, opt_state, x, y, weight=None, *, in_place: bool = False
 ):
-    """One update on one batch: returns ``(params, opt_state, loss_before_update)``.
-
-    The same compiled step as :func:`make_train_step` (kept per model, loss and optimiser); build one
-    with that function to save the look-up in a tight loop.
-    """
+    """One update on one batch: returns ``(params, opt_state, loss_before_update)``: the compiled step of
+    :func:`make_train_step` (kept per model, loss and optimiser; build one to save the look-up and the checks in a
+    loop), after checking ``y`` and ``weight`` as :func:`fit` does where they are on the host."""
     x, y, weight = (
         value if value is None or isinstance(value, jax.Array) else rectangular(name, value)
         for name, value in (("x", x), ("y", y), ("weight", weight))
@@ -214,9 +213,9 @@ def train_step(
     for name, value in (("x", x), ("y", y), ("weight", weight)):  # JAX's own error names neither
         if value is not None and not any(jax.numpy.issubdtype(value.dtype, k) for k in (np.floating, np.integer, bool)):
             raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    if weight is not None and not isinstance(weight, jax.core.Tracer) and np.ndim(weight) == 1:
-        sample_weights(weight, len(weight), None)  # the values: negative ones would train away from the data
-    return make_train_step(model, loss, optimizer, in_place=in_place)(params, opt_state, x, y, weight)
+    step = make_train_step(model, loss, optimizer, in_place=in_place)  # checks the model, loss and optimiser
+    step_values_usable(get_loss(loss), x, y, weight, n_outputs=model.layers[-1].units)
+    return step(params, opt_state, x, y, weight)
 
 
 class _Prepared(NamedTuple):

@@ -451,6 +451,41 @@ def test_a_compiled_step_takes_no_step_on_weights_that_are_not_a_distribution(in
     assert np.isfinite(float(value)) and not np.array_equal(step_params[0]["W"], PARAMS[0]["W"])
 
 
+SIGMOID = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(3, "sigmoid")))
+OUT_OF_RANGE_TARGETS = {
+    "binary-targets-of-2-and-minus-1": (
+        SIGMOID,
+        "binary_cross_entropy",
+        np.where(Y > 0, 2.0, -1.0),
+        r"targets must lie in \[0, 1\]",
+    ),
+    "categorical-rows-of-two-classes": (MODEL, LOSS, Y + np.roll(Y, 1, axis=1), "a row sums to 2"),
+}
+
+
+@pytest.mark.parametrize("case", OUT_OF_RANGE_TARGETS.values(), ids=OUT_OF_RANGE_TARGETS)
+@pytest.mark.parametrize("as_array", [np.asarray, jnp.asarray], ids=["numpy", "jax-on-cpu"])
+def test_train_step_refuses_targets_out_of_the_losss_range_as_fit_does(case, as_array):
+    """train_step took a step on binary cross-entropy targets of 2 and -1 (the loss has no minimum there) and on
+    categorical rows of two classes each, which fit and loss_and_grads refuse; make_train_step still reads no values."""
+    model, loss, y, message = case
+    params, y = model.init(KEY, 2), as_array(y.astype(np.float32))
+    with pytest.raises(ValueError, match=message):
+        jaxnn.fit(model, params, X, y, loss=loss, epochs=1)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.train_step(model, loss, DESCENT, params, DESCENT.init(params), X, y)
+    step = jaxnn.make_train_step(model, loss, DESCENT)
+    assert np.isfinite(float(step(params, DESCENT.init(params), X, y)[2]))  # not checked: the factory's contract
+
+
+def test_on_host_tells_what_can_be_read_without_waiting_for_an_accelerator():
+    assert jaxnn.platforms.on_host(np.ones(3)) and jaxnn.platforms.on_host([1.0, 2.0])
+    assert jaxnn.platforms.on_host(jnp.ones(3))  # the test suite runs on the CPU
+    seen = []
+    jax.jit(lambda a: seen.append(jaxnn.platforms.on_host(a)) or a)(jnp.ones(3))
+    assert seen == [False]  # a tracer has no numbers to read
+
+
 NAN_IN_X = np.where(np.arange(60).reshape(30, 2) == 7, np.nan, X)
 BAD_INPUTS = {
     "nan-in-x": ({"x": NAN_IN_X}, ValueError, r"x contains NaN or infinity"),

@@ -18,8 +18,9 @@ import numpy as np
 import optax
 from sklearn.utils import check_random_state
 
-from jaxnn._checks import MAX_SEED, is_dropout_rate, is_int, is_real
+from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS
+from jaxnn.dropout import is_dropout_rate
 from jaxnn.heads import SCORINGS
 from jaxnn.losses import LOSSES, Loss
 from jaxnn.optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
