@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["class_rows_usable", "predictions_usable", "target_values_usable"]
+__all__ = ["class_rows_usable", "outputs_usable", "predictions_usable", "target_values_usable"]
 
 # The fused loss on logits that takes the place of each loss on probabilities, named when logits are passed to one.
 _FUSED_ON_LOGITS = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cross_entropy"}
@@ -36,6 +36,19 @@ def class_rows_usable(loss, target) -> None:
                 else "; one-hot encode class labels (jaxnn.data.one_hot), or for several labels per sample use "
                 "'sigmoid_binary_cross_entropy' on logits or 'binary_cross_entropy' after a sigmoid layer"
             )
+        )
+
+
+def outputs_usable(loss, n_outputs: int) -> None:
+    """For a categorical loss, a ValueError when the network has one output: the softmax of one number (or one
+    probability normalised by its row's sum) is 1 whatever the number is, so the loss is 0 and its gradient 0,
+    and nothing trains (as ``Dense(1, 'softmax')`` is refused)."""
+    if loss.task == "categorical" and n_outputs == 1:
+        raise ValueError(
+            f"loss {loss.name!r} spreads probability over the classes, and one output unit always gets all of it: "
+            "the loss is 0 whatever the network does, so nothing trains; give the last layer one unit per class "
+            "(targets one-hot: jaxnn.data.one_hot), or for a binary task one unit and 'sigmoid_binary_cross_entropy' "
+            "on its raw output ('binary_cross_entropy' after a sigmoid layer)"
         )
 
 

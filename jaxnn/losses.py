@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxnn._checks import as_real_array, largest_safe_sum, look_up, loss_weights_usable
 from jaxnn.activations import REALS, Interval
-from jaxnn.loss_checks import class_rows_usable, predictions_usable, target_values_usable
+from jaxnn.loss_checks import class_rows_usable, outputs_usable, predictions_usable, target_values_usable
 from jaxnn.ops import Op, cotangent_problem, make_op
 
 __all__ = [
@@ -230,6 +230,11 @@ class Loss:
         """For a categorical loss, a ValueError unless every row of ``target`` is one class (one-hot, or
         probabilities summing to 1): :func:`jaxnn.loss_checks.class_rows_usable`."""
         class_rows_usable(self, target)
+
+    def check_outputs(self, n_outputs: int) -> None:
+        """For a categorical loss, a ValueError when the network has one output (the loss is then always 0):
+        :func:`jaxnn.loss_checks.outputs_usable`."""
+        outputs_usable(self, n_outputs)
 
     def __reduce__(self):
         """A registered loss pickles as its name, another loss this module defines (the estimators' squared error) as

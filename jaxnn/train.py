@@ -128,6 +128,7 @@ def checked_model_and_loss(model, loss) -> tuple[Sequential, Loss]:
             + f": give the last layer activation={loss.output_activation!r}"
             + (f"{raw}{loss.output_activation} itself" if on_raw_outputs else "")
         )
+    loss.check_outputs(last.units)  # a categorical loss over one output unit is always 0
     return model, loss
 
 

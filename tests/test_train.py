@@ -755,6 +755,23 @@ def test_a_loss_on_logits_after_a_layer_that_applies_its_activation_is_refused_e
     jaxnn.make_train_step(model, instead, DESCENT)
 
 
+@pytest.mark.parametrize(
+    ("last", "loss"),
+    [
+        ("identity", "softmax_cross_entropy"),
+        ("identity", "log_loss"),
+        ("sigmoid", "categorical_cross_entropy"),  # p / Σp = 1 for a row of one
+        ("exp", "categorical_cross_entropy"),
+    ],
+)
+def test_a_categorical_loss_over_one_output_unit_is_refused_everywhere(last, loss):
+    """One unit gets all the probability whatever it outputs: the loss and its gradient were 0 and nothing trained,
+    silently (a softmax layer of one unit was refused already)."""
+    model = jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(1, last)))
+    _refused_on_every_road(model, loss, rf"^loss '{loss}' spreads probability .* one unit per class")
+    jaxnn.make_train_step(jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(2, last))), loss, DESCENT)
+
+
 def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     # it failed inside the optimiser: "DynamicJaxprTracer has no attribute learning_rate"
     first = _fit(optimizer="adam", epochs=2)
