@@ -327,6 +327,8 @@ def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int
             f"{name} must be an array of numbers, got {type(value).__name__}; pass a NumPy or JAX array (a "
             "scipy.sparse matrix: its .toarray())"
         )
+    if array.dtype.kind in "US":  # text ("abc" is 0-D): what is wrong is its type, not its shape
+        finite_reals(name, array)
     if name.startswith("y") and array.ndim == 1:
         array = array[:, None]
     if n_members is None and array.ndim != 2:

@@ -523,10 +523,10 @@ def fit(
         :func:`jaxnn.lbfgs.minimize`'s) but ``alpha/m``, ``m`` a batch's sample weight; a number >= 0 (default
         0; with ``opt_state``, the state's own unless given).  ``learning_rate``, ``l2`` and ``power_t`` are
         numbers, not bools (a bool is a TypeError), checked as :func:`fit_many` checks them.
-      batch_size: None for full batch; otherwise minibatches reshuffled every epoch from ``key``
-        (the last batch is padded and masked out of the loss).
+      batch_size: None for full batch (so is a size of ``n_samples`` or more); otherwise minibatches reshuffled
+        every epoch from ``key`` (the last batch is padded and masked out of the loss).
       key: a ``jax.random`` key, needed for shuffled minibatches and for dropout.
-      weight: optional per-sample weights ``(n_samples,)``.
+      weight: optional per-sample weights ``(n_samples,)``; minibatches are cut from the rows of positive weight.
       opt_state: resume from this optimiser state (default: a fresh one with the rates set); a
         ``learning_rate`` or ``l2`` given beside it replaces the state's (to go on with a lower rate, say),
         except that a scheduled state keeps its rate and refuses a ``learning_rate`` it did not start from.

@@ -503,6 +503,8 @@ BAD_INPUTS = {
     "wrong-x-features": ({"x": X[:, :1]}, ValueError, r"layer 0 \(4 units\) expects W of shape \(1, 4\)"),
     "3d-y": ({"y": Y[:, :, None]}, ValueError, r"y must be 2-D \(n_samples, n_columns\), got shape \(30, 3, 1\)"),
     "text-x": ({"x": X.astype(str)}, TypeError, r"x must hold real numbers"),
+    "a-string-as-x": ({"x": "abc"}, TypeError, r"x must hold real numbers, got dtype <U3"),  # "must be 2-D" before
+    "a-string-as-y": ({"y": "abc"}, TypeError, r"y must hold real numbers, got dtype <U3"),
     "object-x": ({"x": X.astype(object)}, TypeError, r"x must hold real numbers, got dtype object; .*to_numpy"),
     "text-shuffle": ({"shuffle": "no"}, TypeError, r"shuffle must be True or False, got 'no'"),
     "sparse-x": (
