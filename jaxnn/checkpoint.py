@@ -636,8 +636,11 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
         )
     try:
         key = jax.random.wrap_key_data(contents["key"], impl=meta["key_impl"])
-    except (KeyError, ValueError, TypeError) as error:
-        raise CheckpointError(f"{path} holds an RNG key that cannot be restored ({error})") from None
+    except (KeyError, ValueError, TypeError):  # JAX's message holds its PRNG's repr, functions and all
+        raise CheckpointError(
+            f"{path} holds an RNG key that cannot be restored: key data of shape {contents['key'].shape} for the PRNG "
+            f"{meta['key_impl']!r:.40}, which JAX does not take; resume from another checkpoint"
+        ) from None
     history = contents["history"]
     if history.shape != (meta["epoch"],):
         raise CheckpointError(f"{path} is corrupt: {history.shape[0]} loss values for {meta['epoch']} epochs")

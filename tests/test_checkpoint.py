@@ -301,6 +301,21 @@ def test_a_checkpoint_with_the_arrays_digest_alone_is_still_read(tmp_path):
     assert_trees_equal(_load(path).params, expected.params)
 
 
+@pytest.mark.parametrize("impl", ["rbg", "no such prng"])
+def test_a_key_of_another_prng_is_refused_in_one_short_line(tmp_path, impl):
+    """The message held JAX's repr of the PRNG, its functions' addresses included."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    _rewrite(path, change_meta=lambda meta: meta.update(key_impl=impl), forge_checksum=True)
+    with pytest.raises(CheckpointError) as error:
+        _load(path)
+    message = str(error.value)
+    assert message == (
+        f"{path} holds an RNG key that cannot be restored: key data of shape (2,) for the PRNG {impl!r}, which JAX "
+        "does not take; resume from another checkpoint"
+    )
+
+
 def _templates(model, optimizer):
     """Shapes and dtypes only (``jax.eval_shape``): nothing is computed or compiled."""
     params = jax.eval_shape(lambda: model.init(jax.random.key(0), 4))

@@ -535,6 +535,15 @@ def test_a_device_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
     assert f"--csv {zero} is a device, not a file of rows" in err
 
 
+def test_a_dash_for_standard_input_is_pointed_to_dev_stdin(tmp_path, capsys, monkeypatch):
+    """Many Unix tools read standard input from a file named '-'; jaxnn-train said only that no such file exists."""
+    monkeypatch.chdir(tmp_path)
+    err = _refused(capsys, "--csv", "-", "--target", "y", "--epochs", "2")
+    assert "cannot read --csv -: No such file or directory; to read standard input, pass --csv /dev/stdin" in err
+    write_csv(tmp_path / "-", ["a", "y"], [[i, "xy"[i % 2]] for i in range(20)])  # a file named '-' is read as one
+    assert train("--csv", "-", "--target", "y", "--epochs", "2", "--quiet", "--out", tmp_path / "run") == 0
+
+
 def test_a_file_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
     class TooLarge(io.FileIO):
         def read(self, *args):

@@ -321,6 +321,28 @@ def test_numbers_python_reads_but_a_user_does_not_write_are_refused(capsys, args
     assert lines[0].endswith("(see jaxnn-train --help)")
 
 
+GIVEN_TWICE = [
+    (["--lr", "0.1", "--lr", "0.2"], "argument --lr: given twice; give it once, or its values as one comma-separated"),
+    (["--epochs", "3", "--epochs=4"], "argument --epochs: given twice; give it once (see"),
+    (["--ep", "3", "--epochs", "4"], "argument --epochs: given twice; give it once (see"),  # an abbreviation is one
+    (["--seed", "1", "--seed", "1"], "argument --seed: given twice"),  # the same value: still a slip
+]
+
+
+@pytest.mark.parametrize(("args", "message"), GIVEN_TWICE, ids=[" ".join(a) for a, _ in GIVEN_TWICE])
+def test_an_option_given_twice_is_refused(capsys, args, message):
+    """argparse keeps the last value: ``--lr 0.1 --lr 0.2`` trained at 0.2 alone, where a population was likely
+    meant.  Each parse starts afresh: one parser reads two command lines that each give the option once."""
+    parser = options.build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"jaxnn-train: error: {message}"), lines
+    assert parser.parse_args(["--lr", "0.1"]).lr == parser.parse_args(["--lr", "0.1"]).lr == (0.1,)
+    assert options.build_parser().parse_args(["--quiet", "--quiet"]).quiet  # a switch repeated means the same
+
+
 def test_a_coordinator_without_the_cluster_size_says_which_flags_to_give(capsys):
     """Outside Slurm and Open MPI, JAX's "Number of processes must be defined." now names the flags to give."""
     before = jax.config.jax_cpu_collectives_implementation

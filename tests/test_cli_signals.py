@@ -383,6 +383,19 @@ def test_a_held_lock_refuses_a_second_holder(tmp_path):
         pass
 
 
+def test_resuming_a_run_that_has_saved_no_checkpoint_yet_names_the_run_holding_the_directory(tmp_path, capsys):
+    """--resume DIR while a run writing DIR had not saved its first checkpoint said DIR "holds no jaxnn-train run"."""
+    with OutLock(tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            train("--resume", tmp_path, "--epochs", "2")
+    assert exit_info.value.code == 2
+    assert f"{tmp_path} is in use by another jaxnn-train (process " in capsys.readouterr().err
+    (tmp_path / LOCK_FILE).write_text("1\n")  # a lock file left by a run that is gone: no run there
+    with pytest.raises(SystemExit):
+        train("--resume", tmp_path, "--epochs", "2")
+    assert f"{tmp_path} holds no jaxnn-train run" in capsys.readouterr().err
+
+
 def test_a_directory_at_the_lock_files_name_is_one_line(tmp_path, capsys):
     (tmp_path / LOCK_FILE / "inside").mkdir(parents=True)
     with pytest.raises(SystemExit) as exit_info:

@@ -45,7 +45,7 @@ from jaxnn.cli.errors import (
     is_disk_full,
 )
 from jaxnn.cli.interrupts import StopSignals, exit_status, stopped_before_the_end
-from jaxnn.cli.locking import OutLock
+from jaxnn.cli.locking import LOCK_FILE, OutLock
 from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
 from jaxnn.cli.population_results import POPULATION_FILE
@@ -140,6 +140,9 @@ def _no_checkpoint(resume: Path, path: Path) -> str:
     advice = "--resume the --out directory of a run, or its checkpoint"
     if not resume.exists():
         return f"no checkpoint at {resume}: no such file or directory; {advice}"
+    if (resume / LOCK_FILE).is_file():
+        with OutLock(resume):  # a run writing there, which has saved no checkpoint yet, is named instead
+            pass
     others = [name for name in run_files.RUN_FILES if (resume / name).is_file()]
     if others:
         return (

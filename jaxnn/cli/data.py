@@ -28,6 +28,7 @@ checks it, and accepts a CSV file that moved.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import itertools
 import math
@@ -177,7 +178,8 @@ def _file_bytes(path: str | Path, name: str) -> bytes:
                 raise CliError(f"--csv {name} is a device, not a file of rows; pass a CSV file, or pipe one in")
             return file.read()
     except OSError as error:
-        raise CliError(f"cannot read --csv {name}: {error.strerror or error}") from None
+        stdin = "; to read standard input, pass --csv /dev/stdin" if name == "-" and error.errno == errno.ENOENT else ""
+        raise CliError(f"cannot read --csv {name}: {error.strerror or error}{stdin}") from None
     except MemoryError:
         raise CliError(
             f"--csv {name} is too large to read into this machine's memory; train on a sample of its rows"

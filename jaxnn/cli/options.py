@@ -201,7 +201,7 @@ def _settings(option: Option) -> dict[str, Any]:
     if option.action is not None:
         return {"action": option.action, "help": option.help}
     kind = option.argument or (_list_argument(option) if option.listable else _argument(option))
-    settings = {"type": kind, "metavar": option.metavar, "help": option.help}
+    settings = {"type": kind, "metavar": option.metavar, "help": option.help, "action": _GivenOnce}
     if not option.stored and option.default is not None:
         settings["default"] = option.default
     return settings
@@ -255,8 +255,31 @@ def unknown_option_hint(message: str, known: list[str]) -> str:
     return ""
 
 
+class _GivenOnce(argparse.Action):
+    """Stores an option's value, as argparse's default action does, but refuses the option given twice: argparse
+    keeps the last, so ``--lr 0.1 --lr 0.2`` trained at 0.2 alone where a population (``--lr 0.1,0.2``) may have
+    been meant.  The options given so far are the parser's ``given``, which each parse starts empty."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.dest in parser.given:
+            listed = (
+                ", or its values as one comma-separated list to train a population"
+                if self.dest in MEMBER_OPTIONS
+                else ""
+            )
+            parser.error(f"argument {self.option_strings[0]}: given twice; give it once{listed}")
+        parser.given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) naming the fix."""
+    """argparse, but a usage error is one line (no usage dump) naming the fix, and an option given twice is one."""
+
+    given: set[str]
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.given = set()
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         hint = unknown_option_hint(message, [name for action in self._actions for name in action.option_strings])
