@@ -94,6 +94,9 @@ def test_a_pandas_index_column_is_refused_and_the_inputs_are_listed(tmp_path, ca
     assert train("--csv", tmp_path / "clean.csv", "--target", "label", "--epochs", "2", "--out", tmp_path / "r") == 0
     assert "inputs (2): a, b" in capsys.readouterr().out
     assert metrics(tmp_path / "r")["input_columns"] == ["a", "b"]
+    frame.rename(columns={"b": "b,c"}).to_csv(tmp_path / "comma.csv", index=False)  # a quoted header cell
+    assert train("--csv", tmp_path / "comma.csv", "--target", "label", "--epochs", "2", "--out", tmp_path / "c") == 0
+    assert "inputs (2): a, 'b,c'\n" in capsys.readouterr().out  # it read as three columns: a, b,c
 
 
 def _refused(capsys, *args) -> str:

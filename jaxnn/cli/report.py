@@ -340,7 +340,9 @@ def describe(setup: RunSetup) -> str:
 
 
 def _columns(names: tuple[str, ...]) -> str:
-    shown = ", ".join(names[:_SHOWN_COLUMNS])
+    """The input columns' names, the first few; a name holding a comma is quoted (``'b,c'``), which would read as two
+    columns."""
+    shown = ", ".join(repr(name) if "," in name else name for name in names[:_SHOWN_COLUMNS])
     more = f" and {len(names) - _SHOWN_COLUMNS} more (all in metrics.json)" if len(names) > _SHOWN_COLUMNS else ""
     return f"inputs ({len(names)}): {shown}{more}"
 
