@@ -92,8 +92,9 @@ def check_vjp(
         The finite-difference check uses ``max(rtol, 1e-6)`` and ``max(atol, 1e-7)``.  ``atol`` is absolute
         (rounding in a rule scales with its intermediate terms, not with its result): where the whole gradient is
         smaller than ``atol`` any rule passes, a zero one included, so check at points (or scales) where the
-        gradient is well above it, or pass a smaller ``atol``.  Primals are checked in their JAX dtype: a float64
-        NumPy array is checked as float32 while JAX's 64-bit mode is off.
+        gradient is well above it, or pass a smaller ``atol``; likewise entries far below the largest (``exp`` at
+        -12 beside 4) are judged to that ``atol``: check such points on their own.  Primals are checked in their JAX
+        dtype: a float64 NumPy array is checked as float32 while JAX's 64-bit mode is off.
       eps: the finite-difference step (default 1e-6, in float64); ``eps·|x_k|`` where that differs and the quotient
         of ``eps`` disagrees with the rule (near zero a fixed step leaves the domain or straddles a kink).
       seed: seeds the random cotangent (and directions, for large primals).
@@ -103,7 +104,10 @@ def check_vjp(
 
     Raises:
       GradcheckError: the rule disagrees with a referee (saying so first where its cotangent came back in a less
-        precise dtype than its primal's, e.g. float32 for float64), or returns the wrong structure.
+        precise dtype than its primal's, e.g. float32 for float64), or returns the wrong structure.  Where primals
+        of a narrower float type disagree, the rule is judged again in float64 at the same points, and the message
+        says when it agrees there: the difference is then that type's rounding (a formula that cancels, such as
+        ``1 − y`` for ``y`` near 1, or autodiff's own), not a wrong rule; check such points in float64.
       TypeError: ``forward`` or ``backward`` is not callable or cannot take the arguments above, a primal is not a
         floating-point array, or ``forward`` does not return one floating-point array.
       ValueError: a primal is empty or holds NaN or infinity (a check there would prove nothing), every point where
@@ -125,7 +129,33 @@ def check_vjp(
     eps = FD_EPS if eps is None else _non_negative("eps", eps, positive=True)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    try:
+        return _judged(forward, backward, primals, rtol, atol, eps, seed)
+    except GradcheckError as error:
+        narrow = sorted({np.dtype(p.dtype).name for p in primals} - {"float64"})
+        if not narrow or not _agrees_in_float64(forward, backward, primals, eps, seed):
+            raise
+        raise GradcheckError(
+            f"{error}; run in float64 at the same points, the rule agrees with jax.vjp and finite differences, so "
+            f"this is {' and '.join(narrow)} rounding (in the rule's formula, e.g. 1 - y for y near 1, or in "
+            "autodiff's), not a wrong rule: check such points in float64 (jax.enable_x64), or pass a larger atol"
+        ) from error
 
+
+def _agrees_in_float64(forward, backward, primals, eps, seed) -> bool:
+    """Whether the rule passes both referees with ``primals`` (float32, float16, bfloat16) widened to float64, the
+    same points exactly, at float64's default tolerances."""
+    with jax.enable_x64(True):
+        wide = tuple(jnp.asarray(np.asarray(p, np.float64)) for p in primals)
+        try:
+            _judged(forward, backward, wide, None, None, eps, seed)
+        except (GradcheckError, TypeError, ValueError):
+            return False
+    return True
+
+
+def _judged(forward, backward, primals, rtol, atol, eps, seed) -> GradcheckReport:
+    """:func:`check_vjp` on checked arguments (``primals`` as JAX arrays; None for a default tolerance)."""
     output = call_by_contract(
         forward,
         primals,
@@ -282,11 +312,12 @@ def _checked_backward(backward, primals) -> Callable:
     def checked(cotangent, *args):
         hand = call_by_contract(backward, (cotangent, *args), {}, lambda: _backward_contract(len(args)))
         if isinstance(hand, tuple):
-            hand = tuple(_as_cotangent(i, h) for i, h in enumerate(hand))
+            hand = tuple(h if h is None else _as_cotangent(i, h) for i, h in enumerate(hand))
         problem = cotangent_problem(hand, primals)
         if problem is not None:
             raise GradcheckError(f"backward {COTANGENT_CONTRACT.format(n=len(primals))}; got {problem}")
-        return hand
+        # None for a scalar is JAX's zero cotangent, as make_op takes it: judged as zeros
+        return tuple(jnp.zeros_like(p) if h is None else h for h, p in zip(hand, primals, strict=True))
 
     return checked
 

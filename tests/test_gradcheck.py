@@ -498,8 +498,12 @@ def test_check_vjp_names_wrong_callables_outputs_and_cotangents():
         jaxnn.check_vjp(lambda x: (x, x), lambda g, x: (g[0] + g[1],), x)
     with pytest.raises(TypeError, match=r"forward must return one floating-point array .* got dtype int32"):
         jaxnn.check_vjp(lambda x: jnp.round(x).astype(jnp.int32), lambda g, x: (jnp.zeros_like(x),), x)
-    with pytest.raises(jaxnn.GradcheckError, match="primal 1: backward returned NoneType, not an array of cotangents"):
+    # None: make_op's own words (an array needs zeros), and a scalar's None is judged as its zero cotangent
+    with pytest.raises(jaxnn.GradcheckError, match=r"got None for primal 1, which has shape \(3,\) .*jnp.zeros_like"):
         jaxnn.check_vjp(lambda a, b: a * b, lambda g, a, b: (g * b, None), x, x)
+    with pytest.raises(jaxnn.GradcheckError, match=r"primal 1: the hand-written backward disagrees with jax.vjp"):
+        jaxnn.check_vjp(lambda a, b: a * b, lambda g, a, b: (g * b, None), x, jnp.float32(2.0))
+    jaxnn.check_vjp(lambda a, b: 2 * a + 0 * b, lambda g, a, b: (2 * g, None), x, jnp.float32(2.0))  # right: 0
     with pytest.raises(jaxnn.GradcheckError, match="primal 0: backward returned str"):
         jaxnn.check_vjp(_cube_forward, lambda g, x: ("3x²g",), x)
 
@@ -646,3 +650,36 @@ def test_random_directions_beside_small_points_are_stepped_again_in_proportion()
         wrong = jaxnn.make_op(jnp.log, lambda g, y, x: ((g / x).at[0].multiply(1.001),), name="log_wrong_at_1e-4")
         with pytest.raises(jaxnn.GradcheckError, match=r"random directions.*finite differences in random direction"):
             jaxnn.check_vjp(wrong, wrong.vjp, x)  # the op as forward: autodiff replays the rule, only FD can tell
+
+
+def _scaled_sigmoid(x):
+    return 1000 * jax.nn.sigmoid(x)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        lambda g, x: (g * 1000 * jax.nn.sigmoid(x) * (1 - jax.nn.sigmoid(x)),),  # 1 − σ cancels: off by 5e-4
+        lambda g, x: (g * 1000 * jax.nn.sigmoid(x) * jax.nn.sigmoid(-x),),  # accurate; autodiff's own is not
+    ],
+    ids=["cancelling-formula", "accurate-formula"],
+)
+def test_a_right_rule_that_float32_rounds_apart_is_told_from_a_wrong_one(rule):
+    """At a saturated, scaled sigmoid float32 rounding alone puts a right rule (or autodiff) beyond float32's
+    tolerance: the failure says the rule agrees in float64 at the same points.  A rule 0.1 % off does not get
+    that verdict, and neither does a float64 check, which has no wider type to ask."""
+    x = jnp.array([8.0, 9.0, 10.0, 11.0], jnp.float32)
+    with pytest.raises(jaxnn.GradcheckError, match=r"in float64 at the same points, the rule agrees .* float32 round"):
+        jaxnn.check_vjp(_scaled_sigmoid, rule, x)
+    with jax.enable_x64(True):
+        jaxnn.check_vjp(_scaled_sigmoid, rule, x.astype(jnp.float64))  # the advice: it passes in float64
+
+    def off(g, x):
+        return (g * 1001 * jax.nn.sigmoid(x) * jax.nn.sigmoid(-x),)
+
+    with pytest.raises(jaxnn.GradcheckError) as wrong:
+        jaxnn.check_vjp(_scaled_sigmoid, off, x)
+    assert "float64" not in str(wrong.value)
+    with jax.enable_x64(True), pytest.raises(jaxnn.GradcheckError) as wide:
+        jaxnn.check_vjp(_scaled_sigmoid, off, x.astype(jnp.float64))
+    assert "rounding" not in str(wide.value)
