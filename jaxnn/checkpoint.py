@@ -38,7 +38,9 @@ damaged one.
 Writes are atomic: the archive goes to ``<name>.tmp`` (a shorter name where that one would be too long) in
 the same directory, is flushed and
 fsync'd, then renamed over the old file with ``os.replace`` and the directory is fsync'd.  A process
-killed at any moment leaves either the previous checkpoint or the new one, never a torn file.
+killed at any moment leaves either the previous checkpoint or the new one, never a torn file.  The new file keeps
+the permission bits of the one it replaces (a private checkpoint stays private).  One writer at a time per path:
+two processes saving to one path at once share the temporary file (``jaxnn-train`` locks its ``--out``).
 
 Example::
 
@@ -57,6 +59,7 @@ import json
 import math
 import operator
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -154,6 +157,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
             errno.EISDIR, f"{temporary} is a directory, where {path.name} is written first; move or remove it"
         )
     temporary.unlink(missing_ok=True)  # a stale one (a killed run's), or a link: removed, not what it points to
+    mode = _kept_mode(path)
     try:
         # a new file, never through a link (O_EXCL refuses any name that exists, a link made since included)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -161,6 +165,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
@@ -169,6 +175,17 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _kept_mode(path: Path) -> int | None:
+    """The permission bits of the file at ``path`` that a write replaces, for the new file to keep (a checkpoint
+    made private with ``chmod 600`` became 0644, readable by all, when it was saved again); None where there is
+    no regular file there (a new file gets the umask's mode; a link at ``path`` is replaced, not followed)."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else None
 
 
 def _naming(error: OSError, path: Path) -> OSError:
@@ -226,6 +243,11 @@ def _named_leaves(prefix: str, tree) -> dict[str, np.ndarray]:
         )
     arrays = {}
     for name, leaf in zip(names, jax.tree.leaves(tree), strict=True):
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):  # np.asarray: JAX's own error
+            raise TypeError(
+                f"cannot save {name}: a PRNG key; the run's key is save's key=, and another key can be saved as its "
+                "data (jax.random.key_data(key)) and rebuilt with jax.random.wrap_key_data"
+            )
         array = np.asarray(leaf)
         if array.dtype.kind not in "biufc" and array.dtype not in _EXTENDED_DTYPES.values():
             raise TypeError(
@@ -366,8 +388,9 @@ def save(
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()},
     }
     try:
-        # over the metadata as a reader will parse it (a config's int keys come back as strings, tuples as lists)
-        meta["sha256"] = _checksum(_array_hash(arrays), json.loads(json.dumps(meta)))
+        # the metadata as a reader will parse it (a config's int keys come back as strings, tuples as lists)
+        meta = json.loads(json.dumps(meta))
+        meta["sha256"] = _checksum(_array_hash(arrays), meta)
         encoded_meta = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     except (TypeError, ValueError, RecursionError) as error:  # what _json_value cannot see: a too deep nesting
         raise TypeError(f"config must be JSON-serialisable (strings, numbers, lists and dicts): {error}") from None

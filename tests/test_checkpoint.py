@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -155,6 +156,22 @@ def test_a_link_or_a_stale_file_at_the_temporary_name_is_replaced_not_written_th
     assert all(not path.is_symlink() and path.read_bytes() == b"new" for path in (tmp_path / "run").iterdir())
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o444, 0o640])
+def test_a_file_written_again_keeps_its_permissions(tmp_path, mode):
+    """The new file took the umask's 0644, so a checkpoint made private (0600) became readable by all when saved
+    again, and a read-only one (0444) writable; a new file still gets the umask's mode."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path, epoch=1)
+    new_file_mode = stat.S_IMODE(path.stat().st_mode)
+    path.chmod(mode)
+    _save(path, epoch=2)
+    assert stat.S_IMODE(path.stat().st_mode) == mode and _load(path).epoch == 2
+    (tmp_path / "other.npz").symlink_to(path)  # a link is replaced by the file, which gets the new-file mode
+    checkpoint.write_atomically(tmp_path / "other.npz", lambda file: file.write(b"new"))
+    assert stat.S_IMODE((tmp_path / "other.npz").lstat().st_mode) == new_file_mode
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import io, sys, time
@@ -284,6 +301,25 @@ def test_a_config_that_json_changes_still_matches_its_checksum(tmp_path):
     config = {"sizes": (4, 5), "by_epoch": {2: 0.5, 10: 0.25}}
     checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config=config)
     assert checkpoint.read_config(path) == {"sizes": [4, 5], "by_epoch": {"2": 0.5, "10": 0.25}, "epoch": 0}
+
+
+def test_a_config_mixing_string_and_number_keys_is_saved_with_them_as_strings(tmp_path):
+    """json.dumps(sort_keys=True) cannot order 2 beside "lr": save raised "'<' not supported between instances"."""
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    config = {"lr": 0.1, 2: (4, 5), None: {"b": 1, 3: 2}}
+    checkpoint.save(path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config=config)
+    assert checkpoint.read_config(path) == {"lr": 0.1, "2": [4, 5], "null": {"b": 1, "3": 2}, "epoch": 0}
+
+
+def test_a_prng_key_in_the_optimiser_state_is_refused_naming_it(tmp_path):
+    params, _ = _state()
+    with pytest.raises(TypeError, match=r"^cannot save opt_state/noise: a PRNG key; .*jax.random.key_data"):
+        checkpoint.save(
+            tmp_path / "c.npz", params=params, opt_state={"noise": jax.random.key(1)}, key=jax.random.key(0),
+            epoch=0, history=[],
+        )  # fmt: skip
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_checkpoint_with_the_arrays_digest_alone_is_still_read(tmp_path):

@@ -193,7 +193,9 @@ class MLPBridge:
         """A fitted estimator of this class holding the network of a fitted ``MLPClassifier`` (for
         :class:`NeuralNetClassifier`) or ``MLPRegressor``: MLP's hyper-parameters (jaxnn's defaults for
         ``init``, ``n_ensemble``, ``class_weight``, ``dropout``), weights and fitted records.  It predicts what ``mlp``
-        predicts, to float rounding, and ``warm_start=True`` (or ``partial_fit``) continues MLP's training.
+        predicts, to float rounding (one exception: fitted on a single class, MLP's ``predict_proba`` gives two
+        columns read from its sigmoid, this estimator's one column of ones, as its own single-class fits do;
+        ``predict`` agrees), and ``warm_start=True`` (or ``partial_fit``) continues MLP's training.
 
         Example:
           >>> clf = NeuralNetClassifier.from_sklearn(MLPClassifier((10,)).fit(X, y))
