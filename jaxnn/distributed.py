@@ -48,6 +48,7 @@ from jaxnn._checks import UINT32_LIMIT, int_in_range, is_host_port, positive_int
 __all__ = [
     "BATCH_AXIS",
     "MEMBER_AXIS",
+    "ProcessesDiffer",
     "ShardedData",
     "initialize",
     "is_main_process",
@@ -239,9 +240,14 @@ def population_mesh(mesh: Mesh, n_members: int) -> Mesh:
 DIGEST_ENTRIES = 1 << 20
 
 
+class ProcessesDiffer(ValueError):
+    """The processes of a multi-host run were given different members, data or settings."""
+
+
 def refuse_differing_processes(mesh: Mesh, what: str, **parts) -> None:
-    """A ValueError when the processes of a mesh spanning every process were given different ``parts`` (each a
-    tree of arrays and numbers: a population's members, the training data, the run's settings).
+    """A :class:`ProcessesDiffer` (a ValueError) when the processes of a mesh spanning every process were given
+    different ``parts`` (each a tree of arrays and numbers: a population's members, the training data, the run's
+    settings).
 
     The arrays become one global array whose devices each process fills from its own copy, so different copies
     do not fail: they mix, member by member or row by row, into results that no process asked for (or, with other
@@ -262,7 +268,7 @@ def refuse_differing_processes(mesh: Mesh, what: str, **parts) -> None:
             name for name, a, b in zip(parts, every[0], every[process], strict=True) if not np.array_equal(a, b)
         ]
         if differing:
-            raise ValueError(
+            raise ProcessesDiffer(
                 f"{what}: process {process} passed other {' and '.join(differing)} than process 0; on several hosts "
                 "every process must pass the same bits (load the same data, build the same members and settings; "
                 "an estimator's random_state=None draws another seed in each process: give an int)"

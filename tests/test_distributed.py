@@ -290,6 +290,37 @@ def test_two_processes_train_like_one(tmp_path):
     _assert_close(_arrays(tmp_path / "process-0"), _arrays(tmp_path / "one"))
 
 
+@pytest.mark.slow
+def test_processes_started_with_other_options_are_refused_in_one_line_naming_them(tmp_path):
+    """Other --seed values ended in a 40-line traceback of the data check (exit 1), and a process given another
+    --num-processes joined a run of another size unnoticed: the commands are compared once the processes join."""
+    address = f"127.0.0.1:{_free_port()}"
+    command = [sys.executable, "-m", "jaxnn.cli", "--epochs", "2", "--coordinator", address]
+    processes = [
+        subprocess.Popen(
+            [*command, "--num-processes", "2", "--process-id", str(rank), "--seed", str(rank), "--out", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+            cwd=ROOT,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        outputs = [process.communicate(timeout=240) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 2, err
+        assert err.splitlines() == [
+            "jaxnn-train: error: process 1 was started with another --seed than process 0; start every process with "
+            "the same command, only --process-id differing (see jaxnn-train --help)"
+        ]
+    assert not list(tmp_path.iterdir())
+
+
 POPULATION_ON_EIGHT_DEVICES = textwrap.dedent(
     """
     import jax

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from jaxnn import checkpoint, compile_cache
+from jaxnn import checkpoint, compile_cache, distributed
 from jaxnn.cli import lbfgs_training, population, run_files
 from jaxnn.cli import options as cli_options
 from jaxnn.cli.data import check_same_data, load_problem, say_warnings
@@ -426,6 +426,8 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
         return _execute_parsed(args, stop)
     except CliError as error:
         parser.error(str(error))
+    except distributed.ProcessesDiffer as error:  # the hosts' data differ (their commands were compared before)
+        parser.error(f"{error}; start every process on the same data")
     except checkpoint.NotACheckpoint as error:  # --resume of some other file (a CSV, a text): not damaged, mistaken
         parser.error(
             f"{error.path} is not a {PROG} checkpoint ({error.reason}); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from typing import NamedTuple
 
@@ -52,7 +53,10 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     try:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.multi_host)
     except (RuntimeError, ValueError) as error:
-        raise CliError(f"could not join the multi-host run: {first_line(error)}{_rank_hint(args)}") from None
+        hint = _rank_hint(args)
+        reason = "JAX could not tell the number of processes" if hint and "could not tell" in str(error) else None
+        raise CliError(f"could not join the multi-host run: {reason or first_line(error)}{hint}") from None
+    refuse_differing_commands(args)
     try:
         devices = platforms.devices_for(args.platform)
     except platforms.PlatformError as error:
@@ -67,6 +71,29 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     return Runtime(
         distributed.make_mesh(devices), devices[0].platform, jax.process_count(), distributed.is_main_process()
     )
+
+
+def refuse_differing_commands(args: argparse.Namespace) -> None:
+    """On several hosts, a CliError in every process when one was started with other options than process 0's
+    (only ``--process-id`` differs): other data or settings would mix into the shared arrays, and a process given
+    another ``--num-processes`` joined a run of another size unnoticed."""
+    if jax.process_count() == 1:
+        return
+    given = {name: value for name, value in sorted(vars(args).items()) if name != "process_id"}
+    digests = np.stack(
+        [np.frombuffer(hashlib.sha256(repr(value).encode()).digest(), np.uint8) for value in given.values()]
+    )
+    every = np.asarray(multihost_utils.process_allgather(digests))  # (processes, options, 32)
+    for process in range(1, every.shape[0]):
+        differing = [
+            name for name, a, b in zip(given, every[0], every[process], strict=True) if not np.array_equal(a, b)
+        ]
+        if differing:
+            flags = ", ".join("--" + name.replace("_", "-") for name in differing)
+            raise CliError(
+                f"process {process} was started with another {flags} than process 0; start every process with the "
+                "same command, only --process-id differing"
+            )
 
 
 def check_ranks(num_processes: int | None, process_id: int | None) -> None:
