@@ -316,7 +316,7 @@ def test_processes_started_with_other_options_are_refused_in_one_line_naming_the
         assert process.returncode == 2, err
         assert err.splitlines() == [
             "jaxnn-train: error: process 1 was started with another --seed than process 0; start every process with "
-            "the same command, only --process-id differing (see jaxnn-train --help)"
+            "the same options (only --process-id, --out, --quiet and paths may differ) (see jaxnn-train --help)"
         ]
     assert not list(tmp_path.iterdir())
 

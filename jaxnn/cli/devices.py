@@ -15,6 +15,7 @@ from jaxnn import distributed, platforms
 from jaxnn.cli.errors import CliError
 
 __all__ = [
+    "MAY_DIFFER",
     "Runtime",
     "any_process",
     "arithmetic_note",
@@ -23,6 +24,7 @@ __all__ = [
     "first_line",
     "largest_in_any_process",
     "one_device",
+    "refuse_differing_commands",
     "start_runtime",
 ]
 
@@ -73,13 +75,18 @@ def start_runtime(args: argparse.Namespace) -> Runtime:
     )
 
 
+MAY_DIFFER = frozenset({"process_id", "out", "overwrite", "quiet", "csv", "resume"})
+
+
 def refuse_differing_commands(args: argparse.Namespace) -> None:
-    """On several hosts, a CliError in every process when one was started with other options than process 0's
-    (only ``--process-id`` differs): other data or settings would mix into the shared arrays, and a process given
-    another ``--num-processes`` joined a run of another size unnoticed."""
+    """On several hosts, a CliError in every process when one was started with other options than process 0's:
+    other settings would mix into the shared arrays, and a process given another ``--num-processes`` joined a run
+    of another size unnoticed.  :data:`MAY_DIFFER` may: the rank, what only process 0 does (write, print), and
+    paths, which may differ between hosts (the data and the starting state they lead to are compared bitwise
+    before training: :func:`jaxnn.distributed.refuse_differing_processes`)."""
     if jax.process_count() == 1:
         return
-    given = {name: value for name, value in sorted(vars(args).items()) if name != "process_id"}
+    given = {name: value for name, value in sorted(vars(args).items()) if name not in MAY_DIFFER}
     digests = np.stack(
         [np.frombuffer(hashlib.sha256(repr(value).encode()).digest(), np.uint8) for value in given.values()]
     )
@@ -92,7 +99,7 @@ def refuse_differing_commands(args: argparse.Namespace) -> None:
             flags = ", ".join("--" + name.replace("_", "-") for name in differing)
             raise CliError(
                 f"process {process} was started with another {flags} than process 0; start every process with the "
-                "same command, only --process-id differing"
+                "same options (only --process-id, --out, --quiet and paths may differ)"
             )
 
 
