@@ -297,6 +297,39 @@ def test_a_callback_that_raises_at_the_fit_end_leaves_the_estimator_as_it_was(so
     assert network.n_iter_ == before["n_iter_"] and network.loss_curve_ == before["loss_curve_"]
     for got, want in zip(network.coefs_, coefs, strict=True):
         np.testing.assert_array_equal(got, want)
+    # torn down all the same: putting the attributes back deleted the fit's callback context, so teardown was
+    # skipped (ProgressBar's monitor thread then kept the process from exiting)
+    assert network._skl_callbacks[0].lifecycle == [
+        ("setup", "NeuralNetClassifier"),
+        ("teardown", "NeuralNetClassifier"),
+    ]
+    assert not hasattr(network, "_callback_fit_ctx")
+
+
+def test_a_fit_that_diverges_tears_its_callbacks_down_and_a_progress_bar_lets_the_process_exit():
+    recorder = Recorder()
+    diverging = _network(solver="sgd", learning_rate_init=1e6, momentum=0.9).set_callbacks(recorder)
+    with pytest.raises(ValueError, match="training diverged"):
+        _quiet_fit(diverging, X * 1e6, Y)
+    assert recorder.lifecycle == [("setup", "NeuralNetClassifier"), ("teardown", "NeuralNetClassifier")]
+    pytest.importorskip("rich", reason="ProgressBar needs rich")
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from sklearn.callback import ProgressBar
+        from sklearn.datasets import load_iris
+        from jaxnn import NeuralNetClassifier
+
+        X, y = load_iris(return_X_y=True)
+        network = NeuralNetClassifier((8,), solver="sgd", learning_rate_init=1e6, momentum=0.9, random_state=0)
+        try:
+            network.set_callbacks(ProgressBar()).fit(X.astype(np.float32) * 1e6, y)
+        except ValueError as error:
+            print("refused:", "training diverged" in str(error))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "refused: True" in done.stdout, done.stderr
 
 
 def test_fit_estimators_returns_a_failing_callbacks_error_and_fits_the_others():
@@ -308,6 +341,7 @@ def test_fit_estimators_returns_a_failing_callbacks_error_and_fits_the_others():
         alone = _network(max_iter=5, alpha=1e-2).fit(X, Y)
     assert isinstance(outcomes[0], RuntimeError) and "end of 'epoch'" in str(outcomes[0])
     assert not hasattr(failing, "coefs_")  # its fit failed: left as it was
+    assert [hook for hook, _ in failing._skl_callbacks[0].lifecycle] == ["setup", "teardown"]
     assert outcomes[1] is other
     np.testing.assert_allclose(other.coefs_[0], alone.coefs_[0], rtol=1e-6, atol=1e-7)
 

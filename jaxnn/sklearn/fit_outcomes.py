@@ -13,10 +13,18 @@ def records_of(estimators: list, ours) -> list[dict | None]:
     return [dict(vars(estimator)) if ours(estimator) else None for estimator in estimators]
 
 
+# What scikit-learn's callback support sets on an estimator as its fit starts and reads after the fit, in a
+# ``finally``, to tear the callbacks down (then deletes): a failed fit's put-back keeps them, or its callbacks were
+# never torn down (ProgressBar's monitor thread then kept the process from exiting).
+CALLBACK_LIFECYCLE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
+
+
 def put_back(estimator, record: dict) -> None:
     """The estimator's attributes become ``record`` (its ``vars`` before a fit) again, in one step, as a fit
-    stores its network: a predict in another thread reads the old attributes or these, never a mix."""
-    estimator.__dict__ = dict(record)
+    stores its network: a predict in another thread reads the old attributes or these, never a mix.  The fit's
+    callback lifecycle (:data:`CALLBACK_LIFECYCLE`) stays for its teardown."""
+    lifecycle = {name: vars(estimator)[name] for name in CALLBACK_LIFECYCLE if name in vars(estimator)}
+    estimator.__dict__ = {**record, **lifecycle}
 
 
 def failed(estimator, record: dict, error: Exception) -> Exception:
