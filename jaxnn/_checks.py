@@ -431,12 +431,13 @@ def full_batch_data(model, loss, params, x, y, weight) -> tuple:
 
 
 def largest_safe_sum(dtype, n: int) -> float:
-    """The largest sum of ``n`` non-negative numbers whose compiled sum in ``dtype`` stays finite: the dtype's
-    largest number M over 1 + n·ε, since a sum may round up by about n·ε of itself (a float64 sum just under M
-    passed, and float32's own sum of the same numbers was infinite).  ε is that of the type XLA adds in: float16
-    and bfloat16 numbers are added in float32, and the sum rounded to the dtype once."""
+    """The largest sum of ``n`` non-negative numbers of ``dtype`` that jaxnn's sums over samples keep finite: the
+    largest number M of the type they are taken in over 1 + n·ε, since a sum may round up by about n·ε of itself
+    (a float64 sum just under M passed, and float32's own sum of the same numbers was infinite).  That type is
+    ``dtype`` for float32 and float64, and float32 for float16 and bfloat16, whose weighted sums (the losses'
+    means, the epoch's loss, L-BFGS's penalty) are taken and divided in float32 before one rounding back."""
     accumulated = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
-    return float(jnp.finfo(dtype).max) / (1 + n * float(jnp.finfo(accumulated).eps))
+    return float(jnp.finfo(accumulated).max) / (1 + n * float(jnp.finfo(accumulated).eps))
 
 
 def smallest_kept(dtype) -> float:

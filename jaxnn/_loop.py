@@ -64,7 +64,7 @@ from jaxnn._checks import matching_state, step_arguments
 from jaxnn._scores import one_number
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
-from jaxnn.losses import Loss
+from jaxnn.losses import Loss, summing_type
 from jaxnn.optimizers import end_of_epoch, is_gradient_descent, l2_penalty, l2_rate_of, schedule_of
 
 __all__ = [
@@ -387,20 +387,25 @@ def _run_epoch(spec: RunSpec, carry: TrainCarry, epoch_key, inputs, y, weight, f
     # change anything: the others are not run (a padded data set costs no more than its real rows).
     n_active = -(-jnp.sum(weight > 0) // spec.batch_size)
 
+    # Summed in float32 at least: in float16 the epoch's Σw·loss passed 65,504 where each batch's loss did not.
+    wide = summing_type(y.dtype)
+    total_weight = jnp.sum(weight.astype(wide))
+
     def batch(step, state):
         carry, weighted_sum = state
         idx = index[step]
         w = weight[idx] * mask[step].astype(weight.dtype)
         dropout = _dropout(spec, carry, epoch_key, step.astype(jnp.uint32))
         carry, value, penalty = _guarded_step(spec, carry, _take_rows(spec, inputs, idx), y[idx], w, folded, dropout)
+        value, penalty, batch_weight = jnp.asarray(value, wide), jnp.asarray(penalty, wide), jnp.sum(w.astype(wide))
         if spec.loss.reduction == "sum":  # the batch's sum counts whole: times Σw, as the total is divided by it
-            share = (value - penalty) * jnp.sum(weight) + penalty * jnp.sum(w)
+            share = (value - penalty) * total_weight + penalty * batch_weight
         else:
-            share = value * jnp.sum(w)
-        return carry, weighted_sum + jnp.where(jnp.sum(w) > 0, share, 0.0)
+            share = value * batch_weight
+        return carry, weighted_sum + jnp.where(batch_weight > 0, share, 0.0)
 
-    carry, weighted_sum = jax.lax.fori_loop(0, n_active, batch, (carry, jnp.zeros((), y.dtype)))
-    return carry, jnp.where(carry.ok, weighted_sum / jnp.sum(weight), jnp.nan)
+    carry, weighted_sum = jax.lax.fori_loop(0, n_active, batch, (carry, jnp.zeros((), wide)))
+    return carry, jnp.where(carry.ok, (weighted_sum / total_weight).astype(y.dtype), jnp.nan)
 
 
 def _epoch_key(key, epoch):

@@ -74,7 +74,7 @@ from jaxnn._checks import finite_real, full_batch_data, is_int
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
-from jaxnn.losses import Loss
+from jaxnn.losses import Loss, summing_type
 from jaxnn.train import checked_model_and_loss
 
 __all__ = [
@@ -271,8 +271,8 @@ def _objective(spec: LbfgsSpec, shapes, x, y, weight, alpha, theta):
         return loss(forward(run_spec, params, x), y, weight)
 
     value, grads = jax.value_and_grad(data_loss)(_unflatten(theta, shapes))
-    l2 = alpha / jnp.sum(weight)
-    mask = _weight_mask(shapes, theta.dtype)
+    wide, mask = summing_type(weight.dtype), _weight_mask(shapes, theta.dtype)  # a float16 Σw is taken in float32
+    l2 = (jnp.asarray(alpha).astype(wide) / jnp.sum(weight.astype(wide))).astype(theta.dtype)
     return value + 0.5 * l2 * jnp.sum(mask * theta * theta), _flatten(grads) + l2 * mask * theta
 
 

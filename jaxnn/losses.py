@@ -55,6 +55,7 @@ __all__ = [
     "softmax_cross_entropy",
     "squared_error",
     "sum_of_squares",
+    "summing_type",
 ]
 
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
@@ -254,9 +255,19 @@ PerSampleGrads = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def _reduced(losses, weight, reduction: str):
-    """The per-sample ``losses`` reduced over samples: ``Σ_i w_i l_i / Σ_i w_i`` (``"mean"``) or ``Σ_i w_i l_i``."""
-    total = jnp.sum(weight * losses)
-    return total / jnp.sum(weight) if reduction == "mean" else total
+    """The per-sample ``losses`` reduced over samples: ``Σ_i w_i l_i / Σ_i w_i`` (``"mean"``) or ``Σ_i w_i l_i``.
+
+    The sums are taken in float32 at least (:func:`summing_type`) and the result given in the losses' dtype: in
+    float16 a mean of 100 over 5,000 samples summed to infinity first (float16's largest number is 65,504)."""
+    wide = summing_type(losses.dtype)
+    total = jnp.sum(weight.astype(wide) * losses.astype(wide))
+    return (total / jnp.sum(weight.astype(wide)) if reduction == "mean" else total).astype(losses.dtype)
+
+
+def summing_type(dtype) -> np.dtype:
+    """The type a sum over samples of ``dtype`` values is taken in: float32 for float16 and bfloat16 (whose sums
+    overflow or lose every small term), else ``dtype`` itself."""
+    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
 
 
 def _per_sample_losses(name: str, per_sample: PerSample, pred, target, weight) -> jax.Array:
@@ -321,10 +332,12 @@ def make_loss(
     def backward(g, loss, pred, target, weight):
         losses = _per_sample_losses(name, per_sample, pred, target, weight)
         d_pred, d_target = _per_sample_grads(name, per_sample_grads, pred, target)
-        if reduction == "mean":
-            total_weight = jnp.sum(weight)
-            scale = g * weight / total_weight
-            d_weight = g * (losses - loss) / total_weight
+        if reduction == "mean":  # divided in float32 at least, as the forward sums (a float16 Σw passes 65,504)
+            wide = summing_type(weight.dtype)
+            total_weight = jnp.sum(weight.astype(wide))
+            g_wide = jnp.asarray(g).astype(wide)
+            scale = (g_wide * weight.astype(wide) / total_weight).astype(weight.dtype)
+            d_weight = (g_wide * (losses - loss).astype(wide) / total_weight).astype(weight.dtype)
         else:
             scale = g * weight
             d_weight = g * losses

@@ -774,6 +774,23 @@ def test_a_categorical_loss_over_one_output_unit_is_refused_everywhere(last, los
     jaxnn.make_train_step(jaxnn.Sequential((jaxnn.Dense(4, "tanh"), jaxnn.Dense(2, last))), loss, DESCENT)
 
 
+@pytest.mark.parametrize("batch_size", [None, 256], ids=["full-batch", "minibatch"])
+def test_a_float16_mean_loss_over_many_rows_trains_where_its_sum_passes_float16s_range(batch_size):
+    """A mean squared error of about 100 over 5,000 rows: Σ w·l (5e5) was summed to infinity in float16 before its
+    division, so the full batch stopped at once as diverged (history [nan]) and the minibatch run reported an
+    infinite loss every epoch beside diverged=False.  The sums over samples are taken in float32 now."""
+    rng = np.random.default_rng(0)
+    model = jaxnn.Sequential((jaxnn.Dense(8, "tanh"), jaxnn.Dense(1)))
+    x, y = rng.normal(size=(5000, 4)), 10 * rng.normal(size=(5000, 1))
+    params = model.init(KEY, 4, dtype=jnp.float16)
+    key = None if batch_size is None else KEY
+    result = jaxnn.fit(model, params, x, y, loss="mean_squared_error", epochs=3, batch_size=batch_size, key=key)
+    assert not result.diverged and result.n_epochs == 3 and result.history.dtype == np.float16
+    wide = jaxnn.fit(model, jax.tree.map(lambda a: a.astype(jnp.float32), params), x, y, loss="mean_squared_error",
+                     epochs=3, batch_size=batch_size, key=key)  # fmt: skip
+    np.testing.assert_allclose(result.history, wide.history, rtol=2e-3)
+
+
 def test_an_opt_state_of_another_optimiser_or_network_is_refused():
     # it failed inside the optimiser: "DynamicJaxprTracer has no attribute learning_rate"
     first = _fit(optimizer="adam", epochs=2)
