@@ -268,6 +268,11 @@ def finite_weights(params, what: str = "params") -> None:
             f"{what} mix dtypes ({', '.join(sorted(map(str, dtypes)))}); give every weight one floating dtype, e.g. "
             "jax.tree.map(lambda a: a.astype(jnp.float32), params)"
         )
+    if np.dtype(dtypes.pop()).itemsize == 8 and not jax.config.jax_enable_x64:  # JAX would make them float32
+        raise ValueError(
+            f"{what} are float64, which trains as float64 only in JAX's 64-bit mode, which is off: run inside "
+            "jax.enable_x64(True), or cast them, e.g. jax.tree.map(lambda a: a.astype(jnp.float32), params)"
+        )
     if not all(np.isfinite(leaf).all() for leaf in leaves):
         raise ValueError(
             f"{what} contain NaN or infinity, which training cannot repair; start from finite weights, e.g. "

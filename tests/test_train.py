@@ -713,8 +713,14 @@ def test_fit_and_fit_many_take_and_refuse_the_same_values_with_the_same_message(
             TypeError,
             r"params mix dtypes \(float16, float32\); give every weight one floating dtype",
         ),
+        # NumPy float64 weights trained as float32 in silence while JAX's 64-bit mode was off (init refuses them)
+        (
+            jax.tree.map(lambda a: np.asarray(a, np.float64), PARAMS),
+            ValueError,
+            r"params are float64, which trains as float64 only in JAX's 64-bit mode, which is off: .*enable_x64",
+        ),
     ],
-    ids=["nan", "inf", "int", "none", "mixed-dtypes"],
+    ids=["nan", "inf", "int", "none", "mixed-dtypes", "float64-without-x64"],
 )
 def test_starting_weights_that_are_not_finite_floats_are_refused(params, error, message):
     # NaN starting weights trained into a NaN result with diverged=True; int ones failed inside JAX
