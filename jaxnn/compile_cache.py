@@ -476,7 +476,12 @@ def _user_configured() -> bool:
 
 
 def _opted_out() -> bool:
-    return os.environ.get(OPT_OUT, "1").strip().lower() in ("0", "false", "off", "no")
+    """Whether ``JAXNN_COMPILE_CACHE`` switches jaxnn's cache off; a value that is neither on nor off is a ValueError
+    (``disabled`` left the cache on in silence)."""
+    value = os.environ.get(OPT_OUT, "1").strip().lower()
+    if value not in ("0", "false", "off", "no", "1", "true", "on", "yes"):
+        raise ValueError(f"{OPT_OUT} must be 0, false, off or no (or 1, true, on, yes), got {value!r}")
+    return value in ("0", "false", "off", "no")
 
 
 def _warn_once(error: Exception) -> None:

@@ -454,6 +454,16 @@ def test_max_bytes_comes_from_the_environment_or_the_default(monkeypatch):
             compile_cache.default_max_bytes()
 
 
+def test_an_opt_out_value_that_is_neither_on_nor_off_is_refused(monkeypatch):
+    """JAXNN_COMPILE_CACHE=disabled left the cache on in silence (only 0, false, off and no switched it off)."""
+    for text in ("disabled", "nope", "2"):
+        monkeypatch.setenv("JAXNN_COMPILE_CACHE", text)
+        with pytest.raises(ValueError, match=rf"JAXNN_COMPILE_CACHE must be 0, false, off or no .*got '{text}'"):
+            compile_cache.enable_default()
+    monkeypatch.setenv("JAXNN_COMPILE_CACHE", " OFF ")
+    assert compile_cache.enable_default() is None
+
+
 @pytest.mark.parametrize(
     ("bad", "error"),
     # a type other than int was a ValueError as a value out of range is
