@@ -567,6 +567,8 @@ def validation_pair(validation, n_features: int, n_members: int | None):
         raise ValueError(
             f"x_val has {x_val.shape[-2]} samples and y_val {y_val.shape[-2]}; they must match and be at least 1"
         )
+    if np.ndim(validation[1]) == 1:  # labels go to score as given, (n,): as a column, y_val == argmax broadcast
+        y_val = y_val[:, 0]
     return (x_val, x_axis), (y_val, y_axis)
 
 

@@ -95,8 +95,8 @@ class Stopping(NamedTuple):
     """Stop when the monitored value stops improving (scikit-learn's MLP rule).
 
     Each epoch ends with a value: the training loss, or, with validation data, the validation score.
-    An epoch that does not improve on the best so far by at least ``tol`` (loss: ``> best − tol``;
-    score: ``< best + tol``) counts as one without improvement; training stops once more than
+    An epoch that does not improve on the best so far by at least ``tol`` (loss: ``best − loss < tol``;
+    score: ``score − best < tol``) counts as one without improvement; training stops once more than
     ``n_iter_no_change`` such epochs come in a row.  ``n_iter_no_change=math.inf`` (or ``np.inf``) never
     stops early: the epochs are still counted, but training runs every epoch asked for.  A NaN value (a ``score``
     that cannot score these parameters) improves on nothing, so it counts as an epoch without improvement; the
@@ -431,15 +431,15 @@ def _watch(spec: RunSpec, stop: StopCarry, train: TrainCarry, loss_value, val_ou
     # in the loop's dtype: a score of another (float32 of a bfloat16 network, a float64 one under x64, a count of
     # correct rows) would change the best value's type from one epoch to the next, which lax.while_loop refuses
     monitored = monitored.astype(stop.best.dtype)
-    # A tol beyond the monitored dtype's range became infinity there (a float32 loss, tol = 1e39), and the first
-    # epoch's best ± tol was inf − inf = NaN: no improvement, one epoch before MLP's stop.  The dtype's largest
-    # number acts as any larger tol does: no finite value improves on the best by that much.
+    # A tol beyond the monitored dtype's range (1e39 in float32) is its largest number, which no finite gain reaches.
     tol = min(spec.stopping.tol, float(jnp.finfo(monitored.dtype).max))
+    # The gain as a difference (exact for close values): with best ± tol a tol under half a float32 step of the
+    # best rounded away, and a flat plateau counted as improving for ever.
     if spec.score is not None:
-        improved_enough = monitored >= stop.best + tol
+        improved_enough = monitored - stop.best >= tol
         better = monitored > stop.best
     else:
-        improved_enough = monitored <= stop.best - tol
+        improved_enough = stop.best - monitored >= tol
         better = monitored < stop.best
     # Until a score is finite (better than the initial -inf), the latest epoch's parameters stand in for the best.
     kept = better | jnp.isneginf(stop.best)

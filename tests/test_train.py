@@ -226,6 +226,31 @@ def test_a_score_that_is_always_nan_counts_every_epoch_as_one_without_improvemen
     assert_trees_equal(result.params, _fit(epochs=int(result.n_epochs)).params)
 
 
+def test_one_dimensional_validation_labels_reach_the_score_as_given():
+    """y_val of labels (n,) became a column (n, 1), so argmax(outputs, 1) == y_val broadcast to (n, n) and the
+    "accuracy" that chose the stopping epoch and the returned params was another number; fit's docstring says
+    y_val goes to score as it is."""
+    labels = np.argmax(Y, axis=1)
+
+    def accuracy(outputs, y_val):
+        assert y_val.shape == labels.shape  # while tracing
+        return jnp.mean(jnp.argmax(outputs, axis=1) == y_val)
+
+    result = _fit(stopping=Stopping(tol=0.0, n_iter_no_change=1000), validation=(X, labels), score=accuracy)
+    assert float(result.validation_scores[EPOCHS - 1]) == float(accuracy(MODEL.apply(_fit().params, X), labels))
+
+
+@pytest.mark.parametrize("tol", [1e-8, 1e-9])
+def test_a_tol_finer_than_float32_around_the_best_still_ends_a_plateau(tol):
+    """A constant score of 0.5: best + 1e-8 rounded to 0.5 in float32, so every epoch "improved by tol" and the
+    run never stopped (and a flat training loss likewise); the gain is a difference now, 0 < tol."""
+    stopping = Stopping(tol=tol, n_iter_no_change=2)
+    result = _fit(stopping=stopping, validation=(X, Y), score=lambda p, t: jnp.full((), 0.5, p.dtype))
+    assert result.stopped and int(result.n_epochs) == stopping.n_iter_no_change + 2 < EPOCHS
+    still = _fit(stopping=stopping, optimizer=jaxnn.gradient_descent(1e-30))  # the training loss never moves
+    assert still.stopped and int(still.n_epochs) == stopping.n_iter_no_change + 2
+
+
 def test_zero_weight_padding_rows_change_nothing():
     rng = np.random.default_rng(4)
     x_pad = np.concatenate([X, rng.normal(size=(5, 2)).astype(np.float32) * 10])
