@@ -596,6 +596,11 @@ BAD_INPUTS = {
     "optimizer-number": ({"optimizer": 3}, TypeError, r"optimizer must be a solver name .* or an optax"),
     "minibatches-without-key": ({"batch_size": 8}, ValueError, r"minibatch training shuffles every epoch: pass key="),
     "optimizer-none": ({"optimizer": None}, TypeError, r"optimizer must be a solver name .*; got None"),  # ran gd
+    "settings-beside-optax": (  # momentum 0.5 was ignored in silence
+        {"optimizer": optax.adam(0.01), "settings": SolverSettings(momentum=0.5)},
+        ValueError,
+        r"settings configure a named solver; an optax transformation brings its own",
+    ),
     "validation-loss-without-score": (  # said only that validation data needs a score
         {"validation": (X, Y), "stopping": Stopping(), "validation_loss": lambda outputs, y: 0.0},
         ValueError,
