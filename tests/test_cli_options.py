@@ -351,9 +351,14 @@ def test_a_coordinator_without_the_cluster_size_says_which_flags_to_give(capsys)
             train("--coordinator", "127.0.0.1:1", "--epochs", "1")
     finally:
         jax.config.update("jax_cpu_collectives_implementation", before)
-    err = capsys.readouterr().err
-    assert "JAX could not tell the number of processes (give --num-processes and --process-id with --coordinator" in err
-    assert "initialize(" not in err and "num_processes" not in err  # the Python API's advice, beside the flags'
+    assert "(give --num-processes and --process-id with --coordinator" in capsys.readouterr().err
+    # In a fresh process, as a user starts it (here JAX has run already, which initialize refuses first), the
+    # flags' advice stands alone: the Python API's (initialize(..., num_processes=2, ...)) was given beside it.
+    done = shell("--coordinator", "127.0.0.1:1", "--epochs", "1", timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "jaxnn-train: error: could not join the multi-host run: JAX could not tell the number of processes (give "
+        "--num-processes and --process-id with --coordinator, or run under Slurm or Open MPI) (see jaxnn-train --help)"
+    ]
 
 
 def test_numbers_written_plainly_are_read_with_spaces_around():
