@@ -259,13 +259,13 @@ def _free_port() -> int:
 TWO_PROCESS_RUN = ("--optimizer", "adam", "--batch-size", "16", "--epochs", "5")
 
 
-@pytest.mark.slow
-def test_two_processes_train_like_one(tmp_path):
-    address = f"127.0.0.1:{_free_port()}"
-    command = [sys.executable, "-m", "jaxnn.cli", *TWO_PROCESS_RUN, "--coordinator", address, "--num-processes", "2"]
+def _two_jaxnn_trains(arguments) -> list[tuple[int, str, str]]:
+    """``(exit status, stdout, stderr)`` of two jaxnn-train processes joined on 127.0.0.1, process ``rank`` given
+    ``arguments(rank)`` beside the coordinator and the cluster's size."""
+    hosts = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
     processes = [
         subprocess.Popen(
-            [*command, "--process-id", str(rank), "--out", str(tmp_path / f"process-{rank}")],
+            [sys.executable, "-m", "jaxnn.cli", *hosts, "--process-id", str(rank), *arguments(rank)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -279,9 +279,15 @@ def test_two_processes_train_like_one(tmp_path):
     finally:
         for process in processes:
             process.kill()
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err
-    assert "test accuracy" in outputs[0][0] and "epoch" not in outputs[1][0] and "test" not in outputs[1][0]
+    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one(tmp_path):
+    runs = _two_jaxnn_trains(lambda rank: [*TWO_PROCESS_RUN, "--out", str(tmp_path / f"process-{rank}")])
+    for status, _, err in runs:
+        assert status == 0, err
+    assert "test accuracy" in runs[0][1] and "epoch" not in runs[1][1] and "test" not in runs[1][1]
     assert not (tmp_path / "process-1").exists()  # ... and writes files
     metrics = json.loads((tmp_path / "process-0" / "metrics.json").read_text())
     assert metrics["devices"] == 2 and metrics["processes"] == 2
@@ -294,26 +300,9 @@ def test_two_processes_train_like_one(tmp_path):
 def test_processes_started_with_other_options_are_refused_in_one_line_naming_them(tmp_path):
     """Other --seed values ended in a 40-line traceback of the data check (exit 1), and a process given another
     --num-processes joined a run of another size unnoticed: the commands are compared once the processes join."""
-    address = f"127.0.0.1:{_free_port()}"
-    command = [sys.executable, "-m", "jaxnn.cli", "--epochs", "2", "--coordinator", address]
-    processes = [
-        subprocess.Popen(
-            [*command, "--num-processes", "2", "--process-id", str(rank), "--seed", str(rank), "--out", str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_environment(),
-            cwd=ROOT,
-        )
-        for rank in (0, 1)
-    ]
-    try:
-        outputs = [process.communicate(timeout=240) for process in processes]
-    finally:
-        for process in processes:
-            process.kill()
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 2, err
+    runs = _two_jaxnn_trains(lambda rank: ["--epochs", "2", "--seed", str(rank), "--out", str(tmp_path)])
+    for status, _, err in runs:
+        assert status == 2, err
         assert err.splitlines() == [
             "jaxnn-train: error: process 1 was started with another --seed than process 0; start every process with "
             "the same options (only --process-id, --out, --quiet and paths may differ) (see jaxnn-train --help)"
