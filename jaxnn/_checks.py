@@ -55,6 +55,7 @@ __all__ = [
     "smallest_kept_words",
     "state_without_nan",
     "step_values_usable",
+    "summing_type",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -441,8 +442,14 @@ def largest_safe_sum(dtype, n: int) -> float:
     (a float64 sum just under M passed, and float32's own sum of the same numbers was infinite).  That type is
     ``dtype`` for float32 and float64, and float32 for float16 and bfloat16, whose weighted sums (the losses'
     means, the epoch's loss, L-BFGS's penalty) are taken and divided in float32 before one rounding back."""
-    accumulated = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+    accumulated = summing_type(dtype)
     return float(jnp.finfo(accumulated).max) / (1 + n * float(jnp.finfo(accumulated).eps))
+
+
+def summing_type(dtype) -> np.dtype:
+    """The type a sum over samples of ``dtype`` values is taken in: float32 for float16 and bfloat16 (whose sums
+    overflow or lose every small term), else ``dtype`` itself."""
+    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
 
 
 def smallest_kept(dtype) -> float:

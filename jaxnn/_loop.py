@@ -60,11 +60,11 @@ import numpy as np
 import optax
 
 from jaxnn._builds import PLAIN_BUILDS, FallbackJit
-from jaxnn._checks import matching_state, step_arguments
+from jaxnn._checks import matching_state, step_arguments, summing_type
 from jaxnn._scores import one_number
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
-from jaxnn.losses import Loss, summing_type
+from jaxnn.losses import Loss
 from jaxnn.optimizers import end_of_epoch, is_gradient_descent, l2_penalty, l2_rate_of, schedule_of
 
 __all__ = [

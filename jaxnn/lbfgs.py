@@ -70,11 +70,11 @@ import numpy as np
 import optax
 
 from jaxnn._builds import FAST_COMPILE_CPU_BUILDS, PLAIN_BUILDS, FallbackJit
-from jaxnn._checks import finite_real, full_batch_data, is_int
+from jaxnn._checks import finite_real, full_batch_data, is_int, summing_type
 from jaxnn.engine import Pace, RunSpec, decide_layout, forward, run_chunks, tree_where
 from jaxnn.layers import Params, Sequential
 from jaxnn.line_search import ACCEPTED, MAX_STEP, line_search
-from jaxnn.losses import Loss, summing_type
+from jaxnn.losses import Loss
 from jaxnn.train import checked_model_and_loss
 
 __all__ = [

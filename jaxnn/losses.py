@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._checks import as_real_array, largest_safe_sum, look_up, loss_weights_usable
+from jaxnn._checks import as_real_array, largest_safe_sum, look_up, loss_weights_usable, summing_type
 from jaxnn.activations import REALS, Interval
 from jaxnn.loss_checks import class_rows_usable, outputs_usable, predictions_usable, target_values_usable
 from jaxnn.ops import Op, cotangent_problem, make_op
@@ -55,7 +55,6 @@ __all__ = [
     "softmax_cross_entropy",
     "squared_error",
     "sum_of_squares",
-    "summing_type",
 ]
 
 CLIP_EPS = 1e-7  # the seeds' clip: probabilities are kept in [1e-7, 1 - 1e-7]
@@ -257,17 +256,11 @@ PerSampleGrads = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 def _reduced(losses, weight, reduction: str):
     """The per-sample ``losses`` reduced over samples: ``Σ_i w_i l_i / Σ_i w_i`` (``"mean"``) or ``Σ_i w_i l_i``.
 
-    The sums are taken in float32 at least (:func:`summing_type`) and the result given in the losses' dtype: in
-    float16 a mean of 100 over 5,000 samples summed to infinity first (float16's largest number is 65,504)."""
+    The sums are taken in float32 at least (:func:`jaxnn._checks.summing_type`) and the result given in the
+    losses' dtype: in float16 a mean of 100 over 5,000 samples summed to infinity first (its largest is 65,504)."""
     wide = summing_type(losses.dtype)
     total = jnp.sum(weight.astype(wide) * losses.astype(wide))
     return (total / jnp.sum(weight.astype(wide)) if reduction == "mean" else total).astype(losses.dtype)
-
-
-def summing_type(dtype) -> np.dtype:
-    """The type a sum over samples of ``dtype`` values is taken in: float32 for float16 and bfloat16 (whose sums
-    overflow or lose every small term), else ``dtype`` itself."""
-    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
 
 
 def _per_sample_losses(name: str, per_sample: PerSample, pred, target, weight) -> jax.Array:
