@@ -91,6 +91,7 @@ SOLVERS = ("gd", "sgd", "adam")
 FULL_BATCH_SOLVERS = ("gd",)  # the solvers whose usual batch is all the rows; the others take minibatches
 # Each solver's usual step, jaxnn-train's default --lr: the seeds' 0.1 for descent, 0.01 for the adaptive ones.
 USUAL_LEARNING_RATES = {"gd": 0.1, "sgd": 0.1, "adam": 0.01}
+DEFAULT_LEARNING_RATE = 0.01  # fit's rate when none is given; also a tunable solver's bare init(params)
 LEARNING_RATE_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's names and meanings
 ADAPTIVE_DIVISOR = 5.0  # adaptive: η ← η / 5 on a plateau
 ADAPTIVE_MIN_RATE = 1e-6  # adaptive: a plateau at η ≤ this stops training
@@ -216,12 +217,12 @@ class _TunableDescentUpdate:
         return jax.tree.map(lambda u: step * u, _penalised(grads, params, state.l2_rate, mask)), state
 
 
-def _zero_rates(params) -> DescentRates:
+def _default_rates(params) -> DescentRates:
     dtype = jax.tree.leaves(params)[0].dtype
-    return DescentRates(jnp.zeros((), dtype), jnp.zeros((), dtype))
+    return DescentRates(jnp.asarray(DEFAULT_LEARNING_RATE, dtype), jnp.zeros((), dtype))
 
 
-_TUNABLE_DESCENT = optax.GradientTransformation(_zero_rates, _TunableDescentUpdate())
+_TUNABLE_DESCENT = optax.GradientTransformation(_default_rates, _TunableDescentUpdate())
 
 
 def _direction(name: str, settings: SolverSettings) -> optax.GradientTransformation:
@@ -341,10 +342,10 @@ def _tunable_chain(name, settings: SolverSettings, rate_first: bool) -> optax.Gr
     direction = _direction(name, settings.relevant_to(name)) if named else name
     if rate_first:
         return optax.inject_hyperparams(_penalised_steps_rate_first, static_args=("direction",))(
-            learning_rate=0.0, l2_rate=0.0, direction=direction
+            learning_rate=DEFAULT_LEARNING_RATE, l2_rate=0.0, direction=direction
         )
     return optax.inject_hyperparams(_penalised_steps, static_args=("direction", "scale_by_learning_rate"))(
-        learning_rate=0.0, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
+        learning_rate=DEFAULT_LEARNING_RATE, l2_rate=0.0, direction=direction, scale_by_learning_rate=named
     )
 
 
@@ -365,6 +366,10 @@ def make(
     transformation brings its own learning rate (and its own schedule, e.g. ``optax.exponential_decay``); it
     is used as it is, or, with ``with_l2``, behind :func:`tunable_solver`'s L2 term (whose rate ``λ``, ``fit``'s
     ``l2``, lives in the state).
+
+    A solver's bare ``init(params)`` (optax's way, e.g. for :func:`jaxnn.train_step`) sets ``fit``'s default
+    rates, learning rate ``DEFAULT_LEARNING_RATE`` (0.01) and no L2 (a state of learning rate 0 made every step a
+    silent no-op); :func:`init_state` sets others.
 
     ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
     the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).

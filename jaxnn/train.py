@@ -55,6 +55,7 @@ from jaxnn.engine import FitResult, RunSpec, Stopping
 from jaxnn.layers import Dense, LeafShape, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
+    DEFAULT_LEARNING_RATE,
     DEFAULT_SETTINGS,
     ScheduledState,
     ScheduleValues,
@@ -80,9 +81,6 @@ __all__ = [
     "train_step",
     "training_keys",
 ]
-
-
-DEFAULT_LEARNING_RATE = 0.01  # fit's plain gradient descent when neither learning_rate nor optimizer is given
 
 
 def checked_model(model) -> Sequential:
@@ -564,7 +562,8 @@ def fit(
     Returns:
       A :class:`FitResult`: the trained params, the optimiser state, the mean training loss of each
       epoch run (a diverged last epoch is NaN), the divergence flag, the number of healthy epochs, the
-      validation score and ``validation_loss`` of each epoch (NaN without them), and whether the stopping rule
+      validation score and ``validation_loss`` of each epoch (NaN without them; a diverged last epoch's are those
+      of the parameters kept, the last finite ones), and whether the stopping rule
       ended training (``stopped``) with its final count (``no_improvement``).
       Same inputs and key give bitwise-identical results on CPU.
 

@@ -39,6 +39,24 @@ def test_a_solver_name_means_the_same_update_in_both_forms(name):
     )
 
 
+@pytest.mark.parametrize("settings", [SETTINGS, SolverSettings(momentum=0.0)], ids=["momentum", "no momentum"])
+@pytest.mark.parametrize("name", optimizers.SOLVERS)
+@pytest.mark.parametrize("schedule", ["constant", "invscaling"])
+def test_a_named_solvers_bare_init_sets_fits_default_rates(name, settings, schedule):
+    """``make(name).init(params)``, optax's way (for train_step), once made a state of learning rate 0: every step
+    a silent no-op.  It now steps as fit's default rate, 0.01, with no L2."""
+    optimizer = optimizers.make(name, settings, schedule=schedule)
+    state = optimizer.init(PARAMS)
+    assert optimizers.learning_rate_of(state) == np.float32(optimizers.DEFAULT_LEARNING_RATE) == np.float32(0.01)
+    assert float(optimizers.l2_rate_of(state)) == 0.0
+    plain = optimizers.solver(name, optimizers.DEFAULT_LEARNING_RATE, settings)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+        _steps(plain, plain.init(PARAMS)),
+        _steps(optimizer, state),
+    )
+
+
 def _mlp_adam(lr, epsilon, beta_1=0.9, beta_2=0.999):
     """scikit-learn's AdamOptimizer, over ``_steps``'s steps: ``θ ← θ − η·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε)``."""
     params = jax.tree.map(np.asarray, PARAMS)
