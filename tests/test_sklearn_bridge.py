@@ -85,6 +85,20 @@ def test_an_exported_mlp_predicts_what_the_network_predicts(activation, task, dt
     _quietly(mlp.set_params(max_iter=5).fit, X, y)  # an exported MLP refits as any MLP
 
 
+@pytest.mark.parametrize("estimator", [NeuralNetClassifier, NeuralNetRegressor])
+def test_the_export_holds_the_fitted_network_not_parameters_set_after_the_fit(estimator):
+    """The fitted network predicts with the activation and layers it was fitted with; set_params after the fit
+    changes the next fit only, so the export must carry what was fitted (it once took activation from the
+    parameters: a ReLU network exported as tanh predicted other classes for a third of iris)."""
+    task = "multiclass" if estimator is NeuralNetClassifier else "regression"
+    X, y = _data(task, np.float64)
+    ours = _quietly(estimator((6,), activation="relu", max_iter=20, random_state=0).fit, X, y)
+    ours.set_params(activation="tanh", hidden_layer_sizes=(3, 3))
+    mlp = ours.to_sklearn()
+    assert mlp.activation == "relu" and mlp.hidden_layer_sizes == (6,)
+    _assert_same_predictions(ours, mlp, X, np.float64)
+
+
 # The import, in the same pairs: every task meets two activations and every activation two or three tasks.  What
 # the import does depends on the task (the output layer and loss it rebuilds from MLP's fitted attributes); the
 # hidden activation is carried over by name whatever the task, so a wrong name or a wrong rule for it fails

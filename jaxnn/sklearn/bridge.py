@@ -142,8 +142,9 @@ class MLPBridge:
         mlp_class = MLPClassifier if classifier else MLPRegressor
         mlp_names = mlp_class().get_params(deep=False)
         params = {name: value for name, value in self.get_params(deep=False).items() if name in mlp_names}
-        params["hidden_layer_sizes"] = tuple(layer.units for layer in self._model.layers[:-1])
-        params["activation"] = _mlp_activation(self.activation, len(params["hidden_layer_sizes"]))
+        hidden = self._model.layers[:-1]  # the fitted network's, not a later set_params's
+        params["hidden_layer_sizes"] = tuple(layer.units for layer in hidden)
+        params["activation"] = _mlp_activation([layer.activation for layer in hidden] or self.activation, len(hidden))
         if not (isinstance(self.solver, str) and self.solver in _MLP_SOLVERS):
             raise ValueError(
                 f"scikit-learn's MLP has no solver {self.solver!r} (it has 'lbfgs', 'sgd' and 'adam'); "
