@@ -122,7 +122,8 @@ class FitResult(NamedTuple):
     history: np.ndarray  # (epochs run,) mean training loss of each epoch; a diverged last epoch is NaN
     diverged: bool  # a step went non-finite; params are the last finite ones
     n_epochs: int  # epochs finished healthily (fewer than asked when stopped early or diverged)
-    validation_scores: np.ndarray  # (epochs run,) validation score after each epoch; NaN without validation
+    validation_scores: np.ndarray  # (epochs run,) validation score after each epoch (a diverged last epoch's: of
+    # the parameters kept, the last finite ones); NaN without validation
     stopped: bool = False  # the stopping rule ended training (before the epochs asked for, or with the last one)
     no_improvement: int = 0  # the stopping rule's final count of epochs in a row without improvement (0 without)
     validation_losses: np.ndarray | None = None  # (epochs run,) spec.validation_loss after each epoch (else NaN)

@@ -178,6 +178,43 @@ def test_divergence_keeps_the_last_finite_params():
     assert_trees_equal(result.params, last_finite.params)
 
 
+def test_a_diverged_epochs_validation_score_is_that_of_the_params_kept():
+    """fit's docstring: a diverged last epoch's score and validation loss are those of the last finite params (full
+    batch: the previous epoch's), not NaN."""
+    model = jaxnn.Sequential((jaxnn.Dense(3), jaxnn.Dense(1)))
+    params = model.init(KEY, 2)
+    y = X[:, :1] * 10.0
+    huge = jaxnn.gradient_descent(3.0)  # diverges within a few epochs, with finite scores until then
+
+    def score(outputs, y_val):
+        return -jnp.mean(jnp.abs(outputs - y_val))
+
+    def run(epochs):
+        return jaxnn.fit(
+            model,
+            params,
+            X,
+            y,
+            loss="sum_of_squares",
+            epochs=epochs,
+            optimizer=huge,
+            validation=(X, y),
+            stopping=Stopping(0.0, 1000),
+            score=score,
+            validation_loss=lambda o, t: jnp.mean(jnp.abs(o - t)),
+        )
+
+    result = run(30)
+    n = int(result.n_epochs)
+    assert bool(result.diverged) and 0 < n < 30 and result.validation_scores.shape == (n + 1,)
+    healthy = run(n)
+    assert not bool(healthy.diverged)
+    assert np.isfinite(healthy.validation_scores[-1])
+    np.testing.assert_array_equal(result.validation_scores[:n], healthy.validation_scores)
+    assert result.validation_scores[n] == healthy.validation_scores[-1]
+    assert result.validation_losses[n] == healthy.validation_losses[-1]
+
+
 def test_stopping_ends_early_on_the_training_loss():
     """A tolerance no epoch can beat: the first epoch improves on +inf, then n_iter_no_change + 1 do not."""
     stopping = Stopping(tol=10.0, n_iter_no_change=3)
@@ -1070,6 +1107,19 @@ def test_a_function_the_loop_cannot_trace_is_named_with_what_to_do(keyword, func
     message = rf"{keyword} runs inside the compiled training loop, on traced arrays, so it must be written with jax"
     with pytest.raises(TypeError, match=message):
         _fit(validation=(X, Y), stopping=Stopping(), epochs=1, **functions)
+
+
+@pytest.mark.parametrize("keyword", ["score", "validation_loss"])
+def test_the_users_own_error_in_a_score_passes_through_with_a_note_naming_it(keyword):
+    """An exception of the user's function (here a KeyError) is raised as it is, not hidden, and says whose it was."""
+
+    def broken(outputs, y):
+        return {"mse": jnp.mean((outputs - y) ** 2)}["mae"]
+
+    functions = {"score": lambda outputs, y: -jnp.mean((outputs - y) ** 2)} | {keyword: broken}
+    with pytest.raises(KeyError, match="mae") as caught:
+        _fit(validation=(X, Y), stopping=Stopping(), epochs=1, **functions)
+    assert any(f"raised by the {keyword} function given to jaxnn" in note for note in caught.value.__notes__)
 
 
 def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
