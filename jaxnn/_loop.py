@@ -62,6 +62,7 @@ import optax
 from jaxnn._builds import PLAIN_BUILDS, FallbackJit
 from jaxnn._checks import matching_state, step_arguments, summing_type
 from jaxnn._scores import one_number
+from jaxnn.donation import DONATED_TWICE, buffers, each_buffer_once
 from jaxnn.dropout import Dropout, step_key
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
@@ -304,8 +305,14 @@ def _guarded_step(
     value, grads = jax.value_and_grad(objective)(carry.params)
     extra_args = {}
     if isinstance(spec.optimizer, optax.GradientTransformationExtraArgs):
-        # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules.
-        extra_args = {"value": value, "grad": grads, "value_fn": objective}
+        # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules; the
+        # L2 penalty whose gradient the chain adds to its direction is part of that objective, value and gradient.
+        def penalised(params):
+            return objective(params) + _penalty_at(carry.opt_state, params, folded)
+
+        penalty_value, penalty_grads = jax.value_and_grad(_penalty_at, argnums=1)(carry.opt_state, carry.params, folded)
+        penalised_grads = jax.tree.map(jnp.add, grads, penalty_grads)
+        extra_args = {"value": value + penalty_value, "grad": penalised_grads, "value_fn": penalised}
     if folded:  # plain descent: which numbers of W̃ are weights (its L2 term skips the bias column)
         extra_args["weight_mask"] = _folded_weight_mask(carry.params)
     penalty = _reported_penalty(carry, folded)
@@ -327,10 +334,15 @@ def _reported_penalty(carry: TrainCarry, folded: bool):
     """The L2 penalty ``½·λ·Σ‖W‖²`` at the carried parameters when the solver adds ``λ·W`` to the gradient
     (``alpha``, ``l2``), else 0: added to the losses a run reports, so they are the objective it descends (MLP's
     ``loss_curve_``)."""
-    l2_rate = l2_rate_of(carry.opt_state)
+    return _penalty_at(carry.opt_state, carry.params, folded)
+
+
+def _penalty_at(opt_state, params, folded: bool):
+    """The L2 penalty ``½·λ·Σ‖W‖²`` of ``params`` at the L2 rate ``λ`` of ``opt_state`` (0 without one)."""
+    l2_rate = l2_rate_of(opt_state)
     if l2_rate is None:
-        return 0.0
-    return l2_penalty(carry.params, l2_rate, _folded_weight_mask(carry.params) if folded else None)
+        return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+    return l2_penalty(params, l2_rate, _folded_weight_mask(params) if folded else None)
 
 
 def epoch_batches(key, weight, batch_size: int, shuffle: bool = True):
@@ -653,13 +665,13 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
 
     def checked_step(params, opt_state, x, y, weight=None):
         if in_place:
-            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight))
+            params, opt_state = each_buffer_once((params, opt_state), (x, y, weight))
         try:
             return compiled(params, opt_state, x, y, weight)
         except jax.errors.JaxRuntimeError as error:  # two objects of one buffer (jax.device_put of a tree copies
-            if not in_place or not any(refusal in str(error) for refusal in _DONATED_TWICE):  # objects, not buffers)
+            if not in_place or not any(refusal in str(error) for refusal in DONATED_TWICE):  # objects, not buffers)
                 raise
-            params, opt_state = _each_buffer_once((params, opt_state), (x, y, weight), identity=_buffers)
+            params, opt_state = each_buffer_once((params, opt_state), (x, y, weight), identity=buffers)
             return compiled(params, opt_state, x, y, weight)
         except TypeError as error:  # JAX's "Error interpreting argument to ..." names none
             if "Error interpreting argument" not in str(error):
@@ -668,33 +680,3 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
             raise
 
     return checked_step
-
-
-def _buffers(array: jax.Array) -> tuple[int, ...]:
-    """Where ``array``'s data lie: the addresses of its buffers on this process's devices."""
-    return tuple(shard.data.unsafe_buffer_pointer() for shard in array.addressable_shards)
-
-
-_DONATED_TWICE = ("donate the same buffer twice", "previously donated in the same call")  # XLA's refusals
-
-
-def _each_buffer_once(tree, others: tuple = (), identity=id):
-    """``tree`` with each array that appears in it again, or among ``others`` (the same ``identity``), copied
-    there: a donated buffer may be given once and read by no other argument, and an optimiser's fresh state can
-    hold one array in several places (optax's L-BFGS, jaxnn's named solvers), a batch be a parameter.  ``id`` is
-    the check every call affords; :func:`_buffers` also finds two objects of one buffer."""
-    arrays = [leaf for leaf in jax.tree.leaves(tree) if isinstance(leaf, jax.Array)]  # others are not donated
-    seen = {identity(other) for other in others if isinstance(other, jax.Array)}
-    identities = {identity(array) for array in arrays}
-    if len(identities) == len(arrays) and seen.isdisjoint(identities):
-        return tree
-
-    def first_or_copy(leaf):
-        if not isinstance(leaf, jax.Array):
-            return leaf
-        if identity(leaf) in seen:
-            return jnp.copy(leaf)
-        seen.add(identity(leaf))
-        return leaf
-
-    return jax.tree.map(first_or_copy, tree)

@@ -508,7 +508,8 @@ def fit(
         ``settings`` holds momentum and Adam's constants; Adam's ``epsilon`` must not round or flush to 0 in the
         params' dtype, as the default 1e-8 does in float16) — or any optax transformation (which brings its
         own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
-        gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules).  scipy's
+        gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules, with ``l2``'s
+        penalty).  scipy's
         L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
       learning_rate: a named solver's step, a number > 0 (default 0.01; with ``opt_state``, the state's own
         unless given); an error beside an optax transformation, whose own rate would silently win.

@@ -114,20 +114,24 @@ def test_any_optax_transformation_is_accepted():
     assert jax.tree.structure(result.opt_state) == jax.tree.structure(momentum.init(PARAMS))
 
 
-def test_a_line_search_optimiser_gets_the_objective_and_matches_optax_on_autodiff():
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+def test_a_line_search_optimiser_gets_the_objective_and_matches_optax_on_autodiff(l2):
     """optax.lbfgs needs the loss at trial points (``value_fn``, plus ``value`` and ``grad``): fit passes the
     batch's objective through the hand-written rules; optax's own loop on jax.grad of the plain forward is
-    the referee (float64, full batch: one epoch is one L-BFGS iteration)."""
+    the referee (float64, full batch: one epoch is one L-BFGS iteration).  With ``l2`` that objective holds the
+    penalty ½·l2·Σ‖W‖² (the line search once tested the loss alone while its direction held l2·W: the fit
+    climbed to twice its starting loss and ended far from the minimum)."""
     model = jaxnn.Sequential((jaxnn.Dense(5, "tanh", init="glorot"), jaxnn.Dense(3, "identity", init="glorot")))
     loss = jaxnn.softmax_cross_entropy
     x, y = X.astype(np.float64), Y.astype(np.float64)
     epochs = 12
     with jax.enable_x64(True):
         params = model.init(KEY, 2, jnp.float64)
-        result = jaxnn.fit(model, params, x, y, loss=loss, epochs=epochs, optimizer=optax.lbfgs())
+        result = jaxnn.fit(model, params, x, y, loss=loss, epochs=epochs, optimizer=optax.lbfgs(), l2=l2 or None)
 
         def objective(p):
-            return loss.forward(model.apply(p, x, custom_rules=False), y, jnp.ones(len(x)))
+            penalty = 0.5 * l2 * sum(jnp.sum(layer["W"] ** 2) for layer in p)
+            return loss.forward(model.apply(p, x, custom_rules=False), y, jnp.ones(len(x))) + penalty
 
         solver = optax.lbfgs()
 
@@ -141,7 +145,7 @@ def test_a_line_search_optimiser_gets_the_objective_and_matches_optax_on_autodif
         for _ in range(epochs):
             expected, state, value = iteration(expected, state)
             losses.append(float(value))
-    assert result.n_epochs == epochs and losses[-1] < 0.2 * losses[0]
+    assert result.n_epochs == epochs and losses[-1] < (0.5 if l2 else 0.2) * losses[0]  # the penalty's floor
     np.testing.assert_allclose(np.asarray(result.history), losses, rtol=1e-9)
     assert_trees_close(result.params, expected, rtol=1e-7, atol=1e-10)
 
