@@ -433,7 +433,10 @@ def full_batch_data(model, loss, params, x, y, weight) -> tuple:
     finite_weights(params)
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     weight, _ = sample_weights(weight, x.shape[0], None)
-    return params, fits_dtype("x", x, dtype), fits_dtype("y", y, dtype), weights_fit_dtype(weight, dtype)
+    # Its penalty alpha/(2·Σw)·Σ‖W‖² divides by the weights' sum: rescaling them alone would change it.
+    advice = "multiply weight by one constant that brings it towards 1, and alpha by the same constant (the "
+    advice += "weighted mean loss is unchanged by it, and the L2 penalty alpha/(2·Σw)·Σ‖W‖² is kept)"
+    return params, fits_dtype("x", x, dtype), fits_dtype("y", y, dtype), weights_fit_dtype(weight, dtype, advice=advice)
 
 
 def largest_safe_sum(dtype, n: int) -> float:

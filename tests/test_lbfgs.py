@@ -723,14 +723,17 @@ def test_minimize_refuses_data_without_rows():
     [
         ({"x": 1e300}, r"x has values beyond float32's range"),
         ({"y": 1e300}, r"y has values beyond float32's range"),
-        ({"weight": 1e300}, r"weight has values beyond float32's range"),
-        ({"weight": 1e-40}, r"below float32's smallest normal number"),
+        ({"weight": 1e300}, r"weight has values beyond float32's range.*and alpha by the same constant"),
+        ({"weight": 1e-40}, r"below float32's smallest normal number.*and alpha by the same constant"),
+        ({"weight": 1e38}, r"weight sums to [\d.]+e\+38, beyond float32's range.*and alpha by the same constant"),
     ],
-    ids=["x", "y", "weight", "subnormal-weight"],
+    ids=["x", "y", "weight", "subnormal-weight", "weight-sum"],
 )
 def test_minimize_refuses_data_that_does_not_fit_the_params_dtype(change, message):
     """Finite in float64, not in the float32 params: the cast gave infinity (or a weight flushed to 0) and a
-    minimisation that ended NON_FINITE at its start, with NumPy's overflow warning only; fit refused the same."""
+    minimisation that ended NON_FINITE at its start, with NumPy's overflow warning only; fit refused the same.  The
+    advice about weights names alpha: the penalty alpha/(2·Σw)·Σ‖W‖² divides by their sum, so rescaling them alone
+    changed the objective."""
     model = jaxnn.Sequential((jaxnn.Dense(3),))
     params = model.init(jax.random.key(0), 2)
     arrays = {"x": np.ones((4, 2)), "y": np.ones((4, 3)), "weight": np.ones(4)}
