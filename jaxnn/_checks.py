@@ -682,16 +682,17 @@ def member_keys(key, n_members: int) -> jax.Array:
     return key
 
 
-def step_values_usable(loss, x, y, weight, *, n_outputs: int) -> None:
+def step_values_usable(loss, x, y, weight, *, n_outputs: int, dtype) -> None:
     """One step's ``y`` and ``weight`` checked as ``fit`` checks them, where they can be read without waiting for
     an accelerator (:func:`jaxnn.platforms.on_host`) and ``y`` has the shape the step takes, ``(len(x),
     n_outputs)`` (the step names other shapes): ``y`` in ``loss``'s range (``Loss.check_targets``: outside it the
     loss has no minimum), ``weight`` non-negative with one positive (negative weights would train away from the
-    data); a ValueError if not.  NaN passes: such a step is not applied, and its loss is NaN."""
+    data) and usable in the params' ``dtype`` (:func:`weights_fit_dtype`: none beyond its range or flushed to 0,
+    a finite sum); a ValueError if not.  NaN in ``y`` passes: such a step is not applied, and its loss is NaN."""
     if np.shape(y) != (*np.shape(x)[:1], n_outputs):
         return
     if weight is not None and on_host(weight) and np.ndim(weight) == 1:
-        sample_weights(weight, len(weight), None)
+        weights_fit_dtype(sample_weights(weight, len(weight), None)[0], dtype)
     if on_host(y):
         y = np.asarray(y, dtype=float)
         loss.check_targets(y)

@@ -212,7 +212,9 @@ def train_step(
         if value is not None and not any(jax.numpy.issubdtype(value.dtype, k) for k in (np.floating, np.integer, bool)):
             raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
     step = make_train_step(model, loss, optimizer, in_place=in_place)  # checks the model, loss and optimiser
-    step_values_usable(get_loss(loss), x, y, weight, n_outputs=model.layers[-1].units)
+    dtype = getattr(next(iter(jax.tree.leaves(params)), None), "dtype", None)  # the step names other params
+    if dtype is not None and jax.numpy.issubdtype(dtype, np.floating):
+        step_values_usable(get_loss(loss), x, y, weight, n_outputs=model.layers[-1].units, dtype=dtype)
     return step(params, opt_state, x, y, weight)
 
 

@@ -544,6 +544,24 @@ def test_train_step_refuses_targets_out_of_the_losss_range_as_fit_does(case, as_
     assert np.isfinite(float(step(params, DESCENT.init(params), X, y)[2]))  # not checked: the factory's contract
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1e39, r"weight has values beyond float32's range"),
+        (3e38, r"weight sums to [\d.]+e\+39, beyond float32's range"),
+        (1e-45, r"below float32's smallest normal number"),
+    ],
+    ids=["beyond-range", "sum-overflows", "subnormal"],
+)
+def test_train_step_refuses_weights_the_params_dtype_cannot_hold_as_fit_does(value, message):
+    """Weights finite in float64 but not usable in float32 params made a silent NaN loss and no step."""
+    weight = np.full(len(X), value)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, weight=weight)
+    with pytest.raises(ValueError, match=message):
+        jaxnn.train_step(MODEL, LOSS, DESCENT, PARAMS, DESCENT.init(PARAMS), X, Y, weight)
+
+
 def test_on_host_tells_what_can_be_read_without_waiting_for_an_accelerator():
     assert jaxnn.platforms.on_host(np.ones(3)) and jaxnn.platforms.on_host([1.0, 2.0])
     assert jaxnn.platforms.on_host(jnp.ones(3))  # the test suite runs on the CPU
