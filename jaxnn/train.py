@@ -365,7 +365,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         member_rates = np.zeros(n_members) if rates is None else rates  # a user's transformation with l2: unused
         values = None
         if schedule != "constant":  # invscaling's η₀, power_t and sample counts; adaptive reads none of them
-            values = ScheduleValues(member_rates, power_t, np.zeros(n_members), np.full(n_members, float(n_samples)))
+            rows = np.broadcast_to(np.count_nonzero(weight > 0, axis=-1), (n_members,)).astype(float)  # 0: left out
+            values = ScheduleValues(member_rates, power_t, np.zeros(n_members), rows)
             values = ScheduleValues(*(array.astype(dtype) for array in values))
         return _compiled_init_states(optimizer, params, member_rates.astype(dtype), l2.astype(dtype), values)
 
@@ -548,10 +549,10 @@ def fit(
         as ``model.apply``); None lets :func:`jaxnn.engine.decide_layout` choose.
       schedule, power_t: a named solver's learning-rate schedule (``"constant"``, ``"invscaling"``,
         ``"adaptive"``: scikit-learn's ``learning_rate``; ``jaxnn.optimizers``) and ``invscaling``'s exponent:
-        after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on; ``power_t``
-        must be a number >= 0 whatever the schedule.  ``adaptive`` divides the rate by 5 where the ``stopping``
-        rule would stop, so it needs one with a finite ``n_iter_no_change`` (without, a ValueError).  The
-        schedule is part of the optimiser, its values live in the optimiser state.
+        after each epoch ``η = learning_rate / (t + 1)^power_t``, ``t`` the samples trained on (rows of weight 0,
+        left out, do not count); ``power_t`` must be a number >= 0 whatever the schedule.  ``adaptive`` divides
+        the rate by 5 where the ``stopping`` rule would stop, so it needs one with a finite ``n_iter_no_change``
+        (without, a ValueError).  The schedule is part of the optimiser, its values live in the optimiser state.
       shuffle: False visits the rows in order every epoch.
       dropout: inverted dropout after every hidden layer during training (:mod:`jaxnn.dropout`): one rate in
         ``[0, 1)`` for every hidden layer, or a sequence of one per hidden layer.  Each training step drops

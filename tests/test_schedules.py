@@ -73,6 +73,27 @@ def test_invscaling_rate_after_each_epoch_is_eta0_over_samples_seen_plus_one_to_
         assert result.n_epochs == k
 
 
+def test_fits_invscaling_counts_the_rows_of_positive_weight_so_weight_0_leaves_a_row_out():
+    """fit's t counts the samples trained on: a row of weight 0 is left out (how a fit_many member leaves out a
+    fold), so it is not counted (it was: the rate fell as if those rows were trained on).  Per member too."""
+    y = one_hot(LABELS, 2)
+    weight = np.where(np.arange(len(X)) % 3 == 0, 0.0, 1.0)
+    options = dict(loss=LOSS, epochs=4, learning_rate=0.3, schedule="invscaling", power_t=0.5, batch_size=4)
+    options |= dict(key=KEY, settings=PLAIN, optimizer="sgd")
+    left_out = jaxnn.fit(MODEL, PARAMS, X, y, weight=weight, **options)
+    kept = weight > 0
+    rate = float(optimizers.learning_rate_of(left_out.opt_state))
+    assert rate == pytest.approx(0.3 / (4 * kept.sum() + 1) ** 0.5, rel=1e-6)
+    removed = jaxnn.fit(MODEL, PARAMS, X[kept], y[kept], **options)
+    assert float(optimizers.learning_rate_of(removed.opt_state)) == pytest.approx(rate, rel=1e-6)
+    members = jaxnn.fit_many(
+        MODEL, jax.tree.map(lambda a: jnp.stack([a, a]), PARAMS), X, y, weight=np.stack([weight, np.ones(len(X))]),
+        **options,
+    )  # fmt: skip
+    rates = optimizers.learning_rate_of(members.opt_state)
+    np.testing.assert_allclose(rates, [rate, 0.3 / (4 * len(X) + 1) ** 0.5], rtol=1e-6)
+
+
 def _adaptive_reference(losses, rate, tol, n_iter_no_change, max_epochs):
     """scikit-learn's loop for ``learning_rate='adaptive'`` on a given loss curve: ``(epochs run, final rate,
     rate after each epoch)``."""
