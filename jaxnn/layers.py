@@ -247,9 +247,10 @@ class Sequential:
         n_in = x_shape[1]
         for index, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
             if not isinstance(p, Mapping) or not {"W", "b"} <= set(p):
+                missing = " and ".join(repr(k) for k in ("W", "b") if k not in p) if isinstance(p, Mapping) else ""
+                got = f"a dict without {missing}" if missing else type(p).__name__
                 raise ValueError(
-                    f"params[{index}] must be a dict with 'W' and 'b' (the layout model.init makes), "
-                    f"got {type(p).__name__}"
+                    f"params[{index}] must be a dict with 'W' and 'b' (the layout model.init makes), got {got}"
                 )
             for name in ("W", "b"):
                 if not hasattr(p[name], "shape"):  # a list reached x @ W as a TypeError; a string had "shape ()"

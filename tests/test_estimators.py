@@ -1417,6 +1417,28 @@ def test_a_target_whose_square_overflows_float32_says_so_and_that_float64_x_fits
     assert "whose square" not in str(modest.value) and "; for a regressor, scale the target y too" in str(modest.value)
 
 
+@pytest.mark.parametrize("size", [3.8e39, 3.8e170], ids=["beyond-float32", "square-beyond-float64"])
+def test_a_target_beyond_float32_on_float32_x_is_advised_what_works_at_its_size(size):
+    """y beyond float32's range on float32 X: a scaled y cannot be predicted back in float32 (every prediction was
+    inf), so the advice is float64 X, plus MaxAbsScaler where y's square overflows float64 too (float64 X alone
+    diverged again there); each piece of advice, followed, fits finite predictions."""
+    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    y = size * (1.0 + 0.1 * x[:, 0].astype(np.float64))
+    net = NeuralNetRegressor((5,), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="training diverged") as info:
+        quietly(net, x, y)
+    message = str(info.value)
+    assert f"y reaches {np.max(y):.3g}, beyond float32's range (X's dtype, which the network trains and " in message
+    assert "or scale the target y" not in message
+    if size < 1e154:
+        assert message.endswith("cannot be predicted back in it either): pass X as float64")
+        fitted = quietly(net, x.astype(np.float64), y)
+    else:
+        assert "pass X as float64, and scale the target y, whose square overflows float64 too" in message
+        fitted = quietly(TransformedTargetRegressor(clone(net), transformer=MaxAbsScaler()), x.astype(np.float64), y)
+    assert np.all(np.isfinite(fitted.predict(x.astype(np.float64))))
+
+
 def test_feature_names_are_recorded_from_dataframes(iris):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(iris.x_train, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])

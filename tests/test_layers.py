@@ -256,6 +256,11 @@ def test_apply_params_not_in_init_layout():
     as_tuples = [(p["W"], p["b"]) for p in PARAMS]
     with pytest.raises(ValueError, match=r"params\[0\] must be a dict with 'W' and 'b' .*got tuple"):
         MODEL.apply(as_tuples, jnp.ones((5, 4)))
+    without_b = [PARAMS[0], {"W": PARAMS[1]["W"]}]
+    with pytest.raises(ValueError, match=r"params\[1\] must be a dict with 'W' and 'b' .*got a dict without 'b'$"):
+        MODEL.apply(without_b, jnp.ones((5, 4)))
+    with pytest.raises(ValueError, match=r"got a dict without 'W' and 'b'$"):
+        MODEL.apply([{}, PARAMS[1]], jnp.ones((5, 4)))
 
 
 def test_apply_one_dimensional_input():

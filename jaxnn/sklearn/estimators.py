@@ -486,7 +486,9 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
         return targets if continuing else targets._replace(fitted={"_y_is_1d": y.ndim == 1})
 
     def _divergence_advice(self, setup: Setup) -> str:
-        """Scale y too; and where the squared error of y alone overflows the training dtype, say so first."""
+        """Scale y too; and where y, or its squared error, does not fit the training dtype, say so first, with the
+        remedies that work at that size: float64 X where y fits float64's squares, a scaled y where the predictions
+        (in X's dtype) can hold y again, MaxAbsScaler where StandardScaler's variance of y overflows."""
         targets, dtype = setup.targets.matrix, setup.X.dtype
         largest = float(np.max(np.abs(targets))) if targets.size else 0.0
         squared = setup.targets.head.loss.name in (
@@ -495,22 +497,32 @@ class NeuralNetRegressor(RegressorMixin, HiddenFeatures, MLPBridge, NeuralNetBas
             "mean_squared_error",
             "sum_of_squares",
         )
-        overflows = squared and largest > math.sqrt(np.finfo(dtype).max)
-        if not overflows:
-            why = "; for a regressor,"
-        elif dtype == np.float32:
-            why = (
-                f"; y reaches {largest:.3g}, whose square overflows float32 (X's dtype, which the network trains in), "
-                "so even the loss at the starting weights is infinite: pass X as float64, or"
+        scalers = "transformer=StandardScaler(), or MaxAbsScaler() if y is so large that its variance overflows"
+        if largest > np.finfo(dtype).max:  # float32 X: y itself is beyond the dtype the network predicts in
+            squares_overflow_float64 = squared and largest > math.sqrt(np.finfo(np.float64).max)
+            return (
+                f"; y reaches {largest:.3g}, beyond {dtype}'s range (X's dtype, which the network trains and predicts "
+                "in, so a scaled y cannot be predicted back in it either): pass X as float64"
+                + (
+                    ", and scale the target y, whose square overflows float64 too (sklearn.compose."
+                    "TransformedTargetRegressor with transformer=MaxAbsScaler())"
+                    if squares_overflow_float64
+                    else ""
+                )
             )
-        else:
-            why = (
-                f"; y reaches {largest:.3g}, whose square overflows {dtype}: even the loss at the starting weights is "
-                "infinite;"
+        if not (squared and largest > math.sqrt(np.finfo(dtype).max)):
+            return (
+                f"; for a regressor, scale the target y too (sklearn.compose.TransformedTargetRegressor with {scalers})"
+            )
+        if dtype == np.float32:
+            return (
+                f"; y reaches {largest:.3g}, whose square overflows float32 (X's dtype, which the network trains in), "
+                "so even the loss at the starting weights is infinite: pass X as float64, or scale the target y "
+                f"(sklearn.compose.TransformedTargetRegressor with {scalers})"
             )
         return (
-            f"{why} scale the target y{'' if overflows else ' too'} (sklearn.compose.TransformedTargetRegressor with "
-            "transformer=StandardScaler(), or MaxAbsScaler() if y is so large that its variance overflows)"
+            f"; y reaches {largest:.3g}, whose square overflows {dtype}: even the loss at the starting weights is "
+            f"infinite; scale the target y (sklearn.compose.TransformedTargetRegressor with {scalers})"
         )
 
     @available_if(_has_partial_fit)
