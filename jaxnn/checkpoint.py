@@ -243,11 +243,7 @@ def _named_leaves(prefix: str, tree) -> dict[str, np.ndarray]:
         )
     arrays = {}
     for name, leaf in zip(names, jax.tree.leaves(tree), strict=True):
-        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):  # np.asarray: JAX's own error
-            raise TypeError(
-                f"cannot save {name}: a PRNG key; the run's key is save's key=, and another key can be saved as its "
-                "data (jax.random.key_data(key)) and rebuilt with jax.random.wrap_key_data"
-            )
+        _refuse_key(name, leaf)
         array = np.asarray(leaf)
         if array.dtype.kind not in "biufc" and array.dtype not in _EXTENDED_DTYPES.values():
             raise TypeError(
@@ -434,6 +430,15 @@ def _json_value(value, where: str):
     )
 
 
+def _refuse_key(name: str, value) -> None:
+    """A TypeError if ``value`` is a typed PRNG key (``np.asarray`` of one is JAX's own error, naming nothing)."""
+    if jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key):
+        raise TypeError(
+            f"cannot save {name}: a PRNG key; the run's key is save's key=, and another key can be saved as its "
+            "data (jax.random.key_data(key)) and rebuilt with jax.random.wrap_key_data"
+        )
+
+
 def _extra_arrays(extras: dict[str, Any]) -> dict[str, np.ndarray]:
     """``{"extras/<name>": array}``; a name that is not a plain word or an array that is not numeric is refused."""
     if not isinstance(extras, Mapping):  # else an AttributeError on .items()
@@ -442,6 +447,7 @@ def _extra_arrays(extras: dict[str, Any]) -> dict[str, np.ndarray]:
     for name, value in extras.items():
         if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name):
             raise ValueError(f"an extra's name must be letters, digits, '_', '-' or '.', got {name!r}")
+        _refuse_key(f"extra {name!r}", value)
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot save extra {name!r}: a checkpoint holds numeric arrays only, got {array.dtype}")

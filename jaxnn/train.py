@@ -508,7 +508,8 @@ def fit(
       loss: a loss name or :class:`~jaxnn.losses.Loss`.
       epochs: number of passes over the data.
       optimizer: a solver name — ``"gd"`` (the default), ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``;
-        ``settings`` holds momentum and Adam's constants; Adam's ``epsilon`` must not round or flush to 0 in the
+        ``settings`` holds sgd's momentum and Adam's constants, each read by its own solver alone (one settings
+        object serves every solver); Adam's ``epsilon`` must not round or flush to 0 in the
         params' dtype, as the default 1e-8 does in float16) — or any optax transformation (which brings its
         own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
         gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules, with ``l2``'s
@@ -670,7 +671,7 @@ def fit_many(
       >>> model = Sequential((Dense(10, "relu"), Dense(3)))  # linear outputs: the fused loss applies the softmax
       >>> keys = jax.random.split(jax.random.key(0), 100)
       >>> params = model.init_many(keys, 4)
-      >>> result = fit_many(model, params, x, y, loss="softmax_cross_entropy", epochs=500,
+      >>> result = fit_many(model, params, x, one_hot_y, loss="softmax_cross_entropy", epochs=500,
       ...                   learning_rate=np.logspace(-3, 0, 100))
     """
     options = {name: value for name, value in locals().items() if name in _DEFAULTS} | {"loss": loss, "epochs": epochs}

@@ -319,6 +319,11 @@ def test_a_prng_key_in_the_optimiser_state_is_refused_naming_it(tmp_path):
             tmp_path / "c.npz", params=params, opt_state={"noise": jax.random.key(1)}, key=jax.random.key(0),
             epoch=0, history=[],
         )  # fmt: skip
+    with pytest.raises(TypeError, match=r"^cannot save extra 'k': a PRNG key; .*jax.random.key_data"):
+        checkpoint.save(
+            tmp_path / "c.npz", params=params, opt_state={}, key=jax.random.key(0), epoch=0, history=[],
+            extras={"k": jax.random.key(1)},
+        )  # fmt: skip
     assert not list(tmp_path.iterdir())
 
 

@@ -257,7 +257,10 @@ BAD_INPUT = [
     (["--solver", "adam"], "unrecognized arguments: --solver adam; jaxnn-train's name for --solver is --optimizer"),
     (["--hidden_layer_sizes", "10"], "jaxnn-train's name for --hidden_layer_sizes is --layers"),
     (["--optimiser", "adam"], "unrecognized arguments: --optimiser adam; did you mean --optimizer?"),
-    (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; did you mean --lr?"),
+    (["--lerning-rate=0.1"], "unrecognized arguments: --lerning-rate=0.1; jaxnn-train's step size is --lr"),
+    # scikit-learn's learning_rate is a schedule: "its name is --lr" led to --lr invscaling, refused as no number
+    (["--learning_rate", "invscaling"], "jaxnn-train's step size is --lr (scikit-learn's learning_rate_init); "),
+    (["--learning-rate", "0.1"], "scikit-learn's learning_rate, a schedule ('invscaling', 'adaptive'), has no "),
     (["--foo", "3"], "unrecognized arguments: --foo 3 (see jaxnn-train --help)"),  # no guess
     (["--alpha", "0.01"], "unrecognized arguments: --alpha 0.01; jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2"),
     (["--weight-decay", "0.01"], "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient"),

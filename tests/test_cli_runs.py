@@ -847,3 +847,11 @@ def test_a_cache_that_stays_off_is_one_line_in_the_commands_words(monkeypatch, c
         "be written"
     )
     assert "RuntimeWarning" not in err
+
+
+def test_a_batch_size_of_every_training_row_or_more_is_named_full_batch_in_the_summary(tmp_path, capsys):
+    """fit trains such a batch size as the full batch; the summary said "batch 100000" on 112 rows."""
+    assert train("--batch-size", 100000, "--epochs", 2, "--quiet", "--out", tmp_path / "run") == 0
+    assert ", full batch (--batch-size 100000 >= the 112 training rows)" in capsys.readouterr().out
+    assert train("--batch-size", 16, "--epochs", 2, "--quiet", "--out", tmp_path / "minibatch") == 0
+    assert "gd lr 0.1, batch 16" in capsys.readouterr().out

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.sparse
+import sklearn
 from helpers import compilations
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -1472,3 +1473,21 @@ def test_early_stopping_fits_under_strict_type_promotion_as_under_the_standard_o
         strict = NeuralNetClassifier(**settings, random_state=0).fit(X, y)
     assert strict.validation_scores_ == standard.validation_scores_
     np.testing.assert_array_equal(strict.predict_proba(X), standard.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_nan_in_x_let_through_by_assume_finite_is_named_when_the_fit_diverges(solver):
+    """Under scikit-learn's assume_finite=True the input checks let NaN through; the divergence message spoke of the
+    learning rate and of scaling X alone."""
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    x[3, 1] = np.nan
+    with (
+        sklearn.config_context(assume_finite=True),
+        pytest.raises(ValueError, match=r"diverged|starting weights") as info,
+    ):
+        quietly(NeuralNetClassifier((4,), solver=solver, max_iter=5, random_state=0), x, np.arange(30) % 2)
+    assert "X or y holds NaN or infinity, which scikit-learn's assume_finite=True let through unchecked" in str(
+        info.value
+    )
+    with pytest.raises(ValueError, match="Input X contains NaN"):  # checked by default, so never this far
+        quietly(NeuralNetClassifier((4,), solver=solver, max_iter=5, random_state=0), x, np.arange(30) % 2)

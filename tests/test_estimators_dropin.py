@@ -543,7 +543,8 @@ def test_partial_fit_with_unknown_labels_says_how_to_change_the_classes():
         (  # a stratified split that cannot be made: scikit-learn speaks of groups, MLP says no more
             lambda x, y: NeuralNetClassifier(early_stopping=True).fit(x, np.r_[np.zeros(11, int), 1]),
             r"^The least populated classes in y have only 1 member.* jaxnn: early_stopping=True holds out a stratified "
-            r"validation_fraction=0\.1 of the 12 samples .*at least 2 samples\. .*or set early_stopping=False",
+            r"validation_fraction=0\.1 of the 12 samples .*at least 2 samples\. Give more samples of each class, "
+            r"or set early_stopping=False$",
         ),
         (
             lambda x, y: NeuralNetRegressor(early_stopping=True, validation_fraction=0.99).fit(x, y),

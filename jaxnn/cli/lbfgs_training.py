@@ -1,7 +1,7 @@
 """Training one run with ``--optimizer lbfgs``: full-batch L-BFGS, what ``solver='lbfgs'`` means in the estimators.
 
-    jaxnn-train --optimizer lbfgs --out runs/iris          # at most 200 iterations
-    jaxnn-train --resume runs/iris --epochs 400             # continue, up to 400 iterations in all
+    jaxnn-train --optimizer lbfgs --epochs 20 --out runs/iris   # at most 20 iterations
+    jaxnn-train --resume runs/iris --epochs 40                   # continue, up to 40 iterations in all
 
 What is minimised.  The run's ``--loss`` over the whole training split, ``L(θ) = (1/n) Σ_i l_i`` (with
 ``--class-weight balanced``, ``Σ_i w_i l_i / Σ_i w_i``), plus ``--l2``'s penalty ``½·l2·Σ‖W‖²`` (the objective

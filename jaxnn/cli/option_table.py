@@ -450,7 +450,8 @@ OPTIONS: dict[str, Option] = {
             what="a number of seconds, 0 or more", default=DEFAULT_CHECKPOINT_SECONDS,
         ),
         Option(
-            "checkpoint_every", "files", "also write a checkpoint every N epochs (default: by time only)", "N",
+            "checkpoint_every", "files",
+            "also write a checkpoint every N epochs (default: by time only; not with lbfgs or lists)", "N",
             parse=_whole, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
         ),
         Option(

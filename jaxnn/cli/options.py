@@ -214,8 +214,6 @@ OTHER_NAMES = {
     "--hidden-layer-sizes": "--layers",
     "--hidden_layer_sizes": "--layers",
     "--solver": "--optimizer",
-    "--learning-rate": "--lr",
-    "--learning_rate": "--lr",
     "--learning-rate-init": "--lr",
     "--learning_rate_init": "--lr",
     "--max-iter": "--epochs",
@@ -234,6 +232,12 @@ NO_SUCH_OPTION = {
         ("--weight-decay", "--weight_decay"),
         "jaxnn-train's weight decay is --l2: l2·W added to each weight's gradient (the biases are not decayed)",
     ),
+    **dict.fromkeys(
+        ("--learning-rate", "--learning_rate"),
+        "jaxnn-train's step size is --lr (scikit-learn's learning_rate_init); scikit-learn's learning_rate, a "
+        "schedule ('invscaling', 'adaptive'), has no jaxnn-train option: --lr stays constant (the estimators and "
+        "jaxnn.fit take a schedule)",
+    ),
     "--alpha": "jaxnn-train's L2 penalty is --l2, jaxnn.fit's l2: scikit-learn's alpha divided by the rows of one "
     "step (alpha / n_samples for a full batch, alpha / batch_size for minibatches)",
 }
@@ -249,7 +253,9 @@ def unknown_option_hint(message: str, known: list[str]) -> str:
             return f"; jaxnn-train's name for {name} is {OTHER_NAMES[name]}"
         if name in NO_SUCH_OPTION:
             return f"; {NO_SUCH_OPTION[name]}"
-        close = difflib.get_close_matches(name, [*known, *OTHER_NAMES], n=1, cutoff=0.8)
+        close = difflib.get_close_matches(name, [*known, *OTHER_NAMES, *NO_SUCH_OPTION], n=1, cutoff=0.8)
+        if close and close[0] in NO_SUCH_OPTION:
+            return f"; {NO_SUCH_OPTION[close[0]]}"
         if close:
             return f"; did you mean {OTHER_NAMES.get(close[0], close[0])}?"
     return ""

@@ -324,7 +324,10 @@ def describe(setup: RunSetup) -> str:
     layers = "-".join(f"{layer.units} {layer.activation}" for layer in setup.model.layers)
     options = setup.options
     batch = options["batch_size"]
+    rows = len(setup.problem.x_train)
     batch_text = "full batch" if batch is None else f"batch {batch}"
+    if batch is not None and batch >= rows:  # as fit reads it: every row in one step
+        batch_text = f"full batch (--batch-size {batch} >= the {rows} training rows)"
     if options.get("dropout"):
         batch_text += f", dropout {options['dropout']:g}"
     optimizer = options["optimizer"] if options["lr"] is None else f"{options['optimizer']} lr {options['lr']:g}"

@@ -28,7 +28,7 @@ from jaxnn.heads import Head
 from jaxnn.layers import Sequential
 from jaxnn.optimizers import end_of_epoch, learning_rate_of
 from jaxnn.sklearn.callbacks import CallbackSupport, FitTasks, Guarded, fit_tasks, lifecycle, watches, with_callbacks
-from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights, training_weights
+from jaxnn.sklearn.class_weights import checked_sample_weight, huge_weights, training_weights, unchecked_non_finite
 from jaxnn.sklearn.constraints import Config, check_params, is_auto, is_lbfgs, seed
 from jaxnn.sklearn.fit_datasets import checked_datasets
 from jaxnn.sklearn.fit_outcomes import failed, fit_alone, put_back, put_back_unfinished, records_of
@@ -205,8 +205,8 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         return "sample_weight"
 
     def _huge_weights(self, setup: Setup) -> str:
-        """What a divergence message adds when the training weights were huge (:func:`huge_weights`)."""
-        return huge_weights(setup.weight, self._weights_name())
+        """What a divergence message adds when the training weights were huge, or the data not finite."""
+        return huge_weights(setup.weight, self._weights_name()) + unchecked_non_finite(setup.X, setup.targets.matrix)
 
     def _divergence_advice(self, setup: Setup) -> str:
         """What the divergence message adds after its advice on learning_rate_init and X."""

@@ -109,6 +109,17 @@ def huge_weights(weight: np.ndarray, what: str = "sample_weight") -> str:
     )
 
 
+def unchecked_non_finite(X: np.ndarray, targets: np.ndarray) -> str:
+    """What a diverged fit's message adds when ``X`` or the targets hold NaN or infinity, which the input checks
+    refuse unless scikit-learn's ``assume_finite=True`` skipped them; else ''."""
+    if np.all(np.isfinite(X)) and np.all(np.isfinite(targets)):
+        return ""
+    return (
+        "; X or y holds NaN or infinity, which scikit-learn's assume_finite=True let through unchecked: drop or "
+        "impute those values (sklearn.impute.SimpleImputer)"
+    )
+
+
 def is_class_weight(value) -> bool:
     """``None``, ``'balanced'``, a dict of label → weight, or a list of such dicts (multilabel)."""
     if value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, Mapping):

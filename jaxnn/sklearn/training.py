@@ -363,11 +363,13 @@ def _split_validation(config: Config, X, targets, weight, stratify, draws: np.ra
         )
     except ValueError as error:  # scikit-learn's message (MLP's too) speaks of test_size and groups: say whose
         held_out = "a stratified " if stratify is not None else ""
+        too_few = "least populated" in str(error)  # no validation_fraction helps a class of one sample
         raise ValueError(
             f"{error} jaxnn: early_stopping=True holds out {held_out}validation_fraction="
             f"{config.validation_fraction:g} of the {X.shape[0]} samples for validation (the test_size above)"
-            + ("; every class needs at least 2 samples" if "least populated" in str(error) else "")
-            + ". Give more samples, change validation_fraction, or set early_stopping=False"
+            + ("; every class needs at least 2 samples" if too_few else "")
+            + (". Give more samples of each class" if too_few else ". Give more samples, change validation_fraction")
+            + ", or set early_stopping=False"
         ) from error
     if x_val.shape[0] < 2:
         raise ValueError(
