@@ -17,7 +17,8 @@ estimators), follows the task tree of its fit, as ``LogisticRegression``'s follo
 * the last epoch of each chunk (and the fit itself) comes with a ``fitted_estimator``: a copy of the estimator
   holding the weights reached (the best-scoring ones with ``early_stopping``), so ``ScoringMonitor`` scores
   the network at each chunk's end; the other epochs' ``fitted_estimator`` is None (their weights were never
-  on the host), which ``ScoringMonitor`` skips;
+  on the host), which ``ScoringMonitor`` skips; an ensemble member's task ends with a copy holding that member
+  alone, the fit's with the whole ensemble;
 * a callback's request to stop (``on_fit_task_end`` returning True) is not acted on, as in
   ``LogisticRegression`` (scikit-learn 1.9); ``partial_fit`` runs no callbacks;
 * a callback that raises fails the fit, which leaves the estimator as it was (also when it raises at the fit's
@@ -191,7 +192,11 @@ def fit_tasks(estimator, setup: Setup, sample_weight, described: dict) -> FitTas
         networks=config.n_ensemble,
         steps=config.max_iter,
         unit="iteration" if is_lbfgs(config.solver) else "epoch",
-        fitted=partial(fitted_attributes, setup, described, stale=hasattr(estimator, "ensemble_coefs_")),
+        # stale when asked (the copy is of the estimator then): an ensemble's member tasks end once it holds the
+        # whole ensemble, whose attributes the member's copy must not keep
+        fitted=lambda networks: fitted_attributes(
+            setup, described, networks, stale=hasattr(estimator, "ensemble_coefs_")
+        ),
     )
 
 
