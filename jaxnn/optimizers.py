@@ -92,6 +92,7 @@ FULL_BATCH_SOLVERS = ("gd",)  # the solvers whose usual batch is all the rows; t
 # Each solver's usual step, jaxnn-train's default --lr: the seeds' 0.1 for descent, 0.01 for the adaptive ones.
 USUAL_LEARNING_RATES = {"gd": 0.1, "sgd": 0.1, "adam": 0.01}
 DEFAULT_LEARNING_RATE = 0.01  # fit's rate when none is given; also a tunable solver's bare init(params)
+DEFAULT_POWER_T = 0.5  # invscaling's exponent when none is given (scikit-learn's)
 LEARNING_RATE_SCHEDULES = ("constant", "invscaling", "adaptive")  # scikit-learn's names and meanings
 ADAPTIVE_DIVISOR = 5.0  # adaptive: η ← η / 5 on a plateau
 ADAPTIVE_MIN_RATE = 1e-6  # adaptive: a plateau at η ≤ this stops training
@@ -369,7 +370,8 @@ def make(
 
     A solver's bare ``init(params)`` (optax's way, e.g. for :func:`jaxnn.train_step`) sets ``fit``'s default
     rates, learning rate ``DEFAULT_LEARNING_RATE`` (0.01) and no L2 (a state of learning rate 0 made every step a
-    silent no-op); :func:`init_state` sets others.
+    silent no-op), and a schedule's starting rate and ``power_t`` (``DEFAULT_POWER_T``), with no rows per epoch
+    to count (``invscaling``'s ``t`` stays 0, so its rate stays 0.01); :func:`init_state` sets others.
 
     ``learning_rate`` builds a solver's rate into the update instead (:func:`solver`: a state without rates,
     the form ``jaxnn-train``'s checkpoints keep; :func:`fixed_rate_state` converts a tunable state to it).
@@ -558,9 +560,10 @@ class _ScheduledUpdate:
 
 @lru_cache(maxsize=128)
 def _scheduled(solver_: optax.GradientTransformation, kind: str) -> optax.GradientTransformation:
-    def init(params):
-        zero = jnp.zeros((), jax.tree.leaves(params)[0].dtype)
-        return ScheduledState(solver_.init(params), ScheduleValues(zero, zero, zero, zero))
+    def init(params):  # fit's defaults; no rows per epoch to count, so t stays 0 until init_state gives them
+        dtype = jax.tree.leaves(params)[0].dtype
+        rate, power_t, zero = (jnp.asarray(v, dtype) for v in (DEFAULT_LEARNING_RATE, DEFAULT_POWER_T, 0.0))
+        return ScheduledState(solver_.init(params), ScheduleValues(rate, power_t, zero, zero))
 
     return optax.GradientTransformation(init, _ScheduledUpdate(solver_, kind))
 

@@ -56,6 +56,7 @@ from jaxnn.layers import Dense, LeafShape, Params, Sequential
 from jaxnn.losses import LOSSES, Loss, get_loss
 from jaxnn.optimizers import (
     DEFAULT_LEARNING_RATE,
+    DEFAULT_POWER_T,
     DEFAULT_SETTINGS,
     ScheduledState,
     ScheduleValues,
@@ -462,7 +463,7 @@ _DEFAULTS = {
     "validation_loss": None,
     "layout": None,
     "schedule": "constant",
-    "power_t": 0.5,
+    "power_t": DEFAULT_POWER_T,
     "shuffle": True,
     "dropout": 0.0,
 }
@@ -509,12 +510,11 @@ def fit(
       epochs: number of passes over the data.
       optimizer: a solver name — ``"gd"`` (the default), ``"sgd"``, ``"adam"`` (``jaxnn.optimizers``;
         ``settings`` holds sgd's momentum and Adam's constants, each read by its own solver alone (one settings
-        object serves every solver); Adam's ``epsilon`` must not round or flush to 0 in the
-        params' dtype, as the default 1e-8 does in float16) — or any optax transformation (which brings its
-        own learning rate).  One that takes the objective as well, a line search such as ``optax.lbfgs()``,
-        gets each batch's ``value``, ``grad`` and ``value_fn`` (the same hand-written rules, with ``l2``'s
-        penalty).  scipy's
-        L-BFGS-B, the estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
+        object serves every solver); Adam's ``epsilon`` must not round or flush to 0 in the params' dtype, as the
+        default 1e-8 does in float16) — or any optax transformation (which brings its own learning rate).  One
+        that takes the objective as well, a line search such as ``optax.lbfgs()``, gets each batch's ``value``,
+        ``grad`` and ``value_fn`` (the same hand-written rules, with ``l2``'s penalty).  scipy's L-BFGS-B, the
+        estimators' ``solver='lbfgs'``, is :func:`jaxnn.lbfgs.minimize`.
       learning_rate: a named solver's step, a number > 0 (default 0.01; with ``opt_state``, the state's own
         unless given); an error beside an optax transformation, whose own rate would silently win.
       l2: adds ``l2·W`` to the gradient of every layer's weights (not its biases), and the penalty

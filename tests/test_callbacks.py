@@ -272,23 +272,24 @@ def test_lbfgs_reports_its_iterations_and_an_ensemble_its_members():
     assert recorder.ended("fit")[-1][5] == ensemble.score(X, Y)
 
 
-
 class Probabilities(Recorder):
     """A Recorder that keeps fitted_estimator's predict_proba on X at each task's end, by task name."""
 
     def __init__(self):
         super().__init__()
-        self.predicted = {}
+        self.predicted, self.seeds = {}, {}
 
     def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
         if fitted_estimator is not None:
             self.predicted.setdefault(context.task_name, []).append(fitted_estimator.predict_proba(X))
+            self.seeds.setdefault(context.task_name, []).append(getattr(fitted_estimator, "ensemble_seeds_", None))
 
 
 @pytest.mark.parametrize("refit", [False, True], ids=["fresh", "refit"])
 def test_an_ensemble_members_task_ends_with_that_member_alone(refit):
-    """A member's fitted_estimator is a copy holding that member's network: it predicted the whole ensemble on a
-    fresh fit (the copy was made once the estimator held the ensemble), and the member on a refit."""
+    """A member's fitted_estimator is a copy holding that member's network and seed: it predicted the whole
+    ensemble on a fresh fit (the copy was made once the estimator held the ensemble), and the member on a refit,
+    whose ensemble_seeds_ was the first member's."""
     recorder = Probabilities()
     ensemble = _network(n_ensemble=2, max_iter=12)
     if refit:
@@ -297,7 +298,9 @@ def test_an_ensemble_members_task_ends_with_that_member_alone(refit):
     for k, predicted in enumerate(recorder.predicted["ensemble-member"]):
         alone = _quiet_fit(_network(max_iter=12, random_state=k), X, Y)
         np.testing.assert_allclose(predicted, alone.predict_proba(X), rtol=1e-6, atol=1e-7)
+        assert list(recorder.seeds["ensemble-member"][k]) == [k]  # its own seed, random_state + k
     np.testing.assert_array_equal(recorder.predicted["fit"][-1], ensemble.predict_proba(X))
+
 
 class Failing(Recorder):
     """A Recorder whose ``on_fit_task_end`` raises at the end of the task named ``task_name``."""

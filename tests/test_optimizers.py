@@ -55,6 +55,11 @@ def test_a_named_solvers_bare_init_sets_fits_default_rates(name, settings, sched
         _steps(plain, plain.init(PARAMS)),
         _steps(optimizer, state),
     )
+    # the schedule's own values: its starting rate and power_t, no rows to count (an epoch's end then set rate 0)
+    after_epoch, _ = optimizers.end_of_epoch(optimizer, state, False)
+    assert optimizers.learning_rate_of(after_epoch) == np.float32(0.01)
+    if schedule == "invscaling":
+        assert [float(v) for v in state.schedule] == [np.float32(0.01), 0.5, 0.0, 0.0]
 
 
 def _mlp_adam(lr, epsilon, beta_1=0.9, beta_2=0.999):

@@ -87,8 +87,8 @@ Watch = Callable[[int, Callable[[], Any]], None]  # (epochs this fit has trained
 class NetworkTasks:
     """One network's epochs (or L-BFGS iterations) as the subtasks of ``context``, reported by :meth:`reached`."""
 
-    def __init__(self, fit: FitTasks, context, most: int):
-        self.fit, self.context, self.most = fit, context, most
+    def __init__(self, fit: FitTasks, context, most: int, member: int = 0):
+        self.fit, self.context, self.most, self.member = fit, context, most, member  # member: of an ensemble
         self.done = 0  # epochs reported so far
 
     def reached(self, epochs: int, params: Callable[[], Any] | None = None) -> None:
@@ -102,7 +102,7 @@ class NetworkTasks:
             task.call_on_fit_task_begin(estimator=estimator, **arguments)
             fitted = None
             if self.done == last and params is not None:
-                fitted = lambda: self.fit.fitted([params()])  # noqa: E731 (asked for only by callbacks that use it)
+                fitted = lambda: self.fit.fitted([params()], self.member)  # noqa: E731 (asked for only by callbacks that use it)
             task.call_on_fit_task_end(estimator=estimator, **arguments, reconstruction_attributes=fitted)
 
 
@@ -110,8 +110,9 @@ class FitTasks:
     """The task tree of one estimator's fit: its root (merged into a meta-estimator's tree when one propagated
     its context), one :class:`NetworkTasks` per network (the root's own epochs, or an ensemble member's task).
 
-    ``fitted(networks)``: the attributes that make a copy of the estimator predict with the networks' weights
-    (``[params]``, or an ensemble's list), for ``fitted_estimator``.
+    ``fitted(networks, member=0)``: the attributes that make a copy of the estimator predict with the networks'
+    weights (``[params]``, or an ensemble's list; ``member``: the first one's place in the ensemble, which its
+    seed follows), for ``fitted_estimator``.
     """
 
     def __init__(self, estimator, X, y, sample_weight, *, networks: int, steps: int, unit: str, fitted):
@@ -130,7 +131,7 @@ class FitTasks:
                 )
                 for _ in range(networks)
             ]
-        self.networks = [NetworkTasks(self, context, steps) for context in contexts]
+        self.networks = [NetworkTasks(self, context, steps, member) for member, context in enumerate(contexts)]
 
     def watches(self) -> list[Watch | None]:
         """What each network's training run reports to (None: no callback to call, so no hook)."""
@@ -146,7 +147,9 @@ class FitTasks:
             if len(self.networks) > 1:
                 for network, weights in zip(self.networks, params, strict=True):
                     network.context.call_on_fit_task_end(
-                        estimator=estimator, **arguments, reconstruction_attributes=lambda w=weights: self.fitted([w])
+                        estimator=estimator,
+                        **arguments,
+                        reconstruction_attributes=lambda w=weights, k=network.member: self.fitted([w], k),
                     )
             self.root.call_on_fit_task_end(estimator=estimator, **arguments, reconstruction_attributes={})
         except BaseException:
@@ -194,13 +197,13 @@ def fit_tasks(estimator, setup: Setup, sample_weight, described: dict) -> FitTas
         unit="iteration" if is_lbfgs(config.solver) else "epoch",
         # stale when asked (the copy is of the estimator then): an ensemble's member tasks end once it holds the
         # whole ensemble, whose attributes the member's copy must not keep
-        fitted=lambda networks: fitted_attributes(
-            setup, described, networks, stale=hasattr(estimator, "ensemble_coefs_")
+        fitted=lambda networks, member=0: fitted_attributes(
+            setup, described, networks, stale=hasattr(estimator, "ensemble_coefs_"), member=member
         ),
     )
 
 
-def fitted_attributes(setup: Setup, described: dict, networks: list, *, stale: bool) -> dict:
+def fitted_attributes(setup: Setup, described: dict, networks: list, *, stale: bool, member: int = 0) -> dict:
     """The attributes that make a copy of the estimator predict with ``networks`` (each a list of ``{"W", "b"}``
     per layer; several: an ensemble), for a callback's ``fitted_estimator``.  A copy that still holds a previous
     fit's ensemble (``stale``) gets these networks as its ensemble, which is what it predicts with."""
@@ -210,7 +213,7 @@ def fitted_attributes(setup: Setup, described: dict, networks: list, *, stale: b
         fitted |= {"coefs_": [p["W"] for p in networks[0]], "intercepts_": [p["b"] for p in networks[0]]}
     if len(networks) > 1 or stale:
         fitted |= {
-            "ensemble_seeds_": np.asarray(ensemble_seeds(setup.seed, len(networks)), dtype=np.int64),
+            "ensemble_seeds_": np.asarray(ensemble_seeds(setup.seed, member + len(networks))[member:], dtype=np.int64),
             "ensemble_coefs_": [np.stack([n[layer]["W"] for n in networks]) for layer in layers],
             "ensemble_intercepts_": [np.stack([n[layer]["b"] for n in networks]) for layer in layers],
         }
