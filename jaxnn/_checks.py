@@ -574,8 +574,10 @@ def validation_pair(validation, n_features: int, n_members: int | None):
     if x_val.shape[-1] != n_features:
         raise ValueError(f"x_val has {x_val.shape[-1]} features but x has {n_features}; they must match")
     if x_val.shape[-2] != y_val.shape[-2] or x_val.shape[-2] == 0:
+        labels = n_members is not None and np.shape(validation[1]) == (n_members, x_val.shape[-2])  # read as shared
         raise ValueError(
             f"x_val has {x_val.shape[-2]} samples and y_val {y_val.shape[-2]}; they must match and be at least 1"
+            + (f" (labels per member are (members, n_samples, 1): {(n_members, x_val.shape[-2], 1)})" if labels else "")
         )
     if np.ndim(validation[1]) == 1:  # labels go to score as given, (n,): as a column, y_val == argmax broadcast
         y_val = y_val[:, 0]
@@ -683,12 +685,11 @@ def member_keys(key, n_members: int) -> jax.Array:
 
 
 def step_values_usable(loss, x, y, weight, *, n_outputs: int, dtype) -> None:
-    """One step's ``y`` and ``weight`` checked as ``fit`` checks them, where they can be read without waiting for
-    an accelerator (:func:`jaxnn.platforms.on_host`) and ``y`` has the shape the step takes, ``(len(x),
-    n_outputs)`` (the step names other shapes): ``y`` in ``loss``'s range (``Loss.check_targets``: outside it the
-    loss has no minimum), ``weight`` non-negative with one positive (negative weights would train away from the
-    data) and usable in the params' ``dtype`` (:func:`weights_fit_dtype`: none beyond its range or flushed to 0,
-    a finite sum); a ValueError if not.  NaN in ``y`` passes: such a step is not applied, and its loss is NaN."""
+    """One step's ``y`` and ``weight`` checked as ``fit`` checks them where they can be read without waiting for an
+    accelerator (:func:`jaxnn.platforms.on_host`) and ``y`` has the step's shape ``(len(x), n_outputs)`` (the step
+    names others): ``y`` in ``loss``'s range (``Loss.check_targets``: outside it the loss has no minimum), ``weight``
+    non-negative with one positive (negative weights would train away from the data) and usable in the params'
+    ``dtype`` (:func:`weights_fit_dtype`); else a ValueError.  NaN in ``y`` passes: the step is not applied."""
     if np.shape(y) != (*np.shape(x)[:1], n_outputs):
         return
     if weight is not None and on_host(weight) and np.ndim(weight) == 1:

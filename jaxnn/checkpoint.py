@@ -250,7 +250,7 @@ def _named_leaves(prefix: str, tree) -> dict[str, np.ndarray]:
                 f"cannot save {name}: a checkpoint holds numeric arrays only, got {type(leaf).__name__} "
                 f"of dtype {array.dtype}"
             )
-        arrays[name] = array
+        arrays[name] = array.astype(array.dtype.newbyteorder("="))  # big-endian stored as native: load compares
     return arrays
 
 
@@ -361,6 +361,11 @@ def save(
         key_data, key_impl = np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
     except (TypeError, ValueError):
         raise TypeError(f"key must be a jax.random key such as jax.random.key(0), got {type(key).__name__}") from None
+    if key_data.ndim != 1:  # one key's data is a vector (threefry: 2 numbers); a batch of keys has more axes
+        raise ValueError(
+            f"key must be one jax.random key (the run's), got {key_data.shape[:-1]} of them; save others as their "
+            "data in extras (jax.random.key_data(keys))"
+        )
     opt_state_arrays = _named_leaves("opt_state", opt_state)
     bad = _with_nan(opt_state_arrays)
     if bad:  # load refuses such a file: say so now, while the run can still save a healthy state
@@ -475,7 +480,10 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
     entries = {}
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
-        if "meta.npy" not in {info.filename for info in infos}:  # another archive (a zipped CSV), not a damaged one
+        names = {info.filename for info in infos}
+        if "meta.npy" not in names and any(name.startswith("params/") for name in names):
+            raise CheckpointError(f"{path} is corrupt: it holds parameters but no 'meta' entry; restore it from a copy")
+        if "meta.npy" not in names:  # another archive (a zipped CSV), not a damaged one
             raise NotACheckpoint(path, "no 'meta' entry")
         declared = sum(info.file_size for info in infos)
         if declared > size and any(info.compress_type != zipfile.ZIP_STORED for info in infos):
@@ -494,7 +502,8 @@ def _read_entries(path: Path) -> dict[str, np.ndarray]:
             name = info.filename.removesuffix(".npy")
             if name == info.filename or name in entries:
                 raise CheckpointError(f"{path} is corrupt: unexpected or repeated entry {info.filename!r}")
-            entries[name] = _read_npy(path, name, archive.read(info))
+            with archive.open(info) as stream:  # at most the declared size: read() inflates a lying entry whole
+                entries[name] = _read_npy(path, name, stream.read(info.file_size))
     return entries
 
 
@@ -537,8 +546,9 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({reason})") from None
     try:
         meta = json.loads(contents.pop("meta").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # RecursionError: nesting too deep
-        raise CheckpointError(f"{path} has an unreadable 'meta' entry ({error})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSON's, an integer too long, nesting too deep
+        reason = "an integer too long to read" if type(error) is ValueError else error  # not Python's advice
+        raise CheckpointError(f"{path} has an unreadable 'meta' entry ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise NotACheckpoint(path, f"its 'meta' entry does not say format {FORMAT!r}")
     if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):  # True == 1 in Python
@@ -670,6 +680,8 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
             f"{path} holds an RNG key that cannot be restored: key data of shape {contents['key'].shape} for the PRNG "
             f"{meta['key_impl']!r:.40}, which JAX does not take; resume from another checkpoint"
         ) from None
+    if contents["key"].ndim != 1:  # save stores one key's data, a vector
+        raise CheckpointError(f"{path} is corrupt: its RNG key entry holds {key.size} keys where a run has one")
     history = contents["history"]
     if history.shape != (meta["epoch"],):
         raise CheckpointError(f"{path} is corrupt: {history.shape[0]} loss values for {meta['epoch']} epochs")

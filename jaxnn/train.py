@@ -636,16 +636,16 @@ def fit_many(
 ) -> FitResult:
     """Train every member of a population of P networks for up to ``epochs`` epochs, in one compiled program.
 
-    The keywords are :func:`fit`'s, for every member; where a value may differ per member it is one value or
-    one per member.  The members share the architecture, the loss, the solver's kind and the batch size;
-    each has its own
+    The keywords are :func:`fit`'s, for every member; where a value may differ per member it is one value or one
+    per member.  The members share the architecture, the loss, the solver's kind and the batch size; each has its own
 
     * initial parameters: every leaf with a leading member axis of size P (``model.init_many(keys, n)``),
     * ``learning_rate`` and ``l2``: one number, or ``(P,)`` (they live in the optimiser state: new values
       compile nothing),
     * ``key``: one key (every member shuffles alike) or P keys (``jax.random.split(key, P)``),
     * ``weight``: ``(n,)`` or ``(P, n)``; a zero weight is how a member leaves out a fold or draws a
-      bootstrap sample; ``x``, ``y`` and the validation arrays: shared, or ``(P, n, columns)`` per member,
+      bootstrap sample; ``x``, ``y`` and the validation arrays: shared, or ``(P, n, columns)`` per member (a
+      2-D ``y_val`` is shared; per-member labels are ``(P, n, 1)``, which ``score`` sees as a column ``(n, 1)``),
     * ``power_t``: one number, or ``(P,)``; ``opt_state``: stacked, with a leading member axis,
     * ``dropout``: :func:`fit`'s (one rate, or one per hidden layer), or one row per member ``(P, n_hidden)``
       (``(P, 1)``: one rate per member for every hidden layer); the rates are data, so a grid over them is one

@@ -7,9 +7,11 @@ import os
 import re
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -831,3 +833,84 @@ def test_a_path_that_is_not_a_str_or_path_is_a_type_error_naming_path(tmp_path, 
         checkpoint.load(path, params_like=params, opt_state_like=opt_state)
     with pytest.raises(TypeError, match=r"path must be a file path"):
         checkpoint.read_config(path)
+
+
+def _declared_size(path: Path, name: str, declared: int) -> None:
+    """Rewrite the uncompressed size that entry ``name`` declares, in its local header and its central record."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    struct.pack_into("<I", data, info.header_offset + 22, declared)
+    record = data.index(b"PK\x01\x02")
+    while data[record + 46 : record + 46 + len(name)] != name.encode():
+        record = data.index(b"PK\x01\x02", record + 4)
+    struct.pack_into("<I", data, record + 24, declared)
+    path.write_bytes(bytes(data))
+
+
+def test_a_compressed_entry_that_inflates_past_its_declared_size_is_refused_without_inflating_it(tmp_path):
+    """An entry declaring 1,000 bytes (so the archive passes the size rule) that inflates to 30 MB: zipfile's
+    read() inflated all of it before its CRC check refused it (a 1 MB file took 2 GB).  Read to the declared size
+    only, it is refused having allocated about that."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("extras/big.npy", bytes(30_000_000))
+    _declared_size(path, "extras/big.npy", 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="truncated or corrupt"):
+            checkpoint.read_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, peak
+
+
+def test_a_meta_entry_with_an_integer_too_long_to_read_is_a_checkpoint_error(tmp_path):
+    """Python refuses integers of more than 4,300 digits with a bare ValueError (and advice to raise the limit)."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    text = arrays.pop("meta").tobytes().replace(b'"epoch": 3', b'"epoch": ' + b"9" * 5000)
+    np.savez(path, meta=np.frombuffer(text, np.uint8), **arrays)
+    with pytest.raises(CheckpointError, match=r"has an unreadable 'meta' entry \(an integer too long to read\)$"):
+        checkpoint.read_config(path)
+
+
+def test_a_damaged_meta_entry_name_is_corrupt_not_another_kind_of_file(tmp_path):
+    """One flipped byte in the name 'meta.npy' said 'not a jaxnn checkpoint'; the file holds a checkpoint's params."""
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    path.write_bytes(path.read_bytes().replace(b"meta.npy", b"mexa.npy"))
+    with pytest.raises(CheckpointError, match="is corrupt: it holds parameters but no 'meta' entry") as info:
+        _load(path)
+    assert not isinstance(info.value, NotACheckpoint)
+
+
+def test_the_key_is_one_key_in_save_and_in_load(tmp_path):
+    params, opt_state = _state()
+    arguments = dict(params=params, opt_state=opt_state, epoch=0, history=[])
+    with pytest.raises(ValueError, match=r"key must be one jax.random key \(the run's\), got \(3,\) of them"):
+        checkpoint.save(tmp_path / "c.npz", key=jax.random.split(jax.random.key(0), 3), **arguments)
+    assert not list(tmp_path.iterdir())
+    path = tmp_path / "checkpoint.npz"
+    _save(path)
+    _rewrite(
+        path,
+        change_meta=lambda meta: meta["arrays"].update(key={"shape": [3, 2], "dtype": "uint32"}),
+        change_arrays=lambda arrays: arrays.update(key=np.zeros((3, 2), np.uint32)),
+        forge_checksum=True,
+    )
+    with pytest.raises(CheckpointError, match="its RNG key entry holds 3 keys where a run has one"):
+        _load(path)
+
+
+def test_big_endian_arrays_are_saved_as_native_ones_and_load(tmp_path):
+    """save took big-endian float32 weights, and load refused them: 'float32 in the file but float32 is expected'."""
+    params, opt_state = _state()
+    swapped = jax.tree.map(lambda a: np.asarray(a).astype(np.asarray(a).dtype.newbyteorder(">")), params)
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, params=swapped, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[])
+    _assert_trees_equal(checkpoint.load(path, params_like=params, opt_state_like=opt_state).params, params)

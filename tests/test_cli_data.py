@@ -407,6 +407,22 @@ def test_renamed_names_on_resume_are_named_a_few_then_how_many_more():
     )
 
 
+def test_a_named_pipe_where_the_runs_csv_was_is_refused_not_waited_on(tmp_path, capsys):
+    """The CSV path a checkpoint names is read without being asked for: a pipe there (a forged path) blocked the
+    resume in open() until a second Ctrl-C."""
+    data = write_csv(tmp_path / "data.csv", ["a", "b", "label"], [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)])
+    out = tmp_path / "run"
+    assert train("--csv", data, "--target", "label", "--epochs", "4", "--quiet", "--out", out) == 0
+    data.unlink()
+    os.mkfifo(data)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train("--resume", out, "--epochs", "6", "--quiet")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert f"names {data} as its CSV file, which is not a regular file; pass the data with --csv PATH" in err
+
+
 def test_a_run_on_a_moved_csv_resumes_when_its_data_is_the_same(tmp_path, capsys, monkeypatch):
     rows = [[i, (i * 7) % 11, "xy"[i % 2]] for i in range(40)]
     original = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)

@@ -365,6 +365,12 @@ TAMPERED_STATES = [
     ),
     ({"lbfgs.memory.s": np.zeros((3, 3), np.float32)}, "its L-BFGS state does not fit the network"),
     ({"lbfgs.memory.rho": None}, "its L-BFGS state does not fit the network"),
+    # values a minimisation never holds: each resumed in silence as another minimisation (exit 0)
+    ({"lbfgs.grad": lambda grad: grad * np.nan}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.memory.s": lambda s: s * np.nan}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.memory.gamma": np.float32(np.nan)}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.memory.rho": lambda rho: -np.abs(rho) - 1}, "its L-BFGS state does not match its parameters and counts"),
+    ({"lbfgs.value": np.float32(np.nan)}, "its L-BFGS state does not match its parameters and counts"),
 ]
 
 

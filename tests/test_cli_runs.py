@@ -554,6 +554,10 @@ TAMPERED_CURVES = {
     "negative held-out epoch": (_entry("extras/held_out_epochs", lambda e: e - 2), "loss curve is malformed"),
     "held-out epochs falling": (_entry("extras/held_out_epochs", lambda e: e[::-1]), "loss curve is malformed"),
     "NaN training loss": (_entry("history", lambda h: np.where(np.arange(h.size) == 1, np.nan, h)), "NaN or an inf"),
+    # a TypeError traceback (exit 1) while comparing names, and a batch of keys fit refused in its own words
+    "class names not a list": (lambda config, entries: config.update(class_names=None), "its class_names is not a"),
+    "input columns a number": (lambda config, entries: config.update(input_columns=7), "its input_columns is not a"),
+    "three keys": (_entry("key", lambda key: np.zeros((3, *key.shape), key.dtype)), "RNG key entry holds 3 keys"),
 }
 
 

@@ -419,6 +419,14 @@ def test_a_link_at_the_lock_files_name_is_refused_and_not_followed(tmp_path, cap
     assert exit_info.value.code == 2 and len(lines) == 1, lines
     assert f"{tmp_path / 'run' / LOCK_FILE} is a symbolic link, not the lock file jaxnn-train keeps there" in lines[0]
     assert victim.read_text() == "precious"
+    (tmp_path / "run" / LOCK_FILE).unlink()
+    os.link(victim, tmp_path / "run" / LOCK_FILE)  # O_NOFOLLOW sees no link: the PID overwrote the victim
+    with pytest.raises(SystemExit) as exit_info:
+        train("--epochs", "2", "--quiet", "--out", tmp_path / "run")
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert f"{tmp_path / 'run' / LOCK_FILE} is a hard link to another file, not the lock file" in lines[0]
+    assert victim.read_text() == "precious"
 
 
 # --- SIGTERM and SIGHUP: a scheduler or a closed terminal stops a run as Ctrl-C does ------------------------

@@ -202,6 +202,11 @@ def test_bad_population_input_is_a_clear_error():
     for power_t in (-5.0, [0.5, 0.5], np.full(P, np.inf)):
         with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):
             fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", power_t=power_t)
+    # labels per member given as (P, n): a 2-D y_val is shared (n, columns), so say how labels per member are given
+    x_val, labels = np.stack([X[:10]] * P), np.zeros((P, 10), int)
+    score, stopping = (lambda out, y: -jnp.mean(out)), jaxnn.Stopping()
+    with pytest.raises(ValueError, match=re.escape("y_val 4; they must match and be at least 1 (labels per member")):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, validation=(x_val, labels), score=score, stopping=stopping)
     for value in (True, [True, False, True, False]):  # numpy would read True as 1.0
         with pytest.raises(TypeError, match=r"must be one number or one per member \(4\), .*a bool is not a number"):
             fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, learning_rate=value)

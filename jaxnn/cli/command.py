@@ -32,7 +32,7 @@ from typing import Any
 from jaxnn import checkpoint, compile_cache, distributed
 from jaxnn.cli import lbfgs_training, population, run_files
 from jaxnn.cli import options as cli_options
-from jaxnn.cli.data import check_same_data, load_problem, say_warnings
+from jaxnn.cli.data import check_same_data, load_problem, reads_standard_input, say_warnings
 from jaxnn.cli.devices import Runtime, arithmetic_note, one_device, start_runtime
 from jaxnn.cli.errors import (
     EXIT_FAILED,
@@ -126,10 +126,17 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             f"{path} holds an invalid --lr/--l2/--seed: lists belong to a population's {POPULATION_CHECKPOINT}, "
             "only there"
         )
-    if "csv" not in given and options["csv"] is not None and not Path(options["csv"]).exists():
+    stored_csv = None if "csv" in given or options["csv"] is None else options["csv"]  # read unasked
+    if stored_csv is not None and not Path(stored_csv).exists():
         raise CliError(
-            f"the CSV file {options['csv']} that {path} was trained on is not there any more; "
+            f"the CSV file {stored_csv} that {path} was trained on is not there any more; "
             "if it moved, pass its new path with --csv NEWPATH (its contents are checked)"
+        )
+    if stored_csv is not None and not reads_standard_input(stored_csv) and not Path(stored_csv).is_file():
+        # a named pipe there (a forged path) would wait for a writer for ever
+        raise CliError(
+            f"{path} names {stored_csv} as its CSV file, which is not a regular file; pass the data with "
+            "--csv PATH (its contents are checked)"
         )
     return options, stored
 

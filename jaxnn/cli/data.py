@@ -468,6 +468,8 @@ def check_same_data(
             ("input columns", "input_columns", problem.feature_names),
             ("classes", "class_names", problem.class_names),
         ):
+            if key in stored and not (isinstance(stored[key], list) and all(isinstance(n, str) for n in stored[key])):
+                raise CliError(f"{path} is corrupt: its {key} is not a list of names; restore it from a copy")
             if key in stored and list(stored[key]) != list(names):
                 raise CliError(
                     f"{_renamed(what, list(stored[key]), list(names), path)}; "

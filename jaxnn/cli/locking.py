@@ -59,6 +59,12 @@ class OutLock:
                     f"{self.path.parent} is in use by another {PROG}{who}; wait for it to finish, "
                     "or write to another --out"
                 ) from None
+            if os.fstat(descriptor).st_nlink > 1:  # a hard link: O_NOFOLLOW sees none, and the PID would overwrite it
+                os.close(descriptor)
+                raise CliError(
+                    f"{self.path} is a hard link to another file, not the lock file {PROG} keeps there; move or "
+                    "rename it, or choose another --out"
+                )
             if self._same_file(descriptor):
                 os.ftruncate(descriptor, 0)
                 os.write(descriptor, f"{os.getpid()}\n".encode())

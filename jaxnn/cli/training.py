@@ -387,7 +387,7 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
     stopped = saved.config.get("stopped")
     if stopped is not None and (saved.config.get("optimizer") != LBFGS or stopped not in _STOPPED):
         raise checkpoint.CheckpointError(f"{path} is corrupt: its stopping status {stopped!r} is not an L-BFGS status")
-    minimisation = stored_lbfgs_state(path, extras, saved.params, saved.epoch)
+    minimisation = stored_lbfgs_state(path, extras, saved.params, saved.epoch, healthy=not diverged)
     if minimisation is not None and saved.config.get("optimizer") != LBFGS:
         raise checkpoint.CheckpointError(f"{path} is corrupt: it holds an L-BFGS state but is not an lbfgs run")
     state = TrainState(
@@ -453,9 +453,13 @@ def lbfgs_extras(state: LbfgsState | None) -> dict[str, np.ndarray]:
     }
 
 
-def stored_lbfgs_state(path: Path, extras: dict[str, np.ndarray], params, epoch: int) -> LbfgsState | None:
+def stored_lbfgs_state(
+    path: Path, extras: dict[str, np.ndarray], params, epoch: int, *, healthy: bool = True
+) -> LbfgsState | None:
     """The L-BFGS state of a checkpoint's extras (None in one without: an older checkpoint, or one written
-    before the minimisation started), checked against its parameters and ``epoch``."""
+    before the minimisation started), checked against its parameters and ``epoch``; a ``healthy`` run's (not a
+    diverged one's) also finite where a minimisation keeps it so (a NaN gradient or memory pair resumed in silence
+    as a minimisation that stopped early or went elsewhere)."""
     stored = {name: array for name, array in extras.items() if name.startswith(_LBFGS_PREFIX)}
     if not stored:
         return None
@@ -474,6 +478,17 @@ def stored_lbfgs_state(path: Path, extras: dict[str, np.ndarray], params, epoch:
         and 0 <= state.n_fun
         and 0 <= state.memory.count <= state.memory.s.shape[0]
         and int(state.status) in statuses
+    )
+    memory = state.memory
+    sound = sound and (
+        not healthy
+        or (
+            all(np.all(np.isfinite(part)) for part in (state.grad, memory.s, memory.y))
+            and np.all(memory.rho >= 0)  # 1/sᵀy of accepted pairs (sᵀy > 0; NaN fails too), 0 in empty slots
+            and memory.gamma > 0
+            and (state.n_fun == 0 or np.isfinite(state.value))  # NaN until the first evaluation
+            and (state.n_iter == 0 or np.isfinite(state.previous_value))
+        )
     )
     if not sound:
         raise checkpoint.CheckpointError(
