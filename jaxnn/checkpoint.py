@@ -306,7 +306,7 @@ def save(
     Args:
       path: the file to write, conventionally ``<dir>/checkpoint.npz``.
       params, opt_state: pytrees of arrays (device arrays are copied to the host).
-      key: a typed ``jax.random`` key (``jax.random.key(seed)``).
+      key: one typed ``jax.random`` key (``jax.random.key(seed)``): the run's (others go in ``extras`` as key data).
       epoch: the number of epochs done.
       history: the mean training loss of each epoch done, ``(epoch,)``.
       config: any JSON-serialisable description of the run (options, model, data fingerprint); it is read back

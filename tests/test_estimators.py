@@ -731,6 +731,54 @@ def test_a_loaded_or_copied_estimators_weights_stay_read_only(fitted_iris, iris)
     assert not np.array_equal(restored.predict_proba(iris.x_test), fitted_iris.predict_proba(iris.x_test))
 
 
+def test_weights_kept_placed_cannot_change_behind_the_estimators_back(fitted_iris, iris, monkeypatch):
+    """Prediction keeps the weights placed while the estimator holds the same read-only arrays.  Arrays that owned
+    their memory (from_sklearn's, a pickle's, an ensemble's) could be made writeable again and edited in place, and a
+    user's read-only view of a writeable array changes with it: predictions then ran on the old weights, or on a
+    mix (jax.device_put aliases an aligned NumPy buffer on the CPU).  Those are placed again on every call now."""
+    ensemble = NeuralNetRegressor((3,), n_ensemble=2, max_iter=3, random_state=0)
+    quietly(ensemble, iris.x_train, iris.y_train.astype(float))
+    estimators = [
+        fitted_iris,
+        pickle.loads(pickle.dumps(fitted_iris)),
+        type(fitted_iris).from_sklearn(fitted_iris.to_sklearn()),
+        ensemble,
+    ]
+    for estimator in estimators:
+        arrays = estimator.ensemble_coefs_ if hasattr(estimator, "ensemble_coefs_") else estimator.coefs_
+        for array in arrays:
+            with pytest.raises(ValueError, match="cannot set WRITEABLE flag to True"):
+                array.setflags(write=True)
+    placements = []
+    place = jaxnn.sklearn.prediction.placed
+    monkeypatch.setattr(jaxnn.sklearn.prediction, "placed", lambda *a: placements.append(1) or place(*a))
+    estimator = copy.deepcopy(fitted_iris)
+    for _ in range(3):
+        estimator.predict_proba(iris.x_test)
+    assert len(placements) == 1  # the fitted arrays: placed once
+    owners = [array.copy() for array in estimator.coefs_]
+    views = [owner.view() for owner in owners]
+    for view in views:
+        view.setflags(write=False)
+    estimator.coefs_ = views
+    before = estimator.predict_proba(iris.x_test)
+    for owner in owners:
+        owner[...] = 0.0  # through the user's writeable array
+    after = estimator.predict_proba(iris.x_test)
+    np.testing.assert_allclose(after, estimator.to_sklearn().predict_proba(iris.x_test), rtol=1e-6)
+    assert not np.allclose(before, after)
+
+
+def test_finite_input_that_sums_past_its_range_predicts_without_a_warning_as_mlps(fitted_iris, iris):
+    """The fast path's one-sum finiteness check warned of an overflow (and raised under np.errstate(all='raise'))
+    where scikit-learn's own check, and MLP, say nothing."""
+    huge = np.full((8, fitted_iris.n_features_in_), 1e307)  # each finite, their sum beyond float64's range
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        checked = jaxnn.sklearn.prediction.checked_input(fitted_iris, huge)
+    np.testing.assert_array_equal(checked, huge.astype(checked.dtype))
+
+
 def test_assigned_weights_of_other_shapes_are_named_at_predict(fitted_iris, iris):
     """coefs_ replaced by arrays of other shapes reached JAX's compiled program ('Argument types differ from the
     types for which this computation was compiled ... enable_x64 mode'); an appended layer, zip's 'argument 2 is

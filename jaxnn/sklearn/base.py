@@ -35,7 +35,7 @@ from jaxnn.sklearn.fit_outcomes import failed, fit_alone, put_back, put_back_unf
 from jaxnn.sklearn.initial_weights import as_numpy, initial_weights
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT
 from jaxnn.sklearn.pickling import PickledSolver, pickled_state, restored_state
-from jaxnn.sklearn.prediction import Predictor, checked_input
+from jaxnn.sklearn.prediction import Predictor, checked_input, read_only
 from jaxnn.sklearn.progress import adaptive_lines, is_adaptive, print_call_plateau, print_progress, print_stop
 from jaxnn.sklearn.targets import OUT_ACTIVATION_NAMES, Targets
 from jaxnn.sklearn.training import (
@@ -82,12 +82,6 @@ ENSEMBLE_ATTRIBUTES = (
 def _layer_sizes(model: Sequential) -> str:
     """A network's layer sizes for error messages, e.g. ``10 → 5 → 3``."""
     return " → ".join(str(layer.units) for layer in model.layers)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """``array``, no longer writeable (as the fitted single network's arrays): its prediction weights stay placed."""
-    array.setflags(write=False)
-    return array
 
 
 def _network_attributes(config: Config, model: Sequential, head: Head) -> dict:
@@ -529,10 +523,10 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
         n_epochs = [int(result.n_epochs) for result in results]
         network = {
             "ensemble_coefs_": [
-                _read_only(np.stack([p[layer]["W"] for p in params])) for layer in range(len(params[0]))
+                read_only(np.stack([p[layer]["W"] for p in params])) for layer in range(len(params[0]))
             ],
             "ensemble_intercepts_": [
-                _read_only(np.stack([p[layer]["b"] for p in params])) for layer in range(len(params[0]))
+                read_only(np.stack([p[layer]["b"] for p in params])) for layer in range(len(params[0]))
             ],
         }
         self._publish_network(config, model, head, network, forget=SINGLE_NETWORK_ATTRIBUTES)

@@ -43,6 +43,7 @@ from jaxnn.heads import (
 from jaxnn.losses import Loss, squared_error
 from jaxnn.sklearn.constraints import check_params
 from jaxnn.sklearn.internals import NO_IMPROVEMENT_COUNT, set_label_binarizer, set_stopping_state, sparse_label_input
+from jaxnn.sklearn.prediction import read_only
 from jaxnn.sklearn.targets import regression_loss
 from jaxnn.sklearn.training import network
 
@@ -109,9 +110,7 @@ def _mlp_activation(activation, n_hidden: int) -> str:
 
 
 def _read_only_copy(array) -> np.ndarray:
-    copied = np.array(array)
-    copied.setflags(write=False)
-    return copied
+    return read_only(np.array(array))
 
 
 def _loss_name(loss) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 import jaxnn
 from jaxnn._warnings import warn
+from jaxnn.sklearn.prediction import read_only
 
 __all__ = ["VERSION_KEY", "InconsistentJaxnnVersionWarning", "PickledSolver", "pickled_state", "restored_state"]
 
@@ -93,14 +94,14 @@ def restored_state(estimator, state: dict) -> dict:
     (an :class:`InconsistentJaxnnVersionWarning` when it is not this jaxnn's), the weight arrays that were read-only
     made read-only again (a pickle without that record: every fitted weight array, as a fit leaves them)."""
     state = dict(state)
-    read_only = state.pop(READ_ONLY_KEY, None)
+    were_read_only = state.pop(READ_ONLY_KEY, None)
     for name in WEIGHT_ATTRIBUTES:
         arrays = state.get(name)
         if not isinstance(arrays, list):
             continue
-        flags = read_only.get(name, []) if read_only is not None else [True] * len(arrays)
+        flags = were_read_only.get(name, []) if were_read_only is not None else [True] * len(arrays)
         state[name] = [
-            _read_only(array) if flag and isinstance(array, np.ndarray) else array
+            read_only(array) if flag and isinstance(array, np.ndarray) else array
             for array, flag in zip(arrays, flags, strict=False)
         ] + arrays[len(flags) :]
     defaults = type(estimator)().get_params(deep=False)  # every constructor parameter, as the class sets it
@@ -116,8 +117,3 @@ def restored_state(estimator, state: dict) -> dict:
     if isinstance(state.get("solver"), PickledSolver):
         state["solver"] = state["solver"].load()
     return state
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.setflags(write=False)
-    return array

@@ -51,6 +51,7 @@ __all__ = [
     "computation_dtype",
     "placed",
     "prediction_rows",
+    "read_only",
     "weights_dtype",
 ]
 
@@ -92,7 +93,7 @@ def checked_input(estimator, X):
         and X.shape[0] > 0
         and X.shape[1] == estimator.n_features_in_
         and not hasattr(estimator, "feature_names_in_")
-        and np.isfinite(X.sum())
+        and _sums_to_a_finite_number(X)
     ):
         return X
     X = densified(numeric_data(estimator, X, accept_sparse=SPARSE_FORMATS, reset=False))
@@ -151,6 +152,14 @@ def _outputs(forward, static: tuple, params, shapes: tuple, X: np.ndarray):
     return jax.tree.map(lambda output: np.array(output)[..., :n, :], outputs)  # copies, writeable as MLP's outputs
 
 
+def _sums_to_a_finite_number(X: np.ndarray) -> bool:
+    """Whether ``X`` is finite, by one sum (a finite ``X`` that sums past its type's range, or ±inf together, is
+    checked element by element after: ``validate_data``, which warns as MLP does).  Overflow and invalid results are
+    not warned about here, as in scikit-learn's own sum: they raised under ``np.errstate(all='raise')``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X.sum()))
+
+
 def placed(coefs, intercepts, dtype) -> list[dict]:
     """The weights on the device, cast on the host to the input's dtype (what the product would promote or
     canonicalise them to), so that placing them compiles nothing."""
@@ -158,6 +167,27 @@ def placed(coefs, intercepts, dtype) -> list[dict]:
         {"W": jax.device_put(np.asarray(w, dtype)), "b": jax.device_put(np.asarray(b, dtype))}
         for w, b in zip(coefs, intercepts, strict=True)
     ]
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """``array`` made read-only and given back as a view of it, which no ``setflags`` can make writeable again (an
+    array that owns its memory can be), so the prediction path keeps its weights placed (:func:`sealed`)."""
+    array.setflags(write=False)
+    return array.view()
+
+
+def sealed(array: np.ndarray) -> bool:
+    """Whether ``array``'s numbers cannot change behind the estimator's back: read-only, not the owner of its memory
+    (an owner's ``setflags(write=True)`` succeeds), and read-only down to that owner (a read-only view of a
+    writeable array changes with it), the owner an array or a read-only buffer (JAX's, on the CPU)."""
+    if array.flags.writeable or array.flags.owndata:
+        return False
+    base = array.base
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return base is None or (isinstance(base, memoryview) and base.readonly) or isinstance(base, bytes)
 
 
 class Predictor:
@@ -177,7 +207,7 @@ class Predictor:
         return out if ensemble else out[None]
 
     def _params(self, coefs, intercepts, n_features: int, ensemble: bool, dtype):
-        """:func:`placed` weights for ``dtype``'s computation, placed once for read-only arrays, and checked
+        """:func:`placed` weights for ``dtype``'s computation, placed once for :func:`sealed` arrays, and checked
         against the network whenever they are placed (a user may assign ``coefs_`` of other shapes)."""
         arrays = (*coefs, *intercepts)
         identity = tuple(map(id, arrays))
@@ -186,7 +216,7 @@ class Predictor:
             return cached[1]
         check_weights(self.model, coefs, intercepts, n_features, ensemble)
         params = placed(coefs, intercepts, dtype)
-        if not any(array.flags.writeable for array in arrays):
+        if all(sealed(array) for array in arrays):
             self._placed[dtype.name] = (identity, params, arrays)  # holding the arrays keeps their ids theirs
         return params
 
