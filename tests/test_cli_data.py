@@ -551,7 +551,7 @@ def test_a_device_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
     csv_file = write_csv(tmp_path / "data.csv", ["a", "b", "label"], rows)
     assert train("--csv", csv_file, "--target", "label", "--epochs", "2", "--quiet", "--out", trained) == 0
     err = _refused(capsys, "--resume", with_config(trained, tmp_path / "run", csv=zero), "--epochs", "3")
-    assert f"--csv {zero} is a device, not a file of rows" in err
+    assert f"names {zero} as its CSV file, which is not a regular file; pass the data with --csv PATH" in err
 
 
 def test_a_dash_for_standard_input_is_pointed_to_dev_stdin(tmp_path, capsys, monkeypatch):
