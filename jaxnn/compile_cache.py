@@ -257,18 +257,24 @@ def _usable_directory(directory, max_bytes: int | None) -> Path:
         handle, probe = tempfile.mkstemp(dir=path, prefix=_WRITE_TEST)
         os.close(handle)
         os.unlink(probe)
+        try:  # first: on a full disk, deleting cut-short entries and applying the bound is what frees it
+            _tidy(path, max_bytes)
+        except OSError:  # the directory cannot be listed (deleted meanwhile, say): JAX works all the same
+            pass
         _refuse_full(path)
     except PermissionError as error:
         if error.filename is None:  # _refuse_shared's own message, complete already
             raise
         raise PermissionError(error.errno, f"the cache directory {path} cannot be written ({error.strerror})") from None
     except OSError as error:
-        reason = "it is a file, not a directory" if path.is_file() else error.strerror
+        reason = (
+            "it is a file, not a directory"
+            if path.is_file()
+            else "it is a symbolic link to nothing"
+            if path.is_symlink() and not path.exists()
+            else error.strerror
+        )
         raise OSError(error.errno, f"the cache directory {path} cannot be written ({reason})") from None
-    try:
-        _tidy(path, max_bytes)
-    except OSError:  # the directory cannot be listed (deleted meanwhile, say): JAX works all the same
-        pass
     return path
 
 
@@ -338,20 +344,23 @@ def _tidy(path: Path, max_bytes: int) -> None:
     error, where ``jax_raise_persistent_cache_errors`` is set)."""
     started = time.time_ns()
     checked = path / _CHECKED
-    kept = _whole_entries(path, since=_last_look(checked, started))
+    kept, all_checked = _whole_entries(path, since=_last_look(checked, started))
     try:
-        _mark_look(checked, started)
+        if all_checked:  # else an environment that can read the unchecked entries must still look at them
+            _mark_look(checked, started)
     except OSError:  # the next process reads these entries again: slower, not wrong
         pass
     if max_bytes != -1:
         _evict_least_recent(path, kept, max_bytes)
 
 
-def _whole_entries(path: Path, since: int) -> list[tuple[int, int, str]]:
-    """``(last use in ns, size, key)`` of each whole entry of ``path``; entries cut short (empty, or written from
-    ``since`` on and not whole) are deleted on the way.  An entry deleted meanwhile, or that cannot be read or
-    deleted, is left out (and left for the next process)."""
-    kept = []
+def _whole_entries(path: Path, since: int) -> tuple[list[tuple[int, int, str]], bool]:
+    """``(last use in ns, size, key)`` of each whole entry of ``path``, and whether every entry written from
+    ``since`` on could be checked; entries cut short (empty, or written from ``since`` on and not whole) are deleted
+    on the way.  An entry deleted meanwhile, or that cannot be read or deleted, is left out (and left for the next
+    process).  A zstd entry where no zstd decoder is installed is kept unchecked (another environment with one
+    wrote it, and can read it)."""
+    kept, all_checked = [], True
     with os.scandir(path) as listing:
         for item in listing:
             if not item.name.endswith(_CACHE_SUFFIX) or not item.is_file(follow_symlinks=False):
@@ -359,13 +368,15 @@ def _whole_entries(path: Path, since: int) -> list[tuple[int, int, str]]:
             key = item.name[: -len(_CACHE_SUFFIX)]
             try:
                 status = item.stat(follow_symlinks=False)
-                if status.st_size == 0 or (status.st_mtime_ns >= since and not _whole(_read_unseen(item.path))):
+                whole = True if status.st_size == 0 or status.st_mtime_ns < since else _whole(_read_unseen(item.path))
+                if status.st_size == 0 or whole is False:
                     _delete_entry(path, key)
                     continue
             except OSError:
                 continue
+            all_checked = all_checked and whole is not None
             kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
-    return kept
+    return kept, all_checked
 
 
 def _evict_least_recent(path: Path, entries: list[tuple[int, int, str]], max_bytes: int) -> None:
@@ -422,15 +433,14 @@ def _delete_entry(path: Path, key: str) -> None:
         (path / f"{key}{suffix}").unlink(missing_ok=True)
 
 
-def _whole(data: bytes) -> bool:
+def _whole(data: bytes) -> bool | None:
     """Whether ``data``, a cache entry, decompresses as JAX reads its entries (a zstd frame with
     :func:`_zstd_decoder`'s decoder, anything else as a zlib stream): one cut short by a full disk or a killed
-    process does not.  A zstd entry where no zstd decoder is installed counts as whole: another environment with
-    one wrote it, and can read it."""
+    process does not.  None for a zstd entry where no zstd decoder is installed: it cannot be told here."""
     if data.startswith(_ZSTD_MAGIC):
         decoder = _zstd_decoder()
         if decoder is None:
-            return True
+            return None
     else:
         decoder = zlib.decompress
     try:
@@ -478,7 +488,7 @@ def _user_configured() -> bool:
 def _opted_out() -> bool:
     """Whether ``JAXNN_COMPILE_CACHE`` switches jaxnn's cache off; a value that is neither on nor off is a ValueError
     (``disabled`` left the cache on in silence)."""
-    value = os.environ.get(OPT_OUT, "1").strip().lower()
+    value = os.environ.get(OPT_OUT, "").strip().lower() or "1"  # set but empty: unset, as the other variables
     if value not in ("0", "false", "off", "no", "1", "true", "on", "yes"):
         raise ValueError(f"{OPT_OUT} must be 0, false, off or no (or 1, true, on, yes), got {value!r}")
     return value in ("0", "false", "off", "no")

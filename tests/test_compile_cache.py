@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zlib
 from types import SimpleNamespace
 
 import jax
@@ -464,6 +465,46 @@ def test_an_opt_out_value_that_is_neither_on_nor_off_is_refused(monkeypatch):
     assert compile_cache.enable_default() is None
 
 
+def test_an_opt_out_set_but_empty_is_unset_as_the_other_variables(tmp_path):
+    """JAXNN_COMPILE_CACHE= failed every fit (and an unpickled model's predict) with a ValueError, where an empty
+    JAXNN_CACHE_DIR or JAXNN_CACHE_MAX_BYTES means the default."""
+    code = "from jaxnn import compile_cache\nprint(json.dumps({'on': compile_cache.enable_default() is not None}))"
+    assert _run(code, tmp_path, JAXNN_COMPILE_CACHE="", JAXNN_CACHE_DIR=str(tmp_path / "cache"))["on"]
+
+
+def test_a_full_file_system_is_tidied_before_it_is_refused(tmp_path, monkeypatch):
+    """With under 1 MiB free the cache was refused before the bound and the clean-up ran: when its own entries had
+    filled the disk, it stayed full (and its cut-short entries stayed) whatever JAXNN_CACHE_MAX_BYTES said."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "empty-cache").write_bytes(b"")
+    for name in ("a", "b", "c"):
+        (cache / f"{name}-cache").write_bytes(zlib.compress(os.urandom(40_000)))
+    monkeypatch.setattr(compile_cache.os, "statvfs", lambda path: SimpleNamespace(f_bavail=3, f_frsize=4096))
+    before = jax.config.jax_compilation_cache_dir
+    with pytest.raises(OSError, match=r"No space left on device: 12 KiB free"):
+        compile_cache.enable(cache, max_bytes=50_000)
+    assert jax.config.jax_compilation_cache_dir == before
+    left = _cached(os.listdir(cache))
+    assert "empty-cache" not in left and sum((cache / name).stat().st_size for name in left) <= 50_000
+
+
+def test_an_entry_no_zstd_decoder_can_check_is_left_for_one_that_can(tmp_path, monkeypatch):
+    """An environment without zstandard counted a cut-short zstd entry as whole and dated its last look past it, so
+    no later process checked it again: every one warned and compiled the program anew."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "cut-cache").write_bytes(b"\x28\xb5\x2f\xfd" + os.urandom(64))  # zstd's magic, then not a frame
+    monkeypatch.setattr(compile_cache, "_zstd_decoder", lambda: None)
+    compile_cache._tidy(cache, -1)
+    assert (cache / "cut-cache").exists() and not (cache / ".jaxnn-checked").exists()
+    monkeypatch.undo()
+    if compile_cache._zstd_decoder() is None:
+        pytest.skip("zstandard is not installed here")
+    compile_cache._tidy(cache, -1)
+    assert not (cache / "cut-cache").exists() and (cache / ".jaxnn-checked").exists()
+
+
 @pytest.mark.parametrize(
     ("bad", "error"),
     # a type other than int was a ValueError as a value out of range is
@@ -558,6 +599,9 @@ def test_a_path_that_is_a_file_is_named_as_such(tmp_path):
     with pytest.raises(OSError, match=r"notes cannot be written \(it is a file, not a directory\)"):
         compile_cache.enable(tmp_path / "notes")
     assert (tmp_path / "notes").read_text() == "mine"
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")  # was "(File exists)"
+    with pytest.raises(OSError, match=r"dangling cannot be written \(it is a symbolic link to nothing\)"):
+        compile_cache.enable(tmp_path / "dangling")
 
 
 def test_a_full_file_system_leaves_the_cache_off_before_any_setting_changes(tmp_path, monkeypatch):
