@@ -378,8 +378,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
         matching_state(
             opt_state,
             jax.eval_shape(fresh_state),
-            "pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule, or leave "
-            "it None to start afresh",
+            f"pass the opt_state of a FitResult (or checkpoint) of the same model, optimizer, l2 and schedule"
+            f"{f' (stacked: {n_members} members)' if population else ''}, or leave it None to start afresh",
         )
         state_without_nan(opt_state)
         opt_state = _given_rates_in(opt_state, options, rates, l2)

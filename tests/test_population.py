@@ -202,6 +202,9 @@ def test_bad_population_input_is_a_clear_error():
     for power_t in (-5.0, [0.5, 0.5], np.full(P, np.inf)):
         with pytest.raises(ValueError, match=r"power_t must be one finite number >= 0 or one per member \(4\)"):
             fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, optimizer="sgd", power_t=power_t)
+    three = jax.tree.map(lambda a: a[:3], fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1).opt_state)
+    with pytest.raises(ValueError, match=re.escape("optimizer, l2 and schedule (stacked: 4 members)")):
+        fit_many(MODEL, PARAMS, X, Y, loss=LOSS, epochs=1, opt_state=three)  # said nothing of members
     # labels per member given as (P, n): a 2-D y_val is shared (n, columns), so say how labels per member are given
     x_val, labels = np.stack([X[:10]] * P), np.zeros((P, 10), int)
     score, stopping = (lambda out, y: -jnp.mean(out)), jaxnn.Stopping()
