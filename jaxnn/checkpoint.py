@@ -115,7 +115,8 @@ class NotACheckpoint(CheckpointError):
 
 
 class Checkpoint(NamedTuple):
-    """A loaded checkpoint; arrays are host NumPy arrays, the key is a typed ``jax.random`` key."""
+    """A loaded checkpoint; arrays are host NumPy arrays, the key is a typed ``jax.random`` key (one, as ``save``
+    takes it; a file an earlier jaxnn saved with a batch of keys gives the batch back)."""
 
     params: Any
     opt_state: Any
@@ -680,8 +681,6 @@ def load(path: str | os.PathLike, *, params_like, opt_state_like) -> Checkpoint:
             f"{path} holds an RNG key that cannot be restored: key data of shape {contents['key'].shape} for the PRNG "
             f"{meta['key_impl']!r:.40}, which JAX does not take; resume from another checkpoint"
         ) from None
-    if contents["key"].ndim != 1:  # save stores one key's data, a vector
-        raise CheckpointError(f"{path} is corrupt: its RNG key entry holds {key.size} keys where a run has one")
     history = contents["history"]
     if history.shape != (meta["epoch"],):
         raise CheckpointError(f"{path} is corrupt: {history.shape[0]} loss values for {meta['epoch']} epochs")

@@ -344,23 +344,22 @@ def _tidy(path: Path, max_bytes: int) -> None:
     error, where ``jax_raise_persistent_cache_errors`` is set)."""
     started = time.time_ns()
     checked = path / _CHECKED
-    kept, all_checked = _whole_entries(path, since=_last_look(checked, started))
-    try:
-        if all_checked:  # else an environment that can read the unchecked entries must still look at them
-            _mark_look(checked, started)
+    kept, first_unchecked = _whole_entries(path, since=_last_look(checked, started))
+    try:  # not past an entry it could not check: an environment that can must still look at it
+        _mark_look(checked, started if first_unchecked is None else min(started, first_unchecked))
     except OSError:  # the next process reads these entries again: slower, not wrong
         pass
     if max_bytes != -1:
         _evict_least_recent(path, kept, max_bytes)
 
 
-def _whole_entries(path: Path, since: int) -> tuple[list[tuple[int, int, str]], bool]:
-    """``(last use in ns, size, key)`` of each whole entry of ``path``, and whether every entry written from
-    ``since`` on could be checked; entries cut short (empty, or written from ``since`` on and not whole) are deleted
-    on the way.  An entry deleted meanwhile, or that cannot be read or deleted, is left out (and left for the next
-    process).  A zstd entry where no zstd decoder is installed is kept unchecked (another environment with one
-    wrote it, and can read it)."""
-    kept, all_checked = [], True
+def _whole_entries(path: Path, since: int) -> tuple[list[tuple[int, int, str]], int | None]:
+    """``(last use in ns, size, key)`` of each whole entry of ``path``, and when the first entry written from
+    ``since`` on that could not be checked was written (None: every one was); entries cut short (empty, or written
+    from ``since`` on and not whole) are deleted on the way.  An entry deleted meanwhile, or that cannot be read or
+    deleted, is left out (and left for the next process).  A zstd entry where no zstd decoder is installed is kept
+    unchecked (another environment with one wrote it, and can read it)."""
+    kept, first_unchecked = [], None
     with os.scandir(path) as listing:
         for item in listing:
             if not item.name.endswith(_CACHE_SUFFIX) or not item.is_file(follow_symlinks=False):
@@ -368,15 +367,16 @@ def _whole_entries(path: Path, since: int) -> tuple[list[tuple[int, int, str]], 
             key = item.name[: -len(_CACHE_SUFFIX)]
             try:
                 status = item.stat(follow_symlinks=False)
-                whole = True if status.st_size == 0 or status.st_mtime_ns < since else _whole(_read_unseen(item.path))
+                whole = True if status.st_size == 0 or status.st_mtime_ns < since else _whole_file(item.path)
                 if status.st_size == 0 or whole is False:
                     _delete_entry(path, key)
                     continue
             except OSError:
                 continue
-            all_checked = all_checked and whole is not None
+            if whole is None:
+                first_unchecked = min(status.st_mtime_ns, first_unchecked or status.st_mtime_ns)
             kept.append((max(status.st_atime_ns, status.st_mtime_ns), status.st_size, key))
-    return kept, all_checked
+    return kept, first_unchecked
 
 
 def _evict_least_recent(path: Path, entries: list[tuple[int, int, str]], max_bytes: int) -> None:
@@ -415,22 +415,30 @@ def _mark_look(checked: Path, started: int) -> None:
     os.utime(checked, ns=(started, started))
 
 
-def _read_unseen(file: str) -> bytes:
-    """The bytes of ``file``, read without marking it used where the system allows (``O_NOATIME``, for the
-    owner): the bound orders entries by their last use, and looking at an entry is not a use."""
+def _read_unseen(file: str, limit: int = -1) -> bytes:
+    """The bytes of ``file`` (its first ``limit``), read without marking it used where the system allows
+    (``O_NOATIME``, for the owner): the bound orders entries by their last use, and looking at an entry is not a
+    use."""
     flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
     try:
         handle = os.open(file, flags)
     except PermissionError:  # O_NOATIME on a file of another owner
         handle = os.open(file, os.O_RDONLY)
     with os.fdopen(handle, "rb") as opened:
-        return opened.read()
+        return opened.read(limit)
 
 
 def _delete_entry(path: Path, key: str) -> None:
     """Delete the entry ``key`` and its stamp, if an older jaxnn's bound left one."""
     for suffix in (_CACHE_SUFFIX, _ATIME_SUFFIX):
         (path / f"{key}{suffix}").unlink(missing_ok=True)
+
+
+def _whole_file(file: str) -> bool | None:
+    """:func:`_whole` of the entry ``file``, None at once for a zstd entry where no zstd decoder is installed."""
+    if _read_unseen(file, len(_ZSTD_MAGIC)) == _ZSTD_MAGIC and _zstd_decoder() is None:
+        return None
+    return _whole(_read_unseen(file))
 
 
 def _whole(data: bytes) -> bool | None:

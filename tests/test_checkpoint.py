@@ -889,7 +889,7 @@ def test_a_damaged_meta_entry_name_is_corrupt_not_another_kind_of_file(tmp_path)
     assert not isinstance(info.value, NotACheckpoint)
 
 
-def test_the_key_is_one_key_in_save_and_in_load(tmp_path):
+def test_save_takes_one_key_and_load_reads_an_earlier_batch_of_keys(tmp_path):
     params, opt_state = _state()
     arguments = dict(params=params, opt_state=opt_state, epoch=0, history=[])
     with pytest.raises(ValueError, match=r"key must be one jax.random key \(the run's\), got \(3,\) of them"):
@@ -903,8 +903,7 @@ def test_the_key_is_one_key_in_save_and_in_load(tmp_path):
         change_arrays=lambda arrays: arrays.update(key=np.zeros((3, 2), np.uint32)),
         forge_checksum=True,
     )
-    with pytest.raises(CheckpointError, match="its RNG key entry holds 3 keys where a run has one"):
-        _load(path)
+    assert _load(path).key.shape == (3,)  # as an earlier jaxnn's save wrote a batch, and its load gave it back
 
 
 def test_big_endian_arrays_are_saved_as_native_ones_and_load(tmp_path):

@@ -6,7 +6,17 @@ import shutil
 
 import numpy as np
 import pytest
-from cli_support import DELETE, arrays, assert_same_params, history_rows, metrics, saved_params, train, with_config
+from cli_support import (
+    DELETE,
+    arrays,
+    assert_same_params,
+    history_rows,
+    metrics,
+    saved_params,
+    train,
+    with_config,
+    write_csv,
+)
 
 from jaxnn import checkpoint, lbfgs
 from jaxnn.cli import command, lbfgs_training, training
@@ -397,3 +407,19 @@ def test_an_lbfgs_state_in_another_optimizers_checkpoint_is_refused(iris_lbfgs, 
         train("--resume", run, "--epochs", 20, "--quiet")
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "is corrupt: it holds an L-BFGS state but is not an lbfgs run" in err, err
+
+
+def test_a_run_that_stopped_non_finite_at_its_start_resumes_as_it_stopped(tmp_path, capsys):
+    """An lbfgs run whose loss is not finite at its start stops NON_FINITE with a NaN loss in its state and saves it
+    as checkpoint.npz (lbfgs runs never diverge); the state's finiteness check called that file corrupt."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 50)) * 1e-3
+    x[:3] = 1e3  # rows whose exp activations overflow after standardising
+    rows = [[*row, target] for row, target in zip(x.tolist(), rng.normal(size=200).tolist(), strict=True)]
+    data = write_csv(tmp_path / "exp.csv", [*(f"c{j}" for j in range(50)), "y"], rows)
+    run = ("--csv", data, "--target", "y", "--task", "regression", "--activation", "exp", "--optimizer", "lbfgs")
+    first = train(*run, "--epochs", 5, "--out", tmp_path / "run", "--quiet")
+    assert checkpoint.read_config(tmp_path / "run" / "checkpoint.npz")["stopped"] == Status.NON_FINITE.name
+    capsys.readouterr()
+    assert train("--resume", tmp_path / "run", "--epochs", 10, "--quiet") == first
+    assert "corrupt" not in capsys.readouterr().err

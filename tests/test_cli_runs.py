@@ -557,7 +557,7 @@ TAMPERED_CURVES = {
     # a TypeError traceback (exit 1) while comparing names, and a batch of keys fit refused in its own words
     "class names not a list": (lambda config, entries: config.update(class_names=None), "its class_names is not a"),
     "input columns a number": (lambda config, entries: config.update(input_columns=7), "its input_columns is not a"),
-    "three keys": (_entry("key", lambda key: np.zeros((3, *key.shape), key.dtype)), "RNG key entry holds 3 keys"),
+    "three keys": (_entry("key", lambda key: np.zeros((3, *key.shape), key.dtype)), "RNG key entry holds 3 keys, not"),
 }
 
 

@@ -403,6 +403,8 @@ def resumed_state(path: Path, like: TrainState) -> tuple[TrainState, jax.Array, 
         stopped,
         minimisation,
     )
+    if saved.key.shape != ():  # jaxnn-train saves its run's one key (checkpoint.save of an earlier jaxnn took more)
+        raise checkpoint.CheckpointError(f"{path} is corrupt: its RNG key entry holds {saved.key.size} keys, not one")
     return state, saved.key, saved.config
 
 
@@ -458,8 +460,8 @@ def stored_lbfgs_state(
 ) -> LbfgsState | None:
     """The L-BFGS state of a checkpoint's extras (None in one without: an older checkpoint, or one written
     before the minimisation started), checked against its parameters and ``epoch``; a ``healthy`` run's (not a
-    diverged one's) also finite where a minimisation keeps it so (a NaN gradient or memory pair resumed in silence
-    as a minimisation that stopped early or went elsewhere)."""
+    diverged one's, nor one stopped ``NON_FINITE``) also finite where a minimisation keeps it so (a NaN gradient
+    or memory pair resumed in silence as a minimisation that stopped early or went elsewhere)."""
     stored = {name: array for name, array in extras.items() if name.startswith(_LBFGS_PREFIX)}
     if not stored:
         return None
@@ -482,6 +484,7 @@ def stored_lbfgs_state(
     memory = state.memory
     sound = sound and (
         not healthy
+        or int(state.status) == Status.NON_FINITE  # stopped where the loss or its gradient was not finite
         or (
             all(np.all(np.isfinite(part)) for part in (state.grad, memory.s, memory.y))
             and np.all(memory.rho >= 0)  # 1/sᵀy of accepted pairs (sᵀy > 0; NaN fails too), 0 in empty slots
