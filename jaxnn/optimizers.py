@@ -407,6 +407,18 @@ def make(
     return tunable_solver(optimizer, settings) if with_l2 else optimizer
 
 
+def holds_l2_term(optimizer, opt_state, params) -> bool:
+    """Whether ``opt_state`` is the state of the optax transformation ``optimizer`` behind :func:`tunable_solver`'s
+    L2 term (``make(optimizer, with_l2=True)``'s, for ``params``: one fitted with ``l2``, or a population member's at
+    ``l2`` 0 among members with a penalty) rather than of ``optimizer`` alone; False for a solver name, whose state
+    always holds its L2 rate, and for no state."""
+    if opt_state is None or not isinstance(optimizer, optax.GradientTransformation):
+        return False
+    alone = jax.tree.structure(jax.eval_shape(optimizer.init, params))
+    wrapped = jax.tree.structure(jax.eval_shape(tunable_solver(by_structure(optimizer)).init, params))
+    return jax.tree.structure(opt_state) == wrapped != alone
+
+
 def with_hyperparams(opt_state, learning_rate: jax.Array, l2_rate: jax.Array):
     """A :func:`tunable_solver` state with this fit's learning rate and L2 rate (optax's documented way)."""
     if isinstance(opt_state, ScheduledState):

@@ -63,6 +63,7 @@ from jaxnn.optimizers import (
     SolverSettings,
     checked_schedule,
     gradient_descent,
+    holds_l2_term,
     init_state,
     l2_rate_of,
     learning_rate_of,
@@ -163,8 +164,7 @@ def checked_mesh(mesh) -> None:
 
 @lru_cache(maxsize=64)
 def _step(model: Sequential, loss: Loss, optimizer, in_place: bool, layout: str) -> Callable:
-    """:func:`jaxnn.engine.step` made once per arguments, for :func:`train_step`'s calls (the program is held
-    with jaxnn's others, not here)."""
+    """:func:`jaxnn.engine.step` made once per arguments, for :func:`train_step` (held with jaxnn's programs)."""
     return engine.step(RunSpec(model, loss, optimizer, batch_size=0, layout=layout), in_place=in_place)
 
 
@@ -261,9 +261,8 @@ _compiled_init_as_given = FallbackJit(_init_as_given, PLAIN_BUILDS, static_argnu
 
 
 def _learning_rates(optimizer, learning_rate, n_members: int) -> np.ndarray | None:
-    """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``), checked by ``per_member`` for
-    ``fit`` and ``fit_many`` alike; None beside an optax transformation, which brings its own (giving both is
-    an error: the transformation's would win)."""
+    """A named solver's rate per member (default ``DEFAULT_LEARNING_RATE``), checked by ``per_member`` for ``fit``
+    and ``fit_many`` alike; None beside an optax transformation, which brings its own (both: an error)."""
     if not isinstance(optimizer, str):
         if learning_rate is not None:
             raise ValueError(
@@ -344,7 +343,8 @@ def _prepare(model, params, x, y, *, population: bool, options: dict, own_state=
     l2 = per_member("l2", 0.0 if options["l2"] is None else options["l2"], n_members)
     if not isinstance(options["optimizer"], str) and options["settings"] != DEFAULT_SETTINGS:  # else unused, silently
         raise ValueError("settings configure a named solver; an optax transformation brings its own (e.g. momentum)")
-    optimizer = make(options["optimizer"], options["settings"], with_l2=bool(np.any(l2 > 0)), schedule=schedule)
+    with_l2 = bool(np.any(l2 > 0)) or holds_l2_term(options["optimizer"], options["opt_state"], params)  # kept
+    optimizer = make(options["optimizer"], options["settings"], with_l2=with_l2, schedule=schedule)
     checked_pairing(options["validation"], options["score"], stopping, options["validation_loss"])
     dtype = jax.tree.leaves(params)[0].dtype
     if rates is not None:  # kept in the optimiser state in the params' dtype: 1e39 became inf there, 1e-40 zero

@@ -1144,18 +1144,29 @@ def test_the_users_own_error_in_a_score_passes_through_with_a_note_naming_it(key
     assert any(f"raised by the {keyword} function given to jaxnn" in note for note in caught.value.__notes__)
 
 
-def test_an_optax_state_with_an_l2_term_resumes_with_its_l2_given_again():
-    """A named solver's state keeps its L2 rate when l2 is left out; an optax transformation's L2 term is part of
-    the program, so its l2 is given again (leaving it out is refused, naming l2)."""
+def test_an_optax_state_with_an_l2_term_resumes_with_its_own_l2_as_a_named_solvers():
+    """A state with an L2 term keeps its L2 rate when l2 is left out, an optax transformation's as a named solver's
+    (leaving it out was refused); a population member's state at l2 0, wrapped because other members had a penalty,
+    continues alone with fit (it was refused: fit without l2 builds the transformation without the L2 term).  A
+    state without the term takes no l2: the term is part of the program."""
     arguments = {"loss": LOSS, "optimizer": ADAM, "l2": 0.01}
     whole = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=4, **arguments)
     head = jaxnn.fit(MODEL, PARAMS, X, Y, epochs=2, **arguments)
     tail = jaxnn.fit(MODEL, head.params, X, Y, epochs=2, start_epoch=2, opt_state=head.opt_state, **arguments)
     assert_trees_equal(tail.params, whole.params)
+    own = jaxnn.fit(
+        MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
+    )
+    assert_trees_equal(own.params, whole.params)
+    members = jaxnn.fit_many(MODEL, jax.tree.map(lambda a: np.stack([a, a]), PARAMS), X, Y, loss=LOSS, optimizer=ADAM,
+                             epochs=2, l2=np.array([0.0, 0.01]))  # fmt: skip
+    first = jaxnn.engine.member
+    alone = jaxnn.fit(MODEL, first(members.params, 0), X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2,
+                      opt_state=first(members.opt_state, 0), l2=0.0)  # fmt: skip
+    plain = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, optimizer=ADAM, epochs=4)
+    assert_trees_close(alone.params, plain.params, rtol=2e-5, atol=2e-6)
     with pytest.raises(ValueError, match=r"of the same model, optimizer, l2 and schedule"):
-        jaxnn.fit(
-            MODEL, head.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, start_epoch=2, opt_state=head.opt_state
-        )
+        jaxnn.fit(MODEL, plain.params, X, Y, loss=LOSS, optimizer=ADAM, epochs=2, opt_state=plain.opt_state, l2=0.01)
 
 
 NO_FEATURES = [{"W": np.zeros((0, 4), np.float32), "b": PARAMS[0]["b"]}, PARAMS[1]]  # a hand-built first layer
