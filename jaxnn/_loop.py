@@ -305,8 +305,10 @@ def _guarded_step(
     value, grads = jax.value_and_grad(objective)(carry.params)
     extra_args = {}
     if isinstance(spec.optimizer, optax.GradientTransformationExtraArgs):
-        # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules; the
-        # L2 penalty whose gradient the chain adds to its direction is part of that objective, value and gradient.
+        # A line search (optax.lbfgs) evaluates the batch's objective at trial points, through the same rules.
+        extra_args = {"value": value, "grad": grads, "value_fn": objective}
+    if extra_args and l2_rate_of(carry.opt_state) is not None:
+        # The L2 penalty whose gradient the chain adds to the direction is part of that objective, value and gradient.
         def penalised(params):
             return objective(params) + _penalty_at(carry.opt_state, params, folded)
 
@@ -341,7 +343,7 @@ def _penalty_at(opt_state, params, folded: bool):
     """The L2 penalty ``½·λ·Σ‖W‖²`` of ``params`` at the L2 rate ``λ`` of ``opt_state`` (0 without one)."""
     l2_rate = l2_rate_of(opt_state)
     if l2_rate is None:
-        return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+        return 0.0
     return l2_penalty(params, l2_rate, _folded_weight_mask(params) if folded else None)
 
 

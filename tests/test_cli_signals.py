@@ -408,24 +408,25 @@ def test_a_directory_at_the_lock_files_name_is_one_line(tmp_path, capsys):
     assert [path.name for path in tmp_path.iterdir()] == [LOCK_FILE]
 
 
-def test_a_link_at_the_lock_files_name_is_refused_and_not_followed(tmp_path, capsys):
+LINKS = {
+    # the symbolic link was followed: the victim held the run's PID
+    "symbolic": (lambda link, victim: link.symlink_to(victim), "is a symbolic link, not the lock file jaxnn-train"),
+    # O_NOFOLLOW sees no hard link: the PID overwrote the victim
+    "hard": (lambda link, victim: os.link(victim, link), "is a hard link to another file, not the lock file"),
+}
+
+
+@pytest.mark.parametrize(("make_link", "message"), LINKS.values(), ids=LINKS)
+def test_a_link_at_the_lock_files_name_is_refused_and_not_followed(tmp_path, capsys, make_link, message):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / LOCK_FILE).symlink_to(victim)  # was followed: the victim held the run's PID
+    make_link(tmp_path / "run" / LOCK_FILE, victim)
     with pytest.raises(SystemExit) as exit_info:
         train("--epochs", "2", "--quiet", "--out", tmp_path / "run")
     lines = capsys.readouterr().err.splitlines()
     assert exit_info.value.code == 2 and len(lines) == 1, lines
-    assert f"{tmp_path / 'run' / LOCK_FILE} is a symbolic link, not the lock file jaxnn-train keeps there" in lines[0]
-    assert victim.read_text() == "precious"
-    (tmp_path / "run" / LOCK_FILE).unlink()
-    os.link(victim, tmp_path / "run" / LOCK_FILE)  # O_NOFOLLOW sees no link: the PID overwrote the victim
-    with pytest.raises(SystemExit) as exit_info:
-        train("--epochs", "2", "--quiet", "--out", tmp_path / "run")
-    lines = capsys.readouterr().err.splitlines()
-    assert exit_info.value.code == 2 and len(lines) == 1, lines
-    assert f"{tmp_path / 'run' / LOCK_FILE} is a hard link to another file, not the lock file" in lines[0]
+    assert f"{tmp_path / 'run' / LOCK_FILE} {message}" in lines[0]
     assert victim.read_text() == "precious"
 
 
