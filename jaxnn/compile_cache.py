@@ -435,24 +435,15 @@ def _delete_entry(path: Path, key: str) -> None:
 
 
 def _whole_file(file: str) -> bool | None:
-    """:func:`_whole` of the entry ``file``, None at once for a zstd entry where no zstd decoder is installed."""
-    if _read_unseen(file, len(_ZSTD_MAGIC)) == _ZSTD_MAGIC and _zstd_decoder() is None:
+    """Whether the entry ``file`` decompresses as JAX reads its entries (a zstd frame with :func:`_zstd_decoder`'s
+    decoder, anything else as a zlib stream): one cut short by a full disk or a killed process does not.  None for a
+    zstd entry where no zstd decoder is installed (read no further than its first bytes): it cannot be told here."""
+    zstd = _zstd_decoder()
+    if zstd is None and _read_unseen(file, len(_ZSTD_MAGIC)) == _ZSTD_MAGIC:
         return None
-    return _whole(_read_unseen(file))
-
-
-def _whole(data: bytes) -> bool | None:
-    """Whether ``data``, a cache entry, decompresses as JAX reads its entries (a zstd frame with
-    :func:`_zstd_decoder`'s decoder, anything else as a zlib stream): one cut short by a full disk or a killed
-    process does not.  None for a zstd entry where no zstd decoder is installed: it cannot be told here."""
-    if data.startswith(_ZSTD_MAGIC):
-        decoder = _zstd_decoder()
-        if decoder is None:
-            return None
-    else:
-        decoder = zlib.decompress
+    data = _read_unseen(file)
     try:
-        decoder(data)
+        (zstd if data.startswith(_ZSTD_MAGIC) else zlib.decompress)(data)
     except Exception:  # whatever the decoder raises on a damaged stream (zlib.error, ZstdError, MemoryError, ...)
         return False
     return True
