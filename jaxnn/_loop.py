@@ -317,7 +317,7 @@ def _guarded_step(
         extra_args = {"value": value + penalty_value, "grad": penalised_grads, "value_fn": penalised}
     if folded:  # plain descent: which numbers of W̃ are weights (its L2 term skips the bias column)
         extra_args["weight_mask"] = _folded_weight_mask(carry.params)
-    penalty = _reported_penalty(carry, folded)
+    penalty = _penalty_at(carry.opt_state, carry.params, folded)
     value = value + penalty
     updates, new_opt_state = spec.optimizer.update(grads, carry.opt_state, carry.params, **extra_args)
     new_params = optax.apply_updates(carry.params, updates)
@@ -332,15 +332,10 @@ def _guarded_step(
     return new, value, penalty
 
 
-def _reported_penalty(carry: TrainCarry, folded: bool):
-    """The L2 penalty ``½·λ·Σ‖W‖²`` at the carried parameters when the solver adds ``λ·W`` to the gradient
-    (``alpha``, ``l2``), else 0: added to the losses a run reports, so they are the objective it descends (MLP's
-    ``loss_curve_``)."""
-    return _penalty_at(carry.opt_state, carry.params, folded)
-
-
 def _penalty_at(opt_state, params, folded: bool):
-    """The L2 penalty ``½·λ·Σ‖W‖²`` of ``params`` at the L2 rate ``λ`` of ``opt_state`` (0 without one)."""
+    """The L2 penalty ``½·λ·Σ‖W‖²`` of ``params`` at the L2 rate ``λ`` of ``opt_state`` when the solver adds ``λ·W``
+    to the gradient (``alpha``, ``l2``), else 0: added to the losses a run reports, so they are the objective it
+    descends (MLP's ``loss_curve_``), and to a line search's objective."""
     l2_rate = l2_rate_of(opt_state)
     if l2_rate is None:
         return 0.0
@@ -516,7 +511,7 @@ def chunk(spec: RunSpec, *, data: Data, key, train: TrainCarry, stop: StopCarry,
             scores = scores.at[position].set(monitored)
         if val_outputs is not None and spec.validation_loss is not None:
             val_loss = one_number(spec.validation_loss, "validation_loss", val_outputs, data.y_val)
-            val_loss = (val_loss + _reported_penalty(train, folded)).astype(dtype)
+            val_loss = (val_loss + _penalty_at(train.opt_state, train.params, folded)).astype(dtype)
             validation_losses = validation_losses.at[position].set(val_loss)
         train, stop_carry = _schedule_step(spec, train, stop_carry)
         return LoopState(
