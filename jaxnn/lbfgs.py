@@ -630,12 +630,12 @@ def minimize(
     callback: Callable[[LbfgsResult], None] | None = None,
     chunk: int = CHUNK,
 ) -> LbfgsResult:
-    """Minimise ``L(θ) = Σ w_i l_i/Σw + alpha/(2Σw)·Σ‖W‖²`` over all of ``params`` with full-batch L-BFGS.
+    """Minimise ``L(θ) = Σ w_i l_i/Σw + alpha/(2Σw)·Σ‖W‖²`` (``Σ w_i l_i`` for a summing loss: ``sum_of_squares``)
+    over all of ``params`` with full-batch L-BFGS.
 
     scipy's ``minimize(method='L-BFGS-B', jac=True, options=dict(maxiter=max_iter, maxfun=max_fun,
     gtol=gtol, ftol=ftol))`` on the same objective, in one compiled loop (the algorithm and the exact stopping
-    rules: ``docs/derivations.md``, §6).  It runs in the dtype of ``params`` (float64 needs
-    ``jax.enable_x64``).
+    rules: ``docs/derivations.md``, §6).  It runs in the dtype of ``params`` (float64 needs ``jax.enable_x64``).
 
     Args:
       model, params: the network and its starting parameters (not modified).

@@ -25,6 +25,7 @@ means writing it here, registering it in ``LOSSES`` and documenting it.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Literal
@@ -338,7 +339,7 @@ def make_loss(
 
     forward.__name__ = name
     op = make_op(forward, backward, name=name)
-    return Loss(
+    loss = Loss(
         name,
         op,
         task=task,
@@ -347,6 +348,19 @@ def make_loss(
         reduction=reduction,
         nonnegative_targets=nonnegative_targets,
         reported_per_sample=reported_per_sample,
+    )
+    loss.__doc__ = _rule_doc(loss, per_sample, per_sample_grads)
+    return loss
+
+
+def _rule_doc(loss: Loss, per_sample: PerSample, per_sample_grads: PerSampleGrads) -> str:
+    """A loss's own docstring, its math from one source: the reduction, then the docstrings of ``l_i`` and its rule."""
+    reduction = "Σ_i w_i l_i (summed)" if loss.reduction == "sum" else "Σ_i w_i l_i / Σ_i w_i (a weighted mean)"
+    reported = loss.reported_per_sample and f"\n\nIts value reports instead: {inspect.getdoc(loss.reported_per_sample)}"
+    return (
+        f"The loss {loss.name!r}: L = {reduction} over samples (w = 1 without weights), where\n\n"
+        f"{inspect.getdoc(per_sample) or 'l_i: undocumented'}\n\nIts hand-written rule per sample (scaled by w_i, "
+        f"or w_i/Σw for the mean):\n\n{inspect.getdoc(per_sample_grads) or 'undocumented'}{reported or ''}"
     )
 
 
@@ -489,9 +503,13 @@ def _clipped(p):
     return jnp.clip(p, CLIP_EPS, 1.0 - CLIP_EPS)
 
 
-def _inside_clip(p):
-    """1 where the clip is the identity (its derivative), 0 where it holds p at a bound."""
-    return ((p > CLIP_EPS) & (p < 1.0 - CLIP_EPS)).astype(p.dtype)
+def _clip_slope(p):
+    """The clip's derivative: 1 strictly inside (ε, 1 − ε), 0 outside, and ½ at a bound itself, the mean of its
+    one-sided slopes (what a central finite difference gives there, and JAX's autodiff of ``jnp.clip``, whose
+    min and max split a tie evenly)."""
+    inside = (p > CLIP_EPS) & (p < 1.0 - CLIP_EPS)
+    at_bound = (p == CLIP_EPS) | (p == 1.0 - CLIP_EPS)
+    return jnp.where(inside, 1.0, jnp.where(at_bound, 0.5, 0.0)).astype(p.dtype)
 
 
 def _binary_ce(p, y):
@@ -502,9 +520,10 @@ def _binary_ce(p, y):
 
 
 def _binary_ce_grads(p, y):
-    """∂l/∂p = (c − y) / (c(1 − c)) inside the clip, 0 outside; ∂l/∂y = log(1 − c) − log c."""
+    """∂l/∂p = clip′(p) · (c − y) / (c(1 − c)) (clip′: 1 inside the clip, 0 outside, ½ at a bound);
+    ∂l/∂y = log(1 − c) − log c."""
     c = _clipped(p)
-    d_pred = _inside_clip(p) * (c - y) / (c * (1.0 - c))
+    d_pred = _clip_slope(p) * (c - y) / (c * (1.0 - c))
     return d_pred, jnp.log1p(-c) - jnp.log(c)
 
 
@@ -523,14 +542,14 @@ def _categorical_ce(p, y):
 def _categorical_ce_grads(p, y):
     """Chain rule through the clip and the normalisation.
 
-    u_j = ∂l/∂q_j = −y_j / c_j inside the clip (0 outside);
+    u_j = ∂l/∂q_j = −clip′(q_j) · y_j / c_j (clip′: 1 inside the clip, 0 outside, ½ at a bound);
     q_j = p_j / s with s = Σ_k p_k gives ∂q_j/∂p_i = (δ_ij − q_j)/s, so
     ∂l/∂p_i = (u_i − Σ_j u_j q_j) / s;   ∂l/∂y_j = −log c_j.
     """
     s = jnp.sum(p, axis=-1, keepdims=True)
     q = p / s
     c = _clipped(q)
-    u = -_inside_clip(q) * y / c
+    u = -_clip_slope(q) * y / c
     d_pred = (u - jnp.sum(u * q, axis=-1, keepdims=True)) / s
     return d_pred, -jnp.log(c)
 
@@ -552,8 +571,8 @@ def _shifted(z):
 
 def _logsumexp(s):
     """log Σ_k e^{s_k} along the last axis, for shifted logits s (max 0): in [0, log k] (k entries), as exact as its
-    terms.  Not z_max + lse(z − z_max), which rounds the lse to z_max's ulp (1 at |z| = 10⁷ in float32: a loss of log 2
-    came out 0)."""
+    terms.  Not z_max + lse(z − z_max), which rounds the lse to z_max's ulp (1 at |z| = 10⁷ in float32: three equal
+    logits' loss, log 3 ≈ 1.10, came out 1)."""
     return jnp.log(jnp.sum(jnp.exp(s), axis=-1, keepdims=True))
 
 
@@ -636,7 +655,7 @@ def _binary_log_loss_as_reported(z, y):
 
 def _as_reported(name: str, fused: Loss, reported_per_sample: PerSample) -> Loss:
     """``fused`` (its op, hence its checked rule, and its facts) reporting ``reported_per_sample``'s value."""
-    return Loss(
+    loss = Loss(
         name,
         fused.op,
         task=fused.task,
@@ -645,6 +664,9 @@ def _as_reported(name: str, fused: Loss, reported_per_sample: PerSample) -> Loss
         reduction=fused.reduction,
         reported_per_sample=reported_per_sample,
     )
+    reports = f"{fused.name}'s op and rule, reporting scikit-learn's value (docs/derivations.md, §4.6b)"
+    loss.__doc__ = f"The loss {name!r}: {reports}:\n\n{inspect.getdoc(reported_per_sample)}\n\n{fused.__doc__}"
+    return loss
 
 
 log_loss = _as_reported("log_loss", softmax_cross_entropy, _log_loss_as_reported)

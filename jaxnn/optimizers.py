@@ -305,7 +305,8 @@ def _penalised_steps(learning_rate, l2_rate, *, direction, scale_by_learning_rat
 
 def _penalised_steps_rate_first(learning_rate, l2_rate, *, direction):
     """update = direction(−learning_rate · (g + l2_rate·W)): the rate scales each gradient as it enters the
-    momentum (scikit-learn's ``SGDOptimizer``: ``v ← μ·v − η·g``), so a new rate applies to new gradients only."""
+    momentum (scikit-learn's ``SGDOptimizer``: ``u ← μ·u − η·g`` with its scaled velocity ``u``), so a new rate
+    applies to new gradients only."""
     return optax.chain(
         optax.add_decayed_weights(l2_rate, mask=weights_not_biases), optax.scale(-learning_rate), direction
     )
@@ -325,9 +326,10 @@ def tunable_solver(
     to its folded layers.
 
     ``varying_rate=True`` is for a learning-rate schedule: ``sgd`` with momentum then scales each gradient
-    by the rate before it enters the momentum, ``v ← μ·v − η·(g + λ·W)`` and ``θ ← θ + v`` (Nesterov:
-    ``θ ← θ + μ·v − η·(g + λ·W)``), scikit-learn's ``SGDOptimizer``; with a constant rate that is the same
-    update as ``−η·(μ·v + g)``, but when ``η`` changes only new gradients get the new rate.  The other
+    by the rate before it enters the momentum: scikit-learn's ``SGDOptimizer``, whose scaled velocity is
+    ``u = −η·v`` (the module docstring's ``v``), ``u ← μ·u − η·(g + λ·W)`` and ``θ ← θ + u`` (Nesterov:
+    ``θ ← θ + μ·u − η·(g + λ·W)``); with a constant rate that is the same update as ``−η·(μ·v + g)``, but when
+    ``η`` changes only new gradients get the new rate.  The other
     solvers are the same either way.
     """
     named = isinstance(name, str)

@@ -338,6 +338,33 @@ def test_make_loss_per_sample_grads_may_return_the_pair_as_a_list():
     np.testing.assert_array_equal(jax.grad(as_list)(p, y), jax.grad(_squares_loss())(p, y))
 
 
+@pytest.mark.parametrize("loss", [*LOSSES.values(), scikit_learn_squared_error], ids=lambda loss: loss.name)
+def test_every_loss_carries_its_own_math_in_its_docstring(loss):
+    """A learner's ``loss.__doc__`` (or IPython's ``loss?``) shows that loss's value and hand-written rule, as each
+    activation's does, not the generic Loss class docstring."""
+    doc = loss.__doc__
+    assert doc is not type(loss).__doc__ and repr(loss.name) in doc
+    assert "l_i" in doc and "∂l/∂" in doc  # the per-sample value and its derivatives
+    assert ("L = Σ_i w_i l_i (summed)" in doc) == (loss.reduction == "sum")
+    if loss.reported_per_sample is not None:
+        assert "report" in doc
+
+
+def test_a_loss_made_by_the_user_gets_a_docstring_from_its_functions():
+    def per_sample(p, y):
+        """l_i = Σ_j |p − y|³"""
+        return jnp.sum(jnp.abs(p - y) ** 3, axis=-1)
+
+    def per_sample_grads(p, y):
+        """∂l/∂p = 3(p − y)|p − y|"""
+        d = 3 * (p - y) * jnp.abs(p - y)
+        return d, -d
+
+    cubes = jaxnn.make_loss("cubes", per_sample, per_sample_grads, task="regression", output_activation="identity")
+    assert "l_i = Σ_j |p − y|³" in cubes.__doc__ and "∂l/∂p = 3(p − y)|p − y|" in cubes.__doc__
+    assert "weighted mean" in cubes.__doc__
+
+
 # ---------------------------------------------------------------------------------------------
 # Clipping and extreme logits.
 
@@ -380,6 +407,51 @@ def test_categorical_cross_entropy_clip_stops_the_gradient_where_it_holds():
     np.testing.assert_array_equal(jax.grad(loss)(p, y)[:2], np.zeros((2, 3)))  # float32 too
 
 
+@pytest.mark.parametrize("loss_name", ["binary_cross_entropy", "categorical_cross_entropy"])
+def test_at_a_clip_bound_itself_the_rule_takes_the_clips_half_slope_as_autodiff_and_finite_differences_do(
+    loss_name,
+):
+    """At p = ε or 1 − ε exactly the clip has a kink: the rule takes ½, the mean of its one-sided slopes, which is
+    what jax.grad of the plain forward (``jnp.clip``) and a central finite difference across the bound both give.
+    A rule taking 0 there (as jaxnn's did) disagreed with both by half the slope: 5·10⁶ for a certain mistake."""
+    loss = LOSSES[loss_name]
+    if loss_name == "binary_cross_entropy":
+        p, y = np.array([[CLIP_EPS, 1 - CLIP_EPS, CLIP_EPS, 0.3]]), np.array([[1.0, 0.0, 0.0, 1.0]])
+    else:  # rows of already-normalised probabilities, so q = p; a zero-target column at a bound is a zero term
+        p, y = np.array([[CLIP_EPS, 1 - CLIP_EPS], [1 - CLIP_EPS, CLIP_EPS]]), np.array([[1.0, 0.0], [1.0, 0.0]])
+    with jax.enable_x64(True):
+        p64, y64 = jnp.asarray(p), jnp.asarray(y)
+        rule = np.asarray(jax.grad(loss)(p64, y64))
+        plain = np.asarray(jax.grad(loss.forward)(p64, y64))
+        step = 1e-12
+        central = np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            shift = np.zeros_like(p)
+            shift[index] = step
+            ahead, behind = (float(loss.forward(jnp.asarray(p + sign * shift), y64)) for sign in (1, -1))
+            central[index] = (ahead - behind) / (2 * step)
+    np.testing.assert_allclose(rule, plain, rtol=1e-12)
+    # the step must stay below ε, so the differences of O(1) entries carry rounding of about 1e-4/|loss| (atol)
+    np.testing.assert_allclose(rule, central, rtol=1e-3, atol=1e-2)
+    assert np.abs(rule).max() > 1e6  # a certain mistake at the bound: half of 1/ε's slope, not 0
+
+
+def test_a_float32_sigmoid_saturated_onto_the_clip_bound_gets_the_plain_forwards_gradient():
+    """σ(z) rounds to exactly 1 − ε in float32 for z in about [15.5, 16.6]: reachable in training, where a rule and
+    JAX's autodiff of the same network must not disagree."""
+    model = jaxnn.Sequential((jaxnn.Dense(1, "sigmoid"),))
+    params = [{"W": jnp.array([[15.8]], jnp.float32), "b": jnp.zeros(1, jnp.float32)}]
+    x, y = jnp.ones((1, 1), jnp.float32), jnp.zeros((1, 1), jnp.float32)
+    assert float(model.apply(params, x)[0, 0]) == HIGH_32
+
+    def objective(custom_rules):
+        return lambda q: jaxnn.binary_cross_entropy(model.apply(q, x, custom_rules=custom_rules), y)
+
+    rules, plain = jax.grad(objective(True))(params), jax.grad(objective(False))(params)
+    np.testing.assert_allclose(rules[0]["W"], plain[0]["W"], rtol=1e-5)
+    assert abs(float(rules[0]["W"][0, 0])) > 0.1
+
+
 def _loss_and_grad(loss, logits, target, activation=None):
     def total(z):
         return loss(z if activation is None else activation(z), target)
@@ -402,7 +474,7 @@ def test_softmax_cross_entropy_extreme_logits(scale):
 def test_softmax_cross_entropy_of_large_logits_close_together_is_their_differences_loss(offset):
     """Softmax is unchanged by adding a constant to a row, so logits near a large offset have the loss and the
     gradient of their differences from it.  lse(z) was m + log Σ e^{z − m}: the log rounded to m's ulp (1 at 10⁷ in
-    float32), so a loss of log 2 came out 0 and the gradient's p did not sum to 1."""
+    float32), so row 0's loss, log 3 ≈ 1.10, came out 1 and the gradient's p did not sum to 1."""
     differences = np.array([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
     y = jnp.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], jnp.float32)
     near_zero, near_zero_grad = _loss_and_grad(jaxnn.softmax_cross_entropy, jnp.asarray(differences, jnp.float32), y)
