@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -35,7 +35,6 @@ __all__ = [
     "floating_dtype",
     "full_batch_data",
     "int_in_range",
-    "is_host_port",
     "is_int",
     "is_real",
     "largest_safe_sum",
@@ -74,7 +73,9 @@ def is_int(value) -> bool:
 
 
 def is_real(value) -> bool:
-    """A finite real number: a Python or NumPy int or float, not a bool, not NaN or infinite."""
+    """A finite real number a float can hold: a Python or NumPy int or float, not a bool, NaN or infinite."""
+    if is_int(value):
+        return abs(int(value)) <= sys.float_info.max  # an exact comparison; math.isfinite raises beyond it
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and math.isfinite(value)
 
 
@@ -83,22 +84,6 @@ def positive_int(value, what: str) -> int:
     if not is_int(value) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return int(value)
-
-
-HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a host name or an IPv4 address
-IPV6_ADDRESS = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?\]")  # in brackets: [::1], [fe80::1%eth0]
-
-
-def is_host_port(text) -> bool:
-    """Whether ``text`` is ``HOST:PORT``: a host name or IPv4 address (letters, digits, ``.``, ``-``, ``_``) or an
-    IPv6 address in brackets (``[::1]``), then a port from 1 to 65535.  A scheme (``http://``), a path or a space
-    is not (JAX's coordinator client would wait minutes for such an address before failing)."""
-    if not isinstance(text, str):
-        return False
-    host, _, port = text.rpartition(":")
-    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return False
-    return HOST_NAME.fullmatch(host) is not None or IPV6_ADDRESS.fullmatch(host) is not None
 
 
 def int_in_range(value, what: str, low: int, high: int) -> int:
@@ -118,9 +103,8 @@ def finite_real(value, what: str, *, minimum: float | None = None, positive: boo
     minimum); else a ValueError naming ``what`` and the range."""
     ok = is_real(value) and (not positive or value > 0) and (minimum is None or value >= minimum)
     if not ok:
-        expected = "a positive number" if positive else "a finite number"
-        if minimum is not None:
-            expected = f"a finite number >= {minimum:g}"
+        expected = f"a finite number >= {minimum:g}" if minimum is not None else "a finite number"
+        expected = "a positive number" if positive and minimum is None else expected
         raise ValueError(f"{what} must be {expected}, got {value!r}")
     return float(value)
 

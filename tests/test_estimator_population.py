@@ -261,7 +261,8 @@ def test_mixed_configurations_fall_back_to_what_each_lone_fit_does(population_si
     assert results[0] is fitted and fitted.n_iter_ == 5 and len(fitted.loss_curve_) == 10
     assert_same_fit(fitted, continued_alone)
     assert_same_fit(other_network, lone_other)
-    assert isinstance(results[2], ValueError) and "learning_rate_init must be a positive number" in str(results[2])
+    assert isinstance(results[2], ValueError)
+    assert "learning_rate_init must be a finite positive number" in str(results[2])
     np.testing.assert_allclose(ridge.coef_, clone(ridge).fit(x, y.astype(float)).coef_)
     assert results[4] is results[5] is repeated
     assert_same_fit(repeated, lone_repeated)

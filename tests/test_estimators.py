@@ -578,8 +578,17 @@ def test_loss_override_picks_the_output_layer(iris):
             "activation lists 1 names but hidden_layer_sizes has 2",
         ),
         ({"solver": "bfgs"}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax.GradientTransformation"),
-        ({"learning_rate_init": 0.0}, "learning_rate_init must be a positive number"),
-        ({"alpha": -1.0}, "alpha must be a non-negative number"),
+        ({"hidden_layer_sizes": ""}, "hidden_layer_sizes must be"),  # a str is a sequence: '' had meant ()
+        ({"hidden_layer_sizes": np.array(3)}, "hidden_layer_sizes must be"),  # had been NumPy's 0-d TypeError
+        # an array holding a name had passed `in SOLVERS` (or raised NumPy's ambiguous-truth error)
+        ({"solver": np.array("sgd")}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax"),
+        ({"solver": np.array(["adam", "gd"])}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init must be a finite positive number"),
+        ({"epsilon": np.inf}, r"epsilon must be a finite positive number \(not a bool\), got inf"),
+        ({"alpha": -1.0}, "alpha must be a finite non-negative number"),
+        ({"alpha": False}, r"alpha must be a finite non-negative number \(not a bool\), got False"),
+        ({"momentum": 10**400}, "momentum must be a finite non-negative number"),  # had been Python's OverflowError
+        ({"tol": -(10**400)}, "tol must be a finite non-negative number"),
         ({"max_iter": 0}, "max_iter must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer"),
         # checked as MLP checks it, also where the solver does not read it (gd trains on the full batch)
@@ -599,6 +608,19 @@ def test_bad_parameters_are_named_at_fit(params, message):
     assert clone(estimator).get_params()["max_iter"] == estimator.max_iter
     with pytest.raises(InvalidParameterError, match=message):  # scikit-learn's: a ValueError and a TypeError
         estimator.fit(x, y)
+
+
+def test_max_iter_past_the_epoch_counter_is_refused_with_advice_that_fits_the_fit():
+    """The loop counts epochs in 32 bits.  A fresh fit is told to lower max_iter (it had been told to refit with
+    warm_start=False, which it already was); a continued one is also offered a fresh fit."""
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=r"max_iter=4294967296 epochs pass the 32-bit epoch counter.*; lower max_iter"):
+        NeuralNetClassifier((3,), max_iter=2**32).fit(x, y)
+    fitted = quietly(NeuralNetClassifier((3,), max_iter=3, warm_start=True), x, y)
+    advice = r"max_iter=4294967295 epochs after the 3 trained pass .*; refit with warm_start=False or lower max_iter"
+    with pytest.raises(ValueError, match=advice):
+        fitted.set_params(max_iter=2**32 - 1).fit(x, y)
+    assert fitted.n_iter_ == 3  # refused before training: the fit is as it was
 
 
 @pytest.mark.parametrize(

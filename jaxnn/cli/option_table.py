@@ -24,9 +24,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnn._checks import MAX_SEED, is_host_port, is_int, is_real
+from jaxnn._checks import MAX_SEED, is_int, is_real
 from jaxnn.activations import ACTIVATIONS, get_activation
 from jaxnn.cli.csv_cells import plain_number
+from jaxnn.distributed import is_host_port
 from jaxnn.dropout import is_dropout_rate
 from jaxnn.losses import LOSSES
 from jaxnn.optimizers import FULL_BATCH_SOLVERS, SOLVERS, USUAL_LEARNING_RATES, SolverSettings

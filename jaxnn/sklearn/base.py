@@ -350,10 +350,14 @@ class NeuralNetBase(CallbackSupport, BaseEstimator):
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped. jaxnn: "
                 f"batch_size={config.batch_size} is larger than the {n} training samples; using {n}"
             )
-        if plans[0].start_epoch + plans[0].epochs >= UINT32_LIMIT:
+        done = plans[0].start_epoch
+        if done + plans[0].epochs >= UINT32_LIMIT:
+            after, fix = (
+                (f" after the {done} trained", "refit with warm_start=False or lower") if done else ("", "lower")
+            )
             raise ValueError(
-                f"{plans[0].start_epoch} epochs trained and max_iter={plans[0].epochs} more pass the 32-bit epoch "
-                "counter; refit with warm_start=False or lower max_iter"
+                f"max_iter={plans[0].epochs} epochs{after} pass the 32-bit epoch counter (fewer than 2**32 in all); "
+                f"{fix} max_iter"
             )
         return plans
 

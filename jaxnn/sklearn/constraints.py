@@ -103,6 +103,8 @@ def _activation_names(value, hidden) -> Sequence:
 
 def _is_layer_sizes(value) -> bool:
     sizes = _layer_sizes(value)
+    if isinstance(sizes, str) or (isinstance(sizes, np.ndarray) and sizes.ndim != 1):  # '' would be no layers
+        return False
     return isinstance(sizes, Sequence | np.ndarray) and all(is_int(s) and s > 0 for s in sizes)
 
 
@@ -150,9 +152,9 @@ def _dropout_count_message(value, hidden) -> str:
     )
 
 
-POSITIVE = Rule(lambda v: is_real(v) and v > 0, "a positive number")
-NON_NEGATIVE = Rule(lambda v: is_real(v) and v >= 0, "a non-negative number")
-FRACTION = Rule(lambda v: is_real(v) and 0 <= v < 1, "a number in [0, 1)")
+POSITIVE = Rule(lambda v: is_real(v) and v > 0, "a finite positive number (not a bool)")
+NON_NEGATIVE = Rule(lambda v: is_real(v) and v >= 0, "a finite non-negative number (not a bool)")
+FRACTION = Rule(lambda v: is_real(v) and 0 <= v < 1, "a number in [0, 1) (not a bool)")
 POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "a positive integer")
 BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
 
@@ -161,7 +163,9 @@ PARAMETER_CONSTRAINTS: dict[str | tuple[str, ...], tuple[Rule, ...]] = {
     "hidden_layer_sizes": (Rule(_is_layer_sizes, "a positive integer or a sequence of them, e.g. (100,) or (10, 5)"),),
     "solver": (
         Rule(
-            lambda v: isinstance(v, optax.GradientTransformation) or v in SOLVERS or is_lbfgs(v),
+            lambda v: (
+                isinstance(v, optax.GradientTransformation) or (isinstance(v, str) and v in SOLVERS) or is_lbfgs(v)
+            ),
             ", ".join(repr(name) for name in ("lbfgs", *SOLVERS)) + " or an optax.GradientTransformation",
         ),
     ),
