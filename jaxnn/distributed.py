@@ -35,15 +35,18 @@ Example (8 CPU devices in one process: ``XLA_FLAGS=--xla_force_host_platform_dev
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import numbers
+import re
+import socket
 from typing import NamedTuple
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnn._checks import UINT32_LIMIT, int_in_range, is_host_port, positive_int
+from jaxnn._checks import UINT32_LIMIT, int_in_range, positive_int
 
 __all__ = [
     "BATCH_AXIS",
@@ -51,6 +54,7 @@ __all__ = [
     "ProcessesDiffer",
     "ShardedData",
     "initialize",
+    "is_host_port",
     "is_main_process",
     "make_mesh",
     "padding_for",
@@ -65,6 +69,22 @@ __all__ = [
 
 BATCH_AXIS = "batch"  # the mesh axis training rows are split along
 MEMBER_AXIS = "members"  # the mesh axis a population's members are split along
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a host name or an IPv4 address
+IPV6_ADDRESS = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?\]")  # in brackets: [::1], [fe80::1%eth0]
+
+
+def is_host_port(text) -> bool:
+    """Whether ``text`` is ``HOST:PORT``: a host name or IPv4 address (letters, digits, ``.``, ``-``, ``_``) or an
+    IPv6 address in brackets (``[::1]``), then a port from 1 to 65535.  A scheme (``http://``), a path or a space
+    is not (JAX's coordinator client would wait minutes for such an address before failing)."""
+    if not isinstance(text, str):
+        return False
+    host, _, port = text.rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    return HOST_NAME.fullmatch(host) is not None or IPV6_ADDRESS.fullmatch(host) is not None
 
 
 def initialize(
@@ -86,7 +106,9 @@ def initialize(
 
     Raises ValueError (TypeError for a wrong type) for a malformed description, and a ValueError saying to pass
     ``num_processes`` and ``process_id`` (or to run under a cluster manager) when neither they nor the
-    environment tell JAX the cluster, e.g. a ``coordinator`` alone outside Slurm and Open MPI.
+    environment tell JAX the cluster, e.g. a ``coordinator`` alone outside Slurm and Open MPI; a ValueError in
+    process 0 when the coordinator's port is in use on its host, and in every process after joining when one was
+    given another ``num_processes`` than the run has; a RuntimeError when called a second time in a process.
     """
     if not isinstance(auto, bool):  # a truthy 'no' would join whatever cluster JAX detects
         raise TypeError(f"auto must be True or False, got {auto!r:.80}")
@@ -95,6 +117,10 @@ def initialize(
             raise ValueError("num_processes and process_id describe a cluster: give its coordinator too")
         return False
     _check_cluster(coordinator, num_processes, process_id)  # before any setting changes
+    if jax.distributed.is_initialized():  # JAX's own check comes after one that blames "JAX calls" for it
+        raise RuntimeError("initialize was already called in this process: a process joins one run, once")
+    if coordinator is not None and process_id == 0:
+        _refuse_port_in_use(coordinator)
     before = jax.config.jax_cpu_collectives_implementation
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
@@ -109,7 +135,44 @@ def initialize(
             "process_id (e.g. initialize('host0:1234', num_processes=2, process_id=0) in the first process), or "
             "run under a cluster manager JAX reads them from (Slurm, Open MPI, Kubernetes, a TPU pod)"
         ) from error
+    _refuse_differing_counts(num_processes)
     return jax.process_count() > 1
+
+
+def _refuse_port_in_use(coordinator: str) -> None:
+    """In process 0, which serves the coordinator on every address of its host (``[::]:port``), a ValueError when
+    that port is taken: JAX says "Failed to start RPC server", when it does not crash (SIGSEGV) instead."""
+    port = int(coordinator.rpartition(":")[2])
+    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to serve on
+                probe.bind((address, port))
+            return
+        except OSError as error:  # anything but a taken port (no IPv6 here, say): try IPv4, then leave it to JAX
+            if error.errno == errno.EADDRINUSE:
+                raise ValueError(
+                    f"coordinator {coordinator!r}: port {port} is in use on this host (process 0 serves the run "
+                    "there); choose a free port, the same in every process's coordinator"
+                ) from None
+
+
+def _refuse_differing_counts(num_processes: int | None) -> None:
+    """After joining, a ValueError in every process when one was given a ``num_processes`` other than the run's
+    (JAX takes the coordinator's and says nothing): each process's own count is gathered and compared."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils  # only multi-process runs get here
+
+    count = jax.process_count()
+    claimed = np.asarray(multihost_utils.process_allgather(np.int64(-1 if num_processes is None else num_processes)))
+    differing = [(rank, int(told)) for rank, told in enumerate(claimed.ravel()) if told not in (-1, count)]
+    if differing:
+        told = ", ".join(f"process {rank} was given num_processes={claim}" for rank, claim in differing)
+        raise ValueError(
+            f"{told}, but the run has {count} processes (the coordinator's count); give every process the same "
+            "num_processes"
+        )
 
 
 # JAX's ValueErrors (jax._src.distributed) when neither the arguments nor a cluster manager it detects gave a value:
@@ -156,7 +219,8 @@ def make_mesh(devices=None) -> Mesh:
     if isinstance(devices, jax.Device):
         raise TypeError(f"devices must be a list of JAX devices, e.g. [{devices!r}] or jax.devices(), got one device")
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):  # jaxnn-train's --devices counts
-        raise TypeError(f"devices must be a list of JAX devices; for the first {devices}: jax.devices()[:{devices}]")
+        first = f"; for the first {devices}: jax.devices()[:{devices}]" if devices > 0 else " (at least one)"
+        raise TypeError(f"devices must be a list of JAX devices{first}")
     devices = jax.devices() if devices is None else list(devices)
     if not devices:
         raise ValueError("make_mesh needs at least one device")

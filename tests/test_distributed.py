@@ -20,8 +20,8 @@ from jax.sharding import PartitionSpec
 
 import jaxnn
 from jaxnn import cli, distributed
-from jaxnn._checks import is_host_port
 from jaxnn.data import iris_split, one_hot
+from jaxnn.distributed import is_host_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = jaxnn.Sequential((jaxnn.Dense(10, "relu"), jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "softmax")))
@@ -627,6 +627,64 @@ def test_make_mesh_needs_devices():
         distributed.make_mesh(2)  # jaxnn-train's --devices count; Python said "'int' object is not iterable"
     with pytest.raises(TypeError, match=r"for the first 2: jax.devices\(\)\[:2\]"):
         distributed.make_mesh(np.int64(2))
+
+
+def test_a_mesh_of_no_devices_is_not_advised_as_the_first_zero():
+    with pytest.raises(TypeError, match=r"devices must be a list of JAX devices \(at least one\)$"):
+        distributed.make_mesh(0)  # had advised jax.devices()[:0], which make_mesh then refused
+
+
+def test_process_0s_port_in_use_is_named_before_jax_binds_it():
+    """JAX's coordinator serves on [::]:port; with the port taken it said "Failed to start RPC server", or crashed
+    (SIGSEGV) in some runs.  Refused before JAX is asked, so this process's JAX is untouched."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"coordinator '127.0.0.1:{port}': port {port} is in use on this host"):
+            distributed.initialize(f"127.0.0.1:{port}", 2, 0)
+    assert not jax.distributed.is_initialized()
+
+
+JOINED_TWICE = textwrap.dedent(
+    """
+    import sys
+    from jaxnn import distributed
+
+    address, size, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    report = {}
+    try:
+        report["first"] = distributed.initialize(address, size, rank)
+    except ValueError as error:
+        report["first"] = str(error)
+    try:
+        distributed.initialize(address, size, rank)
+    except RuntimeError as error:
+        report["second"] = str(error)
+    """
+)
+
+
+def test_a_second_initialize_says_so():
+    """JAX's own answer blamed "JAX calls that might initialise the XLA backend" (initialize's own, by then)."""
+    (reports,) = _reports([_start({"twice": (JOINED_TWICE, [f"127.0.0.1:{_free_port()}", "1", "0"])})], timeout=120)
+    assert reports["twice"] == {
+        "first": False,
+        "second": "initialize was already called in this process: a process joins one run, once",
+    }
+
+
+@pytest.mark.slow
+def test_processes_given_other_process_counts_are_refused_in_every_process():
+    """JAX takes the coordinator's count: a process told 3 joined a 2-process run unnoticed (jaxnn-train compared
+    its options; the library did not)."""
+    address = f"127.0.0.1:{_free_port()}"
+    processes = [_start({"twice": (JOINED_TWICE, [address, str(size), str(rank)])}) for rank, size in ((0, 2), (1, 3))]
+    for reports in _reports(processes, timeout=120):
+        assert reports["twice"]["first"] == (
+            "process 1 was given num_processes=3, but the run has 2 processes (the coordinator's count); give "
+            "every process the same num_processes"
+        )
 
 
 def test_a_mesh_names_each_device_once():
