@@ -159,7 +159,7 @@ def test_multilabel_class_weights_that_do_not_fit_y_are_named():
     as_tuple = _quietly(clone(BASE).set_params(class_weight=({0: 1.0, 1: 3.0}, {1: 2.0})).fit, x, y)
     as_list = _quietly(clone(BASE).set_params(class_weight=[{0: 1.0, 1: 3.0}, {1: 2.0}]).fit, x, y)
     _assert_bitwise_equal(as_tuple, as_list)
-    with pytest.raises(ValueError, match=r"class_weight\[0\] has labels \[2\] that are not among the values \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"class_weight\[0\] has labels \[2\], but a multilabel column holds 0 and 1"):
         clone(BASE).set_params(class_weight=[{0: 1.0, 2: 3.0}, {1: 2.0}]).fit(x, y)
     with pytest.raises(ValueError, match="class_weight lists 1 dicts but y has 2 label columns"):
         clone(BASE).set_params(class_weight=[{1: 2.0}]).fit(x, y)
@@ -178,3 +178,34 @@ def test_balanced_with_a_class_whose_sample_weights_are_all_zero_trains_the_othe
     equivalent = sample_weight * np.where(np.isfinite(per_class), per_class, 0.0)[y]
     _assert_bitwise_equal(balanced, _quietly(clone(BASE).fit, x, y, sample_weight=equivalent))
     assert all(np.isfinite(c).all() for c in balanced.coefs_)
+
+
+@pytest.mark.parametrize("missing_value", [0, 1])
+def test_a_multilabel_column_holding_one_value_still_takes_its_dict(missing_value):
+    """A rare label absent from a fold leaves its column all 0 (or a common one all 1): the column's dict keyed by
+    0 and 1 still applies to the value the column holds, where jaxnn had refused it ("labels [1] that are not among
+    the values [0]") and cross-validation had scored the folds nan."""
+    x, y = make_multilabel_classification(n_samples=60, n_features=4, n_classes=3, random_state=0)
+    y[:, 2] = 1 - missing_value
+    class_weight = [{0: 1.0, 1: 3.0}, {1: 2.0}, {0: 0.5, 1: 4.0}]
+    expected = compute_sample_weight(class_weight[:2], y[:, :2]) * class_weight[2][1 - missing_value]
+    ours = _quietly(clone(BASE).set_params(class_weight=class_weight).fit, x, y)
+    theirs = _quietly(clone(BASE).fit, x, y, sample_weight=expected)
+    _assert_bitwise_equal(ours, theirs)
+
+
+def test_multilabel_balanced_counts_are_weighted_by_sample_weight_as_for_one_label_per_sample():
+    """'balanced' counts each class's samples by their sample_weight (compute_class_weight's sample_weight): so it
+    did for one label per sample, while a multilabel y had counted every sample once whatever its weight."""
+    x, y = make_multilabel_classification(n_samples=60, n_features=4, n_classes=2, random_state=1)
+    sample_weight = np.random.default_rng(0).uniform(0.2, 3.0, size=len(y))
+    expected = sample_weight.copy()
+    for column in y.T:
+        classes = np.unique(column)
+        per_class = compute_class_weight("balanced", classes=classes, y=column, sample_weight=sample_weight)
+        expected *= per_class[np.searchsorted(classes, column)]
+    ours = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, y, sample_weight=sample_weight)
+    theirs = _quietly(clone(BASE).fit, x, y, sample_weight=expected)
+    np.testing.assert_allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-6, atol=1e-7)
+    unweighted = _quietly(clone(BASE).set_params(class_weight="balanced").fit, x, y)
+    assert not np.allclose(ours.coefs_[0], unweighted.coefs_[0], rtol=1e-3)  # the weights changed the fit

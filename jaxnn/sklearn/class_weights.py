@@ -6,8 +6,10 @@ weight is its ``sample_weight`` times the weight of its class, as ``LogisticRegr
   (:func:`sklearn.utils.class_weight.compute_class_weight`), so ``fit(X, y, sample_weight=
   compute_sample_weight('balanced', y))`` trains the very network that ``class_weight='balanced'`` trains;
 * a dict ``{label: weight}`` (labels left out weigh 1);
-* for a multilabel indicator ``y``: ``'balanced'`` or a list (or tuple) of dicts, one per label column
-  (:func:`sklearn.utils.class_weight.compute_sample_weight`, whose weights multiply over the columns).
+* for a multilabel indicator ``y``: ``'balanced'`` or a list (or tuple) of dicts, one per label column, each column
+  weighted as a two-class problem of its own and the weights multiplied over the columns
+  (:func:`sklearn.utils.class_weight.compute_sample_weight`'s weights, with ``'balanced'`` counting by
+  ``sample_weight`` as above).
 
 Class weights change nothing but the per-sample weights, which are data: estimators that differ only in
 ``class_weight`` train as one population (:func:`jaxnn.fit_estimators`, the searches).  ``partial_fit`` takes a
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 
 from jaxnn._checks import is_real, weights_fit_dtype
 from jaxnn.sklearn.internals import check_sample_weight
@@ -153,7 +155,7 @@ def class_weighted(class_weight, y: np.ndarray, weight: np.ndarray, *, increment
     if incremental and isinstance(class_weight, str):  # only a partial_fit bound before class_weight became it
         raise ValueError(BALANCED_WITHOUT_PARTIAL_FIT)
     if y.ndim == 2:  # a multilabel indicator matrix: per label column, multiplied
-        per_sample = _multilabel_weights(class_weight, y)
+        per_sample = _multilabel_weights(class_weight, y, weight)
     else:
         if not isinstance(class_weight, str | Mapping):
             raise ValueError(
@@ -185,10 +187,13 @@ def _stray_labels(weights: Mapping, known: np.ndarray) -> list:
     return [label for label in weights if label not in classes]
 
 
-def _multilabel_weights(class_weight, y: np.ndarray) -> np.ndarray:
+def _multilabel_weights(class_weight, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Each sample's class weight for a multilabel indicator ``y``: ``'balanced'`` or one dict per label column
-    (a list or a tuple), multiplied over the columns as :func:`compute_sample_weight` does.  A single dict, a list
-    of the wrong length and a dict whose labels are not its column's values are ``ValueError`` s that say so."""
+    (a list or a tuple), multiplied over the columns as :func:`compute_sample_weight` does.  Each column is a
+    two-class problem of its own: ``'balanced'`` counts its 0s and 1s weighted by ``sample_weight`` (as for one
+    label per sample), and a dict keys them by 0 and 1, whichever of the two a column holds (a rare label may be
+    absent from a fold; scikit-learn refuses a dict naming a value its column lacks).  A single dict, a list of
+    the wrong length and a dict with labels other than 0 and 1 are ``ValueError`` s that say so."""
     n_labels = y.shape[1]
     if isinstance(class_weight, Mapping):
         raise ValueError(
@@ -196,21 +201,28 @@ def _multilabel_weights(class_weight, y: np.ndarray) -> np.ndarray:
             f"column (a list of {n_labels} dicts such as {{0: 1.0, 1: 5.0}}) or 'balanced', not one dict"
         )
     if isinstance(class_weight, str):
-        return compute_sample_weight(class_weight, y)
+        class_weight = [class_weight] * n_labels
     if len(class_weight) != n_labels:
         raise ValueError(
             f"class_weight lists {len(class_weight)} dicts but y has {n_labels} label columns; give one dict per "
             "label column, in y's column order"
         )
+    per_sample = np.ones(y.shape[0])
     for column, weights in enumerate(class_weight):
-        strangers = _stray_labels(weights, np.unique(y[:, column]))
+        strangers = [] if isinstance(weights, str) else _stray_labels(weights, np.array([0, 1]))
         if strangers:
             raise ValueError(
-                f"class_weight[{column}] has labels {strangers} that are not among the values "
-                f"{np.unique(y[:, column]).tolist()} of y's label column {column}; a multilabel column holds 0 "
-                "and 1 (a sample has the label or not): key its dict by those"
+                f"class_weight[{column}] has labels {strangers}, but a multilabel column holds 0 and 1 (a sample "
+                "has the label or not): key its dict by those"
             )
-    return compute_sample_weight(list(class_weight), y)
+        labels = y[:, column]
+        if isinstance(weights, str):
+            known = np.unique(labels)
+            factor = _class_weights(weights, known, labels, weight)[np.searchsorted(known, labels)]
+        else:
+            factor = np.where(labels == 1, float(weights.get(1, 1.0)), float(weights.get(0, 1.0)))
+        per_sample = per_sample * factor
+    return per_sample
 
 
 def _class_weights(class_weight, known: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
