@@ -234,3 +234,19 @@ def test_every_metric_scores_mixed_dtypes_under_strict_type_promotion_as_under_t
         with jax.numpy_dtype_promotion("strict"):
             strict = call()
         assert strict.dtype == standard.dtype and np.array_equal(strict, standard)
+
+
+@pytest.mark.parametrize("offset", [1e8, 1e10, 1e12, 3e12])
+def test_r2_of_targets_far_from_zero_is_exact_to_rounding(offset):
+    """Each column is scaled by a power of two, which is exact: dividing by the largest |y| rounded every value,
+    and R² near 1e12 came out 2e-6 from the exact value, 1e4 times scikit-learn's own error."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(0)
+    deviations = rng.normal(size=50)
+    true, predicted = offset + deviations, offset + deviations + 0.3 * rng.normal(size=50)
+    exact_true, exact_predicted = [Fraction(v) for v in true], [Fraction(v) for v in predicted]
+    mean = sum(exact_true) / len(true)
+    residual = sum((a - b) ** 2 for a, b in zip(exact_true, exact_predicted, strict=True))
+    exact = float(1 - residual / sum((a - mean) ** 2 for a in exact_true))
+    assert abs(float(metrics.r2_score(true, predicted)) - exact) <= 1e-13
