@@ -289,7 +289,8 @@ class ValidationScore:
 
     Without ``scoring``, as scikit-learn's MLP scores its validation set: weighted accuracy for classification
     (for multilabel targets the share of samples with every label right; 1 for a single class, which is
-    always predicted), weighted R² of the predictions (the outputs through the head's link) for regression.
+    always predicted: its accuracies are 1 and its negated log-loss 0), weighted R² of the predictions (the
+    outputs through the head's link) for regression.
     With ``scoring`` (one of ``SCORINGS[head.task]``, see :func:`checked_scoring`) that metric of
     :mod:`jaxnn.metrics`, losses negated: ``balanced_accuracy``, ``neg_log_loss`` (of the class
     probabilities), ``neg_mean_squared_error``, ``neg_mean_absolute_error``.
@@ -306,8 +307,8 @@ class ValidationScore:
         targets, weight = targets_and_weight[:, :-1], targets_and_weight[:, -1]
         if self.head.task == REGRESSION:
             return self._regression(targets, predictions(outputs, self.head), weight).astype(outputs.dtype)
-        if self.head.n_classes == 1:
-            return jnp.ones((), outputs.dtype)
+        if self.head.n_classes == 1:  # always predicted, with probability 1: every score at its best
+            return jnp.zeros((), outputs.dtype) if self.scoring == "neg_log_loss" else jnp.ones((), outputs.dtype)
         if self.head.multilabel:
             true = (targets > 0.5).astype(jnp.int32)
             return accuracy(label_indicators(outputs, self.head), true, weight).astype(outputs.dtype)

@@ -119,3 +119,15 @@ def test_a_scoring_the_loop_cannot_compute_is_a_value_error_that_lists_the_names
     labels = np.stack([y, 1 - y, y], axis=1)  # multilabel: accuracy only
     with pytest.raises(ValueError, match=r"multilabel classification; use None .* or one of 'accuracy'$"):
         NeuralNetClassifier(scoring="neg_log_loss", **NET).fit(X, labels)
+
+
+@pytest.mark.parametrize(("scoring", "best"), [(None, 1.0), ("balanced_accuracy", 1.0), ("neg_log_loss", 0.0)])
+def test_a_single_class_scores_each_metrics_best_value(scoring, best):
+    """A single class is always predicted, with probability 1: accuracy 1, and a log-loss of 0, whose negation is
+    0 (it had been recorded as 1, above any negated loss's range)."""
+    x, y = np.random.default_rng(0).normal(size=(60, 3)), np.full(60, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = NeuralNetClassifier((4,), early_stopping=True, scoring=scoring, max_iter=5, random_state=0).fit(x, y)
+    assert fitted.best_validation_score_ == best
+    np.testing.assert_array_equal(fitted.validation_scores_, best)
