@@ -122,7 +122,9 @@ class MLPBridge:
 
     def to_sklearn(self):
         """This fitted network as a fitted ``MLPClassifier`` (or ``MLPRegressor``) that predicts what it predicts,
-        to float rounding: hyper-parameters mapped to MLP's, weights and fitted attributes copied.
+        to float rounding: hyper-parameters mapped to MLP's, weights and fitted attributes copied.  (One exception:
+        fitted on a single class, this estimator's ``predict_proba`` is one column of ones and MLP's two columns
+        read from its sigmoid; ``predict`` agrees.)
 
         Raises ``ValueError`` for what MLP cannot hold (see :mod:`jaxnn.sklearn.bridge`).
 

@@ -5,8 +5,9 @@ The estimators are transformers (``TransformerMixin``: ``fit_transform(X, y)`` f
 network can be an intermediate step of a ``Pipeline``, e.g. ``make_pipeline(StandardScaler(),
 NeuralNetClassifier((32, 8)), LogisticRegression())`` trains the network on ``y`` and the logistic regression on
 its 8 hidden features.  ``get_feature_names_out()`` names them ``neuralnetclassifier0``, … (or
-``neuralnetregressor0``, …).  The activations are computed as ``predict`` computes its outputs: in the dtype of
-``X`` (float32, or float64 inside ``jax.enable_x64``), by one cached compiled program per network.
+``neuralnetregressor0``, …).  The activations are computed as ``predict`` computes its outputs, in the dtype
+``predict`` uses (the wider of ``X``'s and the weights', as MLP promotes them), by one cached compiled program per
+network.
 
 A network without hidden layers (``hidden_layer_sizes=()``) has no features, and an ensemble's members
 (``n_ensemble > 1``) have unrelated hidden units: for those ``transform``, ``fit_transform``,
