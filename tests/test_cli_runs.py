@@ -310,6 +310,24 @@ def test_checkpoints_are_written_by_time_by_epochs_at_the_end(tmp_path, monkeypa
     assert 0 < result["seconds"] <= result["total_seconds"]  # the total includes the checkpoint writing
 
 
+def test_a_resumed_run_keeps_checkpoint_every_unless_given_again(tmp_path, monkeypatch):
+    """--checkpoint-every was not stored: `--resume DIR` alone, as the stop line advises, checkpointed by time only
+    and evaluated the held-out loss on other epochs than the uninterrupted run's (another history.csv)."""
+    writes = []
+    save = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, **kw: writes.append(kw["epoch"]) or save(path, **kw))
+    common = ("--checkpoint-seconds", "1000", "--quiet")
+    assert train("--epochs", "30", "--checkpoint-every", "7", *common, "--out", tmp_path / "whole") == 0
+    assert train("--epochs", "10", "--checkpoint-every", "7", *common, "--out", tmp_path / "cut") == 0
+    writes.clear()
+    assert train("--resume", tmp_path / "cut", "--epochs", "30", *common) == 0
+    assert writes == [14, 21, 28, 30]
+    assert (tmp_path / "cut" / "history.csv").read_bytes() == (tmp_path / "whole" / "history.csv").read_bytes()
+    writes.clear()
+    assert train("--resume", tmp_path / "cut", "--epochs", "40", "--checkpoint-every", "4", *common) == 0
+    assert writes == [32, 36, 40]  # given again, it replaces the stored one
+
+
 def test_resume_refuses_changed_options(tmp_path, capsys):
     assert train("--epochs", "4", "--quiet", "--out", tmp_path) == 0
     capsys.readouterr()

@@ -290,7 +290,7 @@ def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out:
         key,
         runtime,
         epochs,
-        args.checkpoint_every,
+        cli_options.checkpoint_every(args.checkpoint_every, stored),
         args.checkpoint_seconds,
         out if runtime.main else None,
     )
@@ -347,13 +347,13 @@ def _finish(setup: RunSetup, state: TrainState, resumed: bool) -> int:
     return EXIT_OK
 
 
-def _after_full_disk(error: OSError) -> str:
-    """What to do after a full disk stopped the results being written: the run's checkpoint, written before them,
-    is in the file's directory, and resuming it with no more epochs only writes the results again."""
+def _after_write_error(error: OSError, remedy: str) -> str:
+    """What to do after ``error`` stopped the results being written: the run's checkpoint, written before them, is
+    in the file's directory, and resuming it with no more epochs only writes the results again."""
     out = Path(error.filename).parent if error.filename else None
     if out is not None and any(path.name != DIVERGED_FILE for path in run_files.checkpoints_in(out)):
-        return f"the checkpoint is kept: free some space, then --resume {out} writes the results again"
-    return "free some space, then run the command again"
+        return f"the checkpoint is kept: {remedy}, then --resume {out} writes the results again"
+    return f"{remedy}, then run the command again"
 
 
 def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
@@ -454,13 +454,10 @@ def execute(argv: Sequence[str] | None, stop: StopSignals) -> int:
     except OSError as error:  # writing the results (a checkpoint's write error is a WriteFailed)
         where = error.filename or "a file"
         if is_disk_full(error):
-            print(
-                shown(f"{PROG}: the disk is full: could not write {where}; {_after_full_disk(error)}"), file=sys.stderr
-            )
+            said = f"the disk is full: could not write {where}; {_after_write_error(error, 'free some space')}"
         else:
-            print(
-                shown(f"{PROG}: could not write {where} ({error.strerror or error}); the run stopped"), file=sys.stderr
-            )
+            said = f"could not write {where} ({error.strerror or error}); {_after_write_error(error, 'mend that')}"
+        print(shown(f"{PROG}: {said}"), file=sys.stderr)
         return EXIT_FAILED
     except Interrupted as interrupted:
         if interrupted.message:

@@ -216,7 +216,8 @@ class StopSignals:
                 elif number == first[0] and now - first[1] < REPEAT_SECONDS:
                     continue  # the first request delivered twice (to the process and to its process group)
                 else:
-                    again = f"{self.prog}: {signal_name(number)} again"
+                    after = "again" if number == first[0] else f"after {signal_name(first[0])}"
+                    again = f"{self.prog}: {signal_name(number)} {after}"
                     _say(f"{again}: quitting at once; the last checkpoint written is kept")
                     os._exit(self.status)
 

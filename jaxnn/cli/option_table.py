@@ -7,8 +7,9 @@ are in :mod:`jaxnn.cli.refusals`; ``refused_by`` names them).
 
 A *run option* (``stored`` and ``agrees``) defines a training run (data, model, optimiser, split); a
 checkpoint stores them all and a resumed run must agree with it.  ``--epochs`` is stored too, but a resumed
-run may ask for more.  The other flags (output, checkpoints, devices) belong to one invocation.  The table's
-order is the order of ``--help`` within each group, of a checkpoint's config and of the checks.
+run may ask for more, and so is ``--checkpoint-every`` (kept unless given again).  The other flags (output,
+checkpoints, devices) belong to one invocation.  The table's order is the order of ``--help`` within each group,
+of a checkpoint's config and of the checks.
 """
 
 from __future__ import annotations
@@ -452,8 +453,10 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "checkpoint_every", "files",
-            "also write a checkpoint every N epochs (default: by time only; not with lbfgs or lists)", "N",
-            parse=_whole, valid=_is_positive_int, what="a positive whole number", refused_by=("checkpoint every",),
+            "also write a checkpoint every N epochs (default: by time only; not with lbfgs or lists); a resumed run "
+            "keeps the checkpoint's unless given", "N",
+            parse=_whole, valid=_is_positive_int, what="a positive whole number", nullable=True, stored=True,
+            legacy=lambda stored: None, refused_by=("checkpoint every",),
         ),
         Option(
             "resume", "files", "continue the run checkpointed in DIR up to --epochs, a population whole (files go to "

@@ -71,6 +71,7 @@ __all__ = [
     "build_parser",
     "check_value",
     "checked_total_epochs",
+    "checkpoint_every",
     "default",
     "flag",
     "given_options",
@@ -388,6 +389,13 @@ def with_defaults(given: dict[str, Any]) -> dict[str, Any]:
     if given.get("layers") == []:
         _refuse_without_hidden_layer(given)
     return {name: settled[name] if name in settled else default(name, settled) for name in RUN_OPTIONS}
+
+
+def checkpoint_every(given: int | None, stored: dict[str, Any] | None) -> int | None:
+    """The run's ``--checkpoint-every``: as ``given``, else a resumed checkpoint's (checked by
+    :func:`stored_options`), so that ``--resume DIR`` alone keeps the cadence, and the held-out loss's epochs, of the
+    run it continues."""
+    return given if given is not None or stored is None else stored.get("checkpoint_every")
 
 
 def checked_total_epochs(given: int | None, options: dict[str, Any], stored: dict[str, Any] | None, done: int) -> int:

@@ -569,6 +569,7 @@ def save_checkpoint(setup: RunSetup, state: TrainState) -> Path | None:
     config = {
         **setup.options,
         "epochs": setup.epochs,
+        "checkpoint_every": setup.checkpoint_every,
         "seconds": state.seconds,
         "total_seconds": state.total_seconds,
         "diverged": state.diverged,
