@@ -117,6 +117,28 @@ def test_ctrl_c_at_any_moment_exits_130(tmp_path):
         assert not (out / LOCK_FILE).exists()
 
 
+@pytest.mark.parametrize("population", [False, True], ids=["one network", "population"])
+def test_a_signal_while_a_csv_pipe_waits_for_a_writer_quits_at_once(tmp_path, population):
+    """--csv a named pipe no one writes to (or a shell's <(...) still waiting): the signal set the flag and the
+    read went on waiting, so timeout's or a scheduler's SIGTERM left the run hanging until data came.  It now quits
+    at once, as while joining other hosts, leaving neither the lock nor the --out it created."""
+    fifo, out = tmp_path / "rows.csv", tmp_path / "run"
+    os.mkfifo(fifo)
+    lists = ["--seed", "0,1"] if population else []
+    process = _start("--csv", fifo, "--target", "label", *lists, "--quiet", "--out", out)
+    try:
+        _wait_until_ready(process)
+        _wait_while_running(process, lambda: (out / LOCK_FILE).exists(), "taking the lock")
+        time.sleep(0.5)  # into the read, which waits for a writer
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert err.splitlines()[-1] == "jaxnn-train: SIGTERM: interrupted while loading the data; nothing was saved"
+    assert not out.exists()
+
+
 # Ctrl-C before CtrlC's handler is in place: simulated by a CtrlC whose construction is interrupted.
 EARLY_CTRL_C = """
 import os, signal, sys, time

@@ -44,7 +44,7 @@ from jaxnn.cli.errors import (
     WriteFailed,
     is_disk_full,
 )
-from jaxnn.cli.interrupts import StopSignals, exit_status, stopped_before_the_end
+from jaxnn.cli.interrupts import StopSignals, exit_status, quitting_at_once, stopped_before_the_end
 from jaxnn.cli.locking import LOCK_FILE, OutLock
 from jaxnn.cli.option_table import as_given
 from jaxnn.cli.population_checkpoint import POPULATION_CHECKPOINT
@@ -263,7 +263,8 @@ def _remove_created(created: list[Path]) -> None:
 
 def _prepare(args: argparse.Namespace, stop: StopSignals, runtime: Runtime, out: Path | None, options, stored):
     """Data, model and the starting state (fresh, or the checkpoint's)."""
-    problem = load_problem(options)
+    with quitting_at_once(stop, "while loading the data"):  # a --csv pipe no one writes to blocks the read
+        problem = load_problem(options)
     resume_path = resumed_checkpoint(args.resume) if args.resume is not None else None
     if stored is not None:  # before the data's warnings: other data's would be beside the point
         given_csv = cli_options.given_options(args).get("csv")
@@ -368,8 +369,7 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
         cli_options.refuse_arguments(args, cli_options.LBFGS)
     _stage(stop, "while reading the options")
     # nothing is written until the devices are up, and joining other hosts waits in native code: a signal quits there
-    quitting = getattr(stop, "quitting_at_once", None)
-    with contextlib.nullcontext() if quitting is None else quitting("while starting the devices"):
+    with quitting_at_once(stop, "while starting the devices"):
         _stage(stop, "while starting the devices")  # a signal just before: the flag alone would wait with the rest
         runtime = start_runtime(args)
     if hasattr(stop, "reinstall"):  # JAX's distributed runtime may have taken SIGTERM for itself
@@ -383,6 +383,8 @@ def _execute_parsed(args: argparse.Namespace, stop: StopSignals) -> int:
     if out is not None and runtime.main:
         created = _make_directory(out)
         lock = OutLock(out)
+    if hasattr(stop, "on_quit"):  # a signal while the data is read quits at once, leaving no lock or new --out
+        stop.on_quit(lambda: (lock.__exit__(None, None, None), _remove_created(created)))
     try:
         return _run_in(args, stop, runtime, out, options, stored, lock, lbfgs=lbfgs, members=members, note=note)
     except BaseException:  # refused, stopped or failed: a --out this command created goes while still empty

@@ -46,8 +46,17 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
-__all__ = ["REPEAT_SECONDS", "SIGNALS", "StopSignals", "exit_status", "signal_name", "stopped_before_the_end"]
+__all__ = [
+    "REPEAT_SECONDS",
+    "SIGNALS",
+    "StopSignals",
+    "exit_status",
+    "quitting_at_once",
+    "signal_name",
+    "stopped_before_the_end",
+]
 
 # The signals that ask a run to stop (SIGHUP is missing on Windows).
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -69,6 +78,12 @@ def signal_name(number: int) -> str:
 def exit_status(stop) -> int:
     """The exit status of a run stopped by ``stop``: 128 + the signal's number (a plain flag object: Ctrl-C)."""
     return 128 + (getattr(stop, "received", 0) or signal.SIGINT)
+
+
+def quitting_at_once(stop, where: str):
+    """``stop.quitting_at_once(where)``, or nothing for a plain flag object (which has no signals to quit on)."""
+    quitting = getattr(stop, "quitting_at_once", None)
+    return contextlib.nullcontext() if quitting is None else quitting(where)
 
 
 def stopped_before_the_end(stop) -> bool:
@@ -107,6 +122,7 @@ class StopSignals:
         self._finished = False  # the run's work is done: a signal is said and changes nothing
         self._said_finished = False
         self._quit_at_once_where: str | None = None  # inside quitting_at_once: where the run is, for its message
+        self._tidy_before_quitting: Callable[[], None] | None = None  # what on_quit registered
 
     @property
     def pressed(self) -> bool:
@@ -155,11 +171,17 @@ class StopSignals:
         for number in SIGNALS:
             signal.signal(number, signal.SIG_IGN)
 
+    def on_quit(self, tidy: Callable[[], None]) -> None:
+        """Have ``tidy`` run just before a signal inside :meth:`quitting_at_once` ends the process (the command's
+        lock and the ``--out`` it created, which nothing was written to yet)."""
+        self._tidy_before_quitting = tidy
+
     @contextlib.contextmanager
     def quitting_at_once(self, where: str):
         """Inside, the first stop signal ends the process at once with its status, after ``interrupted {where};
-        nothing was saved``: for a stage that writes nothing and may wait long in native code, where the flag
-        would be read only when that wait ends (joining a multi-host run whose other processes do not come)."""
+        nothing was saved``: for a stage that writes nothing and may wait long in native code or a blocking read,
+        where the flag would be read only when that wait ends (joining a multi-host run whose other processes do
+        not come; reading ``--csv`` from a pipe that no one writes to)."""
         self._quit_at_once_where = where
         try:
             yield self
@@ -187,6 +209,9 @@ class StopSignals:
                     _say(f"{self.prog}: {signal_name(number)}: the run has finished; exiting")
             elif self._quit_at_once_where is not None and not self._pressed.is_set():
                 _say(f"{self.prog}: {signal_name(number)}: interrupted {self._quit_at_once_where}; nothing was saved")
+                if self._tidy_before_quitting is not None:
+                    with contextlib.suppress(Exception):  # quitting is what was asked for
+                        self._tidy_before_quitting()
                 os._exit(128 + number)  # the status a stop by this signal returns (exit_status)
             elif not self._pressed.is_set():
                 name = signal_name(number)

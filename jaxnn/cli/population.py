@@ -48,7 +48,7 @@ from jaxnn.cli import population_checkpoint, population_results
 from jaxnn.cli.data import Problem, check_same_data, load_problems, say_warnings
 from jaxnn.cli.devices import Runtime
 from jaxnn.cli.errors import EXIT_OK, PROG, Interrupted
-from jaxnn.cli.interrupts import StopSignals, stopped_before_the_end
+from jaxnn.cli.interrupts import StopSignals, quitting_at_once, stopped_before_the_end
 from jaxnn.cli.progress import Progress, make_progress
 from jaxnn.cli.runner import ChunkRunner, Hooks, Schedule
 from jaxnn.cli.training import (
@@ -74,6 +74,7 @@ __all__ = ["Members", "Population", "advance", "execute", "progress_leader", "tr
 
 def _member_setups(
     args: argparse.Namespace,
+    stop: StopSignals,
     runtime: Runtime,
     out: Path | None,
     options: dict[str, Any],
@@ -83,7 +84,8 @@ def _member_setups(
     """One :class:`RunSetup` per member, as its single run would have (without the sharded data: fit_many trains);
     a ``resumed`` run's data is checked first (other data's classes could only be refused for other reasons)."""
     members = cli_options.population_members(options)
-    problems = load_problems(options, [member_options["seed"] for member_options in members])
+    with quitting_at_once(stop, "while loading the data"):  # a --csv pipe no one writes to blocks the read
+        problems = load_problems(options, [member_options["seed"] for member_options in members])
     if resumed is not None:
         given_csv = cli_options.given_options(args).get("csv")
         _check_resumed_data([problems[member_options["seed"]] for member_options in members], resumed, given_csv)
@@ -403,7 +405,7 @@ def execute(
     (and resumed), just before training starts (``--overwrite`` removes the old run's files then)."""
     stored = None if resumed is None else resumed[1]
     epochs = cli_options.checked_total_epochs(args.epochs, options, stored, stored["epoch"] if stored else 0)
-    setups = _member_setups(args, runtime, out, options, epochs, resumed)
+    setups = _member_setups(args, stop, runtime, out, options, epochs, resumed)
     if stop.pressed:
         raise Interrupted(f"{PROG}: interrupted while loading the data; nothing was saved")
     population = _population_data(setups)
