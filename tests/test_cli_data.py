@@ -288,6 +288,50 @@ def test_a_missing_target_column_lists_a_few_columns_then_how_many_more(tmp_path
     assert "(line 1 holds numbers: the file may have no header line; write one naming the columns)" in err
 
 
+def test_a_quote_never_closed_in_a_long_file_is_named_at_its_line_not_as_a_cell_too_long(tmp_path, capsys):
+    """Past Python csv's 131,072-character cell limit the message named a line thousands below the quote and
+    advised writing quotes as two quotes."""
+    rows = "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20_000))
+    broken = tmp_path / "long.csv"
+    broken.write_text('a,b,label\n1,2,x\n3,4,y\n5,6,"x\n' + rows)
+    err = _refused(capsys, "--csv", broken, "--target", "label", "--epochs", "2")
+    assert f"--csv {broken} line 4 starts a cell of more than 131,072 characters: most likely a quote" in err
+
+
+@pytest.mark.parametrize(
+    ("magic", "said"),
+    [
+        (b"\x1f\x8b\x08\x00", "is gzip-compressed: decompress it first"),
+        (b"PK\x03\x04\x14\x00", "is a zip archive (an Excel .xlsx workbook is one)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1", "is an old Excel .xls workbook"),
+        (b"PAR1\x15\x04", "is a Parquet file"),
+    ],
+    ids=["gzip", "zip", "xls", "parquet"],
+)
+def test_a_compressed_file_or_a_workbook_is_named_as_such(tmp_path, capsys, magic, said):
+    """They were told "line 1 is not UTF-8 text ... iconv -f windows-1252", which only makes junk of them."""
+    packed = tmp_path / "data.bin"
+    packed.write_bytes(magic + bytes(range(256)))
+    err = _refused(capsys, "--csv", packed, "--target", "label", "--epochs", "2")
+    assert f"--csv {packed} {said}" in err and "iconv" not in err
+
+
+def test_a_numpy_savetxt_header_is_told_to_lose_its_hash_not_the_line(tmp_path, capsys):
+    """numpy.savetxt(header=...) writes '# label,a,b': removing the line, as advised, lost the column names."""
+    data = tmp_path / "saved.csv"
+    np.savetxt(data, np.array([[0, 1.0, 2.0], [1, 3.0, 4.0]]), delimiter=",", header="label,a,b")
+    err = _refused(capsys, "--csv", data, "--target", "label", "--epochs", "2")
+    assert "(line 1 starts with '#', as numpy.savetxt writes a header: remove the '#', not the line)" in err
+
+
+def test_a_class_named_like_infinity_is_told_why_it_is_refused(tmp_path, capsys):
+    data = write_csv(tmp_path / "inf.csv", ["a", "label"], [[i, ["Sup", "Inf"][i % 2]] for i in range(8)])
+    err = _refused(capsys, "--csv", data, "--target", "label", "--epochs", "2")
+    assert (
+        "holds 'Inf', the number inf (no class can be named so); fill in or drop the row, or rename that class" in err
+    )
+
+
 def test_a_comment_line_read_as_the_header_is_named(tmp_path, capsys):
     """A line '# exported by …' above the header was read as the header: the message listed it as the only column."""
     data = tmp_path / "commented.csv"
@@ -707,6 +751,10 @@ def test_a_header_repeated_among_the_rows_is_named_as_such(tmp_path, capsys):
     path.write_text("sep=,\na,b,label\n1,2,x\n3,4,y\n a ,b,label\n5,6,x\n7,8,y\n")
     err = _refused(capsys, "--csv", path, "--target", "label", "--epochs", "2")
     assert "joined.csv line 5 repeats the header line 2 (files joined together?); remove that line" in err
+    bom = tmp_path / "joined-bom.csv"  # two Excel "CSV UTF-8" exports: the second header starts with its own mark
+    bom.write_bytes(b"\xef\xbb\xbfa,b,label\n1,2,x\n3,4,y\n\xef\xbb\xbfa,b,label\n5,6,x\n7,8,y\n")
+    err = _refused(capsys, "--csv", bom, "--target", "label", "--epochs", "2")
+    assert "joined-bom.csv line 4 repeats the header line 1 (files joined together?); remove that line" in err
 
 
 def test_a_utf16_file_is_named_as_such_with_how_to_convert_it(tmp_path, capsys):

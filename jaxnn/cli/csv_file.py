@@ -115,11 +115,25 @@ def _utf16_encoding(raw: bytes) -> str | None:
     return None
 
 
+# Files often passed for a CSV file, by their first bytes; each would be told to convert Windows-1252 text.
+_PACKED_FORMATS = {
+    b"\x1f\x8b": "gzip-compressed: decompress it first (gunzip -k FILE), or pipe it in (zcat FILE | jaxnn-train "
+    "--csv /dev/stdin ...)",
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one): save the sheet as CSV UTF-8, or unzip the CSV "
+    "file inside",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls workbook: save the sheet as CSV UTF-8",
+    b"PAR1": "a Parquet file: write it as CSV, e.g. pandas.read_parquet(path).to_csv(new_path, index=False)",
+}
+
+
 def _utf8_bytes(raw: bytes, name: str) -> bytes:
     """``raw`` without a UTF-8 byte-order mark, once it is known to be UTF-8 text; bytes that are not UTF-8 are a
     CliError naming the file line they are on (1-based, counted as :func:`_records` counts lines) and how to fix the
     file."""
     raw = raw.removeprefix(codecs.BOM_UTF8)
+    packed = next((what for magic, what in _PACKED_FORMATS.items() if raw.startswith(magic)), None)
+    if packed is not None:
+        raise CliError(f"--csv {name} is {packed}, not a CSV text file")
     encoding = _utf16_encoding(raw)
     if encoding:
         raise CliError(
@@ -162,6 +176,12 @@ def _records(file: io.TextIOWrapper, name: str) -> Iterator[tuple[int, list[str]
 def _malformed(name: str, start: int, line: int, error: csv.Error) -> str:
     """The one-line message for a record of ``name`` (from line ``start``; the reader stopped at ``line``) that is
     not valid CSV."""
+    if "field larger than field limit" in str(error):  # Python's csv module reads cells of up to 131,072 characters
+        return (
+            f"--csv {name} line {start} starts a cell of more than {csv.field_size_limit():,} characters: most "
+            'likely a quote (") opened there, or on a line just before, is never closed, so the rest of the file '
+            "would be read as one cell; close that quote, or remove it (a cell really that long is not read)"
+        )
     if "unexpected end of data" in str(error):
         return (
             f'--csv {name} line {start} opens a quoted cell (") that is never closed, so the rest of the file would '

@@ -218,7 +218,7 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             advice = csv_file.extra_cells_advice(row, len(header))
             raise CliError(f"{name} line {number} has {len(row)} cells but the header has {len(header)}{advice}")
         cells = [cell.strip() for cell in row]
-        if cells == header:
+        if [cells[0].removeprefix("\ufeff"), *cells[1:]] == header:  # a second export's byte-order mark, too
             raise CliError(
                 f"{name} line {number} repeats the header line {header_line} (files joined together?); remove that line"
             )
@@ -229,7 +229,11 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         inputs.extend(values)
         label = cells[target_index]
         if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
-            raise CliError(f"{name} line {number}, target column {target!r} holds {label!r}; fill in or drop the row")
+            read_as = f", the number {plain_number(label)} (no class can be named so)" if label else ""
+            raise CliError(
+                f"{name} line {number}, target column {target!r} holds {label!r}{read_as}; fill in or drop the row"
+                + (", or rename that class" if label else "")
+            )
         if label in MISSING_MARKERS:
             raise CliError(
                 f"{name} line {number}, target column {target!r} holds {label!r}, a missing-value marker; "
@@ -250,6 +254,8 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
 def _missing_target_hint(target: str, header: list[str], header_line: int) -> str:
     """What may explain a ``--target`` missing from ``header``: a comment line read as the header, a header line
     that holds numbers (a file written without one), or a name spelt nearly alike (``Species`` for ``species``)."""
+    if header[0].startswith("#") and target in (header[0].lstrip("# "), *header[1:]):  # numpy.savetxt's header
+        return f" (line {header_line} starts with '#', as numpy.savetxt writes a header: remove the '#', not the line)"
     if header[0].startswith("#"):
         return f" (line {header_line} starts with '#': remove comment lines above the header)"
     if 2 * sum(plain_number(name) is not None for name in header) > len(header):
