@@ -55,6 +55,7 @@ __all__ = [
     "state_without_nan",
     "step_values_usable",
     "summing_type",
+    "unwrapped_integers",
     "validation_pair",
     "weights_fit_dtype",
     "weights_not_flushed",
@@ -163,7 +164,8 @@ def look_up(table: Mapping[str, T], name: str, what: str) -> T:
 def as_real_array(value, what: str) -> jax.Array:
     """``value`` as a JAX array of real numbers (float, int and bool dtypes kept), else a TypeError
     "``what`` must be real numbers, got dtype ...".  Lists, NumPy arrays and scalars are converted;
-    JAX arrays (tracers included) pass as they are."""
+    JAX arrays (tracers included) pass as they are.  Integers that JAX's integer type cannot hold (beyond int32
+    without 64-bit mode, where JAX would wrap them) become floats, as ``fit`` converts its data."""
     if not isinstance(value, jax.Array):
         try:
             value = np.asarray(value)
@@ -171,7 +173,18 @@ def as_real_array(value, what: str) -> jax.Array:
             value = np.asarray(None)
     if not any(jnp.issubdtype(value.dtype, kind) for kind in (jnp.floating, jnp.integer, jnp.bool_)):
         raise TypeError(f"{what} must be real numbers, got dtype {value.dtype}")
-    return jnp.asarray(value)
+    return jnp.asarray(unwrapped_integers(value))
+
+
+def unwrapped_integers(value):
+    """``value``, but a NumPy integer array that JAX's integer type cannot hold (beyond int32 without 64-bit mode,
+    where JAX would wrap 2**32 + 1 to 1) as floats of JAX's default float type."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or not value.size:
+        return value
+    held = jax.dtypes.canonicalize_dtype(value.dtype)
+    if held != value.dtype and (value.min() < np.iinfo(held).min or value.max() > np.iinfo(held).max):
+        return value.astype(jnp.result_type(float))
+    return value
 
 
 def step_arguments(params, opt_state, **arrays) -> None:

@@ -60,7 +60,7 @@ import numpy as np
 import optax
 
 from jaxnn._builds import PLAIN_BUILDS, FallbackJit
-from jaxnn._checks import matching_state, step_arguments, summing_type
+from jaxnn._checks import matching_state, step_arguments, summing_type, unwrapped_integers
 from jaxnn._scores import one_number
 from jaxnn.donation import DONATED_TWICE, buffers, each_buffer_once
 from jaxnn.dropout import Dropout, step_key
@@ -644,7 +644,9 @@ def _one_step(spec: RunSpec, params, opt_state, x, y, weight=None):
     kept = jax.tree.map(
         lambda new, old: jnp.where(usable, new, old), (carry.params, carry.opt_state), (params, opt_state)
     )
-    return *kept, jnp.where(usable, value, jnp.nan)
+    # a finite loss whose update is not finite (too large a rate) says so too: NaN, not the loss of a step not taken
+    reported = jnp.where(carry.ok | ~jnp.isfinite(value), value, jnp.nan)
+    return *kept, jnp.where(usable, reported, jnp.nan)
 
 
 _held_step = FallbackJit(_one_step, PLAIN_BUILDS, shapes_in_key=False, static_argnums=0)
@@ -661,6 +663,7 @@ def step(spec: RunSpec, *, in_place: bool = False) -> Callable:
     compiled = partial(_held_step_in_place if in_place else _held_step, spec)
 
     def checked_step(params, opt_state, x, y, weight=None):
+        x, y, weight = unwrapped_integers(x), unwrapped_integers(y), unwrapped_integers(weight)
         if in_place:
             params, opt_state = each_buffer_once((params, opt_state), (x, y, weight))
         try:

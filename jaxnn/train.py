@@ -180,13 +180,13 @@ def make_train_step(
 
     The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments only when it
     meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing more.  A non-finite step is
-    not applied (the old params and state come back with the non-finite loss), nor is one whose ``weight`` has a
-    negative entry or none positive (its loss is NaN; the values are not checked on the host, which
-    :func:`train_step` does, with a ValueError).  With ``in_place=True`` the update is written into the buffers of
-    ``params`` and ``opt_state`` (buffer donation); the arrays passed in are invalid afterwards, so keep only what
-    the step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster for small layers on XLA's CPU
-    backend) or ``"rows"`` (batch-first, the default); None lets :func:`jaxnn.engine.decide_layout` choose
-    (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
+    not applied (the old params and state come back with the non-finite loss: NaN where only the update was), nor
+    is one whose ``weight`` has a negative entry or none positive (its loss is NaN; the values are not checked on
+    the host, which :func:`train_step` does, with a ValueError).  With ``in_place=True`` the update is written
+    into the buffers of ``params`` and ``opt_state`` (buffer donation); the arrays passed in are invalid
+    afterwards, so keep only what the step returns.  ``layout`` is ``"columns"`` (the seeds' column layout; faster
+    for small layers on XLA's CPU backend) or ``"rows"`` (batch-first, the default); None lets
+    :func:`jaxnn.engine.decide_layout` choose (``"columns"`` on the CPU for narrow layers, ``"rows"`` otherwise).
 
     Example:
       >>> step = make_train_step(model, "softmax_cross_entropy", optax.adam(1e-3))
@@ -204,7 +204,7 @@ def train_step(
 ):
     """One update on one batch: returns ``(params, opt_state, loss_before_update)``: the compiled step of
     :func:`make_train_step` (kept per model, loss and optimiser; build one to save the look-up and the checks in a
-    loop), after checking ``y`` and ``weight`` as :func:`fit` does where they are on the host."""
+    loop), after checking ``y`` (but for NaN: a non-finite loss) and ``weight`` as :func:`fit` does, on the host."""
     x, y, weight = (
         value if value is None or isinstance(value, jax.Array) else rectangular(name, value)
         for name, value in (("x", x), ("y", y), ("weight", weight))

@@ -346,3 +346,30 @@ def test_a_softmax_over_one_unit_and_float64_without_x64_are_refused():
             model.init(jax.random.key(0), 2, dtype)
     with jax.enable_x64(True):
         assert model.init(jax.random.key(0), 2, jnp.float64)[0]["W"].dtype == jnp.float64
+
+
+def test_integers_beyond_int32_are_read_as_numbers_not_wrapped():
+    """Without 64-bit mode JAX holds ints as int32 and wrapped 2**32 + 1 to 1: model.apply, loss_and_grads, the
+    losses and the activations read such integers as the floats fit reads them as."""
+    assert not jax.config.jax_enable_x64
+    model = jaxnn.Sequential((jaxnn.Dense(5, "relu"), jaxnn.Dense(3, "identity")))
+    params = model.init(jax.random.key(0), n_features=4)
+    big = np.array([[2**32 + 1, 0, 0, 0], [-(2**40), 7, 0, 1]], dtype=np.int64)
+    np.testing.assert_array_equal(model.apply(params, big), model.apply(params, big.astype(np.float32)))
+    target = np.full((2, 3), 2**33 + 7, dtype=np.int64)
+    floats = jaxnn.mean_squared_error(np.zeros((2, 3), np.float32), target.astype(np.float32))
+    assert float(jaxnn.mean_squared_error(np.zeros((2, 3), np.float32), target)) == float(floats) > 1e19
+    np.testing.assert_array_equal(jaxnn.relu(np.array([2**32 + 5])), [np.float32(2**32 + 5)])
+    one_hot = np.eye(3, dtype=np.float32)[[0, 1]]
+    loss, grads = jaxnn.loss_and_grads(model, params, big, one_hot, "softmax_cross_entropy")
+    loss_f, grads_f = jaxnn.loss_and_grads(model, params, big.astype(np.float32), one_hot, "softmax_cross_entropy")
+    assert float(loss) == float(loss_f)
+    np.testing.assert_array_equal(grads[0]["W"], grads_f[0]["W"])
+    optimizer = jaxnn.optimizers.make("gd", learning_rate=1e-30)
+    regression = jaxnn.Sequential((jaxnn.Dense(3, "identity"),))
+    start = regression.init(jax.random.key(0), n_features=4)
+    steps = [
+        jaxnn.train_step(regression, "mean_squared_error", optimizer, start, optimizer.init(start), big, y)[2]
+        for y in (target[:2], target[:2].astype(np.float32))
+    ]
+    assert float(steps[0]) == float(steps[1]) > 1e19

@@ -479,6 +479,17 @@ def test_train_step_does_not_apply_a_non_finite_step():
         assert_trees_equal(step_params, PARAMS)
         values.append(float(value))
     assert np.isnan(values[0])
+    assert np.isnan(values[1])  # the loss was finite, the update not: the finite loss came back, saying nothing
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # 1e300 cast to float32
+def test_a_step_whose_update_overflows_reports_nan_not_a_stall():
+    """A learning rate of 1e300 (infinite in float32) makes the update non-finite while the loss stays finite: the
+    step is not applied, and the finite loss that came back made repeated calls a silent stall."""
+    descent = jaxnn.optimizers.make("gd", learning_rate=1e300)
+    step_params, _, value = jaxnn.train_step(MODEL, LOSS, descent, PARAMS, descent.init(PARAMS), X, Y)
+    assert_trees_equal(step_params, PARAMS)
+    assert np.isnan(float(value))
 
 
 def test_a_compiled_step_with_a_nan_weight_reports_nan_not_the_unweighted_loss():
