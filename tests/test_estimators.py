@@ -580,6 +580,7 @@ def test_loss_override_picks_the_output_layer(iris):
         ({"solver": "bfgs"}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax.GradientTransformation"),
         ({"hidden_layer_sizes": ""}, "hidden_layer_sizes must be"),  # a str is a sequence: '' had meant ()
         ({"hidden_layer_sizes": np.array(3)}, "hidden_layer_sizes must be"),  # had been NumPy's 0-d TypeError
+        ({"hidden_layer_sizes": b"\x05"}, "hidden_layer_sizes must be"),  # bytes are ints: had been one layer of 5
         # an array holding a name had passed `in SOLVERS` (or raised NumPy's ambiguous-truth error)
         ({"solver": np.array("sgd")}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax"),
         ({"solver": np.array(["adam", "gd"])}, "solver must be 'lbfgs', 'gd', 'sgd', 'adam' or an optax"),
@@ -587,7 +588,8 @@ def test_loss_override_picks_the_output_layer(iris):
         ({"epsilon": np.inf}, r"epsilon must be a finite positive number \(not a bool\), got inf"),
         ({"alpha": -1.0}, "alpha must be a finite non-negative number"),
         ({"alpha": False}, r"alpha must be a finite non-negative number \(not a bool\), got False"),
-        ({"momentum": 10**400}, "momentum must be a finite non-negative number"),  # had been Python's OverflowError
+        # had been Python's OverflowError; the value is shown cut to 80 characters, as elsewhere
+        ({"momentum": 10**400}, r"momentum must be a finite non-negative number \(not a bool\), got 10{79}$"),
         ({"tol": -(10**400)}, "tol must be a finite non-negative number"),
         ({"max_iter": 0}, "max_iter must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer"),

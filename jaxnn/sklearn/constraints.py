@@ -103,7 +103,7 @@ def _activation_names(value, hidden) -> Sequence:
 
 def _is_layer_sizes(value) -> bool:
     sizes = _layer_sizes(value)
-    if isinstance(sizes, str) or (isinstance(sizes, np.ndarray) and sizes.ndim != 1):  # '' would be no layers
+    if isinstance(sizes, str | bytes) or (isinstance(sizes, np.ndarray) and sizes.ndim != 1):  # '' meant no layers
         return False
     return isinstance(sizes, Sequence | np.ndarray) and all(is_int(s) and s > 0 for s in sizes)
 
@@ -262,7 +262,7 @@ def _check(names: tuple[str, ...], rule: Rule, values: tuple) -> None:
     if not rule.test(*values):
         if callable(rule.expected):
             raise InvalidParameterError(rule.expected(*values))
-        raise InvalidParameterError(f"{names[0]} must be {rule.expected}, got {values[0]!r}")
+        raise InvalidParameterError(f"{names[0]} must be {rule.expected}, got {values[0]!r:.80}")
 
 
 def check_params(est) -> Config:
