@@ -519,9 +519,11 @@ def sample_weights(weight, n_samples: int, n_members: int | None) -> tuple[np.nd
     """Per-sample weights (default all 1): ``(n_samples,)``, or for a population also one row per member;
     finite, non-negative, with a positive sum (for every member); returned as float64 with its member axis."""
     try:
+        if np.iscomplexobj(weight):  # NumPy would keep the real part, with a warning at most
+            raise TypeError
         w = np.ones(n_samples) if weight is None else np.asarray(weight, dtype=float)
-    except (TypeError, ValueError):  # text, None entries, ragged lists
-        raise TypeError(f"weight must be numbers, one per sample ({n_samples}), got {weight!r:.80}") from None
+    except (TypeError, ValueError):  # text, None entries, ragged lists, complex numbers
+        raise TypeError(f"weight must be real numbers, one per sample ({n_samples}), got {weight!r:.80}") from None
     shapes = ((n_samples,),) if n_members is None else ((n_samples,), (n_members, n_samples))
     fault = _weight_fault(w, shapes, n_samples)
     if fault is not None:

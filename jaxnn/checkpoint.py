@@ -327,7 +327,10 @@ def save(
         raise TypeError(f"config must be a dict (JSON-serialisable), got {type(config).__name__}")
     if config is not None and "epoch" in config:  # read_config returns {**config, "epoch": epoch}: one would be lost
         raise ValueError("config must not hold 'epoch': the checkpoint stores the epoch itself (pass epoch=)")
-    config = _json_value(config or {}, "config")
+    try:
+        config = _json_value(config or {}, "config")
+    except RecursionError:  # a dict or list that holds itself
+        raise ValueError("config holds itself (a dict or list among its own values): JSON cannot store it") from None
     params_arrays = _named_leaves("params", params)
     if not params_arrays:  # a checkpoint that cannot resume anything
         raise ValueError(f"params holds no arrays (got {type(params).__name__}); pass the parameters to keep")

@@ -221,7 +221,10 @@ def make_mesh(devices=None) -> Mesh:
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):  # jaxnn-train's --devices counts
         first = f"; for the first {devices}: jax.devices()[:{devices}]" if devices > 0 else " (at least one)"
         raise TypeError(f"devices must be a list of JAX devices{first}")
-    devices = jax.devices() if devices is None else list(devices)
+    try:
+        devices = jax.devices() if devices is None else list(devices)
+    except TypeError:  # not iterable: True, 2.5, a 0-d array
+        raise TypeError(f"devices must be a list of JAX devices, e.g. jax.devices(), got {devices!r:.80}") from None
     if not devices:
         raise ValueError("make_mesh needs at least one device")
     if not all(isinstance(device, jax.Device) for device in devices):  # JAX: "'int' object has no attribute 'id'"

@@ -281,13 +281,20 @@ def one_minus_power(beta: float, t: jax.Array) -> jax.Array:
 DEFAULT_SETTINGS = SolverSettings()
 
 
-@lru_cache(maxsize=128)
 def solver(
     name: str, learning_rate: float, settings: SolverSettings = DEFAULT_SETTINGS
 ) -> optax.GradientTransformation:
-    """The named solver with learning rate ``learning_rate``; cached, since the compiled training loop is
-    keyed on the optimiser object.  ``gd`` (and ``sgd`` without momentum) is :func:`gradient_descent`."""
-    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    """The named solver with learning rate ``learning_rate`` (a number, or a 0-d array as ``fit`` takes it); cached,
+    since the compiled training loop is keyed on the optimiser object.  ``gd`` (and ``sgd`` without momentum) is
+    :func:`gradient_descent`."""
+    if isinstance(learning_rate, np.ndarray | jax.Array) and np.ndim(learning_rate) == 0:
+        learning_rate = learning_rate.item()
+    # checked before the cache, which would take True for a cached 1 and cannot hash an array
+    return _solver(name, finite_real(learning_rate, "learning_rate", positive=True), settings)
+
+
+@lru_cache(maxsize=128)
+def _solver(name: str, learning_rate: float, settings: SolverSettings) -> optax.GradientTransformation:
     look_up(dict.fromkeys(SOLVERS), name, "solver")
     settings = checked_settings(settings).relevant_to(name)
     if name == "gd" or (name == "sgd" and settings.momentum == 0):

@@ -15,7 +15,7 @@ loop itself, its layouts and its epoch convention are described in ``jaxnn._loop
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import lru_cache, partial
 from typing import NamedTuple
 
@@ -410,16 +410,15 @@ def checked_pairing(validation, score, stopping, validation_loss=None) -> None:
     """Validation data, a score function and a stopping rule go together: the first two both or neither,
     and neither without the third; a validation loss needs validation data."""
     if (validation is None) != (score is None):
-        raise ValueError(
-            "validation data and a score function go together: pass both or neither"
-            + (" (validation_loss is watched alongside a score, not instead of one)" if validation_loss else "")
-        )
+        alongside = " (validation_loss is watched alongside a score, not instead of one)" if validation_loss else ""
+        raise ValueError(f"validation data and a score function go together: pass both or neither{alongside}")
     if validation is not None and stopping is None:
         raise ValueError("validation data is used by the stopping rule: pass stopping=Stopping(...) too")
-    if score is not None and not callable(score):
-        raise TypeError(f"score must be a function (outputs, y_val) -> scalar, higher is better; got {score!r:.80}")
-    if validation_loss is not None and not callable(validation_loss):
-        raise TypeError(f"validation_loss must be a function (outputs, y_val) -> scalar, got {validation_loss!r:.80}")
+    for name, function, what in (("score", score, ", higher is better"), ("validation_loss", validation_loss, "")):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name} must be a function (outputs, y_val) -> scalar{what}; got {function!r:.80}")
+        if function is not None and not isinstance(function, Hashable):  # the loop is keyed on it
+            raise TypeError(f"{name} must be hashable (a function, or an object with __hash__); got {function!r:.80}")
     if validation_loss is not None and validation is None:
         raise ValueError("validation_loss is computed on the validation data: pass validation=(x_val, y_val) too")
 
@@ -435,7 +434,7 @@ def checked_stopping(stopping) -> Stopping | None:
             "stopping needs a finite tol >= 0 and n_iter_no_change >= 1 (a positive integer, or math.inf to never "
             f"stop early), got {stopping}"
         )
-    return stopping
+    return stopping._replace(tol=float(stopping.tol))  # a Python int past int32 failed inside the compiled loop
 
 
 def is_n_iter_no_change(value) -> bool:

@@ -491,6 +491,18 @@ def test_save_refuses_a_config_that_is_not_json_and_writes_nothing(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_a_config_that_holds_itself_is_a_value_error_not_a_recursion_error(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    params, opt_state = _state()
+    config = {"name": "run"}
+    config["self"] = config
+    with pytest.raises(ValueError, match="config holds itself"):
+        checkpoint.save(
+            path, params=params, opt_state=opt_state, key=jax.random.key(0), epoch=0, history=[], config=config
+        )
+    assert not os.listdir(tmp_path)
+
+
 def test_damaged_zip_structure_is_always_a_checkpoint_error(tmp_path):
     """Every single-bit flip in the archive's central directory either leaves the arrays intact or is
     reported as a CheckpointError (zipfile itself raises RuntimeError or NotImplementedError for some)."""

@@ -629,6 +629,12 @@ def test_make_mesh_needs_devices():
         distributed.make_mesh(np.int64(2))
 
 
+@pytest.mark.parametrize("devices", [True, 2.5, np.array(3)], ids=["bool", "float", "0-d array"])
+def test_a_mesh_of_something_not_a_list_names_devices(devices):
+    with pytest.raises(TypeError, match=r"devices must be a list of JAX devices"):
+        distributed.make_mesh(devices)  # had been "'bool' object is not iterable", "iteration over a 0-d array"
+
+
 def test_a_mesh_of_no_devices_is_not_advised_as_the_first_zero():
     with pytest.raises(TypeError, match=r"devices must be a list of JAX devices \(at least one\)$"):
         distributed.make_mesh(0)  # had advised jax.devices()[:0], which make_mesh then refused

@@ -607,7 +607,7 @@ BAD_INPUTS = {
         TypeError,
         r"x must be an array of numbers, got csr_matrix.*toarray",
     ),
-    "text-weight": ({"weight": ["1"] * 29 + ["a"]}, TypeError, r"weight must be numbers, one per sample \(30\)"),
+    "text-weight": ({"weight": ["1"] * 29 + ["a"]}, TypeError, r"weight must be real numbers, one per sample \(30\)"),
     "negative-l2": ({"l2": -1.0}, ValueError, r"l2 must be one finite number >= 0 .*, got -1.0"),
     "text-l2": ({"l2": "a"}, TypeError, r"l2 must be one number or one per member \(1\), got 'a'"),
     "zero-epochs": ({"epochs": 0}, ValueError, r"epochs must be a positive integer, got 0"),
@@ -1311,3 +1311,32 @@ def test_a_score_of_another_dtype_is_watched_in_the_loops_dtype(params, score):
     assert result.validation_scores.dtype == dtype and np.isfinite(result.validation_scores.astype(float)).all()
     assert_trees_equal(result.params, cast.params)  # the same run as with the score cast by hand
     np.testing.assert_array_equal(result.validation_scores, cast.validation_scores)
+
+
+def test_odd_but_meaningful_arguments_are_taken_or_refused_by_name():
+    """Found by fuzzing the core API: each had ended in another exception than a ValueError or TypeError naming the
+    argument, or in a silent result."""
+    # a Python int tol past int32 failed inside the compiled loop with JAX's OverflowError
+    result = jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=3, learning_rate=0.1, stopping=Stopping(tol=2**31))
+    assert not result.diverged and 1 <= result.n_epochs <= 3
+
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, outputs, y):
+            return -jnp.mean((outputs - y) ** 2)
+
+    with pytest.raises(TypeError, match=r"score must be hashable \(a function, or an object with __hash__\)"):
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=2, validation=(X, Y), score=Unhashable(), stopping=Stopping())
+    # a complex weight kept its real part with a ComplexWarning
+    with pytest.raises(TypeError, match=r"weight must be real numbers, one per sample \(30\)"):
+        jaxnn.fit(MODEL, PARAMS, X, Y, loss=LOSS, epochs=2, weight=np.ones(len(X)) * (1 + 5j))
+    # integer params gave gradients cut to whole numbers (0)
+    with pytest.raises(TypeError, match=r"params must hold floating-point weights.*int32"):
+        jaxnn.loss_and_grads(MODEL, jax.tree.map(lambda leaf: leaf.astype(jnp.int32), PARAMS), X, Y, LOSS)
+    # a solver's rate: a 0-d array as fit takes it (it had been "unhashable type"), and True refused even after a
+    # solver of rate 1 was cached (True == 1 had hit the cache)
+    assert jaxnn.optimizers.make("gd", learning_rate=np.array(0.1)) is jaxnn.optimizers.make("gd", learning_rate=0.1)
+    jaxnn.optimizers.make("adam", learning_rate=1)
+    with pytest.raises(ValueError, match="learning_rate must be a positive number, got True"):
+        jaxnn.optimizers.make("adam", learning_rate=True)
