@@ -91,7 +91,14 @@ class Activation(Op):
         keyword; any passed by position are a TypeError saying how to pass them."""
         if positional:
             raise TypeError(self._positional_problem(positional, hyper))
-        return super().__call__(self._checked_input(x), **self.check_hyperparameters(hyper))
+        x, hyper = self._checked_input(x), self.check_hyperparameters(hyper)
+        for key, value in hyper.items():  # computed in x's dtype: 1e300 is inf in float32, and its outputs NaN
+            if abs(value) > float(jnp.finfo(x.dtype).max):
+                raise ValueError(
+                    f"hyperparameter {key!r}={value!r} of activation {self.name!r} is beyond {x.dtype}'s range (the "
+                    "input's dtype, which it is computed in); give a smaller value, or float64 input (jax.enable_x64)"
+                )
+        return super().__call__(x, **hyper)
 
     def _positional_problem(self, positional: tuple, keywords: dict) -> str:
         """Why ``activation(x, *positional, **keywords)`` is refused, with the keyword call it meant where there is

@@ -324,3 +324,14 @@ def test_numpy_scalar_hyperparameters_keep_the_inputs_dtype_with_x64_on():
             assert jax.grad(lambda v, op=op, kwargs=kwargs: jnp.sum(op(v, **kwargs)))(x).dtype == jnp.float32
         layer = jaxnn.Dense(2, "leaky_relu", {"b": np.float64(0.1)})
         assert all(type(value) is float for _, value in layer.activation_kwargs)
+
+
+def test_a_hyperparameter_beyond_the_inputs_dtype_is_refused_not_a_nan_output():
+    """A finite Python number past float32's range became inf in the float32 computation: model.apply returned NaN
+    and fit diverged at its first epoch."""
+    model = jaxnn.Sequential((jaxnn.Dense(5, "linear", {"a": 1e300}),))
+    params = model.init(jax.random.key(0), n_features=4)
+    with pytest.raises(ValueError, match=r"hyperparameter 'a'=1e\+300 of activation 'linear' is beyond float32's"):
+        model.apply(params, np.ones((2, 4), np.float32))
+    with jax.enable_x64(True):  # float64 holds it
+        np.testing.assert_array_equal(jaxnn.linear(np.ones(2), a=1e300), [1e300, 1e300])
