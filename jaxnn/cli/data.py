@@ -345,18 +345,20 @@ def class_labels(cells: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 def csv_targets(cells: list[str], lines: list[int], task: str | None, path: str | Path, column: str):
     """``(task, targets, class_names)``: class indices with their names, or float values (regression); messages
     name the file ``path`` as :func:`read_csv`'s do."""
-    numbers = _as_numbers(cells)
+    values = np.asarray([_number(cell) for cell in cells], dtype=float)  # once: a cell at a time took seconds
+    finite = np.isfinite(values)
+    numbers = values if finite.all() else None
     guessed = task is None
     if guessed:
         # a column of mostly numbers is read by its numbers: a few text cells among numbers that read as
         # regression (a missing-value marker, a typo) are refused rather than making a class of each value
-        numeric = np.asarray([_number(cell) for cell in cells if _as_numbers([cell]) is not None])
+        numeric = values[finite]
         task = _auto_task(numeric) if numbers is not None or 2 * len(numeric) > len(cells) else "classification"
         if task == "classification" and numbers is None:
             _refuse_formatted_regression(cells, lines, path, column)
     if task == "regression":
         if numbers is None:
-            bad = next(i for i, cell in enumerate(cells) if _as_numbers([cell]) is None)
+            bad = int(np.flatnonzero(~finite)[0])
             others = " but its other cells are mostly numbers, read as regression" if guessed else ""
             raise CliError(
                 f"{as_given(path)} line {lines[bad]}, target column {column!r} holds {cells[bad]!r}{others}; "
