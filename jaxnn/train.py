@@ -179,7 +179,8 @@ def make_train_step(
     """A compiled ``step(params, opt_state, x, y, weight=None) -> (params, opt_state, loss_before_update)``.
 
     The model, loss and optimiser are checked here, once; the step checks the shapes of its arguments only when it
-    meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing more.  A non-finite step is
+    meets new shapes (while JAX traces it), so a call costs JAX's dispatch and nothing more; as ``jax.jit`` does, it
+    keeps a program for each batch shape it meets (pad batches to a few sizes).  A non-finite step is
     not applied (the old params and state come back with the non-finite loss: NaN where only the update was), nor
     is one whose ``weight`` has a negative entry or none positive (its loss is NaN; the values are not checked on
     the host, which :func:`train_step` does, with a ValueError).  With ``in_place=True`` the update is written
