@@ -92,8 +92,8 @@ class Activation(Op):
         if positional:
             raise TypeError(self._positional_problem(positional, hyper))
         x, hyper = self._checked_input(x), self.check_hyperparameters(hyper)
-        for key, value in hyper.items():  # computed in x's dtype: 1e300 is inf in float32, and its outputs NaN
-            if abs(value) > float(jnp.finfo(x.dtype).max):
+        for key, value in hyper.items():  # computed in x's dtype: a factor of 1e300 is inf in float32, outputs NaN
+            if key != "threshold" and abs(value) > float(jnp.finfo(x.dtype).max):  # a threshold only compares
                 raise ValueError(
                     f"hyperparameter {key!r}={value!r} of activation {self.name!r} is beyond {x.dtype}'s range (the "
                     "input's dtype, which it is computed in); give a smaller value, or float64 input (jax.enable_x64)"

@@ -330,7 +330,7 @@ def save(
     try:
         config = _json_value(config or {}, "config")
     except RecursionError:  # a dict or list that holds itself
-        raise ValueError("config holds itself (a dict or list among its own values): JSON cannot store it") from None
+        raise ValueError("config holds itself (a dict or list among its own values), or nests too deeply") from None
     params_arrays = _named_leaves("params", params)
     if not params_arrays:  # a checkpoint that cannot resume anything
         raise ValueError(f"params holds no arrays (got {type(params).__name__}); pass the parameters to keep")

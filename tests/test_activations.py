@@ -326,6 +326,7 @@ def test_numpy_scalar_hyperparameters_keep_the_inputs_dtype_with_x64_on():
         assert all(type(value) is float for _, value in layer.activation_kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # the threshold, as JAX casts it
 def test_a_hyperparameter_beyond_the_inputs_dtype_is_refused_not_a_nan_output():
     """A finite Python number past float32's range became inf in the float32 computation: model.apply returned NaN
     and fit diverged at its first epoch."""
@@ -335,3 +336,6 @@ def test_a_hyperparameter_beyond_the_inputs_dtype_is_refused_not_a_nan_output():
         model.apply(params, np.ones((2, 4), np.float32))
     with jax.enable_x64(True):  # float64 holds it
         np.testing.assert_array_equal(jaxnn.linear(np.ones(2), a=1e300), [1e300, 1e300])
+    # a threshold only compares: past the range, every finite input is below it (or above), as the step says
+    np.testing.assert_array_equal(jaxnn.binary_step(np.ones(2, np.float32), threshold=1e39), [0.0, 0.0])
+    np.testing.assert_array_equal(jaxnn.binary_step(np.ones(2, np.float32), threshold=-1e39), [1.0, 1.0])

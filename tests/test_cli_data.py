@@ -304,9 +304,8 @@ def test_a_quote_never_closed_in_a_long_file_is_named_at_its_line_not_as_a_cell_
         (b"\x1f\x8b\x08\x00", "is gzip-compressed: decompress it first"),
         (b"PK\x03\x04\x14\x00", "is a zip archive (an Excel .xlsx workbook is one)"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1", "is an old Excel .xls workbook"),
-        (b"PAR1\x15\x04", "is a Parquet file"),
     ],
-    ids=["gzip", "zip", "xls", "parquet"],
+    ids=["gzip", "zip", "xls"],
 )
 def test_a_compressed_file_or_a_workbook_is_named_as_such(tmp_path, capsys, magic, said):
     """They were told "line 1 is not UTF-8 text ... iconv -f windows-1252", which only makes junk of them."""
@@ -327,9 +326,22 @@ def test_a_numpy_savetxt_header_is_told_to_lose_its_hash_not_the_line(tmp_path, 
 def test_a_class_named_like_infinity_is_told_why_it_is_refused(tmp_path, capsys):
     data = write_csv(tmp_path / "inf.csv", ["a", "label"], [[i, ["Sup", "Inf"][i % 2]] for i in range(8)])
     err = _refused(capsys, "--csv", data, "--target", "label", "--epochs", "2")
+    said = "holds 'Inf', read as the number inf (a class cannot be named so either); fill in or drop the row"
+    assert said in err
+    missing = write_csv(tmp_path / "nan.csv", ["a", "label"], [[i, ["1.5", "NaN"][i % 2]] for i in range(8)])
     assert (
-        "holds 'Inf', the number inf (no class can be named so); fill in or drop the row, or rename that class" in err
+        _refused(capsys, "--csv", missing, "--target", "label")
+        .rstrip()
+        .endswith("holds 'NaN'; fill in or drop the row (see jaxnn-train --help)")
     )
+
+
+def test_a_csv_whose_text_starts_like_a_binary_format_is_read_as_csv(tmp_path):
+    """Only magic bytes that no text holds name a binary format: a header 'PAR1' (Parquet's magic, but text) and
+    'PK' train."""
+    for first in ("PAR1", "PK"):
+        data = write_csv(tmp_path / f"{first}.csv", [first, "label"], [[i, "xy"[i % 2]] for i in range(12)])
+        assert train("--csv", data, "--target", "label", "--epochs", "2", "--quiet", "--out", tmp_path / first) == 0
 
 
 def test_a_comment_line_read_as_the_header_is_named(tmp_path, capsys):

@@ -115,14 +115,13 @@ def _utf16_encoding(raw: bytes) -> str | None:
     return None
 
 
-# Files often passed for a CSV file, by their first bytes; each would be told to convert Windows-1252 text.
+# Files often passed for a CSV file, by first bytes no text holds; each would be told to convert Windows-1252 text.
 _PACKED_FORMATS = {
     b"\x1f\x8b": "gzip-compressed: decompress it first (gunzip -k FILE), or pipe it in (zcat FILE | jaxnn-train "
     "--csv /dev/stdin ...)",
     b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one): save the sheet as CSV UTF-8, or unzip the CSV "
     "file inside",
     b"\xd0\xcf\x11\xe0": "an old Excel .xls workbook: save the sheet as CSV UTF-8",
-    b"PAR1": "a Parquet file: write it as CSV, e.g. pandas.read_parquet(path).to_csv(new_path, index=False)",
 }
 
 

@@ -229,10 +229,12 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
         inputs.extend(values)
         label = cells[target_index]
         if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
-            read_as = f", the number {plain_number(label)} (no class can be named so)" if label else ""
+            infinite = label and math.isinf(plain_number(label))  # 'Inf' may have been meant as a class's name
+            read_as = (
+                f", read as the number {plain_number(label)} (a class cannot be named so either)" if infinite else ""
+            )
             raise CliError(
                 f"{name} line {number}, target column {target!r} holds {label!r}{read_as}; fill in or drop the row"
-                + (", or rename that class" if label else "")
             )
         if label in MISSING_MARKERS:
             raise CliError(
