@@ -210,7 +210,10 @@ BAD_INPUT = [
     (["--csv", "{unnamed}", "--target", "label", "--epochs", "2"], "column 2 has 'Unnamed: 0', as pandas writes"),
     (["--csv", "{target_blank}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds ''; fill in"),
     (["--csv", "{target_nan}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'nan'; fill in"),
-    (["--csv", "{target_inf}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '-inf'; fill"),
+    (
+        ["--csv", "{target_inf}", "--target", "y", "--epochs", "2"],
+        "line 4, target column 'y' holds '-inf', read as the number -inf",
+    ),
     (["--csv", "{target_huge}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds '1e400'"),
     # a missing-value marker was a class: a regression column became a classifier with a class per value
     (["--csv", "{target_na}", "--target", "y", "--epochs", "2"], "line 4, target column 'y' holds 'NA', a missing"),
