@@ -317,17 +317,17 @@ def test_a_resumed_run_keeps_checkpoint_every_unless_given_again(tmp_path, monke
     save = checkpoint.save
     monkeypatch.setattr(checkpoint, "save", lambda path, **kw: writes.append(kw["epoch"]) or save(path, **kw))
     common = ("--checkpoint-seconds", "1000", "--quiet")
-    # the held-out loss is evaluated at the chunks' ends: chunks of 2 epochs with --checkpoint-every 2 (whatever the
-    # total), of 6 by the pace alone in a run of 300
-    assert train("--epochs", "300", "--checkpoint-every", "2", *common, "--out", tmp_path / "whole") == 0
-    assert train("--epochs", "100", "--checkpoint-every", "2", *common, "--out", tmp_path / "cut") == 0
+    # the held-out loss is evaluated at the chunks' ends: chunks of 2 epochs with --checkpoint-every 2 (in runs of
+    # 60 and 150), of 3 by the pace alone in a run of 150
+    assert train("--epochs", "150", "--checkpoint-every", "2", *common, "--out", tmp_path / "whole") == 0
+    assert train("--epochs", "60", "--checkpoint-every", "2", *common, "--out", tmp_path / "cut") == 0
     writes.clear()
-    assert train("--resume", tmp_path / "cut", "--epochs", "300", *common) == 0
-    assert writes == list(range(102, 301, 2))
+    assert train("--resume", tmp_path / "cut", "--epochs", "150", *common) == 0
+    assert writes == list(range(62, 151, 2))
     assert (tmp_path / "cut" / "history.csv").read_bytes() == (tmp_path / "whole" / "history.csv").read_bytes()
     writes.clear()
-    assert train("--resume", tmp_path / "cut", "--epochs", "312", "--checkpoint-every", "4", *common) == 0
-    assert writes == [304, 308, 312]  # given again, it replaces the stored one
+    assert train("--resume", tmp_path / "cut", "--epochs", "160", "--checkpoint-every", "4", *common) == 0
+    assert writes == [152, 156, 160]  # given again, it replaces the stored one
 
 
 def test_resume_refuses_changed_options(tmp_path, capsys):
