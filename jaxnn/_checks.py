@@ -33,6 +33,7 @@ __all__ = [
     "finite_weights",
     "fits_dtype",
     "floating_dtype",
+    "floating_weights",
     "full_batch_data",
     "int_in_range",
     "is_int",
@@ -177,8 +178,7 @@ def as_real_array(value, what: str) -> jax.Array:
 
 
 def unwrapped_integers(value):
-    """``value``, but a NumPy integer array that JAX's integer type cannot hold (beyond int32 without 64-bit mode,
-    where JAX would wrap 2**32 + 1 to 1) as floats of JAX's default float type."""
+    """``value``, but a NumPy integer array JAX would wrap (beyond int32 without 64-bit mode) as default floats."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or not value.size:
         return value
     held = jax.dtypes.canonicalize_dtype(value.dtype)
@@ -250,17 +250,21 @@ def _has_weights(layer) -> bool:
     return isinstance(layer, Mapping) and {"W", "b"} <= set(layer)
 
 
+def floating_weights(params, what: str = "params") -> set:
+    """The dtypes of ``params``' leaves (tracers' too), if all are floating (integer ones' gradients are cut)."""
+    dtypes = {np.dtype(getattr(leaf, "dtype", type(leaf))) for leaf in jax.tree.leaves(params)}
+    if not all(jnp.issubdtype(dtype, jnp.floating) for dtype in dtypes):
+        kinds = ", ".join(sorted(map(str, dtypes)))
+        raise TypeError(f"{what} must hold floating-point weights, as model.init makes them; got dtypes {kinds}")
+    return dtypes
+
+
 def finite_weights(params, what: str = "params") -> None:
     """Starting weights of one floating dtype with no NaN or infinity: a step from a NaN weight is NaN, so training
     could never leave it.  A TypeError or ValueError otherwise.  Checked with NumPy on a host copy: a compiled
     check would cost every fresh process a compilation for each network shape."""
+    dtypes = floating_weights(params, what)
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
-    dtypes = {leaf.dtype for leaf in leaves}
-    if not all(jnp.issubdtype(dtype, jnp.floating) for dtype in dtypes):
-        raise TypeError(
-            f"{what} must hold floating-point weights, as model.init makes them; got dtypes "
-            f"{', '.join(sorted(map(str, dtypes)))}"
-        )
     if len(dtypes) > 1:  # the data is cast to the first leaf's dtype, and updates mix precisions
         raise TypeError(
             f"{what} mix dtypes ({', '.join(sorted(map(str, dtypes)))}); give every weight one floating dtype, e.g. "
@@ -321,9 +325,8 @@ def rectangular(name: str, value) -> np.ndarray:
 
 
 def data_array(name: str, value, n_members: int | None) -> tuple[np.ndarray, int | None]:
-    """``value`` as a checked NumPy array — ``(n_samples, n_columns)`` with at least one column for ``x…`` and ``y``
-    (a 1-D ``y…`` is one column), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0,
-    or None when shared)."""
+    """``value`` as a checked NumPy array — ``(n_samples, n_columns)``, at least one column for ``x…`` and ``y`` (a
+    1-D ``y…`` is one), or for a population also ``(P, n_samples, n_columns)`` — and its member axis (0, or None)."""
     array = rectangular(name, value)
     if array.ndim == 0 and array.dtype == object:  # a scipy.sparse matrix, a dict, None, ...
         raise TypeError(
@@ -359,8 +362,7 @@ def fits_dtype(
 ) -> np.ndarray:
     """``array`` cast to the training ``dtype`` (``role`` says whose dtype it is and what is done in it), if every
     value stays finite there; else a ValueError saying to scale it down (``scaling`` says how) or ending with
-    ``advice``.  A finite float64 value beyond float32's (or float16's) range becomes infinity in the cast, and
-    training on it gives NaN with no error."""
+    ``advice``.  A finite float64 value beyond float32's (or float16's) range is infinite in the cast: NaN training."""
     with np.errstate(over="ignore"):
         cast = np.asarray(array, dtype)
     if not np.all(np.isfinite(cast)):
@@ -476,8 +478,8 @@ def weights_not_flushed(
 ) -> None:
     """A ValueError, ending with ``advice``, when a row of ``weight`` (one per member, or one) has no value at or
     above :func:`smallest_kept`: every batch of such a row would weigh 0 in the compiled program, so no step is
-    taken and nothing says so (``consequence`` says what it means where the weights serve elsewhere).  A flushed
-    weight beside kept ones weighs 0 too."""
+    taken and nothing says so (``consequence``: what it means where the weights serve elsewhere); a flushed one
+    beside kept ones weighs 0 too."""
     dtype = np.dtype(weight.dtype)
     smallest = smallest_kept(dtype)
     largest = np.max(weight.reshape(-1, weight.shape[-1]), axis=1)
@@ -584,8 +586,7 @@ def validation_pair(validation, n_features: int, n_members: int | None):
 
 
 def epoch_range(epochs, start_epoch) -> tuple[int, int]:
-    """``(epochs, start_epoch)`` checked: at least one epoch, and the last epoch's index within the 32-bit
-    epoch counter of the compiled loop."""
+    """``(epochs, start_epoch)`` checked: one epoch or more, the last one's index within the 32-bit epoch counter."""
     epochs = positive_int(epochs, "epochs")
     start_epoch = int_in_range(start_epoch, "start_epoch", 0, UINT32_LIMIT)
     if start_epoch + epochs >= UINT32_LIMIT:

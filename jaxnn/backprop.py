@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn._checks import as_real_array
+from jaxnn._checks import as_real_array, floating_weights
 from jaxnn.layers import Params, Sequential, activate, dense
 from jaxnn.losses import Loss
 
@@ -105,11 +105,7 @@ def loss_and_grads(
     from jaxnn.train import checked_model_and_loss  # the training modules; imported here, only when called
 
     model, loss = checked_model_and_loss(model, loss)
-    kinds = {jnp.result_type(leaf) for leaf in jax.tree.leaves(params)}
-    if any(not jnp.issubdtype(kind, jnp.floating) for kind in kinds):  # their gradients were cut to whole numbers
-        raise TypeError(
-            f"params must hold floating-point weights, as model.init draws them; got {sorted(map(str, kinds))}"
-        )
+    floating_weights(params)  # integer weights' gradients were cut to whole numbers
     output, caches = forward_with_caches(model, params, x)
     pred, target, weight = loss.checked_arguments(output, y, weight)
     value = loss.op.forward(pred, target, weight)
