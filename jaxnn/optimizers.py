@@ -336,8 +336,7 @@ def tunable_solver(
     by the rate before it enters the momentum: scikit-learn's ``SGDOptimizer``, whose scaled velocity is
     ``u = −η·v`` (the module docstring's ``v``), ``u ← μ·u − η·(g + λ·W)`` and ``θ ← θ + u`` (Nesterov:
     ``θ ← θ + μ·u − η·(g + λ·W)``); with a constant rate that is the same update as ``−η·(μ·v + g)``, but when
-    ``η`` changes only new gradients get the new rate.  The other
-    solvers are the same either way.
+    ``η`` changes only new gradients get the new rate.  The other solvers are the same either way.
     """
     named = isinstance(name, str)
     if named and (name == "gd" or (name == "sgd" and settings.momentum == 0)):

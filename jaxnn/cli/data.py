@@ -228,11 +228,10 @@ def read_csv(path: str | Path, target: str) -> CsvTable:
             raise CliError(_bad_input(data_rows, number, cells, header, target_index, name))
         inputs.extend(values)
         label = cells[target_index]
-        if not label or not math.isfinite(plain_number(label) or 0.0):  # text may be a class label: only NaN/inf
-            infinite = label and math.isinf(plain_number(label))  # 'Inf' may have been meant as a class's name
-            read_as = (
-                f", read as the number {plain_number(label)} (a class cannot be named so either)" if infinite else ""
-            )
+        read = plain_number(label)
+        if not label or not math.isfinite(read or 0.0):  # text may be a class label: only NaN/inf
+            infinite = label and math.isinf(read)  # 'Inf' may have been meant as a class's name
+            read_as = f", read as the number {read} (a class cannot be named so either)" if infinite else ""
             raise CliError(
                 f"{name} line {number}, target column {target!r} holds {label!r}{read_as}; fill in or drop the row"
             )
